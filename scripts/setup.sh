@@ -1,0 +1,30 @@
+#!/bin/sh
+# Install what cctvhub needs to build, test and demo, on Debian 12, as root.
+# Idempotent: packages already present are not touched, so a second run is quick.
+set -eu
+
+PKGS="build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
+libuv1-dev libjansson-dev libcsv-dev libinih-dev libsqlite3-dev sqlite3 \
+libcmocka-dev curl python3 wrk nginx-light"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -n "$missing" ]; then
+    echo "setup: installing:$missing"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "setup: need root to install packages (run as root or with sudo)" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # nginx-light would start a daemon on :80 under policy-rc.d-less installs; we only need its binary.
+    apt-get install -y -qq --no-install-recommends $missing
+    # Our benchmarks start their own nginx; stop the packaged service if it came up.
+    if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+    if [ -x /usr/sbin/nginx ]; then pkill -x nginx >/dev/null 2>&1 || true; fi
+fi

@@ -1,0 +1,426 @@
+/*
+ * core: allocation, byte buffers, strings, time and logging. See core.h.
+ */
+#include "core.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *ch_strerror(int rc)
+{
+    switch (rc) {
+    case CH_OK:
+        return "ok";
+    case CH_EPARSE:
+        return "malformed input";
+    case CH_ENOTFOUND:
+        return "not found";
+    case CH_EEXIST:
+        return "already exists";
+    case CH_ECONFLICT:
+        return "conflicts with other data";
+    case CH_ETOOBIG:
+        return "over a limit";
+    case CH_EUNSUPP:
+        return "not supported";
+    case CH_EDB:
+        return "database error";
+    default:
+        if (rc < 0 && rc > -4096) {
+            return strerror(-rc);
+        }
+        return "unknown error";
+    }
+}
+
+/* ---- allocation ------------------------------------------------------------------------- */
+
+static void ch__oom(size_t n)
+{
+    char msg[96];
+    int len =
+        snprintf(msg, sizeof(msg), "level=error module=core msg=\"out of memory\" bytes=%zu\n", n);
+    if (len > 0) {
+        ssize_t w = write(STDERR_FILENO, msg, (size_t)len);
+        (void)w;
+    }
+    abort();
+}
+
+void *ch_malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (p == NULL) {
+        ch__oom(n);
+    }
+    return p;
+}
+
+void *ch_calloc(size_t count, size_t size)
+{
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (p == NULL) {
+        ch__oom(count * size);
+    }
+    return p;
+}
+
+void *ch_realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (q == NULL) {
+        ch__oom(n);
+    }
+    return q;
+}
+
+char *ch_strdup(const char *s)
+{
+    if (s == NULL) {
+        return NULL;
+    }
+    return ch_strndup(s, strlen(s));
+}
+
+char *ch_strndup(const char *s, size_t n)
+{
+    if (s == NULL) {
+        return NULL;
+    }
+    size_t len = strnlen(s, n);
+    char *d = ch_malloc(len + 1);
+    memcpy(d, s, len);
+    d[len] = '\0';
+    return d;
+}
+
+void ch_free(void *p)
+{
+    free(p);
+}
+
+/* Fault injection for ch_try_*: a countdown, off at 0. Tests are single-threaded. */
+static long ch__alloc_countdown;
+
+void ch_alloc_fail_after(long n)
+{
+    ch__alloc_countdown = n;
+}
+
+static int ch__alloc_should_fail(void)
+{
+    if (ch__alloc_countdown > 0 && --ch__alloc_countdown == 0) {
+        return 1;
+    }
+    return 0;
+}
+
+void *ch_try_malloc(size_t n)
+{
+    if (ch__alloc_should_fail()) {
+        return NULL;
+    }
+    return malloc(n ? n : 1);
+}
+
+void *ch_try_realloc(void *p, size_t n)
+{
+    if (ch__alloc_should_fail()) {
+        return NULL;
+    }
+    return realloc(p, n ? n : 1);
+}
+
+/* ---- byte buffer ------------------------------------------------------------------------ */
+
+void ch_buf_init(ch_buf_t *b)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+void ch_buf_fini(ch_buf_t *b)
+{
+    ch_free(b->data);
+    ch_buf_init(b);
+}
+
+void ch_buf_reset(ch_buf_t *b)
+{
+    b->len = 0;
+    if (b->data) {
+        b->data[0] = '\0';
+    }
+}
+
+void ch_buf_reserve(ch_buf_t *b, size_t extra)
+{
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap) {
+        return;
+    }
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need) {
+        cap *= 2;
+    }
+    b->data = ch_realloc(b->data, cap);
+    b->cap = cap;
+}
+
+void ch_buf_append(ch_buf_t *b, const void *p, size_t n)
+{
+    ch_buf_reserve(b, n);
+    if (n) {
+        memcpy(b->data + b->len, p, n);
+    }
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void ch_buf_append_str(ch_buf_t *b, const char *s)
+{
+    ch_buf_append(b, s, strlen(s));
+}
+
+void ch_buf_append_char(ch_buf_t *b, char c)
+{
+    ch_buf_reserve(b, 1);
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+}
+
+void ch_buf_vappendf(ch_buf_t *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    char small[256];
+    int n = vsnprintf(small, sizeof(small), fmt, ap2);
+    va_end(ap2);
+    if (n < 0) {
+        return;
+    }
+    if ((size_t)n < sizeof(small)) {
+        ch_buf_append(b, small, (size_t)n);
+        return;
+    }
+    ch_buf_reserve(b, (size_t)n);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+}
+
+void ch_buf_appendf(ch_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ch_buf_vappendf(b, fmt, ap);
+    va_end(ap);
+}
+
+char *ch_buf_steal(ch_buf_t *b)
+{
+    if (b->data == NULL) {
+        return ch_strdup("");
+    }
+    char *p = b->data;
+    ch_buf_init(b);
+    return p;
+}
+
+/* ---- strings ---------------------------------------------------------------------------- */
+
+int ch_slice_eq(ch_slice_t a, const char *s)
+{
+    size_t n = strlen(s);
+    return a.len == n && memcmp(a.ptr, s, n) == 0;
+}
+
+int ch_slice_eq_nocase(ch_slice_t a, const char *s)
+{
+    size_t n = strlen(s);
+    return a.len == n && strncasecmp(a.ptr, s, n) == 0;
+}
+
+int ch_parse_int64(const char *p, size_t n, int64_t *out)
+{
+    if (n == 0 || n > 20) {
+        return CH_EPARSE;
+    }
+    size_t i = 0;
+    int neg = 0;
+    if (p[0] == '-' || p[0] == '+') {
+        neg = p[0] == '-';
+        i = 1;
+        if (n == 1) {
+            return CH_EPARSE;
+        }
+    }
+    uint64_t v = 0;
+    for (; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return CH_EPARSE;
+        }
+        uint64_t d = (uint64_t)(p[i] - '0');
+        if (v > (UINT64_MAX - d) / 10) {
+            return CH_EPARSE;
+        }
+        v = v * 10 + d;
+    }
+    if (neg) {
+        if (v > (uint64_t)INT64_MAX + 1) {
+            return CH_EPARSE;
+        }
+        *out = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
+    } else {
+        if (v > (uint64_t)INT64_MAX) {
+            return CH_EPARSE;
+        }
+        *out = (int64_t)v;
+    }
+    return 0;
+}
+
+int ch_parse_double(const char *p, size_t n, double *out)
+{
+    char tmp[64];
+    if (n == 0 || n >= sizeof(tmp)) {
+        return CH_EPARSE;
+    }
+    /* Only plain decimal notation: strtod would also take "inf", "nan", hex and spaces. */
+    int digits = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (c >= '0' && c <= '9') {
+            digits++;
+        } else if (!(c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E')) {
+            return CH_EPARSE;
+        }
+    }
+    if (digits == 0) {
+        return CH_EPARSE;
+    }
+    memcpy(tmp, p, n);
+    tmp[n] = '\0';
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(tmp, &end);
+    if (end != tmp + n || errno == ERANGE || !isfinite(v)) {
+        return CH_EPARSE;
+    }
+    *out = v;
+    return 0;
+}
+
+/* ---- time ------------------------------------------------------------------------------- */
+
+int64_t ch_time_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t ch_time_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void ch_time_format_rfc3339(int64_t ms, char out[32])
+{
+    time_t secs = (time_t)(ms / 1000);
+    int milli = (int)(ms % 1000);
+    if (milli < 0) {
+        milli += 1000;
+        secs -= 1;
+    }
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, milli);
+}
+
+/* ---- logging ---------------------------------------------------------------------------- */
+
+static ch_log_level_t ch__log_level = CH_LOG_INFO;
+
+void ch_log_set_level(ch_log_level_t level)
+{
+    ch__log_level = level;
+}
+
+ch_log_level_t ch_log_get_level(void)
+{
+    return ch__log_level;
+}
+
+int ch_log_level_parse(const char *s, ch_log_level_t *out)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    for (size_t i = 0; i < CH_ARRAY_SIZE(names); i++) {
+        if (strcasecmp(s, names[i]) == 0) {
+            *out = (ch_log_level_t)i;
+            return 0;
+        }
+    }
+    return CH_EINVAL;
+}
+
+void ch_log_quote(ch_buf_t *b, const char *s)
+{
+    int bare = *s != '\0';
+    for (const char *p = s; *p; p++) {
+        if (*p == ' ' || *p == '"' || *p == '=' || *p == '\\' || (unsigned char)*p < 0x20) {
+            bare = 0;
+            break;
+        }
+    }
+    if (bare) {
+        ch_buf_append_str(b, s);
+        return;
+    }
+    ch_buf_append_char(b, '"');
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\') {
+            ch_buf_append_char(b, '\\');
+            ch_buf_append_char(b, (char)c);
+        } else if (c == '\n') {
+            ch_buf_append_str(b, "\\n");
+        } else if (c < 0x20) {
+            ch_buf_appendf(b, "\\x%02x", c);
+        } else {
+            ch_buf_append_char(b, (char)c);
+        }
+    }
+    ch_buf_append_char(b, '"');
+}
+
+void ch_log(ch_log_level_t level, const char *module, const char *fmt, ...)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    if (level < ch__log_level) {
+        return;
+    }
+    char ts[32];
+    ch_time_format_rfc3339(ch_time_now_ms(), ts);
+    ch_buf_t b;
+    ch_buf_init(&b);
+    ch_buf_appendf(&b, "ts=%s level=%s module=%s ", ts, names[level], module);
+    va_list ap;
+    va_start(ap, fmt);
+    ch_buf_vappendf(&b, fmt, ap);
+    va_end(ap);
+    ch_buf_append_char(&b, '\n');
+    /* One write per line, so lines from threads do not interleave. */
+    ssize_t w = write(STDERR_FILENO, b.data, b.len);
+    (void)w;
+    ch_buf_fini(&b);
+}

@@ -1,0 +1,131 @@
+/*
+ * core: the few things every other module needs.
+ *
+ *  - allocation through one wrapper that aborts on out-of-memory, so that error paths stay
+ *    about real failures (ch_malloc and friends); ch_try_malloc for the rare caller that must
+ *    survive a failed allocation, and a countdown that tests use to make it fail;
+ *  - error codes: 0 or a negative number (-errno, or one of CH_E* below);
+ *  - a growable byte buffer (ch_buf_t) and a few string helpers;
+ *  - time;
+ *  - logging in logfmt to stderr (ch_log).
+ *
+ * Configuration lives in config.h, next to this header.
+ */
+#ifndef CH_CORE_H
+#define CH_CORE_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CH_MUST_CHECK    __attribute__((warn_unused_result))
+#define CH_PRINTF(a, b)  __attribute__((format(printf, a, b)))
+#define CH_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define CH_UNUSED(x)     ((void)(x))
+
+/* Errors. Fallible calls return 0 on success or one of these (always negative). */
+#define CH_OK        0
+#define CH_EAGAIN    (-EAGAIN) /* would block, or need more input: not a failure */
+#define CH_ENOMEM    (-ENOMEM)
+#define CH_EINVAL    (-EINVAL)
+#define CH_ENOENT    (-ENOENT)
+#define CH_EIO       (-EIO)
+#define CH_EPARSE    (-10001) /* malformed input */
+#define CH_ENOTFOUND (-10002) /* no such object */
+#define CH_EEXIST    (-10003) /* object exists (unique key) */
+#define CH_ECONFLICT (-10004) /* refers to a missing or still-referenced object */
+#define CH_ETOOBIG   (-10005) /* input over a limit */
+#define CH_EUNSUPP   (-10006) /* valid but not supported here */
+#define CH_EDB       (-10007) /* the database failed */
+
+/* A short English text for an error code; never NULL. */
+const char *ch_strerror(int rc);
+
+/* ---- allocation ------------------------------------------------------------------------- */
+
+/* These never return NULL: on out-of-memory they log and abort. free(NULL) is fine. */
+void *ch_malloc(size_t n);
+void *ch_calloc(size_t count, size_t size);
+void *ch_realloc(void *p, size_t n);
+char *ch_strdup(const char *s);            /* NULL in, NULL out */
+char *ch_strndup(const char *s, size_t n); /* copies at most n bytes, NUL-terminates */
+void ch_free(void *p);
+
+/* May return NULL: for callers that must fail gracefully (an import of a huge file). When the
+ * countdown set by ch_alloc_fail_after() reaches zero it returns NULL, for fault injection. */
+void *ch_try_malloc(size_t n);
+void *ch_try_realloc(void *p, size_t n);
+/* Make the n-th next ch_try_* call fail (n >= 1); n = 0 turns fault injection off. */
+void ch_alloc_fail_after(long n);
+
+/* ---- byte buffer ------------------------------------------------------------------------ */
+
+/* A growable byte buffer, always NUL-terminated past len (so data is a C string when the
+ * content has no NUL). Zero-initialise or ch_buf_init(); ch_buf_fini() frees. */
+typedef struct ch_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} ch_buf_t;
+
+void ch_buf_init(ch_buf_t *b);
+void ch_buf_fini(ch_buf_t *b);
+void ch_buf_reset(ch_buf_t *b); /* len = 0, keeps the memory */
+void ch_buf_reserve(ch_buf_t *b, size_t extra);
+void ch_buf_append(ch_buf_t *b, const void *p, size_t n);
+void ch_buf_append_str(ch_buf_t *b, const char *s);
+void ch_buf_append_char(ch_buf_t *b, char c);
+void ch_buf_appendf(ch_buf_t *b, const char *fmt, ...) CH_PRINTF(2, 3);
+void ch_buf_vappendf(ch_buf_t *b, const char *fmt, va_list ap) CH_PRINTF(2, 0);
+/* Hands the bytes to the caller (free with ch_free) and leaves b empty. */
+char *ch_buf_steal(ch_buf_t *b);
+
+/* ---- strings ---------------------------------------------------------------------------- */
+
+/* A view of bytes that someone else owns. */
+typedef struct ch_slice {
+    const char *ptr;
+    size_t len;
+} ch_slice_t;
+
+#define CH_SLICE_LIT(s) ((ch_slice_t){(s), sizeof(s) - 1})
+
+int ch_slice_eq(ch_slice_t a, const char *s);        /* exact */
+int ch_slice_eq_nocase(ch_slice_t a, const char *s); /* ASCII case-insensitive */
+
+/* Parses the whole of [p, p+n) as a decimal integer / double; 0 or CH_EPARSE (also on
+ * overflow, empty input, or trailing bytes). No locale, no leading/trailing spaces. */
+int ch_parse_int64(const char *p, size_t n, int64_t *out) CH_MUST_CHECK;
+int ch_parse_double(const char *p, size_t n, double *out) CH_MUST_CHECK;
+
+/* ---- time ------------------------------------------------------------------------------- */
+
+int64_t ch_time_now_ms(void);   /* wall clock, milliseconds since the epoch */
+uint64_t ch_time_mono_ns(void); /* monotonic, nanoseconds */
+/* Formats a wall-clock time as RFC 3339 UTC with milliseconds ("2026-11-25T08:00:00.123Z").
+ * out must hold 32 bytes. */
+void ch_time_format_rfc3339(int64_t ms, char out[32]);
+
+/* ---- logging ---------------------------------------------------------------------------- */
+
+typedef enum ch_log_level {
+    CH_LOG_DEBUG = 0,
+    CH_LOG_INFO = 1,
+    CH_LOG_WARN = 2,
+    CH_LOG_ERROR = 3,
+} ch_log_level_t;
+
+/* Writes one logfmt line to stderr: "ts=... level=... module=... " followed by the formatted
+ * text, which the caller writes as key=value pairs (msg first). Use ch_log_quote() for values
+ * that may hold spaces or quotes. Never log a secret, token or password. Thread-safe: one
+ * write(2) per line. */
+void ch_log(ch_log_level_t level, const char *module, const char *fmt, ...) CH_PRINTF(3, 4);
+void ch_log_set_level(ch_log_level_t level);
+ch_log_level_t ch_log_get_level(void);
+/* Parses "debug", "info", "warn", "error"; 0 or CH_EINVAL. */
+int ch_log_level_parse(const char *s, ch_log_level_t *out) CH_MUST_CHECK;
+/* Appends s to b as a logfmt value: bare when safe, else in double quotes with \" and \\. */
+void ch_log_quote(ch_buf_t *b, const char *s);
+
+#endif /* CH_CORE_H */

@@ -1,0 +1,111 @@
+/*
+ * net: libuv glue. For now: an HTTP/1.1 server on a libuv loop, built on the zero-copy head
+ * parser of proto/ (the same parser serves RTSP later).
+ *
+ * The server owns its connections. For each complete request (head and Content-Length body
+ * read) it calls the handler once with a ch_http_request_t that stays valid until the handler
+ * answers with ch_http_respond(); the handler may answer at once or later from the same loop
+ * (after work on the thread pool). Requests on one keep-alive connection are answered in
+ * order: the next one is not read until the current one is answered.
+ *
+ * Limits are enforced before the handler sees anything, each with its status:
+ *   400 malformed head; 408 head or body not complete within request_timeout_ms (slow client);
+ *   413 body over max_body (or the handler's own body_limit); 414 target over max_target;
+ *   431 head over max_head or more than max_headers headers; 501 Transfer-Encoding (chunked)
+ *   uploads; 505 a version other than HTTP/1.0 or 1.1.
+ * Errors are answered as JSON {"error":{"code":"...","message":"..."}} and the connection is
+ * closed; the process never is. Idle keep-alive connections close after idle_timeout_ms.
+ */
+#ifndef CH_NET_H
+#define CH_NET_H
+
+#include "core/core.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct ch_http_server ch_http_server_t;
+typedef struct ch_http_conn ch_http_conn_t;
+
+typedef struct ch_http_limits {
+    size_t max_head;             /* bytes of request line + headers; default 16384 */
+    size_t max_target;           /* bytes of the request target; default 8192 */
+    size_t max_headers;          /* header count; default 64 */
+    size_t max_body;             /* default body limit in bytes; default 1 MiB */
+    uint64_t request_timeout_ms; /* head + body must arrive within this; default 10000 */
+    uint64_t idle_timeout_ms;    /* keep-alive idle; default 60000 */
+    size_t max_connections;      /* beyond this, new connections are closed; default 10000 */
+} ch_http_limits_t;
+
+/* Fills l with the defaults above. */
+void ch_http_limits_default(ch_http_limits_t *l);
+
+typedef struct ch_http_header {
+    ch_slice_t name;
+    ch_slice_t value;
+} ch_http_header_t;
+
+typedef struct ch_http_request {
+    ch_slice_t method; /* "GET" */
+    ch_slice_t target; /* "/api/v1/cameras?limit=10" as sent */
+    ch_slice_t path;   /* "/api/v1/cameras": target up to '?' (not percent-decoded) */
+    ch_slice_t query;  /* "limit=10": after '?', or empty */
+    int minor_version; /* 0 or 1 */
+    const ch_http_header_t *headers;
+    size_t num_headers;
+    const char *body; /* Content-Length bytes; NULL when none */
+    size_t body_len;
+    char peer[64];        /* "127.0.0.1:51234" */
+    ch_http_conn_t *conn; /* opaque; for the server's use */
+    void *user;           /* free for the handler's use */
+} ch_http_request_t;
+
+/* Called once per complete request. Must eventually call ch_http_respond(req, ...). */
+typedef void (*ch_http_handler_fn)(ch_http_request_t *req, void *ud);
+
+/* Optional: called once the head is parsed (body not read yet) to choose the body limit of
+ * this request (for example a larger one for POST /api/v1/imports). Return 0 to keep
+ * limits.max_body. req->body is NULL here. */
+typedef size_t (*ch_http_body_limit_fn)(const ch_http_request_t *req, void *ud);
+
+/* Creates a server on loop; nothing listens until ch_http_server_listen(). limits may be NULL
+ * for the defaults. */
+int ch_http_server_new(uv_loop_t *loop, const ch_http_limits_t *limits, ch_http_handler_fn handler,
+                       ch_http_body_limit_fn body_limit, void *ud,
+                       ch_http_server_t **out) CH_MUST_CHECK;
+
+/* Listens on "ADDR:PORT" ("127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0"). With port 0 the
+ * kernel picks one: ch_http_server_port() tells which. 0 or -errno / CH_EINVAL. */
+int ch_http_server_listen(ch_http_server_t *srv, const char *addr) CH_MUST_CHECK;
+int ch_http_server_port(const ch_http_server_t *srv);
+
+/* Replaces the limits (SIGHUP reload); applies to requests read from now on. */
+void ch_http_server_set_limits(ch_http_server_t *srv, const ch_http_limits_t *limits);
+
+/* Number of open connections and of requests being handled (for health and shutdown). */
+size_t ch_http_server_connections(const ch_http_server_t *srv);
+size_t ch_http_server_in_flight(const ch_http_server_t *srv);
+
+/* Graceful stop: closes the listener and idle connections at once, lets requests in flight
+ * be answered (then closes their connections), and calls done(ud) when every handle is
+ * closed; the server is freed after done returns. */
+void ch_http_server_shutdown(ch_http_server_t *srv, void (*done)(void *ud), void *ud);
+
+/* Answers req. body (body_len bytes) is copied; content_type may be NULL for no body type.
+ * extra_headers is NULL or full header lines each ending in "\r\n" ("Location: /x\r\n").
+ * After this call req is invalid. Safe to call only once per request. */
+void ch_http_respond(ch_http_request_t *req, int status, const char *content_type,
+                     const char *extra_headers, const void *body, size_t body_len);
+
+/* Answers with the JSON error body {"error":{"code":code,"message":message[,"field":field]}}. */
+void ch_http_respond_error(ch_http_request_t *req, int status, const char *code,
+                           const char *message, const char *field);
+
+/* Finds a header by name (ASCII case-insensitive); NULL when absent. */
+const ch_slice_t *ch_http_request_header(const ch_http_request_t *req, const char *name);
+
+/* The standard reason phrase of a status ("Not Found"); "Unknown" for others. */
+const char *ch_http_status_text(int status);
+
+#endif /* CH_NET_H */

@@ -1,0 +1,211 @@
+/*
+ * store: the data API of cctvhub (agencies, cameras, devices; later users, events, grants),
+ * one interface with interchangeable back ends. SQLite (WAL, foreign keys, versioned
+ * migrations, prepared statements) is the embedded default; PostgreSQL follows behind the
+ * same functions, so callers never see which one runs.
+ *
+ * Threading: a store handle is used from one thread at a time (the control loop, or one
+ * worker of its pool holding it for an import). Open a second handle for a second thread.
+ *
+ * Ownership: records passed in are borrowed; records returned are owned by the caller and
+ * released with the matching *_fini (which frees every string in them) or ch_store_*_list_free.
+ * Every string field may be NULL (unknown). Numbers use the sentinels documented per field.
+ */
+#ifndef CH_STORE_H
+#define CH_STORE_H
+
+#include "core/core.h"
+
+#include <stdint.h>
+
+typedef struct ch_store ch_store_t;
+
+/* ---- records ------------------------------------------------------------------------------ */
+
+/* An agency: a provider of video (district center, city agency), a user of it (112, 119, ...)
+ * or both. */
+typedef struct ch_agency {
+    int64_t id;         /* 0 before creation */
+    char *name;         /* required, unique */
+    char *kind;         /* required: "provider", "user", "both" */
+    char *level;        /* required: "district", "city", "national" */
+    char *type;         /* required: police-112, police-station, fire-119, moj-tracking,
+                           disaster-room, mayor-office, ansimi, military, district-center,
+                           city-agency, other */
+    char *phone;        /* optional */
+    char *code;         /* optional: public-body code (개방자치단체코드) */
+    int64_t created_at; /* ms since epoch, set by the store */
+    int64_t updated_at; /* ms since epoch, set by the store */
+} ch_agency_t;
+
+/* Sentinel for "unknown" in the double fields of a camera. */
+#define CH_STORE_UNKNOWN_DOUBLE (-1.0)
+
+typedef struct ch_camera {
+    int64_t id;
+    int64_t agency_id;   /* required: the provider agency */
+    char *name;          /* required */
+    int located;         /* 1 when lat/lon are usable, 0 for "unlocated" */
+    double lat, lon;     /* WGS84 degrees; 0 when !located */
+    char *road_address;  /* 소재지도로명주소 */
+    char *lot_address;   /* 소재지지번주소 */
+    char *purpose;       /* 설치목적구분, as published (생활방범, 어린이보호, ...) */
+    char *kind;          /* required: "fixed", "ptz", "unknown" */
+    double heading_deg;  /* 0..360 clockwise from north, or CH_STORE_UNKNOWN_DOUBLE */
+    double fov_deg;      /* horizontal field of view, 0..360, or CH_STORE_UNKNOWN_DOUBLE */
+    double range_m;      /* how far it usefully sees, or CH_STORE_UNKNOWN_DOUBLE */
+    int64_t pixels;      /* pixels (2,000,000 for "200" = 200만 화소), or 0 when unknown */
+    int retention_days;  /* 보관일수, or 0 when unknown */
+    char *installed_ym;  /* "YYYY-MM" or "YYYY", NULL when unknown */
+    char *rtsp_url;      /* never returned by the API, never logged */
+    char *rtsp_username; /* never returned by the API, never logged */
+    char *rtsp_password; /* never returned by the API, never logged */
+    char *codec;         /* "h264", "h265" or NULL */
+    char *status;        /* required: "active", "inactive", "unlocated", "maintenance" */
+    char *direction;     /* 촬영방면정보 as published */
+    char *note;          /* free text (landmark text from 촬영방면정보, ...) */
+    char *flags;         /* comma-separated import flags ("unlocated,bad-date"), or NULL */
+    char *source_file;   /* file name it was imported from, or NULL when created by API */
+    int source_line;     /* line in that file, or 0 */
+    char *source_key;    /* stable import key: same site and camera index -> same key */
+    int64_t created_at;
+    int64_t updated_at;
+} ch_camera_t;
+
+/* A smart-city device: emergency bell, public Wi-Fi access point, sensor. */
+typedef struct ch_device {
+    int64_t id;
+    int64_t agency_id; /* required: the owner agency */
+    char *name;        /* required */
+    char *kind;        /* required: "emergency-bell", "wifi-ap", "sensor", "other" */
+    int located;
+    double lat, lon;
+    char *road_address;
+    char *lot_address;
+    char *status; /* required: "active", "inactive", "unlocated", "fault" */
+    char *attrs;  /* a JSON object text of further attributes, or NULL */
+    char *flags;  /* as for cameras */
+    char *source_file;
+    int source_line;
+    char *source_key;
+    int64_t created_at;
+    int64_t updated_at;
+} ch_device_t;
+
+void ch_agency_fini(ch_agency_t *a);
+void ch_camera_fini(ch_camera_t *c);
+void ch_device_fini(ch_device_t *d);
+/* A zeroed camera with every "unknown" sentinel set. */
+void ch_camera_init(ch_camera_t *c);
+void ch_device_init(ch_device_t *d);
+
+/* ---- list queries ------------------------------------------------------------------------- */
+
+/* Filters for lists. Zero/NULL fields do not filter. Strings are borrowed. */
+typedef struct ch_store_filter {
+    int64_t agency_id; /* 0 = any */
+    const char *purpose;
+    const char *kind;
+    const char *status;
+    const char *type;  /* agencies only */
+    const char *level; /* agencies only */
+    const char *text;  /* substring of name or addresses */
+    int has_bbox;      /* when set: min_lat <= lat <= max_lat and min_lon <= lon <= max_lon */
+    double min_lat, min_lon, max_lat, max_lon;
+    int64_t after_id; /* cursor: items with id > after_id, in id order */
+    int limit;        /* 1..1000; 0 means 100 */
+} ch_store_filter_t;
+
+typedef struct ch_agency_list {
+    ch_agency_t *items;
+    size_t count;
+    int64_t total;   /* all matches of the filter, cursor aside */
+    int64_t next_id; /* cursor for the next page (the last id), or 0 when no more */
+} ch_agency_list_t;
+
+typedef struct ch_camera_list {
+    ch_camera_t *items;
+    size_t count;
+    int64_t total;
+    int64_t next_id;
+} ch_camera_list_t;
+
+typedef struct ch_device_list {
+    ch_device_t *items;
+    size_t count;
+    int64_t total;
+    int64_t next_id;
+} ch_device_list_t;
+
+void ch_agency_list_free(ch_agency_list_t *l);
+void ch_camera_list_free(ch_camera_list_t *l);
+void ch_device_list_free(ch_device_list_t *l);
+
+/* ---- the store ---------------------------------------------------------------------------- */
+
+/* Opens a store. url is "sqlite:PATH" (PATH created if missing, migrations applied) or a bare
+ * path (SQLite). "postgresql://..." is reserved for the PostgreSQL back end.
+ * On failure *out is NULL and, when err is not NULL, *err holds a message (free it). */
+int ch_store_open(const char *url, ch_store_t **out, char **err) CH_MUST_CHECK;
+void ch_store_close(ch_store_t *st); /* NULL is fine */
+
+/* The schema version the store is at (number of migrations applied). */
+int ch_store_schema_version(ch_store_t *st);
+
+/* The last error message of this handle (for logs and 500 answers); never NULL. */
+const char *ch_store_errmsg(ch_store_t *st);
+
+/* Transactions: all-or-nothing imports. Not nestable. */
+int ch_store_begin(ch_store_t *st) CH_MUST_CHECK;
+int ch_store_commit(ch_store_t *st) CH_MUST_CHECK;
+int ch_store_rollback(ch_store_t *st); /* safe to call when no transaction is open */
+
+/*
+ * CRUD. Results: 0; CH_ENOTFOUND (no such id); CH_EEXIST (a unique key taken: agency name,
+ * camera/device source_key); CH_ECONFLICT (agency_id refers to no agency, or an agency still
+ * has cameras or devices on delete); CH_EDB (anything else; see ch_store_errmsg).
+ * create sets id, created_at and updated_at in the record passed in. update replaces every
+ * field but id and created_at.
+ */
+int ch_store_agency_create(ch_store_t *st, ch_agency_t *a) CH_MUST_CHECK;
+int ch_store_agency_get(ch_store_t *st, int64_t id, ch_agency_t *out) CH_MUST_CHECK;
+int ch_store_agency_find_by_name(ch_store_t *st, const char *name, ch_agency_t *out) CH_MUST_CHECK;
+int ch_store_agency_update(ch_store_t *st, ch_agency_t *a) CH_MUST_CHECK;
+int ch_store_agency_delete(ch_store_t *st, int64_t id) CH_MUST_CHECK;
+int ch_store_agency_list(ch_store_t *st, const ch_store_filter_t *f,
+                         ch_agency_list_t *out) CH_MUST_CHECK;
+
+int ch_store_camera_create(ch_store_t *st, ch_camera_t *c) CH_MUST_CHECK;
+int ch_store_camera_get(ch_store_t *st, int64_t id, ch_camera_t *out) CH_MUST_CHECK;
+int ch_store_camera_update(ch_store_t *st, ch_camera_t *c) CH_MUST_CHECK;
+int ch_store_camera_delete(ch_store_t *st, int64_t id) CH_MUST_CHECK;
+int ch_store_camera_list(ch_store_t *st, const ch_store_filter_t *f,
+                         ch_camera_list_t *out) CH_MUST_CHECK;
+
+int ch_store_device_create(ch_store_t *st, ch_device_t *d) CH_MUST_CHECK;
+int ch_store_device_get(ch_store_t *st, int64_t id, ch_device_t *out) CH_MUST_CHECK;
+int ch_store_device_update(ch_store_t *st, ch_device_t *d) CH_MUST_CHECK;
+int ch_store_device_delete(ch_store_t *st, int64_t id) CH_MUST_CHECK;
+int ch_store_device_list(ch_store_t *st, const ch_store_filter_t *f,
+                         ch_device_list_t *out) CH_MUST_CHECK;
+
+/* Import upserts, keyed by source_key (required). The outcome says what happened:
+ * created, updated (some field differed; the stored row now equals the one given, id and
+ * created_at kept) or unchanged (every field equal; nothing written). On return the record's
+ * id is set. Meant to run inside ch_store_begin/commit. */
+typedef enum ch_store_upsert {
+    CH_STORE_CREATED = 1,
+    CH_STORE_UPDATED = 2,
+    CH_STORE_UNCHANGED = 3,
+} ch_store_upsert_t;
+
+int ch_store_camera_upsert(ch_store_t *st, ch_camera_t *c,
+                           ch_store_upsert_t *outcome) CH_MUST_CHECK;
+int ch_store_device_upsert(ch_store_t *st, ch_device_t *d,
+                           ch_store_upsert_t *outcome) CH_MUST_CHECK;
+
+/* Counts for health and tests. */
+int ch_store_count(ch_store_t *st, const char *what, int64_t *out) CH_MUST_CHECK; /* "agencies",
+                                                               "cameras", "devices" */
+
+#endif /* CH_STORE_H */
