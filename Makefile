@@ -1,0 +1,60 @@
+# cctvhub: the front door. `make demo` runs the hub on the embedded default (SQLite in ./var)
+# with the real CCTV files imported; `make check` runs every test. Both first install what is
+# missing (scripts/setup.sh), then build.
+
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS ?= 15
+CHECK_DIR := build/check
+RELEASE_DIR := build/release
+
+.PHONY: all setup build demo check format format-check fuzz bench bench-http bench-import clean
+
+all: build
+
+setup:
+	@./scripts/setup.sh
+
+build: setup
+	@cmake --preset release >/dev/null
+	@cmake --build $(RELEASE_DIR) -j$(JOBS)
+
+demo: build
+	@./scripts/demo.sh $(RELEASE_DIR)/cctvhub
+
+# The whole suite: formatting, a gcc release build with -Werror, then clang with ASan and
+# UBSan: unit and integration tests, and every fuzz target's corpus replayed and fuzzed
+# briefly.
+check: setup format-check
+	@cmake --preset release >/dev/null
+	@cmake --build $(RELEASE_DIR) -j$(JOBS)
+	@cmake -S . -B $(CHECK_DIR) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+		-DCH_SANITIZE=address,undefined -DCH_FUZZ=ON >/dev/null
+	@cmake --build $(CHECK_DIR) -j$(JOBS)
+	@cd $(CHECK_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j$(JOBS)
+	@./scripts/fuzz.sh $(CHECK_DIR) $(FUZZ_SECONDS)
+
+format:
+	@git ls-files '*.c' '*.h' | xargs clang-format -i
+
+format-check:
+	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
+	@echo "format: ok"
+
+fuzz: setup
+	@cmake -S . -B $(CHECK_DIR) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+		-DCH_SANITIZE=address,undefined -DCH_FUZZ=ON >/dev/null
+	@cmake --build $(CHECK_DIR) -j$(JOBS)
+	@./scripts/fuzz.sh $(CHECK_DIR) $(FUZZ_SECONDS)
+
+bench: bench-import bench-http
+
+bench-http: build
+	@./bench/http/run.sh $(RELEASE_DIR)/cctvhub
+
+bench-import: build
+	@./bench/import/run.sh $(RELEASE_DIR)/cctvhub
+
+clean:
+	rm -rf build

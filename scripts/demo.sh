@@ -1,0 +1,61 @@
+#!/bin/sh
+# The demo: cctvhub on the embedded default (SQLite in ./var), the real published CCTV
+# inventories imported through the API, and a few requests to try. Ctrl-C stops it cleanly.
+# usage: scripts/demo.sh [PATH-TO-cctvhub]
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+bin=${1:-$top/build/release/cctvhub}
+listen=${CCTVHUB_HTTP_LISTEN:-127.0.0.1:8080}
+data_dir=${CCTVHUB_DATA_DIR:-$top/var}
+files_dir=$top/../shared/data/cctv
+[ -d "$files_dir" ] || files_dir=$top/tests/data/cctv
+base="http://$listen"
+
+mkdir -p "$data_dir"
+"$bin" serve --data-dir "$data_dir" --http "$listen" 2>>"$data_dir/cctvhub.log" &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; exit 0' INT TERM
+
+i=0
+until curl -fsS "$base/api/v1/health" >/dev/null 2>&1; do
+    i=$((i + 1))
+    if [ $i -gt 100 ] || ! kill -0 $pid 2>/dev/null; then
+        echo "demo: the hub did not start; its log:" >&2
+        tail -n 20 "$data_dir/cctvhub.log" >&2
+        exit 1
+    fi
+    sleep 0.1
+done
+
+echo "cctvhub is serving $base (data in $data_dir, log in $data_dir/cctvhub.log)"
+echo "importing the published CCTV inventories from $files_dir:"
+for f in "$files_dir"/*.csv; do
+    name=$(basename "$f")
+    curl -sS -X POST --data-binary "@$f" -H 'Content-Type: text/csv' \
+        "$base/api/v1/imports?name=$name" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+if "error" in r:
+    print("  %s: rejected: %s" % (sys.argv[1], r["error"]["message"]))
+else:
+    print("  %s: %s rows, %s, cameras +%d (=%d), devices +%d, %d flagged, %d skipped" % (
+        r["file"], r["rows"], r["encoding"], r["cameras_created"], r["cameras_unchanged"],
+        r["devices_created"], len(r["flagged"]), len(r["skipped"])))
+' "$name"
+done
+
+cat <<TXT
+
+Try:
+  curl -s '$base/api/v1/health'
+  curl -s '$base/api/v1/version'
+  curl -s '$base/api/v1/agencies?limit=5'
+  curl -s '$base/api/v1/cameras?limit=3&purpose=%EC%96%B4%EB%A6%B0%EC%9D%B4%EB%B3%B4%ED%98%B8'
+  curl -s '$base/api/v1/cameras?bbox=129.02,35.09,129.05,35.12&limit=5'
+  curl -s '$base/api/v1/cameras?kind=ptz&q=%ED%95%B4%EC%9A%B4%EB%8C%80&limit=2'
+  curl -s '$base/api/v1/devices?limit=2'
+  curl -s '$base/api/v1/openapi.yaml' | head
+
+Ctrl-C stops the hub.
+TXT
+wait $pid

@@ -1,0 +1,799 @@
+/*
+ * api/api.c: the handler. Routes a request (routes.c), converts bodies and queries (json.c,
+ * query.c), calls the store on the loop, answers, and logs one line per request. Imports run
+ * on the libuv thread pool with their own store handle.
+ */
+#include "api/api_internal.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#if __has_include("registry/registry.h")
+#include "registry/registry.h"
+#define CH_API_HAVE_REGISTRY 1
+#else
+#define CH_API_HAVE_REGISTRY 0
+#endif
+
+#ifndef CH_VERSION
+#define CH_VERSION "0.0.0"
+#endif
+#ifndef CH_GIT_REV
+#define CH_GIT_REV "unknown"
+#endif
+
+/* The document compiled in from docs/openapi.yaml (cmake/embed.cmake). */
+extern const unsigned char ch_api_openapi_doc[];
+extern const size_t ch_api_openapi_doc_len;
+
+#define DEFAULT_MAX_IMPORT_BYTES ((size_t)256 * 1024 * 1024)
+#define JSON_TYPE                "application/json"
+/* Twelve significant digits keep coordinates to well under a metre without printing the
+ * binary noise of %.17g ("37.566499999999998"). */
+#define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(12))
+
+struct ch_api {
+    uv_loop_t *loop;
+    ch_store_t *st;
+    char *store_url;
+    size_t max_import_bytes;
+    int64_t started_at_ms;
+    size_t in_flight; /* imports queued or running */
+    int freeing;      /* ch_api_free() was called with imports in flight */
+    /* The /health answer, rebuilt at most once a second (or when in_flight changes): it is
+     * the benchmark's target, so the common case is one comparison and a copy. */
+    int64_t health_sec;
+    size_t health_in_flight;
+    size_t health_len;
+    char health_body[192];
+};
+
+/* One request being answered: what the access log line needs. */
+typedef struct api_ctx {
+    ch_api_t *api;
+    ch_http_request_t *req;
+    uint64_t t0_ns;
+    ch_log_level_t log_level;
+} api_ctx_t;
+
+/* ---- answering and logging ---------------------------------------------------------------- */
+
+/* Appends at most max bytes of s as a logfmt value. */
+static void log_append_slice(ch_buf_t *b, ch_slice_t s, size_t max)
+{
+    char tmp[257];
+    size_t n = s.len < max ? s.len : max;
+    if (n > sizeof(tmp) - 1) {
+        n = sizeof(tmp) - 1;
+    }
+    memcpy(tmp, s.ptr, n);
+    tmp[n] = '\0';
+    ch_log_quote(b, tmp);
+}
+
+/*
+ * Logs the access line of a request. Only method, path (never the query: it may carry a
+ * search text or, some day, a token), status and duration are written; bodies never are.
+ * Must run before ch_http_respond(), which invalidates req.
+ */
+static void log_request(const api_ctx_t *c, int status)
+{
+    if (c->log_level < ch_log_get_level()) {
+        return;
+    }
+    double ms = (double)(ch_time_mono_ns() - c->t0_ns) / 1e6;
+    ch_buf_t b;
+    ch_buf_init(&b);
+    ch_buf_append_str(&b, "method=");
+    log_append_slice(&b, c->req->method, 16);
+    ch_buf_append_str(&b, " path=");
+    log_append_slice(&b, c->req->path, 256);
+    ch_log(c->log_level, "api", "msg=request %s status=%d duration_ms=%.3f peer=%s", b.data, status,
+           ms, c->req->peer);
+    ch_buf_fini(&b);
+}
+
+static void reply(api_ctx_t *c, int status, const char *content_type, const char *extra_headers,
+                  const void *body, size_t len)
+{
+    log_request(c, status);
+    ch_http_respond(c->req, status, content_type, extra_headers, body, len);
+}
+
+/* Answers j (the reference is taken) as JSON with status. */
+static void reply_json(api_ctx_t *c, int status, const char *extra_headers, json_t *j)
+{
+    char *text = json_dumps(j, DUMP_FLAGS);
+    json_decref(j);
+    if (text == NULL) {
+        static const char oops[] =
+            "{\"error\":{\"code\":\"internal\",\"message\":\"could not encode the answer\"}}";
+        reply(c, 500, JSON_TYPE, NULL, oops, sizeof(oops) - 1);
+        return;
+    }
+    reply(c, status, JSON_TYPE, extra_headers, text, strlen(text));
+    free(text);
+}
+
+static void reply_err(api_ctx_t *c, const ch_api__err_t *e, const char *extra_headers)
+{
+    reply_json(c, e->status, extra_headers, ch_api__err_to_json(e));
+}
+
+static void reply_error(api_ctx_t *c, int status, const char *code, const char *field,
+                        const char *message)
+{
+    ch_api__err_t e;
+    ch_api__err_set(&e, status, code, field, "%s", message);
+    reply_err(c, &e, NULL);
+}
+
+/* ---- request helpers ---------------------------------------------------------------------- */
+
+/* 1 when the request says its body is JSON ("application/json", any parameters, any case;
+ * "application/merge-patch+json" too, for PATCH). */
+static int is_json_body(const ch_http_request_t *req)
+{
+    const ch_slice_t *ct = ch_http_request_header(req, "Content-Type");
+    if (ct == NULL) {
+        return 0;
+    }
+    size_t n = ct->len;
+    const char *semi = memchr(ct->ptr, ';', n);
+    if (semi != NULL) {
+        n = (size_t)(semi - ct->ptr);
+    }
+    while (n > 0 && (ct->ptr[n - 1] == ' ' || ct->ptr[n - 1] == '\t')) {
+        n--;
+    }
+    ch_slice_t type = {ct->ptr, n};
+    return ch_slice_eq_nocase(type, "application/json") ||
+           ch_slice_eq_nocase(type, "application/merge-patch+json");
+}
+
+/* Reads the JSON object body of req; NULL after answering the error. */
+static json_t *read_body(api_ctx_t *c)
+{
+    if (!is_json_body(c->req)) {
+        reply_error(c, 415, "unsupported_media_type", NULL,
+                    "send the body as Content-Type: application/json");
+        return NULL;
+    }
+    ch_api__err_t e;
+    json_t *body = ch_api__parse_body(c->req->body, c->req->body_len, &e);
+    if (body == NULL) {
+        reply_err(c, &e, NULL);
+    }
+    return body;
+}
+
+/* Requests without a query take no parameters: a typo such as ?limt=5 should not be ignored. */
+static int reject_query(api_ctx_t *c)
+{
+    if (c->req->query.len == 0) {
+        return 0;
+    }
+    reply_error(c, 400, "invalid", "query", "this endpoint takes no query parameters");
+    return -1;
+}
+
+/* ---- resources: one table of store calls per record type ---------------------------------- */
+
+typedef union api_record {
+    ch_agency_t agency;
+    ch_camera_t camera;
+    ch_device_t device;
+} api_record_t;
+
+typedef struct api_resource {
+    const char *singular; /* "agency", for messages */
+    const char *collection;
+    void (*init)(api_record_t *r);
+    void (*fini)(api_record_t *r);
+    int (*from_json)(const json_t *body, api_record_t *r, ch_api__err_t *err);
+    json_t *(*to_json)(const api_record_t *r);
+    int64_t *(*id)(api_record_t *r);
+    int (*create)(ch_store_t *st, api_record_t *r);
+    int (*get)(ch_store_t *st, int64_t id, api_record_t *r);
+    int (*update)(ch_store_t *st, api_record_t *r);
+    int (*del)(ch_store_t *st, int64_t id);
+    /* Appends the matches of f to items; sets total and the next page's after_id (0: none). */
+    int (*list)(ch_store_t *st, const ch_store_filter_t *f, json_t *items, int64_t *total,
+                int64_t *next);
+} api_resource_t;
+
+/* Generates the adapters from the typed store calls to the table's signatures. */
+#define RESOURCE_ADAPTERS(T, member, prefix)                                                       \
+    static void prefix##_init(api_record_t *r)                                                     \
+    {                                                                                              \
+        memset(r, 0, sizeof(*r));                                                                  \
+        prefix##_init_typed(&r->member);                                                           \
+    }                                                                                              \
+    static void prefix##_fini(api_record_t *r)                                                     \
+    {                                                                                              \
+        ch_##prefix##_fini(&r->member);                                                            \
+    }                                                                                              \
+    static int prefix##_from_json(const json_t *b, api_record_t *r, ch_api__err_t *e)              \
+    {                                                                                              \
+        return ch_api__##prefix##_from_json(b, &r->member, e);                                     \
+    }                                                                                              \
+    static json_t *prefix##_to_json(const api_record_t *r)                                         \
+    {                                                                                              \
+        return ch_api__##prefix##_to_json(&r->member);                                             \
+    }                                                                                              \
+    static int64_t *prefix##_id(api_record_t *r)                                                   \
+    {                                                                                              \
+        return &r->member.id;                                                                      \
+    }                                                                                              \
+    static int prefix##_create(ch_store_t *st, api_record_t *r)                                    \
+    {                                                                                              \
+        return ch_store_##prefix##_create(st, &r->member);                                         \
+    }                                                                                              \
+    static int prefix##_get(ch_store_t *st, int64_t id, api_record_t *r)                           \
+    {                                                                                              \
+        return ch_store_##prefix##_get(st, id, &r->member);                                        \
+    }                                                                                              \
+    static int prefix##_update(ch_store_t *st, api_record_t *r)                                    \
+    {                                                                                              \
+        return ch_store_##prefix##_update(st, &r->member);                                         \
+    }                                                                                              \
+    static int prefix##_del(ch_store_t *st, int64_t id)                                            \
+    {                                                                                              \
+        return ch_store_##prefix##_delete(st, id);                                                 \
+    }                                                                                              \
+    static int prefix##_list(ch_store_t *st, const ch_store_filter_t *f, json_t *items,            \
+                             int64_t *total, int64_t *next)                                        \
+    {                                                                                              \
+        T##_list_t l;                                                                              \
+        memset(&l, 0, sizeof(l));                                                                  \
+        int rc = ch_store_##prefix##_list(st, f, &l);                                              \
+        if (rc == 0) {                                                                             \
+            for (size_t i = 0; i < l.count; i++) {                                                 \
+                json_array_append_new(items, ch_api__##prefix##_to_json(&l.items[i]));             \
+            }                                                                                      \
+            *total = l.total;                                                                      \
+            *next = l.next_id;                                                                     \
+        }                                                                                          \
+        ch_##prefix##_list_free(&l);                                                               \
+        return rc;                                                                                 \
+    }
+
+static void agency_init_typed(ch_agency_t *a)
+{
+    (void)a; /* zeroed is initialised for agencies */
+}
+
+static void camera_init_typed(ch_camera_t *c)
+{
+    ch_camera_init(c);
+}
+
+static void device_init_typed(ch_device_t *d)
+{
+    ch_device_init(d);
+}
+
+RESOURCE_ADAPTERS(ch_agency, agency, agency)
+RESOURCE_ADAPTERS(ch_camera, camera, camera)
+RESOURCE_ADAPTERS(ch_device, device, device)
+
+#define RESOURCE_ENTRY(singular, collection, prefix)                                               \
+    {                                                                                              \
+        singular, collection, prefix##_init, prefix##_fini, prefix##_from_json, prefix##_to_json,  \
+            prefix##_id, prefix##_create, prefix##_get, prefix##_update, prefix##_del,             \
+            prefix##_list                                                                          \
+    }
+
+/* Indexed by ch_api__resource_t. */
+static const api_resource_t resources[] = {
+    RESOURCE_ENTRY("agency", "agencies", agency),
+    RESOURCE_ENTRY("camera", "cameras", camera),
+    RESOURCE_ENTRY("device", "devices", device),
+};
+
+/*
+ * Answers a store failure. What CH_ECONFLICT means depends on the operation: on delete the
+ * agency is still referenced; on create or update the record names an agency that does not
+ * exist, which is the client's input at fault (400 naming agency_id).
+ */
+static void reply_store_error(api_ctx_t *c, const api_resource_t *res, int rc, int deleting)
+{
+    ch_api__err_t e;
+    switch (rc) {
+    case CH_ENOTFOUND:
+        ch_api__err_set(&e, 404, "not_found", NULL, "no such %s", res->singular);
+        break;
+    case CH_EEXIST:
+        if (res == &resources[CH_API__AGENCIES]) {
+            ch_api__err_set(&e, 409, "exists", "name", "an agency with this name exists");
+        } else {
+            ch_api__err_set(&e, 409, "exists", "source_key", "a %s with this source key exists",
+                            res->singular);
+        }
+        break;
+    case CH_ECONFLICT:
+        if (deleting) {
+            ch_api__err_set(&e, 409, "conflict", NULL,
+                            "the agency still has cameras or devices; move or delete them first");
+        } else {
+            ch_api__err_set(&e, 400, "invalid", "agency_id", "agency_id refers to no agency");
+        }
+        break;
+    default: {
+        ch_buf_t b;
+        ch_buf_init(&b);
+        ch_log_quote(&b, ch_store_errmsg(c->api->st));
+        ch_log(CH_LOG_ERROR, "api", "msg=\"store failed\" rc=%d detail=%s", rc, b.data);
+        ch_buf_fini(&b);
+    }
+        ch_api__err_set(&e, 500, "internal", NULL, "the database failed");
+        break;
+    }
+    reply_err(c, &e, NULL);
+}
+
+/* Parses the {id} of the path; answers 404 (a malformed id names no record) when it is bad. */
+static int path_id(api_ctx_t *c, const api_resource_t *res, ch_slice_t s, int64_t *id)
+{
+    if (ch_api__parse_id(s, id) == 0) {
+        return 0;
+    }
+    ch_api__err_t e;
+    ch_api__err_set(&e, 404, "not_found", NULL, "no such %s", res->singular);
+    reply_err(c, &e, NULL);
+    return -1;
+}
+
+static void reply_record(api_ctx_t *c, const api_resource_t *res, int status, api_record_t *r)
+{
+    char location[128];
+    const char *extra = NULL;
+    if (status == 201) {
+        snprintf(location, sizeof(location), "Location: /api/v1/%s/%" PRId64 "\r\n",
+                 res->collection, *res->id(r));
+        extra = location;
+    }
+    reply_json(c, status, extra, res->to_json(r));
+}
+
+static void handle_list(api_ctx_t *c, const api_resource_t *res, ch_api__resource_t which)
+{
+    ch_api__query_t q;
+    ch_api__err_t e;
+    ch_store_filter_t f;
+    if (ch_api__query_parse(c->req->query, &q, &e) != 0 ||
+        ch_api__filter_from_query(&q, which, &f, &e) != 0) {
+        reply_err(c, &e, NULL);
+        ch_api__query_fini(&q);
+        return;
+    }
+    json_t *items = json_array();
+    int64_t total = 0;
+    int64_t next = 0;
+    int rc = res->list(c->api->st, &f, items, &total, &next);
+    ch_api__query_fini(&q);
+    if (rc != 0) {
+        json_decref(items);
+        reply_store_error(c, res, rc, 0);
+        return;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "items", items);
+    json_object_set_new(o, "total", json_integer(total));
+    if (next > 0) {
+        char cursor[CH_API__CURSOR_MAX];
+        ch_api__cursor_encode(next, cursor);
+        json_object_set_new(o, "next", json_string(cursor));
+    } else {
+        json_object_set_new(o, "next", json_null());
+    }
+    reply_json(c, 200, NULL, o);
+}
+
+static void handle_create(api_ctx_t *c, const api_resource_t *res)
+{
+    if (reject_query(c) != 0) {
+        return;
+    }
+    json_t *body = read_body(c);
+    if (body == NULL) {
+        return;
+    }
+    api_record_t r;
+    ch_api__err_t e;
+    res->init(&r);
+    if (res->from_json(body, &r, &e) != 0) {
+        reply_err(c, &e, NULL);
+    } else {
+        int rc = res->create(c->api->st, &r);
+        if (rc != 0) {
+            reply_store_error(c, res, rc, 0);
+        } else {
+            reply_record(c, res, 201, &r);
+        }
+    }
+    res->fini(&r);
+    json_decref(body);
+}
+
+static void handle_get(api_ctx_t *c, const api_resource_t *res, ch_slice_t id_text)
+{
+    int64_t id;
+    if (reject_query(c) != 0 || path_id(c, res, id_text, &id) != 0) {
+        return;
+    }
+    api_record_t r;
+    res->init(&r);
+    int rc = res->get(c->api->st, id, &r);
+    if (rc != 0) {
+        reply_store_error(c, res, rc, 0);
+    } else {
+        reply_record(c, res, 200, &r);
+    }
+    res->fini(&r);
+}
+
+/*
+ * PUT (full update) and PATCH (merge, RFC 7396 at the top level). Both start from the stored
+ * record, so fields the server owns (import source, flags) and credentials the client was
+ * never shown survive. PATCH merges the body into the record's own JSON and then validates
+ * the result exactly as PUT would, so the two cannot disagree on what is valid.
+ */
+static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id_text, int patch)
+{
+    int64_t id;
+    if (reject_query(c) != 0 || path_id(c, res, id_text, &id) != 0) {
+        return;
+    }
+    json_t *body = read_body(c);
+    if (body == NULL) {
+        return;
+    }
+    json_t *merged = NULL;
+    api_record_t r;
+    ch_api__err_t e;
+    res->init(&r);
+    json_t *body_id = json_object_get(body, "id");
+    if (body_id != NULL && !(json_is_integer(body_id) && json_integer_value(body_id) == id)) {
+        ch_api__err_set(&e, 400, "invalid", "id", "id in the body differs from the path");
+        reply_err(c, &e, NULL);
+        goto out;
+    }
+    int rc = res->get(c->api->st, id, &r);
+    if (rc != 0) {
+        reply_store_error(c, res, rc, 0);
+        goto out;
+    }
+    const json_t *input = body;
+    if (patch) {
+        merged = res->to_json(&r);
+        const char *key;
+        json_t *v;
+        json_object_foreach(body, key, v)
+        {
+            json_object_set(merged, key, v);
+        }
+        input = merged;
+    }
+    if (res->from_json(input, &r, &e) != 0) {
+        reply_err(c, &e, NULL);
+        goto out;
+    }
+    *res->id(&r) = id;
+    rc = res->update(c->api->st, &r);
+    if (rc != 0) {
+        reply_store_error(c, res, rc, 0);
+        goto out;
+    }
+    /* Answer what is stored now (updated_at included), not what was sent. */
+    res->fini(&r);
+    res->init(&r);
+    rc = res->get(c->api->st, id, &r);
+    if (rc != 0) {
+        reply_store_error(c, res, rc, 0);
+        goto out;
+    }
+    reply_record(c, res, 200, &r);
+out:
+    res->fini(&r);
+    json_decref(merged);
+    json_decref(body);
+}
+
+static void handle_delete(api_ctx_t *c, const api_resource_t *res, ch_slice_t id_text)
+{
+    int64_t id;
+    if (reject_query(c) != 0 || path_id(c, res, id_text, &id) != 0) {
+        return;
+    }
+    int rc = res->del(c->api->st, id);
+    if (rc != 0) {
+        reply_store_error(c, res, rc, 1);
+        return;
+    }
+    reply(c, 204, NULL, NULL, NULL, 0);
+}
+
+/* ---- health, version, document ------------------------------------------------------------ */
+
+/* Answers /health from a body rebuilt at most once a second: no store call, no allocation. */
+static void handle_health(api_ctx_t *c)
+{
+    ch_api_t *api = c->api;
+    int64_t now_ms = ch_time_now_ms();
+    int64_t sec = now_ms / 1000;
+    if (sec != api->health_sec || api->in_flight != api->health_in_flight || api->health_len == 0) {
+        int64_t uptime = (now_ms - api->started_at_ms) / 1000;
+        int n = snprintf(api->health_body, sizeof(api->health_body),
+                         "{\"status\":\"ok\",\"uptime_s\":%" PRId64
+                         ",\"version\":\"%s\",\"imports_in_flight\":%zu}",
+                         uptime < 0 ? 0 : uptime, CH_VERSION, api->in_flight);
+        assert(n > 0 && (size_t)n < sizeof(api->health_body));
+        api->health_len = (size_t)n;
+        api->health_sec = sec;
+        api->health_in_flight = api->in_flight;
+    }
+    reply(c, 200, JSON_TYPE, NULL, api->health_body, api->health_len);
+}
+
+static void handle_version(api_ctx_t *c)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string("cctvhub"));
+    json_object_set_new(o, "version", json_string(CH_VERSION));
+    json_object_set_new(o, "git", json_string(CH_GIT_REV));
+    json_object_set_new(o, "schema", json_integer(ch_store_schema_version(c->api->st)));
+    reply_json(c, 200, NULL, o);
+}
+
+static void handle_openapi(api_ctx_t *c)
+{
+    reply(c, 200, "application/yaml", NULL, ch_api_openapi_doc, ch_api_openapi_doc_len);
+}
+
+/* ---- imports ------------------------------------------------------------------------------ */
+
+#if CH_API_HAVE_REGISTRY
+
+/* One import on the thread pool. The request (and so its body) stays valid until answered. */
+typedef struct api_import {
+    uv_work_t work;
+    api_ctx_t ctx;
+    char *name;
+    char *agency;
+    int rc;
+    int store_failed;
+    char *err;
+    ch_import_report_t rep;
+} api_import_t;
+
+/* Runs on a pool thread: opens a store handle of its own (a handle is single-threaded) and
+ * imports the body in one transaction; SQLite WAL lets the loop's handle keep reading. */
+static void import_work(uv_work_t *w)
+{
+    api_import_t *im = w->data;
+    ch_store_t *st = NULL;
+    int rc = ch_store_open(im->ctx.api->store_url, &st, &im->err);
+    if (rc != 0) {
+        im->store_failed = 1;
+        im->rc = rc;
+        return;
+    }
+    ch_import_options_t opt;
+    memset(&opt, 0, sizeof(opt));
+    opt.agency = im->agency;
+    im->rc = ch_registry_import_buffer(st, im->name, im->ctx.req->body, im->ctx.req->body_len, &opt,
+                                       &im->rep, &im->err);
+    ch_store_close(st);
+}
+
+static void import_free(api_import_t *im)
+{
+    ch_import_report_fini(&im->rep);
+    ch_free(im->err);
+    ch_free(im->name);
+    ch_free(im->agency);
+    ch_free(im);
+}
+
+/* Back on the loop: answers 201 with the report, 422 when the file was rejected, 500 when the
+ * store failed. */
+static void import_done(uv_work_t *w, int status)
+{
+    api_import_t *im = w->data;
+    ch_api_t *api = im->ctx.api;
+    api->in_flight--;
+    if (api->freeing) {
+        /* The API is gone as far as its owner knows; nobody is left to answer. */
+        import_free(im);
+        if (api->in_flight == 0) {
+            ch_api_free(api);
+        }
+        return;
+    }
+    api_ctx_t *c = &im->ctx;
+    if (status == UV_ECANCELED) {
+        reply_error(c, 503, "unavailable", NULL, "the import was cancelled; try again");
+    } else if (im->store_failed || im->rc == CH_EDB || im->rc == CH_ENOMEM) {
+        ch_log(CH_LOG_ERROR, "api", "msg=\"import failed\" rc=%d", im->rc);
+        reply_error(c, 500, "internal", NULL,
+                    im->store_failed ? "the database could not be opened" : "the import failed");
+    } else if (im->rc != 0) {
+        ch_api__err_t e;
+        ch_api__err_set(&e, 422, "import_rejected", NULL, "%s",
+                        im->err ? im->err : ch_strerror(im->rc));
+        json_t *o = ch_api__err_to_json(&e);
+        json_object_set_new(o, "report", ch_import_report_to_json(&im->rep));
+        reply_json(c, 422, NULL, o);
+    } else {
+        reply_json(c, 201, NULL, ch_import_report_to_json(&im->rep));
+    }
+    import_free(im);
+}
+
+static void handle_import(api_ctx_t *c)
+{
+    ch_api_t *api = c->api;
+    ch_api__query_t q;
+    ch_api__err_t e;
+    if (ch_api__query_parse(c->req->query, &q, &e) != 0) {
+        reply_err(c, &e, NULL);
+        goto out;
+    }
+    for (size_t i = 0; i < q.count; i++) {
+        if (strcmp(q.items[i].name, "agency") != 0 && strcmp(q.items[i].name, "name") != 0) {
+            ch_api__err_set(&e, 400, "invalid", q.items[i].name, "unknown query parameter");
+            reply_err(c, &e, NULL);
+            goto out;
+        }
+    }
+    const char *name = ch_api__query_get(&q, "name");
+    const char *agency = ch_api__query_get(&q, "agency");
+    if (name != NULL && (name[0] == '\0' || strlen(name) > 255 || strchr(name, '/') != NULL)) {
+        reply_error(c, 400, "invalid", "name", "name must be a file name of 1..255 bytes");
+        goto out;
+    }
+    if (agency != NULL && (agency[0] == '\0' || strlen(agency) > 256)) {
+        reply_error(c, 400, "invalid", "agency", "agency must be an agency name of 1..256 bytes");
+        goto out;
+    }
+    if (c->req->body == NULL || c->req->body_len == 0) {
+        reply_error(c, 400, "invalid", NULL, "send the CSV file as the request body");
+        goto out;
+    }
+    if (api->store_url == NULL) {
+        reply_error(c, 503, "unavailable", NULL, "imports are not configured on this server");
+        goto out;
+    }
+    api_import_t *im = ch_calloc(1, sizeof(*im));
+    im->ctx = *c;
+    im->name = ch_strdup(name ? name : "upload.csv");
+    im->agency = ch_strdup(agency);
+    ch_import_report_init(&im->rep);
+    im->work.data = im;
+    int rc = uv_queue_work(api->loop, &im->work, import_work, import_done);
+    if (rc != 0) {
+        import_free(im);
+        reply_error(c, 503, "unavailable", NULL, "the import could not be started");
+        goto out;
+    }
+    api->in_flight++;
+out:
+    ch_api__query_fini(&q);
+}
+
+#else
+
+static void handle_import(api_ctx_t *c)
+{
+    reply_error(c, 503, "unavailable", NULL, "imports are not built into this server");
+}
+
+#endif
+
+/* ---- the handler -------------------------------------------------------------------------- */
+
+void ch_api_handle(ch_http_request_t *req, void *ud)
+{
+    ch_api_t *api = ud;
+    api_ctx_t c = {api, req, ch_time_mono_ns(), CH_LOG_INFO};
+    ch_api__match_t m;
+    int rc = ch_api__route_match(req->method, req->path, &m);
+    if (rc == CH_ENOTFOUND) {
+        reply_error(&c, 404, "not_found", NULL, "no such path");
+        return;
+    }
+    if (rc == CH_EUNSUPP) {
+        char allow[96];
+        snprintf(allow, sizeof(allow), "Allow: %s\r\n", m.allow);
+        ch_api__err_t e;
+        ch_api__err_set(&e, 405, "method_not_allowed", NULL, "this path accepts %s", m.allow);
+        reply_err(&c, &e, allow);
+        return;
+    }
+    const api_resource_t *res = &resources[m.resource];
+    switch (m.route) {
+    case CH_API__R_HEALTH:
+        /* Polled by load balancers and the benchmark: logged at debug only. */
+        c.log_level = CH_LOG_DEBUG;
+        handle_health(&c);
+        break;
+    case CH_API__R_VERSION:
+        handle_version(&c);
+        break;
+    case CH_API__R_OPENAPI:
+        handle_openapi(&c);
+        break;
+    case CH_API__R_LIST:
+        handle_list(&c, res, m.resource);
+        break;
+    case CH_API__R_CREATE:
+        handle_create(&c, res);
+        break;
+    case CH_API__R_GET:
+        handle_get(&c, res, m.id);
+        break;
+    case CH_API__R_PUT:
+        handle_update(&c, res, m.id, 0);
+        break;
+    case CH_API__R_PATCH:
+        handle_update(&c, res, m.id, 1);
+        break;
+    case CH_API__R_DELETE:
+        handle_delete(&c, res, m.id);
+        break;
+    case CH_API__R_IMPORT:
+        handle_import(&c);
+        break;
+    }
+}
+
+size_t ch_api_body_limit(const ch_http_request_t *req, void *ud)
+{
+    const ch_api_t *api = ud;
+    if (ch_slice_eq(req->method, "POST") && ch_slice_eq(req->path, "/api/v1/imports")) {
+        return api->max_import_bytes;
+    }
+    return 0;
+}
+
+size_t ch_api_in_flight(const ch_api_t *api)
+{
+    return api->in_flight;
+}
+
+int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg, ch_api_t **out)
+{
+    *out = NULL;
+    if (loop == NULL || st == NULL || cfg == NULL) {
+        return CH_EINVAL;
+    }
+    ch_api_t *api = ch_calloc(1, sizeof(*api));
+    api->loop = loop;
+    api->st = st;
+    api->store_url = ch_strdup(cfg->store_url);
+    api->max_import_bytes =
+        cfg->max_import_bytes ? cfg->max_import_bytes : DEFAULT_MAX_IMPORT_BYTES;
+    api->started_at_ms = cfg->started_at_ms ? cfg->started_at_ms : ch_time_now_ms();
+    api->health_sec = -1;
+    *out = api;
+    return 0;
+}
+
+void ch_api_free(ch_api_t *api)
+{
+    if (api == NULL) {
+        return;
+    }
+    if (api->in_flight > 0) {
+        /* Work on the pool still points here; the last import to finish frees. */
+        api->freeing = 1;
+        return;
+    }
+    ch_free(api->store_url);
+    ch_free(api);
+}

@@ -1,0 +1,70 @@
+/*
+ * api: the REST API of cctvhub (/api/v1/...), JSON in and out through jansson.
+ *
+ * The module is one HTTP handler for the net server: ch_api_handle() routes a request, checks
+ * and converts its JSON body into a store record, calls the store on the control loop, and
+ * answers. Imports of CSV files run on the libuv thread pool with a store handle of their own
+ * (opened from ch_api_config_t.store_url), so the loop keeps answering while a file loads.
+ *
+ * Errors are answered as {"error":{"code":"...","message":"...","field":"..."}}, "field" being
+ * present when one input field (of the body or of the query) is at fault. Every request is
+ * logged as one logfmt line (method, path without query, status, duration_ms); no query
+ * string, body or credential ever reaches the log. RTSP URLs and credentials of cameras are
+ * accepted on create and update but never returned: answers say "rtsp_configured" instead.
+ *
+ * docs/openapi.yaml documents every route (a unit test holds it to ch_api_routes()) and is
+ * served, as built, at GET /api/v1/openapi.yaml.
+ *
+ * Threading: everything here runs on the loop given to ch_api_new(), except the import work.
+ */
+#ifndef CH_API_H
+#define CH_API_H
+
+#include "core/core.h"
+#include "net/net.h"
+#include "store/store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct ch_api ch_api_t;
+
+typedef struct ch_api_config {
+    const char *store_url;   /* to open a second store handle for imports on the thread pool */
+    size_t max_import_bytes; /* body limit of POST /api/v1/imports; 0 = 256 MiB */
+    int64_t started_at_ms;   /* for /health uptime */
+} ch_api_config_t;
+
+/* Creates the API on loop, answering from st (borrowed: it must outlive the API and be used
+ * only from this loop meanwhile). cfg is copied (strings too). store_url may be NULL: imports
+ * then answer 503. 0 or CH_EINVAL; *out is NULL on failure. */
+int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg,
+               ch_api_t **out) CH_MUST_CHECK;
+
+/* Frees the API (NULL is fine). Call it once the HTTP server is shut down. When imports are
+ * still running on the thread pool the memory is released by the last one to finish, so the
+ * loop must keep running until ch_api_in_flight() reaches zero; their answers are dropped. */
+void ch_api_free(ch_api_t *api);
+
+/* The request handler (a ch_http_handler_fn); ud is the ch_api_t. */
+void ch_api_handle(ch_http_request_t *req, void *ud);
+
+/* The body limit callback (a ch_http_body_limit_fn); ud is the ch_api_t. POST /api/v1/imports
+ * gets max_import_bytes; every other request 0 (the server default). */
+size_t ch_api_body_limit(const ch_http_request_t *req, void *ud);
+
+/* Number of imports still running (queued or on the thread pool). */
+size_t ch_api_in_flight(const ch_api_t *api);
+
+/* The route table, for the test that checks docs/openapi.yaml documents every route. */
+typedef struct ch_api_route_info {
+    const char *method;        /* "GET" */
+    const char *path_template; /* "/api/v1/cameras/{id}" */
+    const char *roles;         /* intended roles, comma-separated: "admin,operator"; "public" */
+} ch_api_route_info_t;
+
+/* The routes, in a static array of *count entries (never NULL). */
+const ch_api_route_info_t *ch_api_routes(size_t *count);
+
+#endif /* CH_API_H */

@@ -1,0 +1,145 @@
+/*
+ * api internals: the pure parts of the API (no HTTP, no loop, no store handle), so unit tests
+ * and the fuzz target can drive them directly.
+ *
+ *  - errors as the API answers them (status, code, message, field);
+ *  - JSON body -> store record (with validation naming the field at fault) and back;
+ *  - query strings: percent-decoding, parameters, list filters, cursors;
+ *  - the route table and path matching.
+ */
+#ifndef CH_API_INTERNAL_H
+#define CH_API_INTERNAL_H
+
+#include "api/api.h"
+#include "core/core.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- errors ------------------------------------------------------------------------------- */
+
+/* An error as answered: HTTP status, a stable code ("invalid", "not_found", ...), an English
+ * message, and the input field at fault (empty when none). Messages never quote input values,
+ * so a credential sent in the wrong place cannot come back in an answer or a log. */
+typedef struct ch_api__err {
+    int status;
+    const char *code; /* static string */
+    char message[256];
+    char field[64];
+} ch_api__err_t;
+
+/* Fills e. field may be NULL. */
+void ch_api__err_set(ch_api__err_t *e, int status, const char *code, const char *field,
+                     const char *fmt, ...) CH_PRINTF(5, 6);
+
+/* The error body {"error":{"code":...,"message":...[,"field":...]}} as a new JSON value. */
+json_t *ch_api__err_to_json(const ch_api__err_t *e);
+
+/* ---- JSON <-> records --------------------------------------------------------------------- */
+
+/*
+ * Body -> record. The caller initialises rec first: zeroed / ch_camera_init() / ch_device_init()
+ * for a create, or the stored record for a full update. Every field a client may set is then
+ * overwritten from the body (absent or null = unknown, or the documented default), except the
+ * camera's rtsp_url / rtsp_username / rtsp_password: absent keeps what rec holds (so a client
+ * that read a camera and writes it back does not wipe credentials it was never shown), null
+ * clears. Fields the server owns (id, created_at, updated_at, rtsp_configured, flags,
+ * source_*) are accepted and ignored, so a record read can be written back as is; any other
+ * unknown field is rejected.
+ *
+ * Returns 0, or CH_EINVAL with err filled (400 "invalid", field named). On error rec may be
+ * partly overwritten; the caller releases it with the matching *_fini either way.
+ */
+int ch_api__agency_from_json(const json_t *body, ch_agency_t *rec, ch_api__err_t *err);
+int ch_api__camera_from_json(const json_t *body, ch_camera_t *rec, ch_api__err_t *err);
+int ch_api__device_from_json(const json_t *body, ch_device_t *rec, ch_api__err_t *err);
+
+/* Record -> JSON, as answered (new reference). Never includes camera credentials. */
+json_t *ch_api__agency_to_json(const ch_agency_t *rec);
+json_t *ch_api__camera_to_json(const ch_camera_t *rec);
+json_t *ch_api__device_to_json(const ch_device_t *rec);
+
+/* Parses a request body as one JSON object (duplicate keys rejected). Returns the object
+ * (new reference), or NULL with err filled (400 "bad_json" with line and column). */
+json_t *ch_api__parse_body(const char *data, size_t len, ch_api__err_t *err);
+
+/* ---- query strings ------------------------------------------------------------------------ */
+
+/* Decodes application/x-www-form-urlencoded text: %XX to a byte and, when plus_is_space, '+'
+ * to a space. Rejects a malformed escape, a NUL byte and text that is not valid UTF-8.
+ * On success *out is a new NUL-terminated string (ch_free) and 0 is returned; else
+ * CH_EPARSE and *out is NULL. */
+int ch_api__percent_decode(const char *p, size_t n, int plus_is_space, char **out) CH_MUST_CHECK;
+
+/* 1 when [p, p+n) is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
+int ch_api__utf8_valid(const char *p, size_t n);
+
+typedef struct ch_api__param {
+    char *name;  /* decoded */
+    char *value; /* decoded; "" for "name" or "name=" */
+} ch_api__param_t;
+
+typedef struct ch_api__query {
+    ch_api__param_t *items;
+    size_t count;
+} ch_api__query_t;
+
+/* Splits and decodes a query string ("a=1&b=%EC%84%9C"). A parameter given twice, or one that
+ * does not decode, is a 400 "invalid" naming it. On error q holds nothing; either way the
+ * caller calls ch_api__query_fini(). */
+int ch_api__query_parse(ch_slice_t query, ch_api__query_t *q, ch_api__err_t *err) CH_MUST_CHECK;
+void ch_api__query_fini(ch_api__query_t *q);
+/* The decoded value of name, or NULL when absent. */
+const char *ch_api__query_get(const ch_api__query_t *q, const char *name);
+
+typedef enum ch_api__resource {
+    CH_API__AGENCIES = 0,
+    CH_API__CAMERAS = 1,
+    CH_API__DEVICES = 2,
+} ch_api__resource_t;
+
+/* Fills f from the list parameters of resource res (agency_id, purpose, kind, status, type,
+ * level, q, bbox, cursor, limit: each resource accepts its own subset; an unknown parameter
+ * is a 400 naming it). The strings in f borrow from q, which must outlive f. 0 or CH_EINVAL. */
+int ch_api__filter_from_query(const ch_api__query_t *q, ch_api__resource_t res,
+                              ch_store_filter_t *f, ch_api__err_t *err) CH_MUST_CHECK;
+
+/* Cursors are opaque to clients: "v1:<id>" in unpadded base64url. */
+#define CH_API__CURSOR_MAX 48
+void ch_api__cursor_encode(int64_t after_id, char out[CH_API__CURSOR_MAX]);
+/* 0 and *after_id (>= 1), or CH_EPARSE for anything ch_api__cursor_encode would not write. */
+int ch_api__cursor_decode(const char *s, int64_t *after_id) CH_MUST_CHECK;
+
+/* ---- routes ------------------------------------------------------------------------------- */
+
+typedef enum ch_api__route_id {
+    CH_API__R_HEALTH,
+    CH_API__R_VERSION,
+    CH_API__R_OPENAPI,
+    CH_API__R_LIST,   /* GET    /api/v1/<resource> */
+    CH_API__R_CREATE, /* POST   /api/v1/<resource> */
+    CH_API__R_GET,    /* GET    /api/v1/<resource>/{id} */
+    CH_API__R_PUT,    /* PUT    /api/v1/<resource>/{id} */
+    CH_API__R_PATCH,  /* PATCH  /api/v1/<resource>/{id} */
+    CH_API__R_DELETE, /* DELETE /api/v1/<resource>/{id} */
+    CH_API__R_IMPORT, /* POST   /api/v1/imports */
+} ch_api__route_id_t;
+
+typedef struct ch_api__match {
+    ch_api__route_id_t route;
+    ch_api__resource_t resource; /* for the resource routes */
+    ch_slice_t id;               /* the {id} segment, undecoded; empty when none */
+    char allow[64];              /* on CH_EUNSUPP: the methods the path accepts, "GET, POST" */
+} ch_api__match_t;
+
+/* Finds the route of method + path (path without query, not decoded). 0 and m filled;
+ * CH_ENOTFOUND when no route has this path; CH_EUNSUPP when some route has the path but not
+ * the method (m->allow then lists the methods for a 405 Allow header). */
+int ch_api__route_match(ch_slice_t method, ch_slice_t path, ch_api__match_t *m);
+
+/* Parses an {id} segment: a decimal number 1..INT64_MAX without sign or leading zeros. */
+int ch_api__parse_id(ch_slice_t s, int64_t *out) CH_MUST_CHECK;
+
+#endif /* CH_API_INTERNAL_H */

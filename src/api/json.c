@@ -1,0 +1,685 @@
+/*
+ * api/json.c: request bodies to store records (with validation that names the field at
+ * fault) and records back to JSON. Pure functions: no HTTP, no store handle.
+ */
+#include "api/api_internal.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Longest strings accepted, in bytes: generous for real data, small enough that one body
+ * cannot make a row the size of the request limit. */
+#define NAME_MAX_BYTES  256
+#define TEXT_MAX_BYTES  1024
+#define URL_MAX_BYTES   2048
+#define ATTRS_MAX_BYTES 16384
+
+/* ---- errors ------------------------------------------------------------------------------- */
+
+/*
+ * Makes s valid UTF-8 in place, so jansson accepts it as a JSON string: first drops a
+ * sequence cut short by truncation at the end, then, if still invalid (a parser's message
+ * quoting raw input bytes), replaces every non-ASCII byte with '?'.
+ */
+static void make_utf8(char *s)
+{
+    size_t n = strlen(s);
+    if (ch_api__utf8_valid(s, n)) {
+        return;
+    }
+    for (size_t cut = 1; cut <= 3 && cut <= n; cut++) {
+        if (ch_api__utf8_valid(s, n - cut)) {
+            s[n - cut] = '\0';
+            return;
+        }
+    }
+    for (char *p = s; *p; p++) {
+        if ((unsigned char)*p >= 0x80) {
+            *p = '?';
+        }
+    }
+}
+
+void ch_api__err_set(ch_api__err_t *e, int status, const char *code, const char *field,
+                     const char *fmt, ...)
+{
+    e->status = status;
+    e->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    va_end(ap);
+    snprintf(e->field, sizeof(e->field), "%s", field ? field : "");
+    make_utf8(e->message);
+    make_utf8(e->field);
+}
+
+json_t *ch_api__err_to_json(const ch_api__err_t *e)
+{
+    json_t *inner = json_object();
+    json_object_set_new(inner, "code", json_string(e->code ? e->code : "internal"));
+    json_object_set_new(inner, "message", json_string(e->message));
+    if (e->field[0] != '\0') {
+        json_object_set_new(inner, "field", json_string(e->field));
+    }
+    json_t *outer = json_object();
+    json_object_set_new(outer, "error", inner);
+    return outer;
+}
+
+/*
+ * Parses a body as one JSON object. Duplicate keys are rejected because which of two values
+ * wins is a guess, and guesses in validation are where bypasses hide.
+ */
+json_t *ch_api__parse_body(const char *data, size_t len, ch_api__err_t *err)
+{
+    if (data == NULL || len == 0) {
+        ch_api__err_set(err, 400, "bad_json", NULL,
+                        "the request body is empty; send a JSON object");
+        return NULL;
+    }
+    json_error_t je;
+    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    if (root == NULL) {
+        ch_api__err_set(err, 400, "bad_json", NULL, "invalid JSON at line %d column %d: %s",
+                        je.line, je.column, je.text);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        ch_api__err_set(err, 400, "bad_json", NULL, "the request body must be a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+/* ---- field readers ------------------------------------------------------------------------ */
+
+/* The value of key, or NULL when absent or JSON null: both mean "unknown" for a field. */
+static json_t *field_value(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_null(v) ? NULL : v;
+}
+
+static void replace_string(char **dst, char *s)
+{
+    ch_free(*dst);
+    *dst = s;
+}
+
+/*
+ * Reads an optional (or, with required, mandatory and non-empty) string field into *dst,
+ * freeing what *dst held. Absent and null store NULL. Values are UTF-8 already (jansson
+ * checks) and cannot hold NUL (jansson rejects \u0000 unless asked).
+ */
+static int read_string(const json_t *obj, const char *key, int required, size_t max_bytes,
+                       char **dst, ch_api__err_t *err)
+{
+    json_t *v = field_value(obj, key);
+    if (v == NULL) {
+        if (required) {
+            ch_api__err_set(err, 400, "invalid", key, "%s is required", key);
+            return CH_EINVAL;
+        }
+        replace_string(dst, NULL);
+        return 0;
+    }
+    if (!json_is_string(v)) {
+        ch_api__err_set(err, 400, "invalid", key, "%s must be a string", key);
+        return CH_EINVAL;
+    }
+    size_t n = json_string_length(v);
+    if (required && n == 0) {
+        ch_api__err_set(err, 400, "invalid", key, "%s must not be empty", key);
+        return CH_EINVAL;
+    }
+    if (n > max_bytes) {
+        ch_api__err_set(err, 400, "invalid", key, "%s is longer than %zu bytes", key, max_bytes);
+        return CH_EINVAL;
+    }
+    replace_string(dst, ch_strndup(json_string_value(v), n));
+    return 0;
+}
+
+/* Joins values[] as "a|b|c" into out, for error messages that list the choices. */
+static void join_choices(const char *const *values, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; values[i] != NULL && used < size; i++) {
+        int n = snprintf(out + used, size - used, "%s%s", i ? "|" : "", values[i]);
+        if (n < 0) {
+            break;
+        }
+        used += (size_t)n;
+    }
+}
+
+/* Returns the index of s in the NULL-terminated values[], or -1. */
+static int choice_index(const char *const *values, const char *s)
+{
+    for (int i = 0; values[i] != NULL; i++) {
+        if (strcmp(values[i], s) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/*
+ * Reads an enumerated string field. When absent or null: dflt when not NULL, else an error
+ * "required". The stored string is a copy of the canonical choice.
+ */
+static int read_enum(const json_t *obj, const char *key, const char *const *values,
+                     const char *dflt, char **dst, ch_api__err_t *err)
+{
+    json_t *v = field_value(obj, key);
+    char choices[256];
+    if (v == NULL) {
+        if (dflt == NULL) {
+            ch_api__err_set(err, 400, "invalid", key, "%s is required", key);
+            return CH_EINVAL;
+        }
+        replace_string(dst, ch_strdup(dflt));
+        return 0;
+    }
+    int i = json_is_string(v) ? choice_index(values, json_string_value(v)) : -1;
+    if (i < 0) {
+        join_choices(values, choices, sizeof(choices));
+        ch_api__err_set(err, 400, "invalid", key, "%s must be one of %s", key, choices);
+        return CH_EINVAL;
+    }
+    replace_string(dst, ch_strdup(values[i]));
+    return 0;
+}
+
+/* Like read_enum for an optional field without default: absent or null store NULL. */
+static int read_optional_enum(const json_t *obj, const char *key, const char *const *values,
+                              char **dst, ch_api__err_t *err)
+{
+    if (field_value(obj, key) == NULL) {
+        replace_string(dst, NULL);
+        return 0;
+    }
+    return read_enum(obj, key, values, NULL, dst, err);
+}
+
+/*
+ * Reads a number field within [min, max]; absent or null store unknown. Integers are numbers
+ * too ("lat": 37 is fine).
+ */
+static int read_double(const json_t *obj, const char *key, double min, double max, double unknown,
+                       double *dst, ch_api__err_t *err)
+{
+    json_t *v = field_value(obj, key);
+    if (v == NULL) {
+        *dst = unknown;
+        return 0;
+    }
+    if (!json_is_number(v)) {
+        ch_api__err_set(err, 400, "invalid", key, "%s must be a number", key);
+        return CH_EINVAL;
+    }
+    double d = json_number_value(v);
+    if (!isfinite(d) || d < min || d > max) {
+        ch_api__err_set(err, 400, "invalid", key, "%s must be between %g and %g", key, min, max);
+        return CH_EINVAL;
+    }
+    *dst = d;
+    return 0;
+}
+
+/* Reads an integer field within [min, max]; absent or null store unknown. 2.0 is not an
+ * integer here: a real where an integer belongs usually means a client bug worth naming. */
+static int read_int(const json_t *obj, const char *key, int64_t min, int64_t max, int64_t unknown,
+                    int required, int64_t *dst, ch_api__err_t *err)
+{
+    json_t *v = field_value(obj, key);
+    if (v == NULL) {
+        if (required) {
+            ch_api__err_set(err, 400, "invalid", key, "%s is required", key);
+            return CH_EINVAL;
+        }
+        *dst = unknown;
+        return 0;
+    }
+    if (!json_is_integer(v)) {
+        ch_api__err_set(err, 400, "invalid", key, "%s must be an integer", key);
+        return CH_EINVAL;
+    }
+    json_int_t i = json_integer_value(v);
+    if (i < min || i > max) {
+        ch_api__err_set(err, 400, "invalid", key, "%s must be between %" PRId64 " and %" PRId64,
+                        key, min, max);
+        return CH_EINVAL;
+    }
+    *dst = (int64_t)i;
+    return 0;
+}
+
+/*
+ * Reads the position: lat and lon both (located) or neither (unlocated). A lone coordinate
+ * is an error naming the missing one, since storing half a position would place the camera
+ * on the equator or the prime meridian.
+ */
+static int read_position(const json_t *obj, int *located, double *lat, double *lon,
+                         ch_api__err_t *err)
+{
+    double la = 0, lo = 0;
+    int rc = read_double(obj, "lat", -90.0, 90.0, NAN, &la, err);
+    if (rc == 0) {
+        rc = read_double(obj, "lon", -180.0, 180.0, NAN, &lo, err);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    if (isnan(la) != isnan(lo)) {
+        const char *missing = isnan(la) ? "lat" : "lon";
+        ch_api__err_set(err, 400, "invalid", missing, "lat and lon must be given together");
+        return CH_EINVAL;
+    }
+    *located = !isnan(la);
+    *lat = *located ? la : 0.0;
+    *lon = *located ? lo : 0.0;
+    return 0;
+}
+
+/*
+ * Rejects any key of obj that is neither in settable[] nor in readonly[] (both
+ * NULL-terminated). Keys are checked in body order, so the first unknown one is named.
+ */
+static int check_fields(const json_t *obj, const char *const *settable, const char *const *readonly,
+                        ch_api__err_t *err)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        (void)v;
+        if (choice_index(settable, key) < 0 && choice_index(readonly, key) < 0) {
+            char field[64];
+            /* Name a long key by its start; the field buffer is bounded anyway. */
+            snprintf(field, sizeof(field), "%s", key);
+            ch_api__err_set(err, 400, "invalid", field, "unknown field");
+            return CH_EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* Checks "YYYY" or "YYYY-MM" (month 01..12), the granularity the national data publishes. */
+static int valid_year_month(const char *s)
+{
+    size_t n = strlen(s);
+    if (n != 4 && n != 7) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i == 4 ? s[i] != '-' : (s[i] < '0' || s[i] > '9')) {
+            return 0;
+        }
+    }
+    if (n == 7) {
+        int month = (s[5] - '0') * 10 + (s[6] - '0');
+        return month >= 1 && month <= 12;
+    }
+    return 1;
+}
+
+/* Checks an RTSP URL's shape: rtsp:// or rtsps://, something after it, no spaces or control
+ * bytes (they would break the request line of the RTSP client). */
+static int valid_rtsp_url(const char *s)
+{
+    size_t skip;
+    if (strncasecmp(s, "rtsp://", 7) == 0) {
+        skip = 7;
+    } else if (strncasecmp(s, "rtsps://", 8) == 0) {
+        skip = 8;
+    } else {
+        return 0;
+    }
+    if (s[skip] == '\0') {
+        return 0;
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p <= 0x20 || *p == 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---- agencies ----------------------------------------------------------------------------- */
+
+static const char *const agency_kinds[] = {"provider", "user", "both", NULL};
+static const char *const agency_levels[] = {"district", "city", "national", NULL};
+static const char *const agency_types[] = {"police-112",   "police-station", "fire-119",
+                                           "moj-tracking", "disaster-room",  "mayor-office",
+                                           "ansimi",       "military",       "district-center",
+                                           "city-agency",  "other",          NULL};
+static const char *const agency_settable[] = {"name",  "kind", "level", "type",
+                                              "phone", "code", NULL};
+static const char *const agency_readonly[] = {"id", "created_at", "updated_at", NULL};
+
+int ch_api__agency_from_json(const json_t *body, ch_agency_t *rec, ch_api__err_t *err)
+{
+    int rc = check_fields(body, agency_settable, agency_readonly, err);
+    if (rc == 0) {
+        rc = read_string(body, "name", 1, NAME_MAX_BYTES, &rec->name, err);
+    }
+    if (rc == 0) {
+        rc = read_enum(body, "kind", agency_kinds, NULL, &rec->kind, err);
+    }
+    if (rc == 0) {
+        rc = read_enum(body, "level", agency_levels, NULL, &rec->level, err);
+    }
+    if (rc == 0) {
+        rc = read_enum(body, "type", agency_types, NULL, &rec->type, err);
+    }
+    if (rc == 0) {
+        rc = read_string(body, "phone", 0, 64, &rec->phone, err);
+    }
+    if (rc == 0) {
+        rc = read_string(body, "code", 0, 64, &rec->code, err);
+    }
+    return rc;
+}
+
+/* ---- cameras ------------------------------------------------------------------------------ */
+
+static const char *const camera_kinds[] = {"fixed", "ptz", "unknown", NULL};
+static const char *const camera_statuses[] = {"active", "inactive", "unlocated", "maintenance",
+                                              NULL};
+static const char *const camera_codecs[] = {"h264", "h265", NULL};
+static const char *const camera_settable[] = {"agency_id",
+                                              "name",
+                                              "lat",
+                                              "lon",
+                                              "road_address",
+                                              "lot_address",
+                                              "purpose",
+                                              "kind",
+                                              "heading_deg",
+                                              "fov_deg",
+                                              "range_m",
+                                              "pixels",
+                                              "retention_days",
+                                              "installed_ym",
+                                              "rtsp_url",
+                                              "rtsp_username",
+                                              "rtsp_password",
+                                              "codec",
+                                              "status",
+                                              "direction",
+                                              "note",
+                                              NULL};
+static const char *const camera_readonly[] = {
+    "id",          "created_at", "updated_at", "rtsp_configured", "flags", "source_file",
+    "source_line", "source_key", NULL};
+
+/*
+ * Reads a credential field. Unlike other fields, absent keeps the value held (see
+ * api_internal.h); null clears. Messages never include the value.
+ */
+static int read_secret(const json_t *obj, const char *key, size_t max_bytes, char **dst,
+                       ch_api__err_t *err)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL) {
+        return 0;
+    }
+    return read_string(obj, key, 0, max_bytes, dst, err);
+}
+
+int ch_api__camera_from_json(const json_t *body, ch_camera_t *rec, ch_api__err_t *err)
+{
+    int64_t i64 = 0;
+    int rc = check_fields(body, camera_settable, camera_readonly, err);
+    if (rc == 0) {
+        rc = read_int(body, "agency_id", 1, INT64_MAX, 0, 1, &rec->agency_id, err);
+    }
+    if (rc == 0) {
+        rc = read_string(body, "name", 1, NAME_MAX_BYTES, &rec->name, err);
+    }
+    if (rc == 0) {
+        rc = read_position(body, &rec->located, &rec->lat, &rec->lon, err);
+    }
+    if (rc == 0) {
+        rc = read_string(body, "road_address", 0, TEXT_MAX_BYTES, &rec->road_address, err);
+    }
+    if (rc == 0) {
+        rc = read_string(body, "lot_address", 0, TEXT_MAX_BYTES, &rec->lot_address, err);
+    }
+    if (rc == 0) {
+        rc = read_string(body, "purpose", 0, NAME_MAX_BYTES, &rec->purpose, err);
+    }
+    if (rc == 0) {
+        rc = read_enum(body, "kind", camera_kinds, "unknown", &rec->kind, err);
+    }
+    if (rc == 0) {
+        rc = read_double(body, "heading_deg", 0.0, 360.0, CH_STORE_UNKNOWN_DOUBLE,
+                         &rec->heading_deg, err);
+    }
+    if (rc == 0) {
+        rc = read_double(body, "fov_deg", 0.0, 360.0, CH_STORE_UNKNOWN_DOUBLE, &rec->fov_deg, err);
+    }
+    if (rc == 0) {
+        rc = read_double(body, "range_m", 0.0, 1e6, CH_STORE_UNKNOWN_DOUBLE, &rec->range_m, err);
+    }
+    if (rc == 0) {
+        rc = read_int(body, "pixels", 0, INT64_C(1000000000000), 0, 0, &rec->pixels, err);
+    }
+    if (rc == 0) {
+        rc = read_int(body, "retention_days", 0, 3650, 0, 0, &i64, err);
+        rec->retention_days = (int)i64;
+    }
+    if (rc == 0) {
+        rc = read_string(body, "installed_ym", 0, 7, &rec->installed_ym, err);
+        if (rc == 0 && rec->installed_ym != NULL && !valid_year_month(rec->installed_ym)) {
+            ch_api__err_set(err, 400, "invalid", "installed_ym",
+                            "installed_ym must be YYYY or YYYY-MM");
+            rc = CH_EINVAL;
+        }
+    }
+    if (rc == 0) {
+        rc = read_secret(body, "rtsp_url", URL_MAX_BYTES, &rec->rtsp_url, err);
+        if (rc == 0 && json_object_get(body, "rtsp_url") != NULL && rec->rtsp_url != NULL &&
+            !valid_rtsp_url(rec->rtsp_url)) {
+            ch_api__err_set(err, 400, "invalid", "rtsp_url",
+                            "rtsp_url must be an rtsp:// or rtsps:// URL without spaces");
+            rc = CH_EINVAL;
+        }
+    }
+    if (rc == 0) {
+        rc = read_secret(body, "rtsp_username", NAME_MAX_BYTES, &rec->rtsp_username, err);
+    }
+    if (rc == 0) {
+        rc = read_secret(body, "rtsp_password", NAME_MAX_BYTES, &rec->rtsp_password, err);
+    }
+    if (rc == 0) {
+        rc = read_optional_enum(body, "codec", camera_codecs, &rec->codec, err);
+    }
+    if (rc == 0) {
+        /* Without a position a camera cannot be "active" on a map: default accordingly. */
+        rc = read_enum(body, "status", camera_statuses, rec->located ? "active" : "unlocated",
+                       &rec->status, err);
+    }
+    if (rc == 0) {
+        rc = read_string(body, "direction", 0, TEXT_MAX_BYTES, &rec->direction, err);
+    }
+    if (rc == 0) {
+        rc = read_string(body, "note", 0, TEXT_MAX_BYTES, &rec->note, err);
+    }
+    return rc;
+}
+
+/* ---- devices ------------------------------------------------------------------------------ */
+
+static const char *const device_kinds[] = {"emergency-bell", "wifi-ap", "sensor", "other", NULL};
+static const char *const device_statuses[] = {"active", "inactive", "unlocated", "fault", NULL};
+static const char *const device_settable[] = {
+    "agency_id",    "name",        "kind",   "lat",   "lon",
+    "road_address", "lot_address", "status", "attrs", NULL};
+static const char *const device_readonly[] = {"id",          "created_at",  "updated_at", "flags",
+                                              "source_file", "source_line", "source_key", NULL};
+
+int ch_api__device_from_json(const json_t *body, ch_device_t *rec, ch_api__err_t *err)
+{
+    int rc = check_fields(body, device_settable, device_readonly, err);
+    if (rc == 0) {
+        rc = read_int(body, "agency_id", 1, INT64_MAX, 0, 1, &rec->agency_id, err);
+    }
+    if (rc == 0) {
+        rc = read_string(body, "name", 1, NAME_MAX_BYTES, &rec->name, err);
+    }
+    if (rc == 0) {
+        rc = read_enum(body, "kind", device_kinds, NULL, &rec->kind, err);
+    }
+    if (rc == 0) {
+        rc = read_position(body, &rec->located, &rec->lat, &rec->lon, err);
+    }
+    if (rc == 0) {
+        rc = read_string(body, "road_address", 0, TEXT_MAX_BYTES, &rec->road_address, err);
+    }
+    if (rc == 0) {
+        rc = read_string(body, "lot_address", 0, TEXT_MAX_BYTES, &rec->lot_address, err);
+    }
+    if (rc == 0) {
+        rc = read_enum(body, "status", device_statuses, rec->located ? "active" : "unlocated",
+                       &rec->status, err);
+    }
+    if (rc == 0) {
+        /* attrs is kept as JSON text; sorted keys make equal objects equal text, which the
+         * import's "unchanged" detection relies on. */
+        json_t *v = field_value(body, "attrs");
+        if (v == NULL) {
+            replace_string(&rec->attrs, NULL);
+        } else if (!json_is_object(v)) {
+            ch_api__err_set(err, 400, "invalid", "attrs", "attrs must be a JSON object");
+            rc = CH_EINVAL;
+        } else {
+            char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+            if (text == NULL || strlen(text) > ATTRS_MAX_BYTES) {
+                ch_api__err_set(err, 400, "invalid", "attrs", "attrs is longer than %d bytes",
+                                ATTRS_MAX_BYTES);
+                rc = CH_EINVAL;
+                free(text);
+            } else {
+                replace_string(&rec->attrs, ch_strdup(text));
+                free(text);
+            }
+        }
+    }
+    return rc;
+}
+
+/* ---- records to JSON ---------------------------------------------------------------------- */
+
+static json_t *string_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+/* Unknown doubles (the store's sentinel, or any negative) answer null. */
+static json_t *double_or_null(double d)
+{
+    return d < 0 ? json_null() : json_real(d);
+}
+
+static json_t *time_or_null(int64_t ms)
+{
+    if (ms <= 0) {
+        return json_null();
+    }
+    char ts[32];
+    ch_time_format_rfc3339(ms, ts);
+    return json_string(ts);
+}
+
+json_t *ch_api__agency_to_json(const ch_agency_t *a)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer(a->id));
+    json_object_set_new(o, "name", string_or_null(a->name));
+    json_object_set_new(o, "kind", string_or_null(a->kind));
+    json_object_set_new(o, "level", string_or_null(a->level));
+    json_object_set_new(o, "type", string_or_null(a->type));
+    json_object_set_new(o, "phone", string_or_null(a->phone));
+    json_object_set_new(o, "code", string_or_null(a->code));
+    json_object_set_new(o, "created_at", time_or_null(a->created_at));
+    json_object_set_new(o, "updated_at", time_or_null(a->updated_at));
+    return o;
+}
+
+static void set_position(json_t *o, int located, double lat, double lon)
+{
+    json_object_set_new(o, "lat", located ? json_real(lat) : json_null());
+    json_object_set_new(o, "lon", located ? json_real(lon) : json_null());
+}
+
+json_t *ch_api__camera_to_json(const ch_camera_t *c)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer(c->id));
+    json_object_set_new(o, "agency_id", json_integer(c->agency_id));
+    json_object_set_new(o, "name", string_or_null(c->name));
+    set_position(o, c->located, c->lat, c->lon);
+    json_object_set_new(o, "road_address", string_or_null(c->road_address));
+    json_object_set_new(o, "lot_address", string_or_null(c->lot_address));
+    json_object_set_new(o, "purpose", string_or_null(c->purpose));
+    json_object_set_new(o, "kind", string_or_null(c->kind));
+    json_object_set_new(o, "heading_deg", double_or_null(c->heading_deg));
+    json_object_set_new(o, "fov_deg", double_or_null(c->fov_deg));
+    json_object_set_new(o, "range_m", double_or_null(c->range_m));
+    json_object_set_new(o, "pixels", c->pixels > 0 ? json_integer(c->pixels) : json_null());
+    json_object_set_new(o, "retention_days",
+                        c->retention_days > 0 ? json_integer(c->retention_days) : json_null());
+    json_object_set_new(o, "installed_ym", string_or_null(c->installed_ym));
+    /* The credentials themselves never leave the hub; clients learn only whether a URL is
+     * set, which is what a console needs to show "not configured". */
+    json_object_set_new(o, "rtsp_configured", json_boolean(c->rtsp_url && c->rtsp_url[0]));
+    json_object_set_new(o, "codec", string_or_null(c->codec));
+    json_object_set_new(o, "status", string_or_null(c->status));
+    json_object_set_new(o, "direction", string_or_null(c->direction));
+    json_object_set_new(o, "note", string_or_null(c->note));
+    json_object_set_new(o, "flags", string_or_null(c->flags));
+    json_object_set_new(o, "source_file", string_or_null(c->source_file));
+    json_object_set_new(o, "source_line",
+                        c->source_line > 0 ? json_integer(c->source_line) : json_null());
+    json_object_set_new(o, "source_key", string_or_null(c->source_key));
+    json_object_set_new(o, "created_at", time_or_null(c->created_at));
+    json_object_set_new(o, "updated_at", time_or_null(c->updated_at));
+    return o;
+}
+
+json_t *ch_api__device_to_json(const ch_device_t *d)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer(d->id));
+    json_object_set_new(o, "agency_id", json_integer(d->agency_id));
+    json_object_set_new(o, "name", string_or_null(d->name));
+    json_object_set_new(o, "kind", string_or_null(d->kind));
+    set_position(o, d->located, d->lat, d->lon);
+    json_object_set_new(o, "road_address", string_or_null(d->road_address));
+    json_object_set_new(o, "lot_address", string_or_null(d->lot_address));
+    json_object_set_new(o, "status", string_or_null(d->status));
+    /* attrs is stored as JSON text; answer it as the object it is. Text that does not parse
+     * (written by some other tool) answers null rather than failing the whole request. */
+    json_t *attrs = NULL;
+    if (d->attrs != NULL) {
+        attrs = json_loads(d->attrs, 0, NULL);
+    }
+    json_object_set_new(o, "attrs", attrs ? attrs : json_null());
+    json_object_set_new(o, "flags", string_or_null(d->flags));
+    json_object_set_new(o, "source_file", string_or_null(d->source_file));
+    json_object_set_new(o, "source_line",
+                        d->source_line > 0 ? json_integer(d->source_line) : json_null());
+    json_object_set_new(o, "source_key", string_or_null(d->source_key));
+    json_object_set_new(o, "created_at", time_or_null(d->created_at));
+    json_object_set_new(o, "updated_at", time_or_null(d->updated_at));
+    return o;
+}

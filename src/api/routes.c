@@ -1,0 +1,126 @@
+/*
+ * api/routes.c: the route table and path matching. The table is the one list of what the API
+ * serves: the dispatcher, the 405 Allow header and the OpenAPI test all read it.
+ */
+#include "api/api_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Who may call what, once accounts exist (a later issue): "public" needs no account. */
+#define ROLES_ALL    "admin,operator,agency,provider,auditor"
+#define ROLES_EDIT   "admin,operator,provider"
+#define ROLES_ADMIN  "admin"
+#define ROLES_IMPORT "admin,provider"
+
+/*
+ * The one list of routes, expanded twice below (an X-macro): once into the public info array
+ * and once into the dispatch data, so the two cannot drift apart.
+ * X(method, path template, roles, route id, resource)
+ */
+#define RESOURCE_ROUTES(X, coll, res, edit_roles)                                                  \
+    X("GET", "/api/v1/" coll, ROLES_ALL, CH_API__R_LIST, res)                                      \
+    X("POST", "/api/v1/" coll, edit_roles, CH_API__R_CREATE, res)                                  \
+    X("GET", "/api/v1/" coll "/{id}", ROLES_ALL, CH_API__R_GET, res)                               \
+    X("PUT", "/api/v1/" coll "/{id}", edit_roles, CH_API__R_PUT, res)                              \
+    X("PATCH", "/api/v1/" coll "/{id}", edit_roles, CH_API__R_PATCH, res)                          \
+    X("DELETE", "/api/v1/" coll "/{id}", edit_roles, CH_API__R_DELETE, res)
+
+#define ROUTES(X)                                                                                  \
+    X("GET", "/api/v1/health", "public", CH_API__R_HEALTH, CH_API__AGENCIES)                       \
+    X("GET", "/api/v1/version", "public", CH_API__R_VERSION, CH_API__AGENCIES)                     \
+    X("GET", "/api/v1/openapi.yaml", "public", CH_API__R_OPENAPI, CH_API__AGENCIES)                \
+    RESOURCE_ROUTES(X, "agencies", CH_API__AGENCIES, ROLES_ADMIN)                                  \
+    RESOURCE_ROUTES(X, "cameras", CH_API__CAMERAS, ROLES_EDIT)                                     \
+    RESOURCE_ROUTES(X, "devices", CH_API__DEVICES, ROLES_EDIT)                                     \
+    X("POST", "/api/v1/imports", ROLES_IMPORT, CH_API__R_IMPORT, CH_API__AGENCIES)
+
+#define AS_INFO(method, tmpl, roles, id, res)     {method, tmpl, roles},
+#define AS_DISPATCH(method, tmpl, roles, id, res) {id, res},
+
+static const ch_api_route_info_t route_infos[] = {ROUTES(AS_INFO)};
+
+static const struct route_dispatch {
+    ch_api__route_id_t id;
+    ch_api__resource_t resource;
+} route_dispatch[] = {ROUTES(AS_DISPATCH)};
+
+const ch_api_route_info_t *ch_api_routes(size_t *count)
+{
+    *count = CH_ARRAY_SIZE(route_infos);
+    return route_infos;
+}
+
+/*
+ * Matches a path against a template segment by segment; "{id}" matches one non-empty
+ * segment, which is returned in *param. Paths are compared undecoded: every literal segment
+ * is plain ASCII, so "%61gencies" is simply not a route.
+ */
+static int template_match(const char *tmpl, ch_slice_t path, ch_slice_t *param)
+{
+    const char *p = path.ptr;
+    const char *end = path.ptr + path.len;
+    const char *t = tmpl;
+    *param = (ch_slice_t){NULL, 0};
+    while (*t != '\0') {
+        if (strncmp(t, "{id}", 4) == 0) {
+            const char *seg = p;
+            while (p < end && *p != '/') {
+                p++;
+            }
+            if (p == seg) {
+                return 0;
+            }
+            *param = (ch_slice_t){seg, (size_t)(p - seg)};
+            t += 4;
+            continue;
+        }
+        if (p == end || *p != *t) {
+            return 0;
+        }
+        p++;
+        t++;
+    }
+    return p == end;
+}
+
+int ch_api__route_match(ch_slice_t method, ch_slice_t path, ch_api__match_t *m)
+{
+    int path_known = 0;
+    size_t allow_len = 0;
+    m->allow[0] = '\0';
+    for (size_t i = 0; i < CH_ARRAY_SIZE(route_infos); i++) {
+        const ch_api_route_info_t *r = &route_infos[i];
+        ch_slice_t param;
+        if (!template_match(r->path_template, path, &param)) {
+            continue;
+        }
+        if (ch_slice_eq(method, r->method)) {
+            m->route = route_dispatch[i].id;
+            m->resource = route_dispatch[i].resource;
+            m->id = param;
+            return 0;
+        }
+        path_known = 1;
+        int n = snprintf(m->allow + allow_len, sizeof(m->allow) - allow_len, "%s%s",
+                         allow_len ? ", " : "", r->method);
+        if (n > 0 && (size_t)n < sizeof(m->allow) - allow_len) {
+            allow_len += (size_t)n;
+        }
+    }
+    return path_known ? CH_EUNSUPP : CH_ENOTFOUND;
+}
+
+int ch_api__parse_id(ch_slice_t s, int64_t *out)
+{
+    /* Leading zeros and signs are refused so that one record has one URL. */
+    if (s.len == 0 || s.len > 19 || s.ptr[0] < '1' || s.ptr[0] > '9') {
+        return CH_EPARSE;
+    }
+    int64_t v = 0;
+    if (ch_parse_int64(s.ptr, s.len, &v) != 0 || v < 1) {
+        return CH_EPARSE;
+    }
+    *out = v;
+    return 0;
+}

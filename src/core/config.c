@@ -1,0 +1,354 @@
+/*
+ * Configuration loading: defaults < INI file < environment < flags. See config.h.
+ *
+ * Every key is one row of a table (name, environment variable, type, field offset), so that
+ * the file, the environment and the flags go through the same setter and the same validation,
+ * and the error message always names the key.
+ */
+#include "core/config.h"
+
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum ch_config_type {
+    CH_CFG_STR,
+    CH_CFG_UINT,
+    CH_CFG_LEVEL,
+    CH_CFG_LISTEN,
+} ch_config_type_t;
+
+typedef struct ch_config_key {
+    const char *name; /* "section.key" */
+    const char *env;
+    ch_config_type_t type;
+    size_t offset;
+    uint64_t min, max; /* for CH_CFG_UINT */
+    int reloadable;
+} ch_config_key_t;
+
+#define CH_CFG_FIELD(f) offsetof(ch_config_t, f)
+
+static const ch_config_key_t ch__config_keys[] = {
+    {"hub.data_dir", "CCTVHUB_DATA_DIR", CH_CFG_STR, CH_CFG_FIELD(data_dir), 0, 0, 0},
+    {"store.url", "CCTVHUB_STORE_URL", CH_CFG_STR, CH_CFG_FIELD(store_url), 0, 0, 0},
+    {"log.level", "CCTVHUB_LOG_LEVEL", CH_CFG_LEVEL, CH_CFG_FIELD(log_level), 0, 0, 1},
+    {"http.listen", "CCTVHUB_HTTP_LISTEN", CH_CFG_LISTEN, CH_CFG_FIELD(http_listen), 0, 0, 0},
+    {"http.max_head", "CCTVHUB_HTTP_MAX_HEAD", CH_CFG_UINT, CH_CFG_FIELD(http_max_head), 256,
+     1 << 20, 1},
+    {"http.max_target", "CCTVHUB_HTTP_MAX_TARGET", CH_CFG_UINT, CH_CFG_FIELD(http_max_target), 64,
+     1 << 20, 1},
+    {"http.max_headers", "CCTVHUB_HTTP_MAX_HEADERS", CH_CFG_UINT, CH_CFG_FIELD(http_max_headers), 1,
+     1024, 1},
+    {"http.max_body", "CCTVHUB_HTTP_MAX_BODY", CH_CFG_UINT, CH_CFG_FIELD(http_max_body), 0,
+     (uint64_t)1 << 32, 1},
+    {"http.request_timeout_ms", "CCTVHUB_HTTP_REQUEST_TIMEOUT_MS", CH_CFG_UINT,
+     CH_CFG_FIELD(http_request_timeout_ms), 10, 3600000, 1},
+    {"http.idle_timeout_ms", "CCTVHUB_HTTP_IDLE_TIMEOUT_MS", CH_CFG_UINT,
+     CH_CFG_FIELD(http_idle_timeout_ms), 10, 86400000, 1},
+    {"http.max_connections", "CCTVHUB_HTTP_MAX_CONNECTIONS", CH_CFG_UINT,
+     CH_CFG_FIELD(http_max_connections), 1, 1000000, 1},
+    {"import.max_bytes", "CCTVHUB_IMPORT_MAX_BYTES", CH_CFG_UINT, CH_CFG_FIELD(import_max_bytes),
+     1024, (uint64_t)1 << 36, 0},
+};
+
+static const ch_config_key_t *ch__config_find(const char *name)
+{
+    for (size_t i = 0; i < CH_ARRAY_SIZE(ch__config_keys); i++) {
+        if (strcmp(ch__config_keys[i].name, name) == 0) {
+            return &ch__config_keys[i];
+        }
+    }
+    return NULL;
+}
+
+int ch_config_key_reloadable(const char *key)
+{
+    const ch_config_key_t *k = ch__config_find(key);
+    return k != NULL && k->reloadable;
+}
+
+int ch_config_parse_listen(const char *s, char host[64], int *port)
+{
+    const char *colon;
+    size_t hlen;
+    const char *h = s;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':') {
+            return CH_EINVAL;
+        }
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL) {
+            return CH_EINVAL;
+        }
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0 || hlen >= 64) {
+        return CH_EINVAL;
+    }
+    int64_t p;
+    if (ch_parse_int64(colon + 1, strlen(colon + 1), &p) != 0 || p < 0 || p > 65535) {
+        return CH_EINVAL;
+    }
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+/* Sets one key from text; on a bad value fills *err with "<origin>: key: why". */
+static int ch__config_set(ch_config_t *cfg, const ch_config_key_t *k, const char *value,
+                          const char *origin, char **err)
+{
+    char *base = (char *)cfg + k->offset;
+    ch_buf_t msg;
+    ch_buf_init(&msg);
+    switch (k->type) {
+    case CH_CFG_STR:
+        if (value[0] == '\0') {
+            ch_buf_appendf(&msg, "%s: %s: must not be empty", origin, k->name);
+            goto fail;
+        }
+        ch_free(*(char **)base);
+        *(char **)base = ch_strdup(value);
+        return 0;
+    case CH_CFG_LISTEN: {
+        char host[64];
+        int port;
+        if (ch_config_parse_listen(value, host, &port) != 0) {
+            ch_buf_appendf(&msg, "%s: %s: \"%s\" is not ADDR:PORT (for example 127.0.0.1:8080)",
+                           origin, k->name, value);
+            goto fail;
+        }
+        ch_free(*(char **)base);
+        *(char **)base = ch_strdup(value);
+        return 0;
+    }
+    case CH_CFG_LEVEL:
+        if (ch_log_level_parse(value, (ch_log_level_t *)(void *)base) != 0) {
+            ch_buf_appendf(&msg, "%s: %s: \"%s\" is not one of debug, info, warn, error", origin,
+                           k->name, value);
+            goto fail;
+        }
+        return 0;
+    case CH_CFG_UINT: {
+        int64_t v;
+        if (ch_parse_int64(value, strlen(value), &v) != 0 || v < 0 || (uint64_t)v < k->min ||
+            (uint64_t)v > k->max) {
+            ch_buf_appendf(&msg, "%s: %s: \"%s\" is not an integer in [%llu, %llu]", origin,
+                           k->name, value, (unsigned long long)k->min, (unsigned long long)k->max);
+            goto fail;
+        }
+        *(uint64_t *)(void *)base = (uint64_t)v;
+        return 0;
+    }
+    }
+    ch_buf_appendf(&msg, "%s: %s: unknown type", origin, k->name);
+fail:
+    if (err != NULL && *err == NULL) {
+        *err = ch_buf_steal(&msg);
+    }
+    ch_buf_fini(&msg);
+    return CH_EINVAL;
+}
+
+typedef struct ch_config_ini_ctx {
+    ch_config_t *cfg;
+    const char *file;
+    char **err;
+    FILE *fp;
+    int line; /* of the last line read: Debian's inih does not pass line numbers */
+} ch_config_ini_ctx_t;
+
+/* The line reader for ini_parse_stream: fgets that counts lines, so errors can name one. */
+static char *ch__config_ini_reader(char *str, int num, void *stream)
+{
+    ch_config_ini_ctx_t *ctx = stream;
+    char *r = fgets(str, num, ctx->fp);
+    if (r != NULL) {
+        ctx->line++;
+    }
+    return r;
+}
+
+static int ch__config_ini_handler(void *user, const char *section, const char *name,
+                                  const char *value)
+{
+    ch_config_ini_ctx_t *ctx = user;
+    int lineno = ctx->line;
+    if (*ctx->err != NULL) {
+        return 1; /* report only the first error */
+    }
+    char key[128];
+    snprintf(key, sizeof(key), "%s.%s", section, name);
+    char origin[512];
+    snprintf(origin, sizeof(origin), "%s:%d", ctx->file, lineno);
+    const ch_config_key_t *k = ch__config_find(key);
+    if (k == NULL) {
+        ch_buf_t msg;
+        ch_buf_init(&msg);
+        ch_buf_appendf(&msg, "%s: %s: unknown key", origin, key);
+        *ctx->err = ch_buf_steal(&msg);
+        return 0;
+    }
+    return ch__config_set(ctx->cfg, k, value, origin, ctx->err) == 0;
+}
+
+static void ch__config_defaults(ch_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->data_dir = ch_strdup("./var");
+    cfg->log_level = CH_LOG_INFO;
+    cfg->http_listen = ch_strdup("127.0.0.1:8080");
+    cfg->http_max_head = 16384;
+    cfg->http_max_target = 8192;
+    cfg->http_max_headers = 64;
+    cfg->http_max_body = 1048576;
+    cfg->http_request_timeout_ms = 10000;
+    cfg->http_idle_timeout_ms = 60000;
+    cfg->http_max_connections = 10000;
+    cfg->import_max_bytes = 268435456;
+}
+
+int ch_config_load(ch_config_t *cfg, const char *file, char *const *envp,
+                   const ch_config_override_t *overrides, size_t n_overrides, char **err)
+{
+    char *local_err = NULL;
+    char **errp = err ? err : &local_err;
+    *errp = NULL;
+    ch__config_defaults(cfg);
+
+    if (file != NULL) {
+        cfg->config_file = ch_strdup(file);
+        ch_config_ini_ctx_t ctx = {cfg, file, errp, fopen(file, "r"), 0};
+        int rc = -1;
+        if (ctx.fp != NULL) {
+            rc = ini_parse_stream(ch__config_ini_reader, &ctx, ch__config_ini_handler, &ctx);
+            fclose(ctx.fp);
+        }
+        if (rc < 0) {
+            ch_buf_t msg;
+            ch_buf_init(&msg);
+            ch_buf_appendf(&msg, "%s: cannot read the configuration file", file);
+            if (*errp == NULL) {
+                *errp = ch_buf_steal(&msg);
+            }
+            ch_buf_fini(&msg);
+            goto fail;
+        }
+        if (*errp != NULL) {
+            goto fail;
+        }
+        if (rc > 0) {
+            ch_buf_t msg;
+            ch_buf_init(&msg);
+            ch_buf_appendf(&msg, "%s:%d: not a valid INI line", file, rc);
+            *errp = ch_buf_steal(&msg);
+            goto fail;
+        }
+    }
+
+    for (char *const *e = envp; e != NULL && *e != NULL; e++) {
+        if (strncmp(*e, "CCTVHUB_", 8) != 0) {
+            continue;
+        }
+        const char *eq = strchr(*e, '=');
+        if (eq == NULL) {
+            continue;
+        }
+        size_t nlen = (size_t)(eq - *e);
+        for (size_t i = 0; i < CH_ARRAY_SIZE(ch__config_keys); i++) {
+            const ch_config_key_t *k = &ch__config_keys[i];
+            if (strlen(k->env) == nlen && strncmp(k->env, *e, nlen) == 0) {
+                char origin[128];
+                snprintf(origin, sizeof(origin), "environment %s", k->env);
+                if (ch__config_set(cfg, k, eq + 1, origin, errp) != 0) {
+                    goto fail;
+                }
+            }
+        }
+    }
+
+    for (size_t i = 0; i < n_overrides; i++) {
+        const ch_config_key_t *k = ch__config_find(overrides[i].key);
+        if (k == NULL) {
+            ch_buf_t msg;
+            ch_buf_init(&msg);
+            ch_buf_appendf(&msg, "flag: %s: unknown key", overrides[i].key);
+            *errp = ch_buf_steal(&msg);
+            goto fail;
+        }
+        char origin[160];
+        snprintf(origin, sizeof(origin), "flag --%s", overrides[i].key);
+        if (ch__config_set(cfg, k, overrides[i].value, origin, errp) != 0) {
+            goto fail;
+        }
+    }
+
+    if (cfg->store_url == NULL) {
+        ch_buf_t u;
+        ch_buf_init(&u);
+        ch_buf_appendf(&u, "sqlite:%s/cctvhub.db", cfg->data_dir);
+        cfg->store_url = ch_buf_steal(&u);
+    }
+    if (cfg->http_max_target >= cfg->http_max_head) {
+        ch_buf_t msg;
+        ch_buf_init(&msg);
+        ch_buf_appendf(&msg, "http.max_target: %llu must be smaller than http.max_head (%llu)",
+                       (unsigned long long)cfg->http_max_target,
+                       (unsigned long long)cfg->http_max_head);
+        *errp = ch_buf_steal(&msg);
+        goto fail;
+    }
+    return 0;
+
+fail:
+    ch_config_fini(cfg);
+    if (err == NULL) {
+        ch_free(local_err);
+    }
+    return CH_EINVAL;
+}
+
+void ch_config_fini(ch_config_t *cfg)
+{
+    ch_free(cfg->config_file);
+    ch_free(cfg->data_dir);
+    ch_free(cfg->store_url);
+    ch_free(cfg->http_listen);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+void ch_config_dump(const ch_config_t *cfg, ch_buf_t *out)
+{
+    static const char *levels[] = {"debug", "info", "warn", "error"};
+    for (size_t i = 0; i < CH_ARRAY_SIZE(ch__config_keys); i++) {
+        const ch_config_key_t *k = &ch__config_keys[i];
+        const char *base = (const char *)cfg + k->offset;
+        switch (k->type) {
+        case CH_CFG_STR:
+        case CH_CFG_LISTEN: {
+            const char *v = *(char *const *)(const void *)base;
+            if (strcmp(k->name, "store.url") == 0 && v != NULL && strstr(v, "@") != NULL) {
+                v = "(set; hidden: it holds credentials)";
+            }
+            ch_buf_appendf(out, "%s=%s\n", k->name, v ? v : "");
+            break;
+        }
+        case CH_CFG_LEVEL:
+            ch_buf_appendf(out, "%s=%s\n", k->name,
+                           levels[*(const ch_log_level_t *)(const void *)base]);
+            break;
+        case CH_CFG_UINT:
+            ch_buf_appendf(out, "%s=%llu\n", k->name,
+                           (unsigned long long)*(const uint64_t *)(const void *)base);
+            break;
+        }
+    }
+}

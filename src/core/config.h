@@ -1,0 +1,71 @@
+/*
+ * Configuration: one struct, filled from (lowest to highest precedence) built-in defaults,
+ * an INI file (inih), CCTVHUB_* environment variables, and command-line flags, then
+ * validated. A bad value stops the start with a message that names the key and where it came
+ * from ("/etc/cctvhub.ini:7: http.max_body: not a positive integer").
+ *
+ * Keys (INI section.key / environment / default):
+ *   hub.data_dir               CCTVHUB_DATA_DIR               ./var
+ *   store.url                  CCTVHUB_STORE_URL              sqlite:<data_dir>/cctvhub.db
+ *   log.level                  CCTVHUB_LOG_LEVEL              info          (reloadable)
+ *   http.listen                CCTVHUB_HTTP_LISTEN            127.0.0.1:8080
+ *   http.max_head              CCTVHUB_HTTP_MAX_HEAD          16384         (reloadable)
+ *   http.max_target            CCTVHUB_HTTP_MAX_TARGET        8192          (reloadable)
+ *   http.max_headers           CCTVHUB_HTTP_MAX_HEADERS       64            (reloadable)
+ *   http.max_body              CCTVHUB_HTTP_MAX_BODY          1048576       (reloadable)
+ *   http.request_timeout_ms    CCTVHUB_HTTP_REQUEST_TIMEOUT_MS 10000        (reloadable)
+ *   http.idle_timeout_ms       CCTVHUB_HTTP_IDLE_TIMEOUT_MS   60000         (reloadable)
+ *   http.max_connections       CCTVHUB_HTTP_MAX_CONNECTIONS   10000         (reloadable)
+ *   import.max_bytes           CCTVHUB_IMPORT_MAX_BYTES       268435456
+ */
+#ifndef CH_CONFIG_H
+#define CH_CONFIG_H
+
+#include "core/core.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ch_config {
+    char *config_file; /* the INI file read, or NULL */
+    char *data_dir;
+    char *store_url;
+    ch_log_level_t log_level;
+    char *http_listen;
+    uint64_t http_max_head;
+    uint64_t http_max_target;
+    uint64_t http_max_headers;
+    uint64_t http_max_body;
+    uint64_t http_request_timeout_ms;
+    uint64_t http_idle_timeout_ms;
+    uint64_t http_max_connections;
+    uint64_t import_max_bytes;
+} ch_config_t;
+
+/* One command-line override: key is the dotted name ("http.listen"). */
+typedef struct ch_config_override {
+    const char *key;
+    const char *value;
+} ch_config_override_t;
+
+/*
+ * Loads the configuration into cfg (which the caller then releases with ch_config_fini).
+ * file may be NULL (no INI file). envp is the environment (NULL-terminated "K=V" strings; NULL
+ * means none). overrides are applied last. On error returns CH_EINVAL and sets *err to a
+ * message naming the key and its origin (free it with ch_free); cfg is then left finalised.
+ */
+int ch_config_load(ch_config_t *cfg, const char *file, char *const *envp,
+                   const ch_config_override_t *overrides, size_t n_overrides,
+                   char **err) CH_MUST_CHECK;
+void ch_config_fini(ch_config_t *cfg);
+
+/* Whether key ("log.level") can change on SIGHUP without a restart. */
+int ch_config_key_reloadable(const char *key);
+
+/* Writes "key=value" lines of the effective configuration (for `--print-config` and logs). */
+void ch_config_dump(const ch_config_t *cfg, ch_buf_t *out);
+
+/* Splits "ADDR:PORT" or "[v6]:PORT" into host and port; 0 or CH_EINVAL. host must hold 64. */
+int ch_config_parse_listen(const char *s, char host[64], int *port) CH_MUST_CHECK;
+
+#endif /* CH_CONFIG_H */

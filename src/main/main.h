@@ -1,0 +1,39 @@
+/*
+ * main: the cctvhub command. Each subcommand lives in its own file and returns one of the
+ * documented exit codes below.
+ */
+#ifndef CH_MAIN_H
+#define CH_MAIN_H
+
+#include "core/config.h"
+
+/* Exit codes, the same for every subcommand (README "Exit codes"). */
+#define CH_EXIT_OK 0       /* done */
+#define CH_EXIT_FAILURE 1  /* the work failed (a file rejected, a runtime error) */
+#define CH_EXIT_USAGE 2    /* bad command line */
+#define CH_EXIT_CONFIG 3   /* bad configuration: the message names the key */
+#define CH_EXIT_STORE 4    /* the store cannot be opened, or the listener cannot bind */
+
+int ch_main_serve(int argc, char **argv);
+int ch_main_import(int argc, char **argv);
+
+/*
+ * Common options of every subcommand: --config FILE, --data-dir DIR, --log-level L.
+ * ch_main__common_option() looks at argv[*i]; when it is a common option it consumes it (and
+ * its value), records it in opts and returns 1; returns 0 when argv[*i] is not one, and -1
+ * (after printing why) when its value is missing.
+ */
+typedef struct ch_main_opts {
+    const char *config_file;
+    ch_config_override_t overrides[16];
+    size_t n_overrides;
+} ch_main_opts_t;
+
+int ch_main__common_option(ch_main_opts_t *opts, int argc, char **argv, int *i);
+void ch_main__add_override(ch_main_opts_t *opts, const char *key, const char *value);
+/* Loads the configuration with opts; prints the error and returns CH_EXIT_CONFIG on failure. */
+int ch_main__load_config(const ch_main_opts_t *opts, ch_config_t *cfg);
+/* Creates dir and its parents (mode 0750); 0 or -errno. */
+int ch_main__mkdir_p(const char *dir);
+
+#endif /* CH_MAIN_H */

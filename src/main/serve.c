@@ -1,0 +1,271 @@
+/*
+ * cctvhub serve: the daemon. One libuv control loop carries the HTTP server, the API and the
+ * store. SIGTERM/SIGINT stop it cleanly (requests in flight and running imports finish, the
+ * store closes); SIGHUP reloads what can be reloaded (log level and HTTP limits).
+ */
+#include "main/main.h"
+
+#include "api/api.h"
+#include "net/net.h"
+#include "store/store.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+extern char **environ;
+
+static const char ch__serve_usage[] =
+    "usage: cctvhub serve [--config FILE] [--data-dir DIR] [--http ADDR:PORT]\n"
+    "                     [--store URL] [--log-level LEVEL]\n"
+    "\n"
+    "Runs the hub: the HTTP API (and, in later versions, the media relay).\n"
+    "\n"
+    "  --config FILE      INI configuration file (keys: README \"Configuration\")\n"
+    "  --data-dir DIR     data directory (default ./var; hub.data_dir, CCTVHUB_DATA_DIR)\n"
+    "  --http ADDR:PORT   HTTP address (default 127.0.0.1:8080; http.listen,\n"
+    "                     CCTVHUB_HTTP_LISTEN); port 0 picks a free port\n"
+    "  --store URL        store (default sqlite:DATA_DIR/cctvhub.db; store.url)\n"
+    "  --log-level LEVEL  debug, info, warn or error (log.level, CCTVHUB_LOG_LEVEL)\n"
+    "\n"
+    "Precedence: flags > CCTVHUB_* environment > configuration file > defaults.\n"
+    "Signals: SIGTERM or SIGINT stop cleanly; SIGHUP reloads log.level and http limits.\n"
+    "Exit codes: 0 stopped cleanly; 1 runtime failure; 2 bad command line;\n"
+    "            3 bad configuration; 4 store cannot be opened or address cannot be bound.\n";
+
+typedef struct ch_serve {
+    uv_loop_t *loop;
+    ch_main_opts_t opts;
+    ch_config_t cfg;
+    ch_store_t *store;
+    ch_http_server_t *http;
+    ch_api_t *api;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t drain_timer;
+    int stopping;
+} ch_serve_t;
+
+static void ch__serve_limits(const ch_config_t *cfg, ch_http_limits_t *l)
+{
+    ch_http_limits_default(l);
+    l->max_head = (size_t)cfg->http_max_head;
+    l->max_target = (size_t)cfg->http_max_target;
+    l->max_headers = (size_t)cfg->http_max_headers;
+    l->max_body = (size_t)cfg->http_max_body;
+    l->request_timeout_ms = cfg->http_request_timeout_ms;
+    l->idle_timeout_ms = cfg->http_idle_timeout_ms;
+    l->max_connections = (size_t)cfg->http_max_connections;
+}
+
+/* Last step of the stop: every handle is closed, so the loop ends and main closes the store. */
+static void ch__serve_drained(ch_serve_t *s)
+{
+    uv_close((uv_handle_t *)&s->drain_timer, NULL);
+    uv_close((uv_handle_t *)&s->sig_term, NULL);
+    uv_close((uv_handle_t *)&s->sig_int, NULL);
+    uv_close((uv_handle_t *)&s->sig_hup, NULL);
+}
+
+/* Imports run on the thread pool and hold their own store handle: wait for them before the
+ * API and the store go away. */
+static void ch__serve_drain_tick(uv_timer_t *t)
+{
+    ch_serve_t *s = t->data;
+    if (s->api != NULL && ch_api_in_flight(s->api) > 0) {
+        return;
+    }
+    uv_timer_stop(t);
+    ch__serve_drained(s);
+}
+
+static void ch__serve_http_closed(void *ud)
+{
+    ch_serve_t *s = ud;
+    s->http = NULL;
+    ch_log(CH_LOG_INFO, "main", "msg=\"http server closed\"");
+    uv_timer_start(&s->drain_timer, ch__serve_drain_tick, 0, 50);
+}
+
+static void ch__serve_stop(ch_serve_t *s, const char *why)
+{
+    if (s->stopping) {
+        return;
+    }
+    s->stopping = 1;
+    ch_log(CH_LOG_INFO, "main", "msg=stopping signal=%s in_flight=%zu", why,
+           ch_http_server_in_flight(s->http));
+    ch_http_server_shutdown(s->http, ch__serve_http_closed, s);
+}
+
+/* SIGHUP: read the configuration again (file, environment, the same flags); apply what can
+ * change while running and say which changes need a restart. A bad file keeps the old
+ * configuration running. */
+static void ch__serve_reload(ch_serve_t *s)
+{
+    ch_config_t next;
+    char *err = NULL;
+    if (ch_config_load(&next, s->opts.config_file, environ, s->opts.overrides,
+                       s->opts.n_overrides, &err) != 0) {
+        ch_buf_t b;
+        ch_buf_init(&b);
+        ch_log_quote(&b, err ? err : "unknown");
+        ch_log(CH_LOG_ERROR, "main", "msg=\"reload failed; configuration unchanged\" error=%s",
+               b.data);
+        ch_buf_fini(&b);
+        ch_free(err);
+        return;
+    }
+    if (strcmp(next.http_listen, s->cfg.http_listen) != 0) {
+        ch_log(CH_LOG_WARN, "main", "msg=\"change needs a restart\" key=http.listen");
+    }
+    if (strcmp(next.data_dir, s->cfg.data_dir) != 0) {
+        ch_log(CH_LOG_WARN, "main", "msg=\"change needs a restart\" key=hub.data_dir");
+    }
+    if (strcmp(next.store_url, s->cfg.store_url) != 0) {
+        ch_log(CH_LOG_WARN, "main", "msg=\"change needs a restart\" key=store.url");
+    }
+    ch_http_limits_t limits;
+    ch__serve_limits(&next, &limits);
+    ch_http_server_set_limits(s->http, &limits);
+    ch_log_set_level(next.log_level);
+    /* Keep the non-reloadable values in force; take the reloadable ones. */
+    s->cfg.log_level = next.log_level;
+    s->cfg.http_max_head = next.http_max_head;
+    s->cfg.http_max_target = next.http_max_target;
+    s->cfg.http_max_headers = next.http_max_headers;
+    s->cfg.http_max_body = next.http_max_body;
+    s->cfg.http_request_timeout_ms = next.http_request_timeout_ms;
+    s->cfg.http_idle_timeout_ms = next.http_idle_timeout_ms;
+    s->cfg.http_max_connections = next.http_max_connections;
+    ch_config_fini(&next);
+    ch_log(CH_LOG_INFO, "main", "msg=reloaded max_body=%llu request_timeout_ms=%llu",
+           (unsigned long long)s->cfg.http_max_body,
+           (unsigned long long)s->cfg.http_request_timeout_ms);
+}
+
+static void ch__serve_on_signal(uv_signal_t *h, int signum)
+{
+    ch_serve_t *s = h->data;
+    if (signum == SIGHUP) {
+        if (!s->stopping) {
+            ch__serve_reload(s);
+        }
+        return;
+    }
+    ch__serve_stop(s, signum == SIGTERM ? "TERM" : "INT");
+}
+
+int ch_main_serve(int argc, char **argv)
+{
+    ch_serve_t s;
+    memset(&s, 0, sizeof(s));
+    for (int i = 1; i < argc; i++) {
+        int r = ch_main__common_option(&s.opts, argc, argv, &i);
+        if (r < 0) {
+            return CH_EXIT_USAGE;
+        }
+        if (r > 0) {
+            continue;
+        }
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(ch__serve_usage, stdout);
+            return CH_EXIT_OK;
+        }
+        if (strcmp(argv[i], "--http") == 0 && i + 1 < argc) {
+            ch_main__add_override(&s.opts, "http.listen", argv[++i]);
+        } else if (strncmp(argv[i], "--http=", 7) == 0) {
+            ch_main__add_override(&s.opts, "http.listen", argv[i] + 7);
+        } else {
+            fprintf(stderr, "cctvhub serve: unknown or incomplete option \"%s\"\n\n%s", argv[i],
+                    ch__serve_usage);
+            return CH_EXIT_USAGE;
+        }
+    }
+
+    int rc = ch_main__load_config(&s.opts, &s.cfg);
+    if (rc != CH_EXIT_OK) {
+        return rc;
+    }
+    int exit_code = CH_EXIT_OK;
+    int mk = ch_main__mkdir_p(s.cfg.data_dir);
+    if (mk != 0) {
+        fprintf(stderr, "cctvhub serve: cannot create data directory %s: %s\n", s.cfg.data_dir,
+                ch_strerror(mk));
+        exit_code = CH_EXIT_STORE;
+        goto out;
+    }
+    char *err = NULL;
+    if (ch_store_open(s.cfg.store_url, &s.store, &err) != 0) {
+        fprintf(stderr, "cctvhub serve: cannot open the store: %s\n", err ? err : "unknown");
+        ch_free(err);
+        exit_code = CH_EXIT_STORE;
+        goto out;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    s.loop = uv_default_loop();
+    ch_http_limits_t limits;
+    ch__serve_limits(&s.cfg, &limits);
+    ch_api_config_t acfg = {
+        .store_url = s.cfg.store_url,
+        .max_import_bytes = (size_t)s.cfg.import_max_bytes,
+        .started_at_ms = ch_time_now_ms(),
+    };
+    if (ch_api_new(s.loop, s.store, &acfg, &s.api) != 0) {
+        fprintf(stderr, "cctvhub serve: cannot start the API\n");
+        exit_code = CH_EXIT_FAILURE;
+        goto out;
+    }
+    if (ch_http_server_new(s.loop, &limits, ch_api_handle, ch_api_body_limit, s.api, &s.http) !=
+        0) {
+        fprintf(stderr, "cctvhub serve: cannot create the HTTP server\n");
+        exit_code = CH_EXIT_FAILURE;
+        goto out;
+    }
+    int lrc = ch_http_server_listen(s.http, s.cfg.http_listen);
+    if (lrc != 0) {
+        fprintf(stderr, "cctvhub serve: cannot listen on %s (http.listen): %s\n",
+                s.cfg.http_listen, ch_strerror(lrc));
+        ch_http_server_shutdown(s.http, NULL, NULL);
+        s.http = NULL;
+        uv_run(s.loop, UV_RUN_DEFAULT);
+        exit_code = CH_EXIT_STORE;
+        goto out;
+    }
+
+    uv_signal_init(s.loop, &s.sig_term);
+    uv_signal_init(s.loop, &s.sig_int);
+    uv_signal_init(s.loop, &s.sig_hup);
+    uv_timer_init(s.loop, &s.drain_timer);
+    s.sig_term.data = s.sig_int.data = s.sig_hup.data = s.drain_timer.data = &s;
+    uv_signal_start(&s.sig_term, ch__serve_on_signal, SIGTERM);
+    uv_signal_start(&s.sig_int, ch__serve_on_signal, SIGINT);
+    uv_signal_start(&s.sig_hup, ch__serve_on_signal, SIGHUP);
+
+    char host[64];
+    int port = 0;
+    if (ch_config_parse_listen(s.cfg.http_listen, host, &port) != 0) {
+        host[0] = '\0';
+    }
+    ch_log(CH_LOG_INFO, "main",
+           "msg=listening addr=%s%s%s:%d data_dir=%s schema=%d version=%s pid=%d",
+           strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+           ch_http_server_port(s.http), s.cfg.data_dir, ch_store_schema_version(s.store),
+           CH_VERSION, (int)getpid());
+
+    uv_run(s.loop, UV_RUN_DEFAULT);
+    ch_log(CH_LOG_INFO, "main", "msg=stopped");
+
+out:
+    if (s.api != NULL) {
+        ch_api_free(s.api);
+    }
+    if (s.loop != NULL) {
+        uv_loop_close(s.loop);
+    }
+    ch_store_close(s.store);
+    ch_config_fini(&s.cfg);
+    return exit_code;
+}

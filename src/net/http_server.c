@@ -1,0 +1,1116 @@
+/*
+ * The HTTP/1.1 server of net.h on libuv.
+ *
+ * One ch_http_conn_t per TCP connection holds everything the connection needs, so that the
+ * common path (a keep-alive GET answered at once) allocates nothing per request:
+ *   - in: the read buffer. Requests are parsed in place (proto/), so the slices of a request
+ *     point into it; pipelined requests simply wait there, after the current one.
+ *   - out: responses not yet handed to the kernel. Responses made during one read callback
+ *     are gathered and written with one system call at its end (as Redis does), tried with
+ *     uv_try_write first, which needs no write request.
+ *   - wbuf: the bytes of the one uv_write that may be pending when the kernel took only part.
+ *   - one timer, re-armed lazily: the connection keeps a deadline and the timer is moved only
+ *     when the deadline comes earlier than the timer would fire; a timer that fires early
+ *     re-arms itself for the rest. A keep-alive request thus costs a store, not a heap update.
+ *
+ * A connection moves through stages: HEAD (reading a head), BODY (reading a Content-Length
+ * body), HANDLER (the handler has the request), CLOSING (a last response is being written, no
+ * more requests are read) and DRAIN (after that response, our side is shut down and whatever
+ * the client still sends is read and thrown away, so that the kernel does not answer it with a
+ * reset that could destroy the response before the client read it).
+ *
+ * A connection is freed when both its handles are closed and no handler holds its request; a
+ * handler that answers after the connection died is answered into the void.
+ */
+#include "net/net.h"
+#include "proto/proto.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define IN_INITIAL     4096         /* first read buffer of a connection */
+#define IN_SHRINK_OVER (64 * 1024)  /* an empty buffer larger than this is given back */
+#define IN_MIN_READ    2048         /* grow the buffer when less than this is free */
+#define OUT_HIGH_WATER (256 * 1024) /* stop reading requests while this much is unwritten */
+#define OUT_KEEP_MAX   (64 * 1024)  /* a written buffer larger than this is given back */
+#define LINGER_MS      2000         /* how long DRAIN waits for the client to close */
+#define LISTEN_BACKLOG 4096         /* the kernel caps it at net.core.somaxconn */
+
+enum conn_stage {
+    STAGE_HEAD,
+    STAGE_BODY,
+    STAGE_HANDLER,
+    STAGE_CLOSING,
+    STAGE_DRAIN,
+};
+
+enum deadline_kind {
+    DEADLINE_NONE,
+    DEADLINE_IDLE,    /* keep-alive: no request started */
+    DEADLINE_REQUEST, /* a request started and must be complete by then: else 408 */
+    DEADLINE_LINGER,  /* DRAIN: the client had its chance to read our last response */
+};
+
+struct ch_http_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_write_t write_req;
+    uv_shutdown_t shutdown_req;
+    ch_http_server_t *srv;
+    ch_http_conn_t *prev;
+    ch_http_conn_t *next;
+
+    char *in;
+    size_t in_pos; /* start of the unparsed bytes (the current request) */
+    size_t in_len;
+    size_t in_cap;
+    ch_buf_t out;
+    ch_buf_t wbuf;
+
+    ch_http_request_t req;
+    ch_http_header_t *headers;
+    size_t headers_cap;
+    size_t head_len;   /* bytes of the current head, from in_pos */
+    uint64_t body_len; /* Content-Length of the current request */
+
+    enum conn_stage stage;
+    enum deadline_kind deadline_kind;
+    uint64_t deadline; /* uv_now() time */
+    uint64_t timer_due;
+    int handles_open;
+    unsigned keep_alive : 1;
+    unsigned is_head_method : 1;
+    unsigned expect_continue : 1;
+    unsigned sent_continue : 1;
+    unsigned head_moved : 1;    /* in moved while in BODY: the request's slices are stale */
+    unsigned request_timed : 1; /* a DEADLINE_REQUEST covers the current request */
+    unsigned in_flight : 1;
+    unsigned batching : 1; /* in on_read or conn_process: responses wait for their flush */
+    unsigned reading : 1;
+    unsigned write_pending : 1;
+    unsigned close_after_write : 1;
+    unsigned closing : 1; /* uv_close called */
+    unsigned timer_armed : 1;
+};
+
+struct ch_http_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    int listener_open;
+    int listening;
+    int port;
+    ch_http_limits_t limits;
+    ch_http_handler_fn handler;
+    ch_http_body_limit_fn body_limit;
+    void *ud;
+
+    ch_http_conn_t *conns; /* every connection not yet freed */
+    size_t num_conns;
+    size_t in_flight;
+
+    ch_proto_header_t *scratch; /* parser output, copied into the connection's headers */
+    size_t scratch_cap;
+
+    int shutting_down;
+    int done_called;
+    void (*done)(void *ud);
+    void *done_ud;
+
+    time_t date_sec;
+    char date_line[64]; /* "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n" */
+    size_t date_len;
+};
+
+static void conn_process(ch_http_conn_t *c);
+static void conn_flush(ch_http_conn_t *c);
+static void conn_close(ch_http_conn_t *c);
+static void conn_update_reading(ch_http_conn_t *c);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+/* ---- server bookkeeping -------------------------------------------------------------- */
+
+/* Calls done and frees the server once shutdown was asked and every handle is closed. The
+ * caller must not touch srv after this returns, as it may be gone. */
+static void srv_check_done(ch_http_server_t *srv)
+{
+    if (!srv->shutting_down || srv->listener_open || srv->num_conns > 0 || srv->done_called) {
+        return;
+    }
+    srv->done_called = 1;
+    if (srv->done) {
+        srv->done(srv->done_ud);
+    }
+    ch_free(srv->scratch);
+    ch_free(srv);
+}
+
+/* Refreshes the cached Date header line. Called per response; the formatting happens once per
+ * second, which is all HTTP dates resolve. Formatted by hand because strftime's %a and %b
+ * follow the locale and HTTP wants English names. */
+static void srv_update_date(ch_http_server_t *srv)
+{
+    time_t now = time(NULL);
+    if (now == srv->date_sec && srv->date_len) {
+        return;
+    }
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    int n =
+        snprintf(srv->date_line, sizeof(srv->date_line),
+                 "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n", days[tm.tm_wday % 7], tm.tm_mday,
+                 months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    srv->date_len = (n > 0 && (size_t)n < sizeof(srv->date_line)) ? (size_t)n : 0;
+    srv->date_sec = now;
+}
+
+/* ---- timers ---------------------------------------------------------------------------- */
+
+static void on_timer(uv_timer_t *t);
+
+/* Sets the connection's deadline to ms from now (0: none). The timer is restarted only when it
+ * would fire later than the new deadline; otherwise on_timer finds the deadline moved and re-arms
+ * for the rest. */
+static void conn_set_deadline(ch_http_conn_t *c, enum deadline_kind kind, uint64_t ms)
+{
+    if (ms == 0) {
+        /* A limit of 0 turns that timeout off. */
+        c->deadline_kind = DEADLINE_NONE;
+        return;
+    }
+    uint64_t now = uv_now(c->srv->loop);
+    c->deadline_kind = kind;
+    c->deadline = now + ms;
+    if (!c->timer_armed || c->timer_due > c->deadline) {
+        uv_timer_start(&c->timer, on_timer, ms, 0);
+        c->timer_armed = 1;
+        c->timer_due = c->deadline;
+    }
+}
+
+/* No deadline: a handler has the request. The timer may still fire; it then does nothing. */
+static void conn_clear_deadline(ch_http_conn_t *c)
+{
+    c->deadline_kind = DEADLINE_NONE;
+}
+
+/* ---- writing --------------------------------------------------------------------------- */
+
+/* Appends n bytes at *p, which the caller reserved room for. */
+static char *put(char *p, const void *src, size_t n)
+{
+    memcpy(p, src, n);
+    return p + n;
+}
+
+/* Writes v in decimal at p; returns the end. */
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) {
+        *p++ = tmp[--n];
+    }
+    return p;
+}
+
+/* Appends a whole response to c->out. Bodies are left out for HEAD requests and for the
+ * statuses that have none (1xx, 204, 304), and Content-Length too where RFC 9110 forbids it.
+ * extra may be NULL; content_type may be NULL. */
+static void conn_append_response(ch_http_conn_t *c, int status, const char *content_type,
+                                 const char *extra, const void *body, size_t body_len,
+                                 int keep_alive, int head_only)
+{
+    ch_http_server_t *srv = c->srv;
+    if (status < 100 || status > 999) {
+        status = 500;
+    }
+    const char *reason = ch_http_status_text(status);
+    size_t reason_len = strlen(reason);
+    size_t ct_len = content_type ? strlen(content_type) : 0;
+    size_t extra_len = extra ? strlen(extra) : 0;
+    int no_body = status < 200 || status == 204 || status == 304;
+    int send_body = !no_body && !head_only && body_len > 0;
+
+    srv_update_date(srv);
+    /* Every fixed part below is counted in the 160. */
+    ch_buf_reserve(&c->out, 160 + reason_len + srv->date_len + ct_len + extra_len +
+                                (send_body ? body_len : 0));
+    char *p = c->out.data + c->out.len;
+    p = put(p, "HTTP/1.1 ", 9);
+    *p++ = (char)('0' + status / 100);
+    *p++ = (char)('0' + status / 10 % 10);
+    *p++ = (char)('0' + status % 10);
+    *p++ = ' ';
+    p = put(p, reason, reason_len);
+    p = put(p, "\r\nServer: cctvhub\r\n", 19);
+    p = put(p, srv->date_line, srv->date_len);
+    if (content_type) {
+        p = put(p, "Content-Type: ", 14);
+        p = put(p, content_type, ct_len);
+        p = put(p, "\r\n", 2);
+    }
+    if (!no_body) {
+        p = put(p, "Content-Length: ", 16);
+        p = put_u64(p, body_len);
+        p = put(p, "\r\n", 2);
+    }
+    if (status >= 200) {
+        if (keep_alive) {
+            p = put(p, "Connection: keep-alive\r\n", 24);
+        } else {
+            p = put(p, "Connection: close\r\n", 19);
+        }
+    }
+    if (extra_len) {
+        p = put(p, extra, extra_len);
+    }
+    p = put(p, "\r\n", 2);
+    if (send_body) {
+        p = put(p, body, body_len);
+    }
+    c->out.len = (size_t)(p - c->out.data);
+    assert(c->out.len < c->out.cap);
+    c->out.data[c->out.len] = '\0';
+}
+
+/* Appends s to b as the inside of a JSON string. */
+static void json_escape(ch_buf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            ch_buf_append_char(b, '\\');
+            ch_buf_append_char(b, (char)ch);
+        } else if (ch < 0x20) {
+            char u[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+            ch_buf_append(b, u, sizeof(u));
+        } else {
+            ch_buf_append_char(b, (char)ch);
+        }
+    }
+}
+
+/* Makes the JSON error body of net.h into b. */
+static void error_body(ch_buf_t *b, const char *code, const char *message, const char *field)
+{
+    ch_buf_append_str(b, "{\"error\":{\"code\":\"");
+    json_escape(b, code ? code : "error");
+    ch_buf_append_str(b, "\",\"message\":\"");
+    json_escape(b, message ? message : "");
+    ch_buf_append_char(b, '"');
+    if (field) {
+        ch_buf_append_str(b, ",\"field\":\"");
+        json_escape(b, field);
+        ch_buf_append_char(b, '"');
+    }
+    ch_buf_append_str(b, "}}");
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    ch_http_conn_t *c = req->data;
+    if (status < 0) {
+        conn_close(c);
+    }
+}
+
+/* The last response is out: shut our side down and wait (a little) for the client to close.
+ * During a server shutdown the connection is closed at once instead, so that shutdown does
+ * not wait for clients. */
+static void conn_linger(ch_http_conn_t *c)
+{
+    if (c->closing || c->stage == STAGE_DRAIN) {
+        return;
+    }
+    if (c->srv->shutting_down) {
+        conn_close(c);
+        return;
+    }
+    c->stage = STAGE_DRAIN;
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+        conn_close(c);
+        return;
+    }
+    conn_set_deadline(c, DEADLINE_LINGER, LINGER_MS);
+    conn_update_reading(c);
+}
+
+/* Called when every byte given to the kernel so far is written. */
+static void conn_write_drained(ch_http_conn_t *c)
+{
+    if (c->close_after_write) {
+        conn_linger(c);
+        return;
+    }
+    /* Reading may have stopped for backpressure, and pipelined requests may wait in the
+     * buffer: go on with them. */
+    if (c->stage == STAGE_HEAD && !c->batching) {
+        conn_process(c);
+        if (!c->write_pending) {
+            conn_flush(c);
+        }
+    }
+    conn_update_reading(c);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    ch_http_conn_t *c = req->data;
+    c->write_pending = 0;
+    c->wbuf.len = 0;
+    if (c->wbuf.cap > OUT_KEEP_MAX) {
+        ch_buf_fini(&c->wbuf);
+    }
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->closing) {
+        return;
+    }
+    if (c->out.len) {
+        conn_flush(c);
+        return;
+    }
+    conn_write_drained(c);
+}
+
+/* Hands c->out to the kernel: uv_try_write first, which needs no request and finishes at
+ * once in the common case; whatever the kernel does not take goes through one uv_write whose
+ * bytes move to wbuf (out and wbuf swap, so no copy). Only one uv_write is pending at a time;
+ * responses made meanwhile wait in out. */
+static void conn_flush(ch_http_conn_t *c)
+{
+    if (c->closing || c->write_pending || c->out.len == 0) {
+        return;
+    }
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned int)c->out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)c->out.len) {
+        c->out.len = 0;
+        if (c->out.cap > OUT_KEEP_MAX) {
+            /* A large answer is out: an idle connection should not keep its memory. */
+            ch_buf_fini(&c->out);
+        }
+        conn_write_drained(c);
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        conn_close(c);
+        return;
+    }
+    if (n < 0) {
+        n = 0;
+    }
+    ch_buf_t tmp = c->wbuf;
+    c->wbuf = c->out;
+    c->out = tmp;
+    c->out.len = 0;
+    b = uv_buf_init(c->wbuf.data + n, (unsigned int)(c->wbuf.len - (size_t)n));
+    c->write_req.data = c;
+    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+        conn_close(c);
+        return;
+    }
+    c->write_pending = 1;
+    conn_update_reading(c);
+}
+
+/* Answers a request the server refuses (a limit or a malformed head) and closes the
+ * connection after the answer. Never called while a handler has the request. */
+static void conn_error(ch_http_conn_t *c, int status, const char *code, const char *message)
+{
+    assert(!c->in_flight);
+    if (c->closing || c->stage == STAGE_CLOSING || c->stage == STAGE_DRAIN) {
+        return;
+    }
+    ch_log(CH_LOG_DEBUG, "net", "msg=\"request refused\" peer=%s status=%d code=%s", c->req.peer,
+           status, code);
+    ch_buf_t body;
+    ch_buf_init(&body);
+    error_body(&body, code, message, NULL);
+    conn_append_response(c, status, "application/json", NULL, body.data, body.len, 0, 0);
+    ch_buf_fini(&body);
+    c->stage = STAGE_CLOSING;
+    c->close_after_write = 1;
+    conn_clear_deadline(c);
+    conn_flush(c);
+    conn_update_reading(c);
+}
+
+/* ---- closing --------------------------------------------------------------------------- */
+
+/* Frees c once its handles are closed and no handler holds its request. */
+static void conn_maybe_free(ch_http_conn_t *c)
+{
+    if (c->handles_open > 0 || c->in_flight) {
+        return;
+    }
+    ch_http_server_t *srv = c->srv;
+    if (c->prev) {
+        c->prev->next = c->next;
+    } else {
+        srv->conns = c->next;
+    }
+    if (c->next) {
+        c->next->prev = c->prev;
+    }
+    srv->num_conns--;
+    ch_free(c->in);
+    ch_free(c->headers);
+    ch_buf_fini(&c->out);
+    ch_buf_fini(&c->wbuf);
+    ch_free(c);
+    srv_check_done(srv);
+}
+
+static void on_conn_handle_closed(uv_handle_t *h)
+{
+    ch_http_conn_t *c = h->data;
+    c->handles_open--;
+    conn_maybe_free(c);
+}
+
+/* Closes the connection now (without an answer). Safe to call more than once. */
+static void conn_close(ch_http_conn_t *c)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = 1;
+    c->reading = 0;
+    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+}
+
+/* ---- reading --------------------------------------------------------------------------- */
+
+/* Reads while the connection can take a request: not while a handler has one (requests are
+ * answered in order, and the request's slices point into the buffer), not while a write is
+ * pending (backpressure), and after the last response only in DRAIN. */
+static void conn_update_reading(ch_http_conn_t *c)
+{
+    if (c->closing) {
+        return;
+    }
+    int want;
+    if (c->stage == STAGE_DRAIN) {
+        want = 1;
+    } else {
+        want = !c->in_flight && !c->write_pending && !c->close_after_write &&
+               c->stage != STAGE_CLOSING;
+    }
+    if (want == (int)c->reading) {
+        return;
+    }
+    if (want) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+            conn_close(c);
+            return;
+        }
+        c->reading = 1;
+    } else {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+}
+
+/* Gives libuv room to read into: the free end of c->in. The buffer is compacted (the current
+ * request moved to its start) only when room runs short, and grows by doubling while a head
+ * is read (the head limit bounds it) or to the exact size of the request while a body is. */
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    ch_http_conn_t *c = h->data;
+    CH_UNUSED(suggested);
+    if (c->stage == STAGE_DRAIN || c->in_pos == c->in_len) {
+        c->in_pos = 0;
+        c->in_len = 0;
+        if (c->in_cap > IN_SHRINK_OVER) {
+            /* A large body is done with: do not keep its buffer for an idle connection. */
+            ch_free(c->in);
+            c->in = NULL;
+            c->in_cap = 0;
+        }
+    }
+    size_t need = c->stage == STAGE_BODY ? c->in_pos + c->head_len + (size_t)c->body_len : 0;
+    size_t room = c->in_cap - c->in_len;
+    int short_of_room = room < IN_MIN_READ && !(need && room >= need - c->in_len);
+    if (short_of_room && c->in_pos > 0) {
+        memmove(c->in, c->in + c->in_pos, c->in_len - c->in_pos);
+        c->in_len -= c->in_pos;
+        need -= need ? c->in_pos : 0;
+        c->in_pos = 0;
+        c->head_moved = c->stage == STAGE_BODY;
+        room = c->in_cap - c->in_len;
+        short_of_room = room < IN_MIN_READ && !(need && room >= need - c->in_len);
+    }
+    if (short_of_room) {
+        size_t cap = c->in_cap ? c->in_cap * 2 : IN_INITIAL;
+        if (need && need > c->in_cap) {
+            cap = need > c->in_len + IN_MIN_READ ? need : c->in_len + IN_MIN_READ;
+        }
+        c->in = ch_realloc(c->in, cap);
+        c->in_cap = cap;
+        c->head_moved = c->head_moved || c->stage == STAGE_BODY;
+    }
+    *buf = uv_buf_init(c->in + c->in_len, (unsigned int)(c->in_cap - c->in_len));
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    ch_http_conn_t *c = stream->data;
+    CH_UNUSED(buf);
+    if (nread < 0) {
+        /* EOF or a reset. A request half read is lost; the client gave up on it. */
+        conn_close(c);
+        return;
+    }
+    if (nread == 0 || c->closing) {
+        return;
+    }
+    if (c->stage == STAGE_DRAIN) {
+        c->in_len = 0;
+        return;
+    }
+    c->in_len += (size_t)nread;
+    /* Responses made while processing this read are written together, by the flush below. */
+    c->batching = 1;
+    conn_process(c);
+    conn_flush(c);
+    c->batching = 0;
+    conn_update_reading(c);
+}
+
+/* ---- requests -------------------------------------------------------------------------- */
+
+/* Tells whether the request target seen so far is over max_target, for a head that is not
+ * complete yet: a client sending a huge target then gets 414, not 431 or a timeout. The
+ * parser has checked the bytes so far, so the target runs from the first space on. */
+static int target_over_limit(const char *p, size_t n, size_t max_target)
+{
+    size_t i = 0;
+    while (i < n && (p[i] == '\r' || p[i] == '\n')) {
+        i++;
+    }
+    const char *sp = memchr(p + i, ' ', n - i);
+    if (sp == NULL) {
+        return 0;
+    }
+    size_t t = (size_t)(sp - p) + 1;
+    const char *end = memchr(p + t, ' ', n - t);
+    size_t len = end ? (size_t)(end - (p + t)) : n - t;
+    return len > max_target;
+}
+
+/* Points the connection's request at the parsed head: method, target, path and query, and
+ * the headers (copied into the connection's own array, as the parser's is shared). */
+static void conn_set_slices(ch_http_conn_t *c, const ch_proto_request_t *pr)
+{
+    if (c->headers_cap < pr->num_headers) {
+        size_t cap = c->srv->limits.max_headers;
+        if (cap < pr->num_headers) {
+            cap = pr->num_headers;
+        }
+        c->headers = ch_realloc(c->headers, cap * sizeof(*c->headers));
+        c->headers_cap = cap;
+    }
+    for (size_t k = 0; k < pr->num_headers; k++) {
+        c->headers[k].name = pr->headers[k].name;
+        c->headers[k].value = pr->headers[k].value;
+    }
+    ch_http_request_t *r = &c->req;
+    r->method = pr->method;
+    r->target = pr->target;
+    const char *q = memchr(pr->target.ptr, '?', pr->target.len);
+    if (q) {
+        r->path.ptr = pr->target.ptr;
+        r->path.len = (size_t)(q - pr->target.ptr);
+        r->query.ptr = q + 1;
+        r->query.len = pr->target.len - r->path.len - 1;
+    } else {
+        r->path = pr->target;
+        r->query.ptr = pr->target.ptr + pr->target.len;
+        r->query.len = 0;
+    }
+    r->minor_version = pr->minor;
+    r->headers = c->headers;
+    r->num_headers = pr->num_headers;
+}
+
+/* Parses the head at in_pos and checks it against every limit. Returns 1 when the request
+ * was accepted (stage BODY), 0 when more bytes are needed or the request was refused. */
+static int conn_parse_head(ch_http_conn_t *c)
+{
+    ch_http_server_t *srv = c->srv;
+    const ch_http_limits_t *lim = &srv->limits;
+    const char *data = c->in + c->in_pos;
+    size_t avail = c->in_len - c->in_pos;
+
+    if (avail == 0) {
+        conn_set_deadline(c, DEADLINE_IDLE, lim->idle_timeout_ms);
+        return 0;
+    }
+    if (srv->scratch_cap < lim->max_headers) {
+        srv->scratch = ch_realloc(srv->scratch, lim->max_headers * sizeof(*srv->scratch));
+        srv->scratch_cap = lim->max_headers;
+    }
+    ch_proto_request_t pr;
+    int rc = ch_proto_parse_request(data, avail, &pr, srv->scratch, lim->max_headers);
+    if (rc == CH_EAGAIN) {
+        if (target_over_limit(data, avail, lim->max_target)) {
+            conn_error(c, 414, "uri_too_long", "the request target is too long");
+        } else if (avail > lim->max_head) {
+            conn_error(c, 431, "headers_too_large", "the request head is too large");
+        } else if (!c->request_timed) {
+            conn_set_deadline(c, DEADLINE_REQUEST, lim->request_timeout_ms);
+            c->request_timed = 1;
+        }
+        return 0;
+    }
+    if (rc == CH_ETOOBIG) {
+        conn_error(c, 431, "headers_too_large", "the request has too many headers");
+        return 0;
+    }
+    if (rc < 0) {
+        conn_error(c, 400, "bad_request", "the request head is malformed");
+        return 0;
+    }
+    if (pr.target.len > lim->max_target) {
+        conn_error(c, 414, "uri_too_long", "the request target is too long");
+        return 0;
+    }
+    if ((size_t)rc > lim->max_head) {
+        conn_error(c, 431, "headers_too_large", "the request head is too large");
+        return 0;
+    }
+    if (pr.kind != CH_PROTO_HTTP || pr.major != 1 || pr.minor > 1) {
+        conn_error(c, 505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served");
+        return 0;
+    }
+    ch_proto_framing_t fr;
+    if (ch_proto_framing(pr.headers, pr.num_headers, &fr) < 0) {
+        conn_error(c, 400, "bad_request", "the Content-Length or Transfer-Encoding is invalid");
+        return 0;
+    }
+    if (fr.transfer_encoding) {
+        /* Chunked uploads are not needed by any client of ours; refusing them also rules out
+         * the Content-Length/Transfer-Encoding ambiguity that request smuggling relies on. */
+        conn_error(c, 501, "not_implemented", "Transfer-Encoding in requests is not supported");
+        return 0;
+    }
+
+    conn_set_slices(c, &pr);
+    c->req.body = NULL;
+    c->req.body_len = 0;
+    c->req.conn = c;
+    c->req.user = NULL;
+    c->keep_alive = (unsigned)ch_proto_keep_alive(&pr, &fr);
+    c->is_head_method = ch_slice_eq(pr.method, "HEAD");
+    c->expect_continue = fr.expect_continue && pr.minor == 1;
+    c->sent_continue = 0;
+    c->head_moved = 0;
+
+    size_t limit = lim->max_body;
+    if (srv->body_limit) {
+        size_t l = srv->body_limit(&c->req, srv->ud);
+        if (l) {
+            limit = l;
+        }
+    }
+    uint64_t cl = fr.has_content_length ? fr.content_length : 0;
+    if (cl > limit) {
+        conn_error(c, 413, "payload_too_large", "the request body is too large");
+        return 0;
+    }
+    c->head_len = (size_t)rc;
+    c->body_len = cl;
+    c->stage = STAGE_BODY;
+    return 1;
+}
+
+/* Tells whether the whole body is in; if not, asks for it (100 Continue) and makes sure the
+ * request deadline runs. */
+static int conn_body_ready(ch_http_conn_t *c)
+{
+    size_t avail = c->in_len - c->in_pos;
+    if (avail - c->head_len >= c->body_len) {
+        return 1;
+    }
+    if (c->expect_continue && !c->sent_continue && avail == c->head_len) {
+        ch_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        c->sent_continue = 1;
+    }
+    if (!c->request_timed) {
+        conn_set_deadline(c, DEADLINE_REQUEST, c->srv->limits.request_timeout_ms);
+        c->request_timed = 1;
+    }
+    return 0;
+}
+
+/* Hands the complete request to the handler. */
+static void conn_dispatch(ch_http_conn_t *c)
+{
+    ch_http_server_t *srv = c->srv;
+    if (c->head_moved) {
+        /* The buffer moved under the head while the body came in: parse it again where it is
+         * now. The bytes are the same, so the result is too. */
+        ch_proto_request_t pr;
+        int rc = ch_proto_parse_request(c->in + c->in_pos, c->head_len, &pr, srv->scratch,
+                                        c->req.num_headers);
+        assert(rc == (int)c->head_len);
+        CH_UNUSED(rc);
+        conn_set_slices(c, &pr);
+        c->head_moved = 0;
+    }
+    if (c->body_len) {
+        c->req.body = c->in + c->in_pos + c->head_len;
+        c->req.body_len = (size_t)c->body_len;
+    }
+    c->stage = STAGE_HANDLER;
+    c->in_flight = 1;
+    c->request_timed = 0;
+    srv->in_flight++;
+    conn_clear_deadline(c);
+    srv->handler(&c->req, srv->ud);
+}
+
+/* Serves the requests in the buffer, in order, until one is incomplete, one is with an
+ * asynchronous handler, the connection stops taking requests, or answers pile up unwritten. */
+static void conn_process(ch_http_conn_t *c)
+{
+    unsigned was_batching = c->batching;
+    c->batching = 1;
+    while (!c->closing && !c->in_flight && !c->srv->shutting_down) {
+        if (c->write_pending && c->out.len >= OUT_HIGH_WATER) {
+            break;
+        }
+        if (c->stage == STAGE_HEAD && !conn_parse_head(c)) {
+            break;
+        }
+        if (c->stage != STAGE_BODY || !conn_body_ready(c)) {
+            break;
+        }
+        conn_dispatch(c);
+    }
+    c->batching = was_batching;
+}
+
+void ch_http_respond(ch_http_request_t *req, int status, const char *content_type,
+                     const char *extra_headers, const void *body, size_t body_len)
+{
+    ch_http_conn_t *c = req->conn;
+    ch_http_server_t *srv = c->srv;
+    assert(c->in_flight);
+    c->in_flight = 0;
+    srv->in_flight--;
+    if (c->closing) {
+        /* The connection died while the handler worked: nobody to answer. */
+        conn_maybe_free(c);
+        return;
+    }
+    int keep = c->keep_alive && !srv->shutting_down;
+    conn_append_response(c, status, content_type, extra_headers, body, body_len, keep,
+                         c->is_head_method);
+    c->in_pos += c->head_len + (size_t)c->body_len;
+    c->head_len = 0;
+    c->body_len = 0;
+    if (keep) {
+        c->stage = STAGE_HEAD;
+    } else {
+        c->stage = STAGE_CLOSING;
+        c->close_after_write = 1;
+    }
+    if (!c->batching) {
+        /* Answered later than its read: write now, which also goes on with pipelined
+         * requests once the answer is out (conn_write_drained). */
+        conn_flush(c);
+        conn_update_reading(c);
+    }
+}
+
+void ch_http_respond_error(ch_http_request_t *req, int status, const char *code,
+                           const char *message, const char *field)
+{
+    ch_buf_t body;
+    ch_buf_init(&body);
+    error_body(&body, code, message, field);
+    ch_http_respond(req, status, "application/json", NULL, body.data, body.len);
+    ch_buf_fini(&body);
+}
+
+/* ---- the timer ------------------------------------------------------------------------- */
+
+static void on_timer(uv_timer_t *t)
+{
+    ch_http_conn_t *c = t->data;
+    c->timer_armed = 0;
+    if (c->closing || c->deadline_kind == DEADLINE_NONE) {
+        return;
+    }
+    uint64_t now = uv_now(c->srv->loop);
+    if (now < c->deadline) {
+        uv_timer_start(t, on_timer, c->deadline - now, 0);
+        c->timer_armed = 1;
+        c->timer_due = c->deadline;
+        return;
+    }
+    switch (c->deadline_kind) {
+    case DEADLINE_REQUEST:
+        conn_error(c, 408, "request_timeout", "the request was not received in time");
+        break;
+    case DEADLINE_IDLE:
+    case DEADLINE_LINGER:
+        conn_close(c);
+        break;
+    case DEADLINE_NONE:
+        break;
+    }
+}
+
+/* ---- accepting ------------------------------------------------------------------------- */
+
+/* Writes "ADDR:PORT" of the connection's peer into out. */
+static void conn_peer_name(ch_http_conn_t *c, char *out, size_t out_len)
+{
+    struct sockaddr_storage ss;
+    int len = (int)sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    out[0] = '\0';
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) < 0) {
+        snprintf(out, out_len, "unknown");
+        return;
+    }
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+        uv_ip4_name(sin, host, sizeof(host));
+        port = ntohs(sin->sin_port);
+        snprintf(out, out_len, "%s:%d", host, port);
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+        uv_ip6_name(sin6, host, sizeof(host));
+        port = ntohs(sin6->sin6_port);
+        snprintf(out, out_len, "[%s]:%d", host, port);
+    } else {
+        snprintf(out, out_len, "unknown");
+    }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    ch_http_server_t *srv = server->data;
+    if (status < 0) {
+        /* Typically EMFILE: log once a second at most, as a storm would flood stderr. */
+        static int64_t last_log_ms;
+        int64_t now = ch_time_now_ms();
+        if (now - last_log_ms >= 1000) {
+            last_log_ms = now;
+            ch_log(CH_LOG_WARN, "net", "msg=\"accept failed\" error=%s", uv_strerror(status));
+        }
+        return;
+    }
+    ch_http_conn_t *c = ch_calloc(1, sizeof(*c));
+    c->srv = srv;
+    c->tcp.data = c;
+    c->timer.data = c;
+    uv_tcp_init(srv->loop, &c->tcp);
+    uv_timer_init(srv->loop, &c->timer);
+    c->handles_open = 2;
+    c->next = srv->conns;
+    if (srv->conns) {
+        srv->conns->prev = c;
+    }
+    srv->conns = c;
+    srv->num_conns++;
+    c->stage = STAGE_HEAD;
+
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+        conn_close(c);
+        return;
+    }
+    if (srv->num_conns > srv->limits.max_connections) {
+        /* Over the limit: one best-effort answer, with no request and no waiting, then
+         * close. The client learns why instead of seeing a bare reset. */
+        ch_buf_t body;
+        ch_buf_init(&body);
+        error_body(&body, "too_many_connections", "the server has too many connections", NULL);
+        conn_append_response(c, 503, "application/json", NULL, body.data, body.len, 0, 0);
+        ch_buf_fini(&body);
+        uv_buf_t b = uv_buf_init(c->out.data, (unsigned int)c->out.len);
+        (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        conn_close(c);
+        return;
+    }
+    /* Responses are small and written whole; Nagle would only delay them. */
+    uv_tcp_nodelay(&c->tcp, 1);
+    conn_peer_name(c, c->req.peer, sizeof(c->req.peer));
+    c->in = ch_malloc(IN_INITIAL);
+    c->in_cap = IN_INITIAL;
+    conn_set_deadline(c, DEADLINE_IDLE, srv->limits.idle_timeout_ms);
+    conn_update_reading(c);
+}
+
+/* ---- the server ------------------------------------------------------------------------ */
+
+int ch_http_server_new(uv_loop_t *loop, const ch_http_limits_t *limits, ch_http_handler_fn handler,
+                       ch_http_body_limit_fn body_limit, void *ud, ch_http_server_t **out)
+{
+    if (loop == NULL || handler == NULL || out == NULL) {
+        return CH_EINVAL;
+    }
+    ch_http_server_t *srv = ch_calloc(1, sizeof(*srv));
+    srv->loop = loop;
+    if (limits) {
+        srv->limits = *limits;
+    } else {
+        ch_http_limits_default(&srv->limits);
+    }
+    srv->handler = handler;
+    srv->body_limit = body_limit;
+    srv->ud = ud;
+    int rc = uv_tcp_init(loop, &srv->listener);
+    if (rc < 0) {
+        ch_free(srv);
+        return rc;
+    }
+    srv->listener.data = srv;
+    srv->listener_open = 1;
+    *out = srv;
+    return 0;
+}
+
+/* Splits "ADDR:PORT" or "[ADDR6]:PORT" into a socket address. */
+static int parse_listen_addr(const char *addr, struct sockaddr_storage *ss)
+{
+    char host[INET6_ADDRSTRLEN + 1];
+    const char *port_str;
+    size_t host_len;
+    int v6 = 0;
+    if (addr == NULL) {
+        return CH_EINVAL;
+    }
+    if (addr[0] == '[') {
+        const char *close = strchr(addr, ']');
+        if (close == NULL || close[1] != ':') {
+            return CH_EINVAL;
+        }
+        host_len = (size_t)(close - addr - 1);
+        memcpy(host, addr + 1, host_len < sizeof(host) ? host_len : 0);
+        port_str = close + 2;
+        v6 = 1;
+    } else {
+        const char *colon = strrchr(addr, ':');
+        if (colon == NULL) {
+            return CH_EINVAL;
+        }
+        host_len = (size_t)(colon - addr);
+        memcpy(host, addr, host_len < sizeof(host) ? host_len : 0);
+        port_str = colon + 1;
+    }
+    if (host_len == 0 || host_len >= sizeof(host)) {
+        return CH_EINVAL;
+    }
+    host[host_len] = '\0';
+    int64_t port;
+    if (ch_parse_int64(port_str, strlen(port_str), &port) < 0 || port < 0 || port > 65535 ||
+        port_str[0] == '+' || port_str[0] == '-') {
+        return CH_EINVAL;
+    }
+    memset(ss, 0, sizeof(*ss));
+    int rc = v6 ? uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss)
+                : uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss);
+    return rc < 0 ? CH_EINVAL : 0;
+}
+
+int ch_http_server_listen(ch_http_server_t *srv, const char *addr)
+{
+    struct sockaddr_storage ss;
+    int rc = parse_listen_addr(addr, &ss);
+    if (rc < 0) {
+        return rc;
+    }
+    if (srv->listening || srv->shutting_down) {
+        return CH_EINVAL;
+    }
+    rc = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&ss, 0);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = uv_listen((uv_stream_t *)&srv->listener, LISTEN_BACKLOG, on_connection);
+    if (rc < 0) {
+        return rc;
+    }
+    struct sockaddr_storage bound;
+    int len = (int)sizeof(bound);
+    rc = uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound, &len);
+    if (rc < 0) {
+        return rc;
+    }
+    srv->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                                            : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    srv->listening = 1;
+    return 0;
+}
+
+int ch_http_server_port(const ch_http_server_t *srv)
+{
+    return srv->port;
+}
+
+void ch_http_server_set_limits(ch_http_server_t *srv, const ch_http_limits_t *limits)
+{
+    srv->limits = *limits;
+}
+
+size_t ch_http_server_connections(const ch_http_server_t *srv)
+{
+    return srv->num_conns;
+}
+
+size_t ch_http_server_in_flight(const ch_http_server_t *srv)
+{
+    return srv->in_flight;
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    ch_http_server_t *srv = h->data;
+    srv->listener_open = 0;
+    srv_check_done(srv);
+}
+
+void ch_http_server_shutdown(ch_http_server_t *srv, void (*done)(void *ud), void *ud)
+{
+    if (srv->shutting_down) {
+        return;
+    }
+    srv->shutting_down = 1;
+    srv->done = done;
+    srv->done_ud = ud;
+    uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+    for (ch_http_conn_t *c = srv->conns; c; c = c->next) {
+        /* conn_close() frees nothing at once, so c->next stays valid. */
+        if (c->closing || c->in_flight) {
+            continue;
+        }
+        if (c->write_pending) {
+            c->stage = STAGE_CLOSING;
+            c->close_after_write = 1;
+        } else {
+            conn_close(c);
+        }
+    }
+}

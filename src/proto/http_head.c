@@ -1,0 +1,435 @@
+/*
+ * The request head parser of proto.h and its framing helpers.
+ *
+ * The parser is one pass over the bytes with a bounds check before every read: running out of
+ * input is CH_EAGAIN, anything else unexpected is CH_EPARSE at once, so a server can refuse
+ * garbage without waiting for a whole head. Character classes are 256-byte tables because a
+ * table lookup per byte is cheaper than a chain of comparisons.
+ */
+#include "proto/proto.h"
+
+#include <assert.h>
+#include <limits.h>
+#include <string.h>
+
+/* RFC 9110 tchar: the bytes a method or header name may hold. */
+static const unsigned char tchar_table[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1,         ['&'] = 1,         ['\''] = 1,
+    ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1,         ['^'] = 1,         ['_'] = 1,
+    ['`'] = 1, ['|'] = 1, ['~'] = 1, ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
+};
+
+/* The bytes a request target may hold: visible ASCII and obs-text, no space, no controls. */
+static const unsigned char target_table[256] = {
+    [0x21 ... 0x7e] = 1,
+    [0x80 ... 0xff] = 1,
+};
+
+/* The bytes a header value may hold: visible ASCII, SP, HTAB and obs-text. */
+static const unsigned char value_table[256] = {
+    ['\t'] = 1,
+    [0x20 ... 0x7e] = 1,
+    [0x80 ... 0xff] = 1,
+};
+
+/* ASCII lower case, without the locale that tolower() consults. */
+static unsigned char lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
+/* Compares [p, p+n) with the lower-case literal lit, ignoring ASCII case. */
+static int ieq(const char *p, size_t n, const char *lit)
+{
+    size_t i = 0;
+    for (; i < n; i++) {
+        if (lit[i] == '\0' || lower((unsigned char)p[i]) != (unsigned char)lit[i]) {
+            return 0;
+        }
+    }
+    return lit[i] == '\0';
+}
+
+/* Consumes one line end (CRLF or bare LF) at *i. CH_EAGAIN when the input stops inside it,
+ * CH_EPARSE when the byte at *i starts no line end (a bare CR, or a control character). */
+static int eat_eol(const unsigned char *p, size_t len, size_t *i)
+{
+    if (*i >= len) {
+        return CH_EAGAIN;
+    }
+    if (p[*i] == '\n') {
+        *i += 1;
+        return 0;
+    }
+    if (p[*i] != '\r') {
+        return CH_EPARSE;
+    }
+    if (*i + 1 >= len) {
+        return CH_EAGAIN;
+    }
+    if (p[*i + 1] != '\n') {
+        return CH_EPARSE;
+    }
+    *i += 2;
+    return 0;
+}
+
+/* Parses "HTTP/d.d" or "RTSP/d.d" at *i into req. */
+static int parse_protocol(const unsigned char *p, size_t len, size_t *i, ch_proto_request_t *req)
+{
+    size_t start = *i;
+    if (start >= len) {
+        return CH_EAGAIN;
+    }
+    const char *name;
+    if (p[start] == 'H') {
+        name = "HTTP/";
+        req->kind = CH_PROTO_HTTP;
+    } else if (p[start] == 'R') {
+        name = "RTSP/";
+        req->kind = CH_PROTO_RTSP;
+    } else {
+        return CH_EPARSE;
+    }
+    for (size_t k = 1; k < 5; k++) {
+        if (start + k >= len) {
+            return CH_EAGAIN;
+        }
+        if (p[start + k] != (unsigned char)name[k]) {
+            return CH_EPARSE;
+        }
+    }
+    /* "d.d": exactly one digit each side, as RFC 9112 section 2.3 says. */
+    static const char shape[] = "0.0";
+    for (size_t k = 0; k < 3; k++) {
+        size_t at = start + 5 + k;
+        if (at >= len) {
+            return CH_EAGAIN;
+        }
+        int ok = shape[k] == '.' ? p[at] == '.' : (p[at] >= '0' && p[at] <= '9');
+        if (!ok) {
+            return CH_EPARSE;
+        }
+    }
+    req->major = p[start + 5] - '0';
+    req->minor = p[start + 7] - '0';
+    req->protocol.ptr = (const char *)p + start;
+    req->protocol.len = 8;
+    *i = start + 8;
+    return 0;
+}
+
+/* Parses one header line at *i (known to start with a tchar) into h, through its line end. */
+static int parse_header(const unsigned char *p, size_t len, size_t *i, ch_proto_header_t *h)
+{
+    size_t at = *i;
+    size_t start = at;
+    while (at < len && tchar_table[p[at]]) {
+        at++;
+    }
+    if (at >= len) {
+        return CH_EAGAIN;
+    }
+    if (p[at] != ':') {
+        /* Also catches "Name :" (whitespace before the colon), which RFC 9112 section 5.1
+         * says a server must reject: proxies disagree on what such a name means. */
+        return CH_EPARSE;
+    }
+    h->name.ptr = (const char *)p + start;
+    h->name.len = at - start;
+    at++;
+    while (at < len && (p[at] == ' ' || p[at] == '\t')) {
+        at++;
+    }
+    size_t vstart = at;
+    while (at < len && value_table[p[at]]) {
+        at++;
+    }
+    size_t vend = at;
+    int rc = eat_eol(p, len, &at);
+    if (rc < 0) {
+        return rc;
+    }
+    while (vend > vstart && (p[vend - 1] == ' ' || p[vend - 1] == '\t')) {
+        vend--;
+    }
+    h->value.ptr = (const char *)p + vstart;
+    h->value.len = vend - vstart;
+    *i = at;
+    return 0;
+}
+
+int ch_proto_parse_request(const char *buf, size_t len, ch_proto_request_t *req,
+                           ch_proto_header_t *headers, size_t max_headers)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    size_t i = 0;
+    int rc;
+
+    assert(buf != NULL || len == 0);
+    memset(req, 0, sizeof(*req));
+
+    /* Empty lines before the request line are skipped: some clients send a CRLF after a
+     * POST body, which a pipelining server would otherwise read as a bad request. */
+    for (;;) {
+        if (i >= len) {
+            return CH_EAGAIN;
+        }
+        if (p[i] == '\n') {
+            i++;
+        } else if (p[i] == '\r') {
+            if (i + 1 >= len) {
+                return CH_EAGAIN;
+            }
+            if (p[i + 1] != '\n') {
+                return CH_EPARSE;
+            }
+            i += 2;
+        } else {
+            break;
+        }
+    }
+
+    /* method SP */
+    size_t start = i;
+    while (i < len && tchar_table[p[i]]) {
+        i++;
+    }
+    if (i >= len) {
+        return CH_EAGAIN;
+    }
+    if (i == start || p[i] != ' ') {
+        return CH_EPARSE;
+    }
+    req->method.ptr = buf + start;
+    req->method.len = i - start;
+    i++;
+
+    /* target SP */
+    start = i;
+    while (i < len && target_table[p[i]]) {
+        i++;
+    }
+    if (i >= len) {
+        return CH_EAGAIN;
+    }
+    if (i == start || p[i] != ' ') {
+        return CH_EPARSE;
+    }
+    req->target.ptr = buf + start;
+    req->target.len = i - start;
+    i++;
+
+    /* protocol line-end */
+    rc = parse_protocol(p, len, &i, req);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = eat_eol(p, len, &i);
+    if (rc < 0) {
+        return rc;
+    }
+
+    /* headers, up to the empty line */
+    size_t n = 0;
+    for (;;) {
+        if (i >= len) {
+            return CH_EAGAIN;
+        }
+        if (p[i] == '\r' || p[i] == '\n') {
+            rc = eat_eol(p, len, &i);
+            if (rc < 0) {
+                return rc;
+            }
+            break;
+        }
+        if (!tchar_table[p[i]]) {
+            /* SP or HTAB here is obsolete line folding (RFC 9112 section 5.2): refused. */
+            return CH_EPARSE;
+        }
+        if (n == max_headers) {
+            return CH_ETOOBIG;
+        }
+        rc = parse_header(p, len, &i, &headers[n]);
+        if (rc < 0) {
+            return rc;
+        }
+        n++;
+    }
+    if (i > INT_MAX) {
+        return CH_ETOOBIG;
+    }
+    req->headers = headers;
+    req->num_headers = n;
+    return (int)i;
+}
+
+const ch_proto_header_t *ch_proto_header_find(const ch_proto_header_t *headers, size_t n,
+                                              const char *name)
+{
+    size_t name_len = strlen(name);
+    for (size_t k = 0; k < n; k++) {
+        const ch_slice_t *hn = &headers[k].name;
+        if (hn->len != name_len) {
+            continue;
+        }
+        size_t j = 0;
+        while (j < name_len && lower((unsigned char)hn->ptr[j]) == lower((unsigned char)name[j])) {
+            j++;
+        }
+        if (j == name_len) {
+            return &headers[k];
+        }
+    }
+    return NULL;
+}
+
+/* Parses a whole Content-Length value: one or more digits, at most INT64_MAX. */
+static int parse_length(ch_slice_t v, uint64_t *out)
+{
+    if (v.len == 0) {
+        return CH_EPARSE;
+    }
+    uint64_t x = 0;
+    for (size_t k = 0; k < v.len; k++) {
+        unsigned char c = (unsigned char)v.ptr[k];
+        if (c < '0' || c > '9') {
+            return CH_EPARSE;
+        }
+        uint64_t d = (uint64_t)(c - '0');
+        if (x > ((uint64_t)INT64_MAX - d) / 10) {
+            return CH_EPARSE;
+        }
+        x = x * 10 + d;
+    }
+    *out = x;
+    return 0;
+}
+
+int ch_proto_content_length(const ch_proto_header_t *headers, size_t n, uint64_t *out)
+{
+    int found = 0;
+    uint64_t value = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (!ieq(headers[k].name.ptr, headers[k].name.len, "content-length")) {
+            continue;
+        }
+        uint64_t v;
+        if (parse_length(headers[k].value, &v) < 0) {
+            return CH_EPARSE;
+        }
+        if (found && v != value) {
+            return CH_EPARSE;
+        }
+        found = 1;
+        value = v;
+    }
+    if (!found) {
+        return CH_ENOENT;
+    }
+    *out = value;
+    return 0;
+}
+
+/* Calls fn(token, ud) for each element of a comma-separated list (RFC 9110 section 5.6.1),
+ * trimmed of optional whitespace; empty elements are skipped, as the RFC asks. */
+static void each_token(ch_slice_t v, void (*fn)(const char *p, size_t n, void *ud), void *ud)
+{
+    size_t k = 0;
+    while (k < v.len) {
+        while (k < v.len && (v.ptr[k] == ' ' || v.ptr[k] == '\t' || v.ptr[k] == ',')) {
+            k++;
+        }
+        size_t start = k;
+        while (k < v.len && v.ptr[k] != ',') {
+            k++;
+        }
+        size_t end = k;
+        while (end > start && (v.ptr[end - 1] == ' ' || v.ptr[end - 1] == '\t')) {
+            end--;
+        }
+        if (end > start) {
+            fn(v.ptr + start, end - start, ud);
+        }
+    }
+}
+
+static void on_connection_token(const char *p, size_t n, void *ud)
+{
+    ch_proto_framing_t *f = ud;
+    if (ieq(p, n, "close")) {
+        f->conn_close = 1;
+    } else if (ieq(p, n, "keep-alive")) {
+        f->conn_keep_alive = 1;
+    } else if (ieq(p, n, "upgrade")) {
+        f->conn_upgrade = 1;
+    }
+}
+
+/* Remembers whether the last transfer coding seen is "chunked". */
+static void on_coding_token(const char *p, size_t n, void *ud)
+{
+    ch_proto_framing_t *f = ud;
+    f->chunked = ieq(p, n, "chunked");
+}
+
+int ch_proto_framing(const ch_proto_header_t *headers, size_t n, ch_proto_framing_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t k = 0; k < n; k++) {
+        const ch_proto_header_t *h = &headers[k];
+        /* The length test first: most headers are none of these four. */
+        switch (h->name.len) {
+        case 14:
+            if (ieq(h->name.ptr, 14, "content-length")) {
+                uint64_t v;
+                if (parse_length(h->value, &v) < 0) {
+                    return CH_EPARSE;
+                }
+                if (out->has_content_length && v != out->content_length) {
+                    return CH_EPARSE;
+                }
+                out->has_content_length = 1;
+                out->content_length = v;
+            }
+            break;
+        case 17:
+            if (ieq(h->name.ptr, 17, "transfer-encoding")) {
+                if (h->value.len == 0) {
+                    return CH_EPARSE;
+                }
+                out->transfer_encoding = 1;
+                out->chunked = 0;
+                each_token(h->value, on_coding_token, out);
+            }
+            break;
+        case 10:
+            if (ieq(h->name.ptr, 10, "connection")) {
+                each_token(h->value, on_connection_token, out);
+            }
+            break;
+        case 6:
+            if (ieq(h->name.ptr, 6, "expect") && ieq(h->value.ptr, h->value.len, "100-continue")) {
+                out->expect_continue = 1;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+
+int ch_proto_keep_alive(const ch_proto_request_t *req, const ch_proto_framing_t *framing)
+{
+    if (framing->conn_close) {
+        return 0;
+    }
+    if (req->kind == CH_PROTO_RTSP) {
+        return 1;
+    }
+    if (req->major == 1 && req->minor >= 1) {
+        return 1;
+    }
+    return framing->conn_keep_alive ? 1 : 0;
+}

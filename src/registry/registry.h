@@ -1,0 +1,229 @@
+/*
+ * registry: import of the national CCTV standard data (전국CCTV표준데이터), the national
+ * emergency-bell standard data (전국안전비상벨위치표준데이터) and the Seoul Ansimi CCTV list into
+ * the store, plus the pure pieces the import is built from (encoding detection, header mapping,
+ * cell normalisation, direction reading, row to record conversion), which tests and the fuzzer
+ * use without a database.
+ *
+ * An import reads one file (or one in-memory buffer), detects its encoding (UTF-8, UTF-8 with
+ * BOM, CP949/EUC-KR, UTF-16 with BOM) and layout (by header names, wherever the header sits in
+ * the first records), converts every row into cameras or devices and upserts them in ONE store
+ * transaction: a file is imported entirely or not at all. Malformed rows are skipped and
+ * reported with their line; suspicious but usable rows are imported and reported as flagged.
+ * See docs in each function below and the rules in registry_cells.c.
+ *
+ * Threading: one import at a time per store handle (the store's rule). The pure functions are
+ * reentrant.
+ */
+#ifndef CH_REGISTRY_H
+#define CH_REGISTRY_H
+
+#include "core/core.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- options and report ------------------------------------------------------------------- */
+
+/* Called now and then during an import with the bytes of input done so far and the total, so
+ * that a terminal can draw a progress bar. Called a last time with done == total. */
+typedef void (*ch_import_progress_fn)(void *user, uint64_t done, uint64_t total);
+
+typedef struct ch_import_options {
+    /* The provider agency for every row, overriding 관리기관명; supplies it for lists without
+     * one (the Ansimi list defaults to "서울특별시 <자치구>"). NULL: from the file. Borrowed. */
+    const char *agency;
+    ch_import_progress_fn progress; /* NULL: no progress reports */
+    void *progress_user;
+    /* "Now" for the future-date check, in ms since the epoch; 0 means the wall clock. Tests set
+     * it to stay deterministic. (Not the row's 데이터기준일자: publishers leave it stale while
+     * adding newer cameras, so it would flag good rows.) */
+    int64_t now_ms;
+} ch_import_options_t;
+
+/* One reported row: the physical line (1-based, the header's line counted) where the row
+ * starts, and why it was flagged or skipped. flags is NULL for skipped rows, else the
+ * comma-separated codes also stored on the records ("unlocated,bad-date"). */
+typedef struct ch_import_issue {
+    int line;
+    char *reason;
+    char *flags;
+} ch_import_issue_t;
+
+/* The outcome of importing one file. Zero it (or ch_import_report_init) before an import;
+ * release with ch_import_report_fini. Counts of records are per camera / device, not per row. */
+typedef struct ch_import_report {
+    char *file;     /* the name given (the path's last component for import_file) */
+    char *encoding; /* "UTF-8", "UTF-8-BOM", "CP949", "UTF-16LE", "UTF-16BE", or NULL */
+    char *layout;   /* "cctv-standard", "emergency-bell", "seoul-ansimi", or NULL */
+    int ok;         /* 1 when the file was imported (committed), 0 when rejected or failed */
+    char *error;    /* why it was rejected or failed, or NULL */
+    uint64_t bytes; /* input size */
+    int header_line;
+    long rows;    /* data rows after the header (blank lines not counted) */
+    long sites;   /* rows converted into records (rows - skipped) */
+    long cameras; /* camera records produced by the conversion */
+    long devices; /* device records produced by the conversion */
+    long cameras_created, cameras_updated, cameras_unchanged;
+    long devices_created, devices_updated, devices_unchanged;
+    long agencies_created;
+    long unlocated;     /* records stored with located = 0 */
+    long invalid_bytes; /* bytes that were not valid in the detected encoding (now U+FFFD) */
+    ch_import_issue_t *flagged;
+    size_t flagged_count, flagged_cap;
+    ch_import_issue_t *skipped;
+    size_t skipped_count, skipped_cap;
+    double duration_s;
+} ch_import_report_t;
+
+void ch_import_report_init(ch_import_report_t *rep);
+void ch_import_report_fini(ch_import_report_t *rep); /* NULL is fine; leaves rep zeroed */
+
+/* The report as a JSON object (new reference): file, encoding, layout, ok, error, bytes,
+ * header_line, rows, sites, cameras, devices, cameras_created/updated/unchanged,
+ * devices_created/updated/unchanged, agencies_created, unlocated, invalid_bytes,
+ * flagged and skipped (lists of {"line", "reason"[, "flags"]}) and duration_s. */
+json_t *ch_import_report_to_json(const ch_import_report_t *rep);
+
+/* ---- import into a store ------------------------------------------------------------------ */
+
+/*
+ * Imports one file into st, all-or-nothing, and fills rep (which the caller initialised and
+ * later finalises). Returns 0 when the file was imported (rows may still have been skipped or
+ * flagged: see rep), or a negative code: CH_EPARSE / CH_EUNSUPP when the file cannot be read as
+ * a CCTV list at all (binary, spreadsheet, no recognizable header), CH_EIO / -errno when it
+ * cannot be read, CH_ENOMEM, CH_EDB when the store failed. On failure nothing in the store has
+ * changed and *err (when err is not NULL) holds a message for a person; free it with ch_free.
+ * st may be NULL for a dry run: everything is read, checked and counted, nothing stored.
+ */
+int ch_registry_import_file(ch_store_t *st, const char *path, const ch_import_options_t *opt,
+                            ch_import_report_t *rep, char **err) CH_MUST_CHECK;
+
+/* As ch_registry_import_file for bytes in memory (the body of POST /api/v1/imports). name is
+ * the file name for the report and the records' source_file. data is borrowed. */
+int ch_registry_import_buffer(ch_store_t *st, const char *name, const char *data, size_t len,
+                              const ch_import_options_t *opt, ch_import_report_t *rep,
+                              char **err) CH_MUST_CHECK;
+
+/* ---- conversion without a store (tests, fuzzing, dry runs) -------------------------------- */
+
+/* One converted row, handed to a ch_import_row_fn. Everything in it is borrowed and valid only
+ * during the call; the callback may change the records (it sets agency_id before storing). */
+typedef struct ch_import_row {
+    int line;                 /* first physical line of the row */
+    const char *agency_name;  /* the provider agency (override, 관리기관명, or derived) */
+    const char *agency_phone; /* 관리기관전화번호, or NULL */
+    const char *agency_code;  /* 개방자치단체코드, or NULL */
+    ch_camera_t *cameras;     /* camera_count records (agency_id 0), CCTV layouts */
+    size_t camera_count;
+    ch_device_t *device; /* one device (agency_id 0) for the emergency-bell layout, else NULL */
+} ch_import_row_t;
+
+/* Returns 0 to go on, or a negative code to stop the whole conversion with it. */
+typedef int (*ch_import_row_fn)(void *user, ch_import_row_t *row);
+
+/*
+ * Detects encoding and layout, parses the CSV and converts every row, calling row_fn for each
+ * converted row. Fills rep's file, encoding, layout, bytes, header_line, rows, sites, cameras,
+ * devices, unlocated, invalid_bytes, flagged and skipped (not the store outcomes). Returns 0,
+ * the first negative code row_fn returned, or an error as ch_registry_import_buffer does
+ * (then *err says why). row_fn may be NULL (conversion and checks only).
+ */
+int ch_registry_convert_buffer(const char *name, const char *data, size_t len,
+                               const ch_import_options_t *opt, ch_import_row_fn row_fn, void *user,
+                               ch_import_report_t *rep, char **err) CH_MUST_CHECK;
+
+/* ---- pure helpers --------------------------------------------------------------------------- */
+
+typedef enum ch_import_encoding {
+    CH_IMPORT_ENC_UTF8 = 1,
+    CH_IMPORT_ENC_UTF8_BOM,
+    CH_IMPORT_ENC_CP949,
+    CH_IMPORT_ENC_UTF16LE,
+    CH_IMPORT_ENC_UTF16BE,
+} ch_import_encoding_t;
+
+/* "UTF-8", "UTF-8-BOM", "CP949", "UTF-16LE", "UTF-16BE"; never NULL. */
+const char *ch_import_encoding_name(ch_import_encoding_t enc);
+
+/*
+ * Decides how a file's bytes are encoded. A BOM decides (UTF-8, UTF-16); otherwise bytes that
+ * are (almost all) well-formed UTF-8 are UTF-8, and other text is CP949 (of which EUC-KR is a
+ * subset). Rejects, with CH_EUNSUPP and a message in *err: empty input, a ZIP file (xlsx, "PK"),
+ * an OLE compound file (old xls), and binary data (NUL bytes or control characters in the
+ * first 64 KiB).
+ */
+int ch_registry_detect_encoding(const char *data, size_t len, ch_import_encoding_t *out,
+                                char **err) CH_MUST_CHECK;
+
+/* What 촬영방면정보 says about a camera. kind is "fixed", "ptz" or "unknown" (static);
+ * the doubles are CH_STORE_UNKNOWN_DOUBLE when not said; keep_as_note is 1 when the text holds
+ * more than the recognised forms (landmarks: "주택 앞 삼거리", "특정방면"), so that the caller
+ * keeps the text as the camera's note. */
+typedef struct ch_direction {
+    const char *kind;
+    double fov_deg;
+    double heading_deg;
+    double range_m;
+    int keep_as_note;
+} ch_direction_t;
+
+/*
+ * Reads 촬영방면정보 (UTF-8, len bytes, need not be NUL-terminated):
+ * blank -> unknown; 고정 -> fixed; 회전 -> ptz; 360도 전방면 / 360도전방면 / 360도다방면 /
+ * 360도 전방향 / 360 / 360° -> ptz, fov 360; "90도 정면", "60도 단방향" -> fixed with that fov;
+ * a bare angle ("130", "45°") -> that fov (kind unknown); 반경 2~3m -> range 3 m; a compass word
+ * alone (북, 북측, 남동, 북서쪽, 동향, NE ...) -> heading (N = 0, NE = 45, ... clockwise);
+ * anything else -> unknown, kept as note (with whatever of the above it contains).
+ */
+void ch_registry_parse_direction(const char *text, size_t len, ch_direction_t *out);
+
+/*
+ * Normalises 설치연월 (YYYY-MM, YYYYMM, YYYY.MM, YYYY/MM, YYYY-MM-DD, YYYYMMDD, "YYYY년 M월",
+ * a bare YYYY) into out as "YYYY-MM" or "YYYY". ref_ym is the latest acceptable year*100+month
+ * (the month of the import). Returns 0 (out set), 1 for a blank cell (out empty), or
+ * CH_EPARSE with *why set to a static reason: unparseable ("11-Dec"), impossible year (before
+ * 1990, such as 1900), impossible month, or in the future.
+ */
+int ch_registry_normalize_installed(const char *text, size_t len, int ref_ym, char out[8],
+                                    const char **why);
+
+/* Coordinate checks. */
+typedef enum ch_coord_verdict {
+    CH_COORD_OK = 0,      /* inside 33..39.5 N, 124..132 E */
+    CH_COORD_COARSE,      /* inside, but both published with two decimals or fewer (~1 km) */
+    CH_COORD_SWAPPED,     /* valid once latitude and longitude are swapped (done) */
+    CH_COORD_BLANK,       /* a cell is blank */
+    CH_COORD_UNPARSEABLE, /* not a number */
+    CH_COORD_ZERO,        /* 0,0 */
+    CH_COORD_SENTINEL,    /* 99.999999, 999.999999 and such fill values */
+    CH_COORD_OUTSIDE,     /* a number outside Korea */
+    CH_COORD_TOO_COARSE,  /* one decimal or none on both (±5 km or worse): unusable */
+} ch_coord_verdict_t;
+
+/*
+ * Reads the published latitude and longitude cells. Sets *lat and *lon (swapped back when the
+ * verdict is CH_COORD_SWAPPED) and returns the verdict; the position is usable (located) for
+ * CH_COORD_OK, CH_COORD_COARSE and CH_COORD_SWAPPED only.
+ */
+ch_coord_verdict_t ch_registry_check_coords(const char *lat_text, size_t lat_len,
+                                            const char *lon_text, size_t lon_len, double *lat,
+                                            double *lon);
+
+/*
+ * Reads 카메라화소수. The standard's unit is 만 화소 (10,000 pixels): "200" is 2,000,000 pixels,
+ * "41" is 410,000. The rule: blank or 0 -> 0 (unknown, no complaint); a whole number 10..9999 ->
+ * n x 10,000; a single digit 1..9 -> n megapixels (nobody sells 50,000-pixel cameras: "2" is
+ * 2 MP); a decimal ("2.1") -> megapixels; 100,000 or more -> already pixels; "200만", "2MP" and
+ * thousands separators are understood. Returns 0 with *pixels set, or CH_EPARSE for text that
+ * is none of these or a result outside 100,000..100,000,000 (then *pixels = 0).
+ */
+int ch_registry_parse_pixels(const char *text, size_t len, int64_t *pixels);
+
+/* Most cameras one site may declare; a larger 카메라대수 is taken as a typo (one camera made,
+ * row flagged). */
+#define CH_REGISTRY_MAX_CAMERAS_PER_SITE 64
+
+#endif /* CH_REGISTRY_H */

@@ -1,0 +1,634 @@
+/*
+ * store: the back-end-neutral half of the data API.
+ *
+ * Everything here is the same whichever database runs: the record layouts (which column holds
+ * which field), record init/fini, argument and record validation, and dispatch through the
+ * back end's ops table. A back end therefore sees only valid records, and a new back end
+ * (PostgreSQL) implements storage, not rules.
+ */
+#include "store/store_internal.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MODULE "store"
+
+/* ---- record layouts ------------------------------------------------------------------------ */
+
+#define COL(type, name, ctype)                                                                     \
+    {                                                                                              \
+#name, CH_STORE__##ctype, offsetof(type, name)                                             \
+    }
+
+static const ch_store__col_t agency_cols[] = {
+    COL(ch_agency_t, name, TEXT), COL(ch_agency_t, kind, TEXT),  COL(ch_agency_t, level, TEXT),
+    COL(ch_agency_t, type, TEXT), COL(ch_agency_t, phone, TEXT), COL(ch_agency_t, code, TEXT),
+};
+
+/* The order of columns is the order of the table in migration 1; keep them in step. */
+static const ch_store__col_t camera_cols[] = {
+    COL(ch_camera_t, agency_id, INT64),    COL(ch_camera_t, name, TEXT),
+    COL(ch_camera_t, located, INT),        COL(ch_camera_t, lat, DOUBLE),
+    COL(ch_camera_t, lon, DOUBLE),         COL(ch_camera_t, road_address, TEXT),
+    COL(ch_camera_t, lot_address, TEXT),   COL(ch_camera_t, purpose, TEXT),
+    COL(ch_camera_t, kind, TEXT),          COL(ch_camera_t, heading_deg, DOUBLE),
+    COL(ch_camera_t, fov_deg, DOUBLE),     COL(ch_camera_t, range_m, DOUBLE),
+    COL(ch_camera_t, pixels, INT64),       COL(ch_camera_t, retention_days, INT),
+    COL(ch_camera_t, installed_ym, TEXT),  COL(ch_camera_t, rtsp_url, TEXT),
+    COL(ch_camera_t, rtsp_username, TEXT), COL(ch_camera_t, rtsp_password, TEXT),
+    COL(ch_camera_t, codec, TEXT),         COL(ch_camera_t, status, TEXT),
+    COL(ch_camera_t, direction, TEXT),     COL(ch_camera_t, note, TEXT),
+    COL(ch_camera_t, flags, TEXT),         COL(ch_camera_t, source_file, TEXT),
+    COL(ch_camera_t, source_line, INT),    COL(ch_camera_t, source_key, TEXT),
+};
+
+static const ch_store__col_t device_cols[] = {
+    COL(ch_device_t, agency_id, INT64),   COL(ch_device_t, name, TEXT),
+    COL(ch_device_t, kind, TEXT),         COL(ch_device_t, located, INT),
+    COL(ch_device_t, lat, DOUBLE),        COL(ch_device_t, lon, DOUBLE),
+    COL(ch_device_t, road_address, TEXT), COL(ch_device_t, lot_address, TEXT),
+    COL(ch_device_t, status, TEXT),       COL(ch_device_t, attrs, TEXT),
+    COL(ch_device_t, flags, TEXT),        COL(ch_device_t, source_file, TEXT),
+    COL(ch_device_t, source_line, INT),   COL(ch_device_t, source_key, TEXT),
+};
+
+#undef COL
+
+const ch_store__table_t ch_store__tables[CH_STORE__NTABLES] = {
+    [CH_STORE__AGENCIES] =
+        {
+            .name = "agencies",
+            .record_size = sizeof(ch_agency_t),
+            .created_off = offsetof(ch_agency_t, created_at),
+            .updated_off = offsetof(ch_agency_t, updated_at),
+            .cols = agency_cols,
+            .ncols = (int)CH_ARRAY_SIZE(agency_cols),
+            .key_col = -1,
+            .filters = CH_STORE__F_KIND | CH_STORE__F_TYPE | CH_STORE__F_LEVEL | CH_STORE__F_TEXT,
+            .text_col = {"name", NULL},
+        },
+    [CH_STORE__CAMERAS] =
+        {
+            .name = "cameras",
+            .record_size = sizeof(ch_camera_t),
+            .created_off = offsetof(ch_camera_t, created_at),
+            .updated_off = offsetof(ch_camera_t, updated_at),
+            .cols = camera_cols,
+            .ncols = (int)CH_ARRAY_SIZE(camera_cols),
+            .key_col = (int)CH_ARRAY_SIZE(camera_cols) - 1,
+            .filters = CH_STORE__F_AGENCY | CH_STORE__F_PURPOSE | CH_STORE__F_KIND |
+                       CH_STORE__F_STATUS | CH_STORE__F_TEXT | CH_STORE__F_BBOX,
+            .text_col = {"name", "road_address", "lot_address"},
+        },
+    [CH_STORE__DEVICES] =
+        {
+            .name = "devices",
+            .record_size = sizeof(ch_device_t),
+            .created_off = offsetof(ch_device_t, created_at),
+            .updated_off = offsetof(ch_device_t, updated_at),
+            .cols = device_cols,
+            .ncols = (int)CH_ARRAY_SIZE(device_cols),
+            .key_col = (int)CH_ARRAY_SIZE(device_cols) - 1,
+            .filters = CH_STORE__F_AGENCY | CH_STORE__F_KIND | CH_STORE__F_STATUS |
+                       CH_STORE__F_TEXT | CH_STORE__F_BBOX,
+            .text_col = {"name", "road_address", "lot_address"},
+        },
+};
+
+#define AGENCIES (&ch_store__tables[CH_STORE__AGENCIES])
+#define CAMERAS  (&ch_store__tables[CH_STORE__CAMERAS])
+#define DEVICES  (&ch_store__tables[CH_STORE__DEVICES])
+
+/* ---- records ------------------------------------------------------------------------------- */
+
+void ch_store__record_fini(const ch_store__table_t *t, void *rec)
+{
+    if (rec == NULL) {
+        return;
+    }
+    for (int i = 0; i < t->ncols; i++) {
+        const ch_store__col_t *c = &t->cols[i];
+        if (c->type == CH_STORE__TEXT) {
+            char **p = (char **)(void *)CH_STORE__FIELD(rec, c);
+            ch_free(*p);
+        }
+    }
+    memset(rec, 0, t->record_size);
+}
+
+void ch_agency_fini(ch_agency_t *a)
+{
+    ch_store__record_fini(AGENCIES, a);
+}
+
+void ch_camera_fini(ch_camera_t *c)
+{
+    ch_store__record_fini(CAMERAS, c);
+}
+
+void ch_device_fini(ch_device_t *d)
+{
+    ch_store__record_fini(DEVICES, d);
+}
+
+void ch_camera_init(ch_camera_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->heading_deg = CH_STORE_UNKNOWN_DOUBLE;
+    c->fov_deg = CH_STORE_UNKNOWN_DOUBLE;
+    c->range_m = CH_STORE_UNKNOWN_DOUBLE;
+}
+
+void ch_device_init(ch_device_t *d)
+{
+    memset(d, 0, sizeof(*d));
+}
+
+/* Frees count records of table t stored back to back in items, then the array. */
+static void list_items_free(const ch_store__table_t *t, void *items, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        ch_store__record_fini(t, (char *)items + i * t->record_size);
+    }
+    ch_free(items);
+}
+
+void ch_agency_list_free(ch_agency_list_t *l)
+{
+    if (l != NULL) {
+        list_items_free(AGENCIES, l->items, l->count);
+        memset(l, 0, sizeof(*l));
+    }
+}
+
+void ch_camera_list_free(ch_camera_list_t *l)
+{
+    if (l != NULL) {
+        list_items_free(CAMERAS, l->items, l->count);
+        memset(l, 0, sizeof(*l));
+    }
+}
+
+void ch_device_list_free(ch_device_list_t *l)
+{
+    if (l != NULL) {
+        list_items_free(DEVICES, l->items, l->count);
+        memset(l, 0, sizeof(*l));
+    }
+}
+
+/* ---- validation ---------------------------------------------------------------------------- */
+
+int ch_store__fail(ch_store_t *st, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->errmsg, sizeof(st->errmsg), fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* Whether s is one of the NULL-terminated list of words. */
+static int one_of(const char *s, const char *const *words)
+{
+    for (; *words != NULL; words++) {
+        if (strcmp(s, *words) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Checks a required enumerated string field: set, and one of words. */
+static int check_enum(ch_store_t *st, const char *what, const char *field, const char *value,
+                      const char *const *words)
+{
+    if (value == NULL) {
+        return ch_store__fail(st, CH_EINVAL, "%s: %s is required", what, field);
+    }
+    if (!one_of(value, words)) {
+        return ch_store__fail(st, CH_EINVAL, "%s: %s \"%.64s\" is not a known value", what, field,
+                              value);
+    }
+    return 0;
+}
+
+/* Checks every double of a record is finite. SQLite would store NaN as NULL, and NaN never
+ * equals itself, so an upsert of it would report "updated" forever. */
+static int check_doubles(ch_store_t *st, const ch_store__table_t *t, const void *rec)
+{
+    for (int i = 0; i < t->ncols; i++) {
+        const ch_store__col_t *c = &t->cols[i];
+        if (c->type == CH_STORE__DOUBLE) {
+            double v = *(const double *)(const void *)((const char *)rec + c->offset);
+            if (!isfinite(v)) {
+                return ch_store__fail(st, CH_EINVAL, "%s: %s is not a finite number", t->name,
+                                      c->name);
+            }
+        }
+    }
+    return 0;
+}
+
+/* Checks lat/lon of a located record are on the globe. */
+static int check_position(ch_store_t *st, const char *what, int located, double lat, double lon)
+{
+    if (located && (lat < -90.0 || lat > 90.0 || lon < -180.0 || lon > 180.0)) {
+        return ch_store__fail(st, CH_EINVAL, "%s: lat/lon out of range", what);
+    }
+    return 0;
+}
+
+static const char *const agency_kinds[] = {"provider", "user", "both", NULL};
+static const char *const agency_levels[] = {"district", "city", "national", NULL};
+static const char *const agency_types[] = {"police-112",   "police-station", "fire-119",
+                                           "moj-tracking", "disaster-room",  "mayor-office",
+                                           "ansimi",       "military",       "district-center",
+                                           "city-agency",  "other",          NULL};
+static const char *const camera_kinds[] = {"fixed", "ptz", "unknown", NULL};
+static const char *const camera_statuses[] = {"active", "inactive", "unlocated", "maintenance",
+                                              NULL};
+static const char *const device_kinds[] = {"emergency-bell", "wifi-ap", "sensor", "other", NULL};
+static const char *const device_statuses[] = {"active", "inactive", "unlocated", "fault", NULL};
+
+/* Validates an agency before it is written: required fields set, enumerations known. */
+static int agency_check(ch_store_t *st, const ch_agency_t *a)
+{
+    int rc;
+    if (a->name == NULL || a->name[0] == '\0') {
+        return ch_store__fail(st, CH_EINVAL, "agency: name is required");
+    }
+    if ((rc = check_enum(st, "agency", "kind", a->kind, agency_kinds)) != 0 ||
+        (rc = check_enum(st, "agency", "level", a->level, agency_levels)) != 0 ||
+        (rc = check_enum(st, "agency", "type", a->type, agency_types)) != 0) {
+        return rc;
+    }
+    return 0;
+}
+
+/* Validates a camera before it is written. The store keeps what the importer decided (flags,
+ * status) and only refuses records that would break the schema or the comparison of upserts. */
+static int camera_check(ch_store_t *st, const ch_camera_t *c)
+{
+    int rc;
+    if (c->agency_id <= 0) {
+        return ch_store__fail(st, CH_EINVAL, "camera: agency_id is required");
+    }
+    if (c->name == NULL) {
+        return ch_store__fail(st, CH_EINVAL, "camera: name is required");
+    }
+    if ((rc = check_enum(st, "camera", "kind", c->kind, camera_kinds)) != 0 ||
+        (rc = check_enum(st, "camera", "status", c->status, camera_statuses)) != 0 ||
+        (rc = check_doubles(st, CAMERAS, c)) != 0 ||
+        (rc = check_position(st, "camera", c->located, c->lat, c->lon)) != 0) {
+        return rc;
+    }
+    return 0;
+}
+
+/* Validates a device before it is written. */
+static int device_check(ch_store_t *st, const ch_device_t *d)
+{
+    int rc;
+    if (d->agency_id <= 0) {
+        return ch_store__fail(st, CH_EINVAL, "device: agency_id is required");
+    }
+    if (d->name == NULL) {
+        return ch_store__fail(st, CH_EINVAL, "device: name is required");
+    }
+    if ((rc = check_enum(st, "device", "kind", d->kind, device_kinds)) != 0 ||
+        (rc = check_enum(st, "device", "status", d->status, device_statuses)) != 0 ||
+        (rc = check_doubles(st, DEVICES, d)) != 0 ||
+        (rc = check_position(st, "device", d->located, d->lat, d->lon)) != 0) {
+        return rc;
+    }
+    return 0;
+}
+
+int ch_store__filter_limit(const ch_store_filter_t *f)
+{
+    if (f == NULL || f->limit == 0) {
+        return 100;
+    }
+    if (f->limit < 1 || f->limit > 1000) {
+        return CH_EINVAL;
+    }
+    return f->limit;
+}
+
+/* The filter bits of f that apply to table t. Filters that do not apply to a table (purpose
+ * for agencies, say) are ignored rather than refused, so that one filter struct can be parsed
+ * from a query string and handed to any list. */
+static unsigned filter_mask(const ch_store__table_t *t, const ch_store_filter_t *f)
+{
+    unsigned m = 0;
+    if (f == NULL) {
+        return 0;
+    }
+    if (f->agency_id != 0) {
+        m |= CH_STORE__F_AGENCY;
+    }
+    if (f->purpose != NULL) {
+        m |= CH_STORE__F_PURPOSE;
+    }
+    if (f->kind != NULL) {
+        m |= CH_STORE__F_KIND;
+    }
+    if (f->status != NULL) {
+        m |= CH_STORE__F_STATUS;
+    }
+    if (f->type != NULL) {
+        m |= CH_STORE__F_TYPE;
+    }
+    if (f->level != NULL) {
+        m |= CH_STORE__F_LEVEL;
+    }
+    if (f->text != NULL && f->text[0] != '\0') {
+        m |= CH_STORE__F_TEXT;
+    }
+    if (f->has_bbox) {
+        m |= CH_STORE__F_BBOX;
+    }
+    return m & t->filters;
+}
+
+/* ---- open and close ------------------------------------------------------------------------ */
+
+/* Whether s starts with prefix; *rest then points past it. */
+static int has_prefix(const char *s, const char *prefix, const char **rest)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(s, prefix, n) == 0) {
+        *rest = s + n;
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * Picks the back end from the URL's scheme. "sqlite:PATH" and a bare path open SQLite;
+ * "postgresql://" and "postgres://" are reserved for the PostgreSQL back end, which is not
+ * built yet, so they fail with CH_EUNSUPP rather than being taken for a file name.
+ */
+int ch_store_open(const char *url, ch_store_t **out, char **err)
+{
+    const char *rest = NULL;
+    *out = NULL;
+    if (err != NULL) {
+        *err = NULL;
+    }
+    if (url == NULL || url[0] == '\0') {
+        if (err != NULL) {
+            *err = ch_strdup("store: empty database URL");
+        }
+        return CH_EINVAL;
+    }
+    if (has_prefix(url, "postgresql://", &rest) || has_prefix(url, "postgres://", &rest)) {
+        if (err != NULL) {
+            *err = ch_strdup("store: the PostgreSQL back end is not available in this build; "
+                             "use sqlite:PATH");
+        }
+        return CH_EUNSUPP;
+    }
+    if (!has_prefix(url, "sqlite:", &rest)) {
+        rest = url;
+    }
+    if (rest[0] == '\0') {
+        if (err != NULL) {
+            *err = ch_strdup("store: sqlite: needs a path");
+        }
+        return CH_EINVAL;
+    }
+    return ch_store__sqlite_open(rest, out, err);
+}
+
+void ch_store_close(ch_store_t *st)
+{
+    if (st != NULL) {
+        st->ops->close(st);
+    }
+}
+
+int ch_store_schema_version(ch_store_t *st)
+{
+    return st->ops->schema_version(st);
+}
+
+const char *ch_store_errmsg(ch_store_t *st)
+{
+    if (st == NULL) {
+        return "no store";
+    }
+    return st->errmsg;
+}
+
+int ch_store_begin(ch_store_t *st)
+{
+    return st->ops->begin(st);
+}
+
+int ch_store_commit(ch_store_t *st)
+{
+    return st->ops->commit(st);
+}
+
+int ch_store_rollback(ch_store_t *st)
+{
+    return st->ops->rollback(st);
+}
+
+/* ---- agencies ------------------------------------------------------------------------------ */
+
+int ch_store_agency_create(ch_store_t *st, ch_agency_t *a)
+{
+    int rc = agency_check(st, a);
+    if (rc != 0) {
+        return rc;
+    }
+    return st->ops->create(st, AGENCIES, a);
+}
+
+int ch_store_agency_get(ch_store_t *st, int64_t id, ch_agency_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    return st->ops->get(st, AGENCIES, id, out);
+}
+
+int ch_store_agency_find_by_name(ch_store_t *st, const char *name, ch_agency_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (name == NULL) {
+        return ch_store__fail(st, CH_EINVAL, "agency: name is required");
+    }
+    return st->ops->agency_find_by_name(st, name, out);
+}
+
+int ch_store_agency_update(ch_store_t *st, ch_agency_t *a)
+{
+    int rc = agency_check(st, a);
+    if (rc != 0) {
+        return rc;
+    }
+    return st->ops->update(st, AGENCIES, a);
+}
+
+int ch_store_agency_delete(ch_store_t *st, int64_t id)
+{
+    return st->ops->remove(st, AGENCIES, id);
+}
+
+/* Runs a list on table t and checks the page size; the caller copies the generic result into
+ * its typed list. */
+static int list_generic(ch_store_t *st, const ch_store__table_t *t, const ch_store_filter_t *f,
+                        ch_store__list_t *l)
+{
+    static const ch_store_filter_t none = {0};
+    int limit = ch_store__filter_limit(f);
+    memset(l, 0, sizeof(*l));
+    if (limit < 0) {
+        return ch_store__fail(st, CH_EINVAL, "list: limit must be 1..1000 (0 means 100)");
+    }
+    if (f == NULL) {
+        f = &none;
+    }
+    if (f->has_bbox && (!isfinite(f->min_lat) || !isfinite(f->max_lat) || !isfinite(f->min_lon) ||
+                        !isfinite(f->max_lon))) {
+        return ch_store__fail(st, CH_EINVAL, "list: bounding box is not finite");
+    }
+    return st->ops->list(st, t, f, filter_mask(t, f), limit, l);
+}
+
+int ch_store_agency_list(ch_store_t *st, const ch_store_filter_t *f, ch_agency_list_t *out)
+{
+    ch_store__list_t l;
+    int rc = list_generic(st, AGENCIES, f, &l);
+    out->items = l.items;
+    out->count = l.count;
+    out->total = l.total;
+    out->next_id = l.next_id;
+    return rc;
+}
+
+/* ---- cameras ------------------------------------------------------------------------------- */
+
+int ch_store_camera_create(ch_store_t *st, ch_camera_t *c)
+{
+    int rc = camera_check(st, c);
+    if (rc != 0) {
+        return rc;
+    }
+    return st->ops->create(st, CAMERAS, c);
+}
+
+int ch_store_camera_get(ch_store_t *st, int64_t id, ch_camera_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    return st->ops->get(st, CAMERAS, id, out);
+}
+
+int ch_store_camera_update(ch_store_t *st, ch_camera_t *c)
+{
+    int rc = camera_check(st, c);
+    if (rc != 0) {
+        return rc;
+    }
+    return st->ops->update(st, CAMERAS, c);
+}
+
+int ch_store_camera_delete(ch_store_t *st, int64_t id)
+{
+    return st->ops->remove(st, CAMERAS, id);
+}
+
+int ch_store_camera_list(ch_store_t *st, const ch_store_filter_t *f, ch_camera_list_t *out)
+{
+    ch_store__list_t l;
+    int rc = list_generic(st, CAMERAS, f, &l);
+    out->items = l.items;
+    out->count = l.count;
+    out->total = l.total;
+    out->next_id = l.next_id;
+    return rc;
+}
+
+int ch_store_camera_upsert(ch_store_t *st, ch_camera_t *c, ch_store_upsert_t *outcome)
+{
+    int rc = camera_check(st, c);
+    if (rc != 0) {
+        return rc;
+    }
+    if (c->source_key == NULL) {
+        return ch_store__fail(st, CH_EINVAL, "camera: upsert needs a source_key");
+    }
+    return st->ops->upsert(st, CAMERAS, c, outcome);
+}
+
+/* ---- devices ------------------------------------------------------------------------------- */
+
+int ch_store_device_create(ch_store_t *st, ch_device_t *d)
+{
+    int rc = device_check(st, d);
+    if (rc != 0) {
+        return rc;
+    }
+    return st->ops->create(st, DEVICES, d);
+}
+
+int ch_store_device_get(ch_store_t *st, int64_t id, ch_device_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    return st->ops->get(st, DEVICES, id, out);
+}
+
+int ch_store_device_update(ch_store_t *st, ch_device_t *d)
+{
+    int rc = device_check(st, d);
+    if (rc != 0) {
+        return rc;
+    }
+    return st->ops->update(st, DEVICES, d);
+}
+
+int ch_store_device_delete(ch_store_t *st, int64_t id)
+{
+    return st->ops->remove(st, DEVICES, id);
+}
+
+int ch_store_device_list(ch_store_t *st, const ch_store_filter_t *f, ch_device_list_t *out)
+{
+    ch_store__list_t l;
+    int rc = list_generic(st, DEVICES, f, &l);
+    out->items = l.items;
+    out->count = l.count;
+    out->total = l.total;
+    out->next_id = l.next_id;
+    return rc;
+}
+
+int ch_store_device_upsert(ch_store_t *st, ch_device_t *d, ch_store_upsert_t *outcome)
+{
+    int rc = device_check(st, d);
+    if (rc != 0) {
+        return rc;
+    }
+    if (d->source_key == NULL) {
+        return ch_store__fail(st, CH_EINVAL, "device: upsert needs a source_key");
+    }
+    return st->ops->upsert(st, DEVICES, d, outcome);
+}
+
+/* ---- counts -------------------------------------------------------------------------------- */
+
+int ch_store_count(ch_store_t *st, const char *what, int64_t *out)
+{
+    *out = 0;
+    for (int i = 0; i < CH_STORE__NTABLES; i++) {
+        if (what != NULL && strcmp(what, ch_store__tables[i].name) == 0) {
+            return st->ops->count(st, &ch_store__tables[i], out);
+        }
+    }
+    return ch_store__fail(st, CH_EINVAL, "count: unknown table \"%.32s\"",
+                          what != NULL ? what : "(null)");
+}

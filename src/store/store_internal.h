@@ -1,0 +1,133 @@
+/*
+ * store internals: what the dispatch layer (store.c) and the back ends (store_sqlite.c, later
+ * store_pg.c) share, and nothing that callers of store.h may see.
+ *
+ *  - ch_store_ops_t, the table of functions a back end provides. store.c checks arguments,
+ *    validates records and fills in defaults, then calls through it; a back end may assume
+ *    that what it receives is valid (required strings set, enumerations known, numbers finite).
+ *  - struct ch_store, the common head of every back end's handle (the back end embeds it as its
+ *    first member and casts), holding the ops and the last error message.
+ *  - record layouts (ch_store__table_t): the columns of each record type with their C type and
+ *    offset, so that SQL text, binding, reading and comparing are written once for all tables
+ *    and every back end, instead of once per field per table per back end.
+ */
+#ifndef CH_STORE_INTERNAL_H
+#define CH_STORE_INTERNAL_H
+
+#include "store/store.h"
+
+#include <stddef.h>
+
+/* ---- record layouts ------------------------------------------------------------------------ */
+
+typedef enum ch_store__coltype {
+    CH_STORE__TEXT = 1,   /* char *, NULL is SQL NULL */
+    CH_STORE__INT64 = 2,  /* int64_t */
+    CH_STORE__INT = 3,    /* int */
+    CH_STORE__DOUBLE = 4, /* double, always finite */
+} ch_store__coltype_t;
+
+/* One stored column of a record (id, created_at and updated_at are handled apart). */
+typedef struct ch_store__col {
+    const char *name;
+    ch_store__coltype_t type;
+    size_t offset;
+} ch_store__col_t;
+
+/* Which filters of ch_store_filter_t apply to a table; a bit per filter. The list statement for
+ * one combination of filters is built once and cached under this mask. */
+enum {
+    CH_STORE__F_AGENCY = 1 << 0,
+    CH_STORE__F_PURPOSE = 1 << 1,
+    CH_STORE__F_KIND = 1 << 2,
+    CH_STORE__F_STATUS = 1 << 3,
+    CH_STORE__F_TYPE = 1 << 4,
+    CH_STORE__F_LEVEL = 1 << 5,
+    CH_STORE__F_TEXT = 1 << 6,
+    CH_STORE__F_BBOX = 1 << 7,
+    CH_STORE__F_COUNT = 8, /* number of filter bits */
+};
+
+typedef enum ch_store__table_id {
+    CH_STORE__AGENCIES = 0,
+    CH_STORE__CAMERAS = 1,
+    CH_STORE__DEVICES = 2,
+    CH_STORE__NTABLES = 3,
+} ch_store__table_id_t;
+
+/* A record type and the table that stores it. */
+typedef struct ch_store__table {
+    const char *name;            /* SQL table name */
+    size_t record_size;          /* sizeof the record struct */
+    const ch_store__col_t *cols; /* every stored column but id, created_at, updated_at */
+    int ncols;
+    int key_col;             /* index in cols of the unique upsert key (source_key), or -1 */
+    unsigned filters;        /* CH_STORE__F_* that apply */
+    const char *text_col[4]; /* columns the text filter searches, NULL-terminated */
+    size_t created_off;      /* offsetof created_at */
+    size_t updated_off;      /* offsetof updated_at */
+} ch_store__table_t;
+
+extern const ch_store__table_t ch_store__tables[CH_STORE__NTABLES];
+
+/* Every record struct starts with int64_t id. */
+#define CH_STORE__ID(rec)          (*(int64_t *)(void *)(rec))
+#define CH_STORE__FIELD(rec, col)  ((char *)(rec) + (col)->offset)
+#define CH_STORE__I64_AT(rec, off) (*(int64_t *)(void *)((char *)(rec) + (off)))
+
+/* Frees every string of a record of table t and zeroes it. */
+void ch_store__record_fini(const ch_store__table_t *t, void *rec);
+
+/* The effective page size of a filter (1..1000), or CH_EINVAL. */
+int ch_store__filter_limit(const ch_store_filter_t *f);
+
+/* ---- back end interface -------------------------------------------------------------------- */
+
+/* One list result, whatever the record type: items is an array of count records of the table's
+ * record_size. The typed lists of store.h have this same layout, which store.c checks. */
+typedef struct ch_store__list {
+    void *items;
+    size_t count;
+    int64_t total;
+    int64_t next_id;
+} ch_store__list_t;
+
+typedef struct ch_store_ops {
+    const char *name; /* "sqlite", "postgresql" */
+    void (*close)(ch_store_t *st);
+    int (*schema_version)(ch_store_t *st);
+    int (*begin)(ch_store_t *st);
+    int (*commit)(ch_store_t *st);
+    int (*rollback)(ch_store_t *st);
+
+    /* Generic CRUD over a record of table t. create sets id, created_at and updated_at; update
+     * sets updated_at and created_at (read back). get fills a zeroed *out. */
+    int (*create)(ch_store_t *st, const ch_store__table_t *t, void *rec);
+    int (*get)(ch_store_t *st, const ch_store__table_t *t, int64_t id, void *out);
+    int (*update)(ch_store_t *st, const ch_store__table_t *t, void *rec);
+    int (*remove)(ch_store_t *st, const ch_store__table_t *t, int64_t id);
+    /* mask holds the CH_STORE__F_* bits set in f (already limited to t->filters); limit is the
+     * effective page size. */
+    int (*list)(ch_store_t *st, const ch_store__table_t *t, const ch_store_filter_t *f,
+                unsigned mask, int limit, ch_store__list_t *out);
+    /* The record's key column is set (not NULL). */
+    int (*upsert)(ch_store_t *st, const ch_store__table_t *t, void *rec,
+                  ch_store_upsert_t *outcome);
+    int (*agency_find_by_name)(ch_store_t *st, const char *name, ch_agency_t *out);
+    int (*count)(ch_store_t *st, const ch_store__table_t *t, int64_t *out);
+} ch_store_ops_t;
+
+/* The common head of every back end's handle. */
+struct ch_store {
+    const ch_store_ops_t *ops;
+    char errmsg[512];
+};
+
+/* Records a message as this handle's last error (printf-style) and returns rc, so that error
+ * paths read "return ch_store__fail(st, CH_EINVAL, ...)". */
+int ch_store__fail(ch_store_t *st, int rc, const char *fmt, ...) CH_PRINTF(3, 4);
+
+/* Back-end constructors. path/url is what follows the scheme. */
+int ch_store__sqlite_open(const char *path, ch_store_t **out, char **err);
+
+#endif /* CH_STORE_INTERNAL_H */

@@ -1,0 +1,1348 @@
+/*
+ * store_sqlite: the embedded SQLite back end of the store.
+ *
+ * One connection per handle, used by one thread at a time (store.h), so the connection is
+ * opened without its own mutex. The database runs in WAL mode (readers never wait for the
+ * importer), with foreign keys on and synchronous=NORMAL (a commit survives a crash of the
+ * process; a power cut may lose the last commits but never corrupts the file).
+ *
+ * Every statement is prepared once, on first use, and cached on the handle; after each use it
+ * is reset and its bindings cleared, because text is bound SQLITE_STATIC (no copy) from
+ * records the caller owns and may free as soon as the call returns. SQL text is generated from
+ * the record layouts of store_internal.h, so a column exists in one place only (plus the
+ * migration that created it).
+ *
+ * Schema changes are migrations: SQL strings in an array, applied in order, each in its own
+ * transaction, and recorded in schema_migrations. Never edit a migration that has shipped; add
+ * one.
+ */
+#include "store/store_internal.h"
+
+#include <assert.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MODULE "store"
+
+/* ---- schema -------------------------------------------------------------------------------- */
+
+/*
+ * Migration 1: agencies, cameras, devices.
+ *
+ * Ids are AUTOINCREMENT so that an id is never reused after a delete: grants, events and the
+ * audit log refer to cameras by id, and a reused id would point old records at a new camera.
+ *
+ * Indexes: each secondary index in SQLite ends with the rowid, so an index on (purpose) is in
+ * effect (purpose, id) and serves "purpose = ? AND id > ? ORDER BY id LIMIT ?" (the list order)
+ * without a sort. source_key is UNIQUE (NULLs are distinct in SQLite, so records created by
+ * the API, without a key, do not collide). The lat/lon index is partial: unlocated cameras
+ * (lat = lon = 0) never match a bounding box and are left out, which keeps the index small.
+ */
+static const char migration_1[] =
+    "CREATE TABLE agencies (\n"
+    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "    name TEXT NOT NULL,\n"
+    "    kind TEXT NOT NULL,\n"
+    "    level TEXT NOT NULL,\n"
+    "    type TEXT NOT NULL,\n"
+    "    phone TEXT,\n"
+    "    code TEXT,\n"
+    "    created_at INTEGER NOT NULL,\n"
+    "    updated_at INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE UNIQUE INDEX agencies_name ON agencies(name);\n"
+    "CREATE TABLE cameras (\n"
+    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "    agency_id INTEGER NOT NULL REFERENCES agencies(id),\n"
+    "    name TEXT NOT NULL,\n"
+    "    located INTEGER NOT NULL,\n"
+    "    lat REAL NOT NULL,\n"
+    "    lon REAL NOT NULL,\n"
+    "    road_address TEXT,\n"
+    "    lot_address TEXT,\n"
+    "    purpose TEXT,\n"
+    "    kind TEXT NOT NULL,\n"
+    "    heading_deg REAL NOT NULL,\n"
+    "    fov_deg REAL NOT NULL,\n"
+    "    range_m REAL NOT NULL,\n"
+    "    pixels INTEGER NOT NULL,\n"
+    "    retention_days INTEGER NOT NULL,\n"
+    "    installed_ym TEXT,\n"
+    "    rtsp_url TEXT,\n"
+    "    rtsp_username TEXT,\n"
+    "    rtsp_password TEXT,\n"
+    "    codec TEXT,\n"
+    "    status TEXT NOT NULL,\n"
+    "    direction TEXT,\n"
+    "    note TEXT,\n"
+    "    flags TEXT,\n"
+    "    source_file TEXT,\n"
+    "    source_line INTEGER NOT NULL,\n"
+    "    source_key TEXT,\n"
+    "    created_at INTEGER NOT NULL,\n"
+    "    updated_at INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE UNIQUE INDEX cameras_source_key ON cameras(source_key);\n"
+    "CREATE INDEX cameras_agency ON cameras(agency_id);\n"
+    "CREATE INDEX cameras_purpose ON cameras(purpose);\n"
+    "CREATE INDEX cameras_kind ON cameras(kind);\n"
+    "CREATE INDEX cameras_status ON cameras(status);\n"
+    "CREATE INDEX cameras_latlon ON cameras(lat, lon) WHERE located = 1;\n"
+    "CREATE TABLE devices (\n"
+    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "    agency_id INTEGER NOT NULL REFERENCES agencies(id),\n"
+    "    name TEXT NOT NULL,\n"
+    "    kind TEXT NOT NULL,\n"
+    "    located INTEGER NOT NULL,\n"
+    "    lat REAL NOT NULL,\n"
+    "    lon REAL NOT NULL,\n"
+    "    road_address TEXT,\n"
+    "    lot_address TEXT,\n"
+    "    status TEXT NOT NULL,\n"
+    "    attrs TEXT,\n"
+    "    flags TEXT,\n"
+    "    source_file TEXT,\n"
+    "    source_line INTEGER NOT NULL,\n"
+    "    source_key TEXT,\n"
+    "    created_at INTEGER NOT NULL,\n"
+    "    updated_at INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE UNIQUE INDEX devices_source_key ON devices(source_key);\n"
+    "CREATE INDEX devices_agency ON devices(agency_id);\n"
+    "CREATE INDEX devices_kind ON devices(kind);\n"
+    "CREATE INDEX devices_status ON devices(status);\n"
+    "CREATE INDEX devices_latlon ON devices(lat, lon) WHERE located = 1;\n";
+
+static const char *const migrations[] = {
+    migration_1,
+};
+
+#define SCHEMA_VERSION ((int)CH_ARRAY_SIZE(migrations))
+
+/* ---- the handle ---------------------------------------------------------------------------- */
+
+#define NMASKS (1u << CH_STORE__F_COUNT)
+
+/* The cached statements of one table. */
+typedef struct sq_table {
+    char *cols;                  /* "agency_id,name,...": the column list, for SQL text */
+    sqlite3_stmt *insert;        /* plain insert */
+    sqlite3_stmt *insert_k;      /* insert that does nothing when the source_key exists */
+    sqlite3_stmt *update;        /* by id, RETURNING created_at */
+    sqlite3_stmt *update_k;      /* by id, for upserts (created_at already known) */
+    sqlite3_stmt *get;           /* by id */
+    sqlite3_stmt *by_key;        /* by source_key */
+    sqlite3_stmt *remove;        /* by id */
+    sqlite3_stmt *count;         /* all rows */
+    sqlite3_stmt *list[NMASKS];  /* a page, per combination of filters */
+    sqlite3_stmt *total[NMASKS]; /* the count of matches, per combination of filters */
+    /* Which path an upsert tries first: insert (1), which costs one index probe when the key
+     * is new, or lookup (0), which avoids a failed insert when it is not. Set from the last
+     * outcome, so a fresh import and a re-import each run their cheap path. */
+    int insert_first;
+    /* Bulk load (see sq_bulk_check): whether this transaction looked at the table yet, and the
+     * CREATE INDEX statements of the secondary indexes it dropped, to run before COMMIT. */
+    int bulk_checked;
+    char **deferred;
+    int ndeferred;
+} sq_table_t;
+
+typedef struct sq_store {
+    ch_store_t base; /* first: the handle callers hold */
+    sqlite3 *db;
+    int version;
+    sq_table_t tab[CH_STORE__NTABLES];
+    sqlite3_stmt *agency_by_name;
+    sqlite3_stmt *begin, *begin_read, *commit, *rollback;
+} sq_store_t;
+
+static sq_store_t *sq(ch_store_t *st)
+{
+    return (sq_store_t *)(void *)st;
+}
+
+static sq_table_t *sq_tab(sq_store_t *s, const ch_store__table_t *t)
+{
+    ptrdiff_t i = t - ch_store__tables;
+    assert(i >= 0 && i < CH_STORE__NTABLES);
+    return &s->tab[i];
+}
+
+/*
+ * Turns the connection's last error into a store error code and records the message. Unique
+ * and primary-key violations are CH_EEXIST, foreign-key violations CH_ECONFLICT, anything else
+ * CH_EDB. SQLite's messages name the constraint, never the values, so no secret can leak into
+ * the message (and from there into a log).
+ */
+static int sq_fail(sq_store_t *s, const char *what)
+{
+    int ext = sqlite3_extended_errcode(s->db);
+    int rc = CH_EDB;
+    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        rc = CH_EEXIST;
+    } else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        rc = CH_ECONFLICT;
+    }
+    return ch_store__fail(&s->base, rc, "%s: %s", what, sqlite3_errmsg(s->db));
+}
+
+/*
+ * Returns the statement cached in *slot, preparing sql into it on first use. The statement is
+ * prepared "persistent", telling SQLite it will be reused many times.
+ */
+static int sq_prepare(sq_store_t *s, sqlite3_stmt **slot, const char *sql, sqlite3_stmt **out)
+{
+    if (*slot == NULL) {
+        int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+        if (rc != SQLITE_OK) {
+            *slot = NULL;
+            return sq_fail(s, "prepare");
+        }
+    }
+    *out = *slot;
+    return 0;
+}
+
+/* Makes a used statement ready for its next use, and drops its bindings so that it keeps no
+ * pointer into the caller's memory. */
+static void sq_done(sqlite3_stmt *stmt)
+{
+    if (stmt != NULL) {
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+    }
+}
+
+/* Runs a statement that returns no row (BEGIN, COMMIT, ...) and resets it. */
+static int sq_exec_stmt(sq_store_t *s, sqlite3_stmt **slot, const char *sql, const char *what)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sq_prepare(s, slot, sql, &stmt);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        rc = sq_fail(s, what);
+        sq_done(stmt);
+        return rc;
+    }
+    sq_done(stmt);
+    return 0;
+}
+
+/* ---- SQL text ------------------------------------------------------------------------------ */
+
+/* SELECT id, <cols>, created_at, updated_at FROM <table> (the shape sq_read_row reads). */
+static void sql_select(ch_buf_t *b, const ch_store__table_t *t, const sq_table_t *tab)
+{
+    ch_buf_appendf(b, "SELECT id,%s,created_at,updated_at FROM %s", tab->cols, t->name);
+}
+
+/* INSERT with ?1..?n for the columns, then created_at and updated_at. */
+static void sql_insert(ch_buf_t *b, const ch_store__table_t *t, const sq_table_t *tab)
+{
+    ch_buf_appendf(b, "INSERT INTO %s(%s,created_at,updated_at) VALUES(", t->name, tab->cols);
+    for (int i = 1; i <= t->ncols + 2; i++) {
+        ch_buf_appendf(b, "%s?%d", i > 1 ? "," : "", i);
+    }
+    ch_buf_append_char(b, ')');
+}
+
+/* UPDATE of every column and updated_at (?n+2) by id (?n+3). */
+static void sql_update(ch_buf_t *b, const ch_store__table_t *t)
+{
+    ch_buf_appendf(b, "UPDATE %s SET ", t->name);
+    for (int i = 0; i < t->ncols; i++) {
+        ch_buf_appendf(b, "%s=?%d,", t->cols[i].name, i + 1);
+    }
+    ch_buf_appendf(b, "updated_at=?%d WHERE id=?%d", t->ncols + 2, t->ncols + 3);
+}
+
+/*
+ * Parameter numbers of the list filters. They are fixed whatever filters are present, so
+ * binding does not depend on the statement's text; parameters a statement does not use are
+ * simply not bound.
+ */
+enum {
+    P_AFTER = 1,
+    P_AGENCY,
+    P_PURPOSE,
+    P_KIND,
+    P_STATUS,
+    P_TYPE,
+    P_LEVEL,
+    P_TEXT,
+    P_MIN_LAT,
+    P_MAX_LAT,
+    P_MIN_LON,
+    P_MAX_LON,
+    P_LIMIT,
+};
+
+/* The WHERE terms of a list for the filters in mask (after "WHERE 1"). */
+static void sql_filters(ch_buf_t *b, const ch_store__table_t *t, unsigned mask)
+{
+    static const struct {
+        unsigned bit;
+        const char *col;
+        int param;
+    } eq[] = {
+        {CH_STORE__F_AGENCY, "agency_id", P_AGENCY}, {CH_STORE__F_PURPOSE, "purpose", P_PURPOSE},
+        {CH_STORE__F_KIND, "kind", P_KIND},          {CH_STORE__F_STATUS, "status", P_STATUS},
+        {CH_STORE__F_TYPE, "type", P_TYPE},          {CH_STORE__F_LEVEL, "level", P_LEVEL},
+    };
+    for (size_t i = 0; i < CH_ARRAY_SIZE(eq); i++) {
+        if (mask & eq[i].bit) {
+            ch_buf_appendf(b, " AND %s=?%d", eq[i].col, eq[i].param);
+        }
+    }
+    if (mask & CH_STORE__F_TEXT) {
+        /* LIKE with an escaped pattern, not instr(): ASCII case does not matter to people
+         * searching for "CCTV" or "cctv"; Korean text is matched byte for byte. */
+        ch_buf_append_str(b, " AND (");
+        for (int i = 0; t->text_col[i] != NULL; i++) {
+            ch_buf_appendf(b, "%s%s LIKE ?%d ESCAPE '\\'", i > 0 ? " OR " : "", t->text_col[i],
+                           P_TEXT);
+        }
+        ch_buf_append_char(b, ')');
+    }
+    if (mask & CH_STORE__F_BBOX) {
+        /* "located = 1" lets SQLite use the partial lat/lon index. */
+        ch_buf_appendf(b, " AND located=1 AND lat BETWEEN ?%d AND ?%d AND lon BETWEEN ?%d AND ?%d",
+                       P_MIN_LAT, P_MAX_LAT, P_MIN_LON, P_MAX_LON);
+    }
+}
+
+/* ---- rows and records ---------------------------------------------------------------------- */
+
+/* Binds the columns of rec to ?1..?n, then created_at and updated_at to ?n+1, ?n+2. Text is
+ * bound without a copy: the caller keeps rec alive until the statement is reset. */
+static int sq_bind_record(sqlite3_stmt *stmt, const ch_store__table_t *t, const void *rec,
+                          int64_t created_at, int64_t updated_at)
+{
+    int rc = SQLITE_OK;
+    for (int i = 0; i < t->ncols && rc == SQLITE_OK; i++) {
+        const ch_store__col_t *c = &t->cols[i];
+        const void *p = (const char *)rec + c->offset;
+        switch (c->type) {
+        case CH_STORE__TEXT: {
+            const char *v = *(const char *const *)p;
+            rc = v != NULL ? sqlite3_bind_text(stmt, i + 1, v, -1, SQLITE_STATIC)
+                           : sqlite3_bind_null(stmt, i + 1);
+            break;
+        }
+        case CH_STORE__INT64:
+            rc = sqlite3_bind_int64(stmt, i + 1, *(const int64_t *)p);
+            break;
+        case CH_STORE__INT:
+            rc = sqlite3_bind_int(stmt, i + 1, *(const int *)p);
+            break;
+        case CH_STORE__DOUBLE:
+            rc = sqlite3_bind_double(stmt, i + 1, *(const double *)p);
+            break;
+        }
+    }
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_bind_int64(stmt, t->ncols + 1, created_at);
+    }
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_bind_int64(stmt, t->ncols + 2, updated_at);
+    }
+    return rc;
+}
+
+/* Reads the current row of a statement built by sql_select into a zeroed record, copying
+ * strings (the record owns them). */
+static void sq_read_row(sqlite3_stmt *stmt, const ch_store__table_t *t, void *rec)
+{
+    CH_STORE__ID(rec) = sqlite3_column_int64(stmt, 0);
+    for (int i = 0; i < t->ncols; i++) {
+        const ch_store__col_t *c = &t->cols[i];
+        void *p = CH_STORE__FIELD(rec, c);
+        int col = i + 1;
+        switch (c->type) {
+        case CH_STORE__TEXT: {
+            const unsigned char *v = sqlite3_column_text(stmt, col);
+            *(char **)p = v != NULL
+                              ? ch_strndup((const char *)v, (size_t)sqlite3_column_bytes(stmt, col))
+                              : NULL;
+            break;
+        }
+        case CH_STORE__INT64:
+            *(int64_t *)p = sqlite3_column_int64(stmt, col);
+            break;
+        case CH_STORE__INT:
+            *(int *)p = sqlite3_column_int(stmt, col);
+            break;
+        case CH_STORE__DOUBLE:
+            *(double *)p = sqlite3_column_double(stmt, col);
+            break;
+        }
+    }
+    CH_STORE__I64_AT(rec, t->created_off) = sqlite3_column_int64(stmt, t->ncols + 1);
+    CH_STORE__I64_AT(rec, t->updated_off) = sqlite3_column_int64(stmt, t->ncols + 2);
+}
+
+/* Whether the current row (built by sql_select) holds exactly the columns of rec. Compares in
+ * place, without copying a string. Doubles compare exactly: SQLite stores them bit for bit. */
+static int sq_row_equals(sqlite3_stmt *stmt, const ch_store__table_t *t, const void *rec)
+{
+    for (int i = 0; i < t->ncols; i++) {
+        const ch_store__col_t *c = &t->cols[i];
+        const void *p = (const char *)rec + c->offset;
+        int col = i + 1;
+        switch (c->type) {
+        case CH_STORE__TEXT: {
+            const char *v = *(const char *const *)p;
+            const unsigned char *have = sqlite3_column_text(stmt, col);
+            if (v == NULL || have == NULL) {
+                if ((v == NULL) != (have == NULL)) {
+                    return 0;
+                }
+                break;
+            }
+            size_t n = (size_t)sqlite3_column_bytes(stmt, col);
+            if (strncmp(v, (const char *)have, n) != 0 || v[n] != '\0') {
+                return 0;
+            }
+            break;
+        }
+        case CH_STORE__INT64:
+            if (sqlite3_column_int64(stmt, col) != *(const int64_t *)p) {
+                return 0;
+            }
+            break;
+        case CH_STORE__INT:
+            if (sqlite3_column_int64(stmt, col) != *(const int *)p) {
+                return 0;
+            }
+            break;
+        case CH_STORE__DOUBLE:
+            if (sqlite3_column_double(stmt, col) != *(const double *)p) {
+                return 0;
+            }
+            break;
+        }
+    }
+    return 1;
+}
+
+/* ---- statements per table ------------------------------------------------------------------ */
+
+/* Which of a table's fixed statements to get. */
+typedef enum sq_which {
+    SQ_INSERT,
+    SQ_INSERT_K,
+    SQ_UPDATE,
+    SQ_UPDATE_K,
+    SQ_GET,
+    SQ_BY_KEY,
+    SQ_REMOVE,
+    SQ_COUNT,
+} sq_which_t;
+
+/* Returns one of table t's fixed statements, building its SQL and preparing it on first use. */
+static int sq_table_stmt(sq_store_t *s, const ch_store__table_t *t, sq_which_t which,
+                         sqlite3_stmt **out)
+{
+    sq_table_t *tab = sq_tab(s, t);
+    sqlite3_stmt **slot = NULL;
+    ch_buf_t b;
+    int rc;
+
+    switch (which) {
+    case SQ_INSERT:
+        slot = &tab->insert;
+        break;
+    case SQ_INSERT_K:
+        slot = &tab->insert_k;
+        break;
+    case SQ_UPDATE:
+        slot = &tab->update;
+        break;
+    case SQ_UPDATE_K:
+        slot = &tab->update_k;
+        break;
+    case SQ_GET:
+        slot = &tab->get;
+        break;
+    case SQ_BY_KEY:
+        slot = &tab->by_key;
+        break;
+    case SQ_REMOVE:
+        slot = &tab->remove;
+        break;
+    case SQ_COUNT:
+        slot = &tab->count;
+        break;
+    }
+    if (*slot != NULL) {
+        *out = *slot;
+        return 0;
+    }
+    ch_buf_init(&b);
+    switch (which) {
+    case SQ_INSERT:
+        sql_insert(&b, t, tab);
+        break;
+    case SQ_INSERT_K:
+        assert(t->key_col >= 0);
+        sql_insert(&b, t, tab);
+        ch_buf_appendf(&b, " ON CONFLICT(%s) DO NOTHING", t->cols[t->key_col].name);
+        break;
+    case SQ_UPDATE:
+        sql_update(&b, t);
+        ch_buf_append_str(&b, " RETURNING created_at");
+        break;
+    case SQ_UPDATE_K:
+        sql_update(&b, t);
+        break;
+    case SQ_GET:
+        sql_select(&b, t, tab);
+        ch_buf_append_str(&b, " WHERE id=?1");
+        break;
+    case SQ_BY_KEY:
+        assert(t->key_col >= 0);
+        sql_select(&b, t, tab);
+        ch_buf_appendf(&b, " WHERE %s=?1", t->cols[t->key_col].name);
+        break;
+    case SQ_REMOVE:
+        ch_buf_appendf(&b, "DELETE FROM %s WHERE id=?1", t->name);
+        break;
+    case SQ_COUNT:
+        ch_buf_appendf(&b, "SELECT count(*) FROM %s", t->name);
+        break;
+    }
+    rc = sq_prepare(s, slot, b.data, out);
+    ch_buf_fini(&b);
+    return rc;
+}
+
+/* ---- bulk loads ---------------------------------------------------------------------------- */
+
+/* Below this many rows a table counts as empty enough to rebuild its indexes after a load. */
+#define BULK_MAX_ROWS 10000
+
+/* Forgets the indexes deferred by the transaction that just ended. */
+static void sq_bulk_reset(sq_store_t *s)
+{
+    for (int i = 0; i < CH_STORE__NTABLES; i++) {
+        sq_table_t *tab = &s->tab[i];
+        for (int j = 0; j < tab->ndeferred; j++) {
+            sqlite3_free(tab->deferred[j]);
+        }
+        ch_free(tab->deferred);
+        tab->deferred = NULL;
+        tab->ndeferred = 0;
+        tab->bulk_checked = 0;
+    }
+}
+
+/*
+ * Called on the first upsert into table t in a transaction. When the table is (nearly) empty,
+ * that transaction is an initial import, so the table's secondary indexes are dropped now and
+ * built again by sq_bulk_finish just before COMMIT. Why: inserting 1.6 million rows one by one
+ * into an index on a column with few values (kind, status, purpose) splits pages in the middle
+ * of the tree at every turn, while CREATE INDEX sorts once and writes packed pages; for a
+ * national import that halves the time. Unique indexes stay, since upserts look keys up in
+ * them and they enforce uniqueness.
+ *
+ * This is invisible to callers: DDL is transactional in SQLite, so a rollback brings the
+ * indexes back as they were, and other connections never see the table without them. Queries
+ * inside the same transaction still answer correctly, only without those indexes. The index
+ * definitions are read from sqlite_schema, so indexes added by later migrations are handled
+ * too.
+ */
+static int sq_bulk_check(sq_store_t *s, const ch_store__table_t *t, sq_table_t *tab)
+{
+    sqlite3_stmt *stmt = NULL;
+    char *sql = NULL;
+    char **drops = NULL;
+    int ndrops = 0;
+    int64_t rows = 0;
+    int rc = 0;
+
+    tab->bulk_checked = 1;
+    sql = sqlite3_mprintf("SELECT count(*) FROM (SELECT 1 FROM \"%w\" LIMIT %d)", t->name,
+                          BULK_MAX_ROWS);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL) != SQLITE_OK ||
+        sqlite3_step(stmt) != SQLITE_ROW) {
+        rc = sq_fail(s, "bulk");
+        goto out;
+    }
+    rows = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    stmt = NULL;
+    if (rows >= BULK_MAX_ROWS) {
+        goto out;
+    }
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT s.name, s.sql FROM sqlite_schema s"
+                           " JOIN pragma_index_list(?1) p ON p.name = s.name"
+                           " WHERE s.type = 'index' AND p.\"unique\" = 0 AND s.sql IS NOT NULL",
+                           -1, &stmt, NULL) != SQLITE_OK) {
+        rc = sq_fail(s, "bulk");
+        goto out;
+    }
+    sqlite3_bind_text(stmt, 1, t->name, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        tab->deferred = ch_realloc(tab->deferred, (size_t)(tab->ndeferred + 1) * sizeof(char *));
+        drops = ch_realloc(drops, (size_t)(tab->ndeferred + 1) * sizeof(char *));
+        drops[tab->ndeferred] =
+            sqlite3_mprintf("DROP INDEX \"%w\"", (const char *)sqlite3_column_text(stmt, 0));
+        tab->deferred[tab->ndeferred++] =
+            sqlite3_mprintf("%s", (const char *)sqlite3_column_text(stmt, 1));
+    }
+    if (rc != SQLITE_DONE) {
+        rc = sq_fail(s, "bulk");
+        ndrops = tab->ndeferred;
+        goto out;
+    }
+    /* The reading statement must end before the schema changes. */
+    sqlite3_finalize(stmt);
+    stmt = NULL;
+    rc = 0;
+    ndrops = tab->ndeferred;
+    for (int i = 0; i < ndrops; i++) {
+        if (sqlite3_exec(s->db, drops[i], NULL, NULL, NULL) != SQLITE_OK) {
+            rc = sq_fail(s, "bulk");
+            break;
+        }
+    }
+    if (rc != 0) {
+        /* Keep nothing: the caller rolls back, which restores what was dropped. */
+        for (int i = 0; i < tab->ndeferred; i++) {
+            sqlite3_free(tab->deferred[i]);
+        }
+        tab->ndeferred = 0;
+    } else if (tab->ndeferred > 0) {
+        ch_log(CH_LOG_DEBUG, MODULE, "msg=\"bulk load: indexes deferred\" table=%s indexes=%d",
+               t->name, tab->ndeferred);
+    }
+
+out:
+    for (int i = 0; i < ndrops; i++) {
+        sqlite3_free(drops[i]);
+    }
+    ch_free(drops);
+    sqlite3_finalize(stmt);
+    sqlite3_free(sql);
+    return rc;
+}
+
+/* Builds the indexes deferred by sq_bulk_check, inside the transaction about to commit. On
+ * failure the transaction stays open; the caller rolls back, which restores the indexes. */
+static int sq_bulk_finish(sq_store_t *s)
+{
+    for (int i = 0; i < CH_STORE__NTABLES; i++) {
+        sq_table_t *tab = &s->tab[i];
+        while (tab->ndeferred > 0) {
+            char *sql = tab->deferred[tab->ndeferred - 1];
+            if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+                return sq_fail(s, "commit: index build");
+            }
+            sqlite3_free(sql);
+            tab->ndeferred--;
+        }
+    }
+    return 0;
+}
+
+/* ---- transactions -------------------------------------------------------------------------- */
+
+/* BEGIN IMMEDIATE takes the write lock at once: an import that began deferred could otherwise
+ * fail with SQLITE_BUSY at its first write, after work was done, if another connection wrote
+ * in between. */
+static int sq_begin(ch_store_t *st)
+{
+    sq_store_t *s = sq(st);
+    if (!sqlite3_get_autocommit(s->db)) {
+        return ch_store__fail(st, CH_EINVAL, "begin: a transaction is already open");
+    }
+    sq_bulk_reset(s);
+    return sq_exec_stmt(s, &s->begin, "BEGIN IMMEDIATE", "begin");
+}
+
+static int sq_commit(ch_store_t *st)
+{
+    sq_store_t *s = sq(st);
+    if (sqlite3_get_autocommit(s->db)) {
+        return ch_store__fail(st, CH_EINVAL, "commit: no transaction is open");
+    }
+    int rc = sq_bulk_finish(s);
+    if (rc == 0) {
+        rc = sq_exec_stmt(s, &s->commit, "COMMIT", "commit");
+    }
+    if (rc == 0) {
+        sq_bulk_reset(s);
+    }
+    return rc;
+}
+
+static int sq_rollback(ch_store_t *st)
+{
+    sq_store_t *s = sq(st);
+    /* Dropped indexes come back with the rollback; forget their definitions. */
+    sq_bulk_reset(s);
+    if (sqlite3_get_autocommit(s->db)) {
+        return 0;
+    }
+    return sq_exec_stmt(s, &s->rollback, "ROLLBACK", "rollback");
+}
+
+/* ---- CRUD ---------------------------------------------------------------------------------- */
+
+/* Inserts rec, setting its id, created_at and updated_at. */
+static int sq_create(ch_store_t *st, const ch_store__table_t *t, void *rec)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *stmt = NULL;
+    int64_t now = ch_time_now_ms();
+    int rc = sq_table_stmt(s, t, SQ_INSERT, &stmt);
+    if (rc != 0) {
+        return rc;
+    }
+    if (sq_bind_record(stmt, t, rec, now, now) != SQLITE_OK || sqlite3_step(stmt) != SQLITE_DONE) {
+        rc = sq_fail(s, "create");
+        sq_done(stmt);
+        return rc;
+    }
+    sq_done(stmt);
+    CH_STORE__ID(rec) = sqlite3_last_insert_rowid(s->db);
+    CH_STORE__I64_AT(rec, t->created_off) = now;
+    CH_STORE__I64_AT(rec, t->updated_off) = now;
+    return 0;
+}
+
+/* Reads the record with this id into a zeroed *out. */
+static int sq_get(ch_store_t *st, const ch_store__table_t *t, int64_t id, void *out)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *stmt = NULL;
+    int rc = sq_table_stmt(s, t, SQ_GET, &stmt);
+    if (rc != 0) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, id);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        sq_read_row(stmt, t, out);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = ch_store__fail(st, CH_ENOTFOUND, "%s: no id %lld", t->name, (long long)id);
+    } else {
+        rc = sq_fail(s, "get");
+    }
+    sq_done(stmt);
+    return rc;
+}
+
+/* Replaces every column of the row with rec's id; sets updated_at and reads back created_at. */
+static int sq_update(ch_store_t *st, const ch_store__table_t *t, void *rec)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *stmt = NULL;
+    int64_t now = ch_time_now_ms();
+    int64_t id = CH_STORE__ID(rec);
+    int rc = sq_table_stmt(s, t, SQ_UPDATE, &stmt);
+    if (rc != 0) {
+        return rc;
+    }
+    if (sq_bind_record(stmt, t, rec, 0, now) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, t->ncols + 3, id) != SQLITE_OK) {
+        rc = sq_fail(s, "update");
+        goto out;
+    }
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        CH_STORE__I64_AT(rec, t->created_off) = sqlite3_column_int64(stmt, 0);
+        CH_STORE__I64_AT(rec, t->updated_off) = now;
+        /* A RETURNING statement finishes its writes on the first step; step to the end so
+         * that the statement completes before it is reset. */
+        rc = sqlite3_step(stmt);
+        rc = rc == SQLITE_DONE ? 0 : sq_fail(s, "update");
+    } else if (rc == SQLITE_DONE) {
+        rc = ch_store__fail(st, CH_ENOTFOUND, "%s: no id %lld", t->name, (long long)id);
+    } else {
+        rc = sq_fail(s, "update");
+    }
+out:
+    sq_done(stmt);
+    return rc;
+}
+
+static int sq_remove(ch_store_t *st, const ch_store__table_t *t, int64_t id)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *stmt = NULL;
+    int rc = sq_table_stmt(s, t, SQ_REMOVE, &stmt);
+    if (rc != 0) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, id);
+    if (sqlite3_step(stmt) != SQLITE_DONE) {
+        rc = sq_fail(s, "delete");
+    } else if (sqlite3_changes(s->db) == 0) {
+        rc = ch_store__fail(st, CH_ENOTFOUND, "%s: no id %lld", t->name, (long long)id);
+    }
+    sq_done(stmt);
+    return rc;
+}
+
+static int sq_agency_find_by_name(ch_store_t *st, const char *name, ch_agency_t *out)
+{
+    sq_store_t *s = sq(st);
+    const ch_store__table_t *t = &ch_store__tables[CH_STORE__AGENCIES];
+    sqlite3_stmt *stmt = NULL;
+    ch_buf_t b;
+    int rc = 0;
+
+    if (s->agency_by_name == NULL) {
+        ch_buf_init(&b);
+        sql_select(&b, t, sq_tab(s, t));
+        ch_buf_append_str(&b, " WHERE name=?1");
+        rc = sq_prepare(s, &s->agency_by_name, b.data, &stmt);
+        ch_buf_fini(&b);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    stmt = s->agency_by_name;
+    sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        sq_read_row(stmt, t, out);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = ch_store__fail(st, CH_ENOTFOUND, "agencies: no such name");
+    } else {
+        rc = sq_fail(s, "find agency");
+    }
+    sq_done(stmt);
+    return rc;
+}
+
+static int sq_count(ch_store_t *st, const ch_store__table_t *t, int64_t *out)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *stmt = NULL;
+    int rc = sq_table_stmt(s, t, SQ_COUNT, &stmt);
+    if (rc != 0) {
+        return rc;
+    }
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+        *out = sqlite3_column_int64(stmt, 0);
+    } else {
+        rc = sq_fail(s, "count");
+    }
+    sq_done(stmt);
+    return rc;
+}
+
+/* ---- upsert -------------------------------------------------------------------------------- */
+
+/*
+ * Tries to insert rec as a new row; *created says whether it did (0 when the key was taken,
+ * which is not an error).
+ */
+static int sq_upsert_insert(sq_store_t *s, const ch_store__table_t *t, void *rec, int64_t now,
+                            int *created)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sq_table_stmt(s, t, SQ_INSERT_K, &stmt);
+    *created = 0;
+    if (rc != 0) {
+        return rc;
+    }
+    if (sq_bind_record(stmt, t, rec, now, now) != SQLITE_OK || sqlite3_step(stmt) != SQLITE_DONE) {
+        rc = sq_fail(s, "upsert");
+    } else if (sqlite3_changes(s->db) > 0) {
+        *created = 1;
+        CH_STORE__ID(rec) = sqlite3_last_insert_rowid(s->db);
+        CH_STORE__I64_AT(rec, t->created_off) = now;
+        CH_STORE__I64_AT(rec, t->updated_off) = now;
+    }
+    sq_done(stmt);
+    return rc;
+}
+
+/*
+ * Upsert by the key column. Two paths, chosen by the previous outcome on this table:
+ *  - insert first (after a "created"): INSERT ... ON CONFLICT DO NOTHING; when a row was
+ *    inserted that is all, one probe of the key index. Otherwise fall through to the lookup.
+ *  - lookup first: read the row by key; none -> insert; every column equal -> unchanged,
+ *    nothing written; else update it by id, keeping id and created_at.
+ * Strings are compared in place in SQLite's row, so an unchanged row costs no allocation.
+ */
+static int sq_upsert(ch_store_t *st, const ch_store__table_t *t, void *rec,
+                     ch_store_upsert_t *outcome)
+{
+    sq_store_t *s = sq(st);
+    sq_table_t *tab = sq_tab(s, t);
+    sqlite3_stmt *stmt = NULL;
+    int64_t now = ch_time_now_ms();
+    int64_t id, created_at, updated_at;
+    int created = 0, equal;
+    int rc;
+    const char *key =
+        *(const char *const *)(const void *)((const char *)rec + t->cols[t->key_col].offset);
+
+    if (!tab->bulk_checked && !sqlite3_get_autocommit(s->db) &&
+        (rc = sq_bulk_check(s, t, tab)) != 0) {
+        return rc;
+    }
+    if (tab->insert_first) {
+        if ((rc = sq_upsert_insert(s, t, rec, now, &created)) != 0) {
+            return rc;
+        }
+        if (created) {
+            *outcome = CH_STORE_CREATED;
+            return 0;
+        }
+    }
+
+    if ((rc = sq_table_stmt(s, t, SQ_BY_KEY, &stmt)) != 0) {
+        return rc;
+    }
+    sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) {
+        sq_done(stmt);
+        if ((rc = sq_upsert_insert(s, t, rec, now, &created)) != 0) {
+            return rc;
+        }
+        if (!created) {
+            /* The key vanished between the two statements: impossible on one connection in a
+             * transaction, and without one the caller raced itself. */
+            return ch_store__fail(st, CH_EDB, "upsert: key appeared and vanished");
+        }
+        tab->insert_first = 1;
+        *outcome = CH_STORE_CREATED;
+        return 0;
+    }
+    if (rc != SQLITE_ROW) {
+        rc = sq_fail(s, "upsert");
+        sq_done(stmt);
+        return rc;
+    }
+    id = sqlite3_column_int64(stmt, 0);
+    created_at = sqlite3_column_int64(stmt, t->ncols + 1);
+    updated_at = sqlite3_column_int64(stmt, t->ncols + 2);
+    equal = sq_row_equals(stmt, t, rec);
+    sq_done(stmt);
+    tab->insert_first = 0;
+
+    CH_STORE__ID(rec) = id;
+    CH_STORE__I64_AT(rec, t->created_off) = created_at;
+    if (equal) {
+        CH_STORE__I64_AT(rec, t->updated_off) = updated_at;
+        *outcome = CH_STORE_UNCHANGED;
+        return 0;
+    }
+
+    if ((rc = sq_table_stmt(s, t, SQ_UPDATE_K, &stmt)) != 0) {
+        return rc;
+    }
+    if (sq_bind_record(stmt, t, rec, 0, now) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, t->ncols + 3, id) != SQLITE_OK ||
+        sqlite3_step(stmt) != SQLITE_DONE) {
+        rc = sq_fail(s, "upsert");
+        sq_done(stmt);
+        return rc;
+    }
+    sq_done(stmt);
+    CH_STORE__I64_AT(rec, t->updated_off) = now;
+    *outcome = CH_STORE_UPDATED;
+    return 0;
+}
+
+/* ---- lists --------------------------------------------------------------------------------- */
+
+/* Appends s to b as the body of a LIKE pattern with '\' as the escape: %, _ and \ match
+ * themselves. */
+static void like_escape(ch_buf_t *b, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '%' || *s == '_' || *s == '\\') {
+            ch_buf_append_char(b, '\\');
+        }
+        ch_buf_append_char(b, *s);
+    }
+}
+
+/* Binds the filter parameters present in mask. pattern is the LIKE pattern for the text filter
+ * (kept alive by the caller until the statement is reset). */
+static void sq_bind_filters(sqlite3_stmt *stmt, const ch_store_filter_t *f, unsigned mask,
+                            const char *pattern)
+{
+    if (mask & CH_STORE__F_AGENCY) {
+        sqlite3_bind_int64(stmt, P_AGENCY, f->agency_id);
+    }
+    if (mask & CH_STORE__F_PURPOSE) {
+        sqlite3_bind_text(stmt, P_PURPOSE, f->purpose, -1, SQLITE_STATIC);
+    }
+    if (mask & CH_STORE__F_KIND) {
+        sqlite3_bind_text(stmt, P_KIND, f->kind, -1, SQLITE_STATIC);
+    }
+    if (mask & CH_STORE__F_STATUS) {
+        sqlite3_bind_text(stmt, P_STATUS, f->status, -1, SQLITE_STATIC);
+    }
+    if (mask & CH_STORE__F_TYPE) {
+        sqlite3_bind_text(stmt, P_TYPE, f->type, -1, SQLITE_STATIC);
+    }
+    if (mask & CH_STORE__F_LEVEL) {
+        sqlite3_bind_text(stmt, P_LEVEL, f->level, -1, SQLITE_STATIC);
+    }
+    if (mask & CH_STORE__F_TEXT) {
+        sqlite3_bind_text(stmt, P_TEXT, pattern, -1, SQLITE_STATIC);
+    }
+    if (mask & CH_STORE__F_BBOX) {
+        sqlite3_bind_double(stmt, P_MIN_LAT, f->min_lat);
+        sqlite3_bind_double(stmt, P_MAX_LAT, f->max_lat);
+        sqlite3_bind_double(stmt, P_MIN_LON, f->min_lon);
+        sqlite3_bind_double(stmt, P_MAX_LON, f->max_lon);
+    }
+}
+
+/* Returns the cached page (total == 0) or count (total == 1) statement for a filter mask. */
+static int sq_list_stmt(sq_store_t *s, const ch_store__table_t *t, unsigned mask, int total,
+                        sqlite3_stmt **out)
+{
+    sq_table_t *tab = sq_tab(s, t);
+    sqlite3_stmt **slot = total ? &tab->total[mask] : &tab->list[mask];
+    ch_buf_t b;
+    int rc;
+
+    assert(mask < NMASKS);
+    if (*slot != NULL) {
+        *out = *slot;
+        return 0;
+    }
+    ch_buf_init(&b);
+    if (total) {
+        ch_buf_appendf(&b, "SELECT count(*) FROM %s WHERE 1", t->name);
+        sql_filters(&b, t, mask);
+    } else {
+        sql_select(&b, t, tab);
+        ch_buf_appendf(&b, " WHERE id>?%d", P_AFTER);
+        sql_filters(&b, t, mask);
+        ch_buf_appendf(&b, " ORDER BY id LIMIT ?%d", P_LIMIT);
+    }
+    rc = sq_prepare(s, slot, b.data, out);
+    ch_buf_fini(&b);
+    return rc;
+}
+
+/*
+ * One page of a list plus the total. limit + 1 rows are asked for: the extra row only tells
+ * that there is a next page. Outside a transaction, page and total are read in one read
+ * transaction, so the total matches the page even while an import commits.
+ */
+static int sq_list(ch_store_t *st, const ch_store__table_t *t, const ch_store_filter_t *f,
+                   unsigned mask, int limit, ch_store__list_t *out)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *page = NULL, *count = NULL;
+    ch_buf_t pattern;
+    size_t cap = 0;
+    int own_tx = 0;
+    int rc;
+
+    ch_buf_init(&pattern);
+    if (mask & CH_STORE__F_TEXT) {
+        ch_buf_append_char(&pattern, '%');
+        like_escape(&pattern, f->text);
+        ch_buf_append_char(&pattern, '%');
+    }
+    if ((rc = sq_list_stmt(s, t, mask, 0, &page)) != 0 ||
+        (rc = sq_list_stmt(s, t, mask, 1, &count)) != 0) {
+        goto out;
+    }
+    if (sqlite3_get_autocommit(s->db)) {
+        if ((rc = sq_exec_stmt(s, &s->begin_read, "BEGIN", "list")) != 0) {
+            goto out;
+        }
+        own_tx = 1;
+    }
+
+    sqlite3_bind_int64(page, P_AFTER, f->after_id);
+    sqlite3_bind_int(page, P_LIMIT, limit + 1);
+    sq_bind_filters(page, f, mask, pattern.data);
+    while ((rc = sqlite3_step(page)) == SQLITE_ROW) {
+        if (out->count == (size_t)limit) {
+            out->next_id = CH_STORE__ID((char *)out->items + (out->count - 1) * t->record_size);
+            continue;
+        }
+        if (out->count == cap) {
+            cap = cap == 0 ? 16 : cap * 2;
+            if (cap > (size_t)limit) {
+                cap = (size_t)limit;
+            }
+            out->items = ch_realloc(out->items, cap * t->record_size);
+        }
+        void *rec = (char *)out->items + out->count * t->record_size;
+        memset(rec, 0, t->record_size);
+        sq_read_row(page, t, rec);
+        out->count++;
+    }
+    if (rc != SQLITE_DONE) {
+        rc = sq_fail(s, "list");
+        goto out;
+    }
+
+    sq_bind_filters(count, f, mask, pattern.data);
+    if (sqlite3_step(count) != SQLITE_ROW) {
+        rc = sq_fail(s, "list");
+        goto out;
+    }
+    out->total = sqlite3_column_int64(count, 0);
+    rc = 0;
+
+out:
+    sq_done(page);
+    sq_done(count);
+    if (own_tx) {
+        /* A read transaction: COMMIT only ends it. */
+        (void)sq_exec_stmt(s, &s->commit, "COMMIT", "list");
+    }
+    ch_buf_fini(&pattern);
+    if (rc != 0) {
+        for (size_t i = 0; i < out->count; i++) {
+            ch_store__record_fini(t, (char *)out->items + i * t->record_size);
+        }
+        ch_free(out->items);
+        memset(out, 0, sizeof(*out));
+    }
+    return rc;
+}
+
+/* ---- open, migrate, close ------------------------------------------------------------------ */
+
+static int sq_schema_version(ch_store_t *st)
+{
+    return sq(st)->version;
+}
+
+static void sq_close(ch_store_t *st)
+{
+    sq_store_t *s = sq(st);
+    for (int i = 0; i < CH_STORE__NTABLES; i++) {
+        sq_table_t *tab = &s->tab[i];
+        sqlite3_finalize(tab->insert);
+        sqlite3_finalize(tab->insert_k);
+        sqlite3_finalize(tab->update);
+        sqlite3_finalize(tab->update_k);
+        sqlite3_finalize(tab->get);
+        sqlite3_finalize(tab->by_key);
+        sqlite3_finalize(tab->remove);
+        sqlite3_finalize(tab->count);
+        for (unsigned m = 0; m < NMASKS; m++) {
+            sqlite3_finalize(tab->list[m]);
+            sqlite3_finalize(tab->total[m]);
+        }
+        ch_free(tab->cols);
+    }
+    sq_bulk_reset(s);
+    sqlite3_finalize(s->agency_by_name);
+    sqlite3_finalize(s->begin);
+    sqlite3_finalize(s->begin_read);
+    sqlite3_finalize(s->commit);
+    sqlite3_finalize(s->rollback);
+    if (s->db != NULL) {
+        /* Let SQLite refresh its planner statistics for the queries this connection ran;
+         * cheap, and it keeps list plans good after large imports. */
+        sqlite3_exec(s->db, "PRAGMA optimize", NULL, NULL, NULL);
+        sqlite3_close_v2(s->db);
+    }
+    ch_free(s);
+}
+
+/* Runs SQL without results; on failure records the message under what. */
+static int sq_exec(sq_store_t *s, const char *sql, const char *what)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = ch_store__fail(&s->base, CH_EDB, "%s: %s", what,
+                                msg != NULL ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        return rc;
+    }
+    return 0;
+}
+
+/* Reads the applied schema version (0 for a new database) into *out. */
+static int sq_read_version(sq_store_t *s, int *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                                -1, &stmt, NULL);
+    *out = 0;
+    if (rc != SQLITE_OK) {
+        /* No such table: a database no migration has touched yet. */
+        sqlite3_finalize(stmt);
+        return 0;
+    }
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+        *out = sqlite3_column_int(stmt, 0);
+        rc = 0;
+    } else {
+        rc = sq_fail(s, "schema version");
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/*
+ * Brings the schema up to SCHEMA_VERSION. Each missing migration runs in its own IMMEDIATE
+ * transaction with its row in schema_migrations, so a crash leaves the database at one version
+ * or the next, never between. The version is read again under the write lock, so two
+ * processes opening a new file at once apply each migration once. A database newer than this
+ * build is refused rather than written by code that does not know its schema.
+ */
+static int sq_migrate(sq_store_t *s)
+{
+    int version, rc;
+    char sql[160];
+
+    if ((rc = sq_read_version(s, &version)) != 0) {
+        return rc;
+    }
+    while (version < SCHEMA_VERSION) {
+        if ((rc = sq_exec(s, "BEGIN IMMEDIATE", "migrate")) != 0) {
+            return rc;
+        }
+        if ((rc = sq_exec(s,
+                          "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                          "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+                          "migrate")) != 0 ||
+            (rc = sq_read_version(s, &version)) != 0) {
+            goto fail;
+        }
+        if (version >= SCHEMA_VERSION) {
+            if ((rc = sq_exec(s, "COMMIT", "migrate")) != 0) {
+                goto fail;
+            }
+            break;
+        }
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO schema_migrations(version, applied_at) VALUES(%d, %lld);"
+                 "PRAGMA user_version = %d",
+                 version + 1, (long long)ch_time_now_ms(), version + 1);
+        if ((rc = sq_exec(s, migrations[version], "migrate")) != 0 ||
+            (rc = sq_exec(s, sql, "migrate")) != 0 || (rc = sq_exec(s, "COMMIT", "migrate")) != 0) {
+            goto fail;
+        }
+        ch_log(CH_LOG_INFO, MODULE, "msg=\"schema migrated\" version=%d", version + 1);
+        version++;
+    }
+    if (version > SCHEMA_VERSION) {
+        return ch_store__fail(&s->base, CH_EDB,
+                              "open: database schema version %d is newer than this build (%d)",
+                              version, SCHEMA_VERSION);
+    }
+    s->version = version;
+    return 0;
+
+fail:
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* Creates the file readable by its owner only when it does not exist yet: it holds camera
+ * credentials. SQLite gives the -wal and -shm files the database file's permissions. */
+static void sq_create_private(const char *path)
+{
+    struct stat sb;
+    if (strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0 || stat(path, &sb) == 0) {
+        return;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        close(fd);
+    }
+}
+
+static const ch_store_ops_t sq_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .schema_version = sq_schema_version,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .create = sq_create,
+    .get = sq_get,
+    .update = sq_update,
+    .remove = sq_remove,
+    .list = sq_list,
+    .upsert = sq_upsert,
+    .agency_find_by_name = sq_agency_find_by_name,
+    .count = sq_count,
+};
+
+/* Builds "a,b,c" from a table's column names. */
+static char *cols_csv(const ch_store__table_t *t)
+{
+    ch_buf_t b;
+    ch_buf_init(&b);
+    for (int i = 0; i < t->ncols; i++) {
+        ch_buf_appendf(&b, "%s%s", i > 0 ? "," : "", t->cols[i].name);
+    }
+    return ch_buf_steal(&b);
+}
+
+/*
+ * Opens (creating if needed) the database at path, sets the connection up and migrates it.
+ *
+ * cache_size: 64 MiB. An import touches the key index and the lat/lon index at random places;
+ * with SQLite's default 2 MiB cache those pages are evicted and re-read, which made a national
+ * import several times slower. The cache is allocated as it fills, so small stores do not pay.
+ */
+int ch_store__sqlite_open(const char *path, ch_store_t **out, char **err)
+{
+    sq_store_t *s = ch_calloc(1, sizeof(*s));
+    const char *what = "open";
+    int rc;
+
+    s->base.ops = &sq_ops;
+    *out = NULL;
+    sq_create_private(path);
+    rc = sqlite3_open_v2(
+        path, &s->db,
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, NULL);
+    if (rc != SQLITE_OK) {
+        rc = ch_store__fail(&s->base, CH_EDB, "open: %s: %s", path,
+                            s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, 5000);
+    if ((rc = sq_exec(s,
+                      "PRAGMA journal_mode = WAL;"
+                      "PRAGMA foreign_keys = ON;"
+                      "PRAGMA synchronous = NORMAL;"
+                      "PRAGMA temp_store = MEMORY;"
+                      "PRAGMA cache_size = -65536;",
+                      what)) != 0) {
+        goto fail;
+    }
+    if (!sqlite3_db_readonly(s->db, "main") && (rc = sq_migrate(s)) != 0) {
+        goto fail;
+    }
+    for (int i = 0; i < CH_STORE__NTABLES; i++) {
+        s->tab[i].cols = cols_csv(&ch_store__tables[i]);
+    }
+    *out = &s->base;
+    return 0;
+
+fail:
+    if (err != NULL) {
+        *err = ch_strdup(s->base.errmsg);
+    }
+    sq_close(&s->base);
+    return rc;
+}

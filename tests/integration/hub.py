@@ -1,0 +1,162 @@
+"""Test harness: starts the real cctvhub daemon on 127.0.0.1 with a free port and a fresh
+data directory, talks HTTP to it over real sockets, and stops it with SIGTERM, checking that
+it exits cleanly and that no sanitizer reported anything."""
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = os.environ.get("CCTVHUB_BIN", "build/check/cctvhub")
+SOURCE_DIR = os.environ.get("CH_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+DATA_DIR = os.environ.get("CH_DATA_DIR", os.path.join(SOURCE_DIR, "tests", "data", "cctv"))
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+def run(args, env=None, timeout=600, stdin=None):
+    """Runs the cctvhub command; returns (exit code, stdout, stderr) as text."""
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    p = subprocess.run([BIN] + args, capture_output=True, timeout=timeout, env=e, stdin=stdin)
+    out, err = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    check("ERROR: AddressSanitizer" not in err and "runtime error:" not in err,
+          "sanitizer report:\n" + err[-4000:])
+    return p.returncode, out, err
+
+
+class Hub:
+    """One running daemon."""
+
+    def __init__(self, args=(), env=None, data_dir=None):
+        self.tmp = tempfile.mkdtemp(prefix="cctvhub-it-")
+        self.data_dir = data_dir or os.path.join(self.tmp, "var")
+        self.log_path = os.path.join(self.tmp, "stderr.log")
+        e = dict(os.environ)
+        e.update(env or {})
+        self.log = open(self.log_path, "wb")
+        cmd = [BIN, "serve", "--data-dir", self.data_dir, "--http", "127.0.0.1:0"] + list(args)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log, env=e)
+        self.port = None
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            text = self.stderr()
+            m = re.search(r"msg=listening addr=127\.0\.0\.1:(\d+)", text)
+            if m:
+                self.port = int(m.group(1))
+                break
+            if self.proc.poll() is not None:
+                raise Failure("daemon exited with %d before listening:\n%s"
+                              % (self.proc.returncode, text))
+            time.sleep(0.05)
+        check(self.port, "daemon did not say where it listens:\n" + self.stderr())
+
+    def stderr(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def conn(self, timeout=30):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None):
+        """One request on a new connection; returns (status, headers dict, body bytes)."""
+        c = self.conn()
+        try:
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body).encode()
+                headers = dict(headers or {}, **{"Content-Type": "application/json"})
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            data = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        finally:
+            c.close()
+
+    def json(self, method, path, body=None, expect=None):
+        status, headers, data = self.request(method, path, body)
+        if expect is not None:
+            check(status == expect, "%s %s: status %d, wanted %d: %s"
+                  % (method, path, status, expect, data[:500]))
+        return status, (json.loads(data) if data else None)
+
+    def raw(self, data, read_timeout=5.0, shutdown_write=False):
+        """Sends raw bytes on a fresh socket and returns everything read until close or
+        timeout."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=read_timeout)
+        try:
+            s.sendall(data)
+            if shutdown_write:
+                s.shutdown(socket.SHUT_WR)
+            chunks = []
+            while True:
+                try:
+                    b = s.recv(65536)
+                except socket.timeout:
+                    break
+                if not b:
+                    break
+                chunks.append(b)
+            return b"".join(chunks)
+        finally:
+            s.close()
+
+    def stop(self, expect_code=0):
+        """SIGTERM, then checks a clean exit and a log free of sanitizer reports."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                raise Failure("daemon did not stop within 60 s of SIGTERM")
+        self.log.close()
+        text = self.stderr()
+        check("ERROR: AddressSanitizer" not in text and "runtime error:" not in text
+              and "LeakSanitizer" not in text, "sanitizer report:\n" + text[-4000:])
+        check(self.proc.returncode == expect_code, "daemon exit code %d, wanted %d:\n%s"
+              % (self.proc.returncode, expect_code, text[-2000:]))
+        return text
+
+    def cleanup(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def main(tests):
+    """Runs each test function; prints a line each; exits non-zero when one failed."""
+    failed = 0
+    for t in tests:
+        start = time.time()
+        try:
+            t()
+            print("ok   %s (%.1fs)" % (t.__name__, time.time() - start), flush=True)
+        except Exception as e:  # report and go on with the next test
+            failed += 1
+            print("FAIL %s: %s: %s" % (t.__name__, type(e).__name__, e), flush=True)
+    print("%d passed, %d failed" % (len(tests) - failed, failed))
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,201 @@
+"""The daemon as an operator sees it: start, configuration, health, version, the OpenAPI
+document, signals (SIGTERM finishes requests in flight; SIGHUP reloads limits), and the
+command line's help and exit codes."""
+
+import json
+import os
+import signal
+import socket
+import time
+
+import hub
+from hub import Hub, check, run
+
+
+def test_health_and_version_answer_json():
+    h = Hub()
+    try:
+        _, body = h.json("GET", "/api/v1/health", expect=200)
+        check(body["status"] == "ok", body)
+        status, headers, data = h.request("GET", "/api/v1/version")
+        check(status == 200 and headers["content-type"].startswith("application/json"), headers)
+        v = json.loads(data)
+        check(v["name"] == "cctvhub" and v["version"], v)
+        code, out, _ = run(["version"])
+        check(code == 0 and v["version"] in out, out)
+        h.stop()
+    finally:
+        h.cleanup()
+
+
+def test_openapi_document_is_served_as_built():
+    h = Hub()
+    try:
+        status, headers, data = h.request("GET", "/api/v1/openapi.yaml")
+        check(status == 200, status)
+        with open(os.path.join(hub.SOURCE_DIR, "docs", "openapi.yaml"), "rb") as f:
+            check(data == f.read(), "served document differs from docs/openapi.yaml")
+        check(data.startswith(b"openapi: 3"), data[:40])
+        h.stop()
+    finally:
+        h.cleanup()
+
+
+def test_unknown_route_is_json_404_and_process_keeps_serving():
+    h = Hub()
+    try:
+        status, body = h.json("GET", "/api/v1/nothing-here")
+        check(status == 404 and body["error"]["code"] == "not_found", body)
+        h.json("GET", "/api/v1/health", expect=200)
+        h.stop()
+    finally:
+        h.cleanup()
+
+
+def test_bad_config_value_stops_start_naming_the_key():
+    tmp = Hub.__new__(Hub)
+    import tempfile
+    d = tempfile.mkdtemp()
+    ini = os.path.join(d, "hub.ini")
+    with open(ini, "w") as f:
+        f.write("[http]\nlisten = 127.0.0.1:0\nmax_body = a-lot\n")
+    code, _, err = run(["serve", "--config", ini, "--data-dir", d], timeout=30)
+    check(code == 3, "exit %d: %s" % (code, err))
+    check("http.max_body" in err and ini in err, err)
+    code, _, err = run(["serve", "--data-dir", d], env={"CCTVHUB_HTTP_LISTEN": "nowhere"},
+                       timeout=30)
+    check(code == 3 and "CCTVHUB_HTTP_LISTEN" in err, err)
+    with open(ini, "w") as f:
+        f.write("[http]\nlisten_on = 1\n")
+    code, _, err = run(["serve", "--config", ini, "--data-dir", d], timeout=30)
+    check(code == 3 and "http.listen_on" in err and "unknown key" in err, err)
+
+
+def test_busy_port_exits_4_with_message():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    port = s.getsockname()[1]
+    import tempfile
+    d = tempfile.mkdtemp()
+    try:
+        code, _, err = run(["serve", "--data-dir", d, "--http", "127.0.0.1:%d" % port],
+                           timeout=30)
+        check(code == 4 and "http.listen" in err, "exit %d: %s" % (code, err))
+    finally:
+        s.close()
+
+
+def test_every_command_has_help_and_usage_errors_exit_2():
+    for args in (["help"], ["serve", "--help"], ["import", "--help"]):
+        code, out, _ = run(args)
+        check(code == 0 and "usage:" in out, (args, out))
+    for args in (["frobnicate"], ["serve", "--no-such-flag"], ["import"], []):
+        code, _, err = run(args)
+        check(code == 2 and "usage" in err, (args, code, err))
+
+
+def test_environment_sets_listen_and_flag_beats_it():
+    port = hub.free_port()
+    h = Hub(env={"CCTVHUB_HTTP_LISTEN": "127.0.0.1:%d" % port})
+    try:
+        # Hub passes --http 127.0.0.1:0, which must win over the environment.
+        check(h.port != port, "flag did not beat environment")
+        h.stop()
+    finally:
+        h.cleanup()
+
+
+def test_sigterm_lets_request_in_flight_finish():
+    h = Hub()
+    try:
+        body = json.dumps({"name": "Slow Agency", "kind": "user", "level": "city",
+                           "type": "fire-119"}).encode()
+        s = socket.create_connection(("127.0.0.1", h.port), timeout=10)
+        head = ("POST /api/v1/agencies HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Content-Length: %d\r\n\r\n" % len(body)).encode()
+        s.sendall(head + body[:10])
+        time.sleep(0.3)
+        h.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        check(h.proc.poll() is None, "daemon exited with a request in flight")
+        s.sendall(body[10:])
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+        s.close()
+        check(data.startswith(b"HTTP/1.1 201"), data[:200])
+        log = h.stop()
+        check("msg=stopping" in log and "msg=stopped" in log, log[-1000:])
+    finally:
+        h.cleanup()
+
+
+def test_sighup_reloads_body_limit():
+    import tempfile
+    d = tempfile.mkdtemp()
+    ini = os.path.join(d, "hub.ini")
+    with open(ini, "w") as f:
+        f.write("[http]\nmax_body = 100\n")
+    h = Hub(args=["--config", ini])
+    try:
+        agency = {"name": "X" * 200, "kind": "user", "level": "city", "type": "police-112"}
+        status, body = h.json("POST", "/api/v1/agencies", agency)
+        check(status == 413 and body["error"]["code"], (status, body))
+        with open(ini, "w") as f:
+            f.write("[http]\nmax_body = 100000\n")
+        h.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while "msg=reloaded" not in h.stderr() and time.time() < deadline:
+            time.sleep(0.05)
+        status, body = h.json("POST", "/api/v1/agencies", agency)
+        check(status == 201, (status, body))
+        # A broken file on SIGHUP keeps the running configuration.
+        with open(ini, "w") as f:
+            f.write("[http]\nmax_body = -1\n")
+        h.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while "reload failed" not in h.stderr() and time.time() < deadline:
+            time.sleep(0.05)
+        check("reload failed" in h.stderr(), h.stderr()[-500:])
+        h.json("GET", "/api/v1/health", expect=200)
+        h.stop()
+    finally:
+        h.cleanup()
+
+
+def test_data_survives_restart():
+    h = Hub()
+    try:
+        h.json("POST", "/api/v1/agencies", {"name": "서울특별시 마포구", "kind": "provider",
+                                            "level": "district", "type": "district-center"},
+               expect=201)
+        h.stop()
+        h2 = Hub(data_dir=h.data_dir)
+        try:
+            _, body = h2.json("GET", "/api/v1/agencies", expect=200)
+            check(body["total"] == 1 and body["items"][0]["name"] == "서울특별시 마포구", body)
+            h2.stop()
+        finally:
+            h2.cleanup()
+    finally:
+        h.cleanup()
+
+
+if __name__ == "__main__":
+    hub.main([
+        test_health_and_version_answer_json,
+        test_openapi_document_is_served_as_built,
+        test_unknown_route_is_json_404_and_process_keeps_serving,
+        test_bad_config_value_stops_start_naming_the_key,
+        test_busy_port_exits_4_with_message,
+        test_every_command_has_help_and_usage_errors_exit_2,
+        test_environment_sets_listen_and_flag_beats_it,
+        test_sigterm_lets_request_in_flight_finish,
+        test_sighup_reloads_body_limit,
+        test_data_survives_restart,
+    ])

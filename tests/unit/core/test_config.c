@@ -1,0 +1,138 @@
+/* Unit tests of configuration: precedence, validation messages that name the key. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+
+static char *write_ini(const char *text)
+{
+    char *path = ch_strdup("/tmp/ch_test_config_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static void test_defaults_listen_on_loopback_8080(void **state)
+{
+    ch_config_t cfg;
+    char *err = NULL;
+    assert_int_equal(ch_config_load(&cfg, NULL, NULL, NULL, 0, &err), 0);
+    assert_string_equal(cfg.http_listen, "127.0.0.1:8080");
+    assert_string_equal(cfg.data_dir, "./var");
+    assert_string_equal(cfg.store_url, "sqlite:./var/cctvhub.db");
+    ch_config_fini(&cfg);
+}
+
+static void test_flags_beat_environment_beats_file(void **state)
+{
+    char *path = write_ini("[http]\nlisten = 127.0.0.1:1111\nmax_body = 2048\n[hub]\n"
+                           "data_dir = /tmp/from-file\n");
+    char *envp[] = {"CCTVHUB_HTTP_LISTEN=127.0.0.1:2222", "CCTVHUB_HTTP_MAX_BODY=4096", "OTHER=1",
+                    NULL};
+    ch_config_override_t flags[] = {{"http.listen", "127.0.0.1:3333"}};
+    ch_config_t cfg;
+    char *err = NULL;
+    assert_int_equal(ch_config_load(&cfg, path, envp, flags, 1, &err), 0);
+    assert_string_equal(cfg.http_listen, "127.0.0.1:3333");
+    assert_int_equal(cfg.http_max_body, 4096);
+    assert_string_equal(cfg.data_dir, "/tmp/from-file");
+    assert_string_equal(cfg.store_url, "sqlite:/tmp/from-file/cctvhub.db");
+    ch_config_fini(&cfg);
+    unlink(path);
+    ch_free(path);
+}
+
+static void test_bad_value_in_file_names_key_file_and_line(void **state)
+{
+    char *path = write_ini("[http]\nlisten = 127.0.0.1:1\nmax_body = lots\n");
+    ch_config_t cfg;
+    char *err = NULL;
+    assert_int_equal(ch_config_load(&cfg, path, NULL, NULL, 0, &err), CH_EINVAL);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "http.max_body"));
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, ":3:"));
+    ch_free(err);
+    unlink(path);
+    ch_free(path);
+}
+
+static void test_unknown_key_is_an_error(void **state)
+{
+    char *path = write_ini("[http]\nlisten_port = 80\n");
+    ch_config_t cfg;
+    char *err = NULL;
+    assert_int_equal(ch_config_load(&cfg, path, NULL, NULL, 0, &err), CH_EINVAL);
+    assert_non_null(strstr(err, "http.listen_port"));
+    assert_non_null(strstr(err, "unknown key"));
+    ch_free(err);
+    unlink(path);
+    ch_free(path);
+}
+
+static void test_bad_environment_value_names_variable(void **state)
+{
+    char *envp[] = {"CCTVHUB_HTTP_LISTEN=nonsense", NULL};
+    ch_config_t cfg;
+    char *err = NULL;
+    assert_int_equal(ch_config_load(&cfg, NULL, envp, NULL, 0, &err), CH_EINVAL);
+    assert_non_null(strstr(err, "CCTVHUB_HTTP_LISTEN"));
+    assert_non_null(strstr(err, "http.listen"));
+    ch_free(err);
+}
+
+static void test_missing_file_is_an_error(void **state)
+{
+    ch_config_t cfg;
+    char *err = NULL;
+    assert_int_equal(ch_config_load(&cfg, "/nonexistent/cctvhub.ini", NULL, NULL, 0, &err),
+                     CH_EINVAL);
+    assert_non_null(strstr(err, "/nonexistent/cctvhub.ini"));
+    ch_free(err);
+}
+
+static void test_listen_parses_ipv4_and_ipv6(void **state)
+{
+    char host[64];
+    int port;
+    assert_int_equal(ch_config_parse_listen("0.0.0.0:0", host, &port), 0);
+    assert_string_equal(host, "0.0.0.0");
+    assert_int_equal(port, 0);
+    assert_int_equal(ch_config_parse_listen("[::1]:8443", host, &port), 0);
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 8443);
+    assert_int_equal(ch_config_parse_listen("localhost", host, &port), CH_EINVAL);
+    assert_int_equal(ch_config_parse_listen("1.2.3.4:65536", host, &port), CH_EINVAL);
+    assert_int_equal(ch_config_parse_listen(":80", host, &port), CH_EINVAL);
+}
+
+static void test_only_limits_and_log_level_reload(void **state)
+{
+    assert_true(ch_config_key_reloadable("log.level"));
+    assert_true(ch_config_key_reloadable("http.max_body"));
+    assert_false(ch_config_key_reloadable("http.listen"));
+    assert_false(ch_config_key_reloadable("store.url"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_listen_on_loopback_8080),
+        cmocka_unit_test(test_flags_beat_environment_beats_file),
+        cmocka_unit_test(test_bad_value_in_file_names_key_file_and_line),
+        cmocka_unit_test(test_unknown_key_is_an_error),
+        cmocka_unit_test(test_bad_environment_value_names_variable),
+        cmocka_unit_test(test_missing_file_is_an_error),
+        cmocka_unit_test(test_listen_parses_ipv4_and_ipv6),
+        cmocka_unit_test(test_only_limits_and_log_level_reload),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1003 @@
+/*
+ * Unit tests of the store on its SQLite back end: migrations, CRUD of every record field,
+ * error codes, list filters and pagination, import upserts, transactions.
+ *
+ * Each test opens a fresh database file in its own temporary directory (setup) and removes it
+ * afterwards (teardown), so tests are independent and can run in any order.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+typedef struct fixture {
+    char dir[256];
+    char path[300];
+    ch_store_t *st;
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *fx = ch_calloc(1, sizeof(*fx));
+    const char *tmp = getenv("TMPDIR");
+    snprintf(fx->dir, sizeof(fx->dir), "%s/ch_store_test_XXXXXX",
+             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+    if (mkdtemp(fx->dir) == NULL) {
+        return -1;
+    }
+    snprintf(fx->path, sizeof(fx->path), "%s/store.db", fx->dir);
+    char url[320];
+    snprintf(url, sizeof(url), "sqlite:%s", fx->path);
+    char *err = NULL;
+    if (ch_store_open(url, &fx->st, &err) != 0) {
+        fprintf(stderr, "open: %s\n", err != NULL ? err : "?");
+        ch_free(err);
+        return -1;
+    }
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *fx = *state;
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    char p[320];
+    ch_store_close(fx->st);
+    for (size_t i = 0; i < CH_ARRAY_SIZE(suffixes); i++) {
+        snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
+        unlink(p);
+    }
+    rmdir(fx->dir);
+    ch_free(fx);
+    return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static void assert_str_or_null(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL) {
+        assert_ptr_equal(a, b);
+    } else {
+        assert_string_equal(a, b);
+    }
+}
+
+static int64_t make_agency(ch_store_t *st, const char *name, const char *type)
+{
+    ch_agency_t a = {0};
+    a.name = (char *)name;
+    a.kind = "provider";
+    a.level = "district";
+    a.type = (char *)type;
+    assert_int_equal(ch_store_agency_create(st, &a), 0);
+    assert_true(a.id > 0);
+    return a.id;
+}
+
+/* A camera with every field set to something other than its default. Strings are borrowed
+ * literals: do not fini. */
+static void fill_camera(ch_camera_t *c, int64_t agency_id, const char *name)
+{
+    ch_camera_init(c);
+    c->agency_id = agency_id;
+    c->name = (char *)name;
+    c->located = 1;
+    c->lat = 37.5729;
+    c->lon = 126.9794;
+    c->road_address = "서울특별시 종로구 세종대로 209";
+    c->lot_address = "세종로 1-68";
+    c->purpose = "생활방범";
+    c->kind = "ptz";
+    c->heading_deg = 135.5;
+    c->fov_deg = 90.0;
+    c->range_m = 50.0;
+    c->pixels = 2000000;
+    c->retention_days = 30;
+    c->installed_ym = "2018-09";
+    c->rtsp_url = "rtsp://10.0.0.5:554/Streaming/Channels/101";
+    c->rtsp_username = "admin";
+    c->rtsp_password = "p@ss:w/rd\"'%_";
+    c->codec = "h265";
+    c->status = "active";
+    c->direction = "360도 전방면";
+    c->note = "주택 앞 삼거리";
+    c->flags = "bad-date";
+    c->source_file = "seoul.csv";
+    c->source_line = 42;
+    c->source_key = "seoul:42:1";
+}
+
+static void assert_camera_equal(const ch_camera_t *a, const ch_camera_t *b)
+{
+    assert_int_equal(a->id, b->id);
+    assert_int_equal(a->agency_id, b->agency_id);
+    assert_str_or_null(a->name, b->name);
+    assert_int_equal(a->located, b->located);
+    assert_true(a->lat == b->lat);
+    assert_true(a->lon == b->lon);
+    assert_str_or_null(a->road_address, b->road_address);
+    assert_str_or_null(a->lot_address, b->lot_address);
+    assert_str_or_null(a->purpose, b->purpose);
+    assert_str_or_null(a->kind, b->kind);
+    assert_true(a->heading_deg == b->heading_deg);
+    assert_true(a->fov_deg == b->fov_deg);
+    assert_true(a->range_m == b->range_m);
+    assert_int_equal(a->pixels, b->pixels);
+    assert_int_equal(a->retention_days, b->retention_days);
+    assert_str_or_null(a->installed_ym, b->installed_ym);
+    assert_str_or_null(a->rtsp_url, b->rtsp_url);
+    assert_str_or_null(a->rtsp_username, b->rtsp_username);
+    assert_str_or_null(a->rtsp_password, b->rtsp_password);
+    assert_str_or_null(a->codec, b->codec);
+    assert_str_or_null(a->status, b->status);
+    assert_str_or_null(a->direction, b->direction);
+    assert_str_or_null(a->note, b->note);
+    assert_str_or_null(a->flags, b->flags);
+    assert_str_or_null(a->source_file, b->source_file);
+    assert_int_equal(a->source_line, b->source_line);
+    assert_str_or_null(a->source_key, b->source_key);
+    assert_int_equal(a->created_at, b->created_at);
+    assert_int_equal(a->updated_at, b->updated_at);
+}
+
+static void fill_device(ch_device_t *d, int64_t agency_id, const char *name)
+{
+    ch_device_init(d);
+    d->agency_id = agency_id;
+    d->name = (char *)name;
+    d->kind = "emergency-bell";
+    d->located = 1;
+    d->lat = 36.3504;
+    d->lon = 127.3845;
+    d->road_address = "대전광역시 서구 둔산로 100";
+    d->lot_address = "둔산동 1420";
+    d->status = "fault";
+    d->attrs = "{\"linked_to\":\"112\"}";
+    d->flags = "unlocated";
+    d->source_file = "bell.csv";
+    d->source_line = 7;
+    d->source_key = "bell:7";
+}
+
+static void assert_device_equal(const ch_device_t *a, const ch_device_t *b)
+{
+    assert_int_equal(a->id, b->id);
+    assert_int_equal(a->agency_id, b->agency_id);
+    assert_str_or_null(a->name, b->name);
+    assert_str_or_null(a->kind, b->kind);
+    assert_int_equal(a->located, b->located);
+    assert_true(a->lat == b->lat);
+    assert_true(a->lon == b->lon);
+    assert_str_or_null(a->road_address, b->road_address);
+    assert_str_or_null(a->lot_address, b->lot_address);
+    assert_str_or_null(a->status, b->status);
+    assert_str_or_null(a->attrs, b->attrs);
+    assert_str_or_null(a->flags, b->flags);
+    assert_str_or_null(a->source_file, b->source_file);
+    assert_int_equal(a->source_line, b->source_line);
+    assert_str_or_null(a->source_key, b->source_key);
+    assert_int_equal(a->created_at, b->created_at);
+    assert_int_equal(a->updated_at, b->updated_at);
+}
+
+static int64_t count_of(ch_store_t *st, const char *what)
+{
+    int64_t n = -1;
+    assert_int_equal(ch_store_count(st, what, &n), 0);
+    return n;
+}
+
+/* Runs one SQL query returning one integer, on a separate connection. */
+static int64_t sql_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    int64_t v = -1;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    v = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return v;
+}
+
+/* ---- open and migrations ------------------------------------------------------------------- */
+
+static void test_migrations_apply_on_new_file_and_reopen_keeps_version(void **state)
+{
+    fixture_t *fx = *state;
+    int version = ch_store_schema_version(fx->st);
+    assert_true(version >= 1);
+    assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM schema_migrations"), version);
+    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), version);
+    assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE name IN "
+                                       "('agencies','cameras','devices')"),
+                     3);
+    make_agency(fx->st, "종로구청", "district-center");
+
+    for (int i = 0; i < 2; i++) {
+        ch_store_close(fx->st);
+        fx->st = NULL;
+        char *err = NULL;
+        assert_int_equal(ch_store_open(fx->path, &fx->st, &err), 0);
+        assert_null(err);
+        assert_int_equal(ch_store_schema_version(fx->st), version);
+        assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM schema_migrations"), version);
+        assert_int_equal(count_of(fx->st, "agencies"), 1);
+    }
+}
+
+static void test_open_sets_wal_and_foreign_keys(void **state)
+{
+    fixture_t *fx = *state;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "wal");
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+}
+
+static void test_database_newer_than_build_is_refused(void **state)
+{
+    fixture_t *fx = *state;
+    ch_store_close(fx->st);
+    fx->st = NULL;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "INSERT INTO schema_migrations VALUES(999, 0)", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    char *err = NULL;
+    assert_int_equal(ch_store_open(fx->path, &fx->st, &err), CH_EDB);
+    assert_null(fx->st);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "newer"));
+    ch_free(err);
+}
+
+static void test_postgresql_url_is_unsupported_with_message(void **state)
+{
+    ch_store_t *st = (ch_store_t *)1;
+    char *err = NULL;
+    assert_int_equal(ch_store_open("postgresql://hub@db/cctvhub", &st, &err), CH_EUNSUPP);
+    assert_null(st);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "PostgreSQL"));
+    ch_free(err);
+    assert_int_equal(ch_store_open("", &st, NULL), CH_EINVAL);
+}
+
+/* ---- CRUD ---------------------------------------------------------------------------------- */
+
+static void test_agency_crud_round_trips_every_field(void **state)
+{
+    fixture_t *fx = *state;
+    ch_agency_t a = {0}, got;
+    a.name = "서울경찰청 112종합상황실";
+    a.kind = "user";
+    a.level = "city";
+    a.type = "police-112";
+    a.phone = "02-700-5000";
+    a.code = "1130000";
+    assert_int_equal(ch_store_agency_create(fx->st, &a), 0);
+    assert_true(a.id > 0);
+    assert_true(a.created_at > 0);
+    assert_int_equal(a.created_at, a.updated_at);
+
+    assert_int_equal(ch_store_agency_get(fx->st, a.id, &got), 0);
+    assert_int_equal(got.id, a.id);
+    assert_string_equal(got.name, a.name);
+    assert_string_equal(got.kind, a.kind);
+    assert_string_equal(got.level, a.level);
+    assert_string_equal(got.type, a.type);
+    assert_string_equal(got.phone, a.phone);
+    assert_string_equal(got.code, a.code);
+    assert_int_equal(got.created_at, a.created_at);
+    assert_int_equal(got.updated_at, a.updated_at);
+    ch_agency_fini(&got);
+
+    assert_int_equal(ch_store_agency_find_by_name(fx->st, "서울경찰청 112종합상황실", &got), 0);
+    assert_int_equal(got.id, a.id);
+    ch_agency_fini(&got);
+    assert_int_equal(ch_store_agency_find_by_name(fx->st, "none", &got), CH_ENOTFOUND);
+
+    ch_agency_t u = a;
+    u.name = "renamed";
+    u.kind = "both";
+    u.level = "national";
+    u.type = "other";
+    u.phone = NULL;
+    u.code = NULL;
+    u.created_at = 0;
+    assert_int_equal(ch_store_agency_update(fx->st, &u), 0);
+    assert_int_equal(u.created_at, a.created_at);
+    assert_int_equal(ch_store_agency_get(fx->st, a.id, &got), 0);
+    assert_string_equal(got.name, "renamed");
+    assert_string_equal(got.kind, "both");
+    assert_string_equal(got.level, "national");
+    assert_string_equal(got.type, "other");
+    assert_null(got.phone);
+    assert_null(got.code);
+    assert_int_equal(got.created_at, a.created_at);
+    assert_int_equal(got.updated_at, u.updated_at);
+    ch_agency_fini(&got);
+
+    assert_int_equal(ch_store_agency_delete(fx->st, a.id), 0);
+    assert_int_equal(ch_store_agency_get(fx->st, a.id, &got), CH_ENOTFOUND);
+    assert_int_equal(ch_store_agency_delete(fx->st, a.id), CH_ENOTFOUND);
+    assert_int_equal(ch_store_agency_update(fx->st, &u), CH_ENOTFOUND);
+    ch_agency_fini(NULL);
+}
+
+static void test_camera_crud_round_trips_every_field(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag = make_agency(fx->st, "종로구청", "district-center");
+    int64_t ag2 = make_agency(fx->st, "중구청", "district-center");
+    ch_camera_t c, got;
+    fill_camera(&c, ag, "세종로 CCTV 1");
+    assert_int_equal(ch_store_camera_create(fx->st, &c), 0);
+    assert_true(c.id > 0);
+    assert_int_equal(ch_store_camera_get(fx->st, c.id, &got), 0);
+    assert_camera_equal(&got, &c);
+    ch_camera_fini(&got);
+
+    /* Update replaces every field, including back to unknown/NULL, and keeps created_at. */
+    ch_camera_t u;
+    ch_camera_init(&u);
+    u.id = c.id;
+    u.agency_id = ag2;
+    u.name = "renamed";
+    u.kind = "unknown";
+    u.status = "unlocated";
+    assert_int_equal(ch_store_camera_update(fx->st, &u), 0);
+    assert_int_equal(u.created_at, c.created_at);
+    assert_int_equal(ch_store_camera_get(fx->st, c.id, &got), 0);
+    assert_camera_equal(&got, &u);
+    assert_true(got.heading_deg == CH_STORE_UNKNOWN_DOUBLE);
+    assert_null(got.rtsp_password);
+    ch_camera_fini(&got);
+
+    assert_int_equal(ch_store_camera_delete(fx->st, c.id), 0);
+    assert_int_equal(ch_store_camera_get(fx->st, c.id, &got), CH_ENOTFOUND);
+    assert_int_equal(ch_store_camera_delete(fx->st, c.id), CH_ENOTFOUND);
+    assert_int_equal(ch_store_camera_update(fx->st, &u), CH_ENOTFOUND);
+
+    /* Ids are not reused after a delete: grants and the audit log refer to them. */
+    ch_camera_t again;
+    fill_camera(&again, ag, "again");
+    assert_int_equal(ch_store_camera_create(fx->st, &again), 0);
+    assert_true(again.id > c.id);
+}
+
+static void test_rtsp_credentials_are_stored_and_returned(void **state)
+{
+    fixture_t *fx = *state;
+    ch_camera_t c, got;
+    fill_camera(&c, make_agency(fx->st, "a", "other"), "cam");
+    c.rtsp_url = "rtsp://[fe80::1]:8554/live?ch=1&sub=0";
+    c.rtsp_username = "관리자";
+    c.rtsp_password = "'; DROP TABLE cameras; --";
+    assert_int_equal(ch_store_camera_create(fx->st, &c), 0);
+    assert_int_equal(ch_store_camera_get(fx->st, c.id, &got), 0);
+    assert_string_equal(got.rtsp_url, c.rtsp_url);
+    assert_string_equal(got.rtsp_username, c.rtsp_username);
+    assert_string_equal(got.rtsp_password, c.rtsp_password);
+    ch_camera_fini(&got);
+    assert_int_equal(count_of(fx->st, "cameras"), 1);
+}
+
+static void test_device_crud_round_trips_every_field(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag = make_agency(fx->st, "대전 서구청", "district-center");
+    ch_device_t d, got;
+    fill_device(&d, ag, "비상벨 1");
+    assert_int_equal(ch_store_device_create(fx->st, &d), 0);
+    assert_int_equal(ch_store_device_get(fx->st, d.id, &got), 0);
+    assert_device_equal(&got, &d);
+    ch_device_fini(&got);
+
+    ch_device_t u;
+    ch_device_init(&u);
+    u.id = d.id;
+    u.agency_id = ag;
+    u.name = "wifi";
+    u.kind = "wifi-ap";
+    u.status = "active";
+    assert_int_equal(ch_store_device_update(fx->st, &u), 0);
+    assert_int_equal(ch_store_device_get(fx->st, d.id, &got), 0);
+    assert_device_equal(&got, &u);
+    ch_device_fini(&got);
+
+    assert_int_equal(ch_store_device_delete(fx->st, d.id), 0);
+    assert_int_equal(ch_store_device_get(fx->st, d.id, &got), CH_ENOTFOUND);
+    assert_int_equal(ch_store_device_delete(fx->st, d.id), CH_ENOTFOUND);
+}
+
+/* ---- errors -------------------------------------------------------------------------------- */
+
+static void test_taken_agency_name_is_eexist(void **state)
+{
+    fixture_t *fx = *state;
+    make_agency(fx->st, "부산광역시 중구청", "district-center");
+    ch_agency_t a = {.name = "부산광역시 중구청", .kind = "both", .level = "city", .type = "other"};
+    assert_int_equal(ch_store_agency_create(fx->st, &a), CH_EEXIST);
+    assert_non_null(strstr(ch_store_errmsg(fx->st), "UNIQUE"));
+
+    int64_t other = make_agency(fx->st, "other", "other");
+    a.id = other;
+    assert_int_equal(ch_store_agency_update(fx->st, &a), CH_EEXIST);
+}
+
+static void test_taken_source_key_is_eexist(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag = make_agency(fx->st, "a", "other");
+    ch_camera_t c1, c2;
+    fill_camera(&c1, ag, "one");
+    fill_camera(&c2, ag, "two");
+    assert_int_equal(ch_store_camera_create(fx->st, &c1), 0);
+    assert_int_equal(ch_store_camera_create(fx->st, &c2), CH_EEXIST);
+    /* Records created by the API have no key; many of them coexist. */
+    c1.source_key = NULL;
+    c2.source_key = NULL;
+    assert_int_equal(ch_store_camera_create(fx->st, &c1), 0);
+    assert_int_equal(ch_store_camera_create(fx->st, &c2), 0);
+    assert_int_equal(count_of(fx->st, "cameras"), 3);
+}
+
+static void test_camera_with_missing_agency_is_conflict(void **state)
+{
+    fixture_t *fx = *state;
+    ch_camera_t c;
+    ch_store_upsert_t outcome;
+    fill_camera(&c, 4242, "orphan");
+    assert_int_equal(ch_store_camera_create(fx->st, &c), CH_ECONFLICT);
+    assert_int_equal(ch_store_camera_upsert(fx->st, &c, &outcome), CH_ECONFLICT);
+
+    c.agency_id = make_agency(fx->st, "a", "other");
+    assert_int_equal(ch_store_camera_create(fx->st, &c), 0);
+    c.agency_id = 4242;
+    assert_int_equal(ch_store_camera_update(fx->st, &c), CH_ECONFLICT);
+    assert_int_equal(ch_store_camera_upsert(fx->st, &c, &outcome), CH_ECONFLICT);
+
+    ch_device_t d;
+    fill_device(&d, 4242, "orphan bell");
+    assert_int_equal(ch_store_device_create(fx->st, &d), CH_ECONFLICT);
+}
+
+static void test_delete_agency_with_cameras_or_devices_is_conflict(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag = make_agency(fx->st, "a", "other");
+    ch_camera_t c;
+    ch_device_t d;
+    fill_camera(&c, ag, "cam");
+    fill_device(&d, ag, "bell");
+    assert_int_equal(ch_store_camera_create(fx->st, &c), 0);
+    assert_int_equal(ch_store_device_create(fx->st, &d), 0);
+    assert_int_equal(ch_store_agency_delete(fx->st, ag), CH_ECONFLICT);
+    assert_int_equal(ch_store_camera_delete(fx->st, c.id), 0);
+    assert_int_equal(ch_store_agency_delete(fx->st, ag), CH_ECONFLICT);
+    assert_int_equal(ch_store_device_delete(fx->st, d.id), 0);
+    assert_int_equal(ch_store_agency_delete(fx->st, ag), 0);
+}
+
+static void test_invalid_records_and_filters_are_einval(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag = make_agency(fx->st, "a", "other");
+    ch_agency_t a = {.name = "b", .kind = "provider", .level = "district", .type = "pirate"};
+    assert_int_equal(ch_store_agency_create(fx->st, &a), CH_EINVAL);
+    a.type = "other";
+    a.kind = NULL;
+    assert_int_equal(ch_store_agency_create(fx->st, &a), CH_EINVAL);
+
+    ch_camera_t c;
+    fill_camera(&c, ag, "cam");
+    c.kind = "dome";
+    assert_int_equal(ch_store_camera_create(fx->st, &c), CH_EINVAL);
+    fill_camera(&c, ag, "cam");
+    c.lat = NAN;
+    assert_int_equal(ch_store_camera_create(fx->st, &c), CH_EINVAL);
+    fill_camera(&c, ag, "cam");
+    c.lon = 999.999999;
+    assert_int_equal(ch_store_camera_create(fx->st, &c), CH_EINVAL);
+    fill_camera(&c, ag, "cam");
+    c.status = NULL;
+    assert_int_equal(ch_store_camera_create(fx->st, &c), CH_EINVAL);
+    fill_camera(&c, ag, "cam");
+    c.source_key = NULL;
+    ch_store_upsert_t outcome;
+    assert_int_equal(ch_store_camera_upsert(fx->st, &c, &outcome), CH_EINVAL);
+    assert_int_equal(count_of(fx->st, "cameras"), 0);
+
+    ch_store_filter_t f = {.limit = 1001};
+    ch_camera_list_t l;
+    assert_int_equal(ch_store_camera_list(fx->st, &f, &l), CH_EINVAL);
+    assert_null(l.items);
+    f.limit = -1;
+    assert_int_equal(ch_store_camera_list(fx->st, &f, &l), CH_EINVAL);
+    int64_t n;
+    assert_int_equal(ch_store_count(fx->st, "users", &n), CH_EINVAL);
+    assert_int_equal(ch_store_count(fx->st, NULL, &n), CH_EINVAL);
+}
+
+/* ---- lists --------------------------------------------------------------------------------- */
+
+typedef struct cam_spec {
+    const char *name;
+    const char *purpose;
+    const char *kind;
+    const char *status;
+    int located;
+    double lat, lon;
+    const char *road;
+    int agency; /* 0 or 1 */
+} cam_spec_t;
+
+static const cam_spec_t cams[] = {
+    {"광화문 1", "생활방범", "fixed", "active", 1, 37.5759, 126.9769, "서울 종로구 세종대로 172",
+     0},
+    {"광화문 2", "어린이보호", "ptz", "active", 1, 37.5760, 126.9770, "서울 종로구 사직로 161", 0},
+    {"해운대 1", "생활방범", "ptz", "inactive", 1, 35.1587, 129.1604, "부산 해운대구 우동", 1},
+    {"School CCTV", "어린이보호", "fixed", "active", 1, 35.1000, 129.0300, "부산 중구 100%_road",
+     1},
+    {"unlocated", "교통단속", "unknown", "unlocated", 0, 0, 0, NULL, 1},
+};
+
+/* Creates the cameras above under two agencies; returns their ids in ids[]. */
+static void make_cams(ch_store_t *st, int64_t ag[2], int64_t ids[])
+{
+    ag[0] = make_agency(st, "종로구청", "district-center");
+    ag[1] = make_agency(st, "부산광역시", "city-agency");
+    for (size_t i = 0; i < CH_ARRAY_SIZE(cams); i++) {
+        ch_camera_t c;
+        ch_camera_init(&c);
+        c.agency_id = ag[cams[i].agency];
+        c.name = (char *)cams[i].name;
+        c.purpose = (char *)cams[i].purpose;
+        c.kind = (char *)cams[i].kind;
+        c.status = (char *)cams[i].status;
+        c.located = cams[i].located;
+        c.lat = cams[i].lat;
+        c.lon = cams[i].lon;
+        c.road_address = (char *)cams[i].road;
+        c.lot_address = i == 0 ? "세종로 1-1" : NULL;
+        assert_int_equal(ch_store_camera_create(st, &c), 0);
+        ids[i] = c.id;
+    }
+}
+
+/* Lists cameras with f and checks the result is exactly the cameras with the given indexes
+ * (into cams[]), in order, with total equal to their number. */
+static void assert_cam_list(ch_store_t *st, const ch_store_filter_t *f, const int64_t ids[],
+                            const int *want, size_t nwant)
+{
+    ch_camera_list_t l;
+    assert_int_equal(ch_store_camera_list(st, f, &l), 0);
+    assert_int_equal(l.count, nwant);
+    assert_int_equal(l.total, (int64_t)nwant);
+    assert_int_equal(l.next_id, 0);
+    for (size_t i = 0; i < nwant; i++) {
+        assert_int_equal(l.items[i].id, ids[want[i]]);
+        assert_string_equal(l.items[i].name, cams[want[i]].name);
+    }
+    ch_camera_list_free(&l);
+}
+
+static void test_camera_list_filters_by_each_field(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag[2], ids[CH_ARRAY_SIZE(cams)];
+    make_cams(fx->st, ag, ids);
+
+    ch_store_filter_t f = {0};
+    assert_cam_list(fx->st, &f, ids, (int[]){0, 1, 2, 3, 4}, 5);
+    assert_cam_list(fx->st, NULL, ids, (int[]){0, 1, 2, 3, 4}, 5);
+
+    f = (ch_store_filter_t){.purpose = "어린이보호"};
+    assert_cam_list(fx->st, &f, ids, (int[]){1, 3}, 2);
+    f = (ch_store_filter_t){.kind = "ptz"};
+    assert_cam_list(fx->st, &f, ids, (int[]){1, 2}, 2);
+    f = (ch_store_filter_t){.status = "active"};
+    assert_cam_list(fx->st, &f, ids, (int[]){0, 1, 3}, 3);
+    f = (ch_store_filter_t){.agency_id = ag[1]};
+    assert_cam_list(fx->st, &f, ids, (int[]){2, 3, 4}, 3);
+    f = (ch_store_filter_t){.agency_id = ag[1], .purpose = "생활방범"};
+    assert_cam_list(fx->st, &f, ids, (int[]){2}, 1);
+    f = (ch_store_filter_t){.purpose = "none"};
+    assert_cam_list(fx->st, &f, ids, NULL, 0);
+
+    /* Bounding box around Gwanghwamun; the unlocated camera at 0,0 never matches a box. */
+    f = (ch_store_filter_t){
+        .has_bbox = 1, .min_lat = 37.57, .max_lat = 37.58, .min_lon = 126.97, .max_lon = 126.98};
+    assert_cam_list(fx->st, &f, ids, (int[]){0, 1}, 2);
+    f = (ch_store_filter_t){
+        .has_bbox = 1, .min_lat = -1, .max_lat = 1, .min_lon = -1, .max_lon = 1};
+    assert_cam_list(fx->st, &f, ids, NULL, 0);
+    f = (ch_store_filter_t){
+        .has_bbox = 1, .min_lat = 35, .max_lat = 36, .min_lon = 129, .max_lon = 130, .kind = "ptz"};
+    assert_cam_list(fx->st, &f, ids, (int[]){2}, 1);
+    /* Edges are inclusive. */
+    f = (ch_store_filter_t){.has_bbox = 1,
+                            .min_lat = 35.1587,
+                            .max_lat = 35.1587,
+                            .min_lon = 129.1604,
+                            .max_lon = 129.1604};
+    assert_cam_list(fx->st, &f, ids, (int[]){2}, 1);
+
+    /* Text: Korean substrings of name, road or lot address; ASCII case does not matter; LIKE
+     * wildcards in the text match themselves. */
+    f = (ch_store_filter_t){.text = "광화문"};
+    assert_cam_list(fx->st, &f, ids, (int[]){0, 1}, 2);
+    f = (ch_store_filter_t){.text = "종로구"};
+    assert_cam_list(fx->st, &f, ids, (int[]){0, 1}, 2);
+    f = (ch_store_filter_t){.text = "세종로 1-1"};
+    assert_cam_list(fx->st, &f, ids, (int[]){0}, 1);
+    f = (ch_store_filter_t){.text = "해운대"};
+    assert_cam_list(fx->st, &f, ids, (int[]){2}, 1);
+    f = (ch_store_filter_t){.text = "school cctv"};
+    assert_cam_list(fx->st, &f, ids, (int[]){3}, 1);
+    f = (ch_store_filter_t){.text = "100%_"};
+    assert_cam_list(fx->st, &f, ids, (int[]){3}, 1);
+    f = (ch_store_filter_t){.text = "%"};
+    assert_cam_list(fx->st, &f, ids, (int[]){3}, 1);
+    f = (ch_store_filter_t){.text = "_"};
+    assert_cam_list(fx->st, &f, ids, (int[]){3}, 1);
+    f = (ch_store_filter_t){.text = "부산", .purpose = "생활방범"};
+    assert_cam_list(fx->st, &f, ids, (int[]){2}, 1);
+    f = (ch_store_filter_t){.text = ""}; /* empty text does not filter */
+    assert_cam_list(fx->st, &f, ids, (int[]){0, 1, 2, 3, 4}, 5);
+}
+
+static void test_agency_and_device_lists_filter(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t a1 = make_agency(fx->st, "서울경찰청 112", "police-112");
+    int64_t a2 = make_agency(fx->st, "종로소방서", "fire-119");
+    int64_t a3 = make_agency(fx->st, "종로구청", "district-center");
+
+    ch_agency_list_t al;
+    ch_store_filter_t f = {.type = "fire-119"};
+    assert_int_equal(ch_store_agency_list(fx->st, &f, &al), 0);
+    assert_int_equal(al.count, 1);
+    assert_int_equal(al.items[0].id, a2);
+    ch_agency_list_free(&al);
+    f = (ch_store_filter_t){.text = "종로", .level = "district", .kind = "provider"};
+    assert_int_equal(ch_store_agency_list(fx->st, &f, &al), 0);
+    assert_int_equal(al.count, 2);
+    assert_int_equal(al.total, 2);
+    assert_int_equal(al.items[0].id, a2);
+    assert_int_equal(al.items[1].id, a3);
+    ch_agency_list_free(&al);
+    f = (ch_store_filter_t){.level = "national"};
+    assert_int_equal(ch_store_agency_list(fx->st, &f, &al), 0);
+    assert_int_equal(al.count, 0);
+    assert_null(al.items);
+    ch_agency_list_free(&al);
+
+    ch_device_t d;
+    fill_device(&d, a1, "벨 1");
+    d.source_key = NULL;
+    assert_int_equal(ch_store_device_create(fx->st, &d), 0);
+    fill_device(&d, a3, "와이파이");
+    d.kind = "wifi-ap";
+    d.status = "active";
+    d.source_key = NULL;
+    d.lat = 37.57;
+    d.lon = 126.98;
+    assert_int_equal(ch_store_device_create(fx->st, &d), 0);
+    int64_t wifi = d.id;
+
+    ch_device_list_t dl;
+    f = (ch_store_filter_t){.kind = "wifi-ap"};
+    assert_int_equal(ch_store_device_list(fx->st, &f, &dl), 0);
+    assert_int_equal(dl.count, 1);
+    assert_int_equal(dl.items[0].id, wifi);
+    ch_device_list_free(&dl);
+    f = (ch_store_filter_t){
+        .has_bbox = 1, .min_lat = 37, .max_lat = 38, .min_lon = 126, .max_lon = 127};
+    assert_int_equal(ch_store_device_list(fx->st, &f, &dl), 0);
+    assert_int_equal(dl.count, 1);
+    assert_int_equal(dl.items[0].id, wifi);
+    ch_device_list_free(&dl);
+    f = (ch_store_filter_t){.agency_id = a1, .status = "fault", .text = "벨"};
+    assert_int_equal(ch_store_device_list(fx->st, &f, &dl), 0);
+    assert_int_equal(dl.count, 1);
+    assert_int_equal(dl.total, 1);
+    assert_string_equal(dl.items[0].name, "벨 1");
+    ch_device_list_free(&dl);
+}
+
+/* Walks every page of a list and checks each id is seen once, in increasing order, that every
+ * page reports the same total, and that next_id is the last id of a full page and 0 at the
+ * end. */
+static void walk_pages(ch_store_t *st, ch_store_filter_t f, int64_t expect_total)
+{
+    int64_t seen = 0, last = 0;
+    int pages = 0;
+    for (;;) {
+        ch_camera_list_t l;
+        assert_int_equal(ch_store_camera_list(st, &f, &l), 0);
+        assert_int_equal(l.total, expect_total);
+        for (size_t i = 0; i < l.count; i++) {
+            assert_true(l.items[i].id > last);
+            last = l.items[i].id;
+        }
+        seen += (int64_t)l.count;
+        pages++;
+        if (l.next_id == 0) {
+            assert_int_equal(seen, expect_total);
+            ch_camera_list_free(&l);
+            break;
+        }
+        assert_int_equal(l.count, f.limit == 0 ? 100 : f.limit);
+        assert_int_equal(l.next_id, last);
+        f.after_id = l.next_id;
+        ch_camera_list_free(&l);
+        assert_true(pages < 1000);
+    }
+}
+
+static void test_pagination_walks_every_row_once(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag[2];
+    ag[0] = make_agency(fx->st, "a", "other");
+    ag[1] = make_agency(fx->st, "b", "other");
+    assert_int_equal(ch_store_begin(fx->st), 0);
+    for (int i = 0; i < 250; i++) {
+        ch_camera_t c;
+        char name[32];
+        snprintf(name, sizeof(name), "cam %d", i);
+        fill_camera(&c, ag[i % 2], name);
+        c.source_key = NULL;
+        c.purpose = i % 3 == 0 ? "어린이보호" : "생활방범";
+        assert_int_equal(ch_store_camera_create(fx->st, &c), 0);
+    }
+    assert_int_equal(ch_store_commit(fx->st), 0);
+
+    walk_pages(fx->st, (ch_store_filter_t){.limit = 7}, 250);
+    walk_pages(fx->st, (ch_store_filter_t){0}, 250);           /* default page of 100 */
+    walk_pages(fx->st, (ch_store_filter_t){.limit = 50}, 250); /* exact multiple */
+    walk_pages(fx->st, (ch_store_filter_t){.limit = 1000}, 250);
+    walk_pages(fx->st, (ch_store_filter_t){.limit = 1, .agency_id = ag[1]}, 125);
+    walk_pages(fx->st, (ch_store_filter_t){.limit = 9, .purpose = "어린이보호"}, 84);
+    walk_pages(fx->st, (ch_store_filter_t){.limit = 9, .text = "cam 1"}, 111); /* 1, 1x, 1xx */
+
+    /* A cursor past the end: an empty page, total still counts every match. */
+    ch_camera_list_t l;
+    ch_store_filter_t f = {.after_id = INT64_MAX - 1};
+    assert_int_equal(ch_store_camera_list(fx->st, &f, &l), 0);
+    assert_int_equal(l.count, 0);
+    assert_int_equal(l.total, 250);
+    assert_int_equal(l.next_id, 0);
+    ch_camera_list_free(&l);
+}
+
+/* ---- upserts ------------------------------------------------------------------------------- */
+
+static void test_upsert_reports_created_unchanged_updated_and_keeps_id(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag = make_agency(fx->st, "a", "other");
+    ch_store_upsert_t outcome = 0;
+    ch_camera_t c, got;
+
+    assert_int_equal(ch_store_begin(fx->st), 0);
+    fill_camera(&c, ag, "cam");
+    assert_int_equal(ch_store_camera_upsert(fx->st, &c, &outcome), 0);
+    assert_int_equal(outcome, CH_STORE_CREATED);
+    int64_t id = c.id;
+    int64_t created_at = c.created_at;
+    assert_true(id > 0);
+
+    /* The same record again: unchanged, same id, nothing written (updated_at kept). */
+    ch_camera_t same;
+    fill_camera(&same, ag, "cam");
+    assert_int_equal(ch_store_camera_upsert(fx->st, &same, &outcome), 0);
+    assert_int_equal(outcome, CH_STORE_UNCHANGED);
+    assert_int_equal(same.id, id);
+    assert_int_equal(same.created_at, created_at);
+    assert_int_equal(same.updated_at, c.updated_at);
+
+    /* A second key is a second camera. */
+    ch_camera_t other;
+    fill_camera(&other, ag, "other");
+    other.source_key = "seoul:43:1";
+    assert_int_equal(ch_store_camera_upsert(fx->st, &other, &outcome), 0);
+    assert_int_equal(outcome, CH_STORE_CREATED);
+    assert_true(other.id != id);
+    assert_int_equal(ch_store_commit(fx->st), 0);
+
+    /* Each field that differs makes an update; NULL and "" differ; the id stays. */
+    for (int field = 0; field < 6; field++) {
+        ch_camera_t m;
+        fill_camera(&m, ag, "cam");
+        switch (field) {
+        case 0:
+            m.name = "renamed";
+            break;
+        case 1:
+            m.rtsp_password = "new secret";
+            break;
+        case 2:
+            m.heading_deg = CH_STORE_UNKNOWN_DOUBLE;
+            break;
+        case 3:
+            m.note = "";
+            break;
+        case 4:
+            m.note = NULL;
+            break;
+        case 5:
+            m.source_line = 43;
+            break;
+        }
+        assert_int_equal(ch_store_camera_upsert(fx->st, &m, &outcome), 0);
+        assert_int_equal(outcome, CH_STORE_UPDATED);
+        assert_int_equal(m.id, id);
+        assert_int_equal(m.created_at, created_at);
+        assert_int_equal(ch_store_camera_get(fx->st, id, &got), 0);
+        assert_camera_equal(&got, &m);
+        ch_camera_fini(&got);
+        assert_int_equal(ch_store_camera_upsert(fx->st, &m, &outcome), 0);
+        assert_int_equal(outcome, CH_STORE_UNCHANGED);
+        /* Back to the original for the next field. */
+        fill_camera(&m, ag, "cam");
+        assert_int_equal(ch_store_camera_upsert(fx->st, &m, &outcome), 0);
+        assert_int_equal(outcome, CH_STORE_UPDATED);
+    }
+    assert_int_equal(count_of(fx->st, "cameras"), 2);
+}
+
+static void test_device_upsert_reports_each_outcome(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag = make_agency(fx->st, "a", "other");
+    ch_store_upsert_t outcome = 0;
+    ch_device_t d;
+    fill_device(&d, ag, "bell");
+    assert_int_equal(ch_store_device_upsert(fx->st, &d, &outcome), 0);
+    assert_int_equal(outcome, CH_STORE_CREATED);
+    int64_t id = d.id;
+    fill_device(&d, ag, "bell");
+    assert_int_equal(ch_store_device_upsert(fx->st, &d, &outcome), 0);
+    assert_int_equal(outcome, CH_STORE_UNCHANGED);
+    assert_int_equal(d.id, id);
+    d.attrs = "{}";
+    assert_int_equal(ch_store_device_upsert(fx->st, &d, &outcome), 0);
+    assert_int_equal(outcome, CH_STORE_UPDATED);
+    assert_int_equal(d.id, id);
+    assert_int_equal(count_of(fx->st, "devices"), 1);
+}
+
+/* A fresh import alternating new keys and repeats exercises both upsert paths (insert first
+ * after a create, lookup first after an unchanged) with the same results. */
+static void test_upsert_outcomes_hold_on_both_paths(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag = make_agency(fx->st, "a", "other");
+    char key[32];
+    int64_t ids[100];
+    assert_int_equal(ch_store_begin(fx->st), 0);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 100; i++) {
+            /* Round 0 creates the even keys, round 1 all (odd ones new), round 2 none. */
+            if (round == 0 && i % 2 == 1) {
+                continue;
+            }
+            ch_camera_t c;
+            ch_store_upsert_t outcome = 0;
+            fill_camera(&c, ag, "cam");
+            snprintf(key, sizeof(key), "k%d", i);
+            c.source_key = key;
+            assert_int_equal(ch_store_camera_upsert(fx->st, &c, &outcome), 0);
+            int fresh = (round == 0) || (round == 1 && i % 2 == 1);
+            assert_int_equal(outcome, fresh ? CH_STORE_CREATED : CH_STORE_UNCHANGED);
+            if (fresh) {
+                ids[i] = c.id;
+            } else {
+                assert_int_equal(c.id, ids[i]);
+            }
+        }
+    }
+    assert_int_equal(ch_store_commit(fx->st), 0);
+    assert_int_equal(count_of(fx->st, "cameras"), 100);
+}
+
+/* ---- transactions -------------------------------------------------------------------------- */
+
+static void test_rollback_leaves_nothing(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(ch_store_rollback(fx->st), 0); /* none open: fine */
+    assert_int_equal(ch_store_commit(fx->st), CH_EINVAL);
+
+    assert_int_equal(ch_store_begin(fx->st), 0);
+    assert_int_equal(ch_store_begin(fx->st), CH_EINVAL); /* not nestable */
+    int64_t ag = make_agency(fx->st, "a", "other");
+    for (int i = 0; i < 20; i++) {
+        ch_camera_t c;
+        ch_store_upsert_t outcome;
+        char key[16];
+        fill_camera(&c, ag, "cam");
+        snprintf(key, sizeof(key), "k%d", i);
+        c.source_key = key;
+        assert_int_equal(ch_store_camera_upsert(fx->st, &c, &outcome), 0);
+    }
+    ch_device_t d;
+    fill_device(&d, ag, "bell");
+    assert_int_equal(ch_store_device_create(fx->st, &d), 0);
+    /* A failed row does not end the transaction. */
+    ch_camera_t bad;
+    fill_camera(&bad, ag + 100, "bad");
+    bad.source_key = "bad";
+    assert_int_equal(ch_store_camera_create(fx->st, &bad), CH_ECONFLICT);
+    /* Lists inside the transaction see its rows. */
+    ch_camera_list_t l;
+    assert_int_equal(ch_store_camera_list(fx->st, NULL, &l), 0);
+    assert_int_equal(l.total, 20);
+    ch_camera_list_free(&l);
+    assert_int_equal(ch_store_rollback(fx->st), 0);
+
+    assert_int_equal(count_of(fx->st, "agencies"), 0);
+    assert_int_equal(count_of(fx->st, "cameras"), 0);
+    assert_int_equal(count_of(fx->st, "devices"), 0);
+
+    /* And a commit keeps everything. */
+    assert_int_equal(ch_store_begin(fx->st), 0);
+    make_agency(fx->st, "a", "other");
+    assert_int_equal(ch_store_commit(fx->st), 0);
+    assert_int_equal(count_of(fx->st, "agencies"), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_migrations_apply_on_new_file_and_reopen_keeps_version,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_sets_wal_and_foreign_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_database_newer_than_build_is_refused, setup, teardown),
+        cmocka_unit_test(test_postgresql_url_is_unsupported_with_message),
+        cmocka_unit_test_setup_teardown(test_agency_crud_round_trips_every_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_camera_crud_round_trips_every_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rtsp_credentials_are_stored_and_returned, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_device_crud_round_trips_every_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_taken_agency_name_is_eexist, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_taken_source_key_is_eexist, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_camera_with_missing_agency_is_conflict, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_delete_agency_with_cameras_or_devices_is_conflict,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_records_and_filters_are_einval, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_camera_list_filters_by_each_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agency_and_device_lists_filter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pagination_walks_every_row_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upsert_reports_created_unchanged_updated_and_keeps_id,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device_upsert_reports_each_outcome, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upsert_outcomes_hold_on_both_paths, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
