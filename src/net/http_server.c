@@ -793,7 +793,9 @@ static void conn_process(ch_http_conn_t *c)
 {
     unsigned was_batching = c->batching;
     c->batching = 1;
-    while (!c->closing && !c->in_flight && !c->srv->shutting_down) {
+    /* During a shutdown no new request starts, but one whose head already arrived is in
+     * flight: its body is still read (within request_timeout_ms) and it is answered. */
+    while (!c->closing && !c->in_flight && (!c->srv->shutting_down || c->stage == STAGE_BODY)) {
         if (c->write_pending && c->out.len >= OUT_HIGH_WATER) {
             break;
         }
@@ -1102,8 +1104,9 @@ void ch_http_server_shutdown(ch_http_server_t *srv, void (*done)(void *ud), void
     srv->done_ud = ud;
     uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
     for (ch_http_conn_t *c = srv->conns; c; c = c->next) {
-        /* conn_close() frees nothing at once, so c->next stays valid. */
-        if (c->closing || c->in_flight) {
+        /* conn_close() frees nothing at once, so c->next stays valid. A request whose
+         * head arrived is in flight too: let it finish. */
+        if (c->closing || c->in_flight || c->stage == STAGE_BODY) {
             continue;
         }
         if (c->write_pending) {

@@ -33,8 +33,9 @@ typedef struct ch_http_limits {
     size_t max_target;           /* bytes of the request target; default 8192 */
     size_t max_headers;          /* header count; default 64 */
     size_t max_body;             /* default body limit in bytes; default 1 MiB */
-    uint64_t request_timeout_ms; /* head + body must arrive within this; default 10000 */
-    uint64_t idle_timeout_ms;    /* keep-alive idle; default 60000 */
+    uint64_t request_timeout_ms; /* head + body must arrive within this; default 10000;
+                                    0 turns it off */
+    uint64_t idle_timeout_ms;    /* keep-alive idle; default 60000; 0 turns it off */
     size_t max_connections;      /* beyond this, new connections are closed; default 10000 */
 } ch_http_limits_t;
 
@@ -88,8 +89,9 @@ size_t ch_http_server_connections(const ch_http_server_t *srv);
 size_t ch_http_server_in_flight(const ch_http_server_t *srv);
 
 /* Graceful stop: closes the listener and idle connections at once, lets requests in flight
- * be answered (then closes their connections), and calls done(ud) when every handle is
- * closed; the server is freed after done returns. */
+ * (with the handler, or whose head arrived and whose body is still coming, within
+ * request_timeout_ms) be answered, then closes their connections, and calls done(ud) when
+ * every handle is closed; the server is freed after done returns. */
 void ch_http_server_shutdown(ch_http_server_t *srv, void (*done)(void *ud), void *ud);
 
 /* Answers req. body (body_len bytes) is copied; content_type may be NULL for no body type.

@@ -563,7 +563,7 @@ static int sq_bulk_check(sq_store_t *s, const ch_store__table_t *t, sq_table_t *
     sqlite3_stmt *stmt = NULL;
     char *sql = NULL;
     char **drops = NULL;
-    int ndrops = 0;
+    int ndrops = 0, dropped = 0;
     int64_t rows = 0;
     int rc = 0;
 
@@ -598,34 +598,34 @@ static int sq_bulk_check(sq_store_t *s, const ch_store__table_t *t, sq_table_t *
         tab->deferred[tab->ndeferred++] =
             sqlite3_mprintf("%s", (const char *)sqlite3_column_text(stmt, 1));
     }
+    ndrops = tab->ndeferred;
     if (rc != SQLITE_DONE) {
         rc = sq_fail(s, "bulk");
-        ndrops = tab->ndeferred;
+        dropped = 0;
         goto out;
     }
     /* The reading statement must end before the schema changes. */
     sqlite3_finalize(stmt);
     stmt = NULL;
     rc = 0;
-    ndrops = tab->ndeferred;
-    for (int i = 0; i < ndrops; i++) {
-        if (sqlite3_exec(s->db, drops[i], NULL, NULL, NULL) != SQLITE_OK) {
+    for (dropped = 0; dropped < ndrops; dropped++) {
+        if (sqlite3_exec(s->db, drops[dropped], NULL, NULL, NULL) != SQLITE_OK) {
             rc = sq_fail(s, "bulk");
             break;
         }
     }
-    if (rc != 0) {
-        /* Keep nothing: the caller rolls back, which restores what was dropped. */
-        for (int i = 0; i < tab->ndeferred; i++) {
-            sqlite3_free(tab->deferred[i]);
-        }
-        tab->ndeferred = 0;
-    } else if (tab->ndeferred > 0) {
+    if (dropped > 0) {
         ch_log(CH_LOG_DEBUG, MODULE, "msg=\"bulk load: indexes deferred\" table=%s indexes=%d",
-               t->name, tab->ndeferred);
+               t->name, dropped);
     }
 
 out:
+    /* Keep the definitions of the indexes actually dropped, whatever happened: a caller that
+     * commits after an error still gets them back. */
+    for (int i = dropped; i < tab->ndeferred; i++) {
+        sqlite3_free(tab->deferred[i]);
+    }
+    tab->ndeferred = dropped;
     for (int i = 0; i < ndrops; i++) {
         sqlite3_free(drops[i]);
     }

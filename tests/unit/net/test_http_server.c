@@ -80,7 +80,7 @@ static void handler(ch_http_request_t *req, void *ud)
         return;
     }
     if (ch_slice_eq(req->path, "/large")) {
-        size_t n = 1u << 20;
+        size_t n = 4u << 20;
         char *big = ch_malloc(n);
         memset(big, 'x', n);
         ch_http_respond(req, 200, "application/octet-stream", NULL, big, n);
@@ -513,15 +513,53 @@ static long read_large_response(client_t *c, char want)
 static void test_large_pipelined_answers_reach_a_slow_reader_whole(void **state)
 {
     server_t *srv = server_start(NULL);
-    client_t *c = client_new(srv);
+    client_t *c = ch_calloc(1, sizeof(*c));
+    /* A small receive window, so that the server's socket fills and uv_write must queue. */
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    struct timeval tv = {5, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in sin = {0};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((uint16_t)srv->port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
     response_t r;
     send_str(c, "GET /large HTTP/1.1\r\n\r\nGET /large HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n");
     /* Not reading yet: the kernel's buffers fill and the server must queue the rest. */
     sleep_ms(200);
-    assert_int_equal(read_large_response(c, 'x'), 1L << 20);
-    assert_int_equal(read_large_response(c, 'x'), 1L << 20);
+    assert_int_equal(read_large_response(c, 'x'), 4L << 20);
+    assert_int_equal(read_large_response(c, 'x'), 4L << 20);
     assert_int_equal(read_response(c, &r, 0), 0);
     assert_string_equal(r.body, "{\"ok\":true,\"len\":0}");
+    client_free(c);
+    server_free(srv);
+}
+
+static void test_many_pipelined_requests_across_buffer_ends_are_all_answered(void **state)
+{
+    server_t *srv = server_start(NULL);
+    client_t *c = client_new(srv);
+    response_t r;
+    /* About 12 KiB in one write: requests straddle the end of the server's read buffer, in
+     * their heads and in their bodies, so that it must move and grow the buffer under them. */
+    ch_buf_t all;
+    ch_buf_init(&all);
+    int count = 200;
+    for (int i = 0; i < count; i++) {
+        int len = i % 7;
+        ch_buf_appendf(&all, "POST /p%d HTTP/1.1\r\nX-Pad: %0*d\r\nContent-Length: %d\r\n\r\n%.*s",
+                       i, 1 + i % 13, 0, len, len, "abcdefg");
+    }
+    assert_int_equal(send_bytes(c, all.data, all.len), 0);
+    ch_buf_fini(&all);
+    for (int i = 0; i < count; i++) {
+        assert_int_equal(read_response(c, &r, 0), 0);
+        char want[64];
+        snprintf(want, sizeof(want), "{\"ok\":true,\"len\":%d}", i % 7);
+        assert_string_equal(r.body, want);
+    }
     client_free(c);
     server_free(srv);
 }
@@ -772,6 +810,24 @@ static void test_idle_keep_alive_connection_is_closed(void **state)
     server_free(srv);
 }
 
+static void test_activity_postpones_the_idle_close(void **state)
+{
+    ch_http_limits_t l = limits_with(short_idle);
+    server_t *srv = server_start(&l);
+    client_t *c = client_new(srv);
+    response_t r;
+    /* Requests every 100 ms keep a connection with a 200 ms idle limit open. */
+    for (int i = 0; i < 5; i++) {
+        send_str(c, "GET / HTTP/1.1\r\n\r\n");
+        assert_int_equal(read_response(c, &r, 0), 0);
+        assert_int_equal(r.status, 200);
+        sleep_ms(100);
+    }
+    assert_true(closed_by_server(c));
+    client_free(c);
+    server_free(srv);
+}
+
 static void test_error_body_is_json_with_code_message_and_field(void **state)
 {
     server_t *srv = server_start(NULL);
@@ -894,6 +950,13 @@ static void test_listen_refuses_bad_addresses(void **state)
     assert_int_equal(ch_http_server_listen(http, "127.0.0.1:0"), 0);
     /* Listening twice is a caller's mistake. */
     assert_int_equal(ch_http_server_listen(http, "127.0.0.1:0"), CH_EINVAL);
+    /* A port in use is reported as such. */
+    char busy[32];
+    snprintf(busy, sizeof(busy), "127.0.0.1:%d", ch_http_server_port(http));
+    ch_http_server_t *second;
+    assert_int_equal(ch_http_server_new(&loop, NULL, handler, NULL, NULL, &second), 0);
+    assert_int_equal(ch_http_server_listen(second, busy), -EADDRINUSE);
+    ch_http_server_shutdown(second, NULL, NULL);
     assert_true(ch_http_server_port(http) > 0);
     ch_http_server_shutdown(http, NULL, NULL);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
@@ -918,6 +981,7 @@ int main(void)
         cmocka_unit_test(test_request_sent_byte_by_byte_is_assembled),
         cmocka_unit_test(test_large_body_within_a_raised_limit_is_read_whole),
         cmocka_unit_test(test_large_pipelined_answers_reach_a_slow_reader_whole),
+        cmocka_unit_test(test_many_pipelined_requests_across_buffer_ends_are_all_answered),
         cmocka_unit_test(test_http_1_0_request_is_answered_then_closed),
         cmocka_unit_test(test_http_1_0_keep_alive_keeps_the_connection),
         cmocka_unit_test(test_connection_close_is_honoured_in_http_1_1),
@@ -933,6 +997,7 @@ int main(void)
         cmocka_unit_test(test_chunked_upload_gets_501),
         cmocka_unit_test(test_unsupported_version_gets_505),
         cmocka_unit_test(test_idle_keep_alive_connection_is_closed),
+        cmocka_unit_test(test_activity_postpones_the_idle_close),
         cmocka_unit_test(test_error_body_is_json_with_code_message_and_field),
         cmocka_unit_test(test_connections_over_the_maximum_get_503_and_close),
         cmocka_unit_test(test_graceful_shutdown_finishes_the_in_flight_request),
