@@ -66,6 +66,11 @@ static void ch__serve_drained(ch_serve_t *s)
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);
     uv_close((uv_handle_t *)&s->sig_hup, NULL);
+    /* Closing the last watcher restores the default action, which would kill us if another
+     * SIGTERM came while the store closes: we are stopping already, so ignore them. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
 }
 
 /* Imports run on the thread pool and hold their own store handle: wait for them before the

@@ -77,14 +77,19 @@ static int ch_registry__utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
-/* Counts well-formed multi-byte UTF-8 sequences and bytes that begin none. */
-static void ch_registry__utf8_stats(const unsigned char *s, size_t n, size_t *multi,
+/* Non-ASCII characters (or bad bytes) that settle the encoding vote: about 60 KB of Korean
+ * text. Counting them rather than bytes keeps a long ASCII prefix from deciding alone. */
+#define CH_REGISTRY__VOTE_SAMPLE 20000
+
+/* Counts well-formed multi-byte UTF-8 sequences and bytes that begin none, until limit of
+ * them are seen (0: no limit). */
+static void ch_registry__utf8_stats(const unsigned char *s, size_t n, size_t limit, size_t *multi,
                                     size_t *invalid)
 {
     size_t i = 0;
     *multi = 0;
     *invalid = 0;
-    while (i < n) {
+    while (i < n && (limit == 0 || *multi + *invalid < limit)) {
         /* ASCII runs dominate real files: skip them eight bytes at a time. */
         while (i + 8 <= n) {
             uint64_t w;
@@ -111,13 +116,13 @@ static void ch_registry__utf8_stats(const unsigned char *s, size_t n, size_t *mu
 }
 
 /* Counts CP949 double-byte characters and bytes that fit no CP949 character. */
-static void ch_registry__cp949_stats(const unsigned char *s, size_t n, size_t *pairs,
+static void ch_registry__cp949_stats(const unsigned char *s, size_t n, size_t limit, size_t *pairs,
                                      size_t *invalid)
 {
     *pairs = 0;
     *invalid = 0;
     size_t i = 0;
-    while (i < n) {
+    while (i < n && *pairs + *invalid < limit) {
         unsigned char c = s[i];
         if (c < 0x80) {
             i++;
@@ -195,13 +200,13 @@ int ch_registry_detect_encoding(const char *data, size_t len, ch_import_encoding
         return CH_EUNSUPP;
     }
     size_t multi, invalid8;
-    ch_registry__utf8_stats(s, len, &multi, &invalid8);
+    ch_registry__utf8_stats(s, len, CH_REGISTRY__VOTE_SAMPLE, &multi, &invalid8);
     if (invalid8 == 0 || invalid8 * 100 < multi) {
         *out = CH_IMPORT_ENC_UTF8;
         return 0;
     }
     size_t pairs, invalid949;
-    ch_registry__cp949_stats(s, len, &pairs, &invalid949);
+    ch_registry__cp949_stats(s, len, CH_REGISTRY__VOTE_SAMPLE, &pairs, &invalid949);
     if (invalid949 * 100 <= pairs + 1 || invalid949 <= 2) {
         *out = CH_IMPORT_ENC_CP949;
         return 0;
@@ -219,7 +224,7 @@ struct ch_registry__decoder {
     const unsigned char *in;
     size_t len;
     size_t pos;
-    int clean; /* UTF-8 without a bad byte: chunks are handed out without a copy */
+    int utf8; /* UTF-8 input: clean chunks are handed out in place, without a copy */
     iconv_t cd;
     char *out;
     size_t out_cap;
@@ -227,8 +232,8 @@ struct ch_registry__decoder {
 };
 
 /*
- * Prepares to decode data (borrowed; must outlive the decoder). For UTF-8 it checks once
- * whether the bytes are clean; clean UTF-8 is then handed out in place, never copied.
+ * Prepares to decode data (borrowed; must outlive the decoder). UTF-8 is checked chunk by chunk
+ * as it is handed out (one pass over the file); clean chunks are not copied.
  */
 int ch_registry__decoder_new(ch_import_encoding_t enc, const char *data, size_t len,
                              ch_registry__decoder_t **out)
@@ -242,9 +247,7 @@ int ch_registry__decoder_new(ch_import_encoding_t enc, const char *data, size_t 
         d->pos = 3;
     }
     if (enc == CH_IMPORT_ENC_UTF8 || enc == CH_IMPORT_ENC_UTF8_BOM) {
-        size_t multi, invalid;
-        ch_registry__utf8_stats(d->in + d->pos, len - d->pos, &multi, &invalid);
-        d->clean = invalid == 0;
+        d->utf8 = 1;
     } else {
         const char *from = enc == CH_IMPORT_ENC_CP949     ? "CP949"
                            : enc == CH_IMPORT_ENC_UTF16LE ? "UTF-16LE"
@@ -259,7 +262,7 @@ int ch_registry__decoder_new(ch_import_encoding_t enc, const char *data, size_t 
             d->pos = 2; /* the BOM */
         }
     }
-    if (!d->clean) {
+    {
         /* CP949 grows at most 3/2, UTF-16 at most 3/2; a replaced byte grows to 3. */
         d->out_cap = 3 * CH_REGISTRY__CHUNK + 16;
         d->out = ch_try_malloc(d->out_cap);
@@ -295,6 +298,42 @@ uint64_t ch_registry__decoder_consumed(const ch_registry__decoder_t *d)
 long ch_registry__decoder_invalid(const ch_registry__decoder_t *d)
 {
     return d->invalid;
+}
+
+/*
+ * Checks in[pos..*end) for well-formed UTF-8, moving *end past a sequence that straddles it.
+ * Returns *end when all is well, else the offset of the first bad byte.
+ */
+static size_t ch_registry__utf8_clean_until(const unsigned char *in, size_t len, size_t pos,
+                                            size_t *end)
+{
+    size_t i = pos;
+    while (i < *end) {
+        while (i + 8 <= *end) {
+            uint64_t w;
+            memcpy(&w, in + i, 8);
+            if (w & 0x8080808080808080ULL) {
+                break;
+            }
+            i += 8;
+        }
+        if (i >= *end) {
+            break;
+        }
+        if (in[i] < 0x80) {
+            i++;
+            continue;
+        }
+        int k = ch_registry__utf8_seq(in + i, len - i);
+        if (k <= 0) {
+            return i;
+        }
+        i += (size_t)k;
+    }
+    if (i > *end) {
+        *end = i;
+    }
+    return *end;
 }
 
 /* Copies UTF-8 with every byte that starts no well-formed sequence replaced by U+FFFD; stops
@@ -371,12 +410,15 @@ int ch_registry__decoder_next(ch_registry__decoder_t *d, const char **chunk, siz
     if (d->pos >= d->len) {
         return 0;
     }
-    if (d->clean) {
-        size_t take = d->len - d->pos < CH_REGISTRY__CHUNK ? d->len - d->pos : CH_REGISTRY__CHUNK;
-        *chunk = (const char *)d->in + d->pos;
-        *n = take;
-        d->pos += take;
-        return 0;
+    if (d->utf8) {
+        size_t end = d->len - d->pos < CH_REGISTRY__CHUNK ? d->len : d->pos + CH_REGISTRY__CHUNK;
+        size_t bad = ch_registry__utf8_clean_until(d->in, d->len, d->pos, &end);
+        if (bad == end) {
+            *chunk = (const char *)d->in + d->pos;
+            *n = end - d->pos;
+            d->pos = end;
+            return 0;
+        }
     }
     size_t w = d->cd == (iconv_t)-1 ? ch_registry__sanitize_chunk(d) : ch_registry__iconv_chunk(d);
     *chunk = d->out;

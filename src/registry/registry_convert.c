@@ -169,6 +169,7 @@ typedef struct ch_registry__conv {
     int pending_cr; /* a CR ended the last row; a LF may follow */
     int row_line;
     int row_newlines;
+    int chunk_has_nul; /* the chunk being parsed holds a NUL byte (rare: checked per chunk) */
 
     /* the row being assembled: field bytes, each NUL-terminated, and their places */
     ch_buf_t bytes;
@@ -384,15 +385,24 @@ static const char *ch_registry__key_base(ch_registry__conv_t *c, const char *pre
 {
     ch_slice_t no = ch_registry__cell(c, COL_MGMT_NO);
     char base[160];
+    size_t pl = strlen(prefix);
+    memcpy(base, prefix, pl);
     if (no.len > 0 && no.len < 100) {
-        snprintf(base, sizeof(base), "%s:no:%.*s", prefix, (int)no.len, no.ptr);
+        memcpy(base + pl, ":no:", 4);
+        memcpy(base + pl + 4, no.ptr, no.len);
+        base[pl + 4 + no.len] = '\0';
     } else {
         uint64_t h = CH_REGISTRY__FNV_OFFSET;
         for (size_t i = 0; i < nparts; i++) {
             h = ch_registry__fnv1a(h, parts[i].ptr, parts[i].len);
             h = ch_registry__fnv1a(h, "\x1f", 1);
         }
-        snprintf(base, sizeof(base), "%s:%016llx", prefix, (unsigned long long)h);
+        static const char hex[] = "0123456789abcdef";
+        base[pl] = ':';
+        for (int i = 0; i < 16; i++) {
+            base[pl + 1 + i] = hex[(h >> (60 - 4 * i)) & 15];
+        }
+        base[pl + 17] = '\0';
     }
     ch_registry__h128_t hk;
     ch_registry__hash128(base, strlen(base), &hk);
@@ -404,7 +414,7 @@ static const char *ch_registry__key_base(ch_registry__conv_t *c, const char *pre
     }
     (*seen)++;
     if (*seen > 1) {
-        return ch_registry__arena_printf(&c->arena, "%s~%d", base, *seen);
+        return ch_registry__arena_numbered(&c->arena, base, strlen(base), "~", (size_t)*seen);
     }
     return ch_registry__arena_strndup(&c->arena, base, strlen(base));
 }
@@ -610,10 +620,11 @@ static void ch_registry__convert_cctv(ch_registry__conv_t *c)
         c->flags.len ? ch_registry__arena_strndup(&c->arena, c->flags.data, c->flags.len) : NULL;
 
     ch_registry__cams_reserve(c, n);
+    size_t site_len = strlen(site), base_len = strlen(base);
     for (size_t i = 0; i < n; i++) {
         ch_camera_t *cam = &c->cams[i];
         ch_registry__camera_blank(cam);
-        cam->name = ch_registry__arena_printf(&c->arena, "%s #%zu", site, i + 1);
+        cam->name = ch_registry__arena_numbered(&c->arena, site, site_len, " #", i + 1);
         cam->located = located;
         cam->lat = lat;
         cam->lon = lon;
@@ -633,7 +644,7 @@ static void ch_registry__convert_cctv(ch_registry__conv_t *c)
         cam->flags = flags;
         cam->source_file = c->source_file;
         cam->source_line = c->row_line;
-        cam->source_key = ch_registry__arena_printf(&c->arena, "%s#%zu", base, i + 1);
+        cam->source_key = ch_registry__arena_numbered(&c->arena, base, base_len, "#", i + 1);
     }
     ch_import_row_t row = {
         .line = c->row_line,
@@ -853,20 +864,24 @@ static void ch_registry__on_field(void *s, size_t len, void *data)
     c->off[c->nf] = c->bytes.len;
     c->len[c->nf] = len;
     c->nf++;
+    ch_buf_reserve(&c->bytes, len + 1);
+    char *q = c->bytes.data + c->bytes.len;
     if (len > 0) {
         const char *p = s;
-        ch_buf_append(&c->bytes, p, len);
-        char *q = c->bytes.data + c->bytes.len - len;
-        for (char *z = memchr(q, '\0', len); z != NULL;
-             z = memchr(z, '\0', (size_t)(q + len - z))) {
-            *z = ' ';
+        memcpy(q, p, len);
+        if (c->chunk_has_nul) {
+            for (char *z = memchr(q, '\0', len); z != NULL;
+                 z = memchr(z, '\0', (size_t)(q + len - z))) {
+                *z = ' ';
+            }
         }
         for (const char *nl = memchr(p, '\n', len); nl != NULL;
              nl = memchr(nl + 1, '\n', (size_t)(p + len - nl - 1))) {
             c->row_newlines++;
         }
     }
-    ch_buf_append_char(&c->bytes, '\0');
+    q[len] = '\0';
+    c->bytes.len += len + 1;
 }
 
 /* libcsv: the end of a row (term is the CR or LF that ended it, or -1 at the end of input);
@@ -969,6 +984,14 @@ int ch_registry_convert_buffer(const char *name, const char *data, size_t len,
         goto out;
     }
     rep->encoding = ch_strdup(ch_import_encoding_name(enc));
+    /* Room for the rows a file of this size holds (about 150 bytes a row in the national
+     * data), so that the maps do not rehash a quarter of a million keys on the way. */
+    size_t expect = len / 150 < 4000000 ? len / 150 : 4000000;
+    if (ch_registry__map_reserve(&c.dups, expect) != 0 ||
+        ch_registry__map_reserve(&c.sites, expect) != 0) {
+        ch_registry__fail(&c, CH_ENOMEM, "out of memory");
+        goto out;
+    }
     rc = ch_registry__decoder_new(enc, data, len, &dec);
     if (rc != 0) {
         ch_registry__fail(&c, rc, "cannot decode %s: %s", ch_import_encoding_name(enc),
@@ -999,6 +1022,8 @@ int ch_registry_convert_buffer(const char *name, const char *data, size_t len,
         if (first) {
             csv_set_delim(&csv, ch_registry__delimiter(chunk, n));
         }
+        /* A field may have begun in the previous chunk: once a NUL is seen, keep looking. */
+        c.chunk_has_nul |= memchr(chunk, '\0', n) != NULL;
         if (csv_parse(&csv, chunk, n, ch_registry__on_field, ch_registry__on_row, &c) != n &&
             c.rc == 0) {
             ch_registry__fail(&c, CH_ENOMEM, "CSV parser: %s", csv_strerror(csv_error(&csv)));

@@ -24,6 +24,9 @@ void ch_registry__arena_fini(ch_registry__arena_t *a);
 char *ch_registry__arena_alloc(ch_registry__arena_t *a, size_t n);
 /* Copies n bytes and a NUL. */
 char *ch_registry__arena_strndup(ch_registry__arena_t *a, const char *s, size_t n);
+/* "<s><sep><num>" without printf: camera names and keys are made millions of times. */
+char *ch_registry__arena_numbered(ch_registry__arena_t *a, const char *s, size_t n, const char *sep,
+                                  size_t num);
 char *ch_registry__arena_printf(ch_registry__arena_t *a, const char *fmt, ...) CH_PRINTF(2, 3);
 
 /* ---- hashing ---------------------------------------------------------------------------- */
@@ -47,6 +50,8 @@ typedef struct ch_registry__map {
 } ch_registry__map_t;
 
 void ch_registry__map_fini(ch_registry__map_t *m);
+/* Makes room for n keys without growing; 0 or CH_ENOMEM. */
+int ch_registry__map_reserve(ch_registry__map_t *m, size_t n) CH_MUST_CHECK;
 /* Finds key; when absent inserts it with value init. Returns the value's address (valid until
  * the next insert) and sets *found. NULL when memory ran out (the map is unchanged). */
 int *ch_registry__map_upsert(ch_registry__map_t *m, ch_registry__h128_t key, int init, int *found);

@@ -13,8 +13,18 @@
  * migration that created it).
  *
  * Schema changes are migrations: SQL strings in an array, applied in order, each in its own
- * transaction, and recorded in schema_migrations. Never edit a migration that has shipped; add
- * one.
+ * transaction, and recorded in schema_migrations (and PRAGMA user_version). Never edit a
+ * migration that has shipped; add one.
+ *
+ * Imports: an upsert in a transaction on an empty (or nearly empty) table starts a bulk load,
+ * which builds the table's indexes once at COMMIT instead of row by row (see "bulk loads").
+ * Measured on a national-scale file (1.6 million cameras, 2 cores): about 7.5 s into an empty
+ * database, of which 3.4 s are the index builds; about 3 s to upsert the same file again with
+ * every row unchanged.
+ *
+ * Spatial index: a plain index on (lat, lon), not an R*Tree. Measured on 1.6 million cameras:
+ * building the R*Tree took 14 s against 0.9 s for the index, while a city-sized box answers in
+ * 6 ms with the index (0.7 ms with the R*Tree) and a street-sized box in 1 ms.
  */
 #include "store/store_internal.h"
 
@@ -144,12 +154,23 @@ typedef struct sq_table {
      * is new, or lookup (0), which avoids a failed insert when it is not. Set from the last
      * outcome, so a fresh import and a re-import each run their cheap path. */
     int insert_first;
-    /* Bulk load (see sq_bulk_check): whether this transaction looked at the table yet, and the
-     * CREATE INDEX statements of the secondary indexes it dropped, to run before COMMIT. */
+    /* Bulk load (see sq_bulk_begin): whether this transaction looked at the table yet; the
+     * CREATE INDEX statements of the indexes it dropped, to run before COMMIT; and, while the
+     * unique key index is dropped (bulk set), the keys of the table's rows in memory. */
     int bulk_checked;
+    int bulk;
     char **deferred;
     int ndeferred;
+    struct sq_slot *map; /* open addressing, map_cap a power of two; id 0 marks a free slot */
+    size_t map_cap;
+    size_t map_count;
 } sq_table_t;
+
+/* One key of a bulk load: the hash of the key text and the row holding it. */
+typedef struct sq_slot {
+    uint64_t hash;
+    int64_t id;
+} sq_slot_t;
 
 typedef struct sq_store {
     ch_store_t base; /* first: the handle callers hold */
@@ -525,10 +546,88 @@ static int sq_table_stmt(sq_store_t *s, const ch_store__table_t *t, sq_which_t w
 
 /* ---- bulk loads ---------------------------------------------------------------------------- */
 
-/* Below this many rows a table counts as empty enough to rebuild its indexes after a load. */
+/*
+ * An initial import (upserts into a table that is empty or nearly so, in one transaction) is
+ * the one write that is large: a national file makes 1.6 million cameras. Inserting them one by
+ * one into the table's indexes is what costs most, for two reasons measured on such a file:
+ *
+ *  - The source_key index is keyed by hashes, so every insert lands at a random place in a
+ *    50 MB tree: a cache miss per level, the largest single cost of the import.
+ *  - Indexes on columns with few values (kind, status, purpose) take every insert in the middle
+ *    of the tree, where SQLite splits pages in half.
+ *
+ * So on the first upsert into such a table in a transaction, sq_bulk_begin drops the table's
+ * indexes and remembers their CREATE statements; upserts then find keys in an in-memory hash
+ * map (sq_slot_t) and append rows; sq_bulk_end builds the indexes again before COMMIT, by
+ * sorting, which writes packed pages. The result is the same rows and the same schema.
+ *
+ * Callers cannot tell: DDL is transactional in SQLite, so a rollback restores the indexes and
+ * other connections never see the table without them. Inside the transaction every query still
+ * answers correctly, only without those indexes; a create, update or delete on the table ends
+ * the bulk load first (the indexes are rebuilt at once), so that the unique index is there to
+ * check the key it may write. Index definitions are read from sqlite_schema, so indexes added
+ * by later migrations are handled too.
+ */
+
+/* Below this many rows a table counts as empty enough for a bulk load. Rebuilding indexes over
+ * that many rows costs milliseconds, and the map is filled with their keys first. */
 #define BULK_MAX_ROWS 10000
 
-/* Forgets the indexes deferred by the transaction that just ended. */
+/* FNV-1a, 64 bits, of a NUL-terminated key. */
+static uint64_t sq_key_hash(const char *key)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++) {
+        h ^= *p;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* Makes room for one more key in the map, doubling it past 3/4 full. Uses the fallible
+ * allocator: an import of a huge file must not abort the daemon, and without the map the
+ * upsert simply goes on the slower way (see sq_upsert). Returns 0 or CH_ENOMEM. */
+static int sq_map_reserve(sq_table_t *tab)
+{
+    if (tab->map != NULL && (tab->map_count + 1) * 4 <= tab->map_cap * 3) {
+        return 0;
+    }
+    size_t cap = tab->map_cap == 0 ? 4096 : tab->map_cap * 2;
+    sq_slot_t *map = ch_try_malloc(cap * sizeof(*map));
+    if (map == NULL) {
+        return CH_ENOMEM;
+    }
+    memset(map, 0, cap * sizeof(*map));
+    for (size_t i = 0; i < tab->map_cap; i++) {
+        if (tab->map[i].id != 0) {
+            size_t j = (size_t)tab->map[i].hash & (cap - 1);
+            while (map[j].id != 0) {
+                j = (j + 1) & (cap - 1);
+            }
+            map[j] = tab->map[i];
+        }
+    }
+    ch_free(tab->map);
+    tab->map = map;
+    tab->map_cap = cap;
+    return 0;
+}
+
+/* Adds a key's hash and row id; room was reserved. */
+static void sq_map_add(sq_table_t *tab, uint64_t hash, int64_t id)
+{
+    size_t j = (size_t)hash & (tab->map_cap - 1);
+    assert(tab->map_count < tab->map_cap);
+    while (tab->map[j].id != 0) {
+        j = (j + 1) & (tab->map_cap - 1);
+    }
+    tab->map[j].hash = hash;
+    tab->map[j].id = id;
+    tab->map_count++;
+}
+
+/* Frees the bulk state of every table without touching the database: after a rollback (which
+ * restored the indexes itself), before a new transaction, and on close. */
 static void sq_bulk_reset(sq_store_t *s)
 {
     for (int i = 0; i < CH_STORE__NTABLES; i++) {
@@ -539,32 +638,79 @@ static void sq_bulk_reset(sq_store_t *s)
         ch_free(tab->deferred);
         tab->deferred = NULL;
         tab->ndeferred = 0;
+        ch_free(tab->map);
+        tab->map = NULL;
+        tab->map_cap = 0;
+        tab->map_count = 0;
+        tab->bulk = 0;
         tab->bulk_checked = 0;
     }
 }
 
+/* Builds the indexes a bulk load dropped on one table, in the open transaction, and leaves
+ * bulk mode. On failure the definitions not yet built are kept: the caller rolls back (which
+ * restores them all) or tries to commit again. */
+static int sq_bulk_end(sq_store_t *s, sq_table_t *tab)
+{
+    while (tab->ndeferred > 0) {
+        char *sql = tab->deferred[0];
+        if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+            return sq_fail(s, "bulk load: index build");
+        }
+        sqlite3_free(sql);
+        memmove(tab->deferred, tab->deferred + 1, (size_t)(tab->ndeferred - 1) * sizeof(char *));
+        tab->ndeferred--;
+    }
+    ch_free(tab->map);
+    tab->map = NULL;
+    tab->map_cap = 0;
+    tab->map_count = 0;
+    tab->bulk = 0;
+    return 0;
+}
+
+/* Loads the keys of the rows already in table t into the map. */
+static int sq_bulk_load_keys(sq_store_t *s, const ch_store__table_t *t, sq_table_t *tab)
+{
+    const char *key = t->cols[t->key_col].name;
+    char *sql = sqlite3_mprintf("SELECT id, \"%w\" FROM \"%w\" WHERE \"%w\" IS NOT NULL", key,
+                                t->name, key);
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+    if ((rc = sq_map_reserve(tab)) != 0) {
+        goto out;
+    }
+    if (sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        rc = sq_fail(s, "bulk load");
+        goto out;
+    }
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (sq_map_reserve(tab) != 0) {
+            rc = CH_ENOMEM;
+            goto out;
+        }
+        sq_map_add(tab, sq_key_hash((const char *)sqlite3_column_text(stmt, 1)),
+                   sqlite3_column_int64(stmt, 0));
+    }
+    rc = rc == SQLITE_DONE ? 0 : sq_fail(s, "bulk load");
+out:
+    sqlite3_finalize(stmt);
+    sqlite3_free(sql);
+    return rc;
+}
+
 /*
- * Called on the first upsert into table t in a transaction. When the table is (nearly) empty,
- * that transaction is an initial import, so the table's secondary indexes are dropped now and
- * built again by sq_bulk_finish just before COMMIT. Why: inserting 1.6 million rows one by one
- * into an index on a column with few values (kind, status, purpose) splits pages in the middle
- * of the tree at every turn, while CREATE INDEX sorts once and writes packed pages; for a
- * national import that halves the time. Unique indexes stay, since upserts look keys up in
- * them and they enforce uniqueness.
- *
- * This is invisible to callers: DDL is transactional in SQLite, so a rollback brings the
- * indexes back as they were, and other connections never see the table without them. Queries
- * inside the same transaction still answer correctly, only without those indexes. The index
- * definitions are read from sqlite_schema, so indexes added by later migrations are handled
- * too.
+ * Called on the first upsert into table t in a transaction: when the table holds fewer than
+ * BULK_MAX_ROWS rows, drops its indexes (all but unique indexes on other columns than the key)
+ * and enters bulk mode. Returns 0 also when it decides against it, or when memory for the map
+ * is short (then nothing is dropped and upserts take the ordinary path).
  */
-static int sq_bulk_check(sq_store_t *s, const ch_store__table_t *t, sq_table_t *tab)
+static int sq_bulk_begin(sq_store_t *s, const ch_store__table_t *t, sq_table_t *tab)
 {
     sqlite3_stmt *stmt = NULL;
     char *sql = NULL;
     char **drops = NULL;
     int ndrops = 0, dropped = 0;
-    int64_t rows = 0;
     int rc = 0;
 
     tab->bulk_checked = 1;
@@ -572,24 +718,35 @@ static int sq_bulk_check(sq_store_t *s, const ch_store__table_t *t, sq_table_t *
                           BULK_MAX_ROWS);
     if (sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL) != SQLITE_OK ||
         sqlite3_step(stmt) != SQLITE_ROW) {
-        rc = sq_fail(s, "bulk");
+        rc = sq_fail(s, "bulk load");
         goto out;
     }
-    rows = sqlite3_column_int64(stmt, 0);
+    if (sqlite3_column_int64(stmt, 0) >= BULK_MAX_ROWS) {
+        goto out;
+    }
     sqlite3_finalize(stmt);
     stmt = NULL;
-    if (rows >= BULK_MAX_ROWS) {
+    if (sq_bulk_load_keys(s, t, tab) != 0) {
+        /* Out of memory, or the keys cannot be read: no bulk load, nothing changed. */
+        ch_free(tab->map);
+        tab->map = NULL;
+        tab->map_cap = 0;
+        tab->map_count = 0;
         goto out;
     }
+
+    /* Every index but unique ones on other columns than the key (those would go unchecked). */
     if (sqlite3_prepare_v2(s->db,
                            "SELECT s.name, s.sql FROM sqlite_schema s"
                            " JOIN pragma_index_list(?1) p ON p.name = s.name"
-                           " WHERE s.type = 'index' AND p.\"unique\" = 0 AND s.sql IS NOT NULL",
+                           " WHERE s.type = 'index' AND s.sql IS NOT NULL AND (p.\"unique\" = 0"
+                           " OR (SELECT group_concat(name) FROM pragma_index_info(s.name)) = ?2)",
                            -1, &stmt, NULL) != SQLITE_OK) {
-        rc = sq_fail(s, "bulk");
+        rc = sq_fail(s, "bulk load");
         goto out;
     }
     sqlite3_bind_text(stmt, 1, t->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, t->cols[t->key_col].name, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         tab->deferred = ch_realloc(tab->deferred, (size_t)(tab->ndeferred + 1) * sizeof(char *));
         drops = ch_realloc(drops, (size_t)(tab->ndeferred + 1) * sizeof(char *));
@@ -600,8 +757,7 @@ static int sq_bulk_check(sq_store_t *s, const ch_store__table_t *t, sq_table_t *
     }
     ndrops = tab->ndeferred;
     if (rc != SQLITE_DONE) {
-        rc = sq_fail(s, "bulk");
-        dropped = 0;
+        rc = sq_fail(s, "bulk load");
         goto out;
     }
     /* The reading statement must end before the schema changes. */
@@ -610,13 +766,13 @@ static int sq_bulk_check(sq_store_t *s, const ch_store__table_t *t, sq_table_t *
     rc = 0;
     for (dropped = 0; dropped < ndrops; dropped++) {
         if (sqlite3_exec(s->db, drops[dropped], NULL, NULL, NULL) != SQLITE_OK) {
-            rc = sq_fail(s, "bulk");
+            rc = sq_fail(s, "bulk load");
             break;
         }
     }
     if (dropped > 0) {
-        ch_log(CH_LOG_DEBUG, MODULE, "msg=\"bulk load: indexes deferred\" table=%s indexes=%d",
-               t->name, dropped);
+        ch_log(CH_LOG_DEBUG, MODULE, "msg=\"bulk load\" table=%s indexes_deferred=%d", t->name,
+               dropped);
     }
 
 out:
@@ -626,6 +782,14 @@ out:
         sqlite3_free(tab->deferred[i]);
     }
     tab->ndeferred = dropped;
+    /* Bulk mode needs the key index gone; the map is wrong once rows go in without it. */
+    tab->bulk = rc == 0 && dropped == ndrops && dropped > 0 && tab->map != NULL;
+    if (!tab->bulk) {
+        ch_free(tab->map);
+        tab->map = NULL;
+        tab->map_cap = 0;
+        tab->map_count = 0;
+    }
     for (int i = 0; i < ndrops; i++) {
         sqlite3_free(drops[i]);
     }
@@ -635,22 +799,24 @@ out:
     return rc;
 }
 
-/* Builds the indexes deferred by sq_bulk_check, inside the transaction about to commit. On
- * failure the transaction stays open; the caller rolls back, which restores the indexes. */
+/* Ends the bulk load of every table (before COMMIT). */
 static int sq_bulk_finish(sq_store_t *s)
 {
+    int rc;
     for (int i = 0; i < CH_STORE__NTABLES; i++) {
-        sq_table_t *tab = &s->tab[i];
-        while (tab->ndeferred > 0) {
-            char *sql = tab->deferred[tab->ndeferred - 1];
-            if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-                return sq_fail(s, "commit: index build");
-            }
-            sqlite3_free(sql);
-            tab->ndeferred--;
+        if ((rc = sq_bulk_end(s, &s->tab[i])) != 0) {
+            return rc;
         }
     }
     return 0;
+}
+
+/* Ends a bulk load of table t before a write that needs its indexes (create, update, delete).
+ * Cheap when there is none. */
+static int sq_bulk_leave(sq_store_t *s, const ch_store__table_t *t)
+{
+    sq_table_t *tab = sq_tab(s, t);
+    return tab->ndeferred > 0 || tab->bulk ? sq_bulk_end(s, tab) : 0;
 }
 
 /* ---- transactions -------------------------------------------------------------------------- */
@@ -697,7 +863,8 @@ static int sq_rollback(ch_store_t *st)
 
 /* ---- CRUD ---------------------------------------------------------------------------------- */
 
-/* Inserts rec, setting its id, created_at and updated_at. */
+/* Inserts rec, setting its id, created_at and updated_at. The bulk-load path uses it too, so
+ * it does not end a bulk load; sq_create_op (the API's create) does. */
 static int sq_create(ch_store_t *st, const ch_store__table_t *t, void *rec)
 {
     sq_store_t *s = sq(st);
@@ -717,6 +884,14 @@ static int sq_create(ch_store_t *st, const ch_store__table_t *t, void *rec)
     CH_STORE__I64_AT(rec, t->created_off) = now;
     CH_STORE__I64_AT(rec, t->updated_off) = now;
     return 0;
+}
+
+/* The API's create: ends a bulk load of the table first, so that the unique index is there to
+ * check the key the new row may carry. */
+static int sq_create_op(ch_store_t *st, const ch_store__table_t *t, void *rec)
+{
+    int rc = sq_bulk_leave(sq(st), t);
+    return rc != 0 ? rc : sq_create(st, t, rec);
 }
 
 /* Reads the record with this id into a zeroed *out. */
@@ -749,8 +924,8 @@ static int sq_update(ch_store_t *st, const ch_store__table_t *t, void *rec)
     sqlite3_stmt *stmt = NULL;
     int64_t now = ch_time_now_ms();
     int64_t id = CH_STORE__ID(rec);
-    int rc = sq_table_stmt(s, t, SQ_UPDATE, &stmt);
-    if (rc != 0) {
+    int rc = sq_bulk_leave(s, t);
+    if (rc != 0 || (rc = sq_table_stmt(s, t, SQ_UPDATE, &stmt)) != 0) {
         return rc;
     }
     if (sq_bind_record(stmt, t, rec, 0, now) != SQLITE_OK ||
@@ -780,8 +955,8 @@ static int sq_remove(ch_store_t *st, const ch_store__table_t *t, int64_t id)
 {
     sq_store_t *s = sq(st);
     sqlite3_stmt *stmt = NULL;
-    int rc = sq_table_stmt(s, t, SQ_REMOVE, &stmt);
-    if (rc != 0) {
+    int rc = sq_bulk_leave(s, t);
+    if (rc != 0 || (rc = sq_table_stmt(s, t, SQ_REMOVE, &stmt)) != 0) {
         return rc;
     }
     sqlite3_bind_int64(stmt, 1, id);
@@ -872,12 +1047,103 @@ static int sq_upsert_insert(sq_store_t *s, const ch_store__table_t *t, void *rec
 }
 
 /*
- * Upsert by the key column. Two paths, chosen by the previous outcome on this table:
+ * The end of an upsert whose key matched a row: stmt is positioned on that row (read with
+ * sql_select's columns). Every column equal -> unchanged, nothing written; else the row is
+ * updated by id, keeping id and created_at. Strings are compared in place in SQLite's row, so
+ * an unchanged row costs no allocation. Resets stmt.
+ */
+static int sq_upsert_existing(sq_store_t *s, const ch_store__table_t *t, void *rec,
+                              sqlite3_stmt *stmt, int64_t now, ch_store_upsert_t *outcome)
+{
+    int64_t id = sqlite3_column_int64(stmt, 0);
+    int64_t created_at = sqlite3_column_int64(stmt, t->ncols + 1);
+    int64_t updated_at = sqlite3_column_int64(stmt, t->ncols + 2);
+    int equal = sq_row_equals(stmt, t, rec);
+    int rc;
+
+    sq_done(stmt);
+    CH_STORE__ID(rec) = id;
+    CH_STORE__I64_AT(rec, t->created_off) = created_at;
+    if (equal) {
+        CH_STORE__I64_AT(rec, t->updated_off) = updated_at;
+        *outcome = CH_STORE_UNCHANGED;
+        return 0;
+    }
+    if ((rc = sq_table_stmt(s, t, SQ_UPDATE_K, &stmt)) != 0) {
+        return rc;
+    }
+    if (sq_bind_record(stmt, t, rec, 0, now) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, t->ncols + 3, id) != SQLITE_OK ||
+        sqlite3_step(stmt) != SQLITE_DONE) {
+        rc = sq_fail(s, "upsert");
+        sq_done(stmt);
+        return rc;
+    }
+    sq_done(stmt);
+    CH_STORE__I64_AT(rec, t->updated_off) = now;
+    *outcome = CH_STORE_UPDATED;
+    return 0;
+}
+
+/*
+ * Upsert during a bulk load (the key index is dropped): the key's hash is looked up in the
+ * map; each row under the same hash is read by id and its key compared, so a collision of
+ * hashes costs a read, never a wrong answer. A new key is a plain INSERT, an append.
+ */
+static int sq_upsert_bulk(sq_store_t *s, const ch_store__table_t *t, sq_table_t *tab, void *rec,
+                          const char *key, int64_t now, ch_store_upsert_t *outcome)
+{
+    uint64_t hash = sq_key_hash(key);
+    size_t mask = tab->map_cap - 1;
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    for (size_t j = (size_t)hash & mask; tab->map[j].id != 0; j = (j + 1) & mask) {
+        if (tab->map[j].hash != hash) {
+            continue;
+        }
+        if ((rc = sq_table_stmt(s, t, SQ_GET, &stmt)) != 0) {
+            return rc;
+        }
+        sqlite3_bind_int64(stmt, 1, tab->map[j].id);
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW) {
+            const char *have = (const char *)sqlite3_column_text(stmt, t->key_col + 1);
+            if (have != NULL && strcmp(have, key) == 0) {
+                return sq_upsert_existing(s, t, rec, stmt, now, outcome);
+            }
+        } else if (rc != SQLITE_DONE) {
+            rc = sq_fail(s, "upsert");
+            sq_done(stmt);
+            return rc;
+        }
+        /* Another key with the same hash, or a row deleted since: look on. */
+        sq_done(stmt);
+    }
+
+    if (sq_map_reserve(tab) != 0) {
+        /* No memory for a bigger map: rebuild the indexes now and go on the ordinary way. */
+        if ((rc = sq_bulk_end(s, tab)) != 0) {
+            return rc;
+        }
+        return CH_EAGAIN;
+    }
+    if ((rc = sq_create(&s->base, t, rec)) != 0) {
+        return rc;
+    }
+    sq_map_add(tab, hash, CH_STORE__ID(rec));
+    *outcome = CH_STORE_CREATED;
+    return 0;
+}
+
+/*
+ * Upsert by the key column. In a bulk load, see sq_upsert_bulk. Otherwise two paths, chosen by
+ * the previous outcome on this table:
  *  - insert first (after a "created"): INSERT ... ON CONFLICT DO NOTHING; when a row was
  *    inserted that is all, one probe of the key index. Otherwise fall through to the lookup.
- *  - lookup first: read the row by key; none -> insert; every column equal -> unchanged,
- *    nothing written; else update it by id, keeping id and created_at.
- * Strings are compared in place in SQLite's row, so an unchanged row costs no allocation.
+ *    Measured 10% faster than lookup-then-insert for a fresh import into a non-empty table.
+ *  - lookup first (after an "unchanged" or "updated"): read the row by key and go on as
+ *    sq_upsert_existing says, or insert when there is none.
  */
 static int sq_upsert(ch_store_t *st, const ch_store__table_t *t, void *rec,
                      ch_store_upsert_t *outcome)
@@ -886,15 +1152,20 @@ static int sq_upsert(ch_store_t *st, const ch_store__table_t *t, void *rec,
     sq_table_t *tab = sq_tab(s, t);
     sqlite3_stmt *stmt = NULL;
     int64_t now = ch_time_now_ms();
-    int64_t id, created_at, updated_at;
-    int created = 0, equal;
+    int created = 0;
     int rc;
     const char *key =
         *(const char *const *)(const void *)((const char *)rec + t->cols[t->key_col].offset);
 
     if (!tab->bulk_checked && !sqlite3_get_autocommit(s->db) &&
-        (rc = sq_bulk_check(s, t, tab)) != 0) {
+        (rc = sq_bulk_begin(s, t, tab)) != 0) {
         return rc;
+    }
+    if (tab->bulk) {
+        rc = sq_upsert_bulk(s, t, tab, rec, key, now, outcome);
+        if (rc != CH_EAGAIN) {
+            return rc;
+        }
     }
     if (tab->insert_first) {
         if ((rc = sq_upsert_insert(s, t, rec, now, &created)) != 0) {
@@ -911,53 +1182,25 @@ static int sq_upsert(ch_store_t *st, const ch_store__table_t *t, void *rec,
     }
     sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
     rc = sqlite3_step(stmt);
-    if (rc == SQLITE_DONE) {
-        sq_done(stmt);
-        if ((rc = sq_upsert_insert(s, t, rec, now, &created)) != 0) {
-            return rc;
-        }
-        if (!created) {
-            /* The key vanished between the two statements: impossible on one connection in a
-             * transaction, and without one the caller raced itself. */
-            return ch_store__fail(st, CH_EDB, "upsert: key appeared and vanished");
-        }
-        tab->insert_first = 1;
-        *outcome = CH_STORE_CREATED;
-        return 0;
+    if (rc == SQLITE_ROW) {
+        tab->insert_first = 0;
+        return sq_upsert_existing(s, t, rec, stmt, now, outcome);
     }
-    if (rc != SQLITE_ROW) {
-        rc = sq_fail(s, "upsert");
-        sq_done(stmt);
-        return rc;
-    }
-    id = sqlite3_column_int64(stmt, 0);
-    created_at = sqlite3_column_int64(stmt, t->ncols + 1);
-    updated_at = sqlite3_column_int64(stmt, t->ncols + 2);
-    equal = sq_row_equals(stmt, t, rec);
-    sq_done(stmt);
-    tab->insert_first = 0;
-
-    CH_STORE__ID(rec) = id;
-    CH_STORE__I64_AT(rec, t->created_off) = created_at;
-    if (equal) {
-        CH_STORE__I64_AT(rec, t->updated_off) = updated_at;
-        *outcome = CH_STORE_UNCHANGED;
-        return 0;
-    }
-
-    if ((rc = sq_table_stmt(s, t, SQ_UPDATE_K, &stmt)) != 0) {
-        return rc;
-    }
-    if (sq_bind_record(stmt, t, rec, 0, now) != SQLITE_OK ||
-        sqlite3_bind_int64(stmt, t->ncols + 3, id) != SQLITE_OK ||
-        sqlite3_step(stmt) != SQLITE_DONE) {
+    if (rc != SQLITE_DONE) {
         rc = sq_fail(s, "upsert");
         sq_done(stmt);
         return rc;
     }
     sq_done(stmt);
-    CH_STORE__I64_AT(rec, t->updated_off) = now;
-    *outcome = CH_STORE_UPDATED;
+    if ((rc = sq_upsert_insert(s, t, rec, now, &created)) != 0) {
+        return rc;
+    }
+    if (!created) {
+        /* The key appeared between the two statements: impossible on one connection. */
+        return ch_store__fail(st, CH_EDB, "upsert: key appeared between lookup and insert");
+    }
+    tab->insert_first = 1;
+    *outcome = CH_STORE_CREATED;
     return 0;
 }
 
@@ -1274,7 +1517,7 @@ static const ch_store_ops_t sq_ops = {
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,
-    .create = sq_create,
+    .create = sq_create_op,
     .get = sq_get,
     .update = sq_update,
     .remove = sq_remove,
@@ -1298,9 +1541,19 @@ static char *cols_csv(const ch_store__table_t *t)
 /*
  * Opens (creating if needed) the database at path, sets the connection up and migrates it.
  *
- * cache_size: 64 MiB. An import touches the key index and the lat/lon index at random places;
- * with SQLite's default 2 MiB cache those pages are evicted and re-read, which made a national
- * import several times slower. The cache is allocated as it fills, so small stores do not pay.
+ * page_size (new files only; it must come before WAL mode): 16 KiB rather than 4 KiB. A
+ * national import writes some 700 MB; larger pages mean fewer page splits, fewer WAL frames and
+ * less B-tree overhead, which measured about 20% less CPU for the import. The store's small
+ * transactions (an API update) pay a 16 KiB WAL frame instead of 4 KiB, which does not matter
+ * at their rate.
+ *
+ * cache_size: 64 MiB. An import touches the source_key index at random places; with SQLite's
+ * default 2 MiB cache those pages are evicted and re-read. 64 MiB holds the key index of a
+ * national import; a larger cache measured no faster. The cache is allocated as it fills, so
+ * small stores do not pay.
+ *
+ * journal_size_limit: after a checkpoint the WAL file is cut back to 64 MiB, instead of keeping
+ * the size of the largest import ever committed (hundreds of MB) on disk for good.
  */
 int ch_store__sqlite_open(const char *path, ch_store_t **out, char **err)
 {
@@ -1322,11 +1575,13 @@ int ch_store__sqlite_open(const char *path, ch_store_t **out, char **err)
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, 5000);
     if ((rc = sq_exec(s,
+                      "PRAGMA page_size = 16384;"
                       "PRAGMA journal_mode = WAL;"
                       "PRAGMA foreign_keys = ON;"
                       "PRAGMA synchronous = NORMAL;"
                       "PRAGMA temp_store = MEMORY;"
-                      "PRAGMA cache_size = -65536;",
+                      "PRAGMA cache_size = -65536;"
+                      "PRAGMA journal_size_limit = 67108864;",
                       what)) != 0) {
         goto fail;
     }

@@ -298,6 +298,30 @@ static void test_header_variants_give_the_same_camera(void **state)
     }
 }
 
+/* Excel's "Unicode text" export: UTF-16LE with a BOM, tab-separated. */
+static void test_utf16_tab_separated_export(void **state)
+{
+    (void)state;
+    const char *text = "관리기관명\t소재지도로명주소\t카메라대수\tWGS84위도\tWGS84경도\r\n"
+                       "대전광역시 동구청\t계족로 191\t2\t36.3283\t127.4540\r\n";
+    iconv_t cd = iconv_open("UTF-16LE", "UTF-8");
+    assert_true(cd != (iconv_t)-1);
+    size_t inleft = strlen(text), cap = inleft * 4 + 16, outleft = cap - 2;
+    char *out = malloc(cap), *op = out + 2, *ip = (char *)text;
+    out[0] = (char)0xff;
+    out[1] = (char)0xfe;
+    assert_true(iconv(cd, &ip, &inleft, &op, &outleft) != (size_t)-1);
+    iconv_close(cd);
+    got_t *g = convert_opt(out, (size_t)(op - out), NULL);
+    assert_int_equal(g->rc, 0);
+    assert_string_equal(g->rep.encoding, "UTF-16LE");
+    assert_int_equal(g->ncams, 2);
+    assert_string_equal(g->cams[1].name, "계족로 191 #2");
+    assert_int_equal(g->cams[1].line, 2);
+    got_free(g);
+    free(out);
+}
+
 static void test_multiline_cells_tabs_and_thousands_keep_rows_and_lines(void **state)
 {
     (void)state;
@@ -624,6 +648,33 @@ static void test_progress_reaches_the_total(void **state)
     ch_buf_fini(&b);
 }
 
+/* Every allocation the conversion may survive failing (maps, decoder, the CSV parser's buffer)
+ * makes it fail cleanly with CH_ENOMEM and a message, never crash or leak. */
+static void test_out_of_memory_fails_cleanly(void **state)
+{
+    (void)state;
+    const char *text = STD_HEADER "1,중구청,a,,생활방범,2,200,,30,,,35.11,129.011,\n";
+    size_t len = 0;
+    char *cp = to_cp949(text, &len);
+    int failures = 0;
+    for (long n = 1; n < 12; n++) {
+        ch_alloc_fail_after(n);
+        got_t *g = convert_opt(cp, len, NULL);
+        ch_alloc_fail_after(0);
+        if (g->rc != 0) {
+            assert_int_equal(g->rc, CH_ENOMEM);
+            assert_non_null(g->rep.error);
+            assert_int_equal(g->ncams, 0);
+            failures++;
+        } else {
+            assert_int_equal(g->ncams, 2);
+        }
+        got_free(g);
+    }
+    assert_true(failures >= 3);
+    free(cp);
+}
+
 static void test_report_json_has_every_field(void **state)
 {
     (void)state;
@@ -662,6 +713,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_standard_row_makes_one_camera_per_declared_count),
         cmocka_unit_test(test_header_variants_give_the_same_camera),
+        cmocka_unit_test(test_utf16_tab_separated_export),
         cmocka_unit_test(test_multiline_cells_tabs_and_thousands_keep_rows_and_lines),
         cmocka_unit_test(test_unusable_coordinates_keep_the_camera_unlocated),
         cmocka_unit_test(test_impossible_dates_and_counts_are_flagged),
@@ -674,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_agency_option_supplies_a_missing_agency),
         cmocka_unit_test(test_keys_are_stable_across_runs_and_row_order),
         cmocka_unit_test(test_progress_reaches_the_total),
+        cmocka_unit_test(test_out_of_memory_fails_cleanly),
         cmocka_unit_test(test_report_json_has_every_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

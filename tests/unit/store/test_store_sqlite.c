@@ -889,38 +889,162 @@ static void test_device_upsert_reports_each_outcome(void **state)
     assert_int_equal(count_of(fx->st, "devices"), 1);
 }
 
-/* A fresh import alternating new keys and repeats exercises both upsert paths (insert first
- * after a create, lookup first after an unchanged) with the same results. */
-static void test_upsert_outcomes_hold_on_both_paths(void **state)
+/* Upserts keys k0..k99 in three rounds (round 0 the even keys, round 1 all, round 2 all) and
+ * checks every outcome and id. In a transaction on an empty table this runs the bulk load;
+ * outside one, or on a big table, the insert-first and lookup-first paths, which alternate
+ * here with every key. */
+static void upsert_rounds(ch_store_t *st, int64_t ag, int in_tx, const char *prefix)
 {
-    fixture_t *fx = *state;
-    int64_t ag = make_agency(fx->st, "a", "other");
     char key[32];
     int64_t ids[100];
-    assert_int_equal(ch_store_begin(fx->st), 0);
+    if (in_tx) {
+        assert_int_equal(ch_store_begin(st), 0);
+    }
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < 100; i++) {
-            /* Round 0 creates the even keys, round 1 all (odd ones new), round 2 none. */
             if (round == 0 && i % 2 == 1) {
                 continue;
             }
             ch_camera_t c;
             ch_store_upsert_t outcome = 0;
             fill_camera(&c, ag, "cam");
-            snprintf(key, sizeof(key), "k%d", i);
+            snprintf(key, sizeof(key), "%s%d", prefix, i);
             c.source_key = key;
-            assert_int_equal(ch_store_camera_upsert(fx->st, &c, &outcome), 0);
             int fresh = (round == 0) || (round == 1 && i % 2 == 1);
-            assert_int_equal(outcome, fresh ? CH_STORE_CREATED : CH_STORE_UNCHANGED);
+            if (round == 2 && i % 10 == 0) {
+                c.name = "renamed"; /* some updates too */
+            }
+            assert_int_equal(ch_store_camera_upsert(st, &c, &outcome), 0);
             if (fresh) {
+                assert_int_equal(outcome, CH_STORE_CREATED);
                 ids[i] = c.id;
             } else {
+                assert_int_equal(outcome,
+                                 round == 2 && i % 10 == 0 ? CH_STORE_UPDATED : CH_STORE_UNCHANGED);
                 assert_int_equal(c.id, ids[i]);
             }
         }
     }
-    assert_int_equal(ch_store_commit(fx->st), 0);
+    if (in_tx) {
+        assert_int_equal(ch_store_commit(st), 0);
+    }
+}
+
+static void test_upsert_outcomes_hold_outside_a_transaction(void **state)
+{
+    fixture_t *fx = *state;
+    upsert_rounds(fx->st, make_agency(fx->st, "a", "other"), 0, "k");
     assert_int_equal(count_of(fx->st, "cameras"), 100);
+}
+
+/* The schema as text, to check a bulk load leaves it as it found it. */
+static char *schema_text(const char *path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT group_concat(name || ':' || coalesce(sql, ''), "
+                                        "';') FROM (SELECT * FROM sqlite_schema ORDER BY name)",
+                                        -1, &stmt, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    char *text = ch_strdup((const char *)sqlite3_column_text(stmt, 0));
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return text;
+}
+
+static void test_bulk_load_into_empty_table_keeps_outcomes_and_schema(void **state)
+{
+    fixture_t *fx = *state;
+    char *before = schema_text(fx->path);
+    int64_t ag = make_agency(fx->st, "a", "other");
+    upsert_rounds(fx->st, ag, 1, "k");
+    char *after = schema_text(fx->path);
+    assert_string_equal(before, after);
+    assert_int_equal(count_of(fx->st, "cameras"), 100);
+    assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM pragma_integrity_check "
+                                       "WHERE integrity_check <> 'ok'"),
+                     0);
+    /* The rebuilt unique index still refuses a taken key. */
+    ch_camera_t c;
+    fill_camera(&c, ag, "dup");
+    c.source_key = "k5";
+    assert_int_equal(ch_store_camera_create(fx->st, &c), CH_EEXIST);
+    /* A second import into the same (now non-empty) table takes the ordinary path. */
+    upsert_rounds(fx->st, ag, 1, "j");
+    assert_int_equal(count_of(fx->st, "cameras"), 200);
+    ch_free(before);
+    ch_free(after);
+}
+
+static void test_bulk_load_sees_rows_that_were_there_before(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag = make_agency(fx->st, "a", "other");
+    ch_camera_t c;
+    ch_store_upsert_t outcome;
+    fill_camera(&c, ag, "cam");
+    c.source_key = "k4";
+    assert_int_equal(ch_store_camera_create(fx->st, &c), 0);
+    int64_t id = c.id;
+
+    assert_int_equal(ch_store_begin(fx->st), 0);
+    fill_camera(&c, ag, "cam");
+    c.source_key = "k4";
+    assert_int_equal(ch_store_camera_upsert(fx->st, &c, &outcome), 0);
+    assert_int_equal(outcome, CH_STORE_UNCHANGED);
+    assert_int_equal(c.id, id);
+    c.source_key = "k5";
+    assert_int_equal(ch_store_camera_upsert(fx->st, &c, &outcome), 0);
+    assert_int_equal(outcome, CH_STORE_CREATED);
+    int64_t id5 = c.id;
+
+    /* Writes other than upserts during the load: the key is still checked, lists still work,
+     * and later upserts still find every key. */
+    fill_camera(&c, ag, "dup");
+    c.source_key = "k5";
+    assert_int_equal(ch_store_camera_create(fx->st, &c), CH_EEXIST);
+    ch_camera_list_t l;
+    ch_store_filter_t f = {.purpose = "생활방범"};
+    assert_int_equal(ch_store_camera_list(fx->st, &f, &l), 0);
+    assert_int_equal(l.total, 2);
+    ch_camera_list_free(&l);
+    fill_camera(&c, ag, "cam");
+    c.source_key = "k5";
+    assert_int_equal(ch_store_camera_upsert(fx->st, &c, &outcome), 0);
+    assert_int_equal(outcome, CH_STORE_UNCHANGED);
+    assert_int_equal(c.id, id5);
+    /* A missing agency is still a conflict, and the load goes on after it. */
+    fill_camera(&c, ag + 1000, "orphan");
+    c.source_key = "k6";
+    assert_int_equal(ch_store_camera_upsert(fx->st, &c, &outcome), CH_ECONFLICT);
+    fill_camera(&c, ag, "cam");
+    c.source_key = "k6";
+    assert_int_equal(ch_store_camera_upsert(fx->st, &c, &outcome), 0);
+    assert_int_equal(outcome, CH_STORE_CREATED);
+    assert_int_equal(ch_store_commit(fx->st), 0);
+    assert_int_equal(count_of(fx->st, "cameras"), 3);
+}
+
+static void test_upsert_on_a_big_table_in_a_transaction(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag = make_agency(fx->st, "a", "other");
+    char key[32];
+    /* Enough rows that an import is not a bulk load (the store's threshold is 10,000). */
+    assert_int_equal(ch_store_begin(fx->st), 0);
+    for (int i = 0; i < 10000; i++) {
+        ch_camera_t c;
+        fill_camera(&c, ag, "filler");
+        snprintf(key, sizeof(key), "f%d", i);
+        c.source_key = key;
+        assert_int_equal(ch_store_camera_create(fx->st, &c), 0);
+    }
+    assert_int_equal(ch_store_commit(fx->st), 0);
+    upsert_rounds(fx->st, ag, 1, "k");
+    assert_int_equal(count_of(fx->st, "cameras"), 10100);
 }
 
 /* ---- transactions -------------------------------------------------------------------------- */
@@ -928,6 +1052,7 @@ static void test_upsert_outcomes_hold_on_both_paths(void **state)
 static void test_rollback_leaves_nothing(void **state)
 {
     fixture_t *fx = *state;
+    char *before = schema_text(fx->path);
     assert_int_equal(ch_store_rollback(fx->st), 0); /* none open: fine */
     assert_int_equal(ch_store_commit(fx->st), CH_EINVAL);
 
@@ -957,6 +1082,10 @@ static void test_rollback_leaves_nothing(void **state)
     assert_int_equal(l.total, 20);
     ch_camera_list_free(&l);
     assert_int_equal(ch_store_rollback(fx->st), 0);
+    char *after = schema_text(fx->path);
+    assert_string_equal(before, after);
+    ch_free(before);
+    ch_free(after);
 
     assert_int_equal(count_of(fx->st, "agencies"), 0);
     assert_int_equal(count_of(fx->st, "cameras"), 0);
@@ -996,7 +1125,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_upsert_reports_created_unchanged_updated_and_keeps_id,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_upsert_reports_each_outcome, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_upsert_outcomes_hold_on_both_paths, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upsert_outcomes_hold_outside_a_transaction, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_load_into_empty_table_keeps_outcomes_and_schema,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_load_sees_rows_that_were_there_before, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_upsert_on_a_big_table_in_a_transaction, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
