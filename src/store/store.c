@@ -19,7 +19,12 @@
 
 #define COL(type, name, ctype)                                                                     \
     {                                                                                              \
-#name, CH_STORE__##ctype, offsetof(type, name)                                             \
+#name, CH_STORE__##ctype, offsetof(type, name), 0                                          \
+    }
+/* A provenance column (see ch_store__col_t). */
+#define PCOL(type, name, ctype)                                                                    \
+    {                                                                                              \
+#name, CH_STORE__##ctype, offsetof(type, name), 1                                          \
     }
 
 static const ch_store__col_t agency_cols[] = {
@@ -40,8 +45,8 @@ static const ch_store__col_t camera_cols[] = {
     COL(ch_camera_t, rtsp_username, TEXT), COL(ch_camera_t, rtsp_password, TEXT),
     COL(ch_camera_t, codec, TEXT),         COL(ch_camera_t, status, TEXT),
     COL(ch_camera_t, direction, TEXT),     COL(ch_camera_t, note, TEXT),
-    COL(ch_camera_t, flags, TEXT),         COL(ch_camera_t, source_file, TEXT),
-    COL(ch_camera_t, source_line, INT),    COL(ch_camera_t, source_key, TEXT),
+    COL(ch_camera_t, flags, TEXT),         PCOL(ch_camera_t, source_file, TEXT),
+    PCOL(ch_camera_t, source_line, INT),   COL(ch_camera_t, source_key, TEXT),
 };
 
 static const ch_store__col_t device_cols[] = {
@@ -50,11 +55,12 @@ static const ch_store__col_t device_cols[] = {
     COL(ch_device_t, lat, DOUBLE),        COL(ch_device_t, lon, DOUBLE),
     COL(ch_device_t, road_address, TEXT), COL(ch_device_t, lot_address, TEXT),
     COL(ch_device_t, status, TEXT),       COL(ch_device_t, attrs, TEXT),
-    COL(ch_device_t, flags, TEXT),        COL(ch_device_t, source_file, TEXT),
-    COL(ch_device_t, source_line, INT),   COL(ch_device_t, source_key, TEXT),
+    COL(ch_device_t, flags, TEXT),        PCOL(ch_device_t, source_file, TEXT),
+    PCOL(ch_device_t, source_line, INT),  COL(ch_device_t, source_key, TEXT),
 };
 
 #undef COL
+#undef PCOL
 
 const ch_store__table_t ch_store__tables[CH_STORE__NTABLES] = {
     [CH_STORE__AGENCIES] =

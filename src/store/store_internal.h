@@ -32,6 +32,10 @@ typedef struct ch_store__col {
     const char *name;
     ch_store__coltype_t type;
     size_t offset;
+    /* Where the record came from (source_file, source_line), not what it says: an upsert
+     * whose only difference is here is "unchanged", so a newer file from the same publisher
+     * reports only the cameras whose data changed. */
+    int provenance;
 } ch_store__col_t;
 
 /* Which filters of ch_store_filter_t apply to a table; a bit per filter. The list statement for

@@ -409,14 +409,18 @@ static void sq_read_row(sqlite3_stmt *stmt, const ch_store__table_t *t, void *re
     CH_STORE__I64_AT(rec, t->updated_off) = sqlite3_column_int64(stmt, t->ncols + 2);
 }
 
-/* Whether the current row (built by sql_select) holds exactly the columns of rec. Compares in
- * place, without copying a string. Doubles compare exactly: SQLite stores them bit for bit. */
+/* Whether the current row (built by sql_select) holds the columns of rec, provenance aside.
+ * Compares in place, without copying a string. Doubles compare exactly: SQLite stores them
+ * bit for bit. */
 static int sq_row_equals(sqlite3_stmt *stmt, const ch_store__table_t *t, const void *rec)
 {
     for (int i = 0; i < t->ncols; i++) {
         const ch_store__col_t *c = &t->cols[i];
         const void *p = (const char *)rec + c->offset;
         int col = i + 1;
+        if (c->provenance) {
+            continue;
+        }
         switch (c->type) {
         case CH_STORE__TEXT: {
             const char *v = *(const char *const *)p;
