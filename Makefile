@@ -54,7 +54,7 @@ bench-http: build
 	@./bench/http/run.sh $(RELEASE_DIR)/cctvhub
 
 bench-import: build
-	@./bench/import/run.sh $(RELEASE_DIR)/cctvhub
+	@BUILD=$(CURDIR)/$(RELEASE_DIR) ./bench/import/run.sh
 
 clean:
 	rm -rf build

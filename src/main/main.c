@@ -80,8 +80,8 @@ void ch_main__add_override(ch_main_opts_t *opts, const char *key, const char *va
 int ch_main__load_config(const ch_main_opts_t *opts, ch_config_t *cfg)
 {
     char *err = NULL;
-    if (ch_config_load(cfg, opts->config_file, environ, opts->overrides, opts->n_overrides,
-                       &err) != 0) {
+    if (ch_config_load(cfg, opts->config_file, environ, opts->overrides, opts->n_overrides, &err) !=
+        0) {
         fprintf(stderr, "cctvhub: configuration error: %s\n", err ? err : "unknown");
         ch_free(err);
         return CH_EXIT_CONFIG;

@@ -8,11 +8,11 @@
 #include "core/config.h"
 
 /* Exit codes, the same for every subcommand (README "Exit codes"). */
-#define CH_EXIT_OK 0       /* done */
-#define CH_EXIT_FAILURE 1  /* the work failed (a file rejected, a runtime error) */
-#define CH_EXIT_USAGE 2    /* bad command line */
-#define CH_EXIT_CONFIG 3   /* bad configuration: the message names the key */
-#define CH_EXIT_STORE 4    /* the store cannot be opened, or the listener cannot bind */
+#define CH_EXIT_OK      0 /* done */
+#define CH_EXIT_FAILURE 1 /* the work failed (a file rejected, a runtime error) */
+#define CH_EXIT_USAGE   2 /* bad command line */
+#define CH_EXIT_CONFIG  3 /* bad configuration: the message names the key */
+#define CH_EXIT_STORE   4 /* the store cannot be opened, or the listener cannot bind */
 
 int ch_main_serve(int argc, char **argv);
 int ch_main_import(int argc, char **argv);

@@ -111,8 +111,8 @@ static void ch__serve_reload(ch_serve_t *s)
 {
     ch_config_t next;
     char *err = NULL;
-    if (ch_config_load(&next, s->opts.config_file, environ, s->opts.overrides,
-                       s->opts.n_overrides, &err) != 0) {
+    if (ch_config_load(&next, s->opts.config_file, environ, s->opts.overrides, s->opts.n_overrides,
+                       &err) != 0) {
         ch_buf_t b;
         ch_buf_init(&b);
         ch_log_quote(&b, err ? err : "unknown");
@@ -231,8 +231,8 @@ int ch_main_serve(int argc, char **argv)
     }
     int lrc = ch_http_server_listen(s.http, s.cfg.http_listen);
     if (lrc != 0) {
-        fprintf(stderr, "cctvhub serve: cannot listen on %s (http.listen): %s\n",
-                s.cfg.http_listen, ch_strerror(lrc));
+        fprintf(stderr, "cctvhub serve: cannot listen on %s (http.listen): %s\n", s.cfg.http_listen,
+                ch_strerror(lrc));
         ch_http_server_shutdown(s.http, NULL, NULL);
         s.http = NULL;
         uv_run(s.loop, UV_RUN_DEFAULT);
