@@ -3,7 +3,7 @@
 # missing (scripts/setup.sh), then build.
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-FUZZ_SECONDS ?= 15
+FUZZ_SECONDS ?= 30
 CHECK_DIR := build/check
 RELEASE_DIR := build/release
 

@@ -12,12 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#if __has_include("registry/registry.h")
 #include "registry/registry.h"
-#define CH_API_HAVE_REGISTRY 1
-#else
-#define CH_API_HAVE_REGISTRY 0
-#endif
 
 #ifndef CH_VERSION
 #define CH_VERSION "0.0.0"
@@ -557,8 +552,6 @@ static void handle_openapi(api_ctx_t *c)
 
 /* ---- imports ------------------------------------------------------------------------------ */
 
-#if CH_API_HAVE_REGISTRY
-
 /* One import on the thread pool. The request (and so its body) stays valid until answered. */
 typedef struct api_import {
     uv_work_t work;
@@ -685,15 +678,6 @@ static void handle_import(api_ctx_t *c)
 out:
     ch_api__query_fini(&q);
 }
-
-#else
-
-static void handle_import(api_ctx_t *c)
-{
-    reply_error(c, 503, "unavailable", NULL, "imports are not built into this server");
-}
-
-#endif
 
 /* ---- the handler -------------------------------------------------------------------------- */
 
