@@ -2,7 +2,7 @@
  * Configuration: one struct, filled from (lowest to highest precedence) built-in defaults,
  * an INI file (inih), CCTVHUB_* environment variables, and command-line flags, then
  * validated. A bad value stops the start with a message that names the key and where it came
- * from ("/etc/cctvhub.ini:7: http.max_body: not a positive integer").
+ * from ('/etc/cctvhub.ini:7: http.max_body: "lots" is not an integer in [0, 4294967296]').
  *
  * Keys (INI section.key / environment / default):
  *   hub.data_dir               CCTVHUB_DATA_DIR               ./var

@@ -349,7 +349,8 @@ void ch_time_format_rfc3339(int64_t ms, char out[32])
 
 /* ---- logging ---------------------------------------------------------------------------- */
 
-static ch_log_level_t ch__log_level = CH_LOG_INFO;
+/* Atomic: SIGHUP sets it on the loop thread while pool threads (imports) log. */
+static _Atomic int ch__log_level = CH_LOG_INFO;
 
 void ch_log_set_level(ch_log_level_t level)
 {
@@ -358,7 +359,7 @@ void ch_log_set_level(ch_log_level_t level)
 
 ch_log_level_t ch_log_get_level(void)
 {
-    return ch__log_level;
+    return (ch_log_level_t)ch__log_level;
 }
 
 int ch_log_level_parse(const char *s, ch_log_level_t *out)

@@ -18,7 +18,8 @@ int ch_main_serve(int argc, char **argv);
 int ch_main_import(int argc, char **argv);
 
 /*
- * Common options of every subcommand: --config FILE, --data-dir DIR, --log-level L.
+ * Common options of every subcommand: --config FILE, --data-dir DIR, --store URL,
+ * --log-level L.
  * ch_main__common_option() looks at argv[*i]; when it is a common option it consumes it (and
  * its value), records it in opts and returns 1; returns 0 when argv[*i] is not one, and -1
  * (after printing why) when its value is missing.

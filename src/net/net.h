@@ -11,10 +11,10 @@
  * Limits are enforced before the handler sees anything, each with its status:
  *   400 malformed head; 408 head or body not complete within request_timeout_ms (slow client);
  *   413 body over max_body (or the handler's own body_limit); 414 target over max_target;
- *   431 head over max_head or more than max_headers headers; 501 Transfer-Encoding (chunked)
- *   uploads; 505 a version other than HTTP/1.0 or 1.1.
- * Errors are answered as JSON {"error":{"code":"...","message":"..."}} and the connection is
- * closed; the process never is. Idle keep-alive connections close after idle_timeout_ms.
+ *   431 head over max_head or more than max_headers headers; 501 any Transfer-Encoding
+ *   (chunked uploads); 503 a connection beyond max_connections; 505 a version other than HTTP/1.0
+ * or 1.1. Errors are answered as JSON {"error":{"code":"...","message":"..."}} and the connection
+ * is closed; the process never is. Idle keep-alive connections close after idle_timeout_ms.
  */
 #ifndef CH_NET_H
 #define CH_NET_H
@@ -36,7 +36,8 @@ typedef struct ch_http_limits {
     uint64_t request_timeout_ms; /* head + body must arrive within this; default 10000;
                                     0 turns it off */
     uint64_t idle_timeout_ms;    /* keep-alive idle; default 60000; 0 turns it off */
-    size_t max_connections;      /* beyond this, new connections are closed; default 10000 */
+    size_t max_connections;      /* beyond this, new connections get 503 and are closed;
+                                    default 10000 */
 } ch_http_limits_t;
 
 /* Fills l with the defaults above. */

@@ -704,7 +704,8 @@ static void ch_registry__convert_bell(ch_registry__conv_t *c)
     }
     ch_registry__attr(c, attrs, "last_check", COL_CHECKED_AT, 0);
     ch_registry__attr(c, attrs, "last_check_ok", COL_CHECK_RESULT, 1);
-    char *text = json_dumps(attrs, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    /* Sorted keys: the canonical text the API writes too, so "unchanged" compares equal. */
+    char *text = json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(attrs);
     char *attr_text = text ? ch_registry__arena_strndup(&c->arena, text, strlen(text)) : NULL;
     free(text);

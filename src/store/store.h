@@ -163,7 +163,10 @@ int ch_store_rollback(ch_store_t *st); /* safe to call when no transaction is op
 /*
  * CRUD. Results: 0; CH_ENOTFOUND (no such id); CH_EEXIST (a unique key taken: agency name,
  * camera/device source_key); CH_ECONFLICT (agency_id refers to no agency, or an agency still
- * has cameras or devices on delete); CH_EDB (anything else; see ch_store_errmsg).
+ * has cameras or devices on delete); CH_EINVAL (a record that fails the store's own checks:
+ * a required field missing, an unknown enum value, a non-finite number, a position off the
+ * globe; also a list limit outside 1..1000; see ch_store_errmsg); CH_EDB (anything else).
+ * Ranges narrower than that (heading 0..360, ...) are the API's to check.
  * create sets id, created_at and updated_at in the record passed in. update replaces every
  * field but id and created_at.
  */
@@ -191,8 +194,9 @@ int ch_store_device_list(ch_store_t *st, const ch_store_filter_t *f,
 
 /* Import upserts, keyed by source_key (required). The outcome says what happened:
  * created, updated (some field differed; the stored row now equals the one given, id and
- * created_at kept) or unchanged (every field equal; nothing written). On return the record's
- * id is set. Meant to run inside ch_store_begin/commit. */
+ * created_at kept) or unchanged (every field equal but provenance, source_file and
+ * source_line, which alone is no change: nothing is written and the stored provenance stays).
+ * On return the record's id is set. Meant to run inside ch_store_begin/commit. */
 typedef enum ch_store_upsert {
     CH_STORE_CREATED = 1,
     CH_STORE_UPDATED = 2,
