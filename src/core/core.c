@@ -407,7 +407,7 @@ void ch_log_quote(ch_buf_t *b, const char *s)
 void ch_log(ch_log_level_t level, const char *module, const char *fmt, ...)
 {
     static const char *names[] = {"debug", "info", "warn", "error"};
-    if (level < ch__log_level) {
+    if ((int)level < ch__log_level) {
         return;
     }
     char ts[32];
