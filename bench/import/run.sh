@@ -55,6 +55,14 @@ t1=$(now)
 again=$(python3 -c "print($t1 - $t0)")
 again_rss=$(rss "$TMP/again.time")
 
+echo "== (1c) cctvhub import --dry-run (read, decode, check, build every record; no store)"
+t0=$(now)
+/usr/bin/time -v -o "$TMP/dry.time" "$BUILD/cctvhub" import --dry-run --json \
+    "$TMP/national.csv" >"$TMP/report3.json"
+t1=$(now)
+dry=$(python3 -c "print($t1 - $t0)")
+dry_rss=$(rss "$TMP/dry.time")
+
 echo "== (2) sqlite3 .import of the UTF-8 copy into a plain table"
 t0=$(now)
 /usr/bin/time -v -o "$TMP/sqlite.time" sqlite3 "$TMP/plain.db" ".mode csv" \
@@ -75,12 +83,16 @@ print(f"   rows {r['rows']}  cameras {r['cameras']} (created {r['cameras_created
 print(f"   re-import: created {r2['cameras_created']} updated {r2['cameras_updated']} "
       f"unchanged {r2['cameras_unchanged']}")
 ours, again, sq = float("$ours"), float("$again"), float("$sq")
+dry = float("$dry")
 print(f"   cctvhub import  {ours:7.2f} s   peak RSS {int('$ours_rss') / 1024:7.1f} MiB   "
       f"(library's own figure {r['duration_s']:.2f} s)")
 print(f"   re-import       {again:7.2f} s   peak RSS {int('$again_rss') / 1024:7.1f} MiB")
+print(f"   dry run         {dry:7.2f} s   peak RSS {int('$dry_rss') / 1024:7.1f} MiB   "
+      f"(conversion and checks, no store)")
 print(f"   sqlite3 .import {sq:7.2f} s   peak RSS {int('$sq_rss') / 1024:7.1f} MiB   "
       f"({int('$sq_rows')} rows into one table, no checks)")
-print(f"   ratio cctvhub / sqlite3 = {ours / sq:.2f}  (re-import {again / sq:.2f})")
+print(f"   ratio cctvhub / sqlite3 = {ours / sq:.2f}  (re-import {again / sq:.2f}, "
+      f"dry run {dry / sq:.2f})")
 EOF
 if [ "${KEEP:-0}" = 1 ]; then
     echo "   kept $TMP"

@@ -14,7 +14,7 @@
 
 static const char ch__import_usage[] =
     "usage: cctvhub import [--config FILE] [--data-dir DIR] [--store URL] [--agency NAME]\n"
-    "                      [--json] FILE...\n"
+    "                      [--json] [--dry-run] FILE...\n"
     "\n"
     "Imports CCTV inventory files into the store: the national CCTV standard data\n"
     "(전국CCTV표준데이터, CP949 or UTF-8, every published layout), the national emergency-bell\n"
@@ -26,6 +26,7 @@ static const char ch__import_usage[] =
     "\n"
     "  --agency NAME  provider agency of every row (for lists without 관리기관명)\n"
     "  --json         one JSON report per file on stdout\n"
+    "  --dry-run      read and check every row, report, store nothing (no store is opened)\n"
     "\n"
     "Exit codes: 0 every file imported; 1 a file was rejected; 2 bad command line;\n"
     "            3 bad configuration; 4 the store cannot be opened.\n";
@@ -61,22 +62,35 @@ static void ch__import_progress(void *ud, uint64_t done, uint64_t total)
     fflush(stderr);
 }
 
-static void ch__import_print_summary(const json_t *r)
+static void ch__import_print_summary(const json_t *r, int dry_run)
 {
-    printf("%s: %s, layout %s, %lld rows: cameras %lld created, %lld updated, %lld unchanged; "
-           "devices %lld created, %lld updated, %lld unchanged; %zu flagged, %zu skipped\n",
-           json_string_value(json_object_get(r, "file")),
-           json_string_value(json_object_get(r, "encoding")),
-           json_string_value(json_object_get(r, "layout")),
-           (long long)json_integer_value(json_object_get(r, "rows")),
-           (long long)json_integer_value(json_object_get(r, "cameras_created")),
-           (long long)json_integer_value(json_object_get(r, "cameras_updated")),
-           (long long)json_integer_value(json_object_get(r, "cameras_unchanged")),
-           (long long)json_integer_value(json_object_get(r, "devices_created")),
-           (long long)json_integer_value(json_object_get(r, "devices_updated")),
-           (long long)json_integer_value(json_object_get(r, "devices_unchanged")),
-           json_array_size(json_object_get(r, "flagged")),
-           json_array_size(json_object_get(r, "skipped")));
+    if (dry_run) {
+        printf("%s: %s, layout %s, %lld rows: %lld cameras, %lld devices; %zu flagged, "
+               "%zu skipped (dry run: nothing stored)\n",
+               json_string_value(json_object_get(r, "file")),
+               json_string_value(json_object_get(r, "encoding")),
+               json_string_value(json_object_get(r, "layout")),
+               (long long)json_integer_value(json_object_get(r, "rows")),
+               (long long)json_integer_value(json_object_get(r, "cameras")),
+               (long long)json_integer_value(json_object_get(r, "devices")),
+               json_array_size(json_object_get(r, "flagged")),
+               json_array_size(json_object_get(r, "skipped")));
+    } else {
+        printf("%s: %s, layout %s, %lld rows: cameras %lld created, %lld updated, %lld unchanged; "
+               "devices %lld created, %lld updated, %lld unchanged; %zu flagged, %zu skipped\n",
+               json_string_value(json_object_get(r, "file")),
+               json_string_value(json_object_get(r, "encoding")),
+               json_string_value(json_object_get(r, "layout")),
+               (long long)json_integer_value(json_object_get(r, "rows")),
+               (long long)json_integer_value(json_object_get(r, "cameras_created")),
+               (long long)json_integer_value(json_object_get(r, "cameras_updated")),
+               (long long)json_integer_value(json_object_get(r, "cameras_unchanged")),
+               (long long)json_integer_value(json_object_get(r, "devices_created")),
+               (long long)json_integer_value(json_object_get(r, "devices_updated")),
+               (long long)json_integer_value(json_object_get(r, "devices_unchanged")),
+               json_array_size(json_object_get(r, "flagged")),
+               json_array_size(json_object_get(r, "skipped")));
+    }
     /* The first few skipped rows, so an operator sees why without --json. */
     const json_t *skipped = json_object_get(r, "skipped");
     size_t n = json_array_size(skipped);
@@ -97,6 +111,7 @@ int ch_main_import(int argc, char **argv)
     memset(&opts, 0, sizeof(opts));
     const char *agency = NULL;
     int as_json = 0;
+    int dry_run = 0;
     const char *files[1024];
     size_t n_files = 0;
     for (int i = 1; i < argc; i++) {
@@ -112,6 +127,8 @@ int ch_main_import(int argc, char **argv)
             return CH_EXIT_OK;
         } else if (strcmp(argv[i], "--json") == 0) {
             as_json = 1;
+        } else if (strcmp(argv[i], "--dry-run") == 0) {
+            dry_run = 1;
         } else if (strcmp(argv[i], "--agency") == 0 && i + 1 < argc) {
             agency = argv[++i];
         } else if (strncmp(argv[i], "--agency=", 9) == 0) {
@@ -140,7 +157,8 @@ int ch_main_import(int argc, char **argv)
     }
     int exit_code = CH_EXIT_OK;
     ch_store_t *st = NULL;
-    int mk = ch_main__mkdir_p(cfg.data_dir);
+    /* A dry run converts and checks without a store: the registry takes none. */
+    int mk = dry_run ? 0 : ch_main__mkdir_p(cfg.data_dir);
     char *err = NULL;
     if (mk != 0) {
         fprintf(stderr, "cctvhub import: cannot create data directory %s: %s\n", cfg.data_dir,
@@ -148,7 +166,7 @@ int ch_main_import(int argc, char **argv)
         exit_code = CH_EXIT_STORE;
         goto out;
     }
-    if (ch_store_open(cfg.store_url, &st, &err) != 0) {
+    if (!dry_run && ch_store_open(cfg.store_url, &st, &err) != 0) {
         fprintf(stderr, "cctvhub import: cannot open the store: %s\n", err ? err : "unknown");
         ch_free(err);
         exit_code = CH_EXIT_STORE;
@@ -194,7 +212,7 @@ int ch_main_import(int argc, char **argv)
             printf("%s\n", text);
             free(text);
         } else {
-            ch__import_print_summary(report);
+            ch__import_print_summary(report, dry_run);
         }
         fflush(stdout);
         json_decref(report);
