@@ -230,10 +230,57 @@ def test_newer_file_from_same_publisher_updates_in_place():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_dry_run_reports_without_touching_a_store():
+    d = tempfile.mkdtemp(prefix="cctvhub-dry-")
+    try:
+        data_dir = os.path.join(d, "var")
+        name = "busan_cctv_std_20241206_utf8_crlf.csv"
+        code, reports, err = import_cli(data_dir, [os.path.join(hub.DATA_DIR, name),
+                                                   "--dry-run"])
+        check(code == 0, err)
+        exp = expected(name)
+        check(reports[0]["rows"] == exp["rows"] and reports[0]["cameras"] == exp["cameras"],
+              reports[0])
+        check(reports[0]["cameras_created"] == 0, reports[0])
+        check(not os.path.exists(data_dir), "a dry run created the data directory")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_progress_bar_on_a_terminal():
+    """On a terminal (a pseudo-terminal here) the import draws a progress bar to 100%."""
+    import pty
+    import subprocess
+    d = tempfile.mkdtemp(prefix="cctvhub-tty-")
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen([hub.BIN, "import", "--data-dir", d,
+                              os.path.join(hub.DATA_DIR, "daejeon_5gu_cctv_std_20260520_cp949.csv")],
+                             stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                b = os.read(master, 65536)
+            except OSError:
+                break
+            if not b:
+                break
+            out += b
+        check(p.wait(timeout=300) == 0, out[-500:])
+        text = out.decode("utf-8", "replace")
+        check("100%" in text and "[####" in text and "\r" in text, text[-500:])
+    finally:
+        os.close(master)
+        shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == "__main__":
     hub.main([
         test_cli_imports_every_shared_file_idempotently_and_api_serves_them,
         test_http_import_matches_independent_count,
         test_unreadable_files_are_rejected_and_change_nothing,
         test_newer_file_from_same_publisher_updates_in_place,
+        test_dry_run_reports_without_touching_a_store,
+        test_progress_bar_on_a_terminal,
     ])
