@@ -35,7 +35,8 @@ def run(args, env=None, timeout=600, stdin=None):
         e.update(env)
     p = subprocess.run([BIN] + args, capture_output=True, timeout=timeout, env=e, stdin=stdin)
     out, err = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
-    check("ERROR: AddressSanitizer" not in err and "runtime error:" not in err,
+    check("ERROR: AddressSanitizer" not in err and "runtime error:" not in err
+          and "ThreadSanitizer" not in err,
           "sanitizer report:\n" + err[-4000:])
     return p.returncode, out, err
 
@@ -127,7 +128,8 @@ class Hub:
         self.log.close()
         text = self.stderr()
         check("ERROR: AddressSanitizer" not in text and "runtime error:" not in text
-              and "LeakSanitizer" not in text, "sanitizer report:\n" + text[-4000:])
+              and "LeakSanitizer" not in text and "ThreadSanitizer" not in text,
+              "sanitizer report:\n" + text[-4000:])
         check(self.proc.returncode == expect_code, "daemon exit code %d, wanted %d:\n%s"
               % (self.proc.returncode, expect_code, text[-2000:]))
         return text
