@@ -37,8 +37,9 @@ struct ch_api {
     char *store_url;
     size_t max_import_bytes;
     int64_t started_at_ms;
-    size_t in_flight; /* imports queued or running */
-    int freeing;      /* ch_api_free() was called with imports in flight */
+    ch_audit_t *audit; /* borrowed; NULL: nothing audited */
+    size_t in_flight;  /* imports queued or running */
+    int freeing;       /* ch_api_free() was called with imports in flight */
     /* The /health answer, rebuilt at most once a second (or when in_flight changes): it is
      * the benchmark's target, so the common case is one comparison and a copy. */
     int64_t health_sec;
@@ -389,6 +390,124 @@ static void handle_list(api_ctx_t *c, const api_resource_t *res, ch_api__resourc
     reply_json(c, 200, NULL, o);
 }
 
+/* ---- audit -------------------------------------------------------------------------------- */
+
+/* The actor of a request: the peer until accounts arrive (issue 5) name a user or agency. */
+static void request_actor(const api_ctx_t *c, char out[96])
+{
+    snprintf(out, 96, "http:%s", c->req->peer);
+}
+
+/*
+ * Puts one registry change on the audit record, durably. details is stolen (may be NULL).
+ * 0 when recorded or when the API has no audit log; else the caller must undo the change and
+ * answer 503: a change the record does not hold must not stand.
+ */
+static int audit_change(api_ctx_t *c, const char *action, const char *object, json_t *details)
+{
+    if (c->api->audit == NULL) {
+        json_decref(details);
+        return 0;
+    }
+    char actor[96];
+    request_actor(c, actor);
+    ch_audit_entry_t e = {
+        .actor = actor, .action = action, .object = object, .outcome = "ok", .details = details};
+    int rc = ch_audit_append(c->api->audit, &e, NULL);
+    json_decref(details);
+    if (rc != 0) {
+        ch_log(CH_LOG_ERROR, "api", "msg=\"audit append failed; change undone\" action=%s rc=%d",
+               action, rc);
+    }
+    return rc;
+}
+
+/* "camera.create" and "camera:123" for a change of one record. */
+static void audit_names(const api_resource_t *res, const char *verb, int64_t id, char action[64],
+                        char object[64])
+{
+    snprintf(action, 64, "%s.%s", res->singular, verb);
+    snprintf(object, 64, "%s:%lld", res->singular, (long long)id);
+}
+
+static void reply_audit_failed(api_ctx_t *c)
+{
+    reply_error(c, 503, "audit_unavailable", NULL,
+                "the change was not made: it could not be put on the audit record");
+}
+
+/* Runs a store change and its audit record as one unit: the store transaction commits only
+ * once the record is durable. op returns a store code; on success it fills *id and may set
+ * *details (stolen) to what the record should say. */
+typedef int (*audited_op_fn)(api_ctx_t *c, const api_resource_t *res, void *arg, int64_t *id,
+                             json_t **details);
+
+static int run_audited(api_ctx_t *c, const api_resource_t *res, const char *verb, audited_op_fn op,
+                       void *arg, int *audit_failed)
+{
+    ch_store_t *st = c->api->st;
+    *audit_failed = 0;
+    int rc = ch_store_begin(st);
+    if (rc != 0) {
+        return rc;
+    }
+    int64_t id = 0;
+    json_t *details = NULL;
+    rc = op(c, res, arg, &id, &details);
+    if (rc != 0) {
+        json_decref(details);
+        (void)ch_store_rollback(st);
+        return rc;
+    }
+    char action[64], object[64];
+    audit_names(res, verb, id, action, object);
+    if (audit_change(c, action, object, details) != 0) {
+        (void)ch_store_rollback(st);
+        *audit_failed = 1;
+        return CH_EIO;
+    }
+    rc = ch_store_commit(st);
+    if (rc != 0) {
+        /* Recorded but not made: say so on the record too, so the two agree. */
+        char failed[80];
+        snprintf(failed, sizeof(failed), "%s.failed", action);
+        (void)audit_change(c, failed, object, json_pack("{s:s}", "reason", "commit failed"));
+        (void)ch_store_rollback(st);
+    }
+    return rc;
+}
+
+static int op_create(api_ctx_t *c, const api_resource_t *res, void *arg, int64_t *id,
+                     json_t **details)
+{
+    api_record_t *r = arg;
+    int rc = res->create(c->api->st, r);
+    if (rc == 0) {
+        *id = *res->id(r);
+        *details = res->to_json(r); /* never holds credentials */
+    }
+    return rc;
+}
+
+static int op_update(api_ctx_t *c, const api_resource_t *res, void *arg, int64_t *id,
+                     json_t **details)
+{
+    api_record_t *r = arg;
+    int rc = res->update(c->api->st, r);
+    if (rc == 0) {
+        *id = *res->id(r);
+        *details = res->to_json(r);
+    }
+    return rc;
+}
+
+static int op_delete(api_ctx_t *c, const api_resource_t *res, void *arg, int64_t *id,
+                     json_t **details)
+{
+    *id = *(int64_t *)arg;
+    return res->del(c->api->st, *id);
+}
+
 static void handle_create(api_ctx_t *c, const api_resource_t *res)
 {
     if (reject_query(c) != 0) {
@@ -404,8 +523,11 @@ static void handle_create(api_ctx_t *c, const api_resource_t *res)
     if (res->from_json(body, &r, &e) != 0) {
         reply_err(c, &e, NULL);
     } else {
-        int rc = res->create(c->api->st, &r);
-        if (rc != 0) {
+        int audit_failed;
+        int rc = run_audited(c, res, "create", op_create, &r, &audit_failed);
+        if (audit_failed) {
+            reply_audit_failed(c);
+        } else if (rc != 0) {
             reply_store_error(c, res, rc, 0);
         } else {
             reply_record(c, res, 201, &r);
@@ -479,7 +601,12 @@ static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
         goto out;
     }
     *res->id(&r) = id;
-    rc = res->update(c->api->st, &r);
+    int audit_failed;
+    rc = run_audited(c, res, "update", op_update, &r, &audit_failed);
+    if (audit_failed) {
+        reply_audit_failed(c);
+        goto out;
+    }
     if (rc != 0) {
         reply_store_error(c, res, rc, 0);
         goto out;
@@ -505,7 +632,12 @@ static void handle_delete(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
     if (reject_query(c) != 0 || path_id(c, res, id_text, &id) != 0) {
         return;
     }
-    int rc = res->del(c->api->st, id);
+    int audit_failed;
+    int rc = run_audited(c, res, "delete", op_delete, &id, &audit_failed);
+    if (audit_failed) {
+        reply_audit_failed(c);
+        return;
+    }
     if (rc != 0) {
         reply_store_error(c, res, rc, 1);
         return;
@@ -558,8 +690,11 @@ typedef struct api_import {
     api_ctx_t ctx;
     char *name;
     char *agency;
+    char actor[96];
     int rc;
     int store_failed;
+    int audit_failed;     /* the start could not be recorded: nothing imported */
+    int audit_end_failed; /* imported, but the result could not be recorded */
     char *err;
     ch_import_report_t rep;
 } api_import_t;
@@ -569,7 +704,27 @@ typedef struct api_import {
 static void import_work(uv_work_t *w)
 {
     api_import_t *im = w->data;
+    ch_audit_t *audit = im->ctx.api->audit;
     ch_store_t *st = NULL;
+    char object[300];
+    snprintf(object, sizeof(object), "import:%s", im->name);
+    /* The attempt is on the record before any change, its result after: an import the record
+     * does not announce never starts. */
+    if (audit != NULL) {
+        json_t *d = json_pack("{s:s, s:s?, s:I}", "file", im->name, "agency", im->agency, "bytes",
+                              (json_int_t)im->ctx.req->body_len);
+        ch_audit_entry_t e = {.actor = im->actor,
+                              .action = "import.start",
+                              .object = object,
+                              .outcome = "ok",
+                              .details = d};
+        int arc = ch_audit_append(audit, &e, NULL);
+        json_decref(d);
+        if (arc != 0) {
+            im->audit_failed = 1;
+            return;
+        }
+    }
     int rc = ch_store_open(im->ctx.api->store_url, &st, &im->err);
     if (rc != 0) {
         im->store_failed = 1;
@@ -582,6 +737,18 @@ static void import_work(uv_work_t *w)
     im->rc = ch_registry_import_buffer(st, im->name, im->ctx.req->body, im->ctx.req->body_len, &opt,
                                        &im->rep, &im->err);
     ch_store_close(st);
+    if (audit != NULL) {
+        json_t *d = ch_import_report_to_audit_json(&im->rep);
+        ch_audit_entry_t e = {.actor = im->actor,
+                              .action = "import",
+                              .object = object,
+                              .outcome = im->rc == 0 ? "ok" : "error",
+                              .details = d};
+        if (ch_audit_append(audit, &e, NULL) != 0) {
+            im->audit_end_failed = 1;
+        }
+        json_decref(d);
+    }
 }
 
 static void import_free(api_import_t *im)
@@ -609,7 +776,15 @@ static void import_done(uv_work_t *w, int status)
         return;
     }
     api_ctx_t *c = &im->ctx;
-    if (status == UV_ECANCELED) {
+    if (im->audit_failed) {
+        reply_audit_failed(c);
+    } else if (im->audit_end_failed) {
+        ch_log(CH_LOG_ERROR, "api",
+               "msg=\"import done but its result is not on the audit record\"");
+        reply_error(c, 503, "audit_unavailable", NULL,
+                    "the import ran (its start is on the audit record) but its result could not "
+                    "be recorded; the hub takes no more changes until the audit log is repaired");
+    } else if (status == UV_ECANCELED) {
         reply_error(c, 503, "unavailable", NULL, "the import was cancelled; try again");
     } else if (im->store_failed || im->rc == CH_EDB || im->rc == CH_ENOMEM) {
         ch_log(CH_LOG_ERROR, "api", "msg=\"import failed\" rc=%d", im->rc);
@@ -666,6 +841,7 @@ static void handle_import(api_ctx_t *c)
     im->ctx = *c;
     im->name = ch_strdup(name ? name : "upload.csv");
     im->agency = ch_strdup(agency);
+    request_actor(c, im->actor);
     ch_import_report_init(&im->rep);
     im->work.data = im;
     int rc = uv_queue_work(api->loop, &im->work, import_work, import_done);
@@ -677,6 +853,29 @@ static void handle_import(api_ctx_t *c)
     api->in_flight++;
 out:
     ch_api__query_fini(&q);
+}
+
+/* ---- audit ---------------------------------------------------------------------------------- */
+
+static void handle_audit(api_ctx_t *c, ch_api__route_id_t route)
+{
+    if (c->api->audit == NULL) {
+        reply_error(c, 503, "audit_unavailable", NULL, "this server keeps no audit log");
+        return;
+    }
+    json_t *json = NULL;
+    char *text = NULL;
+    ch_api__err_t e;
+    int status =
+        ch_api__audit_answer(c->api->audit, c->api->st, route, c->req->query, &json, &text, &e);
+    if (status != 200) {
+        reply_err(c, &e, NULL);
+    } else if (text != NULL) {
+        reply(c, 200, "text/plain; charset=utf-8", NULL, text, strlen(text));
+    } else {
+        reply_json(c, 200, NULL, json);
+    }
+    ch_free(text);
 }
 
 /* ---- the handler -------------------------------------------------------------------------- */
@@ -733,6 +932,12 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
     case CH_API__R_IMPORT:
         handle_import(&c);
         break;
+    case CH_API__R_AUDIT_LIST:
+    case CH_API__R_AUDIT_CHECKPOINT:
+    case CH_API__R_AUDIT_PROOF:
+    case CH_API__R_AUDIT_CONSISTENCY:
+        handle_audit(&c, m.route);
+        break;
     }
 }
 
@@ -764,6 +969,7 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg, ch_a
         cfg->max_import_bytes ? cfg->max_import_bytes : DEFAULT_MAX_IMPORT_BYTES;
     api->started_at_ms = cfg->started_at_ms ? cfg->started_at_ms : ch_time_now_ms();
     api->health_sec = -1;
+    api->audit = cfg->audit;
     *out = api;
     return 0;
 }

@@ -22,6 +22,7 @@
 
 #include "core/core.h"
 #include "net/net.h"
+#include "audit/audit.h"
 #include "store/store.h"
 
 #include <stddef.h>
@@ -34,6 +35,10 @@ typedef struct ch_api_config {
     const char *store_url;   /* to open a second store handle for imports on the thread pool */
     size_t max_import_bytes; /* body limit of POST /api/v1/imports; 0 = 256 MiB */
     int64_t started_at_ms;   /* for /health uptime */
+    /* The audit log (borrowed; thread-safe), or NULL for none. Every registry change (create,
+     * update, delete, import) is put on it before its answer leaves: a change whose record
+     * cannot be made durable is rolled back and answered 503. */
+    ch_audit_t *audit;
 } ch_api_config_t;
 
 /* Creates the API on loop, answering from st (borrowed: it must outlive the API and be used

@@ -11,6 +11,7 @@
 #define CH_API_INTERNAL_H
 
 #include "api/api.h"
+#include "audit/audit.h"
 #include "core/core.h"
 #include "store/store.h"
 
@@ -118,13 +119,17 @@ typedef enum ch_api__route_id {
     CH_API__R_HEALTH,
     CH_API__R_VERSION,
     CH_API__R_OPENAPI,
-    CH_API__R_LIST,   /* GET    /api/v1/<resource> */
-    CH_API__R_CREATE, /* POST   /api/v1/<resource> */
-    CH_API__R_GET,    /* GET    /api/v1/<resource>/{id} */
-    CH_API__R_PUT,    /* PUT    /api/v1/<resource>/{id} */
-    CH_API__R_PATCH,  /* PATCH  /api/v1/<resource>/{id} */
-    CH_API__R_DELETE, /* DELETE /api/v1/<resource>/{id} */
-    CH_API__R_IMPORT, /* POST   /api/v1/imports */
+    CH_API__R_LIST,              /* GET    /api/v1/<resource> */
+    CH_API__R_CREATE,            /* POST   /api/v1/<resource> */
+    CH_API__R_GET,               /* GET    /api/v1/<resource>/{id} */
+    CH_API__R_PUT,               /* PUT    /api/v1/<resource>/{id} */
+    CH_API__R_PATCH,             /* PATCH  /api/v1/<resource>/{id} */
+    CH_API__R_DELETE,            /* DELETE /api/v1/<resource>/{id} */
+    CH_API__R_IMPORT,            /* POST   /api/v1/imports */
+    CH_API__R_AUDIT_LIST,        /* GET /api/v1/audit */
+    CH_API__R_AUDIT_CHECKPOINT,  /* GET /api/v1/audit/checkpoint */
+    CH_API__R_AUDIT_PROOF,       /* GET /api/v1/audit/proof */
+    CH_API__R_AUDIT_CONSISTENCY, /* GET /api/v1/audit/consistency */
 } ch_api__route_id_t;
 
 typedef struct ch_api__match {
@@ -141,5 +146,16 @@ int ch_api__route_match(ch_slice_t method, ch_slice_t path, ch_api__match_t *m);
 
 /* Parses an {id} segment: a decimal number 1..INT64_MAX without sign or leading zeros. */
 int ch_api__parse_id(ch_slice_t s, int64_t *out) CH_MUST_CHECK;
+
+/* ---- audit routes (audit_routes.c) --------------------------------------------------------- */
+
+/* Brings the store's audit index up to the log: indexes the records it lacks, and rebuilds it
+ * from the log when it claims records the log does not hold. 0 or a store / audit code. */
+int ch_api__audit_sync_index(ch_audit_t *audit, ch_store_t *st) CH_MUST_CHECK;
+
+/* Answers one of the CH_API__R_AUDIT_* routes: returns the HTTP status and sets either *json
+ * (a new reference) or *text (a signed note, free with ch_free), or, for an error status, err. */
+int ch_api__audit_answer(ch_audit_t *audit, ch_store_t *st, ch_api__route_id_t route,
+                         ch_slice_t query, json_t **json, char **text, ch_api__err_t *err);
 
 #endif /* CH_API_INTERNAL_H */

@@ -12,6 +12,7 @@
 #define ROLES_EDIT   "admin,operator,provider"
 #define ROLES_ADMIN  "admin"
 #define ROLES_IMPORT "admin,provider"
+#define ROLES_AUDIT  "admin,auditor"
 
 /*
  * The one list of routes, expanded twice below (an X-macro): once into the public info array
@@ -33,7 +34,11 @@
     RESOURCE_ROUTES(X, "agencies", CH_API__AGENCIES, ROLES_ADMIN)                                  \
     RESOURCE_ROUTES(X, "cameras", CH_API__CAMERAS, ROLES_EDIT)                                     \
     RESOURCE_ROUTES(X, "devices", CH_API__DEVICES, ROLES_EDIT)                                     \
-    X("POST", "/api/v1/imports", ROLES_IMPORT, CH_API__R_IMPORT, CH_API__AGENCIES)
+    X("POST", "/api/v1/imports", ROLES_IMPORT, CH_API__R_IMPORT, CH_API__AGENCIES)                 \
+    X("GET", "/api/v1/audit", ROLES_AUDIT, CH_API__R_AUDIT_LIST, CH_API__AGENCIES)                 \
+    X("GET", "/api/v1/audit/checkpoint", "public", CH_API__R_AUDIT_CHECKPOINT, CH_API__AGENCIES)   \
+    X("GET", "/api/v1/audit/proof", ROLES_AUDIT, CH_API__R_AUDIT_PROOF, CH_API__AGENCIES)          \
+    X("GET", "/api/v1/audit/consistency", "public", CH_API__R_AUDIT_CONSISTENCY, CH_API__AGENCIES)
 
 #define AS_INFO(method, tmpl, roles, id, res)     {method, tmpl, roles},
 #define AS_DISPATCH(method, tmpl, roles, id, res) {id, res},

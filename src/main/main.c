@@ -17,6 +17,8 @@ static const char ch__usage[] =
     "  serve     run the hub: HTTP API on http.listen (default 127.0.0.1:8080)\n"
     "  import    import CCTV inventory files (national CCTV standard data, emergency bells,\n"
     "            Seoul Ansimi lists) into the store\n"
+    "  keys      keys init: make the node's Ed25519 key pair (signs the audit log)\n"
+    "  audit     audit verify|show|prove|append: the audit log, offline (no running hub)\n"
     "  version   print the version\n"
     "  help      print this text\n"
     "\n"
@@ -123,6 +125,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "import") == 0) {
         return ch_main_import(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "keys") == 0) {
+        return ch_main_keys(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "audit") == 0) {
+        return ch_main_audit(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("cctvhub %s (%s)\n", CH_VERSION, CH_GIT_REV);

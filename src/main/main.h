@@ -16,6 +16,9 @@
 
 int ch_main_serve(int argc, char **argv);
 int ch_main_import(int argc, char **argv);
+/* cctvhub keys init; cctvhub audit verify|show|prove|append (audit_cmd.c). */
+int ch_main_keys(int argc, char **argv);
+int ch_main_audit(int argc, char **argv);
 
 /*
  * Common options of every subcommand: --config FILE, --data-dir DIR, --store URL,

@@ -6,6 +6,8 @@
 #include "main/main.h"
 
 #include "api/api.h"
+#include "audit/audit.h"
+#include "main/hub_audit.h"
 #include "net/net.h"
 #include "store/store.h"
 
@@ -40,10 +42,12 @@ typedef struct ch_serve {
     ch_main_opts_t opts;
     ch_config_t cfg;
     ch_store_t *store;
+    ch_audit_t *audit;
     ch_http_server_t *http;
     ch_api_t *api;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
+    uv_timer_t checkpoint_timer; /* a signed checkpoint each second when records were added */
     int stopping;
 } ch_serve_t;
 
@@ -63,6 +67,7 @@ static void ch__serve_limits(const ch_config_t *cfg, ch_http_limits_t *l)
 static void ch__serve_drained(ch_serve_t *s)
 {
     uv_close((uv_handle_t *)&s->drain_timer, NULL);
+    uv_close((uv_handle_t *)&s->checkpoint_timer, NULL);
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);
     uv_close((uv_handle_t *)&s->sig_hup, NULL);
@@ -145,9 +150,29 @@ static void ch__serve_reload(ch_serve_t *s)
     s->cfg.http_idle_timeout_ms = next.http_idle_timeout_ms;
     s->cfg.http_max_connections = next.http_max_connections;
     ch_config_fini(&next);
+    ch_audit_entry_t e = {
+        .actor = "system", .action = "config.reload", .object = "config", .outcome = "ok"};
+    json_t *details = json_pack("{s:s?, s:I, s:I, s:I, s:I}", "file", s->opts.config_file,
+                                "http.max_body", (json_int_t)s->cfg.http_max_body, "http.max_head",
+                                (json_int_t)s->cfg.http_max_head, "http.request_timeout_ms",
+                                (json_int_t)s->cfg.http_request_timeout_ms, "log.level",
+                                (json_int_t)s->cfg.log_level);
+    e.details = details;
+    if (ch_audit_append(s->audit, &e, NULL) != 0) {
+        ch_log(CH_LOG_ERROR, "main", "msg=\"reload applied but not audited\"");
+    }
+    json_decref(details);
     ch_log(CH_LOG_INFO, "main", "msg=reloaded max_body=%llu request_timeout_ms=%llu",
            (unsigned long long)s->cfg.http_max_body,
            (unsigned long long)s->cfg.http_request_timeout_ms);
+}
+
+static void ch__serve_checkpoint_tick(uv_timer_t *t)
+{
+    ch_serve_t *s = t->data;
+    if (ch_audit_checkpoint_now(s->audit) != 0) {
+        ch_log(CH_LOG_ERROR, "audit", "msg=\"checkpoint failed\"");
+    }
 }
 
 static void ch__serve_on_signal(uv_signal_t *h, int signum)
@@ -209,6 +234,12 @@ int ch_main_serve(int argc, char **argv)
         goto out;
     }
 
+    rc = ch_main__audit_open(&s.cfg, 1, &s.audit);
+    if (rc != CH_EXIT_OK) {
+        exit_code = rc;
+        goto out;
+    }
+
     signal(SIGPIPE, SIG_IGN);
     s.loop = uv_default_loop();
     ch_http_limits_t limits;
@@ -217,6 +248,7 @@ int ch_main_serve(int argc, char **argv)
         .store_url = s.cfg.store_url,
         .max_import_bytes = (size_t)s.cfg.import_max_bytes,
         .started_at_ms = ch_time_now_ms(),
+        .audit = s.audit,
     };
     if (ch_api_new(s.loop, s.store, &acfg, &s.api) != 0) {
         fprintf(stderr, "cctvhub serve: cannot start the API\n");
@@ -244,7 +276,10 @@ int ch_main_serve(int argc, char **argv)
     uv_signal_init(s.loop, &s.sig_int);
     uv_signal_init(s.loop, &s.sig_hup);
     uv_timer_init(s.loop, &s.drain_timer);
+    uv_timer_init(s.loop, &s.checkpoint_timer);
     s.sig_term.data = s.sig_int.data = s.sig_hup.data = s.drain_timer.data = &s;
+    s.checkpoint_timer.data = &s;
+    uv_timer_start(&s.checkpoint_timer, ch__serve_checkpoint_tick, 1000, 1000);
     uv_signal_start(&s.sig_term, ch__serve_on_signal, SIGTERM);
     uv_signal_start(&s.sig_int, ch__serve_on_signal, SIGINT);
     uv_signal_start(&s.sig_hup, ch__serve_on_signal, SIGHUP);
@@ -270,6 +305,7 @@ out:
     if (s.loop != NULL) {
         uv_loop_close(s.loop);
     }
+    ch_audit_close(s.audit); /* writes a last checkpoint */
     ch_store_close(s.store);
     ch_config_fini(&s.cfg);
     return exit_code;

@@ -87,6 +87,10 @@ void ch_import_report_fini(ch_import_report_t *rep); /* NULL is fine; leaves rep
  * flagged and skipped (lists of {"line", "reason"[, "flags"]}) and duration_s. */
 json_t *ch_import_report_to_json(const ch_import_report_t *rep);
 
+/* The report as the audit record holds it: every field of ch_import_report_to_json but the
+ * flagged and skipped lists (their counts stay) and the duration. New reference. */
+json_t *ch_import_report_to_audit_json(const ch_import_report_t *rep);
+
 /* ---- import into a store ------------------------------------------------------------------ */
 
 /*

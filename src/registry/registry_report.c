@@ -118,3 +118,15 @@ json_t *ch_import_report_to_json(const ch_import_report_t *rep)
     json_object_set_new(o, "duration_s", json_real(rep->duration_s));
     return o;
 }
+
+json_t *ch_import_report_to_audit_json(const ch_import_report_t *rep)
+{
+    json_t *o = ch_import_report_to_json(rep);
+    /* The lists can run to megabytes for a national file; the audit record keeps the counts
+     * (flagged_count, skipped_count) and the report itself keeps the lines. The duration is
+     * not a fact about the registry, and would make equal imports differ. */
+    json_object_del(o, "flagged");
+    json_object_del(o, "skipped");
+    json_object_del(o, "duration_s");
+    return o;
+}

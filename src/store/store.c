@@ -638,3 +638,37 @@ int ch_store_count(ch_store_t *st, const char *what, int64_t *out)
     return ch_store__fail(st, CH_EINVAL, "count: unknown table \"%.32s\"",
                           what != NULL ? what : "(null)");
 }
+
+/* ---- the audit index ------------------------------------------------------------------------ */
+
+int ch_store_audit_index_add(ch_store_t *st, const ch_store_audit_row_t *row)
+{
+    if (row == NULL || row->seq < 0) {
+        return ch_store__fail(st, CH_EINVAL, "audit index: a row needs a seq >= 0");
+    }
+    return st->ops->audit_add(st, row);
+}
+
+int ch_store_audit_index_last(ch_store_t *st, int64_t *seq)
+{
+    return st->ops->audit_last(st, seq);
+}
+
+int ch_store_audit_index_clear(ch_store_t *st)
+{
+    return st->ops->audit_clear(st);
+}
+
+int ch_store_audit_index_query(ch_store_t *st, const ch_store_audit_filter_t *f, int64_t **seqs,
+                               size_t *count, int64_t *total, int64_t *next_seq)
+{
+    *seqs = NULL;
+    *count = 0;
+    *total = 0;
+    *next_seq = -1;
+    int limit = f->limit == 0 ? 100 : f->limit;
+    if (limit < 1 || limit > 1000) {
+        return ch_store__fail(st, CH_EINVAL, "audit index: limit %d is not in 1..1000", limit);
+    }
+    return st->ops->audit_query(st, f, limit, seqs, count, total, next_seq);
+}

@@ -212,4 +212,39 @@ int ch_store_device_upsert(ch_store_t *st, ch_device_t *d,
 int ch_store_count(ch_store_t *st, const char *what, int64_t *out) CH_MUST_CHECK; /* "agencies",
                                                                "cameras", "devices" */
 
+/* ---- the audit index ------------------------------------------------------------------------ */
+
+/* One audit record as the index knows it: enough to find records by camera, agency, event,
+ * actor, action and time. The audit log is the truth; the index only points into it by seq,
+ * and can be dropped and rebuilt from the log at any time. Strings are borrowed. */
+typedef struct ch_store_audit_row {
+    int64_t seq;
+    int64_t time_ns;
+    const char *actor;
+    const char *action;
+    int64_t camera_id; /* 0 = none */
+    int64_t agency_id; /* 0 = none */
+    int64_t event_id;  /* 0 = none */
+} ch_store_audit_row_t;
+
+typedef struct ch_store_audit_filter {
+    int64_t since_ns, until_ns;             /* 0 = open; since <= time_ns < until */
+    int64_t camera_id, agency_id, event_id; /* 0 = any */
+    const char *actor, *action;             /* exact; NULL = any */
+    int64_t after_seq;                      /* cursor: seq > after_seq; -1 = from the start */
+    int limit;                              /* 1..1000; 0 means 100 */
+} ch_store_audit_filter_t;
+
+/* Adds one row (CH_EEXIST when its seq is indexed already). */
+int ch_store_audit_index_add(ch_store_t *st, const ch_store_audit_row_t *row) CH_MUST_CHECK;
+/* The highest indexed seq, or -1 when the index is empty. */
+int ch_store_audit_index_last(ch_store_t *st, int64_t *seq) CH_MUST_CHECK;
+/* Drops every row (before a rebuild). */
+int ch_store_audit_index_clear(ch_store_t *st) CH_MUST_CHECK;
+/* The seqs of matching records in ascending order (at most f->limit, into *seqs, free with
+ * ch_free), the total count of matches cursor aside, and *next_seq: the cursor for the next
+ * page (the last seq returned), or -1 when no more. */
+int ch_store_audit_index_query(ch_store_t *st, const ch_store_audit_filter_t *f, int64_t **seqs,
+                               size_t *count, int64_t *total, int64_t *next_seq) CH_MUST_CHECK;
+
 #endif /* CH_STORE_H */

@@ -127,8 +127,28 @@ static const char migration_1[] =
     "CREATE INDEX devices_status ON devices(status);\n"
     "CREATE INDEX devices_latlon ON devices(lat, lon) WHERE located = 1;\n";
 
+/* The audit index (see store.h): a pointer into the audit log by seq, rebuilt from the log
+ * when lost. */
+static const char migration_2[] =
+    "CREATE TABLE audit_index (\n"
+    "    seq INTEGER PRIMARY KEY,\n"
+    "    time_ns INTEGER NOT NULL,\n"
+    "    actor TEXT,\n"
+    "    action TEXT,\n"
+    "    camera_id INTEGER,\n"
+    "    agency_id INTEGER,\n"
+    "    event_id INTEGER\n"
+    ");\n"
+    "CREATE INDEX audit_index_time ON audit_index(time_ns);\n"
+    "CREATE INDEX audit_index_camera ON audit_index(camera_id) WHERE camera_id IS NOT NULL;\n"
+    "CREATE INDEX audit_index_agency ON audit_index(agency_id) WHERE agency_id IS NOT NULL;\n"
+    "CREATE INDEX audit_index_event ON audit_index(event_id) WHERE event_id IS NOT NULL;\n"
+    "CREATE INDEX audit_index_actor ON audit_index(actor);\n"
+    "CREATE INDEX audit_index_action ON audit_index(action);\n";
+
 static const char *const migrations[] = {
     migration_1,
+    migration_2,
 };
 
 #define SCHEMA_VERSION ((int)CH_ARRAY_SIZE(migrations))
@@ -179,6 +199,7 @@ typedef struct sq_store {
     sq_table_t tab[CH_STORE__NTABLES];
     sqlite3_stmt *agency_by_name;
     sqlite3_stmt *begin, *begin_read, *commit, *rollback;
+    sqlite3_stmt *audit_add, *audit_last;
 } sq_store_t;
 
 static sq_store_t *sq(ch_store_t *st)
@@ -1396,6 +1417,8 @@ static void sq_close(ch_store_t *st)
     }
     sq_bulk_reset(s);
     sqlite3_finalize(s->agency_by_name);
+    sqlite3_finalize(s->audit_add);
+    sqlite3_finalize(s->audit_last);
     sqlite3_finalize(s->begin);
     sqlite3_finalize(s->begin_read);
     sqlite3_finalize(s->commit);
@@ -1514,6 +1537,167 @@ static void sq_create_private(const char *path)
     }
 }
 
+/* ---- the audit index ------------------------------------------------------------------------ */
+
+/* Binds v, or NULL when v is 0 ("none"). */
+static void sq_bind_id_or_null(sqlite3_stmt *stmt, int col, int64_t v)
+{
+    if (v != 0) {
+        sqlite3_bind_int64(stmt, col, v);
+    } else {
+        sqlite3_bind_null(stmt, col);
+    }
+}
+
+static int sq_audit_add(ch_store_t *st, const ch_store_audit_row_t *row)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *stmt = NULL;
+    int rc = sq_prepare(s, &s->audit_add,
+                        "INSERT INTO audit_index(seq, time_ns, actor, action, camera_id, "
+                        "agency_id, event_id) VALUES(?, ?, ?, ?, ?, ?, ?)",
+                        &stmt);
+    if (rc != 0) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, row->seq);
+    sqlite3_bind_int64(stmt, 2, row->time_ns);
+    sqlite3_bind_text(stmt, 3, row->actor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 4, row->action, -1, SQLITE_STATIC);
+    sq_bind_id_or_null(stmt, 5, row->camera_id);
+    sq_bind_id_or_null(stmt, 6, row->agency_id);
+    sq_bind_id_or_null(stmt, 7, row->event_id);
+    rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : sq_fail(s, "audit index");
+    sq_done(stmt);
+    return rc;
+}
+
+static int sq_audit_last(ch_store_t *st, int64_t *seq)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *stmt = NULL;
+    int rc = sq_prepare(s, &s->audit_last, "SELECT coalesce(max(seq), -1) FROM audit_index", &stmt);
+    if (rc != 0) {
+        return rc;
+    }
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(stmt, 0);
+    } else {
+        rc = sq_fail(s, "audit index");
+    }
+    sq_done(stmt);
+    return rc;
+}
+
+static int sq_audit_clear(ch_store_t *st)
+{
+    return sq_exec(sq(st), "DELETE FROM audit_index", "audit index");
+}
+
+/*
+ * One page of matching seqs and the total. The WHERE clause is built from the filters that are
+ * set, with every value bound (never spliced into the SQL). Queries are rare (an auditor's
+ * search), so the statements are prepared per call rather than cached per filter mask.
+ */
+static int sq_audit_query(ch_store_t *st, const ch_store_audit_filter_t *f, int limit,
+                          int64_t **seqs, size_t *count, int64_t *total, int64_t *next_seq)
+{
+    sq_store_t *s = sq(st);
+    ch_buf_t where;
+    ch_buf_init(&where);
+    ch_buf_append_str(&where, " WHERE 1");
+    if (f->since_ns != 0) {
+        ch_buf_append_str(&where, " AND time_ns >= :since");
+    }
+    if (f->until_ns != 0) {
+        ch_buf_append_str(&where, " AND time_ns < :until");
+    }
+    if (f->camera_id != 0) {
+        ch_buf_append_str(&where, " AND camera_id = :camera");
+    }
+    if (f->agency_id != 0) {
+        ch_buf_append_str(&where, " AND agency_id = :agency");
+    }
+    if (f->event_id != 0) {
+        ch_buf_append_str(&where, " AND event_id = :event");
+    }
+    if (f->actor != NULL) {
+        ch_buf_append_str(&where, " AND actor = :actor");
+    }
+    if (f->action != NULL) {
+        ch_buf_append_str(&where, " AND action = :action");
+    }
+    ch_buf_t sql;
+    ch_buf_init(&sql);
+    sqlite3_stmt *stmt = NULL;
+    int rc = 0;
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
+        ch_buf_reset(&sql);
+        if (pass == 0) {
+            ch_buf_appendf(&sql, "SELECT count(*) FROM audit_index%s", where.data);
+        } else {
+            ch_buf_appendf(&sql,
+                           "SELECT seq FROM audit_index%s AND seq > :after ORDER BY seq "
+                           "LIMIT :limit",
+                           where.data);
+        }
+        if (sqlite3_prepare_v2(s->db, sql.data, -1, &stmt, NULL) != SQLITE_OK) {
+            rc = sq_fail(s, "audit query");
+            break;
+        }
+        static const char *names[] = {":since", ":until", ":camera", ":agency", ":event"};
+        const int64_t values[] = {f->since_ns, f->until_ns, f->camera_id, f->agency_id,
+                                  f->event_id};
+        for (size_t i = 0; i < CH_ARRAY_SIZE(names); i++) {
+            int idx = sqlite3_bind_parameter_index(stmt, names[i]);
+            if (idx > 0) {
+                sqlite3_bind_int64(stmt, idx, values[i]);
+            }
+        }
+        int idx = sqlite3_bind_parameter_index(stmt, ":actor");
+        if (idx > 0) {
+            sqlite3_bind_text(stmt, idx, f->actor, -1, SQLITE_STATIC);
+        }
+        idx = sqlite3_bind_parameter_index(stmt, ":action");
+        if (idx > 0) {
+            sqlite3_bind_text(stmt, idx, f->action, -1, SQLITE_STATIC);
+        }
+        if (pass == 0) {
+            if (sqlite3_step(stmt) == SQLITE_ROW) {
+                *total = sqlite3_column_int64(stmt, 0);
+            } else {
+                rc = sq_fail(s, "audit query");
+            }
+        } else {
+            sqlite3_bind_int64(stmt, sqlite3_bind_parameter_index(stmt, ":after"), f->after_seq);
+            /* One more than a page tells whether there is a next one. */
+            sqlite3_bind_int(stmt, sqlite3_bind_parameter_index(stmt, ":limit"), limit + 1);
+            int64_t *out = ch_malloc(sizeof(int64_t) * (size_t)(limit + 1));
+            size_t n = 0;
+            int step;
+            while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+                out[n++] = sqlite3_column_int64(stmt, 0);
+            }
+            if (step != SQLITE_DONE) {
+                ch_free(out);
+                rc = sq_fail(s, "audit query");
+            } else {
+                if (n > (size_t)limit) {
+                    n = (size_t)limit;
+                    *next_seq = out[n - 1];
+                }
+                *seqs = out;
+                *count = n;
+            }
+        }
+        sqlite3_finalize(stmt);
+        stmt = NULL;
+    }
+    ch_buf_fini(&sql);
+    ch_buf_fini(&where);
+    return rc;
+}
+
 static const ch_store_ops_t sq_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -1529,6 +1713,10 @@ static const ch_store_ops_t sq_ops = {
     .upsert = sq_upsert,
     .agency_find_by_name = sq_agency_find_by_name,
     .count = sq_count,
+    .audit_add = sq_audit_add,
+    .audit_last = sq_audit_last,
+    .audit_clear = sq_audit_clear,
+    .audit_query = sq_audit_query,
 };
 
 /* Builds "a,b,c" from a table's column names. */

@@ -2,7 +2,8 @@
  * The API end to end in one process: the real HTTP server (net) and the API on a loop thread,
  * a temporary SQLite store, and a plain blocking socket client on 127.0.0.1. Exercises CRUD,
  * filters and pagination, errors (400, 404, 405, 409, 413, 415), imports, and checks that
- * camera credentials never appear in any answer or log line.
+ * camera credentials never appear in any answer or log line. Every change goes on a real audit
+ * log, and the last test reads it back.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,6 +34,7 @@ typedef struct server {
     uv_sem_t ready;
     ch_store_t *st;
     ch_api_t *api;
+    ch_audit_t *audit;
     ch_http_server_t *http;
     char dir[64];
     char url[128];
@@ -63,7 +65,21 @@ static void *server_main(void *arg)
     server_t *s = arg;
     char *err = NULL;
     uv_loop_init(&s->loop);
-    ch_api_config_t cfg = {s->url, 0, ch_time_now_ms()};
+    char audit_dir[96];
+    snprintf(audit_dir, sizeof(audit_dir), "%s/audit", s->dir);
+    ch_audit_key_t key;
+    ch_audit_options_t aopt = {.dir = audit_dir, .key = &key};
+    if (ch_audit_keys_init(s->dir, &err) != 0 || ch_audit_keys_load(s->dir, &key, &err) != 0 ||
+        ch_audit_open(&aopt, &s->audit, &err) != 0) {
+        fprintf(stderr, "audit start failed: %s\n", err ? err : "?");
+        ch_free(err);
+        s->failed = 1;
+        uv_sem_post(&s->ready);
+        return NULL;
+    }
+    ch_audit_key_wipe(&key);
+    ch_api_config_t cfg = {
+        .store_url = s->url, .started_at_ms = ch_time_now_ms(), .audit = s->audit};
     if (ch_store_open(s->url, &s->st, &err) != 0 ||
         ch_api_new(&s->loop, s->st, &cfg, &s->api) != 0 ||
         ch_http_server_new(&s->loop, NULL, ch_api_handle, ch_api_body_limit, s->api, &s->http) !=
@@ -82,6 +98,7 @@ static void *server_main(void *arg)
     uv_run(&s->loop, UV_RUN_DEFAULT);
     ch_api_free(s->api);
     ch_store_close(s->st);
+    ch_audit_close(s->audit);
     uv_loop_close(&s->loop);
     return NULL;
 }
@@ -119,15 +136,10 @@ static int stop_server(void **state)
     dup2(srv.saved_stderr, STDERR_FILENO);
     close(srv.saved_stderr);
     ch_buf_fini(&srv.answers);
-    /* SQLite in WAL mode leaves these beside the database. */
-    static const char *files[] = {"hub.db", "hub.db-wal", "hub.db-shm", "hub.db-journal",
-                                  "log.txt"};
-    for (size_t i = 0; i < CH_ARRAY_SIZE(files); i++) {
-        char path[160];
-        snprintf(path, sizeof(path), "%s/%s", srv.dir, files[i]);
-        unlink(path);
-    }
-    rmdir(srv.dir);
+    /* The store (with its WAL files), the log, the keys and the audit log. */
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", srv.dir);
+    assert_int_equal(system(cmd), 0);
     return 0;
 }
 
@@ -673,6 +685,44 @@ static void test_credentials_never_appear_in_answers_or_logs(void **state)
     ch_buf_fini(&b);
 }
 
+/* Runs last: every change the tests above made through the API is on the audit record, with
+ * the peer as actor, and no credential is. */
+static void test_every_registry_change_is_on_the_audit_record(void **state)
+{
+    ch_audit_iter_t *it = NULL;
+    assert_int_equal(ch_audit_iter_new(srv.audit, 0, &it), 0);
+    ch_audit_record_t rec;
+    int creates = 0, updates = 0, deletes = 0, import_starts = 0, imports = 0, records = 0;
+    while (ch_audit_iter_next(it, &rec) == 0) {
+        records++;
+        json_error_t jerr;
+        json_t *r = json_loads(rec.json, 0, &jerr);
+        assert_non_null(r);
+        const char *action = json_string_value(json_object_get(r, "action"));
+        const char *actor = json_string_value(json_object_get(r, "actor"));
+        assert_non_null(action);
+        assert_non_null(actor);
+        assert_int_equal(strncmp(actor, "http:127.0.0.1:", 15), 0);
+        assert_int_equal(json_integer_value(json_object_get(r, "seq")), (json_int_t)rec.seq);
+        creates += strstr(action, ".create") != NULL;
+        updates += strstr(action, ".update") != NULL;
+        deletes += strstr(action, ".delete") != NULL;
+        import_starts += strcmp(action, "import.start") == 0;
+        imports += strcmp(action, "import") == 0;
+        assert_null(strstr(rec.json, SECRET_PASSWORD));
+        assert_null(strstr(rec.json, SECRET_USER));
+        assert_null(strstr(rec.json, SECRET_HOST));
+        json_decref(r);
+    }
+    ch_audit_iter_free(it);
+    assert_true(records > 0);
+    assert_true(creates >= 3);
+    assert_true(updates >= 1);
+    assert_true(deletes >= 1);
+    assert_true(import_starts >= 1);
+    assert_int_equal(import_starts, imports);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -686,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_device_crud),
         cmocka_unit_test(test_import_of_a_real_file_answers_its_report),
         cmocka_unit_test(test_credentials_never_appear_in_answers_or_logs),
+        cmocka_unit_test(test_every_registry_change_is_on_the_audit_record),
     };
     return cmocka_run_group_tests(tests, start_server, stop_server);
 }

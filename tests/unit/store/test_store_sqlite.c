@@ -1109,6 +1109,65 @@ static void test_rollback_leaves_nothing(void **state)
     assert_int_equal(count_of(fx->st, "agencies"), 1);
 }
 
+static void test_audit_index_finds_records_by_camera_and_pages_by_seq(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t last = 0;
+    assert_int_equal(ch_store_audit_index_last(fx->st, &last), 0);
+    assert_int_equal(last, -1);
+    /* 25 records: every third about camera 7, every fifth by agency 3. */
+    for (int64_t seq = 0; seq < 25; seq++) {
+        ch_store_audit_row_t row = {.seq = seq,
+                                    .time_ns = 1000 + seq,
+                                    .actor = seq % 2 ? "user:kim" : "system",
+                                    .action = "view.start",
+                                    .camera_id = seq % 3 == 0 ? 7 : 0,
+                                    .agency_id = seq % 5 == 0 ? 3 : 0};
+        assert_int_equal(ch_store_audit_index_add(fx->st, &row), 0);
+    }
+    ch_store_audit_row_t dup = {.seq = 4, .time_ns = 1, .actor = "x", .action = "y"};
+    assert_int_equal(ch_store_audit_index_add(fx->st, &dup), CH_EEXIST);
+    assert_int_equal(ch_store_audit_index_last(fx->st, &last), 0);
+    assert_int_equal(last, 24);
+
+    /* Camera 7, two per page: seqs 0 3 6 9 12 15 18 21 24, walked exactly once. */
+    ch_store_audit_filter_t f = {.camera_id = 7, .after_seq = -1, .limit = 2};
+    int64_t want = 0, pages = 0;
+    for (;;) {
+        int64_t *seqs = NULL, total = 0, next = 0;
+        size_t n = 0;
+        assert_int_equal(ch_store_audit_index_query(fx->st, &f, &seqs, &n, &total, &next), 0);
+        assert_int_equal(total, 9);
+        for (size_t i = 0; i < n; i++, want += 3) {
+            assert_int_equal(seqs[i], want);
+        }
+        ch_free(seqs);
+        pages++;
+        if (next < 0) {
+            break;
+        }
+        f.after_seq = next;
+    }
+    assert_int_equal(want, 27);
+    assert_int_equal(pages, 5);
+
+    /* Filters combine: agency 3, by kim, in a time window. */
+    ch_store_audit_filter_t g = {
+        .agency_id = 3, .actor = "user:kim", .since_ns = 1005, .until_ns = 1020, .after_seq = -1};
+    int64_t *seqs = NULL, total = 0, next = 0;
+    size_t n = 0;
+    assert_int_equal(ch_store_audit_index_query(fx->st, &g, &seqs, &n, &total, &next), 0);
+    assert_int_equal(n, 2); /* 5 and 15 */
+    assert_int_equal(seqs[0], 5);
+    assert_int_equal(seqs[1], 15);
+    assert_int_equal(next, -1);
+    ch_free(seqs);
+
+    assert_int_equal(ch_store_audit_index_clear(fx->st), 0);
+    assert_int_equal(ch_store_audit_index_last(fx->st, &last), 0);
+    assert_int_equal(last, -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1145,6 +1204,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_upsert_on_a_big_table_in_a_transaction, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_index_finds_records_by_camera_and_pages_by_seq,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,434 @@
+/*
+ * The audit routes: what an auditor or a privacy officer asks of the record over HTTP.
+ *
+ *   GET /api/v1/audit              records by time, camera, agency, event, actor, action
+ *   GET /api/v1/audit/checkpoint   the latest signed checkpoint (C2SP signed note)
+ *   GET /api/v1/audit/proof        inclusion proof of one record in a tree size
+ *   GET /api/v1/audit/consistency  consistency proof between two tree sizes
+ *
+ * Queries go through the audit index of the store, which this file keeps in step with the log
+ * before each query: the log is the truth, and an index that is behind catches up, one that
+ * claims more than the log holds (a restored database, a replaced log) is rebuilt.
+ */
+#include "api/api_internal.h"
+
+#include "audit/audit.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* Reads an id out of an object name ("camera:123") when its kind matches. */
+static int64_t object_id(const char *object, const char *kind)
+{
+    size_t n = strlen(kind);
+    int64_t id;
+    if (object == NULL || strncmp(object, kind, n) != 0 || object[n] != ':' ||
+        ch_parse_int64(object + n + 1, strlen(object + n + 1), &id) != 0 || id <= 0) {
+        return 0;
+    }
+    return id;
+}
+
+/* The id a record is about, from its object ("camera:5") or its details ("camera_id": 5). */
+static int64_t record_id(json_t *rec, const char *kind, const char *details_key)
+{
+    int64_t id = object_id(json_string_value(json_object_get(rec, "object")), kind);
+    if (id == 0) {
+        json_t *v = json_object_get(json_object_get(rec, "details"), details_key);
+        if (json_is_integer(v) && json_integer_value(v) > 0) {
+            id = (int64_t)json_integer_value(v);
+        }
+    }
+    return id;
+}
+
+int ch_api__audit_sync_index(ch_audit_t *audit, ch_store_t *st)
+{
+    int64_t last = -1;
+    int rc = ch_store_audit_index_last(st, &last);
+    if (rc != 0) {
+        return rc;
+    }
+    uint64_t size = ch_audit_size(audit);
+    if (last >= 0 && (uint64_t)last >= size) {
+        ch_log(CH_LOG_WARN, "api",
+               "msg=\"audit index claims more than the log holds; rebuilding from the log\" "
+               "index_last=%" PRId64 " log_size=%" PRIu64,
+               last, size);
+        if ((rc = ch_store_audit_index_clear(st)) != 0) {
+            return rc;
+        }
+        last = -1;
+    }
+    if ((uint64_t)(last + 1) >= size) {
+        return 0;
+    }
+    ch_audit_iter_t *it = NULL;
+    if ((rc = ch_audit_iter_new(audit, (uint64_t)(last + 1), &it)) != 0) {
+        return rc;
+    }
+    /* One transaction for the batch: a rebuild of a million records is one commit. */
+    if ((rc = ch_store_begin(st)) != 0) {
+        ch_audit_iter_free(it);
+        return rc;
+    }
+    ch_audit_record_t r;
+    int step;
+    while ((step = ch_audit_iter_next(it, &r)) == 0) {
+        json_error_t jerr;
+        json_t *rec = json_loads(r.json, 0, &jerr);
+        if (rec == NULL) {
+            rc = CH_EPARSE;
+            break;
+        }
+        json_t *t = json_object_get(rec, "time");
+        ch_store_audit_row_t row = {
+            .seq = (int64_t)r.seq,
+            .time_ns = json_is_integer(t) ? (int64_t)json_integer_value(t) : 0,
+            .actor = json_string_value(json_object_get(rec, "actor")),
+            .action = json_string_value(json_object_get(rec, "action")),
+            .camera_id = record_id(rec, "camera", "camera_id"),
+            .agency_id = record_id(rec, "agency", "agency_id"),
+            .event_id = record_id(rec, "event", "event_id"),
+        };
+        rc = ch_store_audit_index_add(st, &row);
+        json_decref(rec);
+        if (rc != 0) {
+            break;
+        }
+    }
+    ch_audit_iter_free(it);
+    if (rc == 0 && step != CH_ENOTFOUND) {
+        rc = step;
+    }
+    if (rc != 0) {
+        (void)ch_store_rollback(st);
+        return rc;
+    }
+    return ch_store_commit(st);
+}
+
+/* Parses a time: RFC 3339 UTC ("2026-11-25T08:00:00Z", fractions allowed) or epoch seconds. */
+static int parse_time_ns(const char *s, int64_t *out)
+{
+    int64_t secs;
+    if (ch_parse_int64(s, strlen(s), &secs) == 0) {
+        if (secs < 0 || secs > INT64_MAX / 1000000000) {
+            return CH_EPARSE;
+        }
+        *out = secs * 1000000000;
+        return 0;
+    }
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (end == NULL) {
+        return CH_EPARSE;
+    }
+    int64_t frac = 0;
+    int digits = 0;
+    if (*end == '.') {
+        end++;
+        while (*end >= '0' && *end <= '9') {
+            if (digits < 9) {
+                frac = frac * 10 + (*end - '0');
+                digits++;
+            }
+            end++;
+        }
+        if (digits == 0) {
+            return CH_EPARSE;
+        }
+    }
+    while (digits > 0 && digits < 9) {
+        frac *= 10;
+        digits++;
+    }
+    if (strcmp(end, "Z") != 0) {
+        return CH_EPARSE;
+    }
+    time_t t = timegm(&tm);
+    if (t < 0) {
+        return CH_EPARSE;
+    }
+    *out = (int64_t)t * 1000000000 + frac;
+    return 0;
+}
+
+static int query_int(const ch_api__query_t *q, const char *name, int64_t min, int64_t *out,
+                     int *present, ch_api__err_t *err)
+{
+    const char *v = ch_api__query_get(q, name);
+    *present = v != NULL;
+    if (v == NULL) {
+        return 0;
+    }
+    if (ch_parse_int64(v, strlen(v), out) != 0 || *out < min) {
+        ch_api__err_set(err, 400, "invalid", name, "%s must be an integer >= %lld", name,
+                        (long long)min);
+        return CH_EINVAL;
+    }
+    return 0;
+}
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static json_t *hash_json(const uint8_t h[CH_AUDIT_HASH_SIZE])
+{
+    char text[2 * CH_AUDIT_HASH_SIZE + 1];
+    hex(h, CH_AUDIT_HASH_SIZE, text);
+    return json_string(text);
+}
+
+static json_t *proof_json(const ch_audit_proof_t *p)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < p->count; i++) {
+        json_array_append_new(a, hash_json(p->hash[i]));
+    }
+    return a;
+}
+
+/* Only these parameters, each at most once (ch_api__query_parse refuses repeats). */
+static int only_params(const ch_api__query_t *q, const char *const *allowed, ch_api__err_t *err)
+{
+    for (size_t i = 0; i < q->count; i++) {
+        int ok = 0;
+        for (const char *const *a = allowed; *a != NULL; a++) {
+            ok |= strcmp(q->items[i].name, *a) == 0;
+        }
+        if (!ok) {
+            ch_api__err_set(err, 400, "invalid", q->items[i].name, "unknown query parameter");
+            return CH_EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int answer_list(ch_audit_t *audit, ch_store_t *st, const ch_api__query_t *q,
+                       json_t **json, ch_api__err_t *err)
+{
+    static const char *const allowed[] = {"since", "until", "camera", "agency", "event", "actor",
+                                          "action", "cursor", "limit", NULL};
+    if (only_params(q, allowed, err) != 0) {
+        return 400;
+    }
+    ch_store_audit_filter_t f = {.after_seq = -1};
+    const char *v;
+    int present;
+    if ((v = ch_api__query_get(q, "since")) != NULL && parse_time_ns(v, &f.since_ns) != 0) {
+        ch_api__err_set(err, 400, "invalid", "since",
+                        "since must be RFC 3339 UTC (2026-11-25T08:00:00Z) or epoch seconds");
+        return 400;
+    }
+    if ((v = ch_api__query_get(q, "until")) != NULL && parse_time_ns(v, &f.until_ns) != 0) {
+        ch_api__err_set(err, 400, "invalid", "until",
+                        "until must be RFC 3339 UTC (2026-11-25T08:00:00Z) or epoch seconds");
+        return 400;
+    }
+    int64_t limit = 100;
+    if (query_int(q, "camera", 1, &f.camera_id, &present, err) != 0 ||
+        query_int(q, "agency", 1, &f.agency_id, &present, err) != 0 ||
+        query_int(q, "event", 1, &f.event_id, &present, err) != 0 ||
+        query_int(q, "limit", 1, &limit, &present, err) != 0) {
+        return 400;
+    }
+    if (limit > 1000) {
+        ch_api__err_set(err, 400, "invalid", "limit", "limit must be an integer 1..1000");
+        return 400;
+    }
+    f.limit = (int)limit;
+    f.actor = ch_api__query_get(q, "actor");
+    f.action = ch_api__query_get(q, "action");
+    if ((v = ch_api__query_get(q, "cursor")) != NULL) {
+        int64_t c;
+        if (ch_api__cursor_decode(v, &c) != 0) {
+            ch_api__err_set(err, 400, "invalid", "cursor",
+                            "cursor is not one this server handed out; start again without it");
+            return 400;
+        }
+        f.after_seq = c - 1; /* cursors hold seq + 1: they must be >= 1 */
+    }
+    if (ch_api__audit_sync_index(audit, st) != 0) {
+        ch_api__err_set(err, 500, "internal", NULL, "the audit index could not be brought up "
+                                                    "to date");
+        return 500;
+    }
+    int64_t *seqs = NULL, total = 0, next = -1;
+    size_t n = 0;
+    if (ch_store_audit_index_query(st, &f, &seqs, &n, &total, &next) != 0) {
+        ch_api__err_set(err, 500, "internal", NULL, "the audit index could not be read");
+        return 500;
+    }
+    json_t *items = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char *text = NULL;
+        size_t len = 0;
+        int rc = ch_audit_read(audit, (uint64_t)seqs[i], &text, &len);
+        json_error_t jerr;
+        json_t *rec = rc == 0 ? json_loadb(text, len, 0, &jerr) : NULL;
+        ch_free(text);
+        if (rec == NULL) {
+            ch_free(seqs);
+            json_decref(items);
+            ch_api__err_set(err, 500, "internal", NULL,
+                            "audit record %lld cannot be read; run `cctvhub audit verify`",
+                            (long long)seqs[i]);
+            return 500;
+        }
+        json_array_append_new(items, rec);
+    }
+    ch_free(seqs);
+    json_t *o = json_object();
+    json_object_set_new(o, "items", items);
+    json_object_set_new(o, "total", json_integer(total));
+    if (next >= 0) {
+        char cursor[CH_API__CURSOR_MAX];
+        ch_api__cursor_encode(next + 1, cursor);
+        json_object_set_new(o, "next", json_string(cursor));
+    } else {
+        json_object_set_new(o, "next", json_null());
+    }
+    *json = o;
+    return 200;
+}
+
+static int answer_checkpoint(ch_audit_t *audit, const ch_api__query_t *q, char **text,
+                             ch_api__err_t *err)
+{
+    static const char *const allowed[] = {NULL};
+    if (only_params(q, allowed, err) != 0) {
+        return 400;
+    }
+    if (ch_audit_size(audit) == 0) {
+        ch_api__err_set(err, 404, "not_found", NULL, "the audit log holds no record yet");
+        return 404;
+    }
+    /* The latest checkpoint may be up to a second old; a fresh one covers every record. */
+    if (ch_audit_checkpoint_now(audit) != 0 || ch_audit_checkpoint_latest(audit, text) != 0) {
+        ch_api__err_set(err, 500, "internal", NULL, "no checkpoint could be made");
+        return 500;
+    }
+    return 200;
+}
+
+static int answer_proof(ch_audit_t *audit, const ch_api__query_t *q, json_t **json,
+                        ch_api__err_t *err)
+{
+    static const char *const allowed[] = {"index", "size", NULL};
+    if (only_params(q, allowed, err) != 0) {
+        return 400;
+    }
+    int64_t index = 0, size = (int64_t)ch_audit_size(audit);
+    int has_index, has_size;
+    if (query_int(q, "index", 0, &index, &has_index, err) != 0 ||
+        query_int(q, "size", 1, &size, &has_size, err) != 0) {
+        return 400;
+    }
+    if (!has_index) {
+        ch_api__err_set(err, 400, "invalid", "index", "index is required");
+        return 400;
+    }
+    if ((uint64_t)size > ch_audit_size(audit) || index >= size) {
+        ch_api__err_set(err, 400, "invalid", has_size ? "size" : "index",
+                        "need index < size <= %llu (the log's size)",
+                        (unsigned long long)ch_audit_size(audit));
+        return 400;
+    }
+    ch_audit_proof_t proof;
+    uint8_t root[CH_AUDIT_HASH_SIZE], leaf[CH_AUDIT_HASH_SIZE];
+    char *rec = NULL;
+    size_t len = 0;
+    if (ch_audit_prove_inclusion(audit, (uint64_t)index, (uint64_t)size, &proof) != 0 ||
+        ch_audit_root(audit, (uint64_t)size, root) != 0 ||
+        ch_audit_read(audit, (uint64_t)index, &rec, &len) != 0) {
+        ch_api__err_set(err, 500, "internal", NULL, "the proof could not be made");
+        return 500;
+    }
+    ch_audit_leaf_hash(rec, len, leaf);
+    ch_free(rec);
+    *json = json_pack("{s:I, s:I, s:o, s:o, s:o}", "index", (json_int_t)index, "size",
+                      (json_int_t)size, "leaf_hash", hash_json(leaf), "root", hash_json(root),
+                      "path", proof_json(&proof));
+    return 200;
+}
+
+static int answer_consistency(ch_audit_t *audit, const ch_api__query_t *q, json_t **json,
+                              ch_api__err_t *err)
+{
+    static const char *const allowed[] = {"from", "to", NULL};
+    if (only_params(q, allowed, err) != 0) {
+        return 400;
+    }
+    int64_t from = 0, to = (int64_t)ch_audit_size(audit);
+    int has_from, has_to;
+    if (query_int(q, "from", 1, &from, &has_from, err) != 0 ||
+        query_int(q, "to", 1, &to, &has_to, err) != 0) {
+        return 400;
+    }
+    if (!has_from) {
+        ch_api__err_set(err, 400, "invalid", "from", "from is required");
+        return 400;
+    }
+    if ((uint64_t)to > ch_audit_size(audit) || from > to) {
+        ch_api__err_set(err, 400, "invalid", has_to ? "to" : "from",
+                        "need 1 <= from <= to <= %llu (the log's size)",
+                        (unsigned long long)ch_audit_size(audit));
+        return 400;
+    }
+    ch_audit_proof_t proof;
+    uint8_t r1[CH_AUDIT_HASH_SIZE], r2[CH_AUDIT_HASH_SIZE];
+    if (ch_audit_prove_consistency(audit, (uint64_t)from, (uint64_t)to, &proof) != 0 ||
+        ch_audit_root(audit, (uint64_t)from, r1) != 0 ||
+        ch_audit_root(audit, (uint64_t)to, r2) != 0) {
+        ch_api__err_set(err, 500, "internal", NULL, "the proof could not be made");
+        return 500;
+    }
+    *json = json_pack("{s:I, s:I, s:o, s:o, s:o}", "from", (json_int_t)from, "to",
+                      (json_int_t)to, "root_from", hash_json(r1), "root_to", hash_json(r2),
+                      "path", proof_json(&proof));
+    return 200;
+}
+
+int ch_api__audit_answer(ch_audit_t *audit, ch_store_t *st, ch_api__route_id_t route,
+                         ch_slice_t query, json_t **json, char **text, ch_api__err_t *err)
+{
+    *json = NULL;
+    *text = NULL;
+    ch_api__query_t q;
+    int status;
+    if (ch_api__query_parse(query, &q, err) != 0) {
+        ch_api__query_fini(&q);
+        return err->status;
+    }
+    switch (route) {
+    case CH_API__R_AUDIT_LIST:
+        status = answer_list(audit, st, &q, json, err);
+        break;
+    case CH_API__R_AUDIT_CHECKPOINT:
+        status = answer_checkpoint(audit, &q, text, err);
+        break;
+    case CH_API__R_AUDIT_PROOF:
+        status = answer_proof(audit, &q, json, err);
+        break;
+    case CH_API__R_AUDIT_CONSISTENCY:
+        status = answer_consistency(audit, &q, json, err);
+        break;
+    default:
+        ch_api__err_set(err, 404, "not_found", NULL, "no such path");
+        status = 404;
+        break;
+    }
+    ch_api__query_fini(&q);
+    return status;
+}

@@ -1,0 +1,315 @@
+/*
+ * audit: the record every decision and every view of cctvhub leaves behind, built so that no
+ * one (the hub's own administrators included) can alter or trim it without detection, and so
+ * that a privacy officer can verify it on a laptop with no network and no running hub.
+ *
+ *  - Records are canonical JSON (jansson, JSON_COMPACT | JSON_SORT_KEYS): seq, time (UTC
+ *    nanoseconds), node, actor, action, object, purpose, legal_basis, outcome, details.
+ *  - They are appended to segment files in <data_dir>/audit, each framed with its length and
+ *    its RFC 9162 leaf hash so that a reader finds torn tails and corruption (format below).
+ *  - A Merkle tree over all records (RFC 9162 section 2.1, SHA-256) gives the root of any size,
+ *    inclusion proofs and consistency proofs.
+ *  - Every N records or T milliseconds the tree size and root are written to
+ *    <data_dir>/audit/checkpoints as a C2SP signed note (tlog-checkpoint), signed with the
+ *    node's Ed25519 key, so that existing transparency-log tools can read it.
+ *  - ch_audit_append returns only once its record is durable (fdatasync); concurrent appenders
+ *    share one write and one fdatasync (group commit).
+ *  - ch_audit_verify_dir checks a directory offline and names the first thing that is wrong.
+ *
+ * On-disk format (also in docs/internals/audit.md). All integers big-endian.
+ *
+ *   <data_dir>/keys/node.key   "PRIVATE+KEY+<name>+<keyid hex>+<base64(0x01 || seed[32])>\n",
+ *                              mode 0600 (the format of Go's golang.org/x/mod/sumdb/note signer
+ *                              keys).
+ *   <data_dir>/keys/node.pub   "<name>+<keyid hex>+<base64(0x01 || pubkey[32])>\n" (a C2SP
+ *                              signed-note verifier key). keyid = the first 4 bytes of
+ *                              SHA-256(name || 0x0A || 0x01 || pubkey), as 8 lowercase hex.
+ *   <dir>/<first seq, 20 decimal digits>.seg, e.g. 00000000000000000000.seg:
+ *       header   8 bytes "CHAUDSG1" || u64 seq of its first record
+ *       frames   u32 length L (1 .. CH_AUDIT_RECORD_MAX) || L bytes of record ||
+ *                32 bytes leaf hash SHA-256(0x00 || record)
+ *     Segments are append-only; a new one starts when the current one reaches
+ *     segment_max_bytes. A record never spans two segments.
+ *   <dir>/checkpoints: C2SP signed notes, one after another, oldest first:
+ *       <origin>\n<tree size>\n<base64(root)>\ntime <UTC ns>\n\n
+ *       \u2014 <key name> <base64(keyid[4] || Ed25519 signature[64])>\n
+ *     The signature covers the note text: every line before the blank line, each with its
+ *     newline (as in Go's golang.org/x/mod/sumdb/note).
+ *   <dir>/recovered/: tails cut by crash recovery, kept for inspection, never read back.
+ *
+ * Errors: every fallible call returns 0 or a negative CH_E* code (core/core.h). Calls that take
+ * `char **err` set *err, when err is not NULL, to a message on failure (free with ch_free) and
+ * leave it NULL on success.
+ *
+ * Threading: a ch_audit_t is shared by all threads; every call on it is thread-safe. The pure
+ * functions (hashes, proofs, note parsing, verification) are reentrant.
+ */
+#ifndef CH_AUDIT_H
+#define CH_AUDIT_H
+
+#include "core/core.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CH_AUDIT_HASH_SIZE    32            /* SHA-256 */
+#define CH_AUDIT_RECORD_MAX   (1024 * 1024) /* the largest record, in bytes */
+#define CH_AUDIT_KEY_NAME_MAX 127           /* bytes in a key name / origin */
+#define CH_AUDIT_PROOF_MAX    128           /* hashes in any proof of a tree < 2^64 */
+#define CH_AUDIT_DEFAULT_NAME "cctvhub"
+
+/* ---- keys ------------------------------------------------------------------------------ */
+
+/* A node key. Filled by ch_audit_keys_load (secret and public) or ch_audit_pubkey_parse
+ * (public only). Plain data the caller owns; ch_audit_key_wipe clears the secret part. */
+typedef struct ch_audit_key {
+    char name[CH_AUDIT_KEY_NAME_MAX + 1]; /* the signed-note key name, also the default origin */
+    uint8_t key_id[4];                    /* SHA-256(name || 0x0A || 0x01 || pk)[0..3] */
+    uint8_t pk[32];                       /* Ed25519 public key */
+    uint8_t sk[64];                       /* Ed25519 secret key (libsodium form); zero if none */
+    int has_secret;                       /* 1 when sk is set */
+} ch_audit_key_t;
+
+/* Writes the key name for a node into out (cap bytes): "cctvhub" when node_id is NULL or
+ * empty, else "cctvhub/<node_id>". 0, or CH_EINVAL when node_id holds a byte a key name may not
+ * hold (space, '+', control bytes, non-ASCII) or the name would not fit. Reentrant. */
+int ch_audit_key_name_for_node(const char *node_id, char *out, size_t cap) CH_MUST_CHECK;
+
+/* Makes a new Ed25519 key pair in <data_dir>/keys (created mode 0700 when missing):
+ * node.key (secret, mode 0600, written with O_EXCL and fsync'd) and node.pub (public, 0644).
+ * ch_audit_keys_init names the key "cctvhub"; ch_audit_keys_init_named takes the name (see
+ * ch_audit_key_name_for_node). Refuses to overwrite: CH_EEXIST when node.key exists. Other
+ * failures: CH_EINVAL (bad name), -errno. Safe to call from any thread, but two processes
+ * racing on one directory get one winner and one CH_EEXIST. */
+int ch_audit_keys_init(const char *data_dir, char **err) CH_MUST_CHECK;
+int ch_audit_keys_init_named(const char *data_dir, const char *name, char **err) CH_MUST_CHECK;
+
+/* Reads <data_dir>/keys/node.key into *key (secret and public part) and checks that node.pub,
+ * when present, holds the same public key. CH_ENOENT when there is no key (run
+ * `cctvhub keys init`), CH_EPARSE when a file is malformed or the two disagree, -errno. Logs a
+ * warning when node.key is readable by group or others. Wipe *key with ch_audit_key_wipe when
+ * done. */
+int ch_audit_keys_load(const char *data_dir, ch_audit_key_t *key, char **err) CH_MUST_CHECK;
+
+/* Reads only <data_dir>/keys/node.pub into *key (has_secret = 0). CH_ENOENT, CH_EPARSE. */
+int ch_audit_keys_load_public(const char *data_dir, ch_audit_key_t *key, char **err) CH_MUST_CHECK;
+
+/* Parses a verifier key string "<name>+<keyid hex>+<base64(0x01 || pk)>" (surrounding white
+ * space ignored) into *key (has_secret = 0), checking that the key id matches. 0 or
+ * CH_EPARSE. Reentrant. */
+int ch_audit_pubkey_parse(const char *text, ch_audit_key_t *key, char **err) CH_MUST_CHECK;
+
+/* Writes the verifier key string of key (public part) into out, NUL-terminated: 0, or
+ * CH_ETOOBIG when cap is too small (CH_AUDIT_KEY_NAME_MAX + 64 is always enough). */
+int ch_audit_pubkey_format(const ch_audit_key_t *key, char *out, size_t cap) CH_MUST_CHECK;
+
+/* Clears the secret part of *key (sodium_memzero). NULL is fine. */
+void ch_audit_key_wipe(ch_audit_key_t *key);
+
+/* ---- the log --------------------------------------------------------------------------- */
+
+typedef struct ch_audit ch_audit_t;
+
+typedef struct ch_audit_options {
+    const char *dir;     /* required: the log directory, normally <data_dir>/audit; created
+                            (mode 0700) when missing and key != NULL */
+    const char *origin;  /* the checkpoint origin line; NULL = key->name, else "cctvhub" */
+    const char *node_id; /* the "node" of every record; NULL = "cctvhub" */
+    /* The signing key, borrowed for the life of the handle (copied at open, so the caller
+     * may wipe its copy afterwards). NULL opens the log read-only: no appends, no
+     * checkpoints, no recovery writes (a torn tail is skipped in memory, not cut). */
+    const ch_audit_key_t *key;
+    uint32_t checkpoint_every_records; /* 0 = 1000 */
+    uint32_t checkpoint_every_ms;      /* 0 = 1000; checked on each append */
+    uint64_t segment_max_bytes;        /* 0 = 64 MiB; at least 4096 */
+} ch_audit_options_t;
+
+/* Opens the log in opt->dir, reads every segment (checking each frame's length and leaf hash),
+ * rebuilds the Merkle tree in memory and reads the latest checkpoint.
+ *
+ * Crash recovery (writable opens only): a torn tail of the last segment (a frame cut short by
+ * the end of the file, or only zero bytes from some point to the end) is moved to
+ * <dir>/recovered/, cut off, logged at warn, and an "audit.recovered" record is appended
+ * saying how many bytes were cut and where; a torn tail of the checkpoints file is cut the
+ * same way. A damaged frame that is NOT a torn tail (a complete frame whose hash does not
+ * match, bad bytes followed by good ones, or damage to records a checkpoint already covers)
+ * is never cut: the open fails with CH_EIO and a message pointing to `cctvhub audit verify`.
+ *
+ * On success *out is a handle to release with ch_audit_close. Fails with CH_EINVAL (bad
+ * options), CH_ENOENT (read-only and no directory), CH_EIO / CH_EPARSE (damaged log), -errno.
+ * The caller must not open the same directory writable twice (a lock file enforces it:
+ * CH_ECONFLICT). */
+int ch_audit_open(const ch_audit_options_t *opt, ch_audit_t **out, char **err) CH_MUST_CHECK;
+
+/* Writes a final checkpoint when records were added since the last one (writable handles),
+ * closes the files and frees the handle. All appends must have returned. NULL is fine. */
+void ch_audit_close(ch_audit_t *a);
+
+/* One record to append. Every string is borrowed and copied into the record; NULL stores JSON
+ * null (actor, action and outcome are required). */
+typedef struct ch_audit_entry {
+    const char *actor;       /* "user:NAME", "agency:ID", "system" */
+    const char *action;      /* "camera.create", "import", "grant.deny", ... */
+    const char *object;      /* "camera:123", "event:9", ... or NULL */
+    const char *purpose;     /* or NULL */
+    const char *legal_basis; /* or NULL */
+    const char *outcome;     /* "ok", "denied", "error" */
+    json_t *details;         /* borrowed JSON object (not stolen), or NULL */
+} ch_audit_entry_t;
+
+/* Appends one record and returns once it is durable (written and fdatasync'd), setting
+ * *seq_out (may be NULL) to its sequence number. Thread-safe: concurrent callers share one
+ * write and one fdatasync (the first waiter leads the batch and wakes the others); records
+ * get sequence numbers in the order they reach the file. May write a checkpoint afterwards
+ * when one is due. Blocks; never call it on a thread that must not wait for the disk.
+ *
+ * CH_EINVAL (missing field, details not an object, read-only handle), CH_ETOOBIG (record over
+ * CH_AUDIT_RECORD_MAX), CH_EIO or -errno when the disk failed: after a failed write or sync
+ * the handle refuses all further appends (the file's state is unknown until it is reopened
+ * and recovered), so a caller must treat the audited decision as not made. */
+int ch_audit_append(ch_audit_t *a, const ch_audit_entry_t *e, uint64_t *seq_out) CH_MUST_CHECK;
+
+/* The number of durable records (the current tree size). */
+uint64_t ch_audit_size(ch_audit_t *a);
+
+/* Writes a checkpoint of the current size now, unless the latest one already has this size
+ * (then 0 and nothing written). Durable on return. CH_EINVAL on a read-only handle. */
+int ch_audit_checkpoint_now(ch_audit_t *a) CH_MUST_CHECK;
+
+/* Sets *note to a copy of the latest checkpoint note (free with ch_free). CH_ENOTFOUND when
+ * none was written yet. */
+int ch_audit_checkpoint_latest(ch_audit_t *a, char **note) CH_MUST_CHECK;
+
+/* ---- reading --------------------------------------------------------------------------- */
+
+/* Sets *json (free with ch_free; NUL-terminated) and *len to the canonical bytes of record
+ * seq, checking its leaf hash. CH_ENOTFOUND when seq >= size, CH_EIO when the stored bytes no
+ * longer match their hash, -errno. */
+int ch_audit_read(ch_audit_t *a, uint64_t seq, char **json, size_t *len) CH_MUST_CHECK;
+
+/* An iterator over records [from, size at creation). The handle must outlive it. One
+ * iterator is used by one thread at a time; many iterators may run at once. */
+typedef struct ch_audit_iter ch_audit_iter_t;
+
+/* A record delivered by the iterator: json is valid until the next call on the iterator. */
+typedef struct ch_audit_record {
+    uint64_t seq;
+    const char *json; /* NUL-terminated canonical JSON */
+    size_t len;
+    uint8_t leaf_hash[CH_AUDIT_HASH_SIZE];
+} ch_audit_record_t;
+
+int ch_audit_iter_new(ch_audit_t *a, uint64_t from, ch_audit_iter_t **out) CH_MUST_CHECK;
+/* 0 and *rec filled; CH_ENOTFOUND at the end; CH_EIO / -errno on a damaged or unreadable
+ * record. */
+int ch_audit_iter_next(ch_audit_iter_t *it, ch_audit_record_t *rec) CH_MUST_CHECK;
+void ch_audit_iter_free(ch_audit_iter_t *it); /* NULL is fine */
+
+/* ---- Merkle tree and proofs (RFC 9162 section 2.1) ------------------------------------- */
+
+/* A proof: count hashes, leaf to root order as RFC 9162 defines it. Plain data. */
+typedef struct ch_audit_proof {
+    size_t count;
+    uint8_t hash[CH_AUDIT_PROOF_MAX][CH_AUDIT_HASH_SIZE];
+} ch_audit_proof_t;
+
+/* SHA-256(0x00 || data) and SHA-256(0x01 || left || right). Reentrant. */
+void ch_audit_leaf_hash(const void *data, size_t len, uint8_t out[CH_AUDIT_HASH_SIZE]);
+void ch_audit_node_hash(const uint8_t left[CH_AUDIT_HASH_SIZE],
+                        const uint8_t right[CH_AUDIT_HASH_SIZE], uint8_t out[CH_AUDIT_HASH_SIZE]);
+
+/* The root of the first `size` records (size <= ch_audit_size; size 0 gives SHA-256 of the
+ * empty string). CH_EINVAL when size is too large. O(log size). */
+int ch_audit_root(ch_audit_t *a, uint64_t size, uint8_t root[CH_AUDIT_HASH_SIZE]) CH_MUST_CHECK;
+
+/* The inclusion proof of record index in the tree of `size` records (index < size <=
+ * ch_audit_size), RFC 9162 section 2.1.3.1. CH_EINVAL for bad bounds. O(log size). */
+int ch_audit_prove_inclusion(ch_audit_t *a, uint64_t index, uint64_t size,
+                             ch_audit_proof_t *proof) CH_MUST_CHECK;
+
+/* The consistency proof between sizes size1 and size2 (0 < size1 <= size2 <= ch_audit_size;
+ * empty when they are equal), RFC 9162 section 2.1.4.1. CH_EINVAL for bad bounds. */
+int ch_audit_prove_consistency(ch_audit_t *a, uint64_t size1, uint64_t size2,
+                               ch_audit_proof_t *proof) CH_MUST_CHECK;
+
+/* Verifies an inclusion proof (RFC 9162 section 2.1.3.2): 0 when leaf_hash is leaf `index` of
+ * the tree of `size` leaves whose root is `root`, else CH_EPARSE. Pure. */
+int ch_audit_verify_inclusion(const uint8_t leaf_hash[CH_AUDIT_HASH_SIZE], uint64_t index,
+                              uint64_t size, const ch_audit_proof_t *proof,
+                              const uint8_t root[CH_AUDIT_HASH_SIZE]) CH_MUST_CHECK;
+
+/* Verifies a consistency proof (RFC 9162 section 2.1.4.2): 0 when the tree of size2 leaves
+ * with root2 extends the tree of size1 leaves with root1, else CH_EPARSE. size1 == size2 needs
+ * an empty proof and equal roots; size1 == 0 needs an empty proof. Pure. */
+int ch_audit_verify_consistency(uint64_t size1, uint64_t size2,
+                                const uint8_t root1[CH_AUDIT_HASH_SIZE],
+                                const uint8_t root2[CH_AUDIT_HASH_SIZE],
+                                const ch_audit_proof_t *proof) CH_MUST_CHECK;
+
+/* ---- checkpoints ----------------------------------------------------------------------- */
+
+/* A parsed checkpoint note. */
+typedef struct ch_audit_checkpoint {
+    char origin[CH_AUDIT_KEY_NAME_MAX + 1];
+    uint64_t size;
+    uint8_t root[CH_AUDIT_HASH_SIZE];
+    int64_t time_ns;   /* from the "time" extension line; 0 when absent */
+    int signed_by_key; /* 1 when a signature by the given key verified */
+} ch_audit_checkpoint_t;
+
+/* Parses one checkpoint note of exactly len bytes (text, blank line, signature lines). When
+ * key is not NULL, a signature line by that key (same name and key id) must verify:
+ * CH_EPARSE otherwise, with *err saying whether the note is malformed, has no signature by
+ * the key, or has one that does not verify. When key is NULL signatures are only checked for
+ * form. Reentrant. */
+int ch_audit_checkpoint_parse(const char *note, size_t len, const ch_audit_key_t *key,
+                              ch_audit_checkpoint_t *out, char **err) CH_MUST_CHECK;
+
+/* Builds and signs a checkpoint note (key must hold a secret); *note is NUL-terminated,
+ * free with ch_free. Reentrant. */
+int ch_audit_checkpoint_sign(const char *origin, uint64_t size,
+                             const uint8_t root[CH_AUDIT_HASH_SIZE], int64_t time_ns,
+                             const ch_audit_key_t *key, char **note) CH_MUST_CHECK;
+
+/* ---- offline verification -------------------------------------------------------------- */
+
+/* What ch_audit_verify_dir found. Plain data; no fini needed. */
+typedef struct ch_audit_verify_report {
+    int ok;                   /* 1 when everything checked holds */
+    uint64_t records;         /* records read and checked */
+    uint64_t segments;        /* segment files read */
+    uint64_t checkpoints;     /* checkpoints checked */
+    int signatures_checked;   /* 0 when no key was given or found: signatures not checked */
+    uint64_t torn_tail_bytes; /* bytes of a torn tail at the end of the last segment (a crash
+                                 the hub has not recovered yet; not a failure) */
+    uint8_t root[CH_AUDIT_HASH_SIZE]; /* the root of all records */
+    /* The first problem, when !ok. bad_seq is the record concerned or UINT64_MAX;
+     * bad_checkpoint the checkpoint's index in the file (0-based) or -1; bad_segment and
+     * bad_offset where in which file (empty / 0 when not a record). */
+    uint64_t bad_seq;
+    int64_t bad_checkpoint;
+    char bad_segment[256];
+    uint64_t bad_offset;
+    char message[512]; /* one sentence, e.g. "record 17: stored leaf hash does not match its
+                          bytes (flipped byte?)"; a summary when ok */
+} ch_audit_verify_report_t;
+
+/* Verifies the log directory dir (normally <data_dir>/audit) without a running hub: every
+ * segment header and record frame, that sequence numbers run 0..n-1 in order, every stored
+ * leaf hash, that each record is a JSON object whose "seq" is its position, every checkpoint's
+ * form, signature (with pubkey_text, a verifier key string, or when NULL the key in
+ * <dir>/../keys/node.pub if there is one) and root against the tree recomputed at its size,
+ * and, given old_checkpoint_text (a note an auditor kept), that its signature verifies and
+ * that the log still extends it (same root at its size).
+ *
+ * Returns 0 when all holds (rep->ok = 1), CH_EPARSE when something does not (rep names the
+ * first bad record or checkpoint), CH_EINVAL for a bad pubkey_text or old checkpoint, CH_ENOENT
+ * when dir does not exist, -errno when it cannot be read. rep is always filled. Reads the
+ * files only (no lock): run it on a copy, or accept that records appended meanwhile are not
+ * covered. Reentrant. */
+int ch_audit_verify_dir(const char *dir, const char *pubkey_text, const char *old_checkpoint_text,
+                        ch_audit_verify_report_t *rep) CH_MUST_CHECK;
+
+#endif /* CH_AUDIT_H */
+/* API-READY */

@@ -1,0 +1,91 @@
+/*
+ * audit internals shared by the files of src/audit, its unit tests and its fuzz target. Not
+ * part of the public API: names are ch_audit__*.
+ */
+#ifndef CH_AUDIT_INTERNAL_H
+#define CH_AUDIT_INTERNAL_H
+
+#include "audit/audit.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CH_AUDIT__SEG_MAGIC      "CHAUDSG1"
+#define CH_AUDIT__SEG_HEADER     16 /* magic[8] || u64 first seq */
+#define CH_AUDIT__FRAME_OVERHEAD (4 + CH_AUDIT_HASH_SIZE)
+#define CH_AUDIT__EM_DASH        "\xe2\x80\x94"
+
+/* ---- Merkle tree (tree.c) ------------------------------------------------------------- */
+
+/* The hashes of every complete perfect subtree: level[h][i] is the root of leaves
+ * [i * 2^h, (i + 1) * 2^h). That is about 2n hashes for n leaves (64 MB for a million), and it
+ * makes the root of any prefix and every proof O(log n) instead of a rehash of the log. */
+typedef struct ch_audit__tree {
+    uint64_t size;
+    uint8_t (*level[64])[CH_AUDIT_HASH_SIZE];
+    uint64_t cap[64];
+} ch_audit__tree_t;
+
+void ch_audit__tree_init(ch_audit__tree_t *t);
+void ch_audit__tree_fini(ch_audit__tree_t *t);
+void ch_audit__tree_append(ch_audit__tree_t *t, const uint8_t leaf[CH_AUDIT_HASH_SIZE]);
+/* The leaf hash of leaf i (i < size). */
+const uint8_t *ch_audit__tree_leaf(const ch_audit__tree_t *t, uint64_t i);
+int ch_audit__tree_root(const ch_audit__tree_t *t, uint64_t size, uint8_t out[CH_AUDIT_HASH_SIZE]);
+int ch_audit__tree_inclusion(const ch_audit__tree_t *t, uint64_t index, uint64_t size,
+                             ch_audit_proof_t *proof);
+int ch_audit__tree_consistency(const ch_audit__tree_t *t, uint64_t size1, uint64_t size2,
+                               ch_audit_proof_t *proof);
+
+/* ---- segment frames (segment.c) ------------------------------------------------------- */
+
+typedef enum ch_audit__frame_status {
+    CH_AUDIT__FRAME_OK = 0,
+    CH_AUDIT__FRAME_END,      /* no bytes left: the segment ends cleanly here */
+    CH_AUDIT__FRAME_TORN,     /* a frame cut short by the end, or only zeros to the end */
+    CH_AUDIT__FRAME_BAD_LEN,  /* a length of 0 or over CH_AUDIT_RECORD_MAX */
+    CH_AUDIT__FRAME_BAD_HASH, /* the stored hash does not match the bytes */
+} ch_audit__frame_status_t;
+
+typedef struct ch_audit__frame {
+    const uint8_t *record; /* inside the scanned buffer */
+    uint32_t len;
+    const uint8_t *hash; /* the stored leaf hash, inside the buffer */
+    size_t next;         /* offset of the next frame */
+    uint32_t bad_len;    /* the length field, for BAD_LEN messages */
+} ch_audit__frame_t;
+
+/* Parses a segment header: 0 and *first_seq, CH_EAGAIN when buf is shorter than a header,
+ * CH_EPARSE when the magic is wrong. */
+int ch_audit__segment_header(const uint8_t *buf, size_t len, uint64_t *first_seq);
+void ch_audit__segment_header_make(uint8_t out[CH_AUDIT__SEG_HEADER], uint64_t first_seq);
+
+/* Reads the frame at offset off of buf[0, len) and checks its hash. */
+ch_audit__frame_status_t ch_audit__frame_read(const uint8_t *buf, size_t len, size_t off,
+                                              ch_audit__frame_t *f);
+
+/* Reads the "seq" and "time" numbers from the end of a canonical record: sorted keys put them
+ * last, so the record ends with ,"seq":N,"time":T}. 0 or CH_EPARSE. Cheap: no JSON parse. */
+int ch_audit__record_tail(const uint8_t *rec, size_t len, uint64_t *seq, int64_t *time_ns);
+
+/* The name of the segment whose first record is first_seq: 20 digits and ".seg". */
+void ch_audit__segment_name(uint64_t first_seq, char out[32]);
+/* 1 when name is such a name, setting *first_seq. */
+int ch_audit__segment_name_parse(const char *name, uint64_t *first_seq);
+
+/* ---- checkpoint notes (note.c) -------------------------------------------------------- */
+
+/* Finds the end of the signed note starting at buf[off]: 0 and *end (offset just past its last
+ * signature line), CH_EAGAIN when the buffer ends inside the note (a torn tail), CH_EPARSE
+ * when the bytes cannot begin a note. */
+int ch_audit__note_end(const char *buf, size_t len, size_t off, size_t *end);
+
+/* Sets *err (when err != NULL) to a formatted message. */
+void ch_audit__set_err(char **err, const char *fmt, ...) CH_PRINTF(2, 3);
+
+uint64_t ch_audit__be64(const uint8_t *p);
+uint32_t ch_audit__be32(const uint8_t *p);
+void ch_audit__put_be64(uint8_t *p, uint64_t v);
+void ch_audit__put_be32(uint8_t *p, uint32_t v);
+
+#endif /* CH_AUDIT_INTERNAL_H */

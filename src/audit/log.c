@@ -1,0 +1,1186 @@
+/*
+ * The log: opening (with crash recovery), group-committed appends, checkpoints, reads and
+ * proofs over the in-memory tree.
+ *
+ * Locking: one mutex guards the tree, the offsets, the segment list, the append queue and the
+ * checkpoint state. Disk I/O never runs under it: the thread that leads a batch takes the
+ * queue, drops the mutex, writes and syncs, and takes the mutex again to publish the records.
+ * The `leader` flag makes that thread the only writer of the segment and checkpoint files.
+ */
+#include "audit/audit_internal.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_CP_RECORDS 1000
+#define DEFAULT_CP_MS      1000
+#define DEFAULT_SEG_MAX    (64ull * 1024 * 1024)
+#define MIN_SEG_MAX        4096
+
+typedef struct segment {
+    uint64_t first_seq;
+    int fd;
+    char name[32];
+} segment_t;
+
+/* Records appended but not yet written: their frames back to back, and their leaf hashes. */
+typedef struct queue {
+    ch_buf_t frames;
+    uint8_t (*hash)[CH_AUDIT_HASH_SIZE];
+    size_t count, cap;
+} queue_t;
+
+struct ch_audit {
+    char *dir, *origin, *node;
+    ch_audit_key_t key;
+    int writable;
+    uint32_t cp_every_records, cp_every_ms;
+    uint64_t seg_max;
+    int lock_fd, cp_fd;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+
+    /* Durable records: the tree (its size is the number of durable records), each record's
+     * frame offset in its segment, and the segments. */
+    ch_audit__tree_t tree;
+    uint64_t *offs;
+    uint64_t offs_cap;
+    segment_t *segs;
+    size_t nsegs, segs_cap;
+    uint64_t seg_bytes; /* length of the last segment */
+
+    /* Group commit. */
+    uint64_t next_seq;
+    int64_t last_time_ns;
+    queue_t queue, spare;
+    int leader;
+    int failed; /* sticky error after a failed write or sync */
+
+    /* Checkpoints. */
+    uint64_t cp_size;
+    int cp_have;
+    uint64_t cp_mono_ms;
+    char *cp_latest;
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint64_t mono_ms(void)
+{
+    return ch_time_mono_ns() / 1000000;
+}
+
+static int write_all_at(int fd, const void *p, size_t len, uint64_t off)
+{
+    const uint8_t *b = p;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, b, len, (off_t)off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return -errno;
+        }
+        if (n == 0) {
+            return CH_EIO;
+        }
+        b += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+static int read_all_at(int fd, void *p, size_t len, uint64_t off)
+{
+    uint8_t *b = p;
+    while (len > 0) {
+        ssize_t n = pread(fd, b, len, (off_t)off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return -errno;
+        }
+        if (n == 0) {
+            return CH_EIO;
+        }
+        b += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+static int fsync_path_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    int rc = fsync(fd) == 0 ? 0 : -errno;
+    close(fd);
+    return rc;
+}
+
+static void queue_fini(queue_t *q)
+{
+    ch_buf_fini(&q->frames);
+    ch_free(q->hash);
+    memset(q, 0, sizeof(*q));
+}
+
+static void segs_push(ch_audit_t *a, uint64_t first_seq, int fd)
+{
+    if (a->nsegs == a->segs_cap) {
+        a->segs_cap = a->segs_cap ? a->segs_cap * 2 : 8;
+        a->segs = ch_realloc(a->segs, a->segs_cap * sizeof(*a->segs));
+    }
+    segment_t *s = &a->segs[a->nsegs++];
+    s->first_seq = first_seq;
+    s->fd = fd;
+    ch_audit__segment_name(first_seq, s->name);
+}
+
+static void offs_put(ch_audit_t *a, uint64_t seq, uint64_t off)
+{
+    if (seq >= a->offs_cap) {
+        uint64_t cap = a->offs_cap ? a->offs_cap * 2 : 4096;
+        while (cap <= seq) {
+            cap *= 2;
+        }
+        a->offs = ch_realloc(a->offs, cap * sizeof(*a->offs));
+        a->offs_cap = cap;
+    }
+    a->offs[seq] = off;
+}
+
+/* Creates the segment whose first record is first_seq: header written and synced, and the
+ * directory synced, before any record goes in, so that a crash never leaves records in a file
+ * the directory does not list. Returns the fd (read-write) or -errno. */
+static int segment_create(const char *dir, uint64_t first_seq)
+{
+    char name[32];
+    ch_audit__segment_name(first_seq, name);
+    ch_buf_t path = {0};
+    ch_buf_appendf(&path, "%s/%s", dir, name);
+    int fd = open(path.data, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int rc = 0;
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    uint8_t hdr[CH_AUDIT__SEG_HEADER];
+    ch_audit__segment_header_make(hdr, first_seq);
+    rc = write_all_at(fd, hdr, sizeof(hdr), 0);
+    if (rc == 0 && fdatasync(fd) != 0) {
+        rc = -errno;
+    }
+    if (rc == 0) {
+        rc = fsync_path_dir(dir);
+    }
+    if (rc != 0) {
+        close(fd);
+        unlink(path.data);
+    }
+out:
+    ch_buf_fini(&path);
+    return rc != 0 ? rc : fd;
+}
+
+/* Writes and syncs the checkpoint of the current size. Called by the leader with the mutex
+ * held; drops it around the I/O. A failed write poisons the handle like a failed append: the
+ * checkpoints file may end in a partial note, which only recovery at the next open may cut. */
+static int checkpoint_write_locked(ch_audit_t *a)
+{
+    assert(a->leader);
+    uint64_t size = a->tree.size;
+    if (a->cp_have && size == a->cp_size) {
+        return 0;
+    }
+    uint8_t root[CH_AUDIT_HASH_SIZE];
+    int rc = ch_audit__tree_root(&a->tree, size, root);
+    assert(rc == 0);
+    pthread_mutex_unlock(&a->mu);
+    char *note = NULL;
+    rc = ch_audit_checkpoint_sign(a->origin, size, root, now_ns(), &a->key, &note);
+    if (rc == 0) {
+        struct stat st;
+        rc = fstat(a->cp_fd, &st) == 0 ? 0 : -errno;
+        if (rc == 0) {
+            rc = write_all_at(a->cp_fd, note, strlen(note), (uint64_t)st.st_size);
+        }
+        if (rc == 0 && fdatasync(a->cp_fd) != 0) {
+            rc = -errno;
+        }
+    }
+    pthread_mutex_lock(&a->mu);
+    if (rc != 0) {
+        ch_log(CH_LOG_ERROR, "audit", "msg=\"checkpoint write failed\" size=%" PRIu64 " err=%d",
+               size, rc);
+        a->failed = rc;
+        ch_free(note);
+        return rc;
+    }
+    ch_free(a->cp_latest);
+    a->cp_latest = note;
+    a->cp_size = size;
+    a->cp_have = 1;
+    a->cp_mono_ms = mono_ms();
+    return 0;
+}
+
+/* Leads one batch: takes everything queued, writes it with one pwrite at the end of the last
+ * segment (starting a new segment first when the last one is full) and one fdatasync, then
+ * publishes the records and wakes their appenders. Then writes a checkpoint when one is due.
+ * Called with the mutex held and no leader; returns with the mutex held. */
+static void commit_batch_locked(ch_audit_t *a)
+{
+    assert(!a->leader && a->queue.count > 0);
+    a->leader = 1;
+    queue_t batch = a->queue;
+    a->queue = a->spare;
+    memset(&a->spare, 0, sizeof(a->spare));
+    uint64_t first = a->tree.size;
+    int rotate = a->seg_bytes >= a->seg_max;
+    int fd = a->segs[a->nsegs - 1].fd;
+    uint64_t off = a->seg_bytes;
+    pthread_mutex_unlock(&a->mu);
+
+    int rc = 0;
+    if (rotate) {
+        rc = segment_create(a->dir, first);
+        if (rc >= 0) {
+            fd = rc;
+            off = CH_AUDIT__SEG_HEADER;
+            rc = 0;
+        }
+    }
+    if (rc == 0) {
+        rc = write_all_at(fd, batch.frames.data, batch.frames.len, off);
+    }
+    if (rc == 0 && fdatasync(fd) != 0) {
+        rc = -errno;
+    }
+    if (rc != 0 && !rotate) {
+        /* Best effort: leave no partial frame behind for the next open to treat as a tail. */
+        if (ftruncate(fd, (off_t)off) != 0) {
+            ch_log(CH_LOG_ERROR, "audit", "msg=\"cannot cut a failed write\" errno=%d", errno);
+        }
+    }
+
+    pthread_mutex_lock(&a->mu);
+    if (rc != 0) {
+        ch_log(CH_LOG_ERROR, "audit",
+               "msg=\"append failed; the log refuses further appends\" "
+               "err=%d",
+               rc);
+        a->failed = rc;
+    } else {
+        if (rotate) {
+            segs_push(a, first, fd);
+        }
+        size_t pos = 0;
+        for (size_t i = 0; i < batch.count; i++) {
+            offs_put(a, first + i, off + pos);
+            ch_audit__tree_append(&a->tree, batch.hash[i]);
+            pos +=
+                4 + ch_audit__be32((const uint8_t *)batch.frames.data + pos) + CH_AUDIT_HASH_SIZE;
+        }
+        assert(pos == batch.frames.len);
+        a->seg_bytes = off + batch.frames.len;
+    }
+    ch_buf_reset(&batch.frames);
+    batch.count = 0;
+    a->spare = batch;
+    pthread_cond_broadcast(&a->cond);
+
+    if (a->failed == 0 && a->key.has_secret) {
+        uint64_t pending = a->tree.size - (a->cp_have ? a->cp_size : 0);
+        if (pending >= a->cp_every_records ||
+            (pending > 0 && mono_ms() - a->cp_mono_ms >= a->cp_every_ms)) {
+            (void)checkpoint_write_locked(a);
+        }
+    }
+    a->leader = 0;
+    pthread_cond_broadcast(&a->cond);
+}
+
+/* Appends s as a JSON string value, or null. 0, or CH_EINVAL for invalid UTF-8. */
+static int set_str(json_t *o, const char *key, const char *s)
+{
+    json_t *v = s ? json_string(s) : json_null();
+    if (v == NULL) {
+        return CH_EINVAL;
+    }
+    return json_object_set_new(o, key, v) == 0 ? 0 : CH_EINVAL;
+}
+
+static int dump_to_buf(const char *p, size_t n, void *data)
+{
+    ch_buf_append(data, p, n);
+    return 0;
+}
+
+/* Builds the canonical record without seq and time into *out. Those two sort last among the
+ * keys, so the appender closes the record under the mutex by replacing the final '}' with
+ * ,"seq":N,"time":T} and the encoding stays canonical without a second dump. */
+static int record_prefix(const ch_audit_t *a, const ch_audit_entry_t *e, ch_buf_t *out)
+{
+    if (e == NULL || e->actor == NULL || e->action == NULL || e->outcome == NULL ||
+        (e->details != NULL && !json_is_object(e->details))) {
+        return CH_EINVAL;
+    }
+    json_t *o = json_object();
+    int rc = 0;
+    rc |= set_str(o, "action", e->action);
+    rc |= set_str(o, "actor", e->actor);
+    rc |= json_object_set(o, "details", e->details ? e->details : json_null()) ? CH_EINVAL : 0;
+    rc |= set_str(o, "legal_basis", e->legal_basis);
+    rc |= set_str(o, "node", a->node);
+    rc |= set_str(o, "object", e->object);
+    rc |= set_str(o, "outcome", e->outcome);
+    rc |= set_str(o, "purpose", e->purpose);
+    if (rc == 0 && json_dump_callback(o, dump_to_buf, out, JSON_COMPACT | JSON_SORT_KEYS) != 0) {
+        rc = CH_EINVAL;
+    }
+    json_decref(o);
+    if (rc != 0) {
+        return CH_EINVAL;
+    }
+    assert(out->len >= 2 && out->data[out->len - 1] == '}');
+    return 0;
+}
+
+int ch_audit_append(ch_audit_t *a, const ch_audit_entry_t *e, uint64_t *seq_out)
+{
+    if (a == NULL || !a->writable) {
+        return CH_EINVAL;
+    }
+    ch_buf_t prefix = {0};
+    int rc = record_prefix(a, e, &prefix);
+    if (rc != 0) {
+        goto out;
+    }
+    /* 50 bytes is more than ,"seq":<20 digits>,"time":<19 digits>} needs. */
+    if (prefix.len + 50 > CH_AUDIT_RECORD_MAX) {
+        rc = CH_ETOOBIG;
+        goto out;
+    }
+
+    pthread_mutex_lock(&a->mu);
+    if (a->failed) {
+        rc = a->failed;
+        pthread_mutex_unlock(&a->mu);
+        goto out;
+    }
+    uint64_t seq = a->next_seq++;
+    int64_t t = now_ns();
+    if (t < a->last_time_ns) {
+        t = a->last_time_ns; /* the wall clock stepped back: keep times in order */
+    }
+    a->last_time_ns = t;
+
+    queue_t *q = &a->queue;
+    size_t start = q->frames.len;
+    ch_buf_reserve(&q->frames, 4 + prefix.len + 50 + CH_AUDIT_HASH_SIZE);
+    ch_buf_append(&q->frames, "\0\0\0\0", 4);
+    ch_buf_append(&q->frames, prefix.data, prefix.len - 1);
+    ch_buf_appendf(&q->frames, ",\"seq\":%" PRIu64 ",\"time\":%" PRId64 "}", seq, t);
+    uint32_t len = (uint32_t)(q->frames.len - start - 4);
+    ch_audit__put_be32((uint8_t *)q->frames.data + start, len);
+    if (q->count == q->cap) {
+        q->cap = q->cap ? q->cap * 2 : 64;
+        q->hash = ch_realloc(q->hash, q->cap * CH_AUDIT_HASH_SIZE);
+    }
+    ch_audit_leaf_hash(q->frames.data + start + 4, len, q->hash[q->count]);
+    ch_buf_append(&q->frames, q->hash[q->count], CH_AUDIT_HASH_SIZE);
+    q->count++;
+
+    /* Wait until the record is durable; the first waiter that finds no leader leads. */
+    while (a->tree.size <= seq) {
+        if (a->failed) {
+            rc = a->failed;
+            break;
+        }
+        if (!a->leader && a->queue.count > 0) {
+            commit_batch_locked(a);
+            continue;
+        }
+        pthread_cond_wait(&a->cond, &a->mu);
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (rc == 0 && seq_out != NULL) {
+        *seq_out = seq;
+    }
+out:
+    ch_buf_fini(&prefix);
+    return rc;
+}
+
+uint64_t ch_audit_size(ch_audit_t *a)
+{
+    pthread_mutex_lock(&a->mu);
+    uint64_t n = a->tree.size;
+    pthread_mutex_unlock(&a->mu);
+    return n;
+}
+
+int ch_audit_checkpoint_now(ch_audit_t *a)
+{
+    if (a == NULL || !a->writable) {
+        return CH_EINVAL;
+    }
+    pthread_mutex_lock(&a->mu);
+    while (a->leader) {
+        pthread_cond_wait(&a->cond, &a->mu);
+    }
+    int rc = a->failed;
+    if (rc == 0) {
+        a->leader = 1;
+        rc = checkpoint_write_locked(a);
+        a->leader = 0;
+        pthread_cond_broadcast(&a->cond);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+int ch_audit_checkpoint_latest(ch_audit_t *a, char **note)
+{
+    *note = NULL;
+    pthread_mutex_lock(&a->mu);
+    int rc = CH_ENOTFOUND;
+    if (a->cp_latest != NULL) {
+        *note = ch_strdup(a->cp_latest);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+int ch_audit_root(ch_audit_t *a, uint64_t size, uint8_t root[CH_AUDIT_HASH_SIZE])
+{
+    pthread_mutex_lock(&a->mu);
+    int rc = ch_audit__tree_root(&a->tree, size, root);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+int ch_audit_prove_inclusion(ch_audit_t *a, uint64_t index, uint64_t size, ch_audit_proof_t *proof)
+{
+    pthread_mutex_lock(&a->mu);
+    int rc = ch_audit__tree_inclusion(&a->tree, index, size, proof);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+int ch_audit_prove_consistency(ch_audit_t *a, uint64_t size1, uint64_t size2,
+                               ch_audit_proof_t *proof)
+{
+    pthread_mutex_lock(&a->mu);
+    int rc = ch_audit__tree_consistency(&a->tree, size1, size2, proof);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+/* ---- reading --------------------------------------------------------------------------- */
+
+/* Reads record seq into b (NUL-terminated) and its stored hash, checking length and hash. The
+ * location is looked up under the mutex; the pread runs outside it (segment fds stay open
+ * until close, and durable bytes never change). */
+static int read_record(ch_audit_t *a, uint64_t seq, ch_buf_t *b, uint8_t hash[32])
+{
+    pthread_mutex_lock(&a->mu);
+    if (seq >= a->tree.size) {
+        pthread_mutex_unlock(&a->mu);
+        return CH_ENOTFOUND;
+    }
+    size_t lo = 0, hi = a->nsegs;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (a->segs[mid].first_seq <= seq) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    int fd = a->segs[lo].fd;
+    uint64_t off = a->offs[seq];
+    memcpy(hash, ch_audit__tree_leaf(&a->tree, seq), CH_AUDIT_HASH_SIZE);
+    pthread_mutex_unlock(&a->mu);
+
+    uint8_t lenb[4];
+    int rc = read_all_at(fd, lenb, 4, off);
+    if (rc != 0) {
+        return rc;
+    }
+    uint32_t len = ch_audit__be32(lenb);
+    if (len == 0 || len > CH_AUDIT_RECORD_MAX) {
+        return CH_EIO;
+    }
+    ch_buf_reset(b);
+    ch_buf_reserve(b, (size_t)len + CH_AUDIT_HASH_SIZE + 1);
+    rc = read_all_at(fd, b->data, (size_t)len + CH_AUDIT_HASH_SIZE, off + 4);
+    if (rc != 0) {
+        return rc;
+    }
+    uint8_t h[CH_AUDIT_HASH_SIZE];
+    ch_audit_leaf_hash(b->data, len, h);
+    if (memcmp(h, hash, CH_AUDIT_HASH_SIZE) != 0 ||
+        memcmp(b->data + len, hash, CH_AUDIT_HASH_SIZE) != 0) {
+        ch_log(CH_LOG_ERROR, "audit",
+               "msg=\"record on disk no longer matches its hash\" seq=%" PRIu64, seq);
+        return CH_EIO;
+    }
+    b->len = len;
+    b->data[len] = '\0';
+    return 0;
+}
+
+int ch_audit_read(ch_audit_t *a, uint64_t seq, char **json, size_t *len)
+{
+    *json = NULL;
+    ch_buf_t b = {0};
+    uint8_t h[CH_AUDIT_HASH_SIZE];
+    int rc = read_record(a, seq, &b, h);
+    if (rc != 0) {
+        ch_buf_fini(&b);
+        return rc;
+    }
+    if (len != NULL) {
+        *len = b.len;
+    }
+    *json = ch_buf_steal(&b);
+    return 0;
+}
+
+struct ch_audit_iter {
+    ch_audit_t *a;
+    uint64_t next, end;
+    ch_buf_t buf;
+};
+
+int ch_audit_iter_new(ch_audit_t *a, uint64_t from, ch_audit_iter_t **out)
+{
+    ch_audit_iter_t *it = ch_calloc(1, sizeof(*it));
+    it->a = a;
+    it->next = from;
+    it->end = ch_audit_size(a);
+    *out = it;
+    return 0;
+}
+
+int ch_audit_iter_next(ch_audit_iter_t *it, ch_audit_record_t *rec)
+{
+    if (it->next >= it->end) {
+        return CH_ENOTFOUND;
+    }
+    int rc = read_record(it->a, it->next, &it->buf, rec->leaf_hash);
+    if (rc != 0) {
+        return rc;
+    }
+    rec->seq = it->next++;
+    rec->json = it->buf.data;
+    rec->len = it->buf.len;
+    return 0;
+}
+
+void ch_audit_iter_free(ch_audit_iter_t *it)
+{
+    if (it != NULL) {
+        ch_buf_fini(&it->buf);
+        ch_free(it);
+    }
+}
+
+/* ---- open and recovery ----------------------------------------------------------------- */
+
+/* Reads a whole file into b. 0, CH_ENOENT, -errno. */
+static int slurp(const char *path, ch_buf_t *b)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    int rc = 0;
+    for (;;) {
+        ch_buf_reserve(b, 65536);
+        ssize_t n = read(fd, b->data + b->len, b->cap - b->len - 1);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            rc = -errno;
+            break;
+        }
+        if (n == 0) {
+            break;
+        }
+        b->len += (size_t)n;
+    }
+    b->data[b->len] = '\0';
+    close(fd);
+    return rc;
+}
+
+/* Saves bytes cut by recovery into <dir>/recovered/<name>.<offset>.torn, synced, so that a
+ * person can inspect what a crash (or something else) left behind. Sets *saved to the
+ * relative name (free with ch_free). */
+static int save_cut(const char *dir, const char *name, uint64_t off, const void *p, size_t len,
+                    char **saved)
+{
+    ch_buf_t rdir = {0}, path = {0}, rel = {0};
+    int rc = 0, fd = -1;
+    ch_buf_appendf(&rdir, "%s/recovered", dir);
+    if (mkdir(rdir.data, 0700) != 0 && errno != EEXIST) {
+        rc = -errno;
+        goto out;
+    }
+    for (int i = 0; i < 1000 && fd < 0; i++) {
+        ch_buf_reset(&rel);
+        ch_buf_appendf(&rel, "recovered/%s.%" PRIu64 ".torn", name, off);
+        if (i > 0) {
+            ch_buf_appendf(&rel, ".%d", i);
+        }
+        ch_buf_reset(&path);
+        ch_buf_appendf(&path, "%s/%s", dir, rel.data);
+        fd = open(path.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST) {
+            rc = -errno;
+            goto out;
+        }
+    }
+    if (fd < 0) {
+        rc = CH_EEXIST;
+        goto out;
+    }
+    rc = write_all_at(fd, p, len, 0);
+    if (rc == 0 && fsync(fd) != 0) {
+        rc = -errno;
+    }
+    close(fd);
+    if (rc == 0) {
+        rc = fsync_path_dir(rdir.data);
+    }
+    if (rc == 0) {
+        *saved = ch_buf_steal(&rel);
+    }
+out:
+    ch_buf_fini(&rdir);
+    ch_buf_fini(&path);
+    ch_buf_fini(&rel);
+    return rc;
+}
+
+/* Cuts path at off after saving the cut bytes, and syncs it. */
+static int cut_file(const char *dir, const char *name, int fd, uint64_t off, const void *tail,
+                    size_t len, char **saved)
+{
+    int rc = save_cut(dir, name, off, tail, len, saved);
+    if (rc != 0) {
+        return rc;
+    }
+    if (ftruncate(fd, (off_t)off) != 0 || fsync(fd) != 0) {
+        return -errno;
+    }
+    return 0;
+}
+
+/* What open recovered, for the audit.recovered record. */
+typedef struct recovery {
+    uint64_t bytes;
+    uint64_t offset;
+    char file[40];
+    char *saved;
+} recovery_t;
+
+/* Reads the checkpoints file: every complete note is skipped over, the last one is parsed
+ * (its signature verified when the handle has a key), and a torn tail is cut on writable
+ * opens. Damage in the middle stops the open. */
+static int open_checkpoints(ch_audit_t *a, recovery_t *rec, char **err)
+{
+    ch_buf_t path = {0}, data = {0};
+    ch_buf_appendf(&path, "%s/checkpoints", a->dir);
+    int rc = slurp(path.data, &data);
+    if (rc == CH_ENOENT) {
+        rc = 0;
+    }
+    if (rc != 0) {
+        ch_audit__set_err(err, "cannot read %s: %s", path.data, ch_strerror(rc));
+        goto out;
+    }
+    size_t off = 0, last = 0, last_end = 0;
+    int have = 0;
+    while (off < data.len) {
+        size_t end;
+        int nrc = ch_audit__note_end(data.data, data.len, off, &end);
+        if (nrc == CH_EAGAIN) {
+            break;
+        }
+        if (nrc != 0) {
+            rc = CH_EIO;
+            ch_audit__set_err(err, "%s is damaged at byte %zu; run `cctvhub audit verify` on %s",
+                              path.data, off, a->dir);
+            goto out;
+        }
+        last = off;
+        last_end = end;
+        have = 1;
+        off = end;
+    }
+    if (off < data.len) {
+        ch_log(CH_LOG_WARN, "audit",
+               "msg=\"checkpoints file ends in a torn note\" bytes=%zu offset=%zu%s",
+               data.len - off, off, a->writable ? " action=cut" : " action=ignored");
+        if (a->writable) {
+            int fd = open(path.data, O_RDWR | O_CLOEXEC);
+            char *saved = NULL;
+            rc = fd < 0 ? -errno
+                        : cut_file(a->dir, "checkpoints", fd, off, data.data + off, data.len - off,
+                                   &saved);
+            if (fd >= 0) {
+                close(fd);
+            }
+            if (rc != 0) {
+                ch_audit__set_err(err, "cannot cut the torn tail of %s: %s", path.data,
+                                  ch_strerror(rc));
+                goto out;
+            }
+            if (rec->bytes == 0) {
+                rec->bytes = data.len - off;
+                rec->offset = off;
+                snprintf(rec->file, sizeof(rec->file), "checkpoints");
+                rec->saved = saved;
+            } else {
+                ch_free(saved);
+            }
+        }
+    }
+    if (have) {
+        ch_audit_checkpoint_t cp;
+        char *perr = NULL;
+        rc = ch_audit_checkpoint_parse(data.data + last, last_end - last,
+                                       a->key.has_secret ? &a->key : NULL, &cp, &perr);
+        if (rc != 0) {
+            rc = CH_EIO;
+            ch_audit__set_err(err, "the latest checkpoint in %s: %s; run `cctvhub audit verify`",
+                              path.data, perr);
+            ch_free(perr);
+            goto out;
+        }
+        a->cp_have = 1;
+        a->cp_size = cp.size;
+        a->cp_latest = ch_strndup(data.data + last, last_end - last);
+    }
+    if (a->writable) {
+        a->cp_fd = open(path.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (a->cp_fd < 0) {
+            rc = -errno;
+            ch_audit__set_err(err, "cannot open %s: %s", path.data, strerror(errno));
+        }
+    }
+out:
+    ch_buf_fini(&path);
+    ch_buf_fini(&data);
+    return rc;
+}
+
+static int name_cmp(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* Lists the segment names of dir, sorted (fixed-width names sort by first sequence number).
+ * The caller frees each name and the array. */
+static int list_segments(const char *dir, char ***names, size_t *count)
+{
+    DIR *d = opendir(dir);
+    *names = NULL;
+    *count = 0;
+    if (d == NULL) {
+        return -errno;
+    }
+    size_t cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        uint64_t first;
+        if (!ch_audit__segment_name_parse(de->d_name, &first)) {
+            continue;
+        }
+        if (*count == cap) {
+            cap = cap ? cap * 2 : 16;
+            *names = ch_realloc(*names, cap * sizeof(char *));
+        }
+        (*names)[(*count)++] = ch_strdup(de->d_name);
+    }
+    closedir(d);
+    if (*count > 1) {
+        qsort(*names, *count, sizeof(char *), name_cmp);
+    }
+    return 0;
+}
+
+/* Reads one segment into the tree. is_last allows a torn tail, which is cut (writable) or
+ * ignored (read-only). Damage anywhere else fails with CH_EIO. */
+static int open_segment(ch_audit_t *a, const char *name, int is_last, recovery_t *rec, char **err)
+{
+    ch_buf_t path = {0};
+    ch_buf_appendf(&path, "%s/%s", a->dir, name);
+    int rc = 0;
+    int fd = open(path.data, (a->writable && is_last ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    uint8_t *map = NULL;
+    size_t len = 0;
+    if (fd < 0) {
+        rc = -errno;
+        ch_audit__set_err(err, "cannot open %s: %s", path.data, strerror(errno));
+        goto out;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        rc = -errno;
+        ch_audit__set_err(err, "cannot stat %s: %s", path.data, strerror(errno));
+        goto out;
+    }
+    len = (size_t)st.st_size;
+    if (len > 0) {
+        map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) {
+            map = NULL;
+            rc = -errno;
+            ch_audit__set_err(err, "cannot map %s: %s", path.data, strerror(errno));
+            goto out;
+        }
+    }
+    uint64_t first = 0, named = 0;
+    ch_audit__segment_name_parse(name, &named);
+    int hrc = ch_audit__segment_header(map, len, &first);
+    uint64_t off = CH_AUDIT__SEG_HEADER;
+    if (hrc == CH_EAGAIN && is_last) {
+        /* A crash while the segment was being created: nothing in it was ever acknowledged.
+         * Rewrite the header; the bytes cut are reported like a torn tail. */
+        first = named;
+        off = 0;
+    } else if (hrc != 0 || first != named) {
+        rc = CH_EIO;
+        ch_audit__set_err(err, "%s is not a valid segment (bad header); run `cctvhub audit verify`",
+                          path.data);
+        goto out;
+    }
+    if (first != a->tree.size) {
+        rc = CH_EIO;
+        ch_audit__set_err(err,
+                          "record %" PRIu64 " missing: segment %s starts at record %" PRIu64
+                          "; run `cctvhub audit verify`",
+                          a->tree.size, name, first);
+        goto out;
+    }
+    while (off >= CH_AUDIT__SEG_HEADER) {
+        ch_audit__frame_t f;
+        ch_audit__frame_status_t s = ch_audit__frame_read(map, len, off, &f);
+        uint64_t seq = a->tree.size;
+        if (s == CH_AUDIT__FRAME_END) {
+            break;
+        }
+        if (s == CH_AUDIT__FRAME_TORN && is_last) {
+            break;
+        }
+        const char *what = NULL;
+        uint64_t rseq = 0;
+        int64_t rtime = 0;
+        if (s == CH_AUDIT__FRAME_TORN) {
+            what = "the segment ends in the middle of the record";
+        } else if (s == CH_AUDIT__FRAME_BAD_LEN) {
+            what = "invalid frame length";
+        } else if (s == CH_AUDIT__FRAME_BAD_HASH) {
+            what = "stored leaf hash does not match its bytes";
+        } else if (ch_audit__record_tail(f.record, f.len, &rseq, &rtime) != 0) {
+            what = "not a canonical audit record";
+        } else if (rseq != seq) {
+            what = "wrong sequence number";
+        }
+        if (what != NULL) {
+            rc = CH_EIO;
+            ch_audit__set_err(err,
+                              "record %" PRIu64 " in %s at byte %" PRIu64
+                              ": %s; run `cctvhub audit verify` on %s",
+                              seq, name, off, what, a->dir);
+            goto out;
+        }
+        offs_put(a, seq, off);
+        uint8_t h[CH_AUDIT_HASH_SIZE];
+        memcpy(h, f.hash, CH_AUDIT_HASH_SIZE);
+        ch_audit__tree_append(&a->tree, h);
+        a->last_time_ns = rtime;
+        off = f.next;
+    }
+    if (off < len) {
+        uint64_t seq = a->tree.size;
+        if (a->cp_have && seq < a->cp_size) {
+            rc = CH_EIO;
+            ch_audit__set_err(err,
+                              "record %" PRIu64 " in %s at byte %" PRIu64
+                              " is damaged and a checkpoint covers it; run `cctvhub audit "
+                              "verify` on %s",
+                              seq, name, off, a->dir);
+            goto out;
+        }
+        ch_log(CH_LOG_WARN, "audit",
+               "msg=\"segment ends in a torn record\" segment=%s offset=%" PRIu64 " bytes=%" PRIu64
+               " seq=%" PRIu64 " action=%s",
+               name, off, (uint64_t)(len - off), seq, a->writable ? "cut" : "ignored");
+        if (a->writable) {
+            char *saved = NULL;
+            rc = cut_file(a->dir, name, fd, off, map + off, len - off, &saved);
+            if (rc != 0) {
+                ch_free(saved);
+                ch_audit__set_err(err, "cannot cut the torn tail of %s: %s", path.data,
+                                  ch_strerror(rc));
+                goto out;
+            }
+            ch_free(rec->saved);
+            rec->bytes = len - off;
+            rec->offset = off;
+            snprintf(rec->file, sizeof(rec->file), "%s", name);
+            rec->saved = saved;
+        }
+    }
+    if (a->writable && off == 0) {
+        /* The header itself was torn (or the file is empty): write it again. */
+        uint8_t hdr[CH_AUDIT__SEG_HEADER];
+        ch_audit__segment_header_make(hdr, first);
+        rc = write_all_at(fd, hdr, sizeof(hdr), 0);
+        if (rc == 0 && fdatasync(fd) != 0) {
+            rc = -errno;
+        }
+        if (rc != 0) {
+            ch_audit__set_err(err, "cannot rewrite the header of %s: %s", path.data,
+                              ch_strerror(rc));
+            goto out;
+        }
+        off = CH_AUDIT__SEG_HEADER;
+    }
+    segs_push(a, first, fd);
+    fd = -1;
+    a->seg_bytes = off < len || a->writable ? off : len;
+out:
+    if (map != NULL) {
+        munmap(map, len);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    ch_buf_fini(&path);
+    return rc;
+}
+
+/* Appends the audit.recovered record that says what recovery cut and where it kept it. */
+static int append_recovered(ch_audit_t *a, const recovery_t *rec)
+{
+    json_t *d =
+        json_pack("{s:s, s:I, s:I, s:s}", "file", rec->file, "offset", (json_int_t)rec->offset,
+                  "bytes_cut", (json_int_t)rec->bytes, "saved_as", rec->saved ? rec->saved : "");
+    char object[64];
+    snprintf(object, sizeof(object), "audit:%s", rec->file);
+    ch_audit_entry_t e = {
+        .actor = "system",
+        .action = "audit.recovered",
+        .object = object,
+        .outcome = "ok",
+        .details = d,
+    };
+    int rc = ch_audit_append(a, &e, NULL);
+    json_decref(d);
+    return rc;
+}
+
+/* Opens the log: options, lock, checkpoints, then segments in order, then the check that the
+ * latest checkpoint matches the records, then the recovery record. See audit.h. */
+int ch_audit_open(const ch_audit_options_t *opt, ch_audit_t **out, char **err)
+{
+    *out = NULL;
+    if (err != NULL) {
+        *err = NULL;
+    }
+    if (opt == NULL || opt->dir == NULL || opt->dir[0] == '\0') {
+        ch_audit__set_err(err, "no audit directory given");
+        return CH_EINVAL;
+    }
+    if (opt->key != NULL && !opt->key->has_secret) {
+        ch_audit__set_err(err, "the audit key has no secret part");
+        return CH_EINVAL;
+    }
+    if (opt->segment_max_bytes != 0 && opt->segment_max_bytes < MIN_SEG_MAX) {
+        ch_audit__set_err(err, "segment_max_bytes must be at least %d", MIN_SEG_MAX);
+        return CH_EINVAL;
+    }
+    if (sodium_init() < 0) {
+        ch_audit__set_err(err, "libsodium failed to initialise");
+        return CH_EIO;
+    }
+    ch_audit_t *a = ch_calloc(1, sizeof(*a));
+    recovery_t rec = {0};
+    char **names = NULL;
+    size_t nnames = 0;
+    int rc = 0;
+    a->lock_fd = -1;
+    a->cp_fd = -1;
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cond, NULL);
+    ch_audit__tree_init(&a->tree);
+    a->dir = ch_strdup(opt->dir);
+    a->origin = ch_strdup(opt->origin ? opt->origin
+                          : opt->key  ? opt->key->name
+                                      : CH_AUDIT_DEFAULT_NAME);
+    a->node = ch_strdup(opt->node_id ? opt->node_id : CH_AUDIT_DEFAULT_NAME);
+    a->writable = opt->key != NULL;
+    if (opt->key != NULL) {
+        a->key = *opt->key;
+    }
+    a->cp_every_records =
+        opt->checkpoint_every_records ? opt->checkpoint_every_records : DEFAULT_CP_RECORDS;
+    a->cp_every_ms = opt->checkpoint_every_ms ? opt->checkpoint_every_ms : DEFAULT_CP_MS;
+    a->seg_max = opt->segment_max_bytes ? opt->segment_max_bytes : DEFAULT_SEG_MAX;
+    a->cp_mono_ms = mono_ms();
+
+    if (a->writable) {
+        if (mkdir(a->dir, 0700) != 0 && errno != EEXIST) {
+            rc = -errno;
+            ch_audit__set_err(err, "cannot create %s: %s", a->dir, strerror(errno));
+            goto out;
+        }
+        ch_buf_t lp = {0};
+        ch_buf_appendf(&lp, "%s/lock", a->dir);
+        a->lock_fd = open(lp.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        ch_buf_fini(&lp);
+        if (a->lock_fd < 0) {
+            rc = -errno;
+            ch_audit__set_err(err, "cannot open the lock file in %s: %s", a->dir, strerror(errno));
+            goto out;
+        }
+        if (flock(a->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            rc = errno == EWOULDBLOCK ? CH_ECONFLICT : -errno;
+            ch_audit__set_err(err, "%s is open for writing by another process or handle", a->dir);
+            goto out;
+        }
+    }
+    rc = list_segments(a->dir, &names, &nnames);
+    if (rc != 0) {
+        ch_audit__set_err(err, "cannot list %s: %s", a->dir, ch_strerror(rc));
+        goto out;
+    }
+    rc = open_checkpoints(a, &rec, err);
+    if (rc != 0) {
+        goto out;
+    }
+    for (size_t i = 0; i < nnames; i++) {
+        rc = open_segment(a, names[i], i + 1 == nnames, &rec, err);
+        if (rc != 0) {
+            goto out;
+        }
+    }
+    if (a->cp_have) {
+        uint8_t root[CH_AUDIT_HASH_SIZE];
+        ch_audit_checkpoint_t cp;
+        char *perr = NULL;
+        if (ch_audit_checkpoint_parse(a->cp_latest, strlen(a->cp_latest), NULL, &cp, &perr) != 0 ||
+            cp.size > a->tree.size || ch_audit__tree_root(&a->tree, cp.size, root) != 0 ||
+            memcmp(root, cp.root, CH_AUDIT_HASH_SIZE) != 0) {
+            rc = CH_EIO;
+            ch_audit__set_err(err,
+                              "the records in %s do not match the latest checkpoint (size %" PRIu64
+                              ", the log holds %" PRIu64 "); run `cctvhub audit verify`",
+                              a->dir, a->cp_size, a->tree.size);
+            ch_free(perr);
+            goto out;
+        }
+    }
+    if (a->writable && a->nsegs == 0) {
+        int fd = segment_create(a->dir, 0);
+        if (fd < 0) {
+            rc = fd;
+            ch_audit__set_err(err, "cannot create the first segment in %s: %s", a->dir,
+                              ch_strerror(rc));
+            goto out;
+        }
+        segs_push(a, 0, fd);
+        a->seg_bytes = CH_AUDIT__SEG_HEADER;
+    }
+    a->next_seq = a->tree.size;
+    if (a->writable && rec.bytes > 0) {
+        rc = append_recovered(a, &rec);
+        if (rc != 0) {
+            ch_audit__set_err(err, "cannot append the recovery record: %s", ch_strerror(rc));
+            goto out;
+        }
+    }
+    ch_log(CH_LOG_INFO, "audit",
+           "msg=\"audit log open\" dir=%s records=%" PRIu64 " segments=%zu mode=%s", a->dir,
+           a->tree.size, a->nsegs, a->writable ? "rw" : "ro");
+out:
+    for (size_t i = 0; i < nnames; i++) {
+        ch_free(names[i]);
+    }
+    ch_free(names);
+    ch_free(rec.saved);
+    if (rc != 0) {
+        a->writable = 0; /* no final checkpoint for a log that failed to open */
+        ch_audit_close(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+void ch_audit_close(ch_audit_t *a)
+{
+    if (a == NULL) {
+        return;
+    }
+    if (a->writable && a->failed == 0 && (!a->cp_have || a->cp_size != a->tree.size)) {
+        int rc = ch_audit_checkpoint_now(a);
+        if (rc != 0) {
+            ch_log(CH_LOG_ERROR, "audit", "msg=\"final checkpoint failed\" err=%d", rc);
+        }
+    }
+    for (size_t i = 0; i < a->nsegs; i++) {
+        close(a->segs[i].fd);
+    }
+    if (a->cp_fd >= 0) {
+        close(a->cp_fd);
+    }
+    if (a->lock_fd >= 0) {
+        close(a->lock_fd);
+    }
+    ch_audit_key_wipe(&a->key);
+    ch_audit__tree_fini(&a->tree);
+    queue_fini(&a->queue);
+    queue_fini(&a->spare);
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cond);
+    ch_free(a->segs);
+    ch_free(a->offs);
+    ch_free(a->cp_latest);
+    ch_free(a->dir);
+    ch_free(a->origin);
+    ch_free(a->node);
+    ch_free(a);
+}

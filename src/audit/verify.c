@@ -1,0 +1,481 @@
+/*
+ * Offline verification of a log directory: what an auditor runs on a copy of the files, with
+ * no hub and no network. It trusts nothing but the public key and, when given, a checkpoint
+ * the auditor kept from before.
+ */
+#include "audit/audit_internal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Records the first failure: which record or checkpoint, where, and the sentence. */
+static void fail(ch_audit_verify_report_t *rep, uint64_t seq, int64_t cp, const char *segment,
+                 uint64_t offset, const char *fmt, ...) CH_PRINTF(6, 7);
+
+static void fail(ch_audit_verify_report_t *rep, uint64_t seq, int64_t cp, const char *segment,
+                 uint64_t offset, const char *fmt, ...)
+{
+    rep->ok = 0;
+    rep->bad_seq = seq;
+    rep->bad_checkpoint = cp;
+    snprintf(rep->bad_segment, sizeof(rep->bad_segment), "%s", segment ? segment : "");
+    rep->bad_offset = offset;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rep->message, sizeof(rep->message), fmt, ap);
+    va_end(ap);
+}
+
+/* A file mapped read-only (or an empty one). */
+typedef struct mapped {
+    uint8_t *p;
+    size_t len;
+} mapped_t;
+
+static int map_file(const char *path, mapped_t *m)
+{
+    m->p = NULL;
+    m->len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0) {
+        rc = -errno;
+    } else if (st.st_size > 0) {
+        m->len = (size_t)st.st_size;
+        m->p = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m->p == MAP_FAILED) {
+            m->p = NULL;
+            rc = -errno;
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+static void unmap_file(mapped_t *m)
+{
+    if (m->p != NULL) {
+        munmap(m->p, m->len);
+    }
+    m->p = NULL;
+}
+
+/* Checks that a record is a JSON object whose "seq" is an integer, giving it. A full parse:
+ * the verifier must not trust the cheap tail reading the open path uses. */
+static int record_seq(const uint8_t *rec, size_t len, uint64_t *seq, char *why, size_t cap)
+{
+    json_error_t jerr;
+    json_t *o = json_loadb((const char *)rec, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (o == NULL) {
+        snprintf(why, cap, "it is not valid JSON (%s at byte %d)", jerr.text, jerr.position);
+        return CH_EPARSE;
+    }
+    json_t *s = json_object_get(o, "seq");
+    int rc = 0;
+    if (!json_is_object(o) || !json_is_integer(s) || json_integer_value(s) < 0) {
+        snprintf(why, cap, "it is not an audit record (no integer \"seq\")");
+        rc = CH_EPARSE;
+    } else {
+        *seq = (uint64_t)json_integer_value(s);
+    }
+    json_decref(o);
+    return rc;
+}
+
+/* The state of one verification, to keep the steps small. */
+typedef struct verifier {
+    const char *dir;
+    ch_audit_verify_report_t *rep;
+    ch_audit__tree_t tree;
+    ch_audit_key_t key;
+    int have_key;
+} verifier_t;
+
+/* Reads the segment at path into the tree. Returns 0 when it was read to its end, 1 when the
+ * verification failed (rep filled), or -errno. */
+static int verify_segment(verifier_t *v, const char *name, int is_last)
+{
+    ch_audit_verify_report_t *rep = v->rep;
+    ch_buf_t path = {0};
+    mapped_t m = {0};
+    int rc = 0;
+    ch_buf_appendf(&path, "%s/%s", v->dir, name);
+    rc = map_file(path.data, &m);
+    if (rc != 0) {
+        goto out;
+    }
+    rep->segments++;
+    uint64_t named = 0, first = 0;
+    ch_audit__segment_name_parse(name, &named);
+    int hrc = ch_audit__segment_header(m.p, m.len, &first);
+    uint64_t expect = v->tree.size;
+    if (hrc == CH_EAGAIN && is_last && named == expect) {
+        rep->torn_tail_bytes = m.len;
+        goto out;
+    }
+    if (hrc != 0) {
+        fail(rep, expect, -1, name, 0, "segment %s: not an audit segment (%s)", name,
+             hrc == CH_EAGAIN ? "shorter than its header" : "bad magic");
+        rc = 1;
+        goto out;
+    }
+    if (first != named) {
+        fail(rep, expect, -1, name, 8,
+             "segment %s: its header says it starts at record %" PRIu64 ", its name says %" PRIu64,
+             name, first, named);
+        rc = 1;
+        goto out;
+    }
+    if (first != expect) {
+        if (first > expect) {
+            fail(rep, expect, -1, name, 0,
+                 "record %" PRIu64 " missing: sequence jumps from %" PRIu64 " to %" PRIu64
+                 " (segment %s starts at %" PRIu64 ")",
+                 expect, expect - 1, first, name, first);
+        } else {
+            fail(rep, expect, -1, name, 0,
+                 "segment %s starts at record %" PRIu64 " but %" PRIu64
+                 " records came before it (overlapping segments)",
+                 name, first, expect);
+        }
+        rc = 1;
+        goto out;
+    }
+    size_t off = CH_AUDIT__SEG_HEADER;
+    for (;;) {
+        ch_audit__frame_t f;
+        ch_audit__frame_status_t s = ch_audit__frame_read(m.p, m.len, off, &f);
+        uint64_t seq = v->tree.size;
+        if (s == CH_AUDIT__FRAME_END) {
+            break;
+        }
+        if (s == CH_AUDIT__FRAME_TORN) {
+            if (is_last) {
+                rep->torn_tail_bytes = m.len - off;
+                break;
+            }
+            fail(rep, seq, -1, name, off,
+                 "record %" PRIu64 ": segment %s ends in the middle of the record at byte %zu "
+                 "(cut?)",
+                 seq, name, off);
+            rc = 1;
+            goto out;
+        }
+        if (s == CH_AUDIT__FRAME_BAD_LEN) {
+            fail(rep, seq, -1, name, off,
+                 "record %" PRIu64 ": invalid frame length %" PRIu32 " at byte %zu of %s", seq,
+                 f.bad_len, off, name);
+            rc = 1;
+            goto out;
+        }
+        if (s == CH_AUDIT__FRAME_BAD_HASH) {
+            fail(rep, seq, -1, name, off,
+                 "record %" PRIu64 ": stored leaf hash does not match its bytes (flipped byte?) "
+                 "at byte %zu of %s",
+                 seq, off, name);
+            rc = 1;
+            goto out;
+        }
+        uint64_t rseq = 0;
+        char why[200];
+        if (record_seq(f.record, f.len, &rseq, why, sizeof(why)) != 0) {
+            fail(rep, seq, -1, name, off, "record %" PRIu64 ": %s, at byte %zu of %s", seq, why,
+                 off, name);
+            rc = 1;
+            goto out;
+        }
+        if (rseq != seq) {
+            /* Tell a swap from a gap: a swapped pair has the missing number right after. */
+            ch_audit__frame_t g;
+            uint64_t nseq = UINT64_MAX;
+            if (rseq > seq && ch_audit__frame_read(m.p, m.len, f.next, &g) == CH_AUDIT__FRAME_OK &&
+                record_seq(g.record, g.len, &nseq, why, sizeof(why)) == 0 && nseq == seq) {
+                fail(rep, seq, -1, name, off,
+                     "record %" PRIu64 ": records %" PRIu64 " and %" PRIu64
+                     " are swapped (record %" PRIu64 " is stored at byte %zu of %s)",
+                     seq, seq, rseq, rseq, off, name);
+            } else if (rseq > seq) {
+                fail(rep, seq, -1, name, off,
+                     "record %" PRIu64 " missing: sequence jumps from %" PRIu64 " to %" PRIu64
+                     " at byte %zu of %s",
+                     seq, seq - 1 + (seq == 0), rseq, off, name);
+                if (seq == 0) {
+                    snprintf(rep->message, sizeof(rep->message),
+                             "record 0 missing: the log starts at record %" PRIu64
+                             " at byte %zu of %s",
+                             rseq, off, name);
+                }
+            } else {
+                fail(rep, seq, -1, name, off,
+                     "record %" PRIu64 ": sequence number %" PRIu64
+                     " out of order (duplicated or moved record) at byte %zu of %s",
+                     seq, rseq, off, name);
+            }
+            rc = 1;
+            goto out;
+        }
+        uint8_t h[CH_AUDIT_HASH_SIZE];
+        memcpy(h, f.hash, CH_AUDIT_HASH_SIZE);
+        ch_audit__tree_append(&v->tree, h);
+        off = f.next;
+    }
+out:
+    unmap_file(&m);
+    ch_buf_fini(&path);
+    return rc;
+}
+
+/* Checks one checkpoint against the key and the recomputed tree. 0 or 1 (failed). */
+static int verify_one_checkpoint(verifier_t *v, const char *note, size_t len, int64_t index,
+                                 ch_audit_checkpoint_t *prev, const char *first_origin)
+{
+    ch_audit_verify_report_t *rep = v->rep;
+    ch_audit_checkpoint_t cp;
+    char *err = NULL;
+    int rc = ch_audit_checkpoint_parse(note, len, v->have_key ? &v->key : NULL, &cp, &err);
+    if (rc != 0) {
+        if (cp.size != 0 || cp.origin[0] != '\0') {
+            fail(rep, UINT64_MAX, index, NULL, 0, "checkpoint %" PRId64 " (size %" PRIu64 "): %s",
+                 index, cp.size, err);
+        } else {
+            fail(rep, UINT64_MAX, index, NULL, 0, "checkpoint %" PRId64 ": %s", index, err);
+        }
+        ch_free(err);
+        return 1;
+    }
+    if (first_origin != NULL && strcmp(first_origin, cp.origin) != 0) {
+        fail(rep, UINT64_MAX, index, NULL, 0,
+             "checkpoint %" PRId64 " (size %" PRIu64 "): origin \"%s\" differs from the first "
+             "checkpoint's \"%s\"",
+             index, cp.size, cp.origin, first_origin);
+        return 1;
+    }
+    if (prev != NULL && cp.size < prev->size) {
+        fail(rep, UINT64_MAX, index, NULL, 0,
+             "checkpoint %" PRId64 " (size %" PRIu64 ") is smaller than the checkpoint before it "
+             "(size %" PRIu64 ")",
+             index, cp.size, prev->size);
+        return 1;
+    }
+    if (cp.size > v->tree.size) {
+        fail(rep, UINT64_MAX, index, NULL, 0,
+             "checkpoint %" PRId64 " (size %" PRIu64 ") is beyond the end of the log (%" PRIu64
+             " records): records were removed from the end",
+             index, cp.size, v->tree.size);
+        return 1;
+    }
+    uint8_t root[CH_AUDIT_HASH_SIZE];
+    rc = ch_audit__tree_root(&v->tree, cp.size, root);
+    if (rc != 0 || sodium_memcmp(root, cp.root, CH_AUDIT_HASH_SIZE) != 0) {
+        fail(rep, UINT64_MAX, index, NULL, 0,
+             "checkpoint %" PRId64 " (size %" PRIu64 "): root hash does not match the records "
+             "(records altered, or the checkpoint replaced)",
+             index, cp.size);
+        return 1;
+    }
+    *prev = cp;
+    return 0;
+}
+
+/* Checks every note of <dir>/checkpoints in order. 0, 1 (failed) or -errno. */
+static int verify_checkpoints(verifier_t *v)
+{
+    ch_buf_t path = {0};
+    mapped_t m = {0};
+    ch_buf_appendf(&path, "%s/checkpoints", v->dir);
+    int rc = map_file(path.data, &m);
+    if (rc == CH_ENOENT) {
+        rc = 0;
+        goto out;
+    }
+    if (rc != 0) {
+        goto out;
+    }
+    const char *buf = (const char *)m.p;
+    size_t off = 0;
+    int64_t index = 0;
+    ch_audit_checkpoint_t prev;
+    char first_origin[CH_AUDIT_KEY_NAME_MAX + 1] = "";
+    memset(&prev, 0, sizeof(prev));
+    while (off < m.len) {
+        size_t end;
+        int nrc = ch_audit__note_end(buf, m.len, off, &end);
+        if (nrc == CH_EAGAIN) {
+            /* A torn note at the end: a crash while it was written, not a failure. */
+            break;
+        }
+        if (nrc != 0) {
+            fail(v->rep, UINT64_MAX, index, "checkpoints", off,
+                 "checkpoint %" PRId64 ": malformed note at byte %zu of the checkpoints file",
+                 index, off);
+            rc = 1;
+            goto out;
+        }
+        rc = verify_one_checkpoint(v, buf + off, end - off, index, &prev,
+                                   index > 0 ? first_origin : NULL);
+        if (rc != 0) {
+            snprintf(v->rep->bad_segment, sizeof(v->rep->bad_segment), "checkpoints");
+            v->rep->bad_offset = off;
+            goto out;
+        }
+        if (index == 0) {
+            snprintf(first_origin, sizeof(first_origin), "%s", prev.origin);
+        }
+        index++;
+        v->rep->checkpoints++;
+        off = end;
+    }
+out:
+    unmap_file(&m);
+    ch_buf_fini(&path);
+    return rc;
+}
+
+/* Checks the auditor's checkpoint: its signature, then that the log extends it. */
+static int verify_old_checkpoint(verifier_t *v, const char *text)
+{
+    ch_audit_checkpoint_t cp;
+    char *err = NULL;
+    int rc = ch_audit_checkpoint_parse(text, strlen(text), v->have_key ? &v->key : NULL, &cp, &err);
+    if (rc != 0) {
+        fail(v->rep, UINT64_MAX, -1, NULL, 0, "the given checkpoint: %s", err);
+        ch_free(err);
+        return 1;
+    }
+    if (cp.size > v->tree.size) {
+        fail(v->rep, UINT64_MAX, -1, NULL, 0,
+             "the log does not extend the given checkpoint: it has size %" PRIu64
+             " but the log holds only %" PRIu64 " records (records removed?)",
+             cp.size, v->tree.size);
+        return 1;
+    }
+    uint8_t root[CH_AUDIT_HASH_SIZE];
+    if (ch_audit__tree_root(&v->tree, cp.size, root) != 0 ||
+        sodium_memcmp(root, cp.root, CH_AUDIT_HASH_SIZE) != 0) {
+        fail(v->rep, UINT64_MAX, -1, NULL, 0,
+             "the log does not extend the given checkpoint: root at size %" PRIu64 " differs",
+             cp.size);
+        return 1;
+    }
+    return 0;
+}
+
+static int str_cmp(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* The steps, in the order their failures are reported: the key, the records segment by
+ * segment, the checkpoints file, the auditor's checkpoint. */
+int ch_audit_verify_dir(const char *dir, const char *pubkey_text, const char *old_checkpoint_text,
+                        ch_audit_verify_report_t *rep)
+{
+    memset(rep, 0, sizeof(*rep));
+    rep->ok = 1;
+    rep->bad_seq = UINT64_MAX;
+    rep->bad_checkpoint = -1;
+    if (sodium_init() < 0) {
+        return CH_EIO;
+    }
+    verifier_t v = {.dir = dir, .rep = rep};
+    ch_audit__tree_init(&v.tree);
+    char **names = NULL;
+    size_t nnames = 0, cap = 0;
+    char *err = NULL;
+    int rc = 0;
+    DIR *d = NULL;
+
+    if (pubkey_text != NULL) {
+        if (ch_audit_pubkey_parse(pubkey_text, &v.key, &err) != 0) {
+            fail(rep, UINT64_MAX, -1, NULL, 0, "the given key is not a verifier key: %s", err);
+            rc = CH_EINVAL;
+            goto out;
+        }
+        v.have_key = 1;
+    } else {
+        ch_buf_t kdir = {0};
+        ch_buf_appendf(&kdir, "%s/..", dir);
+        int krc = ch_audit_keys_load_public(kdir.data, &v.key, &err);
+        ch_buf_fini(&kdir);
+        if (krc == 0) {
+            v.have_key = 1;
+        } else if (krc != CH_ENOENT) {
+            fail(rep, UINT64_MAX, -1, NULL, 0, "the node key next to the log is unusable: %s", err);
+            rc = CH_EINVAL;
+            goto out;
+        }
+    }
+    rep->signatures_checked = v.have_key;
+
+    d = opendir(dir);
+    if (d == NULL) {
+        rc = -errno;
+        fail(rep, UINT64_MAX, -1, NULL, 0, "cannot read %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        uint64_t first;
+        if (ch_audit__segment_name_parse(de->d_name, &first)) {
+            if (nnames == cap) {
+                cap = cap ? cap * 2 : 16;
+                names = ch_realloc(names, cap * sizeof(char *));
+            }
+            names[nnames++] = ch_strdup(de->d_name);
+        }
+    }
+    closedir(d);
+    if (nnames > 1) {
+        qsort(names, nnames, sizeof(char *), str_cmp);
+    }
+    for (size_t i = 0; i < nnames && rc == 0; i++) {
+        rc = verify_segment(&v, names[i], i + 1 == nnames);
+    }
+    rep->records = v.tree.size;
+    if (rc == 0) {
+        rc = verify_checkpoints(&v);
+    }
+    if (rc == 0 && old_checkpoint_text != NULL) {
+        rc = verify_old_checkpoint(&v, old_checkpoint_text);
+    }
+    if (rc < 0 && rep->ok) {
+        fail(rep, UINT64_MAX, -1, NULL, 0, "cannot read the log in %s: %s", dir, ch_strerror(rc));
+    }
+    if (rc == 1) {
+        rc = CH_EPARSE;
+    }
+    if (rc == 0) {
+        (void)ch_audit__tree_root(&v.tree, v.tree.size, rep->root);
+        char b64[64];
+        sodium_bin2base64(b64, sizeof(b64), rep->root, CH_AUDIT_HASH_SIZE,
+                          sodium_base64_VARIANT_ORIGINAL);
+        snprintf(rep->message, sizeof(rep->message),
+                 "ok: %" PRIu64 " records in %" PRIu64 " segments, %" PRIu64
+                 " checkpoints%s, root %s%s%s",
+                 rep->records, rep->segments, rep->checkpoints,
+                 v.have_key ? " with valid signatures" : " (signatures NOT checked: no key)", b64,
+                 old_checkpoint_text ? "; the log extends the given checkpoint" : "",
+                 rep->torn_tail_bytes ? "; a torn tail at the end awaits recovery" : "");
+    }
+out:
+    for (size_t i = 0; i < nnames; i++) {
+        ch_free(names[i]);
+    }
+    ch_free(names);
+    ch_free(err);
+    ch_audit__tree_fini(&v.tree);
+    return rc;
+}

@@ -1,0 +1,1201 @@
+/*
+ * cctvhub keys / cctvhub audit: the node key and the audit log from the command line, with no
+ * running hub.
+ *
+ *   keys init      makes the node's Ed25519 key pair (never overwrites one)
+ *   audit verify   checks a log offline: every record, hash and checkpoint signature
+ *   audit show     prints records read from the log (not from the store), filtered
+ *   audit prove    prints an inclusion (or consistency) proof as JSON
+ *   audit append   appends records durably: an operator's manual action, and the tests' writer
+ *
+ * Everything here goes through the audit module's public API (audit/audit.h); this file only
+ * parses command lines, filters and prints.
+ */
+#include "main/main.h"
+
+#include "audit/audit.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static const char ch__keys_usage[] =
+    "usage: cctvhub keys init [--config FILE] [--data-dir DIR]\n"
+    "\n"
+    "Makes the node's Ed25519 key pair, which signs the audit log's checkpoints:\n"
+    "DIR/keys/node.key (the secret key, mode 0600) and DIR/keys/node.pub (the public verifier\n"
+    "key, in the C2SP signed-note format). Prints the public key on stdout: give it to the\n"
+    "auditors, who verify the log with 'cctvhub audit verify --key'. Refuses to overwrite an\n"
+    "existing key, since a new key would leave every checkpoint signed by the old one.\n"
+    "\n"
+    "Exit codes: 0 key made; 1 a key exists or it could not be written; 2 bad command line;\n"
+    "            3 bad configuration; 4 the data directory cannot be created.\n";
+
+static const char ch__audit_usage[] =
+    "usage: cctvhub audit <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  verify   check the log offline: records, hashes, checkpoint signatures, a kept checkpoint\n"
+    "  show     print records, filtered (time, camera, agency, event, actor, action)\n"
+    "  prove    print the inclusion proof of a record, or a consistency proof, as JSON\n"
+    "  append   append a record durably (an operator's manual action, such as a paper request)\n"
+    "\n"
+    "Run 'cctvhub audit <command> --help' for a command's options. The log lives in\n"
+    "DATA_DIR/audit (hub.data_dir, --data-dir). None of these needs a running hub.\n";
+
+static const char ch__verify_usage[] =
+    "usage: cctvhub audit verify [--config FILE] [--data-dir DIR | LOGDIR] [--key PUBKEY|FILE]\n"
+    "                            [--checkpoint FILE]\n"
+    "\n"
+    "Checks an audit log without a running hub: every segment and record frame, that sequence\n"
+    "numbers run 0..n-1, every record's leaf hash, every checkpoint's signature and its root\n"
+    "against the Merkle tree recomputed at its size, and, with --checkpoint, that the log still\n"
+    "extends a checkpoint an auditor kept from earlier (so that a log rewritten from some point\n"
+    "on, even with valid hashes and signatures, is caught). Prints a summary: records,\n"
+    "checkpoints, tree size and root.\n"
+    "\n"
+    "  LOGDIR             the log directory itself (a copy, say); default DATA_DIR/audit\n"
+    "  --key PUBKEY|FILE  the node's public key (\"name+keyid+base64\", as 'cctvhub keys init'\n"
+    "                     printed it) or a file holding it; default LOGDIR/../keys/node.pub.\n"
+    "                     An auditor should give the key obtained from the hub's operator\n"
+    "                     beforehand: a key read from the same disk proves nothing.\n"
+    "  --checkpoint FILE  a checkpoint note kept from earlier (signed note text)\n"
+    "\n"
+    "Exit codes: 0 everything holds; 1 something does not (the first bad record or checkpoint\n"
+    "            is named on stderr), or a bad key or kept checkpoint; 2 bad command line;\n"
+    "            3 bad configuration; 4 the log directory does not exist or cannot be read.\n";
+
+static const char ch__show_usage[] =
+    "usage: cctvhub audit show [--config FILE] [--data-dir DIR] [--since T] [--until T]\n"
+    "                          [--camera ID] [--agency ID] [--event ID] [--actor A]\n"
+    "                          [--action A] [--json] [--limit N]\n"
+    "\n"
+    "Prints the records of the audit log that match every filter given, oldest first: a table\n"
+    "(seq, time, actor, action, object, outcome) or, with --json, each record's canonical JSON\n"
+    "on a line of its own. Reads the log itself, not the store's index, so it shows the truth\n"
+    "even when the index is lost.\n"
+    "\n"
+    "  --since T, --until T  time range, inclusive; T is RFC 3339 (2026-11-25T09:00:00Z,\n"
+    "                        2026-11-25T18:00:00+09:00) or seconds since the epoch\n"
+    "  --camera ID           records about camera ID: object \"camera:ID\", or details.camera,\n"
+    "                        details.camera_id or details.cameras naming it\n"
+    "  --agency ID           the same for agencies (and actor \"agency:ID\")\n"
+    "  --event ID            the same for events\n"
+    "  --actor A             actor exactly A (\"user:kim\", \"agency:12\", \"system\")\n"
+    "  --action A            action exactly A, or a family with A.* (\"grant.*\")\n"
+    "  --json                one JSON record per line\n"
+    "  --limit N             stop after N matching records\n"
+    "\n"
+    "Exit codes: 0 done (even when nothing matched); 1 a record could not be read;\n"
+    "            2 bad command line; 3 bad configuration; 4 the log cannot be opened.\n";
+
+static const char ch__prove_usage[] =
+    "usage: cctvhub audit prove N [--size S] [--config FILE] [--data-dir DIR]\n"
+    "       cctvhub audit prove --consistency N1 [--size N2] [--config FILE] [--data-dir DIR]\n"
+    "\n"
+    "Prints, as one JSON object, the RFC 9162 inclusion proof of record N in the Merkle tree of\n"
+    "the first S records: {\"index\", \"size\", \"leaf_hash\", \"root\", \"path\": [hex...]};\n"
+    "or, with --consistency, the proof that the tree of N2 records extends the tree of N1:\n"
+    "{\"first\", \"second\", \"root1\", \"root2\", \"path\": [hex...]}. S and N2 default to the\n"
+    "size of the latest checkpoint (the current size when there is none yet), so that the root\n"
+    "printed is one the hub has signed.\n"
+    "\n"
+    "Exit codes: 0 done; 1 N or S out of range, or a record could not be read;\n"
+    "            2 bad command line; 3 bad configuration; 4 the log cannot be opened.\n";
+
+static const char ch__append_usage[] =
+    "usage: cctvhub audit append --actor A --action X [--object O] [--outcome O]\n"
+    "                            [--purpose P] [--legal-basis L] [--details JSON] [--count N]\n"
+    "                            [--config FILE] [--data-dir DIR]\n"
+    "\n"
+    "Appends a record to the audit log and prints its sequence number once it is durable (on\n"
+    "disk, fdatasync'd). For operators recording an action taken outside the hub, such as a\n"
+    "request received on paper; also the writer of the tests. Needs the node key ('cctvhub\n"
+    "keys init') and cannot run beside a hub that has the log open.\n"
+    "\n"
+    "  --actor A        who acted: \"user:NAME\", \"agency:ID\", \"system\"\n"
+    "  --action X       what was done: \"request.paper\", \"grant.create\", ...\n"
+    "  --object O       what it was done to: \"camera:ID\", \"event:ID\", ...\n"
+    "  --outcome O      \"ok\" (default), \"denied\", \"error\"\n"
+    "  --purpose P, --legal-basis L   the purpose and the legal provision, where there is one\n"
+    "  --details JSON   a JSON object of further details\n"
+    "  --count N        append N such records (one durable append each), printing each\n"
+    "                   sequence number as its append returns\n"
+    "\n"
+    "Exit codes: 0 appended; 1 an append failed or there is no node key; 2 bad command line;\n"
+    "            3 bad configuration; 4 the log cannot be opened (locked by a running hub,\n"
+    "            or damaged: run 'cctvhub audit verify').\n";
+
+/* Matches argv[*i] against flag, as "--flag VALUE" or "--flag=VALUE". Returns 1 and sets
+ * *value (consuming the value) on a match, 0 when argv[*i] is another argument, and -1 after
+ * printing why when the value is missing. */
+static int ch__flag_value(int argc, char **argv, int *i, const char *flag, const char **value)
+{
+    const char *arg = argv[*i];
+    size_t flen = strlen(flag);
+    if (strcmp(arg, flag) == 0) {
+        if (*i + 1 >= argc) {
+            fprintf(stderr, "cctvhub: %s needs a value\n", flag);
+            return -1;
+        }
+        *value = argv[++*i];
+        return 1;
+    }
+    if (strncmp(arg, flag, flen) == 0 && arg[flen] == '=') {
+        *value = arg + flen + 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Parses a whole decimal unsigned number; 0, or -1 when s is not one. */
+static int ch__parse_u64(const char *s, uint64_t *out)
+{
+    if (s == NULL || *s < '0' || *s > '9') {
+        return -1;
+    }
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0') {
+        return -1;
+    }
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* Reads exactly `digits` decimal digits at *p into *out and advances *p. 0, or -1. */
+static int ch__take_digits(const char **p, int digits, int *out)
+{
+    int v = 0;
+    for (int k = 0; k < digits; k++) {
+        char c = (*p)[k];
+        if (c < '0' || c > '9') {
+            return -1;
+        }
+        v = v * 10 + (c - '0');
+    }
+    *p += digits;
+    *out = v;
+    return 0;
+}
+
+/*
+ * Parses a time given on the command line into nanoseconds since the epoch: seconds since the
+ * epoch ("1764061200", optionally with a fraction "1764061200.5"), or RFC 3339
+ * ("2026-11-25T09:00:00Z", "2026-11-25T18:00:00.25+09:00", 't' and ' ' accepted for 'T'), or
+ * a bare date ("2026-11-25", meaning its midnight UTC). 0, or -1 when s is none of these.
+ */
+static int ch__parse_time_ns(const char *s, int64_t *out)
+{
+    const char *p = s;
+    int64_t frac_ns = 0;
+    if (*p >= '0' && *p <= '9' && strchr(s, '-') == NULL) {
+        char *end = NULL;
+        errno = 0;
+        long long secs = strtoll(s, &end, 10);
+        if (errno != 0 || end == s || secs < 0 || secs > INT64_MAX / 1000000000LL) {
+            return -1;
+        }
+        p = end;
+        if (*p == '.') {
+            p++;
+            int64_t scale = 100000000;
+            if (*p < '0' || *p > '9') {
+                return -1;
+            }
+            while (*p >= '0' && *p <= '9') {
+                frac_ns += (*p - '0') * scale;
+                scale /= 10;
+                p++;
+            }
+        }
+        if (*p != '\0') {
+            return -1;
+        }
+        *out = (int64_t)secs * 1000000000LL + frac_ns;
+        return 0;
+    }
+    int year, mon, day, hour = 0, min = 0, sec = 0;
+    if (ch__take_digits(&p, 4, &year) != 0 || *p++ != '-' || ch__take_digits(&p, 2, &mon) != 0 ||
+        *p++ != '-' || ch__take_digits(&p, 2, &day) != 0) {
+        return -1;
+    }
+    long offset_s = 0;
+    if (*p != '\0') {
+        if (*p != 'T' && *p != 't' && *p != ' ') {
+            return -1;
+        }
+        p++;
+        if (ch__take_digits(&p, 2, &hour) != 0 || *p++ != ':' ||
+            ch__take_digits(&p, 2, &min) != 0 || *p++ != ':' || ch__take_digits(&p, 2, &sec) != 0) {
+            return -1;
+        }
+        if (*p == '.') {
+            p++;
+            int64_t scale = 100000000;
+            if (*p < '0' || *p > '9') {
+                return -1;
+            }
+            while (*p >= '0' && *p <= '9') {
+                frac_ns += (*p - '0') * scale;
+                scale /= 10;
+                p++;
+            }
+        }
+        if (*p == 'Z' || *p == 'z') {
+            p++;
+        } else if (*p == '+' || *p == '-') {
+            int sign = *p == '-' ? -1 : 1;
+            int oh, om;
+            p++;
+            if (ch__take_digits(&p, 2, &oh) != 0 || *p++ != ':' ||
+                ch__take_digits(&p, 2, &om) != 0 || oh > 23 || om > 59) {
+                return -1;
+            }
+            offset_s = sign * (oh * 3600L + om * 60L);
+        } else {
+            return -1;
+        }
+        if (*p != '\0') {
+            return -1;
+        }
+    }
+    if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60 ||
+        year < 1970) {
+        return -1;
+    }
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = year - 1900;
+    tm.tm_mon = mon - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = min;
+    tm.tm_sec = sec;
+    time_t t = timegm(&tm);
+    *out = ((int64_t)t - offset_s) * 1000000000LL + frac_ns;
+    return 0;
+}
+
+/* The time of a record in nanoseconds: its "time" member as an integer (nanoseconds) or as
+ * an RFC 3339 string. -1 when it has neither. */
+static int64_t ch__record_time_ns(const json_t *rec)
+{
+    const json_t *t = json_object_get(rec, "time");
+    if (json_is_integer(t)) {
+        return (int64_t)json_integer_value(t);
+    }
+    int64_t ns;
+    if (json_is_string(t) && ch__parse_time_ns(json_string_value(t), &ns) == 0) {
+        return ns;
+    }
+    return -1;
+}
+
+/* Formats nanoseconds since the epoch as RFC 3339 UTC with milliseconds. */
+static void ch__format_time(int64_t ns, char out[32])
+{
+    if (ns < 0) {
+        snprintf(out, 32, "-");
+        return;
+    }
+    ch_time_format_rfc3339(ns / 1000000, out);
+}
+
+static void ch__hex(const uint8_t *p, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* Reads a whole small file (at most 64 KiB) into a NUL-terminated string; NULL on failure,
+ * with errno set. Free with ch_free. */
+static char *ch__read_small_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    ch_buf_t b;
+    ch_buf_init(&b);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        ch_buf_append(&b, chunk, n);
+        if (b.len > 65536) {
+            fclose(f);
+            ch_buf_fini(&b);
+            errno = EFBIG;
+            return NULL;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        ch_buf_fini(&b);
+        errno = EIO;
+        return NULL;
+    }
+    if (b.data == NULL) {
+        return ch_strdup("");
+    }
+    return b.data; /* ch_buf_t memory is ch_malloc'd: the caller frees it with ch_free */
+}
+
+/* Loads the configuration (common options in opts) and writes DATA_DIR/audit into dir.
+ * Returns CH_EXIT_OK or the exit code to return. When data_dir is not NULL it receives a copy
+ * of the data directory (free with ch_free). */
+static int ch__log_dir(const ch_main_opts_t *opts, char *dir, size_t cap, char **data_dir)
+{
+    ch_config_t cfg;
+    int rc = ch_main__load_config(opts, &cfg);
+    if (rc != CH_EXIT_OK) {
+        return rc;
+    }
+    int n = snprintf(dir, cap, "%s/audit", cfg.data_dir);
+    if (data_dir != NULL) {
+        *data_dir = ch_strdup(cfg.data_dir);
+    }
+    ch_config_fini(&cfg);
+    if (n < 0 || (size_t)n >= cap) {
+        fprintf(stderr, "cctvhub: data directory path too long\n");
+        if (data_dir != NULL) {
+            ch_free(*data_dir);
+            *data_dir = NULL;
+        }
+        return CH_EXIT_CONFIG;
+    }
+    return CH_EXIT_OK;
+}
+
+/* Prints "unknown option" with the command's usage and returns CH_EXIT_USAGE. */
+static int ch__usage_error(const char *cmd, const char *arg, const char *usage)
+{
+    fprintf(stderr, "cctvhub %s: unknown or incomplete option \"%s\"\n\n%s", cmd, arg, usage);
+    return CH_EXIT_USAGE;
+}
+
+static int ch__is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+/* Opens the log in dir for reading (no key: no writes, a torn tail skipped in memory).
+ * Returns CH_EXIT_OK with *out set, or prints why and returns CH_EXIT_STORE. */
+static int ch__open_read_only(const char *cmd, const char *dir, ch_audit_t **out)
+{
+    ch_audit_options_t o;
+    memset(&o, 0, sizeof(o));
+    o.dir = dir;
+    char *err = NULL;
+    int rc = ch_audit_open(&o, out, &err);
+    if (rc != 0) {
+        fprintf(stderr, "cctvhub %s: cannot open the audit log %s: %s\n", cmd, dir,
+                err ? err : ch_strerror(rc));
+        ch_free(err);
+        return CH_EXIT_STORE;
+    }
+    return CH_EXIT_OK;
+}
+
+/* ---- keys init ------------------------------------------------------------------------- */
+
+/* cctvhub keys init: makes the key pair through the audit module and prints the public key
+ * (alone on stdout, so that a script can capture it). */
+static int ch__keys_init(int argc, char **argv)
+{
+    ch_main_opts_t opts;
+    memset(&opts, 0, sizeof(opts));
+    for (int i = 1; i < argc; i++) {
+        int r = ch_main__common_option(&opts, argc, argv, &i);
+        if (r < 0) {
+            return CH_EXIT_USAGE;
+        }
+        if (r > 0) {
+            continue;
+        }
+        if (ch__is_help(argv[i])) {
+            fputs(ch__keys_usage, stdout);
+            return CH_EXIT_OK;
+        }
+        return ch__usage_error("keys init", argv[i], ch__keys_usage);
+    }
+    ch_config_t cfg;
+    int exit_code = ch_main__load_config(&opts, &cfg);
+    if (exit_code != CH_EXIT_OK) {
+        return exit_code;
+    }
+    char *err = NULL;
+    ch_audit_key_t key;
+    memset(&key, 0, sizeof(key));
+    int rc = ch_main__mkdir_p(cfg.data_dir);
+    if (rc != 0) {
+        fprintf(stderr, "cctvhub keys init: cannot create data directory %s: %s\n", cfg.data_dir,
+                ch_strerror(rc));
+        exit_code = CH_EXIT_STORE;
+        goto out;
+    }
+    rc = ch_audit_keys_init(cfg.data_dir, &err);
+    if (rc == CH_EEXIST) {
+        fprintf(stderr,
+                "cctvhub keys init: %s/keys/node.key exists; refusing to overwrite it (a new key "
+                "would orphan every checkpoint the old one signed)\n",
+                cfg.data_dir);
+        exit_code = CH_EXIT_FAILURE;
+        goto out;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "cctvhub keys init: %s\n", err ? err : ch_strerror(rc));
+        exit_code = CH_EXIT_FAILURE;
+        goto out;
+    }
+    ch_free(err);
+    err = NULL;
+    rc = ch_audit_keys_load_public(cfg.data_dir, &key, &err);
+    char text[CH_AUDIT_KEY_NAME_MAX + 64];
+    if (rc == 0) {
+        rc = ch_audit_pubkey_format(&key, text, sizeof(text));
+    }
+    if (rc != 0) {
+        fprintf(stderr, "cctvhub keys init: key made, but cannot read it back: %s\n",
+                err ? err : ch_strerror(rc));
+        exit_code = CH_EXIT_FAILURE;
+        goto out;
+    }
+    printf("%s\n", text);
+    fprintf(stderr,
+            "cctvhub keys init: wrote %s/keys/node.key (secret, mode 0600) and "
+            "%s/keys/node.pub; give the public key above to the auditors\n",
+            cfg.data_dir, cfg.data_dir);
+out:
+    ch_free(err);
+    ch_audit_key_wipe(&key);
+    ch_config_fini(&cfg);
+    return exit_code;
+}
+
+int ch_main_keys(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(ch__keys_usage, stderr);
+        return CH_EXIT_USAGE;
+    }
+    if (ch__is_help(argv[1])) {
+        fputs(ch__keys_usage, stdout);
+        return CH_EXIT_OK;
+    }
+    if (strcmp(argv[1], "init") == 0) {
+        return ch__keys_init(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "cctvhub keys: unknown command \"%s\"\n\n%s", argv[1], ch__keys_usage);
+    return CH_EXIT_USAGE;
+}
+
+/* ---- audit verify ---------------------------------------------------------------------- */
+
+/* cctvhub audit verify: ch_audit_verify_dir on the log directory, a summary on stdout, the
+ * first problem on stderr. */
+static int ch__audit_verify(int argc, char **argv)
+{
+    ch_main_opts_t opts;
+    memset(&opts, 0, sizeof(opts));
+    const char *logdir_arg = NULL;
+    const char *key_arg = NULL;
+    const char *checkpoint_file = NULL;
+    for (int i = 1; i < argc; i++) {
+        int r = ch_main__common_option(&opts, argc, argv, &i);
+        if (r == 0) {
+            r = ch__flag_value(argc, argv, &i, "--key", &key_arg);
+        }
+        if (r == 0) {
+            r = ch__flag_value(argc, argv, &i, "--checkpoint", &checkpoint_file);
+        }
+        if (r < 0) {
+            return CH_EXIT_USAGE;
+        }
+        if (r > 0) {
+            continue;
+        }
+        if (ch__is_help(argv[i])) {
+            fputs(ch__verify_usage, stdout);
+            return CH_EXIT_OK;
+        }
+        if (argv[i][0] == '-' || logdir_arg != NULL) {
+            return ch__usage_error("audit verify", argv[i], ch__verify_usage);
+        }
+        logdir_arg = argv[i];
+    }
+
+    char dir[4096];
+    if (logdir_arg != NULL) {
+        if (opts.n_overrides > 0 || opts.config_file != NULL) {
+            fprintf(stderr, "cctvhub audit verify: give LOGDIR or --data-dir, not both\n\n%s",
+                    ch__verify_usage);
+            return CH_EXIT_USAGE;
+        }
+        snprintf(dir, sizeof(dir), "%s", logdir_arg);
+    } else {
+        int rc = ch__log_dir(&opts, dir, sizeof(dir), NULL);
+        if (rc != CH_EXIT_OK) {
+            return rc;
+        }
+    }
+
+    int exit_code = CH_EXIT_OK;
+    char *key_text = NULL;
+    char *old_note = NULL;
+    if (key_arg != NULL) {
+        /* A file when one exists by that name, else the key itself. */
+        struct stat st;
+        if (stat(key_arg, &st) == 0 && S_ISREG(st.st_mode)) {
+            key_text = ch__read_small_file(key_arg);
+            if (key_text == NULL) {
+                fprintf(stderr, "cctvhub audit verify: cannot read key file %s: %s\n", key_arg,
+                        strerror(errno));
+                exit_code = CH_EXIT_FAILURE;
+                goto out;
+            }
+        } else {
+            key_text = ch_strdup(key_arg);
+        }
+    }
+    if (checkpoint_file != NULL) {
+        old_note = ch__read_small_file(checkpoint_file);
+        if (old_note == NULL) {
+            fprintf(stderr, "cctvhub audit verify: cannot read checkpoint file %s: %s\n",
+                    checkpoint_file, strerror(errno));
+            exit_code = CH_EXIT_FAILURE;
+            goto out;
+        }
+    }
+
+    ch_audit_verify_report_t rep;
+    memset(&rep, 0, sizeof(rep));
+    int rc = ch_audit_verify_dir(dir, key_text, old_note, &rep);
+    if (rc == CH_ENOENT) {
+        fprintf(stderr, "cctvhub audit verify: no audit log in %s\n", dir);
+        exit_code = CH_EXIT_STORE;
+        goto out;
+    }
+    char root_hex[2 * CH_AUDIT_HASH_SIZE + 1];
+    ch__hex(rep.root, CH_AUDIT_HASH_SIZE, root_hex);
+    printf("log          %s\n", dir);
+    printf("records      %llu in %llu segment%s\n", (unsigned long long)rep.records,
+           (unsigned long long)rep.segments, rep.segments == 1 ? "" : "s");
+    printf("checkpoints  %llu (%s)\n", (unsigned long long)rep.checkpoints,
+           rep.signatures_checked ? "signatures checked" : "signatures NOT checked: no key");
+    if (rc == 0) {
+        printf("tree size    %llu\n", (unsigned long long)rep.records);
+        printf("root         %s\n", root_hex);
+        if (old_note != NULL) {
+            printf("kept         the log extends the checkpoint in %s\n", checkpoint_file);
+        }
+        if (rep.torn_tail_bytes > 0) {
+            printf("torn tail    %llu bytes after the last record (a crash not yet recovered: "
+                   "the hub cuts it when it next opens the log)\n",
+                   (unsigned long long)rep.torn_tail_bytes);
+        }
+        printf("result       ok: %s\n", rep.message);
+        goto out;
+    }
+    exit_code = rc == -EACCES || rc == -EIO ? CH_EXIT_STORE : CH_EXIT_FAILURE;
+    if (exit_code == CH_EXIT_STORE) {
+        fprintf(stderr, "cctvhub audit verify: cannot read %s: %s\n", dir,
+                rep.message[0] ? rep.message : ch_strerror(rc));
+        goto out;
+    }
+    printf("result       FAILED\n");
+    if (rep.bad_segment[0] != '\0' && strstr(rep.message, rep.bad_segment) == NULL) {
+        fprintf(stderr, "cctvhub audit verify: FAILED: %s (%s, offset %llu)\n", rep.message,
+                rep.bad_segment, (unsigned long long)rep.bad_offset);
+    } else {
+        fprintf(stderr, "cctvhub audit verify: FAILED: %s\n",
+                rep.message[0] ? rep.message : ch_strerror(rc));
+    }
+out:
+    ch_free(key_text);
+    ch_free(old_note);
+    return exit_code;
+}
+
+/* ---- audit show ------------------------------------------------------------------------ */
+
+typedef struct ch_show_filter {
+    int64_t since_ns; /* INT64_MIN: none */
+    int64_t until_ns; /* INT64_MAX: none */
+    const char *camera;
+    const char *agency;
+    const char *event;
+    const char *actor;
+    const char *action;
+} ch_show_filter_t;
+
+/* Whether v (a string, or an integer) is id. */
+static int ch__json_is_id(const json_t *v, const char *id)
+{
+    if (json_is_string(v)) {
+        return strcmp(json_string_value(v), id) == 0;
+    }
+    if (json_is_integer(v)) {
+        char num[32];
+        snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+        return strcmp(num, id) == 0;
+    }
+    return 0;
+}
+
+/* Whether the string v is "<kind>:<id>". */
+static int ch__json_is_ref(const json_t *v, const char *kind, const char *id)
+{
+    if (!json_is_string(v)) {
+        return 0;
+    }
+    const char *s = json_string_value(v);
+    size_t k = strlen(kind);
+    return strncmp(s, kind, k) == 0 && s[k] == ':' && strcmp(s + k + 1, id) == 0;
+}
+
+/*
+ * Whether a record is about object `id` of `kind` ("camera", "agency", "event"): its object
+ * (or actor) is "<kind>:<id>", or its details name it as <kind>, <kind>_id, or in an array
+ * <kind>s.
+ */
+static int ch__refers_to(const json_t *rec, const char *kind, const char *id)
+{
+    if (ch__json_is_ref(json_object_get(rec, "object"), kind, id) ||
+        ch__json_is_ref(json_object_get(rec, "actor"), kind, id)) {
+        return 1;
+    }
+    const json_t *details = json_object_get(rec, "details");
+    if (!json_is_object(details)) {
+        return 0;
+    }
+    char key[32];
+    snprintf(key, sizeof(key), "%s", kind);
+    if (ch__json_is_id(json_object_get(details, key), id)) {
+        return 1;
+    }
+    snprintf(key, sizeof(key), "%s_id", kind);
+    if (ch__json_is_id(json_object_get(details, key), id)) {
+        return 1;
+    }
+    snprintf(key, sizeof(key), "%ss", kind);
+    const json_t *list = json_object_get(details, key);
+    size_t n = json_array_size(list);
+    for (size_t i = 0; i < n; i++) {
+        if (ch__json_is_id(json_array_get(list, i), id)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether a parsed record passes every filter. */
+static int ch__show_match(const json_t *rec, const ch_show_filter_t *f)
+{
+    if (f->since_ns != INT64_MIN || f->until_ns != INT64_MAX) {
+        int64_t t = ch__record_time_ns(rec);
+        if (t < 0 || t < f->since_ns || t > f->until_ns) {
+            return 0;
+        }
+    }
+    if (f->actor != NULL) {
+        const json_t *a = json_object_get(rec, "actor");
+        if (!json_is_string(a) || strcmp(json_string_value(a), f->actor) != 0) {
+            return 0;
+        }
+    }
+    if (f->action != NULL) {
+        const json_t *a = json_object_get(rec, "action");
+        if (!json_is_string(a)) {
+            return 0;
+        }
+        const char *s = json_string_value(a);
+        size_t n = strlen(f->action);
+        if (n >= 2 && strcmp(f->action + n - 2, ".*") == 0) {
+            /* A family: "grant.*" matches "grant.create" and "grant.deny". */
+            if (strncmp(s, f->action, n - 1) != 0) {
+                return 0;
+            }
+        } else if (strcmp(s, f->action) != 0) {
+            return 0;
+        }
+    }
+    if (f->camera != NULL && !ch__refers_to(rec, "camera", f->camera)) {
+        return 0;
+    }
+    if (f->agency != NULL && !ch__refers_to(rec, "agency", f->agency)) {
+        return 0;
+    }
+    if (f->event != NULL && !ch__refers_to(rec, "event", f->event)) {
+        return 0;
+    }
+    return 1;
+}
+
+/* A string member for the table: its value, "-" when null or absent, "?" otherwise. */
+static const char *ch__cell(const json_t *rec, const char *name)
+{
+    const json_t *v = json_object_get(rec, name);
+    if (v == NULL || json_is_null(v)) {
+        return "-";
+    }
+    return json_is_string(v) ? json_string_value(v) : "?";
+}
+
+/* cctvhub audit show: iterates over the whole log, parses each record, prints the ones that
+ * match. */
+static int ch__audit_show(int argc, char **argv)
+{
+    ch_main_opts_t opts;
+    memset(&opts, 0, sizeof(opts));
+    ch_show_filter_t f = {INT64_MIN, INT64_MAX, NULL, NULL, NULL, NULL, NULL};
+    int as_json = 0;
+    uint64_t limit = UINT64_MAX;
+    for (int i = 1; i < argc; i++) {
+        const char *since = NULL, *until = NULL, *lim = NULL;
+        int r = ch_main__common_option(&opts, argc, argv, &i);
+        if (r == 0) {
+            r = ch__flag_value(argc, argv, &i, "--since", &since);
+        }
+        if (r == 0) {
+            r = ch__flag_value(argc, argv, &i, "--until", &until);
+        }
+        if (r == 0) {
+            r = ch__flag_value(argc, argv, &i, "--limit", &lim);
+        }
+        if (r == 0) {
+            r = ch__flag_value(argc, argv, &i, "--camera", &f.camera);
+        }
+        if (r == 0) {
+            r = ch__flag_value(argc, argv, &i, "--agency", &f.agency);
+        }
+        if (r == 0) {
+            r = ch__flag_value(argc, argv, &i, "--event", &f.event);
+        }
+        if (r == 0) {
+            r = ch__flag_value(argc, argv, &i, "--actor", &f.actor);
+        }
+        if (r == 0) {
+            r = ch__flag_value(argc, argv, &i, "--action", &f.action);
+        }
+        if (r < 0) {
+            return CH_EXIT_USAGE;
+        }
+        if (since != NULL && ch__parse_time_ns(since, &f.since_ns) != 0) {
+            fprintf(stderr, "cctvhub audit show: --since \"%s\" is not RFC 3339 or epoch seconds\n",
+                    since);
+            return CH_EXIT_USAGE;
+        }
+        if (until != NULL && ch__parse_time_ns(until, &f.until_ns) != 0) {
+            fprintf(stderr, "cctvhub audit show: --until \"%s\" is not RFC 3339 or epoch seconds\n",
+                    until);
+            return CH_EXIT_USAGE;
+        }
+        if (lim != NULL && ch__parse_u64(lim, &limit) != 0) {
+            fprintf(stderr, "cctvhub audit show: --limit \"%s\" is not a number\n", lim);
+            return CH_EXIT_USAGE;
+        }
+        if (r > 0) {
+            continue;
+        }
+        if (ch__is_help(argv[i])) {
+            fputs(ch__show_usage, stdout);
+            return CH_EXIT_OK;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
+            as_json = 1;
+            continue;
+        }
+        return ch__usage_error("audit show", argv[i], ch__show_usage);
+    }
+
+    char dir[4096];
+    int exit_code = ch__log_dir(&opts, dir, sizeof(dir), NULL);
+    if (exit_code != CH_EXIT_OK) {
+        return exit_code;
+    }
+    ch_audit_t *a = NULL;
+    ch_audit_iter_t *it = NULL;
+    exit_code = ch__open_read_only("audit show", dir, &a);
+    if (exit_code != CH_EXIT_OK) {
+        return exit_code;
+    }
+    int rc = ch_audit_iter_new(a, 0, &it);
+    if (rc != 0) {
+        fprintf(stderr, "cctvhub audit show: %s\n", ch_strerror(rc));
+        exit_code = CH_EXIT_FAILURE;
+        goto out;
+    }
+    if (!as_json) {
+        printf("%-8s %-24s %-20s %-20s %-24s %s\n", "SEQ", "TIME", "ACTOR", "ACTION", "OBJECT",
+               "OUTCOME");
+    }
+    uint64_t shown = 0;
+    uint64_t next = 0; /* the record the iterator reads next, for messages */
+    while (shown < limit) {
+        ch_audit_record_t rec;
+        memset(&rec, 0, sizeof(rec));
+        rc = ch_audit_iter_next(it, &rec);
+        if (rc == CH_ENOTFOUND) {
+            break;
+        }
+        if (rc != 0) {
+            fprintf(stderr, "cctvhub audit show: record %llu: %s (run 'cctvhub audit verify')\n",
+                    (unsigned long long)next, ch_strerror(rc));
+            exit_code = CH_EXIT_FAILURE;
+            break;
+        }
+        next = rec.seq + 1;
+        json_error_t jerr;
+        json_t *j = json_loadb(rec.json, rec.len, 0, &jerr);
+        if (!json_is_object(j)) {
+            fprintf(stderr, "cctvhub audit show: record %llu is not a JSON object\n",
+                    (unsigned long long)rec.seq);
+            json_decref(j);
+            exit_code = CH_EXIT_FAILURE;
+            break;
+        }
+        if (ch__show_match(j, &f)) {
+            if (as_json) {
+                fwrite(rec.json, 1, rec.len, stdout);
+                fputc('\n', stdout);
+            } else {
+                char when[32];
+                ch__format_time(ch__record_time_ns(j), when);
+                printf("%-8llu %-24s %-20s %-20s %-24s %s\n", (unsigned long long)rec.seq, when,
+                       ch__cell(j, "actor"), ch__cell(j, "action"), ch__cell(j, "object"),
+                       ch__cell(j, "outcome"));
+            }
+            shown++;
+        }
+        json_decref(j);
+    }
+out:
+    ch_audit_iter_free(it);
+    ch_audit_close(a);
+    return exit_code;
+}
+
+/* ---- audit prove ----------------------------------------------------------------------- */
+
+/* Appends the hashes of a proof to a JSON array as hex strings. */
+static json_t *ch__proof_json(const ch_audit_proof_t *p)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < p->count; i++) {
+        char hex[2 * CH_AUDIT_HASH_SIZE + 1];
+        ch__hex(p->hash[i], CH_AUDIT_HASH_SIZE, hex);
+        json_array_append_new(arr, json_string(hex));
+    }
+    return arr;
+}
+
+/* The default tree size of a proof: the latest checkpoint's size, or the current size when no
+ * checkpoint was written yet. */
+static uint64_t ch__signed_size(ch_audit_t *a)
+{
+    char *note = NULL;
+    uint64_t size = ch_audit_size(a);
+    if (ch_audit_checkpoint_latest(a, &note) == 0) {
+        ch_audit_checkpoint_t cp;
+        char *err = NULL;
+        if (ch_audit_checkpoint_parse(note, strlen(note), NULL, &cp, &err) == 0 &&
+            cp.size <= size) {
+            size = cp.size;
+        }
+        ch_free(err);
+    }
+    ch_free(note);
+    return size;
+}
+
+/* cctvhub audit prove: an inclusion proof (N) or a consistency proof (--consistency N1), as
+ * one JSON object on stdout. */
+static int ch__audit_prove(int argc, char **argv)
+{
+    ch_main_opts_t opts;
+    memset(&opts, 0, sizeof(opts));
+    const char *index_arg = NULL, *size_arg = NULL, *first_arg = NULL;
+    for (int i = 1; i < argc; i++) {
+        int r = ch_main__common_option(&opts, argc, argv, &i);
+        if (r == 0) {
+            r = ch__flag_value(argc, argv, &i, "--size", &size_arg);
+        }
+        if (r == 0) {
+            r = ch__flag_value(argc, argv, &i, "--consistency", &first_arg);
+        }
+        if (r < 0) {
+            return CH_EXIT_USAGE;
+        }
+        if (r > 0) {
+            continue;
+        }
+        if (ch__is_help(argv[i])) {
+            fputs(ch__prove_usage, stdout);
+            return CH_EXIT_OK;
+        }
+        if (argv[i][0] == '-' || index_arg != NULL) {
+            return ch__usage_error("audit prove", argv[i], ch__prove_usage);
+        }
+        index_arg = argv[i];
+    }
+    uint64_t index = 0, size = 0, first = 0;
+    if ((index_arg == NULL) == (first_arg == NULL)) {
+        fprintf(stderr, "cctvhub audit prove: give a record number N or --consistency N1\n\n%s",
+                ch__prove_usage);
+        return CH_EXIT_USAGE;
+    }
+    if ((index_arg != NULL && ch__parse_u64(index_arg, &index) != 0) ||
+        (first_arg != NULL && ch__parse_u64(first_arg, &first) != 0) ||
+        (size_arg != NULL && ch__parse_u64(size_arg, &size) != 0)) {
+        fprintf(stderr, "cctvhub audit prove: record numbers and sizes are decimal numbers\n");
+        return CH_EXIT_USAGE;
+    }
+
+    char dir[4096];
+    int exit_code = ch__log_dir(&opts, dir, sizeof(dir), NULL);
+    if (exit_code != CH_EXIT_OK) {
+        return exit_code;
+    }
+    ch_audit_t *a = NULL;
+    exit_code = ch__open_read_only("audit prove", dir, &a);
+    if (exit_code != CH_EXIT_OK) {
+        return exit_code;
+    }
+    json_t *out = NULL;
+    char *record = NULL;
+    ch_audit_proof_t *proof = ch_malloc(sizeof(*proof)); /* 4 KiB: not on the stack */
+    uint64_t have = ch_audit_size(a);
+    if (size_arg == NULL) {
+        size = ch__signed_size(a);
+    }
+    if (size > have) {
+        fprintf(stderr, "cctvhub audit prove: size %llu is larger than the log (%llu records)\n",
+                (unsigned long long)size, (unsigned long long)have);
+        exit_code = CH_EXIT_FAILURE;
+        goto out;
+    }
+    uint8_t root[CH_AUDIT_HASH_SIZE];
+    char hex[2 * CH_AUDIT_HASH_SIZE + 1];
+    if (index_arg != NULL) {
+        if (index >= size) {
+            fprintf(stderr, "cctvhub audit prove: record %llu is not in a tree of size %llu\n",
+                    (unsigned long long)index, (unsigned long long)size);
+            exit_code = CH_EXIT_FAILURE;
+            goto out;
+        }
+        size_t len = 0;
+        int rc = ch_audit_read(a, index, &record, &len);
+        if (rc == 0) {
+            rc = ch_audit_prove_inclusion(a, index, size, proof);
+        }
+        if (rc == 0) {
+            rc = ch_audit_root(a, size, root);
+        }
+        if (rc != 0) {
+            fprintf(stderr, "cctvhub audit prove: record %llu: %s\n", (unsigned long long)index,
+                    ch_strerror(rc));
+            exit_code = CH_EXIT_FAILURE;
+            goto out;
+        }
+        uint8_t leaf[CH_AUDIT_HASH_SIZE];
+        ch_audit_leaf_hash(record, len, leaf);
+        out = json_object();
+        json_object_set_new(out, "index", json_integer((json_int_t)index));
+        json_object_set_new(out, "size", json_integer((json_int_t)size));
+        ch__hex(leaf, CH_AUDIT_HASH_SIZE, hex);
+        json_object_set_new(out, "leaf_hash", json_string(hex));
+        ch__hex(root, CH_AUDIT_HASH_SIZE, hex);
+        json_object_set_new(out, "root", json_string(hex));
+        json_object_set_new(out, "path", ch__proof_json(proof));
+    } else {
+        if (first == 0 || first > size) {
+            fprintf(stderr,
+                    "cctvhub audit prove: a consistency proof needs 0 < N1 <= N2 (%llu, %llu)\n",
+                    (unsigned long long)first, (unsigned long long)size);
+            exit_code = CH_EXIT_FAILURE;
+            goto out;
+        }
+        uint8_t root1[CH_AUDIT_HASH_SIZE];
+        int rc = ch_audit_prove_consistency(a, first, size, proof);
+        if (rc == 0) {
+            rc = ch_audit_root(a, first, root1);
+        }
+        if (rc == 0) {
+            rc = ch_audit_root(a, size, root);
+        }
+        if (rc != 0) {
+            fprintf(stderr, "cctvhub audit prove: %s\n", ch_strerror(rc));
+            exit_code = CH_EXIT_FAILURE;
+            goto out;
+        }
+        out = json_object();
+        json_object_set_new(out, "first", json_integer((json_int_t)first));
+        json_object_set_new(out, "second", json_integer((json_int_t)size));
+        ch__hex(root1, CH_AUDIT_HASH_SIZE, hex);
+        json_object_set_new(out, "root1", json_string(hex));
+        ch__hex(root, CH_AUDIT_HASH_SIZE, hex);
+        json_object_set_new(out, "root2", json_string(hex));
+        json_object_set_new(out, "path", ch__proof_json(proof));
+    }
+    char *text = json_dumps(out, JSON_COMPACT);
+    printf("%s\n", text);
+    free(text);
+out:
+    json_decref(out);
+    ch_free(record);
+    ch_free(proof);
+    ch_audit_close(a);
+    return exit_code;
+}
+
+/* ---- audit append ---------------------------------------------------------------------- */
+
+/* cctvhub audit append: opens the log writable with the node key (which recovers a torn tail
+ * left by a crash), appends --count records one durable append at a time, printing and
+ * flushing each sequence number as its append returns, and closes (a final checkpoint). */
+static int ch__audit_append(int argc, char **argv)
+{
+    ch_main_opts_t opts;
+    memset(&opts, 0, sizeof(opts));
+    ch_audit_entry_t e;
+    memset(&e, 0, sizeof(e));
+    e.outcome = "ok";
+    const char *details_text = NULL, *count_arg = NULL;
+    for (int i = 1; i < argc; i++) {
+        int r = ch_main__common_option(&opts, argc, argv, &i);
+        static const char *const flags[] = {"--actor",   "--action",      "--object",  "--outcome",
+                                            "--purpose", "--legal-basis", "--details", "--count"};
+        const char **slots[] = {&e.actor,   &e.action,      &e.object,     &e.outcome,
+                                &e.purpose, &e.legal_basis, &details_text, &count_arg};
+        for (size_t k = 0; r == 0 && k < CH_ARRAY_SIZE(flags); k++) {
+            r = ch__flag_value(argc, argv, &i, flags[k], slots[k]);
+        }
+        if (r < 0) {
+            return CH_EXIT_USAGE;
+        }
+        if (r > 0) {
+            continue;
+        }
+        if (ch__is_help(argv[i])) {
+            fputs(ch__append_usage, stdout);
+            return CH_EXIT_OK;
+        }
+        return ch__usage_error("audit append", argv[i], ch__append_usage);
+    }
+    if (e.actor == NULL || e.action == NULL || e.actor[0] == '\0' || e.action[0] == '\0') {
+        fprintf(stderr, "cctvhub audit append: --actor and --action are required\n\n%s",
+                ch__append_usage);
+        return CH_EXIT_USAGE;
+    }
+    uint64_t count = 1;
+    if (count_arg != NULL && ch__parse_u64(count_arg, &count) != 0) {
+        fprintf(stderr, "cctvhub audit append: --count \"%s\" is not a number\n", count_arg);
+        return CH_EXIT_USAGE;
+    }
+    if (details_text != NULL) {
+        json_error_t jerr;
+        e.details = json_loads(details_text, JSON_REJECT_DUPLICATES, &jerr);
+        if (!json_is_object(e.details)) {
+            fprintf(stderr, "cctvhub audit append: --details is not a JSON object: %s\n",
+                    e.details == NULL ? jerr.text : "another JSON value");
+            json_decref(e.details);
+            return CH_EXIT_USAGE;
+        }
+    }
+
+    char dir[4096];
+    char *data_dir = NULL;
+    ch_audit_t *a = NULL;
+    char *err = NULL;
+    ch_audit_key_t key;
+    memset(&key, 0, sizeof(key));
+    int exit_code = ch__log_dir(&opts, dir, sizeof(dir), &data_dir);
+    if (exit_code != CH_EXIT_OK) {
+        goto out;
+    }
+    int rc = ch_audit_keys_load(data_dir, &key, &err);
+    if (rc != 0) {
+        if (rc == CH_ENOENT) {
+            fprintf(stderr,
+                    "cctvhub audit append: no node key in %s/keys: run 'cctvhub keys "
+                    "init' first\n",
+                    data_dir);
+        } else {
+            fprintf(stderr, "cctvhub audit append: cannot load the node key: %s\n",
+                    err ? err : ch_strerror(rc));
+        }
+        exit_code = CH_EXIT_FAILURE;
+        goto out;
+    }
+    ch_audit_options_t o;
+    memset(&o, 0, sizeof(o));
+    o.dir = dir;
+    o.key = &key;
+    rc = ch_audit_open(&o, &a, &err);
+    ch_audit_key_wipe(&key); /* the handle keeps its own copy */
+    if (rc != 0) {
+        fprintf(stderr, "cctvhub audit append: cannot open the audit log %s: %s%s\n", dir,
+                err ? err : ch_strerror(rc),
+                rc == CH_ECONFLICT ? " (is a hub running on this data directory?)" : "");
+        exit_code = CH_EXIT_STORE;
+        goto out;
+    }
+    for (uint64_t n = 0; n < count; n++) {
+        uint64_t seq = 0;
+        rc = ch_audit_append(a, &e, &seq);
+        if (rc != 0) {
+            fprintf(stderr, "cctvhub audit append: append failed: %s\n", ch_strerror(rc));
+            exit_code = CH_EXIT_FAILURE;
+            break;
+        }
+        /* Printed and flushed only now that the record is durable: a reader of stdout may
+         * count on every seq it saw surviving a crash. */
+        printf("%llu\n", (unsigned long long)seq);
+        fflush(stdout);
+    }
+out:
+    ch_audit_close(a);
+    ch_audit_key_wipe(&key);
+    ch_free(err);
+    ch_free(data_dir);
+    json_decref(e.details);
+    return exit_code;
+}
+
+int ch_main_audit(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(ch__audit_usage, stderr);
+        return CH_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (ch__is_help(cmd) || strcmp(cmd, "help") == 0) {
+        fputs(ch__audit_usage, stdout);
+        return CH_EXIT_OK;
+    }
+    if (strcmp(cmd, "verify") == 0) {
+        return ch__audit_verify(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "show") == 0) {
+        return ch__audit_show(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "prove") == 0) {
+        return ch__audit_prove(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "append") == 0) {
+        return ch__audit_append(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "cctvhub audit: unknown command \"%s\"\n\n%s", cmd, ch__audit_usage);
+    return CH_EXIT_USAGE;
+}

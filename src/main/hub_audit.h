@@ -1,0 +1,21 @@
+/*
+ * The audit log as the hub's commands use it: opened in <data_dir>/audit with the node key of
+ * <data_dir>/keys, and the actor names of local users.
+ */
+#ifndef CH_MAIN_HUB_AUDIT_H
+#define CH_MAIN_HUB_AUDIT_H
+
+#include "audit/audit.h"
+#include "core/config.h"
+
+/* Opens the audit log of cfg->data_dir for appending. When create_key is set and the data
+ * directory has no node key yet, one is made first (and its public key logged), so that a new
+ * hub starts with a signed record from its first change. On failure prints why (naming
+ * `cctvhub keys init` or `cctvhub audit verify` where they help) and returns CH_EXIT_STORE;
+ * else CH_EXIT_OK and *out. */
+int ch_main__audit_open(const ch_config_t *cfg, int create_key, ch_audit_t **out);
+
+/* "user:<login name>" of the process's user, for records of local commands (out: 96 bytes). */
+void ch_main__local_actor(char out[96]);
+
+#endif /* CH_MAIN_HUB_AUDIT_H */
