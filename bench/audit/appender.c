@@ -5,7 +5,9 @@
  *   appender audit  DIR THREADS SECONDS   ch_audit_append from THREADS threads (group commit)
  *   appender sqlite DIR THREADS SECONDS   SQLite (WAL, synchronous=FULL): one INSERT and one
  *                                         COMMIT per record, each thread its own connection
- *   appender fsync  DIR 1 SECONDS         the floor: write one record and fdatasync, in a loop
+ *   appender fsync  DIR 1 SECONDS         the floor: append one record and fdatasync, in a loop
+ *   appender overwrite DIR 1 SECONDS      the same over blocks written beforehand (no file
+ *                                         growth to journal), as SQLite's recycled WAL does
  *   appender fill   DIR COUNT             appends COUNT records (many threads), for the
  *                                         verify timing
  *
@@ -16,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -35,6 +38,7 @@ typedef struct bench {
     ch_audit_t *audit;   /* the open log, in audit and fill modes */
     long long fill_left; /* fill mode: records still to append, shared by the threads */
     atomic_llong fill_next;
+    atomic_int ready; /* workers done with their set-up (overwrite) */
 } bench_t;
 
 static double now_s(void)
@@ -163,6 +167,59 @@ static void *fsync_worker(void *arg)
     return NULL;
 }
 
+/* The other floor: the same loop, but over blocks written (and synced) beforehand, as a
+ * recycled WAL file is. fdatasync then has no file size or extent to journal, only data. */
+static void *overwrite_worker(void *arg)
+{
+    worker_t *w = arg;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/overwrite.%d", w->b->dir, w->id);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        perror("appender: open");
+        w->rc = 1;
+        return NULL;
+    }
+    static const size_t size = 64u << 20;
+    char *zeros = calloc(1, 1u << 20);
+    for (size_t off = 0; zeros != NULL && off < size; off += 1u << 20) {
+        if (write(fd, zeros, 1u << 20) != 1 << 20) {
+            perror("appender: write");
+            w->rc = 1;
+            break;
+        }
+    }
+    free(zeros);
+    if (w->rc != 0 || fsync(fd) != 0) {
+        w->rc = 1;
+        close(fd);
+        return NULL;
+    }
+    char rec[512];
+    off_t off = 0;
+    /* Making the file is not timed: the caller starts its clock once every worker is here. */
+    atomic_fetch_add(&w->b->ready, 1);
+    while (atomic_load(&w->b->ready) < w->b->threads) {
+        sched_yield();
+    }
+    while (!atomic_load(&w->b->stop)) {
+        int n = bench_record(rec, sizeof(rec), w->id, w->count);
+        rec[n++] = '\n';
+        if ((size_t)off + (size_t)n > size) {
+            off = 0;
+        }
+        if (pwrite(fd, rec, (size_t)n, off) != n || fdatasync(fd) != 0) {
+            perror("appender: pwrite/fdatasync");
+            w->rc = 1;
+            break;
+        }
+        off += n;
+        w->count++;
+    }
+    close(fd);
+    return NULL;
+}
+
 /* ---- the audit log: ch_audit_append from every thread ---------------------------------- */
 
 static void *audit_worker(void *arg)
@@ -249,6 +306,12 @@ static long long run_workers(bench_t *b, void *(*fn)(void *), double *elapsed)
             exit(1);
         }
     }
+    if (fn == overwrite_worker) {
+        while (atomic_load(&b->ready) < b->threads) {
+            usleep(1000);
+        }
+        t0 = now_s();
+    }
     if (b->fill_left == 0) {
         struct timespec ts_sleep = {(time_t)b->seconds,
                                     (long)((b->seconds - (double)(time_t)b->seconds) * 1e9)};
@@ -274,7 +337,7 @@ static long long run_workers(bench_t *b, void *(*fn)(void *), double *elapsed)
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: appender audit|sqlite|fsync DIR THREADS SECONDS\n"
+        fprintf(stderr, "usage: appender audit|sqlite|fsync|overwrite DIR THREADS SECONDS\n"
                         "       appender fill DIR COUNT\n");
         return 2;
     }
@@ -304,6 +367,8 @@ int main(int argc, char **argv)
             fn = sqlite_worker;
         } else if (strcmp(b.mode, "fsync") == 0) {
             fn = fsync_worker;
+        } else if (strcmp(b.mode, "overwrite") == 0) {
+            fn = overwrite_worker;
         } else {
             fprintf(stderr, "appender: unknown mode %s\n", b.mode);
             return 2;

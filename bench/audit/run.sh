@@ -50,11 +50,13 @@ run() { # run NAME MODE THREADS
 
 echo "== appends per second, $SECS s each (mode threads records seconds per_second)"
 run floor fsync 1
+run floor overwrite 1
 for t in 1 8 64; do
     run audit-$t audit "$t"
     run sqlite-$t sqlite "$t"
 done
 run floor fsync 1
+run floor overwrite 1
 
 echo "== verify $RECORDS records"
 "$BUILD/audit-appender" fill "$WORK/big" "$RECORDS" | sed 's/^/   filled: /'
@@ -68,19 +70,24 @@ echo "verify 1 $RECORDS $(python3 -c "print(f'{$t1 - $t0:.3f}')") 0" >>"$RESULTS
 
 python3 - "$RESULTS" <<'PY'
 import sys
-floor, rows, verify = [], {}, None
+floor, over, rows, verify = [], [], {}, None
 for line in open(sys.argv[1]):
     mode, threads, n, secs, rate = line.split()
     if mode == "fsync":
         floor.append(float(rate))
+    elif mode == "overwrite":
+        over.append(float(rate))
     elif mode == "verify":
         verify = (int(n), float(secs))
     else:
         rows[(mode, int(threads))] = float(rate)
 fl = sum(floor) / len(floor)
+ov = sum(over) / len(over)
 print("== results (durable appends per second)")
-print("   bare write+fdatasync loop (the floor): %s /s (runs: %s)"
+print("   bare append+fdatasync loop (the floor): %s /s (runs: %s)"
       % (f"{fl:,.0f}", ", ".join(f"{x:,.0f}" for x in floor)))
+print("   overwrite+fdatasync loop (no growth):   %s /s (runs: %s)"
+      % (f"{ov:,.0f}", ", ".join(f"{x:,.0f}" for x in over)))
 print("   %-9s %14s %14s %12s %12s" % ("appenders", "cctvhub audit", "SQLite", "audit/SQLite",
                                       "audit/floor"))
 for t in (1, 8, 64):

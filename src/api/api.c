@@ -505,7 +505,18 @@ static int op_delete(api_ctx_t *c, const api_resource_t *res, void *arg, int64_t
                      json_t **details)
 {
     *id = *(int64_t *)arg;
-    return res->del(c->api->st, *id);
+    /* The record says what was deleted, not only its id. */
+    api_record_t r;
+    res->init(&r);
+    int rc = res->get(c->api->st, *id, &r);
+    if (rc == 0) {
+        rc = res->del(c->api->st, *id);
+    }
+    if (rc == 0) {
+        *details = res->to_json(&r);
+    }
+    res->fini(&r);
+    return rc;
 }
 
 static void handle_create(api_ctx_t *c, const api_resource_t *res)

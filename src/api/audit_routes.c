@@ -215,11 +215,11 @@ static int only_params(const ch_api__query_t *q, const char *const *allowed, ch_
     return 0;
 }
 
-static int answer_list(ch_audit_t *audit, ch_store_t *st, const ch_api__query_t *q,
-                       json_t **json, ch_api__err_t *err)
+static int answer_list(ch_audit_t *audit, ch_store_t *st, const ch_api__query_t *q, json_t **json,
+                       ch_api__err_t *err)
 {
-    static const char *const allowed[] = {"since", "until", "camera", "agency", "event", "actor",
-                                          "action", "cursor", "limit", NULL};
+    static const char *const allowed[] = {"since", "until",  "camera", "agency", "event",
+                                          "actor", "action", "cursor", "limit",  NULL};
     if (only_params(q, allowed, err) != 0) {
         return 400;
     }
@@ -260,8 +260,9 @@ static int answer_list(ch_audit_t *audit, ch_store_t *st, const ch_api__query_t 
         f.after_seq = c - 1; /* cursors hold seq + 1: they must be >= 1 */
     }
     if (ch_api__audit_sync_index(audit, st) != 0) {
-        ch_api__err_set(err, 500, "internal", NULL, "the audit index could not be brought up "
-                                                    "to date");
+        ch_api__err_set(err, 500, "internal", NULL,
+                        "the audit index could not be brought up "
+                        "to date");
         return 500;
     }
     int64_t *seqs = NULL, total = 0, next = -1;
@@ -394,9 +395,9 @@ static int answer_consistency(ch_audit_t *audit, const ch_api__query_t *q, json_
         ch_api__err_set(err, 500, "internal", NULL, "the proof could not be made");
         return 500;
     }
-    *json = json_pack("{s:I, s:I, s:o, s:o, s:o}", "from", (json_int_t)from, "to",
-                      (json_int_t)to, "root_from", hash_json(r1), "root_to", hash_json(r2),
-                      "path", proof_json(&proof));
+    *json =
+        json_pack("{s:I, s:I, s:o, s:o, s:o}", "from", (json_int_t)from, "to", (json_int_t)to,
+                  "root_from", hash_json(r1), "root_to", hash_json(r2), "path", proof_json(&proof));
     return 200;
 }
 

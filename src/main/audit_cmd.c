@@ -604,7 +604,7 @@ static int ch__audit_verify(int argc, char **argv)
                    "the hub cuts it when it next opens the log)\n",
                    (unsigned long long)rep.torn_tail_bytes);
         }
-        printf("result       ok: %s\n", rep.message);
+        printf("result       %s\n", rep.message);
         goto out;
     }
     exit_code = rc == -EACCES || rc == -EIO ? CH_EXIT_STORE : CH_EXIT_FAILURE;

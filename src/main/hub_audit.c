@@ -34,8 +34,7 @@ int ch_main__audit_open(const ch_config_t *cfg, int create_key, ch_audit_t **out
     }
     if (rc != 0) {
         fprintf(stderr, "cctvhub: cannot load the node key in %s/keys: %s%s\n", cfg->data_dir,
-                err ? err : ch_strerror(rc),
-                rc == CH_ENOENT ? " (run `cctvhub keys init`)" : "");
+                err ? err : ch_strerror(rc), rc == CH_ENOENT ? " (run `cctvhub keys init`)" : "");
         ch_free(err);
         ch_audit_key_wipe(&key);
         return CH_EXIT_STORE;
