@@ -5,7 +5,8 @@
 # disk (the floor), and the time `cctvhub audit verify` takes over 1 million records. See
 # README.md in this folder.
 #
-# usage: bench/audit/run.sh     (SECONDS_PER_RUN=N per timed run, default 3; RECORDS=N for
+# usage: bench/audit/run.sh     (SECONDS_PER_RUN=N per timed run, default 3; ROUNDS=N rounds
+#                                of every run, default 3 (medians reported); RECORDS=N for
 #                                the verify run, default 1000000; BUILD=DIR for the build dir;
 #                                WORK=DIR for the folder the logs go to, default a fresh one
 #                                under build/, on the disk the hub would use; KEEP=1 keeps it)
@@ -14,6 +15,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build/bench-audit}
 SECS=${SECONDS_PER_RUN:-3}
+ROUNDS=${ROUNDS:-3}
 RECORDS=${RECORDS:-1000000}
 
 for tool in cmake cc pkg-config python3; do
@@ -48,15 +50,18 @@ run() { # run NAME MODE THREADS
     rm -rf "$dir"
 }
 
-echo "== appends per second, $SECS s each (mode threads records seconds per_second)"
-run floor fsync 1
-run floor overwrite 1
-for t in 1 8 64; do
-    run audit-$t audit "$t"
-    run sqlite-$t sqlite "$t"
+# The disk is shared with whatever else runs: every configuration runs once per round, the
+# rounds interleaved, and the summary takes the median of the rounds.
+echo "== appends per second, $ROUNDS rounds of $SECS s per run (mode threads records seconds rate)"
+for r in $(seq "$ROUNDS"); do
+    echo "   -- round $r"
+    run floor fsync 1
+    run floor overwrite 1
+    for t in 1 8 64; do
+        run audit-$t audit "$t"
+        run sqlite-$t sqlite "$t"
+    done
 done
-run floor fsync 1
-run floor overwrite 1
 
 echo "== verify $RECORDS records"
 "$BUILD/audit-appender" fill "$WORK/big" "$RECORDS" | sed 's/^/   filled: /'
@@ -69,30 +74,31 @@ sed 's/^/   /' "$WORK/verify.out"
 echo "verify 1 $RECORDS $(python3 -c "print(f'{$t1 - $t0:.3f}')") 0" >>"$RESULTS"
 
 python3 - "$RESULTS" <<'PY'
+import statistics
 import sys
-floor, over, rows, verify = [], [], {}, None
+runs, verify = {}, None
 for line in open(sys.argv[1]):
     mode, threads, n, secs, rate = line.split()
-    if mode == "fsync":
-        floor.append(float(rate))
-    elif mode == "overwrite":
-        over.append(float(rate))
-    elif mode == "verify":
+    if mode == "verify":
         verify = (int(n), float(secs))
     else:
-        rows[(mode, int(threads))] = float(rate)
-fl = sum(floor) / len(floor)
-ov = sum(over) / len(over)
-print("== results (durable appends per second)")
-print("   bare append+fdatasync loop (the floor): %s /s (runs: %s)"
-      % (f"{fl:,.0f}", ", ".join(f"{x:,.0f}" for x in floor)))
-print("   overwrite+fdatasync loop (no growth):   %s /s (runs: %s)"
-      % (f"{ov:,.0f}", ", ".join(f"{x:,.0f}" for x in over)))
-print("   %-9s %14s %14s %12s %12s" % ("appenders", "cctvhub audit", "SQLite", "audit/SQLite",
+        runs.setdefault((mode, int(threads)), []).append(float(rate))
+med = {k: statistics.median(v) for k, v in runs.items()}
+spread = {k: ", ".join(f"{x:,.0f}" for x in v) for k, v in runs.items()}
+fl, ov = med[("fsync", 1)], med[("overwrite", 1)]
+print("== results (durable appends per second, median of the rounds)")
+print("   bare append+fdatasync loop (the floor): %8s /s   (rounds: %s)"
+      % (f"{fl:,.0f}", spread[("fsync", 1)]))
+print("   overwrite+fdatasync loop (no growth):   %8s /s   (rounds: %s)"
+      % (f"{ov:,.0f}", spread[("overwrite", 1)]))
+print("   %-9s %14s %14s %13s %12s" % ("appenders", "cctvhub audit", "SQLite", "audit/SQLite",
                                       "audit/floor"))
 for t in (1, 8, 64):
-    a, s = rows[("audit", t)], rows[("sqlite", t)]
-    print("   %-9d %14s %14s %12.2f %12.2f" % (t, f"{a:,.0f}", f"{s:,.0f}", a / s, a / fl))
+    a, s = med[("audit", t)], med[("sqlite", t)]
+    print("   %-9d %14s %14s %13.2f %12.2f" % (t, f"{a:,.0f}", f"{s:,.0f}", a / s, a / fl))
+for t in (1, 8, 64):
+    print("   rounds, %2d appenders: audit %s; SQLite %s" % (t, spread[("audit", t)],
+                                                         spread[("sqlite", t)]))
 if verify:
     n, secs = verify
     print("   audit verify of %s records: %.2f s (%s records/s)" % (f"{n:,}", secs,

@@ -51,6 +51,11 @@ static const ch_config_key_t ch__config_keys[] = {
      CH_CFG_FIELD(http_max_connections), 1, 1000000, 1},
     {"import.max_bytes", "CCTVHUB_IMPORT_MAX_BYTES", CH_CFG_UINT, CH_CFG_FIELD(import_max_bytes),
      1024, (uint64_t)1 << 36, 0},
+    {"hub.node_id", "CCTVHUB_NODE_ID", CH_CFG_STR, CH_CFG_FIELD(node_id), 0, 0, 0},
+    {"audit.checkpoint_records", "CCTVHUB_AUDIT_CHECKPOINT_RECORDS", CH_CFG_UINT,
+     CH_CFG_FIELD(audit_checkpoint_records), 1, 1000000000, 0},
+    {"audit.checkpoint_ms", "CCTVHUB_AUDIT_CHECKPOINT_MS", CH_CFG_UINT,
+     CH_CFG_FIELD(audit_checkpoint_ms), 10, 3600000, 0},
 };
 
 static const ch_config_key_t *ch__config_find(const char *name)
@@ -214,6 +219,9 @@ static void ch__config_defaults(ch_config_t *cfg)
     cfg->http_idle_timeout_ms = 60000;
     cfg->http_max_connections = 10000;
     cfg->import_max_bytes = 268435456;
+    cfg->node_id = ch_strdup("cctvhub");
+    cfg->audit_checkpoint_records = 1000;
+    cfg->audit_checkpoint_ms = 1000;
 }
 
 int ch_config_load(ch_config_t *cfg, const char *file, char *const *envp,
@@ -322,6 +330,7 @@ void ch_config_fini(ch_config_t *cfg)
     ch_free(cfg->data_dir);
     ch_free(cfg->store_url);
     ch_free(cfg->http_listen);
+    ch_free(cfg->node_id);
     memset(cfg, 0, sizeof(*cfg));
 }
 

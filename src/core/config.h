@@ -17,6 +17,9 @@
  *   http.idle_timeout_ms       CCTVHUB_HTTP_IDLE_TIMEOUT_MS   60000         (reloadable)
  *   http.max_connections       CCTVHUB_HTTP_MAX_CONNECTIONS   10000         (reloadable)
  *   import.max_bytes           CCTVHUB_IMPORT_MAX_BYTES       268435456
+ *   hub.node_id                CCTVHUB_NODE_ID                cctvhub  (the "node" of audit
+ * records) audit.checkpoint_records   CCTVHUB_AUDIT_CHECKPOINT_RECORDS 1000   (a signed checkpoint
+ * every audit.checkpoint_ms        CCTVHUB_AUDIT_CHECKPOINT_MS    1000      N records or T ms)
  */
 #ifndef CH_CONFIG_H
 #define CH_CONFIG_H
@@ -40,6 +43,9 @@ typedef struct ch_config {
     uint64_t http_idle_timeout_ms;
     uint64_t http_max_connections;
     uint64_t import_max_bytes;
+    char *node_id;
+    uint64_t audit_checkpoint_records;
+    uint64_t audit_checkpoint_ms;
 } ch_config_t;
 
 /* One command-line override: key is the dotted name ("http.listen"). */

@@ -46,6 +46,9 @@ int ch_main__audit_open(const ch_config_t *cfg, int create_key, ch_audit_t **out
     memset(&opt, 0, sizeof(opt));
     opt.dir = dir.data;
     opt.key = &key;
+    opt.node_id = cfg->node_id;
+    opt.checkpoint_every_records = (uint32_t)cfg->audit_checkpoint_records;
+    opt.checkpoint_every_ms = (uint32_t)cfg->audit_checkpoint_ms;
     rc = ch_audit_open(&opt, out, &err);
     ch_audit_key_wipe(&key);
     if (rc != 0) {

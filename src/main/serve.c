@@ -279,7 +279,8 @@ int ch_main_serve(int argc, char **argv)
     uv_timer_init(s.loop, &s.checkpoint_timer);
     s.sig_term.data = s.sig_int.data = s.sig_hup.data = s.drain_timer.data = &s;
     s.checkpoint_timer.data = &s;
-    uv_timer_start(&s.checkpoint_timer, ch__serve_checkpoint_tick, 1000, 1000);
+    uv_timer_start(&s.checkpoint_timer, ch__serve_checkpoint_tick, s.cfg.audit_checkpoint_ms,
+                   s.cfg.audit_checkpoint_ms);
     uv_signal_start(&s.sig_term, ch__serve_on_signal, SIGTERM);
     uv_signal_start(&s.sig_int, ch__serve_on_signal, SIGINT);
     uv_signal_start(&s.sig_hup, ch__serve_on_signal, SIGHUP);
