@@ -55,6 +55,9 @@ Try:
   curl -s '$base/api/v1/cameras?kind=ptz&q=%ED%95%B4%EC%9A%B4%EB%8C%80&limit=2'
   curl -s '$base/api/v1/devices?limit=2'
   curl -s '$base/api/v1/openapi.yaml' | head
+  curl -s '$base/api/v1/audit?limit=3'            # every change, on the signed record
+  curl -s '$base/api/v1/audit/checkpoint'          # keep one; verify later, offline:
+  $bin audit verify --data-dir $data_dir --checkpoint FILE
 
 Ctrl-C stops the hub.
 TXT
