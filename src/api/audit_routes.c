@@ -31,17 +31,45 @@ static int64_t object_id(const char *object, const char *kind)
     return id;
 }
 
-/* The id a record is about, from its object ("camera:5") or its details ("camera_id": 5). */
-static int64_t record_id(json_t *rec, const char *kind, const char *details_key)
+/* The ids of one kind a record is about: at most this many are indexed per kind. */
+#define MAX_REFS 64
+
+typedef struct refs {
+    int64_t ids[MAX_REFS];
+    size_t n;
+} refs_t;
+
+static void refs_add(refs_t *r, const json_t *v)
 {
-    int64_t id = object_id(json_string_value(json_object_get(rec, "object")), kind);
-    if (id == 0) {
-        json_t *v = json_object_get(json_object_get(rec, "details"), details_key);
-        if (json_is_integer(v) && json_integer_value(v) > 0) {
-            id = (int64_t)json_integer_value(v);
-        }
+    if (json_is_integer(v) && json_integer_value(v) > 0 && r->n < MAX_REFS) {
+        r->ids[r->n++] = (int64_t)json_integer_value(v);
     }
-    return id;
+}
+
+/*
+ * What a record is about, for one kind ("camera"): its object ("camera:5"), and in its details
+ * "camera_id": 5, "camera": 5 or "cameras": [5, 6] (a grant names several). The same rule as
+ * `cctvhub audit show`, so the API and the command find the same records.
+ */
+static void record_refs(json_t *rec, const char *kind, const char *plural, refs_t *r)
+{
+    r->n = 0;
+    int64_t id = object_id(json_string_value(json_object_get(rec, "object")), kind);
+    if (id != 0) {
+        r->ids[r->n++] = id;
+    }
+    json_t *details = json_object_get(rec, "details");
+    char key[32];
+    snprintf(key, sizeof(key), "%s_id", kind);
+    refs_add(r, json_object_get(details, key));
+    refs_add(r, json_object_get(details, kind));
+    json_t *list = json_object_get(details, plural);
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        refs_add(r, v);
+    }
 }
 
 int ch_api__audit_sync_index(ch_audit_t *audit, ch_store_t *st)
@@ -84,14 +112,21 @@ int ch_api__audit_sync_index(ch_audit_t *audit, ch_store_t *st)
             break;
         }
         json_t *t = json_object_get(rec, "time");
+        refs_t cams, agencies, events;
+        record_refs(rec, "camera", "cameras", &cams);
+        record_refs(rec, "agency", "agencies", &agencies);
+        record_refs(rec, "event", "events", &events);
         ch_store_audit_row_t row = {
             .seq = (int64_t)r.seq,
             .time_ns = json_is_integer(t) ? (int64_t)json_integer_value(t) : 0,
             .actor = json_string_value(json_object_get(rec, "actor")),
             .action = json_string_value(json_object_get(rec, "action")),
-            .camera_id = record_id(rec, "camera", "camera_id"),
-            .agency_id = record_id(rec, "agency", "agency_id"),
-            .event_id = record_id(rec, "event", "event_id"),
+            .camera_ids = cams.ids,
+            .n_camera_ids = cams.n,
+            .agency_ids = agencies.ids,
+            .n_agency_ids = agencies.n,
+            .event_ids = events.ids,
+            .n_event_ids = events.n,
         };
         rc = ch_store_audit_index_add(st, &row);
         json_decref(rec);

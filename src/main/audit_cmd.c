@@ -352,9 +352,8 @@ static char *ch__read_small_file(const char *path)
 }
 
 /* Loads the configuration (common options in opts) and writes DATA_DIR/audit into dir.
- * Returns CH_EXIT_OK or the exit code to return. When data_dir is not NULL it receives a copy
- * of the data directory (free with ch_free). */
-static int ch__log_dir(const ch_main_opts_t *opts, char *dir, size_t cap, char **data_dir)
+ * Returns CH_EXIT_OK or the exit code to return. */
+static int ch__log_dir(const ch_main_opts_t *opts, char *dir, size_t cap)
 {
     ch_config_t cfg;
     int rc = ch_main__load_config(opts, &cfg);
@@ -362,16 +361,9 @@ static int ch__log_dir(const ch_main_opts_t *opts, char *dir, size_t cap, char *
         return rc;
     }
     int n = snprintf(dir, cap, "%s/audit", cfg.data_dir);
-    if (data_dir != NULL) {
-        *data_dir = ch_strdup(cfg.data_dir);
-    }
     ch_config_fini(&cfg);
     if (n < 0 || (size_t)n >= cap) {
         fprintf(stderr, "cctvhub: data directory path too long\n");
-        if (data_dir != NULL) {
-            ch_free(*data_dir);
-            *data_dir = NULL;
-        }
         return CH_EXIT_CONFIG;
     }
     return CH_EXIT_OK;
@@ -544,7 +536,7 @@ static int ch__audit_verify(int argc, char **argv)
         }
         snprintf(dir, sizeof(dir), "%s", logdir_arg);
     } else {
-        int rc = ch__log_dir(&opts, dir, sizeof(dir), NULL);
+        int rc = ch__log_dir(&opts, dir, sizeof(dir));
         if (rc != CH_EXIT_OK) {
             return rc;
         }
@@ -820,7 +812,7 @@ static int ch__audit_show(int argc, char **argv)
     }
 
     char dir[4096];
-    int exit_code = ch__log_dir(&opts, dir, sizeof(dir), NULL);
+    int exit_code = ch__log_dir(&opts, dir, sizeof(dir));
     if (exit_code != CH_EXIT_OK) {
         return exit_code;
     }
@@ -963,7 +955,7 @@ static int ch__audit_prove(int argc, char **argv)
     }
 
     char dir[4096];
-    int exit_code = ch__log_dir(&opts, dir, sizeof(dir), NULL);
+    int exit_code = ch__log_dir(&opts, dir, sizeof(dir));
     if (exit_code != CH_EXIT_OK) {
         return exit_code;
     }
@@ -1115,13 +1107,21 @@ static int ch__audit_append(int argc, char **argv)
     }
 
     char dir[4096];
-    char *data_dir = NULL;
     ch_audit_t *a = NULL;
     char *err = NULL;
     ch_audit_key_t key;
     memset(&key, 0, sizeof(key));
-    int exit_code = ch__log_dir(&opts, dir, sizeof(dir), &data_dir);
+    ch_config_t cfg;
+    int exit_code = ch_main__load_config(&opts, &cfg);
     if (exit_code != CH_EXIT_OK) {
+        json_decref(e.details);
+        return exit_code;
+    }
+    const char *data_dir = cfg.data_dir;
+    int n = snprintf(dir, sizeof(dir), "%s/audit", data_dir);
+    if (n < 0 || (size_t)n >= sizeof(dir)) {
+        fprintf(stderr, "cctvhub audit append: data directory path too long\n");
+        exit_code = CH_EXIT_CONFIG;
         goto out;
     }
     int rc = ch_audit_keys_load(data_dir, &key, &err);
@@ -1142,6 +1142,10 @@ static int ch__audit_append(int argc, char **argv)
     memset(&o, 0, sizeof(o));
     o.dir = dir;
     o.key = &key;
+    /* The same node and checkpoint cadence as the hub's own appends (hub.node_id, audit.*). */
+    o.node_id = cfg.node_id;
+    o.checkpoint_every_records = (uint32_t)cfg.audit_checkpoint_records;
+    o.checkpoint_every_ms = (uint32_t)cfg.audit_checkpoint_ms;
     rc = ch_audit_open(&o, &a, &err);
     ch_audit_key_wipe(&key); /* the handle keeps its own copy */
     if (rc != 0) {
@@ -1151,7 +1155,7 @@ static int ch__audit_append(int argc, char **argv)
         exit_code = CH_EXIT_STORE;
         goto out;
     }
-    for (uint64_t n = 0; n < count; n++) {
+    for (uint64_t k = 0; k < count; k++) {
         uint64_t seq = 0;
         rc = ch_audit_append(a, &e, &seq);
         if (rc != 0) {
@@ -1168,7 +1172,7 @@ out:
     ch_audit_close(a);
     ch_audit_key_wipe(&key);
     ch_free(err);
-    ch_free(data_dir);
+    ch_config_fini(&cfg);
     json_decref(e.details);
     return exit_code;
 }

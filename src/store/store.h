@@ -222,9 +222,14 @@ typedef struct ch_store_audit_row {
     int64_t time_ns;
     const char *actor;
     const char *action;
-    int64_t camera_id; /* 0 = none */
-    int64_t agency_id; /* 0 = none */
-    int64_t event_id;  /* 0 = none */
+    /* What the record is about: any number of cameras, agencies and events (a grant names
+     * several cameras). Borrowed arrays; NULL when the count is 0. */
+    const int64_t *camera_ids;
+    size_t n_camera_ids;
+    const int64_t *agency_ids;
+    size_t n_agency_ids;
+    const int64_t *event_ids;
+    size_t n_event_ids;
 } ch_store_audit_row_t;
 
 typedef struct ch_store_audit_filter {

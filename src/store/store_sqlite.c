@@ -134,17 +134,19 @@ static const char migration_2[] =
     "    seq INTEGER PRIMARY KEY,\n"
     "    time_ns INTEGER NOT NULL,\n"
     "    actor TEXT,\n"
-    "    action TEXT,\n"
-    "    camera_id INTEGER,\n"
-    "    agency_id INTEGER,\n"
-    "    event_id INTEGER\n"
+    "    action TEXT\n"
     ");\n"
     "CREATE INDEX audit_index_time ON audit_index(time_ns);\n"
-    "CREATE INDEX audit_index_camera ON audit_index(camera_id) WHERE camera_id IS NOT NULL;\n"
-    "CREATE INDEX audit_index_agency ON audit_index(agency_id) WHERE agency_id IS NOT NULL;\n"
-    "CREATE INDEX audit_index_event ON audit_index(event_id) WHERE event_id IS NOT NULL;\n"
     "CREATE INDEX audit_index_actor ON audit_index(actor);\n"
-    "CREATE INDEX audit_index_action ON audit_index(action);\n";
+    "CREATE INDEX audit_index_action ON audit_index(action);\n"
+    /* What each record is about: kind 1 camera, 2 agency, 3 event. */
+    "CREATE TABLE audit_refs (\n"
+    "    kind INTEGER NOT NULL,\n"
+    "    id INTEGER NOT NULL,\n"
+    "    seq INTEGER NOT NULL REFERENCES audit_index(seq) ON DELETE CASCADE,\n"
+    "    PRIMARY KEY (kind, id, seq)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX audit_refs_seq ON audit_refs(seq);\n";
 
 static const char *const migrations[] = {
     migration_1,
@@ -199,7 +201,7 @@ typedef struct sq_store {
     sq_table_t tab[CH_STORE__NTABLES];
     sqlite3_stmt *agency_by_name;
     sqlite3_stmt *begin, *begin_read, *commit, *rollback;
-    sqlite3_stmt *audit_add, *audit_last;
+    sqlite3_stmt *audit_add, *audit_ref, *audit_last;
 } sq_store_t;
 
 static sq_store_t *sq(ch_store_t *st)
@@ -1418,6 +1420,7 @@ static void sq_close(ch_store_t *st)
     sq_bulk_reset(s);
     sqlite3_finalize(s->agency_by_name);
     sqlite3_finalize(s->audit_add);
+    sqlite3_finalize(s->audit_ref);
     sqlite3_finalize(s->audit_last);
     sqlite3_finalize(s->begin);
     sqlite3_finalize(s->begin_read);
@@ -1539,14 +1542,27 @@ static void sq_create_private(const char *path)
 
 /* ---- the audit index ------------------------------------------------------------------------ */
 
-/* Binds v, or NULL when v is 0 ("none"). */
-static void sq_bind_id_or_null(sqlite3_stmt *stmt, int col, int64_t v)
+/* Adds the (kind, id) references of one record; duplicates within a record are harmless. */
+static int sq_audit_refs(sq_store_t *s, int64_t seq, int kind, const int64_t *ids, size_t n)
 {
-    if (v != 0) {
-        sqlite3_bind_int64(stmt, col, v);
-    } else {
-        sqlite3_bind_null(stmt, col);
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *stmt = NULL;
+        int rc =
+            sq_prepare(s, &s->audit_ref,
+                       "INSERT OR IGNORE INTO audit_refs(kind, id, seq) VALUES(?, ?, ?)", &stmt);
+        if (rc != 0) {
+            return rc;
+        }
+        sqlite3_bind_int(stmt, 1, kind);
+        sqlite3_bind_int64(stmt, 2, ids[i]);
+        sqlite3_bind_int64(stmt, 3, seq);
+        rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : sq_fail(s, "audit index");
+        sq_done(stmt);
+        if (rc != 0) {
+            return rc;
+        }
     }
+    return 0;
 }
 
 static int sq_audit_add(ch_store_t *st, const ch_store_audit_row_t *row)
@@ -1554,8 +1570,7 @@ static int sq_audit_add(ch_store_t *st, const ch_store_audit_row_t *row)
     sq_store_t *s = sq(st);
     sqlite3_stmt *stmt = NULL;
     int rc = sq_prepare(s, &s->audit_add,
-                        "INSERT INTO audit_index(seq, time_ns, actor, action, camera_id, "
-                        "agency_id, event_id) VALUES(?, ?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO audit_index(seq, time_ns, actor, action) VALUES(?, ?, ?, ?)",
                         &stmt);
     if (rc != 0) {
         return rc;
@@ -1564,11 +1579,17 @@ static int sq_audit_add(ch_store_t *st, const ch_store_audit_row_t *row)
     sqlite3_bind_int64(stmt, 2, row->time_ns);
     sqlite3_bind_text(stmt, 3, row->actor, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 4, row->action, -1, SQLITE_STATIC);
-    sq_bind_id_or_null(stmt, 5, row->camera_id);
-    sq_bind_id_or_null(stmt, 6, row->agency_id);
-    sq_bind_id_or_null(stmt, 7, row->event_id);
     rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : sq_fail(s, "audit index");
     sq_done(stmt);
+    if (rc == 0) {
+        rc = sq_audit_refs(s, row->seq, 1, row->camera_ids, row->n_camera_ids);
+    }
+    if (rc == 0) {
+        rc = sq_audit_refs(s, row->seq, 2, row->agency_ids, row->n_agency_ids);
+    }
+    if (rc == 0) {
+        rc = sq_audit_refs(s, row->seq, 3, row->event_ids, row->n_event_ids);
+    }
     return rc;
 }
 
@@ -1591,7 +1612,7 @@ static int sq_audit_last(ch_store_t *st, int64_t *seq)
 
 static int sq_audit_clear(ch_store_t *st)
 {
-    return sq_exec(sq(st), "DELETE FROM audit_index", "audit index");
+    return sq_exec(sq(st), "DELETE FROM audit_refs; DELETE FROM audit_index", "audit index");
 }
 
 /*
@@ -1613,13 +1634,16 @@ static int sq_audit_query(ch_store_t *st, const ch_store_audit_filter_t *f, int 
         ch_buf_append_str(&where, " AND time_ns < :until");
     }
     if (f->camera_id != 0) {
-        ch_buf_append_str(&where, " AND camera_id = :camera");
+        ch_buf_append_str(&where, " AND seq IN (SELECT seq FROM audit_refs WHERE kind = 1 AND "
+                                  "id = :camera)");
     }
     if (f->agency_id != 0) {
-        ch_buf_append_str(&where, " AND agency_id = :agency");
+        ch_buf_append_str(&where, " AND seq IN (SELECT seq FROM audit_refs WHERE kind = 2 AND "
+                                  "id = :agency)");
     }
     if (f->event_id != 0) {
-        ch_buf_append_str(&where, " AND event_id = :event");
+        ch_buf_append_str(&where, " AND seq IN (SELECT seq FROM audit_refs WHERE kind = 3 AND "
+                                  "id = :event)");
     }
     if (f->actor != NULL) {
         ch_buf_append_str(&where, " AND actor = :actor");

@@ -1115,17 +1115,27 @@ static void test_audit_index_finds_records_by_camera_and_pages_by_seq(void **sta
     int64_t last = 0;
     assert_int_equal(ch_store_audit_index_last(fx->st, &last), 0);
     assert_int_equal(last, -1);
-    /* 25 records: every third about camera 7, every fifth by agency 3. */
+    /* 25 records: every third about cameras 7 and 8, every fifth by agency 3. */
+    const int64_t camera_pair[] = {7, 8}, agencies[] = {3};
     for (int64_t seq = 0; seq < 25; seq++) {
         ch_store_audit_row_t row = {.seq = seq,
                                     .time_ns = 1000 + seq,
                                     .actor = seq % 2 ? "user:kim" : "system",
                                     .action = "view.start",
-                                    .camera_id = seq % 3 == 0 ? 7 : 0,
-                                    .agency_id = seq % 5 == 0 ? 3 : 0};
+                                    .camera_ids = camera_pair,
+                                    .n_camera_ids = seq % 3 == 0 ? 2 : 0,
+                                    .agency_ids = agencies,
+                                    .n_agency_ids = seq % 5 == 0 ? 1 : 0};
         assert_int_equal(ch_store_audit_index_add(fx->st, &row), 0);
     }
     ch_store_audit_row_t dup = {.seq = 4, .time_ns = 1, .actor = "x", .action = "y"};
+    /* Camera 8 is named beside 7 in the same records. */
+    ch_store_audit_filter_t by8 = {.camera_id = 8, .after_seq = -1};
+    int64_t *s8 = NULL, t8 = 0, n8next = 0;
+    size_t n8 = 0;
+    assert_int_equal(ch_store_audit_index_query(fx->st, &by8, &s8, &n8, &t8, &n8next), 0);
+    assert_int_equal(t8, 9);
+    ch_free(s8);
     assert_int_equal(ch_store_audit_index_add(fx->st, &dup), CH_EEXIST);
     assert_int_equal(ch_store_audit_index_last(fx->st, &last), 0);
     assert_int_equal(last, 24);
