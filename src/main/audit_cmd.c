@@ -529,12 +529,19 @@ static int ch__audit_verify(int argc, char **argv)
 
     char dir[4096];
     if (logdir_arg != NULL) {
-        if (opts.n_overrides > 0 || opts.config_file != NULL) {
-            fprintf(stderr, "cctvhub audit verify: give LOGDIR or --data-dir, not both\n\n%s",
-                    ch__verify_usage);
+        /* A log directory is verified as it is: no configuration is read for it. */
+        for (size_t k = 0; k < opts.n_overrides; k++) {
+            if (strcmp(opts.overrides[k].key, "hub.data_dir") == 0) {
+                fprintf(stderr, "cctvhub audit verify: give LOGDIR or --data-dir, not both\n\n%s",
+                        ch__verify_usage);
+                return CH_EXIT_USAGE;
+            }
+        }
+        int n = snprintf(dir, sizeof(dir), "%s", logdir_arg);
+        if (n < 0 || (size_t)n >= sizeof(dir)) {
+            fprintf(stderr, "cctvhub audit verify: log directory path too long\n");
             return CH_EXIT_USAGE;
         }
-        snprintf(dir, sizeof(dir), "%s", logdir_arg);
     } else {
         int rc = ch__log_dir(&opts, dir, sizeof(dir));
         if (rc != CH_EXIT_OK) {

@@ -773,6 +773,70 @@ def test_kill_9_during_appends_loses_no_acknowledged_record_and_the_log_verifies
         shutil.rmtree(d, ignore_errors=True)
 
 
+# ---- beside the hub and its configuration --------------------------------------------------
+
+def test_append_takes_node_id_and_checkpoint_cadence_from_the_configuration():
+    d = new_data_dir()
+    try:
+        keys_init(d)
+        code, out, err = run(["audit", "append", "--data-dir", d, "--actor", "user:kim",
+                              "--action", "request.paper", "--count", "35"],
+                             env={"CCTVHUB_NODE_ID": "mapo-1",
+                                  "CCTVHUB_AUDIT_CHECKPOINT_RECORDS": "10",
+                                  "CCTVHUB_AUDIT_CHECKPOINT_MS": "600000"})
+        check(code == 0 and out.split() == [str(i) for i in range(35)], (code, err[-500:]))
+        frames = read_frames(log_dir(d))
+        check(all(json.loads(f["record"])["node"] == "mapo-1" for f in frames), "node id")
+        sizes = [c["size"] for c in read_checkpoints(log_dir(d))]
+        check(sizes == [10, 20, 30, 35], "checkpoint sizes %s" % sizes)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_show_prove_and_verify_read_the_log_of_a_running_hub_and_append_waits_for_it():
+    h = hub.Hub()
+    try:
+        _, a = h.json("POST", "/api/v1/agencies", {"name": "서울특별시 마포구", "kind": "provider",
+                                                   "level": "district",
+                                                   "type": "district-center"}, expect=201)
+        _, c = h.json("POST", "/api/v1/cameras", {"agency_id": a["id"], "name": "망원동 1",
+                                                  "lat": 37.5665, "lon": 126.978,
+                                                  "kind": "fixed"}, expect=201)
+        _, page = h.json("GET", "/api/v1/audit?limit=1000", expect=200)
+        check(len(page["items"]) >= 2, page)
+        # Read-only commands work while the hub holds the log...
+        code, out, err = run(["audit", "show", "--data-dir", h.data_dir, "--json"])
+        check(code == 0, "show beside a running hub: %d %s" % (code, err))
+        shown = [json.loads(line) for line in out.splitlines()]
+        check(shown == page["items"], "show and GET /api/v1/audit disagree:\n%s\n%s"
+              % (shown, page["items"]))
+        code, out, err = run(["audit", "show", "--data-dir", h.data_dir, "--json", "--camera",
+                              str(c["id"])])
+        check(code == 0 and [json.loads(x)["action"] for x in out.splitlines()]
+              == ["camera.create"], out)
+        code, out, err = run(["audit", "verify", "--data-dir", h.data_dir])
+        check(code == 0, "verify beside a running hub: %d\n%s%s" % (code, out, err))
+        # ... and the proof the command prints is the one the API serves.
+        code, out, err = run(["audit", "prove", "1", "--data-dir", h.data_dir])
+        check(code == 0, err)
+        mine = json.loads(out)
+        _, served = h.json("GET", "/api/v1/audit/proof?index=1&size=%d" % mine["size"],
+                           expect=200)
+        check(served == mine, "prove and /api/v1/audit/proof differ:\n%s\n%s" % (mine, served))
+        status, _, note = h.request("GET", "/api/v1/audit/checkpoint")
+        check(status == 200 and int(note.decode().split("\n")[1]) >= mine["size"], note)
+        # A writer beside the hub is refused (the hub holds the log), with exit 4.
+        code, _, err = run(["audit", "append", "--data-dir", h.data_dir, "--actor", "user:kim",
+                            "--action", "request.paper"])
+        check(code == 4 and "running" in err, "append beside a running hub: %d %s" % (code, err))
+        h.stop()
+        # Stopped, the hub's log takes manual records, and verifies.
+        append(h.data_dir, 1)
+        verify_ok(h.data_dir)
+    finally:
+        h.cleanup()
+
+
 # ---- command line -------------------------------------------------------------------------
 
 def test_help_usage_errors_and_missing_things_exit_with_the_documented_codes():
@@ -823,5 +887,7 @@ if __name__ == "__main__":
         test_tamper_log_resigned_with_another_key_is_detected_with_the_original_key,
         test_tamper_log_rewritten_from_some_point_with_valid_hashes_is_caught_by_an_old_checkpoint,
         test_kill_9_during_appends_loses_no_acknowledged_record_and_the_log_verifies,
+        test_append_takes_node_id_and_checkpoint_cadence_from_the_configuration,
+        test_show_prove_and_verify_read_the_log_of_a_running_hub_and_append_waits_for_it,
         test_help_usage_errors_and_missing_things_exit_with_the_documented_codes,
     ])

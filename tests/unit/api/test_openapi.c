@@ -114,7 +114,7 @@ static void scan_paths(doc_t *d)
                     assert_true(d->count < CH_ARRAY_SIZE(d->ops));
                     op = &d->ops[d->count++];
                     memset(op, 0, sizeof(*op));
-                    for (size_t k = 0; k < n; k++) {
+                    for (size_t k = 0; k < n && k + 1 < sizeof(op->method); k++) {
                         op->method[k] = (char)toupper((unsigned char)methods[i][k]);
                     }
                     snprintf(op->path, sizeof(op->path), "%s", path);
