@@ -25,7 +25,7 @@ static const char ch__usage[] =
     "Run 'cctvhub <command> --help' for a command's options.\n"
     "\n"
     "exit codes: 0 done; 1 the work failed; 2 bad command line; 3 bad configuration;\n"
-    "            4 store cannot be opened or address cannot be bound\n";
+    "            4 store or audit log cannot be opened, or address cannot be bound\n";
 
 int ch_main__common_option(ch_main_opts_t *opts, int argc, char **argv, int *i)
 {

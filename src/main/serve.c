@@ -35,7 +35,8 @@ static const char ch__serve_usage[] =
     "Precedence: flags > CCTVHUB_* environment > configuration file > defaults.\n"
     "Signals: SIGTERM or SIGINT stop cleanly; SIGHUP reloads log.level and http limits.\n"
     "Exit codes: 0 stopped cleanly; 1 runtime failure; 2 bad command line;\n"
-    "            3 bad configuration; 4 store cannot be opened or address cannot be bound.\n";
+    "            3 bad configuration; 4 store or audit log cannot be opened, or address\n"
+    "            cannot be bound.\n";
 
 typedef struct ch_serve {
     uv_loop_t *loop;
