@@ -17,7 +17,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 /* Reads an id out of an object name ("camera:123") when its kind matches. */
 static int64_t object_id(const char *object, const char *kind)
@@ -145,53 +144,6 @@ int ch_api__audit_sync_index(ch_audit_t *audit, ch_store_t *st)
     return ch_store_commit(st);
 }
 
-/* Parses a time: RFC 3339 UTC ("2026-11-25T08:00:00Z", fractions allowed) or epoch seconds. */
-static int parse_time_ns(const char *s, int64_t *out)
-{
-    int64_t secs;
-    if (ch_parse_int64(s, strlen(s), &secs) == 0) {
-        if (secs < 0 || secs > INT64_MAX / 1000000000) {
-            return CH_EPARSE;
-        }
-        *out = secs * 1000000000;
-        return 0;
-    }
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (end == NULL) {
-        return CH_EPARSE;
-    }
-    int64_t frac = 0;
-    int digits = 0;
-    if (*end == '.') {
-        end++;
-        while (*end >= '0' && *end <= '9') {
-            if (digits < 9) {
-                frac = frac * 10 + (*end - '0');
-                digits++;
-            }
-            end++;
-        }
-        if (digits == 0) {
-            return CH_EPARSE;
-        }
-    }
-    while (digits > 0 && digits < 9) {
-        frac *= 10;
-        digits++;
-    }
-    if (strcmp(end, "Z") != 0) {
-        return CH_EPARSE;
-    }
-    time_t t = timegm(&tm);
-    if (t < 0) {
-        return CH_EPARSE;
-    }
-    *out = (int64_t)t * 1000000000 + frac;
-    return 0;
-}
-
 static int query_int(const ch_api__query_t *q, const char *name, int64_t min, int64_t *out,
                      int *present, ch_api__err_t *err)
 {
@@ -261,14 +213,14 @@ static int answer_list(ch_audit_t *audit, ch_store_t *st, const ch_api__query_t 
     ch_store_audit_filter_t f = {.after_seq = -1};
     const char *v;
     int present;
-    if ((v = ch_api__query_get(q, "since")) != NULL && parse_time_ns(v, &f.since_ns) != 0) {
+    if ((v = ch_api__query_get(q, "since")) != NULL && ch_time_parse_ns(v, &f.since_ns) != 0) {
         ch_api__err_set(err, 400, "invalid", "since",
-                        "since must be RFC 3339 UTC (2026-11-25T08:00:00Z) or epoch seconds");
+                        "since must be RFC 3339 (2026-11-25T08:00:00Z), a date or epoch seconds");
         return 400;
     }
-    if ((v = ch_api__query_get(q, "until")) != NULL && parse_time_ns(v, &f.until_ns) != 0) {
+    if ((v = ch_api__query_get(q, "until")) != NULL && ch_time_parse_ns(v, &f.until_ns) != 0) {
         ch_api__err_set(err, 400, "invalid", "until",
-                        "until must be RFC 3339 UTC (2026-11-25T08:00:00Z) or epoch seconds");
+                        "until must be RFC 3339 (2026-11-25T08:00:00Z), a date or epoch seconds");
         return 400;
     }
     int64_t limit = 100;

@@ -347,6 +347,120 @@ void ch_time_format_rfc3339(int64_t ms, char out[32])
     snprintf(out + n, 32 - n, ".%03dZ", milli);
 }
 
+/* Reads exactly `digits` decimal digits at *p into *out and advances *p. 0, or -1. */
+static int ch__time_digits(const char **p, int digits, int *out)
+{
+    int v = 0;
+    for (int k = 0; k < digits; k++) {
+        char c = (*p)[k];
+        if (c < '0' || c > '9') {
+            return CH_EPARSE;
+        }
+        v = v * 10 + (c - '0');
+    }
+    *p += digits;
+    *out = v;
+    return 0;
+}
+
+/*
+ * Parses a time given on the command line into nanoseconds since the epoch: seconds since the
+ * epoch ("1764061200", optionally with a fraction "1764061200.5"), or RFC 3339
+ * ("2026-11-25T09:00:00Z", "2026-11-25T18:00:00.25+09:00", 't' and ' ' accepted for 'T'), or
+ * a bare date ("2026-11-25", meaning its midnight UTC). 0, or CH_EPARSE when s is none of these.
+ */
+int ch_time_parse_ns(const char *s, int64_t *out)
+{
+    const char *p = s;
+    int64_t frac_ns = 0;
+    if (*p >= '0' && *p <= '9' && strchr(s, '-') == NULL) {
+        char *end = NULL;
+        errno = 0;
+        long long secs = strtoll(s, &end, 10);
+        if (errno != 0 || end == s || secs < 0 || secs > INT64_MAX / 1000000000LL) {
+            return CH_EPARSE;
+        }
+        p = end;
+        if (*p == '.') {
+            p++;
+            int64_t scale = 100000000;
+            if (*p < '0' || *p > '9') {
+                return CH_EPARSE;
+            }
+            while (*p >= '0' && *p <= '9') {
+                frac_ns += (*p - '0') * scale;
+                scale /= 10;
+                p++;
+            }
+        }
+        if (*p != '\0') {
+            return CH_EPARSE;
+        }
+        *out = (int64_t)secs * 1000000000LL + frac_ns;
+        return 0;
+    }
+    int year, mon, day, hour = 0, min = 0, sec = 0;
+    if (ch__time_digits(&p, 4, &year) != 0 || *p++ != '-' || ch__time_digits(&p, 2, &mon) != 0 ||
+        *p++ != '-' || ch__time_digits(&p, 2, &day) != 0) {
+        return CH_EPARSE;
+    }
+    long offset_s = 0;
+    if (*p != '\0') {
+        if (*p != 'T' && *p != 't' && *p != ' ') {
+            return CH_EPARSE;
+        }
+        p++;
+        if (ch__time_digits(&p, 2, &hour) != 0 || *p++ != ':' ||
+            ch__time_digits(&p, 2, &min) != 0 || *p++ != ':' || ch__time_digits(&p, 2, &sec) != 0) {
+            return CH_EPARSE;
+        }
+        if (*p == '.') {
+            p++;
+            int64_t scale = 100000000;
+            if (*p < '0' || *p > '9') {
+                return CH_EPARSE;
+            }
+            while (*p >= '0' && *p <= '9') {
+                frac_ns += (*p - '0') * scale;
+                scale /= 10;
+                p++;
+            }
+        }
+        if (*p == 'Z' || *p == 'z') {
+            p++;
+        } else if (*p == '+' || *p == '-') {
+            int sign = *p == '-' ? -1 : 1;
+            int oh, om;
+            p++;
+            if (ch__time_digits(&p, 2, &oh) != 0 || *p++ != ':' ||
+                ch__time_digits(&p, 2, &om) != 0 || oh > 23 || om > 59) {
+                return CH_EPARSE;
+            }
+            offset_s = sign * (oh * 3600L + om * 60L);
+        } else {
+            return CH_EPARSE;
+        }
+        if (*p != '\0') {
+            return CH_EPARSE;
+        }
+    }
+    if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60 ||
+        year < 1970) {
+        return CH_EPARSE;
+    }
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = year - 1900;
+    tm.tm_mon = mon - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = min;
+    tm.tm_sec = sec;
+    time_t t = timegm(&tm);
+    *out = ((int64_t)t - offset_s) * 1000000000LL + frac_ns;
+    return 0;
+}
+
 /* ---- logging ---------------------------------------------------------------------------- */
 
 /* Atomic: SIGHUP sets it on the loop thread while pool threads (imports) log. */

@@ -106,6 +106,10 @@ uint64_t ch_time_mono_ns(void); /* monotonic, nanoseconds */
 /* Formats a wall-clock time as RFC 3339 UTC with milliseconds ("2026-11-25T08:00:00.123Z").
  * out must hold 32 bytes. */
 void ch_time_format_rfc3339(int64_t ms, char out[32]);
+/* Parses a time into nanoseconds since the epoch: epoch seconds ("1764061200", with an
+ * optional fraction), RFC 3339 with Z or an offset ("2026-11-25T18:00:00.25+09:00"), or a bare
+ * date (its midnight UTC). 0 or CH_EPARSE. */
+int ch_time_parse_ns(const char *s, int64_t *out) CH_MUST_CHECK;
 
 /* ---- logging ---------------------------------------------------------------------------- */
 

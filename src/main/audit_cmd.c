@@ -168,120 +168,6 @@ static int ch__parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
-/* Reads exactly `digits` decimal digits at *p into *out and advances *p. 0, or -1. */
-static int ch__take_digits(const char **p, int digits, int *out)
-{
-    int v = 0;
-    for (int k = 0; k < digits; k++) {
-        char c = (*p)[k];
-        if (c < '0' || c > '9') {
-            return -1;
-        }
-        v = v * 10 + (c - '0');
-    }
-    *p += digits;
-    *out = v;
-    return 0;
-}
-
-/*
- * Parses a time given on the command line into nanoseconds since the epoch: seconds since the
- * epoch ("1764061200", optionally with a fraction "1764061200.5"), or RFC 3339
- * ("2026-11-25T09:00:00Z", "2026-11-25T18:00:00.25+09:00", 't' and ' ' accepted for 'T'), or
- * a bare date ("2026-11-25", meaning its midnight UTC). 0, or -1 when s is none of these.
- */
-static int ch__parse_time_ns(const char *s, int64_t *out)
-{
-    const char *p = s;
-    int64_t frac_ns = 0;
-    if (*p >= '0' && *p <= '9' && strchr(s, '-') == NULL) {
-        char *end = NULL;
-        errno = 0;
-        long long secs = strtoll(s, &end, 10);
-        if (errno != 0 || end == s || secs < 0 || secs > INT64_MAX / 1000000000LL) {
-            return -1;
-        }
-        p = end;
-        if (*p == '.') {
-            p++;
-            int64_t scale = 100000000;
-            if (*p < '0' || *p > '9') {
-                return -1;
-            }
-            while (*p >= '0' && *p <= '9') {
-                frac_ns += (*p - '0') * scale;
-                scale /= 10;
-                p++;
-            }
-        }
-        if (*p != '\0') {
-            return -1;
-        }
-        *out = (int64_t)secs * 1000000000LL + frac_ns;
-        return 0;
-    }
-    int year, mon, day, hour = 0, min = 0, sec = 0;
-    if (ch__take_digits(&p, 4, &year) != 0 || *p++ != '-' || ch__take_digits(&p, 2, &mon) != 0 ||
-        *p++ != '-' || ch__take_digits(&p, 2, &day) != 0) {
-        return -1;
-    }
-    long offset_s = 0;
-    if (*p != '\0') {
-        if (*p != 'T' && *p != 't' && *p != ' ') {
-            return -1;
-        }
-        p++;
-        if (ch__take_digits(&p, 2, &hour) != 0 || *p++ != ':' ||
-            ch__take_digits(&p, 2, &min) != 0 || *p++ != ':' || ch__take_digits(&p, 2, &sec) != 0) {
-            return -1;
-        }
-        if (*p == '.') {
-            p++;
-            int64_t scale = 100000000;
-            if (*p < '0' || *p > '9') {
-                return -1;
-            }
-            while (*p >= '0' && *p <= '9') {
-                frac_ns += (*p - '0') * scale;
-                scale /= 10;
-                p++;
-            }
-        }
-        if (*p == 'Z' || *p == 'z') {
-            p++;
-        } else if (*p == '+' || *p == '-') {
-            int sign = *p == '-' ? -1 : 1;
-            int oh, om;
-            p++;
-            if (ch__take_digits(&p, 2, &oh) != 0 || *p++ != ':' ||
-                ch__take_digits(&p, 2, &om) != 0 || oh > 23 || om > 59) {
-                return -1;
-            }
-            offset_s = sign * (oh * 3600L + om * 60L);
-        } else {
-            return -1;
-        }
-        if (*p != '\0') {
-            return -1;
-        }
-    }
-    if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60 ||
-        year < 1970) {
-        return -1;
-    }
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = year - 1900;
-    tm.tm_mon = mon - 1;
-    tm.tm_mday = day;
-    tm.tm_hour = hour;
-    tm.tm_min = min;
-    tm.tm_sec = sec;
-    time_t t = timegm(&tm);
-    *out = ((int64_t)t - offset_s) * 1000000000LL + frac_ns;
-    return 0;
-}
-
 /* The time of a record in nanoseconds: its "time" member as an integer (nanoseconds) or as
  * an RFC 3339 string. -1 when it has neither. */
 static int64_t ch__record_time_ns(const json_t *rec)
@@ -291,7 +177,7 @@ static int64_t ch__record_time_ns(const json_t *rec)
         return (int64_t)json_integer_value(t);
     }
     int64_t ns;
-    if (json_is_string(t) && ch__parse_time_ns(json_string_value(t), &ns) == 0) {
+    if (json_is_string(t) && ch_time_parse_ns(json_string_value(t), &ns) == 0) {
         return ns;
     }
     return -1;
@@ -790,12 +676,12 @@ static int ch__audit_show(int argc, char **argv)
         if (r < 0) {
             return CH_EXIT_USAGE;
         }
-        if (since != NULL && ch__parse_time_ns(since, &f.since_ns) != 0) {
+        if (since != NULL && ch_time_parse_ns(since, &f.since_ns) != 0) {
             fprintf(stderr, "cctvhub audit show: --since \"%s\" is not RFC 3339 or epoch seconds\n",
                     since);
             return CH_EXIT_USAGE;
         }
-        if (until != NULL && ch__parse_time_ns(until, &f.until_ns) != 0) {
+        if (until != NULL && ch_time_parse_ns(until, &f.until_ns) != 0) {
             fprintf(stderr, "cctvhub audit show: --until \"%s\" is not RFC 3339 or epoch seconds\n",
                     until);
             return CH_EXIT_USAGE;

@@ -85,6 +85,23 @@ static void test_rfc3339_formats_utc_with_millis(void **state)
     assert_string_equal(out, "2025-11-25T08:00:00.123Z");
 }
 
+static void test_time_parse_takes_rfc3339_dates_and_epoch_seconds(void **state)
+{
+    int64_t ns = 0;
+    assert_int_equal(ch_time_parse_ns("2026-11-25T08:00:00Z", &ns), 0);
+    assert_true(ns == 1795593600LL * 1000000000LL);
+    assert_int_equal(ch_time_parse_ns("2026-11-25T17:00:00.5+09:00", &ns), 0);
+    assert_true(ns == 1795593600LL * 1000000000LL + 500000000LL);
+    assert_int_equal(ch_time_parse_ns("2026-11-25", &ns), 0);
+    assert_true(ns == 1795564800LL * 1000000000LL);
+    assert_int_equal(ch_time_parse_ns("1795593600", &ns), 0);
+    assert_true(ns == 1795593600LL * 1000000000LL);
+    assert_int_equal(ch_time_parse_ns("yesterday", &ns), CH_EPARSE);
+    assert_int_equal(ch_time_parse_ns("2026-13-01", &ns), CH_EPARSE);
+    assert_int_equal(ch_time_parse_ns("2026-11-25T08:00:00", &ns), CH_EPARSE);
+    assert_int_equal(ch_time_parse_ns("", &ns), CH_EPARSE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -94,6 +111,7 @@ int main(void)
         cmocka_unit_test(test_log_quote_escapes_spaces_and_quotes),
         cmocka_unit_test(test_try_malloc_fails_when_told),
         cmocka_unit_test(test_rfc3339_formats_utc_with_millis),
+        cmocka_unit_test(test_time_parse_takes_rfc3339_dates_and_epoch_seconds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
