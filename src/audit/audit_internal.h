@@ -29,6 +29,16 @@ typedef struct ch_audit__tree {
 void ch_audit__tree_init(ch_audit__tree_t *t);
 void ch_audit__tree_fini(ch_audit__tree_t *t);
 void ch_audit__tree_append(ch_audit__tree_t *t, const uint8_t leaf[CH_AUDIT_HASH_SIZE]);
+/* Appends n leaves at once: the same tree as n calls of ch_audit__tree_append, with the parent
+ * hashes of each level computed on all cores (ch_audit__parallel). */
+void ch_audit__tree_append_many(ch_audit__tree_t *t, const uint8_t (*leaves)[CH_AUDIT_HASH_SIZE],
+                                uint64_t n);
+/* Calls fn(ctx, lo, hi) over disjoint ranges that cover [0, n), on up to one thread per core
+ * (at most 8), giving each thread at least min_per_thread items; the calling thread takes a
+ * share. Returns when every range is done. fn must be safe to run concurrently on disjoint
+ * ranges. */
+void ch_audit__parallel(size_t n, size_t min_per_thread,
+                        void (*fn)(void *ctx, size_t lo, size_t hi), void *ctx);
 /* The leaf hash of leaf i (i < size). */
 const uint8_t *ch_audit__tree_leaf(const ch_audit__tree_t *t, uint64_t i);
 int ch_audit__tree_root(const ch_audit__tree_t *t, uint64_t size, uint8_t out[CH_AUDIT_HASH_SIZE]);
@@ -60,6 +70,9 @@ typedef struct ch_audit__frame {
 int ch_audit__segment_header(const uint8_t *buf, size_t len, uint64_t *first_seq);
 void ch_audit__segment_header_make(uint8_t out[CH_AUDIT__SEG_HEADER], uint64_t first_seq);
 
+/* Reads the frame at offset off of buf[0, len) without checking its hash (the caller does). */
+ch_audit__frame_status_t ch_audit__frame_peek(const uint8_t *buf, size_t len, size_t off,
+                                              ch_audit__frame_t *f);
 /* Reads the frame at offset off of buf[0, len) and checks its hash. */
 ch_audit__frame_status_t ch_audit__frame_read(const uint8_t *buf, size_t len, size_t off,
                                               ch_audit__frame_t *f);
@@ -67,6 +80,16 @@ ch_audit__frame_status_t ch_audit__frame_read(const uint8_t *buf, size_t len, si
 /* Reads the "seq" and "time" numbers from the end of a canonical record: sorted keys put them
  * last, so the record ends with ,"seq":N,"time":T}. 0 or CH_EPARSE. Cheap: no JSON parse. */
 int ch_audit__record_tail(const uint8_t *rec, size_t len, uint64_t *seq, int64_t *time_ns);
+
+/* Checks, without allocating, that rec[0, len) is a canonical audit record: one valid JSON
+ * value (RFC 8259 grammar, valid UTF-8, no \\u0000, integers that fit in 64 bits, finite
+ * reals, nesting no deeper than 2048) that is an object whose keys, at every level, are
+ * strictly ascending in byte order of their decoded text (as JSON_SORT_KEYS writes them, so no
+ * key repeats), whose own keys need no escapes, and whose last two members are "seq" and
+ * "time" with non-negative integers. Sets *seq. 0 or CH_EPARSE. Everything jansson's
+ * JSON_REJECT_DUPLICATES parse accepts as an object with an integer "seq" and that the writer
+ * could have produced passes; nothing jansson rejects passes. Reentrant. */
+int ch_audit__record_check(const uint8_t *rec, size_t len, uint64_t *seq);
 
 /* The name of the segment whose first record is first_seq: 20 digits and ".seg". */
 void ch_audit__segment_name(uint64_t first_seq, char out[32]);

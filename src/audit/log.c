@@ -3,9 +3,11 @@
  * proofs over the in-memory tree.
  *
  * Locking: one mutex guards the tree, the offsets, the segment list, the append queue and the
- * checkpoint state. Disk I/O never runs under it: the thread that leads a batch takes the
- * queue, drops the mutex, writes and syncs, and takes the mutex again to publish the records.
- * The `leader` flag makes that thread the only writer of the segment and checkpoint files.
+ * checkpoint state. Disk I/O and hashing never run under it: an appender only takes a number
+ * and a time and links itself into the queue; the thread that leads a batch takes the whole
+ * queue, drops the mutex, completes, hashes, writes and syncs the records, and takes the
+ * mutex again to publish them. The `leader` flag makes that thread the only writer of the
+ * segment and checkpoint files; it passes straight to the next queued appender.
  */
 #include "audit/audit_internal.h"
 
@@ -14,6 +16,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,12 +38,20 @@ typedef struct segment {
     char name[32];
 } segment_t;
 
-/* Records appended but not yet written: their frames back to back, and their leaf hashes. */
-typedef struct queue {
-    ch_buf_t frames;
-    uint8_t (*hash)[CH_AUDIT_HASH_SIZE];
-    size_t count, cap;
-} queue_t;
+/* One appender waiting for its record to become durable. It lives on the appender's stack
+ * and sits in the handle's queue, so that queueing a record allocates and copies nothing
+ * under the mutex. The leader that takes it completes the record (seq and time) and hashes
+ * it outside the mutex, then posts `wake` when it is durable (done) or when the appender must
+ * lead the next batch (lead). */
+typedef struct waiter {
+    struct waiter *next;
+    const ch_buf_t *prefix; /* the canonical record without seq and time, ending in '}' */
+    uint64_t seq;
+    int64_t time_ns;
+    sem_t wake;
+    int done, lead, rc;    /* written before `wake` is posted */
+    struct waiter *kid[2]; /* done: the appenders this one wakes in turn (see lead_batch) */
+} waiter_t;
 
 struct ch_audit {
     char *dir, *origin, *node;
@@ -65,8 +76,14 @@ struct ch_audit {
     /* Group commit. */
     uint64_t next_seq;
     int64_t last_time_ns;
-    queue_t queue, spare;
-    int leader;
+    waiter_t *head, *tail; /* queued appenders, in seq order */
+    int leader;            /* a thread owns the files: leads a batch or writes a checkpoint */
+    /* Leader-only scratch (the leader flag hands them from thread to thread under mu). */
+    ch_buf_t wbuf;
+    uint8_t (*whash)[CH_AUDIT_HASH_SIZE];
+    size_t whash_cap;
+    waiter_t **wlist;
+    size_t wlist_cap;
     int failed; /* sticky error after a failed write or sync */
 
     /* Checkpoints. */
@@ -139,13 +156,6 @@ static int fsync_path_dir(const char *dir)
     int rc = fsync(fd) == 0 ? 0 : -errno;
     close(fd);
     return rc;
-}
-
-static void queue_fini(queue_t *q)
-{
-    ch_buf_fini(&q->frames);
-    ch_free(q->hash);
-    memset(q, 0, sizeof(*q));
 }
 
 static void segs_push(ch_audit_t *a, uint64_t first_seq, int fd)
@@ -248,25 +258,86 @@ static int checkpoint_write_locked(ch_audit_t *a)
     return 0;
 }
 
-/* Leads one batch: takes everything queued, writes it with one pwrite at the end of the last
- * segment (starting a new segment first when the last one is full) and one fdatasync, then
- * publishes the records and wakes their appenders. Then writes a checkpoint when one is due.
- * Called with the mutex held and no leader; returns with the mutex held. */
-static void commit_batch_locked(ch_audit_t *a)
+/* Gives up the files: to the first queued appender when there is one (returned; the caller
+ * posts it after dropping the mutex, so that it wakes straight into the lead), else clears the
+ * flag and wakes anyone waiting in ch_audit_checkpoint_now. Called with the mutex held by the
+ * thread that holds the leader flag. */
+static waiter_t *leader_release_locked(ch_audit_t *a)
 {
-    assert(!a->leader && a->queue.count > 0);
-    a->leader = 1;
-    queue_t batch = a->queue;
-    a->queue = a->spare;
-    memset(&a->spare, 0, sizeof(a->spare));
+    assert(a->leader);
+    if (a->head != NULL) {
+        a->head->lead = 1;
+        return a->head;
+    }
+    a->leader = 0;
+    pthread_cond_broadcast(&a->cond);
+    return NULL;
+}
+
+/* Writes the frames of a batch into the leader's buffer: each record closed with
+ * ,"seq":N,"time":T} and hashed here, outside the mutex, so that appenders contend only for
+ * the moment it takes to take a number and join the queue. */
+static void batch_build(ch_audit_t *a, waiter_t *batch, size_t count)
+{
+    ch_buf_reset(&a->wbuf);
+    if (count > a->whash_cap) {
+        a->whash_cap = count * 2;
+        a->whash = ch_realloc(a->whash, a->whash_cap * CH_AUDIT_HASH_SIZE);
+    }
+    size_t i = 0;
+    for (waiter_t *w = batch; w != NULL; w = w->next, i++) {
+        char tail[64];
+        int n = snprintf(tail, sizeof(tail), ",\"seq\":%" PRIu64 ",\"time\":%" PRId64 "}", w->seq,
+                         w->time_ns);
+        assert(n > 0 && (size_t)n < sizeof(tail));
+        size_t start = a->wbuf.len;
+        uint32_t len = (uint32_t)(w->prefix->len - 1 + (size_t)n);
+        ch_buf_reserve(&a->wbuf, 4 + (size_t)len + CH_AUDIT_HASH_SIZE);
+        uint8_t be[4];
+        ch_audit__put_be32(be, len);
+        ch_buf_append(&a->wbuf, be, 4);
+        ch_buf_append(&a->wbuf, w->prefix->data, w->prefix->len - 1);
+        ch_buf_append(&a->wbuf, tail, (size_t)n);
+        ch_audit_leaf_hash(a->wbuf.data + start + 4, len, a->whash[i]);
+        ch_buf_append(&a->wbuf, a->whash[i], CH_AUDIT_HASH_SIZE);
+    }
+    assert(i == count);
+}
+
+/* Leads one batch: takes the whole queue (O(1)), builds and hashes its frames, writes them
+ * with one pwrite at the end of the last segment (starting a new segment first when the last
+ * one is full) and one fdatasync, then publishes the records, writes a checkpoint when one
+ * is due, hands the lead to the next queued appender and wakes the batch's appenders, each on
+ * its own semaphore (no thundering herd on the mutex). Called without the mutex by the thread
+ * that holds the leader flag; its own record is in the queue. */
+static void lead_batch(ch_audit_t *a, waiter_t *self)
+{
+    pthread_mutex_lock(&a->mu);
+    assert(a->leader && a->head != NULL);
+    waiter_t *batch = a->head;
+    a->head = a->tail = NULL;
     uint64_t first = a->tree.size;
     int rotate = a->seg_bytes >= a->seg_max;
     int fd = a->segs[a->nsegs - 1].fd;
     uint64_t off = a->seg_bytes;
+    int rc = a->failed;
     pthread_mutex_unlock(&a->mu);
 
-    int rc = 0;
-    if (rotate) {
+    size_t count = 0;
+    for (waiter_t *w = batch; w != NULL; w = w->next) {
+        /* Seqs are handed out in queue order, so a batch continues the tree (unless an
+         * earlier batch failed: then nothing is written and every record fails). */
+        assert(rc != 0 || w->seq == first + count);
+        count++;
+    }
+    if (count > a->wlist_cap) {
+        a->wlist_cap = count * 2;
+        a->wlist = ch_realloc(a->wlist, a->wlist_cap * sizeof(*a->wlist));
+    }
+    if (rc == 0) {
+        batch_build(a, batch, count);
+    }
+    if (rc == 0 && rotate) {
         rc = segment_create(a->dir, first);
         if (rc >= 0) {
             fd = rc;
@@ -274,13 +345,15 @@ static void commit_batch_locked(ch_audit_t *a)
             rc = 0;
         }
     }
+    int wrote = 0;
     if (rc == 0) {
-        rc = write_all_at(fd, batch.frames.data, batch.frames.len, off);
+        wrote = 1;
+        rc = write_all_at(fd, a->wbuf.data, a->wbuf.len, off);
     }
     if (rc == 0 && fdatasync(fd) != 0) {
         rc = -errno;
     }
-    if (rc != 0 && !rotate) {
+    if (rc != 0 && wrote && !rotate) {
         /* Best effort: leave no partial frame behind for the next open to treat as a tail. */
         if (ftruncate(fd, (off_t)off) != 0) {
             ch_log(CH_LOG_ERROR, "audit", "msg=\"cannot cut a failed write\" errno=%d", errno);
@@ -289,30 +362,29 @@ static void commit_batch_locked(ch_audit_t *a)
 
     pthread_mutex_lock(&a->mu);
     if (rc != 0) {
-        ch_log(CH_LOG_ERROR, "audit",
-               "msg=\"append failed; the log refuses further appends\" "
-               "err=%d",
-               rc);
-        a->failed = rc;
+        if (a->failed == 0) {
+            ch_log(CH_LOG_ERROR, "audit",
+                   "msg=\"append failed; the log refuses further appends\" "
+                   "err=%d",
+                   rc);
+            a->failed = rc;
+        }
+        if (rotate && wrote) {
+            close(fd);
+        }
     } else {
         if (rotate) {
             segs_push(a, first, fd);
         }
         size_t pos = 0;
-        for (size_t i = 0; i < batch.count; i++) {
+        for (size_t i = 0; i < count; i++) {
             offs_put(a, first + i, off + pos);
-            ch_audit__tree_append(&a->tree, batch.hash[i]);
-            pos +=
-                4 + ch_audit__be32((const uint8_t *)batch.frames.data + pos) + CH_AUDIT_HASH_SIZE;
+            ch_audit__tree_append(&a->tree, a->whash[i]);
+            pos += 4 + ch_audit__be32((const uint8_t *)a->wbuf.data + pos) + CH_AUDIT_HASH_SIZE;
         }
-        assert(pos == batch.frames.len);
-        a->seg_bytes = off + batch.frames.len;
+        assert(pos == a->wbuf.len);
+        a->seg_bytes = off + a->wbuf.len;
     }
-    ch_buf_reset(&batch.frames);
-    batch.count = 0;
-    a->spare = batch;
-    pthread_cond_broadcast(&a->cond);
-
     if (a->failed == 0 && a->key.has_secret) {
         uint64_t pending = a->tree.size - (a->cp_have ? a->cp_size : 0);
         if (pending >= a->cp_every_records ||
@@ -320,8 +392,40 @@ static void commit_batch_locked(ch_audit_t *a)
             (void)checkpoint_write_locked(a);
         }
     }
-    a->leader = 0;
-    pthread_cond_broadcast(&a->cond);
+    /* Wake the batch as a binary tree: this thread posts two appenders, and each appender
+     * posts two more before it returns. Posting 63 semaphores one after another costs more
+     * than a batch's fdatasync on a VM, and the next batch fills only as fast as its
+     * appenders come back. The list is leader scratch, so it is filled
+     * while this thread still leads (grown before, outside the mutex). */
+    waiter_t **list = a->wlist;
+    size_t n = 0;
+    for (waiter_t *w = batch; w != NULL; w = w->next) {
+        w->rc = rc;
+        w->done = 1;
+        if (w != self) {
+            list[n++] = w;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        list[i]->kid[0] = 2 * i + 2 < n ? list[2 * i + 2] : NULL;
+        list[i]->kid[1] = 2 * i + 3 < n ? list[2 * i + 3] : NULL;
+    }
+    waiter_t *root0 = n > 0 ? list[0] : NULL, *root1 = n > 1 ? list[1] : NULL;
+    waiter_t *next = leader_release_locked(a);
+    pthread_mutex_unlock(&a->mu);
+
+    /* The roots were read under the mutex: once the lead is given up the list may be reused,
+     * and once posted an appender can go away. The next leader first: its batch's sync
+     * overlaps the wake-ups. */
+    if (next != NULL) {
+        sem_post(&next->wake);
+    }
+    if (root0 != NULL) {
+        sem_post(&root0->wake);
+    }
+    if (root1 != NULL) {
+        sem_post(&root1->wake);
+    }
 }
 
 /* Appends s as a JSON string value, or null. 0, or CH_EINVAL for invalid UTF-8. */
@@ -385,51 +489,61 @@ int ch_audit_append(ch_audit_t *a, const ch_audit_entry_t *e, uint64_t *seq_out)
         rc = CH_ETOOBIG;
         goto out;
     }
+    waiter_t w = {.prefix = &prefix};
+    if (sem_init(&w.wake, 0, 0) != 0) {
+        rc = -errno;
+        goto out;
+    }
 
+    /* The critical section: a number, a time, a place at the end of the queue. */
     pthread_mutex_lock(&a->mu);
     if (a->failed) {
         rc = a->failed;
         pthread_mutex_unlock(&a->mu);
+        sem_destroy(&w.wake);
         goto out;
     }
-    uint64_t seq = a->next_seq++;
+    w.seq = a->next_seq++;
     int64_t t = now_ns();
     if (t < a->last_time_ns) {
         t = a->last_time_ns; /* the wall clock stepped back: keep times in order */
     }
     a->last_time_ns = t;
-
-    queue_t *q = &a->queue;
-    size_t start = q->frames.len;
-    ch_buf_reserve(&q->frames, 4 + prefix.len + 50 + CH_AUDIT_HASH_SIZE);
-    ch_buf_append(&q->frames, "\0\0\0\0", 4);
-    ch_buf_append(&q->frames, prefix.data, prefix.len - 1);
-    ch_buf_appendf(&q->frames, ",\"seq\":%" PRIu64 ",\"time\":%" PRId64 "}", seq, t);
-    uint32_t len = (uint32_t)(q->frames.len - start - 4);
-    ch_audit__put_be32((uint8_t *)q->frames.data + start, len);
-    if (q->count == q->cap) {
-        q->cap = q->cap ? q->cap * 2 : 64;
-        q->hash = ch_realloc(q->hash, q->cap * CH_AUDIT_HASH_SIZE);
+    w.time_ns = t;
+    if (a->tail != NULL) {
+        a->tail->next = &w;
+    } else {
+        a->head = &w;
     }
-    ch_audit_leaf_hash(q->frames.data + start + 4, len, q->hash[q->count]);
-    ch_buf_append(&q->frames, q->hash[q->count], CH_AUDIT_HASH_SIZE);
-    q->count++;
+    a->tail = &w;
+    int lead = !a->leader;
+    a->leader = 1;
+    pthread_mutex_unlock(&a->mu);
 
-    /* Wait until the record is durable; the first waiter that finds no leader leads. */
-    while (a->tree.size <= seq) {
-        if (a->failed) {
-            rc = a->failed;
-            break;
-        }
-        if (!a->leader && a->queue.count > 0) {
-            commit_batch_locked(a);
+    /* Either lead the batch that holds this record, or sleep until a leader says it is
+     * durable or hands over the lead (then this record is in the queue it takes). */
+    while (!w.done) {
+        if (!lead) {
+            while (sem_wait(&w.wake) != 0) {
+                assert(errno == EINTR);
+            }
+            lead = w.lead;
+            w.lead = 0;
             continue;
         }
-        pthread_cond_wait(&a->cond, &a->mu);
+        lead_batch(a, &w);
+        lead = 0;
     }
-    pthread_mutex_unlock(&a->mu);
+    /* Pass the wake-up on (lead_batch): the kids still sleep, so they are still there. */
+    for (int i = 0; i < 2; i++) {
+        if (w.kid[i] != NULL) {
+            sem_post(&w.kid[i]->wake);
+        }
+    }
+    sem_destroy(&w.wake);
+    rc = w.rc;
     if (rc == 0 && seq_out != NULL) {
-        *seq_out = seq;
+        *seq_out = w.seq;
     }
 out:
     ch_buf_fini(&prefix);
@@ -454,13 +568,17 @@ int ch_audit_checkpoint_now(ch_audit_t *a)
         pthread_cond_wait(&a->cond, &a->mu);
     }
     int rc = a->failed;
+    waiter_t *next = NULL;
     if (rc == 0) {
         a->leader = 1;
         rc = checkpoint_write_locked(a);
-        a->leader = 0;
-        pthread_cond_broadcast(&a->cond);
+        /* Appends that queued meanwhile found a leader: hand them the lead. */
+        next = leader_release_locked(a);
     }
     pthread_mutex_unlock(&a->mu);
+    if (next != NULL) {
+        sem_post(&next->wake);
+    }
     return rc;
 }
 
@@ -1172,8 +1290,9 @@ void ch_audit_close(ch_audit_t *a)
     }
     ch_audit_key_wipe(&a->key);
     ch_audit__tree_fini(&a->tree);
-    queue_fini(&a->queue);
-    queue_fini(&a->spare);
+    ch_buf_fini(&a->wbuf);
+    ch_free(a->whash);
+    ch_free(a->wlist);
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->cond);
     ch_free(a->segs);

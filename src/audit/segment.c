@@ -5,8 +5,10 @@
  */
 #include "audit/audit_internal.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 uint64_t ch_audit__be64(const uint8_t *p)
@@ -84,10 +86,11 @@ static int all_zero(const uint8_t *buf, size_t len, size_t off)
     return 1;
 }
 
-/* Reads one frame. The order of the checks matters for crash recovery: a frame that does not
- * fit in what is left, or a run of zeros to the end, is a torn tail (an interrupted append);
- * anything else that is wrong is damage, which recovery must never cut silently. */
-ch_audit__frame_status_t ch_audit__frame_read(const uint8_t *buf, size_t len, size_t off,
+/* Reads one frame's length and bounds without hashing it. The order of the checks matters
+ * for crash recovery: a frame that does not fit in what is left, or a run of zeros to the
+ * end, is a torn tail (an interrupted append); anything else that is wrong is damage, which
+ * recovery must never cut silently. */
+ch_audit__frame_status_t ch_audit__frame_peek(const uint8_t *buf, size_t len, size_t off,
                                               ch_audit__frame_t *f)
 {
     memset(f, 0, sizeof(*f));
@@ -110,8 +113,18 @@ ch_audit__frame_status_t ch_audit__frame_read(const uint8_t *buf, size_t len, si
     f->len = n;
     f->hash = f->record + n;
     f->next = off + 4 + (size_t)n + CH_AUDIT_HASH_SIZE;
+    return CH_AUDIT__FRAME_OK;
+}
+
+ch_audit__frame_status_t ch_audit__frame_read(const uint8_t *buf, size_t len, size_t off,
+                                              ch_audit__frame_t *f)
+{
+    ch_audit__frame_status_t s = ch_audit__frame_peek(buf, len, off, f);
+    if (s != CH_AUDIT__FRAME_OK) {
+        return s;
+    }
     uint8_t h[CH_AUDIT_HASH_SIZE];
-    ch_audit_leaf_hash(f->record, n, h);
+    ch_audit_leaf_hash(f->record, f->len, h);
     if (memcmp(h, f->hash, CH_AUDIT_HASH_SIZE) != 0) {
         return CH_AUDIT__FRAME_BAD_HASH;
     }
@@ -184,4 +197,432 @@ int ch_audit__segment_name_parse(const char *name, uint64_t *first_seq)
     }
     *first_seq = v;
     return 1;
+}
+
+/* ---- the canonical record check (ch_audit__record_check) ------------------------------- */
+
+/* jansson's parser refuses nesting deeper than this; so does the check. */
+#define CHECK_MAX_DEPTH 2048
+
+typedef struct jscan {
+    const uint8_t *p, *end;
+    int depth;
+} jscan_t;
+
+static void skip_ws(jscan_t *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')) {
+        s->p++;
+    }
+}
+
+static int hex4(const uint8_t *p, uint32_t *out)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        uint8_t c = p[i];
+        uint32_t d;
+        if (c >= '0' && c <= '9') {
+            d = (uint32_t)(c - '0');
+        } else if (c >= 'a' && c <= 'f') {
+            d = (uint32_t)(c - 'a' + 10);
+        } else if (c >= 'A' && c <= 'F') {
+            d = (uint32_t)(c - 'A' + 10);
+        } else {
+            return CH_EPARSE;
+        }
+        v = (v << 4) | d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* The length of the well-formed UTF-8 sequence that starts with a non-ASCII byte at p, or 0:
+ * no overlong forms, no surrogates, nothing above U+10FFFF (what jansson refuses too). */
+static size_t utf8_len(const uint8_t *p, const uint8_t *end)
+{
+    uint8_t c = p[0];
+    size_t n;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        cp = c & 0x1Fu;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        cp = c & 0x0Fu;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        cp = c & 0x07u;
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - p) < n) {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (p[i] & 0x3Fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+        return 0;
+    }
+    return n;
+}
+
+/* Scans the string whose opening quote is at s->p. Sets [*start, *stop) to the raw bytes
+ * between the quotes and *escaped when they hold an escape. */
+static int scan_string(jscan_t *s, const uint8_t **start, const uint8_t **stop, int *escaped)
+{
+    const uint8_t *p = s->p + 1, *end = s->end;
+    *start = p;
+    *escaped = 0;
+    for (;;) {
+        /* The common case, plain ASCII, in a tight loop. */
+        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
+            p++;
+        }
+        if (p >= end) {
+            return CH_EPARSE;
+        }
+        uint8_t c = *p;
+        if (c == '"') {
+            break;
+        }
+        if (c < 0x20) {
+            return CH_EPARSE;
+        }
+        if (c >= 0x80) {
+            size_t n = utf8_len(p, end);
+            if (n == 0) {
+                return CH_EPARSE;
+            }
+            p += n;
+            continue;
+        }
+        *escaped = 1;
+        if (end - p < 2) {
+            return CH_EPARSE;
+        }
+        c = p[1];
+        if (c != 'u') {
+            if (c != '"' && c != '\\' && c != '/' && c != 'b' && c != 'f' && c != 'n' && c != 'r' &&
+                c != 't') {
+                return CH_EPARSE;
+            }
+            p += 2;
+            continue;
+        }
+        uint32_t u, lo;
+        if (end - p < 6 || hex4(p + 2, &u) != 0 || u == 0 || (u >= 0xDC00 && u <= 0xDFFF)) {
+            return CH_EPARSE;
+        }
+        p += 6;
+        if (u >= 0xD800 && u <= 0xDBFF) {
+            if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) != 0 ||
+                lo < 0xDC00 || lo > 0xDFFF) {
+                return CH_EPARSE;
+            }
+            p += 6;
+        }
+    }
+    *stop = p;
+    s->p = p + 1;
+    return 0;
+}
+
+/* A cursor over the decoded UTF-8 bytes of a string that scan_string accepted. */
+typedef struct decoded {
+    const uint8_t *p, *end;
+    uint8_t buf[4];
+    int n, i;
+} decoded_t;
+
+/* The next decoded byte, or -1 at the end. */
+static int decoded_next(decoded_t *c)
+{
+    if (c->i < c->n) {
+        return c->buf[c->i++];
+    }
+    if (c->p >= c->end) {
+        return -1;
+    }
+    uint8_t b = *c->p;
+    if (b != '\\') {
+        c->p++;
+        return b;
+    }
+    uint8_t e = c->p[1];
+    if (e != 'u') {
+        c->p += 2;
+        switch (e) {
+        case 'b':
+            return '\b';
+        case 'f':
+            return '\f';
+        case 'n':
+            return '\n';
+        case 'r':
+            return '\r';
+        case 't':
+            return '\t';
+        default:
+            return e;
+        }
+    }
+    uint32_t u = 0, lo = 0;
+    (void)hex4(c->p + 2, &u);
+    c->p += 6;
+    if (u >= 0xD800 && u <= 0xDBFF) {
+        (void)hex4(c->p + 2, &lo);
+        c->p += 6;
+        u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+    }
+    if (u < 0x80) {
+        c->buf[0] = (uint8_t)u;
+        c->n = 1;
+    } else if (u < 0x800) {
+        c->buf[0] = (uint8_t)(0xC0 | (u >> 6));
+        c->buf[1] = (uint8_t)(0x80 | (u & 0x3F));
+        c->n = 2;
+    } else if (u < 0x10000) {
+        c->buf[0] = (uint8_t)(0xE0 | (u >> 12));
+        c->buf[1] = (uint8_t)(0x80 | ((u >> 6) & 0x3F));
+        c->buf[2] = (uint8_t)(0x80 | (u & 0x3F));
+        c->n = 3;
+    } else {
+        c->buf[0] = (uint8_t)(0xF0 | (u >> 18));
+        c->buf[1] = (uint8_t)(0x80 | ((u >> 12) & 0x3F));
+        c->buf[2] = (uint8_t)(0x80 | ((u >> 6) & 0x3F));
+        c->buf[3] = (uint8_t)(0x80 | (u & 0x3F));
+        c->n = 4;
+    }
+    c->i = 1;
+    return c->buf[0];
+}
+
+/* A key: its raw bytes and whether they hold an escape. */
+typedef struct key_span {
+    const uint8_t *start, *stop;
+    int escaped;
+} key_span_t;
+
+/* strcmp of the decoded keys (jansson sorts with strcmp; keys never hold NUL). */
+static int key_cmp(const key_span_t *a, const key_span_t *b)
+{
+    if (!a->escaped && !b->escaped) {
+        size_t la = (size_t)(a->stop - a->start), lb = (size_t)(b->stop - b->start);
+        int c = memcmp(a->start, b->start, la < lb ? la : lb);
+        if (c != 0) {
+            return c;
+        }
+        return la < lb ? -1 : la > lb;
+    }
+    decoded_t ca = {.p = a->start, .end = a->stop}, cb = {.p = b->start, .end = b->stop};
+    for (;;) {
+        int x = decoded_next(&ca), y = decoded_next(&cb);
+        if (x != y) {
+            return x < y ? -1 : 1;
+        }
+        if (x < 0) {
+            return 0;
+        }
+    }
+}
+
+static int key_is(const key_span_t *k, const char *text)
+{
+    size_t n = strlen(text);
+    return !k->escaped && (size_t)(k->stop - k->start) == n && memcmp(k->start, text, n) == 0;
+}
+
+static int is_digit(const jscan_t *s)
+{
+    return s->p < s->end && *s->p >= '0' && *s->p <= '9';
+}
+
+/* A number as RFC 8259 spells it. Integers must fit in int64 and reals must be finite, since
+ * jansson refuses anything else (and so the writer never produced it). */
+static int scan_number(jscan_t *s)
+{
+    const uint8_t *start = s->p;
+    int neg = 0, real = 0;
+    if (s->p < s->end && *s->p == '-') {
+        s->p++;
+        neg = 1;
+    }
+    if (!is_digit(s)) {
+        return CH_EPARSE;
+    }
+    if (*s->p == '0') {
+        s->p++;
+    } else {
+        while (is_digit(s)) {
+            s->p++;
+        }
+    }
+    if (s->p < s->end && *s->p == '.') {
+        real = 1;
+        s->p++;
+        if (!is_digit(s)) {
+            return CH_EPARSE;
+        }
+        while (is_digit(s)) {
+            s->p++;
+        }
+    }
+    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+        real = 1;
+        s->p++;
+        if (s->p < s->end && (*s->p == '+' || *s->p == '-')) {
+            s->p++;
+        }
+        if (!is_digit(s)) {
+            return CH_EPARSE;
+        }
+        while (is_digit(s)) {
+            s->p++;
+        }
+    }
+    size_t n = (size_t)(s->p - start);
+    if (!real) {
+        size_t digits = n - (size_t)neg;
+        const char *limit = neg ? "9223372036854775808" : "9223372036854775807";
+        if (digits > 19 || (digits == 19 && memcmp(start + neg, limit, 19) > 0)) {
+            return CH_EPARSE;
+        }
+        return 0;
+    }
+    /* The writer prints reals with %.17g: far shorter than this. */
+    char buf[64];
+    if (n >= sizeof(buf)) {
+        return CH_EPARSE;
+    }
+    memcpy(buf, start, n);
+    buf[n] = '\0';
+    double d = strtod(buf, NULL);
+    return isinf(d) ? CH_EPARSE : 0;
+}
+
+static int scan_value(jscan_t *s);
+
+/* An object or an array at s->p. For the record itself (top), the keys must need no escape
+ * and the last two must be "seq" and "time". */
+static int scan_container(jscan_t *s, int top)
+{
+    uint8_t close = *s->p == '{' ? '}' : ']';
+    int object = close == '}';
+    if (++s->depth > CHECK_MAX_DEPTH) {
+        return CH_EPARSE;
+    }
+    s->p++;
+    skip_ws(s);
+    key_span_t prev = {0}, last = {0};
+    int count = 0;
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        s->depth--;
+        return top ? CH_EPARSE : 0;
+    }
+    for (;;) {
+        if (object) {
+            key_span_t k;
+            if (s->p >= s->end || *s->p != '"' ||
+                scan_string(s, &k.start, &k.stop, &k.escaped) != 0 || (top && k.escaped)) {
+                return CH_EPARSE;
+            }
+            /* Sorted keys, strictly: what the canonical writer produces, and no duplicate. */
+            if (count > 0 && key_cmp(&last, &k) >= 0) {
+                return CH_EPARSE;
+            }
+            prev = last;
+            last = k;
+            count++;
+            skip_ws(s);
+            if (s->p >= s->end || *s->p != ':') {
+                return CH_EPARSE;
+            }
+            s->p++;
+            skip_ws(s);
+        }
+        if (scan_value(s) != 0) {
+            return CH_EPARSE;
+        }
+        skip_ws(s);
+        if (s->p >= s->end) {
+            return CH_EPARSE;
+        }
+        if (*s->p == ',') {
+            s->p++;
+            skip_ws(s);
+            continue;
+        }
+        if (*s->p != close) {
+            return CH_EPARSE;
+        }
+        s->p++;
+        break;
+    }
+    s->depth--;
+    if (top && (count < 2 || !key_is(&prev, "seq") || !key_is(&last, "time"))) {
+        return CH_EPARSE;
+    }
+    return 0;
+}
+
+static int scan_value(jscan_t *s)
+{
+    if (s->p >= s->end) {
+        return CH_EPARSE;
+    }
+    size_t left = (size_t)(s->end - s->p);
+    switch (*s->p) {
+    case '{':
+    case '[':
+        return scan_container(s, 0);
+    case '"': {
+        const uint8_t *a, *b;
+        int esc;
+        return scan_string(s, &a, &b, &esc);
+    }
+    case 't':
+        if (left >= 4 && memcmp(s->p, "true", 4) == 0) {
+            s->p += 4;
+            return 0;
+        }
+        return CH_EPARSE;
+    case 'f':
+        if (left >= 5 && memcmp(s->p, "false", 5) == 0) {
+            s->p += 5;
+            return 0;
+        }
+        return CH_EPARSE;
+    case 'n':
+        if (left >= 4 && memcmp(s->p, "null", 4) == 0) {
+            s->p += 4;
+            return 0;
+        }
+        return CH_EPARSE;
+    default:
+        return scan_number(s);
+    }
+}
+
+/* The tail gives seq and time cheaply; the scan then proves that the whole record is the
+ * JSON object the tail claims to close, so that no byte of it escapes the check. */
+int ch_audit__record_check(const uint8_t *rec, size_t len, uint64_t *seq)
+{
+    uint64_t s_seq;
+    int64_t t;
+    if (ch_audit__record_tail(rec, len, &s_seq, &t) != 0) {
+        return CH_EPARSE;
+    }
+    jscan_t s = {.p = rec, .end = rec + len};
+    if (scan_container(&s, 1) != 0 || s.p != s.end) {
+        return CH_EPARSE;
+    }
+    *seq = s_seq;
+    return 0;
 }

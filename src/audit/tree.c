@@ -5,8 +5,10 @@
 #include "audit/audit_internal.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <string.h>
+#include <unistd.h>
 
 void ch_audit_leaf_hash(const void *data, size_t len, uint8_t out[CH_AUDIT_HASH_SIZE])
 {
@@ -78,6 +80,118 @@ void ch_audit__tree_append(ch_audit__tree_t *t, const uint8_t leaf[CH_AUDIT_HASH
         ch_audit_node_hash(t->level[h][2 * parent], t->level[h][2 * parent + 1], hash);
         level_put(t, h + 1, parent, hash);
     }
+}
+
+/* Hands one thread's share of a ch_audit__parallel call to its function. */
+typedef struct parallel_part {
+    void (*fn)(void *ctx, size_t lo, size_t hi);
+    void *ctx;
+    size_t lo, hi;
+} parallel_part_t;
+
+static void *parallel_main(void *arg)
+{
+    parallel_part_t *p = arg;
+    p->fn(p->ctx, p->lo, p->hi);
+    return NULL;
+}
+
+/* At most this many threads: verification is bound by SHA-256, so more threads than cores
+ * only add switches, and a laptop rarely has more than 8. */
+#define PARALLEL_MAX 8
+
+void ch_audit__parallel(size_t n, size_t min_per_thread,
+                        void (*fn)(void *ctx, size_t lo, size_t hi), void *ctx)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t threads = cores > 1 ? (size_t)cores : 1;
+    if (threads > PARALLEL_MAX) {
+        threads = PARALLEL_MAX;
+    }
+    if (min_per_thread == 0) {
+        min_per_thread = 1;
+    }
+    if (threads > n / min_per_thread) {
+        threads = n / min_per_thread;
+    }
+    if (threads <= 1) {
+        if (n > 0) {
+            fn(ctx, 0, n);
+        }
+        return;
+    }
+    parallel_part_t part[PARALLEL_MAX];
+    pthread_t tid[PARALLEL_MAX];
+    int started[PARALLEL_MAX] = {0};
+    for (size_t i = 0; i < threads; i++) {
+        part[i] = (parallel_part_t){fn, ctx, n * i / threads, n * (i + 1) / threads};
+    }
+    /* Part 0 runs on the calling thread; a part whose thread cannot start runs here too, so a
+     * failed pthread_create costs time, never a result. */
+    for (size_t i = 1; i < threads; i++) {
+        started[i] = pthread_create(&tid[i], NULL, parallel_main, &part[i]) == 0;
+    }
+    fn(ctx, part[0].lo, part[0].hi);
+    for (size_t i = 1; i < threads; i++) {
+        if (started[i]) {
+            pthread_join(tid[i], NULL);
+        } else {
+            fn(ctx, part[i].lo, part[i].hi);
+        }
+    }
+}
+
+/* One level of ch_audit__tree_append_many: parents [first + lo, first + hi) of level h + 1. */
+typedef struct level_job {
+    ch_audit__tree_t *t;
+    int h;
+    uint64_t first;
+} level_job_t;
+
+static void level_range(void *ctx, size_t lo, size_t hi)
+{
+    level_job_t *j = ctx;
+    for (size_t k = lo; k < hi; k++) {
+        uint64_t i = j->first + k;
+        ch_audit_node_hash(j->t->level[j->h][2 * i], j->t->level[j->h][2 * i + 1],
+                           j->t->level[j->h + 1][i]);
+    }
+}
+
+/* Grows level h to hold at least n entries. */
+static void level_reserve(ch_audit__tree_t *t, int h, uint64_t n)
+{
+    if (n > t->cap[h]) {
+        uint64_t cap = t->cap[h] ? t->cap[h] * 2 : (h == 0 ? 1024 : 512);
+        while (cap < n) {
+            cap *= 2;
+        }
+        t->level[h] = ch_realloc(t->level[h], cap * CH_AUDIT_HASH_SIZE);
+        t->cap[h] = cap;
+    }
+}
+
+/* The same tree as n calls of ch_audit__tree_append, built level by level so that the parent
+ * hashes of one level, which are independent of each other, can be computed on every core. */
+void ch_audit__tree_append_many(ch_audit__tree_t *t, const uint8_t (*leaves)[CH_AUDIT_HASH_SIZE],
+                                uint64_t n)
+{
+    if (n == 0) {
+        return;
+    }
+    uint64_t old = t->size, size = old + n;
+    level_reserve(t, 0, size);
+    memcpy(t->level[0][old], leaves, n * CH_AUDIT_HASH_SIZE);
+    for (int h = 0; h < 63 && (size >> (h + 1)) > 0; h++) {
+        uint64_t from = old >> (h + 1), to = size >> (h + 1);
+        if (to == from) {
+            continue;
+        }
+        level_reserve(t, h + 1, to);
+        level_job_t job = {t, h, from};
+        ch_audit__parallel(to - from, 4096, level_range, &job);
+    }
+    t->size = size;
 }
 
 const uint8_t *ch_audit__tree_leaf(const ch_audit__tree_t *t, uint64_t i)

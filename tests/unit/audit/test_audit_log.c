@@ -894,6 +894,258 @@ static void test_segments_rotate_and_verify(void **state)
     assert_true(rep.segments > 3);
 }
 
+/* ---- the verifier's record check ------------------------------------------------------- */
+
+/* 1 when jansson, as the verifier used to parse records, takes rec as an object with a
+ * non-negative integer "seq", setting *seq. */
+static int jansson_accepts(const char *rec, size_t len, uint64_t *seq)
+{
+    json_t *o = json_loadb(rec, len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *s = json_object_get(o, "seq");
+    int ok = json_is_object(o) && json_is_integer(s) && json_integer_value(s) >= 0;
+    if (ok) {
+        *seq = (uint64_t)json_integer_value(s);
+    }
+    json_decref(o);
+    return ok;
+}
+
+static int check_str(const char *rec)
+{
+    uint64_t seq;
+    return ch_audit__record_check((const uint8_t *)rec, strlen(rec), &seq);
+}
+
+static void test_record_check_takes_what_the_writer_makes(void **state)
+{
+    fixture_t *fx = *state;
+    ch_audit_t *a = open_log(fx, 1000, 3600000);
+    /* Keys whose escaped form sorts differently from their decoded form ("a\n" < "aB" once
+     * decoded, but '\\' > 'B'), non-ASCII, reals, big integers, nesting, empty containers. */
+    json_t *d = json_pack("{s:i, s:i, s:s, s:f, s:f, s:I, s:I, s:[i,{},[]], s:{s:n, s:b}, s:s}",
+                          "a\n", 1, "aB", 2, "\xea\xb0\x80", "\xf0\x9f\x98\x80\"\\/\x01", "r",
+                          1.5e300, "tiny", 4.9406564584124654e-324, "max", (json_int_t)INT64_MAX,
+                          "min", (json_int_t)INT64_MIN, "arr", -7, "o", "z", "t", 1, "\x7f", "");
+    assert_non_null(d);
+    ch_audit_entry_t e = {.actor = "user:\"q\"", .action = "x", .outcome = "ok", .details = d};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ch_audit_append(a, &e, NULL), 0);
+    }
+    json_decref(d);
+    for (uint64_t i = 0; i < 3; i++) {
+        char *json;
+        size_t len;
+        uint64_t seq = 99;
+        assert_int_equal(ch_audit_read(a, i, &json, &len), 0);
+        assert_int_equal(ch_audit__record_check((const uint8_t *)json, len, &seq), 0);
+        assert_int_equal(seq, i);
+        ch_free(json);
+    }
+    ch_audit_close(a);
+}
+
+static void test_record_check_refuses_what_is_not_canonical(void **state)
+{
+    (void)state;
+    const char *tail = "\"seq\":3,\"time\":5}";
+    assert_int_equal(check_str("{\"a\":1,\"seq\":3,\"time\":5}"), 0);
+    static const char *const bad[] = {
+        "{\"seq\":3,\"time\":5",                            /* not closed */
+        "{\"b\":1,\"a\":1,\"seq\":3,\"time\":5}",           /* keys not sorted */
+        "{\"a\":1,\"a\":1,\"seq\":3,\"time\":5}",           /* duplicate key */
+        "{\"a\":1,\"seq\":2,\"seq\":3,\"time\":5}",         /* a second "seq" */
+        "{\"a\":{\"y\":1,\"x\":2},\"seq\":3,\"time\":5}",   /* nested keys not sorted */
+        "{\"a\":{\"x\":1,\"x\":2},\"seq\":3,\"time\":5}",   /* nested duplicate */
+        "{\"a\":\"\\u0000\",\"seq\":3,\"time\":5}",         /* NUL */
+        "{\"a\":\"\\ud800\",\"seq\":3,\"time\":5}",         /* lone surrogate */
+        "{\"a\":\"\xc0\xaf\",\"seq\":3,\"time\":5}",        /* overlong UTF-8 */
+        "{\"a\":\"\xed\xa0\x80\",\"seq\":3,\"time\":5}",    /* UTF-8 surrogate */
+        "{\"a\":\"\x01\",\"seq\":3,\"time\":5}",            /* raw control byte */
+        "{\"a\":01,\"seq\":3,\"time\":5}",                  /* leading zero */
+        "{\"a\":1e999,\"seq\":3,\"time\":5}",               /* real overflow */
+        "{\"a\":9223372036854775808,\"seq\":3,\"time\":5}", /* integer overflow */
+        "{\"a\":[1,],\"seq\":3,\"time\":5}",                /* trailing comma */
+        "{\"a\":tru,\"seq\":3,\"time\":5}",                 /* bad literal */
+        "{\"a\":\"x\\q\",\"seq\":3,\"time\":5}",            /* bad escape */
+        "{\"a\\n\":1,\"seq\":3,\"time\":5}",                /* escaped top-level key */
+        "{\"a\":1,\"seq\":3}",                              /* no time */
+        "{\"a\":1,\"seq\":\"3\",\"time\":5}",               /* seq a string */
+        "{\"seq\":3,\"time\":5}x",                          /* trailing bytes */
+        "[\"seq\",3,\"time\",5]",                           /* not an object */
+        "{\"a\":\"},\\\"seq\\\":3,\\\"time\\\":5}",         /* the tail inside a string */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (check_str(bad[i]) != CH_EPARSE) {
+            fail_msg("accepted: %s", bad[i]);
+        }
+    }
+    (void)tail;
+    /* Depth: 2048 nested arrays are fine, 2049 are not (jansson's own limit). */
+    for (int depth = 2047; depth <= 2048; depth++) {
+        ch_buf_t b = {0};
+        ch_buf_append(&b, "{\"a\":", 5);
+        for (int i = 0; i < depth; i++) {
+            ch_buf_append(&b, "[", 1);
+        }
+        for (int i = 0; i < depth; i++) {
+            ch_buf_append(&b, "]", 1);
+        }
+        ch_buf_appendf(&b, ",\"seq\":3,\"time\":5}");
+        uint64_t seq;
+        int rc = ch_audit__record_check((const uint8_t *)b.data, b.len, &seq);
+        assert_int_equal(rc, depth == 2047 ? 0 : CH_EPARSE);
+        ch_buf_fini(&b);
+    }
+}
+
+/* Whatever the check takes, jansson takes too, with the same "seq": random byte damage to
+ * real records never slips through the cheap check where the full parse would stop it. */
+static void test_record_check_is_never_looser_than_jansson(void **state)
+{
+    (void)state;
+    static const char *const seeds[] = {
+        "{\"action\":\"camera.update\",\"actor\":\"user:alice\",\"details\":{\"a\\n\":[1,-2.5e3,"
+        "true,false,null,{}],\"aB\":\"\xea\xb0\x80\\u00e9\\ud83d\\ude00\"},\"legal_basis\":null,"
+        "\"node\":\"cctvhub\",\"object\":\"camera:7\",\"outcome\":\"ok\",\"purpose\":null,"
+        "\"seq\":7,\"time\":1764061386123456789}",
+        "{\"a\":{\"b\":{\"c\":[[],[0.5]]}},\"seq\":12,\"time\":0}",
+    };
+    uint32_t rnd = 12345;
+    char buf[512];
+    int accepted = 0;
+    for (int round = 0; round < 40000; round++) {
+        const char *seed = seeds[round % 2];
+        size_t len = strlen(seed);
+        memcpy(buf, seed, len);
+        int flips = 1 + round % 3;
+        for (int f = 0; f < flips; f++) {
+            rnd = rnd * 1103515245u + 12345u;
+            size_t at = (rnd >> 8) % len;
+            rnd = rnd * 1103515245u + 12345u;
+            static const char alphabet[] = "{}[]\",:\\u0123456789eE.-+tfnrl aBseqtime\x80\xc3";
+            buf[at] = (rnd >> 16) % 4 == 0 ? (char)(rnd >> 8)
+                                           : alphabet[(rnd >> 8) % (sizeof(alphabet) - 1)];
+        }
+        uint64_t s1 = 0, s2 = 0;
+        if (ch_audit__record_check((const uint8_t *)buf, len, &s1) == 0) {
+            accepted++;
+            if (!jansson_accepts(buf, len, &s2) || s1 != s2) {
+                fail_msg("check took what jansson refuses: %.*s", (int)len, buf);
+            }
+        }
+    }
+    assert_true(accepted > 0);
+}
+
+/* A log big enough that the verifier splits its records among threads: the first bad record
+ * is still the one reported, whichever thread found it. */
+static void test_parallel_verify_reports_the_first_bad_record(void **state)
+{
+    fixture_t *fx = *state;
+    make_log(fx, 6000, 1000);
+    ch_audit_verify_report_t rep;
+    assert_int_equal(verify(fx, NULL, &rep), 0);
+    assert_int_equal(rep.records, 6000);
+    assert_int_equal(rep.checkpoints, 6);
+    uint8_t root[32];
+    ch_audit_options_t ro = {.dir = fx->dir};
+    ch_audit_t *a = NULL;
+    assert_int_equal(ch_audit_open(&ro, &a, NULL), 0);
+    assert_int_equal(ch_audit_root(a, 6000, root), 0);
+    ch_audit_close(a);
+    assert_memory_equal(root, rep.root, 32);
+
+    size_t len;
+    size_t *offs = ch_malloc(6100 * sizeof(size_t));
+    char *seg = slurp_file(fx->seg0, &len);
+    assert_int_equal(frame_offsets((uint8_t *)seg, len, offs, 6100), 6000);
+    seg[offs[5500] + 4 + 10] ^= 0x01;
+    seg[offs[4321] + 4 + 10] ^= 0x01;
+    write_file(fx->seg0, seg, len);
+    assert_int_equal(verify(fx, NULL, &rep), CH_EPARSE);
+    assert_int_equal(rep.bad_seq, 4321);
+    assert_int_equal(rep.records, 4321);
+    assert_non_null(strstr(rep.message, "record 4321: stored leaf hash does not match"));
+    ch_free(seg);
+    ch_free(offs);
+}
+
+/* A record re-hashed after an edit that keeps it JSON but not canonical: the hash matches, so
+ * only the record check (or a checkpoint) can tell. */
+static void test_rehashed_non_canonical_record_is_detected(void **state)
+{
+    fixture_t *fx = *state;
+    make_log(fx, 10, 1000);
+    size_t len, offs[20];
+    char *seg = slurp_file(fx->seg0, &len);
+    frame_offsets((uint8_t *)seg, len, offs, 19);
+    /* "action" becomes "zction": still JSON, keys no longer sorted. */
+    char *rec = seg + offs[3] + 4;
+    uint32_t rlen = ch_audit__be32((uint8_t *)seg + offs[3]);
+    char *k = memmem(rec, rlen, "\"action\"", 8);
+    assert_non_null(k);
+    k[1] = 'z';
+    ch_audit_leaf_hash(rec, rlen, (uint8_t *)rec + rlen);
+    write_file(fx->seg0, seg, len);
+    ch_free(seg);
+    ch_audit_verify_report_t rep;
+    assert_int_equal(verify(fx, NULL, &rep), CH_EPARSE);
+    assert_int_equal(rep.bad_seq, 3);
+    assert_non_null(strstr(rep.message, "record 3: it is not a canonical audit record"));
+}
+
+/* 64 appenders at once: every record durable once, in one gap-free order, and the log
+ * verifies (the wake-up tree and the lead hand-off lose no one). */
+#define MANY_THREADS 64
+#define MANY_EACH    40
+typedef struct many {
+    ch_audit_t *a;
+    int rc;
+    uint64_t seq[MANY_EACH];
+} many_t;
+
+static void *many_main(void *p)
+{
+    many_t *m = p;
+    ch_audit_entry_t e = {.actor = "system", .action = "bench", .outcome = "ok"};
+    for (int i = 0; i < MANY_EACH && m->rc == 0; i++) {
+        m->rc = ch_audit_append(m->a, &e, &m->seq[i]);
+    }
+    return NULL;
+}
+
+static void test_group_commit_64_threads(void **state)
+{
+    fixture_t *fx = *state;
+    ch_audit_t *a = open_log(fx, 100, 3600000);
+    static many_t m[MANY_THREADS];
+    pthread_t th[MANY_THREADS];
+    for (int t = 0; t < MANY_THREADS; t++) {
+        m[t] = (many_t){.a = a};
+        assert_int_equal(pthread_create(&th[t], NULL, many_main, &m[t]), 0);
+    }
+    for (int t = 0; t < MANY_THREADS; t++) {
+        pthread_join(th[t], NULL);
+    }
+    uint8_t *seen = ch_calloc(MANY_THREADS * MANY_EACH, 1);
+    for (int t = 0; t < MANY_THREADS; t++) {
+        assert_int_equal(m[t].rc, 0);
+        for (int i = 0; i < MANY_EACH; i++) {
+            assert_true(m[t].seq[i] < MANY_THREADS * MANY_EACH);
+            assert_false(seen[m[t].seq[i]]);
+            seen[m[t].seq[i]] = 1;
+            assert_true(i == 0 || m[t].seq[i] > m[t].seq[i - 1]);
+        }
+    }
+    ch_free(seen);
+    assert_int_equal(ch_audit_size(a), MANY_THREADS * MANY_EACH);
+    assert_int_equal(ch_audit_checkpoint_now(a), 0);
+    ch_audit_close(a);
+    ch_audit_verify_report_t rep;
+    assert_int_equal(verify(fx, NULL, &rep), 0);
+    assert_int_equal(rep.records, MANY_THREADS * MANY_EACH);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -921,6 +1173,12 @@ int main(void)
         T(test_rewritten_log_with_valid_hashes_is_caught_by_an_older_checkpoint),
         T(test_verify_without_key_finds_node_pub_next_to_the_log),
         T(test_segments_rotate_and_verify),
+        T(test_record_check_takes_what_the_writer_makes),
+        T(test_record_check_refuses_what_is_not_canonical),
+        T(test_record_check_is_never_looser_than_jansson),
+        T(test_parallel_verify_reports_the_first_bad_record),
+        T(test_rehashed_non_canonical_record_is_detected),
+        T(test_group_commit_64_threads),
 #undef T
     };
     ch_log_set_level(CH_LOG_ERROR);

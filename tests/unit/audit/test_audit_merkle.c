@@ -303,6 +303,43 @@ static void test_large_tree_proofs_verify(void **state)
     ch_audit__tree_fini(&t);
 }
 
+/* Appending leaves in batches (level by level, on every core) builds the very tree that
+ * appending them one by one does, whatever the batch boundaries. */
+static void test_append_many_matches_append_one_by_one(void **state)
+{
+    (void)state;
+    const uint64_t n = 70000;
+    uint8_t(*leaves)[32] = ch_malloc(n * 32);
+    for (uint64_t i = 0; i < n; i++) {
+        ch_audit_leaf_hash(&i, sizeof(i), leaves[i]);
+    }
+    ch_audit__tree_t one, many;
+    ch_audit__tree_init(&one);
+    ch_audit__tree_init(&many);
+    for (uint64_t i = 0; i < n; i++) {
+        ch_audit__tree_append(&one, leaves[i]);
+    }
+    /* Odd batch sizes, one of them large enough to run on several threads. */
+    static const uint64_t cuts[] = {0, 1, 2, 5, 1000, 1023, 41234, 41235, 70000};
+    for (size_t c = 0; c + 1 < sizeof(cuts) / sizeof(cuts[0]); c++) {
+        ch_audit__tree_append_many(&many, (const uint8_t(*)[32])leaves[cuts[c]],
+                                   cuts[c + 1] - cuts[c]);
+        assert_int_equal(many.size, cuts[c + 1]);
+    }
+    for (int h = 0; h < 64 && (n >> h) > 0; h++) {
+        assert_memory_equal(one.level[h], many.level[h], (n >> h) * 32);
+    }
+    uint8_t r1[32], r2[32];
+    for (uint64_t size = 1; size <= n; size += 997) {
+        assert_int_equal(ch_audit__tree_root(&one, size, r1), 0);
+        assert_int_equal(ch_audit__tree_root(&many, size, r2), 0);
+        assert_memory_equal(r1, r2, 32);
+    }
+    ch_audit__tree_fini(&one);
+    ch_audit__tree_fini(&many);
+    ch_free(leaves);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_consistency_paths_match_rfc6962_reference),
         cmocka_unit_test(test_every_proof_up_to_70_leaves_matches_naive_rfc_and_verifies),
         cmocka_unit_test(test_large_tree_proofs_verify),
+        cmocka_unit_test(test_append_many_matches_append_one_by_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
