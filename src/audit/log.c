@@ -31,6 +31,7 @@
 #define DEFAULT_CP_MS      1000
 #define DEFAULT_SEG_MAX    (64ull * 1024 * 1024)
 #define MIN_SEG_MAX        4096
+#define LEAD_ROUNDS        3 /* batches one appender leads in a row, at most */
 
 typedef struct segment {
     uint64_t first_seq;
@@ -307,10 +308,12 @@ static void batch_build(ch_audit_t *a, waiter_t *batch, size_t count)
 /* Leads one batch: takes the whole queue (O(1)), builds and hashes its frames, writes them
  * with one pwrite at the end of the last segment (starting a new segment first when the last
  * one is full) and one fdatasync, then publishes the records, writes a checkpoint when one
- * is due, hands the lead to the next queued appender and wakes the batch's appenders, each on
- * its own semaphore (no thundering herd on the mutex). Called without the mutex by the thread
- * that holds the leader flag; its own record is in the queue. */
-static void lead_batch(ch_audit_t *a, waiter_t *self)
+ * is due, and wakes the batch's appenders (a tree of semaphore posts, no thundering herd on
+ * the mutex). Then, when more appenders queued meanwhile, it keeps the lead and returns 1 if
+ * `keep`, else hands the lead to the first of them; returns 0 when it gave up the lead.
+ * Called without the mutex by the thread that holds the leader flag; its own record (self) is
+ * in the first batch it leads. */
+static int lead_batch(ch_audit_t *a, waiter_t *self, int keep)
 {
     pthread_mutex_lock(&a->mu);
     assert(a->leader && a->head != NULL);
@@ -411,7 +414,10 @@ static void lead_batch(ch_audit_t *a, waiter_t *self)
         list[i]->kid[1] = 2 * i + 3 < n ? list[2 * i + 3] : NULL;
     }
     waiter_t *root0 = n > 0 ? list[0] : NULL, *root1 = n > 1 ? list[1] : NULL;
-    waiter_t *next = leader_release_locked(a);
+    /* Keeping the lead for the batch that queued meanwhile saves waking a sleeper on the
+     * path from one fdatasync to the next. */
+    int kept = keep && a->head != NULL;
+    waiter_t *next = kept ? NULL : leader_release_locked(a);
     pthread_mutex_unlock(&a->mu);
 
     /* The roots were read under the mutex: once the lead is given up the list may be reused,
@@ -426,6 +432,7 @@ static void lead_batch(ch_audit_t *a, waiter_t *self)
     if (root1 != NULL) {
         sem_post(&root1->wake);
     }
+    return kept;
 }
 
 /* Appends s as a JSON string value, or null. 0, or CH_EINVAL for invalid UTF-8. */
@@ -531,7 +538,9 @@ int ch_audit_append(ch_audit_t *a, const ch_audit_entry_t *e, uint64_t *seq_out)
             w.lead = 0;
             continue;
         }
-        lead_batch(a, &w);
+        /* A few batches in a row at most, so that one caller does not wait for long. */
+        for (int round = 0; lead_batch(a, &w, round < LEAD_ROUNDS - 1); round++) {
+        }
         lead = 0;
     }
     /* Pass the wake-up on (lead_batch): the kids still sleep, so they are still there. */
