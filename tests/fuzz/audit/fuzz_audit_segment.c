@@ -1,10 +1,11 @@
 /*
  * libFuzzer target for the audit segment reader and checkpoint note parser.
  *
- * The first input byte picks the mode: even bytes feed the rest to the frame scanner as a
- * whole segment file (header, then frames, then the record tail reader on each good frame);
- * odd bytes feed it to the checkpoint note splitter and parser, with and without a key. The
- * input is copied into a block of exactly its size, so that AddressSanitizer sees any read
+ * The first input byte picks the mode (its value modulo 3): 0 feeds the rest to the frame
+ * scanner as a whole segment file (header, then frames, then the record tail reader and the
+ * canonical record check on each good frame); 1 to the checkpoint note splitter and parser,
+ * with and without a key; 2 to the canonical record check directly. The input is copied into
+ * a block of exactly its size, so that AddressSanitizer sees any read
  * past the end. Every outcome must be a status or an error code, never a crash, and a scan
  * must always move forward.
  */
@@ -36,6 +37,8 @@ static void scan_segment(const uint8_t *buf, size_t len)
         uint64_t seq;
         int64_t t;
         (void)ch_audit__record_tail(f.record, f.len, &seq, &t);
+        /* The verifier's allocation-free canonical-record scan: a status, never a crash. */
+        (void)ch_audit__record_check(f.record, f.len, &seq);
         off = f.next;
     }
 }
@@ -85,10 +88,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     memcpy(buf, data + 1, len);
-    if (data[0] & 1) {
-        parse_notes((const char *)buf, len);
-    } else {
+    uint64_t seq;
+    switch (data[0] % 3) {
+    case 0:
         scan_segment(buf, len);
+        break;
+    case 1:
+        parse_notes((const char *)buf, len);
+        break;
+    default:
+        /* The record check alone: frames with a matching hash are rare for the fuzzer. */
+        (void)ch_audit__record_check(buf, len, &seq);
+        break;
     }
     free(buf);
     return 0;
