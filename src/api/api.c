@@ -38,8 +38,12 @@ struct ch_api {
     size_t max_import_bytes;
     int64_t started_at_ms;
     ch_audit_t *audit; /* borrowed; NULL: nothing audited */
-    size_t in_flight;  /* imports queued or running */
-    int freeing;       /* ch_api_free() was called with imports in flight */
+    /* The cameras in memory for the geo routes: loaded at start, kept in step with every
+     * camera change here, rebuilt after an import. */
+    ch_geo_t *geo;
+    uint64_t camera_changes; /* counts changes made through the routes, see import_done */
+    size_t in_flight;        /* imports queued or running */
+    int freeing;             /* ch_api_free() was called with imports in flight */
     /* The /health answer, rebuilt at most once a second (or when in_flight changes): it is
      * the benchmark's target, so the common case is one comparison and a copy. */
     int64_t health_sec;
@@ -291,6 +295,23 @@ static const api_resource_t resources[] = {
     RESOURCE_ENTRY("device", "devices", device),
 };
 
+/* Keeps the geo index in step with a camera change that is now committed. A camera the index
+ * cannot place (not located) is simply not in it. */
+static void geo_follow(ch_api_t *api, const api_resource_t *res, const api_record_t *r,
+                       int64_t deleted_id)
+{
+    if (res != &resources[CH_API__CAMERAS]) {
+        return;
+    }
+    api->camera_changes++;
+    if (deleted_id != 0) {
+        (void)ch_geo_remove(api->geo, deleted_id);
+    } else if (ch_geo_upsert(api->geo, &r->camera) != 0) {
+        ch_log(CH_LOG_WARN, "geo", "msg=\"camera not placed in the geo index\" id=%lld",
+               (long long)r->camera.id);
+    }
+}
+
 /*
  * Answers a store failure. What CH_ECONFLICT means depends on the operation: on delete the
  * agency is still referenced; on create or update the record names an agency that does not
@@ -541,6 +562,7 @@ static void handle_create(api_ctx_t *c, const api_resource_t *res)
         } else if (rc != 0) {
             reply_store_error(c, res, rc, 0);
         } else {
+            geo_follow(c->api, res, &r, 0);
             reply_record(c, res, 201, &r);
         }
     }
@@ -630,6 +652,7 @@ static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
         reply_store_error(c, res, rc, 0);
         goto out;
     }
+    geo_follow(c->api, res, &r, 0);
     reply_record(c, res, 200, &r);
 out:
     res->fini(&r);
@@ -653,6 +676,7 @@ static void handle_delete(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
         reply_store_error(c, res, rc, 1);
         return;
     }
+    geo_follow(c->api, res, NULL, id);
     reply(c, 204, NULL, NULL, NULL, 0);
 }
 
@@ -704,8 +728,10 @@ typedef struct api_import {
     char actor[96];
     int rc;
     int store_failed;
-    int audit_failed;     /* the start could not be recorded: nothing imported */
-    int audit_end_failed; /* imported, but the result could not be recorded */
+    int audit_failed;          /* the start could not be recorded: nothing imported */
+    int audit_end_failed;      /* imported, but the result could not be recorded */
+    ch_geo_t *geo;             /* the index rebuilt on the pool after a changing import */
+    uint64_t changes_at_start; /* api->camera_changes when the import was queued */
     char *err;
     ch_import_report_t rep;
 } api_import_t;
@@ -747,6 +773,15 @@ static void import_work(uv_work_t *w)
     opt.agency = im->agency;
     im->rc = ch_registry_import_buffer(st, im->name, im->ctx.req->body, im->ctx.req->body_len, &opt,
                                        &im->rep, &im->err);
+    /* A new geo index from this handle, here on the pool: a national file changes a million
+     * cameras, and the loop must not stop to reload them. import_done swaps it in. */
+    if (im->rc == 0 && im->rep.cameras_created + im->rep.cameras_updated > 0) {
+        im->geo = ch_geo_new();
+        if (ch_geo_load(im->geo, st) != 0) {
+            ch_geo_free(im->geo);
+            im->geo = NULL;
+        }
+    }
     ch_store_close(st);
     if (audit != NULL) {
         json_t *d = ch_import_report_to_audit_json(&im->rep);
@@ -764,6 +799,7 @@ static void import_work(uv_work_t *w)
 
 static void import_free(api_import_t *im)
 {
+    ch_geo_free(im->geo);
     ch_import_report_fini(&im->rep);
     ch_free(im->err);
     ch_free(im->name);
@@ -787,6 +823,22 @@ static void import_done(uv_work_t *w, int status)
         return;
     }
     api_ctx_t *c = &im->ctx;
+    if (im->rc == 0 && im->rep.cameras_created + im->rep.cameras_updated > 0) {
+        /* The index built on the pool misses camera changes made here meanwhile: then build
+         * it again here from the loop's own handle, which sees them all. */
+        if (im->geo == NULL || api->camera_changes != im->changes_at_start) {
+            ch_geo_free(im->geo);
+            im->geo = ch_geo_new();
+            if (ch_geo_load(im->geo, api->st) != 0) {
+                ch_log(CH_LOG_ERROR, "geo", "msg=\"index reload after import failed\"");
+            }
+        }
+        ch_geo_free(api->geo);
+        api->geo = im->geo;
+        im->geo = NULL;
+        ch_log(CH_LOG_INFO, "geo", "msg=\"index reloaded after import\" cameras=%zu",
+               ch_geo_count(api->geo));
+    }
     if (im->audit_failed) {
         reply_audit_failed(c);
     } else if (im->audit_end_failed) {
@@ -853,6 +905,7 @@ static void handle_import(api_ctx_t *c)
     im->name = ch_strdup(name ? name : "upload.csv");
     im->agency = ch_strdup(agency);
     request_actor(c, im->actor);
+    im->changes_at_start = api->camera_changes;
     ch_import_report_init(&im->rep);
     im->work.data = im;
     int rc = uv_queue_work(api->loop, &im->work, import_work, import_done);
@@ -887,6 +940,25 @@ static void handle_audit(api_ctx_t *c, ch_api__route_id_t route)
         reply_json(c, 200, NULL, json);
     }
     ch_free(text);
+}
+
+/* ---- geo ------------------------------------------------------------------------------------ */
+
+static void handle_geo(api_ctx_t *c, ch_api__route_id_t route)
+{
+    json_t *body = NULL;
+    if (route != CH_API__R_GEO_NEAR && (body = read_body(c)) == NULL) {
+        return;
+    }
+    json_t *json = NULL;
+    ch_api__err_t e;
+    int status = ch_api__geo_answer(c->api->geo, route, c->req->query, body, &json, &e);
+    json_decref(body);
+    if (status != 200) {
+        reply_err(c, &e, NULL);
+    } else {
+        reply_json(c, 200, NULL, json);
+    }
 }
 
 /* ---- the handler -------------------------------------------------------------------------- */
@@ -949,6 +1021,12 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
     case CH_API__R_AUDIT_CONSISTENCY:
         handle_audit(&c, m.route);
         break;
+    case CH_API__R_GEO_NEAR:
+    case CH_API__R_GEO_PATH:
+    case CH_API__R_GEO_AREA:
+    case CH_API__R_GEO_COVERAGE:
+        handle_geo(&c, m.route);
+        break;
     }
 }
 
@@ -981,6 +1059,16 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg, ch_a
     api->started_at_ms = cfg->started_at_ms ? cfg->started_at_ms : ch_time_now_ms();
     api->health_sec = -1;
     api->audit = cfg->audit;
+    api->geo = ch_geo_new();
+    if (ch_geo_load(api->geo, st) != 0) {
+        ch_log(CH_LOG_ERROR, "api", "msg=\"cameras could not be loaded for the geo index\"");
+        ch_geo_free(api->geo);
+        ch_free(api->store_url);
+        ch_free(api);
+        return CH_EDB;
+    }
+    ch_log(CH_LOG_INFO, "geo", "msg=\"index loaded\" cameras=%zu bytes=%zu", ch_geo_count(api->geo),
+           ch_geo_memory_bytes(api->geo));
     *out = api;
     return 0;
 }
@@ -995,6 +1083,7 @@ void ch_api_free(ch_api_t *api)
         api->freeing = 1;
         return;
     }
+    ch_geo_free(api->geo);
     ch_free(api->store_url);
     ch_free(api);
 }

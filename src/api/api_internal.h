@@ -12,6 +12,7 @@
 
 #include "api/api.h"
 #include "audit/audit.h"
+#include "geo/geo.h"
 #include "core/core.h"
 #include "store/store.h"
 
@@ -130,6 +131,10 @@ typedef enum ch_api__route_id {
     CH_API__R_AUDIT_CHECKPOINT,  /* GET /api/v1/audit/checkpoint */
     CH_API__R_AUDIT_PROOF,       /* GET /api/v1/audit/proof */
     CH_API__R_AUDIT_CONSISTENCY, /* GET /api/v1/audit/consistency */
+    CH_API__R_GEO_NEAR,          /* GET /api/v1/geo/near */
+    CH_API__R_GEO_PATH,          /* POST /api/v1/geo/path */
+    CH_API__R_GEO_AREA,          /* POST /api/v1/geo/area */
+    CH_API__R_GEO_COVERAGE,      /* POST /api/v1/geo/coverage */
 } ch_api__route_id_t;
 
 typedef struct ch_api__match {
@@ -157,5 +162,13 @@ int ch_api__audit_sync_index(ch_audit_t *audit, ch_store_t *st) CH_MUST_CHECK;
  * (a new reference) or *text (a signed note, free with ch_free), or, for an error status, err. */
 int ch_api__audit_answer(ch_audit_t *audit, ch_store_t *st, ch_api__route_id_t route,
                          ch_slice_t query, json_t **json, char **text, ch_api__err_t *err);
+
+/* ---- geo routes (geo_routes.c) ------------------------------------------------------------- */
+
+/* Answers one of the CH_API__R_GEO_* routes from the index: returns the HTTP status and sets
+ * *json (a new reference) or, for an error status, err. body is the parsed JSON body of the
+ * POST routes (a GeoJSON geometry or Feature), NULL for near. */
+int ch_api__geo_answer(const ch_geo_t *geo, ch_api__route_id_t route, ch_slice_t query,
+                       const json_t *body, json_t **json, ch_api__err_t *err);
 
 #endif /* CH_API_INTERNAL_H */

@@ -13,6 +13,8 @@
 #define ROLES_ADMIN  "admin"
 #define ROLES_IMPORT "admin,provider"
 #define ROLES_AUDIT  "admin,auditor"
+#define ROLES_GEO    "admin,operator,agency"
+#define ROLES_PLAN   "admin,operator"
 
 /*
  * The one list of routes, expanded twice below (an X-macro): once into the public info array
@@ -38,7 +40,11 @@
     X("GET", "/api/v1/audit", ROLES_AUDIT, CH_API__R_AUDIT_LIST, CH_API__AGENCIES)                 \
     X("GET", "/api/v1/audit/checkpoint", "public", CH_API__R_AUDIT_CHECKPOINT, CH_API__AGENCIES)   \
     X("GET", "/api/v1/audit/proof", ROLES_AUDIT, CH_API__R_AUDIT_PROOF, CH_API__AGENCIES)          \
-    X("GET", "/api/v1/audit/consistency", "public", CH_API__R_AUDIT_CONSISTENCY, CH_API__AGENCIES)
+    X("GET", "/api/v1/audit/consistency", "public", CH_API__R_AUDIT_CONSISTENCY, CH_API__AGENCIES) \
+    X("GET", "/api/v1/geo/near", ROLES_GEO, CH_API__R_GEO_NEAR, CH_API__CAMERAS)                   \
+    X("POST", "/api/v1/geo/path", ROLES_GEO, CH_API__R_GEO_PATH, CH_API__CAMERAS)                  \
+    X("POST", "/api/v1/geo/area", ROLES_GEO, CH_API__R_GEO_AREA, CH_API__CAMERAS)                  \
+    X("POST", "/api/v1/geo/coverage", ROLES_PLAN, CH_API__R_GEO_COVERAGE, CH_API__CAMERAS)
 
 #define AS_INFO(method, tmpl, roles, id, res)     {method, tmpl, roles},
 #define AS_DISPATCH(method, tmpl, roles, id, res) {id, res},

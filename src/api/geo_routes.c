@@ -1,0 +1,223 @@
+/*
+ * The geo routes: which cameras see a point, a path, an area, and where no camera sees.
+ *
+ *   GET  /api/v1/geo/near?lat=&lon=&radius_m=&limit=   best cameras for a point
+ *   POST /api/v1/geo/path?radius_m=                     cameras along a GeoJSON LineString
+ *   POST /api/v1/geo/area                               cameras inside a GeoJSON Polygon
+ *   POST /api/v1/geo/coverage?cell_m=                   coverage grid and blind spots
+ *
+ * Every route also takes the filters purpose, agency_id, kind, status and exclude_offline.
+ * The index (src/geo) lives in memory and answers in microseconds, so these run inline on
+ * the control loop.
+ */
+#include "api/api_internal.h"
+
+#include "geo/geo.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Only these parameters (plus the filters), each at most once. */
+static int check_params(const ch_api__query_t *q, const char *const *own, ch_api__err_t *err)
+{
+    static const char *const filters[] = {"purpose", "agency_id", "kind", "status",
+                                          "exclude_offline", NULL};
+    for (size_t i = 0; i < q->count; i++) {
+        int ok = 0;
+        for (const char *const *a = own; *a != NULL; a++) {
+            ok |= strcmp(q->items[i].name, *a) == 0;
+        }
+        for (const char *const *a = filters; *a != NULL; a++) {
+            ok |= strcmp(q->items[i].name, *a) == 0;
+        }
+        if (!ok) {
+            ch_api__err_set(err, 400, "invalid", q->items[i].name, "unknown query parameter");
+            return CH_EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int parse_filter(const ch_api__query_t *q, ch_geo_filter_t *f, ch_api__err_t *err)
+{
+    char msg[160] = "";
+    if (ch_geo_filter_parse(f, ch_api__query_get(q, "purpose"), ch_api__query_get(q, "agency_id"),
+                            ch_api__query_get(q, "kind"), ch_api__query_get(q, "status"),
+                            ch_api__query_get(q, "exclude_offline"), msg, sizeof(msg)) != 0) {
+        /* The geo module names the parameter first ("kind: ..."): keep it as the field. */
+        char field[32] = "";
+        const char *colon = strchr(msg, ':');
+        if (colon != NULL && (size_t)(colon - msg) < sizeof(field)) {
+            memcpy(field, msg, (size_t)(colon - msg));
+            field[colon - msg] = '\0';
+        }
+        ch_api__err_set(err, 400, "invalid", field[0] ? field : NULL, "%s", msg);
+        return CH_EINVAL;
+    }
+    return 0;
+}
+
+/* A number parameter within [min, max]; *present says whether it was given. */
+static int query_double(const ch_api__query_t *q, const char *name, double min, double max,
+                        double *out, ch_api__err_t *err)
+{
+    const char *v = ch_api__query_get(q, name);
+    if (v == NULL) {
+        return 0;
+    }
+    double d;
+    if (ch_parse_double(v, strlen(v), &d) != 0 || !(d >= min && d <= max)) {
+        ch_api__err_set(err, 400, "invalid", name, "%s must be a number in [%g, %g]", name, min,
+                        max);
+        return CH_EINVAL;
+    }
+    *out = d;
+    return 0;
+}
+
+static int answer_near(const ch_geo_t *geo, const ch_api__query_t *q, json_t **json,
+                       ch_api__err_t *err)
+{
+    static const char *const own[] = {"lat", "lon", "radius_m", "limit", NULL};
+    double lat = NAN, lon = NAN, radius = 300, limit = CH_GEO_DEFAULT_LIMIT;
+    ch_geo_filter_t f;
+    if (check_params(q, own, err) != 0 || query_double(q, "lat", -90, 90, &lat, err) != 0 ||
+        query_double(q, "lon", -180, 180, &lon, err) != 0 ||
+        query_double(q, "radius_m", 1, CH_GEO_MAX_RADIUS_M, &radius, err) != 0 ||
+        query_double(q, "limit", 1, CH_GEO_MAX_LIMIT, &limit, err) != 0 ||
+        parse_filter(q, &f, err) != 0) {
+        return 400;
+    }
+    if (isnan(lat) || isnan(lon)) {
+        ch_api__err_set(err, 400, "invalid", isnan(lat) ? "lat" : "lon",
+                        "lat and lon (WGS84 degrees) are required");
+        return 400;
+    }
+    if (limit != floor(limit)) {
+        ch_api__err_set(err, 400, "invalid", "limit", "limit must be an integer");
+        return 400;
+    }
+    ch_geo_results_t r;
+    memset(&r, 0, sizeof(r));
+    if (ch_geo_near(geo, lat, lon, radius, (size_t)limit, &f, &r) != 0) {
+        ch_api__err_set(err, 400, "invalid", NULL, "the query cannot be answered");
+        return 400;
+    }
+    *json = ch_geo_results_to_json(&r);
+    ch_geo_results_fini(&r);
+    return 200;
+}
+
+static int answer_path(const ch_geo_t *geo, const ch_api__query_t *q, const json_t *body,
+                       json_t **json, ch_api__err_t *err)
+{
+    static const char *const own[] = {"radius_m", NULL};
+    double radius = 100;
+    ch_geo_filter_t f;
+    if (check_params(q, own, err) != 0 ||
+        query_double(q, "radius_m", 1, CH_GEO_MAX_RADIUS_M, &radius, err) != 0 ||
+        parse_filter(q, &f, err) != 0) {
+        return 400;
+    }
+    ch_geo_line_t line;
+    char msg[200] = "";
+    int rc = ch_geo_parse_linestring(body, &line, msg, sizeof(msg));
+    if (rc != 0) {
+        ch_api__err_set(err, rc == CH_ETOOBIG ? 413 : 400,
+                        rc == CH_ETOOBIG ? "payload_too_large" : "invalid", "geometry", "%s",
+                        msg);
+        return err->status;
+    }
+    ch_geo_results_t r;
+    memset(&r, 0, sizeof(r));
+    rc = ch_geo_path(geo, &line, radius, &f, &r);
+    ch_geo_line_fini(&line);
+    if (rc != 0) {
+        ch_api__err_set(err, 400, "invalid", "geometry", "the path cannot be answered");
+        return 400;
+    }
+    *json = ch_geo_results_to_json(&r);
+    ch_geo_results_fini(&r);
+    return 200;
+}
+
+static int answer_polygon(const ch_geo_t *geo, ch_api__route_id_t route,
+                          const ch_api__query_t *q, const json_t *body, json_t **json,
+                          ch_api__err_t *err)
+{
+    static const char *const own_area[] = {NULL};
+    static const char *const own_cov[] = {"cell_m", NULL};
+    int coverage = route == CH_API__R_GEO_COVERAGE;
+    double cell = 25;
+    ch_geo_filter_t f;
+    if (check_params(q, coverage ? own_cov : own_area, err) != 0 ||
+        query_double(q, "cell_m", CH_GEO_MIN_CELL_M, 10000, &cell, err) != 0 ||
+        parse_filter(q, &f, err) != 0) {
+        return 400;
+    }
+    ch_geo_polygon_t poly;
+    char msg[200] = "";
+    int rc = ch_geo_parse_polygon(body, &poly, msg, sizeof(msg));
+    if (rc != 0) {
+        ch_api__err_set(err, rc == CH_ETOOBIG ? 413 : 400,
+                        rc == CH_ETOOBIG ? "payload_too_large" : "invalid", "geometry", "%s",
+                        msg);
+        return err->status;
+    }
+    if (coverage) {
+        ch_geo_coverage_t cov;
+        memset(&cov, 0, sizeof(cov));
+        rc = ch_geo_coverage(geo, &poly, cell, &f, &cov);
+        if (rc == 0) {
+            *json = ch_geo_coverage_to_json(&cov);
+        }
+        ch_geo_coverage_fini(&cov);
+    } else {
+        ch_geo_results_t r;
+        memset(&r, 0, sizeof(r));
+        rc = ch_geo_area(geo, &poly, &f, &r);
+        if (rc == 0) {
+            *json = ch_geo_results_to_json(&r);
+        }
+        ch_geo_results_fini(&r);
+    }
+    ch_geo_polygon_fini(&poly);
+    if (rc == CH_ETOOBIG) {
+        ch_api__err_set(err, 400, "invalid", "cell_m",
+                        "the grid would have more than %d cells: choose a larger cell_m or a "
+                        "smaller area",
+                        CH_GEO_MAX_COVER_CELLS);
+        return 400;
+    }
+    if (rc != 0) {
+        ch_api__err_set(err, 400, "invalid", "geometry", "the area cannot be answered");
+        return 400;
+    }
+    return 200;
+}
+
+int ch_api__geo_answer(const ch_geo_t *geo, ch_api__route_id_t route, ch_slice_t query,
+                       const json_t *body, json_t **json, ch_api__err_t *err)
+{
+    *json = NULL;
+    ch_api__query_t q;
+    if (ch_api__query_parse(query, &q, err) != 0) {
+        ch_api__query_fini(&q);
+        return err->status;
+    }
+    int status;
+    switch (route) {
+    case CH_API__R_GEO_NEAR:
+        status = answer_near(geo, &q, json, err);
+        break;
+    case CH_API__R_GEO_PATH:
+        status = answer_path(geo, &q, body, json, err);
+        break;
+    default:
+        status = answer_polygon(geo, route, &q, body, json, err);
+        break;
+    }
+    ch_api__query_fini(&q);
+    return status;
+}

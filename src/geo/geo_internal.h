@@ -1,0 +1,146 @@
+/*
+ * geo internals shared by the module's .c files: the local frame and the one evaluation of the
+ * model that both ch_geo_evaluate and the index use, so that they cannot disagree; the packed
+ * record, cells and the index structure.
+ */
+#ifndef CH_GEO_INTERNAL_H
+#define CH_GEO_INTERNAL_H
+
+#include "geo/geo.h"
+
+#include <math.h>
+#include <stdint.h>
+
+#define GEO_DEG2RAD (M_PI / 180.0)
+#define GEO_RAD2DEG (180.0 / M_PI)
+
+/* WGS84. */
+#define GEO_WGS84_A  6378137.0
+#define GEO_WGS84_F  (1.0 / 298.257223563)
+#define GEO_WGS84_E2 (GEO_WGS84_F * (2.0 - GEO_WGS84_F))
+
+/* A point is within range when its distance is at most the range plus this slack (1 mm), so
+ * that a point placed on the border counts whichever way the last bit rounds. */
+#define GEO_RANGE_SLACK_M 1e-3
+/* The same for the edges of a field of view, in degrees. */
+#define GEO_FOV_SLACK_DEG 1e-6
+
+/* Grid: rows of 0.00225 degrees of latitude (about 250 m); each row split into as many columns
+ * as make cells about 250 m wide at the row's centre latitude (at least one). */
+#define GEO_CELL_LAT_E7 22500
+#define GEO_NROWS       80000 /* 180e7 / 22500 */
+
+/* The local frame at a query point: radii of curvature there (metres per radian) and the
+ * sine/cosine of its latitude. */
+typedef struct geo_frame {
+    double lat, lon; /* degrees */
+    double m_rad;    /* meridional radius M, metres per radian of latitude */
+    double n_rad;    /* prime-vertical radius N, metres per radian of longitude at the equator */
+    double sin_lat, cos_lat;
+} geo_frame_t;
+
+void ch_geo__frame_init(geo_frame_t *f, double lat, double lon);
+
+/* East (x) and north (y) offsets in metres of the point (lat, lon) from the frame's origin.
+ * The longitude difference is wrapped into -180..180 (the antimeridian). The cosine is taken at
+ * the mid latitude by a first-order expansion (docs/geo.md: error below 1 cm at 10 km). */
+/* lon_to - lon_from in degrees, wrapped into -180..180. */
+static inline double geo_dlon(double lon_from, double lon_to)
+{
+    double dl = lon_to - lon_from;
+    if (dl > 180.0) {
+        dl -= 360.0;
+    } else if (dl < -180.0) {
+        dl += 360.0;
+    }
+    return dl;
+}
+
+static inline void geo_frame_offset(const geo_frame_t *f, double lat, double lon, double *x,
+                                    double *y)
+{
+    double dphi = (lat - f->lat) * GEO_DEG2RAD;
+    double dl = geo_dlon(f->lon, lon);
+    double cosm = f->cos_lat - f->sin_lat * dphi * 0.5;
+    if (cosm < 0.0) {
+        cosm = 0.0;
+    }
+    *x = dl * GEO_DEG2RAD * f->n_rad * cosm;
+    *y = dphi * f->m_rad;
+}
+
+/* Evaluates the model for camera cam seen from the frame's origin (the query point). Fills out
+ * when not NULL. This is the single implementation behind ch_geo_evaluate and every query. */
+ch_geo_visibility_t ch_geo__eval(const geo_frame_t *f, const ch_geo_cam_t *cam,
+                                 ch_geo_result_t *out);
+
+/* The packed record, 32 bytes, stored inline in its cell so that a query walks memory in
+ * order. */
+typedef struct geo_rec {
+    int64_t id;
+    int32_t lat_e7, lon_e7;
+    uint32_t range_dm;
+    uint16_t heading_cdeg, fov_cdeg;
+    uint16_t agency_ix;  /* into idx->agencies */
+    uint16_t purpose_ix; /* into idx->purposes, GEO_NO_PURPOSE when none */
+    uint16_t pixels_10k; /* saturated at 65535 */
+    uint8_t bits;        /* kind (2 bits), status (2 bits), range_known (1 bit) */
+    uint8_t pad;
+} geo_rec_t;
+
+#define GEO_NO_PURPOSE 0xFFFFu
+#define GEO_MAX_DICT   0xFFF0u
+
+typedef struct geo_cell {
+    uint64_t key; /* row << 32 | col */
+    geo_rec_t *items;
+    uint32_t n, cap;
+} geo_cell_t;
+
+/* Open-addressing maps (linear probing, power-of-two capacity). */
+typedef struct geo_idslot {
+    int64_t id; /* 0 = empty */
+    uint32_t cell, pos;
+} geo_idslot_t;
+
+struct ch_geo {
+    geo_cell_t *cells;
+    size_t ncells, cells_cap;
+    uint32_t *cellmap; /* cell index + 1, 0 = empty; keyed by cell key */
+    size_t cellmap_cap;
+    geo_idslot_t *ids;
+    size_t ids_cap, count;
+    uint32_t *row_cols; /* columns per row */
+    int64_t *agencies;
+    size_t nagencies, agencies_cap;
+    char **purposes;
+    size_t npurposes, purposes_cap;
+    uint32_t max_range_dm; /* the largest range ever indexed (never shrinks) */
+};
+
+/* Cell key of a position. */
+uint64_t ch_geo__cell_key(const ch_geo_t *idx, int32_t lat_e7, int32_t lon_e7);
+/* The cell with this key, or NULL. */
+const geo_cell_t *ch_geo__cell_find(const ch_geo_t *idx, uint64_t key);
+/* Unpacks a record into the model's form. */
+void ch_geo__rec_to_cam(const ch_geo_t *idx, const geo_rec_t *r, ch_geo_cam_t *out);
+/* 1 when the record passes the filter. purpose_ix is the resolved purpose (GEO_NO_PURPOSE + 1
+ * means "asked for a purpose that no camera has": nothing passes); see ch_geo__filter_prepare. */
+typedef struct geo_filter_prep {
+    const ch_geo_filter_t *f;
+    uint32_t purpose_ix; /* UINT32_MAX when not filtered */
+    int impossible;      /* the filter can match nothing */
+} geo_filter_prep_t;
+void ch_geo__filter_prepare(const ch_geo_t *idx, const ch_geo_filter_t *f, geo_filter_prep_t *p);
+int ch_geo__filter_pass(const ch_geo_t *idx, const geo_filter_prep_t *p, const geo_rec_t *r);
+
+/*
+ * Calls fn for every record whose cell may hold a point within radius_m of the frame origin
+ * under the frame's distance (a superset: the caller evaluates). Stops and returns fn's value
+ * when it is non-zero.
+ */
+typedef int (*geo_visit_fn)(void *ctx, const geo_rec_t *r);
+int ch_geo__visit_radius(const ch_geo_t *idx, const geo_frame_t *f, double radius_m,
+                         geo_visit_fn fn, void *ctx);
+
+#endif /* CH_GEO_INTERNAL_H */

@@ -1,0 +1,490 @@
+/*
+ * The queries beyond near: along a path, inside a polygon, and the coverage grid.
+ */
+#include "geo/geo_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Even-odd ray casting over one ring in the lon/lat plane: the rings the map draws are small
+ * enough (a district) that straight edges in degrees are what the user drew. */
+static int ring_contains(const ch_geo_ring_t *r, double lat, double lon)
+{
+    int in = 0;
+    for (size_t i = 0, j = r->count - 1; i < r->count; j = i++) {
+        double yi = r->pts[i].lat, yj = r->pts[j].lat;
+        double xi = r->pts[i].lon, xj = r->pts[j].lon;
+        if ((yi > lat) != (yj > lat)) {
+            double x = xi + (lat - yi) * (xj - xi) / (yj - yi);
+            if (lon < x) {
+                in = !in;
+            }
+        }
+    }
+    return in;
+}
+
+int ch_geo_polygon_contains(const ch_geo_polygon_t *p, double lat, double lon)
+{
+    if (p->count == 0 || !ring_contains(&p->rings[0], lat, lon)) {
+        return 0;
+    }
+    for (size_t i = 1; i < p->count; i++) {
+        if (ring_contains(&p->rings[i], lat, lon)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The bounding box of a polygon's outer ring. */
+static void poly_bbox(const ch_geo_polygon_t *p, double *s, double *w, double *n, double *e)
+{
+    const ch_geo_ring_t *r = &p->rings[0];
+    *s = *n = r->pts[0].lat;
+    *w = *e = r->pts[0].lon;
+    for (size_t i = 1; i < r->count; i++) {
+        *s = fmin(*s, r->pts[i].lat);
+        *n = fmax(*n, r->pts[i].lat);
+        *w = fmin(*w, r->pts[i].lon);
+        *e = fmax(*e, r->pts[i].lon);
+    }
+}
+
+/*
+ * Calls fn for every record in the cells that overlap the box (south..north, west..east; west
+ * <= east, so a box may not cross the antimeridian: GeoJSON asks for such shapes to be split).
+ */
+static int visit_bbox(const ch_geo_t *idx, double s, double w, double n, double e, geo_visit_fn fn,
+                      void *ctx)
+{
+    s = fmax(s, -90.0);
+    n = fmin(n, 90.0);
+    w = fmax(w, -180.0);
+    e = fmin(e, 180.0);
+    if (idx->count == 0 || s > n || w > e) {
+        return 0;
+    }
+    int64_t r_lo = ((int64_t)floor(s * 1e7) + 900000000LL) / GEO_CELL_LAT_E7;
+    int64_t r_hi = ((int64_t)ceil(n * 1e7) + 900000000LL) / GEO_CELL_LAT_E7;
+    if (r_hi >= GEO_NROWS) {
+        r_hi = GEO_NROWS - 1;
+    }
+    /* A box with more grid cells than the index has occupied cells (a province, the world) is
+     * cheaper to answer by walking the occupied cells and testing each record. */
+    double est = (double)(r_hi - r_lo + 1) * ((e - w) / (GEO_CELL_LAT_E7 * 1e-7) + 2.0);
+    if (est > (double)idx->ncells) {
+        int32_t s7 = (int32_t)floor(s * 1e7), n7 = (int32_t)ceil(n * 1e7);
+        int32_t w7 = (int32_t)floor(w * 1e7), e7 = (int32_t)ceil(e * 1e7);
+        for (size_t ci = 0; ci < idx->ncells; ci++) {
+            const geo_cell_t *c = &idx->cells[ci];
+            for (uint32_t i = 0; i < c->n; i++) {
+                const geo_rec_t *r = &c->items[i];
+                if (r->lat_e7 < s7 || r->lat_e7 > n7 || r->lon_e7 < w7 || r->lon_e7 > e7) {
+                    continue;
+                }
+                int rc = fn(ctx, r);
+                if (rc != 0) {
+                    return rc;
+                }
+            }
+        }
+        return 0;
+    }
+    for (int64_t row = r_lo < 0 ? 0 : r_lo; row <= r_hi; row++) {
+        uint64_t ncols = idx->row_cols[row];
+        int64_t c_lo = (int64_t)floor((w + 180.0) / 360.0 * (double)ncols);
+        int64_t c_hi = (int64_t)floor((e + 180.0) / 360.0 * (double)ncols);
+        c_lo = c_lo < 0 ? 0 : c_lo;
+        c_hi = c_hi >= (int64_t)ncols ? (int64_t)ncols - 1 : c_hi;
+        for (int64_t col = c_lo; col <= c_hi; col++) {
+            const geo_cell_t *c = ch_geo__cell_find(idx, (uint64_t)row << 32 | (uint64_t)col);
+            for (uint32_t i = 0; c != NULL && i < c->n; i++) {
+                int rc = fn(ctx, &c->items[i]);
+                if (rc != 0) {
+                    return rc;
+                }
+            }
+        }
+        /* A camera at exactly +180 lives in column 0 of its row. */
+        if (e >= 180.0 && c_lo > 0) {
+            const geo_cell_t *c = ch_geo__cell_find(idx, (uint64_t)row << 32);
+            for (uint32_t i = 0; c != NULL && i < c->n; i++) {
+                int rc = fn(ctx, &c->items[i]);
+                if (rc != 0) {
+                    return rc;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+static int cmp_by_id(const void *a, const void *b)
+{
+    const ch_geo_result_t *x = a, *y = b;
+    return (x->camera_id > y->camera_id) - (x->camera_id < y->camera_id);
+}
+
+/* ---- area ------------------------------------------------------------------------------- */
+
+typedef struct area_ctx {
+    const ch_geo_t *idx;
+    const ch_geo_polygon_t *poly;
+    geo_filter_prep_t fp;
+    ch_geo_result_t *items;
+    size_t n, cap;
+    int truncated;
+} area_ctx_t;
+
+static int area_visit(void *vctx, const geo_rec_t *r)
+{
+    area_ctx_t *ctx = vctx;
+    double lat = r->lat_e7 * 1e-7, lon = r->lon_e7 * 1e-7;
+    if (!ch_geo__filter_pass(ctx->idx, &ctx->fp, r) ||
+        !ch_geo_polygon_contains(ctx->poly, lat, lon)) {
+        return 0;
+    }
+    if (ctx->n == CH_GEO_MAX_AREA_RESULTS) {
+        ctx->truncated = 1;
+        return 0;
+    }
+    if (ctx->n == ctx->cap) {
+        ctx->cap = ctx->cap ? ctx->cap * 2 : 64;
+        ctx->items = ch_realloc(ctx->items, ctx->cap * sizeof(ch_geo_result_t));
+    }
+    ch_geo_cam_t cam;
+    ch_geo__rec_to_cam(ctx->idx, r, &cam);
+    ch_geo_result_t *x = &ctx->items[ctx->n++];
+    memset(x, 0, sizeof(*x));
+    x->camera_id = cam.id;
+    x->agency_id = cam.agency_id;
+    x->lat = lat;
+    x->lon = lon;
+    x->kind = cam.kind;
+    x->status = cam.status;
+    x->range_m = cam.range_dm * 0.1;
+    x->pan_deg = CH_GEO_PAN_UNKNOWN;
+    return 0;
+}
+
+int ch_geo_area(const ch_geo_t *idx, const ch_geo_polygon_t *poly, const ch_geo_filter_t *filter,
+                ch_geo_results_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->query = CH_GEO_Q_AREA;
+    if (poly == NULL || poly->count == 0 || poly->rings[0].count < 4) {
+        return CH_EINVAL;
+    }
+    area_ctx_t ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.idx = idx;
+    ctx.poly = poly;
+    ch_geo__filter_prepare(idx, filter, &ctx.fp);
+    if (ctx.fp.impossible) {
+        return 0;
+    }
+    double s, w, n, e;
+    poly_bbox(poly, &s, &w, &n, &e);
+    (void)visit_bbox(idx, s, w, n, e, area_visit, &ctx);
+    /* When the cap was hit, which cameras made it depends on cell order; sorting by id at least
+     * makes the page stable for the same index. */
+    qsort(ctx.items, ctx.n, sizeof(ch_geo_result_t), cmp_by_id);
+    out->items = ctx.items;
+    out->count = ctx.n;
+    out->truncated = ctx.truncated;
+    return 0;
+}
+
+/* ---- path ------------------------------------------------------------------------------- */
+
+typedef struct path_ctx {
+    const ch_geo_t *idx;
+    geo_filter_prep_t fp;
+    const geo_frame_t *f;
+    double radius_m, along;
+    ch_geo_result_t *items;
+    size_t n, cap;
+    uint32_t *map; /* result index + 1 by camera id, 0 = empty */
+    size_t map_cap;
+    int truncated;
+} path_ctx_t;
+
+static size_t id_hash(int64_t id)
+{
+    uint64_t x = (uint64_t)id * 0x9e3779b97f4a7c15ULL;
+    return (size_t)(x ^ (x >> 29));
+}
+
+static uint32_t *path_slot(path_ctx_t *ctx, int64_t id)
+{
+    size_t mask = ctx->map_cap - 1;
+    for (size_t i = id_hash(id) & mask;; i = (i + 1) & mask) {
+        uint32_t v = ctx->map[i];
+        if (v == 0 || ctx->items[v - 1].camera_id == id) {
+            return &ctx->map[i];
+        }
+    }
+}
+
+static void path_map_grow(path_ctx_t *ctx)
+{
+    ch_free(ctx->map);
+    ctx->map_cap *= 2;
+    ctx->map = ch_calloc(ctx->map_cap, sizeof(uint32_t));
+    for (size_t i = 0; i < ctx->n; i++) {
+        *path_slot(ctx, ctx->items[i].camera_id) = (uint32_t)(i + 1);
+    }
+}
+
+static int path_visit(void *vctx, const geo_rec_t *r)
+{
+    path_ctx_t *ctx = vctx;
+    if (!ch_geo__filter_pass(ctx->idx, &ctx->fp, r)) {
+        return 0;
+    }
+    ch_geo_cam_t cam;
+    ch_geo__rec_to_cam(ctx->idx, r, &cam);
+    ch_geo_result_t res;
+    if (ch_geo__eval(ctx->f, &cam, &res) == CH_GEO_VIS_NONE || res.distance_m > ctx->radius_m) {
+        return 0;
+    }
+    uint32_t *slot = path_slot(ctx, cam.id);
+    if (*slot != 0) {
+        ch_geo_result_t *x = &ctx->items[*slot - 1];
+        double from = x->from_m;
+        if (ch_geo_result_cmp(&res, x) < 0) {
+            *x = res; /* keep the reason at its best point */
+        }
+        x->from_m = from;
+        x->to_m = ctx->along;
+        return 0;
+    }
+    if (ctx->n == CH_GEO_MAX_AREA_RESULTS) {
+        ctx->truncated = 1;
+        return 0;
+    }
+    if (ctx->n == ctx->cap) {
+        ctx->cap = ctx->cap ? ctx->cap * 2 : 64;
+        ctx->items = ch_realloc(ctx->items, ctx->cap * sizeof(ch_geo_result_t));
+    }
+    res.from_m = res.to_m = ctx->along;
+    ctx->items[ctx->n++] = res;
+    *slot = (uint32_t)ctx->n;
+    if (2 * ctx->n > ctx->map_cap) {
+        path_map_grow(ctx);
+    }
+    return 0;
+}
+
+static int cmp_along(const void *a, const void *b)
+{
+    const ch_geo_result_t *x = a, *y = b;
+    if (x->from_m != y->from_m) {
+        return x->from_m < y->from_m ? -1 : 1;
+    }
+    return ch_geo_result_cmp(x, y);
+}
+
+/*
+ * Samples the path every `step` metres (segments interpolated linearly in lat/lon, longitude
+ * wrapped so that a segment across the antimeridian takes the short way) and asks, at each
+ * sample, which cameras see it. Sampling rather than exact segment-sector intersection keeps one
+ * model (ch_geo__eval) for every query; at 5 m steps a stretch is off by at most 5 m.
+ */
+int ch_geo_path(const ch_geo_t *idx, const ch_geo_line_t *line, double radius_m,
+                const ch_geo_filter_t *filter, ch_geo_results_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->query = CH_GEO_Q_PATH;
+    if (line == NULL || line->count < 2 || line->count > CH_GEO_MAX_VERTICES ||
+        !isfinite(radius_m) || radius_m <= 0.0 || radius_m > CH_GEO_MAX_RADIUS_M) {
+        return CH_EINVAL;
+    }
+    double total = 0.0;
+    for (size_t i = 0; i + 1 < line->count; i++) {
+        const ch_geo_point_t *a = &line->pts[i], *b = &line->pts[i + 1];
+        if (!isfinite(a->lat) || !isfinite(a->lon) || !isfinite(b->lat) || !isfinite(b->lon)) {
+            return CH_EINVAL;
+        }
+        total += ch_geo_distance_m(a->lat, a->lon, b->lat, b->lon, NULL);
+    }
+    double step = CH_GEO_PATH_STEP_M;
+    if (total / step > CH_GEO_PATH_MAX_SAMPLES) {
+        step = total / CH_GEO_PATH_MAX_SAMPLES;
+    }
+    path_ctx_t ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.idx = idx;
+    ctx.radius_m = radius_m;
+    ctx.map_cap = 256;
+    ctx.map = ch_calloc(ctx.map_cap, sizeof(uint32_t));
+    ch_geo__filter_prepare(idx, filter, &ctx.fp);
+    double search = idx->max_range_dm * 0.1 + GEO_RANGE_SLACK_M;
+    search = search > radius_m ? radius_m : search;
+    double along = 0.0;
+    for (size_t i = 0; i + 1 < line->count && !ctx.fp.impossible; i++) {
+        const ch_geo_point_t *a = &line->pts[i], *b = &line->pts[i + 1];
+        double len = ch_geo_distance_m(a->lat, a->lon, b->lat, b->lon, NULL);
+        double dlon = b->lon - a->lon;
+        dlon = dlon > 180.0 ? dlon - 360.0 : (dlon < -180.0 ? dlon + 360.0 : dlon);
+        size_t nseg = (size_t)ceil(len / step);
+        nseg = nseg == 0 ? 1 : nseg;
+        for (size_t j = (i == 0 ? 0 : 1); j <= nseg; j++) {
+            double t = (double)j / (double)nseg;
+            double lon = a->lon + t * dlon;
+            lon = lon > 180.0 ? lon - 360.0 : (lon < -180.0 ? lon + 360.0 : lon);
+            geo_frame_t f;
+            ch_geo__frame_init(&f, a->lat + t * (b->lat - a->lat), lon);
+            ctx.f = &f;
+            ctx.along = along + t * len;
+            (void)ch_geo__visit_radius(idx, &f, search, path_visit, &ctx);
+        }
+        along += len;
+    }
+    ch_free(ctx.map);
+    qsort(ctx.items, ctx.n, sizeof(ch_geo_result_t), cmp_along);
+    out->items = ctx.items;
+    out->count = ctx.n;
+    out->truncated = ctx.truncated;
+    return 0;
+}
+
+/* ---- coverage --------------------------------------------------------------------------- */
+
+void ch_geo_coverage_fini(ch_geo_coverage_t *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    ch_free(c->inside);
+    ch_free(c->seen);
+    ch_free(c->maybe);
+    memset(c, 0, sizeof(*c));
+}
+
+typedef struct cover_ctx {
+    const ch_geo_t *idx;
+    geo_filter_prep_t fp;
+    ch_geo_coverage_t *c;
+    geo_frame_t *row_frames; /* one per row, at the row's centre latitude */
+    double m_per_dlat, m_per_dlon;
+} cover_ctx_t;
+
+/* Counts, for one camera, every inside cell whose centre it sees. Only the cells within its
+ * range box are tried. */
+static int cover_visit(void *vctx, const geo_rec_t *r)
+{
+    cover_ctx_t *ctx = vctx;
+    ch_geo_coverage_t *c = ctx->c;
+    if (!ch_geo__filter_pass(ctx->idx, &ctx->fp, r)) {
+        return 0;
+    }
+    ch_geo_cam_t cam;
+    ch_geo__rec_to_cam(ctx->idx, r, &cam);
+    double lat = cam.lat_e7 * 1e-7, lon = cam.lon_e7 * 1e-7;
+    double reach = cam.range_dm * 0.1 + 1.0;
+    double drow = reach / ctx->m_per_dlat / c->dlat, dcol = reach / ctx->m_per_dlon / c->dlon;
+    double fr = (lat - c->south) / c->dlat, fc = (lon - c->west) / c->dlon;
+    int64_t r0 = (int64_t)floor(fr - drow - 1), r1 = (int64_t)ceil(fr + drow + 1);
+    int64_t c0 = (int64_t)floor(fc - dcol - 1), c1 = (int64_t)ceil(fc + dcol + 1);
+    r0 = r0 < 0 ? 0 : r0;
+    c0 = c0 < 0 ? 0 : c0;
+    r1 = r1 >= (int64_t)c->rows ? (int64_t)c->rows - 1 : r1;
+    c1 = c1 >= (int64_t)c->cols ? (int64_t)c->cols - 1 : c1;
+    for (int64_t row = r0; row <= r1; row++) {
+        geo_frame_t f = ctx->row_frames[row];
+        for (int64_t col = c0; col <= c1; col++) {
+            size_t i = (size_t)row * c->cols + (size_t)col;
+            if (!c->inside[i]) {
+                continue;
+            }
+            f.lon = c->west + ((double)col + 0.5) * c->dlon;
+            ch_geo_visibility_t v = ch_geo__eval(&f, &cam, NULL);
+            if (v == CH_GEO_VIS_IN_FOV || v == CH_GEO_VIS_NEEDS_PAN) {
+                c->seen[i] += c->seen[i] < UINT16_MAX;
+            } else if (v == CH_GEO_VIS_HEADING_UNKNOWN) {
+                c->maybe[i] += c->maybe[i] < UINT16_MAX;
+            }
+        }
+    }
+    return 0;
+}
+
+int ch_geo_coverage(const ch_geo_t *idx, const ch_geo_polygon_t *poly, double cell_m,
+                    const ch_geo_filter_t *filter, ch_geo_coverage_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (poly == NULL || poly->count == 0 || poly->rings[0].count < 4 || !isfinite(cell_m) ||
+        cell_m < CH_GEO_MIN_CELL_M) {
+        return CH_EINVAL;
+    }
+    double s, w, n, e;
+    poly_bbox(poly, &s, &w, &n, &e);
+    geo_frame_t mid;
+    ch_geo__frame_init(&mid, (s + n) / 2.0, (w + e) / 2.0);
+    double m_per_dlat = mid.m_rad * GEO_DEG2RAD;
+    double m_per_dlon = mid.n_rad * mid.cos_lat * GEO_DEG2RAD;
+    if (m_per_dlon < 1.0) {
+        return CH_EINVAL; /* a box at the pole has no east-west extent to grid */
+    }
+    double dlat = cell_m / m_per_dlat, dlon = cell_m / m_per_dlon;
+    double rows = ceil((n - s) / dlat), cols = ceil((e - w) / dlon);
+    rows = rows < 1.0 ? 1.0 : rows;
+    cols = cols < 1.0 ? 1.0 : cols;
+    if (rows * cols > CH_GEO_MAX_COVER_CELLS) {
+        return CH_ETOOBIG;
+    }
+    out->south = s;
+    out->west = w;
+    out->dlat = dlat;
+    out->dlon = dlon;
+    out->cell_m = cell_m;
+    out->rows = (size_t)rows;
+    out->cols = (size_t)cols;
+    size_t total = out->rows * out->cols;
+    out->inside = ch_calloc(total, 1);
+    out->seen = ch_calloc(total, sizeof(uint16_t));
+    out->maybe = ch_calloc(total, sizeof(uint16_t));
+    cover_ctx_t ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.idx = idx;
+    ctx.c = out;
+    ctx.m_per_dlat = m_per_dlat;
+    ctx.m_per_dlon = m_per_dlon;
+    ctx.row_frames = ch_malloc(out->rows * sizeof(geo_frame_t));
+    for (size_t r = 0; r < out->rows; r++) {
+        double lat = s + ((double)r + 0.5) * dlat;
+        ch_geo__frame_init(&ctx.row_frames[r], lat, w);
+        for (size_t col = 0; col < out->cols; col++) {
+            if (ch_geo_polygon_contains(poly, lat, w + ((double)col + 0.5) * dlon)) {
+                out->inside[r * out->cols + col] = 1;
+                out->cells_inside++;
+            }
+        }
+    }
+    ch_geo__filter_prepare(idx, filter, &ctx.fp);
+    if (!ctx.fp.impossible) {
+        /* Cameras outside the polygon see into it: widen the box by the largest range. */
+        double reach = idx->max_range_dm * 0.1 + 1.0;
+        double mlat = reach / m_per_dlat;
+        double cmin = cos(fmin(89.0, fmax(fabs(s), fabs(n)) + mlat) * GEO_DEG2RAD);
+        double mlon = reach / (mid.n_rad * cmin * GEO_DEG2RAD);
+        (void)visit_bbox(idx, s - mlat, w - mlon, n + mlat, e + mlon, cover_visit, &ctx);
+    }
+    ch_free(ctx.row_frames);
+    for (size_t i = 0; i < total; i++) {
+        if (!out->inside[i]) {
+            continue;
+        }
+        if (out->seen[i] > 0) {
+            out->cells_seen++;
+        } else if (out->maybe[i] > 0) {
+            out->cells_maybe++;
+        } else {
+            out->cells_blind++;
+        }
+    }
+    return 0;
+}
