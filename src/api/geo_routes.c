@@ -21,8 +21,8 @@
 /* Only these parameters (plus the filters), each at most once. */
 static int check_params(const ch_api__query_t *q, const char *const *own, ch_api__err_t *err)
 {
-    static const char *const filters[] = {"purpose", "agency_id", "kind", "status",
-                                          "exclude_offline", NULL};
+    static const char *const filters[] = {"purpose", "agency_id",       "kind",
+                                          "status",  "exclude_offline", NULL};
     for (size_t i = 0; i < q->count; i++) {
         int ok = 0;
         for (const char *const *a = own; *a != NULL; a++) {
@@ -45,14 +45,17 @@ static int parse_filter(const ch_api__query_t *q, ch_geo_filter_t *f, ch_api__er
     if (ch_geo_filter_parse(f, ch_api__query_get(q, "purpose"), ch_api__query_get(q, "agency_id"),
                             ch_api__query_get(q, "kind"), ch_api__query_get(q, "status"),
                             ch_api__query_get(q, "exclude_offline"), msg, sizeof(msg)) != 0) {
-        /* The geo module names the parameter first ("kind: ..."): keep it as the field. */
-        char field[32] = "";
-        const char *colon = strchr(msg, ':');
-        if (colon != NULL && (size_t)(colon - msg) < sizeof(field)) {
-            memcpy(field, msg, (size_t)(colon - msg));
-            field[colon - msg] = '\0';
+        /* The geo module's message starts with the parameter ("kind must be ..."). */
+        static const char *const params[] = {"purpose", "agency", "kind", "status",
+                                             "exclude_offline"};
+        const char *field = NULL;
+        for (size_t i = 0; i < CH_ARRAY_SIZE(params); i++) {
+            size_t n = strlen(params[i]);
+            if (strncmp(msg, params[i], n) == 0 && msg[n] == ' ') {
+                field = strcmp(params[i], "agency") == 0 ? "agency_id" : params[i];
+            }
         }
-        ch_api__err_set(err, 400, "invalid", field[0] ? field : NULL, "%s", msg);
+        ch_api__err_set(err, 400, "invalid", field, "%s", msg);
         return CH_EINVAL;
     }
     return 0;
@@ -125,8 +128,7 @@ static int answer_path(const ch_geo_t *geo, const ch_api__query_t *q, const json
     int rc = ch_geo_parse_linestring(body, &line, msg, sizeof(msg));
     if (rc != 0) {
         ch_api__err_set(err, rc == CH_ETOOBIG ? 413 : 400,
-                        rc == CH_ETOOBIG ? "payload_too_large" : "invalid", "geometry", "%s",
-                        msg);
+                        rc == CH_ETOOBIG ? "payload_too_large" : "invalid", "geometry", "%s", msg);
         return err->status;
     }
     ch_geo_results_t r;
@@ -142,9 +144,8 @@ static int answer_path(const ch_geo_t *geo, const ch_api__query_t *q, const json
     return 200;
 }
 
-static int answer_polygon(const ch_geo_t *geo, ch_api__route_id_t route,
-                          const ch_api__query_t *q, const json_t *body, json_t **json,
-                          ch_api__err_t *err)
+static int answer_polygon(const ch_geo_t *geo, ch_api__route_id_t route, const ch_api__query_t *q,
+                          const json_t *body, json_t **json, ch_api__err_t *err)
 {
     static const char *const own_area[] = {NULL};
     static const char *const own_cov[] = {"cell_m", NULL};
@@ -161,8 +162,7 @@ static int answer_polygon(const ch_geo_t *geo, ch_api__route_id_t route,
     int rc = ch_geo_parse_polygon(body, &poly, msg, sizeof(msg));
     if (rc != 0) {
         ch_api__err_set(err, rc == CH_ETOOBIG ? 413 : 400,
-                        rc == CH_ETOOBIG ? "payload_too_large" : "invalid", "geometry", "%s",
-                        msg);
+                        rc == CH_ETOOBIG ? "payload_too_large" : "invalid", "geometry", "%s", msg);
         return err->status;
     }
     if (coverage) {

@@ -190,7 +190,9 @@ int ch_geo_area(const ch_geo_t *idx, const ch_geo_polygon_t *poly, const ch_geo_
     (void)visit_bbox(idx, s, w, n, e, area_visit, &ctx);
     /* When the cap was hit, which cameras made it depends on cell order; sorting by id at least
      * makes the page stable for the same index. */
-    qsort(ctx.items, ctx.n, sizeof(ch_geo_result_t), cmp_by_id);
+    if (ctx.n > 1) {
+        qsort(ctx.items, ctx.n, sizeof(ch_geo_result_t), cmp_by_id);
+    }
     out->items = ctx.items;
     out->count = ctx.n;
     out->truncated = ctx.truncated;
@@ -344,7 +346,9 @@ int ch_geo_path(const ch_geo_t *idx, const ch_geo_line_t *line, double radius_m,
         along += len;
     }
     ch_free(ctx.map);
-    qsort(ctx.items, ctx.n, sizeof(ch_geo_result_t), cmp_along);
+    if (ctx.n > 1) {
+        qsort(ctx.items, ctx.n, sizeof(ch_geo_result_t), cmp_along);
+    }
     out->items = ctx.items;
     out->count = ctx.n;
     out->truncated = ctx.truncated;
