@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Geo through HTTP: GET /api/v1/geo/near (top 20 within 300 m) against the hub holding a
+# national-scale inventory (bench/import/gen.py: 250,000 sites, about 1.6 million cameras),
+# driven by wrk from 10,000 points near real camera positions. Prints requests per second,
+# latency, errors and the hub's peak memory. The in-process figures are bench/geo/run.sh's.
+#
+# usage: bench/geo/http.sh     (ROWS=N sites, BUILD=DIR build dir, CONNS="10 50", DURATION=10,
+#                               KEEP=1 keeps the work folder)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-$ROOT/build/release}
+ROWS=${ROWS:-250000}
+CONNS=${CONNS:-"10 50 200"}
+DURATION=${DURATION:-10}
+for tool in wrk sqlite3 python3 curl cmake; do
+    command -v "$tool" >/dev/null || { echo "http.sh: $tool is missing" >&2; exit 2; }
+done
+
+TMP=$(mktemp -d /tmp/cctvhub-bench-geo.XXXXXX)
+pid=
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    [ "${KEEP:-0}" = 1 ] || rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+echo "== build (Release) in $BUILD"
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" --target cctvhub >/dev/null
+
+echo "== generate $ROWS sites and import them"
+python3 "$ROOT/bench/import/gen.py" --rows "$ROWS" "$TMP/national.csv"
+"$BUILD/cctvhub" import --log-level warn --data-dir "$TMP/data" --json "$TMP/national.csv" \
+    >"$TMP/report.json"
+cams=$(sqlite3 "$TMP/data/cctvhub.db" "select count(*) from cameras where located = 1")
+echo "   $cams located cameras"
+
+# 10,000 query points: real camera positions, moved up to ~100 m.
+sqlite3 -separator ' ' "$TMP/data/cctvhub.db" \
+    "select lat, lon from cameras where located = 1 order by random() limit 10000" \
+    >"$TMP/points.txt"
+cat >"$TMP/near.lua" <<LUA
+local points = {}
+for line in io.lines("$TMP/points.txt") do
+  local lat, lon = line:match("([^ ]+) ([^ ]+)")
+  points[#points + 1] = {tonumber(lat), tonumber(lon)}
+end
+math.randomseed(20261125)
+local non2xx = 0
+request = function()
+  local p = points[math.random(#points)]
+  local lat = p[1] + (math.random() - 0.5) * 0.002
+  local lon = p[2] + (math.random() - 0.5) * 0.002
+  return wrk.format("GET", string.format(
+    "/api/v1/geo/near?lat=%.6f&lon=%.6f&radius_m=300&limit=20", lat, lon))
+end
+LUA
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$BUILD/cctvhub" serve --log-level warn --data-dir "$TMP/data" --http "127.0.0.1:$port" \
+    2>"$TMP/serve.log" &
+pid=$!
+t0=$(date +%s.%N)
+until curl -fsS "http://127.0.0.1:$port/api/v1/health" >/dev/null 2>&1; do
+    kill -0 "$pid" 2>/dev/null || { cat "$TMP/serve.log"; exit 1; }
+    sleep 0.1
+done
+t1=$(date +%s.%N)
+echo "   hub up with its index in $(python3 -c "print(round($t1 - $t0, 1))") s"
+curl -fsS "http://127.0.0.1:$port/api/v1/geo/near?lat=$(head -1 "$TMP/points.txt" | tr ' ' '&' | sed 's/&/\&lon=/')&radius_m=300&limit=3" \
+    | head -c 300; echo
+
+ulimit -n 65536 2>/dev/null || true
+printf '\n%-12s %12s %10s %10s %10s\n' connections req/s p50 p99 errors
+for c in $CONNS; do
+    wrk -t2 -c"$c" -d"${DURATION}s" --latency -s "$TMP/near.lua" "http://127.0.0.1:$port" \
+        >"$TMP/wrk-$c.txt" 2>&1
+    rps=$(awk '/Requests\/sec/ {print $2}' "$TMP/wrk-$c.txt")
+    p50=$(awk '$1 == "50%" {print $2}' "$TMP/wrk-$c.txt")
+    p99=$(awk '$1 == "99%" {print $2}' "$TMP/wrk-$c.txt")
+    err=$(awk '/Socket errors|Non-2xx/ {print}' "$TMP/wrk-$c.txt" | tr '\n' ' ')
+    printf '%-12s %12s %10s %10s %10s\n' "$c" "$rps" "$p50" "$p99" "${err:-none}"
+done
+rss=$(awk '/VmHWM/ {print $2, $3}' "/proc/$pid/status")
+echo
+echo "hub peak RSS: $rss (store cache, HTTP buffers and the geo index of $cams cameras)"
