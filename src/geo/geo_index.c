@@ -20,6 +20,17 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
+/* A fresh id map of cap empty slots. */
+static geo_idslot_t *ids_alloc(size_t cap)
+{
+    geo_idslot_t *t = ch_malloc(cap * sizeof(geo_idslot_t));
+    for (size_t i = 0; i < cap; i++) {
+        t[i].cell = GEO_SLOT_EMPTY;
+        t[i].pos = 0;
+    }
+    return t;
+}
+
 ch_geo_t *ch_geo_new(void)
 {
     ch_geo_t *idx = ch_calloc(1, sizeof(*idx));
@@ -35,7 +46,7 @@ ch_geo_t *ch_geo_new(void)
     idx->cellmap_cap = 1024;
     idx->cellmap = ch_calloc(idx->cellmap_cap, sizeof(uint32_t));
     idx->ids_cap = 1024;
-    idx->ids = ch_calloc(idx->ids_cap, sizeof(geo_idslot_t));
+    idx->ids = ids_alloc(idx->ids_cap);
     return idx;
 }
 
@@ -128,15 +139,20 @@ static uint32_t cell_get_or_add(ch_geo_t *idx, uint64_t key)
     return ci;
 }
 
+static int64_t slot_id(const ch_geo_t *idx, const geo_idslot_t *s)
+{
+    return idx->cells[s->cell].items[s->pos].id;
+}
+
 static geo_idslot_t *ids_find(const ch_geo_t *idx, int64_t id)
 {
     size_t mask = idx->ids_cap - 1;
     for (size_t i = mix64((uint64_t)id) & mask;; i = (i + 1) & mask) {
-        if (idx->ids[i].id == id) {
-            return &idx->ids[i];
-        }
-        if (idx->ids[i].id == 0) {
+        if (idx->ids[i].cell == GEO_SLOT_EMPTY) {
             return NULL;
+        }
+        if (slot_id(idx, &idx->ids[i]) == id) {
+            return &idx->ids[i];
         }
     }
 }
@@ -145,31 +161,32 @@ static void ids_put(ch_geo_t *idx, int64_t id, uint32_t cell, uint32_t pos)
 {
     size_t mask = idx->ids_cap - 1;
     size_t i = mix64((uint64_t)id) & mask;
-    while (idx->ids[i].id != 0) {
+    while (idx->ids[i].cell != GEO_SLOT_EMPTY) {
         i = (i + 1) & mask;
     }
-    idx->ids[i] = (geo_idslot_t){id, cell, pos};
+    idx->ids[i] = (geo_idslot_t){cell, pos};
 }
 
-/* Grows the id map at 3/4 full (16 bytes a slot: about 21 bytes a camera at scale). */
+/* Grows the id map at 4/5 full: 1.6 million cameras fit 2^21 slots (16 MiB). */
 static void ids_reserve(ch_geo_t *idx)
 {
-    if (4 * (idx->count + 1) <= 3 * idx->ids_cap) {
+    if (5 * (idx->count + 1) <= 4 * idx->ids_cap) {
         return;
     }
     geo_idslot_t *old = idx->ids;
     size_t old_cap = idx->ids_cap;
     idx->ids_cap *= 2;
-    idx->ids = ch_calloc(idx->ids_cap, sizeof(geo_idslot_t));
+    idx->ids = ids_alloc(idx->ids_cap);
     for (size_t i = 0; i < old_cap; i++) {
-        if (old[i].id != 0) {
-            ids_put(idx, old[i].id, old[i].cell, old[i].pos);
+        if (old[i].cell != GEO_SLOT_EMPTY) {
+            ids_put(idx, slot_id(idx, &old[i]), old[i].cell, old[i].pos);
         }
     }
     ch_free(old);
 }
 
-/* Deletes a slot with backward shifting, so that lookups need no tombstones. */
+/* Deletes a slot with backward shifting, so that lookups need no tombstones. Every record the
+ * slots point to must still be in place (the caller moves records afterwards). */
 static void ids_delete(ch_geo_t *idx, geo_idslot_t *slot)
 {
     size_t mask = idx->ids_cap - 1;
@@ -177,10 +194,10 @@ static void ids_delete(ch_geo_t *idx, geo_idslot_t *slot)
     size_t j = i;
     for (;;) {
         j = (j + 1) & mask;
-        if (idx->ids[j].id == 0) {
+        if (idx->ids[j].cell == GEO_SLOT_EMPTY) {
             break;
         }
-        size_t home = mix64((uint64_t)idx->ids[j].id) & mask;
+        size_t home = mix64((uint64_t)slot_id(idx, &idx->ids[j])) & mask;
         /* Move j back into the hole at i unless its home lies cyclically in (i, j]. */
         int in_between = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
         if (!in_between) {
@@ -188,7 +205,7 @@ static void ids_delete(ch_geo_t *idx, geo_idslot_t *slot)
             i = j;
         }
     }
-    idx->ids[i].id = 0;
+    idx->ids[i].cell = GEO_SLOT_EMPTY;
 }
 
 /* Small dictionaries: agency ids and purpose texts as 16-bit indexes in the records. */
@@ -270,14 +287,14 @@ int ch_geo_remove(ch_geo_t *idx, int64_t id)
     }
     geo_cell_t *c = &idx->cells[s->cell];
     uint32_t pos = s->pos;
+    ids_delete(idx, s);
     if (pos + 1 < c->n) {
         /* Swap-remove: the last record fills the hole, and its id slot learns the new place. */
-        c->items[pos] = c->items[c->n - 1];
-        geo_idslot_t *moved = ids_find(idx, c->items[pos].id);
+        geo_idslot_t *moved = ids_find(idx, c->items[c->n - 1].id);
         moved->pos = pos;
+        c->items[pos] = c->items[c->n - 1];
     }
     c->n--;
-    ids_delete(idx, ids_find(idx, id));
     idx->count--;
     return 0;
 }
@@ -571,6 +588,13 @@ static int near_visit(void *vctx, const geo_rec_t *r)
 {
     near_ctx_t *ctx = vctx;
     if (!ch_geo__filter_pass(ctx->idx, &ctx->fp, r)) {
+        return 0;
+    }
+    /* Most candidates are out of their range: reject those on the squared distance before
+     * unpacking, with a margin so that borderline cases go to the full evaluation. */
+    double x, y, lim = r->range_dm * 0.1 + GEO_RANGE_SLACK_M;
+    geo_frame_offset(ctx->f, r->lat_e7 * 1e-7, r->lon_e7 * 1e-7, &x, &y);
+    if (x * x + y * y > lim * lim * (1.0 + 1e-9) + 1e-9) {
         return 0;
     }
     ch_geo_cam_t cam;

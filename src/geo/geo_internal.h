@@ -98,10 +98,14 @@ typedef struct geo_cell {
 } geo_cell_t;
 
 /* Open-addressing maps (linear probing, power-of-two capacity). */
+/* The id map's slot: where a camera's record is. The id itself is read from the record, which
+ * halves the map (8 bytes a slot, about 10 bytes a camera at scale). */
 typedef struct geo_idslot {
-    int64_t id; /* 0 = empty */
-    uint32_t cell, pos;
+    uint32_t cell; /* GEO_SLOT_EMPTY when free */
+    uint32_t pos;
 } geo_idslot_t;
+
+#define GEO_SLOT_EMPTY UINT32_MAX
 
 struct ch_geo {
     geo_cell_t *cells;
