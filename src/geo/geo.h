@@ -157,9 +157,9 @@ ch_geo_t *ch_geo_new(void);
 void ch_geo_free(ch_geo_t *idx); /* NULL is fine */
 
 /*
- * Pages through every camera of the store (ch_store_camera_list, 1000 at a time, after_id
- * cursor) and upserts each. Cameras that cannot be indexed (unlocated) are skipped. Returns 0
- * or the store's error code; on error the index holds what was loaded so far.
+ * Loads every located camera of the store (ch_store_camera_scan_located: one pass over the
+ * few columns the index needs) and upserts each. Cameras that cannot be indexed are skipped.
+ * Returns 0 or the store's error code; on error the index holds what was loaded so far.
  */
 int ch_geo_load(ch_geo_t *idx, ch_store_t *st) CH_MUST_CHECK;
 

@@ -399,33 +399,18 @@ size_t ch_geo_memory_bytes(const ch_geo_t *idx)
  * Loads the store page by page: 1000 cameras a call keeps each page's memory small and lets the
  * store use its primary-key order (after_id) rather than OFFSET, which would be quadratic.
  */
+/* One camera of the store's scan: cameras that cannot be placed are skipped, as ever. */
+static int geo_load_one(void *ud, const ch_camera_t *c)
+{
+    int rc = ch_geo_upsert(ud, c);
+    return rc == CH_ETOOBIG ? rc : 0;
+}
+
 int ch_geo_load(ch_geo_t *idx, ch_store_t *st)
 {
-    ch_store_filter_t f;
-    memset(&f, 0, sizeof(f));
-    f.limit = 1000;
-    for (;;) {
-        ch_camera_list_t l;
-        memset(&l, 0, sizeof(l));
-        int rc = ch_store_camera_list(st, &f, &l);
-        if (rc != 0) {
-            return rc;
-        }
-        for (size_t i = 0; i < l.count; i++) {
-            int urc = ch_geo_upsert(idx, &l.items[i]);
-            if (urc == CH_ETOOBIG) {
-                ch_camera_list_free(&l);
-                return urc;
-            }
-        }
-        int64_t next = l.next_id;
-        size_t n = l.count;
-        ch_camera_list_free(&l);
-        if (next == 0 || n == 0) {
-            return 0;
-        }
-        f.after_id = next;
-    }
+    /* One pass over the located cameras' few columns: paging through full records (and a
+     * total per page) took 23 s for 1.6 million cameras. */
+    return ch_store_camera_scan_located(st, geo_load_one, idx);
 }
 
 void ch_geo__filter_prepare(const ch_geo_t *idx, const ch_geo_filter_t *f, geo_filter_prep_t *p)

@@ -672,3 +672,8 @@ int ch_store_audit_index_query(ch_store_t *st, const ch_store_audit_filter_t *f,
     }
     return st->ops->audit_query(st, f, limit, seqs, count, total, next_seq);
 }
+
+int ch_store_camera_scan_located(ch_store_t *st, ch_store_camera_fn fn, void *ud)
+{
+    return st->ops->camera_scan(st, fn, ud);
+}

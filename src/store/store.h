@@ -208,6 +208,14 @@ int ch_store_camera_upsert(ch_store_t *st, ch_camera_t *c,
 int ch_store_device_upsert(ch_store_t *st, ch_device_t *d,
                            ch_store_upsert_t *outcome) CH_MUST_CHECK;
 
+/* Calls fn for every located camera, in id order, with the fields a spatial index needs (id,
+ * agency_id, located, lat, lon, purpose, kind, heading_deg, fov_deg, range_m, pixels,
+ * status; every other field zero or NULL), read in one pass: at national scale this is
+ * seconds faster than paging through lists. The camera and its strings are valid only during
+ * the call. fn returns 0 to go on; anything else stops the scan and is returned. */
+typedef int (*ch_store_camera_fn)(void *ud, const ch_camera_t *c);
+int ch_store_camera_scan_located(ch_store_t *st, ch_store_camera_fn fn, void *ud) CH_MUST_CHECK;
+
 /* Counts for health and tests. */
 int ch_store_count(ch_store_t *st, const char *what, int64_t *out) CH_MUST_CHECK; /* "agencies",
                                                                "cameras", "devices" */

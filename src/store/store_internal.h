@@ -119,6 +119,7 @@ typedef struct ch_store_ops {
                   ch_store_upsert_t *outcome);
     int (*agency_find_by_name)(ch_store_t *st, const char *name, ch_agency_t *out);
     int (*count)(ch_store_t *st, const ch_store__table_t *t, int64_t *out);
+    int (*camera_scan)(ch_store_t *st, ch_store_camera_fn fn, void *ud);
     int (*audit_add)(ch_store_t *st, const ch_store_audit_row_t *row);
     int (*audit_last)(ch_store_t *st, int64_t *seq);
     int (*audit_clear)(ch_store_t *st);

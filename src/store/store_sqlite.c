@@ -1540,6 +1540,46 @@ static void sq_create_private(const char *path)
     }
 }
 
+/* ---- the located-camera scan ---------------------------------------------------------------- */
+
+static int sq_camera_scan(ch_store_t *st, ch_store_camera_fn fn, void *ud)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT id, agency_id, lat, lon, purpose, kind, heading_deg, fov_deg, "
+                           "range_m, pixels, status FROM cameras WHERE located = 1 ORDER BY id",
+                           -1, &stmt, NULL) != SQLITE_OK) {
+        return sq_fail(s, "camera scan");
+    }
+    int rc = 0, step;
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        ch_camera_t c;
+        memset(&c, 0, sizeof(c));
+        c.id = sqlite3_column_int64(stmt, 0);
+        c.agency_id = sqlite3_column_int64(stmt, 1);
+        c.located = 1;
+        c.lat = sqlite3_column_double(stmt, 2);
+        c.lon = sqlite3_column_double(stmt, 3);
+        /* Borrowed from SQLite's row for the length of the call: no copy per camera. */
+        c.purpose = (char *)sqlite3_column_text(stmt, 4);
+        c.kind = (char *)sqlite3_column_text(stmt, 5);
+        c.heading_deg = sqlite3_column_double(stmt, 6);
+        c.fov_deg = sqlite3_column_double(stmt, 7);
+        c.range_m = sqlite3_column_double(stmt, 8);
+        c.pixels = sqlite3_column_int64(stmt, 9);
+        c.status = (char *)sqlite3_column_text(stmt, 10);
+        if ((rc = fn(ud, &c)) != 0) {
+            break;
+        }
+    }
+    if (rc == 0 && step != SQLITE_DONE) {
+        rc = sq_fail(s, "camera scan");
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
 /* ---- the audit index ------------------------------------------------------------------------ */
 
 /* Adds the (kind, id) references of one record; duplicates within a record are harmless. */
@@ -1737,6 +1777,7 @@ static const ch_store_ops_t sq_ops = {
     .upsert = sq_upsert,
     .agency_find_by_name = sq_agency_find_by_name,
     .count = sq_count,
+    .camera_scan = sq_camera_scan,
     .audit_add = sq_audit_add,
     .audit_last = sq_audit_last,
     .audit_clear = sq_audit_clear,
