@@ -54,6 +54,7 @@ Try:
   curl -s '$base/api/v1/cameras?bbox=129.02,35.09,129.05,35.12&limit=5'
   curl -s '$base/api/v1/cameras?kind=ptz&q=%ED%95%B4%EC%9A%B4%EB%8C%80&limit=2'
   curl -s '$base/api/v1/devices?limit=2'
+  curl -s '$base/api/v1/geo/near?lat=35.1035&lon=129.034&radius_m=300&limit=5'
   curl -s '$base/api/v1/openapi.yaml' | head
   curl -s '$base/api/v1/audit?limit=3'            # every change, on the signed record
   curl -s '$base/api/v1/audit/checkpoint'          # keep one; verify later, offline:
