@@ -2,6 +2,7 @@
 # with the real CCTV files imported; `make check` runs every test. Both first install what is
 # missing (scripts/setup.sh), then build.
 
+MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 30
 CHECK_DIR := build/check
