@@ -8,7 +8,8 @@ FUZZ_SECONDS ?= 30
 CHECK_DIR := build/check
 RELEASE_DIR := build/release
 
-.PHONY: all setup build demo check format format-check fuzz bench bench-http bench-import clean
+.PHONY: all setup build demo check format format-check fuzz bench bench-http bench-import \
+	bench-audit bench-geo clean
 
 all: build
 
@@ -50,13 +51,20 @@ fuzz: setup
 	@cmake --build $(CHECK_DIR) -j$(JOBS)
 	@./scripts/fuzz.sh $(CHECK_DIR) $(FUZZ_SECONDS)
 
-bench: bench-import bench-http
+bench: bench-http bench-import bench-audit bench-geo
 
 bench-http: build
 	@./bench/http/run.sh $(RELEASE_DIR)/cctvhub
 
 bench-import: build
 	@BUILD=$(CURDIR)/$(RELEASE_DIR) ./bench/import/run.sh
+
+bench-audit: build
+	@BUILD=$(CURDIR)/$(RELEASE_DIR) ./bench/audit/run.sh
+
+bench-geo: build
+	@./bench/geo/run.sh
+	@BUILD=$(CURDIR)/$(RELEASE_DIR) ./bench/geo/http.sh
 
 clean:
 	rm -rf build
