@@ -314,8 +314,10 @@ json_t *ch_geo_results_to_json(const ch_geo_results_t *r);
  * A GeoJSON FeatureCollection for the map: one Feature whose geometry is a MultiPolygon of the
  * blind spots (runs of blind cells in a row merged into one rectangle), properties
  * {"blind": true}; one Feature (MultiPolygon) for the cells seen only possibly
- * {"maybe": true}; and top-level "stats": {"cell_m", "rows", "cols", "cells_inside",
- * "cells_seen", "cells_maybe", "cells_blind"}.
+ * {"maybe": true}; top-level "stats": {"cell_m", "rows", "cols", "cells_inside",
+ * "cells_seen", "cells_maybe", "cells_blind"}; and "grid": {"south", "west", "dlat", "dlon",
+ * "rows", "cols", "seen": [...], "maybe": [...]}, the counts of every cell row-major from the
+ * south-west corner, null for cells outside the polygon.
  */
 json_t *ch_geo_coverage_to_json(const ch_geo_coverage_t *c);
 

@@ -292,8 +292,19 @@ json_t *ch_geo_coverage_to_json(const ch_geo_coverage_t *c)
                               (json_int_t)c->cells_inside, "cells_seen", (json_int_t)c->cells_seen,
                               "cells_maybe", (json_int_t)c->cells_maybe, "cells_blind",
                               (json_int_t)c->cells_blind);
-    return json_pack("{s:s, s:o, s:o}", "type", "FeatureCollection", "features", features, "stats",
-                     stats);
+    /* The counts of every cell, row-major from the south-west corner: how many cameras see
+     * it (and how many possibly do); null for cells outside the polygon. */
+    size_t n = c->rows * c->cols;
+    json_t *seen = json_array(), *maybe = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(seen, c->inside[i] ? json_integer(c->seen[i]) : json_null());
+        json_array_append_new(maybe, c->inside[i] ? json_integer(c->maybe[i]) : json_null());
+    }
+    json_t *grid = json_pack("{s:f, s:f, s:f, s:f, s:I, s:I, s:o, s:o}", "south", c->south, "west",
+                             c->west, "dlat", c->dlat, "dlon", c->dlon, "rows", (json_int_t)c->rows,
+                             "cols", (json_int_t)c->cols, "seen", seen, "maybe", maybe);
+    return json_pack("{s:s, s:o, s:o, s:o}", "type", "FeatureCollection", "features", features,
+                     "stats", stats, "grid", grid);
 }
 
 int ch_geo_filter_parse(ch_geo_filter_t *f, const char *purpose, const char *agency,

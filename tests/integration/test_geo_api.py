@@ -204,6 +204,11 @@ def test_path_area_and_coverage():
         check(s["cells_seen"] + s["cells_maybe"] + s["cells_blind"] == s["cells_inside"], s)
         check(s["cells_inside"] > 300 and s["cells_blind"] > 0 and s["cells_seen"] > 0, s)
         check(cov["type"] == "FeatureCollection", cov.keys())
+        g = cov["grid"]
+        check(len(g["seen"]) == g["rows"] * g["cols"] == s["rows"] * s["cols"], g.keys())
+        inside = [v for v in g["seen"] if v is not None]
+        check(len(inside) == s["cells_inside"], "grid cells inside")
+        check(sum(1 for v in inside if v > 0) == s["cells_seen"], "grid seen counts")
         # Bad input: its reason, nothing else.
         for body, field in (({"type": "Point", "coordinates": [129, 35]}, "geometry"),
                             ({"type": "LineString", "coordinates": [[129, 35]]}, "geometry"),
