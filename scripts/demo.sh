@@ -12,6 +12,7 @@ files_dir=$top/../shared/data/cctv
 base="http://$listen"
 
 mkdir -p "$data_dir"
+export CCTVHUB_SERVICES_FILE=${CCTVHUB_SERVICES_FILE:-$top/etc/services.json}
 "$bin" serve --data-dir "$data_dir" --http "$listen" 2>>"$data_dir/cctvhub.log" &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; exit 0' INT TERM
@@ -55,6 +56,7 @@ Try:
   curl -s '$base/api/v1/cameras?kind=ptz&q=%ED%95%B4%EC%9A%B4%EB%8C%80&limit=2'
   curl -s '$base/api/v1/devices?limit=2'
   curl -s '$base/api/v1/geo/near?lat=35.1035&lon=129.034&radius_m=300&limit=5'
+  curl -s '$base/api/v1/services'                 # the 11 linked services and their rules
   curl -s '$base/api/v1/openapi.yaml' | head
   curl -s '$base/api/v1/audit?limit=3'            # every change, on the signed record
   curl -s '$base/api/v1/audit/checkpoint'          # keep one; verify later, offline:

@@ -42,6 +42,7 @@ struct ch_api {
      * camera change here, rebuilt after an import. */
     ch_geo_t *geo;
     uint64_t camera_changes; /* counts changes made through the routes, see import_done */
+    ch_policy_t *policy;     /* the services file; NULL when none is configured */
     size_t in_flight;        /* imports queued or running */
     int freeing;             /* ch_api_free() was called with imports in flight */
     /* The /health answer, rebuilt at most once a second (or when in_flight changes): it is
@@ -1027,6 +1028,11 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
     case CH_API__R_GEO_COVERAGE:
         handle_geo(&c, m.route);
         break;
+    case CH_API__R_SERVICES:
+        if (reject_query(&c) == 0) {
+            reply_json(&c, 200, NULL, ch_api__services_json(api->policy));
+        }
+        break;
     }
 }
 
@@ -1084,6 +1090,13 @@ void ch_api_free(ch_api_t *api)
         return;
     }
     ch_geo_free(api->geo);
+    ch_policy_free(api->policy);
     ch_free(api->store_url);
     ch_free(api);
+}
+
+void ch_api_set_policy(ch_api_t *api, ch_policy_t *p)
+{
+    ch_policy_free(api->policy);
+    api->policy = p;
 }

@@ -23,6 +23,7 @@
 #include "core/core.h"
 #include "net/net.h"
 #include "audit/audit.h"
+#include "policy/policy.h"
 #include "store/store.h"
 
 #include <stddef.h>
@@ -46,6 +47,11 @@ typedef struct ch_api_config {
  * then answer 503. 0 or CH_EINVAL; *out is NULL on failure. */
 int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg,
                ch_api_t **out) CH_MUST_CHECK;
+
+/* Replaces the services the API answers GET /api/v1/services from (and, in a later issue,
+ * decides events by). Takes ownership of p (may be NULL: none loaded) and frees the previous
+ * one. Loop thread only. */
+void ch_api_set_policy(ch_api_t *api, ch_policy_t *p);
 
 /* Frees the API (NULL is fine). Call it once the HTTP server is shut down. When imports are
  * still running on the thread pool the memory is released by the last one to finish, so the

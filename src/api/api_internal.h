@@ -13,6 +13,7 @@
 #include "api/api.h"
 #include "audit/audit.h"
 #include "geo/geo.h"
+#include "policy/policy.h"
 #include "core/core.h"
 #include "store/store.h"
 
@@ -135,6 +136,7 @@ typedef enum ch_api__route_id {
     CH_API__R_GEO_PATH,          /* POST /api/v1/geo/path */
     CH_API__R_GEO_AREA,          /* POST /api/v1/geo/area */
     CH_API__R_GEO_COVERAGE,      /* POST /api/v1/geo/coverage */
+    CH_API__R_SERVICES,          /* GET /api/v1/services */
 } ch_api__route_id_t;
 
 typedef struct ch_api__match {
@@ -162,6 +164,12 @@ int ch_api__audit_sync_index(ch_audit_t *audit, ch_store_t *st) CH_MUST_CHECK;
  * (a new reference) or *text (a signed note, free with ch_free), or, for an error status, err. */
 int ch_api__audit_answer(ch_audit_t *audit, ch_store_t *st, ch_api__route_id_t route,
                          ch_slice_t query, json_t **json, char **text, ch_api__err_t *err);
+
+/* ---- services (services_routes.c) ---------------------------------------------------------- */
+
+/* {"items": [service...], "total": n, "loaded": bool} for GET /api/v1/services; p may be
+ * NULL (no services file loaded). */
+json_t *ch_api__services_json(const ch_policy_t *p);
 
 /* ---- geo routes (geo_routes.c) ------------------------------------------------------------- */
 

@@ -44,7 +44,8 @@
     X("GET", "/api/v1/geo/near", ROLES_GEO, CH_API__R_GEO_NEAR, CH_API__CAMERAS)                   \
     X("POST", "/api/v1/geo/path", ROLES_GEO, CH_API__R_GEO_PATH, CH_API__CAMERAS)                  \
     X("POST", "/api/v1/geo/area", ROLES_GEO, CH_API__R_GEO_AREA, CH_API__CAMERAS)                  \
-    X("POST", "/api/v1/geo/coverage", ROLES_PLAN, CH_API__R_GEO_COVERAGE, CH_API__CAMERAS)
+    X("POST", "/api/v1/geo/coverage", ROLES_PLAN, CH_API__R_GEO_COVERAGE, CH_API__CAMERAS)         \
+    X("GET", "/api/v1/services", ROLES_ALL, CH_API__R_SERVICES, CH_API__AGENCIES)
 
 #define AS_INFO(method, tmpl, roles, id, res)     {method, tmpl, roles},
 #define AS_DISPATCH(method, tmpl, roles, id, res) {id, res},

@@ -56,6 +56,8 @@ static const ch_config_key_t ch__config_keys[] = {
      CH_CFG_FIELD(audit_checkpoint_records), 1, 1000000000, 0},
     {"audit.checkpoint_ms", "CCTVHUB_AUDIT_CHECKPOINT_MS", CH_CFG_UINT,
      CH_CFG_FIELD(audit_checkpoint_ms), 10, 3600000, 0},
+    {"policy.services_file", "CCTVHUB_SERVICES_FILE", CH_CFG_STR, CH_CFG_FIELD(services_file), 0, 0,
+     1},
 };
 
 static const ch_config_key_t *ch__config_find(const char *name)
@@ -331,6 +333,7 @@ void ch_config_fini(ch_config_t *cfg)
     ch_free(cfg->store_url);
     ch_free(cfg->http_listen);
     ch_free(cfg->node_id);
+    ch_free(cfg->services_file);
     memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -17,9 +17,14 @@
  *   http.idle_timeout_ms       CCTVHUB_HTTP_IDLE_TIMEOUT_MS   60000         (reloadable)
  *   http.max_connections       CCTVHUB_HTTP_MAX_CONNECTIONS   10000         (reloadable)
  *   import.max_bytes           CCTVHUB_IMPORT_MAX_BYTES       268435456
- *   hub.node_id                CCTVHUB_NODE_ID                cctvhub  (the "node" of audit
- * records) audit.checkpoint_records   CCTVHUB_AUDIT_CHECKPOINT_RECORDS 1000   (a signed checkpoint
- * every audit.checkpoint_ms        CCTVHUB_AUDIT_CHECKPOINT_MS    1000      N records or T ms)
+ *   hub.node_id                CCTVHUB_NODE_ID                cctvhub
+ *   audit.checkpoint_records   CCTVHUB_AUDIT_CHECKPOINT_RECORDS 1000
+ *   audit.checkpoint_ms        CCTVHUB_AUDIT_CHECKPOINT_MS    1000
+ *   policy.services_file       CCTVHUB_SERVICES_FILE          (none)        (reloadable)
+ *
+ * hub.node_id is the "node" of audit records; a signed audit checkpoint is written every
+ * audit.checkpoint_records records or audit.checkpoint_ms milliseconds; policy.services_file
+ * is the services file (etc/services.json), read again on SIGHUP.
  */
 #ifndef CH_CONFIG_H
 #define CH_CONFIG_H
@@ -46,6 +51,7 @@ typedef struct ch_config {
     char *node_id;
     uint64_t audit_checkpoint_records;
     uint64_t audit_checkpoint_ms;
+    char *services_file; /* the services (etc/services.json), or NULL for none */
 } ch_config_t;
 
 /* One command-line override: key is the dotted name ("http.listen"). */

@@ -6,6 +6,7 @@
 #include "main/main.h"
 
 #include "api/api.h"
+#include "policy/policy.h"
 #include "audit/audit.h"
 #include "main/hub_audit.h"
 #include "net/net.h"
@@ -51,6 +52,8 @@ typedef struct ch_serve {
     uv_timer_t checkpoint_timer; /* a signed checkpoint each second when records were added */
     int stopping;
 } ch_serve_t;
+
+static int ch__serve_load_services(const ch_config_t *cfg, ch_policy_t **out, int at_start);
 
 static void ch__serve_limits(const ch_config_t *cfg, ch_http_limits_t *l)
 {
@@ -150,14 +153,20 @@ static void ch__serve_reload(ch_serve_t *s)
     s->cfg.http_request_timeout_ms = next.http_request_timeout_ms;
     s->cfg.http_idle_timeout_ms = next.http_idle_timeout_ms;
     s->cfg.http_max_connections = next.http_max_connections;
+    ch_policy_t *services = NULL;
+    if (ch__serve_load_services(&next, &services, 0) == 0) {
+        ch_api_set_policy(s->api, services);
+        ch_free(s->cfg.services_file);
+        s->cfg.services_file = ch_strdup(next.services_file);
+    }
     ch_config_fini(&next);
     ch_audit_entry_t e = {
         .actor = "system", .action = "config.reload", .object = "config", .outcome = "ok"};
-    json_t *details = json_pack("{s:s?, s:I, s:I, s:I, s:I}", "file", s->opts.config_file,
-                                "http.max_body", (json_int_t)s->cfg.http_max_body, "http.max_head",
-                                (json_int_t)s->cfg.http_max_head, "http.request_timeout_ms",
-                                (json_int_t)s->cfg.http_request_timeout_ms, "log.level",
-                                (json_int_t)s->cfg.log_level);
+    json_t *details = json_pack(
+        "{s:s?, s:s?, s:I, s:I, s:I, s:I}", "file", s->opts.config_file, "policy.services_file",
+        s->cfg.services_file, "http.max_body", (json_int_t)s->cfg.http_max_body, "http.max_head",
+        (json_int_t)s->cfg.http_max_head, "http.request_timeout_ms",
+        (json_int_t)s->cfg.http_request_timeout_ms, "log.level", (json_int_t)s->cfg.log_level);
     e.details = details;
     if (ch_audit_append(s->audit, &e, NULL) != 0) {
         ch_log(CH_LOG_ERROR, "main", "msg=\"reload applied but not audited\"");
@@ -174,6 +183,33 @@ static void ch__serve_checkpoint_tick(uv_timer_t *t)
     if (ch_audit_checkpoint_now(s->audit) != 0) {
         ch_log(CH_LOG_ERROR, "audit", "msg=\"checkpoint failed\"");
     }
+}
+
+/* Loads policy.services_file into *out (NULL when none is configured). On failure prints or
+ * logs the reason naming the key and returns CH_EINVAL. */
+static int ch__serve_load_services(const ch_config_t *cfg, ch_policy_t **out, int at_start)
+{
+    *out = NULL;
+    if (cfg->services_file == NULL) {
+        return 0;
+    }
+    char *err = NULL;
+    if (ch_policy_load_file(cfg->services_file, out, &err) != 0) {
+        if (at_start) {
+            fprintf(stderr, "cctvhub: configuration error: policy.services_file: %s\n",
+                    err ? err : cfg->services_file);
+        } else {
+            ch_buf_t b;
+            ch_buf_init(&b);
+            ch_log_quote(&b, err ? err : "unknown");
+            ch_log(CH_LOG_ERROR, "main",
+                   "msg=\"services file not reloaded; the previous one stays\" error=%s", b.data);
+            ch_buf_fini(&b);
+        }
+        ch_free(err);
+        return CH_EINVAL;
+    }
+    return 0;
 }
 
 static void ch__serve_on_signal(uv_signal_t *h, int signum)
@@ -220,6 +256,13 @@ int ch_main_serve(int argc, char **argv)
         return rc;
     }
     int exit_code = CH_EXIT_OK;
+    /* Configuration first: a broken services file stops the start before anything is
+     * touched. */
+    ch_policy_t *services = NULL;
+    if (ch__serve_load_services(&s.cfg, &services, 1) != 0) {
+        exit_code = CH_EXIT_CONFIG;
+        goto out;
+    }
     int mk = ch_main__mkdir_p(s.cfg.data_dir);
     if (mk != 0) {
         fprintf(stderr, "cctvhub serve: cannot create data directory %s: %s\n", s.cfg.data_dir,
@@ -256,6 +299,8 @@ int ch_main_serve(int argc, char **argv)
         exit_code = CH_EXIT_FAILURE;
         goto out;
     }
+    ch_api_set_policy(s.api, services);
+    services = NULL; /* the API's now */
     if (ch_http_server_new(s.loop, &limits, ch_api_handle, ch_api_body_limit, s.api, &s.http) !=
         0) {
         fprintf(stderr, "cctvhub serve: cannot create the HTTP server\n");
@@ -301,6 +346,7 @@ int ch_main_serve(int argc, char **argv)
     ch_log(CH_LOG_INFO, "main", "msg=stopped");
 
 out:
+    ch_policy_free(services);
     if (s.api != NULL) {
         ch_api_free(s.api);
     }

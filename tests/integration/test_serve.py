@@ -186,6 +186,68 @@ def test_data_survives_restart():
         h.cleanup()
 
 
+def test_services_file_is_served_and_reloaded_and_a_broken_one_refused():
+    import tempfile
+    shipped = os.path.join(hub.SOURCE_DIR, "etc", "services.json")
+    d = tempfile.mkdtemp()
+    services = os.path.join(d, "services.json")
+    with open(shipped, "rb") as f:
+        original = f.read()
+    with open(services, "wb") as f:
+        f.write(original)
+    h = Hub(env={"CCTVHUB_SERVICES_FILE": services})
+    try:
+        _, body = h.json("GET", "/api/v1/services", expect=200)
+        ids = [s["id"] for s in body["items"]]
+        check(body["loaded"] and ids == ["112-center", "112-dispatch", "119-dispatch",
+                                         "vulnerable-persons", "disaster-response",
+                                         "anklet-violation", "wanted-vehicle",
+                                         "women-safe-return", "military-training",
+                                         "ansimi-sos", "city-dashboard"], ids)
+        for s in body["items"]:
+            check(s["legal_basis"]["code"] and s["agency_types"] and s["duration_max_s"] > 0, s)
+        # A broken file on SIGHUP keeps the services in force.
+        with open(services, "w") as f:
+            f.write('{"services": [{"id": "x"}]}')
+        h.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while "services file not reloaded" not in h.stderr() and time.time() < deadline:
+            time.sleep(0.05)
+        check("services file not reloaded" in h.stderr(), h.stderr()[-800:])
+        _, body = h.json("GET", "/api/v1/services", expect=200)
+        check(body["total"] == 11, body["total"])
+        # A good smaller file replaces them.
+        data = json.loads(original)
+        data["services"] = data["services"][:2]
+        with open(services, "w") as f:
+            json.dump(data, f)
+        h.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            _, body = h.json("GET", "/api/v1/services", expect=200)
+            if body["total"] == 2:
+                break
+            time.sleep(0.05)
+        check(body["total"] == 2, body["total"])
+        h.stop()
+    finally:
+        h.cleanup()
+    # Without a file: none loaded. With a broken one: the start stops, naming the key.
+    h = Hub()
+    try:
+        _, body = h.json("GET", "/api/v1/services", expect=200)
+        check(body == {"items": [], "total": 0, "loaded": False}, body)
+        h.stop()
+    finally:
+        h.cleanup()
+    with open(services, "w") as f:
+        f.write('{"services": [{"id": "x"}]}')
+    code, _, err = run(["serve", "--data-dir", d, "--http", "127.0.0.1:0"],
+                       env={"CCTVHUB_SERVICES_FILE": services}, timeout=30)
+    check(code == 3 and "policy.services_file" in err and services in err, (code, err))
+    check("schema migrated" not in err, "the store was touched before the configuration held")
+
+
 if __name__ == "__main__":
     hub.main([
         test_health_and_version_answer_json,
@@ -198,4 +260,5 @@ if __name__ == "__main__":
         test_sigterm_lets_request_in_flight_finish,
         test_sighup_reloads_body_limit,
         test_data_survives_restart,
+        test_services_file_is_served_and_reloaded_and_a_broken_one_refused,
     ])
