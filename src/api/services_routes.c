@@ -87,8 +87,8 @@ static json_t *service_json(const ch_policy_service_t *s)
                                   s->requires_reason, "case",
                                   string_list(s->cases, s->cases_count)));
     json_object_set_new(o, "legal_basis",
-                        json_pack("{s:s, s:s, s:s?}", "code", s->basis_code, "text",
-                                  s->basis_text, "comment", s->basis_comment));
+                        json_pack("{s:s, s:s, s:s?}", "code", s->basis_code, "text", s->basis_text,
+                                  "comment", s->basis_comment));
     return o;
 }
 
