@@ -39,10 +39,10 @@ check: setup format-check
 	@./scripts/fuzz.sh $(CHECK_DIR) $(FUZZ_SECONDS)
 
 format:
-	@git ls-files '*.c' '*.h' | xargs clang-format -i
+	@git ls-files --cached --others --exclude-standard '*.c' '*.h' | xargs clang-format -i
 
 format-check:
-	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
+	@git ls-files --cached --others --exclude-standard '*.c' '*.h' | xargs clang-format --dry-run --Werror
 	@echo "format: ok"
 
 fuzz: setup
