@@ -456,8 +456,13 @@ int ch_time_parse_ns(const char *s, int64_t *out)
     tm.tm_hour = hour;
     tm.tm_min = min;
     tm.tm_sec = sec;
-    time_t t = timegm(&tm);
-    *out = ((int64_t)t - offset_s) * 1000000000LL + frac_ns;
+    /* Nanoseconds since the epoch fit int64 until 2262: later (and earlier than 1970) is not
+     * a time this hub can hold. */
+    int64_t secs = (int64_t)timegm(&tm) - offset_s;
+    if (secs < 0 || secs > INT64_MAX / 1000000000LL - 1) {
+        return CH_EPARSE;
+    }
+    *out = secs * 1000000000LL + frac_ns;
     return 0;
 }
 
