@@ -587,20 +587,30 @@ int ch_audit_append(ch_audit_t *a, const ch_audit_entry_t *e, uint64_t *seq_out)
     pthread_mutex_unlock(&a->mu);
 
     /* Either lead the batch that holds this record, or sleep until a leader says it is
-     * durable or hands over the lead (then this record is in the queue it takes). */
-    while (!w.done) {
-        if (!lead) {
-            while (sem_wait(&w.wake) != 0) {
-                assert(errno == EINTR);
+     * durable or hands over the lead (then this record is in the queue it takes). A sleeper
+     * reads w only after its semaphore was posted: each post is one message (the lead, or
+     * "done"), and the post is what makes the leader's writes to w visible here. Reading
+     * w.done before that raced with a leader still filling in w (its kids), and let this
+     * frame go while the leader was about to post it. */
+    for (;;) {
+        if (lead) {
+            /* A few batches in a row at most, so that one caller does not wait for long.
+             * This record is in the queue the first batch takes, so it is done after. */
+            for (int round = 0; lead_batch(a, &w, round < LEAD_ROUNDS - 1); round++) {
             }
-            lead = w.lead;
+            assert(w.done);
+            break;
+        }
+        while (sem_wait(&w.wake) != 0) {
+            assert(errno == EINTR);
+        }
+        if (w.lead) {
             w.lead = 0;
+            lead = 1;
             continue;
         }
-        /* A few batches in a row at most, so that one caller does not wait for long. */
-        for (int round = 0; lead_batch(a, &w, round < LEAD_ROUNDS - 1); round++) {
-        }
-        lead = 0;
+        assert(w.done);
+        break;
     }
     /* Pass the wake-up on (lead_batch): the kids still sleep, so they are still there. */
     for (int i = 0; i < 2; i++) {
