@@ -603,7 +603,11 @@ def test_kill_9_during_appends_loses_no_acknowledged_record_and_the_log_verifies
             check(code == 0, "round %d: verify after kill -9: exit %d\n%s%s"
                   % (r, code, vout, verr))
             if tear is not None:
-                check(re.search(r"torn tail\s+%d bytes" % len(tear), vout),
+                # At least the fake tail: a kill -9 can also stop a pwrite part way into the
+                # preallocated padding, and that half-written batch (never acknowledged) is
+                # torn tail too.
+                m = re.search(r"torn tail\s+(\d+) bytes", vout)
+                check(m and int(m.group(1)) >= len(tear),
                       "round %d: verify does not report the torn tail:\n%s" % (r, vout))
         check(len(acked) > 100, "only %d acknowledged appends in 20 rounds" % len(acked))
         append(d, 1)  # a last open recovers any torn tail
