@@ -355,12 +355,6 @@ static int valid_rtsp_url(const char *s)
 
 /* ---- agencies ----------------------------------------------------------------------------- */
 
-static const char *const agency_kinds[] = {"provider", "user", "both", NULL};
-static const char *const agency_levels[] = {"district", "city", "national", NULL};
-static const char *const agency_types[] = {"police-112",   "police-station", "fire-119",
-                                           "moj-tracking", "disaster-room",  "mayor-office",
-                                           "ansimi",       "military",       "district-center",
-                                           "city-agency",  "other",          NULL};
 static const char *const agency_settable[] = {"name",  "kind", "level", "type",
                                               "phone", "code", NULL};
 static const char *const agency_readonly[] = {"id", "created_at", "updated_at", NULL};
@@ -372,13 +366,13 @@ int ch_api__agency_from_json(const json_t *body, ch_agency_t *rec, ch_api__err_t
         rc = read_string(body, "name", 1, NAME_MAX_BYTES, &rec->name, err);
     }
     if (rc == 0) {
-        rc = read_enum(body, "kind", agency_kinds, NULL, &rec->kind, err);
+        rc = read_enum(body, "kind", ch_store_agency_kinds, NULL, &rec->kind, err);
     }
     if (rc == 0) {
-        rc = read_enum(body, "level", agency_levels, NULL, &rec->level, err);
+        rc = read_enum(body, "level", ch_store_agency_levels, NULL, &rec->level, err);
     }
     if (rc == 0) {
-        rc = read_enum(body, "type", agency_types, NULL, &rec->type, err);
+        rc = read_enum(body, "type", ch_store_agency_types, NULL, &rec->type, err);
     }
     if (rc == 0) {
         rc = read_string(body, "phone", 0, 64, &rec->phone, err);
@@ -391,9 +385,6 @@ int ch_api__agency_from_json(const json_t *body, ch_agency_t *rec, ch_api__err_t
 
 /* ---- cameras ------------------------------------------------------------------------------ */
 
-static const char *const camera_kinds[] = {"fixed", "ptz", "unknown", NULL};
-static const char *const camera_statuses[] = {"active", "inactive", "unlocated", "maintenance",
-                                              NULL};
 static const char *const camera_codecs[] = {"h264", "h265", NULL};
 static const char *const camera_settable[] = {"agency_id",
                                               "name",
@@ -458,7 +449,7 @@ int ch_api__camera_from_json(const json_t *body, ch_camera_t *rec, ch_api__err_t
         rc = read_string(body, "purpose", 0, NAME_MAX_BYTES, &rec->purpose, err);
     }
     if (rc == 0) {
-        rc = read_enum(body, "kind", camera_kinds, "unknown", &rec->kind, err);
+        rc = read_enum(body, "kind", ch_store_camera_kinds, "unknown", &rec->kind, err);
     }
     if (rc == 0) {
         rc = read_double(body, "heading_deg", 0.0, 360.0, CH_STORE_UNKNOWN_DOUBLE,
@@ -505,8 +496,8 @@ int ch_api__camera_from_json(const json_t *body, ch_camera_t *rec, ch_api__err_t
     }
     if (rc == 0) {
         /* Without a position a camera cannot be "active" on a map: default accordingly. */
-        rc = read_enum(body, "status", camera_statuses, rec->located ? "active" : "unlocated",
-                       &rec->status, err);
+        rc = read_enum(body, "status", ch_store_camera_statuses,
+                       rec->located ? "active" : "unlocated", &rec->status, err);
     }
     if (rc == 0) {
         rc = read_string(body, "direction", 0, TEXT_MAX_BYTES, &rec->direction, err);
@@ -519,8 +510,6 @@ int ch_api__camera_from_json(const json_t *body, ch_camera_t *rec, ch_api__err_t
 
 /* ---- devices ------------------------------------------------------------------------------ */
 
-static const char *const device_kinds[] = {"emergency-bell", "wifi-ap", "sensor", "other", NULL};
-static const char *const device_statuses[] = {"active", "inactive", "unlocated", "fault", NULL};
 static const char *const device_settable[] = {
     "agency_id",    "name",        "kind",   "lat",   "lon",
     "road_address", "lot_address", "status", "attrs", NULL};
@@ -537,7 +526,7 @@ int ch_api__device_from_json(const json_t *body, ch_device_t *rec, ch_api__err_t
         rc = read_string(body, "name", 1, NAME_MAX_BYTES, &rec->name, err);
     }
     if (rc == 0) {
-        rc = read_enum(body, "kind", device_kinds, NULL, &rec->kind, err);
+        rc = read_enum(body, "kind", ch_store_device_kinds, NULL, &rec->kind, err);
     }
     if (rc == 0) {
         rc = read_position(body, &rec->located, &rec->lat, &rec->lon, err);
@@ -549,8 +538,8 @@ int ch_api__device_from_json(const json_t *body, ch_device_t *rec, ch_api__err_t
         rc = read_string(body, "lot_address", 0, TEXT_MAX_BYTES, &rec->lot_address, err);
     }
     if (rc == 0) {
-        rc = read_enum(body, "status", device_statuses, rec->located ? "active" : "unlocated",
-                       &rec->status, err);
+        rc = read_enum(body, "status", ch_store_device_statuses,
+                       rec->located ? "active" : "unlocated", &rec->status, err);
     }
     if (rc == 0) {
         /* attrs is kept as JSON text; sorted keys make equal objects equal text, which the

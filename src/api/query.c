@@ -218,18 +218,8 @@ static const char *const camera_params[] = {"agency_id", "purpose", "kind",  "st
 static const char *const device_params[] = {"agency_id", "kind",   "status", "q",
                                             "bbox",      "cursor", "limit",  NULL};
 
-/* Enumerations accepted as filters; the same sets as the bodies (json.c). */
-static const char *const agency_kinds[] = {"provider", "user", "both", NULL};
-static const char *const agency_levels[] = {"district", "city", "national", NULL};
-static const char *const agency_types[] = {"police-112",   "police-station", "fire-119",
-                                           "moj-tracking", "disaster-room",  "mayor-office",
-                                           "ansimi",       "military",       "district-center",
-                                           "city-agency",  "other",          NULL};
-static const char *const camera_kinds[] = {"fixed", "ptz", "unknown", NULL};
-static const char *const camera_statuses[] = {"active", "inactive", "unlocated", "maintenance",
-                                              NULL};
-static const char *const device_kinds[] = {"emergency-bell", "wifi-ap", "sensor", "other", NULL};
-static const char *const device_statuses[] = {"active", "inactive", "unlocated", "fault", NULL};
+/* Enumerated filters are checked against the store's own lists (ch_store_*_kinds, ...), the
+ * same the bodies are checked against. */
 
 /* Checks an enumerated filter value; a typo should say so rather than list nothing. */
 static int check_choice(const char *name, const char *value, const char *const *values,
@@ -304,24 +294,24 @@ int ch_api__filter_from_query(const ch_api__query_t *q, ch_api__resource_t res,
     int rc = 0;
     switch (res) {
     case CH_API__AGENCIES:
-        rc = check_choice("kind", f->kind, agency_kinds, err);
+        rc = check_choice("kind", f->kind, ch_store_agency_kinds, err);
         if (rc == 0) {
-            rc = check_choice("type", f->type, agency_types, err);
+            rc = check_choice("type", f->type, ch_store_agency_types, err);
         }
         if (rc == 0) {
-            rc = check_choice("level", f->level, agency_levels, err);
+            rc = check_choice("level", f->level, ch_store_agency_levels, err);
         }
         break;
     case CH_API__CAMERAS:
-        rc = check_choice("kind", f->kind, camera_kinds, err);
+        rc = check_choice("kind", f->kind, ch_store_camera_kinds, err);
         if (rc == 0) {
-            rc = check_choice("status", f->status, camera_statuses, err);
+            rc = check_choice("status", f->status, ch_store_camera_statuses, err);
         }
         break;
     case CH_API__DEVICES:
-        rc = check_choice("kind", f->kind, device_kinds, err);
+        rc = check_choice("kind", f->kind, ch_store_device_kinds, err);
         if (rc == 0) {
-            rc = check_choice("status", f->status, device_statuses, err);
+            rc = check_choice("status", f->status, ch_store_device_statuses, err);
         }
         break;
     }

@@ -247,17 +247,17 @@ static int check_position(ch_store_t *st, const char *what, int located, double 
     return 0;
 }
 
-static const char *const agency_kinds[] = {"provider", "user", "both", NULL};
-static const char *const agency_levels[] = {"district", "city", "national", NULL};
-static const char *const agency_types[] = {"police-112",   "police-station", "fire-119",
-                                           "moj-tracking", "disaster-room",  "mayor-office",
-                                           "ansimi",       "military",       "district-center",
-                                           "city-agency",  "other",          NULL};
-static const char *const camera_kinds[] = {"fixed", "ptz", "unknown", NULL};
-static const char *const camera_statuses[] = {"active", "inactive", "unlocated", "maintenance",
-                                              NULL};
-static const char *const device_kinds[] = {"emergency-bell", "wifi-ap", "sensor", "other", NULL};
-static const char *const device_statuses[] = {"active", "inactive", "unlocated", "fault", NULL};
+const char *const ch_store_agency_kinds[] = {"provider", "user", "both", NULL};
+const char *const ch_store_agency_levels[] = {"district", "city", "national", NULL};
+const char *const ch_store_agency_types[] = {"police-112",   "police-station", "fire-119",
+                                             "moj-tracking", "disaster-room",  "mayor-office",
+                                             "ansimi",       "military",       "district-center",
+                                             "city-agency",  "other",          NULL};
+const char *const ch_store_camera_kinds[] = {"fixed", "ptz", "unknown", NULL};
+const char *const ch_store_camera_statuses[] = {"active", "inactive", "unlocated", "maintenance",
+                                                NULL};
+const char *const ch_store_device_kinds[] = {"emergency-bell", "wifi-ap", "sensor", "other", NULL};
+const char *const ch_store_device_statuses[] = {"active", "inactive", "unlocated", "fault", NULL};
 
 /* Validates an agency before it is written: required fields set, enumerations known. */
 static int agency_check(ch_store_t *st, const ch_agency_t *a)
@@ -266,9 +266,9 @@ static int agency_check(ch_store_t *st, const ch_agency_t *a)
     if (a->name == NULL || a->name[0] == '\0') {
         return ch_store__fail(st, CH_EINVAL, "agency: name is required");
     }
-    if ((rc = check_enum(st, "agency", "kind", a->kind, agency_kinds)) != 0 ||
-        (rc = check_enum(st, "agency", "level", a->level, agency_levels)) != 0 ||
-        (rc = check_enum(st, "agency", "type", a->type, agency_types)) != 0) {
+    if ((rc = check_enum(st, "agency", "kind", a->kind, ch_store_agency_kinds)) != 0 ||
+        (rc = check_enum(st, "agency", "level", a->level, ch_store_agency_levels)) != 0 ||
+        (rc = check_enum(st, "agency", "type", a->type, ch_store_agency_types)) != 0) {
         return rc;
     }
     return 0;
@@ -285,8 +285,8 @@ static int camera_check(ch_store_t *st, const ch_camera_t *c)
     if (c->name == NULL) {
         return ch_store__fail(st, CH_EINVAL, "camera: name is required");
     }
-    if ((rc = check_enum(st, "camera", "kind", c->kind, camera_kinds)) != 0 ||
-        (rc = check_enum(st, "camera", "status", c->status, camera_statuses)) != 0 ||
+    if ((rc = check_enum(st, "camera", "kind", c->kind, ch_store_camera_kinds)) != 0 ||
+        (rc = check_enum(st, "camera", "status", c->status, ch_store_camera_statuses)) != 0 ||
         (rc = check_doubles(st, CAMERAS, c)) != 0 ||
         (rc = check_position(st, "camera", c->located, c->lat, c->lon)) != 0) {
         return rc;
@@ -304,8 +304,8 @@ static int device_check(ch_store_t *st, const ch_device_t *d)
     if (d->name == NULL) {
         return ch_store__fail(st, CH_EINVAL, "device: name is required");
     }
-    if ((rc = check_enum(st, "device", "kind", d->kind, device_kinds)) != 0 ||
-        (rc = check_enum(st, "device", "status", d->status, device_statuses)) != 0 ||
+    if ((rc = check_enum(st, "device", "kind", d->kind, ch_store_device_kinds)) != 0 ||
+        (rc = check_enum(st, "device", "status", d->status, ch_store_device_statuses)) != 0 ||
         (rc = check_doubles(st, DEVICES, d)) != 0 ||
         (rc = check_position(st, "device", d->located, d->lat, d->lon)) != 0) {
         return rc;

@@ -92,6 +92,17 @@ typedef struct ch_device {
     int64_t updated_at;
 } ch_device_t;
 
+/* The values the enumerated fields may take, NULL-terminated: the store checks records against
+ * them, and the API checks bodies and filters against the same lists, so a new value is added
+ * in one place. */
+extern const char *const ch_store_agency_kinds[];
+extern const char *const ch_store_agency_levels[];
+extern const char *const ch_store_agency_types[];
+extern const char *const ch_store_camera_kinds[];
+extern const char *const ch_store_camera_statuses[];
+extern const char *const ch_store_device_kinds[];
+extern const char *const ch_store_device_statuses[];
+
 void ch_agency_fini(ch_agency_t *a);
 void ch_camera_fini(ch_camera_t *c);
 void ch_device_fini(ch_device_t *d);
