@@ -12,6 +12,15 @@ files_dir=$top/../shared/data/cctv
 base="http://$listen"
 
 mkdir -p "$data_dir"
+# The demo's administrator: made once, its password kept (mode 0600) beside the data.
+pwfile=$data_dir/demo-admin-password
+jar=$data_dir/demo-cookies
+if [ ! -s "$pwfile" ]; then
+    (umask 077 && head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$pwfile")
+    CCTVHUB_LOG_LEVEL=warn "$bin" user add admin --role admin --password-stdin \
+        --data-dir "$data_dir" <"$pwfile" >/dev/null
+fi
+password=$(cat "$pwfile")
 export CCTVHUB_SERVICES_FILE=${CCTVHUB_SERVICES_FILE:-$top/etc/services.json}
 "$bin" serve --data-dir "$data_dir" --http "$listen" 2>>"$data_dir/cctvhub.log" &
 pid=$!
@@ -29,10 +38,16 @@ until curl -fsS "$base/api/v1/health" >/dev/null 2>&1; do
 done
 
 echo "cctvhub is serving $base (data in $data_dir, log in $data_dir/cctvhub.log)"
+(umask 077 && : >"$jar")
+csrf=$(curl -sS -c "$jar" -H 'Content-Type: application/json' \
+    -d "{\"username\":\"admin\",\"password\":\"$password\"}" "$base/api/v1/session" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["csrf"])')
+echo "logged in as admin (password in $pwfile; session cookie in $jar)"
 echo "importing the published CCTV inventories from $files_dir:"
 for f in "$files_dir"/*.csv; do
     name=$(basename "$f")
-    curl -sS -X POST --data-binary "@$f" -H 'Content-Type: text/csv' \
+    curl -sS -b "$jar" -H "X-CSRF-Token: $csrf" -X POST --data-binary "@$f" \
+        -H 'Content-Type: text/csv' \
         "$base/api/v1/imports?name=$name" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
@@ -47,18 +62,20 @@ done
 
 cat <<TXT
 
-Try:
+Try (the session cookie of admin is in $jar; requests that change state also need
+-H 'X-CSRF-Token: $csrf'):
   curl -s '$base/api/v1/health'
   curl -s '$base/api/v1/version'
-  curl -s '$base/api/v1/agencies?limit=5'
-  curl -s '$base/api/v1/cameras?limit=3&purpose=%EC%96%B4%EB%A6%B0%EC%9D%B4%EB%B3%B4%ED%98%B8'
-  curl -s '$base/api/v1/cameras?bbox=129.02,35.09,129.05,35.12&limit=5'
-  curl -s '$base/api/v1/cameras?kind=ptz&q=%ED%95%B4%EC%9A%B4%EB%8C%80&limit=2'
-  curl -s '$base/api/v1/devices?limit=2'
-  curl -s '$base/api/v1/geo/near?lat=35.1035&lon=129.034&radius_m=300&limit=5'
-  curl -s '$base/api/v1/services'                 # the 11 linked services and their rules
+  curl -s -b $jar '$base/api/v1/session'          # who am I
+  curl -s -b $jar '$base/api/v1/agencies?limit=5'
+  curl -s -b $jar '$base/api/v1/cameras?limit=3&purpose=%EC%96%B4%EB%A6%B0%EC%9D%B4%EB%B3%B4%ED%98%B8'
+  curl -s -b $jar '$base/api/v1/cameras?bbox=129.02,35.09,129.05,35.12&limit=5'
+  curl -s -b $jar '$base/api/v1/cameras?kind=ptz&q=%ED%95%B4%EC%9A%B4%EB%8C%80&limit=2'
+  curl -s -b $jar '$base/api/v1/devices?limit=2'
+  curl -s -b $jar '$base/api/v1/geo/near?lat=35.1035&lon=129.034&radius_m=300&limit=5'
+  curl -s -b $jar '$base/api/v1/services'         # the 11 linked services and their rules
   curl -s '$base/api/v1/openapi.yaml' | head
-  curl -s '$base/api/v1/audit?limit=3'            # every change, on the signed record
+  curl -s -b $jar '$base/api/v1/audit?limit=3'    # every change, on the signed record
   curl -s '$base/api/v1/audit/checkpoint'          # keep one; verify later, offline:
   $bin audit verify --data-dir $data_dir --checkpoint FILE
 

@@ -40,7 +40,12 @@ echo "   $cams located cameras"
 sqlite3 -separator ' ' "$TMP/data/cctvhub.db" \
     "select lat, lon from cameras where located = 1 order by random() limit 10000" \
     >"$TMP/points.txt"
+# The queries come from an agency's system with its API key (the route needs a role).
+agency=$(sqlite3 "$TMP/data/cctvhub.db" "select min(id) from agencies")
+key=$("$BUILD/cctvhub" apikey create --log-level warn --data-dir "$TMP/data" --agency "$agency" \
+    --role agency 2>/dev/null)
 cat >"$TMP/near.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $key"
 local points = {}
 for line in io.lines("$TMP/points.txt") do
   local lat, lon = line:match("([^ ]+) ([^ ]+)")
@@ -68,7 +73,7 @@ until curl -fsS "http://127.0.0.1:$port/api/v1/health" >/dev/null 2>&1; do
 done
 t1=$(date +%s.%N)
 echo "   hub up with its index in $(python3 -c "print(round($t1 - $t0, 1))") s"
-curl -fsS "http://127.0.0.1:$port/api/v1/geo/near?lat=$(head -1 "$TMP/points.txt" | tr ' ' '&' | sed 's/&/\&lon=/')&radius_m=300&limit=3" \
+curl -fsS -H "Authorization: Bearer $key" "http://127.0.0.1:$port/api/v1/geo/near?lat=$(head -1 "$TMP/points.txt" | tr ' ' '&' | sed 's/&/\&lon=/')&radius_m=300&limit=3" \
     | head -c 300; echo
 
 ulimit -n 65536 2>/dev/null || true

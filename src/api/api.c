@@ -4,6 +4,7 @@
  * on the libuv thread pool with their own store handle.
  */
 #include "api/api_internal.h"
+#include "api/api_ctx.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -30,36 +31,6 @@ extern const size_t ch_api_openapi_doc_len;
 /* Twelve significant digits keep coordinates to well under a metre without printing the
  * binary noise of %.17g ("37.566499999999998"). */
 #define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(12))
-
-struct ch_api {
-    uv_loop_t *loop;
-    ch_store_t *st;
-    char *store_url;
-    size_t max_import_bytes;
-    int64_t started_at_ms;
-    ch_audit_t *audit; /* borrowed; NULL: nothing audited */
-    /* The cameras in memory for the geo routes: loaded at start, kept in step with every
-     * camera change here, rebuilt after an import. */
-    ch_geo_t *geo;
-    uint64_t camera_changes; /* counts changes made through the routes, see import_done */
-    ch_policy_t *policy;     /* the services file; NULL when none is configured */
-    size_t in_flight;        /* imports queued or running */
-    int freeing;             /* ch_api_free() was called with imports in flight */
-    /* The /health answer, rebuilt at most once a second (or when in_flight changes): it is
-     * the benchmark's target, so the common case is one comparison and a copy. */
-    int64_t health_sec;
-    size_t health_in_flight;
-    size_t health_len;
-    char health_body[192];
-};
-
-/* One request being answered: what the access log line needs. */
-typedef struct api_ctx {
-    ch_api_t *api;
-    ch_http_request_t *req;
-    uint64_t t0_ns;
-    ch_log_level_t log_level;
-} api_ctx_t;
 
 /* ---- answering and logging ---------------------------------------------------------------- */
 
@@ -98,39 +69,39 @@ static void log_request(const api_ctx_t *c, int status)
     ch_buf_fini(&b);
 }
 
-static void reply(api_ctx_t *c, int status, const char *content_type, const char *extra_headers,
-                  const void *body, size_t len)
+void ch_api__reply(api_ctx_t *c, int status, const char *content_type, const char *extra_headers,
+                   const void *body, size_t len)
 {
     log_request(c, status);
     ch_http_respond(c->req, status, content_type, extra_headers, body, len);
 }
 
 /* Answers j (the reference is taken) as JSON with status. */
-static void reply_json(api_ctx_t *c, int status, const char *extra_headers, json_t *j)
+void ch_api__reply_json(api_ctx_t *c, int status, const char *extra_headers, json_t *j)
 {
     char *text = json_dumps(j, DUMP_FLAGS);
     json_decref(j);
     if (text == NULL) {
         static const char oops[] =
             "{\"error\":{\"code\":\"internal\",\"message\":\"could not encode the answer\"}}";
-        reply(c, 500, JSON_TYPE, NULL, oops, sizeof(oops) - 1);
+        ch_api__reply(c, 500, JSON_TYPE, NULL, oops, sizeof(oops) - 1);
         return;
     }
-    reply(c, status, JSON_TYPE, extra_headers, text, strlen(text));
+    ch_api__reply(c, status, JSON_TYPE, extra_headers, text, strlen(text));
     free(text);
 }
 
-static void reply_err(api_ctx_t *c, const ch_api__err_t *e, const char *extra_headers)
+void ch_api__reply_err(api_ctx_t *c, const ch_api__err_t *e, const char *extra_headers)
 {
-    reply_json(c, e->status, extra_headers, ch_api__err_to_json(e));
+    ch_api__reply_json(c, e->status, extra_headers, ch_api__err_to_json(e));
 }
 
-static void reply_error(api_ctx_t *c, int status, const char *code, const char *field,
-                        const char *message)
+void ch_api__reply_error(api_ctx_t *c, int status, const char *code, const char *field,
+                         const char *message)
 {
     ch_api__err_t e;
     ch_api__err_set(&e, status, code, field, "%s", message);
-    reply_err(c, &e, NULL);
+    ch_api__reply_err(c, &e, NULL);
 }
 
 /* ---- request helpers ---------------------------------------------------------------------- */
@@ -157,28 +128,28 @@ static int is_json_body(const ch_http_request_t *req)
 }
 
 /* Reads the JSON object body of req; NULL after answering the error. */
-static json_t *read_body(api_ctx_t *c)
+json_t *ch_api__read_body(api_ctx_t *c)
 {
     if (!is_json_body(c->req)) {
-        reply_error(c, 415, "unsupported_media_type", NULL,
-                    "send the body as Content-Type: application/json");
+        ch_api__reply_error(c, 415, "unsupported_media_type", NULL,
+                            "send the body as Content-Type: application/json");
         return NULL;
     }
     ch_api__err_t e;
     json_t *body = ch_api__parse_body(c->req->body, c->req->body_len, &e);
     if (body == NULL) {
-        reply_err(c, &e, NULL);
+        ch_api__reply_err(c, &e, NULL);
     }
     return body;
 }
 
 /* Requests without a query take no parameters: a typo such as ?limt=5 should not be ignored. */
-static int reject_query(api_ctx_t *c)
+int ch_api__reject_query(api_ctx_t *c)
 {
     if (c->req->query.len == 0) {
         return 0;
     }
-    reply_error(c, 400, "invalid", "query", "this endpoint takes no query parameters");
+    ch_api__reply_error(c, 400, "invalid", "query", "this endpoint takes no query parameters");
     return -1;
 }
 
@@ -351,7 +322,7 @@ static void reply_store_error(api_ctx_t *c, const api_resource_t *res, int rc, i
         ch_api__err_set(&e, 500, "internal", NULL, "the database failed");
         break;
     }
-    reply_err(c, &e, NULL);
+    ch_api__reply_err(c, &e, NULL);
 }
 
 /* Parses the {id} of the path; answers 404 (a malformed id names no record) when it is bad. */
@@ -362,7 +333,7 @@ static int path_id(api_ctx_t *c, const api_resource_t *res, ch_slice_t s, int64_
     }
     ch_api__err_t e;
     ch_api__err_set(&e, 404, "not_found", NULL, "no such %s", res->singular);
-    reply_err(c, &e, NULL);
+    ch_api__reply_err(c, &e, NULL);
     return -1;
 }
 
@@ -375,7 +346,7 @@ static void reply_record(api_ctx_t *c, const api_resource_t *res, int status, ap
                  res->collection, *res->id(r));
         extra = location;
     }
-    reply_json(c, status, extra, res->to_json(r));
+    ch_api__reply_json(c, status, extra, res->to_json(r));
 }
 
 static void handle_list(api_ctx_t *c, const api_resource_t *res, ch_api__resource_t which)
@@ -385,7 +356,7 @@ static void handle_list(api_ctx_t *c, const api_resource_t *res, ch_api__resourc
     ch_store_filter_t f;
     if (ch_api__query_parse(c->req->query, &q, &e) != 0 ||
         ch_api__filter_from_query(&q, which, &f, &e) != 0) {
-        reply_err(c, &e, NULL);
+        ch_api__reply_err(c, &e, NULL);
         ch_api__query_fini(&q);
         return;
     }
@@ -409,15 +380,41 @@ static void handle_list(api_ctx_t *c, const api_resource_t *res, ch_api__resourc
     } else {
         json_object_set_new(o, "next", json_null());
     }
-    reply_json(c, 200, NULL, o);
+    ch_api__reply_json(c, 200, NULL, o);
 }
 
 /* ---- audit -------------------------------------------------------------------------------- */
 
-/* The actor of a request: the peer until accounts arrive (issue 5) name a user or agency. */
+/* The actor of a request: its principal, or the peer on a public route. */
 static void request_actor(const api_ctx_t *c, char out[96])
 {
-    snprintf(out, 96, "http:%s", c->req->peer);
+    if (c->who.kind != CH_AUTH_NONE) {
+        snprintf(out, 96, "%s", c->who.actor);
+    } else {
+        snprintf(out, 96, "http:%s", c->req->peer);
+    }
+}
+
+int ch_api__audit(api_ctx_t *c, const char *actor, const char *action, const char *object,
+                  const char *outcome, json_t *details)
+{
+    if (c->api->audit == NULL) {
+        json_decref(details);
+        return 0;
+    }
+    char who[96];
+    if (actor == NULL) {
+        request_actor(c, who);
+        actor = who;
+    }
+    ch_audit_entry_t e = {
+        .actor = actor, .action = action, .object = object, .outcome = outcome, .details = details};
+    int rc = ch_audit_append(c->api->audit, &e, NULL);
+    json_decref(details);
+    if (rc != 0) {
+        ch_log(CH_LOG_ERROR, "api", "msg=\"audit append failed\" action=%s rc=%d", action, rc);
+    }
+    return rc;
 }
 
 /*
@@ -427,21 +424,7 @@ static void request_actor(const api_ctx_t *c, char out[96])
  */
 static int audit_change(api_ctx_t *c, const char *action, const char *object, json_t *details)
 {
-    if (c->api->audit == NULL) {
-        json_decref(details);
-        return 0;
-    }
-    char actor[96];
-    request_actor(c, actor);
-    ch_audit_entry_t e = {
-        .actor = actor, .action = action, .object = object, .outcome = "ok", .details = details};
-    int rc = ch_audit_append(c->api->audit, &e, NULL);
-    json_decref(details);
-    if (rc != 0) {
-        ch_log(CH_LOG_ERROR, "api", "msg=\"audit append failed; change undone\" action=%s rc=%d",
-               action, rc);
-    }
-    return rc;
+    return ch_api__audit(c, NULL, action, object, "ok", details);
 }
 
 /* "camera.create" and "camera:123" for a change of one record. */
@@ -454,8 +437,8 @@ static void audit_names(const api_resource_t *res, const char *verb, int64_t id,
 
 static void reply_audit_failed(api_ctx_t *c)
 {
-    reply_error(c, 503, "audit_unavailable", NULL,
-                "the change was not made: it could not be put on the audit record");
+    ch_api__reply_error(c, 503, "audit_unavailable", NULL,
+                        "the change was not made: it could not be put on the audit record");
 }
 
 /* Runs a store change and its audit record as one unit: the store transaction commits only
@@ -543,10 +526,10 @@ static int op_delete(api_ctx_t *c, const api_resource_t *res, void *arg, int64_t
 
 static void handle_create(api_ctx_t *c, const api_resource_t *res)
 {
-    if (reject_query(c) != 0) {
+    if (ch_api__reject_query(c) != 0) {
         return;
     }
-    json_t *body = read_body(c);
+    json_t *body = ch_api__read_body(c);
     if (body == NULL) {
         return;
     }
@@ -554,7 +537,7 @@ static void handle_create(api_ctx_t *c, const api_resource_t *res)
     ch_api__err_t e;
     res->init(&r);
     if (res->from_json(body, &r, &e) != 0) {
-        reply_err(c, &e, NULL);
+        ch_api__reply_err(c, &e, NULL);
     } else {
         int audit_failed;
         int rc = run_audited(c, res, "create", op_create, &r, &audit_failed);
@@ -574,7 +557,7 @@ static void handle_create(api_ctx_t *c, const api_resource_t *res)
 static void handle_get(api_ctx_t *c, const api_resource_t *res, ch_slice_t id_text)
 {
     int64_t id;
-    if (reject_query(c) != 0 || path_id(c, res, id_text, &id) != 0) {
+    if (ch_api__reject_query(c) != 0 || path_id(c, res, id_text, &id) != 0) {
         return;
     }
     api_record_t r;
@@ -597,10 +580,10 @@ static void handle_get(api_ctx_t *c, const api_resource_t *res, ch_slice_t id_te
 static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id_text, int patch)
 {
     int64_t id;
-    if (reject_query(c) != 0 || path_id(c, res, id_text, &id) != 0) {
+    if (ch_api__reject_query(c) != 0 || path_id(c, res, id_text, &id) != 0) {
         return;
     }
-    json_t *body = read_body(c);
+    json_t *body = ch_api__read_body(c);
     if (body == NULL) {
         return;
     }
@@ -611,7 +594,7 @@ static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
     json_t *body_id = json_object_get(body, "id");
     if (body_id != NULL && !(json_is_integer(body_id) && json_integer_value(body_id) == id)) {
         ch_api__err_set(&e, 400, "invalid", "id", "id in the body differs from the path");
-        reply_err(c, &e, NULL);
+        ch_api__reply_err(c, &e, NULL);
         goto out;
     }
     int rc = res->get(c->api->st, id, &r);
@@ -631,7 +614,7 @@ static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
         input = merged;
     }
     if (res->from_json(input, &r, &e) != 0) {
-        reply_err(c, &e, NULL);
+        ch_api__reply_err(c, &e, NULL);
         goto out;
     }
     *res->id(&r) = id;
@@ -664,7 +647,7 @@ out:
 static void handle_delete(api_ctx_t *c, const api_resource_t *res, ch_slice_t id_text)
 {
     int64_t id;
-    if (reject_query(c) != 0 || path_id(c, res, id_text, &id) != 0) {
+    if (ch_api__reject_query(c) != 0 || path_id(c, res, id_text, &id) != 0) {
         return;
     }
     int audit_failed;
@@ -678,7 +661,7 @@ static void handle_delete(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
         return;
     }
     geo_follow(c->api, res, NULL, id);
-    reply(c, 204, NULL, NULL, NULL, 0);
+    ch_api__reply(c, 204, NULL, NULL, NULL, 0);
 }
 
 /* ---- health, version, document ------------------------------------------------------------ */
@@ -700,7 +683,7 @@ static void handle_health(api_ctx_t *c)
         api->health_sec = sec;
         api->health_in_flight = api->in_flight;
     }
-    reply(c, 200, JSON_TYPE, NULL, api->health_body, api->health_len);
+    ch_api__reply(c, 200, JSON_TYPE, NULL, api->health_body, api->health_len);
 }
 
 static void handle_version(api_ctx_t *c)
@@ -710,12 +693,12 @@ static void handle_version(api_ctx_t *c)
     json_object_set_new(o, "version", json_string(CH_VERSION));
     json_object_set_new(o, "git", json_string(CH_GIT_REV));
     json_object_set_new(o, "schema", json_integer(ch_store_schema_version(c->api->st)));
-    reply_json(c, 200, NULL, o);
+    ch_api__reply_json(c, 200, NULL, o);
 }
 
 static void handle_openapi(api_ctx_t *c)
 {
-    reply(c, 200, "application/yaml", NULL, ch_api_openapi_doc, ch_api_openapi_doc_len);
+    ch_api__reply(c, 200, "application/yaml", NULL, ch_api_openapi_doc, ch_api_openapi_doc_len);
 }
 
 /* ---- imports ------------------------------------------------------------------------------ */
@@ -845,24 +828,26 @@ static void import_done(uv_work_t *w, int status)
     } else if (im->audit_end_failed) {
         ch_log(CH_LOG_ERROR, "api",
                "msg=\"import done but its result is not on the audit record\"");
-        reply_error(c, 503, "audit_unavailable", NULL,
-                    "the import ran (its start is on the audit record) but its result could not "
-                    "be recorded; the hub takes no more changes until the audit log is repaired");
+        ch_api__reply_error(
+            c, 503, "audit_unavailable", NULL,
+            "the import ran (its start is on the audit record) but its result could not "
+            "be recorded; the hub takes no more changes until the audit log is repaired");
     } else if (status == UV_ECANCELED) {
-        reply_error(c, 503, "unavailable", NULL, "the import was cancelled; try again");
+        ch_api__reply_error(c, 503, "unavailable", NULL, "the import was cancelled; try again");
     } else if (im->store_failed || im->rc == CH_EDB || im->rc == CH_ENOMEM) {
         ch_log(CH_LOG_ERROR, "api", "msg=\"import failed\" rc=%d", im->rc);
-        reply_error(c, 500, "internal", NULL,
-                    im->store_failed ? "the database could not be opened" : "the import failed");
+        ch_api__reply_error(c, 500, "internal", NULL,
+                            im->store_failed ? "the database could not be opened"
+                                             : "the import failed");
     } else if (im->rc != 0) {
         ch_api__err_t e;
         ch_api__err_set(&e, 422, "import_rejected", NULL, "%s",
                         im->err ? im->err : ch_strerror(im->rc));
         json_t *o = ch_api__err_to_json(&e);
         json_object_set_new(o, "report", ch_import_report_to_json(&im->rep));
-        reply_json(c, 422, NULL, o);
+        ch_api__reply_json(c, 422, NULL, o);
     } else {
-        reply_json(c, 201, NULL, ch_import_report_to_json(&im->rep));
+        ch_api__reply_json(c, 201, NULL, ch_import_report_to_json(&im->rep));
     }
     import_free(im);
 }
@@ -873,32 +858,34 @@ static void handle_import(api_ctx_t *c)
     ch_api__query_t q;
     ch_api__err_t e;
     if (ch_api__query_parse(c->req->query, &q, &e) != 0) {
-        reply_err(c, &e, NULL);
+        ch_api__reply_err(c, &e, NULL);
         goto out;
     }
     for (size_t i = 0; i < q.count; i++) {
         if (strcmp(q.items[i].name, "agency") != 0 && strcmp(q.items[i].name, "name") != 0) {
             ch_api__err_set(&e, 400, "invalid", q.items[i].name, "unknown query parameter");
-            reply_err(c, &e, NULL);
+            ch_api__reply_err(c, &e, NULL);
             goto out;
         }
     }
     const char *name = ch_api__query_get(&q, "name");
     const char *agency = ch_api__query_get(&q, "agency");
     if (name != NULL && (name[0] == '\0' || strlen(name) > 255 || strchr(name, '/') != NULL)) {
-        reply_error(c, 400, "invalid", "name", "name must be a file name of 1..255 bytes");
+        ch_api__reply_error(c, 400, "invalid", "name", "name must be a file name of 1..255 bytes");
         goto out;
     }
     if (agency != NULL && (agency[0] == '\0' || strlen(agency) > 256)) {
-        reply_error(c, 400, "invalid", "agency", "agency must be an agency name of 1..256 bytes");
+        ch_api__reply_error(c, 400, "invalid", "agency",
+                            "agency must be an agency name of 1..256 bytes");
         goto out;
     }
     if (c->req->body == NULL || c->req->body_len == 0) {
-        reply_error(c, 400, "invalid", NULL, "send the CSV file as the request body");
+        ch_api__reply_error(c, 400, "invalid", NULL, "send the CSV file as the request body");
         goto out;
     }
     if (api->store_url == NULL) {
-        reply_error(c, 503, "unavailable", NULL, "imports are not configured on this server");
+        ch_api__reply_error(c, 503, "unavailable", NULL,
+                            "imports are not configured on this server");
         goto out;
     }
     api_import_t *im = ch_calloc(1, sizeof(*im));
@@ -912,7 +899,7 @@ static void handle_import(api_ctx_t *c)
     int rc = uv_queue_work(api->loop, &im->work, import_work, import_done);
     if (rc != 0) {
         import_free(im);
-        reply_error(c, 503, "unavailable", NULL, "the import could not be started");
+        ch_api__reply_error(c, 503, "unavailable", NULL, "the import could not be started");
         goto out;
     }
     api->in_flight++;
@@ -925,7 +912,7 @@ out:
 static void handle_audit(api_ctx_t *c, ch_api__route_id_t route)
 {
     if (c->api->audit == NULL) {
-        reply_error(c, 503, "audit_unavailable", NULL, "this server keeps no audit log");
+        ch_api__reply_error(c, 503, "audit_unavailable", NULL, "this server keeps no audit log");
         return;
     }
     json_t *json = NULL;
@@ -934,11 +921,11 @@ static void handle_audit(api_ctx_t *c, ch_api__route_id_t route)
     int status =
         ch_api__audit_answer(c->api->audit, c->api->st, route, c->req->query, &json, &text, &e);
     if (status != 200) {
-        reply_err(c, &e, NULL);
+        ch_api__reply_err(c, &e, NULL);
     } else if (text != NULL) {
-        reply(c, 200, "text/plain; charset=utf-8", NULL, text, strlen(text));
+        ch_api__reply(c, 200, "text/plain; charset=utf-8", NULL, text, strlen(text));
     } else {
-        reply_json(c, 200, NULL, json);
+        ch_api__reply_json(c, 200, NULL, json);
     }
     ch_free(text);
 }
@@ -948,7 +935,7 @@ static void handle_audit(api_ctx_t *c, ch_api__route_id_t route)
 static void handle_geo(api_ctx_t *c, ch_api__route_id_t route)
 {
     json_t *body = NULL;
-    if (route != CH_API__R_GEO_NEAR && (body = read_body(c)) == NULL) {
+    if (route != CH_API__R_GEO_NEAR && (body = ch_api__read_body(c)) == NULL) {
         return;
     }
     json_t *json = NULL;
@@ -956,9 +943,9 @@ static void handle_geo(api_ctx_t *c, ch_api__route_id_t route)
     int status = ch_api__geo_answer(c->api->geo, route, c->req->query, body, &json, &e);
     json_decref(body);
     if (status != 200) {
-        reply_err(c, &e, NULL);
+        ch_api__reply_err(c, &e, NULL);
     } else {
-        reply_json(c, 200, NULL, json);
+        ch_api__reply_json(c, 200, NULL, json);
     }
 }
 
@@ -967,11 +954,11 @@ static void handle_geo(api_ctx_t *c, ch_api__route_id_t route)
 void ch_api_handle(ch_http_request_t *req, void *ud)
 {
     ch_api_t *api = ud;
-    api_ctx_t c = {api, req, ch_time_mono_ns(), CH_LOG_INFO};
+    api_ctx_t c = {api, req, ch_time_mono_ns(), CH_LOG_INFO, {0}};
     ch_api__match_t m;
     int rc = ch_api__route_match(req->method, req->path, &m);
     if (rc == CH_ENOTFOUND) {
-        reply_error(&c, 404, "not_found", NULL, "no such path");
+        ch_api__reply_error(&c, 404, "not_found", NULL, "no such path");
         return;
     }
     if (rc == CH_EUNSUPP) {
@@ -979,7 +966,10 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
         snprintf(allow, sizeof(allow), "Allow: %s\r\n", m.allow);
         ch_api__err_t e;
         ch_api__err_set(&e, 405, "method_not_allowed", NULL, "this path accepts %s", m.allow);
-        reply_err(&c, &e, allow);
+        ch_api__reply_err(&c, &e, allow);
+        return;
+    }
+    if (!(m.roles & CH_AUTH_PUBLIC) && ch_api__authorize(&c, m.roles) != 0) {
         return;
     }
     const api_resource_t *res = &resources[m.resource];
@@ -1029,9 +1019,25 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
         handle_geo(&c, m.route);
         break;
     case CH_API__R_SERVICES:
-        if (reject_query(&c) == 0) {
-            reply_json(&c, 200, NULL, ch_api__services_json(api->policy));
+        if (ch_api__reject_query(&c) == 0) {
+            ch_api__reply_json(&c, 200, NULL, ch_api__services_json(api->policy));
         }
+        break;
+    case CH_API__R_SESSION_LOGIN:
+    case CH_API__R_SESSION_GET:
+    case CH_API__R_SESSION_LOGOUT:
+        ch_api__handle_session(&c, m.route);
+        break;
+    case CH_API__R_USERS_LIST:
+    case CH_API__R_USERS_CREATE:
+    case CH_API__R_USERS_GET:
+    case CH_API__R_USERS_PATCH:
+        ch_api__handle_users(&c, m.route, m.id);
+        break;
+    case CH_API__R_APIKEYS_LIST:
+    case CH_API__R_APIKEYS_CREATE:
+    case CH_API__R_APIKEYS_REVOKE:
+        ch_api__handle_apikeys(&c, m.route, m.id);
         break;
     }
 }
@@ -1075,6 +1081,12 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg, ch_a
     }
     ch_log(CH_LOG_INFO, "geo", "msg=\"index loaded\" cameras=%zu bytes=%zu", ch_geo_count(api->geo),
            ch_geo_memory_bytes(api->geo));
+    api->auth.session_idle_ms = cfg->session_idle_ms;
+    api->auth.session_max_ms = cfg->session_max_ms;
+    api->max_failed_logins = cfg->max_failed_logins > 0 ? cfg->max_failed_logins : 5;
+    api->lock_ms = cfg->lockout_ms > 0 ? cfg->lockout_ms : 15 * 60 * 1000;
+    api->cookie_secure = cfg->cookie_secure;
+    api->throttle = ch_auth_throttle_new(cfg->max_failures_per_address, 0);
     *out = api;
     return 0;
 }
@@ -1091,6 +1103,7 @@ void ch_api_free(ch_api_t *api)
     }
     ch_geo_free(api->geo);
     ch_policy_free(api->policy);
+    ch_auth_throttle_free(api->throttle);
     ch_free(api->store_url);
     ch_free(api);
 }

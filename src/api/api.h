@@ -40,6 +40,17 @@ typedef struct ch_api_config {
      * update, delete, import) is put on it before its answer leaves: a change whose record
      * cannot be made durable is rolled back and answered 503. */
     ch_audit_t *audit;
+    /* Accounts (0 = the default in brackets): a session ends after session_idle_ms unused
+     * [30 min] and session_max_ms after login [12 h]; max_failed_logins failures in a row
+     * [5] lock an account for lockout_ms [15 min]; max_failures_per_address failed logins
+     * from one address within 5 minutes [20] refuse that address for the rest of them;
+     * cookie_secure adds Secure to the session cookie (set it when TLS is in front). */
+    int64_t session_idle_ms;
+    int64_t session_max_ms;
+    int max_failed_logins;
+    int64_t lockout_ms;
+    int max_failures_per_address;
+    int cookie_secure;
 } ch_api_config_t;
 
 /* Creates the API on loop, answering from st (borrowed: it must outlive the API and be used

@@ -137,12 +137,23 @@ typedef enum ch_api__route_id {
     CH_API__R_GEO_AREA,          /* POST /api/v1/geo/area */
     CH_API__R_GEO_COVERAGE,      /* POST /api/v1/geo/coverage */
     CH_API__R_SERVICES,          /* GET /api/v1/services */
+    CH_API__R_SESSION_LOGIN,     /* POST /api/v1/session */
+    CH_API__R_SESSION_GET,       /* GET /api/v1/session */
+    CH_API__R_SESSION_LOGOUT,    /* DELETE /api/v1/session */
+    CH_API__R_USERS_LIST,        /* GET /api/v1/users */
+    CH_API__R_USERS_CREATE,      /* POST /api/v1/users */
+    CH_API__R_USERS_GET,         /* GET /api/v1/users/{id} */
+    CH_API__R_USERS_PATCH,       /* PATCH /api/v1/users/{id} */
+    CH_API__R_APIKEYS_LIST,      /* GET /api/v1/apikeys */
+    CH_API__R_APIKEYS_CREATE,    /* POST /api/v1/apikeys */
+    CH_API__R_APIKEYS_REVOKE,    /* DELETE /api/v1/apikeys/{id} */
 } ch_api__route_id_t;
 
 typedef struct ch_api__match {
     ch_api__route_id_t route;
     ch_api__resource_t resource; /* for the resource routes */
     ch_slice_t id;               /* the {id} segment, undecoded; empty when none */
+    unsigned roles;              /* who may call it: CH_AUTH_* bits (CH_AUTH_PUBLIC: anyone) */
     char allow[64];              /* on CH_EUNSUPP: the methods the path accepts, "GET, POST" */
 } ch_api__match_t;
 

@@ -3,11 +3,12 @@
  * serves: the dispatcher, the 405 Allow header and the OpenAPI test all read it.
  */
 #include "api/api_internal.h"
+#include "auth/auth.h"
 
 #include <stdio.h>
 #include <string.h>
 
-/* Who may call what, once accounts exist (a later issue): "public" needs no account. */
+/* Who may call what: "public" needs no account. */
 #define ROLES_ALL    "admin,operator,agency,provider,auditor"
 #define ROLES_EDIT   "admin,operator,provider"
 #define ROLES_ADMIN  "admin"
@@ -45,7 +46,17 @@
     X("POST", "/api/v1/geo/path", ROLES_GEO, CH_API__R_GEO_PATH, CH_API__CAMERAS)                  \
     X("POST", "/api/v1/geo/area", ROLES_GEO, CH_API__R_GEO_AREA, CH_API__CAMERAS)                  \
     X("POST", "/api/v1/geo/coverage", ROLES_PLAN, CH_API__R_GEO_COVERAGE, CH_API__CAMERAS)         \
-    X("GET", "/api/v1/services", ROLES_ALL, CH_API__R_SERVICES, CH_API__AGENCIES)
+    X("GET", "/api/v1/services", ROLES_ALL, CH_API__R_SERVICES, CH_API__AGENCIES)                  \
+    X("POST", "/api/v1/session", "public", CH_API__R_SESSION_LOGIN, CH_API__AGENCIES)              \
+    X("GET", "/api/v1/session", ROLES_ALL, CH_API__R_SESSION_GET, CH_API__AGENCIES)                \
+    X("DELETE", "/api/v1/session", ROLES_ALL, CH_API__R_SESSION_LOGOUT, CH_API__AGENCIES)          \
+    X("GET", "/api/v1/users", ROLES_ADMIN, CH_API__R_USERS_LIST, CH_API__AGENCIES)                 \
+    X("POST", "/api/v1/users", ROLES_ADMIN, CH_API__R_USERS_CREATE, CH_API__AGENCIES)              \
+    X("GET", "/api/v1/users/{id}", ROLES_ADMIN, CH_API__R_USERS_GET, CH_API__AGENCIES)             \
+    X("PATCH", "/api/v1/users/{id}", ROLES_ADMIN, CH_API__R_USERS_PATCH, CH_API__AGENCIES)         \
+    X("GET", "/api/v1/apikeys", ROLES_ADMIN, CH_API__R_APIKEYS_LIST, CH_API__AGENCIES)             \
+    X("POST", "/api/v1/apikeys", ROLES_ADMIN, CH_API__R_APIKEYS_CREATE, CH_API__AGENCIES)          \
+    X("DELETE", "/api/v1/apikeys/{id}", ROLES_ADMIN, CH_API__R_APIKEYS_REVOKE, CH_API__AGENCIES)
 
 #define AS_INFO(method, tmpl, roles, id, res)     {method, tmpl, roles},
 #define AS_DISPATCH(method, tmpl, roles, id, res) {id, res},
@@ -111,6 +122,7 @@ int ch_api__route_match(ch_slice_t method, ch_slice_t path, ch_api__match_t *m)
             m->route = route_dispatch[i].id;
             m->resource = route_dispatch[i].resource;
             m->id = param;
+            m->roles = ch_auth_roles_mask(r->roles);
             return 0;
         }
         path_known = 1;

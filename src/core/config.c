@@ -58,6 +58,18 @@ static const ch_config_key_t ch__config_keys[] = {
      CH_CFG_FIELD(audit_checkpoint_ms), 10, 3600000, 0},
     {"policy.services_file", "CCTVHUB_SERVICES_FILE", CH_CFG_STR, CH_CFG_FIELD(services_file), 0, 0,
      1},
+    {"auth.session_idle_s", "CCTVHUB_AUTH_SESSION_IDLE_S", CH_CFG_UINT,
+     CH_CFG_FIELD(auth_session_idle_s), 60, 86400, 0},
+    {"auth.session_max_s", "CCTVHUB_AUTH_SESSION_MAX_S", CH_CFG_UINT,
+     CH_CFG_FIELD(auth_session_max_s), 60, 7 * 86400, 0},
+    {"auth.max_failed_logins", "CCTVHUB_AUTH_MAX_FAILED_LOGINS", CH_CFG_UINT,
+     CH_CFG_FIELD(auth_max_failed_logins), 1, 1000, 0},
+    {"auth.lockout_s", "CCTVHUB_AUTH_LOCKOUT_S", CH_CFG_UINT, CH_CFG_FIELD(auth_lockout_s), 1,
+     86400, 0},
+    {"auth.max_failures_per_address", "CCTVHUB_AUTH_MAX_FAILURES_PER_ADDRESS", CH_CFG_UINT,
+     CH_CFG_FIELD(auth_max_failures_per_address), 1, 100000, 0},
+    {"auth.cookie_secure", "CCTVHUB_AUTH_COOKIE_SECURE", CH_CFG_UINT,
+     CH_CFG_FIELD(auth_cookie_secure), 0, 1, 0},
 };
 
 static const ch_config_key_t *ch__config_find(const char *name)
@@ -224,6 +236,12 @@ static void ch__config_defaults(ch_config_t *cfg)
     cfg->node_id = ch_strdup("cctvhub");
     cfg->audit_checkpoint_records = 1000;
     cfg->audit_checkpoint_ms = 1000;
+    cfg->auth_session_idle_s = 1800;
+    cfg->auth_session_max_s = 43200;
+    cfg->auth_max_failed_logins = 5;
+    cfg->auth_lockout_s = 900;
+    cfg->auth_max_failures_per_address = 20;
+    cfg->auth_cookie_secure = 0;
 }
 
 int ch_config_load(ch_config_t *cfg, const char *file, char *const *envp,

@@ -21,6 +21,12 @@
  *   audit.checkpoint_records   CCTVHUB_AUDIT_CHECKPOINT_RECORDS 1000
  *   audit.checkpoint_ms        CCTVHUB_AUDIT_CHECKPOINT_MS    1000
  *   policy.services_file       CCTVHUB_SERVICES_FILE          (none)        (reloadable)
+ *   auth.session_idle_s        CCTVHUB_AUTH_SESSION_IDLE_S    1800
+ *   auth.session_max_s         CCTVHUB_AUTH_SESSION_MAX_S     43200
+ *   auth.max_failed_logins     CCTVHUB_AUTH_MAX_FAILED_LOGINS 5
+ *   auth.lockout_s             CCTVHUB_AUTH_LOCKOUT_S         900
+ *   auth.max_failures_per_address CCTVHUB_AUTH_MAX_FAILURES_PER_ADDRESS 20
+ *   auth.cookie_secure         CCTVHUB_AUTH_COOKIE_SECURE     0
  *
  * hub.node_id is the "node" of audit records; a signed audit checkpoint is written every
  * audit.checkpoint_records records or audit.checkpoint_ms milliseconds; policy.services_file
@@ -52,6 +58,12 @@ typedef struct ch_config {
     uint64_t audit_checkpoint_records;
     uint64_t audit_checkpoint_ms;
     char *services_file; /* the services (etc/services.json), or NULL for none */
+    uint64_t auth_session_idle_s;
+    uint64_t auth_session_max_s;
+    uint64_t auth_max_failed_logins;
+    uint64_t auth_lockout_s;
+    uint64_t auth_max_failures_per_address;
+    uint64_t auth_cookie_secure; /* 0 or 1 */
 } ch_config_t;
 
 /* One command-line override: key is the dotted name ("http.listen"). */

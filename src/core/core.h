@@ -38,6 +38,7 @@
 #define CH_ETOOBIG   (-10005) /* input over a limit */
 #define CH_EUNSUPP   (-10006) /* valid but not supported here */
 #define CH_EDB       (-10007) /* the database failed */
+#define CH_EPERM     (-EPERM) /* not allowed: a bad credential, a denied request */
 
 /* A short English text for an error code; never NULL. */
 const char *ch_strerror(int rc);

@@ -130,28 +130,6 @@ static const char ch__append_usage[] =
     "            3 bad configuration; 4 the log cannot be opened (locked by a running hub,\n"
     "            or damaged: run 'cctvhub audit verify').\n";
 
-/* Matches argv[*i] against flag, as "--flag VALUE" or "--flag=VALUE". Returns 1 and sets
- * *value (consuming the value) on a match, 0 when argv[*i] is another argument, and -1 after
- * printing why when the value is missing. */
-static int ch__flag_value(int argc, char **argv, int *i, const char *flag, const char **value)
-{
-    const char *arg = argv[*i];
-    size_t flen = strlen(flag);
-    if (strcmp(arg, flag) == 0) {
-        if (*i + 1 >= argc) {
-            fprintf(stderr, "cctvhub: %s needs a value\n", flag);
-            return -1;
-        }
-        *value = argv[++*i];
-        return 1;
-    }
-    if (strncmp(arg, flag, flen) == 0 && arg[flen] == '=') {
-        *value = arg + flen + 1;
-        return 1;
-    }
-    return 0;
-}
-
 /* Parses a whole decimal unsigned number; 0, or -1 when s is not one. */
 static int ch__parse_u64(const char *s, uint64_t *out)
 {
@@ -392,10 +370,10 @@ static int ch__audit_verify(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         int r = ch_main__common_option(&opts, argc, argv, &i);
         if (r == 0) {
-            r = ch__flag_value(argc, argv, &i, "--key", &key_arg);
+            r = ch_main__flag_value(argc, argv, &i, "--key", &key_arg);
         }
         if (r == 0) {
-            r = ch__flag_value(argc, argv, &i, "--checkpoint", &checkpoint_file);
+            r = ch_main__flag_value(argc, argv, &i, "--checkpoint", &checkpoint_file);
         }
         if (r < 0) {
             return CH_EXIT_USAGE;
@@ -650,28 +628,28 @@ static int ch__audit_show(int argc, char **argv)
         const char *since = NULL, *until = NULL, *lim = NULL;
         int r = ch_main__common_option(&opts, argc, argv, &i);
         if (r == 0) {
-            r = ch__flag_value(argc, argv, &i, "--since", &since);
+            r = ch_main__flag_value(argc, argv, &i, "--since", &since);
         }
         if (r == 0) {
-            r = ch__flag_value(argc, argv, &i, "--until", &until);
+            r = ch_main__flag_value(argc, argv, &i, "--until", &until);
         }
         if (r == 0) {
-            r = ch__flag_value(argc, argv, &i, "--limit", &lim);
+            r = ch_main__flag_value(argc, argv, &i, "--limit", &lim);
         }
         if (r == 0) {
-            r = ch__flag_value(argc, argv, &i, "--camera", &f.camera);
+            r = ch_main__flag_value(argc, argv, &i, "--camera", &f.camera);
         }
         if (r == 0) {
-            r = ch__flag_value(argc, argv, &i, "--agency", &f.agency);
+            r = ch_main__flag_value(argc, argv, &i, "--agency", &f.agency);
         }
         if (r == 0) {
-            r = ch__flag_value(argc, argv, &i, "--event", &f.event);
+            r = ch_main__flag_value(argc, argv, &i, "--event", &f.event);
         }
         if (r == 0) {
-            r = ch__flag_value(argc, argv, &i, "--actor", &f.actor);
+            r = ch_main__flag_value(argc, argv, &i, "--actor", &f.actor);
         }
         if (r == 0) {
-            r = ch__flag_value(argc, argv, &i, "--action", &f.action);
+            r = ch_main__flag_value(argc, argv, &i, "--action", &f.action);
         }
         if (r < 0) {
             return CH_EXIT_USAGE;
@@ -814,10 +792,10 @@ static int ch__audit_prove(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         int r = ch_main__common_option(&opts, argc, argv, &i);
         if (r == 0) {
-            r = ch__flag_value(argc, argv, &i, "--size", &size_arg);
+            r = ch_main__flag_value(argc, argv, &i, "--size", &size_arg);
         }
         if (r == 0) {
-            r = ch__flag_value(argc, argv, &i, "--consistency", &first_arg);
+            r = ch_main__flag_value(argc, argv, &i, "--consistency", &first_arg);
         }
         if (r < 0) {
             return CH_EXIT_USAGE;
@@ -964,7 +942,7 @@ static int ch__audit_append(int argc, char **argv)
         const char **slots[] = {&e.actor,   &e.action,      &e.object,     &e.outcome,
                                 &e.purpose, &e.legal_basis, &details_text, &count_arg};
         for (size_t k = 0; r == 0 && k < CH_ARRAY_SIZE(flags); k++) {
-            r = ch__flag_value(argc, argv, &i, flags[k], slots[k]);
+            r = ch_main__flag_value(argc, argv, &i, flags[k], slots[k]);
         }
         if (r < 0) {
             return CH_EXIT_USAGE;

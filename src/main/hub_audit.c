@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-int ch_main__audit_open(const ch_config_t *cfg, int create_key, ch_audit_t **out)
+static int audit_open(const ch_config_t *cfg, int create_key, int quiet_busy, ch_audit_t **out)
 {
     ch_audit_key_t key;
     char *err = NULL;
@@ -51,6 +51,11 @@ int ch_main__audit_open(const ch_config_t *cfg, int create_key, ch_audit_t **out
     opt.checkpoint_every_ms = (uint32_t)cfg->audit_checkpoint_ms;
     rc = ch_audit_open(&opt, out, &err);
     ch_audit_key_wipe(&key);
+    if (rc == CH_ECONFLICT && quiet_busy) {
+        ch_free(err);
+        ch_buf_fini(&dir);
+        return CH_ECONFLICT;
+    }
     if (rc != 0) {
         fprintf(stderr, "cctvhub: cannot open the audit log %s: %s%s\n", dir.data,
                 err ? err : ch_strerror(rc),
@@ -62,6 +67,53 @@ int ch_main__audit_open(const ch_config_t *cfg, int create_key, ch_audit_t **out
     }
     ch_buf_fini(&dir);
     return CH_EXIT_OK;
+}
+
+int ch_main__audit_open(const ch_config_t *cfg, int create_key, ch_audit_t **out)
+{
+    return audit_open(cfg, create_key, 0, out);
+}
+
+int ch_main__audit_try_open(const ch_config_t *cfg, ch_audit_t **out)
+{
+    return audit_open(cfg, 1, 1, out);
+}
+
+int ch_main__outbox_drain(ch_store_t *st, ch_audit_t *a)
+{
+    for (;;) {
+        ch_outbox_list_t l;
+        ch_store_filter_t f = {.limit = 100};
+        int rc = ch_store_outbox_list(st, &f, &l);
+        if (rc != 0) {
+            ch_log(CH_LOG_ERROR, "audit", "msg=\"outbox unreadable\" error=\"%s\"",
+                   ch_store_errmsg(st));
+            return rc;
+        }
+        size_t n = l.count;
+        for (size_t i = 0; i < l.count && rc == 0; i++) {
+            const ch_outbox_t *o = &l.items[i];
+            json_t *details = o->details != NULL ? json_loads(o->details, 0, NULL) : NULL;
+            ch_audit_entry_t e = {.actor = o->actor,
+                                  .action = o->action,
+                                  .object = o->object,
+                                  .outcome = "ok",
+                                  .details = json_is_object(details) ? details : NULL};
+            rc = ch_audit_append(a, &e, NULL);
+            json_decref(details);
+            if (rc == 0) {
+                rc = ch_store_outbox_delete(st, o->id);
+            }
+        }
+        ch_outbox_list_free(&l);
+        if (rc != 0) {
+            ch_log(CH_LOG_ERROR, "audit", "msg=\"outbox not drained\" rc=%d", rc);
+            return rc;
+        }
+        if (n < 100) {
+            return 0;
+        }
+    }
 }
 
 void ch_main__local_actor(char out[96])

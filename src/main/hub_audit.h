@@ -7,6 +7,7 @@
 
 #include "audit/audit.h"
 #include "core/config.h"
+#include "store/store.h"
 
 /* Opens the audit log of cfg->data_dir for appending. When create_key is set and the data
  * directory has no node key yet, one is made first (and its public key logged), so that a new
@@ -14,6 +15,15 @@
  * `cctvhub keys init` or `cctvhub audit verify` where they help) and returns CH_EXIT_STORE;
  * else CH_EXIT_OK and *out. */
 int ch_main__audit_open(const ch_config_t *cfg, int create_key, ch_audit_t **out);
+
+/* As ch_main__audit_open (with create_key), but quiet when the log is held by a running hub:
+ * returns CH_ECONFLICT then, 0 and *out on success, another code after printing why. */
+int ch_main__audit_try_open(const ch_config_t *cfg, ch_audit_t **out);
+
+/* Appends every record of the store's audit outbox (ch_store_outbox_*) to the log, oldest
+ * first, deleting each once it is durable. A crash between the two appends it again on the
+ * next drain: at least once, never lost. 0, or a store / audit code (logged). */
+int ch_main__outbox_drain(ch_store_t *st, ch_audit_t *a);
 
 /* "user:<login name>" of the process's user, for records of local commands (out: 96 bytes). */
 void ch_main__local_actor(char out[96]);

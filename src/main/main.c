@@ -19,6 +19,8 @@ static const char ch__usage[] =
     "            Seoul Ansimi lists) into the store\n"
     "  keys      keys init: make the node's Ed25519 key pair (signs the audit log)\n"
     "  audit     audit verify|show|prove|append: the audit log, offline (no running hub)\n"
+    "  user      user add|disable|enable|list: people who log in\n"
+    "  apikey    apikey create|revoke|list: API keys of agencies' systems\n"
     "  version   print the version\n"
     "  help      print this text\n"
     "\n"
@@ -113,6 +115,25 @@ int ch_main__mkdir_p(const char *dir)
     return 0;
 }
 
+int ch_main__flag_value(int argc, char **argv, int *i, const char *flag, const char **value)
+{
+    const char *arg = argv[*i];
+    size_t flen = strlen(flag);
+    if (strcmp(arg, flag) == 0) {
+        if (*i + 1 >= argc) {
+            fprintf(stderr, "cctvhub: %s needs a value\n", flag);
+            return -1;
+        }
+        *value = argv[++*i];
+        return 1;
+    }
+    if (strncmp(arg, flag, flen) == 0 && arg[flen] == '=') {
+        *value = arg + flen + 1;
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -131,6 +152,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "audit") == 0) {
         return ch_main_audit(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "user") == 0) {
+        return ch_main_user(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "apikey") == 0) {
+        return ch_main_apikey(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("cctvhub %s (%s)\n", CH_VERSION, CH_GIT_REV);

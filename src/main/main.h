@@ -19,6 +19,9 @@ int ch_main_import(int argc, char **argv);
 /* cctvhub keys init; cctvhub audit verify|show|prove|append (audit_cmd.c). */
 int ch_main_keys(int argc, char **argv);
 int ch_main_audit(int argc, char **argv);
+/* cctvhub user add|disable|enable|list; cctvhub apikey create|revoke|list (account_cmd.c). */
+int ch_main_user(int argc, char **argv);
+int ch_main_apikey(int argc, char **argv);
 
 /*
  * Common options of every subcommand: --config FILE, --data-dir DIR, --store URL,
@@ -35,6 +38,9 @@ typedef struct ch_main_opts {
 
 int ch_main__common_option(ch_main_opts_t *opts, int argc, char **argv, int *i);
 void ch_main__add_override(ch_main_opts_t *opts, const char *key, const char *value);
+/* A command's own "--flag VALUE" or "--flag=VALUE" at argv[*i]: 1 and *value (consumed), 0
+ * when argv[*i] is another argument, -1 (after printing why) when the value is missing. */
+int ch_main__flag_value(int argc, char **argv, int *i, const char *flag, const char **value);
 /* Loads the configuration with opts; prints the error and returns CH_EXIT_CONFIG on failure. */
 int ch_main__load_config(const ch_main_opts_t *opts, ch_config_t *cfg);
 /* Creates dir and its parents (mode 0750); 0 or -errno. */

@@ -180,6 +180,8 @@ static void ch__serve_reload(ch_serve_t *s)
 static void ch__serve_checkpoint_tick(uv_timer_t *t)
 {
     ch_serve_t *s = t->data;
+    /* Records that commands (cctvhub user, apikey) left while this hub held the log. */
+    (void)ch_main__outbox_drain(s->store, s->audit);
     if (ch_audit_checkpoint_now(s->audit) != 0) {
         ch_log(CH_LOG_ERROR, "audit", "msg=\"checkpoint failed\"");
     }
@@ -283,6 +285,12 @@ int ch_main_serve(int argc, char **argv)
         exit_code = rc;
         goto out;
     }
+    if (ch_main__outbox_drain(s.store, s.audit) != 0) {
+        fprintf(stderr, "cctvhub serve: the audit outbox cannot be appended: %s\n",
+                ch_store_errmsg(s.store));
+        exit_code = CH_EXIT_STORE;
+        goto out;
+    }
 
     signal(SIGPIPE, SIG_IGN);
     s.loop = uv_default_loop();
@@ -293,6 +301,12 @@ int ch_main_serve(int argc, char **argv)
         .max_import_bytes = (size_t)s.cfg.import_max_bytes,
         .started_at_ms = ch_time_now_ms(),
         .audit = s.audit,
+        .session_idle_ms = (int64_t)s.cfg.auth_session_idle_s * 1000,
+        .session_max_ms = (int64_t)s.cfg.auth_session_max_s * 1000,
+        .max_failed_logins = (int)s.cfg.auth_max_failed_logins,
+        .lockout_ms = (int64_t)s.cfg.auth_lockout_s * 1000,
+        .max_failures_per_address = (int)s.cfg.auth_max_failures_per_address,
+        .cookie_secure = (int)s.cfg.auth_cookie_secure,
     };
     if (ch_api_new(s.loop, s.store, &acfg, &s.api) != 0) {
         fprintf(stderr, "cctvhub serve: cannot start the API\n");

@@ -59,6 +59,33 @@ static const ch_store__col_t device_cols[] = {
     PCOL(ch_device_t, source_line, INT),  COL(ch_device_t, source_key, TEXT),
 };
 
+static const ch_store__col_t user_cols[] = {
+    COL(ch_user_t, name, TEXT),          COL(ch_user_t, role, TEXT),
+    COL(ch_user_t, agency_id, INT64),    COL(ch_user_t, password_hash, TEXT),
+    COL(ch_user_t, disabled, INT),       COL(ch_user_t, failed_logins, INT),
+    COL(ch_user_t, locked_until, INT64), COL(ch_user_t, last_login, INT64),
+};
+
+static const ch_store__col_t apikey_cols[] = {
+    COL(ch_apikey_t, agency_id, INT64),  COL(ch_apikey_t, role, TEXT),
+    COL(ch_apikey_t, secret_hash, TEXT), COL(ch_apikey_t, label, TEXT),
+    COL(ch_apikey_t, revoked_at, INT64),
+};
+
+static const ch_store__col_t session_cols[] = {
+    COL(ch_session_t, token_hash, TEXT),
+    COL(ch_session_t, user_id, INT64),
+    COL(ch_session_t, csrf, TEXT),
+    COL(ch_session_t, expires_at, INT64),
+};
+
+static const ch_store__col_t outbox_cols[] = {
+    COL(ch_outbox_t, actor, TEXT),
+    COL(ch_outbox_t, action, TEXT),
+    COL(ch_outbox_t, object, TEXT),
+    COL(ch_outbox_t, details, TEXT),
+};
+
 #undef COL
 #undef PCOL
 
@@ -100,6 +127,54 @@ const ch_store__table_t ch_store__tables[CH_STORE__NTABLES] = {
             .filters = CH_STORE__F_AGENCY | CH_STORE__F_KIND | CH_STORE__F_STATUS |
                        CH_STORE__F_TEXT | CH_STORE__F_BBOX,
             .text_col = {"name", "road_address", "lot_address"},
+        },
+    [CH_STORE__USERS] =
+        {
+            .name = "users",
+            .record_size = sizeof(ch_user_t),
+            .created_off = offsetof(ch_user_t, created_at),
+            .updated_off = offsetof(ch_user_t, updated_at),
+            .cols = user_cols,
+            .ncols = (int)CH_ARRAY_SIZE(user_cols),
+            .key_col = 0,
+            .filters = CH_STORE__F_AGENCY | CH_STORE__F_TEXT,
+            .text_col = {"name", NULL},
+        },
+    [CH_STORE__APIKEYS] =
+        {
+            .name = "api_keys",
+            .record_size = sizeof(ch_apikey_t),
+            .created_off = offsetof(ch_apikey_t, created_at),
+            .updated_off = offsetof(ch_apikey_t, updated_at),
+            .cols = apikey_cols,
+            .ncols = (int)CH_ARRAY_SIZE(apikey_cols),
+            .key_col = -1,
+            .filters = CH_STORE__F_AGENCY,
+            .text_col = {NULL},
+        },
+    [CH_STORE__SESSIONS] =
+        {
+            .name = "sessions",
+            .record_size = sizeof(ch_session_t),
+            .created_off = offsetof(ch_session_t, created_at),
+            .updated_off = offsetof(ch_session_t, updated_at),
+            .cols = session_cols,
+            .ncols = (int)CH_ARRAY_SIZE(session_cols),
+            .key_col = 0,
+            .filters = 0,
+            .text_col = {NULL},
+        },
+    [CH_STORE__OUTBOX] =
+        {
+            .name = "audit_outbox",
+            .record_size = sizeof(ch_outbox_t),
+            .created_off = offsetof(ch_outbox_t, created_at),
+            .updated_off = offsetof(ch_outbox_t, updated_at),
+            .cols = outbox_cols,
+            .ncols = (int)CH_ARRAY_SIZE(outbox_cols),
+            .key_col = -1,
+            .filters = 0,
+            .text_col = {NULL},
         },
 };
 
@@ -208,8 +283,8 @@ static int one_of(const char *s, const char *const *words)
 }
 
 /* Checks a required enumerated string field: set, and one of words. */
-static int check_enum(ch_store_t *st, const char *what, const char *field, const char *value,
-                      const char *const *words)
+int ch_store__check_enum(ch_store_t *st, const char *what, const char *field, const char *value,
+                         const char *const *words)
 {
     if (value == NULL) {
         return ch_store__fail(st, CH_EINVAL, "%s: %s is required", what, field);
@@ -266,9 +341,9 @@ static int agency_check(ch_store_t *st, const ch_agency_t *a)
     if (a->name == NULL || a->name[0] == '\0') {
         return ch_store__fail(st, CH_EINVAL, "agency: name is required");
     }
-    if ((rc = check_enum(st, "agency", "kind", a->kind, ch_store_agency_kinds)) != 0 ||
-        (rc = check_enum(st, "agency", "level", a->level, ch_store_agency_levels)) != 0 ||
-        (rc = check_enum(st, "agency", "type", a->type, ch_store_agency_types)) != 0) {
+    if ((rc = ch_store__check_enum(st, "agency", "kind", a->kind, ch_store_agency_kinds)) != 0 ||
+        (rc = ch_store__check_enum(st, "agency", "level", a->level, ch_store_agency_levels)) != 0 ||
+        (rc = ch_store__check_enum(st, "agency", "type", a->type, ch_store_agency_types)) != 0) {
         return rc;
     }
     return 0;
@@ -285,8 +360,9 @@ static int camera_check(ch_store_t *st, const ch_camera_t *c)
     if (c->name == NULL) {
         return ch_store__fail(st, CH_EINVAL, "camera: name is required");
     }
-    if ((rc = check_enum(st, "camera", "kind", c->kind, ch_store_camera_kinds)) != 0 ||
-        (rc = check_enum(st, "camera", "status", c->status, ch_store_camera_statuses)) != 0 ||
+    if ((rc = ch_store__check_enum(st, "camera", "kind", c->kind, ch_store_camera_kinds)) != 0 ||
+        (rc = ch_store__check_enum(st, "camera", "status", c->status, ch_store_camera_statuses)) !=
+            0 ||
         (rc = check_doubles(st, CAMERAS, c)) != 0 ||
         (rc = check_position(st, "camera", c->located, c->lat, c->lon)) != 0) {
         return rc;
@@ -304,8 +380,9 @@ static int device_check(ch_store_t *st, const ch_device_t *d)
     if (d->name == NULL) {
         return ch_store__fail(st, CH_EINVAL, "device: name is required");
     }
-    if ((rc = check_enum(st, "device", "kind", d->kind, ch_store_device_kinds)) != 0 ||
-        (rc = check_enum(st, "device", "status", d->status, ch_store_device_statuses)) != 0 ||
+    if ((rc = ch_store__check_enum(st, "device", "kind", d->kind, ch_store_device_kinds)) != 0 ||
+        (rc = ch_store__check_enum(st, "device", "status", d->status, ch_store_device_statuses)) !=
+            0 ||
         (rc = check_doubles(st, DEVICES, d)) != 0 ||
         (rc = check_position(st, "device", d->located, d->lat, d->lon)) != 0) {
         return rc;
@@ -487,8 +564,8 @@ int ch_store_agency_delete(ch_store_t *st, int64_t id)
 
 /* Runs a list on table t and checks the page size; the caller copies the generic result into
  * its typed list. */
-static int list_generic(ch_store_t *st, const ch_store__table_t *t, const ch_store_filter_t *f,
-                        ch_store__list_t *l)
+int ch_store__list(ch_store_t *st, const ch_store__table_t *t, const ch_store_filter_t *f,
+                   ch_store__list_t *l)
 {
     static const ch_store_filter_t none = {0};
     int limit = ch_store__filter_limit(f);
@@ -509,7 +586,7 @@ static int list_generic(ch_store_t *st, const ch_store__table_t *t, const ch_sto
 int ch_store_agency_list(ch_store_t *st, const ch_store_filter_t *f, ch_agency_list_t *out)
 {
     ch_store__list_t l;
-    int rc = list_generic(st, AGENCIES, f, &l);
+    int rc = ch_store__list(st, AGENCIES, f, &l);
     out->items = l.items;
     out->count = l.count;
     out->total = l.total;
@@ -551,7 +628,7 @@ int ch_store_camera_delete(ch_store_t *st, int64_t id)
 int ch_store_camera_list(ch_store_t *st, const ch_store_filter_t *f, ch_camera_list_t *out)
 {
     ch_store__list_t l;
-    int rc = list_generic(st, CAMERAS, f, &l);
+    int rc = ch_store__list(st, CAMERAS, f, &l);
     out->items = l.items;
     out->count = l.count;
     out->total = l.total;
@@ -605,7 +682,7 @@ int ch_store_device_delete(ch_store_t *st, int64_t id)
 int ch_store_device_list(ch_store_t *st, const ch_store_filter_t *f, ch_device_list_t *out)
 {
     ch_store__list_t l;
-    int rc = list_generic(st, DEVICES, f, &l);
+    int rc = ch_store__list(st, DEVICES, f, &l);
     out->items = l.items;
     out->count = l.count;
     out->total = l.total;

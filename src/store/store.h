@@ -229,7 +229,7 @@ int ch_store_camera_scan_located(ch_store_t *st, ch_store_camera_fn fn, void *ud
 
 /* Counts for health and tests. */
 int ch_store_count(ch_store_t *st, const char *what, int64_t *out) CH_MUST_CHECK; /* "agencies",
-                                                               "cameras", "devices" */
+                                     "cameras", "devices", "users", "api_keys", "sessions" */
 
 /* ---- the audit index ------------------------------------------------------------------------ */
 
@@ -270,5 +270,124 @@ int ch_store_audit_index_clear(ch_store_t *st) CH_MUST_CHECK;
  * page (the last seq returned), or -1 when no more. */
 int ch_store_audit_index_query(ch_store_t *st, const ch_store_audit_filter_t *f, int64_t **seqs,
                                size_t *count, int64_t *total, int64_t *next_seq) CH_MUST_CHECK;
+
+/* ---- accounts ------------------------------------------------------------------------------ */
+
+/* The roles of people and systems (see docs/internals/auth.md), NULL-terminated. */
+extern const char *const ch_store_roles[];
+
+/* A person who logs in with a password. */
+typedef struct ch_user {
+    int64_t id;
+    char *name;           /* required, unique: the login name */
+    char *role;           /* required: one of ch_store_roles */
+    int64_t agency_id;    /* the agency the person works for, or 0 (admin, operator, auditor) */
+    char *password_hash;  /* required: an Argon2id string ($argon2id$v=19$...) */
+    int disabled;         /* 1: may not log in, sessions end */
+    int failed_logins;    /* consecutive failures since the last success */
+    int64_t locked_until; /* ms since epoch; logins are refused before it */
+    int64_t last_login;   /* ms since epoch, 0 = never */
+    int64_t created_at;
+    int64_t updated_at;
+} ch_user_t;
+
+/* An API key of an agency's system: "chk_<id>_<secret>"; only SHA-256(secret) is stored. */
+typedef struct ch_apikey {
+    int64_t id;
+    int64_t agency_id;  /* required */
+    char *role;         /* required: "agency" or "provider" */
+    char *secret_hash;  /* required: lowercase hex SHA-256 of the secret */
+    char *label;        /* optional */
+    int64_t revoked_at; /* ms since epoch, 0 = live */
+    int64_t created_at;
+    int64_t updated_at;
+} ch_apikey_t;
+
+/* A login session: the cookie holds the token; only SHA-256(token) is stored. */
+typedef struct ch_session {
+    int64_t id;
+    char *token_hash;   /* required, unique: lowercase hex SHA-256 of the cookie token */
+    int64_t user_id;    /* required */
+    char *csrf;         /* required: the token state-changing requests must echo */
+    int64_t expires_at; /* ms since epoch */
+    int64_t created_at;
+    int64_t updated_at;
+} ch_session_t;
+
+/*
+ * An audit record waiting to be appended: written by commands that change the store while the
+ * hub holds the audit log (cctvhub user ..., apikey ...), in the same transaction as their
+ * change, and appended by whoever holds the log next (the hub drains it every second).
+ */
+typedef struct ch_outbox {
+    int64_t id;
+    char *actor;   /* required */
+    char *action;  /* required */
+    char *object;  /* optional */
+    char *details; /* optional: a JSON object text */
+    int64_t created_at;
+    int64_t updated_at;
+} ch_outbox_t;
+
+typedef struct ch_user_list {
+    ch_user_t *items;
+    size_t count;
+    int64_t total;
+    int64_t next_id;
+} ch_user_list_t;
+
+typedef struct ch_apikey_list {
+    ch_apikey_t *items;
+    size_t count;
+    int64_t total;
+    int64_t next_id;
+} ch_apikey_list_t;
+
+typedef struct ch_outbox_list {
+    ch_outbox_t *items;
+    size_t count;
+    int64_t total;
+    int64_t next_id;
+} ch_outbox_list_t;
+
+void ch_user_fini(ch_user_t *u);
+void ch_apikey_fini(ch_apikey_t *k);
+void ch_session_fini(ch_session_t *s);
+void ch_outbox_fini(ch_outbox_t *o);
+void ch_user_list_free(ch_user_list_t *l);
+void ch_apikey_list_free(ch_apikey_list_t *l);
+void ch_outbox_list_free(ch_outbox_list_t *l);
+
+/* Users: CH_EEXIST for a name taken; CH_EINVAL naming the field for a bad record (an unknown
+ * role, an agency role without an agency_id). The list filter takes agency_id, text (name),
+ * after_id and limit. */
+int ch_store_user_create(ch_store_t *st, ch_user_t *u) CH_MUST_CHECK;
+int ch_store_user_get(ch_store_t *st, int64_t id, ch_user_t *out) CH_MUST_CHECK;
+int ch_store_user_find(ch_store_t *st, const char *name, ch_user_t *out) CH_MUST_CHECK;
+int ch_store_user_update(ch_store_t *st, ch_user_t *u) CH_MUST_CHECK;
+int ch_store_user_list(ch_store_t *st, const ch_store_filter_t *f,
+                       ch_user_list_t *out) CH_MUST_CHECK;
+
+/* API keys (the list filter takes agency_id, after_id, limit). */
+int ch_store_apikey_create(ch_store_t *st, ch_apikey_t *k) CH_MUST_CHECK;
+int ch_store_apikey_get(ch_store_t *st, int64_t id, ch_apikey_t *out) CH_MUST_CHECK;
+int ch_store_apikey_update(ch_store_t *st, ch_apikey_t *k) CH_MUST_CHECK;
+int ch_store_apikey_list(ch_store_t *st, const ch_store_filter_t *f,
+                         ch_apikey_list_t *out) CH_MUST_CHECK;
+
+/* Sessions. find looks a session up by token hash (CH_ENOTFOUND when none); end_user ends
+ * every session of a user; purge drops the sessions that expired before now_ms. */
+int ch_store_session_create(ch_store_t *st, ch_session_t *s) CH_MUST_CHECK;
+int ch_store_session_find(ch_store_t *st, const char *token_hash, ch_session_t *out) CH_MUST_CHECK;
+int ch_store_session_update(ch_store_t *st, ch_session_t *s) CH_MUST_CHECK;
+int ch_store_session_delete(ch_store_t *st, int64_t id) CH_MUST_CHECK;
+int ch_store_session_end_user(ch_store_t *st, int64_t user_id) CH_MUST_CHECK;
+int ch_store_session_purge(ch_store_t *st, int64_t now_ms) CH_MUST_CHECK;
+
+/* The audit outbox: add, the oldest rows (f: after_id, limit), and delete once appended. */
+int ch_store_outbox_add(ch_store_t *st, ch_outbox_t *o) CH_MUST_CHECK;
+int ch_store_outbox_list(ch_store_t *st, const ch_store_filter_t *f,
+                         ch_outbox_list_t *out) CH_MUST_CHECK;
+int ch_store_outbox_delete(ch_store_t *st, int64_t id) CH_MUST_CHECK;
 
 #endif /* CH_STORE_H */

@@ -56,7 +56,11 @@ typedef enum ch_store__table_id {
     CH_STORE__AGENCIES = 0,
     CH_STORE__CAMERAS = 1,
     CH_STORE__DEVICES = 2,
-    CH_STORE__NTABLES = 3,
+    CH_STORE__USERS = 3,
+    CH_STORE__APIKEYS = 4,
+    CH_STORE__SESSIONS = 5,
+    CH_STORE__OUTBOX = 6,
+    CH_STORE__NTABLES = 7,
 } ch_store__table_id_t;
 
 /* A record type and the table that stores it. */
@@ -82,6 +86,10 @@ extern const ch_store__table_t ch_store__tables[CH_STORE__NTABLES];
 /* Frees every string of a record of table t and zeroes it. */
 void ch_store__record_fini(const ch_store__table_t *t, void *rec);
 
+/* Checks that value is one of words (NULL-terminated); CH_EINVAL naming what and field. */
+int ch_store__check_enum(ch_store_t *st, const char *what, const char *field, const char *value,
+                         const char *const *words);
+
 /* The effective page size of a filter (1..1000), or CH_EINVAL. */
 int ch_store__filter_limit(const ch_store_filter_t *f);
 
@@ -95,6 +103,10 @@ typedef struct ch_store__list {
     int64_t total;
     int64_t next_id;
 } ch_store__list_t;
+
+/* Runs a list of table t (page size and bounding box checked). */
+int ch_store__list(ch_store_t *st, const ch_store__table_t *t, const ch_store_filter_t *f,
+                   ch_store__list_t *l);
 
 typedef struct ch_store_ops {
     const char *name; /* "sqlite", "postgresql" */
@@ -118,6 +130,12 @@ typedef struct ch_store_ops {
     int (*upsert)(ch_store_t *st, const ch_store__table_t *t, void *rec,
                   ch_store_upsert_t *outcome);
     int (*agency_find_by_name)(ch_store_t *st, const char *name, ch_agency_t *out);
+    /* The row whose key column (t->key_col >= 0) holds key; fills a zeroed *out. */
+    int (*find_by_key)(ch_store_t *st, const ch_store__table_t *t, const char *key, void *out);
+    /* DELETE FROM t WHERE col = v (below = 0) or col < v (below = 1). col is a column name of
+     * t, never input. */
+    int (*delete_where)(ch_store_t *st, const ch_store__table_t *t, const char *col, int below,
+                        int64_t v);
     int (*count)(ch_store_t *st, const ch_store__table_t *t, int64_t *out);
     int (*camera_scan)(ch_store_t *st, ch_store_camera_fn fn, void *ud);
     int (*audit_add)(ch_store_t *st, const ch_store_audit_row_t *row);

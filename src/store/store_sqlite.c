@@ -148,9 +148,61 @@ static const char migration_2[] =
     ") WITHOUT ROWID;\n"
     "CREATE INDEX audit_refs_seq ON audit_refs(seq);\n";
 
+/* Accounts (users, API keys, sessions) and the audit outbox (see store.h). A user's
+ * agency_id is 0 for the roles that have none, so it carries no foreign key; the API checks
+ * the agency exists. Sessions go with their user. */
+static const char migration_3[] =
+    "CREATE TABLE users (\n"
+    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "    name TEXT NOT NULL,\n"
+    "    role TEXT NOT NULL,\n"
+    "    agency_id INTEGER NOT NULL,\n"
+    "    password_hash TEXT NOT NULL,\n"
+    "    disabled INTEGER NOT NULL,\n"
+    "    failed_logins INTEGER NOT NULL,\n"
+    "    locked_until INTEGER NOT NULL,\n"
+    "    last_login INTEGER NOT NULL,\n"
+    "    created_at INTEGER NOT NULL,\n"
+    "    updated_at INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE UNIQUE INDEX users_name ON users(name);\n"
+    "CREATE TABLE api_keys (\n"
+    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "    agency_id INTEGER NOT NULL REFERENCES agencies(id),\n"
+    "    role TEXT NOT NULL,\n"
+    "    secret_hash TEXT NOT NULL,\n"
+    "    label TEXT,\n"
+    "    revoked_at INTEGER NOT NULL,\n"
+    "    created_at INTEGER NOT NULL,\n"
+    "    updated_at INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE INDEX api_keys_agency ON api_keys(agency_id);\n"
+    "CREATE TABLE sessions (\n"
+    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "    token_hash TEXT NOT NULL,\n"
+    "    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
+    "    csrf TEXT NOT NULL,\n"
+    "    expires_at INTEGER NOT NULL,\n"
+    "    created_at INTEGER NOT NULL,\n"
+    "    updated_at INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE UNIQUE INDEX sessions_token ON sessions(token_hash);\n"
+    "CREATE INDEX sessions_user ON sessions(user_id);\n"
+    "CREATE INDEX sessions_expiry ON sessions(expires_at);\n"
+    "CREATE TABLE audit_outbox (\n"
+    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "    actor TEXT NOT NULL,\n"
+    "    action TEXT NOT NULL,\n"
+    "    object TEXT,\n"
+    "    details TEXT,\n"
+    "    created_at INTEGER NOT NULL,\n"
+    "    updated_at INTEGER NOT NULL\n"
+    ");\n";
+
 static const char *const migrations[] = {
     migration_1,
     migration_2,
+    migration_3,
 };
 
 #define SCHEMA_VERSION ((int)CH_ARRAY_SIZE(migrations))
@@ -1762,6 +1814,45 @@ static int sq_audit_query(ch_store_t *st, const ch_store_audit_filter_t *f, int 
     return rc;
 }
 
+static int sq_find_by_key(ch_store_t *st, const ch_store__table_t *t, const char *key, void *out)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *stmt = NULL;
+    int rc = sq_table_stmt(s, t, SQ_BY_KEY, &stmt);
+    if (rc != 0) {
+        return rc;
+    }
+    sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        sq_read_row(stmt, t, out);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = ch_store__fail(st, CH_ENOTFOUND, "%s: no such %s", t->name, t->cols[t->key_col].name);
+    } else {
+        rc = sq_fail(s, "find");
+    }
+    sq_done(stmt);
+    return rc;
+}
+
+/* Rare housekeeping (sessions of a user, expired sessions): prepared each time. */
+static int sq_delete_where(ch_store_t *st, const ch_store__table_t *t, const char *col, int below,
+                           int64_t v)
+{
+    sq_store_t *s = sq(st);
+    char sql[160];
+    sqlite3_stmt *stmt = NULL;
+    snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE %s %s ?1", t->name, col, below ? "<" : "=");
+    if (sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        return sq_fail(s, "delete");
+    }
+    sqlite3_bind_int64(stmt, 1, v);
+    int rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : sq_fail(s, "delete");
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
 static const ch_store_ops_t sq_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -1776,6 +1867,8 @@ static const ch_store_ops_t sq_ops = {
     .list = sq_list,
     .upsert = sq_upsert,
     .agency_find_by_name = sq_agency_find_by_name,
+    .find_by_key = sq_find_by_key,
+    .delete_where = sq_delete_where,
     .count = sq_count,
     .camera_scan = sq_camera_scan,
     .audit_add = sq_audit_add,

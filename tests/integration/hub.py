@@ -28,12 +28,17 @@ def check(cond, what):
         raise Failure(what)
 
 
-def run(args, env=None, timeout=600, stdin=None):
+def run(args, env=None, timeout=600, stdin=None, stdin_text=None):
     """Runs the cctvhub command; returns (exit code, stdout, stderr) as text."""
     e = dict(os.environ)
     if env:
         e.update(env)
-    p = subprocess.run([BIN] + args, capture_output=True, timeout=timeout, env=e, stdin=stdin)
+    if stdin_text is not None:
+        p = subprocess.run([BIN] + args, capture_output=True, timeout=timeout, env=e,
+                           input=stdin_text.encode())
+    else:
+        p = subprocess.run([BIN] + args, capture_output=True, timeout=timeout, env=e,
+                           stdin=stdin)
     out, err = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
     check("ERROR: AddressSanitizer" not in err and "runtime error:" not in err
           and "ThreadSanitizer" not in err,
@@ -41,15 +46,34 @@ def run(args, env=None, timeout=600, stdin=None):
     return p.returncode, out, err
 
 
-class Hub:
-    """One running daemon."""
+ADMIN_PASSWORD = "admin-password-for-tests"
 
-    def __init__(self, args=(), env=None, data_dir=None):
+
+def add_user(data_dir, name, role, password, agency=None, env=None):
+    """cctvhub user add; returns (exit code, stdout, stderr)."""
+    args = ["user", "add", name, "--role", role, "--password-stdin", "--data-dir", data_dir]
+    if agency is not None:
+        args += ["--agency", str(agency)]
+    e = dict(env or {})
+    e.setdefault("CCTVHUB_LOG_LEVEL", "warn")
+    return run(args, env=e, stdin_text=password + "\n")
+
+
+class Hub:
+    """One running daemon. With admin=True (the default) an administrator account exists and
+    the hub's requests carry its session cookie and CSRF token unless told otherwise."""
+
+    def __init__(self, args=(), env=None, data_dir=None, admin=True):
         self.tmp = tempfile.mkdtemp(prefix="cctvhub-it-")
         self.data_dir = data_dir or os.path.join(self.tmp, "var")
         self.log_path = os.path.join(self.tmp, "stderr.log")
+        self.cookie = None
+        self.csrf = None
         e = dict(os.environ)
         e.update(env or {})
+        if admin:
+            code, _, err = add_user(self.data_dir, "admin", "admin", ADMIN_PASSWORD, env=env)
+            check(code == 0 or "exists" in err, "user add admin: %d %s" % (code, err))
         self.log = open(self.log_path, "wb")
         cmd = [BIN, "serve", "--data-dir", self.data_dir, "--http", "127.0.0.1:0"] + list(args)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log, env=e)
@@ -66,6 +90,17 @@ class Hub:
                               % (self.proc.returncode, text))
             time.sleep(0.05)
         check(self.port, "daemon did not say where it listens:\n" + self.stderr())
+        if admin:
+            self.cookie, self.csrf = self.login("admin", ADMIN_PASSWORD)
+
+    def login(self, name, password):
+        """Logs in; returns (Cookie header value, CSRF token)."""
+        status, headers, data = self.request("POST", "/api/v1/session",
+                                             {"username": name, "password": password},
+                                             auth=False)
+        check(status == 200, "login %s: %d %s" % (name, status, data[:300]))
+        cookie = headers["set-cookie"].split(";")[0]
+        return cookie, json.loads(data)["csrf"]
 
     def stderr(self):
         with open(self.log_path, "rb") as f:
@@ -74,13 +109,19 @@ class Hub:
     def conn(self, timeout=30):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
-    def request(self, method, path, body=None, headers=None):
-        """One request on a new connection; returns (status, headers dict, body bytes)."""
+    def request(self, method, path, body=None, headers=None, auth=True):
+        """One request on a new connection; returns (status, headers dict, body bytes). With
+        auth, the administrator's session goes along unless headers carry credentials."""
         c = self.conn()
         try:
+            headers = dict(headers or {})
+            if (auth and self.cookie and "Authorization" not in headers
+                    and "Cookie" not in headers):
+                headers["Cookie"] = self.cookie
+                headers["X-CSRF-Token"] = self.csrf
             if isinstance(body, (dict, list)):
                 body = json.dumps(body).encode()
-                headers = dict(headers or {}, **{"Content-Type": "application/json"})
+                headers["Content-Type"] = "application/json"
             c.request(method, path, body=body, headers=headers or {})
             r = c.getresponse()
             data = r.read()
@@ -88,8 +129,8 @@ class Hub:
         finally:
             c.close()
 
-    def json(self, method, path, body=None, expect=None):
-        status, headers, data = self.request(method, path, body)
+    def json(self, method, path, body=None, expect=None, headers=None, auth=True):
+        status, headers, data = self.request(method, path, body, headers=headers, auth=auth)
         if expect is not None:
             check(status == expect, "%s %s: status %d, wanted %d: %s"
                   % (method, path, status, expect, data[:500]))

@@ -114,7 +114,8 @@ def test_sigterm_lets_request_in_flight_finish():
                            "type": "fire-119"}).encode()
         s = socket.create_connection(("127.0.0.1", h.port), timeout=10)
         head = ("POST /api/v1/agencies HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                "Content-Length: %d\r\n\r\n" % len(body)).encode()
+                "Cookie: %s\r\nX-CSRF-Token: %s\r\n"
+                "Content-Length: %d\r\n\r\n" % (h.cookie, h.csrf, len(body))).encode()
         s.sendall(head + body[:10])
         time.sleep(0.3)
         h.proc.send_signal(signal.SIGTERM)

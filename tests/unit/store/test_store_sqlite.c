@@ -535,7 +535,7 @@ static void test_invalid_records_and_filters_are_einval(void **state)
     f.limit = -1;
     assert_int_equal(ch_store_camera_list(fx->st, &f, &l), CH_EINVAL);
     int64_t n;
-    assert_int_equal(ch_store_count(fx->st, "users", &n), CH_EINVAL);
+    assert_int_equal(ch_store_count(fx->st, "nonsense", &n), CH_EINVAL);
     assert_int_equal(ch_store_count(fx->st, NULL, &n), CH_EINVAL);
 }
 
@@ -1178,12 +1178,115 @@ static void test_audit_index_finds_records_by_camera_and_pages_by_seq(void **sta
     assert_int_equal(last, -1);
 }
 
+#define HEX_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define HEX_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define ARGON "$argon2id$v=19$m=65536,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"
+
+static void test_accounts_users_keys_sessions_and_outbox(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag = make_agency(fx->st, "서울경찰청 112", "police-112");
+
+    /* Users: unique names, roles checked, agency roles need an agency. */
+    ch_user_t u = {.name = "kim", .role = "operator", .password_hash = ARGON};
+    assert_int_equal(ch_store_user_create(fx->st, &u), 0);
+    assert_true(u.id > 0);
+    ch_user_t dup = {.name = "kim", .role = "auditor", .password_hash = ARGON};
+    assert_int_equal(ch_store_user_create(fx->st, &dup), CH_EEXIST);
+    ch_user_t bad = {.name = "lee", .role = "janitor", .password_hash = ARGON};
+    assert_int_equal(ch_store_user_create(fx->st, &bad), CH_EINVAL);
+    bad.role = "agency";
+    assert_int_equal(ch_store_user_create(fx->st, &bad), CH_EINVAL); /* no agency */
+    bad.agency_id = ag;
+    bad.password_hash = "plain text";
+    assert_int_equal(ch_store_user_create(fx->st, &bad), CH_EINVAL); /* not Argon2id */
+    bad.password_hash = ARGON;
+    assert_int_equal(ch_store_user_create(fx->st, &bad), 0);
+
+    ch_user_t got;
+    assert_int_equal(ch_store_user_find(fx->st, "kim", &got), 0);
+    assert_int_equal(got.id, u.id);
+    assert_string_equal(got.role, "operator");
+    assert_string_equal(got.password_hash, ARGON);
+    got.failed_logins = 3;
+    got.locked_until = 1234;
+    assert_int_equal(ch_store_user_update(fx->st, &got), 0);
+    ch_user_fini(&got);
+    assert_int_equal(ch_store_user_get(fx->st, u.id, &got), 0);
+    assert_int_equal(got.failed_logins, 3);
+    assert_int_equal(got.locked_until, 1234);
+    ch_user_fini(&got);
+    assert_int_equal(ch_store_user_find(fx->st, "nobody", &got), CH_ENOTFOUND);
+
+    ch_store_filter_t f = {.agency_id = ag};
+    ch_user_list_t ul;
+    assert_int_equal(ch_store_user_list(fx->st, &f, &ul), 0);
+    assert_int_equal(ul.count, 1);
+    assert_string_equal(ul.items[0].name, "lee");
+    ch_user_list_free(&ul);
+
+    /* API keys: hashes only, role agency or provider, agency must exist. */
+    ch_apikey_t k = {.agency_id = ag, .role = "agency", .secret_hash = HEX_A, .label = "CAD"};
+    assert_int_equal(ch_store_apikey_create(fx->st, &k), 0);
+    ch_apikey_t kb = {.agency_id = ag, .role = "admin", .secret_hash = HEX_A};
+    assert_int_equal(ch_store_apikey_create(fx->st, &kb), CH_EINVAL);
+    kb.role = "agency";
+    kb.secret_hash = "not hex";
+    assert_int_equal(ch_store_apikey_create(fx->st, &kb), CH_EINVAL);
+    kb.secret_hash = HEX_B;
+    kb.agency_id = 9999;
+    assert_int_not_equal(ch_store_apikey_create(fx->st, &kb), 0); /* foreign key */
+    ch_apikey_t kg;
+    assert_int_equal(ch_store_apikey_get(fx->st, k.id, &kg), 0);
+    assert_string_equal(kg.secret_hash, HEX_A);
+    assert_int_equal(kg.revoked_at, 0);
+    ch_apikey_fini(&kg);
+
+    /* Sessions: found by token hash, ended per user, purged when expired. */
+    ch_session_t s1 = {.token_hash = HEX_A, .user_id = u.id, .csrf = "c1", .expires_at = 100};
+    ch_session_t s2 = {.token_hash = HEX_B, .user_id = u.id, .csrf = "c2", .expires_at = 500};
+    assert_int_equal(ch_store_session_create(fx->st, &s1), 0);
+    assert_int_equal(ch_store_session_create(fx->st, &s2), 0);
+    ch_session_t sg;
+    assert_int_equal(ch_store_session_find(fx->st, HEX_B, &sg), 0);
+    assert_int_equal(sg.id, s2.id);
+    assert_string_equal(sg.csrf, "c2");
+    ch_session_fini(&sg);
+    assert_int_equal(ch_store_session_purge(fx->st, 200), 0);
+    assert_int_equal(ch_store_session_find(fx->st, HEX_A, &sg), CH_ENOTFOUND);
+    assert_int_equal(ch_store_session_find(fx->st, HEX_B, &sg), 0);
+    ch_session_fini(&sg);
+    assert_int_equal(ch_store_session_end_user(fx->st, u.id), 0);
+    assert_int_equal(ch_store_session_find(fx->st, HEX_B, &sg), CH_ENOTFOUND);
+    assert_int_equal(ch_store_session_find(fx->st, "short", &sg), CH_ENOTFOUND);
+
+    /* The outbox keeps order and forgets what was deleted. */
+    ch_outbox_t o1 = {.actor = "user:root", .action = "user.create", .object = "user:kim"};
+    ch_outbox_t o2 = {.actor = "user:root", .action = "apikey.revoke", .details = "{\"a\":1}"};
+    assert_int_equal(ch_store_outbox_add(fx->st, &o1), 0);
+    assert_int_equal(ch_store_outbox_add(fx->st, &o2), 0);
+    ch_store_filter_t all = {0};
+    ch_outbox_list_t ol;
+    assert_int_equal(ch_store_outbox_list(fx->st, &all, &ol), 0);
+    assert_int_equal(ol.count, 2);
+    assert_string_equal(ol.items[0].action, "user.create");
+    assert_string_equal(ol.items[1].details, "{\"a\":1}");
+    ch_outbox_list_free(&ol);
+    assert_int_equal(ch_store_outbox_delete(fx->st, o1.id), 0);
+    assert_int_equal(ch_store_outbox_list(fx->st, &all, &ol), 0);
+    assert_int_equal(ol.count, 1);
+    assert_int_equal(ol.items[0].id, o2.id);
+    ch_outbox_list_free(&ol);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migrations_apply_on_new_file_and_reopen_keeps_version,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_sets_wal_and_foreign_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_accounts_users_keys_sessions_and_outbox, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_database_newer_than_build_is_refused, setup, teardown),
         cmocka_unit_test(test_postgresql_url_is_unsupported_with_message),
         cmocka_unit_test_setup_teardown(test_agency_crud_round_trips_every_field, setup, teardown),

@@ -1,0 +1,78 @@
+/*
+ * api handler internals: the API's state and one request being answered, shared by the
+ * handler files (api.c, auth_routes.c, ...). Everything here runs on the control loop.
+ */
+#ifndef CH_API_CTX_H
+#define CH_API_CTX_H
+
+#include "api/api_internal.h"
+#include "auth/auth.h"
+
+struct ch_api {
+    uv_loop_t *loop;
+    ch_store_t *st;
+    char *store_url;
+    size_t max_import_bytes;
+    int64_t started_at_ms;
+    ch_audit_t *audit; /* borrowed; NULL: nothing audited */
+    /* The cameras in memory for the geo routes: loaded at start, kept in step with every
+     * camera change here, rebuilt after an import. */
+    ch_geo_t *geo;
+    uint64_t camera_changes; /* counts changes made through the routes, see import_done */
+    ch_policy_t *policy;     /* the services file; NULL when none is configured */
+    size_t in_flight;        /* imports and logins queued or running on the pool */
+    int freeing;             /* ch_api_free() was called with work in flight */
+    /* The /health answer, rebuilt at most once a second (or when in_flight changes): it is
+     * the benchmark's target, so the common case is one comparison and a copy. */
+    int64_t health_sec;
+    size_t health_in_flight;
+    size_t health_len;
+    char health_body[192];
+    /* Accounts. */
+    ch_auth_config_t auth;
+    ch_auth_throttle_t *throttle; /* failed logins per client address */
+    int max_failed_logins;        /* then the account locks for lock_ms */
+    int64_t lock_ms;
+    int cookie_secure; /* add "Secure" to the session cookie (the hub is behind TLS) */
+};
+
+/* One request being answered: who asks, and what the access log line needs. */
+typedef struct api_ctx {
+    ch_api_t *api;
+    ch_http_request_t *req;
+    uint64_t t0_ns;
+    ch_log_level_t log_level;
+    ch_auth_principal_t who; /* CH_AUTH_NONE on public routes */
+} api_ctx_t;
+
+/* Answers (and logs the access line; req is invalid afterwards). */
+void ch_api__reply(api_ctx_t *c, int status, const char *content_type, const char *extra_headers,
+                   const void *body, size_t len);
+/* Answers j (the reference is taken) as JSON. */
+void ch_api__reply_json(api_ctx_t *c, int status, const char *extra_headers, json_t *j);
+void ch_api__reply_err(api_ctx_t *c, const ch_api__err_t *e, const char *extra_headers);
+void ch_api__reply_error(api_ctx_t *c, int status, const char *code, const char *field,
+                         const char *message);
+/* The request's JSON body, or NULL after answering the error (415, 400). */
+json_t *ch_api__read_body(api_ctx_t *c);
+/* Answers 400 and returns non-zero when the request has a query string. */
+int ch_api__reject_query(api_ctx_t *c);
+
+/*
+ * Puts one record on the audit log, durably, with the request's principal as actor (or actor
+ * when not NULL). details is stolen (may be NULL); outcome "ok", "denied", "error". 0 when
+ * recorded or when the API has no audit log, else an audit code.
+ */
+int ch_api__audit(api_ctx_t *c, const char *actor, const char *action, const char *object,
+                  const char *outcome, json_t *details);
+
+/* Authenticates the request for a route allowing roles (a CH_AUTH_* mask) and checks its CSRF
+ * token. 0 with c->who filled, or non-zero after answering 401 / 403 / 500. */
+int ch_api__authorize(api_ctx_t *c, unsigned roles);
+
+/* The account routes (auth_routes.c): session, users, API keys. id is the {id} segment. */
+void ch_api__handle_session(api_ctx_t *c, ch_api__route_id_t route);
+void ch_api__handle_users(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id);
+void ch_api__handle_apikeys(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id);
+
+#endif /* CH_API_CTX_H */

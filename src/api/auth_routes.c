@@ -1,0 +1,1022 @@
+/*
+ * api/auth_routes.c: who may call what, and the account routes.
+ *
+ *  - ch_api__authorize: every non-public route passes here first: a session cookie (people)
+ *    or a Bearer API key (agencies' systems), the route's roles, and for sessions the CSRF
+ *    token on every request that changes state. Refusals are audited.
+ *  - POST/GET/DELETE /api/v1/session: log in (Argon2id on the thread pool, so the loop never
+ *    waits for it), who am I, log out. Failed logins lock the account after
+ *    max_failed_logins in a row and throttle the client address.
+ *  - /api/v1/users and /api/v1/apikeys for administrators.
+ *
+ * No password, token or key is ever logged or put on the audit record.
+ */
+#include "api/api_ctx.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MODULE "api"
+
+static const char *const unauth_header = "WWW-Authenticate: Bearer realm=\"cctvhub\"\r\n";
+
+/* ---- authorization ------------------------------------------------------------------------- */
+
+static int method_is_safe(ch_slice_t m)
+{
+    return ch_slice_eq(m, "GET") || ch_slice_eq(m, "HEAD");
+}
+
+/* Audits a refused request. The record names the peer (and the principal when known) and the
+ * reason, never the credential. */
+static void audit_refusal(api_ctx_t *c, const char *action, const char *reason)
+{
+    char path[200];
+    size_t n = c->req->path.len < sizeof(path) - 1 ? c->req->path.len : sizeof(path) - 1;
+    memcpy(path, c->req->path.ptr, n);
+    path[n] = '\0';
+    char method[16];
+    n = c->req->method.len < sizeof(method) - 1 ? c->req->method.len : sizeof(method) - 1;
+    memcpy(method, c->req->method.ptr, n);
+    method[n] = '\0';
+    json_t *d = json_pack("{s:s, s:s, s:s, s:s}", "reason", reason, "method", method, "path", path,
+                          "peer", c->req->peer);
+    (void)ch_api__audit(c, NULL, action, NULL, "denied", d);
+}
+
+int ch_api__authorize(api_ctx_t *c, unsigned roles)
+{
+    ch_api_t *api = c->api;
+    const char *why = NULL;
+    const ch_slice_t *cookie = ch_http_request_header(c->req, "Cookie");
+    const ch_slice_t *authz = ch_http_request_header(c->req, "Authorization");
+    int rc =
+        ch_auth_authenticate(api->st, &api->auth, cookie, authz, ch_time_now_ms(), &c->who, &why);
+    if (rc == CH_EPERM) {
+        audit_refusal(c, "auth.denied", why);
+        ch_api__err_t e;
+        ch_api__err_set(&e, 401, "unauthenticated", NULL, "%s", why);
+        ch_api__reply_err(c, &e, unauth_header);
+        return -1;
+    }
+    if (rc != 0) {
+        ch_log(CH_LOG_ERROR, MODULE, "msg=\"authentication failed\" error=\"%s\"",
+               ch_store_errmsg(api->st));
+        ch_api__reply_error(c, 500, "internal", NULL, "the account store failed");
+        return -1;
+    }
+    if (c->who.kind == CH_AUTH_NONE) {
+        ch_api__err_t e;
+        ch_api__err_set(&e, 401, "unauthenticated", NULL,
+                        "log in (POST /api/v1/session) or send an API key as a Bearer token");
+        ch_api__reply_err(c, &e, unauth_header);
+        return -1;
+    }
+    if (!(c->who.role & roles)) {
+        audit_refusal(c, "auth.forbidden", "role not allowed");
+        ch_api__err_t e;
+        ch_api__err_set(&e, 403, "forbidden", NULL, "the role %s may not do this",
+                        ch_auth_role_name(c->who.role));
+        ch_api__reply_err(c, &e, NULL);
+        return -1;
+    }
+    if (c->who.kind == CH_AUTH_USER && !method_is_safe(c->req->method)) {
+        const ch_slice_t *t = ch_http_request_header(c->req, "X-CSRF-Token");
+        if (t == NULL || !ch_auth_secret_eq(t->ptr, t->len, c->who.csrf, strlen(c->who.csrf))) {
+            audit_refusal(c, "auth.forbidden", "missing or wrong CSRF token");
+            ch_api__reply_error(c, 403, "csrf", "X-CSRF-Token",
+                                "a request that changes state needs the session's CSRF token in "
+                                "X-CSRF-Token");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- JSON of accounts ---------------------------------------------------------------------- */
+
+/* Times as the rest of the API writes them: RFC 3339 UTC text, or null. */
+static json_t *opt_time(int64_t ms)
+{
+    if (ms <= 0) {
+        return json_null();
+    }
+    char ts[32];
+    ch_time_format_rfc3339(ms, ts);
+    return json_string(ts);
+}
+
+static json_t *user_json(const ch_user_t *u)
+{
+    return json_pack("{s:I, s:s, s:s, s:o, s:b, s:o, s:o, s:o, s:o}", "id", (json_int_t)u->id,
+                     "name", u->name, "role", u->role, "agency_id",
+                     u->agency_id > 0 ? json_integer(u->agency_id) : json_null(), "disabled",
+                     u->disabled, "locked_until", opt_time(u->locked_until), "last_login",
+                     opt_time(u->last_login), "created_at", opt_time(u->created_at), "updated_at",
+                     opt_time(u->updated_at));
+}
+
+static json_t *apikey_json(const ch_apikey_t *k)
+{
+    return json_pack("{s:I, s:I, s:s, s:o, s:o, s:o}", "id", (json_int_t)k->id, "agency_id",
+                     (json_int_t)k->agency_id, "role", k->role, "label",
+                     k->label != NULL ? json_string(k->label) : json_null(), "revoked_at",
+                     opt_time(k->revoked_at), "created_at", opt_time(k->created_at));
+}
+
+/* ---- pool work: Argon2id off the loop ------------------------------------------------------ */
+
+typedef enum pw_job_kind {
+    JOB_LOGIN,       /* verify a password */
+    JOB_USER_CREATE, /* hash a new user's password */
+    JOB_USER_PATCH,  /* hash a changed password */
+} pw_job_kind_t;
+
+typedef struct pw_job {
+    uv_work_t work;
+    api_ctx_t ctx;
+    pw_job_kind_t kind;
+    char *password; /* wiped and freed when the job ends */
+    size_t password_len;
+    char hash[CH_AUTH_HASH_MAX]; /* in: the stored hash (login); out: the new hash */
+    int have_hash;
+    int ok;         /* login: the password matched; others: the hash was made */
+    ch_user_t user; /* login: the user found; create and patch: the record to write */
+    int user_found;
+    char username[72];
+    json_t *changes; /* patch: what the record says changed */
+} pw_job_t;
+
+static void pw_job_free(pw_job_t *j)
+{
+    if (j->password != NULL) {
+        sodium_memzero(j->password, j->password_len);
+        ch_free(j->password);
+    }
+    sodium_memzero(j->hash, sizeof(j->hash));
+    ch_user_fini(&j->user);
+    json_decref(j->changes);
+    ch_free(j);
+}
+
+static void pw_work(uv_work_t *w)
+{
+    pw_job_t *j = w->data;
+    if (j->kind == JOB_LOGIN) {
+        if (j->have_hash) {
+            j->ok = ch_auth_password_verify(j->hash, j->password, j->password_len) == 0;
+        } else {
+            ch_auth_password_dummy_verify(j->password, j->password_len);
+            j->ok = 0;
+        }
+    } else {
+        j->ok = ch_auth_password_hash(j->password, j->password_len, j->hash) == 0;
+    }
+}
+
+static void login_finish(pw_job_t *j);
+static void user_write_finish(pw_job_t *j);
+
+static void pw_done(uv_work_t *w, int status)
+{
+    pw_job_t *j = w->data;
+    ch_api_t *api = j->ctx.api;
+    CH_UNUSED(status);
+    api->in_flight--;
+    if (api->freeing) {
+        pw_job_free(j);
+        if (api->in_flight == 0) {
+            ch_api_free(api);
+        }
+        return;
+    }
+    if (j->kind == JOB_LOGIN) {
+        login_finish(j);
+    } else {
+        user_write_finish(j);
+    }
+    pw_job_free(j);
+}
+
+static int pw_queue(pw_job_t *j)
+{
+    j->work.data = j;
+    int rc = uv_queue_work(j->ctx.api->loop, &j->work, pw_work, pw_done);
+    if (rc != 0) {
+        ch_api__reply_error(&j->ctx, 503, "busy", NULL, "the hub cannot take this now");
+        pw_job_free(j);
+        return rc;
+    }
+    j->ctx.api->in_flight++;
+    return 0;
+}
+
+static pw_job_t *pw_job_new(api_ctx_t *c, pw_job_kind_t kind, const char *pw, size_t len)
+{
+    pw_job_t *j = ch_calloc(1, sizeof(*j));
+    j->ctx = *c;
+    j->kind = kind;
+    j->password = ch_malloc(len + 1);
+    memcpy(j->password, pw, len);
+    j->password[len] = '\0';
+    j->password_len = len;
+    return j;
+}
+
+/* ---- the session --------------------------------------------------------------------------- */
+
+static void reply_retry(api_ctx_t *c, const char *code, int64_t wait_ms, const char *message)
+{
+    char hdr[64];
+    snprintf(hdr, sizeof(hdr), "Retry-After: %lld\r\n", (long long)((wait_ms + 999) / 1000));
+    ch_api__err_t e;
+    ch_api__err_set(&e, 429, code, NULL, "%s", message);
+    ch_api__reply_err(c, &e, hdr);
+}
+
+static void handle_login(api_ctx_t *c)
+{
+    ch_api_t *api = c->api;
+    int64_t now = ch_time_now_ms();
+    if (ch_api__reject_query(c) != 0) {
+        return;
+    }
+    int64_t wait = ch_auth_throttle_check(api->throttle, c->req->peer, now);
+    if (wait > 0) {
+        audit_refusal(c, "auth.throttled", "too many failed logins from this address");
+        reply_retry(c, "throttled", wait, "too many failed logins from this address; wait");
+        return;
+    }
+    json_t *body = ch_api__read_body(c);
+    if (body == NULL) {
+        return;
+    }
+    const char *name = json_string_value(json_object_get(body, "username"));
+    json_t *pwj = json_object_get(body, "password");
+    const char *field = NULL;
+    if (name == NULL || name[0] == '\0' || strlen(name) > 64) {
+        field = "username";
+    } else if (!json_is_string(pwj) || json_string_length(pwj) == 0 ||
+               json_string_length(pwj) > CH_AUTH_PASSWORD_MAX) {
+        field = "password";
+    } else {
+        const char *k;
+        json_t *v;
+        json_object_foreach(body, k, v)
+        {
+            if (strcmp(k, "username") != 0 && strcmp(k, "password") != 0) {
+                field = k;
+            }
+        }
+    }
+    if (field != NULL) {
+        ch_api__err_t e;
+        ch_api__err_set(&e, 400, "invalid", field,
+                        "send {\"username\": \"...\", \"password\": \"...\"}");
+        ch_api__reply_err(c, &e, NULL);
+        json_decref(body);
+        return;
+    }
+    pw_job_t *j = pw_job_new(c, JOB_LOGIN, json_string_value(pwj), json_string_length(pwj));
+    snprintf(j->username, sizeof(j->username), "%s", name);
+    json_decref(body);
+    int rc = ch_store_user_find(api->st, j->username, &j->user);
+    if (rc == 0) {
+        j->user_found = 1;
+        if (j->user.locked_until > now) {
+            json_t *d = json_pack("{s:s, s:s, s:s}", "username", j->username, "reason",
+                                  "account locked", "peer", c->req->peer);
+            (void)ch_api__audit(c, "anonymous", "auth.login", NULL, "denied", d);
+            reply_retry(c, "locked", j->user.locked_until - now,
+                        "too many failed logins: the account is locked for a while");
+            pw_job_free(j);
+            return;
+        }
+        snprintf(j->hash, sizeof(j->hash), "%s", j->user.password_hash);
+        j->have_hash = !j->user.disabled;
+    } else if (rc != CH_ENOTFOUND) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the account store failed");
+        pw_job_free(j);
+        return;
+    }
+    (void)pw_queue(j);
+}
+
+/* Set-Cookie for a new session, or one that clears it (token NULL). */
+static void session_cookie(const ch_api_t *api, const char *token, char out[256])
+{
+    if (token != NULL) {
+        snprintf(out, 256,
+                 "Set-Cookie: " CH_AUTH_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict%s\r\n",
+                 token, api->cookie_secure ? "; Secure" : "");
+    } else {
+        snprintf(out, 256,
+                 "Set-Cookie: " CH_AUTH_COOKIE
+                 "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0%s\r\n",
+                 api->cookie_secure ? "; Secure" : "");
+    }
+}
+
+static void login_failed(pw_job_t *j, const char *reason)
+{
+    api_ctx_t *c = &j->ctx;
+    ch_api_t *api = c->api;
+    int64_t now = ch_time_now_ms();
+    ch_auth_throttle_fail(api->throttle, c->req->peer, now);
+    int locked = 0;
+    int began = ch_store_begin(api->st) == 0;
+    if (j->user_found && began) {
+        ch_user_t u;
+        if (ch_store_user_get(api->st, j->user.id, &u) == 0) {
+            u.failed_logins++;
+            if (u.failed_logins >= api->max_failed_logins) {
+                u.locked_until = now + api->lock_ms;
+                u.failed_logins = 0;
+                locked = 1;
+            }
+            if (ch_store_user_update(api->st, &u) != 0) {
+                ch_log(CH_LOG_ERROR, MODULE, "msg=\"failed login not counted\" error=\"%s\"",
+                       ch_store_errmsg(api->st));
+            }
+        }
+        ch_user_fini(&u);
+    }
+    json_t *d = json_pack("{s:s, s:s, s:s}", "username", j->username, "reason", reason, "peer",
+                          c->req->peer);
+    int arc = ch_api__audit(c, "anonymous", "auth.login", NULL, "denied", d);
+    if (locked && arc == 0) {
+        char object[96];
+        snprintf(object, sizeof(object), "user:%s", j->username);
+        arc = ch_api__audit(
+            c, "system", "auth.lockout", object, "ok",
+            json_pack("{s:I, s:s}", "locked_ms", (json_int_t)api->lock_ms, "peer", c->req->peer));
+    }
+    if (began && (arc != 0 || ch_store_commit(api->st) != 0)) {
+        (void)ch_store_rollback(api->st);
+    }
+    ch_api__reply_error(c, 401, "bad_credentials", NULL, "wrong user name or password");
+}
+
+static void login_finish(pw_job_t *j)
+{
+    api_ctx_t *c = &j->ctx;
+    ch_api_t *api = c->api;
+    ch_store_t *st = api->st;
+    int64_t now = ch_time_now_ms();
+    if (!j->user_found) {
+        login_failed(j, "unknown user");
+        return;
+    }
+    if (j->user.disabled) {
+        login_failed(j, "account disabled");
+        return;
+    }
+    if (!j->ok) {
+        login_failed(j, "wrong password");
+        return;
+    }
+    ch_user_t u;
+    memset(&u, 0, sizeof(u));
+    char token[CH_AUTH_TOKEN_LEN + 1], csrf[CH_AUTH_TOKEN_LEN + 1], hash[CH_AUTH_SHA256_HEX];
+    ch_auth_random_token(token);
+    ch_auth_random_token(csrf);
+    ch_auth_sha256_hex(token, strlen(token), hash);
+    int64_t idle = api->auth.session_idle_ms > 0 ? api->auth.session_idle_ms : 30LL * 60 * 1000;
+    ch_session_t s = {
+        .token_hash = hash, .user_id = j->user.id, .csrf = csrf, .expires_at = now + idle};
+    int rc = ch_store_begin(st);
+    if (rc == 0) {
+        rc = ch_store_user_get(st, j->user.id, &u);
+        if (rc == 0 && u.disabled) {
+            ch_user_fini(&u);
+            (void)ch_store_rollback(st);
+            login_failed(j, "account disabled");
+            return;
+        }
+    }
+    if (rc == 0) {
+        u.failed_logins = 0;
+        u.locked_until = 0;
+        u.last_login = now;
+        rc = ch_store_user_update(st, &u);
+        if (rc == 0) {
+            /* Housekeeping: sessions nobody came back to. */
+            rc = ch_store_session_purge(st, now);
+        }
+        if (rc == 0) {
+            rc = ch_store_session_create(st, &s);
+        }
+    }
+    char object[96];
+    snprintf(object, sizeof(object), "user:%s", j->username);
+    if (rc == 0) {
+        rc = ch_api__audit(c, object, "auth.login", object, "ok",
+                           json_pack("{s:s, s:s, s:I}", "role", u.role, "peer", c->req->peer,
+                                     "session", (json_int_t)s.id));
+        if (rc != 0) {
+            (void)ch_store_rollback(st);
+            ch_user_fini(&u);
+            ch_api__reply_error(c, 503, "audit_unavailable", NULL,
+                                "the login could not be put on the audit record");
+            return;
+        }
+        rc = ch_store_commit(st);
+    }
+    if (rc != 0) {
+        (void)ch_store_rollback(st);
+        ch_user_fini(&u);
+        ch_api__reply_error(c, 500, "internal", NULL, "the account store failed");
+        return;
+    }
+    ch_auth_throttle_clear(api->throttle, c->req->peer);
+    char cookie[256];
+    session_cookie(api, token, cookie);
+    sodium_memzero(token, sizeof(token));
+    json_t *o = json_pack("{s:o, s:s, s:o}", "user", user_json(&u), "csrf", csrf, "expires_at",
+                          opt_time(s.expires_at));
+    ch_user_fini(&u);
+    ch_api__reply_json(c, 200, cookie, o);
+}
+
+static void handle_whoami(api_ctx_t *c)
+{
+    if (ch_api__reject_query(c) != 0) {
+        return;
+    }
+    const ch_auth_principal_t *w = &c->who;
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:o}", "kind", w->kind == CH_AUTH_USER ? "user" : "apikey",
+                  "name", w->name, "role", ch_auth_role_name(w->role), "agency_id",
+                  w->agency_id > 0 ? json_integer(w->agency_id) : json_null());
+    if (w->kind == CH_AUTH_USER) {
+        json_object_set_new(o, "csrf", json_string(w->csrf));
+    }
+    ch_api__reply_json(c, 200, NULL, o);
+}
+
+static void handle_logout(api_ctx_t *c)
+{
+    ch_api_t *api = c->api;
+    if (ch_api__reject_query(c) != 0) {
+        return;
+    }
+    if (c->who.kind != CH_AUTH_USER) {
+        ch_api__reply_error(c, 400, "invalid", NULL, "an API key has no session to end");
+        return;
+    }
+    int rc = ch_store_begin(api->st);
+    if (rc == 0) {
+        rc = ch_store_session_delete(api->st, c->who.session_id);
+    }
+    if (rc == 0 && ch_api__audit(c, NULL, "auth.logout", c->who.actor, "ok", NULL) != 0) {
+        (void)ch_store_rollback(api->st);
+        ch_api__reply_error(c, 503, "audit_unavailable", NULL,
+                            "the logout could not be put on the audit record");
+        return;
+    }
+    if (rc != 0 || ch_store_commit(api->st) != 0) {
+        (void)ch_store_rollback(api->st);
+        ch_api__reply_error(c, 500, "internal", NULL, "the account store failed");
+        return;
+    }
+    char cookie[256];
+    session_cookie(api, NULL, cookie);
+    ch_api__reply(c, 204, NULL, cookie, NULL, 0);
+}
+
+void ch_api__handle_session(api_ctx_t *c, ch_api__route_id_t route)
+{
+    switch (route) {
+    case CH_API__R_SESSION_LOGIN:
+        handle_login(c);
+        break;
+    case CH_API__R_SESSION_GET:
+        handle_whoami(c);
+        break;
+    default:
+        handle_logout(c);
+        break;
+    }
+}
+
+/* ---- users --------------------------------------------------------------------------------- */
+
+static void reply_bad(api_ctx_t *c, const char *field, const char *message)
+{
+    ch_api__reply_error(c, 400, "invalid", field, message);
+}
+
+/* Reads "limit" and "cursor" (and "agency_id" when allowed) from the query into f. */
+static int list_query(api_ctx_t *c, ch_store_filter_t *f)
+{
+    ch_api__query_t q;
+    ch_api__err_t e;
+    memset(f, 0, sizeof(*f));
+    if (ch_api__query_parse(c->req->query, &q, &e) != 0) {
+        ch_api__reply_err(c, &e, NULL);
+        ch_api__query_fini(&q);
+        return -1;
+    }
+    int bad = 0;
+    for (size_t i = 0; i < q.count && !bad; i++) {
+        const char *n = q.items[i].name, *v = q.items[i].value;
+        int64_t x = 0;
+        if (strcmp(n, "limit") == 0) {
+            if (ch_parse_int64(v, strlen(v), &x) != 0 || x < 1 || x > 1000) {
+                reply_bad(c, "limit", "limit must be 1..1000");
+                bad = 1;
+            }
+            f->limit = (int)x;
+        } else if (strcmp(n, "cursor") == 0) {
+            if (ch_api__cursor_decode(v, &f->after_id) != 0) {
+                reply_bad(c, "cursor", "not a cursor this API gave");
+                bad = 1;
+            }
+        } else if (strcmp(n, "agency_id") == 0) {
+            if (ch_parse_int64(v, strlen(v), &x) != 0 || x < 1) {
+                reply_bad(c, "agency_id", "agency_id must be a positive id");
+                bad = 1;
+            }
+            f->agency_id = x;
+        } else {
+            ch_api__err_set(&e, 400, "invalid", n, "unknown parameter");
+            ch_api__reply_err(c, &e, NULL);
+            bad = 1;
+        }
+    }
+    ch_api__query_fini(&q);
+    return bad ? -1 : 0;
+}
+
+static void reply_page(api_ctx_t *c, json_t *items, int64_t total, int64_t next)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "items", items);
+    json_object_set_new(o, "total", json_integer(total));
+    if (next > 0) {
+        char cursor[CH_API__CURSOR_MAX];
+        ch_api__cursor_encode(next, cursor);
+        json_object_set_new(o, "next", json_string(cursor));
+    } else {
+        json_object_set_new(o, "next", json_null());
+    }
+    ch_api__reply_json(c, 200, NULL, o);
+}
+
+static int id_of(api_ctx_t *c, ch_slice_t s, int64_t *id)
+{
+    if (ch_api__parse_id(s, id) != 0) {
+        ch_api__reply_error(c, 404, "not_found", NULL, "no such record");
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks agency_id names an agency; 0, or non-zero after answering. */
+static int agency_exists(api_ctx_t *c, int64_t id)
+{
+    ch_agency_t a;
+    int rc = ch_store_agency_get(c->api->st, id, &a);
+    ch_agency_fini(&a);
+    if (rc == CH_ENOTFOUND) {
+        reply_bad(c, "agency_id", "no agency has this id");
+        return -1;
+    }
+    if (rc != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads role and agency_id of a user body into u (each optional when patching). */
+static int user_fields(api_ctx_t *c, json_t *body, ch_user_t *u, int creating)
+{
+    json_t *role = json_object_get(body, "role");
+    json_t *agency = json_object_get(body, "agency_id");
+    if (role != NULL || creating) {
+        if (!json_is_string(role) || ch_auth_role_bit(json_string_value(role)) == 0) {
+            reply_bad(c, "role", "role must be admin, operator, agency, provider or auditor");
+            return -1;
+        }
+        ch_free(u->role);
+        u->role = ch_strdup(json_string_value(role));
+    }
+    if (agency != NULL) {
+        if (json_is_null(agency)) {
+            u->agency_id = 0;
+        } else if (!json_is_integer(agency) || json_integer_value(agency) < 1) {
+            reply_bad(c, "agency_id", "agency_id must be an agency's id or null");
+            return -1;
+        } else {
+            u->agency_id = json_integer_value(agency);
+            if (agency_exists(c, u->agency_id) != 0) {
+                return -1;
+            }
+        }
+    }
+    int needs_agency = strcmp(u->role, "agency") == 0 || strcmp(u->role, "provider") == 0;
+    if (needs_agency && u->agency_id == 0) {
+        reply_bad(c, "agency_id", "the roles agency and provider need an agency_id");
+        return -1;
+    }
+    return 0;
+}
+
+static int password_field(api_ctx_t *c, json_t *body, const char **pw, size_t *len)
+{
+    json_t *p = json_object_get(body, "password");
+    const char *why = NULL;
+    if (!json_is_string(p)) {
+        reply_bad(c, "password", "password must be a string");
+        return -1;
+    }
+    *pw = json_string_value(p);
+    *len = json_string_length(p);
+    if (ch_auth_password_acceptable(*pw, *len, &why) != 0) {
+        reply_bad(c, "password", why);
+        return -1;
+    }
+    return 0;
+}
+
+static int only_keys(api_ctx_t *c, json_t *body, const char *const *keys)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(body, k, v)
+    {
+        int known = 0;
+        for (size_t i = 0; keys[i] != NULL; i++) {
+            known |= strcmp(k, keys[i]) == 0;
+        }
+        if (!known) {
+            ch_api__err_t e;
+            ch_api__err_set(&e, 400, "invalid", k, "unknown field");
+            ch_api__reply_err(c, &e, NULL);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void user_create(api_ctx_t *c)
+{
+    static const char *const keys[] = {"name", "role", "agency_id", "password", NULL};
+    json_t *body = ch_api__read_body(c);
+    if (body == NULL) {
+        return;
+    }
+    ch_user_t u;
+    memset(&u, 0, sizeof(u));
+    const char *name = json_string_value(json_object_get(body, "name"));
+    const char *pw = NULL;
+    size_t len = 0;
+    if (only_keys(c, body, keys) != 0) {
+        goto out;
+    }
+    if (name == NULL || name[0] == '\0' || strlen(name) > 64 || strchr(name, ':') != NULL) {
+        reply_bad(c, "name", "name must be 1 to 64 bytes without ':'");
+        goto out;
+    }
+    if (user_fields(c, body, &u, 1) != 0 || password_field(c, body, &pw, &len) != 0) {
+        goto out;
+    }
+    u.name = ch_strdup(name);
+    pw_job_t *j = pw_job_new(c, JOB_USER_CREATE, pw, len);
+    j->user = u;
+    memset(&u, 0, sizeof(u));
+    (void)pw_queue(j);
+out:
+    ch_user_fini(&u);
+    json_decref(body);
+}
+
+static void user_patch(api_ctx_t *c, int64_t id)
+{
+    static const char *const keys[] = {"role", "agency_id", "password", "disabled", "unlock", NULL};
+    ch_api_t *api = c->api;
+    json_t *body = ch_api__read_body(c);
+    if (body == NULL) {
+        return;
+    }
+    ch_user_t u;
+    int rc = ch_store_user_get(api->st, id, &u);
+    if (rc != 0) {
+        if (rc == CH_ENOTFOUND) {
+            ch_api__reply_error(c, 404, "not_found", NULL, "no such user");
+        } else {
+            ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+        }
+        goto out;
+    }
+    if (only_keys(c, body, keys) != 0 || user_fields(c, body, &u, 0) != 0) {
+        goto out;
+    }
+    json_t *changes = json_object();
+    json_t *dis = json_object_get(body, "disabled");
+    if (dis != NULL) {
+        if (!json_is_boolean(dis)) {
+            json_decref(changes);
+            reply_bad(c, "disabled", "disabled must be true or false");
+            goto out;
+        }
+        u.disabled = json_is_true(dis);
+        json_object_set(changes, "disabled", dis);
+    }
+    json_t *unlock = json_object_get(body, "unlock");
+    if (unlock != NULL) {
+        if (!json_is_true(unlock)) {
+            json_decref(changes);
+            reply_bad(c, "unlock", "unlock takes only true");
+            goto out;
+        }
+        u.locked_until = 0;
+        u.failed_logins = 0;
+        json_object_set_new(changes, "unlocked", json_true());
+    }
+    if (json_object_get(body, "role") != NULL) {
+        json_object_set_new(changes, "role", json_string(u.role));
+    }
+    if (json_object_get(body, "agency_id") != NULL) {
+        json_object_set_new(changes, "agency_id",
+                            u.agency_id ? json_integer(u.agency_id) : json_null());
+    }
+    const char *pw = "";
+    size_t len = 0;
+    if (json_object_get(body, "password") != NULL) {
+        if (password_field(c, body, &pw, &len) != 0) {
+            json_decref(changes);
+            goto out;
+        }
+        json_object_set_new(changes, "password_changed", json_true());
+    }
+    pw_job_t *j = pw_job_new(c, JOB_USER_PATCH, pw, len);
+    j->user = u;
+    memset(&u, 0, sizeof(u));
+    j->changes = changes;
+    if (len == 0) {
+        /* Nothing to hash: finish here without the pool. */
+        j->ok = 1;
+        j->hash[0] = '\0';
+        user_write_finish(j);
+        pw_job_free(j);
+    } else {
+        (void)pw_queue(j);
+    }
+out:
+    ch_user_fini(&u);
+    json_decref(body);
+}
+
+/* Back on the loop with the new hash (when one was asked): writes and audits the user. */
+static void user_write_finish(pw_job_t *j)
+{
+    api_ctx_t *c = &j->ctx;
+    ch_store_t *st = c->api->st;
+    if (!j->ok) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the password could not be hashed");
+        return;
+    }
+    if (j->hash[0] != '\0') {
+        ch_free(j->user.password_hash);
+        j->user.password_hash = ch_strdup(j->hash);
+    }
+    int creating = j->kind == JOB_USER_CREATE;
+    int rc = ch_store_begin(st);
+    if (rc == 0) {
+        rc = creating ? ch_store_user_create(st, &j->user) : ch_store_user_update(st, &j->user);
+    }
+    /* A disabled user, a new role or a new password ends the user's sessions. */
+    if (rc == 0 && !creating && json_object_size(j->changes) > 0 &&
+        (j->user.disabled || json_object_get(j->changes, "role") != NULL ||
+         json_object_get(j->changes, "password_changed") != NULL)) {
+        rc = ch_store_session_end_user(st, j->user.id);
+    }
+    if (rc == CH_EEXIST) {
+        (void)ch_store_rollback(st);
+        ch_api__reply_error(c, 409, "conflict", "name", "a user has this name");
+        return;
+    }
+    if (rc != 0) {
+        (void)ch_store_rollback(st);
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+        return;
+    }
+    char object[96];
+    snprintf(object, sizeof(object), "user:%s", j->user.name);
+    json_t *d = creating ? json_pack("{s:s, s:I}", "role", j->user.role, "agency_id",
+                                     (json_int_t)j->user.agency_id)
+                         : json_incref(j->changes);
+    if (ch_api__audit(c, NULL, creating ? "user.create" : "user.update", object, "ok", d) != 0) {
+        (void)ch_store_rollback(st);
+        ch_api__reply_error(c, 503, "audit_unavailable", NULL,
+                            "the change was not made: it could not be put on the audit record");
+        return;
+    }
+    if (ch_store_commit(st) != 0) {
+        (void)ch_store_rollback(st);
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+        return;
+    }
+    ch_api__reply_json(c, creating ? 201 : 200, NULL, user_json(&j->user));
+}
+
+void ch_api__handle_users(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_text)
+{
+    ch_api_t *api = c->api;
+    int64_t id = 0;
+    if (route == CH_API__R_USERS_LIST) {
+        ch_store_filter_t f;
+        ch_user_list_t l;
+        if (list_query(c, &f) != 0) {
+            return;
+        }
+        if (ch_store_user_list(api->st, &f, &l) != 0) {
+            ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+            return;
+        }
+        json_t *items = json_array();
+        for (size_t i = 0; i < l.count; i++) {
+            json_array_append_new(items, user_json(&l.items[i]));
+        }
+        reply_page(c, items, l.total, l.next_id);
+        ch_user_list_free(&l);
+        return;
+    }
+    if (route == CH_API__R_USERS_CREATE) {
+        if (ch_api__reject_query(c) == 0) {
+            user_create(c);
+        }
+        return;
+    }
+    if (ch_api__reject_query(c) != 0 || id_of(c, id_text, &id) != 0) {
+        return;
+    }
+    if (route == CH_API__R_USERS_PATCH) {
+        user_patch(c, id);
+        return;
+    }
+    ch_user_t u;
+    int rc = ch_store_user_get(api->st, id, &u);
+    if (rc == 0) {
+        ch_api__reply_json(c, 200, NULL, user_json(&u));
+    } else if (rc == CH_ENOTFOUND) {
+        ch_api__reply_error(c, 404, "not_found", NULL, "no such user");
+    } else {
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+    }
+    ch_user_fini(&u);
+}
+
+/* ---- API keys ------------------------------------------------------------------------------ */
+
+static void apikey_create(api_ctx_t *c)
+{
+    static const char *const keys[] = {"agency_id", "role", "label", NULL};
+    ch_api_t *api = c->api;
+    json_t *body = ch_api__read_body(c);
+    if (body == NULL) {
+        return;
+    }
+    json_t *aj = json_object_get(body, "agency_id");
+    json_t *rj = json_object_get(body, "role");
+    json_t *lj = json_object_get(body, "label");
+    ch_agency_t a;
+    memset(&a, 0, sizeof(a));
+    if (only_keys(c, body, keys) != 0) {
+        goto out;
+    }
+    if (!json_is_integer(aj) || json_integer_value(aj) < 1) {
+        reply_bad(c, "agency_id", "agency_id must be an agency's id");
+        goto out;
+    }
+    int rc = ch_store_agency_get(api->st, json_integer_value(aj), &a);
+    if (rc == CH_ENOTFOUND) {
+        reply_bad(c, "agency_id", "no agency has this id");
+        goto out;
+    }
+    if (rc != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+        goto out;
+    }
+    /* An agency that only provides cameras gets a provider key unless told otherwise. */
+    const char *role = strcmp(a.kind, "provider") == 0 ? "provider" : "agency";
+    if (rj != NULL) {
+        role = json_string_value(rj);
+        if (role == NULL || (strcmp(role, "agency") != 0 && strcmp(role, "provider") != 0)) {
+            reply_bad(c, "role", "an API key's role is agency or provider");
+            goto out;
+        }
+    }
+    if (lj != NULL && !json_is_null(lj) && (!json_is_string(lj) || json_string_length(lj) > 200)) {
+        reply_bad(c, "label", "label must be text of at most 200 bytes");
+        goto out;
+    }
+    char secret[CH_AUTH_TOKEN_LEN + 1], hash[CH_AUTH_SHA256_HEX], key[CH_AUTH_APIKEY_MAX];
+    ch_auth_random_token(secret);
+    ch_auth_sha256_hex(secret, strlen(secret), hash);
+    ch_apikey_t k = {.agency_id = a.id,
+                     .role = (char *)role,
+                     .secret_hash = hash,
+                     .label = (char *)json_string_value(lj)};
+    rc = ch_store_begin(api->st);
+    if (rc == 0) {
+        rc = ch_store_apikey_create(api->st, &k);
+    }
+    char object[48];
+    snprintf(object, sizeof(object), "apikey:%lld", (long long)k.id);
+    if (rc == 0 &&
+        ch_api__audit(c, NULL, "apikey.create", object, "ok",
+                      json_pack("{s:I, s:s}", "agency_id", (json_int_t)a.id, "role", role)) != 0) {
+        (void)ch_store_rollback(api->st);
+        ch_api__reply_error(c, 503, "audit_unavailable", NULL,
+                            "the key was not made: it could not be put on the audit record");
+        goto out;
+    }
+    if (rc != 0 || ch_store_commit(api->st) != 0) {
+        (void)ch_store_rollback(api->st);
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+        goto out;
+    }
+    ch_auth_apikey_format(k.id, secret, key);
+    sodium_memzero(secret, sizeof(secret));
+    json_t *o = apikey_json(&k);
+    json_object_set_new(o, "key", json_string(key));
+    sodium_memzero(key, sizeof(key));
+    ch_api__reply_json(c, 201, NULL, o);
+out:
+    ch_agency_fini(&a);
+    json_decref(body);
+}
+
+static void apikey_revoke(api_ctx_t *c, int64_t id)
+{
+    ch_api_t *api = c->api;
+    ch_apikey_t k;
+    memset(&k, 0, sizeof(k));
+    int rc = ch_store_begin(api->st);
+    if (rc == 0) {
+        rc = ch_store_apikey_get(api->st, id, &k);
+    }
+    if (rc == CH_ENOTFOUND) {
+        (void)ch_store_rollback(api->st);
+        ch_api__reply_error(c, 404, "not_found", NULL, "no such API key");
+        return;
+    }
+    if (rc == 0 && k.revoked_at == 0) {
+        k.revoked_at = ch_time_now_ms();
+        rc = ch_store_apikey_update(api->st, &k);
+        char object[48];
+        snprintf(object, sizeof(object), "apikey:%lld", (long long)id);
+        if (rc == 0 &&
+            ch_api__audit(c, NULL, "apikey.revoke", object, "ok",
+                          json_pack("{s:I}", "agency_id", (json_int_t)k.agency_id)) != 0) {
+            (void)ch_store_rollback(api->st);
+            ch_apikey_fini(&k);
+            ch_api__reply_error(c, 503, "audit_unavailable", NULL,
+                                "the key was not revoked: it could not be put on the audit record");
+            return;
+        }
+    }
+    ch_apikey_fini(&k);
+    if (rc != 0 || ch_store_commit(api->st) != 0) {
+        (void)ch_store_rollback(api->st);
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+        return;
+    }
+    ch_api__reply(c, 204, NULL, NULL, NULL, 0);
+}
+
+void ch_api__handle_apikeys(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_text)
+{
+    int64_t id = 0;
+    if (route == CH_API__R_APIKEYS_LIST) {
+        ch_store_filter_t f;
+        ch_apikey_list_t l;
+        if (list_query(c, &f) != 0) {
+            return;
+        }
+        if (ch_store_apikey_list(c->api->st, &f, &l) != 0) {
+            ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+            return;
+        }
+        json_t *items = json_array();
+        for (size_t i = 0; i < l.count; i++) {
+            json_array_append_new(items, apikey_json(&l.items[i]));
+        }
+        reply_page(c, items, l.total, l.next_id);
+        ch_apikey_list_free(&l);
+        return;
+    }
+    if (ch_api__reject_query(c) != 0) {
+        return;
+    }
+    if (route == CH_API__R_APIKEYS_CREATE) {
+        apikey_create(c);
+    } else if (id_of(c, id_text, &id) == 0) {
+        apikey_revoke(c, id);
+    }
+}

@@ -1,0 +1,560 @@
+/*
+ * auth/auth.c: roles, passwords, tokens, API keys, header parsing, authentication of a
+ * request against the store, and the login throttle.
+ */
+#include "auth/auth.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MODULE "auth"
+
+/* ---- roles --------------------------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} role_names[] = {
+    {"admin", CH_AUTH_ADMIN},       {"operator", CH_AUTH_OPERATOR}, {"agency", CH_AUTH_AGENCY},
+    {"provider", CH_AUTH_PROVIDER}, {"auditor", CH_AUTH_AUDITOR},   {"public", CH_AUTH_PUBLIC},
+};
+
+static unsigned role_bit_n(const char *p, size_t n)
+{
+    for (size_t i = 0; i < CH_ARRAY_SIZE(role_names); i++) {
+        if (strlen(role_names[i].name) == n && memcmp(role_names[i].name, p, n) == 0) {
+            return role_names[i].bit;
+        }
+    }
+    return 0;
+}
+
+unsigned ch_auth_role_bit(const char *role)
+{
+    if (role == NULL) {
+        return 0;
+    }
+    unsigned b = role_bit_n(role, strlen(role));
+    return b == CH_AUTH_PUBLIC ? 0 : b;
+}
+
+unsigned ch_auth_roles_mask(const char *csv)
+{
+    unsigned m = 0;
+    const char *p = csv;
+    while (p != NULL && *p != '\0') {
+        const char *e = strchr(p, ',');
+        size_t n = e != NULL ? (size_t)(e - p) : strlen(p);
+        unsigned b = role_bit_n(p, n);
+        if (b == 0) {
+            return 0;
+        }
+        m |= b;
+        p = e != NULL ? e + 1 : NULL;
+    }
+    return m;
+}
+
+const char *ch_auth_role_name(unsigned bit)
+{
+    for (size_t i = 0; i < CH_ARRAY_SIZE(role_names); i++) {
+        if (role_names[i].bit == bit) {
+            return role_names[i].name;
+        }
+    }
+    return "none";
+}
+
+/* ---- passwords ----------------------------------------------------------------------------- */
+
+/* 1 when [p, p+n) is valid UTF-8 without control characters. */
+static int text_ok(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = p[i];
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f) {
+                return 0;
+            }
+            i++;
+            continue;
+        }
+        size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+        if (len == 0 || c > 0xf4 || i + len > n) {
+            return 0;
+        }
+        for (size_t k = 1; k < len; k++) {
+            if ((p[i + k] & 0xc0) != 0x80) {
+                return 0;
+            }
+        }
+        /* Overlong 3- and 4-byte forms, surrogates, beyond U+10FFFF. */
+        if ((c == 0xe0 && p[i + 1] < 0xa0) || (c == 0xed && p[i + 1] >= 0xa0) ||
+            (c == 0xf0 && p[i + 1] < 0x90) || (c == 0xf4 && p[i + 1] >= 0x90)) {
+            return 0;
+        }
+        i += len;
+    }
+    return 1;
+}
+
+int ch_auth_password_acceptable(const char *pw, size_t len, const char **why)
+{
+    if (len < CH_AUTH_PASSWORD_MIN) {
+        *why = "a password needs at least 10 bytes";
+        return CH_EINVAL;
+    }
+    if (len > CH_AUTH_PASSWORD_MAX) {
+        *why = "a password may have at most 1024 bytes";
+        return CH_EINVAL;
+    }
+    if (!text_ok((const unsigned char *)pw, len)) {
+        *why = "a password must be UTF-8 text without control characters";
+        return CH_EINVAL;
+    }
+    *why = NULL;
+    return 0;
+}
+
+/* libsodium's interactive limits: 2 passes over 64 MiB, tens of milliseconds here. */
+#define PW_OPS crypto_pwhash_OPSLIMIT_INTERACTIVE
+#define PW_MEM crypto_pwhash_MEMLIMIT_INTERACTIVE
+
+int ch_auth_password_hash(const char *pw, size_t len, char out[CH_AUTH_HASH_MAX])
+{
+    if (sodium_init() < 0 ||
+        crypto_pwhash_str_alg(out, pw, len, PW_OPS, PW_MEM, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+        return CH_ENOMEM;
+    }
+    return 0;
+}
+
+int ch_auth_password_verify(const char *hash, const char *pw, size_t len)
+{
+    if (hash == NULL || sodium_init() < 0 || strncmp(hash, "$argon2id$", 10) != 0) {
+        return CH_EPERM;
+    }
+    return crypto_pwhash_str_verify(hash, pw, len) == 0 ? 0 : CH_EPERM;
+}
+
+void ch_auth_password_dummy_verify(const char *pw, size_t len)
+{
+    /* A hash made once with the same limits, so the work matches a real verification. */
+    static char dummy[CH_AUTH_HASH_MAX];
+    static int made;
+    if (sodium_init() < 0) {
+        return;
+    }
+    if (!__atomic_load_n(&made, __ATOMIC_ACQUIRE)) {
+        char tmp[CH_AUTH_HASH_MAX];
+        if (ch_auth_password_hash("cctvhub-dummy-password", 22, tmp) != 0) {
+            return;
+        }
+        memcpy(dummy, tmp, sizeof(dummy));
+        __atomic_store_n(&made, 1, __ATOMIC_RELEASE);
+    }
+    if (crypto_pwhash_str_verify(dummy, pw, len) == 0) {
+        return; /* cannot match: the dummy password is not a user's */
+    }
+}
+
+/* ---- tokens and keys ----------------------------------------------------------------------- */
+
+void ch_auth_random_token(char out[CH_AUTH_TOKEN_LEN + 1])
+{
+    unsigned char raw[32];
+    if (sodium_init() < 0) {
+        ch_log(CH_LOG_ERROR, MODULE, "msg=\"libsodium cannot start\"");
+        abort();
+    }
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2base64(out, CH_AUTH_TOKEN_LEN + 1, raw, sizeof(raw),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof(raw));
+}
+
+void ch_auth_sha256_hex(const void *p, size_t n, char out[CH_AUTH_SHA256_HEX])
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, p, n);
+    sodium_bin2hex(out, CH_AUTH_SHA256_HEX, h, sizeof(h));
+}
+
+int ch_auth_secret_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen != blen || alen == 0) {
+        return 0;
+    }
+    return sodium_memcmp(a, b, alen) == 0;
+}
+
+void ch_auth_apikey_format(int64_t id, const char *secret, char out[CH_AUTH_APIKEY_MAX])
+{
+    snprintf(out, CH_AUTH_APIKEY_MAX, CH_AUTH_APIKEY_PREFIX "%lld_%s", (long long)id, secret);
+}
+
+int ch_auth_apikey_parse(const char *p, size_t n, int64_t *id, ch_slice_t *secret)
+{
+    size_t pre = sizeof(CH_AUTH_APIKEY_PREFIX) - 1;
+    if (n < pre + 3 || memcmp(p, CH_AUTH_APIKEY_PREFIX, pre) != 0) {
+        return CH_EPARSE;
+    }
+    size_t i = pre;
+    int64_t v = 0;
+    if (p[i] < '1' || p[i] > '9') {
+        return CH_EPARSE;
+    }
+    while (i < n && p[i] >= '0' && p[i] <= '9') {
+        if (v > (INT64_MAX - 9) / 10) {
+            return CH_EPARSE;
+        }
+        v = v * 10 + (p[i] - '0');
+        i++;
+    }
+    if (i >= n || p[i] != '_') {
+        return CH_EPARSE;
+    }
+    i++;
+    if (n - i != CH_AUTH_TOKEN_LEN) {
+        return CH_EPARSE;
+    }
+    for (size_t k = i; k < n; k++) {
+        char c = p[k];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_')) {
+            return CH_EPARSE;
+        }
+    }
+    *id = v;
+    *secret = (ch_slice_t){p + i, n - i};
+    return 0;
+}
+
+/* ---- headers ------------------------------------------------------------------------------- */
+
+static int is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+int ch_auth_cookie_get(ch_slice_t header, const char *name, ch_slice_t *value)
+{
+    /* RFC 6265 §5.4: "name=value" pairs separated by ";" and optional spaces. Pairs without
+     * "=" are skipped; the value may be quoted. */
+    const char *p = header.ptr;
+    const char *end = p + header.len;
+    size_t nlen = strlen(name);
+    int found = 0;
+    while (p < end) {
+        while (p < end && (is_ows(*p) || *p == ';')) {
+            p++;
+        }
+        const char *pair = p;
+        while (p < end && *p != ';') {
+            p++;
+        }
+        const char *pend = p;
+        const char *eq = memchr(pair, '=', (size_t)(pend - pair));
+        if (eq == NULL) {
+            continue;
+        }
+        const char *ne = eq;
+        while (ne > pair && is_ows(ne[-1])) {
+            ne--;
+        }
+        if ((size_t)(ne - pair) != nlen || memcmp(pair, name, nlen) != 0) {
+            continue;
+        }
+        const char *v = eq + 1;
+        const char *ve = pend;
+        while (v < ve && is_ows(*v)) {
+            v++;
+        }
+        while (ve > v && is_ows(ve[-1])) {
+            ve--;
+        }
+        if (ve - v >= 2 && *v == '"' && ve[-1] == '"') {
+            v++;
+            ve--;
+        }
+        if (found) {
+            return CH_EPARSE;
+        }
+        found = 1;
+        *value = (ch_slice_t){v, (size_t)(ve - v)};
+    }
+    return found ? 0 : CH_ENOTFOUND;
+}
+
+int ch_auth_bearer(ch_slice_t header, ch_slice_t *token)
+{
+    const char *p = header.ptr;
+    const char *end = p + header.len;
+    if (header.len < 7 || strncasecmp(p, "Bearer", 6) != 0 || !is_ows(p[6])) {
+        return CH_EPARSE;
+    }
+    p += 6;
+    while (p < end && is_ows(*p)) {
+        p++;
+    }
+    const char *e = end;
+    while (e > p && is_ows(e[-1])) {
+        e--;
+    }
+    if (e == p) {
+        return CH_EPARSE;
+    }
+    for (const char *q = p; q < e; q++) {
+        if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f) {
+            return CH_EPARSE;
+        }
+    }
+    *token = (ch_slice_t){p, (size_t)(e - p)};
+    return 0;
+}
+
+/* ---- authentication ------------------------------------------------------------------------ */
+
+#define DEFAULT_IDLE_MS (30LL * 60 * 1000)
+#define DEFAULT_MAX_MS  (12LL * 3600 * 1000)
+#define SLIDE_EVERY_MS  (60LL * 1000)
+
+void ch_auth_principal_of_user(const ch_user_t *u, int64_t session_id, const char *csrf,
+                               ch_auth_principal_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->kind = CH_AUTH_USER;
+    out->id = u->id;
+    out->role = ch_auth_role_bit(u->role);
+    out->agency_id = u->agency_id;
+    snprintf(out->name, sizeof(out->name), "%s", u->name);
+    snprintf(out->actor, sizeof(out->actor), "user:%s", u->name);
+    out->session_id = session_id;
+    snprintf(out->csrf, sizeof(out->csrf), "%s", csrf != NULL ? csrf : "");
+}
+
+static int auth_session(ch_store_t *st, const ch_auth_config_t *cfg, ch_slice_t token,
+                        int64_t now_ms, ch_auth_principal_t *out, const char **why)
+{
+    char hash[CH_AUTH_SHA256_HEX];
+    ch_session_t s;
+    ch_user_t u;
+    int64_t idle = cfg != NULL && cfg->session_idle_ms > 0 ? cfg->session_idle_ms : DEFAULT_IDLE_MS;
+    int64_t max = cfg != NULL && cfg->session_max_ms > 0 ? cfg->session_max_ms : DEFAULT_MAX_MS;
+    if (token.len != CH_AUTH_TOKEN_LEN) {
+        *why = "unknown session";
+        return CH_EPERM;
+    }
+    ch_auth_sha256_hex(token.ptr, token.len, hash);
+    int rc = ch_store_session_find(st, hash, &s);
+    if (rc == CH_ENOTFOUND) {
+        *why = "unknown session";
+        return CH_EPERM;
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    if (s.expires_at <= now_ms || s.created_at + max <= now_ms) {
+        *why = "the session has expired";
+        if (ch_store_session_delete(st, s.id) != 0) {
+            ch_log(CH_LOG_WARN, MODULE, "msg=\"expired session not deleted\"");
+        }
+        ch_session_fini(&s);
+        return CH_EPERM;
+    }
+    rc = ch_store_user_get(st, s.user_id, &u);
+    if (rc != 0 || u.disabled) {
+        *why = "the account is disabled";
+        if (rc == 0 || rc == CH_ENOTFOUND) {
+            if (ch_store_session_delete(st, s.id) != 0) {
+                ch_log(CH_LOG_WARN, MODULE, "msg=\"session of a disabled user not deleted\"");
+            }
+            rc = CH_EPERM;
+        }
+        ch_user_fini(&u);
+        ch_session_fini(&s);
+        return rc;
+    }
+    ch_auth_principal_of_user(&u, s.id, s.csrf, out);
+    if (now_ms - s.updated_at >= SLIDE_EVERY_MS) {
+        /* At most one write a minute per session, not one per request. */
+        s.expires_at = now_ms + idle;
+        if (ch_store_session_update(st, &s) != 0) {
+            ch_log(CH_LOG_WARN, MODULE, "msg=\"session expiry not moved\" error=\"%s\"",
+                   ch_store_errmsg(st));
+        }
+    }
+    ch_user_fini(&u);
+    ch_session_fini(&s);
+    return 0;
+}
+
+static int auth_apikey(ch_store_t *st, ch_slice_t key, ch_auth_principal_t *out, const char **why)
+{
+    int64_t id = 0;
+    ch_slice_t secret;
+    ch_apikey_t k;
+    char hash[CH_AUTH_SHA256_HEX];
+    if (ch_auth_apikey_parse(key.ptr, key.len, &id, &secret) != 0) {
+        *why = "not an API key";
+        return CH_EPERM;
+    }
+    int rc = ch_store_apikey_get(st, id, &k);
+    if (rc == CH_ENOTFOUND) {
+        *why = "unknown API key";
+        return CH_EPERM;
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    ch_auth_sha256_hex(secret.ptr, secret.len, hash);
+    if (!ch_auth_secret_eq(hash, strlen(hash), k.secret_hash, strlen(k.secret_hash))) {
+        *why = "unknown API key";
+        ch_apikey_fini(&k);
+        return CH_EPERM;
+    }
+    if (k.revoked_at != 0) {
+        *why = "the API key is revoked";
+        ch_apikey_fini(&k);
+        return CH_EPERM;
+    }
+    memset(out, 0, sizeof(*out));
+    out->kind = CH_AUTH_APIKEY;
+    out->id = k.id;
+    out->role = ch_auth_role_bit(k.role);
+    out->agency_id = k.agency_id;
+    snprintf(out->name, sizeof(out->name), "apikey:%lld", (long long)k.id);
+    snprintf(out->actor, sizeof(out->actor), "apikey:%lld", (long long)k.id);
+    ch_apikey_fini(&k);
+    return 0;
+}
+
+int ch_auth_authenticate(ch_store_t *st, const ch_auth_config_t *cfg, const ch_slice_t *cookie,
+                         const ch_slice_t *authorization, int64_t now_ms, ch_auth_principal_t *out,
+                         const char **why)
+{
+    memset(out, 0, sizeof(*out));
+    *why = NULL;
+    if (authorization != NULL) {
+        ch_slice_t token;
+        if (ch_auth_bearer(*authorization, &token) != 0) {
+            *why = "the Authorization header is not \"Bearer <API key>\"";
+            return CH_EPERM;
+        }
+        return auth_apikey(st, token, out, why);
+    }
+    if (cookie != NULL) {
+        ch_slice_t token;
+        int rc = ch_auth_cookie_get(*cookie, CH_AUTH_COOKIE, &token);
+        if (rc == CH_ENOTFOUND) {
+            return 0;
+        }
+        if (rc != 0) {
+            *why = "the session cookie is given twice";
+            return CH_EPERM;
+        }
+        return auth_session(st, cfg, token, now_ms, out, why);
+    }
+    return 0;
+}
+
+/* ---- the login throttle -------------------------------------------------------------------- */
+
+typedef struct slot {
+    char addr[48]; /* "" = free */
+    int failures;
+    int64_t first_ms; /* start of the window */
+    int64_t last_ms;
+} slot_t;
+
+struct ch_auth_throttle {
+    int max_failures;
+    int64_t window_ms;
+    slot_t slots[CH_AUTH_THROTTLE_SLOTS];
+};
+
+ch_auth_throttle_t *ch_auth_throttle_new(int max_failures, int64_t window_ms)
+{
+    ch_auth_throttle_t *t = ch_calloc(1, sizeof(*t));
+    t->max_failures = max_failures > 0 ? max_failures : 20;
+    t->window_ms = window_ms > 0 ? window_ms : 5 * 60 * 1000;
+    return t;
+}
+
+void ch_auth_throttle_free(ch_auth_throttle_t *t)
+{
+    ch_free(t);
+}
+
+/* The address without its port ("127.0.0.1:5123" -> "127.0.0.1", "[::1]:80" -> "[::1]"). */
+static void host_of(const char *addr, char out[48])
+{
+    const char *colon = strrchr(addr, ':');
+    size_t n = colon != NULL && strchr(addr, '.') != NULL ? (size_t)(colon - addr)
+               : colon != NULL && addr[0] == '['          ? (size_t)(colon - addr)
+                                                          : strlen(addr);
+    if (n > 47) {
+        n = 47;
+    }
+    memcpy(out, addr, n);
+    out[n] = '\0';
+}
+
+static slot_t *find_slot(ch_auth_throttle_t *t, const char *addr, int create, int64_t now_ms)
+{
+    char host[48];
+    host_of(addr, host);
+    slot_t *victim = NULL; /* a free slot, else the one least recently failed */
+    for (size_t i = 0; i < CH_AUTH_THROTTLE_SLOTS; i++) {
+        slot_t *s = &t->slots[i];
+        if (s->addr[0] != '\0' && now_ms - s->last_ms > t->window_ms) {
+            s->addr[0] = '\0';
+        }
+        if (s->addr[0] != '\0' && strcmp(s->addr, host) == 0) {
+            return s;
+        }
+        if (victim == NULL ||
+            (victim->addr[0] != '\0' && (s->addr[0] == '\0' || s->last_ms < victim->last_ms))) {
+            victim = s;
+        }
+    }
+    if (!create) {
+        return NULL;
+    }
+    memset(victim, 0, sizeof(*victim));
+    snprintf(victim->addr, sizeof(victim->addr), "%s", host);
+    victim->first_ms = now_ms;
+    return victim;
+}
+
+int64_t ch_auth_throttle_check(ch_auth_throttle_t *t, const char *addr, int64_t now_ms)
+{
+    slot_t *s = find_slot(t, addr, 0, now_ms);
+    if (s == NULL || s->failures < t->max_failures) {
+        return 0;
+    }
+    int64_t wait = s->last_ms + t->window_ms - now_ms;
+    return wait > 0 ? wait : 0;
+}
+
+void ch_auth_throttle_fail(ch_auth_throttle_t *t, const char *addr, int64_t now_ms)
+{
+    slot_t *s = find_slot(t, addr, 1, now_ms);
+    s->failures++;
+    s->last_ms = now_ms;
+}
+
+void ch_auth_throttle_clear(ch_auth_throttle_t *t, const char *addr)
+{
+    char host[48];
+    host_of(addr, host);
+    for (size_t i = 0; i < CH_AUTH_THROTTLE_SLOTS; i++) {
+        if (strcmp(t->slots[i].addr, host) == 0) {
+            t->slots[i].addr[0] = '\0';
+        }
+    }
+}

@@ -1,0 +1,497 @@
+/*
+ * cctvhub user ... and cctvhub apikey ...: accounts from the command line, for the first
+ * administrator and for an emergency (disable a user now). They work whether or not the hub
+ * runs: each change and its audit record go into the store in one transaction (the record into
+ * the audit outbox), and the record is appended to the log at once when the log is free, or by
+ * the running hub within a second. The hub reads accounts from the store on every request, so
+ * a disabled user or a revoked key is refused from the next request on.
+ */
+#include "main/main.h"
+
+#include "auth/auth.h"
+#include "main/hub_audit.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char user_usage[] =
+    "usage: cctvhub user add NAME --role ROLE [--agency ID] --password-stdin [options]\n"
+    "       cctvhub user disable NAME [options]\n"
+    "       cctvhub user enable NAME [options]   (also lifts a lock-out)\n"
+    "       cctvhub user list [options]\n"
+    "\n"
+    "People who log in to the hub (POST /api/v1/session). ROLE is admin, operator, agency,\n"
+    "provider or auditor; agency and provider need --agency ID (the agency's id). The password\n"
+    "is read from standard input (one line, at least 10 bytes) and stored as Argon2id.\n"
+    "Disabling ends the user's sessions at once.\n"
+    "\n"
+    "options: --data-dir DIR, --config FILE, --store URL, --log-level L\n"
+    "exit codes: 0 done; 1 refused (unknown user, name taken, bad password); 2 bad command\n"
+    "            line; 3 bad configuration; 4 the store cannot be opened.\n";
+
+static const char apikey_usage[] =
+    "usage: cctvhub apikey create --agency ID [--role agency|provider] [--label TEXT] [options]\n"
+    "       cctvhub apikey revoke ID [options]\n"
+    "       cctvhub apikey list [options]\n"
+    "\n"
+    "API keys of agencies' systems, sent as \"Authorization: Bearer <key>\". create prints the\n"
+    "key once on standard output; only its SHA-256 is kept. The role defaults to provider for\n"
+    "an agency of kind provider, else agency.\n"
+    "\n"
+    "options: --data-dir DIR, --config FILE, --store URL, --log-level L\n"
+    "exit codes: 0 done; 1 refused (unknown agency or key); 2 bad command line; 3 bad\n"
+    "            configuration; 4 the store cannot be opened.\n";
+
+typedef struct acct {
+    ch_config_t cfg;
+    ch_store_t *st;
+    char actor[96];
+} acct_t;
+
+static int acct_open(acct_t *a, const ch_main_opts_t *opts)
+{
+    memset(a, 0, sizeof(*a));
+    int rc = ch_main__load_config(opts, &a->cfg);
+    if (rc != CH_EXIT_OK) {
+        return rc;
+    }
+    if (ch_main__mkdir_p(a->cfg.data_dir) != 0) {
+        fprintf(stderr, "cctvhub: cannot create the data directory %s\n", a->cfg.data_dir);
+        ch_config_fini(&a->cfg);
+        return CH_EXIT_STORE;
+    }
+    char *err = NULL;
+    if (ch_store_open(a->cfg.store_url, &a->st, &err) != 0) {
+        fprintf(stderr, "cctvhub: cannot open the store: %s\n", err ? err : "unknown");
+        ch_free(err);
+        ch_config_fini(&a->cfg);
+        return CH_EXIT_STORE;
+    }
+    ch_main__local_actor(a->actor);
+    return CH_EXIT_OK;
+}
+
+/* Appends the outbox now when the log is free; leaves it to the running hub otherwise. */
+static void acct_close(acct_t *a)
+{
+    ch_audit_t *log = NULL;
+    int rc = ch_main__audit_try_open(&a->cfg, &log);
+    if (rc == 0) {
+        if (ch_main__outbox_drain(a->st, log) != 0) {
+            fprintf(stderr, "cctvhub: the change is made; its audit record waits in the store's "
+                            "outbox and will be appended by the next hub start\n");
+        }
+        ch_audit_close(log);
+    } else if (rc == CH_ECONFLICT) {
+        ch_log(CH_LOG_DEBUG, "main", "msg=\"audit log held by the hub; it appends the record\"");
+    }
+    ch_store_close(a->st);
+    ch_config_fini(&a->cfg);
+}
+
+/* Queues the audit record of a change, inside the change's transaction. */
+static int acct_change(acct_t *a, const char *action, const char *object, json_t *details)
+{
+    char *text = details != NULL ? json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(details);
+    ch_outbox_t o = {
+        .actor = a->actor, .action = (char *)action, .object = (char *)object, .details = text};
+    int rc = ch_store_outbox_add(a->st, &o);
+    free(text);
+    return rc;
+}
+
+static int acct_fail(acct_t *a, const char *what)
+{
+    (void)ch_store_rollback(a->st);
+    fprintf(stderr, "cctvhub: %s: %s\n", what, ch_store_errmsg(a->st));
+    return CH_EXIT_FAILURE;
+}
+
+/* Reads one line (the password) from stdin, without its line end. */
+static char *read_password(size_t *len)
+{
+    size_t cap = CH_AUTH_PASSWORD_MAX + 3;
+    char *buf = ch_malloc(cap);
+    size_t n = 0;
+    int ch;
+    while ((ch = getchar()) != EOF && ch != '\n' && n < cap - 1) {
+        buf[n++] = (char)ch;
+    }
+    if (n > 0 && buf[n - 1] == '\r') {
+        n--;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static int parse_id(const char *s, int64_t *out)
+{
+    return ch_parse_int64(s, strlen(s), out) == 0 && *out > 0 ? 0 : -1;
+}
+
+/* ---- user ---------------------------------------------------------------------------------- */
+
+static int user_add(acct_t *a, const char *name, const char *role, int64_t agency_id)
+{
+    size_t len = 0;
+    const char *why = NULL;
+    char *pw = read_password(&len);
+    char hash[CH_AUTH_HASH_MAX];
+    if (ch_auth_password_acceptable(pw, len, &why) != 0) {
+        fprintf(stderr, "cctvhub user add: %s\n", why);
+        sodium_memzero(pw, len);
+        ch_free(pw);
+        return CH_EXIT_FAILURE;
+    }
+    int rc = ch_auth_password_hash(pw, len, hash);
+    sodium_memzero(pw, len);
+    ch_free(pw);
+    if (rc != 0) {
+        fprintf(stderr, "cctvhub user add: the password could not be hashed\n");
+        return CH_EXIT_FAILURE;
+    }
+    if (agency_id > 0) {
+        ch_agency_t ag;
+        rc = ch_store_agency_get(a->st, agency_id, &ag);
+        ch_agency_fini(&ag);
+        if (rc != 0) {
+            fprintf(stderr, "cctvhub user add: no agency has id %lld\n", (long long)agency_id);
+            return CH_EXIT_FAILURE;
+        }
+    }
+    ch_user_t u = {
+        .name = (char *)name, .role = (char *)role, .agency_id = agency_id, .password_hash = hash};
+    char object[96];
+    snprintf(object, sizeof(object), "user:%s", name);
+    if ((rc = ch_store_begin(a->st)) != 0 || (rc = ch_store_user_create(a->st, &u)) != 0 ||
+        (rc = acct_change(a, "user.create", object,
+                          json_pack("{s:s, s:I, s:s}", "role", role, "agency_id",
+                                    (json_int_t)agency_id, "via", "cli"))) != 0 ||
+        (rc = ch_store_commit(a->st)) != 0) {
+        if (rc == CH_EEXIST) {
+            (void)ch_store_rollback(a->st);
+            fprintf(stderr, "cctvhub user add: a user named \"%s\" exists\n", name);
+            return CH_EXIT_FAILURE;
+        }
+        return acct_fail(a, "user add");
+    }
+    sodium_memzero(hash, sizeof(hash));
+    printf("user %s added (id %lld, role %s)\n", name, (long long)u.id, role);
+    return CH_EXIT_OK;
+}
+
+static int user_set_disabled(acct_t *a, const char *name, int disabled)
+{
+    ch_user_t u;
+    int rc = ch_store_begin(a->st);
+    if (rc == 0) {
+        rc = ch_store_user_find(a->st, name, &u);
+    }
+    if (rc == CH_ENOTFOUND) {
+        (void)ch_store_rollback(a->st);
+        fprintf(stderr, "cctvhub user: no user named \"%s\"\n", name);
+        return CH_EXIT_FAILURE;
+    }
+    if (rc != 0) {
+        return acct_fail(a, "user");
+    }
+    u.disabled = disabled;
+    if (!disabled) {
+        u.failed_logins = 0;
+        u.locked_until = 0;
+    }
+    char object[96];
+    snprintf(object, sizeof(object), "user:%s", name);
+    if ((rc = ch_store_user_update(a->st, &u)) != 0 ||
+        (disabled && (rc = ch_store_session_end_user(a->st, u.id)) != 0) ||
+        (rc = acct_change(a, "user.update", object,
+                          json_pack("{s:b, s:s}", "disabled", disabled, "via", "cli"))) != 0 ||
+        (rc = ch_store_commit(a->st)) != 0) {
+        ch_user_fini(&u);
+        return acct_fail(a, "user");
+    }
+    ch_user_fini(&u);
+    printf("user %s %s\n", name, disabled ? "disabled; its sessions ended" : "enabled");
+    return CH_EXIT_OK;
+}
+
+static int user_list(acct_t *a)
+{
+    ch_store_filter_t f = {.limit = 1000};
+    for (;;) {
+        ch_user_list_t l;
+        if (ch_store_user_list(a->st, &f, &l) != 0) {
+            fprintf(stderr, "cctvhub user list: %s\n", ch_store_errmsg(a->st));
+            return CH_EXIT_FAILURE;
+        }
+        for (size_t i = 0; i < l.count; i++) {
+            const ch_user_t *u = &l.items[i];
+            printf("%lld\t%s\t%s\t%lld\t%s\n", (long long)u->id, u->name, u->role,
+                   (long long)u->agency_id, u->disabled ? "disabled" : "active");
+        }
+        f.after_id = l.next_id;
+        ch_user_list_free(&l);
+        if (f.after_id == 0) {
+            return CH_EXIT_OK;
+        }
+    }
+}
+
+int ch_main_user(int argc, char **argv)
+{
+    ch_main_opts_t opts;
+    memset(&opts, 0, sizeof(opts));
+    const char *role = NULL, *agency = NULL, *pos[2] = {NULL, NULL};
+    int npos = 0, pw_stdin = 0;
+    for (int i = 1; i < argc; i++) {
+        int r = ch_main__common_option(&opts, argc, argv, &i);
+        if (r == 0) {
+            r = ch_main__flag_value(argc, argv, &i, "--role", &role);
+        }
+        if (r == 0) {
+            r = ch_main__flag_value(argc, argv, &i, "--agency", &agency);
+        }
+        if (r < 0) {
+            return CH_EXIT_USAGE;
+        }
+        if (r > 0) {
+            continue;
+        }
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(user_usage, stdout);
+            return CH_EXIT_OK;
+        }
+        if (strcmp(argv[i], "--password-stdin") == 0) {
+            pw_stdin = 1;
+            continue;
+        }
+        if (argv[i][0] == '-' || npos == 2) {
+            fprintf(stderr, "cctvhub user: unexpected \"%s\"\n\n%s", argv[i], user_usage);
+            return CH_EXIT_USAGE;
+        }
+        pos[npos++] = argv[i];
+    }
+    const char *cmd = pos[0], *name = pos[1];
+    int64_t agency_id = 0;
+    int is_add = cmd != NULL && strcmp(cmd, "add") == 0;
+    int is_list = cmd != NULL && strcmp(cmd, "list") == 0;
+    int is_set = cmd != NULL && (strcmp(cmd, "disable") == 0 || strcmp(cmd, "enable") == 0);
+    if (cmd == NULL || (!is_add && !is_list && !is_set) || (is_list != (name == NULL))) {
+        fprintf(stderr, "%s", user_usage);
+        return CH_EXIT_USAGE;
+    }
+    if (is_add) {
+        unsigned bit = ch_auth_role_bit(role);
+        if (role == NULL || bit == 0) {
+            fprintf(stderr, "cctvhub user add: --role must be admin, operator, agency, provider "
+                            "or auditor\n");
+            return CH_EXIT_USAGE;
+        }
+        if (!pw_stdin) {
+            fprintf(stderr, "cctvhub user add: give the password on standard input with "
+                            "--password-stdin\n");
+            return CH_EXIT_USAGE;
+        }
+        if (agency != NULL && parse_id(agency, &agency_id) != 0) {
+            fprintf(stderr, "cctvhub user add: --agency must be an agency id\n");
+            return CH_EXIT_USAGE;
+        }
+        if ((bit == CH_AUTH_AGENCY || bit == CH_AUTH_PROVIDER) && agency_id == 0) {
+            fprintf(stderr, "cctvhub user add: the role %s needs --agency ID\n", role);
+            return CH_EXIT_USAGE;
+        }
+        if (strlen(name) > 64 || strchr(name, ':') != NULL) {
+            fprintf(stderr, "cctvhub user add: a name has 1 to 64 bytes and no ':'\n");
+            return CH_EXIT_USAGE;
+        }
+    } else if (role != NULL || agency != NULL || pw_stdin) {
+        fprintf(stderr, "cctvhub user %s: --role, --agency and --password-stdin are for add\n",
+                cmd);
+        return CH_EXIT_USAGE;
+    }
+    acct_t a;
+    int rc = acct_open(&a, &opts);
+    if (rc != CH_EXIT_OK) {
+        return rc;
+    }
+    if (is_add) {
+        rc = user_add(&a, name, role, agency_id);
+    } else if (is_list) {
+        rc = user_list(&a);
+    } else {
+        rc = user_set_disabled(&a, name, strcmp(cmd, "disable") == 0);
+    }
+    acct_close(&a);
+    return rc;
+}
+
+/* ---- apikey -------------------------------------------------------------------------------- */
+
+static int apikey_create(acct_t *a, int64_t agency_id, const char *role, const char *label)
+{
+    ch_agency_t ag;
+    int rc = ch_store_agency_get(a->st, agency_id, &ag);
+    if (rc != 0) {
+        ch_agency_fini(&ag);
+        fprintf(stderr, "cctvhub apikey create: no agency has id %lld\n", (long long)agency_id);
+        return CH_EXIT_FAILURE;
+    }
+    if (role == NULL) {
+        role = strcmp(ag.kind, "provider") == 0 ? "provider" : "agency";
+    }
+    ch_agency_fini(&ag);
+    char secret[CH_AUTH_TOKEN_LEN + 1], hash[CH_AUTH_SHA256_HEX], key[CH_AUTH_APIKEY_MAX];
+    ch_auth_random_token(secret);
+    ch_auth_sha256_hex(secret, strlen(secret), hash);
+    ch_apikey_t k = {
+        .agency_id = agency_id, .role = (char *)role, .secret_hash = hash, .label = (char *)label};
+    char object[48];
+    if ((rc = ch_store_begin(a->st)) != 0 || (rc = ch_store_apikey_create(a->st, &k)) != 0) {
+        sodium_memzero(secret, sizeof(secret));
+        return acct_fail(a, "apikey create");
+    }
+    snprintf(object, sizeof(object), "apikey:%lld", (long long)k.id);
+    if ((rc = acct_change(a, "apikey.create", object,
+                          json_pack("{s:I, s:s, s:s}", "agency_id", (json_int_t)agency_id, "role",
+                                    role, "via", "cli"))) != 0 ||
+        (rc = ch_store_commit(a->st)) != 0) {
+        sodium_memzero(secret, sizeof(secret));
+        return acct_fail(a, "apikey create");
+    }
+    ch_auth_apikey_format(k.id, secret, key);
+    printf("%s\n", key);
+    fflush(stdout);
+    sodium_memzero(secret, sizeof(secret));
+    sodium_memzero(key, sizeof(key));
+    fprintf(stderr, "API key %lld for agency %lld (role %s): shown once, keep it safe\n",
+            (long long)k.id, (long long)agency_id, role);
+    return CH_EXIT_OK;
+}
+
+static int apikey_revoke(acct_t *a, int64_t id)
+{
+    ch_apikey_t k;
+    int rc = ch_store_begin(a->st);
+    if (rc == 0) {
+        rc = ch_store_apikey_get(a->st, id, &k);
+    }
+    if (rc == CH_ENOTFOUND) {
+        (void)ch_store_rollback(a->st);
+        fprintf(stderr, "cctvhub apikey revoke: no API key has id %lld\n", (long long)id);
+        return CH_EXIT_FAILURE;
+    }
+    if (rc != 0) {
+        return acct_fail(a, "apikey revoke");
+    }
+    if (k.revoked_at == 0) {
+        char object[48];
+        snprintf(object, sizeof(object), "apikey:%lld", (long long)id);
+        k.revoked_at = ch_time_now_ms();
+        if ((rc = ch_store_apikey_update(a->st, &k)) != 0 ||
+            (rc = acct_change(a, "apikey.revoke", object,
+                              json_pack("{s:I, s:s}", "agency_id", (json_int_t)k.agency_id, "via",
+                                        "cli"))) != 0) {
+            ch_apikey_fini(&k);
+            return acct_fail(a, "apikey revoke");
+        }
+    }
+    ch_apikey_fini(&k);
+    if (ch_store_commit(a->st) != 0) {
+        return acct_fail(a, "apikey revoke");
+    }
+    printf("API key %lld revoked\n", (long long)id);
+    return CH_EXIT_OK;
+}
+
+static int apikey_list(acct_t *a)
+{
+    ch_store_filter_t f = {.limit = 1000};
+    for (;;) {
+        ch_apikey_list_t l;
+        if (ch_store_apikey_list(a->st, &f, &l) != 0) {
+            fprintf(stderr, "cctvhub apikey list: %s\n", ch_store_errmsg(a->st));
+            return CH_EXIT_FAILURE;
+        }
+        for (size_t i = 0; i < l.count; i++) {
+            const ch_apikey_t *k = &l.items[i];
+            printf("%lld\t%lld\t%s\t%s\t%s\n", (long long)k->id, (long long)k->agency_id, k->role,
+                   k->revoked_at ? "revoked" : "live", k->label ? k->label : "");
+        }
+        f.after_id = l.next_id;
+        ch_apikey_list_free(&l);
+        if (f.after_id == 0) {
+            return CH_EXIT_OK;
+        }
+    }
+}
+
+int ch_main_apikey(int argc, char **argv)
+{
+    ch_main_opts_t opts;
+    memset(&opts, 0, sizeof(opts));
+    const char *role = NULL, *agency = NULL, *label = NULL, *pos[2] = {NULL, NULL};
+    int npos = 0;
+    for (int i = 1; i < argc; i++) {
+        int r = ch_main__common_option(&opts, argc, argv, &i);
+        if (r == 0) {
+            r = ch_main__flag_value(argc, argv, &i, "--role", &role);
+        }
+        if (r == 0) {
+            r = ch_main__flag_value(argc, argv, &i, "--agency", &agency);
+        }
+        if (r == 0) {
+            r = ch_main__flag_value(argc, argv, &i, "--label", &label);
+        }
+        if (r < 0) {
+            return CH_EXIT_USAGE;
+        }
+        if (r > 0) {
+            continue;
+        }
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(apikey_usage, stdout);
+            return CH_EXIT_OK;
+        }
+        if (argv[i][0] == '-' || npos == 2) {
+            fprintf(stderr, "cctvhub apikey: unexpected \"%s\"\n\n%s", argv[i], apikey_usage);
+            return CH_EXIT_USAGE;
+        }
+        pos[npos++] = argv[i];
+    }
+    const char *cmd = pos[0];
+    int64_t id = 0;
+    int ok = 0;
+    if (cmd != NULL && strcmp(cmd, "create") == 0) {
+        ok = npos == 1 && agency != NULL && parse_id(agency, &id) == 0 &&
+             (role == NULL || strcmp(role, "agency") == 0 || strcmp(role, "provider") == 0);
+    } else if (cmd != NULL && strcmp(cmd, "revoke") == 0) {
+        ok = npos == 2 && parse_id(pos[1], &id) == 0 && role == NULL && agency == NULL;
+    } else if (cmd != NULL && strcmp(cmd, "list") == 0) {
+        ok = npos == 1 && role == NULL && agency == NULL;
+    }
+    if (!ok) {
+        fprintf(stderr, "%s", apikey_usage);
+        return CH_EXIT_USAGE;
+    }
+    acct_t a;
+    int rc = acct_open(&a, &opts);
+    if (rc != CH_EXIT_OK) {
+        return rc;
+    }
+    if (strcmp(cmd, "create") == 0) {
+        rc = apikey_create(&a, id, role, label);
+    } else if (strcmp(cmd, "revoke") == 0) {
+        rc = apikey_revoke(&a, id);
+    } else {
+        rc = apikey_list(&a);
+    }
+    acct_close(&a);
+    return rc;
+}
