@@ -667,6 +667,14 @@ def test_show_prove_and_verify_read_the_log_of_a_running_hub_and_append_waits_fo
                                                   "kind": "fixed"}, expect=201)
         _, page = h.json("GET", "/api/v1/audit?limit=1000", expect=200)
         check(len(page["items"]) >= 2, page)
+        # Offline readers see what a signed checkpoint covers: wait for the hub's next one
+        # (audit.checkpoint_ms, 1 s by default).
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            status, _, note = h.request("GET", "/api/v1/audit/checkpoint")
+            if status == 200 and int(note.decode().split("\n")[1]) >= len(page["items"]):
+                break
+            time.sleep(0.1)
         # Read-only commands work while the hub holds the log...
         code, out, err = run(["audit", "show", "--data-dir", h.data_dir, "--json"])
         check(code == 0, "show beside a running hub: %d %s" % (code, err))

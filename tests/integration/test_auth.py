@@ -1,0 +1,282 @@
+"""Accounts against the real daemon: every endpoint walked with every role, sessions and CSRF,
+lock-out and throttling, API keys, the user and apikey commands beside a running hub, and no
+secret in any log line."""
+
+import json
+import re
+import time
+
+import hub
+from hub import ADMIN_PASSWORD, Hub, add_user, check, run
+
+ROLES = ["admin", "operator", "agency", "provider", "auditor"]
+PASSWORD = "a-long-enough-password"
+
+
+def operations(h):
+    """(method, path template, roles) of every operation of the served OpenAPI document; a
+    unit test holds the document to the server's route table, so this is every route."""
+    status, _, doc = h.request("GET", "/api/v1/openapi.yaml", auth=False)
+    check(status == 200, status)
+    ops, path, method = [], None, None
+    for line in doc.decode().splitlines():
+        m = re.match(r"^  (/api/v1/\S*):$", line)
+        if m:
+            path = m.group(1)
+            continue
+        m = re.match(r"^    (get|post|put|patch|delete):$", line)
+        if m and path:
+            method = m.group(1).upper()
+            continue
+        m = re.match(r"^      x-roles: \[(.*)\]$", line)
+        if m and path and method:
+            ops.append((method, path, [r.strip() for r in m.group(1).split(",")]))
+            method = None
+        if re.match(r"^\S", line):
+            path = None
+    return ops
+
+
+def make_agency(h, name, kind="user", type_="police-112"):
+    _, a = h.json("POST", "/api/v1/agencies", {"name": name, "kind": kind, "level": "city",
+                                               "type": type_}, expect=201)
+    return a["id"]
+
+
+def test_every_endpoint_with_every_role():
+    h = Hub()
+    try:
+        ops = operations(h)
+        check(len(ops) >= 40, "only %d operations in the document" % len(ops))
+        police = make_agency(h, "서울경찰청 112")
+        district = make_agency(h, "종로구 관제센터", kind="provider", type_="district-center")
+        sessions = {}
+        for role in ROLES:
+            agency = {"agency": police, "provider": district}.get(role)
+            code, _, err = add_user(h.data_dir, "u-" + role, role, PASSWORD, agency=agency)
+            check(code == 0, err)
+            sessions[role] = h.login("u-" + role, PASSWORD)
+        _, key = h.json("POST", "/api/v1/apikeys", {"agency_id": police}, expect=201)
+        check(key["role"] == "agency" and key["key"].startswith("chk_%d_" % key["id"]), key)
+
+        def call(method, path, who):
+            headers = {}
+            if who is None:
+                pass
+            elif who == "apikey":
+                headers["Authorization"] = "Bearer " + key["key"]
+            else:
+                cookie, csrf = sessions[who]
+                headers["Cookie"] = cookie
+                headers["X-CSRF-Token"] = csrf
+            body = {} if method in ("POST", "PUT", "PATCH") else None
+            status, _, data = h.request(method, path.replace("{id}", "999999"), body,
+                                        headers=headers, auth=False)
+            return status, data
+
+        walked = 0
+        # Logging out ends the session: that one goes last.
+        ordered = sorted(ops, key=lambda o: (o[0] == "DELETE" and o[1] == "/api/v1/session"))
+        for method, path, allowed in ordered:
+            if method == "POST" and path == "/api/v1/session":
+                continue  # logging in is walked by the tests below
+            for who in [None, "apikey"] + ROLES:
+                status, data = call(method, path, who)
+                role = "agency" if who == "apikey" else who
+                if "public" in allowed:
+                    check(status not in (401, 403), "%s %s as %s: %d %s"
+                          % (method, path, who, status, data[:200]))
+                elif who is None:
+                    check(status == 401, "%s %s without credentials: %d" % (method, path, status))
+                    check(json.loads(data)["error"]["code"] == "unauthenticated", data)
+                elif role in allowed:
+                    check(status not in (401, 403), "%s %s as %s (allowed): %d %s"
+                          % (method, path, who, status, data[:200]))
+                else:
+                    check(status == 403, "%s %s as %s (not allowed): %d %s"
+                          % (method, path, who, status, data[:200]))
+                    check(json.loads(data)["error"]["code"] == "forbidden", data)
+                walked += 1
+        check(walked >= 40 * 7, walked)
+        # Refusals are on the record, with who was refused.
+        _, page = h.json("GET", "/api/v1/audit?action=auth.forbidden&limit=1000", expect=200)
+        actors = {r["actor"] for r in page["items"]}
+        check({"user:u-agency", "user:u-auditor", "apikey:%d" % key["id"]} <= actors, actors)
+        h.stop()
+    finally:
+        h.cleanup()
+
+
+def test_sessions_csrf_logout_and_no_secret_in_logs():
+    h = Hub()
+    try:
+        code, _, err = add_user(h.data_dir, "kim", "operator", PASSWORD)
+        check(code == 0, err)
+        status, headers, data = h.request("POST", "/api/v1/session",
+                                          {"username": "kim", "password": PASSWORD}, auth=False)
+        check(status == 200, data)
+        cookie_line = headers["set-cookie"]
+        check("HttpOnly" in cookie_line and "SameSite=Strict" in cookie_line, cookie_line)
+        cookie = cookie_line.split(";")[0]
+        body = json.loads(data)
+        check(body["user"]["name"] == "kim" and body["user"]["role"] == "operator", body)
+        check("password_hash" not in json.dumps(body), body)
+        csrf = body["csrf"]
+        # Who am I.
+        _, me = h.json("GET", "/api/v1/session", headers={"Cookie": cookie}, auth=False,
+                       expect=200)
+        check(me["name"] == "kim" and me["csrf"] == csrf and me["kind"] == "user", me)
+        # A change without the CSRF token, or with another, is refused; with it, done.
+        status, b = h.json("POST", "/api/v1/cameras", {}, headers={"Cookie": cookie},
+                           auth=False)
+        check(status == 403 and b["error"]["code"] == "csrf", b)
+        status, b = h.json("POST", "/api/v1/cameras", {},
+                           headers={"Cookie": cookie, "X-CSRF-Token": csrf[:-1] + "x"},
+                           auth=False)
+        check(status == 403 and b["error"]["code"] == "csrf", b)
+        status, b = h.json("POST", "/api/v1/cameras", {}, headers={"Cookie": cookie,
+                                                                  "X-CSRF-Token": csrf},
+                           auth=False)
+        check(status == 400 and b["error"]["code"] == "invalid", b)
+        # Logout ends the session; the cookie is then worth nothing.
+        status, headers, _ = h.request("DELETE", "/api/v1/session",
+                                       headers={"Cookie": cookie, "X-CSRF-Token": csrf},
+                                       auth=False)
+        check(status == 204 and "Max-Age=0" in headers["set-cookie"], headers)
+        status, b = h.json("GET", "/api/v1/session", headers={"Cookie": cookie}, auth=False)
+        check(status == 401 and b["error"]["code"] == "unauthenticated", b)
+        # A forged cookie and a malformed Authorization header: 401.
+        status, _ = h.json("GET", "/api/v1/cameras",
+                           headers={"Cookie": "cctvhub_session=" + "A" * 43}, auth=False)
+        check(status == 401, status)
+        status, _ = h.json("GET", "/api/v1/cameras", headers={"Authorization": "Basic eDp5"},
+                           auth=False)
+        check(status == 401, status)
+        _, page = h.json("GET", "/api/v1/audit?limit=1000", expect=200)
+        actions = [(r["action"], r["actor"], r["outcome"]) for r in page["items"]]
+        check(("auth.login", "user:kim", "ok") in actions, actions)
+        check(("auth.logout", "user:kim", "ok") in actions, actions)
+        check(sum(1 for a in actions if a[0] == "auth.denied") >= 3, actions)
+        log = h.stop()
+        token = cookie.split("=", 1)[1]
+        for secret in (PASSWORD, ADMIN_PASSWORD, token, csrf):
+            check(secret not in log, "a secret reached the log")
+            check(secret not in json.dumps(page), "a secret reached the audit record")
+    finally:
+        h.cleanup()
+
+
+def test_lockout_after_failed_logins_and_enable_lifts_it():
+    h = Hub(env={"CCTVHUB_AUTH_MAX_FAILED_LOGINS": "3", "CCTVHUB_AUTH_LOCKOUT_S": "600"})
+    try:
+        code, _, err = add_user(h.data_dir, "lee", "auditor", PASSWORD)
+        check(code == 0, err)
+        for _ in range(3):
+            status, b = h.json("POST", "/api/v1/session", {"username": "lee",
+                                                           "password": "wrong-password!"},
+                               auth=False)
+            check(status == 401 and b["error"]["code"] == "bad_credentials", b)
+        # An unknown name answers exactly like a wrong password.
+        status, b = h.json("POST", "/api/v1/session", {"username": "nobody",
+                                                       "password": "wrong-password!"}, auth=False)
+        check(status == 401 and b["error"]["message"] == "wrong user name or password", b)
+        # Locked now: even the right password is refused, with Retry-After.
+        status, headers, data = h.request("POST", "/api/v1/session",
+                                          {"username": "lee", "password": PASSWORD}, auth=False)
+        check(status == 429 and json.loads(data)["error"]["code"] == "locked", data)
+        check(int(headers["retry-after"]) > 500, headers)
+        _, u = h.json("GET", "/api/v1/users?limit=100", expect=200)
+        lee = [x for x in u["items"] if x["name"] == "lee"][0]
+        check(lee["locked_until"] is not None, lee)
+        # The command line lifts it while the hub runs.
+        code, out, err = run(["user", "enable", "lee", "--data-dir", h.data_dir])
+        check(code == 0, err)
+        h.login("lee", PASSWORD)
+        _, page = h.json("GET", "/api/v1/audit?action=auth.lockout", expect=200)
+        check(page["total"] == 1 and page["items"][0]["object"] == "user:lee", page)
+        h.stop()
+    finally:
+        h.cleanup()
+
+
+def test_failures_from_one_address_are_throttled():
+    h = Hub(env={"CCTVHUB_AUTH_MAX_FAILURES_PER_ADDRESS": "4"})
+    try:
+        for i in range(4):
+            status, _ = h.json("POST", "/api/v1/session", {"username": "user%d" % i,
+                                                           "password": "wrong-password!"},
+                               auth=False)
+            check(status == 401, status)
+        status, headers, data = h.request("POST", "/api/v1/session",
+                                          {"username": "admin", "password": ADMIN_PASSWORD},
+                                          auth=False)
+        check(status == 429 and json.loads(data)["error"]["code"] == "throttled", data)
+        check("retry-after" in headers, headers)
+        h.stop()
+    finally:
+        h.cleanup()
+
+
+def test_commands_beside_a_running_hub_take_effect_and_are_audited():
+    h = Hub()
+    try:
+        police = make_agency(h, "서울경찰청 112")
+        code, _, err = add_user(h.data_dir, "park", "agency", PASSWORD, agency=police)
+        check(code == 0, err)
+        cookie, _ = h.login("park", PASSWORD)
+        _, me = h.json("GET", "/api/v1/session", headers={"Cookie": cookie}, auth=False,
+                       expect=200)
+        check(me["role"] == "agency" and me["agency_id"] == police, me)
+        # An API key from the command line: printed once, works at once.
+        code, out, err = run(["apikey", "create", "--agency", str(police), "--label", "CAD",
+                              "--data-dir", h.data_dir])
+        check(code == 0 and out.startswith("chk_"), (code, out, err))
+        key = out.strip()
+        _, me = h.json("GET", "/api/v1/session", headers={"Authorization": "Bearer " + key},
+                       auth=False, expect=200)
+        check(me["kind"] == "apikey" and me["agency_id"] == police, me)
+        # Disable and revoke: refused from the next request on.
+        code, _, err = run(["user", "disable", "park", "--data-dir", h.data_dir])
+        check(code == 0, err)
+        status, b = h.json("GET", "/api/v1/session", headers={"Cookie": cookie}, auth=False)
+        check(status == 401, b)
+        status, b = h.json("POST", "/api/v1/session", {"username": "park", "password": PASSWORD},
+                           auth=False)
+        check(status == 401, b)
+        key_id = int(key.split("_")[1])
+        code, _, err = run(["apikey", "revoke", str(key_id), "--data-dir", h.data_dir])
+        check(code == 0, err)
+        status, b = h.json("GET", "/api/v1/session", headers={"Authorization": "Bearer " + key},
+                           auth=False)
+        check(status == 401 and "revoked" in b["error"]["message"], b)
+        # The hub appends what the commands did (from the store's outbox) within a second or two.
+        deadline = time.time() + 10
+        want = ["user.create", "apikey.create", "user.update", "apikey.revoke"]
+        while True:
+            _, page = h.json("GET", "/api/v1/audit?limit=1000", expect=200)
+            cli = [r["action"] for r in page["items"] if r["details"].get("via") == "cli"]
+            if [a for a in cli if a != "user.create"][-3:] == want[1:] or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        check(cli[-4:] == want, cli)
+        # Usage errors exit 2.
+        code, _, _ = run(["user", "add", "x", "--role", "agency", "--password-stdin",
+                          "--data-dir", h.data_dir])
+        check(code == 2, code)
+        code, _, _ = run(["apikey", "create", "--data-dir", h.data_dir])
+        check(code == 2, code)
+        h.stop()
+        code, _, _ = run(["audit", "verify", "--data-dir", h.data_dir])
+        check(code == 0, "the log with the commands' records does not verify")
+    finally:
+        h.cleanup()
+
+
+if __name__ == "__main__":
+    hub.main([
+        test_every_endpoint_with_every_role,
+        test_sessions_csrf_logout_and_no_secret_in_logs,
+        test_lockout_after_failed_logins_and_enable_lifts_it,
+        test_failures_from_one_address_are_throttled,
+        test_commands_beside_a_running_hub_take_effect_and_are_audited,
+    ])
