@@ -30,6 +30,13 @@
  *                32 bytes leaf hash SHA-256(0x00 || record)
  *     Segments are append-only; a new one starts when the current one reaches
  *     segment_max_bytes. A record never spans two segments.
+ *     The last segment may end in zero padding that the writer wrote ahead of its records
+ *     (so that appends overwrite allocated blocks): since a frame's length is never 0, a zero
+ *     u32 where the next frame would start marks the end of the records, and every byte after
+ *     it up to the end of the file, a multiple of 65536 bytes, must be zero. A frame cut short
+ *     by zeros, or bytes past that aligned end that are zeros or a frame cut short by the end
+ *     of the file, are a torn tail; non-zero bytes after the zero length word are damage. The
+ *     padding is cut off when a segment is sealed (rotation) and when the log is closed.
  *   <dir>/checkpoints: C2SP signed notes, one after another, oldest first:
  *       <origin>\n<tree size>\n<base64(root)>\ntime <UTC ns>\n\n
  *       \u2014 <key name> <base64(keyid[4] || Ed25519 signature[64])>\n

@@ -14,6 +14,10 @@
 #define CH_AUDIT__SEG_HEADER     16 /* magic[8] || u64 first seq */
 #define CH_AUDIT__FRAME_OVERHEAD (4 + CH_AUDIT_HASH_SIZE)
 #define CH_AUDIT__EM_DASH        "\xe2\x80\x94"
+/* The writer preallocates a segment with written zeros in steps that keep the file size a
+ * multiple of this; zeros after the records up to such a boundary are padding, not a torn
+ * tail (ch_audit__segment_tail). */
+#define CH_AUDIT__PAD_ALIGN (64 * 1024)
 
 /* ---- Merkle tree (tree.c) ------------------------------------------------------------- */
 
@@ -76,6 +80,23 @@ ch_audit__frame_status_t ch_audit__frame_peek(const uint8_t *buf, size_t len, si
 /* Reads the frame at offset off of buf[0, len) and checks its hash. */
 ch_audit__frame_status_t ch_audit__frame_read(const uint8_t *buf, size_t len, size_t off,
                                               ch_audit__frame_t *f);
+
+/* Classifies what follows the records of the LAST segment of a log. buf[0, len) is the whole
+ * file and off the end of the last frame that checks out (the frame there, if any, is absent,
+ * torn, damaged or not the record expected). Let P be the largest multiple of
+ * CH_AUDIT__PAD_ALIGN <= len, or off when that is smaller. Then:
+ *  - 0: the records end at off and the rest is zero padding: [off, len) is all zeros and
+ *    len == P (a zero length word where a frame would start marks the end, since a frame's
+ *    length is never 0; off == len counts too);
+ *  - 1, *cut set: a torn tail [*cut, len), as a crash leaves it: either [off, P) is zeros and
+ *    [P, len) is only zeros or one frame cut short by the end of the file (*cut = P; with no
+ *    padding, P == off, this is the rule of old), or a frame at off was written into the
+ *    padding and cut short: a valid length, a leaf hash that does not match, and its last
+ *    byte and everything after it up to P zero, [P, len) empty or torn as above (*cut = off);
+ *  - -1: anything else is damage (a complete frame with a bad hash, a bad length, non-zero
+ *    bytes after a zero length word, bytes after the padding that are not a torn tail).
+ * Reentrant; reads nothing outside buf[0, len). */
+int ch_audit__segment_tail(const uint8_t *buf, size_t len, size_t off, size_t *cut);
 
 /* Reads the "seq" and "time" numbers from the end of a canonical record: sorted keys put them
  * last, so the record ends with ,"seq":N,"time":T}. 0 or CH_EPARSE. Cheap: no JSON parse. */

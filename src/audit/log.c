@@ -32,6 +32,10 @@
 #define DEFAULT_SEG_MAX    (64ull * 1024 * 1024)
 #define MIN_SEG_MAX        4096
 #define LEAD_ROUNDS        3 /* batches one appender leads in a row, at most */
+/* Segment space is preallocated with written zeros in steps of this (or of
+ * CH_AUDIT__PAD_ALIGN for segments smaller than 4 chunks), so that appends overwrite blocks
+ * that exist and the file size rarely changes: an fdatasync then has no size to journal. */
+#define PREALLOC_CHUNK (1024 * 1024)
 
 typedef struct segment {
     uint64_t first_seq;
@@ -72,7 +76,8 @@ struct ch_audit {
     uint64_t offs_cap;
     segment_t *segs;
     size_t nsegs, segs_cap;
-    uint64_t seg_bytes; /* length of the last segment */
+    uint64_t seg_bytes; /* end of the records of the last segment */
+    uint64_t seg_alloc; /* length of the last segment's file: records, then zero padding */
 
     /* Group commit. */
     uint64_t next_seq;
@@ -217,6 +222,45 @@ out:
     return rc != 0 ? rc : fd;
 }
 
+/* Makes sure the last segment's file reaches at least `need` bytes, extending it with zeros
+ * (written, not holes or unwritten extents, whose first write the file system journals too)
+ * to a multiple of the chunk. The size is set first, in one step, so that a crash in the
+ * middle leaves an aligned file whose end reads as zeros: padding, not a torn tail. The
+ * caller's fdatasync makes it durable. Leader only. */
+static int segment_reserve(ch_audit_t *a, int fd, uint64_t need, uint64_t *alloc)
+{
+    static const uint8_t zeros[CH_AUDIT__PAD_ALIGN];
+    if (need <= *alloc) {
+        return 0;
+    }
+    uint64_t chunk = a->seg_max >= 4ull * PREALLOC_CHUNK ? PREALLOC_CHUNK : CH_AUDIT__PAD_ALIGN;
+    uint64_t to = (need + chunk - 1) / chunk * chunk;
+    uint64_t from = *alloc;
+    if (ftruncate(fd, (off_t)to) != 0) {
+        return -errno;
+    }
+    while (from < to) {
+        size_t n = to - from < sizeof(zeros) ? (size_t)(to - from) : sizeof(zeros);
+        int rc = write_all_at(fd, zeros, n, from);
+        if (rc != 0) {
+            return rc;
+        }
+        from += n;
+    }
+    *alloc = to;
+    return 0;
+}
+
+/* Cuts the zero padding off a segment that is done with (sealed by a rotation, or closed):
+ * only the last segment of a log may hold padding. */
+static int segment_trim(int fd, uint64_t end)
+{
+    if (ftruncate(fd, (off_t)end) != 0 || fdatasync(fd) != 0) {
+        return -errno;
+    }
+    return 0;
+}
+
 /* Writes and syncs the checkpoint of the current size. Called by the leader with the mutex
  * held; drops it around the I/O. A failed write poisons the handle like a failed append: the
  * checkpoints file may end in a partial note, which only recovery at the next open may cut. */
@@ -323,6 +367,7 @@ static int lead_batch(ch_audit_t *a, waiter_t *self, int keep)
     int rotate = a->seg_bytes >= a->seg_max;
     int fd = a->segs[a->nsegs - 1].fd;
     uint64_t off = a->seg_bytes;
+    uint64_t alloc = a->seg_alloc;
     int rc = a->failed;
     pthread_mutex_unlock(&a->mu);
 
@@ -340,17 +385,26 @@ static int lead_batch(ch_audit_t *a, waiter_t *self, int keep)
     if (rc == 0) {
         batch_build(a, batch, count);
     }
+    if (rc == 0 && rotate && alloc > off) {
+        rc = segment_trim(fd, off);
+    }
     if (rc == 0 && rotate) {
         rc = segment_create(a->dir, first);
         if (rc >= 0) {
             fd = rc;
             off = CH_AUDIT__SEG_HEADER;
+            alloc = off;
             rc = 0;
         }
     }
     int wrote = 0;
     if (rc == 0) {
+        /* Records overwrite padding; a batch that does not fit extends it first (the same
+         * fdatasync covers both). */
         wrote = 1;
+        rc = segment_reserve(a, fd, off + a->wbuf.len, &alloc);
+    }
+    if (rc == 0) {
         rc = write_all_at(fd, a->wbuf.data, a->wbuf.len, off);
     }
     if (rc == 0 && fdatasync(fd) != 0) {
@@ -358,7 +412,9 @@ static int lead_batch(ch_audit_t *a, waiter_t *self, int keep)
     }
     if (rc != 0 && wrote && !rotate) {
         /* Best effort: leave no partial frame behind for the next open to treat as a tail. */
-        if (ftruncate(fd, (off_t)off) != 0) {
+        if (ftruncate(fd, (off_t)off) == 0) {
+            alloc = off;
+        } else {
             ch_log(CH_LOG_ERROR, "audit", "msg=\"cannot cut a failed write\" errno=%d", errno);
         }
     }
@@ -387,6 +443,9 @@ static int lead_batch(ch_audit_t *a, waiter_t *self, int keep)
         }
         assert(pos == a->wbuf.len);
         a->seg_bytes = off + a->wbuf.len;
+    }
+    if (rc == 0 || !rotate) {
+        a->seg_alloc = alloc;
     }
     if (a->failed == 0 && a->key.has_secret) {
         uint64_t pending = a->tree.size - (a->cp_have ? a->cp_size : 0);
@@ -980,7 +1039,7 @@ static int list_segments(const char *dir, char ***names, size_t *count)
  * ignored (read-only). Damage anywhere else fails with CH_EIO. */
 static int open_segment(ch_audit_t *a, const char *name, int is_last, recovery_t *rec, char **err)
 {
-    ch_buf_t path = {0};
+    ch_buf_t path = {0}, heap = {0};
     ch_buf_appendf(&path, "%s/%s", a->dir, name);
     int rc = 0;
     int fd = open(path.data, (a->writable && is_last ? O_RDWR : O_RDONLY) | O_CLOEXEC);
@@ -998,7 +1057,17 @@ static int open_segment(ch_audit_t *a, const char *name, int is_last, recovery_t
         goto out;
     }
     len = (size_t)st.st_size;
-    if (len > 0) {
+    if (!a->writable && is_last) {
+        /* Read, not mapped: the hub that writes this segment may cut its padding (rotation,
+         * close) meanwhile, and a mapping would fault on the pages past the new end. */
+        rc = slurp(path.data, &heap);
+        if (rc != 0) {
+            ch_audit__set_err(err, "cannot read %s: %s", path.data, ch_strerror(rc));
+            goto out;
+        }
+        map = (uint8_t *)heap.data;
+        len = heap.len;
+    } else if (len > 0) {
         map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
         if (map == MAP_FAILED) {
             map = NULL;
@@ -1030,14 +1099,14 @@ static int open_segment(ch_audit_t *a, const char *name, int is_last, recovery_t
                           a->tree.size, name, first);
         goto out;
     }
+    /* The bytes from `cut` on are a torn tail to cut; the records end at `off`, and what lies
+     * between is zero padding (ch_audit__segment_tail). */
+    size_t cut = off < CH_AUDIT__SEG_HEADER ? 0 : len;
     while (off >= CH_AUDIT__SEG_HEADER) {
         ch_audit__frame_t f;
         ch_audit__frame_status_t s = ch_audit__frame_read(map, len, off, &f);
         uint64_t seq = a->tree.size;
         if (s == CH_AUDIT__FRAME_END) {
-            break;
-        }
-        if (s == CH_AUDIT__FRAME_TORN && is_last) {
             break;
         }
         const char *what = NULL;
@@ -1054,6 +1123,14 @@ static int open_segment(ch_audit_t *a, const char *name, int is_last, recovery_t
         } else if (rseq != seq) {
             what = "wrong sequence number";
         }
+        if (what != NULL && is_last) {
+            size_t at = len;
+            int t = ch_audit__segment_tail(map, len, off, &at);
+            if (t >= 0) {
+                cut = at;
+                break;
+            }
+        }
         if (what != NULL) {
             rc = CH_EIO;
             ch_audit__set_err(err,
@@ -1069,7 +1146,7 @@ static int open_segment(ch_audit_t *a, const char *name, int is_last, recovery_t
         a->last_time_ns = rtime;
         off = f.next;
     }
-    if (off < len) {
+    if (cut < len) {
         uint64_t seq = a->tree.size;
         if (a->cp_have && seq < a->cp_size) {
             rc = CH_EIO;
@@ -1083,10 +1160,10 @@ static int open_segment(ch_audit_t *a, const char *name, int is_last, recovery_t
         ch_log(CH_LOG_WARN, "audit",
                "msg=\"segment ends in a torn record\" segment=%s offset=%" PRIu64 " bytes=%" PRIu64
                " seq=%" PRIu64 " action=%s",
-               name, off, (uint64_t)(len - off), seq, a->writable ? "cut" : "ignored");
+               name, (uint64_t)cut, (uint64_t)(len - cut), seq, a->writable ? "cut" : "ignored");
         if (a->writable) {
             char *saved = NULL;
-            rc = cut_file(a->dir, name, fd, off, map + off, len - off, &saved);
+            rc = cut_file(a->dir, name, fd, cut, map + cut, len - cut, &saved);
             if (rc != 0) {
                 ch_free(saved);
                 ch_audit__set_err(err, "cannot cut the torn tail of %s: %s", path.data,
@@ -1094,8 +1171,8 @@ static int open_segment(ch_audit_t *a, const char *name, int is_last, recovery_t
                 goto out;
             }
             ch_free(rec->saved);
-            rec->bytes = len - off;
-            rec->offset = off;
+            rec->bytes = len - cut;
+            rec->offset = cut;
             snprintf(rec->file, sizeof(rec->file), "%s", name);
             rec->saved = saved;
         }
@@ -1117,11 +1194,13 @@ static int open_segment(ch_audit_t *a, const char *name, int is_last, recovery_t
     }
     segs_push(a, first, fd);
     fd = -1;
-    a->seg_bytes = off < len || a->writable ? off : len;
+    a->seg_bytes = off;
+    a->seg_alloc = cut > off ? cut : off;
 out:
-    if (map != NULL) {
+    if (map != NULL && heap.data == NULL) {
         munmap(map, len);
     }
+    ch_buf_fini(&heap);
     if (fd >= 0) {
         close(fd);
     }
@@ -1260,6 +1339,7 @@ int ch_audit_open(const ch_audit_options_t *opt, ch_audit_t **out, char **err)
         }
         segs_push(a, 0, fd);
         a->seg_bytes = CH_AUDIT__SEG_HEADER;
+        a->seg_alloc = CH_AUDIT__SEG_HEADER;
     }
     a->next_seq = a->tree.size;
     if (a->writable && rec.bytes > 0) {
@@ -1296,6 +1376,13 @@ void ch_audit_close(ch_audit_t *a)
         int rc = ch_audit_checkpoint_now(a);
         if (rc != 0) {
             ch_log(CH_LOG_ERROR, "audit", "msg=\"final checkpoint failed\" err=%d", rc);
+        }
+    }
+    if (a->writable && a->failed == 0 && a->nsegs > 0 && a->seg_alloc > a->seg_bytes) {
+        /* A closed log holds no padding: other tools see only frames. */
+        int rc = segment_trim(a->segs[a->nsegs - 1].fd, a->seg_bytes);
+        if (rc != 0) {
+            ch_log(CH_LOG_ERROR, "audit", "msg=\"cannot trim the segment padding\" err=%d", rc);
         }
     }
     for (size_t i = 0; i < a->nsegs; i++) {

@@ -131,6 +131,53 @@ ch_audit__frame_status_t ch_audit__frame_read(const uint8_t *buf, size_t len, si
     return CH_AUDIT__FRAME_OK;
 }
 
+int ch_audit__segment_tail(const uint8_t *buf, size_t len, size_t off, size_t *cut)
+{
+    if (off >= len) {
+        return 0;
+    }
+    size_t pad_end = len - len % CH_AUDIT__PAD_ALIGN;
+    if (pad_end < off) {
+        pad_end = off;
+    }
+    /* What lies past the padding: nothing, or what a crash leaves at the end of a file. */
+    ch_audit__frame_t f;
+    int tail_torn =
+        pad_end == len || ch_audit__frame_peek(buf, len, pad_end, &f) == CH_AUDIT__FRAME_TORN;
+    size_t q = off;
+    while (q < pad_end && buf[q] == 0) {
+        q++;
+    }
+    if (q == pad_end) {
+        if (pad_end == len) {
+            return 0;
+        }
+        if (tail_torn) {
+            *cut = pad_end;
+            return 1;
+        }
+        return -1;
+    }
+    /* Bytes in the padding: only a frame that an append wrote in place and a crash cut short
+     * (its end still zeros) may be cut; a zero length word followed by data is damage. */
+    if (ch_audit__frame_peek(buf, len, off, &f) == CH_AUDIT__FRAME_TORN) {
+        *cut = off; /* a frame cut short by the end of the file, as of old */
+        return 1;
+    }
+    if (!tail_torn || ch_audit__frame_read(buf, pad_end, off, &f) != CH_AUDIT__FRAME_BAD_HASH) {
+        return -1;
+    }
+    size_t z = pad_end; /* one past the last non-zero byte of [off, pad_end) */
+    while (z > off && buf[z - 1] == 0) {
+        z--;
+    }
+    if (z >= f.next) {
+        return -1; /* the frame is complete: a bad hash is damage */
+    }
+    *cut = off;
+    return 1;
+}
+
 /* Reads the decimal digits that end at rec[end) backwards; 0 and *start, or CH_EPARSE. */
 static int digits_before(const uint8_t *rec, size_t end, size_t *start, uint64_t *out)
 {

@@ -36,11 +36,51 @@ static void fail(ch_audit_verify_report_t *rep, uint64_t seq, int64_t cp, const 
     va_end(ap);
 }
 
-/* A file mapped read-only (or an empty one). */
+/* A file mapped read-only (or an empty one), or read into memory (heap). */
 typedef struct mapped {
     uint8_t *p;
     size_t len;
+    int heap;
 } mapped_t;
+
+/* Reads the last segment instead of mapping it: a running hub may cut that file's padding
+ * (rotation, close) while it is being read, and a mapping would then fault (SIGBUS) on the
+ * pages past the new end. A short file is read as it is. */
+static int read_file(const char *path, mapped_t *m)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    ch_buf_t b = {0};
+    int rc = 0;
+    for (;;) {
+        ch_buf_reserve(&b, 1024 * 1024);
+        ssize_t n = read(fd, b.data + b.len, b.cap - b.len - 1);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            rc = -errno;
+            break;
+        }
+        if (n == 0) {
+            break;
+        }
+        b.len += (size_t)n;
+    }
+    close(fd);
+    if (rc != 0 || b.len == 0) {
+        ch_buf_fini(&b);
+        m->p = NULL;
+        m->len = 0;
+        return rc;
+    }
+    m->len = b.len;
+    m->p = (uint8_t *)ch_buf_steal(&b);
+    m->heap = 1;
+    return 0;
+}
 
 static int map_file(const char *path, mapped_t *m)
 {
@@ -70,7 +110,9 @@ static int map_file(const char *path, mapped_t *m)
 
 static void unmap_file(mapped_t *m)
 {
-    if (m->p != NULL) {
+    if (m->p != NULL && m->heap) {
+        ch_free(m->p);
+    } else if (m->p != NULL) {
         munmap(m->p, m->len);
     }
     m->p = NULL;
@@ -160,7 +202,7 @@ static int verify_segment(verifier_t *v, const char *name, int is_last)
     mapped_t m = {0};
     int rc = 0;
     ch_buf_appendf(&path, "%s/%s", v->dir, name);
-    rc = map_file(path.data, &m);
+    rc = is_last ? read_file(path.data, &m) : map_file(path.data, &m);
     if (rc != 0) {
         goto out;
     }
@@ -224,11 +266,18 @@ static int verify_segment(verifier_t *v, const char *name, int is_last)
     seg_job_t job = {.map = m.p, .len = m.len, .rec = v->rec, .leaf = v->leaf};
     ch_audit__parallel(count, 2048, check_range, &job);
     /* Pass 3, in log order: report the first bad record, exactly as a one-by-one scan would. */
-    size_t good = 0;
+    size_t good = 0, cut = m.len;
+    int torn = 0;
     for (; good < count; good++) {
         const rec_check_t *r = &v->rec[good];
         uint64_t seq = v->tree.size + good;
         size_t roff = (size_t)r->off;
+        if (is_last && (r->status != REC_OK || r->rseq != seq) &&
+            ch_audit__segment_tail(m.p, m.len, roff, &cut) == 1) {
+            /* A frame written into the padding and cut short by a crash. */
+            torn = 1;
+            break;
+        }
         if (r->status == REC_BAD_HASH) {
             fail(rep, seq, -1, name, roff,
                  "record %" PRIu64 ": stored leaf hash does not match its bytes (flipped byte?) "
@@ -278,11 +327,34 @@ static int verify_segment(verifier_t *v, const char *name, int is_last)
     }
     /* The records before the first bad one count, as they did one by one. */
     ch_audit__tree_append_many(&v->tree, (const uint8_t(*)[CH_AUDIT_HASH_SIZE])v->leaf, good);
+    if (torn) {
+        rep->torn_tail_bytes = m.len - cut;
+        goto out;
+    }
     if (good < count) {
         rc = 1;
         goto out;
     }
     uint64_t seq = v->tree.size;
+    if (stop != CH_AUDIT__FRAME_END && is_last) {
+        /* Zero padding after the records is their end; a torn tail awaits recovery. */
+        int t = ch_audit__segment_tail(m.p, m.len, off, &cut);
+        if (t == 0) {
+            goto out;
+        }
+        if (t == 1) {
+            rep->torn_tail_bytes = m.len - cut;
+            goto out;
+        }
+        if (stop == CH_AUDIT__FRAME_TORN) {
+            fail(rep, seq, -1, name, off,
+                 "record %" PRIu64 ": segment %s ends in the middle of the record at byte %zu "
+                 "(cut?)",
+                 seq, name, off);
+            rc = 1;
+            goto out;
+        }
+    }
     if (stop == CH_AUDIT__FRAME_TORN) {
         if (is_last) {
             rep->torn_tail_bytes = m.len - off;

@@ -574,7 +574,8 @@ def test_kill_9_during_appends_loses_no_acknowledged_record_and_the_log_verifies
         key = keys_init(d)
         acked = {}  # seq -> round
         tears = 0
-        for r in range(20):
+        rounds = int(os.environ.get("CH_AUDIT_CRASH_ROUNDS", "20"))
+        for r in range(rounds):
             p = subprocess.Popen([hub.BIN, "audit", "append", "--data-dir", d, "--actor",
                                   "system", "--action", "crash.test", "--details",
                                   json.dumps({"round": r}), "--count", "1000000"],
@@ -588,9 +589,16 @@ def test_kill_9_during_appends_loses_no_acknowledged_record_and_the_log_verifies
             for line in lines[:-1]:  # the last piece may be a number cut by the kill
                 acked[int(line)] = r
             # kill -9 leaves whole write()s behind; a power cut can leave part of one. Every
-            # third round fakes that: a frame cut short, or zeros (preallocated blocks).
+            # third round fakes that: a frame cut short, or zeros (preallocated blocks). Only
+            # after a writer that acknowledged a record, and so had opened the log and cut the
+            # previous fake tail: a writer killed before its open finished (a slow start on a
+            # busy machine) cut nothing, and a second fake tail after the first is a state no
+            # crash leaves (zeros then a cut frame read as a zero length word followed by
+            # data, a cut frame then zeros as a complete frame with a bad hash).
             tear = None
-            if r % 3 == 1:
+            if len(lines) < 2:
+                pass
+            elif r % 3 == 1:
                 body = b'{"action":"torn"' + b"x" * rnd.randint(0, 300)
                 tear = struct.pack(">I", len(body) + 10) + body
             elif r % 3 == 2:
@@ -609,7 +617,8 @@ def test_kill_9_during_appends_loses_no_acknowledged_record_and_the_log_verifies
                 m = re.search(r"torn tail\s+(\d+) bytes", vout)
                 check(m and int(m.group(1)) >= len(tear),
                       "round %d: verify does not report the torn tail:\n%s" % (r, vout))
-        check(len(acked) > 100, "only %d acknowledged appends in 20 rounds" % len(acked))
+        check(len(acked) > 5 * rounds, "only %d acknowledged appends in %d rounds"
+              % (len(acked), rounds))
         append(d, 1)  # a last open recovers any torn tail
         code, out, err = run(["audit", "show", "--data-dir", d, "--json"])
         check(code == 0, err)

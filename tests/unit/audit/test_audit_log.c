@@ -6,9 +6,11 @@
  * Each test works in its own temporary data directory (setup) removed afterwards (teardown).
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -18,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "audit/audit_internal.h"
@@ -139,7 +142,8 @@ static void write_file(const char *path, const void *p, size_t len)
 static size_t frame_offsets(const uint8_t *buf, size_t len, size_t *offs, size_t max)
 {
     size_t n = 0, off = CH_AUDIT__SEG_HEADER;
-    while (off < len && n < max) {
+    /* A zero length word ends the records: the rest is the writer's zero padding. */
+    while (off + 4 <= len && n < max && ch_audit__be32(buf + off) != 0) {
         offs[n++] = off;
         off += 4 + ch_audit__be32(buf + off) + 32;
     }
@@ -465,6 +469,387 @@ static void test_zero_filled_tail_is_a_torn_tail(void **state)
     ch_audit_t *a = open_log(fx, 1000, 3600000);
     assert_int_equal(ch_audit_size(a), 5);
     ch_audit_close(a);
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_size;
+}
+
+static void test_clean_reopen_after_preallocation_writes_no_recovered_record(void **state)
+{
+    fixture_t *fx = *state;
+    crash_after(fx, 5);
+    size_t len;
+    char *seg = slurp_file(fx->seg0, &len);
+    size_t offs[16];
+    assert_int_equal(frame_offsets((uint8_t *)seg, len, offs, 15), 5);
+    /* The writer left zero padding after the records, to an aligned end. */
+    assert_true(len > offs[5]);
+    assert_int_equal(len % CH_AUDIT__PAD_ALIGN, 0);
+    for (size_t i = offs[5]; i < len; i++) {
+        assert_int_equal(seg[i], 0);
+    }
+    ch_free(seg);
+    ch_audit_verify_report_t rep;
+    assert_int_equal(verify(fx, NULL, &rep), 0);
+    assert_int_equal(rep.records, 5);
+    assert_int_equal(rep.torn_tail_bytes, 0);
+
+    ch_audit_t *a = open_log(fx, 1000, 3600000);
+    assert_int_equal(ch_audit_size(a), 5); /* no audit.recovered record */
+    append_n(a, 5, 3);
+    ch_audit_close(a);
+    char rdir[600];
+    snprintf(rdir, sizeof(rdir), "%s/recovered", fx->dir);
+    struct stat st;
+    assert_int_not_equal(stat(rdir, &st), 0);
+    /* Closing trims the padding: a closed log holds frames only. */
+    seg = slurp_file(fx->seg0, &len);
+    assert_int_equal(frame_offsets((uint8_t *)seg, len, offs, 15), 8);
+    assert_int_equal(offs[8], len);
+    ch_free(seg);
+    assert_int_equal(verify(fx, NULL, &rep), 0);
+    assert_int_equal(rep.records, 8);
+    assert_int_equal(rep.torn_tail_bytes, 0);
+}
+
+static void test_torn_frame_in_the_padding_is_recovered(void **state)
+{
+    fixture_t *fx = *state;
+    crash_after(fx, 5);
+    size_t len;
+    char *seg = slurp_file(fx->seg0, &len);
+    size_t offs[16];
+    assert_int_equal(frame_offsets((uint8_t *)seg, len, offs, 15), 5);
+    ch_free(seg);
+    /* An append cut short in place: a length word and part of a record, then zeros. */
+    uint8_t part[4 + 50];
+    ch_audit__put_be32(part, 200);
+    memset(part + 4, 'x', sizeof(part) - 4);
+    int fd = open(fx->seg0, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, part, sizeof(part), (off_t)offs[5]), (ssize_t)sizeof(part));
+    close(fd);
+
+    ch_audit_verify_report_t rep;
+    assert_int_equal(verify(fx, NULL, &rep), 0);
+    assert_int_equal(rep.records, 5);
+    assert_int_equal(rep.torn_tail_bytes, len - offs[5]);
+
+    ch_audit_t *a = open_log(fx, 1000, 3600000);
+    assert_int_equal(ch_audit_size(a), 6);
+    char *json;
+    assert_int_equal(ch_audit_read(a, 5, &json, NULL), 0);
+    json_t *o = json_loads(json, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(o, "action")), "audit.recovered");
+    json_t *d = json_object_get(o, "details");
+    assert_int_equal(json_integer_value(json_object_get(d, "offset")), (json_int_t)offs[5]);
+    assert_int_equal(json_integer_value(json_object_get(d, "bytes_cut")),
+                     (json_int_t)(len - offs[5]));
+    json_decref(o);
+    ch_free(json);
+    ch_audit_close(a);
+    assert_int_equal(verify(fx, NULL, &rep), 0);
+    assert_int_equal(rep.records, 6);
+    assert_int_equal(rep.torn_tail_bytes, 0);
+}
+
+/* After a zero length word (the end of the records) every byte must be zero: appends write
+ * frames in order, so data there is not what a crash of the writer leaves. */
+static void test_data_after_the_end_marker_is_damage(void **state)
+{
+    fixture_t *fx = *state;
+    crash_after(fx, 5);
+    size_t len;
+    char *seg = slurp_file(fx->seg0, &len);
+    size_t offs[16];
+    assert_int_equal(frame_offsets((uint8_t *)seg, len, offs, 15), 5);
+    ch_free(seg);
+    int fd = open(fx->seg0, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "\x01", 1, (off_t)offs[5] + 100), 1);
+    close(fd);
+    ch_audit_verify_report_t rep;
+    assert_int_not_equal(ch_audit_verify_dir(fx->dir, fx->pub, NULL, &rep), 0);
+    assert_non_null(strstr(rep.message, "record 5: invalid frame length 0"));
+    ch_audit_options_t opt = {.dir = fx->dir, .key = &fx->key};
+    ch_audit_t *a = NULL;
+    char *err = NULL;
+    assert_int_equal(ch_audit_open(&opt, &a, &err), CH_EIO);
+    assert_non_null(strstr(err, "audit verify"));
+    ch_free(err);
+    assert_int_equal(file_size(fx->seg0), (off_t)len); /* nothing was cut */
+}
+
+/* The last record, complete but altered, followed by padding: damage, as without padding. */
+static void test_flipped_byte_in_the_last_record_before_padding_is_damage(void **state)
+{
+    fixture_t *fx = *state;
+    crash_after(fx, 5);
+    size_t len;
+    char *seg = slurp_file(fx->seg0, &len);
+    size_t offs[16];
+    assert_int_equal(frame_offsets((uint8_t *)seg, len, offs, 15), 5);
+    ch_free(seg);
+    int fd = open(fx->seg0, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "X", 1, (off_t)offs[4] + 10), 1);
+    close(fd);
+    ch_audit_verify_report_t rep;
+    assert_int_not_equal(ch_audit_verify_dir(fx->dir, fx->pub, NULL, &rep), 0);
+    assert_non_null(strstr(rep.message, "record 4: stored leaf hash does not match its bytes"));
+    ch_audit_options_t opt = {.dir = fx->dir, .key = &fx->key};
+    ch_audit_t *a = NULL;
+    char *err = NULL;
+    assert_int_equal(ch_audit_open(&opt, &a, &err), CH_EIO);
+    ch_free(err);
+    assert_int_equal(file_size(fx->seg0), (off_t)len);
+}
+
+/* The tail rule on random short segments made of zeros, a few frames' worth of bytes and
+ * aligned ends: a verdict and a cut inside the file, never a read outside it (ASan). */
+static void test_segment_tail_rule_stays_in_bounds(void **state)
+{
+    (void)state;
+    uint32_t r = 12345;
+    for (int iter = 0; iter < 3000; iter++) {
+        r = r * 1103515245u + 12345u;
+        size_t len = (r >> 8) % (3 * CH_AUDIT__PAD_ALIGN) + 1;
+        uint8_t *buf = ch_calloc(1, len);
+        r = r * 1103515245u + 12345u;
+        size_t off = (r >> 8) % (len + 1);
+        for (int k = 0; k < 3; k++) {
+            r = r * 1103515245u + 12345u;
+            size_t at = (r >> 8) % len;
+            r = r * 1103515245u + 12345u;
+            size_t n = (r >> 8) % 300;
+            for (size_t i = at; i < len && i < at + n; i++) {
+                buf[i] = (uint8_t)(r >> (i % 24));
+            }
+            if (k == 0 && off + 4 <= len) {
+                ch_audit__put_be32(buf + off, (r >> 4) % 400);
+            }
+        }
+        size_t cut = SIZE_MAX;
+        int t = ch_audit__segment_tail(buf, len, off, &cut);
+        assert_true(t >= -1 && t <= 1);
+        if (t == 1) {
+            assert_true(cut >= off && cut <= len);
+        }
+        if (t == 0) {
+            for (size_t i = off; i < len; i++) {
+                assert_int_equal(buf[i], 0);
+            }
+        }
+        ch_free(buf);
+    }
+}
+
+/* ---- kill -9 stress ------------------------------------------------------------------- */
+
+/* The child of one stress round: opens the log (recovering what the last round left), says
+ * so on the pipe (UINT64_MAX), then appends from `threads` threads until it is killed, writing
+ * each acknowledged seq to the pipe once ch_audit_append returned it. Records are of random
+ * size up to 6 KB, so that batches span pages and a kill often lands inside a pwrite. */
+typedef struct stress_child {
+    ch_audit_t *a;
+    int pipe_fd;
+    unsigned seed;
+} stress_child_t;
+
+static void *stress_appender(void *arg)
+{
+    stress_child_t *c = arg;
+    unsigned r = c->seed;
+    char pad[6001];
+    for (;;) {
+        r = r * 1103515245u + 12345u;
+        size_t n = (r >> 8) % (sizeof(pad) - 1);
+        memset(pad, 'a' + (int)(r % 26), n);
+        pad[n] = '\0';
+        json_t *d = json_pack("{s:s}", "pad", pad);
+        ch_audit_entry_t e = {.actor = "system", .action = "stress", .outcome = "ok", .details = d};
+        uint64_t seq;
+        if (ch_audit_append(c->a, &e, &seq) != 0) {
+            _exit(5);
+        }
+        json_decref(d);
+        /* 8 bytes: a pipe write this small is atomic, so threads need no lock. */
+        if (write(c->pipe_fd, &seq, sizeof(seq)) != (ssize_t)sizeof(seq)) {
+            _exit(6);
+        }
+    }
+    return NULL;
+}
+
+static void stress_child_run(fixture_t *fx, int pipe_fd, int threads, unsigned seed)
+{
+    ch_audit_options_t opt = {.dir = fx->dir,
+                              .key = &fx->key,
+                              .checkpoint_every_records = 50,
+                              .segment_max_bytes = 1024 * 1024};
+    ch_audit_t *a = NULL;
+    char *err = NULL;
+    if (ch_audit_open(&opt, &a, &err) != 0) {
+        fprintf(stderr, "stress child: open: %s\n", err);
+        _exit(3);
+    }
+    uint64_t opened = UINT64_MAX;
+    if (write(pipe_fd, &opened, sizeof(opened)) != (ssize_t)sizeof(opened)) {
+        _exit(6);
+    }
+    stress_child_t c[64];
+    pthread_t th[64];
+    for (int i = 0; i < threads && i < 64; i++) {
+        c[i] = (stress_child_t){.a = a, .pipe_fd = pipe_fd, .seed = seed * 31u + (unsigned)i};
+        if (pthread_create(&th[i], NULL, stress_appender, &c[i]) != 0) {
+            _exit(4);
+        }
+    }
+    for (;;) {
+        pause();
+    }
+}
+
+/* The last segment's file, found by name order. */
+static void last_segment_path(fixture_t *fx, char *out, size_t cap)
+{
+    DIR *d = opendir(fx->dir);
+    assert_non_null(d);
+    char best[64] = "";
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        uint64_t first;
+        if (ch_audit__segment_name_parse(de->d_name, &first) && strcmp(de->d_name, best) > 0) {
+            snprintf(best, sizeof(best), "%s", de->d_name);
+        }
+    }
+    closedir(d);
+    assert_true(best[0] != '\0');
+    snprintf(out, cap, "%s/%s", fx->dir, best);
+}
+
+/* After a writable open, the last segment holds frames, then only zeros to its end: the
+ * writer's invariant that recovery restores before anything is appended. */
+static void assert_frames_then_zeros(const char *path)
+{
+    size_t len;
+    uint8_t *buf = (uint8_t *)slurp_file(path, &len);
+    size_t off = CH_AUDIT__SEG_HEADER;
+    ch_audit__frame_t f;
+    while (ch_audit__frame_read(buf, len, off, &f) == CH_AUDIT__FRAME_OK) {
+        off = f.next;
+    }
+    for (size_t i = off; i < len; i++) {
+        if (buf[i] != 0) {
+            fail_msg("%s: non-zero byte at %zu after the records, which end at %zu", path, i, off);
+        }
+    }
+    ch_free(buf);
+}
+
+/* kill -9 of a writer with many appenders, again and again: every acknowledged record
+ * survives, the offline verifier accepts every state a kill leaves (with, one round in three,
+ * a fake torn frame or zeros at the end, as a power cut leaves), and a writable open leaves
+ * frames then zeros. Rounds and threads: CH_AUDIT_CRASH_ROUNDS, CH_AUDIT_CRASH_THREADS. */
+static void test_kill_9_stress_with_concurrent_appenders(void **state)
+{
+    fixture_t *fx = *state;
+    const char *env = getenv("CH_AUDIT_CRASH_ROUNDS");
+    int rounds = env != NULL && env[0] != '\0' ? (int)strtol(env, NULL, 10) : 30;
+    env = getenv("CH_AUDIT_CRASH_THREADS");
+    int threads = env != NULL && env[0] != '\0' ? (int)strtol(env, NULL, 10) : 8;
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    printf("kill -9 stress: %d rounds, %d appenders, seed %u\n", rounds, threads, seed);
+    uint64_t acked_max = 0;
+    int have_acked = 0, torn = 0, tears = 0;
+    for (int r = 0; r < rounds; r++) {
+        int p[2];
+        assert_int_equal(pipe(p), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(p[0]);
+            stress_child_run(fx, p[1], threads, seed + (unsigned)r);
+        }
+        close(p[1]);
+        seed = seed * 1103515245u + 12345u;
+        usleep(5000 + (seed >> 8) % 40000);
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        int opened = 0;
+        uint64_t s;
+        while (read(p[0], &s, sizeof(s)) == (ssize_t)sizeof(s)) {
+            if (s == UINT64_MAX) {
+                opened = 1;
+            } else if (!have_acked || s > acked_max) {
+                acked_max = s;
+                have_acked = 1;
+            }
+        }
+        close(p[0]);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (!WIFSIGNALED(status)) {
+            fail_msg("round %d: the writer exited with %d (3: its open failed)", r,
+                     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        }
+        char last[600];
+        last_segment_path(fx, last, sizeof(last));
+        /* A fake tear only after a writer that opened, and so recovered the previous one: a
+         * writer that never ran cannot leave a second tail after the first. */
+        if (opened && r % 3 != 0) {
+            uint8_t tear[4096] = {0};
+            size_t n = 1 + (seed >> 4) % sizeof(tear);
+            if (r % 3 == 1) {
+                n = 20 + (seed >> 4) % 300;
+                ch_audit__put_be32(tear, (uint32_t)(n + 10)); /* a frame cut short */
+                memset(tear + 4, 'x', n - 4);
+            }
+            int fd = open(last, O_WRONLY | O_APPEND);
+            assert_true(fd >= 0);
+            assert_int_equal(write(fd, tear, n), (ssize_t)n);
+            close(fd);
+            tears++;
+        }
+        ch_audit_verify_report_t rep;
+        if (verify(fx, NULL, &rep) != 0) {
+            fail_msg("round %d: verify after kill -9: %s", r, rep.message);
+        }
+        if (have_acked && rep.records <= acked_max) {
+            fail_msg("round %d: acknowledged record %" PRIu64 " lost (%" PRIu64 " records)", r,
+                     acked_max, rep.records);
+        }
+        torn += rep.torn_tail_bytes > 0;
+        if (r % 4 == 3) {
+            /* Recover here too: frames then zeros, before and after a clean close (which
+             * trims the padding). */
+            ch_audit_t *a = open_log(fx, 50, 3600000);
+            assert_true(ch_audit_size(a) > acked_max);
+            last_segment_path(fx, last, sizeof(last));
+            assert_frames_then_zeros(last);
+            ch_audit_close(a);
+            size_t len;
+            char *seg = slurp_file(last, &len);
+            size_t off = CH_AUDIT__SEG_HEADER;
+            ch_audit__frame_t f;
+            while (ch_audit__frame_read((uint8_t *)seg, len, off, &f) == CH_AUDIT__FRAME_OK) {
+                off = f.next;
+            }
+            assert_int_equal(off, len); /* closed: frames only */
+            ch_free(seg);
+        }
+    }
+    ch_audit_t *a = open_log(fx, 50, 3600000);
+    assert_true(ch_audit_size(a) > acked_max);
+    ch_audit_close(a);
+    ch_audit_verify_report_t rep;
+    assert_int_equal(verify(fx, NULL, &rep), 0);
+    assert_int_equal(rep.torn_tail_bytes, 0);
+    printf("kill -9 stress: %" PRIu64 " records, %d rounds with a torn tail, %d fake tears\n",
+           rep.records, torn, tears);
 }
 
 static void test_damage_covered_by_a_checkpoint_is_never_cut(void **state)
@@ -1158,6 +1543,12 @@ int main(void)
         T(test_group_commit_8_threads_all_records_durable_and_ordered),
         T(test_torn_tail_is_cut_on_reopen_and_recorded),
         T(test_zero_filled_tail_is_a_torn_tail),
+        T(test_clean_reopen_after_preallocation_writes_no_recovered_record),
+        T(test_torn_frame_in_the_padding_is_recovered),
+        T(test_data_after_the_end_marker_is_damage),
+        T(test_flipped_byte_in_the_last_record_before_padding_is_damage),
+        T(test_segment_tail_rule_stays_in_bounds),
+        T(test_kill_9_stress_with_concurrent_appenders),
         T(test_damage_covered_by_a_checkpoint_is_never_cut),
         T(test_torn_checkpoint_note_is_cut_on_reopen),
         T(test_checkpoint_note_format_parses_and_verifies_with_published_key),
