@@ -820,6 +820,7 @@ static void import_done(uv_work_t *w, int status)
         ch_geo_free(api->geo);
         api->geo = im->geo;
         im->geo = NULL;
+        ch_event_set_geo(api->events, api->geo);
         ch_log(CH_LOG_INFO, "geo", "msg=\"index reloaded after import\" cameras=%zu",
                ch_geo_count(api->geo));
     }
@@ -1039,6 +1040,18 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
     case CH_API__R_APIKEYS_REVOKE:
         ch_api__handle_apikeys(&c, m.route, m.id);
         break;
+    case CH_API__R_EVENTS_OPEN:
+    case CH_API__R_EVENTS_LIST:
+    case CH_API__R_EVENTS_GET:
+    case CH_API__R_EVENTS_APPROVE:
+    case CH_API__R_EVENTS_DENY:
+    case CH_API__R_EVENTS_EXTEND:
+    case CH_API__R_EVENTS_CLOSE:
+    case CH_API__R_EVENTS_REVOKE:
+    case CH_API__R_EVENTS_MOVE:
+    case CH_API__R_GRANTS_REVOKE:
+        ch_api__handle_events(&c, m.route, m.id);
+        break;
     }
 }
 
@@ -1087,6 +1100,30 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg, ch_a
     api->lock_ms = cfg->lockout_ms > 0 ? cfg->lockout_ms : 15 * 60 * 1000;
     api->cookie_secure = cfg->cookie_secure;
     api->throttle = ch_auth_throttle_new(cfg->max_failures_per_address, 0);
+    ch_event_config_t ecfg = {.st = st,
+                              .audit = cfg->audit,
+                              .sk = cfg->token_sk,
+                              .rtsp_base = cfg->rtsp_base,
+                              .ws_base = cfg->ws_base,
+                              .min_lat = cfg->min_lat,
+                              .min_lon = cfg->min_lon,
+                              .max_lat = cfg->max_lat,
+                              .max_lon = cfg->max_lon,
+                              .grace_ms = cfg->grace_ms,
+                              .clock = cfg->clock,
+                              .clock_ud = cfg->clock_ud};
+    api->events = ch_event_engine_new(&ecfg);
+    ch_event_set_geo(api->events, api->geo);
+    if (ch_event_restore(api->events) != 0) {
+        ch_log(CH_LOG_ERROR, "event", "msg=\"live events could not be restored\" error=\"%s\"",
+               ch_store_errmsg(st));
+        ch_event_engine_free(api->events);
+        ch_auth_throttle_free(api->throttle);
+        ch_geo_free(api->geo);
+        ch_free(api->store_url);
+        ch_free(api);
+        return CH_EDB;
+    }
     *out = api;
     return 0;
 }
@@ -1101,6 +1138,7 @@ void ch_api_free(ch_api_t *api)
         api->freeing = 1;
         return;
     }
+    ch_event_engine_free(api->events);
     ch_geo_free(api->geo);
     ch_policy_free(api->policy);
     ch_auth_throttle_free(api->throttle);
@@ -1110,6 +1148,22 @@ void ch_api_free(ch_api_t *api)
 
 void ch_api_set_policy(ch_api_t *api, ch_policy_t *p)
 {
+    ch_event_set_policy(api->events, p);
     ch_policy_free(api->policy);
     api->policy = p;
+}
+
+int ch_api_tick(ch_api_t *api)
+{
+    return ch_event_tick(api->events);
+}
+
+void ch_api_set_urls(ch_api_t *api, const char *rtsp_base, const char *ws_base)
+{
+    ch_event_set_urls(api->events, rtsp_base, ws_base);
+}
+
+ch_event_engine_t *ch_api_events(ch_api_t *api)
+{
+    return api->events;
 }

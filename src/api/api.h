@@ -51,6 +51,17 @@ typedef struct ch_api_config {
     int64_t lockout_ms;
     int max_failures_per_address;
     int cookie_secure;
+    /* Events: the node's Ed25519 secret key that signs view tokens (64 bytes, copied; NULL:
+     * no tokens), the bases of the grants' URLs (ch_api_set_urls may change them once the
+     * listeners are bound), the area served (all zero: South Korea), a moving subject's grace
+     * (0 = 30 s), and the clock (NULL: the wall clock). */
+    const uint8_t *token_sk;
+    const char *rtsp_base;
+    const char *ws_base;
+    double min_lat, min_lon, max_lat, max_lon;
+    int64_t grace_ms;
+    int64_t (*clock)(void *ud);
+    void *clock_ud;
 } ch_api_config_t;
 
 /* Creates the API on loop, answering from st (borrowed: it must outlive the API and be used
@@ -63,6 +74,17 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg,
  * decides events by). Takes ownership of p (may be NULL: none loaded) and frees the previous
  * one. Loop thread only. */
 void ch_api_set_policy(ch_api_t *api, ch_policy_t *p);
+
+/* Ends the grants and events that are due (call it from a timer, a few times a second). Returns
+ * the number of grants ended or a negative code. */
+int ch_api_tick(ch_api_t *api);
+
+/* The bases of the grants' rtsp_url and ws_url ("rtsp://10.0.0.5:8554", "ws://10.0.0.5:8080"). */
+void ch_api_set_urls(ch_api_t *api, const char *rtsp_base, const char *ws_base);
+
+/* The events engine, for the media plane to subscribe to grant notices. */
+struct ch_event_engine;
+struct ch_event_engine *ch_api_events(ch_api_t *api);
 
 /* Frees the API (NULL is fine). Call it once the HTTP server is shut down. When imports are
  * still running on the thread pool the memory is released by the last one to finish, so the

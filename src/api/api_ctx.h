@@ -7,6 +7,7 @@
 
 #include "api/api_internal.h"
 #include "auth/auth.h"
+#include "event/event.h"
 
 struct ch_api {
     uv_loop_t *loop;
@@ -33,7 +34,8 @@ struct ch_api {
     ch_auth_throttle_t *throttle; /* failed logins per client address */
     int max_failed_logins;        /* then the account locks for lock_ms */
     int64_t lock_ms;
-    int cookie_secure; /* add "Secure" to the session cookie (the hub is behind TLS) */
+    int cookie_secure;         /* add "Secure" to the session cookie (the hub is behind TLS) */
+    ch_event_engine_t *events; /* events and grants */
 };
 
 /* One request being answered: who asks, and what the access log line needs. */
@@ -74,5 +76,7 @@ int ch_api__authorize(api_ctx_t *c, unsigned roles);
 void ch_api__handle_session(api_ctx_t *c, ch_api__route_id_t route);
 void ch_api__handle_users(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id);
 void ch_api__handle_apikeys(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id);
+/* The event routes (events_routes.c). */
+void ch_api__handle_events(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id);
 
 #endif /* CH_API_CTX_H */

@@ -147,6 +147,16 @@ typedef enum ch_api__route_id {
     CH_API__R_APIKEYS_LIST,      /* GET /api/v1/apikeys */
     CH_API__R_APIKEYS_CREATE,    /* POST /api/v1/apikeys */
     CH_API__R_APIKEYS_REVOKE,    /* DELETE /api/v1/apikeys/{id} */
+    CH_API__R_EVENTS_OPEN,       /* POST /api/v1/events */
+    CH_API__R_EVENTS_LIST,       /* GET /api/v1/events */
+    CH_API__R_EVENTS_GET,        /* GET /api/v1/events/{id} */
+    CH_API__R_EVENTS_APPROVE,    /* POST /api/v1/events/{id}/approve */
+    CH_API__R_EVENTS_DENY,       /* POST /api/v1/events/{id}/deny */
+    CH_API__R_EVENTS_EXTEND,     /* POST /api/v1/events/{id}/extend */
+    CH_API__R_EVENTS_CLOSE,      /* POST /api/v1/events/{id}/close */
+    CH_API__R_EVENTS_REVOKE,     /* POST /api/v1/events/{id}/revoke */
+    CH_API__R_EVENTS_MOVE,       /* POST /api/v1/events/{id}/positions */
+    CH_API__R_GRANTS_REVOKE,     /* POST /api/v1/grants/{id}/revoke */
 } ch_api__route_id_t;
 
 typedef struct ch_api__match {

@@ -16,6 +16,9 @@
 #define ROLES_AUDIT  "admin,auditor"
 #define ROLES_GEO    "admin,operator,agency"
 #define ROLES_PLAN   "admin,operator"
+#define ROLES_EVENTS "admin,operator,agency"
+#define ROLES_READEV "admin,operator,agency,auditor"
+#define ROLES_REVOKE "admin,operator,provider"
 
 /*
  * The one list of routes, expanded twice below (an X-macro): once into the public info array
@@ -56,7 +59,20 @@
     X("PATCH", "/api/v1/users/{id}", ROLES_ADMIN, CH_API__R_USERS_PATCH, CH_API__AGENCIES)         \
     X("GET", "/api/v1/apikeys", ROLES_ADMIN, CH_API__R_APIKEYS_LIST, CH_API__AGENCIES)             \
     X("POST", "/api/v1/apikeys", ROLES_ADMIN, CH_API__R_APIKEYS_CREATE, CH_API__AGENCIES)          \
-    X("DELETE", "/api/v1/apikeys/{id}", ROLES_ADMIN, CH_API__R_APIKEYS_REVOKE, CH_API__AGENCIES)
+    X("DELETE", "/api/v1/apikeys/{id}", ROLES_ADMIN, CH_API__R_APIKEYS_REVOKE, CH_API__AGENCIES)   \
+    X("POST", "/api/v1/events", ROLES_EVENTS, CH_API__R_EVENTS_OPEN, CH_API__AGENCIES)             \
+    X("GET", "/api/v1/events", ROLES_READEV, CH_API__R_EVENTS_LIST, CH_API__AGENCIES)              \
+    X("GET", "/api/v1/events/{id}", ROLES_ALL, CH_API__R_EVENTS_GET, CH_API__AGENCIES)             \
+    X("POST", "/api/v1/events/{id}/approve", ROLES_PLAN, CH_API__R_EVENTS_APPROVE,                 \
+      CH_API__AGENCIES)                                                                            \
+    X("POST", "/api/v1/events/{id}/deny", ROLES_PLAN, CH_API__R_EVENTS_DENY, CH_API__AGENCIES)     \
+    X("POST", "/api/v1/events/{id}/extend", ROLES_EVENTS, CH_API__R_EVENTS_EXTEND,                 \
+      CH_API__AGENCIES)                                                                            \
+    X("POST", "/api/v1/events/{id}/close", ROLES_EVENTS, CH_API__R_EVENTS_CLOSE, CH_API__AGENCIES) \
+    X("POST", "/api/v1/events/{id}/revoke", ROLES_PLAN, CH_API__R_EVENTS_REVOKE, CH_API__AGENCIES) \
+    X("POST", "/api/v1/events/{id}/positions", ROLES_EVENTS, CH_API__R_EVENTS_MOVE,                \
+      CH_API__AGENCIES)                                                                            \
+    X("POST", "/api/v1/grants/{id}/revoke", ROLES_REVOKE, CH_API__R_GRANTS_REVOKE, CH_API__AGENCIES)
 
 #define AS_INFO(method, tmpl, roles, id, res)     {method, tmpl, roles},
 #define AS_DISPATCH(method, tmpl, roles, id, res) {id, res},

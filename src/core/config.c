@@ -70,7 +70,29 @@ static const ch_config_key_t ch__config_keys[] = {
      CH_CFG_FIELD(auth_max_failures_per_address), 1, 100000, 0},
     {"auth.cookie_secure", "CCTVHUB_AUTH_COOKIE_SECURE", CH_CFG_UINT,
      CH_CFG_FIELD(auth_cookie_secure), 0, 1, 0},
+    {"rtsp.listen", "CCTVHUB_RTSP_LISTEN", CH_CFG_LISTEN, CH_CFG_FIELD(rtsp_listen), 0, 0, 0},
+    {"event.bounds", "CCTVHUB_EVENT_BOUNDS", CH_CFG_STR, CH_CFG_FIELD(event_bounds), 0, 0, 0},
+    {"event.grace_s", "CCTVHUB_EVENT_GRACE_S", CH_CFG_UINT, CH_CFG_FIELD(event_grace_s), 1, 3600,
+     0},
 };
+
+int ch_config_parse_bounds(const char *value, double out[4])
+{
+    const char *p = value;
+    for (int i = 0; i < 4; i++) {
+        const char *e = strchr(p, ',');
+        size_t n = e != NULL ? (size_t)(e - p) : strlen(p);
+        if ((i < 3) != (e != NULL) || ch_parse_double(p, n, &out[i]) != 0) {
+            return CH_EINVAL;
+        }
+        p = e != NULL ? e + 1 : p + n;
+    }
+    if (out[0] < -180 || out[2] > 180 || out[1] < -90 || out[3] > 90 || out[0] >= out[2] ||
+        out[1] >= out[3]) {
+        return CH_EINVAL;
+    }
+    return 0;
+}
 
 static const ch_config_key_t *ch__config_find(const char *name)
 {
@@ -133,6 +155,16 @@ static int ch__config_set(ch_config_t *cfg, const ch_config_key_t *k, const char
         if (value[0] == '\0') {
             ch_buf_appendf(&msg, "%s: %s: must not be empty", origin, k->name);
             goto fail;
+        }
+        if (strcmp(k->name, "event.bounds") == 0) {
+            double b[4];
+            if (ch_config_parse_bounds(value, b) != 0) {
+                ch_buf_appendf(&msg,
+                               "%s: %s: \"%s\" is not min_lon,min_lat,max_lon,max_lat in "
+                               "degrees (for example 126.76,37.41,127.19,37.72)",
+                               origin, k->name, value);
+                goto fail;
+            }
         }
         ch_free(*(char **)base);
         *(char **)base = ch_strdup(value);
@@ -242,6 +274,9 @@ static void ch__config_defaults(ch_config_t *cfg)
     cfg->auth_lockout_s = 900;
     cfg->auth_max_failures_per_address = 20;
     cfg->auth_cookie_secure = 0;
+    cfg->rtsp_listen = ch_strdup("127.0.0.1:8554");
+    cfg->event_bounds = ch_strdup("124.5,33.0,132.0,38.7");
+    cfg->event_grace_s = 30;
 }
 
 int ch_config_load(ch_config_t *cfg, const char *file, char *const *envp,
@@ -352,6 +387,8 @@ void ch_config_fini(ch_config_t *cfg)
     ch_free(cfg->http_listen);
     ch_free(cfg->node_id);
     ch_free(cfg->services_file);
+    ch_free(cfg->rtsp_listen);
+    ch_free(cfg->event_bounds);
     memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -27,6 +27,9 @@
  *   auth.lockout_s             CCTVHUB_AUTH_LOCKOUT_S         900
  *   auth.max_failures_per_address CCTVHUB_AUTH_MAX_FAILURES_PER_ADDRESS 20
  *   auth.cookie_secure         CCTVHUB_AUTH_COOKIE_SECURE     0
+ *   rtsp.listen                CCTVHUB_RTSP_LISTEN            127.0.0.1:8554
+ *   event.bounds               CCTVHUB_EVENT_BOUNDS           124.5,33.0,132.0,38.7
+ *   event.grace_s              CCTVHUB_EVENT_GRACE_S          30
  *
  * hub.node_id is the "node" of audit records; a signed audit checkpoint is written every
  * audit.checkpoint_records records or audit.checkpoint_ms milliseconds; policy.services_file
@@ -64,6 +67,9 @@ typedef struct ch_config {
     uint64_t auth_lockout_s;
     uint64_t auth_max_failures_per_address;
     uint64_t auth_cookie_secure; /* 0 or 1 */
+    char *rtsp_listen;           /* the relay's RTSP address; grants' rtsp_url point there */
+    char *event_bounds;          /* "min_lon,min_lat,max_lon,max_lat": the area served */
+    uint64_t event_grace_s;      /* a moving subject's cameras behind it stay this long */
 } ch_config_t;
 
 /* One command-line override: key is the dotted name ("http.listen"). */
@@ -91,5 +97,9 @@ void ch_config_dump(const ch_config_t *cfg, ch_buf_t *out);
 
 /* Splits "ADDR:PORT" or "[v6]:PORT" into host and port; 0 or CH_EINVAL. host must hold 64. */
 int ch_config_parse_listen(const char *s, char host[64], int *port) CH_MUST_CHECK;
+
+/* Parses "min_lon,min_lat,max_lon,max_lat" (event.bounds) into out in that order. 0 or
+ * CH_EINVAL (not four numbers, out of range, or min >= max). */
+int ch_config_parse_bounds(const char *value, double out[4]) CH_MUST_CHECK;
 
 #endif /* CH_CONFIG_H */

@@ -179,6 +179,10 @@ int ch_geo_remove(ch_geo_t *idx, int64_t id);
 size_t ch_geo_count(const ch_geo_t *idx);
 size_t ch_geo_memory_bytes(const ch_geo_t *idx);
 
+/* The purpose (설치목적구분) of an indexed camera, borrowed from the index (valid until the
+ * next change), or NULL when the camera has none or is not indexed. */
+const char *ch_geo_purpose_of(const ch_geo_t *idx, int64_t id);
+
 /* Copies the indexed form of a camera; 0 or CH_ENOTFOUND. */
 int ch_geo_get(const ch_geo_t *idx, int64_t id, ch_geo_cam_t *out) CH_MUST_CHECK;
 

@@ -375,6 +375,16 @@ int ch_geo_get(const ch_geo_t *idx, int64_t id, ch_geo_cam_t *out)
     return 0;
 }
 
+const char *ch_geo_purpose_of(const ch_geo_t *idx, int64_t id)
+{
+    geo_idslot_t *s = id != 0 ? ids_find(idx, id) : NULL;
+    if (s == NULL) {
+        return NULL;
+    }
+    uint16_t p = idx->cells[s->cell].items[s->pos].purpose_ix;
+    return p == GEO_NO_PURPOSE || p >= idx->npurposes ? NULL : idx->purposes[p];
+}
+
 size_t ch_geo_count(const ch_geo_t *idx)
 {
     return idx->count;

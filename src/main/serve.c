@@ -50,6 +50,7 @@ typedef struct ch_serve {
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
     uv_timer_t checkpoint_timer; /* a signed checkpoint each second when records were added */
+    uv_timer_t event_timer;      /* expiry of grants and events */
     int stopping;
 } ch_serve_t;
 
@@ -72,6 +73,7 @@ static void ch__serve_drained(ch_serve_t *s)
 {
     uv_close((uv_handle_t *)&s->drain_timer, NULL);
     uv_close((uv_handle_t *)&s->checkpoint_timer, NULL);
+    uv_close((uv_handle_t *)&s->event_timer, NULL);
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);
     uv_close((uv_handle_t *)&s->sig_hup, NULL);
@@ -175,6 +177,14 @@ static void ch__serve_reload(ch_serve_t *s)
     ch_log(CH_LOG_INFO, "main", "msg=reloaded max_body=%llu request_timeout_ms=%llu",
            (unsigned long long)s->cfg.http_max_body,
            (unsigned long long)s->cfg.http_request_timeout_ms);
+}
+
+static void ch__serve_event_tick(uv_timer_t *t)
+{
+    ch_serve_t *s = t->data;
+    if (ch_api_tick(s->api) < 0) {
+        ch_log(CH_LOG_ERROR, "event", "msg=\"expiry tick failed\"");
+    }
 }
 
 static void ch__serve_checkpoint_tick(uv_timer_t *t)
@@ -296,6 +306,23 @@ int ch_main_serve(int argc, char **argv)
     s.loop = uv_default_loop();
     ch_http_limits_t limits;
     ch__serve_limits(&s.cfg, &limits);
+    /* View tokens are signed with the node key (the one that signs the audit log). */
+    ch_audit_key_t node_key;
+    char *kerr = NULL;
+    memset(&node_key, 0, sizeof(node_key));
+    if (ch_audit_keys_load(s.cfg.data_dir, &node_key, &kerr) != 0 || !node_key.has_secret) {
+        fprintf(stderr, "cctvhub serve: cannot load the node key: %s\n", kerr ? kerr : "no secret");
+        ch_free(kerr);
+        ch_audit_key_wipe(&node_key);
+        exit_code = CH_EXIT_STORE;
+        goto out;
+    }
+    double bounds[4];
+    if (ch_config_parse_bounds(s.cfg.event_bounds, bounds) != 0) {
+        bounds[0] = bounds[1] = bounds[2] = bounds[3] = 0; /* checked at load; not reached */
+    }
+    char rtsp_base[96];
+    snprintf(rtsp_base, sizeof(rtsp_base), "rtsp://%s", s.cfg.rtsp_listen);
     ch_api_config_t acfg = {
         .store_url = s.cfg.store_url,
         .max_import_bytes = (size_t)s.cfg.import_max_bytes,
@@ -307,8 +334,17 @@ int ch_main_serve(int argc, char **argv)
         .lockout_ms = (int64_t)s.cfg.auth_lockout_s * 1000,
         .max_failures_per_address = (int)s.cfg.auth_max_failures_per_address,
         .cookie_secure = (int)s.cfg.auth_cookie_secure,
+        .token_sk = node_key.sk,
+        .rtsp_base = rtsp_base,
+        .min_lon = bounds[0],
+        .min_lat = bounds[1],
+        .max_lon = bounds[2],
+        .max_lat = bounds[3],
+        .grace_ms = (int64_t)s.cfg.event_grace_s * 1000,
     };
-    if (ch_api_new(s.loop, s.store, &acfg, &s.api) != 0) {
+    int arc = ch_api_new(s.loop, s.store, &acfg, &s.api);
+    ch_audit_key_wipe(&node_key); /* the events engine keeps its own copy */
+    if (arc != 0) {
         fprintf(stderr, "cctvhub serve: cannot start the API\n");
         exit_code = CH_EXIT_FAILURE;
         goto out;
@@ -337,8 +373,20 @@ int ch_main_serve(int argc, char **argv)
     uv_signal_init(s.loop, &s.sig_hup);
     uv_timer_init(s.loop, &s.drain_timer);
     uv_timer_init(s.loop, &s.checkpoint_timer);
+    uv_timer_init(s.loop, &s.event_timer);
     s.sig_term.data = s.sig_int.data = s.sig_hup.data = s.drain_timer.data = &s;
-    s.checkpoint_timer.data = &s;
+    s.checkpoint_timer.data = s.event_timer.data = &s;
+    /* Grants end on time: a look five times a second (a scan of the live set in memory). */
+    uv_timer_start(&s.event_timer, ch__serve_event_tick, 200, 200);
+    {
+        /* The grants' ws_url points at the address actually bound (port 0 picks one). */
+        char h[64], ws_base[96];
+        int p = 0;
+        if (ch_config_parse_listen(s.cfg.http_listen, h, &p) == 0) {
+            snprintf(ws_base, sizeof(ws_base), "ws://%s:%d", h, ch_http_server_port(s.http));
+            ch_api_set_urls(s.api, rtsp_base, ws_base);
+        }
+    }
     uv_timer_start(&s.checkpoint_timer, ch__serve_checkpoint_tick, s.cfg.audit_checkpoint_ms,
                    s.cfg.audit_checkpoint_ms);
     uv_signal_start(&s.sig_term, ch__serve_on_signal, SIGTERM);

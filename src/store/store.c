@@ -86,6 +86,28 @@ static const ch_store__col_t outbox_cols[] = {
     COL(ch_outbox_t, details, TEXT),
 };
 
+static const ch_store__col_t event_cols[] = {
+    COL(ch_event_t, service, TEXT),        COL(ch_event_t, agency_id, INT64),
+    COL(ch_event_t, status, TEXT),         COL(ch_event_t, located, INT),
+    COL(ch_event_t, lat, DOUBLE),          COL(ch_event_t, lon, DOUBLE),
+    COL(ch_event_t, path, TEXT),           COL(ch_event_t, incident, TEXT),
+    COL(ch_event_t, reason, TEXT),         COL(ch_event_t, case_name, TEXT),
+    COL(ch_event_t, duration_s, INT64),    COL(ch_event_t, expires_at, INT64),
+    COL(ch_event_t, extensions, INT),      COL(ch_event_t, ptz, INT),
+    COL(ch_event_t, export_allowed, INT),  COL(ch_event_t, basis_code, TEXT),
+    COL(ch_event_t, created_by, TEXT),     COL(ch_event_t, decided_by, TEXT),
+    COL(ch_event_t, decision_note, TEXT),  COL(ch_event_t, closed_by, TEXT),
+    COL(ch_event_t, close_reason, TEXT),   COL(ch_event_t, closed_at, INT64),
+};
+
+static const ch_store__col_t grant_cols[] = {
+    COL(ch_grant_t, event_id, INT64),   COL(ch_grant_t, camera_id, INT64),
+    COL(ch_grant_t, agency_id, INT64),  COL(ch_grant_t, provider_id, INT64),
+    COL(ch_grant_t, status, TEXT),      COL(ch_grant_t, why, TEXT),
+    COL(ch_grant_t, expires_at, INT64), COL(ch_grant_t, ended_at, INT64),
+    COL(ch_grant_t, ended_by, TEXT),    COL(ch_grant_t, end_reason, TEXT),
+};
+
 #undef COL
 #undef PCOL
 
@@ -162,6 +184,30 @@ const ch_store__table_t ch_store__tables[CH_STORE__NTABLES] = {
             .ncols = (int)CH_ARRAY_SIZE(session_cols),
             .key_col = 0,
             .filters = 0,
+            .text_col = {NULL},
+        },
+    [CH_STORE__EVENTS] =
+        {
+            .name = "events",
+            .record_size = sizeof(ch_event_t),
+            .created_off = offsetof(ch_event_t, created_at),
+            .updated_off = offsetof(ch_event_t, updated_at),
+            .cols = event_cols,
+            .ncols = (int)CH_ARRAY_SIZE(event_cols),
+            .key_col = -1,
+            .filters = CH_STORE__F_AGENCY | CH_STORE__F_STATUS,
+            .text_col = {NULL},
+        },
+    [CH_STORE__GRANTS] =
+        {
+            .name = "grants",
+            .record_size = sizeof(ch_grant_t),
+            .created_off = offsetof(ch_grant_t, created_at),
+            .updated_off = offsetof(ch_grant_t, updated_at),
+            .cols = grant_cols,
+            .ncols = (int)CH_ARRAY_SIZE(grant_cols),
+            .key_col = -1,
+            .filters = CH_STORE__F_AGENCY | CH_STORE__F_STATUS | CH_STORE__F_EVENT,
             .text_col = {NULL},
         },
     [CH_STORE__OUTBOX] =
@@ -433,6 +479,9 @@ static unsigned filter_mask(const ch_store__table_t *t, const ch_store_filter_t 
     }
     if (f->has_bbox) {
         m |= CH_STORE__F_BBOX;
+    }
+    if (f->event_id != 0) {
+        m |= CH_STORE__F_EVENT;
     }
     return m & t->filters;
 }

@@ -49,7 +49,8 @@ enum {
     CH_STORE__F_LEVEL = 1 << 5,
     CH_STORE__F_TEXT = 1 << 6,
     CH_STORE__F_BBOX = 1 << 7,
-    CH_STORE__F_COUNT = 8, /* number of filter bits */
+    CH_STORE__F_EVENT = 1 << 8,
+    CH_STORE__F_COUNT = 9, /* number of filter bits */
 };
 
 typedef enum ch_store__table_id {
@@ -60,7 +61,9 @@ typedef enum ch_store__table_id {
     CH_STORE__APIKEYS = 4,
     CH_STORE__SESSIONS = 5,
     CH_STORE__OUTBOX = 6,
-    CH_STORE__NTABLES = 7,
+    CH_STORE__EVENTS = 7,
+    CH_STORE__GRANTS = 8,
+    CH_STORE__NTABLES = 9,
 } ch_store__table_id_t;
 
 /* A record type and the table that stores it. */

@@ -199,10 +199,61 @@ static const char migration_3[] =
     "    updated_at INTEGER NOT NULL\n"
     ");\n";
 
+/* Events and their grants (see store.h). Expiry looks for live rows by status. */
+static const char migration_4[] =
+    "CREATE TABLE events (\n"
+    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "    service TEXT NOT NULL,\n"
+    "    agency_id INTEGER NOT NULL REFERENCES agencies(id),\n"
+    "    status TEXT NOT NULL,\n"
+    "    located INTEGER NOT NULL,\n"
+    "    lat REAL NOT NULL,\n"
+    "    lon REAL NOT NULL,\n"
+    "    path TEXT,\n"
+    "    incident TEXT,\n"
+    "    reason TEXT,\n"
+    "    case_name TEXT,\n"
+    "    duration_s INTEGER NOT NULL,\n"
+    "    expires_at INTEGER NOT NULL,\n"
+    "    extensions INTEGER NOT NULL,\n"
+    "    ptz INTEGER NOT NULL,\n"
+    "    export_allowed INTEGER NOT NULL,\n"
+    "    basis_code TEXT,\n"
+    "    created_by TEXT NOT NULL,\n"
+    "    decided_by TEXT,\n"
+    "    decision_note TEXT,\n"
+    "    closed_by TEXT,\n"
+    "    close_reason TEXT,\n"
+    "    closed_at INTEGER NOT NULL,\n"
+    "    created_at INTEGER NOT NULL,\n"
+    "    updated_at INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE INDEX events_agency ON events(agency_id);\n"
+    "CREATE INDEX events_status ON events(status);\n"
+    "CREATE TABLE grants (\n"
+    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "    event_id INTEGER NOT NULL REFERENCES events(id),\n"
+    "    camera_id INTEGER NOT NULL,\n"
+    "    agency_id INTEGER NOT NULL,\n"
+    "    provider_id INTEGER NOT NULL,\n"
+    "    status TEXT NOT NULL,\n"
+    "    why TEXT,\n"
+    "    expires_at INTEGER NOT NULL,\n"
+    "    ended_at INTEGER NOT NULL,\n"
+    "    ended_by TEXT,\n"
+    "    end_reason TEXT,\n"
+    "    created_at INTEGER NOT NULL,\n"
+    "    updated_at INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE INDEX grants_event ON grants(event_id);\n"
+    "CREATE INDEX grants_status ON grants(status);\n"
+    "CREATE INDEX grants_camera ON grants(camera_id);\n";
+
 static const char *const migrations[] = {
     migration_1,
     migration_2,
     migration_3,
+    migration_4,
 };
 
 #define SCHEMA_VERSION ((int)CH_ARRAY_SIZE(migrations))
@@ -378,6 +429,7 @@ enum {
     P_MIN_LON,
     P_MAX_LON,
     P_LIMIT,
+    P_EVENT,
 };
 
 /* The WHERE terms of a list for the filters in mask (after "WHERE 1"). */
@@ -391,6 +443,7 @@ static void sql_filters(ch_buf_t *b, const ch_store__table_t *t, unsigned mask)
         {CH_STORE__F_AGENCY, "agency_id", P_AGENCY}, {CH_STORE__F_PURPOSE, "purpose", P_PURPOSE},
         {CH_STORE__F_KIND, "kind", P_KIND},          {CH_STORE__F_STATUS, "status", P_STATUS},
         {CH_STORE__F_TYPE, "type", P_TYPE},          {CH_STORE__F_LEVEL, "level", P_LEVEL},
+        {CH_STORE__F_EVENT, "event_id", P_EVENT},
     };
     for (size_t i = 0; i < CH_ARRAY_SIZE(eq); i++) {
         if (mask & eq[i].bit) {
@@ -1304,6 +1357,9 @@ static void sq_bind_filters(sqlite3_stmt *stmt, const ch_store_filter_t *f, unsi
 {
     if (mask & CH_STORE__F_AGENCY) {
         sqlite3_bind_int64(stmt, P_AGENCY, f->agency_id);
+    }
+    if (mask & CH_STORE__F_EVENT) {
+        sqlite3_bind_int64(stmt, P_EVENT, f->event_id);
     }
     if (mask & CH_STORE__F_PURPOSE) {
         sqlite3_bind_text(stmt, P_PURPOSE, f->purpose, -1, SQLITE_STATIC);

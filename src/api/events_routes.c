@@ -1,0 +1,162 @@
+/*
+ * api/events_routes.c: /api/v1/events and /api/v1/grants, handed to the event engine with the
+ * request's principal. The engine decides, records and answers; this file maps roles, parses
+ * ids and queries, and turns the engine's errors into the API's error bodies (a denial carries
+ * the policy rule that denied).
+ */
+#include "api/api_ctx.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static ch_event_role_t event_role(unsigned role)
+{
+    switch (role) {
+    case CH_AUTH_ADMIN:
+        return CH_EVENT_ROLE_ADMIN;
+    case CH_AUTH_OPERATOR:
+        return CH_EVENT_ROLE_OPERATOR;
+    case CH_AUTH_AGENCY:
+        return CH_EVENT_ROLE_AGENCY;
+    case CH_AUTH_PROVIDER:
+        return CH_EVENT_ROLE_PROVIDER;
+    default:
+        return CH_EVENT_ROLE_AUDITOR;
+    }
+}
+
+static void reply_event_err(api_ctx_t *c, const ch_event_err_t *e)
+{
+    json_t *err = json_pack("{s:s, s:s}", "code", e->code, "message", e->message);
+    if (e->field[0] != '\0') {
+        json_object_set_new(err, "field", json_string(e->field));
+    }
+    if (e->rule != NULL) {
+        json_object_set_new(err, "rule", json_string(e->rule));
+    }
+    ch_api__reply_json(c, e->status, NULL, json_pack("{s:o}", "error", err));
+}
+
+/* GET /api/v1/events: status, agency_id, cursor, limit. */
+static int list_filter(api_ctx_t *c, ch_store_filter_t *f, ch_api__query_t *q)
+{
+    ch_api__err_t e;
+    memset(f, 0, sizeof(*f));
+    if (ch_api__query_parse(c->req->query, q, &e) != 0) {
+        ch_api__reply_err(c, &e, NULL);
+        return -1;
+    }
+    for (size_t i = 0; i < q->count; i++) {
+        const char *n = q->items[i].name, *v = q->items[i].value;
+        int64_t x = 0;
+        if (strcmp(n, "status") == 0) {
+            f->status = v;
+        } else if (strcmp(n, "agency_id") == 0 && ch_parse_int64(v, strlen(v), &x) == 0 && x > 0) {
+            f->agency_id = x;
+        } else if (strcmp(n, "limit") == 0 && ch_parse_int64(v, strlen(v), &x) == 0 && x >= 1 &&
+                   x <= 1000) {
+            f->limit = (int)x;
+        } else if (strcmp(n, "cursor") == 0 && ch_api__cursor_decode(v, &f->after_id) == 0) {
+            continue;
+        } else {
+            ch_api__err_set(&e, 400, "invalid", n,
+                            "takes status, agency_id (an id), cursor and limit (1..1000)");
+            ch_api__reply_err(c, &e, NULL);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void ch_api__handle_events(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_text)
+{
+    ch_event_engine_t *eng = c->api->events;
+    ch_event_actor_t who = {c->who.actor, event_role(c->who.role), c->who.agency_id};
+    ch_event_err_t err;
+    json_t *out = NULL;
+    json_t *body = NULL;
+    int64_t id = 0;
+    int status = -1;
+    memset(&err, 0, sizeof(err));
+
+    if (route == CH_API__R_EVENTS_LIST) {
+        ch_store_filter_t f;
+        ch_api__query_t q;
+        if (list_filter(c, &f, &q) == 0) {
+            status = ch_event_list(eng, &who, &f, &out, &err);
+            if (status > 0) {
+                /* The engine pages by id; clients get the API's opaque cursor. */
+                json_t *after = json_object_get(out, "next_after");
+                char cursor[CH_API__CURSOR_MAX];
+                if (json_is_integer(after)) {
+                    ch_api__cursor_encode(json_integer_value(after), cursor);
+                    json_object_set_new(out, "next", json_string(cursor));
+                } else {
+                    json_object_set_new(out, "next", json_null());
+                }
+                json_object_del(out, "next_after");
+                ch_api__reply_json(c, status, NULL, out);
+            } else {
+                reply_event_err(c, &err);
+            }
+        }
+        ch_api__query_fini(&q);
+        return;
+    }
+    if (ch_api__reject_query(c) != 0) {
+        return;
+    }
+    if (route != CH_API__R_EVENTS_OPEN && ch_api__parse_id(id_text, &id) != 0) {
+        ch_api__reply_error(c, 404, "not_found", NULL, "no such record");
+        return;
+    }
+    /* Bodies: required to open and move; optional ({} or none) for the others. */
+    if (route != CH_API__R_EVENTS_GET && (c->req->body_len > 0 || route == CH_API__R_EVENTS_OPEN ||
+                                          route == CH_API__R_EVENTS_MOVE)) {
+        body = ch_api__read_body(c);
+        if (body == NULL) {
+            return;
+        }
+    }
+    switch (route) {
+    case CH_API__R_EVENTS_OPEN:
+        status = ch_event_open(eng, &who, body, &out, &err);
+        break;
+    case CH_API__R_EVENTS_GET:
+        status = ch_event_get(eng, &who, id, &out, &err);
+        break;
+    case CH_API__R_EVENTS_APPROVE:
+    case CH_API__R_EVENTS_DENY:
+        status =
+            ch_event_decide(eng, &who, id, route == CH_API__R_EVENTS_APPROVE, body, &out, &err);
+        break;
+    case CH_API__R_EVENTS_EXTEND:
+        status = ch_event_extend(eng, &who, id, body, &out, &err);
+        break;
+    case CH_API__R_EVENTS_CLOSE:
+        status = ch_event_close(eng, &who, id, body, &out, &err);
+        break;
+    case CH_API__R_EVENTS_REVOKE:
+        status = ch_event_revoke(eng, &who, id, body, &out, &err);
+        break;
+    case CH_API__R_EVENTS_MOVE:
+        status = ch_event_move(eng, &who, id, body, &out, &err);
+        break;
+    case CH_API__R_GRANTS_REVOKE:
+        status = ch_event_revoke_grant(eng, &who, id, body, &out, &err);
+        break;
+    default:
+        break;
+    }
+    json_decref(body);
+    if (status > 0) {
+        char loc[64];
+        if (status == 201) {
+            snprintf(loc, sizeof(loc), "Location: /api/v1/events/%lld\r\n",
+                     (long long)json_integer_value(json_object_get(out, "id")));
+        }
+        ch_api__reply_json(c, status, status == 201 ? loc : NULL, out);
+    } else {
+        reply_event_err(c, &err);
+    }
+}

@@ -1,0 +1,1656 @@
+/*
+ * event/event.c: the engine (see event.h). Layout: helpers; JSON views; camera selection;
+ * the in-memory live set; the operations; expiry.
+ *
+ * Every operation is one store transaction holding the change and, before COMMIT, its durable
+ * audit record. Grants live in the store (the truth) and, while active, in a small in-memory
+ * table (id, event, camera, agency, expiry) that the expiry tick scans, so the timer never
+ * queries the database unless something is due.
+ */
+#include "event/event.h"
+
+#include <math.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MODULE          "event"
+#define MAX_SUBSCRIBERS 8
+#define DEFAULT_GRACE   (30LL * 1000)
+#define MAX_TEXT        1000
+
+typedef struct live_grant {
+    int64_t id, event_id, camera_id, agency_id;
+    int64_t expires_at;
+} live_grant_t;
+
+typedef struct live_event {
+    int64_t id;
+    int64_t expires_at; /* 0 while pending */
+} live_event_t;
+
+struct ch_event_engine {
+    ch_event_config_t cfg;
+    char *rtsp_base, *ws_base;
+    uint8_t sk[64];
+    int has_sk;
+    const ch_policy_t *policy;
+    const ch_geo_t *geo;
+    live_grant_t *grants;
+    size_t ngrants, gcap;
+    live_event_t *events;
+    size_t nevents, ecap;
+    struct {
+        ch_event_notice_fn fn;
+        void *ud;
+    } subs[MAX_SUBSCRIBERS];
+    size_t nsubs;
+};
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static int64_t now_ms(const ch_event_engine_t *eng)
+{
+    return eng->cfg.clock != NULL ? eng->cfg.clock(eng->cfg.clock_ud) : ch_time_now_ms();
+}
+
+static int fail(ch_event_err_t *e, int status, const char *code, const char *field, const char *fmt,
+                ...) CH_PRINTF(5, 6);
+
+static int fail(ch_event_err_t *e, int status, const char *code, const char *field, const char *fmt,
+                ...)
+{
+    e->status = status;
+    e->code = code;
+    e->rule = NULL;
+    snprintf(e->field, sizeof(e->field), "%s", field != NULL ? field : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int fail_store(ch_event_engine_t *eng, ch_event_err_t *e)
+{
+    ch_log(CH_LOG_ERROR, MODULE, "msg=\"store failed\" error=\"%s\"", ch_store_errmsg(eng->cfg.st));
+    (void)ch_store_rollback(eng->cfg.st);
+    return fail(e, 500, "internal", NULL, "the store failed");
+}
+
+static json_t *time_json(int64_t ms)
+{
+    if (ms <= 0) {
+        return json_null();
+    }
+    char ts[32];
+    ch_time_format_rfc3339(ms, ts);
+    return json_string(ts);
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s != NULL ? json_string(s) : json_null();
+}
+
+/* Appends one record; details is stolen. 0 when recorded (or no log). */
+static int record(ch_event_engine_t *eng, const char *actor, const char *action, const char *object,
+                  const char *outcome, const ch_event_t *ev, json_t *details)
+{
+    if (eng->cfg.audit == NULL) {
+        json_decref(details);
+        return 0;
+    }
+    ch_audit_entry_t a = {.actor = actor,
+                          .action = action,
+                          .object = object,
+                          .purpose = ev != NULL ? ev->service : NULL,
+                          .legal_basis = ev != NULL ? ev->basis_code : NULL,
+                          .outcome = outcome,
+                          .details = details};
+    int rc = ch_audit_append(eng->cfg.audit, &a, NULL);
+    json_decref(details);
+    if (rc != 0) {
+        ch_log(CH_LOG_ERROR, MODULE, "msg=\"audit append failed\" action=%s rc=%d", action, rc);
+    }
+    return rc;
+}
+
+/* Commits after the record; rolls back and answers 503 when it could not be made durable. */
+static int record_and_commit(ch_event_engine_t *eng, const char *actor, const char *action,
+                             const char *object, const ch_event_t *ev, json_t *details,
+                             ch_event_err_t *err)
+{
+    if (record(eng, actor, action, object, "ok", ev, details) != 0) {
+        (void)ch_store_rollback(eng->cfg.st);
+        return fail(err, 503, "audit_unavailable", NULL,
+                    "nothing was changed: the decision could not be put on the audit record");
+    }
+    if (ch_store_commit(eng->cfg.st) != 0) {
+        return fail_store(eng, err);
+    }
+    return 0;
+}
+
+static void notify(ch_event_engine_t *eng, ch_event_notice_kind_t kind, const ch_grant_t *g)
+{
+    ch_event_notice_t n = {kind, g->id, g->event_id, g->camera_id, g->agency_id, g->status};
+    for (size_t i = 0; i < eng->nsubs; i++) {
+        eng->subs[i].fn(eng->subs[i].ud, &n);
+    }
+}
+
+static const ch_policy_service_t *service_of(const ch_event_engine_t *eng, const char *id)
+{
+    return eng->policy != NULL ? ch_policy_find(eng->policy, id) : NULL;
+}
+
+static void object_name(char out[48], const char *kind, int64_t id)
+{
+    snprintf(out, 48, "%s:%lld", kind, (long long)id);
+}
+
+/* ---- the live set -------------------------------------------------------------------------- */
+
+static void live_add_grant(ch_event_engine_t *eng, const ch_grant_t *g)
+{
+    if (eng->ngrants == eng->gcap) {
+        eng->gcap = eng->gcap ? eng->gcap * 2 : 64;
+        eng->grants = ch_realloc(eng->grants, eng->gcap * sizeof(*eng->grants));
+    }
+    eng->grants[eng->ngrants++] =
+        (live_grant_t){g->id, g->event_id, g->camera_id, g->agency_id, g->expires_at};
+}
+
+static live_grant_t *live_grant(ch_event_engine_t *eng, int64_t id)
+{
+    for (size_t i = 0; i < eng->ngrants; i++) {
+        if (eng->grants[i].id == id) {
+            return &eng->grants[i];
+        }
+    }
+    return NULL;
+}
+
+static void live_drop_grant(ch_event_engine_t *eng, int64_t id)
+{
+    for (size_t i = 0; i < eng->ngrants; i++) {
+        if (eng->grants[i].id == id) {
+            eng->grants[i] = eng->grants[--eng->ngrants];
+            return;
+        }
+    }
+}
+
+static void live_set_event(ch_event_engine_t *eng, int64_t id, int64_t expires_at)
+{
+    for (size_t i = 0; i < eng->nevents; i++) {
+        if (eng->events[i].id == id) {
+            eng->events[i].expires_at = expires_at;
+            return;
+        }
+    }
+    if (eng->nevents == eng->ecap) {
+        eng->ecap = eng->ecap ? eng->ecap * 2 : 32;
+        eng->events = ch_realloc(eng->events, eng->ecap * sizeof(*eng->events));
+    }
+    eng->events[eng->nevents++] = (live_event_t){id, expires_at};
+}
+
+static void live_drop_event(ch_event_engine_t *eng, int64_t id)
+{
+    for (size_t i = 0; i < eng->nevents; i++) {
+        if (eng->events[i].id == id) {
+            eng->events[i] = eng->events[--eng->nevents];
+            return;
+        }
+    }
+}
+
+int64_t ch_event_next_due(const ch_event_engine_t *eng)
+{
+    int64_t due = INT64_MAX;
+    for (size_t i = 0; i < eng->ngrants; i++) {
+        if (eng->grants[i].expires_at > 0 && eng->grants[i].expires_at < due) {
+            due = eng->grants[i].expires_at;
+        }
+    }
+    for (size_t i = 0; i < eng->nevents; i++) {
+        if (eng->events[i].expires_at > 0 && eng->events[i].expires_at < due) {
+            due = eng->events[i].expires_at;
+        }
+    }
+    return due;
+}
+
+size_t ch_event_live_grants(const ch_event_engine_t *eng)
+{
+    return eng->ngrants;
+}
+
+/* ---- loading -------------------------------------------------------------------------------- */
+
+/* Every grant of an event (in id order) into *l. */
+static int grants_of(ch_event_engine_t *eng, int64_t event_id, const char *status,
+                     ch_grant_list_t *l)
+{
+    ch_store_filter_t f = {.event_id = event_id, .status = status, .limit = 1000};
+    memset(l, 0, sizeof(*l));
+    for (;;) {
+        ch_grant_list_t page;
+        int rc = ch_store_grant_list(eng->cfg.st, &f, &page);
+        if (rc != 0) {
+            ch_grant_list_free(l);
+            return rc;
+        }
+        l->items = ch_realloc(l->items, (l->count + page.count + 1) * sizeof(ch_grant_t));
+        memcpy(l->items + l->count, page.items, page.count * sizeof(ch_grant_t));
+        l->count += page.count;
+        l->total = page.total;
+        f.after_id = page.next_id;
+        ch_free(page.items);
+        if (f.after_id == 0) {
+            return 0;
+        }
+    }
+}
+
+/* ---- JSON views ---------------------------------------------------------------------------- */
+
+static json_t *grant_json(const ch_event_engine_t *eng, const ch_event_t *ev, const ch_grant_t *g,
+                          int with_token)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer(g->id));
+    json_object_set_new(o, "camera_id", json_integer(g->camera_id));
+    json_object_set_new(o, "provider_id", json_integer(g->provider_id));
+    json_object_set_new(o, "status", json_string(g->status));
+    json_object_set_new(o, "expires_at", time_json(g->expires_at));
+    json_t *why = g->why != NULL ? json_loads(g->why, 0, NULL) : NULL;
+    json_object_set_new(o, "reason", why != NULL ? why : json_null());
+    if (g->ended_at > 0) {
+        json_object_set_new(o, "ended_at", time_json(g->ended_at));
+        json_object_set_new(o, "ended_by", str_or_null(g->ended_by));
+        json_object_set_new(o, "end_reason", str_or_null(g->end_reason));
+    }
+    if (with_token && eng->has_sk && strcmp(g->status, "active") == 0) {
+        ch_event_claims_t c = {g->id, ev->id, g->camera_id, g->agency_id,
+                               (g->expires_at + 999) / 1000};
+        char token[CH_EVENT_TOKEN_MAX];
+        ch_event_token_make(eng->sk, &c, token);
+        char url[600];
+        json_object_set_new(o, "token", json_string(token));
+        snprintf(url, sizeof(url), "%s/cameras/%lld?token=%s", eng->rtsp_base,
+                 (long long)g->camera_id, token);
+        json_object_set_new(o, "rtsp_url", json_string(url));
+        snprintf(url, sizeof(url), "%s/api/v1/cameras/%lld/live?token=%s", eng->ws_base,
+                 (long long)g->camera_id, token);
+        json_object_set_new(o, "ws_url", json_string(url));
+    }
+    return o;
+}
+
+/* The event as answered; tokens only for the agency the event is for. grants may be NULL. */
+static json_t *event_json(const ch_event_engine_t *eng, const ch_event_t *ev,
+                          const ch_grant_list_t *grants, const ch_event_actor_t *who)
+{
+    const ch_policy_service_t *svc = service_of(eng, ev->service);
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer(ev->id));
+    json_object_set_new(o, "service", json_string(ev->service));
+    json_object_set_new(o, "agency_id", json_integer(ev->agency_id));
+    json_object_set_new(o, "status", json_string(ev->status));
+    json_object_set_new(o, "location",
+                        ev->located ? json_pack("{s:f, s:f}", "lat", ev->lat, "lon", ev->lon)
+                                    : json_null());
+    json_t *path = ev->path != NULL ? json_loads(ev->path, 0, NULL) : NULL;
+    json_object_set_new(o, "path", path != NULL ? path : json_null());
+    json_object_set_new(o, "incident", str_or_null(ev->incident));
+    json_object_set_new(o, "reason", str_or_null(ev->reason));
+    json_object_set_new(o, "case", str_or_null(ev->case_name));
+    json_object_set_new(o, "duration_s", json_integer(ev->duration_s));
+    json_object_set_new(o, "expires_at", time_json(ev->expires_at));
+    json_object_set_new(o, "extensions", json_integer(ev->extensions));
+    json_object_set_new(o, "ptz", json_boolean(ev->ptz));
+    json_object_set_new(o, "export", json_boolean(ev->export_allowed));
+    json_object_set_new(o, "legal_basis",
+                        json_pack("{s:o, s:o}", "code", str_or_null(ev->basis_code), "text",
+                                  str_or_null(svc != NULL ? svc->basis_text : NULL)));
+    json_object_set_new(o, "created_by", json_string(ev->created_by));
+    json_object_set_new(o, "decided_by", str_or_null(ev->decided_by));
+    json_object_set_new(o, "decision_note", str_or_null(ev->decision_note));
+    json_object_set_new(o, "closed_by", str_or_null(ev->closed_by));
+    json_object_set_new(o, "close_reason", str_or_null(ev->close_reason));
+    json_object_set_new(o, "closed_at", time_json(ev->closed_at));
+    json_object_set_new(o, "created_at", time_json(ev->created_at));
+    if (grants != NULL) {
+        int with_token = who != NULL && who->agency_id == ev->agency_id &&
+                         (who->role == CH_EVENT_ROLE_AGENCY || who->role == CH_EVENT_ROLE_OPERATOR);
+        json_t *a = json_array();
+        for (size_t i = 0; i < grants->count; i++) {
+            json_array_append_new(a, grant_json(eng, ev, &grants->items[i], with_token));
+        }
+        json_object_set_new(o, "grants", a);
+    }
+    return o;
+}
+
+/* ---- camera selection ---------------------------------------------------------------------- */
+
+typedef struct choice {
+    ch_geo_result_t r;
+    int64_t provider_id;
+} choice_t;
+
+/* The agency types of providers met during one selection (a handful). */
+typedef struct type_cache {
+    int64_t id[32];
+    char type[32][32];
+    size_t n;
+} type_cache_t;
+
+static const char *provider_type(ch_event_engine_t *eng, type_cache_t *tc, int64_t id)
+{
+    for (size_t i = 0; i < tc->n; i++) {
+        if (tc->id[i] == id) {
+            return tc->type[i];
+        }
+    }
+    ch_agency_t a;
+    if (ch_store_agency_get(eng->cfg.st, id, &a) != 0) {
+        ch_agency_fini(&a);
+        return NULL;
+    }
+    size_t k = tc->n < 32 ? tc->n++ : 31;
+    tc->id[k] = id;
+    snprintf(tc->type[k], sizeof(tc->type[k]), "%s", a.type);
+    ch_agency_fini(&a);
+    return tc->type[k];
+}
+
+/*
+ * The cameras the service may draw on that see the place (or path), best first, at most
+ * max_cameras: the geo module's answer filtered by the service's providers, purposes and
+ * opt-outs. Offline cameras are left out.
+ */
+static int select_cameras(ch_event_engine_t *eng, const ch_policy_service_t *svc, int located,
+                          double lat, double lon, const ch_geo_line_t *line, double radius_m,
+                          int max_cameras, choice_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (eng->geo == NULL) {
+        return 0;
+    }
+    ch_geo_results_t res;
+    memset(&res, 0, sizeof(res));
+    ch_geo_filter_t gf = {.exclude_offline = 1};
+    double radius = radius_m > CH_GEO_MAX_RADIUS_M ? CH_GEO_MAX_RADIUS_M : radius_m;
+    int rc = located ? ch_geo_near(eng->geo, lat, lon, radius, CH_GEO_MAX_LIMIT, &gf, &res)
+                     : ch_geo_path(eng->geo, line, radius, &gf, &res);
+    if (rc != 0) {
+        return rc;
+    }
+    type_cache_t tc;
+    tc.n = 0;
+    choice_t *c = ch_calloc(res.count + 1, sizeof(*c));
+    size_t k = 0;
+    for (size_t i = 0; i < res.count && k < (size_t)max_cameras; i++) {
+        const ch_geo_result_t *r = &res.items[i];
+        const char *type = provider_type(eng, &tc, r->agency_id);
+        const char *purpose = ch_geo_purpose_of(eng->geo, r->camera_id);
+        if (type == NULL || !ch_policy_camera_allowed(svc, type, r->agency_id, purpose, NULL)) {
+            continue;
+        }
+        c[k].r = *r;
+        c[k].provider_id = r->agency_id;
+        k++;
+    }
+    ch_geo_results_fini(&res);
+    *out = c;
+    *n = k;
+    return 0;
+}
+
+/* Why a camera was chosen, as stored with its grant. */
+static char *why_text(const ch_geo_result_t *r, int path)
+{
+    json_t *o =
+        json_pack("{s:s, s:f, s:f, s:f}", "visibility", ch_geo_visibility_name(r->visibility),
+                  "distance_m", round(r->distance_m * 10) / 10, "bearing_deg",
+                  round(r->bearing_deg * 10) / 10, "score", round(r->score * 1000) / 1000);
+    if (path) {
+        json_object_set_new(o, "from_m", json_real(round(r->from_m)));
+        json_object_set_new(o, "to_m", json_real(round(r->to_m)));
+    }
+    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(10));
+    json_decref(o);
+    char *copy = ch_strdup(s);
+    free(s);
+    return copy;
+}
+
+/* ---- engine life --------------------------------------------------------------------------- */
+
+ch_event_engine_t *ch_event_engine_new(const ch_event_config_t *cfg)
+{
+    ch_event_engine_t *eng = ch_calloc(1, sizeof(*eng));
+    eng->cfg = *cfg;
+    eng->rtsp_base = ch_strdup(cfg->rtsp_base != NULL ? cfg->rtsp_base : "rtsp://127.0.0.1:8554");
+    eng->ws_base = ch_strdup(cfg->ws_base != NULL ? cfg->ws_base : "ws://127.0.0.1:8080");
+    eng->cfg.rtsp_base = eng->rtsp_base;
+    eng->cfg.ws_base = eng->ws_base;
+    if (cfg->sk != NULL) {
+        memcpy(eng->sk, cfg->sk, sizeof(eng->sk));
+        eng->has_sk = 1;
+        eng->cfg.sk = NULL;
+    }
+    if (eng->cfg.min_lat == 0 && eng->cfg.max_lat == 0) {
+        /* South Korea with its islands. */
+        eng->cfg.min_lat = 33.0;
+        eng->cfg.max_lat = 38.7;
+        eng->cfg.min_lon = 124.5;
+        eng->cfg.max_lon = 132.0;
+    }
+    if (eng->cfg.grace_ms <= 0) {
+        eng->cfg.grace_ms = DEFAULT_GRACE;
+    }
+    return eng;
+}
+
+void ch_event_engine_free(ch_event_engine_t *eng)
+{
+    if (eng == NULL) {
+        return;
+    }
+    sodium_memzero(eng->sk, sizeof(eng->sk));
+    ch_free(eng->grants);
+    ch_free(eng->events);
+    ch_free(eng->rtsp_base);
+    ch_free(eng->ws_base);
+    ch_free(eng);
+}
+
+void ch_event_set_policy(ch_event_engine_t *eng, const ch_policy_t *p)
+{
+    eng->policy = p;
+}
+
+void ch_event_set_geo(ch_event_engine_t *eng, const ch_geo_t *geo)
+{
+    eng->geo = geo;
+}
+
+void ch_event_set_urls(ch_event_engine_t *eng, const char *rtsp_base, const char *ws_base)
+{
+    ch_free(eng->rtsp_base);
+    ch_free(eng->ws_base);
+    eng->rtsp_base = ch_strdup(rtsp_base);
+    eng->ws_base = ch_strdup(ws_base);
+}
+
+void ch_event_subscribe(ch_event_engine_t *eng, ch_event_notice_fn fn, void *ud)
+{
+    if (eng->nsubs < MAX_SUBSCRIBERS) {
+        eng->subs[eng->nsubs].fn = fn;
+        eng->subs[eng->nsubs].ud = ud;
+        eng->nsubs++;
+    }
+}
+
+int ch_event_restore(ch_event_engine_t *eng)
+{
+    static const char *const live[] = {"active", "pending"};
+    eng->ngrants = 0;
+    eng->nevents = 0;
+    for (size_t s = 0; s < 2; s++) {
+        ch_store_filter_t f = {.status = live[s], .limit = 1000};
+        for (;;) {
+            ch_event_list_t l;
+            int rc = ch_store_event_list(eng->cfg.st, &f, &l);
+            if (rc != 0) {
+                return rc;
+            }
+            for (size_t i = 0; i < l.count; i++) {
+                const ch_event_t *ev = &l.items[i];
+                live_set_event(eng, ev->id, ev->expires_at);
+                if (s != 0) {
+                    continue;
+                }
+                ch_grant_list_t g;
+                if ((rc = grants_of(eng, ev->id, "active", &g)) != 0) {
+                    ch_event_list_free(&l);
+                    return rc;
+                }
+                for (size_t k = 0; k < g.count; k++) {
+                    live_add_grant(eng, &g.items[k]);
+                }
+                ch_grant_list_free(&g);
+            }
+            f.after_id = l.next_id;
+            ch_event_list_free(&l);
+            if (f.after_id == 0) {
+                break;
+            }
+        }
+    }
+    ch_log(CH_LOG_INFO, MODULE, "msg=\"live events restored\" events=%zu grants=%zu", eng->nevents,
+           eng->ngrants);
+    int n = ch_event_tick(eng);
+    return n < 0 ? n : 0;
+}
+
+/* ---- opening -------------------------------------------------------------------------------- */
+
+static int check_keys(const json_t *body, const char *const *keys, ch_event_err_t *err)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)body, k, v)
+    {
+        int known = 0;
+        for (size_t i = 0; keys[i] != NULL; i++) {
+            known |= strcmp(k, keys[i]) == 0;
+        }
+        if (!known) {
+            return fail(err, 400, "invalid", k, "unknown field");
+        }
+    }
+    return 0;
+}
+
+/* An optional text field of at most MAX_TEXT bytes; *out borrows from body. */
+static int opt_text(const json_t *body, const char *key, const char **out, ch_event_err_t *err)
+{
+    json_t *v = json_object_get(body, key);
+    *out = NULL;
+    if (v == NULL || json_is_null(v)) {
+        return 0;
+    }
+    if (!json_is_string(v) || json_string_length(v) > MAX_TEXT) {
+        return fail(err, 400, "invalid", key, "%s must be text of at most %d bytes", key, MAX_TEXT);
+    }
+    const char *s = json_string_value(v);
+    while (*s == ' ') {
+        s++;
+    }
+    *out = *s != '\0' ? json_string_value(v) : NULL;
+    return 0;
+}
+
+static int opt_bool(const json_t *body, const char *key, int *out, ch_event_err_t *err)
+{
+    json_t *v = json_object_get(body, key);
+    *out = 0;
+    if (v == NULL || json_is_null(v)) {
+        return 0;
+    }
+    if (!json_is_boolean(v)) {
+        return fail(err, 400, "invalid", key, "%s must be true or false", key);
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
+static int in_city(const ch_event_engine_t *eng, double lat, double lon)
+{
+    return lat >= eng->cfg.min_lat && lat <= eng->cfg.max_lat && lon >= eng->cfg.min_lon &&
+           lon <= eng->cfg.max_lon;
+}
+
+static int parse_point(const ch_event_engine_t *eng, const json_t *loc, const char *field,
+                       double *lat, double *lon, ch_event_err_t *err)
+{
+    json_t *la = json_object_get(loc, "lat"), *lo = json_object_get(loc, "lon");
+    if (!json_is_object(loc) || !json_is_number(la) || !json_is_number(lo) ||
+        json_object_size(loc) != 2) {
+        return fail(err, 400, "invalid", field, "%s must be {\"lat\": number, \"lon\": number}",
+                    field);
+    }
+    *lat = json_number_value(la);
+    *lon = json_number_value(lo);
+    if (!isfinite(*lat) || !isfinite(*lon) || !in_city(eng, *lat, *lon)) {
+        return fail(err, 400, "outside", field, "the place is outside the area this hub serves");
+    }
+    return 0;
+}
+
+/* Denials are audited (no store change) and answered 403 with the rule. */
+static int deny(ch_event_engine_t *eng, const ch_event_actor_t *who, const char *action,
+                const char *object, const ch_policy_decision_t *d, const char *service,
+                int64_t agency_id, ch_event_err_t *err)
+{
+    json_t *details = json_pack("{s:s, s:s, s:s, s:I}", "rule", d->rule, "reason", d->reason,
+                                "service", service, "agency_id", (json_int_t)agency_id);
+    ch_audit_entry_t a = {.actor = who->actor,
+                          .action = action,
+                          .object = object,
+                          .purpose = service,
+                          .outcome = "denied",
+                          .details = details};
+    if (eng->cfg.audit != NULL && ch_audit_append(eng->cfg.audit, &a, NULL) != 0) {
+        json_decref(details);
+        return fail(err, 503, "audit_unavailable", NULL,
+                    "the request was denied, and the denial could not be recorded");
+    }
+    json_decref(details);
+    fail(err, 403, "denied", NULL, "%s", d->reason);
+    err->rule = d->rule;
+    return -1;
+}
+
+static ch_policy_role_t policy_role(const ch_event_actor_t *who)
+{
+    return who->role == CH_EVENT_ROLE_AGENCY ? CH_POLICY_ROLE_AGENCY : CH_POLICY_ROLE_OPERATOR;
+}
+
+/* Audits a request refused before the policy (bad place, unknown service...): the issue asks
+ * that each is on the record. */
+static int refuse(ch_event_engine_t *eng, const ch_event_actor_t *who, const char *action,
+                  const char *object, ch_event_err_t *err)
+{
+    json_t *d = json_pack("{s:s, s:s, s:s}", "code", err->code, "field", err->field, "reason",
+                          err->message);
+    ch_audit_entry_t a = {
+        .actor = who->actor, .action = action, .object = object, .outcome = "denied", .details = d};
+    if (eng->cfg.audit != NULL && ch_audit_append(eng->cfg.audit, &a, NULL) != 0) {
+        ch_log(CH_LOG_ERROR, MODULE, "msg=\"refusal not recorded\" action=%s", action);
+    }
+    json_decref(d);
+    return -1;
+}
+
+/* Makes the grants of a new or approved event: store rows, live set, notices. */
+static int make_grants(ch_event_engine_t *eng, ch_event_t *ev, const choice_t *c, size_t n,
+                       const char *status, int path, json_t *cams)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *why = why_text(&c[i].r, path);
+        ch_grant_t g = {.event_id = ev->id,
+                        .camera_id = c[i].r.camera_id,
+                        .agency_id = ev->agency_id,
+                        .provider_id = c[i].provider_id,
+                        .status = (char *)status,
+                        .why = why,
+                        .expires_at = strcmp(status, "active") == 0 ? ev->expires_at : 0};
+        int rc = ch_store_grant_create(eng->cfg.st, &g);
+        ch_free(why);
+        if (rc != 0) {
+            return rc;
+        }
+        json_array_append_new(cams, json_integer(g.camera_id));
+    }
+    return 0;
+}
+
+/* After COMMIT: the grants of ev with status "active" join the live set; notices go out. */
+static void went_live(ch_event_engine_t *eng, const ch_event_t *ev, const ch_grant_list_t *g)
+{
+    live_set_event(eng, ev->id, ev->expires_at);
+    for (size_t i = 0; i < g->count; i++) {
+        if (strcmp(g->items[i].status, "active") == 0 && live_grant(eng, g->items[i].id) == NULL) {
+            live_add_grant(eng, &g->items[i]);
+            notify(eng, CH_EVENT_GRANT_STARTED, &g->items[i]);
+        }
+    }
+}
+
+/* Answers the event with its grants (status given to the caller). */
+static int answer_event(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, int status,
+                        json_t **out, ch_event_err_t *err)
+{
+    ch_event_t ev;
+    ch_grant_list_t g;
+    if (ch_store_event_get(eng->cfg.st, id, &ev) != 0) {
+        ch_event_fini(&ev);
+        return fail_store(eng, err);
+    }
+    if (grants_of(eng, id, NULL, &g) != 0) {
+        ch_event_fini(&ev);
+        return fail_store(eng, err);
+    }
+    *out = event_json(eng, &ev, &g, who);
+    ch_event_fini(&ev);
+    ch_grant_list_free(&g);
+    return status;
+}
+
+int ch_event_open(ch_event_engine_t *eng, const ch_event_actor_t *who, const json_t *body,
+                  json_t **out, ch_event_err_t *err)
+{
+    static const char *const keys[] = {"service", "location",   "path", "incident",
+                                       "reason",  "duration_s", "case", "ptz",
+                                       "export",  "agency_id",  NULL};
+    *out = NULL;
+    const char *incident, *reason, *case_name;
+    int want_ptz, want_export;
+    double lat = 0, lon = 0;
+    ch_geo_line_t line;
+    memset(&line, 0, sizeof(line));
+    int located = 0;
+    int64_t duration_s = 0;
+    int64_t agency_id = who->agency_id;
+    const char *service = json_string_value(json_object_get(body, "service"));
+
+    if (who->role != CH_EVENT_ROLE_AGENCY && who->role != CH_EVENT_ROLE_OPERATOR &&
+        who->role != CH_EVENT_ROLE_ADMIN) {
+        return fail(err, 403, "forbidden", NULL, "only agencies and operators open events");
+    }
+    if (check_keys(body, keys, err) != 0 || opt_text(body, "incident", &incident, err) != 0 ||
+        opt_text(body, "reason", &reason, err) != 0 ||
+        opt_text(body, "case", &case_name, err) != 0 ||
+        opt_bool(body, "ptz", &want_ptz, err) != 0 ||
+        opt_bool(body, "export", &want_export, err) != 0) {
+        return refuse(eng, who, "event.open", NULL, err);
+    }
+    if (service == NULL) {
+        fail(err, 400, "invalid", "service", "service must be a service id (GET /api/v1/services)");
+        return refuse(eng, who, "event.open", NULL, err);
+    }
+    json_t *dj = json_object_get(body, "duration_s");
+    if (dj != NULL && !json_is_null(dj)) {
+        if (!json_is_integer(dj) || json_integer_value(dj) < 1) {
+            fail(err, 400, "invalid", "duration_s", "duration_s must be a positive integer");
+            return refuse(eng, who, "event.open", NULL, err);
+        }
+        duration_s = json_integer_value(dj);
+    }
+    json_t *aj = json_object_get(body, "agency_id");
+    if (aj != NULL && !json_is_null(aj)) {
+        if (who->role == CH_EVENT_ROLE_AGENCY) {
+            if (!json_is_integer(aj) || json_integer_value(aj) != who->agency_id) {
+                fail(err, 400, "invalid", "agency_id", "an agency opens events for itself only");
+                return refuse(eng, who, "event.open", NULL, err);
+            }
+        } else if (!json_is_integer(aj) || json_integer_value(aj) < 1) {
+            fail(err, 400, "invalid", "agency_id", "agency_id must be an agency's id");
+            return refuse(eng, who, "event.open", NULL, err);
+        } else {
+            agency_id = json_integer_value(aj);
+        }
+    }
+    if (agency_id <= 0) {
+        fail(err, 400, "invalid", "agency_id", "say which agency the event is for (agency_id)");
+        return refuse(eng, who, "event.open", NULL, err);
+    }
+    json_t *loc = json_object_get(body, "location");
+    json_t *path = json_object_get(body, "path");
+    if ((loc != NULL) == (path != NULL)) {
+        fail(err, 400, "invalid", "location",
+             "give either location {lat, lon} or path (a GeoJSON "
+             "LineString)");
+        return refuse(eng, who, "event.open", NULL, err);
+    }
+    if (loc != NULL) {
+        if (parse_point(eng, loc, "location", &lat, &lon, err) != 0) {
+            return refuse(eng, who, "event.open", NULL, err);
+        }
+        located = 1;
+    } else {
+        char gerr[200];
+        if (ch_geo_parse_linestring(path, &line, gerr, sizeof(gerr)) != 0) {
+            fail(err, 400, "invalid", "path", "%s", gerr);
+            return refuse(eng, who, "event.open", NULL, err);
+        }
+        for (size_t i = 0; i < line.count; i++) {
+            if (!in_city(eng, line.pts[i].lat, line.pts[i].lon)) {
+                ch_geo_line_fini(&line);
+                fail(err, 400, "outside", "path", "the path leaves the area this hub serves");
+                return refuse(eng, who, "event.open", NULL, err);
+            }
+        }
+    }
+    ch_agency_t ag;
+    int rc = ch_store_agency_get(eng->cfg.st, agency_id, &ag);
+    if (rc != 0) {
+        ch_agency_fini(&ag);
+        ch_geo_line_fini(&line);
+        if (rc == CH_ENOTFOUND) {
+            fail(err, 400, "invalid", "agency_id", "no agency has this id");
+            return refuse(eng, who, "event.open", NULL, err);
+        }
+        return fail_store(eng, err);
+    }
+    ch_policy_request_t pr = {.service = service,
+                              .agency_type = ag.type,
+                              .agency_id = agency_id,
+                              .role = policy_role(who),
+                              .action = CH_POLICY_OPEN,
+                              .duration_s = duration_s,
+                              .has_incident = incident != NULL,
+                              .has_reason = reason != NULL,
+                              .case_name = case_name,
+                              .want_ptz = want_ptz,
+                              .want_export = want_export};
+    ch_policy_decision_t d;
+    memset(&d, 0, sizeof(d));
+    if (eng->policy == NULL) {
+        ch_agency_fini(&ag);
+        ch_geo_line_fini(&line);
+        return fail(err, 503, "unavailable", NULL, "no services file is loaded");
+    }
+    if (ch_policy_decide(eng->policy, &pr, &d) != 0 || d.outcome == CH_POLICY_DENIED) {
+        ch_agency_fini(&ag);
+        ch_geo_line_fini(&line);
+        if (d.rule != NULL && strcmp(d.rule, "unknown_service") == 0) {
+            fail(err, 400, "invalid", "service", "%s", d.reason);
+            return refuse(eng, who, "event.open", NULL, err);
+        }
+        return deny(eng, who, "event.deny", NULL, &d, service, agency_id, err);
+    }
+    ch_agency_fini(&ag);
+    int pending = d.outcome == CH_POLICY_NEEDS_APPROVAL;
+    choice_t *choices = NULL;
+    size_t nchoices = 0;
+    if (select_cameras(eng, d.service, located, lat, lon, &line, d.radius_m, d.max_cameras,
+                       &choices, &nchoices) != 0) {
+        ch_geo_line_fini(&line);
+        return fail(err, 500, "internal", NULL, "camera selection failed");
+    }
+    int64_t now = now_ms(eng);
+    char *path_text =
+        path != NULL ? json_dumps(path, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
+    ch_event_t ev = {.service = (char *)service,
+                     .agency_id = agency_id,
+                     .status = pending ? "pending" : "active",
+                     .located = located,
+                     .lat = lat,
+                     .lon = lon,
+                     .path = path_text,
+                     .incident = (char *)incident,
+                     .reason = (char *)reason,
+                     .case_name = (char *)case_name,
+                     .duration_s = d.duration_s,
+                     .expires_at = pending ? 0 : now + d.duration_s * 1000,
+                     .ptz = d.ptz,
+                     .export_allowed = d.export_allowed,
+                     .basis_code = (char *)d.basis_code,
+                     .created_by = (char *)who->actor};
+    json_t *cams = json_array();
+    rc = ch_store_begin(eng->cfg.st);
+    if (rc == 0) {
+        rc = ch_store_event_create(eng->cfg.st, &ev);
+    }
+    if (rc == 0) {
+        rc = make_grants(eng, &ev, choices, nchoices, pending ? "pending" : "active", !located,
+                         cams);
+    }
+    ch_free(choices);
+    ch_geo_line_fini(&line);
+    if (rc != 0) {
+        json_decref(cams);
+        free(path_text);
+        return fail_store(eng, err);
+    }
+    char object[48];
+    object_name(object, "event", ev.id);
+    json_t *details =
+        json_pack("{s:s, s:I, s:s, s:o, s:I, s:o, s:o, s:s}", "service", service, "agency_id",
+                  (json_int_t)agency_id, "status", ev.status, "cameras", cams, "duration_s",
+                  (json_int_t)ev.duration_s, "incident", str_or_null(incident), "location",
+                  located ? json_pack("{s:f, s:f}", "lat", lat, "lon", lon) : json_null(),
+                  "decision", d.rule);
+    if (record_and_commit(eng, who->actor, pending ? "event.request" : "event.open", object, &ev,
+                          details, err) != 0) {
+        free(path_text);
+        return -1;
+    }
+    free(path_text);
+    ch_grant_list_t g;
+    if (grants_of(eng, ev.id, NULL, &g) == 0) {
+        went_live(eng, &ev, &g);
+        ch_grant_list_free(&g);
+    }
+    if (pending) {
+        live_set_event(eng, ev.id, 0);
+    }
+    return answer_event(eng, who, ev.id, 201, out, err);
+}
+
+/* ---- reading --------------------------------------------------------------------------------- */
+
+/* Loads an event the actor may see: its agency's, or any for operators, admins, auditors; a
+ * provider's when one of its cameras is in it. */
+static int load_visible(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
+                        ch_event_t *ev, ch_event_err_t *err)
+{
+    int rc = ch_store_event_get(eng->cfg.st, id, ev);
+    if (rc == CH_ENOTFOUND) {
+        return fail(err, 404, "not_found", NULL, "no such event");
+    }
+    if (rc != 0) {
+        return fail_store(eng, err);
+    }
+    if (who->role == CH_EVENT_ROLE_AGENCY && ev->agency_id != who->agency_id) {
+        ch_event_fini(ev);
+        return fail(err, 404, "not_found", NULL, "no such event");
+    }
+    if (who->role == CH_EVENT_ROLE_PROVIDER) {
+        ch_grant_list_t g;
+        int mine = 0;
+        if (grants_of(eng, id, NULL, &g) == 0) {
+            for (size_t i = 0; i < g.count; i++) {
+                mine |= g.items[i].provider_id == who->agency_id;
+            }
+            ch_grant_list_free(&g);
+        }
+        if (!mine) {
+            ch_event_fini(ev);
+            return fail(err, 404, "not_found", NULL, "no such event");
+        }
+    }
+    return 0;
+}
+
+int ch_event_get(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, json_t **out,
+                 ch_event_err_t *err)
+{
+    ch_event_t ev;
+    *out = NULL;
+    if (load_visible(eng, who, id, &ev, err) != 0) {
+        return -1;
+    }
+    ch_event_fini(&ev);
+    return answer_event(eng, who, id, 200, out, err);
+}
+
+int ch_event_list(ch_event_engine_t *eng, const ch_event_actor_t *who, const ch_store_filter_t *f,
+                  json_t **out, ch_event_err_t *err)
+{
+    *out = NULL;
+    ch_store_filter_t mine = *f;
+    if (who->role == CH_EVENT_ROLE_PROVIDER) {
+        return fail(err, 403, "forbidden", NULL,
+                    "providers see the events of their cameras one by one (GET /events/{id})");
+    }
+    if (who->role == CH_EVENT_ROLE_AGENCY) {
+        if (f->agency_id != 0 && f->agency_id != who->agency_id) {
+            return fail(err, 403, "forbidden", "agency_id", "an agency sees its own events only");
+        }
+        mine.agency_id = who->agency_id;
+    }
+    int known = f->status == NULL;
+    for (size_t i = 0; !known && ch_store_event_statuses[i] != NULL; i++) {
+        known = strcmp(f->status, ch_store_event_statuses[i]) == 0;
+    }
+    if (!known) {
+        return fail(err, 400, "invalid", "status",
+                    "status must be one of pending, active, "
+                    "denied, closed, expired");
+    }
+    ch_event_list_t l;
+    if (ch_store_event_list(eng->cfg.st, &mine, &l) != 0) {
+        return fail_store(eng, err);
+    }
+    json_t *items = json_array();
+    for (size_t i = 0; i < l.count; i++) {
+        ch_grant_list_t g;
+        if (grants_of(eng, l.items[i].id, NULL, &g) == 0) {
+            json_array_append_new(items, event_json(eng, &l.items[i], &g, who));
+            ch_grant_list_free(&g);
+        }
+    }
+    *out = json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)l.total);
+    json_object_set_new(*out, "next_after", l.next_id ? json_integer(l.next_id) : json_null());
+    ch_event_list_free(&l);
+    return 200;
+}
+
+/* ---- ending grants --------------------------------------------------------------------------- */
+
+/* Ends one grant in the store (status, when, by whom, why); the caller commits, then calls
+ * ended() for the live set and the notice. */
+static int end_grant(ch_event_engine_t *eng, ch_grant_t *g, const char *status, const char *by,
+                     const char *why, int64_t when)
+{
+    ch_free(g->status);
+    g->status = ch_strdup(status);
+    g->ended_at = when;
+    ch_free(g->ended_by);
+    g->ended_by = ch_strdup(by);
+    ch_free(g->end_reason);
+    g->end_reason = why != NULL ? ch_strdup(why) : NULL;
+    return ch_store_grant_update(eng->cfg.st, g);
+}
+
+static void ended(ch_event_engine_t *eng, const ch_grant_t *g)
+{
+    if (live_grant(eng, g->id) != NULL) {
+        live_drop_grant(eng, g->id);
+        notify(eng, CH_EVENT_GRANT_ENDED, g);
+    }
+}
+
+/* Ends an event and every live grant of it: status for the event ("closed", "expired",
+ * "denied"), gstatus for the grants. Appends the record (action, details get "cameras") and
+ * commits. */
+static int end_event(ch_event_engine_t *eng, ch_event_t *ev, const char *status,
+                     const char *gstatus, const char *by, const char *why, const char *action,
+                     json_t *details, ch_event_err_t *err)
+{
+    int64_t now = now_ms(eng);
+    ch_grant_list_t g;
+    memset(&g, 0, sizeof(g));
+    int rc = ch_store_begin(eng->cfg.st);
+    if (rc == 0) {
+        rc = grants_of(eng, ev->id, NULL, &g);
+    }
+    json_t *cams = json_array();
+    for (size_t i = 0; rc == 0 && i < g.count; i++) {
+        if (strcmp(g.items[i].status, "active") == 0 || strcmp(g.items[i].status, "pending") == 0) {
+            json_array_append_new(cams, json_integer(g.items[i].camera_id));
+            rc = end_grant(eng, &g.items[i], gstatus, by, why, now);
+        }
+    }
+    if (rc == 0) {
+        ch_free(ev->status);
+        ev->status = ch_strdup(status);
+        ch_free(ev->closed_by);
+        ev->closed_by = ch_strdup(by);
+        ch_free(ev->close_reason);
+        ev->close_reason = why != NULL ? ch_strdup(why) : NULL;
+        ev->closed_at = now;
+        rc = ch_store_event_update(eng->cfg.st, ev);
+    }
+    if (rc != 0) {
+        json_decref(cams);
+        json_decref(details);
+        ch_grant_list_free(&g);
+        return fail_store(eng, err);
+    }
+    char object[48];
+    object_name(object, "event", ev->id);
+    json_object_set_new(details, "cameras", cams);
+    json_object_set_new(details, "agency_id", json_integer(ev->agency_id));
+    if (why != NULL) {
+        json_object_set_new(details, "reason", json_string(why));
+    }
+    if (record_and_commit(eng, by, action, object, ev, details, err) != 0) {
+        ch_grant_list_free(&g);
+        return -1;
+    }
+    for (size_t i = 0; i < g.count; i++) {
+        ended(eng, &g.items[i]);
+    }
+    live_drop_event(eng, ev->id);
+    ch_grant_list_free(&g);
+    return 0;
+}
+
+static int is_live(const ch_event_t *ev)
+{
+    return strcmp(ev->status, "active") == 0 || strcmp(ev->status, "pending") == 0;
+}
+
+/* ---- approval ------------------------------------------------------------------------------ */
+
+int ch_event_decide(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, int approve,
+                    const json_t *body, json_t **out, ch_event_err_t *err)
+{
+    static const char *const keys[] = {"note", NULL};
+    const char *note = NULL;
+    ch_event_t ev;
+    *out = NULL;
+    if (who->role != CH_EVENT_ROLE_OPERATOR && who->role != CH_EVENT_ROLE_ADMIN) {
+        return fail(err, 403, "forbidden", NULL, "only operators approve or deny events");
+    }
+    if ((body != NULL &&
+         (check_keys(body, keys, err) != 0 || opt_text(body, "note", &note, err) != 0)) ||
+        load_visible(eng, who, id, &ev, err) != 0) {
+        return -1;
+    }
+    if (strcmp(ev.status, "pending") != 0) {
+        fail(err, 409, "conflict", NULL, "the event is %s, not pending", ev.status);
+        ch_event_fini(&ev);
+        return -1;
+    }
+    ch_free(ev.decided_by);
+    ev.decided_by = ch_strdup(who->actor);
+    ch_free(ev.decision_note);
+    ev.decision_note = note != NULL ? ch_strdup(note) : NULL;
+    char object[48];
+    object_name(object, "event", id);
+    if (!approve) {
+        json_t *d = json_pack("{s:s?}", "note", note);
+        int rc = end_event(eng, &ev, "denied", "denied", who->actor, note, "event.deny", d, err);
+        ch_event_fini(&ev);
+        return rc != 0 ? -1 : answer_event(eng, who, id, 200, out, err);
+    }
+    /* Approval: the policy again, as the operator approving; then the grants start now. */
+    ch_agency_t ag;
+    if (ch_store_agency_get(eng->cfg.st, ev.agency_id, &ag) != 0) {
+        ch_agency_fini(&ag);
+        ch_event_fini(&ev);
+        return fail_store(eng, err);
+    }
+    ch_policy_request_t pr = {.service = ev.service,
+                              .agency_type = ag.type,
+                              .agency_id = ev.agency_id,
+                              .role = CH_POLICY_ROLE_OPERATOR,
+                              .action = CH_POLICY_OPEN,
+                              .duration_s = ev.duration_s,
+                              .has_incident = ev.incident != NULL,
+                              .has_reason = ev.reason != NULL,
+                              .case_name = ev.case_name,
+                              .want_ptz = ev.ptz,
+                              .want_export = ev.export_allowed,
+                              .approved = 1};
+    ch_policy_decision_t d;
+    memset(&d, 0, sizeof(d));
+    int rc = eng->policy != NULL ? ch_policy_decide(eng->policy, &pr, &d) : CH_EINVAL;
+    ch_agency_fini(&ag);
+    if (rc != 0 || d.outcome != CH_POLICY_ALLOWED) {
+        ch_event_fini(&ev);
+        if (rc != 0) {
+            return fail(err, 503, "unavailable", NULL, "no services file is loaded");
+        }
+        return deny(eng, who, "event.deny", object, &d, pr.service, pr.agency_id, err);
+    }
+    int64_t now = now_ms(eng);
+    ch_free(ev.status);
+    ev.status = ch_strdup("active");
+    ev.expires_at = now + ev.duration_s * 1000;
+    ch_grant_list_t g;
+    memset(&g, 0, sizeof(g));
+    json_t *cams = json_array();
+    rc = ch_store_begin(eng->cfg.st);
+    if (rc == 0) {
+        rc = ch_store_event_update(eng->cfg.st, &ev);
+    }
+    if (rc == 0) {
+        rc = grants_of(eng, id, "pending", &g);
+    }
+    for (size_t i = 0; rc == 0 && i < g.count; i++) {
+        ch_free(g.items[i].status);
+        g.items[i].status = ch_strdup("active");
+        g.items[i].expires_at = ev.expires_at;
+        rc = ch_store_grant_update(eng->cfg.st, &g.items[i]);
+        json_array_append_new(cams, json_integer(g.items[i].camera_id));
+    }
+    if (rc != 0) {
+        json_decref(cams);
+        ch_grant_list_free(&g);
+        ch_event_fini(&ev);
+        return fail_store(eng, err);
+    }
+    json_t *details =
+        json_pack("{s:I, s:o, s:s?, s:I}", "agency_id", (json_int_t)ev.agency_id, "cameras", cams,
+                  "note", note, "duration_s", (json_int_t)ev.duration_s);
+    if (record_and_commit(eng, who->actor, "event.approve", object, &ev, details, err) != 0) {
+        ch_grant_list_free(&g);
+        ch_event_fini(&ev);
+        return -1;
+    }
+    went_live(eng, &ev, &g);
+    ch_grant_list_free(&g);
+    ch_event_fini(&ev);
+    return answer_event(eng, who, id, 200, out, err);
+}
+
+/* ---- extension ----------------------------------------------------------------------------- */
+
+int ch_event_extend(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
+                    const json_t *body, json_t **out, ch_event_err_t *err)
+{
+    static const char *const keys[] = {"duration_s", NULL};
+    ch_event_t ev;
+    *out = NULL;
+    if (body != NULL && check_keys(body, keys, err) != 0) {
+        return -1;
+    }
+    int64_t duration_s = 0;
+    json_t *dj = body != NULL ? json_object_get(body, "duration_s") : NULL;
+    if (dj != NULL && (!json_is_integer(dj) || json_integer_value(dj) < 1)) {
+        return fail(err, 400, "invalid", "duration_s", "duration_s must be a positive integer");
+    }
+    duration_s = dj != NULL ? json_integer_value(dj) : 0;
+    if (who->role != CH_EVENT_ROLE_AGENCY && who->role != CH_EVENT_ROLE_OPERATOR &&
+        who->role != CH_EVENT_ROLE_ADMIN) {
+        return fail(err, 403, "forbidden", NULL, "only the agency or an operator extends");
+    }
+    if (load_visible(eng, who, id, &ev, err) != 0) {
+        return -1;
+    }
+    if (strcmp(ev.status, "active") != 0) {
+        fail(err, 409, "conflict", NULL, "the event is %s: only an active event is extended",
+             ev.status);
+        ch_event_fini(&ev);
+        return -1;
+    }
+    ch_agency_t ag;
+    if (ch_store_agency_get(eng->cfg.st, ev.agency_id, &ag) != 0) {
+        ch_agency_fini(&ag);
+        ch_event_fini(&ev);
+        return fail_store(eng, err);
+    }
+    ch_policy_request_t pr = {.service = ev.service,
+                              .agency_type = ag.type,
+                              .agency_id = ev.agency_id,
+                              .role = policy_role(who),
+                              .action = CH_POLICY_EXTEND,
+                              .duration_s = duration_s,
+                              .has_incident = ev.incident != NULL,
+                              .has_reason = ev.reason != NULL,
+                              .case_name = ev.case_name,
+                              .approved = 1,
+                              .extension_count = ev.extensions};
+    ch_policy_decision_t d;
+    memset(&d, 0, sizeof(d));
+    char object[48];
+    object_name(object, "event", id);
+    int rc = eng->policy != NULL ? ch_policy_decide(eng->policy, &pr, &d) : CH_EINVAL;
+    ch_agency_fini(&ag);
+    if (rc != 0 || d.outcome != CH_POLICY_ALLOWED) {
+        ch_event_fini(&ev);
+        if (rc != 0) {
+            return fail(err, 503, "unavailable", NULL, "no services file is loaded");
+        }
+        return deny(eng, who, "event.extend", object, &d, pr.service, pr.agency_id, err);
+    }
+    int64_t now = now_ms(eng);
+    int64_t old = ev.expires_at;
+    ev.expires_at = (old > now ? old : now) + d.duration_s * 1000;
+    ev.extensions++;
+    ch_grant_list_t g;
+    memset(&g, 0, sizeof(g));
+    rc = ch_store_begin(eng->cfg.st);
+    if (rc == 0) {
+        rc = ch_store_event_update(eng->cfg.st, &ev);
+    }
+    if (rc == 0) {
+        rc = grants_of(eng, id, "active", &g);
+    }
+    json_t *cams = json_array();
+    for (size_t i = 0; rc == 0 && i < g.count; i++) {
+        /* Cameras a moving subject left behind keep their short grace. */
+        if (g.items[i].expires_at == old) {
+            g.items[i].expires_at = ev.expires_at;
+            rc = ch_store_grant_update(eng->cfg.st, &g.items[i]);
+            json_array_append_new(cams, json_integer(g.items[i].camera_id));
+        }
+    }
+    if (rc != 0) {
+        json_decref(cams);
+        ch_grant_list_free(&g);
+        ch_event_fini(&ev);
+        return fail_store(eng, err);
+    }
+    char was[32];
+    ch_time_format_rfc3339(old, was);
+    json_t *details = json_pack("{s:I, s:o, s:I, s:I, s:s}", "agency_id", (json_int_t)ev.agency_id,
+                                "cameras", cams, "duration_s", (json_int_t)d.duration_s,
+                                "extension", (json_int_t)ev.extensions, "expired_at_before", was);
+    if (record_and_commit(eng, who->actor, "event.extend", object, &ev, details, err) != 0) {
+        ch_grant_list_free(&g);
+        ch_event_fini(&ev);
+        return -1;
+    }
+    live_set_event(eng, id, ev.expires_at);
+    for (size_t i = 0; i < g.count; i++) {
+        live_grant_t *lg = live_grant(eng, g.items[i].id);
+        if (lg != NULL) {
+            lg->expires_at = g.items[i].expires_at;
+        }
+    }
+    ch_grant_list_free(&g);
+    ch_event_fini(&ev);
+    return answer_event(eng, who, id, 200, out, err);
+}
+
+/* ---- close and revoke ---------------------------------------------------------------------- */
+
+static int close_or_revoke(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
+                           const json_t *body, int revoke, json_t **out, ch_event_err_t *err)
+{
+    static const char *const keys[] = {"reason", NULL};
+    const char *why = NULL;
+    ch_event_t ev;
+    *out = NULL;
+    if (body != NULL && (check_keys(body, keys, err) != 0 || opt_text(body, "reason", &why, err))) {
+        return -1;
+    }
+    int allowed = who->role == CH_EVENT_ROLE_OPERATOR || who->role == CH_EVENT_ROLE_ADMIN ||
+                  (!revoke && who->role == CH_EVENT_ROLE_AGENCY);
+    if (!allowed) {
+        return fail(err, 403, "forbidden", NULL,
+                    revoke ? "only operators revoke events (providers revoke grants)"
+                           : "only the agency or an operator closes an event");
+    }
+    if (load_visible(eng, who, id, &ev, err) != 0) {
+        return -1;
+    }
+    if (!is_live(&ev)) {
+        fail(err, 409, "conflict", NULL, "the event is already %s", ev.status);
+        ch_event_fini(&ev);
+        return -1;
+    }
+    int rc = end_event(eng, &ev, "closed", revoke ? "revoked" : "closed", who->actor, why,
+                       revoke ? "event.revoke" : "event.close", json_object(), err);
+    ch_event_fini(&ev);
+    return rc != 0 ? -1 : answer_event(eng, who, id, 200, out, err);
+}
+
+int ch_event_close(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
+                   const json_t *body, json_t **out, ch_event_err_t *err)
+{
+    return close_or_revoke(eng, who, id, body, 0, out, err);
+}
+
+int ch_event_revoke(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
+                    const json_t *body, json_t **out, ch_event_err_t *err)
+{
+    return close_or_revoke(eng, who, id, body, 1, out, err);
+}
+
+int ch_event_revoke_grant(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t grant_id,
+                          const json_t *body, json_t **out, ch_event_err_t *err)
+{
+    static const char *const keys[] = {"reason", NULL};
+    const char *why = NULL;
+    *out = NULL;
+    if (body != NULL && (check_keys(body, keys, err) != 0 || opt_text(body, "reason", &why, err))) {
+        return -1;
+    }
+    ch_grant_t g;
+    int rc = ch_store_grant_get(eng->cfg.st, grant_id, &g);
+    if (rc == CH_ENOTFOUND ||
+        (rc == 0 && who->role == CH_EVENT_ROLE_PROVIDER && g.provider_id != who->agency_id)) {
+        ch_grant_fini(&g);
+        return fail(err, 404, "not_found", NULL, "no such grant");
+    }
+    if (rc != 0) {
+        return fail_store(eng, err);
+    }
+    if (who->role != CH_EVENT_ROLE_OPERATOR && who->role != CH_EVENT_ROLE_ADMIN &&
+        who->role != CH_EVENT_ROLE_PROVIDER) {
+        ch_grant_fini(&g);
+        return fail(err, 403, "forbidden", NULL, "operators and the camera's provider revoke");
+    }
+    if (strcmp(g.status, "active") != 0 && strcmp(g.status, "pending") != 0) {
+        fail(err, 409, "conflict", NULL, "the grant is already %s", g.status);
+        ch_grant_fini(&g);
+        return -1;
+    }
+    ch_event_t ev;
+    rc = ch_store_begin(eng->cfg.st);
+    if (rc == 0) {
+        rc = ch_store_event_get(eng->cfg.st, g.event_id, &ev);
+    }
+    if (rc == 0) {
+        rc = end_grant(eng, &g, "revoked", who->actor, why, now_ms(eng));
+    }
+    if (rc != 0) {
+        ch_grant_fini(&g);
+        return fail_store(eng, err);
+    }
+    char object[48];
+    object_name(object, "grant", grant_id);
+    json_t *d =
+        json_pack("{s:I, s:I, s:I, s:I, s:s?}", "event_id", (json_int_t)g.event_id, "camera_id",
+                  (json_int_t)g.camera_id, "agency_id", (json_int_t)g.agency_id, "provider_id",
+                  (json_int_t)g.provider_id, "reason", why);
+    if (record_and_commit(eng, who->actor, "grant.revoke", object, &ev, d, err) != 0) {
+        ch_event_fini(&ev);
+        ch_grant_fini(&g);
+        return -1;
+    }
+    ended(eng, &g);
+    ch_event_t view = ev;
+    *out = grant_json(eng, &view, &g, 0);
+    ch_event_fini(&ev);
+    ch_grant_fini(&g);
+    return 200;
+}
+
+/* ---- moving subjects ----------------------------------------------------------------------- */
+
+int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
+                  const json_t *body, json_t **out, ch_event_err_t *err)
+{
+    ch_event_t ev;
+    double lat, lon;
+    *out = NULL;
+    if (who->role != CH_EVENT_ROLE_AGENCY && who->role != CH_EVENT_ROLE_OPERATOR &&
+        who->role != CH_EVENT_ROLE_ADMIN) {
+        return fail(err, 403, "forbidden", NULL, "only the agency or an operator moves an event");
+    }
+    if (body == NULL || parse_point(eng, body, "position", &lat, &lon, err) != 0) {
+        if (body == NULL) {
+            fail(err, 400, "invalid", "position", "send {\"lat\": number, \"lon\": number}");
+        }
+        return -1;
+    }
+    if (load_visible(eng, who, id, &ev, err) != 0) {
+        return -1;
+    }
+    if (strcmp(ev.status, "active") != 0 || !ev.located) {
+        fail(err, 409, "conflict", NULL, "only an active event at a place moves (this one is %s%s)",
+             ev.status, ev.located ? "" : ", along a path");
+        ch_event_fini(&ev);
+        return -1;
+    }
+    const ch_policy_service_t *svc = service_of(eng, ev.service);
+    if (svc == NULL) {
+        ch_event_fini(&ev);
+        return fail(err, 503, "unavailable", NULL, "the event's service is no longer loaded");
+    }
+    choice_t *c = NULL;
+    size_t n = 0;
+    if (select_cameras(eng, svc, 1, lat, lon, NULL, svc->radius_m, svc->max_cameras, &c, &n) != 0) {
+        ch_event_fini(&ev);
+        return fail(err, 500, "internal", NULL, "camera selection failed");
+    }
+    int64_t now = now_ms(eng);
+    int64_t grace_until = now + eng->cfg.grace_ms;
+    if (grace_until > ev.expires_at) {
+        grace_until = ev.expires_at;
+    }
+    ch_grant_list_t g;
+    memset(&g, 0, sizeof(g));
+    json_t *added = json_array(), *leaving = json_array(), *kept = json_array();
+    int rc = ch_store_begin(eng->cfg.st);
+    if (rc == 0) {
+        rc = grants_of(eng, id, "active", &g);
+    }
+    /* Cameras that see the new position: kept (their full expiry back), or new. */
+    choice_t *fresh = ch_calloc(n + 1, sizeof(*fresh));
+    size_t nfresh = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        ch_grant_t *have = NULL;
+        for (size_t k = 0; k < g.count; k++) {
+            if (g.items[k].camera_id == c[i].r.camera_id) {
+                have = &g.items[k];
+            }
+        }
+        if (have == NULL) {
+            fresh[nfresh++] = c[i];
+        } else if (have->expires_at != ev.expires_at) {
+            have->expires_at = ev.expires_at;
+            rc = ch_store_grant_update(eng->cfg.st, have);
+            json_array_append_new(kept, json_integer(have->camera_id));
+        }
+    }
+    /* Cameras behind: a short grace, then released. */
+    for (size_t k = 0; rc == 0 && k < g.count; k++) {
+        int seen = 0;
+        for (size_t i = 0; i < n; i++) {
+            seen |= c[i].r.camera_id == g.items[k].camera_id;
+        }
+        if (!seen && g.items[k].expires_at > grace_until) {
+            g.items[k].expires_at = grace_until;
+            rc = ch_store_grant_update(eng->cfg.st, &g.items[k]);
+            json_array_append_new(leaving, json_integer(g.items[k].camera_id));
+        }
+    }
+    ev.lat = lat;
+    ev.lon = lon;
+    if (rc == 0) {
+        rc = ch_store_event_update(eng->cfg.st, &ev);
+    }
+    if (rc == 0) {
+        rc = make_grants(eng, &ev, fresh, nfresh, "active", 0, added);
+    }
+    ch_free(c);
+    ch_free(fresh);
+    if (rc != 0) {
+        json_decref(added);
+        json_decref(leaving);
+        json_decref(kept);
+        ch_grant_list_free(&g);
+        ch_event_fini(&ev);
+        return fail_store(eng, err);
+    }
+    char object[48];
+    object_name(object, "event", id);
+    json_t *cams = json_copy(added);
+    json_array_extend(cams, leaving);
+    json_t *d = json_pack("{s:I, s:f, s:f, s:o, s:o, s:o, s:o}", "agency_id",
+                          (json_int_t)ev.agency_id, "lat", lat, "lon", lon, "added", added,
+                          "leaving", leaving, "back", kept, "cameras", cams);
+    if (record_and_commit(eng, who->actor, "event.move", object, &ev, d, err) != 0) {
+        ch_grant_list_free(&g);
+        ch_event_fini(&ev);
+        return -1;
+    }
+    for (size_t k = 0; k < g.count; k++) {
+        live_grant_t *lg = live_grant(eng, g.items[k].id);
+        if (lg != NULL) {
+            lg->expires_at = g.items[k].expires_at;
+        }
+    }
+    ch_grant_list_free(&g);
+    if (grants_of(eng, id, "active", &g) == 0) {
+        went_live(eng, &ev, &g);
+        ch_grant_list_free(&g);
+    }
+    ch_event_fini(&ev);
+    return answer_event(eng, who, id, 200, out, err);
+}
+
+/* ---- expiry -------------------------------------------------------------------------------- */
+
+/* Expires one event whose time is up: its live grants "expired", itself "expired". */
+static int expire_event(ch_event_engine_t *eng, int64_t id, int64_t now)
+{
+    ch_event_t ev;
+    ch_event_err_t err;
+    if (ch_store_event_get(eng->cfg.st, id, &ev) != 0) {
+        ch_event_fini(&ev);
+        live_drop_event(eng, id);
+        return CH_EDB;
+    }
+    if (!is_live(&ev)) {
+        ch_event_fini(&ev);
+        live_drop_event(eng, id);
+        return 0;
+    }
+    char due[32];
+    ch_time_format_rfc3339(ev.expires_at, due);
+    json_t *d = json_pack("{s:s, s:I}", "due", due, "late_ms", (json_int_t)(now - ev.expires_at));
+    int rc = end_event(eng, &ev, "expired", "expired", "system", "the granted time is over",
+                       "event.expire", d, &err);
+    ch_event_fini(&ev);
+    return rc != 0 ? CH_EIO : 0;
+}
+
+/* Releases the grants a moving subject left behind, once their grace is over. */
+static int release_grants(ch_event_engine_t *eng, int64_t event_id, int64_t now)
+{
+    ch_event_t ev;
+    ch_event_err_t err;
+    ch_grant_list_t g;
+    memset(&g, 0, sizeof(g));
+    int rc = ch_store_event_get(eng->cfg.st, event_id, &ev);
+    if (rc == 0) {
+        rc = ch_store_begin(eng->cfg.st);
+    }
+    if (rc == 0) {
+        rc = grants_of(eng, event_id, "active", &g);
+    }
+    json_t *cams = json_array();
+    for (size_t i = 0; rc == 0 && i < g.count; i++) {
+        if (g.items[i].expires_at <= now) {
+            json_array_append_new(cams, json_integer(g.items[i].camera_id));
+            rc = end_grant(eng, &g.items[i], "released", "system",
+                           "the subject moved out of the camera's view", now);
+        }
+    }
+    if (rc != 0) {
+        json_decref(cams);
+        ch_grant_list_free(&g);
+        ch_event_fini(&ev);
+        (void)ch_store_rollback(eng->cfg.st);
+        return CH_EDB;
+    }
+    char object[48];
+    object_name(object, "event", event_id);
+    json_t *d = json_pack("{s:I, s:o}", "agency_id", (json_int_t)ev.agency_id, "cameras", cams);
+    rc = record_and_commit(eng, "system", "grant.release", object, &ev, d, &err);
+    if (rc == 0) {
+        for (size_t i = 0; i < g.count; i++) {
+            if (strcmp(g.items[i].status, "released") == 0) {
+                ended(eng, &g.items[i]);
+            }
+        }
+    }
+    ch_grant_list_free(&g);
+    ch_event_fini(&ev);
+    return rc != 0 ? CH_EIO : 0;
+}
+
+int ch_event_tick(ch_event_engine_t *eng)
+{
+    int64_t now = now_ms(eng);
+    if (ch_event_next_due(eng) > now) {
+        return 0;
+    }
+    size_t before = eng->ngrants;
+    int failed = 0;
+    /* Events first: their grants go with them. Each step may reorder the arrays, so pick one
+     * due item at a time. */
+    for (;;) {
+        int64_t due = 0;
+        for (size_t i = 0; i < eng->nevents; i++) {
+            if (eng->events[i].expires_at > 0 && eng->events[i].expires_at <= now) {
+                due = eng->events[i].id;
+                break;
+            }
+        }
+        if (due == 0) {
+            break;
+        }
+        if (expire_event(eng, due, now) != 0) {
+            live_drop_event(eng, due); /* retried at the next restore, never in a loop */
+            failed = 1;
+        }
+    }
+    for (;;) {
+        int64_t ev = 0;
+        for (size_t i = 0; i < eng->ngrants; i++) {
+            if (eng->grants[i].expires_at <= now) {
+                ev = eng->grants[i].event_id;
+                break;
+            }
+        }
+        if (ev == 0) {
+            break;
+        }
+        if (release_grants(eng, ev, now) != 0) {
+            for (size_t i = 0; i < eng->ngrants;) {
+                if (eng->grants[i].event_id == ev && eng->grants[i].expires_at <= now) {
+                    eng->grants[i] = eng->grants[--eng->ngrants];
+                } else {
+                    i++;
+                }
+            }
+            failed = 1;
+        }
+    }
+    if (failed) {
+        ch_log(CH_LOG_ERROR, MODULE,
+               "msg=\"some expiries could not be recorded; they are retried "
+               "at the next start\"");
+    }
+    return (int)(before - eng->ngrants);
+}

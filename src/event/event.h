@@ -1,0 +1,188 @@
+/*
+ * event: events and grants, the heart of the hub (MISSION.md §2, capability 3).
+ *
+ * An agency raises an event (a service, a place or a path, an incident number, a reason, a
+ * duration). The engine asks the policy module whether the service allows it, selects the
+ * cameras that see the place through the geo module, keeps only those the service may draw on
+ * (provider types, purposes, opt-outs), and grants them until an expiry. Each grant carries a
+ * view token signed with the node's Ed25519 key: it names the grant, camera, agency and expiry,
+ * so the media relay checks it without the database. Then the engine ends access by itself:
+ * expiry runs on the control loop's timer (ch_event_tick), also across a restart
+ * (ch_event_restore catches up on what expired while the hub was down).
+ *
+ * Every decision (open, denial, approval, extension, close, revocation, move, expiry) is
+ * appended to the audit log before its answer, inside the store transaction that makes it: a
+ * change the record does not hold is rolled back (503).
+ *
+ * The engine speaks JSON: it takes request bodies and answers the views the REST API returns
+ * (docs/openapi.yaml, /api/v1/events), so unit tests drive exactly what clients see.
+ *
+ * Threading: one engine belongs to one loop thread; every call is made from it. The token
+ * functions are pure and thread-safe.
+ */
+#ifndef CH_EVENT_H
+#define CH_EVENT_H
+
+#include "audit/audit.h"
+#include "core/core.h"
+#include "geo/geo.h"
+#include "policy/policy.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- view tokens --------------------------------------------------------------------------- */
+
+/* What a view token says. */
+typedef struct ch_event_claims {
+    int64_t grant_id;
+    int64_t event_id;
+    int64_t camera_id;
+    int64_t agency_id;
+    int64_t expires_s; /* seconds since the epoch */
+} ch_event_claims_t;
+
+#define CH_EVENT_TOKEN_MAX 256
+
+/*
+ * "v1.<payload>.<signature>", both unpadded base64url; the payload is
+ * "<grant>.<event>.<camera>.<agency>.<expires_s>" and the signature is Ed25519 over
+ * "cctvhub-view-token-v1." followed by the payload's base64url text. sk is a libsodium secret
+ * key (64 bytes). out holds CH_EVENT_TOKEN_MAX bytes.
+ */
+void ch_event_token_make(const uint8_t sk[64], const ch_event_claims_t *c,
+                         char out[CH_EVENT_TOKEN_MAX]);
+
+/* Checks a token with the public key: 0 and *c; CH_EPARSE (not a token), CH_EPERM (bad
+ * signature), CH_ETOOBIG (expired: now_s >= expires_s; *c is still filled). */
+int ch_event_token_verify(const uint8_t pk[32], const char *token, size_t len, int64_t now_s,
+                          ch_event_claims_t *c) CH_MUST_CHECK;
+
+/* ---- the engine ---------------------------------------------------------------------------- */
+
+typedef struct ch_event_engine ch_event_engine_t;
+
+/* Milliseconds since the epoch; tests inject their own clock. */
+typedef int64_t (*ch_event_clock_fn)(void *ud);
+
+typedef struct ch_event_config {
+    ch_store_t *st;        /* borrowed: the loop's store handle */
+    ch_audit_t *audit;     /* borrowed; NULL records nothing (tests of the engine alone) */
+    const uint8_t *sk;     /* 64 bytes: the node's Ed25519 secret key (copied), or NULL: no
+                              tokens are issued */
+    const char *rtsp_base; /* "rtsp://127.0.0.1:8554": the grants' rtsp_url start */
+    const char *ws_base;   /* "ws://127.0.0.1:8080": the grants' ws_url start */
+    /* The city: a place or path outside [min_lat, max_lat] x [min_lon, max_lon] is refused.
+     * All zero: South Korea's extent. */
+    double min_lat, min_lon, max_lat, max_lon;
+    int64_t grace_ms;        /* a moving subject's cameras behind it stay this long; 0 = 30 s */
+    ch_event_clock_fn clock; /* NULL: the wall clock */
+    void *clock_ud;
+} ch_event_config_t;
+
+/* Who asks (from the API's principal). */
+typedef enum ch_event_role {
+    CH_EVENT_ROLE_ADMIN = 1,
+    CH_EVENT_ROLE_OPERATOR = 2,
+    CH_EVENT_ROLE_AGENCY = 3,
+    CH_EVENT_ROLE_PROVIDER = 4,
+    CH_EVENT_ROLE_AUDITOR = 5,
+} ch_event_role_t;
+
+typedef struct ch_event_actor {
+    const char *actor; /* as the audit record names it: "user:kim", "apikey:3" */
+    ch_event_role_t role;
+    int64_t agency_id; /* 0 when none */
+} ch_event_actor_t;
+
+/* An error as the API answers it: HTTP status, code, the policy rule (denials), the field. */
+typedef struct ch_event_err {
+    int status;
+    const char *code; /* "invalid", "denied", "not_found", "conflict", "audit_unavailable", ... */
+    const char *rule; /* the policy rule code of a denial, or NULL */
+    char field[48];
+    char message[256];
+} ch_event_err_t;
+
+/* A notice to the media plane: a grant started (pre-warm its camera) or ended (close its
+ * viewers). */
+typedef enum ch_event_notice_kind {
+    CH_EVENT_GRANT_STARTED = 1,
+    CH_EVENT_GRANT_ENDED = 2,
+} ch_event_notice_kind_t;
+
+typedef struct ch_event_notice {
+    ch_event_notice_kind_t kind;
+    int64_t grant_id;
+    int64_t event_id;
+    int64_t camera_id;
+    int64_t agency_id;
+    const char *status; /* the grant's status now: "active", "expired", "closed", ... */
+} ch_event_notice_t;
+
+typedef void (*ch_event_notice_fn)(void *ud, const ch_event_notice_t *n);
+
+/* A new engine (never NULL). Call ch_event_restore before serving. */
+ch_event_engine_t *ch_event_engine_new(const ch_event_config_t *cfg);
+void ch_event_engine_free(ch_event_engine_t *eng); /* NULL is fine */
+
+/* The services and cameras decided on; both borrowed, replaced on reload and after imports. */
+void ch_event_set_policy(ch_event_engine_t *eng, const ch_policy_t *p);
+void ch_event_set_geo(ch_event_engine_t *eng, const ch_geo_t *geo);
+/* Replaces the bases of the grants' URLs (copied). */
+void ch_event_set_urls(ch_event_engine_t *eng, const char *rtsp_base, const char *ws_base);
+/* Adds a listener of notices (at most 8). */
+void ch_event_subscribe(ch_event_engine_t *eng, ch_event_notice_fn fn, void *ud);
+
+/*
+ * Loads the live events and grants from the store and expires, at once, what expired while the
+ * hub was down (recorded with their original expiry). 0 or a store / audit code.
+ */
+int ch_event_restore(ch_event_engine_t *eng) CH_MUST_CHECK;
+
+/* Ends everything due by now (expiry of grants and events; cameras a moving subject left
+ * behind). Returns the number of grants ended, or a negative code. */
+int ch_event_tick(ch_event_engine_t *eng);
+/* When the next grant or event falls due (ms since the epoch), or INT64_MAX when none. */
+int64_t ch_event_next_due(const ch_event_engine_t *eng);
+/* Live grants held in memory (for health and metrics). */
+size_t ch_event_live_grants(const ch_event_engine_t *eng);
+
+/*
+ * The operations of /api/v1/events. Each returns the HTTP status of success (200 or 201) and
+ * sets *out to the answer (a new reference), or returns -1 with err filled. body is the JSON
+ * request body (NULL where none is taken). Request bodies are documented in docs/openapi.yaml.
+ *
+ *   open      POST /events                     {service, location|path, incident, reason,
+ *                                               duration_s, case, ptz, export, agency_id}
+ *   get       GET /events/{id}
+ *   list      GET /events?status=&agency_id=    (after_id/limit as the store's filter)
+ *   decide    POST /events/{id}/approve|deny    {note}
+ *   extend    POST /events/{id}/extend          {duration_s}
+ *   close     POST /events/{id}/close           {reason}
+ *   revoke    POST /events/{id}/revoke          {reason}
+ *   revoke_grant POST /grants/{id}/revoke       {reason}
+ *   move      POST /events/{id}/positions       {lat, lon}
+ */
+int ch_event_open(ch_event_engine_t *eng, const ch_event_actor_t *who, const json_t *body,
+                  json_t **out, ch_event_err_t *err);
+int ch_event_get(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, json_t **out,
+                 ch_event_err_t *err);
+int ch_event_list(ch_event_engine_t *eng, const ch_event_actor_t *who, const ch_store_filter_t *f,
+                  json_t **out, ch_event_err_t *err);
+int ch_event_decide(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, int approve,
+                    const json_t *body, json_t **out, ch_event_err_t *err);
+int ch_event_extend(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
+                    const json_t *body, json_t **out, ch_event_err_t *err);
+int ch_event_close(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
+                   const json_t *body, json_t **out, ch_event_err_t *err);
+int ch_event_revoke(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
+                    const json_t *body, json_t **out, ch_event_err_t *err);
+int ch_event_revoke_grant(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t grant_id,
+                          const json_t *body, json_t **out, ch_event_err_t *err);
+int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
+                  const json_t *body, json_t **out, ch_event_err_t *err);
+
+#endif /* CH_EVENT_H */

@@ -1,0 +1,135 @@
+/*
+ * store/store_events.c: events and grants, generic tables of the back end with their checks
+ * and typed calls. The event module owns their meaning (src/event/event.h).
+ */
+#include "store/store_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#define EVENTS (&ch_store__tables[CH_STORE__EVENTS])
+#define GRANTS (&ch_store__tables[CH_STORE__GRANTS])
+
+const char *const ch_store_event_statuses[] = {"pending", "active",  "denied",
+                                               "closed",  "expired", NULL};
+const char *const ch_store_grant_statuses[] = {"pending", "active",  "denied",   "expired",
+                                               "closed",  "revoked", "released", NULL};
+
+void ch_event_fini(ch_event_t *e)
+{
+    ch_store__record_fini(EVENTS, e);
+}
+
+void ch_grant_fini(ch_grant_t *g)
+{
+    ch_store__record_fini(GRANTS, g);
+}
+
+void ch_event_list_free(ch_event_list_t *l)
+{
+    if (l == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < l->count; i++) {
+        ch_event_fini(&l->items[i]);
+    }
+    ch_free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
+void ch_grant_list_free(ch_grant_list_t *l)
+{
+    if (l == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < l->count; i++) {
+        ch_grant_fini(&l->items[i]);
+    }
+    ch_free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
+static int event_check(ch_store_t *st, const ch_event_t *e)
+{
+    int rc;
+    if (e->service == NULL || e->service[0] == '\0' || e->agency_id <= 0 || e->created_by == NULL) {
+        return ch_store__fail(st, CH_EINVAL,
+                              "event: service, agency_id and created_by are required");
+    }
+    if ((rc = ch_store__check_enum(st, "event", "status", e->status, ch_store_event_statuses)) !=
+        0) {
+        return rc;
+    }
+    if (!isfinite(e->lat) || !isfinite(e->lon) ||
+        (e->located && (e->lat < -90 || e->lat > 90 || e->lon < -180 || e->lon > 180))) {
+        return ch_store__fail(st, CH_EINVAL, "event: position out of range");
+    }
+    return 0;
+}
+
+static int grant_check(ch_store_t *st, const ch_grant_t *g)
+{
+    if (g->event_id <= 0 || g->camera_id <= 0 || g->agency_id <= 0) {
+        return ch_store__fail(st, CH_EINVAL,
+                              "grant: event_id, camera_id and agency_id are required");
+    }
+    return ch_store__check_enum(st, "grant", "status", g->status, ch_store_grant_statuses);
+}
+
+int ch_store_event_create(ch_store_t *st, ch_event_t *e)
+{
+    int rc = event_check(st, e);
+    return rc != 0 ? rc : st->ops->create(st, EVENTS, e);
+}
+
+int ch_store_event_get(ch_store_t *st, int64_t id, ch_event_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    return st->ops->get(st, EVENTS, id, out);
+}
+
+int ch_store_event_update(ch_store_t *st, ch_event_t *e)
+{
+    int rc = event_check(st, e);
+    return rc != 0 ? rc : st->ops->update(st, EVENTS, e);
+}
+
+int ch_store_event_list(ch_store_t *st, const ch_store_filter_t *f, ch_event_list_t *out)
+{
+    ch_store__list_t l;
+    int rc = ch_store__list(st, EVENTS, f, &l);
+    out->items = l.items;
+    out->count = l.count;
+    out->total = l.total;
+    out->next_id = l.next_id;
+    return rc;
+}
+
+int ch_store_grant_create(ch_store_t *st, ch_grant_t *g)
+{
+    int rc = grant_check(st, g);
+    return rc != 0 ? rc : st->ops->create(st, GRANTS, g);
+}
+
+int ch_store_grant_get(ch_store_t *st, int64_t id, ch_grant_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    return st->ops->get(st, GRANTS, id, out);
+}
+
+int ch_store_grant_update(ch_store_t *st, ch_grant_t *g)
+{
+    int rc = grant_check(st, g);
+    return rc != 0 ? rc : st->ops->update(st, GRANTS, g);
+}
+
+int ch_store_grant_list(ch_store_t *st, const ch_store_filter_t *f, ch_grant_list_t *out)
+{
+    ch_store__list_t l;
+    int rc = ch_store__list(st, GRANTS, f, &l);
+    out->items = l.items;
+    out->count = l.count;
+    out->total = l.total;
+    out->next_id = l.next_id;
+    return rc;
+}
