@@ -3,10 +3,11 @@
  *
  * The first input byte picks the mode (its value modulo 3): 0 feeds the rest to the frame
  * scanner as a whole segment file (header, then frames, then the record tail reader and the
- * canonical record check on each good frame); 1 to the checkpoint note splitter and parser,
- * with and without a key; 2 to the canonical record check directly. The input is copied into
- * a block of exactly its size, so that AddressSanitizer sees any read
- * past the end. Every outcome must be a status or an error code, never a crash, and a scan
+ * canonical record check on each good frame, then the tail rule on what follows the frames:
+ * padding, torn tail or damage); 1 to the checkpoint note splitter and parser, with and
+ * without a key; 2 to the canonical record check directly. The input is copied into a block
+ * of exactly its size, so that AddressSanitizer sees any read past the end. Every outcome
+ * must be a status or an error code, never a crash, and a scan
  * must always move forward.
  */
 #include <assert.h>
@@ -40,6 +41,15 @@ static void scan_segment(const uint8_t *buf, size_t len)
         /* The verifier's allocation-free canonical-record scan: a status, never a crash. */
         (void)ch_audit__record_check(f.record, f.len, &seq);
         off = f.next;
+    }
+    /* What follows the records, as the last segment of a log: padding, a torn tail to cut
+     * inside the file, or damage; never a read outside it. */
+    size_t cut = len + 1;
+    int t = ch_audit__segment_tail(buf, len, off, &cut);
+    assert(t >= -1 && t <= 1);
+    assert(t != 1 || (cut >= off && cut <= len));
+    for (size_t i = off; t == 0 && i < len; i++) {
+        assert(buf[i] == 0);
     }
 }
 
