@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
 libuv1-dev libjansson-dev libcsv-dev libinih-dev libsqlite3-dev sqlite3 \
-libcmocka-dev libsodium-dev curl python3 wrk nginx-light time"
+libcmocka-dev libsodium-dev curl python3 wrk nginx-light time openssl"
 
 missing=""
 for p in $PKGS; do

@@ -1141,11 +1141,11 @@ int ch_event_decide(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t
     int rc = eng->policy != NULL ? ch_policy_decide(eng->policy, &pr, &d) : CH_EINVAL;
     ch_agency_fini(&ag);
     if (rc != 0 || d.outcome != CH_POLICY_ALLOWED) {
+        /* pr points into ev: deny before releasing it. */
+        rc = rc != 0 ? fail(err, 503, "unavailable", NULL, "no services file is loaded")
+                     : deny(eng, who, "event.deny", object, &d, pr.service, pr.agency_id, err);
         ch_event_fini(&ev);
-        if (rc != 0) {
-            return fail(err, 503, "unavailable", NULL, "no services file is loaded");
-        }
-        return deny(eng, who, "event.deny", object, &d, pr.service, pr.agency_id, err);
+        return rc;
     }
     int64_t now = now_ms(eng);
     ch_free(ev.status);
@@ -1242,11 +1242,11 @@ int ch_event_extend(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t
     int rc = eng->policy != NULL ? ch_policy_decide(eng->policy, &pr, &d) : CH_EINVAL;
     ch_agency_fini(&ag);
     if (rc != 0 || d.outcome != CH_POLICY_ALLOWED) {
+        /* pr points into ev: deny before releasing it. */
+        rc = rc != 0 ? fail(err, 503, "unavailable", NULL, "no services file is loaded")
+                     : deny(eng, who, "event.extend", object, &d, pr.service, pr.agency_id, err);
         ch_event_fini(&ev);
-        if (rc != 0) {
-            return fail(err, 503, "unavailable", NULL, "no services file is loaded");
-        }
-        return deny(eng, who, "event.extend", object, &d, pr.service, pr.agency_id, err);
+        return rc;
     }
     int64_t now = now_ms(eng);
     int64_t old = ev.expires_at;

@@ -1,0 +1,398 @@
+"""Events and grants against the real daemon: all 11 linked services end to end through the
+HTTP API as the agencies' systems (API keys) and an operator, tokens checked independently
+with OpenSSL against the node's public key, denials and bad input audited with nothing
+half-created, extension limits, close and revocation, a moving subject, expiry, a restart in
+the middle of live grants, and concurrent events on the same cameras."""
+
+import base64
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+
+import hub
+from hub import Hub, add_user, check
+
+SERVICES = os.path.join(hub.SOURCE_DIR, "etc", "services.json")
+P = (37.5700, 126.9800)  # the place of most events (Jongno)
+Q = (37.5790, 126.9800)  # about 1 km north
+PASSWORD = "operator-password-1"
+
+
+def start(env=None, data_dir=None):
+    e = {"CCTVHUB_SERVICES_FILE": SERVICES}
+    e.update(env or {})
+    return Hub(env=e, data_dir=data_dir)
+
+
+def agency(h, name, kind, type_, level="city"):
+    _, a = h.json("POST", "/api/v1/agencies", {"name": name, "kind": kind, "level": level,
+                                               "type": type_}, expect=201)
+    return a["id"]
+
+
+def camera(h, agency_id, name, lat, lon, purpose, kind="ptz", status="active"):
+    _, c = h.json("POST", "/api/v1/cameras", {"agency_id": agency_id, "name": name, "lat": lat,
+                                              "lon": lon, "purpose": purpose, "kind": kind,
+                                              "status": status}, expect=201)
+    return c["id"]
+
+
+class World:
+    """Agencies of every type, two providers with cameras at P and Q, a key per agency."""
+
+    def __init__(self, h):
+        self.h = h
+        self.ag = {}
+        for type_ in ["police-112", "police-station", "fire-119", "disaster-room",
+                      "mayor-office", "moj-tracking", "military", "ansimi"]:
+            self.ag[type_] = agency(h, "agency " + type_, "user", type_)
+        self.district = agency(h, "종로구 관제센터", "provider", "district-center", "district")
+        self.city = agency(h, "서울시설공단", "provider", "city-agency")
+        self.ag["district-center"] = self.district
+        self.ag["city-agency"] = self.city
+        self.other = agency(h, "민간 주차장", "provider", "other")
+        d = 0.0002  # ~20 m
+        self.cams = {
+            "crime": camera(h, self.district, "P 방범 1", P[0] + d, P[1], "생활방범"),
+            "crime2": camera(h, self.district, "P 방범 2", P[0] - d, P[1], "생활방범"),
+            "vehicle": camera(h, self.district, "P 차량", P[0], P[1] + d, "차량방범"),
+            "traffic": camera(h, self.city, "P 교통", P[0], P[1] - d, "교통정보수집"),
+            "private": camera(h, self.other, "P 민간", P[0] + d, P[1] + d, "생활방범"),
+            "down": camera(h, self.district, "P 고장", P[0] - d, P[1] - d, "생활방범",
+                           status="maintenance"),
+            "q": camera(h, self.district, "Q 방범", Q[0] + d, Q[1], "생활방범"),
+        }
+        self.key = {}
+        for type_, aid in self.ag.items():
+            _, k = h.json("POST", "/api/v1/apikeys", {"agency_id": aid, "role": "agency"},
+                          expect=201)
+            self.key[type_] = k["key"]
+        code, _, err = add_user(h.data_dir, "op", "operator", PASSWORD)
+        check(code == 0, err)
+        self.op = h.login("op", PASSWORD)
+
+    def as_agency(self, type_):
+        return {"Authorization": "Bearer " + self.key[type_]}
+
+    def as_operator(self):
+        return {"Cookie": self.op[0], "X-CSRF-Token": self.op[1]}
+
+    def call(self, method, path, body=None, who=None, expect=None):
+        headers = self.as_operator() if who == "operator" else self.as_agency(who)
+        return self.h.json(method, path, body, headers=headers, auth=False, expect=expect)
+
+    def open(self, service, type_, expect=201, **fields):
+        body = {"service": service, "location": {"lat": P[0], "lon": P[1]},
+                "incident": "INC-1", "reason": "a report"}
+        body.update(fields)
+        for k in [k for k, v in body.items() if v is None]:
+            del body[k]
+        return self.call("POST", "/api/v1/events", body, who=type_, expect=expect)
+
+
+def b64url(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def openssl_verifies(pub_line, token):
+    """Checks a view token's Ed25519 signature with OpenSSL (not our code): the public key
+    from keys/node.pub (signed-note form: name+id+base64(0x01 || key))."""
+    raw = base64.b64decode(pub_line.strip().split("+", 2)[2])[1:]
+    der = bytes.fromhex("302a300506032b6570032100") + raw
+    _, payload, sig = token.split(".")
+    with tempfile.TemporaryDirectory() as d:
+        pem = os.path.join(d, "pub.pem")
+        with open(pem, "w") as f:
+            f.write("-----BEGIN PUBLIC KEY-----\n%s\n-----END PUBLIC KEY-----\n"
+                    % base64.b64encode(der).decode())
+        msg, sigf = os.path.join(d, "msg"), os.path.join(d, "sig")
+        with open(msg, "wb") as f:
+            f.write(b"cctvhub-view-token-v1." + payload.encode())
+        with open(sigf, "wb") as f:
+            f.write(b64url(sig))
+        p = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pem, "-rawin",
+                            "-in", msg, "-sigfile", sigf], capture_output=True)
+        return p.returncode == 0
+
+
+def token_claims(token):
+    g, e, c, a, x = b64url(token.split(".")[1]).decode().split(".")
+    return {"grant": int(g), "event": int(e), "camera": int(c), "agency": int(a), "exp": int(x)}
+
+
+def audit(h, **filters):
+    q = "&".join("%s=%s" % kv for kv in filters.items())
+    _, page = h.json("GET", "/api/v1/audit?limit=1000&" + q, expect=200)
+    return page["items"]
+
+
+# The services, who asks, and which cameras at P each may draw on (etc/services.json).
+ALL_PUBLIC = {"crime", "crime2", "vehicle", "traffic"}
+CASES = [
+    ("112-center", "police-112", {}, ALL_PUBLIC),
+    ("112-dispatch", "police-station", {}, ALL_PUBLIC),
+    ("119-dispatch", "fire-119", {"reason": None}, ALL_PUBLIC),
+    ("vulnerable-persons", "police-112", {}, ALL_PUBLIC),
+    ("disaster-response", "disaster-room", {}, ALL_PUBLIC),
+    ("anklet-violation", "moj-tracking", {"case": "curfew-breach"}, ALL_PUBLIC),
+    ("wanted-vehicle", "police-112", {}, {"vehicle"}),
+    ("women-safe-return", "police-station", {"incident": None}, ALL_PUBLIC),
+    ("military-training", "military", {"incident": None}, ALL_PUBLIC),
+    ("ansimi-sos", "ansimi", {"reason": None}, ALL_PUBLIC),
+    ("city-dashboard", "mayor-office", {"incident": None}, {"traffic"}),
+]
+
+
+def test_all_eleven_services_end_to_end():
+    h = start()
+    try:
+        w = World(h)
+        with open(os.path.join(h.data_dir, "keys", "node.pub")) as f:
+            pub = f.read()
+        names = {v: k for k, v in w.cams.items()}
+        for service, type_, extra, expected in CASES:
+            _, ev = w.open(service, type_, **extra)
+            if ev["status"] == "pending":
+                # Services that need an operator first: no token before approval.
+                check(all(g["status"] == "pending" and "token" not in g for g in ev["grants"]),
+                      ev)
+                # The agency cannot approve its own event.
+                status, b = w.call("POST", "/api/v1/events/%d/approve" % ev["id"], {},
+                                   who=type_)
+                check(status == 403, b)
+                _, ev = w.call("POST", "/api/v1/events/%d/approve" % ev["id"],
+                               {"note": "checked with the caller"}, who="operator", expect=200)
+                check(ev["decided_by"] == "user:op", ev)
+                # The agency sees its tokens once approved.
+                _, ev = w.call("GET", "/api/v1/events/%d" % ev["id"], who=type_, expect=200)
+            check(ev["status"] == "active" and ev["service"] == service, ev)
+            got = {names[g["camera_id"]] for g in ev["grants"]}
+            check(got == expected, "%s drew on %s, wanted %s" % (service, got, expected))
+            check(ev["legal_basis"]["code"], ev)
+            for g in ev["grants"]:
+                check(g["status"] == "active" and g["reason"]["visibility"], g)
+                c = token_claims(g["token"])
+                check(c == {"grant": g["id"], "event": ev["id"], "camera": g["camera_id"],
+                            "agency": w.ag[type_], "exp": c["exp"]}, (c, g))
+                check(abs(c["exp"] - time.time() - ev["duration_s"]) < 120, c)
+                check(openssl_verifies(pub, g["token"]), "OpenSSL rejects a token")
+                check(g["rtsp_url"].endswith("/cameras/%d?token=%s" % (g["camera_id"],
+                                                                       g["token"])), g)
+                check(g["ws_url"].startswith("ws://127.0.0.1:%d/api/v1/cameras/" % h.port), g)
+            # A forged token (another camera in the payload, the same signature) is refused.
+            g = ev["grants"][0]
+            head, payload, sig = g["token"].split(".")
+            forged = b64url(payload).decode().split(".")
+            forged[2] = str(int(forged[2]) + 1)
+            fp = base64.urlsafe_b64encode(".".join(forged).encode()).decode().rstrip("=")
+            check(not openssl_verifies(pub, "%s.%s.%s" % (head, fp, sig)), "forged token")
+            # Someone else's agency does not see it.
+            other = "fire-119" if type_ != "fire-119" else "police-112"
+            status, _ = w.call("GET", "/api/v1/events/%d" % ev["id"], who=other)
+            check(status == 404, status)
+            # Closed by its agency: every grant ends, the record says so.
+            _, closed = w.call("POST", "/api/v1/events/%d/close" % ev["id"], {"reason": "done"},
+                               who=type_, expect=200)
+            check(closed["status"] == "closed" and closed["closed_by"].startswith("apikey:"),
+                  closed)
+            check(all(g["status"] == "closed" and "token" not in g for g in closed["grants"]),
+                  closed)
+        recs = audit(h, action="event.open") + audit(h, action="event.request")
+        check(len(recs) == 11, [(r["action"], r["outcome"], r["object"]) for r in recs])
+        check(all(r["purpose"] and r["legal_basis"] for r in recs), recs[0])
+        check(len(audit(h, action="event.close")) == 11, "closes not recorded")
+        # The record finds everything about one camera (the audit index reads "cameras").
+        by_cam = audit(h, camera=w.cams["vehicle"])
+        opened = [r for r in by_cam if r["action"] in ("event.open", "event.request")]
+        check(len(opened) == 10, [r["action"] for r in by_cam])
+        h.stop()
+    finally:
+        h.cleanup()
+
+
+def test_denials_and_bad_input_are_clear_audited_and_create_nothing():
+    h = start()
+    try:
+        w = World(h)
+        cases = [
+            # (who, body changes, status, code, rule or field)
+            ("fire-119", {"service": "112-center"}, 403, "denied", "agency_type_not_allowed"),
+            ("police-112", {"incident": None}, 403, "denied", "incident_required"),
+            ("police-112", {"duration_s": 3601}, 403, "denied", "duration_over_limit"),
+            ("moj-tracking", {"service": "anklet-violation", "case": "picnic"}, 403, "denied",
+             "case_not_allowed"),
+            ("police-112", {"service": "no-such-service"}, 400, "invalid", "service"),
+            ("police-112", {"location": {"lat": 35.0, "lon": 140.0}}, 400, "outside", "location"),
+            ("police-112", {"location": {"lat": "x", "lon": 1}}, 400, "invalid", "location"),
+            ("police-112", {"colour": "red"}, 400, "invalid", "colour"),
+            ("police-112", {"agency_id": 999}, 400, "invalid", "agency_id"),
+        ]
+        for who, changes, status, code, detail in cases:
+            body = {"service": "112-center", "location": {"lat": P[0], "lon": P[1]},
+                    "incident": "INC-9", "reason": "r"}
+            body.update(changes)
+            body = {k: v for k, v in body.items() if v is not None}
+            got, b = w.call("POST", "/api/v1/events", body, who=who)
+            check(got == status and b["error"]["code"] == code, (changes, got, b))
+            check(b["error"].get("rule") == detail or b["error"].get("field") == detail,
+                  (changes, b))
+        _, page = h.json("GET", "/api/v1/events", expect=200)
+        check(page["total"] == 0, "something was half-created: %s" % page)
+        denied = [r for r in audit(h) if r["outcome"] == "denied" and
+                  r["action"] in ("event.deny", "event.open")]
+        check(len(denied) == len(cases), (len(denied), denied[-1:]))
+        h.stop()
+    finally:
+        h.cleanup()
+
+
+def test_extension_limits_revocation_and_a_moving_subject():
+    h = start(env={"CCTVHUB_EVENT_GRACE_S": "1"})
+    try:
+        w = World(h)
+        # 112-dispatch: extended twice at most, by the agency or an operator.
+        _, ev = w.open("112-dispatch", "police-112", duration_s=600)
+        first = ev["expires_at"]
+        _, ev = w.call("POST", "/api/v1/events/%d/extend" % ev["id"], {"duration_s": 300},
+                       who="police-112", expect=200)
+        check(ev["extensions"] == 1 and ev["expires_at"] > first, ev)
+        check(all(g["expires_at"] == ev["expires_at"] for g in ev["grants"]), ev)
+        w.call("POST", "/api/v1/events/%d/extend" % ev["id"], {}, who="operator", expect=200)
+        status, b = w.call("POST", "/api/v1/events/%d/extend" % ev["id"], {}, who="police-112")
+        check(status == 403 and b["error"]["rule"] == "extension_limit", b)
+        # ansimi-sos: only an operator extends.
+        _, ev2 = w.open("ansimi-sos", "ansimi", reason=None)
+        status, b = w.call("POST", "/api/v1/events/%d/extend" % ev2["id"], {}, who="ansimi")
+        check(status == 403 and b["error"]["rule"] == "extension_role_not_allowed", b)
+        # The provider revokes one grant on its camera; the operator revokes a whole event.
+        district_key = w.key["district-center"]
+        gid = [g["id"] for g in ev["grants"] if g["camera_id"] == w.cams["crime"]][0]
+        _, _, _ = h.request("GET", "/api/v1/session", auth=False)
+        code, _, err = add_user(h.data_dir, "jongno", "provider", PASSWORD, agency=w.district)
+        check(code == 0, err)
+        cookie, csrf = h.login("jongno", PASSWORD)
+        prov = {"Cookie": cookie, "X-CSRF-Token": csrf}
+        _, g = h.json("POST", "/api/v1/grants/%d/revoke" % gid, {"reason": "maintenance"},
+                      headers=prov, auth=False, expect=200)
+        check(g["status"] == "revoked" and g["ended_by"] == "user:jongno", g)
+        tgid = [x["id"] for x in ev["grants"] if x["camera_id"] == w.cams["traffic"]][0]
+        status, _ = h.json("POST", "/api/v1/grants/%d/revoke" % tgid, {}, headers=prov,
+                           auth=False)
+        check(status == 404, "a provider revoked another provider's camera")
+        del district_key
+        _, ev2 = w.call("POST", "/api/v1/events/%d/revoke" % ev2["id"], {"reason": "misuse"},
+                        who="operator", expect=200)
+        check(ev2["status"] == "closed" and all(x["status"] == "revoked" for x in ev2["grants"]),
+              ev2)
+        # A moving subject: from P to Q; P's cameras stay for the grace, then are released.
+        _, mv = w.open("112-center", "police-112", duration_s=600)
+        _, mv = w.call("POST", "/api/v1/events/%d/positions" % mv["id"],
+                       {"lat": Q[0], "lon": Q[1]}, who="police-112", expect=200)
+        by_cam = {x["camera_id"]: x for x in mv["grants"]}
+        check(by_cam[w.cams["q"]]["status"] == "active", mv)
+        check(by_cam[w.cams["crime"]]["expires_at"] < mv["expires_at"], mv)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            _, mv = w.call("GET", "/api/v1/events/%d" % mv["id"], who="police-112", expect=200)
+            by_cam = {x["camera_id"]: x for x in mv["grants"]}
+            if by_cam[w.cams["crime"]]["status"] == "released":
+                break
+            time.sleep(0.2)
+        check(by_cam[w.cams["crime"]]["status"] == "released", mv)
+        check(by_cam[w.cams["q"]]["status"] == "active" and mv["status"] == "active", mv)
+        check(len(audit(h, action="event.move")) == 1 and audit(h, action="grant.release"),
+              "the move is not on the record")
+        h.stop()
+    finally:
+        h.cleanup()
+
+
+def test_expiry_and_a_restart_in_the_middle_of_live_grants():
+    h = start()
+    try:
+        w = World(h)
+        _, short = w.open("112-center", "police-112", duration_s=2)
+        _, long_ = w.open("119-dispatch", "fire-119", duration_s=3600, reason=None)
+        h.stop()
+        time.sleep(2.5)  # the short event's time runs out while the hub is down
+        h2 = start(data_dir=h.data_dir)
+        try:
+            w.h = h2
+            w.op = h2.login("op", PASSWORD)
+            _, s = w.call("GET", "/api/v1/events/%d" % short["id"], who="police-112", expect=200)
+            check(s["status"] == "expired" and s["closed_by"] == "system", s)
+            check(all(g["status"] == "expired" for g in s["grants"]), s)
+            rec = [r for r in audit(h2, action="event.expire")
+                   if r["object"] == "event:%d" % short["id"]]
+            check(len(rec) == 1 and rec[0]["details"]["late_ms"] > 0, rec)
+            _, l = w.call("GET", "/api/v1/events/%d" % long_["id"], who="fire-119", expect=200)
+            check(l["status"] == "active" and all(g["status"] == "active" for g in l["grants"]),
+                  l)
+            check(l["grants"][0]["token"] == long_["grants"][0]["token"], "token changed")
+            # And expiry on the running hub's own timer.
+            _, e = w.open("112-dispatch", "police-112", duration_s=1)
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                _, e = w.call("GET", "/api/v1/events/%d" % e["id"], who="police-112",
+                              expect=200)
+                if e["status"] == "expired":
+                    break
+                time.sleep(0.1)
+            check(e["status"] == "expired", e)
+            h2.stop()
+            code, out, err = hub.run(["audit", "verify", "--data-dir", h.data_dir])
+            check(code == 0, out + err)
+        finally:
+            h2.cleanup()
+    finally:
+        h.cleanup()
+
+
+def test_concurrent_events_on_the_same_cameras():
+    h = start()
+    try:
+        w = World(h)
+        results = []
+
+        def one(type_, service, n):
+            for _ in range(n):
+                extra = {"reason": None} if service == "119-dispatch" else {}
+                body = {"service": service, "location": {"lat": P[0], "lon": P[1]},
+                        "incident": "INC", "reason": "r"}
+                body.update(extra)
+                body = {k: v for k, v in body.items() if v is not None}
+                results.append(w.call("POST", "/api/v1/events", body, who=type_))
+
+        threads = [threading.Thread(target=one, args=a) for a in
+                   [("police-112", "112-center", 10), ("fire-119", "119-dispatch", 10),
+                    ("police-station", "112-dispatch", 10)]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        check(len(results) == 30 and all(s == 201 for s, _ in results),
+              [s for s, _ in results])
+        for _, ev in results:
+            check({g["camera_id"] for g in ev["grants"]} ==
+                  {w.cams[k] for k in ALL_PUBLIC}, ev)
+        # Closing one leaves the others' grants on the same cameras alone.
+        first = results[0][1]
+        w.call("POST", "/api/v1/events/%d/close" % first["id"], {}, who="operator", expect=200)
+        _, page = h.json("GET", "/api/v1/events?status=active&limit=100", expect=200)
+        check(page["total"] == 29, page["total"])
+        h.stop()
+    finally:
+        h.cleanup()
+
+
+if __name__ == "__main__":
+    hub.main([
+        test_all_eleven_services_end_to_end,
+        test_denials_and_bad_input_are_clear_audited_and_create_nothing,
+        test_extension_limits_revocation_and_a_moving_subject,
+        test_expiry_and_a_restart_in_the_middle_of_live_grants,
+        test_concurrent_events_on_the_same_cameras,
+    ])
