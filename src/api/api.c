@@ -1052,6 +1052,9 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
     case CH_API__R_GRANTS_REVOKE:
         ch_api__handle_events(&c, m.route, m.id);
         break;
+    case CH_API__R_LEDGER:
+        ch_api__handle_ledger(&c);
+        break;
     }
 }
 

@@ -78,5 +78,6 @@ void ch_api__handle_users(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id)
 void ch_api__handle_apikeys(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id);
 /* The event routes (events_routes.c). */
 void ch_api__handle_events(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id);
+void ch_api__handle_ledger(api_ctx_t *c);
 
 #endif /* CH_API_CTX_H */

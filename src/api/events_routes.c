@@ -160,3 +160,66 @@ void ch_api__handle_events(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id
         reply_event_err(c, &err);
     }
 }
+
+/* GET /api/v1/ledger: from, to (RFC 3339), agency_id, event_id, camera_id, format (json, csv). */
+void ch_api__handle_ledger(api_ctx_t *c)
+{
+    ch_api__query_t q;
+    ch_api__err_t e;
+    ch_event_ledger_filter_t f;
+    int csv = 0;
+    memset(&f, 0, sizeof(f));
+    if (ch_api__query_parse(c->req->query, &q, &e) != 0) {
+        ch_api__reply_err(c, &e, NULL);
+        ch_api__query_fini(&q);
+        return;
+    }
+    for (size_t i = 0; i < q.count; i++) {
+        const char *n = q.items[i].name, *v = q.items[i].value;
+        int64_t x = 0;
+        int ok = 1;
+        if (strcmp(n, "from") == 0) {
+            ok = ch_time_parse_ns(v, &f.from_ns) == 0;
+        } else if (strcmp(n, "to") == 0) {
+            ok = ch_time_parse_ns(v, &f.to_ns) == 0;
+        } else if (strcmp(n, "format") == 0) {
+            ok = strcmp(v, "json") == 0 || strcmp(v, "csv") == 0;
+            csv = strcmp(v, "csv") == 0;
+        } else if (strcmp(n, "agency_id") == 0 || strcmp(n, "event_id") == 0 ||
+                   strcmp(n, "camera_id") == 0) {
+            ok = ch_parse_int64(v, strlen(v), &x) == 0 && x > 0;
+            *(n[0] == 'a' ? &f.agency_id : n[0] == 'e' ? &f.event_id : &f.camera_id) = x;
+        } else {
+            ok = 0;
+        }
+        if (!ok) {
+            ch_api__err_set(&e, 400, "invalid", n,
+                            "takes from and to (RFC 3339 times), agency_id, event_id, camera_id "
+                            "(ids) and format (json or csv)");
+            ch_api__reply_err(c, &e, NULL);
+            ch_api__query_fini(&q);
+            return;
+        }
+    }
+    ch_api__query_fini(&q);
+    if (c->api->audit == NULL) {
+        ch_api__reply_error(c, 503, "unavailable", NULL, "this hub keeps no audit log");
+        return;
+    }
+    json_t *ledger = NULL;
+    if (ch_event_ledger(c->api->audit, c->api->st, c->api->policy, &f, &ledger) != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the audit log could not be read");
+        return;
+    }
+    if (!csv) {
+        ch_api__reply_json(c, 200, NULL, ledger);
+        return;
+    }
+    size_t len = 0;
+    char *text = ch_event_ledger_csv(ledger, &len);
+    json_decref(ledger);
+    ch_api__reply(c, 200, "text/csv; charset=utf-8",
+                  "Content-Disposition: attachment; filename=\"cctvhub-ledger.csv\"\r\n", text,
+                  len);
+    ch_free(text);
+}

@@ -72,7 +72,9 @@
     X("POST", "/api/v1/events/{id}/revoke", ROLES_PLAN, CH_API__R_EVENTS_REVOKE, CH_API__AGENCIES) \
     X("POST", "/api/v1/events/{id}/positions", ROLES_EVENTS, CH_API__R_EVENTS_MOVE,                \
       CH_API__AGENCIES)                                                                            \
-    X("POST", "/api/v1/grants/{id}/revoke", ROLES_REVOKE, CH_API__R_GRANTS_REVOKE, CH_API__AGENCIES)
+    X("POST", "/api/v1/grants/{id}/revoke", ROLES_REVOKE, CH_API__R_GRANTS_REVOKE,                 \
+      CH_API__AGENCIES)                                                                            \
+    X("GET", "/api/v1/ledger", ROLES_AUDIT, CH_API__R_LEDGER, CH_API__AGENCIES)
 
 #define AS_INFO(method, tmpl, roles, id, res)     {method, tmpl, roles},
 #define AS_DISPATCH(method, tmpl, roles, id, res) {id, res},

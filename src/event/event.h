@@ -185,4 +185,29 @@ int ch_event_revoke_grant(ch_event_engine_t *eng, const ch_event_actor_t *who, i
 int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
                   const json_t *body, json_t **out, ch_event_err_t *err);
 
+/* ---- the provision ledger ------------------------------------------------------------------ */
+
+/* Which provisions: zero fields do not filter. from/to bound when a provision started. */
+typedef struct ch_event_ledger_filter {
+    int64_t from_ns, to_ns; /* from <= start < to */
+    int64_t agency_id;      /* the recipient */
+    int64_t event_id;
+    int64_t camera_id; /* provisions that included this camera */
+} ch_event_ledger_filter_t;
+
+/*
+ * The provision ledger (PIPA Enforcement Decree Art. 15), made from the audit log: one row per
+ * event whose access started, with provided_at, recipient (the agency's name from st when
+ * given), purpose (the service's name from policy when given), legal basis, cameras, the
+ * period (from, to: null while it runs), how it ended, extensions and form. *out is
+ * {"items": [...], "total": n}. 0 or an audit code. Reads the whole log: meant for exports,
+ * not for the hot path.
+ */
+int ch_event_ledger(ch_audit_t *audit, ch_store_t *st, const ch_policy_t *policy,
+                    const ch_event_ledger_filter_t *f, json_t **out) CH_MUST_CHECK;
+
+/* The ledger as CSV for Excel: UTF-8 with a BOM, CRLF lines, a header row in Korean and
+ * English, cameras as space-separated ids. Returns a new buffer (ch_free) of *len bytes. */
+char *ch_event_ledger_csv(const json_t *ledger, size_t *len);
+
 #endif /* CH_EVENT_H */

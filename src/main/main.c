@@ -21,6 +21,7 @@ static const char ch__usage[] =
     "  audit     audit verify|show|prove|append: the audit log, offline (no running hub)\n"
     "  user      user add|disable|enable|list: people who log in\n"
     "  apikey    apikey create|revoke|list: API keys of agencies' systems\n"
+    "  ledger    the provision ledger (PIPA Decree Art. 15) from the audit log, CSV or JSON\n"
     "  version   print the version\n"
     "  help      print this text\n"
     "\n"
@@ -158,6 +159,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "apikey") == 0) {
         return ch_main_apikey(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "ledger") == 0) {
+        return ch_main_ledger(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("cctvhub %s (%s)\n", CH_VERSION, CH_GIT_REV);

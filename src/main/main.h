@@ -22,6 +22,8 @@ int ch_main_audit(int argc, char **argv);
 /* cctvhub user add|disable|enable|list; cctvhub apikey create|revoke|list (account_cmd.c). */
 int ch_main_user(int argc, char **argv);
 int ch_main_apikey(int argc, char **argv);
+/* cctvhub ledger (ledger_cmd.c). */
+int ch_main_ledger(int argc, char **argv);
 
 /*
  * Common options of every subcommand: --config FILE, --data-dir DIR, --store URL,

@@ -388,6 +388,66 @@ def test_concurrent_events_on_the_same_cameras():
         h.cleanup()
 
 
+def test_provision_ledger_from_the_audit_record():
+    h = start()
+    try:
+        w = World(h)
+        _, a = w.open("112-center", "police-112", duration_s=600)
+        _, b = w.open("119-dispatch", "fire-119", reason=None)
+        w.call("POST", "/api/v1/events/%d/extend" % a["id"], {}, who="police-112", expect=200)
+        w.call("POST", "/api/v1/events/%d/close" % a["id"], {"reason": "arrested"},
+               who="police-112", expect=200)
+        _, pend = w.open("wanted-vehicle", "police-112")
+        check(pend["status"] == "pending", pend)
+        # The auditor reads the ledger; an agency may not.
+        code, _, err = add_user(h.data_dir, "privacy", "auditor", PASSWORD)
+        check(code == 0, err)
+        aud = h.login("privacy", PASSWORD)
+        hdr = {"Cookie": aud[0]}
+        _, led = h.json("GET", "/api/v1/ledger", headers=hdr, auth=False, expect=200)
+        check(led["total"] == 2, led)  # the pending event provided nothing yet
+        rows = {r["event_id"]: r for r in led["items"]}
+        ra, rb = rows[a["id"]], rows[b["id"]]
+        check(ra["recipient"] == "agency police-112" and ra["service"] == "112-center", ra)
+        check(ra["legal_basis"] == a["legal_basis"]["code"] and ra["legal_basis_text"], ra)
+        check(sorted(ra["cameras"]) == sorted(g["camera_id"] for g in a["grants"]), ra)
+        check(ra["period_to"] is not None and ra["ended_by"] == "event.close", ra)
+        check(ra["extensions"] == 1 and ra["form"].startswith("live view"), ra)
+        check(rb["period_to"] is None and rb["recipient_agency_id"] == w.ag["fire-119"], rb)
+        # Filters: who had access to one camera; one recipient; a time window.
+        _, one = h.json("GET", "/api/v1/ledger?camera_id=%d" % w.cams["crime"], headers=hdr,
+                        auth=False, expect=200)
+        check(one["total"] == 2, one)
+        _, fire = h.json("GET", "/api/v1/ledger?agency_id=%d" % w.ag["fire-119"], headers=hdr,
+                         auth=False, expect=200)
+        check([r["event_id"] for r in fire["items"]] == [b["id"]], fire)
+        _, later = h.json("GET", "/api/v1/ledger?from=2100-01-01T00:00:00Z", headers=hdr,
+                          auth=False, expect=200)
+        check(later["total"] == 0, later)
+        status, _ = w.call("GET", "/api/v1/ledger", who="police-112")
+        check(status == 403, status)
+        status, b2 = h.json("GET", "/api/v1/ledger?from=yesterday", headers=hdr, auth=False)
+        check(status == 400 and b2["error"]["field"] == "from", b2)
+        # CSV for Excel: BOM, CRLF, a header row, one line per provision.
+        status, headers, data = h.request("GET", "/api/v1/ledger?format=csv", headers=hdr,
+                                          auth=False)
+        check(status == 200 and headers["content-type"].startswith("text/csv"), headers)
+        check(data.startswith(b"\xef\xbb\xbf"), data[:10])
+        lines = data[3:].decode().split("\r\n")
+        check(lines[0].startswith("제공일") and len([x for x in lines if x]) == 3, lines)
+        # The command reads the same ledger from the log, beside the running hub.
+        code, out, err = hub.run(["ledger", "--format", "json", "--data-dir", h.data_dir],
+                                 env={"CCTVHUB_SERVICES_FILE": SERVICES})
+        check(code == 0 and json.loads(out) == led, (code, err))
+        code, out, err = hub.run(["ledger", "--data-dir", h.data_dir],
+                                 env={"CCTVHUB_SERVICES_FILE": SERVICES})
+        check(code == 0 and out.startswith("\ufeff제공일") and
+              len([x for x in out.split("\r\n") if x]) == 3, out[:100])
+        h.stop()
+    finally:
+        h.cleanup()
+
+
 if __name__ == "__main__":
     hub.main([
         test_all_eleven_services_end_to_end,
@@ -395,4 +455,5 @@ if __name__ == "__main__":
         test_extension_limits_revocation_and_a_moving_subject,
         test_expiry_and_a_restart_in_the_middle_of_live_grants,
         test_concurrent_events_on_the_same_cameras,
+        test_provision_ledger_from_the_audit_record,
     ])
