@@ -1117,7 +1117,8 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg, ch_a
                               .clock_ud = cfg->clock_ud};
     api->events = ch_event_engine_new(&ecfg);
     ch_event_set_geo(api->events, api->geo);
-    if (ch_event_restore(api->events) != 0) {
+    if ((cfg->audit != NULL && ch_api__audit_sync_index(cfg->audit, st) != 0) ||
+        ch_event_restore(api->events) != 0) {
         ch_log(CH_LOG_ERROR, "event", "msg=\"live events could not be restored\" error=\"%s\"",
                ch_store_errmsg(st));
         ch_event_engine_free(api->events);

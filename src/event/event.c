@@ -39,6 +39,8 @@ struct ch_event_engine {
     const ch_geo_t *geo;
     live_grant_t *grants;
     size_t ngrants, gcap;
+    uint32_t *map; /* grant id -> position + 1 (see live_add_grant) */
+    size_t mcap;
     live_event_t *events;
     size_t nevents, ecap;
     struct {
@@ -153,6 +155,72 @@ static void object_name(char out[48], const char *kind, int64_t id)
 
 /* ---- the live set -------------------------------------------------------------------------- */
 
+/*
+ * The live grants: an array (scanned by the expiry tick) and an index from grant id to array
+ * position (open addressing, linear probing, backward-shift deletion; slot value 0 = free,
+ * else position + 1), so that looking a grant up or dropping it does not scan 100,000 grants.
+ */
+static size_t slot_of(const ch_event_engine_t *eng, int64_t id)
+{
+    uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 20) & (eng->mcap - 1);
+}
+
+static void map_put(ch_event_engine_t *eng, int64_t id, size_t pos)
+{
+    size_t i = slot_of(eng, id);
+    while (eng->map[i] != 0 && eng->grants[eng->map[i] - 1].id != id) {
+        i = (i + 1) & (eng->mcap - 1);
+    }
+    eng->map[i] = (uint32_t)(pos + 1);
+}
+
+static size_t *map_find(const ch_event_engine_t *eng, int64_t id, size_t *slot)
+{
+    if (eng->mcap == 0) {
+        return NULL;
+    }
+    size_t i = slot_of(eng, id);
+    while (eng->map[i] != 0) {
+        if (eng->grants[eng->map[i] - 1].id == id) {
+            *slot = i;
+            return slot;
+        }
+        i = (i + 1) & (eng->mcap - 1);
+    }
+    return NULL;
+}
+
+static void map_del_slot(ch_event_engine_t *eng, size_t i)
+{
+    size_t mask = eng->mcap - 1;
+    size_t j = i;
+    eng->map[i] = 0;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (eng->map[j] == 0) {
+            return;
+        }
+        size_t k = slot_of(eng, eng->grants[eng->map[j] - 1].id);
+        /* Move j back to i unless its home k lies cyclically in (i, j]. */
+        if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
+            eng->map[i] = eng->map[j];
+            eng->map[j] = 0;
+            i = j;
+        }
+    }
+}
+
+static void map_grow(ch_event_engine_t *eng)
+{
+    ch_free(eng->map);
+    eng->mcap = eng->mcap ? eng->mcap * 2 : 256;
+    eng->map = ch_calloc(eng->mcap, sizeof(*eng->map));
+    for (size_t i = 0; i < eng->ngrants; i++) {
+        map_put(eng, eng->grants[i].id, i);
+    }
+}
+
 static void live_add_grant(ch_event_engine_t *eng, const ch_grant_t *g)
 {
     if (eng->ngrants == eng->gcap) {
@@ -161,25 +229,43 @@ static void live_add_grant(ch_event_engine_t *eng, const ch_grant_t *g)
     }
     eng->grants[eng->ngrants++] =
         (live_grant_t){g->id, g->event_id, g->camera_id, g->agency_id, g->expires_at};
+    if ((eng->ngrants + 1) * 2 > eng->mcap) {
+        map_grow(eng); /* puts every grant, the new one too */
+    } else {
+        map_put(eng, g->id, eng->ngrants - 1);
+    }
 }
 
 static live_grant_t *live_grant(ch_event_engine_t *eng, int64_t id)
 {
-    for (size_t i = 0; i < eng->ngrants; i++) {
-        if (eng->grants[i].id == id) {
-            return &eng->grants[i];
+    size_t slot;
+    if (map_find(eng, id, &slot) == NULL) {
+        return NULL;
+    }
+    return &eng->grants[eng->map[slot] - 1];
+}
+
+/* Removes the grant at position pos (the last one takes its place). */
+static void live_remove_at(ch_event_engine_t *eng, size_t pos)
+{
+    size_t slot;
+    if (map_find(eng, eng->grants[pos].id, &slot) != NULL) {
+        map_del_slot(eng, slot);
+    }
+    size_t last = --eng->ngrants;
+    if (pos != last) {
+        eng->grants[pos] = eng->grants[last];
+        if (map_find(eng, eng->grants[pos].id, &slot) != NULL) {
+            eng->map[slot] = (uint32_t)(pos + 1);
         }
     }
-    return NULL;
 }
 
 static void live_drop_grant(ch_event_engine_t *eng, int64_t id)
 {
-    for (size_t i = 0; i < eng->ngrants; i++) {
-        if (eng->grants[i].id == id) {
-            eng->grants[i] = eng->grants[--eng->ngrants];
-            return;
-        }
+    size_t slot;
+    if (map_find(eng, id, &slot) != NULL) {
+        live_remove_at(eng, eng->map[slot] - 1);
     }
 }
 
@@ -466,6 +552,7 @@ void ch_event_engine_free(ch_event_engine_t *eng)
     }
     sodium_memzero(eng->sk, sizeof(eng->sk));
     ch_free(eng->grants);
+    ch_free(eng->map);
     ch_free(eng->events);
     ch_free(eng->rtsp_base);
     ch_free(eng->ws_base);
@@ -499,11 +586,34 @@ void ch_event_subscribe(ch_event_engine_t *eng, ch_event_notice_fn fn, void *ud)
     }
 }
 
+static int end_event(ch_event_engine_t *eng, ch_event_t *ev, const char *status,
+                     const char *gstatus, const char *by, const char *why, const char *action,
+                     json_t *details, ch_event_err_t *err);
+
+/* Whether the audit log (through the store's index of it) holds any record of an event. */
+static int recorded(ch_event_engine_t *eng, int64_t event_id)
+{
+    if (eng->cfg.audit == NULL) {
+        return 1;
+    }
+    ch_store_audit_filter_t f = {.event_id = event_id, .after_seq = -1, .limit = 1};
+    int64_t *seqs = NULL, total = 0, next = 0;
+    size_t n = 0;
+    if (ch_store_audit_index_query(eng->cfg.st, &f, &seqs, &n, &total, &next) != 0) {
+        return 1; /* unknown: keep it, rather than end access on a read error */
+    }
+    ch_free(seqs);
+    return total > 0;
+}
+
 int ch_event_restore(ch_event_engine_t *eng)
 {
     static const char *const live[] = {"active", "pending"};
     eng->ngrants = 0;
     eng->nevents = 0;
+    if (eng->mcap > 0) {
+        memset(eng->map, 0, eng->mcap * sizeof(*eng->map));
+    }
     for (size_t s = 0; s < 2; s++) {
         ch_store_filter_t f = {.status = live[s], .limit = 1000};
         for (;;) {
@@ -513,7 +623,20 @@ int ch_event_restore(ch_event_engine_t *eng)
                 return rc;
             }
             for (size_t i = 0; i < l.count; i++) {
-                const ch_event_t *ev = &l.items[i];
+                ch_event_t *ev = &l.items[i];
+                if (!recorded(eng, ev->id)) {
+                    /* Written to the store, but the hub stopped before its record was
+                     * durable: no token was ever answered; it must not stand. */
+                    ch_event_err_t err;
+                    json_t *d = json_pack("{s:s}", "why", "its opening never reached the record");
+                    if (end_event(eng, ev, "closed", "closed", "system",
+                                  "the decision never reached the audit record", "event.abort", d,
+                                  &err) != 0) {
+                        ch_event_list_free(&l);
+                        return CH_EIO;
+                    }
+                    continue;
+                }
                 live_set_event(eng, ev->id, ev->expires_at);
                 if (s != 0) {
                     continue;
@@ -542,6 +665,9 @@ int ch_event_restore(ch_event_engine_t *eng)
 }
 
 /* ---- opening -------------------------------------------------------------------------------- */
+
+static int end_grant(ch_event_engine_t *eng, ch_grant_t *g, const char *status, const char *by,
+                     const char *why, int64_t when);
 
 static int check_keys(const json_t *body, const char *const *keys, ch_event_err_t *err)
 {
@@ -716,13 +842,13 @@ static int answer_event(ch_event_engine_t *eng, const ch_event_actor_t *who, int
     return status;
 }
 
-int ch_event_open(ch_event_engine_t *eng, const ch_event_actor_t *who, const json_t *body,
-                  json_t **out, ch_event_err_t *err)
+int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who, const json_t *body,
+                        ch_event_pending_t **pout, ch_event_err_t *err)
 {
     static const char *const keys[] = {"service", "location",   "path", "incident",
                                        "reason",  "duration_s", "case", "ptz",
                                        "export",  "agency_id",  NULL};
-    *out = NULL;
+    *pout = NULL;
     const char *incident, *reason, *case_name;
     int want_ptz, want_export;
     double lat = 0, lon = 0;
@@ -883,29 +1009,126 @@ int ch_event_open(ch_event_engine_t *eng, const ch_event_actor_t *who, const jso
         free(path_text);
         return fail_store(eng, err);
     }
-    char object[48];
-    object_name(object, "event", ev.id);
     json_t *details =
         json_pack("{s:s, s:I, s:s, s:o, s:I, s:o, s:o, s:s}", "service", service, "agency_id",
                   (json_int_t)agency_id, "status", ev.status, "cameras", cams, "duration_s",
                   (json_int_t)ev.duration_s, "incident", str_or_null(incident), "location",
                   located ? json_pack("{s:f, s:f}", "lat", lat, "lon", lon) : json_null(),
                   "decision", d.rule);
-    if (record_and_commit(eng, who->actor, pending ? "event.request" : "event.open", object, &ev,
-                          details, err) != 0) {
-        free(path_text);
+    free(path_text);
+    /* The store holds the event; the record goes next (ch_event_open_finish answers only once
+     * it is durable, and undoes the event when it cannot be made so). */
+    if (ch_store_commit(eng->cfg.st) != 0) {
+        json_decref(details);
+        return fail_store(eng, err);
+    }
+    ch_event_pending_t *p = ch_calloc(1, sizeof(*p));
+    p->event_id = ev.id;
+    p->pending = pending;
+    snprintf(p->actor, sizeof(p->actor), "%s", who->actor);
+    snprintf(p->action, sizeof(p->action), "%s", pending ? "event.request" : "event.open");
+    object_name(p->object, "event", ev.id);
+    snprintf(p->purpose, sizeof(p->purpose), "%s", service);
+    snprintf(p->basis, sizeof(p->basis), "%s", d.basis_code != NULL ? d.basis_code : "");
+    p->details = details;
+    p->entry = (ch_audit_entry_t){.actor = p->actor,
+                                  .action = p->action,
+                                  .object = p->object,
+                                  .purpose = p->purpose,
+                                  .legal_basis = p->basis[0] ? p->basis : NULL,
+                                  .outcome = "ok",
+                                  .details = p->details};
+    *pout = p;
+    return 0;
+}
+
+void ch_event_pending_free(ch_event_pending_t *p)
+{
+    if (p != NULL) {
+        json_decref(p->details);
+        ch_free(p);
+    }
+}
+
+/* The record of an opened event could not be made durable: the event must not stand. Its
+ * grants end at once (no token was answered yet), in the store, whatever the log says now. */
+static void undo_open(ch_event_engine_t *eng, const ch_event_pending_t *p)
+{
+    ch_event_t ev;
+    ch_grant_list_t g;
+    memset(&g, 0, sizeof(g));
+    int64_t now = now_ms(eng);
+    const char *why = "the decision could not be put on the audit record";
+    int rc = ch_store_begin(eng->cfg.st);
+    if (rc == 0) {
+        rc = ch_store_event_get(eng->cfg.st, p->event_id, &ev);
+    }
+    if (rc == 0) {
+        rc = grants_of(eng, p->event_id, NULL, &g);
+        for (size_t i = 0; rc == 0 && i < g.count; i++) {
+            rc = end_grant(eng, &g.items[i], "closed", "system", why, now);
+        }
+        ch_free(ev.status);
+        ev.status = ch_strdup("closed");
+        ev.closed_by = ch_strdup("system");
+        ev.close_reason = ch_strdup(why);
+        ev.closed_at = now;
+        if (rc == 0) {
+            rc = ch_store_event_update(eng->cfg.st, &ev);
+        }
+        ch_event_fini(&ev);
+    }
+    if (rc != 0 || ch_store_commit(eng->cfg.st) != 0) {
+        (void)ch_store_rollback(eng->cfg.st);
+        ch_log(CH_LOG_ERROR, MODULE,
+               "msg=\"an event without its record could not be undone; the next start closes "
+               "it\" event=%lld",
+               (long long)p->event_id);
+    }
+    ch_grant_list_free(&g);
+}
+
+int ch_event_open_finish(ch_event_engine_t *eng, const ch_event_actor_t *who, ch_event_pending_t *p,
+                         int audit_rc, json_t **out, ch_event_err_t *err)
+{
+    *out = NULL;
+    int64_t id = p->event_id;
+    if (audit_rc != 0) {
+        ch_log(CH_LOG_ERROR, MODULE, "msg=\"audit append failed; event undone\" event=%lld rc=%d",
+               (long long)id, audit_rc);
+        undo_open(eng, p);
+        ch_event_pending_free(p);
+        return fail(err, 503, "audit_unavailable", NULL,
+                    "nothing was granted: the decision could not be put on the audit record");
+    }
+    int pending = p->pending;
+    ch_event_pending_free(p);
+    ch_event_t ev;
+    ch_grant_list_t g;
+    if (ch_store_event_get(eng->cfg.st, id, &ev) != 0 || grants_of(eng, id, NULL, &g) != 0) {
+        ch_event_fini(&ev);
+        return fail_store(eng, err);
+    }
+    went_live(eng, &ev, &g);
+    if (pending) {
+        live_set_event(eng, id, 0);
+    }
+    *out = event_json(eng, &ev, &g, who);
+    ch_event_fini(&ev);
+    ch_grant_list_free(&g);
+    return 201;
+}
+
+int ch_event_open(ch_event_engine_t *eng, const ch_event_actor_t *who, const json_t *body,
+                  json_t **out, ch_event_err_t *err)
+{
+    ch_event_pending_t *p = NULL;
+    *out = NULL;
+    if (ch_event_open_begin(eng, who, body, &p, err) != 0) {
         return -1;
     }
-    free(path_text);
-    ch_grant_list_t g;
-    if (grants_of(eng, ev.id, NULL, &g) == 0) {
-        went_live(eng, &ev, &g);
-        ch_grant_list_free(&g);
-    }
-    if (pending) {
-        live_set_event(eng, ev.id, 0);
-    }
-    return answer_event(eng, who, ev.id, 201, out, err);
+    int rc = eng->cfg.audit != NULL ? ch_audit_append(eng->cfg.audit, &p->entry, NULL) : 0;
+    return ch_event_open_finish(eng, who, p, rc, out, err);
 }
 
 /* ---- reading --------------------------------------------------------------------------------- */
@@ -1639,7 +1862,7 @@ int ch_event_tick(ch_event_engine_t *eng)
         if (release_grants(eng, ev, now) != 0) {
             for (size_t i = 0; i < eng->ngrants;) {
                 if (eng->grants[i].event_id == ev && eng->grants[i].expires_at <= now) {
-                    eng->grants[i] = eng->grants[--eng->ngrants];
+                    live_remove_at(eng, i);
                 } else {
                     i++;
                 }

@@ -138,7 +138,10 @@ void ch_event_subscribe(ch_event_engine_t *eng, ch_event_notice_fn fn, void *ud)
 
 /*
  * Loads the live events and grants from the store and expires, at once, what expired while the
- * hub was down (recorded with their original expiry). 0 or a store / audit code.
+ * hub was down (recorded with their original expiry). An event the audit log holds no record
+ * of (the hub stopped between ch_event_open_begin and the record) is closed and recorded as
+ * "event.abort": the store's index of the log must be up to date first. 0 or a store / audit
+ * code.
  */
 int ch_event_restore(ch_event_engine_t *eng) CH_MUST_CHECK;
 
@@ -168,6 +171,30 @@ size_t ch_event_live_grants(const ch_event_engine_t *eng);
  */
 int ch_event_open(ch_event_engine_t *eng, const ch_event_actor_t *who, const json_t *body,
                   json_t **out, ch_event_err_t *err);
+/*
+ * Opening in two steps, so that the control loop never waits for the disk: begin decides,
+ * selects and writes the event and its grants to the store (denials and refusals are recorded
+ * and answered at once: -1 with err), and returns 0 with *p, the audit record to append
+ * (p->entry; any thread may append it, so concurrent events share one fdatasync). finish, on
+ * the loop, takes the append's result: 0 -> the grants go live and the answer is the event
+ * (201); an error -> the event is undone in the store (its grants closed) and 503 answered. A
+ * crash between the two leaves an event without its record: ch_event_restore closes it.
+ * ch_event_open is begin, append, finish in one call.
+ */
+typedef struct ch_event_pending {
+    int64_t event_id;
+    int pending; /* waits for an operator's approval */
+    char actor[96], action[32], object[48], purpose[72], basis[72];
+    json_t *details;
+    ch_audit_entry_t entry; /* points into this struct */
+} ch_event_pending_t;
+
+int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who, const json_t *body,
+                        ch_event_pending_t **p, ch_event_err_t *err);
+int ch_event_open_finish(ch_event_engine_t *eng, const ch_event_actor_t *who, ch_event_pending_t *p,
+                         int audit_rc, json_t **out, ch_event_err_t *err);
+void ch_event_pending_free(ch_event_pending_t *p); /* NULL is fine */
+
 int ch_event_get(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, json_t **out,
                  ch_event_err_t *err);
 int ch_event_list(ch_event_engine_t *eng, const ch_event_actor_t *who, const ch_store_filter_t *f,

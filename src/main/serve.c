@@ -14,6 +14,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <uv.h>
@@ -238,6 +239,9 @@ static void ch__serve_on_signal(uv_signal_t *h, int signum)
 
 int ch_main_serve(int argc, char **argv)
 {
+    /* Audit appends of opened events run on the libuv pool, where concurrent appends share one
+     * fdatasync: more threads than cores, since they mostly wait for the disk. */
+    setenv("UV_THREADPOOL_SIZE", "32", 0);
     ch_serve_t s;
     memset(&s, 0, sizeof(s));
     for (int i = 1; i < argc; i++) {

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Events through HTTP: POST /api/v1/events (112-dispatch: policy check, camera selection among
+# the cameras near the point, up to 10 grants each with a signed view token, one durable audit
+# record, one store transaction) by an agency's system with its API key, driven by wrk from
+# random points near real camera positions, at 100 and 1,000 connections. In the same run and
+# with the same points, the reference: GET /api/v1/geo/near (the camera selection alone, no
+# decision, no write, no fsync), so the ratio says what deciding and recording cost.
+#
+# usage: bench/events/run.sh   (ROWS=N sites of bench/import/gen.py, default 20,000 = about
+#                               130,000 cameras; BUILD=DIR; CONNS="100 1000"; DURATION=10;
+#                               KEEP=1 keeps the work folder)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-$ROOT/build/release}
+ROWS=${ROWS:-20000}
+CONNS=${CONNS:-"100 1000"}
+DURATION=${DURATION:-10}
+for tool in wrk sqlite3 python3 curl cmake; do
+    command -v "$tool" >/dev/null || { echo "events/run.sh: $tool is missing" >&2; exit 2; }
+done
+
+TMP=$(mktemp -d /tmp/cctvhub-bench-events.XXXXXX)
+pid=
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    [ "${KEEP:-0}" = 1 ] || rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+echo "== build (Release) in $BUILD"
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" --target cctvhub >/dev/null
+hub="$BUILD/cctvhub"
+
+echo "== $ROWS generated sites imported; a police agency and its API key"
+python3 "$ROOT/bench/import/gen.py" --rows "$ROWS" "$TMP/sites.csv"
+"$hub" import --log-level warn --data-dir "$TMP/data" "$TMP/sites.csv" >/dev/null
+# The generated providers are district centers; the event's agency is a 112 center.
+sqlite3 "$TMP/data/cctvhub.db" "insert into agencies(name, kind, level, type, created_at,
+    updated_at) values ('서울경찰청 112치안종합상황실', 'user', 'city', 'police-112', 0, 0)"
+police=$(sqlite3 "$TMP/data/cctvhub.db" "select id from agencies where type = 'police-112'")
+key=$("$hub" apikey create --log-level warn --data-dir "$TMP/data" --agency "$police" 2>/dev/null)
+cams=$(sqlite3 "$TMP/data/cctvhub.db" "select count(*) from cameras where located = 1")
+echo "   $cams located cameras"
+sqlite3 -separator ' ' "$TMP/data/cctvhub.db" \
+    "select lat, lon from cameras where located = 1 and status = 'active'
+     order by random() limit 10000" >"$TMP/points.txt"
+
+common_lua() {
+    cat <<LUA
+wrk.headers["Authorization"] = "Bearer $key"
+local points = {}
+for line in io.lines("$TMP/points.txt") do
+  local lat, lon = line:match("([^ ]+) ([^ ]+)")
+  points[#points + 1] = {tonumber(lat), tonumber(lon)}
+end
+math.randomseed(20261125)
+local function point()
+  local p = points[math.random(#points)]
+  return p[1] + (math.random() - 0.5) * 0.001, p[2] + (math.random() - 0.5) * 0.001
+end
+LUA
+}
+{
+    common_lua
+    cat <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local n = 0
+request = function()
+  local lat, lon = point()
+  n = n + 1
+  return wrk.format(nil, "/api/v1/events", nil, string.format(
+    '{"service":"112-dispatch","location":{"lat":%.6f,"lon":%.6f},' ..
+    '"incident":"BENCH-%d","reason":"load test","duration_s":1800}', lat, lon, n))
+end
+LUA
+} >"$TMP/events.lua"
+{
+    common_lua
+    cat <<'LUA'
+request = function()
+  local lat, lon = point()
+  return wrk.format("GET", string.format(
+    "/api/v1/geo/near?lat=%.6f&lon=%.6f&radius_m=300&limit=10", lat, lon))
+end
+LUA
+} >"$TMP/near.lua"
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+CCTVHUB_SERVICES_FILE="$ROOT/etc/services.json" "$hub" serve --log-level warn \
+    --data-dir "$TMP/data" --http "127.0.0.1:$port" 2>"$TMP/serve.log" &
+pid=$!
+if [ -n "${PERF:-}" ]; then
+    perf record -g -p "$pid" -o "$TMP/perf.data" >/dev/null 2>&1 &
+    perf_pid=$!
+fi
+until curl -fsS "http://127.0.0.1:$port/api/v1/health" >/dev/null 2>&1; do
+    kill -0 "$pid" 2>/dev/null || { cat "$TMP/serve.log"; exit 1; }
+    sleep 0.1
+done
+read -r lat lon <"$TMP/points.txt"
+curl -fsS -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+    -d "{\"service\":\"112-dispatch\",\"location\":{\"lat\":$lat,\"lon\":$lon},\"incident\":\"X\",\"reason\":\"check\"}" \
+    "http://127.0.0.1:$port/api/v1/events" | python3 -c '
+import json, sys
+e = json.load(sys.stdin)
+print("   one event: status %s, %d grants, first token %s..." % (
+    e["status"], len(e["grants"]), e["grants"][0]["token"][:24] if e["grants"] else "-"))'
+
+ulimit -n 65536 2>/dev/null || true
+run() { # name script connections
+    out="$TMP/wrk-$(basename "$2" .lua)-$3.txt"
+    wrk -t2 -c"$3" -d"${DURATION}s" --latency -s "$2" "http://127.0.0.1:$port" >"$out" 2>&1
+    rps=$(awk '/Requests\/sec/ {print $2}' "$out")
+    p50=$(awk '$1 == "50%" {print $2}' "$out")
+    p99=$(awk '$1 == "99%" {print $2}' "$out")
+    err=$(awk '/Socket errors|Non-2xx/ {print}' "$out" | tr '\n' ' ')
+    printf '%-26s %6s %12s %10s %10s   %s\n' "$1" "$3" "$rps" "$p50" "$p99" "${err:-none}"
+}
+printf '\n%-26s %6s %12s %10s %10s   %s\n' what conns req/s p50 p99 errors
+for c in $CONNS; do
+    run "POST /events" "$TMP/events.lua" "$c"
+    run "GET /geo/near (reference)" "$TMP/near.lua" "$c"
+done
+if [ -n "${PERF:-}" ]; then
+    kill -INT "$perf_pid"; wait "$perf_pid" || true
+    perf report -i "$TMP/perf.data" ${PERF_ARGS:---no-children} --sort symbol -g none \
+        2>/dev/null | grep -v '^#' | grep '%' | head -60 >"$ROOT/build/perf-events.txt"
+fi
+events=$(sqlite3 "$TMP/data/cctvhub.db" "select count(*) from events")
+grants=$(sqlite3 "$TMP/data/cctvhub.db" "select count(*) from grants")
+rss=$(awk '/VmHWM/ {print $2, $3}' "/proc/$pid/status")
+kill -TERM "$pid"; wait "$pid" || true; pid=
+echo
+echo "events stored: $events, grants: $grants; hub peak RSS: $rss"
+"$hub" audit verify --data-dir "$TMP/data" | tail -1
