@@ -92,9 +92,11 @@ static int text_ok(const unsigned char *p, size_t n)
                 return 0;
             }
         }
-        /* Overlong 3- and 4-byte forms, surrogates, beyond U+10FFFF. */
-        if ((c == 0xe0 && p[i + 1] < 0xa0) || (c == 0xed && p[i + 1] >= 0xa0) ||
-            (c == 0xf0 && p[i + 1] < 0x90) || (c == 0xf4 && p[i + 1] >= 0x90)) {
+        /* C1 controls (U+0080..U+009F, "\xc2\x80".."\xc2\x9f") are control characters too;
+         * then overlong 3- and 4-byte forms, surrogates, beyond U+10FFFF. */
+        if ((c == 0xc2 && p[i + 1] < 0xa0) || (c == 0xe0 && p[i + 1] < 0xa0) ||
+            (c == 0xed && p[i + 1] >= 0xa0) || (c == 0xf0 && p[i + 1] < 0x90) ||
+            (c == 0xf4 && p[i + 1] >= 0x90)) {
             return 0;
         }
         i += len;
@@ -209,10 +211,11 @@ int ch_auth_apikey_parse(const char *p, size_t n, int64_t *id, ch_slice_t *secre
         return CH_EPARSE;
     }
     while (i < n && p[i] >= '0' && p[i] <= '9') {
-        if (v > (INT64_MAX - 9) / 10) {
+        int d = p[i] - '0';
+        if (v > (INT64_MAX - d) / 10) { /* exact: ids up to INT64_MAX parse */
             return CH_EPARSE;
         }
-        v = v * 10 + (p[i] - '0');
+        v = v * 10 + d;
         i++;
     }
     if (i >= n || p[i] != '_') {
@@ -244,7 +247,11 @@ static int is_ows(char c)
 int ch_auth_cookie_get(ch_slice_t header, const char *name, ch_slice_t *value)
 {
     /* RFC 6265 §5.4: "name=value" pairs separated by ";" and optional spaces. Pairs without
-     * "=" are skipped; the value may be quoted. */
+     * "=" are skipped; the value may be quoted. An empty header may be {NULL, 0}: return
+     * before any pointer arithmetic on it (NULL + 0 is undefined in C). */
+    if (header.len == 0) {
+        return CH_ENOTFOUND;
+    }
     const char *p = header.ptr;
     const char *end = p + header.len;
     size_t nlen = strlen(name);
@@ -292,11 +299,12 @@ int ch_auth_cookie_get(ch_slice_t header, const char *name, ch_slice_t *value)
 
 int ch_auth_bearer(ch_slice_t header, ch_slice_t *token)
 {
-    const char *p = header.ptr;
-    const char *end = p + header.len;
-    if (header.len < 7 || strncasecmp(p, "Bearer", 6) != 0 || !is_ows(p[6])) {
+    /* The length first: header may be {NULL, 0}, and NULL + 0 is undefined in C. */
+    if (header.len < 7 || strncasecmp(header.ptr, "Bearer", 6) != 0 || !is_ows(header.ptr[6])) {
         return CH_EPARSE;
     }
+    const char *p = header.ptr;
+    const char *end = p + header.len;
     p += 6;
     while (p < end && is_ows(*p)) {
         p++;
