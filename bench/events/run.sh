@@ -6,15 +6,21 @@
 # with the same points, the reference: GET /api/v1/geo/near (the camera selection alone, no
 # decision, no write, no fsync), so the ratio says what deciding and recording cost.
 #
+# Two ways to load it: wrk (closed loop: C connections each wait for their answer, so the
+# latency is C / throughput by Little's law, and the rate is the most the hub sustains) and
+# bench/events/load.c (open loop: events arrive at RATES per second whatever the hub does,
+# over C connections; latency counted from when each event was due).
+#
 # usage: bench/events/run.sh   (ROWS=N sites of bench/import/gen.py, default 20,000 = about
-#                               130,000 cameras; BUILD=DIR; CONNS="100 1000"; DURATION=10;
-#                               KEEP=1 keeps the work folder)
+#                               130,000 cameras; BUILD=DIR; CONNS="100 1000"; RATES="2000";
+#                               DURATION=10; KEEP=1 keeps the work folder)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build/release}
 ROWS=${ROWS:-20000}
 CONNS=${CONNS:-"100 1000"}
+RATES=${RATES:-"2000"}
 DURATION=${DURATION:-10}
 for tool in wrk sqlite3 python3 curl cmake; do
     command -v "$tool" >/dev/null || { echo "events/run.sh: $tool is missing" >&2; exit 2; }
@@ -32,6 +38,7 @@ echo "== build (Release) in $BUILD"
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
 cmake --build "$BUILD" -j"$(nproc)" --target cctvhub >/dev/null
 hub="$BUILD/cctvhub"
+cc -O2 -Wall -Wextra -Werror -o "$TMP/load" "$ROOT/bench/events/load.c"
 
 echo "== $ROWS generated sites imported; a police agency and its API key"
 python3 "$ROOT/bench/import/gen.py" --rows "$ROWS" "$TMP/sites.csv"
@@ -119,16 +126,28 @@ run() { # name script connections
     err=$(awk '/Socket errors|Non-2xx/ {print}' "$out" | tr '\n' ' ')
     printf '%-26s %6s %12s %10s %10s   %s\n' "$1" "$3" "$rps" "$p50" "$p99" "${err:-none}"
 }
-printf '\n%-26s %6s %12s %10s %10s   %s\n' what conns req/s p50 p99 errors
-for c in $CONNS; do
-    run "POST /events" "$TMP/events.lua" "$c"
-    run "GET /geo/near (reference)" "$TMP/near.lua" "$c"
-done
+if [ "${WRK:-1}" = 1 ]; then
+    printf '\n%-26s %6s %12s %10s %10s   %s\n' what conns req/s p50 p99 errors
+    for c in $CONNS; do
+        run "POST /events" "$TMP/events.lua" "$c"
+        run "GET /geo/near (reference)" "$TMP/near.lua" "$c"
+    done
+fi
 if [ -n "${PERF:-}" ]; then
     kill -INT "$perf_pid"; wait "$perf_pid" || true
     perf report -i "$TMP/perf.data" ${PERF_ARGS:---no-children} --sort symbol -g none \
         2>/dev/null | grep -v '^#' | grep '%' | head -60 >"$ROOT/build/perf-events.txt"
 fi
+echo
+echo "open loop (bench/events/load.c): events due at a fixed rate"
+for r in $RATES; do
+    for c in $CONNS; do
+        printf '%s/s over %s connections: ' "$r" "$c"
+        "$TMP/load" 127.0.0.1 "$port" "$c" "$r" "$DURATION" "$TMP/points.txt" "$key" |
+            tr '\n' ' '
+        echo
+    done
+done
 events=$(sqlite3 "$TMP/data/cctvhub.db" "select count(*) from events")
 grants=$(sqlite3 "$TMP/data/cctvhub.db" "select count(*) from grants")
 rss=$(awk '/VmHWM/ {print $2, $3}' "/proc/$pid/status")

@@ -52,6 +52,9 @@ typedef struct ch_serve {
     uv_timer_t drain_timer;
     uv_timer_t checkpoint_timer; /* a signed checkpoint each second when records were added */
     uv_timer_t event_timer;      /* expiry of grants and events */
+    uv_work_t housekeeping;      /* checkpoints, on the pool */
+    int housekeeping_running;
+    ch_store_t *checkpoint_store; /* the pool's handle for WAL checkpoints */
     int stopping;
 } ch_serve_t;
 
@@ -188,13 +191,47 @@ static void ch__serve_event_tick(uv_timer_t *t)
     }
 }
 
+/* On the pool, once a second: the signed audit checkpoint and the store's WAL checkpoint,
+ * both of which wait for the disk, so the loop never does. The store checkpoint has a handle
+ * of its own (a handle is single-threaded); one job runs at a time. */
+static void ch__serve_housekeeping_work(uv_work_t *w)
+{
+    ch_serve_t *s = w->data;
+    if (ch_audit_checkpoint_now(s->audit) != 0) {
+        ch_log(CH_LOG_ERROR, "audit", "msg=\"checkpoint failed\"");
+    }
+    if (s->checkpoint_store == NULL) {
+        char *err = NULL;
+        if (ch_store_open(s->cfg.store_url, &s->checkpoint_store, &err) != 0) {
+            ch_log(CH_LOG_WARN, "store", "msg=\"no handle for WAL checkpoints\"");
+            ch_free(err);
+            return;
+        }
+    }
+    if (ch_store_checkpoint(s->checkpoint_store) != 0) {
+        ch_log(CH_LOG_WARN, "store", "msg=\"WAL checkpoint failed\" error=\"%s\"",
+               ch_store_errmsg(s->checkpoint_store));
+    }
+}
+
+static void ch__serve_housekeeping_done(uv_work_t *w, int status)
+{
+    ch_serve_t *s = w->data;
+    CH_UNUSED(status);
+    s->housekeeping_running = 0;
+}
+
 static void ch__serve_checkpoint_tick(uv_timer_t *t)
 {
     ch_serve_t *s = t->data;
     /* Records that commands (cctvhub user, apikey) left while this hub held the log. */
     (void)ch_main__outbox_drain(s->store, s->audit);
-    if (ch_audit_checkpoint_now(s->audit) != 0) {
-        ch_log(CH_LOG_ERROR, "audit", "msg=\"checkpoint failed\"");
+    if (!s->housekeeping_running) {
+        s->housekeeping.data = s;
+        if (uv_queue_work(s->loop, &s->housekeeping, ch__serve_housekeeping_work,
+                          ch__serve_housekeeping_done) == 0) {
+            s->housekeeping_running = 1;
+        }
     }
 }
 
@@ -298,6 +335,9 @@ int ch_main_serve(int argc, char **argv)
     if (rc != CH_EXIT_OK) {
         exit_code = rc;
         goto out;
+    }
+    if (ch_store_wal_autocheckpoint(s.store, 0) != 0) {
+        ch_log(CH_LOG_WARN, "store", "msg=\"WAL checkpoints stay on the loop\"");
     }
     if (ch_main__outbox_drain(s.store, s.audit) != 0) {
         fprintf(stderr, "cctvhub serve: the audit outbox cannot be appended: %s\n",
@@ -420,6 +460,10 @@ out:
         uv_loop_close(s.loop);
     }
     ch_audit_close(s.audit); /* writes a last checkpoint */
+    ch_store_close(s.checkpoint_store);
+    if (s.store != NULL && ch_store_checkpoint(s.store) != 0) {
+        ch_log(CH_LOG_WARN, "store", "msg=\"last WAL checkpoint failed\"");
+    }
     ch_store_close(s.store);
     ch_config_fini(&s.cfg);
     return exit_code;

@@ -87,17 +87,17 @@ static const ch_store__col_t outbox_cols[] = {
 };
 
 static const ch_store__col_t event_cols[] = {
-    COL(ch_event_t, service, TEXT),        COL(ch_event_t, agency_id, INT64),
-    COL(ch_event_t, status, TEXT),         COL(ch_event_t, located, INT),
-    COL(ch_event_t, lat, DOUBLE),          COL(ch_event_t, lon, DOUBLE),
-    COL(ch_event_t, path, TEXT),           COL(ch_event_t, incident, TEXT),
-    COL(ch_event_t, reason, TEXT),         COL(ch_event_t, case_name, TEXT),
-    COL(ch_event_t, duration_s, INT64),    COL(ch_event_t, expires_at, INT64),
-    COL(ch_event_t, extensions, INT),      COL(ch_event_t, ptz, INT),
-    COL(ch_event_t, export_allowed, INT),  COL(ch_event_t, basis_code, TEXT),
-    COL(ch_event_t, created_by, TEXT),     COL(ch_event_t, decided_by, TEXT),
-    COL(ch_event_t, decision_note, TEXT),  COL(ch_event_t, closed_by, TEXT),
-    COL(ch_event_t, close_reason, TEXT),   COL(ch_event_t, closed_at, INT64),
+    COL(ch_event_t, service, TEXT),       COL(ch_event_t, agency_id, INT64),
+    COL(ch_event_t, status, TEXT),        COL(ch_event_t, located, INT),
+    COL(ch_event_t, lat, DOUBLE),         COL(ch_event_t, lon, DOUBLE),
+    COL(ch_event_t, path, TEXT),          COL(ch_event_t, incident, TEXT),
+    COL(ch_event_t, reason, TEXT),        COL(ch_event_t, case_name, TEXT),
+    COL(ch_event_t, duration_s, INT64),   COL(ch_event_t, expires_at, INT64),
+    COL(ch_event_t, extensions, INT),     COL(ch_event_t, ptz, INT),
+    COL(ch_event_t, export_allowed, INT), COL(ch_event_t, basis_code, TEXT),
+    COL(ch_event_t, created_by, TEXT),    COL(ch_event_t, decided_by, TEXT),
+    COL(ch_event_t, decision_note, TEXT), COL(ch_event_t, closed_by, TEXT),
+    COL(ch_event_t, close_reason, TEXT),  COL(ch_event_t, closed_at, INT64),
 };
 
 static const ch_store__col_t grant_cols[] = {
@@ -554,6 +554,16 @@ const char *ch_store_errmsg(ch_store_t *st)
         return "no store";
     }
     return st->errmsg;
+}
+
+int ch_store_wal_autocheckpoint(ch_store_t *st, int pages)
+{
+    return st->ops->wal_autocheckpoint(st, pages);
+}
+
+int ch_store_checkpoint(ch_store_t *st)
+{
+    return st->ops->checkpoint(st);
 }
 
 int ch_store_begin(ch_store_t *st)

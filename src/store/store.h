@@ -123,7 +123,7 @@ typedef struct ch_store_filter {
     const char *text;  /* substring of name or addresses */
     int has_bbox;      /* when set: min_lat <= lat <= max_lat and min_lon <= lon <= max_lon */
     double min_lat, min_lon, max_lat, max_lon;
-    int64_t event_id;  /* grants only; 0 = any */
+    int64_t event_id; /* grants only; 0 = any */
     int64_t after_id; /* cursor: items with id > after_id, in id order */
     int limit;        /* 1..1000; 0 means 100 */
 } ch_store_filter_t;
@@ -166,6 +166,14 @@ int ch_store_schema_version(ch_store_t *st);
 
 /* The last error message of this handle (for logs and 500 answers); never NULL. */
 const char *ch_store_errmsg(ch_store_t *st);
+
+/* The write-ahead log: wal_autocheckpoint sets after how many pages a commit copies the log
+ * into the database (0: never; SQLite's default is 1000), and checkpoint copies what it can
+ * now without blocking writers (PASSIVE). A busy hub turns the first off on its loop's handle
+ * and runs the second on a thread of its own, so that no request waits for that copy and its
+ * fsync. 0 or CH_EDB. */
+int ch_store_wal_autocheckpoint(ch_store_t *st, int pages) CH_MUST_CHECK;
+int ch_store_checkpoint(ch_store_t *st) CH_MUST_CHECK;
 
 /* Transactions: all-or-nothing imports. Not nestable. */
 int ch_store_begin(ch_store_t *st) CH_MUST_CHECK;
@@ -401,10 +409,10 @@ extern const char *const ch_store_grant_statuses[]; /* pending active denied exp
 /* An event an agency raised: one service, one place (or path, or moving subject). */
 typedef struct ch_event {
     int64_t id;
-    char *service;       /* required: a service id of the services file */
-    int64_t agency_id;   /* required: the agency the event is for */
-    char *status;        /* required: one of ch_store_event_statuses */
-    int located;         /* 1 when lat/lon hold the place (or the subject's last position) */
+    char *service;     /* required: a service id of the services file */
+    int64_t agency_id; /* required: the agency the event is for */
+    char *status;      /* required: one of ch_store_event_statuses */
+    int located;       /* 1 when lat/lon hold the place (or the subject's last position) */
     double lat, lon;
     char *path;          /* a GeoJSON LineString text, or NULL */
     char *incident;      /* the agency's incident number, or NULL */

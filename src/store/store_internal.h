@@ -118,6 +118,8 @@ typedef struct ch_store_ops {
     int (*begin)(ch_store_t *st);
     int (*commit)(ch_store_t *st);
     int (*rollback)(ch_store_t *st);
+    int (*wal_autocheckpoint)(ch_store_t *st, int pages);
+    int (*checkpoint)(ch_store_t *st);
 
     /* Generic CRUD over a record of table t. create sets id, created_at and updated_at; update
      * sets updated_at and created_at (read back). get fills a zeroed *out. */

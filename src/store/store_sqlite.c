@@ -200,54 +200,53 @@ static const char migration_3[] =
     ");\n";
 
 /* Events and their grants (see store.h). Expiry looks for live rows by status. */
-static const char migration_4[] =
-    "CREATE TABLE events (\n"
-    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
-    "    service TEXT NOT NULL,\n"
-    "    agency_id INTEGER NOT NULL REFERENCES agencies(id),\n"
-    "    status TEXT NOT NULL,\n"
-    "    located INTEGER NOT NULL,\n"
-    "    lat REAL NOT NULL,\n"
-    "    lon REAL NOT NULL,\n"
-    "    path TEXT,\n"
-    "    incident TEXT,\n"
-    "    reason TEXT,\n"
-    "    case_name TEXT,\n"
-    "    duration_s INTEGER NOT NULL,\n"
-    "    expires_at INTEGER NOT NULL,\n"
-    "    extensions INTEGER NOT NULL,\n"
-    "    ptz INTEGER NOT NULL,\n"
-    "    export_allowed INTEGER NOT NULL,\n"
-    "    basis_code TEXT,\n"
-    "    created_by TEXT NOT NULL,\n"
-    "    decided_by TEXT,\n"
-    "    decision_note TEXT,\n"
-    "    closed_by TEXT,\n"
-    "    close_reason TEXT,\n"
-    "    closed_at INTEGER NOT NULL,\n"
-    "    created_at INTEGER NOT NULL,\n"
-    "    updated_at INTEGER NOT NULL\n"
-    ");\n"
-    "CREATE INDEX events_agency ON events(agency_id);\n"
-    "CREATE INDEX events_status ON events(status);\n"
-    "CREATE TABLE grants (\n"
-    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
-    "    event_id INTEGER NOT NULL REFERENCES events(id),\n"
-    "    camera_id INTEGER NOT NULL,\n"
-    "    agency_id INTEGER NOT NULL,\n"
-    "    provider_id INTEGER NOT NULL,\n"
-    "    status TEXT NOT NULL,\n"
-    "    why TEXT,\n"
-    "    expires_at INTEGER NOT NULL,\n"
-    "    ended_at INTEGER NOT NULL,\n"
-    "    ended_by TEXT,\n"
-    "    end_reason TEXT,\n"
-    "    created_at INTEGER NOT NULL,\n"
-    "    updated_at INTEGER NOT NULL\n"
-    ");\n"
-    "CREATE INDEX grants_event ON grants(event_id);\n"
-    "CREATE INDEX grants_status ON grants(status);\n"
-    "CREATE INDEX grants_camera ON grants(camera_id);\n";
+static const char migration_4[] = "CREATE TABLE events (\n"
+                                  "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+                                  "    service TEXT NOT NULL,\n"
+                                  "    agency_id INTEGER NOT NULL REFERENCES agencies(id),\n"
+                                  "    status TEXT NOT NULL,\n"
+                                  "    located INTEGER NOT NULL,\n"
+                                  "    lat REAL NOT NULL,\n"
+                                  "    lon REAL NOT NULL,\n"
+                                  "    path TEXT,\n"
+                                  "    incident TEXT,\n"
+                                  "    reason TEXT,\n"
+                                  "    case_name TEXT,\n"
+                                  "    duration_s INTEGER NOT NULL,\n"
+                                  "    expires_at INTEGER NOT NULL,\n"
+                                  "    extensions INTEGER NOT NULL,\n"
+                                  "    ptz INTEGER NOT NULL,\n"
+                                  "    export_allowed INTEGER NOT NULL,\n"
+                                  "    basis_code TEXT,\n"
+                                  "    created_by TEXT NOT NULL,\n"
+                                  "    decided_by TEXT,\n"
+                                  "    decision_note TEXT,\n"
+                                  "    closed_by TEXT,\n"
+                                  "    close_reason TEXT,\n"
+                                  "    closed_at INTEGER NOT NULL,\n"
+                                  "    created_at INTEGER NOT NULL,\n"
+                                  "    updated_at INTEGER NOT NULL\n"
+                                  ");\n"
+                                  "CREATE INDEX events_agency ON events(agency_id);\n"
+                                  "CREATE INDEX events_status ON events(status);\n"
+                                  "CREATE TABLE grants (\n"
+                                  "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+                                  "    event_id INTEGER NOT NULL REFERENCES events(id),\n"
+                                  "    camera_id INTEGER NOT NULL,\n"
+                                  "    agency_id INTEGER NOT NULL,\n"
+                                  "    provider_id INTEGER NOT NULL,\n"
+                                  "    status TEXT NOT NULL,\n"
+                                  "    why TEXT,\n"
+                                  "    expires_at INTEGER NOT NULL,\n"
+                                  "    ended_at INTEGER NOT NULL,\n"
+                                  "    ended_by TEXT,\n"
+                                  "    end_reason TEXT,\n"
+                                  "    created_at INTEGER NOT NULL,\n"
+                                  "    updated_at INTEGER NOT NULL\n"
+                                  ");\n"
+                                  "CREATE INDEX grants_event ON grants(event_id);\n"
+                                  "CREATE INDEX grants_status ON grants(status);\n"
+                                  "CREATE INDEX grants_camera ON grants(camera_id);\n";
 
 static const char *const migrations[] = {
     migration_1,
@@ -1909,6 +1908,19 @@ static int sq_delete_where(ch_store_t *st, const ch_store__table_t *t, const cha
     return rc;
 }
 
+static int sq_wal_autocheckpoint(ch_store_t *st, int pages)
+{
+    sq_store_t *s = sq(st);
+    return sqlite3_wal_autocheckpoint(s->db, pages) == SQLITE_OK ? 0 : sq_fail(s, "autocheckpoint");
+}
+
+static int sq_checkpoint(ch_store_t *st)
+{
+    sq_store_t *s = sq(st);
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : sq_fail(s, "checkpoint");
+}
+
 static const ch_store_ops_t sq_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -1916,6 +1928,8 @@ static const ch_store_ops_t sq_ops = {
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,
+    .wal_autocheckpoint = sq_wal_autocheckpoint,
+    .checkpoint = sq_checkpoint,
     .create = sq_create_op,
     .get = sq_get,
     .update = sq_update,
