@@ -331,7 +331,9 @@ static int grants_of(ch_event_engine_t *eng, int64_t event_id, const char *statu
             return rc;
         }
         l->items = ch_realloc(l->items, (l->count + page.count + 1) * sizeof(ch_grant_t));
-        memcpy(l->items + l->count, page.items, page.count * sizeof(ch_grant_t));
+        if (page.count > 0) { /* an empty page may have no items array */
+            memcpy(l->items + l->count, page.items, page.count * sizeof(ch_grant_t));
+        }
         l->count += page.count;
         l->total = page.total;
         f.after_id = page.next_id;
@@ -1669,17 +1671,29 @@ int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t i
     if (grace_until > ev.expires_at) {
         grace_until = ev.expires_at;
     }
-    ch_grant_list_t g;
+    ch_grant_list_t g, gone;
     memset(&g, 0, sizeof(g));
+    memset(&gone, 0, sizeof(gone));
     json_t *added = json_array(), *leaving = json_array(), *kept = json_array();
     int rc = ch_store_begin(eng->cfg.st);
     if (rc == 0) {
         rc = grants_of(eng, id, "active", &g);
     }
-    /* Cameras that see the new position: kept (their full expiry back), or new. */
+    if (rc == 0) {
+        rc = grants_of(eng, id, "revoked", &gone);
+    }
+    /* Cameras that see the new position: kept (their full expiry back), or new; never one
+     * whose grant in this event was revoked (by its provider or an operator). */
     choice_t *fresh = ch_calloc(n + 1, sizeof(*fresh));
     size_t nfresh = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
+        int revoked = 0;
+        for (size_t k = 0; k < gone.count; k++) {
+            revoked |= gone.items[k].camera_id == c[i].r.camera_id;
+        }
+        if (revoked) {
+            continue;
+        }
         ch_grant_t *have = NULL;
         for (size_t k = 0; k < g.count; k++) {
             if (g.items[k].camera_id == c[i].r.camera_id) {
@@ -1694,6 +1708,7 @@ int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t i
             json_array_append_new(kept, json_integer(have->camera_id));
         }
     }
+    ch_grant_list_free(&gone);
     /* Cameras behind: a short grace, then released. */
     for (size_t k = 0; rc == 0 && k < g.count; k++) {
         int seen = 0;

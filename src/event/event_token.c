@@ -48,10 +48,11 @@ static int parse_claims(const char *p, size_t n, ch_event_claims_t *c)
         int64_t x = 0;
         size_t start = i;
         while (i < n && p[i] >= '0' && p[i] <= '9') {
-            if (x > (INT64_MAX - 9) / 10) {
+            int d = p[i] - '0';
+            if (x > (INT64_MAX - d) / 10) {
                 return CH_EPARSE;
             }
-            x = x * 10 + (p[i] - '0');
+            x = x * 10 + d;
             i++;
         }
         if (i == start || (i - start > 1 && p[start] == '0')) {
@@ -82,6 +83,15 @@ int ch_event_token_verify(const uint8_t pk[32], const char *token, size_t len, i
     memset(c, 0, sizeof(*c));
     if (len < 4 || len >= CH_EVENT_TOKEN_MAX || memcmp(token, "v1.", 3) != 0) {
         return CH_EPARSE;
+    }
+    /* Only the base64url alphabet and dots: libsodium 1.0.18 decodes any byte >= 0x80 as '_',
+     * which would let one token be spelled many ways. */
+    for (size_t i = 0; i < len; i++) {
+        char ch = token[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_' || ch == '.')) {
+            return CH_EPARSE;
+        }
     }
     const char *p64 = token + 3;
     const char *dot = memchr(p64, '.', len - 3);

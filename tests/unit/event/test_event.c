@@ -1,0 +1,1600 @@
+/*
+ * Unit tests of the event engine, driven through its JSON calls as the API's clients drive it:
+ * a real SQLite store with agencies and cameras made through it, a geo index loaded from that
+ * store, the shipped etc/services.json, a real audit log and node key, and an injected clock
+ * (no sleeps: expiry, grace and restarts move the clock by hand).
+ *
+ * The place: point A in central Seoul with cameras placed so that the model of docs/geo.md
+ * clearly sees it or not (PTZ cameras see from anywhere within their range; a fixed camera only
+ * within heading +- fov/2), and point B 1 km east with two PTZ cameras of another district.
+ *
+ *   ptz_a      PTZ 20 m north of A, range 100 m, district, 생활방범       sees A (needs_pan)
+ *   fixed_a    fixed 30 m south of A facing north, fov 90, range 80 m    sees A (in_fov)
+ *   vehicle_a  PTZ 21 m south-east of A, heading unknown, 차량방범       sees A (needs_pan)
+ *   away_a     fixed 30 m south of A facing south                        does not see A
+ *   inactive_a PTZ 10 m west of A, status inactive                       offline: left out
+ *   other_a    PTZ 10 m east of A, provider of type "other"              not drawn on by 112
+ *   ptz_b1/b2  PTZ 20 m north/south of B, district 2                     see B, not A
+ *
+ * Each test gets its own temporary directory (setup), removed afterwards (teardown).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event/event.h"
+
+#include <jansson.h>
+
+#define T0 1767225600123LL /* 2026-01-01T00:00:00.123Z: not a whole second, on purpose */
+
+#define A_LAT 37.5665
+#define A_LON 126.9780
+#define N_M   9.0e-6   /* degrees of latitude per metre (a little under, so distances shrink) */
+#define E_M   1.133e-5 /* degrees of longitude per metre at 37.57 N */
+#define B_LAT A_LAT
+#define B_LON (A_LON + 1000 * E_M)
+
+#define MAX_NOTICES 256
+
+typedef struct notice {
+    ch_event_notice_kind_t kind;
+    int64_t grant_id, event_id, camera_id;
+    char status[16];
+} notice_t;
+
+typedef struct fixture {
+    char dir[256];
+    ch_store_t *st;
+    ch_geo_t *geo;
+    ch_policy_t *policy;
+    ch_audit_t *audit;
+    ch_audit_key_t key;
+    ch_event_engine_t *eng;
+    int64_t now; /* the injected clock, ms since the epoch */
+    /* agencies */
+    int64_t police, station, fire, military, district, district2, other;
+    /* cameras */
+    int64_t ptz_a, fixed_a, vehicle_a, away_a, inactive_a, other_a, ptz_b1, ptz_b2;
+    notice_t notices[MAX_NOTICES];
+    size_t nnotices;
+} fixture_t;
+
+/* ---- the fixture --------------------------------------------------------------------------- */
+
+static int64_t fixture_clock(void *ud)
+{
+    return ((fixture_t *)ud)->now;
+}
+
+static void on_notice(void *ud, const ch_event_notice_t *n)
+{
+    fixture_t *fx = ud;
+    assert_true(fx->nnotices < MAX_NOTICES);
+    notice_t *s = &fx->notices[fx->nnotices++];
+    s->kind = n->kind;
+    s->grant_id = n->grant_id;
+    s->event_id = n->event_id;
+    s->camera_id = n->camera_id;
+    snprintf(s->status, sizeof(s->status), "%s", n->status != NULL ? n->status : "");
+}
+
+static int64_t make_agency(fixture_t *fx, const char *name, const char *kind, const char *level,
+                           const char *type)
+{
+    ch_agency_t a = {0};
+    a.name = (char *)name;
+    a.kind = (char *)kind;
+    a.level = (char *)level;
+    a.type = (char *)type;
+    assert_int_equal(ch_store_agency_create(fx->st, &a), 0);
+    return a.id;
+}
+
+static int64_t make_camera(fixture_t *fx, int64_t agency_id, const char *name, double lat,
+                           double lon, const char *kind, double heading, double fov, double range,
+                           const char *purpose, const char *status)
+{
+    ch_camera_t c;
+    ch_camera_init(&c);
+    c.agency_id = agency_id;
+    c.name = (char *)name;
+    c.located = 1;
+    c.lat = lat;
+    c.lon = lon;
+    c.kind = (char *)kind;
+    c.heading_deg = heading;
+    c.fov_deg = fov;
+    c.range_m = range;
+    c.purpose = (char *)purpose;
+    c.status = (char *)status;
+    c.pixels = 2000000;
+    assert_int_equal(ch_store_camera_create(fx->st, &c), 0);
+    return c.id;
+}
+
+/*
+ * Brings the store's index of the audit log up to date, as the daemon does before it restores
+ * the engine (ch_event_restore asks the index whether an event's opening reached the record).
+ * Only what the engine asks is indexed here: the event a record is about, by its object
+ * ("event:9") or details.event_id.
+ */
+static void sync_index(fixture_t *fx)
+{
+    int64_t last = -1;
+    assert_int_equal(ch_store_audit_index_last(fx->st, &last), 0);
+    ch_audit_iter_t *it = NULL;
+    assert_int_equal(ch_audit_iter_new(fx->audit, (uint64_t)(last + 1), &it), 0);
+    ch_audit_record_t r;
+    int rc;
+    while ((rc = ch_audit_iter_next(it, &r)) == 0) {
+        json_t *rec = json_loads(r.json, 0, NULL);
+        assert_non_null(rec);
+        int64_t ids[2];
+        size_t n = 0;
+        const char *object = json_string_value(json_object_get(rec, "object"));
+        if (object != NULL && strncmp(object, "event:", 6) == 0 &&
+            ch_parse_int64(object + 6, strlen(object + 6), &ids[n]) == 0) {
+            n++;
+        }
+        json_t *eid = json_object_get(json_object_get(rec, "details"), "event_id");
+        if (json_is_integer(eid)) {
+            ids[n++] = json_integer_value(eid);
+        }
+        ch_store_audit_row_t row = {.seq = (int64_t)r.seq,
+                                    .time_ns = json_integer_value(json_object_get(rec, "time")),
+                                    .actor = json_string_value(json_object_get(rec, "actor")),
+                                    .action = json_string_value(json_object_get(rec, "action")),
+                                    .event_ids = n > 0 ? ids : NULL,
+                                    .n_event_ids = n};
+        assert_int_equal(ch_store_audit_index_add(fx->st, &row), 0);
+        json_decref(rec);
+    }
+    assert_int_equal(rc, CH_ENOTFOUND);
+    ch_audit_iter_free(it);
+}
+
+/* A new engine on the fixture's store, log and clock (after a restart too). */
+static void make_engine(fixture_t *fx)
+{
+    sync_index(fx);
+    ch_event_config_t cfg = {.st = fx->st,
+                             .audit = fx->audit,
+                             .sk = fx->key.sk,
+                             .rtsp_base = "rtsp://hub.test:8554",
+                             .ws_base = "wss://hub.test",
+                             .min_lat = 37.4,
+                             .min_lon = 126.8,
+                             .max_lat = 37.7,
+                             .max_lon = 127.2,
+                             .grace_ms = 30000,
+                             .clock = fixture_clock,
+                             .clock_ud = fx};
+    fx->eng = ch_event_engine_new(&cfg);
+    assert_non_null(fx->eng);
+    ch_event_set_policy(fx->eng, fx->policy);
+    ch_event_set_geo(fx->eng, fx->geo);
+    ch_event_subscribe(fx->eng, on_notice, fx);
+    assert_int_equal(ch_event_restore(fx->eng), 0);
+}
+
+static int setup(void **state)
+{
+    fixture_t *fx = ch_calloc(1, sizeof(*fx));
+    const char *tmp = getenv("TMPDIR");
+    snprintf(fx->dir, sizeof(fx->dir), "%s/ch_event_test_XXXXXX",
+             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+    if (mkdtemp(fx->dir) == NULL) {
+        return -1;
+    }
+    char url[320], audit_dir[320];
+    snprintf(url, sizeof(url), "sqlite:%s/hub.db", fx->dir);
+    snprintf(audit_dir, sizeof(audit_dir), "%s/audit", fx->dir);
+    char *err = NULL;
+    ch_audit_options_t aopt = {.dir = audit_dir, .key = &fx->key};
+    if (ch_store_open(url, &fx->st, &err) != 0 ||
+        ch_policy_load_file(CH_SOURCE_DIR "/etc/services.json", &fx->policy, &err) != 0 ||
+        ch_audit_keys_init(fx->dir, &err) != 0 ||
+        ch_audit_keys_load(fx->dir, &fx->key, &err) != 0 ||
+        ch_audit_open(&aopt, &fx->audit, &err) != 0) {
+        fprintf(stderr, "setup: %s\n", err != NULL ? err : "?");
+        ch_free(err);
+        return -1;
+    }
+    fx->now = T0;
+
+    fx->police = make_agency(fx, "서울경찰청 112종합상황실", "user", "city", "police-112");
+    fx->station = make_agency(fx, "종로경찰서", "user", "district", "police-station");
+    fx->fire = make_agency(fx, "서울종합방재센터 119", "user", "city", "fire-119");
+    fx->military = make_agency(fx, "수도방위사령부", "user", "national", "military");
+    fx->district = make_agency(fx, "중구 통합관제센터", "provider", "district", "district-center");
+    fx->district2 =
+        make_agency(fx, "종로구 통합관제센터", "provider", "district", "district-center");
+    fx->other = make_agency(fx, "민간 상가관리단", "provider", "district", "other");
+
+    const double unk = CH_STORE_UNKNOWN_DOUBLE;
+    fx->ptz_a = make_camera(fx, fx->district, "A ptz north", A_LAT + 20 * N_M, A_LON, "ptz", 90, 60,
+                            100, "생활방범", "active");
+    fx->fixed_a = make_camera(fx, fx->district, "A fixed south, facing north", A_LAT - 30 * N_M,
+                              A_LON, "fixed", 0, 90, 80, "생활방범", "active");
+    fx->vehicle_a = make_camera(fx, fx->district, "A plate reader", A_LAT - 15 * N_M,
+                                A_LON + 15 * E_M, "ptz", unk, unk, 100, "차량방범", "active");
+    fx->away_a = make_camera(fx, fx->district, "A fixed south, facing south", A_LAT - 30 * N_M,
+                             A_LON + 2 * E_M, "fixed", 180, 60, 80, "생활방범", "active");
+    fx->inactive_a = make_camera(fx, fx->district, "A ptz west, broken", A_LAT, A_LON - 10 * E_M,
+                                 "ptz", 0, 60, 100, "생활방범", "inactive");
+    fx->other_a = make_camera(fx, fx->other, "A mall ptz", A_LAT, A_LON + 10 * E_M, "ptz", 0, 60,
+                              100, "생활방범", "active");
+    fx->ptz_b1 = make_camera(fx, fx->district2, "B ptz north", B_LAT + 20 * N_M, B_LON, "ptz", 0,
+                             60, 100, "생활방범", "active");
+    fx->ptz_b2 = make_camera(fx, fx->district2, "B ptz south", B_LAT - 20 * N_M, B_LON, "ptz", 0,
+                             60, 100, "어린이보호", "active");
+
+    fx->geo = ch_geo_new();
+    assert_int_equal(ch_geo_load(fx->geo, fx->st), 0);
+    assert_int_equal(ch_geo_count(fx->geo), 8);
+    make_engine(fx);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_engine_free(fx->eng);
+    ch_geo_free(fx->geo);
+    ch_audit_close(fx->audit);
+    ch_store_close(fx->st);
+    ch_policy_free(fx->policy);
+    ch_audit_key_wipe(&fx->key);
+    char cmd[320];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
+    assert_int_equal(system(cmd), 0);
+    ch_free(fx);
+    return 0;
+}
+
+/* ---- actors --------------------------------------------------------------------------------- */
+
+static ch_event_actor_t agency(int64_t id, const char *actor)
+{
+    return (ch_event_actor_t){actor, CH_EVENT_ROLE_AGENCY, id};
+}
+
+static ch_event_actor_t provider(int64_t id, const char *actor)
+{
+    return (ch_event_actor_t){actor, CH_EVENT_ROLE_PROVIDER, id};
+}
+
+static const ch_event_actor_t operator_kim = {"user:kim", CH_EVENT_ROLE_OPERATOR, 0};
+
+/* ---- JSON helpers --------------------------------------------------------------------------- */
+
+static const char *str_of(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    assert_non_null(s);
+    return s;
+}
+
+static int64_t int_of(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    assert_true(json_is_integer(v));
+    return json_integer_value(v);
+}
+
+static void assert_time(const json_t *v, int64_t ms)
+{
+    char want[32];
+    ch_time_format_rfc3339(ms, want);
+    assert_true(json_is_string(v));
+    assert_string_equal(json_string_value(v), want);
+}
+
+static size_t grant_count(const json_t *ev)
+{
+    const json_t *g = json_object_get(ev, "grants");
+    assert_true(json_is_array(g));
+    return json_array_size(g);
+}
+
+/* The grant of a camera in an event's answer (the last one when several), or NULL. */
+static json_t *grant_of(const json_t *ev, int64_t camera_id)
+{
+    json_t *found = NULL, *g;
+    size_t i;
+    json_array_foreach(json_object_get(ev, "grants"), i, g)
+    {
+        if (int_of(g, "camera_id") == camera_id) {
+            found = g;
+        }
+    }
+    return found;
+}
+
+/* The body of an open at (lat, lon); incident, reason NULL and duration_s 0 leave them out. */
+static json_t *open_body(const char *service, double lat, double lon, const char *incident,
+                         const char *reason, int64_t duration_s)
+{
+    json_t *b =
+        json_pack("{s:s, s:{s:f, s:f}}", "service", service, "location", "lat", lat, "lon", lon);
+    assert_non_null(b);
+    if (incident != NULL) {
+        json_object_set_new(b, "incident", json_string(incident));
+    }
+    if (reason != NULL) {
+        json_object_set_new(b, "reason", json_string(reason));
+    }
+    if (duration_s > 0) {
+        json_object_set_new(b, "duration_s", json_integer(duration_s));
+    }
+    return b;
+}
+
+/* Opens with body (stolen); returns what ch_event_open returned. */
+static int try_open(fixture_t *fx, const ch_event_actor_t *who, json_t *body, json_t **out,
+                    ch_event_err_t *err)
+{
+    memset(err, 0, sizeof(*err));
+    int rc = ch_event_open(fx->eng, who, body, out, err);
+    json_decref(body);
+    return rc;
+}
+
+/* A 112-center event that must open (201, active). */
+static json_t *open_112(fixture_t *fx, const ch_event_actor_t *who, double lat, double lon,
+                        int64_t duration_s)
+{
+    json_t *out = NULL;
+    ch_event_err_t err;
+    int rc = try_open(
+        fx, who,
+        open_body("112-center", lat, lon, "112-20260101-0042", "robbery reported", duration_s),
+        &out, &err);
+    if (rc != 201) {
+        fprintf(stderr, "open: %d %s %s\n", err.status, err.code, err.message);
+    }
+    assert_int_equal(rc, 201);
+    assert_non_null(out);
+    assert_string_equal(str_of(out, "status"), "active");
+    return out;
+}
+
+static json_t *get_event(fixture_t *fx, const ch_event_actor_t *who, int64_t id)
+{
+    json_t *out = NULL;
+    ch_event_err_t err;
+    assert_int_equal(ch_event_get(fx->eng, who, id, &out, &err), 200);
+    return out;
+}
+
+/* Calls an operation taking (id, body); body is stolen. */
+typedef int (*op_fn)(ch_event_engine_t *, const ch_event_actor_t *, int64_t, const json_t *,
+                     json_t **, ch_event_err_t *);
+
+static int call(fixture_t *fx, op_fn fn, const ch_event_actor_t *who, int64_t id, json_t *body,
+                json_t **out, ch_event_err_t *err)
+{
+    memset(err, 0, sizeof(*err));
+    *out = NULL;
+    int rc = fn(fx->eng, who, id, body, out, err);
+    json_decref(body);
+    if (rc < 0) {
+        assert_null(*out);
+    }
+    return rc;
+}
+
+static int decide(fixture_t *fx, const ch_event_actor_t *who, int64_t id, int approve, json_t *body,
+                  json_t **out, ch_event_err_t *err)
+{
+    memset(err, 0, sizeof(*err));
+    *out = NULL;
+    int rc = ch_event_decide(fx->eng, who, id, approve, body, out, err);
+    json_decref(body);
+    return rc;
+}
+
+static int64_t count_of(fixture_t *fx, const char *table)
+{
+    int64_t n = -1;
+    assert_int_equal(ch_store_count(fx->st, table, &n), 0);
+    return n;
+}
+
+/* ---- tokens --------------------------------------------------------------------------------- */
+
+/* Checks a grant's token and URLs: the token verifies with the node's public key now and names
+ * the grant, its event, camera and agency, and the grant's expiry (rounded up to a second). */
+static void assert_token(fixture_t *fx, const json_t *g, int64_t event_id, int64_t agency_id,
+                         int64_t expires_ms)
+{
+    const char *tok = str_of(g, "token");
+    ch_event_claims_t c;
+    assert_int_equal(ch_event_token_verify(fx->key.pk, tok, strlen(tok), fx->now / 1000, &c), 0);
+    assert_int_equal(c.grant_id, int_of(g, "id"));
+    assert_int_equal(c.event_id, event_id);
+    assert_int_equal(c.camera_id, int_of(g, "camera_id"));
+    assert_int_equal(c.agency_id, agency_id);
+    assert_int_equal(c.expires_s, (expires_ms + 999) / 1000);
+    char want[512];
+    snprintf(want, sizeof(want), "rtsp://hub.test:8554/cameras/%lld?token=%s",
+             (long long)c.camera_id, tok);
+    assert_string_equal(str_of(g, "rtsp_url"), want);
+    snprintf(want, sizeof(want), "wss://hub.test/api/v1/cameras/%lld/live?token=%s",
+             (long long)c.camera_id, tok);
+    assert_string_equal(str_of(g, "ws_url"), want);
+}
+
+static void assert_no_token(const json_t *g)
+{
+    assert_null(json_object_get(g, "token"));
+    assert_null(json_object_get(g, "rtsp_url"));
+    assert_null(json_object_get(g, "ws_url"));
+}
+
+/* ---- notices and the audit record ------------------------------------------------------------ */
+
+/* The index of the first notice of kind for grant_id at or after from, or -1. */
+static long notice_index(const fixture_t *fx, ch_event_notice_kind_t kind, int64_t grant_id,
+                         size_t from)
+{
+    for (size_t i = from; i < fx->nnotices; i++) {
+        if (fx->notices[i].kind == kind && fx->notices[i].grant_id == grant_id) {
+            return (long)i;
+        }
+    }
+    return -1;
+}
+
+/* Every grant of ev was announced STARTED ("active") and then ENDED with status. */
+static void assert_started_then_ended(const fixture_t *fx, const json_t *ev, const char *status)
+{
+    json_t *g;
+    size_t i;
+    json_array_foreach(json_object_get(ev, "grants"), i, g)
+    {
+        int64_t id = int_of(g, "id");
+        long s = notice_index(fx, CH_EVENT_GRANT_STARTED, id, 0);
+        assert_true(s >= 0);
+        assert_string_equal(fx->notices[s].status, "active");
+        assert_int_equal(fx->notices[s].camera_id, int_of(g, "camera_id"));
+        long e = notice_index(fx, CH_EVENT_GRANT_ENDED, id, 0);
+        assert_true(e > s);
+        assert_string_equal(fx->notices[e].status, status);
+        assert_int_equal(fx->notices[e].event_id, int_of(ev, "id"));
+        /* Ended once. */
+        assert_int_equal(notice_index(fx, CH_EVENT_GRANT_ENDED, id, (size_t)e + 1), -1);
+    }
+}
+
+/* The records appended from seq `from` on, as an array of objects. */
+static json_t *records_since(fixture_t *fx, uint64_t from)
+{
+    ch_audit_iter_t *it = NULL;
+    assert_int_equal(ch_audit_iter_new(fx->audit, from, &it), 0);
+    json_t *a = json_array();
+    ch_audit_record_t rec;
+    int rc;
+    while ((rc = ch_audit_iter_next(it, &rec)) == 0) {
+        json_t *j = json_loads(rec.json, 0, NULL);
+        assert_non_null(j);
+        json_array_append_new(a, j);
+    }
+    assert_int_equal(rc, CH_ENOTFOUND);
+    ch_audit_iter_free(it);
+    return a;
+}
+
+/* The last record since `from` with this action (and object, when not NULL); a new reference,
+ * or NULL. */
+static json_t *find_record(fixture_t *fx, uint64_t from, const char *action, const char *object)
+{
+    json_t *all = records_since(fx, from), *r, *found = NULL;
+    size_t i;
+    json_array_foreach(all, i, r)
+    {
+        const char *o = json_string_value(json_object_get(r, "object"));
+        if (strcmp(str_of(r, "action"), action) == 0 &&
+            (object == NULL || (o != NULL && strcmp(o, object) == 0))) {
+            found = r;
+        }
+    }
+    json_incref(found);
+    json_decref(all);
+    return found;
+}
+
+static void event_object(char out[48], int64_t id)
+{
+    snprintf(out, 48, "event:%lld", (long long)id);
+}
+
+/* ---- opening ------------------------------------------------------------------------------- */
+
+static void test_open_grants_the_cameras_that_see_the_point(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    uint64_t seq = ch_audit_size(fx->audit);
+    json_t *ev = open_112(fx, &police, A_LAT, A_LON, 900);
+    int64_t id = int_of(ev, "id");
+    int64_t expires = T0 + 900 * 1000;
+
+    assert_string_equal(str_of(ev, "service"), "112-center");
+    assert_int_equal(int_of(ev, "agency_id"), fx->police);
+    assert_int_equal(int_of(ev, "duration_s"), 900);
+    assert_time(json_object_get(ev, "expires_at"), expires);
+    assert_true(json_is_string(json_object_get(ev, "created_at")));
+    assert_string_equal(str_of(json_object_get(ev, "legal_basis"), "code"), "PIPA-18-2-7");
+    assert_string_equal(str_of(ev, "incident"), "112-20260101-0042");
+    assert_string_equal(str_of(ev, "created_by"), "user:park");
+
+    /* Exactly the cameras that see A and that 112-center draws on. */
+    assert_int_equal(grant_count(ev), 3);
+    const int64_t seen[] = {fx->ptz_a, fx->fixed_a, fx->vehicle_a};
+    for (size_t i = 0; i < CH_ARRAY_SIZE(seen); i++) {
+        json_t *g = grant_of(ev, seen[i]);
+        assert_non_null(g);
+        assert_string_equal(str_of(g, "status"), "active");
+        assert_int_equal(int_of(g, "provider_id"), fx->district);
+        assert_time(json_object_get(g, "expires_at"), expires);
+        assert_true(json_is_object(json_object_get(g, "reason")));
+        assert_token(fx, g, id, fx->police, expires);
+    }
+    assert_string_equal(str_of(json_object_get(grant_of(ev, fx->fixed_a), "reason"), "visibility"),
+                        "in_fov");
+    assert_string_equal(str_of(json_object_get(grant_of(ev, fx->ptz_a), "reason"), "visibility"),
+                        "needs_pan");
+    assert_null(grant_of(ev, fx->away_a));     /* looks away */
+    assert_null(grant_of(ev, fx->inactive_a)); /* offline */
+    assert_null(grant_of(ev, fx->other_a));    /* a provider type 112-center does not draw on */
+    assert_null(grant_of(ev, fx->ptz_b1));     /* 1 km away */
+    assert_int_equal(count_of(fx, "events"), 1);
+    assert_int_equal(count_of(fx, "grants"), 3);
+    assert_int_equal(ch_event_live_grants(fx->eng), 3);
+    assert_int_equal(ch_event_next_due(fx->eng), expires);
+
+    /* Started notices, one per grant. */
+    assert_int_equal(fx->nnotices, 3);
+    for (size_t i = 0; i < fx->nnotices; i++) {
+        assert_int_equal(fx->notices[i].kind, CH_EVENT_GRANT_STARTED);
+        assert_int_equal(fx->notices[i].event_id, id);
+    }
+
+    /* On the record, with the cameras. */
+    char object[48];
+    event_object(object, id);
+    json_t *r = find_record(fx, seq, "event.open", object);
+    assert_non_null(r);
+    assert_string_equal(str_of(r, "outcome"), "ok");
+    assert_string_equal(str_of(r, "actor"), "user:park");
+    assert_string_equal(str_of(r, "purpose"), "112-center");
+    assert_string_equal(str_of(r, "legal_basis"), "PIPA-18-2-7");
+    assert_int_equal(json_array_size(json_object_get(json_object_get(r, "details"), "cameras")), 3);
+    json_decref(r);
+
+    /* Another agency does not see the event; the provider of its cameras does, without
+     * tokens. */
+    ch_event_actor_t fire = agency(fx->fire, "user:fire");
+    json_t *out = NULL;
+    ch_event_err_t err;
+    assert_int_equal(ch_event_get(fx->eng, &fire, id, &out, &err), -1);
+    assert_int_equal(err.status, 404);
+    ch_event_actor_t prov = provider(fx->district, "apikey:9");
+    json_t *pv = get_event(fx, &prov, id);
+    assert_int_equal(grant_count(pv), 3);
+    assert_no_token(grant_of(pv, fx->ptz_a));
+    json_decref(pv);
+    ch_event_actor_t prov2 = provider(fx->district2, "apikey:10");
+    assert_int_equal(ch_event_get(fx->eng, &prov2, id, &out, &err), -1);
+    assert_int_equal(err.status, 404);
+    json_decref(ev);
+
+    /* A place no camera sees: the event opens with no grant (and expires all the same). */
+    json_t *none = open_112(fx, &police, A_LAT + 0.05, A_LON, 60);
+    assert_int_equal(grant_count(none), 0);
+    fx->now = T0 + 60 * 1000;
+    assert_int_equal(ch_event_tick(fx->eng), 0);
+    json_t *v = get_event(fx, &police, int_of(none, "id"));
+    assert_string_equal(str_of(v, "status"), "expired");
+    json_decref(v);
+    json_decref(none);
+}
+
+static void test_open_along_a_path(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    json_t *b = json_pack("{s:s, s:s, s:s, s:{s:s, s:[[f,f],[f,f]]}}", "service", "112-center",
+                          "incident", "112-7", "reason", "car chase", "path", "type", "LineString",
+                          "coordinates", A_LON, A_LAT, B_LON, B_LAT);
+    assert_non_null(b);
+    json_t *out = NULL;
+    ch_event_err_t err;
+    assert_int_equal(try_open(fx, &police, b, &out, &err), 201);
+    int64_t id = int_of(out, "id");
+    assert_true(json_is_null(json_object_get(out, "location")));
+    assert_string_equal(str_of(json_object_get(out, "path"), "type"), "LineString");
+    /* Every camera along the 1 km that sees the line and may serve, and none other. */
+    assert_int_equal(grant_count(out), 5);
+    const int64_t seen[] = {fx->ptz_a, fx->fixed_a, fx->vehicle_a, fx->ptz_b1, fx->ptz_b2};
+    for (size_t i = 0; i < CH_ARRAY_SIZE(seen); i++) {
+        json_t *g = grant_of(out, seen[i]);
+        assert_non_null(g);
+        json_t *why = json_object_get(g, "reason");
+        assert_true(json_is_number(json_object_get(why, "from_m")));
+        assert_true(json_number_value(json_object_get(why, "to_m")) >=
+                    json_number_value(json_object_get(why, "from_m")));
+        assert_token(fx, g, id, fx->police, fx->now + 3600 * 1000);
+    }
+    assert_null(grant_of(out, fx->away_a));
+    assert_null(grant_of(out, fx->other_a));
+    assert_null(grant_of(out, fx->inactive_a));
+    json_decref(out);
+    /* A path event does not move. */
+    assert_int_equal(call(fx, ch_event_move, &police, id,
+                          json_pack("{s:f, s:f}", "lat", B_LAT, "lon", B_LON), &out, &err),
+                     -1);
+    assert_int_equal(err.status, 409);
+    /* A path leaving the city is refused. */
+    b = json_pack("{s:s, s:s, s:s, s:{s:s, s:[[f,f],[f,f]]}}", "service", "112-center", "incident",
+                  "112-8", "reason", "x", "path", "type", "LineString", "coordinates", A_LON, A_LAT,
+                  129.0, 35.1);
+    assert_non_null(b);
+    assert_int_equal(try_open(fx, &police, b, &out, &err), -1);
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.code, "outside");
+    assert_int_equal(count_of(fx, "events"), 1);
+}
+
+static void test_tokens_verify_and_fail_when_changed_or_expired(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    json_t *ev = open_112(fx, &police, A_LAT, A_LON, 600);
+    json_t *g = grant_of(ev, fx->ptz_a);
+    const char *tok = str_of(g, "token");
+    size_t len = strlen(tok);
+    assert_true(len < CH_EVENT_TOKEN_MAX);
+    assert_int_equal(strncmp(tok, "v1.", 3), 0);
+    int64_t expires_s = (T0 + 600 * 1000 + 999) / 1000;
+
+    /* Every single-byte change is refused: bad signature or not a token. */
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.";
+    char copy[CH_EVENT_TOKEN_MAX];
+    ch_event_claims_t c;
+    for (size_t i = 0; i < len; i++) {
+        for (size_t k = 0; k < 3; k++) {
+            memcpy(copy, tok, len + 1);
+            char repl = alphabet[(i * 7 + k * 23 + 1) % (sizeof(alphabet) - 1)];
+            if (repl == tok[i]) {
+                repl = alphabet[(i * 7 + k * 23 + 2) % (sizeof(alphabet) - 1)];
+            }
+            copy[i] = repl;
+            int rc = ch_event_token_verify(fx->key.pk, copy, len, fx->now / 1000, &c);
+            if (rc != CH_EPERM && rc != CH_EPARSE) {
+                fprintf(stderr, "byte %zu '%c' -> '%c': %d\n", i, tok[i], repl, rc);
+            }
+            assert_true(rc == CH_EPERM || rc == CH_EPARSE);
+        }
+    }
+    /* Cut, extended, empty, another key. */
+    assert_int_equal(ch_event_token_verify(fx->key.pk, tok, len - 1, fx->now / 1000, &c) != 0, 1);
+    memcpy(copy, tok, len);
+    copy[len] = 'A';
+    copy[len + 1] = '\0';
+    assert_int_equal(ch_event_token_verify(fx->key.pk, copy, len + 1, fx->now / 1000, &c) != 0, 1);
+    assert_int_equal(ch_event_token_verify(fx->key.pk, "", 0, fx->now / 1000, &c), CH_EPARSE);
+    uint8_t other_pk[32];
+    memcpy(other_pk, fx->key.pk, sizeof(other_pk));
+    other_pk[5] ^= 0x40;
+    int rc = ch_event_token_verify(other_pk, tok, len, fx->now / 1000, &c);
+    assert_true(rc == CH_EPERM || rc == CH_EPARSE);
+
+    /* A second before the expiry it verifies; at and after it, CH_ETOOBIG with the claims. */
+    assert_int_equal(ch_event_token_verify(fx->key.pk, tok, len, expires_s - 1, &c), 0);
+    assert_int_equal(ch_event_token_verify(fx->key.pk, tok, len, expires_s, &c), CH_ETOOBIG);
+    assert_int_equal(c.grant_id, int_of(g, "id"));
+    assert_int_equal(c.expires_s, expires_s);
+    assert_int_equal(ch_event_token_verify(fx->key.pk, tok, len, expires_s + 3600, &c), CH_ETOOBIG);
+
+    /* A byte outside the alphabet is refused wherever it is, even where a lenient base64
+     * decoder would read it as '_' (libsodium 1.0.18 does so for every byte >= 0x80). */
+    for (int64_t gid = 1; gid < 200; gid++) {
+        ch_event_claims_t any = {gid, 2, 3, 4, expires_s};
+        char t[CH_EVENT_TOKEN_MAX];
+        ch_event_token_make(fx->key.sk, &any, t);
+        size_t n = strlen(t);
+        assert_int_equal(ch_event_token_verify(fx->key.pk, t, n, fx->now / 1000, &c), 0);
+        for (size_t i = 0; i < n; i++) {
+            static const unsigned char odd[] = {0x80, 0xb8, 0xdf, 0xff, ' ', '=', '+', '/', 0};
+            char was = t[i];
+            for (size_t k = 0; k < sizeof(odd); k++) {
+                t[i] = (char)odd[k];
+                rc = ch_event_token_verify(fx->key.pk, t, n, fx->now / 1000, &c);
+                assert_true(rc == CH_EPERM || rc == CH_EPARSE);
+            }
+            t[i] = was;
+        }
+    }
+
+    /* make -> verify round trip with extreme claims. */
+    ch_event_claims_t big = {INT64_MAX, 1, INT64_MAX - 1, 0, INT64_MAX};
+    char t2[CH_EVENT_TOKEN_MAX];
+    ch_event_token_make(fx->key.sk, &big, t2);
+    assert_int_equal(ch_event_token_verify(fx->key.pk, t2, strlen(t2), 0, &c), 0);
+    assert_memory_equal(&c, &big, sizeof(c));
+    json_decref(ev);
+}
+
+/* ---- denials -------------------------------------------------------------------------------- */
+
+/* Opens with body and expects a refusal: nothing created, and one "denied" record with action
+ * (the record of a denial by the policy names the rule). */
+static void expect_refusal(fixture_t *fx, const ch_event_actor_t *who, json_t *body, int status,
+                           const char *code, const char *rule, const char *field,
+                           const char *action)
+{
+    uint64_t seq = ch_audit_size(fx->audit);
+    size_t notices = fx->nnotices;
+    json_t *out = (json_t *)0x1;
+    ch_event_err_t err;
+    assert_non_null(body);
+    assert_int_equal(try_open(fx, who, body, &out, &err), -1);
+    assert_null(out);
+    assert_int_equal(err.status, status);
+    assert_string_equal(err.code, code);
+    if (rule != NULL) {
+        assert_non_null(err.rule);
+        assert_string_equal(err.rule, rule);
+    } else {
+        assert_null(err.rule);
+    }
+    if (field != NULL) {
+        assert_string_equal(err.field, field);
+    }
+    assert_true(err.message[0] != '\0');
+    assert_int_equal(count_of(fx, "events"), 0);
+    assert_int_equal(count_of(fx, "grants"), 0);
+    assert_int_equal(ch_event_live_grants(fx->eng), 0);
+    assert_int_equal(fx->nnotices, notices);
+
+    json_t *recs = records_since(fx, seq);
+    assert_int_equal(json_array_size(recs), 1);
+    json_t *r = json_array_get(recs, 0);
+    assert_string_equal(str_of(r, "outcome"), "denied");
+    assert_string_equal(str_of(r, "action"), action);
+    assert_string_equal(str_of(r, "actor"), who->actor);
+    if (rule != NULL) {
+        assert_string_equal(str_of(json_object_get(r, "details"), "rule"), rule);
+    } else {
+        assert_string_equal(str_of(json_object_get(r, "details"), "code"), code);
+    }
+    json_decref(recs);
+}
+
+static void test_denials_create_nothing_and_are_on_the_record(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    ch_event_actor_t fire = agency(fx->fire, "user:choi");
+
+    expect_refusal(fx, &fire, open_body("112-center", A_LAT, A_LON, "119-1", "fire", 600), 403,
+                   "denied", "agency_type_not_allowed", NULL, "event.deny");
+    expect_refusal(fx, &police, open_body("112-center", A_LAT, A_LON, NULL, "robbery", 600), 403,
+                   "denied", "incident_required", NULL, "event.deny");
+    expect_refusal(fx, &police, open_body("112-center", A_LAT, A_LON, "112-1", NULL, 600), 403,
+                   "denied", "reason_required", NULL, "event.deny");
+    expect_refusal(fx, &police, open_body("112-center", A_LAT, A_LON, "112-1", "robbery", 3601),
+                   403, "denied", "duration_over_limit", NULL, "event.deny");
+    expect_refusal(fx, &police, open_body("no-such-service", A_LAT, A_LON, "112-1", "x", 60), 400,
+                   "invalid", NULL, "service", "event.open");
+    /* Busan: in Korea, outside this hub's city. */
+    expect_refusal(fx, &police, open_body("112-center", 35.1796, 129.0756, "112-1", "x", 60), 400,
+                   "outside", NULL, "location", "event.open");
+    expect_refusal(fx, &police, open_body("112-center", 0, 0, "112-1", "x", 60), 400, "outside",
+                   NULL, "location", "event.open");
+    /* Bad input is refused and recorded too. */
+    json_t *b = open_body("112-center", A_LAT, A_LON, "112-1", "x", 60);
+    json_object_set_new(b, "agency_id", json_integer(fx->station));
+    expect_refusal(fx, &police, b, 400, "invalid", NULL, "agency_id", "event.open");
+    b = open_body("112-center", A_LAT, A_LON, "112-1", "x", 60);
+    json_object_set_new(b, "bogus", json_true());
+    expect_refusal(fx, &police, b, 400, "invalid", NULL, "bogus", "event.open");
+    b = open_body("112-center", A_LAT, A_LON, "112-1", "x", 0);
+    json_object_set_new(b, "duration_s", json_integer(-5));
+    expect_refusal(fx, &police, b, 400, "invalid", NULL, "duration_s", "event.open");
+    b = open_body("112-center", A_LAT, A_LON, "112-1", "x", 0);
+    json_t *line = json_pack("{s:s, s:[[f,f],[f,f]]}", "type", "LineString", "coordinates", A_LON,
+                             A_LAT, B_LON, B_LAT);
+    assert_non_null(line);
+    json_object_set_new(b, "path", line);
+    expect_refusal(fx, &police, b, 400, "invalid", NULL, "location", "event.open");
+
+    /* Export and PTZ beyond what the service gives. */
+    b = open_body("112-dispatch", A_LAT, A_LON, "112-1", "x", 60);
+    json_object_set_new(b, "export", json_true());
+    expect_refusal(fx, &police, b, 403, "denied", "export_not_allowed", NULL, "event.deny");
+
+    /* A provider does not open events (403, not recorded as a policy denial). */
+    ch_event_actor_t prov = provider(fx->district, "apikey:3");
+    json_t *out = NULL;
+    ch_event_err_t err;
+    b = open_body("112-center", A_LAT, A_LON, "112-1", "x", 60);
+    assert_int_equal(try_open(fx, &prov, b, &out, &err), -1);
+    assert_int_equal(err.status, 403);
+    assert_int_equal(count_of(fx, "events"), 0);
+}
+
+/* ---- expiry --------------------------------------------------------------------------------- */
+
+static void test_expiry_on_the_injected_clock(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    uint64_t seq = ch_audit_size(fx->audit);
+    json_t *e1 = open_112(fx, &police, A_LAT, A_LON, 600);
+    json_t *e2 = open_112(fx, &police, A_LAT, A_LON, 1200);
+    int64_t id1 = int_of(e1, "id"), id2 = int_of(e2, "id");
+    assert_int_equal(ch_event_live_grants(fx->eng), 6);
+    assert_int_equal(ch_event_next_due(fx->eng), T0 + 600 * 1000);
+
+    /* Not yet due: nothing ends. */
+    fx->now = T0 + 600 * 1000 - 1;
+    assert_int_equal(ch_event_tick(fx->eng), 0);
+    assert_int_equal(ch_event_live_grants(fx->eng), 6);
+
+    /* Past the first expiry: its three grants end, the second event goes on. */
+    fx->now = T0 + 600 * 1000 + 250;
+    assert_int_equal(ch_event_tick(fx->eng), 3);
+    assert_int_equal(ch_event_live_grants(fx->eng), 3);
+    assert_int_equal(ch_event_next_due(fx->eng), T0 + 1200 * 1000);
+    assert_int_equal(ch_event_tick(fx->eng), 0);
+
+    json_t *v1 = get_event(fx, &police, id1);
+    assert_string_equal(str_of(v1, "status"), "expired");
+    assert_string_equal(str_of(v1, "closed_by"), "system");
+    assert_time(json_object_get(v1, "closed_at"), fx->now);
+    assert_int_equal(grant_count(v1), 3);
+    json_t *g;
+    size_t i;
+    json_array_foreach(json_object_get(v1, "grants"), i, g)
+    {
+        assert_string_equal(str_of(g, "status"), "expired");
+        assert_no_token(g);
+        assert_time(json_object_get(g, "ended_at"), fx->now);
+        assert_string_equal(str_of(g, "ended_by"), "system");
+    }
+    assert_started_then_ended(fx, e1, "expired");
+    json_t *v2 = get_event(fx, &police, id2);
+    assert_string_equal(str_of(v2, "status"), "active");
+    assert_token(fx, grant_of(v2, fx->ptz_a), id2, fx->police, T0 + 1200 * 1000);
+
+    char object[48];
+    event_object(object, id1);
+    json_t *r = find_record(fx, seq, "event.expire", object);
+    assert_non_null(r);
+    assert_string_equal(str_of(r, "actor"), "system");
+    assert_string_equal(str_of(r, "outcome"), "ok");
+    json_t *d = json_object_get(r, "details");
+    assert_int_equal(int_of(d, "late_ms"), 250);
+    assert_int_equal(json_array_size(json_object_get(d, "cameras")), 3);
+    json_decref(r);
+
+    /* The second one in its turn; then nothing is due. */
+    fx->now = T0 + 1200 * 1000;
+    assert_int_equal(ch_event_tick(fx->eng), 3);
+    assert_int_equal(ch_event_live_grants(fx->eng), 0);
+    assert_int_equal(ch_event_next_due(fx->eng), INT64_MAX);
+    json_decref(v2);
+    v2 = get_event(fx, &police, id2);
+    assert_string_equal(str_of(v2, "status"), "expired");
+    assert_started_then_ended(fx, e2, "expired");
+
+    /* An expired event is not closed or extended. */
+    json_t *out;
+    ch_event_err_t err;
+    assert_int_equal(call(fx, ch_event_close, &police, id1, NULL, &out, &err), -1);
+    assert_int_equal(err.status, 409);
+    assert_int_equal(
+        call(fx, ch_event_extend, &police, id1, json_pack("{s:i}", "duration_s", 60), &out, &err),
+        -1);
+    assert_int_equal(err.status, 409);
+
+    /* The list by status. */
+    ch_store_filter_t f = {.status = "expired"};
+    assert_int_equal(ch_event_list(fx->eng, &police, &f, &out, &err), 200);
+    assert_int_equal(int_of(out, "total"), 2);
+    json_decref(out);
+    json_decref(e1);
+    json_decref(e2);
+    json_decref(v1);
+    json_decref(v2);
+}
+
+static void test_restart_expires_what_expired_while_down(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    json_t *e1 = open_112(fx, &police, A_LAT, A_LON, 600);
+    json_t *e2 = open_112(fx, &police, A_LAT, A_LON, 3600);
+    int64_t id1 = int_of(e1, "id"), id2 = int_of(e2, "id");
+    uint64_t seq = ch_audit_size(fx->audit);
+
+    /* Down for 15 minutes. */
+    ch_event_engine_free(fx->eng);
+    fx->eng = NULL;
+    fx->now = T0 + 900 * 1000;
+    make_engine(fx); /* restores */
+
+    json_t *v1 = get_event(fx, &police, id1);
+    assert_string_equal(str_of(v1, "status"), "expired");
+    json_t *g;
+    size_t i;
+    json_array_foreach(json_object_get(v1, "grants"), i, g)
+    {
+        assert_string_equal(str_of(g, "status"), "expired");
+    }
+    assert_started_then_ended(fx, e1, "expired");
+    json_t *v2 = get_event(fx, &police, id2);
+    assert_string_equal(str_of(v2, "status"), "active");
+    assert_int_equal(ch_event_live_grants(fx->eng), 3);
+    assert_int_equal(ch_event_next_due(fx->eng), T0 + 3600 * 1000);
+
+    char object[48];
+    event_object(object, id1);
+    json_t *r = find_record(fx, seq, "event.expire", object);
+    assert_non_null(r);
+    json_t *d = json_object_get(r, "details");
+    assert_int_equal(int_of(d, "late_ms"), 300 * 1000);
+    assert_time(json_object_get(d, "due"), T0 + 600 * 1000);
+    json_decref(r);
+    event_object(object, id2);
+    assert_null(find_record(fx, seq, "event.expire", object));
+
+    /* The restored engine ends the live one on time. */
+    fx->now = T0 + 3600 * 1000;
+    assert_int_equal(ch_event_tick(fx->eng), 3);
+    assert_started_then_ended(fx, e2, "expired");
+    json_decref(e1);
+    json_decref(e2);
+    json_decref(v1);
+    json_decref(v2);
+}
+
+/* ---- approval ------------------------------------------------------------------------------- */
+
+static json_t *open_wanted_vehicle(fixture_t *fx, const ch_event_actor_t *who)
+{
+    json_t *out = NULL;
+    ch_event_err_t err;
+    assert_int_equal(try_open(fx, who,
+                              open_body("wanted-vehicle", A_LAT, A_LON, "112-20260101-0099",
+                                        "stolen car 12가3456", 600),
+                              &out, &err),
+                     201);
+    return out;
+}
+
+static void test_approval_flow(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    uint64_t seq = ch_audit_size(fx->audit);
+
+    /* wanted-vehicle needs an operator's approval and draws on 차량방범 cameras only. */
+    json_t *ev = open_wanted_vehicle(fx, &police);
+    int64_t id = int_of(ev, "id");
+    assert_string_equal(str_of(ev, "status"), "pending");
+    assert_true(json_is_null(json_object_get(ev, "expires_at")));
+    assert_int_equal(grant_count(ev), 1);
+    json_t *g = grant_of(ev, fx->vehicle_a);
+    assert_non_null(g);
+    assert_string_equal(str_of(g, "status"), "pending");
+    assert_no_token(g);
+    assert_int_equal(ch_event_live_grants(fx->eng), 0);
+    assert_int_equal(ch_event_next_due(fx->eng), INT64_MAX);
+    assert_int_equal(fx->nnotices, 0);
+    char object[48];
+    event_object(object, id);
+    json_t *r = find_record(fx, seq, "event.request", object);
+    assert_non_null(r);
+    json_decref(r);
+
+    /* An agency may not approve, not even its own event. */
+    json_t *out;
+    ch_event_err_t err;
+    assert_int_equal(decide(fx, &police, id, 1, NULL, &out, &err), -1);
+    assert_int_equal(err.status, 403);
+    assert_null(out);
+
+    /* The operator approves two minutes later: the time runs from the approval. */
+    fx->now = T0 + 120 * 1000;
+    int64_t expires = fx->now + 600 * 1000;
+    assert_int_equal(
+        decide(fx, &operator_kim, id, 1, json_pack("{s:s}", "note", "plate confirmed"), &out, &err),
+        200);
+    assert_string_equal(str_of(out, "status"), "active");
+    assert_string_equal(str_of(out, "decided_by"), "user:kim");
+    assert_string_equal(str_of(out, "decision_note"), "plate confirmed");
+    assert_time(json_object_get(out, "expires_at"), expires);
+    json_decref(out);
+    assert_int_equal(ch_event_live_grants(fx->eng), 1);
+    assert_int_equal(ch_event_next_due(fx->eng), expires);
+    assert_int_equal(fx->nnotices, 1);
+    assert_int_equal(fx->notices[0].kind, CH_EVENT_GRANT_STARTED);
+    assert_int_equal(fx->notices[0].camera_id, fx->vehicle_a);
+    r = find_record(fx, seq, "event.approve", object);
+    assert_non_null(r);
+    assert_string_equal(str_of(r, "actor"), "user:kim");
+    json_decref(r);
+
+    /* The agency now sees its token. */
+    json_t *v = get_event(fx, &police, id);
+    g = grant_of(v, fx->vehicle_a);
+    assert_string_equal(str_of(g, "status"), "active");
+    assert_time(json_object_get(g, "expires_at"), expires);
+    assert_token(fx, g, id, fx->police, expires);
+    json_decref(v);
+
+    /* Approving again is a conflict. */
+    assert_int_equal(decide(fx, &operator_kim, id, 1, NULL, &out, &err), -1);
+    assert_int_equal(err.status, 409);
+
+    /* Another pending event, denied by the operator. */
+    json_t *ev2 = open_wanted_vehicle(fx, &police);
+    int64_t id2 = int_of(ev2, "id");
+    assert_string_equal(str_of(ev2, "status"), "pending");
+    assert_int_equal(decide(fx, &operator_kim, id2, 0,
+                            json_pack("{s:s}", "note", "no case number on file"), &out, &err),
+                     200);
+    assert_string_equal(str_of(out, "status"), "denied");
+    assert_string_equal(str_of(out, "decided_by"), "user:kim");
+    assert_int_equal(grant_count(out), 1);
+    g = grant_of(out, fx->vehicle_a);
+    assert_string_equal(str_of(g, "status"), "denied");
+    assert_no_token(g);
+    json_decref(out);
+    assert_int_equal(ch_event_live_grants(fx->eng), 1);
+    event_object(object, id2);
+    r = find_record(fx, seq, "event.deny", object);
+    assert_non_null(r);
+    assert_string_equal(str_of(r, "actor"), "user:kim");
+    json_decref(r);
+    /* ... and neither approved nor denied again. */
+    assert_int_equal(decide(fx, &operator_kim, id2, 1, NULL, &out, &err), -1);
+    assert_int_equal(err.status, 409);
+    assert_int_equal(decide(fx, &operator_kim, id2, 0, NULL, &out, &err), -1);
+    assert_int_equal(err.status, 409);
+
+    /* A pending event that is restored stays pending, then is approved by the new engine. */
+    json_t *ev3 = open_wanted_vehicle(fx, &police);
+    int64_t id3 = int_of(ev3, "id");
+    ch_event_engine_free(fx->eng);
+    fx->now += 3600 * 1000;
+    make_engine(fx);
+    v = get_event(fx, &police, id3);
+    assert_string_equal(str_of(v, "status"), "pending");
+    json_decref(v);
+    assert_int_equal(decide(fx, &operator_kim, id3, 1, NULL, &out, &err), 200);
+    assert_time(json_object_get(out, "expires_at"), fx->now + 600 * 1000);
+    json_decref(out);
+    json_decref(ev);
+    json_decref(ev2);
+    json_decref(ev3);
+}
+
+/* ---- extension ------------------------------------------------------------------------------ */
+
+static void test_extension_within_and_beyond_the_rule(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    json_t *ev = open_112(fx, &police, A_LAT, A_LON, 600);
+    int64_t id = int_of(ev, "id");
+    uint64_t seq = ch_audit_size(fx->audit);
+    json_t *out;
+    ch_event_err_t err;
+
+    fx->now = T0 + 60 * 1000;
+    /* A step over the service's longest grant. */
+    assert_int_equal(
+        call(fx, ch_event_extend, &police, id, json_pack("{s:i}", "duration_s", 3601), &out, &err),
+        -1);
+    assert_int_equal(err.status, 403);
+    assert_string_equal(err.rule, "duration_over_limit");
+
+    /* 112-center: two extensions, by the agency. The time adds to the old expiry. */
+    int64_t expires = T0 + 600 * 1000;
+    for (int k = 1; k <= 2; k++) {
+        expires += 300 * 1000;
+        assert_int_equal(call(fx, ch_event_extend, &police, id,
+                              json_pack("{s:i}", "duration_s", 300), &out, &err),
+                         200);
+        assert_int_equal(int_of(out, "extensions"), k);
+        assert_time(json_object_get(out, "expires_at"), expires);
+        json_t *g;
+        size_t i;
+        json_array_foreach(json_object_get(out, "grants"), i, g)
+        {
+            assert_time(json_object_get(g, "expires_at"), expires);
+            assert_token(fx, g, id, fx->police, expires);
+        }
+        json_decref(out);
+        assert_int_equal(ch_event_next_due(fx->eng), expires);
+    }
+    /* The third goes beyond the rule. */
+    assert_int_equal(
+        call(fx, ch_event_extend, &police, id, json_pack("{s:i}", "duration_s", 60), &out, &err),
+        -1);
+    assert_int_equal(err.status, 403);
+    assert_string_equal(err.code, "denied");
+    assert_string_equal(err.rule, "extension_limit");
+    json_t *v = get_event(fx, &police, id);
+    assert_int_equal(int_of(v, "extensions"), 2);
+    assert_time(json_object_get(v, "expires_at"), expires);
+    json_decref(v);
+    char object[48];
+    event_object(object, id);
+    json_t *r = find_record(fx, seq, "event.extend", object);
+    assert_non_null(r);
+    assert_string_equal(str_of(r, "outcome"), "denied");
+    assert_string_equal(str_of(json_object_get(r, "details"), "rule"), "extension_limit");
+    json_decref(r);
+
+    /* The old expiry no longer ends anything; the new one does. */
+    fx->now = T0 + 600 * 1000 + 1;
+    assert_int_equal(ch_event_tick(fx->eng), 0);
+    fx->now = expires;
+    assert_int_equal(ch_event_tick(fx->eng), 3);
+
+    /* military-training: approved first, and never extended. */
+    ch_event_actor_t army = agency(fx->military, "apikey:21");
+    json_t *b =
+        open_body("military-training", A_LAT, A_LON, NULL, "integrated defense drill", 3600);
+    assert_int_equal(try_open(fx, &army, b, &out, &err), 201);
+    int64_t mid = int_of(out, "id");
+    assert_string_equal(str_of(out, "status"), "pending");
+    assert_int_equal(grant_count(out), 3);
+    json_decref(out);
+    assert_int_equal(decide(fx, &operator_kim, mid, 1, NULL, &out, &err), 200);
+    json_decref(out);
+    seq = ch_audit_size(fx->audit);
+    assert_int_equal(
+        call(fx, ch_event_extend, &army, mid, json_pack("{s:i}", "duration_s", 600), &out, &err),
+        -1);
+    assert_int_equal(err.status, 403);
+    assert_string_equal(err.rule, "extension_not_allowed");
+    event_object(object, mid);
+    r = find_record(fx, seq, "event.extend", object);
+    assert_non_null(r);
+    assert_string_equal(str_of(r, "outcome"), "denied");
+    json_decref(r);
+
+    /* ansimi-sos: only operators extend. */
+    ch_event_actor_t center = agency(fx->district, "user:center");
+    b = open_body("ansimi-sos", A_LAT, A_LON, "SOS-77", NULL, 600);
+    assert_int_equal(try_open(fx, &center, b, &out, &err), 201);
+    int64_t aid = int_of(out, "id");
+    json_decref(out);
+    assert_int_equal(
+        call(fx, ch_event_extend, &center, aid, json_pack("{s:i}", "duration_s", 60), &out, &err),
+        -1);
+    assert_string_equal(err.rule, "extension_role_not_allowed");
+    assert_int_equal(call(fx, ch_event_extend, &operator_kim, aid,
+                          json_pack("{s:i}", "duration_s", 60), &out, &err),
+                     200);
+    assert_int_equal(int_of(out, "extensions"), 1);
+    json_decref(out);
+    json_decref(ev);
+}
+
+/* ---- close and revoke ----------------------------------------------------------------------- */
+
+static void test_close_by_the_agency(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    ch_event_actor_t fire = agency(fx->fire, "user:choi");
+    json_t *ev = open_112(fx, &police, A_LAT, A_LON, 600);
+    int64_t id = int_of(ev, "id");
+    uint64_t seq = ch_audit_size(fx->audit);
+    json_t *out;
+    ch_event_err_t err;
+
+    /* Not another agency's to close, nor a provider's. */
+    assert_int_equal(call(fx, ch_event_close, &fire, id, NULL, &out, &err), -1);
+    assert_int_equal(err.status, 404);
+    ch_event_actor_t prov = provider(fx->district, "apikey:3");
+    assert_int_equal(call(fx, ch_event_close, &prov, id, NULL, &out, &err), -1);
+    assert_int_equal(err.status, 403);
+    /* Nor revoked by the agency (operators revoke events). */
+    assert_int_equal(call(fx, ch_event_revoke, &police, id, NULL, &out, &err), -1);
+    assert_int_equal(err.status, 403);
+
+    fx->now = T0 + 100 * 1000;
+    assert_int_equal(call(fx, ch_event_close, &police, id,
+                          json_pack("{s:s}", "reason", "suspect arrested"), &out, &err),
+                     200);
+    assert_string_equal(str_of(out, "status"), "closed");
+    assert_string_equal(str_of(out, "closed_by"), "user:park");
+    assert_string_equal(str_of(out, "close_reason"), "suspect arrested");
+    assert_time(json_object_get(out, "closed_at"), fx->now);
+    json_t *g;
+    size_t i;
+    json_array_foreach(json_object_get(out, "grants"), i, g)
+    {
+        assert_string_equal(str_of(g, "status"), "closed");
+        assert_string_equal(str_of(g, "ended_by"), "user:park");
+        assert_string_equal(str_of(g, "end_reason"), "suspect arrested");
+        assert_no_token(g);
+    }
+    json_decref(out);
+    assert_started_then_ended(fx, ev, "closed");
+    assert_int_equal(ch_event_live_grants(fx->eng), 0);
+    assert_int_equal(ch_event_next_due(fx->eng), INT64_MAX);
+    char object[48];
+    event_object(object, id);
+    json_t *r = find_record(fx, seq, "event.close", object);
+    assert_non_null(r);
+    assert_string_equal(str_of(r, "outcome"), "ok");
+    assert_string_equal(str_of(json_object_get(r, "details"), "reason"), "suspect arrested");
+    json_decref(r);
+
+    /* Closed once; the old expiry passes without a trace. */
+    assert_int_equal(call(fx, ch_event_close, &police, id, NULL, &out, &err), -1);
+    assert_int_equal(err.status, 409);
+    size_t n = fx->nnotices;
+    fx->now = T0 + 3600 * 1000;
+    assert_int_equal(ch_event_tick(fx->eng), 0);
+    assert_int_equal(fx->nnotices, n);
+    assert_null(find_record(fx, seq, "event.expire", object));
+
+    /* An operator revokes an event (its grants "revoked"). */
+    json_t *e2 = open_112(fx, &police, A_LAT, A_LON, 600);
+    int64_t id2 = int_of(e2, "id");
+    assert_int_equal(call(fx, ch_event_revoke, &operator_kim, id2,
+                          json_pack("{s:s}", "reason", "misuse suspected"), &out, &err),
+                     200);
+    assert_string_equal(str_of(out, "status"), "closed");
+    json_array_foreach(json_object_get(out, "grants"), i, g)
+    {
+        assert_string_equal(str_of(g, "status"), "revoked");
+    }
+    json_decref(out);
+    assert_started_then_ended(fx, e2, "revoked");
+    json_decref(e2);
+    json_decref(ev);
+}
+
+static void test_revoke_one_grant_by_its_provider(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    json_t *ev = open_112(fx, &police, A_LAT, A_LON, 600);
+    int64_t id = int_of(ev, "id");
+    int64_t gid = int_of(grant_of(ev, fx->ptz_a), "id");
+    uint64_t seq = ch_audit_size(fx->audit);
+    json_t *out;
+    ch_event_err_t err;
+
+    /* Another provider does not even see the grant; the agency may not revoke it. */
+    ch_event_actor_t prov2 = provider(fx->district2, "apikey:12");
+    assert_int_equal(call(fx, ch_event_revoke_grant, &prov2, gid, NULL, &out, &err), -1);
+    assert_int_equal(err.status, 404);
+    assert_int_equal(call(fx, ch_event_revoke_grant, &police, gid, NULL, &out, &err), -1);
+    assert_int_equal(err.status, 403);
+    ch_event_actor_t prov = provider(fx->district, "apikey:11");
+    assert_int_equal(call(fx, ch_event_revoke_grant, &prov, 999999, NULL, &out, &err), -1);
+    assert_int_equal(err.status, 404);
+
+    fx->now = T0 + 30 * 1000;
+    assert_int_equal(call(fx, ch_event_revoke_grant, &prov, gid,
+                          json_pack("{s:s}", "reason", "camera in a private area"), &out, &err),
+                     200);
+    assert_int_equal(int_of(out, "id"), gid);
+    assert_string_equal(str_of(out, "status"), "revoked");
+    assert_string_equal(str_of(out, "ended_by"), "apikey:11");
+    assert_no_token(out);
+    json_decref(out);
+    long e = notice_index(fx, CH_EVENT_GRANT_ENDED, gid, 0);
+    assert_true(e >= 0);
+    assert_string_equal(fx->notices[e].status, "revoked");
+    assert_int_equal(ch_event_live_grants(fx->eng), 2);
+
+    /* The event goes on with the other cameras. */
+    json_t *v = get_event(fx, &police, id);
+    assert_string_equal(str_of(v, "status"), "active");
+    assert_string_equal(str_of(grant_of(v, fx->ptz_a), "status"), "revoked");
+    assert_no_token(grant_of(v, fx->ptz_a));
+    assert_token(fx, grant_of(v, fx->fixed_a), id, fx->police, T0 + 600 * 1000);
+    json_decref(v);
+    char object[48];
+    snprintf(object, sizeof(object), "grant:%lld", (long long)gid);
+    json_t *r = find_record(fx, seq, "grant.revoke", object);
+    assert_non_null(r);
+    assert_string_equal(str_of(r, "actor"), "apikey:11");
+    json_decref(r);
+
+    /* Revoked once. */
+    assert_int_equal(call(fx, ch_event_revoke_grant, &prov, gid, NULL, &out, &err), -1);
+    assert_int_equal(err.status, 409);
+
+    /* A move that the revoked camera still sees does not grant it again. */
+    assert_int_equal(call(fx, ch_event_move, &police, id,
+                          json_pack("{s:f, s:f}", "lat", A_LAT + 2 * N_M, "lon", A_LON), &out,
+                          &err),
+                     200);
+    assert_int_equal(grant_count(out), 3);
+    assert_string_equal(str_of(grant_of(out, fx->ptz_a), "status"), "revoked");
+    json_decref(out);
+    assert_int_equal(ch_event_live_grants(fx->eng), 2);
+
+    /* The expiry ends the two others only. */
+    size_t n = fx->nnotices;
+    fx->now = T0 + 600 * 1000;
+    assert_int_equal(ch_event_tick(fx->eng), 2);
+    assert_int_equal(fx->nnotices, n + 2);
+    v = get_event(fx, &police, id);
+    assert_string_equal(str_of(grant_of(v, fx->ptz_a), "status"), "revoked");
+    assert_string_equal(str_of(grant_of(v, fx->fixed_a), "status"), "expired");
+    json_decref(v);
+    json_decref(ev);
+}
+
+/* ---- concurrent events ------------------------------------------------------------------- */
+
+static void test_concurrent_events_on_the_same_cameras(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    ch_event_actor_t station = agency(fx->station, "user:lee");
+    json_t *e1 = open_112(fx, &police, A_LAT, A_LON, 600);
+    json_t *e2 = open_112(fx, &station, A_LAT + 5 * N_M, A_LON, 1200);
+    int64_t id1 = int_of(e1, "id"), id2 = int_of(e2, "id");
+    json_t *g1 = grant_of(e1, fx->ptz_a), *g2 = grant_of(e2, fx->ptz_a);
+    assert_non_null(g1);
+    assert_non_null(g2);
+    assert_true(int_of(g1, "id") != int_of(g2, "id"));
+    assert_token(fx, g2, id2, fx->station, T0 + 1200 * 1000);
+    assert_int_equal(ch_event_live_grants(fx->eng), 6);
+
+    /* Each agency sees its own events only. */
+    json_t *out;
+    ch_event_err_t err;
+    assert_int_equal(ch_event_get(fx->eng, &station, id1, &out, &err), -1);
+    assert_int_equal(err.status, 404);
+    ch_store_filter_t f = {0};
+    assert_int_equal(ch_event_list(fx->eng, &station, &f, &out, &err), 200);
+    assert_int_equal(int_of(out, "total"), 1);
+    json_decref(out);
+    assert_int_equal(ch_event_list(fx->eng, &operator_kim, &f, &out, &err), 200);
+    assert_int_equal(int_of(out, "total"), 2);
+    json_decref(out);
+
+    /* Closing one leaves the other as it was. */
+    assert_int_equal(call(fx, ch_event_close, &police, id1, NULL, &out, &err), 200);
+    json_decref(out);
+    assert_int_equal(ch_event_live_grants(fx->eng), 3);
+    assert_int_equal(notice_index(fx, CH_EVENT_GRANT_ENDED, int_of(g2, "id"), 0), -1);
+    json_t *v2 = get_event(fx, &station, id2);
+    assert_string_equal(str_of(v2, "status"), "active");
+    assert_int_equal(grant_count(v2), 3);
+    assert_token(fx, grant_of(v2, fx->ptz_a), id2, fx->station, T0 + 1200 * 1000);
+    json_decref(v2);
+    assert_int_equal(ch_event_next_due(fx->eng), T0 + 1200 * 1000);
+    json_decref(e1);
+    json_decref(e2);
+}
+
+/* ---- moving subjects ------------------------------------------------------------------------ */
+
+static void test_moving_subject_keeps_cameras_behind_for_the_grace(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    json_t *ev = open_112(fx, &police, A_LAT, A_LON, 600);
+    int64_t id = int_of(ev, "id");
+    uint64_t seq = ch_audit_size(fx->audit);
+    json_t *out;
+    ch_event_err_t err;
+
+    /* Bad positions, and someone else's event. */
+    assert_int_equal(call(fx, ch_event_move, &police, id,
+                          json_pack("{s:f, s:f}", "lat", 35.1, "lon", 129.0), &out, &err),
+                     -1);
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.code, "outside");
+    assert_int_equal(
+        call(fx, ch_event_move, &police, id, json_pack("{s:s}", "lat", "north"), &out, &err), -1);
+    assert_int_equal(err.status, 400);
+    ch_event_actor_t station = agency(fx->station, "user:lee");
+    assert_int_equal(call(fx, ch_event_move, &station, id,
+                          json_pack("{s:f, s:f}", "lat", B_LAT, "lon", B_LON), &out, &err),
+                     -1);
+    assert_int_equal(err.status, 404);
+
+    /* To B: B's cameras are granted for the rest of the event; A's stay for the grace. */
+    fx->now = T0 + 10 * 1000;
+    int64_t grace_end = fx->now + 30 * 1000;
+    int64_t expires = T0 + 600 * 1000;
+    assert_int_equal(call(fx, ch_event_move, &police, id,
+                          json_pack("{s:f, s:f}", "lat", B_LAT, "lon", B_LON), &out, &err),
+                     200);
+    assert_string_equal(str_of(out, "status"), "active");
+    json_t *loc = json_object_get(out, "location");
+    assert_true(json_real_value(json_object_get(loc, "lon")) == B_LON);
+    assert_int_equal(grant_count(out), 5);
+    const int64_t behind[] = {fx->ptz_a, fx->fixed_a, fx->vehicle_a};
+    const int64_t ahead[] = {fx->ptz_b1, fx->ptz_b2};
+    for (size_t i = 0; i < CH_ARRAY_SIZE(behind); i++) {
+        json_t *g = grant_of(out, behind[i]);
+        assert_string_equal(str_of(g, "status"), "active");
+        assert_time(json_object_get(g, "expires_at"), grace_end);
+        assert_token(fx, g, id, fx->police, grace_end);
+    }
+    for (size_t i = 0; i < CH_ARRAY_SIZE(ahead); i++) {
+        json_t *g = grant_of(out, ahead[i]);
+        assert_non_null(g);
+        assert_string_equal(str_of(g, "status"), "active");
+        assert_int_equal(int_of(g, "provider_id"), fx->district2);
+        assert_time(json_object_get(g, "expires_at"), expires);
+        assert_token(fx, g, id, fx->police, expires);
+        assert_true(notice_index(fx, CH_EVENT_GRANT_STARTED, int_of(g, "id"), 0) >= 0);
+    }
+    json_decref(out);
+    assert_int_equal(ch_event_live_grants(fx->eng), 5);
+    assert_int_equal(ch_event_next_due(fx->eng), grace_end);
+    char object[48];
+    event_object(object, id);
+    json_t *r = find_record(fx, seq, "event.move", object);
+    assert_non_null(r);
+    json_t *d = json_object_get(r, "details");
+    assert_int_equal(json_array_size(json_object_get(d, "added")), 2);
+    assert_int_equal(json_array_size(json_object_get(d, "leaving")), 3);
+    json_decref(r);
+
+    /* Still inside the grace: nothing ends. */
+    fx->now = grace_end - 1;
+    assert_int_equal(ch_event_tick(fx->eng), 0);
+
+    /* After it: A's cameras are released, B's go on, the event goes on. */
+    fx->now = grace_end + 1;
+    assert_int_equal(ch_event_tick(fx->eng), 3);
+    assert_int_equal(ch_event_live_grants(fx->eng), 2);
+    assert_int_equal(ch_event_next_due(fx->eng), expires);
+    json_t *v = get_event(fx, &police, id);
+    assert_string_equal(str_of(v, "status"), "active");
+    for (size_t i = 0; i < CH_ARRAY_SIZE(behind); i++) {
+        json_t *g = grant_of(v, behind[i]);
+        assert_string_equal(str_of(g, "status"), "released");
+        assert_string_equal(str_of(g, "ended_by"), "system");
+        assert_no_token(g);
+        long e = notice_index(fx, CH_EVENT_GRANT_ENDED, int_of(g, "id"), 0);
+        assert_true(e >= 0);
+        assert_string_equal(fx->notices[e].status, "released");
+    }
+    for (size_t i = 0; i < CH_ARRAY_SIZE(ahead); i++) {
+        assert_string_equal(str_of(grant_of(v, ahead[i]), "status"), "active");
+    }
+    json_decref(v);
+    r = find_record(fx, seq, "grant.release", object);
+    assert_non_null(r);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(r, "details"), "cameras")), 3);
+    json_decref(r);
+
+    /* Back to A: A's cameras get new grants, B's their grace; the expiry ends the rest. */
+    fx->now = T0 + 100 * 1000;
+    assert_int_equal(call(fx, ch_event_move, &police, id,
+                          json_pack("{s:f, s:f}", "lat", A_LAT, "lon", A_LON), &out, &err),
+                     200);
+    assert_int_equal(grant_count(out), 8);
+    assert_string_equal(str_of(grant_of(out, fx->ptz_a), "status"), "active");
+    assert_time(json_object_get(grant_of(out, fx->ptz_b1), "expires_at"), fx->now + 30 * 1000);
+    json_decref(out);
+    assert_int_equal(ch_event_live_grants(fx->eng), 5);
+    fx->now = expires;
+    assert_int_equal(ch_event_tick(fx->eng), 5);
+    assert_int_equal(ch_event_live_grants(fx->eng), 0);
+    v = get_event(fx, &police, id);
+    assert_string_equal(str_of(v, "status"), "expired");
+    json_decref(v);
+    json_decref(ev);
+}
+
+/* ---- an opening that never reached the record ---------------------------------------------- */
+
+static void test_open_without_its_record_is_undone(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    json_t *body = open_body("112-center", A_LAT, A_LON, "112-1", "robbery", 600);
+    ch_event_pending_t *p = NULL;
+    json_t *out = NULL;
+    ch_event_err_t err;
+    uint64_t seq = ch_audit_size(fx->audit);
+
+    /* The append failed: 503, nothing live, the event and its grants closed in the store. */
+    assert_int_equal(ch_event_open_begin(fx->eng, &police, body, &p, &err), 0);
+    assert_non_null(p);
+    int64_t id = p->event_id;
+    assert_int_equal(ch_event_open_finish(fx->eng, &police, p, CH_EIO, &out, &err), -1);
+    assert_null(out);
+    assert_int_equal(err.status, 503);
+    assert_string_equal(err.code, "audit_unavailable");
+    assert_int_equal(ch_event_live_grants(fx->eng), 0);
+    assert_int_equal(ch_event_next_due(fx->eng), INT64_MAX);
+    assert_int_equal(fx->nnotices, 0);
+    json_t *v = get_event(fx, &police, id);
+    assert_string_equal(str_of(v, "status"), "closed");
+    json_t *g;
+    size_t i;
+    json_array_foreach(json_object_get(v, "grants"), i, g)
+    {
+        assert_string_equal(str_of(g, "status"), "closed");
+        assert_no_token(g);
+    }
+    json_decref(v);
+    assert_int_equal(ch_audit_size(fx->audit), seq);
+
+    /* The hub stopped between the store and the record: the next start closes the event. */
+    assert_int_equal(ch_event_open_begin(fx->eng, &police, body, &p, &err), 0);
+    int64_t id2 = p->event_id;
+    ch_event_pending_free(p);
+    json_t *kept = open_112(fx, &police, A_LAT, A_LON, 600); /* recorded: it stands */
+    ch_event_engine_free(fx->eng);
+    fx->now = T0 + 5000;
+    make_engine(fx);
+    v = get_event(fx, &police, id2);
+    assert_string_equal(str_of(v, "status"), "closed");
+    assert_string_equal(str_of(v, "closed_by"), "system");
+    json_array_foreach(json_object_get(v, "grants"), i, g)
+    {
+        assert_string_equal(str_of(g, "status"), "closed");
+    }
+    json_decref(v);
+    char object[48];
+    event_object(object, id2);
+    json_t *r = find_record(fx, seq, "event.abort", object);
+    assert_non_null(r);
+    json_decref(r);
+    v = get_event(fx, &police, int_of(kept, "id"));
+    assert_string_equal(str_of(v, "status"), "active");
+    json_decref(v);
+    assert_int_equal(ch_event_live_grants(fx->eng), 3);
+    json_decref(kept);
+    json_decref(body);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_grants_the_cameras_that_see_the_point, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_open_along_a_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tokens_verify_and_fail_when_changed_or_expired, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_denials_create_nothing_and_are_on_the_record, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_expiry_on_the_injected_clock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_expires_what_expired_while_down, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_approval_flow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_extension_within_and_beyond_the_rule, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_by_the_agency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_one_grant_by_its_provider, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_events_on_the_same_cameras, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_moving_subject_keeps_cameras_behind_for_the_grace,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_without_its_record_is_undone, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
