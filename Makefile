@@ -9,7 +9,7 @@ CHECK_DIR := build/check
 RELEASE_DIR := build/release
 
 .PHONY: all setup build demo check format format-check fuzz bench bench-http bench-import \
-	bench-audit bench-geo clean
+	bench-audit bench-geo bench-events clean
 
 all: build
 
@@ -51,7 +51,7 @@ fuzz: setup
 	@cmake --build $(CHECK_DIR) -j$(JOBS)
 	@./scripts/fuzz.sh $(CHECK_DIR) $(FUZZ_SECONDS)
 
-bench: bench-http bench-import bench-audit bench-geo
+bench: bench-http bench-import bench-audit bench-geo bench-events
 
 bench-http: build
 	@./bench/http/run.sh $(RELEASE_DIR)/cctvhub
@@ -65,6 +65,9 @@ bench-audit: build
 bench-geo: build
 	@./bench/geo/run.sh
 	@BUILD=$(CURDIR)/$(RELEASE_DIR) ./bench/geo/http.sh
+
+bench-events: build
+	@BUILD=$(CURDIR)/$(RELEASE_DIR) ./bench/events/run.sh
 
 clean:
 	rm -rf build
