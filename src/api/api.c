@@ -970,6 +970,10 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
         ch_api__reply_err(&c, &e, allow);
         return;
     }
+    if (m.route != CH_API__R_EVENTS_OPEN) {
+        /* Everything else sees the store as committed, outside any batch of opens. */
+        ch_api__flush_events(api);
+    }
     if (!(m.roles & CH_AUTH_PUBLIC) && ch_api__authorize(&c, m.roles) != 0) {
         return;
     }
@@ -1137,12 +1141,14 @@ void ch_api_free(ch_api_t *api)
     if (api == NULL) {
         return;
     }
+    ch_api_close(api);
     if (api->in_flight > 0) {
         /* Work on the pool still points here; the last import to finish frees. */
         api->freeing = 1;
         return;
     }
     ch_event_engine_free(api->events);
+    ch_free(api->batch);
     ch_geo_free(api->geo);
     ch_policy_free(api->policy);
     ch_auth_throttle_free(api->throttle);
@@ -1159,7 +1165,27 @@ void ch_api_set_policy(ch_api_t *api, ch_policy_t *p)
 
 int ch_api_tick(ch_api_t *api)
 {
+    ch_api__flush_events(api);
     return ch_event_tick(api->events);
+}
+
+void ch_api_flush(ch_api_t *api)
+{
+    ch_api__flush_events(api);
+}
+
+static void free_handle(uv_handle_t *h)
+{
+    ch_free(h);
+}
+
+void ch_api_close(ch_api_t *api)
+{
+    ch_api__flush_events(api);
+    if (api->check != NULL) {
+        uv_close((uv_handle_t *)api->check, free_handle);
+        api->check = NULL;
+    }
 }
 
 void ch_api_set_urls(ch_api_t *api, const char *rtsp_base, const char *ws_base)

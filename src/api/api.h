@@ -79,6 +79,14 @@ void ch_api_set_policy(ch_api_t *api, ch_policy_t *p);
  * the number of grants ended or a negative code. */
 int ch_api_tick(ch_api_t *api);
 
+/* Commits what the API holds in its store transaction (the batch of event opens of this loop
+ * turn). Call it before using the store handle from elsewhere on the loop (timers). */
+void ch_api_flush(ch_api_t *api);
+
+/* Closes the API's loop handles (call it when stopping, before the loop's last run; also
+ * done by ch_api_free). */
+void ch_api_close(ch_api_t *api);
+
 /* The bases of the grants' rtsp_url and ws_url ("rtsp://10.0.0.5:8554", "ws://10.0.0.5:8080"). */
 void ch_api_set_urls(ch_api_t *api, const char *rtsp_base, const char *ws_base);
 

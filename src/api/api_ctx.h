@@ -36,6 +36,10 @@ struct ch_api {
     int64_t lock_ms;
     int cookie_secure;         /* add "Secure" to the session cookie (the hub is behind TLS) */
     ch_event_engine_t *events; /* events and grants */
+    /* The opens of this loop turn, one store transaction (events_routes.c). */
+    struct open_job **batch;
+    size_t nbatch, cbatch;
+    uv_check_t *check; /* ends the batch after each poll phase */
 };
 
 /* One request being answered: who asks, and what the access log line needs. */
@@ -79,5 +83,7 @@ void ch_api__handle_apikeys(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t i
 /* The event routes (events_routes.c). */
 void ch_api__handle_events(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id);
 void ch_api__handle_ledger(api_ctx_t *c);
+/* Commits the batch of event opens and sends their records to the pool (no-op when none). */
+void ch_api__flush_events(ch_api_t *api);
 
 #endif /* CH_API_CTX_H */

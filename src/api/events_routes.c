@@ -114,12 +114,67 @@ static void open_done(uv_work_t *w, int status)
     ch_free(j);
 }
 
+/* Queues the record of one opened event on the pool (or finishes at once without a log). */
+static void open_queue(ch_api_t *api, open_job_t *j)
+{
+    api->in_flight++;
+    if (api->audit == NULL) {
+        j->rc = 0;
+        open_done(&j->work, 0);
+    } else if (uv_queue_work(api->loop, &j->work, open_work, open_done) != 0) {
+        j->rc = CH_EIO;
+        open_done(&j->work, 0);
+    }
+}
+
+/*
+ * Ends the batch of opens of this loop turn: one COMMIT for all of them, then their records go
+ * to the pool together (where they share an fdatasync). Runs from the loop's check phase
+ * (after every ready socket was read), and before any other request or timer touches the
+ * store.
+ */
+void ch_api__flush_events(ch_api_t *api)
+{
+    if (api->nbatch == 0 && !ch_event_in_batch(api->events)) {
+        return;
+    }
+    int rc = ch_event_batch_end(api->events);
+    size_t n = api->nbatch;
+    api->nbatch = 0;
+    for (size_t i = 0; i < n; i++) {
+        open_job_t *j = api->batch[i];
+        if (rc == 0) {
+            open_queue(api, j);
+        } else {
+            ch_api__reply_error(&j->ctx, 500, "internal", NULL, "the store failed");
+            ch_event_pending_free(j->p);
+            ch_free(j);
+        }
+    }
+}
+
+static void on_check(uv_check_t *h)
+{
+    ch_api__flush_events(h->data);
+}
+
 static void open_event(api_ctx_t *c, const ch_event_actor_t *who, const json_t *body)
 {
     ch_api_t *api = c->api;
     ch_event_err_t err;
     ch_event_pending_t *p = NULL;
     memset(&err, 0, sizeof(err));
+    if (api->check == NULL) {
+        /* Made on the first open; closed by ch_api_close. */
+        api->check = ch_calloc(1, sizeof(*api->check));
+        uv_check_init(api->loop, api->check);
+        api->check->data = api;
+        uv_check_start(api->check, on_check);
+    }
+    if (ch_event_batch_begin(api->events) != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+        return;
+    }
     if (ch_event_open_begin(api->events, who, body, &p, &err) != 0) {
         reply_event_err(c, &err);
         return;
@@ -128,19 +183,11 @@ static void open_event(api_ctx_t *c, const ch_event_actor_t *who, const json_t *
     j->ctx = *c;
     j->p = p;
     j->work.data = j;
-    if (api->audit == NULL) {
-        j->rc = 0;
-        api->in_flight++;
-        open_done(&j->work, 0);
-        return;
+    if (api->nbatch == api->cbatch) {
+        api->cbatch = api->cbatch ? api->cbatch * 2 : 64;
+        api->batch = ch_realloc(api->batch, api->cbatch * sizeof(*api->batch));
     }
-    if (uv_queue_work(api->loop, &j->work, open_work, open_done) != 0) {
-        j->rc = CH_EIO;
-        api->in_flight++;
-        open_done(&j->work, 0);
-        return;
-    }
-    api->in_flight++;
+    api->batch[api->nbatch++] = j;
 }
 
 void ch_api__handle_events(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_text)

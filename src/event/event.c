@@ -40,6 +40,7 @@ struct ch_event_engine {
     live_grant_t *grants;
     size_t ngrants, gcap;
     uint32_t *map; /* grant id -> position + 1 (see live_add_grant) */
+    int batch;     /* a batch transaction of opens is open (ch_event_batch_begin) */
     size_t mcap;
     live_event_t *events;
     size_t nevents, ecap;
@@ -996,7 +997,10 @@ int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who, con
                      .basis_code = (char *)d.basis_code,
                      .created_by = (char *)who->actor};
     json_t *cams = json_array();
-    rc = ch_store_begin(eng->cfg.st);
+    /* In a batch (ch_event_batch_begin) the event is a savepoint of the batch's transaction:
+     * it can fail alone, and many share one COMMIT. */
+    int batched = eng->batch;
+    rc = batched ? ch_store_savepoint(eng->cfg.st) : ch_store_begin(eng->cfg.st);
     if (rc == 0) {
         rc = ch_store_event_create(eng->cfg.st, &ev);
     }
@@ -1009,6 +1013,12 @@ int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who, con
     if (rc != 0) {
         json_decref(cams);
         free(path_text);
+        if (batched) {
+            (void)ch_store_rollback_savepoint(eng->cfg.st);
+            ch_log(CH_LOG_ERROR, MODULE, "msg=\"store failed\" error=\"%s\"",
+                   ch_store_errmsg(eng->cfg.st));
+            return fail(err, 500, "internal", NULL, "the store failed");
+        }
         return fail_store(eng, err);
     }
     json_t *details =
@@ -1020,8 +1030,12 @@ int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who, con
     free(path_text);
     /* The store holds the event; the record goes next (ch_event_open_finish answers only once
      * it is durable, and undoes the event when it cannot be made so). */
-    if (ch_store_commit(eng->cfg.st) != 0) {
+    if ((batched ? ch_store_release(eng->cfg.st) : ch_store_commit(eng->cfg.st)) != 0) {
         json_decref(details);
+        if (batched) {
+            (void)ch_store_rollback_savepoint(eng->cfg.st);
+            return fail(err, 500, "internal", NULL, "the store failed");
+        }
         return fail_store(eng, err);
     }
     ch_event_pending_t *p = ch_calloc(1, sizeof(*p));
@@ -1042,6 +1056,36 @@ int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who, con
                                   .details = p->details};
     *pout = p;
     return 0;
+}
+
+int ch_event_batch_begin(ch_event_engine_t *eng)
+{
+    if (eng->batch) {
+        return 0;
+    }
+    int rc = ch_store_begin(eng->cfg.st);
+    eng->batch = rc == 0;
+    return rc;
+}
+
+int ch_event_batch_end(ch_event_engine_t *eng)
+{
+    if (!eng->batch) {
+        return 0;
+    }
+    eng->batch = 0;
+    int rc = ch_store_commit(eng->cfg.st);
+    if (rc != 0) {
+        ch_log(CH_LOG_ERROR, MODULE, "msg=\"batch commit failed\" error=\"%s\"",
+               ch_store_errmsg(eng->cfg.st));
+        (void)ch_store_rollback(eng->cfg.st);
+    }
+    return rc;
+}
+
+int ch_event_in_batch(const ch_event_engine_t *eng)
+{
+    return eng->batch;
 }
 
 void ch_event_pending_free(ch_event_pending_t *p)

@@ -195,6 +195,17 @@ int ch_event_open_finish(ch_event_engine_t *eng, const ch_event_actor_t *who, ch
                          int audit_rc, json_t **out, ch_event_err_t *err);
 void ch_event_pending_free(ch_event_pending_t *p); /* NULL is fine */
 
+/*
+ * Batches of opens: between ch_event_batch_begin and ch_event_batch_end, each
+ * ch_event_open_begin is a savepoint of one store transaction (it fails alone), and the batch
+ * commits once: the pages and the commit of many events are shared. The caller appends the
+ * records only after a successful end; on a failed end every open of the batch is gone (answer
+ * them 500 and free their pending records). No other engine call may run inside a batch.
+ */
+int ch_event_batch_begin(ch_event_engine_t *eng) CH_MUST_CHECK;
+int ch_event_batch_end(ch_event_engine_t *eng) CH_MUST_CHECK;
+int ch_event_in_batch(const ch_event_engine_t *eng);
+
 int ch_event_get(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, json_t **out,
                  ch_event_err_t *err);
 int ch_event_list(ch_event_engine_t *eng, const ch_event_actor_t *who, const ch_store_filter_t *f,

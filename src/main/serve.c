@@ -54,7 +54,8 @@ typedef struct ch_serve {
     uv_timer_t event_timer;      /* expiry of grants and events */
     uv_work_t housekeeping;      /* checkpoints, on the pool */
     int housekeeping_running;
-    ch_store_t *checkpoint_store; /* the pool's handle for WAL checkpoints */
+    int64_t last_audit_checkpoint; /* ms, written by the pool job only */
+    ch_store_t *checkpoint_store;  /* the pool's handle for WAL checkpoints */
     int stopping;
 } ch_serve_t;
 
@@ -104,6 +105,7 @@ static void ch__serve_http_closed(void *ud)
 {
     ch_serve_t *s = ud;
     s->http = NULL;
+    ch_api_close(s->api); /* no request can start a batch of opens any more */
     ch_log(CH_LOG_INFO, "main", "msg=\"http server closed\"");
     uv_timer_start(&s->drain_timer, ch__serve_drain_tick, 0, 50);
 }
@@ -191,14 +193,20 @@ static void ch__serve_event_tick(uv_timer_t *t)
     }
 }
 
-/* On the pool, once a second: the signed audit checkpoint and the store's WAL checkpoint,
- * both of which wait for the disk, so the loop never does. The store checkpoint has a handle
+/* On the pool: the signed audit checkpoint (every audit.checkpoint_ms) and, five times a
+ * second, the store's WAL checkpoint: both wait for the disk, so the loop never does; small
+ * and frequent WAL checkpoints keep each flush short, since a large one delays the audit log's
+ * fdatasync on the same disk. The store checkpoint has a handle
  * of its own (a handle is single-threaded); one job runs at a time. */
 static void ch__serve_housekeeping_work(uv_work_t *w)
 {
     ch_serve_t *s = w->data;
-    if (ch_audit_checkpoint_now(s->audit) != 0) {
-        ch_log(CH_LOG_ERROR, "audit", "msg=\"checkpoint failed\"");
+    int64_t now = ch_time_now_ms();
+    if (now - s->last_audit_checkpoint >= (int64_t)s->cfg.audit_checkpoint_ms) {
+        s->last_audit_checkpoint = now;
+        if (ch_audit_checkpoint_now(s->audit) != 0) {
+            ch_log(CH_LOG_ERROR, "audit", "msg=\"checkpoint failed\"");
+        }
     }
     if (s->checkpoint_store == NULL) {
         char *err = NULL;
@@ -219,6 +227,7 @@ static void ch__serve_housekeeping_done(uv_work_t *w, int status)
     ch_serve_t *s = w->data;
     CH_UNUSED(status);
     s->housekeeping_running = 0;
+    ch_api_flush(s->api);
     /* The pool's checkpoint copied the log up to where it started; what the loop wrote
      * meanwhile is small. Copying it here completes the checkpoint, so that the next write
      * starts the WAL over instead of growing it for ever under steady load. */
@@ -231,6 +240,7 @@ static void ch__serve_checkpoint_tick(uv_timer_t *t)
 {
     ch_serve_t *s = t->data;
     /* Records that commands (cctvhub user, apikey) left while this hub held the log. */
+    ch_api_flush(s->api);
     (void)ch_main__outbox_drain(s->store, s->audit);
     if (!s->housekeeping_running) {
         s->housekeeping.data = s;
@@ -437,8 +447,10 @@ int ch_main_serve(int argc, char **argv)
             ch_api_set_urls(s.api, rtsp_base, ws_base);
         }
     }
-    uv_timer_start(&s.checkpoint_timer, ch__serve_checkpoint_tick, s.cfg.audit_checkpoint_ms,
-                   s.cfg.audit_checkpoint_ms);
+    {
+        uint64_t every = s.cfg.audit_checkpoint_ms < 200 ? s.cfg.audit_checkpoint_ms : 200;
+        uv_timer_start(&s.checkpoint_timer, ch__serve_checkpoint_tick, every, every);
+    }
     uv_signal_start(&s.sig_term, ch__serve_on_signal, SIGTERM);
     uv_signal_start(&s.sig_int, ch__serve_on_signal, SIGINT);
     uv_signal_start(&s.sig_hup, ch__serve_on_signal, SIGHUP);

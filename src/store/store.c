@@ -566,6 +566,21 @@ int ch_store_checkpoint(ch_store_t *st)
     return st->ops->checkpoint(st);
 }
 
+int ch_store_savepoint(ch_store_t *st)
+{
+    return st->ops->savepoint(st, 0);
+}
+
+int ch_store_release(ch_store_t *st)
+{
+    return st->ops->savepoint(st, 1);
+}
+
+int ch_store_rollback_savepoint(ch_store_t *st)
+{
+    return st->ops->savepoint(st, 2);
+}
+
 int ch_store_begin(ch_store_t *st)
 {
     return st->ops->begin(st);

@@ -175,6 +175,13 @@ const char *ch_store_errmsg(ch_store_t *st);
 int ch_store_wal_autocheckpoint(ch_store_t *st, int pages) CH_MUST_CHECK;
 int ch_store_checkpoint(ch_store_t *st) CH_MUST_CHECK;
 
+/* One savepoint inside an open transaction (not nestable either): release keeps its changes
+ * in the transaction, rollback_savepoint undoes them and keeps the transaction. Lets many
+ * small changes share one COMMIT while each can fail alone. */
+int ch_store_savepoint(ch_store_t *st) CH_MUST_CHECK;
+int ch_store_release(ch_store_t *st) CH_MUST_CHECK;
+int ch_store_rollback_savepoint(ch_store_t *st);
+
 /* Transactions: all-or-nothing imports. Not nestable. */
 int ch_store_begin(ch_store_t *st) CH_MUST_CHECK;
 int ch_store_commit(ch_store_t *st) CH_MUST_CHECK;

@@ -120,6 +120,7 @@ typedef struct ch_store_ops {
     int (*rollback)(ch_store_t *st);
     int (*wal_autocheckpoint)(ch_store_t *st, int pages);
     int (*checkpoint)(ch_store_t *st);
+    int (*savepoint)(ch_store_t *st, int op); /* 0 begin, 1 release, 2 rollback to */
 
     /* Generic CRUD over a record of table t. create sets id, created_at and updated_at; update
      * sets updated_at and created_at (read back). get fills a zeroed *out. */
