@@ -1279,6 +1279,32 @@ static void test_accounts_users_keys_sessions_and_outbox(void **state)
     ch_outbox_list_free(&ol);
 }
 
+static void test_savepoints_let_one_change_fail_alone_inside_a_transaction(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t n = 0;
+    assert_int_equal(ch_store_savepoint(fx->st), CH_EINVAL); /* no transaction */
+    assert_int_equal(ch_store_begin(fx->st), 0);
+    assert_int_equal(ch_store_savepoint(fx->st), 0);
+    make_agency(fx->st, "kept", "police-112");
+    assert_int_equal(ch_store_release(fx->st), 0);
+    assert_int_equal(ch_store_savepoint(fx->st), 0);
+    make_agency(fx->st, "undone", "fire-119");
+    ch_store_rollback_savepoint(fx->st);
+    assert_int_equal(ch_store_savepoint(fx->st), 0);
+    make_agency(fx->st, "kept too", "fire-119");
+    assert_int_equal(ch_store_release(fx->st), 0);
+    assert_int_equal(ch_store_commit(fx->st), 0);
+    assert_int_equal(ch_store_count(fx->st, "agencies", &n), 0);
+    assert_int_equal(n, 2);
+    ch_agency_t a;
+    assert_int_equal(ch_store_agency_find_by_name(fx->st, "undone", &a), CH_ENOTFOUND);
+    ch_agency_fini(&a);
+    /* WAL checkpoints work with autocheckpoint off. */
+    assert_int_equal(ch_store_wal_autocheckpoint(fx->st, 0), 0);
+    assert_int_equal(ch_store_checkpoint(fx->st), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1287,6 +1313,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_sets_wal_and_foreign_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accounts_users_keys_sessions_and_outbox, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_savepoints_let_one_change_fail_alone_inside_a_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_database_newer_than_build_is_refused, setup, teardown),
         cmocka_unit_test(test_postgresql_url_is_unsupported_with_message),
         cmocka_unit_test_setup_teardown(test_agency_crud_round_trips_every_field, setup, teardown),
