@@ -29,7 +29,7 @@
 typedef struct conn {
     int fd;
     int busy;
-    double due;     /* when the request in flight was due (s) */
+    double due; /* when the request in flight was due (s) */
     char buf[65536];
     size_t len;
 } conn_t;
@@ -211,8 +211,8 @@ int main(int argc, char **argv)
 #define PCT(p) (done ? lat[(size_t)((double)(done - 1) * (p))] * 1000 : 0)
     printf("sent %zu answered %zu in %.2f s: %.0f/s offered %.0f/s; 2xx %ld 4xx %ld 5xx %ld "
            "errors %zu\n",
-           sent, done, elapsed, (double)done / elapsed, rate,
-           statuses[2], statuses[4], statuses[5], errors);
+           sent, done, elapsed, (double)done / elapsed, rate, statuses[2], statuses[4], statuses[5],
+           errors);
     printf("latency ms: p50 %.2f p90 %.2f p99 %.2f max %.2f\n", PCT(0.50), PCT(0.90), PCT(0.99),
            done ? lat[done - 1] * 1000 : 0);
     free(lat);
