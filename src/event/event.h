@@ -225,9 +225,10 @@ int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t i
 
 /* ---- the provision ledger ------------------------------------------------------------------ */
 
-/* Which provisions: zero fields do not filter. from/to bound when a provision started. */
+/* Which provisions: zero fields do not filter. A provision is in [from, to) when its period
+ * (start to end, or to now while it runs) overlaps it. */
 typedef struct ch_event_ledger_filter {
-    int64_t from_ns, to_ns; /* from <= start < to */
+    int64_t from_ns, to_ns; /* start < to and end >= from */
     int64_t agency_id;      /* the recipient */
     int64_t event_id;
     int64_t camera_id; /* provisions that included this camera */

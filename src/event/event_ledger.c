@@ -185,9 +185,14 @@ int ch_event_ledger(ch_audit_t *audit, ch_store_t *st, const ch_policy_t *policy
         return rc;
     }
     json_t *items = json_array();
+    int64_t now_ns = ch_time_now_ms() * 1000000;
     for (size_t i = 0; i < r.n; i++) {
         row_t *w = &r.v[i];
-        int keep = w->started && (f->from_ns == 0 || w->start_ns >= f->from_ns) &&
+        /* A provision belongs to [from, to) when its period overlaps it: one that started
+         * before the window and ran into it counts (who had access to camera X between T1
+         * and T2). A provision still running ends now. */
+        int64_t end = w->end_ns > 0 ? w->end_ns : now_ns;
+        int keep = w->started && (f->from_ns == 0 || end >= f->from_ns) &&
                    (f->to_ns == 0 || w->start_ns < f->to_ns) &&
                    (f->agency_id == 0 || f->agency_id == w->agency_id) &&
                    (f->event_id == 0 || f->event_id == w->event_id) &&

@@ -424,6 +424,13 @@ def test_provision_ledger_from_the_audit_record():
         _, later = h.json("GET", "/api/v1/ledger?from=2100-01-01T00:00:00Z", headers=hdr,
                           auth=False, expect=200)
         check(later["total"] == 0, later)
+        # A window after the first provision ended holds only the one still running.
+        time.sleep(0.01)
+        since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".%03dZ" % (
+            int(time.time() * 1000) % 1000)
+        _, running = h.json("GET", "/api/v1/ledger?from=" + since, headers=hdr, auth=False,
+                            expect=200)
+        check([r["event_id"] for r in running["items"]] == [b["id"]], running)
         status, _ = w.call("GET", "/api/v1/ledger", who="police-112")
         check(status == 403, status)
         status, b2 = h.json("GET", "/api/v1/ledger?from=yesterday", headers=hdr, auth=False)
