@@ -267,6 +267,36 @@ static const api_resource_t resources[] = {
     RESOURCE_ENTRY("device", "devices", device),
 };
 
+/* The agency that owns a camera or device record (0 for agencies). */
+static int64_t record_owner(const api_resource_t *res, const api_record_t *r)
+{
+    if (res == &resources[CH_API__CAMERAS]) {
+        return r->camera.agency_id;
+    }
+    if (res == &resources[CH_API__DEVICES]) {
+        return r->device.agency_id;
+    }
+    return 0;
+}
+
+/* A provider (a district center, a city agency) changes its own cameras and devices only:
+ * 0 when allowed, else answered 403 (and audited). */
+static int owner_check(api_ctx_t *c, const api_resource_t *res, const api_record_t *r)
+{
+    if (c->who.role != CH_AUTH_PROVIDER || record_owner(res, r) == c->who.agency_id) {
+        return 0;
+    }
+    json_t *d =
+        json_pack("{s:s, s:I, s:I}", "reason", "not the provider's own record", "agency_id",
+                  (json_int_t)record_owner(res, r), "provider", (json_int_t)c->who.agency_id);
+    (void)ch_api__audit(c, NULL, "auth.forbidden", NULL, "denied", d);
+    ch_api__err_t e;
+    ch_api__err_set(&e, 403, "forbidden", "agency_id",
+                    "a provider changes its own agency's %s only", res->collection);
+    ch_api__reply_err(c, &e, NULL);
+    return -1;
+}
+
 /* Keeps the geo index in step with a camera change that is now committed. A camera the index
  * cannot place (not located) is simply not in it. */
 static void geo_follow(ch_api_t *api, const api_resource_t *res, const api_record_t *r,
@@ -538,7 +568,7 @@ static void handle_create(api_ctx_t *c, const api_resource_t *res)
     res->init(&r);
     if (res->from_json(body, &r, &e) != 0) {
         ch_api__reply_err(c, &e, NULL);
-    } else {
+    } else if (owner_check(c, res, &r) == 0) {
         int audit_failed;
         int rc = run_audited(c, res, "create", op_create, &r, &audit_failed);
         if (audit_failed) {
@@ -602,6 +632,9 @@ static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
         reply_store_error(c, res, rc, 0);
         goto out;
     }
+    if (owner_check(c, res, &r) != 0) { /* whose it is now */
+        goto out;
+    }
     const json_t *input = body;
     if (patch) {
         merged = res->to_json(&r);
@@ -615,6 +648,9 @@ static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
     }
     if (res->from_json(input, &r, &e) != 0) {
         ch_api__reply_err(c, &e, NULL);
+        goto out;
+    }
+    if (owner_check(c, res, &r) != 0) { /* and whose it would be */
         goto out;
     }
     *res->id(&r) = id;
@@ -649,6 +685,16 @@ static void handle_delete(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
     int64_t id;
     if (ch_api__reject_query(c) != 0 || path_id(c, res, id_text, &id) != 0) {
         return;
+    }
+    if (c->who.role == CH_AUTH_PROVIDER) {
+        api_record_t r;
+        res->init(&r);
+        int grc = res->get(c->api->st, id, &r);
+        int denied = grc == 0 && owner_check(c, res, &r) != 0;
+        res->fini(&r);
+        if (denied) {
+            return;
+        }
     }
     int audit_failed;
     int rc = run_audited(c, res, "delete", op_delete, &id, &audit_failed);

@@ -272,6 +272,41 @@ def test_commands_beside_a_running_hub_take_effect_and_are_audited():
         h.cleanup()
 
 
+def test_a_provider_changes_its_own_cameras_only():
+    h = Hub()
+    try:
+        mine = make_agency(h, "종로구 관제센터", kind="provider", type_="district-center")
+        other = make_agency(h, "중구 관제센터", kind="provider", type_="district-center")
+        code, _, err = add_user(h.data_dir, "jongno", "provider", PASSWORD, agency=mine)
+        check(code == 0, err)
+        cookie, csrf = h.login("jongno", PASSWORD)
+        me = {"Cookie": cookie, "X-CSRF-Token": csrf}
+        cam = {"name": "종로 1", "lat": 37.57, "lon": 126.98, "kind": "fixed"}
+        _, c = h.json("POST", "/api/v1/cameras", dict(cam, agency_id=mine), headers=me,
+                      auth=False, expect=201)
+        status, b = h.json("POST", "/api/v1/cameras", dict(cam, agency_id=other), headers=me,
+                           auth=False)
+        check(status == 403 and b["error"]["field"] == "agency_id", b)
+        _, theirs = h.json("POST", "/api/v1/cameras", dict(cam, agency_id=other), expect=201)
+        for method, body in (("PATCH", {"name": "mine now"}), ("PUT", dict(cam, agency_id=mine)),
+                             ("DELETE", None)):
+            status, b = h.json(method, "/api/v1/cameras/%d" % theirs["id"], body, headers=me,
+                               auth=False)
+            check(status == 403, (method, status, b))
+        # Nor may it give its own camera away.
+        status, b = h.json("PATCH", "/api/v1/cameras/%d" % c["id"], {"agency_id": other},
+                           headers=me, auth=False)
+        check(status == 403, b)
+        h.json("PATCH", "/api/v1/cameras/%d" % c["id"], {"name": "종로 1-1"}, headers=me,
+               auth=False, expect=200)
+        h.json("DELETE", "/api/v1/cameras/%d" % c["id"], headers=me, auth=False, expect=204)
+        _, still = h.json("GET", "/api/v1/cameras/%d" % theirs["id"], expect=200)
+        check(still["name"] == "종로 1", still)
+        h.stop()
+    finally:
+        h.cleanup()
+
+
 if __name__ == "__main__":
     hub.main([
         test_every_endpoint_with_every_role,
@@ -279,4 +314,5 @@ if __name__ == "__main__":
         test_lockout_after_failed_logins_and_enable_lifts_it,
         test_failures_from_one_address_are_throttled,
         test_commands_beside_a_running_hub_take_effect_and_are_audited,
+        test_a_provider_changes_its_own_cameras_only,
     ])
