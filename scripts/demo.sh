@@ -60,6 +60,19 @@ else:
 ' "$name"
 done
 
+# A police 112 center and its system's API key, to open events with.
+keyfile=$data_dir/demo-112-key
+if [ ! -s "$keyfile" ]; then
+    police=$(curl -sS -b "$jar" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' \
+        -d '{"name":"부산경찰청 112치안종합상황실","kind":"user","level":"city","type":"police-112"}' \
+        "$base/api/v1/agencies" | python3 -c 'import json, sys; print(json.load(sys.stdin).get("id", ""))')
+    if [ -n "$police" ]; then
+        (umask 077 && CCTVHUB_LOG_LEVEL=warn "$bin" apikey create --agency "$police" \
+            --label demo --data-dir "$data_dir" 2>/dev/null >"$keyfile")
+    fi
+fi
+key=$(cat "$keyfile" 2>/dev/null || true)
+
 cat <<TXT
 
 Try (the session cookie of admin is in $jar; requests that change state also need
@@ -74,6 +87,13 @@ Try (the session cookie of admin is in $jar; requests that change state also nee
   curl -s -b $jar '$base/api/v1/devices?limit=2'
   curl -s -b $jar '$base/api/v1/geo/near?lat=35.1035&lon=129.034&radius_m=300&limit=5'
   curl -s -b $jar '$base/api/v1/services'         # the 11 linked services and their rules
+
+An event, as the Busan 112 center's system (its API key is in $keyfile):
+  curl -s -H 'Authorization: Bearer $key' -H 'Content-Type: application/json' \\
+       -d '{"service":"112-center","location":{"lat":35.1035,"lon":129.034},
+            "incident":"112-2026-0001","reason":"robbery reported","duration_s":600}' \\
+       '$base/api/v1/events'                      # grants with signed view tokens
+  curl -s -b $jar '$base/api/v1/ledger?format=csv'  # the provision ledger (PIPA Decree Art. 15)
   curl -s '$base/api/v1/openapi.yaml' | head
   curl -s -b $jar '$base/api/v1/audit?limit=3'    # every change, on the signed record
   curl -s '$base/api/v1/audit/checkpoint'          # keep one; verify later, offline:

@@ -1021,12 +1021,12 @@ int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who, con
         }
         return fail_store(eng, err);
     }
-    json_t *details =
-        json_pack("{s:s, s:I, s:s, s:o, s:I, s:o, s:o, s:s}", "service", service, "agency_id",
-                  (json_int_t)agency_id, "status", ev.status, "cameras", cams, "duration_s",
-                  (json_int_t)ev.duration_s, "incident", str_or_null(incident), "location",
-                  located ? json_pack("{s:f, s:f}", "lat", lat, "lon", lon) : json_null(),
-                  "decision", d.rule);
+    json_t *details = json_pack(
+        "{s:s, s:I, s:s, s:o, s:I, s:o, s:o, s:s, s:b, s:b}", "service", service, "agency_id",
+        (json_int_t)agency_id, "status", ev.status, "cameras", cams, "duration_s",
+        (json_int_t)ev.duration_s, "incident", str_or_null(incident), "location",
+        located ? json_pack("{s:f, s:f}", "lat", lat, "lon", lon) : json_null(), "decision", d.rule,
+        "ptz", ev.ptz, "export", ev.export_allowed);
     free(path_text);
     /* The store holds the event; the record goes next (ch_event_open_finish answers only once
      * it is durable, and undoes the event when it cannot be made so). */

@@ -24,6 +24,7 @@ typedef struct row {
     char end_action[32];
     int extensions;
     int started;
+    int export_allowed; /* the event's grant, from its record */
 } row_t;
 
 typedef struct rows {
@@ -106,6 +107,7 @@ static void fold(rows_t *r, json_t *rec)
                  json_string_value(json_object_get(rec, "purpose")));
             copy(w->incident, sizeof(w->incident),
                  json_string_value(json_object_get(d, "incident")));
+            w->export_allowed = json_is_true(json_object_get(d, "export"));
         }
         copy(w->basis, sizeof(w->basis), json_string_value(json_object_get(rec, "legal_basis")));
         if (open || approve) {
@@ -217,10 +219,9 @@ int ch_event_ledger(ch_audit_t *audit, ch_store_t *st, const ch_policy_t *policy
             json_object_set_new(o, "ended_by",
                                 w->end_action[0] ? json_string(w->end_action) : json_null());
             json_object_set_new(o, "extensions", json_integer(w->extensions));
-            json_object_set_new(o, "form",
-                                json_string(svc != NULL && svc->export_allowed
-                                                ? "live view; export allowed"
-                                                : "live view"));
+            json_object_set_new(
+                o, "form",
+                json_string(w->export_allowed ? "live view; export allowed" : "live view"));
             json_object_set_new(o, "event_id", json_integer(w->event_id));
             json_object_set_new(o, "incident",
                                 w->incident[0] ? json_string(w->incident) : json_null());
