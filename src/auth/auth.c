@@ -475,8 +475,7 @@ int ch_auth_authenticate(ch_store_t *st, const ch_auth_config_t *cfg, const ch_s
 typedef struct slot {
     char addr[48]; /* "" = free */
     int failures;
-    int64_t first_ms; /* start of the window */
-    int64_t last_ms;
+    int64_t last_ms; /* the last failure: the window runs from it, so slow guessing adds up */
 } slot_t;
 
 struct ch_auth_throttle {
@@ -535,7 +534,6 @@ static slot_t *find_slot(ch_auth_throttle_t *t, const char *addr, int create, in
     }
     memset(victim, 0, sizeof(*victim));
     snprintf(victim->addr, sizeof(victim->addr), "%s", host);
-    victim->first_ms = now_ms;
     return victim;
 }
 
