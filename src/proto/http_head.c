@@ -74,8 +74,16 @@ static int eat_eol(const unsigned char *p, size_t len, size_t *i)
     return 0;
 }
 
-/* Parses "HTTP/d.d" or "RTSP/d.d" at *i into req. */
-static int parse_protocol(const unsigned char *p, size_t len, size_t *i, ch_proto_request_t *req)
+/* The protocol fields that request and status lines share. */
+typedef struct protocol_out {
+    ch_slice_t *slice;
+    ch_proto_kind_t *kind;
+    int *major;
+    int *minor;
+} protocol_out_t;
+
+/* Parses "HTTP/d.d" or "RTSP/d.d" at *i into out. */
+static int parse_protocol(const unsigned char *p, size_t len, size_t *i, protocol_out_t out)
 {
     size_t start = *i;
     if (start >= len) {
@@ -84,10 +92,10 @@ static int parse_protocol(const unsigned char *p, size_t len, size_t *i, ch_prot
     const char *name;
     if (p[start] == 'H') {
         name = "HTTP/";
-        req->kind = CH_PROTO_HTTP;
+        *out.kind = CH_PROTO_HTTP;
     } else if (p[start] == 'R') {
         name = "RTSP/";
-        req->kind = CH_PROTO_RTSP;
+        *out.kind = CH_PROTO_RTSP;
     } else {
         return CH_EPARSE;
     }
@@ -111,10 +119,10 @@ static int parse_protocol(const unsigned char *p, size_t len, size_t *i, ch_prot
             return CH_EPARSE;
         }
     }
-    req->major = p[start + 5] - '0';
-    req->minor = p[start + 7] - '0';
-    req->protocol.ptr = (const char *)p + start;
-    req->protocol.len = 8;
+    *out.major = p[start + 5] - '0';
+    *out.minor = p[start + 7] - '0';
+    out.slice->ptr = (const char *)p + start;
+    out.slice->len = 8;
     *i = start + 8;
     return 0;
 }
@@ -159,6 +167,71 @@ static int parse_header(const unsigned char *p, size_t len, size_t *i, ch_proto_
     return 0;
 }
 
+/* Parses header lines at *i up to and through the empty line that ends the head, into
+ * headers[0, max_headers); *count says how many were filled. Shared by requests and responses,
+ * so that both refuse the same things. */
+static int parse_headers(const unsigned char *p, size_t len, size_t *io, ch_proto_header_t *headers,
+                         size_t max_headers, size_t *count)
+{
+    size_t i = *io;
+    size_t n = 0;
+    int rc;
+    for (;;) {
+        if (i >= len) {
+            return CH_EAGAIN;
+        }
+        if (p[i] == '\r' || p[i] == '\n') {
+            rc = eat_eol(p, len, &i);
+            if (rc < 0) {
+                return rc;
+            }
+            break;
+        }
+        if (!tchar_table[p[i]]) {
+            /* SP or HTAB here is obsolete line folding (RFC 9112 section 5.2): refused. */
+            return CH_EPARSE;
+        }
+        if (n == max_headers) {
+            return CH_ETOOBIG;
+        }
+        rc = parse_header(p, len, &i, &headers[n]);
+        if (rc < 0) {
+            return rc;
+        }
+        n++;
+    }
+    if (i > INT_MAX) {
+        return CH_ETOOBIG;
+    }
+    *io = i;
+    *count = n;
+    return 0;
+}
+
+/* Skips empty lines (CRLF or LF) at *i; CH_EAGAIN when the input ends before a line that is
+ * not empty. */
+static int skip_empty_lines(const unsigned char *p, size_t len, size_t *i)
+{
+    for (;;) {
+        if (*i >= len) {
+            return CH_EAGAIN;
+        }
+        if (p[*i] == '\n') {
+            *i += 1;
+        } else if (p[*i] == '\r') {
+            if (*i + 1 >= len) {
+                return CH_EAGAIN;
+            }
+            if (p[*i + 1] != '\n') {
+                return CH_EPARSE;
+            }
+            *i += 2;
+        } else {
+            return 0;
+        }
+    }
+}
+
 int ch_proto_parse_request(const char *buf, size_t len, ch_proto_request_t *req,
                            ch_proto_header_t *headers, size_t max_headers)
 {
@@ -171,23 +244,9 @@ int ch_proto_parse_request(const char *buf, size_t len, ch_proto_request_t *req,
 
     /* Empty lines before the request line are skipped: some clients send a CRLF after a
      * POST body, which a pipelining server would otherwise read as a bad request. */
-    for (;;) {
-        if (i >= len) {
-            return CH_EAGAIN;
-        }
-        if (p[i] == '\n') {
-            i++;
-        } else if (p[i] == '\r') {
-            if (i + 1 >= len) {
-                return CH_EAGAIN;
-            }
-            if (p[i + 1] != '\n') {
-                return CH_EPARSE;
-            }
-            i += 2;
-        } else {
-            break;
-        }
+    rc = skip_empty_lines(p, len, &i);
+    if (rc < 0) {
+        return rc;
     }
 
     /* method SP */
@@ -221,7 +280,8 @@ int ch_proto_parse_request(const char *buf, size_t len, ch_proto_request_t *req,
     i++;
 
     /* protocol line-end */
-    rc = parse_protocol(p, len, &i, req);
+    rc = parse_protocol(p, len, &i,
+                        (protocol_out_t){&req->protocol, &req->kind, &req->major, &req->minor});
     if (rc < 0) {
         return rc;
     }
@@ -230,37 +290,85 @@ int ch_proto_parse_request(const char *buf, size_t len, ch_proto_request_t *req,
         return rc;
     }
 
-    /* headers, up to the empty line */
     size_t n = 0;
-    for (;;) {
-        if (i >= len) {
-            return CH_EAGAIN;
-        }
-        if (p[i] == '\r' || p[i] == '\n') {
-            rc = eat_eol(p, len, &i);
-            if (rc < 0) {
-                return rc;
-            }
-            break;
-        }
-        if (!tchar_table[p[i]]) {
-            /* SP or HTAB here is obsolete line folding (RFC 9112 section 5.2): refused. */
-            return CH_EPARSE;
-        }
-        if (n == max_headers) {
-            return CH_ETOOBIG;
-        }
-        rc = parse_header(p, len, &i, &headers[n]);
-        if (rc < 0) {
-            return rc;
-        }
-        n++;
-    }
-    if (i > INT_MAX) {
-        return CH_ETOOBIG;
+    rc = parse_headers(p, len, &i, headers, max_headers, &n);
+    if (rc < 0) {
+        return rc;
     }
     req->headers = headers;
     req->num_headers = n;
+    return (int)i;
+}
+
+int ch_proto_parse_response(const char *buf, size_t len, ch_proto_response_t *resp,
+                            ch_proto_header_t *headers, size_t max_headers)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    size_t i = 0;
+    int rc;
+
+    assert(buf != NULL || len == 0);
+    memset(resp, 0, sizeof(*resp));
+
+    /* Some servers end a body with a stray CRLF that Content-Length does not count; on a
+     * connection that carries several answers it must not poison the next one. */
+    rc = skip_empty_lines(p, len, &i);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = parse_protocol(p, len, &i,
+                        (protocol_out_t){&resp->protocol, &resp->kind, &resp->major, &resp->minor});
+    if (rc < 0) {
+        return rc;
+    }
+    if (i >= len) {
+        return CH_EAGAIN;
+    }
+    if (p[i] != ' ') {
+        return CH_EPARSE;
+    }
+    i++;
+    /* Exactly three digits (RFC 9112 section 4, RFC 2326 section 7.1), the first 1..5. */
+    int status = 0;
+    for (size_t k = 0; k < 3; k++, i++) {
+        if (i >= len) {
+            return CH_EAGAIN;
+        }
+        if (p[i] < '0' || p[i] > '9' || (k == 0 && (p[i] < '1' || p[i] > '5'))) {
+            return CH_EPARSE;
+        }
+        status = status * 10 + (p[i] - '0');
+    }
+    resp->status = status;
+    if (i >= len) {
+        return CH_EAGAIN;
+    }
+    /* The reason phrase may be empty, and some cameras leave out the space before it too;
+     * nothing depends on the phrase, so both are accepted. */
+    if (p[i] == ' ') {
+        i++;
+        size_t start = i;
+        while (i < len && value_table[p[i]]) {
+            i++;
+        }
+        size_t end = i;
+        while (end > start && (p[end - 1] == ' ' || p[end - 1] == '\t')) {
+            end--;
+        }
+        resp->reason.ptr = buf + start;
+        resp->reason.len = end - start;
+    }
+    rc = eat_eol(p, len, &i);
+    if (rc < 0) {
+        return rc;
+    }
+    size_t n = 0;
+    rc = parse_headers(p, len, &i, headers, max_headers, &n);
+    if (rc < 0) {
+        return rc;
+    }
+    resp->headers = headers;
+    resp->num_headers = n;
     return (int)i;
 }
 
@@ -432,4 +540,29 @@ int ch_proto_keep_alive(const ch_proto_request_t *req, const ch_proto_framing_t 
         return 1;
     }
     return framing->conn_keep_alive ? 1 : 0;
+}
+
+int ch_proto_split_body(const char *buf, size_t len, size_t head_len,
+                        const ch_proto_header_t *headers, size_t n, size_t max_body,
+                        ch_slice_t *body)
+{
+    assert(head_len <= len);
+    uint64_t clen = 0;
+    int rc = ch_proto_content_length(headers, n, &clen);
+    if (rc == CH_ENOENT) {
+        /* RTSP: no Content-Length means no body (RFC 2326 section 12.14); an RTSP answer is
+         * never delimited by closing the connection. */
+        clen = 0;
+    } else if (rc < 0) {
+        return rc;
+    }
+    if (clen > max_body || clen > (uint64_t)(INT_MAX - head_len)) {
+        return CH_ETOOBIG;
+    }
+    if (len - head_len < clen) {
+        return CH_EAGAIN;
+    }
+    body->ptr = buf + head_len;
+    body->len = (size_t)clen;
+    return (int)(head_len + clen);
 }
