@@ -166,10 +166,10 @@ typedef struct ch_proto_rtsp_session {
 } ch_proto_rtsp_session_t;
 
 /**
- * Parses a Session value. The id is 1..256 visible ASCII bytes other than ';' and ','
- * (servers use more than RFC 2326's "safe" set, and the id is only echoed back); parameters
- * after ';' may have spaces around them, "timeout" must be 1 to 9 digits and other parameters
- * are skipped. Returns 0 or CH_EPARSE.
+ * Parses a Session value. The id is 1..256 visible ASCII bytes other than ";", ",", a quote
+ * and a backslash (servers use more than RFC 2326's "safe" set, and the id is only echoed
+ * back); parameters after ';' may have spaces around them, "timeout" must be 1 to 9 digits and
+ * other parameters are skipped. Returns 0 or CH_EPARSE.
  */
 int ch_proto_rtsp_parse_session(ch_slice_t value, ch_proto_rtsp_session_t *out) CH_MUST_CHECK;
 

@@ -123,7 +123,7 @@ int ch_proto_rtsp_parse_session(ch_slice_t value, ch_proto_rtsp_session_t *out)
     for (size_t i = 0; i < id.len; i++) {
         unsigned char c = (unsigned char)id.ptr[i];
         /* The id is echoed back in our requests: nothing that could end or split a header. */
-        if (c <= 0x20 || c >= 0x7f || c == ',' || c == ';') {
+        if (c <= 0x20 || c >= 0x7f || c == ',' || c == ';' || c == '"' || c == '\\') {
             return CH_EPARSE;
         }
     }
