@@ -182,8 +182,13 @@ int ch_proto_sdp_parse(const char *text, size_t len, ch_proto_sdp_t *out)
                 return CH_EPARSE;
             }
         }
-        /* Some cameras pad lines with spaces, or end the body with an empty line. */
-        ch_slice_t line = ch_proto__trim((ch_slice_t){text + start, end - start});
+        /* Some cameras pad lines with trailing spaces, or end the body with an empty line.
+         * Leading whitespace is not trimmed: no sender produces it, and "<letter>=" must
+         * start the line. */
+        while (end > start && (text[end - 1] == ' ' || text[end - 1] == '\t')) {
+            end--;
+        }
+        ch_slice_t line = {text + start, end - start};
         if (line.len == 0) {
             continue;
         }

@@ -86,8 +86,8 @@ static void test_gstreamer_describe_answer_splits_into_head_and_sdp(void **state
     assert_int_equal(ch_proto_rtsp_cseq(resp.headers, resp.num_headers, &cseq), 0);
     assert_int_equal(cseq, 2);
     ch_slice_t body;
-    int total = ch_proto_split_body(msg, len, (size_t)head, resp.headers, resp.num_headers, 65536,
-                                    &body);
+    int total =
+        ch_proto_split_body(msg, len, (size_t)head, resp.headers, resp.num_headers, 65536, &body);
     assert_int_equal(total, (int)len);
     assert_true(body.len > 100 && memcmp(body.ptr, "v=0\r\n", 5) == 0);
     ch_slice_t base = ch_proto_rtsp_content_base(resp.headers, resp.num_headers,
@@ -96,15 +96,14 @@ static void test_gstreamer_describe_answer_splits_into_head_and_sdp(void **state
 
     /* Every shorter prefix of the body asks for more; every prefix of the head too. */
     for (size_t cut = (size_t)head; cut < len; cut++) {
-        assert_int_equal(ch_proto_split_body(msg, cut, (size_t)head, resp.headers,
-                                             resp.num_headers, 65536, &body),
+        assert_int_equal(ch_proto_split_body(msg, cut, (size_t)head, resp.headers, resp.num_headers,
+                                             65536, &body),
                          CH_EAGAIN);
     }
     for (size_t cut = 0; cut < (size_t)head; cut++) {
         ch_proto_response_t r2;
         ch_proto_header_t h2[MAX_H];
-        assert_int_equal(ch_proto_parse_response(exact(msg, cut), cut, &r2, h2, MAX_H),
-                         CH_EAGAIN);
+        assert_int_equal(ch_proto_parse_response(exact(msg, cut), cut, &r2, h2, MAX_H), CH_EAGAIN);
     }
     /* A body limit below Content-Length is refused before the body arrives. */
     assert_int_equal(ch_proto_split_body(msg, (size_t)head, (size_t)head, resp.headers,
@@ -191,11 +190,20 @@ static void test_status_line_variants_are_parsed(void **state)
 static void test_malformed_status_lines_are_refused(void **state)
 {
     static const char *const bad[] = {
-        "RTSP/1.0 20 OK\r\n\r\n",      "RTSP/1.0 2000 OK\r\n\r\n",   "RTSP/1.0 099 OK\r\n\r\n",
-        "RTSP/1.0 600 OK\r\n\r\n",     "RTSP/1.0  200 OK\r\n\r\n",   "RTSP/1.0\t200 OK\r\n\r\n",
-        "RTSP/10 200 OK\r\n\r\n",      "rtsp/1.0 200 OK\r\n\r\n",    "ICY 200 OK\r\n\r\n",
-        "RTSP/1.0 200 OK\rX\r\n\r\n",  "RTSP/1.0 2x0 OK\r\n\r\n",    "RTSP/1.0 200OK\r\n\r\n",
-        "RTSP/1.0 200 O\x01K\r\n\r\n", "RTSP/1.0 200 OK\r\n X: y\r\n\r\n",
+        "RTSP/1.0 20 OK\r\n\r\n",
+        "RTSP/1.0 2000 OK\r\n\r\n",
+        "RTSP/1.0 099 OK\r\n\r\n",
+        "RTSP/1.0 600 OK\r\n\r\n",
+        "RTSP/1.0  200 OK\r\n\r\n",
+        "RTSP/1.0\t200 OK\r\n\r\n",
+        "RTSP/10 200 OK\r\n\r\n",
+        "rtsp/1.0 200 OK\r\n\r\n",
+        "ICY 200 OK\r\n\r\n",
+        "RTSP/1.0 200 OK\rX\r\n\r\n",
+        "RTSP/1.0 2x0 OK\r\n\r\n",
+        "RTSP/1.0 200OK\r\n\r\n",
+        "RTSP/1.0 200 O\x01K\r\n\r\n",
+        "RTSP/1.0 200 OK\r\n X: y\r\n\r\n",
         "RTSP/1.0 200 OK\r\nCSeq : 1\r\n\r\n",
     };
     for (size_t k = 0; k < CH_ARRAY_SIZE(bad); k++) {
@@ -208,9 +216,9 @@ static void test_malformed_status_lines_are_refused(void **state)
     /* A NUL in the reason is refused too. */
     ch_proto_response_t r;
     const char nul[] = "RTSP/1.0 200 O\0K\r\n\r\n";
-    assert_int_equal(ch_proto_parse_response(exact(nul, sizeof(nul) - 1), sizeof(nul) - 1, &r,
-                                             headers, MAX_H),
-                     CH_EPARSE);
+    assert_int_equal(
+        ch_proto_parse_response(exact(nul, sizeof(nul) - 1), sizeof(nul) - 1, &r, headers, MAX_H),
+        CH_EPARSE);
     /* Header capacity is enforced as for requests. */
     const char *s = "RTSP/1.0 200 OK\r\nA: 1\r\nB: 2\r\n\r\n";
     assert_int_equal(ch_proto_parse_response(exact(s, strlen(s)), strlen(s), &r, headers, 1),
@@ -224,9 +232,9 @@ static void test_body_split_follows_content_length(void **state)
     int head = parse_resp(s, &r);
     assert_true(head > 0);
     ch_slice_t body;
-    assert_int_equal(ch_proto_split_body(copy, strlen(s), (size_t)head, r.headers, r.num_headers,
-                                         10, &body),
-                     head + 5);
+    assert_int_equal(
+        ch_proto_split_body(copy, strlen(s), (size_t)head, r.headers, r.num_headers, 10, &body),
+        head + 5);
     assert_slice(body, "hello");
     /* Bad or disagreeing lengths. */
     static const char *const bad[] = {
@@ -254,7 +262,8 @@ static void test_cseq_must_be_digits_and_agree(void **state)
     assert_int_equal(ch_proto_rtsp_cseq(h, 2, &v), 0);
     assert_int_equal(v, 4294967295u);
     assert_int_equal(ch_proto_rtsp_cseq(h, 0, &v), CH_ENOENT);
-    static const char *const bad[] = {"", "4294967296", " 1", "1 ", "-1", "+1", "0x1", "12345678901"};
+    static const char *const bad[] = {"",   "4294967296", " 1",  "1 ",
+                                      "-1", "+1",         "0x1", "12345678901"};
     for (size_t k = 0; k < CH_ARRAY_SIZE(bad); k++) {
         h[0].value = (ch_slice_t){bad[k], strlen(bad[k])};
         assert_int_equal(ch_proto_rtsp_cseq(h, 1, &v), CH_EPARSE);
@@ -285,9 +294,17 @@ static void test_session_id_and_timeout_are_read(void **state)
     longid[sizeof(longid) - 2] = '\0';
     assert_int_equal(ch_proto_rtsp_parse_session(sl(longid), &s), 0);
 
-    static const char *const bad[] = {"",          ";timeout=5",       "a b",         "a,b",
-                                      "a;timeout=", "a;timeout=x",     "a;timeout=-1", "a\"b",
-                                      "a;timeout=1234567890", "a;=5", "a;timeout=\"5"};
+    static const char *const bad[] = {"",
+                                      ";timeout=5",
+                                      "a b",
+                                      "a,b",
+                                      "a;timeout=",
+                                      "a;timeout=x",
+                                      "a;timeout=-1",
+                                      "a\"b",
+                                      "a;timeout=1234567890",
+                                      "a;=5",
+                                      "a;timeout=\"5"};
     for (size_t k = 0; k < CH_ARRAY_SIZE(bad); k++) {
         if (ch_proto_rtsp_parse_session(sl(bad[k]), &s) != CH_EPARSE) {
             fail_msg("session \"%s\" accepted", bad[k]);
@@ -326,13 +343,20 @@ static void test_transport_specs_are_parsed_one_at_a_time(void **state)
     assert_slice(t.mode, "play");
 
     static const char *const bad[] = {
-        "RTP/AVP/TCP;interleaved=256-257", "RTP/AVP/TCP;interleaved=1-0",
-        "RTP/AVP/TCP;interleaved=255",     "RTP/AVP;client_port=65536",
-        "RTP/AVP;client_port=a-b",         "RTP/AVP;client_port=",
-        "RTP/AVP;mode=\"PLAY",             "RTP/AVP;mo de=x",
-        "RTP",                             "RTP/",
-        "RTP/AVP/",                        "/AVP",
-        "RTP/AVP;server_port=1-2-3",       "RTP/AVP;client_port=-5",
+        "RTP/AVP/TCP;interleaved=256-257",
+        "RTP/AVP/TCP;interleaved=1-0",
+        "RTP/AVP/TCP;interleaved=255",
+        "RTP/AVP;client_port=65536",
+        "RTP/AVP;client_port=a-b",
+        "RTP/AVP;client_port=",
+        "RTP/AVP;mode=\"PLAY",
+        "RTP/AVP;mo de=x",
+        "RTP",
+        "RTP/",
+        "RTP/AVP/",
+        "/AVP",
+        "RTP/AVP;server_port=1-2-3",
+        "RTP/AVP;client_port=-5",
     };
     for (size_t k = 0; k < CH_ARRAY_SIZE(bad); k++) {
         ch_slice_t l = sl(bad[k]);
@@ -421,10 +445,9 @@ static void test_range_npt_forms_are_read(void **state)
     assert_int_equal(r.start_ms, 5000);
     assert_int_equal(ch_proto_rtsp_parse_range(sl("clock=19961108T142300Z-"), &r), CH_EUNSUPP);
     assert_int_equal(ch_proto_rtsp_parse_range(sl("smpte=10:07:00-"), &r), CH_EUNSUPP);
-    static const char *const bad[] = {"npt=",      "npt=-",     "npt=5",     "npt=a-",
-                                      "npt=1:2-",  "npt=1:60:00-", "npt=1:00:60-", "npt=10-5",
-                                      "npt=5-now", "npt=.5-",   "0-",        "npt=1.2.3-",
-                                      "npt=1:2:3:4-", "n pt=0-"};
+    static const char *const bad[] = {
+        "npt=",     "npt=-",     "npt=5",   "npt=a-", "npt=1:2-",   "npt=1:60:00-", "npt=1:00:60-",
+        "npt=10-5", "npt=5-now", "npt=.5-", "0-",     "npt=1.2.3-", "npt=1:2:3:4-", "n pt=0-"};
     for (size_t k = 0; k < CH_ARRAY_SIZE(bad); k++) {
         if (ch_proto_rtsp_parse_range(sl(bad[k]), &r) != CH_EPARSE) {
             fail_msg("range \"%s\" accepted", bad[k]);
@@ -463,9 +486,8 @@ static void test_rtp_info_streams_are_read_in_order(void **state)
     assert_slice(info.url, "trackID=2");
     assert_false(info.has_seq);
     assert_int_equal(ch_proto_rtsp_parse_rtp_info(&list, &info), CH_ENOENT);
-    static const char *const bad[] = {"seq=1;rtptime=2", "url=;seq=1", "url=a;seq=65536",
-                                      "url=a;rtptime=4294967296", "url=a;seq=x",
-                                      "url=a;s q=1"};
+    static const char *const bad[] = {"seq=1;rtptime=2",          "url=;seq=1",  "url=a;seq=65536",
+                                      "url=a;rtptime=4294967296", "url=a;seq=x", "url=a;s q=1"};
     for (size_t k = 0; k < CH_ARRAY_SIZE(bad); k++) {
         ch_slice_t l = sl(bad[k]);
         if (ch_proto_rtsp_parse_rtp_info(&l, &info) != CH_EPARSE) {
@@ -523,7 +545,8 @@ static void test_interleaved_reader_tells_frames_messages_and_garbage_apart(void
 {
     ch_proto_interleaved_t f;
     const char zero[] = "$\x05\x00\x00RTSP/1.0";
-    assert_int_equal(ch_proto_interleaved_read(exact(zero, sizeof(zero) - 1), sizeof(zero) - 1, &f), 4);
+    assert_int_equal(ch_proto_interleaved_read(exact(zero, sizeof(zero) - 1), sizeof(zero) - 1, &f),
+                     4);
     assert_int_equal(f.channel, 5);
     assert_int_equal(f.payload.len, 0);
     const char big[] = "$\xff\x01\x00";
@@ -531,9 +554,9 @@ static void test_interleaved_reader_tells_frames_messages_and_garbage_apart(void
     assert_int_equal(ch_proto_interleaved_read(exact("", 0), 0, &f), CH_EAGAIN);
     static const char *const msgs[] = {"RTSP/1.0 200 OK", "GET_PARAMETER ", "\r\n", "\n", "O"};
     for (size_t k = 0; k < CH_ARRAY_SIZE(msgs); k++) {
-        assert_int_equal(ch_proto_interleaved_read(exact(msgs[k], strlen(msgs[k])),
-                                                   strlen(msgs[k]), &f),
-                         CH_ENOENT);
+        assert_int_equal(
+            ch_proto_interleaved_read(exact(msgs[k], strlen(msgs[k])), strlen(msgs[k]), &f),
+            CH_ENOENT);
     }
     static const char garbage[] = {'\x80', '\0', ' ', '\t', '\x7f', '"', '(', '@'};
     for (size_t k = 0; k < sizeof(garbage); k++) {
@@ -550,7 +573,8 @@ static void test_interleaved_reader_tells_frames_messages_and_garbage_apart(void
 static void test_url_parts_are_found(void **state)
 {
     ch_proto_url_t u;
-    ch_slice_t s = sl("rtsp://admin:p%40ss@192.168.1.64:8554/Streaming/Channels/101?transportmode=unicast");
+    ch_slice_t s =
+        sl("rtsp://admin:p%40ss@192.168.1.64:8554/Streaming/Channels/101?transportmode=unicast");
     assert_int_equal(ch_proto_url_parse(s.ptr, s.len, &u), 0);
     assert_slice(u.scheme, "rtsp");
     assert_true(u.has_userinfo && u.has_password);
@@ -597,12 +621,28 @@ static void test_url_parts_are_found(void **state)
 static void test_bad_urls_are_refused(void **state)
 {
     static const char *const bad[] = {
-        "rtsp:/cam",        "rtsp//cam",       "rtsp://",          "rtsp://:554/x",
-        "rtsp://cam:0/",    "rtsp://cam:65536", "rtsp://cam:5a4/", "rtsp://ca m/",
-        "rtsp://cam/a b",   "rtsp://cam/#frag", "rtsp://cam/%zz",  "rtsp://cam/%4",
-        "rtsp://u:%g0@cam", "rtsp://[fe80::1",  "rtsp://[::1]x/",  "rtsp://[1]/",
-        "rtsp://[fe80::1%25eth0]/", "rtsp://cam/\x80", "1rtsp://cam",   "://cam",
-        "rtsp://c\"am/",    "rtsp://cam/\x7f",
+        "rtsp:/cam",
+        "rtsp//cam",
+        "rtsp://",
+        "rtsp://:554/x",
+        "rtsp://cam:0/",
+        "rtsp://cam:65536",
+        "rtsp://cam:5a4/",
+        "rtsp://ca m/",
+        "rtsp://cam/a b",
+        "rtsp://cam/#frag",
+        "rtsp://cam/%zz",
+        "rtsp://cam/%4",
+        "rtsp://u:%g0@cam",
+        "rtsp://[fe80::1",
+        "rtsp://[::1]x/",
+        "rtsp://[1]/",
+        "rtsp://[fe80::1%25eth0]/",
+        "rtsp://cam/\x80",
+        "1rtsp://cam",
+        "://cam",
+        "rtsp://c\"am/",
+        "rtsp://cam/\x7f",
     };
     for (size_t k = 0; k < CH_ARRAY_SIZE(bad); k++) {
         ch_proto_url_t u;
@@ -644,18 +684,19 @@ static void test_digest_md5_matches_rfc_2617_example(void **state)
 {
     /* RFC 2617 section 3.5. */
     ch_proto_auth_challenge_t c;
-    assert_int_equal(
-        ch_proto_auth_parse_challenge(sl("Digest realm=\"testrealm@host.com\", qop=\"auth,auth-int\", "
-                                         "nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", "
-                                         "opaque=\"5ccc069c403ebaf9f0171e9517f40e41\""),
-                                      &c),
-        0);
+    assert_int_equal(ch_proto_auth_parse_challenge(
+                         sl("Digest realm=\"testrealm@host.com\", qop=\"auth,auth-int\", "
+                            "nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", "
+                            "opaque=\"5ccc069c403ebaf9f0171e9517f40e41\""),
+                         &c),
+                     0);
     assert_int_equal(c.scheme, CH_PROTO_AUTH_DIGEST);
     assert_int_equal(c.algorithm, CH_PROTO_DIGEST_MD5);
     assert_true(c.qop_auth && c.has_opaque && !c.stale);
     assert_slice(c.realm, "testrealm@host.com");
-    ch_proto_auth_request_t r = {CH_SLICE_LIT("Mufasa"), CH_SLICE_LIT("Circle Of Life"), "GET",
-                                 CH_SLICE_LIT("/dir/index.html"), CH_SLICE_LIT("0a4f113b"), 1};
+    ch_proto_auth_request_t r = {
+        CH_SLICE_LIT("Mufasa"),          CH_SLICE_LIT("Circle Of Life"), "GET",
+        CH_SLICE_LIT("/dir/index.html"), CH_SLICE_LIT("0a4f113b"),       1};
     char hex[65];
     assert_int_equal(ch_proto_auth_digest_response(&c, &r, hex), 0);
     assert_string_equal(hex, "6629fae49393a05397450978507c4ef1");
@@ -685,9 +726,12 @@ static void test_digest_sha256_and_md5_match_rfc_7616_examples(void **state)
                       "algorithm=SHA-256, nonce=\"7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v\", "
                       "opaque=\"FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS\"")},
     };
-    ch_proto_auth_request_t r = {CH_SLICE_LIT("Mufasa"), CH_SLICE_LIT("Circle of Life"), "GET",
+    ch_proto_auth_request_t r = {CH_SLICE_LIT("Mufasa"),
+                                 CH_SLICE_LIT("Circle of Life"),
+                                 "GET",
                                  CH_SLICE_LIT("/dir/index.html"),
-                                 CH_SLICE_LIT("f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"), 1};
+                                 CH_SLICE_LIT("f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"),
+                                 1};
     ch_proto_auth_challenge_t c;
     char hex[65];
     assert_int_equal(ch_proto_auth_pick(h, 3, &c), 0);
@@ -708,8 +752,12 @@ static void test_digest_sha256_and_md5_match_rfc_7616_examples(void **state)
     /* Basic alone: "Aladdin:open sesame" from RFC 7617. */
     assert_int_equal(ch_proto_auth_pick(h, 1, &c), 0);
     assert_int_equal(c.scheme, CH_PROTO_AUTH_BASIC);
-    ch_proto_auth_request_t basic = {CH_SLICE_LIT("Aladdin"), CH_SLICE_LIT("open sesame"),
-                                     "DESCRIBE", CH_SLICE_LIT("rtsp://cam/"), {NULL, 0}, 0};
+    ch_proto_auth_request_t basic = {CH_SLICE_LIT("Aladdin"),
+                                     CH_SLICE_LIT("open sesame"),
+                                     "DESCRIBE",
+                                     CH_SLICE_LIT("rtsp://cam/"),
+                                     {NULL, 0},
+                                     0};
     ch_buf_reset(&b);
     assert_int_equal(ch_proto_auth_authorization(&c, &basic, &b), 0);
     assert_string_equal(b.data, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
@@ -723,14 +771,17 @@ static void test_digest_without_qop_uses_rfc_2069_form(void **state)
 {
     /* Many cameras send realm and nonce only: response = H(HA1:nonce:HA2), no nc/cnonce. */
     ch_proto_auth_challenge_t c;
-    assert_int_equal(ch_proto_auth_parse_challenge(
-                         sl("Digest realm=\"IP Camera(C1234)\", nonce=\"a1b2c3\", stale=\"FALSE\""),
-                         &c),
-                     0);
+    assert_int_equal(
+        ch_proto_auth_parse_challenge(
+            sl("Digest realm=\"IP Camera(C1234)\", nonce=\"a1b2c3\", stale=\"FALSE\""), &c),
+        0);
     assert_false(c.qop_auth || c.stale || c.has_opaque);
-    ch_proto_auth_request_t r = {CH_SLICE_LIT("admin"), CH_SLICE_LIT("12345"), "DESCRIBE",
+    ch_proto_auth_request_t r = {CH_SLICE_LIT("admin"),
+                                 CH_SLICE_LIT("12345"),
+                                 "DESCRIBE",
                                  CH_SLICE_LIT("rtsp://192.168.1.64:554/Streaming/Channels/101"),
-                                 {NULL, 0}, 1};
+                                 {NULL, 0},
+                                 1};
     ch_buf_t b;
     ch_buf_init(&b);
     assert_int_equal(ch_proto_auth_authorization(&c, &r, &b), 0);
@@ -789,10 +840,9 @@ static void test_bad_and_unsupported_challenges_are_refused(void **state)
     assert_int_equal(c.scheme, CH_PROTO_AUTH_DIGEST);
 
     /* Unfit inputs to the builder. */
-    assert_int_equal(ch_proto_auth_parse_challenge(sl("Digest realm=\"r\", nonce=\"n\", qop=auth"),
-                                                   &c),
-                     0);
-    ch_proto_auth_request_t r = {CH_SLICE_LIT("u"), CH_SLICE_LIT("p"), "PLAY",
+    assert_int_equal(
+        ch_proto_auth_parse_challenge(sl("Digest realm=\"r\", nonce=\"n\", qop=auth"), &c), 0);
+    ch_proto_auth_request_t r = {CH_SLICE_LIT("u"),         CH_SLICE_LIT("p"),     "PLAY",
                                  CH_SLICE_LIT("rtsp://c/"), CH_SLICE_LIT("short"), 1};
     ch_buf_t b;
     ch_buf_init(&b);
