@@ -123,7 +123,7 @@ typedef struct ch_codec_pkt {
 } ch_codec_pkt_t;
 
 /**
- * One video stream's depacketizer state: the caller embeds it (about 5 KB) in its per-camera
+ * One video stream's depacketizer state: the caller embeds it (about 4 KB) in its per-camera
  * struct and initializes it with ch_codec_stream_init(); there is nothing to free. The fields
  * are read-only for the caller; sps_info is valid when sps_valid.
  */

@@ -1220,6 +1220,12 @@ static void test_sequence_wrap_is_not_a_gap_but_a_jump_is(void **state)
     assert_false(info.flags & CH_CODEC_PKT_AU_START);
     assert_int_equal(push_raw(s, 5, 180, 0, p, sizeof(p), &info), 0);
     assert_true(info.flags & CH_CODEC_PKT_GAP);
+    /* A marker ends the access unit even when the next packet keeps the timestamp (a
+     * camera that stamps every picture alike). */
+    assert_int_equal(push_raw(s, 6, 180, 1, p, sizeof(p), &info), 0);
+    assert_false(info.flags & CH_CODEC_PKT_AU_START);
+    assert_int_equal(push_raw(s, 7, 180, 0, p, sizeof(p), &info), 0);
+    assert_true(info.flags & CH_CODEC_PKT_AU_START);
     ch_free(s);
 }
 
