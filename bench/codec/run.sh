@@ -1,0 +1,13 @@
+#!/bin/sh
+# bench/codec: inspection of a real 1080p H.264 stream (x264, 4 Mbit/s, GOP 50) by codec/,
+# against a plain memcpy of the same RTP packets. usage: BUILD=build/release bench/codec/run.sh
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${BUILD:-$top/build/release}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+ffmpeg -nostdin -v error -f lavfi -i testsrc2=size=1920x1080:rate=25 -frames:v 250 \
+    -pix_fmt yuv420p -c:v libx264 -preset veryfast -b:v 4M -g 50 -f h264 -y "$work/in.h264"
+cc -O2 -D_GNU_SOURCE -I"$top/src" "$top/bench/codec/codec_bench.c" \
+    "$build/libch_codec.a" "$build/libch_core.a" -luv -linih -lpthread -lm -o "$work/bench"
+"$work/bench" "$work/in.h264" 200
