@@ -379,10 +379,10 @@ int ch_proto_sdp_fmtp_param(ch_slice_t fmtp, const char *name, ch_slice_t *value
 /**
  * Appends to out the URL an RTSP request uses for a control attribute, given base (from
  * ch_proto_rtsp_content_base): an absolute control ("rtsp://...", any scheme) as it is; an
- * empty control or "*" as base itself; a relative one appended to base with one '/' between
- * them (base "rtsp://c/s" and "trackID=1" give "rtsp://c/s/trackID=1", as live555, FFmpeg and
- * GStreamer do; not RFC 3986 resolution, which would drop "s"). Returns 0, or CH_EPARSE when
- * base is empty and the control is not absolute.
+ * empty control or "*" as base itself; a relative one appended to base with exactly one '/'
+ * between them (leading slashes of the control dropped) (base "rtsp://c/s" and "trackID=1" give
+ * "rtsp://c/s/trackID=1", as live555, FFmpeg and GStreamer do; not RFC 3986 resolution, which would
+ * drop "s"). Returns 0, or CH_EPARSE when base is empty and the control is not absolute.
  */
 int ch_proto_sdp_resolve_control(ch_slice_t base, ch_slice_t control, ch_buf_t *out) CH_MUST_CHECK;
 

@@ -296,12 +296,13 @@ int ch_proto_sdp_resolve_control(ch_slice_t base, ch_slice_t control, ch_buf_t *
     if (control.len == 0 || ch_proto__eq(control, "*")) {
         return 0;
     }
-    int base_slash = base.ptr[base.len - 1] == '/';
-    int control_slash = control.ptr[0] == '/';
-    if (base_slash && control_slash) {
+    /* Exactly one '/' where base and control meet, however many either side has: a camera
+     * that sends "/trackID=1" against a base ending in '/' means the same track. */
+    while (control.len > 0 && control.ptr[0] == '/') {
         control.ptr++;
         control.len--;
-    } else if (!base_slash && !control_slash) {
+    }
+    if (base.ptr[base.len - 1] != '/') {
         ch_buf_append_char(out, '/');
     }
     ch_buf_append(out, control.ptr, control.len);

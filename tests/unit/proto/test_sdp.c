@@ -289,6 +289,8 @@ static void test_control_resolution_rules(void **state)
     assert_resolves("rtsp://c/s/", CH_SLICE_LIT("trackID=1"), "rtsp://c/s/trackID=1");
     assert_resolves("rtsp://c/s/", CH_SLICE_LIT("/trackID=1"), "rtsp://c/s/trackID=1");
     assert_resolves("rtsp://c/s", CH_SLICE_LIT("/trackID=1"), "rtsp://c/s/trackID=1");
+    assert_resolves("rtsp://c/s/", CH_SLICE_LIT("//trackID=1"), "rtsp://c/s/trackID=1");
+    assert_resolves("rtsp://c/s/", CH_SLICE_LIT("/"), "rtsp://c/s/");
     assert_resolves("rtsp://c/s", CH_SLICE_LIT("*"), "rtsp://c/s");
     assert_resolves("rtsp://c/s", CH_SLICE_LIT(""), "rtsp://c/s");
     assert_resolves("rtsp://c/s", CH_SLICE_LIT("RTSP://other/x"), "RTSP://other/x");
