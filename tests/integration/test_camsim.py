@@ -1,0 +1,130 @@
+"""The camera simulator (tools/camsim) against viewers we did not write: ffprobe and ffmpeg
+decode its H.264 and H.265 streams over TCP and UDP, GStreamer's rtspsrc plays it, and each
+fault does what it says (refuse, Digest and Basic authentication, stall, drop, garbage, slow
+answers, a resolution change)."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import hub
+from hub import check
+
+TOOLS = os.path.join(hub.SOURCE_DIR, "tools", "camsim")
+CLIPS = os.environ.get("CH_CAMSIM_CLIPS",
+                       os.path.join(os.path.dirname(os.path.abspath(hub.BIN)), "camsim-clips"))
+
+
+class Camsim:
+    def __init__(self, *args):
+        subprocess.run([os.path.join(TOOLS, "make_clips.sh"), CLIPS], check=True,
+                       capture_output=True, timeout=600)
+        self.proc = subprocess.Popen([sys.executable, os.path.join(TOOLS, "camsim.py"),
+                                      "--listen", "127.0.0.1:0", "--clips", CLIPS] + list(args),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        m = re.match(r"camsim listening on 127\.0\.0\.1:(\d+)", line)
+        if not m:
+            self.proc.kill()
+            check(False, "camsim did not start: %s %s" % (line, self.proc.stderr.read()[-2000:]))
+        self.port = int(m.group(1))
+
+    def url(self, path, creds=None):
+        return "rtsp://%s127.0.0.1:%d/%s" % (creds + "@" if creds else "", self.port, path)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def ffmpeg(url, seconds, *extra, transport="tcp", timeout=40):
+    """Decodes url for `seconds` of media; returns (exit code, stderr, frames decoded)."""
+    args = ["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-stats_period", "0.5",
+            "-progress", "pipe:1", "-timeout", "3000000"]
+    if transport:
+        args += ["-rtsp_transport", transport]
+    args += ["-i", url, "-t", str(seconds)] + list(extra) + ["-f", "null", "-"]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    frames = [int(x) for x in re.findall(r"^frame=(\d+)$", p.stdout, re.M)]
+    return p.returncode, p.stderr, (frames[-1] if frames else 0)
+
+
+def ffprobe(url):
+    p = subprocess.run(["ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries",
+                        "stream=codec_name,width,height", "-of", "compact=p=0:nk=1", url],
+                       capture_output=True, text=True, timeout=40)
+    return p.returncode, p.stdout.strip(), p.stderr
+
+
+def test_independent_viewers_decode_h264_and_h265_over_tcp_and_udp():
+    c = Camsim()
+    try:
+        check(ffprobe(c.url("gate1"))[1] == "h264|1920|1080", ffprobe(c.url("gate1")))
+        check(ffprobe(c.url("gate-265"))[1] == "hevc|1280|720", ffprobe(c.url("gate-265")))
+        for path, transport in (("gate1", "tcp"), ("gate-265", "tcp"), ("gate2", "udp")):
+            code, err, frames = ffmpeg(c.url(path), 5, transport=transport)
+            check(code == 0 and err.strip() == "", "%s over %s: %d %s" % (path, transport,
+                                                                        code, err[-500:]))
+            # 5 s of 25 fps live video starting at the next keyframe (at most 2 s away):
+            # at least 3 s of frames decode cleanly.
+            check(frames >= 75, "%s over %s: %d frames" % (path, transport, frames))
+        # GStreamer's rtspsrc, depayloader, parser and decoder: 75 frames.
+        p = subprocess.run(["gst-launch-1.0", "-q", "rtspsrc", "location=" + c.url("gate3"),
+                            "protocols=tcp", "!", "rtph264depay", "!", "h264parse", "!",
+                            "avdec_h264", "!", "fakesink", "num-buffers=75"],
+                           capture_output=True, text=True, timeout=60)
+        check(p.returncode == 0, "gstreamer: %s" % p.stderr[-800:])
+    finally:
+        c.stop()
+
+
+def test_faults():
+    c = Camsim()
+    try:
+        # refuse: every request is 503.
+        code, err, _ = ffmpeg(c.url("x?fault=refuse"), 1)
+        check(code != 0 and "503" in err, err[-300:])
+        # Digest: refused without credentials, played with them.
+        code, err, _ = ffmpeg(c.url("x?fault=auth"), 1)
+        check(code != 0 and "401" in err, err[-300:])
+        code, err, frames = ffmpeg(c.url("x?fault=auth", "camsim:camsim"), 4)
+        check(code == 0 and frames >= 25, (code, frames, err[-300:]))
+        code, err, _ = ffmpeg(c.url("x?fault=auth", "camsim:wrong"), 1)
+        check(code != 0 and "401" in err, err[-300:])
+        code, err, frames = ffmpeg(c.url("x?fault=basic", "camsim:camsim"), 4)
+        check(code == 0 and frames >= 25, (code, frames, err[-300:]))
+        # slow: each answer takes 2 s.
+        t0 = time.time()
+        check(ffprobe(c.url("x?fault=slow"))[0] == 0, "slow camera not readable")
+        check(time.time() - t0 >= 4, "answers were not slow")
+        # drop: the connection closes after 3 s, so 8 s are not reached.
+        code, err, frames = ffmpeg(c.url("x?fault=drop"), 8)
+        check(frames < 150 and frames >= 25, (code, frames, err[-300:]))
+        # stall: media stops after 3 s; the viewer's 3 s socket timeout ends it.
+        t0 = time.time()
+        code, err, frames = ffmpeg(c.url("x?fault=stall"), 10)
+        check(frames < 150 and time.time() - t0 < 30, (code, frames, err[-300:]))
+        # garbage: bytes that are not RTP after 1 s; the decoder complains or gives up.
+        code, err, frames = ffmpeg(c.url("x?fault=garbage"), 3)
+        check(frames < 75 or err.strip() != "", (code, frames, err[-300:]))
+        # resize: 1080p, then 720p after 3 s.
+        p = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-rtsp_transport", "tcp", "-i",
+                            c.url("x?fault=resize"), "-t", "6", "-vf", "showinfo", "-f", "null",
+                            "-"], capture_output=True, text=True, timeout=60)
+        sizes = set(re.findall(r" s:(\d+x\d+) ", p.stderr))
+        check({"1920x1080", "1280x720"} <= sizes, sizes)
+    finally:
+        c.stop()
+
+
+if __name__ == "__main__":
+    hub.main([
+        test_independent_viewers_decode_h264_and_h265_over_tcp_and_udp,
+        test_faults,
+    ])
