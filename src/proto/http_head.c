@@ -556,7 +556,7 @@ int ch_proto_split_body(const char *buf, size_t len, size_t head_len,
     } else if (rc < 0) {
         return rc;
     }
-    if (clen > max_body || clen > (uint64_t)(INT_MAX - head_len)) {
+    if (head_len > INT_MAX || clen > max_body || clen > (uint64_t)(INT_MAX - head_len)) {
         return CH_ETOOBIG;
     }
     if (len - head_len < clen) {
