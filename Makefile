@@ -9,7 +9,7 @@ CHECK_DIR := build/check
 RELEASE_DIR := build/release
 
 .PHONY: all setup build demo check format format-check fuzz bench bench-http bench-import \
-	bench-audit bench-geo bench-events clean
+	bench-audit bench-geo bench-events bench-codec clean
 
 all: build
 
@@ -51,7 +51,7 @@ fuzz: setup
 	@cmake --build $(CHECK_DIR) -j$(JOBS)
 	@./scripts/fuzz.sh $(CHECK_DIR) $(FUZZ_SECONDS)
 
-bench: bench-http bench-import bench-audit bench-geo bench-events
+bench: bench-http bench-import bench-audit bench-geo bench-events bench-codec
 
 bench-http: build
 	@./bench/http/run.sh $(RELEASE_DIR)/cctvhub
@@ -68,6 +68,9 @@ bench-geo: build
 
 bench-events: build
 	@BUILD=$(CURDIR)/$(RELEASE_DIR) ./bench/events/run.sh
+
+bench-codec: build
+	@BUILD=$(CURDIR)/$(RELEASE_DIR) ./bench/codec/run.sh
 
 clean:
 	rm -rf build
