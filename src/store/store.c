@@ -273,8 +273,7 @@ void ch_device_init(ch_device_t *d)
     memset(d, 0, sizeof(*d));
 }
 
-/* Frees count records of table t stored back to back in items, then the array. */
-static void list_items_free(const ch_store__table_t *t, void *items, size_t count)
+void ch_store__list_items_free(const ch_store__table_t *t, void *items, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
         ch_store__record_fini(t, (char *)items + i * t->record_size);
@@ -282,29 +281,11 @@ static void list_items_free(const ch_store__table_t *t, void *items, size_t coun
     ch_free(items);
 }
 
-void ch_agency_list_free(ch_agency_list_t *l)
-{
-    if (l != NULL) {
-        list_items_free(AGENCIES, l->items, l->count);
-        memset(l, 0, sizeof(*l));
-    }
-}
+CH_STORE__LIST_FREE(ch_agency_list_free, ch_agency_list_t, AGENCIES)
 
-void ch_camera_list_free(ch_camera_list_t *l)
-{
-    if (l != NULL) {
-        list_items_free(CAMERAS, l->items, l->count);
-        memset(l, 0, sizeof(*l));
-    }
-}
+CH_STORE__LIST_FREE(ch_camera_list_free, ch_camera_list_t, CAMERAS)
 
-void ch_device_list_free(ch_device_list_t *l)
-{
-    if (l != NULL) {
-        list_items_free(DEVICES, l->items, l->count);
-        memset(l, 0, sizeof(*l));
-    }
-}
+CH_STORE__LIST_FREE(ch_device_list_free, ch_device_list_t, DEVICES)
 
 /* ---- validation ---------------------------------------------------------------------------- */
 
@@ -657,16 +638,7 @@ int ch_store__list(ch_store_t *st, const ch_store__table_t *t, const ch_store_fi
     return st->ops->list(st, t, f, filter_mask(t, f), limit, l);
 }
 
-int ch_store_agency_list(ch_store_t *st, const ch_store_filter_t *f, ch_agency_list_t *out)
-{
-    ch_store__list_t l;
-    int rc = ch_store__list(st, AGENCIES, f, &l);
-    out->items = l.items;
-    out->count = l.count;
-    out->total = l.total;
-    out->next_id = l.next_id;
-    return rc;
-}
+CH_STORE__LIST(ch_store_agency_list, ch_agency_list_t, AGENCIES)
 
 /* ---- cameras ------------------------------------------------------------------------------- */
 
@@ -699,16 +671,7 @@ int ch_store_camera_delete(ch_store_t *st, int64_t id)
     return st->ops->remove(st, CAMERAS, id);
 }
 
-int ch_store_camera_list(ch_store_t *st, const ch_store_filter_t *f, ch_camera_list_t *out)
-{
-    ch_store__list_t l;
-    int rc = ch_store__list(st, CAMERAS, f, &l);
-    out->items = l.items;
-    out->count = l.count;
-    out->total = l.total;
-    out->next_id = l.next_id;
-    return rc;
-}
+CH_STORE__LIST(ch_store_camera_list, ch_camera_list_t, CAMERAS)
 
 int ch_store_camera_upsert(ch_store_t *st, ch_camera_t *c, ch_store_upsert_t *outcome)
 {
@@ -753,16 +716,7 @@ int ch_store_device_delete(ch_store_t *st, int64_t id)
     return st->ops->remove(st, DEVICES, id);
 }
 
-int ch_store_device_list(ch_store_t *st, const ch_store_filter_t *f, ch_device_list_t *out)
-{
-    ch_store__list_t l;
-    int rc = ch_store__list(st, DEVICES, f, &l);
-    out->items = l.items;
-    out->count = l.count;
-    out->total = l.total;
-    out->next_id = l.next_id;
-    return rc;
-}
+CH_STORE__LIST(ch_store_device_list, ch_device_list_t, DEVICES)
 
 int ch_store_device_upsert(ch_store_t *st, ch_device_t *d, ch_store_upsert_t *outcome)
 {

@@ -37,34 +37,9 @@ void ch_outbox_fini(ch_outbox_t *o)
     ch_store__record_fini(OUTBOX, o);
 }
 
-#define LIST_FREE(fn, type, fini)                                                                  \
-    void fn(type *l)                                                                               \
-    {                                                                                              \
-        if (l == NULL) {                                                                           \
-            return;                                                                                \
-        }                                                                                          \
-        for (size_t i = 0; i < l->count; i++) {                                                    \
-            fini(&l->items[i]);                                                                    \
-        }                                                                                          \
-        ch_free(l->items);                                                                         \
-        memset(l, 0, sizeof(*l));                                                                  \
-    }
-
-LIST_FREE(ch_user_list_free, ch_user_list_t, ch_user_fini)
-LIST_FREE(ch_apikey_list_free, ch_apikey_list_t, ch_apikey_fini)
-LIST_FREE(ch_outbox_list_free, ch_outbox_list_t, ch_outbox_fini)
-
-/* Runs a generic list into a typed list of the same layout. */
-#define LIST_INTO(st, table, f, out)                                                               \
-    do {                                                                                           \
-        ch_store__list_t l_;                                                                       \
-        int rc_ = ch_store__list(st, table, f, &l_);                                               \
-        (out)->items = l_.items;                                                                   \
-        (out)->count = l_.count;                                                                   \
-        (out)->total = l_.total;                                                                   \
-        (out)->next_id = l_.next_id;                                                               \
-        return rc_;                                                                                \
-    } while (0)
+CH_STORE__LIST_FREE(ch_user_list_free, ch_user_list_t, USERS)
+CH_STORE__LIST_FREE(ch_apikey_list_free, ch_apikey_list_t, APIKEYS)
+CH_STORE__LIST_FREE(ch_outbox_list_free, ch_outbox_list_t, OUTBOX)
 
 /* 1 when s is 64 lowercase hex digits (a SHA-256 written out). */
 static int is_sha256_hex(const char *s)
@@ -130,10 +105,7 @@ int ch_store_user_update(ch_store_t *st, ch_user_t *u)
     return rc != 0 ? rc : st->ops->update(st, USERS, u);
 }
 
-int ch_store_user_list(ch_store_t *st, const ch_store_filter_t *f, ch_user_list_t *out)
-{
-    LIST_INTO(st, USERS, f, out);
-}
+CH_STORE__LIST(ch_store_user_list, ch_user_list_t, USERS)
 
 /* ---- API keys ------------------------------------------------------------------------------ */
 
@@ -170,10 +142,7 @@ int ch_store_apikey_update(ch_store_t *st, ch_apikey_t *k)
     return rc != 0 ? rc : st->ops->update(st, APIKEYS, k);
 }
 
-int ch_store_apikey_list(ch_store_t *st, const ch_store_filter_t *f, ch_apikey_list_t *out)
-{
-    LIST_INTO(st, APIKEYS, f, out);
-}
+CH_STORE__LIST(ch_store_apikey_list, ch_apikey_list_t, APIKEYS)
 
 /* ---- sessions ------------------------------------------------------------------------------ */
 
@@ -234,10 +203,7 @@ int ch_store_outbox_add(ch_store_t *st, ch_outbox_t *o)
     return st->ops->create(st, OUTBOX, o);
 }
 
-int ch_store_outbox_list(ch_store_t *st, const ch_store_filter_t *f, ch_outbox_list_t *out)
-{
-    LIST_INTO(st, OUTBOX, f, out);
-}
+CH_STORE__LIST(ch_store_outbox_list, ch_outbox_list_t, OUTBOX)
 
 int ch_store_outbox_delete(ch_store_t *st, int64_t id)
 {

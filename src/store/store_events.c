@@ -25,29 +25,9 @@ void ch_grant_fini(ch_grant_t *g)
     ch_store__record_fini(GRANTS, g);
 }
 
-void ch_event_list_free(ch_event_list_t *l)
-{
-    if (l == NULL) {
-        return;
-    }
-    for (size_t i = 0; i < l->count; i++) {
-        ch_event_fini(&l->items[i]);
-    }
-    ch_free(l->items);
-    memset(l, 0, sizeof(*l));
-}
+CH_STORE__LIST_FREE(ch_event_list_free, ch_event_list_t, EVENTS)
 
-void ch_grant_list_free(ch_grant_list_t *l)
-{
-    if (l == NULL) {
-        return;
-    }
-    for (size_t i = 0; i < l->count; i++) {
-        ch_grant_fini(&l->items[i]);
-    }
-    ch_free(l->items);
-    memset(l, 0, sizeof(*l));
-}
+CH_STORE__LIST_FREE(ch_grant_list_free, ch_grant_list_t, GRANTS)
 
 static int event_check(ch_store_t *st, const ch_event_t *e)
 {
@@ -94,16 +74,7 @@ int ch_store_event_update(ch_store_t *st, ch_event_t *e)
     return rc != 0 ? rc : st->ops->update(st, EVENTS, e);
 }
 
-int ch_store_event_list(ch_store_t *st, const ch_store_filter_t *f, ch_event_list_t *out)
-{
-    ch_store__list_t l;
-    int rc = ch_store__list(st, EVENTS, f, &l);
-    out->items = l.items;
-    out->count = l.count;
-    out->total = l.total;
-    out->next_id = l.next_id;
-    return rc;
-}
+CH_STORE__LIST(ch_store_event_list, ch_event_list_t, EVENTS)
 
 int ch_store_grant_create(ch_store_t *st, ch_grant_t *g)
 {
@@ -123,13 +94,4 @@ int ch_store_grant_update(ch_store_t *st, ch_grant_t *g)
     return rc != 0 ? rc : st->ops->update(st, GRANTS, g);
 }
 
-int ch_store_grant_list(ch_store_t *st, const ch_store_filter_t *f, ch_grant_list_t *out)
-{
-    ch_store__list_t l;
-    int rc = ch_store__list(st, GRANTS, f, &l);
-    out->items = l.items;
-    out->count = l.count;
-    out->total = l.total;
-    out->next_id = l.next_id;
-    return rc;
-}
+CH_STORE__LIST(ch_store_grant_list, ch_grant_list_t, GRANTS)

@@ -111,6 +111,31 @@ typedef struct ch_store__list {
 int ch_store__list(ch_store_t *st, const ch_store__table_t *t, const ch_store_filter_t *f,
                    ch_store__list_t *l);
 
+/* Frees count records of table t stored back to back in items, then the array. */
+void ch_store__list_items_free(const ch_store__table_t *t, void *items, size_t count);
+
+/* The typed list calls of store.h, one line each: the typed lists have the generic layout. */
+#define CH_STORE__LIST_FREE(fn, type, table)                                                       \
+    void fn(type *l)                                                                               \
+    {                                                                                              \
+        if (l != NULL) {                                                                           \
+            ch_store__list_items_free(table, l->items, l->count);                                  \
+            memset(l, 0, sizeof(*l));                                                              \
+        }                                                                                          \
+    }
+
+#define CH_STORE__LIST(fn, type, table)                                                            \
+    int fn(ch_store_t *st, const ch_store_filter_t *f, type *out)                                  \
+    {                                                                                              \
+        ch_store__list_t l;                                                                        \
+        int rc = ch_store__list(st, table, f, &l);                                                 \
+        out->items = l.items;                                                                      \
+        out->count = l.count;                                                                      \
+        out->total = l.total;                                                                      \
+        out->next_id = l.next_id;                                                                  \
+        return rc;                                                                                 \
+    }
+
 typedef struct ch_store_ops {
     const char *name; /* "sqlite", "postgresql" */
     void (*close)(ch_store_t *st);
