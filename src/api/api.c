@@ -400,6 +400,11 @@ static void handle_list(api_ctx_t *c, const api_resource_t *res, ch_api__resourc
         reply_store_error(c, res, rc, 0);
         return;
     }
+    ch_api__reply_page(c, items, total, next);
+}
+
+void ch_api__reply_page(api_ctx_t *c, json_t *items, int64_t total, int64_t next)
+{
     json_t *o = json_object();
     json_object_set_new(o, "items", items);
     json_object_set_new(o, "total", json_integer(total));

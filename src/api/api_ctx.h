@@ -59,6 +59,8 @@ void ch_api__reply_json(api_ctx_t *c, int status, const char *extra_headers, jso
 void ch_api__reply_err(api_ctx_t *c, const ch_api__err_t *e, const char *extra_headers);
 void ch_api__reply_error(api_ctx_t *c, int status, const char *code, const char *field,
                          const char *message);
+/* Answers a page of a list: {"items", "total", "next": cursor or null}; items is stolen. */
+void ch_api__reply_page(api_ctx_t *c, json_t *items, int64_t total, int64_t next);
 /* The request's JSON body, or NULL after answering the error (415, 400). */
 json_t *ch_api__read_body(api_ctx_t *c);
 /* Answers 400 and returns non-zero when the request has a query string. */

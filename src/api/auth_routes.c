@@ -550,21 +550,6 @@ static int list_query(api_ctx_t *c, ch_store_filter_t *f)
     return bad ? -1 : 0;
 }
 
-static void reply_page(api_ctx_t *c, json_t *items, int64_t total, int64_t next)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "items", items);
-    json_object_set_new(o, "total", json_integer(total));
-    if (next > 0) {
-        char cursor[CH_API__CURSOR_MAX];
-        ch_api__cursor_encode(next, cursor);
-        json_object_set_new(o, "next", json_string(cursor));
-    } else {
-        json_object_set_new(o, "next", json_null());
-    }
-    ch_api__reply_json(c, 200, NULL, o);
-}
-
 static int id_of(api_ctx_t *c, ch_slice_t s, int64_t *id)
 {
     if (ch_api__parse_id(s, id) != 0) {
@@ -842,7 +827,7 @@ void ch_api__handle_users(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_
         for (size_t i = 0; i < l.count; i++) {
             json_array_append_new(items, user_json(&l.items[i]));
         }
-        reply_page(c, items, l.total, l.next_id);
+        ch_api__reply_page(c, items, l.total, l.next_id);
         ch_user_list_free(&l);
         return;
     }
@@ -1007,7 +992,7 @@ void ch_api__handle_apikeys(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t i
         for (size_t i = 0; i < l.count; i++) {
             json_array_append_new(items, apikey_json(&l.items[i]));
         }
-        reply_page(c, items, l.total, l.next_id);
+        ch_api__reply_page(c, items, l.total, l.next_id);
         ch_apikey_list_free(&l);
         return;
     }
