@@ -220,6 +220,7 @@ void ch_media_viewer_join(ch_media_stream_t *s, ch_media_viewer_t *v, size_t bud
     v->stream = s;
     v->budget = budget;
     v->next = ch_media_stream_gop_start(s);
+    v->wait_key = !s->have_gop;
     v->next_v = s->viewers;
     if (s->viewers != NULL) {
         s->viewers->prev_v = v;
@@ -263,6 +264,14 @@ size_t ch_media_viewer_iov(ch_media_viewer_t *v, struct iovec *iov, size_t max, 
     *bytes = 0;
     if (s == NULL || v->doomed || max == 0) {
         return 0;
+    }
+    if (v->wait_key) {
+        if (!s->have_gop) {
+            v->next = s->head; /* holds nothing while it waits */
+            return 0;
+        }
+        v->next = s->gop_start;
+        v->wait_key = 0;
     }
     if (v->off == 0 && ch_media_viewer_lag(v) > v->budget) {
         force_skip(s, v); /* only at a packet boundary: frames must stay whole */

@@ -121,6 +121,39 @@ static void test_a_viewer_starts_at_the_keyframes_access_unit_and_follows_live(v
     ch_media_stream_free(s);
 }
 
+static void push_flagged(ch_media_stream_t *s, uint64_t from, uint64_t to, uint64_t key)
+{
+    uint8_t buf[2000];
+    for (uint64_t k = from; k < to; k++) {
+        size_t len = make_packet(k, buf);
+        unsigned f = k % PKTS_PER_AU == 0 ? CH_MEDIA_AU_START : 0;
+        f |= k == key ? CH_MEDIA_KEYFRAME : 0;
+        assert_int_equal(ch_media_stream_push(s, 0, buf, len, f), (int64_t)k);
+    }
+}
+
+static void test_a_viewer_joining_before_the_first_keyframe_starts_at_it(void **state)
+{
+    (void)state;
+    ch_media_stream_t *s = ch_media_stream_new(NULL);
+    ch_media_viewer_t v;
+    ch_media_viewer_join(s, &v, 1 << 20);
+    /* A camera whose stream begins mid-GOP: four access units without a keyframe. */
+    push_flagged(s, 0, 4 * PKTS_PER_AU, UINT64_MAX);
+    static uint8_t got[1 << 16], want[1 << 16];
+    assert_int_equal(drain(&v, got, 1 << 16), 0); /* nothing it could decode */
+    /* Then a keyframe's access unit (the IDR on its third packet) and one more. */
+    push_flagged(s, 4 * PKTS_PER_AU, 6 * PKTS_PER_AU, 4 * PKTS_PER_AU + 2);
+    size_t n = drain(&v, got, 1 << 16);
+    size_t w = expected(4 * PKTS_PER_AU, 6 * PKTS_PER_AU, want);
+    assert_int_equal(n, w);
+    assert_memory_equal(got, want, w);
+    /* While it waited it held nothing back: the packets before the keyframe are gone. */
+    assert_int_equal(ch_media_stream_held(s), 2 * PKTS_PER_AU);
+    ch_media_viewer_leave(&v);
+    ch_media_stream_free(s);
+}
+
 static void test_every_viewer_reads_the_same_stored_bytes_and_partial_writes_resume(void **state)
 {
     (void)state;
@@ -246,6 +279,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_viewer_starts_at_the_keyframes_access_unit_and_follows_live),
+        cmocka_unit_test(test_a_viewer_joining_before_the_first_keyframe_starts_at_it),
         cmocka_unit_test(test_every_viewer_reads_the_same_stored_bytes_and_partial_writes_resume),
         cmocka_unit_test(test_a_slow_viewer_skips_to_the_latest_keyframe_then_is_doomed),
         cmocka_unit_test(test_the_window_bounds_memory_and_a_warm_stream_allocates_nothing),
