@@ -1110,6 +1110,12 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
     case CH_API__R_LEDGER:
         ch_api__handle_ledger(&c);
         break;
+    case CH_API__R_STREAMS:
+        ch_api__reply_json(&c, 200, NULL,
+                           api->streams != NULL
+                               ? api->streams(api->streams_ud)
+                               : json_pack("{s:[], s:i, s:n}", "items", "total", 0, "next"));
+        break;
     }
 }
 
@@ -1247,4 +1253,10 @@ void ch_api_set_urls(ch_api_t *api, const char *rtsp_base, const char *ws_base)
 ch_event_engine_t *ch_api_events(ch_api_t *api)
 {
     return api->events;
+}
+
+void ch_api_set_streams(ch_api_t *api, json_t *(*fn)(void *ud), void *ud)
+{
+    api->streams = fn;
+    api->streams_ud = ud;
 }

@@ -94,6 +94,10 @@ void ch_api_set_urls(ch_api_t *api, const char *rtsp_base, const char *ws_base);
 struct ch_event_engine;
 struct ch_event_engine *ch_api_events(ch_api_t *api);
 
+/* What GET /api/v1/streams answers: fn(ud) returns a new JSON reference (the media relay's
+ * pulls and viewers). Without one the route answers an empty list. Loop thread only. */
+void ch_api_set_streams(ch_api_t *api, json_t *(*fn)(void *ud), void *ud);
+
 /* Frees the API (NULL is fine). Call it once the HTTP server is shut down. When imports are
  * still running on the thread pool the memory is released by the last one to finish, so the
  * loop must keep running until ch_api_in_flight() reaches zero; their answers are dropped. */

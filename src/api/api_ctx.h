@@ -40,6 +40,9 @@ struct ch_api {
     struct open_job **batch;
     size_t nbatch, cbatch;
     uv_check_t *check; /* ends the batch after each poll phase */
+    /* GET /api/v1/streams: the media relay's answer (ch_api_set_streams), or none. */
+    json_t *(*streams)(void *ud);
+    void *streams_ud;
 };
 
 /* One request being answered: who asks, and what the access log line needs. */

@@ -158,6 +158,7 @@ typedef enum ch_api__route_id {
     CH_API__R_EVENTS_MOVE,       /* POST /api/v1/events/{id}/positions */
     CH_API__R_GRANTS_REVOKE,     /* POST /api/v1/grants/{id}/revoke */
     CH_API__R_LEDGER,            /* GET /api/v1/ledger */
+    CH_API__R_STREAMS,           /* GET /api/v1/streams */
 } ch_api__route_id_t;
 
 typedef struct ch_api__match {

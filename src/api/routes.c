@@ -19,6 +19,7 @@
 #define ROLES_EVENTS "admin,operator,agency"
 #define ROLES_READEV "admin,operator,agency,auditor"
 #define ROLES_REVOKE "admin,operator,provider"
+#define ROLES_WATCH  "admin,operator,auditor"
 
 /*
  * The one list of routes, expanded twice below (an X-macro): once into the public info array
@@ -74,7 +75,8 @@
       CH_API__AGENCIES)                                                                            \
     X("POST", "/api/v1/grants/{id}/revoke", ROLES_REVOKE, CH_API__R_GRANTS_REVOKE,                 \
       CH_API__AGENCIES)                                                                            \
-    X("GET", "/api/v1/ledger", ROLES_AUDIT, CH_API__R_LEDGER, CH_API__AGENCIES)
+    X("GET", "/api/v1/ledger", ROLES_AUDIT, CH_API__R_LEDGER, CH_API__AGENCIES)                    \
+    X("GET", "/api/v1/streams", ROLES_WATCH, CH_API__R_STREAMS, CH_API__AGENCIES)
 
 #define AS_INFO(method, tmpl, roles, id, res)     {method, tmpl, roles},
 #define AS_DISPATCH(method, tmpl, roles, id, res) {id, res},

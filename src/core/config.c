@@ -74,6 +74,15 @@ static const ch_config_key_t ch__config_keys[] = {
     {"event.bounds", "CCTVHUB_EVENT_BOUNDS", CH_CFG_STR, CH_CFG_FIELD(event_bounds), 0, 0, 0},
     {"event.grace_s", "CCTVHUB_EVENT_GRACE_S", CH_CFG_UINT, CH_CFG_FIELD(event_grace_s), 1, 3600,
      0},
+    {"relay.loops", "CCTVHUB_RELAY_LOOPS", CH_CFG_UINT, CH_CFG_FIELD(relay_loops), 0, 64, 0},
+    {"relay.prewarm", "CCTVHUB_RELAY_PREWARM", CH_CFG_UINT, CH_CFG_FIELD(relay_prewarm), 0, 1, 0},
+    {"relay.idle_stop_s", "CCTVHUB_RELAY_IDLE_STOP_S", CH_CFG_UINT, CH_CFG_FIELD(relay_idle_stop_s),
+     1, 3600, 0},
+    {"relay.stall_s", "CCTVHUB_RELAY_STALL_S", CH_CFG_UINT, CH_CFG_FIELD(relay_stall_s), 1, 600, 0},
+    {"relay.backoff_max_s", "CCTVHUB_RELAY_BACKOFF_MAX_S", CH_CFG_UINT,
+     CH_CFG_FIELD(relay_backoff_max_s), 1, 3600, 0},
+    {"relay.viewer_budget_kb", "CCTVHUB_RELAY_VIEWER_BUDGET_KB", CH_CFG_UINT,
+     CH_CFG_FIELD(relay_viewer_budget_kb), 64, 1048576, 0},
 };
 
 int ch_config_parse_bounds(const char *value, double out[4])
@@ -277,6 +286,12 @@ static void ch__config_defaults(ch_config_t *cfg)
     cfg->rtsp_listen = ch_strdup("127.0.0.1:8554");
     cfg->event_bounds = ch_strdup("124.5,33.0,132.0,38.7");
     cfg->event_grace_s = 30;
+    cfg->relay_loops = 0;
+    cfg->relay_prewarm = 1;
+    cfg->relay_idle_stop_s = 10;
+    cfg->relay_stall_s = 5;
+    cfg->relay_backoff_max_s = 30;
+    cfg->relay_viewer_budget_kb = 4096;
 }
 
 int ch_config_load(ch_config_t *cfg, const char *file, char *const *envp,

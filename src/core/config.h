@@ -70,6 +70,12 @@ typedef struct ch_config {
     char *rtsp_listen;           /* the relay's RTSP address; grants' rtsp_url point there */
     char *event_bounds;          /* "min_lon,min_lat,max_lon,max_lat": the area served */
     uint64_t event_grace_s;      /* a moving subject's cameras behind it stay this long */
+    uint64_t relay_loops;        /* media threads; 0: one per core */
+    uint64_t relay_prewarm;      /* 1: a new grant starts its camera's pull at once */
+    uint64_t relay_idle_stop_s;  /* a pull without viewers stops after this */
+    uint64_t relay_stall_s;      /* no packet for this long: reconnect */
+    uint64_t relay_backoff_max_s;
+    uint64_t relay_viewer_budget_kb; /* a viewer this far behind skips to the newest keyframe */
 } ch_config_t;
 
 /* One command-line override: key is the dotted name ("http.listen"). */

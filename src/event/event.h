@@ -152,6 +152,9 @@ int ch_event_tick(ch_event_engine_t *eng);
 int64_t ch_event_next_due(const ch_event_engine_t *eng);
 /* Live grants held in memory (for health and metrics). */
 size_t ch_event_live_grants(const ch_event_engine_t *eng);
+/* Calls fn for every live grant (status "active"), as a GRANT_STARTED notice: the relay's
+ * view of what is live after ch_event_restore. */
+void ch_event_each_live_grant(const ch_event_engine_t *eng, ch_event_notice_fn fn, void *ud);
 
 /*
  * The operations of /api/v1/events. Each returns the HTTP status of success (200 or 201) and

@@ -1,7 +1,8 @@
 /*
  * cctvhub serve: the daemon. One libuv control loop carries the HTTP server, the API and the
- * store. SIGTERM/SIGINT stop it cleanly (requests in flight and running imports finish, the
- * store closes); SIGHUP reloads what can be reloaded (log level and HTTP limits).
+ * store; the media relay runs on its own loops (hub_relay.c). SIGTERM/SIGINT stop it cleanly
+ * (requests in flight and running imports finish, the store closes); SIGHUP reloads what can be
+ * reloaded (log level and HTTP limits).
  */
 #include "main/main.h"
 
@@ -9,6 +10,7 @@
 #include "policy/policy.h"
 #include "audit/audit.h"
 #include "main/hub_audit.h"
+#include "main/hub_relay.h"
 #include "net/net.h"
 #include "store/store.h"
 
@@ -23,14 +25,16 @@ extern char **environ;
 
 static const char ch__serve_usage[] =
     "usage: cctvhub serve [--config FILE] [--data-dir DIR] [--http ADDR:PORT]\n"
-    "                     [--store URL] [--log-level LEVEL]\n"
+    "                     [--rtsp ADDR:PORT] [--store URL] [--log-level LEVEL]\n"
     "\n"
-    "Runs the hub: the HTTP API (and, in later versions, the media relay).\n"
+    "Runs the hub: the HTTP API and the media relay (RTSP for viewers).\n"
     "\n"
     "  --config FILE      INI configuration file (keys: README \"Configuration\")\n"
     "  --data-dir DIR     data directory (default ./var; hub.data_dir, CCTVHUB_DATA_DIR)\n"
     "  --http ADDR:PORT   HTTP address (default 127.0.0.1:8080; http.listen,\n"
     "                     CCTVHUB_HTTP_LISTEN); port 0 picks a free port\n"
+    "  --rtsp ADDR:PORT   the relay's RTSP address for viewers (default 127.0.0.1:8554;\n"
+    "                     rtsp.listen, CCTVHUB_RTSP_LISTEN)\n"
     "  --store URL        store (default sqlite:DATA_DIR/cctvhub.db; store.url)\n"
     "  --log-level LEVEL  debug, info, warn or error (log.level, CCTVHUB_LOG_LEVEL)\n"
     "\n"
@@ -57,6 +61,7 @@ typedef struct ch_serve {
     int64_t last_audit_checkpoint; /* ms, written by the pool job only */
     ch_store_t *checkpoint_store;  /* the pool's handle for WAL checkpoints */
     int stopping;
+    ch_main_relay_t *relay; /* the media relay (hub_relay.c) */
 } ch_serve_t;
 
 static int ch__serve_load_services(const ch_config_t *cfg, ch_policy_t **out, int at_start);
@@ -313,6 +318,10 @@ int ch_main_serve(int argc, char **argv)
             ch_main__add_override(&s.opts, "http.listen", argv[++i]);
         } else if (strncmp(argv[i], "--http=", 7) == 0) {
             ch_main__add_override(&s.opts, "http.listen", argv[i] + 7);
+        } else if (strcmp(argv[i], "--rtsp") == 0 && i + 1 < argc) {
+            ch_main__add_override(&s.opts, "rtsp.listen", argv[++i]);
+        } else if (strncmp(argv[i], "--rtsp=", 7) == 0) {
+            ch_main__add_override(&s.opts, "rtsp.listen", argv[i] + 7);
         } else {
             fprintf(stderr, "cctvhub serve: unknown or incomplete option \"%s\"\n\n%s", argv[i],
                     ch__serve_usage);
@@ -403,6 +412,8 @@ int ch_main_serve(int argc, char **argv)
         .grace_ms = (int64_t)s.cfg.event_grace_s * 1000,
     };
     int arc = ch_api_new(s.loop, s.store, &acfg, &s.api);
+    uint8_t node_pk[32];
+    memcpy(node_pk, node_key.pk, sizeof(node_pk));
     ch_audit_key_wipe(&node_key); /* the events engine keeps its own copy */
     if (arc != 0) {
         fprintf(stderr, "cctvhub serve: cannot start the API\n");
@@ -427,6 +438,17 @@ int ch_main_serve(int argc, char **argv)
         exit_code = CH_EXIT_STORE;
         goto out;
     }
+
+    /* The relay: its own threads; the engine's notices keep it in step with the grants. */
+    int mrc = ch_main__relay_start(&s.cfg, s.audit, node_pk, ch_api_events(s.api), &s.relay);
+    if (mrc != 0) {
+        ch_http_server_shutdown(s.http, NULL, NULL);
+        s.http = NULL;
+        uv_run(s.loop, UV_RUN_DEFAULT);
+        exit_code = mrc;
+        goto out;
+    }
+    ch_api_set_streams(s.api, ch_main__relay_streams, s.relay);
 
     uv_signal_init(s.loop, &s.sig_term);
     uv_signal_init(s.loop, &s.sig_int);
@@ -470,6 +492,7 @@ int ch_main_serve(int argc, char **argv)
     ch_log(CH_LOG_INFO, "main", "msg=stopped");
 
 out:
+    ch_main__relay_stop(s.relay); /* viewers' view.end records, before the log closes */
     ch_policy_free(services);
     if (s.api != NULL) {
         ch_api_free(s.api);

@@ -1,5 +1,8 @@
 /*
- * media: the relay's hot path (issue 6). This first part is the fan-out store of one camera:
+ * media: the relay's hot path (issue 6): the fan-out store of one camera (fanout.c), and the
+ * relay around it (relay.c, pull.c, viewer.c; declared at the end of this header).
+ *
+ * The fan-out store:
  *
  *  - each RTP packet is stored once, with its 4-byte interleaved header ('$', channel,
  *    length) in front, in a buffer taken from the stream's own free list: no allocation per
@@ -48,6 +51,7 @@ typedef struct ch_media_viewer {
     uint64_t skipped_to; /* where its last skip went (0: never skipped) */
     unsigned skips;      /* how many times it skipped */
     int doomed;          /* 1: too slow even after a skip, or lost its window: close it */
+    int wait_key;        /* joined before any keyframe: starts at the next one */
     uint64_t bytes;      /* bytes written so far */
     struct ch_media_viewer *prev_v, *next_v; /* the stream's list */
     ch_media_stream_t *stream;
@@ -76,7 +80,8 @@ size_t ch_media_stream_held(const ch_media_stream_t *s);
 size_t ch_media_stream_allocated(const ch_media_stream_t *s);
 size_t ch_media_stream_viewers(const ch_media_stream_t *s);
 
-/* A viewer joins: its cursor starts at the GOP start, so its first bytes are a keyframe's. */
+/* A viewer joins: its cursor starts at the GOP start, so its first bytes are a keyframe's.
+ * Before the stream's first keyframe it waits for one (it gets nothing until then). */
 void ch_media_viewer_join(ch_media_stream_t *s, ch_media_viewer_t *v, size_t budget);
 /* A viewer leaves (before its connection is freed). */
 void ch_media_viewer_leave(ch_media_viewer_t *v);
@@ -92,5 +97,120 @@ void ch_media_viewer_advance(ch_media_viewer_t *v, size_t n);
 
 /* Bytes v is behind the head. */
 size_t ch_media_viewer_lag(const ch_media_viewer_t *v);
+
+/* ---- the relay ------------------------------------------------------------------------------
+ *
+ * One pull per camera (pull.c: RTSP client over TCP interleaved, Basic and Digest, redirects,
+ * keep-alive, stall detection, reconnect with capped backoff; RTP sequence numbers, timestamps
+ * and SSRC made continuous across reconnects), fanned out through the store above to every
+ * authorized viewer (viewer.c: an RTSP server for viewers, TCP interleaved). Cameras are spread
+ * over N media loops (threads with their own libuv loop), camera id modulo N; a viewer is
+ * accepted by loop 0 and handed to its camera's loop once its first request names the camera.
+ * Audio is never pulled (PIPA Art. 25): only the first video track is set up.
+ *
+ * What the relay does not know (the store, the events engine, the audit log) comes through the
+ * callbacks of its configuration, called on media threads or the libuv pool: they must be
+ * thread-safe.
+ */
+
+typedef struct ch_media_relay ch_media_relay_t;
+
+/* Where a camera's stream comes from. */
+typedef struct ch_media_source {
+    char url[1024]; /* rtsp://[user:pass@]host[:port]/path */
+    char user[128]; /* used when the URL has no userinfo; may be empty */
+    char password[128];
+} ch_media_source_t;
+
+/* What a viewer's credential allows. */
+typedef struct ch_media_access {
+    int64_t grant_id, event_id, camera_id, agency_id;
+} ch_media_access_t;
+
+typedef enum ch_media_record_kind {
+    CH_MEDIA_VIEW_START = 1,  /* a viewer's PLAY: it is answered once this is durable */
+    CH_MEDIA_VIEW_END = 2,    /* bytes, duration, reason */
+    CH_MEDIA_VIEW_REFUSE = 3, /* 401 or 403 at the door */
+} ch_media_record_kind_t;
+
+/* A record for the audit log. */
+typedef struct ch_media_record {
+    ch_media_record_kind_t kind;
+    ch_media_access_t access; /* zero for a refusal without a valid credential */
+    int64_t camera_id;
+    char peer[64];       /* "127.0.0.1:50312" */
+    int status;          /* refusals: 401 or 403 */
+    const char *reason;  /* refusals: "no_credential", "bad_token", "other_camera", "expired",
+                            "grant_ended"; ends: "teardown", "closed", "grant_ended", "slow",
+                            "timeout", "error", "shutdown" */
+    uint64_t bytes;      /* ends */
+    int64_t duration_ms; /* ends */
+} ch_media_record_t;
+
+typedef struct ch_media_relay_config {
+    const char *listen;     /* "127.0.0.1:8554" */
+    unsigned loops;         /* media threads; 0: one per core */
+    unsigned idle_stop_s;   /* a pull without viewers or holds stops after this; 0 = 10 */
+    unsigned stall_s;       /* no packet for this long: reconnect; 0 = 5 */
+    unsigned backoff_max_s; /* the longest wait between reconnects; 0 = 30 */
+    unsigned describe_s;    /* a viewer's DESCRIBE waits this long for the camera; 0 = 10 */
+    size_t viewer_budget;   /* bytes a viewer may lag before it skips; 0 = 4 MiB */
+    size_t window;          /* packets kept per camera (see the store); 0 = 8192 */
+    /* 0, or CH_ENOENT (no such camera, or no stream URL). Media thread. */
+    int (*source)(void *ud, int64_t camera_id, ch_media_source_t *out);
+    /* 0 and *out; or 401 / 403 with *reason set (a static string). Media thread. */
+    int (*authorize)(void *ud, const char *token, size_t len, int64_t camera_id,
+                     ch_media_access_t *out, const char **reason);
+    /* Appends a record and returns once it is durable: 0 or a negative code. Pool thread. */
+    int (*record)(void *ud, const ch_media_record_t *r);
+    void *ud;
+} ch_media_relay_config_t;
+
+/* Binds the listener and starts the loops. 0, or a negative code with err filled. */
+int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **out, char *err,
+                         size_t errlen) CH_MUST_CHECK;
+/* Closes every viewer (each recorded, reason "shutdown") and pull, joins the threads, frees.
+ * NULL is fine. */
+void ch_media_relay_stop(ch_media_relay_t *r);
+
+/* From any thread. hold(+1) starts a camera's pull at once and keeps it while held (a live
+ * grant's pre-warm); hold(-1) releases it. end_grant closes the viewers of a grant (reason
+ * "grant_ended") and refuses it from then on. */
+void ch_media_relay_hold(ch_media_relay_t *r, int64_t camera_id, int delta);
+void ch_media_relay_end_grant(ch_media_relay_t *r, int64_t grant_id);
+
+/* What GET /api/v1/streams shows, refreshed by each loop twice a second. */
+typedef struct ch_media_viewer_info {
+    int64_t grant_id, event_id, agency_id;
+    char peer[64];
+    int64_t since_ms; /* wall clock */
+    uint64_t bytes;
+    unsigned skips;
+    uint64_t lag_bytes;
+} ch_media_viewer_info_t;
+
+typedef struct ch_media_stream_info {
+    int64_t camera_id;
+    unsigned loop;
+    const char *state; /* "connecting", "playing", "backoff", "stopped" */
+    int64_t state_since_ms;
+    char codec[48]; /* "avc1.640028", or empty until the first SPS */
+    uint32_t width, height;
+    double fps;
+    uint64_t bitrate_bps;
+    uint32_t gop_frames; /* frames from one keyframe to the next */
+    uint64_t bytes_in, packets_in, keyframes;
+    unsigned reconnects;
+    unsigned holds;
+    char last_error[160];
+    size_t cached_packets; /* the GOP cache and viewers' backlog */
+    int64_t first_key_ms;  /* from the pull's connect to its first keyframe, last connect */
+    size_t nviewers;
+    const ch_media_viewer_info_t *viewers;
+} ch_media_stream_info_t;
+
+/* Calls fn for every stream, under the relay's lock (fn must not call the relay). */
+void ch_media_relay_each_stream(ch_media_relay_t *r,
+                                void (*fn)(void *ud, const ch_media_stream_info_t *s), void *ud);
 
 #endif /* CH_MEDIA_H */

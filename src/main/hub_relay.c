@@ -1,0 +1,276 @@
+/*
+ * main/hub_relay.c: the relay's callbacks (see hub_relay.h). They run on media threads and
+ * the libuv pool; what they share with the control loop (the live grants, the store handle)
+ * is behind a mutex.
+ */
+#include "main/hub_relay.h"
+
+#include "main/main.h"
+#include "media/media.h"
+#include "store/store.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct live {
+    int64_t grant_id, camera_id;
+} live_t;
+
+struct ch_main_relay {
+    ch_media_relay_t *relay;
+    ch_audit_t *audit;
+    uint8_t pk[32];
+    int prewarm;
+    pthread_mutex_t lock; /* live and st */
+    live_t *live;
+    size_t nlive, clive;
+    ch_store_t *st; /* the relay's own handle: cameras' stream URLs */
+};
+
+/* ---- live grants --------------------------------------------------------------------------- */
+
+static size_t live_find(const ch_main_relay_t *mr, int64_t grant_id)
+{
+    for (size_t i = 0; i < mr->nlive; i++) {
+        if (mr->live[i].grant_id == grant_id) {
+            return i;
+        }
+    }
+    return SIZE_MAX;
+}
+
+static void on_notice(void *ud, const ch_event_notice_t *n)
+{
+    ch_main_relay_t *mr = ud;
+    int hold = 0;
+    pthread_mutex_lock(&mr->lock);
+    size_t at = live_find(mr, n->grant_id);
+    if (n->kind == CH_EVENT_GRANT_STARTED && at == SIZE_MAX) {
+        if (mr->nlive == mr->clive) {
+            mr->clive = mr->clive ? mr->clive * 2 : 64;
+            mr->live = ch_realloc(mr->live, mr->clive * sizeof(*mr->live));
+        }
+        mr->live[mr->nlive++] = (live_t){n->grant_id, n->camera_id};
+        hold = 1;
+    } else if (n->kind == CH_EVENT_GRANT_ENDED && at != SIZE_MAX) {
+        mr->live[at] = mr->live[--mr->nlive];
+        hold = -1;
+    }
+    pthread_mutex_unlock(&mr->lock);
+    if (n->kind == CH_EVENT_GRANT_ENDED) {
+        ch_media_relay_end_grant(mr->relay, n->grant_id);
+    }
+    if (hold != 0 && mr->prewarm) {
+        ch_media_relay_hold(mr->relay, n->camera_id, hold);
+    }
+}
+
+/* ---- the relay's callbacks ----------------------------------------------------------------- */
+
+static int on_authorize(void *ud, const char *token, size_t len, int64_t camera_id,
+                        ch_media_access_t *out, const char **reason)
+{
+    ch_main_relay_t *mr = ud;
+    ch_event_claims_t cl;
+    int rc = ch_event_token_verify(mr->pk, token, len, ch_time_now_ms() / 1000, &cl);
+    if (rc == CH_ETOOBIG) {
+        *reason = "expired";
+        return 403;
+    }
+    if (rc != 0) {
+        *reason = "bad_token";
+        return 401;
+    }
+    if (cl.camera_id != camera_id) {
+        *reason = "other_camera";
+        return 403;
+    }
+    pthread_mutex_lock(&mr->lock);
+    size_t at = live_find(mr, cl.grant_id);
+    pthread_mutex_unlock(&mr->lock);
+    if (at == SIZE_MAX) {
+        *reason = "grant_ended";
+        return 403;
+    }
+    *out = (ch_media_access_t){cl.grant_id, cl.event_id, cl.camera_id, cl.agency_id};
+    return 0;
+}
+
+static int on_source(void *ud, int64_t camera_id, ch_media_source_t *out)
+{
+    ch_main_relay_t *mr = ud;
+    ch_camera_t cam;
+    ch_camera_init(&cam);
+    pthread_mutex_lock(&mr->lock);
+    int rc = ch_store_camera_get(mr->st, camera_id, &cam);
+    pthread_mutex_unlock(&mr->lock);
+    if (rc == 0 && cam.rtsp_url != NULL && cam.rtsp_url[0] != '\0') {
+        snprintf(out->url, sizeof(out->url), "%s", cam.rtsp_url);
+        snprintf(out->user, sizeof(out->user), "%s", cam.rtsp_username ? cam.rtsp_username : "");
+        snprintf(out->password, sizeof(out->password), "%s",
+                 cam.rtsp_password ? cam.rtsp_password : "");
+    } else if (rc == 0) {
+        rc = CH_ENOENT;
+    }
+    ch_camera_fini(&cam);
+    return rc;
+}
+
+static int on_record(void *ud, const ch_media_record_t *r)
+{
+    ch_main_relay_t *mr = ud;
+    char actor[48], object[48];
+    const char *action = r->kind == CH_MEDIA_VIEW_START ? "view.start"
+                         : r->kind == CH_MEDIA_VIEW_END ? "view.end"
+                                                        : "view.refuse";
+    if (r->access.agency_id > 0) {
+        snprintf(actor, sizeof(actor), "agency:%lld", (long long)r->access.agency_id);
+    } else {
+        snprintf(actor, sizeof(actor), "viewer:unauthenticated");
+    }
+    snprintf(object, sizeof(object), "camera:%lld", (long long)r->camera_id);
+    json_t *d = json_object();
+    json_object_set_new(d, "transport", json_string("rtsp"));
+    json_object_set_new(d, "peer", json_string(r->peer));
+    if (r->access.grant_id > 0) {
+        json_object_set_new(d, "grant_id", json_integer(r->access.grant_id));
+        json_object_set_new(d, "event_id", json_integer(r->access.event_id));
+        json_object_set_new(d, "agency_id", json_integer(r->access.agency_id));
+    }
+    if (r->kind == CH_MEDIA_VIEW_END) {
+        json_object_set_new(d, "bytes", json_integer((json_int_t)r->bytes));
+        json_object_set_new(d, "duration_ms", json_integer(r->duration_ms));
+    }
+    if (r->kind == CH_MEDIA_VIEW_REFUSE) {
+        json_object_set_new(d, "status", json_integer(r->status));
+    }
+    if (r->reason != NULL) {
+        json_object_set_new(d, "reason", json_string(r->reason));
+    }
+    ch_audit_entry_t e = {
+        .actor = actor,
+        .action = action,
+        .object = object,
+        .outcome = r->kind == CH_MEDIA_VIEW_REFUSE ? "denied" : "ok",
+        .details = d,
+    };
+    int rc = ch_audit_append(mr->audit, &e, NULL);
+    json_decref(d);
+    if (rc != 0) {
+        ch_log(CH_LOG_ERROR, "media",
+               "msg=\"view record failed\" action=%s camera=%lld error=\"%s\"", action,
+               (long long)r->camera_id, ch_strerror(rc));
+    }
+    return rc;
+}
+
+/* ---- start, stop, streams ------------------------------------------------------------------ */
+
+static void load_live(void *ud, const ch_event_notice_t *n)
+{
+    on_notice(ud, n);
+}
+
+int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_t pk[32],
+                         ch_event_engine_t *eng, ch_main_relay_t **out)
+{
+    *out = NULL;
+    ch_main_relay_t *mr = ch_calloc(1, sizeof(*mr));
+    mr->audit = audit;
+    memcpy(mr->pk, pk, 32);
+    mr->prewarm = cfg->relay_prewarm != 0;
+    pthread_mutex_init(&mr->lock, NULL);
+    char *serr = NULL;
+    if (ch_store_open(cfg->store_url, &mr->st, &serr) != 0) {
+        fprintf(stderr, "cctvhub serve: the relay cannot open the store: %s\n",
+                serr != NULL ? serr : "?");
+        ch_free(serr);
+        pthread_mutex_destroy(&mr->lock);
+        ch_free(mr);
+        return CH_EXIT_STORE;
+    }
+    ch_media_relay_config_t rc = {
+        .listen = cfg->rtsp_listen,
+        .loops = (unsigned)cfg->relay_loops,
+        .idle_stop_s = (unsigned)cfg->relay_idle_stop_s,
+        .stall_s = (unsigned)cfg->relay_stall_s,
+        .backoff_max_s = (unsigned)cfg->relay_backoff_max_s,
+        .viewer_budget = (size_t)cfg->relay_viewer_budget_kb * 1024,
+        .source = on_source,
+        .authorize = on_authorize,
+        .record = on_record,
+        .ud = mr,
+    };
+    char err[256];
+    int r = ch_media_relay_start(&rc, &mr->relay, err, sizeof(err));
+    if (r != 0) {
+        fprintf(stderr, "cctvhub serve: %s\n", err);
+        ch_store_close(mr->st);
+        pthread_mutex_destroy(&mr->lock);
+        ch_free(mr);
+        return r == CH_EINVAL ? CH_EXIT_CONFIG : CH_EXIT_STORE;
+    }
+    ch_event_each_live_grant(eng, load_live, mr);
+    ch_event_subscribe(eng, on_notice, mr);
+    *out = mr;
+    return 0;
+}
+
+void ch_main__relay_stop(ch_main_relay_t *mr)
+{
+    if (mr == NULL) {
+        return;
+    }
+    ch_media_relay_stop(mr->relay);
+    ch_store_close(mr->st);
+    pthread_mutex_destroy(&mr->lock);
+    ch_free(mr->live);
+    ch_free(mr);
+}
+
+static void add_stream(void *ud, const ch_media_stream_info_t *s)
+{
+    json_t *items = ud;
+    char since[32];
+    ch_time_format_rfc3339(s->state_since_ms, since);
+    json_t *viewers = json_array();
+    for (size_t i = 0; i < s->nviewers; i++) {
+        const ch_media_viewer_info_t *v = &s->viewers[i];
+        char vs[32];
+        ch_time_format_rfc3339(v->since_ms, vs);
+        json_array_append_new(
+            viewers, json_pack("{s:I, s:I, s:I, s:s, s:s, s:I, s:i, s:I}", "grant_id",
+                               (json_int_t)v->grant_id, "event_id", (json_int_t)v->event_id,
+                               "agency_id", (json_int_t)v->agency_id, "peer", v->peer, "since", vs,
+                               "bytes", (json_int_t)v->bytes, "skips", (int)v->skips, "lag_bytes",
+                               (json_int_t)v->lag_bytes));
+    }
+    json_t *o = json_pack(
+        "{s:I, s:i, s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:i, s:i, s:I, s:o}", "camera_id",
+        (json_int_t)s->camera_id, "loop", (int)s->loop, "state", s->state, "state_since", since,
+        "reconnects", (int)s->reconnects, "bytes_in", (json_int_t)s->bytes_in, "packets_in",
+        (json_int_t)s->packets_in, "keyframes", (json_int_t)s->keyframes, "cached_packets",
+        (json_int_t)s->cached_packets, "holds", (int)s->holds, "viewer_count", (int)s->nviewers,
+        "first_keyframe_ms", (json_int_t)s->first_key_ms, "viewers", viewers);
+    json_object_set_new(o, "codec", s->codec[0] ? json_string(s->codec) : json_null());
+    json_object_set_new(o, "width", s->width ? json_integer(s->width) : json_null());
+    json_object_set_new(o, "height", s->height ? json_integer(s->height) : json_null());
+    json_object_set_new(o, "fps", json_real((double)(int64_t)(s->fps * 100 + 0.5) / 100.0));
+    json_object_set_new(o, "bitrate_bps", json_integer((json_int_t)s->bitrate_bps));
+    json_object_set_new(o, "gop_frames", s->gop_frames ? json_integer(s->gop_frames) : json_null());
+    json_object_set_new(o, "last_error",
+                        s->last_error[0] ? json_string(s->last_error) : json_null());
+    json_array_append_new(items, o);
+}
+
+json_t *ch_main__relay_streams(void *ud)
+{
+    ch_main_relay_t *mr = ud;
+    json_t *items = json_array();
+    if (mr != NULL) {
+        ch_media_relay_each_stream(mr->relay, add_stream, items);
+    }
+    size_t n = json_array_size(items);
+    return json_pack("{s:o, s:I, s:n}", "items", items, "total", (json_int_t)n, "next");
+}

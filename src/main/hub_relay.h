@@ -1,0 +1,32 @@
+/*
+ * hub_relay: the media relay wired to the hub (serve.c). The relay knows nothing of the store,
+ * the events engine or the audit log; this file gives it what it asks for:
+ *  - a camera's stream URL and credentials, from its own store handle;
+ *  - the check of a view token: the signature with the node's public key, the camera, the
+ *    expiry, and that the grant is still live (the set of live grants kept from the engine's
+ *    notices, so a revoked grant's token is refused at once);
+ *  - view.start, view.end and view.refuse records on the audit log;
+ *  - pre-warm: a grant that starts holds its camera's pull until it ends (relay.prewarm).
+ * It also answers GET /api/v1/streams.
+ */
+#ifndef CH_MAIN_HUB_RELAY_H
+#define CH_MAIN_HUB_RELAY_H
+
+#include "audit/audit.h"
+#include "core/config.h"
+#include "event/event.h"
+
+#include <jansson.h>
+
+typedef struct ch_main_relay ch_main_relay_t;
+
+/* Starts the relay on cfg->rtsp_listen. 0, or prints why and returns a CH_EXIT_* code. The
+ * engine must be restored already: its live grants are loaded (and held when pre-warming). */
+int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_t pk[32],
+                         ch_event_engine_t *eng, ch_main_relay_t **out);
+/* Closes every viewer (recorded) and pull; before the audit log closes. NULL is fine. */
+void ch_main__relay_stop(ch_main_relay_t *mr);
+/* The streams answer: {"items": [...], "total": N}. For ch_api_set_streams. */
+json_t *ch_main__relay_streams(void *ud);
+
+#endif /* CH_MAIN_HUB_RELAY_H */

@@ -1,0 +1,866 @@
+/*
+ * media/pull.c: the camera side of a stream, an RTSP/1.0 client on the camera's loop.
+ *
+ * OPTIONS, DESCRIBE, SETUP of the first H.264/H.265 video track over TCP interleaved, PLAY,
+ * then interleaved frames; Basic or Digest when the camera asks (the challenge is kept for
+ * every later request), up to 3 redirects, a keep-alive at half the session timeout
+ * (GET_PARAMETER when the camera's Public lists it, else OPTIONS), a step deadline for slow
+ * answers, stall detection, reconnects with capped exponential backoff. Packets are inspected
+ * by the codec module (access units, keyframes, parameter sets), their sequence numbers,
+ * timestamps and SSRC rewritten so viewers see one continuous stream across reconnects, and
+ * stored once in the camera's fan-out store.
+ */
+#include "media/media_internal.h"
+#include "proto/proto.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define STEP_MS      15000 /* a camera answering slower than this is given up on */
+#define BACKOFF_MIN  500
+#define MAX_HEADERS  48
+#define MAX_BODY     65536
+#define MAX_REDIRECT 3
+
+typedef ch_media__pull_t pull_t;
+typedef ch_media__cam_t cam_t;
+
+static void pull_connect(cam_t *c);
+static void on_sock(ch_media__sock_t *s, int status, int events);
+
+const char *ch_media__pull_state_name(ch_media__pull_state_t s)
+{
+    switch (s) {
+    case PULL_STOPPED:
+        return "stopped";
+    case PULL_CONNECTING:
+    case PULL_OPTIONS:
+    case PULL_DESCRIBE:
+    case PULL_SETUP:
+    case PULL_PLAY:
+        return "connecting";
+    case PULL_PLAYING:
+        return "playing";
+    case PULL_BACKOFF:
+        return "backoff";
+    }
+    return "stopped";
+}
+
+static void set_state(pull_t *p, ch_media__pull_state_t s)
+{
+    if (ch_media__pull_state_name(p->state) != ch_media__pull_state_name(s)) {
+        p->state_since_ms = ch_time_now_ms();
+    }
+    p->state = s;
+}
+
+static void close_sock(pull_t *p)
+{
+    if (p->sock != NULL) {
+        ch_media__sock_close(p->sock);
+        p->sock = NULL;
+    }
+    p->in_len = 0;
+    ch_buf_reset(&p->out);
+    p->out_off = 0;
+}
+
+/* Gives up on this connection; retries after the backoff. */
+static void fail(cam_t *c, const char *fmt, ...) CH_PRINTF(2, 3);
+static void fail(cam_t *c, const char *fmt, ...)
+{
+    pull_t *p = &c->pull;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->last_error, sizeof(p->last_error), fmt, ap);
+    va_end(ap);
+    ch_log(CH_LOG_WARN, "media",
+           "msg=\"camera pull failed\" camera=%lld error=\"%s\" retry_ms=%lld", (long long)c->id,
+           p->last_error, (long long)p->backoff_ms);
+    close_sock(p);
+    set_state(p, PULL_BACKOFF);
+    p->retry_at_ms = ch_media__now_ms() + p->backoff_ms;
+    p->backoff_ms *= 2;
+    int64_t cap = (int64_t)c->loop->relay->cfg.backoff_max_s * 1000;
+    if (p->backoff_ms > cap) {
+        p->backoff_ms = cap;
+    }
+    ch_media__cam_failed(c);
+}
+
+/* ---- writing requests ---------------------------------------------------------------------- */
+
+static void flush_out(cam_t *c)
+{
+    pull_t *p = &c->pull;
+    while (p->out_off < p->out.len) {
+        ssize_t n = write(p->sock->fd, p->out.data + p->out_off, p->out.len - p->out_off);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                ch_media__sock_want(p->sock, UV_READABLE | UV_WRITABLE);
+                return;
+            }
+            fail(c, "write to the camera: %s", strerror(errno));
+            return;
+        }
+        p->out_off += (size_t)n;
+    }
+    ch_buf_reset(&p->out);
+    p->out_off = 0;
+    ch_media__sock_want(p->sock, UV_READABLE);
+}
+
+static void random_hex(char *out, size_t nbytes)
+{
+    uint8_t b[32];
+    if (nbytes > sizeof(b)) {
+        nbytes = sizeof(b);
+    }
+    if (getrandom(b, nbytes, 0) != (ssize_t)nbytes) {
+        uint64_t t = ch_time_mono_ns();
+        memcpy(b, &t, nbytes < sizeof(t) ? nbytes : sizeof(t));
+    }
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < nbytes; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[2 * nbytes] = '\0';
+}
+
+static int send_req(cam_t *c, const char *method, const char *url, const char *extra)
+{
+    pull_t *p = &c->pull;
+    p->cseq++;
+    ch_buf_appendf(&p->out, "%s %s RTSP/1.0\r\nCSeq: %u\r\nUser-Agent: cctvhub\r\n", method, url,
+                   p->cseq);
+    if (p->has_challenge) {
+        ch_proto_auth_challenge_t ch;
+        if (ch_proto_auth_parse_challenge((ch_slice_t){p->challenge, strlen(p->challenge)}, &ch) ==
+            0) {
+            char cnonce[17];
+            random_hex(cnonce, 8);
+            ch_proto_auth_request_t ar = {
+                .user = {p->user, strlen(p->user)},
+                .password = {p->pass, strlen(p->pass)},
+                .method = method,
+                .uri = {url, strlen(url)},
+                .cnonce = {cnonce, 16},
+                .nc = ++p->nc,
+            };
+            ch_buf_append_str(&p->out, "Authorization: ");
+            if (ch_proto_auth_authorization(&ch, &ar, &p->out) != 0) {
+                ch_buf_reset(&p->out);
+                fail(c, "cannot answer the camera's authentication challenge");
+                return -1;
+            }
+            ch_buf_append_str(&p->out, "\r\n");
+        }
+    }
+    if (p->session[0] != '\0' && strcmp(method, "DESCRIBE") != 0) {
+        ch_buf_appendf(&p->out, "Session: %s\r\n", p->session);
+    }
+    if (extra != NULL) {
+        ch_buf_append_str(&p->out, extra);
+    }
+    ch_buf_append_str(&p->out, "\r\n");
+    flush_out(c);
+    return 0;
+}
+
+/* The request of the current state, (re)sent. */
+static void send_step(cam_t *c)
+{
+    pull_t *p = &c->pull;
+    char wire[1024];
+    ch_proto_url_t u;
+    if (ch_proto_url_parse(p->url, strlen(p->url), &u) != 0) {
+        fail(c, "bad stream URL");
+        return;
+    }
+    ch_buf_t b;
+    ch_buf_init(&b);
+    ch_proto_url_append(&u, CH_PROTO_URL_WIRE, &b);
+    snprintf(wire, sizeof(wire), "%.*s", (int)b.len, b.data != NULL ? b.data : "");
+    ch_buf_fini(&b);
+    switch (p->state) {
+    case PULL_OPTIONS:
+        (void)send_req(c, "OPTIONS", wire, NULL);
+        break;
+    case PULL_DESCRIBE:
+        (void)send_req(c, "DESCRIBE", wire, "Accept: application/sdp\r\n");
+        break;
+    case PULL_SETUP:
+        (void)send_req(c, "SETUP", p->setup_url,
+                       "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n");
+        break;
+    case PULL_PLAY:
+        (void)send_req(c, "PLAY", p->play_url, "Range: npt=0.000-\r\n");
+        break;
+    default:
+        break;
+    }
+}
+
+static void step(cam_t *c, ch_media__pull_state_t s)
+{
+    set_state(&c->pull, s);
+    c->pull.next_keepalive_ms = ch_media__now_ms() + STEP_MS; /* the step's deadline */
+    send_step(c);
+}
+
+/* ---- answers ------------------------------------------------------------------------------- */
+
+static void copy_slice(char *out, size_t cap, ch_slice_t s)
+{
+    size_t n = s.len < cap - 1 ? s.len : cap - 1;
+    memcpy(out, s.ptr, n);
+    out[n] = '\0';
+}
+
+static int on_describe(cam_t *c, const ch_proto_response_t *r, ch_slice_t body)
+{
+    pull_t *p = &c->pull;
+    ch_proto_sdp_t sdp;
+    if (ch_proto_sdp_parse(body.ptr, body.len, &sdp) != 0) {
+        fail(c, "the camera's SDP is malformed");
+        return -1;
+    }
+    const ch_proto_sdp_media_t *m = NULL;
+    const ch_proto_sdp_format_t *f = NULL;
+    ch_codec_kind_t kind = 0;
+    for (size_t i = 0; i < sdp.num_media && m == NULL; i++) {
+        if (!ch_slice_eq_nocase(sdp.media[i].type, "video")) {
+            continue; /* audio is never pulled (PIPA Art. 25) */
+        }
+        for (size_t k = 0; k < sdp.media[i].num_formats; k++) {
+            const ch_proto_sdp_format_t *ff = &sdp.media[i].formats[k];
+            if (ch_slice_eq_nocase(ff->encoding, "H264")) {
+                kind = CH_CODEC_H264;
+            } else if (ch_slice_eq_nocase(ff->encoding, "H265")) {
+                kind = CH_CODEC_H265;
+            } else {
+                continue;
+            }
+            m = &sdp.media[i];
+            f = ff;
+            break;
+        }
+    }
+    if (m == NULL) {
+        fail(c, "the camera offers no H.264 or H.265 video track");
+        return -1;
+    }
+    char wire[1024];
+    ch_proto_url_t u;
+    if (ch_proto_url_parse(p->url, strlen(p->url), &u) != 0) {
+        fail(c, "bad stream URL");
+        return -1;
+    }
+    ch_buf_t b;
+    ch_buf_init(&b);
+    ch_proto_url_append(&u, CH_PROTO_URL_WIRE, &b);
+    copy_slice(wire, sizeof(wire), (ch_slice_t){b.data, b.len});
+    ch_buf_reset(&b);
+    ch_slice_t base =
+        ch_proto_rtsp_content_base(r->headers, r->num_headers, (ch_slice_t){wire, strlen(wire)});
+    copy_slice(p->base, sizeof(p->base), base);
+    int rc = ch_proto_sdp_resolve_control(base, m->control, &b);
+    copy_slice(p->setup_url, sizeof(p->setup_url), (ch_slice_t){b.data, b.len});
+    ch_buf_reset(&b);
+    if (rc == 0) {
+        rc = ch_proto_sdp_resolve_control(base, sdp.control, &b);
+        copy_slice(p->play_url, sizeof(p->play_url), (ch_slice_t){b.data, b.len});
+    }
+    ch_buf_fini(&b);
+    if (rc != 0) {
+        fail(c, "the camera's control URLs cannot be resolved");
+        return -1;
+    }
+    p->pt = f->pt;
+    ch_codec_stream_init(&p->codec, kind);
+    if (f->fmtp.len > 0 && ch_codec_stream_set_fmtp(&p->codec, f->fmtp.ptr, f->fmtp.len) != 0) {
+        ch_log(CH_LOG_INFO, "media", "msg=\"camera fmtp not understood\" camera=%lld",
+               (long long)c->id);
+    }
+    c->kind = kind;
+    /* What viewers get: one video track, our controls, the camera's format line. */
+    ch_buf_t s;
+    ch_buf_init(&s);
+    ch_buf_appendf(&s,
+                   "v=0\r\no=- %lld 1 IN IP4 0.0.0.0\r\ns=cctvhub camera %lld\r\n"
+                   "c=IN IP4 0.0.0.0\r\nt=0 0\r\na=tool:cctvhub\r\na=range:npt=now-\r\n"
+                   "a=control:*\r\nm=video 0 RTP/AVP %u\r\n",
+                   (long long)c->id, (long long)c->id, (unsigned)f->pt);
+    if (m->bandwidth.len > 0) {
+        ch_buf_appendf(&s, "b=%.*s\r\n", (int)m->bandwidth.len, m->bandwidth.ptr);
+    }
+    ch_buf_appendf(&s, "a=rtpmap:%u %s/%u\r\n", (unsigned)f->pt,
+                   kind == CH_CODEC_H264 ? "H264" : "H265",
+                   f->clock_rate > 0 ? f->clock_rate : 90000u);
+    if (f->fmtp.len > 0) {
+        ch_buf_appendf(&s, "a=fmtp:%u %.*s\r\n", (unsigned)f->pt, (int)f->fmtp.len, f->fmtp.ptr);
+    }
+    ch_buf_append_str(&s, "a=control:trackID=0\r\n");
+    char *text = ch_buf_steal(&s);
+    if (c->sdp == NULL || strcmp(c->sdp, text) != 0) {
+        ch_free(c->sdp);
+        c->sdp = text;
+    } else {
+        ch_free(text);
+    }
+    step(c, PULL_SETUP);
+    return 0;
+}
+
+static int on_setup(cam_t *c, const ch_proto_response_t *r)
+{
+    pull_t *p = &c->pull;
+    const ch_proto_header_t *h = ch_proto_header_find(r->headers, r->num_headers, "session");
+    ch_proto_rtsp_session_t ss;
+    if (h == NULL || ch_proto_rtsp_parse_session(h->value, &ss) != 0) {
+        fail(c, "SETUP answered without a valid Session");
+        return -1;
+    }
+    copy_slice(p->session, sizeof(p->session), ss.id);
+    p->session_timeout = ss.timeout > 0 ? ss.timeout : CH_PROTO_RTSP_DEFAULT_TIMEOUT;
+    p->rtp_ch = 0;
+    h = ch_proto_header_find(r->headers, r->num_headers, "transport");
+    if (h != NULL) {
+        ch_slice_t list = h->value;
+        ch_proto_rtsp_transport_t t;
+        if (ch_proto_rtsp_parse_transport(&list, &t) == 0) {
+            if (!t.tcp) {
+                fail(c, "the camera refused TCP interleaved transport");
+                return -1;
+            }
+            if (t.has_interleaved) {
+                p->rtp_ch = t.interleaved[0];
+            }
+        }
+    }
+    step(c, PULL_PLAY);
+    return 0;
+}
+
+static void on_play(cam_t *c)
+{
+    pull_t *p = &c->pull;
+    int64_t now = ch_media__now_ms();
+    set_state(p, PULL_PLAYING);
+    p->last_rx_ms = now;
+    p->next_keepalive_ms = now + (int64_t)p->session_timeout * 500;
+    p->new_session = 1;
+    p->redirects = 0;
+    p->auth_tries = 0;
+    p->last_error[0] = '\0';
+    ch_log(CH_LOG_INFO, "media", "msg=\"camera playing\" camera=%lld", (long long)c->id);
+    ch_media__cam_ready(c);
+}
+
+static int on_response(cam_t *c, const ch_proto_response_t *r, ch_slice_t body)
+{
+    pull_t *p = &c->pull;
+    if (p->state == PULL_PLAYING) {
+        return 0; /* a keep-alive's answer */
+    }
+    if (r->status == 401) {
+        ch_proto_auth_challenge_t ch;
+        if (ch_proto_auth_pick(r->headers, r->num_headers, &ch) != 0) {
+            fail(c, "401 without a challenge the relay can answer");
+            return -1;
+        }
+        if (p->user[0] == '\0') {
+            fail(c, "the camera asks for credentials and none are configured");
+            return -1;
+        }
+        if (p->has_challenge && !ch.stale && ++p->auth_tries > 1) {
+            fail(c, "the camera refused the credentials (401)");
+            return -1;
+        }
+        /* Keep the chosen challenge's header value for later requests. */
+        const ch_proto_header_t *hv = NULL;
+        for (size_t i = 0; i < r->num_headers; i++) {
+            const ch_proto_header_t *x = &r->headers[i];
+            if (ch_slice_eq_nocase(x->name, "www-authenticate") && x->value.ptr <= ch.realm.ptr &&
+                ch.realm.ptr <= x->value.ptr + x->value.len) {
+                hv = x;
+            }
+        }
+        if (hv == NULL || hv->value.len >= sizeof(p->challenge)) {
+            fail(c, "the camera's challenge is too long");
+            return -1;
+        }
+        copy_slice(p->challenge, sizeof(p->challenge), hv->value);
+        p->has_challenge = 1;
+        p->nc = 0;
+        send_step(c);
+        return 0;
+    }
+    if (r->status >= 300 && r->status < 400) {
+        const ch_proto_header_t *loc = ch_proto_header_find(r->headers, r->num_headers, "location");
+        if (loc == NULL || loc->value.len == 0 || loc->value.len >= sizeof(p->url) - 200 ||
+            ++p->redirects > MAX_REDIRECT) {
+            fail(c, "redirect (%d) without a usable Location, or too many", r->status);
+            return -1;
+        }
+        ch_proto_url_t u;
+        if (ch_proto_url_parse(loc->value.ptr, loc->value.len, &u) != 0) {
+            fail(c, "redirect to a URL that is not rtsp://");
+            return -1;
+        }
+        copy_slice(p->url, sizeof(p->url), loc->value);
+        ch_log(CH_LOG_INFO, "media", "msg=\"camera redirected\" camera=%lld", (long long)c->id);
+        close_sock(p);
+        pull_connect(c);
+        return -1;
+    }
+    if (p->state == PULL_OPTIONS) {
+        if (r->status == 200) {
+            const ch_proto_header_t *pub =
+                ch_proto_header_find(r->headers, r->num_headers, "public");
+            p->keepalive_get_parameter =
+                pub != NULL && ch_proto_rtsp_public_has(pub->value, "GET_PARAMETER");
+        }
+        step(c, PULL_DESCRIBE); /* some cameras fail OPTIONS and still play */
+        return 0;
+    }
+    if (r->status != 200) {
+        const char *what = p->state == PULL_DESCRIBE ? "DESCRIBE"
+                           : p->state == PULL_SETUP  ? "SETUP"
+                                                     : "PLAY";
+        fail(c, "%s answered %d %.*s", what, r->status, (int)r->reason.len, r->reason.ptr);
+        return -1;
+    }
+    switch (p->state) {
+    case PULL_DESCRIBE:
+        return on_describe(c, r, body);
+    case PULL_SETUP:
+        return on_setup(c, r);
+    case PULL_PLAY:
+        on_play(c);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* ---- media --------------------------------------------------------------------------------- */
+
+static int on_rtp(cam_t *c, uint8_t *pkt, size_t len, int64_t now)
+{
+    pull_t *p = &c->pull;
+    ch_codec_rtp_t rtp;
+    if (ch_codec_rtp_parse(pkt, len, &rtp) != 0 || rtp.payload_type != p->pt) {
+        return 0;
+    }
+    ch_codec_pkt_t info;
+    if (ch_codec_stream_push(&p->codec, &rtp, &info) != 0) {
+        return 0;
+    }
+    if (p->new_session) {
+        if (p->have_out) {
+            int64_t gap = now - p->out_mono_ms;
+            p->seq_delta = (uint16_t)(p->out_seq + 1u - rtp.seq);
+            p->ts_delta =
+                (uint32_t)(p->out_ts + (uint32_t)((gap > 0 ? gap : 1) * 90) - rtp.timestamp);
+        } else {
+            uint8_t r[4];
+            if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+                memset(r, 0x5a, sizeof(r));
+            }
+            p->ssrc = (uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 | (uint32_t)r[2] << 8 | r[3];
+            p->seq_delta = 0;
+            p->ts_delta = 0;
+            p->have_out = 1;
+        }
+        p->new_session = 0;
+    }
+    p->out_seq = (uint16_t)(rtp.seq + p->seq_delta);
+    p->out_ts = rtp.timestamp + p->ts_delta;
+    p->out_mono_ms = now;
+    pkt[2] = (uint8_t)(p->out_seq >> 8);
+    pkt[3] = (uint8_t)p->out_seq;
+    pkt[4] = (uint8_t)(p->out_ts >> 24);
+    pkt[5] = (uint8_t)(p->out_ts >> 16);
+    pkt[6] = (uint8_t)(p->out_ts >> 8);
+    pkt[7] = (uint8_t)p->out_ts;
+    pkt[8] = (uint8_t)(p->ssrc >> 24);
+    pkt[9] = (uint8_t)(p->ssrc >> 16);
+    pkt[10] = (uint8_t)(p->ssrc >> 8);
+    pkt[11] = (uint8_t)p->ssrc;
+    if (info.flags & CH_CODEC_PKT_AU_END) {
+        c->frames++;
+    }
+    if (info.flags & CH_CODEC_PKT_KEYFRAME) {
+        c->keyframes++;
+        if (c->keyframes > 1) {
+            c->gop_frames = (uint32_t)(c->frames - c->frames_at_key);
+        }
+        c->frames_at_key = c->frames;
+        if (!p->got_key_this_session) {
+            p->got_key_this_session = 1;
+            p->first_key_ms = now - p->connect_mono_ms;
+            p->backoff_ms = BACKOFF_MIN;
+        }
+    }
+    unsigned flags = info.flags & (CH_CODEC_PKT_AU_START | CH_CODEC_PKT_KEYFRAME);
+    if (ch_media_stream_push(c->store, 0, pkt, len, flags) < 0) {
+        return 0;
+    }
+    c->bytes_in += len;
+    c->packets_in++;
+    return 1;
+}
+
+/* Consumes whole messages and frames from the input; stops when the connection changed. */
+static void process(cam_t *c)
+{
+    pull_t *p = &c->pull;
+    ch_media__sock_t *sock = p->sock;
+    size_t off = 0;
+    int pushed = 0;
+    int64_t now = ch_media__now_ms();
+    while (off < p->in_len && p->sock == sock) {
+        const char *b = (const char *)p->in + off;
+        size_t len = p->in_len - off;
+        ch_proto_interleaved_t f;
+        int r = ch_proto_interleaved_read(b, len, &f);
+        if (r > 0) {
+            p->last_rx_ms = now;
+            if (f.channel == p->rtp_ch && p->state == PULL_PLAYING) {
+                pushed |= on_rtp(c, (uint8_t *)f.payload.ptr, f.payload.len, now);
+            }
+            off += (size_t)r;
+            continue;
+        }
+        if (r == CH_EAGAIN) {
+            break;
+        }
+        if (r == CH_EPARSE) {
+            fail(c, "the camera sent bytes that are neither RTSP nor interleaved RTP");
+            break;
+        }
+        ch_proto_header_t hdrs[MAX_HEADERS];
+        ch_proto_response_t resp;
+        int hl = ch_proto_parse_response(b, len, &resp, hdrs, MAX_HEADERS);
+        if (hl == CH_EAGAIN) {
+            if (len > 16384) {
+                fail(c, "the camera's answer head is too long");
+            }
+            break;
+        }
+        if (hl < 0) {
+            fail(c, "the camera's answer is malformed");
+            break;
+        }
+        ch_slice_t body;
+        int total =
+            ch_proto_split_body(b, len, (size_t)hl, hdrs, resp.num_headers, MAX_BODY, &body);
+        if (total == CH_EAGAIN) {
+            break;
+        }
+        if (total < 0) {
+            fail(c, "the camera's answer has a bad body");
+            break;
+        }
+        off += (size_t)total;
+        p->last_rx_ms = now;
+        if (on_response(c, &resp, body) != 0) {
+            break;
+        }
+    }
+    if (p->sock == sock && off > 0) {
+        memmove(p->in, p->in + off, p->in_len - off);
+        p->in_len -= off;
+    }
+    if (pushed) {
+        ch_media__cam_flush(c);
+    }
+}
+
+static void on_readable(cam_t *c)
+{
+    pull_t *p = &c->pull;
+    for (int rounds = 0; rounds < 4 && p->sock != NULL; rounds++) {
+        size_t room = CH_MEDIA__PULL_IN - p->in_len;
+        if (room == 0) {
+            fail(c, "the camera's input does not parse");
+            return;
+        }
+        ssize_t n = read(p->sock->fd, p->in + p->in_len, room);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return;
+            }
+            fail(c, "read from the camera: %s", strerror(errno));
+            return;
+        }
+        if (n == 0) {
+            fail(c, "the camera closed the connection");
+            return;
+        }
+        p->in_len += (size_t)n;
+        process(c);
+        if ((size_t)n < room) {
+            return;
+        }
+    }
+}
+
+static void on_sock(ch_media__sock_t *s, int status, int events)
+{
+    cam_t *c = s->owner;
+    pull_t *p = &c->pull;
+    if (p->sock != s) {
+        return;
+    }
+    if (p->state == PULL_CONNECTING) {
+        int err = 0;
+        socklen_t el = sizeof(err);
+        if (status < 0 || getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
+            fail(c, "cannot connect to the camera: %s",
+                 err != 0 ? strerror(err) : uv_strerror(status));
+            return;
+        }
+        ch_media__sock_want(s, UV_READABLE);
+        step(c, PULL_OPTIONS);
+        return;
+    }
+    if (status < 0) {
+        fail(c, "camera socket: %s", uv_strerror(status));
+        return;
+    }
+    if (events & UV_WRITABLE) {
+        flush_out(c);
+        if (p->sock != s) {
+            return;
+        }
+    }
+    if (events & UV_READABLE) {
+        on_readable(c);
+    }
+}
+
+/* ---- connecting ---------------------------------------------------------------------------- */
+
+typedef struct resolve {
+    uv_getaddrinfo_t req;
+    cam_t *cam; /* NULL once the pull stopped */
+    uint16_t port;
+} resolve_t;
+
+static void connect_addr(cam_t *c, const struct sockaddr *sa, socklen_t slen)
+{
+    pull_t *p = &c->pull;
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        fail(c, "socket: %s", strerror(errno));
+        return;
+    }
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    int rc = connect(fd, sa, slen);
+    if (rc != 0 && errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        fail(c, "cannot connect to the camera: %s", strerror(e));
+        return;
+    }
+    p->sock = ch_media__sock_new(c->loop, fd, c, on_sock);
+    if (p->sock == NULL) {
+        close(fd);
+        fail(c, "cannot watch the camera's socket");
+        return;
+    }
+    ch_media__sock_want(p->sock, UV_WRITABLE);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    resolve_t *r = req->data;
+    cam_t *c = r->cam;
+    if (c != NULL) {
+        c->pull.resolving = NULL;
+        if (status != 0 || res == NULL) {
+            fail(c, "cannot resolve the camera's host: %s", uv_strerror(status));
+        } else {
+            struct sockaddr_storage ss;
+            memcpy(&ss, res->ai_addr, res->ai_addrlen);
+            if (ss.ss_family == AF_INET) {
+                ((struct sockaddr_in *)&ss)->sin_port = htons(r->port);
+            } else {
+                ((struct sockaddr_in6 *)&ss)->sin6_port = htons(r->port);
+            }
+            connect_addr(c, (struct sockaddr *)&ss, (socklen_t)res->ai_addrlen);
+        }
+    }
+    uv_freeaddrinfo(res);
+    ch_free(r);
+}
+
+static void pull_connect(cam_t *c)
+{
+    pull_t *p = &c->pull;
+    ch_proto_url_t u;
+    if (ch_proto_url_parse(p->url, strlen(p->url), &u) != 0) {
+        fail(c, "the camera's stream URL is not a valid rtsp:// URL");
+        return;
+    }
+    if (u.scheme.len != 4) {
+        fail(c, "rtsps:// is not supported yet");
+        return;
+    }
+    if (u.has_userinfo) {
+        if (ch_proto_url_decode(u.user, p->user, sizeof(p->user)) < 0 ||
+            ch_proto_url_decode(u.password, p->pass, sizeof(p->pass)) < 0) {
+            fail(c, "the stream URL's credentials are malformed");
+            return;
+        }
+    } else {
+        snprintf(p->user, sizeof(p->user), "%s", p->src.user);
+        snprintf(p->pass, sizeof(p->pass), "%s", p->src.password);
+    }
+    if (p->in == NULL) {
+        p->in = ch_malloc(CH_MEDIA__PULL_IN);
+    }
+    p->in_len = 0;
+    p->session[0] = '\0';
+    p->has_challenge = 0;
+    p->auth_tries = 0;
+    p->got_key_this_session = 0;
+    p->connect_mono_ms = ch_media__now_ms();
+    set_state(p, PULL_CONNECTING);
+    p->next_keepalive_ms = p->connect_mono_ms + STEP_MS;
+    char host[256];
+    copy_slice(host, sizeof(host), u.host);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons(u.port);
+        connect_addr(c, (struct sockaddr *)a4, sizeof(*a4));
+    } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons(u.port);
+        connect_addr(c, (struct sockaddr *)a6, sizeof(*a6));
+    } else {
+        resolve_t *r = ch_calloc(1, sizeof(*r));
+        r->req.data = r;
+        r->cam = c;
+        r->port = u.port;
+        struct addrinfo hints;
+        memset(&hints, 0, sizeof(hints));
+        hints.ai_socktype = SOCK_STREAM;
+        if (uv_getaddrinfo(&c->loop->loop, &r->req, on_resolved, host, NULL, &hints) != 0) {
+            ch_free(r);
+            fail(c, "cannot resolve the camera's host");
+            return;
+        }
+        p->resolving = r;
+    }
+}
+
+void ch_media__pull_start(cam_t *c)
+{
+    pull_t *p = &c->pull;
+    ch_media_relay_t *r = c->loop->relay;
+    memset(&p->src, 0, sizeof(p->src));
+    if (r->cfg.source == NULL || r->cfg.source(r->cfg.ud, c->id, &p->src) != 0 ||
+        p->src.url[0] == '\0') {
+        snprintf(p->last_error, sizeof(p->last_error), "the camera has no stream URL");
+        set_state(p, PULL_BACKOFF);
+        p->retry_at_ms = ch_media__now_ms() + (int64_t)r->cfg.backoff_max_s * 1000;
+        ch_media__cam_failed(c);
+        return;
+    }
+    snprintf(p->url, sizeof(p->url), "%s", p->src.url);
+    if (p->backoff_ms == 0) {
+        p->backoff_ms = BACKOFF_MIN;
+    }
+    p->redirects = 0;
+    pull_connect(c);
+}
+
+void ch_media__pull_stop(cam_t *c)
+{
+    pull_t *p = &c->pull;
+    if (p->sock != NULL && p->state == PULL_PLAYING && p->session[0] != '\0') {
+        ch_buf_reset(&p->out);
+        p->out_off = 0;
+        p->cseq++;
+        ch_buf_appendf(&p->out, "TEARDOWN %s RTSP/1.0\r\nCSeq: %u\r\nSession: %s\r\n\r\n",
+                       p->play_url, p->cseq, p->session);
+        ssize_t n = write(p->sock->fd, p->out.data, p->out.len);
+        (void)n; /* best effort: the connection closes anyway */
+    }
+    close_sock(p);
+    if (p->resolving != NULL) {
+        ((resolve_t *)p->resolving)->cam = NULL;
+        p->resolving = NULL;
+    }
+    ch_free(p->in);
+    p->in = NULL;
+    ch_buf_fini(&p->out);
+    set_state(p, PULL_STOPPED);
+}
+
+void ch_media__pull_tick(cam_t *c, int64_t now)
+{
+    pull_t *p = &c->pull;
+    switch (p->state) {
+    case PULL_STOPPED:
+        return;
+    case PULL_BACKOFF:
+        if (now >= p->retry_at_ms) {
+            if (c->holds > 0 || c->conns != NULL) {
+                p->reconnects++;
+                ch_media__pull_start(c);
+            } else {
+                set_state(p, PULL_STOPPED);
+            }
+        }
+        return;
+    case PULL_PLAYING: {
+        int64_t stall = (int64_t)c->loop->relay->cfg.stall_s * 1000;
+        if (now - p->last_rx_ms >= stall) {
+            fail(c, "stalled: no packet for %u s", c->loop->relay->cfg.stall_s);
+            return;
+        }
+        if (now >= p->next_keepalive_ms) {
+            p->next_keepalive_ms = now + (int64_t)p->session_timeout * 500;
+            (void)send_req(c, p->keepalive_get_parameter ? "GET_PARAMETER" : "OPTIONS", p->play_url,
+                           NULL);
+        }
+        return;
+    }
+    default:
+        if (now >= p->next_keepalive_ms) {
+            fail(c, "the camera did not answer within %d s (%s)", STEP_MS / 1000,
+                 p->state == PULL_CONNECTING ? "connect"
+                 : p->state == PULL_OPTIONS  ? "OPTIONS"
+                 : p->state == PULL_DESCRIBE ? "DESCRIBE"
+                 : p->state == PULL_SETUP    ? "SETUP"
+                                             : "PLAY");
+        }
+        return;
+    }
+}

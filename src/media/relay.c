@@ -1,0 +1,597 @@
+/*
+ * media/relay.c: the relay's loops (see media.h). Each media loop is a thread with its own
+ * libuv loop, a 100 ms tick (stalls, keep-alives, reconnects, idle pulls, viewers' deadlines,
+ * the streams snapshot) and an inbox of commands from other threads. Cameras belong to loop
+ * (id mod N); the listener is loop 0's.
+ */
+#include "media/media_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TICK_MS     100
+#define SNAPSHOT_MS 500
+
+int64_t ch_media__now_ms(void)
+{
+    return (int64_t)(ch_time_mono_ns() / 1000000u);
+}
+
+/* ---- sockets ------------------------------------------------------------------------------- */
+
+static void sock_cb(uv_poll_t *h, int status, int events)
+{
+    ch_media__sock_t *s = h->data;
+    s->on_event(s, status, events);
+}
+
+ch_media__sock_t *ch_media__sock_new(ch_media__loop_t *l, int fd, void *owner,
+                                     void (*on_event)(ch_media__sock_t *, int, int))
+{
+    ch_media__sock_t *s = ch_calloc(1, sizeof(*s));
+    s->fd = fd;
+    s->owner = owner;
+    s->on_event = on_event;
+    if (uv_poll_init(&l->loop, &s->poll, fd) != 0) {
+        ch_free(s);
+        return NULL;
+    }
+    s->poll.data = s;
+    return s;
+}
+
+void ch_media__sock_want(ch_media__sock_t *s, int events)
+{
+    if (events == s->events) {
+        return;
+    }
+    s->events = events;
+    if (events == 0) {
+        uv_poll_stop(&s->poll);
+    } else {
+        uv_poll_start(&s->poll, events, sock_cb);
+    }
+}
+
+static void sock_closed(uv_handle_t *h)
+{
+    ch_media__sock_t *s = h->data;
+    if (!s->keep_fd) {
+        close(s->fd);
+    }
+    if (s->on_closed != NULL) {
+        s->on_closed(s);
+    } else {
+        ch_free(s);
+    }
+}
+
+void ch_media__sock_close(ch_media__sock_t *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    uv_poll_stop(&s->poll);
+    s->events = 0;
+    uv_close((uv_handle_t *)&s->poll, sock_closed);
+}
+
+/* ---- cameras ------------------------------------------------------------------------------- */
+
+ch_media__cam_t *ch_media__cam_find(ch_media__loop_t *l, int64_t id)
+{
+    for (ch_media__cam_t *c = l->cams; c != NULL; c = c->next) {
+        if (c->id == id) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+ch_media__cam_t *ch_media__cam_get(ch_media__loop_t *l, int64_t id)
+{
+    ch_media__cam_t *c = ch_media__cam_find(l, id);
+    if (c != NULL) {
+        return c;
+    }
+    c = ch_calloc(1, sizeof(*c));
+    c->id = id;
+    c->loop = l;
+    ch_media_stream_config_t sc = {l->relay->cfg.window, 0};
+    c->store = ch_media_stream_new(&sc);
+    c->pull.state_since_ms = ch_time_now_ms();
+    c->idle_since_ms = ch_media__now_ms();
+    c->next = l->cams;
+    l->cams = c;
+    return c;
+}
+
+static void cam_free(ch_media__loop_t *l, ch_media__cam_t *c)
+{
+    for (ch_media__cam_t **p = &l->cams; *p != NULL; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    }
+    ch_media__pull_stop(c);
+    ch_media_stream_free(c->store);
+    ch_free(c->sdp);
+    ch_free(c);
+}
+
+void ch_media__cam_touch(ch_media__cam_t *c)
+{
+    if (c->holds > 0 || c->conns != NULL) {
+        c->idle_since_ms = 0;
+        if (c->pull.state == PULL_STOPPED && !c->loop->stopping) {
+            ch_media__pull_start(c);
+        }
+    } else if (c->idle_since_ms == 0) {
+        c->idle_since_ms = ch_media__now_ms();
+    }
+}
+
+/* ---- records on the pool --------------------------------------------------------------------- */
+
+typedef struct rec_job {
+    uv_work_t work;
+    ch_media__loop_t *loop;
+    ch_media_record_t rec;
+    ch_media__conn_t *conn;
+    void (*done)(ch_media__conn_t *c, int rc);
+    int rc;
+} rec_job_t;
+
+static void rec_work(uv_work_t *w)
+{
+    rec_job_t *j = w->data;
+    ch_media_relay_t *r = j->loop->relay;
+    j->rc = r->cfg.record != NULL ? r->cfg.record(r->cfg.ud, &j->rec) : 0;
+}
+
+static void rec_after(uv_work_t *w, int status)
+{
+    rec_job_t *j = w->data;
+    if (status != 0 && j->rc == 0) {
+        j->rc = CH_EIO;
+    }
+    if (j->done != NULL) {
+        j->done(j->conn, j->rc);
+    }
+    ch_free(j);
+}
+
+void ch_media__record(ch_media__loop_t *l, const ch_media_record_t *rec, ch_media__conn_t *c,
+                      void (*done)(ch_media__conn_t *c, int rc))
+{
+    rec_job_t *j = ch_calloc(1, sizeof(*j));
+    j->work.data = j;
+    j->loop = l;
+    j->rec = *rec;
+    j->conn = c;
+    j->done = done;
+    if (uv_queue_work(&l->loop, &j->work, rec_work, rec_after) != 0) {
+        j->rc = CH_EIO;
+        if (done != NULL) {
+            done(c, j->rc);
+        }
+        ch_free(j);
+    }
+}
+
+/* ---- the snapshot ---------------------------------------------------------------------------- */
+
+static void free_snap(ch_media_stream_info_t *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        ch_free((void *)a[i].viewers);
+    }
+    ch_free(a);
+}
+
+static void snapshot(ch_media__loop_t *l)
+{
+    size_t n = 0;
+    for (ch_media__cam_t *c = l->cams; c != NULL; c = c->next) {
+        n++;
+    }
+    ch_media_stream_info_t *a = n > 0 ? ch_calloc(n, sizeof(*a)) : NULL;
+    size_t i = 0;
+    for (ch_media__cam_t *c = l->cams; c != NULL; c = c->next, i++) {
+        ch_media_stream_info_t *s = &a[i];
+        const ch_media__pull_t *p = &c->pull;
+        s->camera_id = c->id;
+        s->loop = l->index;
+        s->state = ch_media__pull_state_name(p->state);
+        s->state_since_ms = p->state_since_ms;
+        if (p->codec.sps_valid) {
+            snprintf(s->codec, sizeof(s->codec), "%s", p->codec.sps_info.codec);
+            s->width = p->codec.sps_info.width;
+            s->height = p->codec.sps_info.height;
+        }
+        s->fps = c->fps;
+        s->bitrate_bps = c->bitrate_bps;
+        s->gop_frames = c->gop_frames;
+        s->bytes_in = c->bytes_in;
+        s->packets_in = c->packets_in;
+        s->keyframes = c->keyframes;
+        s->reconnects = p->reconnects;
+        s->holds = c->holds;
+        snprintf(s->last_error, sizeof(s->last_error), "%s", p->last_error);
+        s->cached_packets = ch_media_stream_held(c->store);
+        s->first_key_ms = p->first_key_ms;
+        size_t nv = ch_media__cam_viewer_infos(c, NULL, 0);
+        if (nv > 0) {
+            ch_media_viewer_info_t *vi = ch_calloc(nv, sizeof(*vi));
+            s->nviewers = ch_media__cam_viewer_infos(c, vi, nv);
+            s->viewers = vi;
+        }
+    }
+    ch_media_relay_t *r = l->relay;
+    pthread_mutex_lock(&r->lock);
+    ch_media_stream_info_t *old = r->snap[l->index];
+    size_t nold = r->nsnap[l->index];
+    r->snap[l->index] = a;
+    r->nsnap[l->index] = n;
+    pthread_mutex_unlock(&r->lock);
+    free_snap(old, nold);
+}
+
+void ch_media_relay_each_stream(ch_media_relay_t *r,
+                                void (*fn)(void *ud, const ch_media_stream_info_t *s), void *ud)
+{
+    if (r == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&r->lock);
+    for (unsigned i = 0; i < r->nloops; i++) {
+        for (size_t k = 0; k < r->nsnap[i]; k++) {
+            fn(ud, &r->snap[i][k]);
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- the loop -------------------------------------------------------------------------------- */
+
+static void rate_update(ch_media__cam_t *c, int64_t now)
+{
+    if (c->last_rate_ms == 0) {
+        c->last_rate_ms = now;
+        c->last_frames = c->frames;
+        c->last_bytes = c->bytes_in;
+        return;
+    }
+    int64_t dt = now - c->last_rate_ms;
+    if (dt < 1000) {
+        return;
+    }
+    c->fps = (double)(c->frames - c->last_frames) * 1000.0 / (double)dt;
+    c->bitrate_bps = (c->bytes_in - c->last_bytes) * 8000u / (uint64_t)dt;
+    c->last_rate_ms = now;
+    c->last_frames = c->frames;
+    c->last_bytes = c->bytes_in;
+}
+
+static void loop_tick(uv_timer_t *t)
+{
+    ch_media__loop_t *l = t->data;
+    int64_t now = ch_media__now_ms();
+    unsigned idle_ms = l->relay->cfg.idle_stop_s * 1000u;
+    for (ch_media__cam_t *c = l->cams, *next; c != NULL; c = next) {
+        next = c->next;
+        ch_media__pull_tick(c, now);
+        rate_update(c, now);
+        if (c->idle_since_ms != 0 && c->conns == NULL && c->holds == 0 &&
+            now - c->idle_since_ms >= (int64_t)idle_ms) {
+            ch_log(CH_LOG_INFO, "media", "msg=\"pull stopped: no viewer\" camera=%lld",
+                   (long long)c->id);
+            cam_free(l, c);
+        }
+    }
+    for (ch_media__conn_t *c = l->conns, *next; c != NULL; c = next) {
+        next = ch_media__conn_next(c);
+        ch_media__conn_tick(c, now);
+    }
+    if (now - l->last_snapshot_ms >= SNAPSHOT_MS) {
+        l->last_snapshot_ms = now;
+        snapshot(l);
+    }
+}
+
+static void loop_stop(ch_media__loop_t *l)
+{
+    l->stopping = 1;
+    while (l->conns != NULL) {
+        ch_media__conn_close(l->conns, "shutdown");
+    }
+    while (l->cams != NULL) {
+        cam_free(l, l->cams);
+    }
+    if (l->listener != NULL) {
+        ch_media__sock_close(l->listener);
+        l->listener = NULL;
+    }
+    uv_timer_stop(&l->tick);
+    uv_close((uv_handle_t *)&l->tick, NULL);
+    pthread_mutex_lock(&l->lock);
+    l->closed = 1;
+    pthread_mutex_unlock(&l->lock);
+    uv_close((uv_handle_t *)&l->wake, NULL);
+}
+
+static void loop_wake(uv_async_t *a)
+{
+    ch_media__loop_t *l = a->data;
+    pthread_mutex_lock(&l->lock);
+    ch_media__cmd_t *cmd = l->inbox;
+    l->inbox = NULL;
+    l->inbox_tail = &l->inbox;
+    pthread_mutex_unlock(&l->lock);
+    while (cmd != NULL) {
+        ch_media__cmd_t *next = cmd->next;
+        switch (cmd->kind) {
+        case CMD_HOLD: {
+            ch_media__cam_t *c =
+                cmd->delta > 0 ? ch_media__cam_get(l, cmd->id) : ch_media__cam_find(l, cmd->id);
+            if (c != NULL) {
+                if (cmd->delta > 0) {
+                    c->holds += (unsigned)cmd->delta;
+                } else {
+                    unsigned d = (unsigned)-cmd->delta;
+                    c->holds = c->holds > d ? c->holds - d : 0;
+                }
+                ch_media__cam_touch(c);
+            }
+            break;
+        }
+        case CMD_END_GRANT:
+            for (ch_media__cam_t *c = l->cams; c != NULL; c = c->next) {
+                ch_media__cam_end_grant(c, cmd->id);
+            }
+            break;
+        case CMD_CONN:
+            ch_media__conn_adopt(l, cmd->conn);
+            break;
+        case CMD_STOP:
+            if (!l->stopping) {
+                loop_stop(l);
+            }
+            break;
+        }
+        ch_free(cmd);
+        cmd = next;
+    }
+}
+
+void ch_media__post(ch_media__loop_t *l, ch_media__cmd_t *cmd)
+{
+    cmd->next = NULL;
+    pthread_mutex_lock(&l->lock);
+    *l->inbox_tail = cmd;
+    l->inbox_tail = &cmd->next;
+    /* A stopped loop's inbox is emptied by ch_media_relay_stop after the join. */
+    if (!l->closed) {
+        uv_async_send(&l->wake);
+    }
+    pthread_mutex_unlock(&l->lock);
+}
+
+static void *loop_main(void *arg)
+{
+    ch_media__loop_t *l = arg;
+    uv_run(&l->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+/* ---- the relay ------------------------------------------------------------------------------- */
+
+static int listen_socket(const char *host, int port, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t slen;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        slen = sizeof(*a4);
+    } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        slen = sizeof(*a6);
+    } else {
+        snprintf(err, errlen, "rtsp.listen: %s is not an IP address", host);
+        return CH_EINVAL;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "rtsp.listen: socket: %s", strerror(errno));
+        return -errno;
+    }
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, slen) != 0 || listen(fd, 4096) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "rtsp.listen: cannot listen on %s:%d: %s", host, port, strerror(e));
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static int parse_listen(const char *s, char host[64], int *port)
+{
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL) {
+        return CH_EINVAL;
+    }
+    const char *h = s;
+    size_t hl = (size_t)(colon - s);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    int64_t p;
+    if (hl == 0 || hl >= 64 || ch_parse_int64(colon + 1, strlen(colon + 1), &p) != 0 || p < 0 ||
+        p > 65535) {
+        return CH_EINVAL;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **out, char *err,
+                         size_t errlen)
+{
+    *out = NULL;
+    ch_media_relay_t *r = ch_calloc(1, sizeof(*r));
+    r->cfg = *cfg;
+    if (r->cfg.idle_stop_s == 0) {
+        r->cfg.idle_stop_s = 10;
+    }
+    if (r->cfg.stall_s == 0) {
+        r->cfg.stall_s = 5;
+    }
+    if (r->cfg.backoff_max_s == 0) {
+        r->cfg.backoff_max_s = 30;
+    }
+    if (r->cfg.describe_s == 0) {
+        r->cfg.describe_s = 10;
+    }
+    if (r->cfg.viewer_budget == 0) {
+        r->cfg.viewer_budget = 4u << 20;
+    }
+    if (parse_listen(cfg->listen != NULL ? cfg->listen : "", r->host, &r->port) != 0) {
+        snprintf(err, errlen, "rtsp.listen: expected ADDR:PORT, got \"%s\"",
+                 cfg->listen != NULL ? cfg->listen : "");
+        ch_free(r);
+        return CH_EINVAL;
+    }
+    int fd = listen_socket(r->host, r->port, err, errlen);
+    if (fd < 0) {
+        ch_free(r);
+        return fd;
+    }
+    unsigned n = cfg->loops;
+    if (n == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cores > 0 ? (unsigned)cores : 1;
+    }
+    if (n > 64) {
+        n = 64;
+    }
+    r->nloops = n;
+    r->loops = ch_calloc(n, sizeof(*r->loops));
+    r->snap = ch_calloc(n, sizeof(*r->snap));
+    r->nsnap = ch_calloc(n, sizeof(*r->nsnap));
+    pthread_mutex_init(&r->lock, NULL);
+    for (unsigned i = 0; i < n; i++) {
+        ch_media__loop_t *l = &r->loops[i];
+        l->relay = r;
+        l->index = i;
+        pthread_mutex_init(&l->lock, NULL);
+        l->inbox_tail = &l->inbox;
+        if (uv_loop_init(&l->loop) != 0) {
+            ch_log(CH_LOG_ERROR, "media", "msg=\"uv_loop_init failed\"");
+            abort();
+        }
+        uv_async_init(&l->loop, &l->wake, loop_wake);
+        l->wake.data = l;
+        uv_timer_init(&l->loop, &l->tick);
+        l->tick.data = l;
+        uv_timer_start(&l->tick, loop_tick, TICK_MS, TICK_MS);
+    }
+    ch_media__listener_start(&r->loops[0], fd);
+    for (unsigned i = 0; i < n; i++) {
+        if (pthread_create(&r->loops[i].thread, NULL, loop_main, &r->loops[i]) != 0) {
+            ch_log(CH_LOG_ERROR, "media", "msg=\"pthread_create failed\"");
+            abort();
+        }
+    }
+    ch_log(CH_LOG_INFO, "media", "msg=\"relay listening\" rtsp=%s:%d loops=%u", r->host, r->port,
+           n);
+    *out = r;
+    return 0;
+}
+
+static void post_new(ch_media__loop_t *l, int kind, int64_t id, int delta)
+{
+    ch_media__cmd_t *cmd = ch_calloc(1, sizeof(*cmd));
+    cmd->kind = kind;
+    cmd->id = id;
+    cmd->delta = delta;
+    ch_media__post(l, cmd);
+}
+
+void ch_media_relay_stop(ch_media_relay_t *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    for (unsigned i = 0; i < r->nloops; i++) {
+        post_new(&r->loops[i], CMD_STOP, 0, 0);
+    }
+    for (unsigned i = 0; i < r->nloops; i++) {
+        ch_media__loop_t *l = &r->loops[i];
+        pthread_join(l->thread, NULL);
+        /* Commands that came after the stop (viewers handed over) are dropped here. */
+        for (ch_media__cmd_t *c = l->inbox, *next; c != NULL; c = next) {
+            next = c->next;
+            if (c->kind == CMD_CONN) {
+                ch_media__conn_adopt(NULL, c->conn); /* frees it */
+            }
+            ch_free(c);
+        }
+        if (uv_loop_close(&l->loop) != 0) {
+            ch_log(CH_LOG_WARN, "media", "msg=\"a media loop closed with handles open\"");
+        }
+        pthread_mutex_destroy(&l->lock);
+        free_snap(r->snap[i], r->nsnap[i]);
+    }
+    pthread_mutex_destroy(&r->lock);
+    ch_free(r->snap);
+    ch_free(r->nsnap);
+    ch_free(r->loops);
+    ch_free(r);
+}
+
+static ch_media__loop_t *owner(ch_media_relay_t *r, int64_t camera_id)
+{
+    uint64_t id = (uint64_t)camera_id;
+    return &r->loops[id % r->nloops];
+}
+
+void ch_media_relay_hold(ch_media_relay_t *r, int64_t camera_id, int delta)
+{
+    if (r != NULL && camera_id > 0 && delta != 0) {
+        post_new(owner(r, camera_id), CMD_HOLD, camera_id, delta);
+    }
+}
+
+void ch_media_relay_end_grant(ch_media_relay_t *r, int64_t grant_id)
+{
+    if (r == NULL) {
+        return;
+    }
+    for (unsigned i = 0; i < r->nloops; i++) {
+        post_new(&r->loops[i], CMD_END_GRANT, grant_id, 0);
+    }
+}
+
+ch_media__loop_t *ch_media__owner(ch_media_relay_t *r, int64_t camera_id)
+{
+    return owner(r, camera_id);
+}
