@@ -1,22 +1,326 @@
 #!/bin/sh
-# bench/relay (first part): the fan-out store against the floor (one writev per frame per
-# viewer of bytes prepared once), same run, one 1080p H.264 camera at about 4 Mbit/s (the
-# camsim clip), 25 fps in real time, to N loopback TCP readers. The full relay benchmark (RTSP
-# viewers, time to first keyframe, GStreamer's server as a reference) comes with the relay.
-# usage: BUILD=build/release bench/relay/run.sh   (VIEWERS="200 1000 3000", SECONDS_EACH=10)
+# bench/relay: the relay benchmark of issue 6, in three parts, all on 127.0.0.1 with free ports,
+# everything started here stopped here.
+#
+# 1. fanout: the fan-out store (media) against the floor (one writev per frame per viewer of
+#    bytes prepared once, no protocol work at all), same run, one 1080p H.264 camera at about
+#    4 Mbit/s (the camsim clip), 25 fps in real time, to N loopback TCP readers
+#    (fanout_bench.c). The floor's CPU per second is also the yardstick of part 2 and 3.
+# 2. gst: the reference relay, GStreamer's RTSP server with a shared media factory
+#    (gst_relay.py), relaying camsim's camera to N RTSP viewers (viewers.c) joining at once on a
+#    warm stream (one viewer holds the stream from before the first run to after the last):
+#    how many it holds, Mbit/s per viewer, time to first keyframe, its CPU (utime+stime from
+#    /proc, over the second half of the run where every viewer is streaming, and over the whole
+#    run with the joins) against the floor, its peak RSS (VmHWM); then a cold first viewer
+#    (a fresh server) started at the same moment as a viewer straight at the camera, three
+#    times, so that both wait for the same keyframe and the difference is the relay's own.
+# 3. hub: the same for cctvhub's relay (cctvhub serve --rtsp), skipped with a message while
+#    `cctvhub serve --help` does not mention --rtsp. An administrator, a district-center
+#    provider, a police-112 agency with an API key, a camera on camsim and a 112-center event
+#    are created through the API (hubsetup.py); the viewers use the grant's rtsp_url. Warm runs
+#    rely on the relay's pre-warm (the grant starts the pull; 3 s later the viewers come); the
+#    cold runs use a hub with CCTVHUB_RELAY_PREWARM=0 and a fresh camera each time.
+#
+# usage: BUILD=build/release bench/relay/run.sh
+#   PARTS="fanout gst hub"     which parts to run
+#   VIEWERS="200 1000 3000"    fan-out part: viewer counts;  SECONDS_EACH=10 per mode
+#   RTSP_VIEWERS="1 200 1000 3000"  parts 2 and 3: viewer counts;  RTSP_SECONDS=20 per count
+#   COLD_TRIALS=3              cold first-viewer trials per relay
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
+here=$top/bench/relay
 build=${BUILD:-$top/build/release}
+case $build in /*) ;; *) build=$top/$build ;; esac
+parts=${PARTS:-fanout gst hub}
+fan_viewers=${VIEWERS:-200 1000 3000}
+fan_seconds=${SECONDS_EACH:-10}
+rtsp_viewers=${RTSP_VIEWERS:-1 200 1000 3000}
+rtsp_seconds=${RTSP_SECONDS:-20}
+cold_trials=${COLD_TRIALS:-3}
+hz=$(getconf CLK_TCK)
+
 cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j2 --target ch_media ch_core >/dev/null
+cmake --build "$build" -j2 --target ch_proto ch_core >/dev/null
 clips=$build/camsim-clips
 "$top/tools/camsim/make_clips.sh" "$clips" >/dev/null
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cc -O2 -Wall -Wextra -Werror -I"$top/src" "$top/bench/relay/fanout_bench.c" \
-    "$build/libch_media.a" "$build/libch_core.a" -luv -linih -lpthread -lm -o "$work/bench"
+pids=""
+cleanup() {
+    for p in $pids; do
+        kill "$p" 2>/dev/null || true
+    done
+    for p in $pids; do
+        wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 ulimit -n 65536 2>/dev/null || true
-for n in ${VIEWERS:-200 1000 3000}; do
-    "$work/bench" "$clips/1080p.h264" "$n" "${SECONDS_EACH:-10}"
-    echo
-done
+
+# Stops one process started here and forgets it.
+stop_pid() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    rest=""
+    for p in $pids; do
+        [ "$p" = "$1" ] || rest="$rest $p"
+    done
+    pids=$rest
+}
+
+has_part() {
+    case " $parts " in *" $1 "*) return 0 ;; esac
+    return 1
+}
+
+# A port free on 127.0.0.1 now (the kernel's choice).
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits up to 30 s for a line matching $2 in file $1; fails with the file otherwise.
+wait_line() {
+    i=0
+    while ! grep -q "$2" "$1" 2>/dev/null; do
+        i=$((i + 1))
+        if [ $i -gt 300 ]; then
+            echo "run.sh: no \"$2\" after 30 s:" >&2
+            cat "$1" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+}
+
+# Waits up to 30 s until 127.0.0.1:$1 accepts connections.
+wait_port() {
+    python3 -c '
+import socket, sys, time
+end = time.time() + 30
+while time.time() < end:
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit(1)' "$1" || { echo "run.sh: nothing listens on port $1 after 30 s" >&2; exit 1; }
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hwm_mib() { awk '/^VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
+
+# Field $2 (by name, as in `viewers --csv-header`) of the CSV line in file $1.
+field() {
+    awk -F, -v name="$2" 'NR == 1 {for (i = 1; i <= NF; i++) col[$i] = i; next}
+        {print $col[name]}' "$work/csv-header" "$1"
+}
+
+cc -O2 -Wall -Wextra -Werror -I"$top/src" "$here/viewers.c" "$build/libch_proto.a" \
+    "$build/libch_core.a" -luv -linih -lm -o "$work/viewers"
+"$work/viewers" --csv-header >"$work/csv-header"
+
+# ---- 1. the fan-out store against the floor ----------------------------------------------------
+
+# The floor's CPU (seconds per second of media) for each count, for the ratios of parts 2 and 3.
+floor_counts=$(printf '%s\n' $fan_viewers $rtsp_viewers | sort -n | uniq)
+if has_part fanout || has_part gst || has_part hub; then
+    if cmake --build "$build" -j2 --target ch_media >"$work/media-build.log" 2>&1; then
+        cc -O2 -Wall -Wextra -Werror -I"$top/src" "$here/fanout_bench.c" \
+            "$build/libch_media.a" "$build/libch_core.a" -luv -linih -lpthread -lm \
+            -o "$work/fanout"
+        echo "== fan-out store against the floor ($fan_seconds s each)"
+        for n in $floor_counts; do
+            "$work/fanout" "$clips/1080p.h264" "$n" "$fan_seconds" >"$work/fanout-$n.txt"
+            case " $fan_viewers " in *" $n "*) cat "$work/fanout-$n.txt"; echo ;; esac
+            awk -v s="$fan_seconds" '/^floor:/ {print $4 / s}' "$work/fanout-$n.txt" \
+                >"$work/floor-$n"
+        done
+    else
+        echo "== fan-out part skipped: ch_media does not build ($work/media-build.log):"
+        grep -m3 error "$work/media-build.log" || true
+    fi
+fi
+
+floor_rate() { cat "$work/floor-$1" 2>/dev/null || echo 0; }
+
+# ---- the RTSP parts ----------------------------------------------------------------------------
+
+cam_port=$(free_port)
+python3 "$top/tools/camsim/camsim.py" --listen "127.0.0.1:$cam_port" --clips "$clips" \
+    --quiet >"$work/camsim.out" 2>&1 &
+pids="$pids $!"
+wait_line "$work/camsim.out" "camsim listening"
+cam=rtsp://127.0.0.1:$cam_port
+
+window=$(awk -v s="$rtsp_seconds" 'BEGIN {print s / 2}')
+table_head() {
+    echo "| relay | viewers | streaming | dead / failed | Mbit/s min / median | TTFK p50 / p95 / max (ms) | relay CPU, steady (% of a core) | floor (% of a core) | relay / floor | relay CPU, whole run | peak RSS | client CPU | first failure |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+}
+
+# One run of N viewers against URL, served by process PID; prints a table row.
+measure() {
+    name=$1 url=$2 n=$3 pid=$4
+    out=$work/run-$name-$n.csv
+    "$work/viewers" -n "$n" --seconds "$rtsp_seconds" --csv --label "$name" "$url" >"$out" &
+    vp=$!
+    c0=$(cpu_ticks "$pid")
+    sleep "$window"
+    c1=$(cpu_ticks "$pid")
+    t1=$(date +%s.%N)
+    sleep "$(awk -v w="$window" 'BEGIN {print w - 0.5}')"
+    c2=$(cpu_ticks "$pid")
+    t2=$(date +%s.%N)
+    wait "$vp"
+    c3=$(cpu_ticks "$pid")
+    f=$(floor_rate "$n")
+    awk -v c1="$c1" -v c2="$c2" -v t1="$t1" -v t2="$t2" -v c0="$c0" -v c3="$c3" -v hz="$hz" \
+        -v f="$f" -v name="$name" -v n="$n" -v rss="$(hwm_mib "$pid")" \
+        -v st="$(field "$out" streaming)" -v dead="$(field "$out" dead)" \
+        -v failed="$(field "$out" failed)" -v mmin="$(field "$out" mbps_min)" \
+        -v mmed="$(field "$out" mbps_median)" -v p50="$(field "$out" ttfk_p50_ms)" \
+        -v p95="$(field "$out" ttfk_p95_ms)" -v pmax="$(field "$out" ttfk_max_ms)" \
+        -v ccpu="$(field "$out" client_cpu_s)" -v why="$(field "$out" top_failure)" 'BEGIN {
+        rate = (c2 - c1) / hz / (t2 - t1)
+        ratio = f > 0 ? sprintf("%.2f", rate / f) : "n/a"
+        printf "| %s | %d | %d | %d / %d | %.2f / %.2f | %.0f / %.0f / %.0f | %.1f%% | %s | %s | %.2f s | %d MiB | %.2f s | %s |\n",
+            name, n, st, dead, failed, mmin, mmed, p50, p95, pmax, rate * 100,
+            (f > 0 ? sprintf("%.1f%%", f * 100) : "n/a"), ratio, (c3 - c0) / hz, rss, ccpu, why
+    }'
+}
+
+# The camera's own connect-to-first-keyframe and a relay's cold first viewer, started together
+# on the same camsim path (one live clock, so both wait for the same keyframe).
+cold_pair() {
+    name=$1 relay_url=$2 cam_url=$3 k=$4
+    "$work/viewers" -n 1 --seconds 6 --csv --label camera "$cam_url" >"$work/cold-cam.csv" &
+    a=$!
+    "$work/viewers" -n 1 --seconds 6 --csv --label "$name" "$relay_url" >"$work/cold-relay.csv" &
+    b=$!
+    wait "$a" "$b"
+    cam_t=$(field "$work/cold-cam.csv" ttfk_p50_ms)
+    rel_t=$(field "$work/cold-relay.csv" ttfk_p50_ms)
+    awk -v name="$name" -v k="$k" -v c="$cam_t" -v r="$rel_t" \
+        -v why="$(field "$work/cold-relay.csv" top_failure)" \
+        'BEGIN {printf "| %s | %d | %.0f ms | %.0f ms | %+.0f ms | %s |\n", name, k, c, r, r - c, why}'
+}
+cold_head() {
+    echo "| relay | trial | camera's own TTFK | relay's cold first viewer TTFK | difference | failure |"
+    echo "| --- | --- | --- | --- | --- | --- |"
+}
+
+# Touches a camsim path so that its live clock runs before a cold trial uses it.
+touch_path() {
+    "$work/viewers" -n 1 --seconds 1 --csv "$cam/$1" >/dev/null
+}
+
+echo "== the camera itself (camsim, 1 viewer straight at it, $rtsp_seconds s)"
+"$work/viewers" -n 1 --seconds 1 --csv "$cam/cam1" >/dev/null # start cam1's clock
+"$work/viewers" -n 1 --seconds "$rtsp_seconds" "$cam/cam1"
+echo
+
+# ---- 2. GStreamer ------------------------------------------------------------------------------
+
+if has_part gst; then
+    if ! /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0")' 2>/dev/null; then
+        echo "== GStreamer part skipped: python3-gi or gir1.2-gst-rtsp-server-1.0 missing"
+    else
+        echo "== GStreamer's RTSP server (shared factory) relaying camsim: viewers joining at once, warm stream, $rtsp_seconds s each"
+        port=$(free_port)
+        "$here/gst_relay.py" --upstream "$cam/cam1" --listen "127.0.0.1:$port" \
+            >"$work/gst.out" 2>&1 &
+        gst=$!
+        pids="$pids $gst"
+        wait_line "$work/gst.out" "^ready"
+        url=rtsp://127.0.0.1:$port/cam
+        holder_s=$(($(echo $rtsp_viewers | wc -w) * (rtsp_seconds + 3) + 10))
+        "$work/viewers" -n 1 --seconds "$holder_s" --csv --label holder "$url" \
+            >"$work/gst-holder.csv" &
+        holder=$!
+        pids="$pids $holder"
+        sleep 3
+        table_head
+        for n in $rtsp_viewers; do
+            measure gstreamer "$url" "$n" "$gst"
+            sleep 3
+        done
+        stop_pid "$holder"
+        stop_pid "$gst"
+        echo
+        echo "cold first viewer (a fresh GStreamer server each time) against the camera itself:"
+        cold_head
+        k=1
+        while [ $k -le "$cold_trials" ]; do
+            touch_path "gstcold$k"
+            port=$(free_port)
+            "$here/gst_relay.py" --upstream "$cam/gstcold$k" --listen "127.0.0.1:$port" \
+                >"$work/gst.out" 2>&1 &
+            gst=$!
+            pids="$pids $gst"
+            wait_line "$work/gst.out" "^ready"
+            cold_pair gstreamer "rtsp://127.0.0.1:$port/cam" "$cam/gstcold$k" "$k"
+            stop_pid "$gst"
+            k=$((k + 1))
+        done
+        echo
+    fi
+fi
+
+# ---- 3. cctvhub --------------------------------------------------------------------------------
+
+# Starts a hub with data dir $1 and extra environment $2 (NAME=VALUE or empty); sets hub, http.
+start_hub() {
+    mkdir -p "$1"
+    "$here/hubsetup.py" admin --bin "$bin" --data-dir "$1"
+    http_port=$(free_port)
+    rtsp_port=$(free_port)
+    http=127.0.0.1:$http_port
+    env CCTVHUB_SERVICES_FILE="$top/etc/services.json" CCTVHUB_LOG_LEVEL=warn $2 \
+        "$bin" serve --data-dir "$1" --http "$http" --rtsp "127.0.0.1:$rtsp_port" \
+        >"$1.log" 2>&1 &
+    hub=$!
+    pids="$pids $hub"
+    wait_port "$http_port"
+    wait_port "$rtsp_port"
+}
+
+stop_hub() {
+    stop_pid "$hub"
+}
+
+if has_part hub; then
+    bin=$build/cctvhub
+    if ! cmake --build "$build" -j2 --target cctvhub >"$work/hub-build.log" 2>&1; then
+        echo "== cctvhub part skipped: cctvhub does not build ($work/hub-build.log)"
+        grep -m3 error "$work/hub-build.log" || true
+    elif ! "$bin" serve --help 2>&1 | grep -q -- --rtsp; then
+        echo "== cctvhub part skipped: \`cctvhub serve --help\` does not mention --rtsp (no relay yet)"
+    else
+        echo "== cctvhub's relay: viewers joining at once on a pre-warmed stream, $rtsp_seconds s each"
+        start_hub "$work/hub-warm" ""
+        url=$("$here/hubsetup.py" grant --http "$http" --data-dir "$work/hub-warm" \
+            --camera-url "$cam/cam1")
+        sleep 3
+        table_head
+        for n in $rtsp_viewers; do
+            measure cctvhub "$url" "$n" "$hub"
+            sleep 3
+        done
+        stop_hub
+        echo
+        echo "cold first viewer (relay.prewarm=0, a fresh camera each time) against the camera itself:"
+        start_hub "$work/hub-cold" CCTVHUB_RELAY_PREWARM=0
+        cold_head
+        k=1
+        while [ $k -le "$cold_trials" ]; do
+            touch_path "hubcold$k"
+            url=$("$here/hubsetup.py" grant --http "$http" --data-dir "$work/hub-cold" \
+                --camera-url "$cam/hubcold$k")
+            cold_pair cctvhub "$url" "$cam/hubcold$k" "$k"
+            k=$((k + 1))
+        done
+        stop_hub
+        echo
+    fi
+fi

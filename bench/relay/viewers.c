@@ -659,8 +659,18 @@ typedef struct reason {
     long count;
 } reason_t;
 
+/* This process's CPU time (user and system), to tell when the client is the bottleneck. */
+static double process_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static void report(viewer_t *vs, long n, double t0, double window)
 {
+    double cpu = process_cpu_s();
     long started = 0, playing = 0, streaming = 0, dead = 0, failed = 0, no_key = 0;
     double *ttfk = ch_calloc((size_t)n + 1, sizeof(double));
     double *tplay = ch_calloc((size_t)n + 1, sizeof(double));
@@ -734,12 +744,12 @@ static void report(viewer_t *vs, long n, double t0, double window)
         }
         topq[j] = '\0';
         printf("%s,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%.2f,%.2f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.6f,%.6f,"
-               "%llu,%llu,%s\n",
+               "%llu,%llu,%.2f,%s\n",
                opt.label, n, started, playing, streaming, dead, failed, no_key,
                quantile(rate, nr, 0), quantile(rate, nr, 0.5), total_rate, quantile(ttfk, nk, 0.5),
                quantile(ttfk, nk, 0.95), nk > 0 ? ttfk[nk - 1] : 0, quantile(tplay, np, 0.5),
                quantile(tplay, np, 0.95), t0, first_key_abs, (unsigned long long)ka_ok,
-               (unsigned long long)ka_bad, topq);
+               (unsigned long long)ka_bad, cpu, topq);
     } else {
         printf("%s: %ld viewers, %ld started, %ld got PLAY 200, %ld streaming (data in the last "
                "second), %ld dead after PLAY, %ld failed before\n",
@@ -753,9 +763,9 @@ static void report(viewer_t *vs, long n, double t0, double window)
                nk, quantile(ttfk, nk, 0.5), quantile(ttfk, nk, 0.95), nk > 0 ? ttfk[nk - 1] : 0,
                no_key > 0 ? " (some playing viewers never saw one)" : "");
         printf("time to the PLAY answer: p50 %.1f ms, p95 %.1f ms; keep-alives answered %llu "
-               "(200) %llu (other)\n",
+               "(200) %llu (other); this client used %.2f s of CPU\n",
                quantile(tplay, np, 0.5), quantile(tplay, np, 0.95), (unsigned long long)ka_ok,
-               (unsigned long long)ka_bad);
+               (unsigned long long)ka_bad, cpu);
         for (size_t k = 0; k < nreasons; k++) {
             printf("  %ld x %s\n", reasons[k].count, reasons[k].text);
         }
@@ -818,7 +828,8 @@ static void parse_args(int argc, char **argv)
         } else if (strcmp(a, "--csv-header") == 0) {
             printf("label,viewers,started,playing,streaming,dead,failed,no_keyframe,mbps_min,"
                    "mbps_median,mbps_total,ttfk_p50_ms,ttfk_p95_ms,ttfk_max_ms,play_p50_ms,"
-                   "play_p95_ms,t0_mono,first_key_mono,keepalive_ok,keepalive_bad,top_failure\n");
+                   "play_p95_ms,t0_mono,first_key_mono,keepalive_ok,keepalive_bad,client_cpu_s,"
+                   "top_failure\n");
             exit(0);
         } else if (strcmp(a, "--label") == 0 && more) {
             opt.label = argv[++i];
