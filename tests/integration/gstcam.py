@@ -8,7 +8,8 @@ Paths:
   /h264   640x360 at 25 fps, x264 (zero latency, a keyframe every 2 s), RFC 6184
   /h265   the same through x265, RFC 7798 (only when gstreamer1.0-plugins-bad has x265enc)
 
-usage: gstcam.py [--listen 127.0.0.1:PORT]   (the port must be given and free)
+usage: gstcam.py --listen 127.0.0.1:PORT [--width W] [--height H] [--fps F] [--bitrate KBITS]
+(the port must be given and free)
 It prints "ready 127.0.0.1:PORT /h264 /h265" (the paths it serves) on stdout once listening.
 SIGTERM or SIGINT stops it.
 
@@ -31,10 +32,10 @@ ENCODERS = {
     # config-interval=-1: the parameter sets go in band before every keyframe, so a client
     # joining the shared stream can decode from the next keyframe on.
     "h264": ("x264enc", "x264enc tune=zerolatency key-int-max=%d speed-preset=ultrafast "
-                        "bitrate=800 ! video/x-h264,profile=constrained-baseline ! "
+                        "bitrate=%d ! video/x-h264,profile=constrained-baseline ! "
                         "rtph264pay name=pay0 pt=96 config-interval=-1"),
     "h265": ("x265enc", "x265enc tune=zerolatency key-int-max=%d speed-preset=ultrafast "
-                        "bitrate=800 ! video/x-h265,profile=main ! "
+                        "bitrate=%d ! video/x-h265,profile=main ! "
                         "rtph265pay name=pay0 pt=96 config-interval=-1"),
 }
 
@@ -45,6 +46,7 @@ def main():
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--height", type=int, default=360)
     ap.add_argument("--fps", type=int, default=25)
+    ap.add_argument("--bitrate", type=int, default=800, help="kbit/s, at most")
     a = ap.parse_args()
     host, port = a.listen.rsplit(":", 1)
     if int(port) <= 0:
@@ -61,7 +63,7 @@ def main():
             print("gstcam: no %s here, /%s not served" % (element, name), file=sys.stderr)
             continue
         factory = GstRtspServer.RTSPMediaFactory()
-        launch = SOURCE % (a.width, a.height, a.fps) + chain % (2 * a.fps)
+        launch = SOURCE % (a.width, a.height, a.fps) + chain % (2 * a.fps, a.bitrate)
         factory.set_launch("( " + launch + " )")
         factory.set_shared(True)
         mounts.add_factory("/" + name, factory)
