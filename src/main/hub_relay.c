@@ -22,6 +22,7 @@ struct ch_main_relay {
     ch_audit_t *audit;
     uint8_t pk[32];
     int prewarm;
+    char listen[96];
     pthread_mutex_t lock; /* live and st */
     live_t *live;
     size_t nlive, clive;
@@ -180,6 +181,7 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_
     mr->audit = audit;
     memcpy(mr->pk, pk, 32);
     mr->prewarm = cfg->relay_prewarm != 0;
+    snprintf(mr->listen, sizeof(mr->listen), "%s", cfg->rtsp_listen);
     pthread_mutex_init(&mr->lock, NULL);
     char *serr = NULL;
     if (ch_store_open(cfg->store_url, &mr->st, &serr) != 0) {
@@ -262,6 +264,18 @@ static void add_stream(void *ud, const ch_media_stream_info_t *s)
     json_object_set_new(o, "last_error",
                         s->last_error[0] ? json_string(s->last_error) : json_null());
     json_array_append_new(items, o);
+}
+
+void ch_main__relay_base(const ch_main_relay_t *mr, char *out, size_t cap)
+{
+    char host[64];
+    int port = 0;
+    if (ch_config_parse_listen(mr->listen, host, &port) != 0) {
+        snprintf(host, sizeof(host), "127.0.0.1");
+    }
+    int v6 = strchr(host, ':') != NULL;
+    snprintf(out, cap, "rtsp://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "",
+             ch_media_relay_port(mr->relay));
 }
 
 json_t *ch_main__relay_streams(void *ud)

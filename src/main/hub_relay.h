@@ -26,6 +26,8 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_
                          ch_event_engine_t *eng, ch_main_relay_t **out);
 /* Closes every viewer (recorded) and pull; before the audit log closes. NULL is fine. */
 void ch_main__relay_stop(ch_main_relay_t *mr);
+/* "rtsp://HOST:PORT" with the port bound (rtsp.listen may ask for port 0). */
+void ch_main__relay_base(const ch_main_relay_t *mr, char *out, size_t cap);
 /* The streams answer: {"items": [...], "total": N}. For ch_api_set_streams. */
 json_t *ch_main__relay_streams(void *ud);
 

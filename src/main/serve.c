@@ -461,11 +461,12 @@ int ch_main_serve(int argc, char **argv)
     /* Grants end on time: a look five times a second (a scan of the live set in memory). */
     uv_timer_start(&s.event_timer, ch__serve_event_tick, 200, 200);
     {
-        /* The grants' ws_url points at the address actually bound (port 0 picks one). */
+        /* The grants' URLs point at the addresses actually bound (port 0 picks one). */
         char h[64], ws_base[96];
         int p = 0;
         if (ch_config_parse_listen(s.cfg.http_listen, h, &p) == 0) {
             snprintf(ws_base, sizeof(ws_base), "ws://%s:%d", h, ch_http_server_port(s.http));
+            ch_main__relay_base(s.relay, rtsp_base, sizeof(rtsp_base));
             ch_api_set_urls(s.api, rtsp_base, ws_base);
         }
     }

@@ -169,6 +169,8 @@ typedef struct ch_media_relay_config {
 /* Binds the listener and starts the loops. 0, or a negative code with err filled. */
 int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **out, char *err,
                          size_t errlen) CH_MUST_CHECK;
+/* The port the relay listens on (the one picked when rtsp.listen asked for port 0). */
+int ch_media_relay_port(const ch_media_relay_t *r);
 /* Closes every viewer (each recorded, reason "shutdown") and pull, joins the threads, frees.
  * NULL is fine. */
 void ch_media_relay_stop(ch_media_relay_t *r);

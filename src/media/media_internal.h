@@ -134,6 +134,7 @@ struct ch_media__loop {
     pthread_mutex_t lock; /* guards inbox */
     ch_media__cmd_t *inbox, **inbox_tail;
     ch_media__sock_t *listener; /* loop 0 only */
+    int listener_paused;        /* out of descriptors: resumed at the next tick */
     ch_media__cam_t *cams;
     ch_media__conn_t *conns; /* every viewer connection of this loop */
     int stopping;

@@ -302,6 +302,10 @@ static void loop_tick(uv_timer_t *t)
         next = ch_media__conn_next(c);
         ch_media__conn_tick(c, now);
     }
+    if (l->listener_paused && l->listener != NULL) {
+        l->listener_paused = 0;
+        ch_media__sock_want(l->listener, UV_READABLE);
+    }
     if (now - l->last_snapshot_ms >= SNAPSHOT_MS) {
         l->last_snapshot_ms = now;
         snapshot(l);
@@ -485,6 +489,12 @@ int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **
         ch_free(r);
         return fd;
     }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0) {
+        r->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                                              : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    }
     unsigned n = cfg->loops;
     if (n == 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -525,6 +535,11 @@ int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **
            n);
     *out = r;
     return 0;
+}
+
+int ch_media_relay_port(const ch_media_relay_t *r)
+{
+    return r->port;
 }
 
 static void post_new(ch_media__loop_t *l, int kind, int64_t id, int delta)

@@ -66,7 +66,8 @@ struct ch_media__conn {
     unsigned refused;
     int refs;
     int closing;
-    int blocked; /* input waits: a DESCRIBE for the camera, a PLAY for its record */
+    const char *why; /* why it closed */
+    int blocked;     /* input waits: a DESCRIBE for the camera, a PLAY for its record */
     int close_after_write;
 };
 
@@ -149,6 +150,7 @@ void ch_media__conn_close(conn_t *c, const char *why)
         return;
     }
     c->closing = 1;
+    c->why = why;
     if (c->joined) {
         ch_media_record_t rec = {
             .kind = CH_MEDIA_VIEW_END,
@@ -259,9 +261,22 @@ static void conn_write(conn_t *c)
 
 void ch_media__cam_flush(cam_t *cam)
 {
+    size_t budget = cam->loop->relay->cfg.viewer_budget;
     for (conn_t *c = cam->conns, *next; c != NULL; c = next) {
         next = c->cam_next;
-        if (c->joined && !(c->sock->events & UV_WRITABLE)) {
+        if (!c->joined) {
+            continue;
+        }
+        if (!(c->sock->events & UV_WRITABLE)) {
+            conn_write(c);
+            continue;
+        }
+        /* Its socket is full. Over budget at a packet boundary: skip now (in conn_write);
+         * stuck mid-packet far behind, or doomed by the window: close it. */
+        size_t lag = ch_media_viewer_lag(&c->v);
+        if (c->v.doomed || (c->v.off > 0 && lag > 2 * budget)) {
+            ch_media__conn_close(c, "slow");
+        } else if (c->v.off == 0 && lag > budget) {
             conn_write(c);
         }
     }
@@ -386,6 +401,17 @@ static void on_start_recorded(conn_t *c, int rc)
 {
     c->refs--;
     if (c->closing) {
+        if (rc == 0) {
+            /* It went away while its start was being recorded: the record gets its end. */
+            ch_media_record_t rec = {
+                .kind = CH_MEDIA_VIEW_END,
+                .access = c->acc,
+                .camera_id = c->camera_id,
+                .reason = c->why,
+            };
+            memcpy(rec.peer, c->peer, sizeof(rec.peer));
+            ch_media__record(c->loop, &rec, NULL, NULL);
+        }
         if (c->refs == 0) {
             conn_free(c);
         }
@@ -821,7 +847,10 @@ static void on_accept(ch_media__sock_t *s, int status, int events)
         int fd = accept4(s->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE) {
+                /* Pause accepting until the next tick rather than spin. */
                 ch_log(CH_LOG_WARN, "media", "msg=\"cannot accept a viewer: out of descriptors\"");
+                ch_media__sock_want(s, 0);
+                l->listener_paused = 1;
             }
             return;
         }

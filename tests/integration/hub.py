@@ -75,7 +75,10 @@ class Hub:
             code, _, err = add_user(self.data_dir, "admin", "admin", ADMIN_PASSWORD, env=env)
             check(code == 0 or "exists" in err, "user add admin: %d %s" % (code, err))
         self.log = open(self.log_path, "wb")
-        cmd = [BIN, "serve", "--data-dir", self.data_dir, "--http", "127.0.0.1:0"] + list(args)
+        cmd = [BIN, "serve", "--data-dir", self.data_dir, "--http", "127.0.0.1:0"]
+        if "--rtsp" not in args and "CCTVHUB_RTSP_LISTEN" not in e:
+            cmd += ["--rtsp", "127.0.0.1:0"]  # the relay on a free port: rtsp_port says which
+        cmd += list(args)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log, env=e)
         self.port = None
         deadline = time.time() + 30
@@ -84,6 +87,8 @@ class Hub:
             m = re.search(r"msg=listening addr=127\.0\.0\.1:(\d+)", text)
             if m:
                 self.port = int(m.group(1))
+                r = re.search(r"msg=\"relay listening\" rtsp=[^ ]*:(\d+)", text)
+                self.rtsp_port = int(r.group(1)) if r else None
                 break
             if self.proc.poll() is not None:
                 raise Failure("daemon exited with %d before listening:\n%s"
