@@ -203,7 +203,7 @@ cold_pair() {
     rel_t=$(field "$work/cold-relay.csv" ttfk_p50_ms)
     awk -v name="$name" -v k="$k" -v c="$cam_t" -v r="$rel_t" \
         -v why="$(field "$work/cold-relay.csv" top_failure)" \
-        'BEGIN {printf "| %s | %d | %.0f ms | %.0f ms | %+.0f ms | %s |\n", name, k, c, r, r - c, why}'
+        'BEGIN {printf "| %s | %d | %.1f ms | %.1f ms | %+.1f ms | %s |\n", name, k, c, r, r - c, why}'
 }
 cold_head() {
     echo "| relay | trial | camera's own TTFK | relay's cold first viewer TTFK | difference | failure |"
@@ -255,10 +255,10 @@ if has_part gst; then
             touch_path "gstcold$k"
             port=$(free_port)
             "$here/gst_relay.py" --upstream "$cam/gstcold$k" --listen "127.0.0.1:$port" \
-                >"$work/gst.out" 2>&1 &
+                >"$work/gst-cold-$k.out" 2>&1 &
             gst=$!
             pids="$pids $gst"
-            wait_line "$work/gst.out" "^ready"
+            wait_line "$work/gst-cold-$k.out" "^ready"
             cold_pair gstreamer "rtsp://127.0.0.1:$port/cam" "$cam/gstcold$k" "$k"
             stop_pid "$gst"
             k=$((k + 1))
