@@ -146,7 +146,10 @@ static void make_room(ch_media_stream_t *s)
         s->have_gop = 0;
     }
     for (ch_media_viewer_t *v = s->viewers; v != NULL; v = v->next_v) {
-        if (v->next == s->base && !v->doomed) {
+        if (v->next == s->base && v->doomed) {
+            v->next = s->head; /* not closed yet: it must not point at a released packet */
+            v->off = 0;
+        } else if (v->next == s->base) {
             if (v->off > 0) {
                 /* Half a frame written: it cannot jump without breaking the stream. */
                 v->doomed = 1;
@@ -251,7 +254,7 @@ void ch_media_viewer_leave(ch_media_viewer_t *v)
 size_t ch_media_viewer_lag(const ch_media_viewer_t *v)
 {
     const ch_media_stream_t *s = v->stream;
-    if (s == NULL || v->next >= s->head) {
+    if (s == NULL || v->next >= s->head || v->next < s->base) {
         return 0;
     }
     const pkt_t *p = s->ring[v->next & s->mask];

@@ -76,7 +76,8 @@ typedef struct ch_media__pull {
     ch_codec_stream_t codec;
     int64_t state_since_ms; /* wall clock */
     int64_t connect_mono_ms;
-    int64_t last_rx_ms; /* monotonic */
+    int64_t last_rx_ms;   /* monotonic: the last video packet accepted */
+    uint64_t bad_packets; /* on the video channel since then, refused by the codec module */
     int64_t next_keepalive_ms;
     int64_t retry_at_ms;
     int64_t backoff_ms;
@@ -88,6 +89,7 @@ typedef struct ch_media__pull {
     int have_out, new_session;
     uint16_t seq_delta, out_seq;
     uint32_t ts_delta, out_ts, ssrc;
+    uint32_t in_ssrc; /* the camera's SSRC in this session */
     int64_t out_mono_ms;
 } ch_media__pull_t;
 

@@ -467,6 +467,13 @@ static int on_rtp(cam_t *c, uint8_t *pkt, size_t len, int64_t now)
     if (ch_codec_rtp_parse(pkt, len, &rtp) != 0 || rtp.payload_type != p->pt) {
         return 0;
     }
+    /* One source per session: the first packet's SSRC (random bytes rarely pass as RTP of
+     * the right payload type, but never with the right SSRC). */
+    if (p->new_session) {
+        p->in_ssrc = rtp.ssrc;
+    } else if (rtp.ssrc != p->in_ssrc) {
+        return 0;
+    }
     ch_codec_pkt_t info;
     if (ch_codec_stream_push(&p->codec, &rtp, &info) != 0) {
         return 0;
@@ -540,9 +547,16 @@ static void process(cam_t *c)
         ch_proto_interleaved_t f;
         int r = ch_proto_interleaved_read(b, len, &f);
         if (r > 0) {
-            p->last_rx_ms = now;
             if (f.channel == p->rtp_ch && p->state == PULL_PLAYING) {
-                pushed |= on_rtp(c, (uint8_t *)f.payload.ptr, f.payload.len, now);
+                /* Only video the codec module accepts counts as life: a camera sending
+                 * garbage in well-formed frames is as stalled as a silent one. */
+                if (on_rtp(c, (uint8_t *)f.payload.ptr, f.payload.len, now)) {
+                    pushed = 1;
+                    p->last_rx_ms = now;
+                    p->bad_packets = 0;
+                } else {
+                    p->bad_packets++;
+                }
             }
             off += (size_t)r;
             continue;
@@ -578,7 +592,6 @@ static void process(cam_t *c)
             break;
         }
         off += (size_t)total;
-        p->last_rx_ms = now;
         if (on_response(c, &resp, body) != 0) {
             break;
         }
@@ -842,7 +855,12 @@ void ch_media__pull_tick(cam_t *c, int64_t now)
     case PULL_PLAYING: {
         int64_t stall = (int64_t)c->loop->relay->cfg.stall_s * 1000;
         if (now - p->last_rx_ms >= stall) {
-            fail(c, "stalled: no packet for %u s", c->loop->relay->cfg.stall_s);
+            if (p->bad_packets > 0) {
+                fail(c, "no valid video for %u s (%llu packets that are not the camera's video)",
+                     c->loop->relay->cfg.stall_s, (unsigned long long)p->bad_packets);
+            } else {
+                fail(c, "stalled: no packet for %u s", c->loop->relay->cfg.stall_s);
+            }
             return;
         }
         if (now >= p->next_keepalive_ms) {

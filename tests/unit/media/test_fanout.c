@@ -154,6 +154,32 @@ static void test_a_viewer_joining_before_the_first_keyframe_starts_at_it(void **
     ch_media_stream_free(s);
 }
 
+static void test_a_doomed_viewer_left_open_never_points_at_a_released_packet(void **state)
+{
+    (void)state;
+    ch_media_stream_config_t cfg = {64, 0};
+    ch_media_stream_t *s = ch_media_stream_new(&cfg);
+    uint64_t k = 0;
+    push_upto(s, &k, PKTS_PER_AU);
+    ch_media_viewer_t v;
+    ch_media_viewer_join(s, &v, 1 << 30);
+    /* Half a packet written, then nothing: the window pushes it out, dooms it, and its owner
+     * does not close it at once (it may be between two reads of the camera). */
+    struct iovec iov[4];
+    size_t bytes;
+    assert_true(ch_media_viewer_iov(&v, iov, 4, &bytes) > 0);
+    ch_media_viewer_advance(&v, 1);
+    for (int lap = 0; lap < 5; lap++) {
+        push_upto(s, &k, k + 64);
+        assert_true(v.doomed);
+        assert_true(ch_media_viewer_lag(&v) < 64 * 2000); /* reads only held packets */
+        assert_true(ch_media_stream_held(s) <= 64);
+    }
+    assert_int_equal(ch_media_viewer_iov(&v, iov, 4, &bytes), 0);
+    ch_media_viewer_leave(&v);
+    ch_media_stream_free(s);
+}
+
 static void test_every_viewer_reads_the_same_stored_bytes_and_partial_writes_resume(void **state)
 {
     (void)state;
@@ -280,6 +306,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_viewer_starts_at_the_keyframes_access_unit_and_follows_live),
         cmocka_unit_test(test_a_viewer_joining_before_the_first_keyframe_starts_at_it),
+        cmocka_unit_test(test_a_doomed_viewer_left_open_never_points_at_a_released_packet),
         cmocka_unit_test(test_every_viewer_reads_the_same_stored_bytes_and_partial_writes_resume),
         cmocka_unit_test(test_a_slow_viewer_skips_to_the_latest_keyframe_then_is_doomed),
         cmocka_unit_test(test_the_window_bounds_memory_and_a_warm_stream_allocates_nothing),
