@@ -1,15 +1,41 @@
 #!/bin/sh
 # The demo: cctvhub on the embedded default (SQLite in ./var), the real published CCTV
-# inventories imported through the API, and a few requests to try. Ctrl-C stops it cleanly.
+# inventories imported through the API, camsim (our camera simulator) playing three live
+# cameras registered with the control center of the demo's event place, and a few requests to
+# try, down to live video through the relay. Ctrl-C stops it all cleanly.
 # usage: scripts/demo.sh [PATH-TO-cctvhub]
+# environment: CCTVHUB_HTTP_LISTEN (127.0.0.1:8080), CCTVHUB_RTSP_LISTEN (the relay,
+# 127.0.0.1:8554), CCTVHUB_DATA_DIR (./var), CCTVHUB_DEMO_CAMSIM_LISTEN (127.0.0.1:8555)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$top/build/release/cctvhub}
 listen=${CCTVHUB_HTTP_LISTEN:-127.0.0.1:8080}
 data_dir=${CCTVHUB_DATA_DIR:-$top/var}
+camsim_listen=${CCTVHUB_DEMO_CAMSIM_LISTEN:-127.0.0.1:8555}
+clips=$(cd "$(dirname "$bin")" && pwd)/camsim-clips
 files_dir=$top/../shared/data/cctv
 [ -d "$files_dir" ] || files_dir=$top/tests/data/cctv
 base="http://$listen"
+# The event place of the examples below (Busan, Jung-gu), where the camsim cameras stand.
+lat=35.1035
+lon=129.034
+
+pid=
+camsim_pid=
+stop_all() {
+    if [ -n "$pid" ]; then
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    fi
+    if [ -n "$camsim_pid" ]; then
+        kill -TERM "$camsim_pid" 2>/dev/null || true
+        wait "$camsim_pid" 2>/dev/null || true
+    fi
+    pid=
+    camsim_pid=
+}
+trap 'stop_all; exit 0' INT TERM
+trap stop_all EXIT
 
 mkdir -p "$data_dir"
 # The demo's administrator: made once, its password kept (mode 0600) beside the data.
@@ -21,10 +47,29 @@ if [ ! -s "$pwfile" ]; then
         --data-dir "$data_dir" <"$pwfile" >/dev/null
 fi
 password=$(cat "$pwfile")
+# camsim: H.264 and H.265 clips made once with ffmpeg, played as live RTSP cameras.
+if [ ! -s "$clips/720p.h265" ]; then
+    echo "making camsim's clips in $clips (once, a few seconds)"
+fi
+"$top/tools/camsim/make_clips.sh" "$clips" >/dev/null
+python3 "$top/tools/camsim/camsim.py" --listen "$camsim_listen" --clips "$clips" \
+    >"$data_dir/camsim.log" 2>&1 &
+camsim_pid=$!
+
 export CCTVHUB_SERVICES_FILE=${CCTVHUB_SERVICES_FILE:-$top/etc/services.json}
 "$bin" serve --data-dir "$data_dir" --http "$listen" 2>>"$data_dir/cctvhub.log" &
 pid=$!
-trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; exit 0' INT TERM
+
+i=0
+until grep -q "camsim listening" "$data_dir/camsim.log" 2>/dev/null; do
+    i=$((i + 1))
+    if [ $i -gt 100 ] || ! kill -0 "$camsim_pid" 2>/dev/null; then
+        echo "demo: camsim did not start on $camsim_listen; its log:" >&2
+        tail -n 20 "$data_dir/camsim.log" >&2
+        exit 1
+    fi
+    sleep 0.1
+done
 
 i=0
 until curl -fsS "$base/api/v1/health" >/dev/null 2>&1; do
@@ -73,6 +118,52 @@ if [ ! -s "$keyfile" ]; then
 fi
 key=$(cat "$keyfile" 2>/dev/null || true)
 
+# The camsim cameras, with the control center whose cameras see the event place (a new one
+# when no imported camera does), registered once and pointed at camsim on every run.
+api() { # METHOD PATH [JSON]
+    if [ $# -gt 2 ]; then
+        curl -sS -b "$jar" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' \
+            -X "$1" -d "$3" "$base$2"
+    else
+        curl -sS -b "$jar" -X "$1" "$base$2"
+    fi
+}
+json_get() { # KEY... : prints the value at that path of the JSON on stdin, or nothing
+    python3 -c 'import json, sys
+d = json.load(sys.stdin)
+try:
+    for k in sys.argv[1:]:
+        d = d[int(k)] if isinstance(d, list) else d[k]
+    print(d)
+except (KeyError, IndexError, TypeError, ValueError):
+    print("")' "$@"
+}
+provider=$(api GET "/api/v1/geo/near?lat=$lat&lon=$lon&radius_m=100&limit=1" |
+    json_get cameras 0 agency_id)
+if [ -z "$provider" ]; then
+    provider=$(api POST /api/v1/agencies \
+        '{"name":"데모 관제센터","kind":"provider","level":"district","type":"district-center"}' |
+        json_get id)
+fi
+demo_ids=
+for cam in "camsim-1 H.264 1080p:demo-gate1" "camsim-2 H.265 720p:demo-gate-265" \
+    "camsim-3 H.264 1080p:demo-gate3"; do
+    name=${cam%%:*}
+    url="rtsp://$camsim_listen/${cam#*:}"
+    id=$(api GET "/api/v1/cameras?agency_id=$provider&q=${name%% *}&limit=1" |
+        json_get items 0 id)
+    if [ -n "$id" ]; then
+        api PATCH "/api/v1/cameras/$id" "{\"rtsp_url\":\"$url\"}" >/dev/null
+    else
+        id=$(api POST /api/v1/cameras "{\"agency_id\":$provider,\"name\":\"$name\",
+            \"lat\":$lat,\"lon\":$lon,\"kind\":\"ptz\",\"status\":\"active\",
+            \"purpose\":\"생활방범\",\"rtsp_url\":\"$url\"}" | json_get id)
+    fi
+    [ -n "$id" ] || { echo "demo: could not register $name" >&2; exit 1; }
+    demo_ids="$demo_ids${demo_ids:+,}$id"
+    echo "camera $id: $name, live from camsim at $url"
+done
+
 cat <<TXT
 
 Try (the session cookie of admin is in $jar; requests that change state also need
@@ -93,12 +184,25 @@ An event, as the Busan 112 center's system (its API key is in $keyfile):
        -d '{"service":"112-center","location":{"lat":35.1035,"lon":129.034},
             "incident":"112-2026-0001","reason":"robbery reported","duration_s":600}' \\
        '$base/api/v1/events'                      # grants with signed view tokens
+
+Live video: the same event, keeping the rtsp_url of the camsim cameras' grants (the view token
+is in the URL), then watch one with ffplay or VLC through the relay:
+  curl -s -H 'Authorization: Bearer $key' -H 'Content-Type: application/json' \\
+       -d '{"service":"112-center","location":{"lat":$lat,"lon":$lon},
+            "incident":"112-2026-0002","reason":"robbery reported","duration_s":600}' \\
+       '$base/api/v1/events' | python3 -c 'import json, sys
+for g in json.load(sys.stdin)["grants"]:
+    if g["camera_id"] in {$demo_ids}: print(g["rtsp_url"])'
+  ffplay -rtsp_transport tcp 'RTSP_URL'            # or: vlc --rtsp-tcp 'RTSP_URL'
+  curl -s -b $jar '$base/api/v1/streams'          # the relay's pulls and viewers
+  curl -s -b $jar '$base/api/v1/audit?action=view.start'   # who watched what, when
+
   curl -s -b $jar '$base/api/v1/ledger?format=csv'  # the provision ledger (PIPA Decree Art. 15)
   curl -s '$base/api/v1/openapi.yaml' | head
   curl -s -b $jar '$base/api/v1/audit?limit=3'    # every change, on the signed record
   curl -s '$base/api/v1/audit/checkpoint'          # keep one; verify later, offline:
   $bin audit verify --data-dir $data_dir --checkpoint FILE
 
-Ctrl-C stops the hub.
+Ctrl-C stops the hub and camsim.
 TXT
 wait $pid
