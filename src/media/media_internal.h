@@ -114,7 +114,8 @@ struct ch_media__cam {
     uint64_t bitrate_bps;
     uint64_t frames_at_key;
     uint32_t gop_frames;
-    int flushing;
+    size_t unflushed; /* bytes stored since viewers were last written to */
+    int flush_due;    /* a frame ended since */
 };
 
 /* A command from another thread. */

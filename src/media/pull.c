@@ -530,6 +530,10 @@ static int on_rtp(cam_t *c, uint8_t *pkt, size_t len, int64_t now)
     }
     c->bytes_in += len;
     c->packets_in++;
+    c->unflushed += len;
+    if (info.flags & CH_CODEC_PKT_AU_END) {
+        c->flush_due = 1;
+    }
     return 1;
 }
 
@@ -600,7 +604,10 @@ static void process(cam_t *c)
         memmove(p->in, p->in + off, p->in_len - off);
         p->in_len -= off;
     }
-    if (pushed) {
+    /* Viewers get whole frames: one writev each per frame, however the camera's bytes were
+     * cut into reads (a camera writing packet by packet would otherwise cost one writev per
+     * packet per viewer). A frame that never ends goes out at 256 KiB, or on the tick. */
+    if (pushed && (c->flush_due || c->unflushed >= 256 * 1024)) {
         ch_media__cam_flush(c);
     }
 }

@@ -290,6 +290,9 @@ static void loop_tick(uv_timer_t *t)
     for (ch_media__cam_t *c = l->cams, *next; c != NULL; c = next) {
         next = c->next;
         ch_media__pull_tick(c, now);
+        if (c->unflushed > 0) {
+            ch_media__cam_flush(c);
+        }
         rate_update(c, now);
         if (c->idle_since_ms != 0 && c->conns == NULL && c->holds == 0 &&
             now - c->idle_since_ms >= (int64_t)idle_ms) {

@@ -262,6 +262,8 @@ static void conn_write(conn_t *c)
 void ch_media__cam_flush(cam_t *cam)
 {
     size_t budget = cam->loop->relay->cfg.viewer_budget;
+    cam->unflushed = 0;
+    cam->flush_due = 0;
     for (conn_t *c = cam->conns, *next; c != NULL; c = next) {
         next = c->cam_next;
         if (!c->joined) {
