@@ -28,6 +28,7 @@
 #define MAX_HEADERS 32
 #define MAX_IOV     64
 #define MAX_REFUSED 3
+#define IDLE_MS     60000 /* a connection not playing and silent this long is closed */
 
 typedef ch_media__cam_t cam_t;
 typedef ch_media__conn_t conn_t;
@@ -61,6 +62,7 @@ struct ch_media__conn {
     int joined;
     int64_t started_wall_ms, started_mono_ms;
     int64_t deadline_ms;
+    int64_t last_req_ms; /* monotonic: its last request (or its accept) */
     uint32_t wait_cseq;
     char base[160]; /* Content-Base of a waiting DESCRIBE */
     unsigned refused;
@@ -695,6 +697,7 @@ static void process(conn_t *c)
             break;
         }
         ch_media__sock_t *before = c->sock;
+        c->last_req_ms = ch_media__now_ms();
         int wait = handle(c, &req);
         if (c->sock == NULL && before != NULL && !c->closing) {
             /* Moved to another loop: the request goes with the rest of the input, unhandled. */
@@ -825,6 +828,10 @@ size_t ch_media__cam_viewer_infos(cam_t *cam, ch_media_viewer_info_t *out, size_
 
 void ch_media__conn_tick(conn_t *c, int64_t now)
 {
+    if ((c->st == C_NEW) && now - c->last_req_ms >= IDLE_MS) {
+        ch_media__conn_close(c, "timeout");
+        return;
+    }
     if (c->st == C_WAIT_SDP && now >= c->deadline_ms) {
         reply(c, c->wait_cseq, 503, "Service Unavailable", NULL, NULL);
         c->st = C_NEW;
@@ -860,6 +867,7 @@ static void on_accept(ch_media__sock_t *s, int status, int events)
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         conn_t *c = ch_calloc(1, sizeof(*c));
         c->fd = fd;
+        c->last_req_ms = ch_media__now_ms();
         char host[INET6_ADDRSTRLEN] = "?";
         int port = 0;
         if (ss.ss_family == AF_INET) {
