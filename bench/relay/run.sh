@@ -155,8 +155,8 @@ cam=rtsp://127.0.0.1:$cam_port
 
 window=$(awk -v s="$rtsp_seconds" 'BEGIN {print s / 2}')
 table_head() {
-    echo "| relay | viewers | streaming | dead / failed | Mbit/s min / median | TTFK p50 / p95 / max (ms) | relay CPU, steady (% of a core) | floor (% of a core) | relay / floor | relay CPU, whole run | peak RSS | client CPU | first failure |"
-    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    echo "| relay | viewers | streaming | dead / failed | Mbit/s min / median | TTFK p50 / p95 / max (ms) | PLAY answer p50 / p95 (ms) | relay CPU, steady (% of a core) | floor (% of a core) | relay / floor | relay CPU, whole run | peak RSS | client CPU | first failure |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 }
 
 # One run of N viewers against URL, served by process PID; prints a table row.
@@ -181,11 +181,12 @@ measure() {
         -v failed="$(field "$out" failed)" -v mmin="$(field "$out" mbps_min)" \
         -v mmed="$(field "$out" mbps_median)" -v p50="$(field "$out" ttfk_p50_ms)" \
         -v p95="$(field "$out" ttfk_p95_ms)" -v pmax="$(field "$out" ttfk_max_ms)" \
+        -v pl50="$(field "$out" play_p50_ms)" -v pl95="$(field "$out" play_p95_ms)" \
         -v ccpu="$(field "$out" client_cpu_s)" -v why="$(field "$out" top_failure)" 'BEGIN {
         rate = (c2 - c1) / hz / (t2 - t1)
         ratio = f > 0 ? sprintf("%.2f", rate / f) : "n/a"
-        printf "| %s | %d | %d | %d / %d | %.2f / %.2f | %.0f / %.0f / %.0f | %.1f%% | %s | %s | %.2f s | %d MiB | %.2f s | %s |\n",
-            name, n, st, dead, failed, mmin, mmed, p50, p95, pmax, rate * 100,
+        printf "| %s | %d | %d | %d / %d | %.2f / %.2f | %.0f / %.0f / %.0f | %.1f / %.1f | %.1f%% | %s | %s | %.2f s | %d MiB | %.2f s | %s |\n",
+            name, n, st, dead, failed, mmin, mmed, p50, p95, pmax, pl50, pl95, rate * 100,
             (f > 0 ? sprintf("%.1f%%", f * 100) : "n/a"), ratio, (c3 - c0) / hz, rss, ccpu, why
     }'
 }
@@ -247,6 +248,7 @@ if has_part gst; then
         done
         stop_pid "$holder"
         stop_pid "$gst"
+        echo "(the viewer holding the stream: $(field "$work/gst-holder.csv" keepalive_ok) keep-alives answered 200, $(field "$work/gst-holder.csv" keepalive_bad) otherwise)"
         echo
         echo "cold first viewer (a fresh GStreamer server each time) against the camera itself:"
         cold_head
@@ -307,6 +309,9 @@ if has_part hub; then
             measure cctvhub "$url" "$n" "$hub"
             sleep 3
         done
+        "$work/viewers" -n 1 --seconds 7 --keepalive 2 --csv --label keepalive "$url" \
+            >"$work/hub-keepalive.csv"
+        echo "(one viewer sending GET_PARAMETER every 2 s for 7 s: $(field "$work/hub-keepalive.csv" keepalive_ok) answered 200, $(field "$work/hub-keepalive.csv" keepalive_bad) otherwise; streaming at the end: $(field "$work/hub-keepalive.csv" streaming))"
         stop_hub
         echo
         echo "cold first viewer (relay.prewarm=0, a fresh camera each time) against the camera itself:"

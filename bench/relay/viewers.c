@@ -19,8 +19,9 @@
  * (GET_PARAMETER, or OPTIONS with --keepalive-options) go every 20 s within the session, and
  * their answers are read from between the frames.
  *
- * The run stops by itself after --seconds. "Streaming" means data arrived in the last second
- * of the run; the per-viewer rate is measured over the last --window seconds.
+ * The run stops by itself after --seconds (or at SIGTERM or SIGINT, reporting what it saw).
+ * "Streaming" means data arrived in the last second of the run; the per-viewer rate is measured
+ * over the last --window seconds.
  *
  * usage: viewers [options] rtsp://host:port/path?query
  *   -n N               viewers (default 1)
@@ -134,6 +135,13 @@ static socklen_t server_addr_len;
 static char *request_url; /* the URL without credentials, as request lines carry it */
 static int ep;
 static uint8_t *scratch;
+static volatile sig_atomic_t stop_now; /* SIGTERM or SIGINT: end the run and report */
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_now = 1;
+}
 
 static double now_s(void)
 {
@@ -906,6 +914,9 @@ int main(int argc, char **argv)
     resolve_url();
     raise_nofile(opt.n);
     signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = on_stop_signal};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
     scratch = ch_malloc(READ_CHUNK);
     ep = epoll_create1(EPOLL_CLOEXEC);
     viewer_t *vs = ch_calloc((size_t)opt.n, sizeof(viewer_t));
@@ -938,7 +949,7 @@ int main(int argc, char **argv)
             }
             last_done = 1;
         }
-        if (now >= end) {
+        if (now >= end || stop_now) {
             break;
         }
         if (now >= next_tick) {
