@@ -118,11 +118,11 @@ def gi_python():
 
 
 class Camsim(Peer):
-    def __init__(self):
+    def __init__(self, port=0):
         subprocess.run([os.path.join(TOOLS, "make_clips.sh"), CLIPS], check=True,
                        capture_output=True, timeout=600)
         super().__init__([sys.executable, os.path.join(TOOLS, "camsim.py"), "--listen",
-                          "127.0.0.1:0", "--clips", CLIPS],
+                          "127.0.0.1:%d" % port, "--clips", CLIPS],
                          r"camsim listening on 127\.0\.0\.1:(\d+)", "camsim")
         self.port = int(self.match.group(1))
 
@@ -567,21 +567,17 @@ class Site:
         status, _, _ = self.h.request("GET", "/api/v1/health")
         return status == 200
 
-    def close(self):
-        """Stops the hub (a clean exit, no sanitizer report) and removes its files."""
-        try:
-            self.h.stop()
-        finally:
-            self.h.cleanup()
 
-
-def with_site(fn, env=None, flag=True):
-    """Runs fn(site) on a new hub, then stops it cleanly. With CH_RELAY_VERBOSE=1 a failure
-    prints its traceback and the end of the hub's log."""
+def with_site(fn, env=None, flag=True, after_stop=None):
+    """Runs fn(site) on a new hub, then stops it cleanly, then after_stop(site) if given (the
+    data directory is still there). With CH_RELAY_VERBOSE=1 a failure prints its traceback
+    and the end of the hub's log."""
     s = Site(env=env, flag=flag)
     try:
         fn(s)
-        s.close()
+        s.h.stop()
+        if after_stop:
+            after_stop(s)
     except Exception:
         if os.environ.get("CH_RELAY_VERBOSE"):
             traceback.print_exc()
@@ -740,6 +736,9 @@ def test_streams_report_codec_size_fps_gop_viewers_and_view_records():
         st = all_[gst]
         check(st["codec"].startswith("avc1.42"), "codec %r" % st["codec"])  # baseline
         check((st["width"], st["height"]) == (640, 360) and 22 <= st["fps"] <= 28, st)
+        # relay.loops=3: the three cameras on three media loops.
+        check(sorted(all_[x]["loop"] for x in (sim, sim265, gst)) == [0, 1, 2],
+              [all_[x]["loop"] for x in (sim, sim265, gst)])
         # A viewer shows up with its grant and agency, then leaves by TEARDOWN.
         starts = s.audit_total("view.start")
         v = Rtsp(s.rtsp_port)
@@ -774,7 +773,7 @@ def test_streams_report_codec_size_fps_gop_viewers_and_view_records():
         wait_for(lambda: s.stream(gst)["viewers"] == [], 5, "the viewer gone from streams")
         check(s.audit_total("view.start") == s.audit_total("view.end"), "unmatched records")
 
-    with_site(run)
+    with_site(run, env={"CCTVHUB_RELAY_LOOPS": "3"})
 
 
 # ---- tokens ---------------------------------------------------------------------------------
@@ -906,6 +905,7 @@ def test_revocation_close_and_expiry_end_a_running_viewer_within_a_second():
         # Revocation of the grant by the operator (here the administrator).
         _, grants = s.open()
         gr = grants[cid]
+        ended.append(gr["id"])
 
         def revoke():
             s.h.json("POST", "/api/v1/grants/%d/revoke" % gr["id"], {"reason": "test"},
@@ -914,6 +914,7 @@ def test_revocation_close_and_expiry_end_a_running_viewer_within_a_second():
         watch_until_ended(gr["rtsp_url"], revoke, "revoked grant")
         # Close of the event by its agency.
         ev, grants = s.open()
+        ended.append(grants[cid]["id"])
 
         def close():
             s.agency_call("POST", "/api/v1/events/%d/close" % ev["id"], {"reason": "done"},
@@ -922,6 +923,7 @@ def test_revocation_close_and_expiry_end_a_running_viewer_within_a_second():
         watch_until_ended(grants[cid]["rtsp_url"], close, "closed event")
         # Expiry: a 12 s event, the viewer closed when its time is up (not before).
         ev, grants = s.open(duration_s=12)
+        ended.append(grants[cid]["id"])
         exp = token_claims(grants[cid]["token"])["exp"]
         w = watch_until_ended(grants[cid]["rtsp_url"], lambda: exp, "expired grant",
                               deadline_from=exp)
@@ -932,12 +934,27 @@ def test_revocation_close_and_expiry_end_a_running_viewer_within_a_second():
         recs = wait_for(lambda: len(s.ends("grant_ended")) >= 3 and s.ends("grant_ended"), 5,
                         "three view.end records with reason grant_ended")
         check(len(recs) == 3, [r["details"] for r in recs])
+        check(sorted(r["details"]["grant_id"] for r in recs) == sorted(ended),
+              "view.end records of grants %s, wanted %s"
+              % ([r["details"]["grant_id"] for r in recs], ended))
         for r in recs:
-            check(r["details"]["bytes"] > 0 and r["details"]["duration_ms"] > 1000,
-                  r["details"])
+            check(r["details"]["bytes"] > 0 and r["details"]["duration_ms"] > 1000 and
+                  r["object"] == "camera:%d" % cid, r)
         check(s.audit_total("view.start") == s.audit_total("view.end"), "unmatched records")
 
-    with_site(run)
+    def offline(s):
+        # The same records in the log itself, read and verified by the command line.
+        code, out, err = hub.run(["audit", "show", "--data-dir", s.h.data_dir, "--action",
+                                  "view.*", "--json"])
+        check(code == 0, err)
+        recs = [json.loads(line) for line in out.splitlines() if line.strip()]
+        acts = [r["action"] for r in recs]
+        check(acts.count("view.start") == 3 and acts.count("view.end") == 3, acts)
+        code, out, err = hub.run(["audit", "verify", "--data-dir", s.h.data_dir])
+        check(code == 0, out + err)
+
+    ended = []
+    with_site(run, after_stop=offline)
 
 
 # ---- camera faults (camsim) -------------------------------------------------------------------
@@ -1042,6 +1059,44 @@ def test_fault_stall_reconnects_and_the_viewer_keeps_receiving():
 
 def test_fault_drop_reconnects_and_the_viewer_keeps_receiving():
     reconnect_keeps_viewer("drop")
+
+
+def test_camera_restart_the_viewer_stays_and_continues():
+    port = free_port()
+
+    def start():
+        sim = Camsim(port)
+        check(sim.port == port, "camsim on %d, wanted %d" % (sim.port, port))
+        return sim
+
+    def run(s):
+        sim = start()
+        try:
+            cid = s.camera("restarting", sim.url("relay-restart"))
+            _, grants = s.open()
+            w = Watch(grants[cid]["rtsp_url"])  # no socket timeout: it waits through the gap
+            wait_for(lambda: w.frames() >= 75 or not w.running(), 20, "the viewer decodes")
+            sim.stop()
+            down = w.frames()
+            st = wait_for(lambda: (s.stream(cid) or {}).get("last_error") and s.stream(cid), 15,
+                          "last_error while the camera is down")
+            check(st["state"] in ("backoff", "connecting"), st)
+            time.sleep(3)
+            check(w.running(), "the viewer was closed while the camera was down: %s"
+                  % w.stderr()[-300:])
+            sim = start()
+            wait_for(lambda: w.frames() >= down + 50 or not w.running(), 40,
+                     "the viewer decoding after the camera came back (%d frames before)" % down)
+            check(w.running() and w.frames() >= down + 50, "%d frames after the restart: %s"
+                  % (w.frames() - down, w.stderr()[-300:]))
+            check(not DECODE_ERRORS.search(w.stderr()), w.stderr()[-400:])
+            st = wait_for(lambda: playing(s, cid), 10, "playing again")
+            check(st["reconnects"] >= 1 and len(st["viewers"]) == 1, st)
+            w.stop()
+        finally:
+            sim.stop()
+
+    with_site(run, env=FAST)
 
 
 def test_fault_garbage_never_reaches_viewers_and_the_hub_survives():
@@ -1309,6 +1364,7 @@ TESTS = [
     test_fault_auth_credentials_fields_and_url_and_a_wrong_password_reported,
     test_fault_stall_reconnects_and_the_viewer_keeps_receiving,
     test_fault_drop_reconnects_and_the_viewer_keeps_receiving,
+    test_camera_restart_the_viewer_stays_and_continues,
     test_fault_garbage_never_reaches_viewers_and_the_hub_survives,
     test_fault_slow_camera_answers_still_play,
     test_fault_resize_on_demand_pull_and_idle_stop,
