@@ -184,4 +184,182 @@ int ch_codec_stream_set_fmtp(ch_codec_stream_t *s, const char *fmtp, size_t len)
  */
 int ch_codec_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap) CH_MUST_CHECK;
 
+/* ---- access-unit assembler --------------------------------------------------------------- */
+
+/* The largest access unit kept; past it the unit is marked broken and its further NAL units
+ * are dropped (a camera cannot make the relay hold more than this per stream). */
+#define CH_CODEC_AU_MAX (16u << 20)
+
+/* ch_codec_au_t.flags */
+#define CH_CODEC_AU_KEYFRAME 0x01u /* holds an IDR (H.264) or IRAP (H.265) slice */
+#define CH_CODEC_AU_BROKEN   0x02u /* a packet was lost, malformed or cut: do not decode it */
+#define CH_CODEC_AU_PARAMS   0x04u /* the stream's parameter sets changed since the last unit */
+#define CH_CODEC_AU_MARKER   0x08u /* ended by the marker bit (else by a timestamp change) */
+
+/**
+ * One access unit (one picture) put back together from its RTP packets: its NAL units in
+ * decoding order, each as a 4-byte big-endian length then the unit (NAL header included,
+ * emulation prevention bytes kept), which is what an MP4 sample holds (avcC/hvcC with
+ * lengthSizeMinusOne 3). Parameter sets (SPS, PPS, VPS) are not in data: they go to the
+ * stream (ch_codec_stream_t) and from there into the init segment. data is owned by the
+ * assembler and valid until the next ch_codec_assembler_push/flush/fini; data[0, len) is
+ * always a whole number of length-prefixed units, even in a broken unit (a cut unit is
+ * removed, not kept half).
+ */
+typedef struct ch_codec_au {
+    const uint8_t *data;
+    size_t len;
+    uint32_t timestamp; /* RTP timestamp (90 kHz) */
+    uint32_t flags;     /* CH_CODEC_AU_* */
+    uint32_t nal_count; /* units in data */
+    uint64_t nal_types; /* bit t: a NAL unit of type t was seen in it (parameter sets too) */
+} ch_codec_au_t;
+
+/* One buffer of the assembler: an access unit being built or handed out. */
+typedef struct ch_codec_au_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    ch_codec_au_t au;
+} ch_codec_au_buf_t;
+
+/**
+ * The access-unit assembler of one stream: RTP packets in, whole access units out. The
+ * caller embeds it beside the stream's ch_codec_stream_t, which keeps the parameter sets.
+ * Two buffers, reused: one unit is built while the previous may still be read (a packet
+ * with a new timestamp closes the previous unit and may close its own with the marker).
+ * They grow to the largest unit seen, so once warm nothing is allocated per packet. Fields
+ * are private.
+ */
+typedef struct ch_codec_assembler {
+    ch_codec_stream_t *stream;
+    ch_codec_au_buf_t buf[2];
+    unsigned building;    /* index of the buffer being built */
+    uint8_t open;         /* a unit is being built */
+    uint8_t carry_broken; /* a broken unit held no NAL unit: its loss falls on the next */
+    uint8_t ready_count;  /* units closed by the last call, not yet taken */
+    uint8_t ready_next;   /* the next of them to hand out */
+    uint8_t ready[2];     /* buffer indexes, oldest first */
+    size_t fu_off;        /* where the fragmented unit in progress starts in data */
+    int fu_type;          /* its NAL type, -1 when none */
+    uint32_t params_seen; /* the stream's params_version at the last unit handed out */
+} ch_codec_assembler_t;
+
+/**
+ * Sets up a for the stream s (initialized by the caller with ch_codec_stream_init, and
+ * possibly given its SDP parameters). a keeps the pointer: s must outlive a, and while a is
+ * used, every packet of the stream goes through ch_codec_assembler_push (which pushes it to
+ * s), not ch_codec_stream_push. Allocates nothing yet.
+ */
+void ch_codec_assembler_init(ch_codec_assembler_t *a, ch_codec_stream_t *s);
+
+/** Frees the buffers; a may be initialized again. Accepts a zeroed struct. */
+void ch_codec_assembler_fini(ch_codec_assembler_t *a);
+
+/**
+ * Takes one RTP packet of the stream, in arrival order: pushes it to the stream (so info and
+ * the return value are exactly ch_codec_stream_push's, and the packet should be forwarded
+ * whatever this returns), then adds its NAL units to the access unit being built. A packet
+ * closes the previous unit when it starts a new one (a marker before, or a new timestamp),
+ * and its own unit when it carries the marker: so 0, 1 or 2 units are ready afterwards, to
+ * take with ch_codec_assembler_next() before the next call. A unit is BROKEN when a sequence
+ * gap falls in it or just before it, when a payload is malformed or of an unsupported kind
+ * (its content is lost), when a fragmented NAL unit is cut (an end, a middle or a start is
+ * missing), or when it outgrows CH_CODEC_AU_MAX. Reordered packets are not put back in order:
+ * a reordered packet reads as a gap. Allocates only while a unit is bigger than any before.
+ */
+int ch_codec_assembler_push(ch_codec_assembler_t *a, const ch_codec_rtp_t *rtp,
+                            ch_codec_pkt_t *info) CH_MUST_CHECK;
+
+/**
+ * Closes the unit being built, if any, as if the next packet had a new timestamp (end of a
+ * stream, or a stream whose camera never sets the marker and has paused). Then 0 or 1 units
+ * are ready; earlier ready units are dropped.
+ */
+void ch_codec_assembler_flush(ch_codec_assembler_t *a);
+
+/**
+ * The next access unit closed by the last push or flush, oldest first, or NULL when there is
+ * none left. The unit (and its data) stays valid until the next push, flush or fini. Units
+ * with no NAL unit but parameter sets are not handed out (their parameter sets are in the
+ * stream).
+ */
+const ch_codec_au_t *ch_codec_assembler_next(ch_codec_assembler_t *a);
+
+/* ---- fMP4 muxer -------------------------------------------------------------------------- */
+
+/* The largest init segment: the fixed boxes (under 700 bytes) and three parameter sets of at
+ * most CH_CODEC_PARAM_MAX bytes. */
+#define CH_CODEC_FMP4_INIT_MAX 4096
+/* The bytes a fragment adds around its access unit's data: moof (100) and the mdat header. */
+#define CH_CODEC_FMP4_FRAGMENT_OVERHEAD 108
+/* The track's timescale: RTP's video clock. */
+#define CH_CODEC_FMP4_TIMESCALE 90000
+/* The duration given to the first sample, before a second timestamp says better (30 fps). */
+#define CH_CODEC_FMP4_FIRST_DURATION 3000
+
+/**
+ * The fragmented-MP4 muxer of one stream (ISO/IEC 14496-12, as Media Source Extensions take
+ * it): one init segment (ftyp + moov), then one fragment (moof + mdat) per access unit, one
+ * sample each. Meant to run once per camera: every viewer gets the same bytes (the init
+ * segment, then the fragments from a keyframe on), so nothing here is per viewer. The caller
+ * embeds it; the fields are read-only for the caller:
+ *   init, init_len   the current init segment, rebuilt from the stream's parameter sets at
+ *                    the first keyframe and at a keyframe after they changed;
+ *   init_serial      bumped at each rebuild: a viewer whose last init segment had another
+ *                    serial must be sent this one before the next fragment;
+ *   codec            the RFC 6381 codec string of the init segment (for
+ *                    MediaSource.isTypeSupported('video/mp4; codecs="..."')), from the SPS;
+ *   width, height    the displayed picture size, from the SPS.
+ * Decode times come from the RTP timestamps, unwrapped across the 32-bit wrap, 0 at the first
+ * fragment. A sample's duration is the previous timestamp step (the last known), so that a
+ * fragment leaves as soon as its access unit is whole rather than one frame later; tfdt is
+ * exact in every fragment, so a guessed duration never accumulates drift.
+ */
+typedef struct ch_codec_fmp4 {
+    uint8_t init[CH_CODEC_FMP4_INIT_MAX];
+    size_t init_len; /* 0 until the first keyframe with parameter sets */
+    uint32_t init_serial;
+    char codec[48];
+    uint32_t width;
+    uint32_t height;
+    /* private */
+    uint32_t params_version; /* the stream's when init was built */
+    uint32_t sequence;       /* mfhd sequence_number of the last fragment */
+    uint8_t timing;          /* the timeline has started */
+    uint8_t need_key;        /* dropping until a whole keyframe */
+    uint32_t last_ts;        /* RTP timestamp of the last unit seen */
+    uint32_t duration;       /* the last timestamp step */
+    uint64_t dts;            /* decode time of the last unit seen */
+    uint64_t dropped;        /* units not muxed (broken, or waiting for a keyframe) */
+} ch_codec_fmp4_t;
+
+/** Resets m: no init segment, the next fragment starts the timeline at 0 from a keyframe. */
+void ch_codec_fmp4_reset(ch_codec_fmp4_t *m);
+
+/**
+ * Writes the init segment of the stream s into m->init (ftyp, then moov: mvhd, trak with
+ * tkhd, mdia with mdhd at 90 kHz, hdlr vide, minf with vmhd, dinf, stbl with stsd holding
+ * avc1+avcC or hvc1+hvcC and empty stts, stsc, stsz, stco; then mvex with trex), and sets
+ * codec, width and height. ch_codec_fmp4_fragment calls it by itself at keyframes; a caller
+ * may call it to have the init segment before the first frame. Returns 0, or CH_EAGAIN when
+ * the stream lacks a parameter set (or its SPS did not parse); m is unchanged then.
+ */
+int ch_codec_fmp4_write_init(ch_codec_fmp4_t *m, const ch_codec_stream_t *s) CH_MUST_CHECK;
+
+/**
+ * Muxes one access unit of the stream s as one fragment written to out[0, cap): moof (mfhd;
+ * traf with tfhd default-base-is-moof, tfdt version 1, trun with data offset, duration, size
+ * and flags, sync or not) then mdat with au->data. Call it for every unit the assembler hands
+ * out, broken ones included (their timestamps keep the timeline). cap must be at least
+ * CH_CODEC_FMP4_FRAGMENT_OVERHEAD + au->len. Returns the bytes written, or:
+ *   CH_EAGAIN   nothing written, by design: the unit is broken, or not a keyframe while m
+ *               waits for one (at the start, after a broken unit, after parameter sets
+ *               changed), or a keyframe before the stream has its parameter sets;
+ *   CH_ETOOBIG  cap is too small (nothing written, the unit counts as dropped).
+ * When it returns bytes after rebuilding the init segment, m->init_serial has moved on.
+ */
+int ch_codec_fmp4_fragment(ch_codec_fmp4_t *m, const ch_codec_stream_t *s, const ch_codec_au_t *au,
+                           uint8_t *out, size_t cap) CH_MUST_CHECK;
+
 #endif /* CH_CODEC_H */
