@@ -26,6 +26,8 @@ struct ch_media_stream {
     uint64_t base, head;
     uint64_t gop_start;
     uint64_t au_start;
+    int whole;      /* whole_frames: viewers read up to ready only */
+    uint64_t ready; /* with whole: the first packet of the access unit not yet complete */
     int have_gop;
     uint64_t cum_head;
     pkt_t *free;
@@ -39,6 +41,7 @@ ch_media_stream_t *ch_media_stream_new(const ch_media_stream_config_t *cfg)
     ch_media_stream_t *s = ch_calloc(1, sizeof(*s));
     s->window = cfg != NULL && cfg->window > 0 ? cfg->window : 8192;
     s->pkt_bytes = cfg != NULL && cfg->pkt_bytes > 0 ? cfg->pkt_bytes : 1600;
+    s->whole = cfg != NULL && cfg->whole_frames;
     size_t cap = 16;
     while (cap < s->window + 1) {
         cap *= 2;
@@ -204,6 +207,10 @@ int64_t ch_media_stream_push(ch_media_stream_t *s, uint8_t channel, const uint8_
     s->ring[n & s->mask] = p;
     if (flags & CH_MEDIA_AU_START) {
         s->au_start = n;
+        s->ready = n; /* what came before is a whole access unit */
+    }
+    if (flags & CH_MEDIA_AU_END) {
+        s->ready = n + 1;
     }
     if (flags & CH_MEDIA_KEYFRAME) {
         /* The cache starts at the keyframe's access unit, parameter sets included. */
@@ -215,6 +222,32 @@ int64_t ch_media_stream_push(ch_media_stream_t *s, uint8_t channel, const uint8_
         trim(s);
     }
     return (int64_t)n;
+}
+
+void ch_media_stream_drop_partial(ch_media_stream_t *s)
+{
+    if (!s->whole) {
+        return;
+    }
+    while (s->head > s->ready && s->head > s->base) {
+        s->head--;
+        pkt_t *p = s->ring[s->head & s->mask];
+        s->cum_head -= p->len;
+        pkt_release(s, p);
+        s->ring[s->head & s->mask] = NULL;
+    }
+    if (s->au_start > s->head) {
+        s->au_start = s->head;
+    }
+    if (s->have_gop && s->gop_start >= s->head) {
+        s->have_gop = 0; /* its keyframe never came whole: wait for the next */
+    }
+    for (ch_media_viewer_t *v = s->viewers; v != NULL; v = v->next_v) {
+        if (v->next > s->head) {
+            v->next = s->head;
+            v->off = 0;
+        }
+    }
 }
 
 void ch_media_viewer_join(ch_media_stream_t *s, ch_media_viewer_t *v, size_t budget)
@@ -270,7 +303,7 @@ size_t ch_media_viewer_iov(ch_media_viewer_t *v, struct iovec *iov, size_t max, 
     }
     if (v->wait_key) {
         if (!s->have_gop) {
-            v->next = s->head; /* holds nothing while it waits */
+            v->next = s->whole ? s->ready : s->head; /* holds nothing while it waits */
             return 0;
         }
         v->next = s->gop_start;
@@ -282,8 +315,13 @@ size_t ch_media_viewer_iov(ch_media_viewer_t *v, struct iovec *iov, size_t max, 
             return 0;
         }
     }
+    if (v->next < s->base) { /* only a stream without frame boundaries gets here */
+        v->next = s->base;
+        v->off = 0;
+    }
     size_t k = 0;
-    for (uint64_t n = v->next; n < s->head && k < max; n++) {
+    uint64_t lim = s->whole ? s->ready : s->head;
+    for (uint64_t n = v->next; n < lim && k < max; n++) {
         pkt_t *p = s->ring[n & s->mask];
         size_t skip = n == v->next ? v->off : 0;
         iov[k].iov_base = p->data + skip;

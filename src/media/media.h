@@ -37,10 +37,12 @@ typedef struct ch_media_stream ch_media_stream_t;
 typedef struct ch_media_stream_config {
     size_t window;    /* most packets kept (GOP cache and viewers' backlog); 0 = 8192 */
     size_t pkt_bytes; /* buffer size for ordinary packets; larger ones get their own; 0 = 1600 */
+    int whole_frames; /* viewers get only whole access units (see ch_media_stream_drop_partial) */
 } ch_media_stream_config_t;
 
 /* Flags of a pushed packet (the codec module's CH_CODEC_PKT_* have the same values). */
 #define CH_MEDIA_AU_START 0x01u
+#define CH_MEDIA_AU_END   0x02u
 #define CH_MEDIA_KEYFRAME 0x04u
 
 /* A viewer's cursor; the caller embeds it in its connection and keeps it zeroed until join. */
@@ -70,6 +72,14 @@ void ch_media_stream_free(ch_media_stream_t *s);
  */
 int64_t ch_media_stream_push(ch_media_stream_t *s, uint8_t channel, const uint8_t *rtp, size_t len,
                              unsigned flags);
+
+/*
+ * With whole_frames, viewers read only up to the end of the last complete access unit (a
+ * packet flagged AU_END, or the packet before one flagged AU_START), and this drops the packets
+ * of an access unit that will never be complete (the camera's connection broke mid-frame, or
+ * its source changed), so no viewer ever gets half a frame. No-op without whole_frames.
+ */
+void ch_media_stream_drop_partial(ch_media_stream_t *s);
 
 /* The number the next packet will get, and the first packet of the cached GOP (equal to the
  * head while no keyframe has been seen). */

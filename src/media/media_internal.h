@@ -89,7 +89,10 @@ typedef struct ch_media__pull {
     int have_out, new_session;
     uint16_t seq_delta, out_seq;
     uint32_t ts_delta, out_ts, ssrc;
-    uint32_t in_ssrc; /* the camera's SSRC in this session */
+    uint32_t in_ssrc;   /* the camera's SSRC in this session */
+    uint32_t cand_ssrc; /* another SSRC seen, how many in sequence */
+    uint16_t cand_seq;
+    unsigned cand_count;
     int64_t out_mono_ms;
 } ch_media__pull_t;
 

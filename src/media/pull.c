@@ -88,6 +88,7 @@ static void fail(cam_t *c, const char *fmt, ...)
            "msg=\"camera pull failed\" camera=%lld error=\"%s\" retry_ms=%lld", (long long)c->id,
            p->last_error, (long long)p->backoff_ms);
     close_sock(p);
+    ch_media_stream_drop_partial(c->store); /* the frame it was sending never ends */
     set_state(p, PULL_BACKOFF);
     p->retry_at_ms = ch_media__now_ms() + p->backoff_ms;
     p->backoff_ms *= 2;
@@ -467,12 +468,27 @@ static int on_rtp(cam_t *c, uint8_t *pkt, size_t len, int64_t now)
     if (ch_codec_rtp_parse(pkt, len, &rtp) != 0 || rtp.payload_type != p->pt) {
         return 0;
     }
-    /* One source per session: the first packet's SSRC (random bytes rarely pass as RTP of
-     * the right payload type, but never with the right SSRC). */
+    /* One source at a time: the session's first packet's SSRC (random bytes rarely pass as
+     * RTP of the right payload type, never with the right SSRC). A camera that goes on with
+     * a new SSRC (a restart of its encoder, a new resolution) is followed once three of its
+     * packets came in sequence; the stream seen by viewers stays continuous. */
+    if (!p->new_session && rtp.ssrc != p->in_ssrc) {
+        if (rtp.ssrc == p->cand_ssrc && rtp.seq == (uint16_t)(p->cand_seq + 1u)) {
+            p->cand_count++;
+        } else {
+            p->cand_ssrc = rtp.ssrc;
+            p->cand_count = 1;
+        }
+        p->cand_seq = rtp.seq;
+        if (p->cand_count < 3) {
+            return 0;
+        }
+        p->new_session = 1; /* renumbered from here, as after a reconnect */
+        ch_media_stream_drop_partial(c->store);
+    }
     if (p->new_session) {
         p->in_ssrc = rtp.ssrc;
-    } else if (rtp.ssrc != p->in_ssrc) {
-        return 0;
+        p->cand_count = 0;
     }
     ch_codec_pkt_t info;
     if (ch_codec_stream_push(&p->codec, &rtp, &info) != 0) {
@@ -524,7 +540,8 @@ static int on_rtp(cam_t *c, uint8_t *pkt, size_t len, int64_t now)
             p->backoff_ms = BACKOFF_MIN;
         }
     }
-    unsigned flags = info.flags & (CH_CODEC_PKT_AU_START | CH_CODEC_PKT_KEYFRAME);
+    unsigned flags =
+        info.flags & (CH_CODEC_PKT_AU_START | CH_CODEC_PKT_AU_END | CH_CODEC_PKT_KEYFRAME);
     if (ch_media_stream_push(c->store, 0, pkt, len, flags) < 0) {
         return 0;
     }

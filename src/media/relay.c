@@ -105,7 +105,7 @@ ch_media__cam_t *ch_media__cam_get(ch_media__loop_t *l, int64_t id)
     c = ch_calloc(1, sizeof(*c));
     c->id = id;
     c->loop = l;
-    ch_media_stream_config_t sc = {l->relay->cfg.window, 0};
+    ch_media_stream_config_t sc = {l->relay->cfg.window, 0, 1};
     c->store = ch_media_stream_new(&sc);
     c->pull.state_since_ms = ch_time_now_ms();
     c->idle_since_ms = ch_media__now_ms();

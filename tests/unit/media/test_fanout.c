@@ -157,7 +157,7 @@ static void test_a_viewer_joining_before_the_first_keyframe_starts_at_it(void **
 static void test_a_doomed_viewer_left_open_never_points_at_a_released_packet(void **state)
 {
     (void)state;
-    ch_media_stream_config_t cfg = {64, 0};
+    ch_media_stream_config_t cfg = {64, 0, 0};
     ch_media_stream_t *s = ch_media_stream_new(&cfg);
     uint64_t k = 0;
     push_upto(s, &k, PKTS_PER_AU);
@@ -176,6 +176,88 @@ static void test_a_doomed_viewer_left_open_never_points_at_a_released_packet(voi
         assert_true(ch_media_stream_held(s) <= 64);
     }
     assert_int_equal(ch_media_viewer_iov(&v, iov, 4, &bytes), 0);
+    ch_media_viewer_leave(&v);
+    ch_media_stream_free(s);
+}
+
+/* Pushes packet k with its flags, plus AU_END on an access unit's last packet when `ends`. */
+static void push_one(ch_media_stream_t *s, uint64_t k, int ends)
+{
+    uint8_t buf[2000];
+    size_t len = make_packet(k, buf);
+    unsigned f = flags_of(k);
+    if (ends && k % PKTS_PER_AU == PKTS_PER_AU - 1) {
+        f |= CH_MEDIA_AU_END;
+    }
+    assert_true(ch_media_stream_push(s, 0, buf, len, f) >= 0);
+}
+
+static void test_whole_frames_viewers_never_get_half_a_frame(void **state)
+{
+    (void)state;
+    ch_media_stream_config_t cfg = {0, 0, 1};
+    ch_media_stream_t *s = ch_media_stream_new(&cfg);
+    ch_media_viewer_t v;
+    ch_media_viewer_join(s, &v, 1 << 20);
+    static uint8_t got[1 << 16], want[1 << 16];
+    /* The keyframe's access unit arrives packet by packet: nothing until its last. */
+    push_one(s, 0, 1);
+    push_one(s, 1, 1);
+    assert_int_equal(drain(&v, got, 1 << 16), 0);
+    push_one(s, 2, 1);
+    size_t n = drain(&v, got, 1 << 16);
+    size_t w = expected(0, 3, want);
+    assert_int_equal(n, w);
+    assert_memory_equal(got, want, w);
+    /* Two packets of the next one, then the camera's connection breaks: dropped, never sent. */
+    push_one(s, 3, 1);
+    push_one(s, 4, 1);
+    assert_int_equal(drain(&v, got, 1 << 16), 0);
+    size_t held = ch_media_stream_held(s);
+    ch_media_stream_drop_partial(s);
+    assert_int_equal(ch_media_stream_held(s), held - 2);
+    assert_int_equal(ch_media_stream_head(s), 3);
+    /* After the reconnect a whole access unit follows (numbered on from 3). */
+    uint8_t buf[2000];
+    for (uint64_t k = 3; k < 6; k++) {
+        size_t len = make_packet(k, buf);
+        unsigned f = (k == 3 ? CH_MEDIA_AU_START : 0) | (k == 5 ? CH_MEDIA_AU_END : 0);
+        assert_int_equal(ch_media_stream_push(s, 0, buf, len, f), (int64_t)k);
+    }
+    n = drain(&v, got, 1 << 16);
+    w = expected(3, 6, want);
+    assert_int_equal(n, w);
+    assert_memory_equal(got, want, w);
+    /* A camera without marker bits: an access unit is whole when the next one starts. */
+    push_one(s, 6, 0);
+    push_one(s, 7, 0);
+    push_one(s, 8, 0);
+    assert_int_equal(drain(&v, got, 1 << 16), 0);
+    push_one(s, 9, 0);
+    n = drain(&v, got, 1 << 16);
+    w = expected(6, 9, want);
+    assert_int_equal(n, w);
+    assert_memory_equal(got, want, w);
+    ch_media_viewer_leave(&v);
+    ch_media_stream_free(s);
+}
+
+static void test_dropping_a_partial_keyframe_leaves_no_gop_to_join(void **state)
+{
+    (void)state;
+    ch_media_stream_config_t cfg = {0, 0, 1};
+    ch_media_stream_t *s = ch_media_stream_new(&cfg);
+    for (uint64_t k = 0; k < 3; k++) {
+        push_one(s, k, 0); /* the keyframe's packet (k = 2) came, its end did not */
+    }
+    assert_int_equal(ch_media_stream_gop_start(s), 0);
+    ch_media_stream_drop_partial(s);
+    /* Nothing whole is cached: a viewer joining now waits for the next keyframe. */
+    assert_int_equal(ch_media_stream_held(s), 0);
+    assert_int_equal(ch_media_stream_gop_start(s), ch_media_stream_head(s));
+    ch_media_viewer_t v;
+    ch_media_viewer_join(s, &v, 1 << 20);
+    assert_true(v.wait_key);
     ch_media_viewer_leave(&v);
     ch_media_stream_free(s);
 }
@@ -307,6 +389,8 @@ int main(void)
         cmocka_unit_test(test_a_viewer_starts_at_the_keyframes_access_unit_and_follows_live),
         cmocka_unit_test(test_a_viewer_joining_before_the_first_keyframe_starts_at_it),
         cmocka_unit_test(test_a_doomed_viewer_left_open_never_points_at_a_released_packet),
+        cmocka_unit_test(test_whole_frames_viewers_never_get_half_a_frame),
+        cmocka_unit_test(test_dropping_a_partial_keyframe_leaves_no_gop_to_join),
         cmocka_unit_test(test_every_viewer_reads_the_same_stored_bytes_and_partial_writes_resume),
         cmocka_unit_test(test_a_slow_viewer_skips_to_the_latest_keyframe_then_is_doomed),
         cmocka_unit_test(test_the_window_bounds_memory_and_a_warm_stream_allocates_nothing),
