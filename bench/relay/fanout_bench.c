@@ -12,7 +12,9 @@
  * It reports the sender thread's CPU time (getrusage RUSAGE_THREAD) for each, and the ratio.
  * The readers drain every socket on another thread and count bytes.
  *
- * usage: fanout_bench CLIP.h264 VIEWERS SECONDS
+ * usage: fanout_bench CLIP.h264 VIEWERS SECONDS [both|floor]
+ * "floor" runs the floor alone (run.sh measures it beside each RTSP run, so that both see the
+ * same machine).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -322,10 +324,12 @@ static double run(int fanout, const frame_t *frames, size_t nframes, int nv, dou
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: fanout_bench CLIP.h264 VIEWERS SECONDS\n");
+    if (argc != 4 &&
+        !(argc == 5 && (strcmp(argv[4], "both") == 0 || strcmp(argv[4], "floor") == 0))) {
+        fprintf(stderr, "usage: fanout_bench CLIP.h264 VIEWERS SECONDS [both|floor]\n");
         return 2;
     }
+    int floor_only = argc == 5 && strcmp(argv[4], "floor") == 0;
     size_t nframes = 0;
     frame_t *frames = load_clip(argv[1], &nframes);
     long nvl = strtol(argv[2], NULL, 10);
@@ -339,14 +343,17 @@ int main(int argc, char **argv)
         bytes += frames[k].len;
     }
     double mbps = (double)bytes * 8 / ((double)nframes / 25.0) / 1e6;
-    uint64_t got_floor, got_fan, sw_floor, sw_fan;
+    uint64_t got_floor, got_fan = 0, sw_floor, sw_fan = 0;
     double floor_cpu = run(0, frames, nframes, nv, seconds, &got_floor, &sw_floor);
-    double fan_cpu = run(1, frames, nframes, nv, seconds, &got_fan, &sw_fan);
     printf("clip %zu frames, %.2f Mbit/s; %d viewers for %.0f s\n", nframes, mbps, nv, seconds);
     printf("floor:  sender CPU %.3f s (%.1f%% of a core), received %.1f Mbit/s per viewer, "
            "short writes %llu\n",
            floor_cpu, floor_cpu / seconds * 100, (double)got_floor * 8 / seconds / 1e6 / nv,
            (unsigned long long)sw_floor);
+    if (floor_only) {
+        return 0;
+    }
+    double fan_cpu = run(1, frames, nframes, nv, seconds, &got_fan, &sw_fan);
     printf("fanout: sender CPU %.3f s (%.1f%% of a core), received %.1f Mbit/s per viewer, "
            "short writes %llu\n",
            fan_cpu, fan_cpu / seconds * 100, (double)got_fan * 8 / seconds / 1e6 / nv,

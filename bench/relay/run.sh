@@ -5,7 +5,8 @@
 # 1. fanout: the fan-out store (media) against the floor (one writev per frame per viewer of
 #    bytes prepared once, no protocol work at all), same run, one 1080p H.264 camera at about
 #    4 Mbit/s (the camsim clip), 25 fps in real time, to N loopback TCP readers
-#    (fanout_bench.c). The floor's CPU per second is also the yardstick of part 2 and 3.
+#    (fanout_bench.c). The floor is also the yardstick of parts 2 and 3: it runs again, for
+#    the same count and as long as the steady window, just before each RTSP run.
 # 2. gst: the reference relay, GStreamer's RTSP server with a shared media factory
 #    (gst_relay.py), relaying camsim's camera to N RTSP viewers (viewers.c) joining at once on a
 #    warm stream (one viewer holds the stream from before the first run to after the last):
@@ -122,27 +123,30 @@ cc -O2 -Wall -Wextra -Werror -I"$top/src" "$here/viewers.c" "$build/libch_proto.
 
 # ---- 1. the fan-out store against the floor ----------------------------------------------------
 
-# The floor's CPU (seconds per second of media) for each count, for the ratios of parts 2 and 3.
-floor_counts=$(printf '%s\n' $fan_viewers $rtsp_viewers | sort -n | uniq)
-if has_part fanout || has_part gst || has_part hub; then
-    if cmake --build "$build" -j2 --target ch_media >"$work/media-build.log" 2>&1; then
-        cc -O2 -Wall -Wextra -Werror -I"$top/src" "$here/fanout_bench.c" \
-            "$build/libch_media.a" "$build/libch_core.a" -luv -linih -lpthread -lm \
-            -o "$work/fanout"
-        echo "== fan-out store against the floor ($fan_seconds s each)"
-        for n in $floor_counts; do
-            "$work/fanout" "$clips/1080p.h264" "$n" "$fan_seconds" >"$work/fanout-$n.txt"
-            case " $fan_viewers " in *" $n "*) cat "$work/fanout-$n.txt"; echo ;; esac
-            awk -v s="$fan_seconds" '/^floor:/ {print $4 / s}' "$work/fanout-$n.txt" \
-                >"$work/floor-$n"
-        done
-    else
-        echo "== fan-out part skipped: ch_media does not build ($work/media-build.log):"
-        grep -m3 error "$work/media-build.log" || true
-    fi
+if cmake --build "$build" -j2 --target ch_media >"$work/media-build.log" 2>&1; then
+    cc -O2 -Wall -Wextra -Werror -I"$top/src" "$here/fanout_bench.c" "$build/libch_media.a" \
+        "$build/libch_core.a" -luv -linih -lpthread -lm -o "$work/fanout"
+else
+    echo "== ch_media does not build ($work/media-build.log): no fan-out part, no floor:"
+    grep -m3 error "$work/media-build.log" || true
+fi
+if has_part fanout && [ -x "$work/fanout" ]; then
+    echo "== fan-out store against the floor ($fan_seconds s each)"
+    for n in $fan_viewers; do
+        "$work/fanout" "$clips/1080p.h264" "$n" "$fan_seconds"
+        echo
+    done
 fi
 
-floor_rate() { cat "$work/floor-$1" 2>/dev/null || echo 0; }
+# The floor's CPU (seconds per second of media) for $1 viewers, measured now for $2 seconds,
+# so that it sees the machine as the RTSP run beside it does; 0 without the floor program.
+floor_rate() {
+    if [ -x "$work/fanout" ]; then
+        "$work/fanout" "$clips/1080p.h264" "$1" "$2" floor | awk -v s="$2" '/^floor:/ {print $4 / s}'
+    else
+        echo 0
+    fi
+}
 
 # ---- the RTSP parts ----------------------------------------------------------------------------
 
@@ -163,6 +167,7 @@ table_head() {
 measure() {
     name=$1 url=$2 n=$3 pid=$4
     out=$work/run-$name-$n.csv
+    f=$(floor_rate "$n" "$window")
     "$work/viewers" -n "$n" --seconds "$rtsp_seconds" --csv --label "$name" "$url" >"$out" &
     vp=$!
     c0=$(cpu_ticks "$pid")
@@ -174,7 +179,6 @@ measure() {
     t2=$(date +%s.%N)
     wait "$vp"
     c3=$(cpu_ticks "$pid")
-    f=$(floor_rate "$n")
     awk -v c1="$c1" -v c2="$c2" -v t1="$t1" -v t2="$t2" -v c0="$c0" -v c3="$c3" -v hz="$hz" \
         -v f="$f" -v name="$name" -v n="$n" -v rss="$(hwm_mib "$pid")" \
         -v st="$(field "$out" streaming)" -v dead="$(field "$out" dead)" \
