@@ -1,0 +1,181 @@
+"""codec/'s access-unit assembler and fMP4 muxer against readers we did not write.
+
+camsim's real clips (tools/camsim/make_clips.sh: 1080p and 720p H.264 from x264, 720p H.265
+from x265, 8 s at 25 fps, a keyframe every 2 s) are packetized into RTP, put back together
+into access units and muxed into fragmented MP4 by the test program
+tests/unit/codec/test_fmp4.c in its tool mode (`test_fmp4 mux ...`, built beside the other
+unit tests). Then:
+  - ffprobe -count_frames reads every file without a word on stderr, with the right codec,
+    sample entry, size, profile, level and frame count, and packet times 3600 ticks apart
+    from 0 (across the RTP timestamp's 32-bit wrap, which the tool puts 2 s in);
+  - ffmpeg decodes every frame without an error;
+  - the avcC and hvcC boxes equal those ffmpeg's own mp4 muxer writes for the same clip (for
+    hvcC, but for the fields ffmpeg reads from the VUI and PPS that we leave "unknown");
+  - with packets lost, the broken access units and those after them up to the next keyframe
+    are left out, and what remains still decodes without an error.
+"""
+
+import json
+import os
+import struct
+import subprocess
+import tempfile
+
+import hub
+from hub import check
+
+BUILD = os.path.dirname(os.path.abspath(hub.BIN))
+TOOL = os.path.join(BUILD, "tests", "unit_codec_test_fmp4")
+CLIPS = os.environ.get("CH_CAMSIM_CLIPS", os.path.join(BUILD, "camsim-clips"))
+CLIP_LIST = [("1080p.h264", "h264", 1920, 1080), ("720p.h264", "h264", 1280, 720),
+             ("720p.h265", "h265", 1280, 720)]
+
+
+def make_clips():
+    subprocess.run([os.path.join(hub.SOURCE_DIR, "tools", "camsim", "make_clips.sh"), CLIPS],
+                   check=True, capture_output=True, timeout=600)
+    check(os.access(TOOL, os.X_OK), "no muxing tool at %s (build the unit tests)" % TOOL)
+
+
+def mux(clip, kind, out, *opts):
+    """Runs the tool; returns its key=value report as a dict."""
+    p = subprocess.run([TOOL, "mux", kind, os.path.join(CLIPS, clip), out] + list(opts),
+                       capture_output=True, text=True, timeout=300)
+    check(p.returncode == 0, "mux %s %s: %s" % (clip, opts, p.stderr[-2000:]))
+    check("AddressSanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr)
+    return dict(kv.split("=", 1) for kv in p.stdout.split())
+
+
+def probe(path, *args):
+    p = subprocess.run(["ffprobe", "-v", "error"] + list(args) + ["-of", "json", path],
+                       capture_output=True, text=True, timeout=300)
+    check(p.returncode == 0 and p.stderr.strip() == "",
+          "ffprobe %s: %d %s" % (path, p.returncode, p.stderr[-2000:]))
+    return json.loads(p.stdout)
+
+
+def decode_errors(path):
+    p = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-i", path, "-f",
+                        "null", "-"], capture_output=True, text=True, timeout=300)
+    return p.returncode, p.stderr.strip()
+
+
+def boxes(data, path):
+    """The payload of the first box at path (a list of four-character types), walking into
+    the containers and the sample entry on the way."""
+    containers = {"moov", "trak", "mdia", "minf", "stbl"}
+    off, end = 0, len(data)
+    for depth, want in enumerate(path):
+        found = None
+        while off + 8 <= end:
+            size, typ = struct.unpack(">I4s", data[off:off + 8])
+            typ = typ.decode("latin-1")
+            check(size >= 8 and off + size <= end, "bad box %s at %d" % (typ, off))
+            if typ == want:
+                found = (off + 8, off + size)
+                break
+            off += size
+        check(found is not None, "no %s box" % "/".join(path[:depth + 1]))
+        off, end = found
+        if want == "stsd":
+            off += 8  # version, flags, entry_count
+        elif want in ("avc1", "hvc1"):
+            off += 78  # the VisualSampleEntry fields
+        elif want not in containers and depth + 1 < len(path):
+            check(False, "%s is not a container" % want)
+    return data[off:end]
+
+
+def test_ffprobe_and_ffmpeg_read_our_fmp4_of_every_camsim_clip():
+    make_clips()
+    with tempfile.TemporaryDirectory() as tmp:
+        for clip, kind, width, height in CLIP_LIST:
+            raw = probe(os.path.join(CLIPS, clip), "-count_frames", "-show_streams")["streams"][0]
+            variants = [[], ["--mtu", "600", "--no-aggregate", "--no-markers"]]
+            if kind == "h265":
+                variants.append(["--donl", "--mtu", "1000"])
+            for opts in variants:
+                out = os.path.join(tmp, "out.mp4")
+                rep = mux(clip, kind, out, *opts)
+                what = "%s %s" % (clip, " ".join(opts))
+                check(rep["broken"] == "0" and rep["dropped"] == "0" and rep["inits"] == "1",
+                      (what, rep))
+                check(rep["access_units"] == rep["reference_units"] == raw["nb_read_frames"],
+                      (what, rep, raw["nb_read_frames"]))
+                st = probe(out, "-count_frames", "-show_streams")["streams"]
+                check(len(st) == 1, st)
+                s = st[0]
+                want_codec = "h264" if kind == "h264" else "hevc"
+                want_tag = "avc1" if kind == "h264" else "hvc1"
+                got = (s["codec_name"], s["codec_tag_string"], s["width"], s["height"],
+                       s["profile"], s["level"], s["nb_read_frames"])
+                want = (want_codec, want_tag, width, height, raw["profile"], raw["level"],
+                        raw["nb_read_frames"])
+                check(got == want, (what, got, want))
+                check(rep["width"] == str(width) and rep["height"] == str(height), rep)
+                check(rep["codec"].startswith(want_tag + "."), rep)
+                # Times: 0, 3600, 7200, ... in the track's 90 kHz, keyframes every 50.
+                pk = probe(out, "-show_entries", "packet=pts,dts,flags")["packets"]
+                check(len(pk) == int(raw["nb_read_frames"]), (what, len(pk)))
+                for i, p in enumerate(pk):
+                    check(p["dts"] == i * 3600 and p["pts"] == i * 3600, (what, i, p))
+                    check(("K" in p["flags"]) == (i % 50 == 0), (what, i, p))
+                code, err = decode_errors(out)
+                check(code == 0 and err == "", (what, code, err[-2000:]))
+
+
+def test_avcc_and_hvcc_match_ffmpegs_own_mp4_muxer():
+    make_clips()
+    with tempfile.TemporaryDirectory() as tmp:
+        for clip, kind, _, _ in CLIP_LIST:
+            ours_path = os.path.join(tmp, "ours.mp4")
+            ref_path = os.path.join(tmp, "ref.mp4")
+            mux(clip, kind, ours_path)
+            p = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-y",
+                                "-i", os.path.join(CLIPS, clip), "-c", "copy", "-tag:v",
+                                "avc1" if kind == "h264" else "hvc1", "-movflags",
+                                "frag_keyframe+empty_moov+default_base_moof", ref_path],
+                               capture_output=True, text=True, timeout=300)
+            check(p.returncode == 0, p.stderr[-2000:])
+            entry = "avc1" if kind == "h264" else "hvc1"
+            conf = "avcC" if kind == "h264" else "hvcC"
+            path = ["moov", "trak", "mdia", "minf", "stbl", "stsd", entry, conf]
+            with open(ours_path, "rb") as f:
+                ours = boxes(f.read(), path)
+            with open(ref_path, "rb") as f:
+                ref = boxes(f.read(), path)
+            if kind == "h265":
+                # Bytes 13-15: min_spatial_segmentation_idc (from the VUI) and parallelismType
+                # (from the PPS), which ffmpeg reads and we leave 0, "unknown"; both keep
+                # their reserved 1 bits.
+                check(ours[13:16] == b"\xf0\x00\xfc", ours[13:16].hex())
+                check(ref[13] & 0xf0 == 0xf0 and ref[15] & 0xfc == 0xfc, ref[13:16].hex())
+                ours, ref = ours[:13] + ours[16:], ref[:13] + ref[16:]
+            check(ours == ref, "%s %s differs:\nours %s\nffmpeg %s" % (clip, conf, ours.hex(),
+                                                                        ref.hex()))
+
+
+def test_lost_packets_drop_to_the_next_keyframe_and_the_rest_decodes_cleanly():
+    make_clips()
+    with tempfile.TemporaryDirectory() as tmp:
+        for clip, kind, _, _ in CLIP_LIST:
+            for every in ("97", "401"):
+                out = os.path.join(tmp, "lossy.mp4")
+                rep = mux(clip, kind, out, "--lose-every", every)
+                what = "%s lose every %s" % (clip, every)
+                muxed = int(rep["muxed"])
+                check(int(rep["lost"]) > 0 and int(rep["broken"]) > 0, (what, rep))
+                check(0 < muxed < int(rep["reference_units"]), (what, rep))
+                check(muxed + int(rep["dropped"]) == int(rep["access_units"]), (what, rep))
+                s = probe(out, "-count_frames", "-show_streams")["streams"][0]
+                check(int(s["nb_read_frames"]) == muxed, (what, s["nb_read_frames"], rep))
+                code, err = decode_errors(out)
+                check(code == 0 and err == "", (what, code, err[-2000:]))
+
+
+if __name__ == "__main__":
+    hub.main([
+        test_ffprobe_and_ffmpeg_read_our_fmp4_of_every_camsim_clip,
+        test_avcc_and_hvcc_match_ffmpegs_own_mp4_muxer,
+        test_lost_packets_drop_to_the_next_keyframe_and_the_rest_decodes_cleanly,
+    ])
