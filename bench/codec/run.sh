@@ -1,6 +1,8 @@
 #!/bin/sh
-# bench/codec: inspection of a real 1080p H.264 stream (x264, 4 Mbit/s, GOP 50) by codec/,
-# against a plain memcpy of the same RTP packets. usage: BUILD=build/release bench/codec/run.sh
+# bench/codec: a real 1080p H.264 stream (x264, 4 Mbit/s, GOP 50) through codec/: inspection
+# and access-unit assembly per RTP packet against a plain memcpy of the same packets, fMP4
+# muxing per access unit against a memcpy of the same units, and the browser path whole
+# (packets in, fragments out). usage: BUILD=build/release bench/codec/run.sh
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD:-$top/build/release}

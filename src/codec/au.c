@@ -257,11 +257,16 @@ static void close_unit(ch_codec_assembler_t *a)
     b->au.len = b->len;
     assert(a->ready_count < 2);
     a->ready[a->ready_count++] = (uint8_t)a->building;
-    a->building ^= 1u;
 }
 
 static void open_unit(ch_codec_assembler_t *a, uint32_t timestamp)
 {
+    /* The other buffer only when this one holds a unit closed by this very call (a new
+     * timestamp without a marker before it). With markers, units are released at the next
+     * call, before it builds: one buffer then serves every unit and stays in the cache. */
+    if (a->ready_count > 0 && a->ready[a->ready_count - 1] == a->building) {
+        a->building ^= 1u;
+    }
     ch_codec_au_buf_t *b = &a->buf[a->building];
     b->len = 0;
     memset(&b->au, 0, sizeof(b->au));

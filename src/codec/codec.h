@@ -226,10 +226,11 @@ typedef struct ch_codec_au_buf {
 /**
  * The access-unit assembler of one stream: RTP packets in, whole access units out. The
  * caller embeds it beside the stream's ch_codec_stream_t, which keeps the parameter sets.
- * Two buffers, reused: one unit is built while the previous may still be read (a packet
- * with a new timestamp closes the previous unit and may close its own with the marker).
- * They grow to the largest unit seen, so once warm nothing is allocated per packet. Fields
- * are private.
+ * Two buffers, reused: a packet with a new timestamp closes the previous unit (which must
+ * stay readable) and starts the next in the other buffer; units ended by the marker are
+ * released at the next call, so with markers one buffer serves them all. The buffers grow
+ * to the largest unit seen, so once warm nothing is allocated per packet. Fields are
+ * private.
  */
 typedef struct ch_codec_assembler {
     ch_codec_stream_t *stream;
