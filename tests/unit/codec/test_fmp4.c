@@ -1532,6 +1532,7 @@ static void check_clip(const clip_t *c, const popts_t *o, ch_codec_assembler_t *
 static void run_clip(const char *name, ch_codec_kind_t kind, int donl)
 {
     clip_t c;
+    memset(&c, 0, sizeof(c));
     if (!encode(name, kind, &c)) {
         skip();
     }
