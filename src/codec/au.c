@@ -76,6 +76,16 @@ void ch_codec_assembler_fini(ch_codec_assembler_t *a)
     a->ready_next = 0;
 }
 
+void ch_codec_assembler_reset(ch_codec_assembler_t *a)
+{
+    a->open = 0;
+    a->ready_count = 0;
+    a->ready_next = 0;
+    a->carry_broken = 0;
+    a->fu_type = -1;
+    a->discontinuity = 1;
+}
+
 static int is_h264(const ch_codec_assembler_t *a)
 {
     return a->stream->kind == CH_CODEC_H264;
@@ -252,6 +262,10 @@ static void close_unit(ch_codec_assembler_t *a)
     if (a->stream->params_version != a->params_seen) {
         b->au.flags |= CH_CODEC_AU_PARAMS;
         a->params_seen = a->stream->params_version;
+    }
+    if (a->discontinuity) {
+        b->au.flags |= CH_CODEC_AU_DISCONTINUITY;
+        a->discontinuity = 0;
     }
     b->au.data = b->data;
     b->au.len = b->len;

@@ -191,10 +191,11 @@ int ch_codec_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap)
 #define CH_CODEC_AU_MAX (16u << 20)
 
 /* ch_codec_au_t.flags */
-#define CH_CODEC_AU_KEYFRAME 0x01u /* holds an IDR (H.264) or IRAP (H.265) slice */
-#define CH_CODEC_AU_BROKEN   0x02u /* a packet was lost, malformed or cut: do not decode it */
-#define CH_CODEC_AU_PARAMS   0x04u /* the stream's parameter sets changed since the last unit */
-#define CH_CODEC_AU_MARKER   0x08u /* ended by the marker bit (else by a timestamp change) */
+#define CH_CODEC_AU_KEYFRAME      0x01u /* holds an IDR (H.264) or IRAP (H.265) slice */
+#define CH_CODEC_AU_BROKEN        0x02u /* a packet was lost, malformed or cut: do not decode it */
+#define CH_CODEC_AU_PARAMS        0x04u /* the stream's parameter sets changed since the last unit */
+#define CH_CODEC_AU_MARKER        0x08u /* ended by the marker bit (else by a timestamp change) */
+#define CH_CODEC_AU_DISCONTINUITY 0x10u /* first unit after a reset: decode from a keyframe */
 
 /**
  * One access unit (one picture) put back together from its RTP packets: its NAL units in
@@ -235,15 +236,16 @@ typedef struct ch_codec_au_buf {
 typedef struct ch_codec_assembler {
     ch_codec_stream_t *stream;
     ch_codec_au_buf_t buf[2];
-    unsigned building;    /* index of the buffer being built */
-    uint8_t open;         /* a unit is being built */
-    uint8_t carry_broken; /* a broken unit held no NAL unit: its loss falls on the next */
-    uint8_t ready_count;  /* units closed by the last call, not yet taken */
-    uint8_t ready_next;   /* the next of them to hand out */
-    uint8_t ready[2];     /* buffer indexes, oldest first */
-    size_t fu_off;        /* where the fragmented unit in progress starts in data */
-    int fu_type;          /* its NAL type, -1 when none */
-    uint32_t params_seen; /* the stream's params_version at the last unit handed out */
+    unsigned building;     /* index of the buffer being built */
+    uint8_t open;          /* a unit is being built */
+    uint8_t carry_broken;  /* a broken unit held no NAL unit: its loss falls on the next */
+    uint8_t discontinuity; /* reset: the next unit handed out says so */
+    uint8_t ready_count;   /* units closed by the last call, not yet taken */
+    uint8_t ready_next;    /* the next of them to hand out */
+    uint8_t ready[2];      /* buffer indexes, oldest first */
+    size_t fu_off;         /* where the fragmented unit in progress starts in data */
+    int fu_type;           /* its NAL type, -1 when none */
+    uint32_t params_seen;  /* the stream's params_version at the last unit handed out */
 } ch_codec_assembler_t;
 
 /**
@@ -253,6 +255,14 @@ typedef struct ch_codec_assembler {
  * s), not ch_codec_stream_push. Allocates nothing yet.
  */
 void ch_codec_assembler_init(ch_codec_assembler_t *a, ch_codec_stream_t *s);
+
+/**
+ * The stream stopped and will resume later (the camera's connection was lost and is being
+ * made again): drops the unit being built and the units ready, keeps the buffers. The next
+ * unit handed out carries CH_CODEC_AU_DISCONTINUITY, so that a muxer waits for a keyframe.
+ * The caller resets the stream itself if it wants (ch_codec_stream_init, then its SDP).
+ */
+void ch_codec_assembler_reset(ch_codec_assembler_t *a);
 
 /** Frees the buffers; a may be initialized again. Accepts a zeroed struct. */
 void ch_codec_assembler_fini(ch_codec_assembler_t *a);
@@ -305,10 +315,11 @@ const ch_codec_au_t *ch_codec_assembler_next(ch_codec_assembler_t *a);
  * sample each. Meant to run once per camera: every viewer gets the same bytes (the init
  * segment, then the fragments from a keyframe on), so nothing here is per viewer. The caller
  * embeds it; the fields are read-only for the caller:
- *   init, init_len   the current init segment, rebuilt from the stream's parameter sets at
- *                    the first keyframe and at a keyframe after they changed;
- *   init_serial      bumped at each rebuild: a viewer whose last init segment had another
- *                    serial must be sent this one before the next fragment;
+ *   init, init_len   the current init segment, made from the stream's parameter sets at
+ *                    every keyframe (so it follows a change at the keyframe after it);
+ *   init_serial      bumped when the init segment's bytes change: a viewer whose last init
+ *                    segment had another serial must be sent this one before the next
+ *                    fragment;
  *   codec            the RFC 6381 codec string of the init segment (for
  *                    MediaSource.isTypeSupported('video/mp4; codecs="..."')), from the SPS;
  *   width, height    the displayed picture size, from the SPS.
@@ -342,9 +353,10 @@ void ch_codec_fmp4_reset(ch_codec_fmp4_t *m);
  * Writes the init segment of the stream s into m->init (ftyp, then moov: mvhd, trak with
  * tkhd, mdia with mdhd at 90 kHz, hdlr vide, minf with vmhd, dinf, stbl with stsd holding
  * avc1+avcC or hvc1+hvcC and empty stts, stsc, stsz, stco; then mvex with trex), and sets
- * codec, width and height. ch_codec_fmp4_fragment calls it by itself at keyframes; a caller
- * may call it to have the init segment before the first frame. Returns 0, or CH_EAGAIN when
- * the stream lacks a parameter set (or its SPS did not parse); m is unchanged then.
+ * codec, width and height; init_serial moves on only when the bytes differ from the last
+ * init segment's. ch_codec_fmp4_fragment calls it by itself at every keyframe; a caller may
+ * call it to have the init segment before the first frame. Returns 0, or CH_EAGAIN when the
+ * stream lacks a parameter set (or its SPS did not parse); m is unchanged then.
  */
 int ch_codec_fmp4_write_init(ch_codec_fmp4_t *m, const ch_codec_stream_t *s) CH_MUST_CHECK;
 
@@ -356,7 +368,8 @@ int ch_codec_fmp4_write_init(ch_codec_fmp4_t *m, const ch_codec_stream_t *s) CH_
  * CH_CODEC_FMP4_FRAGMENT_OVERHEAD + au->len. Returns the bytes written, or:
  *   CH_EAGAIN   nothing written, by design: the unit is broken, or not a keyframe while m
  *               waits for one (at the start, after a broken unit, after parameter sets
- *               changed), or a keyframe before the stream has its parameter sets;
+ *               changed, at a discontinuity), or a keyframe before the stream has its
+ *               parameter sets;
  *   CH_ETOOBIG  cap is too small (nothing written, the unit counts as dropped).
  * When it returns bytes after rebuilding the init segment, m->init_serial has moved on.
  */

@@ -370,9 +370,12 @@ int ch_codec_fmp4_write_init(ch_codec_fmp4_t *m, const ch_codec_stream_t *s)
     if (w.over) {
         return CH_ETOOBIG;
     }
-    memcpy(m->init, tmp, w.len);
-    m->init_len = w.len;
-    m->init_serial++;
+    /* Viewers are sent an init segment again only when its bytes change. */
+    if (w.len != m->init_len || memcmp(m->init, tmp, w.len) != 0) {
+        memcpy(m->init, tmp, w.len);
+        m->init_len = w.len;
+        m->init_serial++;
+    }
     m->params_version = s->params_version;
     m->width = s->sps_info.width;
     m->height = s->sps_info.height;
@@ -406,21 +409,22 @@ int ch_codec_fmp4_fragment(ch_codec_fmp4_t *m, const ch_codec_stream_t *s, const
         m->dropped++;
         return CH_EAGAIN;
     }
-    if (s->params_version != m->params_version || m->init_len == 0) {
-        /* New parameter sets: frames after them need the new init segment, which is sent
-         * before a keyframe. */
+    if (s->params_version != m->params_version || (au->flags & CH_CODEC_AU_DISCONTINUITY)) {
+        /* New parameter sets (frames after them need the new init segment, which is sent
+         * before a keyframe), or units before this one are missing. */
         m->need_key = 1;
     }
-    if (m->need_key) {
-        if (!key) {
-            m->dropped++;
-            return CH_EAGAIN;
-        }
-        if ((s->params_version != m->params_version || m->init_len == 0) &&
-            ch_codec_fmp4_write_init(m, s) != 0) {
-            m->dropped++;
-            return CH_EAGAIN;
-        }
+    if (m->need_key && !key) {
+        m->dropped++;
+        return CH_EAGAIN;
+    }
+    if (key && ch_codec_fmp4_write_init(m, s) != 0) {
+        /* At every keyframe, so that the init segment always matches the parameter sets,
+         * even when params_version, started over by ch_codec_stream_init after a reconnect,
+         * happens to come back to the same number: once a GOP, about a microsecond. */
+        m->need_key = 1;
+        m->dropped++;
+        return CH_EAGAIN;
     }
     if (cap < CH_CODEC_FMP4_FRAGMENT_OVERHEAD || au->len > cap - CH_CODEC_FMP4_FRAGMENT_OVERHEAD) {
         m->dropped++;

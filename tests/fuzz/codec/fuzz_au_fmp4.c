@@ -9,14 +9,16 @@
  * takes what is left) and the payload. The control byte drives the RTP header, so that the
  * fuzzer reaches access-unit borders, gaps and timestamp jumps without having to find them
  * in 12 raw bytes: bit 0 the marker; bits 1-2 the sequence step (+1, +2, -1, +0); bits 3-5
- * the timestamp step (0, +3600, +1, -3600, +2^31, +3000, +900000, +90000). Each packet is
+ * the timestamp step (0, +3600, +1, -3600, +2^31, +3000, +900000, +90000); bit 6 resets the
+ * assembler before the packet (a reconnect), bit 7 the stream too. Each packet is
  * built in a heap block of exactly its size, so that AddressSanitizer sees a read past it.
  *
  * Invariants: every access unit is a whole number of length-prefixed NAL units (each at least
  * its NAL header long) matching its nal_count, within CH_CODEC_AU_MAX, and never holds a
  * parameter set; a fragment is exactly its overhead plus the unit, its boxes' sizes add up,
  * its sequence number is the previous plus one, its decode time moves forward, and the first
- * fragment after a wait is a keyframe; the init segment's top-level boxes fill it exactly.
+ * fragment and the first after a reset are keyframes; the init segment's top-level boxes
+ * fill it exactly.
  */
 #include <assert.h>
 #include <stddef.h>
@@ -97,6 +99,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (n > size - i) {
             n = size - i;
         }
+        if (ctl & 0x40) {
+            ch_codec_assembler_reset(&a);
+        }
+        if (ctl & 0x80) {
+            ch_codec_stream_init(&s, kind);
+            s.donl = (mode >> 1) & 1;
+        }
         seq = (uint16_t)(seq + seq_steps[(ctl >> 1) & 3]);
         ts += ts_steps[(ctl >> 3) & 7];
         uint8_t *pkt = malloc(12 + n);
@@ -142,6 +151,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 assert(muxed == 0 ? dts == 0 : dts > last_dts);
                 assert(!(au->flags & CH_CODEC_AU_BROKEN));
                 assert(muxed > 0 || (au->flags & CH_CODEC_AU_KEYFRAME));
+                assert(!(au->flags & CH_CODEC_AU_DISCONTINUITY) ||
+                       (au->flags & CH_CODEC_AU_KEYFRAME));
                 assert(memcmp(frag + w - (int)au->len, au->data, au->len) == 0);
                 last_sequence = sequence;
                 last_dts = dts;

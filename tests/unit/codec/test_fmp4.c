@@ -1051,6 +1051,52 @@ static void test_new_parameter_sets_rebuild_the_init_segment_at_the_next_keyfram
     ch_codec_assembler_fini(&a);
 }
 
+static void
+test_reconnect_waits_for_a_keyframe_and_the_init_follows_new_parameter_sets(void **state)
+{
+    (void)state;
+    static ch_codec_stream_t s;
+    ch_codec_assembler_t a;
+    stream_with_params(&s, &a, CH_CODEC_H264);
+    static ch_codec_fmp4_t m;
+    ch_codec_fmp4_reset(&m);
+    static const uint8_t idr[] = {0x65, 0x88};
+    static const uint8_t p[] = {0x41, 0x9a};
+    uint8_t out[256];
+    const ch_codec_au_t *au = push_unit(&a, 101, 3600, idr, sizeof(idr));
+    assert_true(ch_codec_fmp4_fragment(&m, &s, au, out, sizeof(out)) > 0);
+    uint32_t version = s.params_version;
+    /* The camera's connection drops in the middle of a unit (a first fragment, no end)... */
+    uint8_t frag[] = {0x7c, 0x85, 0x11, 0x22};
+    gots_t g = {.n = 0};
+    assert_int_equal(push(&a, 102, 7200, 0, frag, sizeof(frag), &g), 0);
+    ch_codec_assembler_reset(&a);
+    /* ...and comes back with a new RTP base, new sequence numbers and a new SPS (1280x720);
+     * the stream starts over, so its params_version climbs back to the same number. */
+    ch_codec_stream_init(&s, CH_CODEC_H264);
+    static const uint8_t sps720[] = {0x67, 0x42, 0x00, 0x1f, 0x95, 0xa8, 0x14, 0x01, 0x6e, 0x40};
+    assert_int_equal(push(&a, 5000, 123456789, 0, sps720, sizeof(sps720), &g), 0);
+    assert_int_equal(push(&a, 5001, 123456789, 0, h264_pps, sizeof(h264_pps), &g), 0);
+    assert_int_equal(s.params_version, version);
+    au = push_unit(&a, 5002, 123456789, p, sizeof(p));
+    assert_non_null(au);
+    assert_int_equal(au->flags & (CH_CODEC_AU_DISCONTINUITY | CH_CODEC_AU_BROKEN),
+                     CH_CODEC_AU_DISCONTINUITY);
+    assert_int_equal(ch_codec_fmp4_fragment(&m, &s, au, out, sizeof(out)), CH_EAGAIN);
+    au = push_unit(&a, 5003, 123456789 + 3600, idr, sizeof(idr));
+    assert_false(au->flags & CH_CODEC_AU_DISCONTINUITY);
+    uint64_t before = m.dts;
+    assert_true(ch_codec_fmp4_fragment(&m, &s, au, out, sizeof(out)) > 0);
+    assert_int_equal(m.init_serial, 2);
+    assert_int_equal(m.width, 1280);
+    assert_string_equal(m.codec, "avc1.42001F");
+    /* The timeline goes on: one step per unit across the jump of the RTP clock. */
+    assert_int_equal(m.dts, before + 3600);
+    assert_int_equal(rd32(out + 20), 2);
+    gots_free(&g);
+    ch_codec_assembler_fini(&a);
+}
+
 /* ---- the assembler on hand-made packets --------------------------------------------------- */
 
 static void test_single_units_make_one_access_unit_per_marker(void **state)
@@ -1718,6 +1764,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_decode_time_crosses_many_wraps_and_survives_clock_jumps),
         cmocka_unit_test(test_muxer_waits_for_a_keyframe_and_drops_until_the_next_after_loss),
         cmocka_unit_test(test_new_parameter_sets_rebuild_the_init_segment_at_the_next_keyframe),
+        cmocka_unit_test(
+            test_reconnect_waits_for_a_keyframe_and_the_init_follows_new_parameter_sets),
         cmocka_unit_test(test_single_units_make_one_access_unit_per_marker),
         cmocka_unit_test(test_timestamp_change_ends_a_unit_without_marker),
         cmocka_unit_test(test_stap_a_and_fu_a_are_put_back_together),
