@@ -30,6 +30,12 @@ from hub import Hub, check, free_port
 # Cases that fail against the relay as it stands, skipped unless CH_RELAY_PENDING=1 (run them
 # all) or CH_RELAY_PENDING=name,name (run those). Each says what fails.
 PENDING = {
+    "test_fault_garbage_never_reaches_viewers":
+        "after a reconnect to a camera whose session begins with garbage, a garbage packet "
+        "that happens to read as RTP version 2, payload type 96 (afe0e6b3..., ade099ca...: "
+        "padding set, 13 or 15 CSRCs) is taken as the session's first packet and reaches "
+        "viewers before any keyframe: 1 to 3 in 20 sessions; ffmpeg then says 'slice type "
+        "32 too large', 'decode_slice_header error'",
     "test_fault_resize_on_demand_pull_and_idle_stop":
         "since 896804d (one SSRC per camera session) camsim's resize, which goes on with a new "
         "SSRC in the same session, is taken for garbage: 'no valid video for 5 s (991 packets "
@@ -40,8 +46,11 @@ PENDING = {
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVICES = os.path.join(hub.SOURCE_DIR, "etc", "services.json")
 TOOLS = os.path.join(hub.SOURCE_DIR, "tools", "camsim")
+# Clips of our own beside the binary: test_camsim makes its set in camsim-clips at the same
+# time under ctest -j, and make_clips.sh writes its files in place.
 CLIPS = os.environ.get("CH_CAMSIM_CLIPS",
-                       os.path.join(os.path.dirname(os.path.abspath(hub.BIN)), "camsim-clips"))
+                       os.path.join(os.path.dirname(os.path.abspath(hub.BIN)),
+                                    "camsim-clips-relay"))
 P = (37.5700, 126.9800)  # where the cameras are and the events happen
 FPS = 25
 # What ffmpeg says when a viewer starts without a keyframe or its parameter sets, or the
@@ -368,6 +377,8 @@ class Rtsp:
         self.rtp_bytes = 0
         self.packets = []  # (time, payload type, marker, NAL types) of the first ones
         self.frames = 0
+        self.aus = []  # (time of the first packet, RTP timestamp, keyframe) of the first ones
+        self._au_types = None
 
     def _fill(self):
         b = self.s.recv(65536)
@@ -382,13 +393,22 @@ class Rtsp:
         marker = bool(payload[1] & 0x80)
         if marker:
             self.frames += 1
-        if len(self.packets) < 2000:
+        if len(self.aus) < 5000:
             cc = payload[0] & 0x0F
             body = payload[12 + 4 * cc:]
             if payload[0] & 0x10 and len(body) >= 4:  # a header extension
                 body = body[4 + 4 * struct.unpack("!H", body[2:4])[0]:]
-            self.packets.append((time.time(), payload[1] & 0x7F, marker,
-                                 nal_types(body, self.h265)))
+            types = nal_types(body, self.h265)
+            now = time.time()
+            if len(self.packets) < 2000:
+                self.packets.append((now, payload[1] & 0x7F, marker, types))
+            if self._au_types is None:
+                self._au_types = []
+                self.aus.append([now, struct.unpack("!I", payload[4:8])[0], False])
+            self._au_types += types
+            if marker:
+                self.aus[-1][2] = is_key(self._au_types, self.h265)
+                self._au_types = None
 
     def response(self):
         while True:
@@ -699,6 +719,32 @@ def test_describe_gives_one_video_track_setup_is_tcp_only_play_starts_at_a_keyfr
             check(v.read_media(frames=10, timeout=10), "no media with a Bearer token")
         finally:
             v.close()
+        # Joining mid-GOP (camsim: a keyframe every 2 s): the new viewer starts at once with
+        # the keyframe the first one got live some 0.6 s before, not with the next one.
+        cid = cams[1][1]
+        a, b = Rtsp(s.rtsp_port), Rtsp(s.rtsp_port)
+        try:
+            check(a.play(grants[cid]["rtsp_url"])[0] == 200, "PLAY refused")
+            deadline = time.time() + 15
+            key = None
+            while time.time() < deadline:
+                a.read_media(frames=a.frames + 1, timeout=3)
+                live = [x for x in a.aus[1:] if x[2]]
+                if live and time.time() - live[-1][0] >= 0.6:
+                    key = live[-1]
+                    break
+            check(key and time.time() - key[0] < 1.2, "no live keyframe: %s" % a.aus[-3:])
+            check(b.play(grants[cid]["rtsp_url"])[0] == 200, "PLAY refused")
+            answered = time.time()
+            check(b.read_media(frames=3, timeout=10), "no frames for the second viewer")
+            check(b.aus[0][2] and b.aus[0][1] == key[1],
+                  "the second viewer started with %s (RTP time %d), wanted the keyframe at %d"
+                  % ("a keyframe" if b.aus[0][2] else "a non-keyframe", b.aus[0][1], key[1]))
+            check(b.aus[0][0] - answered < 1.0, "its first frame came %.2f s after PLAY"
+                  % (b.aus[0][0] - answered))
+        finally:
+            a.close()
+            b.close()
 
     with_site(run)
 
@@ -1099,7 +1145,7 @@ def test_camera_restart_the_viewer_stays_and_continues():
     with_site(run, env=FAST)
 
 
-def test_fault_garbage_never_reaches_viewers_and_the_hub_survives():
+def test_fault_garbage_reconnects_and_the_hub_survives():
     c = camsim()
 
     def run(s):
@@ -1108,17 +1154,78 @@ def test_fault_garbage_never_reaches_viewers_and_the_hub_survives():
         _, grants = s.open()
         w = Watch(grants[cid]["rtsp_url"], seconds=8)
         n = Watch(grants[good]["rtsp_url"], seconds=8)
-        wait_for(lambda: (s.stream(cid) or {}).get("reconnects", 0) >= 1, 20,
-                 "a reconnect of the camera sending garbage")
+        st = wait_for(lambda: (s.stream(cid) or {}).get("reconnects", 0) >= 1 and
+                      s.stream(cid), 20, "a reconnect of the camera sending garbage")
         w.wait(40)
         n.wait(40)
         check(w.frames() >= 10, "%d frames from the garbage camera: %s"
               % (w.frames(), w.stderr()[-300:]))
-        check(not DECODE_ERRORS.search(w.stderr()), "garbage reached the viewer: %s"
-              % w.stderr()[-600:])
         check(n.frames() >= 150 and not DECODE_ERRORS.search(n.stderr()),
               "the other camera's viewer: %d frames %s" % (n.frames(), n.stderr()[-300:]))
         check(s.healthy(), "hub unhealthy")
+
+    with_site(run, env=FAST)
+
+
+def test_fault_garbage_never_reaches_viewers():
+    """camsim's garbage starts 1 s after PLAY, and its sessions start at the next keyframe (up
+    to 2 s away): about half the sessions begin with garbage. After each reconnect the viewer
+    must get nothing before the new session's keyframe (its parameter sets first), and never
+    a packet camsim did not send (camsim's RTP headers all start 0x80: version 2, no padding,
+    extension or CSRC). Two such cameras for 50 s: some 20 sessions."""
+    c = camsim()
+
+    def run(s):
+        cams = [s.camera("garbage %d" % k, c.url("relay-garbage-only%d?fault=garbage" % k))
+                for k in range(2)]
+        _, grants = s.open()
+        watches = [Watch(grants[cid]["rtsp_url"], seconds=50) for cid in cams]
+        found = {}
+
+        def capture(cid):
+            v = Rtsp(s.rtsp_port, timeout=1)
+            raw = []
+            keep = v._data
+            v._data = lambda ch, p: (raw.append((time.time(), p)) if ch == 0 else None,
+                                     keep(ch, p))
+            try:
+                check(v.play(grants[cid]["rtsp_url"])[0] == 200, "PLAY refused")
+                t0 = time.time()
+                while time.time() - t0 < 50:
+                    try:
+                        v.read_media(frames=10 ** 9, timeout=1)
+                    except EOFError:
+                        break
+            finally:
+                v.close()
+            bad, prev, sessions = [], None, 0
+            for t, p in raw:
+                why = []
+                if prev is None or t - prev > 0.9:  # a new camera session after a gap
+                    sessions += 1
+                    if nal_types(p[12:], False)[:1] != [7]:
+                        why.append("a session's first packet, not an SPS")
+                if p[0] != 0x80:
+                    why.append("not a header camsim sends")
+                if why:
+                    bad.append("at %.1f s, %s: %s (%d bytes)"
+                               % (t - t0, " and ".join(why), p[:16].hex(), len(p)))
+                prev = t
+            found[cid] = (sessions, bad)
+
+        threads = [threading.Thread(target=capture, args=(cid,)) for cid in cams]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for w in watches:
+            w.wait(30)
+        sessions = sum(x[0] for x in found.values())
+        bad = [b for x in found.values() for b in x[1]]
+        errors = [e for w in watches for e in DECODE_ERRORS.findall(w.stderr())]
+        check(sessions >= 10, "only %d camera sessions seen" % sessions)
+        check(not bad and not errors, "%d packets of garbage reached a viewer (%d camera "
+              "sessions): %s; ffmpeg: %s" % (len(bad), sessions, bad[:3], errors[:3]))
 
     with_site(run, env=FAST)
 
@@ -1365,7 +1472,8 @@ TESTS = [
     test_fault_stall_reconnects_and_the_viewer_keeps_receiving,
     test_fault_drop_reconnects_and_the_viewer_keeps_receiving,
     test_camera_restart_the_viewer_stays_and_continues,
-    test_fault_garbage_never_reaches_viewers_and_the_hub_survives,
+    test_fault_garbage_reconnects_and_the_hub_survives,
+    test_fault_garbage_never_reaches_viewers,
     test_fault_slow_camera_answers_still_play,
     test_fault_resize_on_demand_pull_and_idle_stop,
     test_slow_viewer_is_closed_and_fast_viewers_keep_full_rate,
