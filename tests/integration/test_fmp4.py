@@ -12,14 +12,24 @@ unit tests). Then:
   - the avcC and hvcC boxes equal those ffmpeg's own mp4 muxer writes for the same clip (for
     hvcC, but for the fields ffmpeg reads from the VUI and PPS that we leave "unknown");
   - with packets lost, the broken access units and those after them up to the next keyframe
-    are left out, and what remains still decodes without an error.
+    are left out, and what remains still decodes without an error;
+  - where Debian's chromium is installed (the browser tests install it; without it this part
+    says so and passes), headless Chromium takes the H.264 init segment and fragments one by
+    one through Media Source Extensions, buffers exactly 0 to 8 s, and plays them in real
+    time without an error (requestVideoFrameCallback counts the frames shown).
 """
 
+import functools
+import http.server
 import json
 import os
+import shutil
+import signal
 import struct
 import subprocess
 import tempfile
+import threading
+import time
 
 import hub
 from hub import check
@@ -175,9 +185,119 @@ def test_lost_packets_drop_to_the_next_keyframe_and_the_rest_decodes_cleanly():
                 check(code == 0 and err == "", (what, code, err[-2000:]))
 
 
+# The page: fetches an fMP4 file, appends the init segment and then each moof+mdat to a
+# SourceBuffer, one append at a time as the relay will send them, plays, and reports on the
+# console (which chromium prints on stderr with --enable-logging).
+MSE_PAGE = """<!doctype html><html><body><video id=v muted playsinline></video><script>
+const q = new URLSearchParams(location.search), v = document.getElementById('v'), log = [];
+function report(s) { log.push(s); console.log('MSE ' + log.join(' | ')); }
+function parts(buf) {
+  const d = new DataView(buf), out = []; let off = 0, start = 0;
+  while (off + 8 <= buf.byteLength) {
+    const size = d.getUint32(off), t = String.fromCharCode(...new Uint8Array(buf, off + 4, 4));
+    off += size;
+    if (t === 'moov' || t === 'mdat') { out.push(buf.slice(start, off)); start = off; }
+  }
+  return out;
+}
+(async () => {
+  const mime = 'video/mp4; codecs="' + q.get('c') + '"';
+  if (!MediaSource.isTypeSupported(mime)) return report('unsupported ' + mime);
+  const ms = new MediaSource();
+  v.src = URL.createObjectURL(ms);
+  await new Promise(r => ms.addEventListener('sourceopen', r, {once: true}));
+  const sb = ms.addSourceBuffer(mime);
+  const ps = parts(await (await fetch(q.get('f'))).arrayBuffer());
+  for (const p of ps) {
+    sb.appendBuffer(p);
+    await new Promise(r => sb.addEventListener('updateend', r, {once: true}));
+    if (v.error) return report('error ' + v.error.message);
+  }
+  ms.endOfStream();
+  const b = sb.buffered, ranges = [];
+  for (let i = 0; i < b.length; i++) ranges.push(b.start(i).toFixed(3) + '-' + b.end(i).toFixed(3));
+  report('appended=' + ps.length + ' buffered=' + ranges.join(',') + ' size=' + v.videoWidth +
+         'x' + v.videoHeight);
+  let frames = 0;
+  const cb = () => { frames++; v.requestVideoFrameCallback(cb); };
+  v.requestVideoFrameCallback(cb);
+  v.play().catch(e => report('play ' + e));
+  await new Promise(r => setTimeout(r, 4000));
+  report('played t=' + v.currentTime.toFixed(2) + ' frames=' + frames + ' error=' +
+         (v.error ? v.error.message : 'none'));
+})().catch(e => report('exception ' + e));
+</script></body></html>
+"""
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def chromium_mse(directory, name, codec):
+    """Serves directory, opens the page on name in headless chromium, returns the last report
+    (a dict of its key=value fields, with 'raw' the whole line)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(QuietHandler, directory=directory))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = "http://127.0.0.1:%d/mse.html?f=%s&c=%s" % (server.server_address[1], name, codec)
+    profile = tempfile.mkdtemp()
+    proc = subprocess.Popen([shutil.which("chromium"), "--headless", "--no-sandbox",
+                             "--disable-gpu", "--autoplay-policy=no-user-gesture-required",
+                             "--enable-logging=stderr", "--v=0", "--user-data-dir=" + profile,
+                             url], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    last = ""
+    try:
+        deadline = time.time() + 60
+        for line in proc.stderr:
+            if "MSE " in line:
+                last = line[line.index("MSE ") + 4:].split('"')[0].strip()
+                if "played" in last or "unsupported" in last or "error" in last.split("|")[-1]:
+                    break
+            if time.time() > deadline:
+                break
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the browser and the children it started
+        proc.wait()
+        server.shutdown()
+        server.server_close()
+        shutil.rmtree(profile, ignore_errors=True)
+    fields = {"raw": last}
+    for part in last.split("|"):
+        for kv in part.split():
+            if "=" in kv:
+                k, v = kv.split("=", 1)
+                fields[k] = v
+    return fields
+
+
+def test_chromium_plays_our_fragments_through_media_source_extensions():
+    if shutil.which("chromium") is None:
+        print("skip: no chromium (apt-get install chromium) for the MSE check", flush=True)
+        return
+    make_clips()
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "mse.html"), "w") as f:
+            f.write(MSE_PAGE)
+        rep = mux("720p.h264", "h264", os.path.join(tmp, "whole.mp4"))
+        got = chromium_mse(tmp, "whole.mp4", rep["codec"])
+        check(got.get("appended") == "201" and got.get("buffered") == "0.000-8.000"
+              and got.get("size") == "1280x720", got["raw"])
+        check(got.get("error") == "none" and float(got.get("t", 0)) >= 2.0
+              and int(got.get("frames", 0)) >= 40, got["raw"])
+        # With losses: a discontinuous timeline from keyframe to keyframe, still no error.
+        lossy = mux("720p.h264", "h264", os.path.join(tmp, "lossy.mp4"), "--lose-every", "401")
+        got = chromium_mse(tmp, "lossy.mp4", lossy["codec"])
+        check(got.get("appended") == str(1 + int(lossy["muxed"])), (got["raw"], lossy))
+        check(got.get("error") == "none" and int(got.get("frames", 0)) >= 1, got["raw"])
+
+
 if __name__ == "__main__":
     hub.main([
         test_ffprobe_and_ffmpeg_read_our_fmp4_of_every_camsim_clip,
         test_avcc_and_hvcc_match_ffmpegs_own_mp4_muxer,
         test_lost_packets_drop_to_the_next_keyframe_and_the_rest_decodes_cleanly,
+        test_chromium_plays_our_fragments_through_media_source_extensions,
     ])
