@@ -203,7 +203,7 @@ int ch_codec_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap)
  * emulation prevention bytes kept), which is what an MP4 sample holds (avcC/hvcC with
  * lengthSizeMinusOne 3). Parameter sets (SPS, PPS, VPS) are not in data: they go to the
  * stream (ch_codec_stream_t) and from there into the init segment. data is owned by the
- * assembler and valid until the next ch_codec_assembler_push/flush/fini; data[0, len) is
+ * assembler and valid until the next ch_codec_assembler_push/flush/reset/fini; data[0, len) is
  * always a whole number of length-prefixed units, even in a broken unit (a cut unit is
  * removed, not kept half).
  */
@@ -291,9 +291,9 @@ void ch_codec_assembler_flush(ch_codec_assembler_t *a);
 
 /**
  * The next access unit closed by the last push or flush, oldest first, or NULL when there is
- * none left. The unit (and its data) stays valid until the next push, flush or fini. Units
- * with no NAL unit but parameter sets are not handed out (their parameter sets are in the
- * stream).
+ * none left. The unit (and its data) stays valid until the next push, flush, reset or fini.
+ * Units with no NAL unit but parameter sets are not handed out (their parameter sets are in
+ * the stream).
  */
 const ch_codec_au_t *ch_codec_assembler_next(ch_codec_assembler_t *a);
 
