@@ -90,9 +90,11 @@ typedef struct ch_media__pull {
     uint16_t seq_delta, out_seq;
     uint32_t ts_delta, out_ts, ssrc;
     uint32_t in_ssrc;   /* the camera's SSRC in this session */
-    uint32_t cand_ssrc; /* another SSRC seen, how many in sequence */
+    int confirmed;      /* in_ssrc is taken (three packets in sequence) */
+    uint32_t cand_ssrc; /* a source not yet taken: its SSRC, last seq, packets in sequence */
     uint16_t cand_seq;
     unsigned cand_count;
+    ch_buf_t pend; /* its packets meanwhile: [u32 length][bytes]... */
     int64_t out_mono_ms;
 } ch_media__pull_t;
 

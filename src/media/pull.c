@@ -365,6 +365,9 @@ static void on_play(cam_t *c)
     p->last_rx_ms = now;
     p->next_keepalive_ms = now + (int64_t)p->session_timeout * 500;
     p->new_session = 1;
+    p->confirmed = 0;
+    p->cand_count = 0;
+    ch_buf_reset(&p->pend);
     p->redirects = 0;
     p->auth_tries = 0;
     p->last_error[0] = '\0';
@@ -461,35 +464,11 @@ static int on_response(cam_t *c, const ch_proto_response_t *r, ch_slice_t body)
 
 /* ---- media --------------------------------------------------------------------------------- */
 
-static int on_rtp(cam_t *c, uint8_t *pkt, size_t len, int64_t now)
+/* A packet of the confirmed source: inspected, renumbered, stored. 1 when stored. */
+static int accept_rtp(cam_t *c, uint8_t *pkt, size_t len, const ch_codec_rtp_t *r, int64_t now)
 {
     pull_t *p = &c->pull;
-    ch_codec_rtp_t rtp;
-    if (ch_codec_rtp_parse(pkt, len, &rtp) != 0 || rtp.payload_type != p->pt) {
-        return 0;
-    }
-    /* One source at a time: the session's first packet's SSRC (random bytes rarely pass as
-     * RTP of the right payload type, never with the right SSRC). A camera that goes on with
-     * a new SSRC (a restart of its encoder, a new resolution) is followed once three of its
-     * packets came in sequence; the stream seen by viewers stays continuous. */
-    if (!p->new_session && rtp.ssrc != p->in_ssrc) {
-        if (rtp.ssrc == p->cand_ssrc && rtp.seq == (uint16_t)(p->cand_seq + 1u)) {
-            p->cand_count++;
-        } else {
-            p->cand_ssrc = rtp.ssrc;
-            p->cand_count = 1;
-        }
-        p->cand_seq = rtp.seq;
-        if (p->cand_count < 3) {
-            return 0;
-        }
-        p->new_session = 1; /* renumbered from here, as after a reconnect */
-        ch_media_stream_drop_partial(c->store);
-    }
-    if (p->new_session) {
-        p->in_ssrc = rtp.ssrc;
-        p->cand_count = 0;
-    }
+    ch_codec_rtp_t rtp = *r;
     ch_codec_pkt_t info;
     if (ch_codec_stream_push(&p->codec, &rtp, &info) != 0) {
         return 0;
@@ -501,11 +480,11 @@ static int on_rtp(cam_t *c, uint8_t *pkt, size_t len, int64_t now)
             p->ts_delta =
                 (uint32_t)(p->out_ts + (uint32_t)((gap > 0 ? gap : 1) * 90) - rtp.timestamp);
         } else {
-            uint8_t r[4];
-            if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-                memset(r, 0x5a, sizeof(r));
+            uint8_t rb[4];
+            if (getrandom(rb, sizeof(rb), 0) != (ssize_t)sizeof(rb)) {
+                memset(rb, 0x5a, sizeof(rb));
             }
-            p->ssrc = (uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 | (uint32_t)r[2] << 8 | r[3];
+            p->ssrc = (uint32_t)rb[0] << 24 | (uint32_t)rb[1] << 16 | (uint32_t)rb[2] << 8 | rb[3];
             p->seq_delta = 0;
             p->ts_delta = 0;
             p->have_out = 1;
@@ -552,6 +531,60 @@ static int on_rtp(cam_t *c, uint8_t *pkt, size_t len, int64_t now)
         c->flush_due = 1;
     }
     return 1;
+}
+
+/*
+ * One source at a time. A source (an SSRC) is taken once three of its packets came in
+ * sequence; its first two wait in `pend` meanwhile, so nothing of it is lost. Random bytes
+ * sometimes pass as RTP of the right payload type, never three in sequence: garbage never
+ * opens a session, and never reaches a viewer. A camera that goes on with a new SSRC (its
+ * encoder restarted, a new resolution) is followed the same way, renumbered so that viewers
+ * see one continuous stream.
+ */
+static int on_rtp(cam_t *c, uint8_t *pkt, size_t len, int64_t now)
+{
+    pull_t *p = &c->pull;
+    ch_codec_rtp_t rtp;
+    if (ch_codec_rtp_parse(pkt, len, &rtp) != 0 || rtp.payload_type != p->pt) {
+        return 0;
+    }
+    if (p->confirmed && rtp.ssrc == p->in_ssrc) {
+        return accept_rtp(c, pkt, len, &rtp, now);
+    }
+    if (p->cand_count > 0 && rtp.ssrc == p->cand_ssrc && rtp.seq == (uint16_t)(p->cand_seq + 1u)) {
+        p->cand_count++;
+    } else {
+        p->cand_ssrc = rtp.ssrc;
+        p->cand_count = 1;
+        ch_buf_reset(&p->pend);
+    }
+    p->cand_seq = rtp.seq;
+    if (p->cand_count < 3) {
+        uint32_t n = (uint32_t)len;
+        ch_buf_append(&p->pend, &n, sizeof(n));
+        ch_buf_append(&p->pend, pkt, len);
+        return 0;
+    }
+    if (p->confirmed) {
+        ch_media_stream_drop_partial(c->store); /* the old source's unfinished frame */
+    }
+    p->confirmed = 1;
+    p->in_ssrc = rtp.ssrc;
+    p->new_session = 1; /* renumbered from here, as after a reconnect */
+    p->cand_count = 0;
+    int any = 0;
+    for (size_t off = 0; off + sizeof(uint32_t) <= p->pend.len;) {
+        uint32_t n;
+        memcpy(&n, p->pend.data + off, sizeof(n));
+        uint8_t *q = (uint8_t *)p->pend.data + off + sizeof(n);
+        ch_codec_rtp_t qr;
+        if (ch_codec_rtp_parse(q, n, &qr) == 0) {
+            any |= accept_rtp(c, q, n, &qr, now);
+        }
+        off += sizeof(n) + n;
+    }
+    ch_buf_reset(&p->pend);
+    return accept_rtp(c, pkt, len, &rtp, now) | any;
 }
 
 /* Consumes whole messages and frames from the input; stops when the connection changed. */
@@ -857,6 +890,7 @@ void ch_media__pull_stop(cam_t *c)
     ch_free(p->in);
     p->in = NULL;
     ch_buf_fini(&p->out);
+    ch_buf_fini(&p->pend);
     set_state(p, PULL_STOPPED);
 }
 
