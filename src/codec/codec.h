@@ -14,6 +14,12 @@
  * and bytes are copied only when a parameter set changes (or is fragmented and must be put
  * back together). Nothing here keeps a pointer into a packet after the call returns.
  *
+ * For the browser (issue 7), at the end of this header: an access-unit assembler (RTP
+ * packets to whole pictures as length-prefixed NAL units, copied once into two reusable
+ * buffers, the only memory this module allocates) and a fragmented-MP4 muxer (an init
+ * segment, then one moof + mdat per picture, written into the caller's buffer), both meant
+ * to run once per camera so that every browser viewer shares the same bytes.
+ *
  * Threading: none of these calls share state; one stream belongs to one thread at a time.
  * See docs/internals/codec.md.
  */
