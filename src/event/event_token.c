@@ -36,7 +36,10 @@ void ch_event_token_make(const uint8_t sk[64], const ch_event_claims_t *c,
     crypto_sign_detached(sig, NULL, msg, mlen, sk);
     char s64[100];
     sodium_bin2base64(s64, sizeof(s64), sig, sizeof(sig), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    snprintf(out, CH_EVENT_TOKEN_MAX, "v1.%s.%s", p64, s64);
+    int w = snprintf(out, CH_EVENT_TOKEN_MAX, "v1.%s.%s", p64, s64);
+    if (w < 0 || w >= CH_EVENT_TOKEN_MAX) {
+        out[0] = '\0'; /* not reached: five numbers and a signature fit */
+    }
 }
 
 /* Parses "a.b.c.d.e" of positive decimal numbers. */
