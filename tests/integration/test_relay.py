@@ -30,17 +30,6 @@ from hub import Hub, check, free_port
 # Cases that fail against the relay as it stands, skipped unless CH_RELAY_PENDING=1 (run them
 # all) or CH_RELAY_PENDING=name,name (run those). Each says what fails.
 PENDING = {
-    "test_fault_garbage_never_reaches_viewers":
-        "after a reconnect to a camera whose session begins with garbage, a garbage packet "
-        "that happens to read as RTP version 2, payload type 96 (afe0e6b3..., ade099ca...: "
-        "padding set, 13 or 15 CSRCs) is taken as the session's first packet and reaches "
-        "viewers before any keyframe: 1 to 3 in 20 sessions; ffmpeg then says 'slice type "
-        "32 too large', 'decode_slice_header error'",
-    "test_fault_resize_on_demand_pull_and_idle_stop":
-        "since 896804d (one SSRC per camera session) camsim's resize, which goes on with a new "
-        "SSRC in the same session, is taken for garbage: 'no valid video for 5 s (991 packets "
-        "that are not the camera's video)', a reconnect, back to 1080p; ffmpeg through the "
-        "relay decodes 76 frames, all 1920x1080, never 1280x720",
 }
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -1156,7 +1145,7 @@ def test_fault_garbage_reconnects_and_the_hub_survives():
         n = Watch(grants[good]["rtsp_url"], seconds=8)
         st = wait_for(lambda: (s.stream(cid) or {}).get("reconnects", 0) >= 1 and
                       s.stream(cid), 20, "a reconnect of the camera sending garbage")
-        w.wait(40)
+        w.wait(20)  # it may wait on for the stream's details through the gaps: no matter
         n.wait(40)
         check(w.frames() >= 10, "%d frames from the garbage camera: %s"
               % (w.frames(), w.stderr()[-300:]))
@@ -1172,14 +1161,14 @@ def test_fault_garbage_never_reaches_viewers():
     to 2 s away): about half the sessions begin with garbage. After each reconnect the viewer
     must get nothing before the new session's keyframe (its parameter sets first), and never
     a packet camsim did not send (camsim's RTP headers all start 0x80: version 2, no padding,
-    extension or CSRC). Two such cameras for 50 s: some 20 sessions."""
+    extension or CSRC). Three such cameras for 30 s: some 20 sessions."""
     c = camsim()
 
     def run(s):
         cams = [s.camera("garbage %d" % k, c.url("relay-garbage-only%d?fault=garbage" % k))
-                for k in range(2)]
+                for k in range(3)]
         _, grants = s.open()
-        watches = [Watch(grants[cid]["rtsp_url"], seconds=50) for cid in cams]
+        watches = [Watch(grants[cid]["rtsp_url"], seconds=30) for cid in cams]
         found = {}
 
         def capture(cid):
@@ -1191,7 +1180,7 @@ def test_fault_garbage_never_reaches_viewers():
             try:
                 check(v.play(grants[cid]["rtsp_url"])[0] == 200, "PLAY refused")
                 t0 = time.time()
-                while time.time() - t0 < 50:
+                while time.time() - t0 < 30:
                     try:
                         v.read_media(frames=10 ** 9, timeout=1)
                     except EOFError:
