@@ -200,9 +200,17 @@ static void reply(conn_t *c, uint32_t cseq, int status, const char *reason, cons
     }
 }
 
+/* Writes what c has to write: two writev at most (a live frame takes one; a keyframe or
+ * the cached GOP of a new viewer more), then the rest when the socket says it is writable,
+ * so that 200 viewers joining at once share the loop fairly instead of the first ones'
+ * GOPs delaying the others' answers. */
 static void conn_write(conn_t *c)
 {
-    for (int round = 0; round < 8 && !c->closing; round++) {
+    for (int round = 0; !c->closing; round++) {
+        if (round == 2) {
+            ch_media__sock_want(c->sock, UV_READABLE | UV_WRITABLE);
+            return;
+        }
         struct iovec iov[MAX_IOV];
         size_t k = 0, ctl = c->out.len - c->out_off, media = 0;
         if (ctl > 0 && (!c->joined || c->v.off == 0)) {
