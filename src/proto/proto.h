@@ -459,4 +459,41 @@ int ch_proto_auth_authorization(const ch_proto_auth_challenge_t *c,
 int ch_proto_auth_digest_response(const ch_proto_auth_challenge_t *c,
                                   const ch_proto_auth_request_t *r, char hex[65]) CH_MUST_CHECK;
 
+/* ---- WebSocket (ws.c) ------------------------------------------------------------------ */
+
+#define CH_PROTO_WS_ACCEPT_LEN 28 /* base64 of a SHA-1 */
+#define CH_PROTO_WS_HEADER_MAX 10
+
+#define CH_PROTO_WS_TEXT   1u
+#define CH_PROTO_WS_BINARY 2u
+#define CH_PROTO_WS_CLOSE  8u
+#define CH_PROTO_WS_PING   9u
+#define CH_PROTO_WS_PONG   10u
+
+/** The Sec-WebSocket-Accept value for a Sec-WebSocket-Key (RFC 6455 section 4.2.2): 0 and
+ * out (NUL-terminated), CH_EPARSE when key is not the base64 of 16 bytes, CH_EIO. */
+int ch_proto_ws_accept(ch_slice_t key, char out[CH_PROTO_WS_ACCEPT_LEN + 1]) CH_MUST_CHECK;
+
+/** Writes the header of a server's frame (FIN set, unmasked) of len payload bytes; returns its
+ * size (2, 4 or 10). */
+size_t ch_proto_ws_header(unsigned opcode, uint64_t len, uint8_t out[CH_PROTO_WS_HEADER_MAX]);
+
+/** One frame a client sent; payload points into the buffer given to ch_proto_ws_read, unmasked
+ * there in place. */
+typedef struct ch_proto_ws_frame {
+    unsigned fin;
+    unsigned opcode; /* 0 continuation, 1 text, 2 binary, 8 close, 9 ping, 10 pong */
+    uint8_t *payload;
+    size_t payload_len;
+} ch_proto_ws_frame_t;
+
+/**
+ * Reads the client frame at the start of buf[0, len) and unmasks its payload in place. Returns
+ * its size (header and payload) with *out filled, CH_EAGAIN (incomplete), CH_EPARSE (reserved
+ * bits, an unknown opcode, an unmasked frame, a long or fragmented control frame, a length not
+ * in its shortest form) or CH_ETOOBIG (a payload over max_payload).
+ */
+int ch_proto_ws_read(uint8_t *buf, size_t len, size_t max_payload,
+                     ch_proto_ws_frame_t *out) CH_MUST_CHECK;
+
 #endif /* CH_PROTO_H */

@@ -1,0 +1,133 @@
+/*
+ * proto/ws.c: WebSocket (RFC 6455) for the browsers' live video: the opening handshake's
+ * accept value, frame headers the server sends (unmasked, built once per message and shared by
+ * every viewer), and the reader of what browsers send (masked frames: close, ping, and data the
+ * hub has no use for).
+ */
+#include "proto/proto.h"
+
+#include <openssl/evp.h>
+#include <string.h>
+
+static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+int ch_proto_ws_accept(ch_slice_t key, char out[CH_PROTO_WS_ACCEPT_LEN + 1])
+{
+    /* The key is the base64 of 16 bytes: 24 characters. */
+    if (key.len != 24) {
+        return CH_EPARSE;
+    }
+    for (size_t i = 0; i < key.len; i++) {
+        char ch = key.ptr[i];
+        int ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                 ch == '+' || ch == '/' || (ch == '=' && i >= 22);
+        if (!ok) {
+            return CH_EPARSE;
+        }
+    }
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1 &&
+             EVP_DigestUpdate(ctx, key.ptr, key.len) == 1 &&
+             EVP_DigestUpdate(ctx, ws_guid, sizeof(ws_guid) - 1) == 1 &&
+             EVP_DigestFinal_ex(ctx, digest, &dlen) == 1 && dlen == 20;
+    EVP_MD_CTX_free(ctx);
+    if (!ok) {
+        return CH_EIO;
+    }
+    /* 20 bytes: 28 characters of base64 with one '='. */
+    if (EVP_EncodeBlock((unsigned char *)out, digest, 20) != CH_PROTO_WS_ACCEPT_LEN) {
+        return CH_EIO;
+    }
+    out[CH_PROTO_WS_ACCEPT_LEN] = '\0';
+    return 0;
+}
+
+size_t ch_proto_ws_header(unsigned opcode, uint64_t len, uint8_t out[CH_PROTO_WS_HEADER_MAX])
+{
+    out[0] = (uint8_t)(0x80u | (opcode & 0x0fu)); /* FIN: one frame per message */
+    if (len < 126) {
+        out[1] = (uint8_t)len;
+        return 2;
+    }
+    if (len <= 0xffff) {
+        out[1] = 126;
+        out[2] = (uint8_t)(len >> 8);
+        out[3] = (uint8_t)len;
+        return 4;
+    }
+    out[1] = 127;
+    for (int i = 0; i < 8; i++) {
+        out[2 + i] = (uint8_t)(len >> (56 - 8 * i));
+    }
+    return 10;
+}
+
+int ch_proto_ws_read(uint8_t *buf, size_t len, size_t max_payload, ch_proto_ws_frame_t *out)
+{
+    if (len < 2) {
+        return CH_EAGAIN;
+    }
+    unsigned fin = buf[0] >> 7, rsv = (buf[0] >> 4) & 7u, opcode = buf[0] & 0x0fu;
+    unsigned masked = buf[1] >> 7;
+    uint64_t plen = buf[1] & 0x7fu;
+    /* No extension was agreed: reserved bits are an error; so are unknown opcodes. */
+    if (rsv != 0 || (opcode > 2 && opcode < 8) || opcode > 10) {
+        return CH_EPARSE;
+    }
+    /* A client masks every frame (RFC 6455 section 5.1). */
+    if (!masked) {
+        return CH_EPARSE;
+    }
+    size_t hl = 2;
+    if (plen == 126) {
+        if (len < 4) {
+            return CH_EAGAIN;
+        }
+        plen = (uint64_t)buf[2] << 8 | buf[3];
+        if (plen < 126) {
+            return CH_EPARSE; /* not the shortest form */
+        }
+        hl = 4;
+    } else if (plen == 127) {
+        if (len < 10) {
+            return CH_EAGAIN;
+        }
+        if (buf[2] & 0x80u) {
+            return CH_EPARSE;
+        }
+        plen = 0;
+        for (int i = 0; i < 8; i++) {
+            plen = plen << 8 | buf[2 + i];
+        }
+        if (plen <= 0xffff) {
+            return CH_EPARSE;
+        }
+        hl = 10;
+    }
+    /* Control frames are short and never fragmented. */
+    if (opcode >= 8 && (plen > 125 || !fin)) {
+        return CH_EPARSE;
+    }
+    if (plen > max_payload) {
+        return CH_ETOOBIG;
+    }
+    if (len < hl + 4) {
+        return CH_EAGAIN;
+    }
+    const uint8_t *key = buf + hl;
+    hl += 4;
+    if (len - hl < plen) {
+        return CH_EAGAIN;
+    }
+    uint8_t *p = buf + hl;
+    for (size_t i = 0; i < (size_t)plen; i++) {
+        p[i] ^= key[i & 3];
+    }
+    out->fin = fin;
+    out->opcode = opcode;
+    out->payload = p;
+    out->payload_len = (size_t)plen;
+    return (int)(hl + plen);
+}

@@ -1,0 +1,88 @@
+/*
+ * WebSocket pieces of proto/: the handshake's accept value (RFC 6455's own example), server
+ * frame headers at each length form, and the reader of client frames (unmasking, incomplete
+ * input, and every refusal).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "proto/proto.h"
+
+static void test_accept_is_rfc_6455s_example(void **state)
+{
+    (void)state;
+    char out[CH_PROTO_WS_ACCEPT_LEN + 1];
+    assert_int_equal(ch_proto_ws_accept(CH_SLICE_LIT("dGhlIHNhbXBsZSBub25jZQ=="), out), 0);
+    assert_string_equal(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    assert_int_equal(ch_proto_ws_accept(CH_SLICE_LIT("short"), out), CH_EPARSE);
+    assert_int_equal(ch_proto_ws_accept(CH_SLICE_LIT("dGhlIHNhbXBsZSBub25jZQ\"="), out), CH_EPARSE);
+}
+
+static void test_server_headers_use_the_shortest_length_form(void **state)
+{
+    (void)state;
+    uint8_t h[CH_PROTO_WS_HEADER_MAX];
+    assert_int_equal(ch_proto_ws_header(CH_PROTO_WS_BINARY, 125, h), 2);
+    assert_memory_equal(h, "\x82\x7d", 2);
+    assert_int_equal(ch_proto_ws_header(CH_PROTO_WS_TEXT, 126, h), 4);
+    assert_memory_equal(h, "\x81\x7e\x00\x7e", 4);
+    assert_int_equal(ch_proto_ws_header(CH_PROTO_WS_BINARY, 65535, h), 4);
+    assert_memory_equal(h, "\x82\x7e\xff\xff", 4);
+    assert_int_equal(ch_proto_ws_header(CH_PROTO_WS_BINARY, 65536, h), 10);
+    assert_memory_equal(h, "\x82\x7f\x00\x00\x00\x00\x00\x01\x00\x00", 10);
+}
+
+static void test_reader_unmasks_and_waits_for_whole_frames(void **state)
+{
+    (void)state;
+    /* RFC 6455 section 5.7: a masked "Hello". */
+    uint8_t f[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58};
+    ch_proto_ws_frame_t out;
+    for (size_t n = 0; n < sizeof(f); n++) {
+        uint8_t copy[sizeof(f)];
+        memcpy(copy, f, sizeof(f));
+        assert_int_equal(ch_proto_ws_read(copy, n, 1024, &out), CH_EAGAIN);
+    }
+    assert_int_equal(ch_proto_ws_read(f, sizeof(f), 1024, &out), (int)sizeof(f));
+    assert_int_equal(out.opcode, CH_PROTO_WS_TEXT);
+    assert_int_equal(out.fin, 1);
+    assert_int_equal(out.payload_len, 5);
+    assert_memory_equal(out.payload, "Hello", 5);
+}
+
+static void test_reader_refuses_what_a_client_must_not_send(void **state)
+{
+    (void)state;
+    ch_proto_ws_frame_t out;
+    uint8_t unmasked[] = {0x81, 0x02, 'h', 'i'};
+    assert_int_equal(ch_proto_ws_read(unmasked, sizeof(unmasked), 1024, &out), CH_EPARSE);
+    uint8_t rsv[] = {0xc1, 0x80, 0, 0, 0, 0};
+    assert_int_equal(ch_proto_ws_read(rsv, sizeof(rsv), 1024, &out), CH_EPARSE);
+    uint8_t opcode3[] = {0x83, 0x80, 0, 0, 0, 0};
+    assert_int_equal(ch_proto_ws_read(opcode3, sizeof(opcode3), 1024, &out), CH_EPARSE);
+    uint8_t frag_ping[] = {0x09, 0x80, 0, 0, 0, 0};
+    assert_int_equal(ch_proto_ws_read(frag_ping, sizeof(frag_ping), 1024, &out), CH_EPARSE);
+    uint8_t long_ping[] = {0x89, 0xfe, 0x00, 0x7e};
+    assert_int_equal(ch_proto_ws_read(long_ping, sizeof(long_ping), 1024, &out), CH_EPARSE);
+    uint8_t not_shortest[] = {0x82, 0xfe, 0x00, 0x05, 1, 2, 3, 4};
+    assert_int_equal(ch_proto_ws_read(not_shortest, sizeof(not_shortest), 1024, &out), CH_EPARSE);
+    uint8_t big[] = {0x82, 0xfe, 0x10, 0x00, 1, 2, 3, 4};
+    assert_int_equal(ch_proto_ws_read(big, sizeof(big), 1024, &out), CH_ETOOBIG);
+    uint8_t top_bit[] = {0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0};
+    assert_int_equal(ch_proto_ws_read(top_bit, sizeof(top_bit), 1u << 30, &out), CH_EPARSE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_accept_is_rfc_6455s_example),
+        cmocka_unit_test(test_server_headers_use_the_shortest_length_form),
+        cmocka_unit_test(test_reader_unmasks_and_waits_for_whole_frames),
+        cmocka_unit_test(test_reader_refuses_what_a_client_must_not_send),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
