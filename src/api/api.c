@@ -1003,6 +1003,39 @@ static void handle_geo(api_ctx_t *c, ch_api__route_id_t route)
 
 /* ---- the handler -------------------------------------------------------------------------- */
 
+/* GET /api/v1/cameras/{id}/live: not an upgrade is 426; an upgrade goes to the relay, which
+ * checks the token, answers the handshake and sends the video. */
+static void handle_live(api_ctx_t *c)
+{
+    const ch_slice_t *up = ch_http_request_header(c->req, "upgrade");
+    if (up == NULL || !ch_slice_eq_nocase(*up, "websocket")) {
+        ch_api__reply_error(c, 426, "upgrade_required", NULL,
+                            "live video is a WebSocket: send Upgrade: websocket");
+        return;
+    }
+    if (c->api->live == NULL) {
+        ch_api__reply_error(c, 503, "unavailable", NULL, "the media relay is not running");
+        return;
+    }
+    ch_buf_t raw;
+    ch_buf_init(&raw);
+    int fd = -1;
+    char peer[64];
+    snprintf(peer, sizeof(peer), "%s", c->req->peer);
+    int rc = ch_http_hand_over(c->req, &fd, &raw);
+    if (rc != 0) {
+        ch_buf_fini(&raw);
+        ch_api__reply_error(c, 503, "unavailable", NULL, "try again");
+        return;
+    }
+    ch_log(CH_LOG_INFO, "api",
+           "msg=request method=GET path=/api/v1/cameras/{id}/live status=101 "
+           "handed_to=relay peer=%s",
+           peer);
+    c->api->live(c->api->live_ud, fd, raw.data, raw.len);
+    ch_buf_fini(&raw);
+}
+
 void ch_api_handle(ch_http_request_t *req, void *ud)
 {
     ch_api_t *api = ud;
@@ -1109,6 +1142,9 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
         break;
     case CH_API__R_LEDGER:
         ch_api__handle_ledger(&c);
+        break;
+    case CH_API__R_LIVE:
+        handle_live(&c);
         break;
     case CH_API__R_STREAMS:
         ch_api__reply_json(&c, 200, NULL,
@@ -1253,6 +1289,13 @@ void ch_api_set_urls(ch_api_t *api, const char *rtsp_base, const char *ws_base)
 ch_event_engine_t *ch_api_events(ch_api_t *api)
 {
     return api->events;
+}
+
+void ch_api_set_live(ch_api_t *api, void (*fn)(void *ud, int fd, const void *raw, size_t len),
+                     void *ud)
+{
+    api->live = fn;
+    api->live_ud = ud;
 }
 
 void ch_api_set_streams(ch_api_t *api, json_t *(*fn)(void *ud), void *ud)

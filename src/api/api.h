@@ -98,6 +98,12 @@ struct ch_event_engine *ch_api_events(ch_api_t *api);
  * pulls and viewers). Without one the route answers an empty list. Loop thread only. */
 void ch_api_set_streams(ch_api_t *api, json_t *(*fn)(void *ud), void *ud);
 
+/* Who takes GET /api/v1/cameras/{id}/live (a browser's WebSocket for live video): fn gets the
+ * connection's descriptor and the request's bytes (ch_http_hand_over) and owns them. Without
+ * one the route answers 503. Loop thread only. */
+void ch_api_set_live(ch_api_t *api, void (*fn)(void *ud, int fd, const void *raw, size_t len),
+                     void *ud);
+
 /* Frees the API (NULL is fine). Call it once the HTTP server is shut down. When imports are
  * still running on the thread pool the memory is released by the last one to finish, so the
  * loop must keep running until ch_api_in_flight() reaches zero; their answers are dropped. */

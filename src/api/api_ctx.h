@@ -43,6 +43,9 @@ struct ch_api {
     /* GET /api/v1/streams: the media relay's answer (ch_api_set_streams), or none. */
     json_t *(*streams)(void *ud);
     void *streams_ud;
+    /* GET /api/v1/cameras/{id}/live: the WebSocket upgrade handed to the relay. */
+    void (*live)(void *ud, int fd, const void *raw, size_t len);
+    void *live_ud;
 };
 
 /* One request being answered: who asks, and what the access log line needs. */

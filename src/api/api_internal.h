@@ -159,6 +159,7 @@ typedef enum ch_api__route_id {
     CH_API__R_GRANTS_REVOKE,     /* POST /api/v1/grants/{id}/revoke */
     CH_API__R_LEDGER,            /* GET /api/v1/ledger */
     CH_API__R_STREAMS,           /* GET /api/v1/streams */
+    CH_API__R_LIVE,              /* GET /api/v1/cameras/{id}/live (WebSocket) */
 } ch_api__route_id_t;
 
 typedef struct ch_api__match {

@@ -76,7 +76,8 @@
     X("POST", "/api/v1/grants/{id}/revoke", ROLES_REVOKE, CH_API__R_GRANTS_REVOKE,                 \
       CH_API__AGENCIES)                                                                            \
     X("GET", "/api/v1/ledger", ROLES_AUDIT, CH_API__R_LEDGER, CH_API__AGENCIES)                    \
-    X("GET", "/api/v1/streams", ROLES_WATCH, CH_API__R_STREAMS, CH_API__AGENCIES)
+    X("GET", "/api/v1/streams", ROLES_WATCH, CH_API__R_STREAMS, CH_API__AGENCIES)                  \
+    X("GET", "/api/v1/cameras/{id}/live", "public", CH_API__R_LIVE, CH_API__CAMERAS)
 
 #define AS_INFO(method, tmpl, roles, id, res)     {method, tmpl, roles},
 #define AS_DISPATCH(method, tmpl, roles, id, res) {id, res},

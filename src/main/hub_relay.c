@@ -166,7 +166,7 @@ static int on_record(void *ud, const ch_media_record_t *r)
     }
     snprintf(object, sizeof(object), "camera:%lld", (long long)r->camera_id);
     json_t *d = json_object();
-    json_object_set_new(d, "transport", json_string("rtsp"));
+    json_object_set_new(d, "transport", json_string(r->transport != NULL ? r->transport : "rtsp"));
     json_object_set_new(d, "peer", json_string(r->peer));
     if (r->access.grant_id > 0) {
         json_object_set_new(d, "grant_id", json_integer(r->access.grant_id));
@@ -276,7 +276,8 @@ static void add_stream(void *ud, const ch_media_stream_info_t *s)
         char vs[32];
         ch_time_format_rfc3339(v->since_ms, vs);
         json_array_append_new(
-            viewers, json_pack("{s:I, s:I, s:I, s:s, s:s, s:I, s:i, s:I}", "grant_id",
+            viewers, json_pack("{s:s, s:I, s:I, s:I, s:s, s:s, s:I, s:i, s:I}", "transport",
+                               v->transport != NULL ? v->transport : "rtsp", "grant_id",
                                (json_int_t)v->grant_id, "event_id", (json_int_t)v->event_id,
                                "agency_id", (json_int_t)v->agency_id, "peer", v->peer, "since", vs,
                                "bytes", (json_int_t)v->bytes, "skips", (int)v->skips, "lag_bytes",
@@ -310,6 +311,12 @@ void ch_main__relay_base(const ch_main_relay_t *mr, char *out, size_t cap)
     int v6 = strchr(host, ':') != NULL;
     snprintf(out, cap, "rtsp://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "",
              ch_media_relay_port(mr->relay));
+}
+
+void ch_main__relay_live(void *ud, int fd, const void *raw, size_t len)
+{
+    ch_main_relay_t *mr = ud;
+    ch_media_relay_adopt(mr->relay, fd, raw, len);
 }
 
 json_t *ch_main__relay_streams(void *ud)

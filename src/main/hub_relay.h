@@ -28,6 +28,8 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_
 void ch_main__relay_stop(ch_main_relay_t *mr);
 /* "rtsp://HOST:PORT" with the port bound (rtsp.listen may ask for port 0). */
 void ch_main__relay_base(const ch_main_relay_t *mr, char *out, size_t cap);
+/* Takes a browser's WebSocket upgrade (for ch_api_set_live). */
+void ch_main__relay_live(void *ud, int fd, const void *raw, size_t len);
 /* The streams answer: {"items": [...], "total": N}. For ch_api_set_streams. */
 json_t *ch_main__relay_streams(void *ud);
 

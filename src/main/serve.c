@@ -449,6 +449,7 @@ int ch_main_serve(int argc, char **argv)
         goto out;
     }
     ch_api_set_streams(s.api, ch_main__relay_streams, s.relay);
+    ch_api_set_live(s.api, ch_main__relay_live, s.relay);
 
     uv_signal_init(s.loop, &s.sig_term);
     uv_signal_init(s.loop, &s.sig_int);

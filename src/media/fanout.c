@@ -168,20 +168,15 @@ static void make_room(ch_media_stream_t *s)
     s->base++;
 }
 
-int64_t ch_media_stream_push(ch_media_stream_t *s, uint8_t channel, const uint8_t *rtp, size_t len,
-                             unsigned flags)
+/* Stores hl header bytes then len bytes as one packet. */
+static int64_t store(ch_media_stream_t *s, const uint8_t *hdr, size_t hl, const uint8_t *data,
+                     size_t len, unsigned flags)
 {
-    if (rtp == NULL || len == 0) {
-        return CH_EINVAL;
-    }
-    if (len > CH_MEDIA_MAX_PACKET) {
-        return CH_ETOOBIG;
-    }
     if (s->head - s->base >= s->window) {
         make_room(s);
     }
     pkt_t *p;
-    if (len + 4 <= s->pkt_bytes) {
+    if (len + hl <= s->pkt_bytes) {
         p = s->free;
         if (p != NULL) {
             s->free = p->free_next;
@@ -191,16 +186,15 @@ int64_t ch_media_stream_push(ch_media_stream_t *s, uint8_t channel, const uint8_
         }
         p->pooled = 1;
     } else {
-        p = ch_malloc(sizeof(*p) + len + 4);
+        p = ch_malloc(sizeof(*p) + len + hl);
         s->allocated++;
         p->pooled = 0;
     }
-    p->data[0] = '$';
-    p->data[1] = channel;
-    p->data[2] = (uint8_t)(len >> 8);
-    p->data[3] = (uint8_t)len;
-    memcpy(p->data + 4, rtp, len);
-    p->len = (uint32_t)len + 4;
+    if (hl > 0) {
+        memcpy(p->data, hdr, hl);
+    }
+    memcpy(p->data + hl, data, len);
+    p->len = (uint32_t)(len + hl);
     p->cum = s->cum_head;
     s->cum_head += p->len;
     uint64_t n = s->head++;
@@ -222,6 +216,31 @@ int64_t ch_media_stream_push(ch_media_stream_t *s, uint8_t channel, const uint8_
         trim(s);
     }
     return (int64_t)n;
+}
+
+int64_t ch_media_stream_push(ch_media_stream_t *s, uint8_t channel, const uint8_t *rtp, size_t len,
+                             unsigned flags)
+{
+    if (rtp == NULL || len == 0) {
+        return CH_EINVAL;
+    }
+    if (len > CH_MEDIA_MAX_PACKET) {
+        return CH_ETOOBIG;
+    }
+    uint8_t hdr[4] = {'$', channel, (uint8_t)(len >> 8), (uint8_t)len};
+    return store(s, hdr, sizeof(hdr), rtp, len, flags);
+}
+
+int64_t ch_media_stream_push_message(ch_media_stream_t *s, const uint8_t *hdr, size_t hl,
+                                     const uint8_t *data, size_t len, unsigned flags)
+{
+    if ((data == NULL && len > 0) || hl + len == 0) {
+        return CH_EINVAL;
+    }
+    if (hl + len > CH_MEDIA_MAX_MESSAGE) {
+        return CH_ETOOBIG;
+    }
+    return store(s, hdr, hl, data, len, flags);
 }
 
 void ch_media_stream_drop_partial(ch_media_stream_t *s)

@@ -81,6 +81,16 @@ int64_t ch_media_stream_push(ch_media_stream_t *s, uint8_t channel, const uint8_
  */
 void ch_media_stream_drop_partial(ch_media_stream_t *s);
 
+/*
+ * Stores one message as it will be written: hl header bytes (a WebSocket frame header) then
+ * len bytes (an fMP4 fragment), up to CH_MEDIA_MAX_MESSAGE in all; flags as for a packet
+ * (a message is a whole access unit: AU_START | AU_END, plus KEYFRAME for a keyframe's).
+ * The packet number, or CH_ETOOBIG / CH_EINVAL.
+ */
+#define CH_MEDIA_MAX_MESSAGE (64u << 20)
+int64_t ch_media_stream_push_message(ch_media_stream_t *s, const uint8_t *hdr, size_t hl,
+                                     const uint8_t *data, size_t len, unsigned flags);
+
 /* The number the next packet will get, and the first packet of the cached GOP (equal to the
  * head while no keyframe has been seen). */
 uint64_t ch_media_stream_head(const ch_media_stream_t *s);
@@ -148,13 +158,14 @@ typedef struct ch_media_record {
     ch_media_record_kind_t kind;
     ch_media_access_t access; /* zero for a refusal without a valid credential */
     int64_t camera_id;
-    char peer[64];       /* "127.0.0.1:50312" */
-    int status;          /* refusals: 401 or 403 */
-    const char *reason;  /* refusals: "no_credential", "bad_token", "other_camera", "expired",
-                            "grant_ended"; ends: "teardown", "closed", "grant_ended", "slow",
-                            "timeout", "error", "shutdown" */
-    uint64_t bytes;      /* ends */
-    int64_t duration_ms; /* ends */
+    char peer[64];         /* "127.0.0.1:50312" */
+    int status;            /* refusals: 401 or 403 */
+    const char *reason;    /* refusals: "no_credential", "bad_token", "other_camera", "expired",
+                              "grant_ended"; ends: "teardown", "closed", "grant_ended", "slow",
+                              "timeout", "error", "shutdown" */
+    uint64_t bytes;        /* ends */
+    int64_t duration_ms;   /* ends */
+    const char *transport; /* "rtsp" or "ws" */
 } ch_media_record_t;
 
 typedef struct ch_media_relay_config {
@@ -179,6 +190,11 @@ typedef struct ch_media_relay_config {
 /* Binds the listener and starts the loops. 0, or a negative code with err filled. */
 int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **out, char *err,
                          size_t errlen) CH_MUST_CHECK;
+/* Takes a connection handed over by the HTTP server (a browser's WebSocket upgrade to
+ * GET /api/v1/cameras/{id}/live?token=...): fd and the request's bytes as received (at most
+ * 8 KiB; more closes it). From any thread; the relay owns fd from here. */
+void ch_media_relay_adopt(ch_media_relay_t *r, int fd, const void *raw, size_t len);
+
 /* The port the relay listens on (the one picked when rtsp.listen asked for port 0). */
 int ch_media_relay_port(const ch_media_relay_t *r);
 /* Closes every viewer (each recorded, reason "shutdown") and pull, joins the threads, frees.
@@ -199,6 +215,7 @@ typedef struct ch_media_viewer_info {
     uint64_t bytes;
     unsigned skips;
     uint64_t lag_bytes;
+    const char *transport; /* "rtsp" or "ws" */
 } ch_media_viewer_info_t;
 
 typedef struct ch_media_stream_info {

@@ -15,6 +15,7 @@
 typedef struct ch_media__loop ch_media__loop_t;
 typedef struct ch_media__cam ch_media__cam_t;
 typedef struct ch_media__conn ch_media__conn_t;
+typedef struct ch_media__ws ch_media__ws_t;
 
 /* A socket watched by a uv_poll_t. The handle is closed (and the fd with it, unless keep_fd)
  * asynchronously; the owner frees nothing of it itself. */
@@ -119,8 +120,9 @@ struct ch_media__cam {
     uint64_t bitrate_bps;
     uint64_t frames_at_key;
     uint32_t gop_frames;
-    size_t unflushed; /* bytes stored since viewers were last written to */
-    int flush_due;    /* a frame ended since */
+    ch_media__ws_t *ws; /* the stream for browsers (ws.c), from the first WebSocket viewer */
+    size_t unflushed;   /* bytes stored since viewers were last written to */
+    int flush_due;      /* a frame ended since */
 };
 
 /* A command from another thread. */
@@ -180,6 +182,15 @@ void ch_media__pull_start(ch_media__cam_t *c);
 void ch_media__pull_stop(ch_media__cam_t *c);
 void ch_media__pull_tick(ch_media__cam_t *c, int64_t now);
 const char *ch_media__pull_state_name(ch_media__pull_state_t s);
+
+/* ws.c */
+void ch_media__ws_enable(ch_media__cam_t *c);
+void ch_media__ws_free(ch_media__cam_t *c);
+ch_media_stream_t *ch_media__ws_store(ch_media__cam_t *c);
+/* In place of ch_codec_stream_push while c->ws exists; then drain after the packet is stored. */
+int ch_media__ws_push(ch_media__cam_t *c, const ch_codec_rtp_t *rtp, ch_codec_pkt_t *info);
+void ch_media__ws_drain(ch_media__cam_t *c);
+void ch_media__ws_reset(ch_media__cam_t *c); /* the camera reconnects */
 
 /* viewer.c */
 void ch_media__listener_start(ch_media__loop_t *l, int fd);

@@ -89,6 +89,7 @@ static void fail(cam_t *c, const char *fmt, ...)
            p->last_error, (long long)p->backoff_ms);
     close_sock(p);
     ch_media_stream_drop_partial(c->store); /* the frame it was sending never ends */
+    ch_media__ws_reset(c);
     set_state(p, PULL_BACKOFF);
     p->retry_at_ms = ch_media__now_ms() + p->backoff_ms;
     p->backoff_ms *= 2;
@@ -470,8 +471,10 @@ static int accept_rtp(cam_t *c, uint8_t *pkt, size_t len, const ch_codec_rtp_t *
     pull_t *p = &c->pull;
     ch_codec_rtp_t rtp = *r;
     ch_codec_pkt_t info;
-    if (ch_codec_stream_push(&p->codec, &rtp, &info) != 0) {
-        return 0;
+    int crc = c->ws != NULL ? ch_media__ws_push(c, &rtp, &info)
+                            : ch_codec_stream_push(&p->codec, &rtp, &info);
+    if (crc != 0 && crc != CH_EUNSUPP) {
+        return 0; /* malformed: forwarded by no one (a valid but unread payload goes on) */
     }
     if (p->new_session) {
         if (p->have_out) {
@@ -530,6 +533,9 @@ static int accept_rtp(cam_t *c, uint8_t *pkt, size_t len, const ch_codec_rtp_t *
     if (info.flags & CH_CODEC_PKT_AU_END) {
         c->flush_due = 1;
     }
+    if (c->ws != NULL) {
+        ch_media__ws_drain(c);
+    }
     return 1;
 }
 
@@ -567,6 +573,7 @@ static int on_rtp(cam_t *c, uint8_t *pkt, size_t len, int64_t now)
     }
     if (p->confirmed) {
         ch_media_stream_drop_partial(c->store); /* the old source's unfinished frame */
+        ch_media__ws_reset(c);
     }
     p->confirmed = 1;
     p->in_ssrc = rtp.ssrc;

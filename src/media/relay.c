@@ -123,6 +123,7 @@ static void cam_free(ch_media__loop_t *l, ch_media__cam_t *c)
         }
     }
     ch_media__pull_stop(c);
+    ch_media__ws_free(c);
     ch_media_stream_free(c->store);
     ch_free(c->sdp);
     ch_free(c);

@@ -70,11 +70,15 @@ struct ch_media__conn {
     int closing;
     const char *why; /* why it closed */
     int blocked;     /* input waits: a DESCRIBE for the camera, a PLAY for its record */
+    int ws;          /* a browser: HTTP upgraded to WebSocket, fMP4 messages from cam->ws */
+    char ws_accept[CH_PROTO_WS_ACCEPT_LEN + 1];
     int close_after_write;
 };
 
 static void process(conn_t *c);
 static void conn_write(conn_t *c);
+static void http_error(conn_t *c, int status, const char *reason, const char *code,
+                       const char *message, const char *headers);
 
 conn_t *ch_media__conn_next(conn_t *c)
 {
@@ -153,12 +157,29 @@ void ch_media__conn_close(conn_t *c, const char *why)
     }
     c->closing = 1;
     c->why = why;
+    if (c->ws && c->joined && c->v.off == 0 && c->out.len == c->out_off && c->sock != NULL) {
+        /* Tell the browser why, when no message is half written (best effort). */
+        uint16_t code = strcmp(why, "shutdown") == 0 ? 1001
+                        : strcmp(why, "slow") == 0   ? 1013
+                                                     : 1008;
+        size_t rl = strlen(why);
+        uint8_t fr[CH_PROTO_WS_HEADER_MAX + 2 + 32];
+        if (rl <= 32) {
+            size_t hl = ch_proto_ws_header(CH_PROTO_WS_CLOSE, 2 + rl, fr);
+            fr[hl] = (uint8_t)(code >> 8);
+            fr[hl + 1] = (uint8_t)code;
+            memcpy(fr + hl + 2, why, rl);
+            ssize_t w = write(c->fd, fr, hl + 2 + rl);
+            (void)w;
+        }
+    }
     if (c->joined) {
         ch_media_record_t rec = {
             .kind = CH_MEDIA_VIEW_END,
             .access = c->acc,
             .camera_id = c->camera_id,
             .reason = why,
+            .transport = c->ws ? "ws" : "rtsp",
             .bytes = c->v.bytes,
             .duration_ms = ch_media__now_ms() - c->started_mono_ms,
         };
@@ -362,18 +383,24 @@ static ch_slice_t find_token(const ch_proto_request_t *req, const ch_proto_url_t
     return (ch_slice_t){NULL, 0};
 }
 
-static void refuse(conn_t *c, uint32_t cseq, int status, const char *why)
+static void record_refusal(conn_t *c, int status, const char *why)
 {
     ch_media_record_t rec = {
         .kind = CH_MEDIA_VIEW_REFUSE,
         .camera_id = c->camera_id,
         .status = status,
         .reason = why,
+        .transport = c->ws ? "ws" : "rtsp",
     };
     memcpy(rec.peer, c->peer, sizeof(rec.peer));
     ch_media__record(c->loop, &rec, NULL, NULL);
     ch_log(CH_LOG_INFO, "media", "msg=\"viewer refused\" camera=%lld peer=%s status=%d reason=%s",
            (long long)c->camera_id, c->peer, status, why);
+}
+
+static void refuse(conn_t *c, uint32_t cseq, int status, const char *why)
+{
+    record_refusal(c, status, why);
     if (status == 401) {
         reply(c, cseq, 401, "Unauthorized", "WWW-Authenticate: Basic realm=\"cctvhub\"\r\n", NULL);
     } else {
@@ -420,6 +447,7 @@ static void on_start_recorded(conn_t *c, int rc)
                 .access = c->acc,
                 .camera_id = c->camera_id,
                 .reason = c->why,
+                .transport = c->ws ? "ws" : "rtsp",
             };
             memcpy(rec.peer, c->peer, sizeof(rec.peer));
             ch_media__record(c->loop, &rec, NULL, NULL);
@@ -431,15 +459,29 @@ static void on_start_recorded(conn_t *c, int rc)
     }
     c->blocked = 0;
     if (rc != 0 || c->cam == NULL) {
-        reply(c, c->wait_cseq, 503, "Service Unavailable", NULL, NULL);
+        if (c->ws) {
+            http_error(c, 503, "Service Unavailable", "audit_unavailable",
+                       "the view could not be put on the audit record", NULL);
+        } else {
+            reply(c, c->wait_cseq, 503, "Service Unavailable", NULL, NULL);
+        }
         c->st = C_NEW;
         conn_write(c);
         return;
     }
-    char headers[128];
-    snprintf(headers, sizeof(headers), "Session: %s;timeout=60\r\nRange: npt=now-\r\n", c->session);
-    reply(c, c->wait_cseq, 200, "OK", headers, NULL);
-    ch_media_viewer_join(c->cam->store, &c->v, c->loop->relay->cfg.viewer_budget);
+    if (c->ws) {
+        ch_buf_appendf(&c->out,
+                       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                       c->ws_accept);
+        ch_media_viewer_join(ch_media__ws_store(c->cam), &c->v, c->loop->relay->cfg.viewer_budget);
+    } else {
+        char headers[128];
+        snprintf(headers, sizeof(headers), "Session: %s;timeout=60\r\nRange: npt=now-\r\n",
+                 c->session);
+        reply(c, c->wait_cseq, 200, "OK", headers, NULL);
+        ch_media_viewer_join(c->cam->store, &c->v, c->loop->relay->cfg.viewer_budget);
+    }
     c->joined = 1;
     c->cam->nplaying++;
     c->st = C_PLAYING;
@@ -644,6 +686,7 @@ static int handle(conn_t *c, const ch_proto_request_t *req)
             .kind = CH_MEDIA_VIEW_START,
             .access = c->acc,
             .camera_id = c->camera_id,
+            .transport = "rtsp",
         };
         memcpy(rec.peer, c->peer, sizeof(rec.peer));
         ch_media__record(c->loop, &rec, c, on_start_recorded);
@@ -661,12 +704,187 @@ static int handle(conn_t *c, const ch_proto_request_t *req)
     return 0;
 }
 
+/* ---- browsers: WebSocket ------------------------------------------------------------------ */
+
+/* An HTTP answer before the upgrade (a refusal); the connection closes after it. */
+static void http_error(conn_t *c, int status, const char *reason, const char *code,
+                       const char *message, const char *headers)
+{
+    char body[256];
+    int n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
+                     message);
+    if (n < 0 || (size_t)n >= sizeof(body)) {
+        n = 0;
+    }
+    ch_buf_appendf(&c->out,
+                   "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                   "Connection: close\r\nCache-Control: no-store\r\n%s\r\n%.*s",
+                   status, reason, n, headers != NULL ? headers : "", n, body);
+    c->close_after_write = 1;
+}
+
+/* /api/v1/cameras/{id}/live[?query]: the id, or 0. */
+static int64_t live_camera_of(ch_slice_t target, ch_slice_t *query)
+{
+    static const char prefix[] = "/api/v1/cameras/";
+    const char *p = target.ptr, *end = target.ptr + target.len;
+    const char *q = memchr(p, '?', target.len);
+    *query = q != NULL ? (ch_slice_t){q + 1, (size_t)(end - q - 1)} : (ch_slice_t){NULL, 0};
+    size_t plen = (size_t)((q != NULL ? q : end) - p);
+    if (plen <= sizeof(prefix) - 1 + 5 || memcmp(p, prefix, sizeof(prefix) - 1) != 0 ||
+        memcmp(p + plen - 5, "/live", 5) != 0) {
+        return 0;
+    }
+    int64_t id;
+    const char *ds = p + sizeof(prefix) - 1;
+    size_t dl = plen - (sizeof(prefix) - 1) - 5;
+    if (dl > 18 || ch_parse_int64(ds, dl, &id) != 0 || id <= 0) {
+        return 0;
+    }
+    return id;
+}
+
+/* Whether a header's comma-separated value holds token (ASCII case-insensitive). */
+static int header_has_token(const ch_proto_request_t *req, const char *name, const char *token)
+{
+    size_t tl = strlen(token);
+    for (size_t i = 0; i < req->num_headers; i++) {
+        const ch_proto_header_t *h = &req->headers[i];
+        if (!ch_slice_eq_nocase(h->name, name)) {
+            continue;
+        }
+        for (size_t k = 0; k + tl <= h->value.len; k++) {
+            if (strncasecmp(h->value.ptr + k, token, tl) == 0 &&
+                (k == 0 || h->value.ptr[k - 1] == ' ' || h->value.ptr[k - 1] == ',') &&
+                (k + tl == h->value.len || h->value.ptr[k + tl] == ',' ||
+                 h->value.ptr[k + tl] == ' ')) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* GET /api/v1/cameras/{id}/live?token=...: the token checked as for RTSP, then the handshake;
+ * the 101 goes out once the view.start record is durable (on_start_recorded). */
+static int handle_http(conn_t *c, const ch_proto_request_t *req)
+{
+    ch_slice_t query;
+    int64_t id = live_camera_of(req->target, &query);
+    if (!ch_slice_eq(req->method, "GET") || id == 0) {
+        http_error(c, 404, "Not Found", "not_found", "no such live stream", NULL);
+        return 1;
+    }
+    c->camera_id = id;
+    if (ch_media__owner(c->loop->relay, id) != c->loop) {
+        migrate(c);
+        return 1;
+    }
+    ch_proto_url_t u;
+    memset(&u, 0, sizeof(u));
+    u.query = query;
+    char scratch[512];
+    ch_slice_t tok = find_token(req, &u, scratch, sizeof(scratch));
+    const char *why = "no_credential";
+    int st = 401;
+    c->ws = 1;
+    if (tok.len > 0) {
+        ch_media_relay_t *r = c->loop->relay;
+        why = "bad_token";
+        st = r->cfg.authorize != NULL
+                 ? r->cfg.authorize(r->cfg.ud, tok.ptr, tok.len, id, &c->acc, &why)
+                 : 403;
+    }
+    if (st != 0) {
+        memset(&c->acc, 0, sizeof(c->acc));
+        record_refusal(c, st == 401 ? 401 : 403, why);
+        if (st == 401) {
+            http_error(c, 401, "Unauthorized", "unauthenticated", why, NULL);
+        } else {
+            http_error(c, 403, "Forbidden", "forbidden", why, NULL);
+        }
+        return 1;
+    }
+    const ch_proto_header_t *key =
+        ch_proto_header_find(req->headers, req->num_headers, "sec-websocket-key");
+    const ch_proto_header_t *ver =
+        ch_proto_header_find(req->headers, req->num_headers, "sec-websocket-version");
+    if (!header_has_token(req, "upgrade", "websocket") ||
+        !header_has_token(req, "connection", "upgrade") || key == NULL ||
+        ch_proto_ws_accept(key->value, c->ws_accept) != 0) {
+        http_error(c, 400, "Bad Request", "invalid", "a WebSocket upgrade is expected", NULL);
+        return 1;
+    }
+    if (ver == NULL || !ch_slice_eq(ver->value, "13")) {
+        http_error(c, 426, "Upgrade Required", "invalid", "WebSocket version 13 only",
+                   "Sec-WebSocket-Version: 13\r\n");
+        return 1;
+    }
+    c->authorized = 1;
+    ch_media__cam_t *cam = ch_media__cam_get(c->loop, id);
+    ch_media__ws_enable(cam);
+    cam_link(cam, c);
+    c->st = C_PLAY_PENDING;
+    c->blocked = 1;
+    c->refs++;
+    ch_media_record_t rec = {
+        .kind = CH_MEDIA_VIEW_START,
+        .access = c->acc,
+        .camera_id = c->camera_id,
+        .transport = "ws",
+    };
+    memcpy(rec.peer, c->peer, sizeof(rec.peer));
+    ch_media__record(c->loop, &rec, c, on_start_recorded);
+    return 1;
+}
+
+/* One frame from the browser: a close is answered and ends the view, a ping gets its pong,
+ * anything else is read and dropped. Returns the bytes taken, 0 to wait for more, -1 when the
+ * connection closed. */
+static int ws_input(conn_t *c, uint8_t *buf, size_t len)
+{
+    ch_proto_ws_frame_t f;
+    int r = ch_proto_ws_read(buf, len, IN_CAP - 16, &f);
+    if (r == CH_EAGAIN) {
+        return 0;
+    }
+    if (r < 0) {
+        ch_media__conn_close(c, "error");
+        return -1;
+    }
+    uint8_t hdr[CH_PROTO_WS_HEADER_MAX];
+    if (f.opcode == CH_PROTO_WS_CLOSE) {
+        size_t n = f.payload_len >= 2 ? 2 : 0; /* its status code, echoed */
+        size_t hl = ch_proto_ws_header(CH_PROTO_WS_CLOSE, n, hdr);
+        ch_buf_append(&c->out, hdr, hl);
+        ch_buf_append(&c->out, f.payload, n);
+        c->close_after_write = 1;
+    } else if (f.opcode == CH_PROTO_WS_PING) {
+        size_t hl = ch_proto_ws_header(CH_PROTO_WS_PONG, f.payload_len, hdr);
+        ch_buf_append(&c->out, hdr, hl);
+        ch_buf_append(&c->out, f.payload, f.payload_len);
+    }
+    c->last_req_ms = ch_media__now_ms();
+    return r;
+}
+
 static void process(conn_t *c)
 {
     size_t off = 0;
     while (off < c->in_len && !c->blocked && !c->closing && c->sock != NULL) {
         const char *b = c->in + off;
         size_t len = c->in_len - off;
+        if (c->ws && c->st == C_PLAYING) {
+            int r = ws_input(c, (uint8_t *)c->in + off, len);
+            if (r <= 0) {
+                if (r < 0) {
+                    return;
+                }
+                break;
+            }
+            off += (size_t)r;
+            continue;
+        }
         ch_proto_interleaved_t f;
         int r = ch_proto_interleaved_read(b, len, &f);
         if (r > 0) {
@@ -685,6 +903,22 @@ static void process(conn_t *c)
         int hl = ch_proto_parse_request(b, len, &req, hdrs, MAX_HEADERS);
         if (hl == CH_EAGAIN) {
             break;
+        }
+        if (hl > 0 && req.kind == CH_PROTO_HTTP && !c->authorized) {
+            /* A browser's WebSocket upgrade (handed over by the HTTP server). */
+            ch_media__sock_t *before = c->sock;
+            c->last_req_ms = ch_media__now_ms();
+            int wait = handle_http(c, &req);
+            if (c->sock == NULL && before != NULL && !c->closing) {
+                memmove(c->in, c->in + off, c->in_len - off);
+                c->in_len -= off;
+                return;
+            }
+            off += (size_t)hl;
+            if (wait) {
+                break;
+            }
+            continue;
         }
         if (hl < 0 || req.kind != CH_PROTO_RTSP) {
             reply(c, 0, 400, "Bad Request", NULL, NULL);
@@ -826,6 +1060,7 @@ size_t ch_media__cam_viewer_infos(cam_t *cam, ch_media_viewer_info_t *out, size_
             v->bytes = c->v.bytes;
             v->skips = c->v.skips;
             v->lag_bytes = ch_media_viewer_lag(&c->v);
+            v->transport = c->ws ? "ws" : "rtsp";
         } else if (out != NULL) {
             break;
         }
@@ -890,6 +1125,39 @@ static void on_accept(ch_media__sock_t *s, int status, int events)
         snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
         ch_media__conn_adopt(l, c);
     }
+}
+
+void ch_media_relay_adopt(ch_media_relay_t *r, int fd, const void *raw, size_t len)
+{
+    if (r == NULL || len > IN_CAP) {
+        close(fd);
+        return;
+    }
+    conn_t *c = ch_calloc(1, sizeof(*c));
+    c->fd = fd;
+    c->last_req_ms = ch_media__now_ms();
+    memcpy(c->in, raw, len);
+    c->in_len = len;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+    }
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    ch_media__cmd_t *cmd = ch_calloc(1, sizeof(*cmd));
+    cmd->kind = CMD_CONN;
+    cmd->conn = c;
+    ch_media__post(&r->loops[0], cmd);
 }
 
 void ch_media__listener_start(ch_media__loop_t *l, int fd)

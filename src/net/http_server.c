@@ -26,6 +26,8 @@
 #include "proto/proto.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -841,6 +843,31 @@ void ch_http_respond(ch_http_request_t *req, int status, const char *content_typ
         conn_flush(c);
         conn_update_reading(c);
     }
+}
+
+int ch_http_hand_over(ch_http_request_t *req, int *fd, ch_buf_t *raw)
+{
+    ch_http_conn_t *c = req->conn;
+    ch_http_server_t *srv = c->srv;
+    assert(c->in_flight);
+    /* Answers of earlier pipelined requests still on their way: not now. */
+    if (c->closing || c->write_pending || c->out.len > 0 || c->wbuf.len > 0) {
+        return CH_EAGAIN;
+    }
+    uv_os_fd_t ofd;
+    if (uv_fileno((const uv_handle_t *)&c->tcp, &ofd) != 0) {
+        return CH_EIO;
+    }
+    int nfd = fcntl(ofd, F_DUPFD_CLOEXEC, 0);
+    if (nfd < 0) {
+        return -errno;
+    }
+    ch_buf_append(raw, c->in + c->in_pos, c->in_len - c->in_pos);
+    *fd = nfd;
+    c->in_flight = 0;
+    srv->in_flight--;
+    conn_close(c); /* closes its descriptor; the duplicate keeps the socket */
+    return 0;
 }
 
 void ch_http_respond_error(ch_http_request_t *req, int status, const char *code,

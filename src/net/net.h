@@ -101,6 +101,15 @@ void ch_http_server_shutdown(ch_http_server_t *srv, void (*done)(void *ud), void
 void ch_http_respond(ch_http_request_t *req, int status, const char *content_type,
                      const char *extra_headers, const void *body, size_t body_len);
 
+/*
+ * Ends req without an answer by handing its connection over (a WebSocket upgrade served
+ * elsewhere): *fd is a new descriptor of the socket (non-blocking, close-on-exec), raw gets
+ * the request's bytes as received from its first byte on (the caller parses them again), and
+ * the server forgets the connection. CH_EAGAIN while answers to earlier pipelined requests are
+ * still being written (answer the request instead); CH_EIO or -errno.
+ */
+int ch_http_hand_over(ch_http_request_t *req, int *fd, ch_buf_t *raw) CH_MUST_CHECK;
+
 /* Answers with the JSON error body {"error":{"code":code,"message":message[,"field":field]}}. */
 void ch_http_respond_error(ch_http_request_t *req, int status, const char *code,
                            const char *message, const char *field);
