@@ -994,6 +994,35 @@ def test_revocation_close_and_expiry_end_a_running_viewer_within_a_second():
     with_site(run, after_stop=offline)
 
 
+def test_extension_keeps_the_running_viewer_past_the_first_expiry():
+    g = gstcam()
+
+    def run(s):
+        cid = s.camera("gst", g.url("/h264"))
+        ev, grants = s.open(duration_s=8)
+        exp = token_claims(grants[cid]["token"])["exp"]
+        w = Watch(grants[cid]["rtsp_url"], seconds=120)
+        wait_for(lambda: w.frames() >= 75 or not w.running(), 20, "the viewer decodes")
+        _, ev = s.agency_call("POST", "/api/v1/events/%d/extend" % ev["id"],
+                              {"duration_s": 60}, expect=200)
+        g2 = [x for x in ev["grants"] if x["camera_id"] == cid][0]
+        check(token_claims(g2["token"])["exp"] > exp + 30, g2)
+        while time.time() < exp + 3:
+            time.sleep(0.2)
+        at = w.frames()
+        time.sleep(2)
+        check(w.running() and w.frames() > at + 25, "the viewer stopped at the first expiry "
+              "although the event was extended (%d frames, then %d): %s"
+              % (at, w.frames(), w.stderr()[-300:]))
+        code, out, err = ffprobe(g2["rtsp_url"])
+        check(code == 0 and out == "h264|640|360", "the extended grant's rtsp_url: %d %r %s"
+              % (code, out, err[-300:]))
+        check(s.ends("grant_ended") == [], "a viewer was ended")
+        w.stop()
+
+    with_site(run)
+
+
 # ---- camera faults (camsim) -------------------------------------------------------------------
 
 FAST = {"CCTVHUB_RELAY_STALL_S": "2"}
@@ -1461,6 +1490,7 @@ TESTS = [
     test_streams_report_codec_size_fps_gop_viewers_and_view_records,
     test_tokens_refused_at_the_door_and_audited_token_as_password_works,
     test_revocation_close_and_expiry_end_a_running_viewer_within_a_second,
+    test_extension_keeps_the_running_viewer_past_the_first_expiry,
     test_fault_refuse_is_reported_and_the_viewer_answered,
     test_fault_auth_credentials_fields_and_url_and_a_wrong_password_reported,
     test_fault_stall_reconnects_and_the_viewer_keeps_receiving,
