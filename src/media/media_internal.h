@@ -111,6 +111,7 @@ struct ch_media__cam {
     ch_media__conn_t *conns; /* viewers bound to this camera (list through cam_next) */
     size_t nplaying;
     unsigned holds;
+    int no_source;         /* the camera has no stream URL: dropped despite holds */
     int64_t idle_since_ms; /* monotonic; 0 while it has viewers or holds */
     /* figures */
     uint64_t bytes_in, packets_in, frames, keyframes;

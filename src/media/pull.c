@@ -863,12 +863,14 @@ void ch_media__pull_start(cam_t *c)
     memset(&p->src, 0, sizeof(p->src));
     if (r->cfg.source == NULL || r->cfg.source(r->cfg.ud, c->id, &p->src) != 0 ||
         p->src.url[0] == '\0') {
+        /* Nothing to pull (most imported cameras): not held warm, gone once no viewer waits. */
         snprintf(p->last_error, sizeof(p->last_error), "the camera has no stream URL");
-        set_state(p, PULL_BACKOFF);
-        p->retry_at_ms = ch_media__now_ms() + (int64_t)r->cfg.backoff_max_s * 1000;
+        set_state(p, PULL_STOPPED);
+        c->no_source = 1;
         ch_media__cam_failed(c);
         return;
     }
+    c->no_source = 0;
     snprintf(p->url, sizeof(p->url), "%s", p->src.url);
     if (p->backoff_ms == 0) {
         p->backoff_ms = BACKOFF_MIN;
