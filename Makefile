@@ -9,7 +9,7 @@ CHECK_DIR := build/check
 RELEASE_DIR := build/release
 
 .PHONY: all setup build demo check format format-check fuzz bench bench-http bench-import \
-	bench-audit bench-geo bench-events bench-codec clean
+	bench-audit bench-geo bench-events bench-codec bench-relay bench-ws clean
 
 all: build
 
@@ -51,7 +51,7 @@ fuzz: setup
 	@cmake --build $(CHECK_DIR) -j$(JOBS)
 	@./scripts/fuzz.sh $(CHECK_DIR) $(FUZZ_SECONDS)
 
-bench: bench-http bench-import bench-audit bench-geo bench-events bench-codec
+bench: bench-http bench-import bench-audit bench-geo bench-events bench-codec bench-relay bench-ws
 
 bench-http: build
 	@./bench/http/run.sh $(RELEASE_DIR)/cctvhub
@@ -71,6 +71,12 @@ bench-events: build
 
 bench-codec: build
 	@BUILD=$(CURDIR)/$(RELEASE_DIR) ./bench/codec/run.sh
+
+bench-relay: build
+	@BUILD=$(CURDIR)/$(RELEASE_DIR) ./bench/relay/run.sh
+
+bench-ws: build
+	@BUILD=$(CURDIR)/$(RELEASE_DIR) ./bench/ws/run.sh
 
 clean:
 	rm -rf build
