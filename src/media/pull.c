@@ -293,6 +293,7 @@ static int on_describe(cam_t *c, const ch_proto_response_t *r, ch_slice_t body)
         return -1;
     }
     p->pt = f->pt;
+    ch_media__ws_reset(c); /* its assembler reads the codec state about to be reset */
     ch_codec_stream_init(&p->codec, kind);
     if (f->fmtp.len > 0 && ch_codec_stream_set_fmtp(&p->codec, f->fmtp.ptr, f->fmtp.len) != 0) {
         ch_log(CH_LOG_INFO, "media", "msg=\"camera fmtp not understood\" camera=%lld",
