@@ -1146,6 +1146,11 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
     case CH_API__R_LIVE:
         handle_live(&c);
         break;
+    case CH_API__R_CONSOLE_INDEX:
+    case CH_API__R_CONSOLE_CONFIG:
+    case CH_API__R_CONSOLE_FILE:
+        ch_api__handle_static(&c, m.route, m.id);
+        break;
     case CH_API__R_STREAMS:
         ch_api__reply_json(&c, 200, NULL,
                            api->streams != NULL
@@ -1214,6 +1219,16 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg, ch_a
                               .clock_ud = cfg->clock_ud};
     api->events = ch_event_engine_new(&ecfg);
     ch_event_set_geo(api->events, api->geo);
+    api->web_root = cfg->web_root != NULL ? ch_strdup(cfg->web_root) : NULL;
+    api->tile_url = cfg->tile_url != NULL ? ch_strdup(cfg->tile_url) : NULL;
+    ch_api__console_csp(api, cfg->ws_base);
+    if (api->web_root != NULL) {
+        ch_buf_t q;
+        ch_buf_init(&q);
+        ch_log_quote(&q, api->web_root);
+        ch_log(CH_LOG_INFO, "api", "msg=\"console served at /\" web_root=%s", q.data);
+        ch_buf_fini(&q);
+    }
     if ((cfg->audit != NULL && ch_api__audit_sync_index(cfg->audit, st) != 0) ||
         ch_event_restore(api->events) != 0) {
         ch_log(CH_LOG_ERROR, "event", "msg=\"live events could not be restored\" error=\"%s\"",
@@ -1222,6 +1237,9 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg, ch_a
         ch_auth_throttle_free(api->throttle);
         ch_geo_free(api->geo);
         ch_free(api->store_url);
+        ch_free(api->web_root);
+        ch_free(api->tile_url);
+        ch_free(api->console_csp);
         ch_free(api);
         return CH_EDB;
     }
@@ -1246,6 +1264,9 @@ void ch_api_free(ch_api_t *api)
     ch_policy_free(api->policy);
     ch_auth_throttle_free(api->throttle);
     ch_free(api->store_url);
+    ch_free(api->web_root);
+    ch_free(api->tile_url);
+    ch_free(api->console_csp);
     ch_free(api);
 }
 
@@ -1284,6 +1305,7 @@ void ch_api_close(ch_api_t *api)
 void ch_api_set_urls(ch_api_t *api, const char *rtsp_base, const char *ws_base)
 {
     ch_event_set_urls(api->events, rtsp_base, ws_base);
+    ch_api__console_csp(api, ws_base);
 }
 
 ch_event_engine_t *ch_api_events(ch_api_t *api)

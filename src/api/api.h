@@ -62,6 +62,11 @@ typedef struct ch_api_config {
     int64_t grace_ms;
     int64_t (*clock)(void *ud);
     void *clock_ud;
+    /* The operator console: the directory of its files, served at / and /console/ to anyone
+     * (NULL: none, those paths answer 404), and the base map's tile URL template it is given
+     * at /console/config.json (NULL: a plain background). Both copied. */
+    const char *web_root;
+    const char *tile_url;
 } ch_api_config_t;
 
 /* Creates the API on loop, answering from st (borrowed: it must outlive the API and be used

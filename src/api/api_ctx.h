@@ -46,6 +46,12 @@ struct ch_api {
     /* GET /api/v1/cameras/{id}/live: the WebSocket upgrade handed to the relay. */
     void (*live)(void *ud, int fd, const void *raw, size_t len);
     void *live_ud;
+    /* The operator console (static_routes.c): its directory or NULL, the tile URL or NULL,
+     * and the Content-Security-Policy its pages are answered with (rebuilt by
+     * ch_api_set_urls, as it names the origin of the grants' ws_url). */
+    char *web_root;
+    char *tile_url;
+    char *console_csp;
 };
 
 /* One request being answered: who asks, and what the access log line needs. */
@@ -91,6 +97,12 @@ void ch_api__handle_apikeys(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t i
 /* The event routes (events_routes.c). */
 void ch_api__handle_events(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id);
 void ch_api__handle_ledger(api_ctx_t *c);
+/* The console's static files and its config.json (static_routes.c); path is the {path}
+ * segment of /console/{path}, undecoded. */
+void ch_api__handle_static(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t path);
+/* (Re)builds api->console_csp for ws_base ("ws://10.0.0.5:8080"; NULL: same origin only). */
+void ch_api__console_csp(ch_api_t *api, const char *ws_base);
+
 /* Commits the batch of event opens and sends their records to the pool (no-op when none). */
 void ch_api__flush_events(ch_api_t *api);
 

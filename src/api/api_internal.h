@@ -160,23 +160,38 @@ typedef enum ch_api__route_id {
     CH_API__R_LEDGER,            /* GET /api/v1/ledger */
     CH_API__R_STREAMS,           /* GET /api/v1/streams */
     CH_API__R_LIVE,              /* GET /api/v1/cameras/{id}/live (WebSocket) */
+    CH_API__R_CONSOLE_INDEX,     /* GET / (the console's index.html) */
+    CH_API__R_CONSOLE_CONFIG,    /* GET /console/config.json */
+    CH_API__R_CONSOLE_FILE,      /* GET /console/{path} (a file of http.web_root) */
 } ch_api__route_id_t;
 
 typedef struct ch_api__match {
     ch_api__route_id_t route;
     ch_api__resource_t resource; /* for the resource routes */
-    ch_slice_t id;               /* the {id} segment, undecoded; empty when none */
+    ch_slice_t id;               /* the {id} or {path} segment, undecoded; empty when none */
     unsigned roles;              /* who may call it: CH_AUTH_* bits (CH_AUTH_PUBLIC: anyone) */
     char allow[64];              /* on CH_EUNSUPP: the methods the path accepts, "GET, POST" */
 } ch_api__match_t;
 
-/* Finds the route of method + path (path without query, not decoded). 0 and m filled;
+/* Finds the route of method + path (path without query, not decoded); "{path}" at the end of
+ * a template matches the non-empty rest of the path, slashes included. 0 and m filled;
  * CH_ENOTFOUND when no route has this path; CH_EUNSUPP when some route has the path but not
  * the method (m->allow then lists the methods for a 405 Allow header). */
 int ch_api__route_match(ch_slice_t method, ch_slice_t path, ch_api__match_t *m);
 
 /* Parses an {id} segment: a decimal number 1..INT64_MAX without sign or leading zeros. */
 int ch_api__parse_id(ch_slice_t s, int64_t *out) CH_MUST_CHECK;
+
+/* ---- console files (static_routes.c) ------------------------------------------------------ */
+
+/* 1 when rel (the undecoded rest of /console/...) names a file the console may serve: plain
+ * segments of [A-Za-z0-9._-] separated by single slashes, none empty, none starting with a
+ * dot (so no "..", no hidden file), not under node_modules/, at most 255 bytes, with an
+ * extension of a known type. No percent-escapes: the console's own names never need them. */
+int ch_api__static_path_ok(ch_slice_t rel);
+
+/* The Content-Type of a file name by its extension, or NULL for a type not served. */
+const char *ch_api__static_type(ch_slice_t name);
 
 /* ---- audit routes (audit_routes.c) --------------------------------------------------------- */
 

@@ -77,7 +77,10 @@
       CH_API__AGENCIES)                                                                            \
     X("GET", "/api/v1/ledger", ROLES_AUDIT, CH_API__R_LEDGER, CH_API__AGENCIES)                    \
     X("GET", "/api/v1/streams", ROLES_WATCH, CH_API__R_STREAMS, CH_API__AGENCIES)                  \
-    X("GET", "/api/v1/cameras/{id}/live", "public", CH_API__R_LIVE, CH_API__CAMERAS)
+    X("GET", "/api/v1/cameras/{id}/live", "public", CH_API__R_LIVE, CH_API__CAMERAS)               \
+    X("GET", "/", "public", CH_API__R_CONSOLE_INDEX, CH_API__AGENCIES)                             \
+    X("GET", "/console/config.json", "public", CH_API__R_CONSOLE_CONFIG, CH_API__AGENCIES)         \
+    X("GET", "/console/{path}", "public", CH_API__R_CONSOLE_FILE, CH_API__AGENCIES)
 
 #define AS_INFO(method, tmpl, roles, id, res)     {method, tmpl, roles},
 #define AS_DISPATCH(method, tmpl, roles, id, res) {id, res},
@@ -97,8 +100,9 @@ const ch_api_route_info_t *ch_api_routes(size_t *count)
 
 /*
  * Matches a path against a template segment by segment; "{id}" matches one non-empty
- * segment, which is returned in *param. Paths are compared undecoded: every literal segment
- * is plain ASCII, so "%61gencies" is simply not a route.
+ * segment, which is returned in *param; "{path}", last in a template, matches the non-empty
+ * rest (slashes too: the console's files), returned in *param. Paths are compared undecoded:
+ * every literal segment is plain ASCII, so "%61gencies" is simply not a route.
  */
 static int template_match(const char *tmpl, ch_slice_t path, ch_slice_t *param)
 {
@@ -107,6 +111,13 @@ static int template_match(const char *tmpl, ch_slice_t path, ch_slice_t *param)
     const char *t = tmpl;
     *param = (ch_slice_t){NULL, 0};
     while (*t != '\0') {
+        if (strcmp(t, "{path}") == 0) {
+            if (p == end) {
+                return 0;
+            }
+            *param = (ch_slice_t){p, (size_t)(end - p)};
+            return 1;
+        }
         if (strncmp(t, "{id}", 4) == 0) {
             const char *seg = p;
             while (p < end && *p != '/') {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef enum ch_config_type {
     CH_CFG_STR,
@@ -83,6 +84,9 @@ static const ch_config_key_t ch__config_keys[] = {
      CH_CFG_FIELD(relay_backoff_max_s), 1, 3600, 0},
     {"relay.viewer_budget_kb", "CCTVHUB_RELAY_VIEWER_BUDGET_KB", CH_CFG_UINT,
      CH_CFG_FIELD(relay_viewer_budget_kb), 64, 1048576, 0},
+    {"http.web_root", "CCTVHUB_HTTP_WEB_ROOT", CH_CFG_STR, CH_CFG_FIELD(web_root), 0, 0, 0},
+    {"console.tile_url", "CCTVHUB_CONSOLE_TILE_URL", CH_CFG_STR, CH_CFG_FIELD(console_tile_url), 0,
+     0, 0},
 };
 
 int ch_config_parse_bounds(const char *value, double out[4])
@@ -152,6 +156,58 @@ int ch_config_parse_listen(const char *s, char host[64], int *port)
     return 0;
 }
 
+/*
+ * 1 when s can be the console's tile URL: http:// or https://, the {z}, {x} and {y} of a
+ * Leaflet template, and no character that could end the Content-Security-Policy header it
+ * goes into (quotes, semicolons, commas, spaces, controls).
+ */
+static int ch__config_tile_url_ok(const char *s)
+{
+    if (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0) {
+        return 0;
+    }
+    if (strstr(s, "{z}") == NULL || strstr(s, "{x}") == NULL || strstr(s, "{y}") == NULL) {
+        return 0;
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p <= ' ' || *p >= 0x7f || *p == '"' || *p == '\'' || *p == ';' || *p == ',' ||
+            *p == '\\') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/*
+ * The default of http.web_root: the web/ directory of the source tree this file was compiled
+ * from (__FILE__ is absolute in our CMake builds), when it exists and has an index.html; else
+ * NULL. A hub run from a build directory then serves the console with no setting at all.
+ */
+static char *ch__config_default_web_root(void)
+{
+    static const char tail[] = "src/core/config.c";
+    const char *file = __FILE__;
+    size_t n = strlen(file);
+    if (file[0] != '/' || n < sizeof(tail) - 1 ||
+        strcmp(file + n - (sizeof(tail) - 1), tail) != 0) {
+        return NULL;
+    }
+    ch_buf_t b;
+    ch_buf_init(&b);
+    ch_buf_appendf(&b, "%.*sweb", (int)(n - (sizeof(tail) - 1)), file);
+    ch_buf_t index;
+    ch_buf_init(&index);
+    ch_buf_appendf(&index, "%s/index.html", b.data);
+    struct stat st;
+    int ok = stat(index.data, &st) == 0 && S_ISREG(st.st_mode);
+    ch_buf_fini(&index);
+    if (!ok) {
+        ch_buf_fini(&b);
+        return NULL;
+    }
+    return ch_buf_steal(&b);
+}
+
 /* Sets one key from text; on a bad value fills *err with "<origin>: key: why". */
 static int ch__config_set(ch_config_t *cfg, const ch_config_key_t *k, const char *value,
                           const char *origin, char **err)
@@ -174,6 +230,13 @@ static int ch__config_set(ch_config_t *cfg, const ch_config_key_t *k, const char
                                origin, k->name, value);
                 goto fail;
             }
+        }
+        if (strcmp(k->name, "console.tile_url") == 0 && !ch__config_tile_url_ok(value)) {
+            ch_buf_appendf(&msg,
+                           "%s: %s: \"%s\" is not an http(s) URL template with {z}, {x} and {y} "
+                           "(for example https://tiles.example.go.kr/{z}/{x}/{y}.png)",
+                           origin, k->name, value);
+            goto fail;
         }
         ch_free(*(char **)base);
         *(char **)base = ch_strdup(value);
@@ -292,6 +355,7 @@ static void ch__config_defaults(ch_config_t *cfg)
     cfg->relay_stall_s = 5;
     cfg->relay_backoff_max_s = 30;
     cfg->relay_viewer_budget_kb = 4096;
+    cfg->web_root = ch__config_default_web_root();
 }
 
 int ch_config_load(ch_config_t *cfg, const char *file, char *const *envp,
@@ -375,6 +439,10 @@ int ch_config_load(ch_config_t *cfg, const char *file, char *const *envp,
         ch_buf_appendf(&u, "sqlite:%s/cctvhub.db", cfg->data_dir);
         cfg->store_url = ch_buf_steal(&u);
     }
+    if (cfg->web_root != NULL && strcmp(cfg->web_root, "none") == 0) {
+        ch_free(cfg->web_root);
+        cfg->web_root = NULL;
+    }
     if (cfg->http_max_target >= cfg->http_max_head) {
         ch_buf_t msg;
         ch_buf_init(&msg);
@@ -404,6 +472,8 @@ void ch_config_fini(ch_config_t *cfg)
     ch_free(cfg->services_file);
     ch_free(cfg->rtsp_listen);
     ch_free(cfg->event_bounds);
+    ch_free(cfg->web_root);
+    ch_free(cfg->console_tile_url);
     memset(cfg, 0, sizeof(*cfg));
 }
 

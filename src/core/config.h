@@ -30,10 +30,17 @@
  *   rtsp.listen                CCTVHUB_RTSP_LISTEN            127.0.0.1:8554
  *   event.bounds               CCTVHUB_EVENT_BOUNDS           124.5,33.0,132.0,38.7
  *   event.grace_s              CCTVHUB_EVENT_GRACE_S          30
+ *   http.web_root              CCTVHUB_HTTP_WEB_ROOT          <source tree>/web when it exists
+ *   console.tile_url           CCTVHUB_CONSOLE_TILE_URL       (none)
  *
  * hub.node_id is the "node" of audit records; a signed audit checkpoint is written every
  * audit.checkpoint_records records or audit.checkpoint_ms milliseconds; policy.services_file
- * is the services file (etc/services.json), read again on SIGHUP.
+ * is the services file (etc/services.json), read again on SIGHUP. http.web_root is the
+ * directory of the operator console's files (index.html, ...), served at / and /console/;
+ * "none" serves none. Its default is the web/ directory of the source tree this binary was
+ * built from, when that directory exists (a developer's or `make demo`'s hub), else none.
+ * console.tile_url is the base map's tile URL template given to the console
+ * ("https://tiles.example.go.kr/{z}/{x}/{y}.png"); none: a plain background.
  */
 #ifndef CH_CONFIG_H
 #define CH_CONFIG_H
@@ -76,6 +83,8 @@ typedef struct ch_config {
     uint64_t relay_stall_s;      /* no packet for this long: reconnect */
     uint64_t relay_backoff_max_s;
     uint64_t relay_viewer_budget_kb; /* a viewer this far behind skips to the newest keyframe */
+    char *web_root;                  /* the console's files, or NULL for none */
+    char *console_tile_url;          /* the console's base map tiles, or NULL for none */
 } ch_config_t;
 
 /* One command-line override: key is the dotted name ("http.listen"). */

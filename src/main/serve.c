@@ -410,6 +410,8 @@ int ch_main_serve(int argc, char **argv)
         .max_lon = bounds[2],
         .max_lat = bounds[3],
         .grace_ms = (int64_t)s.cfg.event_grace_s * 1000,
+        .web_root = s.cfg.web_root,
+        .tile_url = s.cfg.console_tile_url,
     };
     int arc = ch_api_new(s.loop, s.store, &acfg, &s.api);
     uint8_t node_pk[32];

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/api_internal.h"
+#include "auth/auth.h"
 
 static ch_slice_t S(const char *s)
 {
@@ -243,7 +244,11 @@ static void test_unknown_paths_and_wrong_methods_are_told_apart(void **state)
     assert_int_equal(ch_api__route_match(S("GET"), S("/api/v1/cameras/"), &m), CH_ENOTFOUND);
     assert_int_equal(ch_api__route_match(S("GET"), S("/api/v1/cameras/1/x"), &m), CH_ENOTFOUND);
     assert_int_equal(ch_api__route_match(S("GET"), S("/api/v1/camerasx"), &m), CH_ENOTFOUND);
-    assert_int_equal(ch_api__route_match(S("GET"), S("/"), &m), CH_ENOTFOUND);
+    assert_int_equal(ch_api__route_match(S("GET"), S("//"), &m), CH_ENOTFOUND);
+    assert_int_equal(ch_api__route_match(S("GET"), S("/index.html"), &m), CH_ENOTFOUND);
+    assert_int_equal(ch_api__route_match(S("GET"), S("/console/"), &m), CH_ENOTFOUND);
+    assert_int_equal(ch_api__route_match(S("GET"), S("/console"), &m), CH_ENOTFOUND);
+    assert_int_equal(ch_api__route_match(S("POST"), S("/"), &m), CH_EUNSUPP);
     assert_int_equal(ch_api__route_match(S("DELETE"), S("/api/v1/cameras"), &m), CH_EUNSUPP);
     assert_string_equal(m.allow, "GET, POST");
     assert_int_equal(ch_api__route_match(S("POST"), S("/api/v1/cameras/5"), &m), CH_EUNSUPP);
@@ -251,6 +256,87 @@ static void test_unknown_paths_and_wrong_methods_are_told_apart(void **state)
     assert_int_equal(ch_api__route_match(S("GET"), S("/api/v1/imports"), &m), CH_EUNSUPP);
     assert_string_equal(m.allow, "POST");
     assert_int_equal(ch_api__route_match(S("get"), S("/api/v1/health"), &m), CH_EUNSUPP);
+}
+
+static void test_console_routes_take_the_rest_of_the_path(void **state)
+{
+    ch_api__match_t m;
+    assert_int_equal(ch_api__route_match(S("GET"), S("/"), &m), 0);
+    assert_int_equal(m.route, CH_API__R_CONSOLE_INDEX);
+    assert_true(m.roles & CH_AUTH_PUBLIC);
+    assert_int_equal(ch_api__route_match(S("GET"), S("/console/config.json"), &m), 0);
+    assert_int_equal(m.route, CH_API__R_CONSOLE_CONFIG);
+    assert_int_equal(ch_api__route_match(S("GET"), S("/console/vendor/leaflet/leaflet.js"), &m), 0);
+    assert_int_equal(m.route, CH_API__R_CONSOLE_FILE);
+    assert_true(m.roles & CH_AUTH_PUBLIC);
+    assert_int_equal(m.id.len, strlen("vendor/leaflet/leaflet.js"));
+    assert_memory_equal(m.id.ptr, "vendor/leaflet/leaflet.js", m.id.len);
+    /* The rest is taken as is: the static handler decides what it may serve. */
+    assert_int_equal(ch_api__route_match(S("GET"), S("/console/../../etc/passwd"), &m), 0);
+    assert_int_equal(m.route, CH_API__R_CONSOLE_FILE);
+    assert_int_equal(ch_api__route_match(S("DELETE"), S("/console/app.js"), &m), CH_EUNSUPP);
+}
+
+/* No path the console's route accepts can leave the web root or name a hidden file. */
+static void test_console_paths_cannot_climb_out_or_reach_hidden_files(void **state)
+{
+    assert_true(ch_api__static_path_ok(S("app.js")));
+    assert_true(ch_api__static_path_ok(S("index.html")));
+    assert_true(ch_api__static_path_ok(S("vendor/leaflet/leaflet.css")));
+    assert_true(ch_api__static_path_ok(S("vendor/leaflet/images/layers-2x.png")));
+    assert_true(ch_api__static_path_ok(S("a_b-c.d.mjs")));
+    static const char *const bad[] = {
+        "../etc/passwd.txt",
+        "..",
+        ".",
+        "./app.js",
+        "vendor/../../x.js",
+        "vendor/..",
+        "vendor/./app.js",
+        ".git/config.txt",
+        ".env.json",
+        "vendor/.hidden.js",
+        "/etc/passwd.txt",
+        "vendor//app.js",
+        "vendor/",
+        "%2e%2e/x.js",
+        "..%2fx.js",
+        "app.js%00.png",
+        "app.js?x",
+        "a\\b.js",
+        "node_modules/leaflet/dist/leaflet.js",
+        "x/node_modules/y.js",
+        "app.js ",
+        "app",
+        "package.json.bak",
+        "server.c",
+        "",
+    };
+    for (size_t i = 0; i < CH_ARRAY_SIZE(bad); i++) {
+        if (ch_api__static_path_ok((ch_slice_t){bad[i], strlen(bad[i])})) {
+            fail_msg("accepted \"%s\"", bad[i]);
+        }
+    }
+    char very_long[300];
+    memset(very_long, 'a', sizeof(very_long));
+    memcpy(very_long + sizeof(very_long) - 3, ".js", 3);
+    assert_false(ch_api__static_path_ok((ch_slice_t){very_long, sizeof(very_long)}));
+    /* A NUL inside the slice is not a plain character either. */
+    assert_false(ch_api__static_path_ok((ch_slice_t){"a\0b.js", 6}));
+}
+
+static void test_console_files_get_their_content_type(void **state)
+{
+    assert_string_equal(ch_api__static_type(S("index.html")), "text/html; charset=utf-8");
+    assert_string_equal(ch_api__static_type(S("app.js")), "text/javascript; charset=utf-8");
+    assert_string_equal(ch_api__static_type(S("x.mjs")), "text/javascript; charset=utf-8");
+    assert_string_equal(ch_api__static_type(S("a/b.css")), "text/css; charset=utf-8");
+    assert_string_equal(ch_api__static_type(S("i.png")), "image/png");
+    assert_string_equal(ch_api__static_type(S("i.svg")), "image/svg+xml");
+    assert_string_equal(ch_api__static_type(S("config.json")), "application/json");
+    assert_null(ch_api__static_type(S("x.map")));
+    assert_null(ch_api__static_type(S(".js")));
+    assert_null(ch_api__static_type(S("js")));
 }
 
 static void test_path_ids_are_canonical_positive_integers(void **state)
@@ -283,6 +369,9 @@ int main(void)
         cmocka_unit_test(test_cursors_round_trip_and_reject_forgeries),
         cmocka_unit_test(test_routes_match_method_and_path),
         cmocka_unit_test(test_unknown_paths_and_wrong_methods_are_told_apart),
+        cmocka_unit_test(test_console_routes_take_the_rest_of_the_path),
+        cmocka_unit_test(test_console_paths_cannot_climb_out_or_reach_hidden_files),
+        cmocka_unit_test(test_console_files_get_their_content_type),
         cmocka_unit_test(test_path_ids_are_canonical_positive_integers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

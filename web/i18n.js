@@ -1,0 +1,106 @@
+// Korean and English text of the console. t(key, ...args) fills {0}, {1}, ... in order.
+const TEXT = {
+  ko: {
+    'tab.map': '지도', 'tab.wall': '영상 월', 'tab.cameras': '카메라 목록',
+    'logout': '로그아웃',
+    'login.title': '관제 콘솔 로그인', 'login.user': '아이디', 'login.password': '비밀번호',
+    'login.submit': '로그인', 'login.failed': '로그인 실패: {0}',
+    'map.hint': '지도를 클릭하면 그 지점에서 이벤트를 엽니다. 카메라를 클릭하면 상세 정보가 보입니다.',
+    'map.loading': '카메라 {0}대 불러오는 중…', 'map.loaded': '카메라 {0}대',
+    'map.no_tiles': '배경지도 없음 (console.tile_url 미설정)',
+    'event.new': '새 이벤트', 'event.where': '위치 {0}, {1}', 'event.service': '연계서비스',
+    'event.agency': '요청 기관', 'event.incident': '사건번호', 'event.reason': '사유',
+    'event.duration': '기간 (초)', 'event.open': '이벤트 열기', 'cancel': '취소',
+    'event.title': '이벤트 #{0}', 'event.status': '상태', 'event.expires': '남은 시간',
+    'event.cameras': '카메라 {0}대', 'event.extend': '연장', 'event.close': '종료',
+    'event.approve': '승인', 'event.deny': '거절', 'event.closed_reason': '콘솔에서 종료',
+    'event.none_left': '만료', 'event.basis': '법적 근거',
+    'events.live': '진행 중인 이벤트', 'events.none': '없음',
+    'grant.play': '재생', 'grant.revoke': '회수', 'grant.why': '{0} m, 가시성 {1}, 점수 {2}',
+    'wall.layout': '화면 분할', 'wall.hint': '이벤트의 카메라를 타일로 끌어다 놓거나 재생을 누르세요.',
+    'wall.empty': '비어 있음', 'wall.remaining': '남은 시간 {0}',
+    'wall.connecting': '연결 중…', 'wall.stop': '중지',
+    'why.grant_ended': '권한 종료 (grant_ended)', 'why.slow': '연결이 너무 느림 (1013)',
+    'why.lost': '연결 끊김 ({0})', 'why.codec': '이 브라우저는 {0} 코덱을 재생할 수 없습니다',
+    'why.no_mse': '이 브라우저에는 MediaSource가 없습니다', 'why.refused': '거부됨',
+    'why.no_token': '토큰 없음 (이 기관의 이벤트가 아님)',
+    'cam.id': 'ID', 'cam.name': '이름', 'cam.status': '상태', 'cam.kind': '종류',
+    'cam.purpose': '목적', 'cam.agency': '기관', 'cam.health': '상태 점검',
+    'cam.heading': '방향', 'cam.fov': '화각', 'cam.address': '주소', 'cam.rtsp': '영상 설정',
+    'cameras.filter': '이름, 주소, 목적으로 찾기', 'cameras.more': '더 보기',
+    'cameras.count': '{0}대 중 {1}대 표시',
+    'status.active': '정상', 'status.inactive': '중지', 'status.unlocated': '위치 없음',
+    'status.maintenance': '점검 중', 'status.pending': '승인 대기', 'status.closed': '종료',
+    'status.expired': '만료', 'status.denied': '거절', 'status.revoked': '회수',
+    'status.released': '해제',
+    'yes': '예', 'no': '아니오', 'error': '오류: {0}',
+  },
+  en: {
+    'tab.map': 'Map', 'tab.wall': 'Video wall', 'tab.cameras': 'Cameras',
+    'logout': 'Log out',
+    'login.title': 'Operator console', 'login.user': 'User name', 'login.password': 'Password',
+    'login.submit': 'Log in', 'login.failed': 'Login failed: {0}',
+    'map.hint': 'Click the map to open an event at that place; click a camera for its details.',
+    'map.loading': 'Loading cameras: {0}…', 'map.loaded': '{0} cameras',
+    'map.no_tiles': 'No base map (console.tile_url is not set)',
+    'event.new': 'New event', 'event.where': 'At {0}, {1}', 'event.service': 'Service',
+    'event.agency': 'For agency', 'event.incident': 'Incident number', 'event.reason': 'Reason',
+    'event.duration': 'Duration (s)', 'event.open': 'Open event', 'cancel': 'Cancel',
+    'event.title': 'Event #{0}', 'event.status': 'Status', 'event.expires': 'Time left',
+    'event.cameras': '{0} cameras', 'event.extend': 'Extend', 'event.close': 'Close',
+    'event.approve': 'Approve', 'event.deny': 'Deny', 'event.closed_reason': 'closed from the console',
+    'event.none_left': 'expired', 'event.basis': 'Legal basis',
+    'events.live': 'Live events', 'events.none': 'none',
+    'grant.play': 'Play', 'grant.revoke': 'Revoke', 'grant.why': '{0} m, visibility {1}, score {2}',
+    'wall.layout': 'Layout', 'wall.hint': 'Drag an event camera onto a tile, or press Play.',
+    'wall.empty': 'empty', 'wall.remaining': '{0} left',
+    'wall.connecting': 'connecting…', 'wall.stop': 'Stop',
+    'why.grant_ended': 'grant ended (grant_ended)', 'why.slow': 'too slow for the stream (1013)',
+    'why.lost': 'connection lost ({0})', 'why.codec': 'this browser cannot play {0}',
+    'why.no_mse': 'this browser has no MediaSource', 'why.refused': 'refused',
+    'why.no_token': 'no token (not this agency\'s event)',
+    'cam.id': 'ID', 'cam.name': 'Name', 'cam.status': 'Status', 'cam.kind': 'Kind',
+    'cam.purpose': 'Purpose', 'cam.agency': 'Agency', 'cam.health': 'Health',
+    'cam.heading': 'Heading', 'cam.fov': 'Field of view', 'cam.address': 'Address',
+    'cam.rtsp': 'Stream configured',
+    'cameras.filter': 'Find by name, address, purpose', 'cameras.more': 'Show more',
+    'cameras.count': 'showing {1} of {0}',
+    'status.active': 'active', 'status.inactive': 'inactive', 'status.unlocated': 'unlocated',
+    'status.maintenance': 'maintenance', 'status.pending': 'pending', 'status.closed': 'closed',
+    'status.expired': 'expired', 'status.denied': 'denied', 'status.revoked': 'revoked',
+    'status.released': 'released',
+    'yes': 'yes', 'no': 'no', 'error': 'Error: {0}',
+  },
+};
+
+let lang = localStorage.getItem('cctvhub.lang') || 'ko';
+const listeners = [];
+
+export function t(key, ...args) {
+  const s = (TEXT[lang] && TEXT[lang][key]) || TEXT.en[key] || key;
+  return s.replace(/\{(\d)\}/g, (_, i) => String(args[Number(i)] ?? ''));
+}
+
+export function currentLang() {
+  return lang;
+}
+
+// Fills every [data-i18n] element's text and [data-i18n-placeholder] placeholder.
+export function applyI18n(root = document) {
+  document.documentElement.lang = lang;
+  for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll('[data-i18n-placeholder]')) {
+    el.placeholder = t(el.dataset.i18nPlaceholder);
+  }
+}
+
+export function setLang(l) {
+  lang = l === 'en' ? 'en' : 'ko';
+  localStorage.setItem('cctvhub.lang', lang);
+  applyI18n();
+  for (const fn of listeners) fn(lang);
+}
+
+export function onLangChange(fn) {
+  listeners.push(fn);
+}
