@@ -63,10 +63,11 @@ async function start() {
       await api.login($('#login-user').value, $('#login-password').value);
       $('#login-password').value = '';
       state.me = await api.whoami();
-      await enter();
     } catch (err) {
       $('#login-error').textContent = t('login.failed', err.message);
+      return;
     }
+    await enter();
   });
   $('#logout').addEventListener('click', async () => {
     await api.logout().catch(() => {});

@@ -29,7 +29,7 @@ export class CameraMap {
   // el: the map's element; tileUrl: a Leaflet template or null (plain background);
   // onCamera(camera) on a marker click; onPlace(lat, lon) on a click elsewhere.
   constructor(el, tileUrl, onCamera, onPlace) {
-    this.map = L.map(el, { preferCanvas: true, zoomControl: true }).setView([37.5665, 126.978], 12);
+    this.map = L.map(el, { preferCanvas: true, zoomControl: true, minZoom: 5, maxZoom: 19 }).setView([37.5665, 126.978], 12);
     if (tileUrl) {
       L.tileLayer(tileUrl, { maxZoom: 19 }).addTo(this.map);
     } else {

@@ -185,7 +185,7 @@ def test_an_operator_opens_an_event_on_the_map_and_watches_it_on_the_wall():
         for i in range(300):
             s.h.json("POST", "/api/v1/cameras", {
                 "agency_id": s.provider, "name": "지도 카메라 %d" % i,
-                "lat": 37.45 + (i % 20) * 0.01, "lon": 126.85 + (i // 20) * 0.015,
+                "lat": 37.455 + (i % 20) * 0.01, "lon": 126.85 + (i // 20) * 0.015,
                 "status": statuses[i % 4], "kind": "fixed", "purpose": "생활방범",
                 "heading_deg": (i * 37) % 360, "fov_deg": 70}, expect=201)
         env = dict(os.environ)

