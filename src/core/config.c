@@ -84,6 +84,8 @@ static const ch_config_key_t ch__config_keys[] = {
      CH_CFG_FIELD(relay_backoff_max_s), 1, 3600, 0},
     {"relay.viewer_budget_kb", "CCTVHUB_RELAY_VIEWER_BUDGET_KB", CH_CFG_UINT,
      CH_CFG_FIELD(relay_viewer_budget_kb), 64, 1048576, 0},
+    {"relay.pull_transport", "CCTVHUB_RELAY_PULL_TRANSPORT", CH_CFG_STR,
+     CH_CFG_FIELD(relay_pull_transport), 0, 0, 0},
     {"http.web_root", "CCTVHUB_HTTP_WEB_ROOT", CH_CFG_STR, CH_CFG_FIELD(web_root), 0, 0, 0},
     {"console.tile_url", "CCTVHUB_CONSOLE_TILE_URL", CH_CFG_STR, CH_CFG_FIELD(console_tile_url), 0,
      0, 0},
@@ -221,6 +223,11 @@ static int ch__config_set(ch_config_t *cfg, const ch_config_key_t *k, const char
             ch_buf_appendf(&msg, "%s: %s: must not be empty", origin, k->name);
             goto fail;
         }
+        if (strcmp(k->name, "relay.pull_transport") == 0 && strcmp(value, "tcp") != 0 &&
+            strcmp(value, "udp") != 0) {
+            ch_buf_appendf(&msg, "%s: %s: \"%s\" is not tcp or udp", origin, k->name, value);
+            goto fail;
+        }
         if (strcmp(k->name, "event.bounds") == 0) {
             double b[4];
             if (ch_config_parse_bounds(value, b) != 0) {
@@ -355,6 +362,7 @@ static void ch__config_defaults(ch_config_t *cfg)
     cfg->relay_stall_s = 5;
     cfg->relay_backoff_max_s = 30;
     cfg->relay_viewer_budget_kb = 4096;
+    cfg->relay_pull_transport = ch_strdup("tcp");
     cfg->web_root = ch__config_default_web_root();
 }
 
@@ -471,6 +479,7 @@ void ch_config_fini(ch_config_t *cfg)
     ch_free(cfg->node_id);
     ch_free(cfg->services_file);
     ch_free(cfg->rtsp_listen);
+    ch_free(cfg->relay_pull_transport);
     ch_free(cfg->event_bounds);
     ch_free(cfg->web_root);
     ch_free(cfg->console_tile_url);

@@ -83,6 +83,7 @@ typedef struct ch_config {
     uint64_t relay_stall_s;      /* no packet for this long: reconnect */
     uint64_t relay_backoff_max_s;
     uint64_t relay_viewer_budget_kb; /* a viewer this far behind skips to the newest keyframe */
+    char *relay_pull_transport;      /* "tcp" (interleaved) or "udp" (TCP when refused) */
     char *web_root;                  /* the console's files, or NULL for none */
     char *console_tile_url;          /* the console's base map tiles, or NULL for none */
 } ch_config_t;

@@ -211,6 +211,7 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_
                          ch_event_engine_t *eng, ch_main_relay_t **out)
 {
     *out = NULL;
+    const char *pt = cfg->relay_pull_transport != NULL ? cfg->relay_pull_transport : "tcp";
     ch_main_relay_t *mr = ch_calloc(1, sizeof(*mr));
     mr->audit = audit;
     memcpy(mr->pk, pk, 32);
@@ -233,6 +234,7 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_
         .stall_s = (unsigned)cfg->relay_stall_s,
         .backoff_max_s = (unsigned)cfg->relay_backoff_max_s,
         .viewer_budget = (size_t)cfg->relay_viewer_budget_kb * 1024,
+        .pull_udp = strcmp(pt, "udp") == 0,
         .source = on_source,
         .authorize = on_authorize,
         .record = on_record,
@@ -291,6 +293,7 @@ static void add_stream(void *ud, const ch_media_stream_info_t *s)
         (json_int_t)s->cached_packets, "holds", (int)s->holds, "viewer_count", (int)s->nviewers,
         "first_keyframe_ms", (json_int_t)s->first_key_ms, "viewers", viewers);
     json_object_set_new(o, "codec", s->codec[0] ? json_string(s->codec) : json_null());
+    json_object_set_new(o, "transport", json_string(s->transport != NULL ? s->transport : "tcp"));
     json_object_set_new(o, "width", s->width ? json_integer(s->width) : json_null());
     json_object_set_new(o, "height", s->height ? json_integer(s->height) : json_null());
     json_object_set_new(o, "fps", json_real((double)(int64_t)(s->fps * 100 + 0.5) / 100.0));

@@ -177,6 +177,7 @@ typedef struct ch_media_relay_config {
     unsigned describe_s;    /* a viewer's DESCRIBE waits this long for the camera; 0 = 10 */
     size_t viewer_budget;   /* bytes a viewer may lag before it skips; 0 = 4 MiB */
     size_t window;          /* packets kept per camera (see the store); 0 = 8192 */
+    int pull_udp;           /* ask cameras for RTP over UDP (TCP interleaved when refused) */
     /* 0, or CH_ENOENT (no such camera, or no stream URL). Media thread. */
     int (*source)(void *ud, int64_t camera_id, ch_media_source_t *out);
     /* 0 and *out; or 401 / 403 with *reason set (a static string). Media thread. */
@@ -221,7 +222,8 @@ typedef struct ch_media_viewer_info {
 typedef struct ch_media_stream_info {
     int64_t camera_id;
     unsigned loop;
-    const char *state; /* "connecting", "playing", "backoff", "stopped" */
+    const char *state;     /* "connecting", "playing", "backoff", "stopped" */
+    const char *transport; /* the pull's: "tcp" (interleaved) or "udp" */
     int64_t state_since_ms;
     char codec[48]; /* "avc1.640028", or empty until the first SPS */
     uint32_t width, height;

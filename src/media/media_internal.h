@@ -10,6 +10,7 @@
 #include "proto/proto.h"
 
 #include <pthread.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 typedef struct ch_media__loop ch_media__loop_t;
@@ -51,7 +52,11 @@ typedef enum ch_media__pull_state {
 typedef struct ch_media__pull {
     ch_media__pull_state_t state;
     ch_media__sock_t *sock;
-    void *resolving; /* a name lookup in flight */
+    void *resolving;              /* a name lookup in flight */
+    struct sockaddr_storage peer; /* the camera's address (UDP packets must come from it) */
+    ch_media__sock_t *udp[2];     /* RTP and RTCP over UDP (relay.pull_transport = udp) */
+    uint16_t udp_port;
+    int udp_refused; /* the camera answered 461 to UDP: TCP from then on */
     ch_media_source_t src;
     char url[1024]; /* the URL asked now (after redirects), with its userinfo */
     char user[128]; /* decoded credentials */

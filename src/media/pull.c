@@ -36,6 +36,21 @@ typedef ch_media__cam_t cam_t;
 
 static void pull_connect(cam_t *c);
 static void on_sock(ch_media__sock_t *s, int status, int events);
+static int open_udp(cam_t *c);
+static int on_rtp(cam_t *c, uint8_t *pkt, size_t len, int64_t now);
+
+static int same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family) {
+        return 0;
+    }
+    if (a->ss_family == AF_INET) {
+        return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+                      &((const struct sockaddr_in *)b)->sin_addr, sizeof(struct in_addr)) == 0;
+    }
+    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                  &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+}
 
 const char *ch_media__pull_state_name(ch_media__pull_state_t s)
 {
@@ -64,12 +79,24 @@ static void set_state(pull_t *p, ch_media__pull_state_t s)
     p->state = s;
 }
 
+static void close_udp(pull_t *p)
+{
+    for (int i = 0; i < 2; i++) {
+        if (p->udp[i] != NULL) {
+            ch_media__sock_close(p->udp[i]);
+            p->udp[i] = NULL;
+        }
+    }
+    p->udp_port = 0;
+}
+
 static void close_sock(pull_t *p)
 {
     if (p->sock != NULL) {
         ch_media__sock_close(p->sock);
         p->sock = NULL;
     }
+    close_udp(p);
     p->in_len = 0;
     ch_buf_reset(&p->out);
     p->out_off = 0;
@@ -206,8 +233,16 @@ static void send_step(cam_t *c)
         (void)send_req(c, "DESCRIBE", wire, "Accept: application/sdp\r\n");
         break;
     case PULL_SETUP:
-        (void)send_req(c, "SETUP", p->setup_url,
-                       "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n");
+        if (c->loop->relay->cfg.pull_udp && !p->udp_refused &&
+            (p->udp_port != 0 || open_udp(c) == 0)) {
+            char t[96];
+            snprintf(t, sizeof(t), "Transport: RTP/AVP;unicast;client_port=%u-%u\r\n",
+                     (unsigned)p->udp_port, (unsigned)p->udp_port + 1u);
+            (void)send_req(c, "SETUP", p->setup_url, t);
+        } else {
+            (void)send_req(c, "SETUP", p->setup_url,
+                           "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n");
+        }
         break;
     case PULL_PLAY:
         (void)send_req(c, "PLAY", p->play_url, "Range: npt=0.000-\r\n");
@@ -346,9 +381,12 @@ static int on_setup(cam_t *c, const ch_proto_response_t *r)
         ch_slice_t list = h->value;
         ch_proto_rtsp_transport_t t;
         if (ch_proto_rtsp_parse_transport(&list, &t) == 0) {
-            if (!t.tcp) {
+            if (!t.tcp && p->udp_port == 0) {
                 fail(c, "the camera refused TCP interleaved transport");
                 return -1;
+            }
+            if (t.tcp) {
+                close_udp(p); /* it chose TCP over our UDP offer: fine */
             }
             if (t.has_interleaved) {
                 p->rtp_ch = t.interleaved[0];
@@ -442,6 +480,12 @@ static int on_response(cam_t *c, const ch_proto_response_t *r, ch_slice_t body)
                 pub != NULL && ch_proto_rtsp_public_has(pub->value, "GET_PARAMETER");
         }
         step(c, PULL_DESCRIBE); /* some cameras fail OPTIONS and still play */
+        return 0;
+    }
+    if (r->status == 461 && p->state == PULL_SETUP && p->udp_port != 0) {
+        close_udp(p); /* Unsupported Transport: this camera does TCP only */
+        p->udp_refused = 1;
+        send_step(c);
         return 0;
     }
     if (r->status != 200) {
@@ -717,6 +761,10 @@ static void on_sock(ch_media__sock_t *s, int status, int events)
                  err != 0 ? strerror(err) : uv_strerror(status));
             return;
         }
+        socklen_t pl = sizeof(p->peer);
+        if (getpeername(s->fd, (struct sockaddr *)&p->peer, &pl) != 0) {
+            memset(&p->peer, 0, sizeof(p->peer));
+        }
         ch_media__sock_want(s, UV_READABLE);
         step(c, PULL_OPTIONS);
         return;
@@ -734,6 +782,109 @@ static void on_sock(ch_media__sock_t *s, int status, int events)
     if (events & UV_READABLE) {
         on_readable(c);
     }
+}
+
+/* ---- RTP over UDP (relay.pull_transport = udp) ------------------------------------------------
+ */
+
+static void on_udp(ch_media__sock_t *s, int status, int events)
+{
+    (void)events;
+    cam_t *c = s->owner;
+    pull_t *p = &c->pull;
+    if (status < 0) {
+        return;
+    }
+    static _Thread_local uint8_t buf[65536];
+    int pushed = 0;
+    int64_t now = ch_media__now_ms();
+    for (int i = 0; i < 256; i++) {
+        struct sockaddr_storage from;
+        socklen_t fl = sizeof(from);
+        ssize_t n = recvfrom(s->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+        if (n < 0) {
+            break; /* EAGAIN: drained */
+        }
+        /* Only the camera's packets, and only RTP (RTCP on the odd port is read and dropped). */
+        if (s != p->udp[0] || p->state != PULL_PLAYING || !same_host(&from, &p->peer)) {
+            continue;
+        }
+        if (on_rtp(c, buf, (size_t)n, now)) {
+            pushed = 1;
+            p->last_rx_ms = now;
+            p->bad_packets = 0;
+        } else {
+            p->bad_packets++;
+        }
+    }
+    if (pushed && (c->flush_due || c->unflushed >= 256 * 1024)) {
+        ch_media__cam_flush(c);
+    }
+}
+
+/* Two UDP sockets on an even port and the next (RFC 3550), on the address family of the
+ * camera's connection. 0, or -1 (the SETUP then asks for TCP). */
+static int open_udp(cam_t *c)
+{
+    pull_t *p = &c->pull;
+    int fam = p->peer.ss_family == AF_INET6 ? AF_INET6 : AF_INET;
+    for (int attempt = 0; attempt < 32; attempt++) {
+        int fd[2] = {-1, -1};
+        uint16_t port = 0;
+        for (int i = 0; i < 2; i++) {
+            fd[i] = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+            struct sockaddr_storage ss;
+            memset(&ss, 0, sizeof(ss));
+            socklen_t sl;
+            if (fam == AF_INET6) {
+                ((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+                ((struct sockaddr_in6 *)&ss)->sin6_port = htons(i == 0 ? 0 : (uint16_t)(port + 1));
+                sl = sizeof(struct sockaddr_in6);
+            } else {
+                ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+                ((struct sockaddr_in *)&ss)->sin_port = htons(i == 0 ? 0 : (uint16_t)(port + 1));
+                sl = sizeof(struct sockaddr_in);
+            }
+            if (fd[i] < 0 || bind(fd[i], (struct sockaddr *)&ss, sl) != 0) {
+                break;
+            }
+            if (i == 0) {
+                socklen_t bl = sizeof(ss);
+                if (getsockname(fd[0], (struct sockaddr *)&ss, &bl) != 0) {
+                    break;
+                }
+                port = ntohs(fam == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                             : ((struct sockaddr_in *)&ss)->sin_port);
+                if (port % 2 != 0 || port == 65535) {
+                    break; /* RTP wants an even port */
+                }
+            }
+        }
+        if (fd[0] >= 0 && fd[1] >= 0 && port != 0 && port % 2 == 0) {
+            int big = 4 << 20;
+            (void)setsockopt(fd[0], SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+            for (int i = 0; i < 2; i++) {
+                p->udp[i] = ch_media__sock_new(c->loop, fd[i], c, on_udp);
+                if (p->udp[i] == NULL) {
+                    close(fd[i]);
+                } else {
+                    ch_media__sock_want(p->udp[i], UV_READABLE);
+                }
+            }
+            if (p->udp[0] == NULL || p->udp[1] == NULL) {
+                close_udp(p);
+                return -1;
+            }
+            p->udp_port = port;
+            return 0;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (fd[i] >= 0) {
+                close(fd[i]);
+            }
+        }
+    }
+    return -1;
 }
 
 /* ---- connecting ---------------------------------------------------------------------------- */

@@ -216,6 +216,7 @@ static void snapshot(ch_media__loop_t *l)
         s->camera_id = c->id;
         s->loop = l->index;
         s->state = ch_media__pull_state_name(p->state);
+        s->transport = p->udp_port != 0 ? "udp" : "tcp";
         s->state_since_ms = p->state_since_ms;
         if (p->codec.sps_valid) {
             snprintf(s->codec, sizeof(s->codec), "%s", p->codec.sps_info.codec);
