@@ -164,7 +164,23 @@ for cam in "camsim-1 H.264 1080p:demo-gate1" "camsim-2 H.265 720p:demo-gate-265"
     echo "camera $id: $name, live from camsim at $url"
 done
 
+# The console's operator, working for the Busan 112 center: the video of the events it opens
+# for that center plays on the console's wall. Made once, its password kept beside the admin's.
+oppw=$data_dir/demo-operator-password
+if [ ! -s "$oppw" ]; then
+    police_id=$(api GET "/api/v1/agencies?type=police-112&q=112&limit=1" | json_get items 0 id)
+    if [ -n "$police_id" ]; then
+        (umask 077 && head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$oppw")
+        CCTVHUB_LOG_LEVEL=warn "$bin" user add operator --role operator --agency "$police_id" \
+            --password-stdin --data-dir "$data_dir" <"$oppw" >/dev/null || rm -f "$oppw"
+    fi
+fi
+
 cat <<TXT
+
+The operator console: open $base/ in a browser and log in as operator (password in
+$oppw); click the map near the camsim cameras ($lat, $lon) to open a
+112-center event there, then Play its cameras on the video wall.
 
 Try (the session cookie of admin is in $jar; requests that change state also need
 -H 'X-CSRF-Token: $csrf'):
