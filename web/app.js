@@ -304,6 +304,7 @@ function renderEvent() {
   box.textContent = '';
   if (!ev) {
     show('#event-panel', false);
+    renderWallGrants();
     return;
   }
   box.dataset.event = ev.id;
@@ -347,7 +348,24 @@ function renderEvent() {
   }
   box.append(ul);
   show('#event-panel', true);
+  renderWallGrants();
   tick();
+}
+
+// The open event's playable cameras above the wall: drag one onto a tile, or click it.
+function renderWallGrants() {
+  const bar = $('#wall-grants');
+  bar.textContent = '';
+  const ev = state.event;
+  const playable = ev ? (ev.grants || []).filter((g) => g.status === 'active' && g.ws_url) : [];
+  if (playable.length === 0) return;
+  bar.append(el('span', { class: 'muted', text: t('event.title', ev.id) }));
+  for (const g of playable) {
+    const chip = el('button', { type: 'button', class: 'chip', draggable: 'true', dataset: { grant: g.id, camera: g.camera_id },
+      text: `#${g.camera_id} ${g.camera_name || ''}`, onclick: () => state.wall.play(g) });
+    chip.addEventListener('dragstart', (e) => e.dataTransfer.setData('application/x-cctvhub-grant', JSON.stringify(g)));
+    bar.append(chip);
+  }
 }
 
 function tick() {

@@ -132,7 +132,7 @@ async function main() {
     step = 'play H.264 on the wall';
     await page.click(`#grant-list li[data-camera="${env.CAMERA_H264}"] button.play`);
     await page.waitForSelector('#wall-view:not([hidden])');
-    const tile = page.locator(`.tile[data-camera="${env.CAMERA_H264}"]`);
+    const tile = page.locator(`.tile[data-tile="0"][data-camera="${env.CAMERA_H264}"]`);
     await tile.waitFor({ timeout: 5000 });
     await page.waitForSelector(`.tile.playing[data-camera="${env.CAMERA_H264}"]`, { timeout: 20000 });
     const f0 = Number(await tile.getAttribute('data-frames'));
@@ -166,7 +166,17 @@ async function main() {
       check(/hvc1|hev1/.test(why), `H.265 tile says ${why}`);
       log(`H.265 refused with the reason: ${why}`);
     }
-    await page.waitForTimeout(500);
+
+    step = 'drag a camera onto a tile';
+    await page.click('[data-tab="wall"]');
+    await page.dragAndDrop(`#wall-grants .chip[data-camera="${env.CAMERA_H264}"]`, '.tile[data-tile="2"]');
+    await page.waitForSelector(`.tile.playing[data-tile="2"][data-camera="${env.CAMERA_H264}"]`, { timeout: 20000 });
+    const dragged = page.locator('.tile[data-tile="2"]');
+    const d0 = Number(await dragged.getAttribute('data-frames'));
+    await page.waitForTimeout(2000);
+    const d1 = Number(await dragged.getAttribute('data-frames'));
+    check(d1 - d0 >= 20, `the dragged tile decoded ${d1 - d0} frames in 2 s`);
+    log(`dragged onto tile 2: ${d1 - d0} frames in 2 s`);
     await shot(page, '05-wall-playing');
 
     step = 'extend';
@@ -183,8 +193,11 @@ async function main() {
     await page.waitForSelector(`#grant-list li.st-revoked[data-camera="${env.CAMERA_H264}"]`, { timeout: 10000 });
     await page.click('[data-tab="wall"]');
     await page.waitForSelector(`.tile.dark[data-camera="${env.CAMERA_H264}"]`, { timeout: 10000 });
+    await page.waitForSelector(`.tile.dark[data-tile="2"][data-camera="${env.CAMERA_H264}"]`, { timeout: 10000 });
     const why = await tile.getAttribute('data-why');
     check(why.includes('grant_ended'), `the dark tile says ${why}`);
+    const why2 = await page.locator('.tile[data-tile="2"]').getAttribute('data-why');
+    check(why2 === why, `the dragged tile says ${why2}`);
     await shot(page, '06-wall-revoked');
     log(`revoked: the tile went dark saying "${why}"`);
 
