@@ -111,7 +111,7 @@ async function enter() {
   setInterval(refresh, 5000);
   await Promise.all([loadServices(), loadAgencies()]);
   await loadCameras();
-  await loadEvents();
+  await loadEvents().catch(() => {});
   document.body.dataset.ready = '1';
 }
 
@@ -164,8 +164,8 @@ let liveEvents = [];
 
 async function loadEvents() {
   if (!['admin', 'operator', 'agency', 'auditor'].includes(state.me.role)) return;
-  const page = await api.call('GET', '/api/v1/events?status=active&limit=100').catch(() => null);
-  const pending = await api.call('GET', '/api/v1/events?status=pending&limit=100').catch(() => null);
+  const page = await api.call('GET', '/api/v1/events?status=active&limit=100');
+  const pending = await api.call('GET', '/api/v1/events?status=pending&limit=100');
   liveEvents = [...(pending ? pending.items : []), ...(page ? page.items : [])];
   renderEventList();
 }
@@ -251,7 +251,7 @@ async function submitEvent(e) {
     const ev = await api.call('POST', '/api/v1/events', body);
     show('#event-form', false);
     setEvent(ev);
-    loadEvents();
+    loadEvents().catch(() => {});
   } catch (err) {
     const rule = err.body && err.body.error && err.body.error.rule;
     $('#event-error').textContent = t('error', err.message + (rule ? ` (${rule})` : ''));
@@ -283,7 +283,7 @@ async function eventAction(verb, body) {
   try {
     const ev = await api.call('POST', `/api/v1/events/${state.event.id}/${verb}`, body || {});
     setEvent(ev);
-    loadEvents();
+    loadEvents().catch(() => {});
   } catch (err) {
     $('#event-action-error').textContent = t('error', err.message);
   }
@@ -381,13 +381,19 @@ function tick() {
   c.classList.toggle('soon', left < 60000);
 }
 
+let refreshes = 0;
+
+// Every 5 s: the open event again (expiry, revocations by others), every 15 s the live events;
+// a session that ended (idle, logged out elsewhere, disabled) goes back to the login.
 async function refresh() {
-  if (!state.event) return;
   try {
+    if (++refreshes % 3 === 0) await loadEvents();
+    if (!state.event) return;
     const ev = await api.call('GET', `/api/v1/events/${state.event.id}`);
     if (JSON.stringify(ev) !== state.eventRaw) setEvent(ev);
-  } catch {
-    // keep what is shown
+  } catch (err) {
+    if (err.status === 401) location.reload();
+    // else keep what is shown
   }
 }
 

@@ -122,6 +122,60 @@ static void test_only_limits_and_log_level_reload(void **state)
     assert_false(ch_config_key_reloadable("store.url"));
 }
 
+static void test_console_web_root_defaults_to_the_source_tree_and_none_turns_it_off(void **state)
+{
+    (void)state;
+    ch_config_t cfg;
+    char *err = NULL;
+    /* The tests are built from a source tree whose web/ has the console's index.html. */
+    assert_int_equal(ch_config_load(&cfg, NULL, NULL, NULL, 0, &err), 0);
+    assert_non_null(cfg.web_root);
+    assert_string_equal(cfg.web_root, CH_SOURCE_DIR "/web");
+    assert_null(cfg.console_tile_url);
+    ch_config_fini(&cfg);
+    char *envp[] = {"CCTVHUB_HTTP_WEB_ROOT=none", NULL};
+    assert_int_equal(ch_config_load(&cfg, NULL, envp, NULL, 0, &err), 0);
+    assert_null(cfg.web_root);
+    ch_config_fini(&cfg);
+    ch_config_override_t flag = {"http.web_root", "/srv/console"};
+    assert_int_equal(ch_config_load(&cfg, NULL, NULL, &flag, 1, &err), 0);
+    assert_string_equal(cfg.web_root, "/srv/console");
+    assert_false(ch_config_key_reloadable("http.web_root"));
+    ch_config_fini(&cfg);
+}
+
+static void test_console_tile_url_must_be_an_http_template(void **state)
+{
+    (void)state;
+    ch_config_t cfg;
+    char *err = NULL;
+    static const char *const good[] = {"https://tiles.example.go.kr/{z}/{x}/{y}.png",
+                                       "http://10.0.0.5:8080/osm/{z}/{x}/{y}.png",
+                                       "https://{s}.tile.example.org/{z}/{x}/{y}.png?key=abc"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        ch_config_override_t flag = {"console.tile_url", good[i]};
+        assert_int_equal(ch_config_load(&cfg, NULL, NULL, &flag, 1, &err), 0);
+        assert_string_equal(cfg.console_tile_url, good[i]);
+        ch_config_fini(&cfg);
+    }
+    /* Not http(s), no {z}/{x}/{y}, or a character that could end the CSP header it goes in. */
+    static const char *const bad[] = {"ftp://x/{z}/{x}/{y}.png",
+                                      "javascript:{z}{x}{y}",
+                                      "https://x/tiles.png",
+                                      "https://x/{z}/{x}.png",
+                                      "https://x/{z}/{x}/{y}.png; script-src *",
+                                      "https://x/{z}/{x}/{y}.png 'unsafe-inline'",
+                                      "https://x/{z}/{x}/{y},.png",
+                                      "https://x/{z}/{x}/{y}\".png"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ch_config_override_t flag = {"console.tile_url", bad[i]};
+        assert_int_equal(ch_config_load(&cfg, NULL, NULL, &flag, 1, &err), CH_EINVAL);
+        assert_non_null(strstr(err, "console.tile_url"));
+        ch_free(err);
+        err = NULL;
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -133,6 +187,8 @@ int main(void)
         cmocka_unit_test(test_missing_file_is_an_error),
         cmocka_unit_test(test_listen_parses_ipv4_and_ipv6),
         cmocka_unit_test(test_only_limits_and_log_level_reload),
+        cmocka_unit_test(test_console_web_root_defaults_to_the_source_tree_and_none_turns_it_off),
+        cmocka_unit_test(test_console_tile_url_must_be_an_http_template),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
