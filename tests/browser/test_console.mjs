@@ -2,10 +2,10 @@
 // map with every camera, a camera's details, the language toggle, an event opened by clicking
 // the map, its cameras and countdown, an H.264 camera decoding on the video wall, an H.265
 // camera refused with the reason where the browser cannot play it, an extension, a revoked
-// grant's tile going dark with the reason, and the event closed. Run by
+// grant's tile going dark with the reason, the event closed, a pending event approved. Run by
 // tests/integration/test_console.py (CH_BROWSER_TESTS=1), which starts the hub and camsim and
 // passes: CONSOLE_URL, CONSOLE_USER, CONSOLE_PASSWORD, EVENT_LAT, EVENT_LON, CAMERA_H264,
-// CAMERA_H265, CAMERAS_TOTAL, ARTIFACTS (screenshots), CHROMIUM.
+// CAMERA_H265, CAMERA_VEHICLE, PENDING_EVENT, CAMERAS_TOTAL, ARTIFACTS (screenshots), CHROMIUM.
 import { chromium } from 'playwright-core';
 import path from 'node:path';
 
@@ -116,7 +116,7 @@ async function main() {
     await page.click('#event-submit');
     await page.waitForSelector('#event-panel[data-status="active"]', { timeout: 15000 });
     const grants = await page.locator('#grant-list li').count();
-    check(grants === 2, `${grants} cameras in the event, wanted 2`);
+    check(grants === 3, `${grants} cameras in the event, wanted 3`);
     for (const id of [env.CAMERA_H264, env.CAMERA_H265]) {
       check(await page.locator(`#grant-list li[data-camera="${id}"] button.play`).count() === 1,
             `camera ${id} has no play button`);
@@ -208,6 +208,16 @@ async function main() {
     await shot(page, '07-event-closed');
     log('event closed');
 
+    step = 'approve a pending event';
+    await page.click(`#event-list a[data-event="${env.PENDING_EVENT}"]`);
+    await page.waitForSelector(`#event-panel[data-event="${env.PENDING_EVENT}"][data-status="pending"]`, { timeout: 10000 });
+    await page.click('#event-approve');
+    await page.waitForSelector(`#event-panel[data-event="${env.PENDING_EVENT}"][data-status="active"]`, { timeout: 10000 });
+    const approved = await page.locator('#grant-list li').evaluateAll((lis) => lis.map((li) => `${li.dataset.camera}:${li.className}`));
+    check(approved.length === 1 && approved[0] === `${env.CAMERA_VEHICLE}:st-active`, `approved grants ${approved}`);
+    await shot(page, '08-approved');
+    log(`pending event ${env.PENDING_EVENT} approved: ${approved}`);
+
     step = 'cameras list';
     await page.click('[data-tab="cameras"]');
     const rows = await page.locator('#camera-table tbody tr').count();
@@ -215,7 +225,7 @@ async function main() {
     await page.fill('#camera-filter', 'H.264');
     const filtered = await page.locator('#camera-table tbody tr').count();
     check(filtered === 1, `${filtered} rows for H.264`);
-    await shot(page, '08-cameras');
+    await shot(page, '09-cameras');
 
     step = 'no page error, no policy violation';
     check(problems.length === 0, problems.join('\n'));

@@ -7,7 +7,8 @@ With CH_BROWSER_TESTS=1 it also runs tests/browser/test_console.mjs: Debian's he
 driven by playwright-core logs in through the page as an operator, opens an event by clicking
 the map, sees its cameras, plays a camsim H.264 camera on the video wall and checks that frames
 are decoded, sees an H.265 camera refused with the reason when the browser cannot play it,
-revokes the grant and sees the tile go dark saying why, and closes the event. Screenshots go to
+revokes the grant and sees the tile go dark saying why, closes the event, and approves an
+event waiting for an operator. Screenshots go to
 CH_BROWSER_ARTIFACTS (default: browser-artifacts/ beside the cctvhub binary). The browser test
 is off by default until it has proven reliable; the file tests always run."""
 
@@ -180,6 +181,9 @@ def test_an_operator_opens_an_event_on_the_map_and_watches_it_on_the_wall():
                         heading_deg=180, fov_deg=60, range_m=80)
         h265 = s.camera("종로 H.265", c.url("console-265"), lat=lat, lon=lon + 0.0005,
                         heading_deg=270, fov_deg=90, range_m=80)
+        # A vehicle camera: the only one the wanted-vehicle service (operator approval) may use.
+        vehicle = s.camera("종로 차량방범", c.url("console-vehicle"), lat=lat - 0.0004, lon=lon,
+                           heading_deg=0, fov_deg=60, range_m=80, purpose="차량방범")
         # Many more cameras for the map and its clusters, far from P, in every status.
         statuses = ["active", "inactive", "maintenance", "active"]
         for i in range(300):
@@ -188,12 +192,18 @@ def test_an_operator_opens_an_event_on_the_map_and_watches_it_on_the_wall():
                 "lat": 37.455 + (i % 20) * 0.01, "lon": 126.85 + (i // 20) * 0.015,
                 "status": statuses[i % 4], "kind": "fixed", "purpose": "생활방범",
                 "heading_deg": (i * 37) % 360, "fov_deg": 70}, expect=201)
+        # An event waiting for an operator's approval, opened by the police's system.
+        _, pending = s.agency_call("POST", "/api/v1/events", {
+            "service": "wanted-vehicle", "location": {"lat": lat, "lon": lon},
+            "incident": "112-2026-0416", "reason": "수배 차량", "duration_s": 600}, expect=201)
+        check(pending["status"] == "pending", pending)
         env = dict(os.environ)
         env.update({"CONSOLE_URL": "http://127.0.0.1:%d/" % s.h.port,
                     "CONSOLE_USER": "operator", "CONSOLE_PASSWORD": OPERATOR_PASSWORD,
                     "EVENT_LAT": str(lat), "EVENT_LON": str(lon),
                     "CAMERA_H264": str(h264), "CAMERA_H265": str(h265),
-                    "CAMERAS_TOTAL": str(302), "ARTIFACTS": artifacts_dir(),
+                    "CAMERA_VEHICLE": str(vehicle), "PENDING_EVENT": str(pending["id"]),
+                    "CAMERAS_TOTAL": str(303), "ARTIFACTS": artifacts_dir(),
                     "CHROMIUM": os.environ.get("CHROMIUM", "/usr/bin/chromium")})
         p = subprocess.run(["node", os.path.join(BROWSER, "test_console.mjs")], env=env,
                            capture_output=True, text=True, timeout=240)
