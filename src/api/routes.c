@@ -139,6 +139,18 @@ static int template_match(const char *tmpl, ch_slice_t path, ch_slice_t *param)
     return p == end;
 }
 
+/* 1 when the Allow list ("GET, POST") already names method. */
+static int allow_has(const char *allow, const char *method)
+{
+    size_t n = strlen(method);
+    for (const char *p = allow; (p = strstr(p, method)) != NULL; p += n) {
+        if ((p == allow || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0')) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int ch_api__route_match(ch_slice_t method, ch_slice_t path, ch_api__match_t *m)
 {
     int path_known = 0;
@@ -158,6 +170,9 @@ int ch_api__route_match(ch_slice_t method, ch_slice_t path, ch_api__match_t *m)
             return 0;
         }
         path_known = 1;
+        if (allow_has(m->allow, r->method)) {
+            continue; /* /console/config.json also matches /console/{path} */
+        }
         int n = snprintf(m->allow + allow_len, sizeof(m->allow) - allow_len, "%s%s",
                          allow_len ? ", " : "", r->method);
         if (n > 0 && (size_t)n < sizeof(m->allow) - allow_len) {

@@ -275,6 +275,9 @@ static void test_console_routes_take_the_rest_of_the_path(void **state)
     assert_int_equal(ch_api__route_match(S("GET"), S("/console/../../etc/passwd"), &m), 0);
     assert_int_equal(m.route, CH_API__R_CONSOLE_FILE);
     assert_int_equal(ch_api__route_match(S("DELETE"), S("/console/app.js"), &m), CH_EUNSUPP);
+    assert_string_equal(m.allow, "GET");
+    assert_int_equal(ch_api__route_match(S("POST"), S("/console/config.json"), &m), CH_EUNSUPP);
+    assert_string_equal(m.allow, "GET");
 }
 
 /* No path the console's route accepts can leave the web root or name a hidden file. */
