@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -139,27 +138,24 @@ static void reply_file(api_ctx_t *c, const char *rel, size_t rel_len)
     ch_buf_appendf(&path, "%s/%.*s", c->api->web_root, (int)rel_len, rel);
     ch_buf_t body;
     ch_buf_init(&body);
+    ch_buf_t headers;
+    ch_buf_init(&headers);
     int fd = open(path.data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > STATIC_MAX_BYTES) {
         ch_api__reply_error(c, 404, "not_found", NULL, "no such file");
         goto out;
     }
-    char headers[1024];
-    int hn = snprintf(headers, sizeof(headers),
-                      "ETag: \"%" PRIx64 "-%" PRIx64 "\"\r\nCache-Control: no-cache\r\n%s",
-                      (uint64_t)st.st_size,
-                      (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec,
-                      c->api->console_csp);
-    if (hn < 0 || (size_t)hn >= sizeof(headers)) {
-        ch_api__reply_error(c, 500, "internal", NULL, "headers too long");
-        goto out;
-    }
+    /* The ETag (size and modification time), then the policy headers. */
+    ch_buf_appendf(&headers, "ETag: \"%" PRIx64 "-%" PRIx64 "\"\r\nCache-Control: no-cache\r\n%s",
+                   (uint64_t)st.st_size,
+                   (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec,
+                   c->api->console_csp);
     const ch_slice_t *inm = ch_http_request_header(c->req, "If-None-Match");
-    const char *etag = headers + 6;
+    const char *etag = headers.data + 6;
     size_t etag_len = (size_t)(strchr(etag, '\r') - etag);
     if (inm != NULL && inm->len == etag_len && memcmp(inm->ptr, etag, etag_len) == 0) {
-        ch_api__reply(c, 304, NULL, headers, NULL, 0);
+        ch_api__reply(c, 304, NULL, headers.data, NULL, 0);
         goto out;
     }
     ch_buf_reserve(&body, (size_t)st.st_size);
@@ -174,11 +170,12 @@ static void reply_file(api_ctx_t *c, const char *rel, size_t rel_len)
         }
         body.len += (size_t)n;
     }
-    ch_api__reply(c, 200, type, headers, body.data, body.len);
+    ch_api__reply(c, 200, type, headers.data, body.data, body.len);
 out:
     if (fd >= 0) {
         close(fd);
     }
+    ch_buf_fini(&headers);
     ch_buf_fini(&body);
     ch_buf_fini(&path);
 }
