@@ -68,6 +68,8 @@ struct ch_media__conn {
     unsigned refused;
     int refs;
     int closing;
+    int handle_open; /* closing: its socket's handle is still being closed */
+    int ws_said_bye; /* a close frame went out (or is queued): no second one */
     const char *why; /* why it closed */
     int blocked;     /* input waits: a DESCRIBE for the camera, a PLAY for its record */
     int ws;          /* a browser: HTTP upgraded to WebSocket, fMP4 messages from cam->ws */
@@ -150,6 +152,24 @@ static void conn_free(conn_t *c)
     ch_free(c);
 }
 
+/* A closed connection is freed once its socket's handle is closed and no record of it is in
+ * flight: callers up the stack (a poll callback that wrote, then closed) may still look at it
+ * until they return to the loop. */
+static void conn_maybe_free(conn_t *c)
+{
+    if (c->closing && c->refs == 0 && !c->handle_open) {
+        conn_free(c);
+    }
+}
+
+static void conn_sock_closed(ch_media__sock_t *s)
+{
+    conn_t *c = s->owner;
+    ch_free(s);
+    c->handle_open = 0;
+    conn_maybe_free(c);
+}
+
 void ch_media__conn_close(conn_t *c, const char *why)
 {
     if (c->closing) {
@@ -157,7 +177,8 @@ void ch_media__conn_close(conn_t *c, const char *why)
     }
     c->closing = 1;
     c->why = why;
-    if (c->ws && c->joined && c->v.off == 0 && c->out.len == c->out_off && c->sock != NULL) {
+    if (c->ws && c->joined && !c->ws_said_bye && c->v.off == 0 && c->out.len == c->out_off &&
+        c->sock != NULL) {
         /* Tell the browser why, when no message is half written (best effort). */
         uint16_t code = strcmp(why, "shutdown") == 0 ? 1001
                         : strcmp(why, "slow") == 0   ? 1013
@@ -197,11 +218,13 @@ void ch_media__conn_close(conn_t *c, const char *why)
     }
     cam_unlink(c);
     loop_unlink(c);
-    ch_media__sock_close(c->sock);
-    c->sock = NULL;
-    if (c->refs == 0) {
-        conn_free(c);
+    if (c->sock != NULL) {
+        c->sock->on_closed = conn_sock_closed;
+        c->handle_open = 1;
+        ch_media__sock_close(c->sock);
+        c->sock = NULL;
     }
+    conn_maybe_free(c);
 }
 
 /* ---- answers ------------------------------------------------------------------------------- */
@@ -452,9 +475,7 @@ static void on_start_recorded(conn_t *c, int rc)
             memcpy(rec.peer, c->peer, sizeof(rec.peer));
             ch_media__record(c->loop, &rec, NULL, NULL);
         }
-        if (c->refs == 0) {
-            conn_free(c);
-        }
+        conn_maybe_free(c);
         return;
     }
     c->blocked = 0;
@@ -859,6 +880,7 @@ static int ws_input(conn_t *c, uint8_t *buf, size_t len)
         ch_buf_append(&c->out, hdr, hl);
         ch_buf_append(&c->out, f.payload, n);
         c->close_after_write = 1;
+        c->ws_said_bye = 1;
     } else if (f.opcode == CH_PROTO_WS_PING) {
         size_t hl = ch_proto_ws_header(CH_PROTO_WS_PONG, f.payload_len, hdr);
         ch_buf_append(&c->out, hdr, hl);

@@ -237,11 +237,41 @@ def test_a_grants_end_closes_the_browser_saying_why_and_rtsp_beside_it_plays_on(
     tr.with_site(run)
 
 
+def test_a_browser_closing_gets_one_close_back_and_the_view_ends():
+    c = tr.camsim()
+
+    def run(s):
+        cid = s.camera("sim", c.url("ws-bye"))
+        _, grants = s.open()
+        ws = Ws(s.h.port, ws_path(grants[cid]))
+        try:
+            check(ws.status == 101, ws.head)
+            collect(ws, 1)
+            ws.send(8, struct.pack("!H", 1000))
+            closes = []
+            while True:
+                try:
+                    op, payload = ws.frame()
+                except (EOFError, OSError):
+                    break
+                if op == 8:
+                    closes.append(payload)
+            check(closes == [struct.pack("!H", 1000)], "close frames back: %r" % closes)
+        finally:
+            ws.close()
+        recs = tr.wait_for(lambda: [r for r in s.audit("view.end")
+                                    if r["details"].get("transport") == "ws"], 10, "view.end")
+        check(recs[0]["details"]["reason"] == "teardown", recs)
+
+    tr.with_site(run)
+
+
 if __name__ == "__main__":
     try:
         hub.main([test_a_browser_gets_the_codec_the_init_segment_and_frames_that_decode,
                   test_tokens_are_checked_before_any_upgrade_and_refusals_recorded,
-                  test_a_grants_end_closes_the_browser_saying_why_and_rtsp_beside_it_plays_on])
+                  test_a_grants_end_closes_the_browser_saying_why_and_rtsp_beside_it_plays_on,
+                  test_a_browser_closing_gets_one_close_back_and_the_view_ends])
     finally:
         tr.kill_spawned()
         for peer in tr.PEERS.values():
