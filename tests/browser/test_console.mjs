@@ -49,12 +49,6 @@ async function main() {
     if (m.type() !== 'error') return;
     // The 401s of "who am I" before logging in and of the wrong password are expected.
     if (/status of 401/.test(text)) return;
-    // Known, in the hub: after echoing the browser's close frame the relay sends a second one
-    // (1008 "teardown"), which Chromium reports. Told, not failed, until the relay is fixed.
-    if (/Close received after close/.test(text)) {
-      log(`known hub issue: ${text.replace(/token=[^' ]*/, 'token=…')}`);
-      return;
-    }
     problems.push(`console: ${text}`);
   });
   const lat = Number(env.EVENT_LAT);
