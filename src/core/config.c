@@ -86,6 +86,10 @@ static const ch_config_key_t ch__config_keys[] = {
      CH_CFG_FIELD(relay_viewer_budget_kb), 64, 1048576, 0},
     {"relay.pull_transport", "CCTVHUB_RELAY_PULL_TRANSPORT", CH_CFG_STR,
      CH_CFG_FIELD(relay_pull_transport), 0, 0, 0},
+    {"rtsp.public_url", "CCTVHUB_RTSP_PUBLIC_URL", CH_CFG_STR, CH_CFG_FIELD(rtsp_public_url), 0, 0,
+     0},
+    {"http.public_url", "CCTVHUB_HTTP_PUBLIC_URL", CH_CFG_STR, CH_CFG_FIELD(http_public_url), 0, 0,
+     0},
     {"http.web_root", "CCTVHUB_HTTP_WEB_ROOT", CH_CFG_STR, CH_CFG_FIELD(web_root), 0, 0, 0},
     {"console.tile_url", "CCTVHUB_CONSOLE_TILE_URL", CH_CFG_STR, CH_CFG_FIELD(console_tile_url), 0,
      0, 0},
@@ -180,6 +184,29 @@ static int ch__config_tile_url_ok(const char *s)
     return 1;
 }
 
+/* A public base URL (rtsp.public_url, http.public_url): one of the schemes, a host, no path,
+ * query or trailing slash, nothing that could break a header or a JSON string. */
+static int ch__config_public_url_ok(const char *s, const char *const *schemes)
+{
+    const char *rest = NULL;
+    for (; *schemes != NULL; schemes++) {
+        size_t n = strlen(*schemes);
+        if (strncmp(s, *schemes, n) == 0) {
+            rest = s + n;
+            break;
+        }
+    }
+    if (rest == NULL || *rest == '\0' || *rest == ':') {
+        return 0;
+    }
+    for (const unsigned char *p = (const unsigned char *)rest; *p != '\0'; p++) {
+        if (*p <= ' ' || *p >= 0x7f || strchr("\"'\\;,/?#@{}<>", *p) != NULL) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /*
  * The default of http.web_root: the web/ directory of the source tree this file was compiled
  * from (__FILE__ is absolute in our CMake builds), when it exists and has an index.html; else
@@ -221,6 +248,20 @@ static int ch__config_set(ch_config_t *cfg, const ch_config_key_t *k, const char
     case CH_CFG_STR:
         if (value[0] == '\0') {
             ch_buf_appendf(&msg, "%s: %s: must not be empty", origin, k->name);
+            goto fail;
+        }
+        static const char *const rtsp_schemes[] = {"rtsp://", "rtsps://", NULL};
+        static const char *const http_schemes[] = {"http://", "https://", NULL};
+        if ((strcmp(k->name, "rtsp.public_url") == 0 &&
+             !ch__config_public_url_ok(value, rtsp_schemes)) ||
+            (strcmp(k->name, "http.public_url") == 0 &&
+             !ch__config_public_url_ok(value, http_schemes))) {
+            ch_buf_appendf(&msg,
+                           "%s: %s: \"%s\" is not a base URL (scheme://host[:port], no path; "
+                           "for example %s)",
+                           origin, k->name, value,
+                           k->name[0] == 'r' ? "rtsp://cctv.example.go.kr:8554"
+                                             : "https://cctv.example.go.kr");
             goto fail;
         }
         if (strcmp(k->name, "relay.pull_transport") == 0 && strcmp(value, "tcp") != 0 &&
@@ -480,6 +521,8 @@ void ch_config_fini(ch_config_t *cfg)
     ch_free(cfg->services_file);
     ch_free(cfg->rtsp_listen);
     ch_free(cfg->relay_pull_transport);
+    ch_free(cfg->rtsp_public_url);
+    ch_free(cfg->http_public_url);
     ch_free(cfg->event_bounds);
     ch_free(cfg->web_root);
     ch_free(cfg->console_tile_url);

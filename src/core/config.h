@@ -84,8 +84,10 @@ typedef struct ch_config {
     uint64_t relay_backoff_max_s;
     uint64_t relay_viewer_budget_kb; /* a viewer this far behind skips to the newest keyframe */
     char *relay_pull_transport;      /* "tcp" (interleaved) or "udp" (TCP when refused) */
-    char *web_root;                  /* the console's files, or NULL for none */
-    char *console_tile_url;          /* the console's base map tiles, or NULL for none */
+    char *rtsp_public_url;  /* "rtsp://cctv.example.go.kr:8554": grants' rtsp_url base, or NULL */
+    char *http_public_url;  /* "https://cctv.example.go.kr": grants' ws_url base (wss), or NULL */
+    char *web_root;         /* the console's files, or NULL for none */
+    char *console_tile_url; /* the console's base map tiles, or NULL for none */
 } ch_config_t;
 
 /* One command-line override: key is the dotted name ("http.listen"). */

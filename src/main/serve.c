@@ -390,7 +390,7 @@ int ch_main_serve(int argc, char **argv)
     if (ch_config_parse_bounds(s.cfg.event_bounds, bounds) != 0) {
         bounds[0] = bounds[1] = bounds[2] = bounds[3] = 0; /* checked at load; not reached */
     }
-    char rtsp_base[96];
+    char rtsp_base[256];
     snprintf(rtsp_base, sizeof(rtsp_base), "rtsp://%s", s.cfg.rtsp_listen);
     ch_api_config_t acfg = {
         .store_url = s.cfg.store_url,
@@ -465,11 +465,20 @@ int ch_main_serve(int argc, char **argv)
     uv_timer_start(&s.event_timer, ch__serve_event_tick, 200, 200);
     {
         /* The grants' URLs point at the addresses actually bound (port 0 picks one). */
-        char h[64], ws_base[96];
+        char h[64], ws_base[256];
         int p = 0;
         if (ch_config_parse_listen(s.cfg.http_listen, h, &p) == 0) {
             snprintf(ws_base, sizeof(ws_base), "ws://%s:%d", h, ch_http_server_port(s.http));
             ch_main__relay_base(s.relay, rtsp_base, sizeof(rtsp_base));
+            /* Behind a proxy or on 0.0.0.0, the addresses viewers use are configured. */
+            if (s.cfg.rtsp_public_url != NULL) {
+                snprintf(rtsp_base, sizeof(rtsp_base), "%s", s.cfg.rtsp_public_url);
+            }
+            if (s.cfg.http_public_url != NULL) {
+                int tls = strncmp(s.cfg.http_public_url, "https://", 8) == 0;
+                snprintf(ws_base, sizeof(ws_base), "%s%s", tls ? "wss://" : "ws://",
+                         s.cfg.http_public_url + (tls ? 8 : 7));
+            }
             ch_api_set_urls(s.api, rtsp_base, ws_base);
         }
     }

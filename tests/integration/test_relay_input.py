@@ -113,10 +113,36 @@ def test_no_token_is_refused_before_anything_about_the_camera_is_said():
     tr.with_site(run)
 
 
+def test_grants_name_the_public_addresses_when_configured():
+    env = {"CCTVHUB_RTSP_PUBLIC_URL": "rtsp://cctv.example.go.kr:8554",
+           "CCTVHUB_HTTP_PUBLIC_URL": "https://cctv.example.go.kr"}
+
+    def run(s):
+        cid = s.camera("cam", "rtsp://127.0.0.1:9/none")
+        _, ev = s.agency_call("POST", "/api/v1/events", {
+            "service": "112-center", "location": {"lat": tr.P[0], "lon": tr.P[1]},
+            "incident": "112-2026-9", "reason": "public urls", "duration_s": 600}, expect=201)
+        g = [g for g in ev["grants"] if g["camera_id"] == cid][0]
+        check(g["rtsp_url"] == "rtsp://cctv.example.go.kr:8554/cameras/%d?token=%s"
+              % (cid, g["token"]), g["rtsp_url"])
+        check(g["ws_url"] == "wss://cctv.example.go.kr/api/v1/cameras/%d/live?token=%s"
+              % (cid, g["token"]), g["ws_url"])
+
+    tr.with_site(run, env=env)
+    # A path, or another scheme, stops the start naming the key.
+    for key, value in [("CCTVHUB_RTSP_PUBLIC_URL", "rtsp://cctv.example.go.kr/relay"),
+                       ("CCTVHUB_HTTP_PUBLIC_URL", "ftp://cctv.example.go.kr")]:
+        code, _, err = hub.run(["serve", "--data-dir", "/nonexistent/never"],
+                               env={key: value})
+        check(code == 3 and key.lower().replace("cctvhub_", "").replace("_", ".", 1) in err,
+              "%s=%s: %d %s" % (key, value, code, err))
+
+
 if __name__ == "__main__":
     try:
         hub.main([test_malformed_viewer_messages_close_one_connection_and_the_viewer_beside_plays_on,
-                  test_no_token_is_refused_before_anything_about_the_camera_is_said])
+                  test_no_token_is_refused_before_anything_about_the_camera_is_said,
+                  test_grants_name_the_public_addresses_when_configured])
     finally:
         tr.kill_spawned()
         for peer in tr.PEERS.values():
