@@ -144,6 +144,31 @@ static void cam_unlink(conn_t *c)
     ch_media__cam_touch(cam);
 }
 
+/* ---- records ------------------------------------------------------------------------------- */
+
+/* Sends c's record of kind to the audit log (done, when given, gets the result on the loop):
+ * its grant (not for a refusal), camera, address and transport; an end's bytes and time. */
+static void record_view(conn_t *c, ch_media_record_kind_t kind, int status, const char *why,
+                        void (*done)(conn_t *c, int rc))
+{
+    ch_media_record_t rec = {
+        .kind = kind,
+        .camera_id = c->camera_id,
+        .status = status,
+        .reason = why,
+        .transport = c->ws ? "ws" : "rtsp",
+    };
+    if (kind != CH_MEDIA_VIEW_REFUSE) {
+        rec.access = c->acc;
+    }
+    if (kind == CH_MEDIA_VIEW_END && c->joined) {
+        rec.bytes = c->v.bytes;
+        rec.duration_ms = ch_media__now_ms() - c->started_mono_ms;
+    }
+    memcpy(rec.peer, c->peer, sizeof(rec.peer));
+    ch_media__record(c->loop, &rec, c, done);
+}
+
 /* ---- closing ------------------------------------------------------------------------------- */
 
 static void conn_free(conn_t *c)
@@ -195,17 +220,7 @@ void ch_media__conn_close(conn_t *c, const char *why)
         }
     }
     if (c->joined) {
-        ch_media_record_t rec = {
-            .kind = CH_MEDIA_VIEW_END,
-            .access = c->acc,
-            .camera_id = c->camera_id,
-            .reason = why,
-            .transport = c->ws ? "ws" : "rtsp",
-            .bytes = c->v.bytes,
-            .duration_ms = ch_media__now_ms() - c->started_mono_ms,
-        };
-        memcpy(rec.peer, c->peer, sizeof(rec.peer));
-        ch_media__record(c->loop, &rec, NULL, NULL);
+        record_view(c, CH_MEDIA_VIEW_END, 0, why, NULL);
         ch_media_viewer_leave(&c->v);
         c->joined = 0;
         if (c->cam != NULL && c->cam->nplaying > 0) {
@@ -408,15 +423,7 @@ static ch_slice_t find_token(const ch_proto_request_t *req, const ch_proto_url_t
 
 static void record_refusal(conn_t *c, int status, const char *why)
 {
-    ch_media_record_t rec = {
-        .kind = CH_MEDIA_VIEW_REFUSE,
-        .camera_id = c->camera_id,
-        .status = status,
-        .reason = why,
-        .transport = c->ws ? "ws" : "rtsp",
-    };
-    memcpy(rec.peer, c->peer, sizeof(rec.peer));
-    ch_media__record(c->loop, &rec, NULL, NULL);
+    record_view(c, CH_MEDIA_VIEW_REFUSE, status, why, NULL);
     ch_log(CH_LOG_INFO, "media", "msg=\"viewer refused\" camera=%lld peer=%s status=%d reason=%s",
            (long long)c->camera_id, c->peer, status, why);
 }
@@ -465,15 +472,7 @@ static void on_start_recorded(conn_t *c, int rc)
     if (c->closing) {
         if (rc == 0) {
             /* It went away while its start was being recorded: the record gets its end. */
-            ch_media_record_t rec = {
-                .kind = CH_MEDIA_VIEW_END,
-                .access = c->acc,
-                .camera_id = c->camera_id,
-                .reason = c->why,
-                .transport = c->ws ? "ws" : "rtsp",
-            };
-            memcpy(rec.peer, c->peer, sizeof(rec.peer));
-            ch_media__record(c->loop, &rec, NULL, NULL);
+            record_view(c, CH_MEDIA_VIEW_END, 0, c->why, NULL);
         }
         conn_maybe_free(c);
         return;
@@ -515,6 +514,31 @@ static void on_start_recorded(conn_t *c, int rc)
     if (!c->closing) {
         process(c);
     }
+}
+
+/* A PLAY (or a WebSocket upgrade): answered once its view.start record is durable. */
+static void begin_view(conn_t *c)
+{
+    c->st = C_PLAY_PENDING;
+    c->blocked = 1;
+    c->refs++;
+    record_view(c, CH_MEDIA_VIEW_START, 0, NULL, on_start_recorded);
+}
+
+/* The view token tok for camera id: 0 (c->acc filled), or 401 / 403 with *why. */
+static int check_token(conn_t *c, ch_slice_t tok, int64_t id, const char **why)
+{
+    ch_media_relay_t *r = c->loop->relay;
+    *why = tok.len == 0 ? "no_credential" : "bad_token";
+    int st = tok.len == 0 ? 401
+             : r->cfg.authorize != NULL
+                 ? r->cfg.authorize(r->cfg.ud, tok.ptr, tok.len, id, &c->acc, why)
+                 : 403;
+    if (st != 0) {
+        memset(&c->acc, 0, sizeof(c->acc));
+        return st == 401 ? 401 : 403;
+    }
+    return 0;
 }
 
 static void migrate_closed(ch_media__sock_t *s)
@@ -606,19 +630,10 @@ static int handle(conn_t *c, const ch_proto_request_t *req)
     }
     if (!c->authorized) {
         char scratch[512];
-        ch_slice_t tok = find_token(req, &u, scratch, sizeof(scratch));
-        if (tok.len == 0) {
-            refuse(c, cseq, 401, "no_credential");
-            return 0;
-        }
-        const char *why = "bad_token";
-        ch_media_relay_t *r = c->loop->relay;
-        int st = r->cfg.authorize != NULL
-                     ? r->cfg.authorize(r->cfg.ud, tok.ptr, tok.len, id, &c->acc, &why)
-                     : 403;
+        const char *why;
+        int st = check_token(c, find_token(req, &u, scratch, sizeof(scratch)), id, &why);
         if (st != 0) {
-            memset(&c->acc, 0, sizeof(c->acc));
-            refuse(c, cseq, st == 401 ? 401 : 403, why);
+            refuse(c, cseq, st, why);
             return 0;
         }
         c->authorized = 1;
@@ -699,18 +714,8 @@ static int handle(conn_t *c, const ch_proto_request_t *req)
             reply(c, cseq, 200, "OK", headers, NULL);
             return 0;
         }
-        c->st = C_PLAY_PENDING;
         c->wait_cseq = cseq;
-        c->blocked = 1;
-        c->refs++;
-        ch_media_record_t rec = {
-            .kind = CH_MEDIA_VIEW_START,
-            .access = c->acc,
-            .camera_id = c->camera_id,
-            .transport = "rtsp",
-        };
-        memcpy(rec.peer, c->peer, sizeof(rec.peer));
-        ch_media__record(c->loop, &rec, c, on_start_recorded);
+        begin_view(c);
         return 1;
     }
     if (ch_slice_eq(m, "GET_PARAMETER") || ch_slice_eq(m, "SET_PARAMETER")) {
@@ -805,20 +810,11 @@ static int handle_http(conn_t *c, const ch_proto_request_t *req)
     memset(&u, 0, sizeof(u));
     u.query = query;
     char scratch[512];
-    ch_slice_t tok = find_token(req, &u, scratch, sizeof(scratch));
-    const char *why = "no_credential";
-    int st = 401;
     c->ws = 1;
-    if (tok.len > 0) {
-        ch_media_relay_t *r = c->loop->relay;
-        why = "bad_token";
-        st = r->cfg.authorize != NULL
-                 ? r->cfg.authorize(r->cfg.ud, tok.ptr, tok.len, id, &c->acc, &why)
-                 : 403;
-    }
+    const char *why;
+    int st = check_token(c, find_token(req, &u, scratch, sizeof(scratch)), id, &why);
     if (st != 0) {
-        memset(&c->acc, 0, sizeof(c->acc));
-        record_refusal(c, st == 401 ? 401 : 403, why);
+        record_refusal(c, st, why);
         if (st == 401) {
             http_error(c, 401, "Unauthorized", "unauthenticated", why, NULL);
         } else {
@@ -842,20 +838,8 @@ static int handle_http(conn_t *c, const ch_proto_request_t *req)
         return 1;
     }
     c->authorized = 1;
-    ch_media__cam_t *cam = ch_media__cam_get(c->loop, id);
-    ch_media__ws_enable(cam);
-    cam_link(cam, c);
-    c->st = C_PLAY_PENDING;
-    c->blocked = 1;
-    c->refs++;
-    ch_media_record_t rec = {
-        .kind = CH_MEDIA_VIEW_START,
-        .access = c->acc,
-        .camera_id = c->camera_id,
-        .transport = "ws",
-    };
-    memcpy(rec.peer, c->peer, sizeof(rec.peer));
-    ch_media__record(c->loop, &rec, c, on_start_recorded);
+    cam_link(ch_media__cam_get(c->loop, id), c); /* its browsers' stream is made with it */
+    begin_view(c);
     return 1;
 }
 
@@ -1108,6 +1092,29 @@ void ch_media__conn_tick(conn_t *c, int64_t now)
 
 /* ---- accepting ----------------------------------------------------------------------------- */
 
+/* A new connection on fd from peer ss ("?:0" when unknown). */
+static conn_t *conn_new(int fd, const struct sockaddr_storage *ss)
+{
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    conn_t *c = ch_calloc(1, sizeof(*c));
+    c->fd = fd;
+    c->last_req_ms = ch_media__now_ms();
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        port = ntohs(a->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        port = ntohs(a->sin6_port);
+    }
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+    return c;
+}
+
 static void on_accept(ch_media__sock_t *s, int status, int events)
 {
     (void)events;
@@ -1128,24 +1135,7 @@ static void on_accept(ch_media__sock_t *s, int status, int events)
             }
             return;
         }
-        int one = 1;
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        conn_t *c = ch_calloc(1, sizeof(*c));
-        c->fd = fd;
-        c->last_req_ms = ch_media__now_ms();
-        char host[INET6_ADDRSTRLEN] = "?";
-        int port = 0;
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-            port = ntohs(a->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-            port = ntohs(a->sin6_port);
-        }
-        snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
-        ch_media__conn_adopt(l, c);
+        ch_media__conn_adopt(l, conn_new(fd, &ss));
     }
 }
 
@@ -1155,27 +1145,14 @@ void ch_media_relay_adopt(ch_media_relay_t *r, int fd, const void *raw, size_t l
         close(fd);
         return;
     }
-    conn_t *c = ch_calloc(1, sizeof(*c));
-    c->fd = fd;
-    c->last_req_ms = ch_media__now_ms();
-    memcpy(c->in, raw, len);
-    c->in_len = len;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
-    char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET) {
-            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        }
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) {
+        ss.ss_family = AF_UNSPEC;
     }
-    snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    conn_t *c = conn_new(fd, &ss);
+    memcpy(c->in, raw, len);
+    c->in_len = len;
     ch_media__cmd_t *cmd = ch_calloc(1, sizeof(*cmd));
     cmd->kind = CMD_CONN;
     cmd->conn = c;
