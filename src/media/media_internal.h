@@ -58,8 +58,9 @@ typedef struct ch_media__pull {
     uint16_t udp_port;
     int udp_refused; /* the camera answered 461 to UDP: TCP from then on */
     ch_media_source_t src;
-    char url[1024]; /* the URL asked now (after redirects), with its userinfo */
-    char user[128]; /* decoded credentials */
+    char url[1024];  /* the URL asked now (after redirects), with its userinfo */
+    char wire[1024]; /* the same as a request line names it: no userinfo */
+    char user[128];  /* decoded credentials */
     char pass[128];
     char base[1024]; /* Content-Base for controls, without userinfo */
     char setup_url[1024];

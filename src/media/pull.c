@@ -214,17 +214,7 @@ static int send_req(cam_t *c, const char *method, const char *url, const char *e
 static void send_step(cam_t *c)
 {
     pull_t *p = &c->pull;
-    char wire[1024];
-    ch_proto_url_t u;
-    if (ch_proto_url_parse(p->url, strlen(p->url), &u) != 0) {
-        fail(c, "bad stream URL");
-        return;
-    }
-    ch_buf_t b;
-    ch_buf_init(&b);
-    ch_proto_url_append(&u, CH_PROTO_URL_WIRE, &b);
-    snprintf(wire, sizeof(wire), "%.*s", (int)b.len, b.data != NULL ? b.data : "");
-    ch_buf_fini(&b);
+    const char *wire = p->wire;
     switch (p->state) {
     case PULL_OPTIONS:
         (void)send_req(c, "OPTIONS", wire, NULL);
@@ -301,19 +291,10 @@ static int on_describe(cam_t *c, const ch_proto_response_t *r, ch_slice_t body)
         fail(c, "the camera offers no H.264 or H.265 video track");
         return -1;
     }
-    char wire[1024];
-    ch_proto_url_t u;
-    if (ch_proto_url_parse(p->url, strlen(p->url), &u) != 0) {
-        fail(c, "bad stream URL");
-        return -1;
-    }
     ch_buf_t b;
     ch_buf_init(&b);
-    ch_proto_url_append(&u, CH_PROTO_URL_WIRE, &b);
-    copy_slice(wire, sizeof(wire), (ch_slice_t){b.data, b.len});
-    ch_buf_reset(&b);
-    ch_slice_t base =
-        ch_proto_rtsp_content_base(r->headers, r->num_headers, (ch_slice_t){wire, strlen(wire)});
+    ch_slice_t base = ch_proto_rtsp_content_base(r->headers, r->num_headers,
+                                                 (ch_slice_t){p->wire, strlen(p->wire)});
     copy_slice(p->base, sizeof(p->base), base);
     int rc = ch_proto_sdp_resolve_control(base, m->control, &b);
     copy_slice(p->setup_url, sizeof(p->setup_url), (ch_slice_t){b.data, b.len});
@@ -956,6 +937,11 @@ static void pull_connect(cam_t *c)
         fail(c, "rtsps:// is not supported yet");
         return;
     }
+    ch_buf_t wb;
+    ch_buf_init(&wb);
+    ch_proto_url_append(&u, CH_PROTO_URL_WIRE, &wb);
+    copy_slice(p->wire, sizeof(p->wire), (ch_slice_t){wb.data, wb.len});
+    ch_buf_fini(&wb);
     if (u.has_userinfo) {
         if (ch_proto_url_decode(u.user, p->user, sizeof(p->user)) < 0 ||
             ch_proto_url_decode(u.password, p->pass, sizeof(p->pass)) < 0) {

@@ -6,6 +6,8 @@
  */
 #include "media/media_internal.h"
 
+#include "core/config.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -446,29 +448,6 @@ static int listen_socket(const char *host, int port, char *err, size_t errlen)
     return fd;
 }
 
-static int parse_listen(const char *s, char host[64], int *port)
-{
-    const char *colon = strrchr(s, ':');
-    if (colon == NULL) {
-        return CH_EINVAL;
-    }
-    const char *h = s;
-    size_t hl = (size_t)(colon - s);
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    }
-    int64_t p;
-    if (hl == 0 || hl >= 64 || ch_parse_int64(colon + 1, strlen(colon + 1), &p) != 0 || p < 0 ||
-        p > 65535) {
-        return CH_EINVAL;
-    }
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    *port = (int)p;
-    return 0;
-}
-
 int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **out, char *err,
                          size_t errlen)
 {
@@ -490,7 +469,7 @@ int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **
     if (r->cfg.viewer_budget == 0) {
         r->cfg.viewer_budget = 4u << 20;
     }
-    if (parse_listen(cfg->listen != NULL ? cfg->listen : "", r->host, &r->port) != 0) {
+    if (ch_config_parse_listen(cfg->listen != NULL ? cfg->listen : "", r->host, &r->port) != 0) {
         snprintf(err, errlen, "rtsp.listen: expected ADDR:PORT, got \"%s\"",
                  cfg->listen != NULL ? cfg->listen : "");
         ch_free(r);
