@@ -120,7 +120,10 @@ typedef struct ch_import_row {
     const char *agency_name;  /* the provider agency (override, 관리기관명, or derived) */
     const char *agency_phone; /* 관리기관전화번호, or NULL */
     const char *agency_code;  /* 개방자치단체코드, or NULL */
-    ch_camera_t *cameras;     /* camera_count records (agency_id 0), CCTV layouts */
+    /* CCTV layouts: the site's first camera (agency_id 0; its name and source_key end in
+     * "#1"); the site's camera_count cameras are it with "#1" .. "#<camera_count>" there (see
+     * ch_store_camera_upsert_site). NULL for devices. */
+    ch_camera_t *camera;
     size_t camera_count;
     ch_device_t *device; /* one device (agency_id 0) for the emergency-bell layout, else NULL */
 } ch_import_row_t;
@@ -228,6 +231,6 @@ int ch_registry_parse_pixels(const char *text, size_t len, int64_t *pixels);
 
 /* Most cameras one site may declare; a larger 카메라대수 is taken as a typo (one camera made,
  * row flagged). */
-#define CH_REGISTRY_MAX_CAMERAS_PER_SITE 64
+#define CH_REGISTRY_MAX_CAMERAS_PER_SITE CH_STORE_MAX_SITE
 
 #endif /* CH_REGISTRY_H */

@@ -189,8 +189,7 @@ typedef struct ch_registry__conv {
     ch_registry__map_t dups;  /* row content -> first line */
     ch_registry__map_t sites; /* site key base -> rows seen with it */
     ch_registry__arena_t arena;
-    ch_camera_t *cams;
-    size_t cams_cap;
+    ch_camera_t cam; /* the row's first camera */
     ch_device_t dev;
     ch_buf_t flags;
     ch_buf_t reason;
@@ -466,15 +465,6 @@ static const char *ch_registry__installed(ch_registry__conv_t *c, const char *la
     return NULL;
 }
 
-/* Makes room for n camera records. */
-static void ch_registry__cams_reserve(ch_registry__conv_t *c, size_t n)
-{
-    if (n > c->cams_cap) {
-        c->cams = ch_realloc(c->cams, n * sizeof(*c->cams));
-        c->cams_cap = n;
-    }
-}
-
 static void ch_registry__camera_blank(ch_camera_t *cam)
 {
     memset(cam, 0, sizeof(*cam));
@@ -521,8 +511,8 @@ static void ch_registry__emit(ch_registry__conv_t *c, ch_import_row_t *row)
     rep->sites++;
     rep->cameras += (long)row->camera_count;
     rep->devices += row->device ? 1 : 0;
-    for (size_t i = 0; i < row->camera_count; i++) {
-        rep->unlocated += row->cameras[i].located ? 0 : 1;
+    if (row->camera != NULL && !row->camera->located) {
+        rep->unlocated += (long)row->camera_count;
     }
     if (row->device && !row->device->located) {
         rep->unlocated++;
@@ -619,12 +609,11 @@ static void ch_registry__convert_cctv(ch_registry__conv_t *c)
     char *flags =
         c->flags.len ? ch_registry__arena_strndup(&c->arena, c->flags.data, c->flags.len) : NULL;
 
-    ch_registry__cams_reserve(c, n);
-    size_t site_len = strlen(site), base_len = strlen(base);
-    for (size_t i = 0; i < n; i++) {
-        ch_camera_t *cam = &c->cams[i];
+    /* The site's first camera; the others differ only in their numbers (registry.h). */
+    ch_camera_t *cam = &c->cam;
+    {
         ch_registry__camera_blank(cam);
-        cam->name = ch_registry__arena_numbered(&c->arena, site, site_len, " #", i + 1);
+        cam->name = ch_registry__arena_numbered(&c->arena, site, strlen(site), " #", 1);
         cam->located = located;
         cam->lat = lat;
         cam->lon = lon;
@@ -644,14 +633,14 @@ static void ch_registry__convert_cctv(ch_registry__conv_t *c)
         cam->flags = flags;
         cam->source_file = c->source_file;
         cam->source_line = c->row_line;
-        cam->source_key = ch_registry__arena_numbered(&c->arena, base, base_len, "#", i + 1);
+        cam->source_key = ch_registry__arena_numbered(&c->arena, base, strlen(base), "#", 1);
     }
     ch_import_row_t row = {
         .line = c->row_line,
         .agency_name = agency,
         .agency_phone = ch_registry__cell_str(c, COL_PHONE),
         .agency_code = ch_registry__cell_str(c, COL_CODE),
-        .cameras = c->cams,
+        .camera = cam,
         .camera_count = n,
         .device = NULL,
     };
@@ -756,7 +745,7 @@ static void ch_registry__convert_bell(ch_registry__conv_t *c)
         .agency_name = agency,
         .agency_phone = ch_registry__cell_str(c, COL_PHONE),
         .agency_code = ch_registry__cell_str(c, COL_CODE),
-        .cameras = NULL,
+        .camera = NULL,
         .camera_count = 0,
         .device = d,
     };
@@ -940,7 +929,6 @@ static void ch_registry__conv_fini(ch_registry__conv_t *c)
     ch_registry__map_fini(&c->dups);
     ch_registry__map_fini(&c->sites);
     ch_registry__arena_fini(&c->arena);
-    ch_free(c->cams);
     ch_buf_fini(&c->flags);
     ch_buf_fini(&c->reason);
     ch_buf_fini(&c->tmp);

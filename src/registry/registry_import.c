@@ -155,16 +155,16 @@ static int ch_registry__store_row(void *user, ch_import_row_t *row)
     if (rc != 0) {
         return rc;
     }
-    for (size_t i = 0; i < row->camera_count; i++) {
-        ch_camera_t *cam = &row->cameras[i];
-        cam->agency_id = agency_id;
-        ch_store_upsert_t o;
-        rc = ch_store_camera_upsert(im->st, cam, &o);
+    if (row->camera != NULL) {
+        row->camera->agency_id = agency_id;
+        ch_store_upsert_counts_t n = {0, 0, 0};
+        rc = ch_store_camera_upsert_site(im->st, row->camera, (int)row->camera_count, &n);
         if (rc != 0) {
             return ch_registry__import_fail(im, rc, row->line, "cannot store a camera");
         }
-        ch_registry__count(o, &rep->cameras_created, &rep->cameras_updated,
-                           &rep->cameras_unchanged);
+        rep->cameras_created += n.created;
+        rep->cameras_updated += n.updated;
+        rep->cameras_unchanged += n.unchanged;
     }
     if (row->device != NULL) {
         row->device->agency_id = agency_id;

@@ -136,6 +136,7 @@ const ch_store__table_t ch_store__tables[CH_STORE__NTABLES] = {
             .filters = CH_STORE__F_AGENCY | CH_STORE__F_PURPOSE | CH_STORE__F_KIND |
                        CH_STORE__F_STATUS | CH_STORE__F_TEXT | CH_STORE__F_BBOX,
             .text_col = {"name", "road_address", "lot_address"},
+            .runs = 1,
         },
     [CH_STORE__DEVICES] =
         {
@@ -683,6 +684,58 @@ int ch_store_camera_upsert(ch_store_t *st, ch_camera_t *c, ch_store_upsert_t *ou
         return ch_store__fail(st, CH_EINVAL, "camera: upsert needs a source_key");
     }
     return st->ops->upsert(st, CAMERAS, c, outcome);
+}
+
+int ch_store_camera_upsert_site(ch_store_t *st, ch_camera_t *first, int count,
+                                ch_store_upsert_counts_t *counts)
+{
+    int rc = camera_check(st, first);
+    if (rc != 0) {
+        return rc;
+    }
+    if (count < 1 || count > CH_STORE_MAX_SITE) {
+        return ch_store__fail(st, CH_EINVAL, "camera: a site holds 1 to %d cameras, not %d",
+                              CH_STORE_MAX_SITE, count);
+    }
+    size_t n;
+    if (first->source_key == NULL || ch_store__run_number(first->source_key, &n) != 1 ||
+        ch_store__run_number(first->name, &n) != 1) {
+        return ch_store__fail(st, CH_EINVAL,
+                              "camera: a site's first camera needs a name and source_key "
+                              "ending in #1");
+    }
+    return st->ops->upsert_site(st, CAMERAS, first, count, counts);
+}
+
+int64_t ch_store__run_number(const char *s, size_t *prefix_len)
+{
+    size_t len = strlen(s), i = len;
+    while (i > 0 && s[i - 1] >= '0' && s[i - 1] <= '9') {
+        i--;
+    }
+    /* 1 to 18 digits after a '#', no leading zero. */
+    if (i == len || len - i > 18 || i == 0 || s[i - 1] != '#' || s[i] == '0') {
+        return 0;
+    }
+    int64_t v = 0;
+    for (size_t k = i; k < len; k++) {
+        v = v * 10 + (s[k] - '0');
+    }
+    *prefix_len = i;
+    return v;
+}
+
+char *ch_store__run_text(const char *first, int64_t number, int64_t j)
+{
+    size_t prefix;
+    if (ch_store__run_number(first, &prefix) != number) {
+        return NULL;
+    }
+    ch_buf_t b;
+    ch_buf_init(&b);
+    ch_buf_append(&b, first, prefix);
+    ch_buf_appendf(&b, "%lld", (long long)(number + j));
+    return ch_buf_steal(&b);
 }
 
 /* ---- devices ------------------------------------------------------------------------------- */

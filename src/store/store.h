@@ -235,6 +235,25 @@ int ch_store_camera_upsert(ch_store_t *st, ch_camera_t *c,
 int ch_store_device_upsert(ch_store_t *st, ch_device_t *d,
                            ch_store_upsert_t *outcome) CH_MUST_CHECK;
 
+/*
+ * The cameras of one imported site, upserted as one: count cameras (1..CH_STORE_MAX_SITE)
+ * that differ only in the number ending their name and source_key. first is camera number 1:
+ * its name and source_key must end in "#1"; camera i (0-based) is the same record with
+ * "#<i+1>" there. Each camera is its own camera for every other call (get, list, update,
+ * delete, grants); the store only keeps a site's cameras together (see store_sqlite.c, "runs")
+ * while they are alike, which is what makes a national import cheap. Adds each camera's
+ * outcome to *counts; sets first->id to camera 1's id. Meant to run inside
+ * ch_store_begin/commit.
+ */
+#define CH_STORE_MAX_SITE 64
+
+typedef struct ch_store_upsert_counts {
+    long created, updated, unchanged;
+} ch_store_upsert_counts_t;
+
+int ch_store_camera_upsert_site(ch_store_t *st, ch_camera_t *first, int count,
+                                ch_store_upsert_counts_t *counts) CH_MUST_CHECK;
+
 /* Calls fn for every located camera, in id order, with the fields a spatial index needs (id,
  * agency_id, located, lat, lon, purpose, kind, heading_deg, fov_deg, range_m, pixels,
  * status; every other field zero or NULL), read in one pass: at national scale this is

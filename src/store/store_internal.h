@@ -77,6 +77,9 @@ typedef struct ch_store__table {
     const char *text_col[4]; /* columns the text filter searches, NULL-terminated */
     size_t created_off;      /* offsetof created_at */
     size_t updated_off;      /* offsetof updated_at */
+    /* Whether a row may hold a run of records that differ only in the number ending their name
+     * and key (the cameras of one imported site; see ch_store_camera_upsert_site). */
+    int runs;
 } ch_store__table_t;
 
 extern const ch_store__table_t ch_store__tables[CH_STORE__NTABLES];
@@ -92,6 +95,17 @@ void ch_store__record_fini(const ch_store__table_t *t, void *rec);
 /* Checks that value is one of words (NULL-terminated); CH_EINVAL naming what and field. */
 int ch_store__check_enum(ch_store_t *st, const char *what, const char *field, const char *value,
                          const char *const *words);
+
+/*
+ * The key or name of record j (0-based) of a run whose first record's text is first and whose
+ * first number is number: first with its trailing decimal number (which must be number)
+ * replaced by number + j. Returns a new string, or NULL when first does not end in number.
+ */
+char *ch_store__run_text(const char *first, int64_t number, int64_t j);
+
+/* The number ending s after a '#' ("...#12" -> 12), or 0 when s does not end so. *prefix_len
+ * is set to the length before the digits. */
+int64_t ch_store__run_number(const char *s, size_t *prefix_len);
 
 /* The effective page size of a filter (1..1000), or CH_EINVAL. */
 int ch_store__filter_limit(const ch_store_filter_t *f);
@@ -160,6 +174,9 @@ typedef struct ch_store_ops {
     /* The record's key column is set (not NULL). */
     int (*upsert)(ch_store_t *st, const ch_store__table_t *t, void *rec,
                   ch_store_upsert_t *outcome);
+    /* The cameras of one site (t->runs set; count and the "#1" endings checked). */
+    int (*upsert_site)(ch_store_t *st, const ch_store__table_t *t, void *first, int count,
+                       ch_store_upsert_counts_t *counts);
     int (*agency_find_by_name)(ch_store_t *st, const char *name, ch_agency_t *out);
     /* The row whose key column (t->key_col >= 0) holds key; fills a zeroed *out. */
     int (*find_by_key)(ch_store_t *st, const ch_store__table_t *t, const char *key, void *out);

@@ -248,11 +248,17 @@ static const char migration_4[] = "CREATE TABLE events (\n"
                                   ");\n"
                                   "CREATE INDEX grants_event ON grants(event_id);\n";
 
+/*
+ * Runs (see "runs" below): a camera row may hold the cameras of one imported site. site_count
+ * is how many (ids id - site_count + 1 .. id), site_number the number ending the first one's
+ * name and key; plain rows (API creates, older imports) have 1 and NULL.
+ */
+static const char migration_5[] =
+    "ALTER TABLE cameras ADD COLUMN site_count INTEGER NOT NULL DEFAULT 1;\n"
+    "ALTER TABLE cameras ADD COLUMN site_number INTEGER;\n";
+
 static const char *const migrations[] = {
-    migration_1,
-    migration_2,
-    migration_3,
-    migration_4,
+    migration_1, migration_2, migration_3, migration_4, migration_5,
 };
 
 #define SCHEMA_VERSION ((int)CH_ARRAY_SIZE(migrations))
@@ -272,6 +278,13 @@ typedef struct sq_table {
     sqlite3_stmt *by_key;        /* by source_key */
     sqlite3_stmt *remove;        /* by id */
     sqlite3_stmt *count;         /* all rows */
+    sqlite3_stmt *get_run;       /* the row holding an id (tables with runs) */
+    sqlite3_stmt *insert_run;    /* a new run with its id, count and number */
+    sqlite3_stmt *run_set;       /* a run's count, number, name and key, by id */
+    sqlite3_stmt *run_copy;      /* a copy of a run's row with another id, count, number, ... */
+    sqlite3_stmt *key_run;       /* the runs that may hold a numbered key */
+    sqlite3_stmt *key_any;       /* whether any key starts with a prefix */
+    int64_t next_id;             /* the highest id given (runs), or 0 when not known */
     sqlite3_stmt *list[NMASKS];  /* a page, per combination of filters */
     sqlite3_stmt *total[NMASKS]; /* the count of matches, per combination of filters */
     /* Which path an upsert tries first: insert (1), which costs one index probe when the key
@@ -383,11 +396,17 @@ static int sq_exec_stmt(sq_store_t *s, sqlite3_stmt **slot, const char *sql, con
 
 /* ---- SQL text ------------------------------------------------------------------------------ */
 
-/* SELECT id, <cols>, created_at, updated_at FROM <table> (the shape sq_read_row reads). */
+/* SELECT id, <cols>, created_at, updated_at FROM <table> (the shape sq_read_row reads), then
+ * site_count and site_number for a table with runs. */
 static void sql_select(ch_buf_t *b, const ch_store__table_t *t, const sq_table_t *tab)
 {
-    ch_buf_appendf(b, "SELECT id,%s,created_at,updated_at FROM %s", tab->cols, t->name);
+    ch_buf_appendf(b, "SELECT id,%s,created_at,updated_at%s FROM %s", tab->cols,
+                   t->runs ? ",site_count,site_number" : "", t->name);
 }
+
+/* The columns of a run after sql_select's. */
+#define RUN_COUNT_COL(t)  ((t)->ncols + 3)
+#define RUN_NUMBER_COL(t) ((t)->ncols + 4)
 
 /* INSERT with ?1..?n for the columns, then created_at and updated_at. */
 static void sql_insert(ch_buf_t *b, const ch_store__table_t *t, const sq_table_t *tab)
@@ -596,6 +615,12 @@ typedef enum sq_which {
     SQ_BY_KEY,
     SQ_REMOVE,
     SQ_COUNT,
+    SQ_GET_RUN,
+    SQ_INSERT_RUN,
+    SQ_RUN_SET,
+    SQ_RUN_COPY,
+    SQ_KEY_RUN,
+    SQ_KEY_ANY,
 } sq_which_t;
 
 /* Returns one of table t's fixed statements, building its SQL and preparing it on first use. */
@@ -632,6 +657,24 @@ static int sq_table_stmt(sq_store_t *s, const ch_store__table_t *t, sq_which_t w
     case SQ_COUNT:
         slot = &tab->count;
         break;
+    case SQ_GET_RUN:
+        slot = &tab->get_run;
+        break;
+    case SQ_INSERT_RUN:
+        slot = &tab->insert_run;
+        break;
+    case SQ_RUN_SET:
+        slot = &tab->run_set;
+        break;
+    case SQ_RUN_COPY:
+        slot = &tab->run_copy;
+        break;
+    case SQ_KEY_RUN:
+        slot = &tab->key_run;
+        break;
+    case SQ_KEY_ANY:
+        slot = &tab->key_any;
+        break;
     }
     if (*slot != NULL) {
         *out = *slot;
@@ -667,7 +710,46 @@ static int sq_table_stmt(sq_store_t *s, const ch_store__table_t *t, sq_which_t w
         ch_buf_appendf(&b, "DELETE FROM %s WHERE id=?1", t->name);
         break;
     case SQ_COUNT:
-        ch_buf_appendf(&b, "SELECT count(*) FROM %s", t->name);
+        ch_buf_appendf(
+            &b, t->runs ? "SELECT coalesce(sum(site_count),0) FROM %s" : "SELECT count(*) FROM %s",
+            t->name);
+        break;
+    case SQ_GET_RUN:
+        sql_select(&b, t, tab);
+        ch_buf_append_str(&b, " WHERE id>=?1 ORDER BY id LIMIT 1");
+        break;
+    case SQ_INSERT_RUN:
+        ch_buf_appendf(&b,
+                       "INSERT INTO %s(%s,created_at,updated_at,site_count,site_number,id) VALUES(",
+                       t->name, tab->cols);
+        for (int i = 1; i <= t->ncols + 5; i++) {
+            ch_buf_appendf(&b, "%s?%d", i > 1 ? "," : "", i);
+        }
+        ch_buf_append_char(&b, ')');
+        break;
+    case SQ_RUN_SET:
+        ch_buf_appendf(&b, "UPDATE %s SET site_count=?2,site_number=?3,name=?4,%s=?5 WHERE id=?1",
+                       t->name, t->cols[t->key_col].name);
+        break;
+    case SQ_RUN_COPY:
+        ch_buf_appendf(
+            &b, "INSERT INTO %s(id,%s,created_at,updated_at,site_count,site_number) SELECT ?1",
+            t->name, tab->cols);
+        for (int i = 0; i < t->ncols; i++) {
+            const char *c = t->cols[i].name;
+            ch_buf_appendf(&b, ",%s", i == t->key_col ? "?5" : strcmp(c, "name") == 0 ? "?4" : c);
+        }
+        ch_buf_appendf(&b, ",created_at,updated_at,?2,?3 FROM %s WHERE id=?6", t->name);
+        break;
+    case SQ_KEY_RUN:
+        sql_select(&b, t, tab);
+        ch_buf_appendf(&b,
+                       " WHERE %s>=?1 AND %s<?2 AND site_number<?3 AND site_number+site_count>?3",
+                       t->cols[t->key_col].name, t->cols[t->key_col].name);
+        break;
+    case SQ_KEY_ANY:
+        ch_buf_appendf(&b, "SELECT 1 FROM %s WHERE %s>=?1 AND %s<?2 LIMIT 1", t->name,
+                       t->cols[t->key_col].name, t->cols[t->key_col].name);
         break;
     }
     rc = sq_prepare(s, slot, b.data, out);
@@ -704,15 +786,27 @@ static int sq_table_stmt(sq_store_t *s, const ch_store__table_t *t, sq_which_t w
  * that many rows costs milliseconds, and the map is filled with their keys first. */
 #define BULK_MAX_ROWS 10000
 
-/* FNV-1a, 64 bits, of a NUL-terminated key. */
-static uint64_t sq_key_hash(const char *key)
+/* FNV-1a, 64 bits, of the first n bytes of a key. */
+static uint64_t sq_key_hash_n(const char *key, size_t n)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
-    for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++) {
+    for (const unsigned char *p = (const unsigned char *)key; n > 0; p++, n--) {
         h ^= *p;
         h *= 0x100000001b3ULL;
     }
     return h;
+}
+
+static uint64_t sq_key_hash(const char *key)
+{
+    return sq_key_hash_n(key, strlen(key));
+}
+
+/* The map entry saying "some key starts with this site's prefix" (runs): the prefix's hash,
+ * turned so that it never reads as a whole key's. */
+static uint64_t sq_prefix_hash(const char *key, size_t prefix_len)
+{
+    return sq_key_hash_n(key, prefix_len) ^ 0x9e3779b97f4a7c15ULL;
 }
 
 /* Makes room for one more key in the map, doubling it past 3/4 full. Uses the fallible
@@ -775,6 +869,7 @@ static void sq_bulk_reset(sq_store_t *s)
         tab->map_count = 0;
         tab->bulk = 0;
         tab->bulk_checked = 0;
+        tab->next_id = 0;
     }
 }
 
@@ -785,9 +880,12 @@ static int sq_bulk_end(sq_store_t *s, sq_table_t *tab)
 {
     while (tab->ndeferred > 0) {
         char *sql = tab->deferred[0];
+        uint64_t t0 = ch_time_mono_ns();
         if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
             return sq_fail(s, "bulk load: index build");
         }
+        ch_log(CH_LOG_DEBUG, MODULE, "msg=\"bulk load: index built\" ms=%.1f sql=\"%.60s\"",
+               (double)(ch_time_mono_ns() - t0) / 1e6, sql);
         sqlite3_free(sql);
         memmove(tab->deferred, tab->deferred + 1, (size_t)(tab->ndeferred - 1) * sizeof(char *));
         tab->ndeferred--;
@@ -820,8 +918,17 @@ static int sq_bulk_load_keys(sq_store_t *s, const ch_store__table_t *t, sq_table
             rc = CH_ENOMEM;
             goto out;
         }
-        sq_map_add(tab, sq_key_hash((const char *)sqlite3_column_text(stmt, 1)),
-                   sqlite3_column_int64(stmt, 0));
+        const char *k = (const char *)sqlite3_column_text(stmt, 1);
+        int64_t id = sqlite3_column_int64(stmt, 0);
+        size_t plen;
+        sq_map_add(tab, sq_key_hash(k), id);
+        if (t->runs && ch_store__run_number(k, &plen) > 0) {
+            if (sq_map_reserve(tab) != 0) {
+                rc = CH_ENOMEM;
+                goto out;
+            }
+            sq_map_add(tab, sq_prefix_hash(k, plen), id);
+        }
     }
     rc = rc == SQLITE_DONE ? 0 : sq_fail(s, "bulk load");
 out:
@@ -992,6 +1099,516 @@ static int sq_rollback(ch_store_t *st)
     return sq_exec_stmt(s, &s->rollback, "ROLLBACK", "rollback");
 }
 
+/* ---- runs ---------------------------------------------------------------------------------- */
+
+/*
+ * A national import makes 1.6 million cameras from 250,000 rows: the cameras of a site differ
+ * only in the number ending their name ("... #3") and key ("...#3"). Writing one indexed row per
+ * camera was nine tenths of the import's time, so the cameras of a site are stored as ONE row
+ * while they stay alike: a run. The row's id is the run's LAST camera id, site_count says how
+ * many cameras it holds (ids id - site_count + 1 .. id) and site_number is the number ending
+ * its first camera's name and key (the ones stored).
+ *
+ *  - Ids stay one per camera, given in file order, never reused: AUTOINCREMENT's sequence
+ *    follows the highest rowid ever inserted, which is a run's last camera.
+ *  - The camera with id X is in the first row whose id is >= X, when that row reaches down to
+ *    X (one index probe, like a plain row's).
+ *  - Lists and scans expand runs into cameras, in id order, with the row's fields; totals and
+ *    counts add site_count.
+ *  - A change to one camera of a run (update, delete, an import that differs) first splits the
+ *    run so that the camera gets a row of its own (sq_run_split); the cameras before and after
+ *    it keep theirs, with their names and keys. Callers never see a run.
+ *  - Plain rows (API creates, older stores' imports) have site_count 1 and site_number NULL.
+ */
+
+static int sq_create(ch_store_t *st, const ch_store__table_t *t, void *rec);
+
+/* After sq_read_row of a row built by sql_select on a table with runs: makes rec the camera
+ * cam_id of that row (its id, and its name and key when it is not the first). */
+static void sq_run_pick(sqlite3_stmt *stmt, const ch_store__table_t *t, void *rec, int64_t cam_id)
+{
+    ch_camera_t *c = rec;
+    int64_t count = sqlite3_column_int64(stmt, RUN_COUNT_COL(t));
+    int64_t number = sqlite3_column_int64(stmt, RUN_NUMBER_COL(t));
+    int64_t j = cam_id - (c->id - count + 1);
+    c->id = cam_id;
+    if (j > 0 && number > 0) {
+        char *name = ch_store__run_text(c->name, number, j);
+        char *key = c->source_key ? ch_store__run_text(c->source_key, number, j) : NULL;
+        if (name != NULL) {
+            ch_free(c->name);
+            c->name = name;
+        }
+        if (key != NULL) {
+            ch_free(c->source_key);
+            c->source_key = key;
+        }
+    }
+}
+
+/* The first id of the row stmt is on. */
+static int64_t sq_run_first(sqlite3_stmt *stmt, const ch_store__table_t *t)
+{
+    return sqlite3_column_int64(stmt, 0) - sqlite3_column_int64(stmt, RUN_COUNT_COL(t)) + 1;
+}
+
+/* Sets a run's count, number, name and key (SQ_RUN_SET), or inserts a copy of run `from` under
+ * id with them (SQ_RUN_COPY). */
+static int sq_run_write(sq_store_t *s, const ch_store__table_t *t, sq_which_t which, int64_t id,
+                        int64_t count, int64_t number, const char *name, const char *key,
+                        int64_t from)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sq_table_stmt(s, t, which, &stmt);
+    if (rc != 0) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, id);
+    sqlite3_bind_int64(stmt, 2, count);
+    sqlite3_bind_int64(stmt, 3, number);
+    sqlite3_bind_text(stmt, 4, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 5, key, -1, SQLITE_STATIC);
+    if (which == SQ_RUN_COPY) {
+        sqlite3_bind_int64(stmt, 6, from);
+    }
+    rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : sq_fail(s, "split a run");
+    sq_done(stmt);
+    return rc;
+}
+
+/*
+ * Gives camera id a row of its own when it shares one (a run). The run's row keeps its id (the
+ * last camera's) for the cameras after id, or for id itself when it is the last; id gets a copy
+ * when others follow it, and the cameras before it a copy under id - 1. In one savepoint.
+ * CH_ENOTFOUND when no row holds id.
+ */
+static int sq_run_split(sq_store_t *s, const ch_store__table_t *t, int64_t id)
+{
+    sqlite3_stmt *stmt = NULL;
+    ch_camera_t run;
+    char *name[3] = {NULL, NULL, NULL}, *key[3] = {NULL, NULL, NULL};
+    int rc = sq_table_stmt(s, t, SQ_GET_RUN, &stmt);
+    if (rc != 0) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, id);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW || sq_run_first(stmt, t) > id) {
+        rc = rc == SQLITE_ROW || rc == SQLITE_DONE
+                 ? ch_store__fail(&s->base, CH_ENOTFOUND, "%s: no id %lld", t->name, (long long)id)
+                 : sq_fail(s, "split a run");
+        sq_done(stmt);
+        return rc;
+    }
+    int64_t last = sqlite3_column_int64(stmt, 0);
+    int64_t count = sqlite3_column_int64(stmt, RUN_COUNT_COL(t));
+    int64_t number = sqlite3_column_int64(stmt, RUN_NUMBER_COL(t));
+    if (count == 1) {
+        sq_done(stmt);
+        return 0;
+    }
+    memset(&run, 0, sizeof(run));
+    sq_read_row(stmt, t, &run);
+    sq_done(stmt);
+    int64_t j = id - (last - count + 1);
+    /* The names and keys of the first camera, of id, and of the one after id. */
+    int64_t at[3] = {0, j, j + 1};
+    for (int i = 0; i < 3; i++) {
+        name[i] = ch_store__run_text(run.name, number, at[i]);
+        key[i] = run.source_key ? ch_store__run_text(run.source_key, number, at[i]) : NULL;
+        if (name[i] == NULL || key[i] == NULL) {
+            rc = ch_store__fail(&s->base, CH_EDB, "%s: row %lld is a run without numbers", t->name,
+                                (long long)last);
+            goto out;
+        }
+    }
+    if (sqlite3_exec(s->db, "SAVEPOINT ch_run", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = sq_fail(s, "split a run");
+        goto out;
+    }
+    /* The row keeps its key last of all the writes' keys, so no two rows ever hold one. */
+    if (id < last) {
+        rc =
+            sq_run_write(s, t, SQ_RUN_SET, last, count - j - 1, number + j + 1, name[2], key[2], 0);
+        if (rc == 0) {
+            rc = sq_run_write(s, t, SQ_RUN_COPY, id, 1, number + j, name[1], key[1], last);
+        }
+    } else {
+        rc = sq_run_write(s, t, SQ_RUN_SET, last, 1, number + j, name[1], key[1], 0);
+    }
+    if (rc == 0 && j > 0) {
+        rc = sq_run_write(s, t, SQ_RUN_COPY, id - 1, j, number, name[0], key[0], last);
+    }
+    sqlite3_exec(s->db, rc == 0 ? "RELEASE ch_run" : "ROLLBACK TO ch_run; RELEASE ch_run", NULL,
+                 NULL, NULL);
+out:
+    for (int i = 0; i < 3; i++) {
+        ch_free(name[i]);
+        ch_free(key[i]);
+    }
+    ch_camera_fini(&run);
+    return rc;
+}
+
+/* The highest camera id ever given, cached for the transaction (an import's runs take ids one
+ * after the other). */
+static int sq_run_next_id(sq_store_t *s, const ch_store__table_t *t, int64_t *out)
+{
+    sq_table_t *tab = sq_tab(s, t);
+    if (tab->next_id == 0) {
+        sqlite3_stmt *stmt = NULL;
+        char *sql = sqlite3_mprintf("SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE "
+                                    "name=%Q),0), coalesce((SELECT max(id) FROM \"%w\"),0))",
+                                    t->name, t->name);
+        int ok = sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL) == SQLITE_OK &&
+                 sqlite3_step(stmt) == SQLITE_ROW;
+        if (ok) {
+            tab->next_id = sqlite3_column_int64(stmt, 0);
+        }
+        sqlite3_finalize(stmt);
+        sqlite3_free(sql);
+        if (!ok) {
+            return sq_fail(s, "upsert");
+        }
+    }
+    *out = tab->next_id;
+    /* Outside a transaction another connection may write before the next call. */
+    if (sqlite3_get_autocommit(s->db)) {
+        tab->next_id = 0;
+    }
+    return 0;
+}
+
+/* Whether two cameras hold the same data (provenance aside). */
+static int sq_records_equal(const ch_store__table_t *t, const void *a, const void *b)
+{
+    for (int i = 0; i < t->ncols; i++) {
+        const ch_store__col_t *c = &t->cols[i];
+        const void *pa = (const char *)a + c->offset;
+        const void *pb = (const char *)b + c->offset;
+        if (c->provenance) {
+            continue;
+        }
+        switch (c->type) {
+        case CH_STORE__TEXT: {
+            const char *x = *(const char *const *)pa, *y = *(const char *const *)pb;
+            if ((x == NULL) != (y == NULL) || (x != NULL && strcmp(x, y) != 0)) {
+                return 0;
+            }
+            break;
+        }
+        case CH_STORE__INT64:
+            if (*(const int64_t *)pa != *(const int64_t *)pb) {
+                return 0;
+            }
+            break;
+        case CH_STORE__INT:
+            if (*(const int *)pa != *(const int *)pb) {
+                return 0;
+            }
+            break;
+        case CH_STORE__DOUBLE:
+            if (*(const double *)pa != *(const double *)pb) {
+                return 0;
+            }
+            break;
+        }
+    }
+    return 1;
+}
+
+/* Reads the camera whose key is key into a zeroed *out, looking inside runs: an exact key is a
+ * row's first camera; "...#n" may be camera n of a run stored under a smaller number. 0, or
+ * CH_ENOTFOUND (nothing written to *out). */
+static int sq_run_find_key(sq_store_t *s, const ch_store__table_t *t, const char *key, void *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sq_table_stmt(s, t, SQ_BY_KEY, &stmt);
+    if (rc != 0) {
+        return rc;
+    }
+    sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        int64_t first = sq_run_first(stmt, t);
+        sq_read_row(stmt, t, out);
+        sq_run_pick(stmt, t, out, first);
+        sq_done(stmt);
+        return 0;
+    }
+    sq_done(stmt);
+    if (rc != SQLITE_DONE) {
+        return sq_fail(s, "upsert");
+    }
+    size_t plen;
+    int64_t n = ch_store__run_number(key, &plen);
+    if (n <= 1) {
+        return CH_ENOTFOUND;
+    }
+    /* Rows whose key starts with the prefix ("...#"; '#' + 1 is '$'), holding number n. */
+    char *hi = ch_strndup(key, plen);
+    hi[plen - 1] = '$';
+    if ((rc = sq_table_stmt(s, t, SQ_KEY_RUN, &stmt)) != 0) {
+        ch_free(hi);
+        return rc;
+    }
+    sqlite3_bind_text(stmt, 1, key, (int)plen, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, hi, (int)plen, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 3, n);
+    rc = CH_ENOTFOUND;
+    int step;
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        int64_t number = sqlite3_column_int64(stmt, RUN_NUMBER_COL(t));
+        const char *first_key = (const char *)sqlite3_column_text(stmt, t->key_col + 1);
+        char *k = first_key ? ch_store__run_text(first_key, number, n - number) : NULL;
+        int match = k != NULL && strcmp(k, key) == 0;
+        ch_free(k);
+        if (match) {
+            int64_t cam = sq_run_first(stmt, t) + (n - number);
+            sq_read_row(stmt, t, out);
+            sq_run_pick(stmt, t, out, cam);
+            rc = 0;
+            break;
+        }
+    }
+    if (rc != 0 && step != SQLITE_DONE) {
+        rc = sq_fail(s, "upsert");
+    }
+    sq_done(stmt);
+    ch_free(hi);
+    return rc;
+}
+
+/*
+ * The upsert of one camera on a table with runs: found (inside a run or not) and equal ->
+ * unchanged; found and different -> split off and updated; not found -> a plain row.
+ */
+static int sq_upsert_one(sq_store_t *s, const ch_store__table_t *t, void *rec, int64_t now,
+                         ch_store_upsert_t *outcome)
+{
+    ch_camera_t have;
+    const char *key = ((ch_camera_t *)rec)->source_key;
+    sqlite3_stmt *stmt = NULL;
+    int rc = sq_bulk_leave(s, t);
+    if (rc != 0) {
+        return rc;
+    }
+    memset(&have, 0, sizeof(have));
+    rc = sq_run_find_key(s, t, key, &have);
+    if (rc == CH_ENOTFOUND) {
+        if ((rc = sq_create(&s->base, t, rec)) == 0) {
+            *outcome = CH_STORE_CREATED;
+        }
+        return rc;
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    CH_STORE__ID(rec) = have.id;
+    CH_STORE__I64_AT(rec, t->created_off) = have.created_at;
+    if (sq_records_equal(t, rec, &have)) {
+        CH_STORE__I64_AT(rec, t->updated_off) = have.updated_at;
+        *outcome = CH_STORE_UNCHANGED;
+        ch_camera_fini(&have);
+        return 0;
+    }
+    ch_camera_fini(&have);
+    if ((rc = sq_run_split(s, t, CH_STORE__ID(rec))) != 0 ||
+        (rc = sq_table_stmt(s, t, SQ_UPDATE_K, &stmt)) != 0) {
+        return rc;
+    }
+    if (sq_bind_record(stmt, t, rec, 0, now) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, t->ncols + 3, CH_STORE__ID(rec)) != SQLITE_OK ||
+        sqlite3_step(stmt) != SQLITE_DONE) {
+        rc = sq_fail(s, "upsert");
+    } else {
+        CH_STORE__I64_AT(rec, t->updated_off) = now;
+        *outcome = CH_STORE_UPDATED;
+    }
+    sq_done(stmt);
+    return rc;
+}
+
+static void sq_count_outcome(ch_store_upsert_counts_t *counts, ch_store_upsert_t o, long n)
+{
+    if (o == CH_STORE_CREATED) {
+        counts->created += n;
+    } else if (o == CH_STORE_UPDATED) {
+        counts->updated += n;
+    } else {
+        counts->unchanged += n;
+    }
+}
+
+/* A site whose cameras are not one equal run: each camera upserted alone. */
+static int sq_upsert_site_each(sq_store_t *s, const ch_store__table_t *t, ch_camera_t *first,
+                               int count, int64_t now, ch_store_upsert_counts_t *counts)
+{
+    int rc = 0;
+    for (int i = 0; i < count && rc == 0; i++) {
+        ch_camera_t c = *first;
+        char *name = ch_store__run_text(first->name, 1, i);
+        char *key = ch_store__run_text(first->source_key, 1, i);
+        c.name = name;
+        c.source_key = key;
+        ch_store_upsert_t o;
+        rc = sq_upsert_one(s, t, &c, now, &o);
+        if (rc == 0) {
+            sq_count_outcome(counts, o, 1);
+            if (i == 0) {
+                first->id = c.id;
+                first->created_at = c.created_at;
+                first->updated_at = c.updated_at;
+            }
+        }
+        ch_free(name);
+        ch_free(key);
+    }
+    return rc;
+}
+
+/*
+ * The cameras of one site (see ch_store_camera_upsert_site). The common cases cost what one
+ * row costs: a new site is one new run (a plain append in a bulk load); a site stored as one
+ * run of the same size and data is unchanged. Anything else (the data changed, the count
+ * changed, an operator changed or deleted one of its cameras, a store from before runs) goes
+ * camera by camera.
+ */
+static int sq_upsert_site(ch_store_t *st, const ch_store__table_t *t, void *rec, int count,
+                          ch_store_upsert_counts_t *counts)
+{
+    sq_store_t *s = sq(st);
+    sq_table_t *tab = sq_tab(s, t);
+    ch_camera_t *first = rec;
+    const char *key = first->source_key;
+    sqlite3_stmt *stmt = NULL;
+    int64_t now = ch_time_now_ms();
+    size_t plen = 0;
+    int rc, found = 0, exists = 0;
+
+    (void)ch_store__run_number(key, &plen);
+    if (!tab->bulk_checked && !sqlite3_get_autocommit(s->db) &&
+        (rc = sq_bulk_begin(s, t, tab)) != 0) {
+        return rc;
+    }
+    if (tab->bulk) {
+        uint64_t hash = sq_key_hash(key), phash = sq_prefix_hash(key, plen);
+        size_t mask = tab->map_cap - 1;
+        for (size_t j = (size_t)phash & mask; tab->map[j].id != 0; j = (j + 1) & mask) {
+            if (tab->map[j].hash == phash) {
+                exists = 1;
+                break;
+            }
+        }
+        for (size_t j = (size_t)hash & mask; exists && !found && tab->map[j].id != 0;
+             j = (j + 1) & mask) {
+            if (tab->map[j].hash != hash) {
+                continue;
+            }
+            if ((rc = sq_table_stmt(s, t, SQ_GET, &stmt)) != 0) {
+                return rc;
+            }
+            sqlite3_bind_int64(stmt, 1, tab->map[j].id);
+            rc = sqlite3_step(stmt);
+            if (rc == SQLITE_ROW) {
+                const char *k = (const char *)sqlite3_column_text(stmt, t->key_col + 1);
+                found = k != NULL && strcmp(k, key) == 0;
+            } else if (rc != SQLITE_DONE) {
+                rc = sq_fail(s, "upsert");
+                sq_done(stmt);
+                return rc;
+            }
+            if (!found) {
+                sq_done(stmt);
+            }
+        }
+    } else {
+        if ((rc = sq_table_stmt(s, t, SQ_BY_KEY, &stmt)) != 0) {
+            return rc;
+        }
+        sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW) {
+            found = exists = 1;
+        } else {
+            sq_done(stmt);
+            if (rc != SQLITE_DONE) {
+                return sq_fail(s, "upsert");
+            }
+            char *hi = ch_strndup(key, plen);
+            hi[plen - 1] = '$';
+            if ((rc = sq_table_stmt(s, t, SQ_KEY_ANY, &stmt)) != 0) {
+                ch_free(hi);
+                return rc;
+            }
+            sqlite3_bind_text(stmt, 1, key, (int)plen, SQLITE_STATIC);
+            sqlite3_bind_text(stmt, 2, hi, (int)plen, SQLITE_STATIC);
+            rc = sqlite3_step(stmt);
+            exists = rc == SQLITE_ROW;
+            sq_done(stmt);
+            ch_free(hi);
+            if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+                return sq_fail(s, "upsert");
+            }
+        }
+    }
+
+    if (found) {
+        /* stmt is on the row holding camera 1. */
+        int same = sqlite3_column_int64(stmt, RUN_COUNT_COL(t)) == count &&
+                   sqlite3_column_int64(stmt, RUN_NUMBER_COL(t)) == 1 &&
+                   sq_row_equals(stmt, t, rec);
+        if (same) {
+            first->id = sq_run_first(stmt, t);
+            first->created_at = sqlite3_column_int64(stmt, t->ncols + 1);
+            first->updated_at = sqlite3_column_int64(stmt, t->ncols + 2);
+            counts->unchanged += count;
+        }
+        sq_done(stmt);
+        return same ? 0 : sq_upsert_site_each(s, t, first, count, now, counts);
+    }
+    if (exists) {
+        return sq_upsert_site_each(s, t, first, count, now, counts);
+    }
+
+    /* A new site: one run, ids after every id ever given. */
+    int64_t last = 0;
+    if ((rc = sq_run_next_id(s, t, &last)) != 0 ||
+        (rc = sq_table_stmt(s, t, SQ_INSERT_RUN, &stmt)) != 0) {
+        return rc;
+    }
+    last += count;
+    if (sq_bind_record(stmt, t, rec, now, now) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, t->ncols + 3, count) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, t->ncols + 4, 1) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, t->ncols + 5, last) != SQLITE_OK ||
+        sqlite3_step(stmt) != SQLITE_DONE) {
+        rc = sq_fail(s, "upsert");
+        sq_done(stmt);
+        tab->next_id = 0;
+        return rc;
+    }
+    sq_done(stmt);
+    if (!sqlite3_get_autocommit(s->db)) {
+        tab->next_id = last;
+    }
+    first->id = last - count + 1;
+    first->created_at = first->updated_at = now;
+    counts->created += count;
+    if (tab->bulk) {
+        /* Without memory for the map the indexes are needed from here on. */
+        if (sq_map_reserve(tab) != 0) {
+            return sq_bulk_end(s, tab);
+        }
+        sq_map_add(tab, sq_key_hash(key), last);
+        if (sq_map_reserve(tab) != 0) {
+            return sq_bulk_end(s, tab);
+        }
+        sq_map_add(tab, sq_prefix_hash(key, plen), last);
+    }
+    return 0;
+}
+
 /* ---- CRUD ---------------------------------------------------------------------------------- */
 
 /* Inserts rec, setting its id, created_at and updated_at. The bulk-load path uses it too, so
@@ -1014,6 +1631,7 @@ static int sq_create(ch_store_t *st, const ch_store__table_t *t, void *rec)
     CH_STORE__ID(rec) = sqlite3_last_insert_rowid(s->db);
     CH_STORE__I64_AT(rec, t->created_off) = now;
     CH_STORE__I64_AT(rec, t->updated_off) = now;
+    sq_tab(s, t)->next_id = 0;
     return 0;
 }
 
@@ -1030,16 +1648,19 @@ static int sq_get(ch_store_t *st, const ch_store__table_t *t, int64_t id, void *
 {
     sq_store_t *s = sq(st);
     sqlite3_stmt *stmt = NULL;
-    int rc = sq_table_stmt(s, t, SQ_GET, &stmt);
+    int rc = sq_table_stmt(s, t, t->runs ? SQ_GET_RUN : SQ_GET, &stmt);
     if (rc != 0) {
         return rc;
     }
     sqlite3_bind_int64(stmt, 1, id);
     rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
+    if (rc == SQLITE_ROW && (!t->runs || sq_run_first(stmt, t) <= id)) {
         sq_read_row(stmt, t, out);
+        if (t->runs) {
+            sq_run_pick(stmt, t, out, id);
+        }
         rc = 0;
-    } else if (rc == SQLITE_DONE) {
+    } else if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
         rc = ch_store__fail(st, CH_ENOTFOUND, "%s: no id %lld", t->name, (long long)id);
     } else {
         rc = sq_fail(s, "get");
@@ -1056,6 +1677,9 @@ static int sq_update(ch_store_t *st, const ch_store__table_t *t, void *rec)
     int64_t now = ch_time_now_ms();
     int64_t id = CH_STORE__ID(rec);
     int rc = sq_bulk_leave(s, t);
+    if (rc == 0 && t->runs) {
+        rc = sq_run_split(s, t, id);
+    }
     if (rc != 0 || (rc = sq_table_stmt(s, t, SQ_UPDATE, &stmt)) != 0) {
         return rc;
     }
@@ -1087,6 +1711,9 @@ static int sq_remove(ch_store_t *st, const ch_store__table_t *t, int64_t id)
     sq_store_t *s = sq(st);
     sqlite3_stmt *stmt = NULL;
     int rc = sq_bulk_leave(s, t);
+    if (rc == 0 && t->runs) {
+        rc = sq_run_split(s, t, id);
+    }
     if (rc != 0 || (rc = sq_table_stmt(s, t, SQ_REMOVE, &stmt)) != 0) {
         return rc;
     }
@@ -1288,6 +1915,9 @@ static int sq_upsert(ch_store_t *st, const ch_store__table_t *t, void *rec,
     const char *key =
         *(const char *const *)(const void *)((const char *)rec + t->cols[t->key_col].offset);
 
+    if (t->runs) {
+        return sq_upsert_one(s, t, rec, now, outcome);
+    }
     if (!tab->bulk_checked && !sqlite3_get_autocommit(s->db) &&
         (rc = sq_bulk_begin(s, t, tab)) != 0) {
         return rc;
@@ -1402,7 +2032,10 @@ static int sq_list_stmt(sq_store_t *s, const ch_store__table_t *t, unsigned mask
     }
     ch_buf_init(&b);
     if (total) {
-        ch_buf_appendf(&b, "SELECT count(*) FROM %s WHERE 1", t->name);
+        ch_buf_appendf(&b,
+                       t->runs ? "SELECT coalesce(sum(site_count),0) FROM %s WHERE 1"
+                               : "SELECT count(*) FROM %s WHERE 1",
+                       t->name);
         sql_filters(&b, t, mask);
     } else {
         sql_select(&b, t, tab);
@@ -1451,6 +2084,33 @@ static int sq_list(ch_store_t *st, const ch_store__table_t *t, const ch_store_fi
     sqlite3_bind_int(page, P_LIMIT, limit + 1);
     sq_bind_filters(page, f, mask, pattern.data);
     while ((rc = sqlite3_step(page)) == SQLITE_ROW) {
+        if (t->runs) {
+            /* Every camera of the row after the cursor; a row holds at least one. */
+            int64_t last = sqlite3_column_int64(page, 0), first = sq_run_first(page, t);
+            int64_t cam = first > f->after_id ? first : f->after_id + 1;
+            for (; cam <= last && out->count < (size_t)limit; cam++) {
+                if (out->count == cap) {
+                    cap = cap == 0 ? 16 : cap * 2;
+                    cap = cap > (size_t)limit ? (size_t)limit : cap;
+                    out->items = ch_realloc(out->items, cap * t->record_size);
+                }
+                void *rec = (char *)out->items + out->count * t->record_size;
+                memset(rec, 0, t->record_size);
+                sq_read_row(page, t, rec);
+                sq_run_pick(page, t, rec, cam);
+                out->count++;
+            }
+            if (cam <= last || (out->count == (size_t)limit && sqlite3_step(page) == SQLITE_ROW)) {
+                out->next_id = CH_STORE__ID((char *)out->items + (out->count - 1) * t->record_size);
+                rc = SQLITE_DONE;
+                break;
+            }
+            if (out->count == (size_t)limit) {
+                rc = SQLITE_DONE;
+                break;
+            }
+            continue;
+        }
         if (out->count == (size_t)limit) {
             out->next_id = CH_STORE__ID((char *)out->items + (out->count - 1) * t->record_size);
             continue;
@@ -1518,6 +2178,12 @@ static void sq_close(ch_store_t *st)
         sqlite3_finalize(tab->by_key);
         sqlite3_finalize(tab->remove);
         sqlite3_finalize(tab->count);
+        sqlite3_finalize(tab->get_run);
+        sqlite3_finalize(tab->insert_run);
+        sqlite3_finalize(tab->run_set);
+        sqlite3_finalize(tab->run_copy);
+        sqlite3_finalize(tab->key_run);
+        sqlite3_finalize(tab->key_any);
         for (unsigned m = 0; m < NMASKS; m++) {
             sqlite3_finalize(tab->list[m]);
             sqlite3_finalize(tab->total[m]);
@@ -1655,7 +2321,8 @@ static int sq_camera_scan(ch_store_t *st, ch_store_camera_fn fn, void *ud)
     sqlite3_stmt *stmt = NULL;
     if (sqlite3_prepare_v2(s->db,
                            "SELECT id, agency_id, lat, lon, purpose, kind, heading_deg, fov_deg, "
-                           "range_m, pixels, status FROM cameras WHERE located = 1 ORDER BY id",
+                           "range_m, pixels, status, site_count FROM cameras WHERE located = 1 "
+                           "ORDER BY id",
                            -1, &stmt, NULL) != SQLITE_OK) {
         return sq_fail(s, "camera scan");
     }
@@ -1676,7 +2343,12 @@ static int sq_camera_scan(ch_store_t *st, ch_store_camera_fn fn, void *ud)
         c.range_m = sqlite3_column_double(stmt, 8);
         c.pixels = sqlite3_column_int64(stmt, 9);
         c.status = (char *)sqlite3_column_text(stmt, 10);
-        if ((rc = fn(ud, &c)) != 0) {
+        /* A run: every camera of it, in id order. */
+        int64_t last = c.id, count = sqlite3_column_int64(stmt, 11);
+        for (c.id = last - count + 1; c.id <= last && rc == 0; c.id++) {
+            rc = fn(ud, &c);
+        }
+        if (rc != 0) {
             break;
         }
     }
@@ -1873,6 +2545,12 @@ static int sq_find_by_key(ch_store_t *st, const ch_store__table_t *t, const char
 {
     sq_store_t *s = sq(st);
     sqlite3_stmt *stmt = NULL;
+    if (t->runs) {
+        int rc = sq_run_find_key(s, t, key, out);
+        return rc == CH_ENOTFOUND
+                   ? ch_store__fail(st, rc, "%s: no such %s", t->name, t->cols[t->key_col].name)
+                   : rc;
+    }
     int rc = sq_table_stmt(s, t, SQ_BY_KEY, &stmt);
     if (rc != 0) {
         return rc;
@@ -1949,6 +2627,7 @@ static const ch_store_ops_t sq_ops = {
     .remove = sq_remove,
     .list = sq_list,
     .upsert = sq_upsert,
+    .upsert_site = sq_upsert_site,
     .agency_find_by_name = sq_agency_find_by_name,
     .find_by_key = sq_find_by_key,
     .delete_where = sq_delete_where,

@@ -27,9 +27,14 @@ static int check_row(void *user, ch_import_row_t *row)
     assert(row->agency_name != NULL && row->agency_name[0] != '\0');
     assert(row->camera_count >= 1 || row->device != NULL);
     assert(row->camera_count <= CH_REGISTRY_MAX_CAMERAS_PER_SITE);
-    for (size_t i = 0; i < row->camera_count; i++) {
-        const ch_camera_t *c = &row->cameras[i];
+    assert((row->camera != NULL) == (row->camera_count > 0));
+    if (row->camera != NULL) {
+        const ch_camera_t *c = row->camera;
         assert(c->name != NULL && c->source_key != NULL && c->kind != NULL && c->status != NULL);
+        /* The site's first camera: the store numbers the others from these endings. */
+        size_t nn = strlen(c->name), nk = strlen(c->source_key);
+        assert(nn >= 2 && strcmp(c->name + nn - 2, "#1") == 0);
+        assert(nk >= 2 && strcmp(c->source_key + nk - 2, "#1") == 0);
         assert(!strcmp(c->kind, "fixed") || !strcmp(c->kind, "ptz") || !strcmp(c->kind, "unknown"));
         assert(isfinite(c->heading_deg) && isfinite(c->fov_deg) && isfinite(c->range_m));
         assert(c->fov_deg == CH_STORE_UNKNOWN_DOUBLE || (c->fov_deg > 0 && c->fov_deg <= 360));

@@ -52,6 +52,16 @@ static char *dup_or_null(const char *s)
     return s ? ch_strdup(s) : NULL;
 }
 
+/* Camera i of a site from its first camera's name or key, which ends in "#1". */
+static char *numbered(const char *first, size_t i)
+{
+    size_t n = strlen(first);
+    assert_true(n >= 2 && strcmp(first + n - 2, "#1") == 0);
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%.*s%zu", (int)(n - 1), first, i + 1);
+    return ch_strdup(buf);
+}
+
 static int collect(void *user, ch_import_row_t *row)
 {
     got_t *g = user;
@@ -60,18 +70,18 @@ static int collect(void *user, ch_import_row_t *row)
     g->agency_phone = dup_or_null(row->agency_phone);
     g->agency_code = dup_or_null(row->agency_code);
     for (size_t i = 0; i < row->camera_count && g->ncams < 256; i++) {
-        const ch_camera_t *c = &row->cameras[i];
+        const ch_camera_t *c = row->camera;
         got_cam_t *o = &g->cams[g->ncams++];
         assert_int_equal(c->agency_id, 0);
         o->line = row->line;
         o->agency = dup_or_null(row->agency_name);
-        o->name = dup_or_null(c->name);
+        o->name = numbered(c->name, i);
         o->kind = dup_or_null(c->kind);
         o->status = dup_or_null(c->status);
         o->flags = dup_or_null(c->flags);
         o->note = dup_or_null(c->note);
         o->installed = dup_or_null(c->installed_ym);
-        o->key = dup_or_null(c->source_key);
+        o->key = numbered(c->source_key, i);
         o->road = dup_or_null(c->road_address);
         o->lot = dup_or_null(c->lot_address);
         o->purpose = dup_or_null(c->purpose);

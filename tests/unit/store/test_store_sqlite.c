@@ -1109,6 +1109,327 @@ static void test_rollback_leaves_nothing(void **state)
     assert_int_equal(count_of(fx->st, "agencies"), 1);
 }
 
+/* ---- sites: the cameras of one imported row, stored as runs ---------------------------------- */
+
+/* A site's first camera, as the importer makes it (no stream URL). */
+static void fill_site(ch_camera_t *c, int64_t agency_id, const char *name, const char *key)
+{
+    fill_camera(c, agency_id, name);
+    c->rtsp_url = c->rtsp_username = c->rtsp_password = c->codec = NULL;
+    c->source_key = (char *)key;
+}
+
+/* Checks that camera id is camera number n of site prefix (name "<prefix> #n", key
+ * "<key>#n") with the site's other fields. */
+static void assert_site_camera(ch_store_t *st, int64_t id, const char *prefix, const char *key,
+                               int n, const char *purpose)
+{
+    ch_camera_t got;
+    char name[128], k[128];
+    snprintf(name, sizeof(name), "%s #%d", prefix, n);
+    snprintf(k, sizeof(k), "%s#%d", key, n);
+    assert_int_equal(ch_store_camera_get(st, id, &got), 0);
+    assert_int_equal(got.id, id);
+    assert_string_equal(got.name, name);
+    assert_string_equal(got.source_key, k);
+    assert_string_equal(got.purpose, purpose);
+    assert_string_equal(got.road_address, "서울특별시 종로구 세종대로 209");
+    assert_null(got.rtsp_url);
+    ch_camera_fini(&got);
+}
+
+static ch_store_upsert_counts_t upsert_site(ch_store_t *st, ch_camera_t *c, int count)
+{
+    ch_store_upsert_counts_t n = {0, 0, 0};
+    assert_int_equal(ch_store_camera_upsert_site(st, c, count, &n), 0);
+    return n;
+}
+
+static void assert_counts(ch_store_upsert_counts_t n, long created, long updated, long unchanged)
+{
+    assert_int_equal(n.created, created);
+    assert_int_equal(n.updated, updated);
+    assert_int_equal(n.unchanged, unchanged);
+}
+
+/* Every camera of a list walked page by page (pages of `limit`), ids in order. */
+static size_t walk_ids(ch_store_t *st, ch_store_filter_t f, int limit, int64_t *ids, size_t cap,
+                       int64_t *total)
+{
+    size_t n = 0;
+    f.limit = limit;
+    f.after_id = 0;
+    for (;;) {
+        ch_camera_list_t l;
+        assert_int_equal(ch_store_camera_list(st, &f, &l), 0);
+        *total = l.total;
+        for (size_t i = 0; i < l.count && n < cap; i++) {
+            ids[n++] = l.items[i].id;
+        }
+        int64_t next = l.next_id;
+        assert_true(l.count <= (size_t)limit);
+        if (next != 0) {
+            assert_int_equal(l.count, limit);
+            assert_int_equal(next, l.items[l.count - 1].id);
+        }
+        ch_camera_list_free(&l);
+        if (next == 0) {
+            return n;
+        }
+        f.after_id = next;
+    }
+}
+
+static int scan_count(void *ud, const ch_camera_t *c)
+{
+    int64_t *ids = ud;
+    ids[ids[0] + 1] = c->id;
+    ids[0]++;
+    return 0;
+}
+
+static void test_site_cameras_are_each_a_camera(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag = make_agency(fx->st, "종로구", "district-center");
+    ch_camera_t a, b, plain;
+    fill_site(&a, ag, "Site A #1", "s:a#1");
+    fill_site(&b, ag, "Site B #1", "s:b#1");
+    b.purpose = "어린이보호";
+
+    assert_int_equal(ch_store_begin(fx->st), 0);
+    assert_counts(upsert_site(fx->st, &a, 5), 5, 0, 0);
+    assert_counts(upsert_site(fx->st, &b, 3), 3, 0, 0);
+    assert_int_equal(ch_store_commit(fx->st), 0);
+    assert_int_equal(a.id, 1);
+    assert_int_equal(b.id, 6);
+    /* Stored as two rows, holding eight cameras. */
+    assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM cameras"), 2);
+    assert_int_equal(count_of(fx->st, "cameras"), 8);
+    for (int i = 0; i < 5; i++) {
+        assert_site_camera(fx->st, 1 + i, "Site A", "s:a", i + 1, "생활방범");
+    }
+    for (int i = 0; i < 3; i++) {
+        assert_site_camera(fx->st, 6 + i, "Site B", "s:b", i + 1, "어린이보호");
+    }
+    ch_camera_t none;
+    assert_int_equal(ch_store_camera_get(fx->st, 9, &none), CH_ENOTFOUND);
+    assert_int_equal(ch_store_camera_get(fx->st, 0, &none), CH_ENOTFOUND);
+
+    /* A camera created afterwards takes the next id: the runs' ids are taken. */
+    fill_camera(&plain, ag, "API camera");
+    plain.source_key = NULL;
+    assert_int_equal(ch_store_camera_create(fx->st, &plain), 0);
+    assert_int_equal(plain.id, 9);
+
+    /* Lists page through runs camera by camera, whatever the page size. */
+    int64_t ids[32], total;
+    for (int limit = 1; limit <= 10; limit++) {
+        ch_store_filter_t f = {0};
+        size_t n = walk_ids(fx->st, f, limit, ids, 32, &total);
+        assert_int_equal(n, 9);
+        assert_int_equal(total, 9);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(ids[i], (int64_t)i + 1);
+        }
+    }
+    ch_store_filter_t f = {0};
+    f.purpose = "어린이보호";
+    assert_int_equal(walk_ids(fx->st, f, 2, ids, 32, &total), 3);
+    assert_int_equal(total, 3);
+    assert_int_equal(ids[0], 6);
+    assert_int_equal(ids[2], 8);
+    /* A cursor inside a run. */
+    ch_store_filter_t g = {0};
+    g.after_id = 3;
+    g.limit = 3;
+    ch_camera_list_t l;
+    assert_int_equal(ch_store_camera_list(fx->st, &g, &l), 0);
+    assert_int_equal(l.count, 3);
+    assert_int_equal(l.items[0].id, 4);
+    assert_string_equal(l.items[0].name, "Site A #4");
+    assert_string_equal(l.items[2].name, "Site B #1");
+    assert_int_equal(l.next_id, 6);
+    assert_int_equal(l.total, 9);
+    ch_camera_list_free(&l);
+
+    /* The located scan gives every camera. */
+    int64_t scanned[33] = {0};
+    assert_int_equal(ch_store_camera_scan_located(fx->st, scan_count, scanned), 0);
+    assert_int_equal(scanned[0], 9);
+    for (int i = 0; i < 9; i++) {
+        assert_int_equal(scanned[i + 1], i + 1);
+    }
+}
+
+static void test_changing_one_camera_of_a_site_leaves_the_others(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag = make_agency(fx->st, "종로구", "district-center");
+    ch_camera_t a;
+    fill_site(&a, ag, "Site A #1", "s:a#1");
+    assert_counts(upsert_site(fx->st, &a, 6), 6, 0, 0);
+
+    /* An operator gives camera 3 its stream and turns camera 6 off. */
+    ch_camera_t c;
+    assert_int_equal(ch_store_camera_get(fx->st, 3, &c), 0);
+    ch_free(c.rtsp_url);
+    c.rtsp_url = ch_strdup("rtsp://10.0.0.3/live");
+    assert_int_equal(ch_store_camera_update(fx->st, &c), 0);
+    ch_camera_fini(&c);
+    assert_int_equal(ch_store_camera_get(fx->st, 6, &c), 0);
+    ch_free(c.status);
+    c.status = ch_strdup("maintenance");
+    assert_int_equal(ch_store_camera_update(fx->st, &c), 0);
+    ch_camera_fini(&c);
+    /* And deletes camera 1 and camera 4. */
+    assert_int_equal(ch_store_camera_delete(fx->st, 1), 0);
+    assert_int_equal(ch_store_camera_delete(fx->st, 4), 0);
+    assert_int_equal(ch_store_camera_delete(fx->st, 4), CH_ENOTFOUND);
+
+    assert_int_equal(count_of(fx->st, "cameras"), 4);
+    assert_int_equal(ch_store_camera_get(fx->st, 1, &c), CH_ENOTFOUND);
+    assert_int_equal(ch_store_camera_get(fx->st, 4, &c), CH_ENOTFOUND);
+    assert_site_camera(fx->st, 2, "Site A", "s:a", 2, "생활방범");
+    assert_site_camera(fx->st, 5, "Site A", "s:a", 5, "생활방범");
+    assert_int_equal(ch_store_camera_get(fx->st, 3, &c), 0);
+    assert_string_equal(c.name, "Site A #3");
+    assert_string_equal(c.source_key, "s:a#3");
+    assert_string_equal(c.rtsp_url, "rtsp://10.0.0.3/live");
+    ch_camera_fini(&c);
+    assert_int_equal(ch_store_camera_get(fx->st, 6, &c), 0);
+    assert_string_equal(c.status, "maintenance");
+    assert_string_equal(c.name, "Site A #6");
+    ch_camera_fini(&c);
+    int64_t ids[16], total;
+    ch_store_filter_t f = {0};
+    assert_int_equal(walk_ids(fx->st, f, 2, ids, 16, &total), 4);
+    assert_int_equal(total, 4);
+    assert_int_equal(ids[0], 2);
+    assert_int_equal(ids[1], 3);
+    assert_int_equal(ids[2], 5);
+    assert_int_equal(ids[3], 6);
+
+    /* The same file again: the deleted cameras come back as new ones (as before runs), the
+     * changed ones get the file's data back, the others are unchanged. */
+    fill_site(&a, ag, "Site A #1", "s:a#1");
+    assert_int_equal(ch_store_begin(fx->st), 0);
+    assert_counts(upsert_site(fx->st, &a, 6), 2, 2, 2);
+    assert_int_equal(ch_store_commit(fx->st), 0);
+    assert_int_equal(count_of(fx->st, "cameras"), 6);
+    assert_int_equal(a.id, 7);
+    assert_site_camera(fx->st, 7, "Site A", "s:a", 1, "생활방범");
+    assert_site_camera(fx->st, 8, "Site A", "s:a", 4, "생활방범");
+    assert_site_camera(fx->st, 3, "Site A", "s:a", 3, "생활방범");
+    /* And once more: all unchanged. */
+    assert_counts(upsert_site(fx->st, &a, 6), 0, 0, 6);
+}
+
+static void test_a_site_again_unchanged_grown_or_changed(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag = make_agency(fx->st, "종로구", "district-center");
+    ch_camera_t a, b;
+    fill_site(&a, ag, "Site A #1", "s:a#1");
+    fill_site(&b, ag, "Site B #1", "s:b#1");
+    assert_int_equal(ch_store_begin(fx->st), 0);
+    assert_counts(upsert_site(fx->st, &a, 4), 4, 0, 0);
+    assert_counts(upsert_site(fx->st, &b, 2), 2, 0, 0);
+    assert_int_equal(ch_store_commit(fx->st), 0);
+
+    /* Unchanged, in a transaction and outside one; the provenance alone is no change. */
+    a.source_line = 99;
+    assert_int_equal(ch_store_begin(fx->st), 0);
+    assert_counts(upsert_site(fx->st, &a, 4), 0, 0, 4);
+    assert_int_equal(ch_store_commit(fx->st), 0);
+    assert_counts(upsert_site(fx->st, &a, 4), 0, 0, 4);
+    assert_int_equal(a.id, 1);
+
+    /* Grown: the new cameras take new ids, the old keep theirs. */
+    assert_counts(upsert_site(fx->st, &a, 6), 2, 0, 4);
+    assert_site_camera(fx->st, 7, "Site A", "s:a", 5, "생활방범");
+    assert_site_camera(fx->st, 8, "Site A", "s:a", 6, "생활방범");
+    assert_site_camera(fx->st, 4, "Site A", "s:a", 4, "생활방범");
+    assert_counts(upsert_site(fx->st, &a, 6), 0, 0, 6);
+
+    /* Changed data: every camera updated, ids kept. */
+    a.purpose = "교통단속";
+    assert_counts(upsert_site(fx->st, &a, 6), 0, 6, 0);
+    for (int i = 0; i < 4; i++) {
+        assert_site_camera(fx->st, 1 + i, "Site A", "s:a", i + 1, "교통단속");
+    }
+    assert_site_camera(fx->st, 8, "Site A", "s:a", 6, "교통단속");
+    assert_site_camera(fx->st, 5, "Site B", "s:b", 1, "생활방범");
+    assert_int_equal(count_of(fx->st, "cameras"), 8);
+    assert_counts(upsert_site(fx->st, &a, 6), 0, 0, 6);
+
+    /* A camera upserted alone by its key is found inside its site's run. */
+    ch_camera_t one;
+    fill_site(&one, ag, "Site B #2", "s:b#2");
+    ch_store_upsert_t o;
+    assert_int_equal(ch_store_camera_upsert(fx->st, &one, &o), 0);
+    assert_int_equal(o, CH_STORE_UNCHANGED);
+    assert_int_equal(one.id, 6);
+    assert_int_equal(count_of(fx->st, "cameras"), 8);
+}
+
+static void test_sites_over_cameras_stored_one_by_one(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag = make_agency(fx->st, "종로구", "district-center");
+    /* A store from before runs: one row per camera, keys "...#n". */
+    const char *names[] = {"Site A #1", "Site A #2", "Site A #3"};
+    const char *keys[] = {"s:a#1", "s:a#2", "s:a#3"};
+    for (int i = 0; i < 3; i++) {
+        ch_camera_t c;
+        fill_site(&c, ag, names[i], keys[i]);
+        ch_store_upsert_t o;
+        assert_int_equal(ch_store_camera_upsert(fx->st, &c, &o), 0);
+        assert_int_equal(o, CH_STORE_CREATED);
+    }
+    ch_camera_t a;
+    fill_site(&a, ag, "Site A #1", "s:a#1");
+    assert_int_equal(ch_store_begin(fx->st), 0);
+    assert_counts(upsert_site(fx->st, &a, 3), 0, 0, 3);
+    assert_int_equal(ch_store_commit(fx->st), 0);
+    assert_int_equal(count_of(fx->st, "cameras"), 3);
+    /* Camera 1 deleted, then the site again: only camera 1 is new. */
+    assert_int_equal(ch_store_camera_delete(fx->st, 1), 0);
+    assert_int_equal(ch_store_begin(fx->st), 0);
+    assert_counts(upsert_site(fx->st, &a, 3), 1, 0, 2);
+    assert_int_equal(ch_store_commit(fx->st), 0);
+    assert_int_equal(count_of(fx->st, "cameras"), 3);
+    assert_int_equal(a.id, 4);
+}
+
+static void test_a_site_rolled_back_leaves_nothing_and_bad_sites_are_refused(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag = make_agency(fx->st, "종로구", "district-center");
+    ch_camera_t a;
+    fill_site(&a, ag, "Site A #1", "s:a#1");
+    assert_int_equal(ch_store_begin(fx->st), 0);
+    assert_counts(upsert_site(fx->st, &a, 7), 7, 0, 0);
+    assert_int_equal(ch_store_rollback(fx->st), 0);
+    assert_int_equal(count_of(fx->st, "cameras"), 0);
+    ch_camera_t c;
+    fill_camera(&c, ag, "after");
+    c.source_key = NULL;
+    assert_int_equal(ch_store_camera_create(fx->st, &c), 0);
+    assert_int_equal(c.id, 1);
+
+    ch_store_upsert_counts_t n = {0, 0, 0};
+    assert_int_equal(ch_store_camera_upsert_site(fx->st, &a, 0, &n), CH_EINVAL);
+    assert_int_equal(ch_store_camera_upsert_site(fx->st, &a, CH_STORE_MAX_SITE + 1, &n), CH_EINVAL);
+    a.name = "Site A";
+    assert_int_equal(ch_store_camera_upsert_site(fx->st, &a, 2, &n), CH_EINVAL);
+    a.name = "Site A #1";
+    a.source_key = "s:a#2";
+    assert_int_equal(ch_store_camera_upsert_site(fx->st, &a, 2, &n), CH_EINVAL);
+    assert_int_equal(n.created + n.updated + n.unchanged, 0);
+    assert_int_equal(count_of(fx->st, "cameras"), 1);
+}
+
 static void test_audit_index_finds_records_by_camera_and_pages_by_seq(void **state)
 {
     fixture_t *fx = *state;
@@ -1345,6 +1666,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_upsert_on_a_big_table_in_a_transaction, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_site_cameras_are_each_a_camera, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changing_one_camera_of_a_site_leaves_the_others, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_site_again_unchanged_grown_or_changed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sites_over_cameras_stored_one_by_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_site_rolled_back_leaves_nothing_and_bad_sites_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_index_finds_records_by_camera_and_pages_by_seq,
                                         setup, teardown),
     };
