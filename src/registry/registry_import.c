@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -179,6 +180,202 @@ static int ch_registry__store_row(void *user, ch_import_row_t *row)
     return 0;
 }
 
+/* ---- conversion and store on two threads ----------------------------------------------------- */
+
+/*
+ * Reading, decoding, checking and converting a file costs about as much as storing what it
+ * makes, so an import into a store runs the two side by side: a second thread converts and
+ * hands rows over in batches (their strings copied into the batch's arena); this thread stores
+ * them in file order, in the one transaction. A store failure stops the conversion at its next
+ * row. The report's conversion fields are the converter's and its outcome counts this
+ * thread's; neither reads the other's until the converter has been joined.
+ */
+#define PIPE_ROWS  1024 /* rows per batch */
+#define PIPE_DEPTH 4    /* batches in flight: the converter runs at most this far ahead */
+
+typedef struct ch_registry__pipe_row {
+    int line;
+    const char *agency_name, *agency_phone, *agency_code;
+    ch_camera_t camera;
+    ch_device_t device;
+    size_t camera_count; /* 0 for a device row */
+    int has_device;
+} ch_registry__pipe_row_t;
+
+typedef struct ch_registry__batch {
+    ch_registry__pipe_row_t rows[PIPE_ROWS];
+    size_t n;
+    ch_registry__arena_t arena;
+} ch_registry__batch_t;
+
+typedef struct ch_registry__pipe {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    ch_registry__batch_t *batch; /* PIPE_DEPTH of them, used in turn */
+    uint64_t produced;           /* batches handed over */
+    uint64_t consumed;           /* batches stored */
+    int done;                    /* the converter has returned */
+    int stop;                    /* the store failed: the converter stops */
+    /* The converter's call and its outcome. */
+    const char *name;
+    const char *data;
+    size_t len;
+    const ch_import_options_t *opt;
+    ch_import_report_t *rep;
+    int rc;
+    char *msg;
+} ch_registry__pipe_t;
+
+static char *ch_registry__copy(ch_registry__arena_t *a, const char *s)
+{
+    return s != NULL ? ch_registry__arena_strndup(a, s, strlen(s)) : NULL;
+}
+
+/* The converter's row callback: copies the row into the batch being filled, and hands the
+ * batch over when it is full. */
+static int ch_registry__pipe_put(void *user, ch_import_row_t *row)
+{
+    ch_registry__pipe_t *p = user;
+    ch_registry__batch_t *b = &p->batch[p->produced % PIPE_DEPTH];
+    ch_registry__arena_t *a = &b->arena;
+    ch_registry__pipe_row_t *r = &b->rows[b->n++];
+
+    r->line = row->line;
+    r->agency_name = ch_registry__copy(a, row->agency_name);
+    r->agency_phone = ch_registry__copy(a, row->agency_phone);
+    r->agency_code = ch_registry__copy(a, row->agency_code);
+    r->camera_count = row->camera != NULL ? row->camera_count : 0;
+    if (row->camera != NULL) {
+        ch_camera_t *c = &r->camera;
+        *c = *row->camera;
+        char **text[] = {&c->name,          &c->road_address, &c->lot_address, &c->purpose,
+                         &c->kind,          &c->installed_ym, &c->rtsp_url,    &c->rtsp_username,
+                         &c->rtsp_password, &c->codec,        &c->status,      &c->direction,
+                         &c->note,          &c->flags,        &c->source_file, &c->source_key};
+        for (size_t i = 0; i < CH_ARRAY_SIZE(text); i++) {
+            *text[i] = ch_registry__copy(a, *text[i]);
+        }
+    }
+    r->has_device = row->device != NULL;
+    if (row->device != NULL) {
+        ch_device_t *d = &r->device;
+        *d = *row->device;
+        char **text[] = {&d->name,  &d->kind,  &d->road_address, &d->lot_address, &d->status,
+                         &d->attrs, &d->flags, &d->source_file,  &d->source_key};
+        for (size_t i = 0; i < CH_ARRAY_SIZE(text); i++) {
+            *text[i] = ch_registry__copy(a, *text[i]);
+        }
+    }
+    if (b->n < PIPE_ROWS) {
+        return 0;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->produced++;
+    pthread_cond_broadcast(&p->cv);
+    while (!p->stop && p->produced - p->consumed >= PIPE_DEPTH) {
+        pthread_cond_wait(&p->cv, &p->mu);
+    }
+    int stop = p->stop;
+    pthread_mutex_unlock(&p->mu);
+    return stop ? -ECANCELED : 0;
+}
+
+static void *ch_registry__pipe_convert(void *arg)
+{
+    ch_registry__pipe_t *p = arg;
+    int rc = ch_registry_convert_buffer(p->name, p->data, p->len, p->opt, ch_registry__pipe_put, p,
+                                        p->rep, &p->msg);
+    pthread_mutex_lock(&p->mu);
+    if (p->batch[p->produced % PIPE_DEPTH].n > 0) {
+        p->produced++; /* the last, partial batch */
+    }
+    p->rc = rc;
+    p->done = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Stores the batches as they come, until the converter is done or a row fails. Returns the
+ * first store failure, else the converter's result (*msg its message). */
+static int ch_registry__pipe_run(ch_registry__import_t *im, ch_registry__pipe_t *p, char **msg)
+{
+    pthread_t th;
+    int rc = 0;
+    if (pthread_create(&th, NULL, ch_registry__pipe_convert, p) != 0) {
+        return CH_ENOMEM;
+    }
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (p->consumed == p->produced && !p->done) {
+            pthread_cond_wait(&p->cv, &p->mu);
+        }
+        int more = p->consumed < p->produced;
+        pthread_mutex_unlock(&p->mu);
+        if (!more) {
+            break;
+        }
+        ch_registry__batch_t *b = &p->batch[p->consumed % PIPE_DEPTH];
+        for (size_t i = 0; i < b->n && rc == 0; i++) {
+            ch_registry__pipe_row_t *r = &b->rows[i];
+            ch_import_row_t row = {
+                .line = r->line,
+                .agency_name = r->agency_name,
+                .agency_phone = r->agency_phone,
+                .agency_code = r->agency_code,
+                .camera = r->camera_count > 0 ? &r->camera : NULL,
+                .camera_count = r->camera_count,
+                .device = r->has_device ? &r->device : NULL,
+            };
+            rc = ch_registry__store_row(im, &row);
+        }
+        b->n = 0;
+        ch_registry__arena_reset(&b->arena);
+        pthread_mutex_lock(&p->mu);
+        p->consumed++;
+        if (rc != 0) {
+            p->stop = 1;
+        }
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        if (rc != 0) {
+            break;
+        }
+    }
+    pthread_join(th, NULL);
+    if (rc == 0) {
+        rc = p->rc;
+        *msg = p->msg;
+        p->msg = NULL;
+    }
+    return rc;
+}
+
+/* Converts and stores a file on two threads (see above). */
+static int ch_registry__import_piped(ch_registry__import_t *im, const char *name, const char *data,
+                                     size_t len, const ch_import_options_t *opt, char **msg)
+{
+    ch_registry__pipe_t p;
+    memset(&p, 0, sizeof(p));
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    p.batch = ch_calloc(PIPE_DEPTH, sizeof(*p.batch));
+    p.name = name;
+    p.data = data;
+    p.len = len;
+    p.opt = opt;
+    p.rep = im->rep;
+    int rc = ch_registry__pipe_run(im, &p, msg);
+    for (int i = 0; i < PIPE_DEPTH; i++) {
+        ch_registry__arena_fini(&p.batch[i].arena);
+    }
+    ch_free(p.batch);
+    ch_free(p.msg);
+    pthread_cond_destroy(&p.cv);
+    pthread_mutex_destroy(&p.mu);
+    return rc;
+}
+
 int ch_registry_import_buffer(ch_store_t *st, const char *name, const char *data, size_t len,
                               const ch_import_options_t *opt, ch_import_report_t *rep, char **err)
 {
@@ -188,8 +385,8 @@ int ch_registry_import_buffer(ch_store_t *st, const char *name, const char *data
     im.st = st;
     im.rep = rep;
     char *msg = NULL;
-    int rc = ch_registry_convert_buffer(name, data, len, opt, st ? ch_registry__store_row : NULL,
-                                        &im, rep, &msg);
+    int rc = st != NULL ? ch_registry__import_piped(&im, name, data, len, opt, &msg)
+                        : ch_registry_convert_buffer(name, data, len, opt, NULL, NULL, rep, &msg);
     if (rc == 0 && im.began) {
         rc = ch_store_commit(st);
         if (rc != 0) {

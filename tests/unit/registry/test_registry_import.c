@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sqlite3.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -303,6 +304,55 @@ static void test_a_failing_file_changes_nothing(void **state)
     assert_int_equal(ch_store_agency_find_by_name(f->st, "새기관", &a), CH_ENOTFOUND);
 }
 
+/* The file is converted on a second thread while this one stores; a store failure deep in a
+ * file larger than the rows the converter may run ahead stops it, and the file changes
+ * nothing. The failure is made by a trigger on a separate connection. */
+static void test_a_store_failure_stops_the_conversion_and_changes_nothing(void **state)
+{
+    fixture_t *f = *state;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->db + strlen("sqlite:"), &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TRIGGER boom BEFORE INSERT ON cameras "
+                                  "WHEN NEW.source_line = 6001 BEGIN SELECT RAISE(ABORT, 'boom'); "
+                                  "END",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    ch_buf_t b;
+    ch_buf_init(&b);
+    ch_buf_append_str(&b, STD_HEADER);
+    for (int i = 0; i < 12000; i++) {
+        ch_buf_appendf(&b, "부산광역시 중구청,road %d,,다목적,3,200,,30,,35.1034,129.0339\n", i);
+    }
+    ch_import_report_t rep;
+    assert_int_equal(import_text(f->st, b.data, &rep), CH_EDB);
+    assert_false(rep.ok);
+    assert_non_null(strstr(rep.error, "line 6001"));
+    assert_non_null(strstr(rep.error, "boom"));
+    assert_int_equal(rep.cameras_created, 0);
+    assert_int_equal(rep.agencies_created, 0);
+    /* The converter stopped before the end of the file. */
+    assert_true(rep.rows < 12000);
+    ch_import_report_fini(&rep);
+    assert_int_equal(count(f->st, "cameras"), 0);
+    assert_int_equal(count(f->st, "agencies"), 0);
+
+    /* Without the trigger the same file goes in whole. */
+    assert_int_equal(sqlite3_exec(db, "DROP TRIGGER boom", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(import_text(f->st, b.data, &rep), 0);
+    assert_int_equal(rep.rows, 12000);
+    assert_int_equal(rep.cameras_created, 36000);
+    ch_import_report_fini(&rep);
+    assert_int_equal(count(f->st, "cameras"), 36000);
+    ch_camera_t c;
+    assert_int_equal(ch_store_camera_get(f->st, 36000, &c), 0);
+    assert_string_equal(c.name, "road 11999 #3");
+    assert_int_equal(c.source_line, 12001);
+    ch_camera_fini(&c);
+    ch_buf_fini(&b);
+}
+
 static void write_file(const char *path, const void *data, size_t len)
 {
     FILE *fp = fopen(path, "wb");
@@ -375,6 +425,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_newer_file_updates_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_city_level_agency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failing_file_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_store_failure_stops_the_conversion_and_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_files_are_rejected_without_change, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_agency_override_and_dry_run, setup, teardown),
