@@ -80,7 +80,8 @@
     X("GET", "/api/v1/cameras/{id}/live", "public", CH_API__R_LIVE, CH_API__CAMERAS)               \
     X("GET", "/", "public", CH_API__R_CONSOLE_INDEX, CH_API__AGENCIES)                             \
     X("GET", "/console/config.json", "public", CH_API__R_CONSOLE_CONFIG, CH_API__AGENCIES)         \
-    X("GET", "/console/{path}", "public", CH_API__R_CONSOLE_FILE, CH_API__AGENCIES)
+    X("GET", "/console/{path}", "public", CH_API__R_CONSOLE_FILE, CH_API__AGENCIES)                \
+    X("GET", "/metrics", ROLES_AUDIT, CH_API__R_METRICS, CH_API__AGENCIES)
 
 #define AS_INFO(method, tmpl, roles, id, res)     {method, tmpl, roles},
 #define AS_DISPATCH(method, tmpl, roles, id, res) {id, res},
@@ -167,6 +168,7 @@ int ch_api__route_match(ch_slice_t method, ch_slice_t path, ch_api__match_t *m)
             m->resource = route_dispatch[i].resource;
             m->id = param;
             m->roles = ch_auth_roles_mask(r->roles);
+            m->index = i;
             return 0;
         }
         path_known = 1;
