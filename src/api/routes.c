@@ -38,6 +38,7 @@
     X("GET", "/api/v1/health", "public", CH_API__R_HEALTH, CH_API__AGENCIES)                       \
     X("GET", "/api/v1/version", "public", CH_API__R_VERSION, CH_API__AGENCIES)                     \
     X("GET", "/api/v1/openapi.yaml", "public", CH_API__R_OPENAPI, CH_API__AGENCIES)                \
+    X("GET", "/metrics", ROLES_AUDIT, CH_API__R_METRICS, CH_API__AGENCIES)                         \
     RESOURCE_ROUTES(X, "agencies", CH_API__AGENCIES, ROLES_ADMIN)                                  \
     RESOURCE_ROUTES(X, "cameras", CH_API__CAMERAS, ROLES_EDIT)                                     \
     RESOURCE_ROUTES(X, "devices", CH_API__DEVICES, ROLES_EDIT)                                     \
@@ -80,8 +81,7 @@
     X("GET", "/api/v1/cameras/{id}/live", "public", CH_API__R_LIVE, CH_API__CAMERAS)               \
     X("GET", "/", "public", CH_API__R_CONSOLE_INDEX, CH_API__AGENCIES)                             \
     X("GET", "/console/config.json", "public", CH_API__R_CONSOLE_CONFIG, CH_API__AGENCIES)         \
-    X("GET", "/console/{path}", "public", CH_API__R_CONSOLE_FILE, CH_API__AGENCIES)                \
-    X("GET", "/metrics", ROLES_AUDIT, CH_API__R_METRICS, CH_API__AGENCIES)
+    X("GET", "/console/{path}", "public", CH_API__R_CONSOLE_FILE, CH_API__AGENCIES)
 
 #define AS_INFO(method, tmpl, roles, id, res)     {method, tmpl, roles},
 #define AS_DISPATCH(method, tmpl, roles, id, res) {id, res},
