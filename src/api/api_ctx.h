@@ -110,10 +110,11 @@ void ch_api__handle_static(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t pa
 /* (Re)builds api->console_csp for ws_base ("ws://10.0.0.5:8080"; NULL: same origin only). */
 void ch_api__console_csp(ch_api_t *api, const char *ws_base);
 
-/* Metrics (metrics_routes.c). count_request runs for every answer (from ch_api__reply);
- * handle_metrics answers GET /metrics; metrics_token_ok is 1 when the request carries
- * metrics.token as its Bearer credential. stats_new/free own api->http_stats. */
-void ch_api__count_request(api_ctx_t *c, int status);
+/* Metrics (metrics_routes.c). count_request runs for every answer (from ch_api__reply, with
+ * the monotonic clock read once for it and the access line); handle_metrics answers
+ * GET /metrics; metrics_token_ok is 1 when the request carries metrics.token as its Bearer
+ * credential. stats_new/free own api->http_stats. */
+void ch_api__count_request(api_ctx_t *c, int status, uint64_t now_ns);
 void ch_api__handle_metrics(api_ctx_t *c);
 int ch_api__metrics_token_ok(const api_ctx_t *c);
 struct ch_api__http_stats *ch_api__http_stats_new(void);

@@ -53,7 +53,7 @@ void ch_api__http_stats_free(struct ch_api__http_stats *s)
     ch_free(s);
 }
 
-void ch_api__count_request(api_ctx_t *c, int status)
+void ch_api__count_request(api_ctx_t *c, int status, uint64_t now_ns)
 {
     struct ch_api__http_stats *s = c->api->http_stats;
     if (s == NULL || c->route_slot >= s->n) {
@@ -70,7 +70,7 @@ void ch_api__count_request(api_ctx_t *c, int status)
         r->status[i] = (uint16_t)status;
         r->count[i]++;
     }
-    double secs = (double)(ch_time_mono_ns() - c->t0_ns) / 1e9;
+    double secs = (double)(now_ns - c->t0_ns) / 1e9;
     size_t b = 0;
     while (b < NBOUNDS && secs > duration_bounds[b]) {
         b++;
