@@ -154,10 +154,15 @@ static int check_exposition(const char *text)
                 val[vn] = '\0';
                 p++;
                 if (strcmp(lname, "le") == 0) {
-                    snprintf(le, sizeof(le), "%s", val);
+                    assert_true(vn < sizeof(le));
+                    memcpy(le, val, vn + 1);
                 } else {
-                    size_t kl = strlen(key);
-                    snprintf(key + kl, sizeof(key) - kl, "%s=%s;", lname, val);
+                    size_t kl = strlen(key), nl = strlen(lname);
+                    assert_true(kl + nl + vn + 3 <= sizeof(key));
+                    memcpy(key + kl, lname, nl);
+                    key[kl + nl] = '=';
+                    memcpy(key + kl + nl + 1, val, vn);
+                    memcpy(key + kl + nl + 1 + vn, ";", 2);
                 }
                 if (*p == ',') {
                     p++;
