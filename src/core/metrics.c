@@ -314,6 +314,12 @@ static int sample_head(ch_metrics_writer_t *w, const char *suffix, const ch_metr
             warn_name(w, "invalid label name", labels[i].name);
             return -1;
         }
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(labels[k].name, labels[i].name) == 0) {
+                warn_name(w, "label named twice", labels[i].name);
+                return -1;
+            }
+        }
     }
     ch_buf_append_str(w->out, w->family);
     ch_buf_append_str(w->out, suffix);

@@ -411,6 +411,8 @@ static void collect_bad_names(ch_metrics_writer_t *w, void *ud)
     ch_metrics_value(w, &reserved, 1, 1);
     ch_metrics_label_t colon = {"a:b", "x"};
     ch_metrics_value(w, &colon, 1, 1);
+    ch_metrics_label_t twice[] = {{"a_b", "x"}, {"a_b", "y"}};
+    ch_metrics_value(w, twice, 2, 1);
     ch_metrics_label_t good = {"a_b", "x"};
     ch_metrics_value(w, &good, 1, 7);
     assert_int_equal(ch_metrics_family(w, "ok_total", CH_METRICS_COUNTER, "again"), -1);
