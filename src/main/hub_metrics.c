@@ -14,7 +14,17 @@ struct ch_main_metrics {
     ch_metrics_t *reg;
     ch_metrics_process_t process;
     ch_store_t *st;
+    ch_http_server_t *http;
 };
+
+static void collect_http_server(ch_metrics_writer_t *w, void *ud)
+{
+    ch_main_metrics_t *hm = ud;
+    if (ch_metrics_family(w, "cctvhub_http_connections", CH_METRICS_GAUGE,
+                          "Open connections of the HTTP server.") == 0) {
+        ch_metrics_value_u64(w, NULL, 0, ch_http_server_connections(hm->http));
+    }
+}
 
 /* Cameras of the registry by status: one count per status from the store, on the control
  * loop (a few milliseconds at national scale, once per scrape). */
@@ -46,16 +56,20 @@ static void collect_cameras(ch_metrics_writer_t *w, void *ud)
     }
 }
 
-ch_main_metrics_t *ch_main__metrics_new(ch_api_t *api, ch_store_t *st, ch_audit_t *audit,
-                                        ch_main_relay_t *relay, const char *token,
-                                        int64_t started_at_ms)
+ch_main_metrics_t *ch_main__metrics_new(ch_api_t *api, ch_store_t *st, ch_http_server_t *http,
+                                        ch_audit_t *audit, ch_main_relay_t *relay,
+                                        const char *token, int64_t started_at_ms)
 {
     ch_main_metrics_t *hm = ch_calloc(1, sizeof(*hm));
     hm->reg = ch_metrics_new();
     hm->st = st;
+    hm->http = http;
     hm->process = (ch_metrics_process_t){started_at_ms, CH_VERSION, CH_GIT_REV};
     (void)ch_metrics_register(hm->reg, ch_metrics_collect_process, &hm->process);
     (void)ch_metrics_register(hm->reg, collect_cameras, hm);
+    if (http != NULL) {
+        (void)ch_metrics_register(hm->reg, collect_http_server, hm);
+    }
     /* The API adds the HTTP figures and the events engine's (grants, events). */
     ch_api_set_metrics(api, hm->reg, token);
     if (relay != NULL) {

@@ -162,6 +162,7 @@ def test_figures_move_with_requests_events_views_and_the_audit_log():
                         .labels["revision"]) == 1, "build_info")
         check(first.get("cctvhub_cameras_registered", status="active") == 1, "cameras")
         check(first.get("cctvhub_grants_active") == 0, "grants before")
+        check(first.get("cctvhub_http_connections") >= 1, "connections: the scrape's own")
         check(first.get("process_open_fds") > 3 and first.get("process_resident_memory_bytes")
               > 1e6 and first.get("process_start_time_seconds") > 1.7e9, "process basics")
         # Requests: counted under the route's template, 404s of unknown paths as unmatched.
