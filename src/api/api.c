@@ -52,12 +52,12 @@ static void log_append_slice(ch_buf_t *b, ch_slice_t s, size_t max)
  * search text or, some day, a token), status and duration are written; bodies never are.
  * Must run before ch_http_respond(), which invalidates req.
  */
-static void log_request(const api_ctx_t *c, int status)
+static void log_request(const api_ctx_t *c, int status, uint64_t now_ns)
 {
     if (c->log_level < ch_log_get_level()) {
         return;
     }
-    double ms = (double)(ch_time_mono_ns() - c->t0_ns) / 1e6;
+    double ms = (double)(now_ns - c->t0_ns) / 1e6;
     ch_buf_t b;
     ch_buf_init(&b);
     ch_buf_append_str(&b, "method=");
@@ -72,7 +72,10 @@ static void log_request(const api_ctx_t *c, int status)
 void ch_api__reply(api_ctx_t *c, int status, const char *content_type, const char *extra_headers,
                    const void *body, size_t len)
 {
-    log_request(c, status);
+    /* One clock read serves the metrics and the access line. */
+    uint64_t now = ch_time_mono_ns();
+    ch_api__count_request(c, status, now);
+    log_request(c, status, now);
     ch_http_respond(c->req, status, content_type, extra_headers, body, len);
 }
 
@@ -1028,6 +1031,7 @@ static void handle_live(api_ctx_t *c)
         ch_api__reply_error(c, 503, "unavailable", NULL, "try again");
         return;
     }
+    ch_api__count_request(c, 101, ch_time_mono_ns()); /* the relay answers the handshake */
     ch_log(CH_LOG_INFO, "api",
            "msg=request method=GET path=/api/v1/cameras/{id}/live status=101 "
            "handed_to=relay peer=%s",
@@ -1039,7 +1043,7 @@ static void handle_live(api_ctx_t *c)
 void ch_api_handle(ch_http_request_t *req, void *ud)
 {
     ch_api_t *api = ud;
-    api_ctx_t c = {api, req, ch_time_mono_ns(), CH_LOG_INFO, {0}};
+    api_ctx_t c = {api, req, ch_time_mono_ns(), CH_LOG_INFO, {0}, 0};
     ch_api__match_t m;
     int rc = ch_api__route_match(req->method, req->path, &m);
     if (rc == CH_ENOTFOUND) {
@@ -1054,11 +1058,14 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
         ch_api__reply_err(&c, &e, allow);
         return;
     }
+    c.route_slot = m.index + 1;
     if (m.route != CH_API__R_EVENTS_OPEN) {
         /* Everything else sees the store as committed, outside any batch of opens. */
         ch_api__flush_events(api);
     }
-    if (!(m.roles & CH_AUTH_PUBLIC) && ch_api__authorize(&c, m.roles) != 0) {
+    /* A Prometheus server scrapes /metrics with metrics.token, not with an account. */
+    int scraper = m.route == CH_API__R_METRICS && ch_api__metrics_token_ok(&c);
+    if (!(m.roles & CH_AUTH_PUBLIC) && !scraper && ch_api__authorize(&c, m.roles) != 0) {
         return;
     }
     const api_resource_t *res = &resources[m.resource];
@@ -1151,6 +1158,9 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
     case CH_API__R_CONSOLE_FILE:
         ch_api__handle_static(&c, m.route, m.id);
         break;
+    case CH_API__R_METRICS:
+        ch_api__handle_metrics(&c);
+        break;
     case CH_API__R_STREAMS:
         ch_api__reply_json(&c, 200, NULL,
                            api->streams != NULL
@@ -1189,11 +1199,13 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg, ch_a
     api->started_at_ms = cfg->started_at_ms ? cfg->started_at_ms : ch_time_now_ms();
     api->health_sec = -1;
     api->audit = cfg->audit;
+    api->http_stats = ch_api__http_stats_new();
     api->geo = ch_geo_new();
     if (ch_geo_load(api->geo, st) != 0) {
         ch_log(CH_LOG_ERROR, "api", "msg=\"cameras could not be loaded for the geo index\"");
         ch_geo_free(api->geo);
         ch_free(api->store_url);
+        ch_api__http_stats_free(api->http_stats);
         ch_free(api);
         return CH_EDB;
     }
@@ -1240,6 +1252,7 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg, ch_a
         ch_free(api->web_root);
         ch_free(api->tile_url);
         ch_free(api->console_csp);
+        ch_api__http_stats_free(api->http_stats);
         ch_free(api);
         return CH_EDB;
     }
@@ -1253,12 +1266,14 @@ void ch_api_free(ch_api_t *api)
         return;
     }
     ch_api_close(api);
+    ch_api_set_metrics(api, NULL, NULL); /* its collectors leave the registry at once */
     if (api->in_flight > 0) {
         /* Work on the pool still points here; the last import to finish frees. */
         api->freeing = 1;
         return;
     }
     ch_event_engine_free(api->events);
+    ch_api__http_stats_free(api->http_stats);
     ch_free(api->batch);
     ch_geo_free(api->geo);
     ch_policy_free(api->policy);

@@ -21,6 +21,7 @@
 #define CH_API_H
 
 #include "core/core.h"
+#include "core/metrics.h"
 #include "net/net.h"
 #include "audit/audit.h"
 #include "policy/policy.h"
@@ -108,6 +109,14 @@ void ch_api_set_streams(ch_api_t *api, json_t *(*fn)(void *ud), void *ud);
  * one the route answers 503. Loop thread only. */
 void ch_api_set_live(ch_api_t *api, void (*fn)(void *ud, int fd, const void *raw, size_t len),
                      void *ud);
+
+/* GET /metrics renders m (borrowed: it must outlive the API or be replaced first; NULL: the
+ * route answers 503). The API registers its own collectors in m (HTTP requests by route and
+ * status and their duration; the events engine's grants and events) and removes them when
+ * replaced or freed. token (copied; NULL or "": none) is metrics.token: a request whose
+ * Authorization is "Bearer <token>" may scrape without an account; otherwise the route's
+ * roles (admin, auditor) apply as everywhere. Loop thread only. */
+void ch_api_set_metrics(ch_api_t *api, ch_metrics_t *m, const char *token);
 
 /* Frees the API (NULL is fine). Call it once the HTTP server is shut down. When imports are
  * still running on the thread pool the memory is released by the last one to finish, so the

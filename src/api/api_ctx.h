@@ -7,6 +7,7 @@
 
 #include "api/api_internal.h"
 #include "auth/auth.h"
+#include "core/metrics.h"
 #include "event/event.h"
 
 struct ch_api {
@@ -52,6 +53,11 @@ struct ch_api {
     char *web_root;
     char *tile_url;
     char *console_csp;
+    /* GET /metrics (metrics_routes.c): the registry it renders (NULL: 503), the scrapers'
+     * bearer token (NULL: none), and the HTTP figures counted on every answer. */
+    ch_metrics_t *metrics;
+    char *metrics_token;
+    struct ch_api__http_stats *http_stats;
 };
 
 /* One request being answered: who asks, and what the access log line needs. */
@@ -61,6 +67,7 @@ typedef struct api_ctx {
     uint64_t t0_ns;
     ch_log_level_t log_level;
     ch_auth_principal_t who; /* CH_AUTH_NONE on public routes */
+    size_t route_slot;       /* for metrics: 0 when no route matched, else its index + 1 */
 } api_ctx_t;
 
 /* Answers (and logs the access line; req is invalid afterwards). */
@@ -102,6 +109,16 @@ void ch_api__handle_ledger(api_ctx_t *c);
 void ch_api__handle_static(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t path);
 /* (Re)builds api->console_csp for ws_base ("ws://10.0.0.5:8080"; NULL: same origin only). */
 void ch_api__console_csp(ch_api_t *api, const char *ws_base);
+
+/* Metrics (metrics_routes.c). count_request runs for every answer (from ch_api__reply, with
+ * the monotonic clock read once for it and the access line); handle_metrics answers
+ * GET /metrics; metrics_token_ok is 1 when the request carries metrics.token as its Bearer
+ * credential. stats_new/free own api->http_stats. */
+void ch_api__count_request(api_ctx_t *c, int status, uint64_t now_ns);
+void ch_api__handle_metrics(api_ctx_t *c);
+int ch_api__metrics_token_ok(const api_ctx_t *c);
+struct ch_api__http_stats *ch_api__http_stats_new(void);
+void ch_api__http_stats_free(struct ch_api__http_stats *s);
 
 /* Commits the batch of event opens and sends their records to the pool (no-op when none). */
 void ch_api__flush_events(ch_api_t *api);

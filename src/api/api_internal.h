@@ -163,6 +163,7 @@ typedef enum ch_api__route_id {
     CH_API__R_CONSOLE_INDEX,     /* GET / (the console's index.html) */
     CH_API__R_CONSOLE_CONFIG,    /* GET /console/config.json */
     CH_API__R_CONSOLE_FILE,      /* GET /console/{path} (a file of http.web_root) */
+    CH_API__R_METRICS,           /* GET /metrics (Prometheus text format) */
 } ch_api__route_id_t;
 
 typedef struct ch_api__match {
@@ -171,6 +172,7 @@ typedef struct ch_api__match {
     ch_slice_t id;               /* the {id} or {path} segment, undecoded; empty when none */
     unsigned roles;              /* who may call it: CH_AUTH_* bits (CH_AUTH_PUBLIC: anyone) */
     char allow[64];              /* on CH_EUNSUPP: the methods the path accepts, "GET, POST" */
+    size_t index;                /* the route's place in ch_api_routes() (for metrics) */
 } ch_api__match_t;
 
 /* Finds the route of method + path (path without query, not decoded); "{path}" at the end of

@@ -38,6 +38,7 @@
     X("GET", "/api/v1/health", "public", CH_API__R_HEALTH, CH_API__AGENCIES)                       \
     X("GET", "/api/v1/version", "public", CH_API__R_VERSION, CH_API__AGENCIES)                     \
     X("GET", "/api/v1/openapi.yaml", "public", CH_API__R_OPENAPI, CH_API__AGENCIES)                \
+    X("GET", "/metrics", ROLES_AUDIT, CH_API__R_METRICS, CH_API__AGENCIES)                         \
     RESOURCE_ROUTES(X, "agencies", CH_API__AGENCIES, ROLES_ADMIN)                                  \
     RESOURCE_ROUTES(X, "cameras", CH_API__CAMERAS, ROLES_EDIT)                                     \
     RESOURCE_ROUTES(X, "devices", CH_API__DEVICES, ROLES_EDIT)                                     \
@@ -167,6 +168,7 @@ int ch_api__route_match(ch_slice_t method, ch_slice_t path, ch_api__match_t *m)
             m->resource = route_dispatch[i].resource;
             m->id = param;
             m->roles = ch_auth_roles_mask(r->roles);
+            m->index = i;
             return 0;
         }
         path_known = 1;

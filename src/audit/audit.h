@@ -55,6 +55,7 @@
 #define CH_AUDIT_H
 
 #include "core/core.h"
+#include "core/metrics.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -179,6 +180,12 @@ int ch_audit_append(ch_audit_t *a, const ch_audit_entry_t *e, uint64_t *seq_out)
 
 /* The number of durable records (the current tree size). */
 uint64_t ch_audit_size(ch_audit_t *a);
+
+/* The log's metrics (a ch_metrics_collect_fn; ud is the ch_audit_t; any thread):
+ * cctvhub_audit_appends_total, _append_failures_total, _commits_total, cctvhub_audit_records
+ * and the histogram cctvhub_audit_fsync_duration_seconds (one observation per group
+ * commit). */
+void ch_audit_collect(ch_metrics_writer_t *w, void *ud);
 
 /* Writes a checkpoint of the current size now, unless the latest one already has this size
  * (then 0 and nothing written). Durable on return. CH_EINVAL on a read-only handle. */

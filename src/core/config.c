@@ -93,7 +93,25 @@ static const ch_config_key_t ch__config_keys[] = {
     {"http.web_root", "CCTVHUB_HTTP_WEB_ROOT", CH_CFG_STR, CH_CFG_FIELD(web_root), 0, 0, 0},
     {"console.tile_url", "CCTVHUB_CONSOLE_TILE_URL", CH_CFG_STR, CH_CFG_FIELD(console_tile_url), 0,
      0, 0},
+    {"metrics.token", "CCTVHUB_METRICS_TOKEN", CH_CFG_STR, CH_CFG_FIELD(metrics_token), 0, 0, 0},
 };
+
+/* 1 when s can be metrics.token: 16..256 characters a Bearer credential may hold (RFC 6750's
+ * b64token), so that a scraper can send it as it is. */
+static int ch__config_token_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 16 || n > 256) {
+        return 0;
+    }
+    for (const char *p = s; *p != '\0'; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr("-._~+/=", *p) != NULL)) {
+            return 0;
+        }
+    }
+    return 1;
+}
 
 int ch_config_parse_bounds(const char *value, double out[4])
 {
@@ -278,6 +296,14 @@ static int ch__config_set(ch_config_t *cfg, const ch_config_key_t *k, const char
                                origin, k->name, value);
                 goto fail;
             }
+        }
+        if (strcmp(k->name, "metrics.token") == 0 && !ch__config_token_ok(value)) {
+            /* The value is a secret: the message never repeats it. */
+            ch_buf_appendf(&msg,
+                           "%s: %s: not a token of 16 to 256 characters from A-Z a-z 0-9 - . _ ~ "
+                           "+ / = (for example the output of: openssl rand -hex 32)",
+                           origin, k->name);
+            goto fail;
         }
         if (strcmp(k->name, "console.tile_url") == 0 && !ch__config_tile_url_ok(value)) {
             ch_buf_appendf(&msg,
@@ -526,6 +552,7 @@ void ch_config_fini(ch_config_t *cfg)
     ch_free(cfg->event_bounds);
     ch_free(cfg->web_root);
     ch_free(cfg->console_tile_url);
+    ch_free(cfg->metrics_token);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -541,6 +568,9 @@ void ch_config_dump(const ch_config_t *cfg, ch_buf_t *out)
             const char *v = *(char *const *)(const void *)base;
             if (strcmp(k->name, "store.url") == 0 && v != NULL && strstr(v, "@") != NULL) {
                 v = "(set; hidden: it holds credentials)";
+            }
+            if (strcmp(k->name, "metrics.token") == 0 && v != NULL) {
+                v = "(set; hidden)";
             }
             ch_buf_appendf(out, "%s=%s\n", k->name, v ? v : "");
             break;

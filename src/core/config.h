@@ -32,6 +32,7 @@
  *   event.grace_s              CCTVHUB_EVENT_GRACE_S          30
  *   http.web_root              CCTVHUB_HTTP_WEB_ROOT          <source tree>/web when it exists
  *   console.tile_url           CCTVHUB_CONSOLE_TILE_URL       (none)
+ *   metrics.token              CCTVHUB_METRICS_TOKEN          (none)
  *
  * hub.node_id is the "node" of audit records; a signed audit checkpoint is written every
  * audit.checkpoint_records records or audit.checkpoint_ms milliseconds; policy.services_file
@@ -88,6 +89,7 @@ typedef struct ch_config {
     char *http_public_url;  /* "https://cctv.example.go.kr": grants' ws_url base (wss), or NULL */
     char *web_root;         /* the console's files, or NULL for none */
     char *console_tile_url; /* the console's base map tiles, or NULL for none */
+    char *metrics_token;    /* Prometheus scrapers' Bearer token for GET /metrics, or NULL */
 } ch_config_t;
 
 /* One command-line override: key is the dotted name ("http.listen"). */

@@ -30,6 +30,17 @@ typedef struct live_event {
     int64_t expires_at; /* 0 while pending */
 } live_event_t;
 
+/* Opens of one service by outcome, for GET /metrics (services come from the services file,
+ * so the list stays as short as the file). */
+enum { OUT_OPENED, OUT_PENDING, OUT_DENIED, OUT_FAILED, OUT_COUNT };
+static const char *const outcome_names[OUT_COUNT] = {"opened", "pending_approval", "denied",
+                                                     "failed"};
+
+typedef struct service_count {
+    char service[72];
+    uint64_t n[OUT_COUNT];
+} service_count_t;
+
 struct ch_event_engine {
     ch_event_config_t cfg;
     char *rtsp_base, *ws_base;
@@ -49,9 +60,33 @@ struct ch_event_engine {
         void *ud;
     } subs[MAX_SUBSCRIBERS];
     size_t nsubs;
+    service_count_t *counts; /* opens by service and outcome */
+    size_t ncounts, ccounts;
 };
 
 /* ---- helpers ------------------------------------------------------------------------------- */
+
+/* Counts an open of service (a service of the services file) with outcome. */
+static void count_open(ch_event_engine_t *eng, const char *service, int outcome)
+{
+    if (service == NULL) {
+        return;
+    }
+    size_t i = 0;
+    while (i < eng->ncounts && strcmp(eng->counts[i].service, service) != 0) {
+        i++;
+    }
+    if (i == eng->ncounts) {
+        if (eng->ncounts == eng->ccounts) {
+            eng->ccounts = eng->ccounts ? eng->ccounts * 2 : 16;
+            eng->counts = ch_realloc(eng->counts, eng->ccounts * sizeof(*eng->counts));
+        }
+        memset(&eng->counts[i], 0, sizeof(eng->counts[i]));
+        snprintf(eng->counts[i].service, sizeof(eng->counts[i].service), "%s", service);
+        eng->ncounts++;
+    }
+    eng->counts[i].n[outcome]++;
+}
 
 static int64_t now_ms(const ch_event_engine_t *eng)
 {
@@ -316,6 +351,31 @@ size_t ch_event_live_grants(const ch_event_engine_t *eng)
     return eng->ngrants;
 }
 
+void ch_event_collect(ch_metrics_writer_t *w, void *ud)
+{
+    const ch_event_engine_t *eng = ud;
+    if (ch_metrics_family(w, "cctvhub_grants_active", CH_METRICS_GAUGE,
+                          "Grants live now: cameras an agency may watch.") == 0) {
+        ch_metrics_value_u64(w, NULL, 0, eng->ngrants);
+    }
+    if (ch_metrics_family(w, "cctvhub_events_live", CH_METRICS_GAUGE,
+                          "Events open now (active or waiting for approval).") == 0) {
+        ch_metrics_value_u64(w, NULL, 0, eng->nevents);
+    }
+    if (ch_metrics_family(w, "cctvhub_events_total", CH_METRICS_COUNTER,
+                          "Events asked to open, by service and outcome (opened, "
+                          "pending_approval, denied by the policy, failed to be recorded).") != 0) {
+        return;
+    }
+    for (size_t i = 0; i < eng->ncounts; i++) {
+        for (int k = 0; k < OUT_COUNT; k++) {
+            ch_metrics_label_t l[] = {{"service", eng->counts[i].service},
+                                      {"outcome", outcome_names[k]}};
+            ch_metrics_value_u64(w, l, 2, eng->counts[i].n[k]);
+        }
+    }
+}
+
 void ch_event_each_live_grant(const ch_event_engine_t *eng, ch_event_notice_fn fn, void *ud)
 {
     for (size_t i = 0; i < eng->ngrants; i++) {
@@ -565,6 +625,7 @@ void ch_event_engine_free(ch_event_engine_t *eng)
     }
     sodium_memzero(eng->sk, sizeof(eng->sk));
     ch_free(eng->grants);
+    ch_free(eng->counts);
     ch_free(eng->map);
     ch_free(eng->events);
     ch_free(eng->rtsp_base);
@@ -976,6 +1037,7 @@ int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who, con
             fail(err, 400, "invalid", "service", "%s", d.reason);
             return refuse(eng, who, "event.open", NULL, err);
         }
+        count_open(eng, service, OUT_DENIED);
         return deny(eng, who, "event.deny", NULL, &d, service, agency_id, err);
     }
     ch_agency_fini(&ag);
@@ -1153,11 +1215,13 @@ int ch_event_open_finish(ch_event_engine_t *eng, const ch_event_actor_t *who, ch
         ch_log(CH_LOG_ERROR, MODULE, "msg=\"audit append failed; event undone\" event=%lld rc=%d",
                (long long)id, audit_rc);
         undo_open(eng, p);
+        count_open(eng, p->purpose, OUT_FAILED);
         ch_event_pending_free(p);
         return fail(err, 503, "audit_unavailable", NULL,
                     "nothing was granted: the decision could not be put on the audit record");
     }
     int pending = p->pending;
+    count_open(eng, p->purpose, pending ? OUT_PENDING : OUT_OPENED);
     ch_event_pending_free(p);
     ch_event_t ev;
     ch_grant_list_t g;

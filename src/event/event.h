@@ -25,6 +25,7 @@
 
 #include "audit/audit.h"
 #include "core/core.h"
+#include "core/metrics.h"
 #include "geo/geo.h"
 #include "policy/policy.h"
 #include "store/store.h"
@@ -152,6 +153,9 @@ int ch_event_tick(ch_event_engine_t *eng);
 int64_t ch_event_next_due(const ch_event_engine_t *eng);
 /* Live grants held in memory (for health and metrics). */
 size_t ch_event_live_grants(const ch_event_engine_t *eng);
+/* The engine's metrics (a ch_metrics_collect_fn; ud is the engine; control loop):
+ * cctvhub_grants_active, cctvhub_events_live, cctvhub_events_total{service,outcome}. */
+void ch_event_collect(ch_metrics_writer_t *w, void *ud);
 /* Calls fn for every live grant (status "active"), as a GRANT_STARTED notice: the relay's
  * view of what is live after ch_event_restore. */
 void ch_event_each_live_grant(const ch_event_engine_t *eng, ch_event_notice_fn fn, void *ud);

@@ -332,3 +332,78 @@ json_t *ch_main__relay_streams(void *ud)
     size_t n = json_array_size(items);
     return json_pack("{s:o, s:I, s:n}", "items", items, "total", (json_int_t)n, "next");
 }
+
+/* ---- metrics --------------------------------------------------------------------------------- */
+
+static const char *const pull_states[] = {"connecting", "playing", "backoff", "stopped"};
+
+typedef struct relay_counts {
+    uint64_t pulls[CH_ARRAY_SIZE(pull_states)];
+    uint64_t viewers[2]; /* rtsp, ws */
+} relay_counts_t;
+
+static void count_stream(void *ud, const ch_media_stream_info_t *s)
+{
+    relay_counts_t *n = ud;
+    for (size_t i = 0; i < CH_ARRAY_SIZE(pull_states); i++) {
+        if (strcmp(s->state, pull_states[i]) == 0) {
+            n->pulls[i]++;
+        }
+    }
+    for (size_t i = 0; i < s->nviewers; i++) {
+        const char *t = s->viewers[i].transport;
+        n->viewers[t != NULL && strcmp(t, "ws") == 0 ? 1 : 0]++;
+    }
+}
+
+void ch_main__relay_collect(ch_metrics_writer_t *w, void *ud)
+{
+    ch_main_relay_t *mr = ud;
+    static const char *const transports[] = {"rtsp", "ws"};
+    relay_counts_t n;
+    memset(&n, 0, sizeof(n));
+    ch_media_relay_each_stream(mr->relay, count_stream, &n);
+    ch_media_relay_totals_t t;
+    ch_media_relay_totals(mr->relay, &t);
+    if (ch_metrics_family(w, "cctvhub_pulls", CH_METRICS_GAUGE,
+                          "Camera pulls of the relay by state (as of the media loops' last "
+                          "snapshot, twice a second).") == 0) {
+        for (size_t i = 0; i < CH_ARRAY_SIZE(pull_states); i++) {
+            ch_metrics_label_t l = {"state", pull_states[i]};
+            ch_metrics_value_u64(w, &l, 1, n.pulls[i]);
+        }
+    }
+    if (ch_metrics_family(w, "cctvhub_viewers", CH_METRICS_GAUGE,
+                          "Viewers playing now, by transport (rtsp, ws).") == 0) {
+        for (int i = 0; i < 2; i++) {
+            ch_metrics_label_t l = {"transport", transports[i]};
+            ch_metrics_value_u64(w, &l, 1, n.viewers[i]);
+        }
+    }
+    if (ch_metrics_family(w, "cctvhub_views_total", CH_METRICS_COUNTER,
+                          "Viewers that started playing, by transport.") == 0) {
+        for (int i = 0; i < 2; i++) {
+            ch_metrics_label_t l = {"transport", transports[i]};
+            ch_metrics_value_u64(w, &l, 1, t.views[i]);
+        }
+    }
+    if (ch_metrics_family(w, "cctvhub_relay_bytes_in_total", CH_METRICS_COUNTER,
+                          "Bytes of video read from cameras (RTP as received).") == 0) {
+        ch_metrics_value_u64(w, NULL, 0, t.bytes_in);
+    }
+    if (ch_metrics_family(w, "cctvhub_relay_bytes_out_total", CH_METRICS_COUNTER,
+                          "Bytes of video written to viewers, by transport.") == 0) {
+        for (int i = 0; i < 2; i++) {
+            ch_metrics_label_t l = {"transport", transports[i]};
+            ch_metrics_value_u64(w, &l, 1, t.bytes_out[i]);
+        }
+    }
+    pthread_mutex_lock(&mr->lock);
+    size_t live = mr->nlive;
+    pthread_mutex_unlock(&mr->lock);
+    if (ch_metrics_family(w, "cctvhub_relay_grants", CH_METRICS_GAUGE,
+                          "Live grants the relay admits viewers for (follows "
+                          "cctvhub_grants_active).") == 0) {
+        ch_metrics_value_u64(w, NULL, 0, live);
+    }
+}

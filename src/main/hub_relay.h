@@ -32,5 +32,8 @@ void ch_main__relay_base(const ch_main_relay_t *mr, char *out, size_t cap);
 void ch_main__relay_live(void *ud, int fd, const void *raw, size_t len);
 /* The streams answer: {"items": [...], "total": N}. For ch_api_set_streams. */
 json_t *ch_main__relay_streams(void *ud);
+/* The relay's metrics (a ch_metrics_collect_fn; ud is the ch_main_relay_t): pulls by state,
+ * viewers by transport, bytes in and out, views started, live grants the relay knows. */
+void ch_main__relay_collect(ch_metrics_writer_t *w, void *ud);
 
 #endif /* CH_MAIN_HUB_RELAY_H */

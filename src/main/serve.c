@@ -10,6 +10,7 @@
 #include "policy/policy.h"
 #include "audit/audit.h"
 #include "main/hub_audit.h"
+#include "main/hub_metrics.h"
 #include "main/hub_relay.h"
 #include "net/net.h"
 #include "store/store.h"
@@ -61,7 +62,8 @@ typedef struct ch_serve {
     int64_t last_audit_checkpoint; /* ms, written by the pool job only */
     ch_store_t *checkpoint_store;  /* the pool's handle for WAL checkpoints */
     int stopping;
-    ch_main_relay_t *relay; /* the media relay (hub_relay.c) */
+    ch_main_relay_t *relay;     /* the media relay (hub_relay.c) */
+    ch_main_metrics_t *metrics; /* GET /metrics (hub_metrics.c) */
 } ch_serve_t;
 
 static int ch__serve_load_services(const ch_config_t *cfg, ch_policy_t **out, int at_start);
@@ -452,6 +454,8 @@ int ch_main_serve(int argc, char **argv)
     }
     ch_api_set_streams(s.api, ch_main__relay_streams, s.relay);
     ch_api_set_live(s.api, ch_main__relay_live, s.relay);
+    s.metrics = ch_main__metrics_new(s.api, s.store, s.http, s.audit, s.relay, s.cfg.metrics_token,
+                                     acfg.started_at_ms);
 
     uv_signal_init(s.loop, &s.sig_term);
     uv_signal_init(s.loop, &s.sig_int);
@@ -510,6 +514,7 @@ out:
     if (s.api != NULL) {
         ch_api_free(s.api);
     }
+    ch_main__metrics_free(s.metrics);
     if (s.loop != NULL) {
         uv_loop_close(s.loop);
     }

@@ -240,6 +240,18 @@ typedef struct ch_media_stream_info {
     const ch_media_viewer_info_t *viewers;
 } ch_media_stream_info_t;
 
+/* The relay's counters since it started, as of the loops' last snapshots (twice a second):
+ * bytes read from cameras (RTP as received), media bytes written to viewers and viewers that
+ * started playing, by transport ([0] RTSP, [1] WebSocket). Each loop keeps its own figures
+ * on its thread and publishes them with its snapshot: counting adds nothing to the packet
+ * path. From any thread. */
+typedef struct ch_media_relay_totals {
+    uint64_t bytes_in;
+    uint64_t bytes_out[2];
+    uint64_t views[2];
+} ch_media_relay_totals_t;
+void ch_media_relay_totals(ch_media_relay_t *r, ch_media_relay_totals_t *out);
+
 /* Calls fn for every stream, under the relay's lock (fn must not call the relay). */
 void ch_media_relay_each_stream(ch_media_relay_t *r,
                                 void (*fn)(void *ud, const ch_media_stream_info_t *s), void *ud);

@@ -157,6 +157,9 @@ struct ch_media__loop {
     int stopping;
     int closed; /* guarded by lock: the wake handle is closed */
     int64_t last_snapshot_ms;
+    /* Counters of what has gone (cameras freed, viewers closed) and of views started; the
+     * snapshot adds the live ones and publishes the sum in the relay's totals. */
+    uint64_t gone_bytes_in, gone_bytes_out[2], views[2];
 };
 
 struct ch_media_relay {
@@ -169,6 +172,7 @@ struct ch_media_relay {
     pthread_mutex_t lock;
     ch_media_stream_info_t **snap; /* per loop: an array of nsnap[i] (viewers inside) */
     size_t *nsnap;
+    ch_media_relay_totals_t *totals; /* per loop, as of its last snapshot */
 };
 
 /* Monotonic milliseconds. */
@@ -205,6 +209,9 @@ void ch_media__conn_adopt(ch_media__loop_t *l, ch_media__conn_t *conn);
 void ch_media__conn_close(ch_media__conn_t *conn, const char *why);
 void ch_media__conn_tick(ch_media__conn_t *conn, int64_t now);
 ch_media__conn_t *ch_media__conn_next(ch_media__conn_t *conn); /* the loop's list */
+/* Media bytes a playing viewer was written so far, and its transport (0 RTSP, 1 WebSocket);
+ * 0 for a viewer not playing. */
+uint64_t ch_media__conn_bytes(const ch_media__conn_t *conn, int *ws);
 void ch_media__cam_ready(ch_media__cam_t *c);  /* the SDP is known: answer waiting DESCRIBEs */
 void ch_media__cam_failed(ch_media__cam_t *c); /* the camera cannot be reached now */
 void ch_media__cam_flush(ch_media__cam_t *c);  /* new packets: write to every viewer */

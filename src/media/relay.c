@@ -127,6 +127,7 @@ static void cam_free(ch_media__loop_t *l, ch_media__cam_t *c)
             break;
         }
     }
+    l->gone_bytes_in += c->bytes_in;
     ch_media__pull_stop(c);
     ch_media__ws_free(c);
     ch_media_stream_free(c->store);
@@ -243,14 +244,43 @@ static void snapshot(ch_media__loop_t *l)
             s->viewers = vi;
         }
     }
+    ch_media_relay_totals_t t = {
+        l->gone_bytes_in, {l->gone_bytes_out[0], l->gone_bytes_out[1]}, {l->views[0], l->views[1]}};
+    for (ch_media__cam_t *c = l->cams; c != NULL; c = c->next) {
+        t.bytes_in += c->bytes_in;
+    }
+    for (ch_media__conn_t *c = l->conns; c != NULL; c = ch_media__conn_next(c)) {
+        int ws = 0;
+        uint64_t b = ch_media__conn_bytes(c, &ws);
+        t.bytes_out[ws] += b;
+    }
     ch_media_relay_t *r = l->relay;
     pthread_mutex_lock(&r->lock);
     ch_media_stream_info_t *old = r->snap[l->index];
     size_t nold = r->nsnap[l->index];
     r->snap[l->index] = a;
     r->nsnap[l->index] = n;
+    r->totals[l->index] = t;
     pthread_mutex_unlock(&r->lock);
     free_snap(old, nold);
+}
+
+void ch_media_relay_totals(ch_media_relay_t *r, ch_media_relay_totals_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (r == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&r->lock);
+    for (unsigned i = 0; i < r->nloops; i++) {
+        const ch_media_relay_totals_t *t = &r->totals[i];
+        out->bytes_in += t->bytes_in;
+        for (int k = 0; k < 2; k++) {
+            out->bytes_out[k] += t->bytes_out[k];
+            out->views[k] += t->views[k];
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
 }
 
 void ch_media_relay_each_stream(ch_media_relay_t *r,
@@ -498,6 +528,7 @@ int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **
     r->loops = ch_calloc(n, sizeof(*r->loops));
     r->snap = ch_calloc(n, sizeof(*r->snap));
     r->nsnap = ch_calloc(n, sizeof(*r->nsnap));
+    r->totals = ch_calloc(n, sizeof(*r->totals));
     pthread_mutex_init(&r->lock, NULL);
     for (unsigned i = 0; i < n; i++) {
         ch_media__loop_t *l = &r->loops[i];
@@ -570,6 +601,7 @@ void ch_media_relay_stop(ch_media_relay_t *r)
     pthread_mutex_destroy(&r->lock);
     ch_free(r->snap);
     ch_free(r->nsnap);
+    ch_free(r->totals);
     ch_free(r->loops);
     ch_free(r);
 }

@@ -87,6 +87,12 @@ conn_t *ch_media__conn_next(conn_t *c)
     return c->next;
 }
 
+uint64_t ch_media__conn_bytes(const conn_t *c, int *ws)
+{
+    *ws = c->ws ? 1 : 0;
+    return c->joined ? c->v.bytes : 0;
+}
+
 /* ---- lists --------------------------------------------------------------------------------- */
 
 static void loop_link(ch_media__loop_t *l, conn_t *c)
@@ -220,6 +226,7 @@ void ch_media__conn_close(conn_t *c, const char *why)
         }
     }
     if (c->joined) {
+        c->loop->gone_bytes_out[c->ws ? 1 : 0] += c->v.bytes;
         record_view(c, CH_MEDIA_VIEW_END, 0, why, NULL);
         ch_media_viewer_leave(&c->v);
         c->joined = 0;
@@ -503,6 +510,7 @@ static void on_start_recorded(conn_t *c, int rc)
         ch_media_viewer_join(c->cam->store, &c->v, c->loop->relay->cfg.viewer_budget);
     }
     c->joined = 1;
+    c->loop->views[c->ws ? 1 : 0]++;
     c->cam->nplaying++;
     c->st = C_PLAYING;
     c->started_wall_ms = ch_time_now_ms();

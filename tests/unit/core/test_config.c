@@ -176,6 +176,42 @@ static void test_console_tile_url_must_be_an_http_template(void **state)
     }
 }
 
+static void test_metrics_token_is_checked_and_never_shown(void **state)
+{
+    (void)state;
+    ch_config_t cfg;
+    char *err = NULL;
+    assert_int_equal(ch_config_load(&cfg, NULL, NULL, NULL, 0, &err), 0);
+    assert_null(cfg.metrics_token);
+    ch_config_fini(&cfg);
+    char *envp[] = {"CCTVHUB_METRICS_TOKEN=0123456789abcdef0123456789abcdef", NULL};
+    assert_int_equal(ch_config_load(&cfg, NULL, envp, NULL, 0, &err), 0);
+    assert_string_equal(cfg.metrics_token, "0123456789abcdef0123456789abcdef");
+    ch_buf_t b;
+    ch_buf_init(&b);
+    ch_config_dump(&cfg, &b);
+    assert_null(strstr(b.data, "0123456789abcdef"));
+    assert_non_null(strstr(b.data, "metrics.token=(set; hidden)"));
+    ch_buf_fini(&b);
+    ch_config_fini(&cfg);
+    /* Too short, too long, or a character a Bearer header cannot carry: refused, and the
+     * message names the key without repeating the secret. */
+    char longer[300];
+    memset(longer, 'a', sizeof(longer) - 1);
+    longer[sizeof(longer) - 1] = '\0';
+    const char *bad[] = {"short", longer, "has space in it 1234", "quote\"in-it-0123456789",
+                         "tab\tin-it-0123456789"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ch_config_override_t flag = {"metrics.token", bad[i]};
+        assert_int_equal(ch_config_load(&cfg, NULL, NULL, &flag, 1, &err), CH_EINVAL);
+        assert_non_null(strstr(err, "metrics.token"));
+        assert_null(strstr(err, bad[i]));
+        ch_free(err);
+        err = NULL;
+    }
+    assert_false(ch_config_key_reloadable("metrics.token"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +225,7 @@ int main(void)
         cmocka_unit_test(test_only_limits_and_log_level_reload),
         cmocka_unit_test(test_console_web_root_defaults_to_the_source_tree_and_none_turns_it_off),
         cmocka_unit_test(test_console_tile_url_must_be_an_http_template),
+        cmocka_unit_test(test_metrics_token_is_checked_and_never_shown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

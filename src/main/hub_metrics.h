@@ -1,0 +1,37 @@
+/*
+ * hub_metrics: the registry GET /metrics renders, wired to the hub's parts (serve.c). Each
+ * part writes its own families through its collector; this file registers them, in the order
+ * a reader of the page expects (the build and process first), and adds the one the store
+ * answers: cameras registered, by status.
+ *
+ * Other parts join with one call each, before the first scrape:
+ *     ch_metrics_register(ch_main__metrics_registry(hm), ch_health_collect, health);
+ * Names kept free for them: cctvhub_cameras{state} (cameras by health state: online,
+ * degraded, offline, auth_failed, unknown) and the histogram cctvhub_probe_duration_seconds
+ * (a ch_metrics_hist_data_t from the health module's fixed buckets); cctvhub_devices{state}
+ * and cctvhub_alerts_total for the alerts.
+ */
+#ifndef CH_MAIN_HUB_METRICS_H
+#define CH_MAIN_HUB_METRICS_H
+
+#include "api/api.h"
+#include "audit/audit.h"
+#include "core/metrics.h"
+#include "main/hub_relay.h"
+#include "store/store.h"
+
+typedef struct ch_main_metrics ch_main_metrics_t;
+
+/* Builds the registry: process basics, the store's cameras by status (st: the control loop's
+ * handle, borrowed), the HTTP server's open connections (http, may be NULL), the audit log
+ * (may be NULL), the relay (may be NULL), and hands it to the API with token (metrics.token,
+ * may be NULL), which adds its own collectors. Loop thread. */
+ch_main_metrics_t *ch_main__metrics_new(ch_api_t *api, ch_store_t *st, ch_http_server_t *http,
+                                        ch_audit_t *audit, ch_main_relay_t *relay,
+                                        const char *token, int64_t started_at_ms);
+/* The registry, for parts wired later (health, alerts). */
+ch_metrics_t *ch_main__metrics_registry(ch_main_metrics_t *hm);
+/* Frees it (NULL is fine); the API must be freed first, or given another registry. */
+void ch_main__metrics_free(ch_main_metrics_t *hm);
+
+#endif /* CH_MAIN_HUB_METRICS_H */
