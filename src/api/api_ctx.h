@@ -52,6 +52,8 @@ struct ch_api {
     char *web_root;
     char *tile_url;
     char *console_csp;
+    /* Camera health (health_routes.c): states, the runner's view; NULL when not running. */
+    struct ch_health *health;
 };
 
 /* One request being answered: who asks, and what the access log line needs. */
@@ -102,6 +104,12 @@ void ch_api__handle_ledger(api_ctx_t *c);
 void ch_api__handle_static(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t path);
 /* (Re)builds api->console_csp for ws_base ("ws://10.0.0.5:8080"; NULL: same origin only). */
 void ch_api__console_csp(ch_api_t *api, const char *ws_base);
+
+/* The camera health routes (health_routes.c); id is the {id} segment. */
+void ch_api__handle_health(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id);
+/* Adds "health": state to each object of the array items, by its integer id_key (geo answers:
+ * "id"; an event's grants: "camera_id"). No-op without health or an array. */
+void ch_api__health_mark(const ch_api_t *api, json_t *items, const char *id_key);
 
 /* Commits the batch of event opens and sends their records to the pool (no-op when none). */
 void ch_api__flush_events(ch_api_t *api);

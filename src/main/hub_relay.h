@@ -32,5 +32,8 @@ void ch_main__relay_base(const ch_main_relay_t *mr, char *out, size_t cap);
 void ch_main__relay_live(void *ud, int fd, const void *raw, size_t len);
 /* The streams answer: {"items": [...], "total": N}. For ch_api_set_streams. */
 json_t *ch_main__relay_streams(void *ud);
+/* The pulls' live figures for camera health (a ch_health_live_source_fn; ud is the relay). */
+struct ch_health;
+void ch_main__relay_health(void *ud, struct ch_health *h, int64_t now_ms);
 
 #endif /* CH_MAIN_HUB_RELAY_H */
