@@ -70,6 +70,43 @@ struct ch_health {
 
 ch_health__cam_t *ch_health__find(const ch_health_t *h, int64_t id);
 
+/* ---- the probe's RTSP session (probe_session.c) --------------------------------------------- */
+
+#define CH_HEALTH__PROBE_IN 65536 /* a head and an SDP; more is not a DESCRIBE answer */
+
+enum { CH_HEALTH__STEP_OPTIONS = 1, CH_HEALTH__STEP_DESCRIBE = 2 };
+
+/* The two requests of a probe and the reading of their answers, with no socket. */
+typedef struct ch_health__session {
+    char wire[1024]; /* the URL without userinfo, as on the request line */
+    char user[128], pass[128];
+    int step;
+    uint32_t cseq, nc;
+    char challenge[1024];
+    int has_challenge;
+    unsigned challenges;
+    ch_buf_t out; /* the next request to write; empty when none */
+    size_t in_len;
+    char in[CH_HEALTH__PROBE_IN]; /* bytes read and not yet used */
+    int done;
+    ch_health_outcome_t outcome;
+    char codec[16];
+    char reason[160];
+} ch_health__session_t;
+
+/* Starts a session: out holds nothing yet; call session_request for the OPTIONS. */
+void ch_health__session_init(ch_health__session_t *s, const char *wire, const char *user,
+                             const char *password);
+void ch_health__session_fini(ch_health__session_t *s);
+/* Builds the request of the current step into out (or ends the session). */
+void ch_health__session_request(ch_health__session_t *s);
+/* n more bytes were read into in[in_len...]: reads the whole answers. Afterwards either done is
+ * set (outcome, codec, reason), or out holds the next request, or more bytes are needed. */
+void ch_health__session_input(ch_health__session_t *s, size_t n);
+/* Ends the session with outcome (no-op when it ended already). */
+void ch_health__session_end(ch_health__session_t *s, ch_health_outcome_t outcome, const char *codec,
+                            const char *fmt, ...) CH_PRINTF(4, 5);
+
 /* ---- the probe (probe.c) -------------------------------------------------------------------- */
 
 typedef void (*ch_health__probe_cb)(void *ud, int64_t camera_id, const ch_health_probe_result_t *r);

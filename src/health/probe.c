@@ -1,58 +1,48 @@
 /*
- * health/probe.c: one camera probe, an RTSP/1.0 client of two requests on the control loop.
- *
- * Connect (non-blocking libuv TCP; a host name through uv_getaddrinfo on the pool), OPTIONS,
- * then DESCRIBE with Accept: application/sdp; a 401 is answered once with Basic or Digest
- * (proto's challenge parser and answer builder, as the relay's pull does) and a second 401
- * means the credentials are refused. The DESCRIBE answer's SDP names the codec of the first
- * video track. No SETUP: a probe never starts a stream, so it costs the camera one short
- * connection and two answers. Everything within one deadline (health.probe_timeout_s).
+ * health/probe.c: one camera probe on the control loop: a non-blocking libuv TCP connection (a
+ * host name through uv_getaddrinfo on the pool) that carries the requests of a probe session
+ * (probe_session.c: OPTIONS, DESCRIBE, one answer to a challenge) and its answers, all within
+ * one deadline (health.probe_timeout_s). A probe costs the camera one short connection and
+ * two or three answers; it never starts a stream.
  */
 #include "health/health_internal.h"
 #include "proto/proto.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
-
-#define PROBE_IN    (64 * 1024) /* a head and an SDP; more is not a camera's DESCRIBE answer */
-#define MAX_HEADERS 48
-
-enum { STEP_CONNECT = 0, STEP_OPTIONS = 1, STEP_DESCRIBE = 2 };
 
 struct ch_health__probe {
     ch_health__probe_t *next, **prev; /* the runner's list of running probes */
     uv_loop_t *loop;
     uv_tcp_t tcp;
     uv_connect_t conn;
-    uv_write_t wr;
     uv_timer_t timer;
     uv_getaddrinfo_t gai;
-    int tcp_open, resolving, open_handles, done;
+    int tcp_open, resolving, open_handles, writes, done, connected;
     int64_t camera_id;
-    char wire[1024]; /* the URL without userinfo, as on the request line */
-    char user[128], pass[128];
     uint16_t port;
-    int step;
-    uint32_t cseq;
-    char challenge[1024];
-    int has_challenge;
-    uint32_t nc;
     uint64_t t0_ns;
-    ch_buf_t out; /* the request being written (one at a time) */
-    size_t in_len;
-    char in[PROBE_IN];
+    uint64_t timeout_ms;
     ch_health__probe_cb cb;
     void *ud;
+    ch_health__session_t s;
 };
+
+/* One request in flight: its bytes live until the write's callback. */
+typedef struct write_req {
+    uv_write_t req;
+    ch_health__probe_t *p;
+    size_t len;
+    char data[];
+} write_req_t;
 
 static void maybe_free(ch_health__probe_t *p)
 {
-    if (p->done && p->open_handles == 0 && !p->resolving) {
-        ch_buf_fini(&p->out);
+    if (p->done && p->open_handles == 0 && p->writes == 0 && !p->resolving) {
+        ch_health__session_fini(&p->s);
         ch_free(p);
     }
 }
@@ -64,11 +54,8 @@ static void on_closed(uv_handle_t *hd)
     maybe_free(p);
 }
 
-/* Reports the outcome once, then closes the probe's handles. */
-static void finish(ch_health__probe_t *p, ch_health_outcome_t outcome, const char *codec,
-                   const char *fmt, ...) CH_PRINTF(4, 5);
-static void finish(ch_health__probe_t *p, ch_health_outcome_t outcome, const char *codec,
-                   const char *fmt, ...)
+/* Reports the session's outcome once, then closes the probe's handles. */
+static void finish(ch_health__probe_t *p)
 {
     if (p->done) {
         return;
@@ -81,16 +68,11 @@ static void finish(ch_health__probe_t *p, ch_health_outcome_t outcome, const cha
         }
         p->prev = NULL;
     }
-    char reason[160];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
-    va_end(ap);
     ch_health_probe_result_t r = {
-        .outcome = outcome,
+        .outcome = p->s.outcome,
         .latency_s = (double)(ch_time_mono_ns() - p->t0_ns) / 1e9,
-        .codec = codec,
-        .reason = reason,
+        .codec = p->s.codec[0] ? p->s.codec : NULL,
+        .reason = p->s.reason,
     };
     if (p->cb != NULL) {
         p->cb(p->ud, p->camera_id, &r);
@@ -107,223 +89,84 @@ static void finish(ch_health__probe_t *p, ch_health_outcome_t outcome, const cha
     maybe_free(p);
 }
 
-void ch_health__probe_abort(ch_health__probe_t *p)
+static void fail(ch_health__probe_t *p, const char *fmt, ...) CH_PRINTF(2, 3);
+static void fail(ch_health__probe_t *p, const char *fmt, ...)
 {
-    finish(p, CH_HEALTH_PROBE_FAILED, NULL, "aborted");
+    if (!p->s.done) {
+        char reason[160];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(reason, sizeof(reason), fmt, ap);
+        va_end(ap);
+        ch_health__session_end(&p->s, CH_HEALTH_PROBE_FAILED, NULL, "%s", reason);
+    }
+    finish(p);
 }
 
-/* ---- requests ------------------------------------------------------------------------------ */
+void ch_health__probe_abort(ch_health__probe_t *p)
+{
+    fail(p, "aborted");
+}
 
 static void on_written(uv_write_t *w, int status)
 {
-    ch_health__probe_t *p = w->data;
-    if (status < 0 && status != UV_ECANCELED) {
-        finish(p, CH_HEALTH_PROBE_FAILED, NULL, "write to the camera: %s", uv_strerror(status));
+    write_req_t *wr = w->data;
+    ch_health__probe_t *p = wr->p;
+    ch_free(wr);
+    p->writes--;
+    if (status < 0 && !p->done) {
+        fail(p, "write to the camera: %s", uv_strerror(status));
     }
+    maybe_free(p);
 }
 
-static void send_step(ch_health__probe_t *p)
+/* Writes the session's next request, or reports its end. */
+static void advance(ch_health__probe_t *p)
 {
-    const char *method = p->step == STEP_OPTIONS ? "OPTIONS" : "DESCRIBE";
-    ch_buf_reset(&p->out);
-    ch_buf_appendf(&p->out, "%s %s RTSP/1.0\r\nCSeq: %u\r\nUser-Agent: cctvhub-health\r\n", method,
-                   p->wire, ++p->cseq);
-    if (p->step == STEP_DESCRIBE) {
-        ch_buf_append_str(&p->out, "Accept: application/sdp\r\n");
+    if (p->s.done) {
+        finish(p);
+        return;
     }
-    if (p->has_challenge) {
-        ch_proto_auth_challenge_t ch;
-        if (ch_proto_auth_parse_challenge((ch_slice_t){p->challenge, strlen(p->challenge)}, &ch) !=
-            0) {
-            finish(p, CH_HEALTH_PROBE_FAILED, NULL, "the camera's challenge cannot be answered");
-            return;
-        }
-        uint8_t rb[8];
-        char cnonce[17];
-        if (getrandom(rb, sizeof(rb), 0) != (ssize_t)sizeof(rb)) {
-            uint64_t t = ch_time_mono_ns();
-            memcpy(rb, &t, sizeof(rb));
-        }
-        for (int i = 0; i < 8; i++) {
-            snprintf(cnonce + 2 * i, 3, "%02x", rb[i]);
-        }
-        ch_proto_auth_request_t ar = {
-            .user = {p->user, strlen(p->user)},
-            .password = {p->pass, strlen(p->pass)},
-            .method = method,
-            .uri = {p->wire, strlen(p->wire)},
-            .cnonce = {cnonce, 16},
-            .nc = ++p->nc,
-        };
-        ch_buf_append_str(&p->out, "Authorization: ");
-        if (ch_proto_auth_authorization(&ch, &ar, &p->out) != 0) {
-            finish(p, CH_HEALTH_PROBE_AUTH_FAILED, NULL,
-                   "the credentials cannot be sent in the camera's authentication scheme");
-            return;
-        }
-        ch_buf_append_str(&p->out, "\r\n");
+    if (p->s.out.len == 0) {
+        return; /* more of the answer to come */
     }
-    ch_buf_append_str(&p->out, "\r\n");
-    uv_buf_t b = uv_buf_init(p->out.data, (unsigned)p->out.len);
-    p->wr.data = p;
-    int rc = uv_write(&p->wr, (uv_stream_t *)&p->tcp, &b, 1, on_written);
+    write_req_t *wr = ch_malloc(sizeof(*wr) + p->s.out.len);
+    wr->p = p;
+    wr->len = p->s.out.len;
+    memcpy(wr->data, p->s.out.data, wr->len);
+    ch_buf_reset(&p->s.out);
+    wr->req.data = wr;
+    uv_buf_t b = uv_buf_init(wr->data, (unsigned)wr->len);
+    int rc = uv_write(&wr->req, (uv_stream_t *)&p->tcp, &b, 1, on_written);
     if (rc != 0) {
-        finish(p, CH_HEALTH_PROBE_FAILED, NULL, "write to the camera: %s", uv_strerror(rc));
+        ch_free(wr);
+        fail(p, "write to the camera: %s", uv_strerror(rc));
+        return;
     }
-}
-
-/* ---- answers ------------------------------------------------------------------------------- */
-
-/* The codec of the first video track of an SDP: its rtpmap name in capitals ("H264"), or
- * "pt<N>" for a static payload type without one. 0, or -1 when there is no video track. */
-static int sdp_codec(ch_slice_t body, char *out, size_t cap)
-{
-    ch_proto_sdp_t sdp;
-    if (ch_proto_sdp_parse(body.ptr, body.len, &sdp) != 0) {
-        return -2;
-    }
-    for (size_t i = 0; i < sdp.num_media; i++) {
-        const ch_proto_sdp_media_t *m = &sdp.media[i];
-        if (!ch_slice_eq_nocase(m->type, "video") || m->num_formats == 0) {
-            continue;
-        }
-        const ch_proto_sdp_format_t *f = &m->formats[0];
-        if (f->encoding.len == 0) {
-            snprintf(out, cap, "pt%u", (unsigned)f->pt);
-            return 0;
-        }
-        size_t n = f->encoding.len < cap - 1 ? f->encoding.len : cap - 1;
-        for (size_t k = 0; k < n; k++) {
-            out[k] = (char)toupper((unsigned char)f->encoding.ptr[k]);
-        }
-        out[n] = '\0';
-        return 0;
-    }
-    return -1;
-}
-
-/* One whole answer. Returns 1 when the probe ended. */
-static int on_answer(ch_health__probe_t *p, const ch_proto_response_t *r, ch_slice_t body)
-{
-    if (r->status == 401) {
-        ch_proto_auth_challenge_t ch;
-        if (ch_proto_auth_pick(r->headers, r->num_headers, &ch) != 0) {
-            finish(p, CH_HEALTH_PROBE_AUTH_FAILED, NULL,
-                   "401 without a challenge the hub can answer");
-            return 1;
-        }
-        if (p->user[0] == '\0') {
-            finish(p, CH_HEALTH_PROBE_AUTH_FAILED, NULL,
-                   "the camera asks for credentials and none are configured");
-            return 1;
-        }
-        if (p->has_challenge && !ch.stale) {
-            finish(p, CH_HEALTH_PROBE_AUTH_FAILED, NULL,
-                   "the camera refused the credentials (401)");
-            return 1;
-        }
-        const ch_proto_header_t *hv = NULL;
-        for (size_t i = 0; i < r->num_headers; i++) {
-            const ch_proto_header_t *x = &r->headers[i];
-            if (ch_slice_eq_nocase(x->name, "www-authenticate") && x->value.ptr <= ch.realm.ptr &&
-                ch.realm.ptr <= x->value.ptr + x->value.len) {
-                hv = x;
-            }
-        }
-        if (hv == NULL || hv->value.len >= sizeof(p->challenge)) {
-            finish(p, CH_HEALTH_PROBE_AUTH_FAILED, NULL, "the camera's challenge is too long");
-            return 1;
-        }
-        memcpy(p->challenge, hv->value.ptr, hv->value.len);
-        p->challenge[hv->value.len] = '\0';
-        p->has_challenge = 1;
-        p->nc = 0;
-        send_step(p);
-        return p->done;
-    }
-    if (p->step == STEP_OPTIONS) {
-        /* Some cameras fail OPTIONS and still play: DESCRIBE decides. */
-        p->step = STEP_DESCRIBE;
-        send_step(p);
-        return p->done;
-    }
-    if (r->status != 200) {
-        finish(p, CH_HEALTH_PROBE_FAILED, NULL, "DESCRIBE answered %d %.*s", r->status,
-               (int)(r->reason.len < 60 ? r->reason.len : 60), r->reason.ptr);
-        return 1;
-    }
-    char codec[16];
-    int rc = sdp_codec(body, codec, sizeof(codec));
-    if (rc == -2) {
-        finish(p, CH_HEALTH_PROBE_FAILED, NULL, "the camera's SDP is malformed");
-    } else if (rc != 0) {
-        finish(p, CH_HEALTH_PROBE_FAILED, NULL, "the camera offers no video track");
-    } else {
-        finish(p, CH_HEALTH_PROBE_OK, codec, "ok");
-    }
-    return 1;
+    p->writes++;
 }
 
 static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *b)
 {
     ch_health__probe_t *p = hd->data;
     CH_UNUSED(suggested);
-    *b = uv_buf_init(p->in + p->in_len, (unsigned)(sizeof(p->in) - p->in_len));
+    *b = uv_buf_init(p->s.in + p->s.in_len, (unsigned)(sizeof(p->s.in) - p->s.in_len));
 }
 
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
-    ch_health__probe_t *p = s->data;
+    ch_health__probe_t *p = st->data;
     CH_UNUSED(b);
-    if (p->done) {
+    if (p->done || n == 0) {
         return;
     }
     if (n < 0) {
-        finish(p, CH_HEALTH_PROBE_FAILED, NULL, "%s",
-               n == UV_EOF ? "the camera closed the connection" : uv_strerror((int)n));
+        fail(p, "%s", n == UV_EOF ? "the camera closed the connection" : uv_strerror((int)n));
         return;
     }
-    p->in_len += (size_t)n;
-    size_t off = 0;
-    while (off < p->in_len && !p->done) {
-        ch_proto_header_t hdrs[MAX_HEADERS];
-        ch_proto_response_t resp;
-        const char *q = p->in + off;
-        size_t len = p->in_len - off;
-        int hl = ch_proto_parse_response(q, len, &resp, hdrs, MAX_HEADERS);
-        if (hl == CH_EAGAIN) {
-            break;
-        }
-        if (hl < 0) {
-            finish(p, CH_HEALTH_PROBE_FAILED, NULL, "the camera's answer is not RTSP");
-            return;
-        }
-        ch_slice_t body;
-        int total = ch_proto_split_body(q, len, (size_t)hl, hdrs, resp.num_headers,
-                                        sizeof(p->in) / 2, &body);
-        if (total == CH_EAGAIN) {
-            break;
-        }
-        if (total < 0) {
-            finish(p, CH_HEALTH_PROBE_FAILED, NULL, "the camera's answer has a bad body");
-            return;
-        }
-        off += (size_t)total;
-        if (on_answer(p, &resp, body)) {
-            return;
-        }
-    }
-    if (p->done) {
-        return;
-    }
-    memmove(p->in, p->in + off, p->in_len - off);
-    p->in_len -= off;
-    if (p->in_len == sizeof(p->in)) {
-        finish(p, CH_HEALTH_PROBE_FAILED, NULL, "the camera's answer is too long");
-    }
+    ch_health__session_input(&p->s, (size_t)n);
+    advance(p);
 }
-
-/* ---- connecting ---------------------------------------------------------------------------- */
 
 static void on_connected(uv_connect_t *req, int status)
 {
@@ -332,25 +175,26 @@ static void on_connected(uv_connect_t *req, int status)
         return;
     }
     if (status < 0) {
-        finish(p, CH_HEALTH_PROBE_FAILED, NULL, "cannot connect to the camera: %s",
-               status == UV_ECONNREFUSED ? "connection refused" : uv_strerror(status));
+        fail(p, "cannot connect to the camera: %s",
+             status == UV_ECONNREFUSED ? "connection refused" : uv_strerror(status));
         return;
     }
+    p->connected = 1;
     (void)uv_tcp_nodelay(&p->tcp, 1);
     int rc = uv_read_start((uv_stream_t *)&p->tcp, on_alloc, on_read);
     if (rc != 0) {
-        finish(p, CH_HEALTH_PROBE_FAILED, NULL, "cannot read from the camera: %s", uv_strerror(rc));
+        fail(p, "cannot read from the camera: %s", uv_strerror(rc));
         return;
     }
-    p->step = STEP_OPTIONS;
-    send_step(p);
+    ch_health__session_request(&p->s);
+    advance(p);
 }
 
 static void connect_to(ch_health__probe_t *p, const struct sockaddr *sa)
 {
     int rc = uv_tcp_init(p->loop, &p->tcp);
     if (rc != 0) {
-        finish(p, CH_HEALTH_PROBE_FAILED, NULL, "socket: %s", uv_strerror(rc));
+        fail(p, "socket: %s", uv_strerror(rc));
         return;
     }
     p->tcp.data = p;
@@ -359,8 +203,7 @@ static void connect_to(ch_health__probe_t *p, const struct sockaddr *sa)
     p->conn.data = p;
     rc = uv_tcp_connect(&p->conn, &p->tcp, sa, on_connected);
     if (rc != 0) {
-        finish(p, CH_HEALTH_PROBE_FAILED, NULL, "cannot connect to the camera: %s",
-               uv_strerror(rc));
+        fail(p, "cannot connect to the camera: %s", uv_strerror(rc));
     }
 }
 
@@ -374,8 +217,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     if (status != 0 || res == NULL) {
-        finish(p, CH_HEALTH_PROBE_FAILED, NULL, "cannot resolve the camera's host: %s",
-               uv_strerror(status));
+        fail(p, "cannot resolve the camera's host: %s", uv_strerror(status));
     } else {
         struct sockaddr_storage ss;
         memcpy(&ss, res->ai_addr, res->ai_addrlen);
@@ -392,9 +234,10 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 static void on_timeout(uv_timer_t *t)
 {
     ch_health__probe_t *p = t->data;
-    static const char *const what[] = {"connect", "OPTIONS", "DESCRIBE"};
-    finish(p, CH_HEALTH_PROBE_FAILED, NULL, "no answer within %.0f s (%s)",
-           (double)uv_timer_get_repeat(t) / 1000.0 + 0.0, what[p->step]);
+    fail(p, "no answer within %llu s (%s)", (unsigned long long)(p->timeout_ms / 1000),
+         !p->connected                          ? "connect"
+         : p->s.step == CH_HEALTH__STEP_OPTIONS ? "OPTIONS"
+                                                : "DESCRIBE");
 }
 
 void ch_health__probe_start(uv_loop_t *loop, ch_health__probe_t **list, int64_t camera_id,
@@ -413,38 +256,40 @@ void ch_health__probe_start(uv_loop_t *loop, ch_health__probe_t **list, int64_t 
     p->cb = cb;
     p->ud = ud;
     p->t0_ns = ch_time_mono_ns();
-    ch_buf_init(&p->out);
+    p->timeout_ms = timeout_ms;
+    ch_health__session_init(&p->s, "", NULL, NULL);
     uv_timer_init(loop, &p->timer);
     p->timer.data = p;
     p->open_handles = 1;
-    /* The repeat value only carries the deadline for the message; the timer fires once. */
-    uv_timer_set_repeat(&p->timer, timeout_ms);
     uv_timer_start(&p->timer, on_timeout, timeout_ms, 0);
 
     ch_proto_url_t u;
     if (url == NULL || ch_proto_url_parse(url, strlen(url), &u) != 0) {
-        finish(p, CH_HEALTH_PROBE_FAILED, NULL, "the stream URL is not a valid rtsp:// URL");
+        fail(p, "the stream URL is not a valid rtsp:// URL");
         return;
     }
     if (u.scheme.len != 4) {
-        finish(p, CH_HEALTH_PROBE_FAILED, NULL, "rtsps:// is not supported yet");
+        fail(p, "rtsps:// is not supported yet");
         return;
     }
     ch_buf_t wb;
     ch_buf_init(&wb);
     ch_proto_url_append(&u, CH_PROTO_URL_WIRE, &wb);
-    snprintf(p->wire, sizeof(p->wire), "%.*s", (int)wb.len, wb.data);
-    ch_buf_fini(&wb);
+    ch_buf_append_char(&wb, '\0');
+    char uu[128], up[128];
     if (u.has_userinfo) {
-        if (ch_proto_url_decode(u.user, p->user, sizeof(p->user)) < 0 ||
-            ch_proto_url_decode(u.password, p->pass, sizeof(p->pass)) < 0) {
-            finish(p, CH_HEALTH_PROBE_FAILED, NULL, "the stream URL's credentials are malformed");
+        if (ch_proto_url_decode(u.user, uu, sizeof(uu)) < 0 ||
+            ch_proto_url_decode(u.password, up, sizeof(up)) < 0) {
+            ch_buf_fini(&wb);
+            fail(p, "the stream URL's credentials are malformed");
             return;
         }
-    } else {
-        snprintf(p->user, sizeof(p->user), "%s", user != NULL ? user : "");
-        snprintf(p->pass, sizeof(p->pass), "%s", password != NULL ? password : "");
+        user = uu;
+        password = up;
     }
+    ch_health__session_fini(&p->s);
+    ch_health__session_init(&p->s, wb.data, user, password);
+    ch_buf_fini(&wb);
     p->port = u.port;
     char host[256];
     snprintf(host, sizeof(host), "%.*s", (int)u.host.len, u.host.ptr);
@@ -461,8 +306,7 @@ void ch_health__probe_start(uv_loop_t *loop, ch_health__probe_t **list, int64_t 
         p->gai.data = p;
         int rc = uv_getaddrinfo(loop, &p->gai, on_resolved, host, NULL, &hints);
         if (rc != 0) {
-            finish(p, CH_HEALTH_PROBE_FAILED, NULL, "cannot resolve the camera's host: %s",
-                   uv_strerror(rc));
+            fail(p, "cannot resolve the camera's host: %s", uv_strerror(rc));
             return;
         }
         p->resolving = 1;
