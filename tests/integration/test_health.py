@@ -230,6 +230,17 @@ def test_monthly_availability_report():
         check(any(ln.startswith("%d,\"서울시설공단, \"\"east\"\"\",2,1,0.000,1," % a2)
                   for ln in lines), lines)
         check(any(ln.startswith("total,,3,2,") for ln in lines), lines)
+        # The same from the command line, beside the running hub.
+        code, out, err = hub.run(["report", "availability", "--month", month, "--data-dir",
+                                  h.data_dir])
+        check(code == 0 and out.startswith("\ufeffperiod," + month), (code, err, out[:200]))
+        cols = lambda t: sorted(",".join(ln.split(",")[:4]) for ln in t.split("\n")[2:] if ln)
+        check(cols(out.replace("\r", "")) == cols(text.replace("\r", "")), (out, text))
+        code, out, _ = hub.run(["report", "availability", "--month", month, "--format", "json",
+                                "--data-dir", h.data_dir])
+        check(code == 0 and hub.json.loads(out)["total"]["outages"] == 1, out)
+        code, _, err = hub.run(["report", "availability", "--month", "11-2026"])
+        check(code == 2 and "--month" in err, (code, err))
         # A month without data is all zeros; bad input names the field.
         _, r = h.json("GET", "/api/v1/reports/availability?month=2020-01", expect=200)
         check(all(x["probed_cameras"] == 0 and x["availability_pct"] is None
