@@ -507,7 +507,9 @@ typedef struct ch_store_health_row {
 
 typedef int (*ch_store_health_fn)(void *ud, const ch_store_health_row_t *r);
 
-/* Appends n rows in one transaction (its own, so call it outside one). 0 or CH_EDB. */
+/* Appends n rows in one transaction (its own, so call it outside one). Never waits for the
+ * write lock: CH_EAGAIN when another writer holds it (try again later). 0, CH_EAGAIN, CH_EINVAL
+ * or CH_EDB. */
 int ch_store_health_add(ch_store_t *st, const ch_store_health_row_t *rows, size_t n) CH_MUST_CHECK;
 /* Calls fn with the last transition of every camera before before_ms (INT64_MAX: the latest),
  * in camera order. fn returns 0 to go on; anything else stops and is returned. */

@@ -68,7 +68,15 @@ int ch_store__sq_health_add(ch_store_t *st, const ch_store_health_row_t *rows, s
     sqlite3 *db = ch_store__sqlite_db(st);
     sqlite3_stmt *ins = NULL;
     int rc = 0;
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+    /* Never wait for the write lock: the caller is the control loop, and an import may hold
+     * the lock for seconds. Busy now: the caller keeps the rows for its next try. */
+    sqlite3_busy_timeout(db, 0);
+    int brc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    sqlite3_busy_timeout(db, 5000);
+    if ((brc & 0xff) == SQLITE_BUSY) {
+        return ch_store__fail(st, CH_EAGAIN, "health: the database is busy (another writer)");
+    }
+    if (brc != SQLITE_OK) {
         return sq_err(st, db, "health begin");
     }
     if (sqlite3_prepare_v2(db,

@@ -563,6 +563,13 @@ static void test_store_keeps_transitions_and_report_reads_them(void **unused)
         {0, ids[0], a.id, T0 + 2 * HOUR, "offline", "online", "ok"},
     };
     assert_int_equal(ch_store_health_add(st, rows, 4), 0);
+    /* Another writer holds the lock (an import): no wait, CH_EAGAIN, nothing written. */
+    ch_store_t *other = NULL;
+    assert_int_equal(ch_store_open(url, &other, NULL), 0);
+    assert_int_equal(ch_store_begin(other), 0);
+    assert_int_equal(ch_store_health_add(st, rows, 1), CH_EAGAIN);
+    assert_int_equal(ch_store_rollback(other), 0);
+    ch_store_close(other);
     ch_store_health_row_t bad = {0, 0, a.id, T0, "unknown", "online", NULL};
     assert_int_equal(ch_store_health_add(st, &bad, 1), CH_EINVAL);
 
