@@ -240,9 +240,19 @@ ch_health__cam_t *ch_health__find(const ch_health_t *h, int64_t id)
 
 /* ---- transitions --------------------------------------------------------------------------- */
 
+/* Copies text into dst[cap], cut short when longer (reasons are for people, not parsers). */
+static void copy_text(char *dst, size_t cap, const char *src)
+{
+    size_t n = src != NULL ? strnlen(src, cap - 1) : 0;
+    if (n > 0) {
+        memcpy(dst, src, n);
+    }
+    dst[n] = '\0';
+}
+
 static void set_reason(ch_health__cam_t *c, const char *reason)
 {
-    snprintf(c->reason, sizeof(c->reason), "%s", reason != NULL ? reason : "");
+    copy_text(c->reason, sizeof(c->reason), reason);
 }
 
 /* Moves c to state s at now: counts, since, the store's record, the listener. */
@@ -274,7 +284,7 @@ static void transition(ch_health_t *h, ch_health__cam_t *c, ch_health_state_t s,
     r->old_state = old;
     r->new_state = s;
     r->at_ms = now;
-    snprintf(r->reason, sizeof(r->reason), "%s", c->reason);
+    copy_text(r->reason, sizeof(r->reason), c->reason);
     ch_log(s == CH_HEALTH_ONLINE ? CH_LOG_INFO : CH_LOG_WARN, "health",
            "msg=\"camera state\" camera=%lld agency=%lld from=%s to=%s reason=\"%s\"",
            (long long)c->id, (long long)c->agency_id, ch_health_state_name(old),
@@ -444,7 +454,7 @@ void ch_health_probe_done(ch_health_t *h, int64_t camera_id, const ch_health_pro
     c->running = 0;
     c->last_probe_ms = now;
     c->last_probe_ok = r->outcome == CH_HEALTH_PROBE_OK;
-    char why[200];
+    char why[256];
     switch (r->outcome) {
     case CH_HEALTH_PROBE_OK:
         h->probes_ok++;
@@ -458,7 +468,7 @@ void ch_health_probe_done(ch_health_t *h, int64_t camera_id, const ch_health_pro
                 h->latency_le[i]++;
             }
         }
-        snprintf(c->codec, sizeof(c->codec), "%s", r->codec != NULL ? r->codec : "");
+        copy_text(c->codec, sizeof(c->codec), r->codec);
         /* A playing pull is better evidence (it may say degraded): it decides while it lasts. */
         if (!(c->has_live && c->live.playing)) {
             transition(h, c, CH_HEALTH_ONLINE, now, "answered OPTIONS and DESCRIBE");
@@ -535,7 +545,7 @@ void ch_health_live(ch_health_t *h, const ch_health_live_t *l, int64_t now)
     if (!c->running) {
         schedule(h, c, next_regular(h, now)); /* no probe while the pull says it all */
     }
-    char why[200];
+    char why[256];
     int64_t key_age = now - c->last_keyframe_ms;
     if (h->cfg.min_fps > 0 && now - l->since_ms >= LIVE_SETTLE_MS &&
         l->fps < (double)h->cfg.min_fps) {
@@ -576,8 +586,8 @@ static void fill_info(const ch_health__cam_t *c, ch_health_info_t *o)
     o->last_probe_ok = c->last_probe_ok;
     o->latency_s = c->latency_s;
     o->failures = c->failures;
-    snprintf(o->codec, sizeof(o->codec), "%s", c->codec);
-    snprintf(o->reason, sizeof(o->reason), "%s", c->reason);
+    copy_text(o->codec, sizeof(o->codec), c->codec);
+    copy_text(o->reason, sizeof(o->reason), c->reason);
     o->next_probe_ms = c->next_ms == INT64_MAX ? 0 : c->next_ms;
     o->has_live = c->has_live;
     if (c->has_live) {
