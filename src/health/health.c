@@ -368,6 +368,10 @@ void ch_health_sync_end(ch_health_t *h, int64_t now)
     for (size_t i = 0; i < h->ncams; i++) {
         ch_health__cam_t *c = h->cams[i];
         if (c->seen != h->sync_gen) {
+            /* Its observation ends here: a report must not count an outage, or uptime, past
+             * it. The listener hears it too (an alert on it can be cleared). */
+            transition(h, c, CH_HEALTH_UNKNOWN, now,
+                       "no longer watched (deleted, no stream URL, inactive or in maintenance)");
             heap_remove(h, c);
             h->by_state[c->state]--;
             cam_free(c);

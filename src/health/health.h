@@ -142,10 +142,11 @@ void ch_health_snapshot(const ch_health_t *h, ch_health_snapshot_t *out);
 
 /* ---- driving the state machine (the runner calls these; tests call them directly) ------------ */
 
-/* The camera set, read again: begin, then sync_camera for each camera with a stream URL (any
- * order), then sync_end, which drops the cameras not named (they leave the counts; no
- * transition is recorded) and schedules the new ones at a random point of the next interval.
- * A camera whose URL or credentials changed is probed again soon. Strings are copied. */
+/* The camera set, read again: begin, then sync_camera for each camera to watch (any order),
+ * then sync_end, which drops the cameras not named (a camera not in state unknown goes to
+ * unknown first, a recorded transition: its observation ends) and schedules the new ones at a
+ * random point of the next interval. A camera whose URL or credentials changed is probed again
+ * soon. Strings are copied. */
 void ch_health_sync_begin(ch_health_t *h);
 void ch_health_sync_camera(ch_health_t *h, int64_t camera_id, int64_t agency_id, const char *url,
                            const char *user, const char *password);

@@ -526,7 +526,8 @@ typedef struct ch_store_stream_row {
     const char *url, *user, *password; /* user and password may be NULL */
 } ch_store_stream_row_t;
 
-/* Calls fn for every camera with a stream URL, in id order (one pass). */
+/* Calls fn for every camera with a stream URL that is not inactive or in maintenance (the
+ * cameras health watches), in id order (one pass). */
 int ch_store_camera_scan_streams(ch_store_t *st,
                                  int (*fn)(void *ud, const ch_store_stream_row_t *r),
                                  void *ud) CH_MUST_CHECK;

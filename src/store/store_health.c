@@ -194,7 +194,8 @@ int ch_store__sq_camera_streams(ch_store_t *st, int (*fn)(void *ud, const ch_sto
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(db,
                            "SELECT id, agency_id, rtsp_url, rtsp_username, rtsp_password "
-                           "FROM cameras WHERE rtsp_url IS NOT NULL AND rtsp_url <> '' ORDER BY id",
+                           "FROM cameras WHERE rtsp_url IS NOT NULL AND rtsp_url <> '' "
+                           "AND status NOT IN ('inactive', 'maintenance') ORDER BY id",
                            -1, &s, NULL) != SQLITE_OK) {
         return sq_err(st, db, "streams prepare");
     }

@@ -250,7 +250,9 @@ static const char migration_4[] = "CREATE TABLE events (\n"
 
 /* Camera health (src/health): one row per state transition, kept when the camera goes. Read
  * by camera and time (a camera's history), by time (a month's report) and as the last row of
- * each camera (the states at start). */
+ * each camera (the states at start). The partial index lists the cameras with a stream URL
+ * (the ones probed) without a scan of every imported camera; imported rows without a URL
+ * cost it nothing. */
 static const char migration_5[] = "CREATE TABLE camera_health_transitions (\n"
                                   "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
                                   "    camera_id INTEGER NOT NULL,\n"
@@ -261,7 +263,9 @@ static const char migration_5[] = "CREATE TABLE camera_health_transitions (\n"
                                   "    reason TEXT\n"
                                   ");\n"
                                   "CREATE INDEX camera_health_camera ON "
-                                  "camera_health_transitions(camera_id, at);\n";
+                                  "camera_health_transitions(camera_id, at);\n"
+                                  "CREATE INDEX cameras_stream ON cameras(id) "
+                                  "WHERE rtsp_url IS NOT NULL;\n";
 
 static const char *const migrations[] = {
     migration_1, migration_2, migration_3, migration_4, migration_5,

@@ -134,6 +134,15 @@ def test_probes_drive_online_auth_failed_offline_and_back():
         h.json("DELETE", "/api/v1/cameras/%d" % cams["gst"], expect=204)
         relay.wait_for(lambda: h.json("GET", "/api/v1/camera-health")[1]["total"] == 8, 10,
                        "a deleted camera stays watched")
+        # One in maintenance is not watched; its outage ends there (not counted on).
+        h.json("PATCH", "/api/v1/cameras/%d" % cams["refuse"], {"status": "maintenance"},
+               expect=200)
+        x = relay.wait_for(lambda: (lambda y: y if not y["watched"] else None)(
+            health(h, cams["refuse"])), 10, "a camera in maintenance is still watched")
+        check(x["state"] == "unknown" and x["transitions"][0]["to"] == "unknown"
+              and "no longer watched" in x["transitions"][0]["reason"], x)
+        _, out = h.json("GET", "/api/v1/cameras/%d/outages" % cams["refuse"], expect=200)
+        check(out["total"] == 1 and out["items"][0]["end"] is not None, out)
         h.stop()
     finally:
         if back is not None:

@@ -357,6 +357,15 @@ static void test_camera_set_changes(void **unused)
     ch_health_sync_end(h, T0 + 61 * 1000);
     ch_health_info_t info;
     assert_int_equal(ch_health_get(h, 2, &info), CH_ENOTFOUND);
+    /* Its observation ended with a recorded transition to unknown. */
+    ch_health_record_t *rec = NULL;
+    size_t nrec = ch_health_take_records(h, &rec);
+    assert_true(nrec >= 1);
+    assert_int_equal(rec[nrec - 1].camera_id, 2);
+    assert_int_equal(rec[nrec - 1].old_state, CH_HEALTH_ONLINE);
+    assert_int_equal(rec[nrec - 1].new_state, CH_HEALTH_UNKNOWN);
+    assert_non_null(strstr(rec[nrec - 1].reason, "no longer watched"));
+    ch_free(rec);
     assert_int_equal(state(h, 2), CH_HEALTH_UNKNOWN);
     assert_int_equal(ch_health_get(h, 3, &info), 0);
     assert_true(info.next_probe_ms <= T0 + 62 * 1000);
