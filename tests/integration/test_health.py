@@ -74,10 +74,13 @@ def test_probes_drive_online_auth_failed_offline_and_back():
             "refuse": new_camera(h, prov, "answers 503", cs.url("r?fault=refuse"), 6),
             "gst": new_camera(h, prov, "GStreamer", gst.url(gst.paths[0]), 7),
             "back": new_camera(h, prov, "comes back", "rtsp://127.0.0.1:%d/back" % back_port, 8),
+            "named": new_camera(h, prov, "by host name",
+                                "rtsp://localhost:%d/named" % cs.port, 10),
+            "nohost": new_camera(h, prov, "no such host", "rtsp://no-such-camera.invalid/x", 11),
         }
         plain = new_camera(h, prov, "no stream URL", None, 9)
 
-        for k in ("h264", "digest", "basic", "gst"):
+        for k in ("h264", "digest", "basic", "gst", "named"):
             x = wait_state(h, cams[k], "online")
             check(x["codec"] == "H264" and x["latency_ms"] is not None and x["watched"], (k, x))
         check(wait_state(h, cams["h265"], "online")["codec"] == "H265", "h265 codec")
@@ -89,6 +92,8 @@ def test_probes_drive_online_auth_failed_offline_and_back():
         check("3 probes in a row failed" in x["reason"] and "503" in x["reason"], x)
         x = wait_state(h, cams["back"], "offline")
         check("connection refused" in x["reason"], x)
+        x = wait_state(h, cams["nohost"], "offline")
+        check("cannot resolve" in x["reason"] or "(connect)" in x["reason"], x)
         check(x["transitions"][0]["from"] == "unknown" and x["transitions"][0]["to"] == "offline",
               x["transitions"])
         x = health(h, plain)
@@ -98,11 +103,11 @@ def test_probes_drive_online_auth_failed_offline_and_back():
 
         # The list, with counts per state, filtered and paged.
         _, page = h.json("GET", "/api/v1/camera-health", expect=200)
-        check(page["total"] == 9 and page["counts"]["online"] == 5
-              and page["counts"]["auth-failed"] == 2 and page["counts"]["offline"] == 2, page)
-        _, page = h.json("GET", "/api/v1/camera-health?state=offline&limit=1", expect=200)
+        check(page["total"] == 11 and page["counts"]["online"] == 6
+              and page["counts"]["auth-failed"] == 2 and page["counts"]["offline"] == 3, page)
+        _, page = h.json("GET", "/api/v1/camera-health?state=auth-failed&limit=1", expect=200)
         check(page["total"] == 2 and len(page["items"]) == 1 and page["next"], page)
-        _, page2 = h.json("GET", "/api/v1/camera-health?state=offline&limit=1&cursor="
+        _, page2 = h.json("GET", "/api/v1/camera-health?state=auth-failed&limit=1&cursor="
                           + page["next"], expect=200)
         check(len(page2["items"]) == 1 and page2["next"] is None
               and page2["items"][0]["camera_id"] != page["items"][0]["camera_id"], page2)
@@ -132,7 +137,7 @@ def test_probes_drive_online_auth_failed_offline_and_back():
         wait_state(h, cams["wrong"], "online")
         # One deleted leaves the set (its history stays for reports).
         h.json("DELETE", "/api/v1/cameras/%d" % cams["gst"], expect=204)
-        relay.wait_for(lambda: h.json("GET", "/api/v1/camera-health")[1]["total"] == 8, 10,
+        relay.wait_for(lambda: h.json("GET", "/api/v1/camera-health")[1]["total"] == 10, 10,
                        "a deleted camera stays watched")
         # One in maintenance is not watched; its outage ends there (not counted on).
         h.json("PATCH", "/api/v1/cameras/%d" % cams["refuse"], {"status": "maintenance"},
