@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "health/health.h"
 #include "registry/registry.h"
 
 #ifndef CH_VERSION
@@ -309,6 +310,7 @@ static void geo_follow(ch_api_t *api, const api_resource_t *res, const api_recor
         return;
     }
     api->camera_changes++;
+    ch_health_changed(api->health); /* its set of cameras to probe */
     if (deleted_id != 0) {
         (void)ch_geo_remove(api->geo, deleted_id);
     } else if (ch_geo_upsert(api->geo, &r->camera) != 0) {
@@ -875,6 +877,7 @@ static void import_done(uv_work_t *w, int status)
         api->geo = im->geo;
         im->geo = NULL;
         ch_event_set_geo(api->events, api->geo);
+        ch_health_changed(api->health);
         ch_log(CH_LOG_INFO, "geo", "msg=\"index reloaded after import\" cameras=%zu",
                ch_geo_count(api->geo));
     }
@@ -1000,6 +1003,7 @@ static void handle_geo(api_ctx_t *c, ch_api__route_id_t route)
     if (status != 200) {
         ch_api__reply_err(c, &e, NULL);
     } else {
+        ch_api__health_mark(c->api, json_object_get(json, "cameras"), "id");
         ch_api__reply_json(c, 200, NULL, json);
     }
 }
@@ -1160,6 +1164,11 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
         break;
     case CH_API__R_METRICS:
         ch_api__handle_metrics(&c);
+    case CH_API__R_CAMERA_HEALTH:
+    case CH_API__R_CAMERA_OUTAGES:
+    case CH_API__R_HEALTH_LIST:
+    case CH_API__R_AVAILABILITY:
+        ch_api__handle_health(&c, m.route, m.id);
         break;
     case CH_API__R_STREAMS:
         ch_api__reply_json(&c, 200, NULL,

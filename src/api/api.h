@@ -104,6 +104,11 @@ struct ch_event_engine *ch_api_events(ch_api_t *api);
  * pulls and viewers). Without one the route answers an empty list. Loop thread only. */
 void ch_api_set_streams(ch_api_t *api, json_t *(*fn)(void *ud), void *ud);
 
+/* The camera health the health routes answer from and geo and event answers are marked with
+ * (borrowed; NULL: none, the routes answer "unknown"). Loop thread only. */
+struct ch_health;
+void ch_api_set_health(ch_api_t *api, struct ch_health *h);
+
 /* Who takes GET /api/v1/cameras/{id}/live (a browser's WebSocket for live video): fn gets the
  * connection's descriptor and the request's bytes (ch_http_hand_over) and owns them. Without
  * one the route answers 503. Loop thread only. */

@@ -58,6 +58,8 @@ struct ch_api {
     ch_metrics_t *metrics;
     char *metrics_token;
     struct ch_api__http_stats *http_stats;
+    /* Camera health (health_routes.c): states, the runner's view; NULL when not running. */
+    struct ch_health *health;
 };
 
 /* One request being answered: who asks, and what the access log line needs. */
@@ -119,6 +121,11 @@ void ch_api__handle_metrics(api_ctx_t *c);
 int ch_api__metrics_token_ok(const api_ctx_t *c);
 struct ch_api__http_stats *ch_api__http_stats_new(void);
 void ch_api__http_stats_free(struct ch_api__http_stats *s);
+/* The camera health routes (health_routes.c); id is the {id} segment. */
+void ch_api__handle_health(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id);
+/* Adds "health": state to each object of the array items, by its integer id_key (geo answers:
+ * "id"; an event's grants: "camera_id"). No-op without health or an array. */
+void ch_api__health_mark(const ch_api_t *api, json_t *items, const char *id_key);
 
 /* Commits the batch of event opens and sends their records to the pool (no-op when none). */
 void ch_api__flush_events(ch_api_t *api);

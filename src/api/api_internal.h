@@ -164,6 +164,10 @@ typedef enum ch_api__route_id {
     CH_API__R_CONSOLE_CONFIG,    /* GET /console/config.json */
     CH_API__R_CONSOLE_FILE,      /* GET /console/{path} (a file of http.web_root) */
     CH_API__R_METRICS,           /* GET /metrics (Prometheus text format) */
+    CH_API__R_CAMERA_HEALTH,     /* GET /api/v1/cameras/{id}/health */
+    CH_API__R_CAMERA_OUTAGES,    /* GET /api/v1/cameras/{id}/outages */
+    CH_API__R_HEALTH_LIST,       /* GET /api/v1/camera-health */
+    CH_API__R_AVAILABILITY,      /* GET /api/v1/reports/availability */
 } ch_api__route_id_t;
 
 typedef struct ch_api__match {

@@ -107,6 +107,7 @@ static void open_done(uv_work_t *w, int status)
         char loc[64];
         snprintf(loc, sizeof(loc), "Location: /api/v1/events/%lld\r\n",
                  (long long)json_integer_value(json_object_get(out, "id")));
+        ch_api__health_mark(api, json_object_get(out, "grants"), "camera_id");
         ch_api__reply_json(c, rc, loc, out);
     } else {
         reply_event_err(c, &err);
@@ -278,6 +279,7 @@ void ch_api__handle_events(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id
             snprintf(loc, sizeof(loc), "Location: /api/v1/events/%lld\r\n",
                      (long long)json_integer_value(json_object_get(out, "id")));
         }
+        ch_api__health_mark(c->api, json_object_get(out, "grants"), "camera_id");
         ch_api__reply_json(c, status, status == 201 ? loc : NULL, out);
     } else {
         reply_event_err(c, &err);

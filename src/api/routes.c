@@ -20,6 +20,7 @@
 #define ROLES_READEV "admin,operator,agency,auditor"
 #define ROLES_REVOKE "admin,operator,provider"
 #define ROLES_WATCH  "admin,operator,auditor"
+#define ROLES_HEALTH "admin,operator,provider,auditor"
 
 /*
  * The one list of routes, expanded twice below (an X-macro): once into the public info array
@@ -81,7 +82,13 @@
     X("GET", "/api/v1/cameras/{id}/live", "public", CH_API__R_LIVE, CH_API__CAMERAS)               \
     X("GET", "/", "public", CH_API__R_CONSOLE_INDEX, CH_API__AGENCIES)                             \
     X("GET", "/console/config.json", "public", CH_API__R_CONSOLE_CONFIG, CH_API__AGENCIES)         \
-    X("GET", "/console/{path}", "public", CH_API__R_CONSOLE_FILE, CH_API__AGENCIES)
+    X("GET", "/console/{path}", "public", CH_API__R_CONSOLE_FILE, CH_API__AGENCIES)                \
+    X("GET", "/api/v1/cameras/{id}/health", ROLES_HEALTH, CH_API__R_CAMERA_HEALTH,                 \
+      CH_API__CAMERAS)                                                                             \
+    X("GET", "/api/v1/cameras/{id}/outages", ROLES_HEALTH, CH_API__R_CAMERA_OUTAGES,               \
+      CH_API__CAMERAS)                                                                             \
+    X("GET", "/api/v1/camera-health", ROLES_HEALTH, CH_API__R_HEALTH_LIST, CH_API__CAMERAS)        \
+    X("GET", "/api/v1/reports/availability", ROLES_HEALTH, CH_API__R_AVAILABILITY, CH_API__AGENCIES)
 
 #define AS_INFO(method, tmpl, roles, id, res)     {method, tmpl, roles},
 #define AS_DISPATCH(method, tmpl, roles, id, res) {id, res},

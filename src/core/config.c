@@ -94,6 +94,20 @@ static const ch_config_key_t ch__config_keys[] = {
     {"console.tile_url", "CCTVHUB_CONSOLE_TILE_URL", CH_CFG_STR, CH_CFG_FIELD(console_tile_url), 0,
      0, 0},
     {"metrics.token", "CCTVHUB_METRICS_TOKEN", CH_CFG_STR, CH_CFG_FIELD(metrics_token), 0, 0, 0},
+    {"health.probe_interval", "CCTVHUB_HEALTH_PROBE_INTERVAL", CH_CFG_UINT,
+     CH_CFG_FIELD(health_probe_interval), 0, 86400, 0},
+    {"health.probe_concurrency", "CCTVHUB_HEALTH_PROBE_CONCURRENCY", CH_CFG_UINT,
+     CH_CFG_FIELD(health_probe_concurrency), 1, 4096, 0},
+    {"health.probe_timeout_s", "CCTVHUB_HEALTH_PROBE_TIMEOUT_S", CH_CFG_UINT,
+     CH_CFG_FIELD(health_probe_timeout_s), 1, 300, 0},
+    {"health.fail_threshold", "CCTVHUB_HEALTH_FAIL_THRESHOLD", CH_CFG_UINT,
+     CH_CFG_FIELD(health_fail_threshold), 1, 100, 0},
+    {"health.min_fps", "CCTVHUB_HEALTH_MIN_FPS", CH_CFG_UINT, CH_CFG_FIELD(health_min_fps), 0, 240,
+     0},
+    {"health.keyframe_max_s", "CCTVHUB_HEALTH_KEYFRAME_MAX_S", CH_CFG_UINT,
+     CH_CFG_FIELD(health_keyframe_max_s), 1, 3600, 0},
+    {"health.rescan_s", "CCTVHUB_HEALTH_RESCAN_S", CH_CFG_UINT, CH_CFG_FIELD(health_rescan_s), 1,
+     86400, 0},
 };
 
 /* 1 when s can be metrics.token: 16..256 characters a Bearer credential may hold (RFC 6750's
@@ -430,6 +444,13 @@ static void ch__config_defaults(ch_config_t *cfg)
     cfg->relay_backoff_max_s = 30;
     cfg->relay_viewer_budget_kb = 4096;
     cfg->relay_pull_transport = ch_strdup("tcp");
+    cfg->health_probe_interval = 60;
+    cfg->health_probe_concurrency = 64;
+    cfg->health_probe_timeout_s = 5;
+    cfg->health_fail_threshold = 3;
+    cfg->health_min_fps = 5;
+    cfg->health_keyframe_max_s = 10;
+    cfg->health_rescan_s = 30;
     cfg->web_root = ch__config_default_web_root();
 }
 

@@ -90,6 +90,13 @@ typedef struct ch_config {
     char *web_root;         /* the console's files, or NULL for none */
     char *console_tile_url; /* the console's base map tiles, or NULL for none */
     char *metrics_token;    /* Prometheus scrapers' Bearer token for GET /metrics, or NULL */
+    uint64_t health_probe_interval;    /* s between probes of a camera; 0: no probes */
+    uint64_t health_probe_concurrency; /* most probes at once */
+    uint64_t health_probe_timeout_s;   /* one probe's deadline */
+    uint64_t health_fail_threshold;    /* failed probes in a row before offline */
+    uint64_t health_min_fps;           /* a live pull under this is degraded; 0: off */
+    uint64_t health_keyframe_max_s;    /* a live pull without a keyframe this long is degraded */
+    uint64_t health_rescan_s;          /* the camera set is read again this often */
 } ch_config_t;
 
 /* One command-line override: key is the dotted name ("http.listen"). */

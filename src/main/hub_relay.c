@@ -5,6 +5,7 @@
  */
 #include "main/hub_relay.h"
 
+#include "health/health.h"
 #include "main/main.h"
 #include "media/media.h"
 #include "store/store.h"
@@ -320,6 +321,49 @@ void ch_main__relay_live(void *ud, int fd, const void *raw, size_t len)
 {
     ch_main_relay_t *mr = ud;
     ch_media_relay_adopt(mr->relay, fd, raw, len);
+}
+
+typedef struct live_copy {
+    ch_health_live_t *items;
+    size_t n, cap;
+} live_copy_t;
+
+static void copy_live(void *ud, const ch_media_stream_info_t *s)
+{
+    live_copy_t *lc = ud;
+    if (lc->n == lc->cap) {
+        lc->cap = lc->cap ? lc->cap * 2 : 16;
+        lc->items = ch_realloc(lc->items, lc->cap * sizeof(*lc->items));
+    }
+    ch_health_live_t *l = &lc->items[lc->n++];
+    memset(l, 0, sizeof(*l));
+    l->camera_id = s->camera_id;
+    l->playing = s->state != NULL && strcmp(s->state, "playing") == 0;
+    l->since_ms = s->state_since_ms;
+    l->fps = s->fps;
+    l->bitrate_bps = s->bitrate_bps;
+    l->width = s->width;
+    l->height = s->height;
+    l->gop_frames = s->gop_frames;
+    l->keyframes = s->keyframes;
+    l->packets_in = s->packets_in;
+    snprintf(l->codec, sizeof(l->codec), "%s", s->codec);
+    snprintf(l->last_error, sizeof(l->last_error), "%s", s->last_error);
+}
+
+void ch_main__relay_health(void *ud, struct ch_health *h, int64_t now_ms)
+{
+    ch_main_relay_t *mr = ud;
+    if (mr == NULL) {
+        return;
+    }
+    /* Copied under the relay's lock, fed after it: the health listener may do anything. */
+    live_copy_t lc = {NULL, 0, 0};
+    ch_media_relay_each_stream(mr->relay, copy_live, &lc);
+    for (size_t i = 0; i < lc.n; i++) {
+        ch_health_live(h, &lc.items[i], now_ms);
+    }
+    ch_free(lc.items);
 }
 
 json_t *ch_main__relay_streams(void *ud)

@@ -35,5 +35,8 @@ json_t *ch_main__relay_streams(void *ud);
 /* The relay's metrics (a ch_metrics_collect_fn; ud is the ch_main_relay_t): pulls by state,
  * viewers by transport, bytes in and out, views started, live grants the relay knows. */
 void ch_main__relay_collect(ch_metrics_writer_t *w, void *ud);
+/* The pulls' live figures for camera health (a ch_health_live_source_fn; ud is the relay). */
+struct ch_health;
+void ch_main__relay_health(void *ud, struct ch_health *h, int64_t now_ms);
 
 #endif /* CH_MAIN_HUB_RELAY_H */

@@ -22,6 +22,7 @@ static const char ch__usage[] =
     "  user      user add|disable|enable|list: people who log in\n"
     "  apikey    apikey create|revoke|list: API keys of agencies' systems\n"
     "  ledger    the provision ledger (PIPA Decree Art. 15) from the audit log, CSV or JSON\n"
+    "  report    report availability --month YYYY-MM: cameras' availability per provider\n"
     "  version   print the version\n"
     "  help      print this text\n"
     "\n"
@@ -162,6 +163,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "ledger") == 0) {
         return ch_main_ledger(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "report") == 0) {
+        return ch_main_report(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("cctvhub %s (%s)\n", CH_VERSION, CH_GIT_REV);

@@ -7,6 +7,7 @@
 #include "main/main.h"
 
 #include "api/api.h"
+#include "health/health.h"
 #include "policy/policy.h"
 #include "audit/audit.h"
 #include "main/hub_audit.h"
@@ -64,6 +65,7 @@ typedef struct ch_serve {
     int stopping;
     ch_main_relay_t *relay;     /* the media relay (hub_relay.c) */
     ch_main_metrics_t *metrics; /* GET /metrics (hub_metrics.c) */
+    ch_health_t *health;        /* camera health: probes, live figures, transitions */
 } ch_serve_t;
 
 static int ch__serve_load_services(const ch_config_t *cfg, ch_policy_t **out, int at_start);
@@ -112,7 +114,8 @@ static void ch__serve_http_closed(void *ud)
 {
     ch_serve_t *s = ud;
     s->http = NULL;
-    ch_api_close(s->api); /* no request can start a batch of opens any more */
+    ch_health_stop(s->health); /* its probes and timer close with the loop's last turns */
+    ch_api_close(s->api);      /* no request can start a batch of opens any more */
     ch_log(CH_LOG_INFO, "main", "msg=\"http server closed\"");
     uv_timer_start(&s->drain_timer, ch__serve_drain_tick, 0, 50);
 }
@@ -457,6 +460,34 @@ int ch_main_serve(int argc, char **argv)
     s.metrics = ch_main__metrics_new(s.api, s.store, s.http, s.audit, s.relay, s.cfg.metrics_token,
                                      acfg.started_at_ms);
 
+    /* Camera health on this loop: probes, the relay's live figures, transitions stored. The
+     * alerts engine and metrics read it through ch_health_set_listener / ch_health_snapshot. */
+    {
+        ch_health_config_t hc = {
+            .probe_interval_s = (unsigned)s.cfg.health_probe_interval,
+            .concurrency = (unsigned)s.cfg.health_probe_concurrency,
+            .timeout_s = (unsigned)s.cfg.health_probe_timeout_s,
+            .fail_threshold = (unsigned)s.cfg.health_fail_threshold,
+            .min_fps = (unsigned)s.cfg.health_min_fps,
+            .keyframe_max_s = (unsigned)s.cfg.health_keyframe_max_s,
+            .rescan_s = (unsigned)s.cfg.health_rescan_s,
+        };
+        s.health = ch_health_new(&hc);
+        char herr[256];
+        if (ch_health_start(s.health, s.loop, s.cfg.store_url, ch_main__relay_health, s.relay, herr,
+                            sizeof(herr)) != 0) {
+            fprintf(stderr, "cctvhub serve: %s\n", herr);
+            ch_health_free(s.health);
+            s.health = NULL;
+            ch_http_server_shutdown(s.http, NULL, NULL);
+            s.http = NULL;
+            uv_run(s.loop, UV_RUN_DEFAULT);
+            exit_code = CH_EXIT_STORE;
+            goto out;
+        }
+        ch_api_set_health(s.api, s.health);
+    }
+
     uv_signal_init(s.loop, &s.sig_term);
     uv_signal_init(s.loop, &s.sig_int);
     uv_signal_init(s.loop, &s.sig_hup);
@@ -510,6 +541,7 @@ int ch_main_serve(int argc, char **argv)
 
 out:
     ch_main__relay_stop(s.relay); /* viewers' view.end records, before the log closes */
+    ch_health_free(s.health);     /* stopped with the HTTP server; its handles are closed */
     ch_policy_free(services);
     if (s.api != NULL) {
         ch_api_free(s.api);

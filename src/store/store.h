@@ -510,4 +510,49 @@ int ch_store_grant_update(ch_store_t *st, ch_grant_t *g) CH_MUST_CHECK;
 int ch_store_grant_list(ch_store_t *st, const ch_store_filter_t *f,
                         ch_grant_list_t *out) CH_MUST_CHECK;
 
+/* ---- camera health (src/health) ------------------------------------------------------------ */
+
+/* One transition of a camera's health state (camera_health_transitions). Strings borrowed. The
+ * rows are kept when a camera is deleted: the outage history and monthly reports outlive it. */
+typedef struct ch_store_health_row {
+    int64_t id;
+    int64_t camera_id;
+    int64_t agency_id; /* the provider when it happened */
+    int64_t at_ms;
+    const char *old_state;
+    const char *new_state;
+    const char *reason; /* may be NULL */
+} ch_store_health_row_t;
+
+typedef int (*ch_store_health_fn)(void *ud, const ch_store_health_row_t *r);
+
+/* Appends n rows in one transaction (its own, so call it outside one). Never waits for the
+ * write lock: CH_EAGAIN when another writer holds it (try again later). 0, CH_EAGAIN, CH_EINVAL
+ * or CH_EDB. */
+int ch_store_health_add(ch_store_t *st, const ch_store_health_row_t *rows, size_t n) CH_MUST_CHECK;
+/* Calls fn with the last transition of every camera before before_ms (INT64_MAX: the latest),
+ * in camera order. fn returns 0 to go on; anything else stops and is returned. */
+int ch_store_health_last(ch_store_t *st, int64_t before_ms, ch_store_health_fn fn,
+                         void *ud) CH_MUST_CHECK;
+/* Calls fn with the transitions in [from_ms, to_ms) of one camera (camera_id > 0) or of all
+ * (0), in camera then time order; newest first with desc (then at most limit rows, 0 = all). */
+int ch_store_health_range(ch_store_t *st, int64_t camera_id, int64_t from_ms, int64_t to_ms,
+                          int desc, int limit, ch_store_health_fn fn, void *ud) CH_MUST_CHECK;
+
+/* A camera with a stream URL, for the probes. Strings valid during the call only. */
+typedef struct ch_store_stream_row {
+    int64_t id, agency_id;
+    const char *url, *user, *password; /* user and password may be NULL */
+} ch_store_stream_row_t;
+
+/* Calls fn for every camera with a stream URL that is not inactive or in maintenance (the
+ * cameras health watches), in id order (one pass). */
+int ch_store_camera_scan_streams(ch_store_t *st,
+                                 int (*fn)(void *ud, const ch_store_stream_row_t *r),
+                                 void *ud) CH_MUST_CHECK;
+/* Calls fn with the number of cameras of each agency that has any, in agency order. */
+int ch_store_camera_count_by_agency(ch_store_t *st,
+                                    int (*fn)(void *ud, int64_t agency_id, int64_t cameras),
+                                    void *ud) CH_MUST_CHECK;
+
 #endif /* CH_STORE_H */

@@ -191,6 +191,15 @@ typedef struct ch_store_ops {
     int (*audit_clear)(ch_store_t *st);
     int (*audit_query)(ch_store_t *st, const ch_store_audit_filter_t *f, int limit, int64_t **seqs,
                        size_t *count, int64_t *total, int64_t *next_seq);
+    /* Camera health (store_health.c); see store.h. */
+    int (*health_add)(ch_store_t *st, const ch_store_health_row_t *rows, size_t n);
+    int (*health_last)(ch_store_t *st, int64_t before_ms, ch_store_health_fn fn, void *ud);
+    int (*health_range)(ch_store_t *st, int64_t camera_id, int64_t from_ms, int64_t to_ms, int desc,
+                        int limit, ch_store_health_fn fn, void *ud);
+    int (*camera_streams)(ch_store_t *st, int (*fn)(void *ud, const ch_store_stream_row_t *r),
+                          void *ud);
+    int (*camera_counts)(ch_store_t *st, int (*fn)(void *ud, int64_t agency_id, int64_t cameras),
+                         void *ud);
 } ch_store_ops_t;
 
 /* The common head of every back end's handle. */
@@ -205,5 +214,18 @@ int ch_store__fail(ch_store_t *st, int rc, const char *fmt, ...) CH_PRINTF(3, 4)
 
 /* Back-end constructors. path/url is what follows the scheme. */
 int ch_store__sqlite_open(const char *path, ch_store_t **out, char **err);
+
+/* The SQLite back end's connection (a sqlite3 *), for the back end's files beside
+ * store_sqlite.c (store_health.c). */
+void *ch_store__sqlite_db(ch_store_t *st);
+/* The SQLite back end's camera health calls (store_health.c), for its ops table. */
+int ch_store__sq_health_add(ch_store_t *st, const ch_store_health_row_t *rows, size_t n);
+int ch_store__sq_health_last(ch_store_t *st, int64_t before_ms, ch_store_health_fn fn, void *ud);
+int ch_store__sq_health_range(ch_store_t *st, int64_t camera_id, int64_t from_ms, int64_t to_ms,
+                              int desc, int limit, ch_store_health_fn fn, void *ud);
+int ch_store__sq_camera_streams(ch_store_t *st, int (*fn)(void *ud, const ch_store_stream_row_t *r),
+                                void *ud);
+int ch_store__sq_camera_counts(ch_store_t *st,
+                               int (*fn)(void *ud, int64_t agency_id, int64_t cameras), void *ud);
 
 #endif /* CH_STORE_INTERNAL_H */

@@ -261,9 +261,27 @@ static const char migration_5[] =
      * column), never reads the table. */
     "DROP INDEX cameras_agency;\n"
     "CREATE INDEX cameras_agency ON cameras(agency_id, site_count);\n";
+/* Camera health (src/health): one row per state transition, kept when the camera goes. Read
+ * by camera and time (a camera's history), by time (a month's report) and as the last row of
+ * each camera (the states at start). The partial index lists the cameras with a stream URL
+ * (the ones probed) without a scan of every imported camera; imported rows without a URL
+ * cost it nothing. */
+static const char migration_6[] = "CREATE TABLE camera_health_transitions (\n"
+                                  "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+                                  "    camera_id INTEGER NOT NULL,\n"
+                                  "    agency_id INTEGER NOT NULL,\n"
+                                  "    at INTEGER NOT NULL,\n"
+                                  "    old_state TEXT NOT NULL,\n"
+                                  "    new_state TEXT NOT NULL,\n"
+                                  "    reason TEXT\n"
+                                  ");\n"
+                                  "CREATE INDEX camera_health_camera ON "
+                                  "camera_health_transitions(camera_id, at);\n"
+                                  "CREATE INDEX cameras_stream ON cameras(id) "
+                                  "WHERE rtsp_url IS NOT NULL;\n";
 
 static const char *const migrations[] = {
-    migration_1, migration_2, migration_3, migration_4, migration_5,
+    migration_1, migration_2, migration_3, migration_4, migration_5, migration_6,
 };
 
 #define SCHEMA_VERSION ((int)CH_ARRAY_SIZE(migrations))
@@ -2664,7 +2682,17 @@ static const ch_store_ops_t sq_ops = {
     .audit_last = sq_audit_last,
     .audit_clear = sq_audit_clear,
     .audit_query = sq_audit_query,
+    .health_add = ch_store__sq_health_add,
+    .health_last = ch_store__sq_health_last,
+    .health_range = ch_store__sq_health_range,
+    .camera_streams = ch_store__sq_camera_streams,
+    .camera_counts = ch_store__sq_camera_counts,
 };
+
+void *ch_store__sqlite_db(ch_store_t *st)
+{
+    return sq(st)->db;
+}
 
 /* Builds "a,b,c" from a table's column names. */
 static char *cols_csv(const ch_store__table_t *t)

@@ -1,0 +1,498 @@
+/*
+ * api/health_routes.c: camera health (src/health) over HTTP: one camera's health with its
+ * recent transitions, the list with counts per state, a camera's outages, the monthly
+ * availability report per provider (JSON or CSV), and the health state added to geo and event
+ * answers. A provider sees its own agency's cameras only.
+ */
+#include "api/api_ctx.h"
+#include "health/health.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define RECENT_TRANSITIONS 20
+#define DAY_MS             (86400LL * 1000)
+
+void ch_api_set_health(ch_api_t *api, ch_health_t *h)
+{
+    api->health = h;
+}
+
+/* ---- marks in other answers ---------------------------------------------------------------- */
+
+void ch_api__health_mark(const ch_api_t *api, json_t *items, const char *id_key)
+{
+    if (api->health == NULL || !json_is_array(items)) {
+        return;
+    }
+    size_t i;
+    json_t *o;
+    json_array_foreach(items, i, o)
+    {
+        json_t *id = json_object_get(o, id_key);
+        if (json_is_integer(id)) {
+            ch_health_state_t s = ch_health_state_of(api->health, json_integer_value(id));
+            json_object_set_new(o, "health", json_string(ch_health_state_name(s)));
+        }
+    }
+}
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static json_t *time_or_null(int64_t ms)
+{
+    if (ms <= 0) {
+        return json_null();
+    }
+    char t[32];
+    ch_time_format_rfc3339(ms, t);
+    return json_string(t);
+}
+
+static json_t *round_real(double v, double scale)
+{
+    return json_real((double)(int64_t)(v * scale + 0.5) / scale);
+}
+
+/* The camera named by the {id} segment, which the caller may see. 0 with *cam filled (free with
+ * ch_camera_fini), or non-zero after answering. */
+static int camera_for(api_ctx_t *c, ch_slice_t seg, ch_camera_t *cam)
+{
+    int64_t id = 0;
+    if (ch_api__parse_id(seg, &id) != 0) {
+        ch_api__reply_error(c, 404, "not_found", NULL, "no such camera");
+        return -1;
+    }
+    int rc = ch_store_camera_get(c->api->st, id, cam);
+    if (rc == CH_ENOTFOUND) {
+        ch_api__reply_error(c, 404, "not_found", NULL, "no such camera");
+        return -1;
+    }
+    if (rc != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+        return -1;
+    }
+    if (c->who.role == CH_AUTH_PROVIDER && cam->agency_id != c->who.agency_id) {
+        ch_camera_fini(cam);
+        ch_api__reply_error(c, 403, "forbidden", NULL,
+                            "a provider sees the health of its own agency's cameras only");
+        return -1;
+    }
+    return 0;
+}
+
+static json_t *live_json(const ch_health_info_t *i)
+{
+    if (!i->has_live) {
+        return json_null();
+    }
+    const ch_health_live_t *l = &i->live;
+    json_t *o = json_object();
+    json_object_set_new(o, "playing", json_boolean(l->playing));
+    json_object_set_new(o, "since", time_or_null(l->since_ms));
+    json_object_set_new(o, "codec", l->codec[0] ? json_string(l->codec) : json_null());
+    json_object_set_new(o, "width", l->width ? json_integer(l->width) : json_null());
+    json_object_set_new(o, "height", l->height ? json_integer(l->height) : json_null());
+    json_object_set_new(o, "fps", round_real(l->fps, 100));
+    json_object_set_new(o, "bitrate_bps", json_integer((json_int_t)l->bitrate_bps));
+    json_object_set_new(o, "gop_frames", l->gop_frames ? json_integer(l->gop_frames) : json_null());
+    json_object_set_new(o, "keyframe_interval_s",
+                        l->gop_frames && l->fps > 0 ? round_real(l->gop_frames / l->fps, 100)
+                                                    : json_null());
+    json_object_set_new(o, "last_frame", time_or_null(i->last_frame_ms));
+    json_object_set_new(o, "last_keyframe", time_or_null(i->last_keyframe_ms));
+    json_object_set_new(o, "last_error",
+                        l->last_error[0] ? json_string(l->last_error) : json_null());
+    return o;
+}
+
+/* A watched camera's health; a camera without a stream URL is "unknown", not watched. */
+static json_t *info_json(const ch_health_info_t *i, int watched, int full)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "camera_id", json_integer(i->camera_id));
+    json_object_set_new(o, "agency_id", json_integer(i->agency_id));
+    json_object_set_new(o, "state", json_string(ch_health_state_name(i->state)));
+    json_object_set_new(o, "since", time_or_null(i->since_ms));
+    json_object_set_new(o, "reason", i->reason[0] ? json_string(i->reason) : json_null());
+    json_object_set_new(o, "last_probe", time_or_null(i->last_probe_ms));
+    json_object_set_new(o, "latency_ms",
+                        i->latency_s >= 0 ? round_real(i->latency_s * 1000, 10) : json_null());
+    json_object_set_new(o, "codec", i->codec[0] ? json_string(i->codec) : json_null());
+    if (full) {
+        json_object_set_new(o, "watched", json_boolean(watched));
+        json_object_set_new(o, "last_probe_ok",
+                            i->last_probe_ms > 0 ? json_boolean(i->last_probe_ok) : json_null());
+        json_object_set_new(o, "last_ok", time_or_null(i->last_ok_ms));
+        json_object_set_new(o, "failures", json_integer(i->failures));
+        json_object_set_new(o, "next_probe", time_or_null(i->next_probe_ms));
+        json_object_set_new(o, "live", live_json(i));
+    }
+    return o;
+}
+
+static int add_transition(void *ud, const ch_store_health_row_t *r)
+{
+    char t[32];
+    ch_time_format_rfc3339(r->at_ms, t);
+    json_array_append_new(ud, json_pack("{s:s, s:s, s:s, s:s?}", "at", t, "from", r->old_state,
+                                        "to", r->new_state, "reason", r->reason));
+    return 0;
+}
+
+/* ---- GET /api/v1/cameras/{id}/health ------------------------------------------------------- */
+
+static void handle_one(api_ctx_t *c, ch_slice_t seg)
+{
+    if (ch_api__reject_query(c)) {
+        return;
+    }
+    ch_camera_t cam;
+    if (camera_for(c, seg, &cam) != 0) {
+        return;
+    }
+    ch_health_info_t info;
+    int watched = c->api->health != NULL && ch_health_get(c->api->health, cam.id, &info) == 0;
+    if (!watched) {
+        memset(&info, 0, sizeof(info));
+        info.camera_id = cam.id;
+        info.agency_id = cam.agency_id;
+        info.latency_s = -1;
+        snprintf(info.reason, sizeof(info.reason), "%s",
+                 cam.rtsp_url == NULL ? "the camera has no stream URL" : "not probed yet");
+    }
+    ch_camera_fini(&cam);
+    ch_health_flush(c->api->health);
+    json_t *o = info_json(&info, watched, 1);
+    json_t *tr = json_array();
+    if (ch_store_health_range(c->api->st, info.camera_id, INT64_MIN, INT64_MAX, 1,
+                              RECENT_TRANSITIONS, add_transition, tr) != 0) {
+        json_decref(tr);
+        json_decref(o);
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+        return;
+    }
+    json_object_set_new(o, "transitions", tr);
+    ch_api__reply_json(c, 200, NULL, o);
+}
+
+/* ---- GET /api/v1/camera-health ------------------------------------------------------------- */
+
+typedef struct list_job {
+    int has_state;
+    ch_health_state_t state;
+    int64_t after_id;
+    int limit;
+    uint64_t counts[CH_HEALTH_NSTATES];
+    int64_t total, last_id;
+    int more;
+    json_t *items;
+} list_job_t;
+
+static int list_one(void *ud, const ch_health_info_t *i)
+{
+    list_job_t *j = ud;
+    j->counts[i->state]++;
+    if (j->has_state && i->state != j->state) {
+        return 0;
+    }
+    j->total++;
+    if (i->camera_id <= j->after_id) {
+        return 0;
+    }
+    if ((int)json_array_size(j->items) >= j->limit) {
+        j->more = 1;
+        return 0;
+    }
+    json_array_append_new(j->items, info_json(i, 1, 0));
+    j->last_id = i->camera_id;
+    return 0;
+}
+
+static void handle_list(api_ctx_t *c)
+{
+    ch_api__query_t q;
+    ch_api__err_t e;
+    if (ch_api__query_parse(c->req->query, &q, &e) != 0) {
+        ch_api__query_fini(&q);
+        ch_api__reply_err(c, &e, NULL);
+        return;
+    }
+    list_job_t j;
+    memset(&j, 0, sizeof(j));
+    j.limit = 100;
+    int64_t agency_id = 0;
+    for (size_t i = 0; i < q.count; i++) {
+        const char *n = q.items[i].name, *v = q.items[i].value;
+        int ok = 1;
+        int64_t x = 0;
+        if (strcmp(n, "state") == 0) {
+            ok = ch_health_state_parse(v, &j.state) == 0;
+            j.has_state = 1;
+        } else if (strcmp(n, "agency_id") == 0) {
+            ok = ch_parse_int64(v, strlen(v), &agency_id) == 0 && agency_id > 0;
+        } else if (strcmp(n, "limit") == 0) {
+            ok = ch_parse_int64(v, strlen(v), &x) == 0 && x >= 1 && x <= 1000;
+            j.limit = (int)x;
+        } else if (strcmp(n, "cursor") == 0) {
+            ok = ch_api__cursor_decode(v, &j.after_id) == 0;
+        } else {
+            ok = 0;
+        }
+        if (!ok) {
+            ch_api__err_set(&e, 400, "invalid", n,
+                            "takes state (unknown, online, degraded, offline, auth-failed), "
+                            "agency_id, limit (1..1000) and cursor");
+            ch_api__query_fini(&q);
+            ch_api__reply_err(c, &e, NULL);
+            return;
+        }
+    }
+    ch_api__query_fini(&q);
+    if (c->who.role == CH_AUTH_PROVIDER) {
+        if (agency_id != 0 && agency_id != c->who.agency_id) {
+            ch_api__reply_error(c, 403, "forbidden", "agency_id",
+                                "a provider sees the health of its own agency's cameras only");
+            return;
+        }
+        agency_id = c->who.agency_id;
+    }
+    j.items = json_array();
+    if (c->api->health != NULL) {
+        ch_health_each(c->api->health, agency_id, list_one, &j);
+    }
+    json_t *counts = json_object();
+    for (int s = 0; s < CH_HEALTH_NSTATES; s++) {
+        json_object_set_new(counts, ch_health_state_name((ch_health_state_t)s),
+                            json_integer((json_int_t)j.counts[s]));
+    }
+    char cursor[CH_API__CURSOR_MAX];
+    if (j.more) {
+        ch_api__cursor_encode(j.last_id, cursor);
+    }
+    ch_api__reply_json(c, 200, NULL,
+                       json_pack("{s:o, s:I, s:o, s:o}", "items", j.items, "total",
+                                 (json_int_t)j.total, "next",
+                                 j.more ? json_string(cursor) : json_null(), "counts", counts));
+}
+
+/* ---- GET /api/v1/cameras/{id}/outages ------------------------------------------------------ */
+
+typedef struct outage_job {
+    json_t *items;
+    int64_t start; /* of the open outage, 0 when none */
+    const char *state;
+    char reason[160];
+    int64_t to, now;
+    double total_s;
+} outage_job_t;
+
+static int is_outage(const char *s)
+{
+    return s != NULL && (strcmp(s, "offline") == 0 || strcmp(s, "auth-failed") == 0);
+}
+
+static void outage_close(outage_job_t *j, int64_t end)
+{
+    char a[32];
+    ch_time_format_rfc3339(j->start, a);
+    int64_t until = end != 0 ? end : j->now;
+    double d = (double)(until - j->start) / 1000.0;
+    j->total_s += d;
+    json_array_append_new(j->items, json_pack("{s:s, s:o, s:o, s:s, s:s?}", "start", a, "end",
+                                              end != 0 ? time_or_null(end) : json_null(),
+                                              "duration_s", round_real(d, 10), "state", j->state,
+                                              "reason", j->reason[0] ? j->reason : NULL));
+    j->start = 0;
+}
+
+static int outage_row(void *ud, const ch_store_health_row_t *r)
+{
+    outage_job_t *j = ud;
+    if (is_outage(r->new_state)) {
+        if (j->start == 0) {
+            j->start = r->at_ms;
+            j->state = strcmp(r->new_state, "offline") == 0 ? "offline" : "auth-failed";
+            snprintf(j->reason, sizeof(j->reason), "%s", r->reason != NULL ? r->reason : "");
+        }
+    } else if (j->start != 0) {
+        outage_close(j, r->at_ms);
+    }
+    return 0;
+}
+
+static void handle_outages(api_ctx_t *c, ch_slice_t seg)
+{
+    ch_api__query_t q;
+    ch_api__err_t e;
+    if (ch_api__query_parse(c->req->query, &q, &e) != 0) {
+        ch_api__query_fini(&q);
+        ch_api__reply_err(c, &e, NULL);
+        return;
+    }
+    int64_t now = ch_time_now_ms();
+    int64_t from_ns = 0, to_ns = 0;
+    int has_from = 0, has_to = 0;
+    for (size_t i = 0; i < q.count; i++) {
+        const char *n = q.items[i].name, *v = q.items[i].value;
+        int ok = 0;
+        if (strcmp(n, "from") == 0) {
+            ok = ch_time_parse_ns(v, &from_ns) == 0;
+            has_from = 1;
+        } else if (strcmp(n, "to") == 0) {
+            ok = ch_time_parse_ns(v, &to_ns) == 0;
+            has_to = 1;
+        }
+        if (!ok) {
+            ch_api__err_set(&e, 400, "invalid", n, "takes from and to (RFC 3339 times)");
+            ch_api__query_fini(&q);
+            ch_api__reply_err(c, &e, NULL);
+            return;
+        }
+    }
+    ch_api__query_fini(&q);
+    int64_t to = has_to ? to_ns / 1000000 : now;
+    int64_t from = has_from ? from_ns / 1000000 : to - 30 * DAY_MS;
+    if (from >= to) {
+        ch_api__reply_error(c, 400, "invalid", "from", "from must be before to");
+        return;
+    }
+    ch_camera_t cam;
+    if (camera_for(c, seg, &cam) != 0) {
+        return;
+    }
+    int64_t id = cam.id;
+    ch_camera_fini(&cam);
+    ch_health_flush(c->api->health);
+    outage_job_t j;
+    memset(&j, 0, sizeof(j));
+    j.items = json_array();
+    j.to = to;
+    j.now = now < to ? now : to;
+    /* The state at from: an outage that began before it is one of the period's. */
+    int rc = ch_store_health_range(c->api->st, id, INT64_MIN, from, 1, 1, outage_row, &j);
+    if (rc == 0) {
+        rc = ch_store_health_range(c->api->st, id, from, to, 0, 0, outage_row, &j);
+    }
+    if (rc != 0) {
+        json_decref(j.items);
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+        return;
+    }
+    if (j.start != 0) {
+        outage_close(&j, 0); /* still going on */
+    }
+    char f[32], t[32];
+    ch_time_format_rfc3339(from, f);
+    ch_time_format_rfc3339(to, t);
+    ch_api__reply_json(c, 200, NULL,
+                       json_pack("{s:I, s:s, s:s, s:o, s:I, s:o}", "camera_id", (json_int_t)id,
+                                 "from", f, "to", t, "items", j.items, "total",
+                                 (json_int_t)json_array_size(j.items), "outage_s",
+                                 round_real(j.total_s, 10)));
+}
+
+/* ---- GET /api/v1/reports/availability ------------------------------------------------------ */
+
+/* "+09:00" or "-05:30" to minutes east of UTC. 0 or CH_EPARSE. */
+static int parse_offset(const char *v, int *out)
+{
+    int64_t hh = 0, mm = 0;
+    if (strlen(v) != 6 || (v[0] != '+' && v[0] != '-') || v[3] != ':' ||
+        ch_parse_int64(v + 1, 2, &hh) != 0 || ch_parse_int64(v + 4, 2, &mm) != 0 || hh > 14 ||
+        mm > 59 || v[1] == '+' || v[1] == '-' || v[4] == '+' || v[4] == '-') {
+        return CH_EPARSE;
+    }
+    *out = (int)(hh * 60 + mm) * (v[0] == '-' ? -1 : 1);
+    return 0;
+}
+
+static void handle_report(api_ctx_t *c)
+{
+    ch_api__query_t q;
+    ch_api__err_t e;
+    if (ch_api__query_parse(c->req->query, &q, &e) != 0) {
+        ch_api__query_fini(&q);
+        ch_api__reply_err(c, &e, NULL);
+        return;
+    }
+    const char *month = ch_api__query_get(&q, "month");
+    const char *format = ch_api__query_get(&q, "format");
+    const char *offset = ch_api__query_get(&q, "utc_offset");
+    int off = 540;
+    int64_t from = 0, to = 0;
+    const char *bad = NULL;
+    for (size_t i = 0; i < q.count && bad == NULL; i++) {
+        const char *n = q.items[i].name;
+        if (strcmp(n, "month") != 0 && strcmp(n, "format") != 0 && strcmp(n, "utc_offset") != 0) {
+            bad = n;
+        }
+    }
+    if (bad == NULL && (offset != NULL && parse_offset(offset, &off) != 0)) {
+        bad = "utc_offset";
+    }
+    if (bad == NULL && (month == NULL || ch_health_month_range(month, off, &from, &to) != 0)) {
+        bad = "month";
+    }
+    if (bad == NULL && format != NULL && strcmp(format, "json") != 0 &&
+        strcmp(format, "csv") != 0) {
+        bad = "format";
+    }
+    if (bad != NULL) {
+        ch_api__err_set(&e, 400, "invalid", bad,
+                        "takes month (YYYY-MM, required), format (json or csv) and utc_offset "
+                        "(+09:00 by default)");
+        ch_api__query_fini(&q);
+        ch_api__reply_err(c, &e, NULL);
+        return;
+    }
+    int csv = format != NULL && strcmp(format, "csv") == 0;
+    char label[16];
+    snprintf(label, sizeof(label), "%s", month);
+    ch_api__query_fini(&q);
+    int64_t now = ch_time_now_ms();
+    if (from >= now) {
+        ch_api__reply_error(c, 400, "invalid", "month", "the month has not begun");
+        return;
+    }
+    ch_health_flush(c->api->health);
+    ch_health_report_t r;
+    if (ch_health_report_load(c->api->st, from, to < now ? to : now, &r) != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+        return;
+    }
+    if (!csv) {
+        ch_api__reply_json(c, 200, NULL, ch_health_report_json(&r, label));
+    } else {
+        ch_buf_t b;
+        ch_buf_init(&b);
+        ch_health_report_csv(&r, label, &b);
+        char disp[96];
+        snprintf(disp, sizeof(disp),
+                 "Content-Disposition: attachment; filename=\"cctvhub-availability-%s.csv\"\r\n",
+                 label);
+        ch_api__reply(c, 200, "text/csv; charset=utf-8", disp, b.data, b.len);
+        ch_buf_fini(&b);
+    }
+    ch_health_report_fini(&r);
+}
+
+void ch_api__handle_health(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id)
+{
+    switch (route) {
+    case CH_API__R_CAMERA_HEALTH:
+        handle_one(c, id);
+        break;
+    case CH_API__R_CAMERA_OUTAGES:
+        handle_outages(c, id);
+        break;
+    case CH_API__R_HEALTH_LIST:
+        handle_list(c);
+        break;
+    case CH_API__R_AVAILABILITY:
+        handle_report(c);
+        break;
+    default:
+        break;
+    }
+}

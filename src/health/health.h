@@ -1,0 +1,284 @@
+/*
+ * health: the health of cameras (issue 8, part A). docs/internals/health.md has the contract.
+ *
+ * Two layers in one object:
+ *
+ *  - the state machine and the scheduler, pure memory driven with explicit times (so unit tests
+ *    run them with an injected clock): the set of cameras with a stream URL, each with its
+ *    state (online, degraded, offline, auth-failed, unknown), since when, its last probe and
+ *    latency, its codec and the relay's live figures; when each is probed next (spread over
+ *    the interval with jitter, at most `concurrency` at once); the transitions that follow
+ *    from probe results and live pulls; counts per state and a probe latency histogram;
+ *
+ *  - the runner on the control loop (ch_health_start): a timer that picks the camera set up
+ *    again from the store, starts due probes (RTSP OPTIONS then DESCRIBE over non-blocking
+ *    libuv sockets, with proto's parsers and Digest/Basic answers), asks the relay for its
+ *    live pulls, and writes every transition to the store (camera_health_transitions) in one
+ *    transaction per tick.
+ *
+ * Threading: everything here runs on one thread, the control loop (the listener is called
+ * there too). Nothing blocks but the store writes of the transitions (a few rows per tick).
+ */
+#ifndef CH_HEALTH_H
+#define CH_HEALTH_H
+
+#include "core/core.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef enum ch_health_state {
+    CH_HEALTH_UNKNOWN = 0,     /* not probed yet (or no evidence since the hub started) */
+    CH_HEALTH_ONLINE = 1,      /* answered OPTIONS and DESCRIBE, or a live pull plays well */
+    CH_HEALTH_DEGRADED = 2,    /* a live pull plays, below health.min_fps or without keyframes */
+    CH_HEALTH_OFFLINE = 3,     /* health.fail_threshold probes in a row failed */
+    CH_HEALTH_AUTH_FAILED = 4, /* 401 after credentials, or credentials asked and none set */
+} ch_health_state_t;
+
+#define CH_HEALTH_NSTATES 5
+
+/* "unknown", "online", "degraded", "offline", "auth-failed". */
+const char *ch_health_state_name(ch_health_state_t s);
+/* 0 and *out, or CH_EINVAL for another word. */
+int ch_health_state_parse(const char *s, ch_health_state_t *out) CH_MUST_CHECK;
+
+/* One change of a camera's state. reason is borrowed for the call only. */
+typedef struct ch_health_transition {
+    int64_t camera_id;
+    int64_t agency_id; /* the provider */
+    ch_health_state_t old_state, new_state;
+    int64_t at_ms; /* wall clock */
+    const char *reason;
+} ch_health_transition_t;
+
+/* Called on the control loop at every transition (the alerts engine's input). */
+typedef void (*ch_health_listener_fn)(void *ud, const ch_health_transition_t *t);
+
+typedef struct ch_health_config {
+    unsigned probe_interval_s; /* 0: no probes (live pulls still count) */
+    unsigned concurrency;      /* most probes at once; 0 = 64 */
+    unsigned timeout_s;        /* one probe's deadline; 0 = 5 */
+    unsigned fail_threshold;   /* failed probes in a row before offline; 0 = 3 */
+    unsigned min_fps;          /* a live pull under this is degraded; 0 = off */
+    unsigned keyframe_max_s;   /* a live pull without a keyframe this long is degraded; 0 = 10 */
+    unsigned rescan_s;         /* the camera set is read again this often; 0 = 30 */
+    uint64_t seed;             /* jitter; 0 = random */
+} ch_health_config_t;
+
+typedef struct ch_health ch_health_t;
+
+/* A new, empty health object (never NULL); cfg is copied. */
+ch_health_t *ch_health_new(const ch_health_config_t *cfg);
+/* Frees it; ch_health_stop first when it was started. NULL is fine. */
+void ch_health_free(ch_health_t *h);
+/* Sets the listener (NULL: none). */
+void ch_health_set_listener(ch_health_t *h, ch_health_listener_fn fn, void *ud);
+
+/* ---- read side: one camera, many cameras, the snapshot for metrics -------------------------- */
+
+/* The live figures the relay reports for a camera it pulls. */
+typedef struct ch_health_live {
+    int64_t camera_id;
+    int playing;      /* the pull is receiving video */
+    int64_t since_ms; /* its state since (wall clock) */
+    double fps;       /* measured */
+    uint64_t bitrate_bps;
+    uint32_t width, height;
+    uint32_t gop_frames; /* frames between keyframes, 0 unknown */
+    uint64_t keyframes;  /* count so far */
+    uint64_t packets_in; /* count so far */
+    char codec[48];      /* "avc1.640028" or empty */
+    char last_error[160];
+} ch_health_live_t;
+
+/* One camera's health, as the API shows it. */
+typedef struct ch_health_info {
+    int64_t camera_id, agency_id;
+    ch_health_state_t state;
+    int64_t since_ms;      /* the last transition, or when the hub first saw it */
+    int64_t last_probe_ms; /* 0: never */
+    int64_t last_ok_ms;    /* 0: never */
+    int last_probe_ok;     /* the last probe's outcome */
+    double latency_s;      /* the last successful probe's, -1 when none */
+    unsigned failures;     /* failed probes in a row */
+    char codec[16];        /* from the SDP: "H264", "H265", ... or empty */
+    char reason[160];      /* of the last transition or failure */
+    int64_t next_probe_ms; /* 0: not scheduled */
+    int has_live;          /* live holds the relay's figures */
+    ch_health_live_t live;
+    int64_t last_frame_ms;    /* when the pull's packet count last grew, 0 unknown */
+    int64_t last_keyframe_ms; /* when its keyframe count last grew, 0 unknown */
+} ch_health_info_t;
+
+/* 0 and *out, or CH_ENOTFOUND when the camera is not watched (no stream URL). */
+int ch_health_get(const ch_health_t *h, int64_t camera_id, ch_health_info_t *out) CH_MUST_CHECK;
+/* The state of camera_id (CH_HEALTH_UNKNOWN for a camera not watched). */
+ch_health_state_t ch_health_state_of(const ch_health_t *h, int64_t camera_id);
+/* The states of n cameras into out[n]. */
+void ch_health_states(const ch_health_t *h, const int64_t *ids, size_t n, ch_health_state_t *out);
+/* Calls fn for every watched camera in id order (agency_id 0: all); stops when fn returns
+ * non-zero. The info is valid during the call. */
+void ch_health_each(const ch_health_t *h, int64_t agency_id,
+                    int (*fn)(void *ud, const ch_health_info_t *i), void *ud);
+
+/* Probe latency buckets, upper bounds in seconds (Prometheus' le). */
+#define CH_HEALTH_NBUCKETS 11
+extern const double ch_health_buckets[CH_HEALTH_NBUCKETS];
+
+/* For metrics: plain numbers, no dependency on a metrics library. */
+typedef struct ch_health_snapshot {
+    uint64_t cameras;                     /* watched (with a stream URL) */
+    uint64_t by_state[CH_HEALTH_NSTATES]; /* indexed by ch_health_state_t */
+    /* Probe latency of successful probes: cumulative counts per bucket (le), +Inf = count. */
+    uint64_t latency_buckets[CH_HEALTH_NBUCKETS];
+    double latency_sum_s;
+    uint64_t latency_count;
+    uint64_t probes_ok, probes_failed, probes_auth_failed; /* totals since start */
+    uint64_t in_flight;                                    /* probes running now */
+} ch_health_snapshot_t;
+
+void ch_health_snapshot(const ch_health_t *h, ch_health_snapshot_t *out);
+
+/* ---- driving the state machine (the runner calls these; tests call them directly) ------------ */
+
+/* The camera set, read again: begin, then sync_camera for each camera to watch (any order),
+ * then sync_end, which drops the cameras not named (a camera not in state unknown goes to
+ * unknown first, a recorded transition: its observation ends) and schedules the new ones at a
+ * random point of the next interval. A camera whose URL or credentials changed is probed again
+ * soon. Strings are copied. */
+void ch_health_sync_begin(ch_health_t *h);
+void ch_health_sync_camera(ch_health_t *h, int64_t camera_id, int64_t agency_id, const char *url,
+                           const char *user, const char *password);
+void ch_health_sync_end(ch_health_t *h, int64_t now_ms);
+
+/* The state a camera had when the hub stopped (from the store), so "since" survives restarts.
+ * Call after the first sync; a camera not watched is ignored. No transition is made. */
+void ch_health_restore(ch_health_t *h, int64_t camera_id, ch_health_state_t state,
+                       int64_t since_ms);
+
+/* A probe to run: copied strings, valid until the next call into h. */
+typedef struct ch_health_probe_req {
+    int64_t camera_id;
+    const char *url, *user, *password;
+} ch_health_probe_req_t;
+
+/* Takes up to max due probes (next_probe <= now, concurrency not exceeded), marks them running
+ * and returns how many were put in out. */
+size_t ch_health_due(ch_health_t *h, int64_t now_ms, ch_health_probe_req_t *out, size_t max);
+
+typedef enum ch_health_outcome {
+    CH_HEALTH_PROBE_OK = 0,
+    CH_HEALTH_PROBE_FAILED = 1,      /* refused, unreachable, timeout, bad answer */
+    CH_HEALTH_PROBE_AUTH_FAILED = 2, /* 401 after credentials / none configured */
+} ch_health_outcome_t;
+
+typedef struct ch_health_probe_result {
+    ch_health_outcome_t outcome;
+    double latency_s;  /* connect to the DESCRIBE answer */
+    const char *codec; /* "H264", "H265", another rtpmap name, or NULL */
+    const char *reason;
+} ch_health_probe_result_t;
+
+/* A probe ended (a camera dropped meanwhile is ignored). Schedules the next one: a full interval
+ * (with jitter) after a success, a third of it after a failure short of the threshold. */
+void ch_health_probe_done(ch_health_t *h, int64_t camera_id, const ch_health_probe_result_t *r,
+                          int64_t now_ms);
+
+/* The relay's pulls, each tick: live_begin, live for every stream, live_end. A playing pull is
+ * evidence (online, or degraded below min_fps or without a keyframe for keyframe_max_s) and its
+ * camera is not probed meanwhile. */
+void ch_health_live_begin(ch_health_t *h);
+void ch_health_live(ch_health_t *h, const ch_health_live_t *l, int64_t now_ms);
+void ch_health_live_end(ch_health_t *h, int64_t now_ms);
+
+/* Transitions not yet written to the store: moved into *out (free with ch_free, reasons
+ * included: each record's reason points into the same allocation); returns how many. */
+typedef struct ch_health_record {
+    int64_t camera_id, agency_id;
+    ch_health_state_t old_state, new_state;
+    int64_t at_ms;
+    char reason[160];
+} ch_health_record_t;
+size_t ch_health_take_records(ch_health_t *h, ch_health_record_t **out);
+
+/* ---- the runner on the control loop --------------------------------------------------------- */
+
+struct ch_store;
+
+/* Where live figures come from: fn calls ch_health_live(h, ...) for each stream. */
+typedef void (*ch_health_live_source_fn)(void *ud, ch_health_t *h, int64_t now_ms);
+
+/*
+ * Starts the runner on loop: opens its own store handle on store_url, reads the camera set and
+ * the last state of each camera, then ticks (every 250 ms): rescan when due, live figures from
+ * live_fn (may be NULL), due probes, transitions to the store. 0, or a negative code with err
+ * filled.
+ */
+int ch_health_start(ch_health_t *h, uv_loop_t *loop, const char *store_url,
+                    ch_health_live_source_fn live_fn, void *live_ud, char *err,
+                    size_t errlen) CH_MUST_CHECK;
+/* Writes the transitions not yet stored (each tick does; a reader of the store's history calls
+ * it first, so what it reads includes the state it sees). NULL or not started: no-op. */
+void ch_health_flush(ch_health_t *h);
+/* Asks for an early rescan (a camera was created, changed or deleted). */
+void ch_health_changed(ch_health_t *h);
+/* Stops the timer, aborts running probes, writes the last transitions and closes the store
+ * handle; the loop must run once more to close the handles before ch_health_free. */
+void ch_health_stop(ch_health_t *h);
+
+/* ---- the availability report ---------------------------------------------------------------- */
+
+/* One provider's month. Minutes are whole-camera minutes; availability is online or degraded
+ * time over observed (known-state) time, -1 when nothing was observed. */
+typedef struct ch_health_report_row {
+    int64_t agency_id;
+    char agency_name[160];   /* filled by ch_health_report_load; empty for a deleted agency */
+    uint64_t cameras;        /* registered */
+    uint64_t probed_cameras; /* with a stream URL and a known state within the period */
+    double observed_s, available_s, outage_s;
+    uint64_t outages; /* periods offline or auth-failed that overlap the period */
+    double availability_pct;
+} ch_health_report_row_t;
+
+typedef struct ch_health_report {
+    int64_t from_ms, to_ms; /* [from, to), to clipped to now */
+    ch_health_report_row_t *rows;
+    size_t nrows;
+} ch_health_report_t;
+
+/* Building a report: begin with the period, feed each camera's state at from (the last
+ * transition before it, if any) and then its transitions inside, camera by camera and in time
+ * order, then end. Pure arithmetic (tests drive it with fixed times). */
+typedef struct ch_health_report_builder ch_health_report_builder_t;
+ch_health_report_builder_t *ch_health_report_begin(int64_t from_ms, int64_t to_ms);
+/* A camera's registration (cameras per provider, whatever their state). */
+void ch_health_report_camera(ch_health_report_builder_t *b, int64_t agency_id, uint64_t cameras);
+/* One transition of camera_id (in camera, then time order; the first one of a camera may be
+ * before from: its state at from). */
+void ch_health_report_transition(ch_health_report_builder_t *b, int64_t camera_id,
+                                 int64_t agency_id, ch_health_state_t state, int64_t at_ms);
+/* Ends, sorted by agency_id; free with ch_health_report_fini. */
+void ch_health_report_end(ch_health_report_builder_t *b, ch_health_report_t *out);
+void ch_health_report_fini(ch_health_report_t *r);
+
+/* Reads the report of [from, to) from a store (any thread holding st), with the agencies'
+ * names. 0 or a store code. */
+int ch_health_report_load(struct ch_store *st, int64_t from_ms, int64_t to_ms,
+                          ch_health_report_t *out) CH_MUST_CHECK;
+
+/* The month "YYYY-MM" in local time at offset_min minutes east of UTC (540: Korea, which has
+ * no daylight saving) as [from, to) in ms. 0 or CH_EPARSE. */
+int ch_health_month_range(const char *month, int offset_min, int64_t *from_ms,
+                          int64_t *to_ms) CH_MUST_CHECK;
+
+/* The report as CSV for spreadsheets: UTF-8 with a BOM (Excel then reads Korean names right),
+ * CRLF lines, a header row, one row per provider, a total row. label names the period. */
+void ch_health_report_csv(const ch_health_report_t *r, const char *label, ch_buf_t *out);
+
+/* The report as JSON ({"period", "from", "to", "items": [...], "total": {...}}), a new
+ * reference (jansson's json_t). */
+struct json_t;
+struct json_t *ch_health_report_json(const ch_health_report_t *r, const char *label);
+
+#endif /* CH_HEALTH_H */

@@ -1,0 +1,125 @@
+/*
+ * health internals: the object behind ch_health_t and the probe, shared by health.c (state
+ * machine, scheduler), probe.c (the RTSP probe), run.c (the runner on the loop) and report.c.
+ */
+#ifndef CH_HEALTH_INTERNAL_H
+#define CH_HEALTH_INTERNAL_H
+
+#include "health/health.h"
+
+#include <assert.h>
+
+/* One watched camera. */
+typedef struct ch_health__cam {
+    int64_t id, agency_id;
+    char *url, *user, *password; /* never logged */
+    ch_health_state_t state;
+    int64_t since_ms;
+    int64_t next_ms; /* next probe; INT64_MAX while running or when probes are off */
+    size_t heap_at;
+    int running;
+    int changed; /* URL or credentials changed at the last sync */
+    uint64_t seen, live_seen;
+    unsigned failures;
+    int64_t last_probe_ms, last_ok_ms;
+    int last_probe_ok;
+    double latency_s;
+    char codec[16];
+    char reason[160];
+    int has_live;
+    ch_health_live_t live;
+    int64_t last_frame_ms, last_keyframe_ms;
+} ch_health__cam_t;
+
+typedef struct ch_health__probe ch_health__probe_t;
+struct ch_store;
+
+struct ch_health {
+    ch_health_config_t cfg;
+    uint64_t rng;
+    ch_health__cam_t **cams; /* sorted by id */
+    size_t ncams, ccams;
+    ch_health__cam_t **added; /* new cameras of the running sync */
+    size_t nadded, cadded;
+    ch_health__cam_t **heap; /* min-heap on next_ms */
+    size_t nheap, cheap;
+    uint64_t sync_gen, live_gen;
+    uint64_t by_state[CH_HEALTH_NSTATES];
+    uint64_t latency_le[CH_HEALTH_NBUCKETS];
+    double latency_sum;
+    uint64_t latency_count;
+    uint64_t probes_ok, probes_failed, probes_auth_failed;
+    uint64_t in_flight;
+    ch_health_record_t *records; /* transitions not yet in the store */
+    size_t nrecords, crecords;
+    uint64_t records_dropped;
+    ch_health_listener_fn listener;
+    void *listener_ud;
+
+    /* The runner (run.c). */
+    uv_loop_t *loop;
+    uv_timer_t *timer;
+    struct ch_store *st;
+    ch_health_live_source_fn live_fn;
+    void *live_ud;
+    int64_t next_rescan_ms;
+    int rescan_asked;
+    ch_health__probe_t *probes; /* running, a list */
+    int stopping;
+};
+
+ch_health__cam_t *ch_health__find(const ch_health_t *h, int64_t id);
+
+/* ---- the probe's RTSP session (probe_session.c) --------------------------------------------- */
+
+#define CH_HEALTH__PROBE_IN 65536 /* a head and an SDP; more is not a DESCRIBE answer */
+
+enum { CH_HEALTH__STEP_OPTIONS = 1, CH_HEALTH__STEP_DESCRIBE = 2 };
+
+/* The two requests of a probe and the reading of their answers, with no socket. */
+typedef struct ch_health__session {
+    char wire[1024]; /* the URL without userinfo, as on the request line */
+    char user[128], pass[128];
+    int step;
+    uint32_t cseq, nc;
+    char challenge[1024];
+    int has_challenge;
+    unsigned challenges;
+    ch_buf_t out; /* the next request to write; empty when none */
+    size_t in_len;
+    char in[CH_HEALTH__PROBE_IN]; /* bytes read and not yet used */
+    int done;
+    ch_health_outcome_t outcome;
+    char codec[16];
+    char reason[160];
+} ch_health__session_t;
+
+/* Starts a session: out holds nothing yet; call session_request for the OPTIONS. */
+void ch_health__session_init(ch_health__session_t *s, const char *wire, const char *user,
+                             const char *password);
+void ch_health__session_fini(ch_health__session_t *s);
+/* Builds the request of the current step into out (or ends the session). */
+void ch_health__session_request(ch_health__session_t *s);
+/* n more bytes were read into in[in_len...]: reads the whole answers. Afterwards either done is
+ * set (outcome, codec, reason), or out holds the next request, or more bytes are needed. */
+void ch_health__session_input(ch_health__session_t *s, size_t n);
+/* Ends the session with outcome (no-op when it ended already). */
+void ch_health__session_end(ch_health__session_t *s, ch_health_outcome_t outcome, const char *codec,
+                            const char *fmt, ...) CH_PRINTF(4, 5);
+
+/* ---- the probe (probe.c) -------------------------------------------------------------------- */
+
+typedef void (*ch_health__probe_cb)(void *ud, int64_t camera_id, const ch_health_probe_result_t *r);
+
+/* Starts one probe of url on loop: connect, OPTIONS, DESCRIBE (answering Basic or Digest with
+ * user/password or the URL's userinfo), within timeout_ms. The probe is on *list while it runs.
+ * cb is called exactly once, maybe before this returns (a bad URL), also when aborted (outcome
+ * FAILED, reason "aborted"); the probe leaves the list just before, and frees itself once its
+ * handles are closed. Strings are copied. */
+void ch_health__probe_start(uv_loop_t *loop, ch_health__probe_t **list, int64_t camera_id,
+                            const char *url, const char *user, const char *password,
+                            uint64_t timeout_ms, ch_health__probe_cb cb, void *ud);
+/* Aborts a running probe (its callback runs at once). */
+void ch_health__probe_abort(ch_health__probe_t *p);
+
+#endif /* CH_HEALTH_INTERNAL_H */

@@ -1,0 +1,340 @@
+#!/usr/bin/env python3
+"""Camera health against the real daemon and real cameras: camsim (our simulator, with its
+faults: refuse, auth, basic) and GStreamer's RTSP server (a camera we did not write). Probes
+drive cameras online, auth-failed and offline and back online; the transitions are in the API
+and survive a restart; geo and event answers carry each camera's state; a live pull's figures
+and a low frame rate (degraded); the monthly availability report as JSON and CSV; bad input."""
+
+import datetime
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import hub  # noqa: E402
+from hub import Hub, check, free_port  # noqa: E402
+
+# Clips of our own: make_clips.sh writes in place, and test_relay makes its set at the same
+# time under ctest -j.
+os.environ.setdefault("CH_CAMSIM_CLIPS", os.path.join(
+    os.path.dirname(os.path.abspath(hub.BIN)), "camsim-clips-health"))
+import test_relay as relay  # noqa: E402  (camsim, gstcam, the event site)
+
+P = relay.P
+FAST = {"CCTVHUB_HEALTH_PROBE_INTERVAL": "1", "CCTVHUB_HEALTH_PROBE_TIMEOUT_S": "2",
+        "CCTVHUB_HEALTH_FAIL_THRESHOLD": "3", "CCTVHUB_HEALTH_RESCAN_S": "1"}
+
+
+def new_agency(h, name="종로구 관제센터"):
+    _, a = h.json("POST", "/api/v1/agencies", {"name": name, "kind": "provider",
+                                               "level": "district", "type": "district-center"},
+                  expect=201)
+    return a["id"]
+
+
+def new_camera(h, agency, name, url=None, i=0, **extra):
+    body = {"agency_id": agency, "name": name, "lat": P[0] + 0.0001 * (i % 3 - 1),
+            "lon": P[1] + 0.0001 * (i // 3 - 1), "purpose": "생활방범", "kind": "fixed",
+            "status": "active", "heading_deg": 0, "fov_deg": 360, "range_m": 100}
+    if url is not None:
+        body["rtsp_url"] = url
+    body.update(extra)
+    _, c = h.json("POST", "/api/v1/cameras", body, expect=201)
+    return c["id"]
+
+
+def health(h, cid):
+    return h.json("GET", "/api/v1/cameras/%d/health" % cid, expect=200)[1]
+
+
+def wait_state(h, cid, state, timeout=30):
+    return relay.wait_for(lambda: (lambda x: x if x["state"] == state else None)(health(h, cid)),
+                          timeout, "camera %d never %s" % (cid, state), interval=0.25)
+
+
+def test_probes_drive_online_auth_failed_offline_and_back():
+    cs = relay.camsim()
+    gst = relay.gstcam()
+    back_port = free_port()
+    h = Hub(env=FAST)
+    back = None
+    try:
+        prov = new_agency(h)
+        cams = {
+            "h264": new_camera(h, prov, "camsim H.264", cs.url("health-264"), 0),
+            "h265": new_camera(h, prov, "camsim H.265", cs.url("health-265"), 1),
+            "digest": new_camera(h, prov, "digest, right password",
+                                 cs.url("d?fault=auth", "camsim:camsim"), 2),
+            "basic": new_camera(h, prov, "basic, credentials apart", cs.url("b?fault=basic"), 3,
+                                rtsp_username="camsim", rtsp_password="camsim"),
+            "wrong": new_camera(h, prov, "digest, wrong password",
+                                cs.url("w?fault=auth", "camsim:nope"), 4),
+            "nocreds": new_camera(h, prov, "asks, none set", cs.url("n?fault=auth"), 5),
+            "refuse": new_camera(h, prov, "answers 503", cs.url("r?fault=refuse"), 6),
+            "gst": new_camera(h, prov, "GStreamer", gst.url(gst.paths[0]), 7),
+            "back": new_camera(h, prov, "comes back", "rtsp://127.0.0.1:%d/back" % back_port, 8),
+            "named": new_camera(h, prov, "by host name",
+                                "rtsp://localhost:%d/named" % cs.port, 10),
+            "nohost": new_camera(h, prov, "no such host", "rtsp://no-such-camera.invalid/x", 11),
+        }
+        plain = new_camera(h, prov, "no stream URL", None, 9)
+
+        for k in ("h264", "digest", "basic", "gst", "named"):
+            x = wait_state(h, cams[k], "online")
+            check(x["codec"] == "H264" and x["latency_ms"] is not None and x["watched"], (k, x))
+        check(wait_state(h, cams["h265"], "online")["codec"] == "H265", "h265 codec")
+        x = wait_state(h, cams["wrong"], "auth-failed")
+        check("refused the credentials" in x["reason"], x)
+        x = wait_state(h, cams["nocreds"], "auth-failed")
+        check("none are configured" in x["reason"], x)
+        x = wait_state(h, cams["refuse"], "offline")
+        check("3 probes in a row failed" in x["reason"] and "503" in x["reason"], x)
+        x = wait_state(h, cams["back"], "offline")
+        check("connection refused" in x["reason"], x)
+        x = wait_state(h, cams["nohost"], "offline")
+        check("cannot resolve" in x["reason"] or "(connect)" in x["reason"], x)
+        check(x["transitions"][0]["from"] == "unknown" and x["transitions"][0]["to"] == "offline",
+              x["transitions"])
+        x = health(h, plain)
+        check(x["state"] == "unknown" and x["watched"] is False and x["transitions"] == [], x)
+        # No camera password anywhere in the answers or the log.
+        check("nope" not in str(x) and "nope" not in h.stderr(), "a password leaked")
+
+        # The list, with counts per state, filtered and paged.
+        _, page = h.json("GET", "/api/v1/camera-health", expect=200)
+        check(page["total"] == 11 and page["counts"]["online"] == 6
+              and page["counts"]["auth-failed"] == 2 and page["counts"]["offline"] == 3, page)
+        _, page = h.json("GET", "/api/v1/camera-health?state=auth-failed&limit=1", expect=200)
+        check(page["total"] == 2 and len(page["items"]) == 1 and page["next"], page)
+        _, page2 = h.json("GET", "/api/v1/camera-health?state=auth-failed&limit=1&cursor="
+                          + page["next"], expect=200)
+        check(len(page2["items"]) == 1 and page2["next"] is None
+              and page2["items"][0]["camera_id"] != page["items"][0]["camera_id"], page2)
+        status, err = h.json("GET", "/api/v1/camera-health?state=sleeping")
+        check(status == 400 and err["error"]["field"] == "state", err)
+
+        # Geo answers mark each camera's state.
+        _, near = h.json("GET", "/api/v1/geo/near?lat=%f&lon=%f&radius_m=200" % P, expect=200)
+        marks = {c["id"]: c["health"] for c in near["cameras"]}
+        check(marks.get(cams["refuse"]) == "offline" and marks.get(cams["h264"]) == "online"
+              and marks.get(cams["wrong"]) == "auth-failed" and marks.get(plain) == "unknown",
+              marks)
+
+        # The camera comes back: offline -> online, and its outage is closed.
+        back = relay.Camsim(port=back_port)
+        x = wait_state(h, cams["back"], "online")
+        check([t["to"] for t in x["transitions"]][:2] == ["online", "offline"], x["transitions"])
+        _, out = h.json("GET", "/api/v1/cameras/%d/outages" % cams["back"], expect=200)
+        check(out["total"] == 1 and out["items"][0]["end"] is not None
+              and out["items"][0]["state"] == "offline" and out["outage_s"] > 0, out)
+        _, out = h.json("GET", "/api/v1/cameras/%d/outages" % cams["refuse"], expect=200)
+        check(out["total"] == 1 and out["items"][0]["end"] is None, out)
+
+        # A camera whose URL changes is picked up: point "wrong" at the right password.
+        h.json("PATCH", "/api/v1/cameras/%d" % cams["wrong"],
+               {"rtsp_url": cs.url("w?fault=auth", "camsim:camsim")}, expect=200)
+        wait_state(h, cams["wrong"], "online")
+        # One deleted leaves the set (its history stays for reports).
+        h.json("DELETE", "/api/v1/cameras/%d" % cams["gst"], expect=204)
+        relay.wait_for(lambda: h.json("GET", "/api/v1/camera-health")[1]["total"] == 10, 10,
+                       "a deleted camera stays watched")
+        # One in maintenance is not watched; its outage ends there (not counted on).
+        h.json("PATCH", "/api/v1/cameras/%d" % cams["refuse"], {"status": "maintenance"},
+               expect=200)
+        x = relay.wait_for(lambda: (lambda y: y if not y["watched"] else None)(
+            health(h, cams["refuse"])), 10, "a camera in maintenance is still watched")
+        check(x["state"] == "unknown" and x["transitions"][0]["to"] == "unknown"
+              and "no longer watched" in x["transitions"][0]["reason"], x)
+        _, out = h.json("GET", "/api/v1/cameras/%d/outages" % cams["refuse"], expect=200)
+        check(out["total"] == 1 and out["items"][0]["end"] is not None, out)
+        h.stop()
+    finally:
+        if back is not None:
+            back.stop()
+        h.cleanup()
+
+
+def test_states_and_outages_survive_a_restart():
+    cs = relay.camsim()
+    dead = "rtsp://127.0.0.1:%d/x" % free_port()
+    h = Hub(env=FAST)
+    data_dir = h.data_dir
+    try:
+        prov = new_agency(h)
+        off = new_camera(h, prov, "gone", dead)
+        on = new_camera(h, prov, "up", cs.url("up"), 1)
+        since = wait_state(h, off, "offline")["since"]
+        wait_state(h, on, "online")
+        h.stop()
+    except Exception:
+        h.cleanup()
+        raise
+    # A second run on the same data, probes off: the states and their times come back.
+    env = dict(FAST, CCTVHUB_HEALTH_PROBE_INTERVAL="0")
+    h2 = Hub(env=env, data_dir=data_dir, admin=True)
+    try:
+        x = health(h2, off)
+        check(x["state"] == "offline" and x["since"] == since and x["next_probe"] is None, x)
+        check(health(h2, on)["state"] == "online", "online not restored")
+        _, out = h2.json("GET", "/api/v1/cameras/%d/outages" % off, expect=200)
+        check(out["total"] == 1 and out["items"][0]["start"] == since, out)
+        h2.stop()
+    finally:
+        h2.cleanup()
+        hub.shutil.rmtree(h.tmp, ignore_errors=True)
+
+
+def test_live_pull_figures_and_low_fps_degraded():
+    """A grant pre-warms its camera's pull: the relay's figures show in the camera's health,
+    and with health.min_fps above the camera's 25 fps it is degraded, with the reason."""
+    cs = relay.camsim()
+    rig = relay.Site(env=dict(FAST, CCTVHUB_HEALTH_MIN_FPS="60"))
+    try:
+        cid = rig.camera("pulled", cs.url("live-health"))
+        ev, grants = rig.open()
+        check(grants[cid]["health"] in ("unknown", "online", "degraded"), grants[cid])
+        x = relay.wait_for(lambda: (lambda y: y if y["live"] and y["live"]["playing"] else None)(
+            health(rig.h, cid)), 30, "no live figures")
+        x = wait_state(rig.h, cid, "degraded", timeout=30)
+        live = x["live"]
+        check(live["width"] == 1920 and live["height"] == 1080 and 20 <= live["fps"] <= 30
+              and live["bitrate_bps"] > 0 and live["codec"].startswith("avc1")
+              and live["last_frame"] and live["keyframe_interval_s"], live)
+        check("under health.min_fps 60" in x["reason"], x)
+        _, ev2 = rig.h.json("GET", "/api/v1/events/%d" % ev["id"], expect=200)
+        check(all(g["health"] == "degraded" for g in ev2["grants"]), ev2["grants"])
+        rig.h.stop()
+    finally:
+        rig.h.cleanup()
+
+
+def test_monthly_availability_report():
+    cs = relay.camsim()
+    dead = "rtsp://127.0.0.1:%d/x" % free_port()
+    h = Hub(env=FAST)
+    try:
+        a1 = new_agency(h, "마포구 관제센터")
+        a2 = new_agency(h, "서울시설공단, \"east\"")
+        new_camera(h, a1, "up", cs.url("report-up"), 0)
+        off = new_camera(h, a2, "down", dead, 1)
+        new_camera(h, a2, "no URL", None, 2)
+        wait_state(h, off, "offline")
+        time.sleep(1.5)  # some time observed in each state
+        kst = datetime.timezone(datetime.timedelta(hours=9))
+        month = datetime.datetime.now(kst).strftime("%Y-%m")
+        _, r = h.json("GET", "/api/v1/reports/availability?month=" + month, expect=200)
+        rows = {x["agency_id"]: x for x in r["items"]}
+        check(r["period"] == month and rows[a1]["cameras"] == 1
+              and rows[a1]["probed_cameras"] == 1 and rows[a1]["availability_pct"] == 100
+              and rows[a1]["outages"] == 0, r)
+        check(rows[a2]["cameras"] == 2 and rows[a2]["probed_cameras"] == 1
+              and rows[a2]["availability_pct"] == 0 and rows[a2]["outages"] == 1
+              and rows[a2]["outage_minutes"] >= 0 and rows[a2]["agency_name"].startswith("서울"),
+              r)
+        check(r["total"]["cameras"] == 3 and r["total"]["outages"] == 1, r["total"])
+        status, headers, body = h.request(
+            "GET", "/api/v1/reports/availability?month=%s&format=csv" % month)
+        check(status == 200 and headers["content-type"].startswith("text/csv")
+              and body.startswith(b"\xef\xbb\xbf"), (status, headers, body[:100]))
+        text = body.decode("utf-8-sig")
+        lines = text.split("\r\n")
+        check(lines[0] == "period," + month and lines[1].startswith("agency_id,agency_name,"),
+              lines)
+        check(any(ln.startswith("%d,\"서울시설공단, \"\"east\"\"\",2,1,0.000,1," % a2)
+                  for ln in lines), lines)
+        check(any(ln.startswith("total,,3,2,") for ln in lines), lines)
+        # The same from the command line, beside the running hub.
+        code, out, err = hub.run(["report", "availability", "--month", month, "--data-dir",
+                                  h.data_dir])
+        check(code == 0 and out.startswith("\ufeffperiod," + month), (code, err, out[:200]))
+        cols = lambda t: sorted(",".join(ln.split(",")[:4]) for ln in t.split("\n")[2:] if ln)
+        check(cols(out.replace("\r", "")) == cols(text.replace("\r", "")), (out, text))
+        code, out, _ = hub.run(["report", "availability", "--month", month, "--format", "json",
+                                "--data-dir", h.data_dir])
+        check(code == 0 and hub.json.loads(out)["total"]["outages"] == 1, out)
+        code, _, err = hub.run(["report", "availability", "--month", "11-2026"])
+        check(code == 2 and "--month" in err, (code, err))
+        # A month without data is all zeros; bad input names the field.
+        _, r = h.json("GET", "/api/v1/reports/availability?month=2020-01", expect=200)
+        check(all(x["probed_cameras"] == 0 and x["availability_pct"] is None
+                  for x in r["items"]), r)
+        for q, field in (("month=2026-13", "month"), ("", "month"), ("month=2026-1", "month"),
+                         ("month=2026-01&format=xml", "format"),
+                         ("month=2026-01&utc_offset=9", "utc_offset"),
+                         ("month=2026-01&x=1", "x"), ("month=9999-01", "month")):
+            status, err = h.json("GET", "/api/v1/reports/availability?" + q)
+            check(status == 400 and err["error"]["field"] == field, (q, status, err))
+        # Roles: an agency's system may not read it.
+        _, k = h.json("POST", "/api/v1/apikeys", {"agency_id": a1, "role": "agency"}, expect=201)
+        status, _ = h.json("GET", "/api/v1/reports/availability?month=" + month,
+                           headers={"Authorization": "Bearer " + k["key"]}, auth=False)
+        check(status == 403, "an agency read the report: %d" % status)
+        # A provider sees its own cameras only.
+        _, k = h.json("POST", "/api/v1/apikeys", {"agency_id": a1, "role": "provider"},
+                      expect=201)
+        pk = {"Authorization": "Bearer " + k["key"]}
+        _, page = h.json("GET", "/api/v1/camera-health", headers=pk, auth=False, expect=200)
+        check(page["total"] == 1, page)
+        status, _ = h.json("GET", "/api/v1/cameras/%d/health" % off, headers=pk, auth=False)
+        check(status == 403, "a provider read another agency's camera: %d" % status)
+        h.stop()
+    finally:
+        h.cleanup()
+
+
+def test_probe_interval_zero_and_bad_configuration():
+    cs = relay.camsim()
+    h = Hub(env={"CCTVHUB_HEALTH_PROBE_INTERVAL": "0", "CCTVHUB_HEALTH_RESCAN_S": "1"})
+    try:
+        prov = new_agency(h)
+        cid = new_camera(h, prov, "never probed", cs.url("zero"))
+        time.sleep(2.5)
+        x = health(h, cid)
+        check(x["state"] == "unknown" and x["last_probe"] is None and x["watched"], x)
+        check(h.json("GET", "/api/v1/health", expect=200)[1] is not None, "liveness")
+        h.stop()
+    finally:
+        h.cleanup()
+    code, _, err = hub.run(["serve", "--data-dir", os.path.join(h.tmp, "v2"), "--http",
+                            "127.0.0.1:0"], env={"CCTVHUB_HEALTH_PROBE_INTERVAL": "often"})
+    check(code == 3 and "health.probe_interval" in err, (code, err))
+    code, _, err = hub.run(["serve", "--data-dir", os.path.join(h.tmp, "v2"), "--http",
+                            "127.0.0.1:0"], env={"CCTVHUB_HEALTH_PROBE_CONCURRENCY": "0"})
+    check(code == 3 and "health.probe_concurrency" in err, (code, err))
+
+
+def test_many_cameras_are_probed_with_a_small_cap():
+    """300 cameras on one camsim, at most 5 probes at once, a 3 s interval: all go online,
+    their first probes spread over the interval (the unit tests check the cap and the spread
+    exactly)."""
+    cs = relay.camsim()
+    h = Hub(env={"CCTVHUB_HEALTH_PROBE_INTERVAL": "3", "CCTVHUB_HEALTH_PROBE_CONCURRENCY": "5",
+                 "CCTVHUB_HEALTH_RESCAN_S": "1"})
+    try:
+        prov = new_agency(h)
+        for i in range(300):
+            new_camera(h, prov, "cam %d" % i, cs.url("many-%d" % (i % 7)), i)
+        relay.wait_for(lambda: h.json("GET", "/api/v1/camera-health?state=online")[1]["total"]
+                       == 300, 90, "not all 300 online")
+        # Spread: the first probes of the 300 took most of an interval, not one instant.
+        _, page = h.json("GET", "/api/v1/camera-health?limit=1000", expect=200)
+        check(len(page["items"]) == 300 and all(x["last_probe"] for x in page["items"]),
+              "all probed")
+        h.stop()
+    finally:
+        h.cleanup()
+
+
+if __name__ == "__main__":
+    try:
+        hub.main([test_probes_drive_online_auth_failed_offline_and_back,
+                  test_states_and_outages_survive_a_restart,
+                  test_live_pull_figures_and_low_fps_degraded,
+                  test_monthly_availability_report,
+                  test_probe_interval_zero_and_bad_configuration,
+                  test_many_cameras_are_probed_with_a_small_cap])
+    finally:
+        for p in relay.PEERS.values():
+            p.stop()
+        relay.kill_spawned()
