@@ -17,6 +17,7 @@
 #include "api/api.h"
 #include "audit/audit.h"
 #include "core/metrics.h"
+#include "health/health.h"
 #include "main/hub_relay.h"
 #include "store/store.h"
 
@@ -29,6 +30,11 @@ typedef struct ch_main_metrics ch_main_metrics_t;
 ch_main_metrics_t *ch_main__metrics_new(ch_api_t *api, ch_store_t *st, ch_http_server_t *http,
                                         ch_audit_t *audit, ch_main_relay_t *relay,
                                         const char *token, int64_t started_at_ms);
+/* Camera health's families (cctvhub_cameras{state}, cctvhub_probes_total{outcome},
+ * cctvhub_probes_in_flight, cctvhub_probe_duration_seconds); remove them before freeing
+ * health. NULL is fine for either. */
+void ch_main__metrics_add_health(ch_main_metrics_t *hm, ch_health_t *health);
+void ch_main__metrics_remove_health(ch_main_metrics_t *hm, ch_health_t *health);
 /* The registry, for parts wired later (health, alerts). */
 ch_metrics_t *ch_main__metrics_registry(ch_main_metrics_t *hm);
 /* Frees it (NULL is fine); the API must be freed first, or given another registry. */

@@ -486,6 +486,7 @@ int ch_main_serve(int argc, char **argv)
             goto out;
         }
         ch_api_set_health(s.api, s.health);
+        ch_main__metrics_add_health(s.metrics, s.health);
     }
 
     uv_signal_init(s.loop, &s.sig_term);
@@ -541,7 +542,8 @@ int ch_main_serve(int argc, char **argv)
 
 out:
     ch_main__relay_stop(s.relay); /* viewers' view.end records, before the log closes */
-    ch_health_free(s.health);     /* stopped with the HTTP server; its handles are closed */
+    ch_main__metrics_remove_health(s.metrics, s.health);
+    ch_health_free(s.health); /* stopped with the HTTP server; its handles are closed */
     ch_policy_free(services);
     if (s.api != NULL) {
         ch_api_free(s.api);

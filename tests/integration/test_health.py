@@ -19,6 +19,7 @@ from hub import Hub, check, free_port  # noqa: E402
 # time under ctest -j.
 os.environ.setdefault("CH_CAMSIM_CLIPS", os.path.join(
     os.path.dirname(os.path.abspath(hub.BIN)), "camsim-clips-health"))
+import test_metrics as tm  # noqa: E402  (/usr/bin/python3: Prometheus' parser)
 import test_relay as relay  # noqa: E402  (camsim, gstcam, the event site)
 
 P = relay.P
@@ -321,6 +322,14 @@ def test_many_cameras_are_probed_with_a_small_cap():
         _, page = h.json("GET", "/api/v1/camera-health?limit=1000", expect=200)
         check(len(page["items"]) == 300 and all(x["last_probe"] for x in page["items"]),
               "all probed")
+        # The same figures on /metrics, read by Prometheus' own parser.
+        m = tm.scrape(h)
+        check(m.get("cctvhub_cameras", state="online") == 300,
+              m.get("cctvhub_cameras", state="online"))
+        check(m.get("cctvhub_cameras", state="offline") == 0, "none offline")
+        check(m.get("cctvhub_probes_total", outcome="ok") >= 300, "probes counted")
+        check(m.get("cctvhub_probe_duration_seconds_count") >= 300, "probe latency counted")
+        check(m.type_of("cctvhub_probe_duration_seconds") == "histogram", "a histogram")
         h.stop()
     finally:
         h.cleanup()
