@@ -52,6 +52,12 @@ struct ch_api {
     char *web_root;
     char *tile_url;
     char *console_csp;
+    /* Alerts (alert_routes.c): the engine and its live feed, or NULL when not running; and
+     * the MQTT device watch's view of a device (a new reference, or NULL), or none. */
+    struct ch_alert_engine *alerts;
+    struct ch_alert_live *alerts_live;
+    json_t *(*device_state)(void *ud, int64_t id);
+    void *device_state_ud;
 };
 
 /* One request being answered: who asks, and what the access log line needs. */
@@ -102,6 +108,10 @@ void ch_api__handle_ledger(api_ctx_t *c);
 void ch_api__handle_static(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t path);
 /* (Re)builds api->console_csp for ws_base ("ws://10.0.0.5:8080"; NULL: same origin only). */
 void ch_api__console_csp(ch_api_t *api, const char *ws_base);
+
+/* The alert routes and the devices' state routes (alert_routes.c). */
+void ch_api__handle_alerts(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id);
+void ch_api__handle_device_health(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id);
 
 /* Commits the batch of event opens and sends their records to the pool (no-op when none). */
 void ch_api__flush_events(ch_api_t *api);

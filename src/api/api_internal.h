@@ -163,6 +163,12 @@ typedef enum ch_api__route_id {
     CH_API__R_CONSOLE_INDEX,     /* GET / (the console's index.html) */
     CH_API__R_CONSOLE_CONFIG,    /* GET /console/config.json */
     CH_API__R_CONSOLE_FILE,      /* GET /console/{path} (a file of http.web_root) */
+    CH_API__R_ALERTS_LIST,       /* GET /api/v1/alerts */
+    CH_API__R_ALERTS_LIVE,       /* GET /api/v1/alerts/live (WebSocket) */
+    CH_API__R_ALERTS_GET,        /* GET /api/v1/alerts/{id} */
+    CH_API__R_ALERTS_ACK,        /* POST /api/v1/alerts/{id}/ack */
+    CH_API__R_DEVICE_STATE,      /* GET /api/v1/devices/{id}/state */
+    CH_API__R_DEVICE_TRANSITIONS, /* GET /api/v1/devices/{id}/transitions */
 } ch_api__route_id_t;
 
 typedef struct ch_api__match {

@@ -9,6 +9,7 @@
 #include "api/api.h"
 #include "policy/policy.h"
 #include "audit/audit.h"
+#include "main/hub_alert.h"
 #include "main/hub_audit.h"
 #include "main/hub_relay.h"
 #include "net/net.h"
@@ -62,6 +63,7 @@ typedef struct ch_serve {
     ch_store_t *checkpoint_store;  /* the pool's handle for WAL checkpoints */
     int stopping;
     ch_main_relay_t *relay; /* the media relay (hub_relay.c) */
+    ch_main_alerts_t *alerts; /* alerts and the MQTT device watch (hub_alert.c) */
 } ch_serve_t;
 
 static int ch__serve_load_services(const ch_config_t *cfg, ch_policy_t **out, int at_start);
@@ -110,6 +112,7 @@ static void ch__serve_http_closed(void *ud)
 {
     ch_serve_t *s = ud;
     s->http = NULL;
+    ch_main__alerts_close(s->alerts);
     ch_api_close(s->api); /* no request can start a batch of opens any more */
     ch_log(CH_LOG_INFO, "main", "msg=\"http server closed\"");
     uv_timer_start(&s->drain_timer, ch__serve_drain_tick, 0, 50);
@@ -452,6 +455,16 @@ int ch_main_serve(int argc, char **argv)
     }
     ch_api_set_streams(s.api, ch_main__relay_streams, s.relay);
     ch_api_set_live(s.api, ch_main__relay_live, s.relay);
+    /* Alerts and devices over MQTT; the health module's camera listener is to call
+     * ch_alert_camera_state on ch_main__alerts_engine(s.alerts). */
+    int alrc = ch_main__alerts_start(s.loop, &s.cfg, s.store, s.api, &s.alerts);
+    if (alrc != 0) {
+        ch_http_server_shutdown(s.http, NULL, NULL);
+        s.http = NULL;
+        uv_run(s.loop, UV_RUN_DEFAULT);
+        exit_code = alrc;
+        goto out;
+    }
 
     uv_signal_init(s.loop, &s.sig_term);
     uv_signal_init(s.loop, &s.sig_int);
@@ -507,6 +520,7 @@ int ch_main_serve(int argc, char **argv)
 out:
     ch_main__relay_stop(s.relay); /* viewers' view.end records, before the log closes */
     ch_policy_free(services);
+    ch_main__alerts_free(s.alerts);
     if (s.api != NULL) {
         ch_api_free(s.api);
     }
