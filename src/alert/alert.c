@@ -400,17 +400,14 @@ void ch_alert_bell(ch_alert_engine_t *eng, int64_t device_id, int64_t agency_id,
                    int located, double lat, double lon, int64_t at_ms, json_t *cameras,
                    int64_t *alert_id)
 {
-    json_t *items = cameras != NULL ? json_object_get(cameras, "items") : NULL;
+    json_t *items = cameras != NULL ? json_object_get(cameras, "cameras") : NULL;
     size_t n = json_is_array(items) ? json_array_size(items) : 0;
     char msg[240];
     snprintf(msg, sizeof(msg), "emergency bell %" PRId64 "%s%.80s%s pressed: %zu camera%s see%s it",
              device_id, name ? " (" : "", name ? name : "", name ? ")" : "", n, n == 1 ? "" : "s",
              n == 1 ? "s" : "");
-    json_t *d = json_pack("{s:s?, s:b, s:O?}", "name", name, "located", located, "cameras",
-                          json_is_array(items) ? items : NULL);
-    if (json_object_get(d, "cameras") == NULL) {
-        json_object_set_new(d, "cameras", json_array());
-    }
+    json_t *d = json_pack("{s:s?, s:b}", "name", name, "located", located);
+    json_object_set_new(d, "cameras", json_is_array(items) ? json_incref(items) : json_array());
     if (located) {
         json_object_set_new(d, "lat", json_real(lat));
         json_object_set_new(d, "lon", json_real(lon));

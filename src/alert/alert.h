@@ -37,6 +37,9 @@
 
 typedef struct ch_alert_engine ch_alert_engine_t;
 
+/* How alerts are written as text (the live feed, the webhook): as the API answers. */
+#define CH_ALERT_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(12))
+
 typedef struct ch_alert_config {
     int64_t offline_after_ms; /* camera-offline after this long down; 0 = at once */
     int provider_down_count;  /* provider-down at this many cameras down; 0 = rule off */
@@ -72,7 +75,7 @@ void ch_alert_device_state(ch_alert_engine_t *eng, int64_t device_id, int64_t ag
                            const char *name, const char *old_state, const char *new_state,
                            int64_t at_ms, const char *reason);
 
-/* A bell pressed. cameras is the geo answer for the bell's position ({"items": [...]}, the
+/* A bell pressed. cameras is the geo answer for the bell's position ({"cameras": [...]}, the
  * cameras whose field of view covers it, with distance and bearing), or NULL when the bell has
  * no position; it is stolen. Raises a bell-pressed alert; its id in *alert_id when not NULL. */
 void ch_alert_bell(ch_alert_engine_t *eng, int64_t device_id, int64_t agency_id, const char *name,

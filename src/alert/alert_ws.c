@@ -207,7 +207,7 @@ static void on_alert(void *ud, const json_t *alert)
     if (live->clients == NULL) {
         return;
     }
-    char *text = json_dumps(alert, JSON_COMPACT);
+    char *text = json_dumps(alert, CH_ALERT_DUMP_FLAGS);
     if (text == NULL) {
         return;
     }

@@ -141,10 +141,13 @@ static void handle_ack(api_ctx_t *c, ch_slice_t id)
                     return;
                 }
             } else {
+                int is_note = strcmp(key, "note") == 0;
+                char field[64];
+                snprintf(field, sizeof(field), "%s", key); /* key goes with body */
                 json_decref(body);
-                ch_api__reply_error(c, 400, "invalid", key,
-                                    strcmp(key, "note") == 0 ? "note must be a string"
-                                                             : "unknown field; takes note");
+                ch_api__reply_error(c, 400, "invalid", field,
+                                    is_note ? "note must be a string"
+                                            : "unknown field; takes note");
                 return;
             }
         }
@@ -326,6 +329,20 @@ static void handle_device_transitions(api_ctx_t *c, int64_t did)
 
 void ch_api__handle_device_health(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id)
 {
+    if (route == CH_API__R_MQTT) {
+        if (ch_api__reject_query(c) != 0) {
+            return;
+        }
+        json_t *s = c->api->mqtt_stats != NULL ? c->api->mqtt_stats(c->api->device_state_ud)
+                                                : NULL;
+        if (s == NULL) {
+            s = json_object();
+        }
+        json_object_set_new(s, "enabled", json_boolean(c->api->mqtt_stats != NULL &&
+                                                       json_object_size(s) > 0));
+        ch_api__reply_json(c, 200, NULL, s);
+        return;
+    }
     int64_t did;
     if (parse_id_or_404(c, id, &did, "device") != 0) {
         return;

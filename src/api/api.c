@@ -1159,6 +1159,7 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
         break;
     case CH_API__R_DEVICE_STATE:
     case CH_API__R_DEVICE_TRANSITIONS:
+    case CH_API__R_MQTT:
         ch_api__handle_device_health(&c, m.route, m.id);
         break;
     case CH_API__R_STREAMS:
@@ -1329,9 +1330,11 @@ void ch_api_set_alerts(ch_api_t *api, struct ch_alert_engine *eng, struct ch_ale
     api->alerts_live = live;
 }
 
-void ch_api_set_device_state(ch_api_t *api, json_t *(*fn)(void *ud, int64_t id), void *ud)
+void ch_api_set_device_state(ch_api_t *api, json_t *(*fn)(void *ud, int64_t id),
+                             json_t *(*stats)(void *ud), void *ud)
 {
     api->device_state = fn;
+    api->mqtt_stats = stats;
     api->device_state_ud = ud;
 }
 

@@ -116,8 +116,11 @@ struct ch_alert_live;
 void ch_api_set_alerts(ch_api_t *api, struct ch_alert_engine *eng, struct ch_alert_live *live);
 
 /* What GET /api/v1/devices/{id}/state answers: fn(ud, id) returns a new JSON reference (the
- * MQTT device watch's view), or NULL when it knows nothing of the device. Loop thread only. */
-void ch_api_set_device_state(ch_api_t *api, json_t *(*fn)(void *ud, int64_t id), void *ud);
+ * MQTT device watch's view), or NULL when it knows nothing of the device; and what GET
+ * /api/v1/mqtt answers: stats(ud), a new reference, or NULL when MQTT is off. Loop thread
+ * only. */
+void ch_api_set_device_state(ch_api_t *api, json_t *(*fn)(void *ud, int64_t id),
+                             json_t *(*stats)(void *ud), void *ud);
 
 /* The geo index the API keeps in step with the cameras (borrowed; it may be replaced after an
  * import, so ask again each time). For the bell's cameras. Loop thread only. */

@@ -58,6 +58,7 @@ struct ch_api {
     struct ch_alert_live *alerts_live;
     json_t *(*device_state)(void *ud, int64_t id);
     void *device_state_ud;
+    json_t *(*mqtt_stats)(void *ud); /* GET /api/v1/mqtt; NULL: MQTT off */
 };
 
 /* One request being answered: who asks, and what the access log line needs. */

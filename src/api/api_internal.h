@@ -169,6 +169,7 @@ typedef enum ch_api__route_id {
     CH_API__R_ALERTS_ACK,        /* POST /api/v1/alerts/{id}/ack */
     CH_API__R_DEVICE_STATE,      /* GET /api/v1/devices/{id}/state */
     CH_API__R_DEVICE_TRANSITIONS, /* GET /api/v1/devices/{id}/transitions */
+    CH_API__R_MQTT,              /* GET /api/v1/mqtt (the device watch's counters) */
 } ch_api__route_id_t;
 
 typedef struct ch_api__match {

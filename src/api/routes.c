@@ -89,7 +89,8 @@
     X("POST", "/api/v1/alerts/{id}/ack", ROLES_ACK, CH_API__R_ALERTS_ACK, CH_API__AGENCIES)        \
     X("GET", "/api/v1/devices/{id}/state", ROLES_ALL, CH_API__R_DEVICE_STATE, CH_API__DEVICES)     \
     X("GET", "/api/v1/devices/{id}/transitions", ROLES_ALL, CH_API__R_DEVICE_TRANSITIONS,          \
-      CH_API__DEVICES)
+      CH_API__DEVICES)                                                                             \
+    X("GET", "/api/v1/mqtt", ROLES_WATCH, CH_API__R_MQTT, CH_API__AGENCIES)
 
 #define AS_INFO(method, tmpl, roles, id, res)     {method, tmpl, roles},
 #define AS_DISPATCH(method, tmpl, roles, id, res) {id, res},

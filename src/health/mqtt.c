@@ -15,11 +15,13 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #define BACKOFF_FIRST_MS 1000
 #define BACKOFF_MAX_MS   30000
 #define KEEPALIVE_S      30
 #define LOG_EVERY_MS     10000
+#define READ_BURST       256
 
 /* One device the watch has heard from. */
 typedef struct dev {
@@ -53,6 +55,7 @@ struct ch_health_devices {
     struct mosquitto *mosq;
     char *host, *client_id, *prefix, *subscription;
     int port;
+    int tls;
     int64_t heartbeat_ms;
     int64_t (*clock)(void *ud);
     void *clock_ud;
@@ -344,6 +347,29 @@ static void update_poll(ch_health_devices_t *d)
     }
 }
 
+/*
+ * Reads what has arrived: libmosquitto reads one packet per call, so this calls it while the
+ * socket holds more bytes (a burst of messages is taken in one loop turn, not one per turn),
+ * at most READ_BURST times so other handles get their turn. Over TLS, bytes already taken
+ * from the socket may wait inside OpenSSL where the poll cannot see them, so the whole burst
+ * is tried (the extra calls find nothing and return at once), and the tick tries again.
+ */
+static int read_packets(ch_health_devices_t *d)
+{
+    for (int i = 0; i < READ_BURST; i++) {
+        int rc = mosquitto_loop_read(d->mosq, 1);
+        if (rc != MOSQ_ERR_SUCCESS || d->cs != C_CONNECTED) {
+            return rc;
+        }
+        int pending = 0;
+        if (!d->tls && (ioctl(mosquitto_socket(d->mosq), FIONREAD, &pending) != 0 ||
+                        pending <= 0)) {
+            break;
+        }
+    }
+    return MOSQ_ERR_SUCCESS;
+}
+
 static void on_poll(uv_poll_t *p, int status, int events)
 {
     ch_health_devices_t *d = p->data;
@@ -352,7 +378,7 @@ static void on_poll(uv_poll_t *p, int status, int events)
         rc = MOSQ_ERR_CONN_LOST;
     }
     if (rc == MOSQ_ERR_SUCCESS && (events & UV_READABLE)) {
-        rc = mosquitto_loop_read(d->mosq, 1);
+        rc = read_packets(d);
     }
     if (rc == MOSQ_ERR_SUCCESS && d->cs == C_CONNECTED && (events & UV_WRITABLE)) {
         rc = mosquitto_loop_write(d->mosq, 1);
@@ -470,7 +496,10 @@ static void on_tick(uv_timer_t *t)
 {
     ch_health_devices_t *d = t->data;
     if (d->cs == C_CONNECTED) {
-        int rc = mosquitto_loop_misc(d->mosq);
+        int rc = d->tls ? read_packets(d) : MOSQ_ERR_SUCCESS;
+        if (rc == MOSQ_ERR_SUCCESS && d->cs == C_CONNECTED) {
+            rc = mosquitto_loop_misc(d->mosq);
+        }
         if (rc != MOSQ_ERR_SUCCESS) {
             lost(d, rc);
         } else {
@@ -510,6 +539,7 @@ int ch_health_devices_new(uv_loop_t *loop, ch_store_t *st, const ch_health_devic
     d->st = st;
     d->host = ch_strdup(cfg->host);
     d->port = cfg->port;
+    d->tls = cfg->tls;
     d->client_id = ch_strdup(cfg->client_id);
     d->prefix = ch_strdup(cfg->topic_prefix);
     ch_buf_t sub;

@@ -62,6 +62,12 @@ static json_t *device_state(void *ud, int64_t id)
     return ma->devices != NULL ? ch_health_devices_get(ma->devices, id) : NULL;
 }
 
+static json_t *mqtt_stats(void *ud)
+{
+    ch_main_alerts_t *ma = ud;
+    return ma->devices != NULL ? ch_health_devices_stats(ma->devices) : NULL;
+}
+
 int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *st, ch_api_t *api,
                           ch_main_alerts_t **out)
 {
@@ -133,7 +139,7 @@ int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *s
                (unsigned long long)cfg->mqtt_tls, cfg->mqtt_topic_prefix);
     }
     ch_api_set_alerts(api, ma->eng, ma->live);
-    ch_api_set_device_state(api, device_state, ma);
+    ch_api_set_device_state(api, device_state, mqtt_stats, ma);
     *out = ma;
     return 0;
 }
@@ -150,7 +156,7 @@ void ch_main__alerts_close(ch_main_alerts_t *ma)
     }
     if (ma->api != NULL) {
         ch_api_set_alerts(ma->api, NULL, NULL);
-        ch_api_set_device_state(ma->api, NULL, NULL);
+        ch_api_set_device_state(ma->api, NULL, NULL, NULL);
     }
     ch_health_devices_close(ma->devices);
     ma->devices = NULL;
