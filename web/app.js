@@ -4,6 +4,7 @@ import * as api from './api.js';
 import { t, applyI18n, setLang, currentLang, onLangChange } from './i18n.js';
 import { CameraMap } from './map.js';
 import { Wall, fmtLeft } from './wall.js';
+import { AlertsPanel } from './alerts.js';
 
 const $ = (sel) => document.querySelector(sel);
 const state = {
@@ -17,6 +18,7 @@ const state = {
   event: null, // the event shown in the side panel
   place: null, // where the next event opens
   cameraRows: 200,
+  alerts: null, // the alerts panel (admin, operator, auditor)
 };
 
 function el(tag, attrs = {}, ...children) {
@@ -52,6 +54,7 @@ async function start() {
     $('#lang').textContent = currentLang() === 'ko' ? 'EN' : '한국어';
   });
   onLangChange(() => {
+    if (state.alerts) state.alerts.render();
     if (state.event) renderEvent();
     renderEventList();
     renderCameraTable();
@@ -112,7 +115,38 @@ async function enter() {
   await Promise.all([loadServices(), loadAgencies()]);
   await loadCameras();
   await loadEvents().catch(() => {});
+  await startAlerts().catch(() => {});
   document.body.dataset.ready = '1';
+}
+
+// ---- alerts ---------------------------------------------------------------------------------
+
+async function startAlerts() {
+  if (!['admin', 'operator', 'auditor'].includes(state.me.role)) return;
+  show('#alerts-tab', true);
+  state.alerts = new AlertsPanel($('#alert-list'), $('#alerts-badge'), $('#alerts-status'),
+    ['admin', 'operator'].includes(state.me.role), lookAtBellCamera);
+  await state.alerts.start();
+}
+
+// A camera of a bell alert: on the wall when the open event grants it, else to the map with an
+// event form at the bell (watching needs a grant, as always).
+function lookAtBellCamera(alert, cam) {
+  const ev = state.event;
+  const g = ev && (ev.grants || []).find((x) => x.camera_id === cam.id && x.status === 'active' && x.ws_url);
+  if (g) {
+    state.wall.play(g);
+    selectTab('wall');
+    return;
+  }
+  selectTab('map');
+  const known = state.map.cameras.get(cam.id);
+  if (known) showCamera(known);
+  const d = alert.details || {};
+  if (d.located) {
+    state.map.map.setView([d.lat, d.lon], 18, { animate: false });
+    startEvent(d.lat, d.lon);
+  }
 }
 
 function selectTab(name) {
@@ -122,6 +156,7 @@ function selectTab(name) {
   show('#map-view', name === 'map');
   show('#wall-view', name === 'wall');
   show('#cameras-view', name === 'cameras');
+  show('#alerts-view', name === 'alerts');
   if (name === 'map') state.map.invalidate();
   if (name === 'cameras') renderCameraTable();
 }
