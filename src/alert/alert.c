@@ -175,14 +175,16 @@ static int64_t raise_alert(ch_alert_engine_t *eng, const char *kind, const char 
     int rc = ch_store_alert_create(eng->st, &a);
     json_decref(details);
     if (rc != 0) {
-        ch_log(CH_LOG_ERROR, "alert", "msg=\"alert not stored\" kind=%s subject=%s:%" PRId64
-               " error=\"%s\"", kind, subject_type, subject_id, ch_store_errmsg(eng->st));
+        ch_log(CH_LOG_ERROR, "alert",
+               "msg=\"alert not stored\" kind=%s subject=%s:%" PRId64 " error=\"%s\"", kind,
+               subject_type, subject_id, ch_store_errmsg(eng->st));
         free(a.details);
         return 0;
     }
     eng->raised++;
-    ch_log(CH_LOG_WARN, "alert", "msg=raised id=%" PRId64 " kind=%s severity=%s subject=%s:%" PRId64,
-           a.id, kind, severity, subject_type, subject_id);
+    ch_log(CH_LOG_WARN, "alert",
+           "msg=raised id=%" PRId64 " kind=%s severity=%s subject=%s:%" PRId64, a.id, kind,
+           severity, subject_type, subject_id);
     json_t *j = ch_alert_to_json(&a);
     ch_alert_publish(eng, j);
     json_decref(j);
@@ -206,8 +208,8 @@ static void resolve_alert(ch_alert_engine_t *eng, int64_t id, const char *reason
         ch_free(a.resolved_reason);
         a.resolved_reason = ch_strdup(reason);
         if (ch_store_alert_update(eng->st, &a) != 0) {
-            ch_log(CH_LOG_ERROR, "alert", "msg=\"alert not resolved\" id=%" PRId64
-                   " error=\"%s\"", id, ch_store_errmsg(eng->st));
+            ch_log(CH_LOG_ERROR, "alert", "msg=\"alert not resolved\" id=%" PRId64 " error=\"%s\"",
+                   id, ch_store_errmsg(eng->st));
         } else {
             eng->resolved++;
             ch_log(CH_LOG_INFO, "alert", "msg=resolved id=%" PRId64 " kind=%s", id, a.kind);
@@ -293,8 +295,7 @@ static int camera_state_down(const char *s)
     return s != NULL && (strcmp(s, "offline") == 0 || strcmp(s, "auth-failed") == 0);
 }
 
-static void raise_camera_offline(ch_alert_engine_t *eng, int64_t camera_id, slot_t *c,
-                                 int64_t now)
+static void raise_camera_offline(ch_alert_engine_t *eng, int64_t camera_id, slot_t *c, int64_t now)
 {
     char msg[160], since[32];
     ch_time_format_rfc3339(c->b, since);
@@ -333,12 +334,13 @@ void ch_alert_camera_state(ch_alert_engine_t *eng, int64_t camera_id, int64_t pr
             if (eng->cfg.provider_down_count > 0 && p->a >= eng->cfg.provider_down_count &&
                 p->c == 0) {
                 char msg[160];
-                snprintf(msg, sizeof(msg), "%" PRId64 " cameras of provider %" PRId64
-                         " are down at once", p->a, c->a);
-                json_t *d = json_pack("{s:I, s:I}", "cameras_down", (json_int_t)p->a,
-                                      "threshold", (json_int_t)eng->cfg.provider_down_count);
-                p->c = raise_alert(eng, "provider-down", "critical", "agency", c->a, c->a, msg,
-                                   d, at_ms);
+                snprintf(msg, sizeof(msg),
+                         "%" PRId64 " cameras of provider %" PRId64 " are down at once", p->a,
+                         c->a);
+                json_t *d = json_pack("{s:I, s:I}", "cameras_down", (json_int_t)p->a, "threshold",
+                                      (json_int_t)eng->cfg.provider_down_count);
+                p->c = raise_alert(eng, "provider-down", "critical", "agency", c->a, c->a, msg, d,
+                                   at_ms);
             }
         }
         if (eng->cfg.offline_after_ms == 0 && c->c == 0) {
@@ -449,8 +451,7 @@ int ch_alert_get(ch_alert_engine_t *eng, int64_t id, json_t **out)
     return 0;
 }
 
-int ch_alert_ack(ch_alert_engine_t *eng, int64_t id, const char *by, const char *note,
-                 json_t **out)
+int ch_alert_ack(ch_alert_engine_t *eng, int64_t id, const char *by, const char *note, json_t **out)
 {
     *out = NULL;
     ch_alert_t a;

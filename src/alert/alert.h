@@ -132,8 +132,8 @@ void ch_alert_live_close(ch_alert_live_t *live);
 typedef struct ch_alert_webhook ch_alert_webhook_t;
 
 typedef struct ch_alert_webhook_config {
-    const char *url;       /* http://host[:port]/path */
-    int max_tries;         /* then the alert is dropped with a log; 0: 8 */
+    const char *url;         /* http://host[:port]/path */
+    int max_tries;           /* then the alert is dropped with a log; 0: 8 */
     uint64_t first_retry_ms; /* the first wait, doubled each try; 0: 1000 */
     uint64_t max_retry_ms;   /* the cap of the wait; 0: 60000 */
     size_t max_queue;        /* alerts waiting; beyond, new ones are dropped with a log; 0: 1000 */

@@ -148,7 +148,8 @@ static void client_process(client_t *c)
             c->awaiting_pong = 0;
             break;
         case CH_PROTO_WS_CLOSE:
-            (void)client_frame(c, CH_PROTO_WS_CLOSE, f.payload, f.payload_len > 2 ? 2 : f.payload_len);
+            (void)client_frame(c, CH_PROTO_WS_CLOSE, f.payload,
+                               f.payload_len > 2 ? 2 : f.payload_len);
             client_close(c, "closed by the client");
             return;
         default:
@@ -251,8 +252,8 @@ size_t ch_alert_live_clients(const ch_alert_live_t *live)
 static void refuse_fd(int fd, int status, const char *reason, const char *code, const char *msg)
 {
     char body[256], resp[512];
-    int bn = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
-                      msg);
+    int bn =
+        snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
     int rn = snprintf(resp, sizeof(resp),
                       "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
                       "Connection: close\r\n\r\n%s",
@@ -326,8 +327,7 @@ void ch_alert_live_take(ch_alert_live_t *live, int fd, const void *raw, size_t l
     struct sockaddr_storage ss;
     int sl = sizeof(ss);
     c->peer[0] = '\0';
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0 &&
-        ss.ss_family == AF_INET) {
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_INET) {
         char ip[INET_ADDRSTRLEN];
         const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
         uv_ip4_name(sin, ip, sizeof(ip));

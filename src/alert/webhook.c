@@ -149,8 +149,10 @@ static void attempt_finished(attempt_t *a)
     if (wait > wh->cfg.max_retry_ms) {
         wait = wh->cfg.max_retry_ms;
     }
-    ch_log(CH_LOG_WARN, "alert", "msg=\"webhook try failed\" alert=%lld tries=%d retry_ms=%llu "
-           "why=\"%s\"", (long long)it->alert_id, it->tries, (unsigned long long)wait, why);
+    ch_log(CH_LOG_WARN, "alert",
+           "msg=\"webhook try failed\" alert=%lld tries=%d retry_ms=%llu "
+           "why=\"%s\"",
+           (long long)it->alert_id, it->tries, (unsigned long long)wait, why);
     wh->waiting = 1;
     uv_timer_start(&wh->retry_timer, on_retry, wait, 0);
 }
@@ -321,8 +323,10 @@ static void on_alert(void *ud, const json_t *alert)
     json_int_t id = json_integer_value(json_object_get(alert, "id"));
     if (wh->count == wh->cap) {
         wh->dropped++;
-        ch_log(CH_LOG_ERROR, "alert", "msg=\"webhook queue full; alert dropped\" alert=%lld "
-               "queued=%zu", (long long)id, wh->count);
+        ch_log(CH_LOG_ERROR, "alert",
+               "msg=\"webhook queue full; alert dropped\" alert=%lld "
+               "queued=%zu",
+               (long long)id, wh->count);
         return;
     }
     char *text = json_dumps(alert, CH_ALERT_DUMP_FLAGS);

@@ -176,9 +176,9 @@ static void handle_ack(api_ctx_t *c, ch_slice_t id)
     }
     char object[48];
     snprintf(object, sizeof(object), "alert:%lld", (long long)aid);
-    json_t *details = json_pack(
-        "{s:O, s:O, s:O, s:s?}", "kind", json_object_get(after, "kind"), "subject",
-        json_object_get(after, "subject"), "state", json_object_get(after, "state"), "note", note);
+    json_t *details = json_pack("{s:O, s:O, s:O, s:s?}", "kind", json_object_get(after, "kind"),
+                                "subject", json_object_get(after, "subject"), "state",
+                                json_object_get(after, "state"), "note", note);
     json_t *agency = json_object_get(after, "agency_id");
     if (json_integer_value(agency) > 0) {
         json_object_set(details, "agency_id", agency);
@@ -240,8 +240,7 @@ static void handle_live(api_ctx_t *c)
 
 void ch_api__handle_alerts(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id)
 {
-    if (c->api->alerts == NULL ||
-        (route == CH_API__R_ALERTS_LIVE && c->api->alerts_live == NULL)) {
+    if (c->api->alerts == NULL || (route == CH_API__R_ALERTS_LIVE && c->api->alerts_live == NULL)) {
         ch_api__reply_error(c, 503, "unavailable", NULL, "alerts are not running on this hub");
         return;
     }
@@ -270,11 +269,11 @@ static void handle_device_state(api_ctx_t *c, int64_t did)
     if (ch_api__reject_query(c) != 0) {
         return;
     }
-    json_t *j = c->api->device_state != NULL ? c->api->device_state(c->api->device_state_ud, did)
-                                              : NULL;
+    json_t *j =
+        c->api->device_state != NULL ? c->api->device_state(c->api->device_state_ud, did) : NULL;
     if (j == NULL) {
-        j = json_pack("{s:I, s:s, s:n, s:n, s:n}", "device_id", (json_int_t)did, "state",
-                      "unknown", "since", "last_seen", "battery");
+        j = json_pack("{s:I, s:s, s:n, s:n, s:n}", "device_id", (json_int_t)did, "state", "unknown",
+                      "since", "last_seen", "battery");
     }
     json_object_set_new(j, "watched", json_boolean(c->api->device_state != NULL));
     ch_api__reply_json(c, 200, NULL, j);
@@ -333,13 +332,12 @@ void ch_api__handle_device_health(api_ctx_t *c, ch_api__route_id_t route, ch_sli
         if (ch_api__reject_query(c) != 0) {
             return;
         }
-        json_t *s = c->api->mqtt_stats != NULL ? c->api->mqtt_stats(c->api->device_state_ud)
-                                                : NULL;
+        json_t *s = c->api->mqtt_stats != NULL ? c->api->mqtt_stats(c->api->device_state_ud) : NULL;
         if (s == NULL) {
             s = json_object();
         }
-        json_object_set_new(s, "enabled", json_boolean(c->api->mqtt_stats != NULL &&
-                                                       json_object_size(s) > 0));
+        json_object_set_new(s, "enabled",
+                            json_boolean(c->api->mqtt_stats != NULL && json_object_size(s) > 0));
         ch_api__reply_json(c, 200, NULL, s);
         return;
     }

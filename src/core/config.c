@@ -594,8 +594,9 @@ static int ch__config_check_mqtt(ch_config_t *cfg, char **err)
     }
     for (const char *p = cfg->mqtt_topic_prefix; *p != '\0'; p++) {
         if (*p == '+' || *p == '#' || (unsigned char)*p < ' ' || *p == 0x7f) {
-            ch_buf_appendf(&msg, "mqtt.topic_prefix: \"%s\" must not hold wildcards or "
-                                 "control characters",
+            ch_buf_appendf(&msg,
+                           "mqtt.topic_prefix: \"%s\" must not hold wildcards or "
+                           "control characters",
                            cfg->mqtt_topic_prefix);
             goto fail;
         }

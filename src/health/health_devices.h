@@ -70,12 +70,12 @@ typedef struct ch_health_devices ch_health_devices_t;
 typedef struct ch_health_devices_config {
     const char *host; /* the broker */
     int port;
-    int tls; /* 1: TLS (tls_ca, or the system's CAs when NULL) */
+    int tls;                         /* 1: TLS (tls_ca, or the system's CAs when NULL) */
     const char *username, *password; /* or NULL */
     const char *tls_ca, *tls_cert, *tls_key;
     const char *client_id;
     const char *topic_prefix;
-    int64_t heartbeat_ms; /* a device that said none is offline after this much silence */
+    int64_t heartbeat_ms;       /* a device that said none is offline after this much silence */
     int64_t (*clock)(void *ud); /* NULL: the wall clock */
     void *clock_ud;
 } ch_health_devices_config_t;

@@ -44,9 +44,9 @@ enum { DROP_TOPIC = 0, DROP_PAYLOAD = 1, DROP_DEVICE = 2, NDROP = 3 };
 static const char *const drop_names[NDROP] = {"topic", "payload", "device"};
 
 typedef enum conn_state {
-    C_IDLE = 0,       /* waiting to dial (backoff) */
-    C_DIALING = 1,    /* a connect runs on the pool */
-    C_CONNECTED = 2,  /* the socket is on the poll */
+    C_IDLE = 0,      /* waiting to dial (backoff) */
+    C_DIALING = 1,   /* a connect runs on the pool */
+    C_CONNECTED = 2, /* the socket is on the poll */
 } conn_state_t;
 
 struct ch_health_devices {
@@ -165,8 +165,8 @@ static device_entry_t *dev_lookup(ch_health_devices_t *d, int64_t agency_id, int
     return v;
 }
 
-static void dev_event(const device_entry_t *v, const char *old_state, int64_t at, const char *reason,
-                      ch_health_device_event_t *ev)
+static void dev_event(const device_entry_t *v, const char *old_state, int64_t at,
+                      const char *reason, ch_health_device_event_t *ev)
 {
     memset(ev, 0, sizeof(*ev));
     ev->device_id = v->id;
@@ -201,11 +201,14 @@ static void dev_transition(ch_health_devices_t *d, device_entry_t *v, const char
     t.at = at;
     t.reason = (char *)reason;
     if (ch_store_device_transition_create(d->st, &t) != 0) {
-        ch_log(CH_LOG_ERROR, "health", "msg=\"device transition not stored\" device=%" PRId64
-               " error=\"%s\"", v->id, ch_store_errmsg(d->st));
+        ch_log(CH_LOG_ERROR, "health",
+               "msg=\"device transition not stored\" device=%" PRId64 " error=\"%s\"", v->id,
+               ch_store_errmsg(d->st));
     }
-    ch_log(CH_LOG_INFO, "health", "msg=\"device state\" device=%" PRId64 " from=%s to=%s "
-           "reason=\"%s\"", v->id, old, state, reason ? reason : "");
+    ch_log(CH_LOG_INFO, "health",
+           "msg=\"device state\" device=%" PRId64 " from=%s to=%s "
+           "reason=\"%s\"",
+           v->id, old, state, reason ? reason : "");
     if (d->on_state != NULL) {
         ch_health_device_event_t ev;
         dev_event(v, old, at, reason, &ev);
@@ -362,8 +365,8 @@ static int read_packets(ch_health_devices_t *d)
             return rc;
         }
         int pending = 0;
-        if (!d->tls && (ioctl(mosquitto_socket(d->mosq), FIONREAD, &pending) != 0 ||
-                        pending <= 0)) {
+        if (!d->tls &&
+            (ioctl(mosquitto_socket(d->mosq), FIONREAD, &pending) != 0 || pending <= 0)) {
             break;
         }
     }
@@ -397,7 +400,7 @@ static void on_connack(struct mosquitto *mosq, void *ud, int rc)
         ch_log(CH_LOG_ERROR, "health", "msg=\"mqtt broker refused the connection\" error=\"%s\"",
                mosquitto_connack_string(rc));
         d->backoff_ms = BACKOFF_MAX_MS; /* a bad password does not heal in a second */
-        return; /* the broker closes; the read fails and lost() follows */
+        return;                         /* the broker closes; the read fails and lost() follows */
     }
     d->backoff_ms = BACKOFF_FIRST_MS;
     int mid;
@@ -444,9 +447,11 @@ static void dial_done(uv_work_t *w, int status)
     }
     if (status != 0 || d->dial_rc != MOSQ_ERR_SUCCESS) {
         d->cs = C_IDLE;
-        ch_log(CH_LOG_WARN, "health", "msg=\"mqtt broker not reached\" host=%s port=%d "
-               "error=\"%s\" retry_ms=%" PRIu64, d->host, d->port,
-               status != 0 ? "cancelled" : mosquitto_strerror(d->dial_rc), d->backoff_ms);
+        ch_log(CH_LOG_WARN, "health",
+               "msg=\"mqtt broker not reached\" host=%s port=%d "
+               "error=\"%s\" retry_ms=%" PRIu64,
+               d->host, d->port, status != 0 ? "cancelled" : mosquitto_strerror(d->dial_rc),
+               d->backoff_ms);
         schedule_dial(d);
         return;
     }

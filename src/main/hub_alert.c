@@ -134,8 +134,10 @@ int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *s
         ch_health_devices_on_state(ma->devices, on_device_state, ma);
         ch_health_devices_on_bell(ma->devices, on_bell, ma);
         ch_health_devices_start(ma->devices);
-        ch_log(CH_LOG_INFO, "health", "msg=\"mqtt device watch on\" host=%s port=%llu tls=%llu "
-               "prefix=%s", cfg->mqtt_host, (unsigned long long)cfg->mqtt_port,
+        ch_log(CH_LOG_INFO, "health",
+               "msg=\"mqtt device watch on\" host=%s port=%llu tls=%llu "
+               "prefix=%s",
+               cfg->mqtt_host, (unsigned long long)cfg->mqtt_port,
                (unsigned long long)cfg->mqtt_tls, cfg->mqtt_topic_prefix);
     }
     ch_api_set_alerts(api, ma->eng, ma->live);

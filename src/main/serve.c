@@ -62,7 +62,7 @@ typedef struct ch_serve {
     int64_t last_audit_checkpoint; /* ms, written by the pool job only */
     ch_store_t *checkpoint_store;  /* the pool's handle for WAL checkpoints */
     int stopping;
-    ch_main_relay_t *relay; /* the media relay (hub_relay.c) */
+    ch_main_relay_t *relay;   /* the media relay (hub_relay.c) */
     ch_main_alerts_t *alerts; /* alerts and the MQTT device watch (hub_alert.c) */
 } ch_serve_t;
 

@@ -109,13 +109,13 @@ static const ch_store__col_t grant_cols[] = {
 };
 
 static const ch_store__col_t alert_cols[] = {
-    COL(ch_alert_t, kind, TEXT),           COL(ch_alert_t, severity, TEXT),
-    COL(ch_alert_t, subject_type, TEXT),   COL(ch_alert_t, subject_id, INT64),
-    COL(ch_alert_t, agency_id, INT64),     COL(ch_alert_t, message, TEXT),
-    COL(ch_alert_t, details, TEXT),        COL(ch_alert_t, status, TEXT),
-    COL(ch_alert_t, raised_at, INT64),     COL(ch_alert_t, acked_by, TEXT),
-    COL(ch_alert_t, acked_at, INT64),      COL(ch_alert_t, note, TEXT),
-    COL(ch_alert_t, resolved_at, INT64),   COL(ch_alert_t, resolved_reason, TEXT),
+    COL(ch_alert_t, kind, TEXT),         COL(ch_alert_t, severity, TEXT),
+    COL(ch_alert_t, subject_type, TEXT), COL(ch_alert_t, subject_id, INT64),
+    COL(ch_alert_t, agency_id, INT64),   COL(ch_alert_t, message, TEXT),
+    COL(ch_alert_t, details, TEXT),      COL(ch_alert_t, status, TEXT),
+    COL(ch_alert_t, raised_at, INT64),   COL(ch_alert_t, acked_by, TEXT),
+    COL(ch_alert_t, acked_at, INT64),    COL(ch_alert_t, note, TEXT),
+    COL(ch_alert_t, resolved_at, INT64), COL(ch_alert_t, resolved_reason, TEXT),
 };
 
 static const ch_store__col_t device_transition_cols[] = {

@@ -125,8 +125,8 @@ typedef struct ch_store_filter {
     double min_lat, min_lon, max_lat, max_lon;
     int64_t event_id;  /* grants only; 0 = any */
     int64_t device_id; /* device transitions only; 0 = any */
-    int64_t after_id; /* cursor: items with id > after_id, in id order */
-    int limit;        /* 1..1000; 0 means 100 */
+    int64_t after_id;  /* cursor: items with id > after_id, in id order */
+    int limit;         /* 1..1000; 0 means 100 */
 } ch_store_filter_t;
 
 typedef struct ch_agency_list {
@@ -504,18 +504,18 @@ extern const char *const ch_store_alert_severities[]; /* info warning critical *
  * column "status" so that the generic list filter applies; the API calls it "state". */
 typedef struct ch_alert {
     int64_t id;
-    char *kind;         /* required: one of ch_store_alert_kinds */
-    char *severity;     /* required: one of ch_store_alert_severities */
-    char *subject_type; /* required: "camera", "device" or "agency" */
-    int64_t subject_id; /* required */
-    int64_t agency_id;  /* the subject's provider or owner agency, 0 when none */
-    char *message;      /* required: one English sentence for people */
-    char *details;      /* a JSON object text (the bell's cameras, counts, ...), or NULL */
-    char *status;       /* required: one of ch_store_alert_states */
-    int64_t raised_at;  /* ms since epoch */
-    char *acked_by;     /* the actor who acknowledged it, or NULL */
-    int64_t acked_at;   /* 0 when not acknowledged */
-    char *note;         /* the acknowledgement's note, or NULL */
+    char *kind;          /* required: one of ch_store_alert_kinds */
+    char *severity;      /* required: one of ch_store_alert_severities */
+    char *subject_type;  /* required: "camera", "device" or "agency" */
+    int64_t subject_id;  /* required */
+    int64_t agency_id;   /* the subject's provider or owner agency, 0 when none */
+    char *message;       /* required: one English sentence for people */
+    char *details;       /* a JSON object text (the bell's cameras, counts, ...), or NULL */
+    char *status;        /* required: one of ch_store_alert_states */
+    int64_t raised_at;   /* ms since epoch */
+    char *acked_by;      /* the actor who acknowledged it, or NULL */
+    int64_t acked_at;    /* 0 when not acknowledged */
+    char *note;          /* the acknowledgement's note, or NULL */
     int64_t resolved_at; /* 0 while not resolved */
     char *resolved_reason;
     int64_t created_at;

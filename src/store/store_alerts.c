@@ -40,10 +40,9 @@ static int alert_check(ch_store_t *st, const ch_alert_t *a)
     if ((rc = ch_store__check_enum(st, "alert", "kind", a->kind, ch_store_alert_kinds)) != 0 ||
         (rc = ch_store__check_enum(st, "alert", "severity", a->severity,
                                    ch_store_alert_severities)) != 0 ||
-        (rc = ch_store__check_enum(st, "alert", "subject_type", a->subject_type,
-                                   subject_types)) != 0 ||
-        (rc = ch_store__check_enum(st, "alert", "status", a->status, ch_store_alert_states)) !=
-            0) {
+        (rc = ch_store__check_enum(st, "alert", "subject_type", a->subject_type, subject_types)) !=
+            0 ||
+        (rc = ch_store__check_enum(st, "alert", "status", a->status, ch_store_alert_states)) != 0) {
         return rc;
     }
     return 0;

@@ -284,11 +284,7 @@ static const char migration_alerts[] =
     "CREATE INDEX device_transitions_device ON device_transitions(device_id);\n";
 
 static const char *const migrations[] = {
-    migration_1,
-    migration_2,
-    migration_3,
-    migration_4,
-    migration_alerts,
+    migration_1, migration_2, migration_3, migration_4, migration_alerts,
 };
 
 #define SCHEMA_VERSION ((int)CH_ARRAY_SIZE(migrations))
@@ -479,8 +475,7 @@ static void sql_filters(ch_buf_t *b, const ch_store__table_t *t, unsigned mask)
         {CH_STORE__F_AGENCY, "agency_id", P_AGENCY}, {CH_STORE__F_PURPOSE, "purpose", P_PURPOSE},
         {CH_STORE__F_KIND, "kind", P_KIND},          {CH_STORE__F_STATUS, "status", P_STATUS},
         {CH_STORE__F_TYPE, "type", P_TYPE},          {CH_STORE__F_LEVEL, "level", P_LEVEL},
-        {CH_STORE__F_EVENT, "event_id", P_EVENT},
-        {CH_STORE__F_DEVICE, "device_id", P_DEVICE},
+        {CH_STORE__F_EVENT, "event_id", P_EVENT},    {CH_STORE__F_DEVICE, "device_id", P_DEVICE},
     };
     for (size_t i = 0; i < CH_ARRAY_SIZE(eq); i++) {
         if (mask & eq[i].bit) {

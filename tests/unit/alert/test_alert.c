@@ -16,7 +16,7 @@
 
 #include "alert/alert.h"
 
-#define T0  1796000000000LL /* ms */
+#define T0     1796000000000LL /* ms */
 #define MINUTE 60000LL
 
 typedef struct fixture {
@@ -201,9 +201,8 @@ static void test_provider_down_counts_cameras_of_one_provider_at_once(void **sta
     assert_string_equal(str(json_object_get(a, "subject"), "type"), "agency");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(a, "subject"), "id")),
                      fx->provider_a);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(a, "details"),
-                                                        "cameras_down")),
-                     3);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(a, "details"), "cameras_down")), 3);
     /* A fourth one does not raise a second alert. */
     ch_alert_camera_state(fx->eng, 24, fx->provider_a, "online", "offline", fx->now, NULL);
     assert_int_equal(count_alerts(fx, NULL, "provider-down"), 1);
@@ -261,9 +260,9 @@ static void test_device_offline_is_raised_at_once_and_once(void **state)
 static void test_a_bell_carries_its_cameras_and_is_acknowledged_once(void **state)
 {
     fixture_t *fx = *state;
-    json_t *cams = json_pack("{s:[{s:i, s:f, s:f}, {s:i, s:f, s:f}], s:i, s:b}", "cameras", "id",
-                             3, "distance_m", 12.5, "bearing_deg", 45.0, "id", 4, "distance_m",
-                             40.0, "bearing_deg", 270.0, "count", 2, "truncated", 0);
+    json_t *cams = json_pack("{s:[{s:i, s:f, s:f}, {s:i, s:f, s:f}], s:i, s:b}", "cameras", "id", 3,
+                             "distance_m", 12.5, "bearing_deg", 45.0, "id", 4, "distance_m", 40.0,
+                             "bearing_deg", 270.0, "count", 2, "truncated", 0);
     int64_t id = 0;
     ch_alert_bell(fx->eng, 9, fx->provider_a, "비상벨 중구-9", 1, 37.56, 126.97, fx->now, cams,
                   &id);
@@ -271,7 +270,8 @@ static void test_a_bell_carries_its_cameras_and_is_acknowledged_once(void **stat
     const json_t *a = heard(fx, 0);
     assert_string_equal(str(a, "kind"), "bell-pressed");
     assert_string_equal(str(a, "severity"), "critical");
-    assert_string_equal(str(a, "message"), "emergency bell 9 (비상벨 중구-9) pressed: 2 cameras see it");
+    assert_string_equal(str(a, "message"),
+                        "emergency bell 9 (비상벨 중구-9) pressed: 2 cameras see it");
     const json_t *list = json_object_get(json_object_get(a, "details"), "cameras");
     assert_int_equal(json_array_size(list), 2);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 0), "id")), 3);

@@ -52,19 +52,27 @@ static void test_heartbeats_and_events(void **state)
     assert_string_equal(m.event_type, "bell-pressed");
     /* Another prefix with levels of its own. */
     char why[128];
-    assert_int_equal(ch_health_mqtt_parse("seoul/cctv", "seoul/cctv/1/2/heartbeat", "", 0, &m, why,
-                                          sizeof(why)),
-                     0);
+    assert_int_equal(
+        ch_health_mqtt_parse("seoul/cctv", "seoul/cctv/1/2/heartbeat", "", 0, &m, why, sizeof(why)),
+        0);
 }
 
 static void test_topics_outside_the_scheme(void **state)
 {
     (void)state;
     ch_health_mqtt_msg_t m;
-    const char *bad[] = {"cctvhub/1/2",          "cctvhub/1/2/state/x", "cctvhub/0/2/state",
-                         "cctvhub/01/2/state",   "cctvhub/1/-2/state",  "cctvhub/a/2/state",
-                         "cctvhub//2/state",     "other/1/2/state",     "cctvhubx/1/2/state",
-                         "cctvhub/1/2/reboot",   "cctvhub/1/2/",        "CCTVHUB/1/2/state",
+    const char *bad[] = {"cctvhub/1/2",
+                         "cctvhub/1/2/state/x",
+                         "cctvhub/0/2/state",
+                         "cctvhub/01/2/state",
+                         "cctvhub/1/-2/state",
+                         "cctvhub/a/2/state",
+                         "cctvhub//2/state",
+                         "other/1/2/state",
+                         "cctvhubx/1/2/state",
+                         "cctvhub/1/2/reboot",
+                         "cctvhub/1/2/",
+                         "CCTVHUB/1/2/state",
                          "cctvhub/99999999999999999999/2/state"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(parse(bad[i], "{\"status\":\"ok\"}", &m), CH_ENOENT);
