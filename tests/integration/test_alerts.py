@@ -42,8 +42,12 @@ class Broker:
             f.write("listener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\n"
                     "persistence false\nlog_dest stderr\nuser %s\n"
                     % (self.port, pw, getpass.getuser()))
+        self.conf = conf
         self.log = open(os.path.join(self.tmp, "broker.log"), "wb")
-        self.proc = subprocess.Popen(["mosquitto", "-c", conf], stdout=self.log,
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(["mosquitto", "-c", self.conf], stdout=self.log,
                                      stderr=subprocess.STDOUT)
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -73,10 +77,11 @@ class Broker:
                            timeout=120)
         check(r.returncode == 0, "mosquitto_pub -l: %s" % r.stderr)
 
-    def stop(self):
+    def stop(self, close_log=True):
         self.proc.terminate()
         self.proc.wait(timeout=10)
-        self.log.close()
+        if close_log:
+            self.log.close()
 
 
 class Webhook:
@@ -353,6 +358,35 @@ def test_a_flood_of_malformed_messages_is_counted_and_survived():
         broker.stop()
 
 
+def test_a_lost_broker_is_dialled_again_and_a_stop_closes_live_clients():
+    broker = Broker()
+    h = start(broker, env={"CCTVHUB_MQTT_HEARTBEAT_S": "600"})
+    try:
+        ag = agency(h, "성동구청")
+        bell = device(h, ag, "비상벨 성동-5", "emergency-bell", 37.5633, 127.0371)
+        ws = Ws(h.port, "/api/v1/alerts/live", headers=("Cookie: " + h.cookie,))
+        check(ws.status == 101, ws.head)
+        broker.stop(close_log=False)
+        wait_for("the hub to see the broker gone",
+                 lambda: not h.json("GET", "/api/v1/mqtt", expect=200)[1]["connected"])
+        broker.start()
+        st = wait_for("the hub to dial again", lambda: (lambda x: x if x["connected"] else None)(
+            h.json("GET", "/api/v1/mqtt", expect=200)[1]), timeout=20)
+        check(st["connects"] == 2, st)
+        broker.pub("cctvhub/%d/%d/event" % (ag, bell), {"type": "bell-pressed"})
+        op, payload = ws.frame()
+        check(op == 1 and json.loads(payload)["kind"] == "bell-pressed", payload)
+        # The client stays connected while the hub stops: it gets a close frame (1001).
+        text = h.stop()
+        op, payload = ws.frame()
+        check(op == 8 and payload[:2] == b"\x03\xe9", (op, payload))
+        ws.close()
+        check("msg=\"mqtt broker lost\"" in text, text[-2000:])
+    finally:
+        h.cleanup()
+        broker.stop()
+
+
 def test_mqtt_and_webhook_keys_are_checked_at_start():
     for env, key in [({"CCTVHUB_MQTT_URL": "http://broker"}, "mqtt.url"),
                      ({"CCTVHUB_MQTT_URL": "mqtt://b", "CCTVHUB_MQTT_HOST": "b"}, "mqtt.host"),
@@ -373,5 +407,6 @@ if __name__ == "__main__":
         test_a_bell_press_raises_an_alert_with_the_cameras_that_see_the_bell_pushed_and_posted,
         test_an_acknowledgement_is_audited_pushed_and_refused_twice,
         test_a_flood_of_malformed_messages_is_counted_and_survived,
+        test_a_lost_broker_is_dialled_again_and_a_stop_closes_live_clients,
         test_mqtt_and_webhook_keys_are_checked_at_start,
     ])
