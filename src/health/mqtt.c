@@ -228,9 +228,12 @@ static void drop(ch_health_devices_t *d, int why_kind, const char *topic, const 
     uint64_t since = d->dropped[why_kind] - d->dropped_logged[why_kind];
     d->dropped_logged[why_kind] = d->dropped[why_kind];
     d->drop_logged_at[why_kind] = now;
+    /* A topic can be 64 KiB long: the log gets its first 120 bytes. */
+    char *shown = ch_strndup(topic, 120);
     ch_buf_t b;
     ch_buf_init(&b);
-    ch_log_quote(&b, topic);
+    ch_log_quote(&b, shown);
+    ch_free(shown);
     ch_log(CH_LOG_WARN, "health",
            "msg=\"mqtt messages dropped\" reason=%s dropped=%" PRIu64 " total=%" PRIu64
            " last_topic=%s why=\"%s\"",

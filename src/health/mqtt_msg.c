@@ -215,7 +215,7 @@ int ch_health_mqtt_parse(const char *prefix, const char *topic, const void *payl
         return 0; /* a bare heartbeat */
     }
     json_error_t jerr;
-    json_t *o = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *o = json_loadb(payload != NULL ? payload : "", len, JSON_REJECT_DUPLICATES, &jerr);
     if (o == NULL) {
         snprintf(why, why_len, "not JSON (line %d column %d)", jerr.line, jerr.column);
         return CH_EPARSE;

@@ -107,6 +107,14 @@ static void test_malformed_payloads(void **state)
     assert_int_equal(parse("cctvhub/1/2/event", "{}", &m), CH_EPARSE);
     assert_int_equal(parse("cctvhub/1/2/event", "", &m), CH_EPARSE);
     assert_int_equal(parse("cctvhub/1/2/heartbeat", "{\"status\":\"ok\"}", &m), CH_EPARSE);
+    /* libmosquitto gives an empty payload as NULL. */
+    char nwhy[128];
+    assert_int_equal(
+        ch_health_mqtt_parse("cctvhub", "cctvhub/1/2/state", NULL, 0, &m, nwhy, sizeof(nwhy)),
+        CH_EPARSE);
+    assert_int_equal(
+        ch_health_mqtt_parse("cctvhub", "cctvhub/1/2/heartbeat", NULL, 0, &m, nwhy, sizeof(nwhy)),
+        0);
     /* Over the size limit, even if well formed. */
     char big[CH_HEALTH_MQTT_MAX_PAYLOAD + 64];
     memset(big, ' ', sizeof(big) - 1);
