@@ -25,12 +25,34 @@ MQTT_USER = "cctvhub"
 MQTT_PASSWORD = "broker-secret-for-tests"
 
 
-class Broker:
-    """A mosquitto broker on a free port, requiring a user and password."""
+def make_tls(d):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl."""
+    def ossl(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True, cwd=d)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+         "-days", "2", "-subj", "/CN=cctvhub test CA")
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "")):
+        ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out",
+             name + ".csr", "-subj", "/CN=" + name)
+        extra = []
+        if ext:
+            with open(os.path.join(d, name + ".ext"), "w") as f:
+                f.write(ext + "\n")
+            extra = ["-extfile", name + ".ext"]
+        ossl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", name + ".pem", "-days", "2", *extra)
+    return {k: os.path.join(d, k) for k in ("ca.pem", "server.pem", "server.key", "client.pem",
+                                            "client.key")}
 
-    def __init__(self):
+
+class Broker:
+    """A mosquitto broker on a free port, requiring a user and password (and with tls=True, TLS
+    and a client certificate)."""
+
+    def __init__(self, tls=False):
         self.tmp = tempfile.mkdtemp(prefix="cctvhub-mqtt-")
         self.port = free_port()
+        self.tls = make_tls(self.tmp) if tls else None
         pw = os.path.join(self.tmp, "passwd")
         subprocess.run(["mosquitto_passwd", "-b", "-c", pw, MQTT_USER, MQTT_PASSWORD], check=True,
                        capture_output=True)
@@ -42,17 +64,26 @@ class Broker:
             f.write("listener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\n"
                     "persistence false\nlog_dest stderr\nuser %s\n"
                     % (self.port, pw, getpass.getuser()))
+            if self.tls:
+                f.write("cafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\n"
+                        % (self.tls["ca.pem"], self.tls["server.pem"], self.tls["server.key"]))
         self.conf = conf
         self.log = open(os.path.join(self.tmp, "broker.log"), "wb")
         self.start()
+
+    def client_args(self):
+        args = ["-h", "127.0.0.1", "-p", str(self.port), "-u", MQTT_USER, "-P", MQTT_PASSWORD]
+        if self.tls:
+            args += ["--cafile", self.tls["ca.pem"], "--cert", self.tls["client.pem"], "--key",
+                     self.tls["client.key"]]
+        return args
 
     def start(self):
         self.proc = subprocess.Popen(["mosquitto", "-c", self.conf], stdout=self.log,
                                      stderr=subprocess.STDOUT)
         deadline = time.time() + 10
         while time.time() < deadline:
-            if subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port), "-u",
-                               MQTT_USER, "-P", MQTT_PASSWORD, "-t", "probe", "-m", "x"],
+            if subprocess.run(["mosquitto_pub"] + self.client_args() + ["-t", "probe", "-m", "x"],
                               capture_output=True).returncode == 0:
                 return
             time.sleep(0.1)
@@ -61,8 +92,7 @@ class Broker:
     def pub(self, topic, payload, qos=1):
         if isinstance(payload, (dict, list)):
             payload = json.dumps(payload)
-        args = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port), "-u", MQTT_USER, "-P",
-                MQTT_PASSWORD, "-q", str(qos), "-t", topic]
+        args = ["mosquitto_pub"] + self.client_args() + ["-q", str(qos), "-t", topic]
         args += ["-n"] if payload == "" else ["-m", payload]
         r = subprocess.run(args, capture_output=True, timeout=30)
         check(r.returncode == 0, "mosquitto_pub: %s" % r.stderr)
@@ -71,8 +101,7 @@ class Broker:
         """Publishes each line as one message (a flood), at QoS 0: the broker queues QoS 1
         messages for a subscriber only up to max_queued_messages and drops the rest, which is
         not what this test is about."""
-        r = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port), "-u",
-                            MQTT_USER, "-P", MQTT_PASSWORD, "-q", "0", "-t", topic, "-l"],
+        r = subprocess.run(["mosquitto_pub"] + self.client_args() + ["-q", "0", "-t", topic, "-l"],
                            input="\n".join(lines).encode() + b"\n", capture_output=True,
                            timeout=120)
         check(r.returncode == 0, "mosquitto_pub -l: %s" % r.stderr)
@@ -387,6 +416,41 @@ def test_a_lost_broker_is_dialled_again_and_a_stop_closes_live_clients():
         broker.stop()
 
 
+def test_mqtts_with_a_client_certificate_and_a_webhook_that_gives_up():
+    broker = Broker(tls=True)
+    wh = Webhook(fail=1000)
+    env = {"CCTVHUB_MQTT_URL": "mqtts://127.0.0.1:%d" % broker.port,
+           "CCTVHUB_MQTT_TLS_CA": broker.tls["ca.pem"],
+           "CCTVHUB_MQTT_TLS_CERT": broker.tls["client.pem"],
+           "CCTVHUB_MQTT_TLS_KEY": broker.tls["client.key"],
+           "CCTVHUB_MQTT_HEARTBEAT_S": "600", "CCTVHUB_ALERT_WEBHOOK_MAX_TRIES": "2"}
+    h = start(broker, wh, env=env)
+    try:
+        ag = agency(h, "서초구청")
+        dev = device(h, ag, "센서-T", "sensor")
+        bell = device(h, ag, "비상벨 서초-1", "emergency-bell")
+        # A burst over TLS: every message is taken, none waits inside OpenSSL.
+        broker.pub_lines("cctvhub/%d/%d/heartbeat" % (ag, dev), ['{"battery": 50}'] * 300)
+        broker.pub("cctvhub/%d/%d/event" % (ag, bell), {"type": "bell-pressed"})
+        st = wait_for("the burst", lambda: (lambda x: x if x["accepted"] == 301 else None)(
+            h.json("GET", "/api/v1/mqtt", expect=200)[1]), timeout=30)
+        check(st["received"] == 301 and st["dropped"] == {"topic": 0, "payload": 0, "device": 0},
+              st)
+        al = wait_for("the bell alert", lambda: alerts(h, "?kind=bell-pressed"))
+        # The webhook answers 500 each time: two tries (1 s apart), then the alert is dropped.
+        wait_for("two tries", lambda: len(wh.calls) >= 2, timeout=15)
+        time.sleep(2.5)
+        check(len(wh.calls) == 2 and all(c[3]["id"] == al[0]["id"] for c in wh.calls), wh.calls)
+        text = h.stop()
+        check("msg=\"webhook gave up; alert dropped\" alert=%d tries=2" % al[0]["id"] in text,
+              text[-2000:])
+        check("tls=1" in text, text[-2000:])
+    finally:
+        h.cleanup()
+        broker.stop()
+        wh.stop()
+
+
 def test_mqtt_and_webhook_keys_are_checked_at_start():
     for env, key in [({"CCTVHUB_MQTT_URL": "http://broker"}, "mqtt.url"),
                      ({"CCTVHUB_MQTT_URL": "mqtt://b", "CCTVHUB_MQTT_HOST": "b"}, "mqtt.host"),
@@ -408,5 +472,6 @@ if __name__ == "__main__":
         test_an_acknowledgement_is_audited_pushed_and_refused_twice,
         test_a_flood_of_malformed_messages_is_counted_and_survived,
         test_a_lost_broker_is_dialled_again_and_a_stop_closes_live_clients,
+        test_mqtts_with_a_client_certificate_and_a_webhook_that_gives_up,
         test_mqtt_and_webhook_keys_are_checked_at_start,
     ])
