@@ -44,6 +44,7 @@ static void on_bell(void *ud, const ch_health_device_event_t *ev)
     if (ev->located && geo != NULL) {
         ch_geo_filter_t f;
         memset(&f, 0, sizeof(f));
+        f.exclude_offline = 1; /* an inactive camera shows nobody anything */
         ch_geo_results_t r;
         memset(&r, 0, sizeof(r));
         if (ch_geo_near(geo, ev->lat, ev->lon, ma->bell_radius_m, CH_GEO_DEFAULT_LIMIT, &f, &r) ==
