@@ -216,8 +216,8 @@ static void test_a_client_that_stops_reading_is_dropped_and_others_go_on(void **
             pending += (size_t)r;
         }
         size_t off = 0;
-        while (pending - off >= 2 && pending - off >= 2 + (uint8_t)buf[off + 1]) {
-            off += 2 + (uint8_t)buf[off + 1];
+        while (pending - off >= 2 && pending - off >= 2 + (size_t)(uint8_t)buf[off + 1]) {
+            off += 2 + (size_t)(uint8_t)buf[off + 1];
             fast_frames++;
         }
         memmove(buf, buf + off, pending - off);
