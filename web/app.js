@@ -146,6 +146,13 @@ function lookAtBellCamera(alert, cam) {
   if (d.located) {
     state.map.map.setView([d.lat, d.lon], 18, { animate: false });
     startEvent(d.lat, d.lon);
+    // Prefilled for a bell: the SOS service when the services file has it, the alert as the
+    // incident, the bell's agency when it may ask; the operator still decides and submits.
+    if ([...$('#event-service').options].some((o) => o.value === 'ansimi-sos')) $('#event-service').value = 'ansimi-sos';
+    if ([...$('#event-agency').options].some((o) => Number(o.value) === alert.agency_id)) $('#event-agency').value = String(alert.agency_id);
+    $('#event-incident').value = `alert-${alert.id}`;
+    $('#event-reason').value = alert.message;
+    state.playAfterOpen = cam.id; // once the event opens, this camera goes on the wall
   }
 }
 
@@ -264,6 +271,7 @@ function renderCameraTable() {
 // ---- events ---------------------------------------------------------------------------------
 
 function startEvent(lat, lon) {
+  state.playAfterOpen = null;
   state.place = { lat: Number(lat.toFixed(6)), lon: Number(lon.toFixed(6)) };
   $('#event-where').textContent = t('event.where', state.place.lat, state.place.lon);
   $('#event-error').textContent = '';
@@ -286,6 +294,13 @@ async function submitEvent(e) {
     const ev = await api.call('POST', '/api/v1/events', body);
     show('#event-form', false);
     setEvent(ev);
+    const want = state.playAfterOpen;
+    state.playAfterOpen = null;
+    const g = want && (ev.grants || []).find((x) => x.camera_id === want && x.status === 'active' && x.ws_url);
+    if (g) {
+      state.wall.play(g);
+      selectTab('wall');
+    }
     loadEvents().catch(() => {});
   } catch (err) {
     const rule = err.body && err.body.error && err.body.error.rule;

@@ -255,6 +255,8 @@ async function main() {
     check(await page.isVisible('#map-view'), 'not on the map');
     const where = await page.textContent('#event-where');
     check(where.includes(String(lat)), `the form's place ${where}`);
+    const incident = await page.inputValue('#event-incident');
+    check(/^alert-\d+$/.test(incident), `the form's incident ${incident}`);
     const shown = await page.getAttribute('#camera-details', 'data-camera');
     check(shown === env.CAMERA_H264, `camera shown ${shown}`);
     await shot(page, '11-bell-camera');
