@@ -4,6 +4,7 @@ import * as api from './api.js';
 import { t, applyI18n, setLang, currentLang, onLangChange } from './i18n.js';
 import { CameraMap } from './map.js';
 import { Wall, fmtLeft } from './wall.js';
+import { AlertsPanel } from './alerts.js';
 
 const $ = (sel) => document.querySelector(sel);
 const state = {
@@ -17,6 +18,7 @@ const state = {
   event: null, // the event shown in the side panel
   place: null, // where the next event opens
   cameraRows: 200,
+  alerts: null, // the alerts panel (admin, operator, auditor)
 };
 
 function el(tag, attrs = {}, ...children) {
@@ -52,6 +54,7 @@ async function start() {
     $('#lang').textContent = currentLang() === 'ko' ? 'EN' : '한국어';
   });
   onLangChange(() => {
+    if (state.alerts) state.alerts.render();
     if (state.event) renderEvent();
     renderEventList();
     renderCameraTable();
@@ -112,7 +115,45 @@ async function enter() {
   await Promise.all([loadServices(), loadAgencies()]);
   await loadCameras();
   await loadEvents().catch(() => {});
+  await startAlerts().catch(() => {});
   document.body.dataset.ready = '1';
+}
+
+// ---- alerts ---------------------------------------------------------------------------------
+
+async function startAlerts() {
+  if (!['admin', 'operator', 'auditor'].includes(state.me.role)) return;
+  show('#alerts-tab', true);
+  state.alerts = new AlertsPanel($('#alert-list'), $('#alerts-badge'), $('#alerts-status'),
+    ['admin', 'operator'].includes(state.me.role), lookAtBellCamera);
+  await state.alerts.start();
+}
+
+// A camera of a bell alert: on the wall when the open event grants it, else to the map with an
+// event form at the bell (watching needs a grant, as always).
+function lookAtBellCamera(alert, cam) {
+  const ev = state.event;
+  const g = ev && (ev.grants || []).find((x) => x.camera_id === cam.id && x.status === 'active' && x.ws_url);
+  if (g) {
+    state.wall.play(g);
+    selectTab('wall');
+    return;
+  }
+  selectTab('map');
+  const known = state.map.cameras.get(cam.id);
+  if (known) showCamera(known);
+  const d = alert.details || {};
+  if (d.located) {
+    state.map.map.setView([d.lat, d.lon], 18, { animate: false });
+    startEvent(d.lat, d.lon);
+    // Prefilled for a bell: the SOS service when the services file has it, the alert as the
+    // incident, the bell's agency when it may ask; the operator still decides and submits.
+    if ([...$('#event-service').options].some((o) => o.value === 'ansimi-sos')) $('#event-service').value = 'ansimi-sos';
+    if ([...$('#event-agency').options].some((o) => Number(o.value) === alert.agency_id)) $('#event-agency').value = String(alert.agency_id);
+    $('#event-incident').value = `alert-${alert.id}`;
+    $('#event-reason').value = alert.message;
+    state.playAfterOpen = cam.id; // once the event opens, this camera goes on the wall
+  }
 }
 
 function selectTab(name) {
@@ -122,6 +163,7 @@ function selectTab(name) {
   show('#map-view', name === 'map');
   show('#wall-view', name === 'wall');
   show('#cameras-view', name === 'cameras');
+  show('#alerts-view', name === 'alerts');
   if (name === 'map') state.map.invalidate();
   if (name === 'cameras') renderCameraTable();
 }
@@ -229,6 +271,7 @@ function renderCameraTable() {
 // ---- events ---------------------------------------------------------------------------------
 
 function startEvent(lat, lon) {
+  state.playAfterOpen = null;
   state.place = { lat: Number(lat.toFixed(6)), lon: Number(lon.toFixed(6)) };
   $('#event-where').textContent = t('event.where', state.place.lat, state.place.lon);
   $('#event-error').textContent = '';
@@ -251,6 +294,13 @@ async function submitEvent(e) {
     const ev = await api.call('POST', '/api/v1/events', body);
     show('#event-form', false);
     setEvent(ev);
+    const want = state.playAfterOpen;
+    state.playAfterOpen = null;
+    const g = want && (ev.grants || []).find((x) => x.camera_id === want && x.status === 'active' && x.ws_url);
+    if (g) {
+      state.wall.play(g);
+      selectTab('wall');
+    }
     loadEvents().catch(() => {});
   } catch (err) {
     const rule = err.body && err.body.error && err.body.error.rule;

@@ -1,6 +1,15 @@
 // Korean and English text of the console. t(key, ...args) fills {0}, {1}, ... in order.
 const TEXT = {
   ko: {
+    'tab.alerts': '경보', 'alerts.title': '경보 (미확인·확인)', 'alerts.live': '실시간 수신 중',
+    'alerts.offline': '실시간 연결 끊김: 다시 연결 중…', 'alerts.none': '경보 없음',
+    'alerts.ack': '확인', 'alerts.note': '조치 메모 (선택)', 'alerts.acked': '{0} 확인 ({1}) {2}',
+    'alerts.no_cameras': '비상벨을 비추는 카메라 없음', 'alerts.bell_cameras': '비상벨을 비추는 카메라 {0}대',
+    'alerts.camera': '#{0} · {1} m · {2}°',
+    'alerts.sev.critical': '긴급', 'alerts.sev.warning': '주의', 'alerts.sev.info': '정보',
+    'alerts.kind.bell-pressed': '비상벨', 'alerts.kind.camera-offline': '카메라 장애',
+    'alerts.kind.provider-down': '기관 카메라 다수 장애', 'alerts.kind.device-offline': '장치 무응답',
+    'alerts.state.open': '미확인', 'alerts.state.acknowledged': '확인됨', 'alerts.state.resolved': '해소',
     'tab.map': '지도', 'tab.wall': '영상 월', 'tab.cameras': '카메라 목록',
     'logout': '로그아웃',
     'login.title': '관제 콘솔 로그인', 'login.user': '아이디', 'login.password': '비밀번호',
@@ -36,6 +45,15 @@ const TEXT = {
     'yes': '예', 'no': '아니오', 'error': '오류: {0}',
   },
   en: {
+    'tab.alerts': 'Alerts', 'alerts.title': 'Alerts (open and acknowledged)', 'alerts.live': 'live',
+    'alerts.offline': 'live feed lost: reconnecting…', 'alerts.none': 'No alerts',
+    'alerts.ack': 'Acknowledge', 'alerts.note': 'note (optional)', 'alerts.acked': 'acknowledged by {0} ({1}) {2}',
+    'alerts.no_cameras': 'no camera sees the bell', 'alerts.bell_cameras': '{0} cameras see the bell',
+    'alerts.camera': '#{0} · {1} m · {2}°',
+    'alerts.sev.critical': 'critical', 'alerts.sev.warning': 'warning', 'alerts.sev.info': 'info',
+    'alerts.kind.bell-pressed': 'Emergency bell', 'alerts.kind.camera-offline': 'Camera offline',
+    'alerts.kind.provider-down': 'Provider down', 'alerts.kind.device-offline': 'Device offline',
+    'alerts.state.open': 'open', 'alerts.state.acknowledged': 'acknowledged', 'alerts.state.resolved': 'resolved',
     'tab.map': 'Map', 'tab.wall': 'Video wall', 'tab.cameras': 'Cameras',
     'logout': 'Log out',
     'login.title': 'Operator console', 'login.user': 'User name', 'login.password': 'Password',

@@ -1164,11 +1164,23 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
         break;
     case CH_API__R_METRICS:
         ch_api__handle_metrics(&c);
+        break;
     case CH_API__R_CAMERA_HEALTH:
     case CH_API__R_CAMERA_OUTAGES:
     case CH_API__R_HEALTH_LIST:
     case CH_API__R_AVAILABILITY:
         ch_api__handle_health(&c, m.route, m.id);
+        break;
+    case CH_API__R_ALERTS_LIST:
+    case CH_API__R_ALERTS_LIVE:
+    case CH_API__R_ALERTS_GET:
+    case CH_API__R_ALERTS_ACK:
+        ch_api__handle_alerts(&c, m.route, m.id);
+        break;
+    case CH_API__R_DEVICE_STATE:
+    case CH_API__R_DEVICE_TRANSITIONS:
+    case CH_API__R_MQTT:
+        ch_api__handle_device_health(&c, m.route, m.id);
         break;
     case CH_API__R_STREAMS:
         ch_api__reply_json(&c, 200, NULL,
@@ -1335,6 +1347,25 @@ void ch_api_set_urls(ch_api_t *api, const char *rtsp_base, const char *ws_base)
 ch_event_engine_t *ch_api_events(ch_api_t *api)
 {
     return api->events;
+}
+
+void ch_api_set_alerts(ch_api_t *api, struct ch_alert_engine *eng, struct ch_alert_live *live)
+{
+    api->alerts = eng;
+    api->alerts_live = live;
+}
+
+void ch_api_set_device_state(ch_api_t *api, json_t *(*fn)(void *ud, int64_t id),
+                             json_t *(*stats)(void *ud), void *ud)
+{
+    api->device_state = fn;
+    api->mqtt_stats = stats;
+    api->device_state_ud = ud;
+}
+
+const struct ch_geo *ch_api_geo(const ch_api_t *api)
+{
+    return api->geo;
 }
 
 void ch_api_set_live(ch_api_t *api, void (*fn)(void *ud, int fd, const void *raw, size_t len),

@@ -122,6 +122,23 @@ void ch_api_set_live(ch_api_t *api, void (*fn)(void *ud, int fd, const void *raw
  * Authorization is "Bearer <token>" may scrape without an account; otherwise the route's
  * roles (admin, auditor) apply as everywhere. Loop thread only. */
 void ch_api_set_metrics(ch_api_t *api, ch_metrics_t *m, const char *token);
+/* The alert engine and its live feed (src/alert/alert.h), both borrowed: the routes under
+ * /api/v1/alerts answer from them (503 while NULL). Loop thread only. */
+struct ch_alert_engine;
+struct ch_alert_live;
+void ch_api_set_alerts(ch_api_t *api, struct ch_alert_engine *eng, struct ch_alert_live *live);
+
+/* What GET /api/v1/devices/{id}/state answers: fn(ud, id) returns a new JSON reference (the
+ * MQTT device watch's view), or NULL when it knows nothing of the device; and what GET
+ * /api/v1/mqtt answers: stats(ud), a new reference, or NULL when MQTT is off. Loop thread
+ * only. */
+void ch_api_set_device_state(ch_api_t *api, json_t *(*fn)(void *ud, int64_t id),
+                             json_t *(*stats)(void *ud), void *ud);
+
+/* The geo index the API keeps in step with the cameras (borrowed; it may be replaced after an
+ * import, so ask again each time). For the bell's cameras. Loop thread only. */
+struct ch_geo;
+const struct ch_geo *ch_api_geo(const ch_api_t *api);
 
 /* Frees the API (NULL is fine). Call it once the HTTP server is shut down. When imports are
  * still running on the thread pool the memory is released by the last one to finish, so the

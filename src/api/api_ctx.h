@@ -60,6 +60,13 @@ struct ch_api {
     struct ch_api__http_stats *http_stats;
     /* Camera health (health_routes.c): states, the runner's view; NULL when not running. */
     struct ch_health *health;
+    /* Alerts (alert_routes.c): the engine and its live feed, or NULL when not running; and
+     * the MQTT device watch's view of a device (a new reference, or NULL), or none. */
+    struct ch_alert_engine *alerts;
+    struct ch_alert_live *alerts_live;
+    json_t *(*device_state)(void *ud, int64_t id);
+    void *device_state_ud;
+    json_t *(*mqtt_stats)(void *ud); /* GET /api/v1/mqtt; NULL: MQTT off */
 };
 
 /* One request being answered: who asks, and what the access log line needs. */
@@ -126,6 +133,9 @@ void ch_api__handle_health(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id
 /* Adds "health": state to each object of the array items, by its integer id_key (geo answers:
  * "id"; an event's grants: "camera_id"). No-op without health or an array. */
 void ch_api__health_mark(const ch_api_t *api, json_t *items, const char *id_key);
+/* The alert routes and the devices' state routes (alert_routes.c). */
+void ch_api__handle_alerts(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id);
+void ch_api__handle_device_health(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id);
 
 /* Commits the batch of event opens and sends their records to the pool (no-op when none). */
 void ch_api__flush_events(ch_api_t *api);

@@ -121,53 +121,60 @@ typedef enum ch_api__route_id {
     CH_API__R_HEALTH,
     CH_API__R_VERSION,
     CH_API__R_OPENAPI,
-    CH_API__R_LIST,              /* GET    /api/v1/<resource> */
-    CH_API__R_CREATE,            /* POST   /api/v1/<resource> */
-    CH_API__R_GET,               /* GET    /api/v1/<resource>/{id} */
-    CH_API__R_PUT,               /* PUT    /api/v1/<resource>/{id} */
-    CH_API__R_PATCH,             /* PATCH  /api/v1/<resource>/{id} */
-    CH_API__R_DELETE,            /* DELETE /api/v1/<resource>/{id} */
-    CH_API__R_IMPORT,            /* POST   /api/v1/imports */
-    CH_API__R_AUDIT_LIST,        /* GET /api/v1/audit */
-    CH_API__R_AUDIT_CHECKPOINT,  /* GET /api/v1/audit/checkpoint */
-    CH_API__R_AUDIT_PROOF,       /* GET /api/v1/audit/proof */
-    CH_API__R_AUDIT_CONSISTENCY, /* GET /api/v1/audit/consistency */
-    CH_API__R_GEO_NEAR,          /* GET /api/v1/geo/near */
-    CH_API__R_GEO_PATH,          /* POST /api/v1/geo/path */
-    CH_API__R_GEO_AREA,          /* POST /api/v1/geo/area */
-    CH_API__R_GEO_COVERAGE,      /* POST /api/v1/geo/coverage */
-    CH_API__R_SERVICES,          /* GET /api/v1/services */
-    CH_API__R_SESSION_LOGIN,     /* POST /api/v1/session */
-    CH_API__R_SESSION_GET,       /* GET /api/v1/session */
-    CH_API__R_SESSION_LOGOUT,    /* DELETE /api/v1/session */
-    CH_API__R_USERS_LIST,        /* GET /api/v1/users */
-    CH_API__R_USERS_CREATE,      /* POST /api/v1/users */
-    CH_API__R_USERS_GET,         /* GET /api/v1/users/{id} */
-    CH_API__R_USERS_PATCH,       /* PATCH /api/v1/users/{id} */
-    CH_API__R_APIKEYS_LIST,      /* GET /api/v1/apikeys */
-    CH_API__R_APIKEYS_CREATE,    /* POST /api/v1/apikeys */
-    CH_API__R_APIKEYS_REVOKE,    /* DELETE /api/v1/apikeys/{id} */
-    CH_API__R_EVENTS_OPEN,       /* POST /api/v1/events */
-    CH_API__R_EVENTS_LIST,       /* GET /api/v1/events */
-    CH_API__R_EVENTS_GET,        /* GET /api/v1/events/{id} */
-    CH_API__R_EVENTS_APPROVE,    /* POST /api/v1/events/{id}/approve */
-    CH_API__R_EVENTS_DENY,       /* POST /api/v1/events/{id}/deny */
-    CH_API__R_EVENTS_EXTEND,     /* POST /api/v1/events/{id}/extend */
-    CH_API__R_EVENTS_CLOSE,      /* POST /api/v1/events/{id}/close */
-    CH_API__R_EVENTS_REVOKE,     /* POST /api/v1/events/{id}/revoke */
-    CH_API__R_EVENTS_MOVE,       /* POST /api/v1/events/{id}/positions */
-    CH_API__R_GRANTS_REVOKE,     /* POST /api/v1/grants/{id}/revoke */
-    CH_API__R_LEDGER,            /* GET /api/v1/ledger */
-    CH_API__R_STREAMS,           /* GET /api/v1/streams */
-    CH_API__R_LIVE,              /* GET /api/v1/cameras/{id}/live (WebSocket) */
-    CH_API__R_CONSOLE_INDEX,     /* GET / (the console's index.html) */
-    CH_API__R_CONSOLE_CONFIG,    /* GET /console/config.json */
-    CH_API__R_CONSOLE_FILE,      /* GET /console/{path} (a file of http.web_root) */
-    CH_API__R_METRICS,           /* GET /metrics (Prometheus text format) */
-    CH_API__R_CAMERA_HEALTH,     /* GET /api/v1/cameras/{id}/health */
-    CH_API__R_CAMERA_OUTAGES,    /* GET /api/v1/cameras/{id}/outages */
-    CH_API__R_HEALTH_LIST,       /* GET /api/v1/camera-health */
-    CH_API__R_AVAILABILITY,      /* GET /api/v1/reports/availability */
+    CH_API__R_LIST,               /* GET    /api/v1/<resource> */
+    CH_API__R_CREATE,             /* POST   /api/v1/<resource> */
+    CH_API__R_GET,                /* GET    /api/v1/<resource>/{id} */
+    CH_API__R_PUT,                /* PUT    /api/v1/<resource>/{id} */
+    CH_API__R_PATCH,              /* PATCH  /api/v1/<resource>/{id} */
+    CH_API__R_DELETE,             /* DELETE /api/v1/<resource>/{id} */
+    CH_API__R_IMPORT,             /* POST   /api/v1/imports */
+    CH_API__R_AUDIT_LIST,         /* GET /api/v1/audit */
+    CH_API__R_AUDIT_CHECKPOINT,   /* GET /api/v1/audit/checkpoint */
+    CH_API__R_AUDIT_PROOF,        /* GET /api/v1/audit/proof */
+    CH_API__R_AUDIT_CONSISTENCY,  /* GET /api/v1/audit/consistency */
+    CH_API__R_GEO_NEAR,           /* GET /api/v1/geo/near */
+    CH_API__R_GEO_PATH,           /* POST /api/v1/geo/path */
+    CH_API__R_GEO_AREA,           /* POST /api/v1/geo/area */
+    CH_API__R_GEO_COVERAGE,       /* POST /api/v1/geo/coverage */
+    CH_API__R_SERVICES,           /* GET /api/v1/services */
+    CH_API__R_SESSION_LOGIN,      /* POST /api/v1/session */
+    CH_API__R_SESSION_GET,        /* GET /api/v1/session */
+    CH_API__R_SESSION_LOGOUT,     /* DELETE /api/v1/session */
+    CH_API__R_USERS_LIST,         /* GET /api/v1/users */
+    CH_API__R_USERS_CREATE,       /* POST /api/v1/users */
+    CH_API__R_USERS_GET,          /* GET /api/v1/users/{id} */
+    CH_API__R_USERS_PATCH,        /* PATCH /api/v1/users/{id} */
+    CH_API__R_APIKEYS_LIST,       /* GET /api/v1/apikeys */
+    CH_API__R_APIKEYS_CREATE,     /* POST /api/v1/apikeys */
+    CH_API__R_APIKEYS_REVOKE,     /* DELETE /api/v1/apikeys/{id} */
+    CH_API__R_EVENTS_OPEN,        /* POST /api/v1/events */
+    CH_API__R_EVENTS_LIST,        /* GET /api/v1/events */
+    CH_API__R_EVENTS_GET,         /* GET /api/v1/events/{id} */
+    CH_API__R_EVENTS_APPROVE,     /* POST /api/v1/events/{id}/approve */
+    CH_API__R_EVENTS_DENY,        /* POST /api/v1/events/{id}/deny */
+    CH_API__R_EVENTS_EXTEND,      /* POST /api/v1/events/{id}/extend */
+    CH_API__R_EVENTS_CLOSE,       /* POST /api/v1/events/{id}/close */
+    CH_API__R_EVENTS_REVOKE,      /* POST /api/v1/events/{id}/revoke */
+    CH_API__R_EVENTS_MOVE,        /* POST /api/v1/events/{id}/positions */
+    CH_API__R_GRANTS_REVOKE,      /* POST /api/v1/grants/{id}/revoke */
+    CH_API__R_LEDGER,             /* GET /api/v1/ledger */
+    CH_API__R_STREAMS,            /* GET /api/v1/streams */
+    CH_API__R_LIVE,               /* GET /api/v1/cameras/{id}/live (WebSocket) */
+    CH_API__R_CONSOLE_INDEX,      /* GET / (the console's index.html) */
+    CH_API__R_CONSOLE_CONFIG,     /* GET /console/config.json */
+    CH_API__R_CONSOLE_FILE,       /* GET /console/{path} (a file of http.web_root) */
+    CH_API__R_ALERTS_LIST,        /* GET /api/v1/alerts */
+    CH_API__R_ALERTS_LIVE,        /* GET /api/v1/alerts/live (WebSocket) */
+    CH_API__R_ALERTS_GET,         /* GET /api/v1/alerts/{id} */
+    CH_API__R_ALERTS_ACK,         /* POST /api/v1/alerts/{id}/ack */
+    CH_API__R_DEVICE_STATE,       /* GET /api/v1/devices/{id}/state */
+    CH_API__R_DEVICE_TRANSITIONS, /* GET /api/v1/devices/{id}/transitions */
+    CH_API__R_MQTT,               /* GET /api/v1/mqtt (the device watch's counters) */
+    CH_API__R_METRICS,            /* GET /metrics (Prometheus text format) */
+    CH_API__R_CAMERA_HEALTH,      /* GET /api/v1/cameras/{id}/health */
+    CH_API__R_CAMERA_OUTAGES,     /* GET /api/v1/cameras/{id}/outages */
+    CH_API__R_HEALTH_LIST,        /* GET /api/v1/camera-health */
+    CH_API__R_AVAILABILITY,       /* GET /api/v1/reports/availability */
 } ch_api__route_id_t;
 
 typedef struct ch_api__match {

@@ -21,6 +21,8 @@
 #define ROLES_REVOKE "admin,operator,provider"
 #define ROLES_WATCH  "admin,operator,auditor"
 #define ROLES_HEALTH "admin,operator,provider,auditor"
+#define ROLES_ALERTS "admin,operator,auditor"
+#define ROLES_ACK    "admin,operator"
 
 /*
  * The one list of routes, expanded twice below (an X-macro): once into the public info array
@@ -88,7 +90,16 @@
     X("GET", "/api/v1/cameras/{id}/outages", ROLES_HEALTH, CH_API__R_CAMERA_OUTAGES,               \
       CH_API__CAMERAS)                                                                             \
     X("GET", "/api/v1/camera-health", ROLES_HEALTH, CH_API__R_HEALTH_LIST, CH_API__CAMERAS)        \
-    X("GET", "/api/v1/reports/availability", ROLES_HEALTH, CH_API__R_AVAILABILITY, CH_API__AGENCIES)
+    X("GET", "/api/v1/reports/availability", ROLES_HEALTH, CH_API__R_AVAILABILITY,                 \
+      CH_API__AGENCIES)                                                                            \
+    X("GET", "/api/v1/alerts", ROLES_ALERTS, CH_API__R_ALERTS_LIST, CH_API__AGENCIES)              \
+    X("GET", "/api/v1/alerts/live", ROLES_ALERTS, CH_API__R_ALERTS_LIVE, CH_API__AGENCIES)         \
+    X("GET", "/api/v1/alerts/{id}", ROLES_ALERTS, CH_API__R_ALERTS_GET, CH_API__AGENCIES)          \
+    X("POST", "/api/v1/alerts/{id}/ack", ROLES_ACK, CH_API__R_ALERTS_ACK, CH_API__AGENCIES)        \
+    X("GET", "/api/v1/devices/{id}/state", ROLES_ALL, CH_API__R_DEVICE_STATE, CH_API__DEVICES)     \
+    X("GET", "/api/v1/devices/{id}/transitions", ROLES_ALL, CH_API__R_DEVICE_TRANSITIONS,          \
+      CH_API__DEVICES)                                                                             \
+    X("GET", "/api/v1/mqtt", ROLES_WATCH, CH_API__R_MQTT, CH_API__AGENCIES)
 
 #define AS_INFO(method, tmpl, roles, id, res)     {method, tmpl, roles},
 #define AS_DISPATCH(method, tmpl, roles, id, res) {id, res},

@@ -93,6 +93,29 @@ static const ch_config_key_t ch__config_keys[] = {
     {"http.web_root", "CCTVHUB_HTTP_WEB_ROOT", CH_CFG_STR, CH_CFG_FIELD(web_root), 0, 0, 0},
     {"console.tile_url", "CCTVHUB_CONSOLE_TILE_URL", CH_CFG_STR, CH_CFG_FIELD(console_tile_url), 0,
      0, 0},
+    {"mqtt.url", "CCTVHUB_MQTT_URL", CH_CFG_STR, CH_CFG_FIELD(mqtt_url), 0, 0, 0},
+    {"mqtt.host", "CCTVHUB_MQTT_HOST", CH_CFG_STR, CH_CFG_FIELD(mqtt_host), 0, 0, 0},
+    {"mqtt.port", "CCTVHUB_MQTT_PORT", CH_CFG_UINT, CH_CFG_FIELD(mqtt_port), 1, 65535, 0},
+    {"mqtt.username", "CCTVHUB_MQTT_USERNAME", CH_CFG_STR, CH_CFG_FIELD(mqtt_username), 0, 0, 0},
+    {"mqtt.password", "CCTVHUB_MQTT_PASSWORD", CH_CFG_STR, CH_CFG_FIELD(mqtt_password), 0, 0, 0},
+    {"mqtt.tls_ca", "CCTVHUB_MQTT_TLS_CA", CH_CFG_STR, CH_CFG_FIELD(mqtt_tls_ca), 0, 0, 0},
+    {"mqtt.tls_cert", "CCTVHUB_MQTT_TLS_CERT", CH_CFG_STR, CH_CFG_FIELD(mqtt_tls_cert), 0, 0, 0},
+    {"mqtt.tls_key", "CCTVHUB_MQTT_TLS_KEY", CH_CFG_STR, CH_CFG_FIELD(mqtt_tls_key), 0, 0, 0},
+    {"mqtt.client_id", "CCTVHUB_MQTT_CLIENT_ID", CH_CFG_STR, CH_CFG_FIELD(mqtt_client_id), 0, 0, 0},
+    {"mqtt.topic_prefix", "CCTVHUB_MQTT_TOPIC_PREFIX", CH_CFG_STR, CH_CFG_FIELD(mqtt_topic_prefix),
+     0, 0, 0},
+    {"mqtt.heartbeat_s", "CCTVHUB_MQTT_HEARTBEAT_S", CH_CFG_UINT, CH_CFG_FIELD(mqtt_heartbeat_s), 1,
+     86400, 0},
+    {"alert.offline_after_s", "CCTVHUB_ALERT_OFFLINE_AFTER_S", CH_CFG_UINT,
+     CH_CFG_FIELD(alert_offline_after_s), 0, 7 * 86400, 0},
+    {"alert.provider_down_count", "CCTVHUB_ALERT_PROVIDER_DOWN_COUNT", CH_CFG_UINT,
+     CH_CFG_FIELD(alert_provider_down_count), 0, 1000000, 0},
+    {"alert.bell_radius_m", "CCTVHUB_ALERT_BELL_RADIUS_M", CH_CFG_UINT,
+     CH_CFG_FIELD(alert_bell_radius_m), 1, 10000, 0},
+    {"alert.webhook_url", "CCTVHUB_ALERT_WEBHOOK_URL", CH_CFG_STR, CH_CFG_FIELD(alert_webhook_url),
+     0, 0, 0},
+    {"alert.webhook_max_tries", "CCTVHUB_ALERT_WEBHOOK_MAX_TRIES", CH_CFG_UINT,
+     CH_CFG_FIELD(alert_webhook_max_tries), 1, 100, 0},
     {"metrics.token", "CCTVHUB_METRICS_TOKEN", CH_CFG_STR, CH_CFG_FIELD(metrics_token), 0, 0, 0},
     {"health.probe_interval", "CCTVHUB_HEALTH_PROBE_INTERVAL", CH_CFG_UINT,
      CH_CFG_FIELD(health_probe_interval), 0, 86400, 0},
@@ -109,6 +132,86 @@ static const ch_config_key_t ch__config_keys[] = {
     {"health.rescan_s", "CCTVHUB_HEALTH_RESCAN_S", CH_CFG_UINT, CH_CFG_FIELD(health_rescan_s), 1,
      86400, 0},
 };
+
+int ch_config_parse_mqtt_url(const char *s, char *host, size_t host_cap, int *port, int *tls)
+{
+    const char *rest;
+    if (strncmp(s, "mqtt://", 7) == 0) {
+        rest = s + 7;
+        *tls = 0;
+    } else if (strncmp(s, "mqtts://", 8) == 0) {
+        rest = s + 8;
+        *tls = 1;
+    } else {
+        return CH_EINVAL;
+    }
+    size_t n = strlen(rest);
+    if (n > 0 && rest[n - 1] == '/') {
+        n--; /* "mqtt://broker/" */
+    }
+    const char *colon = NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)rest[i];
+        if (ch <= ' ' || ch >= 0x7f || strchr("/?#@[]\\\"'", ch) != NULL) {
+            return CH_EINVAL; /* no path, userinfo or IPv6 literal: keys say those */
+        }
+        if (ch == ':') {
+            if (colon != NULL) {
+                return CH_EINVAL;
+            }
+            colon = rest + i;
+        }
+    }
+    size_t hlen = colon != NULL ? (size_t)(colon - rest) : n;
+    if (hlen == 0 || hlen >= host_cap) {
+        return CH_EINVAL;
+    }
+    *port = *tls ? 8883 : 1883;
+    if (colon != NULL) {
+        int64_t p;
+        if (ch_parse_int64(colon + 1, n - hlen - 1, &p) != 0 || p < 1 || p > 65535) {
+            return CH_EINVAL;
+        }
+        *port = (int)p;
+    }
+    memcpy(host, rest, hlen);
+    host[hlen] = '\0';
+    return 0;
+}
+
+int ch_config_parse_http_url(const char *s, char *host, size_t host_cap, int *port,
+                             const char **path)
+{
+    if (strncmp(s, "http://", 7) != 0) {
+        return CH_EINVAL;
+    }
+    const char *rest = s + 7;
+    const char *slash = strchr(rest, '/');
+    size_t alen = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p <= ' ' || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '#') {
+            return CH_EINVAL; /* nothing that could break the request line */
+        }
+    }
+    const char *colon = memchr(rest, ':', alen);
+    size_t hlen = colon != NULL ? (size_t)(colon - rest) : alen;
+    if (hlen == 0 || hlen >= host_cap || memchr(rest, '@', alen) != NULL ||
+        memchr(rest, '[', alen) != NULL) {
+        return CH_EINVAL;
+    }
+    *port = 80;
+    if (colon != NULL) {
+        int64_t p;
+        if (ch_parse_int64(colon + 1, alen - hlen - 1, &p) != 0 || p < 1 || p > 65535) {
+            return CH_EINVAL;
+        }
+        *port = (int)p;
+    }
+    memcpy(host, rest, hlen);
+    host[hlen] = '\0';
+    *path = slash != NULL ? slash : "/";
+    return 0;
+}
 
 /* 1 when s can be metrics.token: 16..256 characters a Bearer credential may hold (RFC 6750's
  * b64token), so that a scraper can send it as it is. */
@@ -311,6 +414,29 @@ static int ch__config_set(ch_config_t *cfg, const ch_config_key_t *k, const char
                 goto fail;
             }
         }
+        if (strcmp(k->name, "mqtt.url") == 0) {
+            char h[256];
+            int port, tls;
+            if (ch_config_parse_mqtt_url(value, h, sizeof(h), &port, &tls) != 0) {
+                ch_buf_appendf(&msg,
+                               "%s: %s: \"%s\" is not mqtt://host[:port] or mqtts://host[:port] "
+                               "(credentials go in mqtt.username and mqtt.password)",
+                               origin, k->name, value);
+                goto fail;
+            }
+        }
+        if (strcmp(k->name, "alert.webhook_url") == 0) {
+            char h[256];
+            int port;
+            const char *path;
+            if (ch_config_parse_http_url(value, h, sizeof(h), &port, &path) != 0) {
+                ch_buf_appendf(&msg,
+                               "%s: %s: \"%s\" is not an http://host[:port]/path URL (https is "
+                               "not supported: put a TLS proxy in front)",
+                               origin, k->name, value);
+                goto fail;
+            }
+        }
         if (strcmp(k->name, "metrics.token") == 0 && !ch__config_token_ok(value)) {
             /* The value is a secret: the message never repeats it. */
             ch_buf_appendf(&msg,
@@ -452,6 +578,94 @@ static void ch__config_defaults(ch_config_t *cfg)
     cfg->health_keyframe_max_s = 10;
     cfg->health_rescan_s = 30;
     cfg->web_root = ch__config_default_web_root();
+    cfg->mqtt_topic_prefix = ch_strdup("cctvhub");
+    cfg->mqtt_heartbeat_s = 60;
+    cfg->alert_offline_after_s = 300;
+    cfg->alert_provider_down_count = 10;
+    cfg->alert_bell_radius_m = 300;
+    cfg->alert_webhook_max_tries = 8;
+}
+
+/* The MQTT keys together: one broker address, TLS files that exist in pairs, a topic prefix
+ * that is a plain topic level path. Fills the derived fields. 0 or CH_EINVAL with *err. */
+static int ch__config_check_mqtt(ch_config_t *cfg, char **err)
+{
+    ch_buf_t msg;
+    ch_buf_init(&msg);
+    if (cfg->mqtt_url != NULL && cfg->mqtt_host != NULL) {
+        ch_buf_appendf(&msg, "mqtt.host: set mqtt.url or mqtt.host, not both");
+        goto fail;
+    }
+    if (cfg->mqtt_url != NULL) {
+        char h[256];
+        int port, tls;
+        if (ch_config_parse_mqtt_url(cfg->mqtt_url, h, sizeof(h), &port, &tls) != 0) {
+            ch_buf_appendf(&msg, "mqtt.url: not mqtt://host[:port] or mqtts://host[:port]");
+            goto fail;
+        }
+        cfg->mqtt_host = ch_strdup(h);
+        cfg->mqtt_tls = (uint64_t)tls;
+        if (cfg->mqtt_port == 0) {
+            cfg->mqtt_port = (uint64_t)port;
+        }
+    }
+    if (cfg->mqtt_host == NULL) {
+        static const char *const needs[] = {"mqtt.username", "mqtt.password", "mqtt.tls_ca",
+                                            "mqtt.tls_cert", "mqtt.tls_key"};
+        char *const vals[] = {cfg->mqtt_username, cfg->mqtt_password, cfg->mqtt_tls_ca,
+                              cfg->mqtt_tls_cert, cfg->mqtt_tls_key};
+        for (size_t i = 0; i < CH_ARRAY_SIZE(needs); i++) {
+            if (vals[i] != NULL) {
+                ch_buf_appendf(&msg, "%s: set, but no broker (mqtt.url or mqtt.host)", needs[i]);
+                goto fail;
+            }
+        }
+        return 0;
+    }
+    if (cfg->mqtt_tls_ca != NULL) {
+        cfg->mqtt_tls = 1;
+    }
+    if ((cfg->mqtt_tls_cert != NULL) != (cfg->mqtt_tls_key != NULL)) {
+        ch_buf_appendf(&msg, "%s: mqtt.tls_cert and mqtt.tls_key go together",
+                       cfg->mqtt_tls_cert != NULL ? "mqtt.tls_key" : "mqtt.tls_cert");
+        goto fail;
+    }
+    if (cfg->mqtt_tls_cert != NULL && !cfg->mqtt_tls) {
+        ch_buf_appendf(&msg, "mqtt.tls_cert: a client certificate needs TLS (mqtts:// or "
+                             "mqtt.tls_ca)");
+        goto fail;
+    }
+    if (cfg->mqtt_password != NULL && cfg->mqtt_username == NULL) {
+        ch_buf_appendf(&msg, "mqtt.password: set, but no mqtt.username");
+        goto fail;
+    }
+    for (const char *p = cfg->mqtt_topic_prefix; *p != '\0'; p++) {
+        if (*p == '+' || *p == '#' || (unsigned char)*p < ' ' || *p == 0x7f) {
+            ch_buf_appendf(&msg,
+                           "mqtt.topic_prefix: \"%s\" must not hold wildcards or "
+                           "control characters",
+                           cfg->mqtt_topic_prefix);
+            goto fail;
+        }
+    }
+    if (cfg->mqtt_topic_prefix[0] == '/' ||
+        cfg->mqtt_topic_prefix[strlen(cfg->mqtt_topic_prefix) - 1] == '/') {
+        ch_buf_appendf(&msg, "mqtt.topic_prefix: must not start or end with '/'");
+        goto fail;
+    }
+    if (cfg->mqtt_port == 0) {
+        cfg->mqtt_port = cfg->mqtt_tls ? 8883 : 1883;
+    }
+    if (cfg->mqtt_client_id == NULL) {
+        ch_buf_t id;
+        ch_buf_init(&id);
+        ch_buf_appendf(&id, "cctvhub-%s", cfg->node_id);
+        cfg->mqtt_client_id = ch_buf_steal(&id);
+    }
+    return 0;
+fail:
+    *err = ch_buf_steal(&msg);
+    return CH_EINVAL;
 }
 
 int ch_config_load(ch_config_t *cfg, const char *file, char *const *envp,
@@ -548,6 +762,9 @@ int ch_config_load(ch_config_t *cfg, const char *file, char *const *envp,
         *errp = ch_buf_steal(&msg);
         goto fail;
     }
+    if (ch__config_check_mqtt(cfg, errp) != 0) {
+        goto fail;
+    }
     return 0;
 
 fail:
@@ -574,6 +791,16 @@ void ch_config_fini(ch_config_t *cfg)
     ch_free(cfg->web_root);
     ch_free(cfg->console_tile_url);
     ch_free(cfg->metrics_token);
+    ch_free(cfg->mqtt_url);
+    ch_free(cfg->mqtt_host);
+    ch_free(cfg->mqtt_username);
+    ch_free(cfg->mqtt_password);
+    ch_free(cfg->mqtt_tls_ca);
+    ch_free(cfg->mqtt_tls_cert);
+    ch_free(cfg->mqtt_tls_key);
+    ch_free(cfg->mqtt_client_id);
+    ch_free(cfg->mqtt_topic_prefix);
+    ch_free(cfg->alert_webhook_url);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -591,6 +818,9 @@ void ch_config_dump(const ch_config_t *cfg, ch_buf_t *out)
                 v = "(set; hidden: it holds credentials)";
             }
             if (strcmp(k->name, "metrics.token") == 0 && v != NULL) {
+                v = "(set; hidden)";
+            }
+            if (strcmp(k->name, "mqtt.password") == 0 && v != NULL) {
                 v = "(set; hidden)";
             }
             ch_buf_appendf(out, "%s=%s\n", k->name, v ? v : "");

@@ -33,6 +33,22 @@
  *   http.web_root              CCTVHUB_HTTP_WEB_ROOT          <source tree>/web when it exists
  *   console.tile_url           CCTVHUB_CONSOLE_TILE_URL       (none)
  *   metrics.token              CCTVHUB_METRICS_TOKEN          (none)
+ *   mqtt.url                   CCTVHUB_MQTT_URL               (none: MQTT off)
+ *   mqtt.host                  CCTVHUB_MQTT_HOST              (none)
+ *   mqtt.port                  CCTVHUB_MQTT_PORT              1883, 8883 with TLS
+ *   mqtt.username              CCTVHUB_MQTT_USERNAME          (none)
+ *   mqtt.password              CCTVHUB_MQTT_PASSWORD          (none; never logged or dumped)
+ *   mqtt.tls_ca                CCTVHUB_MQTT_TLS_CA            (none)
+ *   mqtt.tls_cert              CCTVHUB_MQTT_TLS_CERT          (none)
+ *   mqtt.tls_key               CCTVHUB_MQTT_TLS_KEY           (none)
+ *   mqtt.client_id             CCTVHUB_MQTT_CLIENT_ID         cctvhub-<hub.node_id>
+ *   mqtt.topic_prefix          CCTVHUB_MQTT_TOPIC_PREFIX      cctvhub
+ *   mqtt.heartbeat_s           CCTVHUB_MQTT_HEARTBEAT_S       60
+ *   alert.offline_after_s      CCTVHUB_ALERT_OFFLINE_AFTER_S  300
+ *   alert.provider_down_count  CCTVHUB_ALERT_PROVIDER_DOWN_COUNT 10       (0: rule off)
+ *   alert.bell_radius_m        CCTVHUB_ALERT_BELL_RADIUS_M    300
+ *   alert.webhook_url          CCTVHUB_ALERT_WEBHOOK_URL      (none)
+ *   alert.webhook_max_tries    CCTVHUB_ALERT_WEBHOOK_MAX_TRIES 8
  *
  * hub.node_id is the "node" of audit records; a signed audit checkpoint is written every
  * audit.checkpoint_records records or audit.checkpoint_ms milliseconds; policy.services_file
@@ -97,6 +113,26 @@ typedef struct ch_config {
     uint64_t health_min_fps;           /* a live pull under this is degraded; 0: off */
     uint64_t health_keyframe_max_s;    /* a live pull without a keyframe this long is degraded */
     uint64_t health_rescan_s;          /* the camera set is read again this often */
+    /* The MQTT device watch (no mqtt.url nor mqtt.host: off). mqtt.url is split into
+     * mqtt_host, mqtt_port and mqtt_tls at load; mqtt_url keeps the text as given. */
+    char *mqtt_url;
+    char *mqtt_host;
+    uint64_t mqtt_port; /* 0 until load: then 1883, or 8883 with TLS */
+    uint64_t mqtt_tls;  /* 1: mqtts:// or a tls_ca */
+    char *mqtt_username;
+    char *mqtt_password; /* never logged, never dumped */
+    char *mqtt_tls_ca;
+    char *mqtt_tls_cert;
+    char *mqtt_tls_key;
+    char *mqtt_client_id;
+    char *mqtt_topic_prefix;
+    uint64_t mqtt_heartbeat_s;
+    /* Alerts. */
+    uint64_t alert_offline_after_s;
+    uint64_t alert_provider_down_count; /* 0: the rule is off */
+    uint64_t alert_bell_radius_m;
+    char *alert_webhook_url; /* http://host[:port]/path, or NULL */
+    uint64_t alert_webhook_max_tries;
 } ch_config_t;
 
 /* One command-line override: key is the dotted name ("http.listen"). */
@@ -124,6 +160,18 @@ void ch_config_dump(const ch_config_t *cfg, ch_buf_t *out);
 
 /* Splits "ADDR:PORT" or "[v6]:PORT" into host and port; 0 or CH_EINVAL. host must hold 64. */
 int ch_config_parse_listen(const char *s, char host[64], int *port) CH_MUST_CHECK;
+
+/* Splits mqtt.url ("mqtt://broker:1883", "mqtts://broker") into host (host_cap bytes), port
+ * (the scheme's default when none) and tls; 0 or CH_EINVAL (another scheme, userinfo, a
+ * path, a bad port). */
+int ch_config_parse_mqtt_url(const char *s, char *host, size_t host_cap, int *port,
+                             int *tls) CH_MUST_CHECK;
+
+/* Splits an http://host[:port][/path] URL (alert.webhook_url) into host, port (80 when none)
+ * and *path (pointing into s; "/" when none); 0 or CH_EINVAL (another scheme, userinfo, an
+ * IPv6 literal, spaces or controls, a bad port). */
+int ch_config_parse_http_url(const char *s, char *host, size_t host_cap, int *port,
+                             const char **path) CH_MUST_CHECK;
 
 /* Parses "min_lon,min_lat,max_lon,max_lat" (event.bounds) into out in that order. 0 or
  * CH_EINVAL (not four numbers, out of range, or min >= max). */

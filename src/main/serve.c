@@ -10,6 +10,7 @@
 #include "health/health.h"
 #include "policy/policy.h"
 #include "audit/audit.h"
+#include "main/hub_alert.h"
 #include "main/hub_audit.h"
 #include "main/hub_metrics.h"
 #include "main/hub_relay.h"
@@ -66,9 +67,19 @@ typedef struct ch_serve {
     ch_main_relay_t *relay;     /* the media relay (hub_relay.c) */
     ch_main_metrics_t *metrics; /* GET /metrics (hub_metrics.c) */
     ch_health_t *health;        /* camera health: probes, live figures, transitions */
+    ch_main_alerts_t *alerts;   /* alerts and the MQTT device watch (hub_alert.c) */
 } ch_serve_t;
 
 static int ch__serve_load_services(const ch_config_t *cfg, ch_policy_t **out, int at_start);
+
+/* Camera health's listener: every camera transition goes to the alert rules (a camera offline
+ * too long, many cameras of one provider down). */
+static void ch__serve_camera_state(void *ud, const ch_health_transition_t *t)
+{
+    ch_alert_camera_state(ch_main__alerts_engine(ud), t->camera_id, t->agency_id,
+                          ch_health_state_name(t->old_state), ch_health_state_name(t->new_state),
+                          t->at_ms, t->reason);
+}
 
 static void ch__serve_limits(const ch_config_t *cfg, ch_http_limits_t *l)
 {
@@ -115,7 +126,8 @@ static void ch__serve_http_closed(void *ud)
     ch_serve_t *s = ud;
     s->http = NULL;
     ch_health_stop(s->health); /* its probes and timer close with the loop's last turns */
-    ch_api_close(s->api);      /* no request can start a batch of opens any more */
+    ch_main__alerts_close(s->alerts);
+    ch_api_close(s->api); /* no request can start a batch of opens any more */
     ch_log(CH_LOG_INFO, "main", "msg=\"http server closed\"");
     uv_timer_start(&s->drain_timer, ch__serve_drain_tick, 0, 50);
 }
@@ -460,8 +472,18 @@ int ch_main_serve(int argc, char **argv)
     s.metrics = ch_main__metrics_new(s.api, s.store, s.http, s.audit, s.relay, s.cfg.metrics_token,
                                      acfg.started_at_ms);
 
-    /* Camera health on this loop: probes, the relay's live figures, transitions stored. The
-     * alerts engine and metrics read it through ch_health_set_listener / ch_health_snapshot. */
+    /* Alerts and devices over MQTT (hub_alert.c). */
+    int alrc = ch_main__alerts_start(s.loop, &s.cfg, s.store, s.api, &s.alerts);
+    if (alrc != 0) {
+        ch_http_server_shutdown(s.http, NULL, NULL);
+        s.http = NULL;
+        uv_run(s.loop, UV_RUN_DEFAULT);
+        exit_code = alrc;
+        goto out;
+    }
+
+    /* Camera health on this loop: probes, the relay's live figures, transitions stored. Its
+     * transitions feed the alert rules; metrics read its snapshot. */
     {
         ch_health_config_t hc = {
             .probe_interval_s = (unsigned)s.cfg.health_probe_interval,
@@ -473,12 +495,14 @@ int ch_main_serve(int argc, char **argv)
             .rescan_s = (unsigned)s.cfg.health_rescan_s,
         };
         s.health = ch_health_new(&hc);
+        ch_health_set_listener(s.health, ch__serve_camera_state, s.alerts);
         char herr[256];
         if (ch_health_start(s.health, s.loop, s.cfg.store_url, ch_main__relay_health, s.relay, herr,
                             sizeof(herr)) != 0) {
             fprintf(stderr, "cctvhub serve: %s\n", herr);
             ch_health_free(s.health);
             s.health = NULL;
+            ch_main__alerts_close(s.alerts);
             ch_http_server_shutdown(s.http, NULL, NULL);
             s.http = NULL;
             uv_run(s.loop, UV_RUN_DEFAULT);
@@ -545,6 +569,7 @@ out:
     ch_main__metrics_remove_health(s.metrics, s.health);
     ch_health_free(s.health); /* stopped with the HTTP server; its handles are closed */
     ch_policy_free(services);
+    ch_main__alerts_free(s.alerts);
     if (s.api != NULL) {
         ch_api_free(s.api);
     }

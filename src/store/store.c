@@ -108,6 +108,22 @@ static const ch_store__col_t grant_cols[] = {
     COL(ch_grant_t, ended_by, TEXT),    COL(ch_grant_t, end_reason, TEXT),
 };
 
+static const ch_store__col_t alert_cols[] = {
+    COL(ch_alert_t, kind, TEXT),         COL(ch_alert_t, severity, TEXT),
+    COL(ch_alert_t, subject_type, TEXT), COL(ch_alert_t, subject_id, INT64),
+    COL(ch_alert_t, agency_id, INT64),   COL(ch_alert_t, message, TEXT),
+    COL(ch_alert_t, details, TEXT),      COL(ch_alert_t, status, TEXT),
+    COL(ch_alert_t, raised_at, INT64),   COL(ch_alert_t, acked_by, TEXT),
+    COL(ch_alert_t, acked_at, INT64),    COL(ch_alert_t, note, TEXT),
+    COL(ch_alert_t, resolved_at, INT64), COL(ch_alert_t, resolved_reason, TEXT),
+};
+
+static const ch_store__col_t device_transition_cols[] = {
+    COL(ch_device_transition_t, device_id, INT64), COL(ch_device_transition_t, agency_id, INT64),
+    COL(ch_device_transition_t, from_state, TEXT), COL(ch_device_transition_t, to_state, TEXT),
+    COL(ch_device_transition_t, at, INT64),        COL(ch_device_transition_t, reason, TEXT),
+};
+
 #undef COL
 #undef PCOL
 
@@ -209,6 +225,30 @@ const ch_store__table_t ch_store__tables[CH_STORE__NTABLES] = {
             .ncols = (int)CH_ARRAY_SIZE(grant_cols),
             .key_col = -1,
             .filters = CH_STORE__F_AGENCY | CH_STORE__F_STATUS | CH_STORE__F_EVENT,
+            .text_col = {NULL},
+        },
+    [CH_STORE__ALERTS] =
+        {
+            .name = "alerts",
+            .record_size = sizeof(ch_alert_t),
+            .created_off = offsetof(ch_alert_t, created_at),
+            .updated_off = offsetof(ch_alert_t, updated_at),
+            .cols = alert_cols,
+            .ncols = (int)CH_ARRAY_SIZE(alert_cols),
+            .key_col = -1,
+            .filters = CH_STORE__F_AGENCY | CH_STORE__F_KIND | CH_STORE__F_STATUS,
+            .text_col = {NULL},
+        },
+    [CH_STORE__DEVICE_TRANSITIONS] =
+        {
+            .name = "device_transitions",
+            .record_size = sizeof(ch_device_transition_t),
+            .created_off = offsetof(ch_device_transition_t, created_at),
+            .updated_off = offsetof(ch_device_transition_t, updated_at),
+            .cols = device_transition_cols,
+            .ncols = (int)CH_ARRAY_SIZE(device_transition_cols),
+            .key_col = -1,
+            .filters = CH_STORE__F_AGENCY | CH_STORE__F_DEVICE,
             .text_col = {NULL},
         },
     [CH_STORE__OUTBOX] =
@@ -464,6 +504,9 @@ static unsigned filter_mask(const ch_store__table_t *t, const ch_store_filter_t 
     }
     if (f->event_id != 0) {
         m |= CH_STORE__F_EVENT;
+    }
+    if (f->device_id != 0) {
+        m |= CH_STORE__F_DEVICE;
     }
     return m & t->filters;
 }

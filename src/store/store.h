@@ -123,9 +123,10 @@ typedef struct ch_store_filter {
     const char *text;  /* substring of name or addresses */
     int has_bbox;      /* when set: min_lat <= lat <= max_lat and min_lon <= lon <= max_lon */
     double min_lat, min_lon, max_lat, max_lon;
-    int64_t event_id; /* grants only; 0 = any */
-    int64_t after_id; /* cursor: items with id > after_id, in id order */
-    int limit;        /* 1..1000; 0 means 100 */
+    int64_t event_id;  /* grants only; 0 = any */
+    int64_t device_id; /* device transitions only; 0 = any */
+    int64_t after_id;  /* cursor: items with id > after_id, in id order */
+    int limit;         /* 1..1000; 0 means 100 */
 } ch_store_filter_t;
 
 typedef struct ch_agency_list {
@@ -554,5 +555,78 @@ int ch_store_camera_scan_streams(ch_store_t *st,
 int ch_store_camera_count_by_agency(ch_store_t *st,
                                     int (*fn)(void *ud, int64_t agency_id, int64_t cameras),
                                     void *ud) CH_MUST_CHECK;
+/* ---- alerts and device transitions ---------------------------------------------------------- */
+
+/* Values, NULL-terminated (docs/internals/alert.md). */
+extern const char *const ch_store_alert_states[];     /* open acknowledged resolved */
+extern const char *const ch_store_alert_kinds[];      /* camera-offline provider-down
+                                                         device-offline bell-pressed */
+extern const char *const ch_store_alert_severities[]; /* info warning critical */
+
+/* An alert the rules raised (the alert module owns its meaning). The state is kept in the
+ * column "status" so that the generic list filter applies; the API calls it "state". */
+typedef struct ch_alert {
+    int64_t id;
+    char *kind;          /* required: one of ch_store_alert_kinds */
+    char *severity;      /* required: one of ch_store_alert_severities */
+    char *subject_type;  /* required: "camera", "device" or "agency" */
+    int64_t subject_id;  /* required */
+    int64_t agency_id;   /* the subject's provider or owner agency, 0 when none */
+    char *message;       /* required: one English sentence for people */
+    char *details;       /* a JSON object text (the bell's cameras, counts, ...), or NULL */
+    char *status;        /* required: one of ch_store_alert_states */
+    int64_t raised_at;   /* ms since epoch */
+    char *acked_by;      /* the actor who acknowledged it, or NULL */
+    int64_t acked_at;    /* 0 when not acknowledged */
+    char *note;          /* the acknowledgement's note, or NULL */
+    int64_t resolved_at; /* 0 while not resolved */
+    char *resolved_reason;
+    int64_t created_at;
+    int64_t updated_at;
+} ch_alert_t;
+
+/* One change of a device's state, as the MQTT device watch saw it. */
+typedef struct ch_device_transition {
+    int64_t id;
+    int64_t device_id; /* required */
+    int64_t agency_id; /* required: the device's agency */
+    char *from_state;  /* "unknown" for the first one seen */
+    char *to_state;    /* required: "online", "fault", "offline" */
+    int64_t at;        /* ms since epoch */
+    char *reason;      /* "heartbeat missed", "status fault", ... or NULL */
+    int64_t created_at;
+    int64_t updated_at;
+} ch_device_transition_t;
+
+typedef struct ch_alert_list {
+    ch_alert_t *items;
+    size_t count;
+    int64_t total;
+    int64_t next_id;
+} ch_alert_list_t;
+
+typedef struct ch_device_transition_list {
+    ch_device_transition_t *items;
+    size_t count;
+    int64_t total;
+    int64_t next_id;
+} ch_device_transition_list_t;
+
+void ch_alert_fini(ch_alert_t *a);
+void ch_device_transition_fini(ch_device_transition_t *t);
+void ch_alert_list_free(ch_alert_list_t *l);
+void ch_device_transition_list_free(ch_device_transition_list_t *l);
+
+/* Alerts: the list filter takes agency_id, kind, status (the state), after_id, limit. */
+int ch_store_alert_create(ch_store_t *st, ch_alert_t *a) CH_MUST_CHECK;
+int ch_store_alert_get(ch_store_t *st, int64_t id, ch_alert_t *out) CH_MUST_CHECK;
+int ch_store_alert_update(ch_store_t *st, ch_alert_t *a) CH_MUST_CHECK;
+int ch_store_alert_list(ch_store_t *st, const ch_store_filter_t *f,
+                        ch_alert_list_t *out) CH_MUST_CHECK;
+
+/* Device transitions: the list filter takes device_id, agency_id, after_id, limit. */
+int ch_store_device_transition_create(ch_store_t *st, ch_device_transition_t *t) CH_MUST_CHECK;
+int ch_store_device_transition_list(ch_store_t *st, const ch_store_filter_t *f,
+                                    ch_device_transition_list_t *out) CH_MUST_CHECK;
 
 #endif /* CH_STORE_H */

@@ -50,7 +50,8 @@ enum {
     CH_STORE__F_TEXT = 1 << 6,
     CH_STORE__F_BBOX = 1 << 7,
     CH_STORE__F_EVENT = 1 << 8,
-    CH_STORE__F_COUNT = 9, /* number of filter bits */
+    CH_STORE__F_DEVICE = 1 << 9,
+    CH_STORE__F_COUNT = 10, /* number of filter bits */
 };
 
 typedef enum ch_store__table_id {
@@ -63,7 +64,9 @@ typedef enum ch_store__table_id {
     CH_STORE__OUTBOX = 6,
     CH_STORE__EVENTS = 7,
     CH_STORE__GRANTS = 8,
-    CH_STORE__NTABLES = 9,
+    CH_STORE__ALERTS = 9,
+    CH_STORE__DEVICE_TRANSITIONS = 10,
+    CH_STORE__NTABLES = 11,
 } ch_store__table_id_t;
 
 /* A record type and the table that stores it. */

@@ -280,8 +280,43 @@ static const char migration_6[] = "CREATE TABLE camera_health_transitions (\n"
                                   "CREATE INDEX cameras_stream ON cameras(id) "
                                   "WHERE rtsp_url IS NOT NULL;\n";
 
+/* Alerts (src/alert/) and the device transitions the MQTT device watch sees (issue 8). */
+static const char migration_7[] =
+    "CREATE TABLE alerts (\n"
+    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "    kind TEXT NOT NULL,\n"
+    "    severity TEXT NOT NULL,\n"
+    "    subject_type TEXT NOT NULL,\n"
+    "    subject_id INTEGER NOT NULL,\n"
+    "    agency_id INTEGER NOT NULL,\n"
+    "    message TEXT NOT NULL,\n"
+    "    details TEXT,\n"
+    "    status TEXT NOT NULL,\n"
+    "    raised_at INTEGER NOT NULL,\n"
+    "    acked_by TEXT,\n"
+    "    acked_at INTEGER NOT NULL,\n"
+    "    note TEXT,\n"
+    "    resolved_at INTEGER NOT NULL,\n"
+    "    resolved_reason TEXT,\n"
+    "    created_at INTEGER NOT NULL,\n"
+    "    updated_at INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE INDEX alerts_status ON alerts(status);\n"
+    "CREATE TABLE device_transitions (\n"
+    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "    device_id INTEGER NOT NULL,\n"
+    "    agency_id INTEGER NOT NULL,\n"
+    "    from_state TEXT,\n"
+    "    to_state TEXT NOT NULL,\n"
+    "    at INTEGER NOT NULL,\n"
+    "    reason TEXT,\n"
+    "    created_at INTEGER NOT NULL,\n"
+    "    updated_at INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE INDEX device_transitions_device ON device_transitions(device_id);\n";
+
 static const char *const migrations[] = {
-    migration_1, migration_2, migration_3, migration_4, migration_5, migration_6,
+    migration_1, migration_2, migration_3, migration_4, migration_5, migration_6, migration_7,
 };
 
 #define SCHEMA_VERSION ((int)CH_ARRAY_SIZE(migrations))
@@ -472,6 +507,7 @@ enum {
     P_MAX_LON,
     P_LIMIT,
     P_EVENT,
+    P_DEVICE,
 };
 
 /* The WHERE terms of a list for the filters in mask (after "WHERE 1"). */
@@ -485,7 +521,7 @@ static void sql_filters(ch_buf_t *b, const ch_store__table_t *t, unsigned mask)
         {CH_STORE__F_AGENCY, "agency_id", P_AGENCY}, {CH_STORE__F_PURPOSE, "purpose", P_PURPOSE},
         {CH_STORE__F_KIND, "kind", P_KIND},          {CH_STORE__F_STATUS, "status", P_STATUS},
         {CH_STORE__F_TYPE, "type", P_TYPE},          {CH_STORE__F_LEVEL, "level", P_LEVEL},
-        {CH_STORE__F_EVENT, "event_id", P_EVENT},
+        {CH_STORE__F_EVENT, "event_id", P_EVENT},    {CH_STORE__F_DEVICE, "device_id", P_DEVICE},
     };
     for (size_t i = 0; i < CH_ARRAY_SIZE(eq); i++) {
         if (mask & eq[i].bit) {
@@ -2034,6 +2070,9 @@ static void sq_bind_filters(sqlite3_stmt *stmt, const ch_store_filter_t *f, unsi
     }
     if (mask & CH_STORE__F_EVENT) {
         sqlite3_bind_int64(stmt, P_EVENT, f->event_id);
+    }
+    if (mask & CH_STORE__F_DEVICE) {
+        sqlite3_bind_int64(stmt, P_DEVICE, f->device_id);
     }
     if (mask & CH_STORE__F_PURPOSE) {
         sqlite3_bind_text(stmt, P_PURPOSE, f->purpose, -1, SQLITE_STATIC);

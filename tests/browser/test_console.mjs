@@ -2,11 +2,15 @@
 // map with every camera, a camera's details, the language toggle, an event opened by clicking
 // the map, its cameras and countdown, an H.264 camera decoding on the video wall, an H.265
 // camera refused with the reason where the browser cannot play it, an extension, a revoked
-// grant's tile going dark with the reason, the event closed, a pending event approved. Run by
-// tests/integration/test_console.py (CH_BROWSER_TESTS=1), which starts the hub and camsim and
-// passes: CONSOLE_URL, CONSOLE_USER, CONSOLE_PASSWORD, EVENT_LAT, EVENT_LON, CAMERA_H264,
-// CAMERA_H265, CAMERA_VEHICLE, PENDING_EVENT, CAMERAS_TOTAL, ARTIFACTS (screenshots), CHROMIUM.
+// grant's tile going dark with the reason, the event closed, a pending event approved, and an
+// emergency bell pressed over MQTT arriving live in the alerts panel with the cameras that see
+// it, acknowledged with a note, one of its cameras taken to the map. Run by
+// tests/integration/test_console.py (CH_BROWSER_TESTS=1), which starts the hub, camsim and a
+// mosquitto broker and passes: CONSOLE_URL, CONSOLE_USER, CONSOLE_PASSWORD, EVENT_LAT,
+// EVENT_LON, CAMERA_H264, CAMERA_H265, CAMERA_VEHICLE, PENDING_EVENT, CAMERAS_TOTAL, MQTT_PORT,
+// MQTT_USER, MQTT_PASSWORD, BELL_TOPIC, ARTIFACTS (screenshots), CHROMIUM.
 import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 
 const env = process.env;
@@ -220,6 +224,43 @@ async function main() {
     const filtered = await page.locator('#camera-table tbody tr').count();
     check(filtered === 1, `${filtered} rows for H.264`);
     await shot(page, '09-cameras');
+
+    step = 'a bell pressed arrives live in the alerts panel';
+    await page.click('[data-tab="alerts"]');
+    await page.waitForFunction(() => window.cctvhub.alerts && window.cctvhub.alerts.connected, null, { timeout: 10000 });
+    check((await page.locator('#alert-list li.alert').count()) === 0, 'alerts before the bell');
+    execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', env.MQTT_PORT, '-u', env.MQTT_USER,
+      '-P', env.MQTT_PASSWORD, '-q', '1', '-t', env.BELL_TOPIC, '-m', '{"type":"bell-pressed"}']);
+    await page.waitForSelector('#alert-list li[data-kind="bell-pressed"][data-state="open"]', { timeout: 10000 });
+    const badge = await page.textContent('#alerts-badge');
+    check(badge === '1', `badge ${badge}`);
+    const bellCams = await page.locator('#alert-list li[data-kind="bell-pressed"] button.bell-camera')
+      .evaluateAll((bs) => bs.map((b) => Number(b.dataset.camera)));
+    check(bellCams.includes(Number(env.CAMERA_H264)) && bellCams.includes(Number(env.CAMERA_VEHICLE)),
+      `the bell's cameras ${bellCams}`);
+    await shot(page, '10-bell-alert');
+    log(`bell alert live with cameras ${bellCams}`);
+
+    step = 'acknowledge the bell with a note';
+    await page.fill('#alert-list li[data-kind="bell-pressed"] input.ack-note', '순찰차 출동');
+    await page.click('#alert-list li[data-kind="bell-pressed"] button.ack');
+    await page.waitForSelector('#alert-list li[data-kind="bell-pressed"][data-state="acknowledged"]', { timeout: 10000 });
+    const acked = await page.textContent('#alert-list li[data-kind="bell-pressed"] .acked');
+    check(acked.includes('순찰차 출동') && acked.includes(env.CONSOLE_USER), `acked text ${acked}`);
+    check(await page.isHidden('#alerts-badge'), 'the badge still counts an acknowledged alert');
+
+    step = "a bell's camera without a grant opens an event form at the bell";
+    await page.click(`#alert-list li[data-kind="bell-pressed"] button.bell-camera[data-camera="${env.CAMERA_H264}"]`);
+    await page.waitForSelector('#event-form', { state: 'visible', timeout: 5000 });
+    check(await page.isVisible('#map-view'), 'not on the map');
+    const where = await page.textContent('#event-where');
+    check(where.includes(String(lat)), `the form's place ${where}`);
+    const incident = await page.inputValue('#event-incident');
+    check(/^alert-\d+$/.test(incident), `the form's incident ${incident}`);
+    const shown = await page.getAttribute('#camera-details', 'data-camera');
+    check(shown === env.CAMERA_H264, `camera shown ${shown}`);
+    await shot(page, '11-bell-camera');
+    log(`bell camera ${env.CAMERA_H264}: event form at ${where}`);
 
     step = 'no page error, no policy violation';
     check(problems.length === 0, problems.join('\n'));

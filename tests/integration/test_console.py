@@ -168,8 +168,13 @@ def artifacts_dir():
 
 def test_an_operator_opens_an_event_on_the_map_and_watches_it_on_the_wall():
     import test_relay as tr
+    import test_alerts as ta
+    broker = ta.Broker()
     c = tr.camsim()
-    s = tr.Site(env={"CCTVHUB_HTTP_WEB_ROOT": WEB})
+    s = tr.Site(env={"CCTVHUB_HTTP_WEB_ROOT": WEB,
+                     "CCTVHUB_MQTT_URL": "mqtt://127.0.0.1:%d" % broker.port,
+                     "CCTVHUB_MQTT_USERNAME": ta.MQTT_USER,
+                     "CCTVHUB_MQTT_PASSWORD": ta.MQTT_PASSWORD})
     try:
         code, _, err = add_user(s.h.data_dir, "operator", "operator", OPERATOR_PASSWORD,
                                 agency=s.police)
@@ -197,7 +202,16 @@ def test_an_operator_opens_an_event_on_the_map_and_watches_it_on_the_wall():
             "service": "wanted-vehicle", "location": {"lat": lat, "lon": lon},
             "incident": "112-2026-0416", "reason": "수배 차량", "duration_s": 600}, expect=201)
         check(pending["status"] == "pending", pending)
+        # An emergency bell at P, pressed by the browser test over MQTT.
+        _, bell = s.h.json("POST", "/api/v1/devices", {
+            "agency_id": s.provider, "name": "비상벨 종로-P", "kind": "emergency-bell",
+            "status": "active", "lat": lat, "lon": lon}, expect=201)
+        ta.wait_for("the hub to subscribe",
+                    lambda: s.h.json("GET", "/api/v1/mqtt", expect=200)[1].get("connected"))
         env = dict(os.environ)
+        env.update({"MQTT_PORT": str(broker.port), "MQTT_USER": ta.MQTT_USER,
+                    "MQTT_PASSWORD": ta.MQTT_PASSWORD,
+                    "BELL_TOPIC": "cctvhub/%d/%d/event" % (s.provider, bell["id"])})
         env.update({"CONSOLE_URL": "http://127.0.0.1:%d/" % s.h.port,
                     "CONSOLE_USER": "operator", "CONSOLE_PASSWORD": OPERATOR_PASSWORD,
                     "EVENT_LAT": str(lat), "EVENT_LON": str(lon),
@@ -214,11 +228,15 @@ def test_an_operator_opens_an_event_on_the_map_and_watches_it_on_the_wall():
         check(s.audit_total("event.open") >= 1, "no event.open")
         ends = [r for r in s.audit("view.end") if r["details"].get("transport") == "ws"]
         check(ends, "no view.end of the browser's WebSocket")
+        acks = s.audit("alert.ack")
+        check(len(acks) == 1 and acks[0]["details"]["note"] == "순찰차 출동"
+              and acks[0]["actor"] == "user:operator", acks)
         s.h.stop()
     finally:
         tr.kill_spawned()
         s.h.cleanup()
         c.stop()
+        broker.stop()
 
 
 if __name__ == "__main__":

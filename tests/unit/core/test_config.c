@@ -176,6 +176,91 @@ static void test_console_tile_url_must_be_an_http_template(void **state)
     }
 }
 
+static void test_mqtt_is_off_without_a_broker_and_url_splits_into_host_port_tls(void **state)
+{
+    (void)state;
+    ch_config_t cfg;
+    char *err = NULL;
+    assert_int_equal(ch_config_load(&cfg, NULL, NULL, NULL, 0, &err), 0);
+    assert_null(cfg.mqtt_host);
+    assert_string_equal(cfg.mqtt_topic_prefix, "cctvhub");
+    assert_int_equal(cfg.mqtt_heartbeat_s, 60);
+    assert_int_equal(cfg.alert_offline_after_s, 300);
+    assert_int_equal(cfg.alert_provider_down_count, 10);
+    assert_null(cfg.alert_webhook_url);
+    ch_config_fini(&cfg);
+
+    char *envp[] = {"CCTVHUB_MQTT_URL=mqtts://broker.example.go.kr", "CCTVHUB_MQTT_USERNAME=hub",
+                    "CCTVHUB_MQTT_PASSWORD=s3cret", NULL};
+    assert_int_equal(ch_config_load(&cfg, NULL, envp, NULL, 0, &err), 0);
+    assert_string_equal(cfg.mqtt_host, "broker.example.go.kr");
+    assert_int_equal(cfg.mqtt_port, 8883);
+    assert_int_equal(cfg.mqtt_tls, 1);
+    assert_string_equal(cfg.mqtt_client_id, "cctvhub-cctvhub");
+    ch_buf_t dump;
+    ch_buf_init(&dump);
+    ch_config_dump(&cfg, &dump);
+    assert_null(strstr(dump.data, "s3cret"));
+    assert_non_null(strstr(dump.data, "mqtt.password=(set; hidden)"));
+    ch_buf_fini(&dump);
+    ch_config_fini(&cfg);
+
+    ch_config_override_t flags[] = {{"mqtt.host", "10.0.0.9"}, {"mqtt.port", "11883"}};
+    assert_int_equal(ch_config_load(&cfg, NULL, NULL, flags, 2, &err), 0);
+    assert_int_equal(cfg.mqtt_port, 11883);
+    assert_int_equal(cfg.mqtt_tls, 0);
+    ch_config_fini(&cfg);
+}
+
+static void test_bad_mqtt_and_alert_keys_are_named(void **state)
+{
+    (void)state;
+    static const struct {
+        ch_config_override_t flags[2];
+        size_t n;
+        const char *key;
+    } cases[] = {
+        {{{"mqtt.url", "tcp://broker"}}, 1, "mqtt.url"},
+        {{{"mqtt.url", "mqtt://user:pw@broker"}}, 1, "mqtt.url"},
+        {{{"mqtt.url", "mqtt://broker:0"}}, 1, "mqtt.url"},
+        {{{"mqtt.url", "mqtt://broker/path"}}, 1, "mqtt.url"},
+        {{{"mqtt.url", "mqtt://b"}, {"mqtt.host", "b"}}, 2, "mqtt.host"},
+        {{{"mqtt.username", "hub"}}, 1, "mqtt.username"},
+        {{{"mqtt.host", "b"}, {"mqtt.password", "x"}}, 2, "mqtt.password"},
+        {{{"mqtt.host", "b"}, {"mqtt.tls_key", "/k"}}, 2, "mqtt.tls_cert"},
+        {{{"mqtt.host", "b"}, {"mqtt.topic_prefix", "city/#"}}, 2, "mqtt.topic_prefix"},
+        {{{"mqtt.host", "b"}, {"mqtt.topic_prefix", "city/"}}, 2, "mqtt.topic_prefix"},
+        {{{"mqtt.heartbeat_s", "0"}}, 1, "mqtt.heartbeat_s"},
+        {{{"alert.webhook_url", "https://hooks.example/x"}}, 1, "alert.webhook_url"},
+        {{{"alert.webhook_url", "http://a b/x"}}, 1, "alert.webhook_url"},
+        {{{"alert.webhook_max_tries", "0"}}, 1, "alert.webhook_max_tries"},
+        {{{"alert.provider_down_count", "-1"}}, 1, "alert.provider_down_count"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ch_config_t cfg;
+        char *err = NULL;
+        assert_int_equal(ch_config_load(&cfg, NULL, NULL, cases[i].flags, cases[i].n, &err),
+                         CH_EINVAL);
+        if (strstr(err, cases[i].key) == NULL) {
+            fail_msg("case %zu: \"%s\" does not name %s", i, err, cases[i].key);
+        }
+        ch_free(err);
+    }
+    char host[64];
+    int port = 0;
+    const char *path = NULL;
+    assert_int_equal(ch_config_parse_http_url("http://10.1.2.3:9000/hooks/cctv?x=1", host,
+                                              sizeof(host), &port, &path),
+                     0);
+    assert_string_equal(host, "10.1.2.3");
+    assert_int_equal(port, 9000);
+    assert_string_equal(path, "/hooks/cctv?x=1");
+    assert_int_equal(
+        ch_config_parse_http_url("http://ops.example", host, sizeof(host), &port, &path), 0);
+    assert_int_equal(port, 80);
+    assert_string_equal(path, "/");
+}
+
 static void test_metrics_token_is_checked_and_never_shown(void **state)
 {
     (void)state;
@@ -225,6 +310,8 @@ int main(void)
         cmocka_unit_test(test_only_limits_and_log_level_reload),
         cmocka_unit_test(test_console_web_root_defaults_to_the_source_tree_and_none_turns_it_off),
         cmocka_unit_test(test_console_tile_url_must_be_an_http_template),
+        cmocka_unit_test(test_mqtt_is_off_without_a_broker_and_url_splits_into_host_port_tls),
+        cmocka_unit_test(test_bad_mqtt_and_alert_keys_are_named),
         cmocka_unit_test(test_metrics_token_is_checked_and_never_shown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

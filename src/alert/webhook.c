@@ -1,0 +1,433 @@
+/*
+ * alert/webhook.c: each alert POSTed as JSON to alert.webhook_url, by a small HTTP/1.1 client on
+ * the control loop (libuv: getaddrinfo on the pool, TCP, a timer per try). Alerts go one at a
+ * time, in the order raised; a try that fails (no connection, a timeout, a status other than
+ * 2xx) is retried after a wait that doubles from first_retry_ms up to max_retry_ms; after
+ * max_tries the alert is dropped with a log line, and so is a new alert that finds the queue
+ * full. Nothing here ever blocks the loop.
+ */
+#include "alert/alert.h"
+#include "core/config.h"
+#include "proto/proto.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_RESPONSE_HEAD 16384
+#define MAX_RESP_HEADERS  64
+
+typedef struct item {
+    char *body; /* the alert's JSON text */
+    int64_t alert_id;
+    int tries;
+} item_t;
+
+typedef struct attempt attempt_t;
+
+struct ch_alert_webhook {
+    uv_loop_t *loop;
+    ch_alert_engine_t *eng;
+    ch_alert_webhook_config_t cfg;
+    char host[256];
+    char port_str[8];
+    char *path;
+    char *host_header;
+    item_t *q; /* ring of cap items */
+    size_t cap, head, count;
+    uv_timer_t retry_timer;
+    attempt_t *cur; /* the try in flight, or NULL */
+    int waiting;    /* the retry timer runs */
+    int closing;
+    int handles; /* open handles and requests (the timer, a try) */
+    uint64_t delivered, failed_tries, dropped;
+};
+
+/* One try: resolve, connect, write, read the status line. */
+struct attempt {
+    ch_alert_webhook_t *wh;
+    uv_getaddrinfo_t gai;
+    uv_connect_t connect;
+    uv_write_t write;
+    uv_tcp_t tcp;
+    uv_timer_t timeout;
+    int tcp_open, timer_open; /* handles to close */
+    int done;                 /* the result is known */
+    int ok;
+    int status;
+    char why[96];
+    ch_buf_t req;
+    char resp[MAX_RESPONSE_HEAD];
+    size_t resp_len;
+};
+
+static void start_next(ch_alert_webhook_t *wh);
+
+static void wh_maybe_free(ch_alert_webhook_t *wh)
+{
+    if (!wh->closing || wh->handles > 0) {
+        return;
+    }
+    for (size_t i = 0; i < wh->count; i++) {
+        ch_free(wh->q[(wh->head + i) % wh->cap].body);
+    }
+    ch_free(wh->q);
+    ch_free(wh->path);
+    ch_free(wh->host_header);
+    ch_free(wh);
+}
+
+int ch_alert_webhook_read_status(const char *buf, size_t len, int *status)
+{
+    ch_proto_header_t headers[MAX_RESP_HEADERS];
+    ch_proto_response_t resp;
+    int n = ch_proto_parse_response(buf, len, &resp, headers, MAX_RESP_HEADERS);
+    if (n == CH_EAGAIN) {
+        return CH_EAGAIN;
+    }
+    if (n < 0 || resp.kind != CH_PROTO_HTTP || resp.major != 1) {
+        return CH_EPARSE;
+    }
+    *status = resp.status;
+    return n;
+}
+
+/* The front item is done with: delivered or given up. */
+static void pop_front(ch_alert_webhook_t *wh)
+{
+    ch_free(wh->q[wh->head].body);
+    wh->head = (wh->head + 1) % wh->cap;
+    wh->count--;
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    ch_alert_webhook_t *wh = t->data;
+    wh->waiting = 0;
+    start_next(wh);
+}
+
+/* Called once per try, after its handles are closed. */
+static void attempt_finished(attempt_t *a)
+{
+    ch_alert_webhook_t *wh = a->wh;
+    wh->cur = NULL;
+    wh->handles--;
+    ch_buf_fini(&a->req);
+    int ok = a->ok;
+    char why[96];
+    snprintf(why, sizeof(why), "%s", a->why);
+    ch_free(a);
+    if (wh->closing) {
+        wh_maybe_free(wh);
+        return;
+    }
+    item_t *it = &wh->q[wh->head];
+    it->tries++;
+    if (ok) {
+        wh->delivered++;
+        ch_log(CH_LOG_INFO, "alert", "msg=\"webhook delivered\" alert=%lld tries=%d",
+               (long long)it->alert_id, it->tries);
+        pop_front(wh);
+        start_next(wh);
+        return;
+    }
+    wh->failed_tries++;
+    if (it->tries >= wh->cfg.max_tries) {
+        wh->dropped++;
+        ch_log(CH_LOG_ERROR, "alert",
+               "msg=\"webhook gave up; alert dropped\" alert=%lld tries=%d why=\"%s\"",
+               (long long)it->alert_id, it->tries, why);
+        pop_front(wh);
+        start_next(wh);
+        return;
+    }
+    uint64_t wait = wh->cfg.first_retry_ms;
+    for (int i = 1; i < it->tries && wait < wh->cfg.max_retry_ms; i++) {
+        wait *= 2;
+    }
+    if (wait > wh->cfg.max_retry_ms) {
+        wait = wh->cfg.max_retry_ms;
+    }
+    ch_log(CH_LOG_WARN, "alert",
+           "msg=\"webhook try failed\" alert=%lld tries=%d retry_ms=%llu "
+           "why=\"%s\"",
+           (long long)it->alert_id, it->tries, (unsigned long long)wait, why);
+    wh->waiting = 1;
+    uv_timer_start(&wh->retry_timer, on_retry, wait, 0);
+}
+
+static void on_attempt_handle_closed(uv_handle_t *h)
+{
+    attempt_t *a = h->data;
+    if (h == (uv_handle_t *)&a->tcp) {
+        a->tcp_open = 0;
+    } else {
+        a->timer_open = 0;
+    }
+    if (!a->tcp_open && !a->timer_open) {
+        attempt_finished(a);
+    }
+}
+
+/* Ends the try with its result (once): closes what it holds; attempt_finished follows. */
+static void attempt_end(attempt_t *a, int ok, const char *why)
+{
+    if (a->done) {
+        return;
+    }
+    a->done = 1;
+    a->ok = ok;
+    snprintf(a->why, sizeof(a->why), "%s", why);
+    int closing = 0;
+    if (a->timer_open) {
+        uv_close((uv_handle_t *)&a->timeout, on_attempt_handle_closed);
+        closing = 1;
+    }
+    if (a->tcp_open) {
+        uv_close((uv_handle_t *)&a->tcp, on_attempt_handle_closed);
+        closing = 1;
+    }
+    if (!closing) {
+        attempt_finished(a);
+    }
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    attempt_t *a = t->data;
+    if (!a->tcp_open) {
+        /* Still resolving: the getaddrinfo callback ends the try once cancelled or done. */
+        if (uv_cancel((uv_req_t *)&a->gai) != 0) {
+            a->status = -1; /* it runs: its callback sees the timeout */
+        }
+        return;
+    }
+    attempt_end(a, 0, "timed out");
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    attempt_t *a = h->data;
+    CH_UNUSED(suggested);
+    *buf = uv_buf_init(a->resp + a->resp_len, (unsigned)(sizeof(a->resp) - a->resp_len));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    attempt_t *a = s->data;
+    CH_UNUSED(buf);
+    if (n < 0) {
+        attempt_end(a, 0, n == UV_EOF ? "closed before a complete answer" : "read failed");
+        return;
+    }
+    a->resp_len += (size_t)n;
+    int status = 0;
+    int rc = ch_alert_webhook_read_status(a->resp, a->resp_len, &status);
+    if (rc == CH_EAGAIN) {
+        if (a->resp_len == sizeof(a->resp)) {
+            attempt_end(a, 0, "answer head too large");
+        }
+        return;
+    }
+    if (rc < 0) {
+        attempt_end(a, 0, "not an HTTP answer");
+        return;
+    }
+    char why[48];
+    snprintf(why, sizeof(why), "status %d", status);
+    attempt_end(a, status >= 200 && status < 300, why);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+    attempt_t *a = w->data;
+    if (status < 0) {
+        attempt_end(a, 0, "write failed");
+    }
+}
+
+static void on_connect(uv_connect_t *c, int status)
+{
+    attempt_t *a = c->data;
+    if (a->done) {
+        return;
+    }
+    if (status < 0) {
+        attempt_end(a, 0, "connection failed");
+        return;
+    }
+    uv_buf_t b = uv_buf_init(a->req.data, (unsigned)a->req.len);
+    a->write.data = a;
+    if (uv_write(&a->write, (uv_stream_t *)&a->tcp, &b, 1, on_written) != 0 ||
+        uv_read_start((uv_stream_t *)&a->tcp, on_alloc, on_read) != 0) {
+        attempt_end(a, 0, "write failed");
+    }
+}
+
+static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res)
+{
+    attempt_t *a = g->data;
+    ch_alert_webhook_t *wh = a->wh;
+    if (status < 0 || res == NULL || a->status == -1 || wh->closing) {
+        uv_freeaddrinfo(res);
+        attempt_end(a, 0, a->status == -1 ? "timed out" : "host not resolved");
+        return;
+    }
+    uv_tcp_init(wh->loop, &a->tcp);
+    a->tcp.data = a;
+    a->tcp_open = 1;
+    a->connect.data = a;
+    int rc = uv_tcp_connect(&a->connect, &a->tcp, res->ai_addr, on_connect);
+    uv_freeaddrinfo(res);
+    if (rc != 0) {
+        attempt_end(a, 0, "connection failed");
+    }
+}
+
+static void start_next(ch_alert_webhook_t *wh)
+{
+    if (wh->closing || wh->cur != NULL || wh->waiting || wh->count == 0) {
+        return;
+    }
+    const item_t *it = &wh->q[wh->head];
+    attempt_t *a = ch_calloc(1, sizeof(*a));
+    a->wh = wh;
+    ch_buf_init(&a->req);
+    size_t blen = strlen(it->body);
+    ch_buf_appendf(&a->req,
+                   "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: cctvhub/" CH_VERSION "\r\n"
+                   "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+                   "Connection: close\r\n\r\n",
+                   wh->path, wh->host_header, blen);
+    ch_buf_append(&a->req, it->body, blen);
+    wh->cur = a;
+    wh->handles++;
+    uv_timer_init(wh->loop, &a->timeout);
+    a->timeout.data = a;
+    a->timer_open = 1;
+    uv_timer_start(&a->timeout, on_timeout, wh->cfg.timeout_ms, 0);
+    a->gai.data = a;
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (uv_getaddrinfo(wh->loop, &a->gai, on_resolved, wh->host, wh->port_str, &hints) != 0) {
+        attempt_end(a, 0, "host not resolved");
+    }
+}
+
+static void on_alert(void *ud, const json_t *alert)
+{
+    ch_alert_webhook_t *wh = ud;
+    json_int_t id = json_integer_value(json_object_get(alert, "id"));
+    if (wh->count == wh->cap) {
+        wh->dropped++;
+        ch_log(CH_LOG_ERROR, "alert",
+               "msg=\"webhook queue full; alert dropped\" alert=%lld "
+               "queued=%zu",
+               (long long)id, wh->count);
+        return;
+    }
+    char *text = json_dumps(alert, CH_ALERT_DUMP_FLAGS);
+    if (text == NULL) {
+        return;
+    }
+    item_t *it = &wh->q[(wh->head + wh->count) % wh->cap];
+    it->body = ch_strdup(text);
+    free(text);
+    it->alert_id = (int64_t)id;
+    it->tries = 0;
+    wh->count++;
+    start_next(wh);
+}
+
+int ch_alert_webhook_new(uv_loop_t *loop, ch_alert_engine_t *eng,
+                         const ch_alert_webhook_config_t *cfg, ch_alert_webhook_t **out)
+{
+    *out = NULL;
+    if (cfg == NULL || cfg->url == NULL) {
+        return CH_EINVAL;
+    }
+    ch_alert_webhook_t *wh = ch_calloc(1, sizeof(*wh));
+    int port;
+    const char *path;
+    if (ch_config_parse_http_url(cfg->url, wh->host, sizeof(wh->host), &port, &path) != 0) {
+        ch_free(wh);
+        return CH_EINVAL;
+    }
+    wh->loop = loop;
+    wh->eng = eng;
+    wh->cfg = *cfg;
+    wh->cfg.url = NULL;
+    if (wh->cfg.max_tries <= 0) {
+        wh->cfg.max_tries = 8;
+    }
+    if (wh->cfg.first_retry_ms == 0) {
+        wh->cfg.first_retry_ms = 1000;
+    }
+    if (wh->cfg.max_retry_ms == 0) {
+        wh->cfg.max_retry_ms = 60000;
+    }
+    if (wh->cfg.max_queue == 0) {
+        wh->cfg.max_queue = 1000;
+    }
+    if (wh->cfg.timeout_ms == 0) {
+        wh->cfg.timeout_ms = 10000;
+    }
+    snprintf(wh->port_str, sizeof(wh->port_str), "%d", port);
+    wh->path = ch_strdup(path);
+    ch_buf_t hh;
+    ch_buf_init(&hh);
+    ch_buf_appendf(&hh, port == 80 ? "%s" : "%s:%d", wh->host, port);
+    wh->host_header = ch_buf_steal(&hh);
+    wh->cap = wh->cfg.max_queue;
+    wh->q = ch_calloc(wh->cap, sizeof(*wh->q));
+    int rc = ch_alert_listen(eng, on_alert, wh);
+    if (rc != 0) {
+        wh->closing = 1;
+        wh_maybe_free(wh);
+        return rc;
+    }
+    uv_timer_init(loop, &wh->retry_timer);
+    wh->retry_timer.data = wh;
+    wh->handles++;
+    *out = wh;
+    return 0;
+}
+
+json_t *ch_alert_webhook_stats(const ch_alert_webhook_t *wh)
+{
+    return json_pack("{s:I, s:I, s:I, s:I}", "queued", (json_int_t)wh->count, "delivered",
+                     (json_int_t)wh->delivered, "failed_tries", (json_int_t)wh->failed_tries,
+                     "dropped", (json_int_t)wh->dropped);
+}
+
+static void on_retry_timer_closed(uv_handle_t *h)
+{
+    ch_alert_webhook_t *wh = h->data;
+    wh->handles--;
+    wh_maybe_free(wh);
+}
+
+void ch_alert_webhook_close(ch_alert_webhook_t *wh)
+{
+    if (wh == NULL || wh->closing) {
+        return;
+    }
+    wh->closing = 1;
+    ch_alert_unlisten(wh->eng, on_alert, wh);
+    if (wh->count > 0) {
+        ch_log(CH_LOG_WARN, "alert", "msg=\"webhook stopped; alerts not delivered\" queued=%zu",
+               wh->count);
+    }
+    uv_close((uv_handle_t *)&wh->retry_timer, on_retry_timer_closed);
+    if (wh->cur != NULL) {
+        attempt_t *a = wh->cur;
+        if (!a->tcp_open) {
+            (void)uv_cancel((uv_req_t *)&a->gai); /* its callback ends the try */
+        } else {
+            attempt_end(a, 0, "stopping");
+        }
+    }
+}

@@ -1,0 +1,183 @@
+/*
+ * hub_alert.c: alerts and the MQTT device watch wired to the hub; see hub_alert.h.
+ */
+#include "main/hub_alert.h"
+
+#include "geo/geo.h"
+#include "health/health_devices.h"
+#include "main/main.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct ch_main_alerts {
+    ch_alert_engine_t *eng;
+    ch_alert_live_t *live;
+    ch_alert_webhook_t *webhook;
+    ch_health_devices_t *devices;
+    ch_api_t *api;
+    double bell_radius_m;
+    uv_timer_t tick;
+    int tick_open;
+};
+
+static void on_tick(uv_timer_t *t)
+{
+    ch_main_alerts_t *ma = t->data;
+    ch_alert_tick(ma->eng);
+}
+
+static void on_device_state(void *ud, const ch_health_device_event_t *ev)
+{
+    ch_main_alerts_t *ma = ud;
+    ch_alert_device_state(ma->eng, ev->device_id, ev->agency_id, ev->name, ev->old_state,
+                          ev->new_state, ev->at_ms, ev->reason);
+}
+
+/* A bell: the cameras whose field of view covers it, ranked as GET /api/v1/geo/near ranks them,
+ * go into the alert so an operator can look at once. */
+static void on_bell(void *ud, const ch_health_device_event_t *ev)
+{
+    ch_main_alerts_t *ma = ud;
+    json_t *cameras = NULL;
+    const ch_geo_t *geo = ch_api_geo(ma->api);
+    if (ev->located && geo != NULL) {
+        ch_geo_filter_t f;
+        memset(&f, 0, sizeof(f));
+        f.exclude_offline = 1; /* an inactive camera shows nobody anything */
+        ch_geo_results_t r;
+        memset(&r, 0, sizeof(r));
+        if (ch_geo_near(geo, ev->lat, ev->lon, ma->bell_radius_m, CH_GEO_DEFAULT_LIMIT, &f, &r) ==
+            0) {
+            cameras = ch_geo_results_to_json(&r);
+        }
+        ch_geo_results_fini(&r);
+    }
+    ch_alert_bell(ma->eng, ev->device_id, ev->agency_id, ev->name, ev->located, ev->lat, ev->lon,
+                  ev->at_ms, cameras, NULL);
+}
+
+static json_t *device_state(void *ud, int64_t id)
+{
+    ch_main_alerts_t *ma = ud;
+    return ma->devices != NULL ? ch_health_devices_get(ma->devices, id) : NULL;
+}
+
+static json_t *mqtt_stats(void *ud)
+{
+    ch_main_alerts_t *ma = ud;
+    return ma->devices != NULL ? ch_health_devices_stats(ma->devices) : NULL;
+}
+
+int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *st, ch_api_t *api,
+                          ch_main_alerts_t **out)
+{
+    *out = NULL;
+    ch_main_alerts_t *ma = ch_calloc(1, sizeof(*ma));
+    ma->api = api;
+    ma->bell_radius_m = (double)cfg->alert_bell_radius_m;
+    ch_alert_config_t acfg = {
+        .offline_after_ms = (int64_t)cfg->alert_offline_after_s * 1000,
+        .provider_down_count = (int)cfg->alert_provider_down_count,
+    };
+    if (ch_alert_new(st, &acfg, &ma->eng) != 0) {
+        fprintf(stderr, "cctvhub serve: cannot start alerts: %s\n", ch_store_errmsg(st));
+        ch_free(ma);
+        return CH_EXIT_STORE;
+    }
+    if (ch_alert_live_new(loop, ma->eng, 0, 0, &ma->live) != 0) {
+        fprintf(stderr, "cctvhub serve: cannot start the alerts' live feed\n");
+        ch_alert_free(ma->eng);
+        ch_free(ma);
+        return CH_EXIT_FAILURE;
+    }
+    if (cfg->alert_webhook_url != NULL) {
+        ch_alert_webhook_config_t wcfg = {
+            .url = cfg->alert_webhook_url,
+            .max_tries = (int)cfg->alert_webhook_max_tries,
+        };
+        if (ch_alert_webhook_new(loop, ma->eng, &wcfg, &ma->webhook) != 0) {
+            fprintf(stderr, "cctvhub serve: configuration error: alert.webhook_url: not usable\n");
+            ch_main__alerts_close(ma);
+            uv_run(loop, UV_RUN_NOWAIT);
+            ch_main__alerts_free(ma);
+            return CH_EXIT_CONFIG;
+        }
+        ch_log(CH_LOG_INFO, "alert", "msg=\"webhook on\" max_tries=%llu",
+               (unsigned long long)cfg->alert_webhook_max_tries);
+    }
+    uv_timer_init(loop, &ma->tick);
+    ma->tick.data = ma;
+    ma->tick_open = 1;
+    uv_timer_start(&ma->tick, on_tick, 1000, 1000);
+    if (cfg->mqtt_host != NULL) {
+        ch_health_devices_config_t dcfg = {
+            .host = cfg->mqtt_host,
+            .port = (int)cfg->mqtt_port,
+            .tls = (int)cfg->mqtt_tls,
+            .username = cfg->mqtt_username,
+            .password = cfg->mqtt_password,
+            .tls_ca = cfg->mqtt_tls_ca,
+            .tls_cert = cfg->mqtt_tls_cert,
+            .tls_key = cfg->mqtt_tls_key,
+            .client_id = cfg->mqtt_client_id,
+            .topic_prefix = cfg->mqtt_topic_prefix,
+            .heartbeat_ms = (int64_t)cfg->mqtt_heartbeat_s * 1000,
+        };
+        if (ch_health_devices_new(loop, st, &dcfg, &ma->devices) != 0) {
+            fprintf(stderr, "cctvhub serve: configuration error: mqtt.tls_ca, mqtt.tls_cert or "
+                            "mqtt.tls_key: the TLS files cannot be used\n");
+            ch_main__alerts_close(ma);
+            uv_run(loop, UV_RUN_NOWAIT);
+            ch_main__alerts_free(ma);
+            return CH_EXIT_CONFIG;
+        }
+        ch_health_devices_on_state(ma->devices, on_device_state, ma);
+        ch_health_devices_on_bell(ma->devices, on_bell, ma);
+        ch_health_devices_start(ma->devices);
+        ch_log(CH_LOG_INFO, "health",
+               "msg=\"mqtt device watch on\" host=%s port=%llu tls=%llu "
+               "prefix=%s",
+               cfg->mqtt_host, (unsigned long long)cfg->mqtt_port,
+               (unsigned long long)cfg->mqtt_tls, cfg->mqtt_topic_prefix);
+    }
+    ch_api_set_alerts(api, ma->eng, ma->live);
+    ch_api_set_device_state(api, device_state, mqtt_stats, ma);
+    *out = ma;
+    return 0;
+}
+
+ch_alert_engine_t *ch_main__alerts_engine(ch_main_alerts_t *ma)
+{
+    return ma != NULL ? ma->eng : NULL;
+}
+
+void ch_main__alerts_close(ch_main_alerts_t *ma)
+{
+    if (ma == NULL) {
+        return;
+    }
+    if (ma->api != NULL) {
+        ch_api_set_alerts(ma->api, NULL, NULL);
+        ch_api_set_device_state(ma->api, NULL, NULL, NULL);
+    }
+    ch_health_devices_close(ma->devices);
+    ma->devices = NULL;
+    ch_alert_webhook_close(ma->webhook);
+    ma->webhook = NULL;
+    ch_alert_live_close(ma->live);
+    ma->live = NULL;
+    if (ma->tick_open) {
+        uv_close((uv_handle_t *)&ma->tick, NULL);
+        ma->tick_open = 0;
+    }
+}
+
+void ch_main__alerts_free(ch_main_alerts_t *ma)
+{
+    if (ma == NULL) {
+        return;
+    }
+    ch_alert_free(ma->eng);
+    ch_free(ma);
+}

@@ -1,0 +1,35 @@
+/*
+ * hub_alert: alerts and the MQTT device watch wired to the hub (serve.c).
+ *  - the alert engine on the control loop's store handle, its tick (once a second), its live
+ *    WebSocket feed for the console and, with alert.webhook_url, the webhook;
+ *  - with mqtt.url or mqtt.host, the device watch: its transitions go to the alert rules, and
+ *    a bell press goes with the cameras that see the bell (the geo index the API keeps, the
+ *    same query as GET /api/v1/geo/near within alert.bell_radius_m);
+ *  - the API's routes under /api/v1/alerts and /api/v1/devices/{id}/state.
+ * Camera states come from the health module's listener: ch_main__alerts_engine() gives the
+ * engine to call ch_alert_camera_state on.
+ */
+#ifndef CH_MAIN_HUB_ALERT_H
+#define CH_MAIN_HUB_ALERT_H
+
+#include "alert/alert.h"
+#include "api/api.h"
+#include "core/config.h"
+#include "store/store.h"
+
+#include <uv.h>
+
+typedef struct ch_main_alerts ch_main_alerts_t;
+
+/* Starts alerts (and MQTT when configured) on loop. 0, or prints why and returns a CH_EXIT_*
+ * code. */
+int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *st, ch_api_t *api,
+                          ch_main_alerts_t **out);
+/* The engine, for the health module's camera listener. */
+ch_alert_engine_t *ch_main__alerts_engine(ch_main_alerts_t *ma);
+/* Closes handles and connections (when stopping, before the loop's last run). NULL is fine. */
+void ch_main__alerts_close(ch_main_alerts_t *ma);
+/* Frees what is left once the loop has ended. NULL is fine. */
+void ch_main__alerts_free(ch_main_alerts_t *ma);
+
+#endif /* CH_MAIN_HUB_ALERT_H */
