@@ -64,6 +64,7 @@ struct ch_health {
     void *live_ud;
     int64_t next_rescan_ms;
     int rescan_asked;
+    int starting;               /* start_due is running */
     ch_health__probe_t *probes; /* running, a list */
     int stopping;
 };
