@@ -137,6 +137,7 @@ static int restore_row(void *ud, const ch_store_health_row_t *r)
     ch_health_state_t s;
     if (ch_health_state_parse(r->new_state, &s) == 0) {
         ch_health_restore(ud, r->camera_id, s, r->at_ms);
+        ch_health__end_unwatched(ud, r->camera_id, r->agency_id, s, ch_time_now_ms());
     }
     return 0;
 }
