@@ -255,6 +255,38 @@ static void set_reason(ch_health__cam_t *c, const char *reason)
     copy_text(c->reason, sizeof(c->reason), reason);
 }
 
+/* Queues one row for the store. */
+static void add_record(ch_health_t *h, int64_t camera_id, int64_t agency_id, ch_health_state_t old,
+                       ch_health_state_t s, int64_t now, const char *reason)
+{
+    if (h->nrecords == MAX_RECORDS) {
+        memmove(h->records, h->records + 1, (h->nrecords - 1) * sizeof(*h->records));
+        h->nrecords--;
+        h->records_dropped++;
+    }
+    if (h->nrecords == h->crecords) {
+        h->crecords = h->crecords ? h->crecords * 2 : 64;
+        h->records = ch_realloc(h->records, h->crecords * sizeof(*h->records));
+    }
+    ch_health_record_t *r = &h->records[h->nrecords++];
+    memset(r, 0, sizeof(*r));
+    r->camera_id = camera_id;
+    r->agency_id = agency_id;
+    r->old_state = old;
+    r->new_state = s;
+    r->at_ms = now;
+    copy_text(r->reason, sizeof(r->reason), reason);
+}
+
+void ch_health__end_unwatched(ch_health_t *h, int64_t camera_id, int64_t agency_id,
+                              ch_health_state_t last, int64_t now)
+{
+    if (last != CH_HEALTH_UNKNOWN && ch_health__find(h, camera_id) == NULL) {
+        add_record(h, camera_id, agency_id, last, CH_HEALTH_UNKNOWN, now,
+                   "no longer watched (found at start)");
+    }
+}
+
 /* Moves c to state s at now: counts, since, the store's record, the listener. */
 static void transition(ch_health_t *h, ch_health__cam_t *c, ch_health_state_t s, int64_t now,
                        const char *reason)
@@ -268,23 +300,7 @@ static void transition(ch_health_t *h, ch_health__cam_t *c, ch_health_state_t s,
     c->state = s;
     c->since_ms = now;
     set_reason(c, reason);
-    if (h->nrecords == MAX_RECORDS) {
-        memmove(h->records, h->records + 1, (h->nrecords - 1) * sizeof(*h->records));
-        h->nrecords--;
-        h->records_dropped++;
-    }
-    if (h->nrecords == h->crecords) {
-        h->crecords = h->crecords ? h->crecords * 2 : 64;
-        h->records = ch_realloc(h->records, h->crecords * sizeof(*h->records));
-    }
-    ch_health_record_t *r = &h->records[h->nrecords++];
-    memset(r, 0, sizeof(*r));
-    r->camera_id = c->id;
-    r->agency_id = c->agency_id;
-    r->old_state = old;
-    r->new_state = s;
-    r->at_ms = now;
-    copy_text(r->reason, sizeof(r->reason), c->reason);
+    add_record(h, c->id, c->agency_id, old, s, now, c->reason);
     ch_log(s == CH_HEALTH_ONLINE ? CH_LOG_INFO : CH_LOG_WARN, "health",
            "msg=\"camera state\" camera=%lld agency=%lld from=%s to=%s reason=\"%s\"",
            (long long)c->id, (long long)c->agency_id, ch_health_state_name(old),

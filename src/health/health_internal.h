@@ -64,11 +64,17 @@ struct ch_health {
     void *live_ud;
     int64_t next_rescan_ms;
     int rescan_asked;
+    int starting;               /* start_due is running */
     ch_health__probe_t *probes; /* running, a list */
     int stopping;
 };
 
 ch_health__cam_t *ch_health__find(const ch_health_t *h, int64_t id);
+/* At start: a camera whose last stored state is not unknown but that is no longer watched
+ * (deleted, set in maintenance while the hub was down) gets a row to unknown at now, so its
+ * observation ends for the reports. No-op for a watched camera. */
+void ch_health__end_unwatched(ch_health_t *h, int64_t camera_id, int64_t agency_id,
+                              ch_health_state_t last, int64_t now);
 
 /* ---- the probe's RTSP session (probe_session.c) --------------------------------------------- */
 

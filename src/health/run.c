@@ -72,6 +72,8 @@ static void flush(ch_health_t *h)
     h->crecords = h->nrecords;
 }
 
+static void start_due(ch_health_t *h, int64_t now);
+
 static void on_probe(void *ud, int64_t camera_id, const ch_health_probe_result_t *r)
 {
     ch_health_t *h = ud;
@@ -82,7 +84,33 @@ static void on_probe(void *ud, int64_t camera_id, const ch_health_probe_result_t
     ch_log(CH_LOG_DEBUG, "health", "msg=probe camera=%lld outcome=%d latency_ms=%.1f reason=\"%s\"",
            (long long)camera_id, (int)r->outcome, r->latency_s * 1000.0,
            r->reason != NULL ? r->reason : "");
-    ch_health_probe_done(h, camera_id, r, ch_time_now_ms());
+    int64_t now = ch_time_now_ms();
+    ch_health_probe_done(h, camera_id, r, now);
+    /* Its slot is free: a due probe takes it now, not at the next tick, so the rate is bounded
+     * by the cap and the cameras' answers, not by the tick. */
+    start_due(h, now);
+}
+
+/* Starts the due probes the cap allows. Not re-entered: a probe that ends at once (a bad URL)
+ * calls back into on_probe from inside the loop below. */
+static void start_due(ch_health_t *h, int64_t now)
+{
+    if (h->starting || h->stopping) {
+        return;
+    }
+    h->starting = 1;
+    ch_health_probe_req_t reqs[32];
+    size_t n;
+    do {
+        n = ch_health_due(h, now, reqs, CH_ARRAY_SIZE(reqs));
+        for (size_t i = 0; i < n; i++) {
+            /* The request's strings are the camera's own: copied by the probe at once. */
+            ch_health__probe_start(h->loop, &h->probes, reqs[i].camera_id, reqs[i].url,
+                                   reqs[i].user, reqs[i].password,
+                                   (uint64_t)h->cfg.timeout_s * 1000, on_probe, h);
+        }
+    } while (n == CH_ARRAY_SIZE(reqs));
+    h->starting = 0;
 }
 
 static void tick(uv_timer_t *t)
@@ -100,17 +128,7 @@ static void tick(uv_timer_t *t)
         h->live_fn(h->live_ud, h, now);
         ch_health_live_end(h, now);
     }
-    ch_health_probe_req_t reqs[32];
-    size_t n;
-    do {
-        n = ch_health_due(h, now, reqs, CH_ARRAY_SIZE(reqs));
-        for (size_t i = 0; i < n; i++) {
-            /* The request's strings are the camera's own: copied by the probe at once. */
-            ch_health__probe_start(h->loop, &h->probes, reqs[i].camera_id, reqs[i].url,
-                                   reqs[i].user, reqs[i].password,
-                                   (uint64_t)h->cfg.timeout_s * 1000, on_probe, h);
-        }
-    } while (n == CH_ARRAY_SIZE(reqs));
+    start_due(h, now);
     flush(h);
 }
 
@@ -119,6 +137,7 @@ static int restore_row(void *ud, const ch_store_health_row_t *r)
     ch_health_state_t s;
     if (ch_health_state_parse(r->new_state, &s) == 0) {
         ch_health_restore(ud, r->camera_id, s, r->at_ms);
+        ch_health__end_unwatched(ud, r->camera_id, r->agency_id, s, ch_time_now_ms());
     }
     return 0;
 }

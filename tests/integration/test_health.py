@@ -6,6 +6,7 @@ and survive a restart; geo and event answers carry each camera's state; a live p
 and a low frame rate (degraded); the monthly availability report as JSON and CSV; bad input."""
 
 import datetime
+import sqlite3
 import os
 import sys
 import time
@@ -165,12 +166,19 @@ def test_states_and_outages_survive_a_restart():
         prov = new_agency(h)
         off = new_camera(h, prov, "gone", dead)
         on = new_camera(h, prov, "up", cs.url("up"), 1)
+        later = new_camera(h, prov, "into maintenance while the hub is down", dead, 2)
         since = wait_state(h, off, "offline")["since"]
+        wait_state(h, later, "offline")
         wait_state(h, on, "online")
         h.stop()
     except Exception:
         h.cleanup()
         raise
+    # While the hub is down, a camera goes into maintenance (as an import would set it).
+    db = sqlite3.connect(os.path.join(data_dir, "cctvhub.db"))
+    db.execute("UPDATE cameras SET status = 'maintenance' WHERE id = ?", (later,))
+    db.commit()
+    db.close()
     # A second run on the same data, probes off: the states and their times come back.
     env = dict(FAST, CCTVHUB_HEALTH_PROBE_INTERVAL="0")
     h2 = Hub(env=env, data_dir=data_dir, admin=True)
@@ -180,6 +188,11 @@ def test_states_and_outages_survive_a_restart():
         check(health(h2, on)["state"] == "online", "online not restored")
         _, out = h2.json("GET", "/api/v1/cameras/%d/outages" % off, expect=200)
         check(out["total"] == 1 and out["items"][0]["start"] == since, out)
+        # Its outage ended at the start: not counted on through the maintenance.
+        x = health(h2, later)
+        check(not x["watched"] and x["transitions"][0]["to"] == "unknown", x)
+        _, out = h2.json("GET", "/api/v1/cameras/%d/outages" % later, expect=200)
+        check(out["total"] == 1 and out["items"][0]["end"] is not None, out)
         h2.stop()
     finally:
         h2.cleanup()
