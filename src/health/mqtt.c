@@ -1,5 +1,5 @@
 /*
- * health/mqtt.c: the MQTT device watch on the control loop (see health_devices.h).
+ * health/mqtt.c: the MQTT device watch on the control loop (see health.h, "devices over MQTT").
  *
  * libmosquitto is used through its external-loop calls: the connection's socket sits on a
  * uv_poll (readable: mosquitto_loop_read; writable while it has bytes to send:
@@ -8,7 +8,7 @@
  * with blocking calls, so it runs on the libuv thread pool; the loop does not touch the
  * client meanwhile. A lost broker is dialled again after 1 s, doubling up to 30 s.
  */
-#include "health/health_devices.h"
+#include "health/health.h"
 
 #include <inttypes.h>
 #include <mosquitto.h>

@@ -3,7 +3,7 @@
  * strictly (jansson, duplicate keys refused, every key known, every value checked). Pure: no
  * loop, no store, so the fuzz target drives it directly.
  */
-#include "health/health_devices.h"
+#include "health/health.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
 #include "main/hub_alert.h"
 
 #include "geo/geo.h"
-#include "health/health_devices.h"
+#include "health/health.h"
 #include "main/main.h"
 
 #include <stdio.h>

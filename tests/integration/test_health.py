@@ -348,6 +348,60 @@ def test_many_cameras_are_probed_with_a_small_cap():
         h.cleanup()
 
 
+def test_camera_states_raise_and_resolve_alerts():
+    """Camera health feeds the alert rules (serve.c): cameras down past alert.offline_after_s
+    raise camera-offline alerts, two of one provider down at once raise provider-down, and a
+    camera that comes back resolves its own alert and the provider's, on the record."""
+    cs = relay.camsim()
+    back_port = free_port()
+    env = dict(FAST, CCTVHUB_HEALTH_FAIL_THRESHOLD="1", CCTVHUB_ALERT_OFFLINE_AFTER_S="2",
+               CCTVHUB_ALERT_PROVIDER_DOWN_COUNT="2")
+    h = Hub(env=env)
+    back = None
+
+    def alerts(query):
+        return h.json("GET", "/api/v1/alerts" + query, expect=200)[1]["items"]
+
+    def open_alerts(kind, n):
+        return relay.wait_for(lambda: (lambda a: a if len(a) == n else None)(
+            alerts("?state=open&kind=" + kind)), 30, "%d open %s alerts" % (n, kind))
+
+    try:
+        prov = new_agency(h)
+        fine = new_camera(h, prov, "fine", cs.url("alerts-fine"), 0)
+        gone = new_camera(h, prov, "nothing listens", "rtsp://127.0.0.1:%d/a" % back_port, 1)
+        refuses = new_camera(h, prov, "answers 503", cs.url("alerts?fault=refuse"), 2)
+        wait_state(h, fine, "online")
+        wait_state(h, gone, "offline")
+        wait_state(h, refuses, "offline")
+        cams = open_alerts("camera-offline", 2)
+        check(sorted(a["subject"]["id"] for a in cams) == sorted([gone, refuses])
+              and all(a["subject"]["type"] == "camera" and a["agency_id"] == prov
+                      for a in cams), cams)
+        prov_alert = open_alerts("provider-down", 1)[0]
+        check(prov_alert["subject"] == {"type": "agency", "id": prov}, prov_alert)
+
+        # A camera listens again: online, its alert resolves, and the provider's (one down
+        # is under the count); the other camera's stays open.
+        back = relay.Camsim(port=back_port)
+        wait_state(h, gone, "online")
+        mine = [a for a in cams if a["subject"]["id"] == gone][0]
+        a = relay.wait_for(lambda: (lambda x: x if x["state"] == "resolved" else None)(
+            h.json("GET", "/api/v1/alerts/%d" % mine["id"], expect=200)[1]), 20,
+            "the camera's alert never resolved")
+        check(a["resolved_at"] and "online" in a["resolved_reason"], a)
+        relay.wait_for(lambda: h.json("GET", "/api/v1/alerts/%d" % prov_alert["id"],
+                                      expect=200)[1]["state"] == "resolved", 20,
+                       "the provider's alert never resolved")
+        still = alerts("?state=open&kind=camera-offline")
+        check([x["subject"]["id"] for x in still] == [refuses], still)
+        h.stop()
+    finally:
+        if back is not None:
+            back.stop()
+        h.cleanup()
+
+
 if __name__ == "__main__":
     try:
         hub.main([test_probes_drive_online_auth_failed_offline_and_back,
@@ -355,7 +409,8 @@ if __name__ == "__main__":
                   test_live_pull_figures_and_low_fps_degraded,
                   test_monthly_availability_report,
                   test_probe_interval_zero_and_bad_configuration,
-                  test_many_cameras_are_probed_with_a_small_cap])
+                  test_many_cameras_are_probed_with_a_small_cap,
+                  test_camera_states_raise_and_resolve_alerts])
     finally:
         for p in relay.PEERS.values():
             p.stop()

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "health/health_devices.h"
+#include "health/health.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "health/health_devices.h"
+#include "health/health.h"
 
 static int parse(const char *topic, const char *payload, ch_health_mqtt_msg_t *m)
 {
