@@ -57,8 +57,9 @@ export async function logout() {
   }
 }
 
-// Every page of a list (limit 1000, following next); onPage(items, soFar) after each.
-export async function listAll(path, onPage) {
+// Every page of a list (limit 1000, following next); onPage(items, soFar, total) after each,
+// onRawPage(page) with the whole answer (for fields beside the items, such as counts).
+export async function listAll(path, onPage, onRawPage) {
   const items = [];
   let cursor = null;
   const sep = path.includes('?') ? '&' : '?';
@@ -66,6 +67,7 @@ export async function listAll(path, onPage) {
     const page = await call('GET', `${path}${sep}limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
     items.push(...page.items);
     if (onPage) onPage(page.items, items.length, page.total);
+    if (onRawPage) onRawPage(page);
     cursor = page.next;
   } while (cursor);
   return items;

@@ -2,7 +2,7 @@
 // close, approve, revoke a camera, a live countdown), the video wall and the camera list.
 import * as api from './api.js';
 import { t, applyI18n, setLang, currentLang, onLangChange } from './i18n.js';
-import { CameraMap } from './map.js';
+import { CameraMap, HEALTH_STATES } from './map.js';
 import { Wall, fmtLeft } from './wall.js';
 import { AlertsPanel } from './alerts.js';
 
@@ -19,7 +19,13 @@ const state = {
   place: null, // where the next event opens
   cameraRows: 200,
   alerts: null, // the alerts panel (admin, operator, auditor)
+  health: new Map(), // camera id -> its record of GET /api/v1/camera-health (watched cameras)
+  healthCounts: null, // cameras per health state, null until loaded (or the role may not see)
+  healthFilter: '', // the camera list: '' all, 'down' offline or auth-failed, or one state
+  healthShown: null, // the camera whose health the details panel shows, and its figures
 };
+const HEALTH_ROLES = ['admin', 'operator', 'provider', 'auditor'];
+const DOWN = new Set(['offline', 'auth-failed']);
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -36,6 +42,40 @@ function el(tag, attrs = {}, ...children) {
 
 function show(id, on) {
   $(id).hidden = !on;
+}
+
+function healthText(s) {
+  const k = `health.${s}`;
+  const v = t(k);
+  return v === k ? s : v;
+}
+
+// A time of the API as the operator's local date and time.
+function localTime(iso) {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return d.toLocaleString(currentLang() === 'ko' ? 'ko-KR' : 'en-GB');
+}
+
+// Seconds as "2 d 3 h", "3 h 4 min", "4 min 5 s", "5 s".
+function fmtDuration(sec) {
+  let s = Math.max(0, Math.round(sec));
+  const d = Math.floor(s / 86400);
+  s -= d * 86400;
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  if (d) return `${t('dur.d', d)} ${t('dur.h', h)}`;
+  if (h) return `${t('dur.h', h)} ${t('dur.m', m)}`;
+  if (m) return `${t('dur.m', m)} ${t('dur.s', s)}`;
+  return t('dur.s', s);
+}
+
+function since(iso) {
+  if (!iso) return '—';
+  return `${localTime(iso)} (${t('health.for', fmtDuration((Date.now() - Date.parse(iso)) / 1000))})`;
 }
 
 function statusText(s) {
@@ -58,6 +98,13 @@ async function start() {
     if (state.event) renderEvent();
     renderEventList();
     renderCameraTable();
+    renderHealthSummary();
+    renderLegend();
+    const shown = $('#camera-details').dataset.camera;
+    if (shown && !$('#camera-details').hidden) {
+      const cam = state.map.cameras.get(Number(shown));
+      if (cam) showCamera(cam);
+    }
   });
   $('#login-form').addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -106,6 +153,17 @@ async function enter() {
     state.cameraRows = 200;
     renderCameraTable();
   });
+  $('#camera-health-filter').addEventListener('change', () => {
+    state.healthFilter = $('#camera-health-filter').value;
+    state.cameraRows = 200;
+    renderCameraTable();
+  });
+  $('#health-summary').addEventListener('click', () => {
+    state.healthFilter = 'down';
+    $('#camera-health-filter').value = 'down';
+    state.cameraRows = 200;
+    selectTab('cameras');
+  });
   $('#camera-more').addEventListener('click', () => {
     state.cameraRows += 500;
     renderCameraTable();
@@ -114,6 +172,8 @@ async function enter() {
   setInterval(refresh, 5000);
   await Promise.all([loadServices(), loadAgencies()]);
   await loadCameras();
+  renderLegend();
+  await loadHealth().catch(() => {});
   await loadEvents().catch(() => {});
   await startAlerts().catch(() => {});
   document.body.dataset.ready = '1';
@@ -202,6 +262,71 @@ async function loadCameras() {
   state.map.fit();
 }
 
+// Every watched camera's health in one paged listing (1000 a page), then the map's markers,
+// the list, the summary and the open details follow it.
+async function loadHealth() {
+  if (!HEALTH_ROLES.includes(state.me.role)) return;
+  let counts = null;
+  const items = await api.listAll('/api/v1/camera-health', null, (page) => {
+    if (!counts && page.counts) counts = page.counts;
+  });
+  const byId = new Map();
+  const states = new Map();
+  for (const h of items) {
+    byId.set(h.camera_id, h);
+    states.set(h.camera_id, h.state);
+  }
+  if (!counts) {
+    counts = {};
+    for (const st of HEALTH_STATES) counts[st] = 0;
+    for (const h of items) counts[h.state] = (counts[h.state] || 0) + 1;
+  }
+  const old = state.health;
+  state.health = byId;
+  state.healthCounts = counts;
+  state.map.setHealth(states);
+  renderHealthSummary();
+  renderCameraTable();
+  // The camera in the details panel changed state: show its health again.
+  const shown = state.healthShown;
+  if (shown) {
+    const a = old.get(shown);
+    const b = byId.get(shown);
+    if (!a || !b || a.state !== b.state || a.since !== b.since) loadCameraHealth(shown);
+  }
+}
+
+// The header's summary: cameras per state; the down ones (offline, auth-failed) stand out.
+function renderHealthSummary() {
+  const box = $('#health-summary');
+  const c = state.healthCounts;
+  if (!c) {
+    show('#health-summary', false);
+    return;
+  }
+  box.textContent = '';
+  const down = (c.offline || 0) + (c['auth-failed'] || 0);
+  box.classList.toggle('has-down', down > 0);
+  box.dataset.down = String(down);
+  box.title = t('health.summary_title');
+  box.append(el('span', { class: 'label', text: t('health.summary') }));
+  for (const st of HEALTH_STATES) {
+    const n = c[st] || 0;
+    if (n === 0 && !DOWN.has(st)) continue;
+    box.append(el('span', { class: `count h-${st}`, dataset: { state: st, n: String(n) }, title: healthText(st) },
+      el('span', { class: `hdot h-${st}` }), String(n)));
+  }
+  show('#health-summary', true);
+}
+
+// The map's legend: the health colors, and the registry status of an unwatched camera.
+function renderLegend() {
+  if (!state.map) return;
+  const items = HEALTH_STATES.map((st) => ({ cls: `hdot h-${st}`, text: healthText(st) }));
+  items.push({ cls: 'hdot h-none', text: t('health.unwatched') });
+  state.map.setLegend(t('health.legend'), items);
+}
+
 let liveEvents = [];
 
 async function loadEvents() {
@@ -227,6 +352,7 @@ function renderEventList() {
 
 function showCamera(cam) {
   const box = $('#camera-details');
+  state.healthShown = null;
   box.textContent = '';
   const ag = state.agencies.get(cam.agency_id);
   const row = (k, v) => (v == null || v === '' ? null : el('tr', {}, el('th', { text: t(k) }), el('td', { text: String(v) })));
@@ -240,28 +366,124 @@ function showCamera(cam) {
       row('cam.address', cam.road_address || cam.lot_address),
       row('cam.heading', cam.heading_deg != null ? `${cam.heading_deg}°` : null),
       row('cam.fov', cam.fov_deg != null ? `${cam.fov_deg}°` : null),
-      row('cam.rtsp', cam.rtsp_configured ? t('yes') : t('no'))));
+      row('cam.rtsp', cam.rtsp_configured ? t('yes') : t('no'))),
+    el('div', { id: 'camera-health' }));
   box.dataset.camera = cam.id;
   show('#camera-details', true);
+  if (cam.rtsp_configured && HEALTH_ROLES.includes(state.me.role)) {
+    state.healthShown = cam.id;
+    loadCameraHealth(cam.id);
+  }
+}
+
+// The details panel's health: state, since, reason, last probe, live figures, the latest
+// transitions and the outages of the last 30 days.
+async function loadCameraHealth(id) {
+  let h;
+  let out;
+  try {
+    [h, out] = await Promise.all([
+      api.call('GET', `/api/v1/cameras/${id}/health`),
+      api.call('GET', `/api/v1/cameras/${id}/outages`).catch(() => null),
+    ]);
+  } catch (err) {
+    if (state.healthShown !== id) return;
+    const box = $('#camera-health');
+    box.textContent = '';
+    box.append(el('p', { class: 'error', text: t('error', err.message) }));
+    return;
+  }
+  if (state.healthShown !== id || !$('#camera-health')) return; // another camera by now
+  renderCameraHealth(h, out);
+}
+
+function renderCameraHealth(h, out) {
+  const box = $('#camera-health');
+  box.textContent = '';
+  box.dataset.state = h.state;
+  box.className = `health-box h-${h.state}`;
+  const row = (k, v, attrs = {}) => (v == null || v === '' ? null : el('tr', {}, el('th', { text: t(k) }), el('td', { ...attrs, text: String(v) })));
+  let probe = null;
+  if (h.last_probe) {
+    probe = `${localTime(h.last_probe)} · ${h.last_probe_ok ? t('health.probe_ok') : t('health.probe_failed')}` +
+      (h.latency_ms != null ? ` · ${Math.round(h.latency_ms)} ms` : '') + (h.codec ? ` · ${h.codec}` : '');
+  }
+  let live = null;
+  if (h.live && h.live.playing) {
+    const l = h.live;
+    live = t('health.live_figures', l.fps != null ? Number(l.fps).toFixed(1) : '—',
+      l.bitrate_bps != null ? Math.round(l.bitrate_bps / 1000) : '—',
+      l.width && l.height ? `${l.width}×${l.height}` : '—') + (l.codec ? ` · ${l.codec}` : '');
+  }
+  box.append(
+    el('h3', { text: t('health.title') }),
+    el('table', { class: 'kv' },
+      el('tr', {}, el('th', { text: t('health.state') }),
+        el('td', { class: `hstate h-${h.state}` }, el('span', { class: `hdot h-${h.state}` }), healthText(h.state))),
+      row('health.since', h.since ? since(h.since) : null, { class: 'hsince' }),
+      row('health.reason', h.reason, { class: 'hreason' }),
+      row('health.last_probe', probe),
+      row('health.last_ok', h.last_ok ? localTime(h.last_ok) : null),
+      row('health.failures', h.failures ? h.failures : null),
+      row('health.live', live)));
+  const tr = h.transitions || [];
+  box.append(el('h3', { text: t('health.transitions', tr.length) }));
+  const ul = el('ul', { class: 'htransitions' });
+  for (const x of tr) {
+    ul.append(el('li', { dataset: { to: x.to } },
+      el('span', { class: 'muted', text: `${localTime(x.at)} ` }),
+      el('span', { class: `hdot h-${x.from}` }), healthText(x.from), ' → ',
+      el('span', { class: `hdot h-${x.to}` }), healthText(x.to),
+      x.reason ? el('div', { class: 'muted', text: x.reason }) : null));
+  }
+  if (tr.length === 0) ul.append(el('li', { class: 'muted', text: t('events.none') }));
+  box.append(ul);
+  if (out) {
+    const items = out.items || [];
+    box.append(el('h3', { text: t('health.outages', items.length, fmtDuration(out.outage_s || 0)) }));
+    const ol = el('ul', { class: 'houtages' });
+    for (const o of [...items].reverse()) {
+      ol.append(el('li', { dataset: { state: o.state, ongoing: o.end ? '0' : '1' } },
+        el('span', { class: `hdot h-${o.state}` }),
+        `${localTime(o.start)} – ${o.end ? localTime(o.end) : t('health.ongoing')} (${fmtDuration(o.duration_s || 0)})`,
+        o.reason ? el('div', { class: 'muted', text: o.reason }) : null));
+    }
+    if (items.length === 0) ol.append(el('li', { class: 'muted', text: t('events.none') }));
+    box.append(ol);
+  }
 }
 
 function renderCameraTable() {
   const tbody = $('#camera-table tbody');
   if (!tbody || $('#cameras-view').hidden) return;
   const q = $('#camera-filter').value.trim().toLowerCase();
-  const rows = q
-    ? state.cameras.filter((c) => `${c.name} ${c.road_address || ''} ${c.lot_address || ''} ${c.purpose || ''}`.toLowerCase().includes(q))
-    : state.cameras;
+  const hf = state.healthFilter;
+  const healthOf = (c) => {
+    const h = state.health.get(c.id);
+    return h ? h.state : null;
+  };
+  const rows = state.cameras.filter((c) => {
+    if (q && !`${c.name} ${c.road_address || ''} ${c.lot_address || ''} ${c.purpose || ''}`.toLowerCase().includes(q)) return false;
+    if (!hf) return true;
+    const st = healthOf(c);
+    return hf === 'down' ? DOWN.has(st) : st === hf;
+  });
   tbody.textContent = '';
   const frag = document.createDocumentFragment();
   for (const c of rows.slice(0, state.cameraRows)) {
     const ag = state.agencies.get(c.agency_id);
-    frag.append(el('tr', { dataset: { camera: c.id } },
+    const h = state.health.get(c.id);
+    const healthCell = h
+      ? el('td', { class: `health h-${h.state}`, title: h.reason || '' },
+        el('span', { class: `hdot h-${h.state}` }), healthText(h.state),
+        h.since && h.state !== 'online' ? el('span', { class: 'muted', text: ` · ${t('health.since_short', localTime(h.since))}` }) : null)
+      : el('td', { class: 'health muted', text: '—' });
+    frag.append(el('tr', { dataset: { camera: c.id, health: h ? h.state : '' }, class: h && DOWN.has(h.state) ? 'down' : '' },
       el('td', { text: String(c.id) }), el('td', { text: c.name }),
       el('td', {}, el('span', { class: `dot s-${c.status}` }), statusText(c.status)),
       el('td', { text: c.kind || '' }), el('td', { text: c.purpose || '' }),
       el('td', { text: ag ? ag.name : String(c.agency_id) }),
-      el('td', { class: 'muted', text: c.health ? c.health.state : '—' })));
+      healthCell));
   }
   tbody.append(frag);
   $('#camera-count').textContent = t('cameras.count', rows.length, Math.min(rows.length, state.cameraRows));
@@ -382,6 +604,7 @@ function renderEvent() {
   for (const g of ev.grants || []) {
     const r = g.reason || {};
     const li = el('li', { dataset: { grant: g.id, camera: g.camera_id }, class: `st-${g.status}` },
+      g.health ? el('span', { class: `hdot h-${g.health}`, title: healthText(g.health) }) : null,
       el('span', { class: 'gname', text: `#${g.camera_id} ${g.camera_name || ''}` }),
       el('span', { class: 'muted', text: ` ${statusText(g.status)} · ${t('grant.why', Math.round(r.distance_m ?? 0), r.visibility ?? '—', r.score != null ? Number(r.score).toFixed(2) : '—')}` }));
     if (g.status === 'active' && g.ws_url) {
@@ -433,11 +656,17 @@ function tick() {
 
 let refreshes = 0;
 
-// Every 5 s: the open event again (expiry, revocations by others), every 15 s the live events;
-// a session that ended (idle, logged out elsewhere, disabled) goes back to the login.
+// Every 5 s: the open event again (expiry, revocations by others), every 15 s the live events
+// and the cameras' health; a session that ended (idle, logged out elsewhere, disabled) goes
+// back to the login.
 async function refresh() {
   try {
-    if (++refreshes % 3 === 0) await loadEvents();
+    if (++refreshes % 3 === 0) {
+      await loadHealth().catch((err) => {
+        if (err.status === 401) throw err;
+      });
+      await loadEvents();
+    }
     if (!state.event) return;
     const ev = await api.call('GET', `/api/v1/events/${state.event.id}`);
     if (JSON.stringify(ev) !== state.eventRaw) setEvent(ev);

@@ -1,5 +1,6 @@
-// The camera map: every camera as a circle marker colored by status, clustered (smooth with
-// tens of thousands), field-of-view wedges when zoomed in, the open event's cameras ringed.
+// The camera map: every camera as a circle marker colored by status, or by its health once
+// the hub watches it (a stream URL), clustered (smooth with tens of thousands), field-of-view
+// wedges when zoomed in, the open event's cameras ringed.
 /* global L */
 
 export const STATUS_COLORS = {
@@ -8,6 +9,30 @@ export const STATUS_COLORS = {
   maintenance: '#fdae61',
   unlocated: '#d73027',
 };
+// Health states (GET /api/v1/camera-health): the marker's fill, and for the states that mean
+// "dark" a larger marker with a thick dark ring.
+export const HEALTH_COLORS = {
+  online: '#1a9850',
+  degraded: '#f59e0b',
+  offline: '#d7191c',
+  'auth-failed': '#7b3294',
+  unknown: '#9ca3af',
+};
+export const HEALTH_STATES = ['online', 'degraded', 'offline', 'auth-failed', 'unknown'];
+const DOWN = new Set(['offline', 'auth-failed']);
+
+// A marker's look: by health when watched, else by the registry's status.
+function markerStyle(cam, health) {
+  if (!health) return { fillColor: STATUS_COLORS[cam.status] || '#444', color: '#222', weight: 1, radius: 6 };
+  const down = DOWN.has(health);
+  return {
+    fillColor: HEALTH_COLORS[health] || '#444',
+    color: down ? '#111' : '#222',
+    weight: down ? 3 : 1,
+    radius: down ? 9 : 6,
+  };
+}
+
 const WEDGE_ZOOM = 17; // wedges from this zoom on
 const WEDGE_MAX = 2000; // at most this many drawn at once
 const DEFAULT_RANGE_M = 50;
@@ -47,6 +72,8 @@ export class CameraMap {
     this.wedges = L.layerGroup().addTo(this.map);
     this.eventLayer = L.layerGroup().addTo(this.map);
     this.cameras = new Map();
+    this.markers = new Map(); // camera id -> its marker
+    this.health = new Map(); // camera id -> its health state (watched cameras only)
     this.onCamera = onCamera;
     this.map.on('click', (e) => onPlace(e.latlng.lat, e.latlng.lng));
     this.map.on('moveend zoomend', () => this.drawWedges());
@@ -55,13 +82,17 @@ export class CameraMap {
   clusterIcon(c) {
     const children = c.getAllChildMarkers();
     let bad = 0;
-    for (const m of children) if (m.options.status !== 'active') bad++;
+    let down = 0;
+    for (const m of children) {
+      if (DOWN.has(m.options.health)) down++;
+      if (m.options.status !== 'active' || DOWN.has(m.options.health)) bad++;
+    }
     const n = c.getChildCount();
     const cls = bad === 0 ? 'ok' : bad * 4 < n ? 'some' : 'many';
     const size = n < 100 ? 34 : n < 1000 ? 40 : 48;
     return L.divIcon({
       html: `<div><span>${n}</span></div>`,
-      className: `marker-cluster cluster-${cls}`,
+      className: `marker-cluster cluster-${cls}${down ? ' cluster-down' : ''}`,
       iconSize: L.point(size, size),
     });
   }
@@ -72,17 +103,16 @@ export class CameraMap {
     for (const cam of cameras) {
       this.cameras.set(cam.id, cam);
       if (cam.lat == null || cam.lon == null) continue;
-      const color = STATUS_COLORS[cam.status] || '#444';
+      const health = this.health.get(cam.id);
       const m = L.circleMarker([cam.lat, cam.lon], {
         renderer: this.renderer,
-        radius: 6,
-        color: '#222',
-        weight: 1,
-        fillColor: color,
+        ...markerStyle(cam, health),
         fillOpacity: 0.9,
         status: cam.status,
+        health,
         cameraId: cam.id,
       });
+      this.markers.set(cam.id, m);
       m.on('click', (e) => {
         L.DomEvent.stopPropagation(e);
         this.onCamera(cam);
@@ -90,6 +120,29 @@ export class CameraMap {
       markers.push(m);
     }
     this.cluster.addLayers(markers);
+  }
+
+  // Colors the markers by health: states maps camera id -> state for every watched camera (a
+  // camera missing from it is drawn by its status again). Only changed markers are touched.
+  setHealth(states) {
+    const changed = [];
+    const ids = new Set([...this.health.keys(), ...states.keys()]);
+    this.health = states;
+    for (const id of ids) {
+      const m = this.markers.get(id);
+      const h = states.get(id);
+      if (!m || m.options.health === h) continue;
+      m.options.health = h;
+      const st = markerStyle(this.cameras.get(id), h);
+      m.setStyle(st);
+      m.setRadius(st.radius);
+      changed.push(m);
+    }
+    if (changed.length) {
+      this.cluster.refreshClusters(changed);
+      this.drawWedges(); // their color follows the marker's
+    }
+    return changed.length;
   }
 
   fit() {
@@ -109,7 +162,7 @@ export class CameraMap {
       const range = cam.range_m || DEFAULT_RANGE_M;
       L.polygon(wedge(cam.lat, cam.lon, cam.heading_deg, Math.max(cam.fov_deg, 1), range), {
         renderer: this.renderer,
-        color: STATUS_COLORS[cam.status] || '#444',
+        color: markerStyle(cam, this.health.get(cam.id)).fillColor,
         weight: 1,
         fillOpacity: 0.15,
         interactive: false,
@@ -135,6 +188,32 @@ export class CameraMap {
         color: g.status === 'active' ? '#2166ac' : '#999', weight: 3, fill: false,
         interactive: false,
       }).addTo(this.eventLayer);
+    }
+  }
+
+  // The legend (bottom right): a title and items of {cls, text}, each a colored dot (its
+  // color from the stylesheet: no inline style) and its text. Called again on a language change.
+  setLegend(title, items) {
+    if (!this.legend) {
+      this.legend = L.control({ position: 'bottomright' });
+      this.legend.onAdd = () => {
+        const div = L.DomUtil.create('div', 'map-legend');
+        div.id = 'map-legend';
+        return div;
+      };
+      this.legend.addTo(this.map);
+    }
+    const div = this.legend.getContainer();
+    div.textContent = '';
+    const h = document.createElement('strong');
+    h.textContent = title;
+    div.append(h);
+    for (const it of items) {
+      const row = document.createElement('div');
+      const dot = document.createElement('span');
+      dot.className = it.cls;
+      row.append(dot, it.text);
+      div.append(row);
     }
   }
 

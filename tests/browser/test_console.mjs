@@ -4,10 +4,14 @@
 // camera refused with the reason where the browser cannot play it, an extension, a revoked
 // grant's tile going dark with the reason, the event closed, a pending event approved, and an
 // emergency bell pressed over MQTT arriving live in the alerts panel with the cameras that see
-// it, acknowledged with a note, one of its cameras taken to the map. Run by
+// it, acknowledged with a note, one of its cameras taken to the map; camera health: a camera
+// whose stream URL leads nowhere shown offline on the map (its marker's color and size), in the
+// header's summary, in the list (the summary's click filters it to the cameras down) and in
+// its details (since when, why, its transitions and its ongoing outage), a camsim camera
+// online, and the legend. Run by
 // tests/integration/test_console.py (CH_BROWSER_TESTS=1), which starts the hub, camsim and a
 // mosquitto broker and passes: CONSOLE_URL, CONSOLE_USER, CONSOLE_PASSWORD, EVENT_LAT,
-// EVENT_LON, CAMERA_H264, CAMERA_H265, CAMERA_VEHICLE, PENDING_EVENT, CAMERAS_TOTAL, MQTT_PORT,
+// EVENT_LON, CAMERA_H264, CAMERA_H265, CAMERA_VEHICLE, CAMERA_DEAD, PENDING_EVENT, CAMERAS_TOTAL, MQTT_PORT,
 // MQTT_USER, MQTT_PASSWORD, BELL_TOPIC, ARTIFACTS (screenshots), CHROMIUM.
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
@@ -261,6 +265,82 @@ async function main() {
     check(shown === env.CAMERA_H264, `camera shown ${shown}`);
     await shot(page, '11-bell-camera');
     log(`bell camera ${env.CAMERA_H264}: event form at ${where}`);
+
+    step = 'camera health: offline on the map';
+    const dead = Number(env.CAMERA_DEAD);
+    const online = Number(env.CAMERA_VEHICLE);
+    // The console reads every watched camera's health every 15 s in one paged listing.
+    await page.waitForFunction(([d, o]) => {
+      const h = window.cctvhub.health;
+      return h.get(d) && h.get(d).state === 'offline' && h.get(o) && h.get(o).state === 'online';
+    }, [dead, online], { timeout: 45000 }).catch(async () => {
+      const seen = await page.evaluate(() => [...window.cctvhub.health.values()].map((h) => `${h.camera_id}:${h.state}`));
+      throw new Error(`health seen by the console: ${seen}`);
+    });
+    const marks = await page.evaluate(([d, o]) => {
+      const m = window.cctvhub.map.markers;
+      const f = (id) => ({ health: m.get(id).options.health, fill: m.get(id).options.fillColor, r: m.get(id).getRadius() });
+      return { dead: f(d), online: f(o) };
+    }, [dead, online]);
+    check(marks.dead.health === 'offline' && marks.dead.fill === '#d7191c' && marks.dead.r > marks.online.r,
+      `the offline marker ${JSON.stringify(marks.dead)}`);
+    check(marks.online.health === 'online' && marks.online.fill === '#1a9850', `the online marker ${JSON.stringify(marks.online)}`);
+    const legend = await page.textContent('#map-legend');
+    check(legend.includes('연결 끊김') && legend.includes('인증 실패') && legend.includes('정상'), `legend ${legend}`);
+    const sum = await page.evaluate(() => {
+      const b = document.querySelector('#health-summary');
+      const n = (st) => Number(b.querySelector(`.count[data-state="${st}"]`)?.dataset.n);
+      return { hidden: b.hidden, down: b.dataset.down, cls: b.className, offline: n('offline'), online: n('online') };
+    });
+    check(!sum.hidden && sum.down === '1' && sum.offline === 1 && sum.online >= 1 && sum.cls.includes('has-down'),
+      `the summary ${JSON.stringify(sum)}`);
+    log(`health: camera ${dead} offline (${marks.dead.fill}, r ${marks.dead.r}), ${online} online; summary ${JSON.stringify(sum)}`);
+
+    step = 'camera health: the details of the offline camera';
+    const dc = await page.evaluate((id) => window.cctvhub.map.cameras.get(id), dead);
+    await page.click('#event-cancel');
+    await page.evaluate(([la, lo]) => window.cctvhub.map.map.setView([la, lo], 18, { animate: false }), [dc.lat, dc.lon]);
+    await page.waitForTimeout(500);
+    await shot(page, '12-health-map');
+    await clickMapAt(page, dc.lat, dc.lon);
+    await page.waitForSelector(`#camera-details[data-camera="${dead}"] #camera-health[data-state="offline"]`, { timeout: 10000 });
+    const hd = await page.evaluate(() => {
+      const b = document.querySelector('#camera-health');
+      return {
+        state: b.querySelector('.hstate').textContent,
+        since: b.querySelector('.hsince')?.textContent || '',
+        reason: b.querySelector('.hreason')?.textContent || '',
+        toOffline: b.querySelectorAll('ul.htransitions li[data-to="offline"]').length,
+        ongoing: b.querySelectorAll('ul.houtages li[data-ongoing="1"][data-state="offline"]').length,
+      };
+    });
+    check(hd.state.includes('연결 끊김'), `details state ${hd.state}`);
+    check(/\d/.test(hd.since) && hd.since.includes('째'), `details since ${hd.since}`);
+    check(/connect|refused|probe/i.test(hd.reason), `details reason ${hd.reason}`);
+    check(hd.toOffline === 1 && hd.ongoing === 1, `details transitions/outages ${JSON.stringify(hd)}`);
+    await shot(page, '13-health-details');
+    log(`health details: ${hd.state}, since ${hd.since}, reason "${hd.reason}"`);
+
+    step = 'camera health: the summary filters the list to the cameras down';
+    await page.click('#health-summary');
+    await page.waitForSelector('#cameras-view:not([hidden])');
+    await page.fill('#camera-filter', '');
+    await page.dispatchEvent('#camera-filter', 'input');
+    const downRows = await page.locator('#camera-table tbody tr').evaluateAll((trs) => trs.map((tr) => `${tr.dataset.camera}:${tr.dataset.health}:${tr.querySelector('td.health').className}`));
+    check(downRows.length === 1 && downRows[0] === `${dead}:offline:health h-offline`, `rows of the cameras down ${downRows}`);
+    await shot(page, '14-health-list');
+    await page.selectOption('#camera-health-filter', 'online');
+    const onRows = await page.locator('#camera-table tbody tr').evaluateAll((trs) => trs.map((tr) => Number(tr.dataset.camera)));
+    const wantOn = await page.evaluate(() => [...window.cctvhub.health.values()].filter((h) => h.state === 'online').length);
+    check(onRows.length === wantOn && onRows.includes(online) && !onRows.includes(dead), `rows online ${onRows}`);
+    await page.selectOption('#camera-health-filter', '');
+    const allRows = await page.locator('#camera-table tbody tr').count();
+    check(allRows === Math.min(200, Number(env.CAMERAS_TOTAL)), `${allRows} rows with any health`);
+    await page.click('#lang');
+    const enCell = await page.textContent(`#camera-table tbody tr[data-camera="${dead}"] td.health`);
+    await page.click('#lang');
+    check(enCell.startsWith('offline'), `English health cell ${enCell}`);
+    log(`health list: down ${downRows}, online ${onRows}`);
 
     step = 'no page error, no policy violation';
     check(problems.length === 0, problems.join('\n'));

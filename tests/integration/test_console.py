@@ -7,8 +7,9 @@ Unless CH_BROWSER_TESTS=0 it also runs tests/browser/test_console.mjs: Debian's 
 driven by playwright-core logs in through the page as an operator, opens an event by clicking
 the map, sees its cameras, plays a camsim H.264 camera on the video wall and checks that frames
 are decoded, sees an H.265 camera refused with the reason when the browser cannot play it,
-revokes the grant and sees the tile go dark saying why, closes the event, and approves an
-event waiting for an operator. Screenshots go to
+revokes the grant and sees the tile go dark saying why, closes the event, approves an
+event waiting for an operator, and sees a camera whose stream URL leads nowhere offline (map,
+list, details, the header's summary) while the camsim cameras are online. Screenshots go to
 CH_BROWSER_ARTIFACTS (default: browser-artifacts/ beside the cctvhub binary). The browser test
 is off by default until it has proven reliable; the file tests always run."""
 
@@ -171,7 +172,12 @@ def test_an_operator_opens_an_event_on_the_map_and_watches_it_on_the_wall():
     import test_alerts as ta
     broker = ta.Broker()
     c = tr.camsim()
+    # Camera health probed every second (three failures in a row: offline), camera-offline
+    # alerts late enough not to meet the bell's.
     s = tr.Site(env={"CCTVHUB_HTTP_WEB_ROOT": WEB,
+                     "CCTVHUB_HEALTH_PROBE_INTERVAL": "1", "CCTVHUB_HEALTH_PROBE_TIMEOUT_S": "2",
+                     "CCTVHUB_HEALTH_FAIL_THRESHOLD": "3", "CCTVHUB_HEALTH_RESCAN_S": "1",
+                     "CCTVHUB_ALERT_OFFLINE_AFTER_S": "3600",
                      "CCTVHUB_MQTT_URL": "mqtt://127.0.0.1:%d" % broker.port,
                      "CCTVHUB_MQTT_USERNAME": ta.MQTT_USER,
                      "CCTVHUB_MQTT_PASSWORD": ta.MQTT_PASSWORD})
@@ -189,6 +195,10 @@ def test_an_operator_opens_an_event_on_the_map_and_watches_it_on_the_wall():
         # A vehicle camera: the only one the wanted-vehicle service (operator approval) may use.
         vehicle = s.camera("종로 차량방범", c.url("console-vehicle"), lat=lat - 0.0004, lon=lon,
                            heading_deg=0, fov_deg=60, range_m=80, purpose="차량방범")
+        # A camera whose stream URL points at a port nothing listens on: offline, far from P
+        # (in no event).
+        dead = s.camera("종로 끊긴 카메라", "rtsp://127.0.0.1:%d/x" % hub.free_port(),
+                        lat=37.6, lon=126.9, heading_deg=90, fov_deg=60, range_m=50)
         # Many more cameras for the map and its clusters, far from P, in every status.
         statuses = ["active", "inactive", "maintenance", "active"]
         for i in range(300):
@@ -217,7 +227,7 @@ def test_an_operator_opens_an_event_on_the_map_and_watches_it_on_the_wall():
                     "EVENT_LAT": str(lat), "EVENT_LON": str(lon),
                     "CAMERA_H264": str(h264), "CAMERA_H265": str(h265),
                     "CAMERA_VEHICLE": str(vehicle), "PENDING_EVENT": str(pending["id"]),
-                    "CAMERAS_TOTAL": str(303), "ARTIFACTS": artifacts_dir(),
+                    "CAMERA_DEAD": str(dead), "CAMERAS_TOTAL": str(304), "ARTIFACTS": artifacts_dir(),
                     "CHROMIUM": os.environ.get("CHROMIUM", "/usr/bin/chromium")})
         p = subprocess.run(["node", os.path.join(BROWSER, "test_console.mjs")], env=env,
                            capture_output=True, text=True, timeout=240)
