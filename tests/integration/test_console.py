@@ -10,8 +10,8 @@ are decoded, sees an H.265 camera refused with the reason when the browser canno
 revokes the grant and sees the tile go dark saying why, closes the event, approves an
 event waiting for an operator, and sees a camera whose stream URL leads nowhere offline (map,
 list, details, the header's summary) while the camsim cameras are online. Screenshots go to
-CH_BROWSER_ARTIFACTS (default: browser-artifacts/ beside the cctvhub binary). The browser test
-is off by default until it has proven reliable; the file tests always run."""
+CH_BROWSER_ARTIFACTS (default: browser-artifacts/ beside the cctvhub binary). The file tests
+always run; CH_BROWSER_TESTS=0 skips the browser."""
 
 import json
 import os
