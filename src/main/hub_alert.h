@@ -15,6 +15,7 @@
 #include "alert/alert.h"
 #include "api/api.h"
 #include "core/config.h"
+#include "core/metrics.h"
 #include "store/store.h"
 
 #include <uv.h>
@@ -27,6 +28,12 @@ int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *s
                           ch_main_alerts_t **out);
 /* The engine, for the health module's camera listener. */
 ch_alert_engine_t *ch_main__alerts_engine(ch_main_alerts_t *ma);
+/* The alerts' and devices' metrics (a ch_metrics_collect_fn; ud is the ch_main_alerts_t):
+ * cctvhub_alerts{state}, cctvhub_alerts_raised_total, cctvhub_alerts_resolved_total,
+ * cctvhub_alert_live_clients, cctvhub_webhook_queued, cctvhub_webhook_posts_total{outcome};
+ * with MQTT: cctvhub_mqtt_connected, cctvhub_mqtt_messages_total{outcome},
+ * cctvhub_devices{state}. Loop thread. */
+void ch_main__alerts_collect(ch_metrics_writer_t *w, void *ud);
 /* Closes handles and connections (when stopping, before the loop's last run). NULL is fine. */
 void ch_main__alerts_close(ch_main_alerts_t *ma);
 /* Frees what is left once the loop has ended. NULL is fine. */

@@ -481,6 +481,8 @@ int ch_main_serve(int argc, char **argv)
         exit_code = alrc;
         goto out;
     }
+    (void)ch_metrics_register(ch_main__metrics_registry(s.metrics), ch_main__alerts_collect,
+                              s.alerts);
 
     /* Camera health on this loop: probes, the relay's live figures, transitions stored. Its
      * transitions feed the alert rules; metrics read its snapshot. */
@@ -569,6 +571,10 @@ out:
     ch_main__metrics_remove_health(s.metrics, s.health);
     ch_health_free(s.health); /* stopped with the HTTP server; its handles are closed */
     ch_policy_free(services);
+    if (s.metrics != NULL && s.alerts != NULL) {
+        ch_metrics_unregister(ch_main__metrics_registry(s.metrics), ch_main__alerts_collect,
+                              s.alerts);
+    }
     ch_main__alerts_free(s.alerts);
     if (s.api != NULL) {
         ch_api_free(s.api);

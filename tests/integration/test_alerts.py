@@ -194,6 +194,28 @@ def alerts(h, query=""):
     return h.json("GET", "/api/v1/alerts" + query, expect=200)[1]["items"]
 
 
+def metric(h, name, **labels):
+    """One sample of GET /metrics (as the admin), by name and labels; None when absent."""
+    status, _, data = h.request("GET", "/metrics")
+    check(status == 200, "GET /metrics: %d" % status)
+    want = dict(labels)
+    for line in data.decode("utf-8").splitlines():
+        if not line.startswith(name) or line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        got = {}
+        if "{" in head:
+            n, _, rest = head.partition("{")
+            for part in rest.rstrip("}").split(","):
+                k, _, v = part.partition("=")
+                got[k] = v.strip('"')
+        else:
+            n = head
+        if n == name and got == want:
+            return float(value)
+    return None
+
+
 def test_device_state_heartbeats_and_the_offline_deadline():
     broker = Broker()
     h = start(broker)
@@ -284,6 +306,12 @@ def test_a_bell_press_raises_an_alert_with_the_cameras_that_see_the_bell_pushed_
         check(statuses == [500, 500, 200], statuses)
         check(all(x[1] == "/hooks/cctv" and x[2] == "application/json" and x[3] == pushed
                   for x in wh.calls), wh.calls[0])
+        # On /metrics: the alert raised and open, the console's feed, the webhook's posts.
+        check(metric(h, "cctvhub_alerts_raised_total") == 1, "raised")
+        check(metric(h, "cctvhub_alerts", state="open") == 1, "open")
+        check(metric(h, "cctvhub_alert_live_clients") == 1, "one live client")
+        check(metric(h, "cctvhub_webhook_posts_total", outcome="delivered") == 1
+              and metric(h, "cctvhub_webhook_posts_total", outcome="failed") == 2, "posts")
         # A ping is answered with a pong carrying the same bytes.
         ws.send(9, b"are-you-there")
         op, payload = ws.frame()
@@ -378,6 +406,13 @@ def test_a_flood_of_malformed_messages_is_counted_and_survived():
         check(h.json("GET", "/api/v1/devices/%d/state" % dev)[1]["state"] == "online", "state")
         h.json("GET", "/api/v1/health", expect=200)
         check(alerts(h) == [], "a dropped bell press from a sensor raised an alert")
+        # The same counts on /metrics.
+        for outcome, v in (("accepted", 1), ("payload", n), ("device", 150), ("topic", 200)):
+            got = metric(h, "cctvhub_mqtt_messages_total", outcome=outcome)
+            check(got == v, "cctvhub_mqtt_messages_total{outcome=%s} %r, wanted %d"
+                  % (outcome, got, v))
+        check(metric(h, "cctvhub_mqtt_connected") == 1, "connected")
+        check(metric(h, "cctvhub_devices", state="online") == 1, "one device online")
         text = h.stop()
         lines = [x for x in text.splitlines() if "msg=\"mqtt messages dropped\"" in x]
         check(1 <= len(lines) <= 12, "%d drop lines: the log was flooded" % len(lines))
