@@ -194,6 +194,10 @@ Try (the session cookie of admin is in $jar; requests that change state also nee
   curl -s -b $jar '$base/api/v1/devices?limit=2'
   curl -s -b $jar '$base/api/v1/geo/near?lat=35.1035&lon=129.034&radius_m=300&limit=5'
   curl -s -b $jar '$base/api/v1/services'         # the 11 linked services and their rules
+  curl -s -b $jar '$base/api/v1/camera-health'    # the camsim cameras' health (probed)
+  curl -s -b $jar '$base/api/v1/alerts?state=open'
+  curl -s -b $jar '$base/api/v1/reports/availability?month=$(date +%Y-%m)&format=csv'
+  curl -s -b $jar '$base/metrics' | grep '^cctvhub_cameras'   # for Prometheus
 
 An event, as the Busan 112 center's system (its API key is in $keyfile):
   curl -s -H 'Authorization: Bearer $key' -H 'Content-Type: application/json' \\
