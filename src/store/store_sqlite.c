@@ -930,6 +930,45 @@ static void sq_bulk_cache(sq_store_t *s, int on)
     }
 }
 
+/*
+ * Finds key in a bulk load's map: each row under the key's hash is read by id and its key
+ * compared, so a collision of hashes costs a read, never a wrong answer. Returns 1 with *out
+ * positioned on the row (read with sql_select's columns; the caller resets it), 0 when the key
+ * is not there, or a negative code.
+ */
+static int sq_bulk_find(sq_store_t *s, const ch_store__table_t *t, sq_table_t *tab, const char *key,
+                        sqlite3_stmt **out)
+{
+    uint64_t hash = sq_key_hash(key);
+    size_t mask = tab->map_cap - 1;
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+    for (size_t j = (size_t)hash & mask; tab->map[j].id != 0; j = (j + 1) & mask) {
+        if (tab->map[j].hash != hash) {
+            continue;
+        }
+        if ((rc = sq_table_stmt(s, t, SQ_GET, &stmt)) != 0) {
+            return rc;
+        }
+        sqlite3_bind_int64(stmt, 1, tab->map[j].id);
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW) {
+            const char *have = (const char *)sqlite3_column_text(stmt, t->key_col + 1);
+            if (have != NULL && strcmp(have, key) == 0) {
+                *out = stmt;
+                return 1;
+            }
+        } else if (rc != SQLITE_DONE) {
+            rc = sq_fail(s, "upsert");
+            sq_done(stmt);
+            return rc;
+        }
+        /* Another key with the same hash, or a row deleted since: look on. */
+        sq_done(stmt);
+    }
+    return 0;
+}
+
 /* Frees the bulk state of every table without touching the database: after a rollback (which
  * restored the indexes itself), before a new transaction, and on close. */
 static void sq_bulk_reset(sq_store_t *s)
@@ -1398,6 +1437,18 @@ static int sq_records_equal(const ch_store__table_t *t, const void *a, const voi
     return 1;
 }
 
+/* Binds ?1 and ?2 of stmt to the range of keys that start with key's first plen bytes (a
+ * site's prefix, ending in '#'): from the prefix to the prefix with '#' turned into '$', the
+ * next byte. Returns the upper bound's text, bound without a copy: free it after the reset. */
+static char *sq_bind_prefix(sqlite3_stmt *stmt, const char *key, size_t plen)
+{
+    char *hi = ch_strndup(key, plen);
+    hi[plen - 1] = '$';
+    sqlite3_bind_text(stmt, 1, key, (int)plen, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, hi, (int)plen, SQLITE_STATIC);
+    return hi;
+}
+
 /* Reads the camera whose key is key into a zeroed *out, looking inside runs: an exact key is a
  * row's first camera; "...#n" may be camera n of a run stored under a smaller number. 0, or
  * CH_ENOTFOUND (nothing written to *out). */
@@ -1426,15 +1477,11 @@ static int sq_run_find_key(sq_store_t *s, const ch_store__table_t *t, const char
     if (n <= 1) {
         return CH_ENOTFOUND;
     }
-    /* Rows whose key starts with the prefix ("...#"; '#' + 1 is '$'), holding number n. */
-    char *hi = ch_strndup(key, plen);
-    hi[plen - 1] = '$';
+    /* Rows whose key starts with the prefix, holding number n. */
     if ((rc = sq_table_stmt(s, t, SQ_KEY_RUN, &stmt)) != 0) {
-        ch_free(hi);
         return rc;
     }
-    sqlite3_bind_text(stmt, 1, key, (int)plen, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 2, hi, (int)plen, SQLITE_STATIC);
+    char *hi = sq_bind_prefix(stmt, key, plen);
     sqlite3_bind_int64(stmt, 3, n);
     rc = CH_ENOTFOUND;
     int step;
@@ -1573,7 +1620,7 @@ static int sq_upsert_site(ch_store_t *st, const ch_store__table_t *t, void *rec,
         return rc;
     }
     if (tab->bulk) {
-        uint64_t hash = sq_key_hash(key), phash = sq_prefix_hash(key, plen);
+        uint64_t phash = sq_prefix_hash(key, plen);
         size_t mask = tab->map_cap - 1;
         for (size_t j = (size_t)phash & mask; tab->map[j].id != 0; j = (j + 1) & mask) {
             if (tab->map[j].hash == phash) {
@@ -1581,27 +1628,8 @@ static int sq_upsert_site(ch_store_t *st, const ch_store__table_t *t, void *rec,
                 break;
             }
         }
-        for (size_t j = (size_t)hash & mask; exists && !found && tab->map[j].id != 0;
-             j = (j + 1) & mask) {
-            if (tab->map[j].hash != hash) {
-                continue;
-            }
-            if ((rc = sq_table_stmt(s, t, SQ_GET, &stmt)) != 0) {
-                return rc;
-            }
-            sqlite3_bind_int64(stmt, 1, tab->map[j].id);
-            rc = sqlite3_step(stmt);
-            if (rc == SQLITE_ROW) {
-                const char *k = (const char *)sqlite3_column_text(stmt, t->key_col + 1);
-                found = k != NULL && strcmp(k, key) == 0;
-            } else if (rc != SQLITE_DONE) {
-                rc = sq_fail(s, "upsert");
-                sq_done(stmt);
-                return rc;
-            }
-            if (!found) {
-                sq_done(stmt);
-            }
+        if (exists && (found = sq_bulk_find(s, t, tab, key, &stmt)) < 0) {
+            return found;
         }
     } else {
         if ((rc = sq_table_stmt(s, t, SQ_BY_KEY, &stmt)) != 0) {
@@ -1616,14 +1644,10 @@ static int sq_upsert_site(ch_store_t *st, const ch_store__table_t *t, void *rec,
             if (rc != SQLITE_DONE) {
                 return sq_fail(s, "upsert");
             }
-            char *hi = ch_strndup(key, plen);
-            hi[plen - 1] = '$';
             if ((rc = sq_table_stmt(s, t, SQ_KEY_ANY, &stmt)) != 0) {
-                ch_free(hi);
                 return rc;
             }
-            sqlite3_bind_text(stmt, 1, key, (int)plen, SQLITE_STATIC);
-            sqlite3_bind_text(stmt, 2, hi, (int)plen, SQLITE_STATIC);
+            char *hi = sq_bind_prefix(stmt, key, plen);
             rc = sqlite3_step(stmt);
             exists = rc == SQLITE_ROW;
             sq_done(stmt);
@@ -1933,31 +1957,13 @@ static int sq_upsert_bulk(sq_store_t *s, const ch_store__table_t *t, sq_table_t 
                           const char *key, int64_t now, ch_store_upsert_t *outcome)
 {
     uint64_t hash = sq_key_hash(key);
-    size_t mask = tab->map_cap - 1;
     sqlite3_stmt *stmt = NULL;
-    int rc;
-
-    for (size_t j = (size_t)hash & mask; tab->map[j].id != 0; j = (j + 1) & mask) {
-        if (tab->map[j].hash != hash) {
-            continue;
-        }
-        if ((rc = sq_table_stmt(s, t, SQ_GET, &stmt)) != 0) {
-            return rc;
-        }
-        sqlite3_bind_int64(stmt, 1, tab->map[j].id);
-        rc = sqlite3_step(stmt);
-        if (rc == SQLITE_ROW) {
-            const char *have = (const char *)sqlite3_column_text(stmt, t->key_col + 1);
-            if (have != NULL && strcmp(have, key) == 0) {
-                return sq_upsert_existing(s, t, rec, stmt, now, outcome);
-            }
-        } else if (rc != SQLITE_DONE) {
-            rc = sq_fail(s, "upsert");
-            sq_done(stmt);
-            return rc;
-        }
-        /* Another key with the same hash, or a row deleted since: look on. */
-        sq_done(stmt);
+    int rc = sq_bulk_find(s, t, tab, key, &stmt);
+    if (rc < 0) {
+        return rc;
+    }
+    if (rc == 1) {
+        return sq_upsert_existing(s, t, rec, stmt, now, outcome);
     }
 
     if (sq_map_reserve(tab) != 0) {
