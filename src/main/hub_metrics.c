@@ -24,6 +24,19 @@ static void collect_http_server(ch_metrics_writer_t *w, void *ud)
                           "Open connections of the HTTP server.") == 0) {
         ch_metrics_value_u64(w, NULL, 0, ch_http_server_connections(hm->http));
     }
+    /* Refused before routing: cctvhub_http_requests_total counts only what reached a route. */
+    if (ch_metrics_family(w, "cctvhub_http_refused_total", CH_METRICS_COUNTER,
+                          "Requests the HTTP server answered itself before routing (limits, "
+                          "malformed heads, timeouts), by status and error code.") == 0) {
+        ch_http_refusal_t r[CH_HTTP_REFUSALS_MAX];
+        size_t n = ch_http_server_refusals(hm->http, r, CH_ARRAY_SIZE(r));
+        for (size_t i = 0; i < n; i++) {
+            char status[8];
+            snprintf(status, sizeof(status), "%d", r[i].status);
+            ch_metrics_label_t l[2] = {{"code", status}, {"reason", r[i].code}};
+            ch_metrics_value_u64(w, l, 2, r[i].count);
+        }
+    }
 }
 
 /* Cameras of the registry by status: one count per status from the store, on the control

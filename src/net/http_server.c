@@ -98,6 +98,35 @@ struct ch_http_conn {
     unsigned timer_armed : 1;
 };
 
+/* The requests the server answers itself, before any handler (see ch_http_server_refusals). */
+typedef enum {
+    REFUSE_BAD_REQUEST,
+    REFUSE_TIMEOUT,
+    REFUSE_BODY_TOO_LARGE,
+    REFUSE_URI_TOO_LONG,
+    REFUSE_HEADERS_TOO_LARGE,
+    REFUSE_NOT_IMPLEMENTED,
+    REFUSE_TOO_MANY_CONNECTIONS,
+    REFUSE_VERSION,
+    REFUSE__COUNT
+} refusal_t;
+
+static const struct {
+    int status;
+    const char *code;
+} refusals[REFUSE__COUNT] = {
+    [REFUSE_BAD_REQUEST] = {400, "bad_request"},
+    [REFUSE_TIMEOUT] = {408, "request_timeout"},
+    [REFUSE_BODY_TOO_LARGE] = {413, "payload_too_large"},
+    [REFUSE_URI_TOO_LONG] = {414, "uri_too_long"},
+    [REFUSE_HEADERS_TOO_LARGE] = {431, "headers_too_large"},
+    [REFUSE_NOT_IMPLEMENTED] = {501, "not_implemented"},
+    [REFUSE_TOO_MANY_CONNECTIONS] = {503, "too_many_connections"},
+    [REFUSE_VERSION] = {505, "http_version_not_supported"},
+};
+
+_Static_assert(REFUSE__COUNT <= CH_HTTP_REFUSALS_MAX, "net.h: CH_HTTP_REFUSALS_MAX");
+
 struct ch_http_server {
     uv_loop_t *loop;
     uv_tcp_t listener;
@@ -112,6 +141,7 @@ struct ch_http_server {
     ch_http_conn_t *conns; /* every connection not yet freed */
     size_t num_conns;
     size_t in_flight;
+    uint64_t refused[REFUSE__COUNT];
 
     ch_proto_header_t *scratch; /* parser output, copied into the connection's headers */
     size_t scratch_cap;
@@ -433,12 +463,15 @@ static void conn_flush(ch_http_conn_t *c)
 
 /* Answers a request the server refuses (a limit or a malformed head) and closes the
  * connection after the answer. Never called while a handler has the request. */
-static void conn_error(ch_http_conn_t *c, int status, const char *code, const char *message)
+static void conn_error(ch_http_conn_t *c, refusal_t why, const char *message)
 {
     assert(!c->in_flight);
     if (c->closing || c->stage == STAGE_CLOSING || c->stage == STAGE_DRAIN) {
         return;
     }
+    int status = refusals[why].status;
+    const char *code = refusals[why].code;
+    c->srv->refused[why]++;
     ch_log(CH_LOG_DEBUG, "net", "msg=\"request refused\" peer=%s status=%d code=%s", c->req.peer,
            status, code);
     ch_buf_t body;
@@ -673,9 +706,9 @@ static int conn_parse_head(ch_http_conn_t *c)
     int rc = ch_proto_parse_request(data, avail, &pr, srv->scratch, lim->max_headers);
     if (rc == CH_EAGAIN) {
         if (target_over_limit(data, avail, lim->max_target)) {
-            conn_error(c, 414, "uri_too_long", "the request target is too long");
+            conn_error(c, REFUSE_URI_TOO_LONG, "the request target is too long");
         } else if (avail > lim->max_head) {
-            conn_error(c, 431, "headers_too_large", "the request head is too large");
+            conn_error(c, REFUSE_HEADERS_TOO_LARGE, "the request head is too large");
         } else if (!c->request_timed) {
             conn_set_deadline(c, DEADLINE_REQUEST, lim->request_timeout_ms);
             c->request_timed = 1;
@@ -683,34 +716,34 @@ static int conn_parse_head(ch_http_conn_t *c)
         return 0;
     }
     if (rc == CH_ETOOBIG) {
-        conn_error(c, 431, "headers_too_large", "the request has too many headers");
+        conn_error(c, REFUSE_HEADERS_TOO_LARGE, "the request has too many headers");
         return 0;
     }
     if (rc < 0) {
-        conn_error(c, 400, "bad_request", "the request head is malformed");
+        conn_error(c, REFUSE_BAD_REQUEST, "the request head is malformed");
         return 0;
     }
     if (pr.target.len > lim->max_target) {
-        conn_error(c, 414, "uri_too_long", "the request target is too long");
+        conn_error(c, REFUSE_URI_TOO_LONG, "the request target is too long");
         return 0;
     }
     if ((size_t)rc > lim->max_head) {
-        conn_error(c, 431, "headers_too_large", "the request head is too large");
+        conn_error(c, REFUSE_HEADERS_TOO_LARGE, "the request head is too large");
         return 0;
     }
     if (pr.kind != CH_PROTO_HTTP || pr.major != 1 || pr.minor > 1) {
-        conn_error(c, 505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served");
+        conn_error(c, REFUSE_VERSION, "only HTTP/1.0 and HTTP/1.1 are served");
         return 0;
     }
     ch_proto_framing_t fr;
     if (ch_proto_framing(pr.headers, pr.num_headers, &fr) < 0) {
-        conn_error(c, 400, "bad_request", "the Content-Length or Transfer-Encoding is invalid");
+        conn_error(c, REFUSE_BAD_REQUEST, "the Content-Length or Transfer-Encoding is invalid");
         return 0;
     }
     if (fr.transfer_encoding) {
         /* Chunked uploads are not needed by any client of ours; refusing them also rules out
          * the Content-Length/Transfer-Encoding ambiguity that request smuggling relies on. */
-        conn_error(c, 501, "not_implemented", "Transfer-Encoding in requests is not supported");
+        conn_error(c, REFUSE_NOT_IMPLEMENTED, "Transfer-Encoding in requests is not supported");
         return 0;
     }
 
@@ -734,7 +767,7 @@ static int conn_parse_head(ch_http_conn_t *c)
     }
     uint64_t cl = fr.has_content_length ? fr.content_length : 0;
     if (cl > limit) {
-        conn_error(c, 413, "payload_too_large", "the request body is too large");
+        conn_error(c, REFUSE_BODY_TOO_LARGE, "the request body is too large");
         return 0;
     }
     c->head_len = (size_t)rc;
@@ -898,7 +931,7 @@ static void on_timer(uv_timer_t *t)
     }
     switch (c->deadline_kind) {
     case DEADLINE_REQUEST:
-        conn_error(c, 408, "request_timeout", "the request was not received in time");
+        conn_error(c, REFUSE_TIMEOUT, "the request was not received in time");
         break;
     case DEADLINE_IDLE:
     case DEADLINE_LINGER:
@@ -975,8 +1008,11 @@ static void on_connection(uv_stream_t *server, int status)
          * close. The client learns why instead of seeing a bare reset. */
         ch_buf_t body;
         ch_buf_init(&body);
-        error_body(&body, "too_many_connections", "the server has too many connections", NULL);
-        conn_append_response(c, 503, "application/json", NULL, body.data, body.len, 0, 0);
+        srv->refused[REFUSE_TOO_MANY_CONNECTIONS]++;
+        error_body(&body, refusals[REFUSE_TOO_MANY_CONNECTIONS].code,
+                   "the server has too many connections", NULL);
+        conn_append_response(c, refusals[REFUSE_TOO_MANY_CONNECTIONS].status, "application/json",
+                             NULL, body.data, body.len, 0, 0);
         ch_buf_fini(&body);
         uv_buf_t b = uv_buf_init(c->out.data, (unsigned int)c->out.len);
         (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
@@ -1112,6 +1148,17 @@ size_t ch_http_server_connections(const ch_http_server_t *srv)
 size_t ch_http_server_in_flight(const ch_http_server_t *srv)
 {
     return srv->in_flight;
+}
+
+size_t ch_http_server_refusals(const ch_http_server_t *srv, ch_http_refusal_t *out, size_t n)
+{
+    size_t i = 0;
+    for (; i < REFUSE__COUNT && i < n; i++) {
+        out[i].status = refusals[i].status;
+        out[i].code = refusals[i].code;
+        out[i].count = srv->refused[i];
+    }
+    return i;
 }
 
 static void on_listener_closed(uv_handle_t *h)

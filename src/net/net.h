@@ -89,6 +89,23 @@ void ch_http_server_set_limits(ch_http_server_t *srv, const ch_http_limits_t *li
 size_t ch_http_server_connections(const ch_http_server_t *srv);
 size_t ch_http_server_in_flight(const ch_http_server_t *srv);
 
+/* Requests the server answered itself, before any handler saw them: a malformed head (400), a
+ * request not received within request_timeout_ms (408), a body, target or head over its limit
+ * (413, 414, 431), a chunked upload (501), a connection over max_connections (503), an HTTP
+ * version other than 1.0 and 1.1 (505). One entry per reason, with the status, the error code
+ * the answer carried and how many since the server started. */
+typedef struct ch_http_refusal {
+    int status;
+    const char *code;
+    uint64_t count;
+} ch_http_refusal_t;
+
+#define CH_HTTP_REFUSALS_MAX 8
+
+/* Fills out with at most n entries (CH_HTTP_REFUSALS_MAX covers every reason) and returns how
+ * many it wrote. */
+size_t ch_http_server_refusals(const ch_http_server_t *srv, ch_http_refusal_t *out, size_t n);
+
 /* Graceful stop: closes the listener and idle connections at once, lets requests in flight
  * (with the handler, or whose head arrived and whose body is still coming, within
  * request_timeout_ms) be answered, then closes their connections, and calls done(ud) when

@@ -195,16 +195,26 @@ def free_port():
     return port
 
 
-def main(tests):
-    """Runs each test function; prints a line each; exits non-zero when one failed."""
-    failed = 0
+def main(tests, skipped=()):
+    """Runs each test function; prints a line each; exits non-zero when one failed. A test
+    function of the calling script that is neither in tests nor in skipped is a failure: a
+    test written and never run would otherwise pass unnoticed."""
+    passed = failed = 0
+    script = sys.modules.get("__main__")
+    names = {t.__name__ for t in tests} | {t.__name__ for t in skipped}
+    for name, value in sorted(vars(script).items() if script else ()):
+        if name.startswith("test_") and callable(value) and name not in names:
+            failed += 1
+            print("FAIL %s: defined in the script but not in its list of tests" % name,
+                  flush=True)
     for t in tests:
         start = time.time()
         try:
             t()
             print("ok   %s (%.1fs)" % (t.__name__, time.time() - start), flush=True)
+            passed += 1
         except Exception as e:  # report and go on with the next test
             failed += 1
             print("FAIL %s: %s: %s" % (t.__name__, type(e).__name__, e), flush=True)
-    print("%d passed, %d failed" % (len(tests) - failed, failed))
+    print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)

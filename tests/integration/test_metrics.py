@@ -18,6 +18,7 @@ except ImportError:
         os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
     raise
 
+import socket
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -139,6 +140,72 @@ def test_who_may_scrape_and_refused_credentials_are_audited():
         h.cleanup()
 
 
+def test_requests_refused_before_routing_are_counted():
+    """What the HTTP server answers itself (no route sees it) is counted by status and reason,
+    exactly: a malformed head, a long target, a large head, a chunked upload, HTTP/2.0, a body
+    over the limit, a request cut short past the request timeout, a connection over the cap."""
+    h = Hub(env={"CCTVHUB_HTTP_MAX_HEAD": "2048", "CCTVHUB_HTTP_MAX_TARGET": "512",
+                 "CCTVHUB_HTTP_MAX_BODY": "1024", "CCTVHUB_HTTP_REQUEST_TIMEOUT_MS": "300",
+                 "CCTVHUB_HTTP_MAX_CONNECTIONS": "20"})
+    try:
+        before = scrape(h)
+        sent = [
+            (400, "bad_request", b"GET /api/v1/health HTTP/1.1\r\nNo colon here\r\n\r\n"),
+            (400, "bad_request", b"GARBAGE\r\n\r\n"),
+            (414, "uri_too_long", b"GET /" + b"a" * 600 + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+            (431, "headers_too_large",
+             b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 3000 + b"\r\n\r\n"),
+            (501, "not_implemented", b"POST /api/v1/imports HTTP/1.1\r\nHost: x\r\n"
+             b"Transfer-Encoding: chunked\r\n\r\n"),
+            (505, "http_version_not_supported", b"GET / HTTP/2.0\r\nHost: x\r\n\r\n"),
+            (413, "payload_too_large", b"POST /api/v1/cameras HTTP/1.1\r\nHost: x\r\n"
+             b"Content-Length: 5000\r\n\r\n"),
+            (408, "request_timeout", b"POST /api/v1/cameras HTTP/1.1\r\nHost: x\r\n"
+             b"Content-Length: 10\r\n\r\nabc"),
+        ]
+        for status, reason, data in sent:
+            answer = h.raw(data, read_timeout=5.0)
+            check(answer.startswith(b"HTTP/1.1 %d " % status) and reason.encode() in answer,
+                  "%d %s: %r" % (status, reason, answer[:200]))
+        # Over the connection cap: idle connections hold the places, the next is refused.
+        held = []
+        try:
+            while len(held) < 40:
+                s = socket.create_connection(("127.0.0.1", h.port), timeout=5)
+                held.append(s)
+                s.settimeout(0.2)
+                try:
+                    first = s.recv(200)
+                except socket.timeout:
+                    continue
+                check(first.startswith(b"HTTP/1.1 503 ") and b"too_many_connections" in first,
+                      "over the cap: %r" % first[:200])
+                break
+            else:
+                check(False, "40 connections held and none refused")
+        finally:
+            for s in held:
+                s.close()
+        time.sleep(0.3)
+        after = scrape(h)
+        for code, reason in ((400, "bad_request"), (408, "request_timeout"),
+                             (413, "payload_too_large"), (414, "uri_too_long"),
+                             (431, "headers_too_large"), (501, "not_implemented"),
+                             (503, "too_many_connections"), (505, "http_version_not_supported")):
+            want = 2 if code == 400 else 1
+            got = after.get("cctvhub_http_refused_total", code=str(code), reason=reason) - \
+                before.get("cctvhub_http_refused_total", code=str(code), reason=reason)
+            check(got == want, "refused %d %s: %r, want %d" % (code, reason, got, want))
+        check(after.type_of("cctvhub_http_refused") == "counter", "refused: not a counter")
+        # None of them reached a route.
+        for code in (400, 408, 413, 414, 431, 501, 505):
+            check(requests(after, "any", "unmatched", code) == 0,
+                  "a refused request counted as routed: %d" % code)
+        h.stop()
+    finally:
+        h.cleanup()
+
+
 def test_a_bad_token_stops_the_start_naming_the_key():
     code, _, err = hub.run(["serve", "--data-dir", "/nonexistent-cctvhub", "--http",
                             "127.0.0.1:0"], env={"CCTVHUB_METRICS_TOKEN": "short secret"})
@@ -255,6 +322,7 @@ def test_figures_move_with_requests_events_views_and_the_audit_log():
 
 TESTS = [
     test_who_may_scrape_and_refused_credentials_are_audited,
+    test_requests_refused_before_routing_are_counted,
     test_a_bad_token_stops_the_start_naming_the_key,
     test_figures_move_with_requests_events_views_and_the_audit_log,
 ]
