@@ -245,6 +245,7 @@ typedef struct ch_health_report_row {
 
 typedef struct ch_health_report {
     int64_t from_ms, to_ms; /* [from, to), to clipped to now */
+    double unwatched_s;     /* time of [from, to) outside every watch window: not observed */
     ch_health_report_row_t *rows;
     size_t nrows;
 } ch_health_report_t;
@@ -254,6 +255,10 @@ typedef struct ch_health_report {
  * order, then end. Pure arithmetic (tests drive it with fixed times). */
 typedef struct ch_health_report_builder ch_health_report_builder_t;
 ch_health_report_builder_t *ch_health_report_begin(int64_t from_ms, int64_t to_ms);
+/* A window in which health was watching (the hub ran with health on), before any transition,
+ * in start order. A camera's time counts only inside the windows; with none given, all of
+ * [from, to) does (reports of stores from before windows were kept, and tests). */
+void ch_health_report_window(ch_health_report_builder_t *b, int64_t from_ms, int64_t to_ms);
 /* A camera's registration (cameras per provider, whatever their state). */
 void ch_health_report_camera(ch_health_report_builder_t *b, int64_t agency_id, uint64_t cameras);
 /* One transition of camera_id (in camera, then time order; the first one of a camera may be
@@ -265,7 +270,7 @@ void ch_health_report_end(ch_health_report_builder_t *b, ch_health_report_t *out
 void ch_health_report_fini(ch_health_report_t *r);
 
 /* Reads the report of [from, to) from a store (any thread holding st), with the agencies'
- * names. 0 or a store code. */
+ * names and the watch windows (ch_store_health_watch_list). 0 or a store code. */
 int ch_health_report_load(struct ch_store *st, int64_t from_ms, int64_t to_ms,
                           ch_health_report_t *out) CH_MUST_CHECK;
 
@@ -278,8 +283,8 @@ int ch_health_month_range(const char *month, int offset_min, int64_t *from_ms,
  * CRLF lines, a header row, one row per provider, a total row. label names the period. */
 void ch_health_report_csv(const ch_health_report_t *r, const char *label, ch_buf_t *out);
 
-/* The report as JSON ({"period", "from", "to", "items": [...], "total": {...}}), a new
- * reference (jansson's json_t). */
+/* The report as JSON ({"period", "from", "to", "unwatched_minutes", "items": [...],
+ * "total": {...}}), a new reference (jansson's json_t). */
 struct json_t;
 struct json_t *ch_health_report_json(const ch_health_report_t *r, const char *label);
 

@@ -64,6 +64,10 @@ struct ch_health {
     void *live_ud;
     int64_t next_rescan_ms;
     int rescan_asked;
+    /* This run's watch window (health_watch): 0 until opened; its end is moved forward every
+     * WATCH_SEEN_MS, when the API reads the history, and at stop. */
+    int64_t watch_id;
+    int64_t watch_seen_ms;
     int starting;               /* start_due is running */
     ch_health__probe_t *probes; /* running, a list */
     int stopping;

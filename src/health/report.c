@@ -5,7 +5,9 @@
  * A camera's time in [from, to) is cut at its transitions; each piece counts for the state
  * the camera was in. Observed time is time in a known state (not unknown); available time is
  * online or degraded (video was there); outage time is offline or auth-failed, and an outage
- * is one run of such pieces (offline then auth-failed is one outage).
+ * is one run of such pieces (offline then auth-failed is one outage). Only the parts of a
+ * piece inside a watch window count: while the hub was down nobody observed the camera, and
+ * an outage that lasted across a restart is one outage with the down time left out.
  */
 #include "health/health_internal.h"
 #include "store/store.h"
@@ -16,8 +18,14 @@
 #include <string.h>
 #include <time.h>
 
+typedef struct window {
+    int64_t from, to;
+} window_t;
+
 struct ch_health_report_builder {
     int64_t from, to;
+    window_t *win; /* merged, in order; none: all of [from, to) counts */
+    size_t nwin, cwin;
     ch_health_report_row_t *rows;
     size_t nrows, crows;
     /* The camera being read. */
@@ -55,6 +63,50 @@ static ch_health_report_row_t *row_of(ch_health_report_builder_t *b, int64_t age
     return r;
 }
 
+void ch_health_report_window(ch_health_report_builder_t *b, int64_t from_ms, int64_t to_ms)
+{
+    from_ms = from_ms > b->from ? from_ms : b->from;
+    to_ms = to_ms < b->to ? to_ms : b->to;
+    if (to_ms <= from_ms) {
+        return;
+    }
+    if (b->nwin > 0 && from_ms <= b->win[b->nwin - 1].to) {
+        window_t *last = &b->win[b->nwin - 1];
+        last->to = to_ms > last->to ? to_ms : last->to;
+        return;
+    }
+    if (b->nwin == b->cwin) {
+        b->cwin = b->cwin ? b->cwin * 2 : 16;
+        b->win = ch_realloc(b->win, b->cwin * sizeof(*b->win));
+    }
+    b->win[b->nwin++] = (window_t){from_ms, to_ms};
+}
+
+/* How much of [s, e) lies inside the windows, in ms. */
+static int64_t watched(const ch_health_report_builder_t *b, int64_t s, int64_t e)
+{
+    if (b->nwin == 0) {
+        return e - s;
+    }
+    /* The first window that ends after s. */
+    size_t lo = 0, hi = b->nwin;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->win[mid].to <= s) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    int64_t sum = 0;
+    for (size_t i = lo; i < b->nwin && b->win[i].from < e; i++) {
+        int64_t a = b->win[i].from > s ? b->win[i].from : s;
+        int64_t z = b->win[i].to < e ? b->win[i].to : e;
+        sum += z > a ? z - a : 0;
+    }
+    return sum;
+}
+
 void ch_health_report_camera(ch_health_report_builder_t *b, int64_t agency_id, uint64_t cameras)
 {
     row_of(b, agency_id)->cameras += cameras;
@@ -68,7 +120,11 @@ static void piece(ch_health_report_builder_t *b, int64_t until)
     if (e <= s) {
         return;
     }
-    double d = (double)(e - s) / 1000.0;
+    int64_t w = watched(b, s, e);
+    if (w <= 0) {
+        return; /* nobody watched: says nothing, and does not end an outage either */
+    }
+    double d = (double)w / 1000.0;
     int out = b->state == CH_HEALTH_OFFLINE || b->state == CH_HEALTH_AUTH_FAILED;
     if (b->state != CH_HEALTH_UNKNOWN) {
         b->observed += d;
@@ -137,8 +193,10 @@ void ch_health_report_end(ch_health_report_builder_t *b, ch_health_report_t *out
     qsort(b->rows, b->nrows, sizeof(*b->rows), row_cmp);
     out->from_ms = b->from;
     out->to_ms = b->to;
+    out->unwatched_s = (double)(b->to - b->from - watched(b, b->from, b->to)) / 1000.0;
     out->rows = b->rows;
     out->nrows = b->nrows;
+    ch_free(b->win);
     ch_free(b);
 }
 
@@ -162,6 +220,12 @@ typedef struct load {
     before_t *before;
     size_t n, cap, next;
 } load_t;
+
+static int window_row(void *ud, int64_t from_ms, int64_t to_ms)
+{
+    ch_health_report_window(ud, from_ms, to_ms);
+    return 0;
+}
 
 static int count_row(void *ud, int64_t agency_id, int64_t cameras)
 {
@@ -210,7 +274,10 @@ int ch_health_report_load(struct ch_store *st, int64_t from_ms, int64_t to_ms,
 {
     memset(out, 0, sizeof(*out));
     load_t l = {.b = ch_health_report_begin(from_ms, to_ms)};
-    int rc = ch_store_camera_count_by_agency(st, count_row, l.b);
+    int rc = ch_store_health_watch_list(st, from_ms, to_ms, window_row, l.b);
+    if (rc == 0) {
+        rc = ch_store_camera_count_by_agency(st, count_row, l.b);
+    }
     if (rc == 0) {
         rc = ch_store_health_last(st, from_ms, before_row, &l);
     }
@@ -317,6 +384,8 @@ void ch_health_report_csv(const ch_health_report_t *r, const char *label, ch_buf
     ch_buf_append_str(out, "\xEF\xBB\xBF");
     ch_buf_append_str(out, "period,");
     csv_field(out, label != NULL ? label : "");
+    ch_buf_appendf(out, ",unwatched_minutes,%.1f",
+                   (double)(int64_t)(r->unwatched_s / 6.0 + 0.5) / 10.0);
     ch_buf_append_str(out, "\r\nagency_id,agency_name,cameras,probed_cameras,availability_pct,"
                            "outages,outage_minutes,observed_minutes\r\n");
     char id[24];
@@ -362,6 +431,8 @@ struct json_t *ch_health_report_json(const ch_health_report_t *r, const char *la
     }
     ch_health_report_row_t t;
     total_of(r, &t);
-    return json_pack("{s:s, s:s, s:s, s:o, s:o}", "period", label != NULL ? label : "", "from",
-                     from, "to", to, "items", items, "total", row_json(&t, 0));
+    return json_pack("{s:s, s:s, s:s, s:f, s:o, s:o}", "period", label != NULL ? label : "", "from",
+                     from, "to", to, "unwatched_minutes",
+                     (double)(int64_t)(r->unwatched_s / 6.0 + 0.5) / 10.0, "items", items, "total",
+                     row_json(&t, 0));
 }

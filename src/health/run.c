@@ -10,6 +10,9 @@
 #include <string.h>
 
 #define TICK_MS 250
+/* How often this run's watch window is moved forward: after a crash, at most this much of the
+ * hub's last minutes is counted as not watched. */
+#define WATCH_SEEN_MS 15000
 
 static int sync_row(void *ud, const ch_store_stream_row_t *r)
 {
@@ -72,6 +75,29 @@ static void flush(ch_health_t *h)
     h->crecords = h->nrecords;
 }
 
+/* Opens this run's watch window, or moves its end to now. A busy store (an import holding the
+ * write lock) is tried again at the next tick. With probes off (probe_interval 0) nothing is
+ * watched: no window. */
+static void watch(ch_health_t *h, int64_t now)
+{
+    int rc;
+    if (h->cfg.probe_interval_s == 0) {
+        return;
+    }
+    if (h->watch_id == 0) {
+        rc = ch_store_health_watch_begin(h->st, now, &h->watch_id);
+    } else {
+        rc = ch_store_health_watch_seen(h->st, h->watch_id, now);
+    }
+    if (rc == 0) {
+        h->watch_seen_ms = now;
+    } else if (rc != CH_EAGAIN) {
+        ch_log(CH_LOG_WARN, "health", "msg=\"watch window not stored\" error=\"%s\"",
+               ch_store_errmsg(h->st));
+        h->watch_seen_ms = now; /* not every tick */
+    }
+}
+
 static void start_due(ch_health_t *h, int64_t now);
 
 static void on_probe(void *ud, int64_t camera_id, const ch_health_probe_result_t *r)
@@ -130,6 +156,9 @@ static void tick(uv_timer_t *t)
     }
     start_due(h, now);
     flush(h);
+    if (now - h->watch_seen_ms >= WATCH_SEEN_MS || (h->watch_id == 0 && h->watch_seen_ms == 0)) {
+        watch(h, now);
+    }
 }
 
 static int restore_row(void *ud, const ch_store_health_row_t *r)
@@ -162,6 +191,7 @@ int ch_health_start(ch_health_t *h, uv_loop_t *loop, const char *store_url,
         ch_log(CH_LOG_WARN, "health", "msg=\"last states not read\" error=\"%s\"",
                ch_store_errmsg(h->st));
     }
+    watch(h, now);
     h->timer = ch_calloc(1, sizeof(*h->timer));
     uv_timer_init(loop, h->timer);
     h->timer->data = h;
@@ -178,6 +208,9 @@ void ch_health_flush(ch_health_t *h)
 {
     if (h != NULL && h->st != NULL) {
         flush(h);
+        if (h->watch_id != 0) {
+            watch(h, ch_time_now_ms());
+        }
     }
 }
 
@@ -209,6 +242,9 @@ void ch_health_stop(ch_health_t *h)
     }
     if (h->st != NULL) {
         flush(h);
+        if (h->watch_id != 0) {
+            watch(h, ch_time_now_ms());
+        }
         ch_store_close(h->st);
         h->st = NULL;
     }

@@ -555,6 +555,19 @@ int ch_store_camera_scan_streams(ch_store_t *st,
 int ch_store_camera_count_by_agency(ch_store_t *st,
                                     int (*fn)(void *ud, int64_t agency_id, int64_t cameras),
                                     void *ud) CH_MUST_CHECK;
+
+/* The windows in which camera health was watching (health_watch): one per run of the hub with
+ * health on, from its start to its last sign of life. Time outside every window (the hub down,
+ * or health off) is nobody's observation, and reports count no camera's time there.
+ * watch_begin opens a window at now_ms and sets *id (it may wait for the write lock, like any
+ * write); watch_seen moves window id's end to now_ms and never waits (CH_EAGAIN when another
+ * writer holds the lock: try again later); watch_list calls fn with every window overlapping
+ * [from_ms, to_ms), clipped to it, in start order. 0, CH_EAGAIN, CH_EINVAL or CH_EDB. */
+typedef int (*ch_store_window_fn)(void *ud, int64_t from_ms, int64_t to_ms);
+int ch_store_health_watch_begin(ch_store_t *st, int64_t now_ms, int64_t *id) CH_MUST_CHECK;
+int ch_store_health_watch_seen(ch_store_t *st, int64_t id, int64_t now_ms) CH_MUST_CHECK;
+int ch_store_health_watch_list(ch_store_t *st, int64_t from_ms, int64_t to_ms,
+                               ch_store_window_fn fn, void *ud) CH_MUST_CHECK;
 /* ---- alerts and device transitions ---------------------------------------------------------- */
 
 /* Values, NULL-terminated (docs/internals/alert.md). */

@@ -48,6 +48,25 @@ int ch_store_camera_count_by_agency(ch_store_t *st,
     return st->ops->camera_counts(st, fn, ud);
 }
 
+int ch_store_health_watch_begin(ch_store_t *st, int64_t now_ms, int64_t *id)
+{
+    return st->ops->watch_begin(st, now_ms, id);
+}
+
+int ch_store_health_watch_seen(ch_store_t *st, int64_t id, int64_t now_ms)
+{
+    if (id <= 0) {
+        return ch_store__fail(st, CH_EINVAL, "health watch: no window");
+    }
+    return st->ops->watch_seen(st, id, now_ms);
+}
+
+int ch_store_health_watch_list(ch_store_t *st, int64_t from_ms, int64_t to_ms,
+                               ch_store_window_fn fn, void *ud)
+{
+    return st->ops->watch_list(st, from_ms, to_ms, fn, ud);
+}
+
 /* ---- SQLite -------------------------------------------------------------------------------- */
 
 /* These run a few times a minute at most (the inserts once per tick with transitions, the rest
@@ -242,6 +261,72 @@ int ch_store__sq_camera_counts(ch_store_t *st,
         }
     }
     rc = rc == SQLITE_DONE ? 0 : sq_err(st, db, "counts read");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* ---- health watch windows ------------------------------------------------------------------ */
+
+int ch_store__sq_watch_begin(ch_store_t *st, int64_t now_ms, int64_t *id)
+{
+    sqlite3 *db = ch_store__sqlite_db(st);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, "INSERT INTO health_watch(started_at, seen_at) VALUES(?1, ?1)", -1,
+                           &s, NULL) != SQLITE_OK) {
+        return sq_err(st, db, "health watch");
+    }
+    sqlite3_bind_int64(s, 1, now_ms);
+    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : sq_err(st, db, "health watch");
+    sqlite3_finalize(s);
+    if (rc == 0) {
+        *id = sqlite3_last_insert_rowid(db);
+    }
+    return rc;
+}
+
+int ch_store__sq_watch_seen(ch_store_t *st, int64_t id, int64_t now_ms)
+{
+    sqlite3 *db = ch_store__sqlite_db(st);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, "UPDATE health_watch SET seen_at = max(seen_at, ?2) WHERE id = ?1",
+                           -1, &s, NULL) != SQLITE_OK) {
+        return sq_err(st, db, "health watch");
+    }
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, now_ms);
+    /* The control loop's call: never wait for an import's write lock. */
+    sqlite3_busy_timeout(db, 0);
+    int step = sqlite3_step(s);
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_finalize(s);
+    if ((step & 0xff) == SQLITE_BUSY) {
+        return ch_store__fail(st, CH_EAGAIN, "health watch: the database is busy (another writer)");
+    }
+    return step == SQLITE_DONE ? 0 : sq_err(st, db, "health watch");
+}
+
+int ch_store__sq_watch_list(ch_store_t *st, int64_t from_ms, int64_t to_ms, ch_store_window_fn fn,
+                            void *ud)
+{
+    sqlite3 *db = ch_store__sqlite_db(st);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT max(started_at, ?1), min(seen_at, ?2) FROM health_watch"
+                           " WHERE started_at < ?2 AND seen_at > ?1 ORDER BY started_at, id",
+                           -1, &s, NULL) != SQLITE_OK) {
+        return sq_err(st, db, "health watch");
+    }
+    sqlite3_bind_int64(s, 1, from_ms);
+    sqlite3_bind_int64(s, 2, to_ms);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int frc = fn(ud, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1));
+        if (frc != 0) {
+            sqlite3_finalize(s);
+            return frc;
+        }
+    }
+    rc = rc == SQLITE_DONE ? 0 : sq_err(st, db, "health watch");
     sqlite3_finalize(s);
     return rc;
 }

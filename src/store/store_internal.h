@@ -203,6 +203,10 @@ typedef struct ch_store_ops {
                           void *ud);
     int (*camera_counts)(ch_store_t *st, int (*fn)(void *ud, int64_t agency_id, int64_t cameras),
                          void *ud);
+    int (*watch_begin)(ch_store_t *st, int64_t now_ms, int64_t *id);
+    int (*watch_seen)(ch_store_t *st, int64_t id, int64_t now_ms);
+    int (*watch_list)(ch_store_t *st, int64_t from_ms, int64_t to_ms, ch_store_window_fn fn,
+                      void *ud);
 } ch_store_ops_t;
 
 /* The common head of every back end's handle. */
@@ -230,5 +234,9 @@ int ch_store__sq_camera_streams(ch_store_t *st, int (*fn)(void *ud, const ch_sto
                                 void *ud);
 int ch_store__sq_camera_counts(ch_store_t *st,
                                int (*fn)(void *ud, int64_t agency_id, int64_t cameras), void *ud);
+int ch_store__sq_watch_begin(ch_store_t *st, int64_t now_ms, int64_t *id);
+int ch_store__sq_watch_seen(ch_store_t *st, int64_t id, int64_t now_ms);
+int ch_store__sq_watch_list(ch_store_t *st, int64_t from_ms, int64_t to_ms, ch_store_window_fn fn,
+                            void *ud);
 
 #endif /* CH_STORE_INTERNAL_H */

@@ -315,8 +315,22 @@ static const char migration_7[] =
     ");\n"
     "CREATE INDEX device_transitions_device ON device_transitions(device_id);\n";
 
+/* When camera health was watching (one row per run of the hub with health on, its last sign of
+ * life moved forward as it runs): reports count no camera's time outside these windows. The
+ * history stored before this migration gets one window, from its first transition to now. */
+static const char migration_8[] =
+    "CREATE TABLE health_watch (\n"
+    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "    started_at INTEGER NOT NULL,\n"
+    "    seen_at INTEGER NOT NULL\n"
+    ");\n"
+    "INSERT INTO health_watch(started_at, seen_at)\n"
+    "    SELECT min(at), CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)\n"
+    "    FROM camera_health_transitions HAVING count(*) > 0;\n";
+
 static const char *const migrations[] = {
-    migration_1, migration_2, migration_3, migration_4, migration_5, migration_6, migration_7,
+    migration_1, migration_2, migration_3, migration_4,
+    migration_5, migration_6, migration_7, migration_8,
 };
 
 #define SCHEMA_VERSION ((int)CH_ARRAY_SIZE(migrations))
@@ -1633,8 +1647,7 @@ static int sq_upsert_site(ch_store_t *st, const ch_store__table_t *t, void *rec,
     if (tab->bulk) {
         uint64_t phash = sq_prefix_hash(key, plen);
         size_t mask = tab->map_cap - 1;
-        for (size_t j = sq_map_slot(phash, tab->map_cap); tab->map[j].id != 0;
-             j = (j + 1) & mask) {
+        for (size_t j = sq_map_slot(phash, tab->map_cap); tab->map[j].id != 0; j = (j + 1) & mask) {
             if (tab->map[j].hash == phash) {
                 exists = 1;
                 break;
@@ -2744,6 +2757,9 @@ static const ch_store_ops_t sq_ops = {
     .health_range = ch_store__sq_health_range,
     .camera_streams = ch_store__sq_camera_streams,
     .camera_counts = ch_store__sq_camera_counts,
+    .watch_begin = ch_store__sq_watch_begin,
+    .watch_seen = ch_store__sq_watch_seen,
+    .watch_list = ch_store__sq_watch_list,
 };
 
 void *ch_store__sqlite_db(ch_store_t *st)

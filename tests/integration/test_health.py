@@ -157,6 +157,48 @@ def test_probes_drive_online_auth_failed_offline_and_back():
         h.cleanup()
 
 
+def test_the_hubs_down_time_is_not_observed():
+    """The time the hub was down is in no camera's observed time: the report's unwatched
+    minutes grow by the down time, and a camera online before and after is observed for the
+    time the hub ran only."""
+    cs = relay.camsim()
+    h = Hub(env=FAST)
+    data_dir = h.data_dir
+    kst = datetime.timezone(datetime.timedelta(hours=9))
+    month = datetime.datetime.now(kst).strftime("%Y-%m")
+    try:
+        prov = new_agency(h)
+        on = new_camera(h, prov, "up", cs.url("down-time"), 0)
+        wait_state(h, on, "online")
+        _, before = h.json("GET", "/api/v1/reports/availability?month=" + month, expect=200)
+        h.stop()
+        stopped = time.time()
+    except Exception:
+        h.cleanup()
+        raise
+    time.sleep(9)
+    h2 = Hub(env=FAST, data_dir=data_dir, admin=True)
+    try:
+        restarted = time.time()
+        _, after = h2.json("GET", "/api/v1/reports/availability?month=" + month, expect=200)
+        grew = after["unwatched_minutes"] - before["unwatched_minutes"]
+        gap = (restarted - stopped) / 60
+        # Minutes to a tenth: the growth is the gap (9 s and the restart), give or take that.
+        check(0.1 <= grew <= gap + 0.15, "unwatched %r -> %r, gap %.2f min"
+              % (before["unwatched_minutes"], after["unwatched_minutes"], gap))
+        row = [x for x in after["items"] if x["agency_id"] == prov][0]
+        check(row["availability_pct"] == 100 and row["outages"] == 0, row)
+        # The CLI reads the same windows.
+        code, out, _ = hub.run(["report", "availability", "--month", month, "--format", "json",
+                                "--data-dir", data_dir])
+        check(code == 0 and hub.json.loads(out)["unwatched_minutes"] >=
+              after["unwatched_minutes"] - 0.3, out[:300])
+        h2.stop()
+    finally:
+        h2.cleanup()
+        hub.shutil.rmtree(h.tmp, ignore_errors=True)
+
+
 def test_states_and_outages_survive_a_restart():
     cs = relay.camsim()
     dead = "rtsp://127.0.0.1:%d/x" % free_port()
@@ -253,8 +295,8 @@ def test_monthly_availability_report():
               and body.startswith(b"\xef\xbb\xbf"), (status, headers, body[:100]))
         text = body.decode("utf-8-sig")
         lines = text.split("\r\n")
-        check(lines[0] == "period," + month and lines[1].startswith("agency_id,agency_name,"),
-              lines)
+        check(lines[0].startswith("period,%s,unwatched_minutes," % month)
+              and lines[1].startswith("agency_id,agency_name,"), lines)
         check(any(ln.startswith("%d,\"서울시설공단, \"\"east\"\"\",2,1,0.000,1," % a2)
                   for ln in lines), lines)
         check(any(ln.startswith("total,,3,2,") for ln in lines), lines)
@@ -408,6 +450,7 @@ if __name__ == "__main__":
                   test_states_and_outages_survive_a_restart,
                   test_live_pull_figures_and_low_fps_degraded,
                   test_monthly_availability_report,
+                  test_the_hubs_down_time_is_not_observed,
                   test_probe_interval_zero_and_bad_configuration,
                   test_many_cameras_are_probed_with_a_small_cap,
                   test_camera_states_raise_and_resolve_alerts])

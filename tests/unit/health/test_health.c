@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -490,7 +491,7 @@ static void test_report_arithmetic(void **unused)
     ch_buf_init(&csv);
     ch_health_report_csv(&r, "2027-01", &csv);
     ch_buf_append_char(&csv, '\0');
-    const char *head = "\xEF\xBB\xBFperiod,2027-01\r\nagency_id,agency_name,";
+    const char *head = "\xEF\xBB\xBFperiod,2027-01,unwatched_minutes,0.0\r\nagency_id,agency_name,";
     assert_true(strncmp(csv.data, head, strlen(head)) == 0);
     assert_non_null(strstr(csv.data, "\r\n7,,2,2,"));
     assert_non_null(strstr(csv.data, ",2,"));
@@ -511,6 +512,29 @@ static void test_report_arithmetic(void **unused)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(ch_health_month_range(bad[i], 540, &f, &t), CH_EPARSE);
     }
+}
+
+static void test_report_windows_merge_and_clip(void **unused)
+{
+    (void)unused;
+    /* Windows overlapping each other and the period's edges count once; a camera online all
+     * along is observed exactly for the watched time. */
+    int64_t from = T0, to = T0 + 10 * HOUR;
+    ch_health_report_builder_t *b = ch_health_report_begin(from, to);
+    ch_health_report_window(b, from - HOUR, from + HOUR);         /* 1 h inside */
+    ch_health_report_window(b, from + 2 * HOUR, from + 4 * HOUR); /* 2 h */
+    ch_health_report_window(b, from + 3 * HOUR, from + 5 * HOUR); /* +1 h (overlap) */
+    ch_health_report_window(b, from + 5 * HOUR, from + 5 * HOUR); /* empty */
+    ch_health_report_window(b, from + 9 * HOUR, to + 5 * HOUR);   /* 1 h inside */
+    ch_health_report_camera(b, 1, 1);
+    ch_health_report_transition(b, 1, 1, CH_HEALTH_ONLINE, from - 2 * HOUR);
+    ch_health_report_t r;
+    ch_health_report_end(b, &r);
+    assert_int_equal(r.nrows, 1);
+    assert_true(fabs(r.rows[0].observed_s - 5 * 3600.0) < 1e-6);
+    assert_true(fabs(r.unwatched_s - 5 * 3600.0) < 1e-6);
+    assert_true(fabs(r.rows[0].availability_pct - 100.0) < 1e-9);
+    ch_health_report_fini(&r);
 }
 
 /* ---- the store's side ---------------------------------------------------------------------- */
@@ -607,6 +631,35 @@ static void test_store_keeps_transitions_and_report_reads_them(void **unused)
     assert_true(fabs(r.rows[0].outage_s - 5 * 3600.0) < 1e-6);
     ch_health_report_fini(&r);
 
+    /* Watch windows: the hub ran [T0, T0 + 1h) and [T0 + 3h, T0 + 4h) only. Camera 0's outage
+     * (T0 + 1h .. T0 + 2h) fell wholly while it was down: not counted, no outage. Camera 1 is
+     * offline in both windows: one outage (across the down time), two hours of it. */
+    int64_t w1 = 0, w2 = 0;
+    assert_int_equal(ch_store_health_watch_begin(st, T0, &w1), 0);
+    assert_int_equal(ch_store_health_watch_seen(st, w1, T0 + HOUR), 0);
+    assert_int_equal(ch_store_health_watch_seen(st, w1, T0 + HOUR / 2), 0); /* never back */
+    assert_int_equal(ch_store_health_watch_begin(st, T0 + 3 * HOUR, &w2), 0);
+    assert_true(w2 > w1);
+    assert_int_equal(ch_store_health_watch_seen(st, 0, T0), CH_EINVAL);
+    assert_int_equal(ch_store_open(url, &other, NULL), 0);
+    assert_int_equal(ch_store_begin(other), 0);
+    assert_int_equal(ch_store_health_watch_seen(st, w2, T0 + 4 * HOUR), CH_EAGAIN);
+    assert_int_equal(ch_store_rollback(other), 0);
+    ch_store_close(other);
+    assert_int_equal(ch_store_health_watch_seen(st, w2, T0 + 4 * HOUR), 0);
+    assert_int_equal(ch_health_report_load(st, T0, T0 + 4 * HOUR, &r), 0);
+    assert_int_equal(r.nrows, 1);
+    assert_int_equal(r.rows[0].probed_cameras, 2);
+    assert_int_equal(r.rows[0].outages, 1);
+    assert_true(fabs(r.rows[0].observed_s - 4 * 3600.0) < 1e-6);
+    assert_true(fabs(r.rows[0].outage_s - 2 * 3600.0) < 1e-6);
+    assert_true(fabs(r.rows[0].availability_pct - 50.0) < 1e-9);
+    assert_true(fabs(r.unwatched_s - 2 * 3600.0) < 1e-6);
+    json_t *j = ch_health_report_json(&r, "test");
+    assert_true(fabs(json_real_value(json_object_get(j, "unwatched_minutes")) - 120.0) < 1e-9);
+    json_decref(j);
+    ch_health_report_fini(&r);
+
     /* Deleting a camera keeps its history. */
     assert_int_equal(ch_store_camera_delete(st, ids[1]), 0);
     out[0] = '\0';
@@ -637,6 +690,7 @@ int main(void)
         cmocka_unit_test(test_latency_histogram_is_cumulative),
         cmocka_unit_test(test_state_names),
         cmocka_unit_test(test_report_arithmetic),
+        cmocka_unit_test(test_report_windows_merge_and_clip),
         cmocka_unit_test(test_store_keeps_transitions_and_report_reads_them),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
