@@ -138,6 +138,11 @@ typedef struct ch_alert_webhook_config {
     uint64_t max_retry_ms;   /* the cap of the wait; 0: 60000 */
     size_t max_queue;        /* alerts waiting; beyond, new ones are dropped with a log; 0: 1000 */
     uint64_t timeout_ms;     /* per try, connect to answer; 0: 10000 */
+    /* NULL, or the shared secret that signs each try: headers X-Cctvhub-Timestamp (Unix
+     * seconds at the try) and X-Cctvhub-Signature ("v1=" and the hex HMAC-SHA256, keyed with
+     * the secret, of the timestamp, a ".", and the body). The receiver recomputes it and
+     * refuses a timestamp older than it tolerates (a replayed post). Copied. */
+    const char *secret;
 } ch_alert_webhook_config_t;
 
 /* POSTs each alert given by eng to url, one at a time in order, retrying with exponential

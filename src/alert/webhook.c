@@ -10,9 +10,11 @@
 #include "core/config.h"
 #include "proto/proto.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_RESPONSE_HEAD 16384
 #define MAX_RESP_HEADERS  64
@@ -33,7 +35,8 @@ struct ch_alert_webhook {
     char port_str[8];
     char *path;
     char *host_header;
-    item_t *q; /* ring of cap items */
+    char *secret; /* NULL: unsigned */
+    item_t *q;    /* ring of cap items */
     size_t cap, head, count;
     uv_timer_t retry_timer;
     attempt_t *cur; /* the try in flight, or NULL */
@@ -74,6 +77,10 @@ static void wh_maybe_free(ch_alert_webhook_t *wh)
     ch_free(wh->q);
     ch_free(wh->path);
     ch_free(wh->host_header);
+    if (wh->secret != NULL) {
+        sodium_memzero(wh->secret, strlen(wh->secret));
+        ch_free(wh->secret);
+    }
     ch_free(wh);
 }
 
@@ -285,6 +292,25 @@ static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res)
     }
 }
 
+/* Appends the signature headers of one try (see ch_alert_webhook_config_t.secret). Each try
+ * signs afresh, so a retry an hour later carries that hour's timestamp. */
+static void sign(ch_buf_t *req, const char *secret, const char *body, size_t blen)
+{
+    char ts[24];
+    int tn = snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    char hex[2 * sizeof(mac) + 1];
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret, strlen(secret));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)ts, (unsigned long long)tn);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)".", 1);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)body, blen);
+    crypto_auth_hmacsha256_final(&st, mac);
+    sodium_bin2hex(hex, sizeof(hex), mac, sizeof(mac));
+    ch_buf_appendf(req, "X-Cctvhub-Timestamp: %s\r\nX-Cctvhub-Signature: v1=%s\r\n", ts, hex);
+    sodium_memzero(&st, sizeof(st));
+}
+
 static void start_next(ch_alert_webhook_t *wh)
 {
     if (wh->closing || wh->cur != NULL || wh->waiting || wh->count == 0) {
@@ -297,9 +323,12 @@ static void start_next(ch_alert_webhook_t *wh)
     size_t blen = strlen(it->body);
     ch_buf_appendf(&a->req,
                    "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: cctvhub/" CH_VERSION "\r\n"
-                   "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-                   "Connection: close\r\n\r\n",
+                   "Content-Type: application/json\r\nContent-Length: %zu\r\n",
                    wh->path, wh->host_header, blen);
+    if (wh->secret != NULL) {
+        sign(&a->req, wh->secret, it->body, blen);
+    }
+    ch_buf_append_str(&a->req, "Connection: close\r\n\r\n");
     ch_buf_append(&a->req, it->body, blen);
     wh->cur = a;
     wh->handles++;
@@ -360,6 +389,8 @@ int ch_alert_webhook_new(uv_loop_t *loop, ch_alert_engine_t *eng,
     wh->eng = eng;
     wh->cfg = *cfg;
     wh->cfg.url = NULL;
+    wh->cfg.secret = NULL;
+    wh->secret = cfg->secret != NULL ? ch_strdup(cfg->secret) : NULL;
     if (wh->cfg.max_tries <= 0) {
         wh->cfg.max_tries = 8;
     }

@@ -116,6 +116,8 @@ static const ch_config_key_t ch__config_keys[] = {
      0, 0, 0},
     {"alert.webhook_max_tries", "CCTVHUB_ALERT_WEBHOOK_MAX_TRIES", CH_CFG_UINT,
      CH_CFG_FIELD(alert_webhook_max_tries), 1, 100, 0},
+    {"alert.webhook_secret", "CCTVHUB_ALERT_WEBHOOK_SECRET", CH_CFG_STR,
+     CH_CFG_FIELD(alert_webhook_secret), 0, 0, 0},
     {"metrics.token", "CCTVHUB_METRICS_TOKEN", CH_CFG_STR, CH_CFG_FIELD(metrics_token), 0, 0, 0},
     {"health.probe_interval", "CCTVHUB_HEALTH_PROBE_INTERVAL", CH_CFG_UINT,
      CH_CFG_FIELD(health_probe_interval), 0, 86400, 0},
@@ -437,7 +439,9 @@ static int ch__config_set(ch_config_t *cfg, const ch_config_key_t *k, const char
                 goto fail;
             }
         }
-        if (strcmp(k->name, "metrics.token") == 0 && !ch__config_token_ok(value)) {
+        if ((strcmp(k->name, "metrics.token") == 0 ||
+             strcmp(k->name, "alert.webhook_secret") == 0) &&
+            !ch__config_token_ok(value)) {
             /* The value is a secret: the message never repeats it. */
             ch_buf_appendf(&msg,
                            "%s: %s: not a token of 16 to 256 characters from A-Z a-z 0-9 - . _ ~ "
@@ -765,6 +769,11 @@ int ch_config_load(ch_config_t *cfg, const char *file, char *const *envp,
     if (ch__config_check_mqtt(cfg, errp) != 0) {
         goto fail;
     }
+    if (cfg->alert_webhook_secret != NULL && cfg->alert_webhook_url == NULL) {
+        *errp = ch_strdup("alert.webhook_secret: set, but alert.webhook_url is not (nothing "
+                          "to sign)");
+        goto fail;
+    }
     return 0;
 
 fail:
@@ -801,6 +810,7 @@ void ch_config_fini(ch_config_t *cfg)
     ch_free(cfg->mqtt_client_id);
     ch_free(cfg->mqtt_topic_prefix);
     ch_free(cfg->alert_webhook_url);
+    ch_free(cfg->alert_webhook_secret);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -817,7 +827,9 @@ void ch_config_dump(const ch_config_t *cfg, ch_buf_t *out)
             if (strcmp(k->name, "store.url") == 0 && v != NULL && strstr(v, "@") != NULL) {
                 v = "(set; hidden: it holds credentials)";
             }
-            if (strcmp(k->name, "metrics.token") == 0 && v != NULL) {
+            if ((strcmp(k->name, "metrics.token") == 0 ||
+                 strcmp(k->name, "alert.webhook_secret") == 0) &&
+                v != NULL) {
                 v = "(set; hidden)";
             }
             if (strcmp(k->name, "mqtt.password") == 0 && v != NULL) {

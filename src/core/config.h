@@ -49,6 +49,7 @@
  *   alert.bell_radius_m        CCTVHUB_ALERT_BELL_RADIUS_M    300
  *   alert.webhook_url          CCTVHUB_ALERT_WEBHOOK_URL      (none)
  *   alert.webhook_max_tries    CCTVHUB_ALERT_WEBHOOK_MAX_TRIES 8
+ *   alert.webhook_secret       CCTVHUB_ALERT_WEBHOOK_SECRET   (none: posts unsigned; never logged)
  *
  * hub.node_id is the "node" of audit records; a signed audit checkpoint is written every
  * audit.checkpoint_records records or audit.checkpoint_ms milliseconds; policy.services_file
@@ -133,6 +134,7 @@ typedef struct ch_config {
     uint64_t alert_bell_radius_m;
     char *alert_webhook_url; /* http://host[:port]/path, or NULL */
     uint64_t alert_webhook_max_tries;
+    char *alert_webhook_secret; /* signs each post (HMAC-SHA256), or NULL */
 } ch_config_t;
 
 /* One command-line override: key is the dotted name ("http.listen"). */

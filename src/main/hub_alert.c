@@ -95,6 +95,7 @@ int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *s
         ch_alert_webhook_config_t wcfg = {
             .url = cfg->alert_webhook_url,
             .max_tries = (int)cfg->alert_webhook_max_tries,
+            .secret = cfg->alert_webhook_secret,
         };
         if (ch_alert_webhook_new(loop, ma->eng, &wcfg, &ma->webhook) != 0) {
             fprintf(stderr, "cctvhub serve: configuration error: alert.webhook_url: not usable\n");
@@ -103,8 +104,9 @@ int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *s
             ch_main__alerts_free(ma);
             return CH_EXIT_CONFIG;
         }
-        ch_log(CH_LOG_INFO, "alert", "msg=\"webhook on\" max_tries=%llu",
-               (unsigned long long)cfg->alert_webhook_max_tries);
+        ch_log(CH_LOG_INFO, "alert", "msg=\"webhook on\" max_tries=%llu signed=%s",
+               (unsigned long long)cfg->alert_webhook_max_tries,
+               cfg->alert_webhook_secret != NULL ? "yes" : "no");
     }
     uv_timer_init(loop, &ma->tick);
     ma->tick.data = ma;

@@ -8,6 +8,8 @@ few times, and survived."""
 
 import getpass
 import http.server
+import hashlib
+import hmac
 import json
 import os
 import subprocess
@@ -113,12 +115,16 @@ class Broker:
             self.log.close()
 
 
+WEBHOOK_SECRET = "whsec_7f3a9c0e1b2d4f6a8c0e1b2d4f6a8c0e"
+
+
 class Webhook:
     """An HTTP server that records POSTed bodies and answers 500 to the first `fail` of them."""
 
     def __init__(self, fail=0):
         self.fail = fail
-        self.calls = []  # (status answered, body)
+        self.calls = []  # (status answered, path, Content-Type, body as JSON)
+        self.raw = []  # (headers, body bytes)
         self.lock = threading.Lock()
         outer = self
 
@@ -130,6 +136,7 @@ class Webhook:
                     status = 500 if len(outer.calls) < outer.fail else 200
                     outer.calls.append((status, self.path, self.headers.get("Content-Type"),
                                         json.loads(body)))
+                    outer.raw.append((dict(self.headers), body))
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -267,7 +274,8 @@ def test_device_state_heartbeats_and_the_offline_deadline():
 def test_a_bell_press_raises_an_alert_with_the_cameras_that_see_the_bell_pushed_and_posted():
     broker = Broker()
     wh = Webhook(fail=2)
-    h = start(broker, wh, env={"CCTVHUB_MQTT_HEARTBEAT_S": "600"})
+    h = start(broker, wh, env={"CCTVHUB_MQTT_HEARTBEAT_S": "600",
+                               "CCTVHUB_ALERT_WEBHOOK_SECRET": WEBHOOK_SECRET})
     try:
         ag = agency(h, "서울시 안전총괄과", kind="both", type_="city-agency")
         other = agency(h, "종로구청")
@@ -306,6 +314,20 @@ def test_a_bell_press_raises_an_alert_with_the_cameras_that_see_the_bell_pushed_
         check(statuses == [500, 500, 200], statuses)
         check(all(x[1] == "/hooks/cctv" and x[2] == "application/json" and x[3] == pushed
                   for x in wh.calls), wh.calls[0])
+        # Each try is signed afresh: HMAC-SHA256 of "timestamp.body" with the shared secret,
+        # as a receiver checks it; a changed body or another secret does not match.
+        for headers, body in wh.raw:
+            ts = headers.get("X-Cctvhub-Timestamp", "")
+            sig = headers.get("X-Cctvhub-Signature", "")
+            check(ts.isdigit() and abs(int(ts) - time.time()) < 60, headers)
+            want = hmac.new(WEBHOOK_SECRET.encode(), ts.encode() + b"." + body,
+                            hashlib.sha256).hexdigest()
+            check(hmac.compare_digest(sig, "v1=" + want), (sig, want))
+            other = hmac.new(b"another-secret-0123456789", ts.encode() + b"." + body,
+                             hashlib.sha256).hexdigest()
+            check(sig != "v1=" + other and sig != "v1=" + hmac.new(
+                WEBHOOK_SECRET.encode(), ts.encode() + b"." + body + b" ",
+                hashlib.sha256).hexdigest(), "a signature that checks nothing")
         # On /metrics: the alert raised and open, the console's feed, the webhook's posts.
         check(metric(h, "cctvhub_alerts_raised_total") == 1, "raised")
         check(metric(h, "cctvhub_alerts", state="open") == 1, "open")
@@ -320,6 +342,7 @@ def test_a_bell_press_raises_an_alert_with_the_cameras_that_see_the_bell_pushed_
         text = h.stop()
         check("msg=\"webhook try failed\"" in text and "msg=\"webhook delivered\"" in text,
               text[-3000:])
+        check(WEBHOOK_SECRET not in text and "signed=yes" in text, "the webhook secret in the log")
     finally:
         h.cleanup()
         broker.stop()
@@ -476,6 +499,8 @@ def test_mqtts_with_a_client_certificate_and_a_webhook_that_gives_up():
         wait_for("two tries", lambda: len(wh.calls) >= 2, timeout=15)
         time.sleep(2.5)
         check(len(wh.calls) == 2 and all(c[3]["id"] == al[0]["id"] for c in wh.calls), wh.calls)
+        check(not any("X-Cctvhub-Signature" in hd for hd, _ in wh.raw),
+              "signed without alert.webhook_secret")
         text = h.stop()
         check("msg=\"webhook gave up; alert dropped\" alert=%d tries=2" % al[0]["id"] in text,
               text[-2000:])
@@ -492,12 +517,16 @@ def test_mqtt_and_webhook_keys_are_checked_at_start():
                      ({"CCTVHUB_MQTT_PASSWORD": "x"}, "mqtt.password"),
                      ({"CCTVHUB_MQTT_HOST": "b", "CCTVHUB_MQTT_TLS_CERT": "/c"}, "mqtt.tls_key"),
                      ({"CCTVHUB_ALERT_WEBHOOK_URL": "https://x/y"}, "alert.webhook_url"),
+                     ({"CCTVHUB_ALERT_WEBHOOK_URL": "http://x/y",
+                       "CCTVHUB_ALERT_WEBHOOK_SECRET": "too short"}, "alert.webhook_secret"),
+                     ({"CCTVHUB_ALERT_WEBHOOK_SECRET": WEBHOOK_SECRET}, "alert.webhook_secret"),
                      ({"CCTVHUB_ALERT_OFFLINE_AFTER_S": "soon"}, "alert.offline_after_s")]:
         d = tempfile.mkdtemp(prefix="cctvhub-cfg-")
         code, _, err = hub.run(["serve", "--data-dir", d, "--http", "127.0.0.1:0"], env=env,
                                timeout=30)
         check(code == 3 and key in err, "%s: exit %d: %s" % (key, code, err[-500:]))
         check("x" not in env.get("CCTVHUB_MQTT_PASSWORD", "") or "\"x\"" not in err, err)
+        check(WEBHOOK_SECRET not in err and "too short" not in err, err)
 
 
 if __name__ == "__main__":

@@ -295,6 +295,31 @@ static void test_metrics_token_is_checked_and_never_shown(void **state)
         err = NULL;
     }
     assert_false(ch_config_key_reloadable("metrics.token"));
+
+    /* The webhook's secret: the same rules, hidden the same way, and only with a webhook. */
+    char *wenv[] = {"CCTVHUB_ALERT_WEBHOOK_URL=http://127.0.0.1:9/x",
+                    "CCTVHUB_ALERT_WEBHOOK_SECRET=whsec-0123456789abcdef", NULL};
+    assert_int_equal(ch_config_load(&cfg, NULL, wenv, NULL, 0, &err), 0);
+    assert_string_equal(cfg.alert_webhook_secret, "whsec-0123456789abcdef");
+    ch_buf_init(&b);
+    ch_config_dump(&cfg, &b);
+    assert_null(strstr(b.data, "whsec-0123456789abcdef"));
+    assert_non_null(strstr(b.data, "alert.webhook_secret=(set; hidden)"));
+    ch_buf_fini(&b);
+    ch_config_fini(&cfg);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ch_config_override_t flag = {"alert.webhook_secret", bad[i]};
+        assert_int_equal(ch_config_load(&cfg, NULL, wenv, &flag, 1, &err), CH_EINVAL);
+        assert_non_null(strstr(err, "alert.webhook_secret"));
+        assert_null(strstr(err, bad[i]));
+        ch_free(err);
+        err = NULL;
+    }
+    char *alone[] = {"CCTVHUB_ALERT_WEBHOOK_SECRET=whsec-0123456789abcdef", NULL};
+    assert_int_equal(ch_config_load(&cfg, NULL, alone, NULL, 0, &err), CH_EINVAL);
+    assert_non_null(strstr(err, "alert.webhook_secret"));
+    assert_null(strstr(err, "whsec-0123456789abcdef"));
+    ch_free(err);
 }
 
 int main(void)
