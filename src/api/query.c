@@ -384,7 +384,10 @@ int ch_api__query_check(const ch_api__query_t *q, const ch_api__qparam_t *spec, 
      * lists what the endpoint does take. */
     for (size_t i = 0; i < q->count; i++) {
         if (spec_find(spec, q->items[i].name) == NULL) {
-            const char *field = field_name(q->items[i].name, fbuf, sizeof(fbuf));
+            /* A piece without a name ("=5") is the query's fault as a whole. */
+            const char *field = q->items[i].name[0] != '\0'
+                                    ? field_name(q->items[i].name, fbuf, sizeof(fbuf))
+                                    : "query";
             if (spec[0].name == NULL) {
                 ch_api__err_set(err, 400, "invalid", field,
                                 "this endpoint takes no query parameters");

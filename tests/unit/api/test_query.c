@@ -332,6 +332,7 @@ static void test_list_parser_names_the_parameter_of_each_mistake(void **state)
     expect_list_error("month=2026-01&at=7:30", "at", "at must be HH:MM");
     expect_list_error("", "month", "month is required");
     expect_list_error("limit=5", "month", "month is required");
+    expect_list_error("month=2026-01&=5", "query", unknown); /* no name at all */
     /* An unknown name is answered before a bad value, wherever it stands. */
     expect_list_error("month=2026-01&limit=0&colr=red", "colr", unknown);
     /* Values are checked in the query's order. */
