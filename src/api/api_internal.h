@@ -139,14 +139,12 @@ typedef struct ch_api__qparam {
     int *seen;                                   /* when not NULL: set to 1 when given */
 } ch_api__qparam_t;
 
-/* Spec entries, one per kind; each checks the type of its destination at compile time. Extra
- * members follow inside the braces: {CH_API__QP_MONTH("month", &m), .required = 1}. */
-#define CH_API__QP_DEST(type, p)                                                                   \
-    .dest = (void *)(type *)                                                                       \
-    {                                                                                              \
-        (p)                                                                                        \
-    }
-#define CH_API__QP_ID(n, p) .name = (n), .kind = CH_API__Q_ID, CH_API__QP_DEST(int64_t, p)
+/* Spec entries, one per kind: {CH_API__QP_LIMIT("limit", &f.limit)}; other members follow
+ * inside the braces: {CH_API__QP_MONTH("month", &m), .required = 1}. Each checks the type of
+ * its destination at compile time: a pointer of another type than type * makes the
+ * conditional a "pointer type mismatch", which -Werror turns into an error. */
+#define CH_API__QP_DEST(type, p) .dest = (void *)(1 ? (p) : (type *)0)
+#define CH_API__QP_ID(n, p)      .name = (n), .kind = CH_API__Q_ID, CH_API__QP_DEST(int64_t, p)
 #define CH_API__QP_INT(n, p, lo, hi)                                                               \
     .name = (n), .kind = CH_API__Q_INT, CH_API__QP_DEST(int64_t, p), .min = (lo), .max = (hi)
 #define CH_API__QP_LIMIT(n, p)  .name = (n), .kind = CH_API__Q_LIMIT, CH_API__QP_DEST(int, p)

@@ -211,7 +211,11 @@ static int in_list(const char *const *values, const char *s)
     return 0;
 }
 
-/* Appends "a, b, c" (the names, or the choices) to a message, within its buffer. */
+/*
+ * Appends "a, b, c" to a message, cut at its buffer's end. The words are stride bytes apart and
+ * end with NULL: a choice list (stride sizeof(char *)) or the names of a spec (stride
+ * sizeof(ch_api__qparam_t), starting at &spec[0].name), so one loop serves both messages.
+ */
 static void append_words(char *msg, size_t size, const char *const *words, size_t stride)
 {
     size_t len = strlen(msg);
