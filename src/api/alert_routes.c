@@ -13,49 +13,19 @@
 
 #define MAX_NOTE 1000
 
-static int in_list(const char *v, const char *const *words)
-{
-    for (; *words != NULL; words++) {
-        if (strcmp(v, *words) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* state, kind, agency_id, cursor, limit. 0, or -1 after answering 400. */
+/* GET /api/v1/alerts: state, kind, agency_id, cursor, limit (100 by default: f->limit 0). */
 static int alert_filter(api_ctx_t *c, ch_store_filter_t *f, ch_api__query_t *q)
 {
-    ch_api__err_t e;
     memset(f, 0, sizeof(*f));
-    if (ch_api__query_parse(c->req->query, q, &e) != 0) {
-        ch_api__reply_err(c, &e, NULL);
-        return -1;
-    }
-    for (size_t i = 0; i < q->count; i++) {
-        const char *n = q->items[i].name, *v = q->items[i].value;
-        int64_t x = 0;
-        if (strcmp(n, "state") == 0 && in_list(v, ch_store_alert_states)) {
-            f->status = v;
-        } else if (strcmp(n, "kind") == 0 && in_list(v, ch_store_alert_kinds)) {
-            f->kind = v;
-        } else if (strcmp(n, "agency_id") == 0 && ch_parse_int64(v, strlen(v), &x) == 0 && x > 0) {
-            f->agency_id = x;
-        } else if (strcmp(n, "limit") == 0 && ch_parse_int64(v, strlen(v), &x) == 0 && x >= 1 &&
-                   x <= 1000) {
-            f->limit = (int)x;
-        } else if (strcmp(n, "cursor") == 0 && ch_api__cursor_decode(v, &f->after_id) == 0) {
-            continue;
-        } else {
-            ch_api__err_set(&e, 400, "invalid", n,
-                            "takes state (open, acknowledged, resolved), kind (camera-offline, "
-                            "provider-down, device-offline, bell-pressed), agency_id (an id), "
-                            "cursor and limit (1..1000)");
-            ch_api__reply_err(c, &e, NULL);
-            return -1;
-        }
-    }
-    return 0;
+    const ch_api__qparam_t spec[] = {
+        {CH_API__QP_CHOICE("state", &f->status, ch_store_alert_states)},
+        {CH_API__QP_CHOICE("kind", &f->kind, ch_store_alert_kinds)},
+        {CH_API__QP_ID("agency_id", &f->agency_id)},
+        {CH_API__QP_CURSOR("cursor", &f->after_id)},
+        {CH_API__QP_LIMIT("limit", &f->limit)},
+        {CH_API__QP_END},
+    };
+    return ch_api__list_query(c, spec, q);
 }
 
 static void handle_list(api_ctx_t *c)
@@ -283,31 +253,19 @@ static void handle_device_state(api_ctx_t *c, int64_t did)
 static void handle_device_transitions(api_ctx_t *c, int64_t did)
 {
     ch_api__query_t q;
-    ch_api__err_t e;
     ch_store_filter_t f;
     memset(&f, 0, sizeof(f));
     f.device_id = did;
-    if (ch_api__query_parse(c->req->query, &q, &e) != 0) {
-        ch_api__reply_err(c, &e, NULL);
-        ch_api__query_fini(&q);
+    const ch_api__qparam_t spec[] = {
+        {CH_API__QP_CURSOR("cursor", &f.after_id)},
+        {CH_API__QP_LIMIT("limit", &f.limit)},
+        {CH_API__QP_END},
+    };
+    int rc = ch_api__list_query(c, spec, &q);
+    ch_api__query_fini(&q);
+    if (rc != 0) {
         return;
     }
-    for (size_t i = 0; i < q.count; i++) {
-        const char *n = q.items[i].name, *v = q.items[i].value;
-        int64_t x = 0;
-        if (strcmp(n, "limit") == 0 && ch_parse_int64(v, strlen(v), &x) == 0 && x >= 1 &&
-            x <= 1000) {
-            f.limit = (int)x;
-        } else if (strcmp(n, "cursor") == 0 && ch_api__cursor_decode(v, &f.after_id) == 0) {
-            continue;
-        } else {
-            ch_api__err_set(&e, 400, "invalid", n, "takes cursor and limit (1..1000)");
-            ch_api__reply_err(c, &e, NULL);
-            ch_api__query_fini(&q);
-            return;
-        }
-    }
-    ch_api__query_fini(&q);
     ch_device_transition_list_t l;
     if (ch_store_device_transition_list(c->api->st, &f, &l) != 0) {
         ch_api__reply_error(c, 500, "internal", NULL, "transitions could not be read");

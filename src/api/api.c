@@ -157,6 +157,22 @@ int ch_api__reject_query(api_ctx_t *c)
     return -1;
 }
 
+/*
+ * The prologue of every list: reads the query against spec (ch_api__query_read) or answers
+ * its 400. 0, or -1 after answering (q then holds nothing). The caller calls
+ * ch_api__query_fini(q) either way, once done with the strings the destinations borrow.
+ */
+int ch_api__list_query(api_ctx_t *c, const ch_api__qparam_t *spec, ch_api__query_t *q)
+{
+    ch_api__err_t e;
+    if (ch_api__query_read(c->req->query, spec, q, &e) != 0) {
+        ch_api__query_fini(q);
+        ch_api__reply_err(c, &e, NULL);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- resources: one table of store calls per record type ---------------------------------- */
 
 typedef union api_record {

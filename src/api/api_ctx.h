@@ -93,6 +93,10 @@ void ch_api__reply_page(api_ctx_t *c, json_t *items, int64_t total, int64_t next
 json_t *ch_api__read_body(api_ctx_t *c);
 /* Answers 400 and returns non-zero when the request has a query string. */
 int ch_api__reject_query(api_ctx_t *c);
+/* Reads the query against spec (see ch_api__query_read), or answers its 400 and returns -1.
+ * The caller calls ch_api__query_fini(q) either way. */
+int ch_api__list_query(api_ctx_t *c, const ch_api__qparam_t *spec,
+                       ch_api__query_t *q) CH_MUST_CHECK;
 
 /*
  * Puts one record on the audit log, durably, with the request's principal as actor (or actor

@@ -97,6 +97,84 @@ void ch_api__query_fini(ch_api__query_t *q);
 /* The decoded value of name, or NULL when absent. */
 const char *ch_api__query_get(const ch_api__query_t *q, const char *name);
 
+/*
+ * One parser for the query of every list and search: a handler declares what it takes as a
+ * spec, an array of ch_api__qparam_t ended by CH_API__QP_END, each naming a parameter, its
+ * kind and where its value goes, and ch_api__query_read() checks the query against it.
+ * So every list answers the same mistake the same way, a 400 "invalid" whose field names the
+ * parameter:
+ *  - a parameter the spec does not name: "unknown query parameter; takes a, b, c";
+ *  - a repeated parameter or one that does not decode (ch_api__query_parse);
+ *  - a value its kind refuses: "limit must be an integer 1..1000", "cursor is not one this
+ *    server handed out; ...", "state must be one of open, acknowledged, resolved", ...;
+ *  - a required parameter left out: "month is required".
+ * Unknown parameters are looked for first, then values are checked in the query's order, then
+ * required ones; the first mistake is answered. A parameter not given leaves its destination
+ * as the caller set it, so defaults are the caller's. Strings written to a destination borrow
+ * from the query, which must outlive them.
+ */
+typedef enum ch_api__qkind {
+    CH_API__Q_ID,     /* int64_t: a positive integer (ch_parse_int64, > 0) */
+    CH_API__Q_INT,    /* int64_t: an integer in min..max */
+    CH_API__Q_LIMIT,  /* int: a page size, 1..1000 */
+    CH_API__Q_CURSOR, /* int64_t: the id of a cursor ch_api__cursor_encode wrote */
+    CH_API__Q_CHOICE, /* const char *: one of the NULL-terminated list choices */
+    CH_API__Q_TEXT,   /* const char *: any text, "" included */
+    CH_API__Q_SEARCH, /* const char *: any text; "" (an empty search box) leaves NULL */
+    CH_API__Q_TIME,   /* int64_t: ns since the epoch (ch_time_parse_ns: RFC 3339, date, epoch) */
+    CH_API__Q_MONTH,  /* const char *: "YYYY-MM", 1970..9999, month 01..12 */
+    CH_API__Q_BBOX,   /* ch_store_filter_t: has_bbox and min/max lon/lat */
+    CH_API__Q_PARSE,  /* anything: parse(value, dest) == 0; expect says what it takes */
+} ch_api__qkind_t;
+
+typedef struct ch_api__qparam {
+    const char *name; /* NULL ends a spec */
+    ch_api__qkind_t kind;
+    void *dest;                                  /* typed by kind; see the CH_API__QP_* macros */
+    const char *const *choices;                  /* CH_API__Q_CHOICE */
+    int64_t min, max;                            /* CH_API__Q_INT */
+    int (*parse)(const char *value, void *dest); /* CH_API__Q_PARSE: 0 or non-zero */
+    const char *expect;                          /* CH_API__Q_PARSE: "+HH:MM", for the message */
+    int required;                                /* absent is a 400 "NAME is required" */
+    int *seen;                                   /* when not NULL: set to 1 when given */
+} ch_api__qparam_t;
+
+/* Spec entries, one per kind: {CH_API__QP_LIMIT("limit", &f.limit)}; other members follow
+ * inside the braces: {CH_API__QP_MONTH("month", &m), .required = 1}. Each checks the type of
+ * its destination at compile time: a pointer of another type than type * makes the
+ * conditional a "pointer type mismatch", which -Werror turns into an error. */
+#define CH_API__QP_DEST(type, p) .dest = (void *)(1 ? (p) : (type *)0)
+#define CH_API__QP_ID(n, p)      .name = (n), .kind = CH_API__Q_ID, CH_API__QP_DEST(int64_t, p)
+#define CH_API__QP_INT(n, p, lo, hi)                                                               \
+    .name = (n), .kind = CH_API__Q_INT, CH_API__QP_DEST(int64_t, p), .min = (lo), .max = (hi)
+#define CH_API__QP_LIMIT(n, p)  .name = (n), .kind = CH_API__Q_LIMIT, CH_API__QP_DEST(int, p)
+#define CH_API__QP_CURSOR(n, p) .name = (n), .kind = CH_API__Q_CURSOR, CH_API__QP_DEST(int64_t, p)
+#define CH_API__QP_CHOICE(n, p, list)                                                              \
+    .name = (n), .kind = CH_API__Q_CHOICE, CH_API__QP_DEST(const char *, p), .choices = (list)
+#define CH_API__QP_TEXT(n, p) .name = (n), .kind = CH_API__Q_TEXT, CH_API__QP_DEST(const char *, p)
+#define CH_API__QP_SEARCH(n, p)                                                                    \
+    .name = (n), .kind = CH_API__Q_SEARCH, CH_API__QP_DEST(const char *, p)
+#define CH_API__QP_TIME(n, p) .name = (n), .kind = CH_API__Q_TIME, CH_API__QP_DEST(int64_t, p)
+#define CH_API__QP_MONTH(n, p)                                                                     \
+    .name = (n), .kind = CH_API__Q_MONTH, CH_API__QP_DEST(const char *, p)
+#define CH_API__QP_BBOX(n, p)                                                                      \
+    .name = (n), .kind = CH_API__Q_BBOX, CH_API__QP_DEST(ch_store_filter_t, p)
+#define CH_API__QP_PARSE(n, p, fn, what)                                                           \
+    .name = (n), .kind = CH_API__Q_PARSE, .dest = (p), .parse = (fn), .expect = (what)
+#define CH_API__QP_END .name = NULL
+
+/* Checks the parsed query q against spec and fills the destinations. 0, or CH_EINVAL with err
+ * filled (400 "invalid", field naming the parameter); destinations may then be partly
+ * written. */
+int ch_api__query_check(const ch_api__query_t *q, const ch_api__qparam_t *spec,
+                        ch_api__err_t *err) CH_MUST_CHECK;
+
+/* ch_api__query_parse() then ch_api__query_check(): the whole prologue of a list handler.
+ * Either way the caller calls ch_api__query_fini(q), after it is done with the strings the
+ * destinations borrow. */
+int ch_api__query_read(ch_slice_t query, const ch_api__qparam_t *spec, ch_api__query_t *q,
+                       ch_api__err_t *err) CH_MUST_CHECK;
+
 typedef enum ch_api__resource {
     CH_API__AGENCIES = 0,
     CH_API__CAMERAS = 1,

@@ -144,22 +144,6 @@ int ch_api__audit_sync_index(ch_audit_t *audit, ch_store_t *st)
     return ch_store_commit(st);
 }
 
-static int query_int(const ch_api__query_t *q, const char *name, int64_t min, int64_t *out,
-                     int *present, ch_api__err_t *err)
-{
-    const char *v = ch_api__query_get(q, name);
-    *present = v != NULL;
-    if (v == NULL) {
-        return 0;
-    }
-    if (ch_parse_int64(v, strlen(v), out) != 0 || *out < min) {
-        ch_api__err_set(err, 400, "invalid", name, "%s must be an integer >= %lld", name,
-                        (long long)min);
-        return CH_EINVAL;
-    }
-    return 0;
-}
-
 static void hex(const uint8_t *p, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";
@@ -186,65 +170,23 @@ static json_t *proof_json(const ch_audit_proof_t *p)
     return a;
 }
 
-/* Only these parameters, each at most once (ch_api__query_parse refuses repeats). */
-static int only_params(const ch_api__query_t *q, const char *const *allowed, ch_api__err_t *err)
-{
-    for (size_t i = 0; i < q->count; i++) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a != NULL; a++) {
-            ok |= strcmp(q->items[i].name, *a) == 0;
-        }
-        if (!ok) {
-            ch_api__err_set(err, 400, "invalid", q->items[i].name, "unknown query parameter");
-            return CH_EINVAL;
-        }
-    }
-    return 0;
-}
-
 static int answer_list(ch_audit_t *audit, ch_store_t *st, const ch_api__query_t *q, json_t **json,
                        ch_api__err_t *err)
 {
-    static const char *const allowed[] = {"since", "until",  "camera", "agency", "event",
-                                          "actor", "action", "cursor", "limit",  NULL};
-    if (only_params(q, allowed, err) != 0) {
+    ch_store_audit_filter_t f = {.after_seq = -1, .limit = 100};
+    int64_t after = 0; /* the cursor's id: seq + 1 */
+    const ch_api__qparam_t spec[] = {
+        {CH_API__QP_TIME("since", &f.since_ns)}, {CH_API__QP_TIME("until", &f.until_ns)},
+        {CH_API__QP_ID("camera", &f.camera_id)}, {CH_API__QP_ID("agency", &f.agency_id)},
+        {CH_API__QP_ID("event", &f.event_id)},   {CH_API__QP_TEXT("actor", &f.actor)},
+        {CH_API__QP_TEXT("action", &f.action)},  {CH_API__QP_CURSOR("cursor", &after)},
+        {CH_API__QP_LIMIT("limit", &f.limit)},   {CH_API__QP_END},
+    };
+    if (ch_api__query_check(q, spec, err) != 0) {
         return 400;
     }
-    ch_store_audit_filter_t f = {.after_seq = -1};
-    const char *v;
-    int present;
-    if ((v = ch_api__query_get(q, "since")) != NULL && ch_time_parse_ns(v, &f.since_ns) != 0) {
-        ch_api__err_set(err, 400, "invalid", "since",
-                        "since must be RFC 3339 (2026-11-25T08:00:00Z), a date or epoch seconds");
-        return 400;
-    }
-    if ((v = ch_api__query_get(q, "until")) != NULL && ch_time_parse_ns(v, &f.until_ns) != 0) {
-        ch_api__err_set(err, 400, "invalid", "until",
-                        "until must be RFC 3339 (2026-11-25T08:00:00Z), a date or epoch seconds");
-        return 400;
-    }
-    int64_t limit = 100;
-    if (query_int(q, "camera", 1, &f.camera_id, &present, err) != 0 ||
-        query_int(q, "agency", 1, &f.agency_id, &present, err) != 0 ||
-        query_int(q, "event", 1, &f.event_id, &present, err) != 0 ||
-        query_int(q, "limit", 1, &limit, &present, err) != 0) {
-        return 400;
-    }
-    if (limit > 1000) {
-        ch_api__err_set(err, 400, "invalid", "limit", "limit must be an integer 1..1000");
-        return 400;
-    }
-    f.limit = (int)limit;
-    f.actor = ch_api__query_get(q, "actor");
-    f.action = ch_api__query_get(q, "action");
-    if ((v = ch_api__query_get(q, "cursor")) != NULL) {
-        int64_t c;
-        if (ch_api__cursor_decode(v, &c) != 0) {
-            ch_api__err_set(err, 400, "invalid", "cursor",
-                            "cursor is not one this server handed out; start again without it");
-            return 400;
-        }
-        f.after_seq = c - 1; /* cursors hold seq + 1: they must be >= 1 */
+    if (after > 0) {
+        f.after_seq = after - 1; /* cursors hold seq + 1: they must be >= 1 */
     }
     if (ch_api__audit_sync_index(audit, st) != 0) {
         ch_api__err_set(err, 500, "internal", NULL,
@@ -294,8 +236,8 @@ static int answer_list(ch_audit_t *audit, ch_store_t *st, const ch_api__query_t 
 static int answer_checkpoint(ch_audit_t *audit, const ch_api__query_t *q, char **text,
                              ch_api__err_t *err)
 {
-    static const char *const allowed[] = {NULL};
-    if (only_params(q, allowed, err) != 0) {
+    static const ch_api__qparam_t none[] = {{CH_API__QP_END}};
+    if (ch_api__query_check(q, none, err) != 0) {
         return 400;
     }
     if (ch_audit_size(audit) == 0) {
@@ -313,18 +255,14 @@ static int answer_checkpoint(ch_audit_t *audit, const ch_api__query_t *q, char *
 static int answer_proof(ch_audit_t *audit, const ch_api__query_t *q, json_t **json,
                         ch_api__err_t *err)
 {
-    static const char *const allowed[] = {"index", "size", NULL};
-    if (only_params(q, allowed, err) != 0) {
-        return 400;
-    }
     int64_t index = 0, size = (int64_t)ch_audit_size(audit);
-    int has_index, has_size;
-    if (query_int(q, "index", 0, &index, &has_index, err) != 0 ||
-        query_int(q, "size", 1, &size, &has_size, err) != 0) {
-        return 400;
-    }
-    if (!has_index) {
-        ch_api__err_set(err, 400, "invalid", "index", "index is required");
+    int has_size = 0;
+    const ch_api__qparam_t spec[] = {
+        {CH_API__QP_INT("index", &index, 0, INT64_MAX), .required = 1},
+        {CH_API__QP_INT("size", &size, 1, INT64_MAX), .seen = &has_size},
+        {CH_API__QP_END},
+    };
+    if (ch_api__query_check(q, spec, err) != 0) {
         return 400;
     }
     if ((uint64_t)size > ch_audit_size(audit) || index >= size) {
@@ -354,18 +292,14 @@ static int answer_proof(ch_audit_t *audit, const ch_api__query_t *q, json_t **js
 static int answer_consistency(ch_audit_t *audit, const ch_api__query_t *q, json_t **json,
                               ch_api__err_t *err)
 {
-    static const char *const allowed[] = {"from", "to", NULL};
-    if (only_params(q, allowed, err) != 0) {
-        return 400;
-    }
     int64_t from = 0, to = (int64_t)ch_audit_size(audit);
-    int has_from, has_to;
-    if (query_int(q, "from", 1, &from, &has_from, err) != 0 ||
-        query_int(q, "to", 1, &to, &has_to, err) != 0) {
-        return 400;
-    }
-    if (!has_from) {
-        ch_api__err_set(err, 400, "invalid", "from", "from is required");
+    int has_to = 0;
+    const ch_api__qparam_t spec[] = {
+        {CH_API__QP_INT("from", &from, 1, INT64_MAX), .required = 1},
+        {CH_API__QP_INT("to", &to, 1, INT64_MAX), .seen = &has_to},
+        {CH_API__QP_END},
+    };
+    if (ch_api__query_check(q, spec, err) != 0) {
         return 400;
     }
     if ((uint64_t)to > ch_audit_size(audit) || from > to) {

@@ -508,46 +508,20 @@ static void reply_bad(api_ctx_t *c, const char *field, const char *message)
     ch_api__reply_error(c, 400, "invalid", field, message);
 }
 
-/* Reads "limit" and "cursor" (and "agency_id" when allowed) from the query into f. */
+/* GET /api/v1/users and /api/v1/apikeys: agency_id, cursor, limit (100 by default: 0). */
 static int list_query(api_ctx_t *c, ch_store_filter_t *f)
 {
     ch_api__query_t q;
-    ch_api__err_t e;
     memset(f, 0, sizeof(*f));
-    if (ch_api__query_parse(c->req->query, &q, &e) != 0) {
-        ch_api__reply_err(c, &e, NULL);
-        ch_api__query_fini(&q);
-        return -1;
-    }
-    int bad = 0;
-    for (size_t i = 0; i < q.count && !bad; i++) {
-        const char *n = q.items[i].name, *v = q.items[i].value;
-        int64_t x = 0;
-        if (strcmp(n, "limit") == 0) {
-            if (ch_parse_int64(v, strlen(v), &x) != 0 || x < 1 || x > 1000) {
-                reply_bad(c, "limit", "limit must be 1..1000");
-                bad = 1;
-            }
-            f->limit = (int)x;
-        } else if (strcmp(n, "cursor") == 0) {
-            if (ch_api__cursor_decode(v, &f->after_id) != 0) {
-                reply_bad(c, "cursor", "not a cursor this API gave");
-                bad = 1;
-            }
-        } else if (strcmp(n, "agency_id") == 0) {
-            if (ch_parse_int64(v, strlen(v), &x) != 0 || x < 1) {
-                reply_bad(c, "agency_id", "agency_id must be a positive id");
-                bad = 1;
-            }
-            f->agency_id = x;
-        } else {
-            ch_api__err_set(&e, 400, "invalid", n, "unknown parameter");
-            ch_api__reply_err(c, &e, NULL);
-            bad = 1;
-        }
-    }
+    const ch_api__qparam_t spec[] = {
+        {CH_API__QP_ID("agency_id", &f->agency_id)},
+        {CH_API__QP_CURSOR("cursor", &f->after_id)},
+        {CH_API__QP_LIMIT("limit", &f->limit)},
+        {CH_API__QP_END},
+    };
+    int rc = ch_api__list_query(c, spec, &q);
     ch_api__query_fini(&q);
-    return bad ? -1 : 0;
+    return rc;
 }
 
 static int id_of(api_ctx_t *c, ch_slice_t s, int64_t *id)

@@ -37,35 +37,18 @@ static void reply_event_err(api_ctx_t *c, const ch_event_err_t *e)
     ch_api__reply_json(c, e->status, NULL, json_pack("{s:o}", "error", err));
 }
 
-/* GET /api/v1/events: status, agency_id, cursor, limit. */
+/* GET /api/v1/events: status, agency_id, cursor, limit (100 by default: f->limit 0). */
 static int list_filter(api_ctx_t *c, ch_store_filter_t *f, ch_api__query_t *q)
 {
-    ch_api__err_t e;
     memset(f, 0, sizeof(*f));
-    if (ch_api__query_parse(c->req->query, q, &e) != 0) {
-        ch_api__reply_err(c, &e, NULL);
-        return -1;
-    }
-    for (size_t i = 0; i < q->count; i++) {
-        const char *n = q->items[i].name, *v = q->items[i].value;
-        int64_t x = 0;
-        if (strcmp(n, "status") == 0) {
-            f->status = v;
-        } else if (strcmp(n, "agency_id") == 0 && ch_parse_int64(v, strlen(v), &x) == 0 && x > 0) {
-            f->agency_id = x;
-        } else if (strcmp(n, "limit") == 0 && ch_parse_int64(v, strlen(v), &x) == 0 && x >= 1 &&
-                   x <= 1000) {
-            f->limit = (int)x;
-        } else if (strcmp(n, "cursor") == 0 && ch_api__cursor_decode(v, &f->after_id) == 0) {
-            continue;
-        } else {
-            ch_api__err_set(&e, 400, "invalid", n,
-                            "takes status, agency_id (an id), cursor and limit (1..1000)");
-            ch_api__reply_err(c, &e, NULL);
-            return -1;
-        }
-    }
-    return 0;
+    const ch_api__qparam_t spec[] = {
+        {CH_API__QP_CHOICE("status", &f->status, ch_store_event_statuses)},
+        {CH_API__QP_ID("agency_id", &f->agency_id)},
+        {CH_API__QP_CURSOR("cursor", &f->after_id)},
+        {CH_API__QP_LIMIT("limit", &f->limit)},
+        {CH_API__QP_END},
+    };
+    return ch_api__list_query(c, spec, q);
 }
 
 /* An opened event whose audit record is being appended on the thread pool: appends from many
@@ -289,44 +272,26 @@ void ch_api__handle_events(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id
 /* GET /api/v1/ledger: from, to (RFC 3339), agency_id, event_id, camera_id, format (json, csv). */
 void ch_api__handle_ledger(api_ctx_t *c)
 {
+    static const char *const formats[] = {"json", "csv", NULL};
     ch_api__query_t q;
-    ch_api__err_t e;
     ch_event_ledger_filter_t f;
-    int csv = 0;
+    const char *format = "json";
     memset(&f, 0, sizeof(f));
-    if (ch_api__query_parse(c->req->query, &q, &e) != 0) {
-        ch_api__reply_err(c, &e, NULL);
-        ch_api__query_fini(&q);
+    const ch_api__qparam_t spec[] = {
+        {CH_API__QP_TIME("from", &f.from_ns)},
+        {CH_API__QP_TIME("to", &f.to_ns)},
+        {CH_API__QP_ID("agency_id", &f.agency_id)},
+        {CH_API__QP_ID("event_id", &f.event_id)},
+        {CH_API__QP_ID("camera_id", &f.camera_id)},
+        {CH_API__QP_CHOICE("format", &format, formats)},
+        {CH_API__QP_END},
+    };
+    int rc = ch_api__list_query(c, spec, &q);
+    int csv = strcmp(format, "csv") == 0;
+    ch_api__query_fini(&q);
+    if (rc != 0) {
         return;
     }
-    for (size_t i = 0; i < q.count; i++) {
-        const char *n = q.items[i].name, *v = q.items[i].value;
-        int64_t x = 0;
-        int ok = 1;
-        if (strcmp(n, "from") == 0) {
-            ok = ch_time_parse_ns(v, &f.from_ns) == 0;
-        } else if (strcmp(n, "to") == 0) {
-            ok = ch_time_parse_ns(v, &f.to_ns) == 0;
-        } else if (strcmp(n, "format") == 0) {
-            ok = strcmp(v, "json") == 0 || strcmp(v, "csv") == 0;
-            csv = strcmp(v, "csv") == 0;
-        } else if (strcmp(n, "agency_id") == 0 || strcmp(n, "event_id") == 0 ||
-                   strcmp(n, "camera_id") == 0) {
-            ok = ch_parse_int64(v, strlen(v), &x) == 0 && x > 0;
-            *(n[0] == 'a' ? &f.agency_id : n[0] == 'e' ? &f.event_id : &f.camera_id) = x;
-        } else {
-            ok = 0;
-        }
-        if (!ok) {
-            ch_api__err_set(&e, 400, "invalid", n,
-                            "takes from and to (RFC 3339 times), agency_id, event_id, camera_id "
-                            "(ids) and format (json or csv)");
-            ch_api__reply_err(c, &e, NULL);
-            ch_api__query_fini(&q);
-            return;
-        }
-    }
-    ch_api__query_fini(&q);
     if (c->api->audit == NULL) {
         ch_api__reply_error(c, 503, "unavailable", NULL, "this hub keeps no audit log");
         return;

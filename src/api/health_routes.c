@@ -209,46 +209,38 @@ static int list_one(void *ud, const ch_health_info_t *i)
     return 0;
 }
 
+/* The words of ch_health_state_t in order, as ch_health_state_name() writes them. */
+static const char *const health_states[] = {"unknown", "online",      "degraded",
+                                            "offline", "auth-failed", NULL};
+_Static_assert(sizeof(health_states) / sizeof(health_states[0]) == CH_HEALTH_NSTATES + 1,
+               "one word per health state");
+
 static void handle_list(api_ctx_t *c)
 {
     ch_api__query_t q;
-    ch_api__err_t e;
-    if (ch_api__query_parse(c->req->query, &q, &e) != 0) {
-        ch_api__query_fini(&q);
-        ch_api__reply_err(c, &e, NULL);
-        return;
-    }
     list_job_t j;
     memset(&j, 0, sizeof(j));
     j.limit = 100;
     int64_t agency_id = 0;
-    for (size_t i = 0; i < q.count; i++) {
-        const char *n = q.items[i].name, *v = q.items[i].value;
-        int ok = 1;
-        int64_t x = 0;
-        if (strcmp(n, "state") == 0) {
-            ok = ch_health_state_parse(v, &j.state) == 0;
-            j.has_state = 1;
-        } else if (strcmp(n, "agency_id") == 0) {
-            ok = ch_parse_int64(v, strlen(v), &agency_id) == 0 && agency_id > 0;
-        } else if (strcmp(n, "limit") == 0) {
-            ok = ch_parse_int64(v, strlen(v), &x) == 0 && x >= 1 && x <= 1000;
-            j.limit = (int)x;
-        } else if (strcmp(n, "cursor") == 0) {
-            ok = ch_api__cursor_decode(v, &j.after_id) == 0;
-        } else {
-            ok = 0;
-        }
-        if (!ok) {
-            ch_api__err_set(&e, 400, "invalid", n,
-                            "takes state (unknown, online, degraded, offline, auth-failed), "
-                            "agency_id, limit (1..1000) and cursor");
-            ch_api__query_fini(&q);
-            ch_api__reply_err(c, &e, NULL);
-            return;
-        }
+    const char *state = NULL;
+    const ch_api__qparam_t spec[] = {
+        {CH_API__QP_CHOICE("state", &state, health_states)},
+        {CH_API__QP_ID("agency_id", &agency_id)},
+        {CH_API__QP_LIMIT("limit", &j.limit)},
+        {CH_API__QP_CURSOR("cursor", &j.after_id)},
+        {CH_API__QP_END},
+    };
+    int rc = ch_api__list_query(c, spec, &q);
+    j.has_state = state != NULL;
+    if (rc == 0 && state != NULL && ch_health_state_parse(state, &j.state) != 0) {
+        ch_api__reply_error(c, 500, "internal", "state",
+                            "health_states and the health module differ");
+        rc = -1;
     }
     ch_api__query_fini(&q);
+    if (rc != 0) {
+        return;
+    }
     if (c->who.role == CH_AUTH_PROVIDER) {
         if (agency_id != 0 && agency_id != c->who.agency_id) {
             ch_api__reply_error(c, 403, "forbidden", "agency_id",
@@ -324,33 +316,19 @@ static int outage_row(void *ud, const ch_store_health_row_t *r)
 static void handle_outages(api_ctx_t *c, ch_slice_t seg)
 {
     ch_api__query_t q;
-    ch_api__err_t e;
-    if (ch_api__query_parse(c->req->query, &q, &e) != 0) {
-        ch_api__query_fini(&q);
-        ch_api__reply_err(c, &e, NULL);
-        return;
-    }
     int64_t now = ch_time_now_ms();
     int64_t from_ns = 0, to_ns = 0;
     int has_from = 0, has_to = 0;
-    for (size_t i = 0; i < q.count; i++) {
-        const char *n = q.items[i].name, *v = q.items[i].value;
-        int ok = 0;
-        if (strcmp(n, "from") == 0) {
-            ok = ch_time_parse_ns(v, &from_ns) == 0;
-            has_from = 1;
-        } else if (strcmp(n, "to") == 0) {
-            ok = ch_time_parse_ns(v, &to_ns) == 0;
-            has_to = 1;
-        }
-        if (!ok) {
-            ch_api__err_set(&e, 400, "invalid", n, "takes from and to (RFC 3339 times)");
-            ch_api__query_fini(&q);
-            ch_api__reply_err(c, &e, NULL);
-            return;
-        }
-    }
+    const ch_api__qparam_t spec[] = {
+        {CH_API__QP_TIME("from", &from_ns), .seen = &has_from},
+        {CH_API__QP_TIME("to", &to_ns), .seen = &has_to},
+        {CH_API__QP_END},
+    };
+    int bad = ch_api__list_query(c, spec, &q);
     ch_api__query_fini(&q);
+    if (bad) {
+        return;
+    }
     int64_t to = has_to ? to_ns / 1000000 : now;
     int64_t from = has_from ? from_ns / 1000000 : to - 30 * DAY_MS;
     if (from >= to) {
@@ -394,8 +372,8 @@ static void handle_outages(api_ctx_t *c, ch_slice_t seg)
 
 /* ---- GET /api/v1/reports/availability ------------------------------------------------------ */
 
-/* "+09:00" or "-05:30" to minutes east of UTC. 0 or CH_EPARSE. */
-static int parse_offset(const char *v, int *out)
+/* "+09:00" or "-05:30" to minutes east of UTC, into *(int *)dest. 0 or CH_EPARSE. */
+static int parse_offset(const char *v, void *dest)
 {
     int64_t hh = 0, mm = 0;
     if (strlen(v) != 6 || (v[0] != '+' && v[0] != '-') || v[3] != ':' ||
@@ -403,47 +381,31 @@ static int parse_offset(const char *v, int *out)
         mm > 59 || v[1] == '+' || v[1] == '-' || v[4] == '+' || v[4] == '-') {
         return CH_EPARSE;
     }
-    *out = (int)(hh * 60 + mm) * (v[0] == '-' ? -1 : 1);
+    *(int *)dest = (int)(hh * 60 + mm) * (v[0] == '-' ? -1 : 1);
     return 0;
 }
 
 static void handle_report(api_ctx_t *c)
 {
+    static const char *const formats[] = {"json", "csv", NULL};
     ch_api__query_t q;
-    ch_api__err_t e;
-    if (ch_api__query_parse(c->req->query, &q, &e) != 0) {
-        ch_api__query_fini(&q);
-        ch_api__reply_err(c, &e, NULL);
-        return;
-    }
-    const char *month = ch_api__query_get(&q, "month");
-    const char *format = ch_api__query_get(&q, "format");
-    const char *offset = ch_api__query_get(&q, "utc_offset");
+    const char *month = NULL;
+    const char *format = NULL;
     int off = 540;
     int64_t from = 0, to = 0;
-    const char *bad = NULL;
-    for (size_t i = 0; i < q.count && bad == NULL; i++) {
-        const char *n = q.items[i].name;
-        if (strcmp(n, "month") != 0 && strcmp(n, "format") != 0 && strcmp(n, "utc_offset") != 0) {
-            bad = n;
-        }
-    }
-    if (bad == NULL && (offset != NULL && parse_offset(offset, &off) != 0)) {
-        bad = "utc_offset";
-    }
-    if (bad == NULL && (month == NULL || ch_health_month_range(month, off, &from, &to) != 0)) {
-        bad = "month";
-    }
-    if (bad == NULL && format != NULL && strcmp(format, "json") != 0 &&
-        strcmp(format, "csv") != 0) {
-        bad = "format";
-    }
-    if (bad != NULL) {
-        ch_api__err_set(&e, 400, "invalid", bad,
-                        "takes month (YYYY-MM, required), format (json or csv) and utc_offset "
-                        "(+09:00 by default)");
+    const ch_api__qparam_t spec[] = {
+        {CH_API__QP_MONTH("month", &month), .required = 1},
+        {CH_API__QP_CHOICE("format", &format, formats)},
+        {CH_API__QP_PARSE("utc_offset", &off, parse_offset, "+HH:MM (+09:00 by default)")},
+        {CH_API__QP_END},
+    };
+    if (ch_api__list_query(c, spec, &q) != 0) {
         ch_api__query_fini(&q);
-        ch_api__reply_err(c, &e, NULL);
+        return;
+    }
+    if (ch_health_month_range(month, off, &from, &to) != 0) {
+        ch_api__query_fini(&q);
+        ch_api__reply_error(c, 400, "invalid", "month", "month must be a month, YYYY-MM");
         return;
     }
     int csv = format != NULL && strcmp(format, "csv") == 0;

@@ -199,7 +199,7 @@ fail:
     return CH_EINVAL;
 }
 
-/* ---- list filters ------------------------------------------------------------------------- */
+/* ---- the list parser ---------------------------------------------------------------------- */
 
 static int in_list(const char *const *values, const char *s)
 {
@@ -211,29 +211,29 @@ static int in_list(const char *const *values, const char *s)
     return 0;
 }
 
-/* Which parameters each resource's list takes. */
-static const char *const agency_params[] = {"kind", "type", "level", "q", "cursor", "limit", NULL};
-static const char *const camera_params[] = {"agency_id", "purpose", "kind",  "status", "q",
-                                            "bbox",      "cursor",  "limit", NULL};
-static const char *const device_params[] = {"agency_id", "kind",   "status", "q",
-                                            "bbox",      "cursor", "limit",  NULL};
-
-/* Enumerated filters are checked against the store's own lists (ch_store_*_kinds, ...), the
- * same the bodies are checked against. */
-
-/* Checks an enumerated filter value; a typo should say so rather than list nothing. */
-static int check_choice(const char *name, const char *value, const char *const *values,
-                        ch_api__err_t *err)
+/*
+ * Appends "a, b, c" to a message, cut at its buffer's end. The words are stride bytes apart and
+ * end with NULL: a choice list (stride sizeof(char *)) or the names of a spec (stride
+ * sizeof(ch_api__qparam_t), starting at &spec[0].name), so one loop serves both messages.
+ */
+static void append_words(char *msg, size_t size, const char *const *words, size_t stride)
 {
-    if (value == NULL || in_list(values, value)) {
-        return 0;
+    size_t len = strlen(msg);
+    for (size_t i = 0; len < size; i++) {
+        const char *w = *(const char *const *)(const void *)((const char *)words + i * stride);
+        if (w == NULL) {
+            break;
+        }
+        int n = snprintf(msg + len, size - len, "%s%s", i > 0 ? ", " : "", w);
+        if (n < 0) {
+            break;
+        }
+        len += (size_t)n;
     }
-    ch_api__err_set(err, 400, "invalid", name, "%s is not one of the accepted values", name);
-    return CH_EINVAL;
 }
 
-/* Parses "min_lon,min_lat,max_lon,max_lat" (the GeoJSON order) into f. */
-static int parse_bbox(const char *s, ch_store_filter_t *f, ch_api__err_t *err)
+/* Parses "min_lon,min_lat,max_lon,max_lat" (the GeoJSON order) into f. 0 or CH_EPARSE. */
+static int parse_bbox(const char *s, ch_store_filter_t *f)
 {
     double v[4];
     const char *p = s;
@@ -241,12 +241,12 @@ static int parse_bbox(const char *s, ch_store_filter_t *f, ch_api__err_t *err)
         const char *comma = strchr(p, ',');
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
         if ((i < 3) != (comma != NULL) || ch_parse_double(p, n, &v[i]) != 0) {
-            goto bad;
+            return CH_EPARSE;
         }
         p = comma ? comma + 1 : p + n;
     }
     if (v[0] < -180 || v[2] > 180 || v[1] < -90 || v[3] > 90 || v[0] > v[2] || v[1] > v[3]) {
-        goto bad;
+        return CH_EPARSE;
     }
     f->has_bbox = 1;
     f->min_lon = v[0];
@@ -254,88 +254,227 @@ static int parse_bbox(const char *s, ch_store_filter_t *f, ch_api__err_t *err)
     f->max_lon = v[2];
     f->max_lat = v[3];
     return 0;
-bad:
-    ch_api__err_set(err, 400, "invalid", "bbox",
-                    "bbox must be min_lon,min_lat,max_lon,max_lat within -180..180 and -90..90, "
-                    "min <= max");
+}
+
+/* "YYYY-MM" with a year 1970..9999 and a month 01..12, digits only. */
+static int month_valid(const char *s)
+{
+    if (strlen(s) != 7 || s[4] != '-') {
+        return 0;
+    }
+    for (int i = 0; i < 7; i++) {
+        if (i != 4 && (s[i] < '0' || s[i] > '9')) {
+            return 0;
+        }
+    }
+    int year = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+    int month = (s[5] - '0') * 10 + (s[6] - '0');
+    return year >= 1970 && month >= 1 && month <= 12;
+}
+
+/*
+ * Reads one value into p->dest by its kind. 0, or CH_EINVAL with err filled. Messages name
+ * what the parameter takes and never quote the value (see ch_api__err_t).
+ */
+static int read_value(const ch_api__qparam_t *p, const char *v, ch_api__err_t *err)
+{
+    int64_t x = 0;
+    switch (p->kind) {
+    case CH_API__Q_ID:
+        if (ch_parse_int64(v, strlen(v), &x) != 0 || x < 1) {
+            ch_api__err_set(err, 400, "invalid", p->name, "%s must be a positive integer", p->name);
+            return CH_EINVAL;
+        }
+        *(int64_t *)p->dest = x;
+        return 0;
+    case CH_API__Q_INT:
+        if (ch_parse_int64(v, strlen(v), &x) != 0 || x < p->min || x > p->max) {
+            if (p->max == INT64_MAX) {
+                ch_api__err_set(err, 400, "invalid", p->name, "%s must be an integer >= %lld",
+                                p->name, (long long)p->min);
+            } else {
+                ch_api__err_set(err, 400, "invalid", p->name, "%s must be an integer %lld..%lld",
+                                p->name, (long long)p->min, (long long)p->max);
+            }
+            return CH_EINVAL;
+        }
+        *(int64_t *)p->dest = x;
+        return 0;
+    case CH_API__Q_LIMIT:
+        if (ch_parse_int64(v, strlen(v), &x) != 0 || x < 1 || x > 1000) {
+            ch_api__err_set(err, 400, "invalid", p->name, "%s must be an integer 1..1000", p->name);
+            return CH_EINVAL;
+        }
+        *(int *)p->dest = (int)x;
+        return 0;
+    case CH_API__Q_CURSOR:
+        if (ch_api__cursor_decode(v, &x) != 0) {
+            ch_api__err_set(err, 400, "invalid", p->name,
+                            "%s is not one this server handed out; start again without it",
+                            p->name);
+            return CH_EINVAL;
+        }
+        *(int64_t *)p->dest = x;
+        return 0;
+    case CH_API__Q_CHOICE:
+        assert(p->choices != NULL);
+        if (!in_list(p->choices, v)) {
+            /* Say what is accepted: someone who typed state=opne should learn the choices. */
+            ch_api__err_set(err, 400, "invalid", p->name, "%s must be one of ", p->name);
+            append_words(err->message, sizeof(err->message), p->choices, sizeof(*p->choices));
+            return CH_EINVAL;
+        }
+        *(const char **)p->dest = v;
+        return 0;
+    case CH_API__Q_TEXT:
+        *(const char **)p->dest = v;
+        return 0;
+    case CH_API__Q_SEARCH:
+        /* An empty text filters nothing; "q=" is what an empty search box sends. */
+        *(const char **)p->dest = v[0] != '\0' ? v : NULL;
+        return 0;
+    case CH_API__Q_TIME:
+        if (ch_time_parse_ns(v, &x) != 0) {
+            ch_api__err_set(err, 400, "invalid", p->name,
+                            "%s must be RFC 3339 (2026-11-25T08:00:00Z), a date or epoch seconds",
+                            p->name);
+            return CH_EINVAL;
+        }
+        *(int64_t *)p->dest = x;
+        return 0;
+    case CH_API__Q_MONTH:
+        if (!month_valid(v)) {
+            ch_api__err_set(err, 400, "invalid", p->name, "%s must be a month, YYYY-MM", p->name);
+            return CH_EINVAL;
+        }
+        *(const char **)p->dest = v;
+        return 0;
+    case CH_API__Q_BBOX:
+        if (parse_bbox(v, p->dest) != 0) {
+            ch_api__err_set(err, 400, "invalid", p->name,
+                            "%s must be min_lon,min_lat,max_lon,max_lat within -180..180 and "
+                            "-90..90, min <= max",
+                            p->name);
+            return CH_EINVAL;
+        }
+        return 0;
+    case CH_API__Q_PARSE:
+        assert(p->parse != NULL && p->expect != NULL);
+        if (p->parse(v, p->dest) != 0) {
+            ch_api__err_set(err, 400, "invalid", p->name, "%s must be %s", p->name, p->expect);
+            return CH_EINVAL;
+        }
+        return 0;
+    }
+    assert(0 && "a spec entry of no known kind");
+    ch_api__err_set(err, 500, "internal", NULL, "a query parameter of no known kind");
     return CH_EINVAL;
 }
 
+static const ch_api__qparam_t *spec_find(const ch_api__qparam_t *spec, const char *name)
+{
+    for (; spec->name != NULL; spec++) {
+        if (strcmp(spec->name, name) == 0) {
+            return spec;
+        }
+    }
+    return NULL;
+}
+
+int ch_api__query_check(const ch_api__query_t *q, const ch_api__qparam_t *spec, ch_api__err_t *err)
+{
+    char fbuf[64];
+    /* Unknown names first: a typo such as ?limt=5 is the likeliest mistake, and its answer
+     * lists what the endpoint does take. */
+    for (size_t i = 0; i < q->count; i++) {
+        if (spec_find(spec, q->items[i].name) == NULL) {
+            /* A piece without a name ("=5") is the query's fault as a whole. */
+            const char *field = q->items[i].name[0] != '\0'
+                                    ? field_name(q->items[i].name, fbuf, sizeof(fbuf))
+                                    : "query";
+            if (spec[0].name == NULL) {
+                ch_api__err_set(err, 400, "invalid", field,
+                                "this endpoint takes no query parameters");
+            } else {
+                ch_api__err_set(err, 400, "invalid", field, "unknown query parameter; takes ");
+                append_words(err->message, sizeof(err->message), &spec[0].name, sizeof(*spec));
+            }
+            return CH_EINVAL;
+        }
+    }
+    for (size_t i = 0; i < q->count; i++) {
+        const ch_api__qparam_t *p = spec_find(spec, q->items[i].name);
+        if (read_value(p, q->items[i].value, err) != 0) {
+            return CH_EINVAL;
+        }
+        if (p->seen != NULL) {
+            *p->seen = 1;
+        }
+    }
+    for (const ch_api__qparam_t *p = spec; p->name != NULL; p++) {
+        if (p->required && ch_api__query_get(q, p->name) == NULL) {
+            ch_api__err_set(err, 400, "invalid", p->name, "%s is required", p->name);
+            return CH_EINVAL;
+        }
+    }
+    return 0;
+}
+
+int ch_api__query_read(ch_slice_t query, const ch_api__qparam_t *spec, ch_api__query_t *q,
+                       ch_api__err_t *err)
+{
+    int rc = ch_api__query_parse(query, q, err);
+    if (rc == 0) {
+        rc = ch_api__query_check(q, spec, err);
+    }
+    return rc;
+}
+
+/* ---- resource lists ----------------------------------------------------------------------- */
+
+/*
+ * Which parameters each resource's list takes. Enumerated filters are checked against the
+ * store's own lists (ch_store_*_kinds, ...), the same the bodies are checked against.
+ */
 int ch_api__filter_from_query(const ch_api__query_t *q, ch_api__resource_t res,
                               ch_store_filter_t *f, ch_api__err_t *err)
 {
-    static const char *const *const params[] = {agency_params, camera_params, device_params};
     memset(f, 0, sizeof(*f));
     f->limit = 100;
-    char fbuf[64];
-    for (size_t i = 0; i < q->count; i++) {
-        if (!in_list(params[res], q->items[i].name)) {
-            ch_api__err_set(err, 400, "invalid", field_name(q->items[i].name, fbuf, sizeof(fbuf)),
-                            "unknown query parameter");
-            return CH_EINVAL;
-        }
-    }
-    const char *v;
-    if ((v = ch_api__query_get(q, "agency_id")) != NULL &&
-        ch_api__parse_id((ch_slice_t){v, strlen(v)}, &f->agency_id) != 0) {
-        ch_api__err_set(err, 400, "invalid", "agency_id", "agency_id must be a positive integer");
-        return CH_EINVAL;
-    }
-    f->purpose = ch_api__query_get(q, "purpose");
-    f->kind = ch_api__query_get(q, "kind");
-    f->status = ch_api__query_get(q, "status");
-    f->type = ch_api__query_get(q, "type");
-    f->level = ch_api__query_get(q, "level");
-    f->text = ch_api__query_get(q, "q");
-    /* An empty text filter filters nothing; "q=" is what an empty search box sends. */
-    if (f->text != NULL && f->text[0] == '\0') {
-        f->text = NULL;
-    }
-    int rc = 0;
-    switch (res) {
-    case CH_API__AGENCIES:
-        rc = check_choice("kind", f->kind, ch_store_agency_kinds, err);
-        if (rc == 0) {
-            rc = check_choice("type", f->type, ch_store_agency_types, err);
-        }
-        if (rc == 0) {
-            rc = check_choice("level", f->level, ch_store_agency_levels, err);
-        }
-        break;
-    case CH_API__CAMERAS:
-        rc = check_choice("kind", f->kind, ch_store_camera_kinds, err);
-        if (rc == 0) {
-            rc = check_choice("status", f->status, ch_store_camera_statuses, err);
-        }
-        break;
-    case CH_API__DEVICES:
-        rc = check_choice("kind", f->kind, ch_store_device_kinds, err);
-        if (rc == 0) {
-            rc = check_choice("status", f->status, ch_store_device_statuses, err);
-        }
-        break;
-    }
-    if (rc != 0) {
-        return rc;
-    }
-    if ((v = ch_api__query_get(q, "bbox")) != NULL && parse_bbox(v, f, err) != 0) {
-        return CH_EINVAL;
-    }
-    if ((v = ch_api__query_get(q, "cursor")) != NULL &&
-        ch_api__cursor_decode(v, &f->after_id) != 0) {
-        ch_api__err_set(err, 400, "invalid", "cursor",
-                        "cursor is not one this server handed out; start again without it");
-        return CH_EINVAL;
-    }
-    if ((v = ch_api__query_get(q, "limit")) != NULL) {
-        int64_t limit = 0;
-        if (ch_parse_int64(v, strlen(v), &limit) != 0 || limit < 1 || limit > 1000) {
-            ch_api__err_set(err, 400, "invalid", "limit", "limit must be an integer 1..1000");
-            return CH_EINVAL;
-        }
-        f->limit = (int)limit;
-    }
-    return 0;
+    const ch_api__qparam_t agencies[] = {
+        {CH_API__QP_CHOICE("kind", &f->kind, ch_store_agency_kinds)},
+        {CH_API__QP_CHOICE("type", &f->type, ch_store_agency_types)},
+        {CH_API__QP_CHOICE("level", &f->level, ch_store_agency_levels)},
+        {CH_API__QP_SEARCH("q", &f->text)},
+        {CH_API__QP_CURSOR("cursor", &f->after_id)},
+        {CH_API__QP_LIMIT("limit", &f->limit)},
+        {CH_API__QP_END},
+    };
+    const ch_api__qparam_t cameras[] = {
+        {CH_API__QP_ID("agency_id", &f->agency_id)},
+        {CH_API__QP_TEXT("purpose", &f->purpose)},
+        {CH_API__QP_CHOICE("kind", &f->kind, ch_store_camera_kinds)},
+        {CH_API__QP_CHOICE("status", &f->status, ch_store_camera_statuses)},
+        {CH_API__QP_SEARCH("q", &f->text)},
+        {CH_API__QP_BBOX("bbox", f)},
+        {CH_API__QP_CURSOR("cursor", &f->after_id)},
+        {CH_API__QP_LIMIT("limit", &f->limit)},
+        {CH_API__QP_END},
+    };
+    const ch_api__qparam_t devices[] = {
+        {CH_API__QP_ID("agency_id", &f->agency_id)},
+        {CH_API__QP_CHOICE("kind", &f->kind, ch_store_device_kinds)},
+        {CH_API__QP_CHOICE("status", &f->status, ch_store_device_statuses)},
+        {CH_API__QP_SEARCH("q", &f->text)},
+        {CH_API__QP_BBOX("bbox", f)},
+        {CH_API__QP_CURSOR("cursor", &f->after_id)},
+        {CH_API__QP_LIMIT("limit", &f->limit)},
+        {CH_API__QP_END},
+    };
+    const ch_api__qparam_t *spec = res == CH_API__AGENCIES  ? agencies
+                                   : res == CH_API__CAMERAS ? cameras
+                                                            : devices;
+    return ch_api__query_check(q, spec, err);
 }
 
 /* ---- cursors ------------------------------------------------------------------------------ */

@@ -141,6 +141,16 @@ class Hub:
                   % (method, path, status, expect, data[:500]))
         return status, (json.loads(data) if data else None)
 
+    def expect_invalid(self, path, field, message=None, headers=None, auth=True):
+        """GET path must answer 400 "invalid" naming field in the error (and saying message
+        exactly, when given); returns the error object."""
+        status, body = self.json("GET", path, headers=headers, auth=auth)
+        check(status == 400 and body["error"]["code"] == "invalid"
+              and body["error"].get("field") == field
+              and (message is None or body["error"]["message"] == message),
+              "GET %s: %d %s, wanted 400 invalid naming %s" % (path, status, body, field))
+        return body["error"]
+
     def raw(self, data, read_timeout=5.0, shutdown_write=False):
         """Sends raw bytes on a fresh socket and returns everything read until close or
         timeout."""

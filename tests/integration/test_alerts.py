@@ -258,6 +258,11 @@ def test_device_state_heartbeats_and_the_offline_deadline():
         seq = [(t["from"], t["to"]) for t in tr["items"]]
         check(seq == [("unknown", "online"), ("online", "offline"), ("offline", "online")], seq)
         check(tr["items"][1]["reason"] == "heartbeat missed", tr)
+        h.expect_invalid("/api/v1/devices/%d/transitions?limit=0" % dev, "limit",
+                         "limit must be an integer 1..1000")
+        h.expect_invalid("/api/v1/devices/%d/transitions?cursor=abc" % dev, "cursor")
+        h.expect_invalid("/api/v1/devices/%d/transitions?state=online" % dev, "state",
+                         "unknown query parameter; takes cursor, limit")
         # A fault report is a state of its own.
         broker.pub("cctvhub/%d/%d/state" % (ag, dev), {"status": "fault"})
         wait_for("fault", lambda: h.json("GET", "/api/v1/devices/%d/state" % dev)[1]["state"]
@@ -373,6 +378,14 @@ def test_an_acknowledgement_is_audited_pushed_and_refused_twice():
         h.json("POST", "/api/v1/alerts/99999/ack", {"note": "x"}, expect=404)
         _, e = h.json("GET", "/api/v1/alerts?state=closed", expect=400)
         check(e["error"]["field"] == "state", e)
+        h.expect_invalid("/api/v1/alerts?state=opne", "state",
+                         "state must be one of open, acknowledged, resolved")
+        h.expect_invalid("/api/v1/alerts?kind=offline", "kind")
+        h.expect_invalid("/api/v1/alerts?limit=1001", "limit", "limit must be an integer 1..1000")
+        h.expect_invalid("/api/v1/alerts?agency_id=0", "agency_id",
+                         "agency_id must be a positive integer")
+        h.expect_invalid("/api/v1/alerts?limit=5&limit=6", "limit",
+                         "query parameter given more than once")
         ws = Ws(h.port, "/api/v1/alerts/live", headers=("Cookie: " + h.cookie,))
         check(ws.status == 101, ws.head)
         note = "112 종합상황실에 전달함; 순찰차 출동"

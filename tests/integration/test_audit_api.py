@@ -93,6 +93,25 @@ def test_every_change_is_recorded_and_searchable():
         check(status == 400 and body["error"]["field"] == "since", body)
         status, body = h.json("GET", "/api/v1/audit?color=red")
         check(status == 400 and body["error"]["field"] == "color", body)
+        h.expect_invalid("/api/v1/audit?limit=0", "limit", "limit must be an integer 1..1000")
+        h.expect_invalid("/api/v1/audit?limit=1001", "limit", "limit must be an integer 1..1000")
+        h.expect_invalid("/api/v1/audit?cursor=abc", "cursor")
+        h.expect_invalid("/api/v1/audit/checkpoint?x=1", "x",
+                         "this endpoint takes no query parameters")
+        h.expect_invalid("/api/v1/audit/proof?size=1", "index", "index is required")
+        h.expect_invalid("/api/v1/audit/proof?index=-1", "index", "index must be an integer >= 0")
+        h.expect_invalid("/api/v1/audit/consistency?from=0", "from",
+                         "from must be an integer >= 1")
+        # The registry's lists answer the same mistakes the same way.
+        h.expect_invalid("/api/v1/cameras?limit=0", "limit", "limit must be an integer 1..1000")
+        h.expect_invalid("/api/v1/cameras?kind=dome", "kind",
+                         "kind must be one of fixed, ptz, unknown")
+        h.expect_invalid("/api/v1/devices?status=broken", "status",
+                         "status must be one of active, inactive, unlocated, fault")
+        h.expect_invalid("/api/v1/agencies?limit=ten", "limit")
+        h.expect_invalid("/api/v1/agencies?level=planet", "level",
+                         "level must be one of district, city, national")
+        h.expect_invalid("/api/v1/cameras?limt=5", "limt")
         h.stop()
     finally:
         h.cleanup()

@@ -187,6 +187,11 @@ def test_lockout_after_failed_logins_and_enable_lifts_it():
         check(status == 429 and json.loads(data)["error"]["code"] == "locked", data)
         check(int(headers["retry-after"]) > 500, headers)
         _, u = h.json("GET", "/api/v1/users?limit=100", expect=200)
+        h.expect_invalid("/api/v1/users?limit=0", "limit", "limit must be an integer 1..1000")
+        h.expect_invalid("/api/v1/users?role=admin", "role",
+                         "unknown query parameter; takes agency_id, cursor, limit")
+        h.expect_invalid("/api/v1/apikeys?limit=1001", "limit")
+        h.expect_invalid("/api/v1/apikeys?cursor=x", "cursor")
         lee = [x for x in u["items"] if x["name"] == "lee"][0]
         check(lee["locked_until"] is not None, lee)
         # The command line lifts it while the hub runs.

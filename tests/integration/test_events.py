@@ -383,6 +383,11 @@ def test_concurrent_events_on_the_same_cameras():
         w.call("POST", "/api/v1/events/%d/close" % first["id"], {}, who="operator", expect=200)
         _, page = h.json("GET", "/api/v1/events?status=active&limit=100", expect=200)
         check(page["total"] == 29, page["total"])
+        h.expect_invalid("/api/v1/events?status=opne", "status",
+                         "status must be one of pending, active, denied, closed, expired")
+        h.expect_invalid("/api/v1/events?limit=0", "limit", "limit must be an integer 1..1000")
+        h.expect_invalid("/api/v1/events?cursor=x", "cursor")
+        h.expect_invalid("/api/v1/events?state=active", "state")
         h.stop()
     finally:
         h.cleanup()
@@ -435,6 +440,10 @@ def test_provision_ledger_from_the_audit_record():
         check(status == 403, status)
         status, b2 = h.json("GET", "/api/v1/ledger?from=yesterday", headers=hdr, auth=False)
         check(status == 400 and b2["error"]["field"] == "from", b2)
+        h.expect_invalid("/api/v1/ledger?format=xlsx", "format", "format must be one of json, csv",
+                         headers=hdr, auth=False)
+        h.expect_invalid("/api/v1/ledger?camera_id=0", "camera_id", headers=hdr, auth=False)
+        h.expect_invalid("/api/v1/ledger?limit=10", "limit", headers=hdr, auth=False)
         # CSV for Excel: BOM, CRLF, a header row, one line per provision.
         status, headers, data = h.request("GET", "/api/v1/ledger?format=csv", headers=hdr,
                                           auth=False)

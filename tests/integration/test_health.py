@@ -115,6 +115,12 @@ def test_probes_drive_online_auth_failed_offline_and_back():
               and page2["items"][0]["camera_id"] != page["items"][0]["camera_id"], page2)
         status, err = h.json("GET", "/api/v1/camera-health?state=sleeping")
         check(status == 400 and err["error"]["field"] == "state", err)
+        h.expect_invalid("/api/v1/camera-health?state=onlin", "state",
+                         "state must be one of unknown, online, degraded, offline, auth-failed")
+        h.expect_invalid("/api/v1/camera-health?limit=0", "limit",
+                         "limit must be an integer 1..1000")
+        h.expect_invalid("/api/v1/camera-health?agency_id=x", "agency_id")
+        h.expect_invalid("/api/v1/camera-health?status=online", "status")
 
         # Geo answers mark each camera's state.
         _, near = h.json("GET", "/api/v1/geo/near?lat=%f&lon=%f&radius_m=200" % P, expect=200)
@@ -132,6 +138,9 @@ def test_probes_drive_online_auth_failed_offline_and_back():
               and out["items"][0]["state"] == "offline" and out["outage_s"] > 0, out)
         _, out = h.json("GET", "/api/v1/cameras/%d/outages" % cams["refuse"], expect=200)
         check(out["total"] == 1 and out["items"][0]["end"] is None, out)
+        h.expect_invalid("/api/v1/cameras/%d/outages?from=yesterday" % cams["refuse"], "from")
+        h.expect_invalid("/api/v1/cameras/%d/outages?limit=5" % cams["refuse"], "limit",
+                         "unknown query parameter; takes from, to")
 
         # A camera whose URL changes is picked up: point "wrong" at the right password.
         h.json("PATCH", "/api/v1/cameras/%d" % cams["wrong"],
@@ -318,9 +327,13 @@ def test_monthly_availability_report():
         for q, field in (("month=2026-13", "month"), ("", "month"), ("month=2026-1", "month"),
                          ("month=2026-01&format=xml", "format"),
                          ("month=2026-01&utc_offset=9", "utc_offset"),
-                         ("month=2026-01&x=1", "x"), ("month=9999-01", "month")):
+                         ("month=2026-01&x=1", "x"), ("month=9999-01", "month"),
+                         ("month=2026-01&format=csv&format=json", "format")):
             status, err = h.json("GET", "/api/v1/reports/availability?" + q)
             check(status == 400 and err["error"]["field"] == field, (q, status, err))
+        h.expect_invalid("/api/v1/reports/availability?month=2026-01&format=xml", "format",
+                         "format must be one of json, csv")
+        h.expect_invalid("/api/v1/reports/availability", "month", "month is required")
         # Roles: an agency's system may not read it.
         _, k = h.json("POST", "/api/v1/apikeys", {"agency_id": a1, "role": "agency"}, expect=201)
         status, _ = h.json("GET", "/api/v1/reports/availability?month=" + month,

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "api/api_internal.h"
@@ -189,6 +190,211 @@ static void test_bad_filters_name_the_parameter(void **state)
     expect_filter_error("limt=5", CH_API__CAMERAS, "limt");
 }
 
+/* ---- the shared list parser ---- */
+
+static int parse_hhmm(const char *v, void *dest)
+{
+    if (strlen(v) != 5 || v[2] != ':') {
+        return CH_EPARSE;
+    }
+    *(int *)dest = (v[0] - '0') * 600 + (v[1] - '0') * 60 + (v[3] - '0') * 10 + (v[4] - '0');
+    return 0;
+}
+
+static const char *const colours[] = {"red", "green", "blue", NULL};
+
+/* Every kind once; the destinations start at their defaults, as a handler sets them. */
+typedef struct every_kind {
+    int64_t id, count, cursor, since;
+    int limit, minutes, count_seen;
+    const char *colour, *note, *search, *month;
+    ch_store_filter_t box;
+} every_kind_t;
+
+static int read_every_kind(const char *query, every_kind_t *k, ch_api__query_t *q,
+                           ch_api__err_t *err)
+{
+    memset(k, 0, sizeof(*k));
+    memset(err, 0, sizeof(*err));
+    k->limit = 100;
+    k->count = -1;
+    k->minutes = 540;
+    const ch_api__qparam_t spec[] = {
+        {CH_API__QP_ID("agency_id", &k->id)},
+        {CH_API__QP_INT("count", &k->count, 0, 9), .seen = &k->count_seen},
+        {CH_API__QP_CURSOR("cursor", &k->cursor)},
+        {CH_API__QP_LIMIT("limit", &k->limit)},
+        {CH_API__QP_CHOICE("colour", &k->colour, colours)},
+        {CH_API__QP_TEXT("note", &k->note)},
+        {CH_API__QP_SEARCH("q", &k->search)},
+        {CH_API__QP_TIME("since", &k->since)},
+        {CH_API__QP_MONTH("month", &k->month), .required = 1},
+        {CH_API__QP_BBOX("bbox", &k->box)},
+        {CH_API__QP_PARSE("at", &k->minutes, parse_hhmm, "HH:MM")},
+        {CH_API__QP_END},
+    };
+    return ch_api__query_read(S(query), spec, q, err);
+}
+
+static void test_list_parser_fills_every_kind_and_keeps_defaults(void **state)
+{
+    every_kind_t k;
+    ch_api__query_t q;
+    ch_api__err_t err;
+    char cursor[CH_API__CURSOR_MAX];
+    ch_api__cursor_encode(77, cursor);
+    char query[512];
+    snprintf(query, sizeof(query),
+             "agency_id=12&count=0&cursor=%s&limit=1000&colour=green&note=&q=%%EB%%91%%94&"
+             "since=2026-11-25T08:00:00Z&month=2026-11&bbox=126.9,37.5,127.1,37.6&at=07:30",
+             cursor);
+    assert_int_equal(read_every_kind(query, &k, &q, &err), 0);
+    assert_int_equal(k.id, 12);
+    assert_int_equal(k.count, 0);
+    assert_int_equal(k.count_seen, 1);
+    assert_int_equal(k.cursor, 77);
+    assert_int_equal(k.limit, 1000);
+    assert_string_equal(k.colour, "green");
+    assert_string_equal(k.note, ""); /* text keeps an empty value */
+    assert_string_equal(k.search, "둔");
+    assert_true(k.since == 1795593600LL * 1000000000LL);
+    assert_string_equal(k.month, "2026-11");
+    assert_int_equal(k.box.has_bbox, 1);
+    assert_true(k.box.min_lon == 126.9 && k.box.max_lat == 37.6);
+    assert_int_equal(k.minutes, 450);
+    ch_api__query_fini(&q);
+    /* Only the required month: everything else keeps the caller's default. */
+    assert_int_equal(read_every_kind("month=1970-01&q=", &k, &q, &err), 0);
+    assert_int_equal(k.limit, 100);
+    assert_int_equal(k.count, -1);
+    assert_int_equal(k.count_seen, 0);
+    assert_int_equal(k.minutes, 540);
+    assert_int_equal(k.id, 0);
+    assert_null(k.colour);
+    assert_null(k.note);
+    assert_null(k.search); /* an empty search box searches nothing */
+    assert_int_equal(k.box.has_bbox, 0);
+    ch_api__query_fini(&q);
+}
+
+/* Reads query against the every-kind spec and checks the 400's field and message. */
+static void expect_list_error(const char *query, const char *field, const char *message)
+{
+    every_kind_t k;
+    ch_api__query_t q;
+    ch_api__err_t err;
+    int rc = read_every_kind(query, &k, &q, &err);
+    ch_api__query_fini(&q);
+    if (rc != CH_EINVAL || err.status != 400 || strcmp(err.code, "invalid") != 0 ||
+        strcmp(err.field, field) != 0 || strcmp(err.message, message) != 0) {
+        print_error("query %s: rc %d status %d field '%s' message '%s'; expected '%s' '%s'\n",
+                    query, rc, err.status, err.field, err.message, field, message);
+        fail();
+    }
+    assert_int_equal(q.count, 0);
+}
+
+static void test_list_parser_names_the_parameter_of_each_mistake(void **state)
+{
+    static const char unknown[] =
+        "unknown query parameter; takes agency_id, count, cursor, limit, colour, note, q, "
+        "since, month, bbox, at";
+    expect_list_error("month=2026-01&limt=5", "limt", unknown);
+    expect_list_error("month=2026-01&limit=1&limit=2", "limit",
+                      "query parameter given more than once");
+    expect_list_error("month=2026-01&limit=0", "limit", "limit must be an integer 1..1000");
+    expect_list_error("month=2026-01&limit=1001", "limit", "limit must be an integer 1..1000");
+    expect_list_error("month=2026-01&limit=ten", "limit", "limit must be an integer 1..1000");
+    expect_list_error("month=2026-01&limit=", "limit", "limit must be an integer 1..1000");
+    expect_list_error("month=2026-01&cursor=12", "cursor",
+                      "cursor is not one this server handed out; start again without it");
+    expect_list_error("month=2026-01&agency_id=0", "agency_id",
+                      "agency_id must be a positive integer");
+    expect_list_error("month=2026-01&agency_id=-3", "agency_id",
+                      "agency_id must be a positive integer");
+    expect_list_error("month=2026-01&agency_id=1x", "agency_id",
+                      "agency_id must be a positive integer");
+    expect_list_error("month=2026-01&count=10", "count", "count must be an integer 0..9");
+    expect_list_error("month=2026-01&colour=gren", "colour",
+                      "colour must be one of red, green, blue");
+    expect_list_error("month=2026-01&colour=", "colour", "colour must be one of red, green, blue");
+    expect_list_error("month=2026-01&colour=RED", "colour",
+                      "colour must be one of red, green, blue");
+    expect_list_error("month=2026-01&since=yesterday", "since",
+                      "since must be RFC 3339 (2026-11-25T08:00:00Z), a date or epoch seconds");
+    expect_list_error("month=2026-13", "month", "month must be a month, YYYY-MM");
+    expect_list_error("month=2026-1", "month", "month must be a month, YYYY-MM");
+    expect_list_error("month=+026-01", "month", "month must be a month, YYYY-MM");
+    expect_list_error("month=1969-12", "month", "month must be a month, YYYY-MM");
+    expect_list_error("month=2026-01&bbox=1,2,3", "bbox",
+                      "bbox must be min_lon,min_lat,max_lon,max_lat within -180..180 and "
+                      "-90..90, min <= max");
+    expect_list_error("month=2026-01&at=7:30", "at", "at must be HH:MM");
+    expect_list_error("", "month", "month is required");
+    expect_list_error("limit=5", "month", "month is required");
+    expect_list_error("month=2026-01&=5", "query", unknown); /* no name at all */
+    /* An unknown name is answered before a bad value, wherever it stands. */
+    expect_list_error("month=2026-01&limit=0&colr=red", "colr", unknown);
+    /* Values are checked in the query's order. */
+    expect_list_error("month=2026-01&colour=x&limit=0", "colour",
+                      "colour must be one of red, green, blue");
+    expect_list_error("month=2026-01&limit=0&colour=x", "limit",
+                      "limit must be an integer 1..1000");
+    /* A field longer than the error's buffer is cut at a UTF-8 boundary. */
+    every_kind_t k;
+    ch_api__query_t q;
+    ch_api__err_t err;
+    char query[512];
+    size_t n = (size_t)snprintf(query, sizeof(query), "month=2026-01&");
+    for (int i = 0; i < 30; i++) {
+        n += (size_t)snprintf(query + n, sizeof(query) - n, "%%EB%%91%%94"); /* 둔, 3 bytes */
+    }
+    snprintf(query + n, sizeof(query) - n, "=1");
+    assert_int_equal(read_every_kind(query, &k, &q, &err), CH_EINVAL);
+    assert_true(strlen(err.field) == 63);
+    assert_true(ch_api__utf8_valid(err.field, strlen(err.field)));
+    ch_api__query_fini(&q);
+}
+
+static void test_an_empty_spec_takes_no_parameters(void **state)
+{
+    static const ch_api__qparam_t none[] = {{CH_API__QP_END}};
+    ch_api__query_t q;
+    ch_api__err_t err;
+    assert_int_equal(ch_api__query_read(S(""), none, &q, &err), 0);
+    ch_api__query_fini(&q);
+    assert_int_equal(ch_api__query_read(S("&&"), none, &q, &err), 0); /* empty pieces */
+    ch_api__query_fini(&q);
+    assert_int_equal(ch_api__query_read(S("limit=5"), none, &q, &err), CH_EINVAL);
+    assert_string_equal(err.field, "limit");
+    assert_string_equal(err.message, "this endpoint takes no query parameters");
+    ch_api__query_fini(&q);
+}
+
+/* The store's own lists make the message of each enumerated filter. */
+static void test_unknown_choices_list_the_accepted_values(void **state)
+{
+    ch_api__query_t q;
+    ch_api__err_t err;
+    ch_store_filter_t f;
+    assert_int_equal(filter("kind=dome", CH_API__CAMERAS, &f, &q, &err), CH_EINVAL);
+    assert_string_equal(err.message, "kind must be one of fixed, ptz, unknown");
+    ch_api__query_fini(&q);
+    assert_int_equal(filter("status=fault", CH_API__CAMERAS, &f, &q, &err), CH_EINVAL);
+    assert_string_equal(err.message,
+                        "status must be one of active, inactive, unlocated, maintenance");
+    ch_api__query_fini(&q);
+    /* The longest list, the agency types, fits the message whole. */
+    assert_int_equal(filter("type=police", CH_API__AGENCIES, &f, &q, &err), CH_EINVAL);
+    assert_non_null(strstr(err.message, "police-112, "));
+    assert_non_null(strstr(err.message, ", other"));
+    ch_api__query_fini(&q);
+    assert_int_equal(filter("limt=5", CH_API__DEVICES, &f, &q, &err), CH_EINVAL);
+    assert_string_equal(err.message, "unknown query parameter; takes agency_id, kind, status, q, "
+                                     "bbox, cursor, limit");
+    ch_api__query_fini(&q);
+}
+
 static void test_cursors_round_trip_and_reject_forgeries(void **state)
 {
     static const int64_t ids[] = {1, 9, 10, 99, 100, 12345, 4294967296LL, INT64_MAX};
@@ -369,6 +575,10 @@ int main(void)
         cmocka_unit_test(test_repeated_or_undecodable_parameters_are_named),
         cmocka_unit_test(test_camera_filters_are_read_from_the_query),
         cmocka_unit_test(test_bad_filters_name_the_parameter),
+        cmocka_unit_test(test_list_parser_fills_every_kind_and_keeps_defaults),
+        cmocka_unit_test(test_list_parser_names_the_parameter_of_each_mistake),
+        cmocka_unit_test(test_an_empty_spec_takes_no_parameters),
+        cmocka_unit_test(test_unknown_choices_list_the_accepted_values),
         cmocka_unit_test(test_cursors_round_trip_and_reject_forgeries),
         cmocka_unit_test(test_routes_match_method_and_path),
         cmocka_unit_test(test_unknown_paths_and_wrong_methods_are_told_apart),
