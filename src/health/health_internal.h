@@ -102,7 +102,12 @@ typedef struct ch_health__session {
     ch_health_outcome_t outcome;
     char codec[16];
     char reason[160];
+    /* Set with done when the camera answered DESCRIBE with a redirect (3xx and an rtsp://
+     * Location): the probe tries that URL instead (at most CH_HEALTH__MAX_REDIRECTS). */
+    char redirect[1024];
 } ch_health__session_t;
+
+#define CH_HEALTH__MAX_REDIRECTS 3
 
 /* Starts a session: out holds nothing yet; call session_request for the OPTIONS. */
 void ch_health__session_init(ch_health__session_t *s, const char *wire, const char *user,

@@ -2,8 +2,9 @@
  * health/probe.c: one camera probe on the control loop: a non-blocking libuv TCP connection (a
  * host name through uv_getaddrinfo on the pool) that carries the requests of a probe session
  * (probe_session.c: OPTIONS, DESCRIBE, one answer to a challenge) and its answers, all within
- * one deadline (health.probe_timeout_s). A probe costs the camera one short connection and
- * two or three answers; it never starts a stream.
+ * one deadline (health.probe_timeout_s); a redirect closes the connection and begins again at
+ * its URL, at most CH_HEALTH__MAX_REDIRECTS times, as the relay's pull does. A probe costs the
+ * camera one short connection and two or three answers; it never starts a stream.
  */
 #include "health/health_internal.h"
 #include "proto/proto.h"
@@ -22,6 +23,9 @@ struct ch_health__probe {
     uv_timer_t timer;
     uv_getaddrinfo_t gai;
     int tcp_open, resolving, open_handles, writes, done, connected;
+    int redirects;
+    char next_url[1024];       /* a redirect's target, while the old connection closes */
+    char user[128], pass[128]; /* the credentials, kept across redirects */
     int64_t camera_id;
     uint16_t port;
     uint64_t t0_ns;
@@ -114,15 +118,45 @@ static void on_written(uv_write_t *w, int status)
     ch_health__probe_t *p = wr->p;
     ch_free(wr);
     p->writes--;
-    if (status < 0 && !p->done) {
+    /* UV_ECANCELED: the connection was closed under it for a redirect. */
+    if (status < 0 && status != UV_ECANCELED && !p->done) {
         fail(p, "write to the camera: %s", uv_strerror(status));
     }
     maybe_free(p);
 }
 
-/* Writes the session's next request, or reports its end. */
+static void begin(ch_health__probe_t *p, const char *url, const char *user, const char *password);
+
+/* The old connection is closed: the redirect's URL gets a new one (within the same deadline). */
+static void on_closed_for_redirect(uv_handle_t *hd)
+{
+    ch_health__probe_t *p = hd->data;
+    p->open_handles--;
+    if (p->done) {
+        maybe_free(p);
+        return;
+    }
+    begin(p, p->next_url, p->user, p->pass);
+}
+
+/* Writes the session's next request, or reports its end, or follows a redirect. */
 static void advance(ch_health__probe_t *p)
 {
+    if (p->s.done && p->s.redirect[0] != '\0' && !p->done) {
+        if (++p->redirects > CH_HEALTH__MAX_REDIRECTS) {
+            snprintf(p->s.reason, sizeof(p->s.reason), "more than %d redirects",
+                     CH_HEALTH__MAX_REDIRECTS);
+            finish(p);
+            return;
+        }
+        snprintf(p->next_url, sizeof(p->next_url), "%s", p->s.redirect);
+        snprintf(p->user, sizeof(p->user), "%s", p->s.user);
+        snprintf(p->pass, sizeof(p->pass), "%s", p->s.pass);
+        p->connected = 0;
+        p->tcp_open = 0;
+        uv_close((uv_handle_t *)&p->tcp, on_closed_for_redirect);
+        return;
+    }
     if (p->s.done) {
         finish(p);
         return;
@@ -262,10 +296,16 @@ void ch_health__probe_start(uv_loop_t *loop, ch_health__probe_t **list, int64_t 
     p->timer.data = p;
     p->open_handles = 1;
     uv_timer_start(&p->timer, on_timeout, timeout_ms, 0);
+    begin(p, url, user, password);
+}
 
+/* A session for url (its userinfo, if any, before user and password) on a new connection. */
+static void begin(ch_health__probe_t *p, const char *url, const char *user, const char *password)
+{
     ch_proto_url_t u;
     if (url == NULL || ch_proto_url_parse(url, strlen(url), &u) != 0) {
-        fail(p, "the stream URL is not a valid rtsp:// URL");
+        fail(p, p->redirects > 0 ? "redirected to a URL that is not a valid rtsp:// URL"
+                                 : "the stream URL is not a valid rtsp:// URL");
         return;
     }
     if (u.scheme.len != 4) {
@@ -304,7 +344,7 @@ void ch_health__probe_start(uv_loop_t *loop, ch_health__probe_t **list, int64_t 
         memset(&hints, 0, sizeof(hints));
         hints.ai_socktype = SOCK_STREAM;
         p->gai.data = p;
-        int rc = uv_getaddrinfo(loop, &p->gai, on_resolved, host, NULL, &hints);
+        int rc = uv_getaddrinfo(p->loop, &p->gai, on_resolved, host, NULL, &hints);
         if (rc != 0) {
             fail(p, "cannot resolve the camera's host: %s", uv_strerror(rc));
             return;

@@ -4,8 +4,10 @@
  *
  * OPTIONS, then DESCRIBE with Accept: application/sdp; a 401 is answered once with Basic or
  * Digest (proto's challenge parser and answer builder, as the relay's pull does) and a second
- * 401 means the credentials are refused. The DESCRIBE answer's SDP names the codec of the
- * first video track. No SETUP: a probe never starts a stream.
+ * 401 means the credentials are refused. A redirect (3xx with an rtsp:// Location, as the
+ * relay's pull follows) ends the session with the new URL for the probe to try. The DESCRIBE
+ * answer's SDP names the codec of the first video track. No SETUP: a probe never starts a
+ * stream.
  */
 #include "health/health_internal.h"
 #include "proto/proto.h"
@@ -14,6 +16,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #define MAX_HEADERS 48
@@ -177,6 +180,19 @@ static void on_answer(ch_health__session_t *s, const ch_proto_response_t *r, ch_
         /* Some cameras fail OPTIONS and still play: DESCRIBE decides. */
         s->step = CH_HEALTH__STEP_DESCRIBE;
         ch_health__session_request(s);
+        return;
+    }
+    if (r->status >= 300 && r->status < 400) {
+        const ch_proto_header_t *loc = ch_proto_header_find(r->headers, r->num_headers, "location");
+        if (loc == NULL || loc->value.len >= sizeof(s->redirect) || loc->value.len < 7 ||
+            strncasecmp(loc->value.ptr, "rtsp://", 7) != 0) {
+            ch_health__session_end(s, CH_HEALTH_PROBE_FAILED, NULL,
+                                   "DESCRIBE answered %d without an rtsp:// Location", r->status);
+            return;
+        }
+        memcpy(s->redirect, loc->value.ptr, loc->value.len);
+        s->redirect[loc->value.len] = '\0';
+        ch_health__session_end(s, CH_HEALTH_PROBE_FAILED, NULL, "redirected (%d)", r->status);
         return;
     }
     if (r->status != 200) {

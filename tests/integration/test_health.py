@@ -6,9 +6,11 @@ and survive a restart; geo and event answers carry each camera's state; a live p
 and a low frame rate (degraded); the monthly availability report as JSON and CSV; bad input."""
 
 import datetime
+import socket
 import sqlite3
 import os
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -164,6 +166,90 @@ def test_probes_drive_online_auth_failed_offline_and_back():
         if back is not None:
             back.stop()
         h.cleanup()
+
+
+class Redirector:
+    """An RTSP server that answers every request with a redirect: to target (a URL, or a
+    function of the request's URL), or with no Location at all when target is None."""
+
+    def __init__(self, target, status=302):
+        self.target, self.status = target, status
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(16)
+        self.port = self.srv.getsockname()[1]
+        self.asked = []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.one, args=(c,), daemon=True).start()
+
+    def one(self, c):
+        buf = b""
+        with c:
+            c.settimeout(5)
+            try:
+                while True:
+                    while b"\r\n\r\n" not in buf:
+                        data = c.recv(4096)
+                        if not data:
+                            return
+                        buf += data
+                    head, buf = buf.split(b"\r\n\r\n", 1)
+                    lines = head.decode("latin-1").split("\r\n")
+                    url = lines[0].split(" ")[1]
+                    self.asked.append(lines[0])
+                    cseq = [ln.split(":", 1)[1].strip() for ln in lines
+                            if ln.lower().startswith("cseq:")][0]
+                    target = self.target(url) if callable(self.target) else self.target
+                    extra = "Location: %s\r\n" % target if target is not None else ""
+                    c.sendall(("RTSP/1.0 %d Moved\r\nCSeq: %s\r\n%s\r\n"
+                               % (self.status, cseq, extra)).encode())
+            except (OSError, IndexError):
+                return
+
+    def url(self, path):
+        return "rtsp://127.0.0.1:%d/%s" % (self.port, path)
+
+    def stop(self):
+        self.srv.close()
+
+
+def test_probes_follow_redirects_as_the_relay_does():
+    """A camera whose address redirects (302, 301) to the real stream is online, as its video
+    plays through the relay's pull; a loop of redirects and a redirect without a Location are
+    offline, saying why."""
+    cs = relay.camsim()
+    to_cam = Redirector(lambda url: cs.url("redirected"))
+    moved = Redirector(lambda url: to_cam.url("again"), status=301)
+    looping = Redirector(lambda url: url + "x")
+    nowhere = Redirector(None)
+    h = Hub(env=FAST)
+    try:
+        prov = new_agency(h)
+        one = new_camera(h, prov, "one redirect", to_cam.url("cam"), 0)
+        two = new_camera(h, prov, "two redirects", moved.url("cam"), 1)
+        loop = new_camera(h, prov, "redirect loop", looping.url("l"), 2)
+        none = new_camera(h, prov, "302 without Location", nowhere.url("n"), 3)
+        for cid in (one, two):
+            x = wait_state(h, cid, "online")
+            check(x["codec"] == "H264", x)
+        x = wait_state(h, loop, "offline")
+        check("more than 3 redirects" in x["reason"], x)
+        check(len([a for a in looping.asked if a.startswith("DESCRIBE")]) >= 4, looping.asked)
+        x = wait_state(h, none, "offline")
+        check("without an rtsp:// Location" in x["reason"], x)
+        h.stop()
+    finally:
+        h.cleanup()
+        for r in (to_cam, moved, looping, nowhere):
+            r.stop()
 
 
 def test_the_hubs_down_time_is_not_observed():
@@ -464,6 +550,7 @@ if __name__ == "__main__":
                   test_live_pull_figures_and_low_fps_degraded,
                   test_monthly_availability_report,
                   test_the_hubs_down_time_is_not_observed,
+                  test_probes_follow_redirects_as_the_relay_does,
                   test_probe_interval_zero_and_bad_configuration,
                   test_many_cameras_are_probed_with_a_small_cap,
                   test_camera_states_raise_and_resolve_alerts])
