@@ -9,6 +9,7 @@
 
 #include <assert.h>
 #include <string.h>
+#include <strings.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -42,6 +43,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (s.done) {
         assert(s.reason[0] != '\0');
         assert(s.outcome != CH_HEALTH_PROBE_OK || s.codec[0] != '\0');
+        /* A redirect is only ever to an rtsp:// URL, and never alongside success. */
+        assert(s.redirect[0] == '\0' || strncasecmp(s.redirect, "rtsp://", 7) == 0);
+        assert(s.redirect[0] == '\0' || s.outcome != CH_HEALTH_PROBE_OK);
     }
     ch_health__session_fini(&s);
 
