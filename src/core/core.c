@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -127,6 +128,42 @@ void *ch_try_malloc(size_t n)
         return NULL;
     }
     return malloc(n ? n : 1);
+}
+
+#define CH__TABLE_MAPPED ((size_t)2 << 20)
+
+void *ch_table_alloc(size_t n)
+{
+    if (n < CH__TABLE_MAPPED) {
+        void *p = ch_try_malloc(n);
+        if (p != NULL) {
+            memset(p, 0, n);
+        }
+        return p;
+    }
+    if (ch__alloc_should_fail()) {
+        return NULL;
+    }
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        return NULL;
+    }
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, n, MADV_HUGEPAGE); /* advice: without it, ordinary pages */
+#endif
+    return p;
+}
+
+void ch_table_free(void *p, size_t n)
+{
+    if (p == NULL) {
+        return;
+    }
+    if (n < CH__TABLE_MAPPED) {
+        free(p);
+    } else {
+        (void)munmap(p, n);
+    }
 }
 
 void *ch_try_realloc(void *p, size_t n)

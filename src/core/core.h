@@ -60,6 +60,14 @@ void *ch_try_realloc(void *p, size_t n);
 /* Make the n-th next ch_try_* call fail (n >= 1); n = 0 turns fault injection off. */
 void ch_alloc_fail_after(long n);
 
+/* A zeroed table of n bytes that will be probed at random (hash tables of an import): from
+ * 2 MiB up it is its own mapping, in transparent huge pages where the kernel allows (one TLB
+ * entry per 2 MiB instead of per 4 KiB page, and no memset: the mapping comes zeroed). May
+ * return NULL, like ch_try_malloc (fault injection included). Free with ch_table_free and the
+ * same n. */
+void *ch_table_alloc(size_t n);
+void ch_table_free(void *p, size_t n);
+
 /* ---- byte buffer ------------------------------------------------------------------------ */
 
 /* A growable byte buffer, always NUL-terminated past len (so data is a C string when the

@@ -181,7 +181,7 @@ struct ch_registry__map_slot {
 
 void ch_registry__map_fini(ch_registry__map_t *m)
 {
-    ch_free(m->slots);
+    ch_table_free(m->slots, m->cap * sizeof(*m->slots));
     m->slots = NULL;
     m->cap = 0;
     m->count = 0;
@@ -198,21 +198,20 @@ static struct ch_registry__map_slot *ch_registry__map_probe(struct ch_registry__
 }
 
 /* Sets the table to cap slots (a power of two), moving what it holds. Memory for it is asked
- * with ch_try_malloc: a national file makes a large table, and an import must fail
- * gracefully rather than abort the daemon. */
+ * with ch_table_alloc (huge pages for a national file's tables, and NULL rather than an abort
+ * when memory is short: an import must fail gracefully, not take the daemon down). */
 static int ch_registry__map_resize(ch_registry__map_t *m, size_t cap)
 {
-    struct ch_registry__map_slot *slots = ch_try_malloc(cap * sizeof(*slots));
+    struct ch_registry__map_slot *slots = ch_table_alloc(cap * sizeof(*slots));
     if (slots == NULL) {
         return CH_ENOMEM;
     }
-    memset(slots, 0, cap * sizeof(*slots));
     for (size_t i = 0; i < m->cap; i++) {
         if (m->slots[i].a != 0) {
             *ch_registry__map_probe(slots, cap, m->slots[i].a, m->slots[i].b) = m->slots[i];
         }
     }
-    ch_free(m->slots);
+    ch_table_free(m->slots, m->cap * sizeof(*m->slots));
     m->slots = slots;
     m->cap = cap;
     return 0;

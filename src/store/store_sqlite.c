@@ -903,11 +903,10 @@ static int sq_map_reserve(sq_table_t *tab)
         return 0;
     }
     size_t cap = tab->map_cap == 0 ? 4096 : tab->map_cap * 2;
-    sq_slot_t *map = ch_try_malloc(cap * sizeof(*map));
+    sq_slot_t *map = ch_table_alloc(cap * sizeof(*map));
     if (map == NULL) {
         return CH_ENOMEM;
     }
-    memset(map, 0, cap * sizeof(*map));
     for (size_t i = 0; i < tab->map_cap; i++) {
         if (tab->map[i].id != 0) {
             size_t j = sq_map_slot(tab->map[i].hash, cap);
@@ -917,7 +916,7 @@ static int sq_map_reserve(sq_table_t *tab)
             map[j] = tab->map[i];
         }
     }
-    ch_free(tab->map);
+    ch_table_free(tab->map, tab->map_cap * sizeof(*tab->map));
     tab->map = map;
     tab->map_cap = cap;
     return 0;
@@ -1006,7 +1005,7 @@ static void sq_bulk_reset(sq_store_t *s)
         ch_free(tab->deferred);
         tab->deferred = NULL;
         tab->ndeferred = 0;
-        ch_free(tab->map);
+        ch_table_free(tab->map, tab->map_cap * sizeof(*tab->map));
         tab->map = NULL;
         tab->map_cap = 0;
         tab->map_count = 0;
@@ -1034,7 +1033,7 @@ static int sq_bulk_end(sq_store_t *s, sq_table_t *tab)
         memmove(tab->deferred, tab->deferred + 1, (size_t)(tab->ndeferred - 1) * sizeof(char *));
         tab->ndeferred--;
     }
-    ch_free(tab->map);
+    ch_table_free(tab->map, tab->map_cap * sizeof(*tab->map));
     tab->map = NULL;
     tab->map_cap = 0;
     tab->map_count = 0;
@@ -1110,7 +1109,7 @@ static int sq_bulk_begin(sq_store_t *s, const ch_store__table_t *t, sq_table_t *
     stmt = NULL;
     if (sq_bulk_load_keys(s, t, tab) != 0) {
         /* Out of memory, or the keys cannot be read: no bulk load, nothing changed. */
-        ch_free(tab->map);
+        ch_table_free(tab->map, tab->map_cap * sizeof(*tab->map));
         tab->map = NULL;
         tab->map_cap = 0;
         tab->map_count = 0;
@@ -1168,7 +1167,7 @@ out:
     /* Bulk mode needs the key index gone; the map is wrong once rows go in without it. */
     tab->bulk = rc == 0 && dropped == ndrops && dropped > 0 && tab->map != NULL;
     if (!tab->bulk) {
-        ch_free(tab->map);
+        ch_table_free(tab->map, tab->map_cap * sizeof(*tab->map));
         tab->map = NULL;
         tab->map_cap = 0;
         tab->map_count = 0;

@@ -78,6 +78,30 @@ static void test_try_malloc_fails_when_told(void **state)
     ch_alloc_fail_after(0);
 }
 
+static void test_table_alloc_is_zeroed_and_fails_when_told(void **state)
+{
+    (void)state;
+    /* Below and above the 2 MiB where a table gets its own (huge-page) mapping. */
+    size_t sizes[] = {4096, ((size_t)2 << 20) - 16, (size_t)2 << 20, (size_t)9 << 20};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        unsigned char *t = ch_table_alloc(sizes[i]);
+        assert_non_null(t);
+        for (size_t k = 0; k < sizes[i]; k += 4093) {
+            assert_int_equal(t[k], 0);
+            t[k] = 0xa5;
+        }
+        assert_int_equal(t[sizes[i] - 1], 0);
+        t[sizes[i] - 1] = 1;
+        ch_table_free(t, sizes[i]);
+    }
+    ch_table_free(NULL, (size_t)9 << 20);
+    ch_alloc_fail_after(1);
+    assert_null(ch_table_alloc((size_t)9 << 20));
+    ch_alloc_fail_after(1);
+    assert_null(ch_table_alloc(64));
+    ch_alloc_fail_after(0);
+}
+
 static void test_rfc3339_formats_utc_with_millis(void **state)
 {
     char out[32];
@@ -113,6 +137,7 @@ int main(void)
         cmocka_unit_test(test_buf_grows_and_stays_nul_terminated),
         cmocka_unit_test(test_log_quote_escapes_spaces_and_quotes),
         cmocka_unit_test(test_try_malloc_fails_when_told),
+        cmocka_unit_test(test_table_alloc_is_zeroed_and_fails_when_told),
         cmocka_unit_test(test_rfc3339_formats_utc_with_millis),
         cmocka_unit_test(test_time_parse_takes_rfc3339_dates_and_epoch_seconds),
     };
