@@ -27,16 +27,42 @@ typedef struct row {
     int export_allowed; /* the event's grant, from its record */
 } row_t;
 
+/* The rows in order of their first record, and an index from event id to row (open
+ * addressing, at most half full): a log of a hundred thousand events looked each record's
+ * event up by scanning the rows back, and an expiry long after its open scanned them all. */
 typedef struct rows {
     row_t *v;
     size_t n, cap;
+    size_t *slot;  /* row index + 1; 0 is free */
+    size_t nslots; /* a power of two, or 0 */
 } rows_t;
+
+static size_t slot_of(const rows_t *r, int64_t event_id)
+{
+    unsigned bits = (unsigned)__builtin_ctzll((unsigned long long)r->nslots);
+    size_t i = (size_t)(((uint64_t)event_id * 0x9e3779b97f4a7c15ULL) >> (64 - bits));
+    while (r->slot[i] != 0 && r->v[r->slot[i] - 1].event_id != event_id) {
+        i = (i + 1) & (r->nslots - 1);
+    }
+    return i;
+}
+
+static void rows_reindex(rows_t *r)
+{
+    ch_free(r->slot);
+    r->nslots = r->nslots ? r->nslots * 2 : 256;
+    r->slot = ch_calloc(r->nslots, sizeof(*r->slot));
+    for (size_t k = 0; k < r->n; k++) {
+        r->slot[slot_of(r, r->v[k].event_id)] = k + 1;
+    }
+}
 
 static row_t *row_of(rows_t *r, int64_t event_id, int create)
 {
-    for (size_t i = r->n; i > 0; i--) {
-        if (r->v[i - 1].event_id == event_id) {
-            return &r->v[i - 1];
+    if (r->nslots > 0) {
+        size_t i = slot_of(r, event_id);
+        if (r->slot[i] != 0) {
+            return &r->v[r->slot[i] - 1];
         }
     }
     if (!create) {
@@ -50,6 +76,11 @@ static row_t *row_of(rows_t *r, int64_t event_id, int create)
     memset(w, 0, sizeof(*w));
     w->event_id = event_id;
     w->cameras = json_array();
+    if (r->n * 2 > r->nslots) {
+        rows_reindex(r);
+    } else {
+        r->slot[slot_of(r, event_id)] = r->n;
+    }
     return w;
 }
 
@@ -179,6 +210,7 @@ int ch_event_ledger(ch_audit_t *audit, ch_store_t *st, const ch_policy_t *policy
         }
     }
     ch_audit_iter_free(it);
+    ch_free(r.slot);
     if (rc != CH_ENOTFOUND) {
         for (size_t i = 0; i < r.n; i++) {
             json_decref(r.v[i].cameras);

@@ -1573,6 +1573,89 @@ static void test_open_without_its_record_is_undone(void **state)
     json_decref(body);
 }
 
+/* The ledger from raw records, many events interleaved: opened 1..N, each end arriving in
+ * reverse order long after (an expiry hours later), moves and extensions in between, records
+ * of other objects and refused ones mixed in. Each provision gets its own end, cameras and
+ * extensions whatever the distance between its records; the filters pick by overlap. */
+static void test_ledger_folds_interleaved_events(void **state)
+{
+    fixture_t *fx = *state;
+    enum { N = 400 };
+    json_t *d;
+    char object[32];
+    for (int i = 1; i <= N; i++) {
+        snprintf(object, sizeof(object), "event:%d", 1000 + i);
+        d = json_pack("{s:I, s:[I], s:b}", "agency_id", (json_int_t)fx->police, "cameras",
+                      (json_int_t)(i % 7 + 1), "export", i % 2);
+        ch_audit_entry_t e = {
+            "agency:1", "event.open", object, "112-dispatch", "경찰관 직무집행법 제8조", "ok", d};
+        assert_int_equal(ch_audit_append(fx->audit, &e, NULL), 0);
+        json_decref(d);
+        if (i % 50 == 0) { /* noise: another object, a refusal of this event */
+            ch_audit_entry_t o = {"user:admin", "camera.update", "camera:3", NULL, NULL, "ok",
+                                  NULL};
+            ch_audit_entry_t r = {"agency:1", "event.close", object, NULL, NULL, "denied", NULL};
+            assert_int_equal(ch_audit_append(fx->audit, &o, NULL), 0);
+            assert_int_equal(ch_audit_append(fx->audit, &r, NULL), 0);
+        }
+    }
+    for (int i = N; i >= 1; i--) {
+        snprintf(object, sizeof(object), "event:%d", 1000 + i);
+        if (i % 3 == 0) {
+            d = json_pack("{s:[I, I]}", "added", (json_int_t)(i % 7 + 1), (json_int_t)99);
+            ch_audit_entry_t m = {"system", "event.move", object, NULL, NULL, "ok", d};
+            assert_int_equal(ch_audit_append(fx->audit, &m, NULL), 0);
+            json_decref(d);
+            ch_audit_entry_t x = {"agency:1", "event.extend", object, NULL, NULL, "ok", NULL};
+            assert_int_equal(ch_audit_append(fx->audit, &x, NULL), 0);
+        }
+        if (i % 5 != 0) { /* every fifth still runs */
+            ch_audit_entry_t e = {
+                "system", i % 2 ? "event.expire" : "event.close", object, NULL, NULL, "ok", NULL};
+            assert_int_equal(ch_audit_append(fx->audit, &e, NULL), 0);
+        }
+    }
+    ch_event_ledger_filter_t f;
+    memset(&f, 0, sizeof(f));
+    json_t *out = NULL;
+    assert_int_equal(ch_event_ledger(fx->audit, fx->st, fx->policy, &f, &out), 0);
+    json_t *items = json_object_get(out, "items");
+    assert_int_equal(json_array_size(items), N);
+    size_t k;
+    json_t *row;
+    json_array_foreach(items, k, row)
+    {
+        int i = (int)k + 1;
+        assert_int_equal(json_integer_value(json_object_get(row, "event_id")), 1000 + i);
+        json_t *cams = json_object_get(row, "cameras");
+        assert_int_equal(json_array_size(cams), i % 3 == 0 ? 2 : 1);
+        assert_int_equal(json_integer_value(json_array_get(cams, 0)), i % 7 + 1);
+        assert_int_equal(json_integer_value(json_object_get(row, "extensions")), i % 3 == 0);
+        const char *ended = json_string_value(json_object_get(row, "ended_by"));
+        if (i % 5 == 0) {
+            assert_null(ended);
+            assert_true(json_is_null(json_object_get(row, "period_to")));
+        } else {
+            assert_string_equal(ended, i % 2 ? "event.expire" : "event.close");
+        }
+        assert_string_equal(json_string_value(json_object_get(row, "form")),
+                            i % 2 ? "live view; export allowed" : "live view");
+        assert_string_equal(json_string_value(json_object_get(row, "recipient")),
+                            "서울경찰청 112종합상황실");
+    }
+    json_decref(out);
+    /* One event, and one camera (cameras 99 came with the moves of every third). */
+    f.event_id = 1000 + 42;
+    assert_int_equal(ch_event_ledger(fx->audit, fx->st, fx->policy, &f, &out), 0);
+    assert_int_equal(json_array_size(json_object_get(out, "items")), 1);
+    json_decref(out);
+    f.event_id = 0;
+    f.camera_id = 99;
+    assert_int_equal(ch_event_ledger(fx->audit, fx->st, fx->policy, &f, &out), 0);
+    assert_int_equal(json_array_size(json_object_get(out, "items")), N / 3);
+    json_decref(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1595,6 +1678,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_moving_subject_keeps_cameras_behind_for_the_grace,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_without_its_record_is_undone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ledger_folds_interleaved_events, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
