@@ -6,7 +6,11 @@
  * mosquitto_loop_write) and a one-second timer runs mosquitto_loop_misc (keepalive) and the
  * heartbeat deadlines. Connecting resolves and dials the broker (and runs the TLS handshake)
  * with blocking calls, so it runs on the libuv thread pool; the loop does not touch the
- * client meanwhile. A lost broker is dialled again after 1 s, doubling up to 30 s.
+ * client meanwhile. A blocking connect cannot be cancelled, and to a broker that drops SYNs it
+ * lasts the kernel's two minutes, holding the hub's stop that long: so each dial is preceded by
+ * a reachability check on the loop (resolve, a non-blocking TCP connect within
+ * REACH_TIMEOUT_MS, closed at once), which a stop cancels. A lost broker is dialled again after
+ * 1 s, doubling up to 30 s.
  */
 #include "health/health.h"
 
@@ -22,6 +26,7 @@
 #define KEEPALIVE_S      30
 #define LOG_EVERY_MS     10000
 #define READ_BURST       256
+#define REACH_TIMEOUT_MS 5000
 
 /* One device the watch has heard from. */
 typedef struct dev {
@@ -47,6 +52,7 @@ typedef enum conn_state {
     C_IDLE = 0,      /* waiting to dial (backoff) */
     C_DIALING = 1,   /* a connect runs on the pool */
     C_CONNECTED = 2, /* the socket is on the poll */
+    C_REACHING = 3,  /* the reachability check before a dial runs on the loop */
 } conn_state_t;
 
 struct ch_health_devices {
@@ -66,7 +72,11 @@ struct ch_health_devices {
     uv_poll_t *poll; /* one per connection (its socket changes) */
     int poll_events;
     uv_timer_t tick;    /* keepalive and heartbeats, every second */
-    uv_timer_t backoff; /* the next dial */
+    uv_timer_t backoff; /* the next dial; while reaching, the check's deadline */
+    uv_getaddrinfo_t reach_gai;
+    int reach_resolving;
+    uv_tcp_t *reach; /* the check's connection, or NULL */
+    uv_connect_t reach_req;
     uv_work_t dial;
     int dial_rc;
     uint64_t backoff_ms;
@@ -476,12 +486,9 @@ static void dial_done(uv_work_t *w, int status)
     uv_poll_start(d->poll, d->poll_events, on_poll);
 }
 
-static void on_backoff(uv_timer_t *t)
+/* The dial itself, on the pool, once the broker answered the check. */
+static void dial(ch_health_devices_t *d)
 {
-    ch_health_devices_t *d = t->data;
-    if (d->closing || d->cs != C_IDLE) {
-        return;
-    }
     d->cs = C_DIALING;
     d->dial.data = d;
     d->handles++;
@@ -489,6 +496,138 @@ static void on_backoff(uv_timer_t *t)
         d->handles--;
         d->cs = C_IDLE;
         schedule_dial(d);
+    }
+}
+
+static void on_reach_closed(uv_handle_t *h)
+{
+    ch_health_devices_t *d = h->data;
+    ch_free(h);
+    d->handles--;
+    if (d->closing && d->handles == 0) {
+        ch_health_devices_close(d);
+    }
+}
+
+static void reach_close(ch_health_devices_t *d)
+{
+    if (d->reach != NULL) {
+        uv_close((uv_handle_t *)d->reach, on_reach_closed);
+        d->reach = NULL;
+    }
+}
+
+static void reach_fail(ch_health_devices_t *d, const char *why)
+{
+    reach_close(d);
+    uv_timer_stop(&d->backoff);
+    d->cs = C_IDLE;
+    ch_log(CH_LOG_WARN, "health",
+           "msg=\"mqtt broker not reached\" host=%s port=%d error=\"%s\" retry_ms=%" PRIu64,
+           d->host, d->port, why, d->backoff_ms);
+    schedule_dial(d);
+}
+
+static void on_reach_connected(uv_connect_t *req, int status)
+{
+    ch_health_devices_t *d = req->data;
+    if (status == UV_ECANCELED || d->closing || d->cs != C_REACHING) {
+        return; /* closed under it (a stop, or the deadline) */
+    }
+    if (status != 0) {
+        reach_fail(d, status == UV_ECONNREFUSED ? "connection refused" : uv_strerror(status));
+        return;
+    }
+    reach_close(d);
+    uv_timer_stop(&d->backoff);
+    dial(d);
+}
+
+static void reach_connect(ch_health_devices_t *d, const struct sockaddr *sa)
+{
+    d->reach = ch_calloc(1, sizeof(*d->reach));
+    if (uv_tcp_init(d->loop, d->reach) != 0) {
+        ch_free(d->reach);
+        d->reach = NULL;
+        reach_fail(d, "no socket");
+        return;
+    }
+    d->reach->data = d;
+    d->handles++;
+    d->reach_req.data = d;
+    int rc = uv_tcp_connect(&d->reach_req, d->reach, sa, on_reach_connected);
+    if (rc != 0) {
+        reach_fail(d, uv_strerror(rc));
+    }
+}
+
+static void on_reach_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    ch_health_devices_t *d = req->data;
+    d->reach_resolving = 0;
+    d->handles--;
+    if (d->closing || d->cs != C_REACHING) {
+        uv_freeaddrinfo(res);
+        if (d->closing && d->handles == 0) {
+            ch_health_devices_close(d);
+        }
+        return;
+    }
+    if (status != 0 || res == NULL) {
+        uv_freeaddrinfo(res);
+        reach_fail(d, status != 0 ? uv_strerror(status) : "no address");
+        return;
+    }
+    struct sockaddr_storage ss;
+    memcpy(&ss, res->ai_addr, res->ai_addrlen);
+    uv_freeaddrinfo(res);
+    if (ss.ss_family == AF_INET6) {
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)d->port);
+    } else {
+        ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)d->port);
+    }
+    reach_connect(d, (const struct sockaddr *)&ss);
+}
+
+static void on_reach_timeout(uv_timer_t *t)
+{
+    ch_health_devices_t *d = t->data;
+    if (d->closing || d->cs != C_REACHING) {
+        return;
+    }
+    if (d->reach_resolving) {
+        (void)uv_cancel((uv_req_t *)&d->reach_gai); /* its callback still runs */
+    }
+    char why[64];
+    snprintf(why, sizeof(why), "no answer within %d s", REACH_TIMEOUT_MS / 1000);
+    reach_fail(d, why);
+}
+
+static void on_backoff(uv_timer_t *t)
+{
+    ch_health_devices_t *d = t->data;
+    if (d->closing || d->cs != C_IDLE) {
+        return;
+    }
+    d->cs = C_REACHING;
+    uv_timer_start(&d->backoff, on_reach_timeout, REACH_TIMEOUT_MS, 0);
+    struct sockaddr_in a4;
+    struct sockaddr_in6 a6;
+    if (uv_ip4_addr(d->host, d->port, &a4) == 0) {
+        reach_connect(d, (const struct sockaddr *)&a4);
+    } else if (uv_ip6_addr(d->host, d->port, &a6) == 0) {
+        reach_connect(d, (const struct sockaddr *)&a6);
+    } else {
+        struct addrinfo hints;
+        memset(&hints, 0, sizeof(hints));
+        hints.ai_socktype = SOCK_STREAM;
+        d->reach_gai.data = d;
+        if (uv_getaddrinfo(d->loop, &d->reach_gai, on_reach_resolved, d->host, NULL, &hints) != 0) {
+            reach_fail(d, "cannot resolve");
+            return;
+        }
+        d->reach_resolving = 1;
+        d->handles++;
     }
 }
 
@@ -680,6 +819,13 @@ void ch_health_devices_close(ch_health_devices_t *d)
     }
     if (!d->closing) {
         d->closing = 1;
+        if (d->cs == C_REACHING) {
+            reach_close(d); /* a connect in progress is cancelled with its handle */
+            if (d->reach_resolving) {
+                (void)uv_cancel((uv_req_t *)&d->reach_gai);
+            }
+            d->cs = C_IDLE;
+        }
         if (d->cs == C_CONNECTED) {
             mosquitto_disconnect(d->mosq); /* a DISCONNECT, written at once */
             d->cs = C_IDLE;

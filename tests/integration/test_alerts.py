@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -524,6 +525,41 @@ def test_mqtts_with_a_client_certificate_and_a_webhook_that_gives_up():
         wh.stop()
 
 
+def test_a_broker_that_never_answers_does_not_hold_the_stop():
+    """A broker address that drops connections (a full listen queue: SYNs go unanswered, as
+    behind a firewall that drops) is reported and tried again, and SIGTERM still stops the hub
+    at once, not after the kernel's two-minute connect timeout."""
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(0)
+    port = lst.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port), timeout=5)  # fills the queue
+    probe = socket.socket()
+    probe.settimeout(1)
+    try:
+        probe.connect(("127.0.0.1", port))
+        check(False, "the listen queue did not fill: this kernel answers anyway")
+    except socket.timeout:
+        pass
+    finally:
+        probe.close()
+    h = Hub(env={"CCTVHUB_MQTT_URL": "mqtt://127.0.0.1:%d" % port})
+    try:
+        wait_for("the unanswered dial", lambda: "no answer within 5 s" in h.stderr(), timeout=20)
+        st = h.json("GET", "/api/v1/mqtt", expect=200)[1]
+        check(not st["connected"], st)
+        time.sleep(1.5)  # the next try (after 1 s) is under way: the stop must cancel it
+        t0 = time.time()
+        text = h.stop()
+        took = time.time() - t0
+        check(took < 20, "the stop took %.1f s" % took)
+        check("msg=\"mqtt broker not reached\"" in text, text[-2000:])
+    finally:
+        h.cleanup()
+        filler.close()
+        lst.close()
+
+
 def test_mqtt_and_webhook_keys_are_checked_at_start():
     for env, key in [({"CCTVHUB_MQTT_URL": "http://broker"}, "mqtt.url"),
                      ({"CCTVHUB_MQTT_URL": "mqtt://b", "CCTVHUB_MQTT_HOST": "b"}, "mqtt.host"),
@@ -550,5 +586,6 @@ if __name__ == "__main__":
         test_a_flood_of_malformed_messages_is_counted_and_survived,
         test_a_lost_broker_is_dialled_again_and_a_stop_closes_live_clients,
         test_mqtts_with_a_client_certificate_and_a_webhook_that_gives_up,
+        test_a_broker_that_never_answers_does_not_hold_the_stop,
         test_mqtt_and_webhook_keys_are_checked_at_start,
     ])
