@@ -277,7 +277,41 @@ typedef struct outage_job {
     char reason[160];
     int64_t to, now;
     double total_s;
+    /* The health watch windows up to now, in order (none: all time counts as watched). */
+    int64_t (*win)[2];
+    size_t nwin, cwin;
 } outage_job_t;
+
+static int outage_window(void *ud, int64_t from_ms, int64_t to_ms)
+{
+    outage_job_t *j = ud;
+    if (j->nwin == j->cwin) {
+        j->cwin = j->cwin ? j->cwin * 2 : 16;
+        j->win = ch_realloc(j->win, j->cwin * sizeof(*j->win));
+    }
+    j->win[j->nwin][0] = from_ms;
+    j->win[j->nwin][1] = to_ms;
+    j->nwin++;
+    return 0;
+}
+
+/* How much of [s, e) no watch window covers: the hub was down, nobody saw the camera. */
+static int64_t outage_unwatched(const outage_job_t *j, int64_t s, int64_t e)
+{
+    if (j->nwin == 0 || e <= s) {
+        return 0;
+    }
+    int64_t seen = 0, cur = s;
+    for (size_t i = 0; i < j->nwin && cur < e; i++) {
+        int64_t a = j->win[i][0] > cur ? j->win[i][0] : cur;
+        int64_t z = j->win[i][1] < e ? j->win[i][1] : e;
+        if (z > a) {
+            seen += z - a;
+            cur = z;
+        }
+    }
+    return (e - s) - seen;
+}
 
 static int is_outage(const char *s)
 {
@@ -290,11 +324,13 @@ static void outage_close(outage_job_t *j, int64_t end)
     ch_time_format_rfc3339(j->start, a);
     int64_t until = end != 0 ? end : j->now;
     double d = (double)(until - j->start) / 1000.0;
+    double u = (double)outage_unwatched(j, j->start, until) / 1000.0;
     j->total_s += d;
-    json_array_append_new(j->items, json_pack("{s:s, s:o, s:o, s:s, s:s?}", "start", a, "end",
-                                              end != 0 ? time_or_null(end) : json_null(),
-                                              "duration_s", round_real(d, 10), "state", j->state,
-                                              "reason", j->reason[0] ? j->reason : NULL));
+    json_array_append_new(j->items,
+                          json_pack("{s:s, s:o, s:o, s:o, s:s, s:s?}", "start", a, "end",
+                                    end != 0 ? time_or_null(end) : json_null(), "duration_s",
+                                    round_real(d, 10), "unwatched_s", round_real(u, 10), "state",
+                                    j->state, "reason", j->reason[0] ? j->reason : NULL));
     j->start = 0;
 }
 
@@ -347,18 +383,24 @@ static void handle_outages(api_ctx_t *c, ch_slice_t seg)
     j.items = json_array();
     j.to = to;
     j.now = now < to ? now : to;
+    /* Every window up to now (one row per run of the hub): an outage may have begun long
+     * before from. */
+    int rc = ch_store_health_watch_list(c->api->st, INT64_MIN, INT64_MAX, outage_window, &j);
     /* The state at from: an outage that began before it is one of the period's. */
-    int rc = ch_store_health_range(c->api->st, id, INT64_MIN, from, 1, 1, outage_row, &j);
+    if (rc == 0) {
+        rc = ch_store_health_range(c->api->st, id, INT64_MIN, from, 1, 1, outage_row, &j);
+    }
     if (rc == 0) {
         rc = ch_store_health_range(c->api->st, id, from, to, 0, 0, outage_row, &j);
     }
+    if (rc == 0 && j.start != 0) {
+        outage_close(&j, 0); /* still going on */
+    }
+    ch_free(j.win);
     if (rc != 0) {
         json_decref(j.items);
         ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
         return;
-    }
-    if (j.start != 0) {
-        outage_close(&j, 0); /* still going on */
     }
     char f[32], t[32];
     ch_time_format_rfc3339(from, f);
