@@ -209,12 +209,6 @@ static int list_one(void *ud, const ch_health_info_t *i)
     return 0;
 }
 
-/* The words of ch_health_state_t in order, as ch_health_state_name() writes them. */
-static const char *const health_states[] = {"unknown", "online",      "degraded",
-                                            "offline", "auth-failed", NULL};
-_Static_assert(sizeof(health_states) / sizeof(health_states[0]) == CH_HEALTH_NSTATES + 1,
-               "one word per health state");
-
 static void handle_list(api_ctx_t *c)
 {
     ch_api__query_t q;
@@ -224,7 +218,7 @@ static void handle_list(api_ctx_t *c)
     int64_t agency_id = 0;
     const char *state = NULL;
     const ch_api__qparam_t spec[] = {
-        {CH_API__QP_CHOICE("state", &state, health_states)},
+        {CH_API__QP_CHOICE("state", &state, ch_health_state_names)},
         {CH_API__QP_ID("agency_id", &agency_id)},
         {CH_API__QP_LIMIT("limit", &j.limit)},
         {CH_API__QP_CURSOR("cursor", &j.after_id)},
@@ -233,8 +227,7 @@ static void handle_list(api_ctx_t *c)
     int rc = ch_api__list_query(c, spec, &q);
     j.has_state = state != NULL;
     if (rc == 0 && state != NULL && ch_health_state_parse(state, &j.state) != 0) {
-        ch_api__reply_error(c, 500, "internal", "state",
-                            "health_states and the health module differ");
+        ch_api__reply_error(c, 500, "internal", "state", "a state word the module does not know");
         rc = -1;
     }
     ch_api__query_fini(&q);
@@ -277,41 +270,8 @@ typedef struct outage_job {
     char reason[160];
     int64_t to, now;
     double total_s;
-    /* The health watch windows up to now, in order (none: all time counts as watched). */
-    int64_t (*win)[2];
-    size_t nwin, cwin;
+    ch_health_windows_t win; /* up to now; none: all time counts as watched */
 } outage_job_t;
-
-static int outage_window(void *ud, int64_t from_ms, int64_t to_ms)
-{
-    outage_job_t *j = ud;
-    if (j->nwin == j->cwin) {
-        j->cwin = j->cwin ? j->cwin * 2 : 16;
-        j->win = ch_realloc(j->win, j->cwin * sizeof(*j->win));
-    }
-    j->win[j->nwin][0] = from_ms;
-    j->win[j->nwin][1] = to_ms;
-    j->nwin++;
-    return 0;
-}
-
-/* How much of [s, e) no watch window covers: the hub was down, nobody saw the camera. */
-static int64_t outage_unwatched(const outage_job_t *j, int64_t s, int64_t e)
-{
-    if (j->nwin == 0 || e <= s) {
-        return 0;
-    }
-    int64_t seen = 0, cur = s;
-    for (size_t i = 0; i < j->nwin && cur < e; i++) {
-        int64_t a = j->win[i][0] > cur ? j->win[i][0] : cur;
-        int64_t z = j->win[i][1] < e ? j->win[i][1] : e;
-        if (z > a) {
-            seen += z - a;
-            cur = z;
-        }
-    }
-    return (e - s) - seen;
-}
 
 static int is_outage(const char *s)
 {
@@ -324,7 +284,8 @@ static void outage_close(outage_job_t *j, int64_t end)
     ch_time_format_rfc3339(j->start, a);
     int64_t until = end != 0 ? end : j->now;
     double d = (double)(until - j->start) / 1000.0;
-    double u = (double)outage_unwatched(j, j->start, until) / 1000.0;
+    double u =
+        (double)((until - j->start) - ch_health_windows_cover(&j->win, j->start, until)) / 1000.0;
     j->total_s += d;
     json_array_append_new(j->items,
                           json_pack("{s:s, s:o, s:o, s:o, s:s, s:s?}", "start", a, "end",
@@ -385,7 +346,7 @@ static void handle_outages(api_ctx_t *c, ch_slice_t seg)
     j.now = now < to ? now : to;
     /* Every window up to now (one row per run of the hub): an outage may have begun long
      * before from. */
-    int rc = ch_store_health_watch_list(c->api->st, INT64_MIN, INT64_MAX, outage_window, &j);
+    int rc = ch_health_windows_load(c->api->st, INT64_MIN, INT64_MAX, &j.win);
     /* The state at from: an outage that began before it is one of the period's. */
     if (rc == 0) {
         rc = ch_store_health_range(c->api->st, id, INT64_MIN, from, 1, 1, outage_row, &j);
@@ -396,7 +357,7 @@ static void handle_outages(api_ctx_t *c, ch_slice_t seg)
     if (rc == 0 && j.start != 0) {
         outage_close(&j, 0); /* still going on */
     }
-    ch_free(j.win);
+    ch_health_windows_fini(&j.win);
     if (rc != 0) {
         json_decref(j.items);
         ch_api__reply_error(c, 500, "internal", NULL, "the store failed");

@@ -17,8 +17,8 @@
 const double ch_health_buckets[CH_HEALTH_NBUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                       0.5,   1,    2.5,   5,    10};
 
-static const char *const state_names[CH_HEALTH_NSTATES] = {"unknown", "online", "degraded",
-                                                           "offline", "auth-failed"};
+const char *const ch_health_state_names[CH_HEALTH_NSTATES + 1] = {
+    "unknown", "online", "degraded", "offline", "auth-failed", NULL};
 
 /* A live pull is judged on its fps only after this long playing (the relay's fps is measured
  * over a window that starts empty). */
@@ -28,13 +28,13 @@ static const char *const state_names[CH_HEALTH_NSTATES] = {"unknown", "online", 
 
 const char *ch_health_state_name(ch_health_state_t s)
 {
-    return (unsigned)s < CH_HEALTH_NSTATES ? state_names[s] : "unknown";
+    return (unsigned)s < CH_HEALTH_NSTATES ? ch_health_state_names[s] : "unknown";
 }
 
 int ch_health_state_parse(const char *s, ch_health_state_t *out)
 {
     for (int i = 0; s != NULL && i < CH_HEALTH_NSTATES; i++) {
-        if (strcmp(s, state_names[i]) == 0) {
+        if (strcmp(s, ch_health_state_names[i]) == 0) {
             *out = (ch_health_state_t)i;
             return 0;
         }

@@ -42,6 +42,8 @@ typedef enum ch_health_state {
 
 /* "unknown", "online", "degraded", "offline", "auth-failed". */
 const char *ch_health_state_name(ch_health_state_t s);
+/* The same words in state order, NULL-terminated (for a query parameter's choices). */
+extern const char *const ch_health_state_names[CH_HEALTH_NSTATES + 1];
 /* 0 and *out, or CH_EINVAL for another word. */
 int ch_health_state_parse(const char *s, ch_health_state_t *out) CH_MUST_CHECK;
 
@@ -249,6 +251,24 @@ typedef struct ch_health_report {
     ch_health_report_row_t *rows;
     size_t nrows;
 } ch_health_report_t;
+
+/* The health watch windows (ch_store_health_watch_list): when camera health was watching.
+ * Kept merged and in order; cover() is how much of [s, e) they hold, in ms, and with no window
+ * at all the whole of it (stores and tests from before windows). */
+typedef struct ch_health_window {
+    int64_t from, to;
+} ch_health_window_t;
+typedef struct ch_health_windows {
+    ch_health_window_t *w;
+    size_t n, cap;
+} ch_health_windows_t;
+/* Adds [from, to) after the windows already there (in start order), merging an overlap. */
+void ch_health_windows_add(ch_health_windows_t *ws, int64_t from_ms, int64_t to_ms);
+int64_t ch_health_windows_cover(const ch_health_windows_t *ws, int64_t s_ms, int64_t e_ms);
+/* Reads the windows overlapping [from, to), clipped to it. 0 or a store code. */
+int ch_health_windows_load(struct ch_store *st, int64_t from_ms, int64_t to_ms,
+                           ch_health_windows_t *ws) CH_MUST_CHECK;
+void ch_health_windows_fini(ch_health_windows_t *ws);
 
 /* Building a report: begin with the period, feed each camera's state at from (the last
  * transition before it, if any) and then its transitions inside, camera by camera and in time

@@ -18,14 +18,9 @@
 #include <string.h>
 #include <time.h>
 
-typedef struct window {
-    int64_t from, to;
-} window_t;
-
 struct ch_health_report_builder {
     int64_t from, to;
-    window_t *win; /* merged, in order; none: all of [from, to) counts */
-    size_t nwin, cwin;
+    ch_health_windows_t win; /* none: all of [from, to) counts */
     ch_health_report_row_t *rows;
     size_t nrows, crows;
     /* The camera being read. */
@@ -63,48 +58,76 @@ static ch_health_report_row_t *row_of(ch_health_report_builder_t *b, int64_t age
     return r;
 }
 
-void ch_health_report_window(ch_health_report_builder_t *b, int64_t from_ms, int64_t to_ms)
+/* ---- watch windows ------------------------------------------------------------------------- */
+
+void ch_health_windows_add(ch_health_windows_t *ws, int64_t from_ms, int64_t to_ms)
 {
-    from_ms = from_ms > b->from ? from_ms : b->from;
-    to_ms = to_ms < b->to ? to_ms : b->to;
     if (to_ms <= from_ms) {
         return;
     }
-    if (b->nwin > 0 && from_ms <= b->win[b->nwin - 1].to) {
-        window_t *last = &b->win[b->nwin - 1];
+    if (ws->n > 0 && from_ms <= ws->w[ws->n - 1].to) {
+        ch_health_window_t *last = &ws->w[ws->n - 1];
         last->to = to_ms > last->to ? to_ms : last->to;
         return;
     }
-    if (b->nwin == b->cwin) {
-        b->cwin = b->cwin ? b->cwin * 2 : 16;
-        b->win = ch_realloc(b->win, b->cwin * sizeof(*b->win));
+    if (ws->n == ws->cap) {
+        ws->cap = ws->cap ? ws->cap * 2 : 16;
+        ws->w = ch_realloc(ws->w, ws->cap * sizeof(*ws->w));
     }
-    b->win[b->nwin++] = (window_t){from_ms, to_ms};
+    ws->w[ws->n++] = (ch_health_window_t){from_ms, to_ms};
 }
 
-/* How much of [s, e) lies inside the windows, in ms. */
-static int64_t watched(const ch_health_report_builder_t *b, int64_t s, int64_t e)
+int64_t ch_health_windows_cover(const ch_health_windows_t *ws, int64_t s, int64_t e)
 {
-    if (b->nwin == 0) {
+    if (e <= s) {
+        return 0;
+    }
+    if (ws->n == 0) {
         return e - s;
     }
     /* The first window that ends after s. */
-    size_t lo = 0, hi = b->nwin;
+    size_t lo = 0, hi = ws->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (b->win[mid].to <= s) {
+        if (ws->w[mid].to <= s) {
             lo = mid + 1;
         } else {
             hi = mid;
         }
     }
     int64_t sum = 0;
-    for (size_t i = lo; i < b->nwin && b->win[i].from < e; i++) {
-        int64_t a = b->win[i].from > s ? b->win[i].from : s;
-        int64_t z = b->win[i].to < e ? b->win[i].to : e;
+    for (size_t i = lo; i < ws->n && ws->w[i].from < e; i++) {
+        int64_t a = ws->w[i].from > s ? ws->w[i].from : s;
+        int64_t z = ws->w[i].to < e ? ws->w[i].to : e;
         sum += z > a ? z - a : 0;
     }
     return sum;
+}
+
+static int window_row(void *ud, int64_t from_ms, int64_t to_ms)
+{
+    ch_health_windows_add(ud, from_ms, to_ms);
+    return 0;
+}
+
+int ch_health_windows_load(struct ch_store *st, int64_t from_ms, int64_t to_ms,
+                           ch_health_windows_t *ws)
+{
+    return ch_store_health_watch_list(st, from_ms, to_ms, window_row, ws);
+}
+
+void ch_health_windows_fini(ch_health_windows_t *ws)
+{
+    ch_free(ws->w);
+    memset(ws, 0, sizeof(*ws));
+}
+
+/* ---- the report ------------------------------------------------------------------------------ */
+
+void ch_health_report_window(ch_health_report_builder_t *b, int64_t from_ms, int64_t to_ms)
+{
+    ch_health_windows_add(&b->win, from_ms > b->from ? from_ms : b->from,
+                          to_ms < b->to ? to_ms : b->to);
 }
 
 void ch_health_report_camera(ch_health_report_builder_t *b, int64_t agency_id, uint64_t cameras)
@@ -120,7 +143,7 @@ static void piece(ch_health_report_builder_t *b, int64_t until)
     if (e <= s) {
         return;
     }
-    int64_t w = watched(b, s, e);
+    int64_t w = ch_health_windows_cover(&b->win, s, e);
     if (w <= 0) {
         return; /* nobody watched: says nothing, and does not end an outage either */
     }
@@ -193,10 +216,11 @@ void ch_health_report_end(ch_health_report_builder_t *b, ch_health_report_t *out
     qsort(b->rows, b->nrows, sizeof(*b->rows), row_cmp);
     out->from_ms = b->from;
     out->to_ms = b->to;
-    out->unwatched_s = (double)(b->to - b->from - watched(b, b->from, b->to)) / 1000.0;
+    out->unwatched_s =
+        (double)(b->to - b->from - ch_health_windows_cover(&b->win, b->from, b->to)) / 1000.0;
     out->rows = b->rows;
     out->nrows = b->nrows;
-    ch_free(b->win);
+    ch_health_windows_fini(&b->win);
     ch_free(b);
 }
 
@@ -220,12 +244,6 @@ typedef struct load {
     before_t *before;
     size_t n, cap, next;
 } load_t;
-
-static int window_row(void *ud, int64_t from_ms, int64_t to_ms)
-{
-    ch_health_report_window(ud, from_ms, to_ms);
-    return 0;
-}
 
 static int count_row(void *ud, int64_t agency_id, int64_t cameras)
 {
@@ -274,7 +292,7 @@ int ch_health_report_load(struct ch_store *st, int64_t from_ms, int64_t to_ms,
 {
     memset(out, 0, sizeof(*out));
     load_t l = {.b = ch_health_report_begin(from_ms, to_ms)};
-    int rc = ch_store_health_watch_list(st, from_ms, to_ms, window_row, l.b);
+    int rc = ch_health_windows_load(st, from_ms, to_ms, &l.b->win);
     if (rc == 0) {
         rc = ch_store_camera_count_by_agency(st, count_row, l.b);
     }
