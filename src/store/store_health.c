@@ -77,6 +77,24 @@ static int sq_err(ch_store_t *st, sqlite3 *db, const char *what)
     return ch_store__fail(st, CH_EDB, "%s: %s", what, sqlite3_errmsg(db));
 }
 
+/* Steps s to its end calling fn with its two integer columns, then finalizes it. fn returns 0
+ * to go on; anything else stops and is returned. */
+static int sq_int_pairs(ch_store_t *st, sqlite3 *db, sqlite3_stmt *s,
+                        int (*fn)(void *ud, int64_t a, int64_t b), void *ud, const char *what)
+{
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int frc = fn(ud, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1));
+        if (frc != 0) {
+            sqlite3_finalize(s);
+            return frc;
+        }
+    }
+    rc = rc == SQLITE_DONE ? 0 : sq_err(st, db, what);
+    sqlite3_finalize(s);
+    return rc;
+}
+
 static const char *col_text(sqlite3_stmt *s, int i)
 {
     return (const char *)sqlite3_column_text(s, i);
@@ -252,17 +270,7 @@ int ch_store__sq_camera_counts(ch_store_t *st,
                            -1, &s, NULL) != SQLITE_OK) {
         return sq_err(st, db, "counts prepare");
     }
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        int frc = fn(ud, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1));
-        if (frc != 0) {
-            sqlite3_finalize(s);
-            return frc;
-        }
-    }
-    rc = rc == SQLITE_DONE ? 0 : sq_err(st, db, "counts read");
-    sqlite3_finalize(s);
-    return rc;
+    return sq_int_pairs(st, db, s, fn, ud, "counts read");
 }
 
 /* ---- health watch windows ------------------------------------------------------------------ */
@@ -318,15 +326,5 @@ int ch_store__sq_watch_list(ch_store_t *st, int64_t from_ms, int64_t to_ms, ch_s
     }
     sqlite3_bind_int64(s, 1, from_ms);
     sqlite3_bind_int64(s, 2, to_ms);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        int frc = fn(ud, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1));
-        if (frc != 0) {
-            sqlite3_finalize(s);
-            return frc;
-        }
-    }
-    rc = rc == SQLITE_DONE ? 0 : sq_err(st, db, "health watch");
-    sqlite3_finalize(s);
-    return rc;
+    return sq_int_pairs(st, db, s, fn, ud, "health watch");
 }
