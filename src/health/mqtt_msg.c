@@ -46,22 +46,39 @@ static int parse_topic(const char *prefix, const char *topic, ch_health_mqtt_msg
     return 0;
 }
 
+/*
+ * The keys of each message, as data: a key's checker reads its value into the message or
+ * refuses it with a reason naming the key. One loop (parse_keys) walks a payload against the
+ * table of its kind, so every kind refuses unknown keys and bad values the same way.
+ */
+typedef int (*take_fn)(json_t *v, const char *key, ch_health_mqtt_msg_t *out, char *why,
+                       size_t why_len);
+
+typedef struct key_spec {
+    const char *name;
+    take_fn take;
+} key_spec_t;
+
 /* "time": an RFC 3339 text or epoch seconds as text (core's parser), within the years
  * 2000..2100 so a device with a reset clock is caught. */
-static int take_time(json_t *v, int64_t *out_ms, char *why, size_t why_len)
+static int take_time(json_t *v, const char *key, ch_health_mqtt_msg_t *out, char *why,
+                     size_t why_len)
 {
+    (void)key;
     int64_t ns;
     if (!json_is_string(v) || ch_time_parse_ns(json_string_value(v), &ns) != 0 ||
         ns < 946684800LL * 1000000000LL || ns > 4102444800LL * 1000000000LL) {
         snprintf(why, why_len, "time must be an RFC 3339 time between 2000 and 2100");
         return CH_EPARSE;
     }
-    *out_ms = ns / 1000000;
+    out->time_ms = ns / 1000000;
     return 0;
 }
 
-static int take_battery(json_t *v, ch_health_mqtt_msg_t *out, char *why, size_t why_len)
+static int take_battery(json_t *v, const char *key, ch_health_mqtt_msg_t *out, char *why,
+                        size_t why_len)
 {
+    (void)key;
     double b = json_number_value(v);
     if (!json_is_number(v) || !isfinite(b) || b < 0 || b > 100) {
         snprintf(why, why_len, "battery must be a number in [0, 100]");
@@ -72,126 +89,122 @@ static int take_battery(json_t *v, ch_health_mqtt_msg_t *out, char *why, size_t 
     return 0;
 }
 
-static int short_string(json_t *v, size_t max, const char *key, char *why, size_t why_len)
+/* A string of 1 to 64 bytes, checked and not kept (firmware, an event's id). */
+static int take_short_string(json_t *v, const char *key, ch_health_mqtt_msg_t *out, char *why,
+                             size_t why_len)
 {
-    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max) {
-        snprintf(why, why_len, "%s must be a string of 1 to %zu bytes", key, max);
+    (void)out;
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 64) {
+        snprintf(why, why_len, "%s must be a string of 1 to %d bytes", key, 64);
         return CH_EPARSE;
     }
     return 0;
 }
 
-static int parse_state(json_t *o, ch_health_mqtt_msg_t *out, char *why, size_t why_len)
+/* A finite number, checked and not kept (rssi_dbm, temperature_c). */
+static int take_number(json_t *v, const char *key, ch_health_mqtt_msg_t *out, char *why,
+                       size_t why_len)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach(o, key, v)
-    {
-        if (strcmp(key, "status") == 0) {
-            const char *s = json_string_value(v);
-            if (s == NULL || (strcmp(s, "ok") != 0 && strcmp(s, "fault") != 0 &&
-                              strcmp(s, "maintenance") != 0)) {
-                snprintf(why, why_len, "status must be ok, fault or maintenance");
-                return CH_EPARSE;
-            }
-            snprintf(out->status, sizeof(out->status), "%s", s);
-        } else if (strcmp(key, "battery") == 0) {
-            if (take_battery(v, out, why, why_len) != 0) {
-                return CH_EPARSE;
-            }
-        } else if (strcmp(key, "heartbeat_s") == 0) {
-            json_int_t h = json_integer_value(v);
-            if (!json_is_integer(v) || h < 1 || h > 86400) {
-                snprintf(why, why_len, "heartbeat_s must be an integer in [1, 86400]");
-                return CH_EPARSE;
-            }
-            out->heartbeat_s = (int64_t)h;
-        } else if (strcmp(key, "time") == 0) {
-            if (take_time(v, &out->time_ms, why, why_len) != 0) {
-                return CH_EPARSE;
-            }
-        } else if (strcmp(key, "rssi_dbm") == 0 || strcmp(key, "temperature_c") == 0) {
-            if (!json_is_number(v) || !isfinite(json_number_value(v))) {
-                snprintf(why, why_len, "%s must be a number", key);
-                return CH_EPARSE;
-            }
-        } else if (strcmp(key, "firmware") == 0) {
-            if (short_string(v, 64, key, why, why_len) != 0) {
-                return CH_EPARSE;
-            }
-        } else if (strcmp(key, "attrs") == 0) {
-            if (!json_is_object(v)) {
-                snprintf(why, why_len, "attrs must be an object");
-                return CH_EPARSE;
-            }
-        } else {
-            snprintf(why, why_len, "unknown key in a state message");
-            return CH_EPARSE;
-        }
-    }
-    if (out->status[0] == '\0') {
-        snprintf(why, why_len, "a state message needs status");
+    (void)out;
+    if (!json_is_number(v) || !isfinite(json_number_value(v))) {
+        snprintf(why, why_len, "%s must be a number", key);
         return CH_EPARSE;
     }
     return 0;
 }
 
-static int parse_heartbeat(json_t *o, ch_health_mqtt_msg_t *out, char *why, size_t why_len)
+static int take_attrs(json_t *v, const char *key, ch_health_mqtt_msg_t *out, char *why,
+                      size_t why_len)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach(o, key, v)
-    {
-        if (strcmp(key, "time") == 0) {
-            if (take_time(v, &out->time_ms, why, why_len) != 0) {
-                return CH_EPARSE;
-            }
-        } else if (strcmp(key, "battery") == 0) {
-            if (take_battery(v, out, why, why_len) != 0) {
-                return CH_EPARSE;
-            }
-        } else {
-            snprintf(why, why_len, "unknown key in a heartbeat message");
-            return CH_EPARSE;
-        }
+    (void)key;
+    (void)out;
+    if (!json_is_object(v)) {
+        snprintf(why, why_len, "attrs must be an object");
+        return CH_EPARSE;
     }
     return 0;
 }
 
-static int parse_event(json_t *o, ch_health_mqtt_msg_t *out, char *why, size_t why_len)
+static int take_status(json_t *v, const char *key, ch_health_mqtt_msg_t *out, char *why,
+                       size_t why_len)
+{
+    (void)key;
+    const char *s = json_string_value(v);
+    if (s == NULL ||
+        (strcmp(s, "ok") != 0 && strcmp(s, "fault") != 0 && strcmp(s, "maintenance") != 0)) {
+        snprintf(why, why_len, "status must be ok, fault or maintenance");
+        return CH_EPARSE;
+    }
+    snprintf(out->status, sizeof(out->status), "%s", s);
+    return 0;
+}
+
+static int take_heartbeat_s(json_t *v, const char *key, ch_health_mqtt_msg_t *out, char *why,
+                            size_t why_len)
+{
+    (void)key;
+    json_int_t h = json_integer_value(v);
+    if (!json_is_integer(v) || h < 1 || h > 86400) {
+        snprintf(why, why_len, "heartbeat_s must be an integer in [1, 86400]");
+        return CH_EPARSE;
+    }
+    out->heartbeat_s = (int64_t)h;
+    return 0;
+}
+
+static int take_event_type(json_t *v, const char *key, ch_health_mqtt_msg_t *out, char *why,
+                           size_t why_len)
+{
+    (void)key;
+    const char *s = json_string_value(v);
+    if (s == NULL || strcmp(s, "bell-pressed") != 0) {
+        snprintf(why, why_len, "type must be bell-pressed");
+        return CH_EPARSE;
+    }
+    snprintf(out->event_type, sizeof(out->event_type), "%s", s);
+    return 0;
+}
+
+static const key_spec_t state_keys[] = {
+    {"status", take_status},
+    {"battery", take_battery},
+    {"heartbeat_s", take_heartbeat_s},
+    {"time", take_time},
+    {"rssi_dbm", take_number},
+    {"temperature_c", take_number},
+    {"firmware", take_short_string},
+    {"attrs", take_attrs},
+    {NULL, NULL},
+};
+static const key_spec_t heartbeat_keys[] = {
+    {"time", take_time},
+    {"battery", take_battery},
+    {NULL, NULL},
+};
+static const key_spec_t event_keys[] = {
+    {"type", take_event_type}, {"time", take_time}, {"id", take_short_string},
+    {"attrs", take_attrs},     {NULL, NULL},
+};
+
+/* Every key of o through its checker in keys; what names the message ("a state message"). */
+static int parse_keys(json_t *o, const key_spec_t *keys, const char *what,
+                      ch_health_mqtt_msg_t *out, char *why, size_t why_len)
 {
     const char *key;
     json_t *v;
     json_object_foreach(o, key, v)
     {
-        if (strcmp(key, "type") == 0) {
-            const char *s = json_string_value(v);
-            if (s == NULL || strcmp(s, "bell-pressed") != 0) {
-                snprintf(why, why_len, "type must be bell-pressed");
-                return CH_EPARSE;
-            }
-            snprintf(out->event_type, sizeof(out->event_type), "%s", s);
-        } else if (strcmp(key, "time") == 0) {
-            if (take_time(v, &out->time_ms, why, why_len) != 0) {
-                return CH_EPARSE;
-            }
-        } else if (strcmp(key, "id") == 0) {
-            if (short_string(v, 64, key, why, why_len) != 0) {
-                return CH_EPARSE;
-            }
-        } else if (strcmp(key, "attrs") == 0) {
-            if (!json_is_object(v)) {
-                snprintf(why, why_len, "attrs must be an object");
-                return CH_EPARSE;
-            }
-        } else {
-            snprintf(why, why_len, "unknown key in an event message");
+        const key_spec_t *k = keys;
+        while (k->name != NULL && strcmp(k->name, key) != 0) {
+            k++;
+        }
+        if (k->name == NULL) {
+            snprintf(why, why_len, "unknown key in %s", what);
             return CH_EPARSE;
         }
-    }
-    if (out->event_type[0] == '\0') {
-        snprintf(why, why_len, "an event message needs type");
-        return CH_EPARSE;
+        if (k->take(v, key, out, why, why_len) != 0) {
+            return CH_EPARSE;
+        }
     }
     return 0;
 }
@@ -225,11 +238,19 @@ int ch_health_mqtt_parse(const char *prefix, const char *topic, const void *payl
         snprintf(why, why_len, "not a JSON object");
         rc = CH_EPARSE;
     } else if (out->kind == CH_HEALTH_MQTT_STATE) {
-        rc = parse_state(o, out, why, why_len);
+        rc = parse_keys(o, state_keys, "a state message", out, why, why_len);
+        if (rc == 0 && out->status[0] == '\0') {
+            snprintf(why, why_len, "a state message needs status");
+            rc = CH_EPARSE;
+        }
     } else if (out->kind == CH_HEALTH_MQTT_HEARTBEAT) {
-        rc = parse_heartbeat(o, out, why, why_len);
+        rc = parse_keys(o, heartbeat_keys, "a heartbeat message", out, why, why_len);
     } else {
-        rc = parse_event(o, out, why, why_len);
+        rc = parse_keys(o, event_keys, "an event message", out, why, why_len);
+        if (rc == 0 && out->event_type[0] == '\0') {
+            snprintf(why, why_len, "an event message needs type");
+            rc = CH_EPARSE;
+        }
     }
     json_decref(o);
     return rc;

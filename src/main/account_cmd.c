@@ -250,14 +250,9 @@ int ch_main_user(int argc, char **argv)
     memset(&opts, 0, sizeof(opts));
     const char *role = NULL, *agency = NULL, *pos[2] = {NULL, NULL};
     int npos = 0, pw_stdin = 0;
+    const ch_main_flag_t flags[] = {{"--role", &role}, {"--agency", &agency}, {NULL, NULL}};
     for (int i = 1; i < argc; i++) {
-        int r = ch_main__common_option(&opts, argc, argv, &i);
-        if (r == 0) {
-            r = ch_main__flag_value(argc, argv, &i, "--role", &role);
-        }
-        if (r == 0) {
-            r = ch_main__flag_value(argc, argv, &i, "--agency", &agency);
-        }
+        int r = ch_main__option(&opts, argc, argv, &i, flags);
         if (r < 0) {
             return CH_EXIT_USAGE;
         }
@@ -438,17 +433,10 @@ int ch_main_apikey(int argc, char **argv)
     memset(&opts, 0, sizeof(opts));
     const char *role = NULL, *agency = NULL, *label = NULL, *pos[2] = {NULL, NULL};
     int npos = 0;
+    const ch_main_flag_t flags[] = {
+        {"--role", &role}, {"--agency", &agency}, {"--label", &label}, {NULL, NULL}};
     for (int i = 1; i < argc; i++) {
-        int r = ch_main__common_option(&opts, argc, argv, &i);
-        if (r == 0) {
-            r = ch_main__flag_value(argc, argv, &i, "--role", &role);
-        }
-        if (r == 0) {
-            r = ch_main__flag_value(argc, argv, &i, "--agency", &agency);
-        }
-        if (r == 0) {
-            r = ch_main__flag_value(argc, argv, &i, "--label", &label);
-        }
+        int r = ch_main__option(&opts, argc, argv, &i, flags);
         if (r < 0) {
             return CH_EXIT_USAGE;
         }

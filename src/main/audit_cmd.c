@@ -367,14 +367,10 @@ static int ch__audit_verify(int argc, char **argv)
     const char *logdir_arg = NULL;
     const char *key_arg = NULL;
     const char *checkpoint_file = NULL;
+    const ch_main_flag_t flags[] = {
+        {"--key", &key_arg}, {"--checkpoint", &checkpoint_file}, {NULL, NULL}};
     for (int i = 1; i < argc; i++) {
-        int r = ch_main__common_option(&opts, argc, argv, &i);
-        if (r == 0) {
-            r = ch_main__flag_value(argc, argv, &i, "--key", &key_arg);
-        }
-        if (r == 0) {
-            r = ch_main__flag_value(argc, argv, &i, "--checkpoint", &checkpoint_file);
-        }
+        int r = ch_main__option(&opts, argc, argv, &i, flags);
         if (r < 0) {
             return CH_EXIT_USAGE;
         }

@@ -37,14 +37,11 @@ int ch_main_ledger(int argc, char **argv)
     const char *format = "csv";
     ch_event_ledger_filter_t f;
     memset(&f, 0, sizeof(f));
+    const ch_main_flag_t flags[] = {{"--from", &from},   {"--to", &to},      {"--agency", &agency},
+                                    {"--event", &event}, {"--camera", &cam}, {"--format", &format},
+                                    {NULL, NULL}};
     for (int i = 1; i < argc; i++) {
-        int r = ch_main__common_option(&opts, argc, argv, &i);
-        const char *const flags[] = {"--from",  "--to",     "--agency",
-                                     "--event", "--camera", "--format"};
-        const char **dst[] = {&from, &to, &agency, &event, &cam, &format};
-        for (size_t k = 0; r == 0 && k < CH_ARRAY_SIZE(flags); k++) {
-            r = ch_main__flag_value(argc, argv, &i, flags[k], dst[k]);
-        }
+        int r = ch_main__option(&opts, argc, argv, &i, flags);
         if (r < 0) {
             return CH_EXIT_USAGE;
         }

@@ -136,6 +136,16 @@ int ch_main__flag_value(int argc, char **argv, int *i, const char *flag, const c
     return 0;
 }
 
+int ch_main__option(ch_main_opts_t *opts, int argc, char **argv, int *i,
+                    const ch_main_flag_t *flags)
+{
+    int r = ch_main__common_option(opts, argc, argv, i);
+    for (; r == 0 && flags != NULL && flags->name != NULL; flags++) {
+        r = ch_main__flag_value(argc, argv, i, flags->name, flags->value);
+    }
+    return r;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {

@@ -45,6 +45,15 @@ void ch_main__add_override(ch_main_opts_t *opts, const char *key, const char *va
 /* A command's own "--flag VALUE" or "--flag=VALUE" at argv[*i]: 1 and *value (consumed), 0
  * when argv[*i] is another argument, -1 (after printing why) when the value is missing. */
 int ch_main__flag_value(int argc, char **argv, int *i, const char *flag, const char **value);
+/* A command's value flags, a table ended by {NULL, NULL}: "--role" sets *value. */
+typedef struct ch_main_flag {
+    const char *name;
+    const char **value;
+} ch_main_flag_t;
+/* argv[*i] as a common option or one of flags: 1 (consumed), 0 (another argument), -1 (after
+ * printing why). Every command's option loop is this call, then its own arguments. */
+int ch_main__option(ch_main_opts_t *opts, int argc, char **argv, int *i,
+                    const ch_main_flag_t *flags);
 /* Loads the configuration with opts; prints the error and returns CH_EXIT_CONFIG on failure. */
 int ch_main__load_config(const ch_main_opts_t *opts, ch_config_t *cfg);
 /* Creates dir and its parents (mode 0750); 0 or -errno. */

@@ -53,13 +53,10 @@ int ch_main_report(int argc, char **argv)
         fprintf(stderr, "cctvhub report: which report? (availability)\n\n%s", usage);
         return CH_EXIT_USAGE;
     }
+    const ch_main_flag_t flags[] = {
+        {"--month", &month}, {"--format", &format}, {"--utc-offset", &offset}, {NULL, NULL}};
     for (int i = 2; i < argc; i++) {
-        int r = ch_main__common_option(&opts, argc, argv, &i);
-        const char *const flags[] = {"--month", "--format", "--utc-offset"};
-        const char **dst[] = {&month, &format, &offset};
-        for (size_t k = 0; r == 0 && k < CH_ARRAY_SIZE(flags); k++) {
-            r = ch_main__flag_value(argc, argv, &i, flags[k], dst[k]);
-        }
+        int r = ch_main__option(&opts, argc, argv, &i, flags);
         if (r < 0) {
             return CH_EXIT_USAGE;
         }
