@@ -135,6 +135,29 @@ static const ch_config_key_t ch__config_keys[] = {
      86400, 0},
 };
 
+/* "host" or "host:port" (n bytes at hp, one colon at most) into host (NUL-terminated, shorter
+ * than host_cap) and *port (default_port without one; 1..65535). 0 or CH_EINVAL. */
+static int ch__config_host_port(const char *hp, size_t n, char *host, size_t host_cap,
+                                int default_port, int *port)
+{
+    const char *colon = memchr(hp, ':', n);
+    size_t hlen = colon != NULL ? (size_t)(colon - hp) : n;
+    if (hlen == 0 || hlen >= host_cap) {
+        return CH_EINVAL;
+    }
+    *port = default_port;
+    if (colon != NULL) {
+        int64_t p;
+        if (ch_parse_int64(colon + 1, n - hlen - 1, &p) != 0 || p < 1 || p > 65535) {
+            return CH_EINVAL; /* a second colon fails here too */
+        }
+        *port = (int)p;
+    }
+    memcpy(host, hp, hlen);
+    host[hlen] = '\0';
+    return 0;
+}
+
 int ch_config_parse_mqtt_url(const char *s, char *host, size_t host_cap, int *port, int *tls)
 {
     const char *rest;
@@ -151,34 +174,13 @@ int ch_config_parse_mqtt_url(const char *s, char *host, size_t host_cap, int *po
     if (n > 0 && rest[n - 1] == '/') {
         n--; /* "mqtt://broker/" */
     }
-    const char *colon = NULL;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)rest[i];
         if (ch <= ' ' || ch >= 0x7f || strchr("/?#@[]\\\"'", ch) != NULL) {
             return CH_EINVAL; /* no path, userinfo or IPv6 literal: keys say those */
         }
-        if (ch == ':') {
-            if (colon != NULL) {
-                return CH_EINVAL;
-            }
-            colon = rest + i;
-        }
     }
-    size_t hlen = colon != NULL ? (size_t)(colon - rest) : n;
-    if (hlen == 0 || hlen >= host_cap) {
-        return CH_EINVAL;
-    }
-    *port = *tls ? 8883 : 1883;
-    if (colon != NULL) {
-        int64_t p;
-        if (ch_parse_int64(colon + 1, n - hlen - 1, &p) != 0 || p < 1 || p > 65535) {
-            return CH_EINVAL;
-        }
-        *port = (int)p;
-    }
-    memcpy(host, rest, hlen);
-    host[hlen] = '\0';
-    return 0;
+    return ch__config_host_port(rest, n, host, host_cap, *tls ? 8883 : 1883, port);
 }
 
 int ch_config_parse_http_url(const char *s, char *host, size_t host_cap, int *port,
@@ -195,22 +197,10 @@ int ch_config_parse_http_url(const char *s, char *host, size_t host_cap, int *po
             return CH_EINVAL; /* nothing that could break the request line */
         }
     }
-    const char *colon = memchr(rest, ':', alen);
-    size_t hlen = colon != NULL ? (size_t)(colon - rest) : alen;
-    if (hlen == 0 || hlen >= host_cap || memchr(rest, '@', alen) != NULL ||
-        memchr(rest, '[', alen) != NULL) {
+    if (memchr(rest, '@', alen) != NULL || memchr(rest, '[', alen) != NULL ||
+        ch__config_host_port(rest, alen, host, host_cap, 80, port) != 0) {
         return CH_EINVAL;
     }
-    *port = 80;
-    if (colon != NULL) {
-        int64_t p;
-        if (ch_parse_int64(colon + 1, alen - hlen - 1, &p) != 0 || p < 1 || p > 65535) {
-            return CH_EINVAL;
-        }
-        *port = (int)p;
-    }
-    memcpy(host, rest, hlen);
-    host[hlen] = '\0';
     *path = slash != NULL ? slash : "/";
     return 0;
 }
