@@ -5,6 +5,7 @@ import { t, applyI18n, setLang, currentLang, onLangChange } from './i18n.js';
 import { CameraMap, HEALTH_STATES } from './map.js';
 import { Wall, fmtLeft } from './wall.js';
 import { AlertsPanel } from './alerts.js';
+import { el } from './dom.js';
 
 const $ = (sel) => document.querySelector(sel);
 const state = {
@@ -26,19 +27,6 @@ const state = {
 };
 const HEALTH_ROLES = ['admin', 'operator', 'provider', 'auditor'];
 const DOWN = new Set(['offline', 'auth-failed']);
-
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-    else if (k === 'dataset') Object.assign(e.dataset, v);
-    else e.setAttribute(k, v);
-  }
-  for (const c of children) if (c != null) e.append(c);
-  return e;
-}
 
 function show(id, on) {
   $(id).hidden = !on;
