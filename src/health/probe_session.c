@@ -156,21 +156,13 @@ static void on_answer(ch_health__session_t *s, const ch_proto_response_t *r, ch_
             return;
         }
         /* The header value holding the chosen challenge, kept for the requests to come. */
-        const ch_proto_header_t *hv = NULL;
-        for (size_t i = 0; i < r->num_headers; i++) {
-            const ch_proto_header_t *x = &r->headers[i];
-            if (ch_slice_eq_nocase(x->name, "www-authenticate") && x->value.ptr <= ch.realm.ptr &&
-                ch.realm.ptr <= x->value.ptr + x->value.len) {
-                hv = x;
-            }
-        }
-        if (hv == NULL || hv->value.len >= sizeof(s->challenge)) {
+        if (ch.value.len >= sizeof(s->challenge)) {
             ch_health__session_end(s, CH_HEALTH_PROBE_AUTH_FAILED, NULL,
                                    "the camera's challenge is too long");
             return;
         }
-        memcpy(s->challenge, hv->value.ptr, hv->value.len);
-        s->challenge[hv->value.len] = '\0';
+        memcpy(s->challenge, ch.value.ptr, ch.value.len);
+        s->challenge[ch.value.len] = '\0';
         s->has_challenge = 1;
         s->nc = 0;
         ch_health__session_request(s);

@@ -417,19 +417,11 @@ static int on_response(cam_t *c, const ch_proto_response_t *r, ch_slice_t body)
             return -1;
         }
         /* Keep the chosen challenge's header value for later requests. */
-        const ch_proto_header_t *hv = NULL;
-        for (size_t i = 0; i < r->num_headers; i++) {
-            const ch_proto_header_t *x = &r->headers[i];
-            if (ch_slice_eq_nocase(x->name, "www-authenticate") && x->value.ptr <= ch.realm.ptr &&
-                ch.realm.ptr <= x->value.ptr + x->value.len) {
-                hv = x;
-            }
-        }
-        if (hv == NULL || hv->value.len >= sizeof(p->challenge)) {
+        if (ch.value.len >= sizeof(p->challenge)) {
             fail(c, "the camera's challenge is too long");
             return -1;
         }
-        copy_slice(p->challenge, sizeof(p->challenge), hv->value);
+        copy_slice(p->challenge, sizeof(p->challenge), ch.value);
         p->has_challenge = 1;
         p->nc = 0;
         send_step(c);

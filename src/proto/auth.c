@@ -81,6 +81,7 @@ static int qop_has_auth(ch_slice_t v)
 int ch_proto_auth_parse_challenge(ch_slice_t value, ch_proto_auth_challenge_t *out)
 {
     memset(out, 0, sizeof(*out));
+    out->value = value;
     cursor_t c = {value.ptr, value.len, 0};
     skip_ws(&c);
     ch_slice_t scheme = read_token(&c);

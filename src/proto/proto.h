@@ -408,6 +408,7 @@ typedef struct ch_proto_auth_challenge {
     ch_proto_digest_alg_t algorithm; /* Digest */
     unsigned qop_auth;               /* Digest: the server offers qop "auth" */
     unsigned stale;                  /* Digest: stale=true */
+    ch_slice_t value; /* the whole header value it was parsed from (to keep for later requests) */
 } ch_proto_auth_challenge_t;
 
 /**

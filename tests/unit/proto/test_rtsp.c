@@ -736,6 +736,9 @@ static void test_digest_sha256_and_md5_match_rfc_7616_examples(void **state)
     char hex[65];
     assert_int_equal(ch_proto_auth_pick(h, 3, &c), 0);
     assert_int_equal(c.algorithm, CH_PROTO_DIGEST_SHA256);
+    /* The whole header value of the chosen challenge, to keep for the requests to come. */
+    assert_ptr_equal(c.value.ptr, h[2].value.ptr);
+    assert_int_equal(c.value.len, h[2].value.len);
     assert_int_equal(ch_proto_auth_digest_response(&c, &r, hex), 0);
     assert_string_equal(hex, "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1");
     ch_buf_t b;
