@@ -14,6 +14,7 @@
  */
 #include "api/api_ctx.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,7 +193,8 @@ static int pw_queue(pw_job_t *j, const char *addr)
     ch_api_t *api = j->ctx.api;
     j->hash.password = j->password;
     j->hash.password_len = j->password_len;
-    int rc = ch_auth_hasher_submit(api->hasher, &j->hash, addr, pw_done);
+    int rc = api->hasher != NULL ? ch_auth_hasher_submit(api->hasher, &j->hash, addr, pw_done)
+                                 : -ECANCELED; /* closed: the hub is stopping */
     if (rc == CH_EAGAIN) {
         /* Beyond the pool's bounds: refused at once, without a record (a refusal for rate). */
         ch_api__err_t e;
