@@ -389,8 +389,8 @@ def test_a_login_flood_is_bounded_and_does_not_delay_audited_writes():
               % (peak // 1024, base // 1024))
         # The audited write did not wait for the flood's hashes (a generous bound).
         check(write_s < 3.0, "an audited write took %.1f s during the flood" % write_s)
-        # The admin still logs in from the same address once the flood is over? The address
-        # is throttled now (its failures counted before hashing); another address is not.
+        # The flood's failures count against its address only: the administrator logs in
+        # from another one at once.
         status, _, data = login_from(h, "admin", ADMIN_PASSWORD, source="127.0.0.2")
         check(status == 200, data)
         h.stop()
