@@ -438,8 +438,8 @@ int ch_config_parse_cidrs(const char *s, ch_cidr_t *out, size_t cap)
         unsigned prefix = max;
         if (slash != NULL) {
             int64_t v;
-            if (ch_parse_int64(slash + 1, (size_t)(q - slash - 1), &v) != 0 || v < 0 ||
-                v > (int64_t)max) {
+            if (slash + 1 == q || slash[1] < '0' || slash[1] > '9' ||
+                ch_parse_int64(slash + 1, (size_t)(q - slash - 1), &v) != 0 || v > (int64_t)max) {
                 return CH_EINVAL;
             }
             prefix = (unsigned)v;

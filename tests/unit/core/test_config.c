@@ -352,8 +352,19 @@ static void test_trusted_proxies_parse_into_networks(void **state)
     assert_int_equal(ch_ip_parse("2001:db8::1", 11, a), 0);
     assert_int_equal(ch_cidr_contains(nets, 1, a), 0);
     static const char *const bad[] = {
-        "",           "10.0.0.1,",  ",10.0.0.1",    "10.0.0.1/33", "::1/129",     "10.0.0.1/",
-        "10.0.0.1/x", "10.0.0.256", "host.example", "10.0.0.1/-1", "10.0.0.1:80", "1.2.3.4 5.6.7.8",
+        "",
+        "10.0.0.1,",
+        ",10.0.0.1",
+        "10.0.0.1/33",
+        "::1/129",
+        "10.0.0.1/",
+        "10.0.0.1/x",
+        "10.0.0.256",
+        "host.example",
+        "10.0.0.1/-1",
+        "10.0.0.0/+8",
+        "10.0.0.1:80",
+        "1.2.3.4 5.6.7.8",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(ch_config_parse_cidrs(bad[i], nets, CH_CIDR_MAX), CH_EINVAL);
