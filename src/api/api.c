@@ -1250,10 +1250,13 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg, ch_a
            ch_geo_memory_bytes(api->geo));
     api->auth.session_idle_ms = cfg->session_idle_ms;
     api->auth.session_max_ms = cfg->session_max_ms;
-    api->max_failed_logins = cfg->max_failed_logins > 0 ? cfg->max_failed_logins : 5;
-    api->lock_ms = cfg->lockout_ms > 0 ? cfg->lockout_ms : 15 * 60 * 1000;
     api->cookie_secure = cfg->cookie_secure;
     api->throttle = ch_auth_throttle_new(cfg->max_failures_per_address, 0);
+    api->lockout = ch_auth_lockout_new(cfg->max_failed_logins, cfg->lockout_ms);
+    ch_auth_hasher_config_t hcfg = {.threads = cfg->hash_threads,
+                                    .max_in_flight = cfg->max_hashes_in_flight,
+                                    .max_per_address = cfg->max_hashes_per_address};
+    api->hasher = ch_auth_hasher_new(loop, &hcfg);
     ch_event_config_t ecfg = {.st = st,
                               .audit = cfg->audit,
                               .sk = cfg->token_sk,
@@ -1284,6 +1287,8 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg, ch_a
                ch_store_errmsg(st));
         ch_event_engine_free(api->events);
         ch_auth_throttle_free(api->throttle);
+        ch_auth_lockout_free(api->lockout);
+        ch_auth_hasher_free(api->hasher);
         ch_geo_free(api->geo);
         ch_free(api->store_url);
         ch_free(api->web_root);
@@ -1315,6 +1320,8 @@ void ch_api_free(ch_api_t *api)
     ch_geo_free(api->geo);
     ch_policy_free(api->policy);
     ch_auth_throttle_free(api->throttle);
+    ch_auth_lockout_free(api->lockout);
+    ch_auth_hasher_free(api->hasher);
     ch_free(api->store_url);
     ch_free(api->web_root);
     ch_free(api->tile_url);
@@ -1351,6 +1358,11 @@ void ch_api_close(ch_api_t *api)
     if (api->check != NULL) {
         uv_close((uv_handle_t *)api->check, free_handle);
         api->check = NULL;
+    }
+    if (ch_auth_hasher_in_flight(api->hasher) == 0) {
+        /* Its threads end and its handle closes while the loop still turns. */
+        ch_auth_hasher_free(api->hasher);
+        api->hasher = NULL;
     }
 }
 

@@ -42,16 +42,23 @@ typedef struct ch_api_config {
      * cannot be made durable is rolled back and answered 503. */
     ch_audit_t *audit;
     /* Accounts (0 = the default in brackets): a session ends after session_idle_ms unused
-     * [30 min] and session_max_ms after login [12 h]; max_failed_logins failures in a row
-     * [5] lock an account for lockout_ms [15 min]; max_failures_per_address failed logins
-     * from one address within 5 minutes [20] refuse that address for the rest of them;
-     * cookie_secure adds Secure to the session cookie (set it when TLS is in front). */
+     * [30 min] and session_max_ms after login [12 h]; max_failed_logins failures of one user
+     * name from one client address [5] lock that name out from that address (only) for
+     * lockout_ms [15 min]; max_failures_per_address failed logins from one address within 5
+     * minutes [20] refuse that address for the rest of them; cookie_secure adds Secure to
+     * the session cookie (set it when TLS is in front). Passwords are hashed on hash_threads
+     * threads of their own [2], with at most max_hashes_in_flight hashes queued or running [16] and
+     * max_hashes_per_address of them for one client address [2]: a login beyond either answers 429
+     * at once. */
     int64_t session_idle_ms;
     int64_t session_max_ms;
     int max_failed_logins;
     int64_t lockout_ms;
     int max_failures_per_address;
     int cookie_secure;
+    unsigned hash_threads;
+    unsigned max_hashes_in_flight;
+    unsigned max_hashes_per_address;
     /* Events: the node's Ed25519 secret key that signs view tokens (64 bytes, copied; NULL:
      * no tokens), the bases of the grants' URLs (ch_api_set_urls may change them once the
      * listeners are bound), the area served (all zero: South Korea), a moving subject's grace

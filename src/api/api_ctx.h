@@ -22,7 +22,7 @@ struct ch_api {
     ch_geo_t *geo;
     uint64_t camera_changes; /* counts changes made through the routes, see import_done */
     ch_policy_t *policy;     /* the services file; NULL when none is configured */
-    size_t in_flight;        /* imports and logins queued or running on the pool */
+    size_t in_flight;        /* imports on the pool, and logins and passwords on the hasher */
     int freeing;             /* ch_api_free() was called with work in flight */
     /* The /health answer, rebuilt at most once a second (or when in_flight changes): it is
      * the benchmark's target, so the common case is one comparison and a copy. */
@@ -33,10 +33,10 @@ struct ch_api {
     /* Accounts. */
     ch_auth_config_t auth;
     ch_auth_throttle_t *throttle; /* failed logins per client address */
-    int max_failed_logins;        /* then the account locks for lock_ms */
-    int64_t lock_ms;
-    int cookie_secure;         /* add "Secure" to the session cookie (the hub is behind TLS) */
-    ch_event_engine_t *events; /* events and grants */
+    ch_auth_lockout_t *lockout;   /* failed logins per user name and client address */
+    ch_auth_hasher_t *hasher;     /* Argon2id off the loop, bounded; NULL once closed */
+    int cookie_secure;            /* add "Secure" to the session cookie (the hub is behind TLS) */
+    ch_event_engine_t *events;    /* events and grants */
     /* The opens of this loop turn, one store transaction (events_routes.c). */
     struct open_job **batch;
     size_t nbatch, cbatch;

@@ -4,15 +4,17 @@
  *  - ch_api__authorize: every non-public route passes here first: a session cookie (people)
  *    or a Bearer API key (agencies' systems), the route's roles, and for sessions the CSRF
  *    token on every request that changes state. Refusals are audited.
- *  - POST/GET/DELETE /api/v1/session: log in (Argon2id on the thread pool, so the loop never
- *    waits for it), who am I, log out. Failed logins lock the account after
- *    max_failed_logins in a row and throttle the client address.
+ *  - POST/GET/DELETE /api/v1/session: log in (Argon2id on the auth module's hash pool, so
+ *    neither the loop nor the audit's appends wait for it), who am I, log out. An attempt
+ *    counts against its client address (the throttle) and its user name from that address
+ *    (the lock-out) before it is hashed; beyond the pool's bounds it is answered 429 at once.
  *  - /api/v1/users and /api/v1/apikeys for administrators.
  *
  * No password, token or key is ever logged or put on the audit record.
  */
 #include "api/api_ctx.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,7 +128,7 @@ static json_t *apikey_json(const ch_apikey_t *k)
                      opt_time(k->revoked_at), "created_at", opt_time(k->created_at));
 }
 
-/* ---- pool work: Argon2id off the loop ------------------------------------------------------ */
+/* ---- hashing: Argon2id on the hash pool -------------------------------------------------- */
 
 typedef enum pw_job_kind {
     JOB_LOGIN,       /* verify a password */
@@ -135,14 +137,13 @@ typedef enum pw_job_kind {
 } pw_job_kind_t;
 
 typedef struct pw_job {
-    uv_work_t work;
+    ch_auth_hash_job_t hash; /* first: the pool's callback gets it back */
     api_ctx_t ctx;
     pw_job_kind_t kind;
     char *password; /* wiped and freed when the job ends */
     size_t password_len;
-    char hash[CH_AUTH_HASH_MAX]; /* in: the stored hash (login); out: the new hash */
-    int have_hash;
     int ok;         /* login: the password matched; others: the hash was made */
+    int locks;      /* login: this attempt reached the lock-out's limit for its pair */
     ch_user_t user; /* login: the user found; create and patch: the record to write */
     int user_found;
     char username[72];
@@ -155,36 +156,21 @@ static void pw_job_free(pw_job_t *j)
         sodium_memzero(j->password, j->password_len);
         ch_free(j->password);
     }
-    sodium_memzero(j->hash, sizeof(j->hash));
+    sodium_memzero(j->hash.hash, sizeof(j->hash.hash));
     ch_user_fini(&j->user);
     json_decref(j->changes);
     ch_free(j);
 }
 
-static void pw_work(uv_work_t *w)
-{
-    pw_job_t *j = w->data;
-    if (j->kind == JOB_LOGIN) {
-        if (j->have_hash) {
-            j->ok = ch_auth_password_verify(j->hash, j->password, j->password_len) == 0;
-        } else {
-            ch_auth_password_dummy_verify(j->password, j->password_len);
-            j->ok = 0;
-        }
-    } else {
-        j->ok = ch_auth_password_hash(j->password, j->password_len, j->hash) == 0;
-    }
-}
-
 static void login_finish(pw_job_t *j);
 static void user_write_finish(pw_job_t *j);
 
-static void pw_done(uv_work_t *w, int status)
+static void pw_done(ch_auth_hash_job_t *hj)
 {
-    pw_job_t *j = w->data;
+    pw_job_t *j = (pw_job_t *)hj;
     ch_api_t *api = j->ctx.api;
-    CH_UNUSED(status);
     api->in_flight--;
+    j->ok = j->hash.result == 0;
     if (api->freeing) {
         pw_job_free(j);
         if (api->in_flight == 0) {
@@ -200,16 +186,30 @@ static void pw_done(uv_work_t *w, int status)
     pw_job_free(j);
 }
 
-static int pw_queue(pw_job_t *j)
+/* Hands j to the hash pool; addr is the client address a login counts against (NULL: an
+ * administrator's request, never refused). 0, or non-zero after answering and freeing j. */
+static int pw_queue(pw_job_t *j, const char *addr)
 {
-    j->work.data = j;
-    int rc = uv_queue_work(j->ctx.api->loop, &j->work, pw_work, pw_done);
+    ch_api_t *api = j->ctx.api;
+    j->hash.password = j->password;
+    j->hash.password_len = j->password_len;
+    int rc = api->hasher != NULL ? ch_auth_hasher_submit(api->hasher, &j->hash, addr, pw_done)
+                                 : -ECANCELED; /* closed: the hub is stopping */
+    if (rc == CH_EAGAIN) {
+        /* Beyond the pool's bounds: refused at once, without a record (a refusal for rate). */
+        ch_api__err_t e;
+        ch_api__err_set(&e, 429, "busy", NULL, "%s",
+                        "too many logins are being checked; try again in a second");
+        ch_api__reply_err(&j->ctx, &e, "Retry-After: 1\r\n");
+        pw_job_free(j);
+        return rc;
+    }
     if (rc != 0) {
         ch_api__reply_error(&j->ctx, 503, "busy", NULL, "the hub cannot take this now");
         pw_job_free(j);
         return rc;
     }
-    j->ctx.api->in_flight++;
+    api->in_flight++;
     return 0;
 }
 
@@ -218,6 +218,7 @@ static pw_job_t *pw_job_new(api_ctx_t *c, pw_job_kind_t kind, const char *pw, si
     pw_job_t *j = ch_calloc(1, sizeof(*j));
     j->ctx = *c;
     j->kind = kind;
+    j->hash.kind = kind == JOB_LOGIN ? CH_AUTH_HASH_VERIFY : CH_AUTH_HASH_MAKE;
     j->password = ch_malloc(len + 1);
     memcpy(j->password, pw, len);
     j->password[len] = '\0';
@@ -285,23 +286,39 @@ static void handle_login(api_ctx_t *c)
     int rc = ch_store_user_find(api->st, j->username, &j->user);
     if (rc == 0) {
         j->user_found = 1;
-        if (j->user.locked_until > now) {
-            json_t *d = json_pack("{s:s, s:s, s:s}", "username", j->username, "reason",
-                                  "account locked", "peer", c->req->peer);
-            (void)ch_api__audit(c, "anonymous", "auth.login", NULL, "denied", d);
-            reply_retry(c, "locked", j->user.locked_until - now,
-                        "too many failed logins: the account is locked for a while");
-            pw_job_free(j);
-            return;
+        /* The user's locked_until is the end of the last lock put on the name from any
+         * address; an administrator's unlock clears it, and with it every address's lock. */
+        wait = j->user.locked_until > now
+                   ? ch_auth_lockout_check(api->lockout, j->username, c->req->peer, now)
+                   : 0;
+        if (j->user.password_hash != NULL && !j->user.disabled) {
+            snprintf(j->hash.hash, sizeof(j->hash.hash), "%s", j->user.password_hash);
         }
-        snprintf(j->hash, sizeof(j->hash), "%s", j->user.password_hash);
-        j->have_hash = !j->user.disabled;
-    } else if (rc != CH_ENOTFOUND) {
+    } else if (rc == CH_ENOTFOUND) {
+        /* Unknown names lock the same way, so that a lock tells nothing about a name. */
+        wait = ch_auth_lockout_check(api->lockout, j->username, c->req->peer, now);
+    } else {
         ch_api__reply_error(c, 500, "internal", NULL, "the account store failed");
         pw_job_free(j);
         return;
     }
-    (void)pw_queue(j);
+    if (wait > 0) {
+        json_t *d = json_pack("{s:s, s:s, s:s}", "username", j->username, "reason",
+                              "account locked", "peer", c->req->peer);
+        (void)ch_api__audit(c, "anonymous", "auth.login", NULL, "denied", d);
+        reply_retry(c, "locked", wait,
+                    "too many failed logins: the account is locked for a while from here");
+        pw_job_free(j);
+        return;
+    }
+    /* Counted before hashing, so that attempts in flight cannot all pass the checks above
+     * while the first ones are still hashing. A right password takes its count back. */
+    char peer[sizeof(c->req->peer)];
+    snprintf(peer, sizeof(peer), "%s", c->req->peer);
+    if (pw_queue(j, peer) == 0) {
+        ch_auth_throttle_fail(api->throttle, peer, now);
+        j->locks = ch_auth_lockout_fail(api->lockout, j->username, peer, now);
+    }
 }
 
 /* Set-Cookie for a new session, or one that clears it (token NULL). */
@@ -319,25 +336,28 @@ static void session_cookie(const ch_api_t *api, const char *token, char out[256]
     }
 }
 
+/* A failed login (already counted against its address and pair when it was queued). When its
+ * pair is at the limit, the user's locked_until moves to the end of this lock: the lock holds
+ * from this address only (ch_auth_lockout_check), and an unlock clears it. */
 static void login_failed(pw_job_t *j, const char *reason)
 {
     api_ctx_t *c = &j->ctx;
     ch_api_t *api = c->api;
     int64_t now = ch_time_now_ms();
-    ch_auth_throttle_fail(api->throttle, c->req->peer, now);
     int locked = 0;
     int began = ch_store_begin(api->st) == 0;
-    if (j->user_found && began) {
+    int64_t wait = ch_auth_lockout_check(api->lockout, j->username, c->req->peer, now);
+    if (j->user_found && began && wait > 0) {
         ch_user_t u;
         if (ch_store_user_get(api->st, j->user.id, &u) == 0) {
+            /* Reported when the limit is reached, and again after an unlock lifted it. */
+            locked = j->locks || u.locked_until <= now;
             u.failed_logins++;
-            if (u.failed_logins >= api->max_failed_logins) {
-                u.locked_until = now + api->lock_ms;
-                u.failed_logins = 0;
-                locked = 1;
+            if (u.locked_until < now + wait) {
+                u.locked_until = now + wait;
             }
             if (ch_store_user_update(api->st, &u) != 0) {
-                ch_log(CH_LOG_ERROR, MODULE, "msg=\"failed login not counted\" error=\"%s\"",
+                ch_log(CH_LOG_ERROR, MODULE, "msg=\"lock-out not stored\" error=\"%s\"",
                        ch_store_errmsg(api->st));
             }
         }
@@ -351,7 +371,7 @@ static void login_failed(pw_job_t *j, const char *reason)
         snprintf(object, sizeof(object), "user:%s", j->username);
         arc = ch_api__audit(
             c, "system", "auth.lockout", object, "ok",
-            json_pack("{s:I, s:s}", "locked_ms", (json_int_t)api->lock_ms, "peer", c->req->peer));
+            json_pack("{s:I, s:s}", "locked_ms", (json_int_t)wait, "peer", c->req->peer));
     }
     if (began && (arc != 0 || ch_store_commit(api->st) != 0)) {
         (void)ch_store_rollback(api->st);
@@ -398,7 +418,9 @@ static void login_finish(pw_job_t *j)
     }
     if (rc == 0) {
         u.failed_logins = 0;
-        u.locked_until = 0;
+        if (u.locked_until <= now) {
+            u.locked_until = 0; /* a lock from another address still running stays */
+        }
         u.last_login = now;
         rc = ch_store_user_update(st, &u);
         if (rc == 0) {
@@ -430,7 +452,8 @@ static void login_finish(pw_job_t *j)
         ch_api__reply_error(c, 500, "internal", NULL, "the account store failed");
         return;
     }
-    ch_auth_throttle_clear(api->throttle, c->req->peer);
+    ch_auth_throttle_forgive(api->throttle, c->req->peer);
+    ch_auth_lockout_clear(api->lockout, j->username, c->req->peer);
     char cookie[256];
     session_cookie(api, token, cookie);
     sodium_memzero(token, sizeof(token));
@@ -647,7 +670,7 @@ static void user_create(api_ctx_t *c)
     pw_job_t *j = pw_job_new(c, JOB_USER_CREATE, pw, len);
     j->user = u;
     memset(&u, 0, sizeof(u));
-    (void)pw_queue(j);
+    (void)pw_queue(j, NULL);
 out:
     ch_user_fini(&u);
     json_decref(body);
@@ -719,11 +742,11 @@ static void user_patch(api_ctx_t *c, int64_t id)
     if (len == 0) {
         /* Nothing to hash: finish here without the pool. */
         j->ok = 1;
-        j->hash[0] = '\0';
+        j->hash.hash[0] = '\0';
         user_write_finish(j);
         pw_job_free(j);
     } else {
-        (void)pw_queue(j);
+        (void)pw_queue(j, NULL);
     }
 out:
     ch_user_fini(&u);
@@ -739,9 +762,9 @@ static void user_write_finish(pw_job_t *j)
         ch_api__reply_error(c, 500, "internal", NULL, "the password could not be hashed");
         return;
     }
-    if (j->hash[0] != '\0') {
+    if (j->hash.hash[0] != '\0') {
         ch_free(j->user.password_hash);
-        j->user.password_hash = ch_strdup(j->hash);
+        j->user.password_hash = ch_strdup(j->hash.hash);
     }
     int creating = j->kind == JOB_USER_CREATE;
     int rc = ch_store_begin(st);

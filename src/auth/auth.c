@@ -3,6 +3,7 @@
  * request against the store, and the login throttle.
  */
 #include "auth/auth.h"
+#include "auth/auth_internal.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -470,40 +471,59 @@ int ch_auth_authenticate(ch_store_t *st, const ch_auth_config_t *cfg, const ch_s
     return 0;
 }
 
-/* ---- the login throttle -------------------------------------------------------------------- */
+/* ---- the login throttle and the lock-out ----------------------------------------------------- */
+
+/* One table serves both: keys are a host (the throttle) or "user\n host" (the lock-out). */
+#define KEY_MAX 120
 
 typedef struct slot {
-    char addr[48]; /* "" = free */
+    char key[KEY_MAX]; /* "" = free */
     int failures;
+    int announced;   /* the lock-out: the failure that reached the limit was reported */
     int64_t last_ms; /* the last failure: the window runs from it, so slow guessing adds up */
 } slot_t;
 
 struct ch_auth_throttle {
     int max_failures;
     int64_t window_ms;
-    slot_t slots[CH_AUTH_THROTTLE_SLOTS];
+    size_t nslots;
+    slot_t *slots;
 };
 
-ch_auth_throttle_t *ch_auth_throttle_new(int max_failures, int64_t window_ms)
+static ch_auth_throttle_t *table_new(int max_failures, int64_t window_ms, int64_t default_ms,
+                                     size_t nslots)
 {
     ch_auth_throttle_t *t = ch_calloc(1, sizeof(*t));
     t->max_failures = max_failures > 0 ? max_failures : 20;
-    t->window_ms = window_ms > 0 ? window_ms : 5 * 60 * 1000;
+    t->window_ms = window_ms > 0 ? window_ms : default_ms;
+    t->nslots = nslots;
+    t->slots = ch_calloc(nslots, sizeof(slot_t));
     return t;
+}
+
+ch_auth_throttle_t *ch_auth_throttle_new(int max_failures, int64_t window_ms)
+{
+    return table_new(max_failures, window_ms, 5 * 60 * 1000, CH_AUTH_THROTTLE_SLOTS);
 }
 
 void ch_auth_throttle_free(ch_auth_throttle_t *t)
 {
-    ch_free(t);
+    if (t != NULL) {
+        ch_free(t->slots);
+        ch_free(t);
+    }
 }
 
-/* The address without its port ("127.0.0.1:5123" -> "127.0.0.1", "[::1]:80" -> "[::1]"). */
-static void host_of(const char *addr, char out[48])
+void ch_auth__host_of(const char *addr, char out[48])
 {
-    const char *colon = strrchr(addr, ':');
-    size_t n = colon != NULL && strchr(addr, '.') != NULL ? (size_t)(colon - addr)
-               : colon != NULL && addr[0] == '['          ? (size_t)(colon - addr)
-                                                          : strlen(addr);
+    size_t n = strlen(addr);
+    const char *colon = strchr(addr, ':');
+    if (addr[0] == '[') {
+        const char *close = strchr(addr, ']');
+        n = close != NULL ? (size_t)(close - addr) + 1 : n;
+    } else if (colon != NULL && strchr(colon + 1, ':') == NULL) {
+        n = (size_t)(colon - addr);
+    }
     if (n > 47) {
         n = 47;
     }
@@ -511,21 +531,33 @@ static void host_of(const char *addr, char out[48])
     out[n] = '\0';
 }
 
-static slot_t *find_slot(ch_auth_throttle_t *t, const char *addr, int create, int64_t now_ms)
+/* The table key of addr, with user in front when not NULL. */
+static void key_of(const char *user, const char *addr, char out[KEY_MAX])
 {
     char host[48];
-    host_of(addr, host);
+    ch_auth__host_of(addr, host);
+    if (user != NULL) {
+        /* host never holds a newline, so "user\nhost" splits at its last newline one way
+         * only, whatever the name holds (names are at most 64 bytes: the route checks). */
+        snprintf(out, KEY_MAX, "%.70s\n%s", user, host);
+    } else {
+        snprintf(out, KEY_MAX, "%s", host);
+    }
+}
+
+static slot_t *find_slot(ch_auth_throttle_t *t, const char *key, int create, int64_t now_ms)
+{
     slot_t *victim = NULL; /* a free slot, else the one least recently failed */
-    for (size_t i = 0; i < CH_AUTH_THROTTLE_SLOTS; i++) {
+    for (size_t i = 0; i < t->nslots; i++) {
         slot_t *s = &t->slots[i];
-        if (s->addr[0] != '\0' && now_ms - s->last_ms > t->window_ms) {
-            s->addr[0] = '\0';
+        if (s->key[0] != '\0' && now_ms - s->last_ms > t->window_ms) {
+            s->key[0] = '\0';
         }
-        if (s->addr[0] != '\0' && strcmp(s->addr, host) == 0) {
+        if (s->key[0] != '\0' && strcmp(s->key, key) == 0) {
             return s;
         }
         if (victim == NULL ||
-            (victim->addr[0] != '\0' && (s->addr[0] == '\0' || s->last_ms < victim->last_ms))) {
+            (victim->key[0] != '\0' && (s->key[0] == '\0' || s->last_ms < victim->last_ms))) {
             victim = s;
         }
     }
@@ -533,13 +565,13 @@ static slot_t *find_slot(ch_auth_throttle_t *t, const char *addr, int create, in
         return NULL;
     }
     memset(victim, 0, sizeof(*victim));
-    snprintf(victim->addr, sizeof(victim->addr), "%s", host);
+    snprintf(victim->key, sizeof(victim->key), "%s", key);
     return victim;
 }
 
-int64_t ch_auth_throttle_check(ch_auth_throttle_t *t, const char *addr, int64_t now_ms)
+static int64_t table_check(ch_auth_throttle_t *t, const char *key, int64_t now_ms)
 {
-    slot_t *s = find_slot(t, addr, 0, now_ms);
+    slot_t *s = find_slot(t, key, 0, now_ms);
     if (s == NULL || s->failures < t->max_failures) {
         return 0;
     }
@@ -547,20 +579,90 @@ int64_t ch_auth_throttle_check(ch_auth_throttle_t *t, const char *addr, int64_t 
     return wait > 0 ? wait : 0;
 }
 
-void ch_auth_throttle_fail(ch_auth_throttle_t *t, const char *addr, int64_t now_ms)
+static slot_t *table_fail(ch_auth_throttle_t *t, const char *key, int64_t now_ms)
 {
-    slot_t *s = find_slot(t, addr, 1, now_ms);
+    slot_t *s = find_slot(t, key, 1, now_ms);
     s->failures++;
     s->last_ms = now_ms;
+    return s;
+}
+
+static void table_clear(ch_auth_throttle_t *t, const char *key)
+{
+    for (size_t i = 0; i < t->nslots; i++) {
+        if (strcmp(t->slots[i].key, key) == 0) {
+            t->slots[i].key[0] = '\0';
+        }
+    }
+}
+
+int64_t ch_auth_throttle_check(ch_auth_throttle_t *t, const char *addr, int64_t now_ms)
+{
+    char key[KEY_MAX];
+    key_of(NULL, addr, key);
+    return table_check(t, key, now_ms);
+}
+
+void ch_auth_throttle_fail(ch_auth_throttle_t *t, const char *addr, int64_t now_ms)
+{
+    char key[KEY_MAX];
+    key_of(NULL, addr, key);
+    (void)table_fail(t, key, now_ms);
+}
+
+void ch_auth_throttle_forgive(ch_auth_throttle_t *t, const char *addr)
+{
+    char key[KEY_MAX];
+    key_of(NULL, addr, key);
+    for (size_t i = 0; i < t->nslots; i++) {
+        slot_t *s = &t->slots[i];
+        if (s->key[0] != '\0' && strcmp(s->key, key) == 0 && s->failures > 0) {
+            s->failures--;
+        }
+    }
 }
 
 void ch_auth_throttle_clear(ch_auth_throttle_t *t, const char *addr)
 {
-    char host[48];
-    host_of(addr, host);
-    for (size_t i = 0; i < CH_AUTH_THROTTLE_SLOTS; i++) {
-        if (strcmp(t->slots[i].addr, host) == 0) {
-            t->slots[i].addr[0] = '\0';
-        }
+    char key[KEY_MAX];
+    key_of(NULL, addr, key);
+    table_clear(t, key);
+}
+
+ch_auth_lockout_t *ch_auth_lockout_new(int max_failures, int64_t lock_ms)
+{
+    return table_new(max_failures > 0 ? max_failures : 5, lock_ms, 15 * 60 * 1000,
+                     CH_AUTH_LOCKOUT_SLOTS);
+}
+
+void ch_auth_lockout_free(ch_auth_lockout_t *l)
+{
+    ch_auth_throttle_free(l);
+}
+
+int64_t ch_auth_lockout_check(ch_auth_lockout_t *l, const char *user, const char *addr,
+                              int64_t now_ms)
+{
+    char key[KEY_MAX];
+    key_of(user, addr, key);
+    return table_check(l, key, now_ms);
+}
+
+int ch_auth_lockout_fail(ch_auth_lockout_t *l, const char *user, const char *addr, int64_t now_ms)
+{
+    char key[KEY_MAX];
+    key_of(user, addr, key);
+    slot_t *s = table_fail(l, key, now_ms);
+    if (s->failures >= l->max_failures && !s->announced) {
+        s->announced = 1;
+        return 1;
     }
+    return 0;
+}
+
+void ch_auth_lockout_clear(ch_auth_lockout_t *l, const char *user, const char *addr)
+{
+    char key[KEY_MAX];
+    key_of(user, addr, key);
+    table_clear(l, key);
 }

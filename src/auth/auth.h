@@ -6,9 +6,10 @@
  * and SHA-256 of session tokens and API key secrets (both 256 random bits, so a fast hash is
  * enough). Comparisons of secrets are constant-time.
  *
- * Threading: every function is thread-safe except the throttle, which belongs to one loop.
- * ch_auth_password_hash / _verify are slow on purpose (tens of milliseconds): call them off the
- * control loop.
+ * Threading: every function is thread-safe except the throttle, the lock-out table and the
+ * hash pool's calls, which belong to one loop. ch_auth_password_hash / _verify are slow on
+ * purpose (tens of milliseconds and 64 MiB each): the control loop hands them to the hash pool
+ * (ch_auth_hasher_t), which bounds how many run and wait.
  */
 #ifndef CH_AUTH_H
 #define CH_AUTH_H
@@ -18,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
 /* ---- roles --------------------------------------------------------------------------------- */
 
@@ -128,7 +130,11 @@ void ch_auth_principal_of_user(const ch_user_t *u, int64_t session_id, const cha
  * Failed logins per client address in a sliding window: beyond max_failures within window_ms an
  * address is refused until the window has passed. A fixed table (CH_AUTH_THROTTLE_SLOTS):
  * when full, the stalest entry makes room, so a flood of addresses cannot grow memory.
- * Per-account lock-out is separate (the user's failed_logins and locked_until in the store).
+ * Addresses are "host", "host:port", "[v6]" or "[v6]:port"; the port is not part of the key.
+ *
+ * The login route counts an attempt (ch_auth_throttle_fail) before its password is hashed, so
+ * that concurrent attempts cannot all pass the check while the first ones are still hashing,
+ * and takes it back (ch_auth_throttle_forgive) when the password was right.
  */
 #define CH_AUTH_THROTTLE_SLOTS 1024
 
@@ -139,6 +145,89 @@ void ch_auth_throttle_free(ch_auth_throttle_t *t);
 /* 0 when addr may try now; else the ms to wait. */
 int64_t ch_auth_throttle_check(ch_auth_throttle_t *t, const char *addr, int64_t now_ms);
 void ch_auth_throttle_fail(ch_auth_throttle_t *t, const char *addr, int64_t now_ms);
+/* Takes back one failure of addr (an attempt counted before hashing turned out right). */
+void ch_auth_throttle_forgive(ch_auth_throttle_t *t, const char *addr);
 void ch_auth_throttle_clear(ch_auth_throttle_t *t, const char *addr);
+
+/* ---- the lock-out, by user and address ----------------------------------------------------- */
+
+/*
+ * Failed logins per (user name, client address): max_failures within lock_ms of each other
+ * lock that user out from that address only, for lock_ms after the last one. An attacker who
+ * knows a name can then lock its owner out of the attacker's own address, never out of the
+ * owner's. A fixed table of CH_AUTH_LOCKOUT_SLOTS entries, the stalest making room (the
+ * per-address throttle bounds how fast one address can add entries). Attempts are counted
+ * before hashing, like the throttle's; a right password clears its pair.
+ */
+#define CH_AUTH_LOCKOUT_SLOTS 4096
+
+typedef struct ch_auth_throttle ch_auth_lockout_t;
+
+ch_auth_lockout_t *ch_auth_lockout_new(int max_failures, int64_t lock_ms);
+void ch_auth_lockout_free(ch_auth_lockout_t *l);
+/* 0 when user may try from addr now; else the ms its lock there has left. */
+int64_t ch_auth_lockout_check(ch_auth_lockout_t *l, const char *user, const char *addr,
+                              int64_t now_ms);
+/* Counts one failure (or attempt) of user from addr; 1 when this one reaches the limit. */
+int ch_auth_lockout_fail(ch_auth_lockout_t *l, const char *user, const char *addr, int64_t now_ms);
+/* Forgets user's failures from addr (a right password). */
+void ch_auth_lockout_clear(ch_auth_lockout_t *l, const char *user, const char *addr);
+
+/* ---- the hash pool ------------------------------------------------------------------------- */
+
+/*
+ * Argon2id on threads of its own, off the control loop and off libuv's pool (where the audit
+ * appends run, so that a login flood can never delay an audited write). Bounded: at most
+ * max_in_flight jobs queued or running, and at most max_per_address of them for one client
+ * address; a job beyond either bound is refused at once (CH_EAGAIN: answer 429) instead of
+ * waiting, so memory stays at threads x 64 MiB whatever the number of attempts. The threads
+ * run at a lower priority (nice 10) than the loop, start with the first job, and hand results
+ * back to the loop through a uv_async_t.
+ *
+ * The caller owns each job until its callback, which runs on the loop once the work is done.
+ */
+typedef struct ch_auth_hasher ch_auth_hasher_t;
+typedef struct ch_auth_hash_job ch_auth_hash_job_t;
+typedef void (*ch_auth_hash_cb)(ch_auth_hash_job_t *job);
+
+typedef enum ch_auth_hash_kind {
+    CH_AUTH_HASH_VERIFY = 0, /* password against hash; "" hash: the dummy verification */
+    CH_AUTH_HASH_MAKE = 1,   /* a new hash of password into hash */
+} ch_auth_hash_kind_t;
+
+struct ch_auth_hash_job {
+    ch_auth_hash_kind_t kind;
+    const char *password; /* borrowed until the callback */
+    size_t password_len;
+    char hash[CH_AUTH_HASH_MAX];
+    int result; /* VERIFY: 0 when the password matches, else CH_EPERM; MAKE: 0 or CH_ENOMEM */
+    void *data; /* the caller's */
+    /* The pool's: */
+    ch_auth_hash_cb cb;
+    ch_auth_hash_job_t *next;
+    int counted; /* counted against its address's bound */
+    char addr[48];
+};
+
+typedef struct ch_auth_hasher_config {
+    unsigned threads;         /* 0: 2 */
+    unsigned max_in_flight;   /* queued and running; 0: 16 */
+    unsigned max_per_address; /* 0: 2 */
+} ch_auth_hasher_config_t;
+
+ch_auth_hasher_t *ch_auth_hasher_new(uv_loop_t *loop, const ch_auth_hasher_config_t *cfg);
+/*
+ * Queues job (its kind, password and hash set; cb runs on the loop when it is done). addr is
+ * the client address it is counted against, or NULL for an authenticated request (an
+ * administrator setting a password), which is never refused. 0, or CH_EAGAIN beyond a bound,
+ * or -ECANCELED once the pool is closing (nothing queued; cb will not run).
+ */
+int ch_auth_hasher_submit(ch_auth_hasher_t *h, ch_auth_hash_job_t *job, const char *addr,
+                          ch_auth_hash_cb cb) CH_MUST_CHECK;
+/* Jobs queued or running. */
+size_t ch_auth_hasher_in_flight(const ch_auth_hasher_t *h);
+/* Stops the threads and frees the pool (its uv_async_t closes with the loop's next turn).
+ * Nothing may be in flight. NULL is a no-op. */
+void ch_auth_hasher_free(ch_auth_hasher_t *h);
 
 #endif /* CH_AUTH_H */

@@ -7,6 +7,7 @@
  */
 #include "core/config.h"
 
+#include <arpa/inet.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,14 @@ static const ch_config_key_t ch__config_keys[] = {
      CH_CFG_FIELD(auth_max_failures_per_address), 1, 100000, 0},
     {"auth.cookie_secure", "CCTVHUB_AUTH_COOKIE_SECURE", CH_CFG_UINT,
      CH_CFG_FIELD(auth_cookie_secure), 0, 1, 0},
+    {"auth.hash_threads", "CCTVHUB_AUTH_HASH_THREADS", CH_CFG_UINT, CH_CFG_FIELD(auth_hash_threads),
+     1, 64, 0},
+    {"auth.max_hashes_in_flight", "CCTVHUB_AUTH_MAX_HASHES_IN_FLIGHT", CH_CFG_UINT,
+     CH_CFG_FIELD(auth_max_hashes_in_flight), 1, 4096, 0},
+    {"auth.max_hashes_per_address", "CCTVHUB_AUTH_MAX_HASHES_PER_ADDRESS", CH_CFG_UINT,
+     CH_CFG_FIELD(auth_max_hashes_per_address), 1, 4096, 0},
+    {"http.trusted_proxies", "CCTVHUB_HTTP_TRUSTED_PROXIES", CH_CFG_STR,
+     CH_CFG_FIELD(http_trusted_proxies), 0, 0, 0},
     {"rtsp.listen", "CCTVHUB_RTSP_LISTEN", CH_CFG_LISTEN, CH_CFG_FIELD(rtsp_listen), 0, 0, 0},
     {"event.bounds", "CCTVHUB_EVENT_BOUNDS", CH_CFG_STR, CH_CFG_FIELD(event_bounds), 0, 0, 0},
     {"event.grace_s", "CCTVHUB_EVENT_GRACE_S", CH_CFG_UINT, CH_CFG_FIELD(event_grace_s), 1, 3600,
@@ -364,6 +373,91 @@ static char *ch__config_default_web_root(void)
     return ch_buf_steal(&b);
 }
 
+int ch_ip_parse(const char *s, size_t n, uint8_t out[16])
+{
+    char text[INET6_ADDRSTRLEN + 2];
+    if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+        s++;
+        n -= 2;
+    }
+    if (n == 0 || n >= INET6_ADDRSTRLEN) {
+        return CH_EINVAL;
+    }
+    memcpy(text, s, n);
+    text[n] = '\0';
+    struct in_addr v4;
+    if (inet_pton(AF_INET, text, &v4) == 1) {
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        memcpy(out, mapped, 12);
+        memcpy(out + 12, &v4, 4);
+        return 0;
+    }
+    return inet_pton(AF_INET6, text, out) == 1 ? 0 : CH_EINVAL;
+}
+
+int ch_cidr_contains(const ch_cidr_t *nets, size_t n, const uint8_t addr[16])
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned bits = nets[i].prefix;
+        size_t whole = bits / 8;
+        if (memcmp(nets[i].addr, addr, whole) != 0) {
+            continue;
+        }
+        unsigned rest = bits % 8;
+        uint8_t mask = (uint8_t)(0xff << (8 - rest));
+        if (rest == 0 || ((nets[i].addr[whole] ^ addr[whole]) & mask) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int ch_config_parse_cidrs(const char *s, ch_cidr_t *out, size_t cap)
+{
+    size_t count = 0;
+    const char *p = s;
+    for (;;) {
+        const char *e = strchr(p, ',');
+        const char *end = e != NULL ? e : p + strlen(p);
+        while (p < end && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+        const char *q = end;
+        while (q > p && (q[-1] == ' ' || q[-1] == '\t')) {
+            q--;
+        }
+        const char *slash = memchr(p, '/', (size_t)(q - p));
+        const char *addr_end = slash != NULL ? slash : q;
+        ch_cidr_t net;
+        if (count == cap || ch_ip_parse(p, (size_t)(addr_end - p), net.addr) != 0) {
+            return CH_EINVAL;
+        }
+        int v4 = memcmp(net.addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 && *p != '[' &&
+                 memchr(p, ':', (size_t)(addr_end - p)) == NULL;
+        unsigned max = v4 ? 32 : 128;
+        unsigned prefix = max;
+        if (slash != NULL) {
+            int64_t v;
+            if (slash + 1 == q || slash[1] < '0' || slash[1] > '9' ||
+                ch_parse_int64(slash + 1, (size_t)(q - slash - 1), &v) != 0 || v > (int64_t)max) {
+                return CH_EINVAL;
+            }
+            prefix = (unsigned)v;
+        }
+        net.prefix = v4 ? prefix + 96 : prefix;
+        /* Host bits set ("10.0.0.1/8") are cleared: the network is what is meant. */
+        for (unsigned b = net.prefix; b < 128; b++) {
+            net.addr[b / 8] &= (uint8_t) ~(0x80u >> (b % 8));
+        }
+        out[count++] = net;
+        if (e == NULL) {
+            break;
+        }
+        p = e + 1;
+    }
+    return (int)count;
+}
+
 /* Sets one key from text; on a bad value fills *err with "<origin>: key: why". */
 static int ch__config_set(ch_config_t *cfg, const ch_config_key_t *k, const char *value,
                           const char *origin, char **err)
@@ -390,6 +484,16 @@ static int ch__config_set(ch_config_t *cfg, const ch_config_key_t *k, const char
                            k->name[0] == 'r' ? "rtsp://cctv.example.go.kr:8554"
                                              : "https://cctv.example.go.kr");
             goto fail;
+        }
+        if (strcmp(k->name, "http.trusted_proxies") == 0) {
+            ch_cidr_t nets[CH_CIDR_MAX];
+            if (ch_config_parse_cidrs(value, nets, CH_CIDR_MAX) < 0) {
+                ch_buf_appendf(&msg,
+                               "%s: %s: \"%s\" is not a comma-separated list of at most %d "
+                               "addresses or networks (for example 10.0.0.5, 10.1.0.0/16, ::1)",
+                               origin, k->name, value, CH_CIDR_MAX);
+                goto fail;
+            }
         }
         if (strcmp(k->name, "relay.pull_transport") == 0 && strcmp(value, "tcp") != 0 &&
             strcmp(value, "udp") != 0) {
@@ -554,6 +658,9 @@ static void ch__config_defaults(ch_config_t *cfg)
     cfg->auth_lockout_s = 900;
     cfg->auth_max_failures_per_address = 20;
     cfg->auth_cookie_secure = 0;
+    cfg->auth_hash_threads = 2;
+    cfg->auth_max_hashes_in_flight = 16;
+    cfg->auth_max_hashes_per_address = 2;
     cfg->rtsp_listen = ch_strdup("127.0.0.1:8554");
     cfg->event_bounds = ch_strdup("124.5,33.0,132.0,38.7");
     cfg->event_grace_s = 30;
@@ -780,6 +887,7 @@ void ch_config_fini(ch_config_t *cfg)
     ch_free(cfg->data_dir);
     ch_free(cfg->store_url);
     ch_free(cfg->http_listen);
+    ch_free(cfg->http_trusted_proxies);
     ch_free(cfg->node_id);
     ch_free(cfg->services_file);
     ch_free(cfg->rtsp_listen);

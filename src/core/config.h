@@ -27,6 +27,10 @@
  *   auth.lockout_s             CCTVHUB_AUTH_LOCKOUT_S         900
  *   auth.max_failures_per_address CCTVHUB_AUTH_MAX_FAILURES_PER_ADDRESS 20
  *   auth.cookie_secure         CCTVHUB_AUTH_COOKIE_SECURE     0
+ *   auth.hash_threads          CCTVHUB_AUTH_HASH_THREADS      2
+ *   auth.max_hashes_in_flight  CCTVHUB_AUTH_MAX_HASHES_IN_FLIGHT 16
+ *   auth.max_hashes_per_address CCTVHUB_AUTH_MAX_HASHES_PER_ADDRESS 2
+ *   http.trusted_proxies       CCTVHUB_HTTP_TRUSTED_PROXIES   (none)
  *   rtsp.listen                CCTVHUB_RTSP_LISTEN            127.0.0.1:8554
  *   event.bounds               CCTVHUB_EVENT_BOUNDS           124.5,33.0,132.0,38.7
  *   event.grace_s              CCTVHUB_EVENT_GRACE_S          30
@@ -59,6 +63,10 @@
  * built from, when that directory exists (a developer's or `make demo`'s hub), else none.
  * console.tile_url is the base map's tile URL template given to the console
  * ("https://tiles.example.go.kr/{z}/{x}/{y}.png"); none: a plain background.
+ * http.trusted_proxies lists the addresses or networks ("10.0.0.5, 10.1.0.0/16, fd00::/8") of
+ * the reverse proxies in front of the hub: a request from one of them is taken to come from
+ * the right-most address of its X-Forwarded-For that is not itself a trusted proxy. Without
+ * it X-Forwarded-For is ignored.
  */
 #ifndef CH_CONFIG_H
 #define CH_CONFIG_H
@@ -92,13 +100,17 @@ typedef struct ch_config {
     uint64_t auth_lockout_s;
     uint64_t auth_max_failures_per_address;
     uint64_t auth_cookie_secure; /* 0 or 1 */
-    char *rtsp_listen;           /* the relay's RTSP address; grants' rtsp_url point there */
-    char *event_bounds;          /* "min_lon,min_lat,max_lon,max_lat": the area served */
-    uint64_t event_grace_s;      /* a moving subject's cameras behind it stay this long */
-    uint64_t relay_loops;        /* media threads; 0: one per core */
-    uint64_t relay_prewarm;      /* 1: a new grant starts its camera's pull at once */
-    uint64_t relay_idle_stop_s;  /* a pull without viewers stops after this */
-    uint64_t relay_stall_s;      /* no packet for this long: reconnect */
+    uint64_t auth_hash_threads;
+    uint64_t auth_max_hashes_in_flight;
+    uint64_t auth_max_hashes_per_address;
+    char *http_trusted_proxies; /* as given; ch_config_parse_cidrs reads it; NULL: none */
+    char *rtsp_listen;          /* the relay's RTSP address; grants' rtsp_url point there */
+    char *event_bounds;         /* "min_lon,min_lat,max_lon,max_lat": the area served */
+    uint64_t event_grace_s;     /* a moving subject's cameras behind it stay this long */
+    uint64_t relay_loops;       /* media threads; 0: one per core */
+    uint64_t relay_prewarm;     /* 1: a new grant starts its camera's pull at once */
+    uint64_t relay_idle_stop_s; /* a pull without viewers stops after this */
+    uint64_t relay_stall_s;     /* no packet for this long: reconnect */
     uint64_t relay_backoff_max_s;
     uint64_t relay_viewer_budget_kb; /* a viewer this far behind skips to the newest keyframe */
     char *relay_pull_transport;      /* "tcp" (interleaved) or "udp" (TCP when refused) */
@@ -174,6 +186,25 @@ int ch_config_parse_mqtt_url(const char *s, char *host, size_t host_cap, int *po
  * IPv6 literal, spaces or controls, a bad port). */
 int ch_config_parse_http_url(const char *s, char *host, size_t host_cap, int *port,
                              const char **path) CH_MUST_CHECK;
+
+/* One network: an address and its prefix length. IPv4 is held as IPv4-mapped IPv6
+ * (::ffff:a.b.c.d, prefix + 96), so one comparison serves both families. */
+typedef struct ch_cidr {
+    uint8_t addr[16];
+    unsigned prefix; /* 0..128 */
+} ch_cidr_t;
+
+#define CH_CIDR_MAX 64
+
+/* Parses one IP address (IPv4 dotted, or IPv6, optionally in brackets; no port) of n bytes
+ * into 16 bytes (IPv4 mapped as above). 0 or CH_EINVAL. */
+int ch_ip_parse(const char *s, size_t n, uint8_t out[16]) CH_MUST_CHECK;
+/* 1 when addr is in one of the n networks. */
+int ch_cidr_contains(const ch_cidr_t *nets, size_t n, const uint8_t addr[16]);
+/* Parses a comma-separated list of addresses and networks ("10.0.0.5, 10.1.0.0/16, ::1,
+ * fd00::/8"; http.trusted_proxies) into out (at most cap). The count, or CH_EINVAL (a bad
+ * address or prefix, an empty item, more than cap). */
+int ch_config_parse_cidrs(const char *s, ch_cidr_t *out, size_t cap) CH_MUST_CHECK;
 
 /* Parses "min_lon,min_lat,max_lon,max_lat" (event.bounds) into out in that order. 0 or
  * CH_EINVAL (not four numbers, out of range, or min >= max). */

@@ -420,6 +420,9 @@ int ch_main_serve(int argc, char **argv)
         .lockout_ms = (int64_t)s.cfg.auth_lockout_s * 1000,
         .max_failures_per_address = (int)s.cfg.auth_max_failures_per_address,
         .cookie_secure = (int)s.cfg.auth_cookie_secure,
+        .hash_threads = (unsigned)s.cfg.auth_hash_threads,
+        .max_hashes_in_flight = (unsigned)s.cfg.auth_max_hashes_in_flight,
+        .max_hashes_per_address = (unsigned)s.cfg.auth_max_hashes_per_address,
         .token_sk = node_key.sk,
         .rtsp_base = rtsp_base,
         .min_lon = bounds[0],
@@ -446,6 +449,13 @@ int ch_main_serve(int argc, char **argv)
         fprintf(stderr, "cctvhub serve: cannot create the HTTP server\n");
         exit_code = CH_EXIT_FAILURE;
         goto out;
+    }
+    if (s.cfg.http_trusted_proxies != NULL) {
+        ch_cidr_t nets[CH_CIDR_MAX];
+        int n = ch_config_parse_cidrs(s.cfg.http_trusted_proxies, nets, CH_CIDR_MAX);
+        if (n > 0) { /* checked at load */
+            ch_http_server_set_trusted_proxies(s.http, nets, (size_t)n);
+        }
     }
     int lrc = ch_http_server_listen(s.http, s.cfg.http_listen);
     if (lrc != 0) {

@@ -25,6 +25,7 @@
 #include "net/net.h"
 #include "proto/proto.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -73,6 +74,9 @@ struct ch_http_conn {
     ch_buf_t wbuf;
 
     ch_http_request_t req;
+    char tcp_peer[64];    /* the connection's peer, "ADDR:PORT" */
+    uint8_t tcp_addr[16]; /* and its address (IPv4 mapped), when tcp_addr_ok */
+    int tcp_addr_ok;
     ch_http_header_t *headers;
     size_t headers_cap;
     size_t head_len;   /* bytes of the current head, from in_pos */
@@ -137,6 +141,8 @@ struct ch_http_server {
     ch_http_handler_fn handler;
     ch_http_body_limit_fn body_limit;
     void *ud;
+    ch_cidr_t trusted[CH_CIDR_MAX]; /* reverse proxies whose X-Forwarded-For is believed */
+    size_t num_trusted;
 
     ch_http_conn_t *conns; /* every connection not yet freed */
     size_t num_conns;
@@ -685,6 +691,67 @@ static void conn_set_slices(ch_http_conn_t *c, const ch_proto_request_t *pr)
     r->num_headers = pr->num_headers;
 }
 
+/* The right-most address of the X-Forwarded-For headers (read right to left, last header
+ * first) that is not a trusted proxy, into out as "a.b.c.d" or "[v6]". 0, or CH_ENOTFOUND when
+ * there is no such header or its right-most entry is malformed (the peer stays the proxy). */
+static int forwarded_client(const ch_http_conn_t *c, char *out, size_t out_len)
+{
+    const ch_http_server_t *srv = c->srv;
+    const ch_http_request_t *r = &c->req;
+    int found = 0;
+    for (size_t k = r->num_headers; k-- > 0;) {
+        if (!ch_slice_eq_nocase(r->headers[k].name, "X-Forwarded-For")) {
+            continue;
+        }
+        const char *v = r->headers[k].value.ptr;
+        const char *end = v + r->headers[k].value.len;
+        while (end > v) {
+            const char *comma = end;
+            while (comma > v && comma[-1] != ',') {
+                comma--;
+            }
+            const char *p = comma, *q = end;
+            while (p < q && (*p == ' ' || *p == '\t')) {
+                p++;
+            }
+            while (q > p && (q[-1] == ' ' || q[-1] == '\t')) {
+                q--;
+            }
+            uint8_t a[16];
+            if (ch_ip_parse(p, (size_t)(q - p), a) != 0) {
+                return found ? 0 : CH_ENOTFOUND; /* the last good hop stands */
+            }
+            char text[INET6_ADDRSTRLEN];
+            int v4 = memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0;
+            if (v4) {
+                inet_ntop(AF_INET, a + 12, text, sizeof(text));
+                snprintf(out, out_len, "%s", text);
+            } else {
+                inet_ntop(AF_INET6, a, text, sizeof(text));
+                snprintf(out, out_len, "[%s]", text);
+            }
+            found = 1;
+            if (!ch_cidr_contains(srv->trusted, srv->num_trusted, a)) {
+                return 0;
+            }
+            end = comma > v ? comma - 1 : v;
+        }
+    }
+    return found ? 0 : CH_ENOTFOUND;
+}
+
+/* The request's peer: the connection's, or behind a trusted proxy the client it names. */
+static void conn_set_peer(ch_http_conn_t *c)
+{
+    ch_http_request_t *r = &c->req;
+    if (c->srv->num_trusted > 0 && c->tcp_addr_ok &&
+        ch_cidr_contains(c->srv->trusted, c->srv->num_trusted, c->tcp_addr) &&
+        forwarded_client(c, r->peer, sizeof(r->peer)) == 0) {
+        return;
+    }
+    snprintf(r->peer, sizeof(r->peer), "%s", c->tcp_peer);
+}
+
 /* Parses the head at in_pos and checks it against every limit. Returns 1 when the request
  * was accepted (stage BODY), 0 when more bytes are needed or the request was refused. */
 static int conn_parse_head(ch_http_conn_t *c)
@@ -748,6 +815,7 @@ static int conn_parse_head(ch_http_conn_t *c)
     }
 
     conn_set_slices(c, &pr);
+    conn_set_peer(c);
     c->req.body = NULL;
     c->req.body_len = 0;
     c->req.conn = c;
@@ -944,7 +1012,7 @@ static void on_timer(uv_timer_t *t)
 
 /* ---- accepting ------------------------------------------------------------------------- */
 
-/* Writes "ADDR:PORT" of the connection's peer into out. */
+/* Writes "ADDR:PORT" of the connection's peer into out, and its address into c->tcp_addr. */
 static void conn_peer_name(ch_http_conn_t *c, char *out, size_t out_len)
 {
     struct sockaddr_storage ss;
@@ -961,11 +1029,17 @@ static void conn_peer_name(ch_http_conn_t *c, char *out, size_t out_len)
         uv_ip4_name(sin, host, sizeof(host));
         port = ntohs(sin->sin_port);
         snprintf(out, out_len, "%s:%d", host, port);
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        memcpy(c->tcp_addr, mapped, 12);
+        memcpy(c->tcp_addr + 12, &sin->sin_addr, 4);
+        c->tcp_addr_ok = 1;
     } else if (ss.ss_family == AF_INET6) {
         const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
         uv_ip6_name(sin6, host, sizeof(host));
         port = ntohs(sin6->sin6_port);
         snprintf(out, out_len, "[%s]:%d", host, port);
+        memcpy(c->tcp_addr, &sin6->sin6_addr, 16);
+        c->tcp_addr_ok = 1;
     } else {
         snprintf(out, out_len, "unknown");
     }
@@ -1021,7 +1095,8 @@ static void on_connection(uv_stream_t *server, int status)
     }
     /* Responses are small and written whole; Nagle would only delay them. */
     uv_tcp_nodelay(&c->tcp, 1);
-    conn_peer_name(c, c->req.peer, sizeof(c->req.peer));
+    conn_peer_name(c, c->tcp_peer, sizeof(c->tcp_peer));
+    snprintf(c->req.peer, sizeof(c->req.peer), "%s", c->tcp_peer);
     c->in = ch_malloc(IN_INITIAL);
     c->in_cap = IN_INITIAL;
     conn_set_deadline(c, DEADLINE_IDLE, srv->limits.idle_timeout_ms);
@@ -1133,6 +1208,17 @@ int ch_http_server_listen(ch_http_server_t *srv, const char *addr)
 int ch_http_server_port(const ch_http_server_t *srv)
 {
     return srv->port;
+}
+
+void ch_http_server_set_trusted_proxies(ch_http_server_t *srv, const ch_cidr_t *nets, size_t n)
+{
+    if (n > CH_CIDR_MAX) {
+        n = CH_CIDR_MAX;
+    }
+    if (n > 0) {
+        memcpy(srv->trusted, nets, n * sizeof(*nets));
+    }
+    srv->num_trusted = n;
 }
 
 void ch_http_server_set_limits(ch_http_server_t *srv, const ch_http_limits_t *limits)

@@ -19,6 +19,7 @@
 #ifndef CH_NET_H
 #define CH_NET_H
 
+#include "core/config.h"
 #include "core/core.h"
 
 #include <stddef.h>
@@ -58,7 +59,9 @@ typedef struct ch_http_request {
     size_t num_headers;
     const char *body; /* Content-Length bytes; NULL when none */
     size_t body_len;
-    char peer[64];        /* "127.0.0.1:51234" */
+    char peer[64];        /* the client: "127.0.0.1:51234", "[::1]:51234"; behind a trusted proxy
+                             the address from X-Forwarded-For, without a port ("10.1.2.3", "[fd00::1]")
+                             (see ch_http_server_set_trusted_proxies) */
     ch_http_conn_t *conn; /* opaque; for the server's use */
     void *user;           /* free for the handler's use */
 } ch_http_request_t;
@@ -81,6 +84,16 @@ int ch_http_server_new(uv_loop_t *loop, const ch_http_limits_t *limits, ch_http_
  * kernel picks one: ch_http_server_port() tells which. 0 or -errno / CH_EINVAL. */
 int ch_http_server_listen(ch_http_server_t *srv, const char *addr) CH_MUST_CHECK;
 int ch_http_server_port(const ch_http_server_t *srv);
+
+/*
+ * The reverse proxies in front of the server (copied; n at most CH_CIDR_MAX; 0: none, the
+ * default). A request whose connection comes from one of them is taken to come from the
+ * right-most address of its X-Forwarded-For headers that is not itself one of them (each
+ * proxy appends the address it received from); the request's peer says that address. A
+ * malformed entry stops the walk at the last trusted hop. Without trusted proxies
+ * X-Forwarded-For is ignored, so a client cannot choose the address it is counted under.
+ */
+void ch_http_server_set_trusted_proxies(ch_http_server_t *srv, const ch_cidr_t *nets, size_t n);
 
 /* Replaces the limits (SIGHUP reload); applies to requests read from now on. */
 void ch_http_server_set_limits(ch_http_server_t *srv, const ch_http_limits_t *limits);

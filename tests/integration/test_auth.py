@@ -2,8 +2,11 @@
 lock-out and throttling, API keys, the user and apikey commands beside a running hub, and no
 secret in any log line."""
 
+import http.client
 import json
 import re
+import socket
+import threading
 import time
 
 import hub
@@ -313,12 +316,156 @@ def test_a_provider_changes_its_own_cameras_only():
         h.cleanup()
 
 
+def hub_memory_kib(h, key="VmHWM"):
+    """The hub's peak (VmHWM) or current (VmRSS) resident memory in KiB, from /proc."""
+    with open("/proc/%d/status" % h.proc.pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise hub.Failure("no %s in /proc/%d/status" % (key, h.proc.pid))
+
+
+def login_from(h, name, password, source=None, forwarded=None, timeout=60):
+    """POST /api/v1/session from source (a local address to bind, "127.0.0.2") and/or with
+    an X-Forwarded-For header; returns (status, headers, body)."""
+    c = http.client.HTTPConnection("127.0.0.1", h.port, timeout=timeout,
+                                   source_address=(source, 0) if source else None)
+    try:
+        headers = {"Content-Type": "application/json"}
+        if forwarded is not None:
+            headers["X-Forwarded-For"] = forwarded
+        c.request("POST", "/api/v1/session",
+                  json.dumps({"username": name, "password": password}).encode(), headers)
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+def test_a_login_flood_is_bounded_and_does_not_delay_audited_writes():
+    # 150 concurrent wrong passwords from one address (unknown names: each costs a full
+    # Argon2id against the dummy hash). Unbounded, every one is hashed at once on the pool the
+    # audit appends share: 32 x 64 MiB in flight, and writes wait behind them.
+    h = Hub()
+    try:
+        base = hub_memory_kib(h, "VmRSS")
+        results, lock = [], threading.Lock()
+        start = threading.Barrier(151)
+
+        def attempt(i):
+            start.wait()
+            try:
+                r = login_from(h, "flood-%d" % i, "wrong-password-%d" % i)
+            except OSError as e:
+                r = (0, {}, str(e).encode())
+            with lock:
+                results.append(r)
+
+        threads = [threading.Thread(target=attempt, args=(i,)) for i in range(150)]
+        for t in threads:
+            t.start()
+        start.wait()
+        time.sleep(0.3)  # the flood is in: its hashes run or wait now
+        t0 = time.time()
+        h.json("POST", "/api/v1/agencies", {"name": "홍수 중 기관", "kind": "user",
+                                            "level": "city", "type": "police-112"}, expect=201)
+        write_s = time.time() - t0
+        for t in threads:
+            t.join(120)
+        peak = hub_memory_kib(h, "VmHWM")
+        statuses = [r[0] for r in results]
+        busy = [r for r in results if r[0] == 429]
+        print("    flood: base_rss=%d MiB peak=%d MiB audited_write=%.3f s 401=%d 429=%d other=%s"
+              % (base // 1024, peak // 1024, write_s, statuses.count(401), len(busy),
+                 sorted(set(statuses) - {401, 429})), flush=True)
+        check(len(results) == 150 and set(statuses) <= {401, 429}, sorted(set(statuses)))
+        # Beyond the bounds the hub answers at once, and says when to come back.
+        check(len(busy) >= 100, "only %d of 150 refused beyond the bounds" % len(busy))
+        check(all(int(r[1].get("retry-after", "0")) >= 1 for r in busy), busy[:3])
+        check(all(json.loads(r[2])["error"]["code"] in ("busy", "throttled") for r in busy),
+              busy[:3])
+        # Memory: a handful of 64 MiB hashes at most, not 32 at once (about 2 GiB).
+        check(peak - base < 600 * 1024, "peak %d MiB over a base of %d MiB"
+              % (peak // 1024, base // 1024))
+        # The audited write did not wait for the flood's hashes (a generous bound).
+        check(write_s < 3.0, "an audited write took %.1f s during the flood" % write_s)
+        # The flood's failures count against its address only: the administrator logs in
+        # from another one at once.
+        status, _, data = login_from(h, "admin", ADMIN_PASSWORD, source="127.0.0.2")
+        check(status == 200, data)
+        h.stop()
+    finally:
+        h.cleanup()
+
+
+def test_wrong_passwords_from_one_address_do_not_lock_the_user_out_elsewhere():
+    # Two ways to be another address: a second loopback address, and a trusted proxy's
+    # X-Forwarded-For.
+    h = Hub(env={"CCTVHUB_AUTH_MAX_FAILED_LOGINS": "5",
+                 "CCTVHUB_HTTP_TRUSTED_PROXIES": "127.0.0.1/32, ::1"})
+    try:
+        code, _, err = add_user(h.data_dir, "choi", "operator", PASSWORD)
+        check(code == 0, err)
+        for _ in range(6):
+            status, _, data = login_from(h, "choi", "wrong-password!", forwarded="10.1.1.1")
+            check(status in (401, 429), data)
+        status, _, data = login_from(h, "choi", PASSWORD, forwarded="10.1.1.1")
+        check(status == 429 and json.loads(data)["error"]["code"] == "locked", data)
+        # The same person from another address, through the proxy or directly.
+        status, _, data = login_from(h, "choi", PASSWORD, forwarded="10.2.2.2")
+        check(status == 200, data)
+        status, _, data = login_from(h, "choi", PASSWORD, source="127.0.0.2")
+        check(status == 200, data)
+        # The right-most address the proxy did not add is the client: a client cannot pick
+        # its address by sending X-Forwarded-For itself through the proxy.
+        status, _, data = login_from(h, "choi", PASSWORD, forwarded="10.2.2.2, 10.1.1.1")
+        check(status == 429, data)
+        # Still locked from there; the lock and the refusals name the client, not the proxy.
+        _, page = h.json("GET", "/api/v1/audit?action=auth.lockout", expect=200)
+        check(page["total"] == 1 and page["items"][0]["object"] == "user:choi", page)
+        check(page["items"][0]["details"]["peer"].startswith("10.1.1.1"), page)
+        _, page = h.json("GET", "/api/v1/audit?action=auth.login&limit=100", expect=200)
+        peers = {r["details"].get("peer", "")[:8] for r in page["items"]}
+        check({"10.1.1.1", "10.2.2.2"} <= peers, peers)
+        # An administrator's unlock lifts it.
+        _, u = h.json("GET", "/api/v1/users?limit=100", expect=200)
+        choi = [x for x in u["items"] if x["name"] == "choi"][0]
+        check(choi["locked_until"] is not None, choi)
+        h.json("PATCH", "/api/v1/users/%d" % choi["id"], {"unlock": True}, expect=200)
+        status, _, data = login_from(h, "choi", PASSWORD, forwarded="10.1.1.1")
+        check(status == 200, data)
+        log = h.stop()
+        check(re.search(r"path=/api/v1/session [^\n]*peer=10\.1\.1\.1", log), log[-2000:])
+    finally:
+        h.cleanup()
+
+
+def test_x_forwarded_for_is_ignored_without_trusted_proxies():
+    h = Hub(env={"CCTVHUB_AUTH_MAX_FAILURES_PER_ADDRESS": "3"})
+    try:
+        for i in range(3):
+            status, _, data = login_from(h, "user%d" % i, "wrong-password!",
+                                         forwarded="10.3.3.%d" % i)
+            check(status == 401, data)
+        # A new X-Forwarded-For each time does not make a new client.
+        status, _, data = login_from(h, "admin", ADMIN_PASSWORD, forwarded="10.3.3.9")
+        check(status == 429 and json.loads(data)["error"]["code"] == "throttled", data)
+        _, page = h.json("GET", "/api/v1/audit?action=auth.login&limit=100", expect=200)
+        check(all(r["details"]["peer"].startswith("127.0.0.1") for r in page["items"]), page)
+        h.stop()
+    finally:
+        h.cleanup()
+
+
 if __name__ == "__main__":
     hub.main([
         test_every_endpoint_with_every_role,
         test_sessions_csrf_logout_and_no_secret_in_logs,
         test_lockout_after_failed_logins_and_enable_lifts_it,
         test_failures_from_one_address_are_throttled,
+        test_a_login_flood_is_bounded_and_does_not_delay_audited_writes,
+        test_wrong_passwords_from_one_address_do_not_lock_the_user_out_elsewhere,
+        test_x_forwarded_for_is_ignored_without_trusted_proxies,
         test_commands_beside_a_running_hub_take_effect_and_are_audited,
         test_a_provider_changes_its_own_cameras_only,
     ])

@@ -1,7 +1,8 @@
 /*
  * Unit tests of auth: roles, password rules, hashing and verification, tokens, API key format,
  * the Cookie and Authorization header parsers, authentication of a request against a real
- * SQLite store (sessions and API keys), and the login throttle.
+ * SQLite store (sessions and API keys), the login throttle, the lock-out by user and address,
+ * and the hash pool's bounds.
  *
  * The store tests open a fresh database in their own temporary directory (setup) and remove
  * it afterwards (teardown).
@@ -17,6 +18,8 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+
+#include <uv.h>
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
@@ -1206,6 +1209,224 @@ static void test_throttle_full_table_keeps_newest(void **state)
     ch_auth_throttle_free(t);
 }
 
+static void test_throttle_forgive_takes_back_one_attempt(void **state)
+{
+    (void)state;
+    const int64_t t0 = 1700000000000LL;
+    ch_auth_throttle_t *t = ch_auth_throttle_new(3, 60000);
+    /* Attempts are counted before hashing; a right one is taken back, the others stay. */
+    ch_auth_throttle_fail(t, "192.0.2.7:1", t0);
+    ch_auth_throttle_fail(t, "192.0.2.7:2", t0);
+    ch_auth_throttle_fail(t, "192.0.2.7:3", t0);
+    assert_true(ch_auth_throttle_check(t, "192.0.2.7:4", t0) > 0);
+    ch_auth_throttle_forgive(t, "192.0.2.7:3");
+    assert_int_equal(ch_auth_throttle_check(t, "192.0.2.7:4", t0), 0);
+    ch_auth_throttle_fail(t, "192.0.2.7:5", t0);
+    assert_true(ch_auth_throttle_check(t, "192.0.2.7:4", t0) > 0);
+    /* Never below zero, and a stranger's forgiveness changes nothing. */
+    ch_auth_throttle_forgive(t, "203.0.113.1:1");
+    for (int i = 0; i < 5; i++) {
+        ch_auth_throttle_forgive(t, "192.0.2.8:1");
+    }
+    for (int i = 0; i < 3; i++) {
+        ch_auth_throttle_fail(t, "192.0.2.8:1", t0);
+    }
+    assert_true(ch_auth_throttle_check(t, "192.0.2.8:1", t0) > 0);
+    ch_auth_throttle_free(t);
+}
+
+static void test_throttle_addresses_without_ports(void **state)
+{
+    (void)state;
+    const int64_t t0 = 1700000000000LL;
+    ch_auth_throttle_t *t = ch_auth_throttle_new(2, 60000);
+    /* A client named by a trusted proxy has no port: the same host as with one. */
+    ch_auth_throttle_fail(t, "10.1.1.1", t0);
+    ch_auth_throttle_fail(t, "10.1.1.1:5000", t0);
+    assert_true(ch_auth_throttle_check(t, "10.1.1.1", t0) > 0);
+    ch_auth_throttle_fail(t, "[fd00::1]", t0);
+    ch_auth_throttle_fail(t, "[fd00::1]:443", t0);
+    assert_true(ch_auth_throttle_check(t, "[fd00::1]:1", t0) > 0);
+    /* Bare IPv6 text is not cut at its last colon as if that were a port. */
+    ch_auth_throttle_fail(t, "2001:db8::7", t0);
+    ch_auth_throttle_fail(t, "2001:db8::7", t0);
+    assert_true(ch_auth_throttle_check(t, "2001:db8::7", t0) > 0);
+    assert_int_equal(ch_auth_throttle_check(t, "2001:db8::", t0), 0);
+    assert_int_equal(ch_auth_throttle_check(t, "2001:db8::8", t0), 0);
+    ch_auth_throttle_fail(t, "::ffff:192.0.2.1", t0);
+    ch_auth_throttle_fail(t, "::ffff:192.0.2.1", t0);
+    assert_int_equal(ch_auth_throttle_check(t, "::ffff:192.0.2.2", t0), 0);
+    assert_int_equal(ch_auth_throttle_check(t, "::ffff", t0), 0);
+    ch_auth_throttle_free(t);
+}
+
+/* ---- the lock-out by user and address ------------------------------------------------------ */
+
+static void test_lockout_holds_for_one_user_from_one_address(void **state)
+{
+    (void)state;
+    const int64_t t0 = 1700000000000LL;
+    const int64_t lock = 60000;
+    ch_auth_lockout_t *l = ch_auth_lockout_new(3, lock);
+    assert_int_equal(ch_auth_lockout_fail(l, "kim", "192.0.2.1:1", t0), 0);
+    assert_int_equal(ch_auth_lockout_fail(l, "kim", "192.0.2.1:2", t0 + 10), 0);
+    assert_int_equal(ch_auth_lockout_check(l, "kim", "192.0.2.1:3", t0 + 10), 0);
+    /* The failure that reaches the limit says so, once. */
+    assert_int_equal(ch_auth_lockout_fail(l, "kim", "192.0.2.1:3", t0 + 20), 1);
+    assert_int_equal(ch_auth_lockout_check(l, "kim", "192.0.2.1:9", t0 + 20), lock);
+    assert_int_equal(ch_auth_lockout_fail(l, "kim", "192.0.2.1:4", t0 + 20), 0);
+    /* kim from elsewhere, and others from there, may still try. */
+    assert_int_equal(ch_auth_lockout_check(l, "kim", "192.0.2.2:1", t0 + 20), 0);
+    assert_int_equal(ch_auth_lockout_check(l, "kim", "[2001:db8::1]:1", t0 + 20), 0);
+    assert_int_equal(ch_auth_lockout_check(l, "lee", "192.0.2.1:1", t0 + 20), 0);
+    assert_int_equal(ch_auth_lockout_check(l, "ki", "192.0.2.1:1", t0 + 20), 0);
+    assert_int_equal(ch_auth_lockout_check(l, "kim\n192.0.2.1", "", t0 + 20), 0);
+    /* The lock ends lock_ms after the last failure. */
+    assert_int_equal(ch_auth_lockout_check(l, "kim", "192.0.2.1", t0 + 20 + lock - 1), 1);
+    assert_int_equal(ch_auth_lockout_check(l, "kim", "192.0.2.1", t0 + 20 + lock), 0);
+    /* A right password clears its pair only. */
+    for (int i = 0; i < 3; i++) {
+        (void)ch_auth_lockout_fail(l, "park", "192.0.2.5", t0);
+        (void)ch_auth_lockout_fail(l, "park", "192.0.2.6", t0);
+    }
+    ch_auth_lockout_clear(l, "park", "192.0.2.5:80");
+    assert_int_equal(ch_auth_lockout_check(l, "park", "192.0.2.5", t0), 0);
+    assert_true(ch_auth_lockout_check(l, "park", "192.0.2.6", t0) > 0);
+    /* After a clear, reaching the limit again is reported again. */
+    (void)ch_auth_lockout_fail(l, "park", "192.0.2.5", t0);
+    (void)ch_auth_lockout_fail(l, "park", "192.0.2.5", t0);
+    assert_int_equal(ch_auth_lockout_fail(l, "park", "192.0.2.5", t0), 1);
+    ch_auth_lockout_free(l);
+    /* Defaults: 5 failures, 15 minutes. */
+    l = ch_auth_lockout_new(0, 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(ch_auth_lockout_fail(l, "kim", "192.0.2.1", t0), 0);
+    }
+    assert_int_equal(ch_auth_lockout_fail(l, "kim", "192.0.2.1", t0), 1);
+    assert_int_equal(ch_auth_lockout_check(l, "kim", "192.0.2.1", t0), 15 * 60 * 1000);
+    ch_auth_lockout_free(l);
+    ch_auth_lockout_free(NULL);
+}
+
+static void test_lockout_full_table_takes_the_longest_names(void **state)
+{
+    (void)state;
+    const int64_t t0 = 1700000000000LL;
+    ch_auth_lockout_t *l = ch_auth_lockout_new(1, 3600 * 1000);
+    char name[80], addr[64];
+    /* The longest name the route lets through (64 bytes) and the longest address. */
+    memset(name, 'n', 64);
+    name[64] = '\0';
+    const char *longest = "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535";
+    assert_int_equal(ch_auth_lockout_fail(l, name, longest, t0), 1);
+    assert_true(ch_auth_lockout_check(l, name, longest, t0) > 0);
+    name[63] = 'm';
+    assert_int_equal(ch_auth_lockout_check(l, name, longest, t0), 0);
+    /* More pairs than slots: the stalest make room, memory does not grow. */
+    for (int i = 0; i < CH_AUTH_LOCKOUT_SLOTS + 10; i++) {
+        snprintf(addr, sizeof(addr), "10.0.%d.%d", (i >> 8) & 255, i & 255);
+        (void)ch_auth_lockout_fail(l, "kim", addr, t0 + 1 + i);
+    }
+    assert_int_equal(ch_auth_lockout_check(l, "kim", "10.0.0.0", t0 + 20000), 0);
+    snprintf(addr, sizeof(addr), "10.0.%d.%d", ((CH_AUTH_LOCKOUT_SLOTS + 9) >> 8) & 255,
+             (CH_AUTH_LOCKOUT_SLOTS + 9) & 255);
+    assert_true(ch_auth_lockout_check(l, "kim", addr, t0 + 20000) > 0);
+    ch_auth_lockout_free(l);
+}
+
+/* ---- the hash pool ------------------------------------------------------------------------- */
+
+typedef struct hash_probe {
+    ch_auth_hash_job_t job; /* first */
+    int done;
+    uv_thread_t thread; /* the thread the callback ran on */
+} hash_probe_t;
+
+static int hash_callbacks;
+
+static void on_hashed(ch_auth_hash_job_t *job)
+{
+    hash_probe_t *p = (hash_probe_t *)job;
+    p->done = 1;
+    p->thread = uv_thread_self();
+    hash_callbacks++;
+}
+
+static void probe_init(hash_probe_t *p, ch_auth_hash_kind_t kind, const char *pw, const char *hash)
+{
+    memset(p, 0, sizeof(*p));
+    p->job.kind = kind;
+    p->job.password = pw;
+    p->job.password_len = strlen(pw);
+    snprintf(p->job.hash, sizeof(p->job.hash), "%s", hash);
+    p->job.result = 12345;
+}
+
+static void test_hasher_bounds_per_address_and_in_all(void **state)
+{
+    (void)state;
+    const char *right = "the right password";
+    char stored[CH_AUTH_HASH_MAX];
+    assert_int_equal(ch_auth_password_hash(right, strlen(right), stored), 0);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    ch_auth_hasher_config_t cfg = {.threads = 1, .max_in_flight = 3, .max_per_address = 2};
+    ch_auth_hasher_t *h = ch_auth_hasher_new(&loop, &cfg);
+    hash_probe_t p[8];
+    hash_callbacks = 0;
+    probe_init(&p[0], CH_AUTH_HASH_VERIFY, right, stored);
+    probe_init(&p[1], CH_AUTH_HASH_VERIFY, "a wrong password", stored);
+    probe_init(&p[2], CH_AUTH_HASH_VERIFY, "a third try", stored);
+    probe_init(&p[3], CH_AUTH_HASH_VERIFY, "an unknown user's", "");
+    probe_init(&p[4], CH_AUTH_HASH_VERIFY, "one more", stored);
+    probe_init(&p[5], CH_AUTH_HASH_MAKE, "an admin's new password", "");
+    assert_int_equal(ch_auth_hasher_submit(h, &p[0].job, "192.0.2.1:1", on_hashed), 0);
+    assert_int_equal(ch_auth_hasher_submit(h, &p[1].job, "192.0.2.1:2", on_hashed), 0);
+    /* A third from the same host (another port) is beyond its address's bound. */
+    assert_int_equal(ch_auth_hasher_submit(h, &p[2].job, "192.0.2.1:3", on_hashed), CH_EAGAIN);
+    assert_int_equal(ch_auth_hasher_submit(h, &p[3].job, "[2001:db8::1]:1", on_hashed), 0);
+    /* Three in flight: a fourth address is beyond the bound in all. */
+    assert_int_equal(ch_auth_hasher_submit(h, &p[4].job, "198.51.100.1:1", on_hashed), CH_EAGAIN);
+    assert_int_equal(ch_auth_hasher_in_flight(h), 3);
+    /* An authenticated request is never refused. */
+    assert_int_equal(ch_auth_hasher_submit(h, &p[5].job, NULL, on_hashed), 0);
+    assert_int_equal(ch_auth_hasher_in_flight(h), 4);
+    /* The loop runs until the last result is back, and no longer (the pool holds no ref). */
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(hash_callbacks, 4);
+    assert_int_equal(ch_auth_hasher_in_flight(h), 0);
+    uv_thread_t self = uv_thread_self();
+    for (int i = 0; i < 6; i++) {
+        int queued = i != 2 && i != 4;
+        assert_int_equal(p[i].done, queued);
+        if (queued) {
+            assert_true(uv_thread_equal(&p[i].thread, &self)); /* callbacks on the loop */
+        }
+    }
+    assert_int_equal(p[0].job.result, 0);
+    assert_int_equal(p[1].job.result, CH_EPERM);
+    assert_int_equal(p[3].job.result, CH_EPERM);
+    assert_int_equal(p[5].job.result, 0);
+    assert_int_equal(strncmp(p[5].job.hash, "$argon2id$", 10), 0);
+    assert_int_equal(ch_auth_password_verify(p[5].job.hash, "an admin's new password", 23), 0);
+    /* Done jobs no longer count: the address may try again. */
+    probe_init(&p[6], CH_AUTH_HASH_VERIFY, right, stored);
+    probe_init(&p[7], CH_AUTH_HASH_VERIFY, right, stored);
+    assert_int_equal(ch_auth_hasher_submit(h, &p[6].job, "192.0.2.1:4", on_hashed), 0);
+    assert_int_equal(ch_auth_hasher_submit(h, &p[7].job, "192.0.2.1", on_hashed), 0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(p[6].job.result, 0);
+    assert_int_equal(p[7].job.result, 0);
+    ch_auth_hasher_free(h);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0); /* the async handle closes */
+    assert_int_equal(uv_loop_close(&loop), 0);
+    /* A pool never used starts no thread and frees at once. */
+    assert_int_equal(uv_loop_init(&loop), 0);
+    ch_auth_hasher_free(ch_auth_hasher_new(&loop, NULL));
+    ch_auth_hasher_free(NULL);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1238,6 +1459,11 @@ int main(void)
         cmocka_unit_test(test_throttle_clear),
         cmocka_unit_test(test_throttle_ports_are_one_host),
         cmocka_unit_test(test_throttle_full_table_keeps_newest),
+        cmocka_unit_test(test_throttle_forgive_takes_back_one_attempt),
+        cmocka_unit_test(test_throttle_addresses_without_ports),
+        cmocka_unit_test(test_lockout_holds_for_one_user_from_one_address),
+        cmocka_unit_test(test_lockout_full_table_takes_the_longest_names),
+        cmocka_unit_test(test_hasher_bounds_per_address_and_in_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

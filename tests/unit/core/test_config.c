@@ -322,9 +322,80 @@ static void test_metrics_token_is_checked_and_never_shown(void **state)
     ch_free(err);
 }
 
+static void test_trusted_proxies_parse_into_networks(void **state)
+{
+    (void)state;
+    ch_cidr_t nets[CH_CIDR_MAX];
+    uint8_t a[16];
+    int n = ch_config_parse_cidrs(" 10.0.0.5 ,10.1.0.0/16, ::1, fd00::/8,192.168.7.9/24", nets,
+                                  CH_CIDR_MAX);
+    assert_int_equal(n, 5);
+    static const struct {
+        const char *ip;
+        int in;
+    } cases[] = {
+        {"10.0.0.5", 1},        {"10.0.0.6", 0}, {"10.1.255.3", 1},
+        {"10.2.0.1", 0},        {"::1", 1},      {"::2", 0},
+        {"fd12::9", 1},         {"fe00::1", 0},  {"192.168.7.1", 1},
+        {"192.168.8.1", 0},     {"[::1]", 1},    {"::ffff:10.0.0.5", 1},
+        {"::ffff:10.0.0.6", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(ch_ip_parse(cases[i].ip, strlen(cases[i].ip), a), 0);
+        assert_int_equal(ch_cidr_contains(nets, (size_t)n, a), cases[i].in);
+    }
+    /* /0 holds everything of its family, nothing of the other. */
+    n = ch_config_parse_cidrs("0.0.0.0/0", nets, CH_CIDR_MAX);
+    assert_int_equal(n, 1);
+    assert_int_equal(ch_ip_parse("203.0.113.9", 11, a), 0);
+    assert_int_equal(ch_cidr_contains(nets, 1, a), 1);
+    assert_int_equal(ch_ip_parse("2001:db8::1", 11, a), 0);
+    assert_int_equal(ch_cidr_contains(nets, 1, a), 0);
+    static const char *const bad[] = {
+        "",
+        "10.0.0.1,",
+        ",10.0.0.1",
+        "10.0.0.1/33",
+        "::1/129",
+        "10.0.0.1/",
+        "10.0.0.1/x",
+        "10.0.0.256",
+        "host.example",
+        "10.0.0.1/-1",
+        "10.0.0.0/+8",
+        "10.0.0.1:80",
+        "1.2.3.4 5.6.7.8",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(ch_config_parse_cidrs(bad[i], nets, CH_CIDR_MAX), CH_EINVAL);
+    }
+    /* More than the cap. */
+    assert_int_equal(ch_config_parse_cidrs("::1,::2,::3", nets, 2), CH_EINVAL);
+    /* As a key: a bad list stops the start and is named. */
+    ch_config_t cfg;
+    char *err = NULL;
+    ch_config_override_t flag = {"http.trusted_proxies", "10.0.0.0/8, proxy.local"};
+    assert_int_equal(ch_config_load(&cfg, NULL, NULL, &flag, 1, &err), CH_EINVAL);
+    assert_non_null(strstr(err, "http.trusted_proxies"));
+    ch_free(err);
+    err = NULL;
+    flag.value = "10.0.0.0/8, ::1";
+    assert_int_equal(ch_config_load(&cfg, NULL, NULL, &flag, 1, &err), 0);
+    assert_string_equal(cfg.http_trusted_proxies, "10.0.0.0/8, ::1");
+    assert_int_equal(cfg.auth_hash_threads, 2);
+    assert_int_equal(cfg.auth_max_hashes_in_flight, 16);
+    assert_int_equal(cfg.auth_max_hashes_per_address, 2);
+    ch_config_fini(&cfg);
+    char *const envp[] = {"CCTVHUB_AUTH_HASH_THREADS=0", NULL};
+    assert_int_equal(ch_config_load(&cfg, NULL, envp, NULL, 0, &err), CH_EINVAL);
+    assert_non_null(strstr(err, "CCTVHUB_AUTH_HASH_THREADS"));
+    ch_free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_trusted_proxies_parse_into_networks),
         cmocka_unit_test(test_defaults_listen_on_loopback_8080),
         cmocka_unit_test(test_flags_beat_environment_beats_file),
         cmocka_unit_test(test_bad_value_in_file_names_key_file_and_line),

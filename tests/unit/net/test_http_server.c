@@ -87,6 +87,10 @@ static void handler(ch_http_request_t *req, void *ud)
         ch_free(big);
         return;
     }
+    if (ch_slice_eq(req->path, "/peer")) {
+        ch_http_respond(req, 200, "text/plain", NULL, req->peer, strlen(req->peer));
+        return;
+    }
     if (ch_slice_eq(req->path, "/err")) {
         ch_http_respond_error(req, 404, "not_found", "no \"such\" thing", "id");
         return;
@@ -129,6 +133,9 @@ static void *server_thread(void *arg)
     return NULL;
 }
 
+/* The trusted proxies the next server_start sets (NULL: none). */
+static const char *next_trusted;
+
 /* Starts a server with limits (NULL for the defaults) and its loop thread. */
 static server_t *server_start(const ch_http_limits_t *limits)
 {
@@ -138,6 +145,13 @@ static server_t *server_start(const ch_http_limits_t *limits)
     srv->stop.data = srv;
     assert_int_equal(ch_http_server_new(&srv->loop, limits, handler, body_limit, srv, &srv->http),
                      0);
+    if (next_trusted != NULL) {
+        ch_cidr_t nets[CH_CIDR_MAX];
+        int n = ch_config_parse_cidrs(next_trusted, nets, CH_CIDR_MAX);
+        assert_true(n > 0);
+        ch_http_server_set_trusted_proxies(srv->http, nets, (size_t)n);
+        next_trusted = NULL;
+    }
     assert_int_equal(ch_http_server_listen(srv->http, "127.0.0.1:0"), 0);
     srv->port = ch_http_server_port(srv->http);
     assert_true(srv->port > 0);
@@ -389,6 +403,65 @@ static void test_request_parts_reach_the_handler(void **state)
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "/query|a=1&b=%20|unit|1|peer");
     assert_has(r.head, "\r\nX-Test: 1\r\n");
+    client_free(c);
+    server_free(srv);
+}
+
+/* The peer the server gives the handler for a request with the extra header lines xff. */
+static void expect_peer(client_t *c, const char *xff, const char *want)
+{
+    response_t r;
+    char req[1024];
+    snprintf(req, sizeof(req), "GET /peer HTTP/1.1\r\n%s\r\n", xff);
+    send_str(c, req);
+    assert_int_equal(read_response(c, &r, 0), 0);
+    assert_int_equal(r.status, 200);
+    if (strcmp(want, "proxy") == 0) {
+        assert_int_equal(strncmp(r.body, "127.0.0.1:", 10), 0);
+    } else {
+        assert_string_equal(r.body, want);
+    }
+}
+
+static void test_x_forwarded_for_names_the_client_behind_trusted_proxies_only(void **state)
+{
+    /* Without trusted proxies the header changes nothing. */
+    server_t *srv = server_start(NULL);
+    client_t *c = client_new(srv);
+    expect_peer(c, "X-Forwarded-For: 10.1.1.1\r\n", "proxy");
+    client_free(c);
+    server_free(srv);
+    /* Trusted: this client (127.0.0.1) and 10.9.0.0/16. */
+    next_trusted = "127.0.0.1, 10.9.0.0/16";
+    srv = server_start(NULL);
+    c = client_new(srv);
+    expect_peer(c, "", "proxy");
+    expect_peer(c, "X-Forwarded-For: 10.1.1.1\r\n", "10.1.1.1");
+    /* The right-most address a trusted proxy did not add; what the client wrote itself on
+     * the left counts for nothing. */
+    expect_peer(c, "X-Forwarded-For: 1.2.3.4, 10.1.1.1\r\n", "10.1.1.1");
+    expect_peer(c, "X-Forwarded-For: 1.2.3.4,10.9.1.1 , 10.9.2.2\r\n", "1.2.3.4");
+    expect_peer(c, "X-Forwarded-For: 1.2.3.4\r\nx-forwarded-for: 10.9.0.5\r\n", "1.2.3.4");
+    expect_peer(c, "X-Forwarded-For: 10.9.0.7\r\n", "10.9.0.7"); /* all trusted: the first */
+    /* On the same connection, a request without the header is the proxy's again. */
+    expect_peer(c, "", "proxy");
+    /* IPv6, bracketed or not, and IPv4-mapped IPv6 as IPv4. */
+    expect_peer(c, "X-Forwarded-For: 2001:db8::1\r\n", "[2001:db8::1]");
+    expect_peer(c, "X-Forwarded-For: [2001:DB8::2]\r\n", "[2001:db8::2]");
+    expect_peer(c, "X-Forwarded-For: ::ffff:192.0.2.9\r\n", "192.0.2.9");
+    /* Malformed right-most entries leave the proxy as the peer; a malformed entry further left
+     * stops the walk at the last good hop. */
+    expect_peer(c, "X-Forwarded-For: garbage\r\n", "proxy");
+    expect_peer(c, "X-Forwarded-For: 1.2.3.4, garbage\r\n", "proxy");
+    expect_peer(c, "X-Forwarded-For: 10.1.1.1:5555\r\n", "proxy");
+    expect_peer(c, "X-Forwarded-For: 1.2.3.4, , 10.9.0.8\r\n", "10.9.0.8");
+    expect_peer(c, "X-Forwarded-For: \r\n", "proxy");
+    expect_peer(c, "X-Forwarded-For: ,,,\r\n", "proxy");
+    expect_peer(c, "X-Forwarded-For: 1.2.3.4/8\r\n", "proxy");
+    expect_peer(c, "X-Forwarded-For: 999.1.1.1\r\n", "proxy");
+    expect_peer(c, "X-Forwarded-For: [[::1]]\r\n", "proxy");
+    expect_peer(c, "X-Forwarded-For: ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255\r\n",
+                "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]");
     client_free(c);
     server_free(srv);
 }
@@ -974,6 +1047,7 @@ static void test_status_texts_are_the_standard_ones(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_x_forwarded_for_names_the_client_behind_trusted_proxies_only),
         cmocka_unit_test(test_keep_alive_serves_several_requests_on_one_connection),
         cmocka_unit_test(test_request_parts_reach_the_handler),
         cmocka_unit_test(test_pipelined_requests_in_one_write_are_answered_in_order),
