@@ -221,10 +221,13 @@ int ch_store_device_list(ch_store_t *st, const ch_store_filter_t *f,
                          ch_device_list_t *out) CH_MUST_CHECK;
 
 /* Import upserts, keyed by source_key (required). The outcome says what happened:
- * created, updated (some field differed; the stored row now equals the one given, id and
- * created_at kept) or unchanged (every field equal but provenance, source_file and
- * source_line, which alone is no change: nothing is written and the stored provenance stays).
- * On return the record's id is set. Meant to run inside ch_store_begin/commit. */
+ * created, updated (some field an import sets differed; the stored row now holds the ones
+ * given, id and created_at kept) or unchanged (every such field equal but provenance,
+ * source_file and source_line, which alone is no change: nothing is written and the stored
+ * provenance stays). A camera's stream settings (rtsp_url, rtsp_username, rtsp_password,
+ * codec) are set through the API only: an upsert neither compares nor writes them, so they
+ * survive a re-import of a newer file. On return the record's id is set. Meant to run inside
+ * ch_store_begin/commit. */
 typedef enum ch_store_upsert {
     CH_STORE_CREATED = 1,
     CH_STORE_UPDATED = 2,
@@ -254,6 +257,18 @@ typedef struct ch_store_upsert_counts {
 
 int ch_store_camera_upsert_site(ch_store_t *st, ch_camera_t *first, int count,
                                 ch_store_upsert_counts_t *counts) CH_MUST_CHECK;
+
+/*
+ * As ch_store_camera_upsert_site and ch_store_device_upsert, for an import confined to one
+ * agency (a provider's): where the plain calls move a record whose key they find to the
+ * agency given, these refuse with CH_EPERM when a key of the site (or the device's) is held by
+ * a record of another agency than first->agency_id (d->agency_id), and then write nothing of
+ * the site (device). The check rides on the lookups the upsert makes anyway.
+ */
+int ch_store_camera_upsert_site_owned(ch_store_t *st, ch_camera_t *first, int count,
+                                      ch_store_upsert_counts_t *counts) CH_MUST_CHECK;
+int ch_store_device_upsert_owned(ch_store_t *st, ch_device_t *d,
+                                 ch_store_upsert_t *outcome) CH_MUST_CHECK;
 
 /* Calls fn for every located camera, in id order, with the fields a spatial index needs (id,
  * agency_id, located, lat, lon, purpose, kind, heading_deg, fov_deg, range_m, pixels,
