@@ -40,7 +40,7 @@ typedef struct ch_registry__import {
     int64_t *ids;                /* 0: no such agency (own_only, where none is created) */
     size_t nids;
     ch_registry__refused_t *refused; /* in line order (the storing thread's) */
-    size_t nrefused;
+    size_t nrefused, refused_cap;
     char *err;
 } ch_registry__import_t;
 
@@ -170,7 +170,10 @@ static void ch_registry__refuse(ch_registry__import_t *im, const ch_import_row_t
     ch_buf_appendf(&b, "%s: %s \"", code, what);
     ch_registry__append_clipped(&b, value, strlen(value), 80);
     ch_buf_appendf(&b, "\" %s", why);
-    im->refused = ch_realloc(im->refused, (im->nrefused + 1) * sizeof(*im->refused));
+    if (im->nrefused == im->refused_cap) {
+        im->refused_cap = im->refused_cap ? im->refused_cap * 2 : 16;
+        im->refused = ch_realloc(im->refused, im->refused_cap * sizeof(*im->refused));
+    }
     ch_registry__refused_t *r = &im->refused[im->nrefused++];
     r->line = row->line;
     r->code = code;
