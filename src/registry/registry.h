@@ -151,6 +151,9 @@ typedef struct ch_import_row {
     ch_camera_t *camera;
     size_t camera_count;
     ch_device_t *device; /* one device (agency_id 0) for the emergency-bell layout, else NULL */
+    /* The CH_STORE_F_* groups of fields the file's header has no column for: their values in
+     * the records are unknowns, and the import leaves a stored record's as they are. */
+    unsigned keep;
 } ch_import_row_t;
 
 /* Returns 0 to go on, or a negative code to stop the whole conversion with it. */

@@ -8,8 +8,10 @@
  *
  * An import confined to one agency (CH_IMPORT_OWN_AGENCY: a provider's) creates no agency and
  * stores only rows of that agency, with the store's owned upserts, which refuse a key another
- * agency's record holds. A row refused so was converted (and counted) by the converter; the
- * storing thread notes it, and after the join it moves from the counts to the skipped list.
+ * agency's record holds. Every upsert keeps the groups of fields the file has no column for
+ * (ch_import_row_t.keep) as they are stored. A row refused so was converted (and counted) by the
+ * converter; the storing thread notes it, and after the join it moves from the counts to the
+ * skipped list.
  */
 #include "registry/registry_private.h"
 
@@ -216,13 +218,13 @@ static int ch_registry__store_row(void *user, ch_import_row_t *row)
         }
         return 0;
     }
+    /* Only the columns the file carries are updated; a provider's upserts are owned. */
+    ch_store_upsert_opts_t how = {.owned = im->own_only, .keep = row->keep};
     if (row->camera != NULL) {
         row->camera->agency_id = agency_id;
         ch_store_upsert_counts_t n = {0, 0, 0};
         rc =
-            im->own_only
-                ? ch_store_camera_upsert_site_owned(im->st, row->camera, (int)row->camera_count, &n)
-                : ch_store_camera_upsert_site(im->st, row->camera, (int)row->camera_count, &n);
+            ch_store_camera_upsert_site_with(im->st, row->camera, (int)row->camera_count, &how, &n);
         if (rc == CH_EPERM && im->own_only) {
             ch_registry__refuse(im, row, CH_IMPORT_SKIP_OTHER_AGENCY_RECORD, "the site's key",
                                 row->camera->source_key,
@@ -239,8 +241,7 @@ static int ch_registry__store_row(void *user, ch_import_row_t *row)
     if (row->device != NULL) {
         row->device->agency_id = agency_id;
         ch_store_upsert_t o;
-        rc = im->own_only ? ch_store_device_upsert_owned(im->st, row->device, &o)
-                          : ch_store_device_upsert(im->st, row->device, &o);
+        rc = ch_store_device_upsert_with(im->st, row->device, &how, &o);
         if (rc == CH_EPERM && im->own_only) {
             ch_registry__refuse(im, row, CH_IMPORT_SKIP_OTHER_AGENCY_RECORD, "the device's key",
                                 row->device->source_key,
@@ -276,6 +277,7 @@ typedef struct ch_registry__pipe_row {
     ch_device_t device;
     size_t camera_count; /* 0 for a device row */
     int has_device;
+    unsigned keep;
 } ch_registry__pipe_row_t;
 
 typedef struct ch_registry__batch {
@@ -317,6 +319,7 @@ static int ch_registry__pipe_put(void *user, ch_import_row_t *row)
     ch_registry__pipe_row_t *r = &b->rows[b->n++];
 
     r->line = row->line;
+    r->keep = row->keep;
     r->agency_name = ch_registry__copy(a, row->agency_name);
     r->agency_phone = ch_registry__copy(a, row->agency_phone);
     r->agency_code = ch_registry__copy(a, row->agency_code);
@@ -402,6 +405,7 @@ static int ch_registry__pipe_run(ch_registry__import_t *im, ch_registry__pipe_t 
                 .camera = r->camera_count > 0 ? &r->camera : NULL,
                 .camera_count = r->camera_count,
                 .device = r->has_device ? &r->device : NULL,
+                .keep = r->keep,
             };
             rc = ch_registry__store_row(im, &row);
         }

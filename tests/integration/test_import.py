@@ -384,7 +384,8 @@ def test_a_providers_import_stays_inside_its_own_agency():
 
 def test_reimport_keeps_stream_settings_set_through_the_api():
     """Stream settings set through the API survive a re-import of a newer edition (over HTTP
-    and from the command line), while the cells that changed are updated."""
+    and from the command line), while the cells that changed are updated; and so does what
+    the API set in fields a file's layout has no column for."""
     import sqlite3
     h = Hub()
     d = h.data_dir
@@ -410,6 +411,24 @@ def test_reimport_keeps_stream_settings_set_through_the_api():
         check(status == 201 and r["cameras_updated"] == 2 and r["cameras_unchanged"] == 1, r)
         _, got = h.json("GET", "/api/v1/cameras/%d" % cam["id"], expect=200)
         check(got["rtsp_configured"] is True and got["retention_days"] == 60, got)
+
+        # The Seoul Ansimi list has no 촬영방면정보, 화소수, 보관일수, 설치목적 or road address:
+        # what an operator set there survives a newer edition (its key is its address and
+        # position, so a site that moved is another site).
+        ansimi = ("자치구,안심 주소,위도,경도,CCTV 수량,수정 일시\n"
+                  "종로구,공원001_와룡공원_메인,%s,126.9945,1,%s\n")
+        status, r = post_import(h, (ansimi % ("37.5913", "2022-12-01")).encode())
+        check(status == 201 and r["cameras_created"] == 1, r)
+        _, page = h.json("GET", "/api/v1/cameras?limit=10&q=%EC%99%80%EB%A3%A1", expect=200)
+        park = page["items"][0]
+        set_by_api = {"heading_deg": 90.0, "fov_deg": 60.0, "kind": "fixed", "pixels": 2000000,
+                      "retention_days": 30, "purpose": "생활방범",
+                      "road_address": "서울특별시 종로구 와룡공원길 1"}
+        h.json("PATCH", "/api/v1/cameras/%d" % park["id"], set_by_api, expect=200)
+        status, r = post_import(h, (ansimi % ("37.5913", "2023-06-01")).encode())
+        check(status == 201 and r["cameras_unchanged"] == 1, r)
+        _, got = h.json("GET", "/api/v1/cameras/%d" % park["id"], expect=200)
+        check({k: got[k] for k in set_by_api} == set_by_api, got)
         h.stop()
 
         # The command line takes the same path: 보관일수 changes again.

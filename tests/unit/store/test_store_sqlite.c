@@ -1404,6 +1404,7 @@ static void test_owned_upsert_refuses_another_agencys_key(void **state)
     fixture_t *fx = *state;
     int64_t mine = make_agency(fx->st, "mine", "district-center");
     int64_t theirs = make_agency(fx->st, "theirs", "district-center");
+    const ch_store_upsert_opts_t owned = {.owned = 1};
     ch_store_upsert_counts_t n = {0, 0, 0};
     ch_store_upsert_t outcome = 0;
     ch_camera_t c, got;
@@ -1422,19 +1423,19 @@ static void test_owned_upsert_refuses_another_agencys_key(void **state)
     assert_int_equal(ch_store_begin(fx->st), 0);
     /* The same data under their key, claimed by mine: the run's first row (found path). */
     fill_site(&c, mine, "T #1", "t:a#1");
-    assert_int_equal(ch_store_camera_upsert_site_owned(fx->st, &c, 3, &n), CH_EPERM);
+    assert_int_equal(ch_store_camera_upsert_site_with(fx->st, &c, 3, &owned, &n), CH_EPERM);
     /* Fewer cameras (camera by camera), and the split site (each camera checked first). */
-    assert_int_equal(ch_store_camera_upsert_site_owned(fx->st, &c, 2, &n), CH_EPERM);
+    assert_int_equal(ch_store_camera_upsert_site_with(fx->st, &c, 2, &owned, &n), CH_EPERM);
     fill_site(&c, mine, "U #1", "t:b#1");
-    assert_int_equal(ch_store_camera_upsert_site_owned(fx->st, &c, 2, &n), CH_EPERM);
+    assert_int_equal(ch_store_camera_upsert_site_with(fx->st, &c, 2, &owned, &n), CH_EPERM);
     /* A site whose #1 is new but whose #2 is theirs: nothing of it is written. */
     assert_int_equal(ch_store_camera_delete(fx->st, 4), 0);
-    assert_int_equal(ch_store_camera_upsert_site_owned(fx->st, &c, 2, &n), CH_EPERM);
+    assert_int_equal(ch_store_camera_upsert_site_with(fx->st, &c, 2, &owned, &n), CH_EPERM);
     /* A new key of mine goes in; my own again is unchanged. */
     memset(&n, 0, sizeof(n));
     fill_site(&c, mine, "M #1", "m:a#1");
-    assert_int_equal(ch_store_camera_upsert_site_owned(fx->st, &c, 2, &n), 0);
-    assert_int_equal(ch_store_camera_upsert_site_owned(fx->st, &c, 2, &n), 0);
+    assert_int_equal(ch_store_camera_upsert_site_with(fx->st, &c, 2, &owned, &n), 0);
+    assert_int_equal(ch_store_camera_upsert_site_with(fx->st, &c, 2, &owned, &n), 0);
     assert_int_equal(n.created, 2);
     assert_int_equal(n.unchanged, 2);
     assert_int_equal(ch_store_commit(fx->st), 0);
@@ -1466,7 +1467,7 @@ static void test_owned_upsert_refuses_another_agencys_key(void **state)
             assert_int_equal(ch_store_begin(fx->st), 0);
         }
         fill_device(&d, mine, "bell");
-        assert_int_equal(ch_store_device_upsert_owned(fx->st, &d, &outcome), CH_EPERM);
+        assert_int_equal(ch_store_device_upsert_with(fx->st, &d, &owned, &outcome), CH_EPERM);
         if (tx) {
             assert_int_equal(ch_store_commit(fx->st), 0);
         }
@@ -1476,8 +1477,68 @@ static void test_owned_upsert_refuses_another_agencys_key(void **state)
     ch_device_fini(&dgot);
     fill_device(&d, theirs, "bell");
     d.name = "bell 2";
-    assert_int_equal(ch_store_device_upsert_owned(fx->st, &d, &outcome), 0);
+    assert_int_equal(ch_store_device_upsert_with(fx->st, &d, &owned, &outcome), 0);
     assert_int_equal(outcome, CH_STORE_UPDATED);
+}
+
+/* A file without some columns (the Ansimi list has no 촬영방면정보, 화소수, ...): the upsert keeps
+ * those groups as stored, compares only the rest, and updates only the rest. */
+static void test_upsert_keeps_the_groups_a_file_does_not_carry(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag = make_agency(fx->st, "a", "other");
+    const ch_store_upsert_opts_t ansimi = {.keep = CH_STORE_F_DIRECTION | CH_STORE_F_PIXELS |
+                                                   CH_STORE_F_RETENTION | CH_STORE_F_INSTALLED |
+                                                   CH_STORE_F_PURPOSE | CH_STORE_F_ROAD_ADDRESS |
+                                                   CH_STORE_F_LOT_ADDRESS};
+    ch_store_upsert_counts_t n = {0, 0, 0};
+    ch_camera_t c, got;
+    fill_site(&c, ag, "S #1", "s#1");
+    assert_int_equal(ch_store_camera_upsert_site_with(fx->st, &c, 1, &ansimi, &n), 0);
+    /* An operator calibrates it. */
+    assert_int_equal(ch_store_camera_get(fx->st, 1, &got), 0);
+    got.heading_deg = 270.0;
+    got.fov_deg = 45.0;
+    got.pixels = 8000000;
+    ch_free(got.kind);
+    got.kind = ch_strdup("fixed");
+    assert_int_equal(ch_store_camera_update(fx->st, &got), 0);
+    ch_camera_fini(&got);
+    for (int round = 0; round < 2; round++) {
+        for (int bulk = 0; bulk < 2; bulk++) {
+            fill_site(&c, ag, "S #1", "s#1");
+            c.heading_deg = c.fov_deg = CH_STORE_UNKNOWN_DOUBLE; /* what the file says */
+            c.kind = "unknown";
+            c.pixels = 0;
+            c.lat = round ? 37.6 : c.lat;
+            memset(&n, 0, sizeof(n));
+            if (bulk) {
+                assert_int_equal(ch_store_begin(fx->st), 0);
+            }
+            assert_int_equal(ch_store_camera_upsert_site_with(fx->st, &c, 1, &ansimi, &n), 0);
+            if (bulk) {
+                assert_int_equal(ch_store_commit(fx->st), 0);
+            }
+            assert_int_equal(n.updated, round && !bulk ? 1 : 0);
+            assert_int_equal(ch_store_camera_get(fx->st, 1, &got), 0);
+            assert_true(got.heading_deg == 270.0 && got.fov_deg == 45.0);
+            assert_int_equal(got.pixels, 8000000);
+            assert_string_equal(got.kind, "fixed");
+            assert_true(got.lat == (round ? 37.6 : 37.5729));
+            ch_camera_fini(&got);
+        }
+    }
+    /* A file that has the column says what it says. */
+    fill_site(&c, ag, "S #1", "s#1");
+    c.lat = 37.6;
+    c.heading_deg = CH_STORE_UNKNOWN_DOUBLE;
+    memset(&n, 0, sizeof(n));
+    assert_int_equal(ch_store_camera_upsert_site(fx->st, &c, 1, &n), 0);
+    assert_int_equal(n.updated, 1);
+    assert_int_equal(ch_store_camera_get(fx->st, 1, &got), 0);
+    assert_true(got.heading_deg == CH_STORE_UNKNOWN_DOUBLE);
+    assert_int_equal(got.pixels, c.pixels);
+    ch_camera_fini(&got);
 }
 
 static void test_a_site_again_unchanged_grown_or_changed(void **state)
@@ -1814,6 +1875,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_device_upsert_reports_each_outcome, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upsert_keeps_the_stream_settings_set_through_the_api,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upsert_keeps_the_groups_a_file_does_not_carry, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_owned_upsert_refuses_another_agencys_key, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_upsert_outcomes_hold_outside_a_transaction, setup,
