@@ -781,6 +781,8 @@ typedef struct api_import {
     api_ctx_t ctx;
     char *name;
     char *agency;
+    ch_import_scope_t scope; /* a provider's import stays inside its own agency */
+    int64_t own_agency_id;
     char actor[96];
     int rc;
     int store_failed;
@@ -827,6 +829,8 @@ static void import_work(uv_work_t *w)
     ch_import_options_t opt;
     memset(&opt, 0, sizeof(opt));
     opt.agency = im->agency;
+    opt.scope = im->scope;
+    opt.own_agency_id = im->own_agency_id;
     im->rc = ch_registry_import_buffer(st, im->name, im->ctx.req->body, im->ctx.req->body_len, &opt,
                                        &im->rep, &im->err);
     /* A new geo index from this handle, here on the pool: a national file changes a million
@@ -844,7 +848,9 @@ static void import_work(uv_work_t *w)
         ch_audit_entry_t e = {.actor = im->actor,
                               .action = "import",
                               .object = object,
-                              .outcome = im->rc == 0 ? "ok" : "error",
+                              .outcome = im->rc == 0          ? "ok"
+                                         : im->rc == CH_EPERM ? "denied"
+                                                              : "error",
                               .details = d};
         if (ch_audit_append(audit, &e, NULL) != 0) {
             im->audit_end_failed = 1;
@@ -863,8 +869,8 @@ static void import_free(api_import_t *im)
     ch_free(im);
 }
 
-/* Back on the loop: answers 201 with the report, 422 when the file was rejected, 500 when the
- * store failed. */
+/* Back on the loop: answers 201 with the report, 403 when the import reached outside the
+ * caller's agency, 422 when the file was rejected, 500 when the store failed. */
 static void import_done(uv_work_t *w, int status)
 {
     api_import_t *im = w->data;
@@ -913,6 +919,11 @@ static void import_done(uv_work_t *w, int status)
         ch_api__reply_error(c, 500, "internal", NULL,
                             im->store_failed ? "the database could not be opened"
                                              : "the import failed");
+    } else if (im->rc == CH_EPERM) {
+        ch_api__err_t e;
+        ch_api__err_set(&e, 403, "forbidden", "agency", "%s",
+                        im->err ? im->err : "a provider imports into its own agency only");
+        ch_api__reply_err(c, &e, NULL);
     } else if (im->rc != 0) {
         ch_api__err_t e;
         ch_api__err_set(&e, 422, "import_rejected", NULL, "%s",
@@ -966,6 +977,12 @@ static void handle_import(api_ctx_t *c)
     im->ctx = *c;
     im->name = ch_strdup(name ? name : "upload.csv");
     im->agency = ch_strdup(agency);
+    /* The registry holds the rule; the API says whose import this is. Admins import for any
+     * agency. */
+    if (c->who.role == CH_AUTH_PROVIDER) {
+        im->scope = CH_IMPORT_OWN_AGENCY;
+        im->own_agency_id = c->who.agency_id;
+    }
     request_actor(c, im->actor);
     im->changes_at_start = api->camera_changes;
     ch_import_report_init(&im->rep);

@@ -31,6 +31,24 @@
  * that a terminal can draw a progress bar. Called a last time with done == total. */
 typedef void (*ch_import_progress_fn)(void *user, uint64_t done, uint64_t total);
 
+/* Which agencies an import may touch: who runs it decides (the API passes the caller's). */
+typedef enum ch_import_scope {
+    /* Any (an administrator, the command line): rows name their agency, unknown agencies are
+     * created, and a row whose key another agency's record holds moves that record. */
+    CH_IMPORT_ANY_AGENCY = 0,
+    /* Only own_agency_id (a provider): an agency override naming another agency, or one that
+     * does not exist, refuses the whole import (CH_EPERM, nothing read or stored); a row that
+     * names another agency (CH_IMPORT_SKIP_OTHER_AGENCY) or an unknown one
+     * (CH_IMPORT_SKIP_UNKNOWN_AGENCY), or whose key is held by another agency's camera or
+     * device (CH_IMPORT_SKIP_OTHER_AGENCY_RECORD), is skipped and reported with that code. */
+    CH_IMPORT_OWN_AGENCY = 1,
+} ch_import_scope_t;
+
+/* The reason codes of rows skipped for the scope (ch_import_issue_t.code). */
+#define CH_IMPORT_SKIP_OTHER_AGENCY        "other-agency"
+#define CH_IMPORT_SKIP_UNKNOWN_AGENCY      "unknown-agency"
+#define CH_IMPORT_SKIP_OTHER_AGENCY_RECORD "other-agency-record"
+
 typedef struct ch_import_options {
     /* The provider agency for every row, overriding 관리기관명; supplies it for lists without
      * one (the Ansimi list defaults to "서울특별시 <자치구>"). NULL: from the file. Borrowed. */
@@ -41,15 +59,22 @@ typedef struct ch_import_options {
      * it to stay deterministic. (Not the row's 데이터기준일자: publishers leave it stale while
      * adding newer cameras, so it would flag good rows.) */
     int64_t now_ms;
+    /* Which agencies the import may touch (see ch_import_scope_t), and with
+     * CH_IMPORT_OWN_AGENCY the one it may (an id <= 0 allows none). The scope is enforced
+     * against the store: a dry run (no store) reports every row. */
+    ch_import_scope_t scope;
+    int64_t own_agency_id;
 } ch_import_options_t;
 
 /* One reported row: the physical line (1-based, the header's line counted) where the row
  * starts, and why it was flagged or skipped. flags is NULL for skipped rows, else the
- * comma-separated codes also stored on the records ("unlocated,bad-date"). */
+ * comma-separated codes also stored on the records ("unlocated,bad-date"). code is a skipped
+ * row's reason code when it has one (CH_IMPORT_SKIP_*), else NULL. */
 typedef struct ch_import_issue {
     int line;
     char *reason;
     char *flags;
+    char *code;
 } ch_import_issue_t;
 
 /* The outcome of importing one file. Zero it (or ch_import_report_init) before an import;
@@ -84,7 +109,7 @@ void ch_import_report_fini(ch_import_report_t *rep); /* NULL is fine; leaves rep
 /* The report as a JSON object (new reference): file, encoding, layout, ok, error, bytes,
  * header_line, rows, sites, cameras, devices, cameras_created/updated/unchanged,
  * devices_created/updated/unchanged, agencies_created, unlocated, invalid_bytes,
- * flagged and skipped (lists of {"line", "reason"[, "flags"]}) and duration_s. */
+ * flagged and skipped (lists of {"line", "reason"[, "flags"][, "code"]}) and duration_s. */
 json_t *ch_import_report_to_json(const ch_import_report_t *rep);
 
 /* The report as the audit record holds it: every field of ch_import_report_to_json but the
@@ -126,6 +151,9 @@ typedef struct ch_import_row {
     ch_camera_t *camera;
     size_t camera_count;
     ch_device_t *device; /* one device (agency_id 0) for the emergency-bell layout, else NULL */
+    /* The CH_STORE_F_* groups of fields the file's header has no column for: their values in
+     * the records are unknowns, and the import leaves a stored record's as they are. */
+    unsigned keep;
 } ch_import_row_t;
 
 /* Returns 0 to go on, or a negative code to stop the whole conversion with it. */

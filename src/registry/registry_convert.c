@@ -183,6 +183,7 @@ typedef struct ch_registry__conv {
     int records_seen;
     int layout;
     int col[COL__COUNT];
+    unsigned keep;    /* CH_STORE_F_* groups the header has no column for */
     size_t ncols;     /* cells up to the last named header cell */
     size_t ncols_all; /* cells in the header, trailing empty ones included */
 
@@ -246,6 +247,32 @@ static size_t ch_registry__header_key(const char *s, size_t n, char *out, size_t
 }
 
 /*
+ * The groups of record fields a header has no column for. A re-import leaves them as the
+ * store has them (ch_store_upsert_opts_t.keep), so that what the API set there survives a file
+ * that says nothing of it: a list without coordinates, addresses, 촬영방면정보, ... (the Seoul
+ * Ansimi list has none of the last).
+ */
+static unsigned ch_registry__kept_groups(const int *col)
+{
+    static const struct {
+        int col;
+        unsigned group;
+    } groups[] = {
+        {COL_ROAD, CH_STORE_F_ROAD_ADDRESS},   {COL_LOT, CH_STORE_F_LOT_ADDRESS},
+        {COL_PURPOSE, CH_STORE_F_PURPOSE},     {COL_DIRECTION, CH_STORE_F_DIRECTION},
+        {COL_PIXELS, CH_STORE_F_PIXELS},       {COL_RETENTION, CH_STORE_F_RETENTION},
+        {COL_INSTALLED, CH_STORE_F_INSTALLED},
+    };
+    unsigned keep = col[COL_LAT] < 0 || col[COL_LON] < 0 ? CH_STORE_F_POSITION : 0;
+    for (size_t i = 0; i < CH_ARRAY_SIZE(groups); i++) {
+        if (col[groups[i].col] < 0) {
+            keep |= groups[i].group;
+        }
+    }
+    return keep;
+}
+
+/*
  * Tries the current record as the header. It is one when at least three names are known and
  * the names decide a layout that has a place (coordinates or an address) to put records.
  */
@@ -295,6 +322,7 @@ static int ch_registry__try_header(ch_registry__conv_t *c)
     }
     memcpy(c->col, col, sizeof(col));
     c->layout = layout;
+    c->keep = ch_registry__kept_groups(col);
     c->ncols = last_named;
     c->ncols_all = c->nf;
     return 1;
@@ -643,6 +671,7 @@ static void ch_registry__convert_cctv(ch_registry__conv_t *c)
         .camera = cam,
         .camera_count = n,
         .device = NULL,
+        .keep = c->keep,
     };
     ch_registry__emit(c, &row);
 }
@@ -748,6 +777,7 @@ static void ch_registry__convert_bell(ch_registry__conv_t *c)
         .camera = NULL,
         .camera_count = 0,
         .device = d,
+        .keep = c->keep,
     };
     ch_registry__emit(c, &row);
 }

@@ -5,9 +5,17 @@
  * no header) never touches the store; any store failure later rolls the whole file back.
  * Provider agencies are found by name or created, and remembered for the rest of the file so
  * that a national file asks the store once per agency, not once per row.
+ *
+ * An import confined to one agency (CH_IMPORT_OWN_AGENCY: a provider's) creates no agency and
+ * stores only rows of that agency, with the store's owned upserts, which refuse a key another
+ * agency's record holds. Every upsert keeps the groups of fields the file has no column for
+ * (ch_import_row_t.keep) as they are stored. A row refused so was converted (and counted) by the
+ * converter; the storing thread notes it, and after the join it moves from the counts to the
+ * skipped list.
  */
 #include "registry/registry_private.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -16,13 +24,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* A converted row the import's scope kept out of the store. */
+typedef struct ch_registry__refused {
+    int line;
+    const char *code; /* CH_IMPORT_SKIP_* */
+    char *reason;
+    long cameras, devices, unlocated; /* what the converter counted for it */
+} ch_registry__refused_t;
+
 typedef struct ch_registry__import {
     ch_store_t *st;
     ch_import_report_t *rep;
     int began;
+    int own_only;                /* CH_IMPORT_OWN_AGENCY */
+    int64_t own_agency_id;       /* with own_only: the one agency rows may touch */
     ch_registry__map_t agencies; /* name hash -> index into ids */
-    int64_t *ids;
+    int64_t *ids;                /* 0: no such agency (own_only, where none is created) */
     size_t nids;
+    ch_registry__refused_t *refused; /* in line order (the storing thread's) */
+    size_t nrefused, refused_cap;
     char *err;
 } ch_registry__import_t;
 
@@ -82,7 +102,8 @@ static int ch_registry__import_fail(ch_registry__import_t *im, int rc, int line,
     return rc;
 }
 
-/* Finds the row's agency (cache, then store by name, then create). */
+/* Finds the row's agency (cache, then store by name, then create; with own_only an unknown
+ * name is id 0, never created). */
 static int ch_registry__agency_id(ch_registry__import_t *im, const ch_import_row_t *row,
                                   int64_t *id)
 {
@@ -103,6 +124,8 @@ static int ch_registry__agency_id(ch_registry__import_t *im, const ch_import_row
     if (rc == 0) {
         *id = a.id;
         ch_agency_fini(&a);
+    } else if (rc == CH_ENOTFOUND && im->own_only) {
+        *id = 0;
     } else if (rc == CH_ENOTFOUND) {
         ch_agency_t n;
         memset(&n, 0, sizeof(n));
@@ -138,7 +161,33 @@ static void ch_registry__count(ch_store_upsert_t o, long *created, long *updated
     }
 }
 
-/* The row callback: opens the transaction on the first row, then upserts. */
+/* Keeps a converted row out of the store for the import's scope, noting why (code and a
+ * reason naming what, clipped). */
+static void ch_registry__refuse(ch_registry__import_t *im, const ch_import_row_t *row,
+                                const char *code, const char *what, const char *value,
+                                const char *why)
+{
+    ch_buf_t b;
+    ch_buf_init(&b);
+    ch_buf_appendf(&b, "%s: %s \"", code, what);
+    ch_registry__append_clipped(&b, value, strlen(value), 80);
+    ch_buf_appendf(&b, "\" %s", why);
+    if (im->nrefused == im->refused_cap) {
+        im->refused_cap = im->refused_cap ? im->refused_cap * 2 : 16;
+        im->refused = ch_realloc(im->refused, im->refused_cap * sizeof(*im->refused));
+    }
+    ch_registry__refused_t *r = &im->refused[im->nrefused++];
+    r->line = row->line;
+    r->code = code;
+    r->reason = ch_buf_steal(&b);
+    r->cameras = row->camera != NULL ? (long)row->camera_count : 0;
+    r->devices = row->device != NULL ? 1 : 0;
+    r->unlocated = (row->camera != NULL && !row->camera->located ? r->cameras : 0) +
+                   (row->device != NULL && !row->device->located ? 1 : 0);
+}
+
+/* The row callback: opens the transaction on the first row, then upserts. A row is one site's
+ * cameras or one device, never both (the layouts make one or the other). */
 static int ch_registry__store_row(void *user, ch_import_row_t *row)
 {
     ch_registry__import_t *im = user;
@@ -156,10 +205,32 @@ static int ch_registry__store_row(void *user, ch_import_row_t *row)
     if (rc != 0) {
         return rc;
     }
+    assert(row->camera == NULL || row->device == NULL);
+    if (im->own_only && (agency_id <= 0 || agency_id != im->own_agency_id)) {
+        if (agency_id > 0) {
+            ch_registry__refuse(im, row, CH_IMPORT_SKIP_OTHER_AGENCY, "the row's agency",
+                                row->agency_name,
+                                "is another agency: a provider imports into its own only");
+        } else {
+            ch_registry__refuse(im, row, CH_IMPORT_SKIP_UNKNOWN_AGENCY, "the row's agency",
+                                row->agency_name,
+                                "is no agency of this hub, and a provider's import creates none");
+        }
+        return 0;
+    }
+    /* Only the columns the file carries are updated; a provider's upserts are owned. */
+    ch_store_upsert_opts_t how = {.owned = im->own_only, .keep = row->keep};
     if (row->camera != NULL) {
         row->camera->agency_id = agency_id;
         ch_store_upsert_counts_t n = {0, 0, 0};
-        rc = ch_store_camera_upsert_site(im->st, row->camera, (int)row->camera_count, &n);
+        rc =
+            ch_store_camera_upsert_site_with(im->st, row->camera, (int)row->camera_count, &how, &n);
+        if (rc == CH_EPERM && im->own_only) {
+            ch_registry__refuse(im, row, CH_IMPORT_SKIP_OTHER_AGENCY_RECORD, "the site's key",
+                                row->camera->source_key,
+                                "is another agency's camera: a provider changes its own only");
+            return 0;
+        }
         if (rc != 0) {
             return ch_registry__import_fail(im, rc, row->line, "cannot store a camera");
         }
@@ -170,7 +241,13 @@ static int ch_registry__store_row(void *user, ch_import_row_t *row)
     if (row->device != NULL) {
         row->device->agency_id = agency_id;
         ch_store_upsert_t o;
-        rc = ch_store_device_upsert(im->st, row->device, &o);
+        rc = ch_store_device_upsert_with(im->st, row->device, &how, &o);
+        if (rc == CH_EPERM && im->own_only) {
+            ch_registry__refuse(im, row, CH_IMPORT_SKIP_OTHER_AGENCY_RECORD, "the device's key",
+                                row->device->source_key,
+                                "is another agency's device: a provider changes its own only");
+            return 0;
+        }
         if (rc != 0) {
             return ch_registry__import_fail(im, rc, row->line, "cannot store a device");
         }
@@ -200,6 +277,7 @@ typedef struct ch_registry__pipe_row {
     ch_device_t device;
     size_t camera_count; /* 0 for a device row */
     int has_device;
+    unsigned keep;
 } ch_registry__pipe_row_t;
 
 typedef struct ch_registry__batch {
@@ -241,6 +319,7 @@ static int ch_registry__pipe_put(void *user, ch_import_row_t *row)
     ch_registry__pipe_row_t *r = &b->rows[b->n++];
 
     r->line = row->line;
+    r->keep = row->keep;
     r->agency_name = ch_registry__copy(a, row->agency_name);
     r->agency_phone = ch_registry__copy(a, row->agency_phone);
     r->agency_code = ch_registry__copy(a, row->agency_code);
@@ -326,6 +405,7 @@ static int ch_registry__pipe_run(ch_registry__import_t *im, ch_registry__pipe_t 
                 .camera = r->camera_count > 0 ? &r->camera : NULL,
                 .camera_count = r->camera_count,
                 .device = r->has_device ? &r->device : NULL,
+                .keep = r->keep,
             };
             rc = ch_registry__store_row(im, &row);
         }
@@ -351,6 +431,57 @@ static int ch_registry__pipe_run(ch_registry__import_t *im, ch_registry__pipe_t 
     return rc;
 }
 
+/*
+ * Rows the scope refused were converted, so the converter counted them and listed their flags;
+ * after the join they leave the counts and the flagged list and join the skipped list, whose
+ * line order they keep (both lists are in file order).
+ */
+static void ch_registry__report_refused(ch_registry__import_t *im)
+{
+    ch_import_report_t *rep = im->rep;
+    if (im->nrefused == 0) {
+        return;
+    }
+    size_t n = rep->skipped_count + im->nrefused, i = 0, j = 0, k = 0;
+    ch_import_issue_t *v = ch_calloc(n, sizeof(*v));
+    while (k < n) {
+        if (j == im->nrefused ||
+            (i < rep->skipped_count && rep->skipped[i].line < im->refused[j].line)) {
+            v[k++] = rep->skipped[i++];
+            continue;
+        }
+        ch_registry__refused_t *r = &im->refused[j++];
+        rep->sites--;
+        rep->cameras -= r->cameras;
+        rep->devices -= r->devices;
+        rep->unlocated -= r->unlocated;
+        v[k].line = r->line;
+        v[k].reason = r->reason;
+        v[k].code = ch_strdup(r->code);
+        r->reason = NULL;
+        k++;
+    }
+    ch_free(rep->skipped);
+    rep->skipped = v;
+    rep->skipped_count = rep->skipped_cap = n;
+    size_t w = 0;
+    j = 0;
+    for (i = 0; i < rep->flagged_count; i++) {
+        ch_import_issue_t *f = &rep->flagged[i];
+        while (j < im->nrefused && im->refused[j].line < f->line) {
+            j++;
+        }
+        if (j < im->nrefused && im->refused[j].line == f->line) {
+            ch_free(f->reason);
+            ch_free(f->flags);
+            ch_free(f->code);
+        } else {
+            rep->flagged[w++] = *f;
+        }
+    }
+    rep->flagged_count = w;
+}
+
 /* Converts and stores a file on two threads (see above). */
 static int ch_registry__import_piped(ch_registry__import_t *im, const char *name, const char *data,
                                      size_t len, const ch_import_options_t *opt, char **msg)
@@ -366,6 +497,7 @@ static int ch_registry__import_piped(ch_registry__import_t *im, const char *name
     p.opt = opt;
     p.rep = im->rep;
     int rc = ch_registry__pipe_run(im, &p, msg);
+    ch_registry__report_refused(im);
     for (int i = 0; i < PIPE_DEPTH; i++) {
         ch_registry__arena_fini(&p.batch[i].arena);
     }
@@ -376,6 +508,37 @@ static int ch_registry__import_piped(ch_registry__import_t *im, const char *name
     return rc;
 }
 
+/* An import confined to one agency may name only that agency as the override: anything else
+ * (another agency, a name no agency has) refuses the whole import before it reads a row.
+ * 0, CH_EPERM (*msg says why), or the store's error. */
+static int ch_registry__override_allowed(ch_registry__import_t *im, const ch_import_options_t *opt,
+                                         char **msg)
+{
+    if (!im->own_only || opt->agency == NULL) {
+        return 0;
+    }
+    ch_agency_t a;
+    memset(&a, 0, sizeof(a));
+    int rc = ch_store_agency_find_by_name(im->st, opt->agency, &a);
+    int64_t id = a.id;
+    ch_agency_fini(&a);
+    if (rc != 0 && rc != CH_ENOTFOUND) {
+        return ch_registry__import_fail(im, rc, 0, "cannot look up the agency");
+    }
+    if (rc == 0 && id > 0 && id == im->own_agency_id) {
+        return 0;
+    }
+    ch_buf_t b;
+    ch_buf_init(&b);
+    ch_buf_append_str(&b, "the agency \"");
+    ch_registry__append_clipped(&b, opt->agency, strlen(opt->agency), 80);
+    ch_buf_append_str(&b, rc == 0 ? "\" is another agency: a provider imports into its own only"
+                                  : "\" is no agency of this hub, and a provider's import "
+                                    "creates none");
+    *msg = ch_buf_steal(&b);
+    return CH_EPERM;
+}
+
 int ch_registry_import_buffer(ch_store_t *st, const char *name, const char *data, size_t len,
                               const ch_import_options_t *opt, ch_import_report_t *rep, char **err)
 {
@@ -384,9 +547,19 @@ int ch_registry_import_buffer(ch_store_t *st, const char *name, const char *data
     memset(&im, 0, sizeof(im));
     im.st = st;
     im.rep = rep;
+    im.own_only = opt != NULL && opt->scope == CH_IMPORT_OWN_AGENCY;
+    im.own_agency_id = im.own_only ? opt->own_agency_id : 0;
     char *msg = NULL;
-    int rc = st != NULL ? ch_registry__import_piped(&im, name, data, len, opt, &msg)
-                        : ch_registry_convert_buffer(name, data, len, opt, NULL, NULL, rep, &msg);
+    int rc = st != NULL ? ch_registry__override_allowed(&im, opt, &msg) : 0;
+    if (rc != 0) {
+        if (rep->file == NULL) {
+            rep->file = ch_strdup(name);
+        }
+    } else if (st != NULL) {
+        rc = ch_registry__import_piped(&im, name, data, len, opt, &msg);
+    } else {
+        rc = ch_registry_convert_buffer(name, data, len, opt, NULL, NULL, rep, &msg);
+    }
     if (rc == 0 && im.began) {
         rc = ch_store_commit(st);
         if (rc != 0) {
@@ -416,6 +589,10 @@ int ch_registry_import_buffer(ch_store_t *st, const char *name, const char *data
     ch_free(msg);
     ch_free(im.err);
     ch_free(im.ids);
+    for (size_t i = 0; i < im.nrefused; i++) {
+        ch_free(im.refused[i].reason);
+    }
+    ch_free(im.refused);
     ch_registry__map_fini(&im.agencies);
     return rc;
 }

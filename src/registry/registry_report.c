@@ -15,6 +15,7 @@ static void ch_registry__issues_free(ch_import_issue_t *v, size_t n)
     for (size_t i = 0; i < n; i++) {
         ch_free(v[i].reason);
         ch_free(v[i].flags);
+        ch_free(v[i].code);
     }
     ch_free(v);
 }
@@ -43,6 +44,7 @@ static void ch_registry__issue_push(ch_import_issue_t **v, size_t *n, size_t *ca
     (*v)[*n].line = line;
     (*v)[*n].reason = ch_strdup(reason ? reason : "");
     (*v)[*n].flags = flags ? ch_strdup(flags) : NULL;
+    (*v)[*n].code = NULL;
     (*n)++;
 }
 
@@ -80,6 +82,9 @@ static json_t *ch_registry__issues_json(const ch_import_issue_t *v, size_t n)
         json_object_set_new(o, "reason", ch_registry__jstr(v[i].reason));
         if (v[i].flags != NULL) {
             json_object_set_new(o, "flags", ch_registry__jstr(v[i].flags));
+        }
+        if (v[i].code != NULL) {
+            json_object_set_new(o, "code", ch_registry__jstr(v[i].code));
         }
         json_array_append_new(a, o);
     }

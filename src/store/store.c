@@ -19,12 +19,22 @@
 
 #define COL(type, name, ctype)                                                                     \
     {                                                                                              \
-#name, CH_STORE__##ctype, offsetof(type, name), 0                                          \
+#name, CH_STORE__##ctype, offsetof(type, name), 0, 0, 0                                    \
     }
 /* A provenance column (see ch_store__col_t). */
 #define PCOL(type, name, ctype)                                                                    \
     {                                                                                              \
-#name, CH_STORE__##ctype, offsetof(type, name), 1                                          \
+#name, CH_STORE__##ctype, offsetof(type, name), 1, 0, 0                                    \
+    }
+/* A column imports leave alone (see ch_store__col_t). */
+#define LCOL(type, name, ctype)                                                                    \
+    {                                                                                              \
+#name, CH_STORE__##ctype, offsetof(type, name), 0, 1, 0                                    \
+    }
+/* A column of a group a file may not carry (see ch_store__col_t). */
+#define GCOL(type, name, ctype, grp)                                                               \
+    {                                                                                              \
+#name, CH_STORE__##ctype, offsetof(type, name), 0, 0, CH_STORE_F_##grp                     \
     }
 
 static const ch_store__col_t agency_cols[] = {
@@ -34,29 +44,49 @@ static const ch_store__col_t agency_cols[] = {
 
 /* The order of columns is the order of the table in migration 1; keep them in step. */
 static const ch_store__col_t camera_cols[] = {
-    COL(ch_camera_t, agency_id, INT64),    COL(ch_camera_t, name, TEXT),
-    COL(ch_camera_t, located, INT),        COL(ch_camera_t, lat, DOUBLE),
-    COL(ch_camera_t, lon, DOUBLE),         COL(ch_camera_t, road_address, TEXT),
-    COL(ch_camera_t, lot_address, TEXT),   COL(ch_camera_t, purpose, TEXT),
-    COL(ch_camera_t, kind, TEXT),          COL(ch_camera_t, heading_deg, DOUBLE),
-    COL(ch_camera_t, fov_deg, DOUBLE),     COL(ch_camera_t, range_m, DOUBLE),
-    COL(ch_camera_t, pixels, INT64),       COL(ch_camera_t, retention_days, INT),
-    COL(ch_camera_t, installed_ym, TEXT),  COL(ch_camera_t, rtsp_url, TEXT),
-    COL(ch_camera_t, rtsp_username, TEXT), COL(ch_camera_t, rtsp_password, TEXT),
-    COL(ch_camera_t, codec, TEXT),         COL(ch_camera_t, status, TEXT),
-    COL(ch_camera_t, direction, TEXT),     COL(ch_camera_t, note, TEXT),
-    COL(ch_camera_t, flags, TEXT),         PCOL(ch_camera_t, source_file, TEXT),
-    PCOL(ch_camera_t, source_line, INT),   COL(ch_camera_t, source_key, TEXT),
+    COL(ch_camera_t, agency_id, INT64),
+    COL(ch_camera_t, name, TEXT),
+    GCOL(ch_camera_t, located, INT, POSITION),
+    GCOL(ch_camera_t, lat, DOUBLE, POSITION),
+    GCOL(ch_camera_t, lon, DOUBLE, POSITION),
+    GCOL(ch_camera_t, road_address, TEXT, ROAD_ADDRESS),
+    GCOL(ch_camera_t, lot_address, TEXT, LOT_ADDRESS),
+    GCOL(ch_camera_t, purpose, TEXT, PURPOSE),
+    GCOL(ch_camera_t, kind, TEXT, DIRECTION),
+    GCOL(ch_camera_t, heading_deg, DOUBLE, DIRECTION),
+    GCOL(ch_camera_t, fov_deg, DOUBLE, DIRECTION),
+    GCOL(ch_camera_t, range_m, DOUBLE, DIRECTION),
+    GCOL(ch_camera_t, pixels, INT64, PIXELS),
+    GCOL(ch_camera_t, retention_days, INT, RETENTION),
+    GCOL(ch_camera_t, installed_ym, TEXT, INSTALLED),
+    LCOL(ch_camera_t, rtsp_url, TEXT),
+    LCOL(ch_camera_t, rtsp_username, TEXT),
+    LCOL(ch_camera_t, rtsp_password, TEXT),
+    LCOL(ch_camera_t, codec, TEXT),
+    GCOL(ch_camera_t, status, TEXT, POSITION),
+    GCOL(ch_camera_t, direction, TEXT, DIRECTION),
+    GCOL(ch_camera_t, note, TEXT, DIRECTION),
+    COL(ch_camera_t, flags, TEXT),
+    PCOL(ch_camera_t, source_file, TEXT),
+    PCOL(ch_camera_t, source_line, INT),
+    COL(ch_camera_t, source_key, TEXT),
 };
 
 static const ch_store__col_t device_cols[] = {
-    COL(ch_device_t, agency_id, INT64),   COL(ch_device_t, name, TEXT),
-    COL(ch_device_t, kind, TEXT),         COL(ch_device_t, located, INT),
-    COL(ch_device_t, lat, DOUBLE),        COL(ch_device_t, lon, DOUBLE),
-    COL(ch_device_t, road_address, TEXT), COL(ch_device_t, lot_address, TEXT),
-    COL(ch_device_t, status, TEXT),       COL(ch_device_t, attrs, TEXT),
-    COL(ch_device_t, flags, TEXT),        PCOL(ch_device_t, source_file, TEXT),
-    PCOL(ch_device_t, source_line, INT),  COL(ch_device_t, source_key, TEXT),
+    COL(ch_device_t, agency_id, INT64),
+    COL(ch_device_t, name, TEXT),
+    COL(ch_device_t, kind, TEXT),
+    GCOL(ch_device_t, located, INT, POSITION),
+    GCOL(ch_device_t, lat, DOUBLE, POSITION),
+    GCOL(ch_device_t, lon, DOUBLE, POSITION),
+    GCOL(ch_device_t, road_address, TEXT, ROAD_ADDRESS),
+    GCOL(ch_device_t, lot_address, TEXT, LOT_ADDRESS),
+    GCOL(ch_device_t, status, TEXT, POSITION),
+    COL(ch_device_t, attrs, TEXT),
+    COL(ch_device_t, flags, TEXT),
+    PCOL(ch_device_t, source_file, TEXT),
+    PCOL(ch_device_t, source_line, INT),
+    COL(ch_device_t, source_key, TEXT),
 };
 
 static const ch_store__col_t user_cols[] = {
@@ -717,6 +747,9 @@ int ch_store_camera_delete(ch_store_t *st, int64_t id)
 
 CH_STORE__LIST(ch_store_camera_list, ch_camera_list_t, CAMERAS)
 
+/* The options of the plain upserts (an administrator's import). */
+static const ch_store_upsert_opts_t plain_upsert = {0, 0};
+
 int ch_store_camera_upsert(ch_store_t *st, ch_camera_t *c, ch_store_upsert_t *outcome)
 {
     int rc = camera_check(st, c);
@@ -726,11 +759,12 @@ int ch_store_camera_upsert(ch_store_t *st, ch_camera_t *c, ch_store_upsert_t *ou
     if (c->source_key == NULL) {
         return ch_store__fail(st, CH_EINVAL, "camera: upsert needs a source_key");
     }
-    return st->ops->upsert(st, CAMERAS, c, outcome);
+    return st->ops->upsert(st, CAMERAS, c, &plain_upsert, outcome);
 }
 
-int ch_store_camera_upsert_site(ch_store_t *st, ch_camera_t *first, int count,
-                                ch_store_upsert_counts_t *counts)
+int ch_store_camera_upsert_site_with(ch_store_t *st, ch_camera_t *first, int count,
+                                     const ch_store_upsert_opts_t *opts,
+                                     ch_store_upsert_counts_t *counts)
 {
     int rc = camera_check(st, first);
     if (rc != 0) {
@@ -747,7 +781,13 @@ int ch_store_camera_upsert_site(ch_store_t *st, ch_camera_t *first, int count,
                               "camera: a site's first camera needs a name and source_key "
                               "ending in #1");
     }
-    return st->ops->upsert_site(st, CAMERAS, first, count, counts);
+    return st->ops->upsert_site(st, CAMERAS, first, count, opts ? opts : &plain_upsert, counts);
+}
+
+int ch_store_camera_upsert_site(ch_store_t *st, ch_camera_t *first, int count,
+                                ch_store_upsert_counts_t *counts)
+{
+    return ch_store_camera_upsert_site_with(st, first, count, NULL, counts);
 }
 
 int64_t ch_store__run_number(const char *s, size_t *prefix_len)
@@ -814,7 +854,8 @@ int ch_store_device_delete(ch_store_t *st, int64_t id)
 
 CH_STORE__LIST(ch_store_device_list, ch_device_list_t, DEVICES)
 
-int ch_store_device_upsert(ch_store_t *st, ch_device_t *d, ch_store_upsert_t *outcome)
+int ch_store_device_upsert_with(ch_store_t *st, ch_device_t *d, const ch_store_upsert_opts_t *opts,
+                                ch_store_upsert_t *outcome)
 {
     int rc = device_check(st, d);
     if (rc != 0) {
@@ -823,7 +864,12 @@ int ch_store_device_upsert(ch_store_t *st, ch_device_t *d, ch_store_upsert_t *ou
     if (d->source_key == NULL) {
         return ch_store__fail(st, CH_EINVAL, "device: upsert needs a source_key");
     }
-    return st->ops->upsert(st, DEVICES, d, outcome);
+    return st->ops->upsert(st, DEVICES, d, opts ? opts : &plain_upsert, outcome);
+}
+
+int ch_store_device_upsert(ch_store_t *st, ch_device_t *d, ch_store_upsert_t *outcome)
+{
+    return ch_store_device_upsert_with(st, d, NULL, outcome);
 }
 
 /* ---- counts -------------------------------------------------------------------------------- */

@@ -221,10 +221,13 @@ int ch_store_device_list(ch_store_t *st, const ch_store_filter_t *f,
                          ch_device_list_t *out) CH_MUST_CHECK;
 
 /* Import upserts, keyed by source_key (required). The outcome says what happened:
- * created, updated (some field differed; the stored row now equals the one given, id and
- * created_at kept) or unchanged (every field equal but provenance, source_file and
- * source_line, which alone is no change: nothing is written and the stored provenance stays).
- * On return the record's id is set. Meant to run inside ch_store_begin/commit. */
+ * created, updated (some field an import sets differed; the stored row now holds the ones
+ * given, id and created_at kept) or unchanged (every such field equal but provenance,
+ * source_file and source_line, which alone is no change: nothing is written and the stored
+ * provenance stays). A camera's stream settings (rtsp_url, rtsp_username, rtsp_password,
+ * codec) are set through the API only: an upsert neither compares nor writes them, so they
+ * survive a re-import of a newer file. On return the record's id is set. Meant to run inside
+ * ch_store_begin/commit. */
 typedef enum ch_store_upsert {
     CH_STORE_CREATED = 1,
     CH_STORE_UPDATED = 2,
@@ -254,6 +257,38 @@ typedef struct ch_store_upsert_counts {
 
 int ch_store_camera_upsert_site(ch_store_t *st, ch_camera_t *first, int count,
                                 ch_store_upsert_counts_t *counts) CH_MUST_CHECK;
+
+/* Groups of fields an imported file may have no column for (ch_store_upsert_opts_t.keep). */
+enum {
+    CH_STORE_F_POSITION = 1u << 0,     /* located, lat, lon, status (WGS84위도, WGS84경도) */
+    CH_STORE_F_ROAD_ADDRESS = 1u << 1, /* road_address */
+    CH_STORE_F_LOT_ADDRESS = 1u << 2,  /* lot_address */
+    CH_STORE_F_PURPOSE = 1u << 3,      /* a camera's purpose */
+    CH_STORE_F_DIRECTION = 1u << 4,    /* a camera's kind, heading, fov, range, direction, note */
+    CH_STORE_F_PIXELS = 1u << 5,       /* a camera's pixels */
+    CH_STORE_F_RETENTION = 1u << 6,    /* a camera's retention_days */
+    CH_STORE_F_INSTALLED = 1u << 7,    /* a camera's installed_ym */
+};
+
+/* How an import's upsert treats the record it finds. Zeroed: as the plain calls. */
+typedef struct ch_store_upsert_opts {
+    /* Confined to the record's agency (a provider's import): where the plain calls move a
+     * record whose key they find to the agency given, refuse with CH_EPERM when a key of the
+     * site (or the device's) is held by a record of another agency, and write nothing of the
+     * site (device). The check rides on the lookups the upsert makes anyway. */
+    int owned;
+    /* CH_STORE_F_* groups the file has no column for: a found record keeps its stored values
+     * there (neither compared nor written), so what the API set survives; a created record
+     * takes the record's values (the unknowns). */
+    unsigned keep;
+} ch_store_upsert_opts_t;
+
+/* ch_store_camera_upsert_site and ch_store_device_upsert with opts (NULL: zeroed). */
+int ch_store_camera_upsert_site_with(ch_store_t *st, ch_camera_t *first, int count,
+                                     const ch_store_upsert_opts_t *opts,
+                                     ch_store_upsert_counts_t *counts) CH_MUST_CHECK;
+int ch_store_device_upsert_with(ch_store_t *st, ch_device_t *d, const ch_store_upsert_opts_t *opts,
+                                ch_store_upsert_t *outcome) CH_MUST_CHECK;
 
 /* Calls fn for every located camera, in id order, with the fields a spatial index needs (id,
  * agency_id, located, lat, lon, purpose, kind, heading_deg, fov_deg, range_m, pixels,

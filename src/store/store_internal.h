@@ -36,6 +36,13 @@ typedef struct ch_store__col {
      * whose only difference is here is "unchanged", so a newer file from the same publisher
      * reports only the cameras whose data changed. */
     int provenance;
+    /* Set through the API only, never by an import (a camera's stream settings: rtsp_url, its
+     * credentials, codec): an upsert neither compares nor writes it, so re-importing a newer
+     * edition of a file keeps what an operator configured. */
+    int local;
+    /* The CH_STORE_F_* group the column belongs to (0: none): an upsert whose file has no
+     * column for the group (ch_store_upsert_opts_t.keep) leaves it as stored. */
+    unsigned group;
 } ch_store__col_t;
 
 /* Which filters of ch_store_filter_t apply to a table; a bit per filter. The list statement for
@@ -174,12 +181,14 @@ typedef struct ch_store_ops {
      * effective page size. */
     int (*list)(ch_store_t *st, const ch_store__table_t *t, const ch_store_filter_t *f,
                 unsigned mask, int limit, ch_store__list_t *out);
-    /* The record's key column is set (not NULL). */
+    /* The record's key column is set (not NULL); o is never NULL (see ch_store_upsert_opts_t:
+     * owned refuses with CH_EPERM, writing nothing; keep leaves column groups as stored). */
     int (*upsert)(ch_store_t *st, const ch_store__table_t *t, void *rec,
-                  ch_store_upsert_t *outcome);
-    /* The cameras of one site (t->runs set; count and the "#1" endings checked). */
+                  const ch_store_upsert_opts_t *o, ch_store_upsert_t *outcome);
+    /* The cameras of one site (t->runs set; count and the "#1" endings checked); o as for
+     * upsert, owned checked for every camera of the site before any is written. */
     int (*upsert_site)(ch_store_t *st, const ch_store__table_t *t, void *first, int count,
-                       ch_store_upsert_counts_t *counts);
+                       const ch_store_upsert_opts_t *o, ch_store_upsert_counts_t *counts);
     int (*agency_find_by_name)(ch_store_t *st, const char *name, ch_agency_t *out);
     /* The row whose key column (t->key_col >= 0) holds key; fills a zeroed *out. */
     int (*find_by_key)(ch_store_t *st, const ch_store__table_t *t, const char *key, void *out);

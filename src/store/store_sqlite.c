@@ -342,11 +342,17 @@ static const char *const migrations[] = {
 
 /* The cached statements of one table. */
 typedef struct sq_table {
-    char *cols;                  /* "agency_id,name,...": the column list, for SQL text */
-    sqlite3_stmt *insert;        /* plain insert */
-    sqlite3_stmt *insert_k;      /* insert that does nothing when the source_key exists */
-    sqlite3_stmt *update;        /* by id, RETURNING created_at */
-    sqlite3_stmt *update_k;      /* by id, for upserts (created_at already known) */
+    char *cols;             /* "agency_id,name,...": the column list, for SQL text */
+    sqlite3_stmt *insert;   /* plain insert */
+    sqlite3_stmt *insert_k; /* insert that does nothing when the source_key exists */
+    sqlite3_stmt *update;   /* by id, RETURNING created_at */
+    /* By id, for upserts (created_at known): the columns the upsert keeps are not set, one
+     * statement per set of kept groups (a file's layout; few per process), used in turn. */
+    struct sq_update_kept {
+        unsigned keep;
+        sqlite3_stmt *stmt;
+    } update_k[4];
+    unsigned update_k_next;
     sqlite3_stmt *get;           /* by id */
     sqlite3_stmt *by_key;        /* by source_key */
     sqlite3_stmt *remove;        /* by id */
@@ -493,11 +499,22 @@ static void sql_insert(ch_buf_t *b, const ch_store__table_t *t, const sq_table_t
 }
 
 /* UPDATE of every column and updated_at (?n+2) by id (?n+3). */
-static void sql_update(ch_buf_t *b, const ch_store__table_t *t)
+/* Whether an upsert leaves column c as stored: the API's own columns (local), and the groups
+ * the file has no column for (keep). */
+static int sq_col_kept(const ch_store__col_t *c, unsigned keep)
+{
+    return c->local || (c->group & keep) != 0;
+}
+
+/* UPDATE of every column by id; an upsert's (upsert set) leaves out the columns it keeps. Their
+ * parameters are still bound (by sq_bind_record), unused. */
+static void sql_update(ch_buf_t *b, const ch_store__table_t *t, int upsert, unsigned keep)
 {
     ch_buf_appendf(b, "UPDATE %s SET ", t->name);
     for (int i = 0; i < t->ncols; i++) {
-        ch_buf_appendf(b, "%s=?%d,", t->cols[i].name, i + 1);
+        if (!(upsert && sq_col_kept(&t->cols[i], keep))) {
+            ch_buf_appendf(b, "%s=?%d,", t->cols[i].name, i + 1);
+        }
     }
     ch_buf_appendf(b, "updated_at=?%d WHERE id=?%d", t->ncols + 2, t->ncols + 3);
 }
@@ -630,16 +647,17 @@ static void sq_read_row(sqlite3_stmt *stmt, const ch_store__table_t *t, void *re
     CH_STORE__I64_AT(rec, t->updated_off) = sqlite3_column_int64(stmt, t->ncols + 2);
 }
 
-/* Whether the current row (built by sql_select) holds the columns of rec, provenance aside.
- * Compares in place, without copying a string. Doubles compare exactly: SQLite stores them
- * bit for bit. */
-static int sq_row_equals(sqlite3_stmt *stmt, const ch_store__table_t *t, const void *rec)
+/* Whether the current row (built by sql_select) holds the columns of rec that an import sets
+ * (provenance and the columns it keeps aside: upserts only). Compares in place, without copying a
+ * string. Doubles compare exactly: SQLite stores them bit for bit. */
+static int sq_row_equals(sqlite3_stmt *stmt, const ch_store__table_t *t, const void *rec,
+                         unsigned keep)
 {
     for (int i = 0; i < t->ncols; i++) {
         const ch_store__col_t *c = &t->cols[i];
         const void *p = (const char *)rec + c->offset;
         int col = i + 1;
-        if (c->provenance) {
+        if (c->provenance || sq_col_kept(c, keep)) {
             continue;
         }
         switch (c->type) {
@@ -685,7 +703,6 @@ typedef enum sq_which {
     SQ_INSERT,
     SQ_INSERT_K,
     SQ_UPDATE,
-    SQ_UPDATE_K,
     SQ_GET,
     SQ_BY_KEY,
     SQ_REMOVE,
@@ -716,9 +733,6 @@ static int sq_table_stmt(sq_store_t *s, const ch_store__table_t *t, sq_which_t w
         break;
     case SQ_UPDATE:
         slot = &tab->update;
-        break;
-    case SQ_UPDATE_K:
-        slot = &tab->update_k;
         break;
     case SQ_GET:
         slot = &tab->get;
@@ -766,11 +780,8 @@ static int sq_table_stmt(sq_store_t *s, const ch_store__table_t *t, sq_which_t w
         ch_buf_appendf(&b, " ON CONFLICT(%s) DO NOTHING", t->cols[t->key_col].name);
         break;
     case SQ_UPDATE:
-        sql_update(&b, t);
+        sql_update(&b, t, 0, 0);
         ch_buf_append_str(&b, " RETURNING created_at");
-        break;
-    case SQ_UPDATE_K:
-        sql_update(&b, t);
         break;
     case SQ_GET:
         sql_select(&b, t, tab);
@@ -828,6 +839,30 @@ static int sq_table_stmt(sq_store_t *s, const ch_store__table_t *t, sq_which_t w
         break;
     }
     rc = sq_prepare(s, slot, b.data, out);
+    ch_buf_fini(&b);
+    return rc;
+}
+
+/* The UPDATE of an upsert that keeps the groups keep (and the local columns) as stored. */
+static int sq_update_kept(sq_store_t *s, const ch_store__table_t *t, unsigned keep,
+                          sqlite3_stmt **out)
+{
+    sq_table_t *tab = sq_tab(s, t);
+    size_t n = CH_ARRAY_SIZE(tab->update_k);
+    for (size_t i = 0; i < n; i++) {
+        if (tab->update_k[i].stmt != NULL && tab->update_k[i].keep == keep) {
+            *out = tab->update_k[i].stmt;
+            return 0;
+        }
+    }
+    struct sq_update_kept *slot = &tab->update_k[tab->update_k_next++ % n];
+    sqlite3_finalize(slot->stmt);
+    slot->stmt = NULL;
+    slot->keep = keep;
+    ch_buf_t b;
+    ch_buf_init(&b);
+    sql_update(&b, t, 1, keep);
+    int rc = sq_prepare(s, &slot->stmt, b.data, out);
     ch_buf_fini(&b);
     return rc;
 }
@@ -1424,14 +1459,35 @@ static int sq_run_next_id(sq_store_t *s, const ch_store__table_t *t, int64_t *ou
     return 0;
 }
 
-/* Whether two cameras hold the same data (provenance aside). */
-static int sq_records_equal(const ch_store__table_t *t, const void *a, const void *b)
+/* The agency of a record of table t and of the row stmt is on (read with sql_select's columns):
+ * agency_id is the first column of every table with an upsert key (cameras, devices). */
+static int64_t sq_rec_agency(const ch_store__table_t *t, const void *rec)
+{
+    assert(t->key_col >= 0 && strcmp(t->cols[0].name, "agency_id") == 0);
+    return CH_STORE__I64_AT(rec, t->cols[0].offset);
+}
+
+static int64_t sq_row_agency(sqlite3_stmt *stmt, const ch_store__table_t *t)
+{
+    assert(t->key_col >= 0 && strcmp(t->cols[0].name, "agency_id") == 0);
+    return sqlite3_column_int64(stmt, 1);
+}
+
+/* The refusal of an owned upsert whose key is held by another agency's record. */
+static int sq_not_owned(sq_store_t *s, const ch_store__table_t *t, int64_t holder)
+{
+    return ch_store__fail(&s->base, CH_EPERM, "%s: the key is held by a record of agency %lld",
+                          t->name, (long long)holder);
+}
+
+/* Whether two cameras hold the same imported data (provenance and kept columns aside). */
+static int sq_records_equal(const ch_store__table_t *t, const void *a, const void *b, unsigned keep)
 {
     for (int i = 0; i < t->ncols; i++) {
         const ch_store__col_t *c = &t->cols[i];
         const void *pa = (const char *)a + c->offset;
         const void *pb = (const char *)b + c->offset;
-        if (c->provenance) {
+        if (c->provenance || sq_col_kept(c, keep)) {
             continue;
         }
         switch (c->type) {
@@ -1534,10 +1590,11 @@ static int sq_run_find_key(sq_store_t *s, const ch_store__table_t *t, const char
 
 /*
  * The upsert of one camera on a table with runs: found (inside a run or not) and equal ->
- * unchanged; found and different -> split off and updated; not found -> a plain row.
+ * unchanged; found and different -> split off and updated; not found -> a plain row. Owned:
+ * found on another agency's camera -> CH_EPERM, nothing written.
  */
 static int sq_upsert_one(sq_store_t *s, const ch_store__table_t *t, void *rec, int64_t now,
-                         ch_store_upsert_t *outcome)
+                         const ch_store_upsert_opts_t *opts, ch_store_upsert_t *outcome)
 {
     ch_camera_t have;
     const char *key = ((ch_camera_t *)rec)->source_key;
@@ -1557,9 +1614,14 @@ static int sq_upsert_one(sq_store_t *s, const ch_store__table_t *t, void *rec, i
     if (rc != 0) {
         return rc;
     }
+    if (opts->owned && have.agency_id != sq_rec_agency(t, rec)) {
+        rc = sq_not_owned(s, t, have.agency_id);
+        ch_camera_fini(&have);
+        return rc;
+    }
     CH_STORE__ID(rec) = have.id;
     CH_STORE__I64_AT(rec, t->created_off) = have.created_at;
-    if (sq_records_equal(t, rec, &have)) {
+    if (sq_records_equal(t, rec, &have, opts->keep)) {
         CH_STORE__I64_AT(rec, t->updated_off) = have.updated_at;
         *outcome = CH_STORE_UNCHANGED;
         ch_camera_fini(&have);
@@ -1567,7 +1629,7 @@ static int sq_upsert_one(sq_store_t *s, const ch_store__table_t *t, void *rec, i
     }
     ch_camera_fini(&have);
     if ((rc = sq_run_split(s, t, CH_STORE__ID(rec))) != 0 ||
-        (rc = sq_table_stmt(s, t, SQ_UPDATE_K, &stmt)) != 0) {
+        (rc = sq_update_kept(s, t, opts->keep, &stmt)) != 0) {
         return rc;
     }
     if (sq_bind_record(stmt, t, rec, 0, now) != SQLITE_OK ||
@@ -1593,11 +1655,34 @@ static void sq_count_outcome(ch_store_upsert_counts_t *counts, ch_store_upsert_t
     }
 }
 
+/* Owned upserts of a site: CH_EPERM when any of its cameras' keys is held by a camera of
+ * another agency, checked before any is written so that a refused site changes nothing. */
+static int sq_site_owned(sq_store_t *s, const ch_store__table_t *t, const ch_camera_t *first,
+                         int count)
+{
+    int rc = sq_bulk_leave(s, t); /* the lookups need the key index */
+    for (int i = 0; i < count && rc == 0; i++) {
+        char *key = ch_store__run_text(first->source_key, 1, i);
+        ch_camera_t have;
+        memset(&have, 0, sizeof(have));
+        rc = sq_run_find_key(s, t, key, &have);
+        if (rc == CH_ENOTFOUND) {
+            rc = 0;
+        } else if (rc == 0 && have.agency_id != first->agency_id) {
+            rc = sq_not_owned(s, t, have.agency_id);
+        }
+        ch_camera_fini(&have);
+        ch_free(key);
+    }
+    return rc;
+}
+
 /* A site whose cameras are not one equal run: each camera upserted alone. */
 static int sq_upsert_site_each(sq_store_t *s, const ch_store__table_t *t, ch_camera_t *first,
-                               int count, int64_t now, ch_store_upsert_counts_t *counts)
+                               int count, int64_t now, const ch_store_upsert_opts_t *opts,
+                               ch_store_upsert_counts_t *counts)
 {
-    int rc = 0;
+    int rc = opts->owned ? sq_site_owned(s, t, first, count) : 0;
     for (int i = 0; i < count && rc == 0; i++) {
         ch_camera_t c = *first;
         char *name = ch_store__run_text(first->name, 1, i);
@@ -1605,7 +1690,7 @@ static int sq_upsert_site_each(sq_store_t *s, const ch_store__table_t *t, ch_cam
         c.name = name;
         c.source_key = key;
         ch_store_upsert_t o;
-        rc = sq_upsert_one(s, t, &c, now, &o);
+        rc = sq_upsert_one(s, t, &c, now, opts, &o);
         if (rc == 0) {
             sq_count_outcome(counts, o, 1);
             if (i == 0) {
@@ -1628,7 +1713,7 @@ static int sq_upsert_site_each(sq_store_t *s, const ch_store__table_t *t, ch_cam
  * camera by camera.
  */
 static int sq_upsert_site(ch_store_t *st, const ch_store__table_t *t, void *rec, int count,
-                          ch_store_upsert_counts_t *counts)
+                          const ch_store_upsert_opts_t *opts, ch_store_upsert_counts_t *counts)
 {
     sq_store_t *s = sq(st);
     sq_table_t *tab = sq_tab(s, t);
@@ -1685,9 +1770,14 @@ static int sq_upsert_site(ch_store_t *st, const ch_store__table_t *t, void *rec,
 
     if (found) {
         /* stmt is on the row holding camera 1. */
+        if (opts->owned && sq_row_agency(stmt, t) != first->agency_id) {
+            int64_t holder = sq_row_agency(stmt, t);
+            sq_done(stmt);
+            return sq_not_owned(s, t, holder);
+        }
         int same = sqlite3_column_int64(stmt, RUN_COUNT_COL(t)) == count &&
                    sqlite3_column_int64(stmt, RUN_NUMBER_COL(t)) == 1 &&
-                   sq_row_equals(stmt, t, rec);
+                   sq_row_equals(stmt, t, rec, opts->keep);
         if (same) {
             first->id = sq_run_first(stmt, t);
             first->created_at = sqlite3_column_int64(stmt, t->ncols + 1);
@@ -1695,10 +1785,10 @@ static int sq_upsert_site(ch_store_t *st, const ch_store__table_t *t, void *rec,
             counts->unchanged += count;
         }
         sq_done(stmt);
-        return same ? 0 : sq_upsert_site_each(s, t, first, count, now, counts);
+        return same ? 0 : sq_upsert_site_each(s, t, first, count, now, opts, counts);
     }
     if (exists) {
-        return sq_upsert_site_each(s, t, first, count, now, counts);
+        return sq_upsert_site_each(s, t, first, count, now, opts, counts);
     }
 
     /* A new site: one run, ids after every id ever given. */
@@ -1936,17 +2026,24 @@ static int sq_upsert_insert(sq_store_t *s, const ch_store__table_t *t, void *rec
 
 /*
  * The end of an upsert whose key matched a row: stmt is positioned on that row (read with
- * sql_select's columns). Every column equal -> unchanged, nothing written; else the row is
- * updated by id, keeping id and created_at. Strings are compared in place in SQLite's row, so
+ * sql_select's columns). Owned and the row is another agency's -> CH_EPERM, nothing written.
+ * Every column equal -> unchanged, nothing written; else the row is updated by id, keeping id
+ * and created_at. Strings are compared in place in SQLite's row, so
  * an unchanged row costs no allocation. Resets stmt.
  */
 static int sq_upsert_existing(sq_store_t *s, const ch_store__table_t *t, void *rec,
-                              sqlite3_stmt *stmt, int64_t now, ch_store_upsert_t *outcome)
+                              sqlite3_stmt *stmt, int64_t now, const ch_store_upsert_opts_t *opts,
+                              ch_store_upsert_t *outcome)
 {
+    if (opts->owned && sq_row_agency(stmt, t) != sq_rec_agency(t, rec)) {
+        int64_t holder = sq_row_agency(stmt, t);
+        sq_done(stmt);
+        return sq_not_owned(s, t, holder);
+    }
     int64_t id = sqlite3_column_int64(stmt, 0);
     int64_t created_at = sqlite3_column_int64(stmt, t->ncols + 1);
     int64_t updated_at = sqlite3_column_int64(stmt, t->ncols + 2);
-    int equal = sq_row_equals(stmt, t, rec);
+    int equal = sq_row_equals(stmt, t, rec, opts->keep);
     int rc;
 
     sq_done(stmt);
@@ -1957,7 +2054,7 @@ static int sq_upsert_existing(sq_store_t *s, const ch_store__table_t *t, void *r
         *outcome = CH_STORE_UNCHANGED;
         return 0;
     }
-    if ((rc = sq_table_stmt(s, t, SQ_UPDATE_K, &stmt)) != 0) {
+    if ((rc = sq_update_kept(s, t, opts->keep, &stmt)) != 0) {
         return rc;
     }
     if (sq_bind_record(stmt, t, rec, 0, now) != SQLITE_OK ||
@@ -1979,7 +2076,8 @@ static int sq_upsert_existing(sq_store_t *s, const ch_store__table_t *t, void *r
  * hashes costs a read, never a wrong answer. A new key is a plain INSERT, an append.
  */
 static int sq_upsert_bulk(sq_store_t *s, const ch_store__table_t *t, sq_table_t *tab, void *rec,
-                          const char *key, int64_t now, ch_store_upsert_t *outcome)
+                          const char *key, int64_t now, const ch_store_upsert_opts_t *opts,
+                          ch_store_upsert_t *outcome)
 {
     uint64_t hash = sq_key_hash(key);
     sqlite3_stmt *stmt = NULL;
@@ -1988,7 +2086,7 @@ static int sq_upsert_bulk(sq_store_t *s, const ch_store__table_t *t, sq_table_t 
         return rc;
     }
     if (rc == 1) {
-        return sq_upsert_existing(s, t, rec, stmt, now, outcome);
+        return sq_upsert_existing(s, t, rec, stmt, now, opts, outcome);
     }
 
     if (sq_map_reserve(tab) != 0) {
@@ -2016,7 +2114,7 @@ static int sq_upsert_bulk(sq_store_t *s, const ch_store__table_t *t, sq_table_t 
  *    sq_upsert_existing says, or insert when there is none.
  */
 static int sq_upsert(ch_store_t *st, const ch_store__table_t *t, void *rec,
-                     ch_store_upsert_t *outcome)
+                     const ch_store_upsert_opts_t *opts, ch_store_upsert_t *outcome)
 {
     sq_store_t *s = sq(st);
     sq_table_t *tab = sq_tab(s, t);
@@ -2028,14 +2126,14 @@ static int sq_upsert(ch_store_t *st, const ch_store__table_t *t, void *rec,
         *(const char *const *)(const void *)((const char *)rec + t->cols[t->key_col].offset);
 
     if (t->runs) {
-        return sq_upsert_one(s, t, rec, now, outcome);
+        return sq_upsert_one(s, t, rec, now, opts, outcome);
     }
     if (!tab->bulk_checked && !sqlite3_get_autocommit(s->db) &&
         (rc = sq_bulk_begin(s, t, tab)) != 0) {
         return rc;
     }
     if (tab->bulk) {
-        rc = sq_upsert_bulk(s, t, tab, rec, key, now, outcome);
+        rc = sq_upsert_bulk(s, t, tab, rec, key, now, opts, outcome);
         if (rc != CH_EAGAIN) {
             return rc;
         }
@@ -2057,7 +2155,7 @@ static int sq_upsert(ch_store_t *st, const ch_store__table_t *t, void *rec,
     rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW) {
         tab->insert_first = 0;
-        return sq_upsert_existing(s, t, rec, stmt, now, outcome);
+        return sq_upsert_existing(s, t, rec, stmt, now, opts, outcome);
     }
     if (rc != SQLITE_DONE) {
         rc = sq_fail(s, "upsert");
@@ -2288,7 +2386,9 @@ static void sq_close(ch_store_t *st)
         sqlite3_finalize(tab->insert);
         sqlite3_finalize(tab->insert_k);
         sqlite3_finalize(tab->update);
-        sqlite3_finalize(tab->update_k);
+        for (size_t k = 0; k < CH_ARRAY_SIZE(tab->update_k); k++) {
+            sqlite3_finalize(tab->update_k[k].stmt);
+        }
         sqlite3_finalize(tab->get);
         sqlite3_finalize(tab->by_key);
         sqlite3_finalize(tab->remove);

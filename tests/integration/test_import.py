@@ -11,7 +11,7 @@ import shutil
 import tempfile
 
 import hub
-from hub import Hub, check, run
+from hub import Hub, add_user, check, run
 
 FILES = {
     "busan_cctv_std_20241206_utf8_crlf.csv": "utf-8-sig",
@@ -275,6 +275,181 @@ def test_progress_bar_on_a_terminal():
         shutil.rmtree(d, ignore_errors=True)
 
 
+# A small file in the national standard's layout, with the publisher's 관리번호.
+STD_HEADER = ("관리번호,관리기관명,소재지도로명주소,소재지지번주소,설치목적구분,카메라대수,카메라화소수,"
+              "촬영방면정보,보관일수,설치연월,관리기관전화번호,WGS84위도,WGS84경도,데이터기준일자")
+
+
+def std_file(rows, date="2026-05-20"):
+    """rows: (관리번호, 관리기관명, 도로명주소, 카메라대수, 보관일수, lat, lon)."""
+    lines = [STD_HEADER]
+    for no, agency, road, count, keep, lat, lon in rows:
+        lines.append("%s,%s,%s,,생활방범,%d,200,고정,%d,2019-03,02-000-0000,%s,%s,%s"
+                     % (no, agency, road, count, keep, lat, lon, date))
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def post_import(h, data, query="", headers=None):
+    hdrs = {"Content-Type": "text/csv"}
+    auth = True
+    if headers:
+        hdrs.update(headers)
+        auth = False
+    status, _, body = h.request("POST", "/api/v1/imports?name=t.csv" + query, data, hdrs,
+                                auth=auth)
+    return status, json.loads(body) if body else None
+
+
+def cameras_of(h, agency_id):
+    _, body = h.json("GET", "/api/v1/cameras?limit=1000&agency_id=%d" % agency_id, expect=200)
+    return sorted(body["items"], key=lambda c: c["id"])
+
+
+def test_a_providers_import_stays_inside_its_own_agency():
+    """A provider (session or API key) imports into its own agency only: ?agency= naming
+    another or an unknown agency is refused with 403; rows naming another agency or an unknown
+    one, or reusing another agency's 관리번호, are skipped with a reason code; the other agency's
+    cameras are unchanged and no agency is created. An administrator keeps every power."""
+    from urllib.parse import quote
+    h = Hub()
+    try:
+        def agency(name):
+            _, a = h.json("POST", "/api/v1/agencies", {"name": name, "kind": "provider",
+                                                       "level": "district",
+                                                       "type": "district-center"}, expect=201)
+            return a["id"]
+        mine, other = agency("종로구 관제센터"), agency("중구 관제센터")
+        code, _, err = add_user(h.data_dir, "jongno", "provider", "a-long-enough-password",
+                                agency=mine)
+        check(code == 0, err)
+        cookie, csrf = h.login("jongno", "a-long-enough-password")
+        session = {"Cookie": cookie, "X-CSRF-Token": csrf}
+        _, key = h.json("POST", "/api/v1/apikeys", {"agency_id": mine, "role": "provider"},
+                        expect=201)
+        bearer = {"Authorization": "Bearer " + key["key"]}
+
+        # The other agency's site (관리번호 JG-1, two cameras), imported by the administrator.
+        status, r = post_import(h, std_file([("JG-1", "중구 관제센터", "세종대로 110", 2, 30,
+                                              "37.5663", "126.9779")]))
+        check(status == 201 and r["cameras_created"] == 2, r)
+        theirs = cameras_of(h, other)
+        check(len(theirs) == 2, theirs)
+        _, agencies = h.json("GET", "/api/v1/agencies?limit=1", expect=200)
+        n_agencies = agencies["total"]
+
+        mixed = std_file([
+            ("JN-1", "종로구 관제센터", "종로 1", 1, 30, "37.5700", "126.9820"),
+            ("JN-2", "중구 관제센터", "명동길 2", 1, 30, "37.5636", "126.9850"),
+            ("JN-3", "없는구 관제센터", "어딘가 3", 1, 30, "37.5600", "126.9900"),
+            ("JG-1", "종로구 관제센터", "세종대로 110", 2, 30, "", ""),
+        ])
+        for who in (session, bearer):
+            for name in ("중구 관제센터", "없는구 관제센터"):
+                status, r = post_import(h, mixed, "&agency=" + quote(name), who)
+                check(status == 403 and r["error"]["code"] == "forbidden", (status, r))
+            status, r = post_import(h, mixed, "", who)
+            check(status == 201, (status, r))
+            codes = {s["line"]: s.get("code") for s in r["skipped"]}
+            check(codes == {3: "other-agency", 4: "unknown-agency", 5: "other-agency-record"},
+                  r["skipped"])
+            for s in r["skipped"]:
+                check(s["reason"].startswith(s["code"] + ":"), s)
+            check(r["agencies_created"] == 0 and r["sites"] == 1 and r["cameras"] == 1
+                  and r["cameras_created"] + r["cameras_unchanged"] == 1, r)
+            check(all(f["line"] == 2 for f in r["flagged"]), r["flagged"])  # 5 was unlocated
+            check(r["unlocated"] == 0, r)
+        # With ?agency= naming its own agency every row is its own, but the other agency's
+        # 관리번호 is still not its to take.
+        status, r = post_import(h, mixed, "&agency=" + quote("종로구 관제센터"), bearer)
+        check(status == 201, (status, r))
+        check([(s["line"], s.get("code")) for s in r["skipped"]] == [(5, "other-agency-record")],
+              r["skipped"])
+        check(r["cameras_created"] == 2 and r["agencies_created"] == 0, r)
+
+        check(cameras_of(h, other) == theirs, "the other agency's cameras changed")
+        check(len(cameras_of(h, mine)) == 3, cameras_of(h, mine))
+        _, agencies = h.json("GET", "/api/v1/agencies?limit=1", expect=200)
+        check(agencies["total"] == n_agencies, "a provider's import created an agency")
+        _, audit = h.json("GET", "/api/v1/audit?action=import&limit=100", expect=200)
+        check(any(e.get("outcome") == "denied" for e in audit["items"]), audit)
+
+        # The administrator: unknown agencies are created, and a key moves, as before.
+        status, r = post_import(h, mixed)
+        check(status == 201 and r["agencies_created"] == 1 and not r["skipped"], r)
+        check(len(cameras_of(h, other)) == 1, "an administrator's import no longer moves a key")
+        h.stop()
+    finally:
+        h.cleanup()
+
+
+def test_reimport_keeps_stream_settings_set_through_the_api():
+    """Stream settings set through the API survive a re-import of a newer edition (over HTTP
+    and from the command line), while the cells that changed are updated; and so does what
+    the API set in fields a file's layout has no column for."""
+    import sqlite3
+    h = Hub()
+    d = h.data_dir
+    try:
+        rows = [("S-1", "종로구 관제센터", "종로 1", 2, 30, "37.5700", "126.9820"),
+                ("S-2", "종로구 관제센터", "종로 2", 1, 30, "37.5710", "126.9830")]
+        status, r = post_import(h, std_file(rows))
+        check(status == 201 and r["cameras_created"] == 3, r)
+        _, page = h.json("GET", "/api/v1/cameras?limit=10", expect=200)
+        cam = next(c for c in page["items"] if c["source_key"].endswith("S-1#2"))
+        stream = {"rtsp_url": "rtsp://10.1.2.3:554/live", "rtsp_username": "viewer",
+                  "rtsp_password": "s3cret-pw", "codec": "h264"}
+        h.json("PATCH", "/api/v1/cameras/%d" % cam["id"], stream, expect=200)
+
+        # Only 데이터기준일자 changed: nothing to update, the stream stays.
+        status, r = post_import(h, std_file(rows, date="2026-11-30"))
+        check(status == 201 and r["cameras_updated"] == 0 and r["cameras_unchanged"] == 3, r)
+        _, got = h.json("GET", "/api/v1/cameras/%d" % cam["id"], expect=200)
+        check(got["rtsp_configured"] is True, got)
+        # A newer edition changes the site's 보관일수 too: updated, the stream stays.
+        rows[0] = rows[0][:4] + (60,) + rows[0][5:]
+        status, r = post_import(h, std_file(rows, date="2026-12-01"))
+        check(status == 201 and r["cameras_updated"] == 2 and r["cameras_unchanged"] == 1, r)
+        _, got = h.json("GET", "/api/v1/cameras/%d" % cam["id"], expect=200)
+        check(got["rtsp_configured"] is True and got["retention_days"] == 60, got)
+
+        # The Seoul Ansimi list has no 촬영방면정보, 화소수, 보관일수, 설치목적 or road address:
+        # what an operator set there survives a newer edition (its key is its address and
+        # position, so a site that moved is another site).
+        ansimi = ("자치구,안심 주소,위도,경도,CCTV 수량,수정 일시\n"
+                  "종로구,공원001_와룡공원_메인,%s,126.9945,1,%s\n")
+        status, r = post_import(h, (ansimi % ("37.5913", "2022-12-01")).encode())
+        check(status == 201 and r["cameras_created"] == 1, r)
+        _, page = h.json("GET", "/api/v1/cameras?limit=10&q=%EC%99%80%EB%A3%A1", expect=200)
+        park = page["items"][0]
+        set_by_api = {"heading_deg": 90.0, "fov_deg": 60.0, "kind": "fixed", "pixels": 2000000,
+                      "retention_days": 30, "purpose": "생활방범",
+                      "road_address": "서울특별시 종로구 와룡공원길 1"}
+        h.json("PATCH", "/api/v1/cameras/%d" % park["id"], set_by_api, expect=200)
+        status, r = post_import(h, (ansimi % ("37.5913", "2023-06-01")).encode())
+        check(status == 201 and r["cameras_unchanged"] == 1, r)
+        _, got = h.json("GET", "/api/v1/cameras/%d" % park["id"], expect=200)
+        check({k: got[k] for k in set_by_api} == set_by_api, got)
+        h.stop()
+
+        # The command line takes the same path: 보관일수 changes again.
+        rows[0] = rows[0][:4] + (90,) + rows[0][5:]
+        path = os.path.join(h.tmp, "newer.csv")
+        with open(path, "wb") as f:
+            f.write(std_file(rows, date="2026-12-05"))
+        code, reports, err = import_cli(d, [path])
+        check(code == 0 and reports[0]["cameras_updated"] == 2, (code, reports, err[-500:]))
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(d, "cctvhub.db"), uri=True)
+        try:
+            row = db.execute("SELECT rtsp_url, rtsp_username, rtsp_password, codec,"
+                             " retention_days FROM cameras WHERE id = ?", (cam["id"],)).fetchone()
+        finally:
+            db.close()
+        check(row == (stream["rtsp_url"], "viewer", "s3cret-pw", "h264", 90),
+              "stream settings after the re-imports: %r" % (row,))
+    finally:
+        h.cleanup()
+
+
 if __name__ == "__main__":
     hub.main([
         test_cli_imports_every_shared_file_idempotently_and_api_serves_them,
@@ -283,4 +458,6 @@ if __name__ == "__main__":
         test_newer_file_from_same_publisher_updates_in_place,
         test_dry_run_reports_without_touching_a_store,
         test_progress_bar_on_a_terminal,
+        test_a_providers_import_stays_inside_its_own_agency,
+        test_reimport_keeps_stream_settings_set_through_the_api,
     ])

@@ -416,6 +416,104 @@ static void test_agency_override_and_dry_run(void **state)
     assert_int_equal(count(f->st, "agencies"), 1);
 }
 
+/* An import confined to one agency (a provider's): the override must name that agency; rows of
+ * another agency, of an unknown one or on another agency's key are skipped with their codes, in
+ * line order among the converter's own skips, and leave the counts and the flagged list. */
+#define NO_HEADER                                                                                                                        \
+    "관리번호,관리기관명,소재지도로명주소,소재지지번주소,설치목적구분,카메라대수,카메라화소수," \
+    "촬영방면정보,보관일수,설치연월,WGS84위도,WGS84경도\n"
+
+static int import_scoped(ch_store_t *st, const char *text, const char *agency, int64_t own,
+                         ch_import_report_t *rep)
+{
+    ch_import_options_t opt = {
+        .agency = agency, .now_ms = NOW_MS, .scope = CH_IMPORT_OWN_AGENCY, .own_agency_id = own};
+    ch_import_report_init(rep);
+    return ch_registry_import_buffer(st, "scoped.csv", text, strlen(text), &opt, rep, NULL);
+}
+
+static void test_own_agency_scope_skips_and_reports(void **state)
+{
+    fixture_t *f = *state;
+    ch_import_report_t rep;
+    assert_int_equal(import_text(f->st,
+                                 NO_HEADER "T-1,theirs,종로 1,,생활방범,2,200,,30,,37.57,126.98\n"
+                                           "M-0,mine,종로 2,,생활방범,1,200,,30,,37.58,126.99\n",
+                                 &rep),
+                     0);
+    ch_import_report_fini(&rep);
+    ch_agency_t a;
+    assert_int_equal(ch_store_agency_find_by_name(f->st, "mine", &a), 0);
+    int64_t mine = a.id;
+    ch_agency_fini(&a);
+    const char *text = NO_HEADER "M-1,mine,종로 3,,생활방범,2,200,,30,,37.571,126.981\n"
+                                 "X-1,theirs,종로 4,,생활방범,1,200,,30,,37.572,126.982\n"
+                                 "X-9,mine,too few cells\n"
+                                 "X-2,nobody,종로 5,,생활방범,1,200,,30,,,\n"
+                                 "T-1,mine,종로 1,,생활방범,2,200,,30,,37.57,126.98\n"
+                                 "M-2,mine,종로 6,,생활방범,1,200,,30,1900-01,37.573,126.983\n";
+    assert_int_equal(import_scoped(f->st, text, NULL, mine, &rep), 0);
+    assert_int_equal(rep.rows, 6);
+    assert_int_equal(rep.sites, 2);
+    assert_int_equal(rep.cameras, 3);
+    assert_int_equal(rep.cameras_created, 3);
+    assert_int_equal(rep.unlocated, 0);
+    assert_int_equal(rep.agencies_created, 0);
+    static const struct {
+        int line;
+        const char *code;
+    } want[] = {{3, CH_IMPORT_SKIP_OTHER_AGENCY},
+                {4, NULL},
+                {5, CH_IMPORT_SKIP_UNKNOWN_AGENCY},
+                {6, CH_IMPORT_SKIP_OTHER_AGENCY_RECORD}};
+    assert_int_equal(rep.skipped_count, 4);
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(rep.skipped[i].line, want[i].line);
+        if (want[i].code == NULL) {
+            assert_null(rep.skipped[i].code);
+        } else {
+            assert_string_equal(rep.skipped[i].code, want[i].code);
+            assert_int_equal(strncmp(rep.skipped[i].reason, want[i].code, strlen(want[i].code)), 0);
+        }
+    }
+    assert_int_equal(rep.flagged_count, 1); /* line 5's "unlocated" went with the row */
+    assert_int_equal(rep.flagged[0].line, 7);
+    json_t *j = ch_import_report_to_json(&rep);
+    json_t *sk = json_array_get(json_object_get(j, "skipped"), 0);
+    assert_string_equal(json_string_value(json_object_get(sk, "code")), "other-agency");
+    assert_null(json_object_get(json_array_get(json_object_get(j, "skipped"), 1), "code"));
+    json_decref(j);
+    ch_import_report_fini(&rep);
+    assert_int_equal(count(f->st, "agencies"), 2);
+    assert_int_equal(count(f->st, "cameras"), 6);
+    ch_camera_t c;
+    assert_int_equal(ch_store_camera_get(f->st, 2, &c), 0); /* T-1#2: still theirs */
+    assert_true(c.agency_id != mine);
+    assert_true(c.located);
+    ch_camera_fini(&c);
+
+    /* The override: another agency, or one that does not exist, refuses the whole file. */
+    assert_int_equal(import_scoped(f->st, text, "theirs", mine, &rep), CH_EPERM);
+    assert_int_equal(rep.ok, 0);
+    assert_non_null(strstr(rep.error, "another agency"));
+    ch_import_report_fini(&rep);
+    assert_int_equal(import_scoped(f->st, text, "nobody", mine, &rep), CH_EPERM);
+    ch_import_report_fini(&rep);
+    assert_int_equal(count(f->st, "agencies"), 2);
+    /* Its own: every row is its own, but another agency's key stays refused. */
+    assert_int_equal(import_scoped(f->st, text, "mine", mine, &rep), 0);
+    assert_int_equal(rep.cameras_created, 2);
+    assert_int_equal(rep.skipped_count, 2);
+    assert_string_equal(rep.skipped[1].code, CH_IMPORT_SKIP_OTHER_AGENCY_RECORD);
+    ch_import_report_fini(&rep);
+    /* No agency at all (a provider without one) touches nothing. */
+    assert_int_equal(import_scoped(f->st, text, NULL, 0, &rep), 0);
+    assert_int_equal(rep.sites, 0);
+    assert_int_equal(rep.skipped_count, 6);
+    ch_import_report_fini(&rep);
+    assert_int_equal(count(f->st, "cameras"), 8);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,6 +528,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unreadable_files_are_rejected_without_change, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_agency_override_and_dry_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_own_agency_scope_skips_and_reports, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -836,7 +836,7 @@ static void test_upsert_reports_created_unchanged_updated_and_keeps_id(void **st
             m.name = "renamed";
             break;
         case 1:
-            m.rtsp_password = "new secret";
+            m.installed_ym = "2019-01";
             break;
         case 2:
             m.heading_deg = CH_STORE_UNKNOWN_DOUBLE;
@@ -1310,19 +1310,235 @@ static void test_changing_one_camera_of_a_site_leaves_the_others(void **state)
     assert_int_equal(ids[2], 5);
     assert_int_equal(ids[3], 6);
 
-    /* The same file again: the deleted cameras come back as new ones (as before runs), the
-     * changed ones get the file's data back, the others are unchanged. */
+    /* The same file again: the deleted cameras come back as new ones (as before runs), the one
+     * whose imported data changed (status) gets the file's data back, the others are
+     * unchanged: camera 3's stream is the operator's, which no import sets or clears. */
     fill_site(&a, ag, "Site A #1", "s:a#1");
     assert_int_equal(ch_store_begin(fx->st), 0);
-    assert_counts(upsert_site(fx->st, &a, 6), 2, 2, 2);
+    assert_counts(upsert_site(fx->st, &a, 6), 2, 1, 3);
     assert_int_equal(ch_store_commit(fx->st), 0);
     assert_int_equal(count_of(fx->st, "cameras"), 6);
     assert_int_equal(a.id, 7);
     assert_site_camera(fx->st, 7, "Site A", "s:a", 1, "생활방범");
     assert_site_camera(fx->st, 8, "Site A", "s:a", 4, "생활방범");
-    assert_site_camera(fx->st, 3, "Site A", "s:a", 3, "생활방범");
+    assert_int_equal(ch_store_camera_get(fx->st, 3, &c), 0);
+    assert_string_equal(c.rtsp_url, "rtsp://10.0.0.3/live");
+    ch_camera_fini(&c);
+    assert_int_equal(ch_store_camera_get(fx->st, 6, &c), 0);
+    assert_string_equal(c.status, "active");
+    ch_camera_fini(&c);
     /* And once more: all unchanged. */
     assert_counts(upsert_site(fx->st, &a, 6), 0, 0, 6);
+}
+
+/* A camera's stream settings are the API's: an upsert (a re-import) neither compares nor writes
+ * them, whether its other data changed or not, in a bulk load or not. */
+static void test_upsert_keeps_the_stream_settings_set_through_the_api(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag = make_agency(fx->st, "a", "other");
+    ch_store_upsert_counts_t n = {0, 0, 0};
+    ch_store_upsert_t outcome = 0;
+    ch_camera_t c, got;
+
+    fill_camera(&c, ag, "cam #1");
+    c.source_key = "k#1";
+    c.rtsp_url = c.rtsp_username = c.rtsp_password = c.codec = NULL;
+    assert_int_equal(ch_store_camera_upsert_site(fx->st, &c, 2, &n), 0);
+    for (int64_t id = 1; id <= 2; id++) {
+        assert_int_equal(ch_store_camera_get(fx->st, id, &got), 0);
+        ch_free(got.rtsp_url);
+        ch_free(got.rtsp_username);
+        ch_free(got.rtsp_password);
+        ch_free(got.codec);
+        got.rtsp_url = ch_strdup("rtsp://10.0.0.9/live");
+        got.rtsp_username = ch_strdup("viewer");
+        got.rtsp_password = ch_strdup("s3cret");
+        got.codec = ch_strdup("h264");
+        assert_int_equal(ch_store_camera_update(fx->st, &got), 0);
+        ch_camera_fini(&got);
+    }
+    for (int round = 0; round < 3; round++) {
+        fill_camera(&c, ag, "cam #1");
+        c.source_key = "k#1";
+        c.rtsp_url = c.rtsp_username = c.rtsp_password = c.codec = NULL;
+        if (round >= 1) {
+            c.installed_ym = "2027-01"; /* a newer edition: one cell changed */
+        }
+        if (round == 2) {
+            c.rtsp_url = "rtsp://elsewhere/"; /* what an upsert says of them is not taken */
+        }
+        memset(&n, 0, sizeof(n));
+        assert_int_equal(ch_store_begin(fx->st), 0);
+        assert_int_equal(ch_store_camera_upsert_site(fx->st, &c, 2, &n), 0);
+        assert_int_equal(ch_store_commit(fx->st), 0);
+        assert_int_equal(n.updated, round == 1 ? 2 : 0);
+        assert_int_equal(n.unchanged, round == 1 ? 0 : 2);
+        for (int64_t id = 1; id <= 2; id++) {
+            assert_int_equal(ch_store_camera_get(fx->st, id, &got), 0);
+            assert_string_equal(got.rtsp_url, "rtsp://10.0.0.9/live");
+            assert_string_equal(got.rtsp_username, "viewer");
+            assert_string_equal(got.rtsp_password, "s3cret");
+            assert_string_equal(got.codec, "h264");
+            assert_string_equal(got.installed_ym, round == 0 ? "2018-09" : "2027-01");
+            ch_camera_fini(&got);
+        }
+    }
+    /* The single-camera upsert keeps them too; a created camera takes the record whole. */
+    fill_camera(&c, ag, "cam #1");
+    c.source_key = "k#1";
+    c.rtsp_url = NULL;
+    c.name = "renamed";
+    assert_int_equal(ch_store_camera_upsert(fx->st, &c, &outcome), 0);
+    assert_int_equal(outcome, CH_STORE_UPDATED);
+    assert_int_equal(ch_store_camera_get(fx->st, 1, &got), 0);
+    assert_string_equal(got.name, "renamed");
+    assert_string_equal(got.rtsp_url, "rtsp://10.0.0.9/live");
+    ch_camera_fini(&got);
+}
+
+/* Owned upserts (a provider's import) refuse a key held by another agency's record, and change
+ * nothing of it or of the site; keys of their own agency, and new keys, go through. */
+static void test_owned_upsert_refuses_another_agencys_key(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t mine = make_agency(fx->st, "mine", "district-center");
+    int64_t theirs = make_agency(fx->st, "theirs", "district-center");
+    const ch_store_upsert_opts_t owned = {.owned = 1};
+    ch_store_upsert_counts_t n = {0, 0, 0};
+    ch_store_upsert_t outcome = 0;
+    ch_camera_t c, got;
+
+    /* Theirs: a run of 3 (ids 1-3) and a site of 2 whose camera 2 an operator changed. */
+    fill_site(&c, theirs, "T #1", "t:a#1");
+    assert_int_equal(ch_store_camera_upsert_site(fx->st, &c, 3, &n), 0);
+    fill_site(&c, theirs, "U #1", "t:b#1");
+    assert_int_equal(ch_store_camera_upsert_site(fx->st, &c, 2, &n), 0);
+    assert_int_equal(ch_store_camera_get(fx->st, 5, &got), 0);
+    ch_free(got.note);
+    got.note = ch_strdup("changed");
+    assert_int_equal(ch_store_camera_update(fx->st, &got), 0);
+    ch_camera_fini(&got);
+
+    assert_int_equal(ch_store_begin(fx->st), 0);
+    /* The same data under their key, claimed by mine: the run's first row (found path). */
+    fill_site(&c, mine, "T #1", "t:a#1");
+    assert_int_equal(ch_store_camera_upsert_site_with(fx->st, &c, 3, &owned, &n), CH_EPERM);
+    /* Fewer cameras (camera by camera), and the split site (each camera checked first). */
+    assert_int_equal(ch_store_camera_upsert_site_with(fx->st, &c, 2, &owned, &n), CH_EPERM);
+    fill_site(&c, mine, "U #1", "t:b#1");
+    assert_int_equal(ch_store_camera_upsert_site_with(fx->st, &c, 2, &owned, &n), CH_EPERM);
+    /* A site whose #1 is new but whose #2 is theirs: nothing of it is written. */
+    assert_int_equal(ch_store_camera_delete(fx->st, 4), 0);
+    assert_int_equal(ch_store_camera_upsert_site_with(fx->st, &c, 2, &owned, &n), CH_EPERM);
+    /* A new key of mine goes in; my own again is unchanged. */
+    memset(&n, 0, sizeof(n));
+    fill_site(&c, mine, "M #1", "m:a#1");
+    assert_int_equal(ch_store_camera_upsert_site_with(fx->st, &c, 2, &owned, &n), 0);
+    assert_int_equal(ch_store_camera_upsert_site_with(fx->st, &c, 2, &owned, &n), 0);
+    assert_int_equal(n.created, 2);
+    assert_int_equal(n.unchanged, 2);
+    assert_int_equal(ch_store_commit(fx->st), 0);
+    for (int64_t id = 1; id <= 5; id++) {
+        if (id == 4) {
+            continue;
+        }
+        assert_int_equal(ch_store_camera_get(fx->st, id, &got), 0);
+        assert_int_equal(got.agency_id, theirs);
+        ch_camera_fini(&got);
+    }
+    assert_int_equal(count_of(fx->st, "cameras"), 6);
+
+    /* The plain upsert (an administrator's import) moves it, as before. */
+    memset(&n, 0, sizeof(n));
+    fill_site(&c, mine, "T #1", "t:a#1");
+    assert_int_equal(ch_store_camera_upsert_site(fx->st, &c, 3, &n), 0);
+    assert_int_equal(n.updated, 3);
+    assert_int_equal(ch_store_camera_get(fx->st, 2, &got), 0);
+    assert_int_equal(got.agency_id, mine);
+    ch_camera_fini(&got);
+
+    /* Devices: refused on their key, in a bulk load and outside one. */
+    ch_device_t d, dgot;
+    fill_device(&d, theirs, "bell");
+    assert_int_equal(ch_store_device_upsert(fx->st, &d, &outcome), 0);
+    for (int tx = 0; tx < 2; tx++) {
+        if (tx) {
+            assert_int_equal(ch_store_begin(fx->st), 0);
+        }
+        fill_device(&d, mine, "bell");
+        assert_int_equal(ch_store_device_upsert_with(fx->st, &d, &owned, &outcome), CH_EPERM);
+        if (tx) {
+            assert_int_equal(ch_store_commit(fx->st), 0);
+        }
+    }
+    assert_int_equal(ch_store_device_get(fx->st, 1, &dgot), 0);
+    assert_int_equal(dgot.agency_id, theirs);
+    ch_device_fini(&dgot);
+    fill_device(&d, theirs, "bell");
+    d.name = "bell 2";
+    assert_int_equal(ch_store_device_upsert_with(fx->st, &d, &owned, &outcome), 0);
+    assert_int_equal(outcome, CH_STORE_UPDATED);
+}
+
+/* A file without some columns (the Ansimi list has no 촬영방면정보, 화소수, ...): the upsert keeps
+ * those groups as stored, compares only the rest, and updates only the rest. */
+static void test_upsert_keeps_the_groups_a_file_does_not_carry(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag = make_agency(fx->st, "a", "other");
+    const ch_store_upsert_opts_t ansimi = {.keep = CH_STORE_F_DIRECTION | CH_STORE_F_PIXELS |
+                                                   CH_STORE_F_RETENTION | CH_STORE_F_INSTALLED |
+                                                   CH_STORE_F_PURPOSE | CH_STORE_F_ROAD_ADDRESS |
+                                                   CH_STORE_F_LOT_ADDRESS};
+    ch_store_upsert_counts_t n = {0, 0, 0};
+    ch_camera_t c, got;
+    fill_site(&c, ag, "S #1", "s#1");
+    assert_int_equal(ch_store_camera_upsert_site_with(fx->st, &c, 1, &ansimi, &n), 0);
+    /* An operator calibrates it. */
+    assert_int_equal(ch_store_camera_get(fx->st, 1, &got), 0);
+    got.heading_deg = 270.0;
+    got.fov_deg = 45.0;
+    got.pixels = 8000000;
+    ch_free(got.kind);
+    got.kind = ch_strdup("fixed");
+    assert_int_equal(ch_store_camera_update(fx->st, &got), 0);
+    ch_camera_fini(&got);
+    for (int round = 0; round < 2; round++) {
+        for (int bulk = 0; bulk < 2; bulk++) {
+            fill_site(&c, ag, "S #1", "s#1");
+            c.heading_deg = c.fov_deg = CH_STORE_UNKNOWN_DOUBLE; /* what the file says */
+            c.kind = "unknown";
+            c.pixels = 0;
+            c.lat = round ? 37.6 : c.lat;
+            memset(&n, 0, sizeof(n));
+            if (bulk) {
+                assert_int_equal(ch_store_begin(fx->st), 0);
+            }
+            assert_int_equal(ch_store_camera_upsert_site_with(fx->st, &c, 1, &ansimi, &n), 0);
+            if (bulk) {
+                assert_int_equal(ch_store_commit(fx->st), 0);
+            }
+            assert_int_equal(n.updated, round && !bulk ? 1 : 0);
+            assert_int_equal(ch_store_camera_get(fx->st, 1, &got), 0);
+            assert_true(got.heading_deg == 270.0 && got.fov_deg == 45.0);
+            assert_int_equal(got.pixels, 8000000);
+            assert_string_equal(got.kind, "fixed");
+            assert_true(got.lat == (round ? 37.6 : 37.5729));
+            ch_camera_fini(&got);
+        }
+    }
+    /* A file that has the column says what it says. */
+    fill_site(&c, ag, "S #1", "s#1");
+    c.lat = 37.6;
+    c.heading_deg = CH_STORE_UNKNOWN_DOUBLE;
+    memset(&n, 0, sizeof(n));
+    assert_int_equal(ch_store_camera_upsert_site(fx->st, &c, 1, &n), 0);
+    assert_int_equal(n.updated, 1);
+    assert_int_equal(ch_store_camera_get(fx->st, 1, &got), 0);
+    assert_true(got.heading_deg == CH_STORE_UNKNOWN_DOUBLE);
+    assert_int_equal(got.pixels, c.pixels);
+    ch_camera_fini(&got);
 }
 
 static void test_a_site_again_unchanged_grown_or_changed(void **state)
@@ -1657,6 +1873,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_upsert_reports_created_unchanged_updated_and_keeps_id,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_upsert_reports_each_outcome, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upsert_keeps_the_stream_settings_set_through_the_api,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upsert_keeps_the_groups_a_file_does_not_carry, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_owned_upsert_refuses_another_agencys_key, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_upsert_outcomes_hold_outside_a_transaction, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bulk_load_into_empty_table_keeps_outcomes_and_schema,
