@@ -346,15 +346,14 @@ static int try_open(fixture_t *fx, const ch_event_actor_t *who, json_t *body, js
     return rc;
 }
 
-/* A 112-center event that must open (201, active). */
-static json_t *open_112(fixture_t *fx, const ch_event_actor_t *who, double lat, double lon,
-                        int64_t duration_s)
+/* An event of a 112 service that must open (201, active). */
+static json_t *open_in(fixture_t *fx, const ch_event_actor_t *who, const char *service, double lat,
+                       double lon, int64_t duration_s)
 {
     json_t *out = NULL;
     ch_event_err_t err;
     int rc = try_open(
-        fx, who,
-        open_body("112-center", lat, lon, "112-20260101-0042", "robbery reported", duration_s),
+        fx, who, open_body(service, lat, lon, "112-20260101-0042", "robbery reported", duration_s),
         &out, &err);
     if (rc != 201) {
         fprintf(stderr, "open: %d %s %s\n", err.status, err.code, err.message);
@@ -363,6 +362,20 @@ static json_t *open_112(fixture_t *fx, const ch_event_actor_t *who, double lat, 
     assert_non_null(out);
     assert_string_equal(str_of(out, "status"), "active");
     return out;
+}
+
+/* A 112-center event (a place) that must open. */
+static json_t *open_112(fixture_t *fx, const ch_event_actor_t *who, double lat, double lon,
+                        int64_t duration_s)
+{
+    return open_in(fx, who, "112-center", lat, lon, duration_s);
+}
+
+/* A 112-dispatch event (it follows the patrol car: positions move it) that must open. */
+static json_t *open_dispatch(fixture_t *fx, const ch_event_actor_t *who, double lat, double lon,
+                             int64_t duration_s)
+{
+    return open_in(fx, who, "112-dispatch", lat, lon, duration_s);
 }
 
 static json_t *get_event(fixture_t *fx, const ch_event_actor_t *who, int64_t id)
@@ -1278,7 +1291,7 @@ static void test_revoke_one_grant_by_its_provider(void **state)
 {
     fixture_t *fx = *state;
     ch_event_actor_t police = agency(fx->police, "user:park");
-    json_t *ev = open_112(fx, &police, A_LAT, A_LON, 600);
+    json_t *ev = open_dispatch(fx, &police, A_LAT, A_LON, 600);
     int64_t id = int_of(ev, "id");
     int64_t gid = int_of(grant_of(ev, fx->ptz_a), "id");
     uint64_t seq = ch_audit_size(fx->audit);
@@ -1400,7 +1413,7 @@ static void test_moving_subject_keeps_cameras_behind_for_the_grace(void **state)
 {
     fixture_t *fx = *state;
     ch_event_actor_t police = agency(fx->police, "user:park");
-    json_t *ev = open_112(fx, &police, A_LAT, A_LON, 600);
+    json_t *ev = open_dispatch(fx, &police, A_LAT, A_LON, 600);
     int64_t id = int_of(ev, "id");
     uint64_t seq = ch_audit_size(fx->audit);
     json_t *out;
@@ -1421,8 +1434,9 @@ static void test_moving_subject_keeps_cameras_behind_for_the_grace(void **state)
                      -1);
     assert_int_equal(err.status, 404);
 
-    /* To B: B's cameras are granted for the rest of the event; A's stay for the grace. */
-    fx->now = T0 + 10 * 1000;
+    /* To B (1 km in 20 s: 180 km/h, plausible): B's cameras are granted for the rest of the
+     * event; A's stay for the grace. */
+    fx->now = T0 + 20 * 1000;
     int64_t grace_end = fx->now + 30 * 1000;
     int64_t expires = T0 + 600 * 1000;
     assert_int_equal(call(fx, ch_event_move, &police, id,
