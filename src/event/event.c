@@ -746,14 +746,15 @@ static int object_is(const char *object, const char *kind, int64_t want, int64_t
 }
 
 /*
- * What the audit log said last about a live event, read back from its newest record
- * (ch_event_restore). Every change is recorded before its COMMIT, so a crash in between leaves
- * the log one decision ahead of the store: only the newest decisions can be missing from it.
+ * What the audit log holds about a live event that its store row may not (ch_event_restore).
+ * Every decision is recorded before its COMMIT, so a crash in between leaves the log one
+ * decision ahead of the store; an ending decision on the record is final whatever the store
+ * says, and a revoked grant stays revoked.
  */
 typedef struct last_word {
-    json_t *decision;  /* the newest "event.*" record on the event with outcome ok, or NULL */
-    json_t *revokes;   /* grant.revoke records newer than it (an array) */
-    int64_t placed_ms; /* when the subject was last placed (event.move, .open, .request); 0 */
+    json_t *decision;  /* a record that ended the event (close, revoke, expiry, denial, abort) */
+    json_t *revokes;   /* its grant.revoke records (an array) */
+    int64_t placed_ms; /* when the subject was last moved (the newest event.move); 0: never */
 } last_word_t;
 
 static void last_word_fini(last_word_t *w)
@@ -763,80 +764,111 @@ static void last_word_fini(last_word_t *w)
     memset(w, 0, sizeof(*w));
 }
 
-/* Reads the event's records newest first, through the store's index of the log, until both
- * its last decision and its subject's last placing are known. 0 or a store / audit code. */
+/* The seqs of the event's records with this action, oldest first, through the store's index
+ * of the log (every page). *seqs is freed with ch_free. 0 or a store code. */
+static int records_of(ch_event_engine_t *eng, int64_t event_id, const char *action, int64_t **seqs,
+                      size_t *n)
+{
+    ch_store_audit_filter_t f = {
+        .event_id = event_id, .action = action, .after_seq = -1, .limit = 1000};
+    *seqs = NULL;
+    *n = 0;
+    for (;;) {
+        int64_t *page = NULL, total = 0, next = -1;
+        size_t k = 0;
+        int rc = ch_store_audit_index_query(eng->cfg.st, &f, &page, &k, &total, &next);
+        if (rc != 0) {
+            ch_free(*seqs);
+            *seqs = NULL;
+            *n = 0;
+            return rc;
+        }
+        *seqs = ch_realloc(*seqs, (*n + k + 1) * sizeof(**seqs));
+        if (k > 0) {
+            memcpy(*seqs + *n, page, k * sizeof(*page));
+        }
+        *n += k;
+        ch_free(page);
+        if (next < 0 || k == 0) {
+            return 0;
+        }
+        f.after_seq = next;
+    }
+}
+
+/* Record seq as JSON when it says outcome "ok" about object "<kind>:<id>" (id 0: any id of the
+ * kind); NULL otherwise. *rc is set on a read error. */
+static json_t *record_about(ch_event_engine_t *eng, int64_t seq, const char *kind, int64_t id,
+                            int *rc)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if ((*rc = ch_audit_read(eng->cfg.audit, (uint64_t)seq, &text, &len)) != 0) {
+        return NULL;
+    }
+    json_t *rec = json_loadb(text, len, 0, NULL);
+    ch_free(text);
+    const char *outcome = json_string_value(json_object_get(rec, "outcome"));
+    if (outcome == NULL || strcmp(outcome, "ok") != 0 ||
+        !object_is(json_string_value(json_object_get(rec, "object")), kind, id, NULL)) {
+        json_decref(rec);
+        return NULL;
+    }
+    return rec;
+}
+
+/* Reads what the log says about the event: only records of the actions that matter, by the
+ * index (a live event may have thousands of view records; they are never read here). 0 or a
+ * store / audit code. */
 static int read_last_word(ch_event_engine_t *eng, int64_t event_id, last_word_t *w)
 {
+    static const char *const endings[] = {"event.close", "event.revoke", "event.expire",
+                                          "event.deny", "event.abort"};
     memset(w, 0, sizeof(*w));
     w->revokes = json_array();
     if (eng->cfg.audit == NULL) {
         return 0;
     }
-    int64_t *all = NULL;
+    int64_t *seqs = NULL;
     size_t n = 0;
     int rc = 0;
-    ch_store_audit_filter_t f = {.event_id = event_id, .after_seq = -1, .limit = 1000};
-    for (;;) {
-        int64_t *seqs = NULL, total = 0, next = -1;
-        size_t k = 0;
-        if ((rc = ch_store_audit_index_query(eng->cfg.st, &f, &seqs, &k, &total, &next)) != 0) {
-            goto out;
-        }
-        all = ch_realloc(all, (n + k + 1) * sizeof(*all));
-        if (k > 0) {
-            memcpy(all + n, seqs, k * sizeof(*seqs));
-        }
-        n += k;
-        ch_free(seqs);
-        if (next < 0 || k == 0) {
+    /* An ending on the record (a denied approval is an "event.deny" too, with outcome
+     * "denied": record_about skips it). */
+    for (size_t a = 0; rc == 0 && w->decision == NULL && a < CH_ARRAY_SIZE(endings); a++) {
+        if ((rc = records_of(eng, event_id, endings[a], &seqs, &n)) != 0) {
             break;
         }
-        f.after_seq = next;
+        for (size_t i = 0; rc == 0 && w->decision == NULL && i < n; i++) {
+            w->decision = record_about(eng, seqs[i], "event", event_id, &rc);
+        }
+        ch_free(seqs);
     }
-    for (size_t i = n; i-- > 0;) {
-        char *text = NULL;
-        size_t len = 0;
-        if ((rc = ch_audit_read(eng->cfg.audit, (uint64_t)all[i], &text, &len)) != 0) {
-            goto out;
-        }
-        json_t *rec = json_loadb(text, len, 0, NULL);
-        ch_free(text);
-        const char *action = json_string_value(json_object_get(rec, "action"));
-        const char *object = json_string_value(json_object_get(rec, "object"));
-        const char *outcome = json_string_value(json_object_get(rec, "outcome"));
-        if (action == NULL || outcome == NULL || strcmp(outcome, "ok") != 0) {
-            json_decref(rec);
-            continue;
-        }
-        if (strncmp(action, "event.", 6) == 0 && object_is(object, "event", event_id, NULL)) {
-            int placing = strcmp(action, "event.move") == 0 || strcmp(action, "event.open") == 0 ||
-                          strcmp(action, "event.request") == 0;
-            int64_t t = json_integer_value(json_object_get(rec, "time"));
-            if (w->decision == NULL) {
-                w->decision = json_incref(rec);
+    if (rc == 0 && (rc = records_of(eng, event_id, "grant.revoke", &seqs, &n)) == 0) {
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            json_t *r = record_about(eng, seqs[i], "grant", 0, &rc);
+            if (r != NULL) {
+                json_array_append_new(w->revokes, r);
             }
-            json_decref(rec);
-            if (placing) {
-                w->placed_ms = t / 1000000;
-                break;
-            }
-            continue;
         }
-        if (w->decision == NULL && strcmp(action, "grant.revoke") == 0) {
-            json_array_append(w->revokes, rec);
-        }
-        json_decref(rec);
+        ch_free(seqs);
     }
-out:
-    ch_free(all);
+    /* The newest move only: when the subject was last placed. */
+    if (rc == 0 && (rc = records_of(eng, event_id, "event.move", &seqs, &n)) == 0) {
+        for (size_t i = n; rc == 0 && w->placed_ms == 0 && i-- > 0;) {
+            json_t *r = record_about(eng, seqs[i], "event", event_id, &rc);
+            w->placed_ms = json_integer_value(json_object_get(r, "time")) / 1000000;
+            json_decref(r);
+        }
+        ch_free(seqs);
+    }
     return rc;
 }
 
 /*
- * Makes the store say what the log says last about a live event: when its last decision
+ * Makes the store say what the log says about a live event: when a decision on the record
  * ended it (close, revoke, expiry, denial, abort), the event and its live grants end as that
- * decision ended them (who, why, when from the record); grants whose revocation is on the
- * record end "revoked". No record is written: the log already holds these decisions. *ended is
+ * decision ended them (who, why, when from the record); live grants whose revocation is on
+ * the record end "revoked". No record is written: the log already holds these decisions. *ended is
  * set when the event itself ended. 0 or a store code (rolled back).
  */
 static int settle_from_record(ch_event_engine_t *eng, ch_event_t *ev, const last_word_t *w,
