@@ -746,15 +746,27 @@ static int object_is(const char *object, const char *kind, int64_t want, int64_t
 }
 
 /*
- * What the audit log holds about a live event that its store row may not (ch_event_restore).
- * Every decision is recorded before its COMMIT, so a crash in between leaves the log one
- * decision ahead of the store; an ending decision on the record is final whatever the store
- * says, and a revoked grant stays revoked.
+ * Decisions on the record that the store may not hold (ch_event_restore). Every decision is
+ * recorded before its COMMIT, so a crash in between (or a power cut losing the last commits:
+ * the store syncs its WAL lazily) leaves the log ahead of the store; an ending on the record
+ * is final whatever the store says, and a revoked grant stays revoked. Such a record is newer
+ * than its event's last write in the store (the decision wrote after it), so only records
+ * since the oldest live event's last write are looked at, found by action through the store's
+ * index of the log: never the view records, which may be thousands per event.
  */
+typedef struct record_ref {
+    int64_t event_id, seq;
+} record_ref_t;
+
+typedef struct ahead {
+    record_ref_t *refs; /* endings and grant revocations with outcome ok, by event then seq */
+    size_t n, cap;
+} ahead_t;
+
+/* What the record says about one live event. */
 typedef struct last_word {
-    json_t *decision;  /* a record that ended the event (close, revoke, expiry, denial, abort) */
-    json_t *revokes;   /* its grant.revoke records (an array) */
-    int64_t placed_ms; /* when the subject was last moved (the newest event.move); 0: never */
+    json_t *decision; /* a record that ended it (close, revoke, expiry, denial, abort), or NULL */
+    json_t *revokes;  /* its grant.revoke records (an array) */
 } last_word_t;
 
 static void last_word_fini(last_word_t *w)
@@ -764,42 +776,17 @@ static void last_word_fini(last_word_t *w)
     memset(w, 0, sizeof(*w));
 }
 
-/* The seqs of the event's records with this action, oldest first, through the store's index
- * of the log (every page). *seqs is freed with ch_free. 0 or a store code. */
-static int records_of(ch_event_engine_t *eng, int64_t event_id, const char *action, int64_t **seqs,
-                      size_t *n)
+static int cmp_ref(const void *a, const void *b)
 {
-    ch_store_audit_filter_t f = {
-        .event_id = event_id, .action = action, .after_seq = -1, .limit = 1000};
-    *seqs = NULL;
-    *n = 0;
-    for (;;) {
-        int64_t *page = NULL, total = 0, next = -1;
-        size_t k = 0;
-        int rc = ch_store_audit_index_query(eng->cfg.st, &f, &page, &k, &total, &next);
-        if (rc != 0) {
-            ch_free(*seqs);
-            *seqs = NULL;
-            *n = 0;
-            return rc;
-        }
-        *seqs = ch_realloc(*seqs, (*n + k + 1) * sizeof(**seqs));
-        if (k > 0) {
-            memcpy(*seqs + *n, page, k * sizeof(*page));
-        }
-        *n += k;
-        ch_free(page);
-        if (next < 0 || k == 0) {
-            return 0;
-        }
-        f.after_seq = next;
+    const record_ref_t *x = a, *y = b;
+    if (x->event_id != y->event_id) {
+        return x->event_id < y->event_id ? -1 : 1;
     }
+    return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-/* Record seq as JSON when it says outcome "ok" about object "<kind>:<id>" (id 0: any id of the
- * kind); NULL otherwise. *rc is set on a read error. */
-static json_t *record_about(ch_event_engine_t *eng, int64_t seq, const char *kind, int64_t id,
-                            int *rc)
+/* Record seq as JSON, or NULL (*rc set on a read error, 0 for a record that is not JSON). */
+static json_t *read_record(ch_event_engine_t *eng, int64_t seq, int *rc)
 {
     char *text = NULL;
     size_t len = 0;
@@ -808,60 +795,115 @@ static json_t *record_about(ch_event_engine_t *eng, int64_t seq, const char *kin
     }
     json_t *rec = json_loadb(text, len, 0, NULL);
     ch_free(text);
-    const char *outcome = json_string_value(json_object_get(rec, "outcome"));
-    if (outcome == NULL || strcmp(outcome, "ok") != 0 ||
-        !object_is(json_string_value(json_object_get(rec, "object")), kind, id, NULL)) {
-        json_decref(rec);
-        return NULL;
-    }
     return rec;
 }
 
-/* Reads what the log says about the event: only records of the actions that matter, by the
- * index (a live event may have thousands of view records; they are never read here). 0 or a
- * store / audit code. */
-static int read_last_word(ch_event_engine_t *eng, int64_t event_id, last_word_t *w)
+/* Collects the endings and grant revocations recorded since since_ns (outcome ok; a denied
+ * approval is an "event.deny" with outcome "denied"). 0 or a store / audit code. */
+static int scan_ahead(ch_event_engine_t *eng, int64_t since_ns, ahead_t *ah)
 {
-    static const char *const endings[] = {"event.close", "event.revoke", "event.expire",
-                                          "event.deny", "event.abort"};
-    memset(w, 0, sizeof(*w));
-    w->revokes = json_array();
-    if (eng->cfg.audit == NULL) {
-        return 0;
-    }
-    int64_t *seqs = NULL;
-    size_t n = 0;
+    static const char *const actions[] = {"event.close", "event.revoke", "event.expire",
+                                          "event.deny",  "event.abort",  "grant.revoke"};
     int rc = 0;
-    /* An ending on the record (a denied approval is an "event.deny" too, with outcome
-     * "denied": record_about skips it). */
-    for (size_t a = 0; rc == 0 && w->decision == NULL && a < CH_ARRAY_SIZE(endings); a++) {
-        if ((rc = records_of(eng, event_id, endings[a], &seqs, &n)) != 0) {
-            break;
-        }
-        for (size_t i = 0; rc == 0 && w->decision == NULL && i < n; i++) {
-            w->decision = record_about(eng, seqs[i], "event", event_id, &rc);
-        }
-        ch_free(seqs);
-    }
-    if (rc == 0 && (rc = records_of(eng, event_id, "grant.revoke", &seqs, &n)) == 0) {
-        for (size_t i = 0; rc == 0 && i < n; i++) {
-            json_t *r = record_about(eng, seqs[i], "grant", 0, &rc);
-            if (r != NULL) {
-                json_array_append_new(w->revokes, r);
+    for (size_t a = 0; rc == 0 && a < CH_ARRAY_SIZE(actions); a++) {
+        ch_store_audit_filter_t f = {
+            .since_ns = since_ns, .action = actions[a], .after_seq = -1, .limit = 1000};
+        for (;;) {
+            int64_t *seqs = NULL, total = 0, next = -1;
+            size_t k = 0;
+            if ((rc = ch_store_audit_index_query(eng->cfg.st, &f, &seqs, &k, &total, &next)) != 0) {
+                break;
             }
+            for (size_t i = 0; rc == 0 && i < k; i++) {
+                json_t *rec = read_record(eng, seqs[i], &rc);
+                const char *outcome = json_string_value(json_object_get(rec, "outcome"));
+                const char *object = json_string_value(json_object_get(rec, "object"));
+                int64_t id = 0;
+                if (outcome != NULL && strcmp(outcome, "ok") == 0) {
+                    if (a + 1 == CH_ARRAY_SIZE(actions)) {
+                        id = json_integer_value(
+                            json_object_get(json_object_get(rec, "details"), "event_id"));
+                    } else {
+                        (void)object_is(object, "event", 0, &id);
+                    }
+                }
+                json_decref(rec);
+                if (id > 0) {
+                    if (ah->n == ah->cap) {
+                        ah->cap = ah->cap ? ah->cap * 2 : 64;
+                        ah->refs = ch_realloc(ah->refs, ah->cap * sizeof(*ah->refs));
+                    }
+                    ah->refs[ah->n++] = (record_ref_t){id, seqs[i]};
+                }
+            }
+            ch_free(seqs);
+            if (rc != 0 || next < 0 || k == 0) {
+                break;
+            }
+            f.after_seq = next;
         }
-        ch_free(seqs);
     }
-    /* The newest move only: when the subject was last placed. */
-    if (rc == 0 && (rc = records_of(eng, event_id, "event.move", &seqs, &n)) == 0) {
-        for (size_t i = n; rc == 0 && w->placed_ms == 0 && i-- > 0;) {
-            json_t *r = record_about(eng, seqs[i], "event", event_id, &rc);
-            w->placed_ms = json_integer_value(json_object_get(r, "time")) / 1000000;
-            json_decref(r);
-        }
-        ch_free(seqs);
+    if (ah->n > 1) {
+        qsort(ah->refs, ah->n, sizeof(*ah->refs), cmp_ref);
     }
     return rc;
+}
+
+/* What the scan found about one event. 0 or an audit code. */
+static int last_word_of(ch_event_engine_t *eng, const ahead_t *ah, int64_t event_id, last_word_t *w)
+{
+    memset(w, 0, sizeof(*w));
+    w->revokes = json_array();
+    size_t lo = 0, hi = ah->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ah->refs[mid].event_id < event_id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    int rc = 0;
+    for (size_t i = lo; rc == 0 && i < ah->n && ah->refs[i].event_id == event_id; i++) {
+        json_t *rec = read_record(eng, ah->refs[i].seq, &rc);
+        const char *action = json_string_value(json_object_get(rec, "action"));
+        if (action != NULL && strcmp(action, "grant.revoke") == 0) {
+            json_array_append(w->revokes, rec);
+        } else if (action != NULL && w->decision == NULL) {
+            w->decision = json_incref(rec);
+        }
+        json_decref(rec);
+    }
+    return rc;
+}
+
+/* When the oldest live event was last written in the store (ms), or 0 when none is live. */
+static int oldest_live_write(ch_event_engine_t *eng, int64_t *out)
+{
+    static const char *const live[] = {"active", "pending"};
+    *out = 0;
+    for (size_t s = 0; s < 2; s++) {
+        ch_store_filter_t f = {.status = live[s], .limit = 1000};
+        for (;;) {
+            ch_event_list_t l;
+            int rc = ch_store_event_list(eng->cfg.st, &f, &l);
+            if (rc != 0) {
+                return rc;
+            }
+            for (size_t i = 0; i < l.count; i++) {
+                int64_t t =
+                    l.items[i].updated_at > 0 ? l.items[i].updated_at : l.items[i].created_at;
+                t = t > 0 ? t : 1;
+                *out = *out == 0 || t < *out ? t : *out;
+            }
+            f.after_id = l.next_id;
+            ch_event_list_free(&l);
+            if (f.after_id == 0) {
+                break;
+            }
+        }
+    }
+    return 0;
 }
 
 /*
@@ -950,6 +992,9 @@ static int settle_from_record(ch_event_engine_t *eng, ch_event_t *ev, const last
     return rc;
 }
 
+/* The slack for clocks that stepped back between a store write and a later record. */
+#define AHEAD_SLACK_MS (10LL * 60 * 1000)
+
 int ch_event_restore(ch_event_engine_t *eng)
 {
     static const char *const live[] = {"active", "pending"};
@@ -958,12 +1003,27 @@ int ch_event_restore(ch_event_engine_t *eng)
     if (eng->mcap > 0) {
         memset(eng->map, 0, eng->mcap * sizeof(*eng->map));
     }
+    ahead_t ah = {NULL, 0, 0};
+    int64_t oldest = 0;
+    int arc = eng->cfg.audit != NULL ? oldest_live_write(eng, &oldest) : 0;
+    if (arc == 0 && oldest > 0) {
+        int64_t since = oldest > AHEAD_SLACK_MS ? oldest - AHEAD_SLACK_MS : 1;
+        arc = scan_ahead(eng, since * 1000000, &ah);
+    }
+    if (arc != 0) {
+        ch_log(CH_LOG_ERROR, MODULE,
+               "msg=\"the audit record could not be read back; live events kept as the store "
+               "has them\" rc=%d",
+               arc);
+        ah.n = 0;
+    }
     for (size_t s = 0; s < 2; s++) {
         ch_store_filter_t f = {.status = live[s], .limit = 1000};
         for (;;) {
             ch_event_list_t l;
             int rc = ch_store_event_list(eng->cfg.st, &f, &l);
             if (rc != 0) {
+                ch_free(ah.refs);
                 return rc;
             }
             for (size_t i = 0; i < l.count; i++) {
@@ -977,6 +1037,7 @@ int ch_event_restore(ch_event_engine_t *eng)
                                   "the decision never reached the audit record", "event.abort", d,
                                   &err) != 0) {
                         ch_event_list_free(&l);
+                        ch_free(ah.refs);
                         return CH_EIO;
                     }
                     continue;
@@ -986,7 +1047,7 @@ int ch_event_restore(ch_event_engine_t *eng)
                  * so that a close or revocation on the record never comes back live. */
                 last_word_t w;
                 int ended = 0;
-                if (read_last_word(eng, ev->id, &w) != 0) {
+                if (last_word_of(eng, &ah, ev->id, &w) != 0) {
                     ch_log(CH_LOG_ERROR, MODULE,
                            "msg=\"the record of a live event could not be read; kept as the "
                            "store has it\" event=%lld",
@@ -994,19 +1055,20 @@ int ch_event_restore(ch_event_engine_t *eng)
                 } else if ((rc = settle_from_record(eng, ev, &w, &ended)) != 0) {
                     last_word_fini(&w);
                     ch_event_list_free(&l);
+                    ch_free(ah.refs);
                     return rc;
                 }
-                int64_t placed = w.placed_ms;
                 last_word_fini(&w);
                 if (ended) {
                     continue;
                 }
                 live_set_event(eng, ev->id, ev->expires_at);
-                /* The speed check of a moving subject measures from when it was last placed
-                 * (never later than now, whatever the clocks say). */
+                /* The speed check of a moving subject measures from when it was last placed:
+                 * the event's last write (its last move, or a later extension: never earlier
+                 * than the truth, so never more lenient), and never later than now. */
                 live_event_t *le = live_event(eng, ev->id);
                 int64_t now = now_ms(eng);
-                placed = placed > 0 ? placed : ev->created_at;
+                int64_t placed = ev->updated_at > 0 ? ev->updated_at : ev->created_at;
                 le->placed_at = placed > 0 && placed < now ? placed : now;
                 if (s != 0) {
                     continue;
@@ -1014,6 +1076,7 @@ int ch_event_restore(ch_event_engine_t *eng)
                 ch_grant_list_t g;
                 if ((rc = grants_of(eng, ev->id, "active", &g)) != 0) {
                     ch_event_list_free(&l);
+                    ch_free(ah.refs);
                     return rc;
                 }
                 for (size_t k = 0; k < g.count; k++) {
@@ -1028,6 +1091,7 @@ int ch_event_restore(ch_event_engine_t *eng)
             }
         }
     }
+    ch_free(ah.refs);
     ch_log(CH_LOG_INFO, MODULE, "msg=\"live events restored\" events=%zu grants=%zu", eng->nevents,
            eng->ngrants);
     int n = ch_event_tick(eng);
