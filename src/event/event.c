@@ -944,7 +944,7 @@ static int settle_from_record(ch_event_engine_t *eng, ch_event_t *ev, const last
         if (strcmp(gr->status, "active") != 0 && strcmp(gr->status, "pending") != 0) {
             continue;
         }
-        const json_t *by = e < CH_ARRAY_SIZE(endings) ? w->decision : NULL;
+        json_t *by = e < CH_ARRAY_SIZE(endings) ? w->decision : NULL;
         size_t k;
         json_t *r;
         json_array_foreach(w->revokes, k, r)
@@ -957,7 +957,8 @@ static int settle_from_record(ch_event_engine_t *eng, ch_event_t *ev, const last
             continue;
         }
         const char *gstatus = by == w->decision ? endings[e].gstatus : "revoked";
-        rc = end_grant(eng, gr, gstatus, json_string_value(json_object_get(by, "actor")),
+        const char *actor = json_string_value(json_object_get(by, "actor"));
+        rc = end_grant(eng, gr, gstatus, actor != NULL ? actor : "system",
                        json_string_value(json_object_get(json_object_get(by, "details"), "reason")),
                        json_integer_value(json_object_get(by, "time")) / 1000000);
         changed++;
@@ -967,8 +968,9 @@ static int settle_from_record(ch_event_engine_t *eng, ch_event_t *ev, const last
             json_string_value(json_object_get(json_object_get(w->decision, "details"), "reason"));
         ch_free(ev->status);
         ev->status = ch_strdup(endings[e].status);
+        const char *actor = json_string_value(json_object_get(w->decision, "actor"));
         ch_free(ev->closed_by);
-        ev->closed_by = ch_strdup(json_string_value(json_object_get(w->decision, "actor")));
+        ev->closed_by = ch_strdup(actor != NULL ? actor : "system");
         ch_free(ev->close_reason);
         ev->close_reason = why != NULL ? ch_strdup(why) : NULL;
         ev->closed_at = json_integer_value(json_object_get(w->decision, "time")) / 1000000;
@@ -981,7 +983,7 @@ static int settle_from_record(ch_event_engine_t *eng, ch_event_t *ev, const last
     if (rc != 0) {
         (void)ch_store_rollback(eng->cfg.st);
         *ended = 0;
-    } else {
+    } else if (*ended || changed > 0) {
         ch_log(CH_LOG_WARN, MODULE,
                "msg=\"the audit record was ahead of the store (a stop between a decision's "
                "record and its commit); the store now follows the record\" event=%lld "
@@ -2253,8 +2255,8 @@ int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t i
          * and said so on the record. */
         json_object_set_new(d, "override", json_string("implausible_speed"));
         json_object_set_new(d, "override_reason", json_string(md.reason));
-        ch_log(CH_LOG_WARN, MODULE, "msg=\"implausible move by an operator\" event=%lld actor=%s",
-               (long long)id, who->actor);
+        ch_log(CH_LOG_WARN, MODULE, "msg=\"implausible move by an operator\" event=%lld",
+               (long long)id);
     }
     if (record_and_commit(eng, who->actor, "event.move", object, &ev, d, err) != 0) {
         ch_grant_list_free(&g);
