@@ -550,7 +550,8 @@ def test_a_close_on_the_record_survives_a_kill_before_its_commit():
         for g in ev["grants"]:
             status, head = rtsp_describe(h2, g["rtsp_url"])
             check(status == 403, "the relay admits a closed event's token: " + head)
-        closes = [r for r in audit(h2, action="event.close") if r["object"] == "event:%d" % ev["id"]]
+        closes = [r for r in audit(h2, action="event.close")
+                  if r["object"] == "event:%d" % ev["id"]]
         check(len(closes) == 1, closes)
         check("the store now follows the record" in h2.stderr(), h2.stderr()[-2000:])
 
