@@ -1685,11 +1685,11 @@ static void test_only_a_following_event_moves_and_no_faster_than_its_subject(voi
     json_decref(place);
 }
 
-static void test_a_restored_subject_was_placed_when_its_record_says(void **state)
+static void test_a_restored_subject_was_placed_at_its_events_last_write(void **state)
 {
     fixture_t *fx = *state;
     ch_event_actor_t police = agency(fx->police, "user:park");
-    /* The records carry the wall clock: run this one on it. */
+    /* The store stamps its writes with the wall clock: run this one on it. */
     fx->now = ch_time_now_ms();
     json_t *car = open_dispatch(fx, &police, A_LAT, A_LON, 600);
     int64_t id = int_of(car, "id");
@@ -1973,7 +1973,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_only_a_following_event_moves_and_no_faster_than_its_subject, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_restored_subject_was_placed_when_its_record_says,
+        cmocka_unit_test_setup_teardown(test_a_restored_subject_was_placed_at_its_events_last_write,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_decision_on_the_record_but_not_in_the_store_is_carried_out_at_start, setup,
