@@ -82,6 +82,9 @@ static json_t *service_json(const ch_policy_service_t *s)
     json_object_set_new(o, "export", json_boolean(s->export_allowed));
     json_object_set_new(o, "approval_required", json_boolean(s->approval_required));
     json_object_set_new(o, "identify_persons", json_boolean(s->identify_persons));
+    json_object_set_new(o, "follows_subject", json_boolean(s->follows_subject));
+    json_object_set_new(o, "max_speed_kmh",
+                        s->follows_subject ? json_real(s->max_speed_kmh) : json_null());
     json_object_set_new(o, "requires",
                         json_pack("{s:b, s:b, s:o}", "incident", s->requires_incident, "reason",
                                   s->requires_reason, "case",

@@ -141,8 +141,10 @@ void ch_event_subscribe(ch_event_engine_t *eng, ch_event_notice_fn fn, void *ud)
  * Loads the live events and grants from the store and expires, at once, what expired while the
  * hub was down (recorded with their original expiry). An event the audit log holds no record
  * of (the hub stopped between ch_event_open_begin and the record) is closed and recorded as
- * "event.abort": the store's index of the log must be up to date first. 0 or a store / audit
- * code.
+ * "event.abort". An event or grant that a decision on the record ended (close, revocation,
+ * expiry, denial, abort, grant revocation) while the store still has it live (the hub stopped
+ * between the record and its COMMIT) ends as the record says, nothing recorded again. The
+ * store's index of the log must be up to date first. 0 or a store / audit code.
  */
 int ch_event_restore(ch_event_engine_t *eng) CH_MUST_CHECK;
 

@@ -41,6 +41,10 @@
 #define CH_POLICY_MAX_LIST       1024    /* entries of any list in a service */
 #define CH_POLICY_REASON_LEN     256     /* the decision's sentence, NUL included */
 
+/* A following service's max_speed_kmh: (0, CH_POLICY_MAX_SPEED_KMH], 200 when not given. */
+#define CH_POLICY_MAX_SPEED_KMH     1000.0
+#define CH_POLICY_DEFAULT_SPEED_KMH 200.0
+
 /* ---- vocabularies ---------------------------------------------------------------------- */
 
 /* Agency types of the store (src/store/store.h), as bits of a mask, in this order. */
@@ -109,6 +113,8 @@ typedef struct ch_policy_service {
     int export_allowed;     /* may the agency export recorded video */
     int approval_required;  /* must an operator approve before access */
     int identify_persons;   /* 0: the use must not identify people (a dashboard) */
+    int follows_subject;    /* the event follows a moving subject: positions may move it */
+    double max_speed_kmh;   /* the fastest plausible move of the subject (following only) */
     int requires_incident;  /* an incident number must be supplied */
     int requires_reason;    /* a reason must be supplied */
     char **cases;           /* when non-empty, a case from this list must be supplied */
@@ -164,6 +170,7 @@ typedef struct ch_policy_request {
     int want_ptz;          /* PTZ control is asked */
     int want_export;       /* export is asked */
     int approved;          /* an operator has already approved this event */
+    int self_approval;     /* approved by the very person who asked for the event */
     int extension_count;   /* extensions already made (action EXTEND) */
 } ch_policy_request_t;
 
@@ -197,9 +204,10 @@ typedef struct ch_policy_decision {
  * unknown_service, role_invalid, agency_type_not_allowed, action_invalid; for extensions
  * extension_not_allowed, extension_role_not_allowed, extension_limit; then incident_required,
  * reason_required, case_required, case_not_allowed, duration_invalid, duration_over_limit,
- * ptz_not_allowed, export_not_allowed; then approval_required (needs-approval) unless the
- * role is operator or the event is approved; else allowed. Returns 0, or CH_EINVAL for NULL
- * arguments (out is then untouched). */
+ * ptz_not_allowed, export_not_allowed; then approval_by_requester (approved by the person who
+ * asked: the approver must be another person); then approval_required (needs-approval) unless
+ * the event is approved, whoever asks (an operator's own request is not its approval); else
+ * allowed. Returns 0, or CH_EINVAL for NULL arguments (out is then untouched). */
 int ch_policy_decide(const ch_policy_t *p, const ch_policy_request_t *req,
                      ch_policy_decision_t *out) CH_MUST_CHECK;
 
@@ -210,5 +218,24 @@ int ch_policy_decide(const ch_policy_t *p, const ch_policy_request_t *req,
  */
 int ch_policy_camera_allowed(const ch_policy_service_t *svc, const char *provider_type,
                              int64_t provider_id, const char *purpose, const char **rule);
+
+/* A move of an event's subject: from its last position to a new one. */
+typedef struct ch_policy_move {
+    ch_policy_role_t role; /* who moves it */
+    double distance_m;     /* from the last position to the new one */
+    int64_t elapsed_ms;    /* since the subject was at the last position (<= 0: no time) */
+} ch_policy_move_t;
+
+/*
+ * May the event of service svc move? Rules in order: unknown_service (svc NULL),
+ * not_moving_subject (the service does not follow a subject: denied for every role, a place
+ * that moves is a new event), implausible_speed (distance / elapsed over max_speed_kmh, or no
+ * time at all: denied for an agency; for an operator allowed with the rule
+ * implausible_speed_override, so that the caller records the override), else allowed. reason
+ * says the speed and the limit. Returns 0, or CH_EINVAL for NULL arguments. Pure, like
+ * ch_policy_decide.
+ */
+int ch_policy_decide_move(const ch_policy_service_t *svc, const ch_policy_move_t *m,
+                          ch_policy_decision_t *out) CH_MUST_CHECK;
 
 #endif /* CH_POLICY_H */

@@ -263,7 +263,14 @@ int ch_policy_decide(const ch_policy_t *p, const ch_policy_request_t *req,
     d->duration_s = req->duration_s > 0 ? req->duration_s : s->duration_max_s;
     d->ptz = req->want_ptz;
     d->export_allowed = req->want_export;
-    if (s->approval_required && req->role != CH_POLICY_ROLE_OPERATOR && !req->approved) {
+    /* Four eyes: an approval is another person's word on the request. Whoever asks (an
+     * operator too) waits for it; the person who asked may not give it. */
+    if (s->approval_required && req->approved && req->self_approval) {
+        deny(d, "approval_by_requester",
+             "Service %s needs the approval of another person than the one who asked.", s->id);
+        return 0;
+    }
+    if (s->approval_required && !req->approved) {
         d->outcome = CH_POLICY_NEEDS_APPROVAL;
         d->rule = "approval_required";
         snprintf(d->reason, sizeof(d->reason),
@@ -274,6 +281,61 @@ int ch_policy_decide(const ch_policy_t *p, const ch_policy_request_t *req,
     d->rule = "allowed";
     snprintf(d->reason, sizeof(d->reason), "Allowed under %s for %lld s.", s->basis_code,
              (long long)d->duration_s);
+    return 0;
+}
+
+int ch_policy_decide_move(const ch_policy_service_t *svc, const ch_policy_move_t *m,
+                          ch_policy_decision_t *out)
+{
+    if (m == NULL || out == NULL) {
+        return CH_EINVAL;
+    }
+    ch_policy_decision_t *d = out;
+    memset(d, 0, sizeof(*d));
+    if (svc == NULL) {
+        deny(d, "unknown_service", "The event's service is not loaded.");
+        return 0;
+    }
+    d->service = svc;
+    d->radius_m = svc->radius_m;
+    d->max_cameras = svc->max_cameras;
+    d->basis_code = svc->basis_code;
+    d->basis_text = svc->basis_text;
+    if (!svc->follows_subject) {
+        deny(d, "not_moving_subject",
+             "Service %s watches a place, not a moving subject: open a new event for a new "
+             "place.",
+             svc->id);
+        return 0;
+    }
+    /* distance / elapsed <= max speed, without dividing by a zero time: a subject that has had
+     * no time may not move at all (rapid small steps add up to no more than the speed). */
+    double elapsed_ms = m->elapsed_ms > 0 ? (double)m->elapsed_ms : 0.0;
+    double limit_m = svc->max_speed_kmh * elapsed_ms / 3600.0;
+    int measurable = m->distance_m >= 0.0 && m->distance_m < 1e9; /* not NaN, not absurd */
+    if (!measurable || m->distance_m > limit_m) {
+        int override = measurable && m->role == CH_POLICY_ROLE_OPERATOR;
+        double kmh = measurable && elapsed_ms > 0 ? m->distance_m * 3600.0 / elapsed_ms : -1.0;
+        const char *rule = override ? "implausible_speed_override" : "implausible_speed";
+        char speed[48];
+        if (kmh >= 0 && kmh < 1e9) {
+            snprintf(speed, sizeof(speed), "%.0f km/h", kmh);
+        } else {
+            snprintf(speed, sizeof(speed), "no time at all");
+        }
+        deny(d, rule,
+             "The subject would have moved %.1f km in %.1f s (%s); service %s allows at most "
+             "%.0f km/h.",
+             measurable ? m->distance_m / 1000.0 : 0.0, elapsed_ms / 1000.0, speed, svc->id,
+             svc->max_speed_kmh);
+        if (override) {
+            d->outcome = CH_POLICY_ALLOWED; /* an operator's correction, recorded as such */
+        }
+        return 0;
+    }
+    d->outcome = CH_POLICY_ALLOWED;
+    d->rule = "allowed";
+    snprintf(d->reason, sizeof(d->reason), "A plausible move under %s.", svc->id);
     return 0;
 }
 

@@ -396,6 +396,41 @@ static int parse_requires(load_ctx_t *c, const json_t *v, ch_policy_service_t *s
     return rc;
 }
 
+/*
+ * "follows_subject": bool and "max_speed_kmh": number in (0, CH_POLICY_MAX_SPEED_KMH], both
+ * optional. A service that does not say it follows a subject never moves (the safe default: a
+ * services file written before the field keeps every event at its place); a speed given to
+ * such a service is refused rather than silently ignored.
+ */
+static int parse_following(load_ctx_t *c, const json_t *v, ch_policy_service_t *s)
+{
+    json_t *f = json_object_get(v, "follows_subject");
+    json_t *sp = json_object_get(v, "max_speed_kmh");
+    if (f != NULL &&
+        get_bool(c, v, "follows_subject", "follows_subject", &s->follows_subject) != 0) {
+        return CH_EPARSE;
+    }
+    if (sp == NULL) {
+        s->max_speed_kmh = s->follows_subject ? CH_POLICY_DEFAULT_SPEED_KMH : 0.0;
+        return 0;
+    }
+    if (!s->follows_subject) {
+        fail(c, "max_speed_kmh", "is given but \"follows_subject\" is not true");
+        return CH_EPARSE;
+    }
+    if (!json_is_number(sp)) {
+        fail(c, "max_speed_kmh", "must be a number");
+        return CH_EPARSE;
+    }
+    s->max_speed_kmh = json_number_value(sp);
+    if (!(s->max_speed_kmh > 0.0 && s->max_speed_kmh <= CH_POLICY_MAX_SPEED_KMH)) {
+        fail(c, "max_speed_kmh", "must be greater than 0 and at most %.0f",
+             CH_POLICY_MAX_SPEED_KMH);
+        return CH_EPARSE;
+    }
+    return 0;
+}
+
 /* A service id: 1..CH_POLICY_MAX_ID_LEN of [a-z0-9-]. */
 static int valid_id(const char *s, size_t n)
 {
@@ -430,6 +465,8 @@ static int parse_service(load_ctx_t *c, const json_t *v, size_t index, ch_policy
                                        "identify_persons",
                                        "legal_basis",
                                        "requires",
+                                       "follows_subject",
+                                       "max_speed_kmh",
                                        NULL};
     snprintf(c->where, sizeof(c->where), "services[%zu]", index);
     if (!json_is_object(v)) {
@@ -507,7 +544,8 @@ static int parse_service(load_ctx_t *c, const json_t *v, size_t index, ch_policy
     if (parse_extension(c, ext, s) != 0 || get_bool(c, v, "ptz", "ptz", &s->ptz) != 0 ||
         get_bool(c, v, "export", "export", &s->export_allowed) != 0 ||
         get_bool(c, v, "approval_required", "approval_required", &s->approval_required) != 0 ||
-        get_bool(c, v, "identify_persons", "identify_persons", &s->identify_persons) != 0) {
+        get_bool(c, v, "identify_persons", "identify_persons", &s->identify_persons) != 0 ||
+        parse_following(c, v, s) != 0) {
         return CH_EPARSE;
     }
     json_t *lb = json_object_get(v, "legal_basis");

@@ -3,7 +3,9 @@
  * decisions for every service with requests derived from the input's hash, and camera checks.
  * Checks the invariants callers rely on: a failed load leaves no policy and gives a message;
  * a decision always has a rule and a sentence; a denial grants nothing; an allowed decision
- * grants 1..duration_max_s seconds and no PTZ or export the service forbids.
+ * grants 1..duration_max_s seconds and no PTZ or export the service forbids; an approval by
+ * the person who asked is never allowed; a move is allowed only for a service that follows a
+ * subject, and beyond its speed only as an operator's override.
  *
  * Seeds: tests/fuzz/corpus/fuzz_services/ (the shipped file among them).
  */
@@ -69,10 +71,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             r.want_ptz = (x >> 3) & 1;
             r.want_export = (x >> 4) & 1;
             r.approved = (x >> 7) & 1;
+            r.self_approval = (x >> 8) & 1;
             r.extension_count = (int)((x >> 9) % 4);
             ch_policy_decision_t d;
             assert(ch_policy_decide(p, &r, &d) == 0);
             check_decision(&d);
+            assert(!(s->approval_required && r.approved && r.self_approval &&
+                     d.outcome == CH_POLICY_ALLOWED));
+            ch_policy_move_t m = {r.role, (double)(x % 400000) - (k == 6),
+                                  (int64_t)((x >> 11) % 7200000) - (k == 5) * 1000};
+            assert(ch_policy_decide_move(s, &m, &d) == 0);
+            assert(d.rule != NULL && d.reason[0] != '\0');
+            if (d.outcome == CH_POLICY_ALLOWED) {
+                int fast = m.distance_m * 3600.0 > s->max_speed_kmh * (double)m.elapsed_ms;
+                assert(s->follows_subject && m.distance_m >= 0);
+                assert(!fast || (m.role == CH_POLICY_ROLE_OPERATOR &&
+                                 strcmp(d.rule, "implausible_speed_override") == 0));
+            }
             const char *rule = NULL;
             int ok = ch_policy_camera_allowed(s, r.agency_type, r.agency_id,
                                               purposes[x % CH_ARRAY_SIZE(purposes)], &rule);

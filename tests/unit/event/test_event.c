@@ -346,15 +346,14 @@ static int try_open(fixture_t *fx, const ch_event_actor_t *who, json_t *body, js
     return rc;
 }
 
-/* A 112-center event that must open (201, active). */
-static json_t *open_112(fixture_t *fx, const ch_event_actor_t *who, double lat, double lon,
-                        int64_t duration_s)
+/* An event of a 112 service that must open (201, active). */
+static json_t *open_in(fixture_t *fx, const ch_event_actor_t *who, const char *service, double lat,
+                       double lon, int64_t duration_s)
 {
     json_t *out = NULL;
     ch_event_err_t err;
     int rc = try_open(
-        fx, who,
-        open_body("112-center", lat, lon, "112-20260101-0042", "robbery reported", duration_s),
+        fx, who, open_body(service, lat, lon, "112-20260101-0042", "robbery reported", duration_s),
         &out, &err);
     if (rc != 201) {
         fprintf(stderr, "open: %d %s %s\n", err.status, err.code, err.message);
@@ -363,6 +362,20 @@ static json_t *open_112(fixture_t *fx, const ch_event_actor_t *who, double lat, 
     assert_non_null(out);
     assert_string_equal(str_of(out, "status"), "active");
     return out;
+}
+
+/* A 112-center event (a place) that must open. */
+static json_t *open_112(fixture_t *fx, const ch_event_actor_t *who, double lat, double lon,
+                        int64_t duration_s)
+{
+    return open_in(fx, who, "112-center", lat, lon, duration_s);
+}
+
+/* A 112-dispatch event (it follows the patrol car: positions move it) that must open. */
+static json_t *open_dispatch(fixture_t *fx, const ch_event_actor_t *who, double lat, double lon,
+                             int64_t duration_s)
+{
+    return open_in(fx, who, "112-dispatch", lat, lon, duration_s);
 }
 
 static json_t *get_event(fixture_t *fx, const ch_event_actor_t *who, int64_t id)
@@ -1278,7 +1291,7 @@ static void test_revoke_one_grant_by_its_provider(void **state)
 {
     fixture_t *fx = *state;
     ch_event_actor_t police = agency(fx->police, "user:park");
-    json_t *ev = open_112(fx, &police, A_LAT, A_LON, 600);
+    json_t *ev = open_dispatch(fx, &police, A_LAT, A_LON, 600);
     int64_t id = int_of(ev, "id");
     int64_t gid = int_of(grant_of(ev, fx->ptz_a), "id");
     uint64_t seq = ch_audit_size(fx->audit);
@@ -1400,7 +1413,7 @@ static void test_moving_subject_keeps_cameras_behind_for_the_grace(void **state)
 {
     fixture_t *fx = *state;
     ch_event_actor_t police = agency(fx->police, "user:park");
-    json_t *ev = open_112(fx, &police, A_LAT, A_LON, 600);
+    json_t *ev = open_dispatch(fx, &police, A_LAT, A_LON, 600);
     int64_t id = int_of(ev, "id");
     uint64_t seq = ch_audit_size(fx->audit);
     json_t *out;
@@ -1421,8 +1434,9 @@ static void test_moving_subject_keeps_cameras_behind_for_the_grace(void **state)
                      -1);
     assert_int_equal(err.status, 404);
 
-    /* To B: B's cameras are granted for the rest of the event; A's stay for the grace. */
-    fx->now = T0 + 10 * 1000;
+    /* To B (1 km in 20 s: 180 km/h, plausible): B's cameras are granted for the rest of the
+     * event; A's stay for the grace. */
+    fx->now = T0 + 20 * 1000;
     int64_t grace_end = fx->now + 30 * 1000;
     int64_t expires = T0 + 600 * 1000;
     assert_int_equal(call(fx, ch_event_move, &police, id,
@@ -1510,6 +1524,284 @@ static void test_moving_subject_keeps_cameras_behind_for_the_grace(void **state)
 }
 
 /* ---- an opening that never reached the record ---------------------------------------------- */
+
+/* ---- issue 15: four eyes, plausible moves, the record ahead of the store --------------------- */
+
+static void test_an_operator_never_approves_their_own_request(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "apikey:7");
+    const ch_event_actor_t operator_lee = {"user:lee", CH_EVENT_ROLE_OPERATOR, 0};
+    uint64_t seq = ch_audit_size(fx->audit);
+    json_t *out = NULL;
+    ch_event_err_t err;
+    /* An operator opens wanted-vehicle for the police: it waits, like the police's own. */
+    json_t *b =
+        open_body("wanted-vehicle", A_LAT, A_LON, "112-20260101-0099", "stolen car 12가3456", 600);
+    json_object_set_new(b, "agency_id", json_integer(fx->police));
+    assert_int_equal(try_open(fx, &operator_kim, b, &out, &err), 201);
+    int64_t id = int_of(out, "id");
+    assert_string_equal(str_of(out, "status"), "pending");
+    assert_string_equal(str_of(out, "created_by"), "user:kim");
+    assert_string_equal(str_of(grant_of(out, fx->vehicle_a), "status"), "pending");
+    assert_no_token(grant_of(out, fx->vehicle_a));
+    json_decref(out);
+    assert_int_equal(ch_event_live_grants(fx->eng), 0);
+    char object[48];
+    event_object(object, id);
+    json_t *r = find_record(fx, seq, "event.request", object);
+    assert_non_null(r);
+    json_decref(r);
+    /* Approving one's own request is refused with its rule, audited, and changes nothing. */
+    assert_int_equal(decide(fx, &operator_kim, id, 1, NULL, &out, &err), -1);
+    assert_int_equal(err.status, 403);
+    assert_string_equal(err.code, "denied");
+    assert_string_equal(err.rule, "approval_by_requester");
+    assert_null(out);
+    r = find_record(fx, seq, "event.deny", object);
+    assert_non_null(r);
+    assert_string_equal(str_of(r, "outcome"), "denied");
+    assert_string_equal(str_of(r, "actor"), "user:kim");
+    assert_string_equal(str_of(json_object_get(r, "details"), "rule"), "approval_by_requester");
+    json_decref(r);
+    json_t *v = get_event(fx, &police, id);
+    assert_string_equal(str_of(v, "status"), "pending");
+    assert_true(json_is_null(json_object_get(v, "decided_by")));
+    json_decref(v);
+    assert_int_equal(ch_event_live_grants(fx->eng), 0);
+    /* Another operator approves: the grants start and the police see their token. */
+    assert_int_equal(decide(fx, &operator_lee, id, 1, NULL, &out, &err), 200);
+    assert_string_equal(str_of(out, "status"), "active");
+    assert_string_equal(str_of(out, "decided_by"), "user:lee");
+    json_decref(out);
+    v = get_event(fx, &police, id);
+    assert_token(fx, grant_of(v, fx->vehicle_a), id, fx->police, fx->now + 600 * 1000);
+    json_decref(v);
+    /* The police's own request: approved by an operator as before. */
+    json_t *ev = open_wanted_vehicle(fx, &police);
+    assert_string_equal(str_of(ev, "status"), "pending");
+    assert_int_equal(decide(fx, &operator_kim, int_of(ev, "id"), 1, NULL, &out, &err), 200);
+    json_decref(out);
+    json_decref(ev);
+}
+
+static void test_only_a_following_event_moves_and_no_faster_than_its_subject(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    json_t *out = NULL;
+    ch_event_err_t err;
+    char object[48];
+    /* A 112-center event watches a place: it never moves, not by an operator either. */
+    json_t *place = open_112(fx, &police, A_LAT, A_LON, 600);
+    int64_t pid = int_of(place, "id");
+    uint64_t seq = ch_audit_size(fx->audit);
+    fx->now = T0 + 600 * 1000 - 1;
+    const ch_event_actor_t *who[] = {&police, &operator_kim};
+    for (size_t i = 0; i < CH_ARRAY_SIZE(who); i++) {
+        assert_int_equal(call(fx, ch_event_move, who[i], pid,
+                              json_pack("{s:f, s:f}", "lat", B_LAT, "lon", B_LON), &out, &err),
+                         -1);
+        assert_int_equal(err.status, 403);
+        assert_string_equal(err.code, "denied");
+        assert_string_equal(err.rule, "not_moving_subject");
+    }
+    event_object(object, pid);
+    json_t *r = find_record(fx, seq, "event.move", object);
+    assert_non_null(r);
+    assert_string_equal(str_of(r, "outcome"), "denied");
+    json_decref(r);
+    json_t *v = get_event(fx, &police, pid);
+    assert_true(json_real_value(json_object_get(json_object_get(v, "location"), "lon")) == A_LON);
+    assert_null(grant_of(v, fx->ptz_b1));
+    json_decref(v);
+
+    /* A patrol car (112-dispatch) 1 km away 2 s later: 1,800 km/h, refused (422). */
+    fx->now = T0 + 1000 * 1000;
+    json_t *car = open_dispatch(fx, &police, A_LAT, A_LON, 1800);
+    int64_t id = int_of(car, "id");
+    event_object(object, id);
+    seq = ch_audit_size(fx->audit);
+    size_t live = ch_event_live_grants(fx->eng);
+    fx->now += 2000;
+    assert_int_equal(call(fx, ch_event_move, &police, id,
+                          json_pack("{s:f, s:f}", "lat", B_LAT, "lon", B_LON), &out, &err),
+                     -1);
+    assert_int_equal(err.status, 422);
+    assert_string_equal(err.code, "implausible");
+    assert_string_equal(err.rule, "implausible_speed");
+    assert_non_null(strstr(err.message, "at most 200 km/h"));
+    assert_int_equal(ch_event_live_grants(fx->eng), live);
+    v = get_event(fx, &police, id);
+    assert_true(json_real_value(json_object_get(json_object_get(v, "location"), "lon")) == A_LON);
+    assert_int_equal(grant_count(v), 3);
+    json_decref(v);
+    r = find_record(fx, seq, "event.move", object);
+    assert_string_equal(str_of(r, "outcome"), "denied");
+    assert_string_equal(str_of(json_object_get(r, "details"), "rule"), "implausible_speed");
+    json_decref(r);
+    /* An operator may place it there (a correction): allowed, and the record says so. */
+    assert_int_equal(call(fx, ch_event_move, &operator_kim, id,
+                          json_pack("{s:f, s:f}", "lat", B_LAT, "lon", B_LON), &out, &err),
+                     200);
+    assert_non_null(grant_of(out, fx->ptz_b1));
+    json_decref(out);
+    r = find_record(fx, seq, "event.move", object);
+    assert_string_equal(str_of(r, "outcome"), "ok");
+    assert_string_equal(str_of(r, "actor"), "user:kim");
+    assert_string_equal(str_of(json_object_get(r, "details"), "override"), "implausible_speed");
+    json_decref(r);
+    /* The next move measures from there and then: back to A 1 s later is refused, 20 s later
+     * (180 km/h) is fine. */
+    fx->now += 1000;
+    assert_int_equal(call(fx, ch_event_move, &police, id,
+                          json_pack("{s:f, s:f}", "lat", A_LAT, "lon", A_LON), &out, &err),
+                     -1);
+    assert_int_equal(err.status, 422);
+    fx->now += 19000;
+    assert_int_equal(call(fx, ch_event_move, &police, id,
+                          json_pack("{s:f, s:f}", "lat", A_LAT, "lon", A_LON), &out, &err),
+                     200);
+    json_decref(out);
+    /* Small quick steps add up to no more than the speed: 60 m in 1 s (216 km/h) is refused,
+     * 50 m (180 km/h) is not; no time at all allows no step. */
+    fx->now += 1000;
+    assert_int_equal(call(fx, ch_event_move, &police, id,
+                          json_pack("{s:f, s:f}", "lat", A_LAT + 60 * N_M, "lon", A_LON), &out,
+                          &err),
+                     -1);
+    assert_int_equal(err.status, 422);
+    assert_int_equal(call(fx, ch_event_move, &police, id,
+                          json_pack("{s:f, s:f}", "lat", A_LAT + 50 * N_M, "lon", A_LON), &out,
+                          &err),
+                     200);
+    json_decref(out);
+    assert_int_equal(call(fx, ch_event_move, &police, id,
+                          json_pack("{s:f, s:f}", "lat", A_LAT + 51 * N_M, "lon", A_LON), &out,
+                          &err),
+                     -1);
+    assert_int_equal(err.status, 422);
+    json_decref(car);
+    json_decref(place);
+}
+
+static void test_a_restored_subject_was_placed_at_its_events_last_write(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    /* The store stamps its writes with the wall clock: run this one on it. */
+    fx->now = ch_time_now_ms();
+    json_t *car = open_dispatch(fx, &police, A_LAT, A_LON, 600);
+    int64_t id = int_of(car, "id");
+    /* The hub restarts 20 s later: the car was at A when the event opened, not when the hub
+     * came back, so 1 km now is 180 km/h, not 1 km in no time. */
+    ch_event_engine_free(fx->eng);
+    fx->now += 20 * 1000;
+    make_engine(fx);
+    json_t *out = NULL;
+    ch_event_err_t err;
+    assert_int_equal(call(fx, ch_event_move, &police, id,
+                          json_pack("{s:f, s:f}", "lat", B_LAT, "lon", B_LON), &out, &err),
+                     200);
+    json_decref(out);
+    json_decref(car);
+}
+
+/* Appends a record as the engine would have, without the store change that should follow it:
+ * the hub stopped between the record and its COMMIT. details is stolen. */
+static void append_record_only(fixture_t *fx, const char *actor, const char *action,
+                               const char *object, json_t *details)
+{
+    ch_audit_entry_t a = {.actor = actor,
+                          .action = action,
+                          .object = object,
+                          .purpose = "112-center",
+                          .outcome = "ok",
+                          .details = details};
+    assert_int_equal(ch_audit_append(fx->audit, &a, NULL), 0);
+    json_decref(details);
+}
+
+static void test_a_decision_on_the_record_but_not_in_the_store_is_carried_out_at_start(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    json_t *closed = open_112(fx, &police, A_LAT, A_LON, 600);
+    json_t *revoked = open_112(fx, &police, A_LAT, A_LON, 600);
+    json_t *expired = open_112(fx, &police, A_LAT, A_LON, 600);
+    json_t *one = open_112(fx, &police, A_LAT, A_LON, 600);
+    json_t *kept = open_112(fx, &police, A_LAT, A_LON, 600);
+    json_t *pending = open_wanted_vehicle(fx, &police);
+    assert_int_equal(ch_event_live_grants(fx->eng), 15);
+    char object[48];
+    /* Each decision reached the record, none its COMMIT. */
+    fx->now = T0 + 10 * 1000;
+    event_object(object, int_of(closed, "id"));
+    append_record_only(fx, "user:park", "event.close", object,
+                       json_pack("{s:s, s:[]}", "reason", "suspect arrested", "cameras"));
+    event_object(object, int_of(revoked, "id"));
+    append_record_only(fx, "user:kim", "event.revoke", object,
+                       json_pack("{s:s}", "reason", "misuse suspected"));
+    event_object(object, int_of(expired, "id"));
+    append_record_only(fx, "system", "event.expire", object,
+                       json_pack("{s:s}", "reason", "the granted time is over"));
+    int64_t gid = int_of(grant_of(one, fx->ptz_a), "id");
+    snprintf(object, sizeof(object), "grant:%lld", (long long)gid);
+    append_record_only(fx, "apikey:11", "grant.revoke", object,
+                       json_pack("{s:I, s:s}", "event_id", (json_int_t)int_of(one, "id"), "reason",
+                                 "camera in a private area"));
+    event_object(object, int_of(kept, "id"));
+    append_record_only(fx, "user:park", "event.extend", object, json_pack("{s:i}", "extension", 1));
+    event_object(object, int_of(pending, "id"));
+    append_record_only(fx, "user:kim", "event.deny", object, json_pack("{s:s}", "reason", "no"));
+    uint64_t size = ch_audit_size(fx->audit);
+    /* The next start: the store follows the record, and nothing is recorded twice. */
+    for (int round = 0; round < 2; round++) {
+        ch_event_engine_free(fx->eng);
+        make_engine(fx);
+        assert_int_equal(ch_audit_size(fx->audit), size);
+        assert_int_equal(ch_event_live_grants(fx->eng), 2 + 3);
+        const struct {
+            json_t *ev;
+            const char *status, *gstatus, *by, *why;
+        } want[] = {{closed, "closed", "closed", "user:park", "suspect arrested"},
+                    {revoked, "closed", "revoked", "user:kim", "misuse suspected"},
+                    {expired, "expired", "expired", "system", "the granted time is over"},
+                    {pending, "denied", "denied", "user:kim", "no"}};
+        for (size_t i = 0; i < CH_ARRAY_SIZE(want); i++) {
+            json_t *v = get_event(fx, &police, int_of(want[i].ev, "id"));
+            assert_string_equal(str_of(v, "status"), want[i].status);
+            assert_string_equal(str_of(v, "closed_by"), want[i].by);
+            assert_string_equal(str_of(v, "close_reason"), want[i].why);
+            assert_false(json_is_null(json_object_get(v, "closed_at")));
+            json_t *g;
+            size_t k;
+            json_array_foreach(json_object_get(v, "grants"), k, g)
+            {
+                assert_string_equal(str_of(g, "status"), want[i].gstatus);
+                assert_string_equal(str_of(g, "ended_by"), want[i].by);
+                assert_no_token(g);
+            }
+            json_decref(v);
+        }
+        json_t *v = get_event(fx, &police, int_of(one, "id"));
+        assert_string_equal(str_of(v, "status"), "active");
+        assert_string_equal(str_of(grant_of(v, fx->ptz_a), "status"), "revoked");
+        assert_string_equal(str_of(grant_of(v, fx->ptz_a), "ended_by"), "apikey:11");
+        assert_string_equal(str_of(grant_of(v, fx->fixed_a), "status"), "active");
+        json_decref(v);
+        v = get_event(fx, &police, int_of(kept, "id"));
+        assert_string_equal(str_of(v, "status"), "active");
+        assert_int_equal(grant_count(v), 3);
+        json_decref(v);
+    }
+    json_decref(closed);
+    json_decref(revoked);
+    json_decref(expired);
+    json_decref(one);
+    json_decref(kept);
+    json_decref(pending);
+}
 
 static void test_open_without_its_record_is_undone(void **state)
 {
@@ -1677,6 +1969,15 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_moving_subject_keeps_cameras_behind_for_the_grace,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_operator_never_approves_their_own_request, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_only_a_following_event_moves_and_no_faster_than_its_subject, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_restored_subject_was_placed_at_its_events_last_write,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_decision_on_the_record_but_not_in_the_store_is_carried_out_at_start, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(test_open_without_its_record_is_undone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ledger_folds_interleaved_events, setup, teardown),
     };

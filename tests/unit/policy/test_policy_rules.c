@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <math.h>
 #include <string.h>
 
 #include "policy/policy.h"
@@ -31,7 +32,16 @@ static const char policy_json[] =
     "  \"ptz\": true, \"export\": true, \"approval_required\": false,"
     "  \"identify_persons\": false,"
     "  \"legal_basis\": {\"code\": \"PIPA-18-2-3\", \"text\": \"urgent life\"},"
-    "  \"requires\": {\"incident\": false, \"reason\": false}}"
+    "  \"requires\": {\"incident\": false, \"reason\": false}},"
+    " {\"id\": \"follow\", \"name\": \"Follow\", \"relay\": [\"relay-external\"],"
+    "  \"agency_types\": [\"police-112\"],"
+    "  \"providers\": {\"agency_types\": \"all\", \"purposes\": \"all\"},"
+    "  \"radius_m\": 300, \"max_cameras\": 10, \"duration_max_s\": 600,"
+    "  \"extension\": {\"allowed\": false},"
+    "  \"ptz\": false, \"export\": false, \"approval_required\": false,"
+    "  \"identify_persons\": true, \"follows_subject\": true, \"max_speed_kmh\": 36,"
+    "  \"legal_basis\": {\"code\": \"PIPA-18-2-7\", \"text\": \"crime investigation\"},"
+    "  \"requires\": {\"incident\": true, \"reason\": true}}"
     "]}";
 
 static ch_policy_t *pol;
@@ -144,16 +154,30 @@ static void test_decide_refuses_null_arguments(void **state)
     assert_int_equal(ch_policy_decide(pol, &r, NULL), CH_EINVAL);
 }
 
-static void test_approval_needed_for_agency_and_given_by_operator(void **state)
+static void test_approval_needed_whoever_asks_and_given_by_another_person(void **state)
 {
     CH_UNUSED(state);
     ch_policy_request_t r = strict_request();
     expect(&r, CH_POLICY_NEEDS_APPROVAL, "approval_required");
+    /* An operator's own request is not its approval (issue 15, item 10). */
     r.role = CH_POLICY_ROLE_OPERATOR;
+    expect(&r, CH_POLICY_NEEDS_APPROVAL, "approval_required");
+    /* Approved by the person who asked: refused, and the event stays waiting. */
+    r.approved = 1;
+    r.self_approval = 1;
+    expect(&r, CH_POLICY_DENIED, "approval_by_requester");
+    r.self_approval = 0;
     expect(&r, CH_POLICY_ALLOWED, "allowed");
     r.role = CH_POLICY_ROLE_AGENCY;
-    r.approved = 1;
     expect(&r, CH_POLICY_ALLOWED, "allowed");
+    /* A service without approval has no approver to check. */
+    ch_policy_request_t o = strict_request();
+    o.service = "open";
+    o.agency_type = "fire-119";
+    o.duration_s = 0;
+    o.approved = 1;
+    o.self_approval = 1;
+    expect(&o, CH_POLICY_ALLOWED, "allowed");
     /* Rules still bind the operator: approving cannot lift a denial. */
     r.role = CH_POLICY_ROLE_OPERATOR;
     r.duration_s = 9999;
@@ -201,6 +225,7 @@ static void test_extensions_within_and_beyond_limits(void **state)
     ch_policy_request_t r = strict_request();
     r.action = CH_POLICY_EXTEND;
     r.role = CH_POLICY_ROLE_OPERATOR;
+    r.approved = 1; /* only an active, so approved, event is extended */
     r.extension_count = 0;
     expect(&r, CH_POLICY_ALLOWED, "allowed");
     r.extension_count = 1;
@@ -223,6 +248,58 @@ static void test_extensions_within_and_beyond_limits(void **state)
     o.action = CH_POLICY_EXTEND;
     o.duration_s = 10;
     expect(&o, CH_POLICY_DENIED, "extension_not_allowed");
+}
+
+/* Decides a move of a "follow" (36 km/h: 10 m/s) or "open" event; checks outcome and rule. */
+static void expect_move(const char *service, ch_policy_role_t role, double distance_m,
+                        int64_t elapsed_ms, ch_policy_outcome_t outcome, const char *rule)
+{
+    ch_policy_move_t m = {role, distance_m, elapsed_ms};
+    ch_policy_decision_t d;
+    assert_int_equal(ch_policy_decide_move(ch_policy_find(pol, service), &m, &d), 0);
+    if (strcmp(d.rule, rule) != 0) {
+        print_error("expected %s, got %s (%s)\n", rule, d.rule, d.reason);
+    }
+    assert_string_equal(d.rule, rule);
+    assert_int_equal(d.outcome, outcome);
+    assert_true(strlen(d.reason) > 10);
+}
+
+static void test_moves_only_for_following_services_at_a_plausible_speed(void **state)
+{
+    CH_UNUSED(state);
+    const ch_policy_role_t ag = CH_POLICY_ROLE_AGENCY, op = CH_POLICY_ROLE_OPERATOR;
+    assert_true(ch_policy_find(pol, "follow")->follows_subject);
+    assert_true(ch_policy_find(pol, "follow")->max_speed_kmh == 36.0);
+    assert_false(ch_policy_find(pol, "open")->follows_subject);
+    /* A place that does not follow a subject never moves, not even by an operator. */
+    expect_move("open", ag, 1.0, 60000, CH_POLICY_DENIED, "not_moving_subject");
+    expect_move("open", op, 1.0, 60000, CH_POLICY_DENIED, "not_moving_subject");
+    /* 10 m/s is the limit: 100 m in 10 s passes, 101 m does not; an operator may override. */
+    expect_move("follow", ag, 100.0, 10000, CH_POLICY_ALLOWED, "allowed");
+    expect_move("follow", ag, 101.0, 10000, CH_POLICY_DENIED, "implausible_speed");
+    expect_move("follow", op, 101.0, 10000, CH_POLICY_ALLOWED, "implausible_speed_override");
+    /* 325 km in 2 s (Seoul to Busan in one step). */
+    expect_move("follow", ag, 325000.0, 2000, CH_POLICY_DENIED, "implausible_speed");
+    /* No time at all: only staying put passes; a clock gone backwards counts as no time. */
+    expect_move("follow", ag, 0.0, 0, CH_POLICY_ALLOWED, "allowed");
+    expect_move("follow", ag, 0.5, 0, CH_POLICY_DENIED, "implausible_speed");
+    expect_move("follow", ag, 0.5, -5000, CH_POLICY_DENIED, "implausible_speed");
+    /* Nonsense distances are refused for everyone. */
+    expect_move("follow", op, -1.0, 10000, CH_POLICY_DENIED, "implausible_speed");
+    expect_move("follow", op, NAN, 10000, CH_POLICY_DENIED, "implausible_speed");
+    expect_move("follow", op, INFINITY, 10000, CH_POLICY_DENIED, "implausible_speed");
+    /* The sentence says how fast and what the limit is. */
+    ch_policy_move_t m = {ag, 325000.0, 2000};
+    ch_policy_decision_t d;
+    assert_int_equal(ch_policy_decide_move(ch_policy_find(pol, "follow"), &m, &d), 0);
+    assert_non_null(strstr(d.reason, "325.0 km in 2.0 s (585000 km/h)"));
+    assert_non_null(strstr(d.reason, "at most 36 km/h"));
+    /* Unknown service, NULL arguments. */
+    assert_int_equal(ch_policy_decide_move(NULL, &m, &d), 0);
+    assert_string_equal(d.rule, "unknown_service");
+    assert_int_equal(ch_policy_decide_move(ch_policy_find(pol, "follow"), NULL, &d), CH_EINVAL);
+    assert_int_equal(ch_policy_decide_move(ch_policy_find(pol, "follow"), &m, NULL), CH_EINVAL);
 }
 
 static void test_camera_allowed_follows_providers_purposes_and_opt_outs(void **state)
@@ -266,9 +343,9 @@ static void test_vocabularies_and_lookups(void **state)
     assert_int_equal(ch_policy_role_parse("operator", &role), 0);
     assert_int_equal(role, CH_POLICY_ROLE_OPERATOR);
     assert_int_equal(ch_policy_role_parse("admin", &role), CH_EINVAL);
-    assert_int_equal(ch_policy_count(pol), 2);
+    assert_int_equal(ch_policy_count(pol), 3);
     assert_string_equal(ch_policy_at(pol, 1)->id, "open");
-    assert_null(ch_policy_at(pol, 2));
+    assert_null(ch_policy_at(pol, 3));
     assert_null(ch_policy_find(pol, "STRICT"));
     assert_string_equal(ch_policy_outcome_name(CH_POLICY_NEEDS_APPROVAL), "needs-approval");
     assert_string_equal(ch_policy_outcome_name(CH_POLICY_DENIED), "denied");
@@ -279,7 +356,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_denial_rule_fires_with_its_code),
         cmocka_unit_test(test_decide_refuses_null_arguments),
-        cmocka_unit_test(test_approval_needed_for_agency_and_given_by_operator),
+        cmocka_unit_test(test_approval_needed_whoever_asks_and_given_by_another_person),
+        cmocka_unit_test(test_moves_only_for_following_services_at_a_plausible_speed),
         cmocka_unit_test(test_allowed_decision_carries_limits_and_legal_basis),
         cmocka_unit_test(test_extensions_within_and_beyond_limits),
         cmocka_unit_test(test_camera_allowed_follows_providers_purposes_and_opt_outs),

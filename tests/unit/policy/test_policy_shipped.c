@@ -166,7 +166,15 @@ static void test_approval_services_wait_for_an_operator(void **state)
         assert_int_equal(ch_policy_decide(shipped, &r, &d), 0);
         assert_int_equal(d.outcome, CH_POLICY_NEEDS_APPROVAL);
         assert_string_equal(d.rule, "approval_required");
+        /* An operator waits too, and is approved by another person only. */
         r.role = CH_POLICY_ROLE_OPERATOR;
+        assert_int_equal(ch_policy_decide(shipped, &r, &d), 0);
+        assert_int_equal(d.outcome, CH_POLICY_NEEDS_APPROVAL);
+        r.approved = 1;
+        r.self_approval = 1;
+        assert_int_equal(ch_policy_decide(shipped, &r, &d), 0);
+        assert_string_equal(d.rule, "approval_by_requester");
+        r.self_approval = 0;
         assert_int_equal(ch_policy_decide(shipped, &r, &d), 0);
         assert_int_equal(d.outcome, CH_POLICY_ALLOWED);
     }
@@ -175,6 +183,41 @@ static void test_approval_services_wait_for_an_operator(void **state)
     ch_policy_decision_t d;
     assert_int_equal(ch_policy_decide(shipped, &r, &d), 0);
     assert_int_equal(d.outcome, CH_POLICY_ALLOWED);
+}
+
+static void test_only_services_following_a_subject_move(void **state)
+{
+    CH_UNUSED(state);
+    /* Those whose purpose follows a moving subject (issue 15, item 11); the rest watch a
+     * place. */
+    static const char *const following[] = {"112-dispatch",      "vulnerable-persons",
+                                            "anklet-violation",  "wanted-vehicle",
+                                            "women-safe-return", "ansimi-sos"};
+    size_t n = 0;
+    for (size_t i = 0; i < ch_policy_count(shipped); i++) {
+        const ch_policy_service_t *s = ch_policy_at(shipped, i);
+        int want = 0;
+        for (size_t k = 0; k < CH_ARRAY_SIZE(following); k++) {
+            want |= strcmp(s->id, following[k]) == 0;
+        }
+        if (s->follows_subject != want) {
+            print_error("%s: follows_subject %d\n", s->id, s->follows_subject);
+        }
+        assert_int_equal(s->follows_subject, want);
+        assert_true(want ? s->max_speed_kmh == 200.0 : s->max_speed_kmh == 0.0);
+        n += (size_t)want;
+    }
+    assert_int_equal(n, CH_ARRAY_SIZE(following));
+    /* The 112 center's event stays at its place: Seoul to Busan is refused outright. */
+    ch_policy_move_t m = {CH_POLICY_ROLE_AGENCY, 325000.0, 3600 * 1000};
+    ch_policy_decision_t d;
+    assert_int_equal(ch_policy_decide_move(ch_policy_find(shipped, "112-center"), &m, &d), 0);
+    assert_string_equal(d.rule, "not_moving_subject");
+    assert_int_equal(ch_policy_decide_move(ch_policy_find(shipped, "wanted-vehicle"), &m, &d), 0);
+    assert_string_equal(d.rule, "implausible_speed"); /* 325 km/h */
+    m.elapsed_ms = 2 * 3600 * 1000;
+    assert_int_equal(ch_policy_decide_move(ch_policy_find(shipped, "wanted-vehicle"), &m, &d), 0);
+    assert_string_equal(d.rule, "allowed"); /* 162.5 km/h */
 }
 
 static void test_wanted_vehicle_draws_on_plate_cameras_of_districts_only(void **state)
@@ -215,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_112_rests_on_crime_investigation_and_needs_an_incident),
         cmocka_unit_test(test_anklet_violation_is_limited_to_the_four_mou_cases),
         cmocka_unit_test(test_approval_services_wait_for_an_operator),
+        cmocka_unit_test(test_only_services_following_a_subject_move),
         cmocka_unit_test(test_wanted_vehicle_draws_on_plate_cameras_of_districts_only),
         cmocka_unit_test(test_city_dashboard_is_own_use_without_identification),
     };

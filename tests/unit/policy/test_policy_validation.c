@@ -149,6 +149,80 @@ static void test_values_out_of_range_are_refused(void **state)
     expect_error("name", json_string(""), s1, "name", "non-empty");
 }
 
+/* Loads the base service with follows_subject and max_speed_kmh as given (NULL: absent) and
+ * returns what was loaded into *follows and *speed. */
+static void load_following(json_t *follows, json_t *speed, int *out_follows, double *out_speed)
+{
+    json_t *doc = variant(NULL, NULL);
+    json_t *svc = json_array_get(json_object_get(doc, "services"), 0);
+    if (follows != NULL) {
+        json_object_set_new(svc, "follows_subject", follows);
+    }
+    if (speed != NULL) {
+        json_object_set_new(svc, "max_speed_kmh", speed);
+    }
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    ch_policy_t *p = NULL;
+    char *msg = NULL;
+    assert_int_equal(ch_policy_load_buffer(text, strlen(text), &p, &msg), 0);
+    free(text);
+    const ch_policy_service_t *s = ch_policy_find(p, "s1");
+    *out_follows = s->follows_subject;
+    *out_speed = s->max_speed_kmh;
+    ch_policy_free(p);
+}
+
+static void test_following_a_subject_is_optional_checked_and_has_a_default_speed(void **state)
+{
+    CH_UNUSED(state);
+    const char *s1 = "service \"s1\"";
+    int follows = -1;
+    double speed = -1;
+    /* Not said: the service watches a place (the safe default for files older than the
+     * field). */
+    load_following(NULL, NULL, &follows, &speed);
+    assert_int_equal(follows, 0);
+    load_following(json_false(), NULL, &follows, &speed);
+    assert_int_equal(follows, 0);
+    /* Following without a speed: 200 km/h; with one: as given, fractions too. */
+    load_following(json_true(), NULL, &follows, &speed);
+    assert_int_equal(follows, 1);
+    assert_true(speed == CH_POLICY_DEFAULT_SPEED_KMH && speed == 200.0);
+    load_following(json_true(), json_real(7.5), &follows, &speed);
+    assert_true(speed == 7.5);
+    load_following(json_true(), json_integer(1000), &follows, &speed);
+    assert_true(speed == 1000.0);
+    /* Wrong types and ranges, and a speed for a service that does not follow. */
+    expect_error("follows_subject", json_string("yes"), s1, "follows_subject", "true or false");
+    expect_error("follows_subject", json_integer(1), s1, "follows_subject", "true or false");
+    expect_error("max_speed_kmh", json_integer(120), s1, "max_speed_kmh",
+                 "\"follows_subject\" is not true");
+    json_t *doc = variant("follows_subject", json_true());
+    json_t *svc = json_array_get(json_object_get(doc, "services"), 0);
+    const struct {
+        json_t *v;
+        const char *text;
+    } bad[] = {{json_string("200"), "must be a number"},
+               {json_integer(0), "greater than 0 and at most 1000"},
+               {json_real(-3.0), "greater than 0"},
+               {json_real(1000.5), "at most 1000"},
+               {json_null(), "must be a number"}};
+    for (size_t i = 0; i < CH_ARRAY_SIZE(bad); i++) {
+        json_object_set_new(svc, "max_speed_kmh", bad[i].v);
+        char *msg = NULL;
+        assert_int_equal(load_doc(doc, &msg), CH_EPARSE);
+        if (strstr(msg, "service \"s1\", field \"max_speed_kmh\": ") == NULL ||
+            strstr(msg, bad[i].text) == NULL) {
+            print_error("message: %s\nwanted: %s\n", msg, bad[i].text);
+        }
+        assert_non_null(strstr(msg, "service \"s1\", field \"max_speed_kmh\": "));
+        assert_non_null(strstr(msg, bad[i].text));
+        ch_free(msg);
+    }
+    json_decref(doc);
+}
+
 static void test_missing_required_fields_and_legal_basis_are_refused(void **state)
 {
     CH_UNUSED(state);
@@ -278,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_unknown_fields_are_refused_with_their_path),
         cmocka_unit_test(test_bad_types_are_refused),
         cmocka_unit_test(test_values_out_of_range_are_refused),
+        cmocka_unit_test(test_following_a_subject_is_optional_checked_and_has_a_default_speed),
         cmocka_unit_test(test_missing_required_fields_and_legal_basis_are_refused),
         cmocka_unit_test(test_unknown_vocabulary_is_refused),
         cmocka_unit_test(test_bad_or_missing_ids_name_the_position),
