@@ -644,6 +644,7 @@ static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
         return;
     }
     json_t *merged = NULL;
+    char *old_url = NULL;
     api_record_t r;
     ch_api__err_t e;
     res->init(&r);
@@ -660,6 +661,10 @@ static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
     }
     if (owner_check(c, res, &r) != 0) { /* whose it is now */
         goto out;
+    }
+    /* The stored URL, for the camera rule on credentials below. */
+    if (res == &resources[CH_API__CAMERAS] && r.camera.rtsp_url != NULL) {
+        old_url = ch_strdup(r.camera.rtsp_url);
     }
     const json_t *input = body;
     if (patch) {
@@ -678,6 +683,15 @@ static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
     }
     if (owner_check(c, res, &r) != 0) { /* and whose it would be */
         goto out;
+    }
+    if (res == &resources[CH_API__CAMERAS] &&
+        ch_registry_camera_credentials_follow(
+            old_url, &r.camera, json_object_get(body, "rtsp_username") != NULL,
+            json_object_get(body, "rtsp_password") != NULL) != 0) {
+        ch_log(CH_LOG_INFO, "api",
+               "msg=\"stream credentials dropped: the camera's URL now points elsewhere\" "
+               "camera=%lld",
+               (long long)id);
     }
     *res->id(&r) = id;
     int audit_failed;
@@ -701,6 +715,7 @@ static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
     geo_follow(c->api, res, &r, 0);
     reply_record(c, res, 200, &r);
 out:
+    ch_free(old_url);
     res->fini(&r);
     json_decref(merged);
     json_decref(body);
