@@ -507,6 +507,7 @@ int ch_main_serve(int argc, char **argv)
     }
     ch_api_set_streams(s.api, ch_main__relay_streams, s.relay);
     ch_api_set_live(s.api, ch_main__relay_live, s.relay);
+    ch_api_set_camera_source(s.api, ch_main__relay_camera_source, s.relay);
     s.metrics = ch_main__metrics_new(s.api, s.store, s.http, s.audit, s.relay, s.cfg.metrics_token,
                                      acfg.started_at_ms);
 
