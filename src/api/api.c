@@ -335,6 +335,41 @@ static void geo_follow(ch_api_t *api, const api_resource_t *res, const api_recor
     }
 }
 
+/* Ends the live grants of a camera deleted or taken out of service, once that is committed:
+ * their viewers are cut and the records say why (ch_event_end_camera_grants). */
+static void camera_gone(api_ctx_t *c, int64_t id, const char *reason)
+{
+    int n = ch_event_end_camera_grants(c->api->events, c->who.actor, id, reason);
+    if (n > 0) {
+        ch_log(CH_LOG_INFO, "api",
+               "msg=\"live grants of the camera ended\" camera=%lld grants=%d "
+               "reason=%s",
+               (long long)id, n, reason);
+    }
+}
+
+static int text_differs(const char *a, const char *b)
+{
+    return (a == NULL || b == NULL) ? a != b : strcmp(a, b) != 0;
+}
+
+/* What follows a committed camera update beyond the geo index: a camera no longer "active"
+ * loses its live grants (only active cameras are granted); a changed stream URL or credential
+ * restarts its running pull against the new settings (the health probe reads them at its
+ * rescan, which geo_follow asked for). */
+static void camera_follow(api_ctx_t *c, const ch_camera_t *cam, const char *old_url,
+                          const char *old_user, const char *old_password)
+{
+    if (cam->status == NULL || strcmp(cam->status, "active") != 0) {
+        camera_gone(c, cam->id, "camera_deactivated");
+    }
+    if (c->api->camera_source != NULL &&
+        (text_differs(old_url, cam->rtsp_url) || text_differs(old_user, cam->rtsp_username) ||
+         text_differs(old_password, cam->rtsp_password))) {
+        c->api->camera_source(c->api->camera_source_ud, cam->id);
+    }
+}
+
 /*
  * Answers a store failure. What CH_ECONFLICT means depends on the operation: on delete the
  * agency is still referenced; on create or update the record names an agency that does not
@@ -644,6 +679,7 @@ static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
         return;
     }
     json_t *merged = NULL;
+    char *old_url = NULL, *old_user = NULL, *old_password = NULL;
     api_record_t r;
     ch_api__err_t e;
     res->init(&r);
@@ -660,6 +696,12 @@ static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
     }
     if (owner_check(c, res, &r) != 0) { /* whose it is now */
         goto out;
+    }
+    /* The stored stream settings: the credentials rule below, and the pull's restart. */
+    if (res == &resources[CH_API__CAMERAS]) {
+        old_url = r.camera.rtsp_url != NULL ? ch_strdup(r.camera.rtsp_url) : NULL;
+        old_user = r.camera.rtsp_username != NULL ? ch_strdup(r.camera.rtsp_username) : NULL;
+        old_password = r.camera.rtsp_password != NULL ? ch_strdup(r.camera.rtsp_password) : NULL;
     }
     const json_t *input = body;
     if (patch) {
@@ -678,6 +720,15 @@ static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
     }
     if (owner_check(c, res, &r) != 0) { /* and whose it would be */
         goto out;
+    }
+    if (res == &resources[CH_API__CAMERAS] &&
+        ch_registry_camera_credentials_follow(
+            old_url, &r.camera, json_object_get(body, "rtsp_username") != NULL,
+            json_object_get(body, "rtsp_password") != NULL) != 0) {
+        ch_log(CH_LOG_INFO, "api",
+               "msg=\"stream credentials dropped: the camera's URL now points elsewhere\" "
+               "camera=%lld",
+               (long long)id);
     }
     *res->id(&r) = id;
     int audit_failed;
@@ -699,8 +750,14 @@ static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
         goto out;
     }
     geo_follow(c->api, res, &r, 0);
+    if (res == &resources[CH_API__CAMERAS]) {
+        camera_follow(c, &r.camera, old_url, old_user, old_password);
+    }
     reply_record(c, res, 200, &r);
 out:
+    ch_free(old_url);
+    ch_free(old_user);
+    ch_free(old_password);
     res->fini(&r);
     json_decref(merged);
     json_decref(body);
@@ -733,6 +790,9 @@ static void handle_delete(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
         return;
     }
     geo_follow(c->api, res, NULL, id);
+    if (res == &resources[CH_API__CAMERAS]) {
+        camera_gone(c, id, "camera_removed");
+    }
     ch_api__reply(c, 204, NULL, NULL, NULL, 0);
 }
 
@@ -1418,6 +1478,12 @@ void ch_api_set_live(ch_api_t *api, void (*fn)(void *ud, int fd, const void *raw
 {
     api->live = fn;
     api->live_ud = ud;
+}
+
+void ch_api_set_camera_source(ch_api_t *api, void (*fn)(void *ud, int64_t camera_id), void *ud)
+{
+    api->camera_source = fn;
+    api->camera_source_ud = ud;
 }
 
 void ch_api_set_streams(ch_api_t *api, json_t *(*fn)(void *ud), void *ud)

@@ -122,6 +122,10 @@ void ch_api_set_health(ch_api_t *api, struct ch_health *h);
 void ch_api_set_live(ch_api_t *api, void (*fn)(void *ud, int fd, const void *raw, size_t len),
                      void *ud);
 
+/* Who learns that a camera's stream URL or credentials changed (committed): the media relay,
+ * which restarts the camera's running pull against them. Loop thread only. */
+void ch_api_set_camera_source(ch_api_t *api, void (*fn)(void *ud, int64_t camera_id), void *ud);
+
 /* GET /metrics renders m (borrowed: it must outlive the API or be replaced first; NULL: the
  * route answers 503). The API registers its own collectors in m (HTTP requests by route and
  * status and their duration; the events engine's grants and events) and removes them when

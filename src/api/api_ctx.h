@@ -47,6 +47,9 @@ struct ch_api {
     /* GET /api/v1/cameras/{id}/live: the WebSocket upgrade handed to the relay. */
     void (*live)(void *ud, int fd, const void *raw, size_t len);
     void *live_ud;
+    /* A camera's stream URL or credentials changed (ch_api_set_camera_source), or none. */
+    void (*camera_source)(void *ud, int64_t camera_id);
+    void *camera_source_ud;
     /* The operator console (static_routes.c): its directory or NULL, the tile URL or NULL,
      * and the Content-Security-Policy its pages are answered with (rebuilt by
      * ch_api_set_urls, as it names the origin of the grants' ws_url). */

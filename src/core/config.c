@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef enum ch_config_type {
     CH_CFG_STR,
@@ -458,6 +459,62 @@ int ch_config_parse_cidrs(const char *s, ch_cidr_t *out, size_t cap)
     return (int)count;
 }
 
+/* 1 when path names a regular file (following links). */
+static int ch__config_is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/*
+ * The default of policy.services_file: the services.json the hub ships with, so that a hub
+ * started without the setting answers events instead of refusing every one. Looked for where an
+ * installed binary finds it (<prefix>/etc/cctvhub/services.json, <exe dir>/../etc/services.json,
+ * with the binary in <prefix>/bin), then in the source tree this file was compiled from (a
+ * developer's hub in a build directory). NULL when none of them is a regular file.
+ */
+static char *ch__config_default_services_file(void)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash != NULL) {
+            *slash = '\0'; /* the binary's directory */
+            static const char *const tails[] = {"/../etc/cctvhub/services.json",
+                                                "/../etc/services.json"};
+            for (size_t i = 0; i < CH_ARRAY_SIZE(tails); i++) {
+                ch_buf_t b;
+                ch_buf_init(&b);
+                ch_buf_appendf(&b, "%s%s", exe, tails[i]);
+                char *real = ch__config_is_file(b.data) ? realpath(b.data, NULL) : NULL;
+                ch_buf_fini(&b);
+                if (real != NULL) {
+                    char *found = ch_strdup(real); /* ours are freed with ch_free */
+                    free(real);
+                    return found;
+                }
+            }
+        }
+    }
+    static const char tail[] = "src/core/config.c";
+    const char *file = __FILE__;
+    size_t len = strlen(file);
+    if (file[0] != '/' || len < sizeof(tail) - 1 ||
+        strcmp(file + len - (sizeof(tail) - 1), tail) != 0) {
+        return NULL;
+    }
+    ch_buf_t b;
+    ch_buf_init(&b);
+    ch_buf_appendf(&b, "%.*setc/services.json", (int)(len - (sizeof(tail) - 1)), file);
+    if (!ch__config_is_file(b.data)) {
+        ch_buf_fini(&b);
+        return NULL;
+    }
+    return ch_buf_steal(&b);
+}
+
 /* Sets one key from text; on a bad value fills *err with "<origin>: key: why". */
 static int ch__config_set(ch_config_t *cfg, const ch_config_key_t *k, const char *value,
                           const char *origin, char **err)
@@ -779,10 +836,24 @@ int ch_config_load(ch_config_t *cfg, const char *file, char *const *envp,
 
     if (file != NULL) {
         cfg->config_file = ch_strdup(file);
+        /* A directory opens and reads as an empty file: every key would silently take its
+         * default. Only a regular file will do (a FIFO would also block the open). */
+        struct stat st;
+        if (stat(file, &st) == 0 && !S_ISREG(st.st_mode)) {
+            ch_buf_t msg;
+            ch_buf_init(&msg);
+            ch_buf_appendf(&msg, "%s: the configuration file is not a regular file%s", file,
+                           S_ISDIR(st.st_mode) ? " (a directory)" : "");
+            *errp = ch_buf_steal(&msg);
+            goto fail;
+        }
         ch_config_ini_ctx_t ctx = {cfg, file, errp, fopen(file, "r"), 0};
         int rc = -1;
         if (ctx.fp != NULL) {
             rc = ini_parse_stream(ch__config_ini_reader, &ctx, ch__config_ini_handler, &ctx);
+            if (ferror(ctx.fp)) {
+                rc = -1; /* a read error is not the end of the file */
+            }
             fclose(ctx.fp);
         }
         if (rc < 0) {
@@ -849,6 +920,13 @@ int ch_config_load(ch_config_t *cfg, const char *file, char *const *envp,
         ch_buf_init(&u);
         ch_buf_appendf(&u, "sqlite:%s/cctvhub.db", cfg->data_dir);
         cfg->store_url = ch_buf_steal(&u);
+    }
+    if (cfg->services_file == NULL) {
+        cfg->services_file = ch__config_default_services_file();
+        cfg->services_file_default = cfg->services_file != NULL;
+    } else if (strcmp(cfg->services_file, "none") == 0) {
+        ch_free(cfg->services_file);
+        cfg->services_file = NULL;
     }
     if (cfg->web_root != NULL && strcmp(cfg->web_root, "none") == 0) {
         ch_free(cfg->web_root);

@@ -20,7 +20,7 @@
  *   hub.node_id                CCTVHUB_NODE_ID                cctvhub
  *   audit.checkpoint_records   CCTVHUB_AUDIT_CHECKPOINT_RECORDS 1000
  *   audit.checkpoint_ms        CCTVHUB_AUDIT_CHECKPOINT_MS    1000
- *   policy.services_file       CCTVHUB_SERVICES_FILE          (none)        (reloadable)
+ *   policy.services_file       CCTVHUB_SERVICES_FILE          the shipped one (reloadable)
  *   auth.session_idle_s        CCTVHUB_AUTH_SESSION_IDLE_S    1800
  *   auth.session_max_s         CCTVHUB_AUTH_SESSION_MAX_S     43200
  *   auth.max_failed_logins     CCTVHUB_AUTH_MAX_FAILED_LOGINS 5
@@ -57,7 +57,11 @@
  *
  * hub.node_id is the "node" of audit records; a signed audit checkpoint is written every
  * audit.checkpoint_records records or audit.checkpoint_ms milliseconds; policy.services_file
- * is the services file (etc/services.json), read again on SIGHUP. http.web_root is the
+ * is the services file (etc/services.json), read again on SIGHUP. Its default is the file the
+ * hub ships with, found at <exe dir>/../etc/cctvhub/services.json, <exe dir>/../etc/
+ * services.json or the source tree's etc/services.json (services_file_default then says so);
+ * "none" loads none (every event refused). The configuration file must be a regular file.
+ * http.web_root is the
  * directory of the operator console's files (index.html, ...), served at / and /console/;
  * "none" serves none. Its default is the web/ directory of the source tree this binary was
  * built from, when that directory exists (a developer's or `make demo`'s hub), else none.
@@ -93,7 +97,8 @@ typedef struct ch_config {
     char *node_id;
     uint64_t audit_checkpoint_records;
     uint64_t audit_checkpoint_ms;
-    char *services_file; /* the services (etc/services.json), or NULL for none */
+    char *services_file;       /* the services (etc/services.json), or NULL for none */
+    int services_file_default; /* 1: services_file is the shipped one, found, not configured */
     uint64_t auth_session_idle_s;
     uint64_t auth_session_max_s;
     uint64_t auth_max_failed_logins;

@@ -2407,3 +2407,79 @@ int ch_event_tick(ch_event_engine_t *eng)
     }
     return (int)(before - eng->ngrants);
 }
+
+/* ---- cameras taken away --------------------------------------------------------------------- */
+
+int ch_event_end_camera_grants(ch_event_engine_t *eng, const char *actor, int64_t camera_id,
+                               const char *reason)
+{
+    if (ch_event_in_batch(eng)) {
+        return CH_EAGAIN; /* the API flushes its batch of opens before a camera changes */
+    }
+    /* The ids first: each end reorders the live set. */
+    int64_t *ids = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < eng->ngrants; i++) {
+        if (eng->grants[i].camera_id == camera_id) {
+            ids = ch_realloc(ids, (n + 1) * sizeof(*ids));
+            ids[n++] = eng->grants[i].id;
+        }
+    }
+    int ended_count = 0, rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        ch_grant_t g;
+        ch_event_t ev;
+        ch_event_err_t err;
+        int r = ch_store_grant_get(eng->cfg.st, ids[i], &g);
+        if (r != 0 || strcmp(g.status, "active") != 0) {
+            if (r == 0) {
+                ended(eng, &g); /* already over in the store: out of the live set too */
+            }
+            ch_grant_fini(&g);
+            rc = r != 0 ? r : rc;
+            continue;
+        }
+        r = ch_store_begin(eng->cfg.st);
+        if (r == 0) {
+            r = ch_store_event_get(eng->cfg.st, g.event_id, &ev);
+            if (r != 0) {
+                ch_event_fini(&ev);
+            }
+        }
+        if (r == 0) {
+            r = end_grant(eng, &g, "revoked", actor, reason, now_ms(eng));
+            if (r != 0) {
+                ch_event_fini(&ev);
+            }
+        }
+        if (r != 0) {
+            (void)ch_store_rollback(eng->cfg.st);
+            ch_grant_fini(&g);
+            rc = r;
+            continue;
+        }
+        char object[48];
+        object_name(object, "grant", g.id);
+        json_t *d =
+            json_pack("{s:I, s:I, s:I, s:I, s:s}", "event_id", (json_int_t)g.event_id, "camera_id",
+                      (json_int_t)g.camera_id, "agency_id", (json_int_t)g.agency_id, "provider_id",
+                      (json_int_t)g.provider_id, "reason", reason);
+        if (record_and_commit(eng, actor, "grant.revoke", object, &ev, d, &err) != 0) {
+            rc = CH_EIO;
+        } else {
+            ended(eng, &g); /* the relay cuts its viewers (reason grant_ended) */
+            ended_count++;
+        }
+        ch_event_fini(&ev);
+        ch_grant_fini(&g);
+    }
+    ch_free(ids);
+    if (rc != 0) {
+        ch_log(CH_LOG_ERROR, MODULE,
+               "msg=\"some grants of a camera taken away could not be ended\" camera=%lld "
+               "reason=%s ended=%d of=%zu",
+               (long long)camera_id, reason, ended_count, n);
+        return rc;
+    }
+    return ended_count;
+}

@@ -232,6 +232,18 @@ int ch_event_revoke_grant(ch_event_engine_t *eng, const ch_event_actor_t *who, i
 int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
                   const json_t *body, json_t **out, ch_event_err_t *err);
 
+/*
+ * Ends the live grants of a camera that can no longer be watched under them: deleted (reason
+ * "camera_removed") or taken out of service (its status no longer "active": reason
+ * "camera_deactivated"). Each grant becomes "revoked" with that end_reason, ended by actor
+ * (the person who changed the camera), with a grant.revoke record saying the reason, and its
+ * GRANT_ENDED notice makes the relay cut its viewers. Not inside a batch of opens (CH_EAGAIN).
+ * Returns the number of grants ended, or a negative code when one could not be (those stay
+ * live and the failure is logged).
+ */
+int ch_event_end_camera_grants(ch_event_engine_t *eng, const char *actor, int64_t camera_id,
+                               const char *reason);
+
 /* ---- the provision ledger ------------------------------------------------------------------ */
 
 /* Which provisions: zero fields do not filter. A provision is in [from, to) when its period

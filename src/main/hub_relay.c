@@ -317,6 +317,12 @@ void ch_main__relay_base(const ch_main_relay_t *mr, char *out, size_t cap)
              ch_media_relay_port(mr->relay));
 }
 
+void ch_main__relay_camera_source(void *ud, int64_t camera_id)
+{
+    ch_main_relay_t *mr = ud;
+    ch_media_relay_restart(mr->relay, camera_id);
+}
+
 void ch_main__relay_live(void *ud, int fd, const void *raw, size_t len)
 {
     ch_main_relay_t *mr = ud;

@@ -30,6 +30,9 @@ void ch_main__relay_stop(ch_main_relay_t *mr);
 void ch_main__relay_base(const ch_main_relay_t *mr, char *out, size_t cap);
 /* Takes a browser's WebSocket upgrade (for ch_api_set_live). */
 void ch_main__relay_live(void *ud, int fd, const void *raw, size_t len);
+/* A camera's stream settings changed: its running pull restarts (for
+ * ch_api_set_camera_source). */
+void ch_main__relay_camera_source(void *ud, int64_t camera_id);
 /* The streams answer: {"items": [...], "total": N}. For ch_api_set_streams. */
 json_t *ch_main__relay_streams(void *ud);
 /* The relay's metrics (a ch_metrics_collect_fn; ud is the ch_main_relay_t): pulls by state,

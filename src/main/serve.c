@@ -143,22 +143,50 @@ static void ch__serve_stop(ch_serve_t *s, const char *why)
     ch_http_server_shutdown(s->http, ch__serve_http_closed, s);
 }
 
+/* A reload that changed nothing: its reason in the log (error) and, since reloads are
+ * audited, a config.reload record with outcome "error" and the reason. */
+static void ch__serve_reload_refused(ch_serve_t *s, const char *msg, const char *why)
+{
+    ch_buf_t b;
+    ch_buf_init(&b);
+    ch_log_quote(&b, why);
+    ch_log(CH_LOG_ERROR, "main", "msg=\"%s\" error=%s", msg, b.data);
+    ch_buf_fini(&b);
+    ch_audit_entry_t e = {
+        .actor = "system", .action = "config.reload", .object = "config", .outcome = "error"};
+    json_t *details = json_pack("{s:s?, s:s, s:s?}", "file", s->opts.config_file, "error", why,
+                                "policy.services_file", s->cfg.services_file);
+    e.details = details;
+    if (ch_audit_append(s->audit, &e, NULL) != 0) {
+        ch_log(CH_LOG_ERROR, "main", "msg=\"refused reload not audited\"");
+    }
+    json_decref(details);
+}
+
 /* SIGHUP: read the configuration again (file, environment, the same flags); apply what can
- * change while running and say which changes need a restart. A bad file keeps the old
- * configuration running. */
+ * change while running and say which changes need a restart. A bad file (or a path that is no
+ * longer a regular file) keeps the old configuration running, and so does one that would leave
+ * no services where there were some: every event would then be refused, a silent outage. */
 static void ch__serve_reload(ch_serve_t *s)
 {
     ch_config_t next;
     char *err = NULL;
     if (ch_config_load(&next, s->opts.config_file, environ, s->opts.overrides, s->opts.n_overrides,
                        &err) != 0) {
-        ch_buf_t b;
-        ch_buf_init(&b);
-        ch_log_quote(&b, err ? err : "unknown");
-        ch_log(CH_LOG_ERROR, "main", "msg=\"reload failed; configuration unchanged\" error=%s",
-               b.data);
-        ch_buf_fini(&b);
+        ch__serve_reload_refused(s, "reload failed; configuration unchanged",
+                                 err ? err : "unknown");
         ch_free(err);
+        return;
+    }
+    /* Services configured by name stay named: a file that no longer names them would drop
+     * them (or fall back to the shipped ones, which may serve more than the operator chose). */
+    if (s->cfg.services_file != NULL &&
+        (next.services_file == NULL ||
+         (next.services_file_default && !s->cfg.services_file_default))) {
+        ch__serve_reload_refused(s, "reload refused; configuration unchanged",
+                                 "policy.services_file: no longer set; the services in force "
+                                 "stay (name a services file, or restart to run without)");
+        ch_config_fini(&next);
         return;
     }
     if (strcmp(next.http_listen, s->cfg.http_listen) != 0) {
@@ -188,6 +216,7 @@ static void ch__serve_reload(ch_serve_t *s)
         ch_api_set_policy(s->api, services);
         ch_free(s->cfg.services_file);
         s->cfg.services_file = ch_strdup(next.services_file);
+        s->cfg.services_file_default = next.services_file_default;
     }
     ch_config_fini(&next);
     ch_audit_entry_t e = {
@@ -273,8 +302,8 @@ static void ch__serve_checkpoint_tick(uv_timer_t *t)
     }
 }
 
-/* Loads policy.services_file into *out (NULL when none is configured). On failure prints or
- * logs the reason naming the key and returns CH_EINVAL. */
+/* Loads policy.services_file into *out (NULL when none is configured) and logs which file it
+ * loaded. On failure prints or logs the reason naming the key and returns CH_EINVAL. */
 static int ch__serve_load_services(const ch_config_t *cfg, ch_policy_t **out, int at_start)
 {
     *out = NULL;
@@ -282,7 +311,16 @@ static int ch__serve_load_services(const ch_config_t *cfg, ch_policy_t **out, in
         return 0;
     }
     char *err = NULL;
-    if (ch_policy_load_file(cfg->services_file, out, &err) != 0) {
+    int rc = ch_policy_load_file(cfg->services_file, out, &err);
+    if (rc == 0) {
+        /* Which file is in force, in the log: the shipped one is found, not configured. */
+        ch_buf_t q;
+        ch_buf_init(&q);
+        ch_log_quote(&q, cfg->services_file);
+        ch_log(CH_LOG_INFO, "policy", "msg=\"services loaded\" file=%s services=%zu shipped=%d",
+               q.data, ch_policy_count(*out), cfg->services_file_default);
+        ch_buf_fini(&q);
+    } else {
         if (at_start) {
             fprintf(stderr, "cctvhub: configuration error: policy.services_file: %s\n",
                     err ? err : cfg->services_file);
@@ -479,6 +517,7 @@ int ch_main_serve(int argc, char **argv)
     }
     ch_api_set_streams(s.api, ch_main__relay_streams, s.relay);
     ch_api_set_live(s.api, ch_main__relay_live, s.relay);
+    ch_api_set_camera_source(s.api, ch_main__relay_camera_source, s.relay);
     s.metrics = ch_main__metrics_new(s.api, s.store, s.http, s.audit, s.relay, s.cfg.metrics_token,
                                      acfg.started_at_ms);
 

@@ -207,6 +207,11 @@ void ch_media_relay_stop(ch_media_relay_t *r);
  * "grant_ended") and refuses it from then on. */
 void ch_media_relay_hold(ch_media_relay_t *r, int64_t camera_id, int delta);
 void ch_media_relay_end_grant(ch_media_relay_t *r, int64_t grant_id);
+/* From any thread: the camera's stream URL or credentials changed. Its pull, when one runs or
+ * viewers wait for one, drops the session and connects again at once, reading the source
+ * callback anew; its viewers stay and go on with the new source's packets (renumbered as
+ * after any reconnect). */
+void ch_media_relay_restart(ch_media_relay_t *r, int64_t camera_id);
 
 /* What GET /api/v1/streams shows, refreshed by each loop twice a second. */
 typedef struct ch_media_viewer_info {

@@ -134,7 +134,7 @@ struct ch_media__cam {
 
 /* A command from another thread. */
 typedef struct ch_media__cmd {
-    enum { CMD_HOLD = 1, CMD_END_GRANT, CMD_CONN, CMD_STOP } kind;
+    enum { CMD_HOLD = 1, CMD_END_GRANT, CMD_CONN, CMD_STOP, CMD_RESTART } kind;
     int64_t id;
     int delta;
     ch_media__conn_t *conn; /* CMD_CONN: a viewer handed over, its socket closed on the sender */
@@ -191,6 +191,9 @@ void ch_media__record(ch_media__loop_t *l, const ch_media_record_t *rec, ch_medi
 /* pull.c */
 void ch_media__pull_start(ch_media__cam_t *c);
 void ch_media__pull_stop(ch_media__cam_t *c);
+/* The camera's stream settings changed: a running (or awaited) pull drops its session and
+ * connects again at the next tick, asking the source callback anew; viewers stay. */
+void ch_media__pull_restart(ch_media__cam_t *c);
 void ch_media__pull_tick(ch_media__cam_t *c, int64_t now);
 const char *ch_media__pull_state_name(ch_media__pull_state_t s);
 

@@ -1009,9 +1009,10 @@ void ch_media__pull_start(cam_t *c)
     pull_connect(c);
 }
 
-void ch_media__pull_stop(cam_t *c)
+/* Ends the camera's session politely when one is playing (TEARDOWN, best effort: the
+ * connection closes anyway), closes the connection and forgets a name being resolved. */
+static void end_session(pull_t *p)
 {
-    pull_t *p = &c->pull;
     if (p->sock != NULL && p->state == PULL_PLAYING && p->session[0] != '\0') {
         ch_buf_reset(&p->out);
         p->out_off = 0;
@@ -1019,18 +1020,43 @@ void ch_media__pull_stop(cam_t *c)
         ch_buf_appendf(&p->out, "TEARDOWN %s RTSP/1.0\r\nCSeq: %u\r\nSession: %s\r\n\r\n",
                        p->play_url, p->cseq, p->session);
         ssize_t n = write(p->sock->fd, p->out.data, p->out.len);
-        (void)n; /* best effort: the connection closes anyway */
+        (void)n;
     }
     close_sock(p);
     if (p->resolving != NULL) {
         ((resolve_t *)p->resolving)->cam = NULL;
         p->resolving = NULL;
     }
+}
+
+void ch_media__pull_stop(cam_t *c)
+{
+    pull_t *p = &c->pull;
+    end_session(p);
     ch_free(p->in);
     p->in = NULL;
     ch_buf_fini(&p->out);
     ch_buf_fini(&p->pend);
     set_state(p, PULL_STOPPED);
+}
+
+void ch_media__pull_restart(cam_t *c)
+{
+    pull_t *p = &c->pull;
+    if (p->state == PULL_STOPPED && c->holds == 0 && c->conns == NULL) {
+        return; /* nobody waits: the next start reads the source anyway */
+    }
+    end_session(p);
+    ch_media_stream_drop_partial(c->store); /* the old session's unfinished frame */
+    ch_media__ws_reset(c);
+    /* Connect again at the next tick, at once and without the old backoff: the new settings
+     * deserve a fresh try. Viewers stay, as across any reconnect. */
+    p->backoff_ms = BACKOFF_MIN;
+    p->retry_at_ms = ch_media__now_ms();
+    set_state(p, PULL_BACKOFF);
+    ch_log(CH_LOG_INFO, "media",
+           "msg=\"camera pull restarts: its stream settings changed\" camera=%lld",
+           (long long)c->id);
 }
 
 void ch_media__pull_tick(cam_t *c, int64_t now)

@@ -407,6 +407,13 @@ static void loop_wake(uv_async_t *a)
                 ch_media__cam_end_grant(c, cmd->id);
             }
             break;
+        case CMD_RESTART: {
+            ch_media__cam_t *c = ch_media__cam_find(l, cmd->id);
+            if (c != NULL) {
+                ch_media__pull_restart(c);
+            }
+            break;
+        }
         case CMD_CONN:
             ch_media__conn_adopt(l, cmd->conn);
             break;
@@ -626,6 +633,13 @@ void ch_media_relay_end_grant(ch_media_relay_t *r, int64_t grant_id)
     }
     for (unsigned i = 0; i < r->nloops; i++) {
         post_new(&r->loops[i], CMD_END_GRANT, grant_id, 0);
+    }
+}
+
+void ch_media_relay_restart(ch_media_relay_t *r, int64_t camera_id)
+{
+    if (r != NULL && camera_id > 0) {
+        post_new(owner(r, camera_id), CMD_RESTART, camera_id, 0);
     }
 }
 

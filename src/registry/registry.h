@@ -261,4 +261,17 @@ int ch_registry_parse_pixels(const char *text, size_t len, int64_t *pixels);
  * row flagged). */
 #define CH_REGISTRY_MAX_CAMERAS_PER_SITE CH_STORE_MAX_SITE
 
+/*
+ * The rule for a camera's stream credentials when the camera changes (registry_camera.c): they
+ * belong to the place they were given for. When next->rtsp_url sends a client elsewhere than
+ * old_url (another scheme, host or port; a URL where there was none, or none any more; a URL
+ * that does not parse and differs), next's rtsp_username is dropped unless user_sent and its
+ * rtsp_password unless password_sent (the same change gave them again). Otherwise whoever may
+ * change the URL could point the camera at a host of their own and collect the password the
+ * health probe or the relay's pull would send there (Basic auth sends it in clear). The path
+ * and query may change freely. Returns 1 when something was dropped, else 0.
+ */
+int ch_registry_camera_credentials_follow(const char *old_url, ch_camera_t *next, int user_sent,
+                                          int password_sent);
+
 #endif /* CH_REGISTRY_H */

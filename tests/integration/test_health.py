@@ -552,6 +552,117 @@ def test_camera_states_raise_and_resolve_alerts():
         h.cleanup()
 
 
+class BasicCamera:
+    """A camera that asks for Basic credentials and never accepts any: it answers every RTSP
+    request 401 with a Basic challenge and keeps what each request asked for and the
+    credentials it carried (decoded), as a host set up to harvest them would."""
+
+    def __init__(self):
+        import base64
+        self.b64 = base64
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.seen = []  # (request line, decoded credentials or None)
+        self.lock = threading.Lock()
+        self.stopped = False
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def url(self, path):
+        return "rtsp://127.0.0.1:%d/%s" % (self.port, path)
+
+    def serve(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.client, args=(c,), daemon=True).start()
+
+    def client(self, c):
+        buf = b""
+        c.settimeout(5)
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = c.recv(4096)
+                    if not data:
+                        return
+                    buf += data
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                lines = head.decode("latin-1").split("\r\n")
+                cseq, creds = "0", None
+                for line in lines[1:]:
+                    k, _, v = line.partition(":")
+                    if k.strip().lower() == "cseq":
+                        cseq = v.strip()
+                    if k.strip().lower() == "authorization":
+                        scheme, _, value = v.strip().partition(" ")
+                        creds = (self.b64.b64decode(value).decode("latin-1")
+                                 if scheme.lower() == "basic" else v.strip())
+                with self.lock:
+                    self.seen.append((lines[0], creds))
+                c.sendall(("RTSP/1.0 401 Unauthorized\r\nCSeq: %s\r\n"
+                           "WWW-Authenticate: Basic realm=\"camera\"\r\n"
+                           "Content-Length: 0\r\n\r\n" % cseq).encode())
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def requests(self):
+        with self.lock:
+            return list(self.seen)
+
+    def stop(self):
+        self.stopped = True
+        self.sock.close()
+
+
+def test_credentials_do_not_follow_the_url_to_another_host():
+    """PATCHing only rtsp_url to another host or port drops the stored credentials: the probe
+    must not send them there. Sent again with the URL, or with only the path changed, they are
+    kept."""
+    first, harvester, third = BasicCamera(), BasicCamera(), BasicCamera()
+    h = Hub(env=FAST)
+    try:
+        prov = new_agency(h)
+        cid = new_camera(h, prov, "moved", first.url("a"), rtsp_username="admin",
+                         rtsp_password="secret-1")
+        relay.wait_for(lambda: ("OPTIONS", "admin:secret-1") in
+                       [(r.split(" ")[0], c) for r, c in first.requests()], 20,
+                       "the probe never answered the first camera's challenge")
+        # Only the URL: another port of the same address (another place to connect to).
+        h.json("PATCH", "/api/v1/cameras/%d" % cid, {"rtsp_url": harvester.url("b")},
+               expect=200)
+        x = relay.wait_for(lambda: (lambda x: x if x["state"] == "auth-failed" and
+                                    len(harvester.requests()) >= 2 else None)(health(h, cid)),
+                           20, "the moved camera was never probed")
+        check(all(c is None for _, c in harvester.requests()), harvester.requests())
+        # The URL and the credentials together: the new ones go to the new host.
+        h.json("PATCH", "/api/v1/cameras/%d" % cid,
+               {"rtsp_url": third.url("c"), "rtsp_username": "op", "rtsp_password": "secret-2"},
+               expect=200)
+        relay.wait_for(lambda: "op:secret-2" in [c for _, c in third.requests()], 20,
+                       "the credentials sent with the URL were not used")
+        # Only the path (and the scheme's case, the default port written out): kept.
+        h.json("PATCH", "/api/v1/cameras/%d" % cid,
+               {"rtsp_url": "RTSP://127.0.0.1:%d/d" % third.port}, expect=200)
+        relay.wait_for(lambda: any("/d " in r and c == "op:secret-2"
+                                   for r, c in third.requests()), 20,
+                       "a path change lost the credentials")
+        check(not any(c is not None and "secret-1" in c for _, c in
+                      harvester.requests() + third.requests()), "the old password went out")
+        check("secret" not in h.stderr(), "a password in the log")
+        h.stop()
+    finally:
+        for cam in (first, harvester, third):
+            cam.stop()
+        h.cleanup()
+
+
 if __name__ == "__main__":
     try:
         hub.main([test_probes_drive_online_auth_failed_offline_and_back,
@@ -562,7 +673,8 @@ if __name__ == "__main__":
                   test_probes_follow_redirects_as_the_relay_does,
                   test_probe_interval_zero_and_bad_configuration,
                   test_many_cameras_are_probed_with_a_small_cap,
-                  test_camera_states_raise_and_resolve_alerts])
+                  test_camera_states_raise_and_resolve_alerts,
+                  test_credentials_do_not_follow_the_url_to_another_host])
     finally:
         for p in relay.PEERS.values():
             p.stop()

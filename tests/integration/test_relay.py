@@ -1169,6 +1169,88 @@ def test_camera_restart_the_viewer_stays_and_continues():
     with_site(run, env=FAST)
 
 
+def test_deleting_or_deactivating_a_camera_ends_its_grants_and_cuts_its_viewers():
+    g = gstcam()
+
+    def run(s):
+        gone = s.camera("deleted", g.url("/h264"))
+        paused = s.camera("maintenance", g.url("/h264"))
+        kept = s.camera("kept", g.url("/h264"))
+        ev, grants = s.open()
+        watches = {cid: Watch(grants[cid]["rtsp_url"]) for cid in (gone, paused, kept)}
+        for cid, w in watches.items():
+            wait_for(lambda: w.frames() >= 25 or not w.running(), 20,
+                     "camera %d: the viewer decodes" % cid)
+            check(w.running(), w.stderr()[-300:])
+        s.h.json("DELETE", "/api/v1/cameras/%d" % gone, expect=204)
+        s.h.json("PATCH", "/api/v1/cameras/%d" % paused, {"status": "maintenance"}, expect=200)
+        t = time.time()
+        for cid in (gone, paused):
+            code = watches[cid].wait(10)
+            check(code is not None, "camera %d: the viewer still watches" % cid)
+            check(watches[cid].ended - t < 5, "camera %d: cut %.1f s later"
+                  % (cid, watches[cid].ended - t))
+        check(watches[kept].running(), "the other camera's viewer was cut")
+        _, body = s.h.json("GET", "/api/v1/events/%d" % ev["id"], expect=200)
+        by_cam = {x["camera_id"]: x for x in body["grants"]}
+        for cid, reason in ((gone, "camera_removed"), (paused, "camera_deactivated")):
+            x = by_cam[cid]
+            check(x["status"] == "revoked" and x["end_reason"] == reason and
+                  x["ended_by"] == "user:admin", x)
+        check(by_cam[kept]["status"] == "active" and body["status"] == "active", body)
+        recs = {r["object"]: r for r in s.audit("grant.revoke")}
+        for cid, reason in ((gone, "camera_removed"), (paused, "camera_deactivated")):
+            r = recs["grant:%d" % grants[cid]["id"]]
+            check(r["details"]["reason"] == reason and r["details"]["camera_id"] == cid and
+                  r["actor"] == "user:admin", r)
+        ends = wait_for(lambda: len(s.ends("grant_ended")) >= 2 and s.ends("grant_ended"), 5,
+                        "view.end records with reason grant_ended")
+        check(sorted(r["details"]["grant_id"] for r in ends) ==
+              sorted(grants[cid]["id"] for cid in (gone, paused)), ends)
+        # Back in service, the old grant stays ended: its token is refused at the door.
+        s.h.json("PATCH", "/api/v1/cameras/%d" % paused, {"status": "active"}, expect=200)
+        w = Watch(grants[paused]["rtsp_url"], seconds=5)
+        check(w.wait(15) not in (None, 0), "the ended grant's token played again")
+        check(watches[kept].running() and s.healthy(), "the hub or the other viewer went away")
+        watches[kept].stop()
+
+    with_site(run)
+
+
+def test_changing_the_stream_url_restarts_the_pull_against_the_new_camera():
+    old, new = Camsim(), camsim()
+
+    def run(s):
+        cid = s.camera("moving", old.url("relay-source-old"))
+        _, grants = s.open()
+        w = Watch(grants[cid]["rtsp_url"])  # no socket timeout: it waits through the switch
+        wait_for(lambda: w.frames() >= 50 or not w.running(), 20, "the viewer decodes")
+        st = wait_for(lambda: playing(s, cid), 10, "playing")
+        before = st["reconnects"]
+        s.h.json("PATCH", "/api/v1/cameras/%d" % cid, {"rtsp_url": new.url("relay-source-new")},
+                 expect=200)
+        # The old camera still streams: only the change can make the pull reconnect.
+        st = wait_for(lambda: (lambda x: x if x and x["reconnects"] > before and
+                               x["state"] == "playing" else None)(s.stream(cid)), 10,
+                      "the pull restarting against the new URL")
+        # The old camera goes away: the pull does not notice, it is on the new one.
+        old.stop()
+        at = w.frames()
+        wait_for(lambda: w.frames() >= at + 50 or not w.running(), 20,
+                 "the viewer decoding from the new camera")
+        check(w.running(), "the viewer was cut: %s" % w.stderr()[-300:])
+        now = s.stream(cid)
+        check(now["reconnects"] == st["reconnects"] and now["state"] == "playing" and
+              len(now["viewers"]) == 1, (st, now))
+        check("camera pull restarts" in s.h.stderr(), s.h.stderr()[-1000:])
+        w.stop()
+
+    try:
+        with_site(run, env=FAST)
+    finally:
+        old.stop()
+
+
 def test_fault_garbage_reconnects_and_the_hub_survives():
     c = camsim()
 
@@ -1500,6 +1582,8 @@ TESTS = [
     test_fault_stall_reconnects_and_the_viewer_keeps_receiving,
     test_fault_drop_reconnects_and_the_viewer_keeps_receiving,
     test_camera_restart_the_viewer_stays_and_continues,
+    test_deleting_or_deactivating_a_camera_ends_its_grants_and_cuts_its_viewers,
+    test_changing_the_stream_url_restarts_the_pull_against_the_new_camera,
     test_fault_garbage_reconnects_and_the_hub_survives,
     test_fault_garbage_never_reaches_viewers,
     test_fault_slow_camera_answers_still_play,

@@ -233,8 +233,8 @@ def test_services_file_is_served_and_reloaded_and_a_broken_one_refused():
         h.stop()
     finally:
         h.cleanup()
-    # Without a file: none loaded. With a broken one: the start stops, naming the key.
-    h = Hub()
+    # "none": none loaded. With a broken one: the start stops, naming the key.
+    h = Hub(env={"CCTVHUB_SERVICES_FILE": "none"})
     try:
         _, body = h.json("GET", "/api/v1/services", expect=200)
         check(body == {"items": [], "total": 0, "loaded": False}, body)
@@ -247,6 +247,154 @@ def test_services_file_is_served_and_reloaded_and_a_broken_one_refused():
                        env={"CCTVHUB_SERVICES_FILE": services}, timeout=30)
     check(code == 3 and "policy.services_file" in err and services in err, (code, err))
     check("schema migrated" not in err, "the store was touched before the configuration held")
+
+
+class EventOpener:
+    """A police-112 agency with an API key, a district provider with a camera at Jongno: open()
+    opens a 112-center event there and returns the status (201 when services are in force,
+    503 "no services file is loaded" when not)."""
+
+    def __init__(self, h):
+        self.h = h
+        _, police = h.json("POST", "/api/v1/agencies", {"name": "112 상황실", "kind": "user",
+                                                        "level": "city", "type": "police-112"},
+                           expect=201)
+        _, prov = h.json("POST", "/api/v1/agencies", {"name": "종로구 관제센터",
+                                                      "kind": "provider", "level": "district",
+                                                      "type": "district-center"}, expect=201)
+        h.json("POST", "/api/v1/cameras", {"agency_id": prov["id"], "name": "P 방범",
+                                           "lat": 37.5702, "lon": 126.98, "purpose": "생활방범",
+                                           "kind": "ptz", "status": "active"}, expect=201)
+        _, k = h.json("POST", "/api/v1/apikeys", {"agency_id": police["id"], "role": "agency"},
+                      expect=201)
+        self.key = k["key"]
+
+    def open(self):
+        status, body = self.h.json("POST", "/api/v1/events",
+                                   {"service": "112-center",
+                                    "location": {"lat": 37.57, "lon": 126.98},
+                                    "incident": "INC-1", "reason": "a report"},
+                                   headers={"Authorization": "Bearer " + self.key}, auth=False)
+        return status, body
+
+
+def wait_log(h, text, start=0, timeout=10):
+    deadline = time.time() + timeout
+    while text not in h.stderr()[start:] and time.time() < deadline:
+        time.sleep(0.05)
+    check(text in h.stderr()[start:], "no %r in the log:\n%s" % (text, h.stderr()[-1500:]))
+
+
+def reload_records(h):
+    _, page = h.json("GET", "/api/v1/audit?limit=100&action=config.reload", expect=200)
+    return page["items"]
+
+
+def test_config_path_that_is_a_directory_stops_the_start():
+    import tempfile
+    d = tempfile.mkdtemp()
+    conf_dir = os.path.join(d, "conf.d")
+    os.mkdir(conf_dir)
+    code, _, err = run(["serve", "--config", conf_dir, "--data-dir", d, "--http", "127.0.0.1:0",
+                        "--rtsp", "127.0.0.1:0"], timeout=15)
+    check(code == 3 and conf_dir in err and "not a regular file" in err, (code, err))
+
+
+def test_reload_of_a_directory_or_without_the_services_keeps_the_config():
+    """On SIGHUP: the path replaced by a directory, then a file no longer naming the services:
+    both keep the configuration in force (events keep opening), both are logged and audited."""
+    import tempfile
+    d = tempfile.mkdtemp()
+    services = os.path.join(d, "services.json")
+    with open(os.path.join(hub.SOURCE_DIR, "etc", "services.json"), "rb") as f:
+        shipped = f.read()
+    with open(services, "wb") as f:
+        f.write(shipped)
+    ini = os.path.join(d, "hub.ini")
+    with open(ini, "w") as f:
+        f.write("[policy]\nservices_file = %s\n" % services)
+    h = Hub(args=["--config", ini])
+    try:
+        ev = EventOpener(h)
+        status, body = ev.open()
+        check(status == 201, (status, body))
+        os.remove(ini)
+        os.mkdir(ini)
+        mark = len(h.stderr())
+        h.proc.send_signal(signal.SIGHUP)
+        wait_log(h, "reload failed", mark)
+        check("not a regular file" in h.stderr()[mark:], h.stderr()[mark:])
+        check("msg=reloaded" not in h.stderr()[mark:], h.stderr()[mark:])
+        status, body = ev.open()
+        check(status == 201, ("after a directory", status, body))
+        os.rmdir(ini)
+        with open(ini, "w") as f:
+            f.write("[http]\nmax_body = 200000\n")
+        mark = len(h.stderr())
+        h.proc.send_signal(signal.SIGHUP)
+        wait_log(h, "reload refused", mark)
+        check("policy.services_file" in h.stderr()[mark:], h.stderr()[mark:])
+        status, body = ev.open()
+        check(status == 201, ("after a reload without services", status, body))
+        _, body = h.json("GET", "/api/v1/services", expect=200)
+        check(body["total"] == 11, body["total"])
+        records = reload_records(h)
+        errors = [r for r in records if r["outcome"] == "error"]
+        check(len(errors) == 2 and "not a regular file" in json.dumps(errors)
+              and "policy.services_file" in json.dumps(errors), records)
+        # A good file naming the services again reloads.
+        with open(ini, "w") as f:
+            f.write("[policy]\nservices_file = %s\n[http]\nmax_body = 200000\n" % services)
+        mark = len(h.stderr())
+        h.proc.send_signal(signal.SIGHUP)
+        wait_log(h, "msg=reloaded", mark)
+        h.stop()
+    finally:
+        h.cleanup()
+
+
+def test_hub_without_services_setting_loads_the_shipped_file():
+    import shutil
+    import tempfile
+    # From a build directory: the source tree's etc/services.json, named in the log.
+    h = Hub()
+    try:
+        status, body = EventOpener(h).open()
+        check(status == 201, (status, body))
+        wait_log(h, "services loaded")
+        line = [x for x in h.stderr().splitlines() if "services loaded" in x][0]
+        check("etc/services.json" in line and "services=11" in line and "shipped=1" in line,
+              line)
+        h.stop()
+    finally:
+        h.cleanup()
+    # Installed: <prefix>/bin/cctvhub finds <prefix>/etc/cctvhub/services.json first.
+    prefix = tempfile.mkdtemp()
+    os.makedirs(os.path.join(prefix, "bin"))
+    os.makedirs(os.path.join(prefix, "etc", "cctvhub"))
+    binary = os.path.join(prefix, "bin", "cctvhub")
+    shutil.copy2(hub.BIN, binary)
+    with open(os.path.join(hub.SOURCE_DIR, "etc", "services.json")) as f:
+        data = json.load(f)
+    data["services"] = data["services"][:2]
+    installed = os.path.join(prefix, "etc", "cctvhub", "services.json")
+    with open(installed, "w") as f:
+        json.dump(data, f)
+    saved = hub.BIN
+    hub.BIN = binary
+    try:
+        h = Hub()
+    finally:
+        hub.BIN = saved
+    try:
+        wait_log(h, "services loaded")
+        check(installed.replace(prefix, "") in h.stderr(), h.stderr()[-1500:])
+        _, body = h.json("GET", "/api/v1/services", expect=200)
+        check(body["total"] == 2, body)
+        h.stop()
+    finally:
+        h.cleanup()
+        shutil.rmtree(prefix, ignore_errors=True)
 
 
 if __name__ == "__main__":
@@ -262,4 +410,7 @@ if __name__ == "__main__":
         test_sighup_reloads_body_limit,
         test_data_survives_restart,
         test_services_file_is_served_and_reloaded_and_a_broken_one_refused,
+        test_config_path_that_is_a_directory_stops_the_start,
+        test_reload_of_a_directory_or_without_the_services_keeps_the_config,
+        test_hub_without_services_setting_loads_the_shipped_file,
     ])

@@ -1,0 +1,56 @@
+/*
+ * registry: rules of a camera record's own, applied when a camera changes (registry.h).
+ */
+#include "registry/registry.h"
+
+#include "proto/proto.h"
+
+#include <string.h>
+#include <strings.h>
+
+/* 1 when a and b are slices of equal length and equal bytes, ASCII case aside. */
+static int ch__registry_slice_eq_nocase(ch_slice_t a, ch_slice_t b)
+{
+    return a.len == b.len && (a.len == 0 || strncasecmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+/*
+ * 1 when the two URLs send a client to the same place: the same scheme, host and port (the
+ * default port when none is written), compared as written but for ASCII case. A URL that does
+ * not parse (or is NULL or empty) is the same only as another with the same text, so that
+ * anything the parser cannot vouch for counts as a change.
+ */
+static int ch__registry_same_origin(const char *a, const char *b)
+{
+    int a_none = a == NULL || a[0] == '\0';
+    int b_none = b == NULL || b[0] == '\0';
+    if (a_none || b_none) {
+        return a_none && b_none;
+    }
+    ch_proto_url_t ua, ub;
+    if (ch_proto_url_parse(a, strlen(a), &ua) != 0 || ch_proto_url_parse(b, strlen(b), &ub) != 0) {
+        return strcmp(a, b) == 0;
+    }
+    return ch__registry_slice_eq_nocase(ua.scheme, ub.scheme) &&
+           ch__registry_slice_eq_nocase(ua.host, ub.host) && ua.port == ub.port;
+}
+
+int ch_registry_camera_credentials_follow(const char *old_url, ch_camera_t *next, int user_sent,
+                                          int password_sent)
+{
+    if (ch__registry_same_origin(old_url, next->rtsp_url)) {
+        return 0;
+    }
+    int dropped = 0;
+    if (!user_sent && next->rtsp_username != NULL) {
+        ch_free(next->rtsp_username);
+        next->rtsp_username = NULL;
+        dropped = 1;
+    }
+    if (!password_sent && next->rtsp_password != NULL) {
+        ch_free(next->rtsp_password);
+        next->rtsp_password = NULL;
+        dropped = 1;
+    }
+    return dropped;
+}
