@@ -10,6 +10,7 @@
 #include "proto/proto.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -162,8 +163,25 @@ struct ch_media__loop {
     uint64_t gone_bytes_in, gone_bytes_out[2], views[2];
 };
 
+/* One address's count of connections not yet authorized (the door, viewer.c). */
+typedef struct ch_media__addr_count {
+    uint8_t addr[16]; /* IPv4 mapped into IPv6; IPv6 cut to its /64 */
+    uint32_t count;   /* 0: the slot is free */
+} ch_media__addr_count_t;
+
 struct ch_media_relay {
     ch_media_relay_config_t cfg;
+    uint64_t nofile; /* RLIMIT_NOFILE's soft limit at start; 0: unlimited (no reserve band) */
+    /* The door: connections not yet authorized, in all and by address (an open-addressing
+     * table at most half full: max_unauthorized addresses at most hold a count). Taken from
+     * every loop (connections move to their camera's loop before they authorize) and from
+     * the HTTP thread (browsers handed over), never on the packet path. */
+    pthread_mutex_t door_lock;
+    uint32_t door_total;
+    ch_media__addr_count_t *door;
+    size_t door_mask;
+    uint64_t door_seed;
+    _Atomic uint64_t refused[CH_MEDIA_REFUSED__COUNT];
     unsigned nloops;
     ch_media__loop_t *loops;
     char host[64];
@@ -204,6 +222,8 @@ void ch_media__ws_drain(ch_media__cam_t *c);
 void ch_media__ws_reset(ch_media__cam_t *c); /* the camera reconnects */
 
 /* viewer.c */
+void ch_media__door_init(ch_media_relay_t *r);
+void ch_media__door_fini(ch_media_relay_t *r);
 void ch_media__listener_start(ch_media__loop_t *l, int fd);
 void ch_media__conn_adopt(ch_media__loop_t *l, ch_media__conn_t *conn);
 void ch_media__conn_close(ch_media__conn_t *conn, const char *why);
