@@ -179,8 +179,9 @@ typedef struct ch_media_relay_config {
     size_t window;          /* packets kept per camera (see the store); 0 = 8192 */
     int pull_udp;           /* ask cameras for RTP over UDP (TCP interleaved when refused) */
     /* The door (viewers' connections before their token is accepted; OPTIONS needs none):
-     * at most max_unauthorized of them at once (0 = 256), max_unauthorized_per_addr from one
-     * address, an IPv6 /64 counting as one (0 = 32); each closed auth_timeout_s after its
+     * at most max_unauthorized of them at once (0 = 256: a newcomer beyond closes the oldest),
+     * max_unauthorized_per_addr from one address, an IPv6 /64 counting as one (0 = 32: a
+     * newcomer beyond is closed); each closed auth_timeout_s after its
      * accept if not authorized by then, whatever it sent (0 = 10). No connection is taken on
      * one of the top fd_reserve descriptors of RLIMIT_NOFILE (0 = 128): they stay for HTTP,
      * the audit log, the store and the pulls. Connections refused or closed for these write
@@ -259,7 +260,7 @@ typedef struct ch_media_stream_info {
  * on its thread and publishes them with its snapshot: counting adds nothing to the packet
  * path. From any thread. */
 typedef enum ch_media_refusal {
-    CH_MEDIA_REFUSED_MAX_UNAUTHORIZED = 0, /* max_unauthorized connections were waiting */
+    CH_MEDIA_REFUSED_MAX_UNAUTHORIZED = 0, /* the oldest waiting, closed for a newcomer */
     CH_MEDIA_REFUSED_PER_ADDR,             /* so many from its address */
     CH_MEDIA_REFUSED_FD_RESERVE,           /* accepted on a descriptor of the reserve */
     CH_MEDIA_REFUSED_NO_DESCRIPTOR,        /* accept failed: out of descriptors (EMFILE) */

@@ -173,11 +173,13 @@ struct ch_media_relay {
     ch_media_relay_config_t cfg;
     uint64_t nofile; /* RLIMIT_NOFILE's soft limit at start; 0: unlimited (no reserve band) */
     /* The door: connections not yet authorized, in all and by address (an open-addressing
-     * table at most half full: max_unauthorized addresses at most hold a count). Taken from
+     * table at most half full: max_unauthorized addresses at most hold a count), and in order
+     * of arrival (the oldest gives its place to a newcomer when the door is full). Taken from
      * every loop (connections move to their camera's loop before they authorize) and from
      * the HTTP thread (browsers handed over), never on the packet path. */
     pthread_mutex_t door_lock;
     uint32_t door_total;
+    ch_media__conn_t *door_oldest, *door_newest; /* the waiting connections, in order */
     ch_media__addr_count_t *door;
     size_t door_mask;
     uint64_t door_seed;

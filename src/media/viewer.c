@@ -52,9 +52,11 @@ struct ch_media__conn {
     conn_t *cam_next, *cam_prev; /* the camera's list */
     ch_media__loop_t *loop;
     ch_media_relay_t *relay;
-    uint8_t addr[16];    /* its address as the door counts it */
-    int at_door;         /* counted among the connections not yet authorized */
-    int64_t accepted_ms; /* monotonic */
+    uint8_t addr[16];              /* its address as the door counts it */
+    int at_door;                   /* waits at the door (under the relay's door_lock) */
+    conn_t *door_prev, *door_next; /* the door's list, oldest first (under door_lock) */
+    atomic_int evicted;            /* the door let a newcomer in in its place: close it */
+    int64_t accepted_ms;           /* monotonic */
     ch_media__sock_t *sock;
     int fd;
     cam_t *cam;
@@ -241,59 +243,96 @@ static size_t door_slot(const ch_media_relay_t *r, const uint8_t a[16])
     return i;
 }
 
-/* Counts a new connection from c->addr in, or says why not (CH_MEDIA_REFUSED_*; -1 when let
- * in). From any thread. */
+/* Takes c out of the door's count and list. Under door_lock; c is at the door. */
+static void door_remove_locked(ch_media_relay_t *r, conn_t *c)
+{
+    c->at_door = 0;
+    if (c->door_prev != NULL) {
+        c->door_prev->door_next = c->door_next;
+    } else {
+        r->door_oldest = c->door_next;
+    }
+    if (c->door_next != NULL) {
+        c->door_next->door_prev = c->door_prev;
+    } else {
+        r->door_newest = c->door_prev;
+    }
+    c->door_prev = c->door_next = NULL;
+    size_t hole = door_slot(r, c->addr);
+    assert(r->door[hole].count > 0 && r->door_total > 0);
+    r->door_total--;
+    if (--r->door[hole].count > 0) {
+        return;
+    }
+    /* Backward-shift deletion: later entries of the chain whose home is at or before the hole
+     * move into it, so that no lookup stops early at an empty slot. */
+    for (size_t j = (hole + 1) & r->door_mask; r->door[j].count != 0; j = (j + 1) & r->door_mask) {
+        size_t home = door_hash(r, r->door[j].addr);
+        if (((j - home) & r->door_mask) >= ((j - hole) & r->door_mask)) {
+            r->door[hole] = r->door[j];
+            hole = j;
+        }
+    }
+    r->door[hole].count = 0;
+}
+
+/*
+ * Counts a new connection from c->addr in, or says why not: CH_MEDIA_REFUSED_PER_ADDR when
+ * its address has max_unauthorized_per_addr waiting (-1 when let in). When max_unauthorized
+ * are waiting, the oldest of them gives its place: it is marked evicted (its loop closes it
+ * at its next tick) and the newcomer goes in. A viewer with a token authorizes within its
+ * first round trip, so a flood from many addresses must open max_unauthorized connections in
+ * that time to keep it out, instead of merely holding the door full. From any thread.
+ */
 static int door_enter(conn_t *c)
 {
     ch_media_relay_t *r = c->relay;
-    int why = -1;
+    int why = -1, evicted = 0;
     pthread_mutex_lock(&r->door_lock);
-    if (r->door_total >= r->cfg.max_unauthorized) {
-        why = CH_MEDIA_REFUSED_MAX_UNAUTHORIZED;
+    if (r->door[door_slot(r, c->addr)].count >= r->cfg.max_unauthorized_per_addr) {
+        why = CH_MEDIA_REFUSED_PER_ADDR;
     } else {
-        ch_media__addr_count_t *e = &r->door[door_slot(r, c->addr)];
-        if (e->count >= r->cfg.max_unauthorized_per_addr) {
-            why = CH_MEDIA_REFUSED_PER_ADDR;
-        } else {
-            if (e->count == 0) {
-                memcpy(e->addr, c->addr, 16);
-            }
-            e->count++;
-            r->door_total++;
-            c->at_door = 1;
+        if (r->door_total >= r->cfg.max_unauthorized && r->door_oldest != NULL) {
+            conn_t *old = r->door_oldest;
+            door_remove_locked(r, old);
+            atomic_store_explicit(&old->evicted, 1, memory_order_relaxed);
+            evicted = 1;
         }
+        /* Found again: the eviction may have moved entries. */
+        ch_media__addr_count_t *e = &r->door[door_slot(r, c->addr)];
+        if (e->count == 0) {
+            memcpy(e->addr, c->addr, 16);
+        }
+        e->count++;
+        r->door_total++;
+        c->at_door = 1;
+        c->door_prev = r->door_newest;
+        c->door_next = NULL;
+        if (r->door_newest != NULL) {
+            r->door_newest->door_next = c;
+        } else {
+            r->door_oldest = c;
+        }
+        r->door_newest = c;
     }
     pthread_mutex_unlock(&r->door_lock);
     if (why >= 0) {
         count_refusal(r, (ch_media_refusal_t)why);
     }
+    if (evicted) {
+        count_refusal(r, CH_MEDIA_REFUSED_MAX_UNAUTHORIZED);
+    }
     return why;
 }
 
-/* c no longer waits at the door: it authorized, or it is closing. From any thread. */
+/* c no longer waits at the door: it authorized, or it is closing (or it was evicted, and the
+ * door let it go already). From any thread. */
 static void door_leave(conn_t *c)
 {
-    if (!c->at_door) {
-        return;
-    }
-    c->at_door = 0;
     ch_media_relay_t *r = c->relay;
     pthread_mutex_lock(&r->door_lock);
-    size_t hole = door_slot(r, c->addr);
-    assert(r->door[hole].count > 0 && r->door_total > 0);
-    r->door_total--;
-    if (--r->door[hole].count == 0) {
-        /* Backward-shift deletion: later entries of the chain whose home is at or before the
-         * hole move into it, so that no lookup stops early at an empty slot. */
-        for (size_t j = (hole + 1) & r->door_mask; r->door[j].count != 0;
-             j = (j + 1) & r->door_mask) {
-            size_t home = door_hash(r, r->door[j].addr);
-            if (((j - home) & r->door_mask) >= ((j - hole) & r->door_mask)) {
-                r->door[hole] = r->door[j];
-                hole = j;
-            }
-        }
-        r->door[hole].count = 0;
+    if (c->at_door) {
+        door_remove_locked(r, c);
     }
     pthread_mutex_unlock(&r->door_lock);
 }
@@ -1245,6 +1284,10 @@ size_t ch_media__cam_viewer_infos(cam_t *cam, ch_media_viewer_info_t *out, size_
 
 void ch_media__conn_tick(conn_t *c, int64_t now)
 {
+    if (!c->authorized && atomic_load_explicit(&c->evicted, memory_order_relaxed)) {
+        ch_media__conn_close(c, "evicted");
+        return;
+    }
     if (!c->authorized && now - c->accepted_ms >= (int64_t)c->relay->cfg.auth_timeout_s * 1000) {
         /* OPTIONS and refused requests keep a connection busy, not welcome. */
         count_refusal(c->relay, CH_MEDIA_REFUSED_AUTH_TIMEOUT);

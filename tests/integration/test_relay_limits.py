@@ -1,8 +1,9 @@
 """The relay's door under a flood (issue 15, item 4): OPTIONS needs no token, so connections
 that have not authorized are capped per address and in all, and closed after
 relay.auth_timeout_s whatever they send; meanwhile HTTP answers and a viewer holding a valid
-token plays. The refusals write no audit record and are counted on /metrics. The daemon runs
-with a low descriptor limit, and a start whose caps do not fit it is refused naming the keys."""
+token plays. The refusals write no audit record and are counted on /metrics. When the door is
+full, a newcomer closes the oldest waiting connection. The daemon runs with a low descriptor
+limit, and a start whose caps do not fit it is refused naming the keys."""
 
 import os
 import re
@@ -105,25 +106,31 @@ def test_unauthorized_connections_are_capped_and_timed_out_while_http_and_a_view
             check(len(held1) == PER_ADDR and len(refused1) == 10,
                   "from one address %d held, %d refused; wanted %d and 10"
                   % (len(held1), len(refused1), PER_ADDR))
-            # Meanwhile a viewer with a valid token (from another address) plays, and HTTP
-            # answers.
-            viewer = tr.Rtsp(s.rtsp_port, source="127.0.0.3")
-            check(viewer.play(url)[0] == 200, "the viewer with a token was refused")
-            check(viewer.read_media(frames=10), "the viewer got no video")
-            check(s.healthy(), "HTTP stopped answering")
-            # Another address fills the door: the rest of it is held, then all are refused.
+            # Another address fills the door, and beyond it each newcomer closes the oldest
+            # waiting connection.
             held2, refused2 = flood(s.rtsp_port, "127.0.0.2", TOTAL - PER_ADDR + 10)
             conns += held2 + refused2
-            check(len(held2) == TOTAL - PER_ADDR and len(refused2) == 10,
-                  "the second address: %d held, %d refused; wanted %d and 10"
-                  % (len(held2), len(refused2), TOTAL - PER_ADDR))
+            check(len(held2) == TOTAL - PER_ADDR + 10 and not refused2,
+                  "the second address: %d held, %d refused" % (len(held2), len(refused2)))
+            time.sleep(0.3)  # evicted ones are closed at their loop's next tick (100 ms)
+            gone = [i for i, h in enumerate(held1) if not h.options()]
+            check(gone == list(range(10)), "evicted %s, wanted the 10 oldest" % gone)
             refused, waiting = metrics(s)
             check(waiting == TOTAL, "cctvhub_relay_unauthorized %s, wanted %d" % (waiting, TOTAL))
             check(refused.get("max_unauthorized_per_addr") == 10
                   and refused.get("max_unauthorized") == 10, refused)
+            # With the door full, a viewer with a valid token (from a third address) gets in
+            # and plays, and HTTP answers.
+            viewer = tr.Rtsp(s.rtsp_port, source="127.0.0.3")
+            check(viewer.play(url)[0] == 200, "the viewer with a token was refused")
+            check(viewer.read_media(frames=10), "the viewer got no video")
+            check(s.healthy(), "HTTP stopped answering")
+            time.sleep(0.3)
+            check(not held1[10].options(), "the viewer evicted no one")
+            held = [h for h in held1 + held2 if h.closed_at is None]
+            check(len(held) == TOTAL - 1, "%d still waiting, wanted %d" % (len(held), TOTAL - 1))
             # OPTIONS every 0.3 s keeps none of them: each is closed auth_timeout_s after its
             # accept.
-            held = held1 + held2
             deadline = time.time() + AUTH_TIMEOUT_S + 8
             while time.time() < deadline and any(h.closed_at is None for h in held):
                 for h in held:
@@ -137,7 +144,7 @@ def test_unauthorized_connections_are_capped_and_timed_out_while_http_and_a_view
             check(min(lived) >= AUTH_TIMEOUT_S - 0.5,
                   "closed after %.1f s, before the auth timeout" % min(lived))
             refused, waiting = metrics(s)
-            check(waiting == 0 and refused.get("auth_timeout") == TOTAL, (waiting, refused))
+            check(waiting == 0 and refused.get("auth_timeout") == TOTAL - 1, (waiting, refused))
             # The viewer played on; nothing of the flood is on the audit record; the door
             # opens again.
             before = viewer.frames
