@@ -163,6 +163,47 @@ def test_unauthorized_connections_are_capped_and_timed_out_while_http_and_a_view
     tr.with_site(run, env=ENV, nofile=NOFILE)
 
 
+def test_the_descriptor_reserve_keeps_http_and_event_opens_working_under_viewers():
+    """Connections with a valid token are not capped by the door: a flood of them stops at the
+    relay's reserve band, so HTTP, event opens (the audit log) and other viewers go on."""
+    c = tr.camsim()
+    env = dict(ENV, CCTVHUB_RELAY_MAX_UNAUTHORIZED="10",
+               CCTVHUB_RELAY_MAX_UNAUTHORIZED_PER_ADDR="10", CCTVHUB_RELAY_FD_RESERVE="150")
+
+    def run(s):
+        cid = s.camera("sim", c.url("relay-reserve"))
+        _, grants = s.open()
+        url = grants[cid]["rtsp_url"]
+        tr.wait_for(lambda: tr.playing(s, cid), 20, "camera pre-warmed")
+        conns, kept, closed = [], 0, 0
+        try:
+            for i in range(NOFILE + 20):
+                x = socket.create_connection(("127.0.0.1", s.rtsp_port), timeout=5)
+                conns.append(x)
+                try:
+                    x.sendall(("DESCRIBE %s RTSP/1.0\r\nCSeq: 1\r\n\r\n" % url).encode())
+                    got = x.recv(65536)
+                except OSError:
+                    got = b""
+                if got.startswith(b"RTSP/1.0 200"):
+                    kept += 1
+                else:
+                    closed += 1
+            print("  kept %d connections, %d closed at accept" % (kept, closed), flush=True)
+            check(kept > 20 and kept < NOFILE - 150 and closed == NOFILE + 20 - kept,
+                  "kept %d, closed %d" % (kept, closed))
+            refused, _ = metrics(s)
+            check(refused.get("fd_reserve") == closed, refused)
+            check(s.healthy(), "HTTP stopped answering")
+            _, more = s.open()  # an event open: its audit record is written
+            check(more, "the event drew no camera")
+        finally:
+            for x in conns:
+                x.close()
+
+    tr.with_site(run, env=env, nofile=NOFILE)
+
+
 def test_caps_above_the_descriptor_limit_stop_the_start_naming_the_keys():
     tmp = tempfile.mkdtemp(prefix="cctvhub-limits-")
     try:
@@ -186,6 +227,7 @@ def test_caps_above_the_descriptor_limit_stop_the_start_naming_the_keys():
 if __name__ == "__main__":
     try:
         hub.main([test_unauthorized_connections_are_capped_and_timed_out_while_http_and_a_viewer_work,
+                  test_the_descriptor_reserve_keeps_http_and_event_opens_working_under_viewers,
                   test_caps_above_the_descriptor_limit_stop_the_start_naming_the_keys])
     finally:
         tr.kill_spawned()
