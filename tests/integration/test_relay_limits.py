@@ -163,9 +163,10 @@ def test_unauthorized_connections_are_capped_and_timed_out_while_http_and_a_view
     tr.with_site(run, env=ENV, nofile=NOFILE)
 
 
-def test_the_descriptor_reserve_keeps_http_and_event_opens_working_under_viewers():
+def test_the_descriptor_reserves_keep_http_and_event_opens_working_under_floods():
     """Connections with a valid token are not capped by the door: a flood of them stops at the
-    relay's reserve band, so HTTP, event opens (the audit log) and other viewers go on."""
+    relay's reserve band, so HTTP and event opens (the audit log) go on. HTTP's own flood
+    stops at its narrower band, answered 503."""
     c = tr.camsim()
     env = dict(ENV, CCTVHUB_RELAY_MAX_UNAUTHORIZED="10",
                CCTVHUB_RELAY_MAX_UNAUTHORIZED_PER_ADDR="10", CCTVHUB_RELAY_FD_RESERVE="150")
@@ -200,6 +201,31 @@ def test_the_descriptor_reserve_keeps_http_and_event_opens_working_under_viewers
         finally:
             for x in conns:
                 x.close()
+        # HTTP's own band: idle connections beyond it are answered 503 at once (not dropped
+        # unanswered as libuv does when accept fails), and HTTP serves again after them.
+        idle = []
+        try:
+            for _ in range(NOFILE):
+                idle.append(socket.create_connection(("127.0.0.1", s.h.port), timeout=5))
+            time.sleep(0.5)
+            answered = held = 0
+            for x in idle:
+                x.setblocking(False)
+                try:
+                    got = x.recv(4096)
+                except BlockingIOError:
+                    held += 1
+                    continue
+                check(got.startswith(b"HTTP/1.1 503") and b"too_many_connections" in got,
+                      "an idle HTTP connection got %r" % got[:200])
+                answered += 1
+            print("  HTTP held %d idle connections, answered %d with 503" % (held, answered),
+                  flush=True)
+            check(answered > 0 and held < NOFILE - 16, (held, answered))
+        finally:
+            for x in idle:
+                x.close()
+        tr.wait_for(s.healthy, 10, "HTTP answering after the idle flood")
 
     tr.with_site(run, env=env, nofile=NOFILE)
 
@@ -227,7 +253,7 @@ def test_caps_above_the_descriptor_limit_stop_the_start_naming_the_keys():
 if __name__ == "__main__":
     try:
         hub.main([test_unauthorized_connections_are_capped_and_timed_out_while_http_and_a_viewer_work,
-                  test_the_descriptor_reserve_keeps_http_and_event_opens_working_under_viewers,
+                  test_the_descriptor_reserves_keep_http_and_event_opens_working_under_floods,
                   test_caps_above_the_descriptor_limit_stop_the_start_naming_the_keys])
     finally:
         tr.kill_spawned()
