@@ -19,6 +19,7 @@
 #include "proto/proto.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -28,8 +29,6 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
-
-#include <assert.h>
 
 #define IN_CAP      8192
 #define MAX_HEADERS 32
