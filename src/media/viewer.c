@@ -19,7 +19,6 @@
 #include "proto/proto.h"
 
 #include <arpa/inet.h>
-#include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -51,11 +50,8 @@ struct ch_media__conn {
     conn_t *cam_next, *cam_prev; /* the camera's list */
     ch_media__loop_t *loop;
     ch_media_relay_t *relay;
-    uint8_t addr[16];              /* its address as the door counts it */
-    int at_door;                   /* waits at the door (under the relay's door_lock) */
-    conn_t *door_prev, *door_next; /* the door's list, oldest first (under door_lock) */
-    atomic_int evicted;            /* the door let a newcomer in in its place: close it */
-    int64_t accepted_ms;           /* monotonic */
+    ch_media__door_node_t door; /* its place at the door until it authorizes */
+    int64_t accepted_ms;        /* monotonic */
     ch_media__sock_t *sock;
     int fd;
     cam_t *cam;
@@ -177,144 +173,12 @@ static void count_refusal(ch_media_relay_t *r, ch_media_refusal_t why)
     atomic_fetch_add_explicit(&r->refused[why], 1, memory_order_relaxed);
 }
 
-void ch_media__door_init(ch_media_relay_t *r)
-{
-    /* At most max_unauthorized addresses hold a count: twice that keeps probes short. */
-    size_t cap = 16;
-    while (cap < 2 * (size_t)r->cfg.max_unauthorized) {
-        cap <<= 1;
-    }
-    r->door = ch_calloc(cap, sizeof(*r->door));
-    r->door_mask = cap - 1;
-    /* A secret seed: an attacker with many addresses cannot aim them at one chain (which the
-     * total cap bounds anyway). */
-    if (getrandom(&r->door_seed, sizeof(r->door_seed), 0) != (ssize_t)sizeof(r->door_seed)) {
-        r->door_seed = ch_time_mono_ns() ^ (uint64_t)(uintptr_t)r;
-    }
-    pthread_mutex_init(&r->door_lock, NULL);
-}
-
-void ch_media__door_fini(ch_media_relay_t *r)
-{
-    pthread_mutex_destroy(&r->door_lock);
-    ch_free(r->door);
-    r->door = NULL;
-}
-
-/* The door's key of a peer: IPv4 as mapped into IPv6, IPv6 cut to its /64 (one host's share
- * of addresses), all zero when unknown. */
-static void door_key(const struct sockaddr_storage *ss, uint8_t out[16])
-{
-    memset(out, 0, 16);
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        out[10] = out[11] = 0xff;
-        memcpy(out + 12, &a->sin_addr, 4);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
-            memcpy(out, &a->sin6_addr, 16);
-        } else {
-            memcpy(out, &a->sin6_addr, 8);
-        }
-    }
-}
-
-static size_t door_hash(const ch_media_relay_t *r, const uint8_t a[16])
-{
-    uint64_t x, y;
-    memcpy(&x, a, 8);
-    memcpy(&y, a + 8, 8);
-    uint64_t h = (x ^ r->door_seed) * 0x9E3779B97F4A7C15u;
-    h ^= h >> 29;
-    h = (h + y) * 0xBF58476D1CE4E5B9u;
-    h ^= h >> 32;
-    return (size_t)h & r->door_mask;
-}
-
-/* Where a's count is, or the free slot where it would go. Under door_lock. */
-static size_t door_slot(const ch_media_relay_t *r, const uint8_t a[16])
-{
-    size_t i = door_hash(r, a);
-    while (r->door[i].count != 0 && memcmp(r->door[i].addr, a, 16) != 0) {
-        i = (i + 1) & r->door_mask;
-    }
-    return i;
-}
-
-/* Takes c out of the door's count and list. Under door_lock; c is at the door. */
-static void door_remove_locked(ch_media_relay_t *r, conn_t *c)
-{
-    c->at_door = 0;
-    if (c->door_prev != NULL) {
-        c->door_prev->door_next = c->door_next;
-    } else {
-        r->door_oldest = c->door_next;
-    }
-    if (c->door_next != NULL) {
-        c->door_next->door_prev = c->door_prev;
-    } else {
-        r->door_newest = c->door_prev;
-    }
-    c->door_prev = c->door_next = NULL;
-    size_t hole = door_slot(r, c->addr);
-    assert(r->door[hole].count > 0 && r->door_total > 0);
-    r->door_total--;
-    if (--r->door[hole].count > 0) {
-        return;
-    }
-    /* Backward-shift deletion: later entries of the chain whose home is at or before the hole
-     * move into it, so that no lookup stops early at an empty slot. */
-    for (size_t j = (hole + 1) & r->door_mask; r->door[j].count != 0; j = (j + 1) & r->door_mask) {
-        size_t home = door_hash(r, r->door[j].addr);
-        if (((j - home) & r->door_mask) >= ((j - hole) & r->door_mask)) {
-            r->door[hole] = r->door[j];
-            hole = j;
-        }
-    }
-    r->door[hole].count = 0;
-}
-
-/*
- * Counts a new connection from c->addr in, or says why not: CH_MEDIA_REFUSED_PER_ADDR when
- * its address has max_unauthorized_per_addr waiting (-1 when let in). When max_unauthorized
- * are waiting, the oldest of them gives its place: it is marked evicted (its loop closes it
- * at its next tick) and the newcomer goes in. A viewer with a token authorizes within its
- * first round trip, so a flood from many addresses must open max_unauthorized connections in
- * that time to keep it out, instead of merely holding the door full. From any thread.
- */
+/* Counts c in at the door, or says why not (see ch_media__door_enter): -1 when let in. */
 static int door_enter(conn_t *c)
 {
     ch_media_relay_t *r = c->relay;
-    int why = -1, evicted = 0;
-    pthread_mutex_lock(&r->door_lock);
-    if (r->door[door_slot(r, c->addr)].count >= r->cfg.max_unauthorized_per_addr) {
-        why = CH_MEDIA_REFUSED_PER_ADDR;
-    } else {
-        if (r->door_total >= r->cfg.max_unauthorized && r->door_oldest != NULL) {
-            conn_t *old = r->door_oldest;
-            door_remove_locked(r, old);
-            atomic_store_explicit(&old->evicted, 1, memory_order_relaxed);
-            evicted = 1;
-        }
-        /* Found again: the eviction may have moved entries. */
-        ch_media__addr_count_t *e = &r->door[door_slot(r, c->addr)];
-        if (e->count == 0) {
-            memcpy(e->addr, c->addr, 16);
-        }
-        e->count++;
-        r->door_total++;
-        c->at_door = 1;
-        c->door_prev = r->door_newest;
-        c->door_next = NULL;
-        if (r->door_newest != NULL) {
-            r->door_newest->door_next = c;
-        } else {
-            r->door_oldest = c;
-        }
-        r->door_newest = c;
-    }
-    pthread_mutex_unlock(&r->door_lock);
+    int evicted = 0;
+    int why = ch_media__door_enter(&r->door, &c->door, &evicted);
     if (why >= 0) {
         count_refusal(r, (ch_media_refusal_t)why);
     }
@@ -324,16 +188,10 @@ static int door_enter(conn_t *c)
     return why;
 }
 
-/* c no longer waits at the door: it authorized, or it is closing (or it was evicted, and the
- * door let it go already). From any thread. */
+/* c no longer waits at the door: it authorized, or it is closing. */
 static void door_leave(conn_t *c)
 {
-    ch_media_relay_t *r = c->relay;
-    pthread_mutex_lock(&r->door_lock);
-    if (c->at_door) {
-        door_remove_locked(r, c);
-    }
-    pthread_mutex_unlock(&r->door_lock);
+    ch_media__door_leave(&c->relay->door, &c->door);
 }
 
 /* Whether fd is one of the reserve band's: the top fd_reserve descriptors of the limit.
@@ -1283,7 +1141,7 @@ size_t ch_media__cam_viewer_infos(cam_t *cam, ch_media_viewer_info_t *out, size_
 
 void ch_media__conn_tick(conn_t *c, int64_t now)
 {
-    if (!c->authorized && atomic_load_explicit(&c->evicted, memory_order_relaxed)) {
+    if (!c->authorized && ch_media__door_evicted(&c->door)) {
         ch_media__conn_close(c, "evicted");
         return;
     }
@@ -1316,7 +1174,7 @@ static conn_t *conn_new(ch_media_relay_t *r, int fd, const struct sockaddr_stora
     c->fd = fd;
     c->last_req_ms = ch_media__now_ms();
     c->accepted_ms = c->last_req_ms;
-    door_key(ss, c->addr);
+    ch_media__door_key(ss, c->door.addr);
     char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
     if (ss->ss_family == AF_INET) {
