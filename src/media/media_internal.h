@@ -135,7 +135,7 @@ struct ch_media__cam {
 
 /* A command from another thread. */
 typedef struct ch_media__cmd {
-    enum { CMD_HOLD = 1, CMD_END_GRANT, CMD_CONN, CMD_STOP } kind;
+    enum { CMD_HOLD = 1, CMD_END_GRANT, CMD_CONN, CMD_STOP, CMD_SWEEP } kind;
     int64_t id;
     int delta;
     ch_media__conn_t *conn; /* CMD_CONN: a viewer handed over, its socket closed on the sender */
@@ -153,6 +153,7 @@ struct ch_media__loop {
     ch_media__cmd_t *inbox, **inbox_tail;
     ch_media__sock_t *listener; /* loop 0 only */
     int listener_paused;        /* out of descriptors: resumed at the next tick */
+    atomic_int sweep_posted;    /* a CMD_SWEEP is in the inbox (any thread) */
     ch_media__cam_t *cams;
     ch_media__conn_t *conns; /* every viewer connection of this loop */
     int stopping;
@@ -237,6 +238,8 @@ ch_media__cam_t *ch_media__cam_get(ch_media__loop_t *l, int64_t id); /* creates 
 void ch_media__cam_touch(ch_media__cam_t *c);                        /* viewers or holds changed */
 void ch_media__post(ch_media__loop_t *l, ch_media__cmd_t *cmd);
 ch_media__loop_t *ch_media__owner(ch_media_relay_t *r, int64_t camera_id);
+/* The door evicted a connection: every loop closes its evicted ones soon (from any thread). */
+void ch_media__sweep_soon(ch_media_relay_t *r);
 /* Sends a record to the pool; done (may be NULL) runs on the loop with the result. */
 void ch_media__record(ch_media__loop_t *l, const ch_media_record_t *rec, ch_media__conn_t *c,
                       void (*done)(ch_media__conn_t *c, int rc));
@@ -261,6 +264,7 @@ void ch_media__listener_start(ch_media__loop_t *l, int fd);
 void ch_media__conn_adopt(ch_media__loop_t *l, ch_media__conn_t *conn);
 void ch_media__conn_close(ch_media__conn_t *conn, const char *why);
 void ch_media__conn_tick(ch_media__conn_t *conn, int64_t now);
+void ch_media__loop_sweep(ch_media__loop_t *l); /* closes the loop's evicted connections */
 ch_media__conn_t *ch_media__conn_next(ch_media__conn_t *conn); /* the loop's list */
 /* Media bytes a playing viewer was written so far, and its transport (0 RTSP, 1 WebSocket);
  * 0 for a viewer not playing. */

@@ -422,6 +422,12 @@ static void loop_wake(uv_async_t *a)
                 loop_stop(l);
             }
             break;
+        case CMD_SWEEP:
+            atomic_store_explicit(&l->sweep_posted, 0, memory_order_relaxed);
+            if (!l->stopping) {
+                ch_media__loop_sweep(l);
+            }
+            break;
         }
         ch_free(cmd);
         cmd = next;
@@ -707,4 +713,17 @@ void ch_media_relay_end_grant(ch_media_relay_t *r, int64_t grant_id)
 ch_media__loop_t *ch_media__owner(ch_media_relay_t *r, int64_t camera_id)
 {
     return owner(r, camera_id);
+}
+
+/* An evicted connection holds its descriptor until its loop closes it: waiting for the tick
+ * (100 ms) let a fast flood pile hundreds of them up to the reserve band. Which loop has it is
+ * the owner's to know, so every loop is asked; one sweep at a time is in an inbox. */
+void ch_media__sweep_soon(ch_media_relay_t *r)
+{
+    for (unsigned i = 0; i < r->nloops; i++) {
+        ch_media__loop_t *l = &r->loops[i];
+        if (!atomic_exchange_explicit(&l->sweep_posted, 1, memory_order_relaxed)) {
+            post_new(l, CMD_SWEEP, 0, 0);
+        }
+    }
 }

@@ -184,6 +184,7 @@ static int door_enter(conn_t *c)
     }
     if (evicted) {
         count_refusal(r, CH_MEDIA_REFUSED_MAX_UNAUTHORIZED);
+        ch_media__sweep_soon(r);
     }
     return why;
 }
@@ -1137,6 +1138,16 @@ size_t ch_media__cam_viewer_infos(cam_t *cam, ch_media_viewer_info_t *out, size_
         n++;
     }
     return n;
+}
+
+void ch_media__loop_sweep(ch_media__loop_t *l)
+{
+    for (conn_t *c = l->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        if (!c->authorized && ch_media__door_evicted(&c->door)) {
+            ch_media__conn_close(c, "evicted");
+        }
+    }
 }
 
 void ch_media__conn_tick(conn_t *c, int64_t now)
