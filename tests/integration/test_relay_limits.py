@@ -80,6 +80,28 @@ def flood(port, source, n):
     return held, refused
 
 
+def upgrade(s, grant, source):
+    """A browser's WebSocket upgrade to the grant's live path from source: the answer's head."""
+    x = socket.socket()
+    x.bind((source, 0))
+    x.settimeout(5)
+    try:
+        x.connect(("127.0.0.1", s.h.port))
+        path = "/" + grant["ws_url"].split("/", 3)[3]
+        x.sendall(("GET %s HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                   "\r\n" % path).encode())
+        got = b""
+        while b"\r\n\r\n" not in got:
+            b = x.recv(4096)
+            if not b:
+                break
+            got += b
+        return got
+    finally:
+        x.close()
+
+
 def metrics(s):
     _, _, data = s.h.request("GET", "/metrics")
     text = data.decode()
@@ -106,6 +128,12 @@ def test_unauthorized_connections_are_capped_and_timed_out_while_http_and_a_view
             check(len(held1) == PER_ADDR and len(refused1) == 10,
                   "from one address %d held, %d refused; wanted %d and 10"
                   % (len(held1), len(refused1), PER_ADDR))
+            # A browser's upgrade from the full address is refused by the same door (503),
+            # from another it plays.
+            got = upgrade(s, grants[cid], "127.0.0.1")
+            check(got.startswith(b"HTTP/1.1 503") and b"wait to authorize" in got, got[:300])
+            got = upgrade(s, grants[cid], "127.0.0.4")
+            check(got.startswith(b"HTTP/1.1 101"), got[:300])
             # Another address fills the door, and beyond it each newcomer closes the oldest
             # waiting connection.
             held2, refused2 = flood(s.rtsp_port, "127.0.0.2", TOTAL - PER_ADDR + 10)
@@ -119,7 +147,7 @@ def test_unauthorized_connections_are_capped_and_timed_out_while_http_and_a_view
             check(gone == list(range(10)), "evicted %s, wanted the 10 oldest" % gone)
             refused, waiting = metrics(s)
             check(waiting == TOTAL, "cctvhub_relay_unauthorized %s, wanted %d" % (waiting, TOTAL))
-            check(refused.get("max_unauthorized_per_addr") == 10
+            check(refused.get("max_unauthorized_per_addr") == 11
                   and refused.get("max_unauthorized") == 10, refused)
             # With the door full, a viewer with a valid token (from a third address) gets in
             # and plays, and HTTP answers.
