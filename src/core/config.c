@@ -52,6 +52,8 @@ static const ch_config_key_t ch__config_keys[] = {
      CH_CFG_FIELD(http_idle_timeout_ms), 10, 86400000, 1},
     {"http.max_connections", "CCTVHUB_HTTP_MAX_CONNECTIONS", CH_CFG_UINT,
      CH_CFG_FIELD(http_max_connections), 1, 1000000, 1},
+    {"http.fd_reserve", "CCTVHUB_HTTP_FD_RESERVE", CH_CFG_UINT, CH_CFG_FIELD(http_fd_reserve), 4,
+     1 << 20, 0},
     {"import.max_bytes", "CCTVHUB_IMPORT_MAX_BYTES", CH_CFG_UINT, CH_CFG_FIELD(import_max_bytes),
      1024, (uint64_t)1 << 36, 0},
     {"hub.node_id", "CCTVHUB_NODE_ID", CH_CFG_STR, CH_CFG_FIELD(node_id), 0, 0, 0},
@@ -96,6 +98,14 @@ static const ch_config_key_t ch__config_keys[] = {
      CH_CFG_FIELD(relay_viewer_budget_kb), 64, 1048576, 0},
     {"relay.pull_transport", "CCTVHUB_RELAY_PULL_TRANSPORT", CH_CFG_STR,
      CH_CFG_FIELD(relay_pull_transport), 0, 0, 0},
+    {"relay.max_unauthorized", "CCTVHUB_RELAY_MAX_UNAUTHORIZED", CH_CFG_UINT,
+     CH_CFG_FIELD(relay_max_unauthorized), 1, 65536, 0},
+    {"relay.max_unauthorized_per_addr", "CCTVHUB_RELAY_MAX_UNAUTHORIZED_PER_ADDR", CH_CFG_UINT,
+     CH_CFG_FIELD(relay_max_unauthorized_per_addr), 1, 65536, 0},
+    {"relay.auth_timeout_s", "CCTVHUB_RELAY_AUTH_TIMEOUT_S", CH_CFG_UINT,
+     CH_CFG_FIELD(relay_auth_timeout_s), 1, 600, 0},
+    {"relay.fd_reserve", "CCTVHUB_RELAY_FD_RESERVE", CH_CFG_UINT, CH_CFG_FIELD(relay_fd_reserve), 8,
+     1 << 20, 0},
     {"rtsp.public_url", "CCTVHUB_RTSP_PUBLIC_URL", CH_CFG_STR, CH_CFG_FIELD(rtsp_public_url), 0, 0,
      0},
     {"http.public_url", "CCTVHUB_HTTP_PUBLIC_URL", CH_CFG_STR, CH_CFG_FIELD(http_public_url), 0, 0,
@@ -705,6 +715,7 @@ static void ch__config_defaults(ch_config_t *cfg)
     cfg->http_request_timeout_ms = 10000;
     cfg->http_idle_timeout_ms = 60000;
     cfg->http_max_connections = 10000;
+    cfg->http_fd_reserve = 32;
     cfg->import_max_bytes = 268435456;
     cfg->node_id = ch_strdup("cctvhub");
     cfg->audit_checkpoint_records = 1000;
@@ -728,6 +739,10 @@ static void ch__config_defaults(ch_config_t *cfg)
     cfg->relay_backoff_max_s = 30;
     cfg->relay_viewer_budget_kb = 4096;
     cfg->relay_pull_transport = ch_strdup("tcp");
+    cfg->relay_max_unauthorized = 256;
+    cfg->relay_max_unauthorized_per_addr = 32;
+    cfg->relay_auth_timeout_s = 10;
+    cfg->relay_fd_reserve = 128;
     cfg->health_probe_interval = 60;
     cfg->health_probe_concurrency = 64;
     cfg->health_probe_timeout_s = 5;
@@ -938,6 +953,17 @@ int ch_config_load(ch_config_t *cfg, const char *file, char *const *envp,
         ch_buf_appendf(&msg, "http.max_target: %llu must be smaller than http.max_head (%llu)",
                        (unsigned long long)cfg->http_max_target,
                        (unsigned long long)cfg->http_max_head);
+        *errp = ch_buf_steal(&msg);
+        goto fail;
+    }
+    if (cfg->http_fd_reserve >= cfg->relay_fd_reserve) {
+        /* The relay must stop taking descriptors before HTTP does, or a flood of viewers'
+         * connections would leave the API none. */
+        ch_buf_t msg;
+        ch_buf_init(&msg);
+        ch_buf_appendf(&msg, "http.fd_reserve: %llu must be smaller than relay.fd_reserve (%llu)",
+                       (unsigned long long)cfg->http_fd_reserve,
+                       (unsigned long long)cfg->relay_fd_reserve);
         *errp = ch_buf_steal(&msg);
         goto fail;
     }

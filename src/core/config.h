@@ -16,6 +16,7 @@
  *   http.request_timeout_ms    CCTVHUB_HTTP_REQUEST_TIMEOUT_MS 10000        (reloadable)
  *   http.idle_timeout_ms       CCTVHUB_HTTP_IDLE_TIMEOUT_MS   60000         (reloadable)
  *   http.max_connections       CCTVHUB_HTTP_MAX_CONNECTIONS   10000         (reloadable)
+ *   http.fd_reserve            CCTVHUB_HTTP_FD_RESERVE        32
  *   import.max_bytes           CCTVHUB_IMPORT_MAX_BYTES       268435456
  *   hub.node_id                CCTVHUB_NODE_ID                cctvhub
  *   audit.checkpoint_records   CCTVHUB_AUDIT_CHECKPOINT_RECORDS 1000
@@ -32,6 +33,10 @@
  *   auth.max_hashes_per_address CCTVHUB_AUTH_MAX_HASHES_PER_ADDRESS 2
  *   http.trusted_proxies       CCTVHUB_HTTP_TRUSTED_PROXIES   (none)
  *   rtsp.listen                CCTVHUB_RTSP_LISTEN            127.0.0.1:8554
+ *   relay.max_unauthorized     CCTVHUB_RELAY_MAX_UNAUTHORIZED 256
+ *   relay.max_unauthorized_per_addr CCTVHUB_RELAY_MAX_UNAUTHORIZED_PER_ADDR 32
+ *   relay.auth_timeout_s       CCTVHUB_RELAY_AUTH_TIMEOUT_S   10
+ *   relay.fd_reserve           CCTVHUB_RELAY_FD_RESERVE       128
  *   event.bounds               CCTVHUB_EVENT_BOUNDS           124.5,33.0,132.0,38.7
  *   event.grace_s              CCTVHUB_EVENT_GRACE_S          30
  *   http.web_root              CCTVHUB_HTTP_WEB_ROOT          <source tree>/web when it exists
@@ -93,6 +98,7 @@ typedef struct ch_config {
     uint64_t http_request_timeout_ms;
     uint64_t http_idle_timeout_ms;
     uint64_t http_max_connections;
+    uint64_t http_fd_reserve; /* HTTP accepts no connection on one of the top this many fds */
     uint64_t import_max_bytes;
     char *node_id;
     uint64_t audit_checkpoint_records;
@@ -119,6 +125,10 @@ typedef struct ch_config {
     uint64_t relay_backoff_max_s;
     uint64_t relay_viewer_budget_kb; /* a viewer this far behind skips to the newest keyframe */
     char *relay_pull_transport;      /* "tcp" (interleaved) or "udp" (TCP when refused) */
+    uint64_t relay_max_unauthorized; /* viewers' connections not yet authorized, in all */
+    uint64_t relay_max_unauthorized_per_addr; /* the same from one address (IPv6: one /64) */
+    uint64_t relay_auth_timeout_s; /* a connection not authorized within this is closed */
+    uint64_t relay_fd_reserve;     /* the relay accepts on none of the top this many fds */
     char *rtsp_public_url;  /* "rtsp://cctv.example.go.kr:8554": grants' rtsp_url base, or NULL */
     char *http_public_url;  /* "https://cctv.example.go.kr": grants' ws_url base (wss), or NULL */
     char *web_root;         /* the console's files, or NULL for none */

@@ -236,12 +236,16 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_
         .backoff_max_s = (unsigned)cfg->relay_backoff_max_s,
         .viewer_budget = (size_t)cfg->relay_viewer_budget_kb * 1024,
         .pull_udp = strcmp(pt, "udp") == 0,
+        .max_unauthorized = (unsigned)cfg->relay_max_unauthorized,
+        .max_unauthorized_per_addr = (unsigned)cfg->relay_max_unauthorized_per_addr,
+        .auth_timeout_s = (unsigned)cfg->relay_auth_timeout_s,
+        .fd_reserve = (unsigned)cfg->relay_fd_reserve,
         .source = on_source,
         .authorize = on_authorize,
         .record = on_record,
         .ud = mr,
     };
-    char err[256];
+    char err[512];
     int r = ch_media_relay_start(&rc, &mr->relay, err, sizeof(err));
     if (r != 0) {
         fprintf(stderr, "cctvhub serve: %s\n", err);
@@ -446,6 +450,21 @@ void ch_main__relay_collect(ch_metrics_writer_t *w, void *ud)
         for (int i = 0; i < 2; i++) {
             ch_metrics_label_t l = {"transport", transports[i]};
             ch_metrics_value_u64(w, &l, 1, t.bytes_out[i]);
+        }
+    }
+    if (ch_metrics_family(w, "cctvhub_relay_unauthorized", CH_METRICS_GAUGE,
+                          "Viewers' connections waiting to authorize (capped by "
+                          "relay.max_unauthorized).") == 0) {
+        ch_metrics_value_u64(w, NULL, 0, t.unauthorized);
+    }
+    if (ch_metrics_family(w, "cctvhub_relay_refused_total", CH_METRICS_COUNTER,
+                          "Viewers' connections refused or closed at the door, unrecorded: "
+                          "max_unauthorized, max_unauthorized_per_addr, fd_reserve (the "
+                          "descriptors kept for HTTP and the audit log), no_descriptor, "
+                          "auth_timeout.") == 0) {
+        for (int i = 0; i < CH_MEDIA_REFUSED__COUNT; i++) {
+            ch_metrics_label_t l = {"reason", ch_media_refusal_names[i]};
+            ch_metrics_value_u64(w, &l, 1, t.refused[i]);
         }
     }
     pthread_mutex_lock(&mr->lock);

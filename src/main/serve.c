@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -91,6 +92,29 @@ static void ch__serve_limits(const ch_config_t *cfg, ch_http_limits_t *l)
     l->request_timeout_ms = cfg->http_request_timeout_ms;
     l->idle_timeout_ms = cfg->http_idle_timeout_ms;
     l->max_connections = (size_t)cfg->http_max_connections;
+    l->fd_reserve = (size_t)cfg->http_fd_reserve; /* not reloadable: the start's stays */
+}
+
+/*
+ * Raises the soft descriptor limit to the hard one: the relay's and HTTP's caps are checked
+ * against it (ch_media_relay_start refuses caps that do not fit), and both stop accepting
+ * connections before the last descriptors, which stay for the audit log and the store.
+ */
+static void ch__serve_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return;
+    }
+    rlim_t was = rl.rlim_cur;
+    if (rl.rlim_cur != rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            rl.rlim_cur = was;
+        }
+    }
+    ch_log(CH_LOG_INFO, "main", "msg=\"descriptor limit\" nofile=%llu was=%llu",
+           (unsigned long long)rl.rlim_cur, (unsigned long long)was);
 }
 
 /* Last step of the stop: every handle is closed, so the loop ends and main closes the store. */
@@ -389,6 +413,7 @@ int ch_main_serve(int argc, char **argv)
         return rc;
     }
     int exit_code = CH_EXIT_OK;
+    ch__serve_raise_nofile();
     /* Configuration first: a broken services file stops the start before anything is
      * touched. */
     ch_policy_t *services = NULL;

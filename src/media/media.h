@@ -178,6 +178,19 @@ typedef struct ch_media_relay_config {
     size_t viewer_budget;   /* bytes a viewer may lag before it skips; 0 = 4 MiB */
     size_t window;          /* packets kept per camera (see the store); 0 = 8192 */
     int pull_udp;           /* ask cameras for RTP over UDP (TCP interleaved when refused) */
+    /* The door (viewers' connections before their token is accepted; OPTIONS needs none):
+     * at most max_unauthorized of them at once (0 = 256: a newcomer beyond closes the oldest),
+     * max_unauthorized_per_addr from one address, an IPv6 /64 counting as one (0 = 32: a
+     * newcomer beyond is closed); each closed auth_timeout_s after its
+     * accept if not authorized by then, whatever it sent (0 = 10). No connection is taken on
+     * one of the top fd_reserve descriptors of RLIMIT_NOFILE (0 = 128): they stay for HTTP,
+     * the audit log, the store and the pulls. Connections refused or closed for these write
+     * no record (ch_media_relay_totals counts them). The start checks that the descriptors
+     * open, max_unauthorized and fd_reserve fit RLIMIT_NOFILE. */
+    unsigned max_unauthorized;
+    unsigned max_unauthorized_per_addr;
+    unsigned auth_timeout_s;
+    unsigned fd_reserve;
     /* 0, or CH_ENOENT (no such camera, or no stream URL). Media thread. */
     int (*source)(void *ud, int64_t camera_id, ch_media_source_t *out);
     /* 0 and *out; or 401 / 403 with *reason set (a static string). Media thread. */
@@ -188,7 +201,8 @@ typedef struct ch_media_relay_config {
     void *ud;
 } ch_media_relay_config_t;
 
-/* Binds the listener and starts the loops. 0, or a negative code with err filled. */
+/* Binds the listener and starts the loops. 0, or a negative code with err filled (CH_EINVAL
+ * for a configuration that cannot work: the caps above RLIMIT_NOFILE, naming the keys). */
 int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **out, char *err,
                          size_t errlen) CH_MUST_CHECK;
 /* Takes a connection handed over by the HTTP server (a browser's WebSocket upgrade to
@@ -250,10 +264,25 @@ typedef struct ch_media_stream_info {
  * started playing, by transport ([0] RTSP, [1] WebSocket). Each loop keeps its own figures
  * on its thread and publishes them with its snapshot: counting adds nothing to the packet
  * path. From any thread. */
+typedef enum ch_media_refusal {
+    CH_MEDIA_REFUSED_MAX_UNAUTHORIZED = 0, /* the oldest waiting, closed for a newcomer */
+    CH_MEDIA_REFUSED_PER_ADDR,             /* so many from its address */
+    CH_MEDIA_REFUSED_FD_RESERVE,           /* accepted on a descriptor of the reserve */
+    CH_MEDIA_REFUSED_NO_DESCRIPTOR,        /* accept failed: out of descriptors (EMFILE) */
+    CH_MEDIA_REFUSED_AUTH_TIMEOUT,         /* not authorized within auth_timeout_s: closed */
+    CH_MEDIA_REFUSED__COUNT
+} ch_media_refusal_t;
+
+/* The words /metrics labels the refusals with ("max_unauthorized", ...), by ch_media_refusal_t. */
+extern const char *const ch_media_refusal_names[CH_MEDIA_REFUSED__COUNT];
+
 typedef struct ch_media_relay_totals {
     uint64_t bytes_in;
     uint64_t bytes_out[2];
     uint64_t views[2];
+    /* Not from the snapshots: as of the call. */
+    uint64_t unauthorized;                     /* connections waiting for authorization now */
+    uint64_t refused[CH_MEDIA_REFUSED__COUNT]; /* connections refused at the door, since start */
 } ch_media_relay_totals_t;
 void ch_media_relay_totals(ch_media_relay_t *r, ch_media_relay_totals_t *out);
 

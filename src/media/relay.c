@@ -9,12 +9,14 @@
 #include "core/config.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -244,8 +246,9 @@ static void snapshot(ch_media__loop_t *l)
             s->viewers = vi;
         }
     }
-    ch_media_relay_totals_t t = {
-        l->gone_bytes_in, {l->gone_bytes_out[0], l->gone_bytes_out[1]}, {l->views[0], l->views[1]}};
+    ch_media_relay_totals_t t = {.bytes_in = l->gone_bytes_in,
+                                 .bytes_out = {l->gone_bytes_out[0], l->gone_bytes_out[1]},
+                                 .views = {l->views[0], l->views[1]}};
     for (ch_media__cam_t *c = l->cams; c != NULL; c = c->next) {
         t.bytes_in += c->bytes_in;
     }
@@ -281,6 +284,10 @@ void ch_media_relay_totals(ch_media_relay_t *r, ch_media_relay_totals_t *out)
         }
     }
     pthread_mutex_unlock(&r->lock);
+    out->unauthorized = ch_media__door_waiting(&r->door, NULL);
+    for (int i = 0; i < CH_MEDIA_REFUSED__COUNT; i++) {
+        out->refused[i] = atomic_load_explicit(&r->refused[i], memory_order_relaxed);
+    }
 }
 
 void ch_media_relay_each_stream(ch_media_relay_t *r,
@@ -422,6 +429,12 @@ static void loop_wake(uv_async_t *a)
                 loop_stop(l);
             }
             break;
+        case CMD_SWEEP:
+            atomic_store_explicit(&l->sweep_posted, 0, memory_order_relaxed);
+            if (!l->stopping) {
+                ch_media__loop_sweep(l);
+            }
+            break;
         }
         ch_free(cmd);
         cmd = next;
@@ -485,6 +498,52 @@ static int listen_socket(const char *host, int port, char *err, size_t errlen)
     return fd;
 }
 
+/* Descriptors the process has open now (/proc/self/fd), or 0 when it cannot tell. */
+static uint64_t open_descriptors(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL) {
+        return 0;
+    }
+    uint64_t n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] != '.') {
+            n++;
+        }
+    }
+    closedir(d);
+    return n > 0 ? n - 1 : 0; /* the directory's own */
+}
+
+/*
+ * Whether the door's caps fit the descriptor limit: what is open now, the listener and each
+ * loop's own (an epoll and an eventfd; 4 counted), max_unauthorized connections and the
+ * reserve band must all be under RLIMIT_NOFILE, or the caps would promise what a flood could
+ * not be given. Sets r->nofile. 0, or CH_EINVAL with err naming the keys.
+ */
+static int check_descriptors(ch_media_relay_t *r, unsigned loops, char *err, size_t errlen)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) {
+        r->nofile = 0;
+        return 0;
+    }
+    r->nofile = (uint64_t)rl.rlim_cur;
+    uint64_t open = open_descriptors() + 1 + 4 * (uint64_t)loops;
+    uint64_t need = open + r->cfg.max_unauthorized + r->cfg.fd_reserve;
+    if (need <= r->nofile) {
+        return 0;
+    }
+    snprintf(err, errlen,
+             "relay.max_unauthorized (%u) and relay.fd_reserve (%u) do not fit the descriptor "
+             "limit: with %llu descriptors in use they need %llu, RLIMIT_NOFILE is %llu (hard "
+             "limit %llu); lower them or raise the limit (ulimit -n, LimitNOFILE=)",
+             r->cfg.max_unauthorized, r->cfg.fd_reserve, (unsigned long long)open,
+             (unsigned long long)need, (unsigned long long)rl.rlim_cur,
+             (unsigned long long)(rl.rlim_max == RLIM_INFINITY ? 0 : rl.rlim_max));
+    return CH_EINVAL;
+}
+
 int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **out, char *err,
                          size_t errlen)
 {
@@ -506,6 +565,31 @@ int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **
     if (r->cfg.viewer_budget == 0) {
         r->cfg.viewer_budget = 4u << 20;
     }
+    if (r->cfg.max_unauthorized == 0) {
+        r->cfg.max_unauthorized = 256;
+    }
+    if (r->cfg.max_unauthorized_per_addr == 0) {
+        r->cfg.max_unauthorized_per_addr = 32;
+    }
+    if (r->cfg.auth_timeout_s == 0) {
+        r->cfg.auth_timeout_s = 10;
+    }
+    if (r->cfg.fd_reserve == 0) {
+        r->cfg.fd_reserve = 128;
+    }
+    unsigned n = cfg->loops;
+    if (n == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cores > 0 ? (unsigned)cores : 1;
+    }
+    if (n > 64) {
+        n = 64;
+    }
+    int crc = check_descriptors(r, n, err, errlen);
+    if (crc != 0) {
+        ch_free(r);
+        return crc;
+    }
     if (ch_config_parse_listen(cfg->listen != NULL ? cfg->listen : "", r->host, &r->port) != 0) {
         snprintf(err, errlen, "rtsp.listen: expected ADDR:PORT, got \"%s\"",
                  cfg->listen != NULL ? cfg->listen : "");
@@ -523,20 +607,13 @@ int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **
         r->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
                                               : ntohs(((struct sockaddr_in *)&bound)->sin_port);
     }
-    unsigned n = cfg->loops;
-    if (n == 0) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        n = cores > 0 ? (unsigned)cores : 1;
-    }
-    if (n > 64) {
-        n = 64;
-    }
     r->nloops = n;
     r->loops = ch_calloc(n, sizeof(*r->loops));
     r->snap = ch_calloc(n, sizeof(*r->snap));
     r->nsnap = ch_calloc(n, sizeof(*r->nsnap));
     r->totals = ch_calloc(n, sizeof(*r->totals));
     pthread_mutex_init(&r->lock, NULL);
+    ch_media__door_init(&r->door, r->cfg.max_unauthorized, r->cfg.max_unauthorized_per_addr);
     for (unsigned i = 0; i < n; i++) {
         ch_media__loop_t *l = &r->loops[i];
         l->relay = r;
@@ -560,8 +637,11 @@ int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **
             abort();
         }
     }
-    ch_log(CH_LOG_INFO, "media", "msg=\"relay listening\" rtsp=%s:%d loops=%u", r->host, r->port,
-           n);
+    ch_log(CH_LOG_INFO, "media",
+           "msg=\"relay listening\" rtsp=%s:%d loops=%u max_unauthorized=%u per_addr=%u "
+           "auth_timeout_s=%u fd_reserve=%u nofile=%llu",
+           r->host, r->port, n, r->cfg.max_unauthorized, r->cfg.max_unauthorized_per_addr,
+           r->cfg.auth_timeout_s, r->cfg.fd_reserve, (unsigned long long)r->nofile);
     *out = r;
     return 0;
 }
@@ -606,6 +686,7 @@ void ch_media_relay_stop(ch_media_relay_t *r)
         free_snap(r->snap[i], r->nsnap[i]);
     }
     pthread_mutex_destroy(&r->lock);
+    ch_media__door_fini(&r->door);
     ch_free(r->snap);
     ch_free(r->nsnap);
     ch_free(r->totals);
@@ -646,4 +727,17 @@ void ch_media_relay_restart(ch_media_relay_t *r, int64_t camera_id)
 ch_media__loop_t *ch_media__owner(ch_media_relay_t *r, int64_t camera_id)
 {
     return owner(r, camera_id);
+}
+
+/* An evicted connection holds its descriptor until its loop closes it: waiting for the tick
+ * (100 ms) let a fast flood pile hundreds of them up to the reserve band. Which loop has it is
+ * the owner's to know, so every loop is asked; one sweep at a time is in an inbox. */
+void ch_media__sweep_soon(ch_media_relay_t *r)
+{
+    for (unsigned i = 0; i < r->nloops; i++) {
+        ch_media__loop_t *l = &r->loops[i];
+        if (!atomic_exchange_explicit(&l->sweep_posted, 1, memory_order_relaxed)) {
+            post_new(l, CMD_SWEEP, 0, 0);
+        }
+    }
 }

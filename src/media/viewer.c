@@ -9,6 +9,11 @@
  * once its view.start record is durable, and the viewer then joins the fan-out store at the
  * cached keyframe. Media is written with one writev per viewer per camera read; a viewer whose
  * socket is full waits for writability, and one too far behind is skipped, then closed.
+ *
+ * The door: OPTIONS needs no token, so a connection costs an attacker nothing until it must
+ * authorize. Connections not yet authorized are capped in all and per address, and closed
+ * auth_timeout_s after their accept whatever they send; none is taken on a descriptor of the
+ * reserve band (the top fd_reserve of RLIMIT_NOFILE), which stays for HTTP and the audit log.
  */
 #include "media/media_internal.h"
 #include "proto/proto.h"
@@ -44,6 +49,9 @@ struct ch_media__conn {
     conn_t *next, *prev;         /* the loop's list */
     conn_t *cam_next, *cam_prev; /* the camera's list */
     ch_media__loop_t *loop;
+    ch_media_relay_t *relay;
+    ch_media__door_node_t door; /* its place at the door until it authorizes */
+    int64_t accepted_ms;        /* monotonic */
     ch_media__sock_t *sock;
     int fd;
     cam_t *cam;
@@ -150,6 +158,51 @@ static void cam_unlink(conn_t *c)
     ch_media__cam_touch(cam);
 }
 
+/* ---- the door ------------------------------------------------------------------------------ */
+
+const char *const ch_media_refusal_names[CH_MEDIA_REFUSED__COUNT] = {
+    [CH_MEDIA_REFUSED_MAX_UNAUTHORIZED] = "max_unauthorized",
+    [CH_MEDIA_REFUSED_PER_ADDR] = "max_unauthorized_per_addr",
+    [CH_MEDIA_REFUSED_FD_RESERVE] = "fd_reserve",
+    [CH_MEDIA_REFUSED_NO_DESCRIPTOR] = "no_descriptor",
+    [CH_MEDIA_REFUSED_AUTH_TIMEOUT] = "auth_timeout",
+};
+
+static void count_refusal(ch_media_relay_t *r, ch_media_refusal_t why)
+{
+    atomic_fetch_add_explicit(&r->refused[why], 1, memory_order_relaxed);
+}
+
+/* Counts c in at the door, or says why not (see ch_media__door_enter): -1 when let in. */
+static int door_enter(conn_t *c)
+{
+    ch_media_relay_t *r = c->relay;
+    int evicted = 0;
+    int why = ch_media__door_enter(&r->door, &c->door, &evicted);
+    if (why >= 0) {
+        count_refusal(r, (ch_media_refusal_t)why);
+    }
+    if (evicted) {
+        count_refusal(r, CH_MEDIA_REFUSED_MAX_UNAUTHORIZED);
+        ch_media__sweep_soon(r);
+    }
+    return why;
+}
+
+/* c no longer waits at the door: it authorized, or it is closing. */
+static void door_leave(conn_t *c)
+{
+    ch_media__door_leave(&c->relay->door, &c->door);
+}
+
+/* Whether fd is one of the reserve band's: the top fd_reserve descriptors of the limit.
+ * Descriptors are numbered lowest free first and keep their number, so connections kept only
+ * below the band never hold one of it, whatever else is open: no count to keep. */
+static int in_reserve(const ch_media_relay_t *r, int fd)
+{
+    return r->nofile > 0 && (uint64_t)fd + r->cfg.fd_reserve >= r->nofile;
+}
+
 /* ---- records ------------------------------------------------------------------------------- */
 
 /* Sends c's record of kind to the audit log (done, when given, gets the result on the loop):
@@ -179,6 +232,7 @@ static void record_view(conn_t *c, ch_media_record_kind_t kind, int status, cons
 
 static void conn_free(conn_t *c)
 {
+    door_leave(c);
     ch_buf_fini(&c->out);
     ch_free(c);
 }
@@ -208,6 +262,7 @@ void ch_media__conn_close(conn_t *c, const char *why)
     }
     c->closing = 1;
     c->why = why;
+    door_leave(c);
     if (c->ws && c->joined && !c->ws_said_bye && c->v.off == 0 && c->out.len == c->out_off &&
         c->sock != NULL) {
         /* Tell the browser why, when no message is half written (best effort). */
@@ -645,6 +700,7 @@ static int handle(conn_t *c, const ch_proto_request_t *req)
             return 0;
         }
         c->authorized = 1;
+        door_leave(c);
         cam_link(ch_media__cam_get(c->loop, id), c);
     }
     if (ch_slice_eq(m, "DESCRIBE")) {
@@ -846,6 +902,7 @@ static int handle_http(conn_t *c, const ch_proto_request_t *req)
         return 1;
     }
     c->authorized = 1;
+    door_leave(c);
     cam_link(ch_media__cam_get(c->loop, id), c); /* its browsers' stream is made with it */
     begin_view(c);
     return 1;
@@ -1083,8 +1140,28 @@ size_t ch_media__cam_viewer_infos(cam_t *cam, ch_media_viewer_info_t *out, size_
     return n;
 }
 
+void ch_media__loop_sweep(ch_media__loop_t *l)
+{
+    for (conn_t *c = l->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        if (!c->authorized && ch_media__door_evicted(&c->door)) {
+            ch_media__conn_close(c, "evicted");
+        }
+    }
+}
+
 void ch_media__conn_tick(conn_t *c, int64_t now)
 {
+    if (!c->authorized && ch_media__door_evicted(&c->door)) {
+        ch_media__conn_close(c, "evicted");
+        return;
+    }
+    if (!c->authorized && now - c->accepted_ms >= (int64_t)c->relay->cfg.auth_timeout_s * 1000) {
+        /* OPTIONS and refused requests keep a connection busy, not welcome. */
+        count_refusal(c->relay, CH_MEDIA_REFUSED_AUTH_TIMEOUT);
+        ch_media__conn_close(c, "auth_timeout");
+        return;
+    }
     if ((c->st == C_NEW) && now - c->last_req_ms >= IDLE_MS) {
         ch_media__conn_close(c, "timeout");
         return;
@@ -1100,14 +1177,15 @@ void ch_media__conn_tick(conn_t *c, int64_t now)
 
 /* ---- accepting ----------------------------------------------------------------------------- */
 
-/* A new connection on fd from peer ss ("?:0" when unknown). */
-static conn_t *conn_new(int fd, const struct sockaddr_storage *ss)
+/* A new connection of r on fd from peer ss ("?:0" when unknown), not yet at the door. */
+static conn_t *conn_new(ch_media_relay_t *r, int fd, const struct sockaddr_storage *ss)
 {
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     conn_t *c = ch_calloc(1, sizeof(*c));
+    c->relay = r;
     c->fd = fd;
     c->last_req_ms = ch_media__now_ms();
+    c->accepted_ms = c->last_req_ms;
+    ch_media__door_key(ss, c->door.addr);
     char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
     if (ss->ss_family == AF_INET) {
@@ -1130,6 +1208,7 @@ static void on_accept(ch_media__sock_t *s, int status, int events)
     if (status < 0) {
         return;
     }
+    ch_media_relay_t *r = l->relay;
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
@@ -1137,14 +1216,48 @@ static void on_accept(ch_media__sock_t *s, int status, int events)
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE) {
                 /* Pause accepting until the next tick rather than spin. */
+                count_refusal(r, CH_MEDIA_REFUSED_NO_DESCRIPTOR);
                 ch_log(CH_LOG_WARN, "media", "msg=\"cannot accept a viewer: out of descriptors\"");
                 ch_media__sock_want(s, 0);
                 l->listener_paused = 1;
             }
             return;
         }
-        ch_media__conn_adopt(l, conn_new(fd, &ss));
+        /* Refused at the door: closed at once, unanswered (it has asked nothing yet) and
+         * unrecorded (a flood must not write the audit log); counted for /metrics. Accepting
+         * and closing keeps the listen queue moving, so waiting clients learn at once. */
+        if (in_reserve(r, fd)) {
+            count_refusal(r, CH_MEDIA_REFUSED_FD_RESERVE);
+            close(fd);
+            continue;
+        }
+        conn_t *c = conn_new(r, fd, &ss);
+        if (door_enter(c) >= 0) {
+            close(fd);
+            conn_free(c);
+            continue;
+        }
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        ch_media__conn_adopt(l, c);
     }
+}
+
+#define DOOR_BODY                                                                                  \
+    "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections wait to "             \
+    "authorize\"}}"
+_Static_assert(sizeof(DOOR_BODY) - 1 == 83, "the 503's Content-Length");
+
+/* A browser's connection refused at the door: a best-effort 503 (it sent its request), then
+ * closed. */
+static void refuse_handed_over(int fd)
+{
+    static const char answer[] =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        "Content-Length: 83\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n" DOOR_BODY;
+    ssize_t w = write(fd, answer, sizeof(answer) - 1);
+    (void)w;
+    close(fd);
 }
 
 void ch_media_relay_adopt(ch_media_relay_t *r, int fd, const void *raw, size_t len)
@@ -1158,7 +1271,19 @@ void ch_media_relay_adopt(ch_media_relay_t *r, int fd, const void *raw, size_t l
     if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) {
         ss.ss_family = AF_UNSPEC;
     }
-    conn_t *c = conn_new(fd, &ss);
+    if (in_reserve(r, fd)) {
+        count_refusal(r, CH_MEDIA_REFUSED_FD_RESERVE);
+        refuse_handed_over(fd);
+        return;
+    }
+    conn_t *c = conn_new(r, fd, &ss);
+    if (door_enter(c) >= 0) {
+        conn_free(c);
+        refuse_handed_over(fd);
+        return;
+    }
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     memcpy(c->in, raw, len);
     c->in_len = len;
     ch_media__cmd_t *cmd = ch_calloc(1, sizeof(*cmd));

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define IN_INITIAL     4096         /* first read buffer of a connection */
@@ -138,6 +139,7 @@ struct ch_http_server {
     int listening;
     int port;
     ch_http_limits_t limits;
+    uint64_t nofile; /* RLIMIT_NOFILE's soft limit when the limits were set; 0: unknown */
     ch_http_handler_fn handler;
     ch_http_body_limit_fn body_limit;
     void *ud;
@@ -1045,6 +1047,33 @@ static void conn_peer_name(ch_http_conn_t *c, char *out, size_t out_len)
     }
 }
 
+/* Whether c's descriptor is among the top limits.fd_reserve of the process's limit.
+ * Descriptors are numbered lowest free first and keep their number, so connections taken only
+ * below the band never hold one of the fd_reserve descriptors above it: those stay for what
+ * must not fail for want of one (the audit log's files, the store, cameras' pulls). The
+ * relay's band is wider (relay.fd_reserve > http.fd_reserve), so a flood of viewers'
+ * connections stops there and leaves HTTP the difference. No count to keep, no system call. */
+static int descriptors_low(ch_http_conn_t *c)
+{
+    const ch_http_server_t *srv = c->srv;
+    uv_os_fd_t fd;
+    if (srv->limits.fd_reserve == 0 || srv->nofile == 0 ||
+        uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0 || fd < 0) {
+        return 0;
+    }
+    return (uint64_t)fd + srv->limits.fd_reserve >= srv->nofile;
+}
+
+/* The soft RLIMIT_NOFILE (0 when unlimited or unknown: no band). */
+static uint64_t nofile_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) {
+        return 0;
+    }
+    return (uint64_t)rl.rlim_cur;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     ch_http_server_t *srv = server->data;
@@ -1077,7 +1106,7 @@ static void on_connection(uv_stream_t *server, int status)
         conn_close(c);
         return;
     }
-    if (srv->num_conns > srv->limits.max_connections) {
+    if (srv->num_conns > srv->limits.max_connections || descriptors_low(c)) {
         /* Over the limit: one best-effort answer, with no request and no waiting, then
          * close. The client learns why instead of seeing a bare reset. */
         ch_buf_t body;
@@ -1118,6 +1147,7 @@ int ch_http_server_new(uv_loop_t *loop, const ch_http_limits_t *limits, ch_http_
     } else {
         ch_http_limits_default(&srv->limits);
     }
+    srv->nofile = nofile_limit();
     srv->handler = handler;
     srv->body_limit = body_limit;
     srv->ud = ud;
@@ -1224,6 +1254,7 @@ void ch_http_server_set_trusted_proxies(ch_http_server_t *srv, const ch_cidr_t *
 void ch_http_server_set_limits(ch_http_server_t *srv, const ch_http_limits_t *limits)
 {
     srv->limits = *limits;
+    srv->nofile = nofile_limit();
 }
 
 size_t ch_http_server_connections(const ch_http_server_t *srv)

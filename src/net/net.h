@@ -12,9 +12,10 @@
  *   400 malformed head; 408 head or body not complete within request_timeout_ms (slow client);
  *   413 body over max_body (or the handler's own body_limit); 414 target over max_target;
  *   431 head over max_head or more than max_headers headers; 501 any Transfer-Encoding
- *   (chunked uploads); 503 a connection beyond max_connections; 505 a version other than HTTP/1.0
- * or 1.1. Errors are answered as JSON {"error":{"code":"...","message":"..."}} and the connection
- * is closed; the process never is. Idle keep-alive connections close after idle_timeout_ms.
+ *   (chunked uploads); 503 a connection beyond max_connections, or one whose descriptor is
+ *   among the top fd_reserve of the process's limit; 505 a version other than HTTP/1.0 or 1.1.
+ * Errors are answered as JSON {"error":{"code":"...","message":"..."}} and the connection is
+ * closed; the process never is. Idle keep-alive connections close after idle_timeout_ms.
  */
 #ifndef CH_NET_H
 #define CH_NET_H
@@ -39,6 +40,10 @@ typedef struct ch_http_limits {
     uint64_t idle_timeout_ms;    /* keep-alive idle; default 60000; 0 turns it off */
     size_t max_connections;      /* beyond this, new connections get 503 and are closed;
                                     default 10000 */
+    size_t fd_reserve;           /* a connection accepted on one of the top fd_reserve
+                                    descriptors (of RLIMIT_NOFILE) gets 503 and is closed, so
+                                    that a flood of connections leaves descriptors to the
+                                    audit log and the store; default 32; 0 turns it off */
 } ch_http_limits_t;
 
 /* Fills l with the defaults above. */
@@ -104,7 +109,8 @@ size_t ch_http_server_in_flight(const ch_http_server_t *srv);
 
 /* Requests the server answered itself, before any handler saw them: a malformed head (400), a
  * request not received within request_timeout_ms (408), a body, target or head over its limit
- * (413, 414, 431), a chunked upload (501), a connection over max_connections (503), an HTTP
+ * (413, 414, 431), a chunked upload (501), a connection over max_connections or fd_reserve
+ * (503), an HTTP
  * version other than 1.0 and 1.1 (505). One entry per reason, with the status, the error code
  * the answer carried and how many since the server started. */
 typedef struct ch_http_refusal {

@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -28,17 +29,26 @@ def check(cond, what):
         raise Failure(what)
 
 
-def run(args, env=None, timeout=600, stdin=None, stdin_text=None):
-    """Runs the cctvhub command; returns (exit code, stdout, stderr) as text."""
+def limit_nofile(nofile):
+    """A preexec_fn giving the child a descriptor limit of nofile (soft and hard), or None."""
+    if nofile is None:
+        return None
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+
+def run(args, env=None, timeout=600, stdin=None, stdin_text=None, nofile=None):
+    """Runs the cctvhub command; returns (exit code, stdout, stderr) as text. With nofile, the
+    command runs with that descriptor limit."""
     e = dict(os.environ)
     if env:
         e.update(env)
+    pre = limit_nofile(nofile)
     if stdin_text is not None:
         p = subprocess.run([BIN] + args, capture_output=True, timeout=timeout, env=e,
-                           input=stdin_text.encode())
+                           input=stdin_text.encode(), preexec_fn=pre)
     else:
         p = subprocess.run([BIN] + args, capture_output=True, timeout=timeout, env=e,
-                           stdin=stdin)
+                           stdin=stdin, preexec_fn=pre)
     out, err = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
     check("ERROR: AddressSanitizer" not in err and "runtime error:" not in err
           and "ThreadSanitizer" not in err,
@@ -61,9 +71,10 @@ def add_user(data_dir, name, role, password, agency=None, env=None):
 
 class Hub:
     """One running daemon. With admin=True (the default) an administrator account exists and
-    the hub's requests carry its session cookie and CSRF token unless told otherwise."""
+    the hub's requests carry its session cookie and CSRF token unless told otherwise. With
+    nofile, the daemon runs with that descriptor limit (soft and hard)."""
 
-    def __init__(self, args=(), env=None, data_dir=None, admin=True):
+    def __init__(self, args=(), env=None, data_dir=None, admin=True, nofile=None):
         self.tmp = tempfile.mkdtemp(prefix="cctvhub-it-")
         self.data_dir = data_dir or os.path.join(self.tmp, "var")
         self.log_path = os.path.join(self.tmp, "stderr.log")
@@ -79,7 +90,8 @@ class Hub:
         if "--rtsp" not in args and "CCTVHUB_RTSP_LISTEN" not in e:
             cmd += ["--rtsp", "127.0.0.1:0"]  # the relay on a free port: rtsp_port says which
         cmd += list(args)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log, env=e)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log, env=e,
+                                     preexec_fn=limit_nofile(nofile))
         self.port = None
         deadline = time.time() + 30
         while time.time() < deadline:
