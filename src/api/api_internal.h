@@ -303,10 +303,32 @@ json_t *ch_api__services_json(const ch_policy_t *p);
 
 /* ---- geo routes (geo_routes.c) ------------------------------------------------------------- */
 
-/* Answers one of the CH_API__R_GEO_* routes from the index: returns the HTTP status and sets
- * *json (a new reference) or, for an error status, err. body is the parsed JSON body of the
- * POST routes (a GeoJSON geometry or Feature), NULL for near. */
-int ch_api__geo_answer(const ch_geo_t *geo, ch_api__route_id_t route, ch_slice_t query,
-                       const json_t *body, json_t **json, ch_api__err_t *err);
+/* At most this many path, area and coverage requests run at once (each on a pool thread, up to
+ * ~1 s); more are answered 503 with Retry-After, so that they can neither queue up nor take the
+ * pool from the audit's appends. */
+#define CH_API__GEO_MAX_JOBS 2
+
+/* A path, area or coverage request, parsed and checked on the loop and computed on a pool
+ * thread against a reference to the index (which the loop then no longer changes in place). */
+typedef struct ch_api__geo_job ch_api__geo_job_t;
+
+/*
+ * Starts one of the CH_API__R_GEO_* routes: checks the query and the body (the parsed JSON of
+ * the POST routes, a GeoJSON geometry or Feature; NULL for near) and returns the HTTP status:
+ * 200 with *json (a new reference) when answered at once (near: microseconds), 202 with *job
+ * when the answer is to be computed (ch_api__geo_run on a pool thread, then
+ * ch_api__geo_finish), or an error status with err. Loop only; the job takes a reference to
+ * geo.
+ */
+int ch_api__geo_answer(ch_geo_t *geo, ch_api__route_id_t route, ch_slice_t query,
+                       const json_t *body, json_t **json, ch_api__geo_job_t **job,
+                       ch_api__err_t *err);
+/* Computes the answer: on a pool thread; touches nothing but the job and its index. */
+void ch_api__geo_run(ch_api__geo_job_t *job);
+/* Back on the loop: the status, with *json (path and area: a new reference, to be marked with
+ * health and sent) or *text (coverage: already serialised, the caller frees it), or err. */
+int ch_api__geo_finish(ch_api__geo_job_t *job, json_t **json, char **text, ch_api__err_t *err);
+/* Frees the job and drops its reference to the index; loop only. NULL is fine. */
+void ch_api__geo_job_free(ch_api__geo_job_t *job);
 
 #endif /* CH_API_INTERNAL_H */
