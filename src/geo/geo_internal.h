@@ -182,11 +182,12 @@ int ch_geo__poly_contains(const geo_poly_t *gp, double lat, double lon, size_t *
 
 /* One grid row's crossings, reused from row to row (ch_geo__poly_row). */
 typedef struct geo_row_scratch {
-    struct geo_crossing {
-        double x;
-        uint32_t ring;
-    } * xs;
+    uint32_t *col;   /* per crossing: the first column whose centre is at or east of it */
+    uint32_t *ring;  /* per crossing: its ring */
+    uint32_t *order; /* crossing indexes bucketed by col */
     size_t cap;
+    uint32_t *start; /* cols + 2 bucket offsets */
+    size_t start_cap;
     uint8_t *parity; /* per ring */
 } geo_row_scratch_t;
 
@@ -194,8 +195,9 @@ void ch_geo__row_scratch_fini(geo_row_scratch_t *sc);
 /*
  * The scanline: marks inside[col] = 1 for every col of 0..cols-1 whose point (lat, west +
  * (col + 0.5) * dlon) is inside, leaving the others untouched; returns how many it marked. The
- * row's crossings with the band's edges are computed once, sorted, and swept from west to east
- * with one parity per ring: O(edges of the band + crossings log crossings + cols).
+ * row's crossings with the band's edges are computed once, each placed at the first column
+ * centre it lies west of (a bucket per column: no sort), and the row is swept from west to
+ * east with one parity per ring: O(edges of the band + cols).
  */
 size_t ch_geo__poly_row(const geo_poly_t *gp, geo_row_scratch_t *sc, double lat, double west,
                         double dlon, size_t cols, uint8_t *inside);

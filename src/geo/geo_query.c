@@ -193,15 +193,29 @@ void ch_geo__row_scratch_fini(geo_row_scratch_t *sc)
     if (sc == NULL) {
         return;
     }
-    ch_free(sc->xs);
+    ch_free(sc->col);
+    ch_free(sc->ring);
+    ch_free(sc->order);
+    ch_free(sc->start);
     ch_free(sc->parity);
     memset(sc, 0, sizeof(*sc));
 }
 
-static int cmp_crossing(const void *a, const void *b)
+/* The first column (0..cols) whose centre west + (col + 0.5) * dlon is at or east of x: where
+ * the crossing passes to the west of the sweep. Estimated by division, then settled with the
+ * very expression the centres are computed with (monotonic in col), so that ties go exactly
+ * as in the straightforward test (lon < x). */
+static uint32_t crossing_col(double x, double west, double dlon, size_t cols)
 {
-    const struct geo_crossing *x = a, *y = b;
-    return (x->x > y->x) - (x->x < y->x);
+    double est = ceil((x - west) / dlon - 0.5);
+    size_t c = !(est > 0.0) ? 0 : (est >= (double)cols ? cols : (size_t)est);
+    while (c > 0 && x <= west + ((double)(c - 1) + 0.5) * dlon) {
+        c--;
+    }
+    while (c < cols && !(x <= west + ((double)c + 0.5) * dlon)) {
+        c++;
+    }
+    return (uint32_t)c;
 }
 
 size_t ch_geo__poly_row(const geo_poly_t *gp, geo_row_scratch_t *sc, double lat, double west,
@@ -218,42 +232,53 @@ size_t ch_geo__poly_row(const geo_poly_t *gp, geo_row_scratch_t *sc, double lat,
     size_t m = gp->band_start[b + 1] - gp->band_start[b];
     if (m > sc->cap) {
         sc->cap = m;
-        sc->xs = ch_realloc(sc->xs, sc->cap * sizeof(*sc->xs));
+        sc->col = ch_realloc(sc->col, m * sizeof(uint32_t));
+        sc->ring = ch_realloc(sc->ring, m * sizeof(uint32_t));
+        sc->order = ch_realloc(sc->order, m * sizeof(uint32_t));
     }
+    if (cols + 2 > sc->start_cap) {
+        sc->start_cap = cols + 2;
+        sc->start = ch_realloc(sc->start, sc->start_cap * sizeof(uint32_t));
+    }
+    memset(sc->start, 0, (cols + 2) * sizeof(uint32_t));
+    /*
+     * A point is inside a ring when an odd number of its crossings lie east of it (lon < x).
+     * Sweeping east, a crossing passes to the west at the first centre with x <= lon: start
+     * each ring's parity at its count of crossings (all east of a point far west) and flip it
+     * as each passes.
+     */
     size_t k = 0;
     for (size_t t = 0; t < m; t++) {
         const geo_edge_t *ed = &gp->edges[ix[t]];
         if ((ed->yi > lat) != (ed->yj > lat)) {
-            sc->xs[k].x = edge_x(ed, lat);
-            sc->xs[k].ring = ed->ring;
+            sc->col[k] = crossing_col(edge_x(ed, lat), west, dlon, cols);
+            sc->ring[k] = ed->ring;
+            sc->parity[ed->ring] = 0;
+            sc->start[sc->col[k] + 1]++;
             k++;
         }
     }
     if (k == 0) {
         return 0;
     }
-    qsort(sc->xs, k, sizeof(*sc->xs), cmp_crossing);
-    /*
-     * A point is inside a ring when an odd number of its crossings lie east of it (lon < x).
-     * Sweeping east, a crossing passes to the west once x <= lon: start each ring's parity at
-     * its count of crossings (all east of a point far west) and flip it as each passes.
-     */
-    for (size_t t = 0; t < k; t++) {
-        sc->parity[sc->xs[t].ring] = 0;
+    for (size_t c = 0; c <= cols; c++) {
+        sc->start[c + 1] += sc->start[c];
     }
     size_t odd_holes = 0;
     for (size_t t = 0; t < k; t++) {
-        uint32_t r = sc->xs[t].ring;
+        uint32_t r = sc->ring[t];
         sc->parity[r] ^= 1;
         if (r != 0) {
             odd_holes += sc->parity[r] ? 1 : (size_t)-1;
         }
+        /* Bucket by column; start[c] then ends at the end of bucket c - 1. */
+        sc->order[sc->start[sc->col[t]]++] = (uint32_t)t;
     }
     size_t next = 0, marked = 0;
     for (size_t col = 0; col < cols; col++) {
-        double lon = west + ((double)col + 0.5) * dlon;
-        while (next < k && sc->xs[next].x <= lon) {
-            uint32_t r = sc->xs[next++].ring;
+        /* After the bucketing pass, start[col] is the end of bucket col. */
+        for (; next < sc->start[col]; next++) {
+            uint32_t r = sc->ring[sc->order[next]];
             sc->parity[r] ^= 1;
             if (r != 0) {
                 odd_holes += sc->parity[r] ? 1 : (size_t)-1;
