@@ -1047,19 +1047,24 @@ static void geo_done(uv_work_t *w, int status)
         return;
     }
     api_ctx_t *c = &g->ctx;
-    json_t *json = NULL;
     char *text = NULL;
     ch_api__err_t e;
+    if (status != UV_ECANCELED && ch_api__geo_mark(g->job, api->health)) {
+        /* The second pass: writing the answer, with the states read here. */
+        if (uv_queue_work(api->loop, &g->work, geo_work, geo_done) == 0) {
+            api->in_flight++;
+            api->geo_jobs++;
+            return;
+        }
+        ch_api__geo_run(g->job); /* the pool refused it: written here, then */
+    }
     if (status == UV_ECANCELED) {
         ch_api__reply_error(c, 503, "unavailable", NULL, "the query was cancelled; try again");
-    } else if (ch_api__geo_finish(g->job, &json, &text, &e) != 200) {
+    } else if (ch_api__geo_finish(g->job, &text, &e) != 200) {
         ch_api__reply_err(c, &e, NULL);
-    } else if (text != NULL) {
+    } else {
         ch_api__reply(c, 200, JSON_TYPE, NULL, text, strlen(text));
         free(text); /* json_dumps's */
-    } else {
-        ch_api__health_mark(api, json_object_get(json, "cameras"), "id");
-        ch_api__reply_json(c, 200, NULL, json);
     }
     geo_work_free(g);
 }

@@ -323,11 +323,18 @@ typedef struct ch_api__geo_job ch_api__geo_job_t;
 int ch_api__geo_answer(ch_geo_t *geo, ch_api__route_id_t route, ch_slice_t query,
                        const json_t *body, json_t **json, ch_api__geo_job_t **job,
                        ch_api__err_t *err);
-/* Computes the answer: on a pool thread; touches nothing but the job and its index. */
+/* Computes the answer, or on the second pass writes it: on a pool thread; touches nothing but
+ * the job and its index. */
 void ch_api__geo_run(ch_api__geo_job_t *job);
-/* Back on the loop: the status, with *json (path and area: a new reference, to be marked with
- * health and sent) or *text (coverage: already serialised, the caller frees it), or err. */
-int ch_api__geo_finish(ch_api__geo_job_t *job, json_t **json, char **text, ch_api__err_t *err);
+/* Back on the loop after the first pass: path and area answers carry each camera's health,
+ * which only the loop may read; this reads the states (one lookup a camera) and returns 1 when
+ * the job must go back to the pool for its second pass (writing the answer there: 100,000
+ * cameras are megabytes of JSON), 0 when it is done. health may be NULL. */
+struct ch_health;
+int ch_api__geo_mark(ch_api__geo_job_t *job, const struct ch_health *health);
+/* Back on the loop when done: 200 with *text (the serialised answer; the caller frees it with
+ * free()), or an error status with err. */
+int ch_api__geo_finish(ch_api__geo_job_t *job, char **text, ch_api__err_t *err);
 /* Frees the job and drops its reference to the index; loop only. NULL is fine. */
 void ch_api__geo_job_free(ch_api__geo_job_t *job);
 

@@ -17,6 +17,7 @@
 #include "api/api_internal.h"
 
 #include "geo/geo.h"
+#include "health/health.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -31,8 +32,10 @@ struct ch_api__geo_job {
     ch_geo_line_t line;
     ch_geo_polygon_t poly;
     int rc;
-    json_t *json; /* path and area */
-    char *text;   /* coverage */
+    ch_geo_results_t r;        /* path and area, between the two passes */
+    ch_health_state_t *health; /* r's cameras' states, read on the loop (NULL: none kept) */
+    int marked;                /* the states were read: the second pass writes the answer */
+    char *text;                /* the answer, serialised on the pool */
 };
 
 /* The serialisation ch_api__reply_json uses: compact, twelve significant digits. */
@@ -58,21 +61,38 @@ void ch_api__geo_job_free(ch_api__geo_job_t *j)
     ch_free(j->purpose);
     ch_geo_line_fini(&j->line);
     ch_geo_polygon_fini(&j->poly);
-    json_decref(j->json);
+    ch_geo_results_fini(&j->r);
+    ch_free(j->health);
     free(j->text); /* json_dumps allocates with malloc */
     ch_free(j);
 }
 
+/* The answer of path and area, with each camera's health when the states were read (as
+ * ch_api__health_mark adds them). */
+static void write_results(ch_api__geo_job_t *j)
+{
+    json_t *o = ch_geo_results_to_json(&j->r);
+    json_t *cams = json_object_get(o, "cameras");
+    for (size_t i = 0; j->health != NULL && i < j->r.count; i++) {
+        json_object_set_new(json_array_get(cams, i), "health",
+                            json_string(ch_health_state_name(j->health[i])));
+    }
+    j->text = json_dumps(o, GEO_DUMP_FLAGS);
+    json_decref(o);
+}
+
 void ch_api__geo_run(ch_api__geo_job_t *j)
 {
-    ch_geo_results_t r;
-    memset(&r, 0, sizeof(r));
+    if (j->marked) {
+        write_results(j);
+        return;
+    }
     switch (j->route) {
     case CH_API__R_GEO_PATH:
-        j->rc = ch_geo_path(j->geo, &j->line, j->radius_m, &j->f, &r);
+        j->rc = ch_geo_path(j->geo, &j->line, j->radius_m, &j->f, &j->r);
         break;
     case CH_API__R_GEO_AREA:
-        j->rc = ch_geo_area(j->geo, &j->poly, &j->f, &r);
+        j->rc = ch_geo_area(j->geo, &j->poly, &j->f, &j->r);
         break;
     default: {
         /* A million cells make tens of megabytes of JSON: built and written here too. */
@@ -85,18 +105,32 @@ void ch_api__geo_run(ch_api__geo_job_t *j)
             json_decref(o);
         }
         ch_geo_coverage_fini(&cov);
-        return;
+        break;
     }
     }
-    if (j->rc == 0) {
-        j->json = ch_geo_results_to_json(&r);
-    }
-    ch_geo_results_fini(&r);
 }
 
-int ch_api__geo_finish(ch_api__geo_job_t *j, json_t **json, char **text, ch_api__err_t *err)
+int ch_api__geo_mark(ch_api__geo_job_t *j, const ch_health_t *health)
 {
-    *json = NULL;
+    if (j->marked || j->rc != 0 || j->route == CH_API__R_GEO_COVERAGE) {
+        return 0;
+    }
+    if (health != NULL && j->r.count > 0) {
+        /* One lookup a camera here on the loop; the health table is the loop's. */
+        int64_t *ids = ch_malloc(j->r.count * sizeof(int64_t));
+        for (size_t i = 0; i < j->r.count; i++) {
+            ids[i] = j->r.items[i].camera_id;
+        }
+        j->health = ch_malloc(j->r.count * sizeof(ch_health_state_t));
+        ch_health_states(health, ids, j->r.count, j->health);
+        ch_free(ids);
+    }
+    j->marked = 1;
+    return 1;
+}
+
+int ch_api__geo_finish(ch_api__geo_job_t *j, char **text, ch_api__err_t *err)
+{
     *text = NULL;
     if (j->rc == CH_ETOOBIG && j->route == CH_API__R_GEO_AREA) {
         ch_api__err_set(err, 422, "too_complex", "geometry",
@@ -111,17 +145,12 @@ int ch_api__geo_finish(ch_api__geo_job_t *j, json_t **json, char **text, ch_api_
                                                        : "the area cannot be answered");
         return 400;
     }
-    if (j->route == CH_API__R_GEO_COVERAGE) {
-        if (j->text == NULL) {
-            ch_api__err_set(err, 500, "internal", NULL, "the answer could not be written");
-            return 500;
-        }
-        *text = j->text;
-        j->text = NULL;
-    } else {
-        *json = j->json;
-        j->json = NULL;
+    if (j->text == NULL) {
+        ch_api__err_set(err, 500, "internal", NULL, "the answer could not be written");
+        return 500;
     }
+    *text = j->text;
+    j->text = NULL;
     return 200;
 }
 

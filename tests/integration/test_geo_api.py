@@ -192,6 +192,7 @@ def test_path_area_and_coverage():
             vincenty(35.1035, 129.034, 35.104, 129.038)[0]
         for c in cams:
             check(0 <= c["from_m"] <= c["to_m"] <= total + 5, c)
+            check("health" in c, c)  # states read on the loop, the answer written on the pool
         # The area of a box holds exactly the located cameras of the box.
         box = [[129.03, 35.10], [129.04, 35.10], [129.04, 35.11], [129.03, 35.11], [129.03, 35.10]]
         _, res = h.json("POST", "/api/v1/geo/area", {"type": "Polygon", "coordinates": [box]},
@@ -200,6 +201,7 @@ def test_path_area_and_coverage():
                            expect=200)
         check(res["count"] == listed["total"], "area %d vs bbox %d" % (res["count"],
                                                                       listed["total"]))
+        check(all("health" in c for c in res["cameras"]), res["cameras"][:2])
         # Coverage: cells seen, possibly seen and blind add up to the cells inside.
         _, cov = h.json("POST", "/api/v1/geo/coverage?cell_m=50",
                         {"type": "Polygon", "coordinates": [box]}, expect=200)
