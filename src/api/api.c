@@ -327,6 +327,13 @@ static void geo_follow(ch_api_t *api, const api_resource_t *res, const api_recor
     }
     api->camera_changes++;
     ch_health_changed(api->health); /* its set of cameras to probe */
+    /* A path, area or coverage query on the pool may be reading the index: then change a copy
+     * (theirs stays as it was until they drop it). */
+    ch_geo_t *geo = ch_geo_unshare(api->geo);
+    if (geo != api->geo) {
+        api->geo = geo;
+        ch_event_set_geo(api->events, geo);
+    }
     if (deleted_id != 0) {
         (void)ch_geo_remove(api->geo, deleted_id);
     } else if (ch_geo_upsert(api->geo, &r->camera) != 0) {
@@ -1083,20 +1090,101 @@ static void handle_audit(api_ctx_t *c, ch_api__route_id_t route)
 
 /* ---- geo ------------------------------------------------------------------------------------ */
 
-static void handle_geo(api_ctx_t *c, ch_api__route_id_t route)
+/* One path, area or coverage request on the thread pool. The request stays valid until
+ * answered; the job holds a reference to the index it was asked of. */
+typedef struct api_geo_work {
+    uv_work_t work;
+    api_ctx_t ctx;
+    ch_api__geo_job_t *job;
+} api_geo_work_t;
+
+static void geo_work(uv_work_t *w)
 {
-    json_t *body = NULL;
-    if (route != CH_API__R_GEO_NEAR && (body = ch_api__read_body(c)) == NULL) {
+    api_geo_work_t *g = w->data;
+    ch_api__geo_run(g->job);
+}
+
+static void geo_work_free(api_geo_work_t *g)
+{
+    ch_api__geo_job_free(g->job);
+    ch_free(g);
+}
+
+static void geo_done(uv_work_t *w, int status)
+{
+    api_geo_work_t *g = w->data;
+    ch_api_t *api = g->ctx.api;
+    api->in_flight--;
+    api->geo_jobs--;
+    if (api->freeing) {
+        geo_work_free(g);
+        if (api->in_flight == 0) {
+            ch_api_free(api);
+        }
         return;
     }
-    json_t *json = NULL;
+    api_ctx_t *c = &g->ctx;
+    char *text = NULL;
     ch_api__err_t e;
-    int status = ch_api__geo_answer(c->api->geo, route, c->req->query, body, &json, &e);
-    json_decref(body);
-    if (status != 200) {
+    if (status != UV_ECANCELED && ch_api__geo_mark(g->job, api->health)) {
+        /* The second pass: writing the answer, with the states read here. */
+        if (uv_queue_work(api->loop, &g->work, geo_work, geo_done) == 0) {
+            api->in_flight++;
+            api->geo_jobs++;
+            return;
+        }
+        ch_api__geo_run(g->job); /* the pool refused it: written here, then */
+    }
+    if (status == UV_ECANCELED) {
+        ch_api__reply_error(c, 503, "unavailable", NULL, "the query was cancelled; try again");
+    } else if (ch_api__geo_finish(g->job, &text, &e) != 200) {
         ch_api__reply_err(c, &e, NULL);
     } else {
-        ch_api__health_mark(c->api, json_object_get(json, "cameras"), "id");
+        ch_api__reply(c, 200, JSON_TYPE, NULL, text, strlen(text));
+        free(text); /* json_dumps's */
+    }
+    geo_work_free(g);
+}
+
+static void handle_geo(api_ctx_t *c, ch_api__route_id_t route)
+{
+    ch_api_t *api = c->api;
+    json_t *body = NULL;
+    if (route != CH_API__R_GEO_NEAR) {
+        /* Refused before the body is even parsed: the bound on heavy queries in flight. */
+        if (api->geo_jobs >= CH_API__GEO_MAX_JOBS) {
+            ch_api__err_t e;
+            ch_api__err_set(&e, 503, "busy", NULL,
+                            "%d path, area or coverage queries are running; try again shortly",
+                            CH_API__GEO_MAX_JOBS);
+            ch_api__reply_err(c, &e, "Retry-After: 1\r\n");
+            return;
+        }
+        if ((body = ch_api__read_body(c)) == NULL) {
+            return;
+        }
+    }
+    json_t *json = NULL;
+    ch_api__geo_job_t *job = NULL;
+    ch_api__err_t e;
+    int status = ch_api__geo_answer(api->geo, route, c->req->query, body, &json, &job, &e);
+    json_decref(body);
+    if (status == 202) {
+        api_geo_work_t *g = ch_calloc(1, sizeof(*g));
+        g->ctx = *c;
+        g->job = job;
+        g->work.data = g;
+        if (uv_queue_work(api->loop, &g->work, geo_work, geo_done) != 0) {
+            geo_work_free(g);
+            ch_api__reply_error(c, 503, "unavailable", NULL, "the query could not be started");
+            return;
+        }
+        api->in_flight++;
+        api->geo_jobs++;
+    } else if (status != 200) {
+        ch_api__reply_err(c, &e, NULL);
+    } else {
+        ch_api__health_mark(api, json_object_get(json, "cameras"), "id");
         ch_api__reply_json(c, 200, NULL, json);
     }
 }

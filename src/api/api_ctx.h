@@ -22,7 +22,9 @@ struct ch_api {
     ch_geo_t *geo;
     uint64_t camera_changes; /* counts changes made through the routes, see import_done */
     ch_policy_t *policy;     /* the services file; NULL when none is configured */
-    size_t in_flight;        /* imports on the pool, and logins and passwords on the hasher */
+    size_t in_flight;        /* imports and geo queries on the pool, logins and passwords on the
+                              * hasher */
+    size_t geo_jobs;         /* path, area and coverage queries among them */
     int freeing;             /* ch_api_free() was called with work in flight */
     /* The /health answer, rebuilt at most once a second (or when in_flight changes): it is
      * the benchmark's target, so the common case is one comparison and a copy. */

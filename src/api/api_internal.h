@@ -303,10 +303,39 @@ json_t *ch_api__services_json(const ch_policy_t *p);
 
 /* ---- geo routes (geo_routes.c) ------------------------------------------------------------- */
 
-/* Answers one of the CH_API__R_GEO_* routes from the index: returns the HTTP status and sets
- * *json (a new reference) or, for an error status, err. body is the parsed JSON body of the
- * POST routes (a GeoJSON geometry or Feature), NULL for near. */
-int ch_api__geo_answer(const ch_geo_t *geo, ch_api__route_id_t route, ch_slice_t query,
-                       const json_t *body, json_t **json, ch_api__err_t *err);
+/* At most this many path, area and coverage requests run at once (each on a pool thread, up to
+ * ~1 s); more are answered 503 with Retry-After, so that they can neither queue up nor take the
+ * pool from the audit's appends. */
+#define CH_API__GEO_MAX_JOBS 2
+
+/* A path, area or coverage request, parsed and checked on the loop and computed on a pool
+ * thread against a reference to the index (which the loop then no longer changes in place). */
+typedef struct ch_api__geo_job ch_api__geo_job_t;
+
+/*
+ * Starts one of the CH_API__R_GEO_* routes: checks the query and the body (the parsed JSON of
+ * the POST routes, a GeoJSON geometry or Feature; NULL for near) and returns the HTTP status:
+ * 200 with *json (a new reference) when answered at once (near: microseconds), 202 with *job
+ * when the answer is to be computed (ch_api__geo_run on a pool thread, then
+ * ch_api__geo_finish), or an error status with err. Loop only; the job takes a reference to
+ * geo.
+ */
+int ch_api__geo_answer(ch_geo_t *geo, ch_api__route_id_t route, ch_slice_t query,
+                       const json_t *body, json_t **json, ch_api__geo_job_t **job,
+                       ch_api__err_t *err);
+/* Computes the answer, or on the second pass writes it: on a pool thread; touches nothing but
+ * the job and its index. */
+void ch_api__geo_run(ch_api__geo_job_t *job);
+/* Back on the loop after the first pass: path and area answers carry each camera's health,
+ * which only the loop may read; this reads the states (one lookup a camera) and returns 1 when
+ * the job must go back to the pool for its second pass (writing the answer there: 100,000
+ * cameras are megabytes of JSON), 0 when it is done. health may be NULL. */
+struct ch_health;
+int ch_api__geo_mark(ch_api__geo_job_t *job, const struct ch_health *health);
+/* Back on the loop when done: 200 with *text (the serialised answer; the caller frees it with
+ * free()), or an error status with err. */
+int ch_api__geo_finish(ch_api__geo_job_t *job, char **text, ch_api__err_t *err);
+/* Frees the job and drops its reference to the index; loop only. NULL is fine. */
+void ch_api__geo_job_free(ch_api__geo_job_t *job);
 
 #endif /* CH_API_INTERNAL_H */

@@ -7,16 +7,152 @@
  *   POST /api/v1/geo/coverage?cell_m=                   coverage grid and blind spots
  *
  * Every route also takes the filters purpose, agency_id, kind, status and exclude_offline.
- * The index (src/geo) lives in memory and answers in microseconds, so these run inline on
- * the control loop.
+ * The index (src/geo) lives in memory. A near query takes microseconds and is answered inline
+ * on the control loop. Path, area and coverage can take up to a second (10,000 positions, a
+ * million cells): they are checked here on the loop (sizes within the geo module's bounds),
+ * then computed on a pool thread against a reference to the index (ch_geo_ref; the loop copies
+ * the index before changing it while a job holds it), so the loop, its other requests and the
+ * grants' expiry never wait for them.
  */
 #include "api/api_internal.h"
 
 #include "geo/geo.h"
+#include "health/health.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+
+struct ch_api__geo_job {
+    ch_api__route_id_t route;
+    ch_geo_t *geo; /* a reference: unchanged while the job runs */
+    ch_geo_filter_t f;
+    char *purpose; /* f.purpose points here (the query's strings go with the request) */
+    double radius_m, cell_m;
+    ch_geo_line_t line;
+    ch_geo_polygon_t poly;
+    int rc;
+    ch_geo_results_t r;        /* path and area, between the two passes */
+    ch_health_state_t *health; /* r's cameras' states, read on the loop (NULL: none kept) */
+    int marked;                /* the states were read: the second pass writes the answer */
+    char *text;                /* the answer, serialised on the pool */
+};
+
+/* The serialisation ch_api__reply_json uses: compact, twelve significant digits. */
+#define GEO_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(12))
+
+static ch_api__geo_job_t *job_new(ch_geo_t *geo, ch_api__route_id_t route, const ch_geo_filter_t *f)
+{
+    ch_api__geo_job_t *j = ch_calloc(1, sizeof(*j));
+    j->route = route;
+    j->geo = ch_geo_ref(geo);
+    j->f = *f;
+    j->purpose = ch_strdup(f->purpose);
+    j->f.purpose = j->purpose;
+    return j;
+}
+
+void ch_api__geo_job_free(ch_api__geo_job_t *j)
+{
+    if (j == NULL) {
+        return;
+    }
+    ch_geo_free(j->geo);
+    ch_free(j->purpose);
+    ch_geo_line_fini(&j->line);
+    ch_geo_polygon_fini(&j->poly);
+    ch_geo_results_fini(&j->r);
+    ch_free(j->health);
+    free(j->text); /* json_dumps allocates with malloc */
+    ch_free(j);
+}
+
+/* The answer of path and area, with each camera's health when the states were read (as
+ * ch_api__health_mark adds them). */
+static void write_results(ch_api__geo_job_t *j)
+{
+    json_t *o = ch_geo_results_to_json(&j->r);
+    json_t *cams = json_object_get(o, "cameras");
+    for (size_t i = 0; j->health != NULL && i < j->r.count; i++) {
+        json_object_set_new(json_array_get(cams, i), "health",
+                            json_string(ch_health_state_name(j->health[i])));
+    }
+    j->text = json_dumps(o, GEO_DUMP_FLAGS);
+    json_decref(o);
+}
+
+void ch_api__geo_run(ch_api__geo_job_t *j)
+{
+    if (j->marked) {
+        write_results(j);
+        return;
+    }
+    switch (j->route) {
+    case CH_API__R_GEO_PATH:
+        j->rc = ch_geo_path(j->geo, &j->line, j->radius_m, &j->f, &j->r);
+        break;
+    case CH_API__R_GEO_AREA:
+        j->rc = ch_geo_area(j->geo, &j->poly, &j->f, &j->r);
+        break;
+    default: {
+        /* A million cells make tens of megabytes of JSON: built and written here too. */
+        ch_geo_coverage_t cov;
+        memset(&cov, 0, sizeof(cov));
+        j->rc = ch_geo_coverage(j->geo, &j->poly, j->cell_m, &j->f, &cov);
+        if (j->rc == 0) {
+            json_t *o = ch_geo_coverage_to_json(&cov);
+            j->text = json_dumps(o, GEO_DUMP_FLAGS);
+            json_decref(o);
+        }
+        ch_geo_coverage_fini(&cov);
+        break;
+    }
+    }
+}
+
+int ch_api__geo_mark(ch_api__geo_job_t *j, const ch_health_t *health)
+{
+    if (j->marked || j->rc != 0 || j->route == CH_API__R_GEO_COVERAGE) {
+        return 0;
+    }
+    if (health != NULL && j->r.count > 0) {
+        /* One lookup a camera here on the loop; the health table is the loop's. */
+        int64_t *ids = ch_malloc(j->r.count * sizeof(int64_t));
+        for (size_t i = 0; i < j->r.count; i++) {
+            ids[i] = j->r.items[i].camera_id;
+        }
+        j->health = ch_malloc(j->r.count * sizeof(ch_health_state_t));
+        ch_health_states(health, ids, j->r.count, j->health);
+        ch_free(ids);
+    }
+    j->marked = 1;
+    return 1;
+}
+
+int ch_api__geo_finish(ch_api__geo_job_t *j, char **text, ch_api__err_t *err)
+{
+    *text = NULL;
+    if (j->rc == CH_ETOOBIG && j->route == CH_API__R_GEO_AREA) {
+        ch_api__err_set(err, 422, "too_complex", "geometry",
+                        "the polygon needs more than %d edge tests for the cameras in its box: "
+                        "send a simpler polygon or a smaller area",
+                        CH_GEO_MAX_AREA_EDGE_TESTS);
+        return 422;
+    }
+    if (j->rc != 0) {
+        ch_api__err_set(err, 400, "invalid", "geometry",
+                        j->route == CH_API__R_GEO_PATH ? "the path cannot be answered"
+                                                       : "the area cannot be answered");
+        return 400;
+    }
+    if (j->text == NULL) {
+        ch_api__err_set(err, 500, "internal", NULL, "the answer could not be written");
+        return 500;
+    }
+    *text = j->text;
+    j->text = NULL;
+    return 200;
+}
 
 /* Only these parameters (plus the filters), each at most once. */
 static int check_params(const ch_api__query_t *q, const char *const *own, ch_api__err_t *err)
@@ -112,8 +248,8 @@ static int answer_near(const ch_geo_t *geo, const ch_api__query_t *q, json_t **j
     return 200;
 }
 
-static int answer_path(const ch_geo_t *geo, const ch_api__query_t *q, const json_t *body,
-                       json_t **json, ch_api__err_t *err)
+static int answer_path(ch_geo_t *geo, const ch_api__query_t *q, const json_t *body,
+                       ch_api__geo_job_t **job, ch_api__err_t *err)
 {
     static const char *const own[] = {"radius_m", NULL};
     double radius = 100;
@@ -131,21 +267,14 @@ static int answer_path(const ch_geo_t *geo, const ch_api__query_t *q, const json
                         rc == CH_ETOOBIG ? "payload_too_large" : "invalid", "geometry", "%s", msg);
         return err->status;
     }
-    ch_geo_results_t r;
-    memset(&r, 0, sizeof(r));
-    rc = ch_geo_path(geo, &line, radius, &f, &r);
-    ch_geo_line_fini(&line);
-    if (rc != 0) {
-        ch_api__err_set(err, 400, "invalid", "geometry", "the path cannot be answered");
-        return 400;
-    }
-    *json = ch_geo_results_to_json(&r);
-    ch_geo_results_fini(&r);
-    return 200;
+    *job = job_new(geo, CH_API__R_GEO_PATH, &f);
+    (*job)->line = line;
+    (*job)->radius_m = radius;
+    return 202;
 }
 
-static int answer_polygon(const ch_geo_t *geo, ch_api__route_id_t route, const ch_api__query_t *q,
-                          const json_t *body, json_t **json, ch_api__err_t *err)
+static int answer_polygon(ch_geo_t *geo, ch_api__route_id_t route, const ch_api__query_t *q,
+                          const json_t *body, ch_api__geo_job_t **job, ch_api__err_t *err)
 {
     static const char *const own_area[] = {NULL};
     static const char *const own_cov[] = {"cell_m", NULL};
@@ -165,42 +294,24 @@ static int answer_polygon(const ch_geo_t *geo, ch_api__route_id_t route, const c
                         rc == CH_ETOOBIG ? "payload_too_large" : "invalid", "geometry", "%s", msg);
         return err->status;
     }
-    if (coverage) {
-        ch_geo_coverage_t cov;
-        memset(&cov, 0, sizeof(cov));
-        rc = ch_geo_coverage(geo, &poly, cell, &f, &cov);
-        if (rc == 0) {
-            *json = ch_geo_coverage_to_json(&cov);
-        }
-        ch_geo_coverage_fini(&cov);
-    } else {
-        ch_geo_results_t r;
-        memset(&r, 0, sizeof(r));
-        rc = ch_geo_area(geo, &poly, &f, &r);
-        if (rc == 0) {
-            *json = ch_geo_results_to_json(&r);
-        }
-        ch_geo_results_fini(&r);
-    }
-    ch_geo_polygon_fini(&poly);
-    if (rc == CH_ETOOBIG) {
-        ch_api__err_set(err, 400, "invalid", "cell_m",
-                        "the grid would have more than %d cells: choose a larger cell_m or a "
-                        "smaller area",
-                        CH_GEO_MAX_COVER_CELLS);
+    /* The grid's size is known before any work: refused here, at once. */
+    if (coverage && (rc = ch_geo_coverage_check(&poly, cell, msg, sizeof(msg))) != 0) {
+        ch_geo_polygon_fini(&poly);
+        ch_api__err_set(err, 400, "invalid", rc == CH_ETOOBIG ? "cell_m" : "geometry", "%s", msg);
         return 400;
     }
-    if (rc != 0) {
-        ch_api__err_set(err, 400, "invalid", "geometry", "the area cannot be answered");
-        return 400;
-    }
-    return 200;
+    *job = job_new(geo, route, &f);
+    (*job)->poly = poly;
+    (*job)->cell_m = cell;
+    return 202;
 }
 
-int ch_api__geo_answer(const ch_geo_t *geo, ch_api__route_id_t route, ch_slice_t query,
-                       const json_t *body, json_t **json, ch_api__err_t *err)
+int ch_api__geo_answer(ch_geo_t *geo, ch_api__route_id_t route, ch_slice_t query,
+                       const json_t *body, json_t **json, ch_api__geo_job_t **job,
+                       ch_api__err_t *err)
 {
     *json = NULL;
+    *job = NULL;
     ch_api__query_t q;
     if (ch_api__query_parse(query, &q, err) != 0) {
         ch_api__query_fini(&q);
@@ -212,10 +323,10 @@ int ch_api__geo_answer(const ch_geo_t *geo, ch_api__route_id_t route, ch_slice_t
         status = answer_near(geo, &q, json, err);
         break;
     case CH_API__R_GEO_PATH:
-        status = answer_path(geo, &q, body, json, err);
+        status = answer_path(geo, &q, body, job, err);
         break;
     default:
-        status = answer_polygon(geo, route, &q, body, json, err);
+        status = answer_polygon(geo, route, &q, body, job, err);
         break;
     }
     ch_api__query_fini(&q);

@@ -7,9 +7,12 @@
  * REST routes under /api/v1/geo serve: near a point, along a path, inside a polygon, and the
  * coverage grid with its blind spots.
  *
- * Threading: an index is NOT thread-safe. It is built and changed and queried from one thread,
- * the control loop; queries take microseconds, so they run inline there. A second thread that
- * needs the index must get its answers through the loop.
+ * Threading: an index is changed from one thread, its owner's (the control loop). Near queries
+ * take microseconds and run inline there. The heavy queries (path, area, coverage: up to
+ * seconds) run on a worker thread against a reference (ch_geo_ref) that the owner keeps
+ * immutable: before changing an index the owner calls ch_geo_unshare, which hands it a private
+ * copy when a query still holds the current one. References are taken and dropped on the
+ * owner's thread; a worker only reads.
  *
  * Ownership: cameras, geometries and filters passed in are borrowed for the call. Results,
  * geometries filled by the parsers and coverage grids are owned by the caller and released
@@ -40,10 +43,20 @@ typedef struct ch_geo ch_geo_t;
 #define CH_GEO_MAX_RADIUS_M     10000.0 /* near/path radius */
 #define CH_GEO_MAX_AREA_RESULTS 100000  /* area query results (then truncated is set) */
 #define CH_GEO_MAX_COVER_CELLS  1000000 /* coverage grid cells */
-#define CH_GEO_MIN_CELL_M       5.0     /* coverage cell size */
-#define CH_GEO_PATH_STEP_M      5.0     /* path sampling step (grows for very long paths) */
-#define CH_GEO_PATH_MAX_SAMPLES 200000  /* path samples at most */
-#define CH_GEO_PAN_UNKNOWN      (-1.0)  /* pan_deg when it cannot be known */
+/* Coverage: polygon positions x grid rows at most. The scanline looks at most at every edge
+ * once per row, so this bounds the cost of finding the cells inside (0.3 s on one core for a
+ * comb whose every edge crosses every row, 10 ms for a circle): 10,000 positions over 1,000
+ * rows (5 km at 5 m), or 1,000 positions over 10,000 rows. */
+#define CH_GEO_MAX_COVER_VERTEX_ROWS 10000000
+/* Area: edge tests at most (cameras in the box x edges of their latitude band, about 50 ms on
+ * one core); a polygon that needs more for the cameras under it is refused (CH_ETOOBIG) rather
+ * than worked on for seconds. A district boundary needs a few per camera, so 100,000 cameras
+ * under a polygon of 10,000 positions stay well inside. */
+#define CH_GEO_MAX_AREA_EDGE_TESTS 20000000
+#define CH_GEO_MIN_CELL_M          5.0    /* coverage cell size */
+#define CH_GEO_PATH_STEP_M         5.0    /* path sampling step (grows for very long paths) */
+#define CH_GEO_PATH_MAX_SAMPLES    200000 /* path samples at most */
+#define CH_GEO_PAN_UNKNOWN         (-1.0) /* pan_deg when it cannot be known */
 
 /* ---- camera attributes as the index keeps them -------------------------------------------- */
 
@@ -152,9 +165,22 @@ typedef struct ch_geo_filter {
 
 /* ---- the index ---------------------------------------------------------------------------- */
 
-/* A new, empty index (never NULL; allocation aborts on out-of-memory). */
+/* A new, empty index with one reference, the caller's (never NULL; allocation aborts on
+ * out-of-memory). */
 ch_geo_t *ch_geo_new(void);
-void ch_geo_free(ch_geo_t *idx); /* NULL is fine */
+/* Drops a reference; the last one frees the index. NULL is fine. Owner's thread only. */
+void ch_geo_free(ch_geo_t *idx);
+/* Takes a reference for a reader (a query on a worker thread): the index stays valid and
+ * unchanged until that reference is dropped with ch_geo_free. Owner's thread only. */
+ch_geo_t *ch_geo_ref(ch_geo_t *idx);
+/*
+ * Makes idx safe to change: returns idx itself when the caller holds the only reference, else
+ * a private copy (one reference, the caller's) after dropping the caller's reference to idx,
+ * which its readers keep until they are done. The caller replaces its pointer with the answer
+ * (and tells whoever borrows it). ch_geo_upsert, ch_geo_upsert_cam and ch_geo_remove require
+ * an unshared index.
+ */
+ch_geo_t *ch_geo_unshare(ch_geo_t *idx) CH_MUST_CHECK;
 
 /*
  * Loads every located camera of the store (ch_store_camera_scan_located: one pass over the
@@ -272,7 +298,8 @@ int ch_geo_path(const ch_geo_t *idx, const ch_geo_line_t *line, double radius_m,
 /*
  * The cameras inside the polygon (holes excluded), ordered by id, at most
  * CH_GEO_MAX_AREA_RESULTS (truncated set beyond). Only position counts: distance_m and
- * bearing_deg are 0, visibility CH_GEO_VIS_NONE. Returns 0 or CH_EINVAL.
+ * bearing_deg are 0, visibility CH_GEO_VIS_NONE. Returns 0, CH_EINVAL, or CH_ETOOBIG when
+ * the cameras in the box would need more than CH_GEO_MAX_AREA_EDGE_TESTS edge tests.
  */
 int ch_geo_area(const ch_geo_t *idx, const ch_geo_polygon_t *poly, const ch_geo_filter_t *filter,
                 ch_geo_results_t *out) CH_MUST_CHECK;
@@ -296,10 +323,19 @@ typedef struct ch_geo_coverage {
 void ch_geo_coverage_fini(ch_geo_coverage_t *c); /* NULL is fine */
 
 /*
- * Computes the coverage grid of the polygon with cells of cell_m metres (>=
- * CH_GEO_MIN_CELL_M; CH_ETOOBIG beyond CH_GEO_MAX_COVER_CELLS cells). A cell is seen when a
- * camera's model (ch_geo_evaluate) sees its centre. filter may be NULL. 0, CH_EINVAL or
- * CH_ETOOBIG.
+ * Checks the size of a coverage request before any work: 0, CH_EINVAL (cell_m below
+ * CH_GEO_MIN_CELL_M or not finite, a bad polygon, a box at a pole) or CH_ETOOBIG (more than
+ * CH_GEO_MAX_COVER_CELLS cells, or positions x rows over CH_GEO_MAX_COVER_VERTEX_ROWS), with a
+ * message for the client in err (errlen bytes, may be 0) that names the limit.
+ */
+int ch_geo_coverage_check(const ch_geo_polygon_t *poly, double cell_m, char *err,
+                          size_t errlen) CH_MUST_CHECK;
+
+/*
+ * Computes the coverage grid of the polygon with cells of cell_m metres (within the bounds of
+ * ch_geo_coverage_check). A cell is inside when its centre is (ch_geo_polygon_contains, found
+ * with a scanline per row) and seen when a camera's model (ch_geo_evaluate) sees its centre.
+ * filter may be NULL. 0, CH_EINVAL or CH_ETOOBIG.
  */
 int ch_geo_coverage(const ch_geo_t *idx, const ch_geo_polygon_t *poly, double cell_m,
                     const ch_geo_filter_t *filter, ch_geo_coverage_t *out) CH_MUST_CHECK;

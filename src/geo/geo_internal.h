@@ -120,6 +120,7 @@ struct ch_geo {
     char **purposes;
     size_t npurposes, purposes_cap;
     uint32_t max_range_dm; /* the largest range ever indexed (never shrinks) */
+    int refs;              /* owners (ch_geo_ref); changed only when 1 (ch_geo_unshare) */
 };
 
 /* Cell key of a position. */
@@ -146,5 +147,59 @@ int ch_geo__filter_pass(const ch_geo_t *idx, const geo_filter_prep_t *p, const g
 typedef int (*geo_visit_fn)(void *ctx, const geo_rec_t *r);
 int ch_geo__visit_radius(const ch_geo_t *idx, const geo_frame_t *f, double radius_m,
                          geo_visit_fn fn, void *ctx);
+
+/*
+ * A polygon prepared for many point tests. Its edges (every ring; horizontal ones left out, as
+ * a horizontal line never crosses them) are binned into latitude bands over the polygon's
+ * extent, in ring order within a band, so that a point or a grid row looks only at the edges of
+ * its band instead of every edge. Each edge keeps the two ring positions it joins exactly as
+ * ch_geo_polygon_contains reads them, and the tests below use its very predicate and
+ * arithmetic, so they answer bit for bit what that straightforward test answers.
+ */
+typedef struct geo_edge {
+    double yi, xi, yj, xj; /* pts[i] and pts[j] = pts[i - 1] of the ring */
+    uint32_t ring;
+} geo_edge_t;
+
+typedef struct geo_poly {
+    double s, w, n, e;     /* the outer ring's bounding box */
+    double band_s, band_k; /* band of lat: floor((lat - band_s) * band_k), clamped */
+    geo_edge_t *edges;
+    size_t nedges;
+    uint32_t *band_start; /* nbands + 1 offsets into band_edges */
+    uint32_t *band_edges; /* edge indexes, ring order within each band */
+    size_t nbands;
+    size_t nrings;
+    size_t band_entries; /* the length of band_edges */
+} geo_poly_t;
+
+/* Prepares poly (valid rings of >= 4 positions; borrowed only for the call). */
+void ch_geo__poly_init(geo_poly_t *gp, const ch_geo_polygon_t *poly);
+void ch_geo__poly_fini(geo_poly_t *gp);
+/* 1 when the point is inside (ch_geo_polygon_contains' answer); *tests (may be NULL) grows by
+ * the edges looked at. */
+int ch_geo__poly_contains(const geo_poly_t *gp, double lat, double lon, size_t *tests);
+
+/* One grid row's crossings, reused from row to row (ch_geo__poly_row). */
+typedef struct geo_row_scratch {
+    uint32_t *col;   /* per crossing: the first column whose centre is at or east of it */
+    uint32_t *ring;  /* per crossing: its ring */
+    uint32_t *order; /* crossing indexes bucketed by col */
+    size_t cap;
+    uint32_t *start; /* cols + 2 bucket offsets */
+    size_t start_cap;
+    uint8_t *parity; /* per ring */
+} geo_row_scratch_t;
+
+void ch_geo__row_scratch_fini(geo_row_scratch_t *sc);
+/*
+ * The scanline: marks inside[col] = 1 for every col of 0..cols-1 whose point (lat, west +
+ * (col + 0.5) * dlon) is inside, leaving the others untouched; returns how many it marked. The
+ * row's crossings with the band's edges are computed once, each placed at the first column
+ * centre it lies west of (a bucket per column: no sort), and the row is swept from west to
+ * east with one parity per ring: O(edges of the band + cols).
+ */
+size_t ch_geo__poly_row(const geo_poly_t *gp, geo_row_scratch_t *sc, double lat, double west,
+                        double dlon, size_t cols, uint8_t *inside);
 
 #endif /* CH_GEO_INTERNAL_H */

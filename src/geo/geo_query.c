@@ -4,6 +4,7 @@
 #include "geo/geo_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,262 @@ int ch_geo_polygon_contains(const ch_geo_polygon_t *p, double lat, double lon)
         }
     }
     return 1;
+}
+
+/* ---- the prepared polygon: bands of edges, point tests and the scanline ------------------ */
+
+static size_t poly_band(const geo_poly_t *gp, double lat)
+{
+    double b = floor((lat - gp->band_s) * gp->band_k);
+    if (!(b > 0.0)) {
+        return 0;
+    }
+    return b >= (double)gp->nbands ? gp->nbands - 1 : (size_t)b;
+}
+
+/* Counts the band entries nb bands would need (an edge is listed in every band from that of its
+ * lower end to that of its upper end). */
+static size_t poly_band_entries(geo_poly_t *gp, size_t nb, double top)
+{
+    gp->nbands = nb;
+    gp->band_k = top > gp->band_s ? (double)nb / (top - gp->band_s) : 0.0;
+    size_t total = 0;
+    for (size_t k = 0; k < gp->nedges; k++) {
+        const geo_edge_t *ed = &gp->edges[k];
+        total += poly_band(gp, fmax(ed->yi, ed->yj)) - poly_band(gp, fmin(ed->yi, ed->yj)) + 1;
+    }
+    return total;
+}
+
+/*
+ * Bands: as many as edges (at most 4,096), halved while the entries exceed 16 per edge, so
+ * that memory stays O(edges) even for a comb whose every edge spans the whole polygon. The
+ * band of a latitude is monotonic in it, so an edge listed from the band of its lower end to
+ * that of its upper end is in the band of every latitude it crosses: a band holds a superset of
+ * the edges that matter, and the tests below still apply the exact predicate.
+ */
+void ch_geo__poly_init(geo_poly_t *gp, const ch_geo_polygon_t *poly)
+{
+    memset(gp, 0, sizeof(*gp));
+    gp->nrings = poly->count;
+    size_t total = 0;
+    for (size_t r = 0; r < poly->count; r++) {
+        total += poly->rings[r].count;
+    }
+    gp->edges = ch_malloc((total ? total : 1) * sizeof(geo_edge_t));
+    const ch_geo_ring_t *outer = &poly->rings[0];
+    gp->s = gp->n = outer->pts[0].lat;
+    gp->w = gp->e = outer->pts[0].lon;
+    double lo = gp->s, hi = gp->n;
+    for (size_t r = 0; r < poly->count; r++) {
+        const ch_geo_ring_t *ring = &poly->rings[r];
+        for (size_t i = 0, j = ring->count - 1; i < ring->count; j = i++) {
+            const ch_geo_point_t *a = &ring->pts[i], *b = &ring->pts[j];
+            if (r == 0) {
+                gp->s = fmin(gp->s, a->lat);
+                gp->n = fmax(gp->n, a->lat);
+                gp->w = fmin(gp->w, a->lon);
+                gp->e = fmax(gp->e, a->lon);
+            }
+            lo = fmin(lo, a->lat);
+            hi = fmax(hi, a->lat);
+            if (a->lat == b->lat) {
+                continue; /* (yi > y) != (yj > y) is never true for it */
+            }
+            gp->edges[gp->nedges++] =
+                (geo_edge_t){.yi = a->lat, .xi = a->lon, .yj = b->lat, .xj = b->lon, .ring = r};
+        }
+    }
+    /* Bands span every ring (a malformed hole may stick out of the outer ring). */
+    gp->band_s = lo;
+    size_t nb = gp->nedges < 4096 ? (gp->nedges ? gp->nedges : 1) : 4096;
+    size_t entries = poly_band_entries(gp, nb, hi);
+    while (nb > 1 && entries > 16 * gp->nedges + 64) {
+        nb /= 2;
+        entries = poly_band_entries(gp, nb, hi);
+    }
+    gp->band_entries = entries;
+    gp->band_start = ch_calloc(nb + 1, sizeof(uint32_t));
+    gp->band_edges = ch_malloc((entries ? entries : 1) * sizeof(uint32_t));
+    for (size_t k = 0; k < gp->nedges; k++) {
+        const geo_edge_t *ed = &gp->edges[k];
+        size_t b0 = poly_band(gp, fmin(ed->yi, ed->yj)), b1 = poly_band(gp, fmax(ed->yi, ed->yj));
+        for (size_t b = b0; b <= b1; b++) {
+            gp->band_start[b + 1]++;
+        }
+    }
+    for (size_t b = 0; b < nb; b++) {
+        gp->band_start[b + 1] += gp->band_start[b];
+    }
+    uint32_t *fill = ch_malloc(nb * sizeof(uint32_t));
+    memcpy(fill, gp->band_start, nb * sizeof(uint32_t));
+    /* Edges in their order, so each band lists them ring by ring. */
+    for (size_t k = 0; k < gp->nedges; k++) {
+        const geo_edge_t *ed = &gp->edges[k];
+        size_t b0 = poly_band(gp, fmin(ed->yi, ed->yj)), b1 = poly_band(gp, fmax(ed->yi, ed->yj));
+        for (size_t b = b0; b <= b1; b++) {
+            gp->band_edges[fill[b]++] = (uint32_t)k;
+        }
+    }
+    ch_free(fill);
+}
+
+void ch_geo__poly_fini(geo_poly_t *gp)
+{
+    if (gp == NULL) {
+        return;
+    }
+    ch_free(gp->edges);
+    ch_free(gp->band_start);
+    ch_free(gp->band_edges);
+    memset(gp, 0, sizeof(*gp));
+}
+
+/* The crossing of edge ed with the parallel y, as ring_contains computes it; only when
+ * (yi > y) != (yj > y). */
+static inline double edge_x(const geo_edge_t *ed, double y)
+{
+    return ed->xi + (y - ed->yi) * (ed->xj - ed->xi) / (ed->yj - ed->yi);
+}
+
+int ch_geo__poly_contains(const geo_poly_t *gp, double lat, double lon, size_t *tests)
+{
+    /* The box first (with a hair of slack east and west: a crossing computed in floating point
+     * may lie an ulp outside the box, and the exact test below decides). */
+    if (lat < gp->s || lat > gp->n || lon < gp->w - 1e-9 || lon > gp->e + 1e-9) {
+        return 0;
+    }
+    size_t b = poly_band(gp, lat);
+    const uint32_t *ix = gp->band_edges + gp->band_start[b];
+    size_t m = gp->band_start[b + 1] - gp->band_start[b];
+    if (tests != NULL) {
+        *tests += m;
+    }
+    /* The band lists the edges ring by ring: close each ring's count as the next begins. */
+    uint32_t ring = 0;
+    int in = 0;
+    for (size_t k = 0; k < m; k++) {
+        const geo_edge_t *ed = &gp->edges[ix[k]];
+        if (ed->ring != ring) {
+            if (ring == 0 ? !in : in) {
+                return 0;
+            }
+            ring = ed->ring;
+            in = 0;
+        }
+        if ((ed->yi > lat) != (ed->yj > lat) && lon < edge_x(ed, lat)) {
+            in = !in;
+        }
+    }
+    /* The last ring looked at; when no edge of the outer ring was, the point is outside. */
+    return ring == 0 ? in : !in;
+}
+
+void ch_geo__row_scratch_fini(geo_row_scratch_t *sc)
+{
+    if (sc == NULL) {
+        return;
+    }
+    ch_free(sc->col);
+    ch_free(sc->ring);
+    ch_free(sc->order);
+    ch_free(sc->start);
+    ch_free(sc->parity);
+    memset(sc, 0, sizeof(*sc));
+}
+
+/* The first column (0..cols) whose centre west + (col + 0.5) * dlon is at or east of x: where
+ * the crossing passes to the west of the sweep. Estimated by division, then settled with the
+ * very expression the centres are computed with (monotonic in col), so that ties go exactly
+ * as in the straightforward test (lon < x). */
+static uint32_t crossing_col(double x, double west, double dlon, size_t cols)
+{
+    double est = ceil((x - west) / dlon - 0.5);
+    size_t c = !(est > 0.0) ? 0 : (est >= (double)cols ? cols : (size_t)est);
+    while (c > 0 && x <= west + ((double)(c - 1) + 0.5) * dlon) {
+        c--;
+    }
+    while (c < cols && !(x <= west + ((double)c + 0.5) * dlon)) {
+        c++;
+    }
+    return (uint32_t)c;
+}
+
+size_t ch_geo__poly_row(const geo_poly_t *gp, geo_row_scratch_t *sc, double lat, double west,
+                        double dlon, size_t cols, uint8_t *inside)
+{
+    if (lat < gp->s || lat > gp->n || cols == 0) {
+        return 0;
+    }
+    if (sc->parity == NULL) {
+        sc->parity = ch_calloc(gp->nrings ? gp->nrings : 1, 1);
+    }
+    size_t b = poly_band(gp, lat);
+    const uint32_t *ix = gp->band_edges + gp->band_start[b];
+    size_t m = gp->band_start[b + 1] - gp->band_start[b];
+    if (m > sc->cap) {
+        sc->cap = m;
+        sc->col = ch_realloc(sc->col, m * sizeof(uint32_t));
+        sc->ring = ch_realloc(sc->ring, m * sizeof(uint32_t));
+        sc->order = ch_realloc(sc->order, m * sizeof(uint32_t));
+    }
+    if (cols + 2 > sc->start_cap) {
+        sc->start_cap = cols + 2;
+        sc->start = ch_realloc(sc->start, sc->start_cap * sizeof(uint32_t));
+    }
+    memset(sc->start, 0, (cols + 2) * sizeof(uint32_t));
+    /*
+     * A point is inside a ring when an odd number of its crossings lie east of it (lon < x).
+     * Sweeping east, a crossing passes to the west at the first centre with x <= lon: start
+     * each ring's parity at its count of crossings (all east of a point far west) and flip it
+     * as each passes.
+     */
+    size_t k = 0;
+    for (size_t t = 0; t < m; t++) {
+        const geo_edge_t *ed = &gp->edges[ix[t]];
+        if ((ed->yi > lat) != (ed->yj > lat)) {
+            sc->col[k] = crossing_col(edge_x(ed, lat), west, dlon, cols);
+            sc->ring[k] = ed->ring;
+            sc->parity[ed->ring] = 0;
+            sc->start[sc->col[k] + 1]++;
+            k++;
+        }
+    }
+    if (k == 0) {
+        return 0;
+    }
+    for (size_t c = 0; c <= cols; c++) {
+        sc->start[c + 1] += sc->start[c];
+    }
+    size_t odd_holes = 0;
+    for (size_t t = 0; t < k; t++) {
+        uint32_t r = sc->ring[t];
+        sc->parity[r] ^= 1;
+        if (r != 0) {
+            odd_holes += sc->parity[r] ? 1 : (size_t)-1;
+        }
+        /* Bucket by column; start[c] then ends at the end of bucket c - 1. */
+        sc->order[sc->start[sc->col[t]]++] = (uint32_t)t;
+    }
+    size_t next = 0, marked = 0;
+    for (size_t col = 0; col < cols; col++) {
+        /* After the bucketing pass, start[col] is the end of bucket col. */
+        for (; next < sc->start[col]; next++) {
+            uint32_t r = sc->ring[sc->order[next]];
+            sc->parity[r] ^= 1;
+            if (r != 0) {
+                odd_holes += sc->parity[r] ? 1 : (size_t)-1;
+            }
+        }
+        if (next == k) {
+            break; /* every crossing is west: outside from here on */
+        }
+        if (sc->parity[0] && odd_holes == 0) {
+            inside[col] = 1;
+            marked++;
+        }
+    }
+    return marked;
 }
 
 /* The bounding box of a polygon's outer ring. */
@@ -131,7 +388,8 @@ static int cmp_by_id(const void *a, const void *b)
 
 typedef struct area_ctx {
     const ch_geo_t *idx;
-    const ch_geo_polygon_t *poly;
+    const geo_poly_t *gp;
+    size_t tests; /* edges looked at so far */
     geo_filter_prep_t fp;
     ch_geo_result_t *items;
     size_t n, cap;
@@ -142,8 +400,14 @@ static int area_visit(void *vctx, const geo_rec_t *r)
 {
     area_ctx_t *ctx = vctx;
     double lat = r->lat_e7 * 1e-7, lon = r->lon_e7 * 1e-7;
-    if (!ch_geo__filter_pass(ctx->idx, &ctx->fp, r) ||
-        !ch_geo_polygon_contains(ctx->poly, lat, lon)) {
+    if (!ch_geo__filter_pass(ctx->idx, &ctx->fp, r)) {
+        return 0;
+    }
+    int in = ch_geo__poly_contains(ctx->gp, lat, lon, &ctx->tests);
+    if (ctx->tests > CH_GEO_MAX_AREA_EDGE_TESTS) {
+        return CH_ETOOBIG;
+    }
+    if (!in) {
         return 0;
     }
     if (ctx->n == CH_GEO_MAX_AREA_RESULTS) {
@@ -180,14 +444,19 @@ int ch_geo_area(const ch_geo_t *idx, const ch_geo_polygon_t *poly, const ch_geo_
     area_ctx_t ctx;
     memset(&ctx, 0, sizeof(ctx));
     ctx.idx = idx;
-    ctx.poly = poly;
     ch_geo__filter_prepare(idx, filter, &ctx.fp);
     if (ctx.fp.impossible) {
         return 0;
     }
-    double s, w, n, e;
-    poly_bbox(poly, &s, &w, &n, &e);
-    (void)visit_bbox(idx, s, w, n, e, area_visit, &ctx);
+    geo_poly_t gp;
+    ch_geo__poly_init(&gp, poly);
+    ctx.gp = &gp;
+    int rc = visit_bbox(idx, gp.s, gp.w, gp.n, gp.e, area_visit, &ctx);
+    ch_geo__poly_fini(&gp);
+    if (rc != 0) {
+        ch_free(ctx.items);
+        return rc;
+    }
     /* When the cap was hit, which cameras made it depends on cell order; sorting by id at least
      * makes the page stable for the same index. */
     if (ctx.n > 1) {
@@ -416,30 +685,81 @@ static int cover_visit(void *vctx, const geo_rec_t *r)
     return 0;
 }
 
+/* The grid of a coverage request, and whether it is within the bounds (see
+ * ch_geo_coverage_check). */
+typedef struct cover_grid {
+    double s, w, n, e;
+    geo_frame_t mid;
+    double m_per_dlat, m_per_dlon, dlat, dlon, rows, cols;
+} cover_grid_t;
+
+static int cover_grid(const ch_geo_polygon_t *poly, double cell_m, cover_grid_t *g, char *err,
+                      size_t errlen)
+{
+    if (errlen > 0) {
+        err[0] = '\0';
+    }
+    if (poly == NULL || poly->count == 0 || poly->rings[0].count < 4) {
+        snprintf(err, errlen, "the polygon needs an outer ring of at least 4 positions");
+        return CH_EINVAL;
+    }
+    if (!isfinite(cell_m) || cell_m < CH_GEO_MIN_CELL_M) {
+        snprintf(err, errlen, "cell_m must be at least %g", CH_GEO_MIN_CELL_M);
+        return CH_EINVAL;
+    }
+    poly_bbox(poly, &g->s, &g->w, &g->n, &g->e);
+    ch_geo__frame_init(&g->mid, (g->s + g->n) / 2.0, (g->w + g->e) / 2.0);
+    g->m_per_dlat = g->mid.m_rad * GEO_DEG2RAD;
+    g->m_per_dlon = g->mid.n_rad * g->mid.cos_lat * GEO_DEG2RAD;
+    if (g->m_per_dlon < 1.0) {
+        /* A box at the pole has no east-west extent to grid. */
+        snprintf(err, errlen, "a polygon at a pole has no grid");
+        return CH_EINVAL;
+    }
+    g->dlat = cell_m / g->m_per_dlat;
+    g->dlon = cell_m / g->m_per_dlon;
+    g->rows = fmax(1.0, ceil((g->n - g->s) / g->dlat));
+    g->cols = fmax(1.0, ceil((g->e - g->w) / g->dlon));
+    if (g->rows * g->cols > CH_GEO_MAX_COVER_CELLS) {
+        snprintf(err, errlen,
+                 "the grid would have %.0f cells, more than %d: choose a larger cell_m or a "
+                 "smaller area",
+                 g->rows * g->cols, CH_GEO_MAX_COVER_CELLS);
+        return CH_ETOOBIG;
+    }
+    size_t vertices = 0;
+    for (size_t r = 0; r < poly->count; r++) {
+        vertices += poly->rings[r].count;
+    }
+    if ((double)vertices * g->rows > CH_GEO_MAX_COVER_VERTEX_ROWS) {
+        snprintf(err, errlen,
+                 "the polygon's %zu positions times the grid's %.0f rows exceed %d: choose a "
+                 "larger cell_m or a simpler polygon",
+                 vertices, g->rows, CH_GEO_MAX_COVER_VERTEX_ROWS);
+        return CH_ETOOBIG;
+    }
+    return 0;
+}
+
+int ch_geo_coverage_check(const ch_geo_polygon_t *poly, double cell_m, char *err, size_t errlen)
+{
+    cover_grid_t g;
+    return cover_grid(poly, cell_m, &g, err, errlen);
+}
+
 int ch_geo_coverage(const ch_geo_t *idx, const ch_geo_polygon_t *poly, double cell_m,
                     const ch_geo_filter_t *filter, ch_geo_coverage_t *out)
 {
     memset(out, 0, sizeof(*out));
-    if (poly == NULL || poly->count == 0 || poly->rings[0].count < 4 || !isfinite(cell_m) ||
-        cell_m < CH_GEO_MIN_CELL_M) {
-        return CH_EINVAL;
+    cover_grid_t g;
+    int rc = cover_grid(poly, cell_m, &g, NULL, 0);
+    if (rc != 0) {
+        return rc;
     }
-    double s, w, n, e;
-    poly_bbox(poly, &s, &w, &n, &e);
-    geo_frame_t mid;
-    ch_geo__frame_init(&mid, (s + n) / 2.0, (w + e) / 2.0);
-    double m_per_dlat = mid.m_rad * GEO_DEG2RAD;
-    double m_per_dlon = mid.n_rad * mid.cos_lat * GEO_DEG2RAD;
-    if (m_per_dlon < 1.0) {
-        return CH_EINVAL; /* a box at the pole has no east-west extent to grid */
-    }
-    double dlat = cell_m / m_per_dlat, dlon = cell_m / m_per_dlon;
-    double rows = ceil((n - s) / dlat), cols = ceil((e - w) / dlon);
-    rows = rows < 1.0 ? 1.0 : rows;
-    cols = cols < 1.0 ? 1.0 : cols;
-    if (rows * cols > CH_GEO_MAX_COVER_CELLS) {
-        return CH_ETOOBIG;
-    }
+    double s = g.s, w = g.w, n = g.n, e = g.e;
+    geo_frame_t mid = g.mid;
+    double m_per_dlat = g.m_per_dlat, m_per_dlon = g.m_per_dlon;
+    double dlat = g.dlat, dlon = g.dlon, rows = g.rows, cols = g.cols;
     out->south = s;
     out->west = w;
     out->dlat = dlat;
@@ -458,16 +778,20 @@ int ch_geo_coverage(const ch_geo_t *idx, const ch_geo_polygon_t *poly, double ce
     ctx.m_per_dlat = m_per_dlat;
     ctx.m_per_dlon = m_per_dlon;
     ctx.row_frames = ch_malloc(out->rows * sizeof(geo_frame_t));
+    /* Which cells are inside: one scanline per row (the row's crossings computed once) instead
+     * of every cell against every edge, which took 10 s for 10,000 positions at 5 m. */
+    geo_poly_t gp;
+    ch_geo__poly_init(&gp, poly);
+    geo_row_scratch_t sc;
+    memset(&sc, 0, sizeof(sc));
     for (size_t r = 0; r < out->rows; r++) {
         double lat = s + ((double)r + 0.5) * dlat;
         ch_geo__frame_init(&ctx.row_frames[r], lat, w);
-        for (size_t col = 0; col < out->cols; col++) {
-            if (ch_geo_polygon_contains(poly, lat, w + ((double)col + 0.5) * dlon)) {
-                out->inside[r * out->cols + col] = 1;
-                out->cells_inside++;
-            }
-        }
+        out->cells_inside +=
+            ch_geo__poly_row(&gp, &sc, lat, w, dlon, out->cols, out->inside + r * out->cols);
     }
+    ch_geo__row_scratch_fini(&sc);
+    ch_geo__poly_fini(&gp);
     ch_geo__filter_prepare(idx, filter, &ctx.fp);
     if (!ctx.fp.impossible) {
         /* Cameras outside the polygon see into it: widen the box by the largest range. */

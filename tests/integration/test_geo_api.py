@@ -3,10 +3,13 @@ cameras near a point, checked against an independent distance and bearing comput
 (WGS84, Vincenty's inverse formula); the index following camera changes without a restart;
 paths, areas and coverage on hand-made cases; bad GeoJSON refused with its reason."""
 
+import json
 import math
 import os
 import shutil
 import tempfile
+import threading
+import time
 
 import hub
 from hub import Hub, check, run
@@ -189,6 +192,7 @@ def test_path_area_and_coverage():
             vincenty(35.1035, 129.034, 35.104, 129.038)[0]
         for c in cams:
             check(0 <= c["from_m"] <= c["to_m"] <= total + 5, c)
+            check("health" in c, c)  # states read on the loop, the answer written on the pool
         # The area of a box holds exactly the located cameras of the box.
         box = [[129.03, 35.10], [129.04, 35.10], [129.04, 35.11], [129.03, 35.11], [129.03, 35.10]]
         _, res = h.json("POST", "/api/v1/geo/area", {"type": "Polygon", "coordinates": [box]},
@@ -197,6 +201,7 @@ def test_path_area_and_coverage():
                            expect=200)
         check(res["count"] == listed["total"], "area %d vs bbox %d" % (res["count"],
                                                                       listed["total"]))
+        check(all("health" in c for c in res["cameras"]), res["cameras"][:2])
         # Coverage: cells seen, possibly seen and blind add up to the cells inside.
         _, cov = h.json("POST", "/api/v1/geo/coverage?cell_m=50",
                         {"type": "Polygon", "coordinates": [box]}, expect=200)
@@ -230,9 +235,141 @@ def test_path_area_and_coverage():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def comb(south, west, height, width, positions):
+    """A saw-tooth Polygon of `positions` positions whose every edge spans the whole height:
+    every grid row crosses every tooth, the most work a polygon of that size can ask of the
+    scanline (and of the old cell-by-edge test: all of them)."""
+    teeth = (positions - 3) // 2
+    ring = []
+    for i in range(teeth):
+        x = west + width * i / teeth
+        ring.append([x, south])
+        ring.append([x + width / teeth / 2, south + height])
+    ring += [[west + width, south - 0.00001], [west, south - 0.00001]]
+    ring.append(ring[0])
+    check(len(ring) == positions, len(ring))
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def test_largest_coverage_does_not_stall_the_hub():
+    """The largest coverage request the bounds allow (9,999 positions over ~1,000 x 1,000 cells
+    of 5 m) is computed off the control loop: meanwhile GET /api/v1/health and a near query keep
+    answering at once and a camera can be changed; one over the positions x rows bound is
+    refused naming cell_m and the limit; a third heavy query while two run is 503. On fd6bf6a
+    the loop stopped for the whole computation (10 s in a Release build)."""
+    h = Hub()
+    try:
+        _, a = h.json("POST", "/api/v1/agencies", {"name": "서울특별시 종로구", "kind": "provider",
+                                                 "level": "district", "type": "district-center"},
+                      expect=201)
+        south, west = 37.55, 126.97
+        cams = []
+        for i in range(20):
+            cam = {"agency_id": a["id"], "name": "cam %d" % i, "lat": south + 0.002 * i,
+                   "lon": west + 0.0025 * i, "kind": "fixed", "heading_deg": 10 * i,
+                   "fov_deg": 90, "range_m": 80}
+            cams.append(h.json("POST", "/api/v1/cameras", cam, expect=201)[1])
+        # 0.0448 deg is 995 rows of 5 m and 0.056 deg 986 columns here: 9,999 x 995 is just
+        # under the 10,000,000 positions x rows bound, 981,070 cells under the million.
+        poly = comb(south, west, 0.0448, 0.056, 9999)
+        body = json.dumps(poly).encode()
+        done = {}
+
+        def coverage(key):
+            c = h.conn(timeout=600)
+            t0 = time.monotonic()
+            try:
+                c.request("POST", "/api/v1/geo/coverage?cell_m=5", body=body,
+                          headers={"Cookie": h.cookie, "X-CSRF-Token": h.csrf,
+                                   "Content-Type": "application/json"})
+                r = c.getresponse()
+                done[key] = (r.status, r.read(), time.monotonic() - t0)
+            except Exception as e:  # noqa: BLE001 - reported below
+                done[key] = (0, repr(e).encode(), time.monotonic() - t0)
+            finally:
+                c.close()
+
+        worker = threading.Thread(target=coverage, args=("first",))
+        worker.start()
+        def timed(method, path, payload=None):
+            """(status, seconds); a stalled loop shows as a wait, given up on after 5 s (far
+            beyond the 1 s allowed)."""
+            t0 = time.monotonic()
+            c = h.conn(timeout=5)
+            try:
+                c.request(method, path, body=payload and json.dumps(payload).encode(),
+                          headers={"Cookie": h.cookie, "X-CSRF-Token": h.csrf,
+                                   "Content-Type": "application/json"})
+                status = c.getresponse().status
+            except OSError:
+                status = "no answer within 5 s"
+            finally:
+                c.close()
+            return status, time.monotonic() - t0
+
+        worst, n, patched = 0.0, 0, False
+        while worker.is_alive() and worst < 5.0:
+            for path in ("/api/v1/health", "/api/v1/geo/near?lat=37.56&lon=126.98&radius_m=500"):
+                status, took = timed("GET", path)
+                worst = max(worst, took)
+                check(status == 200 or took >= 5.0, (path, status))
+                n += 1
+            if not patched and n >= 6:
+                # The index is shared with the running query: this changes a copy.
+                status, took = timed("PATCH", "/api/v1/cameras/%d" % cams[0]["id"],
+                                     {"heading_deg": 200})
+                worst = max(worst, took)
+                check(status == 200 or took >= 5.0, ("PATCH", status))
+                patched = True
+            time.sleep(0.02)
+        check(worst < 1.0, "a request waited %.2f s while the coverage ran" % worst)
+        worker.join()
+        status, data, took = done["first"]
+        print("coverage of 9,999 positions at 5 m: %.2f s; %d requests meanwhile, worst %.3f s"
+              % (took, n, worst))
+        check(worst < 1.0, "a request waited %.2f s while the coverage ran" % worst)
+        check(status == 200, (status, data[:300]))
+        cov = json.loads(data)
+        s = cov["stats"]
+        check(990 <= s["rows"] <= 1000 and 980 <= s["cols"] <= 1000, s)
+        check(s["cells_inside"] > 300000 and s["cells_seen"] > 0, s)
+        check(s["cells_seen"] + s["cells_maybe"] + s["cells_blind"] == s["cells_inside"], s)
+        # The change made meanwhile is in the index now.
+        _, c0 = h.json("GET", "/api/v1/geo/near?lat=%f&lon=%f&radius_m=100"
+                       % (south - 0.0003, west - 0.0001), expect=200)
+        check([x["id"] for x in c0["cameras"]] == [cams[0]["id"]], c0)
+
+        # Over the bound: twice as tall, so 9,999 positions x 1,990 rows (few cells).
+        status, err = h.json("POST", "/api/v1/geo/coverage?cell_m=5",
+                             comb(south, west, 0.0896, 0.01, 9999))
+        check(status == 400 and err["error"]["field"] == "cell_m"
+              and "10000000" in err["error"]["message"], (status, err))
+        # Two heavy queries at once at most: a third is told to come back.
+        threads = [threading.Thread(target=coverage, args=(k,)) for k in ("a", "b")]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(done) < 3:
+            _, health = h.json("GET", "/api/v1/health", expect=200)
+            if health["imports_in_flight"] >= 2:
+                break
+            time.sleep(0.01)
+        if len(done) == 1:
+            status, headers, data = h.request("POST", "/api/v1/geo/area", body,
+                                              headers={"Content-Type": "application/json"})
+            check(status == 503 and headers.get("retry-after") == "1", (status, data[:300]))
+        for t in threads:
+            t.join()
+        check(done["a"][0] == 200 and done["b"][0] == 200, (done["a"][:2], done["b"][:2]))
+        h.stop()
+    finally:
+        h.cleanup()
+
+
 if __name__ == "__main__":
     hub.main([
         test_near_agrees_with_an_independent_ellipsoid_computation,
         test_index_follows_camera_changes_without_restart,
         test_path_area_and_coverage,
+        test_largest_coverage_does_not_stall_the_hub,
     ])
