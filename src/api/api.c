@@ -473,6 +473,24 @@ int ch_api__audit(api_ctx_t *c, const char *actor, const char *action, const cha
     return rc;
 }
 
+int ch_api__audit_refusal(api_ctx_t *c, const char *action, int status, json_t *details)
+{
+    if (c->api->audit == NULL) {
+        json_decref(details);
+        return 0;
+    }
+    /* Who was refused: the principal, else "anonymous" (details name the address; a
+     * per-connection actor would make every try a new one to count). */
+    const char *who = c->who.kind != CH_AUTH_NONE ? c->who.actor : "anonymous";
+    ch_audit_entry_t e = {.actor = who, .action = action, .outcome = "denied", .details = details};
+    int rc = ch_audit_refusal(c->api->audit, c->req->peer, status, &e);
+    json_decref(details);
+    if (rc != 0) {
+        ch_log(CH_LOG_ERROR, "api", "msg=\"audit append failed\" action=%s rc=%d", action, rc);
+    }
+    return rc;
+}
+
 /*
  * Puts one registry change on the audit record, durably. details is stolen (may be NULL).
  * 0 when recorded or when the API has no audit log; else the caller must undo the change and

@@ -106,6 +106,13 @@ int ch_api__list_query(api_ctx_t *c, const ch_api__qparam_t *spec,
 int ch_api__audit(api_ctx_t *c, const char *actor, const char *action, const char *object,
                   const char *outcome, json_t *details);
 
+/*
+ * Puts a refusal of the request (answered with status) on the audit log, counted per client
+ * address and action (ch_audit_refusal: the first of an interval recorded at once, the rest
+ * summed up in one record; 429 not at all). details is stolen. 0, or an audit code.
+ */
+int ch_api__audit_refusal(api_ctx_t *c, const char *action, int status, json_t *details);
+
 /* Authenticates the request for a route allowing roles (a CH_AUTH_* mask) and checks its CSRF
  * token. 0 with c->who filled, or non-zero after answering 401 / 403 / 500. */
 int ch_api__authorize(api_ctx_t *c, unsigned roles);

@@ -131,6 +131,10 @@ typedef struct ch_audit_options {
     uint32_t checkpoint_every_records; /* 0 = 1000 */
     uint32_t checkpoint_every_ms;      /* 0 = 1000; checked on each append */
     uint64_t segment_max_bytes;        /* 0 = 64 MiB; at least 4096 */
+    /* Refusals (ch_audit_refusal): the interval over which a peer's refusals of one kind
+     * make one record, and the number of peers counted apart (then "other peers"). */
+    uint32_t refusal_interval_ms; /* 0 = 60000 */
+    uint32_t refusal_peers;       /* 0 = 1024 */
 } ch_audit_options_t;
 
 /* Opens the log in opt->dir, reads every segment (checking each frame's length and leaf hash),
@@ -177,6 +181,24 @@ typedef struct ch_audit_entry {
  * the handle refuses all further appends (the file's state is unknown until it is reopened
  * and recovered), so a caller must treat the audited decision as not made. */
 int ch_audit_append(ch_audit_t *a, const ch_audit_entry_t *e, uint64_t *seq_out) CH_MUST_CHECK;
+
+/* Puts a refusal (a bad credential, a refused viewer) on the record without letting whoever
+ * is refused decide how much the hub writes: the first refusal of a peer (its address; a port
+ * is ignored) and kind (e->action) in an interval (refusal_interval_ms) is appended at once,
+ * as ch_audit_append would; the ones after it are only counted, and one record (same action,
+ * outcome "denied", details {"aggregated": true, "count", "first_time", "last_time",
+ * "interval_ms", "peer", "reasons": {reason: count}}, the reasons taken from e->details'
+ * "reason") sums them up when the interval ends (ch_audit_refusals_flush) or the log closes.
+ * The table is fixed in size (refusal_peers): once full, further peers share one slot
+ * ("other peers"). status 429 (refused for rate) records nothing. Returns the append's code
+ * when it appended, else 0; CH_EINVAL on a read-only handle. Thread-safe; may block like
+ * ch_audit_append (for the first of an interval, and for summaries that fall due). */
+int ch_audit_refusal(ch_audit_t *a, const char *peer, int status, const ch_audit_entry_t *e);
+
+/* Appends the summary of every peer and kind whose interval is over (all: every one with
+ * refusals counted, as ch_audit_close does). 0 or the first append's error. Call it now and
+ * then (the hub does on its housekeeping tick). Thread-safe; blocks like ch_audit_append. */
+int ch_audit_refusals_flush(ch_audit_t *a, int all);
 
 /* The number of durable records (the current tree size). */
 uint64_t ch_audit_size(ch_audit_t *a);
@@ -290,11 +312,16 @@ int ch_audit_checkpoint_sign(const char *origin, uint64_t size,
 
 /* What ch_audit_verify_dir found. Plain data; no fini needed. */
 typedef struct ch_audit_verify_report {
-    int ok;                   /* 1 when everything checked holds */
-    uint64_t records;         /* records read and checked */
-    uint64_t segments;        /* segment files read */
-    uint64_t checkpoints;     /* checkpoints checked */
-    int signatures_checked;   /* 0 when no key was given or found: signatures not checked */
+    int ok;                 /* 1 when everything checked holds */
+    uint64_t records;       /* records read and checked */
+    uint64_t segments;      /* segment files read */
+    uint64_t checkpoints;   /* checkpoints checked */
+    int signatures_checked; /* 0 when no key was given or found: signatures not checked */
+    /* Where the key came from: 0 none, 1 given by the caller (pubkey_text), 2 read from
+     * <dir>/../keys/node.pub, the same disk as the log (which proves nothing against whoever
+     * controls that disk). key is its verifier key string ("" when none). */
+    int key_source;
+    char key[CH_AUDIT_KEY_NAME_MAX + 64];
     uint64_t torn_tail_bytes; /* bytes of a torn tail at the end of the last segment (a crash
                                  the hub has not recovered yet; not a failure) */
     uint8_t root[CH_AUDIT_HASH_SIZE]; /* the root of all records */

@@ -27,11 +27,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_CP_RECORDS 1000
-#define DEFAULT_CP_MS      1000
-#define DEFAULT_SEG_MAX    (64ull * 1024 * 1024)
-#define MIN_SEG_MAX        4096
-#define LEAD_ROUNDS        3 /* batches one appender leads in a row, at most */
+#define DEFAULT_CP_RECORDS    1000
+#define DEFAULT_CP_MS         1000
+#define DEFAULT_SEG_MAX       (64ull * 1024 * 1024)
+#define DEFAULT_REFUSAL_MS    60000
+#define DEFAULT_REFUSAL_PEERS 1024
+#define MIN_SEG_MAX           4096
+#define LEAD_ROUNDS           3 /* batches one appender leads in a row, at most */
 /* Segment space is preallocated with written zeros in steps of this (or of
  * CH_AUDIT__PAD_ALIGN for segments smaller than 4 chunks), so that appends overwrite blocks
  * that exist and the file size rarely changes: an fdatasync then has no size to journal. */
@@ -101,7 +103,14 @@ struct ch_audit {
     int cp_have;
     uint64_t cp_mono_ms;
     char *cp_latest;
+
+    ch_audit__refusals_t *refusals; /* writable handles only */
 };
+
+ch_audit__refusals_t *ch_audit__refusals(ch_audit_t *a)
+{
+    return a->refusals;
+}
 
 /* fdatasync durations, in seconds: 50 us (a fast NVMe) to 2.5 s (a disk in trouble). */
 static const double fsync_bounds[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
@@ -139,6 +148,7 @@ void ch_audit_collect(ch_metrics_writer_t *w, void *ud)
         ch_metrics_hist_read(&a->m_fsync, &d, cum);
         ch_metrics_histogram(w, NULL, 0, &d);
     }
+    ch_audit__refusals_collect(w, a->refusals);
 }
 
 static int64_t now_ns(void)
@@ -1329,6 +1339,11 @@ int ch_audit_open(const ch_audit_options_t *opt, ch_audit_t **out, char **err)
     a->cp_every_ms = opt->checkpoint_every_ms ? opt->checkpoint_every_ms : DEFAULT_CP_MS;
     a->seg_max = opt->segment_max_bytes ? opt->segment_max_bytes : DEFAULT_SEG_MAX;
     a->cp_mono_ms = mono_ms();
+    if (a->writable) {
+        a->refusals = ch_audit__refusals_new(
+            opt->refusal_interval_ms ? opt->refusal_interval_ms : DEFAULT_REFUSAL_MS,
+            opt->refusal_peers ? opt->refusal_peers : DEFAULT_REFUSAL_PEERS);
+    }
 
     if (a->writable) {
         if (mkdir(a->dir, 0700) != 0 && errno != EEXIST) {
@@ -1425,6 +1440,10 @@ void ch_audit_close(ch_audit_t *a)
     if (a == NULL) {
         return;
     }
+    if (a->writable && a->failed == 0) {
+        /* The refusals counted but not yet summed up (a clean stop). */
+        (void)ch_audit_refusals_flush(a, 1);
+    }
     if (a->writable && a->failed == 0 && (!a->cp_have || a->cp_size != a->tree.size)) {
         int rc = ch_audit_checkpoint_now(a);
         if (rc != 0) {
@@ -1457,6 +1476,7 @@ void ch_audit_close(ch_audit_t *a)
     ch_free(a->segs);
     ch_free(a->offs);
     ch_free(a->cp_latest);
+    ch_audit__refusals_free(a->refusals);
     ch_free(a->dir);
     ch_free(a->origin);
     ch_free(a->node);

@@ -358,6 +358,40 @@ int ch_main_keys(int argc, char **argv)
 
 /* ---- audit verify ---------------------------------------------------------------------- */
 
+/* Prints which key verified the signatures and where it came from, and says loudly what the
+ * check cannot prove: a key read from the data directory (the same disk as the log), no key,
+ * a log with records but no checkpoint, no checkpoint kept outside the hub. Whoever controls
+ * the disk can cut the log's end and delete or re-sign its checkpoints; only a key and a
+ * checkpoint obtained elsewhere catch that. */
+static void ch__verify_warnings(const char *dir, const ch_audit_verify_report_t *rep, int kept)
+{
+    if (rep->key_source == 1) {
+        printf("key          %s (given)\n", rep->key);
+    } else if (rep->key_source == 2) {
+        printf("key          %s (read from %s/../keys/node.pub)\n", rep->key, dir);
+        printf("WARNING      the key came from the data directory, the same disk as the log: "
+               "whoever can change the log can replace the key too, so its signatures prove "
+               "nothing against them. Give the key you obtained from the hub's operator "
+               "beforehand (--key) and a checkpoint kept outside the hub (--checkpoint).\n");
+    } else {
+        printf("key          none\n");
+        printf("WARNING      no key was given or found: signatures were NOT checked. Give the "
+               "node's public key (--key).\n");
+    }
+    if (rep->checkpoints == 0 && rep->records > 0) {
+        printf("WARNING      the log has no checkpoint: nothing signed covers its records, so "
+               "records cut from its end (with the checkpoints file deleted) go unnoticed "
+               "here. The hub writes one every audit.checkpoint_ms; a log without any is "
+               "suspect.\n");
+    }
+    if (!kept) {
+        printf("WARNING      no kept checkpoint was given (--checkpoint): a log cut at its end "
+               "(with its checkpoints deleted or re-signed by the node key) passes this check. "
+               "Keep a checkpoint outside the hub (GET /api/v1/audit/checkpoint) and give it "
+               "here.\n");
+    }
+}
+
 /* cctvhub audit verify: ch_audit_verify_dir on the log directory, a summary on stdout, the
  * first problem on stderr. */
 static int ch__audit_verify(int argc, char **argv)
@@ -452,6 +486,7 @@ static int ch__audit_verify(int argc, char **argv)
            (unsigned long long)rep.segments, rep.segments == 1 ? "" : "s");
     printf("checkpoints  %llu (%s)\n", (unsigned long long)rep.checkpoints,
            rep.signatures_checked ? "signatures checked" : "signatures NOT checked: no key");
+    ch__verify_warnings(dir, &rep, old_note != NULL);
     if (rc == 0) {
         printf("tree size    %llu\n", (unsigned long long)rep.records);
         printf("root         %s\n", root_hex);

@@ -230,6 +230,8 @@ static void ch__serve_housekeeping_work(uv_work_t *w)
             ch_log(CH_LOG_ERROR, "audit", "msg=\"checkpoint failed\"");
         }
     }
+    /* The counted refusals whose interval is over become one record each. */
+    (void)ch_audit_refusals_flush(s->audit, 0);
     if (s->checkpoint_store == NULL) {
         char *err = NULL;
         if (ch_store_open(s->cfg.store_url, &s->checkpoint_store, &err) != 0) {

@@ -717,6 +717,93 @@ def test_show_prove_and_verify_read_the_log_of_a_running_hub_and_append_waits_fo
         h.cleanup()
 
 
+# ---- refusals: counted per address, not one durable record each ----------------------------
+
+def audit_items(h, action):
+    _, page = h.json("GET", "/api/v1/audit?limit=1000&action=" + action, expect=200)
+    return page["items"]
+
+
+def rtsp_refused(port, camera, n):
+    """n viewers with a garbage token, each on a new connection: the relay refuses each."""
+    import socket
+    statuses = set()
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        try:
+            s.sendall(("DESCRIBE rtsp://127.0.0.1:%d/cameras/%d?token=v1.bm90aGluZw.c2ln "
+                       "RTSP/1.0\r\nCSeq: %d\r\n\r\n" % (port, camera, i + 1)).encode())
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            statuses.add(data.split(b"\r\n", 1)[0])
+        finally:
+            s.close()
+    return statuses
+
+
+def test_refusals_of_one_address_make_one_record_per_interval_and_rate_refusals_none():
+    h = hub.Hub(env={"CCTVHUB_AUDIT_REFUSAL_INTERVAL_MS": "2000",
+                     "CCTVHUB_AUTH_MAX_FAILURES_PER_ADDRESS": "2"})
+    try:
+        flood = 300
+        # A flood of bad API keys on one keep-alive connection, and of refused viewers.
+        c = h.conn()
+        for i in range(flood):
+            c.request("GET", "/api/v1/cameras", headers={"Authorization": "Bearer bad-key-%d" % i})
+            r = c.getresponse()
+            r.read()
+            check(r.status == 401, "bad key answered %d" % r.status)
+        c.close()
+        statuses = rtsp_refused(h.rtsp_port, 1, flood)
+        check(statuses == {b"RTSP/1.0 401 Unauthorized"}, statuses)
+        # Three wrong passwords from this address: the third try on is refused for rate (429),
+        # which puts nothing on the record.
+        for i in range(4):
+            status, _, _ = h.request("POST", "/api/v1/session",
+                                     {"username": "nobody", "password": "wrong"}, auth=False)
+            check(status in (401, 429), status)
+        check(status == 429, "the login throttle did not answer 429: %d" % status)
+        time.sleep(0.3)
+        denied = audit_items(h, "auth.denied")
+        refused = audit_items(h, "view.refuse")
+        check(len(denied) == 1 and not denied[0]["details"].get("aggregated"),
+              "auth.denied right after the flood: %d records %s" % (len(denied), denied[:3]))
+        check(len(refused) == 1, "view.refuse right after the flood: %d records" % len(refused))
+        check(audit_items(h, "auth.throttled") == [], "a refusal for rate was recorded")
+        # When the interval ends, one record each sums up the rest.
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            denied = audit_items(h, "auth.denied")
+            refused = audit_items(h, "view.refuse")
+            if len(denied) == 2 and len(refused) == 2:
+                break
+            time.sleep(0.1)
+        for what, recs in (("auth.denied", denied), ("view.refuse", refused)):
+            check(len(recs) == 2, "%s: %d records, wanted 2" % (what, len(recs)))
+            d = recs[1]["details"]
+            check(d.get("aggregated") is True and d["count"] == flood - 1
+                  and d["peer"] == "127.0.0.1" and d["first_time"] <= d["last_time"]
+                  and recs[1]["outcome"] == "denied", "%s summary: %s" % (what, recs[1]))
+        check(sum(denied[1]["details"]["reasons"].values()) == flood - 1, denied[1])
+        check(refused[1]["details"]["reasons"] == {"bad_token": flood - 1}, refused[1])
+        # A second interval: the first recorded, the rest summed up at a clean stop.
+        rtsp_refused(h.rtsp_port, 1, 20)
+        text = h.stop()
+        check("LeakSanitizer" not in text, text[-2000:])
+        recs = [json.loads(f["record"]) for f in read_frames(log_dir(h.data_dir))]
+        views = [r for r in recs if r["action"] == "view.refuse"]
+        check(len(views) == 4 and views[3]["details"]["count"] == 19,
+              "view.refuse after a stop: %s" % [r["details"] for r in views])
+        check(len(recs) < 40, "%d records for %d refusals" % (len(recs), 2 * flood + 24))
+        verify_ok(h.data_dir)
+    finally:
+        h.cleanup()
+
+
 # ---- command line -------------------------------------------------------------------------
 
 def test_help_usage_errors_and_missing_things_exit_with_the_documented_codes():
@@ -769,5 +856,6 @@ if __name__ == "__main__":
         test_kill_9_during_appends_loses_no_acknowledged_record_and_the_log_verifies,
         test_append_takes_node_id_and_checkpoint_cadence_from_the_configuration,
         test_show_prove_and_verify_read_the_log_of_a_running_hub_and_append_waits_for_it,
+        test_refusals_of_one_address_make_one_record_per_interval_and_rate_refusals_none,
         test_help_usage_errors_and_missing_things_exit_with_the_documented_codes,
     ])
