@@ -25,11 +25,12 @@ struct ch_api {
     size_t in_flight;        /* imports and logins queued or running on the pool */
     int freeing;             /* ch_api_free() was called with work in flight */
     /* The /health answer, rebuilt at most once a second (or when in_flight changes): it is
-     * the benchmark's target, so the common case is one comparison and a copy. */
+     * the benchmark's target, so the common case is one comparison and a copy. It says
+     * "degraded" with the reason while the audit log refuses records (ch_audit_status). */
     int64_t health_sec;
     size_t health_in_flight;
     size_t health_len;
-    char health_body[192];
+    char health_body[512];
     /* Accounts. */
     ch_auth_config_t auth;
     ch_auth_throttle_t *throttle; /* failed logins per client address */

@@ -135,6 +135,11 @@ typedef struct ch_audit_options {
      * make one record, and the number of peers counted apart (then "other peers"). */
     uint32_t refusal_interval_ms; /* 0 = 60000 */
     uint32_t refusal_peers;       /* 0 = 1024 */
+    /* Disk kept in <dir>/reserve (allocated at open) for records that end access (see
+     * ch_audit_append_ending): when such a record meets a full disk, the reserve is
+     * released and the append tried again; other records are refused (-ENOSPC) until the
+     * reserve can be put back. 0 keeps none. */
+    uint64_t reserve_bytes;
 } ch_audit_options_t;
 
 /* Opens the log in opt->dir, reads every segment (checking each frame's length and leaf hash),
@@ -177,10 +182,19 @@ typedef struct ch_audit_entry {
  * when one is due. Blocks; never call it on a thread that must not wait for the disk.
  *
  * CH_EINVAL (missing field, details not an object, read-only handle), CH_ETOOBIG (record over
- * CH_AUDIT_RECORD_MAX), CH_EIO or -errno when the disk failed: after a failed write or sync
- * the handle refuses all further appends (the file's state is unknown until it is reopened
- * and recovered), so a caller must treat the audited decision as not made. */
+ * CH_AUDIT_RECORD_MAX), CH_EIO or -errno when the disk failed: after a failed sync (or a
+ * failed write that could not be undone) the handle refuses all further appends (the file's
+ * state is unknown until it is reopened and recovered), so a caller must treat the audited
+ * decision as not made. -ENOSPC / -EDQUOT (a full disk) are not sticky: the write is undone
+ * and the next append tries again; while the disk is full only records of ch_audit_append_ending go
+ * through, using the reserve (ch_audit_options_t.reserve_bytes). */
 int ch_audit_append(ch_audit_t *a, const ch_audit_entry_t *e, uint64_t *seq_out) CH_MUST_CHECK;
+
+/* As ch_audit_append, for a record that ends access (an event closed, revoked or expired, a
+ * grant revoked): on a full disk it may use the reserve (ch_audit_options_t.reserve_bytes),
+ * so that access can always be ended and put on the record. */
+int ch_audit_append_ending(ch_audit_t *a, const ch_audit_entry_t *e,
+                           uint64_t *seq_out) CH_MUST_CHECK;
 
 /* Puts a refusal (a bad credential, a refused viewer) on the record without letting whoever
  * is refused decide how much the hub writes: the first refusal of a peer (its address; a port
@@ -199,6 +213,12 @@ int ch_audit_refusal(ch_audit_t *a, const char *peer, int status, const ch_audit
  * refusals counted, as ch_audit_close does). 0 or the first append's error. Call it now and
  * then (the hub does on its housekeeping tick). Thread-safe; blocks like ch_audit_append. */
 int ch_audit_refusals_flush(ch_audit_t *a, int all);
+
+/* Whether the log can take records: 0 when it can (why = ""), 1 when it is degraded, with
+ * why (cap bytes, NUL-terminated) saying how: no space left on device (new records refused
+ * until there is space; not sticky, the next append tries again), the reserve released or
+ * not made, or a failed sync (sticky until a restart). Any thread; cheap. */
+int ch_audit_status(ch_audit_t *a, char *why, size_t cap);
 
 /* The number of durable records (the current tree size). */
 uint64_t ch_audit_size(ch_audit_t *a);

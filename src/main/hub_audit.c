@@ -50,6 +50,7 @@ static int audit_open(const ch_config_t *cfg, int create_key, int quiet_busy, ch
     opt.checkpoint_every_records = (uint32_t)cfg->audit_checkpoint_records;
     opt.checkpoint_every_ms = (uint32_t)cfg->audit_checkpoint_ms;
     opt.refusal_interval_ms = (uint32_t)cfg->audit_refusal_interval_ms;
+    opt.reserve_bytes = cfg->audit_reserve_bytes;
     rc = ch_audit_open(&opt, out, &err);
     ch_audit_key_wipe(&key);
     if (rc == CH_ECONFLICT && quiet_busy) {

@@ -804,6 +804,104 @@ def test_refusals_of_one_address_make_one_record_per_interval_and_rate_refusals_
         h.cleanup()
 
 
+# ---- a full audit disk ------------------------------------------------------------------------
+
+SERVICES = os.path.join(hub.SOURCE_DIR, "etc", "services.json")
+PLACE = (37.5700, 126.9800)
+
+
+def fill_disk(path):
+    """Writes zeros into path until the file system is full."""
+    with open(path, "wb", buffering=0) as f:
+        for size in (1 << 20, 1 << 16, 4096, 512):
+            while True:
+                try:
+                    f.write(b"\0" * size)
+                except OSError:
+                    break
+
+
+def test_full_audit_disk_refuses_opens_lets_access_end_says_so_and_recovers_without_restart():
+    tmp = tempfile.mkdtemp(prefix="cctvhub-full-")
+    data = os.path.join(tmp, "var")
+    audit = os.path.join(data, "audit")
+    os.makedirs(audit)
+    code = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", audit]).returncode
+    check(code == 0, "mount tmpfs (needs root)")
+    env = {"CCTVHUB_SERVICES_FILE": SERVICES, "CCTVHUB_AUDIT_RESERVE_BYTES": "262144"}
+    h = h2 = None
+    try:
+        h = hub.Hub(env=env, data_dir=data)
+        _, a = h.json("POST", "/api/v1/agencies", {"name": "종로구 관제센터", "kind": "provider",
+                                                   "level": "district",
+                                                   "type": "district-center"}, expect=201)
+        _, police = h.json("POST", "/api/v1/agencies", {
+            "name": "서울경찰청 112치안종합상황실", "kind": "user", "level": "city",
+            "type": "police-112"}, expect=201)
+        _, k = h.json("POST", "/api/v1/apikeys", {"agency_id": police["id"], "role": "agency"},
+                      expect=201)
+        h.json("POST", "/api/v1/cameras", {"agency_id": a["id"], "name": "cam", "lat": PLACE[0],
+                                           "lon": PLACE[1], "purpose": "생활방범", "kind": "ptz",
+                                           "status": "active"}, expect=201)
+        agency = {"Authorization": "Bearer " + k["key"]}
+        event = {"service": "112-center", "location": {"lat": PLACE[0], "lon": PLACE[1]},
+                 "incident": "112-2026-99", "reason": "full disk test", "duration_s": 600}
+
+        def open_event(hh):
+            return hh.json("POST", "/api/v1/events", event, headers=agency, auth=False)
+
+        _, ev1 = open_event(h)
+        _, ev2 = open_event(h)
+        check(ev2.get("grants"), "no grant to revoke: %s" % ev2)
+        st = os.stat(os.path.join(audit, "reserve"))
+        check(st.st_size == 262144 and st.st_blocks * 512 >= 262144, "reserve %s" % (st,))
+        h.stop()
+        # The disk fills up while the hub is down; it starts on it (the admin's session
+        # lives in the store, beside the audit disk).
+        fill_disk(os.path.join(audit, "filler"))
+        h2 = hub.Hub(env=env, data_dir=data, admin=False)
+        h2.cookie, h2.csrf = h.cookie, h.csrf
+        for _ in range(2):
+            status, body = open_event(h2)
+            check(status == 503 and body["error"]["code"] == "audit_unavailable",
+                  "open on a full disk: %d %s" % (status, body))
+        _, health = h2.json("GET", "/api/v1/health", expect=200)
+        check(health["status"] == "degraded" and "no space left" in health.get("reason", ""),
+              "/health on a full disk: %s" % health)
+        check("No space left on device" in h2.stderr(), "the log does not say why:\n"
+              + h2.stderr()[-2000:])
+        # Ending access is always possible: the reserve takes the records.
+        h2.json("POST", "/api/v1/events/%d/close" % ev1["id"], {"reason": "done"},
+                headers=agency, auth=False, expect=200)
+        h2.json("POST", "/api/v1/grants/%d/revoke" % ev2["grants"][0]["id"],
+                {"reason": "disk test"}, expect=200)
+        status, _ = open_event(h2)
+        check(status == 503, "an open took the reserve: %d" % status)
+        # Space comes back: the next open goes through, without a restart.
+        os.unlink(os.path.join(audit, "filler"))
+        status, ev3 = open_event(h2)
+        check(status == 201, "open after space came back: %d %s" % (status, ev3))
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            _, health = h2.json("GET", "/api/v1/health", expect=200)
+            if health["status"] == "ok":
+                break
+            time.sleep(0.2)
+        check(health["status"] == "ok", "/health after space came back: %s" % health)
+        h2.stop()
+        recs = [json.loads(f["record"]) for f in read_frames(audit)]
+        actions = [r["action"] for r in recs]
+        check("event.close" in actions and "grant.revoke" in actions
+              and actions.count("event.open") == 3, actions)
+        verify_ok(data)
+    finally:
+        for x in (h, h2):
+            if x is not None:
+                x.cleanup()
+        subprocess.run(["umount", audit])
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # ---- command line -------------------------------------------------------------------------
 
 def test_help_usage_errors_and_missing_things_exit_with_the_documented_codes():
@@ -857,5 +955,6 @@ if __name__ == "__main__":
         test_append_takes_node_id_and_checkpoint_cadence_from_the_configuration,
         test_show_prove_and_verify_read_the_log_of_a_running_hub_and_append_waits_for_it,
         test_refusals_of_one_address_make_one_record_per_interval_and_rate_refusals_none,
+        test_full_audit_disk_refuses_opens_lets_access_end_says_so_and_recovers_without_restart,
         test_help_usage_errors_and_missing_things_exit_with_the_documented_codes,
     ])
