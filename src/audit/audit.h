@@ -140,6 +140,12 @@ typedef struct ch_audit_options {
      * released and the append tried again; other records are refused (-ENOSPC) until the
      * reserve can be put back. 0 keeps none. */
     uint64_t reserve_bytes;
+    /* A writable open refuses a log that has records written further apart than the
+     * checkpoint interval (checkpoint_every_ms, plus a second) but no checkpoint at all: the
+     * writer signs one every interval, so the checkpoints file was deleted (perhaps to hide a
+     * cut at the log's end). 1 opens it anyway: an operator's explicit decision (`cctvhub
+     * audit accept`), which the caller should put on the record. */
+    int accept_unchecked;
 } ch_audit_options_t;
 
 /* Opens the log in opt->dir, reads every segment (checking each frame's length and leaf hash),
@@ -152,6 +158,10 @@ typedef struct ch_audit_options {
  * same way. A damaged frame that is NOT a torn tail (a complete frame whose hash does not
  * match, bad bytes followed by good ones, or damage to records a checkpoint already covers)
  * is never cut: the open fails with CH_EIO and a message pointing to `cctvhub audit verify`.
+ *
+ * A writable open of a log that has records but no checkpoint refuses it (CH_EIO) when its
+ * records span more than the checkpoint interval (see accept_unchecked), and otherwise (a
+ * crash before the first checkpoint) signs one at once.
  *
  * On success *out is a handle to release with ch_audit_close. Fails with CH_EINVAL (bad
  * options), CH_ENOENT (read-only and no directory), CH_EIO / CH_EPARSE (damaged log), -errno.

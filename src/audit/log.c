@@ -34,6 +34,7 @@
 #define DEFAULT_SEG_MAX       (64ull * 1024 * 1024)
 #define DEFAULT_REFUSAL_MS    60000
 #define DEFAULT_REFUSAL_PEERS 1024
+#define UNCHECKED_GRACE_MS    1000 /* a log with no checkpoint may span the interval and this */
 #define MIN_SEG_MAX           4096
 #define LEAD_ROUNDS           3 /* batches one appender leads in a row, at most */
 /* Segment space is preallocated with written zeros in steps of this (or of
@@ -1040,6 +1041,20 @@ static int read_record(ch_audit_t *a, uint64_t seq, ch_buf_t *b, uint8_t hash[32
     return 0;
 }
 
+/* The "time" of record seq. 0, or what read_record returns, or CH_EPARSE. */
+static int record_time(ch_audit_t *a, uint64_t seq, int64_t *time_ns)
+{
+    ch_buf_t b = {0};
+    uint8_t hash[CH_AUDIT_HASH_SIZE];
+    uint64_t s;
+    int rc = read_record(a, seq, &b, hash);
+    if (rc == 0) {
+        rc = ch_audit__record_tail((const uint8_t *)b.data, b.len, &s, time_ns);
+    }
+    ch_buf_fini(&b);
+    return rc;
+}
+
 int ch_audit_read(ch_audit_t *a, uint64_t seq, char **json, size_t *len)
 {
     *json = NULL;
@@ -1625,6 +1640,30 @@ int ch_audit_open(const ch_audit_options_t *opt, ch_audit_t **out, char **err)
             goto out;
         }
     }
+    if (a->writable && !a->cp_have && a->tree.size > 0) {
+        int64_t t0 = 0, t1 = 0;
+        rc = record_time(a, 0, &t0);
+        if (rc == 0) {
+            rc = record_time(a, a->tree.size - 1, &t1);
+        }
+        if (rc != 0) {
+            ch_audit__set_err(err, "cannot read the records in %s: %s", a->dir, ch_strerror(rc));
+            goto out;
+        }
+        int64_t span_ms = (t1 - t0) / 1000000;
+        if (span_ms > (int64_t)a->cp_every_ms + UNCHECKED_GRACE_MS && !opt->accept_unchecked) {
+            rc = CH_EIO;
+            ch_audit__set_err(err,
+                              "%s holds %" PRIu64 " records written over %.1f s but no "
+                              "checkpoint, though the writer signs one every %" PRIu32
+                              " ms: its checkpoints file was deleted, perhaps to hide records "
+                              "cut from its end. Run `cctvhub audit verify --key ... "
+                              "--checkpoint ...` with a checkpoint kept elsewhere; to go on with "
+                              "this log, run `cctvhub audit accept --reason TEXT`",
+                              a->dir, a->tree.size, (double)span_ms / 1000.0, a->cp_every_ms);
+            goto out;
+        }
+    }
     if (a->writable && a->nsegs == 0) {
         int fd = segment_create(a->dir, 0);
         if (fd < 0) {
@@ -1668,6 +1707,15 @@ int ch_audit_open(const ch_audit_options_t *opt, ch_audit_t **out, char **err)
         rc = append_recovered(a, &rec);
         if (rc != 0) {
             ch_audit__set_err(err, "cannot append the recovery record: %s", ch_strerror(rc));
+            goto out;
+        }
+    }
+    if (a->writable && !a->cp_have && a->tree.size > 0) {
+        /* Records but no checkpoint yet (a crash before the first one): sign one now, so
+         * that the rule above holds for every later open. */
+        rc = ch_audit_checkpoint_now(a);
+        if (rc != 0) {
+            ch_audit__set_err(err, "cannot write a checkpoint in %s: %s", a->dir, ch_strerror(rc));
             goto out;
         }
     }

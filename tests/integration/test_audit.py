@@ -129,7 +129,7 @@ def keys_init(d):
 
 
 def append(d, count=1, actor="user:kim", action="request.paper", obj=None, details=None,
-           expect=0, extra=()):
+           expect=0, extra=(), env=None):
     """Appends count records with `cctvhub audit append`; returns the acknowledged seqs."""
     args = ["audit", "append", "--data-dir", d, "--actor", actor, "--action", action,
             "--count", str(count)] + list(extra)
@@ -137,7 +137,7 @@ def append(d, count=1, actor="user:kim", action="request.paper", obj=None, detai
         args += ["--object", obj]
     if details is not None:
         args += ["--details", json.dumps(details)]
-    code, out, err = run(args)
+    code, out, err = run(args, env=env)
     check(code == expect, "audit append: exit %d, wanted %d: %s" % (code, expect, err[-2000:]))
     return [int(x) for x in out.split()]
 
@@ -902,6 +902,109 @@ def test_full_audit_disk_refuses_opens_lets_access_end_says_so_and_recovers_with
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# ---- a trimmed log ---------------------------------------------------------------------------
+
+def serve_refused(data, env):
+    """Starts `cctvhub serve` on data and expects it to refuse: returns its stderr."""
+    code, _, err = run(["serve", "--data-dir", data, "--http", "127.0.0.1:0", "--rtsp",
+                        "127.0.0.1:0"], env=env, timeout=60)
+    check(code == 4, "serve on a trimmed log: exit %d, wanted 4:\n%s" % (code, err[-2000:]))
+    return err
+
+
+def trim(data, n):
+    """Cuts the last n records off the log and deletes its checkpoints: what someone who
+    controls the disk but holds no key can do."""
+    logdir = log_dir(data)
+    frames = read_frames(logdir)
+    cut = frames[-n]
+    with open(cut["path"], "r+b") as f:
+        f.truncate(cut["offset"])
+    os.unlink(os.path.join(logdir, "checkpoints"))
+    return len(frames) - n
+
+
+def test_trimmed_log_is_refused_against_the_store_and_verify_says_what_it_cannot_prove():
+    # Checkpoints an hour apart: only the store's copy can catch the cut here.
+    env = {"CCTVHUB_AUDIT_CHECKPOINT_MS": "3600000"}
+    h = hub.Hub(env=env)
+    try:
+        for i in range(5):
+            h.json("POST", "/api/v1/agencies", {"name": "기관 %d" % i, "kind": "provider",
+                                                "level": "district", "type": "district-center"},
+                   expect=201)
+        h.stop()
+        data = h.data_dir
+        verify_ok(data)
+        pub = open(os.path.join(data, "keys", "node.pub")).read().strip()
+        left = trim(data, 3)
+        # verify passes what it cannot tell from the files, but says so, and which key.
+        code, out, err = verify(log_dir(data))
+        check(code == 0 and re.search(r"checkpoints\s+0\b", out), (code, out, err))
+        check("key          %s (read from" % pub in out, "the key used is not named:\n" + out)
+        for warning in ("the key came from the data directory", "the log has no checkpoint",
+                        "no kept checkpoint was given"):
+            check(re.search(r"^WARNING .*" + warning, out, re.M),
+                  "verify does not warn that %s:\n%s" % (warning, out))
+        code, out, _ = verify(log_dir(data), "--key", pub)
+        check(code == 0 and "(given)" in out and "data directory" not in out, out)
+        # The hub refuses to start on it, naming the kept checkpoint and the way on.
+        err = serve_refused(data, env)
+        check("does not extend the checkpoint kept in the store" in err
+              and "records were removed from its end" in err and "audit accept" in err, err)
+        # An operator's explicit decision lets it start, and is on the record.
+        code, out, err = run(["audit", "accept", "--data-dir", data], env=env)
+        check(code == 2, "accept without a reason: %d" % code)
+        code, out, err = run(["audit", "accept", "--data-dir", data, "--reason",
+                              "disk restored from a backup"], env=env)
+        check(code == 0 and "accepted" in out, (code, out, err))
+        h2 = hub.Hub(env=env, data_dir=data, admin=False)
+        try:
+            h2.stop()
+        finally:
+            h2.cleanup()
+        recs = [json.loads(f["record"]) for f in read_frames(log_dir(data))]
+        acc = [r for r in recs if r["action"] == "audit.accept"]
+        check(len(acc) == 1 and acc[0]["details"]["reason"] == "disk restored from a backup"
+              and acc[0]["details"]["kept_size"] == left + 3
+              and acc[0]["details"]["records"] == left
+              and "removed" in acc[0]["details"]["mismatch"], acc)
+        verify_ok(data)
+    finally:
+        h.cleanup()
+
+
+def test_a_log_whose_records_outlast_the_checkpoint_interval_without_a_checkpoint_is_refused():
+    d = new_data_dir()
+    env = {"CCTVHUB_AUDIT_CHECKPOINT_MS": "100"}
+    try:
+        keys_init(d)
+        append(d, 2, env=env)
+        time.sleep(1.3)
+        append(d, 2, env=env)
+        os.unlink(os.path.join(log_dir(d), "checkpoints"))
+        code, _, err = run(["audit", "append", "--data-dir", d, "--actor", "user:kim",
+                            "--action", "request.paper"], env=env)
+        check(code == 4 and "no checkpoint" in err and "audit accept" in err, (code, err))
+        code, out, err = run(["audit", "accept", "--data-dir", d, "--reason", "looked into"],
+                             env=env)
+        check(code == 0, (code, out, err))
+        append(d, 1, env=env)
+        verify_ok(d)
+        # A crash before the first checkpoint is not that: the next open signs one.
+        d2 = new_data_dir()
+        try:
+            keys_init(d2)
+            append(d2, 3)
+            os.unlink(os.path.join(log_dir(d2), "checkpoints"))
+            append(d2, 1)
+            check(len(read_checkpoints(log_dir(d2))) >= 1, "no checkpoint signed at open")
+        finally:
+            shutil.rmtree(d2, ignore_errors=True)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 # ---- command line -------------------------------------------------------------------------
 
 def test_help_usage_errors_and_missing_things_exit_with_the_documented_codes():
@@ -956,5 +1059,7 @@ if __name__ == "__main__":
         test_show_prove_and_verify_read_the_log_of_a_running_hub_and_append_waits_for_it,
         test_refusals_of_one_address_make_one_record_per_interval_and_rate_refusals_none,
         test_full_audit_disk_refuses_opens_lets_access_end_says_so_and_recovers_without_restart,
+        test_trimmed_log_is_refused_against_the_store_and_verify_says_what_it_cannot_prove,
+        test_a_log_whose_records_outlast_the_checkpoint_interval_without_a_checkpoint_is_refused,
         test_help_usage_errors_and_missing_things_exit_with_the_documented_codes,
     ])
