@@ -268,6 +268,11 @@ static int is_nospace(int rc)
 static int reserve_fill_locked(ch_audit_t *a)
 {
     int rc = 0;
+    struct stat st;
+    if (fstat(a->reserve_fd, &st) == 0 && (uint64_t)st.st_size > a->reserve_bytes &&
+        ftruncate(a->reserve_fd, (off_t)a->reserve_bytes) != 0) {
+        return -errno; /* a smaller reserve than the one configured before */
+    }
     if (fallocate(a->reserve_fd, 0, 0, (off_t)a->reserve_bytes) != 0) {
         rc = -errno;
         if (rc == -EOPNOTSUPP) {

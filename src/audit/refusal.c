@@ -130,23 +130,40 @@ static uint32_t slot_hash(const char *peer, const char *action, const char *acto
     return h;
 }
 
+/* Copies src into dst (cap bytes), cut at a character boundary when it does not fit, so that
+ * the copy stays valid UTF-8 (a record refuses invalid text) and the same input always gives
+ * the same key. */
+static void copy_cut(char *dst, size_t cap, const char *src)
+{
+    size_t n = src != NULL ? strlen(src) : 0;
+    if (n >= cap) {
+        n = cap - 1;
+        while (n > 0 && ((uint8_t)src[n] & 0xC0) == 0x80) {
+            n--; /* src[n] continues a character: cut before the character's first byte */
+        }
+    }
+    if (n > 0) {
+        memcpy(dst, src, n);
+    }
+    dst[n] = '\0';
+}
+
 static void copy_text(char *dst, const char *src)
 {
-    snprintf(dst, TEXT_MAX, "%s", src != NULL ? src : "");
+    copy_cut(dst, TEXT_MAX, src);
 }
 
 static void count_reason(slot_t *s, const char *reason)
 {
-    if (reason == NULL) {
-        reason = "";
-    }
+    char why[TEXT_MAX];
+    copy_text(why, reason);
     for (int i = 0; i < REASONS; i++) {
         if (s->reason_n[i] == 0) {
-            copy_text(s->reason[i], reason);
+            memcpy(s->reason[i], why, sizeof(why));
             s->reason_n[i] = 1;
             return;
         }
-        if (strncmp(s->reason[i], reason, TEXT_MAX - 1) == 0) {
+        if (strcmp(s->reason[i], why) == 0) {
             s->reason_n[i]++;
             return;
         }
@@ -248,8 +265,11 @@ int ch_audit_refusal(ch_audit_t *a, const char *peer, int status, const ch_audit
     if (r == NULL || e == NULL || e->action == NULL) {
         return CH_EINVAL;
     }
-    char host[PEER_MAX];
+    char host[PEER_MAX], action[ACTION_MAX], actor[TEXT_MAX];
     peer_host(peer, host);
+    copy_cut(action, sizeof(action), e->action);
+    /* A peer is its address and, when it authenticated, its principal (the actor). */
+    copy_text(actor, e->actor);
     uint64_t now = mono_ms();
     slot_t *due = NULL;
     size_t ndue = 0;
@@ -264,14 +284,12 @@ int ch_audit_refusal(ch_audit_t *a, const char *peer, int status, const ch_audit
     if (now - r->last_sweep_ms >= SWEEP_EVERY_MS) {
         sweep_locked(r, now, 0, &due, &ndue);
     }
-    /* A peer is its address and, when it authenticated, its principal (the actor). */
-    const char *actor = e->actor != NULL ? e->actor : "";
-    uint32_t b = r->nslots > 0 ? slot_hash(host, e->action, actor) % r->nslots : 0;
+    uint32_t b = r->nslots > 0 ? slot_hash(host, action, actor) % r->nslots : 0;
     slot_t *s = NULL;
     for (int32_t i = r->nslots > 0 ? r->bucket[b] : -1; i >= 0; i = r->slots[i].next) {
         slot_t *c = &r->slots[i];
-        if (strcmp(c->peer, host) == 0 && strncmp(c->action, e->action, ACTION_MAX - 1) == 0 &&
-            strncmp(c->actor, actor, TEXT_MAX - 1) == 0) {
+        if (strcmp(c->peer, host) == 0 && strcmp(c->action, action) == 0 &&
+            strcmp(c->actor, actor) == 0) {
             s = c;
             break;
         }
@@ -297,8 +315,8 @@ int ch_audit_refusal(ch_audit_t *a, const char *peer, int status, const ch_audit
         memset(s, 0, sizeof(*s));
         s->used = 1;
         snprintf(s->peer, sizeof(s->peer), "%s", host);
-        snprintf(s->action, sizeof(s->action), "%s", e->action);
-        copy_text(s->actor, actor);
+        memcpy(s->action, action, sizeof(action));
+        memcpy(s->actor, actor, sizeof(actor));
         copy_text(s->object, e->object);
         s->window_ms = now;
         s->next = r->bucket[b];
