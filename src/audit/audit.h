@@ -161,7 +161,7 @@ typedef struct ch_audit_options {
  *
  * A writable open of a log that has records but no checkpoint refuses it (CH_EIO) when its
  * records span more than the checkpoint interval (see accept_unchecked), and otherwise (a
- * crash before the first checkpoint) signs one at once.
+ * crash before the first checkpoint) signs one after its first append.
  *
  * On success *out is a handle to release with ch_audit_close. Fails with CH_EINVAL (bad
  * options), CH_ENOENT (read-only and no directory), CH_EIO / CH_EPARSE (damaged log), -errno.
@@ -172,6 +172,11 @@ int ch_audit_open(const ch_audit_options_t *opt, ch_audit_t **out, char **err) C
 /* Writes a final checkpoint when records were added since the last one (writable handles),
  * closes the files and frees the handle. All appends must have returned. NULL is fine. */
 void ch_audit_close(ch_audit_t *a);
+
+/* As ch_audit_close, but writes nothing more (no final checkpoint, no refusal summaries): for
+ * a caller that found the log must not be signed over (the hub, when the log does not extend
+ * the checkpoint its store kept). NULL is fine. */
+void ch_audit_close_unsigned(ch_audit_t *a);
 
 /* One record to append. Every string is borrowed and copied into the record; NULL stores JSON
  * null (actor, action and outcome are required). */

@@ -119,6 +119,7 @@ struct ch_audit {
     uint64_t cp_size;
     int cp_have;
     uint64_t cp_mono_ms;
+    int cp_due; /* records but no checkpoint at open: the first batch signs one */
     char *cp_latest;
 
     ch_audit__refusals_t *refusals; /* writable handles only */
@@ -477,6 +478,7 @@ static int checkpoint_write_locked(ch_audit_t *a)
     a->cp_size = size;
     a->cp_have = 1;
     a->cp_mono_ms = mono_ms();
+    a->cp_due = 0;
     return 0;
 }
 
@@ -693,7 +695,7 @@ static int lead_batch(ch_audit_t *a, waiter_t *self, int keep)
     if (a->failed == 0 && a->key.has_secret) {
         uint64_t pending = a->tree.size - (a->cp_have ? a->cp_size : 0);
         if (pending >= a->cp_every_records ||
-            (pending > 0 && mono_ms() - a->cp_mono_ms >= a->cp_every_ms)) {
+            (pending > 0 && (a->cp_due || mono_ms() - a->cp_mono_ms >= a->cp_every_ms))) {
             (void)checkpoint_write_locked(a);
         }
     }
@@ -1715,15 +1717,10 @@ int ch_audit_open(const ch_audit_options_t *opt, ch_audit_t **out, char **err)
             goto out;
         }
     }
-    if (a->writable && !a->cp_have && a->tree.size > 0) {
-        /* Records but no checkpoint yet (a crash before the first one): sign one now, so
-         * that the rule above holds for every later open. */
-        rc = ch_audit_checkpoint_now(a);
-        if (rc != 0) {
-            ch_audit__set_err(err, "cannot write a checkpoint in %s: %s", a->dir, ch_strerror(rc));
-            goto out;
-        }
-    }
+    /* Records but no checkpoint yet (a crash before the first one): the first batch signs
+     * one, so that the rule above holds for every later open. Not the open itself: a caller
+     * that finds the log must not be signed over closes it with ch_audit_close_unsigned. */
+    a->cp_due = a->writable && !a->cp_have && a->tree.size > 0;
     ch_log(CH_LOG_INFO, "audit",
            "msg=\"audit log open\" dir=%s records=%" PRIu64 " segments=%zu mode=%s", a->dir,
            a->tree.size, a->nsegs, a->writable ? "rw" : "ro");
@@ -1740,6 +1737,14 @@ out:
     }
     *out = a;
     return 0;
+}
+
+void ch_audit_close_unsigned(ch_audit_t *a)
+{
+    if (a != NULL) {
+        a->writable = 0; /* nothing more is written: no summaries, no final checkpoint */
+    }
+    ch_audit_close(a);
 }
 
 void ch_audit_close(ch_audit_t *a)

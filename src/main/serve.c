@@ -390,6 +390,8 @@ int ch_main_serve(int argc, char **argv)
      * the store kept: refuse to sign fresh checkpoints over it. */
     rc = ch_main__audit_check_kept(&s.cfg, s.audit, s.store);
     if (rc != CH_EXIT_OK) {
+        ch_audit_close_unsigned(s.audit); /* sign nothing over it */
+        s.audit = NULL;
         exit_code = rc;
         goto out;
     }

@@ -952,6 +952,7 @@ def test_trimmed_log_is_refused_against_the_store_and_verify_says_what_it_cannot
         err = serve_refused(data, env)
         check("does not extend the checkpoint kept in the store" in err
               and "records were removed from its end" in err and "audit accept" in err, err)
+        check(read_checkpoints(log_dir(data)) == [], "the refusing hub signed the trimmed log")
         # An operator's explicit decision lets it start, and is on the record.
         code, out, err = run(["audit", "accept", "--data-dir", data], env=env)
         check(code == 2, "accept without a reason: %d" % code)
