@@ -221,7 +221,9 @@ int ch_audit_append_ending(ch_audit_t *a, const ch_audit_entry_t *e,
  * The table is fixed in size (refusal_peers): once full, further peers share one slot
  * ("other peers"). status 429 (refused for rate) records nothing. Returns the append's code
  * when it appended, else 0; CH_EINVAL on a read-only handle. Thread-safe; may block like
- * ch_audit_append (for the first of an interval, and for summaries that fall due). */
+ * ch_audit_append (for the first of an interval, and for the summary of this peer and
+ * kind when its interval is over: two appends at most; ch_audit_refusals_flush writes the
+ * rest, and frees the slots of peers that went quiet). */
 int ch_audit_refusal(ch_audit_t *a, const char *peer, int status, const ch_audit_entry_t *e);
 
 /* Appends the summary of every peer and kind whose interval is over (all: every one with

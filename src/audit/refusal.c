@@ -17,12 +17,11 @@
 #include <string.h>
 #include <time.h>
 
-#define REASONS        4 /* distinct reasons counted per slot; the rest count as "other" */
-#define OTHER_PEER     "*"
-#define PEER_MAX       64
-#define ACTION_MAX     48
-#define TEXT_MAX       48
-#define SWEEP_EVERY_MS 1000
+#define REASONS    4 /* distinct reasons counted per slot; the rest count as "other" */
+#define OTHER_PEER "*"
+#define PEER_MAX   64
+#define ACTION_MAX 48
+#define TEXT_MAX   48
 
 typedef struct slot {
     int32_t next; /* the next slot in its bucket, or the next free slot; -1 ends */
@@ -46,7 +45,6 @@ struct ch_audit__refusals {
     int32_t *bucket; /* nslots heads */
     slot_t *slots;   /* nslots + 1: the last is the "other peers" slot */
     int32_t free_head;
-    uint64_t last_sweep_ms;
     /* Figures: refusals seen, recorded at once, counted into a summary, dropped (429). */
     uint64_t m_recorded, m_counted, m_dropped, m_summaries;
 };
@@ -76,7 +74,6 @@ ch_audit__refusals_t *ch_audit__refusals_new(uint32_t interval_ms, uint32_t peer
         r->slots[i].next = i + 1 < peers ? (int32_t)(i + 1) : -1;
     }
     r->free_head = peers > 0 ? 0 : -1;
-    r->last_sweep_ms = mono_ms();
     return r;
 }
 
@@ -239,7 +236,6 @@ static void sweep_locked(ch_audit__refusals_t *r, uint64_t now, int all, slot_t 
             i = next;
         }
     }
-    r->last_sweep_ms = now;
 }
 
 static int record_due(ch_audit_t *a, ch_audit__refusals_t *r, slot_t *due, size_t ndue)
@@ -281,30 +277,32 @@ int ch_audit_refusal(ch_audit_t *a, const char *peer, int status, const ch_audit
         pthread_mutex_unlock(&r->mu);
         return 0;
     }
-    if (now - r->last_sweep_ms >= SWEEP_EVERY_MS) {
-        sweep_locked(r, now, 0, &due, &ndue);
-    }
     uint32_t b = r->nslots > 0 ? slot_hash(host, action, actor) % r->nslots : 0;
     slot_t *s = NULL;
-    for (int32_t i = r->nslots > 0 ? r->bucket[b] : -1; i >= 0; i = r->slots[i].next) {
+    int32_t *link = r->nslots > 0 ? &r->bucket[b] : NULL;
+    for (int32_t i = link != NULL ? *link : -1; i >= 0; i = r->slots[i].next) {
         slot_t *c = &r->slots[i];
         if (strcmp(c->peer, host) == 0 && strcmp(c->action, action) == 0 &&
             strcmp(c->actor, actor) == 0) {
             s = c;
             break;
         }
+        link = &c->next;
     }
     if (s != NULL && now - s->window_ms >= r->interval_ms) {
-        /* Its interval is over but no sweep came by yet: the sweep, now, records its sum. */
-        slot_t *more = NULL;
-        size_t nmore = 0;
-        sweep_locked(r, now, 0, &more, &nmore);
-        if (nmore > 0) {
-            due = ch_realloc(due, (ndue + nmore) * sizeof(*due));
-            memcpy(due + ndue, more, nmore * sizeof(*due));
-            ndue += nmore;
+        /* Its interval is over but no flush came by yet: its sum is recorded now, and this
+         * refusal starts a new interval. Only this slot: the caller may be a loop that must
+         * not wait for more than its own record (ch_audit_refusals_flush does the rest). */
+        int32_t i = (int32_t)(s - r->slots);
+        if (s->count > 0) {
+            due = ch_malloc(sizeof(*due));
+            due[0] = *s;
+            ndue = 1;
         }
-        ch_free(more);
+        *link = s->next;
+        memset(s, 0, sizeof(*s));
+        s->next = r->free_head;
+        r->free_head = i;
         s = NULL;
     }
     if (s == NULL && r->free_head >= 0) {
@@ -330,7 +328,7 @@ int ch_audit_refusal(ch_audit_t *a, const char *peer, int status, const ch_audit
             if (!s->used) {
                 s->used = 1;
                 snprintf(s->peer, sizeof(s->peer), OTHER_PEER);
-                snprintf(s->action, sizeof(s->action), "%s", "refusal");
+                memcpy(s->action, action, sizeof(action)); /* the first kind counted */
                 s->window_ms = now;
             }
         }
