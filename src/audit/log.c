@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,12 +105,12 @@ struct ch_audit {
     /* The reserve: <dir>/reserve, reserve_bytes of allocated space that only records ending
      * access may use (ch_audit_append_ending). The leader releases it when such a
      * record meets a full disk; an append of any other record first puts it back, and is
-     * refused (CH_ENOSPC-like -ENOSPC) while it cannot. rmu guards reserve_held and the file;
-     * nospace and reserve_held are read under mu or rmu, written under both where it matters. */
+     * refused (-ENOSPC) while it cannot. rmu guards the file and the writes of reserve_held;
+     * an append reads reserve_held without it (atomic), so the common case takes no lock. */
     pthread_mutex_t rmu;
     int reserve_fd;
     uint64_t reserve_bytes;
-    int reserve_held;
+    atomic_int reserve_held;
 
     /* Figures for GET /metrics (under mu, but the histogram: atomics). */
     uint64_t m_appended, m_failed, m_commits;
@@ -300,7 +301,7 @@ static int reserve_fill_locked(ch_audit_t *a)
  * thread; takes rmu. Cheap when the reserve is held: one flag under a mutex. */
 static int reserve_restore(ch_audit_t *a)
 {
-    if (a->reserve_bytes == 0) {
+    if (a->reserve_bytes == 0 || atomic_load(&a->reserve_held)) {
         return 0;
     }
     pthread_mutex_lock(&a->rmu);
