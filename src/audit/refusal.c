@@ -28,10 +28,9 @@ typedef struct slot {
     int used;
     char peer[PEER_MAX];
     char action[ACTION_MAX];
-    char actor[TEXT_MAX];  /* part of the key, but in the "other peers" slot */
-    char object[TEXT_MAX]; /* of the first refusal */
-    uint64_t window_ms;    /* monotonic start of the interval */
-    uint64_t count;        /* refusals counted (not recorded one by one) */
+    char actor[TEXT_MAX]; /* part of the key, but in the "other peers" slot */
+    uint64_t window_ms;   /* monotonic start of the interval */
+    uint64_t count;       /* refusals counted (not recorded one by one) */
     int64_t first_ns, last_ns;
     char reason[REASONS][TEXT_MAX];
     uint64_t reason_n[REASONS];
@@ -187,7 +186,7 @@ static int summary_append(ch_audit_t *a, const slot_t *s, uint32_t interval_ms)
                   strcmp(s->peer, OTHER_PEER) == 0 ? "other peers" : s->peer, "reasons", reasons);
     ch_audit_entry_t e = {.actor = s->actor[0] ? s->actor : "system",
                           .action = s->action,
-                          .object = s->object[0] ? s->object : NULL,
+                          .object = NULL, /* the refusals counted may name many */
                           .outcome = "denied",
                           .details = d};
     int rc = d != NULL ? ch_audit_append(a, &e, NULL) : CH_EINVAL;
@@ -315,7 +314,6 @@ int ch_audit_refusal(ch_audit_t *a, const char *peer, int status, const ch_audit
         snprintf(s->peer, sizeof(s->peer), "%s", host);
         memcpy(s->action, action, sizeof(action));
         memcpy(s->actor, actor, sizeof(actor));
-        copy_text(s->object, e->object);
         s->window_ms = now;
         s->next = r->bucket[b];
         r->bucket[b] = i;
