@@ -510,7 +510,27 @@ int ch_api__audit(api_ctx_t *c, const char *actor, const char *action, const cha
     int rc = ch_audit_append(c->api->audit, &e, NULL);
     json_decref(details);
     if (rc != 0) {
-        ch_log(CH_LOG_ERROR, "api", "msg=\"audit append failed\" action=%s rc=%d", action, rc);
+        ch_log(CH_LOG_ERROR, "api", "msg=\"audit append failed\" action=%s rc=%d error=\"%s\"",
+               action, rc, ch_strerror(rc));
+    }
+    return rc;
+}
+
+int ch_api__audit_refusal(api_ctx_t *c, const char *action, int status, json_t *details)
+{
+    if (c->api->audit == NULL) {
+        json_decref(details);
+        return 0;
+    }
+    /* Who was refused: the principal, else "anonymous" (details name the address; a
+     * per-connection actor would make every try a new one to count). */
+    const char *who = c->who.kind != CH_AUTH_NONE ? c->who.actor : "anonymous";
+    ch_audit_entry_t e = {.actor = who, .action = action, .outcome = "denied", .details = details};
+    int rc = ch_audit_refusal(c->api->audit, c->req->peer, status, &e);
+    json_decref(details);
+    if (rc != 0) {
+        ch_log(CH_LOG_ERROR, "api", "msg=\"audit append failed\" action=%s rc=%d error=\"%s\"",
+               action, rc, ch_strerror(rc));
     }
     return rc;
 }
@@ -812,11 +832,16 @@ static void handle_health(api_ctx_t *c)
     int64_t now_ms = ch_time_now_ms();
     int64_t sec = now_ms / 1000;
     if (sec != api->health_sec || api->in_flight != api->health_in_flight || api->health_len == 0) {
+        /* The audit log's state: a full disk (or a failed one) refuses new decisions. */
+        char why[200] = "";
+        int degraded = api->audit != NULL && ch_audit_status(api->audit, why, sizeof(why)) != 0;
         int64_t uptime = (now_ms - api->started_at_ms) / 1000;
         int n = snprintf(api->health_body, sizeof(api->health_body),
-                         "{\"status\":\"ok\",\"uptime_s\":%" PRId64
+                         "{\"status\":\"%s\",%s%s%s\"uptime_s\":%" PRId64
                          ",\"version\":\"%s\",\"imports_in_flight\":%zu}",
-                         uptime < 0 ? 0 : uptime, CH_VERSION, api->in_flight);
+                         degraded ? "degraded" : "ok", degraded ? "\"reason\":\"" : "",
+                         degraded ? why : "", degraded ? "\"," : "", uptime < 0 ? 0 : uptime,
+                         CH_VERSION, api->in_flight);
         assert(n > 0 && (size_t)n < sizeof(api->health_body));
         api->health_len = (size_t)n;
         api->health_sec = sec;

@@ -27,11 +27,12 @@ struct ch_api {
     size_t geo_jobs;         /* path, area and coverage queries among them */
     int freeing;             /* ch_api_free() was called with work in flight */
     /* The /health answer, rebuilt at most once a second (or when in_flight changes): it is
-     * the benchmark's target, so the common case is one comparison and a copy. */
+     * the benchmark's target, so the common case is one comparison and a copy. It says
+     * "degraded" with the reason while the audit log refuses records (ch_audit_status). */
     int64_t health_sec;
     size_t health_in_flight;
     size_t health_len;
-    char health_body[192];
+    char health_body[512];
     /* Accounts. */
     ch_auth_config_t auth;
     ch_auth_throttle_t *throttle; /* failed logins per client address */
@@ -110,6 +111,13 @@ int ch_api__list_query(api_ctx_t *c, const ch_api__qparam_t *spec,
  */
 int ch_api__audit(api_ctx_t *c, const char *actor, const char *action, const char *object,
                   const char *outcome, json_t *details);
+
+/*
+ * Puts a refusal of the request (answered with status) on the audit log, counted per client
+ * address and action (ch_audit_refusal: the first of an interval recorded at once, the rest
+ * summed up in one record; 429 not at all). details is stolen. 0, or an audit code.
+ */
+int ch_api__audit_refusal(api_ctx_t *c, const char *action, int status, json_t *details);
 
 /* Authenticates the request for a route allowing roles (a CH_AUTH_* mask) and checks its CSRF
  * token. 0 with c->who filled, or non-zero after answering 401 / 403 / 500. */

@@ -45,7 +45,11 @@ static void audit_refusal(api_ctx_t *c, const char *action, const char *reason)
     method[n] = '\0';
     json_t *d = json_pack("{s:s, s:s, s:s, s:s}", "reason", reason, "method", method, "path", path,
                           "peer", c->req->peer);
-    (void)ch_api__audit(c, NULL, action, NULL, "denied", d);
+    (void)ch_api__audit_refusal(c, action,
+                                strcmp(action, "auth.denied") == 0      ? 401
+                                : strcmp(action, "auth.throttled") == 0 ? 429
+                                                                        : 403,
+                                d);
 }
 
 int ch_api__authorize(api_ctx_t *c, unsigned roles)

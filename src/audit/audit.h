@@ -131,6 +131,21 @@ typedef struct ch_audit_options {
     uint32_t checkpoint_every_records; /* 0 = 1000 */
     uint32_t checkpoint_every_ms;      /* 0 = 1000; checked on each append */
     uint64_t segment_max_bytes;        /* 0 = 64 MiB; at least 4096 */
+    /* Refusals (ch_audit_refusal): the interval over which a peer's refusals of one kind
+     * make one record, and the number of peers counted apart (then "other peers"). */
+    uint32_t refusal_interval_ms; /* 0 = 60000 */
+    uint32_t refusal_peers;       /* 0 = 1024 */
+    /* Disk kept in <dir>/reserve (allocated at open) for records that end access (see
+     * ch_audit_append_ending): when such a record meets a full disk, the reserve is
+     * released and the append tried again; other records are refused (-ENOSPC) until the
+     * reserve can be put back. 0 keeps none. */
+    uint64_t reserve_bytes;
+    /* A writable open refuses a log that has records written further apart than the
+     * checkpoint interval (checkpoint_every_ms, plus a second) but no checkpoint at all: the
+     * writer signs one every interval, so the checkpoints file was deleted (perhaps to hide a
+     * cut at the log's end). 1 opens it anyway: an operator's explicit decision (`cctvhub
+     * audit accept`), which the caller should put on the record. */
+    int accept_unchecked;
 } ch_audit_options_t;
 
 /* Opens the log in opt->dir, reads every segment (checking each frame's length and leaf hash),
@@ -144,6 +159,10 @@ typedef struct ch_audit_options {
  * match, bad bytes followed by good ones, or damage to records a checkpoint already covers)
  * is never cut: the open fails with CH_EIO and a message pointing to `cctvhub audit verify`.
  *
+ * A writable open of a log that has records but no checkpoint refuses it (CH_EIO) when its
+ * records span more than the checkpoint interval (see accept_unchecked), and otherwise (a
+ * crash before the first checkpoint) signs one after its first append.
+ *
  * On success *out is a handle to release with ch_audit_close. Fails with CH_EINVAL (bad
  * options), CH_ENOENT (read-only and no directory), CH_EIO / CH_EPARSE (damaged log), -errno.
  * The caller must not open the same directory writable twice (a lock file enforces it:
@@ -153,6 +172,11 @@ int ch_audit_open(const ch_audit_options_t *opt, ch_audit_t **out, char **err) C
 /* Writes a final checkpoint when records were added since the last one (writable handles),
  * closes the files and frees the handle. All appends must have returned. NULL is fine. */
 void ch_audit_close(ch_audit_t *a);
+
+/* As ch_audit_close, but writes nothing more (no final checkpoint, no refusal summaries): for
+ * a caller that found the log must not be signed over (the hub, when the log does not extend
+ * the checkpoint its store kept). NULL is fine. */
+void ch_audit_close_unsigned(ch_audit_t *a);
 
 /* One record to append. Every string is borrowed and copied into the record; NULL stores JSON
  * null (actor, action and outcome are required). */
@@ -173,10 +197,45 @@ typedef struct ch_audit_entry {
  * when one is due. Blocks; never call it on a thread that must not wait for the disk.
  *
  * CH_EINVAL (missing field, details not an object, read-only handle), CH_ETOOBIG (record over
- * CH_AUDIT_RECORD_MAX), CH_EIO or -errno when the disk failed: after a failed write or sync
- * the handle refuses all further appends (the file's state is unknown until it is reopened
- * and recovered), so a caller must treat the audited decision as not made. */
+ * CH_AUDIT_RECORD_MAX), CH_EIO or -errno when the disk failed: after a failed sync (or a
+ * failed write that could not be undone) the handle refuses all further appends (the file's
+ * state is unknown until it is reopened and recovered), so a caller must treat the audited
+ * decision as not made. -ENOSPC / -EDQUOT (a full disk) are not sticky: the write is undone
+ * and the next append tries again; while the disk is full only records of ch_audit_append_ending go
+ * through, using the reserve (ch_audit_options_t.reserve_bytes). */
 int ch_audit_append(ch_audit_t *a, const ch_audit_entry_t *e, uint64_t *seq_out) CH_MUST_CHECK;
+
+/* As ch_audit_append, for a record that ends access (an event closed, revoked or expired, a
+ * grant revoked): on a full disk it may use the reserve (ch_audit_options_t.reserve_bytes),
+ * so that access can always be ended and put on the record. */
+int ch_audit_append_ending(ch_audit_t *a, const ch_audit_entry_t *e,
+                           uint64_t *seq_out) CH_MUST_CHECK;
+
+/* Puts a refusal (a bad credential, a refused viewer) on the record without letting whoever
+ * is refused decide how much the hub writes: the first refusal of a peer (its address; a port
+ * is ignored) and kind (e->action) in an interval (refusal_interval_ms) is appended at once,
+ * as ch_audit_append would; the ones after it are only counted, and one record (same action,
+ * outcome "denied", details {"aggregated": true, "count", "first_time", "last_time",
+ * "interval_ms", "peer", "reasons": {reason: count}}, the reasons taken from e->details'
+ * "reason") sums them up when the interval ends (ch_audit_refusals_flush) or the log closes.
+ * The table is fixed in size (refusal_peers): once full, further peers share one slot
+ * ("other peers"). status 429 (refused for rate) records nothing. Returns the append's code
+ * when it appended, else 0; CH_EINVAL on a read-only handle. Thread-safe; may block like
+ * ch_audit_append (for the first of an interval, and for the summary of this peer and
+ * kind when its interval is over: two appends at most; ch_audit_refusals_flush writes the
+ * rest, and frees the slots of peers that went quiet). */
+int ch_audit_refusal(ch_audit_t *a, const char *peer, int status, const ch_audit_entry_t *e);
+
+/* Appends the summary of every peer and kind whose interval is over (all: every one with
+ * refusals counted, as ch_audit_close does). 0 or the first append's error. Call it now and
+ * then (the hub does on its housekeeping tick). Thread-safe; blocks like ch_audit_append. */
+int ch_audit_refusals_flush(ch_audit_t *a, int all);
+
+/* Whether the log can take records: 0 when it can (why = ""), 1 when it is degraded, with
+ * why (cap bytes, NUL-terminated) saying how: no space left on device (new records refused
+ * until there is space; not sticky, the next append tries again), the reserve released or
+ * not made, or a failed sync (sticky until a restart). Any thread; cheap. */
+int ch_audit_status(ch_audit_t *a, char *why, size_t cap);
 
 /* The number of durable records (the current tree size). */
 uint64_t ch_audit_size(ch_audit_t *a);
@@ -290,11 +349,16 @@ int ch_audit_checkpoint_sign(const char *origin, uint64_t size,
 
 /* What ch_audit_verify_dir found. Plain data; no fini needed. */
 typedef struct ch_audit_verify_report {
-    int ok;                   /* 1 when everything checked holds */
-    uint64_t records;         /* records read and checked */
-    uint64_t segments;        /* segment files read */
-    uint64_t checkpoints;     /* checkpoints checked */
-    int signatures_checked;   /* 0 when no key was given or found: signatures not checked */
+    int ok;                 /* 1 when everything checked holds */
+    uint64_t records;       /* records read and checked */
+    uint64_t segments;      /* segment files read */
+    uint64_t checkpoints;   /* checkpoints checked */
+    int signatures_checked; /* 0 when no key was given or found: signatures not checked */
+    /* Where the key came from: 0 none, 1 given by the caller (pubkey_text), 2 read from
+     * <dir>/../keys/node.pub, the same disk as the log (which proves nothing against whoever
+     * controls that disk). key is its verifier key string ("" when none). */
+    int key_source;
+    char key[CH_AUDIT_KEY_NAME_MAX + 64];
     uint64_t torn_tail_bytes; /* bytes of a torn tail at the end of the last segment (a crash
                                  the hub has not recovered yet; not a failure) */
     uint8_t root[CH_AUDIT_HASH_SIZE]; /* the root of all records */

@@ -124,6 +124,19 @@ int ch_audit__segment_name_parse(const char *name, uint64_t *first_seq);
  * when the bytes cannot begin a note. */
 int ch_audit__note_end(const char *buf, size_t len, size_t off, size_t *end);
 
+/* ---- refusals (refusal.c) ------------------------------------------------------------ */
+
+/* The table of refusals counted per peer and kind (see refusal.c). */
+typedef struct ch_audit__refusals ch_audit__refusals_t;
+
+/* A table of `peers` slots (and one for "other peers") whose intervals last interval_ms. */
+ch_audit__refusals_t *ch_audit__refusals_new(uint32_t interval_ms, uint32_t peers);
+void ch_audit__refusals_free(ch_audit__refusals_t *r); /* NULL is fine */
+/* The handle's table (NULL for a read-only handle). */
+ch_audit__refusals_t *ch_audit__refusals(ch_audit_t *a);
+/* Writes cctvhub_audit_refusals_total and cctvhub_audit_refusal_summaries_total. */
+void ch_audit__refusals_collect(ch_metrics_writer_t *w, ch_audit__refusals_t *r);
+
 /* Sets *err (when err != NULL) to a formatted message. */
 void ch_audit__set_err(char **err, const char *fmt, ...) CH_PRINTF(2, 3);
 

@@ -13,10 +13,12 @@
 
 #include <assert.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,14 +26,18 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_CP_RECORDS 1000
-#define DEFAULT_CP_MS      1000
-#define DEFAULT_SEG_MAX    (64ull * 1024 * 1024)
-#define MIN_SEG_MAX        4096
-#define LEAD_ROUNDS        3 /* batches one appender leads in a row, at most */
+#define DEFAULT_CP_RECORDS    1000
+#define DEFAULT_CP_MS         1000
+#define DEFAULT_SEG_MAX       (64ull * 1024 * 1024)
+#define DEFAULT_REFUSAL_MS    60000
+#define DEFAULT_REFUSAL_PEERS 1024
+#define UNCHECKED_GRACE_MS    1000 /* a log with no checkpoint may span the interval and this */
+#define MIN_SEG_MAX           4096
+#define LEAD_ROUNDS           3 /* batches one appender leads in a row, at most */
 /* Segment space is preallocated with written zeros in steps of this (or of
  * CH_AUDIT__PAD_ALIGN for segments smaller than 4 chunks), so that appends overwrite blocks
  * that exist and the file size rarely changes: an fdatasync then has no size to journal. */
@@ -54,6 +60,7 @@ typedef struct waiter {
     uint64_t seq;
     int64_t time_ns;
     sem_t wake;
+    int ends_access;       /* ch_audit_append_ending: may use the disk reserve */
     int done, lead, rc;    /* written before `wake` is posted */
     struct waiter *kid[2]; /* done: the appenders this one wakes in turn (see lead_batch) */
 } waiter_t;
@@ -90,7 +97,20 @@ struct ch_audit {
     size_t whash_cap;
     waiter_t **wlist;
     size_t wlist_cap;
-    int failed; /* sticky error after a failed write or sync */
+    int failed; /* sticky error after a failed sync (or a failed write it could not undo) */
+    /* The disk was full at the last try (-ENOSPC or -EDQUOT; 0 once a batch went through).
+     * Not sticky: a failed write that left nothing behind is retried by the next append. */
+    int nospace;
+
+    /* The reserve: <dir>/reserve, reserve_bytes of allocated space that only records ending
+     * access may use (ch_audit_append_ending). The leader releases it when such a
+     * record meets a full disk; an append of any other record first puts it back, and is
+     * refused (-ENOSPC) while it cannot. rmu guards the file and the writes of reserve_held;
+     * an append reads reserve_held without it (atomic), so the common case takes no lock. */
+    pthread_mutex_t rmu;
+    int reserve_fd;
+    uint64_t reserve_bytes;
+    atomic_int reserve_held;
 
     /* Figures for GET /metrics (under mu, but the histogram: atomics). */
     uint64_t m_appended, m_failed, m_commits;
@@ -100,8 +120,16 @@ struct ch_audit {
     uint64_t cp_size;
     int cp_have;
     uint64_t cp_mono_ms;
+    int cp_due; /* records but no checkpoint at open: the first batch signs one */
     char *cp_latest;
+
+    ch_audit__refusals_t *refusals; /* writable handles only */
 };
+
+ch_audit__refusals_t *ch_audit__refusals(ch_audit_t *a)
+{
+    return a->refusals;
+}
 
 /* fdatasync durations, in seconds: 50 us (a fast NVMe) to 2.5 s (a disk in trouble). */
 static const double fsync_bounds[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
@@ -139,6 +167,7 @@ void ch_audit_collect(ch_metrics_writer_t *w, void *ud)
         ch_metrics_hist_read(&a->m_fsync, &d, cum);
         ch_metrics_histogram(w, NULL, 0, &d);
     }
+    ch_audit__refusals_collect(w, a->refusals);
 }
 
 static int64_t now_ns(void)
@@ -231,6 +260,91 @@ static void offs_put(ch_audit_t *a, uint64_t seq, uint64_t off)
     a->offs[seq] = off;
 }
 
+static int is_nospace(int rc)
+{
+    return rc == -ENOSPC || rc == -EDQUOT;
+}
+
+/* Allocates the reserve file's space (fallocate; written zeros where the file system has no
+ * fallocate). The caller holds rmu. 0 or -errno (the file is then emptied again). */
+static int reserve_fill_locked(ch_audit_t *a)
+{
+    int rc = 0;
+    struct stat st;
+    if (fstat(a->reserve_fd, &st) == 0 && (uint64_t)st.st_size > a->reserve_bytes &&
+        ftruncate(a->reserve_fd, (off_t)a->reserve_bytes) != 0) {
+        return -errno; /* a smaller reserve than the one configured before */
+    }
+    if (fallocate(a->reserve_fd, 0, 0, (off_t)a->reserve_bytes) != 0) {
+        rc = -errno;
+        if (rc == -EOPNOTSUPP) {
+            static const uint8_t zeros[CH_AUDIT__PAD_ALIGN];
+            rc = 0;
+            for (uint64_t off = 0; off < a->reserve_bytes && rc == 0; off += sizeof(zeros)) {
+                uint64_t n = a->reserve_bytes - off;
+                rc = write_all_at(a->reserve_fd, zeros,
+                                  n < sizeof(zeros) ? (size_t)n : sizeof(zeros), off);
+            }
+        }
+    }
+    if (rc == 0 && fdatasync(a->reserve_fd) != 0) {
+        rc = -errno;
+    }
+    if (rc != 0) {
+        (void)ftruncate(a->reserve_fd, 0);
+    }
+    return rc;
+}
+
+/* Puts the reserve back when it was released (or could not be made) and the disk has room
+ * for it and a little more again. 0 when it is in place, else -ENOSPC (or -errno). Any
+ * thread; takes rmu. Cheap when the reserve is held: one flag under a mutex. */
+static int reserve_restore(ch_audit_t *a)
+{
+    if (a->reserve_bytes == 0 || atomic_load(&a->reserve_held)) {
+        return 0;
+    }
+    pthread_mutex_lock(&a->rmu);
+    int rc = 0;
+    if (!a->reserve_held) {
+        struct statvfs vfs;
+        if (fstatvfs(a->reserve_fd, &vfs) != 0) {
+            rc = -errno;
+        } else if ((uint64_t)vfs.f_bavail * vfs.f_frsize <
+                   a->reserve_bytes + 2 * CH_AUDIT__PAD_ALIGN) {
+            rc = -ENOSPC;
+        } else {
+            rc = reserve_fill_locked(a);
+        }
+        if (rc == 0) {
+            a->reserve_held = 1;
+            ch_log(CH_LOG_INFO, "audit", "msg=\"audit disk reserve in place again\" bytes=%" PRIu64,
+                   a->reserve_bytes);
+        }
+    }
+    pthread_mutex_unlock(&a->rmu);
+    return rc;
+}
+
+/* Frees the reserve's space for records that end access. 1 when it was released now. */
+static int reserve_release(ch_audit_t *a)
+{
+    pthread_mutex_lock(&a->rmu);
+    int released = 0;
+    if (a->reserve_held && ftruncate(a->reserve_fd, 0) == 0) {
+        a->reserve_held = 0;
+        released = 1;
+    }
+    pthread_mutex_unlock(&a->rmu);
+    if (released) {
+        ch_log(CH_LOG_WARN, "audit",
+               "msg=\"audit disk full: the reserve is released for records that end access; "
+               "new decisions are refused until there is space again\" bytes=%" PRIu64,
+               a->reserve_bytes);
+    }
+    return released;
+}
+
 /* Creates the segment whose first record is first_seq: header written and synced, and the
  * directory synced, before any record goes in, so that a crash never leaves records in a file
  * the directory does not list. Returns the fd (read-write) or -errno. */
@@ -278,16 +392,27 @@ static int segment_reserve(ch_audit_t *a, int fd, uint64_t need, uint64_t *alloc
     uint64_t chunk = a->seg_max >= 4ull * PREALLOC_CHUNK ? PREALLOC_CHUNK : CH_AUDIT__PAD_ALIGN;
     uint64_t to = (need + chunk - 1) / chunk * chunk;
     uint64_t from = *alloc;
-    if (ftruncate(fd, (off_t)to) != 0) {
-        return -errno;
-    }
-    while (from < to) {
-        size_t n = to - from < sizeof(zeros) ? (size_t)(to - from) : sizeof(zeros);
-        int rc = write_all_at(fd, zeros, n, from);
-        if (rc != 0) {
+    uint64_t small = (need + CH_AUDIT__PAD_ALIGN - 1) / CH_AUDIT__PAD_ALIGN * CH_AUDIT__PAD_ALIGN;
+    for (;;) {
+        if (ftruncate(fd, (off_t)to) != 0) {
+            return -errno;
+        }
+        int rc = 0;
+        for (uint64_t at = from; at < to && rc == 0;) {
+            size_t n = to - at < sizeof(zeros) ? (size_t)(to - at) : sizeof(zeros);
+            rc = write_all_at(fd, zeros, n, at);
+            at += n;
+        }
+        if (rc == 0) {
+            break;
+        }
+        /* A nearly full disk may still hold what this batch needs: try the least aligned
+         * step before giving up. Either way the file ends aligned and in zeros (holes). */
+        if (!is_nospace(rc) || to <= small) {
             return rc;
         }
-        from += n;
+        (void)ftruncate(fd, (off_t)from);
+        to = small;
     }
     *alloc = to;
     return 0;
@@ -305,7 +430,9 @@ static int segment_trim(int fd, uint64_t end)
 
 /* Writes and syncs the checkpoint of the current size. Called by the leader with the mutex
  * held; drops it around the I/O. A failed write poisons the handle like a failed append: the
- * checkpoints file may end in a partial note, which only recovery at the next open may cut. */
+ * checkpoints file may end in a partial note, which only recovery at the next open may cut.
+ * But a write the disk had no room for is cut back at once and signed again after a later
+ * batch (the records are durable; only their checkpoint waits). */
 static int checkpoint_write_locked(ch_audit_t *a)
 {
     assert(a->leader);
@@ -318,12 +445,17 @@ static int checkpoint_write_locked(ch_audit_t *a)
     assert(rc == 0);
     pthread_mutex_unlock(&a->mu);
     char *note = NULL;
+    int written = 0, cut = 0;
+    struct stat st;
     rc = ch_audit_checkpoint_sign(a->origin, size, root, now_ns(), &a->key, &note);
     if (rc == 0) {
-        struct stat st;
         rc = fstat(a->cp_fd, &st) == 0 ? 0 : -errno;
         if (rc == 0) {
+            written = 1;
             rc = write_all_at(a->cp_fd, note, strlen(note), (uint64_t)st.st_size);
+            if (is_nospace(rc)) {
+                cut = ftruncate(a->cp_fd, st.st_size) == 0;
+            }
         }
         if (rc == 0 && fdatasync(a->cp_fd) != 0) {
             rc = -errno;
@@ -331,9 +463,14 @@ static int checkpoint_write_locked(ch_audit_t *a)
     }
     pthread_mutex_lock(&a->mu);
     if (rc != 0) {
-        ch_log(CH_LOG_ERROR, "audit", "msg=\"checkpoint write failed\" size=%" PRIu64 " err=%d",
-               size, rc);
-        a->failed = rc;
+        ch_log(CH_LOG_ERROR, "audit",
+               "msg=\"checkpoint write failed\" size=%" PRIu64 " err=%d error=\"%s\"", size, rc,
+               strerror(-rc));
+        if (written && !cut) {
+            a->failed = rc;
+        } else if (cut) {
+            a->nospace = 1;
+        }
         ch_free(note);
         return rc;
     }
@@ -342,6 +479,7 @@ static int checkpoint_write_locked(ch_audit_t *a)
     a->cp_size = size;
     a->cp_have = 1;
     a->cp_mono_ms = mono_ms();
+    a->cp_due = 0;
     return 0;
 }
 
@@ -427,42 +565,77 @@ static int lead_batch(ch_audit_t *a, waiter_t *self, int keep)
     if (rc == 0) {
         batch_build(a, batch, count);
     }
-    if (rc == 0 && rotate && alloc > off) {
-        rc = segment_trim(fd, off);
+    int ends_access = 0;
+    for (waiter_t *w = batch; w != NULL; w = w->next) {
+        ends_access |= w->ends_access;
     }
-    if (rc == 0 && rotate) {
-        rc = segment_create(a->dir, first);
-        if (rc >= 0) {
-            fd = rc;
-            off = CH_AUDIT__SEG_HEADER;
-            alloc = off;
+    uint64_t old_alloc = alloc;
+    int trimmed = 0, created = 0, wrote = 0, sync_failed = 0;
+    for (int attempt = 0;; attempt++) {
+        if (rc == 0 && rotate && !trimmed && alloc > off) {
+            rc = segment_trim(fd, off);
+            trimmed = rc == 0;
+        }
+        if (rc == 0 && rotate && !created) {
+            rc = segment_create(a->dir, first);
+            if (rc >= 0) {
+                fd = rc;
+                off = CH_AUDIT__SEG_HEADER;
+                alloc = off;
+                rc = 0;
+                created = 1;
+            }
+        }
+        if (rc == 0) {
+            /* Records overwrite padding; a batch that does not fit extends it first (the
+             * same fdatasync covers both). */
+            wrote = 1;
+            rc = segment_reserve(a, fd, off + a->wbuf.len, &alloc);
+        }
+        if (rc == 0) {
+            rc = write_all_at(fd, a->wbuf.data, a->wbuf.len, off);
+        }
+        if (rc == 0) {
+            uint64_t t0 = ch_time_mono_ns();
+            if (fdatasync(fd) != 0) {
+                rc = -errno;
+                sync_failed = 1;
+            }
+            ch_metrics_hist_observe(&a->m_fsync, (double)(ch_time_mono_ns() - t0) / 1e9);
+        }
+        /* A full disk and a record that ends access (a close, a revocation, an expiry):
+         * free the reserve and try once more, so that nobody is left unable to end access. */
+        if (rc != 0 && !sync_failed && is_nospace(rc) && attempt == 0 && ends_access &&
+            reserve_release(a)) {
+            if (wrote && ftruncate(fd, (off_t)off) == 0) {
+                alloc = off;
+            }
             rc = 0;
+            continue;
         }
+        break;
     }
-    int wrote = 0;
-    if (rc == 0) {
-        /* Records overwrite padding; a batch that does not fit extends it first (the same
-         * fdatasync covers both). */
-        wrote = 1;
-        rc = segment_reserve(a, fd, off + a->wbuf.len, &alloc);
-    }
-    if (rc == 0) {
-        rc = write_all_at(fd, a->wbuf.data, a->wbuf.len, off);
-    }
-    if (rc == 0) {
-        uint64_t t0 = ch_time_mono_ns();
-        if (fdatasync(fd) != 0) {
-            rc = -errno;
-        }
-        ch_metrics_hist_observe(&a->m_fsync, (double)(ch_time_mono_ns() - t0) / 1e9);
-    }
-    if (rc != 0 && wrote && !rotate) {
-        /* Best effort: leave no partial frame behind for the next open to treat as a tail. */
+    /* A failure leaves the files as they were when it can: no partial frame in the last
+     * segment, no half-made new segment. Only then may a later append try again. */
+    int undone = !sync_failed;
+    if (rc != 0 && wrote && !created) {
         if (ftruncate(fd, (off_t)off) == 0) {
             alloc = off;
         } else {
             ch_log(CH_LOG_ERROR, "audit", "msg=\"cannot cut a failed write\" errno=%d", errno);
+            undone = 0;
         }
+    }
+    if (rc != 0 && created) {
+        char name[32];
+        ch_audit__segment_name(first, name);
+        ch_buf_t path = {0};
+        ch_buf_appendf(&path, "%s/%s", a->dir, name);
+        close(fd);
+        if (unlink(path.data) != 0 || fsync_path_dir(a->dir) != 0) {
+            undone = 0;
+        }
+        ch_buf_fini(&path);
     }
 
     pthread_mutex_lock(&a->mu);
@@ -472,18 +645,41 @@ static int lead_batch(ch_audit_t *a, waiter_t *self, int keep)
         a->m_appended += count;
         a->m_commits++;
     }
-    if (rc != 0) {
+    if (rc != 0 && is_nospace(rc) && undone) {
+        /* Not sticky: the file holds what it held before, and the queued appenders, whose
+         * numbers assumed this batch, are numbered again after the last durable record. */
+        if (!a->nospace) {
+            ch_log(CH_LOG_ERROR, "audit",
+                   "msg=\"append failed: no space left for the audit log; new records are "
+                   "refused until there is space again (the next append tries)\" "
+                   "err=%d error=\"%s\" dir=%s",
+                   rc, strerror(-rc), a->dir);
+        }
+        a->nospace = 1;
+        a->next_seq = first;
+        for (waiter_t *w = a->head; w != NULL; w = w->next) {
+            w->seq = a->next_seq++;
+        }
+        if (rotate) {
+            a->seg_alloc = trimmed ? a->seg_bytes : old_alloc;
+        } else {
+            a->seg_alloc = alloc;
+        }
+    } else if (rc != 0) {
         if (a->failed == 0) {
             ch_log(CH_LOG_ERROR, "audit",
-                   "msg=\"append failed; the log refuses further appends\" "
-                   "err=%d",
-                   rc);
+                   "msg=\"append failed; the log refuses further appends\" err=%d error=\"%s\"", rc,
+                   strerror(-rc));
             a->failed = rc;
         }
-        if (rotate && wrote) {
-            close(fd);
+        if (!rotate) {
+            a->seg_alloc = alloc;
         }
     } else {
+        if (a->nospace) {
+            a->nospace = 0;
+            ch_log(CH_LOG_INFO, "audit", "msg=\"audit log appends again: there is space\"");
+        }
         if (rotate) {
             segs_push(a, first, fd);
         }
@@ -495,14 +691,12 @@ static int lead_batch(ch_audit_t *a, waiter_t *self, int keep)
         }
         assert(pos == a->wbuf.len);
         a->seg_bytes = off + a->wbuf.len;
-    }
-    if (rc == 0 || !rotate) {
         a->seg_alloc = alloc;
     }
     if (a->failed == 0 && a->key.has_secret) {
         uint64_t pending = a->tree.size - (a->cp_have ? a->cp_size : 0);
         if (pending >= a->cp_every_records ||
-            (pending > 0 && mono_ms() - a->cp_mono_ms >= a->cp_every_ms)) {
+            (pending > 0 && (a->cp_due || mono_ms() - a->cp_mono_ms >= a->cp_every_ms))) {
             (void)checkpoint_write_locked(a);
         }
     }
@@ -592,7 +786,7 @@ static int record_prefix(const ch_audit_t *a, const ch_audit_entry_t *e, ch_buf_
     return 0;
 }
 
-int ch_audit_append(ch_audit_t *a, const ch_audit_entry_t *e, uint64_t *seq_out)
+static int append(ch_audit_t *a, const ch_audit_entry_t *e, int ends_access, uint64_t *seq_out)
 {
     if (a == NULL || !a->writable) {
         return CH_EINVAL;
@@ -607,7 +801,16 @@ int ch_audit_append(ch_audit_t *a, const ch_audit_entry_t *e, uint64_t *seq_out)
         rc = CH_ETOOBIG;
         goto out;
     }
-    waiter_t w = {.prefix = &prefix};
+    /* While the disk is full, only records that end access may use the reserve: any other
+     * record first puts the reserve back, and is refused while it cannot. */
+    if (!ends_access && (rc = reserve_restore(a)) != 0) {
+        pthread_mutex_lock(&a->mu);
+        a->m_failed++;
+        a->nospace = 1;
+        pthread_mutex_unlock(&a->mu);
+        goto out;
+    }
+    waiter_t w = {.prefix = &prefix, .ends_access = ends_access};
     if (sem_init(&w.wake, 0, 0) != 0) {
         rc = -errno;
         goto out;
@@ -678,6 +881,48 @@ int ch_audit_append(ch_audit_t *a, const ch_audit_entry_t *e, uint64_t *seq_out)
 out:
     ch_buf_fini(&prefix);
     return rc;
+}
+
+int ch_audit_append(ch_audit_t *a, const ch_audit_entry_t *e, uint64_t *seq_out)
+{
+    return append(a, e, 0, seq_out);
+}
+
+int ch_audit_append_ending(ch_audit_t *a, const ch_audit_entry_t *e, uint64_t *seq_out)
+{
+    return append(a, e, 1, seq_out);
+}
+
+int ch_audit_status(ch_audit_t *a, char *why, size_t cap)
+{
+    pthread_mutex_lock(&a->mu);
+    int failed = a->failed, nospace = a->nospace;
+    pthread_mutex_unlock(&a->mu);
+    pthread_mutex_lock(&a->rmu);
+    int reserve_missing = a->reserve_bytes > 0 && !a->reserve_held;
+    pthread_mutex_unlock(&a->rmu);
+    if (failed != 0) {
+        snprintf(why, cap, "audit log failed (%s): it refuses every record until the hub restarts",
+                 strerror(-failed));
+        return 1;
+    }
+    if (nospace) {
+        snprintf(why, cap,
+                 "audit log: no space left on device: new decisions are refused, records that "
+                 "end access use the reserve%s",
+                 reserve_missing ? " (released)" : "");
+        return 1;
+    }
+    if (reserve_missing) {
+        snprintf(why, cap,
+                 "audit log: no space left on device for the reserve of records that "
+                 "end access");
+        return 1;
+    }
+    if (cap > 0) {
+        why[0] = '\0';
+    }
+    return 0;
 }
 
 uint64_t ch_audit_size(ch_audit_t *a)
@@ -802,6 +1047,20 @@ static int read_record(ch_audit_t *a, uint64_t seq, ch_buf_t *b, uint8_t hash[32
     b->len = len;
     b->data[len] = '\0';
     return 0;
+}
+
+/* The "time" of record seq. 0, or what read_record returns, or CH_EPARSE. */
+static int record_time(ch_audit_t *a, uint64_t seq, int64_t *time_ns)
+{
+    ch_buf_t b = {0};
+    uint8_t hash[CH_AUDIT_HASH_SIZE];
+    uint64_t s;
+    int rc = read_record(a, seq, &b, hash);
+    if (rc == 0) {
+        rc = ch_audit__record_tail((const uint8_t *)b.data, b.len, &s, time_ns);
+    }
+    ch_buf_fini(&b);
+    return rc;
 }
 
 int ch_audit_read(ch_audit_t *a, uint64_t seq, char **json, size_t *len)
@@ -1311,7 +1570,9 @@ int ch_audit_open(const ch_audit_options_t *opt, ch_audit_t **out, char **err)
     int rc = 0;
     a->lock_fd = -1;
     a->cp_fd = -1;
+    a->reserve_fd = -1;
     pthread_mutex_init(&a->mu, NULL);
+    pthread_mutex_init(&a->rmu, NULL);
     pthread_cond_init(&a->cond, NULL);
     ch_metrics_hist_init(&a->m_fsync, fsync_bounds, CH_ARRAY_SIZE(fsync_bounds));
     ch_audit__tree_init(&a->tree);
@@ -1329,6 +1590,11 @@ int ch_audit_open(const ch_audit_options_t *opt, ch_audit_t **out, char **err)
     a->cp_every_ms = opt->checkpoint_every_ms ? opt->checkpoint_every_ms : DEFAULT_CP_MS;
     a->seg_max = opt->segment_max_bytes ? opt->segment_max_bytes : DEFAULT_SEG_MAX;
     a->cp_mono_ms = mono_ms();
+    if (a->writable) {
+        a->refusals = ch_audit__refusals_new(
+            opt->refusal_interval_ms ? opt->refusal_interval_ms : DEFAULT_REFUSAL_MS,
+            opt->refusal_peers ? opt->refusal_peers : DEFAULT_REFUSAL_PEERS);
+    }
 
     if (a->writable) {
         if (mkdir(a->dir, 0700) != 0 && errno != EEXIST) {
@@ -1382,6 +1648,30 @@ int ch_audit_open(const ch_audit_options_t *opt, ch_audit_t **out, char **err)
             goto out;
         }
     }
+    if (a->writable && !a->cp_have && a->tree.size > 0) {
+        int64_t t0 = 0, t1 = 0;
+        rc = record_time(a, 0, &t0);
+        if (rc == 0) {
+            rc = record_time(a, a->tree.size - 1, &t1);
+        }
+        if (rc != 0) {
+            ch_audit__set_err(err, "cannot read the records in %s: %s", a->dir, ch_strerror(rc));
+            goto out;
+        }
+        int64_t span_ms = (t1 - t0) / 1000000;
+        if (span_ms > (int64_t)a->cp_every_ms + UNCHECKED_GRACE_MS && !opt->accept_unchecked) {
+            rc = CH_EIO;
+            ch_audit__set_err(err,
+                              "%s holds %" PRIu64 " records written over %.1f s but no "
+                              "checkpoint, though the writer signs one every %" PRIu32
+                              " ms: its checkpoints file was deleted, perhaps to hide records "
+                              "cut from its end. Run `cctvhub audit verify --key ... "
+                              "--checkpoint ...` with a checkpoint kept elsewhere; to go on with "
+                              "this log, run `cctvhub audit accept --reason TEXT`",
+                              a->dir, a->tree.size, (double)span_ms / 1000.0, a->cp_every_ms);
+            goto out;
+        }
+    }
     if (a->writable && a->nsegs == 0) {
         int fd = segment_create(a->dir, 0);
         if (fd < 0) {
@@ -1395,6 +1685,32 @@ int ch_audit_open(const ch_audit_options_t *opt, ch_audit_t **out, char **err)
         a->seg_alloc = CH_AUDIT__SEG_HEADER;
     }
     a->next_seq = a->tree.size;
+    if (a->writable && opt->reserve_bytes > 0) {
+        /* Made (or kept) now, while there is room: a log that cannot make it still opens,
+         * and its appends try again (reserve_restore). */
+        ch_buf_t rp = {0};
+        ch_buf_appendf(&rp, "%s/reserve", a->dir);
+        a->reserve_fd = open(rp.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        ch_buf_fini(&rp);
+        if (a->reserve_fd < 0) {
+            rc = -errno;
+            ch_audit__set_err(err, "cannot open the reserve file in %s: %s", a->dir,
+                              strerror(errno));
+            goto out;
+        }
+        a->reserve_bytes = opt->reserve_bytes;
+        pthread_mutex_lock(&a->rmu);
+        int rrc = reserve_fill_locked(a);
+        a->reserve_held = rrc == 0;
+        pthread_mutex_unlock(&a->rmu);
+        if (rrc != 0) {
+            a->nospace = is_nospace(rrc);
+            ch_log(CH_LOG_WARN, "audit",
+                   "msg=\"cannot reserve disk space for records that end access\" bytes=%" PRIu64
+                   " error=\"%s\" dir=%s",
+                   a->reserve_bytes, strerror(-rrc), a->dir);
+        }
+    }
     if (a->writable && rec.bytes > 0) {
         rc = append_recovered(a, &rec);
         if (rc != 0) {
@@ -1402,6 +1718,10 @@ int ch_audit_open(const ch_audit_options_t *opt, ch_audit_t **out, char **err)
             goto out;
         }
     }
+    /* Records but no checkpoint yet (a crash before the first one): the first batch signs
+     * one, so that the rule above holds for every later open. Not the open itself: a caller
+     * that finds the log must not be signed over closes it with ch_audit_close_unsigned. */
+    a->cp_due = a->writable && !a->cp_have && a->tree.size > 0;
     ch_log(CH_LOG_INFO, "audit",
            "msg=\"audit log open\" dir=%s records=%" PRIu64 " segments=%zu mode=%s", a->dir,
            a->tree.size, a->nsegs, a->writable ? "rw" : "ro");
@@ -1420,10 +1740,22 @@ out:
     return 0;
 }
 
+void ch_audit_close_unsigned(ch_audit_t *a)
+{
+    if (a != NULL) {
+        a->writable = 0; /* nothing more is written: no summaries, no final checkpoint */
+    }
+    ch_audit_close(a);
+}
+
 void ch_audit_close(ch_audit_t *a)
 {
     if (a == NULL) {
         return;
+    }
+    if (a->writable && a->failed == 0) {
+        /* The refusals counted but not yet summed up (a clean stop). */
+        (void)ch_audit_refusals_flush(a, 1);
     }
     if (a->writable && a->failed == 0 && (!a->cp_have || a->cp_size != a->tree.size)) {
         int rc = ch_audit_checkpoint_now(a);
@@ -1444,6 +1776,9 @@ void ch_audit_close(ch_audit_t *a)
     if (a->cp_fd >= 0) {
         close(a->cp_fd);
     }
+    if (a->reserve_fd >= 0) {
+        close(a->reserve_fd);
+    }
     if (a->lock_fd >= 0) {
         close(a->lock_fd);
     }
@@ -1453,10 +1788,12 @@ void ch_audit_close(ch_audit_t *a)
     ch_free(a->whash);
     ch_free(a->wlist);
     pthread_mutex_destroy(&a->mu);
+    pthread_mutex_destroy(&a->rmu);
     pthread_cond_destroy(&a->cond);
     ch_free(a->segs);
     ch_free(a->offs);
     ch_free(a->cp_latest);
+    ch_audit__refusals_free(a->refusals);
     ch_free(a->dir);
     ch_free(a->origin);
     ch_free(a->node);

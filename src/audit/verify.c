@@ -546,6 +546,7 @@ int ch_audit_verify_dir(const char *dir, const char *pubkey_text, const char *ol
             goto out;
         }
         v.have_key = 1;
+        rep->key_source = 1;
     } else {
         ch_buf_t kdir = {0};
         ch_buf_appendf(&kdir, "%s/..", dir);
@@ -553,6 +554,7 @@ int ch_audit_verify_dir(const char *dir, const char *pubkey_text, const char *ol
         ch_buf_fini(&kdir);
         if (krc == 0) {
             v.have_key = 1;
+            rep->key_source = 2;
         } else if (krc != CH_ENOENT) {
             fail(rep, UINT64_MAX, -1, NULL, 0, "the node key next to the log is unusable: %s", err);
             rc = CH_EINVAL;
@@ -560,6 +562,9 @@ int ch_audit_verify_dir(const char *dir, const char *pubkey_text, const char *ol
         }
     }
     rep->signatures_checked = v.have_key;
+    if (v.have_key && ch_audit_pubkey_format(&v.key, rep->key, sizeof(rep->key)) != 0) {
+        rep->key[0] = '\0';
+    }
 
     d = opendir(dir);
     if (d == NULL) {

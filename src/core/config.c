@@ -61,6 +61,10 @@ static const ch_config_key_t ch__config_keys[] = {
      CH_CFG_FIELD(audit_checkpoint_records), 1, 1000000000, 0},
     {"audit.checkpoint_ms", "CCTVHUB_AUDIT_CHECKPOINT_MS", CH_CFG_UINT,
      CH_CFG_FIELD(audit_checkpoint_ms), 10, 3600000, 0},
+    {"audit.refusal_interval_ms", "CCTVHUB_AUDIT_REFUSAL_INTERVAL_MS", CH_CFG_UINT,
+     CH_CFG_FIELD(audit_refusal_interval_ms), 100, 86400000, 0},
+    {"audit.reserve_bytes", "CCTVHUB_AUDIT_RESERVE_BYTES", CH_CFG_UINT,
+     CH_CFG_FIELD(audit_reserve_bytes), 0, (uint64_t)1 << 32, 0},
     {"policy.services_file", "CCTVHUB_SERVICES_FILE", CH_CFG_STR, CH_CFG_FIELD(services_file), 0, 0,
      1},
     {"auth.session_idle_s", "CCTVHUB_AUTH_SESSION_IDLE_S", CH_CFG_UINT,
@@ -720,6 +724,8 @@ static void ch__config_defaults(ch_config_t *cfg)
     cfg->node_id = ch_strdup("cctvhub");
     cfg->audit_checkpoint_records = 1000;
     cfg->audit_checkpoint_ms = 1000;
+    cfg->audit_refusal_interval_ms = 60000;
+    cfg->audit_reserve_bytes = 4 * 1024 * 1024;
     cfg->auth_session_idle_s = 1800;
     cfg->auth_session_max_s = 43200;
     cfg->auth_max_failed_logins = 5;

@@ -21,6 +21,8 @@
  *   hub.node_id                CCTVHUB_NODE_ID                cctvhub
  *   audit.checkpoint_records   CCTVHUB_AUDIT_CHECKPOINT_RECORDS 1000
  *   audit.checkpoint_ms        CCTVHUB_AUDIT_CHECKPOINT_MS    1000
+ *   audit.refusal_interval_ms  CCTVHUB_AUDIT_REFUSAL_INTERVAL_MS 60000
+ *   audit.reserve_bytes        CCTVHUB_AUDIT_RESERVE_BYTES    4194304
  *   policy.services_file       CCTVHUB_SERVICES_FILE          the shipped one (reloadable)
  *   auth.session_idle_s        CCTVHUB_AUTH_SESSION_IDLE_S    1800
  *   auth.session_max_s         CCTVHUB_AUTH_SESSION_MAX_S     43200
@@ -103,7 +105,9 @@ typedef struct ch_config {
     char *node_id;
     uint64_t audit_checkpoint_records;
     uint64_t audit_checkpoint_ms;
-    char *services_file;       /* the services (etc/services.json), or NULL for none */
+    uint64_t audit_refusal_interval_ms; /* refusals of one peer and kind: one record per interval */
+    uint64_t audit_reserve_bytes;       /* disk kept for records that end access */
+    char *services_file;                /* the services (etc/services.json), or NULL for none */
     int services_file_default; /* 1: services_file is the shipped one, found, not configured */
     uint64_t auth_session_idle_s;
     uint64_t auth_session_max_s;

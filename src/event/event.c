@@ -162,6 +162,20 @@ static json_t *str_or_null(const char *s)
     return s != NULL ? json_string(s) : json_null();
 }
 
+/* Records that end access: on a full audit disk they may use its reserve, so that an event
+ * can always be closed, revoked or expired and a grant revoked (ch_audit_append_ending). */
+static int ends_access(const char *action)
+{
+    static const char *const ending[] = {"event.close", "event.revoke", "event.expire",
+                                         "grant.revoke", "grant.release"};
+    for (size_t i = 0; i < CH_ARRAY_SIZE(ending); i++) {
+        if (strcmp(action, ending[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Appends one record; details is stolen. 0 when recorded (or no log). */
 static int record(ch_event_engine_t *eng, const char *actor, const char *action, const char *object,
                   const char *outcome, const ch_event_t *ev, json_t *details)
@@ -177,10 +191,12 @@ static int record(ch_event_engine_t *eng, const char *actor, const char *action,
                           .legal_basis = ev != NULL ? ev->basis_code : NULL,
                           .outcome = outcome,
                           .details = details};
-    int rc = ch_audit_append(eng->cfg.audit, &a, NULL);
+    int rc = ends_access(action) ? ch_audit_append_ending(eng->cfg.audit, &a, NULL)
+                                 : ch_audit_append(eng->cfg.audit, &a, NULL);
     json_decref(details);
     if (rc != 0) {
-        ch_log(CH_LOG_ERROR, MODULE, "msg=\"audit append failed\" action=%s rc=%d", action, rc);
+        ch_log(CH_LOG_ERROR, MODULE, "msg=\"audit append failed\" action=%s rc=%d error=\"%s\"",
+               action, rc, ch_strerror(rc));
     }
     return rc;
 }
@@ -1577,8 +1593,9 @@ int ch_event_open_finish(ch_event_engine_t *eng, const ch_event_actor_t *who, ch
     *out = NULL;
     int64_t id = p->event_id;
     if (audit_rc != 0) {
-        ch_log(CH_LOG_ERROR, MODULE, "msg=\"audit append failed; event undone\" event=%lld rc=%d",
-               (long long)id, audit_rc);
+        ch_log(CH_LOG_ERROR, MODULE,
+               "msg=\"audit append failed; event undone\" event=%lld rc=%d error=\"%s\"",
+               (long long)id, audit_rc, ch_strerror(audit_rc));
         undo_open(eng, p);
         count_open(eng, p->purpose, OUT_FAILED);
         ch_event_pending_free(p);

@@ -14,6 +14,8 @@
 #include "main/main.h"
 
 #include "audit/audit.h"
+#include "main/hub_audit.h"
+#include "store/store.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -43,6 +45,7 @@ static const char ch__audit_usage[] =
     "  show     print records, filtered (time, camera, agency, event, actor, action)\n"
     "  prove    print the inclusion proof of a record, or a consistency proof, as JSON\n"
     "  append   append a record durably (an operator's manual action, such as a paper request)\n"
+    "  accept   go on with a log that no longer matches its kept checkpoint (put on the record)\n"
     "\n"
     "Run 'cctvhub audit <command> --help' for a command's options. The log lives in\n"
     "DATA_DIR/audit (hub.data_dir, --data-dir). None of these needs a running hub.\n";
@@ -129,6 +132,21 @@ static const char ch__append_usage[] =
     "Exit codes: 0 appended; 1 an append failed or there is no node key; 2 bad command line;\n"
     "            3 bad configuration; 4 the log cannot be opened (locked by a running hub,\n"
     "            or damaged: run 'cctvhub audit verify').\n";
+
+static const char ch__accept_usage[] =
+    "usage: cctvhub audit accept --reason TEXT [--config FILE] [--data-dir DIR]\n"
+    "\n"
+    "The hub refuses to start when its audit log does not extend the checkpoint the store\n"
+    "kept (records cut from its end, or rewritten), and refuses a log that has records spanning\n"
+    "more than the checkpoint interval but no checkpoint (its checkpoints file deleted). After\n"
+    "looking into it ('cctvhub audit verify' with a key and a checkpoint kept elsewhere), an\n"
+    "operator who decides to go on with the log as it is runs this: it appends an\n"
+    "\"audit.accept\" record naming the reason, the checkpoint the store kept and what the log\n"
+    "holds, signs a checkpoint and keeps it in the store. The hub then starts. Cannot run\n"
+    "beside a running hub.\n"
+    "\n"
+    "Exit codes: 0 accepted; 1 the record could not be made; 2 bad command line;\n"
+    "            3 bad configuration; 4 the store or the log cannot be opened.\n";
 
 /* Parses a whole decimal unsigned number; 0, or -1 when s is not one. */
 static int ch__parse_u64(const char *s, uint64_t *out)
@@ -358,6 +376,40 @@ int ch_main_keys(int argc, char **argv)
 
 /* ---- audit verify ---------------------------------------------------------------------- */
 
+/* Prints which key verified the signatures and where it came from, and says loudly what the
+ * check cannot prove: a key read from the data directory (the same disk as the log), no key,
+ * a log with records but no checkpoint, no checkpoint kept outside the hub. Whoever controls
+ * the disk can cut the log's end and delete or re-sign its checkpoints; only a key and a
+ * checkpoint obtained elsewhere catch that. */
+static void ch__verify_warnings(const char *dir, const ch_audit_verify_report_t *rep, int kept)
+{
+    if (rep->key_source == 1) {
+        printf("key          %s (given)\n", rep->key);
+    } else if (rep->key_source == 2) {
+        printf("key          %s (read from %s/../keys/node.pub)\n", rep->key, dir);
+        printf("WARNING      the key came from the data directory, the same disk as the log: "
+               "whoever can change the log can replace the key too, so its signatures prove "
+               "nothing against them. Give the key you obtained from the hub's operator "
+               "beforehand (--key) and a checkpoint kept outside the hub (--checkpoint).\n");
+    } else {
+        printf("key          none\n");
+        printf("WARNING      no key was given or found: signatures were NOT checked. Give the "
+               "node's public key (--key).\n");
+    }
+    if (rep->checkpoints == 0 && rep->records > 0) {
+        printf("WARNING      the log has no checkpoint: nothing signed covers its records, so "
+               "records cut from its end (with the checkpoints file deleted) go unnoticed "
+               "here. The hub writes one every audit.checkpoint_ms; a log without any is "
+               "suspect.\n");
+    }
+    if (!kept) {
+        printf("WARNING      no kept checkpoint was given (--checkpoint): a log cut at its end "
+               "(with its checkpoints deleted or re-signed by the node key) passes this check. "
+               "Keep a checkpoint outside the hub (GET /api/v1/audit/checkpoint) and give it "
+               "here.\n");
+    }
+}
+
 /* cctvhub audit verify: ch_audit_verify_dir on the log directory, a summary on stdout, the
  * first problem on stderr. */
 static int ch__audit_verify(int argc, char **argv)
@@ -452,6 +504,7 @@ static int ch__audit_verify(int argc, char **argv)
            (unsigned long long)rep.segments, rep.segments == 1 ? "" : "s");
     printf("checkpoints  %llu (%s)\n", (unsigned long long)rep.checkpoints,
            rep.signatures_checked ? "signatures checked" : "signatures NOT checked: no key");
+    ch__verify_warnings(dir, &rep, old_note != NULL);
     if (rc == 0) {
         printf("tree size    %llu\n", (unsigned long long)rep.records);
         printf("root         %s\n", root_hex);
@@ -1044,6 +1097,102 @@ out:
     return exit_code;
 }
 
+/* cctvhub audit accept: an operator's decision to go on with a log that fails the trimming
+ * checks (the checkpoint kept in the store, or records with no checkpoint), on the record. */
+static int ch__audit_accept(int argc, char **argv)
+{
+    ch_main_opts_t opts;
+    memset(&opts, 0, sizeof(opts));
+    const char *reason = NULL;
+    const ch_main_flag_t flags[] = {{"--reason", &reason}, {NULL, NULL}};
+    for (int i = 1; i < argc; i++) {
+        int r = ch_main__option(&opts, argc, argv, &i, flags);
+        if (r < 0) {
+            return CH_EXIT_USAGE;
+        }
+        if (r > 0) {
+            continue;
+        }
+        if (ch__is_help(argv[i])) {
+            fputs(ch__accept_usage, stdout);
+            return CH_EXIT_OK;
+        }
+        return ch__usage_error("audit accept", argv[i], ch__accept_usage);
+    }
+    if (reason == NULL || reason[0] == '\0') {
+        fprintf(stderr, "cctvhub audit accept: --reason is required\n\n%s", ch__accept_usage);
+        return CH_EXIT_USAGE;
+    }
+    ch_config_t cfg;
+    int exit_code = ch_main__load_config(&opts, &cfg);
+    if (exit_code != CH_EXIT_OK) {
+        return exit_code;
+    }
+    ch_store_t *st = NULL;
+    ch_audit_t *a = NULL;
+    char *err = NULL;
+    json_t *d = NULL;
+    ch_store_audit_checkpoint_t kept;
+    memset(&kept, 0, sizeof(kept));
+    if (ch_store_open(cfg.store_url, &st, &err) != 0) {
+        fprintf(stderr, "cctvhub audit accept: cannot open the store: %s\n", err ? err : "?");
+        exit_code = CH_EXIT_STORE;
+        goto out;
+    }
+    exit_code = ch_main__audit_open_accept(&cfg, &a);
+    if (exit_code != CH_EXIT_OK) {
+        goto out;
+    }
+    const char *why = NULL;
+    int rc = ch_main__audit_kept_compare(a, st, &kept, &why);
+    if (rc != 0 && rc != CH_ENOTFOUND) {
+        fprintf(stderr, "cctvhub audit accept: cannot read the checkpoint kept in the store: %s\n",
+                ch_store_errmsg(st));
+        exit_code = CH_EXIT_STORE;
+        goto out;
+    }
+    char actor[96];
+    ch_main__local_actor(actor);
+    d = json_pack("{s:s, s:I}", "reason", reason, "records", (json_int_t)ch_audit_size(a));
+    if (rc == 0) {
+        char hex[65];
+        ch__hex(kept.root, sizeof(kept.root), hex);
+        json_object_set_new(d, "kept_size", json_integer(kept.size));
+        json_object_set_new(d, "kept_root", json_string(hex));
+        json_object_set_new(d, "mismatch", why != NULL ? json_string(why) : json_null());
+    } else {
+        json_object_set_new(d, "kept_size", json_null());
+    }
+    ch_audit_entry_t e = {
+        .actor = actor, .action = "audit.accept", .object = "audit", .outcome = "ok", .details = d};
+    uint64_t seq = 0, kept_size = 0;
+    rc = ch_audit_append(a, &e, &seq);
+    if (rc == 0) {
+        rc = ch_audit_checkpoint_now(a);
+    }
+    if (rc == 0) {
+        rc = ch_main__audit_keep_checkpoint(a, st, &kept_size);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "cctvhub audit accept: the decision could not be recorded: %s\n",
+                ch_strerror(rc));
+        exit_code = CH_EXIT_FAILURE;
+        goto out;
+    }
+    printf("accepted     the log as it is (%llu records), record %llu; checkpoint of size %llu "
+           "kept in the store\n",
+           (unsigned long long)ch_audit_size(a), (unsigned long long)seq,
+           (unsigned long long)kept_size);
+out:
+    json_decref(d);
+    ch_free(kept.note);
+    ch_audit_close(a);
+    ch_store_close(st);
+    ch_free(err);
+    ch_config_fini(&cfg);
+    return exit_code;
+}
+
 int ch_main_audit(int argc, char **argv)
 {
     if (argc < 2) {
@@ -1066,6 +1215,9 @@ int ch_main_audit(int argc, char **argv)
     }
     if (strcmp(cmd, "append") == 0) {
         return ch__audit_append(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "accept") == 0) {
+        return ch__audit_accept(argc - 1, argv + 1);
     }
     fprintf(stderr, "cctvhub audit: unknown command \"%s\"\n\n%s", cmd, ch__audit_usage);
     return CH_EXIT_USAGE;

@@ -10,7 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static int audit_open(const ch_config_t *cfg, int create_key, int quiet_busy, ch_audit_t **out)
+static int audit_open(const ch_config_t *cfg, int create_key, int quiet_busy, int accept,
+                      ch_audit_t **out)
 {
     ch_audit_key_t key;
     char *err = NULL;
@@ -49,6 +50,9 @@ static int audit_open(const ch_config_t *cfg, int create_key, int quiet_busy, ch
     opt.node_id = cfg->node_id;
     opt.checkpoint_every_records = (uint32_t)cfg->audit_checkpoint_records;
     opt.checkpoint_every_ms = (uint32_t)cfg->audit_checkpoint_ms;
+    opt.refusal_interval_ms = (uint32_t)cfg->audit_refusal_interval_ms;
+    opt.reserve_bytes = cfg->audit_reserve_bytes;
+    opt.accept_unchecked = accept;
     rc = ch_audit_open(&opt, out, &err);
     ch_audit_key_wipe(&key);
     if (rc == CH_ECONFLICT && quiet_busy) {
@@ -71,12 +75,107 @@ static int audit_open(const ch_config_t *cfg, int create_key, int quiet_busy, ch
 
 int ch_main__audit_open(const ch_config_t *cfg, int create_key, ch_audit_t **out)
 {
-    return audit_open(cfg, create_key, 0, out);
+    return audit_open(cfg, create_key, 0, 0, out);
+}
+
+int ch_main__audit_open_accept(const ch_config_t *cfg, ch_audit_t **out)
+{
+    return audit_open(cfg, 0, 0, 1, out);
 }
 
 int ch_main__audit_try_open(const ch_config_t *cfg, ch_audit_t **out)
 {
-    return audit_open(cfg, 1, 1, out);
+    return audit_open(cfg, 1, 1, 0, out);
+}
+
+static void hex32(const uint8_t h[32], char out[65])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = digits[h[i] >> 4];
+        out[2 * i + 1] = digits[h[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+int ch_main__audit_kept_compare(ch_audit_t *a, ch_store_t *st, ch_store_audit_checkpoint_t *kept,
+                                const char **why)
+{
+    *why = NULL;
+    int rc = ch_store_audit_checkpoint_get(st, kept);
+    if (rc != 0) {
+        return rc;
+    }
+    uint8_t root[CH_AUDIT_HASH_SIZE];
+    if ((uint64_t)kept->size > ch_audit_size(a)) {
+        *why = "records were removed from its end";
+    } else if (ch_audit_root(a, (uint64_t)kept->size, root) != 0 ||
+               memcmp(root, kept->root, sizeof(root)) != 0) {
+        *why = "its records up to that size are not the ones signed (rewritten)";
+    }
+    return 0;
+}
+
+int ch_main__audit_check_kept(const ch_config_t *cfg, ch_audit_t *a, ch_store_t *st)
+{
+    ch_store_audit_checkpoint_t kept;
+    const char *why = NULL;
+    int rc = ch_main__audit_kept_compare(a, st, &kept, &why);
+    if (rc == CH_ENOTFOUND) {
+        return CH_EXIT_OK; /* none kept yet: a new hub, or one from before the store kept it */
+    }
+    if (rc != 0) {
+        fprintf(stderr, "cctvhub: cannot read the audit checkpoint kept in the store: %s\n",
+                ch_store_errmsg(st));
+        return CH_EXIT_STORE;
+    }
+    if (why != NULL) {
+        char hex[65];
+        hex32(kept.root, hex);
+        fprintf(stderr,
+                "cctvhub: the audit log %s/audit does not extend the checkpoint kept in the "
+                "store (size %lld, root %s): the log holds %llu records and %s. It was cut or "
+                "rewritten. Run `cctvhub audit verify` (with a key and a checkpoint kept "
+                "elsewhere); to start with this log anyway, an operator's decision put on the "
+                "record, run `cctvhub audit accept --reason TEXT`.\n",
+                cfg->data_dir, (long long)kept.size, hex, (unsigned long long)ch_audit_size(a),
+                why);
+        ch_log(CH_LOG_ERROR, "audit",
+               "msg=\"the audit log does not extend the checkpoint kept in the store\" "
+               "kept_size=%lld records=%llu",
+               (long long)kept.size, (unsigned long long)ch_audit_size(a));
+    }
+    ch_free(kept.note);
+    return why != NULL ? CH_EXIT_STORE : CH_EXIT_OK;
+}
+
+int ch_main__audit_keep_checkpoint(ch_audit_t *a, ch_store_t *st, uint64_t *kept_size)
+{
+    char *note = NULL;
+    int rc = ch_audit_checkpoint_latest(a, &note);
+    if (rc == CH_ENOTFOUND) {
+        return 0;
+    }
+    ch_audit_checkpoint_t cp;
+    char *err = NULL;
+    if (rc == 0) {
+        rc = ch_audit_checkpoint_parse(note, strlen(note), NULL, &cp, &err);
+    }
+    if (rc == 0 && cp.size != *kept_size) {
+        ch_store_audit_checkpoint_t k = {.size = (int64_t)cp.size, .note = note};
+        memcpy(k.root, cp.root, sizeof(k.root));
+        rc = ch_store_audit_checkpoint_put(st, &k);
+        if (rc == 0) {
+            *kept_size = cp.size;
+        } else {
+            ch_log(CH_LOG_ERROR, "audit",
+                   "msg=\"the latest checkpoint could not be kept in the store\" error=\"%s\"",
+                   ch_store_errmsg(st));
+        }
+    }
+    ch_free(err);
+    ch_free(note);
+    return rc;
 }
 
 int ch_main__outbox_drain(ch_store_t *st, ch_audit_t *a)

@@ -20,6 +20,27 @@ int ch_main__audit_open(const ch_config_t *cfg, int create_key, ch_audit_t **out
  * returns CH_ECONFLICT then, 0 and *out on success, another code after printing why. */
 int ch_main__audit_try_open(const ch_config_t *cfg, ch_audit_t **out);
 
+/* As ch_main__audit_open (no key made), for `cctvhub audit accept`: opens a log even when it
+ * has records but no checkpoint (ch_audit_options_t.accept_unchecked). */
+int ch_main__audit_open_accept(const ch_config_t *cfg, ch_audit_t **out);
+
+/* Reads the checkpoint kept in the store into *kept (kept->note to free with ch_free) and
+ * compares the log with it: *why is NULL when the log extends it, else a phrase saying how it
+ * does not. 0, CH_ENOTFOUND (none kept), or a store code. */
+int ch_main__audit_kept_compare(ch_audit_t *a, ch_store_t *st, ch_store_audit_checkpoint_t *kept,
+                                const char **why);
+
+/* The check a starting hub makes: CH_EXIT_OK when the log extends the checkpoint kept in the
+ * store (or none is kept), else CH_EXIT_STORE after saying on stderr what is wrong and how
+ * an operator may go on (`cctvhub audit accept`). Someone who cuts the log's end and deletes
+ * its checkpoints file must also find and change this second copy. */
+int ch_main__audit_check_kept(const ch_config_t *cfg, ch_audit_t *a, ch_store_t *st);
+
+/* Keeps the log's latest checkpoint in the store when its size differs from *kept_size
+ * (updated). 0, or an audit or store code (logged). The store handle must be the caller's
+ * own (single-threaded). */
+int ch_main__audit_keep_checkpoint(ch_audit_t *a, ch_store_t *st, uint64_t *kept_size);
+
 /* Appends every record of the store's audit outbox (ch_store_outbox_*) to the log, oldest
  * first, deleting each once it is durable. A crash between the two appends it again on the
  * next drain: at least once, never lost. 0, or a store / audit code (logged). */

@@ -191,7 +191,9 @@ static int on_record(void *ud, const ch_media_record_t *r)
         .outcome = r->kind == CH_MEDIA_VIEW_REFUSE ? "denied" : "ok",
         .details = d,
     };
-    int rc = ch_audit_append(mr->audit, &e, NULL);
+    /* A refusal costs its sender nothing: refusals are counted per peer (ch_audit_refusal). */
+    int rc = r->kind == CH_MEDIA_VIEW_REFUSE ? ch_audit_refusal(mr->audit, r->peer, r->status, &e)
+                                             : ch_audit_append(mr->audit, &e, NULL);
     json_decref(d);
     if (rc != 0) {
         ch_log(CH_LOG_ERROR, "media",

@@ -64,6 +64,10 @@ typedef struct ch_serve {
     int housekeeping_running;
     int64_t last_audit_checkpoint; /* ms, written by the pool job only */
     ch_store_t *checkpoint_store;  /* the pool's handle for WAL checkpoints */
+    /* The size of the audit checkpoint kept in the store (the pool job's, then the stop's);
+     * keeping starts once the log was found to extend the one kept before. */
+    uint64_t kept_checkpoint;
+    int audit_checked;
     int stopping;
     ch_main_relay_t *relay;     /* the media relay (hub_relay.c) */
     ch_main_metrics_t *metrics; /* GET /metrics (hub_metrics.c) */
@@ -283,6 +287,8 @@ static void ch__serve_housekeeping_work(uv_work_t *w)
             ch_log(CH_LOG_ERROR, "audit", "msg=\"checkpoint failed\"");
         }
     }
+    /* The counted refusals whose interval is over become one record each. */
+    (void)ch_audit_refusals_flush(s->audit, 0);
     if (s->checkpoint_store == NULL) {
         char *err = NULL;
         if (ch_store_open(s->cfg.store_url, &s->checkpoint_store, &err) != 0) {
@@ -291,6 +297,8 @@ static void ch__serve_housekeeping_work(uv_work_t *w)
             return;
         }
     }
+    /* The latest signed checkpoint, kept in the store too (a second place to cut). */
+    (void)ch_main__audit_keep_checkpoint(s->audit, s->checkpoint_store, &s->kept_checkpoint);
     if (ch_store_checkpoint(s->checkpoint_store) != 0) {
         ch_log(CH_LOG_WARN, "store", "msg=\"WAL checkpoint failed\" error=\"%s\"",
                ch_store_errmsg(s->checkpoint_store));
@@ -441,6 +449,17 @@ int ch_main_serve(int argc, char **argv)
         exit_code = rc;
         goto out;
     }
+    /* A log cut at its end (its checkpoints file deleted) no longer matches the checkpoint
+     * the store kept: refuse to sign fresh checkpoints over it. */
+    rc = ch_main__audit_check_kept(&s.cfg, s.audit, s.store);
+    if (rc != CH_EXIT_OK) {
+        ch_audit_close_unsigned(s.audit); /* sign nothing over it */
+        s.audit = NULL;
+        exit_code = rc;
+        goto out;
+    }
+    s.audit_checked = 1;
+    (void)ch_main__audit_keep_checkpoint(s.audit, s.store, &s.kept_checkpoint);
     if (ch_store_wal_autocheckpoint(s.store, 0) != 0) {
         ch_log(CH_LOG_WARN, "store", "msg=\"WAL checkpoints stay on the loop\"");
     }
@@ -656,6 +675,14 @@ out:
     ch_main__metrics_free(s.metrics);
     if (s.loop != NULL) {
         uv_loop_close(s.loop);
+    }
+    if (s.audit != NULL && s.audit_checked && s.store != NULL) {
+        /* The last checkpoint, kept in the store too: refusals still counted first. */
+        (void)ch_audit_refusals_flush(s.audit, 1);
+        if (ch_audit_checkpoint_now(s.audit) != 0) {
+            ch_log(CH_LOG_ERROR, "audit", "msg=\"last checkpoint failed\"");
+        }
+        (void)ch_main__audit_keep_checkpoint(s.audit, s.store, &s.kept_checkpoint);
     }
     ch_audit_close(s.audit); /* writes a last checkpoint */
     ch_store_close(s.checkpoint_store);

@@ -901,6 +901,20 @@ int ch_store_audit_index_last(ch_store_t *st, int64_t *seq)
     return st->ops->audit_last(st, seq);
 }
 
+int ch_store_audit_checkpoint_get(ch_store_t *st, ch_store_audit_checkpoint_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    return st->ops->audit_cp_get(st, out);
+}
+
+int ch_store_audit_checkpoint_put(ch_store_t *st, const ch_store_audit_checkpoint_t *cp)
+{
+    if (cp == NULL || cp->size < 0) {
+        return ch_store__fail(st, CH_EINVAL, "audit checkpoint: a size >= 0 is needed");
+    }
+    return st->ops->audit_cp_put(st, cp);
+}
+
 int ch_store_audit_index_clear(ch_store_t *st)
 {
     return st->ops->audit_clear(st);

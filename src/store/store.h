@@ -336,6 +336,21 @@ int ch_store_audit_index_add(ch_store_t *st, const ch_store_audit_row_t *row) CH
 int ch_store_audit_index_last(ch_store_t *st, int64_t *seq) CH_MUST_CHECK;
 /* Drops every row (before a rebuild). */
 int ch_store_audit_index_clear(ch_store_t *st) CH_MUST_CHECK;
+
+/* The audit log's latest checkpoint, kept in the store too: a second place that whoever cuts
+ * the log's end (and deletes its checkpoints file) must also find and change. One row. */
+typedef struct ch_store_audit_checkpoint {
+    int64_t size;     /* the tree size it signs */
+    uint8_t root[32]; /* the root hash at that size */
+    char *note;       /* the signed note (text); owned, free with ch_free */
+} ch_store_audit_checkpoint_t;
+
+/* Fills *out (out->note to free with ch_free): 0, CH_ENOTFOUND when none was kept yet, or a
+ * store code. */
+int ch_store_audit_checkpoint_get(ch_store_t *st, ch_store_audit_checkpoint_t *out) CH_MUST_CHECK;
+/* Keeps cp (replacing the one kept before). 0 or a store code. */
+int ch_store_audit_checkpoint_put(ch_store_t *st,
+                                  const ch_store_audit_checkpoint_t *cp) CH_MUST_CHECK;
 /* The seqs of matching records in ascending order (at most f->limit, into *seqs, free with
  * ch_free), the total count of matches cursor aside, and *next_seq: the cursor for the next
  * page (the last seq returned), or -1 when no more. */

@@ -201,6 +201,8 @@ typedef struct ch_store_ops {
     int (*audit_add)(ch_store_t *st, const ch_store_audit_row_t *row);
     int (*audit_last)(ch_store_t *st, int64_t *seq);
     int (*audit_clear)(ch_store_t *st);
+    int (*audit_cp_get)(ch_store_t *st, ch_store_audit_checkpoint_t *out);
+    int (*audit_cp_put)(ch_store_t *st, const ch_store_audit_checkpoint_t *cp);
     int (*audit_query)(ch_store_t *st, const ch_store_audit_filter_t *f, int limit, int64_t **seqs,
                        size_t *count, int64_t *total, int64_t *next_seq);
     /* Camera health (store_health.c); see store.h. */

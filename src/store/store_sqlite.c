@@ -329,9 +329,19 @@ static const char migration_8[] =
     "    SELECT min(at), CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)\n"
     "    FROM camera_health_transitions HAVING count(*) > 0;\n";
 
+/* The audit log's latest checkpoint, kept beside the log (see store.h): one row. A log cut
+ * at its end, with its checkpoints file deleted, no longer matches it. */
+static const char migration_9[] = "CREATE TABLE audit_checkpoint (\n"
+                                  "    id INTEGER PRIMARY KEY CHECK (id = 1),\n"
+                                  "    size INTEGER NOT NULL,\n"
+                                  "    root BLOB NOT NULL,\n"
+                                  "    note TEXT NOT NULL,\n"
+                                  "    updated_at INTEGER NOT NULL\n"
+                                  ");\n";
+
 static const char *const migrations[] = {
-    migration_1, migration_2, migration_3, migration_4,
-    migration_5, migration_6, migration_7, migration_8,
+    migration_1, migration_2, migration_3, migration_4, migration_5,
+    migration_6, migration_7, migration_8, migration_9,
 };
 
 #define SCHEMA_VERSION ((int)CH_ARRAY_SIZE(migrations))
@@ -2644,6 +2654,55 @@ static int sq_audit_last(ch_store_t *st, int64_t *seq)
     return rc;
 }
 
+static int sq_audit_cp_get(ch_store_t *st, ch_store_audit_checkpoint_t *out)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT size, root, note FROM audit_checkpoint WHERE id = 1",
+                                -1, &stmt, NULL);
+    if (rc != SQLITE_OK) {
+        return sq_fail(s, "audit checkpoint");
+    }
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW && sqlite3_column_bytes(stmt, 1) == (int)sizeof(out->root)) {
+        out->size = sqlite3_column_int64(stmt, 0);
+        memcpy(out->root, sqlite3_column_blob(stmt, 1), sizeof(out->root));
+        const char *note = (const char *)sqlite3_column_text(stmt, 2);
+        out->note = ch_strdup(note != NULL ? note : "");
+        rc = 0;
+    } else if (rc == SQLITE_ROW) {
+        rc = ch_store__fail(st, CH_EDB, "audit checkpoint: the root is not 32 bytes");
+    } else if (rc == SQLITE_DONE) {
+        rc = CH_ENOTFOUND;
+    } else {
+        rc = sq_fail(s, "audit checkpoint");
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+static int sq_audit_cp_put(ch_store_t *st, const ch_store_audit_checkpoint_t *cp)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "INSERT INTO audit_checkpoint(id, size, root, note, updated_at) "
+                                "VALUES(1, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                                "size = excluded.size, root = excluded.root, note = excluded.note, "
+                                "updated_at = excluded.updated_at",
+                                -1, &stmt, NULL);
+    if (rc != SQLITE_OK) {
+        return sq_fail(s, "audit checkpoint");
+    }
+    sqlite3_bind_int64(stmt, 1, cp->size);
+    sqlite3_bind_blob(stmt, 2, cp->root, (int)sizeof(cp->root), SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, cp->note != NULL ? cp->note : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 4, ch_time_now_ms());
+    rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : sq_fail(s, "audit checkpoint");
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
 static int sq_audit_clear(ch_store_t *st)
 {
     return sq_exec(sq(st), "DELETE FROM audit_refs; DELETE FROM audit_index", "audit index");
@@ -2851,6 +2910,8 @@ static const ch_store_ops_t sq_ops = {
     .audit_add = sq_audit_add,
     .audit_last = sq_audit_last,
     .audit_clear = sq_audit_clear,
+    .audit_cp_get = sq_audit_cp_get,
+    .audit_cp_put = sq_audit_cp_put,
     .audit_query = sq_audit_query,
     .health_add = ch_store__sq_health_add,
     .health_last = ch_store__sq_health_last,

@@ -129,7 +129,7 @@ def keys_init(d):
 
 
 def append(d, count=1, actor="user:kim", action="request.paper", obj=None, details=None,
-           expect=0, extra=()):
+           expect=0, extra=(), env=None):
     """Appends count records with `cctvhub audit append`; returns the acknowledged seqs."""
     args = ["audit", "append", "--data-dir", d, "--actor", actor, "--action", action,
             "--count", str(count)] + list(extra)
@@ -137,7 +137,7 @@ def append(d, count=1, actor="user:kim", action="request.paper", obj=None, detai
         args += ["--object", obj]
     if details is not None:
         args += ["--details", json.dumps(details)]
-    code, out, err = run(args)
+    code, out, err = run(args, env=env)
     check(code == expect, "audit append: exit %d, wanted %d: %s" % (code, expect, err[-2000:]))
     return [int(x) for x in out.split()]
 
@@ -717,6 +717,295 @@ def test_show_prove_and_verify_read_the_log_of_a_running_hub_and_append_waits_fo
         h.cleanup()
 
 
+# ---- refusals: counted per address, not one durable record each ----------------------------
+
+def audit_items(h, action):
+    _, page = h.json("GET", "/api/v1/audit?limit=1000&action=" + action, expect=200)
+    return page["items"]
+
+
+def rtsp_refused(port, camera, n):
+    """n viewers with a garbage token, each on a new connection: the relay refuses each."""
+    import socket
+    statuses = set()
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        try:
+            s.sendall(("DESCRIBE rtsp://127.0.0.1:%d/cameras/%d?token=v1.bm90aGluZw.c2ln "
+                       "RTSP/1.0\r\nCSeq: %d\r\n\r\n" % (port, camera, i + 1)).encode())
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            statuses.add(data.split(b"\r\n", 1)[0])
+        finally:
+            s.close()
+    return statuses
+
+
+def test_refusals_of_one_address_make_one_record_per_interval_and_rate_refusals_none():
+    h = hub.Hub(env={"CCTVHUB_AUDIT_REFUSAL_INTERVAL_MS": "2000",
+                     "CCTVHUB_AUTH_MAX_FAILURES_PER_ADDRESS": "2"})
+    try:
+        flood = 300
+        # A flood of bad API keys on one keep-alive connection, and of refused viewers.
+        c = h.conn()
+        for i in range(flood):
+            c.request("GET", "/api/v1/cameras", headers={"Authorization": "Bearer bad-key-%d" % i})
+            r = c.getresponse()
+            r.read()
+            check(r.status == 401, "bad key answered %d" % r.status)
+        c.close()
+        statuses = rtsp_refused(h.rtsp_port, 1, flood)
+        check(statuses == {b"RTSP/1.0 401 Unauthorized"}, statuses)
+        # Three wrong passwords from this address: the third try on is refused for rate (429),
+        # which puts nothing on the record.
+        for i in range(4):
+            status, _, _ = h.request("POST", "/api/v1/session",
+                                     {"username": "nobody", "password": "wrong"}, auth=False)
+            check(status in (401, 429), status)
+        check(status == 429, "the login throttle did not answer 429: %d" % status)
+        time.sleep(0.3)
+        denied = audit_items(h, "auth.denied")
+        refused = audit_items(h, "view.refuse")
+        check(len(denied) == 1 and not denied[0]["details"].get("aggregated"),
+              "auth.denied right after the flood: %d records %s" % (len(denied), denied[:3]))
+        check(len(refused) == 1, "view.refuse right after the flood: %d records" % len(refused))
+        check(audit_items(h, "auth.throttled") == [], "a refusal for rate was recorded")
+        # When the interval ends, one record each sums up the rest.
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            denied = audit_items(h, "auth.denied")
+            refused = audit_items(h, "view.refuse")
+            if len(denied) == 2 and len(refused) == 2:
+                break
+            time.sleep(0.1)
+        for what, recs in (("auth.denied", denied), ("view.refuse", refused)):
+            check(len(recs) == 2, "%s: %d records, wanted 2" % (what, len(recs)))
+            d = recs[1]["details"]
+            check(d.get("aggregated") is True and d["count"] == flood - 1
+                  and d["peer"] == "127.0.0.1" and d["first_time"] <= d["last_time"]
+                  and recs[1]["outcome"] == "denied", "%s summary: %s" % (what, recs[1]))
+        check(sum(denied[1]["details"]["reasons"].values()) == flood - 1, denied[1])
+        check(refused[1]["details"]["reasons"] == {"bad_token": flood - 1}, refused[1])
+        # A second interval: the first recorded, the rest summed up at a clean stop.
+        rtsp_refused(h.rtsp_port, 1, 20)
+        text = h.stop()
+        check("LeakSanitizer" not in text, text[-2000:])
+        recs = [json.loads(f["record"]) for f in read_frames(log_dir(h.data_dir))]
+        views = [r for r in recs if r["action"] == "view.refuse"]
+        check(len(views) == 4 and views[3]["details"]["count"] == 19,
+              "view.refuse after a stop: %s" % [r["details"] for r in views])
+        check(len(recs) < 40, "%d records for %d refusals" % (len(recs), 2 * flood + 24))
+        verify_ok(h.data_dir)
+    finally:
+        h.cleanup()
+
+
+# ---- a full audit disk ------------------------------------------------------------------------
+
+SERVICES = os.path.join(hub.SOURCE_DIR, "etc", "services.json")
+PLACE = (37.5700, 126.9800)
+
+
+def fill_disk(path):
+    """Writes zeros into path until the file system is full."""
+    with open(path, "wb", buffering=0) as f:
+        for size in (1 << 20, 1 << 16, 4096, 512):
+            while True:
+                try:
+                    f.write(b"\0" * size)
+                except OSError:
+                    break
+
+
+def test_full_audit_disk_refuses_opens_lets_access_end_says_so_and_recovers_without_restart():
+    tmp = tempfile.mkdtemp(prefix="cctvhub-full-")
+    data = os.path.join(tmp, "var")
+    audit = os.path.join(data, "audit")
+    os.makedirs(audit)
+    code = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", audit]).returncode
+    check(code == 0, "mount tmpfs (needs root)")
+    env = {"CCTVHUB_SERVICES_FILE": SERVICES, "CCTVHUB_AUDIT_RESERVE_BYTES": "262144"}
+    h = h2 = None
+    try:
+        h = hub.Hub(env=env, data_dir=data)
+        _, a = h.json("POST", "/api/v1/agencies", {"name": "종로구 관제센터", "kind": "provider",
+                                                   "level": "district",
+                                                   "type": "district-center"}, expect=201)
+        _, police = h.json("POST", "/api/v1/agencies", {
+            "name": "서울경찰청 112치안종합상황실", "kind": "user", "level": "city",
+            "type": "police-112"}, expect=201)
+        _, k = h.json("POST", "/api/v1/apikeys", {"agency_id": police["id"], "role": "agency"},
+                      expect=201)
+        h.json("POST", "/api/v1/cameras", {"agency_id": a["id"], "name": "cam", "lat": PLACE[0],
+                                           "lon": PLACE[1], "purpose": "생활방범", "kind": "ptz",
+                                           "status": "active"}, expect=201)
+        agency = {"Authorization": "Bearer " + k["key"]}
+        event = {"service": "112-center", "location": {"lat": PLACE[0], "lon": PLACE[1]},
+                 "incident": "112-2026-99", "reason": "full disk test", "duration_s": 600}
+
+        def open_event(hh):
+            return hh.json("POST", "/api/v1/events", event, headers=agency, auth=False)
+
+        _, ev1 = open_event(h)
+        _, ev2 = open_event(h)
+        check(ev2.get("grants"), "no grant to revoke: %s" % ev2)
+        st = os.stat(os.path.join(audit, "reserve"))
+        check(st.st_size == 262144 and st.st_blocks * 512 >= 262144, "reserve %s" % (st,))
+        h.stop()
+        # The disk fills up while the hub is down; it starts on it (the admin's session
+        # lives in the store, beside the audit disk).
+        fill_disk(os.path.join(audit, "filler"))
+        h2 = hub.Hub(env=env, data_dir=data, admin=False)
+        h2.cookie, h2.csrf = h.cookie, h.csrf
+        for _ in range(2):
+            status, body = open_event(h2)
+            check(status == 503 and body["error"]["code"] == "audit_unavailable",
+                  "open on a full disk: %d %s" % (status, body))
+        _, health = h2.json("GET", "/api/v1/health", expect=200)
+        check(health["status"] == "degraded" and "no space left" in health.get("reason", ""),
+              "/health on a full disk: %s" % health)
+        check("No space left on device" in h2.stderr(), "the log does not say why:\n"
+              + h2.stderr()[-2000:])
+        # Ending access is always possible: the reserve takes the records.
+        h2.json("POST", "/api/v1/events/%d/close" % ev1["id"], {"reason": "done"},
+                headers=agency, auth=False, expect=200)
+        h2.json("POST", "/api/v1/grants/%d/revoke" % ev2["grants"][0]["id"],
+                {"reason": "disk test"}, expect=200)
+        status, _ = open_event(h2)
+        check(status == 503, "an open took the reserve: %d" % status)
+        # Space comes back: the next open goes through, without a restart.
+        os.unlink(os.path.join(audit, "filler"))
+        status, ev3 = open_event(h2)
+        check(status == 201, "open after space came back: %d %s" % (status, ev3))
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            _, health = h2.json("GET", "/api/v1/health", expect=200)
+            if health["status"] == "ok":
+                break
+            time.sleep(0.2)
+        check(health["status"] == "ok", "/health after space came back: %s" % health)
+        h2.stop()
+        recs = [json.loads(f["record"]) for f in read_frames(audit)]
+        actions = [r["action"] for r in recs]
+        check("event.close" in actions and "grant.revoke" in actions
+              and actions.count("event.open") == 3, actions)
+        verify_ok(data)
+    finally:
+        for x in (h, h2):
+            if x is not None:
+                x.cleanup()
+        subprocess.run(["umount", audit])
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---- a trimmed log ---------------------------------------------------------------------------
+
+def serve_refused(data, env):
+    """Starts `cctvhub serve` on data and expects it to refuse: returns its stderr."""
+    code, _, err = run(["serve", "--data-dir", data, "--http", "127.0.0.1:0", "--rtsp",
+                        "127.0.0.1:0"], env=env, timeout=60)
+    check(code == 4, "serve on a trimmed log: exit %d, wanted 4:\n%s" % (code, err[-2000:]))
+    return err
+
+
+def trim(data, n):
+    """Cuts the last n records off the log and deletes its checkpoints: what someone who
+    controls the disk but holds no key can do."""
+    logdir = log_dir(data)
+    frames = read_frames(logdir)
+    cut = frames[-n]
+    with open(cut["path"], "r+b") as f:
+        f.truncate(cut["offset"])
+    os.unlink(os.path.join(logdir, "checkpoints"))
+    return len(frames) - n
+
+
+def test_trimmed_log_is_refused_against_the_store_and_verify_says_what_it_cannot_prove():
+    # Checkpoints an hour apart: only the store's copy can catch the cut here.
+    env = {"CCTVHUB_AUDIT_CHECKPOINT_MS": "3600000"}
+    h = hub.Hub(env=env)
+    try:
+        for i in range(5):
+            h.json("POST", "/api/v1/agencies", {"name": "기관 %d" % i, "kind": "provider",
+                                                "level": "district", "type": "district-center"},
+                   expect=201)
+        h.stop()
+        data = h.data_dir
+        verify_ok(data)
+        pub = open(os.path.join(data, "keys", "node.pub")).read().strip()
+        left = trim(data, 3)
+        # verify passes what it cannot tell from the files, but says so, and which key.
+        code, out, err = verify(log_dir(data))
+        check(code == 0 and re.search(r"checkpoints\s+0\b", out), (code, out, err))
+        check("key          %s (read from" % pub in out, "the key used is not named:\n" + out)
+        for warning in ("the key came from the data directory", "the log has no checkpoint",
+                        "no kept checkpoint was given"):
+            check(re.search(r"^WARNING .*" + warning, out, re.M),
+                  "verify does not warn that %s:\n%s" % (warning, out))
+        code, out, _ = verify(log_dir(data), "--key", pub)
+        check(code == 0 and "(given)" in out and "data directory" not in out, out)
+        # The hub refuses to start on it, naming the kept checkpoint and the way on.
+        err = serve_refused(data, env)
+        check("does not extend the checkpoint kept in the store" in err
+              and "records were removed from its end" in err and "audit accept" in err, err)
+        check(read_checkpoints(log_dir(data)) == [], "the refusing hub signed the trimmed log")
+        # An operator's explicit decision lets it start, and is on the record.
+        code, out, err = run(["audit", "accept", "--data-dir", data], env=env)
+        check(code == 2, "accept without a reason: %d" % code)
+        code, out, err = run(["audit", "accept", "--data-dir", data, "--reason",
+                              "disk restored from a backup"], env=env)
+        check(code == 0 and "accepted" in out, (code, out, err))
+        h2 = hub.Hub(env=env, data_dir=data, admin=False)
+        try:
+            h2.stop()
+        finally:
+            h2.cleanup()
+        recs = [json.loads(f["record"]) for f in read_frames(log_dir(data))]
+        acc = [r for r in recs if r["action"] == "audit.accept"]
+        check(len(acc) == 1 and acc[0]["details"]["reason"] == "disk restored from a backup"
+              and acc[0]["details"]["kept_size"] == left + 3
+              and acc[0]["details"]["records"] == left
+              and "removed" in acc[0]["details"]["mismatch"], acc)
+        verify_ok(data)
+    finally:
+        h.cleanup()
+
+
+def test_a_log_whose_records_outlast_the_checkpoint_interval_without_a_checkpoint_is_refused():
+    d = new_data_dir()
+    env = {"CCTVHUB_AUDIT_CHECKPOINT_MS": "100"}
+    try:
+        keys_init(d)
+        append(d, 2, env=env)
+        time.sleep(1.3)
+        append(d, 2, env=env)
+        os.unlink(os.path.join(log_dir(d), "checkpoints"))
+        code, _, err = run(["audit", "append", "--data-dir", d, "--actor", "user:kim",
+                            "--action", "request.paper"], env=env)
+        check(code == 4 and "no checkpoint" in err and "audit accept" in err, (code, err))
+        code, out, err = run(["audit", "accept", "--data-dir", d, "--reason", "looked into"],
+                             env=env)
+        check(code == 0, (code, out, err))
+        append(d, 1, env=env)
+        verify_ok(d)
+        # A crash before the first checkpoint is not that: the next open signs one.
+        d2 = new_data_dir()
+        try:
+            keys_init(d2)
+            append(d2, 3)
+            os.unlink(os.path.join(log_dir(d2), "checkpoints"))
+            append(d2, 1)
+            check(len(read_checkpoints(log_dir(d2))) >= 1, "no checkpoint signed at open")
+        finally:
+            shutil.rmtree(d2, ignore_errors=True)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 # ---- command line -------------------------------------------------------------------------
 
 def test_help_usage_errors_and_missing_things_exit_with_the_documented_codes():
@@ -769,5 +1058,9 @@ if __name__ == "__main__":
         test_kill_9_during_appends_loses_no_acknowledged_record_and_the_log_verifies,
         test_append_takes_node_id_and_checkpoint_cadence_from_the_configuration,
         test_show_prove_and_verify_read_the_log_of_a_running_hub_and_append_waits_for_it,
+        test_refusals_of_one_address_make_one_record_per_interval_and_rate_refusals_none,
+        test_full_audit_disk_refuses_opens_lets_access_end_says_so_and_recovers_without_restart,
+        test_trimmed_log_is_refused_against_the_store_and_verify_says_what_it_cannot_prove,
+        test_a_log_whose_records_outlast_the_checkpoint_interval_without_a_checkpoint_is_refused,
         test_help_usage_errors_and_missing_things_exit_with_the_documented_codes,
     ])

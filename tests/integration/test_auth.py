@@ -112,7 +112,8 @@ def test_every_endpoint_with_every_role():
 
 
 def test_sessions_csrf_logout_and_no_secret_in_logs():
-    h = Hub()
+    # Refusals spaced by more than a short refusal interval: each on the record by itself.
+    h = Hub(env={"CCTVHUB_AUDIT_REFUSAL_INTERVAL_MS": "100"})
     try:
         code, _, err = add_user(h.data_dir, "kim", "operator", PASSWORD)
         check(code == 0, err)
@@ -147,12 +148,15 @@ def test_sessions_csrf_logout_and_no_secret_in_logs():
                                        headers={"Cookie": cookie, "X-CSRF-Token": csrf},
                                        auth=False)
         check(status == 204 and "Max-Age=0" in headers["set-cookie"], headers)
+        time.sleep(0.15)
         status, b = h.json("GET", "/api/v1/session", headers={"Cookie": cookie}, auth=False)
         check(status == 401 and b["error"]["code"] == "unauthenticated", b)
         # A forged cookie and a malformed Authorization header: 401.
+        time.sleep(0.15)
         status, _ = h.json("GET", "/api/v1/cameras",
                            headers={"Cookie": "cctvhub_session=" + "A" * 43}, auth=False)
         check(status == 401, status)
+        time.sleep(0.15)
         status, _ = h.json("GET", "/api/v1/cameras", headers={"Authorization": "Basic eDp5"},
                            auth=False)
         check(status == 401, status)

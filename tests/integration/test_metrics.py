@@ -98,7 +98,9 @@ def requests(s, method, route, code):
 
 
 def test_who_may_scrape_and_refused_credentials_are_audited():
-    h = Hub(env={"CCTVHUB_METRICS_TOKEN": TOKEN})
+    # Refusals of one address are summed up per interval; a short one, and the refusals
+    # below spaced by more, puts each on the record by itself.
+    h = Hub(env={"CCTVHUB_METRICS_TOKEN": TOKEN, "CCTVHUB_AUDIT_REFUSAL_INTERVAL_MS": "100"})
     try:
         for role in ("auditor", "operator"):
             code, _, err = hub.add_user(h.data_dir, role + "1", role, "password-of-" + role)
@@ -113,6 +115,7 @@ def test_who_may_scrape_and_refused_credentials_are_audited():
         for headers, want in (({}, 401), ({"Authorization": "Bearer " + TOKEN[:-1]}, 401),
                               ({"Authorization": "Bearer " + TOKEN + "x"}, 401),
                               ({"Authorization": "Basic " + TOKEN}, 401)):
+            time.sleep(0.15)
             status, hdrs, data = h.request("GET", "/metrics", headers=headers, auth=False)
             check(status == want and b'"unauthenticated"' in data,
                   "%r: %d %s" % (headers, status, data[:200]))
