@@ -42,6 +42,7 @@
 #define OUT_KEEP_MAX   (64 * 1024)  /* a written buffer larger than this is given back */
 #define LINGER_MS      2000         /* how long DRAIN waits for the client to close */
 #define LISTEN_BACKLOG 4096         /* the kernel caps it at net.core.somaxconn */
+#define EVICT_SAMPLE   128          /* idle connections looked at to choose one to close */
 
 enum conn_stage {
     STAGE_HEAD,
@@ -66,6 +67,8 @@ struct ch_http_conn {
     ch_http_server_t *srv;
     ch_http_conn_t *prev;
     ch_http_conn_t *next;
+    ch_http_conn_t *idle_prev; /* the server's idle list, oldest first (when in_idle) */
+    ch_http_conn_t *idle_next;
 
     char *in;
     size_t in_pos; /* start of the unparsed bytes (the current request) */
@@ -102,6 +105,7 @@ struct ch_http_conn {
     unsigned close_after_write : 1;
     unsigned closing : 1; /* uv_close called */
     unsigned timer_armed : 1;
+    unsigned in_idle : 1; /* on the server's idle list */
 };
 
 /* The requests the server answers itself, before any handler (see ch_http_server_refusals). */
@@ -151,6 +155,9 @@ struct ch_http_server {
      * (max_connections_per_addr; trusted proxies exempt) by the rule the relay uses. */
     ch_net_door_t door;
     ch_http_conn_t *conns; /* every connection not yet freed */
+    /* Connections waiting for a request, in the order they began to wait: where a full
+     * server looks for one to close for a newcomer. */
+    ch_http_conn_t *idle_oldest, *idle_newest;
     size_t num_conns;
     size_t in_flight;
     uint64_t refused[REFUSE__COUNT];
@@ -243,6 +250,57 @@ static void conn_set_deadline(ch_http_conn_t *c, enum deadline_kind kind, uint64
 static void conn_clear_deadline(ch_http_conn_t *c)
 {
     c->deadline_kind = DEADLINE_NONE;
+}
+
+/* ---- the idle list ---------------------------------------------------------------------- */
+
+/* c waits for a request (again): to the newest end of the idle list. */
+static void conn_idle_enter(ch_http_conn_t *c)
+{
+    ch_http_server_t *srv = c->srv;
+    if (c->in_idle && srv->idle_newest == c) {
+        return;
+    }
+    if (c->in_idle) {
+        /* Out first: it goes back to the newest end. */
+        c->in_idle = 0;
+        if (c->idle_prev) {
+            c->idle_prev->idle_next = c->idle_next;
+        } else {
+            srv->idle_oldest = c->idle_next;
+        }
+        c->idle_next->idle_prev = c->idle_prev; /* not the newest: it has a next */
+    }
+    c->in_idle = 1;
+    c->idle_next = NULL;
+    c->idle_prev = srv->idle_newest;
+    if (srv->idle_newest) {
+        srv->idle_newest->idle_next = c;
+    } else {
+        srv->idle_oldest = c;
+    }
+    srv->idle_newest = c;
+}
+
+/* c no longer waits: a request began, or it closes. No-op when not on the list. */
+static void conn_idle_leave(ch_http_conn_t *c)
+{
+    ch_http_server_t *srv = c->srv;
+    if (!c->in_idle) {
+        return;
+    }
+    c->in_idle = 0;
+    if (c->idle_prev) {
+        c->idle_prev->idle_next = c->idle_next;
+    } else {
+        srv->idle_oldest = c->idle_next;
+    }
+    if (c->idle_next) {
+        c->idle_next->idle_prev = c->idle_prev;
+    } else {
+        srv->idle_newest = c->idle_prev;
+    }
+    c->idle_prev = c->idle_next = NULL;
 }
 
 /* ---- writing --------------------------------------------------------------------------- */
@@ -541,6 +599,7 @@ static void conn_close(ch_http_conn_t *c)
     c->closing = 1;
     c->reading = 0;
     ch_net_door_leave(&c->srv->door, &c->door);
+    conn_idle_leave(c);
     uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
 }
@@ -771,8 +830,10 @@ static int conn_parse_head(ch_http_conn_t *c)
 
     if (avail == 0) {
         conn_set_deadline(c, DEADLINE_IDLE, lim->idle_timeout_ms);
+        conn_idle_enter(c);
         return 0;
     }
+    conn_idle_leave(c);
     if (srv->scratch_cap < lim->max_headers) {
         srv->scratch = ch_realloc(srv->scratch, lim->max_headers * sizeof(*srv->scratch));
         srv->scratch_cap = lim->max_headers;
@@ -1091,21 +1152,24 @@ static int conn_idle(const ch_http_conn_t *c)
 
 /*
  * The server is full (max_connections): closes an idle connection of the address holding the
- * most, the oldest of them, so that one address cannot fill the server and keep a newcomer
- * out. Trusted proxies are not counted by address and are left alone. Walks every connection,
- * but only when the server is full. Returns whether one was closed.
+ * most, so that one address cannot fill the server and keep a newcomer out. Looks at the
+ * EVICT_SAMPLE connections idle the longest (a bound: the server is full when this runs, and
+ * a flood of newcomers must not cost a walk over every connection each) and closes the one
+ * whose address holds the most connections, the oldest on a tie. One address holding most of
+ * the server holds most of any such sample. Trusted proxies are not counted by address and
+ * are left alone. Returns whether one was closed.
  */
 static int srv_evict_idle(ch_http_server_t *srv)
 {
     ch_http_conn_t *victim = NULL;
     uint32_t most = 0;
-    /* The list is newest first: on a tie the later (older) one wins. */
-    for (ch_http_conn_t *c = srv->conns; c; c = c->next) {
+    int seen = 0;
+    for (ch_http_conn_t *c = srv->idle_oldest; c && seen < EVICT_SAMPLE; c = c->idle_next, seen++) {
         if (c->door.exempt || !c->door.at_door || !conn_idle(c)) {
             continue;
         }
         uint32_t n = ch_net_door_count(&srv->door, c->door.addr);
-        if (n >= most) {
+        if (n > most) {
             most = n;
             victim = c;
         }
@@ -1193,6 +1257,7 @@ static void on_connection(uv_stream_t *server, int status)
     c->in = ch_malloc(IN_INITIAL);
     c->in_cap = IN_INITIAL;
     conn_set_deadline(c, DEADLINE_IDLE, srv->limits.idle_timeout_ms);
+    conn_idle_enter(c);
     conn_update_reading(c);
 }
 
