@@ -52,6 +52,8 @@ static const ch_config_key_t ch__config_keys[] = {
      CH_CFG_FIELD(http_idle_timeout_ms), 10, 86400000, 1},
     {"http.max_connections", "CCTVHUB_HTTP_MAX_CONNECTIONS", CH_CFG_UINT,
      CH_CFG_FIELD(http_max_connections), 1, 1000000, 1},
+    {"http.max_connections_per_addr", "CCTVHUB_HTTP_MAX_CONNECTIONS_PER_ADDR", CH_CFG_UINT,
+     CH_CFG_FIELD(http_max_connections_per_addr), 0, 1000000, 1},
     {"http.fd_reserve", "CCTVHUB_HTTP_FD_RESERVE", CH_CFG_UINT, CH_CFG_FIELD(http_fd_reserve), 4,
      1 << 20, 0},
     {"import.max_bytes", "CCTVHUB_IMPORT_MAX_BYTES", CH_CFG_UINT, CH_CFG_FIELD(import_max_bytes),
@@ -719,6 +721,7 @@ static void ch__config_defaults(ch_config_t *cfg)
     cfg->http_request_timeout_ms = 10000;
     cfg->http_idle_timeout_ms = 60000;
     cfg->http_max_connections = 10000;
+    cfg->http_max_connections_per_addr = 64;
     cfg->http_fd_reserve = 32;
     cfg->import_max_bytes = 268435456;
     cfg->node_id = ch_strdup("cctvhub");

@@ -16,6 +16,7 @@
  *   http.request_timeout_ms    CCTVHUB_HTTP_REQUEST_TIMEOUT_MS 10000        (reloadable)
  *   http.idle_timeout_ms       CCTVHUB_HTTP_IDLE_TIMEOUT_MS   60000         (reloadable)
  *   http.max_connections       CCTVHUB_HTTP_MAX_CONNECTIONS   10000         (reloadable)
+ *   http.max_connections_per_addr CCTVHUB_HTTP_MAX_CONNECTIONS_PER_ADDR 64   (reloadable; 0 off)
  *   http.fd_reserve            CCTVHUB_HTTP_FD_RESERVE        32
  *   import.max_bytes           CCTVHUB_IMPORT_MAX_BYTES       268435456
  *   hub.node_id                CCTVHUB_NODE_ID                cctvhub
@@ -100,6 +101,7 @@ typedef struct ch_config {
     uint64_t http_request_timeout_ms;
     uint64_t http_idle_timeout_ms;
     uint64_t http_max_connections;
+    uint64_t http_max_connections_per_addr; /* from one address (IPv6: /64); 0: no cap */
     uint64_t http_fd_reserve; /* HTTP accepts no connection on one of the top this many fds */
     uint64_t import_max_bytes;
     char *node_id;

@@ -96,6 +96,7 @@ static void ch__serve_limits(const ch_config_t *cfg, ch_http_limits_t *l)
     l->request_timeout_ms = cfg->http_request_timeout_ms;
     l->idle_timeout_ms = cfg->http_idle_timeout_ms;
     l->max_connections = (size_t)cfg->http_max_connections;
+    l->max_connections_per_addr = (size_t)cfg->http_max_connections_per_addr;
     l->fd_reserve = (size_t)cfg->http_fd_reserve; /* not reloadable: the start's stays */
 }
 
@@ -239,6 +240,7 @@ static void ch__serve_reload(ch_serve_t *s)
     s->cfg.http_request_timeout_ms = next.http_request_timeout_ms;
     s->cfg.http_idle_timeout_ms = next.http_idle_timeout_ms;
     s->cfg.http_max_connections = next.http_max_connections;
+    s->cfg.http_max_connections_per_addr = next.http_max_connections_per_addr;
     ch_policy_t *services = NULL;
     if (ch__serve_load_services(&next, &services, 0) == 0) {
         ch_api_set_policy(s->api, services);

@@ -7,6 +7,7 @@
 
 #include "codec/codec.h"
 #include "media/media.h"
+#include "net/net.h"
 #include "proto/proto.h"
 
 #include <pthread.h>
@@ -164,59 +165,13 @@ struct ch_media__loop {
     uint64_t gone_bytes_in, gone_bytes_out[2], views[2];
 };
 
-/*
- * The door (door.c): viewers' connections not yet authorized, counted in all and by address
- * (an open-addressing table of counts, at most half full, keyed by ch_media__door_key), and
- * listed in order of arrival. Thread-safe (one mutex); never on the packet path.
- */
-typedef struct ch_media__door_node {
-    uint8_t addr[16];                        /* the peer's key (ch_media__door_key) */
-    int at_door;                             /* under the door's lock */
-    struct ch_media__door_node *prev, *next; /* the list, oldest first (under the lock) */
-    atomic_int evicted;                      /* it gave its place to a newcomer: close it */
-} ch_media__door_node_t;
-
-typedef struct ch_media__addr_count {
-    uint8_t addr[16];
-    uint32_t count; /* 0: the slot is free */
-} ch_media__addr_count_t;
-
-typedef struct ch_media__door {
-    pthread_mutex_t lock;
-    unsigned max_total, max_per_addr;
-    uint32_t total;
-    ch_media__addr_count_t *slots;
-    size_t mask;
-    uint64_t seed; /* secret: many addresses cannot be aimed at one chain */
-    ch_media__door_node_t *oldest, *newest;
-} ch_media__door_t;
-
-/* A door for at most max_total waiting, max_per_addr of them from one address (both > 0). */
-void ch_media__door_init(ch_media__door_t *d, unsigned max_total, unsigned max_per_addr);
-void ch_media__door_fini(ch_media__door_t *d);
-/* The door's key of a peer: IPv4 mapped into IPv6, IPv6 cut to its /64 (one host's share of
- * addresses), all zero when unknown. */
-void ch_media__door_key(const struct sockaddr_storage *ss, uint8_t out[16]);
-/*
- * Counts n (its addr set, not at the door) in: -1, or CH_MEDIA_REFUSED_PER_ADDR when its
- * address has max_per_addr waiting. When max_total wait, the oldest gives its place: it leaves
- * the door, its evicted flag is set (its owner closes it) and *evicted is set to 1.
- */
-int ch_media__door_enter(ch_media__door_t *d, ch_media__door_node_t *n, int *evicted);
-/* n leaves the door (no-op when it is not there: never entered, left, or evicted). */
-void ch_media__door_leave(ch_media__door_t *d, ch_media__door_node_t *n);
-/* Whether n was evicted. From any thread. */
-int ch_media__door_evicted(ch_media__door_node_t *n);
-/* How many wait, in all and from addr (for metrics and tests). */
-uint32_t ch_media__door_waiting(ch_media__door_t *d, const uint8_t *addr);
-
 struct ch_media_relay {
     ch_media_relay_config_t cfg;
     uint64_t nofile; /* RLIMIT_NOFILE's soft limit at start; 0: unlimited (no reserve band) */
     /* Connections not yet authorized: entered on accept (loop 0) or hand-over (the HTTP
      * thread), left on authorization or close on any loop (they move to their camera's loop
      * before they authorize). */
-    ch_media__door_t door;
+    ch_net_door_t door; /* net.h: the same rule as HTTP's; evicts the oldest */
     _Atomic uint64_t refused[CH_MEDIA_REFUSED__COUNT];
     unsigned nloops;
     ch_media__loop_t *loops;

@@ -284,7 +284,7 @@ void ch_media_relay_totals(ch_media_relay_t *r, ch_media_relay_totals_t *out)
         }
     }
     pthread_mutex_unlock(&r->lock);
-    out->unauthorized = ch_media__door_waiting(&r->door, NULL);
+    out->unauthorized = ch_net_door_count(&r->door, NULL);
     for (int i = 0; i < CH_MEDIA_REFUSED__COUNT; i++) {
         out->refused[i] = atomic_load_explicit(&r->refused[i], memory_order_relaxed);
     }
@@ -613,7 +613,7 @@ int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **
     r->nsnap = ch_calloc(n, sizeof(*r->nsnap));
     r->totals = ch_calloc(n, sizeof(*r->totals));
     pthread_mutex_init(&r->lock, NULL);
-    ch_media__door_init(&r->door, r->cfg.max_unauthorized, r->cfg.max_unauthorized_per_addr);
+    ch_net_door_init(&r->door, r->cfg.max_unauthorized, r->cfg.max_unauthorized_per_addr, 1);
     for (unsigned i = 0; i < n; i++) {
         ch_media__loop_t *l = &r->loops[i];
         l->relay = r;
@@ -686,7 +686,7 @@ void ch_media_relay_stop(ch_media_relay_t *r)
         free_snap(r->snap[i], r->nsnap[i]);
     }
     pthread_mutex_destroy(&r->lock);
-    ch_media__door_fini(&r->door);
+    ch_net_door_fini(&r->door);
     ch_free(r->snap);
     ch_free(r->nsnap);
     ch_free(r->totals);

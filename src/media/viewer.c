@@ -50,8 +50,8 @@ struct ch_media__conn {
     conn_t *cam_next, *cam_prev; /* the camera's list */
     ch_media__loop_t *loop;
     ch_media_relay_t *relay;
-    ch_media__door_node_t door; /* its place at the door until it authorizes */
-    int64_t accepted_ms;        /* monotonic */
+    ch_net_door_node_t door; /* its place at the door until it authorizes */
+    int64_t accepted_ms;     /* monotonic */
     ch_media__sock_t *sock;
     int fd;
     cam_t *cam;
@@ -173,13 +173,16 @@ static void count_refusal(ch_media_relay_t *r, ch_media_refusal_t why)
     atomic_fetch_add_explicit(&r->refused[why], 1, memory_order_relaxed);
 }
 
-/* Counts c in at the door, or says why not (see ch_media__door_enter): -1 when let in. */
+/* Counts c in at the door (net.h; it evicts the oldest when full), or says why not: -1 when let
+ * in, CH_MEDIA_REFUSED_PER_ADDR when its address has max_unauthorized_per_addr waiting. */
 static int door_enter(conn_t *c)
 {
     ch_media_relay_t *r = c->relay;
     int evicted = 0;
-    int why = ch_media__door_enter(&r->door, &c->door, &evicted);
-    if (why >= 0) {
+    int why = -1;
+    if (ch_net_door_enter(&r->door, &c->door, &evicted) != CH_NET_DOOR_IN) {
+        /* The relay's door evicts, so it is never full: only an address is. */
+        why = CH_MEDIA_REFUSED_PER_ADDR;
         count_refusal(r, (ch_media_refusal_t)why);
     }
     if (evicted) {
@@ -192,7 +195,7 @@ static int door_enter(conn_t *c)
 /* c no longer waits at the door: it authorized, or it is closing. */
 static void door_leave(conn_t *c)
 {
-    ch_media__door_leave(&c->relay->door, &c->door);
+    ch_net_door_leave(&c->relay->door, &c->door);
 }
 
 /* Whether fd is one of the reserve band's: the top fd_reserve descriptors of the limit.
@@ -1144,7 +1147,7 @@ void ch_media__loop_sweep(ch_media__loop_t *l)
 {
     for (conn_t *c = l->conns, *next; c != NULL; c = next) {
         next = c->next;
-        if (!c->authorized && ch_media__door_evicted(&c->door)) {
+        if (!c->authorized && ch_net_door_evicted(&c->door)) {
             ch_media__conn_close(c, "evicted");
         }
     }
@@ -1152,7 +1155,7 @@ void ch_media__loop_sweep(ch_media__loop_t *l)
 
 void ch_media__conn_tick(conn_t *c, int64_t now)
 {
-    if (!c->authorized && ch_media__door_evicted(&c->door)) {
+    if (!c->authorized && ch_net_door_evicted(&c->door)) {
         ch_media__conn_close(c, "evicted");
         return;
     }
@@ -1185,7 +1188,7 @@ static conn_t *conn_new(ch_media_relay_t *r, int fd, const struct sockaddr_stora
     c->fd = fd;
     c->last_req_ms = ch_media__now_ms();
     c->accepted_ms = c->last_req_ms;
-    ch_media__door_key(ss, c->door.addr);
+    ch_net_door_key(ss, c->door.addr);
     char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
     if (ss->ss_family == AF_INET) {

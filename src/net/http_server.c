@@ -42,6 +42,7 @@
 #define OUT_KEEP_MAX   (64 * 1024)  /* a written buffer larger than this is given back */
 #define LINGER_MS      2000         /* how long DRAIN waits for the client to close */
 #define LISTEN_BACKLOG 4096         /* the kernel caps it at net.core.somaxconn */
+#define EVICT_SAMPLE   128          /* idle connections looked at to choose one to close */
 
 enum conn_stage {
     STAGE_HEAD,
@@ -66,6 +67,8 @@ struct ch_http_conn {
     ch_http_server_t *srv;
     ch_http_conn_t *prev;
     ch_http_conn_t *next;
+    ch_http_conn_t *idle_prev; /* the server's idle list, oldest first (when in_idle) */
+    ch_http_conn_t *idle_next;
 
     char *in;
     size_t in_pos; /* start of the unparsed bytes (the current request) */
@@ -78,6 +81,7 @@ struct ch_http_conn {
     char tcp_peer[64];    /* the connection's peer, "ADDR:PORT" */
     uint8_t tcp_addr[16]; /* and its address (IPv4 mapped), when tcp_addr_ok */
     int tcp_addr_ok;
+    ch_net_door_node_t door; /* its place in the server's door (counts by address) */
     ch_http_header_t *headers;
     size_t headers_cap;
     size_t head_len;   /* bytes of the current head, from in_pos */
@@ -101,6 +105,7 @@ struct ch_http_conn {
     unsigned close_after_write : 1;
     unsigned closing : 1; /* uv_close called */
     unsigned timer_armed : 1;
+    unsigned in_idle : 1; /* on the server's idle list */
 };
 
 /* The requests the server answers itself, before any handler (see ch_http_server_refusals). */
@@ -146,7 +151,13 @@ struct ch_http_server {
     ch_cidr_t trusted[CH_CIDR_MAX]; /* reverse proxies whose X-Forwarded-For is believed */
     size_t num_trusted;
 
+    /* Every connection not yet closed, counted in all (max_connections) and by address
+     * (max_connections_per_addr; trusted proxies exempt) by the rule the relay uses. */
+    ch_net_door_t door;
     ch_http_conn_t *conns; /* every connection not yet freed */
+    /* Connections waiting for a request, in the order they began to wait: where a full
+     * server looks for one to close for a newcomer. */
+    ch_http_conn_t *idle_oldest, *idle_newest;
     size_t num_conns;
     size_t in_flight;
     uint64_t refused[REFUSE__COUNT];
@@ -184,6 +195,7 @@ static void srv_check_done(ch_http_server_t *srv)
     if (srv->done) {
         srv->done(srv->done_ud);
     }
+    ch_net_door_fini(&srv->door);
     ch_free(srv->scratch);
     ch_free(srv);
 }
@@ -238,6 +250,57 @@ static void conn_set_deadline(ch_http_conn_t *c, enum deadline_kind kind, uint64
 static void conn_clear_deadline(ch_http_conn_t *c)
 {
     c->deadline_kind = DEADLINE_NONE;
+}
+
+/* ---- the idle list ---------------------------------------------------------------------- */
+
+/* c waits for a request (again): to the newest end of the idle list. */
+static void conn_idle_enter(ch_http_conn_t *c)
+{
+    ch_http_server_t *srv = c->srv;
+    if (c->in_idle && srv->idle_newest == c) {
+        return;
+    }
+    if (c->in_idle) {
+        /* Out first: it goes back to the newest end. */
+        c->in_idle = 0;
+        if (c->idle_prev) {
+            c->idle_prev->idle_next = c->idle_next;
+        } else {
+            srv->idle_oldest = c->idle_next;
+        }
+        c->idle_next->idle_prev = c->idle_prev; /* not the newest: it has a next */
+    }
+    c->in_idle = 1;
+    c->idle_next = NULL;
+    c->idle_prev = srv->idle_newest;
+    if (srv->idle_newest) {
+        srv->idle_newest->idle_next = c;
+    } else {
+        srv->idle_oldest = c;
+    }
+    srv->idle_newest = c;
+}
+
+/* c no longer waits: a request began, or it closes. No-op when not on the list. */
+static void conn_idle_leave(ch_http_conn_t *c)
+{
+    ch_http_server_t *srv = c->srv;
+    if (!c->in_idle) {
+        return;
+    }
+    c->in_idle = 0;
+    if (c->idle_prev) {
+        c->idle_prev->idle_next = c->idle_next;
+    } else {
+        srv->idle_oldest = c->idle_next;
+    }
+    if (c->idle_next) {
+        c->idle_next->idle_prev = c->idle_prev;
+    } else {
+        srv->idle_newest = c->idle_prev;
+    }
+    c->idle_prev = c->idle_next = NULL;
 }
 
 /* ---- writing --------------------------------------------------------------------------- */
@@ -535,6 +598,8 @@ static void conn_close(ch_http_conn_t *c)
     }
     c->closing = 1;
     c->reading = 0;
+    ch_net_door_leave(&c->srv->door, &c->door);
+    conn_idle_leave(c);
     uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
 }
@@ -765,8 +830,10 @@ static int conn_parse_head(ch_http_conn_t *c)
 
     if (avail == 0) {
         conn_set_deadline(c, DEADLINE_IDLE, lim->idle_timeout_ms);
+        conn_idle_enter(c);
         return 0;
     }
+    conn_idle_leave(c);
     if (srv->scratch_cap < lim->max_headers) {
         srv->scratch = ch_realloc(srv->scratch, lim->max_headers * sizeof(*srv->scratch));
         srv->scratch_cap = lim->max_headers;
@@ -1026,6 +1093,7 @@ static void conn_peer_name(ch_http_conn_t *c, char *out, size_t out_len)
         snprintf(out, out_len, "unknown");
         return;
     }
+    ch_net_door_key(&ss, c->door.addr);
     if (ss.ss_family == AF_INET) {
         const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
         uv_ip4_name(sin, host, sizeof(host));
@@ -1074,6 +1142,64 @@ static uint64_t nofile_limit(void)
     return (uint64_t)rl.rlim_cur;
 }
 
+/* Whether c is idle: a keep-alive connection between requests (no byte of the next one read,
+ * nothing being answered or written). Closing it loses nothing: a client reopens. */
+static int conn_idle(const ch_http_conn_t *c)
+{
+    return !c->closing && c->stage == STAGE_HEAD && !c->in_flight && !c->request_timed &&
+           c->in_pos == c->in_len && !c->write_pending && c->out.len == 0 && c->wbuf.len == 0;
+}
+
+/*
+ * The server is full (max_connections): closes an idle connection of the address holding the
+ * most, so that one address cannot fill the server and keep a newcomer out. Looks at the
+ * EVICT_SAMPLE connections idle the longest (a bound: the server is full when this runs, and
+ * a flood of newcomers must not cost a walk over every connection each) and closes the one
+ * whose address holds the most connections, the oldest on a tie. One address holding most of
+ * the server holds most of any such sample. Trusted proxies are not counted by address and
+ * are left alone. Returns whether one was closed.
+ */
+static int srv_evict_idle(ch_http_server_t *srv)
+{
+    ch_http_conn_t *victim = NULL;
+    uint32_t most = 0;
+    int seen = 0;
+    for (ch_http_conn_t *c = srv->idle_oldest; c && seen < EVICT_SAMPLE; c = c->idle_next, seen++) {
+        if (c->door.exempt || !c->door.at_door || !conn_idle(c)) {
+            continue;
+        }
+        uint32_t n = ch_net_door_count(&srv->door, c->door.addr);
+        if (n > most) {
+            most = n;
+            victim = c;
+        }
+    }
+    if (victim == NULL) {
+        return 0;
+    }
+    ch_log(CH_LOG_DEBUG, "net", "msg=\"idle connection closed for a newcomer\" peer=%s held=%u",
+           victim->tcp_peer, most);
+    conn_close(victim);
+    return 1;
+}
+
+/* Refuses c at once, before any request: one best-effort 503, with no waiting, then close. The
+ * client learns why instead of seeing a bare reset. */
+static void conn_refuse_connection(ch_http_conn_t *c, const char *message)
+{
+    ch_http_server_t *srv = c->srv;
+    ch_buf_t body;
+    ch_buf_init(&body);
+    srv->refused[REFUSE_TOO_MANY_CONNECTIONS]++;
+    error_body(&body, refusals[REFUSE_TOO_MANY_CONNECTIONS].code, message, NULL);
+    conn_append_response(c, refusals[REFUSE_TOO_MANY_CONNECTIONS].status, "application/json",
+                         "Retry-After: 1\r\n", body.data, body.len, 0, 0);
+    ch_buf_fini(&body);
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned int)c->out.len);
+    (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    conn_close(c);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     ch_http_server_t *srv = server->data;
@@ -1106,33 +1232,48 @@ static void on_connection(uv_stream_t *server, int status)
         conn_close(c);
         return;
     }
-    if (srv->num_conns > srv->limits.max_connections || descriptors_low(c)) {
-        /* Over the limit: one best-effort answer, with no request and no waiting, then
-         * close. The client learns why instead of seeing a bare reset. */
-        ch_buf_t body;
-        ch_buf_init(&body);
-        srv->refused[REFUSE_TOO_MANY_CONNECTIONS]++;
-        error_body(&body, refusals[REFUSE_TOO_MANY_CONNECTIONS].code,
-                   "the server has too many connections", NULL);
-        conn_append_response(c, refusals[REFUSE_TOO_MANY_CONNECTIONS].status, "application/json",
-                             NULL, body.data, body.len, 0, 0);
-        ch_buf_fini(&body);
-        uv_buf_t b = uv_buf_init(c->out.data, (unsigned int)c->out.len);
-        (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        conn_close(c);
+    conn_peer_name(c, c->tcp_peer, sizeof(c->tcp_peer));
+    if (descriptors_low(c)) {
+        conn_refuse_connection(c, "the server has too many connections");
+        return;
+    }
+    /* Every client behind a trusted proxy shares its address: not capped by address. */
+    c->door.exempt = srv->num_trusted > 0 && c->tcp_addr_ok &&
+                     ch_cidr_contains(srv->trusted, srv->num_trusted, c->tcp_addr);
+    int evicted;
+    int rc = ch_net_door_enter(&srv->door, &c->door, &evicted);
+    if (rc == CH_NET_DOOR_FULL && srv_evict_idle(srv)) {
+        rc = ch_net_door_enter(&srv->door, &c->door, &evicted);
+    }
+    if (rc != CH_NET_DOOR_IN) {
+        conn_refuse_connection(c, rc == CH_NET_DOOR_PER_ADDR
+                                      ? "too many connections from this address"
+                                      : "the server has too many connections");
         return;
     }
     /* Responses are small and written whole; Nagle would only delay them. */
     uv_tcp_nodelay(&c->tcp, 1);
-    conn_peer_name(c, c->tcp_peer, sizeof(c->tcp_peer));
     snprintf(c->req.peer, sizeof(c->req.peer), "%s", c->tcp_peer);
     c->in = ch_malloc(IN_INITIAL);
     c->in_cap = IN_INITIAL;
     conn_set_deadline(c, DEADLINE_IDLE, srv->limits.idle_timeout_ms);
+    conn_idle_enter(c);
     conn_update_reading(c);
 }
 
 /* ---- the server ------------------------------------------------------------------------ */
+
+/* A limit as the door's cap (which is unsigned). */
+static unsigned door_cap(size_t limit)
+{
+    return limit > UINT32_MAX ? UINT32_MAX : (unsigned)limit;
+}
+
+/* The door's total: max_connections, at least 1 (a door holds at least one). */
+static unsigned door_total(size_t max_connections)
+{
+    return max_connections == 0 ? 1 : door_cap(max_connections);
+}
 
 int ch_http_server_new(uv_loop_t *loop, const ch_http_limits_t *limits, ch_http_handler_fn handler,
                        ch_http_body_limit_fn body_limit, void *ud, ch_http_server_t **out)
@@ -1148,11 +1289,14 @@ int ch_http_server_new(uv_loop_t *loop, const ch_http_limits_t *limits, ch_http_
         ch_http_limits_default(&srv->limits);
     }
     srv->nofile = nofile_limit();
+    ch_net_door_init(&srv->door, door_total(srv->limits.max_connections),
+                     door_cap(srv->limits.max_connections_per_addr), 0);
     srv->handler = handler;
     srv->body_limit = body_limit;
     srv->ud = ud;
     int rc = uv_tcp_init(loop, &srv->listener);
     if (rc < 0) {
+        ch_net_door_fini(&srv->door);
         ch_free(srv);
         return rc;
     }
@@ -1255,6 +1399,8 @@ void ch_http_server_set_limits(ch_http_server_t *srv, const ch_http_limits_t *li
 {
     srv->limits = *limits;
     srv->nofile = nofile_limit();
+    ch_net_door_set_caps(&srv->door, door_total(limits->max_connections),
+                         door_cap(limits->max_connections_per_addr));
 }
 
 size_t ch_http_server_connections(const ch_http_server_t *srv)

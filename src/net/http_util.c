@@ -15,6 +15,7 @@ void ch_http_limits_default(ch_http_limits_t *l)
     l->request_timeout_ms = 10000;
     l->idle_timeout_ms = 60000;
     l->max_connections = 10000;
+    l->max_connections_per_addr = 64;
     l->fd_reserve = 32;
 }
 

@@ -12,8 +12,10 @@
  *   400 malformed head; 408 head or body not complete within request_timeout_ms (slow client);
  *   413 body over max_body (or the handler's own body_limit); 414 target over max_target;
  *   431 head over max_head or more than max_headers headers; 501 any Transfer-Encoding
- *   (chunked uploads); 503 a connection beyond max_connections, or one whose descriptor is
- *   among the top fd_reserve of the process's limit; 505 a version other than HTTP/1.0 or 1.1.
+ *   (chunked uploads); 503 a connection beyond max_connections_per_addr from its address, or
+ *   beyond max_connections when no connection is idle (else the idle one of the address
+ *   holding the most is closed for it), or one whose descriptor is among the top fd_reserve
+ *   of the process's limit; 505 a version other than HTTP/1.0 or 1.1.
  * Errors are answered as JSON {"error":{"code":"...","message":"..."}} and the connection is
  * closed; the process never is. Idle keep-alive connections close after idle_timeout_ms.
  */
@@ -23,27 +25,33 @@
 #include "core/config.h"
 #include "core/core.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 typedef struct ch_http_server ch_http_server_t;
 typedef struct ch_http_conn ch_http_conn_t;
 
 typedef struct ch_http_limits {
-    size_t max_head;             /* bytes of request line + headers; default 16384 */
-    size_t max_target;           /* bytes of the request target; default 8192 */
-    size_t max_headers;          /* header count; default 64 */
-    size_t max_body;             /* default body limit in bytes; default 1 MiB */
-    uint64_t request_timeout_ms; /* head + body must arrive within this; default 10000;
-                                    0 turns it off */
-    uint64_t idle_timeout_ms;    /* keep-alive idle; default 60000; 0 turns it off */
-    size_t max_connections;      /* beyond this, new connections get 503 and are closed;
-                                    default 10000 */
-    size_t fd_reserve;           /* a connection accepted on one of the top fd_reserve
-                                    descriptors (of RLIMIT_NOFILE) gets 503 and is closed, so
-                                    that a flood of connections leaves descriptors to the
-                                    audit log and the store; default 32; 0 turns it off */
+    size_t max_head;                 /* bytes of request line + headers; default 16384 */
+    size_t max_target;               /* bytes of the request target; default 8192 */
+    size_t max_headers;              /* header count; default 64 */
+    size_t max_body;                 /* default body limit in bytes; default 1 MiB */
+    uint64_t request_timeout_ms;     /* head + body must arrive within this; default 10000;
+                                        0 turns it off */
+    uint64_t idle_timeout_ms;        /* keep-alive idle; default 60000; 0 turns it off */
+    size_t max_connections;          /* beyond this, an idle connection of the address holding
+                                        the most is closed for a newcomer, or (none idle) the
+                                        newcomer gets 503 and is closed; default 10000 */
+    size_t max_connections_per_addr; /* beyond this from one address (IPv6: one /64; trusted
+                                        proxies exempt), 503 and close; default 64; 0 off */
+    size_t fd_reserve;               /* a connection accepted on one of the top fd_reserve
+                                        descriptors (of RLIMIT_NOFILE) gets 503 and is closed, so
+                                        that a flood of connections leaves descriptors to the
+                                        audit log and the store; default 32; 0 turns it off */
 } ch_http_limits_t;
 
 /* Fills l with the defaults above. */
@@ -155,5 +163,75 @@ const ch_slice_t *ch_http_request_header(const ch_http_request_t *req, const cha
 
 /* The standard reason phrase of a status ("Not Found"); "Unknown" for others. */
 const char *ch_http_status_text(int status);
+
+/* ---- the door (door.c) ------------------------------------------------------------------ */
+
+/*
+ * A door counts connections in all and by address, so that no one address can hold them all:
+ * the relay's door counts viewers' connections not yet authorized, the HTTP server's every
+ * connection. Addresses are keyed by ch_net_door_key (IPv4 mapped into IPv6, IPv6 cut to its
+ * /64, one host's share of addresses). Counts live in an open-addressing table at most half
+ * full; the connections at the door are listed in order of arrival. Thread-safe (one mutex).
+ */
+typedef struct ch_net_door_node {
+    uint8_t addr[16];                     /* the peer's key (ch_net_door_key), set by the owner */
+    int exempt;                           /* set by the owner: counted in all, not by address
+                                             (a trusted proxy: its clients share its address) */
+    int at_door;                          /* under the door's lock */
+    struct ch_net_door_node *prev, *next; /* the list, oldest first (under the lock) */
+    atomic_int evicted;                   /* it gave its place to a newcomer: close it */
+} ch_net_door_node_t;
+
+typedef struct ch_net_door_count {
+    uint8_t addr[16];
+    uint32_t count; /* 0: the slot is free */
+} ch_net_door_count_t;
+
+typedef struct ch_net_door {
+    pthread_mutex_t lock;
+    unsigned max_total, max_per_addr;
+    int evict_oldest;
+    uint32_t total;
+    ch_net_door_count_t *slots;
+    size_t mask;
+    uint64_t seed; /* secret: many addresses cannot be aimed at one chain */
+    ch_net_door_node_t *oldest, *newest;
+} ch_net_door_t;
+
+/* What ch_net_door_enter answers. */
+enum {
+    CH_NET_DOOR_IN = 0,        /* counted in */
+    CH_NET_DOOR_PER_ADDR = -1, /* its address has max_per_addr at the door */
+    CH_NET_DOOR_FULL = -2,     /* max_total are at the door (a door that does not evict) */
+};
+
+/*
+ * A door for at most max_total connections (> 0), max_per_addr of them from one address (0: no
+ * cap by address). When full, a door that evicts the oldest (the relay's) lets a newcomer in in
+ * place of the connection that has waited longest; one that does not (HTTP's) answers
+ * CH_NET_DOOR_FULL and its owner chooses whom to close.
+ */
+void ch_net_door_init(ch_net_door_t *d, unsigned max_total, unsigned max_per_addr,
+                      int evict_oldest);
+/* New caps (a reload): the table grows when max_total does; nobody is evicted or refused for
+ * what is already in. */
+void ch_net_door_set_caps(ch_net_door_t *d, unsigned max_total, unsigned max_per_addr);
+void ch_net_door_fini(ch_net_door_t *d);
+/* The door's key of a peer: IPv4 mapped into IPv6, IPv6 cut to its /64, all zero when
+ * unknown. */
+void ch_net_door_key(const struct sockaddr_storage *ss, uint8_t out[16]);
+/*
+ * Counts n (its addr and exempt set, not at the door) in: CH_NET_DOOR_IN, CH_NET_DOOR_PER_ADDR
+ * when its address (unless exempt) has max_per_addr at the door, or CH_NET_DOOR_FULL when
+ * max_total are there and the door does not evict. A door that evicts the oldest takes it out
+ * (its evicted flag set: its owner closes it) and sets *evicted to 1; else *evicted is 0.
+ */
+int ch_net_door_enter(ch_net_door_t *d, ch_net_door_node_t *n, int *evicted) CH_MUST_CHECK;
+/* n leaves the door (no-op when it is not there: never entered, left, or evicted). */
+void ch_net_door_leave(ch_net_door_t *d, ch_net_door_node_t *n);
+/* Whether n was evicted. From any thread. */
+int ch_net_door_evicted(ch_net_door_node_t *n);
+/* How many are at the door, in all (addr NULL) or from addr (exempt ones not counted). */
+uint32_t ch_net_door_count(ch_net_door_t *d, const uint8_t *addr);
 
 #endif /* CH_NET_H */

@@ -2,6 +2,7 @@
 status and a JSON error body, closes only its own connection, and the daemon keeps serving."""
 
 import json
+import re
 import socket
 import time
 
@@ -147,6 +148,81 @@ def test_bad_json_body_is_400_naming_the_problem(h):
     check(e["code"] == "bad_json", e)
 
 
+def keep_alive_from(h, src):
+    """A connection from src (any 127.x address is this host) that got one answer and now
+    waits, idle, as a keep-alive connection between requests does."""
+    s = socket.create_connection(("127.0.0.1", h.port), timeout=5, source_address=(src, 0))
+    check(status_of(get_on(s)) == 200, "no answer to %s" % src)
+    return s
+
+
+def get_on(s, path=b"/api/v1/health", headers=b""):
+    """One GET on an open connection; the answer, head and body (empty when it closed)."""
+    s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        b = s.recv(65536)
+        if not b:
+            return data
+        data += b
+    head, _, body = data.partition(b"\r\n\r\n")
+    m = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+    while m and len(body) < int(m.group(1)):
+        b = s.recv(65536)
+        check(b, "closed in a body")
+        body += b
+    return head + b"\r\n\r\n" + body
+
+
+def test_one_address_cannot_hold_every_connection():
+    # Seven connections in all, four from one address; idle ones stay for the whole test.
+    env = dict(LIMITS, CCTVHUB_HTTP_IDLE_TIMEOUT_MS="20000", CCTVHUB_HTTP_MAX_CONNECTIONS="7",
+               CCTVHUB_HTTP_MAX_CONNECTIONS_PER_ADDR="4")
+    h = Hub(env=env)
+    socks = []
+    try:
+        third = [keep_alive_from(h, "127.0.0.3") for _ in range(2)]
+        first = [keep_alive_from(h, "127.0.0.1") for _ in range(4)]
+        socks += third + first
+        # A fifth from the same address is refused, with a time to come back, and closed.
+        s = socket.create_connection(("127.0.0.1", h.port), timeout=2)
+        socks.append(s)
+        resp = b""
+        while True:
+            try:
+                b = s.recv(65536)
+            except socket.timeout:
+                check(False, "a fifth connection from one address was let in")
+            if not b:
+                break
+            resp += b
+        check(status_of(resp) == 503, resp[:300])
+        check(error_body(resp)["code"] == "too_many_connections", resp)
+        check(b"\r\nretry-after: " in resp.partition(b"\r\n\r\n")[0].lower(), resp[:300])
+        # Meanwhile another address is answered, and stays (the seventh: the server is full).
+        second = keep_alive_from(h, "127.0.0.2")
+        socks.append(second)
+        # A newcomer to the full server closes an idle connection of the address holding the
+        # most (the oldest of 127.0.0.1's), not the oldest of all (127.0.0.3's).
+        fourth = keep_alive_from(h, "127.0.0.4")
+        socks.append(fourth)
+        check(get_on(first[0]) == b"", "no idle connection of 127.0.0.1 was closed")
+        for s in third + first[1:] + [second, fourth]:
+            check(status_of(get_on(s)) == 200, "a connection other than the heaviest's closed")
+        # The refusal is counted with HTTP's, and writes no audit record (net has none).
+        metrics = get_on(second, b"/metrics", b"Cookie: " + h.cookie.encode() + b"\r\n")
+        m = re.search(rb'cctvhub_http_refused_total\{code="503",reason="too_many_connections"\} (\d+)',
+                      metrics)
+        check(m and int(m.group(1)) == 1, metrics[-3000:])
+        for s in socks:
+            s.close()
+        h.stop()
+    finally:
+        for s in socks:
+            s.close()
+        h.cleanup()
+
+
 if __name__ == "__main__":
     hub.main([
         test_malformed_request_line_is_400,
@@ -160,4 +236,5 @@ if __name__ == "__main__":
         test_http10_closes_after_answer,
         test_wrong_method_is_405_with_allow,
         test_bad_json_body_is_400_naming_the_problem,
+        test_one_address_cannot_hold_every_connection,
     ])

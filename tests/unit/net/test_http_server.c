@@ -925,8 +925,9 @@ static void two_connections(ch_http_limits_t *l)
     l->max_connections = 2;
 }
 
-static void test_connections_over_the_maximum_get_503_and_close(void **state)
+static void test_a_full_server_closes_an_idle_connection_for_a_newcomer(void **state)
 {
+    (void)state;
     ch_http_limits_t l = limits_with(two_connections);
     server_t *srv = server_start(&l);
     client_t *a = client_new(srv);
@@ -936,17 +937,82 @@ static void test_connections_over_the_maximum_get_503_and_close(void **state)
     assert_int_equal(read_response(a, &r, 0), 0);
     send_str(b, "GET / HTTP/1.1\r\n\r\n");
     assert_int_equal(read_response(b, &r, 0), 0);
+    /* Both idle, from one address: the oldest gives its place. */
     client_t *c = client_new(srv);
+    send_str(c, "GET / HTTP/1.1\r\n\r\n");
+    assert_int_equal(read_response(c, &r, 0), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(closed_by_server(a));
+    client_free(a);
+    send_str(b, "GET / HTTP/1.1\r\n\r\n");
+    assert_int_equal(read_response(b, &r, 0), 0);
+    assert_int_equal(r.status, 200);
+    /* With a request begun on each, none is idle: the newcomer is refused. */
+    send_str(b, "GET / HTTP/1.1\r\n");
+    send_str(c, "GET / HTTP/1.1\r\n");
+    sleep_ms(100);
+    client_t *d = client_new(srv);
+    assert_int_equal(read_response(d, &r, 0), 0);
+    assert_int_equal(r.status, 503);
+    assert_has(r.body, "\"code\":\"too_many_connections\"");
+    assert_has(r.head, "\r\nRetry-After: 1\r\n");
+    assert_true(closed_by_server(d));
+    client_free(d);
+    /* The begun requests go on. */
+    send_str(b, "\r\n");
+    assert_int_equal(read_response(b, &r, 0), 0);
+    assert_int_equal(r.status, 200);
+    client_free(b);
+    client_free(c);
+    sleep_ms(100);
+    assert_server_alive(srv);
+    server_free(srv);
+}
+
+static void two_per_address(ch_http_limits_t *l)
+{
+    l->max_connections_per_addr = 2;
+}
+
+static void
+test_connections_over_the_per_address_cap_get_503_unless_from_a_trusted_proxy(void **state)
+{
+    (void)state;
+    ch_http_limits_t l = limits_with(two_per_address);
+    server_t *srv = server_start(&l);
+    client_t *a = client_new(srv);
+    client_t *b = client_new(srv);
+    client_t *c = client_new(srv);
+    response_t r;
     assert_int_equal(read_response(c, &r, 0), 0);
     assert_int_equal(r.status, 503);
     assert_has(r.body, "\"code\":\"too_many_connections\"");
+    assert_has(r.head, "\r\nRetry-After: 1\r\n");
     assert_true(closed_by_server(c));
     client_free(c);
-    /* Once one closes, a new one is served. */
-    client_free(a);
+    send_str(a, "GET / HTTP/1.1\r\n\r\n");
+    assert_int_equal(read_response(a, &r, 0), 0);
+    assert_int_equal(r.status, 200);
+    /* Once one closes, a place is free. */
+    client_free(b);
     sleep_ms(100);
     assert_server_alive(srv);
-    client_free(b);
+    client_free(a);
+    server_free(srv);
+
+    /* Every client of a trusted proxy shares its address: no cap by address. */
+    next_trusted = "127.0.0.1";
+    srv = server_start(&l);
+    client_t *p[4];
+    for (int k = 0; k < 4; k++) {
+        p[k] = client_new(srv);
+        send_str(p[k], "GET / HTTP/1.1\r\n\r\n");
+        assert_int_equal(read_response(p[k], &r, 0), 0);
+        assert_int_equal(r.status, 200);
+    }
+    for (int k = 0; k < 4; k++) {
+        client_free(p[k]);
+    }
     server_free(srv);
 }
 
@@ -1073,7 +1139,9 @@ int main(void)
         cmocka_unit_test(test_idle_keep_alive_connection_is_closed),
         cmocka_unit_test(test_activity_postpones_the_idle_close),
         cmocka_unit_test(test_error_body_is_json_with_code_message_and_field),
-        cmocka_unit_test(test_connections_over_the_maximum_get_503_and_close),
+        cmocka_unit_test(test_a_full_server_closes_an_idle_connection_for_a_newcomer),
+        cmocka_unit_test(
+            test_connections_over_the_per_address_cap_get_503_unless_from_a_trusted_proxy),
         cmocka_unit_test(test_graceful_shutdown_finishes_the_in_flight_request),
         cmocka_unit_test(test_client_gone_during_a_slow_handler_harms_nothing),
         cmocka_unit_test(test_shutdown_with_no_connections_calls_done),

@@ -1,8 +1,9 @@
 /*
- * The relay's door (media/door.c): connections not yet authorized, capped in all and per
- * address, the oldest evicted for a newcomer when full; its table of counts checked against a
- * plain model through thousands of random entries and leaves (backward-shift deletion must
- * never lose an address behind a freed slot).
+ * The door (net/door.c), shared by the relay and HTTP: connections capped in all and per
+ * address, the oldest evicted for a newcomer when full (the relay's) or the newcomer told the
+ * door is full (HTTP's); its table of counts checked against a plain model through thousands
+ * of random entries and leaves (backward-shift deletion must never lose an address behind a
+ * freed slot).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "media/media_internal.h"
+#include "net/net.h"
 
 static void key4(const char *ip, uint8_t out[16])
 {
@@ -21,7 +22,7 @@ static void key4(const char *ip, uint8_t out[16])
     struct sockaddr_in *a = (struct sockaddr_in *)&ss;
     a->sin_family = AF_INET;
     assert_int_equal(inet_pton(AF_INET, ip, &a->sin_addr), 1);
-    ch_media__door_key(&ss, out);
+    ch_net_door_key(&ss, out);
 }
 
 static void key6(const char *ip, uint8_t out[16])
@@ -31,7 +32,7 @@ static void key6(const char *ip, uint8_t out[16])
     struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
     a->sin6_family = AF_INET6;
     assert_int_equal(inet_pton(AF_INET6, ip, &a->sin6_addr), 1);
-    ch_media__door_key(&ss, out);
+    ch_net_door_key(&ss, out);
 }
 
 static void test_keys_ipv4_mapped_and_ipv6_by_64(void **state)
@@ -53,40 +54,40 @@ static void test_keys_ipv4_mapped_and_ipv6_by_64(void **state)
 static void test_per_address_cap_refuses_the_newcomer(void **state)
 {
     (void)state;
-    ch_media__door_t d;
-    ch_media__door_init(&d, 10, 3);
-    ch_media__door_node_t n[5];
+    ch_net_door_t d;
+    ch_net_door_init(&d, 10, 3, 1);
+    ch_net_door_node_t n[5];
     memset(n, 0, sizeof(n));
     int ev;
     for (int i = 0; i < 5; i++) {
         key4("192.0.2.7", n[i].addr);
     }
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(ch_media__door_enter(&d, &n[i], &ev), -1);
+        assert_int_equal(ch_net_door_enter(&d, &n[i], &ev), CH_NET_DOOR_IN);
         assert_int_equal(ev, 0);
     }
-    assert_int_equal(ch_media__door_enter(&d, &n[3], &ev), CH_MEDIA_REFUSED_PER_ADDR);
+    assert_int_equal(ch_net_door_enter(&d, &n[3], &ev), CH_NET_DOOR_PER_ADDR);
     assert_int_equal(ev, 0);
     assert_int_equal(n[3].at_door, 0);
-    assert_int_equal(ch_media__door_waiting(&d, NULL), 3);
-    assert_int_equal(ch_media__door_waiting(&d, n[0].addr), 3);
-    ch_media__door_leave(&d, &n[1]); /* it authorized: a place for the next */
-    assert_int_equal(ch_media__door_enter(&d, &n[4], &ev), -1);
-    ch_media__door_leave(&d, &n[3]); /* never entered: nothing */
+    assert_int_equal(ch_net_door_count(&d, NULL), 3);
+    assert_int_equal(ch_net_door_count(&d, n[0].addr), 3);
+    ch_net_door_leave(&d, &n[1]); /* it authorized: a place for the next */
+    assert_int_equal(ch_net_door_enter(&d, &n[4], &ev), CH_NET_DOOR_IN);
+    ch_net_door_leave(&d, &n[3]); /* never entered: nothing */
     for (int i = 0; i < 5; i++) {
-        ch_media__door_leave(&d, &n[i]);
+        ch_net_door_leave(&d, &n[i]);
     }
-    assert_int_equal(ch_media__door_waiting(&d, NULL), 0);
-    assert_int_equal(ch_media__door_waiting(&d, n[0].addr), 0);
-    ch_media__door_fini(&d);
+    assert_int_equal(ch_net_door_count(&d, NULL), 0);
+    assert_int_equal(ch_net_door_count(&d, n[0].addr), 0);
+    ch_net_door_fini(&d);
 }
 
 static void test_a_full_door_evicts_the_oldest_in_order(void **state)
 {
     (void)state;
-    ch_media__door_t d;
-    ch_media__door_init(&d, 4, 4);
-    ch_media__door_node_t n[8];
+    ch_net_door_t d;
+    ch_net_door_init(&d, 4, 4, 1);
+    ch_net_door_node_t n[8];
     memset(n, 0, sizeof(n));
     int ev;
     for (int i = 0; i < 8; i++) {
@@ -95,28 +96,75 @@ static void test_a_full_door_evicts_the_oldest_in_order(void **state)
         key4(ip, n[i].addr);
     }
     for (int i = 0; i < 4; i++) {
-        assert_int_equal(ch_media__door_enter(&d, &n[i], &ev), -1);
+        assert_int_equal(ch_net_door_enter(&d, &n[i], &ev), CH_NET_DOOR_IN);
         assert_int_equal(ev, 0);
     }
-    ch_media__door_leave(&d, &n[1]); /* authorized: no longer waiting, never evicted */
-    assert_int_equal(ch_media__door_enter(&d, &n[4], &ev), -1);
+    ch_net_door_leave(&d, &n[1]); /* authorized: no longer waiting, never evicted */
+    assert_int_equal(ch_net_door_enter(&d, &n[4], &ev), CH_NET_DOOR_IN);
     assert_int_equal(ev, 0);
     /* Full: each newcomer evicts the oldest waiting: 0, then 2 (1 left), then 3. */
     int want[] = {0, 2, 3};
     for (int k = 0; k < 3; k++) {
-        assert_int_equal(ch_media__door_enter(&d, &n[5 + k], &ev), -1);
+        assert_int_equal(ch_net_door_enter(&d, &n[5 + k], &ev), CH_NET_DOOR_IN);
         assert_int_equal(ev, 1);
-        assert_true(ch_media__door_evicted(&n[want[k]]));
+        assert_true(ch_net_door_evicted(&n[want[k]]));
         assert_int_equal(n[want[k]].at_door, 0);
-        assert_int_equal(ch_media__door_waiting(&d, NULL), 4);
+        assert_int_equal(ch_net_door_count(&d, NULL), 4);
     }
-    assert_false(ch_media__door_evicted(&n[1]));
-    assert_false(ch_media__door_evicted(&n[4]));
+    assert_false(ch_net_door_evicted(&n[1]));
+    assert_false(ch_net_door_evicted(&n[4]));
     for (int i = 0; i < 8; i++) {
-        ch_media__door_leave(&d, &n[i]); /* the evicted are gone already: no-op */
+        ch_net_door_leave(&d, &n[i]); /* the evicted are gone already: no-op */
     }
-    assert_int_equal(ch_media__door_waiting(&d, NULL), 0);
-    ch_media__door_fini(&d);
+    assert_int_equal(ch_net_door_count(&d, NULL), 0);
+    ch_net_door_fini(&d);
+}
+
+/* HTTP's door: full, it refuses (its owner chooses whom to close); an exempt node (a trusted
+ * proxy) is counted in all but not by address; a reload that raises the caps keeps every
+ * count through the table's growth. */
+static void test_a_door_that_does_not_evict_says_full_and_exempts_proxies(void **state)
+{
+    (void)state;
+    ch_net_door_t d;
+    ch_net_door_init(&d, 3, 2, 0);
+    ch_net_door_node_t n[40];
+    memset(n, 0, sizeof(n));
+    int ev;
+    key4("192.0.2.1", n[0].addr);
+    key4("192.0.2.1", n[1].addr);
+    key4("192.0.2.1", n[2].addr);
+    assert_int_equal(ch_net_door_enter(&d, &n[0], &ev), CH_NET_DOOR_IN);
+    assert_int_equal(ch_net_door_enter(&d, &n[1], &ev), CH_NET_DOOR_IN);
+    assert_int_equal(ch_net_door_enter(&d, &n[2], &ev), CH_NET_DOOR_PER_ADDR);
+    n[2].exempt = 1; /* the same address as a trusted proxy */
+    assert_int_equal(ch_net_door_enter(&d, &n[2], &ev), CH_NET_DOOR_IN);
+    assert_int_equal(ch_net_door_count(&d, n[0].addr), 2);
+    assert_int_equal(ch_net_door_count(&d, NULL), 3);
+    key4("192.0.2.2", n[3].addr);
+    assert_int_equal(ch_net_door_enter(&d, &n[3], &ev), CH_NET_DOOR_FULL);
+    assert_int_equal(ev, 0);
+    assert_false(ch_net_door_evicted(&n[0]));
+    ch_net_door_leave(&d, &n[2]);
+    assert_int_equal(ch_net_door_count(&d, n[0].addr), 2);
+    assert_int_equal(ch_net_door_enter(&d, &n[3], &ev), CH_NET_DOOR_IN);
+    /* Raised caps: the table grows from 16 slots; every count stays where lookups find it. */
+    ch_net_door_set_caps(&d, 100, 0);
+    assert_int_equal(ch_net_door_count(&d, n[0].addr), 2);
+    assert_int_equal(ch_net_door_count(&d, n[3].addr), 1);
+    for (int i = 4; i < 40; i++) {
+        char ip[32];
+        snprintf(ip, sizeof(ip), "203.0.113.%d", i % 7);
+        key4(ip, n[i].addr);
+        assert_int_equal(ch_net_door_enter(&d, &n[i], &ev), CH_NET_DOOR_IN); /* no cap by address */
+    }
+    assert_int_equal(ch_net_door_count(&d, NULL), 39);
+    for (int i = 0; i < 40; i++) {
+        ch_net_door_leave(&d, &n[i]);
+    }
+    assert_int_equal(ch_net_door_count(&d, NULL), 0);
+    assert_int_equal(ch_net_door_count(&d, n[0].addr), 0);
+    ch_net_door_fini(&d);
 }
 
 /* Random entries and leaves over 97 addresses (collisions in a 64-slot table for 32 waiting),
@@ -125,9 +173,9 @@ static void test_counts_match_a_model_through_random_churn(void **state)
 {
     (void)state;
     enum { ADDRS = 97, NODES = 400, MAX_TOTAL = 32, PER_ADDR = 3 };
-    ch_media__door_t d;
-    ch_media__door_init(&d, MAX_TOTAL, PER_ADDR);
-    static ch_media__door_node_t n[NODES];
+    ch_net_door_t d;
+    ch_net_door_init(&d, MAX_TOTAL, PER_ADDR, 1);
+    static ch_net_door_node_t n[NODES];
     static int in[NODES]; /* the model: waiting */
     static uint64_t order[NODES];
     uint8_t keys[ADDRS][16];
@@ -147,7 +195,7 @@ static void test_counts_match_a_model_through_random_churn(void **state)
     for (int step = 0; step < 20000; step++) {
         int i = rand() % NODES;
         if (in[i]) {
-            ch_media__door_leave(&d, &n[i]);
+            ch_net_door_leave(&d, &n[i]);
             in[i] = 0;
         } else if (!n[i].at_door) {
             memset(&n[i], 0, sizeof(n[i]));
@@ -165,15 +213,15 @@ static void test_counts_match_a_model_through_random_churn(void **state)
                 }
             }
             int ev;
-            int rc = ch_media__door_enter(&d, &n[i], &ev);
+            int rc = ch_net_door_enter(&d, &n[i], &ev);
             if (per >= PER_ADDR) {
-                assert_int_equal(rc, CH_MEDIA_REFUSED_PER_ADDR);
+                assert_int_equal(rc, CH_NET_DOOR_PER_ADDR);
                 continue;
             }
-            assert_int_equal(rc, -1);
+            assert_int_equal(rc, CH_NET_DOOR_IN);
             assert_int_equal(ev, total >= MAX_TOTAL);
             if (ev) {
-                assert_true(ch_media__door_evicted(&n[oldest]));
+                assert_true(ch_net_door_evicted(&n[oldest]));
                 in[oldest] = 0;
             }
             in[i] = 1;
@@ -184,21 +232,21 @@ static void test_counts_match_a_model_through_random_churn(void **state)
             for (int k = 0; k < NODES; k++) {
                 total += in[k];
             }
-            assert_int_equal(ch_media__door_waiting(&d, NULL), (uint32_t)total);
+            assert_int_equal(ch_net_door_count(&d, NULL), (uint32_t)total);
             for (int a = 0; a < ADDRS; a++) {
                 uint32_t per = 0;
                 for (int k = 0; k < NODES; k++) {
                     per += in[k] && memcmp(n[k].addr, keys[a], 16) == 0;
                 }
-                assert_int_equal(ch_media__door_waiting(&d, keys[a]), per);
+                assert_int_equal(ch_net_door_count(&d, keys[a]), per);
             }
         }
     }
     for (int k = 0; k < NODES; k++) {
-        ch_media__door_leave(&d, &n[k]);
+        ch_net_door_leave(&d, &n[k]);
     }
-    assert_int_equal(ch_media__door_waiting(&d, NULL), 0);
-    ch_media__door_fini(&d);
+    assert_int_equal(ch_net_door_count(&d, NULL), 0);
+    ch_net_door_fini(&d);
 }
 
 int main(void)
@@ -207,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_keys_ipv4_mapped_and_ipv6_by_64),
         cmocka_unit_test(test_per_address_cap_refuses_the_newcomer),
         cmocka_unit_test(test_a_full_door_evicts_the_oldest_in_order),
+        cmocka_unit_test(test_a_door_that_does_not_evict_says_full_and_exempts_proxies),
         cmocka_unit_test(test_counts_match_a_model_through_random_churn),
     };
     return cmocka_run_group_tests(tests, 0, 0);
