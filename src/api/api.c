@@ -493,8 +493,8 @@ static void request_actor(const api_ctx_t *c, char out[96])
     }
 }
 
-int ch_api__audit(api_ctx_t *c, const char *actor, const char *action, const char *object,
-                  const char *outcome, json_t *details)
+static int api_audit(api_ctx_t *c, const char *actor, const char *action, const char *object,
+                     const char *outcome, json_t *details, int ending)
 {
     if (c->api->audit == NULL) {
         json_decref(details);
@@ -507,13 +507,26 @@ int ch_api__audit(api_ctx_t *c, const char *actor, const char *action, const cha
     }
     ch_audit_entry_t e = {
         .actor = actor, .action = action, .object = object, .outcome = outcome, .details = details};
-    int rc = ch_audit_append(c->api->audit, &e, NULL);
+    int rc = ending ? ch_audit_append_ending(c->api->audit, &e, NULL)
+                    : ch_audit_append(c->api->audit, &e, NULL);
     json_decref(details);
     if (rc != 0) {
         ch_log(CH_LOG_ERROR, "api", "msg=\"audit append failed\" action=%s rc=%d error=\"%s\"",
                action, rc, ch_strerror(rc));
     }
     return rc;
+}
+
+int ch_api__audit(api_ctx_t *c, const char *actor, const char *action, const char *object,
+                  const char *outcome, json_t *details)
+{
+    return api_audit(c, actor, action, object, outcome, details, 0);
+}
+
+int ch_api__audit_ending(api_ctx_t *c, const char *actor, const char *action, const char *object,
+                         const char *outcome, json_t *details)
+{
+    return api_audit(c, actor, action, object, outcome, details, 1);
 }
 
 int ch_api__audit_refusal(api_ctx_t *c, const char *action, int status, json_t *details)
