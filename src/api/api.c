@@ -1008,6 +1008,17 @@ static void import_done(uv_work_t *w, int status)
         ch_log(CH_LOG_INFO, "geo", "msg=\"index reloaded after import\" cameras=%zu",
                ch_geo_count(api->geo));
     }
+    if (im->rc == 0 && im->rep.cameras_updated > 0) {
+        /* A re-import may take granted cameras out of service (a D row: inactive; a row that
+         * lost its position: unlocated): their live and pending grants end, as when an
+         * operator changes a camera (created cameras hold no grant). */
+        ch_api__flush_events(api);
+        int n = ch_event_end_inactive_camera_grants(api->events, im->actor);
+        if (n > 0) {
+            ch_log(CH_LOG_INFO, "api",
+                   "msg=\"grants of cameras an import took out of service ended\" grants=%d", n);
+        }
+    }
     if (im->audit_failed) {
         reply_audit_failed(c);
     } else if (im->audit_end_failed) {
@@ -1500,6 +1511,14 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg, ch_a
         ch_api__http_stats_free(api->http_stats);
         ch_free(api);
         return CH_EDB;
+    }
+    /* Cameras taken out of service while no hub could end their grants (an import from the
+     * command line, a stop between a camera's change and the end of its grants) lose them
+     * now, before any viewer is admitted. */
+    int n = ch_event_end_inactive_camera_grants(api->events, "system");
+    if (n > 0) {
+        ch_log(CH_LOG_WARN, "event",
+               "msg=\"grants of cameras out of service ended at start\" grants=%d", n);
     }
     *out = api;
     return 0;
