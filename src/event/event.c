@@ -2583,8 +2583,10 @@ int ch_event_end_inactive_camera_grants(ch_event_engine_t *eng, const char *acto
     if (ch_event_in_batch(eng)) {
         return CH_EAGAIN;
     }
+    uint64_t t0 = ch_time_mono_ns();
     grant_refs_t r = {NULL, 0, 0};
     int ended_count = 0, to_end = 0;
+    size_t cameras = 0;
     int rc = grants_on_cameras(eng, 0, &r);
     if (rc == 0 && r.n > 1) {
         qsort(r.v, r.n, sizeof(*r.v), cmp_ref_camera);
@@ -2597,6 +2599,7 @@ int ch_event_end_inactive_camera_grants(ch_event_engine_t *eng, const char *acto
         }
         ch_camera_t cam;
         const char *reason = NULL;
+        cameras++;
         int x = ch_store_camera_get(eng->cfg.st, r.v[i].camera_id, &cam);
         if (x == CH_ENOTFOUND) {
             reason = "camera_removed";
@@ -2615,6 +2618,9 @@ int ch_event_end_inactive_camera_grants(ch_event_engine_t *eng, const char *acto
         rc = end_grant_refs(eng, actor, &r, &ended_count);
     }
     ch_free(r.v);
+    ch_log(CH_LOG_DEBUG, MODULE,
+           "msg=\"granted cameras checked\" cameras=%zu grants=%zu ended=%d ms=%.1f", cameras, r.n,
+           ended_count, (double)(ch_time_mono_ns() - t0) / 1e6);
     if (rc != 0) {
         ch_log(CH_LOG_ERROR, MODULE,
                "msg=\"some grants of cameras out of service could not be ended\" ended=%d "
