@@ -493,8 +493,8 @@ static void request_actor(const api_ctx_t *c, char out[96])
     }
 }
 
-int ch_api__audit(api_ctx_t *c, const char *actor, const char *action, const char *object,
-                  const char *outcome, json_t *details)
+static int api_audit(api_ctx_t *c, const char *actor, const char *action, const char *object,
+                     const char *outcome, json_t *details, int ending)
 {
     if (c->api->audit == NULL) {
         json_decref(details);
@@ -507,13 +507,26 @@ int ch_api__audit(api_ctx_t *c, const char *actor, const char *action, const cha
     }
     ch_audit_entry_t e = {
         .actor = actor, .action = action, .object = object, .outcome = outcome, .details = details};
-    int rc = ch_audit_append(c->api->audit, &e, NULL);
+    int rc = ending ? ch_audit_append_ending(c->api->audit, &e, NULL)
+                    : ch_audit_append(c->api->audit, &e, NULL);
     json_decref(details);
     if (rc != 0) {
         ch_log(CH_LOG_ERROR, "api", "msg=\"audit append failed\" action=%s rc=%d error=\"%s\"",
                action, rc, ch_strerror(rc));
     }
     return rc;
+}
+
+int ch_api__audit(api_ctx_t *c, const char *actor, const char *action, const char *object,
+                  const char *outcome, json_t *details)
+{
+    return api_audit(c, actor, action, object, outcome, details, 0);
+}
+
+int ch_api__audit_ending(api_ctx_t *c, const char *actor, const char *action, const char *object,
+                         const char *outcome, json_t *details)
+{
+    return api_audit(c, actor, action, object, outcome, details, 1);
 }
 
 int ch_api__audit_refusal(api_ctx_t *c, const char *action, int status, json_t *details)
@@ -994,6 +1007,17 @@ static void import_done(uv_work_t *w, int status)
         ch_health_changed(api->health);
         ch_log(CH_LOG_INFO, "geo", "msg=\"index reloaded after import\" cameras=%zu",
                ch_geo_count(api->geo));
+    }
+    if (im->rc == 0 && im->rep.cameras_updated > 0) {
+        /* A re-import may take granted cameras out of service (a D row: inactive; a row that
+         * lost its position: unlocated): their live and pending grants end, as when an
+         * operator changes a camera (created cameras hold no grant). */
+        ch_api__flush_events(api);
+        int n = ch_event_end_inactive_camera_grants(api->events, im->actor);
+        if (n > 0) {
+            ch_log(CH_LOG_INFO, "api",
+                   "msg=\"grants of cameras an import took out of service ended\" grants=%d", n);
+        }
     }
     if (im->audit_failed) {
         reply_audit_failed(c);
@@ -1487,6 +1511,14 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg, ch_a
         ch_api__http_stats_free(api->http_stats);
         ch_free(api);
         return CH_EDB;
+    }
+    /* Cameras taken out of service while no hub could end their grants (an import from the
+     * command line, a stop between a camera's change and the end of its grants) lose them
+     * now, before any viewer is admitted. */
+    int n = ch_event_end_inactive_camera_grants(api->events, "system");
+    if (n > 0) {
+        ch_log(CH_LOG_WARN, "event",
+               "msg=\"grants of cameras out of service ended at start\" grants=%d", n);
     }
     *out = api;
     return 0;

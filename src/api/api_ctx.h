@@ -112,6 +112,12 @@ int ch_api__list_query(api_ctx_t *c, const ch_api__qparam_t *spec,
 int ch_api__audit(api_ctx_t *c, const char *actor, const char *action, const char *object,
                   const char *outcome, json_t *details);
 
+/* As ch_api__audit, for a record that ends access (ch_auth_record_ends_access: a key revoked,
+ * a user disabled, a session ended): on a full audit disk it may use the reserve
+ * (ch_audit_append_ending), so that access can always be ended. */
+int ch_api__audit_ending(api_ctx_t *c, const char *actor, const char *action, const char *object,
+                         const char *outcome, json_t *details);
+
 /*
  * Puts a refusal of the request (answered with status) on the audit log, counted per client
  * address and action (ch_audit_refusal: the first of an interval recorded at once, the rest

@@ -497,7 +497,8 @@ static void handle_logout(api_ctx_t *c)
     if (rc == 0) {
         rc = ch_store_session_delete(api->st, c->who.session_id);
     }
-    if (rc == 0 && ch_api__audit(c, NULL, "auth.logout", c->who.actor, "ok", NULL) != 0) {
+    /* Ending a session ends access: it is recorded even on a full audit disk. */
+    if (rc == 0 && ch_api__audit_ending(c, NULL, "auth.logout", c->who.actor, "ok", NULL) != 0) {
         (void)ch_store_rollback(api->st);
         ch_api__reply_error(c, 503, "audit_unavailable", NULL,
                             "the logout could not be put on the audit record");
@@ -796,7 +797,14 @@ static void user_write_finish(pw_job_t *j)
     json_t *d = creating ? json_pack("{s:s, s:I}", "role", j->user.role, "agency_id",
                                      (json_int_t)j->user.agency_id)
                          : json_incref(j->changes);
-    if (ch_api__audit(c, NULL, creating ? "user.create" : "user.update", object, "ok", d) != 0) {
+    /* Disabling a user ends access: it is recorded even on a full audit disk. */
+    const char *action = creating ? "user.create" : "user.update";
+    int disables =
+        !creating && j->user.disabled && json_is_true(json_object_get(j->changes, "disabled"));
+    int arc = ch_auth_record_ends_access(action, disables)
+                  ? ch_api__audit_ending(c, NULL, action, object, "ok", d)
+                  : ch_api__audit(c, NULL, action, object, "ok", d);
+    if (arc != 0) {
         (void)ch_store_rollback(st);
         ch_api__reply_error(c, 503, "audit_unavailable", NULL,
                             "the change was not made: it could not be put on the audit record");
@@ -958,8 +966,8 @@ static void apikey_revoke(api_ctx_t *c, int64_t id)
         char object[48];
         snprintf(object, sizeof(object), "apikey:%lld", (long long)id);
         if (rc == 0 &&
-            ch_api__audit(c, NULL, "apikey.revoke", object, "ok",
-                          json_pack("{s:I}", "agency_id", (json_int_t)k.agency_id)) != 0) {
+            ch_api__audit_ending(c, NULL, "apikey.revoke", object, "ok",
+                                 json_pack("{s:I}", "agency_id", (json_int_t)k.agency_id)) != 0) {
             (void)ch_store_rollback(api->st);
             ch_apikey_fini(&k);
             ch_api__reply_error(c, 503, "audit_unavailable", NULL,

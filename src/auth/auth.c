@@ -69,6 +69,15 @@ const char *ch_auth_role_name(unsigned bit)
     return "none";
 }
 
+int ch_auth_record_ends_access(const char *action, int disables)
+{
+    if (action == NULL) {
+        return 0;
+    }
+    return strcmp(action, "apikey.revoke") == 0 || strcmp(action, "auth.logout") == 0 ||
+           (disables && strcmp(action, "user.update") == 0);
+}
+
 /* ---- passwords ----------------------------------------------------------------------------- */
 
 /* 1 when [p, p+n) is valid UTF-8 without control characters. */

@@ -39,6 +39,15 @@ unsigned ch_auth_roles_mask(const char *csv);
 /* The name of one role bit ("admin"), or "none". */
 const char *ch_auth_role_name(unsigned bit);
 
+/*
+ * Whether an account change's audit record ends access: an API key revoked ("apikey.revoke"),
+ * a session ended ("auth.logout"), a user disabled ("user.update" whose change sets disabled
+ * true: disables). Such a record is appended with ch_audit_append_ending, which may use the
+ * audit disk's reserve, so that a key or a person can always be shut out, even on a full
+ * disk. Other account records (creations, enabling, new roles or passwords) may not.
+ */
+int ch_auth_record_ends_access(const char *action, int disables);
+
 /* ---- passwords ----------------------------------------------------------------------------- */
 
 #define CH_AUTH_HASH_MAX     128 /* crypto_pwhash_STRBYTES */

@@ -2427,52 +2427,101 @@ int ch_event_tick(ch_event_engine_t *eng)
 
 /* ---- cameras taken away --------------------------------------------------------------------- */
 
-int ch_event_end_camera_grants(ch_event_engine_t *eng, const char *actor, int64_t camera_id,
-                               const char *reason)
+/* A grant that a camera's change may end: id, camera, and why (NULL: it stays). */
+typedef struct grant_ref {
+    int64_t id, camera_id;
+    const char *reason;
+} grant_ref_t;
+
+typedef struct grant_refs {
+    grant_ref_t *v;
+    size_t n, cap;
+} grant_refs_t;
+
+static void refs_add(grant_refs_t *r, int64_t id, int64_t camera_id)
 {
-    if (ch_event_in_batch(eng)) {
-        return CH_EAGAIN; /* the API flushes its batch of opens before a camera changes */
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 16;
+        r->v = ch_realloc(r->v, r->cap * sizeof(*r->v));
     }
-    /* The ids first: each end reorders the live set. */
-    int64_t *ids = NULL;
-    size_t n = 0;
+    r->v[r->n++] = (grant_ref_t){id, camera_id, NULL};
+}
+
+/*
+ * The grants of camera_id (0: of every camera) that still give or may give access: the live
+ * ones (the live set) and the pending ones of events awaiting approval (the live set holds
+ * those events, not their grants: one indexed query each, and they are few). Approving an
+ * event turns its pending grants active, so a camera taken away must lose those too. 0 or a
+ * store code.
+ */
+static int grants_on_cameras(ch_event_engine_t *eng, int64_t camera_id, grant_refs_t *r)
+{
     for (size_t i = 0; i < eng->ngrants; i++) {
-        if (eng->grants[i].camera_id == camera_id) {
-            ids = ch_realloc(ids, (n + 1) * sizeof(*ids));
-            ids[n++] = eng->grants[i].id;
+        if (camera_id == 0 || eng->grants[i].camera_id == camera_id) {
+            refs_add(r, eng->grants[i].id, eng->grants[i].camera_id);
         }
     }
-    int ended_count = 0, rc = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < eng->nevents; i++) {
+        if (eng->events[i].expires_at != 0) {
+            continue; /* active: its grants are in the live set */
+        }
+        ch_grant_list_t l;
+        int rc = grants_of(eng, eng->events[i].id, "pending", &l);
+        if (rc != 0) {
+            return rc;
+        }
+        for (size_t k = 0; k < l.count; k++) {
+            if (camera_id == 0 || l.items[k].camera_id == camera_id) {
+                refs_add(r, l.items[k].id, l.items[k].camera_id);
+            }
+        }
+        ch_grant_list_free(&l);
+    }
+    return 0;
+}
+
+/* Ends each grant of r that has a reason: "revoked", ended by actor, a grant.revoke record
+ * saying why, then GRANT_ENDED. *count gets how many ended. 0, or the last failure (the
+ * others were still tried). */
+static int end_grant_refs(ch_event_engine_t *eng, const char *actor, const grant_refs_t *r,
+                          int *count)
+{
+    int rc = 0;
+    *count = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        const char *reason = r->v[i].reason;
+        if (reason == NULL) {
+            continue;
+        }
         ch_grant_t g;
         ch_event_t ev;
         ch_event_err_t err;
-        int r = ch_store_grant_get(eng->cfg.st, ids[i], &g);
-        if (r != 0 || strcmp(g.status, "active") != 0) {
-            if (r == 0) {
+        int x = ch_store_grant_get(eng->cfg.st, r->v[i].id, &g);
+        if (x != 0 || (strcmp(g.status, "active") != 0 && strcmp(g.status, "pending") != 0)) {
+            if (x == 0) {
                 ended(eng, &g); /* already over in the store: out of the live set too */
             }
             ch_grant_fini(&g);
-            rc = r != 0 ? r : rc;
+            rc = x != 0 ? x : rc;
             continue;
         }
-        r = ch_store_begin(eng->cfg.st);
-        if (r == 0) {
-            r = ch_store_event_get(eng->cfg.st, g.event_id, &ev);
-            if (r != 0) {
+        x = ch_store_begin(eng->cfg.st);
+        if (x == 0) {
+            x = ch_store_event_get(eng->cfg.st, g.event_id, &ev);
+            if (x != 0) {
                 ch_event_fini(&ev);
             }
         }
-        if (r == 0) {
-            r = end_grant(eng, &g, "revoked", actor, reason, now_ms(eng));
-            if (r != 0) {
+        if (x == 0) {
+            x = end_grant(eng, &g, "revoked", actor, reason, now_ms(eng));
+            if (x != 0) {
                 ch_event_fini(&ev);
             }
         }
-        if (r != 0) {
+        if (x != 0) {
             (void)ch_store_rollback(eng->cfg.st);
             ch_grant_fini(&g);
-            rc = r;
+            rc = x;
             continue;
         }
         char object[48];
@@ -2485,17 +2534,98 @@ int ch_event_end_camera_grants(ch_event_engine_t *eng, const char *actor, int64_
             rc = CH_EIO;
         } else {
             ended(eng, &g); /* the relay cuts its viewers (reason grant_ended) */
-            ended_count++;
+            (*count)++;
         }
         ch_event_fini(&ev);
         ch_grant_fini(&g);
     }
-    ch_free(ids);
+    return rc;
+}
+
+int ch_event_end_camera_grants(ch_event_engine_t *eng, const char *actor, int64_t camera_id,
+                               const char *reason)
+{
+    if (ch_event_in_batch(eng)) {
+        return CH_EAGAIN; /* the API flushes its batch of opens before a camera changes */
+    }
+    if (camera_id <= 0) {
+        return 0;
+    }
+    /* The ids first: each end reorders the live set. */
+    grant_refs_t r = {NULL, 0, 0};
+    int ended_count = 0;
+    int rc = grants_on_cameras(eng, camera_id, &r);
+    for (size_t i = 0; rc == 0 && i < r.n; i++) {
+        r.v[i].reason = reason;
+    }
+    if (rc == 0) {
+        rc = end_grant_refs(eng, actor, &r, &ended_count);
+    }
+    ch_free(r.v);
     if (rc != 0) {
         ch_log(CH_LOG_ERROR, MODULE,
                "msg=\"some grants of a camera taken away could not be ended\" camera=%lld "
                "reason=%s ended=%d of=%zu",
-               (long long)camera_id, reason, ended_count, n);
+               (long long)camera_id, reason, ended_count, r.n);
+        return rc;
+    }
+    return ended_count;
+}
+
+static int cmp_ref_camera(const void *a, const void *b)
+{
+    const grant_ref_t *x = a, *y = b;
+    return (x->camera_id > y->camera_id) - (x->camera_id < y->camera_id);
+}
+
+int ch_event_end_inactive_camera_grants(ch_event_engine_t *eng, const char *actor)
+{
+    if (ch_event_in_batch(eng)) {
+        return CH_EAGAIN;
+    }
+    uint64_t t0 = ch_time_mono_ns();
+    grant_refs_t r = {NULL, 0, 0};
+    int ended_count = 0, to_end = 0;
+    size_t cameras = 0;
+    int rc = grants_on_cameras(eng, 0, &r);
+    if (rc == 0 && r.n > 1) {
+        qsort(r.v, r.n, sizeof(*r.v), cmp_ref_camera);
+    }
+    /* One read per granted camera, not per grant or per camera of the store. */
+    for (size_t i = 0; rc == 0 && i < r.n;) {
+        size_t j = i;
+        while (j < r.n && r.v[j].camera_id == r.v[i].camera_id) {
+            j++;
+        }
+        ch_camera_t cam;
+        const char *reason = NULL;
+        cameras++;
+        int x = ch_store_camera_get(eng->cfg.st, r.v[i].camera_id, &cam);
+        if (x == CH_ENOTFOUND) {
+            reason = "camera_removed";
+        } else if (x != 0) {
+            rc = x;
+        } else if (cam.status == NULL || strcmp(cam.status, "active") != 0) {
+            reason = "camera_deactivated";
+        }
+        ch_camera_fini(&cam);
+        for (; i < j; i++) {
+            r.v[i].reason = reason;
+            to_end += reason != NULL;
+        }
+    }
+    if (rc == 0 && to_end > 0) {
+        rc = end_grant_refs(eng, actor, &r, &ended_count);
+    }
+    ch_free(r.v);
+    ch_log(CH_LOG_DEBUG, MODULE,
+           "msg=\"granted cameras checked\" cameras=%zu grants=%zu ended=%d ms=%.1f", cameras, r.n,
+           ended_count, (double)(ch_time_mono_ns() - t0) / 1e6);
+    if (rc != 0) {
+        ch_log(CH_LOG_ERROR, MODULE,
+               "msg=\"some grants of cameras out of service could not be ended\" ended=%d "
+               "of=%d",
+               ended_count, to_end);
         return rc;
     }
     return ended_count;

@@ -233,16 +233,27 @@ int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t i
                   const json_t *body, json_t **out, ch_event_err_t *err);
 
 /*
- * Ends the live grants of a camera that can no longer be watched under them: deleted (reason
+ * Ends the grants of a camera that can no longer be watched under them: deleted (reason
  * "camera_removed") or taken out of service (its status no longer "active": reason
- * "camera_deactivated"). Each grant becomes "revoked" with that end_reason, ended by actor
- * (the person who changed the camera), with a grant.revoke record saying the reason, and its
- * GRANT_ENDED notice makes the relay cut its viewers. Not inside a batch of opens (CH_EAGAIN).
- * Returns the number of grants ended, or a negative code when one could not be (those stay
- * live and the failure is logged).
+ * "camera_deactivated"): its live grants, and its pending grants (of events awaiting
+ * approval, which an approval would make live). Each grant becomes "revoked" with that
+ * end_reason, ended by actor (the person who changed the camera), with a grant.revoke record
+ * saying the reason, and a live one's GRANT_ENDED notice makes the relay cut its viewers. Not
+ * inside a batch of opens (CH_EAGAIN). Returns the number of grants ended, or a negative code
+ * when one could not be (those stay and the failure is logged).
  */
 int ch_event_end_camera_grants(ch_event_engine_t *eng, const char *actor, int64_t camera_id,
                                const char *reason);
+
+/*
+ * As ch_event_end_camera_grants for every camera that holds a live or pending grant and is
+ * no longer "active" in the store ("camera_deactivated") or no longer there
+ * ("camera_removed"): for a change of many cameras at once (an import committed by another
+ * store handle). Costs one camera read per granted camera (and one query per event awaiting
+ * approval), whatever the number of cameras changed. Control loop; not inside a batch of
+ * opens (CH_EAGAIN). The number of grants ended, or a negative code.
+ */
+int ch_event_end_inactive_camera_grants(ch_event_engine_t *eng, const char *actor);
 
 /* ---- the provision ledger ------------------------------------------------------------------ */
 

@@ -3,6 +3,7 @@
  */
 #include "main/hub_audit.h"
 
+#include "auth/auth.h"
 #include "main/main.h"
 
 #include <pwd.h>
@@ -198,7 +199,12 @@ int ch_main__outbox_drain(ch_store_t *st, ch_audit_t *a)
                                   .object = o->object,
                                   .outcome = "ok",
                                   .details = json_is_object(details) ? details : NULL};
-            rc = ch_audit_append(a, &e, NULL);
+            /* A key revoked or a user disabled from the command line ends access: its record
+             * may use the reserve of a full audit disk. */
+            int disables = json_is_true(json_object_get(e.details, "disabled"));
+            rc = ch_auth_record_ends_access(o->action, disables)
+                     ? ch_audit_append_ending(a, &e, NULL)
+                     : ch_audit_append(a, &e, NULL);
             json_decref(details);
             if (rc == 0) {
                 rc = ch_store_outbox_delete(st, o->id);

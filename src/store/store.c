@@ -63,7 +63,10 @@ static const ch_store__col_t camera_cols[] = {
     LCOL(ch_camera_t, rtsp_username, TEXT),
     LCOL(ch_camera_t, rtsp_password, TEXT),
     LCOL(ch_camera_t, codec, TEXT),
-    GCOL(ch_camera_t, status, TEXT, POSITION),
+    /* Written by a file with positions, except a maintenance status (CH_STORE__KEEP_MAINTENANCE).
+     */
+    {"status", CH_STORE__TEXT, offsetof(ch_camera_t, status), 0, 0,
+     CH_STORE_F_POSITION | CH_STORE__KEEP_MAINTENANCE},
     GCOL(ch_camera_t, direction, TEXT, DIRECTION),
     GCOL(ch_camera_t, note, TEXT, DIRECTION),
     COL(ch_camera_t, flags, TEXT),

@@ -41,9 +41,16 @@ typedef struct ch_store__col {
      * edition of a file keeps what an operator configured. */
     int local;
     /* The CH_STORE_F_* group the column belongs to (0: none): an upsert whose file has no
-     * column for the group (ch_store_upsert_opts_t.keep) leaves it as stored. */
+     * column for the group (ch_store_upsert_opts_t.keep) leaves it as stored. A camera's
+     * status also has CH_STORE__KEEP_MAINTENANCE. */
     unsigned group;
 } ch_store__col_t;
+
+/* In a column's group and an upsert's keep, set by the back end for one found camera: a
+ * status an operator set to "maintenance" stays when the file says only "active" (the file
+ * knows nothing of maintenance); "inactive" (deleted, 데이터갱신구분 D) and "unlocated" from
+ * the file still replace it. Never a CH_STORE_F_* bit. */
+#define CH_STORE__KEEP_MAINTENANCE (1u << 31)
 
 /* Which filters of ch_store_filter_t apply to a table; a bit per filter. The list statement for
  * one combination of filters is built once and cached under this mask. */

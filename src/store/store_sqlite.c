@@ -516,6 +516,48 @@ static int sq_col_kept(const ch_store__col_t *c, unsigned keep)
     return c->local || (c->group & keep) != 0;
 }
 
+/* The index of a table's column that a maintenance status keeps (a camera's status), or -1. */
+static int sq_maintenance_col(const ch_store__table_t *t)
+{
+    for (int i = 0; i < t->ncols; i++) {
+        if (t->cols[i].group & CH_STORE__KEEP_MAINTENANCE) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/*
+ * The keep of an upsert for one found record whose stored status is stored: keep, plus
+ * CH_STORE__KEEP_MAINTENANCE when an operator put the camera in "maintenance" and the file
+ * says only "active". A public file knows nothing of maintenance, so re-importing its next
+ * edition must not bring a camera under repair back into service (and into emergency grants);
+ * the file's "inactive" (deleted) and "unlocated" still win: the camera is gone or cannot be
+ * placed. The stored status comes from the row the upsert read anyway: no query is added.
+ */
+static unsigned sq_keep_for(const ch_store__table_t *t, unsigned keep, const char *stored,
+                            const void *rec)
+{
+    int i = sq_maintenance_col(t);
+    if (i < 0 || stored == NULL || strcmp(stored, "maintenance") != 0) {
+        return keep;
+    }
+    const char *next = *(const char *const *)(const void *)((const char *)rec + t->cols[i].offset);
+    return next != NULL && strcmp(next, "active") == 0 ? keep | CH_STORE__KEEP_MAINTENANCE : keep;
+}
+
+/* As sq_keep_for, with the stored status read from the current row of stmt (sql_select's
+ * columns). */
+static unsigned sq_keep_for_row(sqlite3_stmt *stmt, const ch_store__table_t *t, unsigned keep,
+                                const void *rec)
+{
+    int i = sq_maintenance_col(t);
+    if (i < 0) {
+        return keep;
+    }
+    return sq_keep_for(t, keep, (const char *)sqlite3_column_text(stmt, i + 1), rec);
+}
+
 /* UPDATE of every column by id; an upsert's (upsert set) leaves out the columns it keeps. Their
  * parameters are still bound (by sq_bind_record), unused. */
 static void sql_update(ch_buf_t *b, const ch_store__table_t *t, int upsert, unsigned keep)
@@ -1631,7 +1673,8 @@ static int sq_upsert_one(sq_store_t *s, const ch_store__table_t *t, void *rec, i
     }
     CH_STORE__ID(rec) = have.id;
     CH_STORE__I64_AT(rec, t->created_off) = have.created_at;
-    if (sq_records_equal(t, rec, &have, opts->keep)) {
+    unsigned keep = sq_keep_for(t, opts->keep, have.status, rec);
+    if (sq_records_equal(t, rec, &have, keep)) {
         CH_STORE__I64_AT(rec, t->updated_off) = have.updated_at;
         *outcome = CH_STORE_UNCHANGED;
         ch_camera_fini(&have);
@@ -1639,7 +1682,7 @@ static int sq_upsert_one(sq_store_t *s, const ch_store__table_t *t, void *rec, i
     }
     ch_camera_fini(&have);
     if ((rc = sq_run_split(s, t, CH_STORE__ID(rec))) != 0 ||
-        (rc = sq_update_kept(s, t, opts->keep, &stmt)) != 0) {
+        (rc = sq_update_kept(s, t, keep, &stmt)) != 0) {
         return rc;
     }
     if (sq_bind_record(stmt, t, rec, 0, now) != SQLITE_OK ||
@@ -1787,7 +1830,7 @@ static int sq_upsert_site(ch_store_t *st, const ch_store__table_t *t, void *rec,
         }
         int same = sqlite3_column_int64(stmt, RUN_COUNT_COL(t)) == count &&
                    sqlite3_column_int64(stmt, RUN_NUMBER_COL(t)) == 1 &&
-                   sq_row_equals(stmt, t, rec, opts->keep);
+                   sq_row_equals(stmt, t, rec, sq_keep_for_row(stmt, t, opts->keep, rec));
         if (same) {
             first->id = sq_run_first(stmt, t);
             first->created_at = sqlite3_column_int64(stmt, t->ncols + 1);
@@ -2053,7 +2096,8 @@ static int sq_upsert_existing(sq_store_t *s, const ch_store__table_t *t, void *r
     int64_t id = sqlite3_column_int64(stmt, 0);
     int64_t created_at = sqlite3_column_int64(stmt, t->ncols + 1);
     int64_t updated_at = sqlite3_column_int64(stmt, t->ncols + 2);
-    int equal = sq_row_equals(stmt, t, rec, opts->keep);
+    unsigned keep = sq_keep_for_row(stmt, t, opts->keep, rec);
+    int equal = sq_row_equals(stmt, t, rec, keep);
     int rc;
 
     sq_done(stmt);
@@ -2064,7 +2108,7 @@ static int sq_upsert_existing(sq_store_t *s, const ch_store__table_t *t, void *r
         *outcome = CH_STORE_UNCHANGED;
         return 0;
     }
-    if ((rc = sq_update_kept(s, t, opts->keep, &stmt)) != 0) {
+    if ((rc = sq_update_kept(s, t, keep, &stmt)) != 0) {
         return rc;
     }
     if (sq_bind_record(stmt, t, rec, 0, now) != SQLITE_OK ||

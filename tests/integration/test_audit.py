@@ -853,6 +853,16 @@ def test_full_audit_disk_refuses_opens_lets_access_end_says_so_and_recovers_with
         _, ev1 = open_event(h)
         _, ev2 = open_event(h)
         check(ev2.get("grants"), "no grant to revoke: %s" % ev2)
+        # A person with two sessions: one ends by logout, the other when the user is disabled.
+        _, op = h.json("POST", "/api/v1/users", {"name": "op", "role": "operator",
+                                                 "password": "a-long-enough-password"},
+                       expect=201)
+        _, k2 = h.json("POST", "/api/v1/apikeys", {"agency_id": police["id"], "role": "agency"},
+                       expect=201)
+        sessions = []
+        for _ in range(2):
+            cookie, csrf = h.login("op", "a-long-enough-password")
+            sessions.append({"Cookie": cookie, "X-CSRF-Token": csrf})
         st = os.stat(os.path.join(audit, "reserve"))
         check(st.st_size == 262144 and st.st_blocks * 512 >= 262144, "reserve %s" % (st,))
         h.stop()
@@ -877,8 +887,36 @@ def test_full_audit_disk_refuses_opens_lets_access_end_says_so_and_recovers_with
                 {"reason": "disk test"}, expect=200)
         status, _ = open_event(h2)
         check(status == 503, "an open took the reserve: %d" % status)
+        # So is shutting a key or a person out: a key revoked, a session ended, a user
+        # disabled; each stops working at once.
+        h2.json("DELETE", "/api/v1/apikeys/%d" % k["id"], expect=204)
+        status, _ = open_event(h2)
+        check(status == 401, "a revoked key on a full disk: %d" % status)
+        h2.json("DELETE", "/api/v1/session", headers=sessions[0], auth=False, expect=204)
+        h2.json("GET", "/api/v1/session", headers=sessions[1], auth=False, expect=200)
+        h2.json("PATCH", "/api/v1/users/%d" % op["id"], {"disabled": True}, expect=200)
+        for who in sessions:
+            h2.json("GET", "/api/v1/session", headers=who, auth=False, expect=401)
+        h2.json("PATCH", "/api/v1/users/%d" % op["id"], {"disabled": False}, expect=503)
+        h2.json("POST", "/api/v1/apikeys", {"agency_id": police["id"], "role": "agency"},
+                expect=503)
+        # From the command line (its record goes through the store's outbox, which the hub
+        # appends within a second): the record reaches the log on the full disk too.
+        code, _, err = run(["apikey", "revoke", str(k2["id"]), "--data-dir", data], env=env)
+        check(code == 0, err)
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            _, got = h2.json("GET", "/api/v1/audit?action=apikey.revoke", expect=200)
+            if len(got["items"]) == 2:
+                break
+            time.sleep(0.1)
+        check(len(got["items"]) == 2, "the command's apikey.revoke is not on the record: %s"
+              % got["items"])
         # Space comes back: the next open goes through, without a restart.
         os.unlink(os.path.join(audit, "filler"))
+        _, k = h2.json("POST", "/api/v1/apikeys", {"agency_id": police["id"], "role": "agency"},
+                       expect=201)
+        agency["Authorization"] = "Bearer " + k["key"]
         status, ev3 = open_event(h2)
         check(status == 201, "open after space came back: %d %s" % (status, ev3))
         deadline = time.time() + 5
@@ -893,6 +931,9 @@ def test_full_audit_disk_refuses_opens_lets_access_end_says_so_and_recovers_with
         actions = [r["action"] for r in recs]
         check("event.close" in actions and "grant.revoke" in actions
               and actions.count("event.open") == 3, actions)
+        check({"apikey.revoke", "auth.logout"} <= set(actions)
+              and any(r["action"] == "user.update" and r["details"].get("disabled") is True
+                      for r in recs), actions)
         verify_ok(data)
     finally:
         for x in (h, h2):

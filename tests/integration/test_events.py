@@ -523,9 +523,11 @@ def test_a_close_on_the_record_survives_a_kill_before_its_commit():
     close's audit record is durable and before the store's COMMIT. The next start carries the
     close out from the record: the event closed, its grants ended, the relay refusing the old
     token, the close recorded once. And the reverse order: an open committed to the store whose
-    record never became durable is aborted at the next start."""
+    record never became durable is aborted at the next start. And a grant revoked because its
+    camera was deleted (reason camera_removed) stays revoked after a kill between its record
+    and its commit."""
     h = start(env={"CCTVHUB_TEST_CRASH_AT": "event.close.after_audit"})
-    h2 = h3 = None
+    h2 = h3 = h4 = None
     try:
         w = World(h)
         _, ev = w.open("112-center", "police-112", duration_s=600)
@@ -571,10 +573,35 @@ def test_a_close_on_the_record_survives_a_kill_before_its_commit():
         check([r for r in audit(h3, action="event.abort")
                if r["object"] == "event:%d" % fire[0]["id"]], "the abort is not on the record")
         h3.stop()
+        h3.cleanup()
+
+        # A camera deleted: its grant's revocation is on the record, the hub dies before the
+        # grant's commit; the next start ends the grant as the record says.
+        h3 = start(data_dir=h.data_dir, env={"CCTVHUB_TEST_CRASH_AT": "grant.revoke.after_audit"})
+        w.h = h3
+        _, ev = w.open("112-center", "police-112", duration_s=600)
+        gone = next(g for g in ev["grants"] if g["camera_id"] == w.cams["crime2"])
+        try:
+            h3.request("DELETE", "/api/v1/cameras/%d" % w.cams["crime2"])
+            raise hub.Failure("the delete was answered: the crash point did not fire")
+        except (OSError, http.client.HTTPException):
+            pass
+        killed_by_its_crash_point(h3, "grant.revoke.after_audit")
+        h4 = start(data_dir=h.data_dir)
+        w.h = h4
+        _, e = w.call("GET", "/api/v1/events/%d" % ev["id"], who="police-112", expect=200)
+        by_id = {g["id"]: g for g in e["grants"]}
+        check(by_id[gone["id"]]["status"] == "revoked" and
+              by_id[gone["id"]]["end_reason"] == "camera_removed" and
+              by_id[gone["id"]]["ended_by"] == "user:admin", by_id[gone["id"]])
+        check(e["status"] == "active" and grants_active(h4) == len(ev["grants"]) - 1, e)
+        status, head = rtsp_describe(h4, gone["rtsp_url"])
+        check(status == 403, "the relay admits a removed camera's token: " + head)
+        h4.stop()
         code, out, err = hub.run(["audit", "verify", "--data-dir", h.data_dir])
         check(code == 0, out + err)
     finally:
-        for x in (h3, h2):
+        for x in (h4, h3, h2):
             if x is not None:
                 x.cleanup()
         h.cleanup()
@@ -657,6 +684,106 @@ def test_positions_only_for_a_following_subject_at_a_plausible_speed():
         h.cleanup()
 
 
+# The national standard's layout with 데이터갱신구분 (U: updated, D: deleted by the publisher).
+STD = ("관리번호,관리기관명,소재지도로명주소,소재지지번주소,설치목적구분,카메라대수,카메라화소수,"
+       "촬영방면정보,보관일수,설치연월,관리기관전화번호,WGS84위도,WGS84경도,데이터기준일자,"
+       "데이터갱신구분\n"
+       "JN-77,종로구 관제센터,종로 77,,차량방범,2,200,고정,30,2019-03,02-000-0000,%s,%s,%s,%s\n"
+       "JN-78,종로구 관제센터,종로 78,,생활방범,1,200,고정,30,2019-03,02-000-0000,%s,%s,%s,%s\n")
+
+
+def import_site(h, date, kind, kind78="U"):
+    data = (STD % (P[0], P[1], date, kind, P[0], P[1], date, kind78)).encode()
+    status, _, body = h.request("POST", "/api/v1/imports?name=jongno.csv", data,
+                                {"Content-Type": "text/csv"})
+    check(status == 201, body[:500])
+    return json.loads(body)
+
+
+def test_a_camera_taken_away_loses_its_pending_grants_and_an_import_ends_grants_too():
+    """Issue 15, item 15 follow-up: a camera deleted while an event awaiting approval holds a
+    pending grant on it loses that grant too (the approval then hands out no token for it);
+    a re-import whose row the publisher marks deleted (D: the cameras become inactive) ends
+    the live and pending grants of its cameras, recorded with reason camera_deactivated, and
+    the relay refuses their tokens."""
+    h = start()
+    try:
+        w = World(h)
+        r = import_site(h, "2026-05-20", "U")
+        check(r["cameras_created"] == 3, r)
+        _, page = h.json("GET", "/api/v1/cameras?limit=100&q=%EC%A2%85%EB%A1%9C%2077", expect=200)
+        site = sorted(c["id"] for c in page["items"])
+        check(len(site) == 2, page)
+        _, page = h.json("GET", "/api/v1/cameras?limit=100&q=%EC%A2%85%EB%A1%9C%2078", expect=200)
+        later = page["items"][0]["id"]
+        _, live = w.open("112-center", "police-112", duration_s=600)
+        _, pending = w.open("wanted-vehicle", "police-112")
+        live_cams = {g["camera_id"]: g for g in live["grants"]}
+        check(pending["status"] == "pending" and
+              sorted(g["camera_id"] for g in pending["grants"]) ==
+              sorted(site + [w.cams["vehicle"]]) and (set(site) | {later}) <= set(live_cams),
+              (live, pending))
+
+        h.json("DELETE", "/api/v1/cameras/%d" % w.cams["vehicle"], expect=204)
+        r = import_site(h, "2026-11-30", "D")
+        check(r["cameras_updated"] == 2, r)
+        for cid in site:
+            _, c = h.json("GET", "/api/v1/cameras/%d" % cid, expect=200)
+            check(c["status"] == "inactive", c)
+        check(by_status(h, live["id"])[later] == "active", "JN-78 lost its grant")
+
+        _, ev = w.call("GET", "/api/v1/events/%d" % live["id"], who="police-112", expect=200)
+        by_cam = {g["camera_id"]: g for g in ev["grants"]}
+        for cid, reason in [(w.cams["vehicle"], "camera_removed")] + \
+                [(cid, "camera_deactivated") for cid in site]:
+            check(by_cam[cid]["status"] == "revoked" and by_cam[cid]["end_reason"] == reason,
+                  by_cam[cid])
+        check(ev["status"] == "active" and by_cam[w.cams["crime"]]["status"] == "active", ev)
+        for cid in site:
+            status, head = rtsp_describe(h, live_cams[cid]["rtsp_url"])
+            check(status == 403, "the relay admits a deactivated camera's token: " + head)
+        status, _ = rtsp_describe(h, live_cams[w.cams["crime"]]["rtsp_url"])
+        check(status != 403, "the relay refuses a camera still in service")
+
+        # The approval hands out nothing for cameras taken away while it waited.
+        _, ev = w.call("POST", "/api/v1/events/%d/approve" % pending["id"], {}, who="operator",
+                       expect=200)
+        check(ev["status"] == "active" and
+              all(g["status"] == "revoked" and "token" not in g for g in ev["grants"]), ev)
+        recs = audit(h, action="grant.revoke")
+        reasons = sorted(r["details"]["reason"] for r in recs)
+        check(reasons == ["camera_deactivated"] * 4 + ["camera_removed"] * 2, recs)
+        check(all(r["actor"] == "user:admin" for r in recs), recs)
+        h.stop()
+
+        # The command line imports into a stopped hub's store: the next start ends the grants
+        # of the cameras it took out of service, before any viewer comes.
+        path = os.path.join(h.tmp, "jongno.csv")
+        with open(path, "wb") as f:
+            f.write((STD % (P[0], P[1], "2026-12-01", "D", P[0], P[1], "2026-12-01", "D"))
+                    .encode())
+        code, _, err = hub.run(["import", "--data-dir", h.data_dir, path])
+        check(code == 0, err)
+        h2 = start(data_dir=h.data_dir)
+        try:
+            _, ev = h2.json("GET", "/api/v1/events/%d" % live["id"], expect=200)
+            g = next(x for x in ev["grants"] if x["camera_id"] == later)
+            check(g["status"] == "revoked" and g["end_reason"] == "camera_deactivated" and
+                  g["ended_by"] == "system", g)
+            status, head = rtsp_describe(h2, live_cams[later]["rtsp_url"])
+            check(status == 403, "the relay admits a deactivated camera's token: " + head)
+            h2.stop()
+        finally:
+            h2.cleanup()
+    finally:
+        h.cleanup()
+
+
+def by_status(h, event_id):
+    _, ev = h.json("GET", "/api/v1/events/%d" % event_id, expect=200)
+    return {g["camera_id"]: g["status"] for g in ev["grants"]}
+
+
 if __name__ == "__main__":
     hub.main([
         test_all_eleven_services_end_to_end,
@@ -668,4 +795,5 @@ if __name__ == "__main__":
         test_a_close_on_the_record_survives_a_kill_before_its_commit,
         test_an_operator_does_not_approve_their_own_request,
         test_positions_only_for_a_following_subject_at_a_plausible_speed,
+        test_a_camera_taken_away_loses_its_pending_grants_and_an_import_ends_grants_too,
     ])

@@ -450,6 +450,56 @@ def test_reimport_keeps_stream_settings_set_through_the_api():
         h.cleanup()
 
 
+def test_reimport_keeps_maintenance_unless_the_file_deletes_or_unlocates_the_camera():
+    """A camera an operator put in maintenance stays so when a newer edition of the public
+    file is re-imported with a changed cell (the file knows nothing of maintenance); a row the
+    publisher marks deleted (데이터갱신구분 D) makes it inactive, one without coordinates
+    unlocated."""
+    h = Hub()
+    try:
+        def edition(rows, date, kinds=None):
+            lines = std_file(rows, date).decode().splitlines()
+            lines[0] += ",데이터갱신구분"
+            for i in range(1, len(lines)):
+                lines[i] += "," + ((kinds or {}).get(rows[i - 1][0], "U"))
+            return ("\n".join(lines) + "\n").encode()
+
+        rows = [("M-1", "종로구 관제센터", "종로 1", 2, 30, "37.5700", "126.9820"),
+                ("M-2", "종로구 관제센터", "종로 2", 1, 30, "37.5710", "126.9830")]
+        status, r = post_import(h, edition(rows, "2026-05-20"))
+        check(status == 201 and r["cameras_created"] == 3, r)
+        _, page = h.json("GET", "/api/v1/cameras?limit=10", expect=200)
+        cams = {c["source_key"].split(":")[-1]: c for c in page["items"]}
+        # One camera inside a run of two, and a site of one camera.
+        for key in ("M-1#1", "M-2#1"):
+            h.json("PATCH", "/api/v1/cameras/%d" % cams[key]["id"], {"status": "maintenance"},
+                   expect=200)
+
+        def status_of(key):
+            return h.json("GET", "/api/v1/cameras/%d" % cams[key]["id"], expect=200)[1]["status"]
+
+        # A newer edition changes 보관일수 of both sites: updated, maintenance kept.
+        rows = [row[:4] + (60,) + row[5:] for row in rows]
+        status, r = post_import(h, edition(rows, "2026-11-30"))
+        check(status == 201 and r["cameras_updated"] == 3, r)
+        check([status_of(k) for k in ("M-1#1", "M-1#2", "M-2#1")]
+              == ["maintenance", "active", "maintenance"], "statuses after the new edition")
+        _, got = h.json("GET", "/api/v1/cameras/%d" % cams["M-2#1"]["id"], expect=200)
+        check(got["retention_days"] == 60, got)
+        # The same edition again: nothing to update.
+        status, r = post_import(h, edition(rows, "2026-11-30"))
+        check(status == 201 and r["cameras_unchanged"] == 3, r)
+        # The publisher deletes M-2 and M-1 loses its coordinates: the file wins.
+        rows[0] = rows[0][:5] + ("", "")
+        status, r = post_import(h, edition(rows, "2026-12-01", {"M-2": "D"}))
+        check(status == 201 and r["cameras_updated"] == 3, r)
+        check([status_of(k) for k in ("M-1#1", "M-1#2", "M-2#1")]
+              == ["unlocated", "unlocated", "inactive"], "statuses after D and no position")
+        h.stop()
+    finally:
+        h.cleanup()
+
+
 if __name__ == "__main__":
     hub.main([
         test_cli_imports_every_shared_file_idempotently_and_api_serves_them,
@@ -460,4 +510,5 @@ if __name__ == "__main__":
         test_progress_bar_on_a_terminal,
         test_a_providers_import_stays_inside_its_own_agency,
         test_reimport_keeps_stream_settings_set_through_the_api,
+        test_reimport_keeps_maintenance_unless_the_file_deletes_or_unlocates_the_camera,
     ])

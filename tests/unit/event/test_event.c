@@ -1362,6 +1362,65 @@ static void test_revoke_one_grant_by_its_provider(void **state)
     json_decref(ev);
 }
 
+/* Cameras an import took out of service (another store handle: here the store directly) lose
+ * their live and pending grants, each camera read once; the approval then hands out nothing
+ * for them; a camera in service keeps its grants. */
+static void test_cameras_out_of_service_lose_live_and_pending_grants(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "apikey:1");
+    json_t *live = open_112(fx, &police, A_LAT, A_LON, 600);
+    json_t *pending = open_wanted_vehicle(fx, &police);
+    assert_string_equal(str_of(pending, "status"), "pending");
+    assert_non_null(grant_of(live, fx->vehicle_a));
+    assert_non_null(grant_of(live, fx->fixed_a));
+    int64_t pending_gid = int_of(grant_of(pending, fx->vehicle_a), "id");
+    int64_t vehicle_gid = int_of(grant_of(live, fx->vehicle_a), "id");
+    size_t before = ch_event_live_grants(fx->eng);
+    assert_int_equal(ch_event_end_inactive_camera_grants(fx->eng, "user:lee"), 0);
+    assert_int_equal(ch_event_live_grants(fx->eng), before);
+
+    ch_camera_t c;
+    assert_int_equal(ch_store_camera_get(fx->st, fx->vehicle_a, &c), 0);
+    ch_free(c.status);
+    c.status = ch_strdup("inactive");
+    assert_int_equal(ch_store_camera_update(fx->st, &c), 0);
+    ch_camera_fini(&c);
+    assert_int_equal(ch_store_camera_delete(fx->st, fx->fixed_a), 0);
+    uint64_t seq = ch_audit_size(fx->audit);
+    fx->now = T0 + 10 * 1000;
+    assert_int_equal(ch_event_end_inactive_camera_grants(fx->eng, "user:lee"), 3);
+    assert_int_equal(ch_event_live_grants(fx->eng), before - 2);
+    assert_true(notice_index(fx, CH_EVENT_GRANT_ENDED, vehicle_gid, 0) >= 0);
+    assert_true(notice_index(fx, CH_EVENT_GRANT_ENDED, pending_gid, 0) < 0); /* never live */
+
+    json_t *v = get_event(fx, &police, int_of(live, "id"));
+    assert_string_equal(str_of(v, "status"), "active");
+    assert_string_equal(str_of(grant_of(v, fx->vehicle_a), "status"), "revoked");
+    assert_string_equal(str_of(grant_of(v, fx->vehicle_a), "end_reason"), "camera_deactivated");
+    assert_string_equal(str_of(grant_of(v, fx->vehicle_a), "ended_by"), "user:lee");
+    assert_string_equal(str_of(grant_of(v, fx->fixed_a), "end_reason"), "camera_removed");
+    assert_string_equal(str_of(grant_of(v, fx->ptz_a), "status"), "active");
+    json_decref(v);
+    char object[48];
+    snprintf(object, sizeof(object), "grant:%lld", (long long)pending_gid);
+    json_t *r = find_record(fx, seq, "grant.revoke", object);
+    assert_non_null(r);
+    assert_string_equal(str_of(json_object_get(r, "details"), "reason"), "camera_deactivated");
+    json_decref(r);
+    assert_int_equal(ch_event_end_inactive_camera_grants(fx->eng, "user:lee"), 0);
+
+    json_t *out;
+    ch_event_err_t err;
+    assert_int_equal(decide(fx, &operator_kim, int_of(pending, "id"), 1, NULL, &out, &err), 200);
+    assert_string_equal(str_of(out, "status"), "active");
+    assert_string_equal(str_of(grant_of(out, fx->vehicle_a), "status"), "revoked");
+    assert_no_token(grant_of(out, fx->vehicle_a));
+    json_decref(out);
+    json_decref(pending);
+    json_decref(live);
+}
+
 /* ---- concurrent events ------------------------------------------------------------------- */
 
 static void test_concurrent_events_on_the_same_cameras(void **state)
@@ -1965,6 +2024,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_extension_within_and_beyond_the_rule, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_by_the_agency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revoke_one_grant_by_its_provider, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cameras_out_of_service_lose_live_and_pending_grants,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_events_on_the_same_cameras, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_moving_subject_keeps_cameras_behind_for_the_grace,

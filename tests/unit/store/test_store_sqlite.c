@@ -1279,7 +1279,7 @@ static void test_changing_one_camera_of_a_site_leaves_the_others(void **state)
     ch_camera_fini(&c);
     assert_int_equal(ch_store_camera_get(fx->st, 6, &c), 0);
     ch_free(c.status);
-    c.status = ch_strdup("maintenance");
+    c.status = ch_strdup("inactive");
     assert_int_equal(ch_store_camera_update(fx->st, &c), 0);
     ch_camera_fini(&c);
     /* And deletes camera 1 and camera 4. */
@@ -1298,7 +1298,7 @@ static void test_changing_one_camera_of_a_site_leaves_the_others(void **state)
     assert_string_equal(c.rtsp_url, "rtsp://10.0.0.3/live");
     ch_camera_fini(&c);
     assert_int_equal(ch_store_camera_get(fx->st, 6, &c), 0);
-    assert_string_equal(c.status, "maintenance");
+    assert_string_equal(c.status, "inactive");
     assert_string_equal(c.name, "Site A #6");
     ch_camera_fini(&c);
     int64_t ids[16], total;
@@ -1329,6 +1329,75 @@ static void test_changing_one_camera_of_a_site_leaves_the_others(void **state)
     ch_camera_fini(&c);
     /* And once more: all unchanged. */
     assert_counts(upsert_site(fx->st, &a, 6), 0, 0, 6);
+}
+
+/* Sets camera id's status as the API would. */
+static void set_status(ch_store_t *st, int64_t id, const char *status)
+{
+    ch_camera_t c;
+    assert_int_equal(ch_store_camera_get(st, id, &c), 0);
+    ch_free(c.status);
+    c.status = ch_strdup(status);
+    assert_int_equal(ch_store_camera_update(st, &c), 0);
+    ch_camera_fini(&c);
+}
+
+static void assert_status(ch_store_t *st, int64_t id, const char *status)
+{
+    ch_camera_t c;
+    assert_int_equal(ch_store_camera_get(st, id, &c), 0);
+    assert_string_equal(c.status, status);
+    ch_camera_fini(&c);
+}
+
+/* An operator's "maintenance" survives an import that says "active" (changed data or not, a
+ * site of one camera or a camera split off a run, in a bulk load or not); the file's
+ * "inactive" and "unlocated" replace it. */
+static void test_upsert_keeps_maintenance_unless_the_file_deletes_or_unlocates(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t ag = make_agency(fx->st, "종로구", "district-center");
+    ch_camera_t a, b;
+    fill_site(&a, ag, "Site A #1", "s:a#1");
+    fill_site(&b, ag, "Site B #1", "s:b#1");
+    assert_int_equal(ch_store_begin(fx->st), 0); /* a bulk load */
+    assert_counts(upsert_site(fx->st, &a, 1), 1, 0, 0);
+    assert_counts(upsert_site(fx->st, &b, 3), 3, 0, 0);
+    assert_int_equal(ch_store_commit(fx->st), 0);
+    set_status(fx->st, 1, "maintenance");
+    set_status(fx->st, 3, "maintenance");
+
+    for (int round = 0; round < 2; round++) {
+        /* The same data, then a changed cell, inside a transaction (bulk) or not. */
+        fill_site(&a, ag, "Site A #1", "s:a#1");
+        fill_site(&b, ag, "Site B #1", "s:b#1");
+        a.retention_days = b.retention_days = 30 + round * 30;
+        if (round == 1) {
+            assert_int_equal(ch_store_begin(fx->st), 0);
+        }
+        assert_counts(upsert_site(fx->st, &a, 1), 0, round, 1 - round);
+        assert_counts(upsert_site(fx->st, &b, 3), 0, 3 * round, 3 - 3 * round);
+        if (round == 1) {
+            assert_int_equal(ch_store_commit(fx->st), 0);
+        }
+        assert_status(fx->st, 1, "maintenance");
+        assert_status(fx->st, 2, "active");
+        assert_status(fx->st, 3, "maintenance");
+        assert_status(fx->st, 4, "active");
+    }
+    /* Deleted by the publisher, unlocated: the file's status. */
+    fill_site(&a, ag, "Site A #1", "s:a#1");
+    fill_site(&b, ag, "Site B #1", "s:b#1");
+    a.retention_days = b.retention_days = 60;
+    a.status = "inactive";
+    b.status = "unlocated";
+    b.located = 0;
+    b.lat = b.lon = 0;
+    assert_counts(upsert_site(fx->st, &a, 1), 0, 1, 0);
+    assert_counts(upsert_site(fx->st, &b, 3), 0, 3, 0);
+    assert_status(fx->st, 1, "inactive");
+    assert_status(fx->st, 3, "unlocated");
+    assert_status(fx->st, 4, "unlocated");
 }
 
 /* A camera's stream settings are the API's: an upsert (a re-import) neither compares nor writes
@@ -1891,6 +1960,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_site_cameras_are_each_a_camera, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changing_one_camera_of_a_site_leaves_the_others, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_upsert_keeps_maintenance_unless_the_file_deletes_or_unlocates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_site_again_unchanged_grown_or_changed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sites_over_cameras_stored_one_by_one, setup, teardown),
