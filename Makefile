@@ -8,8 +8,8 @@ FUZZ_SECONDS ?= 30
 CHECK_DIR := build/check
 RELEASE_DIR := build/release
 
-.PHONY: all setup build demo check format format-check fuzz bench bench-http bench-import \
-	bench-audit bench-geo bench-events bench-codec bench-relay bench-ws clean
+.PHONY: all setup build demo check check-source format format-check fuzz bench bench-http \
+	bench-import bench-audit bench-geo bench-events bench-codec bench-relay bench-ws clean
 
 all: build
 
@@ -23,11 +23,11 @@ build: setup
 demo: build
 	@./scripts/demo.sh $(RELEASE_DIR)/cctvhub
 
-# The whole suite: formatting, a gcc release build of everything (tests too) with -Werror,
-# then clang with ASan and
-# UBSan: unit and integration tests, and every fuzz target's corpus replayed and fuzzed
-# briefly.
-check: setup format-check
+# The whole suite: formatting, the source checks (banned functions, include direction, the
+# generated dependency list), a gcc release build of everything (tests too) with -Werror,
+# then clang with ASan and UBSan: unit and integration tests, and every fuzz target's corpus
+# replayed and fuzzed briefly.
+check: setup format-check check-source
 	@cmake -S . -B build/check-gcc -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc >/dev/null
 	@cmake --build build/check-gcc -j$(JOBS)
 	@cmake -S . -B $(CHECK_DIR) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
@@ -44,6 +44,10 @@ format:
 format-check:
 	@git ls-files --cached --others --exclude-standard '*.c' '*.h' | xargs clang-format --dry-run --Werror
 	@echo "format: ok"
+
+# Fast checks of the sources no compiler makes, before any build: see scripts/check_source.py.
+check-source:
+	@./scripts/check_source.sh
 
 fuzz: setup
 	@cmake -S . -B $(CHECK_DIR) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
