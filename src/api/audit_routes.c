@@ -8,68 +8,15 @@
  *
  * Queries go through the audit index of the store, which this file keeps in step with the log
  * before each query: the log is the truth, and an index that is behind catches up, one that
- * claims more than the log holds (a restored database, a replaced log) is rebuilt.
+ * claims more than the log holds (a restored database, a replaced log) is rebuilt. What a
+ * record is about (camera, agency, event) is the audit module's rule, ch_audit_refs, the one
+ * `cctvhub audit show` applies too.
  */
 #include "api/api_internal.h"
 
 #include "audit/audit.h"
 
 #include <inttypes.h>
-#include <stdio.h>
-#include <string.h>
-
-/* Reads an id out of an object name ("camera:123") when its kind matches. */
-static int64_t object_id(const char *object, const char *kind)
-{
-    size_t n = strlen(kind);
-    int64_t id;
-    if (object == NULL || strncmp(object, kind, n) != 0 || object[n] != ':' ||
-        ch_parse_int64(object + n + 1, strlen(object + n + 1), &id) != 0 || id <= 0) {
-        return 0;
-    }
-    return id;
-}
-
-/* The ids of one kind a record is about: at most this many are indexed per kind. */
-#define MAX_REFS 64
-
-typedef struct refs {
-    int64_t ids[MAX_REFS];
-    size_t n;
-} refs_t;
-
-static void refs_add(refs_t *r, const json_t *v)
-{
-    if (json_is_integer(v) && json_integer_value(v) > 0 && r->n < MAX_REFS) {
-        r->ids[r->n++] = (int64_t)json_integer_value(v);
-    }
-}
-
-/*
- * What a record is about, for one kind ("camera"): its object ("camera:5"), and in its details
- * "camera_id": 5, "camera": 5 or "cameras": [5, 6] (a grant names several). The same rule as
- * `cctvhub audit show`, so the API and the command find the same records.
- */
-static void record_refs(json_t *rec, const char *kind, const char *plural, refs_t *r)
-{
-    r->n = 0;
-    int64_t id = object_id(json_string_value(json_object_get(rec, "object")), kind);
-    if (id != 0) {
-        r->ids[r->n++] = id;
-    }
-    json_t *details = json_object_get(rec, "details");
-    char key[32];
-    snprintf(key, sizeof(key), "%s_id", kind);
-    refs_add(r, json_object_get(details, key));
-    refs_add(r, json_object_get(details, kind));
-    json_t *list = json_object_get(details, plural);
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v)
-    {
-        refs_add(r, v);
-    }
-}
 
 int ch_api__audit_sync_index(ch_audit_t *audit, ch_store_t *st)
 {
@@ -101,6 +48,9 @@ int ch_api__audit_sync_index(ch_audit_t *audit, ch_store_t *st)
         ch_audit_iter_free(it);
         return rc;
     }
+    /* What each record refers to, by the audit module's one rule (ch_audit_refs): the
+     * arrays are reused from record to record. */
+    ch_audit_refs_t cams = {0}, agencies = {0}, events = {0};
     ch_audit_record_t r;
     int step;
     while ((step = ch_audit_iter_next(it, &r)) == 0) {
@@ -111,10 +61,9 @@ int ch_api__audit_sync_index(ch_audit_t *audit, ch_store_t *st)
             break;
         }
         json_t *t = json_object_get(rec, "time");
-        refs_t cams, agencies, events;
-        record_refs(rec, "camera", "cameras", &cams);
-        record_refs(rec, "agency", "agencies", &agencies);
-        record_refs(rec, "event", "events", &events);
+        ch_audit_refs(rec, CH_AUDIT_CAMERA, &cams);
+        ch_audit_refs(rec, CH_AUDIT_AGENCY, &agencies);
+        ch_audit_refs(rec, CH_AUDIT_EVENT, &events);
         ch_store_audit_row_t row = {
             .seq = (int64_t)r.seq,
             .time_ns = json_is_integer(t) ? (int64_t)json_integer_value(t) : 0,
@@ -134,6 +83,9 @@ int ch_api__audit_sync_index(ch_audit_t *audit, ch_store_t *st)
         }
     }
     ch_audit_iter_free(it);
+    ch_audit_refs_fini(&cams);
+    ch_audit_refs_fini(&agencies);
+    ch_audit_refs_fini(&events);
     if (rc == 0 && step != CH_ENOTFOUND) {
         rc = step;
     }

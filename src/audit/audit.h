@@ -389,5 +389,37 @@ typedef struct ch_audit_verify_report {
 int ch_audit_verify_dir(const char *dir, const char *pubkey_text, const char *old_checkpoint_text,
                         ch_audit_verify_report_t *rep) CH_MUST_CHECK;
 
+/* ---- what a record refers to --------------------------------------------------------------- */
+
+/* The kinds of object a search asks records about. */
+typedef enum ch_audit_kind {
+    CH_AUDIT_CAMERA,
+    CH_AUDIT_AGENCY,
+    CH_AUDIT_EVENT,
+} ch_audit_kind_t;
+
+/* The ids of one kind a record refers to, in the order found (an id may repeat). The caller
+ * owns ids (free with ch_audit_refs_fini); a zeroed struct is empty and may be reused. */
+typedef struct ch_audit_refs {
+    int64_t *ids;
+    size_t n, cap;
+} ch_audit_refs_t;
+
+/*
+ * The one rule of "which records concern object X", for the store's index (GET /api/v1/audit)
+ * and for `cctvhub audit show` alike: a record refers to camera 5 when its object is
+ * "camera:5", or its details hold "camera_id": 5, "camera": 5 or "cameras": [..., 5, ...]
+ * (a grant names several); the same with agency/agencies and event/events. Ids are positive
+ * JSON integers ("5" in quotes is not an id). The actor is not part of the rule: what agency
+ * 12 did is the actor filter ("agency:12"), not the records about agency 12.
+ *
+ * ch_audit_refs sets r to every id of kind that rec (a parsed record; NULL or not an object
+ * gives none) refers to, growing r->ids as needed (no cap: the index holds them all).
+ * ch_audit_refers_to says whether rec refers to id, without allocating.
+ */
+void ch_audit_refs(const json_t *rec, ch_audit_kind_t kind, ch_audit_refs_t *r);
+int ch_audit_refers_to(const json_t *rec, ch_audit_kind_t kind, int64_t id);
+void ch_audit_refs_fini(ch_audit_refs_t *r);
+
 #endif /* CH_AUDIT_H */
 /* API-READY */

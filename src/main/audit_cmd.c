@@ -85,8 +85,9 @@ static const char ch__show_usage[] =
     "  --since T, --until T  time range, inclusive; T is RFC 3339 (2026-11-25T09:00:00Z,\n"
     "                        2026-11-25T18:00:00+09:00) or seconds since the epoch\n"
     "  --camera ID           records about camera ID: object \"camera:ID\", or details.camera,\n"
-    "                        details.camera_id or details.cameras naming it\n"
-    "  --agency ID           the same for agencies (and actor \"agency:ID\")\n"
+    "                        details.camera_id or details.cameras naming it (the rule of\n"
+    "                        GET /api/v1/audit?camera=ID)\n"
+    "  --agency ID           the same for agencies (what agency ID did: --actor agency:ID)\n"
     "  --event ID            the same for events\n"
     "  --actor A             actor exactly A (\"user:kim\", \"agency:12\", \"system\")\n"
     "  --action A            action exactly A, or a family with A.* (\"grant.*\")\n"
@@ -544,69 +545,21 @@ out:
 typedef struct ch_show_filter {
     int64_t since_ns; /* INT64_MIN: none */
     int64_t until_ns; /* INT64_MAX: none */
-    const char *camera;
-    const char *agency;
-    const char *event;
+    int64_t camera;   /* 0: any; else records about it (ch_audit_refers_to) */
+    int64_t agency;
+    int64_t event;
     const char *actor;
     const char *action;
 } ch_show_filter_t;
 
-/* Whether v (a string, or an integer) is id. */
-static int ch__json_is_id(const json_t *v, const char *id)
+/* Parses the id of --camera, --agency or --event (a positive integer, as the API's query
+ * takes it); says why not on stderr. */
+static int ch__parse_id(const char *flag, const char *text, int64_t *id)
 {
-    if (json_is_string(v)) {
-        return strcmp(json_string_value(v), id) == 0;
-    }
-    if (json_is_integer(v)) {
-        char num[32];
-        snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
-        return strcmp(num, id) == 0;
-    }
-    return 0;
-}
-
-/* Whether the string v is "<kind>:<id>". */
-static int ch__json_is_ref(const json_t *v, const char *kind, const char *id)
-{
-    if (!json_is_string(v)) {
-        return 0;
-    }
-    const char *s = json_string_value(v);
-    size_t k = strlen(kind);
-    return strncmp(s, kind, k) == 0 && s[k] == ':' && strcmp(s + k + 1, id) == 0;
-}
-
-/*
- * Whether a record is about object `id` of `kind` ("camera", "agency", "event"): its object
- * (or actor) is "<kind>:<id>", or its details name it as <kind>, <kind>_id, or in an array
- * <kind>s.
- */
-static int ch__refers_to(const json_t *rec, const char *kind, const char *id)
-{
-    if (ch__json_is_ref(json_object_get(rec, "object"), kind, id) ||
-        ch__json_is_ref(json_object_get(rec, "actor"), kind, id)) {
-        return 1;
-    }
-    const json_t *details = json_object_get(rec, "details");
-    if (!json_is_object(details)) {
-        return 0;
-    }
-    char key[32];
-    snprintf(key, sizeof(key), "%s", kind);
-    if (ch__json_is_id(json_object_get(details, key), id)) {
-        return 1;
-    }
-    snprintf(key, sizeof(key), "%s_id", kind);
-    if (ch__json_is_id(json_object_get(details, key), id)) {
-        return 1;
-    }
-    snprintf(key, sizeof(key), "%ss", kind);
-    const json_t *list = json_object_get(details, key);
-    size_t n = json_array_size(list);
-    for (size_t i = 0; i < n; i++) {
-        if (ch__json_is_id(json_array_get(list, i), id)) {
-            return 1;
-        }
+    if (ch_parse_int64(text, strlen(text), id) != 0 || *id <= 0) {
+        fprintf(stderr, "cctvhub audit show: %s \"%s\" is not an id (a positive integer)\n", flag,
+                text);
+        return -1;
     }
     return 0;
 }
@@ -642,13 +595,14 @@ static int ch__show_match(const json_t *rec, const ch_show_filter_t *f)
             return 0;
         }
     }
-    if (f->camera != NULL && !ch__refers_to(rec, "camera", f->camera)) {
+    /* What a record is about is the audit module's rule, the one the API's index applies. */
+    if (f->camera != 0 && !ch_audit_refers_to(rec, CH_AUDIT_CAMERA, f->camera)) {
         return 0;
     }
-    if (f->agency != NULL && !ch__refers_to(rec, "agency", f->agency)) {
+    if (f->agency != 0 && !ch_audit_refers_to(rec, CH_AUDIT_AGENCY, f->agency)) {
         return 0;
     }
-    if (f->event != NULL && !ch__refers_to(rec, "event", f->event)) {
+    if (f->event != 0 && !ch_audit_refers_to(rec, CH_AUDIT_EVENT, f->event)) {
         return 0;
     }
     return 1;
@@ -670,11 +624,12 @@ static int ch__audit_show(int argc, char **argv)
 {
     ch_main_opts_t opts;
     memset(&opts, 0, sizeof(opts));
-    ch_show_filter_t f = {INT64_MIN, INT64_MAX, NULL, NULL, NULL, NULL, NULL};
+    ch_show_filter_t f = {INT64_MIN, INT64_MAX, 0, 0, 0, NULL, NULL};
     int as_json = 0;
     uint64_t limit = UINT64_MAX;
     for (int i = 1; i < argc; i++) {
         const char *since = NULL, *until = NULL, *lim = NULL;
+        const char *camera = NULL, *agency = NULL, *event = NULL;
         int r = ch_main__common_option(&opts, argc, argv, &i);
         if (r == 0) {
             r = ch_main__flag_value(argc, argv, &i, "--since", &since);
@@ -686,13 +641,13 @@ static int ch__audit_show(int argc, char **argv)
             r = ch_main__flag_value(argc, argv, &i, "--limit", &lim);
         }
         if (r == 0) {
-            r = ch_main__flag_value(argc, argv, &i, "--camera", &f.camera);
+            r = ch_main__flag_value(argc, argv, &i, "--camera", &camera);
         }
         if (r == 0) {
-            r = ch_main__flag_value(argc, argv, &i, "--agency", &f.agency);
+            r = ch_main__flag_value(argc, argv, &i, "--agency", &agency);
         }
         if (r == 0) {
-            r = ch_main__flag_value(argc, argv, &i, "--event", &f.event);
+            r = ch_main__flag_value(argc, argv, &i, "--event", &event);
         }
         if (r == 0) {
             r = ch_main__flag_value(argc, argv, &i, "--actor", &f.actor);
@@ -711,6 +666,11 @@ static int ch__audit_show(int argc, char **argv)
         if (until != NULL && ch_time_parse_ns(until, &f.until_ns) != 0) {
             fprintf(stderr, "cctvhub audit show: --until \"%s\" is not RFC 3339 or epoch seconds\n",
                     until);
+            return CH_EXIT_USAGE;
+        }
+        if ((camera != NULL && ch__parse_id("--camera", camera, &f.camera) != 0) ||
+            (agency != NULL && ch__parse_id("--agency", agency, &f.agency) != 0) ||
+            (event != NULL && ch__parse_id("--event", event, &f.event) != 0)) {
             return CH_EXIT_USAGE;
         }
         if (lim != NULL && ch__parse_u64(lim, &limit) != 0) {

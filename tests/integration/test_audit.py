@@ -352,7 +352,7 @@ def test_show_filters_records_and_prints_a_table_or_json_lines():
         keys_init(d)
         append(d, 2, actor="user:kim", action="camera.create", obj="camera:7")
         append(d, 1, actor="agency:12", action="grant.create", obj="event:3",
-               details={"camera": "7", "cameras": ["7", "8"]})
+               details={"camera": 7, "cameras": [7, 8]})
         time.sleep(2.2)
         t_mid = time.time()
         append(d, 1, actor="user:lee", action="grant.deny", obj="event:4",
@@ -368,7 +368,10 @@ def test_show_filters_records_and_prints_a_table_or_json_lines():
         check([r["seq"] for r in everything] == list(range(7)), everything)
         check([r["seq"] for r in show("--camera", "7")] == [0, 1, 2], show("--camera", "7"))
         check([r["seq"] for r in show("--camera", "8")] == [2, 4, 5, 6], show("--camera", "8"))
-        check([r["seq"] for r in show("--agency", "12")] == [2, 3], show("--agency", "12"))
+        # The records about agency 12 (GET /api/v1/audit?agency=12's rule, ch_audit_refers_to);
+        # what agency 12 did is --actor agency:12.
+        check([r["seq"] for r in show("--agency", "12")] == [3], show("--agency", "12"))
+        check([r["seq"] for r in show("--actor", "agency:12")] == [2], "actor agency:12")
         check([r["seq"] for r in show("--event", "4")] == [3], show("--event", "4"))
         check([r["seq"] for r in show("--actor", "system")] == [4, 5, 6], "actor")
         check([r["seq"] for r in show("--action", "grant.*")] == [2, 3], "action family")
@@ -393,6 +396,8 @@ def test_show_filters_records_and_prints_a_table_or_json_lines():
               and row[2:6] == ["agency:12", "grant.create", "event:3", "ok"], row)
         code, _, err = run(["audit", "show", "--data-dir", d, "--since", "yesterday"])
         check(code == 2 and "--since" in err, (code, err))
+        code, _, err = run(["audit", "show", "--data-dir", d, "--camera", "seven"])
+        check(code == 2 and "--camera" in err, (code, err))
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
