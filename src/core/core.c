@@ -32,6 +32,8 @@ const char *ch_strerror(int rc)
         return "not supported";
     case CH_EDB:
         return "database error";
+    case CH_EEXPIRED:
+        return "expired";
     default:
         if (rc < 0 && rc > -4096) {
             return strerror(-rc);

@@ -39,6 +39,7 @@
 #define CH_ETOOBIG   (-10005) /* input over a limit */
 #define CH_EUNSUPP   (-10006) /* valid but not supported here */
 #define CH_EDB       (-10007) /* the database failed */
+#define CH_EEXPIRED  (-10008) /* valid, but its time is over (a view token past expires_s) */
 #define CH_EPERM     (-EPERM) /* not allowed: a bad credential, a denied request */
 
 /* A short English text for an error code; never NULL. */

@@ -1,4 +1,5 @@
-/* Unit tests of core: number parsing, byte buffers, logfmt quoting, fault injection, hex. */
+/* Unit tests of core: number parsing, byte buffers, logfmt quoting, fault injection, hex, error
+ * texts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -231,6 +232,14 @@ static void test_hex_digit_knows_only_0_9_a_f_and_A_F(void **state)
     }
 }
 
+static void test_strerror_names_expired_apart_from_over_a_limit(void **state)
+{
+    assert_string_equal(ch_strerror(CH_EEXPIRED), "expired");
+    assert_string_equal(ch_strerror(CH_ETOOBIG), "over a limit");
+    assert_true(CH_EEXPIRED != CH_ETOOBIG);
+    assert_true(CH_EEXPIRED < -4096);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_hex_decode_round_trips_and_takes_either_case),
         cmocka_unit_test(test_hex_decode_refuses_odd_lengths_other_bytes_and_small_buffers),
         cmocka_unit_test(test_hex_digit_knows_only_0_9_a_f_and_A_F),
+        cmocka_unit_test(test_strerror_names_expired_apart_from_over_a_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
