@@ -306,7 +306,7 @@ static void sign(ch_buf_t *req, const char *secret, const char *body, size_t ble
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)".", 1);
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)body, blen);
     crypto_auth_hmacsha256_final(&st, mac);
-    sodium_bin2hex(hex, sizeof(hex), mac, sizeof(mac));
+    ch_hex_encode(hex, sizeof(hex), mac, sizeof(mac), 0);
     ch_buf_appendf(req, "X-Cctvhub-Timestamp: %s\r\nX-Cctvhub-Signature: v1=%s\r\n", ts, hex);
     sodium_memzero(&st, sizeof(st));
 }

@@ -96,20 +96,10 @@ int ch_api__audit_sync_index(ch_audit_t *audit, ch_store_t *st)
     return ch_store_commit(st);
 }
 
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 static json_t *hash_json(const uint8_t h[CH_AUDIT_HASH_SIZE])
 {
     char text[2 * CH_AUDIT_HASH_SIZE + 1];
-    hex(h, CH_AUDIT_HASH_SIZE, text);
+    ch_hex_encode(text, sizeof(text), h, CH_AUDIT_HASH_SIZE, 0);
     return json_string(text);
 }
 

@@ -55,20 +55,6 @@ int ch_api__utf8_valid(const char *s, size_t n)
     return 1;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 int ch_api__percent_decode(const char *p, size_t n, int plus_is_space, char **out)
 {
     /* Decoding never grows the text, so one allocation of n + 1 bytes is enough. */
@@ -80,8 +66,8 @@ int ch_api__percent_decode(const char *p, size_t n, int plus_is_space, char **ou
             if (n - i < 3) {
                 goto bad;
             }
-            int h = hex_value(p[i + 1]);
-            int l = hex_value(p[i + 2]);
+            int h = ch_hex_digit((unsigned char)p[i + 1]);
+            int l = ch_hex_digit((unsigned char)p[i + 2]);
             if (h < 0 || l < 0) {
                 goto bad;
             }

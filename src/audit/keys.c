@@ -65,11 +65,6 @@ static void key_id_compute(const char *name, const uint8_t pk[32], uint8_t id[4]
     memcpy(id, h, 4);
 }
 
-static void hex4(const uint8_t id[4], char out[9])
-{
-    snprintf(out, 9, "%02x%02x%02x%02x", id[0], id[1], id[2], id[3]);
-}
-
 /* Appends base64 (standard alphabet, padded) of bin to b. */
 static void b64_append(ch_buf_t *b, const uint8_t *bin, size_t len)
 {
@@ -104,7 +99,7 @@ int ch_audit_pubkey_format(const ch_audit_key_t *key, char *out, size_t cap)
     ch_buf_t b = {0};
     char id[9];
     uint8_t raw[33];
-    hex4(key->key_id, id);
+    ch_hex_encode(id, sizeof(id), key->key_id, 4, 0);
     raw[0] = KEY_ALG_ED25519;
     memcpy(raw + 1, key->pk, 32);
     ch_buf_appendf(&b, "%s+%s+", key->name, id);
@@ -145,22 +140,9 @@ static int key_text_parse(const char *text, const char *prefix, char *name, uint
     }
     memcpy(name, p, (size_t)(plus1 - p));
     name[plus1 - p] = '\0';
-    for (int i = 0; i < 4; i++) {
-        unsigned v = 0;
-        for (int j = 0; j < 2; j++) {
-            char c = plus1[1 + 2 * i + j];
-            unsigned d;
-            if (c >= '0' && c <= '9') {
-                d = (unsigned)(c - '0');
-            } else if (c >= 'a' && c <= 'f') {
-                d = (unsigned)(c - 'a' + 10);
-            } else {
-                ch_audit__set_err(err, "key id is not 8 lowercase hex digits");
-                return CH_EPARSE;
-            }
-            v = v * 16 + d;
-        }
-        id[i] = (uint8_t)v;
+    if (ch_hex_decode(plus1 + 1, 8, id, 4, CH_HEX_LOWER_ONLY) != 0) {
+        ch_audit__set_err(err, "key id is not 8 lowercase hex digits");
+        return CH_EPARSE;
     }
     uint8_t raw[33];
     if (b64_decode_exact(plus2 + 1, (size_t)(e - plus2 - 1), raw, sizeof(raw)) != 0) {
@@ -330,7 +312,7 @@ int ch_audit_keys_init_named(const char *data_dir, const char *name, char **err)
     crypto_sign_seed_keypair(key.pk, key.sk, seed);
     key_id_compute(key.name, key.pk, key.key_id);
     char id[9];
-    hex4(key.key_id, id);
+    ch_hex_encode(id, sizeof(id), key.key_id, 4, 0);
     raw[0] = KEY_ALG_ED25519;
     memcpy(raw + 1, seed, 32);
     ch_buf_appendf(&text, "PRIVATE+KEY+%s+%s+", key.name, id);
@@ -690,8 +672,8 @@ int ch_audit_checkpoint_parse(const char *note, size_t len, const ch_audit_key_t
         return 0;
     }
     char want[9], have[9];
-    hex4(key->key_id, want);
-    hex4(other_id, have);
+    ch_hex_encode(want, sizeof(want), key->key_id, 4, 0);
+    ch_hex_encode(have, sizeof(have), other_id, 4, 0);
     if (by_key) {
         ch_audit__set_err(err, "signature does not verify with the given key");
     } else if (by_name) {

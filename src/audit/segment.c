@@ -267,18 +267,11 @@ static int hex4(const uint8_t *p, uint32_t *out)
 {
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
-        uint8_t c = p[i];
-        uint32_t d;
-        if (c >= '0' && c <= '9') {
-            d = (uint32_t)(c - '0');
-        } else if (c >= 'a' && c <= 'f') {
-            d = (uint32_t)(c - 'a' + 10);
-        } else if (c >= 'A' && c <= 'F') {
-            d = (uint32_t)(c - 'A' + 10);
-        } else {
+        int d = ch_hex_digit(p[i]);
+        if (d < 0) {
             return CH_EPARSE;
         }
-        v = (v << 4) | d;
+        v = (v << 4) | (uint32_t)d;
     }
     *out = v;
     return 0;

@@ -193,7 +193,7 @@ void ch_auth_sha256_hex(const void *p, size_t n, char out[CH_AUTH_SHA256_HEX])
 {
     unsigned char h[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(h, p, n);
-    sodium_bin2hex(out, CH_AUTH_SHA256_HEX, h, sizeof(h));
+    ch_hex_encode(out, CH_AUTH_SHA256_HEX, h, sizeof(h), 0);
 }
 
 int ch_auth_secret_eq(const char *a, size_t alen, const char *b, size_t blen)

@@ -32,6 +32,8 @@ const char *ch_strerror(int rc)
         return "not supported";
     case CH_EDB:
         return "database error";
+    case CH_EEXPIRED:
+        return "expired";
     default:
         if (rc < 0 && rc > -4096) {
             return strerror(-rc);
@@ -351,6 +353,70 @@ int ch_parse_double(const char *p, size_t n, double *out)
         return CH_EPARSE;
     }
     *out = v;
+    return 0;
+}
+
+/* ---- hex ------------------------------------------------------------------------------- */
+
+/* The digit of a nibble d (0..15) without a table or a branch on d: (9 - d) wraps to a huge
+ * unsigned number exactly when d > 9, so shifting it right leaves low bits set that pick the
+ * gap from '9' + 1 to the first letter (39 up to 'a', 7 up to 'A'). */
+static char hex_nibble(unsigned d, unsigned letter_gap)
+{
+    unsigned over9 = (9u - d) >> 8;
+    return (char)('0' + d + (over9 & letter_gap));
+}
+
+size_t ch_hex_encode(char *out, size_t out_size, const void *bin, size_t n, unsigned flags)
+{
+    const uint8_t *p = bin;
+    unsigned gap = (flags & CH_HEX_UPPER) ? 'A' - '0' - 10 : 'a' - '0' - 10;
+    if (out_size == 0) {
+        return 2 * n;
+    }
+    size_t fit = (out_size - 1) / 2 < n ? (out_size - 1) / 2 : n;
+    for (size_t i = 0; i < fit; i++) {
+        out[2 * i] = hex_nibble(p[i] >> 4, gap);
+        out[2 * i + 1] = hex_nibble(p[i] & 15u, gap);
+    }
+    out[2 * fit] = '\0';
+    return 2 * n;
+}
+
+int ch_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+int ch_hex_decode(const char *hex, size_t len, void *out, size_t out_size, unsigned flags)
+{
+    uint8_t *o = out;
+    if (len % 2 != 0) {
+        return CH_EPARSE;
+    }
+    if (out_size < len / 2) {
+        return CH_ETOOBIG;
+    }
+    for (size_t i = 0; i < len; i += 2) {
+        unsigned char a = (unsigned char)hex[i], b = (unsigned char)hex[i + 1];
+        int hi = ch_hex_digit(a), lo = ch_hex_digit(b);
+        if (hi < 0 || lo < 0) {
+            return CH_EPARSE;
+        }
+        if ((flags & CH_HEX_LOWER_ONLY) && ((a >= 'A' && a <= 'F') || (b >= 'A' && b <= 'F'))) {
+            return CH_EPARSE;
+        }
+        o[i / 2] = (uint8_t)(hi << 4 | lo);
+    }
     return 0;
 }
 

@@ -6,6 +6,7 @@
  *    survive a failed allocation, and a countdown that tests use to make it fail;
  *  - error codes: 0 or a negative number (-errno, or one of CH_E* below);
  *  - a growable byte buffer (ch_buf_t) and a few string helpers;
+ *  - hex text of bytes, both ways (the one place that says what a hex digit is);
  *  - time;
  *  - logging in logfmt to stderr (ch_log).
  *
@@ -38,6 +39,7 @@
 #define CH_ETOOBIG   (-10005) /* input over a limit */
 #define CH_EUNSUPP   (-10006) /* valid but not supported here */
 #define CH_EDB       (-10007) /* the database failed */
+#define CH_EEXPIRED  (-10008) /* valid, but its time is over (a view token past expires_s) */
 #define CH_EPERM     (-EPERM) /* not allowed: a bad credential, a denied request */
 
 /* A short English text for an error code; never NULL. */
@@ -107,6 +109,29 @@ int ch_slice_eq_nocase(ch_slice_t a, const char *s); /* ASCII case-insensitive *
  * overflow, empty input, or trailing bytes). No locale, no leading/trailing spaces. */
 int ch_parse_int64(const char *p, size_t n, int64_t *out) CH_MUST_CHECK;
 int ch_parse_double(const char *p, size_t n, double *out) CH_MUST_CHECK;
+
+/* ---- hex ------------------------------------------------------------------------------- */
+
+/* Flags of ch_hex_encode and ch_hex_decode. */
+#define CH_HEX_UPPER      1u /* encode: the digits A-F instead of a-f */
+#define CH_HEX_LOWER_ONLY 2u /* decode: refuse A-F, for text that has one spelling (key ids) */
+
+/* Writes the 2n hex digits of [bin, bin+n), lowercase unless flags has CH_HEX_UPPER, and a NUL
+ * into out, which holds out_size bytes: 2n + 1 hold them all. Returns 2n. Like snprintf, a
+ * smaller out gets the digits of as many whole bytes as fit and the NUL (nothing when out_size
+ * is 0), so a return >= out_size means the text was cut. It runs in the same time whatever the
+ * bytes (no table, no branch on them), so secrets and their hashes may go through it. */
+size_t ch_hex_encode(char *out, size_t out_size, const void *bin, size_t n, unsigned flags);
+
+/* Decodes exactly len hex digits from [hex, hex+len) into len / 2 bytes at out (out_size
+ * bytes). 0; CH_EPARSE when len is odd or a byte is not 0-9, a-f or A-F (A-F refused with
+ * CH_HEX_LOWER_ONLY); CH_ETOOBIG when out_size < len / 2. On an error out is left undefined. */
+int ch_hex_decode(const char *hex, size_t len, void *out, size_t out_size,
+                  unsigned flags) CH_MUST_CHECK;
+
+/* The value of one hex digit (0-9, a-f, A-F), or -1 for any other byte: for parsers of hex
+ * numbers and percent escapes. */
+int ch_hex_digit(int c);
 
 /* ---- time ------------------------------------------------------------------------------- */
 

@@ -57,7 +57,7 @@ void ch_event_token_make(const uint8_t sk[64], const ch_event_claims_t *c,
                          char out[CH_EVENT_TOKEN_MAX]);
 
 /* Checks a token with the public key: 0 and *c; CH_EPARSE (not a token), CH_EPERM (bad
- * signature), CH_ETOOBIG (expired: now_s >= expires_s; *c is still filled). */
+ * signature), CH_EEXPIRED (now_s >= expires_s; *c is still filled). */
 int ch_event_token_verify(const uint8_t pk[32], const char *token, size_t len, int64_t now_s,
                           ch_event_claims_t *c) CH_MUST_CHECK;
 

@@ -128,5 +128,5 @@ int ch_event_token_verify(const uint8_t pk[32], const char *token, size_t len, i
     if (parse_claims(payload, payload_len, c) != 0) {
         return CH_EPARSE;
     }
-    return now_s >= c->expires_s ? CH_ETOOBIG : 0;
+    return now_s >= c->expires_s ? CH_EEXPIRED : 0;
 }

@@ -76,9 +76,7 @@ void ch_health__session_request(ch_health__session_t *s)
             uint64_t t = ch_time_mono_ns();
             memcpy(rb, &t, sizeof(rb));
         }
-        for (int i = 0; i < 8; i++) {
-            snprintf(cnonce + 2 * i, 3, "%02x", rb[i]);
-        }
+        ch_hex_encode(cnonce, sizeof(cnonce), rb, sizeof(rb), 0);
         ch_proto_auth_request_t ar = {
             .user = {s->user, strlen(s->user)},
             .password = {s->pass, strlen(s->pass)},

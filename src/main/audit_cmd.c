@@ -190,16 +190,6 @@ static void ch__format_time(int64_t ns, char out[32])
     ch_time_format_rfc3339(ns / 1000000, out);
 }
 
-static void ch__hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 /* Reads a whole small file (at most 64 KiB) into a NUL-terminated string; NULL on failure,
  * with errno set. Free with ch_free. */
 static char *ch__read_small_file(const char *path)
@@ -499,7 +489,7 @@ static int ch__audit_verify(int argc, char **argv)
         goto out;
     }
     char root_hex[2 * CH_AUDIT_HASH_SIZE + 1];
-    ch__hex(rep.root, CH_AUDIT_HASH_SIZE, root_hex);
+    ch_hex_encode(root_hex, sizeof(root_hex), rep.root, CH_AUDIT_HASH_SIZE, 0);
     printf("log          %s\n", dir);
     printf("records      %llu in %llu segment%s\n", (unsigned long long)rep.records,
            (unsigned long long)rep.segments, rep.segments == 1 ? "" : "s");
@@ -766,7 +756,7 @@ static json_t *ch__proof_json(const ch_audit_proof_t *p)
     json_t *arr = json_array();
     for (size_t i = 0; i < p->count; i++) {
         char hex[2 * CH_AUDIT_HASH_SIZE + 1];
-        ch__hex(p->hash[i], CH_AUDIT_HASH_SIZE, hex);
+        ch_hex_encode(hex, sizeof(hex), p->hash[i], CH_AUDIT_HASH_SIZE, 0);
         json_array_append_new(arr, json_string(hex));
     }
     return arr;
@@ -885,9 +875,9 @@ static int ch__audit_prove(int argc, char **argv)
         out = json_object();
         json_object_set_new(out, "index", json_integer((json_int_t)index));
         json_object_set_new(out, "size", json_integer((json_int_t)size));
-        ch__hex(leaf, CH_AUDIT_HASH_SIZE, hex);
+        ch_hex_encode(hex, sizeof(hex), leaf, CH_AUDIT_HASH_SIZE, 0);
         json_object_set_new(out, "leaf_hash", json_string(hex));
-        ch__hex(root, CH_AUDIT_HASH_SIZE, hex);
+        ch_hex_encode(hex, sizeof(hex), root, CH_AUDIT_HASH_SIZE, 0);
         json_object_set_new(out, "root", json_string(hex));
         json_object_set_new(out, "path", ch__proof_json(proof));
     } else {
@@ -914,9 +904,9 @@ static int ch__audit_prove(int argc, char **argv)
         out = json_object();
         json_object_set_new(out, "first", json_integer((json_int_t)first));
         json_object_set_new(out, "second", json_integer((json_int_t)size));
-        ch__hex(root1, CH_AUDIT_HASH_SIZE, hex);
+        ch_hex_encode(hex, sizeof(hex), root1, CH_AUDIT_HASH_SIZE, 0);
         json_object_set_new(out, "root1", json_string(hex));
-        ch__hex(root, CH_AUDIT_HASH_SIZE, hex);
+        ch_hex_encode(hex, sizeof(hex), root, CH_AUDIT_HASH_SIZE, 0);
         json_object_set_new(out, "root2", json_string(hex));
         json_object_set_new(out, "path", ch__proof_json(proof));
     }
@@ -1116,7 +1106,7 @@ static int ch__audit_accept(int argc, char **argv)
     d = json_pack("{s:s, s:I}", "reason", reason, "records", (json_int_t)ch_audit_size(a));
     if (rc == 0) {
         char hex[65];
-        ch__hex(kept.root, sizeof(kept.root), hex);
+        ch_hex_encode(hex, sizeof(hex), kept.root, sizeof(kept.root), 0);
         json_object_set_new(d, "kept_size", json_integer(kept.size));
         json_object_set_new(d, "kept_root", json_string(hex));
         json_object_set_new(d, "mismatch", why != NULL ? json_string(why) : json_null());

@@ -89,16 +89,6 @@ int ch_main__audit_try_open(const ch_config_t *cfg, ch_audit_t **out)
     return audit_open(cfg, 1, 1, 0, out);
 }
 
-static void hex32(const uint8_t h[32], char out[65])
-{
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = digits[h[i] >> 4];
-        out[2 * i + 1] = digits[h[i] & 15];
-    }
-    out[64] = '\0';
-}
-
 int ch_main__audit_kept_compare(ch_audit_t *a, ch_store_t *st, ch_store_audit_checkpoint_t *kept,
                                 const char **why)
 {
@@ -132,7 +122,7 @@ int ch_main__audit_check_kept(const ch_config_t *cfg, ch_audit_t *a, ch_store_t 
     }
     if (why != NULL) {
         char hex[65];
-        hex32(kept.root, hex);
+        ch_hex_encode(hex, sizeof(hex), kept.root, sizeof(kept.root), 0);
         fprintf(stderr,
                 "cctvhub: the audit log %s/audit does not extend the checkpoint kept in the "
                 "store (size %lld, root %s): the log holds %llu records and %s. It was cut or "

@@ -91,11 +91,11 @@ static int verify_token(const uint8_t pk[32], const char *token, size_t len, int
         const checked_token_t *t = &ch__checked[i];
         if (t->len == len && len > 0 && memcmp(t->text, token, len) == 0) {
             *cl = t->claims;
-            return now_s >= cl->expires_s ? CH_ETOOBIG : 0;
+            return now_s >= cl->expires_s ? CH_EEXPIRED : 0;
         }
     }
     int rc = ch_event_token_verify(pk, token, len, now_s, cl);
-    if ((rc == 0 || rc == CH_ETOOBIG) && len < CH_EVENT_TOKEN_MAX) {
+    if ((rc == 0 || rc == CH_EEXPIRED) && len < CH_EVENT_TOKEN_MAX) {
         checked_token_t *t = &ch__checked[ch__checked_next++ % TOKEN_CACHE];
         memcpy(t->text, token, len);
         t->len = len;
@@ -110,7 +110,7 @@ static int on_authorize(void *ud, const char *token, size_t len, int64_t camera_
     ch_main_relay_t *mr = ud;
     ch_event_claims_t cl;
     int rc = verify_token(mr->pk, token, len, ch_time_now_ms() / 1000, &cl);
-    if (rc == CH_ETOOBIG) {
+    if (rc == CH_EEXPIRED) {
         *reason = "expired";
         return 403;
     }

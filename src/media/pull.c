@@ -162,12 +162,7 @@ static void random_hex(char *out, size_t nbytes)
         uint64_t t = ch_time_mono_ns();
         memcpy(b, &t, nbytes < sizeof(t) ? nbytes : sizeof(t));
     }
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < nbytes; i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 15];
-    }
-    out[2 * nbytes] = '\0';
+    ch_hex_encode(out, 2 * nbytes + 1, b, nbytes, 0);
 }
 
 static int send_req(cam_t *c, const char *method, const char *url, const char *extra)

@@ -755,12 +755,7 @@ static int handle(conn_t *c, const ch_proto_request_t *req)
                 uint64_t t = ch_time_mono_ns() ^ (uint64_t)(uintptr_t)c;
                 memcpy(b, &t, sizeof(b));
             }
-            static const char hex[] = "0123456789ABCDEF";
-            for (size_t i = 0; i < sizeof(b); i++) {
-                c->session[2 * i] = hex[b[i] >> 4];
-                c->session[2 * i + 1] = hex[b[i] & 15];
-            }
-            c->session[16] = '\0';
+            ch_hex_encode(c->session, sizeof(c->session), b, sizeof(b), CH_HEX_UPPER);
         }
         c->setup_done = 1;
         char headers[160];

@@ -390,15 +390,15 @@ static void conn_append_response(ch_http_conn_t *c, int status, const char *cont
 /* Appends s to b as the inside of a JSON string. */
 static void json_escape(ch_buf_t *b, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
     for (; *s; s++) {
         unsigned char ch = (unsigned char)*s;
         if (ch == '"' || ch == '\\') {
             ch_buf_append_char(b, '\\');
             ch_buf_append_char(b, (char)ch);
         } else if (ch < 0x20) {
-            char u[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
-            ch_buf_append(b, u, sizeof(u));
+            char u[7] = "\\u00";
+            ch_hex_encode(u + 4, 3, &ch, 1, 0);
+            ch_buf_append(b, u, 6);
         } else {
             ch_buf_append_char(b, (char)ch);
         }

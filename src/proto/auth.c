@@ -195,7 +195,6 @@ int ch_proto_auth_pick(const ch_proto_header_t *headers, size_t n, ch_proto_auth
 /* Hashes the parts joined by ':' and writes the digest in lower-case hex to hex. */
 static int hash_hex(const EVP_MD *md, const ch_slice_t *parts, size_t n, char hex[65])
 {
-    static const char digits[] = "0123456789abcdef";
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
     int rc = CH_EIO;
@@ -212,11 +211,7 @@ static int hash_hex(const EVP_MD *md, const ch_slice_t *parts, size_t n, char he
     if (EVP_DigestFinal_ex(ctx, digest, &dlen) != 1 || dlen > 32) {
         goto out;
     }
-    for (unsigned int k = 0; k < dlen; k++) {
-        hex[2 * k] = digits[digest[k] >> 4];
-        hex[2 * k + 1] = digits[digest[k] & 15];
-    }
-    hex[2 * dlen] = '\0';
+    ch_hex_encode(hex, 65, digest, dlen, 0);
     rc = 0;
 out:
     EVP_MD_CTX_free(ctx);

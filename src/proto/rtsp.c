@@ -177,16 +177,11 @@ static int parse_hex32(ch_slice_t v, uint32_t *out)
     }
     uint32_t x = 0;
     for (size_t i = 0; i < v.len; i++) {
-        unsigned char c = ch_proto__lower((unsigned char)v.ptr[i]);
-        uint32_t d;
-        if (c >= '0' && c <= '9') {
-            d = (uint32_t)(c - '0');
-        } else if (c >= 'a' && c <= 'f') {
-            d = (uint32_t)(c - 'a' + 10);
-        } else {
+        int d = ch_hex_digit((unsigned char)v.ptr[i]);
+        if (d < 0) {
             return CH_EPARSE;
         }
-        x = (x << 4) | d;
+        x = (x << 4) | (uint32_t)d;
     }
     *out = x;
     return 0;

@@ -10,18 +10,6 @@
 
 #include <string.h>
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c = ch_proto__lower(c);
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    return -1;
-}
-
 /* Checks that every '%' in s starts a valid escape "%XY". */
 static int escapes_ok(ch_slice_t s)
 {
@@ -29,8 +17,8 @@ static int escapes_ok(ch_slice_t s)
         if (s.ptr[i] != '%') {
             continue;
         }
-        if (i + 2 >= s.len || hex_value((unsigned char)s.ptr[i + 1]) < 0 ||
-            hex_value((unsigned char)s.ptr[i + 2]) < 0) {
+        if (i + 2 >= s.len || ch_hex_digit((unsigned char)s.ptr[i + 1]) < 0 ||
+            ch_hex_digit((unsigned char)s.ptr[i + 2]) < 0) {
             return 0;
         }
     }
@@ -58,7 +46,7 @@ static int parse_hostport(ch_slice_t hp, ch_proto_url_t *u)
         i = 1;
         while (i < hp.len && hp.ptr[i] != ']') {
             unsigned char c = (unsigned char)hp.ptr[i];
-            if (hex_value(c) < 0 && c != ':' && c != '.') {
+            if (ch_hex_digit(c) < 0 && c != ':' && c != '.') {
                 return CH_EPARSE;
             }
             i++;
@@ -193,8 +181,8 @@ int ch_proto_url_decode(ch_slice_t in, char *out, size_t cap)
             if (i + 2 >= in.len) {
                 return CH_EPARSE;
             }
-            int hi = hex_value((unsigned char)in.ptr[i + 1]);
-            int lo = hex_value((unsigned char)in.ptr[i + 2]);
+            int hi = ch_hex_digit((unsigned char)in.ptr[i + 1]);
+            int lo = ch_hex_digit((unsigned char)in.ptr[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
                 return CH_EPARSE;
             }

@@ -424,12 +424,12 @@ static const char *ch_registry__key_base(ch_registry__conv_t *c, const char *pre
             h = ch_registry__fnv1a(h, parts[i].ptr, parts[i].len);
             h = ch_registry__fnv1a(h, "\x1f", 1);
         }
-        static const char hex[] = "0123456789abcdef";
-        base[pl] = ':';
-        for (int i = 0; i < 16; i++) {
-            base[pl + 1 + i] = hex[(h >> (60 - 4 * i)) & 15];
+        uint8_t be[8];
+        for (int i = 0; i < 8; i++) {
+            be[i] = (uint8_t)(h >> (56 - 8 * i));
         }
-        base[pl + 17] = '\0';
+        base[pl] = ':';
+        ch_hex_encode(base + pl + 1, 17, be, sizeof(be), 0);
     }
     ch_registry__h128_t hk;
     ch_registry__hash128(base, strlen(base), &hk);

@@ -44,15 +44,9 @@ CH_STORE__LIST_FREE(ch_outbox_list_free, ch_outbox_list_t, OUTBOX)
 /* 1 when s is 64 lowercase hex digits (a SHA-256 written out). */
 static int is_sha256_hex(const char *s)
 {
-    if (s == NULL || strlen(s) != 64) {
-        return 0;
-    }
-    for (const char *p = s; *p != '\0'; p++) {
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) {
-            return 0;
-        }
-    }
-    return 1;
+    uint8_t h[32];
+    return s != NULL && strlen(s) == 64 &&
+           ch_hex_decode(s, 64, h, sizeof(h), CH_HEX_LOWER_ONLY) == 0;
 }
 
 /* ---- users --------------------------------------------------------------------------------- */

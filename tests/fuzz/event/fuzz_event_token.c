@@ -2,11 +2,11 @@
  * libFuzzer target for view tokens (src/event/event_token.c), with a fixed node key pair:
  *
  *  - any bytes through ch_event_token_verify: the answer is 0, CH_EPARSE, CH_EPERM or
- *    CH_ETOOBIG; a refused token leaves the claims zeroed; an accepted one (valid or expired)
+ *    CH_EEXPIRED; a refused token leaves the claims zeroed; an accepted one (valid or expired)
  *    is exactly the token ch_event_token_make makes from its claims, byte for byte, so no
  *    second spelling of a token (padding bits, leading zeros, a sign) ever verifies;
  *  - claims derived from the input (non-negative, up to INT64_MAX) through make and verify:
- *    they come back equal, valid one second before the expiry and CH_ETOOBIG at it, and the
+ *    they come back equal, valid one second before the expiry and CH_EEXPIRED at it, and the
  *    token with one byte changed (where and to what the input says) is refused.
  *
  * Seeds: tests/fuzz/corpus/fuzz_event_token/ (tokens signed with this target's key, expired
@@ -54,7 +54,7 @@ static void check_input_as_token(const uint8_t *data, size_t size)
     ch_event_claims_t c;
     memset(&c, 0x5a, sizeof(c));
     int rc = ch_event_token_verify(pk, (const char *)data, size, NOW_S, &c);
-    assert(rc == 0 || rc == CH_EPARSE || rc == CH_EPERM || rc == CH_ETOOBIG);
+    assert(rc == 0 || rc == CH_EPARSE || rc == CH_EPERM || rc == CH_EEXPIRED);
     if (rc == CH_EPARSE || rc == CH_EPERM) {
         static const ch_event_claims_t zero;
         assert(memcmp(&c, &zero, sizeof(c)) == 0);
@@ -96,7 +96,7 @@ static void check_round_trip(const uint8_t *data, size_t size)
         assert(ch_event_token_verify(pk, tok, len, in.expires_s - 1, &out) == 0);
         assert(memcmp(&in, &out, sizeof(in)) == 0);
     }
-    assert(ch_event_token_verify(pk, tok, len, in.expires_s, &out) == CH_ETOOBIG);
+    assert(ch_event_token_verify(pk, tok, len, in.expires_s, &out) == CH_EEXPIRED);
     assert(memcmp(&in, &out, sizeof(in)) == 0);
 
     /* One byte changed, where and to what the input says: refused. */

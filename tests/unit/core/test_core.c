@@ -1,8 +1,10 @@
-/* Unit tests of core: number parsing, byte buffers, logfmt quoting, fault injection. */
+/* Unit tests of core: number parsing, byte buffers, logfmt quoting, fault injection, hex, error
+ * texts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -129,6 +131,115 @@ static void test_time_parse_takes_rfc3339_dates_and_epoch_seconds(void **state)
     assert_int_equal(ch_time_parse_ns("1970-01-01T08:00:00+09:00", &ns), CH_EPARSE);
 }
 
+static void test_hex_encode_writes_lowercase_or_uppercase_and_nul(void **state)
+{
+    const uint8_t bin[] = {0x00, 0x01, 0x7f, 0x80, 0xab, 0xcd, 0xef, 0xff, 0x09, 0x0a};
+    char out[2 * sizeof(bin) + 1];
+    assert_int_equal(ch_hex_encode(out, sizeof(out), bin, sizeof(bin), 0), 20);
+    assert_string_equal(out, "00017f80abcdefff090a");
+    assert_int_equal(ch_hex_encode(out, sizeof(out), bin, sizeof(bin), CH_HEX_UPPER), 20);
+    assert_string_equal(out, "00017F80ABCDEFFF090A");
+    assert_int_equal(ch_hex_encode(out, sizeof(out), bin, 0, 0), 0);
+    assert_string_equal(out, "");
+    /* Every byte value, against the C library's spelling. */
+    for (unsigned v = 0; v < 256; v++) {
+        uint8_t b = (uint8_t)v;
+        char want[3], got[3];
+        snprintf(want, sizeof(want), "%02x", v);
+        ch_hex_encode(got, sizeof(got), &b, 1, 0);
+        assert_string_equal(got, want);
+        snprintf(want, sizeof(want), "%02X", v);
+        ch_hex_encode(got, sizeof(got), &b, 1, CH_HEX_UPPER);
+        assert_string_equal(got, want);
+    }
+}
+
+static void test_hex_encode_cuts_at_whole_bytes_like_snprintf(void **state)
+{
+    const uint8_t bin[] = {0xde, 0xad, 0xbe, 0xef};
+    char out[9];
+    memset(out, 'x', sizeof(out));
+    /* 2n + 1 bytes hold it all; one less keeps only the whole bytes that fit. */
+    assert_int_equal(ch_hex_encode(out, 9, bin, 4, 0), 8);
+    assert_string_equal(out, "deadbeef");
+    assert_int_equal(ch_hex_encode(out, 8, bin, 4, 0), 8);
+    assert_string_equal(out, "deadbe");
+    assert_int_equal(ch_hex_encode(out, 3, bin, 4, 0), 8);
+    assert_string_equal(out, "de");
+    assert_int_equal(ch_hex_encode(out, 2, bin, 4, 0), 8);
+    assert_string_equal(out, "");
+    assert_int_equal(ch_hex_encode(out, 1, bin, 4, 0), 8);
+    assert_string_equal(out, "");
+    out[0] = 'x';
+    assert_int_equal(ch_hex_encode(out, 0, bin, 4, 0), 8);
+    assert_int_equal(out[0], 'x');
+}
+
+static void test_hex_decode_round_trips_and_takes_either_case(void **state)
+{
+    uint8_t all[256], back[256];
+    char text[513];
+    for (unsigned v = 0; v < 256; v++) {
+        all[v] = (uint8_t)v;
+    }
+    ch_hex_encode(text, sizeof(text), all, sizeof(all), 0);
+    assert_int_equal(ch_hex_decode(text, 512, back, sizeof(back), 0), 0);
+    assert_memory_equal(back, all, sizeof(all));
+    assert_int_equal(ch_hex_decode(text, 512, back, sizeof(back), CH_HEX_LOWER_ONLY), 0);
+    assert_memory_equal(back, all, sizeof(all));
+    ch_hex_encode(text, sizeof(text), all, sizeof(all), CH_HEX_UPPER);
+    memset(back, 0, sizeof(back));
+    assert_int_equal(ch_hex_decode(text, 512, back, sizeof(back), 0), 0);
+    assert_memory_equal(back, all, sizeof(all));
+
+    uint8_t b[4];
+    assert_int_equal(ch_hex_decode("DeAdBeEf", 8, b, sizeof(b), 0), 0);
+    assert_memory_equal(b, "\xde\xad\xbe\xef", 4);
+    /* Lowercase only: one capital anywhere is refused (key ids, stored hashes). */
+    assert_int_equal(ch_hex_decode("deadbeeF", 8, b, sizeof(b), CH_HEX_LOWER_ONLY), CH_EPARSE);
+    assert_int_equal(ch_hex_decode("Aeadbeef", 8, b, sizeof(b), CH_HEX_LOWER_ONLY), CH_EPARSE);
+    assert_int_equal(ch_hex_decode("", 0, b, 0, 0), 0);
+}
+
+static void test_hex_decode_refuses_odd_lengths_other_bytes_and_small_buffers(void **state)
+{
+    uint8_t b[4];
+    assert_int_equal(ch_hex_decode("abc", 3, b, sizeof(b), 0), CH_EPARSE);
+    assert_int_equal(ch_hex_decode("a", 1, b, sizeof(b), 0), CH_EPARSE);
+    const char *bad[] = {"0g", "g0", " 0", "0 ", "0x", "+1", "-1", "\3770", "/0", ":0", "@0", "`0"};
+    for (size_t i = 0; i < CH_ARRAY_SIZE(bad); i++) {
+        assert_int_equal(ch_hex_decode(bad[i], 2, b, sizeof(b), 0), CH_EPARSE);
+    }
+    /* A NUL inside the length is a byte like any other, not an end. */
+    assert_int_equal(ch_hex_decode("ab\0\0", 4, b, sizeof(b), 0), CH_EPARSE);
+    /* out_size counts bytes: 8 digits need 4. */
+    assert_int_equal(ch_hex_decode("deadbeef", 8, b, 3, 0), CH_ETOOBIG);
+    assert_int_equal(ch_hex_decode("deadbeef", 8, b, 4, 0), 0);
+}
+
+static void test_hex_digit_knows_only_0_9_a_f_and_A_F(void **state)
+{
+    for (int c = -1; c < 256; c++) {
+        int want = -1;
+        if (c >= '0' && c <= '9') {
+            want = c - '0';
+        } else if (c >= 'a' && c <= 'f') {
+            want = c - 'a' + 10;
+        } else if (c >= 'A' && c <= 'F') {
+            want = c - 'A' + 10;
+        }
+        assert_int_equal(ch_hex_digit(c), want);
+    }
+}
+
+static void test_strerror_names_expired_apart_from_over_a_limit(void **state)
+{
+    assert_string_equal(ch_strerror(CH_EEXPIRED), "expired");
+    assert_string_equal(ch_strerror(CH_ETOOBIG), "over a limit");
+    assert_true(CH_EEXPIRED != CH_ETOOBIG);
+    assert_true(CH_EEXPIRED < -4096);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -140,6 +251,12 @@ int main(void)
         cmocka_unit_test(test_table_alloc_is_zeroed_and_fails_when_told),
         cmocka_unit_test(test_rfc3339_formats_utc_with_millis),
         cmocka_unit_test(test_time_parse_takes_rfc3339_dates_and_epoch_seconds),
+        cmocka_unit_test(test_hex_encode_writes_lowercase_or_uppercase_and_nul),
+        cmocka_unit_test(test_hex_encode_cuts_at_whole_bytes_like_snprintf),
+        cmocka_unit_test(test_hex_decode_round_trips_and_takes_either_case),
+        cmocka_unit_test(test_hex_decode_refuses_odd_lengths_other_bytes_and_small_buffers),
+        cmocka_unit_test(test_hex_digit_knows_only_0_9_a_f_and_A_F),
+        cmocka_unit_test(test_strerror_names_expired_apart_from_over_a_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
