@@ -301,7 +301,7 @@ static void ch__serve_housekeeping_work(uv_work_t *w)
     }
     /* The latest signed checkpoint, kept in the store too (a second place to cut). */
     (void)ch_main__audit_keep_checkpoint(s->audit, s->checkpoint_store, &s->kept_checkpoint);
-    if (ch_store_checkpoint(s->checkpoint_store) != 0) {
+    if (ch_store_maintain(s->checkpoint_store, CH_STORE_MAINTAIN_NOW) != 0) {
         ch_log(CH_LOG_WARN, "store", "msg=\"WAL checkpoint failed\" error=\"%s\"",
                ch_store_errmsg(s->checkpoint_store));
     }
@@ -316,7 +316,7 @@ static void ch__serve_housekeeping_done(uv_work_t *w, int status)
     /* The pool's checkpoint copied the log up to where it started; what the loop wrote
      * meanwhile is small. Copying it here completes the checkpoint, so that the next write
      * starts the WAL over instead of growing it for ever under steady load. */
-    if (s->store != NULL && ch_store_checkpoint(s->store) != 0) {
+    if (s->store != NULL && ch_store_maintain(s->store, CH_STORE_MAINTAIN_NOW) != 0) {
         ch_log(CH_LOG_WARN, "store", "msg=\"WAL checkpoint failed\"");
     }
 }
@@ -462,7 +462,7 @@ int ch_main_serve(int argc, char **argv)
     }
     s.audit_checked = 1;
     (void)ch_main__audit_keep_checkpoint(s.audit, s.store, &s.kept_checkpoint);
-    if (ch_store_wal_autocheckpoint(s.store, 0) != 0) {
+    if (ch_store_maintain(s.store, CH_STORE_MAINTAIN_DEFER) != 0) {
         ch_log(CH_LOG_WARN, "store", "msg=\"WAL checkpoints stay on the loop\"");
     }
     if (ch_main__outbox_drain(s.store, s.audit) != 0) {
@@ -688,7 +688,7 @@ out:
     }
     ch_audit_close(s.audit); /* writes a last checkpoint */
     ch_store_close(s.checkpoint_store);
-    if (s.store != NULL && ch_store_checkpoint(s.store) != 0) {
+    if (s.store != NULL && ch_store_maintain(s.store, CH_STORE_MAINTAIN_NOW) != 0) {
         ch_log(CH_LOG_WARN, "store", "msg=\"last WAL checkpoint failed\"");
     }
     ch_store_close(s.store);

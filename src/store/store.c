@@ -614,14 +614,12 @@ const char *ch_store_errmsg(ch_store_t *st)
     return st->errmsg;
 }
 
-int ch_store_wal_autocheckpoint(ch_store_t *st, int pages)
+int ch_store_maintain(ch_store_t *st, unsigned what)
 {
-    return st->ops->wal_autocheckpoint(st, pages);
-}
-
-int ch_store_checkpoint(ch_store_t *st)
-{
-    return st->ops->checkpoint(st);
+    if ((what & ~(unsigned)(CH_STORE_MAINTAIN_DEFER | CH_STORE_MAINTAIN_NOW)) != 0) {
+        return ch_store__fail(st, CH_EINVAL, "maintain: unknown flags 0x%x", what);
+    }
+    return st->ops->maintain(st, what);
 }
 
 int ch_store_savepoint(ch_store_t *st)

@@ -168,13 +168,23 @@ int ch_store_schema_version(ch_store_t *st);
 /* The last error message of this handle (for logs and 500 answers); never NULL. */
 const char *ch_store_errmsg(ch_store_t *st);
 
-/* The write-ahead log: wal_autocheckpoint sets after how many pages a commit copies the log
- * into the database (0: never; SQLite's default is 1000), and checkpoint copies what it can
- * now without blocking writers (PASSIVE). A busy hub turns the first off on its loop's handle
- * and runs the second on a thread of its own, so that no request waits for that copy and its
- * fsync. 0 or CH_EDB. */
-int ch_store_wal_autocheckpoint(ch_store_t *st, int pages) CH_MUST_CHECK;
-int ch_store_checkpoint(ch_store_t *st) CH_MUST_CHECK;
+/*
+ * The back end's housekeeping, whatever it is (SQLite: copying its write-ahead log into the
+ * database and syncing it), so that the hub decides where it runs. what is a set of:
+ *  - CH_STORE_MAINTAIN_DEFER: from now on this handle's writes leave the housekeeping to
+ *    maintain calls instead of doing it now and then themselves (SQLite: the commit that
+ *    fills 1000 pages of log would copy it). A busy hub sets it on its loop's handle, so that
+ *    no request waits for that copy and its fsync.
+ *  - CH_STORE_MAINTAIN_NOW: do what can be done now without blocking writers (SQLite: a
+ *    PASSIVE checkpoint; a busy database is not an error, the next call goes on). The hub
+ *    calls it on a thread with a handle of its own, then on the loop's handle to finish.
+ * Both may be given (DEFER applies first). 0, CH_EINVAL for an unknown bit, or CH_EDB.
+ */
+enum {
+    CH_STORE_MAINTAIN_DEFER = 1 << 0,
+    CH_STORE_MAINTAIN_NOW = 1 << 1,
+};
+int ch_store_maintain(ch_store_t *st, unsigned what) CH_MUST_CHECK;
 
 /* One savepoint inside an open transaction (not nestable either): release keeps its changes
  * in the transaction, rollback_savepoint undoes them and keeps the transaction. Lets many
@@ -244,8 +254,8 @@ int ch_store_device_upsert(ch_store_t *st, ch_device_t *d,
  * that differ only in the number ending their name and source_key. first is camera number 1:
  * its name and source_key must end in "#1"; camera i (0-based) is the same record with
  * "#<i+1>" there. Each camera is its own camera for every other call (get, list, update,
- * delete, grants); the store only keeps a site's cameras together (see store_sqlite.c, "runs")
- * while they are alike, which is what makes a national import cheap. Adds each camera's
+ * delete, grants); the store only keeps a site's cameras together (see sqlite/sqlite_store.c,
+ * "runs") while they are alike, which is what makes a national import cheap. Adds each camera's
  * outcome to *counts; sets first->id to camera 1's id. Meant to run inside
  * ch_store_begin/commit.
  */

@@ -1,6 +1,7 @@
 /*
- * store internals: what the dispatch layer (store.c) and the back ends (store_sqlite.c, later
- * store_pg.c) share, and nothing that callers of store.h may see.
+ * store internals: what the dispatch layer (store.c and the neutral store_*.c beside it) and the
+ * back ends (store/sqlite/, later store/pg/) share, and nothing that callers of store.h may see.
+ * A back end's own internals stay in its folder (store/sqlite/sqlite_internal.h).
  *
  *  - ch_store_ops_t, the table of functions a back end provides. store.c checks arguments,
  *    validates records and fills in defaults, then calls through it; a back end may assume
@@ -174,8 +175,8 @@ typedef struct ch_store_ops {
     int (*begin)(ch_store_t *st);
     int (*commit)(ch_store_t *st);
     int (*rollback)(ch_store_t *st);
-    int (*wal_autocheckpoint)(ch_store_t *st, int pages);
-    int (*checkpoint)(ch_store_t *st);
+    /* what: CH_STORE_MAINTAIN_* bits, only known ones (store.c checks); see store.h. */
+    int (*maintain)(ch_store_t *st, unsigned what);
     int (*savepoint)(ch_store_t *st, int op); /* 0 begin, 1 release, 2 rollback to */
 
     /* Generic CRUD over a record of table t. create sets id, created_at and updated_at; update
@@ -212,7 +213,7 @@ typedef struct ch_store_ops {
     int (*audit_cp_put)(ch_store_t *st, const ch_store_audit_checkpoint_t *cp);
     int (*audit_query)(ch_store_t *st, const ch_store_audit_filter_t *f, int limit, int64_t **seqs,
                        size_t *count, int64_t *total, int64_t *next_seq);
-    /* Camera health (store_health.c); see store.h. */
+    /* Camera health (store_health.c dispatches); see store.h. */
     int (*health_add)(ch_store_t *st, const ch_store_health_row_t *rows, size_t n);
     int (*health_last)(ch_store_t *st, int64_t before_ms, ch_store_health_fn fn, void *ud);
     int (*health_range)(ch_store_t *st, int64_t camera_id, int64_t from_ms, int64_t to_ms, int desc,
@@ -239,22 +240,5 @@ int ch_store__fail(ch_store_t *st, int rc, const char *fmt, ...) CH_PRINTF(3, 4)
 
 /* Back-end constructors. path/url is what follows the scheme. */
 int ch_store__sqlite_open(const char *path, ch_store_t **out, char **err);
-
-/* The SQLite back end's connection (a sqlite3 *), for the back end's files beside
- * store_sqlite.c (store_health.c). */
-void *ch_store__sqlite_db(ch_store_t *st);
-/* The SQLite back end's camera health calls (store_health.c), for its ops table. */
-int ch_store__sq_health_add(ch_store_t *st, const ch_store_health_row_t *rows, size_t n);
-int ch_store__sq_health_last(ch_store_t *st, int64_t before_ms, ch_store_health_fn fn, void *ud);
-int ch_store__sq_health_range(ch_store_t *st, int64_t camera_id, int64_t from_ms, int64_t to_ms,
-                              int desc, int limit, ch_store_health_fn fn, void *ud);
-int ch_store__sq_camera_streams(ch_store_t *st, int (*fn)(void *ud, const ch_store_stream_row_t *r),
-                                void *ud);
-int ch_store__sq_camera_counts(ch_store_t *st,
-                               int (*fn)(void *ud, int64_t agency_id, int64_t cameras), void *ud);
-int ch_store__sq_watch_begin(ch_store_t *st, int64_t now_ms, int64_t *id);
-int ch_store__sq_watch_seen(ch_store_t *st, int64_t id, int64_t now_ms);
-int ch_store__sq_watch_list(ch_store_t *st, int64_t from_ms, int64_t to_ms, ch_store_window_fn fn,
-                            void *ud);
 
 #endif /* CH_STORE_INTERNAL_H */

@@ -1907,8 +1907,10 @@ static void test_savepoints_let_one_change_fail_alone_inside_a_transaction(void 
     assert_int_equal(ch_store_agency_find_by_name(fx->st, "undone", &a), CH_ENOTFOUND);
     ch_agency_fini(&a);
     /* WAL checkpoints work with autocheckpoint off. */
-    assert_int_equal(ch_store_wal_autocheckpoint(fx->st, 0), 0);
-    assert_int_equal(ch_store_checkpoint(fx->st), 0);
+    assert_int_equal(ch_store_maintain(fx->st, CH_STORE_MAINTAIN_DEFER), 0);
+    assert_int_equal(ch_store_maintain(fx->st, CH_STORE_MAINTAIN_NOW), 0);
+    assert_int_equal(ch_store_maintain(fx->st, CH_STORE_MAINTAIN_DEFER | CH_STORE_MAINTAIN_NOW), 0);
+    assert_int_equal(ch_store_maintain(fx->st, 1u << 7), CH_EINVAL);
 }
 
 int main(void)

@@ -1,5 +1,6 @@
 /*
- * store_sqlite: the embedded SQLite back end of the store.
+ * store/sqlite/sqlite_store.c: the embedded SQLite back end of the store (camera health is in
+ * sqlite_health.c beside it).
  *
  * One connection per handle, used by one thread at a time (store.h), so the connection is
  * opened without its own mutex. The database runs in WAL mode (readers never wait for the
@@ -26,7 +27,7 @@
  * building the R*Tree took 14 s against 0.9 s for the index, while a city-sized box answers in
  * 6 ms with the index (0.7 ms with the R*Tree) and a street-sized box in 1 ms.
  */
-#include "store/store_internal.h"
+#include "store/sqlite/sqlite_internal.h"
 
 #include <assert.h>
 #include <fcntl.h>
@@ -2904,17 +2905,26 @@ static int sq_delete_where(ch_store_t *st, const ch_store__table_t *t, const cha
     return rc;
 }
 
-static int sq_wal_autocheckpoint(ch_store_t *st, int pages)
+/*
+ * Housekeeping (ch_store_maintain) is the write-ahead log's: DEFER turns off the copy of the
+ * WAL into the database that a commit otherwise makes every 1000 pages (with its fsync, on the
+ * committing thread), and NOW copies what it can without blocking writers (a PASSIVE
+ * checkpoint; a busy database is no failure, the next call goes on).
+ */
+static int sq_maintain(ch_store_t *st, unsigned what)
 {
     sq_store_t *s = sq(st);
-    return sqlite3_wal_autocheckpoint(s->db, pages) == SQLITE_OK ? 0 : sq_fail(s, "autocheckpoint");
-}
-
-static int sq_checkpoint(ch_store_t *st)
-{
-    sq_store_t *s = sq(st);
-    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : sq_fail(s, "checkpoint");
+    if ((what & CH_STORE_MAINTAIN_DEFER) != 0 &&
+        sqlite3_wal_autocheckpoint(s->db, 0) != SQLITE_OK) {
+        return sq_fail(s, "autocheckpoint");
+    }
+    if ((what & CH_STORE_MAINTAIN_NOW) != 0) {
+        int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+            return sq_fail(s, "checkpoint");
+        }
+    }
+    return 0;
 }
 
 static int sq_savepoint(ch_store_t *st, int op)
@@ -2936,8 +2946,7 @@ static const ch_store_ops_t sq_ops = {
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,
-    .wal_autocheckpoint = sq_wal_autocheckpoint,
-    .checkpoint = sq_checkpoint,
+    .maintain = sq_maintain,
     .savepoint = sq_savepoint,
     .create = sq_create_op,
     .get = sq_get,
