@@ -270,6 +270,11 @@ typedef struct ch_api__match {
  * the method (m->allow then lists the methods for a 405 Allow header). */
 int ch_api__route_match(ch_slice_t method, ch_slice_t path, ch_api__match_t *m);
 
+/* What role (one CH_AUTH_* bit) may call: a new array of "METHOD /path/template" strings, one
+ * per route of the table that role's mask allows, public routes left out (the session's
+ * "capabilities"; the console shows what they allow). NULL when out of memory. */
+json_t *ch_api__capabilities(unsigned role);
+
 /* Parses an {id} segment: a decimal number 1..INT64_MAX without sign or leading zeros. */
 int ch_api__parse_id(ch_slice_t s, int64_t *out) CH_MUST_CHECK;
 

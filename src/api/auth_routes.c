@@ -461,8 +461,9 @@ static void login_finish(pw_job_t *j)
     char cookie[256];
     session_cookie(api, token, cookie);
     sodium_memzero(token, sizeof(token));
-    json_t *o = json_pack("{s:o, s:s, s:o}", "user", user_json(&u), "csrf", csrf, "expires_at",
-                          opt_time(s.expires_at));
+    json_t *o = json_pack("{s:o, s:s, s:o, s:o*}", "user", user_json(&u), "csrf", csrf,
+                          "expires_at", opt_time(s.expires_at), "capabilities",
+                          ch_api__capabilities(ch_auth_role_bit(u.role)));
     ch_user_fini(&u);
     ch_api__reply_json(c, 200, cookie, o);
 }
@@ -477,6 +478,7 @@ static void handle_whoami(api_ctx_t *c)
         json_pack("{s:s, s:s, s:s, s:o}", "kind", w->kind == CH_AUTH_USER ? "user" : "apikey",
                   "name", w->name, "role", ch_auth_role_name(w->role), "agency_id",
                   w->agency_id > 0 ? json_integer(w->agency_id) : json_null());
+    json_object_set_new(o, "capabilities", ch_api__capabilities(w->role));
     if (w->kind == CH_AUTH_USER) {
         json_object_set_new(o, "csrf", json_string(w->csrf));
     }

@@ -118,6 +118,24 @@ const ch_api_route_info_t *ch_api_routes(size_t *count)
 }
 
 /*
+ * What a role may call, from the same table the dispatcher enforces: "METHOD /path/template"
+ * for every route the role's mask allows (public routes are not listed: anyone may call them).
+ */
+json_t *ch_api__capabilities(unsigned role)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < CH_ARRAY_SIZE(route_infos); i++) {
+        const ch_api_route_info_t *r = &route_infos[i];
+        if (role != 0 && (ch_auth_roles_mask(r->roles) & role) != 0) {
+            char cap[160];
+            (void)snprintf(cap, sizeof(cap), "%s %s", r->method, r->path_template);
+            json_array_append_new(a, json_string(cap));
+        }
+    }
+    return a;
+}
+
+/*
  * Matches a path against a template segment by segment; "{id}" matches one non-empty
  * segment, which is returned in *param; "{path}", last in a template, matches the non-empty
  * rest (slashes too: the console's files), returned in *param. Paths are compared undecoded:

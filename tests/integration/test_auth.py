@@ -60,6 +60,16 @@ def test_every_endpoint_with_every_role():
             code, _, err = add_user(h.data_dir, "u-" + role, role, PASSWORD, agency=agency)
             check(code == 0, err)
             sessions[role] = h.login("u-" + role, PASSWORD)
+        # Each session says what it may call: exactly the routes its role may (the console
+        # shows what they allow), from the table the hub enforces, public routes left out.
+        for role in ROLES:
+            _, me = h.json("GET", "/api/v1/session", headers={"Cookie": sessions[role][0]},
+                           auth=False, expect=200)
+            want = {"%s %s" % (m, p) for m, p, allowed in ops
+                    if role in allowed and "public" not in allowed}
+            got = {c for c in me["capabilities"] if c.split(" ")[1].startswith("/api/v1/")}
+            check(got == want, (role, sorted(got ^ want)))
+            check(("GET /metrics" in me["capabilities"]) == (role in ("admin", "auditor")), me)
         _, key = h.json("POST", "/api/v1/apikeys", {"agency_id": police}, expect=201)
         check(key["role"] == "agency" and key["key"].startswith("chk_%d_" % key["id"]), key)
 
@@ -131,6 +141,9 @@ def test_sessions_csrf_logout_and_no_secret_in_logs():
         _, me = h.json("GET", "/api/v1/session", headers={"Cookie": cookie}, auth=False,
                        expect=200)
         check(me["name"] == "kim" and me["csrf"] == csrf and me["kind"] == "user", me)
+        check(body["capabilities"] == me["capabilities"], (body, me))
+        check("POST /api/v1/events/{id}/approve" in me["capabilities"], me)
+        check("POST /api/v1/users" not in me["capabilities"], me)
         # A change without the CSRF token, or with another, is refused; with it, done.
         status, b = h.json("POST", "/api/v1/cameras", {}, headers={"Cookie": cookie},
                            auth=False)
