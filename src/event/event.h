@@ -18,7 +18,8 @@
  * (docs/openapi.yaml, /api/v1/events), so unit tests drive exactly what clients see.
  *
  * Threading: one engine belongs to one loop thread; every call is made from it. The token
- * functions are pure and thread-safe.
+ * functions are pure and thread-safe; the relay's access gate (ch_event_gate_*) is
+ * thread-safe.
  */
 #ifndef CH_EVENT_H
 #define CH_EVENT_H
@@ -254,6 +255,46 @@ int ch_event_end_camera_grants(ch_event_engine_t *eng, const char *actor, int64_
  * opens (CH_EAGAIN). The number of grants ended, or a negative code.
  */
 int ch_event_end_inactive_camera_grants(ch_event_engine_t *eng, const char *actor);
+
+/* ---- the relay's access gate -------------------------------------------------------------- */
+
+/*
+ * The gate the media relay admits viewers through: a view token's signature (with the node's
+ * public key), its expiry, its camera, and that its grant is live, from the set of live grants
+ * the engine's notices keep (so a revoked grant's token is refused at once, though its
+ * signature and expiry still hold). Thread-safe: notices come from the control loop while the
+ * media threads authorize; the set is behind the gate's mutex, O(1) per call (a hash set of
+ * grant ids), and each thread keeps its own cache of verified tokens (the same token skips the
+ * Ed25519 check; expiry, camera and grant are checked every time).
+ */
+typedef struct ch_event_gate ch_event_gate_t;
+
+/* A gate checking tokens with pk (32 bytes, copied), its live set empty. Never NULL. */
+ch_event_gate_t *ch_event_gate_new(const uint8_t pk[32]);
+/* No call may be running on another thread. NULL is fine. */
+void ch_event_gate_free(ch_event_gate_t *g);
+
+/* Follows a notice (a ch_event_notice_fn's, or ch_event_each_live_grant's at start). Returns
+ * the change of the camera's hold: +1 when a grant the gate did not hold started, -1 when one
+ * it held ended, 0 otherwise (a repeated start, the end of a grant it never held, a grant id
+ * not positive). */
+int ch_event_gate_notice(ch_event_gate_t *g, const ch_event_notice_t *n);
+
+/*
+ * May the bearer of token (len bytes, not NUL-terminated) watch camera_id at now_s (seconds
+ * since the epoch)? 0 and *out, the token's claims; or
+ *   CH_EPERM     not a token, or not signed by the node (the relay answers 401 bad_token);
+ *   CH_EEXPIRED  now_s >= its expiry (403 expired);
+ *   CH_EINVAL    a good token for another camera (403 other_camera);
+ *   CH_ENOENT    its grant is not live: ended, or never known (403 grant_ended).
+ * Checked in that order. Any thread.
+ */
+int ch_event_gate_authorize(ch_event_gate_t *g, const char *token, size_t len, int64_t camera_id,
+                            int64_t now_s, ch_event_claims_t *out) CH_MUST_CHECK;
+
+/* Whether the grant is in the live set; the number of grants in it (for metrics). */
+int ch_event_gate_is_live(ch_event_gate_t *g, int64_t grant_id);
+size_t ch_event_gate_live(ch_event_gate_t *g);
 
 /* ---- the provision ledger ------------------------------------------------------------------ */
 

@@ -1,7 +1,7 @@
 /*
  * main/hub_relay.c: the relay's callbacks (see hub_relay.h). They run on media threads and
- * the libuv pool; what they share with the control loop (the live grants, the store handle)
- * is behind a mutex.
+ * the libuv pool; what they share with the control loop is the access gate (event/, thread-safe:
+ * the live grants and the tokens' check) and the store handle, behind a mutex.
  */
 #include "main/hub_relay.h"
 
@@ -14,52 +14,22 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef struct live {
-    int64_t grant_id, camera_id;
-} live_t;
-
 struct ch_main_relay {
     ch_media_relay_t *relay;
     ch_audit_t *audit;
-    uint8_t pk[32];
+    ch_event_gate_t *gate; /* the live grants and the check of view tokens */
     int prewarm;
     char listen[96];
-    pthread_mutex_t lock; /* live and st */
-    live_t *live;
-    size_t nlive, clive;
-    ch_store_t *st; /* the relay's own handle: cameras' stream URLs */
+    pthread_mutex_t lock; /* st */
+    ch_store_t *st;       /* the relay's own handle: cameras' stream URLs */
 };
 
 /* ---- live grants --------------------------------------------------------------------------- */
 
-static size_t live_find(const ch_main_relay_t *mr, int64_t grant_id)
-{
-    for (size_t i = 0; i < mr->nlive; i++) {
-        if (mr->live[i].grant_id == grant_id) {
-            return i;
-        }
-    }
-    return SIZE_MAX;
-}
-
 static void on_notice(void *ud, const ch_event_notice_t *n)
 {
     ch_main_relay_t *mr = ud;
-    int hold = 0;
-    pthread_mutex_lock(&mr->lock);
-    size_t at = live_find(mr, n->grant_id);
-    if (n->kind == CH_EVENT_GRANT_STARTED && at == SIZE_MAX) {
-        if (mr->nlive == mr->clive) {
-            mr->clive = mr->clive ? mr->clive * 2 : 64;
-            mr->live = ch_realloc(mr->live, mr->clive * sizeof(*mr->live));
-        }
-        mr->live[mr->nlive++] = (live_t){n->grant_id, n->camera_id};
-        hold = 1;
-    } else if (n->kind == CH_EVENT_GRANT_ENDED && at != SIZE_MAX) {
-        mr->live[at] = mr->live[--mr->nlive];
-        hold = -1;
-    }
-    pthread_mutex_unlock(&mr->lock);
+    int hold = ch_event_gate_notice(mr->gate, n);
     if (n->kind == CH_EVENT_GRANT_ENDED) {
         ch_media_relay_end_grant(mr->relay, n->grant_id);
     }
@@ -70,67 +40,30 @@ static void on_notice(void *ud, const ch_event_notice_t *n)
 
 /* ---- the relay's callbacks ----------------------------------------------------------------- */
 
-/* Tokens whose signature was checked, per media thread: the same token (an agency's viewers of
- * one grant, a client reconnecting) skips the Ed25519 verification; its expiry and its grant
- * are still checked every time. */
-#define TOKEN_CACHE 32
-
-typedef struct checked_token {
-    size_t len;
-    char text[CH_EVENT_TOKEN_MAX];
-    ch_event_claims_t claims;
-} checked_token_t;
-
-static _Thread_local checked_token_t ch__checked[TOKEN_CACHE];
-static _Thread_local unsigned ch__checked_next;
-
-static int verify_token(const uint8_t pk[32], const char *token, size_t len, int64_t now_s,
-                        ch_event_claims_t *cl)
-{
-    for (unsigned i = 0; i < TOKEN_CACHE; i++) {
-        const checked_token_t *t = &ch__checked[i];
-        if (t->len == len && len > 0 && memcmp(t->text, token, len) == 0) {
-            *cl = t->claims;
-            return now_s >= cl->expires_s ? CH_EEXPIRED : 0;
-        }
-    }
-    int rc = ch_event_token_verify(pk, token, len, now_s, cl);
-    if ((rc == 0 || rc == CH_EEXPIRED) && len < CH_EVENT_TOKEN_MAX) {
-        checked_token_t *t = &ch__checked[ch__checked_next++ % TOKEN_CACHE];
-        memcpy(t->text, token, len);
-        t->len = len;
-        t->claims = *cl;
-    }
-    return rc;
-}
-
+/* The gate's answer as the relay's status and reason (docs/internals/media.md). */
 static int on_authorize(void *ud, const char *token, size_t len, int64_t camera_id,
                         ch_media_access_t *out, const char **reason)
 {
     ch_main_relay_t *mr = ud;
     ch_event_claims_t cl;
-    int rc = verify_token(mr->pk, token, len, ch_time_now_ms() / 1000, &cl);
-    if (rc == CH_EEXPIRED) {
+    int rc = ch_event_gate_authorize(mr->gate, token, len, camera_id, ch_time_now_ms() / 1000, &cl);
+    switch (rc) {
+    case 0:
+        *out = (ch_media_access_t){cl.grant_id, cl.event_id, cl.camera_id, cl.agency_id};
+        return 0;
+    case CH_EEXPIRED:
         *reason = "expired";
         return 403;
-    }
-    if (rc != 0) {
+    case CH_EINVAL:
+        *reason = "other_camera";
+        return 403;
+    case CH_ENOENT:
+        *reason = "grant_ended";
+        return 403;
+    default:
         *reason = "bad_token";
         return 401;
     }
-    if (cl.camera_id != camera_id) {
-        *reason = "other_camera";
-        return 403;
-    }
-    pthread_mutex_lock(&mr->lock);
-    size_t at = live_find(mr, cl.grant_id);
-    pthread_mutex_unlock(&mr->lock);
-    if (at == SIZE_MAX) {
-        *reason = "grant_ended";
-        return 403;
-    }
-    *out = (ch_media_access_t){cl.grant_id, cl.event_id, cl.camera_id, cl.agency_id};
-    return 0;
 }
 
 static int on_source(void *ud, int64_t camera_id, ch_media_source_t *out)
@@ -217,7 +150,7 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_
     const char *pt = cfg->relay_pull_transport != NULL ? cfg->relay_pull_transport : "tcp";
     ch_main_relay_t *mr = ch_calloc(1, sizeof(*mr));
     mr->audit = audit;
-    memcpy(mr->pk, pk, 32);
+    mr->gate = ch_event_gate_new(pk);
     mr->prewarm = cfg->relay_prewarm != 0;
     snprintf(mr->listen, sizeof(mr->listen), "%s", cfg->rtsp_listen);
     pthread_mutex_init(&mr->lock, NULL);
@@ -227,6 +160,7 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_
                 serr != NULL ? serr : "?");
         ch_free(serr);
         pthread_mutex_destroy(&mr->lock);
+        ch_event_gate_free(mr->gate);
         ch_free(mr);
         return CH_EXIT_STORE;
     }
@@ -253,6 +187,7 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_
         fprintf(stderr, "cctvhub serve: %s\n", err);
         ch_store_close(mr->st);
         pthread_mutex_destroy(&mr->lock);
+        ch_event_gate_free(mr->gate);
         ch_free(mr);
         return r == CH_EINVAL ? CH_EXIT_CONFIG : CH_EXIT_STORE;
     }
@@ -270,7 +205,7 @@ void ch_main__relay_stop(ch_main_relay_t *mr)
     ch_media_relay_stop(mr->relay);
     ch_store_close(mr->st);
     pthread_mutex_destroy(&mr->lock);
-    ch_free(mr->live);
+    ch_event_gate_free(mr->gate);
     ch_free(mr);
 }
 
@@ -469,9 +404,7 @@ void ch_main__relay_collect(ch_metrics_writer_t *w, void *ud)
             ch_metrics_value_u64(w, &l, 1, t.refused[i]);
         }
     }
-    pthread_mutex_lock(&mr->lock);
-    size_t live = mr->nlive;
-    pthread_mutex_unlock(&mr->lock);
+    size_t live = ch_event_gate_live(mr->gate);
     if (ch_metrics_family(w, "cctvhub_relay_grants", CH_METRICS_GAUGE,
                           "Live grants the relay admits viewers for (follows "
                           "cctvhub_grants_active).") == 0) {

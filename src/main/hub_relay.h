@@ -2,9 +2,10 @@
  * hub_relay: the media relay wired to the hub (serve.c). The relay knows nothing of the store,
  * the events engine or the audit log; this file gives it what it asks for:
  *  - a camera's stream URL and credentials, from its own store handle;
- *  - the check of a view token: the signature with the node's public key, the camera, the
- *    expiry, and that the grant is still live (the set of live grants kept from the engine's
- *    notices, so a revoked grant's token is refused at once);
+ *  - the check of a view token, by the events module's access gate (ch_event_gate_t: the
+ *    signature with the node's public key, the expiry, the camera, and that the grant is still
+ *    live in the set kept from the engine's notices, so a revoked grant's token is refused at
+ *    once), its answer mapped to the relay's status and reason;
  *  - view.start, view.end and view.refuse records on the audit log;
  *  - pre-warm: a grant that starts holds its camera's pull until it ends (relay.prewarm).
  * It also answers GET /api/v1/streams.
