@@ -151,7 +151,8 @@ typedef struct pw_job {
     ch_user_t user; /* login: the user found; create and patch: the record to write */
     int user_found;
     char username[72];
-    json_t *changes; /* patch: what the record says changed */
+    ch_auth_user_change_t change; /* patch: the change asked (its role in role) */
+    char *role;
 } pw_job_t;
 
 static void pw_job_free(pw_job_t *j)
@@ -162,7 +163,7 @@ static void pw_job_free(pw_job_t *j)
     }
     sodium_memzero(j->hash.hash, sizeof(j->hash.hash));
     ch_user_fini(&j->user);
-    json_decref(j->changes);
+    ch_free(j->role);
     ch_free(j);
 }
 
@@ -592,74 +593,6 @@ static int id_of(api_ctx_t *c, ch_slice_t s, int64_t *id)
     return 0;
 }
 
-/* Checks agency_id names an agency; 0, or non-zero after answering. */
-static int agency_exists(api_ctx_t *c, int64_t id)
-{
-    ch_agency_t a;
-    int rc = ch_store_agency_get(c->api->st, id, &a);
-    ch_agency_fini(&a);
-    if (rc == CH_ENOTFOUND) {
-        reply_bad(c, "agency_id", "no agency has this id");
-        return -1;
-    }
-    if (rc != 0) {
-        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
-        return -1;
-    }
-    return 0;
-}
-
-/* Reads role and agency_id of a patch body into u (each optional). */
-static int user_fields(api_ctx_t *c, json_t *body, ch_user_t *u)
-{
-    json_t *role = json_object_get(body, "role");
-    json_t *agency = json_object_get(body, "agency_id");
-    if (role != NULL) {
-        if (!json_is_string(role) || ch_auth_role_bit(json_string_value(role)) == 0) {
-            reply_bad(c, "role", "role must be admin, operator, agency, provider or auditor");
-            return -1;
-        }
-        ch_free(u->role);
-        u->role = ch_strdup(json_string_value(role));
-    }
-    if (agency != NULL) {
-        if (json_is_null(agency)) {
-            u->agency_id = 0;
-        } else if (!json_is_integer(agency) || json_integer_value(agency) < 1) {
-            reply_bad(c, "agency_id", "agency_id must be an agency's id or null");
-            return -1;
-        } else {
-            u->agency_id = json_integer_value(agency);
-            if (agency_exists(c, u->agency_id) != 0) {
-                return -1;
-            }
-        }
-    }
-    int needs_agency = strcmp(u->role, "agency") == 0 || strcmp(u->role, "provider") == 0;
-    if (needs_agency && u->agency_id == 0) {
-        reply_bad(c, "agency_id", "the roles agency and provider need an agency_id");
-        return -1;
-    }
-    return 0;
-}
-
-static int password_field(api_ctx_t *c, json_t *body, const char **pw, size_t *len)
-{
-    json_t *p = json_object_get(body, "password");
-    const char *why = NULL;
-    if (!json_is_string(p)) {
-        reply_bad(c, "password", "password must be a string");
-        return -1;
-    }
-    *pw = json_string_value(p);
-    *len = json_string_length(p);
-    if (ch_auth_password_acceptable(*pw, *len, &why) != 0) {
-        reply_bad(c, "password", why);
-        return -1;
-    }
-    return 0;
-}
-
 static int only_keys(api_ctx_t *c, json_t *body, const char *const *keys)
 {
     const char *k;
@@ -730,62 +663,63 @@ static void user_patch(api_ctx_t *c, int64_t id)
     if (body == NULL) {
         return;
     }
-    ch_user_t u;
-    int rc = ch_store_user_get(api->st, id, &u);
-    if (rc != 0) {
-        if (rc == CH_ENOTFOUND) {
-            ch_api__reply_error(c, 404, "not_found", NULL, "no such user");
-        } else {
-            ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
-        }
+    ch_auth_err_t err;
+    ch_auth_user_change_t req = {.id = id, .disabled = -1};
+    /* An unknown user first, then the body's fields (ch_auth_user_change_check). */
+    if (ch_auth_user_change_check(api->st, &req, &err) != 0) {
+        reply_auth_err(c, &err);
         goto out;
     }
-    if (only_keys(c, body, keys) != 0 || user_fields(c, body, &u) != 0) {
+    if (only_keys(c, body, keys) != 0) {
         goto out;
     }
-    json_t *changes = json_object();
+    /* JSON to the typed change: a role that is not text is no role (""), an agency_id that
+     * is not a positive integer or null is not an id (-1); the rules are the use case's. */
+    json_t *role = json_object_get(body, "role");
+    json_t *agency = json_object_get(body, "agency_id");
     json_t *dis = json_object_get(body, "disabled");
-    if (dis != NULL) {
-        if (!json_is_boolean(dis)) {
-            json_decref(changes);
-            reply_bad(c, "disabled", "disabled must be true or false");
-            goto out;
-        }
-        u.disabled = json_is_true(dis);
-        json_object_set(changes, "disabled", dis);
-    }
     json_t *unlock = json_object_get(body, "unlock");
-    if (unlock != NULL) {
-        if (!json_is_true(unlock)) {
-            json_decref(changes);
-            reply_bad(c, "unlock", "unlock takes only true");
+    json_t *pwj = json_object_get(body, "password");
+    req.role = role == NULL ? NULL : json_is_string(role) ? json_string_value(role) : "";
+    req.set_agency = agency != NULL;
+    req.agency_id = agency == NULL || json_is_null(agency) ? 0
+                    : json_is_integer(agency) && json_integer_value(agency) >= 1
+                        ? json_integer_value(agency)
+                        : -1;
+    if (ch_auth_user_change_check(api->st, &req, &err) != 0) {
+        reply_auth_err(c, &err);
+        goto out;
+    }
+    if (dis != NULL && !json_is_boolean(dis)) {
+        reply_bad(c, "disabled", "disabled must be true or false");
+        goto out;
+    }
+    req.disabled = dis != NULL ? json_is_true(dis) : -1;
+    if (unlock != NULL && !json_is_true(unlock)) {
+        reply_bad(c, "unlock", "unlock takes only true");
+        goto out;
+    }
+    req.unlock = unlock != NULL;
+    if (pwj != NULL) {
+        if (!json_is_string(pwj)) {
+            reply_bad(c, "password", "password must be a string");
             goto out;
         }
-        u.locked_until = 0;
-        u.failed_logins = 0;
-        json_object_set_new(changes, "unlocked", json_true());
-    }
-    if (json_object_get(body, "role") != NULL) {
-        json_object_set_new(changes, "role", json_string(u.role));
-    }
-    if (json_object_get(body, "agency_id") != NULL) {
-        json_object_set_new(changes, "agency_id",
-                            u.agency_id ? json_integer(u.agency_id) : json_null());
-    }
-    const char *pw = "";
-    size_t len = 0;
-    if (json_object_get(body, "password") != NULL) {
-        if (password_field(c, body, &pw, &len) != 0) {
-            json_decref(changes);
+        req.password = json_string_value(pwj);
+        req.password_len = json_string_length(pwj);
+        if (ch_auth_user_change_check(api->st, &req, &err) != 0) {
+            reply_auth_err(c, &err);
             goto out;
         }
-        json_object_set_new(changes, "password_changed", json_true());
     }
-    pw_job_t *j = pw_job_new(c, JOB_USER_PATCH, pw, len);
-    j->user = u;
-    memset(&u, 0, sizeof(u));
-    j->changes = changes;
-    if (len == 0) {
+    pw_job_t *j =
+        pw_job_new(c, JOB_USER_PATCH, req.password != NULL ? req.password : "", req.password_len);
+    j->change = req;
+    j->change.password = NULL;
+    j->change.password_len = 0;
+    j->role = req.role != NULL ? ch_strdup(req.role) : NULL;
+    j->change.role = j->role;
+    if (req.password == NULL) {
         /* Nothing to hash: finish here without the pool. */
         j->ok = 1;
         j->hash.hash[0] = '\0';
@@ -795,11 +729,11 @@ static void user_patch(api_ctx_t *c, int64_t id)
         (void)pw_queue(j, NULL);
     }
 out:
-    ch_user_fini(&u);
     json_decref(body);
 }
 
-/* Back on the loop with the new hash (when one was asked): writes and audits the user. */
+/* Back on the loop with the new hash (when one was asked): the use case writes and audits the
+ * user. */
 static void user_write_finish(pw_job_t *j)
 {
     api_ctx_t *c = &j->ctx;
@@ -808,59 +742,24 @@ static void user_write_finish(pw_job_t *j)
         ch_api__reply_error(c, 500, "internal", NULL, "the password could not be hashed");
         return;
     }
+    ch_auth_recorder_t rec = {api_record, c};
+    ch_auth_err_t err;
+    ch_user_t u;
+    int rc;
     if (j->kind == JOB_USER_CREATE) {
         ch_auth_user_req_t req = {
             .name = j->user.name, .role = j->user.role, .agency_id = j->user.agency_id};
-        ch_auth_recorder_t rec = {api_record, c};
-        ch_auth_err_t err;
-        ch_user_t u;
-        if (ch_auth_user_create(st, &req, j->hash.hash, &rec, &u, &err) != 0) {
-            reply_auth_err(c, &err);
-            return;
-        }
-        ch_api__reply_json(c, 201, NULL, user_json(&u));
-        ch_user_fini(&u);
-        return;
-    }
-    if (j->hash.hash[0] != '\0') {
-        ch_free(j->user.password_hash);
-        j->user.password_hash = ch_strdup(j->hash.hash);
-    }
-    int rc = ch_store_begin(st);
-    if (rc == 0) {
-        rc = ch_store_user_update(st, &j->user);
-    }
-    /* A disabled user, a new role or a new password ends the user's sessions. */
-    if (rc == 0 && json_object_size(j->changes) > 0 &&
-        (j->user.disabled || json_object_get(j->changes, "role") != NULL ||
-         json_object_get(j->changes, "password_changed") != NULL)) {
-        rc = ch_store_session_end_user(st, j->user.id);
+        rc = ch_auth_user_create(st, &req, j->hash.hash, &rec, &u, &err);
+    } else {
+        rc = ch_auth_user_update(st, &j->change, j->hash.hash[0] != '\0' ? j->hash.hash : NULL,
+                                 &rec, &u, &err);
     }
     if (rc != 0) {
-        (void)ch_store_rollback(st);
-        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+        reply_auth_err(c, &err);
         return;
     }
-    char object[96];
-    snprintf(object, sizeof(object), "user:%s", j->user.name);
-    /* Disabling a user ends access: it is recorded even on a full audit disk. */
-    int disables = j->user.disabled && json_is_true(json_object_get(j->changes, "disabled"));
-    json_t *d = json_incref(j->changes);
-    int arc = ch_auth_record_ends_access("user.update", disables)
-                  ? ch_api__audit_ending(c, NULL, "user.update", object, "ok", d)
-                  : ch_api__audit(c, NULL, "user.update", object, "ok", d);
-    if (arc != 0) {
-        (void)ch_store_rollback(st);
-        ch_api__reply_error(c, 503, "audit_unavailable", NULL,
-                            "the change was not made: it could not be put on the audit record");
-        return;
-    }
-    if (ch_store_commit(st) != 0) {
-        (void)ch_store_rollback(st);
-        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
-        return;
-    }
-    ch_api__reply_json(c, 200, NULL, user_json(&j->user));
+    ch_api__reply_json(c, j->kind == JOB_USER_CREATE ? 201 : 200, NULL, user_json(&u));
+    ch_user_fini(&u);
 }
 
 void ch_api__handle_users(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_text)

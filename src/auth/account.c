@@ -53,6 +53,42 @@ static int agency_must_exist(ch_store_t *st, int64_t id, ch_agency_t *a, ch_auth
 
 /* ---- users --------------------------------------------------------------------------------- */
 
+/* The rules of a role and its agency binding: the role when given, the agency when given
+ * (positive, and existing when st is not NULL), and an agency for the roles agency and
+ * provider once the change is made (role and agency_id are the values after it). */
+static int binding_rules(ch_store_t *st, const char *role, int role_given, int64_t agency_id,
+                         int agency_given, ch_auth_err_t *err)
+{
+    unsigned bit = role != NULL ? ch_auth_role_bit(role) : 0;
+    if (role_given && bit == 0) {
+        return invalid(err, "role", "role",
+                       "role must be admin, operator, agency, provider or auditor");
+    }
+    if (agency_given && agency_id < 0) {
+        return invalid(err, "agency_id", "agency_id", "agency_id must be an agency's id or null");
+    }
+    if (agency_given && agency_id > 0 && st != NULL) {
+        int rc = agency_must_exist(st, agency_id, NULL, err);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    if ((bit == CH_AUTH_AGENCY || bit == CH_AUTH_PROVIDER) && agency_id == 0) {
+        return invalid(err, "agency_required", "agency_id",
+                       "the roles agency and provider need an agency_id");
+    }
+    return 0;
+}
+
+static int password_rule(const char *pw, size_t len, ch_auth_err_t *err)
+{
+    const char *why = NULL;
+    if (pw != NULL && ch_auth_password_acceptable(pw, len, &why) != 0) {
+        return invalid(err, "password", "password", why);
+    }
+    return 0;
+}
+
 int ch_auth_user_check(ch_store_t *st, const ch_auth_user_req_t *req, ch_auth_err_t *err)
 {
     memset(err, 0, sizeof(*err));
@@ -60,31 +96,11 @@ int ch_auth_user_check(ch_store_t *st, const ch_auth_user_req_t *req, ch_auth_er
     if (name == NULL || name[0] == '\0' || strlen(name) > 64 || strchr(name, ':') != NULL) {
         return invalid(err, "name", "name", "name must be 1 to 64 bytes without ':'");
     }
-    unsigned bit = req->role != NULL ? ch_auth_role_bit(req->role) : 0;
-    if (bit == 0) {
-        return invalid(err, "role", "role",
-                       "role must be admin, operator, agency, provider or auditor");
+    int rc = binding_rules(st, req->role, 1, req->agency_id, 1, err);
+    if (rc == 0) {
+        rc = password_rule(req->password, req->password_len, err);
     }
-    if (req->agency_id < 0) {
-        return invalid(err, "agency_id", "agency_id", "agency_id must be an agency's id or null");
-    }
-    if (req->agency_id > 0 && st != NULL) {
-        int rc = agency_must_exist(st, req->agency_id, NULL, err);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    if ((bit == CH_AUTH_AGENCY || bit == CH_AUTH_PROVIDER) && req->agency_id == 0) {
-        return invalid(err, "agency_required", "agency_id",
-                       "the roles agency and provider need an agency_id");
-    }
-    if (req->password != NULL) {
-        const char *why = NULL;
-        if (ch_auth_password_acceptable(req->password, req->password_len, &why) != 0) {
-            return invalid(err, "password", "password", why);
-        }
-    }
-    return 0;
+    return rc;
 }
 
 int ch_auth_user_create(ch_store_t *st, const ch_auth_user_req_t *req, const char *hash,
@@ -139,6 +155,123 @@ fail:
     sodium_memzero(out->password_hash, strlen(out->password_hash));
     ch_user_fini(out);
     memset(out, 0, sizeof(*out));
+    return err->rc;
+}
+
+/* Reads the user a change names into u. */
+static int change_target(ch_store_t *st, const ch_auth_user_change_t *req, ch_user_t *u,
+                         ch_auth_err_t *err)
+{
+    int rc = req->id != 0 ? ch_store_user_get(st, req->id, u)
+                          : ch_store_user_find(st, req->name != NULL ? req->name : "", u);
+    if (rc == CH_ENOTFOUND) {
+        return refuse(err, CH_AUTH_E_NOT_FOUND, "not_found", NULL, "no such user", rc);
+    }
+    if (rc != 0) {
+        return store_failed(err, rc);
+    }
+    return 0;
+}
+
+/* The rules of a change to u (as stored). */
+static int change_rules(ch_store_t *st, const ch_auth_user_change_t *req, const ch_user_t *u,
+                        ch_auth_err_t *err)
+{
+    const char *role = req->role != NULL ? req->role : u->role;
+    int64_t agency_id = req->set_agency ? req->agency_id : u->agency_id;
+    return binding_rules(st, role, req->role != NULL, agency_id, req->set_agency, err);
+}
+
+int ch_auth_user_change_check(ch_store_t *st, const ch_auth_user_change_t *req, ch_auth_err_t *err)
+{
+    memset(err, 0, sizeof(*err));
+    ch_user_t u;
+    memset(&u, 0, sizeof(u));
+    int rc = change_target(st, req, &u, err);
+    if (rc == 0) {
+        rc = change_rules(st, req, &u, err);
+    }
+    if (rc == 0) {
+        rc = password_rule(req->password, req->password_len, err);
+    }
+    ch_user_fini(&u);
+    return rc;
+}
+
+int ch_auth_user_update(ch_store_t *st, const ch_auth_user_change_t *req, const char *hash,
+                        const ch_auth_recorder_t *rec, ch_user_t *out, ch_auth_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    memset(err, 0, sizeof(*err));
+    int rc = ch_store_begin(st);
+    if (rc != 0) {
+        return store_failed(err, rc);
+    }
+    rc = change_target(st, req, out, err);
+    if (rc == 0) {
+        rc = change_rules(st, req, out, err);
+    }
+    if (rc != 0) {
+        goto fail;
+    }
+    /* What the record says changed: what was asked, in the order the API has always told. */
+    json_t *changes = json_object();
+    if (req->disabled >= 0) {
+        out->disabled = req->disabled;
+        json_object_set_new(changes, "disabled", json_boolean(req->disabled));
+    }
+    if (req->unlock) {
+        out->locked_until = 0;
+        out->failed_logins = 0;
+        json_object_set_new(changes, "unlocked", json_true());
+    }
+    if (req->role != NULL) {
+        ch_free(out->role);
+        out->role = ch_strdup(req->role);
+        json_object_set_new(changes, "role", json_string(out->role));
+    }
+    if (req->set_agency) {
+        out->agency_id = req->agency_id;
+        json_object_set_new(changes, "agency_id",
+                            out->agency_id ? json_integer(out->agency_id) : json_null());
+    }
+    if (hash != NULL && hash[0] != '\0') {
+        ch_free(out->password_hash);
+        out->password_hash = ch_strdup(hash);
+        json_object_set_new(changes, "password_changed", json_true());
+    }
+    rc = ch_store_user_update(st, out);
+    /* A disabled user, a new role or a new password ends the user's sessions. */
+    if (rc == 0 && json_object_size(changes) > 0 &&
+        (out->disabled || req->role != NULL ||
+         json_object_get(changes, "password_changed") != NULL)) {
+        rc = ch_store_session_end_user(st, out->id);
+    }
+    if (rc != 0) {
+        json_decref(changes);
+        store_failed(err, rc);
+        goto fail;
+    }
+    char object[96];
+    snprintf(object, sizeof(object), "user:%s", out->name);
+    /* Disabling a user ends access: it may use the audit disk's reserve. */
+    int ends = ch_auth_record_ends_access("user.update", req->disabled == 1);
+    rc = rec->record(rec->data, "user.update", object, changes, ends);
+    if (rc != 0) {
+        refuse(err, CH_AUTH_E_AUDIT, "audit", NULL,
+               "the change was not made: it could not be put on the audit record",
+               rc < 0 ? rc : CH_EIO);
+        goto fail;
+    }
+    rc = ch_store_commit(st);
+    if (rc != 0) {
+        store_failed(err, rc);
+        goto fail;
+    }
+    return 0;
+fail:
+    (void)ch_store_rollback(st);
+    ch_user_fini(out);
     return err->rc;
 }
 

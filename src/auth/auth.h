@@ -207,6 +207,43 @@ int ch_auth_user_create(ch_store_t *st, const ch_auth_user_req_t *req, const cha
                         const ch_auth_recorder_t *rec, ch_user_t *out,
                         ch_auth_err_t *err) CH_MUST_CHECK;
 
+/*
+ * A change of a user, found by id (or by name when id is 0). Each part is optional: role NULL
+ * keeps the role; set_agency replaces the agency with agency_id (0: none; negative: not an
+ * id); disabled -1 keeps the flag, 0 enables, 1 disables; unlock lifts the lock-out (the
+ * failures and locked_until); a password (checked when given) is changed with the hash given
+ * to ch_auth_user_update. The roles agency and provider keep needing an agency.
+ */
+typedef struct ch_auth_user_change {
+    int64_t id;
+    const char *name;
+    const char *role;
+    int set_agency;
+    int64_t agency_id;
+    int disabled;
+    int unlock;
+    const char *password; /* NULL: not checked (kept, or already hashed) */
+    size_t password_len;
+} ch_auth_user_change_t;
+
+/* Checks a change against the user as stored: CH_AUTH_E_NOT_FOUND for no such user, then
+ * role, agency_id (positive, an existing agency), an agency for the roles agency and provider,
+ * the password when given. 0, or a negative code with err filled. */
+int ch_auth_user_change_check(ch_store_t *st, const ch_auth_user_change_t *req,
+                              ch_auth_err_t *err) CH_MUST_CHECK;
+
+/*
+ * Applies a change in one store transaction: reads the user, checks the change again (not the
+ * password: hash is its Argon2id string when has_password, else NULL), writes it, ends the
+ * user's sessions when it disables, changes the role or the password, and records
+ * "user.update" {disabled, unlocked, role, agency_id, password_changed: what was asked} on
+ * rec (an ending record when it disables). On success out holds the user as stored (free with
+ * ch_user_fini); on failure out is empty and err says why.
+ */
+int ch_auth_user_update(ch_store_t *st, const ch_auth_user_change_t *req, const char *hash,
+                        const ch_auth_recorder_t *rec, ch_user_t *out,
+                        ch_auth_err_t *err) CH_MUST_CHECK;
+
 /* A new API key: agency_id an existing agency's; role "agency" or "provider", or NULL for the
  * agency's kind's default (provider for an agency of kind provider, else agency); label NULL
  * or at most 200 bytes. */

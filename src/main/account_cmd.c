@@ -106,13 +106,6 @@ static int acct_change(acct_t *a, const char *action, const char *object, json_t
     return rc;
 }
 
-static int acct_fail(acct_t *a, const char *what)
-{
-    (void)ch_store_rollback(a->st);
-    fprintf(stderr, "cctvhub: %s: %s\n", what, ch_store_errmsg(a->st));
-    return CH_EXIT_FAILURE;
-}
-
 /* The account use cases' audit records from the command line (ch_auth_recorder_t): queued in
  * the store's outbox inside the change's transaction, marked "via": "cli". Whether a record
  * ends access is decided again when the outbox is appended (ch_main__outbox_drain). */
@@ -207,35 +200,19 @@ static int user_add(acct_t *a, const ch_auth_user_req_t *given)
     return CH_EXIT_OK;
 }
 
+/* cctvhub user disable|enable: enabling also lifts a lock-out. */
 static int user_set_disabled(acct_t *a, const char *name, int disabled)
 {
+    ch_auth_user_change_t req = {.name = name, .disabled = disabled, .unlock = !disabled};
+    ch_auth_recorder_t rec = {acct_record, a};
+    ch_auth_err_t err;
     ch_user_t u;
-    int rc = ch_store_begin(a->st);
-    if (rc == 0) {
-        rc = ch_store_user_find(a->st, name, &u);
-    }
-    if (rc == CH_ENOTFOUND) {
-        (void)ch_store_rollback(a->st);
-        fprintf(stderr, "cctvhub user: no user named \"%s\"\n", name);
-        return CH_EXIT_FAILURE;
-    }
-    if (rc != 0) {
-        return acct_fail(a, "user");
-    }
-    u.disabled = disabled;
-    if (!disabled) {
-        u.failed_logins = 0;
-        u.locked_until = 0;
-    }
-    char object[96];
-    snprintf(object, sizeof(object), "user:%s", name);
-    if ((rc = ch_store_user_update(a->st, &u)) != 0 ||
-        (disabled && (rc = ch_store_session_end_user(a->st, u.id)) != 0) ||
-        (rc = acct_change(a, "user.update", object,
-                          json_pack("{s:b, s:s}", "disabled", disabled, "via", "cli"))) != 0 ||
-        (rc = ch_store_commit(a->st)) != 0) {
-        ch_user_fini(&u);
-        return acct_fail(a, "user");
+    if (ch_auth_user_update(a->st, &req, NULL, &rec, &u, &err) != 0) {
+        if (err.code == CH_AUTH_E_NOT_FOUND) {
+            fprintf(stderr, "cctvhub user: no user named \"%s\"\n", name);
+            return CH_EXIT_FAILURE;
+        }
+        return acct_store_failed(a, "user");
     }
     ch_user_fini(&u);
     printf("user %s %s\n", name, disabled ? "disabled; its sessions ended" : "enabled");

@@ -1,7 +1,8 @@
 /*
  * Unit tests of auth's account use cases (account.c): creating a user, making and revoking an
- * API key. Each rule is refused with its code, rule and field; the successes write the store
- * and put one record on the recorder; a duplicate name and a failing recorder change nothing.
+ * API key, changing a user. Each rule is refused with its code, rule and field; the successes write
+ * the store and put one record on the recorder; a duplicate name and a failing recorder change
+ * nothing.
  *
  * The tests open a fresh SQLite database in their own temporary directory (setup) and remove
  * it afterwards (teardown).
@@ -288,6 +289,134 @@ static void test_user_create_without_its_record_changes_nothing(void **state)
     ch_user_fini(&u);
 }
 
+static int64_t create_user(fixture_t *fx, const char *name, const char *role, int64_t agency_id)
+{
+    ch_auth_err_t err;
+    ch_user_t u;
+    ch_auth_user_req_t req = {.name = name, .role = role, .agency_id = agency_id};
+    assert_int_equal(ch_auth_user_create(fx->st, &req, FAKE_HASH, &fx->recorder, &u, &err), 0);
+    int64_t id = u.id;
+    ch_user_fini(&u);
+    return id;
+}
+
+static void test_user_change_check_refuses_each_rule_with_its_field(void **state)
+{
+    fixture_t *fx = *state;
+    ch_auth_err_t err;
+    int64_t id = create_user(fx, "kim", "provider", fx->provider_id);
+    ch_auth_user_change_t none = {.id = id + 50, .disabled = -1};
+    int rc = ch_auth_user_change_check(fx->st, &none, &err);
+    assert_refused(rc, &err, CH_AUTH_E_NOT_FOUND, "not_found", NULL);
+    assert_int_equal(rc, CH_ENOTFOUND);
+    none = (ch_auth_user_change_t){.name = "nobody", .disabled = -1};
+    assert_refused(ch_auth_user_change_check(fx->st, &none, &err), &err, CH_AUTH_E_NOT_FOUND,
+                   "not_found", NULL);
+    struct {
+        ch_auth_user_change_t req;
+        const char *rule;
+        const char *field;
+    } cases[] = {
+        {{.id = id, .disabled = -1, .role = ""}, "role", "role"},
+        {{.id = id, .disabled = -1, .set_agency = 1, .agency_id = -1}, "agency_id", "agency_id"},
+        {{.id = id, .disabled = -1, .set_agency = 1, .agency_id = 777},
+         "agency_exists",
+         "agency_id"},
+        /* A provider keeps needing an agency; so does a user made agency without one. */
+        {{.id = id, .disabled = -1, .set_agency = 1, .agency_id = 0},
+         "agency_required",
+         "agency_id"},
+        {{.id = id, .disabled = -1, .password = "short", .password_len = 5},
+         "password",
+         "password"},
+    };
+    for (size_t i = 0; i < CH_ARRAY_SIZE(cases); i++) {
+        assert_refused(ch_auth_user_change_check(fx->st, &cases[i].req, &err), &err,
+                       CH_AUTH_E_INVALID, cases[i].rule, cases[i].field);
+    }
+    /* An admin needs no agency: role and agency together pass. */
+    ch_auth_user_change_t ok = {
+        .id = id, .disabled = -1, .role = "admin", .set_agency = 1, .agency_id = 0};
+    assert_int_equal(ch_auth_user_change_check(fx->st, &ok, &err), 0);
+}
+
+static void test_user_update_disables_ends_sessions_and_records_an_ending(void **state)
+{
+    fixture_t *fx = *state;
+    ch_auth_err_t err;
+    ch_user_t u;
+    int64_t id = create_user(fx, "kim", "operator", 0);
+    ch_session_t s = {.token_hash =
+                          "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                      .user_id = id,
+                      .csrf = "csrf",
+                      .expires_at = ch_time_now_ms() + 60000};
+    assert_int_equal(ch_store_session_create(fx->st, &s), 0);
+    ch_auth_user_change_t req = {.name = "kim", .disabled = 1};
+    assert_int_equal(ch_auth_user_update(fx->st, &req, NULL, &fx->recorder, &u, &err), 0);
+    assert_int_equal(u.disabled, 1);
+    ch_user_fini(&u);
+    assert_string_equal(fx->rec.action, "user.update");
+    assert_string_equal(fx->rec.object, "user:kim");
+    assert_string_equal(fx->rec.details, "{\"disabled\":true}");
+    assert_int_equal(fx->rec.ends_access, 1);
+    ch_session_t gone;
+    assert_int_equal(ch_store_session_find(fx->st, s.token_hash, &gone), CH_ENOTFOUND);
+    /* Enabling with unlock lifts the lock-out and is not an ending record. */
+    assert_int_equal(ch_store_user_get(fx->st, id, &u), 0);
+    u.failed_logins = 5;
+    u.locked_until = ch_time_now_ms() + 60000;
+    assert_int_equal(ch_store_user_update(fx->st, &u), 0);
+    ch_user_fini(&u);
+    req = (ch_auth_user_change_t){.id = id, .disabled = 0, .unlock = 1};
+    assert_int_equal(ch_auth_user_update(fx->st, &req, NULL, &fx->recorder, &u, &err), 0);
+    assert_int_equal(u.disabled, 0);
+    assert_int_equal(u.failed_logins, 0);
+    assert_int_equal(u.locked_until, 0);
+    ch_user_fini(&u);
+    assert_string_equal(fx->rec.details, "{\"disabled\":false,\"unlocked\":true}");
+    assert_int_equal(fx->rec.ends_access, 0);
+}
+
+static void test_user_update_role_agency_and_password(void **state)
+{
+    fixture_t *fx = *state;
+    ch_auth_err_t err;
+    ch_user_t u;
+    int64_t id = create_user(fx, "lee", "admin", 0);
+    ch_auth_user_change_t req = {
+        .id = id, .disabled = -1, .role = "agency", .set_agency = 1, .agency_id = fx->agency_id};
+    const char *hash = "$argon2id$v=19$m=65536,t=2,p=1$b3RoZXJzYWx0b3RoZXI$"
+                       "enl4d3Z1dHNycXBvbm1sa2ppaGdmZWRjYmE5ODc2NTQ";
+    assert_int_equal(ch_auth_user_update(fx->st, &req, hash, &fx->recorder, &u, &err), 0);
+    assert_string_equal(u.role, "agency");
+    assert_int_equal(u.agency_id, fx->agency_id);
+    ch_user_fini(&u);
+    char want[128];
+    snprintf(want, sizeof(want),
+             "{\"agency_id\":%lld,\"password_changed\":true,\"role\":\"agency\"}",
+             (long long)fx->agency_id);
+    assert_string_equal(fx->rec.details, want);
+    assert_int_equal(ch_store_user_get(fx->st, id, &u), 0);
+    assert_string_equal(u.password_hash, hash);
+    ch_user_fini(&u);
+    /* Refused in the transaction: nothing changes, nothing recorded. */
+    int count = fx->rec.count;
+    req = (ch_auth_user_change_t){.id = id, .disabled = -1, .set_agency = 1, .agency_id = 0};
+    assert_refused(ch_auth_user_update(fx->st, &req, NULL, &fx->recorder, &u, &err), &err,
+                   CH_AUTH_E_INVALID, "agency_required", "agency_id");
+    assert_null(u.name);
+    fx->rec.fail = CH_EIO;
+    req = (ch_auth_user_change_t){.id = id, .disabled = 1};
+    assert_refused(ch_auth_user_update(fx->st, &req, NULL, &fx->recorder, &u, &err), &err,
+                   CH_AUTH_E_AUDIT, "audit", NULL);
+    assert_int_equal(fx->rec.count, count);
+    assert_int_equal(ch_store_user_get(fx->st, id, &u), 0);
+    assert_int_equal(u.disabled, 0);
+    assert_int_equal(u.agency_id, fx->agency_id);
+    ch_user_fini(&u);
+}
+
 /* ---- API keys ------------------------------------------------------------------------------ */
 
 static void test_apikey_check_refuses_each_rule_with_its_field(void **state)
@@ -456,6 +585,9 @@ int main(void)
         T(test_user_create_refuses_a_name_taken),
         T(test_user_create_checks_the_rules_again),
         T(test_user_create_without_its_record_changes_nothing),
+        T(test_user_change_check_refuses_each_rule_with_its_field),
+        T(test_user_update_disables_ends_sessions_and_records_an_ending),
+        T(test_user_update_role_agency_and_password),
         T(test_apikey_check_refuses_each_rule_with_its_field),
         T(test_apikey_create_makes_a_key_only_its_hash_stored),
         T(test_apikey_create_role_follows_the_agency_unless_given),
