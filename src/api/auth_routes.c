@@ -151,7 +151,8 @@ typedef struct pw_job {
     ch_user_t user; /* login: the user found; create and patch: the record to write */
     int user_found;
     char username[72];
-    json_t *changes; /* patch: what the record says changed */
+    ch_auth_user_change_t change; /* patch: the change asked (its role in role) */
+    char *role;
 } pw_job_t;
 
 static void pw_job_free(pw_job_t *j)
@@ -162,7 +163,7 @@ static void pw_job_free(pw_job_t *j)
     }
     sodium_memzero(j->hash.hash, sizeof(j->hash.hash));
     ch_user_fini(&j->user);
-    json_decref(j->changes);
+    ch_free(j->role);
     ch_free(j);
 }
 
@@ -538,6 +539,37 @@ static void reply_bad(api_ctx_t *c, const char *field, const char *message)
     ch_api__reply_error(c, 400, "invalid", field, message);
 }
 
+/* The one mapping from the account use cases' domain errors (ch_auth_err_t) to answers. */
+static void reply_auth_err(api_ctx_t *c, const ch_auth_err_t *err)
+{
+    static const struct {
+        ch_auth_errc_t code;
+        int status;
+        const char *name;
+    } map[] = {
+        {CH_AUTH_E_INVALID, 400, "invalid"}, {CH_AUTH_E_NOT_FOUND, 404, "not_found"},
+        {CH_AUTH_E_EXISTS, 409, "conflict"}, {CH_AUTH_E_AUDIT, 503, "audit_unavailable"},
+        {CH_AUTH_E_STORE, 500, "internal"},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        if (map[i].code == err->code) {
+            ch_api__reply_error(c, map[i].status, map[i].name, err->field, err->message);
+            return;
+        }
+    }
+    ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+}
+
+/* The use cases' audit records over HTTP: appended to the log at once, with the request's
+ * principal as actor (ch_auth_recorder_t). */
+static int api_record(void *data, const char *action, const char *object, json_t *details,
+                      int ends_access)
+{
+    api_ctx_t *c = data;
+    return ends_access ? ch_api__audit_ending(c, NULL, action, object, "ok", details)
+                       : ch_api__audit(c, NULL, action, object, "ok", details);
+}
+
 /* GET /api/v1/users and /api/v1/apikeys: agency_id, cursor, limit (100 by default: 0). */
 static int list_query(api_ctx_t *c, ch_store_filter_t *f)
 {
@@ -558,74 +590,6 @@ static int id_of(api_ctx_t *c, ch_slice_t s, int64_t *id)
 {
     if (ch_api__parse_id(s, id) != 0) {
         ch_api__reply_error(c, 404, "not_found", NULL, "no such record");
-        return -1;
-    }
-    return 0;
-}
-
-/* Checks agency_id names an agency; 0, or non-zero after answering. */
-static int agency_exists(api_ctx_t *c, int64_t id)
-{
-    ch_agency_t a;
-    int rc = ch_store_agency_get(c->api->st, id, &a);
-    ch_agency_fini(&a);
-    if (rc == CH_ENOTFOUND) {
-        reply_bad(c, "agency_id", "no agency has this id");
-        return -1;
-    }
-    if (rc != 0) {
-        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
-        return -1;
-    }
-    return 0;
-}
-
-/* Reads role and agency_id of a user body into u (each optional when patching). */
-static int user_fields(api_ctx_t *c, json_t *body, ch_user_t *u, int creating)
-{
-    json_t *role = json_object_get(body, "role");
-    json_t *agency = json_object_get(body, "agency_id");
-    if (role != NULL || creating) {
-        if (!json_is_string(role) || ch_auth_role_bit(json_string_value(role)) == 0) {
-            reply_bad(c, "role", "role must be admin, operator, agency, provider or auditor");
-            return -1;
-        }
-        ch_free(u->role);
-        u->role = ch_strdup(json_string_value(role));
-    }
-    if (agency != NULL) {
-        if (json_is_null(agency)) {
-            u->agency_id = 0;
-        } else if (!json_is_integer(agency) || json_integer_value(agency) < 1) {
-            reply_bad(c, "agency_id", "agency_id must be an agency's id or null");
-            return -1;
-        } else {
-            u->agency_id = json_integer_value(agency);
-            if (agency_exists(c, u->agency_id) != 0) {
-                return -1;
-            }
-        }
-    }
-    int needs_agency = strcmp(u->role, "agency") == 0 || strcmp(u->role, "provider") == 0;
-    if (needs_agency && u->agency_id == 0) {
-        reply_bad(c, "agency_id", "the roles agency and provider need an agency_id");
-        return -1;
-    }
-    return 0;
-}
-
-static int password_field(api_ctx_t *c, json_t *body, const char **pw, size_t *len)
-{
-    json_t *p = json_object_get(body, "password");
-    const char *why = NULL;
-    if (!json_is_string(p)) {
-        reply_bad(c, "password", "password must be a string");
-        return -1;
-    }
-    *pw = json_string_value(p);
-    *len = json_string_length(p);
-    if (ch_auth_password_acceptable(*pw, *len, &why) != 0) {
-        reply_bad(c, "password", why);
         return -1;
     }
     return 0;
@@ -658,28 +622,38 @@ static void user_create(api_ctx_t *c)
     if (body == NULL) {
         return;
     }
-    ch_user_t u;
-    memset(&u, 0, sizeof(u));
-    const char *name = json_string_value(json_object_get(body, "name"));
-    const char *pw = NULL;
-    size_t len = 0;
     if (only_keys(c, body, keys) != 0) {
         goto out;
     }
-    if (name == NULL || name[0] == '\0' || strlen(name) > 64 || strchr(name, ':') != NULL) {
-        reply_bad(c, "name", "name must be 1 to 64 bytes without ':'");
+    /* JSON to the typed request; the rules are the use case's (ch_auth_user_check). An
+     * agency_id that is not a positive integer is passed on as not an id (-1). */
+    json_t *agency = json_object_get(body, "agency_id");
+    json_t *pwj = json_object_get(body, "password");
+    ch_auth_user_req_t req = {
+        .name = json_string_value(json_object_get(body, "name")),
+        .role = json_string_value(json_object_get(body, "role")),
+        .agency_id = agency == NULL || json_is_null(agency) ? 0
+                     : json_is_integer(agency) && json_integer_value(agency) >= 1
+                         ? json_integer_value(agency)
+                         : -1,
+        .password = json_string_value(pwj),
+        .password_len = json_is_string(pwj) ? json_string_length(pwj) : 0,
+    };
+    ch_auth_err_t err;
+    if (ch_auth_user_check(c->api->st, &req, &err) != 0) {
+        reply_auth_err(c, &err);
         goto out;
     }
-    if (user_fields(c, body, &u, 1) != 0 || password_field(c, body, &pw, &len) != 0) {
+    if (!json_is_string(pwj)) {
+        reply_bad(c, "password", "password must be a string");
         goto out;
     }
-    u.name = ch_strdup(name);
-    pw_job_t *j = pw_job_new(c, JOB_USER_CREATE, pw, len);
-    j->user = u;
-    memset(&u, 0, sizeof(u));
+    pw_job_t *j = pw_job_new(c, JOB_USER_CREATE, req.password, req.password_len);
+    j->user.name = ch_strdup(req.name);
+    j->user.role = ch_strdup(req.role);
+    j->user.agency_id = req.agency_id;
     (void)pw_queue(j, NULL);
 out:
-    ch_user_fini(&u);
     json_decref(body);
 }
 
@@ -691,62 +665,63 @@ static void user_patch(api_ctx_t *c, int64_t id)
     if (body == NULL) {
         return;
     }
-    ch_user_t u;
-    int rc = ch_store_user_get(api->st, id, &u);
-    if (rc != 0) {
-        if (rc == CH_ENOTFOUND) {
-            ch_api__reply_error(c, 404, "not_found", NULL, "no such user");
-        } else {
-            ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
-        }
+    ch_auth_err_t err;
+    ch_auth_user_change_t req = {.id = id, .disabled = -1};
+    /* An unknown user first, then the body's fields (ch_auth_user_change_check). */
+    if (ch_auth_user_change_check(api->st, &req, &err) != 0) {
+        reply_auth_err(c, &err);
         goto out;
     }
-    if (only_keys(c, body, keys) != 0 || user_fields(c, body, &u, 0) != 0) {
+    if (only_keys(c, body, keys) != 0) {
         goto out;
     }
-    json_t *changes = json_object();
+    /* JSON to the typed change: a role that is not text is no role (""), an agency_id that
+     * is not a positive integer or null is not an id (-1); the rules are the use case's. */
+    json_t *role = json_object_get(body, "role");
+    json_t *agency = json_object_get(body, "agency_id");
     json_t *dis = json_object_get(body, "disabled");
-    if (dis != NULL) {
-        if (!json_is_boolean(dis)) {
-            json_decref(changes);
-            reply_bad(c, "disabled", "disabled must be true or false");
-            goto out;
-        }
-        u.disabled = json_is_true(dis);
-        json_object_set(changes, "disabled", dis);
-    }
     json_t *unlock = json_object_get(body, "unlock");
-    if (unlock != NULL) {
-        if (!json_is_true(unlock)) {
-            json_decref(changes);
-            reply_bad(c, "unlock", "unlock takes only true");
+    json_t *pwj = json_object_get(body, "password");
+    req.role = role == NULL ? NULL : json_is_string(role) ? json_string_value(role) : "";
+    req.set_agency = agency != NULL;
+    req.agency_id = agency == NULL || json_is_null(agency) ? 0
+                    : json_is_integer(agency) && json_integer_value(agency) >= 1
+                        ? json_integer_value(agency)
+                        : -1;
+    if (ch_auth_user_change_check(api->st, &req, &err) != 0) {
+        reply_auth_err(c, &err);
+        goto out;
+    }
+    if (dis != NULL && !json_is_boolean(dis)) {
+        reply_bad(c, "disabled", "disabled must be true or false");
+        goto out;
+    }
+    req.disabled = dis != NULL ? json_is_true(dis) : -1;
+    if (unlock != NULL && !json_is_true(unlock)) {
+        reply_bad(c, "unlock", "unlock takes only true");
+        goto out;
+    }
+    req.unlock = unlock != NULL;
+    if (pwj != NULL) {
+        if (!json_is_string(pwj)) {
+            reply_bad(c, "password", "password must be a string");
             goto out;
         }
-        u.locked_until = 0;
-        u.failed_logins = 0;
-        json_object_set_new(changes, "unlocked", json_true());
-    }
-    if (json_object_get(body, "role") != NULL) {
-        json_object_set_new(changes, "role", json_string(u.role));
-    }
-    if (json_object_get(body, "agency_id") != NULL) {
-        json_object_set_new(changes, "agency_id",
-                            u.agency_id ? json_integer(u.agency_id) : json_null());
-    }
-    const char *pw = "";
-    size_t len = 0;
-    if (json_object_get(body, "password") != NULL) {
-        if (password_field(c, body, &pw, &len) != 0) {
-            json_decref(changes);
+        req.password = json_string_value(pwj);
+        req.password_len = json_string_length(pwj);
+        if (ch_auth_user_change_check(api->st, &req, &err) != 0) {
+            reply_auth_err(c, &err);
             goto out;
         }
-        json_object_set_new(changes, "password_changed", json_true());
     }
-    pw_job_t *j = pw_job_new(c, JOB_USER_PATCH, pw, len);
-    j->user = u;
-    memset(&u, 0, sizeof(u));
-    j->changes = changes;
-    if (len == 0) {
+    pw_job_t *j =
+        pw_job_new(c, JOB_USER_PATCH, req.password != NULL ? req.password : "", req.password_len);
+    j->change = req;
+    j->change.password = NULL;
+    j->change.password_len = 0;
+    j->role = req.role != NULL ? ch_strdup(req.role) : NULL;
+    j->change.role = j->role;
+    if (req.password == NULL) {
         /* Nothing to hash: finish here without the pool. */
         j->ok = 1;
         j->hash.hash[0] = '\0';
@@ -756,11 +731,11 @@ static void user_patch(api_ctx_t *c, int64_t id)
         (void)pw_queue(j, NULL);
     }
 out:
-    ch_user_fini(&u);
     json_decref(body);
 }
 
-/* Back on the loop with the new hash (when one was asked): writes and audits the user. */
+/* Back on the loop with the new hash (when one was asked): the use case writes and audits the
+ * user. */
 static void user_write_finish(pw_job_t *j)
 {
     api_ctx_t *c = &j->ctx;
@@ -769,55 +744,24 @@ static void user_write_finish(pw_job_t *j)
         ch_api__reply_error(c, 500, "internal", NULL, "the password could not be hashed");
         return;
     }
-    if (j->hash.hash[0] != '\0') {
-        ch_free(j->user.password_hash);
-        j->user.password_hash = ch_strdup(j->hash.hash);
-    }
-    int creating = j->kind == JOB_USER_CREATE;
-    int rc = ch_store_begin(st);
-    if (rc == 0) {
-        rc = creating ? ch_store_user_create(st, &j->user) : ch_store_user_update(st, &j->user);
-    }
-    /* A disabled user, a new role or a new password ends the user's sessions. */
-    if (rc == 0 && !creating && json_object_size(j->changes) > 0 &&
-        (j->user.disabled || json_object_get(j->changes, "role") != NULL ||
-         json_object_get(j->changes, "password_changed") != NULL)) {
-        rc = ch_store_session_end_user(st, j->user.id);
-    }
-    if (rc == CH_EEXIST) {
-        (void)ch_store_rollback(st);
-        ch_api__reply_error(c, 409, "conflict", "name", "a user has this name");
-        return;
+    ch_auth_recorder_t rec = {api_record, c};
+    ch_auth_err_t err;
+    ch_user_t u;
+    int rc;
+    if (j->kind == JOB_USER_CREATE) {
+        ch_auth_user_req_t req = {
+            .name = j->user.name, .role = j->user.role, .agency_id = j->user.agency_id};
+        rc = ch_auth_user_create(st, &req, j->hash.hash, &rec, &u, &err);
+    } else {
+        rc = ch_auth_user_update(st, &j->change, j->hash.hash[0] != '\0' ? j->hash.hash : NULL,
+                                 &rec, &u, &err);
     }
     if (rc != 0) {
-        (void)ch_store_rollback(st);
-        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+        reply_auth_err(c, &err);
         return;
     }
-    char object[96];
-    snprintf(object, sizeof(object), "user:%s", j->user.name);
-    json_t *d = creating ? json_pack("{s:s, s:I}", "role", j->user.role, "agency_id",
-                                     (json_int_t)j->user.agency_id)
-                         : json_incref(j->changes);
-    /* Disabling a user ends access: it is recorded even on a full audit disk. */
-    const char *action = creating ? "user.create" : "user.update";
-    int disables =
-        !creating && j->user.disabled && json_is_true(json_object_get(j->changes, "disabled"));
-    int arc = ch_auth_record_ends_access(action, disables)
-                  ? ch_api__audit_ending(c, NULL, action, object, "ok", d)
-                  : ch_api__audit(c, NULL, action, object, "ok", d);
-    if (arc != 0) {
-        (void)ch_store_rollback(st);
-        ch_api__reply_error(c, 503, "audit_unavailable", NULL,
-                            "the change was not made: it could not be put on the audit record");
-        return;
-    }
-    if (ch_store_commit(st) != 0) {
-        (void)ch_store_rollback(st);
-        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
-        return;
-    }
-    ch_api__reply_json(c, creating ? 201 : 200, NULL, user_json(&j->user));
+    ch_api__reply_json(c, j->kind == JOB_USER_CREATE ? 201 : 200, NULL, user_json(&u));
+    ch_user_fini(&u);
 }
 
 void ch_api__handle_users(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_text)
@@ -872,115 +816,57 @@ void ch_api__handle_users(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_
 static void apikey_create(api_ctx_t *c)
 {
     static const char *const keys[] = {"agency_id", "role", "label", NULL};
-    ch_api_t *api = c->api;
     json_t *body = ch_api__read_body(c);
     if (body == NULL) {
         return;
     }
-    json_t *aj = json_object_get(body, "agency_id");
-    json_t *rj = json_object_get(body, "role");
-    json_t *lj = json_object_get(body, "label");
-    ch_agency_t a;
-    memset(&a, 0, sizeof(a));
     if (only_keys(c, body, keys) != 0) {
         goto out;
     }
-    if (!json_is_integer(aj) || json_integer_value(aj) < 1) {
-        reply_bad(c, "agency_id", "agency_id must be an agency's id");
+    /* JSON to the typed request: an agency_id that is not an integer is no id (0), a role
+     * that is not text no role ("") and a label that is not text is refused here; the rules
+     * are the use case's. */
+    json_t *aj = json_object_get(body, "agency_id");
+    json_t *rj = json_object_get(body, "role");
+    json_t *lj = json_object_get(body, "label");
+    ch_auth_apikey_req_t req = {
+        .agency_id = json_is_integer(aj) ? json_integer_value(aj) : 0,
+        .role = rj == NULL           ? NULL
+                : json_is_string(rj) ? json_string_value(rj)
+                                     : "",
+        .label = json_string_value(lj),
+    };
+    ch_auth_err_t err;
+    if (ch_auth_apikey_check(c->api->st, &req, &err) != 0) {
+        reply_auth_err(c, &err);
         goto out;
     }
-    int rc = ch_store_agency_get(api->st, json_integer_value(aj), &a);
-    if (rc == CH_ENOTFOUND) {
-        reply_bad(c, "agency_id", "no agency has this id");
-        goto out;
-    }
-    if (rc != 0) {
-        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
-        goto out;
-    }
-    /* An agency that only provides cameras gets a provider key unless told otherwise. */
-    const char *role = strcmp(a.kind, "provider") == 0 ? "provider" : "agency";
-    if (rj != NULL) {
-        role = json_string_value(rj);
-        if (role == NULL || (strcmp(role, "agency") != 0 && strcmp(role, "provider") != 0)) {
-            reply_bad(c, "role", "an API key's role is agency or provider");
-            goto out;
-        }
-    }
-    if (lj != NULL && !json_is_null(lj) && (!json_is_string(lj) || json_string_length(lj) > 200)) {
+    if (lj != NULL && !json_is_null(lj) &&
+        (!json_is_string(lj) || json_string_length(lj) > CH_AUTH_LABEL_MAX)) {
         reply_bad(c, "label", "label must be text of at most 200 bytes");
         goto out;
     }
-    char secret[CH_AUTH_TOKEN_LEN + 1], hash[CH_AUTH_SHA256_HEX], key[CH_AUTH_APIKEY_MAX];
-    ch_auth_random_token(secret);
-    ch_auth_sha256_hex(secret, strlen(secret), hash);
-    ch_apikey_t k = {.agency_id = a.id,
-                     .role = (char *)role,
-                     .secret_hash = hash,
-                     .label = (char *)json_string_value(lj)};
-    rc = ch_store_begin(api->st);
-    if (rc == 0) {
-        rc = ch_store_apikey_create(api->st, &k);
-    }
-    char object[48];
-    snprintf(object, sizeof(object), "apikey:%lld", (long long)k.id);
-    if (rc == 0 &&
-        ch_api__audit(c, NULL, "apikey.create", object, "ok",
-                      json_pack("{s:I, s:s}", "agency_id", (json_int_t)a.id, "role", role)) != 0) {
-        (void)ch_store_rollback(api->st);
-        ch_api__reply_error(c, 503, "audit_unavailable", NULL,
-                            "the key was not made: it could not be put on the audit record");
+    ch_auth_recorder_t rec = {api_record, c};
+    ch_auth_apikey_made_t made;
+    if (ch_auth_apikey_create(c->api->st, &req, &rec, &made, &err) != 0) {
+        reply_auth_err(c, &err);
         goto out;
     }
-    if (rc != 0 || ch_store_commit(api->st) != 0) {
-        (void)ch_store_rollback(api->st);
-        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
-        goto out;
-    }
-    ch_auth_apikey_format(k.id, secret, key);
-    sodium_memzero(secret, sizeof(secret));
-    json_t *o = apikey_json(&k);
-    json_object_set_new(o, "key", json_string(key));
-    sodium_memzero(key, sizeof(key));
+    json_t *o = apikey_json(&made.key);
+    json_object_set_new(o, "key", json_string(made.text));
+    sodium_memzero(made.text, sizeof(made.text));
+    ch_apikey_fini(&made.key);
     ch_api__reply_json(c, 201, NULL, o);
 out:
-    ch_agency_fini(&a);
     json_decref(body);
 }
 
 static void apikey_revoke(api_ctx_t *c, int64_t id)
 {
-    ch_api_t *api = c->api;
-    ch_apikey_t k;
-    memset(&k, 0, sizeof(k));
-    int rc = ch_store_begin(api->st);
-    if (rc == 0) {
-        rc = ch_store_apikey_get(api->st, id, &k);
-    }
-    if (rc == CH_ENOTFOUND) {
-        (void)ch_store_rollback(api->st);
-        ch_api__reply_error(c, 404, "not_found", NULL, "no such API key");
-        return;
-    }
-    if (rc == 0 && k.revoked_at == 0) {
-        k.revoked_at = ch_time_now_ms();
-        rc = ch_store_apikey_update(api->st, &k);
-        char object[48];
-        snprintf(object, sizeof(object), "apikey:%lld", (long long)id);
-        if (rc == 0 &&
-            ch_api__audit_ending(c, NULL, "apikey.revoke", object, "ok",
-                                 json_pack("{s:I}", "agency_id", (json_int_t)k.agency_id)) != 0) {
-            (void)ch_store_rollback(api->st);
-            ch_apikey_fini(&k);
-            ch_api__reply_error(c, 503, "audit_unavailable", NULL,
-                                "the key was not revoked: it could not be put on the audit record");
-            return;
-        }
-    }
-    ch_apikey_fini(&k);
-    if (rc != 0 || ch_store_commit(api->st) != 0) {
-        (void)ch_store_rollback(api->st);
-        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+    ch_auth_recorder_t rec = {api_record, c};
+    ch_auth_err_t err;
+    if (ch_auth_apikey_revoke(c->api->st, id, &rec, &err) != 0) {
+        reply_auth_err(c, &err);
         return;
     }
     ch_api__reply(c, 204, NULL, NULL, NULL, 0);

@@ -18,6 +18,7 @@
 #include "store/store.h"
 
 #include <stddef.h>
+#include <jansson.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -132,6 +133,156 @@ int ch_auth_authenticate(ch_store_t *st, const ch_auth_config_t *cfg, const ch_s
 /* Fills a principal from a user (for a new session). */
 void ch_auth_principal_of_user(const ch_user_t *u, int64_t session_id, const char *csrf,
                                ch_auth_principal_t *out);
+
+/* ---- accounts: creating users and API keys ------------------------------------------------ */
+
+/*
+ * The account use cases, shared by the API (src/api/auth_routes.c) and the command line
+ * (src/main/account_cmd.c): each takes a typed request, applies every rule of it here, writes
+ * the store and the audit record in one transaction, and reports a refusal as a domain error
+ * (what went wrong, the rule, the field; never an HTTP status or an exit code: the callers map
+ * those). All of them run on one thread with the store (the control loop, or the command).
+ */
+typedef enum ch_auth_errc {
+    CH_AUTH_E_INVALID = 1,   /* a field breaks a rule (err.rule, err.field) */
+    CH_AUTH_E_NOT_FOUND = 2, /* the user or key named does not exist */
+    CH_AUTH_E_EXISTS = 3,    /* a user has this name */
+    CH_AUTH_E_AUDIT = 4,     /* the record could not be put on the audit trail: nothing changed */
+    CH_AUTH_E_STORE = 5,     /* the store failed (err.rc): nothing changed */
+} ch_auth_errc_t;
+
+typedef struct ch_auth_err {
+    ch_auth_errc_t code;
+    const char *rule;    /* which rule refused: "name", "role", "agency_id", "agency_exists",
+                          * "agency_required", "password", "apikey_role", "label", "name_taken",
+                          * "not_found", "audit", "store" (static text) */
+    const char *field;   /* the request field at fault, or NULL (static text) */
+    const char *message; /* for people, as the API answers it (static text) */
+    int rc;              /* the store's or the recorder's code behind E_STORE and E_AUDIT */
+} ch_auth_err_t;
+
+/*
+ * Where a use case puts its audit record: the API appends it to the log with the request's
+ * principal as actor, the command line queues it in the store's outbox. record runs inside the
+ * change's store transaction, before its commit: a non-zero return undoes the change
+ * (CH_AUTH_E_AUDIT). details is stolen; ends_access is ch_auth_record_ends_access's answer
+ * (the record may use the audit disk's reserve).
+ */
+typedef struct ch_auth_recorder {
+    int (*record)(void *data, const char *action, const char *object, json_t *details,
+                  int ends_access);
+    void *data;
+} ch_auth_recorder_t;
+
+/* A new user: name 1 to 64 bytes without ':'; role one of the five; agency_id 0 (none) or an
+ * agency's id, required for the roles agency and provider; password as
+ * ch_auth_password_acceptable says. */
+typedef struct ch_auth_user_req {
+    const char *name;
+    const char *role;
+    int64_t agency_id;
+    const char *password; /* NULL: not checked (not read yet, or already hashed) */
+    size_t password_len;
+} ch_auth_user_req_t;
+
+/*
+ * Checks a new user's request against every rule that needs no hash, in this order: name,
+ * role, agency_id (positive, and an existing agency when st is not NULL), an agency for the
+ * roles agency and provider, the password when given. Call it before hashing the password, so
+ * that a refused request costs no Argon2id. 0, or CH_EINVAL with err filled (CH_AUTH_E_INVALID,
+ * or CH_AUTH_E_STORE when reading the agency failed).
+ */
+int ch_auth_user_check(ch_store_t *st, const ch_auth_user_req_t *req,
+                       ch_auth_err_t *err) CH_MUST_CHECK;
+
+/*
+ * Creates the user of req with the Argon2id string hash (ch_auth_password_hash, or the hash
+ * pool's) and records "user.create" {role, agency_id} on rec, in one store transaction. The
+ * request's rules are checked again (the password is not: it was checked before it was
+ * hashed). On success out holds the stored user (the caller frees it with ch_user_fini); on
+ * failure out is empty, err says why (CH_AUTH_E_EXISTS for a name taken) and a negative code
+ * is returned.
+ */
+int ch_auth_user_create(ch_store_t *st, const ch_auth_user_req_t *req, const char *hash,
+                        const ch_auth_recorder_t *rec, ch_user_t *out,
+                        ch_auth_err_t *err) CH_MUST_CHECK;
+
+/*
+ * A change of a user, found by id (or by name when id is 0). Each part is optional: role NULL
+ * keeps the role; set_agency replaces the agency with agency_id (0: none; negative: not an
+ * id); disabled -1 keeps the flag, 0 enables, 1 disables; unlock lifts the lock-out (the
+ * failures and locked_until); a password (checked when given) is changed with the hash given
+ * to ch_auth_user_update. The roles agency and provider keep needing an agency.
+ */
+typedef struct ch_auth_user_change {
+    int64_t id;
+    const char *name;
+    const char *role;
+    int set_agency;
+    int64_t agency_id;
+    int disabled;
+    int unlock;
+    const char *password; /* NULL: not checked (kept, or already hashed) */
+    size_t password_len;
+} ch_auth_user_change_t;
+
+/* Checks a change against the user as stored: CH_AUTH_E_NOT_FOUND for no such user, then
+ * role, agency_id (positive, an existing agency), an agency for the roles agency and provider,
+ * the password when given. 0, or a negative code with err filled. */
+int ch_auth_user_change_check(ch_store_t *st, const ch_auth_user_change_t *req,
+                              ch_auth_err_t *err) CH_MUST_CHECK;
+
+/*
+ * Applies a change in one store transaction: reads the user, checks the change again (not the
+ * password: hash is its Argon2id string when has_password, else NULL), writes it, ends the
+ * user's sessions when it disables, changes the role or the password, and records
+ * "user.update" {disabled, unlocked, role, agency_id, password_changed: what was asked} on
+ * rec (an ending record when it disables). On success out holds the user as stored (free with
+ * ch_user_fini); on failure out is empty and err says why.
+ */
+int ch_auth_user_update(ch_store_t *st, const ch_auth_user_change_t *req, const char *hash,
+                        const ch_auth_recorder_t *rec, ch_user_t *out,
+                        ch_auth_err_t *err) CH_MUST_CHECK;
+
+/* A new API key: agency_id an existing agency's; role "agency" or "provider", or NULL for the
+ * agency's kind's default (provider for an agency of kind provider, else agency); label NULL
+ * or at most 200 bytes. */
+typedef struct ch_auth_apikey_req {
+    int64_t agency_id;
+    const char *role;
+    const char *label;
+} ch_auth_apikey_req_t;
+
+#define CH_AUTH_LABEL_MAX 200
+
+/* A key made: the stored record (the caller frees it with ch_apikey_fini) and the key as
+ * shown once (the caller wipes it with sodium_memzero once shown). */
+typedef struct ch_auth_apikey_made {
+    ch_apikey_t key;
+    char text[CH_AUTH_APIKEY_MAX];
+} ch_auth_apikey_made_t;
+
+/* Checks a new key's request: agency_id positive (and an existing agency when st is not
+ * NULL), role, label. 0, or CH_EINVAL with err filled. */
+int ch_auth_apikey_check(ch_store_t *st, const ch_auth_apikey_req_t *req,
+                         ch_auth_err_t *err) CH_MUST_CHECK;
+
+/*
+ * Makes an API key for req: 256 random bits of secret, only their SHA-256 stored, and
+ * "apikey.create" {agency_id, role} recorded on rec, in one store transaction. 0 with out
+ * filled, or a negative code with err filled and out empty.
+ */
+int ch_auth_apikey_create(ch_store_t *st, const ch_auth_apikey_req_t *req,
+                          const ch_auth_recorder_t *rec, ch_auth_apikey_made_t *out,
+                          ch_auth_err_t *err) CH_MUST_CHECK;
+
+/*
+ * Revokes API key id and records "apikey.revoke" {agency_id} (an ending record) on rec, in one
+ * store transaction. A key already revoked stays as it was, with no record, and succeeds.
+ * 0, or a negative code with err filled (CH_AUTH_E_NOT_FOUND for no such key).
+ */
+int ch_auth_apikey_revoke(ch_store_t *st, int64_t id, const ch_auth_recorder_t *rec,
+                          ch_auth_err_t *err) CH_MUST_CHECK;
 
 /* ---- the login throttle -------------------------------------------------------------------- */
 

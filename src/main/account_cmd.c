@@ -106,9 +106,23 @@ static int acct_change(acct_t *a, const char *action, const char *object, json_t
     return rc;
 }
 
-static int acct_fail(acct_t *a, const char *what)
+/* The account use cases' audit records from the command line (ch_auth_recorder_t): queued in
+ * the store's outbox inside the change's transaction, marked "via": "cli". Whether a record
+ * ends access is decided again when the outbox is appended (ch_main__outbox_drain). */
+static int acct_record(void *data, const char *action, const char *object, json_t *details,
+                       int ends_access)
 {
-    (void)ch_store_rollback(a->st);
+    (void)ends_access;
+    if (details == NULL) {
+        details = json_object();
+    }
+    json_object_set_new(details, "via", json_string("cli"));
+    return acct_change(data, action, object, details);
+}
+
+/* A use case's store or audit failure (the use case has rolled back): the store's message. */
+static int acct_store_failed(acct_t *a, const char *what)
+{
     fprintf(stderr, "cctvhub: %s: %s\n", what, ch_store_errmsg(a->st));
     return CH_EXIT_FAILURE;
 }
@@ -138,84 +152,67 @@ static int parse_id(const char *s, int64_t *out)
 
 /* ---- user ---------------------------------------------------------------------------------- */
 
-static int user_add(acct_t *a, const char *name, const char *role, int64_t agency_id)
+/* cctvhub user add, once the command line passed ch_auth_user_check without a store: reads
+ * the password, checks it and the agency, hashes it here (no hash pool in a command) and
+ * creates the user through the use case. */
+static int user_add(acct_t *a, const ch_auth_user_req_t *given)
 {
-    size_t len = 0;
-    const char *why = NULL;
-    char *pw = read_password(&len);
+    ch_auth_user_req_t req = *given;
+    ch_auth_err_t err;
     char hash[CH_AUTH_HASH_MAX];
-    if (ch_auth_password_acceptable(pw, len, &why) != 0) {
-        fprintf(stderr, "cctvhub user add: %s\n", why);
-        sodium_memzero(pw, len);
-        ch_free(pw);
-        return CH_EXIT_FAILURE;
+    size_t len = 0;
+    char *pw = read_password(&len);
+    req.password = pw;
+    req.password_len = len;
+    int rc = ch_auth_user_check(a->st, &req, &err);
+    if (rc == 0) {
+        rc = ch_auth_password_hash(pw, len, hash);
+        if (rc != 0) {
+            fprintf(stderr, "cctvhub user add: the password could not be hashed\n");
+        }
+    } else if (err.code == CH_AUTH_E_STORE) {
+        acct_store_failed(a, "user add");
+    } else if (strcmp(err.rule, "agency_exists") == 0) {
+        fprintf(stderr, "cctvhub user add: no agency has id %lld\n", (long long)req.agency_id);
+    } else {
+        fprintf(stderr, "cctvhub user add: %s\n", err.message);
     }
-    int rc = ch_auth_password_hash(pw, len, hash);
     sodium_memzero(pw, len);
     ch_free(pw);
+    req.password = NULL;
+    req.password_len = 0;
     if (rc != 0) {
-        fprintf(stderr, "cctvhub user add: the password could not be hashed\n");
         return CH_EXIT_FAILURE;
     }
-    if (agency_id > 0) {
-        ch_agency_t ag;
-        rc = ch_store_agency_get(a->st, agency_id, &ag);
-        ch_agency_fini(&ag);
-        if (rc != 0) {
-            fprintf(stderr, "cctvhub user add: no agency has id %lld\n", (long long)agency_id);
-            return CH_EXIT_FAILURE;
-        }
-    }
-    ch_user_t u = {
-        .name = (char *)name, .role = (char *)role, .agency_id = agency_id, .password_hash = hash};
-    char object[96];
-    snprintf(object, sizeof(object), "user:%s", name);
-    if ((rc = ch_store_begin(a->st)) != 0 || (rc = ch_store_user_create(a->st, &u)) != 0 ||
-        (rc = acct_change(a, "user.create", object,
-                          json_pack("{s:s, s:I, s:s}", "role", role, "agency_id",
-                                    (json_int_t)agency_id, "via", "cli"))) != 0 ||
-        (rc = ch_store_commit(a->st)) != 0) {
-        if (rc == CH_EEXIST) {
-            (void)ch_store_rollback(a->st);
-            fprintf(stderr, "cctvhub user add: a user named \"%s\" exists\n", name);
-            return CH_EXIT_FAILURE;
-        }
-        return acct_fail(a, "user add");
-    }
+    ch_auth_recorder_t rec = {acct_record, a};
+    ch_user_t u;
+    rc = ch_auth_user_create(a->st, &req, hash, &rec, &u, &err);
     sodium_memzero(hash, sizeof(hash));
-    printf("user %s added (id %lld, role %s)\n", name, (long long)u.id, role);
+    if (rc != 0) {
+        if (err.code == CH_AUTH_E_EXISTS) {
+            fprintf(stderr, "cctvhub user add: a user named \"%s\" exists\n", req.name);
+            return CH_EXIT_FAILURE;
+        }
+        return acct_store_failed(a, "user add");
+    }
+    printf("user %s added (id %lld, role %s)\n", u.name, (long long)u.id, u.role);
+    ch_user_fini(&u);
     return CH_EXIT_OK;
 }
 
+/* cctvhub user disable|enable: enabling also lifts a lock-out. */
 static int user_set_disabled(acct_t *a, const char *name, int disabled)
 {
+    ch_auth_user_change_t req = {.name = name, .disabled = disabled, .unlock = !disabled};
+    ch_auth_recorder_t rec = {acct_record, a};
+    ch_auth_err_t err;
     ch_user_t u;
-    int rc = ch_store_begin(a->st);
-    if (rc == 0) {
-        rc = ch_store_user_find(a->st, name, &u);
-    }
-    if (rc == CH_ENOTFOUND) {
-        (void)ch_store_rollback(a->st);
-        fprintf(stderr, "cctvhub user: no user named \"%s\"\n", name);
-        return CH_EXIT_FAILURE;
-    }
-    if (rc != 0) {
-        return acct_fail(a, "user");
-    }
-    u.disabled = disabled;
-    if (!disabled) {
-        u.failed_logins = 0;
-        u.locked_until = 0;
-    }
-    char object[96];
-    snprintf(object, sizeof(object), "user:%s", name);
-    if ((rc = ch_store_user_update(a->st, &u)) != 0 ||
-        (disabled && (rc = ch_store_session_end_user(a->st, u.id)) != 0) ||
-        (rc = acct_change(a, "user.update", object,
-                          json_pack("{s:b, s:s}", "disabled", disabled, "via", "cli"))) != 0 ||
-        (rc = ch_store_commit(a->st)) != 0) {
-        ch_user_fini(&u);
-        return acct_fail(a, "user");
+    if (ch_auth_user_update(a->st, &req, NULL, &rec, &u, &err) != 0) {
+        if (err.code == CH_AUTH_E_NOT_FOUND) {
+            fprintf(stderr, "cctvhub user: no user named \"%s\"\n", name);
+            return CH_EXIT_FAILURE;
+        }
+        return acct_store_failed(a, "user");
     }
     ch_user_fini(&u);
     printf("user %s %s\n", name, disabled ? "disabled; its sessions ended" : "enabled");
@@ -282,9 +279,9 @@ int ch_main_user(int argc, char **argv)
         fprintf(stderr, "%s", user_usage);
         return CH_EXIT_USAGE;
     }
+    ch_auth_user_req_t req = {.name = name, .role = role};
     if (is_add) {
-        unsigned bit = ch_auth_role_bit(role);
-        if (role == NULL || bit == 0) {
+        if (role == NULL || ch_auth_role_bit(role) == 0) {
             fprintf(stderr, "cctvhub user add: --role must be admin, operator, agency, provider "
                             "or auditor\n");
             return CH_EXIT_USAGE;
@@ -298,12 +295,17 @@ int ch_main_user(int argc, char **argv)
             fprintf(stderr, "cctvhub user add: --agency must be an agency id\n");
             return CH_EXIT_USAGE;
         }
-        if ((bit == CH_AUTH_AGENCY || bit == CH_AUTH_PROVIDER) && agency_id == 0) {
-            fprintf(stderr, "cctvhub user add: the role %s needs --agency ID\n", role);
-            return CH_EXIT_USAGE;
-        }
-        if (strlen(name) > 64 || strchr(name, ':') != NULL) {
-            fprintf(stderr, "cctvhub user add: a name has 1 to 64 bytes and no ':'\n");
+        req.agency_id = agency_id;
+        /* The rules that need no store are a bad command line (exit 2), before it is opened. */
+        ch_auth_err_t err;
+        if (ch_auth_user_check(NULL, &req, &err) != 0) {
+            if (strcmp(err.rule, "agency_required") == 0) {
+                fprintf(stderr, "cctvhub user add: the role %s needs --agency ID\n", role);
+            } else if (strcmp(err.rule, "name") == 0) {
+                fprintf(stderr, "cctvhub user add: a name has 1 to 64 bytes and no ':'\n");
+            } else {
+                fprintf(stderr, "cctvhub user add: %s\n", err.message);
+            }
             return CH_EXIT_USAGE;
         }
     } else if (role != NULL || agency != NULL || pw_stdin) {
@@ -317,7 +319,7 @@ int ch_main_user(int argc, char **argv)
         return rc;
     }
     if (is_add) {
-        rc = user_add(&a, name, role, agency_id);
+        rc = user_add(&a, &req);
     } else if (is_list) {
         rc = user_list(&a);
     } else {
@@ -329,77 +331,42 @@ int ch_main_user(int argc, char **argv)
 
 /* ---- apikey -------------------------------------------------------------------------------- */
 
-static int apikey_create(acct_t *a, int64_t agency_id, const char *role, const char *label)
+static int apikey_create(acct_t *a, const ch_auth_apikey_req_t *req)
 {
-    ch_agency_t ag;
-    int rc = ch_store_agency_get(a->st, agency_id, &ag);
-    if (rc != 0) {
-        ch_agency_fini(&ag);
-        fprintf(stderr, "cctvhub apikey create: no agency has id %lld\n", (long long)agency_id);
-        return CH_EXIT_FAILURE;
+    ch_auth_recorder_t rec = {acct_record, a};
+    ch_auth_apikey_made_t made;
+    ch_auth_err_t err;
+    if (ch_auth_apikey_create(a->st, req, &rec, &made, &err) != 0) {
+        if (err.code == CH_AUTH_E_INVALID && strcmp(err.rule, "agency_exists") == 0) {
+            fprintf(stderr, "cctvhub apikey create: no agency has id %lld\n",
+                    (long long)req->agency_id);
+            return CH_EXIT_FAILURE;
+        }
+        if (err.code == CH_AUTH_E_INVALID) {
+            fprintf(stderr, "cctvhub apikey create: %s\n", err.message);
+            return CH_EXIT_FAILURE;
+        }
+        return acct_store_failed(a, "apikey create");
     }
-    if (role == NULL) {
-        role = strcmp(ag.kind, "provider") == 0 ? "provider" : "agency";
-    }
-    ch_agency_fini(&ag);
-    char secret[CH_AUTH_TOKEN_LEN + 1], hash[CH_AUTH_SHA256_HEX], key[CH_AUTH_APIKEY_MAX];
-    ch_auth_random_token(secret);
-    ch_auth_sha256_hex(secret, strlen(secret), hash);
-    ch_apikey_t k = {
-        .agency_id = agency_id, .role = (char *)role, .secret_hash = hash, .label = (char *)label};
-    char object[48];
-    if ((rc = ch_store_begin(a->st)) != 0 || (rc = ch_store_apikey_create(a->st, &k)) != 0) {
-        sodium_memzero(secret, sizeof(secret));
-        return acct_fail(a, "apikey create");
-    }
-    snprintf(object, sizeof(object), "apikey:%lld", (long long)k.id);
-    if ((rc = acct_change(a, "apikey.create", object,
-                          json_pack("{s:I, s:s, s:s}", "agency_id", (json_int_t)agency_id, "role",
-                                    role, "via", "cli"))) != 0 ||
-        (rc = ch_store_commit(a->st)) != 0) {
-        sodium_memzero(secret, sizeof(secret));
-        return acct_fail(a, "apikey create");
-    }
-    ch_auth_apikey_format(k.id, secret, key);
-    printf("%s\n", key);
+    printf("%s\n", made.text);
     fflush(stdout);
-    sodium_memzero(secret, sizeof(secret));
-    sodium_memzero(key, sizeof(key));
+    sodium_memzero(made.text, sizeof(made.text));
     fprintf(stderr, "API key %lld for agency %lld (role %s): shown once, keep it safe\n",
-            (long long)k.id, (long long)agency_id, role);
+            (long long)made.key.id, (long long)made.key.agency_id, made.key.role);
+    ch_apikey_fini(&made.key);
     return CH_EXIT_OK;
 }
 
 static int apikey_revoke(acct_t *a, int64_t id)
 {
-    ch_apikey_t k;
-    int rc = ch_store_begin(a->st);
-    if (rc == 0) {
-        rc = ch_store_apikey_get(a->st, id, &k);
-    }
-    if (rc == CH_ENOTFOUND) {
-        (void)ch_store_rollback(a->st);
-        fprintf(stderr, "cctvhub apikey revoke: no API key has id %lld\n", (long long)id);
-        return CH_EXIT_FAILURE;
-    }
-    if (rc != 0) {
-        return acct_fail(a, "apikey revoke");
-    }
-    if (k.revoked_at == 0) {
-        char object[48];
-        snprintf(object, sizeof(object), "apikey:%lld", (long long)id);
-        k.revoked_at = ch_time_now_ms();
-        if ((rc = ch_store_apikey_update(a->st, &k)) != 0 ||
-            (rc = acct_change(a, "apikey.revoke", object,
-                              json_pack("{s:I, s:s}", "agency_id", (json_int_t)k.agency_id, "via",
-                                        "cli"))) != 0) {
-            ch_apikey_fini(&k);
-            return acct_fail(a, "apikey revoke");
+    ch_auth_recorder_t rec = {acct_record, a};
+    ch_auth_err_t err;
+    if (ch_auth_apikey_revoke(a->st, id, &rec, &err) != 0) {
+        if (err.code == CH_AUTH_E_NOT_FOUND) {
+            fprintf(stderr, "cctvhub apikey revoke: no API key has id %lld\n", (long long)id);
+            return CH_EXIT_FAILURE;
         }
-    }
-    ch_apikey_fini(&k);
-    if (ch_store_commit(a->st) != 0) {
-        return acct_fail(a, "apikey revoke");
+        return acct_store_failed(a, "apikey revoke");
     }
     printf("API key %lld revoked\n", (long long)id);
     return CH_EXIT_OK;
@@ -456,9 +423,17 @@ int ch_main_apikey(int argc, char **argv)
     const char *cmd = pos[0];
     int64_t id = 0;
     int ok = 0;
+    ch_auth_apikey_req_t req = {.role = role, .label = label};
+    ch_auth_err_t err;
     if (cmd != NULL && strcmp(cmd, "create") == 0) {
-        ok = npos == 1 && agency != NULL && parse_id(agency, &id) == 0 &&
-             (role == NULL || strcmp(role, "agency") == 0 || strcmp(role, "provider") == 0);
+        ok = npos == 1 && agency != NULL && parse_id(agency, &req.agency_id) == 0;
+        /* The rules that need no store (the role, the label) are a bad command line. */
+        if (ok && ch_auth_apikey_check(NULL, &req, &err) != 0) {
+            if (strcmp(err.rule, "label") == 0) {
+                fprintf(stderr, "cctvhub apikey create: %s\n\n", err.message);
+            }
+            ok = 0;
+        }
     } else if (cmd != NULL && strcmp(cmd, "revoke") == 0) {
         ok = npos == 2 && parse_id(pos[1], &id) == 0 && role == NULL && agency == NULL;
     } else if (cmd != NULL && strcmp(cmd, "list") == 0) {
@@ -474,7 +449,7 @@ int ch_main_apikey(int argc, char **argv)
         return rc;
     }
     if (strcmp(cmd, "create") == 0) {
-        rc = apikey_create(&a, id, role, label);
+        rc = apikey_create(&a, &req);
     } else if (strcmp(cmd, "revoke") == 0) {
         rc = apikey_revoke(&a, id);
     } else {
