@@ -7,6 +7,10 @@
 # usage: bench/geo/http.sh     (ROWS=N sites, BUILD=DIR build dir, CONNS="10 50", DURATION=10,
 #                               KEEP=1 keeps the work folder)
 set -euo pipefail
+# Every client of a benchmark connects from 127.0.0.1: lift the per-address caps that stop
+# floods (http.max_connections_per_addr, relay.max_unauthorized*; README, Operations).
+export CCTVHUB_HTTP_MAX_CONNECTIONS_PER_ADDR=0 CCTVHUB_RELAY_MAX_UNAUTHORIZED=4096 \
+    CCTVHUB_RELAY_MAX_UNAUTHORIZED_PER_ADDR=4096
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build/release}

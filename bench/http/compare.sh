@@ -10,6 +10,10 @@
 # Environment: ROUNDS (5), CONNS (100), DURATION (5s), THREADS (2). Both hubs run on free
 # ports of 127.0.0.1 with temporary data directories, removed on exit with the hubs killed.
 set -euo pipefail
+# Every client of a benchmark connects from 127.0.0.1: lift the per-address caps that stop
+# floods (http.max_connections_per_addr, relay.max_unauthorized*; README, Operations).
+export CCTVHUB_HTTP_MAX_CONNECTIONS_PER_ADDR=0 CCTVHUB_RELAY_MAX_UNAUTHORIZED=4096 \
+    CCTVHUB_RELAY_MAX_UNAUTHORIZED_PER_ADDR=4096
 
 [ $# -eq 2 ] || { echo "usage: $0 OLD_BINARY NEW_BINARY" >&2; exit 2; }
 rounds="${ROUNDS:-5}"

@@ -8,6 +8,10 @@
 # Both servers run on 127.0.0.1 on free ports; everything they write goes to a temporary
 # directory that is removed on exit, with both servers killed.
 set -euo pipefail
+# Every client of a benchmark connects from 127.0.0.1: lift the per-address caps that stop
+# floods (http.max_connections_per_addr, relay.max_unauthorized*; README, Operations).
+export CCTVHUB_HTTP_MAX_CONNECTIONS_PER_ADDR=0 CCTVHUB_RELAY_MAX_UNAUTHORIZED=4096 \
+    CCTVHUB_RELAY_MAX_UNAUTHORIZED_PER_ADDR=4096
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"

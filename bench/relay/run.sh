@@ -28,6 +28,10 @@
 #   RTSP_VIEWERS="1 200 1000 3000"  parts 2 and 3: viewer counts;  RTSP_SECONDS=20 per count
 #   COLD_TRIALS=3              cold first-viewer trials per relay
 set -eu
+# Every client of a benchmark connects from 127.0.0.1: lift the per-address caps that stop
+# floods (http.max_connections_per_addr, relay.max_unauthorized*; README, Operations).
+export CCTVHUB_HTTP_MAX_CONNECTIONS_PER_ADDR=0 CCTVHUB_RELAY_MAX_UNAUTHORIZED=4096 \
+    CCTVHUB_RELAY_MAX_UNAUTHORIZED_PER_ADDR=4096
 top=$(cd "$(dirname "$0")/../.." && pwd)
 here=$top/bench/relay
 build=${BUILD:-$top/build/release}

@@ -6,6 +6,10 @@
 # are measured over the middle of the run (CPU from /proc/PID/stat, the idle pull subtracted).
 # usage: BUILD=build/release bench/ws/run.sh   (VIEWERS="200 1000", SECONDS_EACH=12)
 set -eu
+# Every client of a benchmark connects from 127.0.0.1: lift the per-address caps that stop
+# floods (http.max_connections_per_addr, relay.max_unauthorized*; README, Operations).
+export CCTVHUB_HTTP_MAX_CONNECTIONS_PER_ADDR=0 CCTVHUB_RELAY_MAX_UNAUTHORIZED=4096 \
+    CCTVHUB_RELAY_MAX_UNAUTHORIZED_PER_ADDR=4096
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD:-$top/build/release}
 cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
