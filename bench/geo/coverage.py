@@ -21,7 +21,7 @@ import tempfile
 import time
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 os.environ.setdefault("CCTVHUB_BIN", os.path.join(ROOT, "build", "release", "cctvhub"))
 
 import hub  # noqa: E402

@@ -19,13 +19,15 @@ import shutil
 import signal
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 
-import hub
-from hub import check, run
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import hub  # noqa: E402
+from hub import check, run  # noqa: E402
 
-from rfc9162 import (leaf_hash, node_hash, split, mth, inclusion_path, consistency_proof, verify_inclusion, verify_consistency, VECTOR_LEAVES, VECTOR_ROOTS, VECTOR_INCLUSION, VECTOR_CONSISTENCY)
+from rfc9162 import (leaf_hash, node_hash, split, mth, inclusion_path, consistency_proof, verify_inclusion, verify_consistency, VECTOR_LEAVES, VECTOR_ROOTS, VECTOR_INCLUSION, VECTOR_CONSISTENCY)  # noqa: E402
 
 # ---- the on-disk format, read independently ------------------------------------------------
 

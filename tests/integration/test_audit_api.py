@@ -7,11 +7,13 @@ import base64
 import json
 import os
 import sqlite3
+import sys
 import tempfile
 
-import hub
-import rfc9162
-from hub import Hub, check, run
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import hub  # noqa: E402
+import rfc9162  # noqa: E402
+from hub import Hub, check, run  # noqa: E402
 
 
 def agency(name):

@@ -4,13 +4,16 @@ secret in any log line."""
 
 import http.client
 import json
+import os
 import re
 import socket
+import sys
 import threading
 import time
 
-import hub
-from hub import ADMIN_PASSWORD, Hub, add_user, check, run
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import hub  # noqa: E402
+from hub import ADMIN_PASSWORD, Hub, add_user, check, run  # noqa: E402
 
 ROLES = ["admin", "operator", "agency", "provider", "auditor"]
 PASSWORD = "a-long-enough-password"

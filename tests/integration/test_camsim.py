@@ -10,8 +10,9 @@ import subprocess
 import sys
 import time
 
-import hub
-from hub import check
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import hub  # noqa: E402
+from hub import check  # noqa: E402
 
 TOOLS = os.path.join(hub.SOURCE_DIR, "tools", "camsim")
 CLIPS = os.environ.get("CH_CAMSIM_CLIPS",

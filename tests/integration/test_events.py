@@ -13,12 +13,15 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 
-import hub
-from hub import Hub, add_user, check
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import hub  # noqa: E402
+from hub import Hub, add_user, check  # noqa: E402
+from grant_token import b64url, token_claims  # noqa: E402
 
 SERVICES = os.path.join(hub.SOURCE_DIR, "etc", "services.json")
 P = (37.5700, 126.9800)  # the place of most events (Jongno)
@@ -98,10 +101,6 @@ class World:
         return self.call("POST", "/api/v1/events", body, who=type_, expect=expect)
 
 
-def b64url(s):
-    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
-
-
 def openssl_verifies(pub_line, token):
     """Checks a view token's Ed25519 signature with OpenSSL (not our code): the public key
     from keys/node.pub (signed-note form: name+id+base64(0x01 || key))."""
@@ -121,11 +120,6 @@ def openssl_verifies(pub_line, token):
         p = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pem, "-rawin",
                             "-in", msg, "-sigfile", sigf], capture_output=True)
         return p.returncode == 0
-
-
-def token_claims(token):
-    g, e, c, a, x = b64url(token.split(".")[1]).decode().split(".")
-    return {"grant": int(g), "event": int(e), "camera": int(c), "agency": int(a), "exp": int(x)}
 
 
 def rtsp_describe(h, rtsp_url):

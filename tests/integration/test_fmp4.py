@@ -27,12 +27,14 @@ import shutil
 import signal
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 
-import hub
-from hub import check
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import hub  # noqa: E402
+from hub import check  # noqa: E402
 
 BUILD = os.path.dirname(os.path.abspath(hub.BIN))
 TOOL = os.path.join(BUILD, "tests", "unit_codec_test_fmp4")

@@ -7,12 +7,14 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
 
-import hub
-from hub import Hub, check, run
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import hub  # noqa: E402
+from hub import Hub, check, run  # noqa: E402
 
 BUSAN = "busan_cctv_std_20241206_utf8_crlf.csv"
 DAEJEON = "daejeon_5gu_cctv_std_20260520_cp949.csv"

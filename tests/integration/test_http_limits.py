@@ -2,12 +2,15 @@
 status and a JSON error body, closes only its own connection, and the daemon keeps serving."""
 
 import json
+import os
 import re
 import socket
+import sys
 import time
 
-import hub
-from hub import Hub, check
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import hub  # noqa: E402
+from hub import Hub, check  # noqa: E402
 
 LIMITS = {
     "CCTVHUB_HTTP_MAX_HEAD": "4096",

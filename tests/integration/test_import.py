@@ -8,10 +8,12 @@ import io
 import json
 import os
 import shutil
+import sys
 import tempfile
 
-import hub
-from hub import Hub, add_user, check, run
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import hub  # noqa: E402
+from hub import Hub, add_user, check, run  # noqa: E402
 
 FILES = {
     "busan_cctv_std_20241206_utf8_crlf.csv": "utf-8-sig",

@@ -21,13 +21,13 @@ except ImportError:
 import socket
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # Clips of this test's own: test_relay and test_live_ws make theirs at the same time under
 # ctest -j, and make_clips.sh writes its files in place.
 os.environ.setdefault("CH_CAMSIM_CLIPS", os.path.join(
     os.path.dirname(os.path.abspath(os.environ.get("CCTVHUB_BIN", "build/check/cctvhub"))),
     "camsim-clips-metrics"))
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import hub  # noqa: E402
 import test_live_ws as lw  # noqa: E402
 import test_relay as tr  # noqa: E402

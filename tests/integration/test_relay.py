@@ -26,8 +26,10 @@ import threading
 import time
 import traceback
 
-import hub
-from hub import Hub, check, free_port
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import hub  # noqa: E402
+from hub import Hub, check, free_port  # noqa: E402
+from grant_token import b64url, token_claims  # noqa: E402
 
 # Cases that fail against the relay as it stands, skipped unless CH_RELAY_PENDING=1 (run them
 # all) or CH_RELAY_PENDING=name,name (run those). Each says what fails.
@@ -133,7 +135,8 @@ class Camsim(Peer):
 class Gstcam(Peer):
     def __init__(self, *args):
         self.port = free_port()
-        super().__init__([gi_python(), os.path.join(HERE, "gstcam.py"), "--listen",
+        gstcam_py = os.path.join(HERE, "..", "support", "gstcam.py")
+        super().__init__([gi_python(), gstcam_py, "--listen",
                           "127.0.0.1:%d" % self.port] + list(args), r"ready \S+ (.*)\n",
                          "gstcam")
         self.paths = self.match.group(1).split()
@@ -477,15 +480,6 @@ class Rtsp:
 
 
 # ---- the hub, its agencies, cameras and events ----------------------------------------------
-
-def b64url(s):
-    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
-
-
-def token_claims(token):
-    g, e, c, a, x = b64url(token.split(".")[1]).decode().split(".")
-    return {"grant": int(g), "event": int(e), "camera": int(c), "agency": int(a), "exp": int(x)}
-
 
 class Site:
     """A hub with its relay on a free port (by --rtsp, or CCTVHUB_RTSP_LISTEN with

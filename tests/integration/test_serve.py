@@ -6,10 +6,12 @@ import json
 import os
 import signal
 import socket
+import sys
 import time
 
-import hub
-from hub import Hub, check, run
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import hub  # noqa: E402
+from hub import Hub, check, run  # noqa: E402
 
 
 def test_health_and_version_answer_json():
