@@ -33,6 +33,28 @@ static int store_failed(ch_auth_err_t *err, int rc)
     return refuse(err, CH_AUTH_E_STORE, "store", NULL, "the store failed", rc < 0 ? rc : CH_EIO);
 }
 
+/*
+ * Puts a change on the audit record inside its open transaction, then commits; on either
+ * failure rolls the transaction back and fills err (not_done: the refusal's message, a static
+ * string). details is handed to the recorder, which owns it. 0 or err->rc.
+ */
+static int record_and_commit(ch_store_t *st, const ch_auth_recorder_t *rec, const char *action,
+                             const char *object, json_t *details, int ends_access,
+                             const char *not_done, ch_auth_err_t *err)
+{
+    int rc = rec->record(rec->data, action, object, details, ends_access);
+    if (rc != 0) {
+        (void)ch_store_rollback(st);
+        return refuse(err, CH_AUTH_E_AUDIT, "audit", NULL, not_done, rc < 0 ? rc : CH_EIO);
+    }
+    rc = ch_store_commit(st);
+    if (rc != 0) {
+        (void)ch_store_rollback(st);
+        return store_failed(err, rc);
+    }
+    return 0;
+}
+
 /* Reads agency id into *a (when a is not NULL); 0, or a refusal naming agency_id. */
 static int agency_must_exist(ch_store_t *st, int64_t id, ch_agency_t *a, ch_auth_err_t *err)
 {
@@ -135,19 +157,9 @@ int ch_auth_user_create(ch_store_t *st, const ch_auth_user_req_t *req, const cha
     char object[96];
     snprintf(object, sizeof(object), "user:%s", out->name);
     json_t *d = json_pack("{s:s, s:I}", "role", out->role, "agency_id", (json_int_t)out->agency_id);
-    rc = rec->record(rec->data, "user.create", object, d,
-                     ch_auth_record_ends_access("user.create", 0));
-    if (rc != 0) {
-        (void)ch_store_rollback(st);
-        refuse(err, CH_AUTH_E_AUDIT, "audit", NULL,
-               "the change was not made: it could not be put on the audit record",
-               rc < 0 ? rc : CH_EIO);
-        goto fail;
-    }
-    rc = ch_store_commit(st);
-    if (rc != 0) {
-        (void)ch_store_rollback(st);
-        store_failed(err, rc);
+    if (record_and_commit(
+            st, rec, "user.create", object, d, ch_auth_record_ends_access("user.create", 0),
+            "the change was not made: it could not be put on the audit record", err) != 0) {
         goto fail;
     }
     return 0;
@@ -256,16 +268,9 @@ int ch_auth_user_update(ch_store_t *st, const ch_auth_user_change_t *req, const 
     snprintf(object, sizeof(object), "user:%s", out->name);
     /* Disabling a user ends access: it may use the audit disk's reserve. */
     int ends = ch_auth_record_ends_access("user.update", req->disabled == 1);
-    rc = rec->record(rec->data, "user.update", object, changes, ends);
-    if (rc != 0) {
-        refuse(err, CH_AUTH_E_AUDIT, "audit", NULL,
-               "the change was not made: it could not be put on the audit record",
-               rc < 0 ? rc : CH_EIO);
-        goto fail;
-    }
-    rc = ch_store_commit(st);
-    if (rc != 0) {
-        store_failed(err, rc);
+    if (record_and_commit(st, rec, "user.update", object, changes, ends,
+                          "the change was not made: it could not be put on the audit record",
+                          err) != 0) {
         goto fail;
     }
     return 0;
@@ -354,20 +359,11 @@ int ch_auth_apikey_create(ch_store_t *st, const ch_auth_apikey_req_t *req,
     }
     char object[48];
     snprintf(object, sizeof(object), "apikey:%lld", (long long)k->id);
-    rc = rec->record(rec->data, "apikey.create", object,
-                     json_pack("{s:I, s:s}", "agency_id", (json_int_t)k->agency_id, "role", role),
-                     ch_auth_record_ends_access("apikey.create", 0));
-    if (rc != 0) {
-        (void)ch_store_rollback(st);
-        refuse(err, CH_AUTH_E_AUDIT, "audit", NULL,
-               "the key was not made: it could not be put on the audit record",
-               rc < 0 ? rc : CH_EIO);
-        goto fail;
-    }
-    rc = ch_store_commit(st);
-    if (rc != 0) {
-        (void)ch_store_rollback(st);
-        store_failed(err, rc);
+    if (record_and_commit(
+            st, rec, "apikey.create", object,
+            json_pack("{s:I, s:s}", "agency_id", (json_int_t)k->agency_id, "role", role),
+            ch_auth_record_ends_access("apikey.create", 0),
+            "the key was not made: it could not be put on the audit record", err) != 0) {
         goto fail;
     }
     ch_auth_apikey_format(k->id, secret, out->text);
