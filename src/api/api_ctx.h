@@ -90,6 +90,8 @@ void ch_api__reply(api_ctx_t *c, int status, const char *content_type, const cha
                    const void *body, size_t len);
 /* Answers j (the reference is taken) as JSON. */
 void ch_api__reply_json(api_ctx_t *c, int status, const char *extra_headers, json_t *j);
+/* Answers a domain use case's refusal with the status faults.c's table gives its kind. */
+void ch_api__reply_fault(api_ctx_t *c, const ch_fault_t *f);
 void ch_api__reply_err(api_ctx_t *c, const ch_api__err_t *e, const char *extra_headers);
 void ch_api__reply_error(api_ctx_t *c, int status, const char *code, const char *field,
                          const char *message);

@@ -37,6 +37,11 @@ typedef struct ch_api__err {
 void ch_api__err_set(ch_api__err_t *e, int status, const char *code, const char *field,
                      const char *fmt, ...) CH_PRINTF(5, 6);
 
+/* A domain use case's refusal (core's ch_fault_t) as the API answers it: the one table from
+ * fault kinds to HTTP statuses is in faults.c. */
+int ch_api__fault_status(const ch_fault_t *f);
+void ch_api__err_from_fault(ch_api__err_t *e, const ch_fault_t *f);
+
 /* The error body {"error":{"code":...,"message":...[,"field":...]}} as a new JSON value. */
 json_t *ch_api__err_to_json(const ch_api__err_t *e);
 

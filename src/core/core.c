@@ -42,6 +42,44 @@ const char *ch_strerror(int rc)
     }
 }
 
+/* ---- faults ---------------------------------------------------------------------------- */
+
+int ch_fault_set(ch_fault_t *f, int rc_out, ch_fault_kind_t kind, const char *code,
+                 const char *field, const char *fmt, ...)
+{
+    if (f == NULL) {
+        return rc_out;
+    }
+    f->kind = kind;
+    f->code = code;
+    f->rule = NULL;
+    f->rc = 0;
+    snprintf(f->field, sizeof(f->field), "%s", field != NULL ? field : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->message, sizeof(f->message), fmt, ap);
+    va_end(ap);
+    return rc_out;
+}
+
+const char *ch_fault_code(const ch_fault_t *f)
+{
+    static const char *const codes[] = {
+        [CH_FAULT_NONE] = "internal",           [CH_FAULT_INVALID] = "invalid",
+        [CH_FAULT_FORBIDDEN] = "forbidden",     [CH_FAULT_DENIED] = "denied",
+        [CH_FAULT_NOT_FOUND] = "not_found",     [CH_FAULT_CONFLICT] = "conflict",
+        [CH_FAULT_TOO_COMPLEX] = "too_complex", [CH_FAULT_UNAVAILABLE] = "unavailable",
+        [CH_FAULT_AUDIT] = "audit_unavailable", [CH_FAULT_INTERNAL] = "internal",
+    };
+    if (f->code != NULL) {
+        return f->code;
+    }
+    if ((unsigned)f->kind < CH_ARRAY_SIZE(codes) && codes[f->kind] != NULL) {
+        return codes[f->kind];
+    }
+    return "internal";
+}
+
 /* ---- allocation ------------------------------------------------------------------------- */
 
 static void ch__oom(size_t n)

@@ -45,6 +45,43 @@
 /* A short English text for an error code; never NULL. */
 const char *ch_strerror(int rc);
 
+/*
+ * Why a domain use case refused (registry, auth, event, audit, ...): a kind, the answer's code,
+ * the rule that refused, the request field at fault and a message for people. Never an HTTP
+ * status: api/ maps kinds to statuses in one table (api/faults.c), the command line prints the
+ * message. Modules fill it with ch_fault_set and return a negative code (usually CH_EPERM,
+ * CH_EINVAL, CH_ENOTFOUND, CH_ECONFLICT or the store's code).
+ */
+typedef enum ch_fault_kind {
+    CH_FAULT_NONE = 0,
+    CH_FAULT_INVALID,     /* a field breaks a rule (code "invalid", or "outside", ...) */
+    CH_FAULT_FORBIDDEN,   /* the actor may not do this to this object ("forbidden") */
+    CH_FAULT_DENIED,      /* the policy refused; rule names the policy rule ("denied") */
+    CH_FAULT_NOT_FOUND,   /* no such object ("not_found") */
+    CH_FAULT_CONFLICT,    /* exists already, or its state forbids it ("conflict") */
+    CH_FAULT_TOO_COMPLEX, /* well formed, but beyond what the hub computes ("too_complex") */
+    CH_FAULT_UNAVAILABLE, /* a part the use case needs is missing or down ("unavailable") */
+    CH_FAULT_AUDIT,       /* the audit record could not be written: nothing changed */
+    CH_FAULT_INTERNAL,    /* the store or another part failed (rc): nothing changed */
+} ch_fault_kind_t;
+
+typedef struct ch_fault {
+    ch_fault_kind_t kind;
+    const char *code;  /* the answer's code (static text); NULL = the kind's own */
+    const char *rule;  /* the rule that refused (static text), or NULL */
+    char field[48];    /* the request field at fault, or "" */
+    char message[256]; /* for people */
+    int rc;            /* the code behind CH_FAULT_INTERNAL / CH_FAULT_AUDIT, or 0 */
+} ch_fault_t;
+
+/* Fills f (field and code may be NULL) and returns rc_out, so a use case can
+ * `return ch_fault_set(err, CH_EINVAL, CH_FAULT_INVALID, NULL, "name", "...")`. */
+int ch_fault_set(ch_fault_t *f, int rc_out, ch_fault_kind_t kind, const char *code,
+                 const char *field, const char *fmt, ...) CH_PRINTF(6, 7);
+
+/* The kind's own answer code ("invalid", "forbidden", ...); never NULL. */
+const char *ch_fault_code(const ch_fault_t *f);
+
 /* ---- allocation ------------------------------------------------------------------------- */
 
 /* These never return NULL: on out-of-memory they log and abort. free(NULL) is fine. */

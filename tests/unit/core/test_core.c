@@ -240,6 +240,28 @@ static void test_strerror_names_expired_apart_from_over_a_limit(void **state)
     assert_true(CH_EEXPIRED < -4096);
 }
 
+static void test_fault_set_fills_and_returns_the_code_and_names_its_kind(void **state)
+{
+    (void)state;
+    ch_fault_t f;
+    assert_int_equal(ch_fault_set(&f, CH_EINVAL, CH_FAULT_INVALID, NULL, "duration_s",
+                                  "duration_s must be %s", "positive"),
+                     CH_EINVAL);
+    assert_int_equal(f.kind, CH_FAULT_INVALID);
+    assert_string_equal(f.field, "duration_s");
+    assert_string_equal(f.message, "duration_s must be positive");
+    assert_string_equal(ch_fault_code(&f), "invalid");
+    ch_fault_set(&f, CH_EINVAL, CH_FAULT_INVALID, "outside", NULL, "x");
+    assert_string_equal(ch_fault_code(&f), "outside");
+    assert_string_equal(f.field, "");
+    ch_fault_set(&f, CH_EIO, CH_FAULT_AUDIT, NULL, NULL, "x");
+    assert_string_equal(ch_fault_code(&f), "audit_unavailable");
+    f.kind = (ch_fault_kind_t)99;
+    f.code = NULL;
+    assert_string_equal(ch_fault_code(&f), "internal");
+    assert_int_equal(ch_fault_set(NULL, CH_EPERM, CH_FAULT_DENIED, NULL, NULL, "x"), CH_EPERM);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_hex_decode_refuses_odd_lengths_other_bytes_and_small_buffers),
         cmocka_unit_test(test_hex_digit_knows_only_0_9_a_f_and_A_F),
         cmocka_unit_test(test_strerror_names_expired_apart_from_over_a_limit),
+        cmocka_unit_test(test_fault_set_fills_and_returns_the_code_and_names_its_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
