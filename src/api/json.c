@@ -11,12 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Longest strings accepted, in bytes: generous for real data, small enough that one body
- * cannot make a row the size of the request limit. */
-#define NAME_MAX_BYTES  256
-#define TEXT_MAX_BYTES  1024
-#define URL_MAX_BYTES   2048
-#define ATTRS_MAX_BYTES 16384
+/* The limits and rules of a record's fields are the registry's (registry.h): this file reads
+ * JSON into records and names the field a rule refuses. */
 
 /* ---- errors ------------------------------------------------------------------------------- */
 
@@ -312,48 +308,6 @@ static int check_fields(const json_t *obj, const char *const *settable, const ch
     return 0;
 }
 
-/* Checks "YYYY" or "YYYY-MM" (month 01..12), the granularity the national data publishes. */
-static int valid_year_month(const char *s)
-{
-    size_t n = strlen(s);
-    if (n != 4 && n != 7) {
-        return 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (i == 4 ? s[i] != '-' : (s[i] < '0' || s[i] > '9')) {
-            return 0;
-        }
-    }
-    if (n == 7) {
-        int month = (s[5] - '0') * 10 + (s[6] - '0');
-        return month >= 1 && month <= 12;
-    }
-    return 1;
-}
-
-/* Checks an RTSP URL's shape: rtsp:// or rtsps://, something after it, no spaces or control
- * bytes (they would break the request line of the RTSP client). */
-static int valid_rtsp_url(const char *s)
-{
-    size_t skip;
-    if (strncasecmp(s, "rtsp://", 7) == 0) {
-        skip = 7;
-    } else if (strncasecmp(s, "rtsps://", 8) == 0) {
-        skip = 8;
-    } else {
-        return 0;
-    }
-    if (s[skip] == '\0') {
-        return 0;
-    }
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p <= 0x20 || *p == 0x7f) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /* ---- agencies ----------------------------------------------------------------------------- */
 
 static const char *const agency_settable[] = {"name",  "kind", "level", "type",
@@ -364,7 +318,7 @@ int ch_api__agency_from_json(const json_t *body, ch_agency_t *rec, ch_api__err_t
 {
     int rc = check_fields(body, agency_settable, agency_readonly, err);
     if (rc == 0) {
-        rc = read_string(body, "name", 1, NAME_MAX_BYTES, &rec->name, err);
+        rc = read_string(body, "name", 1, CH_REGISTRY_NAME_MAX, &rec->name, err);
     }
     if (rc == 0) {
         rc = read_enum(body, "kind", ch_store_agency_kinds, NULL, &rec->kind, err);
@@ -435,62 +389,65 @@ int ch_api__camera_from_json(const json_t *body, ch_camera_t *rec, ch_api__err_t
         rc = read_int(body, "agency_id", 1, INT64_MAX, 0, 1, &rec->agency_id, err);
     }
     if (rc == 0) {
-        rc = read_string(body, "name", 1, NAME_MAX_BYTES, &rec->name, err);
+        rc = read_string(body, "name", 1, CH_REGISTRY_NAME_MAX, &rec->name, err);
     }
     if (rc == 0) {
         rc = read_position(body, &rec->located, &rec->lat, &rec->lon, err);
     }
     if (rc == 0) {
-        rc = read_string(body, "road_address", 0, TEXT_MAX_BYTES, &rec->road_address, err);
+        rc = read_string(body, "road_address", 0, CH_REGISTRY_TEXT_MAX, &rec->road_address, err);
     }
     if (rc == 0) {
-        rc = read_string(body, "lot_address", 0, TEXT_MAX_BYTES, &rec->lot_address, err);
+        rc = read_string(body, "lot_address", 0, CH_REGISTRY_TEXT_MAX, &rec->lot_address, err);
     }
     if (rc == 0) {
-        rc = read_string(body, "purpose", 0, NAME_MAX_BYTES, &rec->purpose, err);
+        rc = read_string(body, "purpose", 0, CH_REGISTRY_NAME_MAX, &rec->purpose, err);
     }
     if (rc == 0) {
         rc = read_enum(body, "kind", ch_store_camera_kinds, "unknown", &rec->kind, err);
     }
     if (rc == 0) {
-        rc = read_double(body, "heading_deg", 0.0, 360.0, CH_STORE_UNKNOWN_DOUBLE,
+        rc = read_double(body, "heading_deg", 0.0, CH_REGISTRY_MAX_DEGREES, CH_STORE_UNKNOWN_DOUBLE,
                          &rec->heading_deg, err);
     }
     if (rc == 0) {
-        rc = read_double(body, "fov_deg", 0.0, 360.0, CH_STORE_UNKNOWN_DOUBLE, &rec->fov_deg, err);
+        rc = read_double(body, "fov_deg", 0.0, CH_REGISTRY_MAX_DEGREES, CH_STORE_UNKNOWN_DOUBLE,
+                         &rec->fov_deg, err);
     }
     if (rc == 0) {
-        rc = read_double(body, "range_m", 0.0, 1e6, CH_STORE_UNKNOWN_DOUBLE, &rec->range_m, err);
+        rc = read_double(body, "range_m", 0.0, CH_REGISTRY_MAX_RANGE_M, CH_STORE_UNKNOWN_DOUBLE,
+                         &rec->range_m, err);
     }
     if (rc == 0) {
-        rc = read_int(body, "pixels", 0, INT64_C(1000000000000), 0, 0, &rec->pixels, err);
+        rc = read_int(body, "pixels", 0, CH_REGISTRY_MAX_PIXELS_SET, 0, 0, &rec->pixels, err);
     }
     if (rc == 0) {
-        rc = read_int(body, "retention_days", 0, 3650, 0, 0, &i64, err);
+        rc = read_int(body, "retention_days", 0, CH_REGISTRY_MAX_RETENTION_DAYS, 0, 0, &i64, err);
         rec->retention_days = (int)i64;
     }
     if (rc == 0) {
         rc = read_string(body, "installed_ym", 0, 7, &rec->installed_ym, err);
-        if (rc == 0 && rec->installed_ym != NULL && !valid_year_month(rec->installed_ym)) {
+        if (rc == 0 && rec->installed_ym != NULL &&
+            !ch_registry_valid_year_month(rec->installed_ym)) {
             ch_api__err_set(err, 400, "invalid", "installed_ym",
                             "installed_ym must be YYYY or YYYY-MM");
             rc = CH_EINVAL;
         }
     }
     if (rc == 0) {
-        rc = read_secret(body, "rtsp_url", URL_MAX_BYTES, &rec->rtsp_url, err);
+        rc = read_secret(body, "rtsp_url", CH_REGISTRY_URL_MAX, &rec->rtsp_url, err);
         if (rc == 0 && json_object_get(body, "rtsp_url") != NULL && rec->rtsp_url != NULL &&
-            !valid_rtsp_url(rec->rtsp_url)) {
+            !ch_registry_valid_rtsp_url(rec->rtsp_url)) {
             ch_api__err_set(err, 400, "invalid", "rtsp_url",
                             "rtsp_url must be an rtsp:// or rtsps:// URL without spaces");
             rc = CH_EINVAL;
         }
     }
     if (rc == 0) {
-        rc = read_secret(body, "rtsp_username", NAME_MAX_BYTES, &rec->rtsp_username, err);
+        rc = read_secret(body, "rtsp_username", CH_REGISTRY_NAME_MAX, &rec->rtsp_username, err);
     }
     if (rc == 0) {
-        rc = read_secret(body, "rtsp_password", NAME_MAX_BYTES, &rec->rtsp_password, err);
+        rc = read_secret(body, "rtsp_password", CH_REGISTRY_NAME_MAX, &rec->rtsp_password, err);
     }
     if (rc == 0) {
         rc = read_optional_enum(body, "codec", camera_codecs, &rec->codec, err);
@@ -501,10 +458,10 @@ int ch_api__camera_from_json(const json_t *body, ch_camera_t *rec, ch_api__err_t
                        rec->located ? "active" : "unlocated", &rec->status, err);
     }
     if (rc == 0) {
-        rc = read_string(body, "direction", 0, TEXT_MAX_BYTES, &rec->direction, err);
+        rc = read_string(body, "direction", 0, CH_REGISTRY_TEXT_MAX, &rec->direction, err);
     }
     if (rc == 0) {
-        rc = read_string(body, "note", 0, TEXT_MAX_BYTES, &rec->note, err);
+        rc = read_string(body, "note", 0, CH_REGISTRY_TEXT_MAX, &rec->note, err);
     }
     return rc;
 }
@@ -524,7 +481,7 @@ int ch_api__device_from_json(const json_t *body, ch_device_t *rec, ch_api__err_t
         rc = read_int(body, "agency_id", 1, INT64_MAX, 0, 1, &rec->agency_id, err);
     }
     if (rc == 0) {
-        rc = read_string(body, "name", 1, NAME_MAX_BYTES, &rec->name, err);
+        rc = read_string(body, "name", 1, CH_REGISTRY_NAME_MAX, &rec->name, err);
     }
     if (rc == 0) {
         rc = read_enum(body, "kind", ch_store_device_kinds, NULL, &rec->kind, err);
@@ -533,10 +490,10 @@ int ch_api__device_from_json(const json_t *body, ch_device_t *rec, ch_api__err_t
         rc = read_position(body, &rec->located, &rec->lat, &rec->lon, err);
     }
     if (rc == 0) {
-        rc = read_string(body, "road_address", 0, TEXT_MAX_BYTES, &rec->road_address, err);
+        rc = read_string(body, "road_address", 0, CH_REGISTRY_TEXT_MAX, &rec->road_address, err);
     }
     if (rc == 0) {
-        rc = read_string(body, "lot_address", 0, TEXT_MAX_BYTES, &rec->lot_address, err);
+        rc = read_string(body, "lot_address", 0, CH_REGISTRY_TEXT_MAX, &rec->lot_address, err);
     }
     if (rc == 0) {
         rc = read_enum(body, "status", ch_store_device_statuses,
@@ -553,9 +510,9 @@ int ch_api__device_from_json(const json_t *body, ch_device_t *rec, ch_api__err_t
             rc = CH_EINVAL;
         } else {
             char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
-            if (text == NULL || strlen(text) > ATTRS_MAX_BYTES) {
+            if (text == NULL || strlen(text) > CH_REGISTRY_ATTRS_MAX) {
                 ch_api__err_set(err, 400, "invalid", "attrs", "attrs is longer than %d bytes",
-                                ATTRS_MAX_BYTES);
+                                CH_REGISTRY_ATTRS_MAX);
                 rc = CH_EINVAL;
                 free(text);
             } else {

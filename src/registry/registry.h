@@ -261,6 +261,29 @@ int ch_registry_parse_pixels(const char *text, size_t len, int64_t *pixels);
  * row flagged). */
 #define CH_REGISTRY_MAX_CAMERAS_PER_SITE CH_STORE_MAX_SITE
 
+/* ---- the rules of a record's fields (registry_camera.c) ------------------------------------ */
+
+/* Longest strings a change may set, in bytes: generous for real data, small enough that one
+ * request cannot make a row the size of the request limit. */
+#define CH_REGISTRY_NAME_MAX  256   /* names, purpose, stream user name and password */
+#define CH_REGISTRY_TEXT_MAX  1024  /* addresses, direction, note */
+#define CH_REGISTRY_URL_MAX   2048  /* rtsp_url */
+#define CH_REGISTRY_ATTRS_MAX 16384 /* a device's attrs, as compact JSON */
+
+/* Bounds of a camera's numbers. */
+#define CH_REGISTRY_MAX_DEGREES        360.0 /* heading_deg, fov_deg */
+#define CH_REGISTRY_MAX_RANGE_M        1e6
+#define CH_REGISTRY_MAX_PIXELS_SET     INT64_C(1000000000000) /* what a change may set */
+#define CH_REGISTRY_MAX_RETENTION_DAYS 3650 /* ten years; an import flags more as bad-retention */
+
+/* 1 when s is "YYYY" or "YYYY-MM" (month 01..12), the granularity the national data
+ * publishes for a camera's installation. */
+int ch_registry_valid_year_month(const char *s);
+
+/* 1 when s is an RTSP URL a camera may hold: rtsp:// or rtsps://, something after it, no
+ * spaces or control bytes (they would break the request line of the RTSP client). */
+int ch_registry_valid_rtsp_url(const char *s);
+
 /*
  * The rule for a camera's stream credentials when the camera changes (registry_camera.c): they
  * belong to the place they were given for. When next->rtsp_url sends a client elsewhere than

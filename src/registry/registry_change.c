@@ -205,8 +205,8 @@ static int owner_rule(const ch_registry_actor_t *who, ch_registry_kind_t kind,
 
 /* A store change; returns a store code and, on success, fills *id and may set *details
  * (stolen) to what the audit record should say. */
-typedef int (*change_fn)(ch_store_t *st, ch_registry_kind_t kind, void *arg, int64_t *id,
-                         json_t **details);
+typedef int (*change_fn)(ch_store_t *st, ch_registry_kind_t kind, const char *verb, void *arg,
+                         int64_t *id, json_t **details);
 
 /*
  * Runs a store change and its audit record as one unit: the store transaction commits only
@@ -223,7 +223,7 @@ static int run_recorded(ch_registry_t *reg, ch_registry_kind_t kind, const char 
     }
     int64_t id = 0;
     json_t *details = NULL;
-    rc = op(st, kind, arg, &id, &details);
+    rc = op(st, kind, verb, arg, &id, &details);
     if (rc != 0) {
         json_decref(details);
         (void)ch_store_rollback(st);
@@ -254,11 +254,12 @@ static int run_recorded(ch_registry_t *reg, ch_registry_kind_t kind, const char 
     return 0;
 }
 
-static int op_create(ch_store_t *st, ch_registry_kind_t kind, void *arg, int64_t *id,
-                     json_t **details)
+/* Creates or updates (verb) the record arg. */
+static int op_write(ch_store_t *st, ch_registry_kind_t kind, const char *verb, void *arg,
+                    int64_t *id, json_t **details)
 {
     ch_registry_record_t *r = arg;
-    int rc = kinds[kind].create(st, r);
+    int rc = strcmp(verb, "create") == 0 ? kinds[kind].create(st, r) : kinds[kind].update(st, r);
     if (rc == 0) {
         *id = *record_id(kind, r);
         *details = ch_registry_record_to_json(kind, r); /* never holds credentials */
@@ -266,21 +267,10 @@ static int op_create(ch_store_t *st, ch_registry_kind_t kind, void *arg, int64_t
     return rc;
 }
 
-static int op_update(ch_store_t *st, ch_registry_kind_t kind, void *arg, int64_t *id,
-                     json_t **details)
+static int op_delete(ch_store_t *st, ch_registry_kind_t kind, const char *verb, void *arg,
+                     int64_t *id, json_t **details)
 {
-    ch_registry_record_t *r = arg;
-    int rc = kinds[kind].update(st, r);
-    if (rc == 0) {
-        *id = *record_id(kind, r);
-        *details = ch_registry_record_to_json(kind, r);
-    }
-    return rc;
-}
-
-static int op_delete(ch_store_t *st, ch_registry_kind_t kind, void *arg, int64_t *id,
-                     json_t **details)
-{
+    (void)verb;
     *id = *(int64_t *)arg;
     /* The record says what was deleted, not only its id. */
     ch_registry_record_t r;
@@ -305,7 +295,7 @@ int ch_registry_create(ch_registry_t *reg, const ch_registry_actor_t *who, ch_re
     memset(f, 0, sizeof(*f));
     int rc = owner_rule(who, kind, rec, audit, f);
     if (rc == 0) {
-        rc = run_recorded(reg, kind, "create", op_create, rec, audit, f);
+        rc = run_recorded(reg, kind, "create", op_write, rec, audit, f);
     }
     if (rc == 0 && kind == CH_REGISTRY_CAMERA) {
         camera_changed(reg, who, CH_REGISTRY_CAMERA_CREATED, rec->camera.id, &rec->camera);
@@ -366,7 +356,7 @@ int ch_registry_update(ch_registry_t *reg, const ch_registry_actor_t *who,
                (long long)req->id);
     }
     *record_id(kind, out) = req->id;
-    rc = run_recorded(reg, kind, "update", op_update, out, audit, f);
+    rc = run_recorded(reg, kind, "update", op_write, out, audit, f);
     if (rc != 0) {
         goto out;
     }
