@@ -128,6 +128,59 @@ int64_t ch_store__run_number(const char *s, size_t *prefix_len);
 /* The effective page size of a filter (1..1000), or CH_EINVAL. */
 int ch_store__filter_limit(const ch_store_filter_t *f);
 
+/* ---- table descriptors --------------------------------------------------------------------- */
+
+/*
+ * The schema, described once (store_schema.c): every table the migrations leave, whatever the
+ * back end. The SQLite migrations are tested against it (tests/unit/store/test_store_schema.c);
+ * the PostgreSQL back end derives its DDL from it. The record layouts above say how a record's
+ * fields map to columns; these say what the columns are.
+ */
+typedef enum ch_store__sqltype {
+    CH_STORE__SQL_INTEGER = 1, /* 64-bit integer (SQLite INTEGER, PostgreSQL BIGINT) */
+    CH_STORE__SQL_REAL = 2,    /* double (REAL, DOUBLE PRECISION) */
+    CH_STORE__SQL_TEXT = 3,    /* UTF-8 text (TEXT) */
+    CH_STORE__SQL_BLOB = 4,    /* bytes (BLOB, BYTEA) */
+} ch_store__sqltype_t;
+
+typedef struct ch_store__column_desc {
+    const char *name;
+    ch_store__sqltype_t type;
+    int not_null;
+    int pk;                 /* position in the primary key (1-based), 0 when not in it */
+    const char *dflt;       /* the default as SQL text ("1"), or NULL */
+    const char *references; /* "table(column)" for a foreign key, or NULL */
+    int cascade;            /* the reference is ON DELETE CASCADE */
+} ch_store__column_desc_t;
+
+/* A secondary index (the primary key's aside). */
+typedef struct ch_store__index_desc {
+    const char *name;
+    const char *columns; /* "lat, lon" */
+    int unique;
+    const char *where; /* a partial index's condition ("located = 1"), or NULL */
+} ch_store__index_desc_t;
+
+enum {
+    CH_STORE__AUTOINCREMENT = 1 << 0, /* ids never reused after a delete */
+    CH_STORE__WITHOUT_ROWID = 1 << 1, /* SQLite: the table is its primary key's tree */
+};
+
+typedef struct ch_store__table_desc {
+    const char *name;
+    const ch_store__column_desc_t *cols; /* in table order */
+    int ncols;
+    const ch_store__index_desc_t *indexes;
+    int nindexes;
+    unsigned flags; /* CH_STORE__AUTOINCREMENT, CH_STORE__WITHOUT_ROWID */
+} ch_store__table_desc_t;
+
+extern const ch_store__table_desc_t ch_store__schema[];
+extern const int ch_store__schema_ntables;
+
+/* The descriptor of table name, or NULL. */
+const ch_store__table_desc_t *ch_store__schema_table(const char *name);
+
 /* ---- back end interface -------------------------------------------------------------------- */
 
 /* One list result, whatever the record type: items is an array of count records of the table's
