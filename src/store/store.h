@@ -207,6 +207,65 @@ int ch_store_camera_scan_located(ch_store_t *st, ch_store_camera_fn fn, void *ud
 int ch_store_count(ch_store_t *st, const char *what, int64_t *out) CH_MUST_CHECK; /* "agencies",
                                      "cameras", "devices", "users", "api_keys", "sessions" */
 
+/* ---- the change feed ----------------------------------------------------------------------- */
+
+/*
+ * What a handle's writes changed, told to the code that keeps something derived from the
+ * store (the geo index, the live grants, health) so that it follows without rereading.
+ *
+ * ch_store_watch subscribes fn to the tables in the mask (CH_STORE_T_*). After a transaction of
+ * this handle commits, fn is called once per change it made to those tables, in the order
+ * made, on the thread that committed (the control loop for its handle); a write outside a
+ * transaction is its own commit. A rollback (or a savepoint's) drops what it undid: nothing is
+ * told. A change is (table, id, op); id 0 means "many rows of the table changed, reread it"
+ * (a site of cameras upserted as one, sessions purged, camera health appended, or more
+ * changes in one transaction than the feed keeps: 65,536). Only this handle's writes are seen:
+ * another handle's (an import's thread, another process or node) are not, yet.
+ *
+ * fn may read through the store and may write (those changes are told after the ones being
+ * told); it may unwatch itself or others. *out is the subscription to pass to
+ * ch_store_unwatch; ch_store_close ends every subscription of the handle. 0 or CH_EINVAL (an
+ * empty or unknown mask, or no fn).
+ */
+enum {
+    CH_STORE_T_AGENCIES = 1u << 0,
+    CH_STORE_T_CAMERAS = 1u << 1,
+    CH_STORE_T_DEVICES = 1u << 2,
+    CH_STORE_T_USERS = 1u << 3,
+    CH_STORE_T_API_KEYS = 1u << 4,
+    CH_STORE_T_SESSIONS = 1u << 5,
+    CH_STORE_T_OUTBOX = 1u << 6,
+    CH_STORE_T_EVENTS = 1u << 7,
+    CH_STORE_T_GRANTS = 1u << 8,
+    CH_STORE_T_ALERTS = 1u << 9,
+    CH_STORE_T_DEVICE_TRANSITIONS = 1u << 10,
+    CH_STORE_T_CAMERA_HEALTH = 1u << 11, /* camera_health_transitions: always id 0 */
+    CH_STORE_T_ALL = (1u << 12) - 1,
+};
+
+typedef enum ch_store_op {
+    CH_STORE_INSERT = 1,
+    CH_STORE_UPDATE = 2,
+    CH_STORE_DELETE = 3,
+} ch_store_op_t;
+
+typedef struct ch_store_change {
+    unsigned table; /* one CH_STORE_T_* bit */
+    int64_t id;     /* the row's id, or 0: many rows, reread the table */
+    ch_store_op_t op;
+} ch_store_change_t;
+
+typedef void (*ch_store_watch_fn)(void *ud, const ch_store_change_t *c);
+typedef struct ch_store_watch ch_store_watch_t;
+
+int ch_store_watch(ch_store_t *st, unsigned tables, ch_store_watch_fn fn, void *ud,
+                   ch_store_watch_t **out) CH_MUST_CHECK;
+/* Ends a subscription (NULL is fine); fn is not called for it again, even for changes of the
+ * commit being told. */
+void ch_store_unwatch(ch_store_t *st, ch_store_watch_t *w);
+/* The SQL table name of a CH_STORE_T_* bit ("cameras"), or NULL. */
+const char *ch_store_table_name(unsigned table);
+
 /* ---- the audit index ------------------------------------------------------------------------ */
 
 /* Adds one row (CH_EEXIST when its seq is indexed already). */

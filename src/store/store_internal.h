@@ -281,11 +281,54 @@ typedef struct ch_store_ops {
                       void *ud);
 } ch_store_ops_t;
 
-/* The common head of every back end's handle. */
+/*
+ * The change feed's state in a handle (store_watch.c); zero is a handle without watchers.
+ * Changes wait in pending from the write to the commit; marks remember where the open
+ * transaction and savepoint began, so that their rollbacks drop what they undid.
+ */
+typedef struct ch_store__feed {
+    ch_store_watch_t *watchers;
+    unsigned mask; /* the union of the watchers' tables: a write to another is not kept */
+    ch_store_change_t *pending;
+    size_t n, cap;
+    unsigned many;     /* tables changed beyond CH_STORE__FEED_MAX: told as id 0 */
+    int in_tx;         /* a transaction of this handle is open */
+    size_t tx_n, sp_n; /* pending's length at begin and at the savepoint */
+    unsigned tx_many, sp_many;
+    int delivering; /* inside a watcher's call: writes append, the outer loop tells */
+    int swept;      /* a watcher was ended while delivering: unlink it after */
+} ch_store__feed_t;
+
+#define CH_STORE__FEED_MAX 65536
+
+/* The common head of every back end's handle (allocated zeroed by the back end). */
 struct ch_store {
     const ch_store_ops_t *ops;
     char errmsg[512];
+    ch_store__feed_t feed;
 };
+
+/* The writes, through the ops table, that the change feed sees: each calls the back end and,
+ * when it succeeds, notes its change. Every write of a record goes through them. */
+int ch_store__create(ch_store_t *st, const ch_store__table_t *t, void *rec);
+int ch_store__update(ch_store_t *st, const ch_store__table_t *t, void *rec);
+int ch_store__remove(ch_store_t *st, const ch_store__table_t *t, int64_t id);
+int ch_store__delete_where(ch_store_t *st, const ch_store__table_t *t, const char *col, int below,
+                           int64_t v);
+
+/* Notes a change of table (one CH_STORE_T_* bit): kept until the commit, or told now when no
+ * transaction is open. */
+void ch_store__changed(ch_store_t *st, unsigned table, int64_t id, ch_store_op_t op);
+/* The CH_STORE_T_* bit of a record table. */
+unsigned ch_store__table_bit(const ch_store__table_t *t);
+/* The transaction hooks of the feed, called by store.c after the back end succeeded:
+ * begin, commit (tells), rollback (drops); savepoint op 0 begin, 1 release, 2 rollback to. */
+void ch_store__feed_begin(ch_store_t *st);
+void ch_store__feed_commit(ch_store_t *st);
+void ch_store__feed_rollback(ch_store_t *st);
+void ch_store__feed_savepoint(ch_store_t *st, int op);
+/* Ends every subscription and frees the feed (ch_store_close, before the back end's close). */
+void ch_store__feed_free(ch_store_t *st);
 
 /* Records a message as this handle's last error (printf-style) and returns rc, so that error
  * paths read "return ch_store__fail(st, CH_EINVAL, ...)". */
