@@ -266,6 +266,39 @@ void ch_store_unwatch(ch_store_t *st, ch_store_watch_t *w);
 /* The SQL table name of a CH_STORE_T_* bit ("cameras"), or NULL. */
 const char *ch_store_table_name(unsigned table);
 
+/* ---- asynchronous requests ------------------------------------------------------------------ */
+
+/*
+ * A store worker: a thread with a handle of its own that runs store calls for the control loop,
+ * so that the loop never waits for a query (microseconds with SQLite, a round trip with a
+ * database over the network). ch_store_async queues work(st, ud), which runs on the worker's
+ * thread with the worker's handle and returns a code; done(ud, rc) is then called on the
+ * loop's thread (a uv_async wake-up), in the order the requests were queued.
+ *
+ * work must use only its st and what ud gives it, and leave in ud what done needs (work owns
+ * nothing the loop touches meanwhile). The worker's handle is for reads: its writes would not
+ * be told to the watchers of the loop's handle (ch_store_watch), so they stay on the loop's
+ * handle for now.
+ *
+ * ch_store_worker_open opens url for the worker (the same URL as the loop's store) on the
+ * calling thread, which must be the loop's; on failure *out is NULL and *err (when asked) holds
+ * a message to free. ch_store_async: 0, or CH_EINVAL once the worker is closing.
+ * ch_store_worker_close (loop thread; NULL is fine) lets the worker finish what is queued,
+ * calls the remaining done callbacks before it returns, then closes its handle; its memory
+ * goes on the loop's next turn (uv_close), so run the loop once more before freeing the loop.
+ * The worker keeps the loop alive only while a request is in flight.
+ */
+struct uv_loop_s;
+typedef struct ch_store_worker ch_store_worker_t;
+typedef int (*ch_store_work_fn)(ch_store_t *st, void *ud);
+typedef void (*ch_store_done_fn)(void *ud, int rc);
+
+int ch_store_worker_open(struct uv_loop_s *loop, const char *url, ch_store_worker_t **out,
+                         char **err) CH_MUST_CHECK;
+int ch_store_async(ch_store_worker_t *w, ch_store_work_fn work, ch_store_done_fn done,
+                   void *ud) CH_MUST_CHECK;
+void ch_store_worker_close(ch_store_worker_t *w);
+
 /* ---- the audit index ------------------------------------------------------------------------ */
 
 /* Adds one row (CH_EEXIST when its seq is indexed already). */
