@@ -97,6 +97,8 @@ void ch_device_fini(ch_device_t *d);
 /* A zeroed camera with every "unknown" sentinel set. */
 void ch_camera_init(ch_camera_t *c);
 void ch_device_init(ch_device_t *d);
+
+/* A page of a list (ch_store_*_list). */
 typedef struct ch_agency_list {
     ch_agency_t *items;
     size_t count;

@@ -5,7 +5,10 @@
  * same functions, so callers never see which one runs.
  *
  * Threading: a store handle is used from one thread at a time (the control loop, or one
- * worker of its pool holding it for an import). Open a second handle for a second thread.
+ * worker of its pool holding it for an import). Open a second handle for a second thread; a
+ * store worker (ch_store_async) is such a thread, whose requests complete on the loop.
+ *
+ * Records: each domain's in store/records_<domain>.h, which this header includes.
  *
  * Ownership: records passed in are borrowed; records returned are owned by the caller and
  * released with the matching *_fini (which frees every string in them) or ch_store_*_list_free.
