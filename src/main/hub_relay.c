@@ -1,7 +1,9 @@
 /*
- * main/hub_relay.c: the relay's callbacks (see hub_relay.h). They run on media threads and
- * the libuv pool; what they share with the control loop is the access gate (event/, thread-safe:
- * the live grants and the tokens' check) and the store handle, behind a mutex.
+ * main/hub_relay.c: the relay's callbacks (see hub_relay.h). authorize runs on media threads
+ * and record on the libuv pool; what they share with the control loop is the access gate
+ * (event/, thread-safe: the live grants and the tokens' check). Cameras' sources are read from
+ * the store on the control loop only and sent to the relay by message: no media thread waits
+ * on the database (checked: every read asserts it runs on the control thread).
  */
 #include "main/hub_relay.h"
 
@@ -10,9 +12,11 @@
 #include "media/media.h"
 #include "store/store.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <uv.h>
 
 struct ch_main_relay {
     ch_media_relay_t *relay;
@@ -20,8 +24,8 @@ struct ch_main_relay {
     ch_event_gate_t *gate; /* the live grants and the check of view tokens */
     int prewarm;
     char listen[96];
-    pthread_mutex_t lock; /* st */
-    ch_store_t *st;       /* the relay's own handle: cameras' stream URLs */
+    pthread_t control; /* the control loop's thread, the only one that reads st */
+    ch_store_t *st;    /* the relay's own handle: cameras' stream URLs */
 };
 
 /* ---- live grants --------------------------------------------------------------------------- */
@@ -66,24 +70,30 @@ static int on_authorize(void *ud, const char *token, size_t len, int64_t camera_
     }
 }
 
-static int on_source(void *ud, int64_t camera_id, ch_media_source_t *out)
+/* On the control loop: reads the camera's stream URL and credentials and sends them to the
+ * relay (none when the camera is gone or has no URL). */
+static void send_source(ch_main_relay_t *mr, int64_t camera_id)
 {
-    ch_main_relay_t *mr = ud;
+    assert(pthread_equal(pthread_self(), mr->control));
+    ch_media_source_t src;
+    memset(&src, 0, sizeof(src));
     ch_camera_t cam;
     ch_camera_init(&cam);
-    pthread_mutex_lock(&mr->lock);
     int rc = ch_store_camera_get(mr->st, camera_id, &cam);
-    pthread_mutex_unlock(&mr->lock);
     if (rc == 0 && cam.rtsp_url != NULL && cam.rtsp_url[0] != '\0') {
-        snprintf(out->url, sizeof(out->url), "%s", cam.rtsp_url);
-        snprintf(out->user, sizeof(out->user), "%s", cam.rtsp_username ? cam.rtsp_username : "");
-        snprintf(out->password, sizeof(out->password), "%s",
+        snprintf(src.url, sizeof(src.url), "%s", cam.rtsp_url);
+        snprintf(src.user, sizeof(src.user), "%s", cam.rtsp_username ? cam.rtsp_username : "");
+        snprintf(src.password, sizeof(src.password), "%s",
                  cam.rtsp_password ? cam.rtsp_password : "");
-    } else if (rc == 0) {
-        rc = CH_ENOENT;
     }
     ch_camera_fini(&cam);
-    return rc;
+    ch_media_relay_source(mr->relay, camera_id, &src);
+}
+
+/* A pull needs the camera's source (the relay's want_source, on the control loop). */
+static void on_want_source(void *ud, int64_t camera_id)
+{
+    send_source(ud, camera_id);
 }
 
 static int on_record(void *ud, const ch_media_record_t *r)
@@ -153,13 +163,12 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_
     mr->gate = ch_event_gate_new(pk);
     mr->prewarm = cfg->relay_prewarm != 0;
     snprintf(mr->listen, sizeof(mr->listen), "%s", cfg->rtsp_listen);
-    pthread_mutex_init(&mr->lock, NULL);
+    mr->control = pthread_self();
     char *serr = NULL;
     if (ch_store_open(cfg->store_url, &mr->st, &serr) != 0) {
         fprintf(stderr, "cctvhub serve: the relay cannot open the store: %s\n",
                 serr != NULL ? serr : "?");
         ch_free(serr);
-        pthread_mutex_destroy(&mr->lock);
         ch_event_gate_free(mr->gate);
         ch_free(mr);
         return CH_EXIT_STORE;
@@ -176,7 +185,9 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_
         .max_unauthorized_per_addr = (unsigned)cfg->relay_max_unauthorized_per_addr,
         .auth_timeout_s = (unsigned)cfg->relay_auth_timeout_s,
         .fd_reserve = (unsigned)cfg->relay_fd_reserve,
-        .source = on_source,
+        /* serve.c runs the control loop on libuv's default loop. */
+        .control = uv_default_loop(),
+        .want_source = on_want_source,
         .authorize = on_authorize,
         .record = on_record,
         .ud = mr,
@@ -186,7 +197,6 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_
     if (r != 0) {
         fprintf(stderr, "cctvhub serve: %s\n", err);
         ch_store_close(mr->st);
-        pthread_mutex_destroy(&mr->lock);
         ch_event_gate_free(mr->gate);
         ch_free(mr);
         return r == CH_EINVAL ? CH_EXIT_CONFIG : CH_EXIT_STORE;
@@ -203,8 +213,10 @@ void ch_main__relay_stop(ch_main_relay_t *mr)
         return;
     }
     ch_media_relay_stop(mr->relay);
+    /* The control loop has ended (serve.c stops the relay after it): one more turn closes the
+     * relay's handle on it. */
+    uv_run(uv_default_loop(), UV_RUN_NOWAIT);
     ch_store_close(mr->st);
-    pthread_mutex_destroy(&mr->lock);
     ch_event_gate_free(mr->gate);
     ch_free(mr);
 }
@@ -260,8 +272,7 @@ void ch_main__relay_base(const ch_main_relay_t *mr, char *out, size_t cap)
 
 void ch_main__relay_camera_source(void *ud, int64_t camera_id)
 {
-    ch_main_relay_t *mr = ud;
-    ch_media_relay_restart(mr->relay, camera_id);
+    send_source(ud, camera_id);
 }
 
 void ch_main__relay_live(void *ud, int fd, const void *raw, size_t len)

@@ -39,6 +39,7 @@ void ch_media__sock_close(ch_media__sock_t *s);
 
 typedef enum ch_media__pull_state {
     PULL_STOPPED = 0,
+    PULL_SOURCE, /* the camera's source is asked of the control loop */
     PULL_CONNECTING,
     PULL_OPTIONS,
     PULL_DESCRIBE,
@@ -114,6 +115,9 @@ struct ch_media__cam {
     ch_media__cam_t *next;
     ch_media_stream_t *store;
     ch_media__pull_t pull;
+    /* The camera's source as the control loop last sent it (ch_media_relay_source). */
+    enum { SRC_UNKNOWN = 0, SRC_ASKED, SRC_KNOWN, SRC_NONE } src_state;
+    ch_media_source_t src;
     char *sdp; /* what viewers' DESCRIBE gets, NULL until the camera's is known */
     ch_codec_kind_t kind;
     ch_media__conn_t *conns; /* viewers bound to this camera (list through cam_next) */
@@ -136,9 +140,10 @@ struct ch_media__cam {
 
 /* A command from another thread. */
 typedef struct ch_media__cmd {
-    enum { CMD_HOLD = 1, CMD_END_GRANT, CMD_CONN, CMD_STOP, CMD_RESTART, CMD_SWEEP } kind;
+    enum { CMD_HOLD = 1, CMD_END_GRANT, CMD_CONN, CMD_STOP, CMD_SOURCE, CMD_SWEEP } kind;
     int64_t id;
     int delta;
+    ch_media_source_t *src; /* CMD_SOURCE: the camera's source, or NULL for none; owned */
     ch_media__conn_t *conn; /* CMD_CONN: a viewer handed over, its socket closed on the sender */
     struct ch_media__cmd *next;
 } ch_media__cmd_t;
@@ -182,6 +187,12 @@ struct ch_media_relay {
     ch_media_stream_info_t **snap; /* per loop: an array of nsnap[i] (viewers inside) */
     size_t *nsnap;
     ch_media_relay_totals_t *totals; /* per loop, as of its last snapshot */
+    /* The control loop's side (cfg.control): cameras whose source a pull waits for, posted by
+     * media threads and handed to cfg.want_source there. NULL without a control loop. */
+    uv_async_t *control_wake;
+    pthread_mutex_t control_lock; /* wanted */
+    int64_t *wanted;
+    size_t nwanted, capwanted;
 };
 
 /* Monotonic milliseconds. */
@@ -191,6 +202,9 @@ int64_t ch_media__now_ms(void);
 ch_media__cam_t *ch_media__cam_find(ch_media__loop_t *l, int64_t id);
 ch_media__cam_t *ch_media__cam_get(ch_media__loop_t *l, int64_t id); /* creates it */
 void ch_media__cam_touch(ch_media__cam_t *c);                        /* viewers or holds changed */
+/* The camera's source for a pull about to connect (an empty URL: none); or NULL when it is
+ * asked of the control loop: the answer starts the waiting pull (PULL_SOURCE) again. */
+const ch_media_source_t *ch_media__cam_source(ch_media__cam_t *c);
 void ch_media__post(ch_media__loop_t *l, ch_media__cmd_t *cmd);
 ch_media__loop_t *ch_media__owner(ch_media_relay_t *r, int64_t camera_id);
 /* The door evicted a connection: every loop closes its evicted ones soon (from any thread). */
@@ -203,7 +217,7 @@ void ch_media__record(ch_media__loop_t *l, const ch_media_record_t *rec, ch_medi
 void ch_media__pull_start(ch_media__cam_t *c);
 void ch_media__pull_stop(ch_media__cam_t *c);
 /* The camera's stream settings changed: a running (or awaited) pull drops its session and
- * connects again at the next tick, asking the source callback anew; viewers stay. */
+ * connects again at the next tick with the camera's source; viewers stay. */
 void ch_media__pull_restart(ch_media__cam_t *c);
 void ch_media__pull_tick(ch_media__cam_t *c, int64_t now);
 const char *ch_media__pull_state_name(ch_media__pull_state_t s);

@@ -57,6 +57,7 @@ const char *ch_media__pull_state_name(ch_media__pull_state_t s)
     switch (s) {
     case PULL_STOPPED:
         return "stopped";
+    case PULL_SOURCE:
     case PULL_CONNECTING:
     case PULL_OPTIONS:
     case PULL_DESCRIBE:
@@ -984,10 +985,16 @@ static void pull_connect(cam_t *c)
 void ch_media__pull_start(cam_t *c)
 {
     pull_t *p = &c->pull;
-    ch_media_relay_t *r = c->loop->relay;
-    memset(&p->src, 0, sizeof(p->src));
-    if (r->cfg.source == NULL || r->cfg.source(r->cfg.ud, c->id, &p->src) != 0 ||
-        p->src.url[0] == '\0') {
+    const ch_media_source_t *src = ch_media__cam_source(c);
+    if (src == NULL) {
+        /* Asked of the control loop: its answer calls this again. Given up on, as a camera
+         * that does not answer, after the step's deadline. */
+        set_state(p, PULL_SOURCE);
+        p->next_keepalive_ms = ch_media__now_ms() + STEP_MS;
+        return;
+    }
+    p->src = *src;
+    if (p->src.url[0] == '\0') {
         /* Nothing to pull (most imported cameras): not held warm, gone once no viewer waits. */
         snprintf(p->last_error, sizeof(p->last_error), "the camera has no stream URL");
         set_state(p, PULL_STOPPED);
@@ -1039,7 +1046,7 @@ void ch_media__pull_restart(cam_t *c)
 {
     pull_t *p = &c->pull;
     if (p->state == PULL_STOPPED && c->holds == 0 && c->conns == NULL) {
-        return; /* nobody waits: the next start reads the source anyway */
+        return; /* nobody waits: the next start takes the new source anyway */
     }
     end_session(p);
     ch_media_stream_drop_partial(c->store); /* the old session's unfinished frame */
@@ -1088,6 +1095,12 @@ void ch_media__pull_tick(cam_t *c, int64_t now)
         }
         return;
     }
+    case PULL_SOURCE:
+        if (now >= p->next_keepalive_ms) {
+            c->src_state = SRC_UNKNOWN; /* asked again at the retry */
+            fail(c, "the hub did not give the camera's source within %d s", STEP_MS / 1000);
+        }
+        return;
     default:
         if (now >= p->next_keepalive_ms) {
             fail(c, "the camera did not answer within %d s (%s)", STEP_MS / 1000,

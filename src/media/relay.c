@@ -149,6 +149,82 @@ void ch_media__cam_touch(ch_media__cam_t *c)
     }
 }
 
+/* ---- sources, by message ------------------------------------------------------------------- */
+
+/* A media thread asks the control loop for a camera's source (want_source runs there). */
+static void want_source(ch_media_relay_t *r, int64_t id)
+{
+    pthread_mutex_lock(&r->control_lock);
+    if (r->nwanted == r->capwanted) {
+        r->capwanted = r->capwanted ? r->capwanted * 2 : 16;
+        r->wanted = ch_realloc(r->wanted, r->capwanted * sizeof(*r->wanted));
+    }
+    r->wanted[r->nwanted++] = id;
+    uv_async_send(r->control_wake);
+    pthread_mutex_unlock(&r->control_lock);
+}
+
+/* On the control loop: the cameras asked since the last wake-up, each to want_source. */
+static void control_wake(uv_async_t *a)
+{
+    ch_media_relay_t *r = a->data;
+    pthread_mutex_lock(&r->control_lock);
+    int64_t *ids = r->wanted;
+    size_t n = r->nwanted;
+    r->wanted = NULL;
+    r->nwanted = r->capwanted = 0;
+    pthread_mutex_unlock(&r->control_lock);
+    for (size_t i = 0; i < n; i++) {
+        r->cfg.want_source(r->cfg.ud, ids[i]);
+    }
+    ch_free(ids);
+}
+
+const ch_media_source_t *ch_media__cam_source(ch_media__cam_t *c)
+{
+    switch (c->src_state) {
+    case SRC_KNOWN:
+        return &c->src;
+    case SRC_ASKED:
+        return NULL;
+    case SRC_NONE:
+        /* An answer of none is used once, not kept: the next start asks again. */
+        c->src_state = SRC_UNKNOWN;
+        memset(&c->src, 0, sizeof(c->src));
+        return &c->src;
+    case SRC_UNKNOWN:
+        break;
+    }
+    if (c->loop->relay->control_wake == NULL) {
+        memset(&c->src, 0, sizeof(c->src));
+        return &c->src; /* nobody to ask: no source */
+    }
+    c->src_state = SRC_ASKED;
+    want_source(c->loop->relay, c->id);
+    return NULL;
+}
+
+/* The control loop's message: the camera's source (NULL: none). A pull waiting for it goes
+ * on; one running under another source restarts. */
+static void cam_source_set(ch_media__cam_t *c, const ch_media_source_t *src)
+{
+    int has = src != NULL && src->url[0] != '\0';
+    int same = has && c->src_state == SRC_KNOWN && strcmp(c->src.url, src->url) == 0 &&
+               strcmp(c->src.user, src->user) == 0 && strcmp(c->src.password, src->password) == 0;
+    if (has) {
+        c->src = *src;
+        c->src_state = SRC_KNOWN;
+    } else {
+        memset(&c->src, 0, sizeof(c->src));
+        c->src_state = SRC_NONE;
+    }
+    if (c->pull.state == PULL_SOURCE) {
+        ch_media__pull_start(c);
+    } else if (!same) {
+        ch_media__pull_restart(c);
+    }
+}
+
 /* ---- records on the pool --------------------------------------------------------------------- */
 
 typedef struct rec_job {
@@ -414,10 +490,10 @@ static void loop_wake(uv_async_t *a)
                 ch_media__cam_end_grant(c, cmd->id);
             }
             break;
-        case CMD_RESTART: {
+        case CMD_SOURCE: {
             ch_media__cam_t *c = ch_media__cam_find(l, cmd->id);
-            if (c != NULL) {
-                ch_media__pull_restart(c);
+            if (c != NULL && !l->stopping) {
+                cam_source_set(c, cmd->src);
             }
             break;
         }
@@ -436,6 +512,7 @@ static void loop_wake(uv_async_t *a)
             }
             break;
         }
+        ch_free(cmd->src);
         ch_free(cmd);
         cmd = next;
     }
@@ -630,6 +707,16 @@ int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **
         l->tick.data = l;
         uv_timer_start(&l->tick, loop_tick, TICK_MS, TICK_MS);
     }
+    pthread_mutex_init(&r->control_lock, NULL);
+    if (cfg->control != NULL && cfg->want_source != NULL) {
+        r->control_wake = ch_calloc(1, sizeof(*r->control_wake));
+        if (uv_async_init(cfg->control, r->control_wake, control_wake) != 0) {
+            ch_log(CH_LOG_ERROR, "media", "msg=\"uv_async_init failed\"");
+            abort();
+        }
+        r->control_wake->data = r;
+        uv_unref((uv_handle_t *)r->control_wake); /* keeps no loop alive */
+    }
     ch_media__listener_start(&r->loops[0], fd);
     for (unsigned i = 0; i < n; i++) {
         if (pthread_create(&r->loops[i].thread, NULL, loop_main, &r->loops[i]) != 0) {
@@ -660,6 +747,11 @@ static void post_new(ch_media__loop_t *l, int kind, int64_t id, int delta)
     ch_media__post(l, cmd);
 }
 
+static void free_handle(uv_handle_t *h)
+{
+    ch_free(h);
+}
+
 void ch_media_relay_stop(ch_media_relay_t *r)
 {
     if (r == NULL) {
@@ -677,6 +769,7 @@ void ch_media_relay_stop(ch_media_relay_t *r)
             if (c->kind == CMD_CONN) {
                 ch_media__conn_adopt(NULL, c->conn); /* frees it */
             }
+            ch_free(c->src);
             ch_free(c);
         }
         if (uv_loop_close(&l->loop) != 0) {
@@ -685,6 +778,12 @@ void ch_media_relay_stop(ch_media_relay_t *r)
         pthread_mutex_destroy(&l->lock);
         free_snap(r->snap[i], r->nsnap[i]);
     }
+    /* The media threads are joined: nobody sends to the control handle any more. */
+    if (r->control_wake != NULL) {
+        uv_close((uv_handle_t *)r->control_wake, free_handle);
+    }
+    ch_free(r->wanted);
+    pthread_mutex_destroy(&r->control_lock);
     pthread_mutex_destroy(&r->lock);
     ch_net_door_fini(&r->door);
     ch_free(r->snap);
@@ -717,11 +816,19 @@ void ch_media_relay_end_grant(ch_media_relay_t *r, int64_t grant_id)
     }
 }
 
-void ch_media_relay_restart(ch_media_relay_t *r, int64_t camera_id)
+void ch_media_relay_source(ch_media_relay_t *r, int64_t camera_id, const ch_media_source_t *src)
 {
-    if (r != NULL && camera_id > 0) {
-        post_new(owner(r, camera_id), CMD_RESTART, camera_id, 0);
+    if (r == NULL || camera_id <= 0) {
+        return;
     }
+    ch_media__cmd_t *cmd = ch_calloc(1, sizeof(*cmd));
+    cmd->kind = CMD_SOURCE;
+    cmd->id = camera_id;
+    if (src != NULL && src->url[0] != '\0') {
+        cmd->src = ch_malloc(sizeof(*cmd->src));
+        *cmd->src = *src;
+    }
+    ch_media__post(owner(r, camera_id), cmd);
 }
 
 ch_media__loop_t *ch_media__owner(ch_media_relay_t *r, int64_t camera_id)
