@@ -10,7 +10,9 @@
  * timestamps and SSRC rewritten so viewers see one continuous stream across reconnects, and
  * stored once in the camera's fan-out store.
  */
-#include "media/media_internal.h"
+#include "media/pull.h"
+
+#include "media/camera.h"
 #include "proto/proto.h"
 
 #include <arpa/inet.h>
@@ -116,8 +118,7 @@ static void fail(cam_t *c, const char *fmt, ...)
            "msg=\"camera pull failed\" camera=%lld error=\"%s\" retry_ms=%lld", (long long)c->id,
            p->last_error, (long long)p->backoff_ms);
     close_sock(p);
-    ch_media_stream_drop_partial(c->store); /* the frame it was sending never ends */
-    ch_media__ws_reset(c);
+    ch_media__cam_break(c); /* the frame it was sending never ends */
     set_state(p, PULL_BACKOFF);
     p->retry_at_ms = ch_media__now_ms() + p->backoff_ms;
     p->backoff_ms *= 2;
@@ -305,7 +306,7 @@ static int on_describe(cam_t *c, const ch_proto_response_t *r, ch_slice_t body)
         return -1;
     }
     p->pt = f->pt;
-    ch_media__ws_reset(c); /* its assembler reads the codec state about to be reset */
+    ch_media__cam_codec_reset(c); /* the assembler reads the codec state about to be reset */
     ch_codec_stream_init(&p->codec, kind);
     if (f->fmtp.len > 0 && ch_codec_stream_set_fmtp(&p->codec, f->fmtp.ptr, f->fmtp.len) != 0) {
         ch_log(CH_LOG_INFO, "media", "msg=\"camera fmtp not understood\" camera=%lld",
@@ -485,8 +486,7 @@ static int accept_rtp(cam_t *c, uint8_t *pkt, size_t len, const ch_codec_rtp_t *
     pull_t *p = &c->pull;
     ch_codec_rtp_t rtp = *r;
     ch_codec_pkt_t info;
-    int crc = c->ws != NULL ? ch_media__ws_push(c, &rtp, &info)
-                            : ch_codec_stream_push(&p->codec, &rtp, &info);
+    int crc = ch_media__cam_inspect(c, &rtp, &info);
     if (crc != 0 && crc != CH_EUNSUPP) {
         return 0; /* malformed: forwarded by no one (a valid but unread payload goes on) */
     }
@@ -547,9 +547,7 @@ static int accept_rtp(cam_t *c, uint8_t *pkt, size_t len, const ch_codec_rtp_t *
     if (info.flags & CH_CODEC_PKT_AU_END) {
         c->flush_due = 1;
     }
-    if (c->ws != NULL) {
-        ch_media__ws_drain(c);
-    }
+    ch_media__cam_stored(c);
     return 1;
 }
 
@@ -586,8 +584,7 @@ static int on_rtp(cam_t *c, uint8_t *pkt, size_t len, int64_t now)
         return 0;
     }
     if (p->confirmed) {
-        ch_media_stream_drop_partial(c->store); /* the old source's unfinished frame */
-        ch_media__ws_reset(c);
+        ch_media__cam_break(c); /* the old source's unfinished frame */
     }
     p->confirmed = 1;
     p->in_ssrc = rtp.ssrc;
@@ -1049,8 +1046,7 @@ void ch_media__pull_restart(cam_t *c)
         return; /* nobody waits: the next start takes the new source anyway */
     }
     end_session(p);
-    ch_media_stream_drop_partial(c->store); /* the old session's unfinished frame */
-    ch_media__ws_reset(c);
+    ch_media__cam_break(c); /* the old session's unfinished frame */
     /* Connect again at the next tick, at once and without the old backoff: the new settings
      * deserve a fresh try. Viewers stay, as across any reconnect. */
     p->backoff_ms = BACKOFF_MIN;
