@@ -7,6 +7,7 @@
  */
 #include "main/hub_relay.h"
 
+#include "api/api.h"
 #include "health/health.h"
 #include "main/main.h"
 #include "media/media.h"
@@ -221,43 +222,6 @@ void ch_main__relay_stop(ch_main_relay_t *mr)
     ch_free(mr);
 }
 
-static void add_stream(void *ud, const ch_media_stream_info_t *s)
-{
-    json_t *items = ud;
-    char since[32];
-    ch_time_format_rfc3339(s->state_since_ms, since);
-    json_t *viewers = json_array();
-    for (size_t i = 0; i < s->nviewers; i++) {
-        const ch_media_viewer_info_t *v = &s->viewers[i];
-        char vs[32];
-        ch_time_format_rfc3339(v->since_ms, vs);
-        json_array_append_new(
-            viewers, json_pack("{s:s, s:I, s:I, s:I, s:s, s:s, s:I, s:i, s:I}", "transport",
-                               v->transport != NULL ? v->transport : "rtsp", "grant_id",
-                               (json_int_t)v->grant_id, "event_id", (json_int_t)v->event_id,
-                               "agency_id", (json_int_t)v->agency_id, "peer", v->peer, "since", vs,
-                               "bytes", (json_int_t)v->bytes, "skips", (int)v->skips, "lag_bytes",
-                               (json_int_t)v->lag_bytes));
-    }
-    json_t *o = json_pack(
-        "{s:I, s:i, s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:i, s:i, s:I, s:o}", "camera_id",
-        (json_int_t)s->camera_id, "loop", (int)s->loop, "state", s->state, "state_since", since,
-        "reconnects", (int)s->reconnects, "bytes_in", (json_int_t)s->bytes_in, "packets_in",
-        (json_int_t)s->packets_in, "keyframes", (json_int_t)s->keyframes, "cached_packets",
-        (json_int_t)s->cached_packets, "holds", (int)s->holds, "viewer_count", (int)s->nviewers,
-        "first_keyframe_ms", (json_int_t)s->first_key_ms, "viewers", viewers);
-    json_object_set_new(o, "codec", s->codec[0] ? json_string(s->codec) : json_null());
-    json_object_set_new(o, "transport", json_string(s->transport != NULL ? s->transport : "tcp"));
-    json_object_set_new(o, "width", s->width ? json_integer(s->width) : json_null());
-    json_object_set_new(o, "height", s->height ? json_integer(s->height) : json_null());
-    json_object_set_new(o, "fps", json_real((double)(int64_t)(s->fps * 100 + 0.5) / 100.0));
-    json_object_set_new(o, "bitrate_bps", json_integer((json_int_t)s->bitrate_bps));
-    json_object_set_new(o, "gop_frames", s->gop_frames ? json_integer(s->gop_frames) : json_null());
-    json_object_set_new(o, "last_error",
-                        s->last_error[0] ? json_string(s->last_error) : json_null());
-    json_array_append_new(items, o);
-}
-
 void ch_main__relay_base(const ch_main_relay_t *mr, char *out, size_t cap)
 {
     char host[64];
@@ -327,12 +291,11 @@ void ch_main__relay_health(void *ud, struct ch_health *h, int64_t now_ms)
 json_t *ch_main__relay_streams(void *ud)
 {
     ch_main_relay_t *mr = ud;
-    json_t *items = json_array();
-    if (mr != NULL) {
-        ch_media_relay_each_stream(mr->relay, add_stream, items);
-    }
-    size_t n = json_array_size(items);
-    return json_pack("{s:o, s:I, s:n}", "items", items, "total", (json_int_t)n, "next");
+    ch_media_stream_info_t *streams = NULL;
+    size_t n = mr != NULL ? ch_media_relay_streams(mr->relay, &streams) : 0;
+    json_t *answer = ch_api_streams_json(streams, n);
+    ch_media_relay_streams_free(streams, n);
+    return answer;
 }
 
 /* ---- metrics --------------------------------------------------------------------------------- */

@@ -239,6 +239,39 @@ void ch_media_relay_totals(ch_media_relay_t *r, ch_media_relay_totals_t *out)
     }
 }
 
+size_t ch_media_relay_streams(ch_media_relay_t *r, ch_media_stream_info_t **out)
+{
+    *out = NULL;
+    if (r == NULL) {
+        return 0;
+    }
+    pthread_mutex_lock(&r->lock);
+    size_t n = 0;
+    for (unsigned i = 0; i < r->nloops; i++) {
+        n += r->nsnap[i];
+    }
+    ch_media_stream_info_t *a = n > 0 ? ch_calloc(n, sizeof(*a)) : NULL;
+    size_t k = 0;
+    for (unsigned i = 0; i < r->nloops; i++) {
+        for (size_t j = 0; j < r->nsnap[i]; j++, k++) {
+            a[k] = r->snap[i][j];
+            if (a[k].nviewers > 0) {
+                ch_media_viewer_info_t *v = ch_calloc(a[k].nviewers, sizeof(*v));
+                memcpy(v, a[k].viewers, a[k].nviewers * sizeof(*v));
+                a[k].viewers = v;
+            }
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    *out = a;
+    return n;
+}
+
+void ch_media_relay_streams_free(ch_media_stream_info_t *streams, size_t n)
+{
+    free_snap(streams, n);
+}
+
 void ch_media_relay_each_stream(ch_media_relay_t *r,
                                 void (*fn)(void *ud, const ch_media_stream_info_t *s), void *ud)
 {

@@ -296,6 +296,12 @@ typedef struct ch_media_relay_totals {
 } ch_media_relay_totals_t;
 void ch_media_relay_totals(ch_media_relay_t *r, ch_media_relay_totals_t *out);
 
+/* A copy of every stream's line of the loops' last snapshots (viewers included), to read
+ * outside the relay's lock: the count, and *out an array freed by ch_media_relay_streams_free
+ * (NULL when there are none). From any thread. */
+size_t ch_media_relay_streams(ch_media_relay_t *r, ch_media_stream_info_t **out);
+void ch_media_relay_streams_free(ch_media_stream_info_t *streams, size_t n);
+
 /* Calls fn for every stream, under the relay's lock (fn must not call the relay). */
 void ch_media_relay_each_stream(ch_media_relay_t *r,
                                 void (*fn)(void *ud, const ch_media_stream_info_t *s), void *ud);
