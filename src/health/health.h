@@ -23,6 +23,7 @@
 #define CH_HEALTH_H
 
 #include "core/core.h"
+#include "core/metrics.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -143,6 +144,11 @@ typedef struct ch_health_snapshot {
 } ch_health_snapshot_t;
 
 void ch_health_snapshot(const ch_health_t *h, ch_health_snapshot_t *out);
+
+/* Camera health's metrics from a snapshot (a ch_metrics_collect_fn; ud is the ch_health_t;
+ * health_metrics.c): cctvhub_cameras{state}, cctvhub_probes_total{outcome},
+ * cctvhub_probes_in_flight and the histogram cctvhub_probe_duration_seconds. */
+void ch_health_collect(ch_metrics_writer_t *w, void *ud);
 
 /* ---- driving the state machine (the runner calls these; tests call them directly) ------------ */
 

@@ -24,12 +24,6 @@ int ch_main__audit_try_open(const ch_config_t *cfg, ch_audit_t **out);
  * has records but no checkpoint (ch_audit_options_t.accept_unchecked). */
 int ch_main__audit_open_accept(const ch_config_t *cfg, ch_audit_t **out);
 
-/* Reads the checkpoint kept in the store into *kept (kept->note to free with ch_free) and
- * compares the log with it: *why is NULL when the log extends it, else a phrase saying how it
- * does not. 0, CH_ENOTFOUND (none kept), or a store code. */
-int ch_main__audit_kept_compare(ch_audit_t *a, ch_store_t *st, ch_store_audit_checkpoint_t *kept,
-                                const char **why);
-
 /* The check a starting hub makes: CH_EXIT_OK when the log extends the checkpoint kept in the
  * store (or none is kept), else CH_EXIT_STORE after saying on stderr what is wrong and how
  * an operator may go on (`cctvhub audit accept`). Someone who cuts the log's end and deletes
