@@ -227,13 +227,6 @@ static int ch__log_dir(const ch_main_opts_t *opts, char *dir, size_t cap)
     return CH_EXIT_OK;
 }
 
-/* Prints "unknown option" with the command's usage and returns CH_EXIT_USAGE. */
-static int ch__usage_error(const char *cmd, const char *arg, const char *usage)
-{
-    fprintf(stderr, "cctvhub %s: unknown or incomplete option \"%s\"\n\n%s", cmd, arg, usage);
-    return CH_EXIT_USAGE;
-}
-
 static int ch__is_help(const char *arg)
 {
     return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
@@ -263,37 +256,21 @@ static int ch__open_read_only(const char *cmd, const ch_main_opts_t *opts, ch_au
     return CH_EXIT_OK;
 }
 
-/* The option loop every keys and audit command shares: common options and the command's
- * flags are consumed, "--help" prints its usage, sw (when not NULL, such as "--json") sets
- * *sw_set, and one positional argument goes to *pos when pos is not NULL (another is a usage
- * error). Returns -1 once the command line is read, else the exit code to return at once. */
+/* The option loop of the keys and audit commands (ch_main__parse): at most one positional
+ * argument, into *pos when pos is not NULL. -1 once read, else the exit code to return. */
 static int ch__args(int argc, char **argv, ch_main_opts_t *opts, const ch_main_flag_t *flags,
                     const char *sw, int *sw_set, const char **pos, const char *cmd,
                     const char *usage)
 {
-    memset(opts, 0, sizeof(*opts));
-    for (int i = 1; i < argc; i++) {
-        int r = ch_main__option(opts, argc, argv, &i, flags);
-        if (r < 0) {
-            return CH_EXIT_USAGE;
-        }
-        if (r > 0) {
-            continue;
-        }
-        if (ch__is_help(argv[i])) {
-            fputs(usage, stdout);
-            return CH_EXIT_OK;
-        }
-        if (sw != NULL && strcmp(argv[i], sw) == 0) {
-            *sw_set = 1;
-            continue;
-        }
-        if (pos == NULL || argv[i][0] == '-' || *pos != NULL) {
-            return ch__usage_error(cmd, argv[i], usage);
-        }
-        *pos = argv[i];
-    }
-    return -1;
+    ch_main_cmdline_t c = {.cmd = cmd,
+                           .usage = usage,
+                           .flags = flags,
+                           .sw = sw,
+                           .sw_set = sw_set,
+                           .pos = pos,
+                           .pos_max = pos != NULL,
+                           .strict = 1};
+    return ch_main__parse(&c, opts, argc, argv, 1);
 }
 
 /* ---- keys init ------------------------------------------------------------------------- */

@@ -43,7 +43,6 @@ static int offset_minutes(const char *v, int *out)
 int ch_main_report(int argc, char **argv)
 {
     ch_main_opts_t opts;
-    memset(&opts, 0, sizeof(opts));
     const char *month = NULL, *format = "csv", *offset = "+09:00";
     if (argc < 2 || strcmp(argv[1], "availability") != 0) {
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -55,20 +54,10 @@ int ch_main_report(int argc, char **argv)
     }
     const ch_main_flag_t flags[] = {
         {"--month", &month}, {"--format", &format}, {"--utc-offset", &offset}, {NULL, NULL}};
-    for (int i = 2; i < argc; i++) {
-        int r = ch_main__option(&opts, argc, argv, &i, flags);
-        if (r < 0) {
-            return CH_EXIT_USAGE;
-        }
-        if (r > 0) {
-            continue;
-        }
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(usage, stdout);
-            return CH_EXIT_OK;
-        }
-        fprintf(stderr, "cctvhub report: unexpected \"%s\"\n\n%s", argv[i], usage);
-        return CH_EXIT_USAGE;
+    ch_main_cmdline_t c = {.cmd = "report", .usage = usage, .flags = flags};
+    int rc = ch_main__parse(&c, &opts, argc, argv, 2);
+    if (rc >= 0) {
+        return rc;
     }
     int off = 0;
     int64_t from = 0, to = 0;
@@ -86,7 +75,7 @@ int ch_main_report(int argc, char **argv)
         to = now;
     }
     ch_config_t cfg;
-    int rc = ch_main__load_config(&opts, &cfg);
+    rc = ch_main__load_config(&opts, &cfg);
     if (rc != CH_EXIT_OK) {
         return rc;
     }
