@@ -417,6 +417,10 @@ void ch_health_devices_start(ch_health_devices_t *d);
 /* Counters: {"connected", "connects", "received", "accepted", "dropped": {"topic", "payload",
  * "device"}, "devices": {"online", "fault", "offline"}}. */
 json_t *ch_health_devices_stats(ch_health_devices_t *d);
+/* The device watch's metrics from its stats (a ch_metrics_collect_fn; ud is the
+ * ch_health_devices_t; health_metrics.c): cctvhub_mqtt_connected,
+ * cctvhub_mqtt_messages_total{outcome} and cctvhub_devices{state}. Loop thread. */
+void ch_health_devices_collect(ch_metrics_writer_t *w, void *ud);
 /* What the watch knows of device id: {"device_id", "agency_id", "state", "since",
  * "last_seen", "heartbeat_s", "battery"}, or NULL when it has not heard of it. */
 json_t *ch_health_devices_get(ch_health_devices_t *d, int64_t id);
