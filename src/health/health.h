@@ -305,6 +305,9 @@ int ch_health_report_load(struct ch_store *st, int64_t from_ms, int64_t to_ms,
 int ch_health_month_range(const char *month, int offset_min, int64_t *from_ms,
                           int64_t *to_ms) CH_MUST_CHECK;
 
+/* A UTC offset "+09:00" or "-05:30" (hours up to 14) as minutes east of UTC. 0 or CH_EPARSE. */
+int ch_health_utc_offset_parse(const char *v, int *minutes) CH_MUST_CHECK;
+
 /* The report as CSV for spreadsheets: UTF-8 with a BOM (Excel then reads Korean names right),
  * CRLF lines, a header row, one row per provider, a total row. label names the period. */
 void ch_health_report_csv(const ch_health_report_t *r, const char *label, ch_buf_t *out);

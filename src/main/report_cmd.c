@@ -27,19 +27,6 @@ static const char usage[] =
     "exit codes: 0 done; 1 the store could not be read; 2 bad command line; 3 bad\n"
     "            configuration; 4 the store cannot be opened.\n";
 
-/* "+09:00" to minutes east of UTC; -1 when malformed. */
-static int offset_minutes(const char *v, int *out)
-{
-    int64_t hh = 0, mm = 0;
-    if (strlen(v) != 6 || (v[0] != '+' && v[0] != '-') || v[3] != ':' || v[1] == '+' ||
-        v[1] == '-' || v[4] == '+' || v[4] == '-' || ch_parse_int64(v + 1, 2, &hh) != 0 ||
-        ch_parse_int64(v + 4, 2, &mm) != 0 || hh > 14 || mm > 59) {
-        return -1;
-    }
-    *out = (int)(hh * 60 + mm) * (v[0] == '-' ? -1 : 1);
-    return 0;
-}
-
 int ch_main_report(int argc, char **argv)
 {
     ch_main_opts_t opts;
@@ -61,7 +48,7 @@ int ch_main_report(int argc, char **argv)
     }
     int off = 0;
     int64_t from = 0, to = 0;
-    if (month == NULL || offset_minutes(offset, &off) != 0 ||
+    if (month == NULL || ch_health_utc_offset_parse(offset, &off) != 0 ||
         ch_health_month_range(month, off, &from, &to) != 0 ||
         (strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)) {
         fprintf(stderr,
