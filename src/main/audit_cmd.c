@@ -232,28 +232,17 @@ static int ch__is_help(const char *arg)
     return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
 }
 
-/* Opens the log of DATA_DIR/audit (the configuration of opts) for reading (no key: no
- * writes, a torn tail skipped in memory). Returns CH_EXIT_OK with *out set, or prints why and
- * returns the exit code. */
+/* Opens the log of DATA_DIR/audit (the configuration of opts) for reading. Returns
+ * CH_EXIT_OK with *out set, or prints why and returns the exit code. */
 static int ch__open_read_only(const char *cmd, const ch_main_opts_t *opts, ch_audit_t **out)
 {
-    char dir[4096];
-    int exit_code = ch__log_dir(opts, dir, sizeof(dir));
-    if (exit_code != CH_EXIT_OK) {
-        return exit_code;
+    ch_config_t cfg;
+    int exit_code = ch_main__load_config(opts, &cfg);
+    if (exit_code == CH_EXIT_OK) {
+        exit_code = ch_main__audit_open_read(cmd, &cfg, out);
+        ch_config_fini(&cfg);
     }
-    ch_audit_options_t o;
-    memset(&o, 0, sizeof(o));
-    o.dir = dir;
-    char *err = NULL;
-    int rc = ch_audit_open(&o, out, &err);
-    if (rc != 0) {
-        fprintf(stderr, "cctvhub %s: cannot open the audit log %s: %s\n", cmd, dir,
-                err ? err : ch_strerror(rc));
-        ch_free(err);
-        return CH_EXIT_STORE;
-    }
-    return CH_EXIT_OK;
+    return exit_code;
 }
 
 /* The option loop of the keys and audit commands (ch_main__parse): at most one positional

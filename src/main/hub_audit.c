@@ -74,6 +74,29 @@ static int audit_open(const ch_config_t *cfg, int create_key, int quiet_busy, in
     return CH_EXIT_OK;
 }
 
+int ch_main__audit_open_read(const char *cmd, const ch_config_t *cfg, ch_audit_t **out)
+{
+    char dir[4096];
+    *out = NULL;
+    int n = snprintf(dir, sizeof(dir), "%s/audit", cfg->data_dir);
+    if (n < 0 || (size_t)n >= sizeof(dir)) {
+        fprintf(stderr, "cctvhub: data directory path too long\n");
+        return CH_EXIT_CONFIG;
+    }
+    ch_audit_options_t o;
+    memset(&o, 0, sizeof(o));
+    o.dir = dir;
+    char *err = NULL;
+    int rc = ch_audit_open(&o, out, &err);
+    if (rc != 0) {
+        fprintf(stderr, "cctvhub %s: cannot open the audit log %s: %s\n", cmd, dir,
+                err ? err : ch_strerror(rc));
+        ch_free(err);
+        return CH_EXIT_STORE;
+    }
+    return CH_EXIT_OK;
+}
+
 int ch_main__audit_open(const ch_config_t *cfg, int create_key, ch_audit_t **out)
 {
     return audit_open(cfg, create_key, 0, 0, out);

@@ -16,6 +16,12 @@
  * else CH_EXIT_OK and *out. */
 int ch_main__audit_open(const ch_config_t *cfg, int create_key, ch_audit_t **out);
 
+/* Opens the audit log of cfg->data_dir for reading (no key: no writes, a torn tail skipped in
+ * memory), beside a running hub or not. On failure prints "cctvhub <cmd>: cannot open the
+ * audit log ..." and returns CH_EXIT_STORE (CH_EXIT_CONFIG for a path too long); else
+ * CH_EXIT_OK and *out. */
+int ch_main__audit_open_read(const char *cmd, const ch_config_t *cfg, ch_audit_t **out);
+
 /* As ch_main__audit_open (with create_key), but quiet when the log is held by a running hub:
  * returns CH_ECONFLICT then, 0 and *out on success, another code after printing why. */
 int ch_main__audit_try_open(const ch_config_t *cfg, ch_audit_t **out);

@@ -5,6 +5,7 @@
 #include "main/main.h"
 
 #include "event/event.h"
+#include "main/hub_audit.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -61,20 +62,13 @@ int ch_main_ledger(int argc, char **argv)
     if (rc != CH_EXIT_OK) {
         return rc;
     }
-    char dir[4200];
-    snprintf(dir, sizeof(dir), "%s/audit", cfg.data_dir);
-    ch_audit_options_t ao;
-    memset(&ao, 0, sizeof(ao));
-    ao.dir = dir;
     ch_audit_t *audit = NULL;
-    char *err = NULL;
-    if (ch_audit_open(&ao, &audit, &err) != 0) {
-        fprintf(stderr, "cctvhub ledger: cannot open the audit log %s: %s\n", dir,
-                err ? err : "unknown");
-        ch_free(err);
+    rc = ch_main__audit_open_read("ledger", &cfg, &audit);
+    if (rc != CH_EXIT_OK) {
         ch_config_fini(&cfg);
-        return CH_EXIT_STORE;
+        return rc;
     }
+    char *err = NULL;
     ch_store_t *st = NULL;
     if (ch_store_open(cfg.store_url, &st, &err) != 0) {
         /* Names are a courtesy: the ledger stands on the log alone. */
