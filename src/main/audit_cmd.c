@@ -237,9 +237,8 @@ static int ch__is_help(const char *arg)
 static int ch__open_read_only(const char *cmd, const ch_main_opts_t *opts, ch_audit_t **out)
 {
     ch_config_t cfg;
-    int exit_code = ch_main__load_config(opts, &cfg);
+    int exit_code = ch_main__audit_open_read(cmd, opts, &cfg, out);
     if (exit_code == CH_EXIT_OK) {
-        exit_code = ch_main__audit_open_read(cmd, &cfg, out);
         ch_config_fini(&cfg);
     }
     return exit_code;

@@ -74,14 +74,20 @@ static int audit_open(const ch_config_t *cfg, int create_key, int quiet_busy, in
     return CH_EXIT_OK;
 }
 
-int ch_main__audit_open_read(const char *cmd, const ch_config_t *cfg, ch_audit_t **out)
+int ch_main__audit_open_read(const char *cmd, const ch_main_opts_t *opts, ch_config_t *cfg,
+                             ch_audit_t **out)
 {
     char dir[4096];
     *out = NULL;
+    int exit_code = ch_main__load_config(opts, cfg);
+    if (exit_code != CH_EXIT_OK) {
+        return exit_code;
+    }
     int n = snprintf(dir, sizeof(dir), "%s/audit", cfg->data_dir);
     if (n < 0 || (size_t)n >= sizeof(dir)) {
         fprintf(stderr, "cctvhub: data directory path too long\n");
-        return CH_EXIT_CONFIG;
+        exit_code = CH_EXIT_CONFIG;
+        goto out;
     }
     ch_audit_options_t o;
     memset(&o, 0, sizeof(o));
@@ -92,9 +98,13 @@ int ch_main__audit_open_read(const char *cmd, const ch_config_t *cfg, ch_audit_t
         fprintf(stderr, "cctvhub %s: cannot open the audit log %s: %s\n", cmd, dir,
                 err ? err : ch_strerror(rc));
         ch_free(err);
-        return CH_EXIT_STORE;
+        exit_code = CH_EXIT_STORE;
     }
-    return CH_EXIT_OK;
+out:
+    if (exit_code != CH_EXIT_OK) {
+        ch_config_fini(cfg);
+    }
+    return exit_code;
 }
 
 int ch_main__audit_open(const ch_config_t *cfg, int create_key, ch_audit_t **out)

@@ -7,6 +7,7 @@
 
 #include "audit/audit.h"
 #include "core/config.h"
+#include "main/main.h"
 #include "store/store.h"
 
 /* Opens the audit log of cfg->data_dir for appending. When create_key is set and the data
@@ -16,11 +17,12 @@
  * else CH_EXIT_OK and *out. */
 int ch_main__audit_open(const ch_config_t *cfg, int create_key, ch_audit_t **out);
 
-/* Opens the audit log of cfg->data_dir for reading (no key: no writes, a torn tail skipped in
- * memory), beside a running hub or not. On failure prints "cctvhub <cmd>: cannot open the
- * audit log ..." and returns CH_EXIT_STORE (CH_EXIT_CONFIG for a path too long); else
- * CH_EXIT_OK and *out. */
-int ch_main__audit_open_read(const char *cmd, const ch_config_t *cfg, ch_audit_t **out);
+/* Loads the configuration of opts into *cfg and opens the audit log of its data directory for
+ * reading (no key: no writes, a torn tail skipped in memory), beside a running hub or not.
+ * CH_EXIT_OK with *cfg (the caller finis it) and *out; else, after printing why ("cctvhub
+ * <cmd>: cannot open the audit log ..."), CH_EXIT_CONFIG or CH_EXIT_STORE and nothing to free. */
+int ch_main__audit_open_read(const char *cmd, const ch_main_opts_t *opts, ch_config_t *cfg,
+                             ch_audit_t **out);
 
 /* As ch_main__audit_open (with create_key), but quiet when the log is held by a running hub:
  * returns CH_ECONFLICT then, 0 and *out on success, another code after printing why. */

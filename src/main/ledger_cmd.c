@@ -58,14 +58,9 @@ int ch_main_ledger(int argc, char **argv)
         return CH_EXIT_USAGE;
     }
     ch_config_t cfg;
-    rc = ch_main__load_config(&opts, &cfg);
-    if (rc != CH_EXIT_OK) {
-        return rc;
-    }
     ch_audit_t *audit = NULL;
-    rc = ch_main__audit_open_read("ledger", &cfg, &audit);
+    rc = ch_main__audit_open_read("ledger", &opts, &cfg, &audit);
     if (rc != CH_EXIT_OK) {
-        ch_config_fini(&cfg);
         return rc;
     }
     char *err = NULL;
