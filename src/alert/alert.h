@@ -28,6 +28,7 @@
 #define CH_ALERT_H
 
 #include "core/core.h"
+#include "core/metrics.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -154,6 +155,21 @@ int ch_alert_webhook_new(uv_loop_t *loop, ch_alert_engine_t *eng,
 json_t *ch_alert_webhook_stats(const ch_alert_webhook_t *wh);
 /* Stops (what is queued is dropped with a log); memory goes once the handles are closed. */
 void ch_alert_webhook_close(ch_alert_webhook_t *wh);
+
+/* ---- metrics (alert_metrics.c) -------------------------------------------------------------- */
+
+/* The parts whose figures /metrics shows, borrowed (live and webhook may be NULL). */
+typedef struct ch_alert_parts {
+    ch_alert_engine_t *eng;
+    ch_alert_live_t *live;
+    ch_alert_webhook_t *webhook;
+} ch_alert_parts_t;
+
+/* The alerts' metrics (a ch_metrics_collect_fn; ud is a ch_alert_parts_t): cctvhub_alerts{state},
+ * cctvhub_alerts_raised_total, cctvhub_alerts_resolved_total, cctvhub_alert_live_clients and,
+ * with a webhook, cctvhub_webhook_queued and cctvhub_webhook_posts_total{outcome}. Loop
+ * thread. */
+void ch_alert_collect(ch_metrics_writer_t *w, void *ud);
 
 /* Reads an HTTP response head from buf[0, len): its status in *status. Returns the head's
  * length, CH_EAGAIN when incomplete, CH_EPARSE when it is not an HTTP/1.x response head.

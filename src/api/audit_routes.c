@@ -96,22 +96,6 @@ int ch_api__audit_sync_index(ch_audit_t *audit, ch_store_t *st)
     return ch_store_commit(st);
 }
 
-static json_t *hash_json(const uint8_t h[CH_AUDIT_HASH_SIZE])
-{
-    char text[2 * CH_AUDIT_HASH_SIZE + 1];
-    ch_hex_encode(text, sizeof(text), h, CH_AUDIT_HASH_SIZE, 0);
-    return json_string(text);
-}
-
-static json_t *proof_json(const ch_audit_proof_t *p)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < p->count; i++) {
-        json_array_append_new(a, hash_json(p->hash[i]));
-    }
-    return a;
-}
-
 static int answer_list(ch_audit_t *audit, ch_store_t *st, const ch_api__query_t *q, json_t **json,
                        ch_api__err_t *err)
 {
@@ -213,21 +197,14 @@ static int answer_proof(ch_audit_t *audit, const ch_api__query_t *q, json_t **js
                         (unsigned long long)ch_audit_size(audit));
         return 400;
     }
-    ch_audit_proof_t proof;
-    uint8_t root[CH_AUDIT_HASH_SIZE], leaf[CH_AUDIT_HASH_SIZE];
-    char *rec = NULL;
-    size_t len = 0;
-    if (ch_audit_prove_inclusion(audit, (uint64_t)index, (uint64_t)size, &proof) != 0 ||
-        ch_audit_root(audit, (uint64_t)size, root) != 0 ||
-        ch_audit_read(audit, (uint64_t)index, &rec, &len) != 0) {
+    ch_audit_inclusion_t p;
+    if (ch_audit_inclusion(audit, (uint64_t)index, (uint64_t)size, &p, NULL) != 0) {
         ch_api__err_set(err, 500, "internal", NULL, "the proof could not be made");
         return 500;
     }
-    ch_audit_leaf_hash(rec, len, leaf);
-    ch_free(rec);
     *json = json_pack("{s:I, s:I, s:o, s:o, s:o}", "index", (json_int_t)index, "size",
-                      (json_int_t)size, "leaf_hash", hash_json(leaf), "root", hash_json(root),
-                      "path", proof_json(&proof));
+                      (json_int_t)size, "leaf_hash", ch_audit_hash_json(p.leaf_hash), "root",
+                      ch_audit_hash_json(p.root), "path", ch_audit_proof_json(&p.proof));
     return 200;
 }
 
@@ -250,17 +227,14 @@ static int answer_consistency(ch_audit_t *audit, const ch_api__query_t *q, json_
                         (unsigned long long)ch_audit_size(audit));
         return 400;
     }
-    ch_audit_proof_t proof;
-    uint8_t r1[CH_AUDIT_HASH_SIZE], r2[CH_AUDIT_HASH_SIZE];
-    if (ch_audit_prove_consistency(audit, (uint64_t)from, (uint64_t)to, &proof) != 0 ||
-        ch_audit_root(audit, (uint64_t)from, r1) != 0 ||
-        ch_audit_root(audit, (uint64_t)to, r2) != 0) {
+    ch_audit_consistency_t p;
+    if (ch_audit_consistency(audit, (uint64_t)from, (uint64_t)to, &p, NULL) != 0) {
         ch_api__err_set(err, 500, "internal", NULL, "the proof could not be made");
         return 500;
     }
-    *json =
-        json_pack("{s:I, s:I, s:o, s:o, s:o}", "from", (json_int_t)from, "to", (json_int_t)to,
-                  "root_from", hash_json(r1), "root_to", hash_json(r2), "path", proof_json(&proof));
+    *json = json_pack("{s:I, s:I, s:o, s:o, s:o}", "from", (json_int_t)from, "to", (json_int_t)to,
+                      "root_from", ch_audit_hash_json(p.root1), "root_to",
+                      ch_audit_hash_json(p.root2), "path", ch_audit_proof_json(&p.proof));
     return 200;
 }
 

@@ -378,14 +378,7 @@ static void handle_outages(api_ctx_t *c, ch_slice_t seg)
 /* "+09:00" or "-05:30" to minutes east of UTC, into *(int *)dest. 0 or CH_EPARSE. */
 static int parse_offset(const char *v, void *dest)
 {
-    int64_t hh = 0, mm = 0;
-    if (strlen(v) != 6 || (v[0] != '+' && v[0] != '-') || v[3] != ':' ||
-        ch_parse_int64(v + 1, 2, &hh) != 0 || ch_parse_int64(v + 4, 2, &mm) != 0 || hh > 14 ||
-        mm > 59 || v[1] == '+' || v[1] == '-' || v[4] == '+' || v[4] == '-') {
-        return CH_EPARSE;
-    }
-    *(int *)dest = (int)(hh * 60 + mm) * (v[0] == '-' ? -1 : 1);
-    return 0;
+    return ch_health_utc_offset_parse(v, dest);
 }
 
 static void handle_report(api_ctx_t *c)

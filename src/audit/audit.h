@@ -421,5 +421,91 @@ void ch_audit_refs(const json_t *rec, ch_audit_kind_t kind, ch_audit_refs_t *r);
 int ch_audit_refers_to(const json_t *rec, ch_audit_kind_t kind, int64_t id);
 void ch_audit_refs_fini(ch_audit_refs_t *r);
 
+/* ---- queries: filters, proofs, kept checkpoints (query.c) ---------------------------------- */
+
+/* Which records a reader wants (`cctvhub audit show`). Every member set must match. */
+typedef struct ch_audit_filter {
+    int64_t since_ns, until_ns;    /* the record's time, inclusive; INT64_MIN / INT64_MAX: none */
+    int64_t camera, agency, event; /* 0: any; else records about it (ch_audit_refers_to) */
+    const char *actor;             /* NULL: any; else exactly ("user:kim", "agency:12", "system") */
+    const char *action;            /* NULL: any; else exactly, or a family with ".*" ("grant.*") */
+} ch_audit_filter_t;
+
+/* A filter that matches every record. */
+void ch_audit_filter_init(ch_audit_filter_t *f);
+
+/* The time of a parsed record in nanoseconds: its "time" member as an integer (nanoseconds) or
+ * an RFC 3339 string; -1 when it has neither. */
+int64_t ch_audit_record_time_ns(const json_t *rec);
+
+/* Whether a parsed record passes every filter of f: 1 or 0. Pure. */
+int ch_audit_filter_match(const json_t *rec, const ch_audit_filter_t *f);
+
+/* Called with each matching record, oldest first: rec as the iterator delivers it, parsed its
+ * JSON object (both valid during the call only). */
+typedef void (*ch_audit_select_fn)(void *ud, const ch_audit_record_t *rec, const json_t *parsed);
+
+/* Reads the log from its first record and calls fn with every record f matches, stopping after
+ * limit matches (UINT64_MAX: none). 0 at the end; the iterator's code (CH_EIO, -errno) when
+ * record *at cannot be read, CH_EPARSE when record *at is not a JSON object. */
+int ch_audit_select(ch_audit_t *a, const ch_audit_filter_t *f, uint64_t limit,
+                    ch_audit_select_fn fn, void *ud, uint64_t *at) CH_MUST_CHECK;
+
+/* The size of the latest checkpoint (the root an auditor can check against a signature), or
+ * the current size when none was written yet: the default tree size of a proof. */
+uint64_t ch_audit_signed_size(ch_audit_t *a);
+
+/* An inclusion proof and what it proves: record index (its leaf hash) in the tree of size
+ * records (its root). About 4 KiB: not for the stack of a small thread. */
+typedef struct ch_audit_inclusion {
+    uint64_t index, size;
+    uint8_t leaf_hash[CH_AUDIT_HASH_SIZE];
+    uint8_t root[CH_AUDIT_HASH_SIZE];
+    ch_audit_proof_t proof;
+} ch_audit_inclusion_t;
+
+/* A consistency proof: the tree of second records (root2) extends the tree of first (root1). */
+typedef struct ch_audit_consistency {
+    uint64_t first, second;
+    uint8_t root1[CH_AUDIT_HASH_SIZE];
+    uint8_t root2[CH_AUDIT_HASH_SIZE];
+    ch_audit_proof_t proof;
+} ch_audit_consistency_t;
+
+/* Fills *out with the proof of record index in the tree of size records. CH_EINVAL with a
+ * fault (field "size": size beyond the log; "index": index >= size), or the log's code (a
+ * record that cannot be read; fault kind CH_FAULT_INTERNAL). fault may be NULL. */
+int ch_audit_inclusion(ch_audit_t *a, uint64_t index, uint64_t size, ch_audit_inclusion_t *out,
+                       ch_fault_t *fault) CH_MUST_CHECK;
+
+/* Fills *out with the consistency proof between first and second records (0 < first <= second
+ * <= ch_audit_size). Errors as ch_audit_inclusion (fields "size" and "first"). */
+int ch_audit_consistency(ch_audit_t *a, uint64_t first, uint64_t second,
+                         ch_audit_consistency_t *out, ch_fault_t *fault) CH_MUST_CHECK;
+
+/* A hash as a JSON string of lowercase hex, and a proof's path as an array of them. */
+json_t *ch_audit_hash_json(const uint8_t hash[CH_AUDIT_HASH_SIZE]);
+json_t *ch_audit_proof_json(const ch_audit_proof_t *p);
+
+/* Whether the log extends a checkpoint of size and root kept elsewhere (the hub keeps one in
+ * its store): NULL when it does, else a phrase saying how it does not ("records were removed
+ * from its end", or rewritten). */
+const char *ch_audit_extends(ch_audit_t *a, uint64_t size, const uint8_t root[CH_AUDIT_HASH_SIZE]);
+
+/* An operator's decision to go on with a log that does not extend the checkpoint kept for it
+ * (`cctvhub audit accept`). */
+typedef struct ch_audit_accept {
+    const char *actor;  /* who decided ("user:NAME") */
+    const char *reason; /* why, in their words */
+    int kept;           /* 1 when a checkpoint was kept: kept_size and kept_root */
+    uint64_t kept_size;
+    uint8_t kept_root[CH_AUDIT_HASH_SIZE];
+} ch_audit_accept_t;
+
+/* Puts the decision on the record (an "audit.accept" record naming the reason, what the log
+ * holds, the checkpoint kept and how the log departs from it) and signs a checkpoint of the
+ * log as it now is. 0 and *seq, or the append's or the checkpoint's code. Writable handles. */
+int ch_audit_accept(ch_audit_t *a, const ch_audit_accept_t *req, uint64_t *seq) CH_MUST_CHECK;
+
 #endif /* CH_AUDIT_H */
 /* API-READY */

@@ -708,64 +708,83 @@ static int ch__config_ini_handler(void *user, const char *section, const char *n
     return ch__config_set(ctx->cfg, k, value, origin, ctx->err) == 0;
 }
 
+/* The defaults by field: numbers (uint64_t fields) and strings (copied). */
+typedef struct ch_config_default {
+    size_t offset;
+    uint64_t number;
+    const char *text;
+} ch_config_default_t;
+
+static const ch_config_default_t ch__config_numbers[] = {
+    {CH_CFG_FIELD(http_max_head), 16384, NULL},
+    {CH_CFG_FIELD(http_max_target), 8192, NULL},
+    {CH_CFG_FIELD(http_max_headers), 64, NULL},
+    {CH_CFG_FIELD(http_max_body), 1048576, NULL},
+    {CH_CFG_FIELD(http_request_timeout_ms), 10000, NULL},
+    {CH_CFG_FIELD(http_idle_timeout_ms), 60000, NULL},
+    {CH_CFG_FIELD(http_max_connections), 10000, NULL},
+    {CH_CFG_FIELD(http_max_connections_per_addr), 64, NULL},
+    {CH_CFG_FIELD(http_fd_reserve), 32, NULL},
+    {CH_CFG_FIELD(import_max_bytes), 268435456, NULL},
+    {CH_CFG_FIELD(audit_checkpoint_records), 1000, NULL},
+    {CH_CFG_FIELD(audit_checkpoint_ms), 1000, NULL},
+    {CH_CFG_FIELD(audit_refusal_interval_ms), 60000, NULL},
+    {CH_CFG_FIELD(audit_reserve_bytes), 4 * 1024 * 1024, NULL},
+    {CH_CFG_FIELD(auth_session_idle_s), 1800, NULL},
+    {CH_CFG_FIELD(auth_session_max_s), 43200, NULL},
+    {CH_CFG_FIELD(auth_max_failed_logins), 5, NULL},
+    {CH_CFG_FIELD(auth_lockout_s), 900, NULL},
+    {CH_CFG_FIELD(auth_max_failures_per_address), 20, NULL},
+    {CH_CFG_FIELD(auth_cookie_secure), 0, NULL},
+    {CH_CFG_FIELD(auth_hash_threads), 2, NULL},
+    {CH_CFG_FIELD(auth_max_hashes_in_flight), 16, NULL},
+    {CH_CFG_FIELD(auth_max_hashes_per_address), 2, NULL},
+    {CH_CFG_FIELD(event_grace_s), 30, NULL},
+    {CH_CFG_FIELD(relay_loops), 0, NULL},
+    {CH_CFG_FIELD(relay_prewarm), 1, NULL},
+    {CH_CFG_FIELD(relay_idle_stop_s), 10, NULL},
+    {CH_CFG_FIELD(relay_stall_s), 5, NULL},
+    {CH_CFG_FIELD(relay_backoff_max_s), 30, NULL},
+    {CH_CFG_FIELD(relay_viewer_budget_kb), 4096, NULL},
+    {CH_CFG_FIELD(relay_max_unauthorized), 256, NULL},
+    {CH_CFG_FIELD(relay_max_unauthorized_per_addr), 32, NULL},
+    {CH_CFG_FIELD(relay_auth_timeout_s), 10, NULL},
+    {CH_CFG_FIELD(relay_fd_reserve), 128, NULL},
+    {CH_CFG_FIELD(health_probe_interval), 60, NULL},
+    {CH_CFG_FIELD(health_probe_concurrency), 64, NULL},
+    {CH_CFG_FIELD(health_probe_timeout_s), 5, NULL},
+    {CH_CFG_FIELD(health_fail_threshold), 3, NULL},
+    {CH_CFG_FIELD(health_min_fps), 5, NULL},
+    {CH_CFG_FIELD(health_keyframe_max_s), 10, NULL},
+    {CH_CFG_FIELD(health_rescan_s), 30, NULL},
+    {CH_CFG_FIELD(mqtt_heartbeat_s), 60, NULL},
+    {CH_CFG_FIELD(alert_offline_after_s), 300, NULL},
+    {CH_CFG_FIELD(alert_provider_down_count), 10, NULL},
+    {CH_CFG_FIELD(alert_bell_radius_m), 300, NULL},
+    {CH_CFG_FIELD(alert_webhook_max_tries), 8, NULL},
+};
+
+static const ch_config_default_t ch__config_texts[] = {
+    {CH_CFG_FIELD(data_dir), 0, "./var"},
+    {CH_CFG_FIELD(http_listen), 0, "127.0.0.1:8080"},
+    {CH_CFG_FIELD(node_id), 0, "cctvhub"},
+    {CH_CFG_FIELD(rtsp_listen), 0, "127.0.0.1:8554"},
+    {CH_CFG_FIELD(event_bounds), 0, "124.5,33.0,132.0,38.7"},
+    {CH_CFG_FIELD(relay_pull_transport), 0, "tcp"},
+    {CH_CFG_FIELD(mqtt_topic_prefix), 0, "cctvhub"},
+};
+
 static void ch__config_defaults(ch_config_t *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
-    cfg->data_dir = ch_strdup("./var");
+    for (size_t i = 0; i < CH_ARRAY_SIZE(ch__config_numbers); i++) {
+        *(uint64_t *)((char *)cfg + ch__config_numbers[i].offset) = ch__config_numbers[i].number;
+    }
+    for (size_t i = 0; i < CH_ARRAY_SIZE(ch__config_texts); i++) {
+        *(char **)((char *)cfg + ch__config_texts[i].offset) = ch_strdup(ch__config_texts[i].text);
+    }
     cfg->log_level = CH_LOG_INFO;
-    cfg->http_listen = ch_strdup("127.0.0.1:8080");
-    cfg->http_max_head = 16384;
-    cfg->http_max_target = 8192;
-    cfg->http_max_headers = 64;
-    cfg->http_max_body = 1048576;
-    cfg->http_request_timeout_ms = 10000;
-    cfg->http_idle_timeout_ms = 60000;
-    cfg->http_max_connections = 10000;
-    cfg->http_max_connections_per_addr = 64;
-    cfg->http_fd_reserve = 32;
-    cfg->import_max_bytes = 268435456;
-    cfg->node_id = ch_strdup("cctvhub");
-    cfg->audit_checkpoint_records = 1000;
-    cfg->audit_checkpoint_ms = 1000;
-    cfg->audit_refusal_interval_ms = 60000;
-    cfg->audit_reserve_bytes = 4 * 1024 * 1024;
-    cfg->auth_session_idle_s = 1800;
-    cfg->auth_session_max_s = 43200;
-    cfg->auth_max_failed_logins = 5;
-    cfg->auth_lockout_s = 900;
-    cfg->auth_max_failures_per_address = 20;
-    cfg->auth_cookie_secure = 0;
-    cfg->auth_hash_threads = 2;
-    cfg->auth_max_hashes_in_flight = 16;
-    cfg->auth_max_hashes_per_address = 2;
-    cfg->rtsp_listen = ch_strdup("127.0.0.1:8554");
-    cfg->event_bounds = ch_strdup("124.5,33.0,132.0,38.7");
-    cfg->event_grace_s = 30;
-    cfg->relay_loops = 0;
-    cfg->relay_prewarm = 1;
-    cfg->relay_idle_stop_s = 10;
-    cfg->relay_stall_s = 5;
-    cfg->relay_backoff_max_s = 30;
-    cfg->relay_viewer_budget_kb = 4096;
-    cfg->relay_pull_transport = ch_strdup("tcp");
-    cfg->relay_max_unauthorized = 256;
-    cfg->relay_max_unauthorized_per_addr = 32;
-    cfg->relay_auth_timeout_s = 10;
-    cfg->relay_fd_reserve = 128;
-    cfg->health_probe_interval = 60;
-    cfg->health_probe_concurrency = 64;
-    cfg->health_probe_timeout_s = 5;
-    cfg->health_fail_threshold = 3;
-    cfg->health_min_fps = 5;
-    cfg->health_keyframe_max_s = 10;
-    cfg->health_rescan_s = 30;
     cfg->web_root = ch__config_default_web_root();
-    cfg->mqtt_topic_prefix = ch_strdup("cctvhub");
-    cfg->mqtt_heartbeat_s = 60;
-    cfg->alert_offline_after_s = 300;
-    cfg->alert_provider_down_count = 10;
-    cfg->alert_bell_radius_m = 300;
-    cfg->alert_webhook_max_tries = 8;
 }
 
 /* The MQTT keys together: one broker address, TLS files that exist in pairs, a topic prefix

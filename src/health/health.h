@@ -23,6 +23,7 @@
 #define CH_HEALTH_H
 
 #include "core/core.h"
+#include "core/metrics.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -143,6 +144,11 @@ typedef struct ch_health_snapshot {
 } ch_health_snapshot_t;
 
 void ch_health_snapshot(const ch_health_t *h, ch_health_snapshot_t *out);
+
+/* Camera health's metrics from a snapshot (a ch_metrics_collect_fn; ud is the ch_health_t;
+ * health_metrics.c): cctvhub_cameras{state}, cctvhub_probes_total{outcome},
+ * cctvhub_probes_in_flight and the histogram cctvhub_probe_duration_seconds. */
+void ch_health_collect(ch_metrics_writer_t *w, void *ud);
 
 /* ---- driving the state machine (the runner calls these; tests call them directly) ------------ */
 
@@ -299,6 +305,9 @@ int ch_health_report_load(struct ch_store *st, int64_t from_ms, int64_t to_ms,
 int ch_health_month_range(const char *month, int offset_min, int64_t *from_ms,
                           int64_t *to_ms) CH_MUST_CHECK;
 
+/* A UTC offset "+09:00" or "-05:30" (hours up to 14) as minutes east of UTC. 0 or CH_EPARSE. */
+int ch_health_utc_offset_parse(const char *v, int *minutes) CH_MUST_CHECK;
+
 /* The report as CSV for spreadsheets: UTF-8 with a BOM (Excel then reads Korean names right),
  * CRLF lines, a header row, one row per provider, a total row. label names the period. */
 void ch_health_report_csv(const ch_health_report_t *r, const char *label, ch_buf_t *out);
@@ -411,6 +420,10 @@ void ch_health_devices_start(ch_health_devices_t *d);
 /* Counters: {"connected", "connects", "received", "accepted", "dropped": {"topic", "payload",
  * "device"}, "devices": {"online", "fault", "offline"}}. */
 json_t *ch_health_devices_stats(ch_health_devices_t *d);
+/* The device watch's metrics from its stats (a ch_metrics_collect_fn; ud is the
+ * ch_health_devices_t; health_metrics.c): cctvhub_mqtt_connected,
+ * cctvhub_mqtt_messages_total{outcome} and cctvhub_devices{state}. Loop thread. */
+void ch_health_devices_collect(ch_metrics_writer_t *w, void *ud);
 /* What the watch knows of device id: {"device_id", "agency_id", "state", "since",
  * "last_seen", "heartbeat_s", "battery"}, or NULL when it has not heard of it. */
 json_t *ch_health_devices_get(ch_health_devices_t *d, int64_t id);

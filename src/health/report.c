@@ -324,6 +324,18 @@ int ch_health_report_load(struct ch_store *st, int64_t from_ms, int64_t to_ms,
 
 /* ---- periods and formats ------------------------------------------------------------------- */
 
+int ch_health_utc_offset_parse(const char *v, int *minutes)
+{
+    int64_t hh = 0, mm = 0;
+    if (strlen(v) != 6 || (v[0] != '+' && v[0] != '-') || v[3] != ':' || v[1] == '+' ||
+        v[1] == '-' || v[4] == '+' || v[4] == '-' || ch_parse_int64(v + 1, 2, &hh) != 0 ||
+        ch_parse_int64(v + 4, 2, &mm) != 0 || hh > 14 || mm > 59) {
+        return CH_EPARSE;
+    }
+    *minutes = (int)(hh * 60 + mm) * (v[0] == '-' ? -1 : 1);
+    return 0;
+}
+
 int ch_health_month_range(const char *month, int offset_min, int64_t *from_ms, int64_t *to_ms)
 {
     if (month == NULL || strlen(month) != 7 || month[4] != '-') {

@@ -244,31 +244,19 @@ static int user_list(acct_t *a)
 int ch_main_user(int argc, char **argv)
 {
     ch_main_opts_t opts;
-    memset(&opts, 0, sizeof(opts));
     const char *role = NULL, *agency = NULL, *pos[2] = {NULL, NULL};
-    int npos = 0, pw_stdin = 0;
+    int pw_stdin = 0;
     const ch_main_flag_t flags[] = {{"--role", &role}, {"--agency", &agency}, {NULL, NULL}};
-    for (int i = 1; i < argc; i++) {
-        int r = ch_main__option(&opts, argc, argv, &i, flags);
-        if (r < 0) {
-            return CH_EXIT_USAGE;
-        }
-        if (r > 0) {
-            continue;
-        }
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(user_usage, stdout);
-            return CH_EXIT_OK;
-        }
-        if (strcmp(argv[i], "--password-stdin") == 0) {
-            pw_stdin = 1;
-            continue;
-        }
-        if (argv[i][0] == '-' || npos == 2) {
-            fprintf(stderr, "cctvhub user: unexpected \"%s\"\n\n%s", argv[i], user_usage);
-            return CH_EXIT_USAGE;
-        }
-        pos[npos++] = argv[i];
+    ch_main_cmdline_t c = {.cmd = "user",
+                           .usage = user_usage,
+                           .flags = flags,
+                           .sw = "--password-stdin",
+                           .sw_set = &pw_stdin,
+                           .pos = pos,
+                           .pos_max = 2};
+    int exit_code = ch_main__parse(&c, &opts, argc, argv, 1);
+    if (exit_code >= 0) {
+        return exit_code;
     }
     const char *cmd = pos[0], *name = pos[1];
     int64_t agency_id = 0;
@@ -397,29 +385,16 @@ static int apikey_list(acct_t *a)
 int ch_main_apikey(int argc, char **argv)
 {
     ch_main_opts_t opts;
-    memset(&opts, 0, sizeof(opts));
     const char *role = NULL, *agency = NULL, *label = NULL, *pos[2] = {NULL, NULL};
-    int npos = 0;
     const ch_main_flag_t flags[] = {
         {"--role", &role}, {"--agency", &agency}, {"--label", &label}, {NULL, NULL}};
-    for (int i = 1; i < argc; i++) {
-        int r = ch_main__option(&opts, argc, argv, &i, flags);
-        if (r < 0) {
-            return CH_EXIT_USAGE;
-        }
-        if (r > 0) {
-            continue;
-        }
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(apikey_usage, stdout);
-            return CH_EXIT_OK;
-        }
-        if (argv[i][0] == '-' || npos == 2) {
-            fprintf(stderr, "cctvhub apikey: unexpected \"%s\"\n\n%s", argv[i], apikey_usage);
-            return CH_EXIT_USAGE;
-        }
-        pos[npos++] = argv[i];
+    ch_main_cmdline_t c = {
+        .cmd = "apikey", .usage = apikey_usage, .flags = flags, .pos = pos, .pos_max = 2};
+    int exit_code = ch_main__parse(&c, &opts, argc, argv, 1);
+    if (exit_code >= 0) {
+        return exit_code;
     }
+    int npos = c.npos;
     const char *cmd = pos[0];
     int64_t id = 0;
     int ok = 0;

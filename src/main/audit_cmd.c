@@ -165,21 +165,6 @@ static int ch__parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
-/* The time of a record in nanoseconds: its "time" member as an integer (nanoseconds) or as
- * an RFC 3339 string. -1 when it has neither. */
-static int64_t ch__record_time_ns(const json_t *rec)
-{
-    const json_t *t = json_object_get(rec, "time");
-    if (json_is_integer(t)) {
-        return (int64_t)json_integer_value(t);
-    }
-    int64_t ns;
-    if (json_is_string(t) && ch_time_parse_ns(json_string_value(t), &ns) == 0) {
-        return ns;
-    }
-    return -1;
-}
-
 /* Formats nanoseconds since the epoch as RFC 3339 UTC with milliseconds. */
 static void ch__format_time(int64_t ns, char out[32])
 {
@@ -242,34 +227,38 @@ static int ch__log_dir(const ch_main_opts_t *opts, char *dir, size_t cap)
     return CH_EXIT_OK;
 }
 
-/* Prints "unknown option" with the command's usage and returns CH_EXIT_USAGE. */
-static int ch__usage_error(const char *cmd, const char *arg, const char *usage)
-{
-    fprintf(stderr, "cctvhub %s: unknown or incomplete option \"%s\"\n\n%s", cmd, arg, usage);
-    return CH_EXIT_USAGE;
-}
-
 static int ch__is_help(const char *arg)
 {
     return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
 }
 
-/* Opens the log in dir for reading (no key: no writes, a torn tail skipped in memory).
- * Returns CH_EXIT_OK with *out set, or prints why and returns CH_EXIT_STORE. */
-static int ch__open_read_only(const char *cmd, const char *dir, ch_audit_t **out)
+/* Opens the log of DATA_DIR/audit (the configuration of opts) for reading. Returns
+ * CH_EXIT_OK with *out set, or prints why and returns the exit code. */
+static int ch__open_read_only(const char *cmd, const ch_main_opts_t *opts, ch_audit_t **out)
 {
-    ch_audit_options_t o;
-    memset(&o, 0, sizeof(o));
-    o.dir = dir;
-    char *err = NULL;
-    int rc = ch_audit_open(&o, out, &err);
-    if (rc != 0) {
-        fprintf(stderr, "cctvhub %s: cannot open the audit log %s: %s\n", cmd, dir,
-                err ? err : ch_strerror(rc));
-        ch_free(err);
-        return CH_EXIT_STORE;
+    ch_config_t cfg;
+    int exit_code = ch_main__audit_open_read(cmd, opts, &cfg, out);
+    if (exit_code == CH_EXIT_OK) {
+        ch_config_fini(&cfg);
     }
-    return CH_EXIT_OK;
+    return exit_code;
+}
+
+/* The option loop of the keys and audit commands (ch_main__parse): at most one positional
+ * argument, into *pos when pos is not NULL. -1 once read, else the exit code to return. */
+static int ch__args(int argc, char **argv, ch_main_opts_t *opts, const ch_main_flag_t *flags,
+                    const char *sw, int *sw_set, const char **pos, const char *cmd,
+                    const char *usage)
+{
+    ch_main_cmdline_t c = {.cmd = cmd,
+                           .usage = usage,
+                           .flags = flags,
+                           .sw = sw,
+                           .sw_set = sw_set,
+                           .pos = pos,
+                           .pos_max = pos != NULL,
+                           .strict = 1};
+    return ch_main__parse(&c, opts, argc, argv, 1);
 }
 
 /* ---- keys init ------------------------------------------------------------------------- */
@@ -279,23 +268,13 @@ static int ch__open_read_only(const char *cmd, const char *dir, ch_audit_t **out
 static int ch__keys_init(int argc, char **argv)
 {
     ch_main_opts_t opts;
-    memset(&opts, 0, sizeof(opts));
-    for (int i = 1; i < argc; i++) {
-        int r = ch_main__common_option(&opts, argc, argv, &i);
-        if (r < 0) {
-            return CH_EXIT_USAGE;
-        }
-        if (r > 0) {
-            continue;
-        }
-        if (ch__is_help(argv[i])) {
-            fputs(ch__keys_usage, stdout);
-            return CH_EXIT_OK;
-        }
-        return ch__usage_error("keys init", argv[i], ch__keys_usage);
+    int exit_code =
+        ch__args(argc, argv, &opts, NULL, NULL, NULL, NULL, "keys init", ch__keys_usage);
+    if (exit_code >= 0) {
+        return exit_code;
     }
     ch_config_t cfg;
-    int exit_code = ch_main__load_config(&opts, &cfg);
+    exit_code = ch_main__load_config(&opts, &cfg);
     if (exit_code != CH_EXIT_OK) {
         return exit_code;
     }
@@ -406,28 +385,15 @@ static void ch__verify_warnings(const char *dir, const ch_audit_verify_report_t 
 static int ch__audit_verify(int argc, char **argv)
 {
     ch_main_opts_t opts;
-    memset(&opts, 0, sizeof(opts));
     const char *logdir_arg = NULL;
     const char *key_arg = NULL;
     const char *checkpoint_file = NULL;
     const ch_main_flag_t flags[] = {
         {"--key", &key_arg}, {"--checkpoint", &checkpoint_file}, {NULL, NULL}};
-    for (int i = 1; i < argc; i++) {
-        int r = ch_main__option(&opts, argc, argv, &i, flags);
-        if (r < 0) {
-            return CH_EXIT_USAGE;
-        }
-        if (r > 0) {
-            continue;
-        }
-        if (ch__is_help(argv[i])) {
-            fputs(ch__verify_usage, stdout);
-            return CH_EXIT_OK;
-        }
-        if (argv[i][0] == '-' || logdir_arg != NULL) {
-            return ch__usage_error("audit verify", argv[i], ch__verify_usage);
-        }
-        logdir_arg = argv[i];
+    int exit_code = ch__args(argc, argv, &opts, flags, NULL, NULL, &logdir_arg, "audit verify",
+                             ch__verify_usage);
+    if (exit_code >= 0) {
+        return exit_code;
     }
 
     char dir[4096];
@@ -452,7 +418,7 @@ static int ch__audit_verify(int argc, char **argv)
         }
     }
 
-    int exit_code = CH_EXIT_OK;
+    exit_code = CH_EXIT_OK;
     char *key_text = NULL;
     char *old_note = NULL;
     if (key_arg != NULL) {
@@ -532,16 +498,6 @@ out:
 
 /* ---- audit show ------------------------------------------------------------------------ */
 
-typedef struct ch_show_filter {
-    int64_t since_ns; /* INT64_MIN: none */
-    int64_t until_ns; /* INT64_MAX: none */
-    int64_t camera;   /* 0: any; else records about it (ch_audit_refers_to) */
-    int64_t agency;
-    int64_t event;
-    const char *actor;
-    const char *action;
-} ch_show_filter_t;
-
 /* Parses the id of --camera, --agency or --event (a positive integer, as the API's query
  * takes it); says why not on stderr. */
 static int ch__parse_id(const char *flag, const char *text, int64_t *id)
@@ -554,50 +510,6 @@ static int ch__parse_id(const char *flag, const char *text, int64_t *id)
     return 0;
 }
 
-/* Whether a parsed record passes every filter. */
-static int ch__show_match(const json_t *rec, const ch_show_filter_t *f)
-{
-    if (f->since_ns != INT64_MIN || f->until_ns != INT64_MAX) {
-        int64_t t = ch__record_time_ns(rec);
-        if (t < 0 || t < f->since_ns || t > f->until_ns) {
-            return 0;
-        }
-    }
-    if (f->actor != NULL) {
-        const json_t *a = json_object_get(rec, "actor");
-        if (!json_is_string(a) || strcmp(json_string_value(a), f->actor) != 0) {
-            return 0;
-        }
-    }
-    if (f->action != NULL) {
-        const json_t *a = json_object_get(rec, "action");
-        if (!json_is_string(a)) {
-            return 0;
-        }
-        const char *s = json_string_value(a);
-        size_t n = strlen(f->action);
-        if (n >= 2 && strcmp(f->action + n - 2, ".*") == 0) {
-            /* A family: "grant.*" matches "grant.create" and "grant.deny". */
-            if (strncmp(s, f->action, n - 1) != 0) {
-                return 0;
-            }
-        } else if (strcmp(s, f->action) != 0) {
-            return 0;
-        }
-    }
-    /* What a record is about is the audit module's rule, the one the API's index applies. */
-    if (f->camera != 0 && !ch_audit_refers_to(rec, CH_AUDIT_CAMERA, f->camera)) {
-        return 0;
-    }
-    if (f->agency != 0 && !ch_audit_refers_to(rec, CH_AUDIT_AGENCY, f->agency)) {
-        return 0;
-    }
-    if (f->event != 0 && !ch_audit_refers_to(rec, CH_AUDIT_EVENT, f->event)) {
-        return 0;
-    }
-    return 1;
-}
-
 /* A string member for the table: its value, "-" when null or absent, "?" otherwise. */
 static const char *ch__cell(const json_t *rec, const char *name)
 {
@@ -608,177 +520,101 @@ static const char *ch__cell(const json_t *rec, const char *name)
     return json_is_string(v) ? json_string_value(v) : "?";
 }
 
-/* cctvhub audit show: iterates over the whole log, parses each record, prints the ones that
- * match. */
+/* Prints one matching record: its canonical JSON on a line (ud points to 1), or a table row. */
+static void ch__show_record(void *ud, const ch_audit_record_t *rec, const json_t *j)
+{
+    if (*(const int *)ud) {
+        fwrite(rec->json, 1, rec->len, stdout);
+        fputc('\n', stdout);
+        return;
+    }
+    char when[32];
+    ch__format_time(ch_audit_record_time_ns(j), when);
+    printf("%-8llu %-24s %-20s %-20s %-24s %s\n", (unsigned long long)rec->seq, when,
+           ch__cell(j, "actor"), ch__cell(j, "action"), ch__cell(j, "object"),
+           ch__cell(j, "outcome"));
+}
+
+/* cctvhub audit show: the records the audit module selects with the filter of the command
+ * line, printed as they come. */
 static int ch__audit_show(int argc, char **argv)
 {
     ch_main_opts_t opts;
-    memset(&opts, 0, sizeof(opts));
-    ch_show_filter_t f = {INT64_MIN, INT64_MAX, 0, 0, 0, NULL, NULL};
+    ch_audit_filter_t f;
+    ch_audit_filter_init(&f);
     int as_json = 0;
     uint64_t limit = UINT64_MAX;
-    for (int i = 1; i < argc; i++) {
-        const char *since = NULL, *until = NULL, *lim = NULL;
-        const char *camera = NULL, *agency = NULL, *event = NULL;
-        int r = ch_main__common_option(&opts, argc, argv, &i);
-        if (r == 0) {
-            r = ch_main__flag_value(argc, argv, &i, "--since", &since);
-        }
-        if (r == 0) {
-            r = ch_main__flag_value(argc, argv, &i, "--until", &until);
-        }
-        if (r == 0) {
-            r = ch_main__flag_value(argc, argv, &i, "--limit", &lim);
-        }
-        if (r == 0) {
-            r = ch_main__flag_value(argc, argv, &i, "--camera", &camera);
-        }
-        if (r == 0) {
-            r = ch_main__flag_value(argc, argv, &i, "--agency", &agency);
-        }
-        if (r == 0) {
-            r = ch_main__flag_value(argc, argv, &i, "--event", &event);
-        }
-        if (r == 0) {
-            r = ch_main__flag_value(argc, argv, &i, "--actor", &f.actor);
-        }
-        if (r == 0) {
-            r = ch_main__flag_value(argc, argv, &i, "--action", &f.action);
-        }
-        if (r < 0) {
-            return CH_EXIT_USAGE;
-        }
-        if (since != NULL && ch_time_parse_ns(since, &f.since_ns) != 0) {
-            fprintf(stderr, "cctvhub audit show: --since \"%s\" is not RFC 3339 or epoch seconds\n",
-                    since);
-            return CH_EXIT_USAGE;
-        }
-        if (until != NULL && ch_time_parse_ns(until, &f.until_ns) != 0) {
-            fprintf(stderr, "cctvhub audit show: --until \"%s\" is not RFC 3339 or epoch seconds\n",
-                    until);
-            return CH_EXIT_USAGE;
-        }
-        if ((camera != NULL && ch__parse_id("--camera", camera, &f.camera) != 0) ||
-            (agency != NULL && ch__parse_id("--agency", agency, &f.agency) != 0) ||
-            (event != NULL && ch__parse_id("--event", event, &f.event) != 0)) {
-            return CH_EXIT_USAGE;
-        }
-        if (lim != NULL && ch__parse_u64(lim, &limit) != 0) {
-            fprintf(stderr, "cctvhub audit show: --limit \"%s\" is not a number\n", lim);
-            return CH_EXIT_USAGE;
-        }
-        if (r > 0) {
-            continue;
-        }
-        if (ch__is_help(argv[i])) {
-            fputs(ch__show_usage, stdout);
-            return CH_EXIT_OK;
-        }
-        if (strcmp(argv[i], "--json") == 0) {
-            as_json = 1;
-            continue;
-        }
-        return ch__usage_error("audit show", argv[i], ch__show_usage);
+    const char *since = NULL, *until = NULL, *lim = NULL;
+    const char *camera = NULL, *agency = NULL, *event = NULL;
+    const ch_main_flag_t flags[] = {
+        {"--since", &since},   {"--until", &until},     {"--limit", &lim},
+        {"--camera", &camera}, {"--agency", &agency},   {"--event", &event},
+        {"--actor", &f.actor}, {"--action", &f.action}, {NULL, NULL}};
+    int exit_code =
+        ch__args(argc, argv, &opts, flags, "--json", &as_json, NULL, "audit show", ch__show_usage);
+    if (exit_code >= 0) {
+        return exit_code;
+    }
+    if (since != NULL && ch_time_parse_ns(since, &f.since_ns) != 0) {
+        fprintf(stderr, "cctvhub audit show: --since \"%s\" is not RFC 3339 or epoch seconds\n",
+                since);
+        return CH_EXIT_USAGE;
+    }
+    if (until != NULL && ch_time_parse_ns(until, &f.until_ns) != 0) {
+        fprintf(stderr, "cctvhub audit show: --until \"%s\" is not RFC 3339 or epoch seconds\n",
+                until);
+        return CH_EXIT_USAGE;
+    }
+    if ((camera != NULL && ch__parse_id("--camera", camera, &f.camera) != 0) ||
+        (agency != NULL && ch__parse_id("--agency", agency, &f.agency) != 0) ||
+        (event != NULL && ch__parse_id("--event", event, &f.event) != 0)) {
+        return CH_EXIT_USAGE;
+    }
+    if (lim != NULL && ch__parse_u64(lim, &limit) != 0) {
+        fprintf(stderr, "cctvhub audit show: --limit \"%s\" is not a number\n", lim);
+        return CH_EXIT_USAGE;
     }
 
-    char dir[4096];
-    int exit_code = ch__log_dir(&opts, dir, sizeof(dir));
-    if (exit_code != CH_EXIT_OK) {
-        return exit_code;
-    }
     ch_audit_t *a = NULL;
-    ch_audit_iter_t *it = NULL;
-    exit_code = ch__open_read_only("audit show", dir, &a);
+    exit_code = ch__open_read_only("audit show", &opts, &a);
     if (exit_code != CH_EXIT_OK) {
         return exit_code;
-    }
-    int rc = ch_audit_iter_new(a, 0, &it);
-    if (rc != 0) {
-        fprintf(stderr, "cctvhub audit show: %s\n", ch_strerror(rc));
-        exit_code = CH_EXIT_FAILURE;
-        goto out;
     }
     if (!as_json) {
         printf("%-8s %-24s %-20s %-20s %-24s %s\n", "SEQ", "TIME", "ACTOR", "ACTION", "OBJECT",
                "OUTCOME");
     }
-    uint64_t shown = 0;
-    uint64_t next = 0; /* the record the iterator reads next, for messages */
-    while (shown < limit) {
-        ch_audit_record_t rec;
-        memset(&rec, 0, sizeof(rec));
-        rc = ch_audit_iter_next(it, &rec);
-        if (rc == CH_ENOTFOUND) {
-            break;
-        }
-        if (rc != 0) {
-            fprintf(stderr, "cctvhub audit show: record %llu: %s (run 'cctvhub audit verify')\n",
-                    (unsigned long long)next, ch_strerror(rc));
-            exit_code = CH_EXIT_FAILURE;
-            break;
-        }
-        next = rec.seq + 1;
-        json_error_t jerr;
-        json_t *j = json_loadb(rec.json, rec.len, 0, &jerr);
-        if (!json_is_object(j)) {
-            fprintf(stderr, "cctvhub audit show: record %llu is not a JSON object\n",
-                    (unsigned long long)rec.seq);
-            json_decref(j);
-            exit_code = CH_EXIT_FAILURE;
-            break;
-        }
-        if (ch__show_match(j, &f)) {
-            if (as_json) {
-                fwrite(rec.json, 1, rec.len, stdout);
-                fputc('\n', stdout);
-            } else {
-                char when[32];
-                ch__format_time(ch__record_time_ns(j), when);
-                printf("%-8llu %-24s %-20s %-20s %-24s %s\n", (unsigned long long)rec.seq, when,
-                       ch__cell(j, "actor"), ch__cell(j, "action"), ch__cell(j, "object"),
-                       ch__cell(j, "outcome"));
-            }
-            shown++;
-        }
-        json_decref(j);
+    uint64_t at = 0;
+    int rc = ch_audit_select(a, &f, limit, ch__show_record, &as_json, &at);
+    if (rc == CH_EPARSE) {
+        fprintf(stderr, "cctvhub audit show: record %llu is not a JSON object\n",
+                (unsigned long long)at);
+        exit_code = CH_EXIT_FAILURE;
+    } else if (rc != 0) {
+        fprintf(stderr, "cctvhub audit show: record %llu: %s (run 'cctvhub audit verify')\n",
+                (unsigned long long)at, ch_strerror(rc));
+        exit_code = CH_EXIT_FAILURE;
     }
-out:
-    ch_audit_iter_free(it);
     ch_audit_close(a);
     return exit_code;
 }
 
 /* ---- audit prove ----------------------------------------------------------------------- */
 
-/* Appends the hashes of a proof to a JSON array as hex strings. */
-static json_t *ch__proof_json(const ch_audit_proof_t *p)
+/* Prints a proof the audit module made as one JSON object on stdout; CH_EXIT_FAILURE with its
+ * fault on stderr when it refused. */
+static int ch__print_proof(int rc, const ch_fault_t *fault, json_t *out)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; i < p->count; i++) {
-        char hex[2 * CH_AUDIT_HASH_SIZE + 1];
-        ch_hex_encode(hex, sizeof(hex), p->hash[i], CH_AUDIT_HASH_SIZE, 0);
-        json_array_append_new(arr, json_string(hex));
+    if (rc != 0) {
+        fprintf(stderr, "cctvhub audit prove: %s\n", fault->message);
+        json_decref(out);
+        return CH_EXIT_FAILURE;
     }
-    return arr;
-}
-
-/* The default tree size of a proof: the latest checkpoint's size, or the current size when no
- * checkpoint was written yet. */
-static uint64_t ch__signed_size(ch_audit_t *a)
-{
-    char *note = NULL;
-    uint64_t size = ch_audit_size(a);
-    if (ch_audit_checkpoint_latest(a, &note) == 0) {
-        ch_audit_checkpoint_t cp;
-        char *err = NULL;
-        if (ch_audit_checkpoint_parse(note, strlen(note), NULL, &cp, &err) == 0 &&
-            cp.size <= size) {
-            size = cp.size;
-        }
-        ch_free(err);
-    }
-    ch_free(note);
-    return size;
+    char *text = json_dumps(out, JSON_COMPACT);
+    printf("%s\n", text);
+    free(text);
+    json_decref(out);
+    return CH_EXIT_OK;
 }
 
 /* cctvhub audit prove: an inclusion proof (N) or a consistency proof (--consistency N1), as
@@ -786,30 +622,13 @@ static uint64_t ch__signed_size(ch_audit_t *a)
 static int ch__audit_prove(int argc, char **argv)
 {
     ch_main_opts_t opts;
-    memset(&opts, 0, sizeof(opts));
     const char *index_arg = NULL, *size_arg = NULL, *first_arg = NULL;
-    for (int i = 1; i < argc; i++) {
-        int r = ch_main__common_option(&opts, argc, argv, &i);
-        if (r == 0) {
-            r = ch_main__flag_value(argc, argv, &i, "--size", &size_arg);
-        }
-        if (r == 0) {
-            r = ch_main__flag_value(argc, argv, &i, "--consistency", &first_arg);
-        }
-        if (r < 0) {
-            return CH_EXIT_USAGE;
-        }
-        if (r > 0) {
-            continue;
-        }
-        if (ch__is_help(argv[i])) {
-            fputs(ch__prove_usage, stdout);
-            return CH_EXIT_OK;
-        }
-        if (argv[i][0] == '-' || index_arg != NULL) {
-            return ch__usage_error("audit prove", argv[i], ch__prove_usage);
-        }
-        index_arg = argv[i];
+    const ch_main_flag_t flags[] = {
+        {"--size", &size_arg}, {"--consistency", &first_arg}, {NULL, NULL}};
+    int exit_code =
+        ch__args(argc, argv, &opts, flags, NULL, NULL, &index_arg, "audit prove", ch__prove_usage);
+    if (exit_code >= 0) {
+        return exit_code;
     }
     uint64_t index = 0, size = 0, first = 0;
     if ((index_arg == NULL) == (first_arg == NULL)) {
@@ -824,103 +643,42 @@ static int ch__audit_prove(int argc, char **argv)
         return CH_EXIT_USAGE;
     }
 
-    char dir[4096];
-    int exit_code = ch__log_dir(&opts, dir, sizeof(dir));
-    if (exit_code != CH_EXIT_OK) {
-        return exit_code;
-    }
     ch_audit_t *a = NULL;
-    exit_code = ch__open_read_only("audit prove", dir, &a);
+    exit_code = ch__open_read_only("audit prove", &opts, &a);
     if (exit_code != CH_EXIT_OK) {
         return exit_code;
     }
-    json_t *out = NULL;
-    char *record = NULL;
-    ch_audit_proof_t *proof = ch_malloc(sizeof(*proof)); /* 4 KiB: not on the stack */
-    uint64_t have = ch_audit_size(a);
     if (size_arg == NULL) {
-        size = ch__signed_size(a);
+        size = ch_audit_signed_size(a);
     }
-    if (size > have) {
-        fprintf(stderr, "cctvhub audit prove: size %llu is larger than the log (%llu records)\n",
-                (unsigned long long)size, (unsigned long long)have);
-        exit_code = CH_EXIT_FAILURE;
-        goto out;
-    }
-    uint8_t root[CH_AUDIT_HASH_SIZE];
-    char hex[2 * CH_AUDIT_HASH_SIZE + 1];
+    ch_fault_t fault;
+    memset(&fault, 0, sizeof(fault));
+    json_t *out = NULL;
     if (index_arg != NULL) {
-        if (index >= size) {
-            fprintf(stderr, "cctvhub audit prove: record %llu is not in a tree of size %llu\n",
-                    (unsigned long long)index, (unsigned long long)size);
-            exit_code = CH_EXIT_FAILURE;
-            goto out;
-        }
-        size_t len = 0;
-        int rc = ch_audit_read(a, index, &record, &len);
+        ch_audit_inclusion_t *p = ch_malloc(sizeof(*p)); /* 4 KiB: not on the stack */
+        int rc = ch_audit_inclusion(a, index, size, p, &fault);
         if (rc == 0) {
-            rc = ch_audit_prove_inclusion(a, index, size, proof);
+            out = json_pack("{s:I, s:I, s:o, s:o, s:o}", "index", (json_int_t)p->index, "size",
+                            (json_int_t)p->size, "leaf_hash", ch_audit_hash_json(p->leaf_hash),
+                            "root", ch_audit_hash_json(p->root), "path",
+                            ch_audit_proof_json(&p->proof));
         }
-        if (rc == 0) {
-            rc = ch_audit_root(a, size, root);
-        }
-        if (rc != 0) {
-            fprintf(stderr, "cctvhub audit prove: record %llu: %s\n", (unsigned long long)index,
-                    ch_strerror(rc));
-            exit_code = CH_EXIT_FAILURE;
-            goto out;
-        }
-        uint8_t leaf[CH_AUDIT_HASH_SIZE];
-        ch_audit_leaf_hash(record, len, leaf);
-        out = json_object();
-        json_object_set_new(out, "index", json_integer((json_int_t)index));
-        json_object_set_new(out, "size", json_integer((json_int_t)size));
-        ch_hex_encode(hex, sizeof(hex), leaf, CH_AUDIT_HASH_SIZE, 0);
-        json_object_set_new(out, "leaf_hash", json_string(hex));
-        ch_hex_encode(hex, sizeof(hex), root, CH_AUDIT_HASH_SIZE, 0);
-        json_object_set_new(out, "root", json_string(hex));
-        json_object_set_new(out, "path", ch__proof_json(proof));
+        exit_code = ch__print_proof(rc, &fault, out);
+        ch_free(p);
     } else {
-        if (first == 0 || first > size) {
-            fprintf(stderr,
-                    "cctvhub audit prove: a consistency proof needs 0 < N1 <= N2 (%llu, %llu)\n",
-                    (unsigned long long)first, (unsigned long long)size);
-            exit_code = CH_EXIT_FAILURE;
-            goto out;
-        }
-        uint8_t root1[CH_AUDIT_HASH_SIZE];
-        int rc = ch_audit_prove_consistency(a, first, size, proof);
+        ch_audit_consistency_t *p = ch_malloc(sizeof(*p));
+        int rc = ch_audit_consistency(a, first, size, p, &fault);
         if (rc == 0) {
-            rc = ch_audit_root(a, first, root1);
+            out = json_pack("{s:I, s:I, s:o, s:o, s:o}", "first", (json_int_t)p->first, "second",
+                            (json_int_t)p->second, "root1", ch_audit_hash_json(p->root1), "root2",
+                            ch_audit_hash_json(p->root2), "path", ch_audit_proof_json(&p->proof));
         }
-        if (rc == 0) {
-            rc = ch_audit_root(a, size, root);
-        }
-        if (rc != 0) {
-            fprintf(stderr, "cctvhub audit prove: %s\n", ch_strerror(rc));
-            exit_code = CH_EXIT_FAILURE;
-            goto out;
-        }
-        out = json_object();
-        json_object_set_new(out, "first", json_integer((json_int_t)first));
-        json_object_set_new(out, "second", json_integer((json_int_t)size));
-        ch_hex_encode(hex, sizeof(hex), root1, CH_AUDIT_HASH_SIZE, 0);
-        json_object_set_new(out, "root1", json_string(hex));
-        ch_hex_encode(hex, sizeof(hex), root, CH_AUDIT_HASH_SIZE, 0);
-        json_object_set_new(out, "root2", json_string(hex));
-        json_object_set_new(out, "path", ch__proof_json(proof));
+        exit_code = ch__print_proof(rc, &fault, out);
+        ch_free(p);
     }
-    char *text = json_dumps(out, JSON_COMPACT);
-    printf("%s\n", text);
-    free(text);
-out:
-    json_decref(out);
-    ch_free(record);
-    ch_free(proof);
     ch_audit_close(a);
     return exit_code;
 }
-
 /* ---- audit append ---------------------------------------------------------------------- */
 
 /* cctvhub audit append: opens the log writable with the node key (which recovers a torn tail
@@ -929,31 +687,18 @@ out:
 static int ch__audit_append(int argc, char **argv)
 {
     ch_main_opts_t opts;
-    memset(&opts, 0, sizeof(opts));
     ch_audit_entry_t e;
     memset(&e, 0, sizeof(e));
     e.outcome = "ok";
     const char *details_text = NULL, *count_arg = NULL;
-    for (int i = 1; i < argc; i++) {
-        int r = ch_main__common_option(&opts, argc, argv, &i);
-        static const char *const flags[] = {"--actor",   "--action",      "--object",  "--outcome",
-                                            "--purpose", "--legal-basis", "--details", "--count"};
-        const char **slots[] = {&e.actor,   &e.action,      &e.object,     &e.outcome,
-                                &e.purpose, &e.legal_basis, &details_text, &count_arg};
-        for (size_t k = 0; r == 0 && k < CH_ARRAY_SIZE(flags); k++) {
-            r = ch_main__flag_value(argc, argv, &i, flags[k], slots[k]);
-        }
-        if (r < 0) {
-            return CH_EXIT_USAGE;
-        }
-        if (r > 0) {
-            continue;
-        }
-        if (ch__is_help(argv[i])) {
-            fputs(ch__append_usage, stdout);
-            return CH_EXIT_OK;
-        }
-        return ch__usage_error("audit append", argv[i], ch__append_usage);
+    const ch_main_flag_t flags[] = {
+        {"--actor", &e.actor},        {"--action", &e.action},   {"--object", &e.object},
+        {"--outcome", &e.outcome},    {"--purpose", &e.purpose}, {"--legal-basis", &e.legal_basis},
+        {"--details", &details_text}, {"--count", &count_arg},   {NULL, NULL}};
+    int exit_code =
+        ch__args(argc, argv, &opts, flags, NULL, NULL, NULL, "audit append", ch__append_usage);
+    if (exit_code >= 0) {
+        return exit_code;
     }
     if (e.actor == NULL || e.action == NULL || e.actor[0] == '\0' || e.action[0] == '\0') {
         fprintf(stderr, "cctvhub audit append: --actor and --action are required\n\n%s",
@@ -982,7 +727,7 @@ static int ch__audit_append(int argc, char **argv)
     ch_audit_key_t key;
     memset(&key, 0, sizeof(key));
     ch_config_t cfg;
-    int exit_code = ch_main__load_config(&opts, &cfg);
+    exit_code = ch_main__load_config(&opts, &cfg);
     if (exit_code != CH_EXIT_OK) {
         json_decref(e.details);
         return exit_code;
@@ -1052,36 +797,25 @@ out:
 static int ch__audit_accept(int argc, char **argv)
 {
     ch_main_opts_t opts;
-    memset(&opts, 0, sizeof(opts));
     const char *reason = NULL;
     const ch_main_flag_t flags[] = {{"--reason", &reason}, {NULL, NULL}};
-    for (int i = 1; i < argc; i++) {
-        int r = ch_main__option(&opts, argc, argv, &i, flags);
-        if (r < 0) {
-            return CH_EXIT_USAGE;
-        }
-        if (r > 0) {
-            continue;
-        }
-        if (ch__is_help(argv[i])) {
-            fputs(ch__accept_usage, stdout);
-            return CH_EXIT_OK;
-        }
-        return ch__usage_error("audit accept", argv[i], ch__accept_usage);
+    int exit_code =
+        ch__args(argc, argv, &opts, flags, NULL, NULL, NULL, "audit accept", ch__accept_usage);
+    if (exit_code >= 0) {
+        return exit_code;
     }
     if (reason == NULL || reason[0] == '\0') {
         fprintf(stderr, "cctvhub audit accept: --reason is required\n\n%s", ch__accept_usage);
         return CH_EXIT_USAGE;
     }
     ch_config_t cfg;
-    int exit_code = ch_main__load_config(&opts, &cfg);
+    exit_code = ch_main__load_config(&opts, &cfg);
     if (exit_code != CH_EXIT_OK) {
         return exit_code;
     }
     ch_store_t *st = NULL;
     ch_audit_t *a = NULL;
     char *err = NULL;
-    json_t *d = NULL;
     ch_store_audit_checkpoint_t kept;
     memset(&kept, 0, sizeof(kept));
     if (ch_store_open(cfg.store_url, &st, &err) != 0) {
@@ -1093,8 +827,7 @@ static int ch__audit_accept(int argc, char **argv)
     if (exit_code != CH_EXIT_OK) {
         goto out;
     }
-    const char *why = NULL;
-    int rc = ch_main__audit_kept_compare(a, st, &kept, &why);
+    int rc = ch_store_audit_checkpoint_get(st, &kept);
     if (rc != 0 && rc != CH_ENOTFOUND) {
         fprintf(stderr, "cctvhub audit accept: cannot read the checkpoint kept in the store: %s\n",
                 ch_store_errmsg(st));
@@ -1103,23 +836,11 @@ static int ch__audit_accept(int argc, char **argv)
     }
     char actor[96];
     ch_main__local_actor(actor);
-    d = json_pack("{s:s, s:I}", "reason", reason, "records", (json_int_t)ch_audit_size(a));
-    if (rc == 0) {
-        char hex[65];
-        ch_hex_encode(hex, sizeof(hex), kept.root, sizeof(kept.root), 0);
-        json_object_set_new(d, "kept_size", json_integer(kept.size));
-        json_object_set_new(d, "kept_root", json_string(hex));
-        json_object_set_new(d, "mismatch", why != NULL ? json_string(why) : json_null());
-    } else {
-        json_object_set_new(d, "kept_size", json_null());
-    }
-    ch_audit_entry_t e = {
-        .actor = actor, .action = "audit.accept", .object = "audit", .outcome = "ok", .details = d};
+    ch_audit_accept_t req = {
+        .actor = actor, .reason = reason, .kept = rc == 0, .kept_size = (uint64_t)kept.size};
+    memcpy(req.kept_root, kept.root, sizeof(req.kept_root));
     uint64_t seq = 0, kept_size = 0;
-    rc = ch_audit_append(a, &e, &seq);
-    if (rc == 0) {
-        rc = ch_audit_checkpoint_now(a);
-    }
+    rc = ch_audit_accept(a, &req, &seq);
     if (rc == 0) {
         rc = ch_main__audit_keep_checkpoint(a, st, &kept_size);
     }
@@ -1134,7 +855,6 @@ static int ch__audit_accept(int argc, char **argv)
            (unsigned long long)ch_audit_size(a), (unsigned long long)seq,
            (unsigned long long)kept_size);
 out:
-    json_decref(d);
     ch_free(kept.note);
     ch_audit_close(a);
     ch_store_close(st);

@@ -149,79 +149,13 @@ int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *s
     return 0;
 }
 
-/* One family whose samples are integer members of a JSON object, one label value each. */
-static void collect_json(ch_metrics_writer_t *w, const char *name, ch_metrics_type_t type,
-                         const char *help, const char *label, json_t *o, const char *const *keys,
-                         const char *const *values, size_t n)
-{
-    if (o == NULL || ch_metrics_family(w, name, type, help) != 0) {
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        ch_metrics_label_t l = {label, values[i]};
-        json_int_t v = json_integer_value(json_object_get(o, keys[i]));
-        ch_metrics_value_u64(w, label != NULL ? &l : NULL, label != NULL ? 1 : 0,
-                             v > 0 ? (uint64_t)v : 0);
-    }
-}
-
 void ch_main__alerts_collect(ch_metrics_writer_t *w, void *ud)
 {
     ch_main_alerts_t *ma = ud;
-    json_t *a = ch_alert_stats(ma->eng);
-    static const char *const astates[] = {"open", "acknowledged"};
-    collect_json(w, "cctvhub_alerts", CH_METRICS_GAUGE, "Alerts not resolved, by state.", "state",
-                 a, astates, astates, 2);
-    static const char *const raised[] = {"raised"}, *const resolved[] = {"resolved"};
-    collect_json(w, "cctvhub_alerts_raised_total", CH_METRICS_COUNTER,
-                 "Alerts raised by the rules since start.", NULL, a, raised, raised, 1);
-    collect_json(w, "cctvhub_alerts_resolved_total", CH_METRICS_COUNTER,
-                 "Alerts resolved by themselves since start (their cause cleared).", NULL, a,
-                 resolved, resolved, 1);
-    json_decref(a);
-    if (ch_metrics_family(w, "cctvhub_alert_live_clients", CH_METRICS_GAUGE,
-                          "Consoles connected to the live alert feed.") == 0) {
-        ch_metrics_value_u64(w, NULL, 0, ma->live != NULL ? ch_alert_live_clients(ma->live) : 0);
-    }
-    if (ma->webhook != NULL) {
-        json_t *h = ch_alert_webhook_stats(ma->webhook);
-        static const char *const queued[] = {"queued"};
-        collect_json(w, "cctvhub_webhook_queued", CH_METRICS_GAUGE,
-                     "Alerts waiting to be posted to alert.webhook_url.", NULL, h, queued, queued,
-                     1);
-        static const char *const keys[] = {"delivered", "failed_tries", "dropped"};
-        static const char *const outcome[] = {"delivered", "failed", "dropped"};
-        collect_json(w, "cctvhub_webhook_posts_total", CH_METRICS_COUNTER,
-                     "Webhook posts by outcome: delivered (2xx), failed (a try to be retried), "
-                     "dropped (out of tries or queue).",
-                     "outcome", h, keys, outcome, 3);
-        json_decref(h);
-    }
+    ch_alert_parts_t parts = {ma->eng, ma->live, ma->webhook};
+    ch_alert_collect(w, &parts);
     if (ma->devices != NULL) {
-        json_t *d = ch_health_devices_stats(ma->devices);
-        if (d != NULL && ch_metrics_family(w, "cctvhub_mqtt_connected", CH_METRICS_GAUGE,
-                                           "1 while the device watch is connected and "
-                                           "subscribed to the broker.") == 0) {
-            ch_metrics_value_u64(w, NULL, 0, json_is_true(json_object_get(d, "connected")));
-        }
-        json_t *drop = json_object_get(d, "dropped");
-        if (d != NULL && ch_metrics_family(w, "cctvhub_mqtt_messages_total", CH_METRICS_COUNTER,
-                                           "MQTT messages: accepted, or dropped by reason "
-                                           "(topic, payload, device).") == 0) {
-            static const char *const why[] = {"topic", "payload", "device"};
-            ch_metrics_label_t l = {"outcome", "accepted"};
-            json_int_t v = json_integer_value(json_object_get(d, "accepted"));
-            ch_metrics_value_u64(w, &l, 1, v > 0 ? (uint64_t)v : 0);
-            for (size_t i = 0; i < CH_ARRAY_SIZE(why); i++) {
-                l.value = why[i];
-                v = json_integer_value(json_object_get(drop, why[i]));
-                ch_metrics_value_u64(w, &l, 1, v > 0 ? (uint64_t)v : 0);
-            }
-        }
-        static const char *const dstates[] = {"online", "fault", "offline"};
-        collect_json(w, "cctvhub_devices", CH_METRICS_GAUGE, "Devices heard over MQTT by state.",
-                     "state", json_object_get(d, "devices"), dstates, dstates, 3);
-        json_decref(d);
+        ch_health_devices_collect(w, ma->devices);
     }
 }
 

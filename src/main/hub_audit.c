@@ -74,6 +74,39 @@ static int audit_open(const ch_config_t *cfg, int create_key, int quiet_busy, in
     return CH_EXIT_OK;
 }
 
+int ch_main__audit_open_read(const char *cmd, const ch_main_opts_t *opts, ch_config_t *cfg,
+                             ch_audit_t **out)
+{
+    char dir[4096];
+    *out = NULL;
+    int exit_code = ch_main__load_config(opts, cfg);
+    if (exit_code != CH_EXIT_OK) {
+        return exit_code;
+    }
+    int n = snprintf(dir, sizeof(dir), "%s/audit", cfg->data_dir);
+    if (n < 0 || (size_t)n >= sizeof(dir)) {
+        fprintf(stderr, "cctvhub: data directory path too long\n");
+        exit_code = CH_EXIT_CONFIG;
+        goto out;
+    }
+    ch_audit_options_t o;
+    memset(&o, 0, sizeof(o));
+    o.dir = dir;
+    char *err = NULL;
+    int rc = ch_audit_open(&o, out, &err);
+    if (rc != 0) {
+        fprintf(stderr, "cctvhub %s: cannot open the audit log %s: %s\n", cmd, dir,
+                err ? err : ch_strerror(rc));
+        ch_free(err);
+        exit_code = CH_EXIT_STORE;
+    }
+out:
+    if (exit_code != CH_EXIT_OK) {
+        ch_config_fini(cfg);
+    }
+    return exit_code;
+}
+
 int ch_main__audit_open(const ch_config_t *cfg, int create_key, ch_audit_t **out)
 {
     return audit_open(cfg, create_key, 0, 0, out);
@@ -89,29 +122,10 @@ int ch_main__audit_try_open(const ch_config_t *cfg, ch_audit_t **out)
     return audit_open(cfg, 1, 1, 0, out);
 }
 
-int ch_main__audit_kept_compare(ch_audit_t *a, ch_store_t *st, ch_store_audit_checkpoint_t *kept,
-                                const char **why)
-{
-    *why = NULL;
-    int rc = ch_store_audit_checkpoint_get(st, kept);
-    if (rc != 0) {
-        return rc;
-    }
-    uint8_t root[CH_AUDIT_HASH_SIZE];
-    if ((uint64_t)kept->size > ch_audit_size(a)) {
-        *why = "records were removed from its end";
-    } else if (ch_audit_root(a, (uint64_t)kept->size, root) != 0 ||
-               memcmp(root, kept->root, sizeof(root)) != 0) {
-        *why = "its records up to that size are not the ones signed (rewritten)";
-    }
-    return 0;
-}
-
 int ch_main__audit_check_kept(const ch_config_t *cfg, ch_audit_t *a, ch_store_t *st)
 {
     ch_store_audit_checkpoint_t kept;
-    const char *why = NULL;
-    int rc = ch_main__audit_kept_compare(a, st, &kept, &why);
+    int rc = ch_store_audit_checkpoint_get(st, &kept);
     if (rc == CH_ENOTFOUND) {
         return CH_EXIT_OK; /* none kept yet: a new hub, or one from before the store kept it */
     }
@@ -120,6 +134,7 @@ int ch_main__audit_check_kept(const ch_config_t *cfg, ch_audit_t *a, ch_store_t 
                 ch_store_errmsg(st));
         return CH_EXIT_STORE;
     }
+    const char *why = ch_audit_extends(a, (uint64_t)kept.size, kept.root);
     if (why != NULL) {
         char hex[65];
         ch_hex_encode(hex, sizeof(hex), kept.root, sizeof(kept.root), 0);

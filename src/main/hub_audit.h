@@ -7,6 +7,7 @@
 
 #include "audit/audit.h"
 #include "core/config.h"
+#include "main/main.h"
 #include "store/store.h"
 
 /* Opens the audit log of cfg->data_dir for appending. When create_key is set and the data
@@ -16,6 +17,13 @@
  * else CH_EXIT_OK and *out. */
 int ch_main__audit_open(const ch_config_t *cfg, int create_key, ch_audit_t **out);
 
+/* Loads the configuration of opts into *cfg and opens the audit log of its data directory for
+ * reading (no key: no writes, a torn tail skipped in memory), beside a running hub or not.
+ * CH_EXIT_OK with *cfg (the caller finis it) and *out; else, after printing why ("cctvhub
+ * <cmd>: cannot open the audit log ..."), CH_EXIT_CONFIG or CH_EXIT_STORE and nothing to free. */
+int ch_main__audit_open_read(const char *cmd, const ch_main_opts_t *opts, ch_config_t *cfg,
+                             ch_audit_t **out);
+
 /* As ch_main__audit_open (with create_key), but quiet when the log is held by a running hub:
  * returns CH_ECONFLICT then, 0 and *out on success, another code after printing why. */
 int ch_main__audit_try_open(const ch_config_t *cfg, ch_audit_t **out);
@@ -23,12 +31,6 @@ int ch_main__audit_try_open(const ch_config_t *cfg, ch_audit_t **out);
 /* As ch_main__audit_open (no key made), for `cctvhub audit accept`: opens a log even when it
  * has records but no checkpoint (ch_audit_options_t.accept_unchecked). */
 int ch_main__audit_open_accept(const ch_config_t *cfg, ch_audit_t **out);
-
-/* Reads the checkpoint kept in the store into *kept (kept->note to free with ch_free) and
- * compares the log with it: *why is NULL when the log extends it, else a phrase saying how it
- * does not. 0, CH_ENOTFOUND (none kept), or a store code. */
-int ch_main__audit_kept_compare(ch_audit_t *a, ch_store_t *st, ch_store_audit_checkpoint_t *kept,
-                                const char **why);
 
 /* The check a starting hub makes: CH_EXIT_OK when the log extends the checkpoint kept in the
  * store (or none is kept), else CH_EXIT_STORE after saying on stderr what is wrong and how

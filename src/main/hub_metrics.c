@@ -69,57 +69,17 @@ static void collect_cameras(ch_metrics_writer_t *w, void *ud)
     }
 }
 
-/* Camera health (ch_health_snapshot): cameras by state, probes and their latency. */
-static void collect_health(ch_metrics_writer_t *w, void *ud)
-{
-    ch_health_snapshot_t h;
-    ch_health_snapshot(ud, &h);
-    if (ch_metrics_family(w, "cctvhub_cameras", CH_METRICS_GAUGE,
-                          "Cameras with a stream URL by health state (probes and live pulls).") ==
-        0) {
-        for (int i = 0; i < CH_HEALTH_NSTATES; i++) {
-            ch_metrics_label_t l = {"state", ch_health_state_name((ch_health_state_t)i)};
-            ch_metrics_value_u64(w, &l, 1, h.by_state[i]);
-        }
-    }
-    if (ch_metrics_family(w, "cctvhub_probes_total", CH_METRICS_COUNTER,
-                          "Camera probes (RTSP OPTIONS and DESCRIBE) by outcome.") == 0) {
-        static const char *const outcome[] = {"ok", "failed", "auth_failed"};
-        uint64_t v[] = {h.probes_ok, h.probes_failed, h.probes_auth_failed};
-        for (size_t i = 0; i < CH_ARRAY_SIZE(v); i++) {
-            ch_metrics_label_t l = {"outcome", outcome[i]};
-            ch_metrics_value_u64(w, &l, 1, v[i]);
-        }
-    }
-    if (ch_metrics_family(w, "cctvhub_probes_in_flight", CH_METRICS_GAUGE,
-                          "Camera probes running now.") == 0) {
-        ch_metrics_value_u64(w, NULL, 0, h.in_flight);
-    }
-    if (ch_metrics_family(w, "cctvhub_probe_duration_seconds", CH_METRICS_HISTOGRAM,
-                          "Time to a successful probe's answer (connect, OPTIONS, DESCRIBE).") ==
-        0) {
-        ch_metrics_hist_data_t d = {
-            .n = CH_HEALTH_NBUCKETS,
-            .le = ch_health_buckets,
-            .cumulative = h.latency_buckets,
-            .count = h.latency_count,
-            .sum = h.latency_sum_s,
-        };
-        ch_metrics_histogram(w, NULL, 0, &d);
-    }
-}
-
 void ch_main__metrics_add_health(ch_main_metrics_t *hm, ch_health_t *health)
 {
     if (hm != NULL && health != NULL) {
-        (void)ch_metrics_register(hm->reg, collect_health, health);
+        (void)ch_metrics_register(hm->reg, ch_health_collect, health);
     }
 }
 
 void ch_main__metrics_remove_health(ch_main_metrics_t *hm, ch_health_t *health)
 {
     if (hm != NULL && health != NULL) {
-        ch_metrics_unregister(hm->reg, collect_health, health);
+        ch_metrics_unregister(hm->reg, ch_health_collect, health);
     }
 }
 

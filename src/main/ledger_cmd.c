@@ -5,6 +5,7 @@
 #include "main/main.h"
 
 #include "event/event.h"
+#include "main/hub_audit.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -32,7 +33,6 @@ static int id_flag(const char *v, int64_t *out)
 int ch_main_ledger(int argc, char **argv)
 {
     ch_main_opts_t opts;
-    memset(&opts, 0, sizeof(opts));
     const char *from = NULL, *to = NULL, *agency = NULL, *event = NULL, *cam = NULL;
     const char *format = "csv";
     ch_event_ledger_filter_t f;
@@ -40,20 +40,10 @@ int ch_main_ledger(int argc, char **argv)
     const ch_main_flag_t flags[] = {{"--from", &from},   {"--to", &to},      {"--agency", &agency},
                                     {"--event", &event}, {"--camera", &cam}, {"--format", &format},
                                     {NULL, NULL}};
-    for (int i = 1; i < argc; i++) {
-        int r = ch_main__option(&opts, argc, argv, &i, flags);
-        if (r < 0) {
-            return CH_EXIT_USAGE;
-        }
-        if (r > 0) {
-            continue;
-        }
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(usage, stdout);
-            return CH_EXIT_OK;
-        }
-        fprintf(stderr, "cctvhub ledger: unexpected \"%s\"\n\n%s", argv[i], usage);
-        return CH_EXIT_USAGE;
+    ch_main_cmdline_t c = {.cmd = "ledger", .usage = usage, .flags = flags};
+    int rc = ch_main__parse(&c, &opts, argc, argv, 1);
+    if (rc >= 0) {
+        return rc;
     }
     if ((from != NULL && ch_time_parse_ns(from, &f.from_ns) != 0) ||
         (to != NULL && ch_time_parse_ns(to, &f.to_ns) != 0) ||
@@ -68,24 +58,12 @@ int ch_main_ledger(int argc, char **argv)
         return CH_EXIT_USAGE;
     }
     ch_config_t cfg;
-    int rc = ch_main__load_config(&opts, &cfg);
+    ch_audit_t *audit = NULL;
+    rc = ch_main__audit_open_read("ledger", &opts, &cfg, &audit);
     if (rc != CH_EXIT_OK) {
         return rc;
     }
-    char dir[4200];
-    snprintf(dir, sizeof(dir), "%s/audit", cfg.data_dir);
-    ch_audit_options_t ao;
-    memset(&ao, 0, sizeof(ao));
-    ao.dir = dir;
-    ch_audit_t *audit = NULL;
     char *err = NULL;
-    if (ch_audit_open(&ao, &audit, &err) != 0) {
-        fprintf(stderr, "cctvhub ledger: cannot open the audit log %s: %s\n", dir,
-                err ? err : "unknown");
-        ch_free(err);
-        ch_config_fini(&cfg);
-        return CH_EXIT_STORE;
-    }
     ch_store_t *st = NULL;
     if (ch_store_open(cfg.store_url, &st, &err) != 0) {
         /* Names are a courtesy: the ledger stands on the log alone. */

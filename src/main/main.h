@@ -54,6 +54,23 @@ typedef struct ch_main_flag {
  * printing why). Every command's option loop is this call, then its own arguments. */
 int ch_main__option(ch_main_opts_t *opts, int argc, char **argv, int *i,
                     const ch_main_flag_t *flags);
+/* What a subcommand's command line may hold, for ch_main__parse. */
+typedef struct ch_main_cmdline {
+    const char *cmd;             /* its name in messages: "audit show" */
+    const char *usage;           /* printed for --help (stdout) and after a bad argument */
+    const ch_main_flag_t *flags; /* its value flags, or NULL */
+    const char *sw;              /* a switch without a value ("--json"), or NULL */
+    int *sw_set;                 /* set to 1 when sw is given */
+    const char **pos;            /* where positional arguments go (pos_max of them) */
+    int pos_max;
+    int npos;   /* out: the positional arguments given */
+    int strict; /* the message for another argument: 1 "unknown or incomplete option", 0
+                   "unexpected" */
+} ch_main_cmdline_t;
+/* The option loop of a subcommand, from argv[first]: common options and flags into opts (which
+ * it clears), --help, the switch, positional arguments. -1 once the command line is read, else
+ * the exit code to return at once (CH_EXIT_OK after --help, CH_EXIT_USAGE after saying why). */
+int ch_main__parse(ch_main_cmdline_t *c, ch_main_opts_t *opts, int argc, char **argv, int first);
 /* Loads the configuration with opts; prints the error and returns CH_EXIT_CONFIG on failure. */
 int ch_main__load_config(const ch_main_opts_t *opts, ch_config_t *cfg);
 /* Creates dir and its parents (mode 0750); 0 or -errno. */

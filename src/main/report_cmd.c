@@ -27,23 +27,9 @@ static const char usage[] =
     "exit codes: 0 done; 1 the store could not be read; 2 bad command line; 3 bad\n"
     "            configuration; 4 the store cannot be opened.\n";
 
-/* "+09:00" to minutes east of UTC; -1 when malformed. */
-static int offset_minutes(const char *v, int *out)
-{
-    int64_t hh = 0, mm = 0;
-    if (strlen(v) != 6 || (v[0] != '+' && v[0] != '-') || v[3] != ':' || v[1] == '+' ||
-        v[1] == '-' || v[4] == '+' || v[4] == '-' || ch_parse_int64(v + 1, 2, &hh) != 0 ||
-        ch_parse_int64(v + 4, 2, &mm) != 0 || hh > 14 || mm > 59) {
-        return -1;
-    }
-    *out = (int)(hh * 60 + mm) * (v[0] == '-' ? -1 : 1);
-    return 0;
-}
-
 int ch_main_report(int argc, char **argv)
 {
     ch_main_opts_t opts;
-    memset(&opts, 0, sizeof(opts));
     const char *month = NULL, *format = "csv", *offset = "+09:00";
     if (argc < 2 || strcmp(argv[1], "availability") != 0) {
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -55,24 +41,14 @@ int ch_main_report(int argc, char **argv)
     }
     const ch_main_flag_t flags[] = {
         {"--month", &month}, {"--format", &format}, {"--utc-offset", &offset}, {NULL, NULL}};
-    for (int i = 2; i < argc; i++) {
-        int r = ch_main__option(&opts, argc, argv, &i, flags);
-        if (r < 0) {
-            return CH_EXIT_USAGE;
-        }
-        if (r > 0) {
-            continue;
-        }
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(usage, stdout);
-            return CH_EXIT_OK;
-        }
-        fprintf(stderr, "cctvhub report: unexpected \"%s\"\n\n%s", argv[i], usage);
-        return CH_EXIT_USAGE;
+    ch_main_cmdline_t c = {.cmd = "report", .usage = usage, .flags = flags};
+    int rc = ch_main__parse(&c, &opts, argc, argv, 2);
+    if (rc >= 0) {
+        return rc;
     }
     int off = 0;
     int64_t from = 0, to = 0;
-    if (month == NULL || offset_minutes(offset, &off) != 0 ||
+    if (month == NULL || ch_health_utc_offset_parse(offset, &off) != 0 ||
         ch_health_month_range(month, off, &from, &to) != 0 ||
         (strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)) {
         fprintf(stderr,
@@ -86,7 +62,7 @@ int ch_main_report(int argc, char **argv)
         to = now;
     }
     ch_config_t cfg;
-    int rc = ch_main__load_config(&opts, &cfg);
+    rc = ch_main__load_config(&opts, &cfg);
     if (rc != CH_EXIT_OK) {
         return rc;
     }

@@ -512,6 +512,16 @@ static void test_report_arithmetic(void **unused)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(ch_health_month_range(bad[i], 540, &f, &t), CH_EPARSE);
     }
+    /* UTC offsets, as the report's --utc-offset and utc_offset take them. */
+    int off = 0;
+    assert_int_equal(ch_health_utc_offset_parse("+09:00", &off), 0);
+    assert_int_equal(off, 540);
+    assert_int_equal(ch_health_utc_offset_parse("-05:30", &off), 0);
+    assert_int_equal(off, -330);
+    const char *bad_offsets[] = {"09:00", "+9:00", "+15:00", "+09:60", "++9:00", "+09:+5", ""};
+    for (size_t i = 0; i < sizeof(bad_offsets) / sizeof(bad_offsets[0]); i++) {
+        assert_int_equal(ch_health_utc_offset_parse(bad_offsets[i], &off), CH_EPARSE);
+    }
 }
 
 static void test_report_windows_merge_and_clip(void **unused)
