@@ -7,6 +7,7 @@
  */
 #include "api/api_ctx.h"
 #include "alert/alert.h"
+#include "health/health.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -69,7 +70,7 @@ static void handle_get(api_ctx_t *c, ch_slice_t id)
         return;
     }
     json_t *j = NULL;
-    int rc = ch_alert_get(c->api->alerts, aid, &j);
+    int rc = ch_alert_get(c->api->svc.alerts, aid, &j);
     if (rc == CH_ENOTFOUND) {
         ch_api__reply_error(c, 404, "not_found", NULL, "no such alert");
     } else if (rc != 0) {
@@ -131,7 +132,7 @@ static void handle_ack(api_ctx_t *c, ch_slice_t id)
         return;
     }
     json_t *after = NULL;
-    int rc = ch_alert_ack(c->api->alerts, aid, actor, note, &after);
+    int rc = ch_alert_ack(c->api->svc.alerts, aid, actor, note, &after);
     if (rc != 0) {
         ch_store_rollback(st);
         json_decref(body);
@@ -173,7 +174,7 @@ static void handle_ack(api_ctx_t *c, ch_slice_t id)
         ch_api__reply_error(c, 500, "internal", NULL, "the acknowledgement was not stored");
         return;
     }
-    ch_alert_publish(c->api->alerts, after);
+    ch_alert_publish(c->api->svc.alerts, after);
     ch_api__reply_json(c, 200, NULL, after);
 }
 
@@ -204,13 +205,14 @@ static void handle_live(api_ctx_t *c)
            "msg=request method=GET path=/api/v1/alerts/live status=101 actor=%s peer=%s", a.data,
            peer);
     ch_buf_fini(&a);
-    ch_alert_live_take(c->api->alerts_live, fd, raw.data, raw.len);
+    ch_alert_live_take(c->api->svc.alerts_live, fd, raw.data, raw.len);
     ch_buf_fini(&raw);
 }
 
 void ch_api__handle_alerts(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id)
 {
-    if (c->api->alerts == NULL || (route == CH_API__R_ALERTS_LIVE && c->api->alerts_live == NULL)) {
+    if (c->api->svc.alerts == NULL ||
+        (route == CH_API__R_ALERTS_LIVE && c->api->svc.alerts_live == NULL)) {
         ch_api__reply_error(c, 503, "unavailable", NULL, "alerts are not running on this hub");
         return;
     }
@@ -239,14 +241,38 @@ static void handle_device_state(api_ctx_t *c, int64_t did)
     if (ch_api__reject_query(c) != 0) {
         return;
     }
-    json_t *j =
-        c->api->device_state != NULL ? c->api->device_state(c->api->device_state_ud, did) : NULL;
-    if (j == NULL) {
+    const ch_api_services_t *svc = &c->api->svc;
+    ch_health_device_state_t st;
+    json_t *j;
+    if (svc->device_state != NULL && svc->device_state(svc->device_state_ud, did, &st) == 0) {
+        j = json_pack("{s:I, s:I, s:s, s:I}", "device_id", (json_int_t)st.device_id, "agency_id",
+                      (json_int_t)st.agency_id, "state", st.state, "heartbeat_s",
+                      (json_int_t)(st.heartbeat_ms / 1000));
+        json_object_set_new(j, "since", ch_api__time_or_null(st.since_ms));
+        json_object_set_new(j, "last_seen", ch_api__time_or_null(st.last_seen_ms));
+        json_object_set_new(j, "battery", st.has_battery ? json_real(st.battery) : json_null());
+    } else {
         j = json_pack("{s:I, s:s, s:n, s:n, s:n}", "device_id", (json_int_t)did, "state", "unknown",
                       "since", "last_seen", "battery");
     }
-    json_object_set_new(j, "watched", json_boolean(c->api->device_state != NULL));
+    json_object_set_new(j, "watched", json_boolean(svc->device_state != NULL));
     ch_api__reply_json(c, 200, NULL, j);
+}
+
+/* GET /api/v1/mqtt: the device watch's counters, {"enabled": false} alone when MQTT is off. */
+static json_t *mqtt_json(const ch_api_services_t *svc)
+{
+    ch_health_devices_stats_t s;
+    if (svc->mqtt_stats == NULL || svc->mqtt_stats(svc->device_state_ud, &s) != 0) {
+        return json_pack("{s:b}", "enabled", 0);
+    }
+    return json_pack("{s:b, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:b}", "connected",
+                     s.connected, "connects", (json_int_t)s.connects, "received",
+                     (json_int_t)s.received, "accepted", (json_int_t)s.accepted, "dropped", "topic",
+                     (json_int_t)s.dropped_topic, "payload", (json_int_t)s.dropped_payload,
+                     "device", (json_int_t)s.dropped_device, "devices", "online",
+                     (json_int_t)s.online, "fault", (json_int_t)s.fault, "offline",
+                     (json_int_t)s.offline, "enabled", 1);
 }
 
 /* GET /api/v1/devices/{id}/transitions?cursor=&limit=: its state changes, oldest first. */
@@ -290,12 +316,7 @@ void ch_api__handle_device_health(api_ctx_t *c, ch_api__route_id_t route, ch_sli
         if (ch_api__reject_query(c) != 0) {
             return;
         }
-        json_t *s = c->api->mqtt_stats != NULL ? c->api->mqtt_stats(c->api->device_state_ud) : NULL;
-        if (s == NULL) {
-            s = json_object();
-        }
-        json_object_set_new(s, "enabled",
-                            json_boolean(c->api->mqtt_stats != NULL && json_object_size(s) > 0));
+        json_t *s = mqtt_json(&c->api->svc);
         ch_api__reply_json(c, 200, NULL, s);
         return;
     }

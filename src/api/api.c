@@ -1018,7 +1018,7 @@ static void handle_live(api_ctx_t *c)
                             "live video is a WebSocket: send Upgrade: websocket");
         return;
     }
-    if (c->api->live == NULL) {
+    if (c->api->svc.live == NULL) {
         ch_api__reply_error(c, 503, "unavailable", NULL, "the media relay is not running");
         return;
     }
@@ -1038,7 +1038,7 @@ static void handle_live(api_ctx_t *c)
            "msg=request method=GET path=/api/v1/cameras/{id}/live status=101 "
            "handed_to=relay peer=%s",
            peer);
-    c->api->live(c->api->live_ud, fd, raw.data, raw.len);
+    c->api->svc.live(c->api->svc.live_ud, fd, raw.data, raw.len);
     ch_buf_fini(&raw);
 }
 
@@ -1118,7 +1118,7 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
         break;
     case CH_API__R_SERVICES:
         if (ch_api__reject_query(&c) == 0) {
-            ch_api__reply_json(&c, 200, NULL, ch_api__services_json(api->policy));
+            ch_api__reply_json(&c, 200, NULL, ch_api__services_json(*api->policy));
         }
         break;
     case CH_API__R_SESSION_LOGIN:
@@ -1182,8 +1182,8 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
         break;
     case CH_API__R_STREAMS:
         ch_api__reply_json(&c, 200, NULL,
-                           api->streams != NULL
-                               ? api->streams(api->streams_ud)
+                           api->svc.streams != NULL
+                               ? api->svc.streams(api->svc.streams_ud)
                                : json_pack("{s:[], s:i, s:n}", "items", "total", 0, "next"));
         break;
     }
@@ -1203,10 +1203,14 @@ size_t ch_api_in_flight(const ch_api_t *api)
     return api->in_flight;
 }
 
-int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg, ch_api_t **out)
+int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg,
+               const ch_api_services_t *svc, ch_api_t **out)
 {
+    static const ch_policy_t *const no_policy = NULL;
     *out = NULL;
-    if (loop == NULL || st == NULL || cfg == NULL) {
+    if (loop == NULL || st == NULL || cfg == NULL || svc == NULL || svc->events == NULL ||
+        svc->geo == NULL) {
+        ch_geo_free(svc != NULL ? svc->geo : NULL);
         return CH_EINVAL;
     }
     ch_api_t *api = ch_calloc(1, sizeof(*api));
@@ -1217,19 +1221,7 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg, ch_a
         cfg->max_import_bytes ? cfg->max_import_bytes : DEFAULT_MAX_IMPORT_BYTES;
     api->started_at_ms = cfg->started_at_ms ? cfg->started_at_ms : ch_time_now_ms();
     api->health_sec = -1;
-    api->audit = cfg->audit;
     api->http_stats = ch_api__http_stats_new();
-    api->geo = ch_geo_new();
-    if (ch_geo_load(api->geo, st) != 0) {
-        ch_log(CH_LOG_ERROR, "api", "msg=\"cameras could not be loaded for the geo index\"");
-        ch_geo_free(api->geo);
-        ch_free(api->store_url);
-        ch_api__http_stats_free(api->http_stats);
-        ch_free(api);
-        return CH_EDB;
-    }
-    ch_log(CH_LOG_INFO, "geo", "msg=\"index loaded\" cameras=%zu bytes=%zu", ch_geo_count(api->geo),
-           ch_geo_memory_bytes(api->geo));
     api->auth.session_idle_ms = cfg->session_idle_ms;
     api->auth.session_max_ms = cfg->session_max_ms;
     api->cookie_secure = cfg->cookie_secure;
@@ -1239,20 +1231,19 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg, ch_a
                                     .max_in_flight = cfg->max_hashes_in_flight,
                                     .max_per_address = cfg->max_hashes_per_address};
     api->hasher = ch_auth_hasher_new(loop, &hcfg);
-    ch_event_config_t ecfg = {.st = st,
-                              .audit = cfg->audit,
-                              .sk = cfg->token_sk,
-                              .rtsp_base = cfg->rtsp_base,
-                              .ws_base = cfg->ws_base,
-                              .min_lat = cfg->min_lat,
-                              .min_lon = cfg->min_lon,
-                              .max_lat = cfg->max_lat,
-                              .max_lon = cfg->max_lon,
-                              .grace_ms = cfg->grace_ms,
-                              .clock = cfg->clock,
-                              .clock_ud = cfg->clock_ud};
-    api->events = ch_event_engine_new(&ecfg);
-    ch_event_set_geo(api->events, api->geo);
+    /* The services, once. */
+    api->audit = svc->audit;
+    api->events = svc->events;
+    api->geo = svc->geo;
+    api->policy = svc->policy != NULL ? svc->policy : &no_policy;
+    api->health = svc->health;
+    api->camera_source = svc->camera_source;
+    api->camera_source_ud = svc->camera_source_ud;
+    api->svc = *svc;
+    api->svc.geo = NULL;           /* the API's own: api->geo */
+    api->svc.metrics = NULL;       /* set by ch_api__metrics_attach */
+    api->svc.metrics_token = NULL; /* copied there */
+    ch_api__metrics_attach(api, svc->metrics, svc->metrics_token);
     follow_camera_changes(api);
     api->web_root = cfg->web_root != NULL ? ch_strdup(cfg->web_root) : NULL;
     api->tile_url = cfg->tile_url != NULL ? ch_strdup(cfg->tile_url) : NULL;
@@ -1264,33 +1255,13 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg, ch_a
         ch_log(CH_LOG_INFO, "api", "msg=\"console served at /\" web_root=%s", q.data);
         ch_buf_fini(&q);
     }
-    if ((cfg->audit != NULL && ch_api__audit_sync_index(cfg->audit, st) != 0) ||
-        ch_event_restore(api->events) != 0) {
-        ch_log(CH_LOG_ERROR, "event", "msg=\"live events could not be restored\" error=\"%s\"",
-               ch_store_errmsg(st));
-        ch_event_engine_free(api->events);
-        ch_auth_throttle_free(api->throttle);
-        ch_auth_lockout_free(api->lockout);
-        ch_auth_hasher_free(api->hasher);
-        ch_geo_free(api->geo);
-        ch_free(api->store_url);
-        ch_free(api->web_root);
-        ch_free(api->tile_url);
-        ch_free(api->console_csp);
-        ch_api__http_stats_free(api->http_stats);
-        ch_free(api);
-        return CH_EDB;
-    }
-    /* Cameras taken out of service while no hub could end their grants (an import from the
-     * command line, a stop between a camera's change and the end of its grants) lose them
-     * now, before any viewer is admitted. */
-    int n = ch_event_end_inactive_camera_grants(api->events, "system");
-    if (n > 0) {
-        ch_log(CH_LOG_WARN, "event",
-               "msg=\"grants of cameras out of service ended at start\" grants=%d", n);
-    }
     *out = api;
     return 0;
+}
+
+int ch_api_audit_index_sync(ch_audit_t *audit, ch_store_t *st)
+{
+    return ch_api__audit_sync_index(audit, st);
 }
 
 void ch_api_free(ch_api_t *api)
@@ -1299,17 +1270,15 @@ void ch_api_free(ch_api_t *api)
         return;
     }
     ch_api_close(api);
-    ch_api_set_metrics(api, NULL, NULL); /* its collectors leave the registry at once */
+    ch_api__metrics_attach(api, NULL, NULL); /* its collector leaves the registry at once */
     if (api->in_flight > 0) {
         /* Work on the pool still points here; the last import to finish frees. */
         api->freeing = 1;
         return;
     }
-    ch_event_engine_free(api->events);
     ch_api__http_stats_free(api->http_stats);
     ch_free(api->batch);
     ch_geo_free(api->geo);
-    ch_policy_free(api->policy);
     ch_auth_throttle_free(api->throttle);
     ch_auth_lockout_free(api->lockout);
     ch_auth_hasher_free(api->hasher);
@@ -1318,13 +1287,6 @@ void ch_api_free(ch_api_t *api)
     ch_free(api->tile_url);
     ch_free(api->console_csp);
     ch_free(api);
-}
-
-void ch_api_set_policy(ch_api_t *api, ch_policy_t *p)
-{
-    ch_event_set_policy(api->events, p);
-    ch_policy_free(api->policy);
-    api->policy = p;
 }
 
 int ch_api_tick(ch_api_t *api)
@@ -1357,51 +1319,7 @@ void ch_api_close(ch_api_t *api)
     }
 }
 
-void ch_api_set_urls(ch_api_t *api, const char *rtsp_base, const char *ws_base)
-{
-    ch_event_set_urls(api->events, rtsp_base, ws_base);
-    ch_api__console_csp(api, ws_base);
-}
-
-ch_event_engine_t *ch_api_events(ch_api_t *api)
-{
-    return api->events;
-}
-
-void ch_api_set_alerts(ch_api_t *api, struct ch_alert_engine *eng, struct ch_alert_live *live)
-{
-    api->alerts = eng;
-    api->alerts_live = live;
-}
-
-void ch_api_set_device_state(ch_api_t *api, json_t *(*fn)(void *ud, int64_t id),
-                             json_t *(*stats)(void *ud), void *ud)
-{
-    api->device_state = fn;
-    api->mqtt_stats = stats;
-    api->device_state_ud = ud;
-}
-
 const struct ch_geo *ch_api_geo(const ch_api_t *api)
 {
     return api->geo;
-}
-
-void ch_api_set_live(ch_api_t *api, void (*fn)(void *ud, int fd, const void *raw, size_t len),
-                     void *ud)
-{
-    api->live = fn;
-    api->live_ud = ud;
-}
-
-void ch_api_set_camera_source(ch_api_t *api, void (*fn)(void *ud, int64_t camera_id), void *ud)
-{
-    api->camera_source = fn;
-    api->camera_source_ud = ud;
-}
-
-void ch_api_set_streams(ch_api_t *api, json_t *(*fn)(void *ud), void *ud)
-{
-    api->streams = fn;
-    api->streams_ud = ud;
 }

@@ -37,10 +37,6 @@ typedef struct ch_api_config {
     const char *store_url;   /* to open a second store handle for imports on the thread pool */
     size_t max_import_bytes; /* body limit of POST /api/v1/imports; 0 = 256 MiB */
     int64_t started_at_ms;   /* for /health uptime */
-    /* The audit log (borrowed; thread-safe), or NULL for none. Every registry change (create,
-     * update, delete, import) is put on it before its answer leaves: a change whose record
-     * cannot be made durable is rolled back and answered 503. */
-    ch_audit_t *audit;
     /* Accounts (0 = the default in brackets): a session ends after session_idle_ms unused
      * [30 min] and session_max_ms after login [12 h]; max_failed_logins failures of one user
      * name from one client address [5] lock that name out from that address (only) for
@@ -59,17 +55,9 @@ typedef struct ch_api_config {
     unsigned hash_threads;
     unsigned max_hashes_in_flight;
     unsigned max_hashes_per_address;
-    /* Events: the node's Ed25519 secret key that signs view tokens (64 bytes, copied; NULL:
-     * no tokens), the bases of the grants' URLs (ch_api_set_urls may change them once the
-     * listeners are bound), the area served (all zero: South Korea), a moving subject's grace
-     * (0 = 30 s), and the clock (NULL: the wall clock). */
-    const uint8_t *token_sk;
-    const char *rtsp_base;
+    /* The base of the grants' ws_url ("ws://10.0.0.5:8080"; NULL: same origin only), which
+     * the console's Content-Security-Policy names. Copied. */
     const char *ws_base;
-    double min_lat, min_lon, max_lat, max_lon;
-    int64_t grace_ms;
-    int64_t (*clock)(void *ud);
-    void *clock_ud;
     /* The operator console: the directory of its files, served at / and /console/ to anyone
      * (NULL: none, those paths answer 404), and the base map's tile URL template it is given
      * at /console/config.json (NULL: a plain background). Both copied. */
@@ -77,16 +65,83 @@ typedef struct ch_api_config {
     const char *tile_url;
 } ch_api_config_t;
 
-/* Creates the API on loop, answering from st (borrowed: it must outlive the API and be used
- * only from this loop meanwhile). cfg is copied (strings too). store_url may be NULL: imports
- * then answer 503. 0 or CH_EINVAL; *out is NULL on failure. */
-int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg,
-               ch_api_t **out) CH_MUST_CHECK;
+struct ch_event_engine;
+struct ch_geo;
+struct ch_health;
+struct ch_health_device_state;
+struct ch_health_devices_stats;
+struct ch_alert_engine;
+struct ch_alert_live;
 
-/* Replaces the services the API answers GET /api/v1/services from (and, in a later issue,
- * decides events by). Takes ownership of p (may be NULL: none loaded) and frees the previous
- * one. Loop thread only. */
-void ch_api_set_policy(ch_api_t *api, ch_policy_t *p);
+/*
+ * What the API answers from, given once at creation by whoever builds the hub (serve.c):
+ * the parts it reads or calls, all borrowed (they outlive the API) unless said otherwise, and
+ * the callbacks into the media relay and the device watch. The API builds none of them.
+ */
+typedef struct ch_api_services {
+    /* The audit log (thread-safe), or NULL for none. Every registry change (create, update,
+     * delete, import) is put on it before its answer leaves: a change whose record cannot be
+     * made durable is rolled back and answered 503. */
+    ch_audit_t *audit;
+    /* The events engine (required): the event routes, the ledger, and the grants a camera
+     * change ends. */
+    struct ch_event_engine *events;
+    /* The geo index of the cameras, loaded (required). The API takes it over: it keeps it in
+     * step with every camera change it makes, swaps in one rebuilt after an import (telling
+     * the events engine), and frees the one it holds last. */
+    struct ch_geo *geo;
+    /* Where the services in force are (GET /api/v1/services, the ledger): *policy, read at
+     * each request, NULL when none is loaded. The slot is the hub's; a reload replaces what it
+     * holds. NULL: none ever. */
+    const ch_policy_t *const *policy;
+    /* Camera health (the health routes; geo and event answers are marked with it), or NULL:
+     * those routes answer "unknown". */
+    struct ch_health *health;
+    /* The alert engine and its live feed (the routes under /api/v1/alerts; 503 while NULL). */
+    struct ch_alert_engine *alerts;
+    struct ch_alert_live *alerts_live;
+    /* GET /metrics renders metrics (NULL: 503). The API registers its own collector in it
+     * (HTTP requests by route and status and their duration) and removes it when freed.
+     * metrics_token (copied; NULL or "": none) is metrics.token: a request whose
+     * Authorization is "Bearer <token>" may scrape without an account; otherwise the route's
+     * roles (admin, auditor) apply as everywhere. */
+    ch_metrics_t *metrics;
+    const char *metrics_token;
+    /* What GET /api/v1/streams answers: streams(streams_ud) returns a new JSON reference (the
+     * media relay's pulls and viewers). NULL: the route answers an empty list. */
+    json_t *(*streams)(void *ud);
+    void *streams_ud;
+    /* Who takes GET /api/v1/cameras/{id}/live (a browser's WebSocket for live video): live
+     * gets the connection's descriptor and the request's bytes (ch_http_hand_over) and owns
+     * them. NULL: the route answers 503. */
+    void (*live)(void *ud, int fd, const void *raw, size_t len);
+    void *live_ud;
+    /* Who learns that a camera's stream URL or credentials changed (committed): the media
+     * relay, which restarts the camera's running pull against them. May be NULL. */
+    void (*camera_source)(void *ud, int64_t camera_id);
+    void *camera_source_ud;
+    /* The MQTT device watch's views, which the API renders: device_state(ud, id, out) fills
+     * what it knows of device id now (GET /api/v1/devices/{id}/state), 0 or CH_ENOENT when
+     * nothing; mqtt_stats(ud, out) its counters (GET /api/v1/mqtt), 0 or CH_ENOENT when MQTT
+     * is off. Either may be NULL. */
+    int (*device_state)(void *ud, int64_t id, struct ch_health_device_state *out);
+    int (*mqtt_stats)(void *ud, struct ch_health_devices_stats *out);
+    void *device_state_ud;
+} ch_api_services_t;
+
+/* Creates the API on loop, answering from st (borrowed: it must outlive the API and be used
+ * only from this loop meanwhile) and the services svc (copied; what they point to is
+ * borrowed, except svc->geo, which the API takes over even on failure). cfg is copied
+ * (strings too). store_url may be NULL: imports then answer 503. 0 or CH_EINVAL; *out is
+ * NULL on failure. */
+int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg,
+               const ch_api_services_t *svc, ch_api_t **out) CH_MUST_CHECK;
+
+/* Brings the store's index of the audit log (what GET /api/v1/audit and the ledger query) up
+ * to the log: indexes the records it lacks, rebuilds it when it claims records the log does
+ * not hold. The hub calls it at start, before the events engine restores from the index.
+ * 0 or a store / audit code. */
+int ch_api_audit_index_sync(ch_audit_t *audit, ch_store_t *st) CH_MUST_CHECK;
 
 /* Ends the grants and events that are due (call it from a timer, a few times a second). Returns
  * the number of grants ended or a negative code. */
@@ -100,59 +155,15 @@ void ch_api_flush(ch_api_t *api);
  * done by ch_api_free). */
 void ch_api_close(ch_api_t *api);
 
-/* The bases of the grants' rtsp_url and ws_url ("rtsp://10.0.0.5:8554", "ws://10.0.0.5:8080"). */
-void ch_api_set_urls(ch_api_t *api, const char *rtsp_base, const char *ws_base);
-
-/* The events engine, for the media plane to subscribe to grant notices. */
-struct ch_event_engine;
-struct ch_event_engine *ch_api_events(ch_api_t *api);
-
-/* What GET /api/v1/streams answers: fn(ud) returns a new JSON reference (the media relay's
- * pulls and viewers). Without one the route answers an empty list. Loop thread only. */
-void ch_api_set_streams(ch_api_t *api, json_t *(*fn)(void *ud), void *ud);
 /* The streams answer, {"items": [...], "total": N, "next": null}, rendered from the relay's
  * typed snapshot (media.h's ch_media_stream_info_t, n of them; borrowed). A new reference. */
 struct ch_media_stream_info;
 json_t *ch_api_streams_json(const struct ch_media_stream_info *streams, size_t n);
 
-/* The camera health the health routes answer from and geo and event answers are marked with
- * (borrowed; NULL: none, the routes answer "unknown"). Loop thread only. */
-struct ch_health;
-void ch_api_set_health(ch_api_t *api, struct ch_health *h);
-
-/* Who takes GET /api/v1/cameras/{id}/live (a browser's WebSocket for live video): fn gets the
- * connection's descriptor and the request's bytes (ch_http_hand_over) and owns them. Without
- * one the route answers 503. Loop thread only. */
-void ch_api_set_live(ch_api_t *api, void (*fn)(void *ud, int fd, const void *raw, size_t len),
-                     void *ud);
-
-/* Who learns that a camera's stream URL or credentials changed (committed): the media relay,
- * which restarts the camera's running pull against them. Loop thread only. */
-void ch_api_set_camera_source(ch_api_t *api, void (*fn)(void *ud, int64_t camera_id), void *ud);
-
-/* GET /metrics renders m (borrowed: it must outlive the API or be replaced first; NULL: the
- * route answers 503). The API registers its own collectors in m (HTTP requests by route and
- * status and their duration; the events engine's grants and events) and removes them when
- * replaced or freed. token (copied; NULL or "": none) is metrics.token: a request whose
- * Authorization is "Bearer <token>" may scrape without an account; otherwise the route's
- * roles (admin, auditor) apply as everywhere. Loop thread only. */
-void ch_api_set_metrics(ch_api_t *api, ch_metrics_t *m, const char *token);
-/* The alert engine and its live feed (src/alert/alert.h), both borrowed: the routes under
- * /api/v1/alerts answer from them (503 while NULL). Loop thread only. */
-struct ch_alert_engine;
-struct ch_alert_live;
-void ch_api_set_alerts(ch_api_t *api, struct ch_alert_engine *eng, struct ch_alert_live *live);
-
-/* What GET /api/v1/devices/{id}/state answers: fn(ud, id) returns a new JSON reference (the
- * MQTT device watch's view), or NULL when it knows nothing of the device; and what GET
- * /api/v1/mqtt answers: stats(ud), a new reference, or NULL when MQTT is off. Loop thread
- * only. */
-void ch_api_set_device_state(ch_api_t *api, json_t *(*fn)(void *ud, int64_t id),
-                             json_t *(*stats)(void *ud), void *ud);
-
-/* The geo index the API keeps in step with the cameras (borrowed; it may be replaced after an
- * import, so ask again each time). For the bell's cameras. Loop thread only. */
 struct ch_geo;
+/* The geo index the API keeps in step with the cameras (it may be replaced after an import,
+ * so ask again each time). For the bell's cameras, until the registry's "cameras changed"
+ * notice lets the hub keep the index itself. Loop thread only. */
 const struct ch_geo *ch_api_geo(const ch_api_t *api);
 
 /* Frees the API (NULL is fine). Call it once the HTTP server is shut down. When imports are

@@ -17,17 +17,23 @@ struct ch_api {
     char *store_url;
     size_t max_import_bytes;
     int64_t started_at_ms;
+    /* The services as ch_api_new was given them (api.h); svc.metrics_token is not kept (a
+     * copy is, metrics_token). The ones the registry and event routes read are also kept
+     * under their own names below (audit, events, geo, policy, health, camera_source): geo
+     * because the API replaces it, the others until those routes read them from svc. */
+    ch_api_services_t svc;
     ch_audit_t *audit; /* borrowed; NULL: nothing audited */
-    /* The cameras in memory for the geo routes: loaded at start, kept in step with every
-     * camera change here, rebuilt after an import. */
+    /* The cameras in memory for the geo routes: the hub's index, taken over at creation,
+     * kept in step with every camera change here, rebuilt after an import. */
     ch_geo_t *geo;
     uint64_t camera_changes; /* counts changes made through the routes, see import_done */
     ch_registry_t registry;  /* its changes' use cases; geo, health, grants follow them */
-    ch_policy_t *policy;     /* the services file; NULL when none is configured */
-    size_t in_flight;        /* imports and geo queries on the pool, logins and passwords on the
-                              * hasher */
-    size_t geo_jobs;         /* path, area and coverage queries among them */
-    int freeing;             /* ch_api_free() was called with work in flight */
+    /* The hub's slot of the services in force (*policy NULL when none is configured). */
+    const ch_policy_t *const *policy;
+    size_t in_flight; /* imports and geo queries on the pool, logins and passwords on the
+                       * hasher */
+    size_t geo_jobs;  /* path, area and coverage queries among them */
+    int freeing;      /* ch_api_free() was called with work in flight */
     /* The /health answer, rebuilt at most once a second (or when in_flight changes): it is
      * the benchmark's target, so the common case is one comparison and a copy. It says
      * "degraded" with the reason while the audit log refuses records (ch_audit_status). */
@@ -41,40 +47,26 @@ struct ch_api {
     ch_auth_lockout_t *lockout;   /* failed logins per user name and client address */
     ch_auth_hasher_t *hasher;     /* Argon2id off the loop, bounded; NULL once closed */
     int cookie_secure;            /* add "Secure" to the session cookie (the hub is behind TLS) */
-    ch_event_engine_t *events;    /* events and grants */
+    ch_event_engine_t *events;    /* events and grants (the hub's) */
     /* The opens of this loop turn, one store transaction (events_routes.c). */
     struct open_job **batch;
     size_t nbatch, cbatch;
     uv_check_t *check; /* ends the batch after each poll phase */
-    /* GET /api/v1/streams: the media relay's answer (ch_api_set_streams), or none. */
-    json_t *(*streams)(void *ud);
-    void *streams_ud;
-    /* GET /api/v1/cameras/{id}/live: the WebSocket upgrade handed to the relay. */
-    void (*live)(void *ud, int fd, const void *raw, size_t len);
-    void *live_ud;
-    /* A camera's stream URL or credentials changed (ch_api_set_camera_source), or none. */
+    /* A camera's stream URL or credentials changed, or none. */
     void (*camera_source)(void *ud, int64_t camera_id);
     void *camera_source_ud;
     /* The operator console (static_routes.c): its directory or NULL, the tile URL or NULL,
-     * and the Content-Security-Policy its pages are answered with (rebuilt by
-     * ch_api_set_urls, as it names the origin of the grants' ws_url). */
+     * and the Content-Security-Policy its pages are answered with (it names the origin of
+     * the grants' ws_url). */
     char *web_root;
     char *tile_url;
     char *console_csp;
-    /* GET /metrics (metrics_routes.c): the registry it renders (NULL: 503), the scrapers'
-     * bearer token (NULL: none), and the HTTP figures counted on every answer. */
-    ch_metrics_t *metrics;
+    /* GET /metrics (metrics_routes.c): the scrapers' bearer token (NULL: none), and the HTTP
+     * figures counted on every answer. */
     char *metrics_token;
     struct ch_api__http_stats *http_stats;
     /* Camera health (health_routes.c): states, the runner's view; NULL when not running. */
     struct ch_health *health;
-    /* Alerts (alert_routes.c): the engine and its live feed, or NULL when not running; and
-     * the MQTT device watch's view of a device (a new reference, or NULL), or none. */
-    struct ch_alert_engine *alerts;
-    struct ch_alert_live *alerts_live;
-    json_t *(*device_state)(void *ud, int64_t id);
-    void *device_state_ud;
-    json_t *(*mqtt_stats)(void *ud); /* GET /api/v1/mqtt; NULL: MQTT off */
 };
 
 /* One request being answered: who asks, and what the access log line needs. */
@@ -97,6 +89,8 @@ void ch_api__reply_fault(api_ctx_t *c, const ch_fault_t *f);
 void ch_api__reply_err(api_ctx_t *c, const ch_api__err_t *e, const char *extra_headers);
 void ch_api__reply_error(api_ctx_t *c, int status, const char *code, const char *field,
                          const char *message);
+/* A time in ms since the epoch as RFC 3339 UTC text, or null when not known (<= 0). */
+json_t *ch_api__time_or_null(int64_t ms);
 /* Answers a page of a list: {"items", "total", "next": cursor or null}; items is stolen. */
 void ch_api__reply_page(api_ctx_t *c, json_t *items, int64_t total, int64_t next);
 /* The request's JSON body, or NULL after answering the error (415, 400). */
@@ -154,6 +148,9 @@ void ch_api__count_request(api_ctx_t *c, int status, uint64_t now_ns);
 void ch_api__handle_metrics(api_ctx_t *c);
 int ch_api__metrics_token_ok(const api_ctx_t *c);
 struct ch_api__http_stats *ch_api__http_stats_new(void);
+/* Renders GET /metrics from m (NULL: 503) with token as metrics.token (copied), and registers
+ * the API's collector of HTTP figures in m, after removing it from the registry it had. */
+void ch_api__metrics_attach(ch_api_t *api, ch_metrics_t *m, const char *token);
 void ch_api__http_stats_free(struct ch_api__http_stats *s);
 /* The camera health routes (health_routes.c); id is the {id} segment. */
 void ch_api__handle_health(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id);

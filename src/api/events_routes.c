@@ -297,7 +297,7 @@ void ch_api__handle_ledger(api_ctx_t *c)
         return;
     }
     json_t *ledger = NULL;
-    if (ch_event_ledger(c->api->audit, c->api->st, c->api->policy, &f, &ledger) != 0) {
+    if (ch_event_ledger(c->api->audit, c->api->st, *c->api->policy, &f, &ledger) != 0) {
         ch_api__reply_error(c, 500, "internal", NULL, "the audit log could not be read");
         return;
     }

@@ -13,11 +13,6 @@
 #define RECENT_TRANSITIONS 20
 #define DAY_MS             (86400LL * 1000)
 
-void ch_api_set_health(ch_api_t *api, ch_health_t *h)
-{
-    api->health = h;
-}
-
 /* ---- marks in other answers ---------------------------------------------------------------- */
 
 void ch_api__health_mark(const ch_api_t *api, json_t *items, const char *id_key)
@@ -39,7 +34,7 @@ void ch_api__health_mark(const ch_api_t *api, json_t *items, const char *id_key)
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static json_t *time_or_null(int64_t ms)
+json_t *ch_api__time_or_null(int64_t ms)
 {
     if (ms <= 0) {
         return json_null();
@@ -89,7 +84,7 @@ static json_t *live_json(const ch_health_info_t *i)
     const ch_health_live_t *l = &i->live;
     json_t *o = json_object();
     json_object_set_new(o, "playing", json_boolean(l->playing));
-    json_object_set_new(o, "since", time_or_null(l->since_ms));
+    json_object_set_new(o, "since", ch_api__time_or_null(l->since_ms));
     json_object_set_new(o, "codec", l->codec[0] ? json_string(l->codec) : json_null());
     json_object_set_new(o, "width", l->width ? json_integer(l->width) : json_null());
     json_object_set_new(o, "height", l->height ? json_integer(l->height) : json_null());
@@ -99,8 +94,8 @@ static json_t *live_json(const ch_health_info_t *i)
     json_object_set_new(o, "keyframe_interval_s",
                         l->gop_frames && l->fps > 0 ? round_real(l->gop_frames / l->fps, 100)
                                                     : json_null());
-    json_object_set_new(o, "last_frame", time_or_null(i->last_frame_ms));
-    json_object_set_new(o, "last_keyframe", time_or_null(i->last_keyframe_ms));
+    json_object_set_new(o, "last_frame", ch_api__time_or_null(i->last_frame_ms));
+    json_object_set_new(o, "last_keyframe", ch_api__time_or_null(i->last_keyframe_ms));
     json_object_set_new(o, "last_error",
                         l->last_error[0] ? json_string(l->last_error) : json_null());
     return o;
@@ -113,9 +108,9 @@ static json_t *info_json(const ch_health_info_t *i, int watched, int full)
     json_object_set_new(o, "camera_id", json_integer(i->camera_id));
     json_object_set_new(o, "agency_id", json_integer(i->agency_id));
     json_object_set_new(o, "state", json_string(ch_health_state_name(i->state)));
-    json_object_set_new(o, "since", time_or_null(i->since_ms));
+    json_object_set_new(o, "since", ch_api__time_or_null(i->since_ms));
     json_object_set_new(o, "reason", i->reason[0] ? json_string(i->reason) : json_null());
-    json_object_set_new(o, "last_probe", time_or_null(i->last_probe_ms));
+    json_object_set_new(o, "last_probe", ch_api__time_or_null(i->last_probe_ms));
     json_object_set_new(o, "latency_ms",
                         i->latency_s >= 0 ? round_real(i->latency_s * 1000, 10) : json_null());
     json_object_set_new(o, "codec", i->codec[0] ? json_string(i->codec) : json_null());
@@ -123,9 +118,9 @@ static json_t *info_json(const ch_health_info_t *i, int watched, int full)
         json_object_set_new(o, "watched", json_boolean(watched));
         json_object_set_new(o, "last_probe_ok",
                             i->last_probe_ms > 0 ? json_boolean(i->last_probe_ok) : json_null());
-        json_object_set_new(o, "last_ok", time_or_null(i->last_ok_ms));
+        json_object_set_new(o, "last_ok", ch_api__time_or_null(i->last_ok_ms));
         json_object_set_new(o, "failures", json_integer(i->failures));
-        json_object_set_new(o, "next_probe", time_or_null(i->next_probe_ms));
+        json_object_set_new(o, "next_probe", ch_api__time_or_null(i->next_probe_ms));
         json_object_set_new(o, "live", live_json(i));
     }
     return o;
@@ -287,11 +282,11 @@ static void outage_close(outage_job_t *j, int64_t end)
     double u =
         (double)((until - j->start) - ch_health_windows_cover(&j->win, j->start, until)) / 1000.0;
     j->total_s += d;
-    json_array_append_new(j->items,
-                          json_pack("{s:s, s:o, s:o, s:o, s:s, s:s?}", "start", a, "end",
-                                    end != 0 ? time_or_null(end) : json_null(), "duration_s",
-                                    round_real(d, 10), "unwatched_s", round_real(u, 10), "state",
-                                    j->state, "reason", j->reason[0] ? j->reason : NULL));
+    json_array_append_new(j->items, json_pack("{s:s, s:o, s:o, s:o, s:s, s:s?}", "start", a, "end",
+                                              end != 0 ? ch_api__time_or_null(end) : json_null(),
+                                              "duration_s", round_real(d, 10), "unwatched_s",
+                                              round_real(u, 10), "state", j->state, "reason",
+                                              j->reason[0] ? j->reason : NULL));
     j->start = 0;
 }
 

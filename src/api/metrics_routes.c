@@ -1,6 +1,6 @@
 /*
  * api/metrics_routes.c: GET /metrics (the Prometheus text format, rendered from the registry
- * given with ch_api_set_metrics) and the API's own figures: requests by route and status and
+ * given in ch_api_services_t) and the API's own figures: requests by route and status and
  * their duration.
  *
  * The figures are counted on every answer (ch_api__reply) on the control loop and read by the
@@ -141,18 +141,16 @@ static void collect_http(ch_metrics_writer_t *w, void *ud)
     }
 }
 
-void ch_api_set_metrics(ch_api_t *api, ch_metrics_t *m, const char *token)
+void ch_api__metrics_attach(ch_api_t *api, ch_metrics_t *m, const char *token)
 {
-    if (api->metrics != NULL) {
-        ch_metrics_unregister(api->metrics, collect_http, api);
-        ch_metrics_unregister(api->metrics, ch_event_collect, api->events);
+    if (api->svc.metrics != NULL) {
+        ch_metrics_unregister(api->svc.metrics, collect_http, api);
     }
-    api->metrics = m;
+    api->svc.metrics = m;
     ch_free(api->metrics_token);
     api->metrics_token = token != NULL && token[0] != '\0' ? ch_strdup(token) : NULL;
     if (m != NULL) {
         (void)ch_metrics_register(m, collect_http, api);
-        (void)ch_metrics_register(m, ch_event_collect, api->events);
     }
 }
 
@@ -185,13 +183,13 @@ void ch_api__handle_metrics(api_ctx_t *c)
     if (ch_api__reject_query(c) != 0) {
         return;
     }
-    if (c->api->metrics == NULL) {
+    if (c->api->svc.metrics == NULL) {
         ch_api__reply_error(c, 503, "unavailable", NULL, "metrics are not collected here");
         return;
     }
     ch_buf_t b;
     ch_buf_init(&b);
-    ch_metrics_render(c->api->metrics, &b);
+    ch_metrics_render(c->api->svc.metrics, &b);
     ch_api__reply(c, 200, METRICS_TYPE, NULL, b.data != NULL ? b.data : "", b.len);
     ch_buf_fini(&b);
 }

@@ -417,16 +417,33 @@ void ch_health_devices_on_bell(ch_health_devices_t *d, ch_health_device_fn fn, v
 /* Connects (on the thread pool), then keeps connecting with backoff (1 s doubling to 30 s)
  * whenever the broker is lost. */
 void ch_health_devices_start(ch_health_devices_t *d);
-/* Counters: {"connected", "connects", "received", "accepted", "dropped": {"topic", "payload",
- * "device"}, "devices": {"online", "fault", "offline"}}. */
-json_t *ch_health_devices_stats(ch_health_devices_t *d);
-/* The device watch's metrics from its stats (a ch_metrics_collect_fn; ud is the
+/* The watch's counters now (ch_health_devices_stats). */
+typedef struct ch_health_devices_stats {
+    int connected; /* connected and subscribed to the broker */
+    uint64_t connects, received, accepted;
+    uint64_t dropped_topic, dropped_payload, dropped_device; /* messages dropped, by reason */
+    uint64_t online, fault, offline;                         /* devices by state */
+} ch_health_devices_stats_t;
+void ch_health_devices_stats(const ch_health_devices_t *d, ch_health_devices_stats_t *out);
+
+/* What the watch knows of one device now (ch_health_devices_state). */
+typedef struct ch_health_device_state {
+    int64_t device_id;
+    int64_t agency_id;
+    const char *state;    /* static: "unknown", "online", "fault", "offline" */
+    int64_t since_ms;     /* 0: not known */
+    int64_t last_seen_ms; /* 0: never */
+    int64_t heartbeat_ms; /* its own, or the default */
+    int has_battery;
+    double battery;
+} ch_health_device_state_t;
+/* 0 with *out filled, or CH_ENOENT when the watch has not heard of device id. */
+int ch_health_devices_state(const ch_health_devices_t *d, int64_t id,
+                            ch_health_device_state_t *out) CH_MUST_CHECK;
+/* The device watch's metrics from its counters (a ch_metrics_collect_fn; ud is the
  * ch_health_devices_t; health_metrics.c): cctvhub_mqtt_connected,
  * cctvhub_mqtt_messages_total{outcome} and cctvhub_devices{state}. Loop thread. */
 void ch_health_devices_collect(ch_metrics_writer_t *w, void *ud);
-/* What the watch knows of device id: {"device_id", "agency_id", "state", "since",
- * "last_seen", "heartbeat_s", "battery"}, or NULL when it has not heard of it. */
-json_t *ch_health_devices_get(ch_health_devices_t *d, int64_t id);
 /* Disconnects and closes; the memory goes once every handle is closed and a connect running
  * on the pool has returned (the loop must run). NULL is fine. */
 void ch_health_devices_close(ch_health_devices_t *d);

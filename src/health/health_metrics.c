@@ -42,44 +42,32 @@ void ch_health_collect(ch_metrics_writer_t *w, void *ud)
     }
 }
 
-/* A sample of an integer member of o (0 when absent or not positive). */
-static void value_of(ch_metrics_writer_t *w, const ch_metrics_label_t *l, const json_t *o,
-                     const char *key)
-{
-    json_int_t v = json_integer_value(json_object_get(o, key));
-    ch_metrics_value_u64(w, l, 1, v > 0 ? (uint64_t)v : 0);
-}
-
 void ch_health_devices_collect(ch_metrics_writer_t *w, void *ud)
 {
-    json_t *d = ch_health_devices_stats(ud);
-    if (d == NULL) {
-        return;
-    }
+    ch_health_devices_stats_t d;
+    ch_health_devices_stats(ud, &d);
     if (ch_metrics_family(w, "cctvhub_mqtt_connected", CH_METRICS_GAUGE,
                           "1 while the device watch is connected and "
                           "subscribed to the broker.") == 0) {
-        ch_metrics_value_u64(w, NULL, 0, json_is_true(json_object_get(d, "connected")));
+        ch_metrics_value_u64(w, NULL, 0, (uint64_t)d.connected);
     }
     if (ch_metrics_family(w, "cctvhub_mqtt_messages_total", CH_METRICS_COUNTER,
                           "MQTT messages: accepted, or dropped by reason "
                           "(topic, payload, device).") == 0) {
-        static const char *const why[] = {"topic", "payload", "device"};
-        ch_metrics_label_t l = {"outcome", "accepted"};
-        value_of(w, &l, d, "accepted");
-        for (size_t i = 0; i < CH_ARRAY_SIZE(why); i++) {
-            l.value = why[i];
-            value_of(w, &l, json_object_get(d, "dropped"), why[i]);
+        static const char *const outcome[] = {"accepted", "topic", "payload", "device"};
+        const uint64_t v[] = {d.accepted, d.dropped_topic, d.dropped_payload, d.dropped_device};
+        for (size_t i = 0; i < CH_ARRAY_SIZE(v); i++) {
+            ch_metrics_label_t l = {"outcome", outcome[i]};
+            ch_metrics_value_u64(w, &l, 1, v[i]);
         }
     }
-    const json_t *by = json_object_get(d, "devices");
-    if (by != NULL && ch_metrics_family(w, "cctvhub_devices", CH_METRICS_GAUGE,
-                                        "Devices heard over MQTT by state.") == 0) {
+    if (ch_metrics_family(w, "cctvhub_devices", CH_METRICS_GAUGE,
+                          "Devices heard over MQTT by state.") == 0) {
         static const char *const states[] = {"online", "fault", "offline"};
-        for (size_t i = 0; i < CH_ARRAY_SIZE(states); i++) {
+        const uint64_t v[] = {d.online, d.fault, d.offline};
+        for (size_t i = 0; i < CH_ARRAY_SIZE(v); i++) {
             ch_metrics_label_t l = {"state", states[i]};
-            value_of(w, &l, by, states[i]);
+            ch_metrics_value_u64(w, &l, 1, v[i]);
         }
     }
-    json_decref(d);
 }

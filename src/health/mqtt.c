@@ -103,7 +103,7 @@ static size_t dev_hash(int64_t id, size_t cap)
     return (size_t)(((uint64_t)id * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1);
 }
 
-static device_entry_t *dev_find(ch_health_devices_t *d, int64_t id)
+static device_entry_t *dev_find(const ch_health_devices_t *d, int64_t id)
 {
     if (d->dcap == 0) {
         return NULL;
@@ -756,51 +756,44 @@ void ch_health_devices_start(ch_health_devices_t *d)
     uv_timer_start(&d->backoff, on_backoff, 0, 0);
 }
 
-json_t *ch_health_devices_stats(ch_health_devices_t *d)
+void ch_health_devices_stats(const ch_health_devices_t *d, ch_health_devices_stats_t *out)
 {
-    int64_t online = 0, fault = 0, offline = 0;
+    memset(out, 0, sizeof(*out));
     for (size_t i = 0; i < d->dcap; i++) {
         const device_entry_t *v = d->devs[i];
         if (v == NULL) {
             continue;
         }
-        online += strcmp(v->state, "online") == 0;
-        fault += strcmp(v->state, "fault") == 0;
-        offline += strcmp(v->state, "offline") == 0;
+        out->online += strcmp(v->state, "online") == 0;
+        out->fault += strcmp(v->state, "fault") == 0;
+        out->offline += strcmp(v->state, "offline") == 0;
     }
-    return json_pack("{s:b, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}}", "connected",
-                     d->cs == C_CONNECTED && d->subscribed, "connects", (json_int_t)d->connects,
-                     "received", (json_int_t)d->received, "accepted", (json_int_t)d->accepted,
-                     "dropped", "topic", (json_int_t)d->dropped[DROP_TOPIC], "payload",
-                     (json_int_t)d->dropped[DROP_PAYLOAD], "device",
-                     (json_int_t)d->dropped[DROP_DEVICE], "devices", "online", (json_int_t)online,
-                     "fault", (json_int_t)fault, "offline", (json_int_t)offline);
+    out->connected = d->cs == C_CONNECTED && d->subscribed;
+    out->connects = d->connects;
+    out->received = d->received;
+    out->accepted = d->accepted;
+    out->dropped_topic = d->dropped[DROP_TOPIC];
+    out->dropped_payload = d->dropped[DROP_PAYLOAD];
+    out->dropped_device = d->dropped[DROP_DEVICE];
 }
 
-static void rfc3339_or_null(json_t *o, const char *key, int64_t ms)
-{
-    if (ms <= 0) {
-        json_object_set_new(o, key, json_null());
-        return;
-    }
-    char t[32];
-    ch_time_format_rfc3339(ms, t);
-    json_object_set_new(o, key, json_string(t));
-}
-
-json_t *ch_health_devices_get(ch_health_devices_t *d, int64_t id)
+int ch_health_devices_state(const ch_health_devices_t *d, int64_t id, ch_health_device_state_t *out)
 {
     const device_entry_t *v = dev_find(d, id);
     if (v == NULL) {
-        return NULL;
+        return CH_ENOENT;
     }
-    json_t *o = json_pack("{s:I, s:I, s:s, s:I}", "device_id", (json_int_t)v->id, "agency_id",
-                          (json_int_t)v->agency_id, "state", v->state, "heartbeat_s",
-                          (json_int_t)(v->heartbeat_ms / 1000));
-    rfc3339_or_null(o, "since", v->since_ms);
-    rfc3339_or_null(o, "last_seen", v->last_seen_ms);
-    json_object_set_new(o, "battery", v->has_battery ? json_real(v->battery) : json_null());
-    return o;
+    *out = (ch_health_device_state_t){
+        .device_id = v->id,
+        .agency_id = v->agency_id,
+        .state = v->state,
+        .since_ms = v->since_ms,
+        .last_seen_ms = v->last_seen_ms,
+        .heartbeat_ms = v->heartbeat_ms,
+        .has_battery = v->has_battery,
+        .battery = v->battery,
+    };
+    return 0;
 }
 
 static void on_timer_closed(uv_handle_t *h)

@@ -15,7 +15,8 @@ struct ch_main_alerts {
     ch_alert_live_t *live;
     ch_alert_webhook_t *webhook;
     ch_health_devices_t *devices;
-    ch_api_t *api;
+    const ch_geo_t *(*geo)(void *ud); /* the cameras a bell's alert names */
+    void *geo_ud;
     double bell_radius_m;
     uv_timer_t tick;
     int tick_open;
@@ -40,7 +41,7 @@ static void on_bell(void *ud, const ch_health_device_event_t *ev)
 {
     ch_main_alerts_t *ma = ud;
     json_t *cameras = NULL;
-    const ch_geo_t *geo = ch_api_geo(ma->api);
+    const ch_geo_t *geo = ma->geo != NULL ? ma->geo(ma->geo_ud) : NULL;
     if (ev->located && geo != NULL) {
         ch_geo_filter_t f;
         memset(&f, 0, sizeof(f));
@@ -57,24 +58,29 @@ static void on_bell(void *ud, const ch_health_device_event_t *ev)
                   ev->at_ms, cameras, NULL);
 }
 
-static json_t *device_state(void *ud, int64_t id)
+static int device_state(void *ud, int64_t id, ch_health_device_state_t *out)
 {
     ch_main_alerts_t *ma = ud;
-    return ma->devices != NULL ? ch_health_devices_get(ma->devices, id) : NULL;
+    return ma->devices != NULL ? ch_health_devices_state(ma->devices, id, out) : CH_ENOENT;
 }
 
-static json_t *mqtt_stats(void *ud)
+static int mqtt_stats(void *ud, ch_health_devices_stats_t *out)
 {
     ch_main_alerts_t *ma = ud;
-    return ma->devices != NULL ? ch_health_devices_stats(ma->devices) : NULL;
+    if (ma->devices == NULL) {
+        return CH_ENOENT;
+    }
+    ch_health_devices_stats(ma->devices, out);
+    return 0;
 }
 
-int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *st, ch_api_t *api,
-                          ch_main_alerts_t **out)
+int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *st,
+                          const ch_geo_t *(*geo)(void *ud), void *geo_ud, ch_main_alerts_t **out)
 {
     *out = NULL;
     ch_main_alerts_t *ma = ch_calloc(1, sizeof(*ma));
-    ma->api = api;
+    ma->geo = geo;
+    ma->geo_ud = geo_ud;
     ma->bell_radius_m = (double)cfg->alert_bell_radius_m;
     ch_alert_config_t acfg = {
         .offline_after_ms = (int64_t)cfg->alert_offline_after_s * 1000,
@@ -143,10 +149,17 @@ int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *s
                cfg->mqtt_host, (unsigned long long)cfg->mqtt_port,
                (unsigned long long)cfg->mqtt_tls, cfg->mqtt_topic_prefix);
     }
-    ch_api_set_alerts(api, ma->eng, ma->live);
-    ch_api_set_device_state(api, device_state, mqtt_stats, ma);
     *out = ma;
     return 0;
+}
+
+void ch_main__alerts_services(ch_main_alerts_t *ma, ch_api_services_t *svc)
+{
+    svc->alerts = ma->eng;
+    svc->alerts_live = ma->live;
+    svc->device_state = device_state;
+    svc->mqtt_stats = mqtt_stats;
+    svc->device_state_ud = ma;
 }
 
 void ch_main__alerts_collect(ch_metrics_writer_t *w, void *ud)
@@ -168,10 +181,6 @@ void ch_main__alerts_close(ch_main_alerts_t *ma)
 {
     if (ma == NULL) {
         return;
-    }
-    if (ma->api != NULL) {
-        ch_api_set_alerts(ma->api, NULL, NULL);
-        ch_api_set_device_state(ma->api, NULL, NULL, NULL);
     }
     ch_health_devices_close(ma->devices);
     ma->devices = NULL;

@@ -3,9 +3,10 @@
  *  - the alert engine on the control loop's store handle, its tick (once a second), its live
  *    WebSocket feed for the console and, with alert.webhook_url, the webhook;
  *  - with mqtt.url or mqtt.host, the device watch: its transitions go to the alert rules, and
- *    a bell press goes with the cameras that see the bell (the geo index the API keeps, the
+ *    a bell press goes with the cameras that see the bell (the geo index given at start, the
  *    same query as GET /api/v1/geo/near within alert.bell_radius_m);
- *  - the API's routes under /api/v1/alerts and /api/v1/devices/{id}/state.
+ *  - what the API's routes under /api/v1/alerts and /api/v1/devices/{id}/state answer from
+ *    (ch_main__alerts_services).
  * Camera states come from the health module's listener: ch_main__alerts_engine() gives the
  * engine to call ch_alert_camera_state on.
  */
@@ -16,16 +17,19 @@
 #include "api/api.h"
 #include "core/config.h"
 #include "core/metrics.h"
+#include "geo/geo.h"
 #include "store/store.h"
 
 #include <uv.h>
 
 typedef struct ch_main_alerts ch_main_alerts_t;
 
-/* Starts alerts (and MQTT when configured) on loop. 0, or prints why and returns a CH_EXIT_*
- * code. */
-int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *st, ch_api_t *api,
-                          ch_main_alerts_t **out);
+/* Starts alerts (and MQTT when configured) on loop; geo(geo_ud) gives the geo index at each
+ * bell (NULL: none yet). 0, or prints why and returns a CH_EXIT_* code. */
+int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *st,
+                          const ch_geo_t *(*geo)(void *ud), void *geo_ud, ch_main_alerts_t **out);
+/* Fills the API's alert services: the engine, its live feed, the device watch's views. */
+void ch_main__alerts_services(ch_main_alerts_t *ma, ch_api_services_t *svc);
 /* The engine, for the health module's camera listener. */
 ch_alert_engine_t *ch_main__alerts_engine(ch_main_alerts_t *ma);
 /* The alerts' and devices' metrics (a ch_metrics_collect_fn; ud is the ch_main_alerts_t):

@@ -76,16 +76,8 @@ void ch_main__metrics_add_health(ch_main_metrics_t *hm, ch_health_t *health)
     }
 }
 
-void ch_main__metrics_remove_health(ch_main_metrics_t *hm, ch_health_t *health)
-{
-    if (hm != NULL && health != NULL) {
-        ch_metrics_unregister(hm->reg, ch_health_collect, health);
-    }
-}
-
-ch_main_metrics_t *ch_main__metrics_new(ch_api_t *api, ch_store_t *st, ch_http_server_t *http,
-                                        ch_audit_t *audit, ch_main_relay_t *relay,
-                                        const char *token, int64_t started_at_ms)
+ch_main_metrics_t *ch_main__metrics_new(ch_store_t *st, ch_http_server_t *http,
+                                        int64_t started_at_ms)
 {
     ch_main_metrics_t *hm = ch_calloc(1, sizeof(*hm));
     hm->reg = ch_metrics_new();
@@ -96,14 +88,6 @@ ch_main_metrics_t *ch_main__metrics_new(ch_api_t *api, ch_store_t *st, ch_http_s
     (void)ch_metrics_register(hm->reg, collect_cameras, hm);
     if (http != NULL) {
         (void)ch_metrics_register(hm->reg, collect_http_server, hm);
-    }
-    /* The API adds the HTTP figures and the events engine's (grants, events). */
-    ch_api_set_metrics(api, hm->reg, token);
-    if (relay != NULL) {
-        (void)ch_metrics_register(hm->reg, ch_main__relay_collect, relay);
-    }
-    if (audit != NULL) {
-        (void)ch_metrics_register(hm->reg, ch_audit_collect, audit);
     }
     return hm;
 }

@@ -14,30 +14,28 @@
 #ifndef CH_MAIN_HUB_METRICS_H
 #define CH_MAIN_HUB_METRICS_H
 
-#include "api/api.h"
 #include "audit/audit.h"
 #include "core/metrics.h"
 #include "health/health.h"
-#include "main/hub_relay.h"
+#include "net/net.h"
 #include "store/store.h"
 
 typedef struct ch_main_metrics ch_main_metrics_t;
 
 /* Builds the registry: process basics, the store's cameras by status (st: the control loop's
- * handle, borrowed), the HTTP server's open connections (http, may be NULL), the audit log
- * (may be NULL), the relay (may be NULL), and hands it to the API with token (metrics.token,
- * may be NULL), which adds its own collectors. Loop thread. */
-ch_main_metrics_t *ch_main__metrics_new(ch_api_t *api, ch_store_t *st, ch_http_server_t *http,
-                                        ch_audit_t *audit, ch_main_relay_t *relay,
-                                        const char *token, int64_t started_at_ms);
+ * handle, borrowed) and the HTTP server's open connections (http, may be NULL). The hub then
+ * gives it to the API (ch_api_services_t.metrics), which adds its HTTP figures, and adds the
+ * other parts' collectors after them: the events engine, the relay, the audit log, alerts,
+ * health. Loop thread. */
+ch_main_metrics_t *ch_main__metrics_new(ch_store_t *st, ch_http_server_t *http,
+                                        int64_t started_at_ms);
 /* Camera health's families (cctvhub_cameras{state}, cctvhub_probes_total{outcome},
- * cctvhub_probes_in_flight, cctvhub_probe_duration_seconds); remove them before freeing
- * health. NULL is fine for either. */
+ * cctvhub_probes_in_flight, cctvhub_probe_duration_seconds). NULL is fine for either. */
 void ch_main__metrics_add_health(ch_main_metrics_t *hm, ch_health_t *health);
-void ch_main__metrics_remove_health(ch_main_metrics_t *hm, ch_health_t *health);
 /* The registry, for parts wired later (health, alerts). */
 ch_metrics_t *ch_main__metrics_registry(ch_main_metrics_t *hm);
-/* Frees it (NULL is fine); the API must be freed first, or given another registry. */
+/* Frees it (NULL is fine), and with it every collector registered; the API must be freed
+ * first. */
 void ch_main__metrics_free(ch_main_metrics_t *hm);
 
 #endif /* CH_MAIN_HUB_METRICS_H */

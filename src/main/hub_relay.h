@@ -30,13 +30,13 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_
 void ch_main__relay_stop(ch_main_relay_t *mr);
 /* "rtsp://HOST:PORT" with the port bound (rtsp.listen may ask for port 0). */
 void ch_main__relay_base(const ch_main_relay_t *mr, char *out, size_t cap);
-/* Takes a browser's WebSocket upgrade (for ch_api_set_live). */
+/* Takes a browser's WebSocket upgrade (ch_api_services_t.live). */
 void ch_main__relay_live(void *ud, int fd, const void *raw, size_t len);
 /* A camera's stream settings changed: its new source goes to the relay, whose running pull
- * restarts (for ch_api_set_camera_source; on the control loop). */
+ * restarts (ch_api_services_t.camera_source; on the control loop). */
 void ch_main__relay_camera_source(void *ud, int64_t camera_id);
 /* The streams answer, rendered by the API (ch_api_streams_json) from the relay's typed
- * snapshot (ch_media_relay_streams). For ch_api_set_streams. */
+ * snapshot (ch_media_relay_streams). For ch_api_services_t.streams. */
 json_t *ch_main__relay_streams(void *ud);
 /* The relay's metrics (a ch_metrics_collect_fn; ud is the ch_main_relay_t): pulls by state,
  * viewers by transport, bytes in and out, views started, live grants the relay knows. */

@@ -7,6 +7,8 @@
 #include "main/main.h"
 
 #include "api/api.h"
+#include "event/event.h"
+#include "geo/geo.h"
 #include "health/health.h"
 #include "policy/policy.h"
 #include "audit/audit.h"
@@ -48,13 +50,27 @@ static const char ch__serve_usage[] =
     "            3 bad configuration; 4 store or audit log cannot be opened, or address\n"
     "            cannot be bound.\n";
 
+/*
+ * The hub: every part of the daemon, owned here and wired together by the steps below
+ * (ch__serve_steps). The parts hold borrowed pointers to each other only.
+ */
 typedef struct ch_serve {
     uv_loop_t *loop;
     ch_main_opts_t opts;
     ch_config_t cfg;
+    int64_t started_at_ms;
+    ch_policy_t *policy; /* the services in force (NULL: none); a reload replaces them */
     ch_store_t *store;
     ch_audit_t *audit;
+    uint8_t node_pk[32]; /* the node key's public half, for the relay's token checks */
+    char rtsp_base[256]; /* the bases of the grants' URLs */
+    ch_geo_t *geo;       /* until the API takes it over (ch_api_services_t.geo) */
+    ch_event_engine_t *events;
+    ch_main_relay_t *relay;   /* the media relay (hub_relay.c) */
+    ch_main_alerts_t *alerts; /* alerts and the MQTT device watch (hub_alert.c) */
+    ch_health_t *health;      /* camera health: probes, live figures, transitions */
     ch_http_server_t *http;
+    ch_main_metrics_t *metrics; /* GET /metrics (hub_metrics.c) */
     ch_api_t *api;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
@@ -69,10 +85,6 @@ typedef struct ch_serve {
     uint64_t kept_checkpoint;
     int audit_checked;
     int stopping;
-    ch_main_relay_t *relay;     /* the media relay (hub_relay.c) */
-    ch_main_metrics_t *metrics; /* GET /metrics (hub_metrics.c) */
-    ch_health_t *health;        /* camera health: probes, live figures, transitions */
-    ch_main_alerts_t *alerts;   /* alerts and the MQTT device watch (hub_alert.c) */
 } ch_serve_t;
 
 static int ch__serve_load_services(const ch_config_t *cfg, ch_policy_t **out, int at_start);
@@ -243,7 +255,11 @@ static void ch__serve_reload(ch_serve_t *s)
     s->cfg.http_max_connections_per_addr = next.http_max_connections_per_addr;
     ch_policy_t *services = NULL;
     if (ch__serve_load_services(&next, &services, 0) == 0) {
-        ch_api_set_policy(s->api, services);
+        /* The engine and the API read the services through the hub: the engine is told, the
+         * API reads s->policy at each request. */
+        ch_event_set_policy(s->events, services);
+        ch_policy_free(s->policy);
+        s->policy = services;
         ch_free(s->cfg.services_file);
         s->cfg.services_file = ch_strdup(next.services_file);
         s->cfg.services_file_default = next.services_file_default;
@@ -384,6 +400,478 @@ static void ch__serve_on_signal(uv_signal_t *h, int signum)
     ch__serve_stop(s, signum == SIGTERM ? "TERM" : "INT");
 }
 
+/* ---- the hub's steps ------------------------------------------------------------------------ */
+
+/*
+ * Each part of the hub is one step: start builds it from the parts before it (0, or prints
+ * why and returns a CH_EXIT_* code, having undone its own partial work), stop undoes it. The
+ * steps start in order; a failed start stops the steps already started, in reverse; once the
+ * loop has ended (SIGTERM or SIGINT drained the HTTP server, ch__serve_http_closed), every
+ * step stops, in reverse. A stop must also work after a later step failed, the loop then never
+ * run: handles it closes get one more turn of the loop (UV_RUN_NOWAIT) before they are freed.
+ */
+typedef struct ch_serve_step {
+    const char *name;
+    int (*start)(ch_serve_t *s);
+    void (*stop)(ch_serve_t *s);
+} ch_serve_step_t;
+
+/* Configuration first: a broken services file stops the start before anything is touched. */
+static int ch__serve_policy_start(ch_serve_t *s)
+{
+    return ch__serve_load_services(&s->cfg, &s->policy, 1) == 0 ? CH_EXIT_OK : CH_EXIT_CONFIG;
+}
+
+static void ch__serve_policy_stop(ch_serve_t *s)
+{
+    ch_policy_free(s->policy);
+    s->policy = NULL;
+}
+
+static int ch__serve_store_start(ch_serve_t *s)
+{
+    int mk = ch_main__mkdir_p(s->cfg.data_dir);
+    if (mk != 0) {
+        fprintf(stderr, "cctvhub serve: cannot create data directory %s: %s\n", s->cfg.data_dir,
+                ch_strerror(mk));
+        return CH_EXIT_STORE;
+    }
+    char *err = NULL;
+    if (ch_store_open(s->cfg.store_url, &s->store, &err) != 0) {
+        fprintf(stderr, "cctvhub serve: cannot open the store: %s\n", err ? err : "unknown");
+        ch_free(err);
+        return CH_EXIT_STORE;
+    }
+    return CH_EXIT_OK;
+}
+
+static void ch__serve_store_stop(ch_serve_t *s)
+{
+    ch_store_close(s->checkpoint_store);
+    s->checkpoint_store = NULL;
+    if (s->store != NULL && ch_store_maintain(s->store, CH_STORE_MAINTAIN_NOW) != 0) {
+        ch_log(CH_LOG_WARN, "store", "msg=\"last WAL checkpoint failed\"");
+    }
+    ch_store_close(s->store);
+    s->store = NULL;
+}
+
+static void ch__serve_audit_stop(ch_serve_t *s)
+{
+    if (s->audit != NULL && s->audit_checked && s->store != NULL) {
+        /* The last checkpoint, kept in the store too: refusals still counted first. */
+        (void)ch_audit_refusals_flush(s->audit, 1);
+        if (ch_audit_checkpoint_now(s->audit) != 0) {
+            ch_log(CH_LOG_ERROR, "audit", "msg=\"last checkpoint failed\"");
+        }
+        (void)ch_main__audit_keep_checkpoint(s->audit, s->store, &s->kept_checkpoint);
+    }
+    ch_audit_close(s->audit); /* writes a last checkpoint */
+    s->audit = NULL;
+}
+
+static int ch__serve_audit_start(ch_serve_t *s)
+{
+    int rc = ch_main__audit_open(&s->cfg, 1, &s->audit);
+    if (rc != CH_EXIT_OK) {
+        return rc;
+    }
+    /* A log cut at its end (its checkpoints file deleted) no longer matches the checkpoint
+     * the store kept: refuse to sign fresh checkpoints over it. */
+    rc = ch_main__audit_check_kept(&s->cfg, s->audit, s->store);
+    if (rc != CH_EXIT_OK) {
+        ch_audit_close_unsigned(s->audit); /* sign nothing over it */
+        s->audit = NULL;
+        return rc;
+    }
+    s->audit_checked = 1;
+    (void)ch_main__audit_keep_checkpoint(s->audit, s->store, &s->kept_checkpoint);
+    if (ch_store_maintain(s->store, CH_STORE_MAINTAIN_DEFER) != 0) {
+        ch_log(CH_LOG_WARN, "store", "msg=\"WAL checkpoints stay on the loop\"");
+    }
+    if (ch_main__outbox_drain(s->store, s->audit) != 0) {
+        fprintf(stderr, "cctvhub serve: the audit outbox cannot be appended: %s\n",
+                ch_store_errmsg(s->store));
+        ch__serve_audit_stop(s);
+        return CH_EXIT_STORE;
+    }
+    return CH_EXIT_OK;
+}
+
+static int ch__serve_loop_start(ch_serve_t *s)
+{
+    signal(SIGPIPE, SIG_IGN);
+    s->loop = uv_default_loop();
+    s->started_at_ms = ch_time_now_ms();
+    return CH_EXIT_OK;
+}
+
+static void ch__serve_loop_stop(ch_serve_t *s)
+{
+    uv_loop_close(s->loop);
+    s->loop = NULL;
+}
+
+/* The cameras in memory, for the geo routes, event selection and the bell. */
+static int ch__serve_geo_start(ch_serve_t *s)
+{
+    s->geo = ch_geo_new();
+    if (ch_geo_load(s->geo, s->store) != 0) {
+        ch_log(CH_LOG_ERROR, "api", "msg=\"cameras could not be loaded for the geo index\"");
+        fprintf(stderr, "cctvhub serve: cannot start the API\n");
+        ch_geo_free(s->geo);
+        s->geo = NULL;
+        return CH_EXIT_FAILURE;
+    }
+    ch_log(CH_LOG_INFO, "geo", "msg=\"index loaded\" cameras=%zu bytes=%zu", ch_geo_count(s->geo),
+           ch_geo_memory_bytes(s->geo));
+    return CH_EXIT_OK;
+}
+
+static void ch__serve_geo_stop(ch_serve_t *s)
+{
+    ch_geo_free(s->geo); /* NULL once the API took it over */
+    s->geo = NULL;
+}
+
+/* The events engine: view tokens signed with the node key (the one that signs the audit log),
+ * its live events restored from the store and the audit index before anything is served. */
+static int ch__serve_events_start(ch_serve_t *s)
+{
+    ch_audit_key_t node_key;
+    char *kerr = NULL;
+    memset(&node_key, 0, sizeof(node_key));
+    if (ch_audit_keys_load(s->cfg.data_dir, &node_key, &kerr) != 0 || !node_key.has_secret) {
+        fprintf(stderr, "cctvhub serve: cannot load the node key: %s\n", kerr ? kerr : "no secret");
+        ch_free(kerr);
+        ch_audit_key_wipe(&node_key);
+        return CH_EXIT_STORE;
+    }
+    double bounds[4];
+    if (ch_config_parse_bounds(s->cfg.event_bounds, bounds) != 0) {
+        bounds[0] = bounds[1] = bounds[2] = bounds[3] = 0; /* checked at load; not reached */
+    }
+    snprintf(s->rtsp_base, sizeof(s->rtsp_base), "rtsp://%s", s->cfg.rtsp_listen);
+    ch_event_config_t ecfg = {.st = s->store,
+                              .audit = s->audit,
+                              .sk = node_key.sk,
+                              .rtsp_base = s->rtsp_base,
+                              .min_lon = bounds[0],
+                              .min_lat = bounds[1],
+                              .max_lon = bounds[2],
+                              .max_lat = bounds[3],
+                              .grace_ms = (int64_t)s->cfg.event_grace_s * 1000};
+    s->events = ch_event_engine_new(&ecfg);
+    memcpy(s->node_pk, node_key.pk, sizeof(s->node_pk));
+    ch_audit_key_wipe(&node_key); /* the events engine keeps its own copy */
+    ch_event_set_geo(s->events, s->geo);
+    ch_event_set_policy(s->events, s->policy);
+    if ((s->audit != NULL && ch_api_audit_index_sync(s->audit, s->store) != 0) ||
+        ch_event_restore(s->events) != 0) {
+        ch_log(CH_LOG_ERROR, "event", "msg=\"live events could not be restored\" error=\"%s\"",
+               ch_store_errmsg(s->store));
+        fprintf(stderr, "cctvhub serve: cannot start the API\n");
+        ch_event_engine_free(s->events);
+        s->events = NULL;
+        return CH_EXIT_FAILURE;
+    }
+    /* Cameras taken out of service while no hub could end their grants (an import from the
+     * command line, a stop between a camera's change and the end of its grants) lose them
+     * now, before any viewer is admitted. */
+    int n = ch_event_end_inactive_camera_grants(s->events, "system");
+    if (n > 0) {
+        ch_log(CH_LOG_WARN, "event",
+               "msg=\"grants of cameras out of service ended at start\" grants=%d", n);
+    }
+    return CH_EXIT_OK;
+}
+
+static void ch__serve_events_stop(ch_serve_t *s)
+{
+    ch_event_engine_free(s->events);
+    s->events = NULL;
+}
+
+/* The HTTP server comes before the API (its port goes into the grants' URLs and the
+ * console's policy), so it reaches the API through the hub; nothing is served before the
+ * loop runs, by which time the API exists. */
+static void ch__serve_handle(ch_http_request_t *req, void *ud)
+{
+    ch_serve_t *s = ud;
+    if (s->api == NULL) { /* only while a failed start drains the server */
+        ch_http_respond_error(req, 503, "unavailable", "the hub is not started", NULL);
+        return;
+    }
+    ch_api_handle(req, s->api);
+}
+
+static size_t ch__serve_body_limit(const ch_http_request_t *req, void *ud)
+{
+    ch_serve_t *s = ud;
+    return s->api != NULL ? ch_api_body_limit(req, s->api) : 0;
+}
+
+static void ch__serve_http_stop(ch_serve_t *s)
+{
+    if (s->http != NULL) { /* a failed start; a stop by signal shut it down already */
+        ch_http_server_shutdown(s->http, NULL, NULL);
+        s->http = NULL;
+        uv_run(s->loop, UV_RUN_DEFAULT);
+    }
+}
+
+static int ch__serve_http_start(ch_serve_t *s)
+{
+    ch_http_limits_t limits;
+    ch__serve_limits(&s->cfg, &limits);
+    if (ch_http_server_new(s->loop, &limits, ch__serve_handle, ch__serve_body_limit, s, &s->http) !=
+        0) {
+        fprintf(stderr, "cctvhub serve: cannot create the HTTP server\n");
+        return CH_EXIT_FAILURE;
+    }
+    if (s->cfg.http_trusted_proxies != NULL) {
+        ch_cidr_t nets[CH_CIDR_MAX];
+        int n = ch_config_parse_cidrs(s->cfg.http_trusted_proxies, nets, CH_CIDR_MAX);
+        if (n > 0) { /* checked at load */
+            ch_http_server_set_trusted_proxies(s->http, nets, (size_t)n);
+        }
+    }
+    int lrc = ch_http_server_listen(s->http, s->cfg.http_listen);
+    if (lrc != 0) {
+        fprintf(stderr, "cctvhub serve: cannot listen on %s (http.listen): %s\n",
+                s->cfg.http_listen, ch_strerror(lrc));
+        ch__serve_http_stop(s);
+        return CH_EXIT_STORE;
+    }
+    return CH_EXIT_OK;
+}
+
+/* The relay: its own threads; the engine's notices keep it in step with the grants. */
+static int ch__serve_relay_start(ch_serve_t *s)
+{
+    return ch_main__relay_start(&s->cfg, s->audit, s->node_pk, s->events, &s->relay);
+}
+
+static void ch__serve_relay_stop(ch_serve_t *s)
+{
+    ch_main__relay_stop(s->relay); /* viewers' view.end records, before the log closes */
+    s->relay = NULL;
+}
+
+/* The bell's cameras: the index the API keeps in step (the hub's until the API has it). */
+static const ch_geo_t *ch__serve_geo(void *ud)
+{
+    ch_serve_t *s = ud;
+    return s->api != NULL ? ch_api_geo(s->api) : s->geo;
+}
+
+/* Alerts and devices over MQTT (hub_alert.c). */
+static int ch__serve_alerts_start(ch_serve_t *s)
+{
+    return ch_main__alerts_start(s->loop, &s->cfg, s->store, ch__serve_geo, s, &s->alerts);
+}
+
+static void ch__serve_alerts_stop(ch_serve_t *s)
+{
+    ch_main__alerts_close(s->alerts); /* done already when the HTTP server closed */
+    uv_run(s->loop, UV_RUN_NOWAIT);
+    ch_main__alerts_free(s->alerts);
+    s->alerts = NULL;
+}
+
+/* Camera health on this loop: probes, the relay's live figures, transitions stored. Its
+ * transitions feed the alert rules. */
+static int ch__serve_health_start(ch_serve_t *s)
+{
+    ch_health_config_t hc = {
+        .probe_interval_s = (unsigned)s->cfg.health_probe_interval,
+        .concurrency = (unsigned)s->cfg.health_probe_concurrency,
+        .timeout_s = (unsigned)s->cfg.health_probe_timeout_s,
+        .fail_threshold = (unsigned)s->cfg.health_fail_threshold,
+        .min_fps = (unsigned)s->cfg.health_min_fps,
+        .keyframe_max_s = (unsigned)s->cfg.health_keyframe_max_s,
+        .rescan_s = (unsigned)s->cfg.health_rescan_s,
+    };
+    s->health = ch_health_new(&hc);
+    ch_health_set_listener(s->health, ch__serve_camera_state, s->alerts);
+    char herr[256];
+    if (ch_health_start(s->health, s->loop, s->cfg.store_url, ch_main__relay_health, s->relay, herr,
+                        sizeof(herr)) != 0) {
+        fprintf(stderr, "cctvhub serve: %s\n", herr);
+        ch_health_free(s->health);
+        s->health = NULL;
+        return CH_EXIT_STORE;
+    }
+    return CH_EXIT_OK;
+}
+
+static void ch__serve_health_stop(ch_serve_t *s)
+{
+    ch_health_stop(s->health); /* done already when the HTTP server closed */
+    uv_run(s->loop, UV_RUN_NOWAIT);
+    ch_health_free(s->health);
+    s->health = NULL;
+}
+
+/* The registry GET /metrics renders; every part adds its collector once the API has added
+ * its own (ch__serve_api_start), in the order a reader of the page expects. */
+static int ch__serve_metrics_start(ch_serve_t *s)
+{
+    s->metrics = ch_main__metrics_new(s->store, s->http, s->started_at_ms);
+    return CH_EXIT_OK;
+}
+
+static void ch__serve_metrics_stop(ch_serve_t *s)
+{
+    ch_main__metrics_free(s->metrics);
+    s->metrics = NULL;
+}
+
+/* The grants' URLs point at the addresses actually bound (port 0 picks one); behind a proxy
+ * or on 0.0.0.0, the addresses viewers use are configured. ws_base stays "" when http.listen
+ * does not parse (checked at load; not reached). */
+static void ch__serve_urls(ch_serve_t *s, char *ws_base, size_t cap)
+{
+    char h[64];
+    int p = 0;
+    ws_base[0] = '\0';
+    if (ch_config_parse_listen(s->cfg.http_listen, h, &p) != 0) {
+        return;
+    }
+    snprintf(ws_base, cap, "ws://%s:%d", h, ch_http_server_port(s->http));
+    ch_main__relay_base(s->relay, s->rtsp_base, sizeof(s->rtsp_base));
+    if (s->cfg.rtsp_public_url != NULL) {
+        snprintf(s->rtsp_base, sizeof(s->rtsp_base), "%s", s->cfg.rtsp_public_url);
+    }
+    if (s->cfg.http_public_url != NULL) {
+        int tls = strncmp(s->cfg.http_public_url, "https://", 8) == 0;
+        snprintf(ws_base, cap, "%s%s", tls ? "wss://" : "ws://",
+                 s->cfg.http_public_url + (tls ? 8 : 7));
+    }
+    ch_event_set_urls(s->events, s->rtsp_base, ws_base);
+}
+
+/* The API: HTTP only, over the services the hub gives it once. */
+static int ch__serve_api_start(ch_serve_t *s)
+{
+    char ws_base[256];
+    ch__serve_urls(s, ws_base, sizeof(ws_base));
+    ch_api_config_t acfg = {
+        .store_url = s->cfg.store_url,
+        .max_import_bytes = (size_t)s->cfg.import_max_bytes,
+        .started_at_ms = s->started_at_ms,
+        .session_idle_ms = (int64_t)s->cfg.auth_session_idle_s * 1000,
+        .session_max_ms = (int64_t)s->cfg.auth_session_max_s * 1000,
+        .max_failed_logins = (int)s->cfg.auth_max_failed_logins,
+        .lockout_ms = (int64_t)s->cfg.auth_lockout_s * 1000,
+        .max_failures_per_address = (int)s->cfg.auth_max_failures_per_address,
+        .cookie_secure = (int)s->cfg.auth_cookie_secure,
+        .hash_threads = (unsigned)s->cfg.auth_hash_threads,
+        .max_hashes_in_flight = (unsigned)s->cfg.auth_max_hashes_in_flight,
+        .max_hashes_per_address = (unsigned)s->cfg.auth_max_hashes_per_address,
+        .ws_base = ws_base[0] != '\0' ? ws_base : NULL,
+        .web_root = s->cfg.web_root,
+        .tile_url = s->cfg.console_tile_url,
+    };
+    ch_api_services_t svc = {
+        .audit = s->audit,
+        .events = s->events,
+        .geo = s->geo,
+        .policy = (const ch_policy_t *const *)&s->policy,
+        .health = s->health,
+        .metrics = ch_main__metrics_registry(s->metrics),
+        .metrics_token = s->cfg.metrics_token,
+        .streams = ch_main__relay_streams,
+        .streams_ud = s->relay,
+        .live = ch_main__relay_live,
+        .live_ud = s->relay,
+        .camera_source = ch_main__relay_camera_source,
+        .camera_source_ud = s->relay,
+    };
+    ch_main__alerts_services(s->alerts, &svc);
+    s->geo = NULL; /* the API's now, even if it fails */
+    if (ch_api_new(s->loop, s->store, &acfg, &svc, &s->api) != 0) {
+        fprintf(stderr, "cctvhub serve: cannot start the API\n");
+        return CH_EXIT_FAILURE;
+    }
+    ch_metrics_t *reg = ch_main__metrics_registry(s->metrics);
+    (void)ch_metrics_register(reg, ch_event_collect, s->events);
+    (void)ch_metrics_register(reg, ch_main__relay_collect, s->relay);
+    (void)ch_metrics_register(reg, ch_audit_collect, s->audit);
+    (void)ch_metrics_register(reg, ch_main__alerts_collect, s->alerts);
+    ch_main__metrics_add_health(s->metrics, s->health);
+    return CH_EXIT_OK;
+}
+
+static void ch__serve_api_stop(ch_serve_t *s)
+{
+    ch_api_free(s->api); /* closed already when the HTTP server closed */
+    s->api = NULL;
+}
+
+/* Signals and timers; closed by ch__serve_drained when a signal has drained the hub. */
+static int ch__serve_timers_start(ch_serve_t *s)
+{
+    uv_signal_init(s->loop, &s->sig_term);
+    uv_signal_init(s->loop, &s->sig_int);
+    uv_signal_init(s->loop, &s->sig_hup);
+    uv_timer_init(s->loop, &s->drain_timer);
+    uv_timer_init(s->loop, &s->checkpoint_timer);
+    uv_timer_init(s->loop, &s->event_timer);
+    s->sig_term.data = s->sig_int.data = s->sig_hup.data = s->drain_timer.data = s;
+    s->checkpoint_timer.data = s->event_timer.data = s;
+    /* Grants end on time: a look five times a second (a scan of the live set in memory). */
+    uv_timer_start(&s->event_timer, ch__serve_event_tick, 200, 200);
+    uint64_t every = s->cfg.audit_checkpoint_ms < 200 ? s->cfg.audit_checkpoint_ms : 200;
+    uv_timer_start(&s->checkpoint_timer, ch__serve_checkpoint_tick, every, every);
+    uv_signal_start(&s->sig_term, ch__serve_on_signal, SIGTERM);
+    uv_signal_start(&s->sig_int, ch__serve_on_signal, SIGINT);
+    uv_signal_start(&s->sig_hup, ch__serve_on_signal, SIGHUP);
+    return CH_EXIT_OK;
+}
+
+static const ch_serve_step_t ch__serve_steps[] = {
+    {"policy", ch__serve_policy_start, ch__serve_policy_stop},
+    {"store", ch__serve_store_start, ch__serve_store_stop},
+    {"audit", ch__serve_audit_start, ch__serve_audit_stop},
+    {"loop", ch__serve_loop_start, ch__serve_loop_stop},
+    {"geo", ch__serve_geo_start, ch__serve_geo_stop},
+    {"events", ch__serve_events_start, ch__serve_events_stop},
+    {"http", ch__serve_http_start, ch__serve_http_stop},
+    {"relay", ch__serve_relay_start, ch__serve_relay_stop},
+    {"alerts", ch__serve_alerts_start, ch__serve_alerts_stop},
+    {"health", ch__serve_health_start, ch__serve_health_stop},
+    {"metrics", ch__serve_metrics_start, ch__serve_metrics_stop},
+    {"api", ch__serve_api_start, ch__serve_api_stop},
+    {"timers", ch__serve_timers_start, NULL},
+};
+
+/* Stops the first n steps, the last first. */
+static void ch__serve_stop_steps(ch_serve_t *s, size_t n)
+{
+    while (n > 0) {
+        const ch_serve_step_t *st = &ch__serve_steps[--n];
+        if (st->stop != NULL) {
+            st->stop(s);
+        }
+    }
+}
+
+/* Starts every step in order. CH_EXIT_OK with all started, or the failed step's code with
+ * none left started. */
+static int ch__serve_start_steps(ch_serve_t *s)
+{
+    for (size_t i = 0; i < CH_ARRAY_SIZE(ch__serve_steps); i++) {
+        int rc = ch__serve_steps[i].start(s);
+        if (rc != CH_EXIT_OK) {
+            ch_log(CH_LOG_ERROR, "main", "msg=\"start failed\" step=%s", ch__serve_steps[i].name);
+            ch__serve_stop_steps(s, i);
+            return rc;
+        }
+    }
+    return CH_EXIT_OK;
+}
+
 int ch_main_serve(int argc, char **argv)
 {
     /* Audit appends of opened events run on the libuv pool, where concurrent appends share one
@@ -422,230 +910,12 @@ int ch_main_serve(int argc, char **argv)
     if (rc != CH_EXIT_OK) {
         return rc;
     }
-    int exit_code = CH_EXIT_OK;
     ch__serve_raise_nofile();
-    /* Configuration first: a broken services file stops the start before anything is
-     * touched. */
-    ch_policy_t *services = NULL;
-    if (ch__serve_load_services(&s.cfg, &services, 1) != 0) {
-        exit_code = CH_EXIT_CONFIG;
-        goto out;
+    int exit_code = ch__serve_start_steps(&s);
+    if (exit_code != CH_EXIT_OK) {
+        ch_config_fini(&s.cfg);
+        return exit_code;
     }
-    int mk = ch_main__mkdir_p(s.cfg.data_dir);
-    if (mk != 0) {
-        fprintf(stderr, "cctvhub serve: cannot create data directory %s: %s\n", s.cfg.data_dir,
-                ch_strerror(mk));
-        exit_code = CH_EXIT_STORE;
-        goto out;
-    }
-    char *err = NULL;
-    if (ch_store_open(s.cfg.store_url, &s.store, &err) != 0) {
-        fprintf(stderr, "cctvhub serve: cannot open the store: %s\n", err ? err : "unknown");
-        ch_free(err);
-        exit_code = CH_EXIT_STORE;
-        goto out;
-    }
-
-    rc = ch_main__audit_open(&s.cfg, 1, &s.audit);
-    if (rc != CH_EXIT_OK) {
-        exit_code = rc;
-        goto out;
-    }
-    /* A log cut at its end (its checkpoints file deleted) no longer matches the checkpoint
-     * the store kept: refuse to sign fresh checkpoints over it. */
-    rc = ch_main__audit_check_kept(&s.cfg, s.audit, s.store);
-    if (rc != CH_EXIT_OK) {
-        ch_audit_close_unsigned(s.audit); /* sign nothing over it */
-        s.audit = NULL;
-        exit_code = rc;
-        goto out;
-    }
-    s.audit_checked = 1;
-    (void)ch_main__audit_keep_checkpoint(s.audit, s.store, &s.kept_checkpoint);
-    if (ch_store_maintain(s.store, CH_STORE_MAINTAIN_DEFER) != 0) {
-        ch_log(CH_LOG_WARN, "store", "msg=\"WAL checkpoints stay on the loop\"");
-    }
-    if (ch_main__outbox_drain(s.store, s.audit) != 0) {
-        fprintf(stderr, "cctvhub serve: the audit outbox cannot be appended: %s\n",
-                ch_store_errmsg(s.store));
-        exit_code = CH_EXIT_STORE;
-        goto out;
-    }
-
-    signal(SIGPIPE, SIG_IGN);
-    s.loop = uv_default_loop();
-    ch_http_limits_t limits;
-    ch__serve_limits(&s.cfg, &limits);
-    /* View tokens are signed with the node key (the one that signs the audit log). */
-    ch_audit_key_t node_key;
-    char *kerr = NULL;
-    memset(&node_key, 0, sizeof(node_key));
-    if (ch_audit_keys_load(s.cfg.data_dir, &node_key, &kerr) != 0 || !node_key.has_secret) {
-        fprintf(stderr, "cctvhub serve: cannot load the node key: %s\n", kerr ? kerr : "no secret");
-        ch_free(kerr);
-        ch_audit_key_wipe(&node_key);
-        exit_code = CH_EXIT_STORE;
-        goto out;
-    }
-    double bounds[4];
-    if (ch_config_parse_bounds(s.cfg.event_bounds, bounds) != 0) {
-        bounds[0] = bounds[1] = bounds[2] = bounds[3] = 0; /* checked at load; not reached */
-    }
-    char rtsp_base[256];
-    snprintf(rtsp_base, sizeof(rtsp_base), "rtsp://%s", s.cfg.rtsp_listen);
-    ch_api_config_t acfg = {
-        .store_url = s.cfg.store_url,
-        .max_import_bytes = (size_t)s.cfg.import_max_bytes,
-        .started_at_ms = ch_time_now_ms(),
-        .audit = s.audit,
-        .session_idle_ms = (int64_t)s.cfg.auth_session_idle_s * 1000,
-        .session_max_ms = (int64_t)s.cfg.auth_session_max_s * 1000,
-        .max_failed_logins = (int)s.cfg.auth_max_failed_logins,
-        .lockout_ms = (int64_t)s.cfg.auth_lockout_s * 1000,
-        .max_failures_per_address = (int)s.cfg.auth_max_failures_per_address,
-        .cookie_secure = (int)s.cfg.auth_cookie_secure,
-        .hash_threads = (unsigned)s.cfg.auth_hash_threads,
-        .max_hashes_in_flight = (unsigned)s.cfg.auth_max_hashes_in_flight,
-        .max_hashes_per_address = (unsigned)s.cfg.auth_max_hashes_per_address,
-        .token_sk = node_key.sk,
-        .rtsp_base = rtsp_base,
-        .min_lon = bounds[0],
-        .min_lat = bounds[1],
-        .max_lon = bounds[2],
-        .max_lat = bounds[3],
-        .grace_ms = (int64_t)s.cfg.event_grace_s * 1000,
-        .web_root = s.cfg.web_root,
-        .tile_url = s.cfg.console_tile_url,
-    };
-    int arc = ch_api_new(s.loop, s.store, &acfg, &s.api);
-    uint8_t node_pk[32];
-    memcpy(node_pk, node_key.pk, sizeof(node_pk));
-    ch_audit_key_wipe(&node_key); /* the events engine keeps its own copy */
-    if (arc != 0) {
-        fprintf(stderr, "cctvhub serve: cannot start the API\n");
-        exit_code = CH_EXIT_FAILURE;
-        goto out;
-    }
-    ch_api_set_policy(s.api, services);
-    services = NULL; /* the API's now */
-    if (ch_http_server_new(s.loop, &limits, ch_api_handle, ch_api_body_limit, s.api, &s.http) !=
-        0) {
-        fprintf(stderr, "cctvhub serve: cannot create the HTTP server\n");
-        exit_code = CH_EXIT_FAILURE;
-        goto out;
-    }
-    if (s.cfg.http_trusted_proxies != NULL) {
-        ch_cidr_t nets[CH_CIDR_MAX];
-        int n = ch_config_parse_cidrs(s.cfg.http_trusted_proxies, nets, CH_CIDR_MAX);
-        if (n > 0) { /* checked at load */
-            ch_http_server_set_trusted_proxies(s.http, nets, (size_t)n);
-        }
-    }
-    int lrc = ch_http_server_listen(s.http, s.cfg.http_listen);
-    if (lrc != 0) {
-        fprintf(stderr, "cctvhub serve: cannot listen on %s (http.listen): %s\n", s.cfg.http_listen,
-                ch_strerror(lrc));
-        ch_http_server_shutdown(s.http, NULL, NULL);
-        s.http = NULL;
-        uv_run(s.loop, UV_RUN_DEFAULT);
-        exit_code = CH_EXIT_STORE;
-        goto out;
-    }
-
-    /* The relay: its own threads; the engine's notices keep it in step with the grants. */
-    int mrc = ch_main__relay_start(&s.cfg, s.audit, node_pk, ch_api_events(s.api), &s.relay);
-    if (mrc != 0) {
-        ch_http_server_shutdown(s.http, NULL, NULL);
-        s.http = NULL;
-        uv_run(s.loop, UV_RUN_DEFAULT);
-        exit_code = mrc;
-        goto out;
-    }
-    ch_api_set_streams(s.api, ch_main__relay_streams, s.relay);
-    ch_api_set_live(s.api, ch_main__relay_live, s.relay);
-    ch_api_set_camera_source(s.api, ch_main__relay_camera_source, s.relay);
-    s.metrics = ch_main__metrics_new(s.api, s.store, s.http, s.audit, s.relay, s.cfg.metrics_token,
-                                     acfg.started_at_ms);
-
-    /* Alerts and devices over MQTT (hub_alert.c). */
-    int alrc = ch_main__alerts_start(s.loop, &s.cfg, s.store, s.api, &s.alerts);
-    if (alrc != 0) {
-        ch_http_server_shutdown(s.http, NULL, NULL);
-        s.http = NULL;
-        uv_run(s.loop, UV_RUN_DEFAULT);
-        exit_code = alrc;
-        goto out;
-    }
-    (void)ch_metrics_register(ch_main__metrics_registry(s.metrics), ch_main__alerts_collect,
-                              s.alerts);
-
-    /* Camera health on this loop: probes, the relay's live figures, transitions stored. Its
-     * transitions feed the alert rules; metrics read its snapshot. */
-    {
-        ch_health_config_t hc = {
-            .probe_interval_s = (unsigned)s.cfg.health_probe_interval,
-            .concurrency = (unsigned)s.cfg.health_probe_concurrency,
-            .timeout_s = (unsigned)s.cfg.health_probe_timeout_s,
-            .fail_threshold = (unsigned)s.cfg.health_fail_threshold,
-            .min_fps = (unsigned)s.cfg.health_min_fps,
-            .keyframe_max_s = (unsigned)s.cfg.health_keyframe_max_s,
-            .rescan_s = (unsigned)s.cfg.health_rescan_s,
-        };
-        s.health = ch_health_new(&hc);
-        ch_health_set_listener(s.health, ch__serve_camera_state, s.alerts);
-        char herr[256];
-        if (ch_health_start(s.health, s.loop, s.cfg.store_url, ch_main__relay_health, s.relay, herr,
-                            sizeof(herr)) != 0) {
-            fprintf(stderr, "cctvhub serve: %s\n", herr);
-            ch_health_free(s.health);
-            s.health = NULL;
-            ch_main__alerts_close(s.alerts);
-            ch_http_server_shutdown(s.http, NULL, NULL);
-            s.http = NULL;
-            uv_run(s.loop, UV_RUN_DEFAULT);
-            exit_code = CH_EXIT_STORE;
-            goto out;
-        }
-        ch_api_set_health(s.api, s.health);
-        ch_main__metrics_add_health(s.metrics, s.health);
-    }
-
-    uv_signal_init(s.loop, &s.sig_term);
-    uv_signal_init(s.loop, &s.sig_int);
-    uv_signal_init(s.loop, &s.sig_hup);
-    uv_timer_init(s.loop, &s.drain_timer);
-    uv_timer_init(s.loop, &s.checkpoint_timer);
-    uv_timer_init(s.loop, &s.event_timer);
-    s.sig_term.data = s.sig_int.data = s.sig_hup.data = s.drain_timer.data = &s;
-    s.checkpoint_timer.data = s.event_timer.data = &s;
-    /* Grants end on time: a look five times a second (a scan of the live set in memory). */
-    uv_timer_start(&s.event_timer, ch__serve_event_tick, 200, 200);
-    {
-        /* The grants' URLs point at the addresses actually bound (port 0 picks one). */
-        char h[64], ws_base[256];
-        int p = 0;
-        if (ch_config_parse_listen(s.cfg.http_listen, h, &p) == 0) {
-            snprintf(ws_base, sizeof(ws_base), "ws://%s:%d", h, ch_http_server_port(s.http));
-            ch_main__relay_base(s.relay, rtsp_base, sizeof(rtsp_base));
-            /* Behind a proxy or on 0.0.0.0, the addresses viewers use are configured. */
-            if (s.cfg.rtsp_public_url != NULL) {
-                snprintf(rtsp_base, sizeof(rtsp_base), "%s", s.cfg.rtsp_public_url);
-            }
-            if (s.cfg.http_public_url != NULL) {
-                int tls = strncmp(s.cfg.http_public_url, "https://", 8) == 0;
-                snprintf(ws_base, sizeof(ws_base), "%s%s", tls ? "wss://" : "ws://",
-                         s.cfg.http_public_url + (tls ? 8 : 7));
-            }
-            ch_api_set_urls(s.api, rtsp_base, ws_base);
-        }
-    }
-    {
-        uint64_t every = s.cfg.audit_checkpoint_ms < 200 ? s.cfg.audit_checkpoint_ms : 200;
-        uv_timer_start(&s.checkpoint_timer, ch__serve_checkpoint_tick, every, every);
-    }
-    uv_signal_start(&s.sig_term, ch__serve_on_signal, SIGTERM);
-    uv_signal_start(&s.sig_int, ch__serve_on_signal, SIGINT);
-    uv_signal_start(&s.sig_hup, ch__serve_on_signal, SIGHUP);
 
     char host[64];
     int port = 0;
@@ -660,38 +930,7 @@ int ch_main_serve(int argc, char **argv)
 
     uv_run(s.loop, UV_RUN_DEFAULT);
     ch_log(CH_LOG_INFO, "main", "msg=stopped");
-
-out:
-    ch_main__relay_stop(s.relay); /* viewers' view.end records, before the log closes */
-    ch_main__metrics_remove_health(s.metrics, s.health);
-    ch_health_free(s.health); /* stopped with the HTTP server; its handles are closed */
-    ch_policy_free(services);
-    if (s.metrics != NULL && s.alerts != NULL) {
-        ch_metrics_unregister(ch_main__metrics_registry(s.metrics), ch_main__alerts_collect,
-                              s.alerts);
-    }
-    ch_main__alerts_free(s.alerts);
-    if (s.api != NULL) {
-        ch_api_free(s.api);
-    }
-    ch_main__metrics_free(s.metrics);
-    if (s.loop != NULL) {
-        uv_loop_close(s.loop);
-    }
-    if (s.audit != NULL && s.audit_checked && s.store != NULL) {
-        /* The last checkpoint, kept in the store too: refusals still counted first. */
-        (void)ch_audit_refusals_flush(s.audit, 1);
-        if (ch_audit_checkpoint_now(s.audit) != 0) {
-            ch_log(CH_LOG_ERROR, "audit", "msg=\"last checkpoint failed\"");
-        }
-        (void)ch_main__audit_keep_checkpoint(s.audit, s.store, &s.kept_checkpoint);
-    }
-    ch_audit_close(s.audit); /* writes a last checkpoint */
-    ch_store_close(s.checkpoint_store);
-    if (s.store != NULL && ch_store_maintain(s.store, CH_STORE_MAINTAIN_NOW) != 0) {
-        ch_log(CH_LOG_WARN, "store", "msg=\"last WAL checkpoint failed\"");
-    }
-    ch_store_close(s.store);
+    ch__serve_stop_steps(&s, CH_ARRAY_SIZE(ch__serve_steps));
     ch_config_fini(&s.cfg);
-    return exit_code;
+    return CH_EXIT_OK;
 }

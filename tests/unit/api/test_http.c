@@ -21,6 +21,8 @@
 
 #include "api/api.h"
 #include "auth/auth.h"
+#include "event/event.h"
+#include "geo/geo.h"
 
 #include <jansson.h>
 
@@ -35,6 +37,7 @@ typedef struct server {
     uv_sem_t ready;
     ch_store_t *st;
     ch_api_t *api;
+    ch_event_engine_t *events;
     ch_audit_t *audit;
     ch_http_server_t *http;
     char dir[64];
@@ -84,6 +87,25 @@ static void on_stop(uv_async_t *a)
     ch_http_server_shutdown(s->http, on_server_down, s);
 }
 
+/* What the hub builds before the API (serve.c): the geo index and the events engine. */
+static int start_events(server_t *s, ch_api_services_t *svc)
+{
+    ch_geo_t *geo = ch_geo_new();
+    if (ch_geo_load(geo, s->st) != 0) {
+        ch_geo_free(geo);
+        return -1;
+    }
+    ch_event_config_t ecfg = {.st = s->st, .audit = s->audit};
+    s->events = ch_event_engine_new(&ecfg);
+    ch_event_set_geo(s->events, geo);
+    svc->geo = geo;
+    svc->events = s->events;
+    if (ch_api_audit_index_sync(s->audit, s->st) != 0 || ch_event_restore(s->events) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
 /* The loop thread: opens everything, reports the port, and runs until asked to stop. */
 static void *server_main(void *arg)
 {
@@ -103,10 +125,10 @@ static void *server_main(void *arg)
         return NULL;
     }
     ch_audit_key_wipe(&key);
-    ch_api_config_t cfg = {
-        .store_url = s->url, .started_at_ms = ch_time_now_ms(), .audit = s->audit};
+    ch_api_config_t cfg = {.store_url = s->url, .started_at_ms = ch_time_now_ms()};
+    ch_api_services_t svc = {.audit = s->audit};
     if (ch_store_open(s->url, &s->st, &err) != 0 || make_admin_session(s->st) != 0 ||
-        ch_api_new(&s->loop, s->st, &cfg, &s->api) != 0 ||
+        start_events(s, &svc) != 0 || ch_api_new(&s->loop, s->st, &cfg, &svc, &s->api) != 0 ||
         ch_http_server_new(&s->loop, NULL, ch_api_handle, ch_api_body_limit, s->api, &s->http) !=
             0 ||
         ch_http_server_listen(s->http, "127.0.0.1:0") != 0) {
@@ -122,6 +144,7 @@ static void *server_main(void *arg)
     uv_sem_post(&s->ready);
     uv_run(&s->loop, UV_RUN_DEFAULT);
     ch_api_free(s->api);
+    ch_event_engine_free(s->events);
     ch_store_close(s->st);
     ch_audit_close(s->audit);
     uv_loop_close(&s->loop);
