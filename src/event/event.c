@@ -123,28 +123,47 @@ static void crash_point(const ch_event_engine_t *eng, const char *action, const 
 #endif
 }
 
-static int fail(ch_event_err_t *e, int status, const char *code, const char *field, const char *fmt,
-                ...) CH_PRINTF(5, 6);
-
-static int fail(ch_event_err_t *e, int status, const char *code, const char *field, const char *fmt,
-                ...)
+/* The negative code a refusal of this kind returns. */
+static int fault_rc(ch_fault_kind_t kind)
 {
-    e->status = status;
+    switch (kind) {
+    case CH_FAULT_INVALID:
+        return CH_EINVAL;
+    case CH_FAULT_FORBIDDEN:
+    case CH_FAULT_DENIED:
+        return CH_EPERM;
+    case CH_FAULT_NOT_FOUND:
+        return CH_ENOTFOUND;
+    case CH_FAULT_CONFLICT:
+        return CH_ECONFLICT;
+    default:
+        return CH_EIO;
+    }
+}
+
+int ch_event__fail(ch_fault_t *e, ch_fault_kind_t kind, const char *code, const char *field,
+                   const char *fmt, ...) CH_PRINTF(5, 6);
+
+int ch_event__fail(ch_fault_t *e, ch_fault_kind_t kind, const char *code, const char *field,
+                   const char *fmt, ...)
+{
+    e->kind = kind;
     e->code = code;
     e->rule = NULL;
+    e->rc = 0;
     snprintf(e->field, sizeof(e->field), "%s", field != NULL ? field : "");
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof(e->message), fmt, ap);
     va_end(ap);
-    return -1;
+    return fault_rc(kind);
 }
 
-static int fail_store(ch_event_engine_t *eng, ch_event_err_t *e)
+static int fail_store(ch_event_engine_t *eng, ch_fault_t *e)
 {
     ch_log(CH_LOG_ERROR, MODULE, "msg=\"store failed\" error=\"%s\"", ch_store_errmsg(eng->cfg.st));
     (void)ch_store_rollback(eng->cfg.st);
-    return fail(e, 500, "internal", NULL, "the store failed");
+    return ch_event__fail(e, CH_FAULT_INTERNAL, NULL, NULL, "the store failed");
 }
 
 static json_t *time_json(int64_t ms)
@@ -201,15 +220,17 @@ static int record(ch_event_engine_t *eng, const char *actor, const char *action,
     return rc;
 }
 
-/* Commits after the record; rolls back and answers 503 when it could not be made durable. */
+/* Commits after the record; rolls back and refuses (CH_FAULT_AUDIT) when it could not be made
+ * durable. */
 static int record_and_commit(ch_event_engine_t *eng, const char *actor, const char *action,
                              const char *object, const ch_event_t *ev, json_t *details,
-                             ch_event_err_t *err)
+                             ch_fault_t *err)
 {
     if (record(eng, actor, action, object, "ok", ev, details) != 0) {
         (void)ch_store_rollback(eng->cfg.st);
-        return fail(err, 503, "audit_unavailable", NULL,
-                    "nothing was changed: the decision could not be put on the audit record");
+        return ch_event__fail(
+            err, CH_FAULT_AUDIT, NULL, NULL,
+            "nothing was changed: the decision could not be put on the audit record");
     }
     /* A crash here leaves a durable record of a change the store does not hold:
      * ch_event_restore settles it from the record at the next start. */
@@ -725,7 +746,7 @@ void ch_event_subscribe(ch_event_engine_t *eng, ch_event_notice_fn fn, void *ud)
 
 static int end_event(ch_event_engine_t *eng, ch_event_t *ev, const char *status,
                      const char *gstatus, const char *by, const char *why, const char *action,
-                     json_t *details, ch_event_err_t *err);
+                     json_t *details, ch_fault_t *err);
 
 /* Whether the audit log (through the store's index of it) holds any record of an event. */
 static int recorded(ch_event_engine_t *eng, int64_t event_id)
@@ -1049,7 +1070,7 @@ int ch_event_restore(ch_event_engine_t *eng)
                 if (!recorded(eng, ev->id)) {
                     /* Written to the store, but the hub stopped before its record was
                      * durable: no token was ever answered; it must not stand. */
-                    ch_event_err_t err;
+                    ch_fault_t err;
                     json_t *d = json_pack("{s:s}", "why", "its opening never reached the record");
                     if (end_event(eng, ev, "closed", "closed", "system",
                                   "the decision never reached the audit record", "event.abort", d,
@@ -1121,83 +1142,60 @@ int ch_event_restore(ch_event_engine_t *eng)
 static int end_grant(ch_event_engine_t *eng, ch_grant_t *g, const char *status, const char *by,
                      const char *why, int64_t when);
 
-static int check_keys(const json_t *body, const char *const *keys, ch_event_err_t *err)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)body, k, v)
-    {
-        int known = 0;
-        for (size_t i = 0; keys[i] != NULL; i++) {
-            known |= strcmp(k, keys[i]) == 0;
-        }
-        if (!known) {
-            return fail(err, 400, "invalid", k, "unknown field");
-        }
-    }
-    return 0;
-}
-
-/* An optional text field of at most MAX_TEXT bytes; *out borrows from body. */
-static int opt_text(const json_t *body, const char *key, const char **out, ch_event_err_t *err)
-{
-    json_t *v = json_object_get(body, key);
-    *out = NULL;
-    if (v == NULL || json_is_null(v)) {
-        return 0;
-    }
-    if (!json_is_string(v) || json_string_length(v) > MAX_TEXT) {
-        return fail(err, 400, "invalid", key, "%s must be text of at most %d bytes", key, MAX_TEXT);
-    }
-    const char *s = json_string_value(v);
-    while (*s == ' ') {
-        s++;
-    }
-    *out = *s != '\0' ? json_string_value(v) : NULL;
-    return 0;
-}
-
-static int opt_bool(const json_t *body, const char *key, int *out, ch_event_err_t *err)
-{
-    json_t *v = json_object_get(body, key);
-    *out = 0;
-    if (v == NULL || json_is_null(v)) {
-        return 0;
-    }
-    if (!json_is_boolean(v)) {
-        return fail(err, 400, "invalid", key, "%s must be true or false", key);
-    }
-    *out = json_is_true(v);
-    return 0;
-}
-
 static int in_city(const ch_event_engine_t *eng, double lat, double lon)
 {
     return lat >= eng->cfg.min_lat && lat <= eng->cfg.max_lat && lon >= eng->cfg.min_lon &&
            lon <= eng->cfg.max_lon;
 }
 
-static int parse_point(const ch_event_engine_t *eng, const json_t *loc, const char *field,
-                       double *lat, double *lon, ch_event_err_t *err)
+/* A place must be in the area this hub serves. */
+static int check_place(const ch_event_engine_t *eng, double lat, double lon, const char *field,
+                       ch_fault_t *err)
 {
-    json_t *la = json_object_get(loc, "lat"), *lo = json_object_get(loc, "lon");
-    if (!json_is_object(loc) || !json_is_number(la) || !json_is_number(lo) ||
-        json_object_size(loc) != 2) {
-        return fail(err, 400, "invalid", field, "%s must be {\"lat\": number, \"lon\": number}",
-                    field);
-    }
-    *lat = json_number_value(la);
-    *lon = json_number_value(lo);
-    if (!isfinite(*lat) || !isfinite(*lon) || !in_city(eng, *lat, *lon)) {
-        return fail(err, 400, "outside", field, "the place is outside the area this hub serves");
+    if (!isfinite(lat) || !isfinite(lon) || !in_city(eng, lat, lon)) {
+        return ch_event__fail(err, CH_FAULT_INVALID, "outside", field,
+                              "the place is outside the area this hub serves");
     }
     return 0;
 }
 
-/* Denials are audited (no store change) and answered 403 with the rule. */
+int ch_event_may(const ch_event_actor_t *who, ch_event_op_t op, ch_fault_t *err)
+{
+    int operator= who->role == CH_EVENT_ROLE_OPERATOR || who->role == CH_EVENT_ROLE_ADMIN;
+    int agency = who->role == CH_EVENT_ROLE_AGENCY;
+    switch (op) {
+    case CH_EVENT_OP_OPEN:
+        return operator|| agency ? 0
+                                 : ch_event__fail(err, CH_FAULT_FORBIDDEN, NULL, NULL,
+                                                  "only agencies and operators open events");
+    case CH_EVENT_OP_DECIDE:
+        return operator? 0
+                       : ch_event__fail(err, CH_FAULT_FORBIDDEN, NULL, NULL,
+                                        "only operators approve or deny events");
+    case CH_EVENT_OP_EXTEND:
+        return operator|| agency ? 0
+                                 : ch_event__fail(err, CH_FAULT_FORBIDDEN, NULL, NULL,
+                                                  "only the agency or an operator extends");
+    case CH_EVENT_OP_CLOSE:
+        return operator|| agency ? 0
+                                 : ch_event__fail(err, CH_FAULT_FORBIDDEN, NULL, NULL,
+                                                  "only the agency or an operator closes an event");
+    case CH_EVENT_OP_REVOKE:
+        return operator? 0
+                       : ch_event__fail(err, CH_FAULT_FORBIDDEN, NULL, NULL,
+                                        "only operators revoke events (providers revoke grants)");
+    case CH_EVENT_OP_MOVE:
+        return operator|| agency ? 0
+                                 : ch_event__fail(err, CH_FAULT_FORBIDDEN, NULL, NULL,
+                                                  "only the agency or an operator moves an event");
+    }
+    return ch_event__fail(err, CH_FAULT_FORBIDDEN, NULL, NULL, "not allowed");
+}
+
+/* Denials are audited (no store change) and refused (CH_FAULT_DENIED) with the rule. */
 static int deny(ch_event_engine_t *eng, const ch_event_actor_t *who, const char *action,
                 const char *object, const ch_policy_decision_t *d, const char *service,
-                int64_t agency_id, ch_event_err_t *err)
+                int64_t agency_id, ch_fault_t *err)
 {
     json_t *details = json_pack("{s:s, s:s, s:s, s:I}", "rule", d->rule, "reason", d->reason,
                                 "service", service, "agency_id", (json_int_t)agency_id);
@@ -1209,13 +1207,13 @@ static int deny(ch_event_engine_t *eng, const ch_event_actor_t *who, const char 
                           .details = details};
     if (eng->cfg.audit != NULL && ch_audit_append(eng->cfg.audit, &a, NULL) != 0) {
         json_decref(details);
-        return fail(err, 503, "audit_unavailable", NULL,
-                    "the request was denied, and the denial could not be recorded");
+        return ch_event__fail(err, CH_FAULT_AUDIT, NULL, NULL,
+                              "the request was denied, and the denial could not be recorded");
     }
     json_decref(details);
-    fail(err, 403, "denied", NULL, "%s", d->reason);
+    int rc = ch_event__fail(err, CH_FAULT_DENIED, NULL, NULL, "%s", d->reason);
     err->rule = d->rule;
-    return -1;
+    return rc;
 }
 
 static ch_policy_role_t policy_role(const ch_event_actor_t *who)
@@ -1226,17 +1224,17 @@ static ch_policy_role_t policy_role(const ch_event_actor_t *who)
 /* Audits a request refused before the policy (bad place, unknown service...): the issue asks
  * that each is on the record. */
 static int refuse(ch_event_engine_t *eng, const ch_event_actor_t *who, const char *action,
-                  const char *object, ch_event_err_t *err)
+                  const char *object, ch_fault_t *err)
 {
-    json_t *d = json_pack("{s:s, s:s, s:s}", "code", err->code, "field", err->field, "reason",
-                          err->message);
+    json_t *d = json_pack("{s:s, s:s, s:s}", "code", ch_fault_code(err), "field", err->field,
+                          "reason", err->message);
     ch_audit_entry_t a = {
         .actor = who->actor, .action = action, .object = object, .outcome = "denied", .details = d};
     if (eng->cfg.audit != NULL && ch_audit_append(eng->cfg.audit, &a, NULL) != 0) {
         ch_log(CH_LOG_ERROR, MODULE, "msg=\"refusal not recorded\" action=%s", action);
     }
     json_decref(d);
-    return -1;
+    return fault_rc(err->kind);
 }
 
 /* Makes the grants of a new or approved event: store rows, live set, notices. */
@@ -1275,8 +1273,8 @@ static void went_live(ch_event_engine_t *eng, const ch_event_t *ev, const ch_gra
 }
 
 /* Answers the event with its grants (status given to the caller). */
-static int answer_event(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, int status,
-                        json_t **out, ch_event_err_t *err)
+static int answer_event(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
+                        json_t **out, ch_fault_t *err)
 {
     ch_event_t ev;
     ch_grant_list_t g;
@@ -1291,101 +1289,79 @@ static int answer_event(ch_event_engine_t *eng, const ch_event_actor_t *who, int
     *out = event_json(eng, &ev, &g, who);
     ch_event_fini(&ev);
     ch_grant_list_free(&g);
-    return status;
+    return 0;
 }
 
-int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who, const json_t *body,
-                        ch_event_pending_t **pout, ch_event_err_t *err)
+int ch_event_open_refused(ch_event_engine_t *eng, const ch_event_actor_t *who, ch_fault_t *err)
 {
-    static const char *const keys[] = {"service", "location",   "path", "incident",
-                                       "reason",  "duration_s", "case", "ptz",
-                                       "export",  "agency_id",  NULL};
-    *pout = NULL;
-    const char *incident, *reason, *case_name;
-    int want_ptz, want_export;
-    double lat = 0, lon = 0;
-    ch_geo_line_t line;
-    memset(&line, 0, sizeof(line));
-    int located = 0;
-    int64_t duration_s = 0;
-    int64_t agency_id = who->agency_id;
-    const char *service = json_string_value(json_object_get(body, "service"));
+    int rc = ch_event_may(who, CH_EVENT_OP_OPEN, err);
+    return rc != 0 ? rc : refuse(eng, who, "event.open", NULL, err);
+}
 
-    if (who->role != CH_EVENT_ROLE_AGENCY && who->role != CH_EVENT_ROLE_OPERATOR &&
-        who->role != CH_EVENT_ROLE_ADMIN) {
-        return fail(err, 403, "forbidden", NULL, "only agencies and operators open events");
-    }
-    if (check_keys(body, keys, err) != 0 || opt_text(body, "incident", &incident, err) != 0 ||
-        opt_text(body, "reason", &reason, err) != 0 ||
-        opt_text(body, "case", &case_name, err) != 0 ||
-        opt_bool(body, "ptz", &want_ptz, err) != 0 ||
-        opt_bool(body, "export", &want_export, err) != 0) {
-        return refuse(eng, who, "event.open", NULL, err);
+int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who,
+                        const ch_event_open_req_t *req, ch_event_pending_t **pout, ch_fault_t *err)
+{
+    *pout = NULL;
+    const char *incident = req->incident, *reason = req->reason, *case_name = req->case_name;
+    const char *service = req->service;
+    int located = req->located;
+    double lat = req->lat, lon = req->lon;
+    int64_t agency_id = who->agency_id;
+
+    if (ch_event_may(who, CH_EVENT_OP_OPEN, err) != 0) {
+        return fault_rc(err->kind);
     }
     if (service == NULL) {
-        fail(err, 400, "invalid", "service", "service must be a service id (GET /api/v1/services)");
+        ch_event__fail(err, CH_FAULT_INVALID, NULL, "service",
+                       "service must be a service id (GET /api/v1/services)");
         return refuse(eng, who, "event.open", NULL, err);
     }
-    json_t *dj = json_object_get(body, "duration_s");
-    if (dj != NULL && !json_is_null(dj)) {
-        if (!json_is_integer(dj) || json_integer_value(dj) < 1) {
-            fail(err, 400, "invalid", "duration_s", "duration_s must be a positive integer");
-            return refuse(eng, who, "event.open", NULL, err);
-        }
-        duration_s = json_integer_value(dj);
+    if (req->duration_s < 0) {
+        ch_event__fail(err, CH_FAULT_INVALID, NULL, "duration_s",
+                       "duration_s must be a positive integer");
+        return refuse(eng, who, "event.open", NULL, err);
     }
-    json_t *aj = json_object_get(body, "agency_id");
-    if (aj != NULL && !json_is_null(aj)) {
+    if (req->has_agency_id) {
         if (who->role == CH_EVENT_ROLE_AGENCY) {
-            if (!json_is_integer(aj) || json_integer_value(aj) != who->agency_id) {
-                fail(err, 400, "invalid", "agency_id", "an agency opens events for itself only");
+            if (req->agency_id != who->agency_id) {
+                ch_event__fail(err, CH_FAULT_INVALID, NULL, "agency_id",
+                               "an agency opens events for itself only");
                 return refuse(eng, who, "event.open", NULL, err);
             }
-        } else if (!json_is_integer(aj) || json_integer_value(aj) < 1) {
-            fail(err, 400, "invalid", "agency_id", "agency_id must be an agency's id");
+        } else if (req->agency_id < 1) {
+            ch_event__fail(err, CH_FAULT_INVALID, NULL, "agency_id",
+                           "agency_id must be an agency's id");
             return refuse(eng, who, "event.open", NULL, err);
         } else {
-            agency_id = json_integer_value(aj);
+            agency_id = req->agency_id;
         }
     }
     if (agency_id <= 0) {
-        fail(err, 400, "invalid", "agency_id", "say which agency the event is for (agency_id)");
+        ch_event__fail(err, CH_FAULT_INVALID, NULL, "agency_id",
+                       "say which agency the event is for (agency_id)");
         return refuse(eng, who, "event.open", NULL, err);
     }
-    json_t *loc = json_object_get(body, "location");
-    json_t *path = json_object_get(body, "path");
-    if ((loc != NULL) == (path != NULL)) {
-        fail(err, 400, "invalid", "location",
-             "give either location {lat, lon} or path (a GeoJSON "
-             "LineString)");
+    if (!located && (req->path == NULL || req->path_geojson == NULL)) {
+        ch_event__fail(err, CH_FAULT_INVALID, NULL, "location",
+                       "give either location {lat, lon} or path (a GeoJSON LineString)");
         return refuse(eng, who, "event.open", NULL, err);
     }
-    if (loc != NULL) {
-        if (parse_point(eng, loc, "location", &lat, &lon, err) != 0) {
+    if (located && check_place(eng, lat, lon, "location", err) != 0) {
+        return refuse(eng, who, "event.open", NULL, err);
+    }
+    for (size_t i = 0; !located && i < req->path->count; i++) {
+        if (!in_city(eng, req->path->pts[i].lat, req->path->pts[i].lon)) {
+            ch_event__fail(err, CH_FAULT_INVALID, "outside", "path",
+                           "the path leaves the area this hub serves");
             return refuse(eng, who, "event.open", NULL, err);
-        }
-        located = 1;
-    } else {
-        char gerr[200];
-        if (ch_geo_parse_linestring(path, &line, gerr, sizeof(gerr)) != 0) {
-            fail(err, 400, "invalid", "path", "%s", gerr);
-            return refuse(eng, who, "event.open", NULL, err);
-        }
-        for (size_t i = 0; i < line.count; i++) {
-            if (!in_city(eng, line.pts[i].lat, line.pts[i].lon)) {
-                ch_geo_line_fini(&line);
-                fail(err, 400, "outside", "path", "the path leaves the area this hub serves");
-                return refuse(eng, who, "event.open", NULL, err);
-            }
         }
     }
     ch_agency_t ag;
     int rc = ch_store_agency_get(eng->cfg.st, agency_id, &ag);
     if (rc != 0) {
         ch_agency_fini(&ag);
-        ch_geo_line_fini(&line);
         if (rc == CH_ENOTFOUND) {
-            fail(err, 400, "invalid", "agency_id", "no agency has this id");
+            ch_event__fail(err, CH_FAULT_INVALID, NULL, "agency_id", "no agency has this id");
             return refuse(eng, who, "event.open", NULL, err);
         }
         return fail_store(eng, err);
@@ -1395,24 +1371,22 @@ int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who, con
                               .agency_id = agency_id,
                               .role = policy_role(who),
                               .action = CH_POLICY_OPEN,
-                              .duration_s = duration_s,
+                              .duration_s = req->duration_s,
                               .has_incident = incident != NULL,
                               .has_reason = reason != NULL,
                               .case_name = case_name,
-                              .want_ptz = want_ptz,
-                              .want_export = want_export};
+                              .want_ptz = req->ptz,
+                              .want_export = req->export_allowed};
     ch_policy_decision_t d;
     memset(&d, 0, sizeof(d));
     if (eng->policy == NULL) {
         ch_agency_fini(&ag);
-        ch_geo_line_fini(&line);
-        return fail(err, 503, "unavailable", NULL, "no services file is loaded");
+        return ch_event__fail(err, CH_FAULT_UNAVAILABLE, NULL, NULL, "no services file is loaded");
     }
     if (ch_policy_decide(eng->policy, &pr, &d) != 0 || d.outcome == CH_POLICY_DENIED) {
         ch_agency_fini(&ag);
-        ch_geo_line_fini(&line);
         if (d.rule != NULL && strcmp(d.rule, "unknown_service") == 0) {
-            fail(err, 400, "invalid", "service", "%s", d.reason);
+            ch_event__fail(err, CH_FAULT_INVALID, NULL, "service", "%s", d.reason);
             return refuse(eng, who, "event.open", NULL, err);
         }
         count_open(eng, service, OUT_DENIED);
@@ -1422,21 +1396,18 @@ int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who, con
     int pending = d.outcome == CH_POLICY_NEEDS_APPROVAL;
     choice_t *choices = NULL;
     size_t nchoices = 0;
-    if (select_cameras(eng, d.service, located, lat, lon, &line, d.radius_m, d.max_cameras,
+    if (select_cameras(eng, d.service, located, lat, lon, req->path, d.radius_m, d.max_cameras,
                        &choices, &nchoices) != 0) {
-        ch_geo_line_fini(&line);
-        return fail(err, 500, "internal", NULL, "camera selection failed");
+        return ch_event__fail(err, CH_FAULT_INTERNAL, NULL, NULL, "camera selection failed");
     }
     int64_t now = now_ms(eng);
-    char *path_text =
-        path != NULL ? json_dumps(path, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
     ch_event_t ev = {.service = (char *)service,
                      .agency_id = agency_id,
                      .status = pending ? "pending" : "active",
                      .located = located,
                      .lat = lat,
                      .lon = lon,
-                     .path = path_text,
+                     .path = located ? NULL : (char *)req->path_geojson,
                      .incident = (char *)incident,
                      .reason = (char *)reason,
                      .case_name = (char *)case_name,
@@ -1459,15 +1430,13 @@ int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who, con
                          cams);
     }
     ch_free(choices);
-    ch_geo_line_fini(&line);
     if (rc != 0) {
         json_decref(cams);
-        free(path_text);
         if (batched) {
             (void)ch_store_rollback_savepoint(eng->cfg.st);
             ch_log(CH_LOG_ERROR, MODULE, "msg=\"store failed\" error=\"%s\"",
                    ch_store_errmsg(eng->cfg.st));
-            return fail(err, 500, "internal", NULL, "the store failed");
+            return ch_event__fail(err, CH_FAULT_INTERNAL, NULL, NULL, "the store failed");
         }
         return fail_store(eng, err);
     }
@@ -1477,14 +1446,13 @@ int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who, con
         (json_int_t)ev.duration_s, "incident", str_or_null(incident), "location",
         located ? json_pack("{s:f, s:f}", "lat", lat, "lon", lon) : json_null(), "decision", d.rule,
         "ptz", ev.ptz, "export", ev.export_allowed);
-    free(path_text);
     /* The store holds the event; the record goes next (ch_event_open_finish answers only once
      * it is durable, and undoes the event when it cannot be made so). */
     if ((batched ? ch_store_release(eng->cfg.st) : ch_store_commit(eng->cfg.st)) != 0) {
         json_decref(details);
         if (batched) {
             (void)ch_store_rollback_savepoint(eng->cfg.st);
-            return fail(err, 500, "internal", NULL, "the store failed");
+            return ch_event__fail(err, CH_FAULT_INTERNAL, NULL, NULL, "the store failed");
         }
         return fail_store(eng, err);
     }
@@ -1588,7 +1556,7 @@ static void undo_open(ch_event_engine_t *eng, const ch_event_pending_t *p)
 }
 
 int ch_event_open_finish(ch_event_engine_t *eng, const ch_event_actor_t *who, ch_event_pending_t *p,
-                         int audit_rc, json_t **out, ch_event_err_t *err)
+                         int audit_rc, json_t **out, ch_fault_t *err)
 {
     *out = NULL;
     int64_t id = p->event_id;
@@ -1599,8 +1567,9 @@ int ch_event_open_finish(ch_event_engine_t *eng, const ch_event_actor_t *who, ch
         undo_open(eng, p);
         count_open(eng, p->purpose, OUT_FAILED);
         ch_event_pending_free(p);
-        return fail(err, 503, "audit_unavailable", NULL,
-                    "nothing was granted: the decision could not be put on the audit record");
+        return ch_event__fail(
+            err, CH_FAULT_AUDIT, NULL, NULL,
+            "nothing was granted: the decision could not be put on the audit record");
     }
     int pending = p->pending;
     count_open(eng, p->purpose, pending ? OUT_PENDING : OUT_OPENED);
@@ -1618,18 +1587,19 @@ int ch_event_open_finish(ch_event_engine_t *eng, const ch_event_actor_t *who, ch
     *out = event_json(eng, &ev, &g, who);
     ch_event_fini(&ev);
     ch_grant_list_free(&g);
-    return 201;
+    return 0;
 }
 
-int ch_event_open(ch_event_engine_t *eng, const ch_event_actor_t *who, const json_t *body,
-                  json_t **out, ch_event_err_t *err)
+int ch_event_open(ch_event_engine_t *eng, const ch_event_actor_t *who,
+                  const ch_event_open_req_t *req, json_t **out, ch_fault_t *err)
 {
     ch_event_pending_t *p = NULL;
     *out = NULL;
-    if (ch_event_open_begin(eng, who, body, &p, err) != 0) {
-        return -1;
+    int rc = ch_event_open_begin(eng, who, req, &p, err);
+    if (rc != 0) {
+        return rc;
     }
-    int rc = eng->cfg.audit != NULL ? ch_audit_append(eng->cfg.audit, &p->entry, NULL) : 0;
+    rc = eng->cfg.audit != NULL ? ch_audit_append(eng->cfg.audit, &p->entry, NULL) : 0;
     return ch_event_open_finish(eng, who, p, rc, out, err);
 }
 
@@ -1638,18 +1608,18 @@ int ch_event_open(ch_event_engine_t *eng, const ch_event_actor_t *who, const jso
 /* Loads an event the actor may see: its agency's, or any for operators, admins, auditors; a
  * provider's when one of its cameras is in it. */
 static int load_visible(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
-                        ch_event_t *ev, ch_event_err_t *err)
+                        ch_event_t *ev, ch_fault_t *err)
 {
     int rc = ch_store_event_get(eng->cfg.st, id, ev);
     if (rc == CH_ENOTFOUND) {
-        return fail(err, 404, "not_found", NULL, "no such event");
+        return ch_event__fail(err, CH_FAULT_NOT_FOUND, NULL, NULL, "no such event");
     }
     if (rc != 0) {
         return fail_store(eng, err);
     }
     if (who->role == CH_EVENT_ROLE_AGENCY && ev->agency_id != who->agency_id) {
         ch_event_fini(ev);
-        return fail(err, 404, "not_found", NULL, "no such event");
+        return ch_event__fail(err, CH_FAULT_NOT_FOUND, NULL, NULL, "no such event");
     }
     if (who->role == CH_EVENT_ROLE_PROVIDER) {
         ch_grant_list_t g;
@@ -1662,36 +1632,39 @@ static int load_visible(ch_event_engine_t *eng, const ch_event_actor_t *who, int
         }
         if (!mine) {
             ch_event_fini(ev);
-            return fail(err, 404, "not_found", NULL, "no such event");
+            return ch_event__fail(err, CH_FAULT_NOT_FOUND, NULL, NULL, "no such event");
         }
     }
     return 0;
 }
 
 int ch_event_get(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, json_t **out,
-                 ch_event_err_t *err)
+                 ch_fault_t *err)
 {
     ch_event_t ev;
     *out = NULL;
-    if (load_visible(eng, who, id, &ev, err) != 0) {
-        return -1;
+    int rc = load_visible(eng, who, id, &ev, err);
+    if (rc != 0) {
+        return rc;
     }
     ch_event_fini(&ev);
-    return answer_event(eng, who, id, 200, out, err);
+    return answer_event(eng, who, id, out, err);
 }
 
 int ch_event_list(ch_event_engine_t *eng, const ch_event_actor_t *who, const ch_store_filter_t *f,
-                  json_t **out, ch_event_err_t *err)
+                  json_t **out, ch_fault_t *err)
 {
     *out = NULL;
     ch_store_filter_t mine = *f;
     if (who->role == CH_EVENT_ROLE_PROVIDER) {
-        return fail(err, 403, "forbidden", NULL,
-                    "providers see the events of their cameras one by one (GET /events/{id})");
+        return ch_event__fail(
+            err, CH_FAULT_FORBIDDEN, NULL, NULL,
+            "providers see the events of their cameras one by one (GET /events/{id})");
     }
     if (who->role == CH_EVENT_ROLE_AGENCY) {
         if (f->agency_id != 0 && f->agency_id != who->agency_id) {
-            return fail(err, 403, "forbidden", "agency_id", "an agency sees its own events only");
+            return ch_event__fail(err, CH_FAULT_FORBIDDEN, NULL, "agency_id",
+                                  "an agency sees its own events only");
         }
         mine.agency_id = who->agency_id;
     }
@@ -1700,9 +1673,9 @@ int ch_event_list(ch_event_engine_t *eng, const ch_event_actor_t *who, const ch_
         known = strcmp(f->status, ch_store_event_statuses[i]) == 0;
     }
     if (!known) {
-        return fail(err, 400, "invalid", "status",
-                    "status must be one of pending, active, "
-                    "denied, closed, expired");
+        return ch_event__fail(err, CH_FAULT_INVALID, NULL, "status",
+                              "status must be one of pending, active, "
+                              "denied, closed, expired");
     }
     ch_event_list_t l;
     if (ch_store_event_list(eng->cfg.st, &mine, &l) != 0) {
@@ -1719,7 +1692,7 @@ int ch_event_list(ch_event_engine_t *eng, const ch_event_actor_t *who, const ch_
     *out = json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)l.total);
     json_object_set_new(*out, "next_after", l.next_id ? json_integer(l.next_id) : json_null());
     ch_event_list_free(&l);
-    return 200;
+    return 0;
 }
 
 /* ---- ending grants --------------------------------------------------------------------------- */
@@ -1752,7 +1725,7 @@ static void ended(ch_event_engine_t *eng, const ch_grant_t *g)
  * commits. */
 static int end_event(ch_event_engine_t *eng, ch_event_t *ev, const char *status,
                      const char *gstatus, const char *by, const char *why, const char *action,
-                     json_t *details, ch_event_err_t *err)
+                     json_t *details, ch_fault_t *err)
 {
     int64_t now = now_ms(eng);
     ch_grant_list_t g;
@@ -1791,9 +1764,9 @@ static int end_event(ch_event_engine_t *eng, ch_event_t *ev, const char *status,
     if (why != NULL) {
         json_object_set_new(details, "reason", json_string(why));
     }
-    if (record_and_commit(eng, by, action, object, ev, details, err) != 0) {
+    if ((rc = record_and_commit(eng, by, action, object, ev, details, err)) != 0) {
         ch_grant_list_free(&g);
-        return -1;
+        return rc;
     }
     for (size_t i = 0; i < g.count; i++) {
         ended(eng, &g.items[i]);
@@ -1811,24 +1784,19 @@ static int is_live(const ch_event_t *ev)
 /* ---- approval ------------------------------------------------------------------------------ */
 
 int ch_event_decide(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, int approve,
-                    const json_t *body, json_t **out, ch_event_err_t *err)
+                    const char *note, json_t **out, ch_fault_t *err)
 {
-    static const char *const keys[] = {"note", NULL};
-    const char *note = NULL;
     ch_event_t ev;
     *out = NULL;
-    if (who->role != CH_EVENT_ROLE_OPERATOR && who->role != CH_EVENT_ROLE_ADMIN) {
-        return fail(err, 403, "forbidden", NULL, "only operators approve or deny events");
-    }
-    if ((body != NULL &&
-         (check_keys(body, keys, err) != 0 || opt_text(body, "note", &note, err) != 0)) ||
-        load_visible(eng, who, id, &ev, err) != 0) {
-        return -1;
+    int rc = ch_event_may(who, CH_EVENT_OP_DECIDE, err);
+    if (rc != 0 || (rc = load_visible(eng, who, id, &ev, err)) != 0) {
+        return rc;
     }
     if (strcmp(ev.status, "pending") != 0) {
-        fail(err, 409, "conflict", NULL, "the event is %s, not pending", ev.status);
+        rc = ch_event__fail(err, CH_FAULT_CONFLICT, NULL, NULL, "the event is %s, not pending",
+                            ev.status);
         ch_event_fini(&ev);
-        return -1;
+        return rc;
     }
     ch_free(ev.decided_by);
     ev.decided_by = ch_strdup(who->actor);
@@ -1838,9 +1806,9 @@ int ch_event_decide(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t
     object_name(object, "event", id);
     if (!approve) {
         json_t *d = json_pack("{s:s?}", "note", note);
-        int rc = end_event(eng, &ev, "denied", "denied", who->actor, note, "event.deny", d, err);
+        rc = end_event(eng, &ev, "denied", "denied", who->actor, note, "event.deny", d, err);
         ch_event_fini(&ev);
-        return rc != 0 ? -1 : answer_event(eng, who, id, 200, out, err);
+        return rc != 0 ? rc : answer_event(eng, who, id, out, err);
     }
     /* Approval: the policy again, as the operator approving; then the grants start now. */
     ch_agency_t ag;
@@ -1864,11 +1832,12 @@ int ch_event_decide(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t
                               .self_approval = strcmp(ev.created_by, who->actor) == 0};
     ch_policy_decision_t d;
     memset(&d, 0, sizeof(d));
-    int rc = eng->policy != NULL ? ch_policy_decide(eng->policy, &pr, &d) : CH_EINVAL;
+    rc = eng->policy != NULL ? ch_policy_decide(eng->policy, &pr, &d) : CH_EINVAL;
     ch_agency_fini(&ag);
     if (rc != 0 || d.outcome != CH_POLICY_ALLOWED) {
         /* pr points into ev: deny before releasing it. */
-        rc = rc != 0 ? fail(err, 503, "unavailable", NULL, "no services file is loaded")
+        rc = rc != 0 ? ch_event__fail(err, CH_FAULT_UNAVAILABLE, NULL, NULL,
+                                      "no services file is loaded")
                      : deny(eng, who, "event.deny", object, &d, pr.service, pr.agency_id, err);
         ch_event_fini(&ev);
         return rc;
@@ -1903,46 +1872,38 @@ int ch_event_decide(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t
     json_t *details =
         json_pack("{s:I, s:o, s:s?, s:I}", "agency_id", (json_int_t)ev.agency_id, "cameras", cams,
                   "note", note, "duration_s", (json_int_t)ev.duration_s);
-    if (record_and_commit(eng, who->actor, "event.approve", object, &ev, details, err) != 0) {
+    if ((rc = record_and_commit(eng, who->actor, "event.approve", object, &ev, details, err)) !=
+        0) {
         ch_grant_list_free(&g);
         ch_event_fini(&ev);
-        return -1;
+        return rc;
     }
     went_live(eng, &ev, &g);
     ch_grant_list_free(&g);
     ch_event_fini(&ev);
-    return answer_event(eng, who, id, 200, out, err);
+    return answer_event(eng, who, id, out, err);
 }
 
 /* ---- extension ----------------------------------------------------------------------------- */
 
 int ch_event_extend(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
-                    const json_t *body, json_t **out, ch_event_err_t *err)
+                    int64_t duration_s, json_t **out, ch_fault_t *err)
 {
-    static const char *const keys[] = {"duration_s", NULL};
     ch_event_t ev;
     *out = NULL;
-    if (body != NULL && check_keys(body, keys, err) != 0) {
-        return -1;
+    if (duration_s < 0) {
+        return ch_event__fail(err, CH_FAULT_INVALID, NULL, "duration_s",
+                              "duration_s must be a positive integer");
     }
-    int64_t duration_s = 0;
-    json_t *dj = body != NULL ? json_object_get(body, "duration_s") : NULL;
-    if (dj != NULL && (!json_is_integer(dj) || json_integer_value(dj) < 1)) {
-        return fail(err, 400, "invalid", "duration_s", "duration_s must be a positive integer");
-    }
-    duration_s = dj != NULL ? json_integer_value(dj) : 0;
-    if (who->role != CH_EVENT_ROLE_AGENCY && who->role != CH_EVENT_ROLE_OPERATOR &&
-        who->role != CH_EVENT_ROLE_ADMIN) {
-        return fail(err, 403, "forbidden", NULL, "only the agency or an operator extends");
-    }
-    if (load_visible(eng, who, id, &ev, err) != 0) {
-        return -1;
+    int rc = ch_event_may(who, CH_EVENT_OP_EXTEND, err);
+    if (rc != 0 || (rc = load_visible(eng, who, id, &ev, err)) != 0) {
+        return rc;
     }
     if (strcmp(ev.status, "active") != 0) {
-        fail(err, 409, "conflict", NULL, "the event is %s: only an active event is extended",
-             ev.status);
+        rc = ch_event__fail(err, CH_FAULT_CONFLICT, NULL, NULL,
+                            "the event is %s: only an active event is extended", ev.status);
         ch_event_fini(&ev);
-        return -1;
+        return rc;
     }
     ch_agency_t ag;
     if (ch_store_agency_get(eng->cfg.st, ev.agency_id, &ag) != 0) {
@@ -1965,11 +1926,12 @@ int ch_event_extend(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t
     memset(&d, 0, sizeof(d));
     char object[48];
     object_name(object, "event", id);
-    int rc = eng->policy != NULL ? ch_policy_decide(eng->policy, &pr, &d) : CH_EINVAL;
+    rc = eng->policy != NULL ? ch_policy_decide(eng->policy, &pr, &d) : CH_EINVAL;
     ch_agency_fini(&ag);
     if (rc != 0 || d.outcome != CH_POLICY_ALLOWED) {
         /* pr points into ev: deny before releasing it. */
-        rc = rc != 0 ? fail(err, 503, "unavailable", NULL, "no services file is loaded")
+        rc = rc != 0 ? ch_event__fail(err, CH_FAULT_UNAVAILABLE, NULL, NULL,
+                                      "no services file is loaded")
                      : deny(eng, who, "event.extend", object, &d, pr.service, pr.agency_id, err);
         ch_event_fini(&ev);
         return rc;
@@ -2007,10 +1969,10 @@ int ch_event_extend(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t
     json_t *details = json_pack("{s:I, s:o, s:I, s:I, s:s}", "agency_id", (json_int_t)ev.agency_id,
                                 "cameras", cams, "duration_s", (json_int_t)d.duration_s,
                                 "extension", (json_int_t)ev.extensions, "expired_at_before", was);
-    if (record_and_commit(eng, who->actor, "event.extend", object, &ev, details, err) != 0) {
+    if ((rc = record_and_commit(eng, who->actor, "event.extend", object, &ev, details, err)) != 0) {
         ch_grant_list_free(&g);
         ch_event_fini(&ev);
-        return -1;
+        return rc;
     }
     live_set_event(eng, id, ev.expires_at);
     for (size_t i = 0; i < g.count; i++) {
@@ -2021,69 +1983,54 @@ int ch_event_extend(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t
     }
     ch_grant_list_free(&g);
     ch_event_fini(&ev);
-    return answer_event(eng, who, id, 200, out, err);
+    return answer_event(eng, who, id, out, err);
 }
 
 /* ---- close and revoke ---------------------------------------------------------------------- */
 
 static int close_or_revoke(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
-                           const json_t *body, int revoke, json_t **out, ch_event_err_t *err)
+                           const char *why, int revoke, json_t **out, ch_fault_t *err)
 {
-    static const char *const keys[] = {"reason", NULL};
-    const char *why = NULL;
     ch_event_t ev;
     *out = NULL;
-    if (body != NULL && (check_keys(body, keys, err) != 0 || opt_text(body, "reason", &why, err))) {
-        return -1;
-    }
-    int allowed = who->role == CH_EVENT_ROLE_OPERATOR || who->role == CH_EVENT_ROLE_ADMIN ||
-                  (!revoke && who->role == CH_EVENT_ROLE_AGENCY);
-    if (!allowed) {
-        return fail(err, 403, "forbidden", NULL,
-                    revoke ? "only operators revoke events (providers revoke grants)"
-                           : "only the agency or an operator closes an event");
-    }
-    if (load_visible(eng, who, id, &ev, err) != 0) {
-        return -1;
+    int rc = ch_event_may(who, revoke ? CH_EVENT_OP_REVOKE : CH_EVENT_OP_CLOSE, err);
+    if (rc != 0 || (rc = load_visible(eng, who, id, &ev, err)) != 0) {
+        return rc;
     }
     if (!is_live(&ev)) {
-        fail(err, 409, "conflict", NULL, "the event is already %s", ev.status);
+        rc = ch_event__fail(err, CH_FAULT_CONFLICT, NULL, NULL, "the event is already %s",
+                            ev.status);
         ch_event_fini(&ev);
-        return -1;
+        return rc;
     }
-    int rc = end_event(eng, &ev, "closed", revoke ? "revoked" : "closed", who->actor, why,
-                       revoke ? "event.revoke" : "event.close", json_object(), err);
+    rc = end_event(eng, &ev, "closed", revoke ? "revoked" : "closed", who->actor, why,
+                   revoke ? "event.revoke" : "event.close", json_object(), err);
     ch_event_fini(&ev);
-    return rc != 0 ? -1 : answer_event(eng, who, id, 200, out, err);
+    return rc != 0 ? rc : answer_event(eng, who, id, out, err);
 }
 
 int ch_event_close(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
-                   const json_t *body, json_t **out, ch_event_err_t *err)
+                   const char *reason, json_t **out, ch_fault_t *err)
 {
-    return close_or_revoke(eng, who, id, body, 0, out, err);
+    return close_or_revoke(eng, who, id, reason, 0, out, err);
 }
 
 int ch_event_revoke(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
-                    const json_t *body, json_t **out, ch_event_err_t *err)
+                    const char *reason, json_t **out, ch_fault_t *err)
 {
-    return close_or_revoke(eng, who, id, body, 1, out, err);
+    return close_or_revoke(eng, who, id, reason, 1, out, err);
 }
 
 int ch_event_revoke_grant(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t grant_id,
-                          const json_t *body, json_t **out, ch_event_err_t *err)
+                          const char *why, json_t **out, ch_fault_t *err)
 {
-    static const char *const keys[] = {"reason", NULL};
-    const char *why = NULL;
     *out = NULL;
-    if (body != NULL && (check_keys(body, keys, err) != 0 || opt_text(body, "reason", &why, err))) {
-        return -1;
-    }
     ch_grant_t g;
     int rc = ch_store_grant_get(eng->cfg.st, grant_id, &g);
     if (rc == CH_ENOTFOUND ||
         (rc == 0 && who->role == CH_EVENT_ROLE_PROVIDER && g.provider_id != who->agency_id)) {
         ch_grant_fini(&g);
-        return fail(err, 404, "not_found", NULL, "no such grant");
+        return ch_event__fail(err, CH_FAULT_NOT_FOUND, NULL, NULL, "no such grant");
     }
     if (rc != 0) {
         return fail_store(eng, err);
@@ -2091,12 +2038,14 @@ int ch_event_revoke_grant(ch_event_engine_t *eng, const ch_event_actor_t *who, i
     if (who->role != CH_EVENT_ROLE_OPERATOR && who->role != CH_EVENT_ROLE_ADMIN &&
         who->role != CH_EVENT_ROLE_PROVIDER) {
         ch_grant_fini(&g);
-        return fail(err, 403, "forbidden", NULL, "operators and the camera's provider revoke");
+        return ch_event__fail(err, CH_FAULT_FORBIDDEN, NULL, NULL,
+                              "operators and the camera's provider revoke");
     }
     if (strcmp(g.status, "active") != 0 && strcmp(g.status, "pending") != 0) {
-        fail(err, 409, "conflict", NULL, "the grant is already %s", g.status);
+        rc =
+            ch_event__fail(err, CH_FAULT_CONFLICT, NULL, NULL, "the grant is already %s", g.status);
         ch_grant_fini(&g);
-        return -1;
+        return rc;
     }
     ch_event_t ev;
     rc = ch_store_begin(eng->cfg.st);
@@ -2116,50 +2065,43 @@ int ch_event_revoke_grant(ch_event_engine_t *eng, const ch_event_actor_t *who, i
         json_pack("{s:I, s:I, s:I, s:I, s:s?}", "event_id", (json_int_t)g.event_id, "camera_id",
                   (json_int_t)g.camera_id, "agency_id", (json_int_t)g.agency_id, "provider_id",
                   (json_int_t)g.provider_id, "reason", why);
-    if (record_and_commit(eng, who->actor, "grant.revoke", object, &ev, d, err) != 0) {
+    if ((rc = record_and_commit(eng, who->actor, "grant.revoke", object, &ev, d, err)) != 0) {
         ch_event_fini(&ev);
         ch_grant_fini(&g);
-        return -1;
+        return rc;
     }
     ended(eng, &g);
     ch_event_t view = ev;
     *out = grant_json(eng, &view, &g, 0);
     ch_event_fini(&ev);
     ch_grant_fini(&g);
-    return 200;
+    return 0;
 }
 
 /* ---- moving subjects ----------------------------------------------------------------------- */
 
-int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
-                  const json_t *body, json_t **out, ch_event_err_t *err)
+int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, double lat,
+                  double lon, json_t **out, ch_fault_t *err)
 {
     ch_event_t ev;
-    double lat, lon;
     *out = NULL;
-    if (who->role != CH_EVENT_ROLE_AGENCY && who->role != CH_EVENT_ROLE_OPERATOR &&
-        who->role != CH_EVENT_ROLE_ADMIN) {
-        return fail(err, 403, "forbidden", NULL, "only the agency or an operator moves an event");
-    }
-    if (body == NULL || parse_point(eng, body, "position", &lat, &lon, err) != 0) {
-        if (body == NULL) {
-            fail(err, 400, "invalid", "position", "send {\"lat\": number, \"lon\": number}");
-        }
-        return -1;
-    }
-    if (load_visible(eng, who, id, &ev, err) != 0) {
-        return -1;
+    int rc = ch_event_may(who, CH_EVENT_OP_MOVE, err);
+    if (rc != 0 || (rc = check_place(eng, lat, lon, "position", err)) != 0 ||
+        (rc = load_visible(eng, who, id, &ev, err)) != 0) {
+        return rc;
     }
     if (strcmp(ev.status, "active") != 0 || !ev.located) {
-        fail(err, 409, "conflict", NULL, "only an active event at a place moves (this one is %s%s)",
-             ev.status, ev.located ? "" : ", along a path");
+        rc = ch_event__fail(err, CH_FAULT_CONFLICT, NULL, NULL,
+                            "only an active event at a place moves (this one is %s%s)", ev.status,
+                            ev.located ? "" : ", along a path");
         ch_event_fini(&ev);
-        return -1;
+        return rc;
     }
     const ch_policy_service_t *svc = service_of(eng, ev.service);
     if (svc == NULL) {
         ch_event_fini(&ev);
-        return fail(err, 503, "unavailable", NULL, "the event's service is no longer loaded");
+        return ch_event__fail(err, CH_FAULT_UNAVAILABLE, NULL, NULL,
+                              "the event's service is no longer loaded");
     }
     int64_t now = now_ms(eng);
     char object[48];
@@ -2176,19 +2118,20 @@ int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t i
         int speed = md.rule != NULL && strcmp(md.rule, "implausible_speed") == 0;
         int64_t agency_id = ev.agency_id;
         ch_event_fini(&ev);
-        deny(eng, who, "event.move", object, &md, svc->id, agency_id, err);
-        if (speed && err->status == 403) {
-            err->status = 422;
+        rc = deny(eng, who, "event.move", object, &md, svc->id, agency_id, err);
+        if (speed && err->kind == CH_FAULT_DENIED) {
+            /* Well formed, but no subject moves so fast: not a denial by the policy. */
+            err->kind = CH_FAULT_TOO_COMPLEX;
             err->code = "implausible";
         }
-        return -1;
+        return rc;
     }
     int override = strcmp(md.rule, "implausible_speed_override") == 0;
     choice_t *c = NULL;
     size_t n = 0;
     if (select_cameras(eng, svc, 1, lat, lon, NULL, svc->radius_m, svc->max_cameras, &c, &n) != 0) {
         ch_event_fini(&ev);
-        return fail(err, 500, "internal", NULL, "camera selection failed");
+        return ch_event__fail(err, CH_FAULT_INTERNAL, NULL, NULL, "camera selection failed");
     }
     int64_t grace_until = now + eng->cfg.grace_ms;
     if (grace_until > ev.expires_at) {
@@ -2198,7 +2141,7 @@ int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t i
     memset(&g, 0, sizeof(g));
     memset(&gone, 0, sizeof(gone));
     json_t *added = json_array(), *leaving = json_array(), *kept = json_array();
-    int rc = ch_store_begin(eng->cfg.st);
+    rc = ch_store_begin(eng->cfg.st);
     if (rc == 0) {
         rc = grants_of(eng, id, "active", &g);
     }
@@ -2275,10 +2218,10 @@ int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t i
         ch_log(CH_LOG_WARN, MODULE, "msg=\"implausible move by an operator\" event=%lld",
                (long long)id);
     }
-    if (record_and_commit(eng, who->actor, "event.move", object, &ev, d, err) != 0) {
+    if ((rc = record_and_commit(eng, who->actor, "event.move", object, &ev, d, err)) != 0) {
         ch_grant_list_free(&g);
         ch_event_fini(&ev);
-        return -1;
+        return rc;
     }
     for (size_t k = 0; k < g.count; k++) {
         live_grant_t *lg = live_grant(eng, g.items[k].id);
@@ -2295,7 +2238,7 @@ int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t i
         ch_grant_list_free(&g);
     }
     ch_event_fini(&ev);
-    return answer_event(eng, who, id, 200, out, err);
+    return answer_event(eng, who, id, out, err);
 }
 
 /* ---- expiry -------------------------------------------------------------------------------- */
@@ -2304,7 +2247,7 @@ int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t i
 static int expire_event(ch_event_engine_t *eng, int64_t id, int64_t now)
 {
     ch_event_t ev;
-    ch_event_err_t err;
+    ch_fault_t err;
     if (ch_store_event_get(eng->cfg.st, id, &ev) != 0) {
         ch_event_fini(&ev);
         live_drop_event(eng, id);
@@ -2328,7 +2271,7 @@ static int expire_event(ch_event_engine_t *eng, int64_t id, int64_t now)
 static int release_grants(ch_event_engine_t *eng, int64_t event_id, int64_t now)
 {
     ch_event_t ev;
-    ch_event_err_t err;
+    ch_fault_t err;
     ch_grant_list_t g;
     memset(&g, 0, sizeof(g));
     int rc = ch_store_event_get(eng->cfg.st, event_id, &ev);
@@ -2495,7 +2438,7 @@ static int end_grant_refs(ch_event_engine_t *eng, const char *actor, const grant
         }
         ch_grant_t g;
         ch_event_t ev;
-        ch_event_err_t err;
+        ch_fault_t err;
         int x = ch_store_grant_get(eng->cfg.st, r->v[i].id, &g);
         if (x != 0 || (strcmp(g.status, "active") != 0 && strcmp(g.status, "pending") != 0)) {
             if (x == 0) {
