@@ -1538,7 +1538,6 @@ void ch_api_free(ch_api_t *api)
     }
     ch_event_engine_free(api->events);
     ch_api__http_stats_free(api->http_stats);
-    ch_free(api->batch);
     ch_geo_free(api->geo);
     ch_policy_free(api->policy);
     ch_auth_throttle_free(api->throttle);

@@ -40,10 +40,7 @@ struct ch_api {
     ch_auth_hasher_t *hasher;     /* Argon2id off the loop, bounded; NULL once closed */
     int cookie_secure;            /* add "Secure" to the session cookie (the hub is behind TLS) */
     ch_event_engine_t *events;    /* events and grants */
-    /* The opens of this loop turn, one store transaction (events_routes.c). */
-    struct open_job **batch;
-    size_t nbatch, cbatch;
-    uv_check_t *check; /* ends the batch after each poll phase */
+    uv_check_t *check;            /* ends the event engine's batch of opens after each poll phase */
     /* GET /api/v1/streams: the media relay's answer (ch_api_set_streams), or none. */
     json_t *(*streams)(void *ud);
     void *streams_ud;

@@ -284,23 +284,22 @@ static void open_queue(ch_api_t *api, open_job_t *j)
  * (after every ready socket was read), and before any other request or timer touches the
  * store.
  */
+static void batch_done(ch_event_pending_t *p, int rc)
+{
+    open_job_t *j = p->ud;
+    if (rc == 0) {
+        open_queue(j->ctx.api, j);
+    } else {
+        ch_api__reply_error(&j->ctx, 500, "internal", NULL, "the store failed");
+        ch_event_pending_free(j->p);
+        ch_free(j);
+    }
+}
+
 void ch_api__flush_events(ch_api_t *api)
 {
-    if (api->nbatch == 0 && !ch_event_in_batch(api->events)) {
-        return;
-    }
-    int rc = ch_event_batch_end(api->events);
-    size_t n = api->nbatch;
-    api->nbatch = 0;
-    for (size_t i = 0; i < n; i++) {
-        open_job_t *j = api->batch[i];
-        if (rc == 0) {
-            open_queue(api, j);
-        } else {
-            ch_api__reply_error(&j->ctx, 500, "internal", NULL, "the store failed");
-            ch_event_pending_free(j->p);
-            ch_free(j);
-        }
+    if (ch_event_in_batch(api->events)) {
+        (void)ch_event_batch_end(api->events, batch_done); /* each open is answered */
     }
 }
 
@@ -313,7 +312,6 @@ static void open_event(api_ctx_t *c, const ch_event_actor_t *who, const json_t *
 {
     ch_api_t *api = c->api;
     ch_fault_t err;
-    ch_event_pending_t *p = NULL;
     open_body_t b;
     memset(&err, 0, sizeof(err));
     if (ch_event_may(who, CH_EVENT_OP_OPEN, &err) != 0) {
@@ -338,21 +336,16 @@ static void open_event(api_ctx_t *c, const ch_event_actor_t *who, const json_t *
         ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
         return;
     }
-    int rc = ch_event_open_begin(api->events, who, &b.req, &p, &err);
-    open_body_fini(&b);
-    if (rc != 0) {
-        ch_api__reply_fault(c, &err);
-        return;
-    }
+    /* The engine keeps the open in its batch until ch_api__flush_events. */
     open_job_t *j = ch_calloc(1, sizeof(*j));
     j->ctx = *c;
-    j->p = p;
     j->work.data = j;
-    if (api->nbatch == api->cbatch) {
-        api->cbatch = api->cbatch ? api->cbatch * 2 : 64;
-        api->batch = ch_realloc(api->batch, api->cbatch * sizeof(*api->batch));
+    int rc = ch_event_open_begin(api->events, who, &b.req, j, &j->p, &err);
+    open_body_fini(&b);
+    if (rc != 0) {
+        ch_free(j);
+        ch_api__reply_fault(c, &err);
     }
-    api->batch[api->nbatch++] = j;
 }
 
 void ch_api__handle_events(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_text)

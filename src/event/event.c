@@ -269,6 +269,7 @@ void ch_event_engine_free(ch_event_engine_t *eng)
     ch_free(eng->grants);
     ch_free(eng->counts);
     ch_free(eng->map);
+    ch_free(eng->opens);
     ch_free(eng->events);
     ch_free(eng->rtsp_base);
     ch_free(eng->ws_base);

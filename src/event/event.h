@@ -227,10 +227,12 @@ typedef struct ch_event_pending {
     char actor[96], action[32], object[48], purpose[72], basis[72];
     json_t *details;
     ch_audit_entry_t entry; /* points into this struct */
+    void *ud;               /* the caller's (ch_event_open_begin's ud) */
 } ch_event_pending_t;
 
 int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who,
-                        const ch_event_open_req_t *req, ch_event_pending_t **p, ch_fault_t *err);
+                        const ch_event_open_req_t *req, void *ud, ch_event_pending_t **p,
+                        ch_fault_t *err);
 int ch_event_open_finish(ch_event_engine_t *eng, const ch_event_actor_t *who, ch_event_pending_t *p,
                          int audit_rc, json_t **out, ch_fault_t *err);
 void ch_event_pending_free(ch_event_pending_t *p); /* NULL is fine */
@@ -238,13 +240,16 @@ void ch_event_pending_free(ch_event_pending_t *p); /* NULL is fine */
 /*
  * Batches of opens: between ch_event_batch_begin and ch_event_batch_end, each
  * ch_event_open_begin is a savepoint of one store transaction (it fails alone), and the batch
- * commits once: the pages and the commit of many events are shared. The caller appends the
- * records only after a successful end; on a failed end every open of the batch is gone (answer
- * them as CH_FAULT_INTERNAL and free their pending records). No other engine call may run
- * inside a batch.
+ * commits once: the pages and the commit of many events are shared. The engine keeps the
+ * opens begun in the batch; ch_event_batch_end commits and hands each back, in the order
+ * begun, to fn(p, rc): rc 0 -> append p's record, then ch_event_open_finish; else every open
+ * of the batch is gone (rc the store's code: answer it as CH_FAULT_INTERNAL and free p).
+ * Returns the commit's code (0 when no batch was open). No other engine call may run inside a
+ * batch.
  */
+typedef void (*ch_event_batch_fn)(ch_event_pending_t *p, int rc);
 int ch_event_batch_begin(ch_event_engine_t *eng) CH_MUST_CHECK;
-int ch_event_batch_end(ch_event_engine_t *eng) CH_MUST_CHECK;
+int ch_event_batch_end(ch_event_engine_t *eng, ch_event_batch_fn fn);
 int ch_event_in_batch(const ch_event_engine_t *eng);
 
 int ch_event_get(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, json_t **out,

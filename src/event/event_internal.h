@@ -43,8 +43,10 @@ struct ch_event_engine {
     const ch_geo_t *geo;
     live_grant_t *grants;
     size_t ngrants, gcap;
-    uint32_t *map; /* grant id -> position + 1 (see live_add_grant) */
-    int batch;     /* a batch transaction of opens is open (ch_event_batch_begin) */
+    uint32_t *map;              /* grant id -> position + 1 (see live_add_grant) */
+    int batch;                  /* a batch transaction of opens is open (ch_event_batch_begin) */
+    ch_event_pending_t **opens; /* the opens begun in the batch, handed back at its end */
+    size_t nopens, copens;
     size_t mcap;
     live_event_t *events;
     size_t nevents, ecap;

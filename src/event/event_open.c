@@ -153,7 +153,8 @@ int ch_event_open_refused(ch_event_engine_t *eng, const ch_event_actor_t *who, c
 }
 
 int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who,
-                        const ch_event_open_req_t *req, ch_event_pending_t **pout, ch_fault_t *err)
+                        const ch_event_open_req_t *req, void *ud, ch_event_pending_t **pout,
+                        ch_fault_t *err)
 {
     *pout = NULL;
     const char *incident = req->incident, *reason = req->reason, *case_name = req->case_name;
@@ -326,6 +327,14 @@ int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who,
                                   .legal_basis = p->basis[0] ? p->basis : NULL,
                                   .outcome = "ok",
                                   .details = p->details};
+    p->ud = ud;
+    if (batched) {
+        if (eng->nopens == eng->copens) {
+            eng->copens = eng->copens ? eng->copens * 2 : 64;
+            eng->opens = ch_realloc(eng->opens, eng->copens * sizeof(*eng->opens));
+        }
+        eng->opens[eng->nopens++] = p;
+    }
     *pout = p;
     return 0;
 }
@@ -340,7 +349,7 @@ int ch_event_batch_begin(ch_event_engine_t *eng)
     return rc;
 }
 
-int ch_event_batch_end(ch_event_engine_t *eng)
+int ch_event_batch_end(ch_event_engine_t *eng, ch_event_batch_fn fn)
 {
     if (!eng->batch) {
         return 0;
@@ -354,6 +363,11 @@ int ch_event_batch_end(ch_event_engine_t *eng)
     } else {
         /* The store holds the events, the log not yet: ch_event_restore aborts them. */
         ch_event__crash_point(eng, "event.open", "after_commit");
+    }
+    size_t n = eng->nopens;
+    eng->nopens = 0;
+    for (size_t i = 0; i < n; i++) {
+        fn(eng->opens[i], rc);
     }
     return rc;
 }
@@ -450,7 +464,7 @@ int ch_event_open(ch_event_engine_t *eng, const ch_event_actor_t *who,
 {
     ch_event_pending_t *p = NULL;
     *out = NULL;
-    int rc = ch_event_open_begin(eng, who, req, &p, err);
+    int rc = ch_event_open_begin(eng, who, req, NULL, &p, err);
     if (rc != 0) {
         return rc;
     }

@@ -1867,7 +1867,7 @@ static void test_open_without_its_record_is_undone(void **state)
     uint64_t seq = ch_audit_size(fx->audit);
 
     /* The append failed: 503, nothing live, the event and its grants closed in the store. */
-    assert_int_equal(ch_event_open_begin(fx->eng, &police, &body, &p, &err), 0);
+    assert_int_equal(ch_event_open_begin(fx->eng, &police, &body, NULL, &p, &err), 0);
     assert_non_null(p);
     int64_t id = p->event_id;
     assert_true(ch_event_open_finish(fx->eng, &police, p, CH_EIO, &out, &err) < 0);
@@ -1890,7 +1890,7 @@ static void test_open_without_its_record_is_undone(void **state)
     assert_int_equal(ch_audit_size(fx->audit), seq);
 
     /* The hub stopped between the store and the record: the next start closes the event. */
-    assert_int_equal(ch_event_open_begin(fx->eng, &police, &body, &p, &err), 0);
+    assert_int_equal(ch_event_open_begin(fx->eng, &police, &body, NULL, &p, &err), 0);
     int64_t id2 = p->event_id;
     ch_event_pending_free(p);
     json_t *kept = open_112(fx, &police, A_LAT, A_LON, 600); /* recorded: it stands */
@@ -1915,6 +1915,59 @@ static void test_open_without_its_record_is_undone(void **state)
     json_decref(v);
     assert_int_equal(ch_event_live_grants(fx->eng), 3);
     json_decref(kept);
+}
+
+/* What ch_event_batch_end hands back: the opens, in order, and the commit's code. */
+static ch_event_pending_t *batch_seen[4];
+static int batch_rc[4];
+static size_t batch_n;
+
+static void batch_collect(ch_event_pending_t *p, int rc)
+{
+    assert_true(batch_n < 4);
+    batch_seen[batch_n] = p;
+    batch_rc[batch_n++] = rc;
+}
+
+/* The engine keeps the opens of a batch (one COMMIT) and hands each back at its end, with its
+ * caller's ud; a refused open is not in it; each then finishes as one opened alone. */
+static void test_a_batch_of_opens_is_the_engines(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    ch_event_actor_t prov = provider(fx->district, "apikey:3");
+    ch_event_open_req_t body = open_req("112-center", A_LAT, A_LON, "112-1", "robbery", 600);
+    ch_event_pending_t *p1 = NULL, *p2 = NULL, *p3 = NULL;
+    int ud1 = 1, ud2 = 2;
+    ch_fault_t err;
+    batch_n = 0;
+    assert_int_equal(ch_event_batch_end(fx->eng, batch_collect), 0); /* none open */
+    assert_int_equal(ch_event_batch_begin(fx->eng), 0);
+    assert_true(ch_event_in_batch(fx->eng));
+    assert_int_equal(ch_event_open_begin(fx->eng, &police, &body, &ud1, &p1, &err), 0);
+    assert_true(ch_event_open_begin(fx->eng, &prov, &body, &ud2, &p3, &err) < 0);
+    assert_null(p3);
+    assert_int_equal(ch_event_open_begin(fx->eng, &police, &body, &ud2, &p2, &err), 0);
+    assert_int_equal(batch_n, 0);
+    assert_int_equal(ch_event_batch_end(fx->eng, batch_collect), 0);
+    assert_false(ch_event_in_batch(fx->eng));
+    assert_int_equal(batch_n, 2);
+    assert_ptr_equal(batch_seen[0], p1);
+    assert_ptr_equal(batch_seen[1], p2);
+    assert_ptr_equal(p1->ud, &ud1);
+    assert_ptr_equal(p2->ud, &ud2);
+    assert_int_equal(batch_rc[0], 0);
+    assert_int_equal(batch_rc[1], 0);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *out = NULL;
+        ch_event_pending_t *p = batch_seen[i];
+        int rc = ch_audit_append(fx->audit, &p->entry, NULL);
+        assert_int_equal(ch_event_open_finish(fx->eng, &police, p, rc, &out, &err), 0);
+        assert_string_equal(str_of(out, "status"), "active");
+        json_decref(out);
+    }
+    assert_int_equal(ch_event_live_grants(fx->eng), 6);
+    assert_int_equal(count_of(fx, "events"), 2);
 }
 
 /* The ledger from raw records, many events interleaved: opened 1..N, each end arriving in
@@ -2033,6 +2086,7 @@ int main(void)
             test_a_decision_on_the_record_but_not_in_the_store_is_carried_out_at_start, setup,
             teardown),
         cmocka_unit_test_setup_teardown(test_open_without_its_record_is_undone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_batch_of_opens_is_the_engines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ledger_folds_interleaved_events, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
