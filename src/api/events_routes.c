@@ -308,11 +308,86 @@ static void on_check(uv_check_t *h)
     ch_api__flush_events(h->data);
 }
 
-static void open_event(api_ctx_t *c, const ch_event_actor_t *who, const json_t *body)
+/* Opens (b checked): the open joins the engine's batch of this loop turn, which
+ * ch_api__flush_events commits and hands back to be recorded. */
+static void open_start(api_ctx_t *c, const ch_event_actor_t *who, const open_body_t *b)
+{
+    ch_api_t *api = c->api;
+    ch_fault_t err;
+    memset(&err, 0, sizeof(err));
+    if (api->check == NULL) {
+        /* Made on the first open; closed by ch_api_close. */
+        api->check = ch_calloc(1, sizeof(*api->check));
+        uv_check_init(api->loop, api->check);
+        api->check->data = api;
+        uv_check_start(api->check, on_check);
+    }
+    if (ch_event_batch_begin(api->events) != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+        return;
+    }
+    open_job_t *j = ch_calloc(1, sizeof(*j));
+    j->ctx = *c;
+    j->work.data = j;
+    int rc = ch_event_open_begin(api->events, who, &b->req, j, &j->p, &err);
+    if (rc != 0) {
+        ch_free(j);
+        ch_api__reply_fault(c, &err);
+    }
+}
+
+/* An open along a path whose cameras are being found on the thread pool (a path of thousands
+ * of points takes up to a second: the loop does not wait for it). */
+typedef struct path_job {
+    uv_work_t work;
+    api_ctx_t ctx;
+    json_t *body; /* b's texts borrow from it */
+    open_body_t b;
+    ch_event_path_query_t *q;
+} path_job_t;
+
+static void path_job_free(path_job_t *j)
+{
+    ch_event_path_query_free(j->q);
+    open_body_fini(&j->b);
+    json_decref(j->body);
+    ch_free(j);
+}
+
+static void path_work(uv_work_t *w)
+{
+    path_job_t *j = w->data;
+    ch_event_path_query_run(j->q);
+}
+
+static void path_done(uv_work_t *w, int status)
+{
+    path_job_t *j = w->data;
+    ch_api_t *api = j->ctx.api;
+    api->in_flight--;
+    if (api->freeing) {
+        path_job_free(j);
+        if (api->in_flight == 0) {
+            ch_api_free(api);
+        }
+        return;
+    }
+    if (status == UV_ECANCELED) {
+        ch_event_path_query_run(j->q); /* not run: here, then */
+    }
+    api_ctx_t *c = &j->ctx;
+    ch_event_actor_t who = {c->who.actor, event_role(c->who.role), c->who.agency_id};
+    j->b.req.path_cameras = j->q;
+    open_start(c, &who, &j->b); /* decides again: the services may have been reloaded */
+    path_job_free(j);
+}
+
+static void open_event(api_ctx_t *c, const ch_event_actor_t *who, json_t *body)
 {
     ch_api_t *api = c->api;
     ch_fault_t err;
     open_body_t b;
+    ch_event_path_query_t *q = NULL;
     memset(&err, 0, sizeof(err));
     if (ch_event_may(who, CH_EVENT_OP_OPEN, &err) != 0) {
         ch_api__reply_fault(c, &err);
@@ -324,27 +399,27 @@ static void open_event(api_ctx_t *c, const ch_event_actor_t *who, const json_t *
         ch_api__reply_fault(c, &err);
         return;
     }
-    if (api->check == NULL) {
-        /* Made on the first open; closed by ch_api_close. */
-        api->check = ch_calloc(1, sizeof(*api->check));
-        uv_check_init(api->loop, api->check);
-        api->check->data = api;
-        uv_check_start(api->check, on_check);
-    }
-    if (ch_event_batch_begin(api->events) != 0) {
+    if (!b.req.located && ch_event_open_prepare(api->events, who, &b.req, &q, &err) != 0) {
         open_body_fini(&b);
-        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+        ch_api__reply_fault(c, &err);
         return;
     }
-    /* The engine keeps the open in its batch until ch_api__flush_events. */
-    open_job_t *j = ch_calloc(1, sizeof(*j));
+    if (q == NULL) {
+        open_start(c, who, &b);
+        open_body_fini(&b);
+        return;
+    }
+    path_job_t *j = ch_calloc(1, sizeof(*j));
     j->ctx = *c;
+    j->body = json_incref(body);
+    j->b = b;
+    j->b.req.path = &j->b.line; /* pointed into b */
+    j->q = q;
     j->work.data = j;
-    int rc = ch_event_open_begin(api->events, who, &b.req, j, &j->p, &err);
-    open_body_fini(&b);
-    if (rc != 0) {
-        ch_free(j);
-        ch_api__reply_fault(c, &err);
+    api->in_flight++;
+    if (uv_queue_work(api->loop, &j->work, path_work, path_done) != 0) {
+        ch_event_path_query_run(q);
+        path_done(&j->work, 0);
     }
 }
 

@@ -281,7 +281,7 @@ void ch_event_set_policy(ch_event_engine_t *eng, const ch_policy_t *p)
     eng->policy = p;
 }
 
-void ch_event_set_geo(ch_event_engine_t *eng, const ch_geo_t *geo)
+void ch_event_set_geo(ch_event_engine_t *eng, ch_geo_t *geo)
 {
     eng->geo = geo;
 }

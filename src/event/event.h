@@ -133,9 +133,11 @@ typedef void (*ch_event_notice_fn)(void *ud, const ch_event_notice_t *n);
 ch_event_engine_t *ch_event_engine_new(const ch_event_config_t *cfg);
 void ch_event_engine_free(ch_event_engine_t *eng); /* NULL is fine */
 
-/* The services and cameras decided on; both borrowed, replaced on reload and after imports. */
+/* The services and cameras decided on; both borrowed, replaced on reload and after imports.
+ * The engine takes references to geo for queries off the loop (ch_event_open_prepare), so its
+ * owner unshares it before changing it (ch_geo_unshare), as for its own queries. */
 void ch_event_set_policy(ch_event_engine_t *eng, const ch_policy_t *p);
-void ch_event_set_geo(ch_event_engine_t *eng, const ch_geo_t *geo);
+void ch_event_set_geo(ch_event_engine_t *eng, ch_geo_t *geo);
 /* Replaces the bases of the grants' URLs (copied). */
 void ch_event_set_urls(ch_event_engine_t *eng, const char *rtsp_base, const char *ws_base);
 /* Adds a listener of notices (at most 8). */
@@ -188,6 +190,8 @@ void ch_event_each_live_grant(const ch_event_engine_t *eng, ch_event_notice_fn f
  * operation checks it too; the API asks first where the role is checked before the body. */
 int ch_event_may(const ch_event_actor_t *who, ch_event_op_t op, ch_fault_t *err) CH_MUST_CHECK;
 
+typedef struct ch_event_path_query ch_event_path_query_t;
+
 typedef struct ch_event_open_req {
     const char *service; /* a service id of the services file (required) */
     int has_agency_id;   /* agency_id given: else the actor's own agency */
@@ -199,6 +203,9 @@ typedef struct ch_event_open_req {
     const char *incident, *reason, *case_name;
     int64_t duration_s; /* > 0, or 0: the service's default */
     int ptz, export_allowed;
+    /* The path's cameras computed off the loop (ch_event_open_prepare), or NULL: computed in
+     * the call. */
+    const ch_event_path_query_t *path_cameras;
 } ch_event_open_req_t;
 
 int ch_event_open(ch_event_engine_t *eng, const ch_event_actor_t *who,
@@ -236,6 +243,22 @@ int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who,
 int ch_event_open_finish(ch_event_engine_t *eng, const ch_event_actor_t *who, ch_event_pending_t *p,
                          int audit_rc, json_t **out, ch_fault_t *err);
 void ch_event_pending_free(ch_event_pending_t *p); /* NULL is fine */
+
+/*
+ * Opening along a path without stalling the loop (the cameras along a path of thousands of
+ * points take up to a second to find): ch_event_open_prepare checks and decides as
+ * ch_event_open_begin does (refusals answered and recorded the same) and returns 0 with *q,
+ * the query of the path's cameras, holding a reference to the geo index; *q is NULL when
+ * there is nothing to compute off the loop (a place, or no index). ch_event_path_query_run
+ * computes it on any thread (it touches only q and its index); then, on the loop, a request
+ * with path_cameras = q opens as usual (the decision is taken again, the cameras come from q)
+ * and ch_event_path_query_free drops q (NULL is fine). Loop, except run.
+ */
+int ch_event_open_prepare(ch_event_engine_t *eng, const ch_event_actor_t *who,
+                          const ch_event_open_req_t *req, ch_event_path_query_t **q,
+                          ch_fault_t *err) CH_MUST_CHECK;
+void ch_event_path_query_run(ch_event_path_query_t *q);
+void ch_event_path_query_free(ch_event_path_query_t *q);
 
 /*
  * Batches of opens: between ch_event_batch_begin and ch_event_batch_end, each

@@ -40,7 +40,7 @@ struct ch_event_engine {
     uint8_t sk[64];
     int has_sk;
     const ch_policy_t *policy;
-    const ch_geo_t *geo;
+    ch_geo_t *geo; /* borrowed; referenced by path queries (ch_event_open_prepare) */
     live_grant_t *grants;
     size_t ngrants, gcap;
     uint32_t *map;              /* grant id -> position + 1 (see live_add_grant) */
@@ -96,8 +96,12 @@ void ch_event__live_drop_event(ch_event_engine_t *eng, int64_t id);
 
 /* event_select.c */
 int ch_event__select_cameras(ch_event_engine_t *eng, const ch_policy_service_t *svc, int located,
-                             double lat, double lon, const ch_geo_line_t *line, double radius_m,
-                             int max_cameras, choice_t **out, size_t *n);
+                             double lat, double lon, const ch_geo_line_t *line,
+                             const ch_event_path_query_t *q, double radius_m, int max_cameras,
+                             choice_t **out, size_t *n);
+/* A query of the cameras along line within radius_m (as the policy gives it). */
+ch_event_path_query_t *ch_event__path_query_new(ch_event_engine_t *eng, const ch_geo_line_t *line,
+                                                double radius_m);
 char *ch_event__why_text(const ch_geo_result_t *r, int path);
 
 /* event_view.c */

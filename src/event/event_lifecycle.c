@@ -544,8 +544,8 @@ int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t i
     int override = strcmp(md.rule, "implausible_speed_override") == 0;
     choice_t *c = NULL;
     size_t n = 0;
-    if (ch_event__select_cameras(eng, svc, 1, lat, lon, NULL, svc->radius_m, svc->max_cameras, &c,
-                                 &n) != 0) {
+    if (ch_event__select_cameras(eng, svc, 1, lat, lon, NULL, NULL, svc->radius_m, svc->max_cameras,
+                                 &c, &n) != 0) {
         ch_event_fini(&ev);
         return ch_event__fail(err, CH_FAULT_INTERNAL, NULL, NULL, "camera selection failed");
     }

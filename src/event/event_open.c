@@ -152,11 +152,15 @@ int ch_event_open_refused(ch_event_engine_t *eng, const ch_event_actor_t *who, c
     return rc != 0 ? rc : refuse(eng, who, "event.open", NULL, err);
 }
 
-int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who,
-                        const ch_event_open_req_t *req, void *ud, ch_event_pending_t **pout,
-                        ch_fault_t *err)
+/*
+ * Who asks, what, where and for whom, then the policy: 0 with *agency_out (the agency the event
+ * is for) and *d (pointing into the policy); a refusal (recorded) or denial (recorded and
+ * counted) otherwise.
+ */
+static int open_decide(ch_event_engine_t *eng, const ch_event_actor_t *who,
+                       const ch_event_open_req_t *req, int64_t *agency_out, ch_policy_decision_t *d,
+                       ch_fault_t *err)
 {
-    *pout = NULL;
     const char *incident = req->incident, *reason = req->reason, *case_name = req->case_name;
     const char *service = req->service;
     int located = req->located;
@@ -232,27 +236,59 @@ int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who,
                               .case_name = case_name,
                               .want_ptz = req->ptz,
                               .want_export = req->export_allowed};
-    ch_policy_decision_t d;
-    memset(&d, 0, sizeof(d));
+    memset(d, 0, sizeof(*d));
     if (eng->policy == NULL) {
         ch_agency_fini(&ag);
         return ch_event__fail(err, CH_FAULT_UNAVAILABLE, NULL, NULL, "no services file is loaded");
     }
-    if (ch_policy_decide(eng->policy, &pr, &d) != 0 || d.outcome == CH_POLICY_DENIED) {
+    if (ch_policy_decide(eng->policy, &pr, d) != 0 || d->outcome == CH_POLICY_DENIED) {
         ch_agency_fini(&ag);
-        if (d.rule != NULL && strcmp(d.rule, "unknown_service") == 0) {
-            ch_event__fail(err, CH_FAULT_INVALID, NULL, "service", "%s", d.reason);
+        if (d->rule != NULL && strcmp(d->rule, "unknown_service") == 0) {
+            ch_event__fail(err, CH_FAULT_INVALID, NULL, "service", "%s", d->reason);
             return refuse(eng, who, "event.open", NULL, err);
         }
         ch_event__count_open(eng, service, OUT_DENIED);
-        return ch_event__deny(eng, who, "event.deny", NULL, &d, service, agency_id, err);
+        return ch_event__deny(eng, who, "event.deny", NULL, d, service, agency_id, err);
     }
     ch_agency_fini(&ag);
+    *agency_out = agency_id;
+    return 0;
+}
+
+int ch_event_open_prepare(ch_event_engine_t *eng, const ch_event_actor_t *who,
+                          const ch_event_open_req_t *req, ch_event_path_query_t **q,
+                          ch_fault_t *err)
+{
+    int64_t agency_id = 0;
+    ch_policy_decision_t d;
+    *q = NULL;
+    int rc = open_decide(eng, who, req, &agency_id, &d, err);
+    if (rc == 0 && !req->located && eng->geo != NULL) {
+        *q = ch_event__path_query_new(eng, req->path, d.radius_m);
+    }
+    return rc;
+}
+
+int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who,
+                        const ch_event_open_req_t *req, void *ud, ch_event_pending_t **pout,
+                        ch_fault_t *err)
+{
+    *pout = NULL;
+    const char *incident = req->incident, *reason = req->reason, *case_name = req->case_name;
+    const char *service = req->service;
+    int located = req->located;
+    double lat = req->lat, lon = req->lon;
+    int64_t agency_id = 0;
+    ch_policy_decision_t d;
+    int rc = open_decide(eng, who, req, &agency_id, &d, err);
+    if (rc != 0) {
+        return rc;
+    }
     int pending = d.outcome == CH_POLICY_NEEDS_APPROVAL;
     choice_t *choices = NULL;
     size_t nchoices = 0;
-    if (ch_event__select_cameras(eng, d.service, located, lat, lon, req->path, d.radius_m,
-                                 d.max_cameras, &choices, &nchoices) != 0) {
+    if (ch_event__select_cameras(eng, d.service, located, lat, lon, req->path, req->path_cameras,
+                                 d.radius_m, d.max_cameras, &choices, &nchoices) != 0) {
         return ch_event__fail(err, CH_FAULT_INTERNAL, NULL, NULL, "camera selection failed");
     }
     int64_t now = ch_event__now_ms(eng);

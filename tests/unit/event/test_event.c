@@ -703,6 +703,62 @@ static void test_open_along_a_path(void **state)
     free(text);
 }
 
+/* A path's cameras found off the loop (ch_event_open_prepare, the query run, then the open with
+ * its answer) are those an open finds in one call; a place has nothing to run off the loop;
+ * a request prepare refuses is refused as the open refuses it. */
+static void test_a_path_open_prepared_off_the_loop(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    ch_geo_line_t line;
+    char *text = path_of(A_LON, A_LAT, B_LON, B_LAT, &line);
+    ch_event_open_req_t b = open_req("112-center", 0, 0, "112-7", "car chase", 0);
+    b.located = 0;
+    b.path = &line;
+    b.path_geojson = text;
+    ch_event_path_query_t *q = NULL;
+    ch_fault_t err;
+    json_t *one = NULL, *two = NULL;
+    assert_int_equal(ch_event_open_prepare(fx->eng, &police, &b, &q, &err), 0);
+    assert_non_null(q);
+    ch_event_path_query_run(q);
+    b.path_cameras = q;
+    assert_int_equal(try_open(fx, &police, b, &one, &err), 0);
+    ch_event_path_query_free(q);
+    b.path_cameras = NULL;
+    assert_int_equal(try_open(fx, &police, b, &two, &err), 0);
+    assert_int_equal(grant_count(one), 5);
+    assert_int_equal(grant_count(two), 5);
+    for (size_t i = 0; i < 5; i++) {
+        json_t *g1 = json_array_get(json_object_get(one, "grants"), i);
+        json_t *g2 = json_array_get(json_object_get(two, "grants"), i);
+        assert_int_equal(int_of(g1, "camera_id"), int_of(g2, "camera_id"));
+        assert_true(json_equal(json_object_get(g1, "reason"), json_object_get(g2, "reason")));
+    }
+    json_decref(one);
+    json_decref(two);
+
+    /* A place: nothing to run off the loop. */
+    ch_event_open_req_t at = open_req("112-center", A_LAT, A_LON, "112-1", "x", 60);
+    assert_int_equal(ch_event_open_prepare(fx->eng, &police, &at, &q, &err), 0);
+    assert_null(q);
+    /* Refused as the open refuses: a path leaving the city, a provider. */
+    ch_geo_line_fini(&line);
+    free(text);
+    text = path_of(A_LON, A_LAT, 129.0, 35.1, &line);
+    b.path_geojson = text;
+    assert_int_equal(ch_event_open_prepare(fx->eng, &police, &b, &q, &err), CH_EINVAL);
+    assert_null(q);
+    assert_string_equal(ch_fault_code(&err), "outside");
+    ch_event_actor_t prov = provider(fx->district, "apikey:3");
+    assert_int_equal(ch_event_open_prepare(fx->eng, &prov, &b, &q, &err), CH_EPERM);
+    assert_int_equal(err.kind, CH_FAULT_FORBIDDEN);
+    assert_null(q);
+    assert_int_equal(count_of(fx, "events"), 2);
+    ch_geo_line_fini(&line);
+    free(text);
+}
+
 static void test_tokens_verify_and_fail_when_changed_or_expired(void **state)
 {
     fixture_t *fx = *state;
@@ -2087,6 +2143,7 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(test_open_without_its_record_is_undone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_batch_of_opens_is_the_engines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_path_open_prepared_off_the_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ledger_folds_interleaved_events, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
