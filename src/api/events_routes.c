@@ -241,17 +241,33 @@ static void open_work(uv_work_t *w)
     j->rc = ch_audit_append(j->ctx.api->audit, &j->p->entry, NULL);
 }
 
+/* A job of the pool is back on the loop: 0 to go on with it, or 1 when the API is closing
+ * (free_job(job) freed it and, the last one back, the API too). */
+static int job_back(ch_api_t *api, void (*free_job)(void *), void *job)
+{
+    api->in_flight--;
+    if (!api->freeing) {
+        return 0;
+    }
+    free_job(job);
+    if (api->in_flight == 0) {
+        ch_api_free(api);
+    }
+    return 1;
+}
+
+static void open_job_free(void *job)
+{
+    open_job_t *j = job;
+    ch_event_pending_free(j->p);
+    ch_free(j);
+}
+
 static void open_done(uv_work_t *w, int status)
 {
     open_job_t *j = w->data;
     ch_api_t *api = j->ctx.api;
-    api->in_flight--;
-    if (api->freeing) {
-        ch_event_pending_free(j->p);
-        ch_free(j);
-        if (api->in_flight == 0) {
-            ch_api_free(api);
-        }
+    if (job_back(api, open_job_free, j)) {
         return;
     }
     api_ctx_t *c = &j->ctx;
@@ -346,8 +362,9 @@ typedef struct path_job {
     ch_event_path_query_t *q;
 } path_job_t;
 
-static void path_job_free(path_job_t *j)
+static void path_job_free(void *job)
 {
+    path_job_t *j = job;
     ch_event_path_query_free(j->q);
     open_body_fini(&j->b);
     json_decref(j->body);
@@ -363,13 +380,7 @@ static void path_work(uv_work_t *w)
 static void path_done(uv_work_t *w, int status)
 {
     path_job_t *j = w->data;
-    ch_api_t *api = j->ctx.api;
-    api->in_flight--;
-    if (api->freeing) {
-        path_job_free(j);
-        if (api->in_flight == 0) {
-            ch_api_free(api);
-        }
+    if (job_back(j->ctx.api, path_job_free, j)) {
         return;
     }
     if (status == UV_ECANCELED) {

@@ -191,6 +191,34 @@ int ch_event__is_live(const ch_event_t *ev)
     return strcmp(ev->status, "active") == 0 || strcmp(ev->status, "pending") == 0;
 }
 
+/* The event's agency (its type is the policy's question), into *ag (ch_agency_fini); on a
+ * failure ev is released and the refusal returned. */
+static int agency_of(ch_event_engine_t *eng, ch_event_t *ev, ch_agency_t *ag, ch_fault_t *err)
+{
+    if (ch_store_agency_get(eng->cfg.st, ev->agency_id, ag) != 0) {
+        ch_agency_fini(ag);
+        ch_event_fini(ev);
+        return ch_event__fail_store(eng, err);
+    }
+    return 0;
+}
+
+/* The policy again on a live event (approval, extension): 0 when allowed, else the refusal
+ * (a denial recorded as action on object). */
+static int decide_again(ch_event_engine_t *eng, const ch_event_actor_t *who, const char *action,
+                        const char *object, const ch_policy_request_t *pr, ch_policy_decision_t *d,
+                        ch_fault_t *err)
+{
+    int rc = eng->policy != NULL ? ch_policy_decide(eng->policy, pr, d) : CH_EINVAL;
+    if (rc != 0) {
+        return ch_event__fail(err, CH_FAULT_UNAVAILABLE, NULL, NULL, "no services file is loaded");
+    }
+    if (d->outcome != CH_POLICY_ALLOWED) {
+        return ch_event__deny(eng, who, action, object, d, pr->service, pr->agency_id, err);
+    }
+    return 0;
+}
+
 /* ---- approval ------------------------------------------------------------------------------ */
 
 int ch_event_decide(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, int approve,
@@ -223,10 +251,8 @@ int ch_event_decide(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t
     }
     /* Approval: the policy again, as the operator approving; then the grants start now. */
     ch_agency_t ag;
-    if (ch_store_agency_get(eng->cfg.st, ev.agency_id, &ag) != 0) {
-        ch_agency_fini(&ag);
-        ch_event_fini(&ev);
-        return ch_event__fail_store(eng, err);
+    if ((rc = agency_of(eng, &ev, &ag, err)) != 0) {
+        return rc;
     }
     ch_policy_request_t pr = {.service = ev.service,
                               .agency_type = ag.type,
@@ -243,14 +269,10 @@ int ch_event_decide(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t
                               .self_approval = strcmp(ev.created_by, who->actor) == 0};
     ch_policy_decision_t d;
     memset(&d, 0, sizeof(d));
-    rc = eng->policy != NULL ? ch_policy_decide(eng->policy, &pr, &d) : CH_EINVAL;
+    /* pr points into ev: decided (and a denial recorded) before releasing it. */
+    rc = decide_again(eng, who, "event.deny", object, &pr, &d, err);
     ch_agency_fini(&ag);
-    if (rc != 0 || d.outcome != CH_POLICY_ALLOWED) {
-        /* pr points into ev: deny before releasing it. */
-        rc = rc != 0 ? ch_event__fail(err, CH_FAULT_UNAVAILABLE, NULL, NULL,
-                                      "no services file is loaded")
-                     : ch_event__deny(eng, who, "event.deny", object, &d, pr.service, pr.agency_id,
-                                      err);
+    if (rc != 0) {
         ch_event_fini(&ev);
         return rc;
     }
@@ -318,10 +340,8 @@ int ch_event_extend(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t
         return rc;
     }
     ch_agency_t ag;
-    if (ch_store_agency_get(eng->cfg.st, ev.agency_id, &ag) != 0) {
-        ch_agency_fini(&ag);
-        ch_event_fini(&ev);
-        return ch_event__fail_store(eng, err);
+    if ((rc = agency_of(eng, &ev, &ag, err)) != 0) {
+        return rc;
     }
     ch_policy_request_t pr = {.service = ev.service,
                               .agency_type = ag.type,
@@ -338,14 +358,10 @@ int ch_event_extend(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t
     memset(&d, 0, sizeof(d));
     char object[48];
     ch_event__object_name(object, "event", id);
-    rc = eng->policy != NULL ? ch_policy_decide(eng->policy, &pr, &d) : CH_EINVAL;
+    /* pr points into ev: decided (and a denial recorded) before releasing it. */
+    rc = decide_again(eng, who, "event.extend", object, &pr, &d, err);
     ch_agency_fini(&ag);
-    if (rc != 0 || d.outcome != CH_POLICY_ALLOWED) {
-        /* pr points into ev: deny before releasing it. */
-        rc = rc != 0 ? ch_event__fail(err, CH_FAULT_UNAVAILABLE, NULL, NULL,
-                                      "no services file is loaded")
-                     : ch_event__deny(eng, who, "event.extend", object, &d, pr.service,
-                                      pr.agency_id, err);
+    if (rc != 0) {
         ch_event_fini(&ev);
         return rc;
     }
