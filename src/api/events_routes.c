@@ -148,7 +148,10 @@ static int open_request(const json_t *body, open_body_t *b, ch_fault_t *err)
         opt_bool(body, "export", &r->export_allowed, err) != 0) {
         return CH_EINVAL;
     }
-    r->service = json_string_value(json_object_get(body, "service")); /* NULL: the engine says */
+    r->service = json_string_value(json_object_get(body, "service"));
+    if (r->service == NULL) {
+        return invalid(err, "service", "service must be a service id (GET /api/v1/services)");
+    }
     if (opt_duration(body, &r->duration_s, err) != 0) {
         return CH_EINVAL;
     }
