@@ -1277,7 +1277,6 @@ void ch_api_free(ch_api_t *api)
         return;
     }
     ch_api__http_stats_free(api->http_stats);
-    ch_free(api->batch);
     ch_geo_free(api->geo);
     ch_auth_throttle_free(api->throttle);
     ch_auth_lockout_free(api->lockout);

@@ -48,10 +48,7 @@ struct ch_api {
     ch_auth_hasher_t *hasher;     /* Argon2id off the loop, bounded; NULL once closed */
     int cookie_secure;            /* add "Secure" to the session cookie (the hub is behind TLS) */
     ch_event_engine_t *events;    /* events and grants (the hub's) */
-    /* The opens of this loop turn, one store transaction (events_routes.c). */
-    struct open_job **batch;
-    size_t nbatch, cbatch;
-    uv_check_t *check; /* ends the batch after each poll phase */
+    uv_check_t *check;            /* ends the event engine's batch of opens after each poll phase */
     /* A camera's stream URL or credentials changed, or none. */
     void (*camera_source)(void *ud, int64_t camera_id);
     void *camera_source_ud;

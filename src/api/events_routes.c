@@ -1,13 +1,17 @@
 /*
- * api/events_routes.c: /api/v1/events and /api/v1/grants, handed to the event engine with the
- * request's principal. The engine decides, records and answers; this file maps roles, parses
- * ids and queries, and turns the engine's errors into the API's error bodies (a denial carries
- * the policy rule that denied).
+ * api/events_routes.c: /api/v1/events and /api/v1/grants, the adapter of the event engine.
+ * This file maps roles, parses ids and queries, turns request bodies into the engine's typed
+ * requests (checking their shape: unknown keys, types, text lengths) and answers the engine's
+ * refusals (core's ch_fault_t) through api/faults.c's table (a denial carries the policy rule
+ * that denied). The engine decides, records and renders the answers.
  */
 #include "api/api_ctx.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#define MAX_TEXT 1000 /* bytes of a free-text field (incident, reason, note...) */
 
 static ch_event_role_t event_role(unsigned role)
 {
@@ -25,16 +29,172 @@ static ch_event_role_t event_role(unsigned role)
     }
 }
 
-static void reply_event_err(api_ctx_t *c, const ch_event_err_t *e)
+/* ---- request bodies -> typed requests -------------------------------------------------- */
+
+static int invalid(ch_fault_t *err, const char *field, const char *message)
 {
-    json_t *err = json_pack("{s:s, s:s}", "code", e->code, "message", e->message);
-    if (e->field[0] != '\0') {
-        json_object_set_new(err, "field", json_string(e->field));
+    return ch_fault_set(err, CH_EINVAL, CH_FAULT_INVALID, NULL, field, "%s", message);
+}
+
+/* Every key of body must be one of keys (NULL-terminated). */
+static int check_keys(const json_t *body, const char *const *keys, ch_fault_t *err)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)body, k, v)
+    {
+        int known = 0;
+        for (size_t i = 0; keys[i] != NULL; i++) {
+            known |= strcmp(k, keys[i]) == 0;
+        }
+        if (!known) {
+            return invalid(err, k, "unknown field");
+        }
     }
-    if (e->rule != NULL) {
-        json_object_set_new(err, "rule", json_string(e->rule));
+    return 0;
+}
+
+/* An optional text field of at most MAX_TEXT bytes; blank is none. *out borrows from body. */
+static int opt_text(const json_t *body, const char *key, const char **out, ch_fault_t *err)
+{
+    json_t *v = json_object_get(body, key);
+    *out = NULL;
+    if (v == NULL || json_is_null(v)) {
+        return 0;
     }
-    ch_api__reply_json(c, e->status, NULL, json_pack("{s:o}", "error", err));
+    if (!json_is_string(v) || json_string_length(v) > MAX_TEXT) {
+        return ch_fault_set(err, CH_EINVAL, CH_FAULT_INVALID, NULL, key,
+                            "%s must be text of at most %d bytes", key, MAX_TEXT);
+    }
+    const char *s = json_string_value(v);
+    while (*s == ' ') {
+        s++;
+    }
+    *out = *s != '\0' ? json_string_value(v) : NULL;
+    return 0;
+}
+
+static int opt_bool(const json_t *body, const char *key, int *out, ch_fault_t *err)
+{
+    json_t *v = json_object_get(body, key);
+    *out = 0;
+    if (v == NULL || json_is_null(v)) {
+        return 0;
+    }
+    if (!json_is_boolean(v)) {
+        return ch_fault_set(err, CH_EINVAL, CH_FAULT_INVALID, NULL, key, "%s must be true or false",
+                            key);
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* An optional positive integer (duration_s); 0 when absent or null. */
+static int opt_duration(const json_t *body, int64_t *out, ch_fault_t *err)
+{
+    json_t *v = json_object_get(body, "duration_s");
+    *out = 0;
+    if (v == NULL || json_is_null(v)) {
+        return 0;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 1) {
+        return invalid(err, "duration_s", "duration_s must be a positive integer");
+    }
+    *out = json_integer_value(v);
+    return 0;
+}
+
+/* {"lat": number, "lon": number} and nothing else (the engine checks the place). */
+static int parse_point(const json_t *loc, const char *field, double *lat, double *lon,
+                       ch_fault_t *err)
+{
+    json_t *la = json_object_get(loc, "lat"), *lo = json_object_get(loc, "lon");
+    if (!json_is_object(loc) || !json_is_number(la) || !json_is_number(lo) ||
+        json_object_size(loc) != 2) {
+        return ch_fault_set(err, CH_EINVAL, CH_FAULT_INVALID, NULL, field,
+                            "%s must be {\"lat\": number, \"lon\": number}", field);
+    }
+    *lat = json_number_value(la);
+    *lon = json_number_value(lo);
+    return 0;
+}
+
+/* An open request and what it owns: the parsed path and its text. */
+typedef struct open_body {
+    ch_event_open_req_t req;
+    ch_geo_line_t line;
+    char *path_text;
+} open_body_t;
+
+static void open_body_fini(open_body_t *b)
+{
+    ch_geo_line_fini(&b->line);
+    free(b->path_text);
+}
+
+/* POST /api/v1/events: {service, location|path, incident, reason, duration_s, case, ptz,
+ * export, agency_id}. Borrows from body; open_body_fini after use, whatever the result. */
+static int open_request(const json_t *body, open_body_t *b, ch_fault_t *err)
+{
+    static const char *const keys[] = {"service", "location",   "path", "incident",
+                                       "reason",  "duration_s", "case", "ptz",
+                                       "export",  "agency_id",  NULL};
+    ch_event_open_req_t *r = &b->req;
+    memset(b, 0, sizeof(*b));
+    if (check_keys(body, keys, err) != 0 || opt_text(body, "incident", &r->incident, err) != 0 ||
+        opt_text(body, "reason", &r->reason, err) != 0 ||
+        opt_text(body, "case", &r->case_name, err) != 0 ||
+        opt_bool(body, "ptz", &r->ptz, err) != 0 ||
+        opt_bool(body, "export", &r->export_allowed, err) != 0) {
+        return CH_EINVAL;
+    }
+    r->service = json_string_value(json_object_get(body, "service"));
+    if (r->service == NULL) {
+        return invalid(err, "service", "service must be a service id (GET /api/v1/services)");
+    }
+    if (opt_duration(body, &r->duration_s, err) != 0) {
+        return CH_EINVAL;
+    }
+    json_t *aj = json_object_get(body, "agency_id");
+    if (aj != NULL && !json_is_null(aj)) {
+        if (!json_is_integer(aj)) {
+            return invalid(err, "agency_id", "agency_id must be an agency's id");
+        }
+        r->has_agency_id = 1;
+        r->agency_id = json_integer_value(aj);
+    }
+    json_t *loc = json_object_get(body, "location");
+    json_t *path = json_object_get(body, "path");
+    if ((loc != NULL) == (path != NULL)) {
+        return invalid(err, "location",
+                       "give either location {lat, lon} or path (a GeoJSON LineString)");
+    }
+    if (loc != NULL) {
+        r->located = 1;
+        return parse_point(loc, "location", &r->lat, &r->lon, err);
+    }
+    char gerr[200];
+    if (ch_geo_parse_linestring(path, &b->line, gerr, sizeof(gerr)) != 0) {
+        return ch_fault_set(err, CH_EINVAL, CH_FAULT_INVALID, NULL, "path", "%s", gerr);
+    }
+    b->path_text = json_dumps(path, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    r->path = &b->line;
+    r->path_geojson = b->path_text;
+    return 0;
+}
+
+/* An optional body of one optional text field (note, reason). */
+static int text_request(const json_t *body, const char *key, const char **out, ch_fault_t *err)
+{
+    const char *keys[] = {key, NULL};
+    *out = NULL;
+    if (body == NULL) {
+        return 0;
+    }
+    if (check_keys(body, keys, err) != 0) {
+        return CH_EINVAL;
+    }
+    return opt_text(body, key, out, err);
 }
 
 /* GET /api/v1/events: status, agency_id, cursor, limit (100 by default: f->limit 0). */
@@ -49,6 +209,24 @@ static int list_filter(api_ctx_t *c, ch_store_filter_t *f, ch_api__query_t *q)
         {CH_API__QP_END},
     };
     return ch_api__list_query(c, spec, q);
+}
+
+/* Answers an engine call: its result (status on success, with the event's Location when 201)
+ * or its refusal. */
+static void reply_event(api_ctx_t *c, int rc, int status, json_t *out, const ch_fault_t *err)
+{
+    if (rc != 0) {
+        json_decref(out);
+        ch_api__reply_fault(c, err);
+        return;
+    }
+    char loc[64];
+    if (status == 201) {
+        snprintf(loc, sizeof(loc), "Location: /api/v1/events/%lld\r\n",
+                 (long long)json_integer_value(json_object_get(out, "id")));
+    }
+    ch_api__health_mark(c->api, json_object_get(out, "grants"), "camera_id");
+    ch_api__reply_json(c, status, status == 201 ? loc : NULL, out);
 }
 
 /* An opened event whose audit record is being appended on the thread pool: appends from many
@@ -66,35 +244,43 @@ static void open_work(uv_work_t *w)
     j->rc = ch_audit_append(j->ctx.api->audit, &j->p->entry, NULL);
 }
 
+/* A job of the pool is back on the loop: 0 to go on with it, or 1 when the API is closing
+ * (free_job(job) freed it and, the last one back, the API too). */
+static int job_back(ch_api_t *api, void (*free_job)(void *), void *job)
+{
+    api->in_flight--;
+    if (!api->freeing) {
+        return 0;
+    }
+    free_job(job);
+    if (api->in_flight == 0) {
+        ch_api_free(api);
+    }
+    return 1;
+}
+
+static void open_job_free(void *job)
+{
+    open_job_t *j = job;
+    ch_event_pending_free(j->p);
+    ch_free(j);
+}
+
 static void open_done(uv_work_t *w, int status)
 {
     open_job_t *j = w->data;
     ch_api_t *api = j->ctx.api;
-    api->in_flight--;
-    if (api->freeing) {
-        ch_event_pending_free(j->p);
-        ch_free(j);
-        if (api->in_flight == 0) {
-            ch_api_free(api);
-        }
+    if (job_back(api, open_job_free, j)) {
         return;
     }
     api_ctx_t *c = &j->ctx;
     ch_event_actor_t who = {c->who.actor, event_role(c->who.role), c->who.agency_id};
-    ch_event_err_t err;
+    ch_fault_t err;
     json_t *out = NULL;
     memset(&err, 0, sizeof(err));
     int rc = ch_event_open_finish(api->events, &who, j->p, status == UV_ECANCELED ? CH_EIO : j->rc,
                                   &out, &err);
-    if (rc > 0) {
-        char loc[64];
-        snprintf(loc, sizeof(loc), "Location: /api/v1/events/%lld\r\n",
-                 (long long)json_integer_value(json_object_get(out, "id")));
-        ch_api__health_mark(api, json_object_get(out, "grants"), "camera_id");
-        ch_api__reply_json(c, rc, loc, out);
-    } else {
-        reply_event_err(c, &err);
-    }
+    reply_event(c, rc, 201, out, &err);
     ch_free(j);
 }
 
@@ -117,23 +303,22 @@ static void open_queue(ch_api_t *api, open_job_t *j)
  * (after every ready socket was read), and before any other request or timer touches the
  * store.
  */
+static void batch_done(ch_event_pending_t *p, int rc)
+{
+    open_job_t *j = p->ud;
+    if (rc == 0) {
+        open_queue(j->ctx.api, j);
+    } else {
+        ch_api__reply_error(&j->ctx, 500, "internal", NULL, "the store failed");
+        ch_event_pending_free(j->p);
+        ch_free(j);
+    }
+}
+
 void ch_api__flush_events(ch_api_t *api)
 {
-    if (api->nbatch == 0 && !ch_event_in_batch(api->events)) {
-        return;
-    }
-    int rc = ch_event_batch_end(api->events);
-    size_t n = api->nbatch;
-    api->nbatch = 0;
-    for (size_t i = 0; i < n; i++) {
-        open_job_t *j = api->batch[i];
-        if (rc == 0) {
-            open_queue(api, j);
-        } else {
-            ch_api__reply_error(&j->ctx, 500, "internal", NULL, "the store failed");
-            ch_event_pending_free(j->p);
-            ch_free(j);
-        }
+    if (ch_event_in_batch(api->events)) {
+        (void)ch_event_batch_end(api->events, batch_done); /* each open is answered */
     }
 }
 
@@ -142,11 +327,12 @@ static void on_check(uv_check_t *h)
     ch_api__flush_events(h->data);
 }
 
-static void open_event(api_ctx_t *c, const ch_event_actor_t *who, const json_t *body)
+/* Opens (b checked): the open joins the engine's batch of this loop turn, which
+ * ch_api__flush_events commits and hands back to be recorded. */
+static void open_start(api_ctx_t *c, const ch_event_actor_t *who, const open_body_t *b)
 {
     ch_api_t *api = c->api;
-    ch_event_err_t err;
-    ch_event_pending_t *p = NULL;
+    ch_fault_t err;
     memset(&err, 0, sizeof(err));
     if (api->check == NULL) {
         /* Made on the first open; closed by ch_api_close. */
@@ -159,38 +345,115 @@ static void open_event(api_ctx_t *c, const ch_event_actor_t *who, const json_t *
         ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
         return;
     }
-    if (ch_event_open_begin(api->events, who, body, &p, &err) != 0) {
-        reply_event_err(c, &err);
-        return;
-    }
     open_job_t *j = ch_calloc(1, sizeof(*j));
     j->ctx = *c;
-    j->p = p;
     j->work.data = j;
-    if (api->nbatch == api->cbatch) {
-        api->cbatch = api->cbatch ? api->cbatch * 2 : 64;
-        api->batch = ch_realloc(api->batch, api->cbatch * sizeof(*api->batch));
+    int rc = ch_event_open_begin(api->events, who, &b->req, j, &j->p, &err);
+    if (rc != 0) {
+        ch_free(j);
+        ch_api__reply_fault(c, &err);
     }
-    api->batch[api->nbatch++] = j;
+}
+
+/* An open along a path whose cameras are being found on the thread pool (a path of thousands
+ * of points takes up to a second: the loop does not wait for it). */
+typedef struct path_job {
+    uv_work_t work;
+    api_ctx_t ctx;
+    json_t *body; /* b's texts borrow from it */
+    open_body_t b;
+    ch_event_path_query_t *q;
+} path_job_t;
+
+static void path_job_free(void *job)
+{
+    path_job_t *j = job;
+    ch_event_path_query_free(j->q);
+    open_body_fini(&j->b);
+    json_decref(j->body);
+    ch_free(j);
+}
+
+static void path_work(uv_work_t *w)
+{
+    path_job_t *j = w->data;
+    ch_event_path_query_run(j->q);
+}
+
+static void path_done(uv_work_t *w, int status)
+{
+    path_job_t *j = w->data;
+    if (job_back(j->ctx.api, path_job_free, j)) {
+        return;
+    }
+    if (status == UV_ECANCELED) {
+        ch_event_path_query_run(j->q); /* not run: here, then */
+    }
+    api_ctx_t *c = &j->ctx;
+    ch_event_actor_t who = {c->who.actor, event_role(c->who.role), c->who.agency_id};
+    j->b.req.path_cameras = j->q;
+    open_start(c, &who, &j->b); /* decides again: the services may have been reloaded */
+    path_job_free(j);
+}
+
+static void open_event(api_ctx_t *c, const ch_event_actor_t *who, json_t *body)
+{
+    ch_api_t *api = c->api;
+    ch_fault_t err;
+    open_body_t b;
+    ch_event_path_query_t *q = NULL;
+    memset(&err, 0, sizeof(err));
+    if (ch_event_may(who, CH_EVENT_OP_OPEN, &err) != 0) {
+        ch_api__reply_fault(c, &err);
+        return;
+    }
+    if (open_request(body, &b, &err) != 0) {
+        (void)ch_event_open_refused(api->events, who, &err); /* on the record too */
+        open_body_fini(&b);
+        ch_api__reply_fault(c, &err);
+        return;
+    }
+    if (!b.req.located && ch_event_open_prepare(api->events, who, &b.req, &q, &err) != 0) {
+        open_body_fini(&b);
+        ch_api__reply_fault(c, &err);
+        return;
+    }
+    if (q == NULL) {
+        open_start(c, who, &b);
+        open_body_fini(&b);
+        return;
+    }
+    path_job_t *j = ch_calloc(1, sizeof(*j));
+    j->ctx = *c;
+    j->body = json_incref(body);
+    j->b = b;
+    j->b.req.path = &j->b.line; /* pointed into b */
+    j->q = q;
+    j->work.data = j;
+    api->in_flight++;
+    if (uv_queue_work(api->loop, &j->work, path_work, path_done) != 0) {
+        ch_event_path_query_run(q);
+        path_done(&j->work, 0);
+    }
 }
 
 void ch_api__handle_events(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_text)
 {
     ch_event_engine_t *eng = c->api->events;
     ch_event_actor_t who = {c->who.actor, event_role(c->who.role), c->who.agency_id};
-    ch_event_err_t err;
+    ch_fault_t err;
     json_t *out = NULL;
     json_t *body = NULL;
     int64_t id = 0;
-    int status = -1;
+    int rc = CH_EINVAL;
     memset(&err, 0, sizeof(err));
 
     if (route == CH_API__R_EVENTS_LIST) {
         ch_store_filter_t f;
         ch_api__query_t q;
         if (list_filter(c, &f, &q) == 0) {
-            status = ch_event_list(eng, &who, &f, &out, &err);
-            if (status > 0) {
+            rc = ch_event_list(eng, &who, &f, &out, &err);
+            if (rc == 0) {
                 /* The engine pages by id; clients get the API's opaque cursor. */
                 json_t *after = json_object_get(out, "next_after");
                 char cursor[CH_API__CURSOR_MAX];
@@ -201,9 +464,9 @@ void ch_api__handle_events(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id
                     json_object_set_new(out, "next", json_null());
                 }
                 json_object_del(out, "next_after");
-                ch_api__reply_json(c, status, NULL, out);
+                ch_api__reply_json(c, 200, NULL, out);
             } else {
-                reply_event_err(c, &err);
+                ch_api__reply_fault(c, &err);
             }
         }
         ch_api__query_fini(&q);
@@ -224,49 +487,62 @@ void ch_api__handle_events(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id
             return;
         }
     }
+    const char *text = NULL;
+    int64_t duration_s = 0;
+    double lat = 0, lon = 0;
     switch (route) {
     case CH_API__R_EVENTS_OPEN:
         open_event(c, &who, body); /* answers by itself, later */
         json_decref(body);
         return;
     case CH_API__R_EVENTS_GET:
-        status = ch_event_get(eng, &who, id, &out, &err);
+        rc = ch_event_get(eng, &who, id, &out, &err);
         break;
     case CH_API__R_EVENTS_APPROVE:
     case CH_API__R_EVENTS_DENY:
-        status =
-            ch_event_decide(eng, &who, id, route == CH_API__R_EVENTS_APPROVE, body, &out, &err);
+        /* Who may decide is checked before the body. */
+        if ((rc = ch_event_may(&who, CH_EVENT_OP_DECIDE, &err)) == 0 &&
+            (rc = text_request(body, "note", &text, &err)) == 0) {
+            rc =
+                ch_event_decide(eng, &who, id, route == CH_API__R_EVENTS_APPROVE, text, &out, &err);
+        }
         break;
-    case CH_API__R_EVENTS_EXTEND:
-        status = ch_event_extend(eng, &who, id, body, &out, &err);
+    case CH_API__R_EVENTS_EXTEND: {
+        static const char *const keys[] = {"duration_s", NULL};
+        if (body == NULL || ((rc = check_keys(body, keys, &err)) == 0 &&
+                             (rc = opt_duration(body, &duration_s, &err)) == 0)) {
+            rc = ch_event_extend(eng, &who, id, duration_s, &out, &err);
+        }
         break;
+    }
     case CH_API__R_EVENTS_CLOSE:
-        status = ch_event_close(eng, &who, id, body, &out, &err);
+        if ((rc = text_request(body, "reason", &text, &err)) == 0) {
+            rc = ch_event_close(eng, &who, id, text, &out, &err);
+        }
         break;
     case CH_API__R_EVENTS_REVOKE:
-        status = ch_event_revoke(eng, &who, id, body, &out, &err);
+        if ((rc = text_request(body, "reason", &text, &err)) == 0) {
+            rc = ch_event_revoke(eng, &who, id, text, &out, &err);
+        }
         break;
     case CH_API__R_EVENTS_MOVE:
-        status = ch_event_move(eng, &who, id, body, &out, &err);
+        /* Who may move is checked before the body. */
+        if ((rc = ch_event_may(&who, CH_EVENT_OP_MOVE, &err)) == 0 &&
+            (rc = parse_point(body, "position", &lat, &lon, &err)) == 0) {
+            rc = ch_event_move(eng, &who, id, lat, lon, &out, &err);
+        }
         break;
     case CH_API__R_GRANTS_REVOKE:
-        status = ch_event_revoke_grant(eng, &who, id, body, &out, &err);
+        if ((rc = text_request(body, "reason", &text, &err)) == 0) {
+            rc = ch_event_revoke_grant(eng, &who, id, text, &out, &err);
+        }
         break;
     default:
+        ch_fault_set(&err, CH_EINVAL, CH_FAULT_INTERNAL, NULL, NULL, "no such operation");
         break;
     }
-    json_decref(body);
-    if (status > 0) {
-        char loc[64];
-        if (status == 201) {
-            snprintf(loc, sizeof(loc), "Location: /api/v1/events/%lld\r\n",
-                     (long long)json_integer_value(json_object_get(out, "id")));
-        }
-        ch_api__health_mark(c->api, json_object_get(out, "grants"), "camera_id");
-        ch_api__reply_json(c, status, status == 201 ? loc : NULL, out);
-    } else {
-        reply_event_err(c, &err);
-    }
+    reply_event(c, rc, 200, out, &err);
+    json_decref(body); /* after the answer: text borrows from it */
 }
 
 /* GET /api/v1/ledger: from, to (RFC 3339), agency_id, event_id, camera_id, format (json, csv). */

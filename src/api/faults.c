@@ -32,5 +32,10 @@ void ch_api__reply_fault(api_ctx_t *c, const ch_fault_t *f)
 {
     ch_api__err_t e;
     ch_api__err_from_fault(&e, f);
-    ch_api__reply_err(c, &e, NULL);
+    json_t *body = ch_api__err_to_json(&e);
+    if (f->rule != NULL) {
+        /* A denial names the policy rule that denied. */
+        json_object_set_new(json_object_get(body, "error"), "rule", json_string(f->rule));
+    }
+    ch_api__reply_json(c, e.status, NULL, body);
 }

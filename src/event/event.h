@@ -12,10 +12,12 @@
  *
  * Every decision (open, denial, approval, extension, close, revocation, move, expiry) is
  * appended to the audit log before its answer, inside the store transaction that makes it: a
- * change the record does not hold is rolled back (503).
+ * change the record does not hold is rolled back (a CH_FAULT_AUDIT refusal).
  *
- * The engine speaks JSON: it takes request bodies and answers the views the REST API returns
- * (docs/openapi.yaml, /api/v1/events), so unit tests drive exactly what clients see.
+ * The engine takes typed requests (the API turns JSON bodies into them and checks their shape)
+ * and refuses with core's ch_fault_t: the kind, the answer's code, the policy rule of a denial,
+ * the field. It answers with the views the REST API returns (docs/openapi.yaml,
+ * /api/v1/events) as JSON, rendered in event_view.c, so unit tests see what clients see.
  *
  * Threading: one engine belongs to one loop thread; every call is made from it. The token
  * functions are pure and thread-safe; the relay's access gate (ch_event_gate_*) is
@@ -99,14 +101,15 @@ typedef struct ch_event_actor {
     int64_t agency_id; /* 0 when none */
 } ch_event_actor_t;
 
-/* An error as the API answers it: HTTP status, code, the policy rule (denials), the field. */
-typedef struct ch_event_err {
-    int status;
-    const char *code; /* "invalid", "denied", "not_found", "conflict", "audit_unavailable", ... */
-    const char *rule; /* the policy rule code of a denial, or NULL */
-    char field[48];
-    char message[256];
-} ch_event_err_t;
+/* What an actor does to events; ch_event_may says who may. */
+typedef enum ch_event_op {
+    CH_EVENT_OP_OPEN = 1,
+    CH_EVENT_OP_DECIDE, /* approve or deny */
+    CH_EVENT_OP_EXTEND,
+    CH_EVENT_OP_CLOSE,
+    CH_EVENT_OP_REVOKE,
+    CH_EVENT_OP_MOVE,
+} ch_event_op_t;
 
 /* A notice to the media plane: a grant started (pre-warm its camera) or ended (close its
  * viewers). */
@@ -130,9 +133,11 @@ typedef void (*ch_event_notice_fn)(void *ud, const ch_event_notice_t *n);
 ch_event_engine_t *ch_event_engine_new(const ch_event_config_t *cfg);
 void ch_event_engine_free(ch_event_engine_t *eng); /* NULL is fine */
 
-/* The services and cameras decided on; both borrowed, replaced on reload and after imports. */
+/* The services and cameras decided on; both borrowed, replaced on reload and after imports.
+ * The engine takes references to geo for queries off the loop (ch_event_open_prepare), so its
+ * owner unshares it before changing it (ch_geo_unshare), as for its own queries. */
 void ch_event_set_policy(ch_event_engine_t *eng, const ch_policy_t *p);
-void ch_event_set_geo(ch_event_engine_t *eng, const ch_geo_t *geo);
+void ch_event_set_geo(ch_event_engine_t *eng, ch_geo_t *geo);
 /* Replaces the bases of the grants' URLs (copied). */
 void ch_event_set_urls(ch_event_engine_t *eng, const char *rtsp_base, const char *ws_base);
 /* Adds a listener of notices (at most 8). */
@@ -164,32 +169,64 @@ void ch_event_collect(ch_metrics_writer_t *w, void *ud);
 void ch_event_each_live_grant(const ch_event_engine_t *eng, ch_event_notice_fn fn, void *ud);
 
 /*
- * The operations of /api/v1/events. Each returns the HTTP status of success (200 or 201) and
- * sets *out to the answer (a new reference), or returns -1 with err filled. body is the JSON
- * request body (NULL where none is taken). Request bodies are documented in docs/openapi.yaml.
+ * The operations of /api/v1/events, with typed requests (the API checks a body's shape: unknown
+ * keys, types, text lengths; the engine the rules: who may, agency ownership, the area served,
+ * the service's policy). Each returns 0 and sets *out to the answer (a new reference: the
+ * event, or the grant for revoke_grant), or a negative code with err filled and *out NULL.
+ * Text fields are borrowed for the call; NULL is none.
  *
- *   open      POST /events                     {service, location|path, incident, reason,
- *                                               duration_s, case, ptz, export, agency_id}
+ *   open      POST /events                     ch_event_open_req_t
  *   get       GET /events/{id}
  *   list      GET /events?status=&agency_id=    (after_id/limit as the store's filter)
- *   decide    POST /events/{id}/approve|deny    {note}
- *   extend    POST /events/{id}/extend          {duration_s}
- *   close     POST /events/{id}/close           {reason}
- *   revoke    POST /events/{id}/revoke          {reason}
- *   revoke_grant POST /grants/{id}/revoke       {reason}
- *   move      POST /events/{id}/positions       {lat, lon}
+ *   decide    POST /events/{id}/approve|deny    note
+ *   extend    POST /events/{id}/extend          duration_s (0: the service's)
+ *   close     POST /events/{id}/close           reason
+ *   revoke    POST /events/{id}/revoke          reason
+ *   revoke_grant POST /grants/{id}/revoke       reason
+ *   move      POST /events/{id}/positions       lat, lon
  */
-int ch_event_open(ch_event_engine_t *eng, const ch_event_actor_t *who, const json_t *body,
-                  json_t **out, ch_event_err_t *err);
+
+/* Whether who may do op at all (by role): 0, or CH_EPERM with err a CH_FAULT_FORBIDDEN. Each
+ * operation checks it too; the API asks first where the role is checked before the body. */
+int ch_event_may(const ch_event_actor_t *who, ch_event_op_t op, ch_fault_t *err) CH_MUST_CHECK;
+
+typedef struct ch_event_path_query ch_event_path_query_t;
+
+typedef struct ch_event_open_req {
+    const char *service; /* a service id of the services file (required) */
+    int has_agency_id;   /* agency_id given: else the actor's own agency */
+    int64_t agency_id;
+    int located;               /* a place (lat, lon); else a path */
+    double lat, lon;           /* the place */
+    const ch_geo_line_t *path; /* the path (when !located), parsed */
+    const char *path_geojson;  /* its GeoJSON text, as stored and answered */
+    const char *incident, *reason, *case_name;
+    int64_t duration_s; /* > 0, or 0: the service's default */
+    int ptz, export_allowed;
+    /* The path's cameras computed off the loop (ch_event_open_prepare), or NULL: computed in
+     * the call. */
+    const ch_event_path_query_t *path_cameras;
+} ch_event_open_req_t;
+
+int ch_event_open(ch_event_engine_t *eng, const ch_event_actor_t *who,
+                  const ch_event_open_req_t *req, json_t **out, ch_fault_t *err) CH_MUST_CHECK;
+/*
+ * A request to open refused before the engine saw it (its body's shape, err as the API fills
+ * it) is on the record as an "event.open" refusal, as the engine's own refusals are, unless
+ * the actor may not open events at all (err becomes that CH_FAULT_FORBIDDEN, not recorded).
+ * Returns a negative code (err's).
+ */
+int ch_event_open_refused(ch_event_engine_t *eng, const ch_event_actor_t *who, ch_fault_t *err);
+
 /*
  * Opening in two steps, so that the control loop never waits for the disk: begin decides,
  * selects and writes the event and its grants to the store (denials and refusals are recorded
- * and answered at once: -1 with err), and returns 0 with *p, the audit record to append
- * (p->entry; any thread may append it, so concurrent events share one fdatasync). finish, on
- * the loop, takes the append's result: 0 -> the grants go live and the answer is the event
- * (201); an error -> the event is undone in the store (its grants closed) and 503 answered. A
- * crash between the two leaves an event without its record: ch_event_restore closes it.
- * ch_event_open is begin, append, finish in one call.
+ * and answered at once: a negative code with err), and returns 0 with *p, the audit record to
+ * append (p->entry; any thread may append it, so concurrent events share one fdatasync).
+ * finish, on the loop, takes the append's result: 0 -> the grants go live and the answer is
+ * the event; an error -> the event is undone in the store (its grants closed) and a
+ * CH_FAULT_AUDIT refusal answered. A crash between the two leaves an event without its
+ * record: ch_event_restore closes it. ch_event_open is begin, append, finish in one call.
  */
 typedef struct ch_event_pending {
     int64_t event_id;
@@ -197,41 +234,64 @@ typedef struct ch_event_pending {
     char actor[96], action[32], object[48], purpose[72], basis[72];
     json_t *details;
     ch_audit_entry_t entry; /* points into this struct */
+    void *ud;               /* the caller's (ch_event_open_begin's ud) */
 } ch_event_pending_t;
 
-int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who, const json_t *body,
-                        ch_event_pending_t **p, ch_event_err_t *err);
+int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who,
+                        const ch_event_open_req_t *req, void *ud, ch_event_pending_t **p,
+                        ch_fault_t *err);
 int ch_event_open_finish(ch_event_engine_t *eng, const ch_event_actor_t *who, ch_event_pending_t *p,
-                         int audit_rc, json_t **out, ch_event_err_t *err);
+                         int audit_rc, json_t **out, ch_fault_t *err);
 void ch_event_pending_free(ch_event_pending_t *p); /* NULL is fine */
+
+/*
+ * Opening along a path without stalling the loop (the cameras along a path of thousands of
+ * points take up to a second to find): ch_event_open_prepare checks and decides as
+ * ch_event_open_begin does (refusals answered and recorded the same) and returns 0 with *q,
+ * the query of the path's cameras, holding a reference to the geo index; *q is NULL when
+ * there is nothing to compute off the loop (a place, or no index). ch_event_path_query_run
+ * computes it on any thread (it touches only q and its index); then, on the loop, a request
+ * with path_cameras = q opens as usual (the decision is taken again, the cameras come from q)
+ * and ch_event_path_query_free drops q (NULL is fine). Loop, except run.
+ */
+int ch_event_open_prepare(ch_event_engine_t *eng, const ch_event_actor_t *who,
+                          const ch_event_open_req_t *req, ch_event_path_query_t **q,
+                          ch_fault_t *err) CH_MUST_CHECK;
+void ch_event_path_query_run(ch_event_path_query_t *q);
+void ch_event_path_query_free(ch_event_path_query_t *q);
 
 /*
  * Batches of opens: between ch_event_batch_begin and ch_event_batch_end, each
  * ch_event_open_begin is a savepoint of one store transaction (it fails alone), and the batch
- * commits once: the pages and the commit of many events are shared. The caller appends the
- * records only after a successful end; on a failed end every open of the batch is gone (answer
- * them 500 and free their pending records). No other engine call may run inside a batch.
+ * commits once: the pages and the commit of many events are shared. The engine keeps the
+ * opens begun in the batch; ch_event_batch_end commits and hands each back, in the order
+ * begun, to fn(p, rc): rc 0 -> append p's record, then ch_event_open_finish; else every open
+ * of the batch is gone (rc the store's code: answer it as CH_FAULT_INTERNAL and free p).
+ * Returns the commit's code (0 when no batch was open). No other engine call may run inside a
+ * batch.
  */
+typedef void (*ch_event_batch_fn)(ch_event_pending_t *p, int rc);
 int ch_event_batch_begin(ch_event_engine_t *eng) CH_MUST_CHECK;
-int ch_event_batch_end(ch_event_engine_t *eng) CH_MUST_CHECK;
+int ch_event_batch_end(ch_event_engine_t *eng, ch_event_batch_fn fn);
 int ch_event_in_batch(const ch_event_engine_t *eng);
 
 int ch_event_get(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, json_t **out,
-                 ch_event_err_t *err);
+                 ch_fault_t *err) CH_MUST_CHECK;
+/* The answer is {"items": [...], "total": n, "next_after": id or null}. */
 int ch_event_list(ch_event_engine_t *eng, const ch_event_actor_t *who, const ch_store_filter_t *f,
-                  json_t **out, ch_event_err_t *err);
+                  json_t **out, ch_fault_t *err) CH_MUST_CHECK;
 int ch_event_decide(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, int approve,
-                    const json_t *body, json_t **out, ch_event_err_t *err);
+                    const char *note, json_t **out, ch_fault_t *err) CH_MUST_CHECK;
 int ch_event_extend(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
-                    const json_t *body, json_t **out, ch_event_err_t *err);
+                    int64_t duration_s, json_t **out, ch_fault_t *err) CH_MUST_CHECK;
 int ch_event_close(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
-                   const json_t *body, json_t **out, ch_event_err_t *err);
+                   const char *reason, json_t **out, ch_fault_t *err) CH_MUST_CHECK;
 int ch_event_revoke(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
-                    const json_t *body, json_t **out, ch_event_err_t *err);
+                    const char *reason, json_t **out, ch_fault_t *err) CH_MUST_CHECK;
 int ch_event_revoke_grant(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t grant_id,
-                          const json_t *body, json_t **out, ch_event_err_t *err);
-int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
-                  const json_t *body, json_t **out, ch_event_err_t *err);
+                          const char *reason, json_t **out, ch_fault_t *err) CH_MUST_CHECK;
+int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, double lat,
+                  double lon, json_t **out, ch_fault_t *err) CH_MUST_CHECK;
 
 /*
  * Ends the grants of a camera that can no longer be watched under them: deleted (reason
@@ -283,10 +343,10 @@ int ch_event_gate_notice(ch_event_gate_t *g, const ch_event_notice_t *n);
 /*
  * May the bearer of token (len bytes, not NUL-terminated) watch camera_id at now_s (seconds
  * since the epoch)? 0 and *out, the token's claims; or
- *   CH_EPERM     not a token, or not signed by the node (the relay answers 401 bad_token);
- *   CH_EEXPIRED  now_s >= its expiry (403 expired);
- *   CH_EINVAL    a good token for another camera (403 other_camera);
- *   CH_ENOENT    its grant is not live: ended, or never known (403 grant_ended).
+ *   CH_EPERM     not a token, or not signed by the node (the relay's reason: bad_token);
+ *   CH_EEXPIRED  now_s >= its expiry (expired);
+ *   CH_EINVAL    a good token for another camera (other_camera);
+ *   CH_ENOENT    its grant is not live: ended, or never known (grant_ended).
  * Checked in that order. Any thread.
  */
 int ch_event_gate_authorize(ch_event_gate_t *g, const char *token, size_t len, int64_t camera_id,

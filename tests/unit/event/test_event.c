@@ -317,48 +317,44 @@ static json_t *grant_of(const json_t *ev, int64_t camera_id)
     return found;
 }
 
-/* The body of an open at (lat, lon); incident, reason NULL and duration_s 0 leave them out. */
-static json_t *open_body(const char *service, double lat, double lon, const char *incident,
-                         const char *reason, int64_t duration_s)
+/* An open at (lat, lon); incident, reason NULL and duration_s 0 leave them out. */
+static ch_event_open_req_t open_req(const char *service, double lat, double lon,
+                                    const char *incident, const char *reason, int64_t duration_s)
 {
-    json_t *b =
-        json_pack("{s:s, s:{s:f, s:f}}", "service", service, "location", "lat", lat, "lon", lon);
-    assert_non_null(b);
-    if (incident != NULL) {
-        json_object_set_new(b, "incident", json_string(incident));
-    }
-    if (reason != NULL) {
-        json_object_set_new(b, "reason", json_string(reason));
-    }
-    if (duration_s > 0) {
-        json_object_set_new(b, "duration_s", json_integer(duration_s));
-    }
-    return b;
+    ch_event_open_req_t r;
+    memset(&r, 0, sizeof(r));
+    r.service = service;
+    r.located = 1;
+    r.lat = lat;
+    r.lon = lon;
+    r.incident = incident;
+    r.reason = reason;
+    r.duration_s = duration_s;
+    return r;
 }
 
-/* Opens with body (stolen); returns what ch_event_open returned. */
-static int try_open(fixture_t *fx, const ch_event_actor_t *who, json_t *body, json_t **out,
-                    ch_event_err_t *err)
+/* Opens with req; returns 0, or -1 for any refusal. */
+static int try_open(fixture_t *fx, const ch_event_actor_t *who, ch_event_open_req_t req,
+                    json_t **out, ch_fault_t *err)
 {
     memset(err, 0, sizeof(*err));
-    int rc = ch_event_open(fx->eng, who, body, out, err);
-    json_decref(body);
-    return rc;
+    int rc = ch_event_open(fx->eng, who, &req, out, err);
+    return rc < 0 ? -1 : rc;
 }
 
-/* An event of a 112 service that must open (201, active). */
+/* An event of a 112 service that must open (active). */
 static json_t *open_in(fixture_t *fx, const ch_event_actor_t *who, const char *service, double lat,
                        double lon, int64_t duration_s)
 {
     json_t *out = NULL;
-    ch_event_err_t err;
+    ch_fault_t err;
     int rc = try_open(
-        fx, who, open_body(service, lat, lon, "112-20260101-0042", "robbery reported", duration_s),
+        fx, who, open_req(service, lat, lon, "112-20260101-0042", "robbery reported", duration_s),
         &out, &err);
-    if (rc != 201) {
-        fprintf(stderr, "open: %d %s %s\n", err.status, err.code, err.message);
+    if (rc != 0) {
+        fprintf(stderr, "open: %d %s %s\n", err.kind, ch_fault_code(&err), err.message);
     }
-    assert_int_equal(rc, 201);
+    assert_int_equal(rc, 0);
     assert_non_null(out);
     assert_string_equal(str_of(out, "status"), "active");
     return out;
@@ -381,36 +377,59 @@ static json_t *open_dispatch(fixture_t *fx, const ch_event_actor_t *who, double 
 static json_t *get_event(fixture_t *fx, const ch_event_actor_t *who, int64_t id)
 {
     json_t *out = NULL;
-    ch_event_err_t err;
-    assert_int_equal(ch_event_get(fx->eng, who, id, &out, &err), 200);
+    ch_fault_t err;
+    assert_int_equal(ch_event_get(fx->eng, who, id, &out, &err), 0);
     return out;
 }
 
-/* Calls an operation taking (id, body); body is stolen. */
-typedef int (*op_fn)(ch_event_engine_t *, const ch_event_actor_t *, int64_t, const json_t *,
-                     json_t **, ch_event_err_t *);
+/* Calls an operation taking (id, reason): close, revoke, revoke_grant. 0, or -1 for any
+ * refusal. */
+typedef int (*op_fn)(ch_event_engine_t *, const ch_event_actor_t *, int64_t, const char *,
+                     json_t **, ch_fault_t *);
 
-static int call(fixture_t *fx, op_fn fn, const ch_event_actor_t *who, int64_t id, json_t *body,
-                json_t **out, ch_event_err_t *err)
+static int call(fixture_t *fx, op_fn fn, const ch_event_actor_t *who, int64_t id,
+                const char *reason, json_t **out, ch_fault_t *err)
 {
     memset(err, 0, sizeof(*err));
     *out = NULL;
-    int rc = fn(fx->eng, who, id, body, out, err);
-    json_decref(body);
+    int rc = fn(fx->eng, who, id, reason, out, err);
     if (rc < 0) {
         assert_null(*out);
     }
-    return rc;
+    return rc < 0 ? -1 : rc;
 }
 
-static int decide(fixture_t *fx, const ch_event_actor_t *who, int64_t id, int approve, json_t *body,
-                  json_t **out, ch_event_err_t *err)
+static int decide(fixture_t *fx, const ch_event_actor_t *who, int64_t id, int approve,
+                  const char *note, json_t **out, ch_fault_t *err)
 {
     memset(err, 0, sizeof(*err));
     *out = NULL;
-    int rc = ch_event_decide(fx->eng, who, id, approve, body, out, err);
-    json_decref(body);
-    return rc;
+    int rc = ch_event_decide(fx->eng, who, id, approve, note, out, err);
+    return rc < 0 ? -1 : rc;
+}
+
+static int extend(fixture_t *fx, const ch_event_actor_t *who, int64_t id, int64_t duration_s,
+                  json_t **out, ch_fault_t *err)
+{
+    memset(err, 0, sizeof(*err));
+    *out = NULL;
+    int rc = ch_event_extend(fx->eng, who, id, duration_s, out, err);
+    if (rc < 0) {
+        assert_null(*out);
+    }
+    return rc < 0 ? -1 : rc;
+}
+
+static int move_to(fixture_t *fx, const ch_event_actor_t *who, int64_t id, double lat, double lon,
+                   json_t **out, ch_fault_t *err)
+{
+    memset(err, 0, sizeof(*err));
+    *out = NULL;
+    int rc = ch_event_move(fx->eng, who, id, lat, lon, out, err);
+    if (rc < 0) {
+        assert_null(*out);
+    }
+    return rc < 0 ? -1 : rc;
 }
 
 static int64_t count_of(fixture_t *fx, const char *table)
@@ -596,17 +615,17 @@ static void test_open_grants_the_cameras_that_see_the_point(void **state)
      * tokens. */
     ch_event_actor_t fire = agency(fx->fire, "user:fire");
     json_t *out = NULL;
-    ch_event_err_t err;
-    assert_int_equal(ch_event_get(fx->eng, &fire, id, &out, &err), -1);
-    assert_int_equal(err.status, 404);
+    ch_fault_t err;
+    assert_true(ch_event_get(fx->eng, &fire, id, &out, &err) < 0);
+    assert_int_equal(err.kind, CH_FAULT_NOT_FOUND);
     ch_event_actor_t prov = provider(fx->district, "apikey:9");
     json_t *pv = get_event(fx, &prov, id);
     assert_int_equal(grant_count(pv), 3);
     assert_no_token(grant_of(pv, fx->ptz_a));
     json_decref(pv);
     ch_event_actor_t prov2 = provider(fx->district2, "apikey:10");
-    assert_int_equal(ch_event_get(fx->eng, &prov2, id, &out, &err), -1);
-    assert_int_equal(err.status, 404);
+    assert_true(ch_event_get(fx->eng, &prov2, id, &out, &err) < 0);
+    assert_int_equal(err.kind, CH_FAULT_NOT_FOUND);
     json_decref(ev);
 
     /* A place no camera sees: the event opens with no grant (and expires all the same). */
@@ -620,17 +639,32 @@ static void test_open_grants_the_cameras_that_see_the_point(void **state)
     json_decref(none);
 }
 
+/* A two-point GeoJSON LineString: its text (free) and *line parsed (ch_geo_line_fini). */
+static char *path_of(double lon1, double lat1, double lon2, double lat2, ch_geo_line_t *line)
+{
+    json_t *j = json_pack("{s:s, s:[[f,f],[f,f]]}", "type", "LineString", "coordinates", lon1, lat1,
+                          lon2, lat2);
+    char gerr[200];
+    assert_non_null(j);
+    assert_int_equal(ch_geo_parse_linestring(j, line, gerr, sizeof(gerr)), 0);
+    char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    json_decref(j);
+    return text;
+}
+
 static void test_open_along_a_path(void **state)
 {
     fixture_t *fx = *state;
     ch_event_actor_t police = agency(fx->police, "user:park");
-    json_t *b = json_pack("{s:s, s:s, s:s, s:{s:s, s:[[f,f],[f,f]]}}", "service", "112-center",
-                          "incident", "112-7", "reason", "car chase", "path", "type", "LineString",
-                          "coordinates", A_LON, A_LAT, B_LON, B_LAT);
-    assert_non_null(b);
+    ch_geo_line_t line;
+    char *text = path_of(A_LON, A_LAT, B_LON, B_LAT, &line);
+    ch_event_open_req_t b = open_req("112-center", 0, 0, "112-7", "car chase", 0);
+    b.located = 0;
+    b.path = &line;
+    b.path_geojson = text;
     json_t *out = NULL;
-    ch_event_err_t err;
-    assert_int_equal(try_open(fx, &police, b, &out, &err), 201);
+    ch_fault_t err;
+    assert_int_equal(try_open(fx, &police, b, &out, &err), 0);
     int64_t id = int_of(out, "id");
     assert_true(json_is_null(json_object_get(out, "location")));
     assert_string_equal(str_of(json_object_get(out, "path"), "type"), "LineString");
@@ -651,19 +685,78 @@ static void test_open_along_a_path(void **state)
     assert_null(grant_of(out, fx->inactive_a));
     json_decref(out);
     /* A path event does not move. */
-    assert_int_equal(call(fx, ch_event_move, &police, id,
-                          json_pack("{s:f, s:f}", "lat", B_LAT, "lon", B_LON), &out, &err),
-                     -1);
-    assert_int_equal(err.status, 409);
+    assert_int_equal(move_to(fx, &police, id, B_LAT, B_LON, &out, &err), -1);
+    assert_int_equal(err.kind, CH_FAULT_CONFLICT);
     /* A path leaving the city is refused. */
-    b = json_pack("{s:s, s:s, s:s, s:{s:s, s:[[f,f],[f,f]]}}", "service", "112-center", "incident",
-                  "112-8", "reason", "x", "path", "type", "LineString", "coordinates", A_LON, A_LAT,
-                  129.0, 35.1);
-    assert_non_null(b);
+    ch_geo_line_fini(&line);
+    free(text);
+    text = path_of(A_LON, A_LAT, 129.0, 35.1, &line);
+    b = open_req("112-center", 0, 0, "112-8", "x", 0);
+    b.located = 0;
+    b.path = &line;
+    b.path_geojson = text;
     assert_int_equal(try_open(fx, &police, b, &out, &err), -1);
-    assert_int_equal(err.status, 400);
-    assert_string_equal(err.code, "outside");
+    assert_int_equal(err.kind, CH_FAULT_INVALID);
+    assert_string_equal(ch_fault_code(&err), "outside");
     assert_int_equal(count_of(fx, "events"), 1);
+    ch_geo_line_fini(&line);
+    free(text);
+}
+
+/* A path's cameras found off the loop (ch_event_open_prepare, the query run, then the open with
+ * its answer) are those an open finds in one call; a place has nothing to run off the loop;
+ * a request prepare refuses is refused as the open refuses it. */
+static void test_a_path_open_prepared_off_the_loop(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    ch_geo_line_t line;
+    char *text = path_of(A_LON, A_LAT, B_LON, B_LAT, &line);
+    ch_event_open_req_t b = open_req("112-center", 0, 0, "112-7", "car chase", 0);
+    b.located = 0;
+    b.path = &line;
+    b.path_geojson = text;
+    ch_event_path_query_t *q = NULL;
+    ch_fault_t err;
+    json_t *one = NULL, *two = NULL;
+    assert_int_equal(ch_event_open_prepare(fx->eng, &police, &b, &q, &err), 0);
+    assert_non_null(q);
+    ch_event_path_query_run(q);
+    b.path_cameras = q;
+    assert_int_equal(try_open(fx, &police, b, &one, &err), 0);
+    ch_event_path_query_free(q);
+    b.path_cameras = NULL;
+    assert_int_equal(try_open(fx, &police, b, &two, &err), 0);
+    assert_int_equal(grant_count(one), 5);
+    assert_int_equal(grant_count(two), 5);
+    for (size_t i = 0; i < 5; i++) {
+        json_t *g1 = json_array_get(json_object_get(one, "grants"), i);
+        json_t *g2 = json_array_get(json_object_get(two, "grants"), i);
+        assert_int_equal(int_of(g1, "camera_id"), int_of(g2, "camera_id"));
+        assert_true(json_equal(json_object_get(g1, "reason"), json_object_get(g2, "reason")));
+    }
+    json_decref(one);
+    json_decref(two);
+
+    /* A place: nothing to run off the loop. */
+    ch_event_open_req_t at = open_req("112-center", A_LAT, A_LON, "112-1", "x", 60);
+    assert_int_equal(ch_event_open_prepare(fx->eng, &police, &at, &q, &err), 0);
+    assert_null(q);
+    /* Refused as the open refuses: a path leaving the city, a provider. */
+    ch_geo_line_fini(&line);
+    free(text);
+    text = path_of(A_LON, A_LAT, 129.0, 35.1, &line);
+    b.path_geojson = text;
+    assert_int_equal(ch_event_open_prepare(fx->eng, &police, &b, &q, &err), CH_EINVAL);
+    assert_null(q);
+    assert_string_equal(ch_fault_code(&err), "outside");
+    ch_event_actor_t prov = provider(fx->district, "apikey:3");
+    assert_int_equal(ch_event_open_prepare(fx->eng, &prov, &b, &q, &err), CH_EPERM);
+    assert_int_equal(err.kind, CH_FAULT_FORBIDDEN);
+    assert_null(q);
+    assert_int_equal(count_of(fx, "events"), 2);
+    ch_geo_line_fini(&line);
+    free(text);
 }
 
 static void test_tokens_verify_and_fail_when_changed_or_expired(void **state)
@@ -752,19 +845,18 @@ static void test_tokens_verify_and_fail_when_changed_or_expired(void **state)
 
 /* Opens with body and expects a refusal: nothing created, and one "denied" record with action
  * (the record of a denial by the policy names the rule). */
-static void expect_refusal(fixture_t *fx, const ch_event_actor_t *who, json_t *body, int status,
-                           const char *code, const char *rule, const char *field,
-                           const char *action)
+static void expect_refusal(fixture_t *fx, const ch_event_actor_t *who, ch_event_open_req_t body,
+                           ch_fault_kind_t kind, const char *code, const char *rule,
+                           const char *field, const char *action)
 {
     uint64_t seq = ch_audit_size(fx->audit);
     size_t notices = fx->nnotices;
     json_t *out = (json_t *)0x1;
-    ch_event_err_t err;
-    assert_non_null(body);
+    ch_fault_t err;
     assert_int_equal(try_open(fx, who, body, &out, &err), -1);
     assert_null(out);
-    assert_int_equal(err.status, status);
-    assert_string_equal(err.code, code);
+    assert_int_equal(err.kind, kind);
+    assert_string_equal(ch_fault_code(&err), code);
     if (rule != NULL) {
         assert_non_null(err.rule);
         assert_string_equal(err.rule, rule);
@@ -800,50 +892,63 @@ static void test_denials_create_nothing_and_are_on_the_record(void **state)
     ch_event_actor_t police = agency(fx->police, "user:park");
     ch_event_actor_t fire = agency(fx->fire, "user:choi");
 
-    expect_refusal(fx, &fire, open_body("112-center", A_LAT, A_LON, "119-1", "fire", 600), 403,
-                   "denied", "agency_type_not_allowed", NULL, "event.deny");
-    expect_refusal(fx, &police, open_body("112-center", A_LAT, A_LON, NULL, "robbery", 600), 403,
-                   "denied", "incident_required", NULL, "event.deny");
-    expect_refusal(fx, &police, open_body("112-center", A_LAT, A_LON, "112-1", NULL, 600), 403,
-                   "denied", "reason_required", NULL, "event.deny");
-    expect_refusal(fx, &police, open_body("112-center", A_LAT, A_LON, "112-1", "robbery", 3601),
-                   403, "denied", "duration_over_limit", NULL, "event.deny");
-    expect_refusal(fx, &police, open_body("no-such-service", A_LAT, A_LON, "112-1", "x", 60), 400,
-                   "invalid", NULL, "service", "event.open");
+    expect_refusal(fx, &fire, open_req("112-center", A_LAT, A_LON, "119-1", "fire", 600),
+                   CH_FAULT_DENIED, "denied", "agency_type_not_allowed", NULL, "event.deny");
+    expect_refusal(fx, &police, open_req("112-center", A_LAT, A_LON, NULL, "robbery", 600),
+                   CH_FAULT_DENIED, "denied", "incident_required", NULL, "event.deny");
+    expect_refusal(fx, &police, open_req("112-center", A_LAT, A_LON, "112-1", NULL, 600),
+                   CH_FAULT_DENIED, "denied", "reason_required", NULL, "event.deny");
+    expect_refusal(fx, &police, open_req("112-center", A_LAT, A_LON, "112-1", "robbery", 3601),
+                   CH_FAULT_DENIED, "denied", "duration_over_limit", NULL, "event.deny");
+    expect_refusal(fx, &police, open_req("no-such-service", A_LAT, A_LON, "112-1", "x", 60),
+                   CH_FAULT_INVALID, "invalid", NULL, "service", "event.open");
     /* Busan: in Korea, outside this hub's city. */
-    expect_refusal(fx, &police, open_body("112-center", 35.1796, 129.0756, "112-1", "x", 60), 400,
+    expect_refusal(fx, &police, open_req("112-center", 35.1796, 129.0756, "112-1", "x", 60),
+                   CH_FAULT_INVALID, "outside", NULL, "location", "event.open");
+    expect_refusal(fx, &police, open_req("112-center", 0, 0, "112-1", "x", 60), CH_FAULT_INVALID,
                    "outside", NULL, "location", "event.open");
-    expect_refusal(fx, &police, open_body("112-center", 0, 0, "112-1", "x", 60), 400, "outside",
-                   NULL, "location", "event.open");
     /* Bad input is refused and recorded too. */
-    json_t *b = open_body("112-center", A_LAT, A_LON, "112-1", "x", 60);
-    json_object_set_new(b, "agency_id", json_integer(fx->station));
-    expect_refusal(fx, &police, b, 400, "invalid", NULL, "agency_id", "event.open");
-    b = open_body("112-center", A_LAT, A_LON, "112-1", "x", 60);
-    json_object_set_new(b, "bogus", json_true());
-    expect_refusal(fx, &police, b, 400, "invalid", NULL, "bogus", "event.open");
-    b = open_body("112-center", A_LAT, A_LON, "112-1", "x", 0);
-    json_object_set_new(b, "duration_s", json_integer(-5));
-    expect_refusal(fx, &police, b, 400, "invalid", NULL, "duration_s", "event.open");
-    b = open_body("112-center", A_LAT, A_LON, "112-1", "x", 0);
-    json_t *line = json_pack("{s:s, s:[[f,f],[f,f]]}", "type", "LineString", "coordinates", A_LON,
-                             A_LAT, B_LON, B_LAT);
-    assert_non_null(line);
-    json_object_set_new(b, "path", line);
-    expect_refusal(fx, &police, b, 400, "invalid", NULL, "location", "event.open");
+    ch_event_open_req_t b = open_req("112-center", A_LAT, A_LON, "112-1", "x", 60);
+    b.has_agency_id = 1;
+    b.agency_id = fx->station;
+    expect_refusal(fx, &police, b, CH_FAULT_INVALID, "invalid", NULL, "agency_id", "event.open");
+    b = open_req("112-center", A_LAT, A_LON, "112-1", "x", 0);
+    b.duration_s = -5;
+    expect_refusal(fx, &police, b, CH_FAULT_INVALID, "invalid", NULL, "duration_s", "event.open");
+    b = open_req("112-center", A_LAT, A_LON, "112-1", "x", 0);
+    b.located = 0; /* and no path */
+    expect_refusal(fx, &police, b, CH_FAULT_INVALID, "invalid", NULL, "location", "event.open");
+    /* What the API refuses by its shape (an unknown field) is on the record too. */
+    uint64_t seq = ch_audit_size(fx->audit);
+    ch_fault_t shape;
+    ch_fault_set(&shape, CH_EINVAL, CH_FAULT_INVALID, NULL, "bogus", "unknown field");
+    assert_int_equal(ch_event_open_refused(fx->eng, &police, &shape), CH_EINVAL);
+    json_t *recs = records_since(fx, seq);
+    assert_int_equal(json_array_size(recs), 1);
+    assert_string_equal(str_of(json_array_get(recs, 0), "action"), "event.open");
+    assert_string_equal(str_of(json_array_get(recs, 0), "outcome"), "denied");
+    assert_string_equal(str_of(json_object_get(json_array_get(recs, 0), "details"), "field"),
+                        "bogus");
+    json_decref(recs);
 
     /* Export and PTZ beyond what the service gives. */
-    b = open_body("112-dispatch", A_LAT, A_LON, "112-1", "x", 60);
-    json_object_set_new(b, "export", json_true());
-    expect_refusal(fx, &police, b, 403, "denied", "export_not_allowed", NULL, "event.deny");
+    b = open_req("112-dispatch", A_LAT, A_LON, "112-1", "x", 60);
+    b.export_allowed = 1;
+    expect_refusal(fx, &police, b, CH_FAULT_DENIED, "denied", "export_not_allowed", NULL,
+                   "event.deny");
 
     /* A provider does not open events (403, not recorded as a policy denial). */
     ch_event_actor_t prov = provider(fx->district, "apikey:3");
     json_t *out = NULL;
-    ch_event_err_t err;
-    b = open_body("112-center", A_LAT, A_LON, "112-1", "x", 60);
+    ch_fault_t err;
+    b = open_req("112-center", A_LAT, A_LON, "112-1", "x", 60);
     assert_int_equal(try_open(fx, &prov, b, &out, &err), -1);
-    assert_int_equal(err.status, 403);
+    assert_int_equal(err.kind, CH_FAULT_FORBIDDEN);
+    /* Nor is it recorded when the API refused its body first. */
+    seq = ch_audit_size(fx->audit);
+    assert_int_equal(ch_event_open_refused(fx->eng, &prov, &shape), CH_EPERM);
+    assert_int_equal(shape.kind, CH_FAULT_FORBIDDEN);
+    assert_int_equal(ch_audit_size(fx->audit), seq);
     assert_int_equal(count_of(fx, "events"), 0);
 }
 
@@ -914,17 +1019,15 @@ static void test_expiry_on_the_injected_clock(void **state)
 
     /* An expired event is not closed or extended. */
     json_t *out;
-    ch_event_err_t err;
+    ch_fault_t err;
     assert_int_equal(call(fx, ch_event_close, &police, id1, NULL, &out, &err), -1);
-    assert_int_equal(err.status, 409);
-    assert_int_equal(
-        call(fx, ch_event_extend, &police, id1, json_pack("{s:i}", "duration_s", 60), &out, &err),
-        -1);
-    assert_int_equal(err.status, 409);
+    assert_int_equal(err.kind, CH_FAULT_CONFLICT);
+    assert_int_equal(extend(fx, &police, id1, 60, &out, &err), -1);
+    assert_int_equal(err.kind, CH_FAULT_CONFLICT);
 
     /* The list by status. */
     ch_store_filter_t f = {.status = "expired"};
-    assert_int_equal(ch_event_list(fx->eng, &police, &f, &out, &err), 200);
+    assert_int_equal(ch_event_list(fx->eng, &police, &f, &out, &err), 0);
     assert_int_equal(int_of(out, "total"), 2);
     json_decref(out);
     json_decref(e1);
@@ -988,12 +1091,12 @@ static void test_restart_expires_what_expired_while_down(void **state)
 static json_t *open_wanted_vehicle(fixture_t *fx, const ch_event_actor_t *who)
 {
     json_t *out = NULL;
-    ch_event_err_t err;
+    ch_fault_t err;
     assert_int_equal(try_open(fx, who,
-                              open_body("wanted-vehicle", A_LAT, A_LON, "112-20260101-0099",
-                                        "stolen car 12가3456", 600),
+                              open_req("wanted-vehicle", A_LAT, A_LON, "112-20260101-0099",
+                                       "stolen car 12가3456", 600),
                               &out, &err),
-                     201);
+                     0);
     return out;
 }
 
@@ -1024,17 +1127,15 @@ static void test_approval_flow(void **state)
 
     /* An agency may not approve, not even its own event. */
     json_t *out;
-    ch_event_err_t err;
+    ch_fault_t err;
     assert_int_equal(decide(fx, &police, id, 1, NULL, &out, &err), -1);
-    assert_int_equal(err.status, 403);
+    assert_int_equal(err.kind, CH_FAULT_FORBIDDEN);
     assert_null(out);
 
     /* The operator approves two minutes later: the time runs from the approval. */
     fx->now = T0 + 120 * 1000;
     int64_t expires = fx->now + 600 * 1000;
-    assert_int_equal(
-        decide(fx, &operator_kim, id, 1, json_pack("{s:s}", "note", "plate confirmed"), &out, &err),
-        200);
+    assert_int_equal(decide(fx, &operator_kim, id, 1, "plate confirmed", &out, &err), 0);
     assert_string_equal(str_of(out, "status"), "active");
     assert_string_equal(str_of(out, "decided_by"), "user:kim");
     assert_string_equal(str_of(out, "decision_note"), "plate confirmed");
@@ -1060,15 +1161,13 @@ static void test_approval_flow(void **state)
 
     /* Approving again is a conflict. */
     assert_int_equal(decide(fx, &operator_kim, id, 1, NULL, &out, &err), -1);
-    assert_int_equal(err.status, 409);
+    assert_int_equal(err.kind, CH_FAULT_CONFLICT);
 
     /* Another pending event, denied by the operator. */
     json_t *ev2 = open_wanted_vehicle(fx, &police);
     int64_t id2 = int_of(ev2, "id");
     assert_string_equal(str_of(ev2, "status"), "pending");
-    assert_int_equal(decide(fx, &operator_kim, id2, 0,
-                            json_pack("{s:s}", "note", "no case number on file"), &out, &err),
-                     200);
+    assert_int_equal(decide(fx, &operator_kim, id2, 0, "no case number on file", &out, &err), 0);
     assert_string_equal(str_of(out, "status"), "denied");
     assert_string_equal(str_of(out, "decided_by"), "user:kim");
     assert_int_equal(grant_count(out), 1);
@@ -1084,9 +1183,9 @@ static void test_approval_flow(void **state)
     json_decref(r);
     /* ... and neither approved nor denied again. */
     assert_int_equal(decide(fx, &operator_kim, id2, 1, NULL, &out, &err), -1);
-    assert_int_equal(err.status, 409);
+    assert_int_equal(err.kind, CH_FAULT_CONFLICT);
     assert_int_equal(decide(fx, &operator_kim, id2, 0, NULL, &out, &err), -1);
-    assert_int_equal(err.status, 409);
+    assert_int_equal(err.kind, CH_FAULT_CONFLICT);
 
     /* A pending event that is restored stays pending, then is approved by the new engine. */
     json_t *ev3 = open_wanted_vehicle(fx, &police);
@@ -1097,7 +1196,7 @@ static void test_approval_flow(void **state)
     v = get_event(fx, &police, id3);
     assert_string_equal(str_of(v, "status"), "pending");
     json_decref(v);
-    assert_int_equal(decide(fx, &operator_kim, id3, 1, NULL, &out, &err), 200);
+    assert_int_equal(decide(fx, &operator_kim, id3, 1, NULL, &out, &err), 0);
     assert_time(json_object_get(out, "expires_at"), fx->now + 600 * 1000);
     json_decref(out);
     json_decref(ev);
@@ -1115,23 +1214,19 @@ static void test_extension_within_and_beyond_the_rule(void **state)
     int64_t id = int_of(ev, "id");
     uint64_t seq = ch_audit_size(fx->audit);
     json_t *out;
-    ch_event_err_t err;
+    ch_fault_t err;
 
     fx->now = T0 + 60 * 1000;
     /* A step over the service's longest grant. */
-    assert_int_equal(
-        call(fx, ch_event_extend, &police, id, json_pack("{s:i}", "duration_s", 3601), &out, &err),
-        -1);
-    assert_int_equal(err.status, 403);
+    assert_int_equal(extend(fx, &police, id, 3601, &out, &err), -1);
+    assert_int_equal(err.kind, CH_FAULT_DENIED);
     assert_string_equal(err.rule, "duration_over_limit");
 
     /* 112-center: two extensions, by the agency. The time adds to the old expiry. */
     int64_t expires = T0 + 600 * 1000;
     for (int k = 1; k <= 2; k++) {
         expires += 300 * 1000;
-        assert_int_equal(call(fx, ch_event_extend, &police, id,
-                              json_pack("{s:i}", "duration_s", 300), &out, &err),
-                         200);
+        assert_int_equal(extend(fx, &police, id, 300, &out, &err), 0);
         assert_int_equal(int_of(out, "extensions"), k);
         assert_time(json_object_get(out, "expires_at"), expires);
         json_t *g;
@@ -1145,11 +1240,9 @@ static void test_extension_within_and_beyond_the_rule(void **state)
         assert_int_equal(ch_event_next_due(fx->eng), expires);
     }
     /* The third goes beyond the rule. */
-    assert_int_equal(
-        call(fx, ch_event_extend, &police, id, json_pack("{s:i}", "duration_s", 60), &out, &err),
-        -1);
-    assert_int_equal(err.status, 403);
-    assert_string_equal(err.code, "denied");
+    assert_int_equal(extend(fx, &police, id, 60, &out, &err), -1);
+    assert_int_equal(err.kind, CH_FAULT_DENIED);
+    assert_string_equal(ch_fault_code(&err), "denied");
     assert_string_equal(err.rule, "extension_limit");
     json_t *v = get_event(fx, &police, id);
     assert_int_equal(int_of(v, "extensions"), 2);
@@ -1171,20 +1264,18 @@ static void test_extension_within_and_beyond_the_rule(void **state)
 
     /* military-training: approved first, and never extended. */
     ch_event_actor_t army = agency(fx->military, "apikey:21");
-    json_t *b =
-        open_body("military-training", A_LAT, A_LON, NULL, "integrated defense drill", 3600);
-    assert_int_equal(try_open(fx, &army, b, &out, &err), 201);
+    ch_event_open_req_t b =
+        open_req("military-training", A_LAT, A_LON, NULL, "integrated defense drill", 3600);
+    assert_int_equal(try_open(fx, &army, b, &out, &err), 0);
     int64_t mid = int_of(out, "id");
     assert_string_equal(str_of(out, "status"), "pending");
     assert_int_equal(grant_count(out), 3);
     json_decref(out);
-    assert_int_equal(decide(fx, &operator_kim, mid, 1, NULL, &out, &err), 200);
+    assert_int_equal(decide(fx, &operator_kim, mid, 1, NULL, &out, &err), 0);
     json_decref(out);
     seq = ch_audit_size(fx->audit);
-    assert_int_equal(
-        call(fx, ch_event_extend, &army, mid, json_pack("{s:i}", "duration_s", 600), &out, &err),
-        -1);
-    assert_int_equal(err.status, 403);
+    assert_int_equal(extend(fx, &army, mid, 600, &out, &err), -1);
+    assert_int_equal(err.kind, CH_FAULT_DENIED);
     assert_string_equal(err.rule, "extension_not_allowed");
     event_object(object, mid);
     r = find_record(fx, seq, "event.extend", object);
@@ -1194,17 +1285,13 @@ static void test_extension_within_and_beyond_the_rule(void **state)
 
     /* ansimi-sos: only operators extend. */
     ch_event_actor_t center = agency(fx->district, "user:center");
-    b = open_body("ansimi-sos", A_LAT, A_LON, "SOS-77", NULL, 600);
-    assert_int_equal(try_open(fx, &center, b, &out, &err), 201);
+    b = open_req("ansimi-sos", A_LAT, A_LON, "SOS-77", NULL, 600);
+    assert_int_equal(try_open(fx, &center, b, &out, &err), 0);
     int64_t aid = int_of(out, "id");
     json_decref(out);
-    assert_int_equal(
-        call(fx, ch_event_extend, &center, aid, json_pack("{s:i}", "duration_s", 60), &out, &err),
-        -1);
+    assert_int_equal(extend(fx, &center, aid, 60, &out, &err), -1);
     assert_string_equal(err.rule, "extension_role_not_allowed");
-    assert_int_equal(call(fx, ch_event_extend, &operator_kim, aid,
-                          json_pack("{s:i}", "duration_s", 60), &out, &err),
-                     200);
+    assert_int_equal(extend(fx, &operator_kim, aid, 60, &out, &err), 0);
     assert_int_equal(int_of(out, "extensions"), 1);
     json_decref(out);
     json_decref(ev);
@@ -1221,22 +1308,20 @@ static void test_close_by_the_agency(void **state)
     int64_t id = int_of(ev, "id");
     uint64_t seq = ch_audit_size(fx->audit);
     json_t *out;
-    ch_event_err_t err;
+    ch_fault_t err;
 
     /* Not another agency's to close, nor a provider's. */
     assert_int_equal(call(fx, ch_event_close, &fire, id, NULL, &out, &err), -1);
-    assert_int_equal(err.status, 404);
+    assert_int_equal(err.kind, CH_FAULT_NOT_FOUND);
     ch_event_actor_t prov = provider(fx->district, "apikey:3");
     assert_int_equal(call(fx, ch_event_close, &prov, id, NULL, &out, &err), -1);
-    assert_int_equal(err.status, 403);
+    assert_int_equal(err.kind, CH_FAULT_FORBIDDEN);
     /* Nor revoked by the agency (operators revoke events). */
     assert_int_equal(call(fx, ch_event_revoke, &police, id, NULL, &out, &err), -1);
-    assert_int_equal(err.status, 403);
+    assert_int_equal(err.kind, CH_FAULT_FORBIDDEN);
 
     fx->now = T0 + 100 * 1000;
-    assert_int_equal(call(fx, ch_event_close, &police, id,
-                          json_pack("{s:s}", "reason", "suspect arrested"), &out, &err),
-                     200);
+    assert_int_equal(call(fx, ch_event_close, &police, id, "suspect arrested", &out, &err), 0);
     assert_string_equal(str_of(out, "status"), "closed");
     assert_string_equal(str_of(out, "closed_by"), "user:park");
     assert_string_equal(str_of(out, "close_reason"), "suspect arrested");
@@ -1264,7 +1349,7 @@ static void test_close_by_the_agency(void **state)
 
     /* Closed once; the old expiry passes without a trace. */
     assert_int_equal(call(fx, ch_event_close, &police, id, NULL, &out, &err), -1);
-    assert_int_equal(err.status, 409);
+    assert_int_equal(err.kind, CH_FAULT_CONFLICT);
     size_t n = fx->nnotices;
     fx->now = T0 + 3600 * 1000;
     assert_int_equal(ch_event_tick(fx->eng), 0);
@@ -1274,9 +1359,8 @@ static void test_close_by_the_agency(void **state)
     /* An operator revokes an event (its grants "revoked"). */
     json_t *e2 = open_112(fx, &police, A_LAT, A_LON, 600);
     int64_t id2 = int_of(e2, "id");
-    assert_int_equal(call(fx, ch_event_revoke, &operator_kim, id2,
-                          json_pack("{s:s}", "reason", "misuse suspected"), &out, &err),
-                     200);
+    assert_int_equal(call(fx, ch_event_revoke, &operator_kim, id2, "misuse suspected", &out, &err),
+                     0);
     assert_string_equal(str_of(out, "status"), "closed");
     json_array_foreach(json_object_get(out, "grants"), i, g)
     {
@@ -1297,22 +1381,21 @@ static void test_revoke_one_grant_by_its_provider(void **state)
     int64_t gid = int_of(grant_of(ev, fx->ptz_a), "id");
     uint64_t seq = ch_audit_size(fx->audit);
     json_t *out;
-    ch_event_err_t err;
+    ch_fault_t err;
 
     /* Another provider does not even see the grant; the agency may not revoke it. */
     ch_event_actor_t prov2 = provider(fx->district2, "apikey:12");
     assert_int_equal(call(fx, ch_event_revoke_grant, &prov2, gid, NULL, &out, &err), -1);
-    assert_int_equal(err.status, 404);
+    assert_int_equal(err.kind, CH_FAULT_NOT_FOUND);
     assert_int_equal(call(fx, ch_event_revoke_grant, &police, gid, NULL, &out, &err), -1);
-    assert_int_equal(err.status, 403);
+    assert_int_equal(err.kind, CH_FAULT_FORBIDDEN);
     ch_event_actor_t prov = provider(fx->district, "apikey:11");
     assert_int_equal(call(fx, ch_event_revoke_grant, &prov, 999999, NULL, &out, &err), -1);
-    assert_int_equal(err.status, 404);
+    assert_int_equal(err.kind, CH_FAULT_NOT_FOUND);
 
     fx->now = T0 + 30 * 1000;
-    assert_int_equal(call(fx, ch_event_revoke_grant, &prov, gid,
-                          json_pack("{s:s}", "reason", "camera in a private area"), &out, &err),
-                     200);
+    assert_int_equal(
+        call(fx, ch_event_revoke_grant, &prov, gid, "camera in a private area", &out, &err), 0);
     assert_int_equal(int_of(out, "id"), gid);
     assert_string_equal(str_of(out, "status"), "revoked");
     assert_string_equal(str_of(out, "ended_by"), "apikey:11");
@@ -1339,13 +1422,10 @@ static void test_revoke_one_grant_by_its_provider(void **state)
 
     /* Revoked once. */
     assert_int_equal(call(fx, ch_event_revoke_grant, &prov, gid, NULL, &out, &err), -1);
-    assert_int_equal(err.status, 409);
+    assert_int_equal(err.kind, CH_FAULT_CONFLICT);
 
     /* A move that the revoked camera still sees does not grant it again. */
-    assert_int_equal(call(fx, ch_event_move, &police, id,
-                          json_pack("{s:f, s:f}", "lat", A_LAT + 2 * N_M, "lon", A_LON), &out,
-                          &err),
-                     200);
+    assert_int_equal(move_to(fx, &police, id, A_LAT + 2 * N_M, A_LON, &out, &err), 0);
     assert_int_equal(grant_count(out), 3);
     assert_string_equal(str_of(grant_of(out, fx->ptz_a), "status"), "revoked");
     json_decref(out);
@@ -1412,8 +1492,8 @@ static void test_cameras_out_of_service_lose_live_and_pending_grants(void **stat
     assert_int_equal(ch_event_end_inactive_camera_grants(fx->eng, "user:lee"), 0);
 
     json_t *out;
-    ch_event_err_t err;
-    assert_int_equal(decide(fx, &operator_kim, int_of(pending, "id"), 1, NULL, &out, &err), 200);
+    ch_fault_t err;
+    assert_int_equal(decide(fx, &operator_kim, int_of(pending, "id"), 1, NULL, &out, &err), 0);
     assert_string_equal(str_of(out, "status"), "active");
     assert_string_equal(str_of(grant_of(out, fx->vehicle_a), "status"), "revoked");
     assert_no_token(grant_of(out, fx->vehicle_a));
@@ -1441,19 +1521,19 @@ static void test_concurrent_events_on_the_same_cameras(void **state)
 
     /* Each agency sees its own events only. */
     json_t *out;
-    ch_event_err_t err;
-    assert_int_equal(ch_event_get(fx->eng, &station, id1, &out, &err), -1);
-    assert_int_equal(err.status, 404);
+    ch_fault_t err;
+    assert_true(ch_event_get(fx->eng, &station, id1, &out, &err) < 0);
+    assert_int_equal(err.kind, CH_FAULT_NOT_FOUND);
     ch_store_filter_t f = {0};
-    assert_int_equal(ch_event_list(fx->eng, &station, &f, &out, &err), 200);
+    assert_int_equal(ch_event_list(fx->eng, &station, &f, &out, &err), 0);
     assert_int_equal(int_of(out, "total"), 1);
     json_decref(out);
-    assert_int_equal(ch_event_list(fx->eng, &operator_kim, &f, &out, &err), 200);
+    assert_int_equal(ch_event_list(fx->eng, &operator_kim, &f, &out, &err), 0);
     assert_int_equal(int_of(out, "total"), 2);
     json_decref(out);
 
     /* Closing one leaves the other as it was. */
-    assert_int_equal(call(fx, ch_event_close, &police, id1, NULL, &out, &err), 200);
+    assert_int_equal(call(fx, ch_event_close, &police, id1, NULL, &out, &err), 0);
     json_decref(out);
     assert_int_equal(ch_event_live_grants(fx->eng), 3);
     assert_int_equal(notice_index(fx, CH_EVENT_GRANT_ENDED, int_of(g2, "id"), 0), -1);
@@ -1477,31 +1557,22 @@ static void test_moving_subject_keeps_cameras_behind_for_the_grace(void **state)
     int64_t id = int_of(ev, "id");
     uint64_t seq = ch_audit_size(fx->audit);
     json_t *out;
-    ch_event_err_t err;
+    ch_fault_t err;
 
     /* Bad positions, and someone else's event. */
-    assert_int_equal(call(fx, ch_event_move, &police, id,
-                          json_pack("{s:f, s:f}", "lat", 35.1, "lon", 129.0), &out, &err),
-                     -1);
-    assert_int_equal(err.status, 400);
-    assert_string_equal(err.code, "outside");
-    assert_int_equal(
-        call(fx, ch_event_move, &police, id, json_pack("{s:s}", "lat", "north"), &out, &err), -1);
-    assert_int_equal(err.status, 400);
+    assert_int_equal(move_to(fx, &police, id, 35.1, 129.0, &out, &err), -1);
+    assert_int_equal(err.kind, CH_FAULT_INVALID);
+    assert_string_equal(ch_fault_code(&err), "outside");
     ch_event_actor_t station = agency(fx->station, "user:lee");
-    assert_int_equal(call(fx, ch_event_move, &station, id,
-                          json_pack("{s:f, s:f}", "lat", B_LAT, "lon", B_LON), &out, &err),
-                     -1);
-    assert_int_equal(err.status, 404);
+    assert_int_equal(move_to(fx, &station, id, B_LAT, B_LON, &out, &err), -1);
+    assert_int_equal(err.kind, CH_FAULT_NOT_FOUND);
 
     /* To B (1 km in 20 s: 180 km/h, plausible): B's cameras are granted for the rest of the
      * event; A's stay for the grace. */
     fx->now = T0 + 20 * 1000;
     int64_t grace_end = fx->now + 30 * 1000;
     int64_t expires = T0 + 600 * 1000;
-    assert_int_equal(call(fx, ch_event_move, &police, id,
-                          json_pack("{s:f, s:f}", "lat", B_LAT, "lon", B_LON), &out, &err),
-                     200);
+    assert_int_equal(move_to(fx, &police, id, B_LAT, B_LON, &out, &err), 0);
     assert_string_equal(str_of(out, "status"), "active");
     json_t *loc = json_object_get(out, "location");
     assert_true(json_real_value(json_object_get(loc, "lon")) == B_LON);
@@ -1566,9 +1637,7 @@ static void test_moving_subject_keeps_cameras_behind_for_the_grace(void **state)
 
     /* Back to A: A's cameras get new grants, B's their grace; the expiry ends the rest. */
     fx->now = T0 + 100 * 1000;
-    assert_int_equal(call(fx, ch_event_move, &police, id,
-                          json_pack("{s:f, s:f}", "lat", A_LAT, "lon", A_LON), &out, &err),
-                     200);
+    assert_int_equal(move_to(fx, &police, id, A_LAT, A_LON, &out, &err), 0);
     assert_int_equal(grant_count(out), 8);
     assert_string_equal(str_of(grant_of(out, fx->ptz_a), "status"), "active");
     assert_time(json_object_get(grant_of(out, fx->ptz_b1), "expires_at"), fx->now + 30 * 1000);
@@ -1594,12 +1663,13 @@ static void test_an_operator_never_approves_their_own_request(void **state)
     const ch_event_actor_t operator_lee = {"user:lee", CH_EVENT_ROLE_OPERATOR, 0};
     uint64_t seq = ch_audit_size(fx->audit);
     json_t *out = NULL;
-    ch_event_err_t err;
+    ch_fault_t err;
     /* An operator opens wanted-vehicle for the police: it waits, like the police's own. */
-    json_t *b =
-        open_body("wanted-vehicle", A_LAT, A_LON, "112-20260101-0099", "stolen car 12가3456", 600);
-    json_object_set_new(b, "agency_id", json_integer(fx->police));
-    assert_int_equal(try_open(fx, &operator_kim, b, &out, &err), 201);
+    ch_event_open_req_t b =
+        open_req("wanted-vehicle", A_LAT, A_LON, "112-20260101-0099", "stolen car 12가3456", 600);
+    b.has_agency_id = 1;
+    b.agency_id = fx->police;
+    assert_int_equal(try_open(fx, &operator_kim, b, &out, &err), 0);
     int64_t id = int_of(out, "id");
     assert_string_equal(str_of(out, "status"), "pending");
     assert_string_equal(str_of(out, "created_by"), "user:kim");
@@ -1614,8 +1684,8 @@ static void test_an_operator_never_approves_their_own_request(void **state)
     json_decref(r);
     /* Approving one's own request is refused with its rule, audited, and changes nothing. */
     assert_int_equal(decide(fx, &operator_kim, id, 1, NULL, &out, &err), -1);
-    assert_int_equal(err.status, 403);
-    assert_string_equal(err.code, "denied");
+    assert_int_equal(err.kind, CH_FAULT_DENIED);
+    assert_string_equal(ch_fault_code(&err), "denied");
     assert_string_equal(err.rule, "approval_by_requester");
     assert_null(out);
     r = find_record(fx, seq, "event.deny", object);
@@ -1630,7 +1700,7 @@ static void test_an_operator_never_approves_their_own_request(void **state)
     json_decref(v);
     assert_int_equal(ch_event_live_grants(fx->eng), 0);
     /* Another operator approves: the grants start and the police see their token. */
-    assert_int_equal(decide(fx, &operator_lee, id, 1, NULL, &out, &err), 200);
+    assert_int_equal(decide(fx, &operator_lee, id, 1, NULL, &out, &err), 0);
     assert_string_equal(str_of(out, "status"), "active");
     assert_string_equal(str_of(out, "decided_by"), "user:lee");
     json_decref(out);
@@ -1640,7 +1710,7 @@ static void test_an_operator_never_approves_their_own_request(void **state)
     /* The police's own request: approved by an operator as before. */
     json_t *ev = open_wanted_vehicle(fx, &police);
     assert_string_equal(str_of(ev, "status"), "pending");
-    assert_int_equal(decide(fx, &operator_kim, int_of(ev, "id"), 1, NULL, &out, &err), 200);
+    assert_int_equal(decide(fx, &operator_kim, int_of(ev, "id"), 1, NULL, &out, &err), 0);
     json_decref(out);
     json_decref(ev);
 }
@@ -1650,7 +1720,7 @@ static void test_only_a_following_event_moves_and_no_faster_than_its_subject(voi
     fixture_t *fx = *state;
     ch_event_actor_t police = agency(fx->police, "user:park");
     json_t *out = NULL;
-    ch_event_err_t err;
+    ch_fault_t err;
     char object[48];
     /* A 112-center event watches a place: it never moves, not by an operator either. */
     json_t *place = open_112(fx, &police, A_LAT, A_LON, 600);
@@ -1659,11 +1729,9 @@ static void test_only_a_following_event_moves_and_no_faster_than_its_subject(voi
     fx->now = T0 + 600 * 1000 - 1;
     const ch_event_actor_t *who[] = {&police, &operator_kim};
     for (size_t i = 0; i < CH_ARRAY_SIZE(who); i++) {
-        assert_int_equal(call(fx, ch_event_move, who[i], pid,
-                              json_pack("{s:f, s:f}", "lat", B_LAT, "lon", B_LON), &out, &err),
-                         -1);
-        assert_int_equal(err.status, 403);
-        assert_string_equal(err.code, "denied");
+        assert_int_equal(move_to(fx, who[i], pid, B_LAT, B_LON, &out, &err), -1);
+        assert_int_equal(err.kind, CH_FAULT_DENIED);
+        assert_string_equal(ch_fault_code(&err), "denied");
         assert_string_equal(err.rule, "not_moving_subject");
     }
     event_object(object, pid);
@@ -1684,11 +1752,9 @@ static void test_only_a_following_event_moves_and_no_faster_than_its_subject(voi
     seq = ch_audit_size(fx->audit);
     size_t live = ch_event_live_grants(fx->eng);
     fx->now += 2000;
-    assert_int_equal(call(fx, ch_event_move, &police, id,
-                          json_pack("{s:f, s:f}", "lat", B_LAT, "lon", B_LON), &out, &err),
-                     -1);
-    assert_int_equal(err.status, 422);
-    assert_string_equal(err.code, "implausible");
+    assert_int_equal(move_to(fx, &police, id, B_LAT, B_LON, &out, &err), -1);
+    assert_int_equal(err.kind, CH_FAULT_TOO_COMPLEX);
+    assert_string_equal(ch_fault_code(&err), "implausible");
     assert_string_equal(err.rule, "implausible_speed");
     assert_non_null(strstr(err.message, "at most 200 km/h"));
     assert_int_equal(ch_event_live_grants(fx->eng), live);
@@ -1701,9 +1767,7 @@ static void test_only_a_following_event_moves_and_no_faster_than_its_subject(voi
     assert_string_equal(str_of(json_object_get(r, "details"), "rule"), "implausible_speed");
     json_decref(r);
     /* An operator may place it there (a correction): allowed, and the record says so. */
-    assert_int_equal(call(fx, ch_event_move, &operator_kim, id,
-                          json_pack("{s:f, s:f}", "lat", B_LAT, "lon", B_LON), &out, &err),
-                     200);
+    assert_int_equal(move_to(fx, &operator_kim, id, B_LAT, B_LON, &out, &err), 0);
     assert_non_null(grant_of(out, fx->ptz_b1));
     json_decref(out);
     r = find_record(fx, seq, "event.move", object);
@@ -1714,33 +1778,20 @@ static void test_only_a_following_event_moves_and_no_faster_than_its_subject(voi
     /* The next move measures from there and then: back to A 1 s later is refused, 20 s later
      * (180 km/h) is fine. */
     fx->now += 1000;
-    assert_int_equal(call(fx, ch_event_move, &police, id,
-                          json_pack("{s:f, s:f}", "lat", A_LAT, "lon", A_LON), &out, &err),
-                     -1);
-    assert_int_equal(err.status, 422);
+    assert_int_equal(move_to(fx, &police, id, A_LAT, A_LON, &out, &err), -1);
+    assert_int_equal(err.kind, CH_FAULT_TOO_COMPLEX);
     fx->now += 19000;
-    assert_int_equal(call(fx, ch_event_move, &police, id,
-                          json_pack("{s:f, s:f}", "lat", A_LAT, "lon", A_LON), &out, &err),
-                     200);
+    assert_int_equal(move_to(fx, &police, id, A_LAT, A_LON, &out, &err), 0);
     json_decref(out);
     /* Small quick steps add up to no more than the speed: 60 m in 1 s (216 km/h) is refused,
      * 50 m (180 km/h) is not; no time at all allows no step. */
     fx->now += 1000;
-    assert_int_equal(call(fx, ch_event_move, &police, id,
-                          json_pack("{s:f, s:f}", "lat", A_LAT + 60 * N_M, "lon", A_LON), &out,
-                          &err),
-                     -1);
-    assert_int_equal(err.status, 422);
-    assert_int_equal(call(fx, ch_event_move, &police, id,
-                          json_pack("{s:f, s:f}", "lat", A_LAT + 50 * N_M, "lon", A_LON), &out,
-                          &err),
-                     200);
+    assert_int_equal(move_to(fx, &police, id, A_LAT + 60 * N_M, A_LON, &out, &err), -1);
+    assert_int_equal(err.kind, CH_FAULT_TOO_COMPLEX);
+    assert_int_equal(move_to(fx, &police, id, A_LAT + 50 * N_M, A_LON, &out, &err), 0);
     json_decref(out);
-    assert_int_equal(call(fx, ch_event_move, &police, id,
-                          json_pack("{s:f, s:f}", "lat", A_LAT + 51 * N_M, "lon", A_LON), &out,
-                          &err),
-                     -1);
-    assert_int_equal(err.status, 422);
+    assert_int_equal(move_to(fx, &police, id, A_LAT + 51 * N_M, A_LON, &out, &err), -1);
+    assert_int_equal(err.kind, CH_FAULT_TOO_COMPLEX);
     json_decref(car);
     json_decref(place);
 }
@@ -1759,10 +1810,8 @@ static void test_a_restored_subject_was_placed_at_its_events_last_write(void **s
     fx->now += 20 * 1000;
     make_engine(fx);
     json_t *out = NULL;
-    ch_event_err_t err;
-    assert_int_equal(call(fx, ch_event_move, &police, id,
-                          json_pack("{s:f, s:f}", "lat", B_LAT, "lon", B_LON), &out, &err),
-                     200);
+    ch_fault_t err;
+    assert_int_equal(move_to(fx, &police, id, B_LAT, B_LON, &out, &err), 0);
     json_decref(out);
     json_decref(car);
 }
@@ -1867,20 +1916,20 @@ static void test_open_without_its_record_is_undone(void **state)
 {
     fixture_t *fx = *state;
     ch_event_actor_t police = agency(fx->police, "user:park");
-    json_t *body = open_body("112-center", A_LAT, A_LON, "112-1", "robbery", 600);
+    ch_event_open_req_t body = open_req("112-center", A_LAT, A_LON, "112-1", "robbery", 600);
     ch_event_pending_t *p = NULL;
     json_t *out = NULL;
-    ch_event_err_t err;
+    ch_fault_t err;
     uint64_t seq = ch_audit_size(fx->audit);
 
     /* The append failed: 503, nothing live, the event and its grants closed in the store. */
-    assert_int_equal(ch_event_open_begin(fx->eng, &police, body, &p, &err), 0);
+    assert_int_equal(ch_event_open_begin(fx->eng, &police, &body, NULL, &p, &err), 0);
     assert_non_null(p);
     int64_t id = p->event_id;
-    assert_int_equal(ch_event_open_finish(fx->eng, &police, p, CH_EIO, &out, &err), -1);
+    assert_true(ch_event_open_finish(fx->eng, &police, p, CH_EIO, &out, &err) < 0);
     assert_null(out);
-    assert_int_equal(err.status, 503);
-    assert_string_equal(err.code, "audit_unavailable");
+    assert_int_equal(err.kind, CH_FAULT_AUDIT);
+    assert_string_equal(ch_fault_code(&err), "audit_unavailable");
     assert_int_equal(ch_event_live_grants(fx->eng), 0);
     assert_int_equal(ch_event_next_due(fx->eng), INT64_MAX);
     assert_int_equal(fx->nnotices, 0);
@@ -1897,7 +1946,7 @@ static void test_open_without_its_record_is_undone(void **state)
     assert_int_equal(ch_audit_size(fx->audit), seq);
 
     /* The hub stopped between the store and the record: the next start closes the event. */
-    assert_int_equal(ch_event_open_begin(fx->eng, &police, body, &p, &err), 0);
+    assert_int_equal(ch_event_open_begin(fx->eng, &police, &body, NULL, &p, &err), 0);
     int64_t id2 = p->event_id;
     ch_event_pending_free(p);
     json_t *kept = open_112(fx, &police, A_LAT, A_LON, 600); /* recorded: it stands */
@@ -1922,7 +1971,59 @@ static void test_open_without_its_record_is_undone(void **state)
     json_decref(v);
     assert_int_equal(ch_event_live_grants(fx->eng), 3);
     json_decref(kept);
-    json_decref(body);
+}
+
+/* What ch_event_batch_end hands back: the opens, in order, and the commit's code. */
+static ch_event_pending_t *batch_seen[4];
+static int batch_rc[4];
+static size_t batch_n;
+
+static void batch_collect(ch_event_pending_t *p, int rc)
+{
+    assert_true(batch_n < 4);
+    batch_seen[batch_n] = p;
+    batch_rc[batch_n++] = rc;
+}
+
+/* The engine keeps the opens of a batch (one COMMIT) and hands each back at its end, with its
+ * caller's ud; a refused open is not in it; each then finishes as one opened alone. */
+static void test_a_batch_of_opens_is_the_engines(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    ch_event_actor_t prov = provider(fx->district, "apikey:3");
+    ch_event_open_req_t body = open_req("112-center", A_LAT, A_LON, "112-1", "robbery", 600);
+    ch_event_pending_t *p1 = NULL, *p2 = NULL, *p3 = NULL;
+    int ud1 = 1, ud2 = 2;
+    ch_fault_t err;
+    batch_n = 0;
+    assert_int_equal(ch_event_batch_end(fx->eng, batch_collect), 0); /* none open */
+    assert_int_equal(ch_event_batch_begin(fx->eng), 0);
+    assert_true(ch_event_in_batch(fx->eng));
+    assert_int_equal(ch_event_open_begin(fx->eng, &police, &body, &ud1, &p1, &err), 0);
+    assert_true(ch_event_open_begin(fx->eng, &prov, &body, &ud2, &p3, &err) < 0);
+    assert_null(p3);
+    assert_int_equal(ch_event_open_begin(fx->eng, &police, &body, &ud2, &p2, &err), 0);
+    assert_int_equal(batch_n, 0);
+    assert_int_equal(ch_event_batch_end(fx->eng, batch_collect), 0);
+    assert_false(ch_event_in_batch(fx->eng));
+    assert_int_equal(batch_n, 2);
+    assert_ptr_equal(batch_seen[0], p1);
+    assert_ptr_equal(batch_seen[1], p2);
+    assert_ptr_equal(p1->ud, &ud1);
+    assert_ptr_equal(p2->ud, &ud2);
+    assert_int_equal(batch_rc[0], 0);
+    assert_int_equal(batch_rc[1], 0);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *out = NULL;
+        ch_event_pending_t *p = batch_seen[i];
+        int rc = ch_audit_append(fx->audit, &p->entry, NULL);
+        assert_int_equal(ch_event_open_finish(fx->eng, &police, p, rc, &out, &err), 0);
+        assert_string_equal(str_of(out, "status"), "active");
+        json_decref(out);
+    }
+    assert_int_equal(ch_event_live_grants(fx->eng), 6);
+    assert_int_equal(count_of(fx, "events"), 2);
 }
 
 /* The ledger from raw records, many events interleaved: opened 1..N, each end arriving in
@@ -2041,6 +2142,8 @@ int main(void)
             test_a_decision_on_the_record_but_not_in_the_store_is_carried_out_at_start, setup,
             teardown),
         cmocka_unit_test_setup_teardown(test_open_without_its_record_is_undone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_batch_of_opens_is_the_engines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_path_open_prepared_off_the_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ledger_folds_interleaved_events, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

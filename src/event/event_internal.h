@@ -1,0 +1,137 @@
+/*
+ * event/event_internal.h: what the engine's files share (not for other modules). The engine's
+ * files: event.c (life, records, notices, refusals, metrics), event_live.c (the live map),
+ * event_select.c (camera selection), event_view.c (the answers as JSON), event_open.c
+ * (opening and its batch), event_lifecycle.c (reading, approval, extension, close,
+ * revocation, moves), event_expiry.c (expiry, release, cameras taken away), event_restore.c
+ * (the start). The gate, the tokens and the ledger are apart (event_gate.c, event_token.c,
+ * event_ledger.c).
+ */
+#ifndef CH_EVENT_INTERNAL_H
+#define CH_EVENT_INTERNAL_H
+
+#include "event/event.h"
+
+#define CH_EVENT__MAX_SUBSCRIBERS 8
+
+typedef struct live_grant {
+    int64_t id, event_id, camera_id, agency_id;
+    int64_t expires_at;
+} live_grant_t;
+
+typedef struct live_event {
+    int64_t id;
+    int64_t expires_at; /* 0 while pending */
+    int64_t placed_at;  /* when the subject was at the event's position (the speed check) */
+} live_event_t;
+
+/* Opens of one service by outcome, for GET /metrics (services come from the services file,
+ * so the list stays as short as the file). */
+enum { OUT_OPENED, OUT_PENDING, OUT_DENIED, OUT_FAILED, OUT_COUNT };
+
+typedef struct service_count {
+    char service[72];
+    uint64_t n[OUT_COUNT];
+} service_count_t;
+
+struct ch_event_engine {
+    ch_event_config_t cfg;
+    char *rtsp_base, *ws_base;
+    uint8_t sk[64];
+    int has_sk;
+    const ch_policy_t *policy;
+    ch_geo_t *geo; /* borrowed; referenced by path queries (ch_event_open_prepare) */
+    live_grant_t *grants;
+    size_t ngrants, gcap;
+    uint32_t *map;              /* grant id -> position + 1 (see live_add_grant) */
+    int batch;                  /* a batch transaction of opens is open (ch_event_batch_begin) */
+    ch_event_pending_t **opens; /* the opens begun in the batch, handed back at its end */
+    size_t nopens, copens;
+    size_t mcap;
+    live_event_t *events;
+    size_t nevents, ecap;
+    struct {
+        ch_event_notice_fn fn;
+        void *ud;
+    } subs[CH_EVENT__MAX_SUBSCRIBERS];
+    size_t nsubs;
+    service_count_t *counts; /* opens by service and outcome */
+    size_t ncounts, ccounts;
+    char crash_at[64]; /* a test-only crash point (crash_point); empty: none */
+};
+
+typedef struct choice {
+    ch_geo_result_t r;
+    int64_t provider_id;
+} choice_t;
+
+/* A refusal: fills e and returns the negative code of its kind (CH_EINVAL, CH_EPERM,
+ * CH_ENOTFOUND, CH_ECONFLICT, else CH_EIO). */
+int ch_event__fail(ch_fault_t *e, ch_fault_kind_t kind, const char *code, const char *field,
+                   const char *fmt, ...) CH_PRINTF(5, 6);
+
+/* event.c */
+void ch_event__count_open(ch_event_engine_t *eng, const char *service, int outcome);
+int64_t ch_event__now_ms(const ch_event_engine_t *eng);
+void ch_event__crash_point(const ch_event_engine_t *eng, const char *action, const char *when);
+int ch_event__fault_rc(ch_fault_kind_t kind);
+int ch_event__fail_store(ch_event_engine_t *eng, ch_fault_t *e);
+int ch_event__record_and_commit(ch_event_engine_t *eng, const char *actor, const char *action,
+                                const char *object, const ch_event_t *ev, json_t *details,
+                                ch_fault_t *err);
+void ch_event__notify(ch_event_engine_t *eng, ch_event_notice_kind_t kind, const ch_grant_t *g);
+const ch_policy_service_t *ch_event__service_of(const ch_event_engine_t *eng, const char *id);
+void ch_event__object_name(char out[48], const char *kind, int64_t id);
+int ch_event__grants_of(ch_event_engine_t *eng, int64_t event_id, const char *status,
+                        ch_grant_list_t *l);
+
+/* event_live.c */
+void ch_event__live_add_grant(ch_event_engine_t *eng, const ch_grant_t *g);
+live_grant_t *ch_event__live_grant(ch_event_engine_t *eng, int64_t id);
+void ch_event__live_remove_at(ch_event_engine_t *eng, size_t pos);
+void ch_event__live_drop_grant(ch_event_engine_t *eng, int64_t id);
+live_event_t *ch_event__live_event(ch_event_engine_t *eng, int64_t id);
+void ch_event__live_set_event(ch_event_engine_t *eng, int64_t id, int64_t expires_at);
+void ch_event__live_drop_event(ch_event_engine_t *eng, int64_t id);
+
+/* event_select.c */
+int ch_event__select_cameras(ch_event_engine_t *eng, const ch_policy_service_t *svc, int located,
+                             double lat, double lon, const ch_geo_line_t *line,
+                             const ch_event_path_query_t *q, double radius_m, int max_cameras,
+                             choice_t **out, size_t *n);
+/* A query of the cameras along line within radius_m (as the policy gives it). */
+ch_event_path_query_t *ch_event__path_query_new(ch_event_engine_t *eng, const ch_geo_line_t *line,
+                                                double radius_m);
+char *ch_event__why_text(const ch_geo_result_t *r, int path);
+
+/* event_view.c */
+json_t *ch_event__grant_json(const ch_event_engine_t *eng, const ch_event_t *ev,
+                             const ch_grant_t *g, int with_token);
+json_t *ch_event__event_json(const ch_event_engine_t *eng, const ch_event_t *ev,
+                             const ch_grant_list_t *grants, const ch_event_actor_t *who);
+json_t *ch_event__time_json(int64_t ms);
+json_t *ch_event__str_or_null(const char *s);
+int ch_event__answer_event(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
+                           json_t **out, ch_fault_t *err);
+
+/* event_open.c */
+int ch_event__check_place(const ch_event_engine_t *eng, double lat, double lon, const char *field,
+                          ch_fault_t *err);
+int ch_event__deny(ch_event_engine_t *eng, const ch_event_actor_t *who, const char *action,
+                   const char *object, const ch_policy_decision_t *d, const char *service,
+                   int64_t agency_id, ch_fault_t *err);
+ch_policy_role_t ch_event__policy_role(const ch_event_actor_t *who);
+int ch_event__make_grants(ch_event_engine_t *eng, ch_event_t *ev, const choice_t *c, size_t n,
+                          const char *status, int path, json_t *cams);
+void ch_event__went_live(ch_event_engine_t *eng, const ch_event_t *ev, const ch_grant_list_t *g);
+
+/* event_lifecycle.c */
+int ch_event__end_grant(ch_event_engine_t *eng, ch_grant_t *g, const char *status, const char *by,
+                        const char *why, int64_t when);
+void ch_event__ended(ch_event_engine_t *eng, const ch_grant_t *g);
+int ch_event__end_event(ch_event_engine_t *eng, ch_event_t *ev, const char *status,
+                        const char *gstatus, const char *by, const char *why, const char *action,
+                        json_t *details, ch_fault_t *err);
+int ch_event__is_live(const ch_event_t *ev);
+
+#endif /* CH_EVENT_INTERNAL_H */
