@@ -1,10 +1,11 @@
 /*
  * health/probe.c: one camera probe on the control loop: a non-blocking libuv TCP connection (a
  * host name through uv_getaddrinfo on the pool) that carries the requests of a probe session
- * (probe_session.c: OPTIONS, DESCRIBE, one answer to a challenge) and its answers, all within
- * one deadline (health.probe_timeout_s); a redirect closes the connection and begins again at
- * its URL, at most CH_HEALTH__MAX_REDIRECTS times, as the relay's pull does. A probe costs the
- * camera one short connection and two or three answers; it never starts a stream.
+ * (probe_session.c over proto's RTSP client session: OPTIONS, DESCRIBE, one answer to a
+ * challenge) and its answers, all within one deadline (health.probe_timeout_s); a redirect
+ * closes the connection and begins again at its URL (the session bounds them, as for the
+ * relay's pull). A probe costs the camera one short connection and two or three answers; it
+ * never starts a stream.
  */
 #include "health/health_internal.h"
 #include "proto/proto.h"
@@ -23,8 +24,6 @@ struct ch_health__probe {
     uv_timer_t timer;
     uv_getaddrinfo_t gai;
     int tcp_open, resolving, open_handles, writes, done, connected;
-    int redirects;
-    char next_url[1024];       /* a redirect's target, while the old connection closes */
     char user[128], pass[128]; /* the credentials, kept across redirects */
     int64_t camera_id;
     uint16_t port;
@@ -136,22 +135,15 @@ static void on_closed_for_redirect(uv_handle_t *hd)
         maybe_free(p);
         return;
     }
-    begin(p, p->next_url, p->user, p->pass);
+    begin(p, p->s.rtsp.redirect, p->user, p->pass);
 }
 
 /* Writes the session's next request, or reports its end, or follows a redirect. */
 static void advance(ch_health__probe_t *p)
 {
-    if (p->s.done && p->s.redirect[0] != '\0' && !p->done) {
-        if (++p->redirects > CH_HEALTH__MAX_REDIRECTS) {
-            snprintf(p->s.reason, sizeof(p->s.reason), "more than %d redirects",
-                     CH_HEALTH__MAX_REDIRECTS);
-            finish(p);
-            return;
-        }
-        snprintf(p->next_url, sizeof(p->next_url), "%s", p->s.redirect);
-        snprintf(p->user, sizeof(p->user), "%s", p->s.user);
-        snprintf(p->pass, sizeof(p->pass), "%s", p->s.pass);
+    if (p->s.rtsp.state == CH_PROTO_RTSP_CLIENT_REDIRECTED && !p->s.done && !p->done) {
+        snprintf(p->user, sizeof(p->user), "%s", p->s.rtsp.user);
+        snprintf(p->pass, sizeof(p->pass), "%s", p->s.rtsp.pass);
         p->connected = 0;
         p->tcp_open = 0;
         uv_close((uv_handle_t *)&p->tcp, on_closed_for_redirect);
@@ -161,14 +153,15 @@ static void advance(ch_health__probe_t *p)
         finish(p);
         return;
     }
-    if (p->s.out.len == 0) {
+    ch_buf_t *out = &p->s.rtsp.out;
+    if (out->len == 0) {
         return; /* more of the answer to come */
     }
-    write_req_t *wr = ch_malloc(sizeof(*wr) + p->s.out.len);
+    write_req_t *wr = ch_malloc(sizeof(*wr) + out->len);
     wr->p = p;
-    wr->len = p->s.out.len;
-    memcpy(wr->data, p->s.out.data, wr->len);
-    ch_buf_reset(&p->s.out);
+    wr->len = out->len;
+    memcpy(wr->data, out->data, wr->len);
+    ch_buf_reset(out);
     wr->req.data = wr;
     uv_buf_t b = uv_buf_init(wr->data, (unsigned)wr->len);
     int rc = uv_write(&wr->req, (uv_stream_t *)&p->tcp, &b, 1, on_written);
@@ -220,7 +213,7 @@ static void on_connected(uv_connect_t *req, int status)
         fail(p, "cannot read from the camera: %s", uv_strerror(rc));
         return;
     }
-    ch_health__session_request(&p->s);
+    ch_proto_rtsp_client_start(&p->s.rtsp);
     advance(p);
 }
 
@@ -269,9 +262,9 @@ static void on_timeout(uv_timer_t *t)
 {
     ch_health__probe_t *p = t->data;
     fail(p, "no answer within %llu s (%s)", (unsigned long long)(p->timeout_ms / 1000),
-         !p->connected                          ? "connect"
-         : p->s.step == CH_HEALTH__STEP_OPTIONS ? "OPTIONS"
-                                                : "DESCRIBE");
+         !p->connected                                     ? "connect"
+         : p->s.rtsp.state == CH_PROTO_RTSP_CLIENT_OPTIONS ? "OPTIONS"
+                                                           : "DESCRIBE");
 }
 
 void ch_health__probe_start(uv_loop_t *loop, ch_health__probe_t **list, int64_t camera_id,
@@ -291,7 +284,7 @@ void ch_health__probe_start(uv_loop_t *loop, ch_health__probe_t **list, int64_t 
     p->ud = ud;
     p->t0_ns = ch_time_mono_ns();
     p->timeout_ms = timeout_ms;
-    ch_health__session_init(&p->s, "", NULL, NULL);
+    ch_health__session_init(&p->s);
     uv_timer_init(loop, &p->timer);
     p->timer.data = p;
     p->open_handles = 1;
@@ -302,42 +295,17 @@ void ch_health__probe_start(uv_loop_t *loop, ch_health__probe_t **list, int64_t 
 /* A session for url (its userinfo, if any, before user and password) on a new connection. */
 static void begin(ch_health__probe_t *p, const char *url, const char *user, const char *password)
 {
-    ch_proto_url_t u;
-    if (url == NULL || ch_proto_url_parse(url, strlen(url), &u) != 0) {
-        fail(p, p->redirects > 0 ? "redirected to a URL that is not a valid rtsp:// URL"
-                                 : "the stream URL is not a valid rtsp:// URL");
+    if (ch_health__session_begin(&p->s, url, user, password) != 0) {
+        finish(p);
         return;
     }
-    if (u.scheme.len != 4) {
-        fail(p, "rtsps:// is not supported yet");
-        return;
-    }
-    ch_buf_t wb;
-    ch_buf_init(&wb);
-    ch_proto_url_append(&u, CH_PROTO_URL_WIRE, &wb);
-    ch_buf_append_char(&wb, '\0');
-    char uu[128], up[128];
-    if (u.has_userinfo) {
-        if (ch_proto_url_decode(u.user, uu, sizeof(uu)) < 0 ||
-            ch_proto_url_decode(u.password, up, sizeof(up)) < 0) {
-            ch_buf_fini(&wb);
-            fail(p, "the stream URL's credentials are malformed");
-            return;
-        }
-        user = uu;
-        password = up;
-    }
-    ch_health__session_fini(&p->s);
-    ch_health__session_init(&p->s, wb.data, user, password);
-    ch_buf_fini(&wb);
-    p->port = u.port;
-    char host[256];
-    snprintf(host, sizeof(host), "%.*s", (int)u.host.len, u.host.ptr);
+    p->port = p->s.rtsp.port;
+    const char *host = p->s.rtsp.host;
     struct sockaddr_in a4;
     struct sockaddr_in6 a6;
-    if (uv_ip4_addr(host, u.port, &a4) == 0) {
+    if (uv_ip4_addr(host, p->port, &a4) == 0) {
         connect_to(p, (const struct sockaddr *)&a4);
-    } else if (uv_ip6_addr(host, u.port, &a6) == 0) {
+    } else if (uv_ip6_addr(host, p->port, &a6) == 0) {
         connect_to(p, (const struct sockaddr *)&a6);
     } else {
         struct addrinfo hints;
