@@ -579,6 +579,25 @@ int ch_proto_auth_digest_response(const ch_proto_auth_challenge_t *c,
  * out (NUL-terminated), CH_EPARSE when key is not the base64 of 16 bytes, CH_EIO. */
 int ch_proto_ws_accept(ch_slice_t key, char out[CH_PROTO_WS_ACCEPT_LEN + 1]) CH_MUST_CHECK;
 
+/** Tells whether a request asks for an upgrade to WebSocket: Upgrade lists the token
+ * "websocket" and Connection the token "upgrade" (comma-separated, ASCII case-insensitive).
+ * Returns 1 or 0. */
+int ch_proto_ws_upgrade_asked(const ch_proto_request_t *req);
+
+/**
+ * Checks the keys of a WebSocket opening handshake (RFC 6455 section 4.2.1):
+ * Sec-WebSocket-Key is the base64 of 16 bytes and Sec-WebSocket-Version is 13. Returns 0 with
+ * accept filled (see ch_proto_ws_accept); CH_EPARSE when the key is missing or malformed;
+ * CH_EUNSUPP when the version is missing or not 13 (a server answers 426 with
+ * Sec-WebSocket-Version: 13); CH_EIO.
+ */
+int ch_proto_ws_handshake(const ch_proto_request_t *req,
+                          char accept[CH_PROTO_WS_ACCEPT_LEN + 1]) CH_MUST_CHECK;
+
+/** Appends the server's answer to a valid handshake: "HTTP/1.1 101 Switching Protocols" with
+ * Upgrade, Connection and Sec-WebSocket-Accept. */
+void ch_proto_ws_switching(const char *accept, ch_buf_t *out);
+
 /** Writes the header of a server's frame (FIN set, unmasked) of len payload bytes; returns its
  * size (2, 4 or 10). */
 size_t ch_proto_ws_header(unsigned opcode, uint64_t len, uint8_t out[CH_PROTO_WS_HEADER_MAX]);
