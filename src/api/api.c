@@ -173,69 +173,24 @@ int ch_api__list_query(api_ctx_t *c, const ch_api__qparam_t *spec, ch_api__query
     return 0;
 }
 
-/* ---- resources: one table of store calls per record type ---------------------------------- */
+/* ---- resources: the registry's records as JSON -------------------------------------------- */
 
-typedef union api_record {
-    ch_agency_t agency;
-    ch_camera_t camera;
-    ch_device_t device;
-} api_record_t;
-
+/* The JSON side of one record type; its changes are the registry's use cases (registry.h). */
 typedef struct api_resource {
     const char *singular; /* "agency", for messages */
     const char *collection;
-    void (*init)(api_record_t *r);
-    void (*fini)(api_record_t *r);
-    int (*from_json)(const json_t *body, api_record_t *r, ch_api__err_t *err);
-    json_t *(*to_json)(const api_record_t *r);
-    int64_t *(*id)(api_record_t *r);
-    int (*create)(ch_store_t *st, api_record_t *r);
-    int (*get)(ch_store_t *st, int64_t id, api_record_t *r);
-    int (*update)(ch_store_t *st, api_record_t *r);
-    int (*del)(ch_store_t *st, int64_t id);
+    ch_registry_kind_t kind;
+    int (*from_json)(const json_t *body, ch_registry_record_t *r, ch_api__err_t *err);
     /* Appends the matches of f to items; sets total and the next page's after_id (0: none). */
     int (*list)(ch_store_t *st, const ch_store_filter_t *f, json_t *items, int64_t *total,
                 int64_t *next);
 } api_resource_t;
 
-/* Generates the adapters from the typed store calls to the table's signatures. */
-#define RESOURCE_ADAPTERS(T, member, prefix)                                                       \
-    static void prefix##_init(api_record_t *r)                                                     \
+/* Generates the adapters from the typed calls to the table's signatures. */
+#define RESOURCE_ADAPTERS(T, prefix)                                                               \
+    static int prefix##_from_json(const json_t *b, ch_registry_record_t *r, ch_api__err_t *e)      \
     {                                                                                              \
-        memset(r, 0, sizeof(*r));                                                                  \
-        prefix##_init_typed(&r->member);                                                           \
-    }                                                                                              \
-    static void prefix##_fini(api_record_t *r)                                                     \
-    {                                                                                              \
-        ch_##prefix##_fini(&r->member);                                                            \
-    }                                                                                              \
-    static int prefix##_from_json(const json_t *b, api_record_t *r, ch_api__err_t *e)              \
-    {                                                                                              \
-        return ch_api__##prefix##_from_json(b, &r->member, e);                                     \
-    }                                                                                              \
-    static json_t *prefix##_to_json(const api_record_t *r)                                         \
-    {                                                                                              \
-        return ch_api__##prefix##_to_json(&r->member);                                             \
-    }                                                                                              \
-    static int64_t *prefix##_id(api_record_t *r)                                                   \
-    {                                                                                              \
-        return &r->member.id;                                                                      \
-    }                                                                                              \
-    static int prefix##_create(ch_store_t *st, api_record_t *r)                                    \
-    {                                                                                              \
-        return ch_store_##prefix##_create(st, &r->member);                                         \
-    }                                                                                              \
-    static int prefix##_get(ch_store_t *st, int64_t id, api_record_t *r)                           \
-    {                                                                                              \
-        return ch_store_##prefix##_get(st, id, &r->member);                                        \
-    }                                                                                              \
-    static int prefix##_update(ch_store_t *st, api_record_t *r)                                    \
-    {                                                                                              \
-        return ch_store_##prefix##_update(st, &r->member);                                         \
-    }                                                                                              \
-    static int prefix##_del(ch_store_t *st, int64_t id)                                            \
-    {                                                                                              \
-        return ch_store_##prefix##_delete(st, id);                                                 \
+        return ch_api__##prefix##_from_json(b, &r->prefix, e);                                     \
     }                                                                                              \
     static int prefix##_list(ch_store_t *st, const ch_store_filter_t *f, json_t *items,            \
                              int64_t *total, int64_t *next)                                        \
@@ -254,79 +209,25 @@ typedef struct api_resource {
         return rc;                                                                                 \
     }
 
-static void agency_init_typed(ch_agency_t *a)
-{
-    (void)a; /* zeroed is initialised for agencies */
-}
+RESOURCE_ADAPTERS(ch_agency, agency)
+RESOURCE_ADAPTERS(ch_camera, camera)
+RESOURCE_ADAPTERS(ch_device, device)
 
-static void camera_init_typed(ch_camera_t *c)
-{
-    ch_camera_init(c);
-}
-
-static void device_init_typed(ch_device_t *d)
-{
-    ch_device_init(d);
-}
-
-RESOURCE_ADAPTERS(ch_agency, agency, agency)
-RESOURCE_ADAPTERS(ch_camera, camera, camera)
-RESOURCE_ADAPTERS(ch_device, device, device)
-
-#define RESOURCE_ENTRY(singular, collection, prefix)                                               \
-    {                                                                                              \
-        singular, collection, prefix##_init, prefix##_fini, prefix##_from_json, prefix##_to_json,  \
-            prefix##_id, prefix##_create, prefix##_get, prefix##_update, prefix##_del,             \
-            prefix##_list                                                                          \
-    }
-
-/* Indexed by ch_api__resource_t. */
+/* Indexed by ch_api__resource_t, whose values are ch_registry_kind_t's. */
 static const api_resource_t resources[] = {
-    RESOURCE_ENTRY("agency", "agencies", agency),
-    RESOURCE_ENTRY("camera", "cameras", camera),
-    RESOURCE_ENTRY("device", "devices", device),
+    {"agency", "agencies", CH_REGISTRY_AGENCY, agency_from_json, agency_list},
+    {"camera", "cameras", CH_REGISTRY_CAMERA, camera_from_json, camera_list},
+    {"device", "devices", CH_REGISTRY_DEVICE, device_from_json, device_list},
 };
 
-/* The agency that owns a camera or device record (0 for agencies). */
-static int64_t record_owner(const api_resource_t *res, const api_record_t *r)
-{
-    if (res == &resources[CH_API__CAMERAS]) {
-        return r->camera.agency_id;
-    }
-    if (res == &resources[CH_API__DEVICES]) {
-        return r->device.agency_id;
-    }
-    return 0;
-}
+/* ---- what follows a committed camera change (the registry's subscribers) ------------------ */
 
-/* A provider (a district center, a city agency) changes its own cameras and devices only:
- * 0 when allowed, else answered 403 (and audited). */
-static int owner_check(api_ctx_t *c, const api_resource_t *res, const api_record_t *r)
+/* Keeps the geo index in step with the cameras' changes, and health's set of cameras to probe.
+ * A camera the index cannot place (not located) is simply not in it. */
+static void geo_follows(void *ud, const ch_registry_change_t *change)
 {
-    if (c->who.role != CH_AUTH_PROVIDER || record_owner(res, r) == c->who.agency_id) {
-        return 0;
-    }
-    json_t *d =
-        json_pack("{s:s, s:I, s:I}", "reason", "not the provider's own record", "agency_id",
-                  (json_int_t)record_owner(res, r), "provider", (json_int_t)c->who.agency_id);
-    (void)ch_api__audit(c, NULL, "auth.forbidden", NULL, "denied", d);
-    ch_api__err_t e;
-    ch_api__err_set(&e, 403, "forbidden", "agency_id",
-                    "a provider changes its own agency's %s only", res->collection);
-    ch_api__reply_err(c, &e, NULL);
-    return -1;
-}
-
-/* Keeps the geo index in step with a camera change that is now committed. A camera the index
- * cannot place (not located) is simply not in it. */
-static void geo_follow(ch_api_t *api, const api_resource_t *res, const api_record_t *r,
-                       int64_t deleted_id)
-{
-    if (res != &resources[CH_API__CAMERAS]) {
-        return;
-    }
+    ch_api_t *api = ud;
     api->camera_changes++;
-    ch_health_changed(api->health); /* its set of cameras to probe */
     /* A path, area or coverage query on the pool may be reading the index: then change a copy
      * (theirs stays as it was until they drop it). */
     ch_geo_t *geo = ch_geo_unshare(api->geo);
@@ -334,89 +235,77 @@ static void geo_follow(ch_api_t *api, const api_resource_t *res, const api_recor
         api->geo = geo;
         ch_event_set_geo(api->events, geo);
     }
-    if (deleted_id != 0) {
-        (void)ch_geo_remove(api->geo, deleted_id);
-    } else if (ch_geo_upsert(api->geo, &r->camera) != 0) {
-        ch_log(CH_LOG_WARN, "geo", "msg=\"camera not placed in the geo index\" id=%lld",
-               (long long)r->camera.id);
-    }
-}
-
-/* Ends the live grants of a camera deleted or taken out of service, once that is committed:
- * their viewers are cut and the records say why (ch_event_end_camera_grants). */
-static void camera_gone(api_ctx_t *c, int64_t id, const char *reason)
-{
-    int n = ch_event_end_camera_grants(c->api->events, c->who.actor, id, reason);
-    if (n > 0) {
-        ch_log(CH_LOG_INFO, "api",
-               "msg=\"live grants of the camera ended\" camera=%lld grants=%d "
-               "reason=%s",
-               (long long)id, n, reason);
-    }
-}
-
-static int text_differs(const char *a, const char *b)
-{
-    return (a == NULL || b == NULL) ? a != b : strcmp(a, b) != 0;
-}
-
-/* What follows a committed camera update beyond the geo index: a camera no longer "active"
- * loses its live grants (only active cameras are granted); a changed stream URL or credential
- * restarts its running pull against the new settings (the health probe reads them at its
- * rescan, which geo_follow asked for). */
-static void camera_follow(api_ctx_t *c, const ch_camera_t *cam, const char *old_url,
-                          const char *old_user, const char *old_password)
-{
-    if (cam->status == NULL || strcmp(cam->status, "active") != 0) {
-        camera_gone(c, cam->id, "camera_deactivated");
-    }
-    if (c->api->camera_source != NULL &&
-        (text_differs(old_url, cam->rtsp_url) || text_differs(old_user, cam->rtsp_username) ||
-         text_differs(old_password, cam->rtsp_password))) {
-        c->api->camera_source(c->api->camera_source_ud, cam->id);
-    }
-}
-
-/*
- * Answers a store failure. What CH_ECONFLICT means depends on the operation: on delete the
- * agency is still referenced; on create or update the record names an agency that does not
- * exist, which is the client's input at fault (400 naming agency_id).
- */
-static void reply_store_error(api_ctx_t *c, const api_resource_t *res, int rc, int deleting)
-{
-    ch_api__err_t e;
-    switch (rc) {
-    case CH_ENOTFOUND:
-        ch_api__err_set(&e, 404, "not_found", NULL, "no such %s", res->singular);
-        break;
-    case CH_EEXIST:
-        if (res == &resources[CH_API__AGENCIES]) {
-            ch_api__err_set(&e, 409, "exists", "name", "an agency with this name exists");
-        } else {
-            ch_api__err_set(&e, 409, "exists", "source_key", "a %s with this source key exists",
-                            res->singular);
+    for (size_t i = 0; i < change->count; i++) {
+        int64_t id = change->ids[i];
+        ch_camera_t read;
+        ch_camera_init(&read);
+        const ch_camera_t *cam = change->camera;
+        if (cam == NULL && !(change->what & CH_REGISTRY_CAMERA_DELETED) &&
+            ch_store_camera_get(api->st, id, &read) == 0) {
+            cam = &read;
         }
-        break;
-    case CH_ECONFLICT:
-        if (deleting) {
-            ch_api__err_set(&e, 409, "conflict", NULL,
-                            "the agency still has cameras or devices; move or delete them first");
-        } else {
-            ch_api__err_set(&e, 400, "invalid", "agency_id", "agency_id refers to no agency");
+        if (cam == NULL) {
+            (void)ch_geo_remove(api->geo, id);
+        } else if (ch_geo_upsert(api->geo, cam) != 0) {
+            ch_log(CH_LOG_WARN, "geo", "msg=\"camera not placed in the geo index\" id=%lld",
+                   (long long)id);
         }
-        break;
-    default: {
-        ch_buf_t b;
-        ch_buf_init(&b);
-        ch_log_quote(&b, ch_store_errmsg(c->api->st));
-        ch_log(CH_LOG_ERROR, "api", "msg=\"store failed\" rc=%d detail=%s", rc, b.data);
-        ch_buf_fini(&b);
+        ch_camera_fini(&read);
     }
-        ch_api__err_set(&e, 500, "internal", NULL, "the database failed");
-        break;
-    }
-    ch_api__reply_err(c, &e, NULL);
 }
+
+static void health_follows(void *ud, const ch_registry_change_t *change)
+{
+    (void)change;
+    ch_api_t *api = ud;
+    ch_health_changed(api->health); /* its set of cameras to probe, at its next rescan */
+}
+
+/* Ends the live grants of cameras deleted or taken out of service (only active cameras are
+ * granted): their viewers are cut and the records say why (ch_event_end_camera_grants). */
+static void grants_follow(void *ud, const ch_registry_change_t *change)
+{
+    ch_api_t *api = ud;
+    const char *reason = (change->what & CH_REGISTRY_CAMERA_DELETED)    ? "camera_removed"
+                         : (change->what & CH_REGISTRY_CAMERA_INACTIVE) ? "camera_deactivated"
+                                                                        : NULL;
+    for (size_t i = 0; reason != NULL && i < change->count; i++) {
+        int n = ch_event_end_camera_grants(api->events, change->actor, change->ids[i], reason);
+        if (n > 0) {
+            ch_log(CH_LOG_INFO, "api",
+                   "msg=\"live grants of the camera ended\" camera=%lld grants=%d "
+                   "reason=%s",
+                   (long long)change->ids[i], n, reason);
+        }
+    }
+}
+
+/* A changed stream URL or credential restarts the camera's running pull against the new
+ * settings (the health probe reads them at its rescan). */
+static void source_follows(void *ud, const ch_registry_change_t *change)
+{
+    ch_api_t *api = ud;
+    for (size_t i = 0; api->camera_source != NULL && (change->what & CH_REGISTRY_CAMERA_SOURCE) &&
+                       i < change->count;
+         i++) {
+        api->camera_source(api->camera_source_ud, change->ids[i]);
+    }
+}
+
+/* Subscribes the API's followers to the registry's camera changes, in the order they run. */
+static void follow_camera_changes(ch_api_t *api)
+{
+    static const ch_registry_cameras_fn followers[] = {geo_follows, health_follows, grants_follow,
+                                                       source_follows};
+    ch_registry_init(&api->registry, api->st);
+    for (size_t i = 0; i < CH_ARRAY_SIZE(followers); i++) {
+        int rc = ch_registry_subscribe(&api->registry, followers[i], api);
+        assert(rc == 0);
+        (void)rc;
+    }
+}
+
+/* ---- registry changes: JSON to a typed request, the use case, a fault to an answer -------- */
 
 /* Parses the {id} of the path; answers 404 (a malformed id names no record) when it is bad. */
 static int path_id(api_ctx_t *c, const api_resource_t *res, ch_slice_t s, int64_t *id)
@@ -430,16 +319,20 @@ static int path_id(api_ctx_t *c, const api_resource_t *res, ch_slice_t s, int64_
     return -1;
 }
 
-static void reply_record(api_ctx_t *c, const api_resource_t *res, int status, api_record_t *r)
+static void reply_record(api_ctx_t *c, const api_resource_t *res, int status,
+                         const ch_registry_record_t *r)
 {
     char location[128];
     const char *extra = NULL;
     if (status == 201) {
+        int64_t id = res->kind == CH_REGISTRY_AGENCY   ? r->agency.id
+                     : res->kind == CH_REGISTRY_CAMERA ? r->camera.id
+                                                       : r->device.id;
         snprintf(location, sizeof(location), "Location: /api/v1/%s/%" PRId64 "\r\n",
-                 res->collection, *res->id(r));
+                 res->collection, id);
         extra = location;
     }
-    ch_api__reply_json(c, status, extra, res->to_json(r));
+    ch_api__reply_json(c, status, extra, ch_registry_record_to_json(res->kind, r));
 }
 
 static void handle_list(api_ctx_t *c, const api_resource_t *res, ch_api__resource_t which)
@@ -459,8 +352,10 @@ static void handle_list(api_ctx_t *c, const api_resource_t *res, ch_api__resourc
     int rc = res->list(c->api->st, &f, items, &total, &next);
     ch_api__query_fini(&q);
     if (rc != 0) {
+        ch_fault_t fault;
         json_decref(items);
-        reply_store_error(c, res, rc, 0);
+        (void)ch_registry_store_fault(&c->api->registry, res->kind, rc, 0, &fault);
+        ch_api__reply_fault(c, &fault);
         return;
     }
     ch_api__reply_page(c, items, total, next);
@@ -548,111 +443,21 @@ int ch_api__audit_refusal(api_ctx_t *c, const char *action, int status, json_t *
     return rc;
 }
 
-/*
- * Puts one registry change on the audit record, durably. details is stolen (may be NULL).
- * 0 when recorded or when the API has no audit log; else the caller must undo the change and
- * answer 503: a change the record does not hold must not stand.
- */
-static int audit_change(api_ctx_t *c, const char *action, const char *object, json_t *details)
+/* The registry's recorder for a request: its principal is the actor. */
+static int record_change(void *data, const char *action, const char *object, const char *outcome,
+                         json_t *details)
 {
-    return ch_api__audit(c, NULL, action, object, "ok", details);
+    return ch_api__audit(data, NULL, action, object, outcome, details);
 }
 
-/* "camera.create" and "camera:123" for a change of one record. */
-static void audit_names(const api_resource_t *res, const char *verb, int64_t id, char action[64],
-                        char object[64])
+/* The actor and recorder of a request's change. */
+static void change_actor(api_ctx_t *c, ch_registry_actor_t *who, ch_registry_recorder_t *rec)
 {
-    snprintf(action, 64, "%s.%s", res->singular, verb);
-    snprintf(object, 64, "%s:%lld", res->singular, (long long)id);
-}
-
-static void reply_audit_failed(api_ctx_t *c)
-{
-    ch_api__reply_error(c, 503, "audit_unavailable", NULL,
-                        "the change was not made: it could not be put on the audit record");
-}
-
-/* Runs a store change and its audit record as one unit: the store transaction commits only
- * once the record is durable. op returns a store code; on success it fills *id and may set
- * *details (stolen) to what the record should say. */
-typedef int (*audited_op_fn)(api_ctx_t *c, const api_resource_t *res, void *arg, int64_t *id,
-                             json_t **details);
-
-static int run_audited(api_ctx_t *c, const api_resource_t *res, const char *verb, audited_op_fn op,
-                       void *arg, int *audit_failed)
-{
-    ch_store_t *st = c->api->st;
-    *audit_failed = 0;
-    int rc = ch_store_begin(st);
-    if (rc != 0) {
-        return rc;
-    }
-    int64_t id = 0;
-    json_t *details = NULL;
-    rc = op(c, res, arg, &id, &details);
-    if (rc != 0) {
-        json_decref(details);
-        (void)ch_store_rollback(st);
-        return rc;
-    }
-    char action[64], object[64];
-    audit_names(res, verb, id, action, object);
-    if (audit_change(c, action, object, details) != 0) {
-        (void)ch_store_rollback(st);
-        *audit_failed = 1;
-        return CH_EIO;
-    }
-    rc = ch_store_commit(st);
-    if (rc != 0) {
-        /* Recorded but not made: say so on the record too, so the two agree. */
-        char failed[80];
-        snprintf(failed, sizeof(failed), "%s.failed", action);
-        (void)audit_change(c, failed, object, json_pack("{s:s}", "reason", "commit failed"));
-        (void)ch_store_rollback(st);
-    }
-    return rc;
-}
-
-static int op_create(api_ctx_t *c, const api_resource_t *res, void *arg, int64_t *id,
-                     json_t **details)
-{
-    api_record_t *r = arg;
-    int rc = res->create(c->api->st, r);
-    if (rc == 0) {
-        *id = *res->id(r);
-        *details = res->to_json(r); /* never holds credentials */
-    }
-    return rc;
-}
-
-static int op_update(api_ctx_t *c, const api_resource_t *res, void *arg, int64_t *id,
-                     json_t **details)
-{
-    api_record_t *r = arg;
-    int rc = res->update(c->api->st, r);
-    if (rc == 0) {
-        *id = *res->id(r);
-        *details = res->to_json(r);
-    }
-    return rc;
-}
-
-static int op_delete(api_ctx_t *c, const api_resource_t *res, void *arg, int64_t *id,
-                     json_t **details)
-{
-    *id = *(int64_t *)arg;
-    /* The record says what was deleted, not only its id. */
-    api_record_t r;
-    res->init(&r);
-    int rc = res->get(c->api->st, *id, &r);
-    if (rc == 0) {
-        rc = res->del(c->api->st, *id);
-    }
-    if (rc == 0) {
-        *details = res->to_json(&r);
-    }
-    res->fini(&r);
-    return rc;
+    who->name = c->who.actor;
+    who->scope = c->who.role == CH_AUTH_PROVIDER ? CH_IMPORT_OWN_AGENCY : CH_IMPORT_ANY_AGENCY;
+    who->agency_id = c->who.agency_id;
+    rec->record = record_change;
+    rec->data = c;
 }
 
 static void handle_create(api_ctx_t *c, const api_resource_t *res)
@@ -664,24 +469,23 @@ static void handle_create(api_ctx_t *c, const api_resource_t *res)
     if (body == NULL) {
         return;
     }
-    api_record_t r;
+    ch_registry_record_t r;
     ch_api__err_t e;
-    res->init(&r);
+    ch_registry_record_init(res->kind, &r);
     if (res->from_json(body, &r, &e) != 0) {
         ch_api__reply_err(c, &e, NULL);
-    } else if (owner_check(c, res, &r) == 0) {
-        int audit_failed;
-        int rc = run_audited(c, res, "create", op_create, &r, &audit_failed);
-        if (audit_failed) {
-            reply_audit_failed(c);
-        } else if (rc != 0) {
-            reply_store_error(c, res, rc, 0);
+    } else {
+        ch_registry_actor_t who;
+        ch_registry_recorder_t rec;
+        ch_fault_t fault;
+        change_actor(c, &who, &rec);
+        if (ch_registry_create(&c->api->registry, &who, res->kind, &r, &rec, &fault) != 0) {
+            ch_api__reply_fault(c, &fault);
         } else {
-            geo_follow(c->api, res, &r, 0);
             reply_record(c, res, 201, &r);
         }
     }
-    res->fini(&r);
+    ch_registry_record_fini(res->kind, &r);
     json_decref(body);
 }
 
@@ -691,23 +495,54 @@ static void handle_get(api_ctx_t *c, const api_resource_t *res, ch_slice_t id_te
     if (ch_api__reject_query(c) != 0 || path_id(c, res, id_text, &id) != 0) {
         return;
     }
-    api_record_t r;
-    res->init(&r);
-    int rc = res->get(c->api->st, id, &r);
-    if (rc != 0) {
-        reply_store_error(c, res, rc, 0);
+    ch_registry_record_t r;
+    ch_fault_t fault;
+    if (ch_registry_get(&c->api->registry, res->kind, id, &r, &fault) != 0) {
+        ch_api__reply_fault(c, &fault);
     } else {
         reply_record(c, res, 200, &r);
     }
-    res->fini(&r);
+    ch_registry_record_fini(res->kind, &r);
 }
 
-/*
- * PUT (full update) and PATCH (merge, RFC 7396 at the top level). Both start from the stored
- * record, so fields the server owns (import source, flags) and credentials the client was
- * never shown survive. PATCH merges the body into the record's own JSON and then validates
- * the result exactly as PUT would, so the two cannot disagree on what is valid.
- */
+/* The edit of an update: the body read over the stored record (PUT), or merged into the
+ * record's own JSON first (PATCH, RFC 7396 at the top level) and then read exactly as PUT
+ * would, so the two cannot disagree on what is valid. Both start from the stored record, so
+ * fields the server owns (import source, flags) and credentials the client was never shown
+ * survive. */
+typedef struct api_edit {
+    const api_resource_t *res;
+    const json_t *body;
+    int patch;
+    int refused; /* the body was refused: answer err as json.c filled it */
+    ch_api__err_t err;
+} api_edit_t;
+
+static int edit_from_body(void *ud, ch_registry_record_t *r, ch_fault_t *f)
+{
+    const api_edit_t *ed = ud;
+    json_t *merged = NULL;
+    const json_t *input = ed->body;
+    if (ed->patch) {
+        merged = ch_registry_record_to_json(ed->res->kind, r);
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)ed->body, key, v)
+        {
+            json_object_set(merged, key, v);
+        }
+        input = merged;
+    }
+    api_edit_t *out = ud;
+    int rc = ed->res->from_json(input, r, &out->err);
+    json_decref(merged);
+    if (rc != 0) {
+        out->refused = 1;
+        return ch_fault_set(f, rc, CH_FAULT_INVALID, NULL, NULL, "the body was refused");
+    }
+    return 0;
+}
+
 static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id_text, int patch)
 {
     int64_t id;
@@ -718,88 +553,36 @@ static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
     if (body == NULL) {
         return;
     }
-    json_t *merged = NULL;
-    char *old_url = NULL, *old_user = NULL, *old_password = NULL;
-    api_record_t r;
-    ch_api__err_t e;
-    res->init(&r);
     json_t *body_id = json_object_get(body, "id");
     if (body_id != NULL && !(json_is_integer(body_id) && json_integer_value(body_id) == id)) {
-        ch_api__err_set(&e, 400, "invalid", "id", "id in the body differs from the path");
-        ch_api__reply_err(c, &e, NULL);
-        goto out;
+        ch_api__reply_error(c, 400, "invalid", "id", "id in the body differs from the path");
+        json_decref(body);
+        return;
     }
-    int rc = res->get(c->api->st, id, &r);
-    if (rc != 0) {
-        reply_store_error(c, res, rc, 0);
-        goto out;
-    }
-    if (owner_check(c, res, &r) != 0) { /* whose it is now */
-        goto out;
-    }
-    /* The stored stream settings: the credentials rule below, and the pull's restart. */
-    if (res == &resources[CH_API__CAMERAS]) {
-        old_url = r.camera.rtsp_url != NULL ? ch_strdup(r.camera.rtsp_url) : NULL;
-        old_user = r.camera.rtsp_username != NULL ? ch_strdup(r.camera.rtsp_username) : NULL;
-        old_password = r.camera.rtsp_password != NULL ? ch_strdup(r.camera.rtsp_password) : NULL;
-    }
-    const json_t *input = body;
-    if (patch) {
-        merged = res->to_json(&r);
-        const char *key;
-        json_t *v;
-        json_object_foreach(body, key, v)
-        {
-            json_object_set(merged, key, v);
+    api_edit_t ed = {.res = res, .body = body, .patch = patch};
+    ch_registry_update_t req = {
+        .kind = res->kind,
+        .id = id,
+        .edit = edit_from_body,
+        .edit_ud = &ed,
+        .rtsp_username_given = json_object_get(body, "rtsp_username") != NULL,
+        .rtsp_password_given = json_object_get(body, "rtsp_password") != NULL,
+    };
+    ch_registry_actor_t who;
+    ch_registry_recorder_t rec;
+    ch_registry_record_t r;
+    ch_fault_t fault;
+    change_actor(c, &who, &rec);
+    if (ch_registry_update(&c->api->registry, &who, &req, &r, &rec, &fault) != 0) {
+        if (ed.refused) {
+            ch_api__reply_err(c, &ed.err, NULL);
+        } else {
+            ch_api__reply_fault(c, &fault);
         }
-        input = merged;
+    } else {
+        reply_record(c, res, 200, &r);
     }
-    if (res->from_json(input, &r, &e) != 0) {
-        ch_api__reply_err(c, &e, NULL);
-        goto out;
-    }
-    if (owner_check(c, res, &r) != 0) { /* and whose it would be */
-        goto out;
-    }
-    if (res == &resources[CH_API__CAMERAS] &&
-        ch_registry_camera_credentials_follow(
-            old_url, &r.camera, json_object_get(body, "rtsp_username") != NULL,
-            json_object_get(body, "rtsp_password") != NULL) != 0) {
-        ch_log(CH_LOG_INFO, "api",
-               "msg=\"stream credentials dropped: the camera's URL now points elsewhere\" "
-               "camera=%lld",
-               (long long)id);
-    }
-    *res->id(&r) = id;
-    int audit_failed;
-    rc = run_audited(c, res, "update", op_update, &r, &audit_failed);
-    if (audit_failed) {
-        reply_audit_failed(c);
-        goto out;
-    }
-    if (rc != 0) {
-        reply_store_error(c, res, rc, 0);
-        goto out;
-    }
-    /* Answer what is stored now (updated_at included), not what was sent. */
-    res->fini(&r);
-    res->init(&r);
-    rc = res->get(c->api->st, id, &r);
-    if (rc != 0) {
-        reply_store_error(c, res, rc, 0);
-        goto out;
-    }
-    geo_follow(c->api, res, &r, 0);
-    if (res == &resources[CH_API__CAMERAS]) {
-        camera_follow(c, &r.camera, old_url, old_user, old_password);
-    }
-    reply_record(c, res, 200, &r);
-out:
-    ch_free(old_url);
-    ch_free(old_user);
-    ch_free(old_password);
-    res->fini(&r);
-    json_decref(merged);
+    ch_registry_record_fini(res->kind, &r);
     json_decref(body);
 }
 
@@ -809,29 +592,13 @@ static void handle_delete(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
     if (ch_api__reject_query(c) != 0 || path_id(c, res, id_text, &id) != 0) {
         return;
     }
-    if (c->who.role == CH_AUTH_PROVIDER) {
-        api_record_t r;
-        res->init(&r);
-        int grc = res->get(c->api->st, id, &r);
-        int denied = grc == 0 && owner_check(c, res, &r) != 0;
-        res->fini(&r);
-        if (denied) {
-            return;
-        }
-    }
-    int audit_failed;
-    int rc = run_audited(c, res, "delete", op_delete, &id, &audit_failed);
-    if (audit_failed) {
-        reply_audit_failed(c);
+    ch_registry_actor_t who;
+    ch_registry_recorder_t rec;
+    ch_fault_t fault;
+    change_actor(c, &who, &rec);
+    if (ch_registry_delete(&c->api->registry, &who, res->kind, id, &rec, &fault) != 0) {
+        ch_api__reply_fault(c, &fault);
         return;
-    }
-    if (rc != 0) {
-        reply_store_error(c, res, rc, 1);
-        return;
-    }
-    geo_follow(c->api, res, NULL, id);
-    if (res == &resources[CH_API__CAMERAS]) {
-        camera_gone(c, id, "camera_removed");
     }
     ch_api__reply(c, 204, NULL, NULL, NULL, 0);
 }
@@ -1020,7 +787,8 @@ static void import_done(uv_work_t *w, int status)
         }
     }
     if (im->audit_failed) {
-        reply_audit_failed(c);
+        ch_api__reply_error(c, 503, "audit_unavailable", NULL,
+                            "the change was not made: it could not be put on the audit record");
     } else if (im->audit_end_failed) {
         ch_log(CH_LOG_ERROR, "api",
                "msg=\"import done but its result is not on the audit record\"");
@@ -1485,6 +1253,7 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg, ch_a
                               .clock_ud = cfg->clock_ud};
     api->events = ch_event_engine_new(&ecfg);
     ch_event_set_geo(api->events, api->geo);
+    follow_camera_changes(api);
     api->web_root = cfg->web_root != NULL ? ch_strdup(cfg->web_root) : NULL;
     api->tile_url = cfg->tile_url != NULL ? ch_strdup(cfg->tile_url) : NULL;
     ch_api__console_csp(api, cfg->ws_base);

@@ -110,6 +110,10 @@ struct ch_event_engine *ch_api_events(ch_api_t *api);
 /* What GET /api/v1/streams answers: fn(ud) returns a new JSON reference (the media relay's
  * pulls and viewers). Without one the route answers an empty list. Loop thread only. */
 void ch_api_set_streams(ch_api_t *api, json_t *(*fn)(void *ud), void *ud);
+/* The streams answer, {"items": [...], "total": N, "next": null}, rendered from the relay's
+ * typed snapshot (media.h's ch_media_stream_info_t, n of them; borrowed). A new reference. */
+struct ch_media_stream_info;
+json_t *ch_api_streams_json(const struct ch_media_stream_info *streams, size_t n);
 
 /* The camera health the health routes answer from and geo and event answers are marked with
  * (borrowed; NULL: none, the routes answer "unknown"). Loop thread only. */

@@ -9,6 +9,7 @@
 #include "auth/auth.h"
 #include "core/metrics.h"
 #include "event/event.h"
+#include "registry/registry.h"
 
 struct ch_api {
     uv_loop_t *loop;
@@ -21,6 +22,7 @@ struct ch_api {
      * camera change here, rebuilt after an import. */
     ch_geo_t *geo;
     uint64_t camera_changes; /* counts changes made through the routes, see import_done */
+    ch_registry_t registry;  /* its changes' use cases; geo, health, grants follow them */
     ch_policy_t *policy;     /* the services file; NULL when none is configured */
     size_t in_flight;        /* imports and geo queries on the pool, logins and passwords on the
                               * hasher */

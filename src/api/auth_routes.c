@@ -146,11 +146,9 @@ typedef struct pw_job {
     pw_job_kind_t kind;
     char *password; /* wiped and freed when the job ends */
     size_t password_len;
-    int ok;         /* login: the password matched; others: the hash was made */
-    int locks;      /* login: this attempt reached the lock-out's limit for its pair */
-    ch_user_t user; /* login: the user found; create and patch: the record to write */
-    int user_found;
-    char username[72];
+    int ok;                       /* login: the password matched; others: the hash was made */
+    ch_user_t user;               /* create and patch: the record to write */
+    ch_auth_login_t login;        /* login: the try (auth/login.c) */
     ch_auth_user_change_t change; /* patch: the change asked (its role in role) */
     char *role;
 } pw_job_t;
@@ -163,6 +161,7 @@ static void pw_job_free(pw_job_t *j)
     }
     sodium_memzero(j->hash.hash, sizeof(j->hash.hash));
     ch_user_fini(&j->user);
+    ch_auth_login_fini(&j->login);
     ch_free(j->role);
     ch_free(j);
 }
@@ -242,6 +241,23 @@ static void reply_retry(api_ctx_t *c, const char *code, int64_t wait_ms, const c
     ch_api__reply_err(c, &e, hdr);
 }
 
+/* The login's audit records, each with its own actor. */
+static int login_record(void *data, const char *actor, const char *action, const char *object,
+                        const char *outcome, json_t *details)
+{
+    return ch_api__audit(data, actor, action, object, outcome, details);
+}
+
+static ch_auth_login_env_t login_env(api_ctx_t *c)
+{
+    ch_api_t *api = c->api;
+    return (ch_auth_login_env_t){.st = api->st,
+                                 .cfg = &api->auth,
+                                 .throttle = api->throttle,
+                                 .lockout = api->lockout,
+                                 .rec = {.record = login_record, .data = c}};
+}
+
 static void handle_login(api_ctx_t *c)
 {
     ch_api_t *api = c->api;
@@ -286,43 +302,23 @@ static void handle_login(api_ctx_t *c)
         return;
     }
     pw_job_t *j = pw_job_new(c, JOB_LOGIN, json_string_value(pwj), json_string_length(pwj));
-    snprintf(j->username, sizeof(j->username), "%s", name);
+    ch_auth_login_env_t env = login_env(c);
+    ch_fault_t f;
+    int rc = ch_auth_login_start(&env, &j->login, name, c->req->peer, now, &wait, &f);
     json_decref(body);
-    int rc = ch_store_user_find(api->st, j->username, &j->user);
-    if (rc == 0) {
-        j->user_found = 1;
-        /* The user's locked_until is the end of the last lock put on the name from any
-         * address; an administrator's unlock clears it, and with it every address's lock. */
-        wait = j->user.locked_until > now
-                   ? ch_auth_lockout_check(api->lockout, j->username, c->req->peer, now)
-                   : 0;
-        if (j->user.password_hash != NULL && !j->user.disabled) {
-            snprintf(j->hash.hash, sizeof(j->hash.hash), "%s", j->user.password_hash);
+    if (rc != 0) {
+        if (wait > 0) {
+            reply_retry(c, "locked", wait, f.message);
+        } else {
+            ch_api__reply_fault(c, &f);
         }
-    } else if (rc == CH_ENOTFOUND) {
-        /* Unknown names lock the same way, so that a lock tells nothing about a name. */
-        wait = ch_auth_lockout_check(api->lockout, j->username, c->req->peer, now);
-    } else {
-        ch_api__reply_error(c, 500, "internal", NULL, "the account store failed");
         pw_job_free(j);
         return;
     }
-    if (wait > 0) {
-        json_t *d = json_pack("{s:s, s:s, s:s}", "username", j->username, "reason",
-                              "account locked", "peer", c->req->peer);
-        (void)ch_api__audit(c, "anonymous", "auth.login", NULL, "denied", d);
-        reply_retry(c, "locked", wait,
-                    "too many failed logins: the account is locked for a while from here");
-        pw_job_free(j);
-        return;
-    }
-    /* Counted before hashing, so that attempts in flight cannot all pass the checks above
-     * while the first ones are still hashing. A right password takes its count back. */
-    char peer[sizeof(c->req->peer)];
-    snprintf(peer, sizeof(peer), "%s", c->req->peer);
-    if (pw_queue(j, peer) == 0) {
-        ch_auth_throttle_fail(api->throttle, peer, now);
-        j->locks = ch_auth_lockout_fail(api->lockout, j->username, peer, now);
+    snprintf(j->hash.hash, sizeof(j->hash.hash), "%s", j->login.hash);
+    /* Counted once queued, before hashing (ch_auth_login_count). */
+    if (pw_queue(j, j->login.peer) == 0) {
+        ch_auth_login_count(&env, &j->login, now);
     }
 }
 
@@ -341,131 +337,27 @@ static void session_cookie(const ch_api_t *api, const char *token, char out[256]
     }
 }
 
-/* A failed login (already counted against its address and pair when it was queued). When its
- * pair is at the limit, the user's locked_until moves to the end of this lock: the lock holds
- * from this address only (ch_auth_lockout_check), and an unlock clears it. */
-static void login_failed(pw_job_t *j, const char *reason)
-{
-    api_ctx_t *c = &j->ctx;
-    ch_api_t *api = c->api;
-    int64_t now = ch_time_now_ms();
-    int locked = 0;
-    int began = ch_store_begin(api->st) == 0;
-    int64_t wait = ch_auth_lockout_check(api->lockout, j->username, c->req->peer, now);
-    if (j->user_found && began && wait > 0) {
-        ch_user_t u;
-        if (ch_store_user_get(api->st, j->user.id, &u) == 0) {
-            /* Reported when the limit is reached, and again after an unlock lifted it. */
-            locked = j->locks || u.locked_until <= now;
-            u.failed_logins++;
-            if (u.locked_until < now + wait) {
-                u.locked_until = now + wait;
-            }
-            if (ch_store_user_update(api->st, &u) != 0) {
-                ch_log(CH_LOG_ERROR, MODULE, "msg=\"lock-out not stored\" error=\"%s\"",
-                       ch_store_errmsg(api->st));
-            }
-        }
-        ch_user_fini(&u);
-    }
-    json_t *d = json_pack("{s:s, s:s, s:s}", "username", j->username, "reason", reason, "peer",
-                          c->req->peer);
-    int arc = ch_api__audit(c, "anonymous", "auth.login", NULL, "denied", d);
-    if (locked && arc == 0) {
-        char object[96];
-        snprintf(object, sizeof(object), "user:%s", j->username);
-        arc = ch_api__audit(
-            c, "system", "auth.lockout", object, "ok",
-            json_pack("{s:I, s:s}", "locked_ms", (json_int_t)wait, "peer", c->req->peer));
-    }
-    if (began && (arc != 0 || ch_store_commit(api->st) != 0)) {
-        (void)ch_store_rollback(api->st);
-    }
-    ch_api__reply_error(c, 401, "bad_credentials", NULL, "wrong user name or password");
-}
-
 static void login_finish(pw_job_t *j)
 {
     api_ctx_t *c = &j->ctx;
-    ch_api_t *api = c->api;
-    ch_store_t *st = api->st;
-    int64_t now = ch_time_now_ms();
-    if (!j->user_found) {
-        login_failed(j, "unknown user");
+    ch_auth_login_env_t env = login_env(c);
+    ch_auth_session_made_t made;
+    ch_fault_t f;
+    if (ch_auth_login_finish(&env, &j->login, j->ok, ch_time_now_ms(), &made, &f) != 0) {
+        if (f.kind == CH_FAULT_DENIED) {
+            /* A credential refused is a 401, which no domain fault is. */
+            ch_api__reply_error(c, 401, "bad_credentials", NULL, f.message);
+        } else {
+            ch_api__reply_fault(c, &f);
+        }
         return;
     }
-    if (j->user.disabled) {
-        login_failed(j, "account disabled");
-        return;
-    }
-    if (!j->ok) {
-        login_failed(j, "wrong password");
-        return;
-    }
-    ch_user_t u;
-    memset(&u, 0, sizeof(u));
-    char token[CH_AUTH_TOKEN_LEN + 1], csrf[CH_AUTH_TOKEN_LEN + 1], hash[CH_AUTH_SHA256_HEX];
-    ch_auth_random_token(token);
-    ch_auth_random_token(csrf);
-    ch_auth_sha256_hex(token, strlen(token), hash);
-    int64_t idle = api->auth.session_idle_ms > 0 ? api->auth.session_idle_ms : 30LL * 60 * 1000;
-    ch_session_t s = {
-        .token_hash = hash, .user_id = j->user.id, .csrf = csrf, .expires_at = now + idle};
-    int rc = ch_store_begin(st);
-    if (rc == 0) {
-        rc = ch_store_user_get(st, j->user.id, &u);
-        if (rc == 0 && u.disabled) {
-            ch_user_fini(&u);
-            (void)ch_store_rollback(st);
-            login_failed(j, "account disabled");
-            return;
-        }
-    }
-    if (rc == 0) {
-        u.failed_logins = 0;
-        if (u.locked_until <= now) {
-            u.locked_until = 0; /* a lock from another address still running stays */
-        }
-        u.last_login = now;
-        rc = ch_store_user_update(st, &u);
-        if (rc == 0) {
-            /* Housekeeping: sessions nobody came back to. */
-            rc = ch_store_session_purge(st, now);
-        }
-        if (rc == 0) {
-            rc = ch_store_session_create(st, &s);
-        }
-    }
-    char object[96];
-    snprintf(object, sizeof(object), "user:%s", j->username);
-    if (rc == 0) {
-        rc = ch_api__audit(c, object, "auth.login", object, "ok",
-                           json_pack("{s:s, s:s, s:I}", "role", u.role, "peer", c->req->peer,
-                                     "session", (json_int_t)s.id));
-        if (rc != 0) {
-            (void)ch_store_rollback(st);
-            ch_user_fini(&u);
-            ch_api__reply_error(c, 503, "audit_unavailable", NULL,
-                                "the login could not be put on the audit record");
-            return;
-        }
-        rc = ch_store_commit(st);
-    }
-    if (rc != 0) {
-        (void)ch_store_rollback(st);
-        ch_user_fini(&u);
-        ch_api__reply_error(c, 500, "internal", NULL, "the account store failed");
-        return;
-    }
-    ch_auth_throttle_forgive(api->throttle, c->req->peer);
-    ch_auth_lockout_clear(api->lockout, j->username, c->req->peer);
     char cookie[256];
-    session_cookie(api, token, cookie);
-    sodium_memzero(token, sizeof(token));
-    json_t *o = json_pack("{s:o, s:s, s:o, s:o*}", "user", user_json(&u), "csrf", csrf,
-                          "expires_at", opt_time(s.expires_at), "capabilities",
-                          ch_api__capabilities(ch_auth_role_bit(u.role)));
-    ch_user_fini(&u);
+    session_cookie(c->api, made.token, cookie);
+    json_t *o = json_pack("{s:o, s:s, s:o, s:o*}", "user", user_json(&made.user), "csrf", made.csrf,
+                          "expires_at", opt_time(made.expires_at), "capabilities",
+                          ch_api__capabilities(ch_auth_role_bit(made.user.role)));
+    ch_auth_session_made_fini(&made);
     ch_api__reply_json(c, 200, cookie, o);
 }
 
@@ -539,25 +431,12 @@ static void reply_bad(api_ctx_t *c, const char *field, const char *message)
     ch_api__reply_error(c, 400, "invalid", field, message);
 }
 
-/* The one mapping from the account use cases' domain errors (ch_auth_err_t) to answers. */
+/* An account use case's refusal, answered through the one table of fault kinds. */
 static void reply_auth_err(api_ctx_t *c, const ch_auth_err_t *err)
 {
-    static const struct {
-        ch_auth_errc_t code;
-        int status;
-        const char *name;
-    } map[] = {
-        {CH_AUTH_E_INVALID, 400, "invalid"}, {CH_AUTH_E_NOT_FOUND, 404, "not_found"},
-        {CH_AUTH_E_EXISTS, 409, "conflict"}, {CH_AUTH_E_AUDIT, 503, "audit_unavailable"},
-        {CH_AUTH_E_STORE, 500, "internal"},
-    };
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-        if (map[i].code == err->code) {
-            ch_api__reply_error(c, map[i].status, map[i].name, err->field, err->message);
-            return;
-        }
-    }
-    ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+    ch_fault_t f;
+    ch_auth_err_fault(err, &f);
+    ch_api__reply_fault(c, &f);
 }
 
 /* The use cases' audit records over HTTP: appended to the log at once, with the request's

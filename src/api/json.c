@@ -3,6 +3,7 @@
  * fault) and records back to JSON. Pure functions: no HTTP, no store handle.
  */
 #include "api/api_internal.h"
+#include "registry/registry.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -10,12 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Longest strings accepted, in bytes: generous for real data, small enough that one body
- * cannot make a row the size of the request limit. */
-#define NAME_MAX_BYTES  256
-#define TEXT_MAX_BYTES  1024
-#define URL_MAX_BYTES   2048
-#define ATTRS_MAX_BYTES 16384
+/* The limits and rules of a record's fields are the registry's (registry.h): this file reads
+ * JSON into records and names the field a rule refuses. */
 
 /* ---- errors ------------------------------------------------------------------------------- */
 
@@ -311,48 +308,6 @@ static int check_fields(const json_t *obj, const char *const *settable, const ch
     return 0;
 }
 
-/* Checks "YYYY" or "YYYY-MM" (month 01..12), the granularity the national data publishes. */
-static int valid_year_month(const char *s)
-{
-    size_t n = strlen(s);
-    if (n != 4 && n != 7) {
-        return 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (i == 4 ? s[i] != '-' : (s[i] < '0' || s[i] > '9')) {
-            return 0;
-        }
-    }
-    if (n == 7) {
-        int month = (s[5] - '0') * 10 + (s[6] - '0');
-        return month >= 1 && month <= 12;
-    }
-    return 1;
-}
-
-/* Checks an RTSP URL's shape: rtsp:// or rtsps://, something after it, no spaces or control
- * bytes (they would break the request line of the RTSP client). */
-static int valid_rtsp_url(const char *s)
-{
-    size_t skip;
-    if (strncasecmp(s, "rtsp://", 7) == 0) {
-        skip = 7;
-    } else if (strncasecmp(s, "rtsps://", 8) == 0) {
-        skip = 8;
-    } else {
-        return 0;
-    }
-    if (s[skip] == '\0') {
-        return 0;
-    }
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p <= 0x20 || *p == 0x7f) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /* ---- agencies ----------------------------------------------------------------------------- */
 
 static const char *const agency_settable[] = {"name",  "kind", "level", "type",
@@ -363,7 +318,7 @@ int ch_api__agency_from_json(const json_t *body, ch_agency_t *rec, ch_api__err_t
 {
     int rc = check_fields(body, agency_settable, agency_readonly, err);
     if (rc == 0) {
-        rc = read_string(body, "name", 1, NAME_MAX_BYTES, &rec->name, err);
+        rc = read_string(body, "name", 1, CH_REGISTRY_NAME_MAX, &rec->name, err);
     }
     if (rc == 0) {
         rc = read_enum(body, "kind", ch_store_agency_kinds, NULL, &rec->kind, err);
@@ -434,62 +389,65 @@ int ch_api__camera_from_json(const json_t *body, ch_camera_t *rec, ch_api__err_t
         rc = read_int(body, "agency_id", 1, INT64_MAX, 0, 1, &rec->agency_id, err);
     }
     if (rc == 0) {
-        rc = read_string(body, "name", 1, NAME_MAX_BYTES, &rec->name, err);
+        rc = read_string(body, "name", 1, CH_REGISTRY_NAME_MAX, &rec->name, err);
     }
     if (rc == 0) {
         rc = read_position(body, &rec->located, &rec->lat, &rec->lon, err);
     }
     if (rc == 0) {
-        rc = read_string(body, "road_address", 0, TEXT_MAX_BYTES, &rec->road_address, err);
+        rc = read_string(body, "road_address", 0, CH_REGISTRY_TEXT_MAX, &rec->road_address, err);
     }
     if (rc == 0) {
-        rc = read_string(body, "lot_address", 0, TEXT_MAX_BYTES, &rec->lot_address, err);
+        rc = read_string(body, "lot_address", 0, CH_REGISTRY_TEXT_MAX, &rec->lot_address, err);
     }
     if (rc == 0) {
-        rc = read_string(body, "purpose", 0, NAME_MAX_BYTES, &rec->purpose, err);
+        rc = read_string(body, "purpose", 0, CH_REGISTRY_NAME_MAX, &rec->purpose, err);
     }
     if (rc == 0) {
         rc = read_enum(body, "kind", ch_store_camera_kinds, "unknown", &rec->kind, err);
     }
     if (rc == 0) {
-        rc = read_double(body, "heading_deg", 0.0, 360.0, CH_STORE_UNKNOWN_DOUBLE,
+        rc = read_double(body, "heading_deg", 0.0, CH_REGISTRY_MAX_DEGREES, CH_STORE_UNKNOWN_DOUBLE,
                          &rec->heading_deg, err);
     }
     if (rc == 0) {
-        rc = read_double(body, "fov_deg", 0.0, 360.0, CH_STORE_UNKNOWN_DOUBLE, &rec->fov_deg, err);
+        rc = read_double(body, "fov_deg", 0.0, CH_REGISTRY_MAX_DEGREES, CH_STORE_UNKNOWN_DOUBLE,
+                         &rec->fov_deg, err);
     }
     if (rc == 0) {
-        rc = read_double(body, "range_m", 0.0, 1e6, CH_STORE_UNKNOWN_DOUBLE, &rec->range_m, err);
+        rc = read_double(body, "range_m", 0.0, CH_REGISTRY_MAX_RANGE_M, CH_STORE_UNKNOWN_DOUBLE,
+                         &rec->range_m, err);
     }
     if (rc == 0) {
-        rc = read_int(body, "pixels", 0, INT64_C(1000000000000), 0, 0, &rec->pixels, err);
+        rc = read_int(body, "pixels", 0, CH_REGISTRY_MAX_PIXELS_SET, 0, 0, &rec->pixels, err);
     }
     if (rc == 0) {
-        rc = read_int(body, "retention_days", 0, 3650, 0, 0, &i64, err);
+        rc = read_int(body, "retention_days", 0, CH_REGISTRY_MAX_RETENTION_DAYS, 0, 0, &i64, err);
         rec->retention_days = (int)i64;
     }
     if (rc == 0) {
         rc = read_string(body, "installed_ym", 0, 7, &rec->installed_ym, err);
-        if (rc == 0 && rec->installed_ym != NULL && !valid_year_month(rec->installed_ym)) {
+        if (rc == 0 && rec->installed_ym != NULL &&
+            !ch_registry_valid_year_month(rec->installed_ym)) {
             ch_api__err_set(err, 400, "invalid", "installed_ym",
                             "installed_ym must be YYYY or YYYY-MM");
             rc = CH_EINVAL;
         }
     }
     if (rc == 0) {
-        rc = read_secret(body, "rtsp_url", URL_MAX_BYTES, &rec->rtsp_url, err);
+        rc = read_secret(body, "rtsp_url", CH_REGISTRY_URL_MAX, &rec->rtsp_url, err);
         if (rc == 0 && json_object_get(body, "rtsp_url") != NULL && rec->rtsp_url != NULL &&
-            !valid_rtsp_url(rec->rtsp_url)) {
+            !ch_registry_valid_rtsp_url(rec->rtsp_url)) {
             ch_api__err_set(err, 400, "invalid", "rtsp_url",
                             "rtsp_url must be an rtsp:// or rtsps:// URL without spaces");
             rc = CH_EINVAL;
         }
     }
     if (rc == 0) {
-        rc = read_secret(body, "rtsp_username", NAME_MAX_BYTES, &rec->rtsp_username, err);
+        rc = read_secret(body, "rtsp_username", CH_REGISTRY_NAME_MAX, &rec->rtsp_username, err);
     }
     if (rc == 0) {
-        rc = read_secret(body, "rtsp_password", NAME_MAX_BYTES, &rec->rtsp_password, err);
+        rc = read_secret(body, "rtsp_password", CH_REGISTRY_NAME_MAX, &rec->rtsp_password, err);
     }
     if (rc == 0) {
         rc = read_optional_enum(body, "codec", camera_codecs, &rec->codec, err);
@@ -500,10 +458,10 @@ int ch_api__camera_from_json(const json_t *body, ch_camera_t *rec, ch_api__err_t
                        rec->located ? "active" : "unlocated", &rec->status, err);
     }
     if (rc == 0) {
-        rc = read_string(body, "direction", 0, TEXT_MAX_BYTES, &rec->direction, err);
+        rc = read_string(body, "direction", 0, CH_REGISTRY_TEXT_MAX, &rec->direction, err);
     }
     if (rc == 0) {
-        rc = read_string(body, "note", 0, TEXT_MAX_BYTES, &rec->note, err);
+        rc = read_string(body, "note", 0, CH_REGISTRY_TEXT_MAX, &rec->note, err);
     }
     return rc;
 }
@@ -523,7 +481,7 @@ int ch_api__device_from_json(const json_t *body, ch_device_t *rec, ch_api__err_t
         rc = read_int(body, "agency_id", 1, INT64_MAX, 0, 1, &rec->agency_id, err);
     }
     if (rc == 0) {
-        rc = read_string(body, "name", 1, NAME_MAX_BYTES, &rec->name, err);
+        rc = read_string(body, "name", 1, CH_REGISTRY_NAME_MAX, &rec->name, err);
     }
     if (rc == 0) {
         rc = read_enum(body, "kind", ch_store_device_kinds, NULL, &rec->kind, err);
@@ -532,10 +490,10 @@ int ch_api__device_from_json(const json_t *body, ch_device_t *rec, ch_api__err_t
         rc = read_position(body, &rec->located, &rec->lat, &rec->lon, err);
     }
     if (rc == 0) {
-        rc = read_string(body, "road_address", 0, TEXT_MAX_BYTES, &rec->road_address, err);
+        rc = read_string(body, "road_address", 0, CH_REGISTRY_TEXT_MAX, &rec->road_address, err);
     }
     if (rc == 0) {
-        rc = read_string(body, "lot_address", 0, TEXT_MAX_BYTES, &rec->lot_address, err);
+        rc = read_string(body, "lot_address", 0, CH_REGISTRY_TEXT_MAX, &rec->lot_address, err);
     }
     if (rc == 0) {
         rc = read_enum(body, "status", ch_store_device_statuses,
@@ -552,9 +510,9 @@ int ch_api__device_from_json(const json_t *body, ch_device_t *rec, ch_api__err_t
             rc = CH_EINVAL;
         } else {
             char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
-            if (text == NULL || strlen(text) > ATTRS_MAX_BYTES) {
+            if (text == NULL || strlen(text) > CH_REGISTRY_ATTRS_MAX) {
                 ch_api__err_set(err, 400, "invalid", "attrs", "attrs is longer than %d bytes",
-                                ATTRS_MAX_BYTES);
+                                CH_REGISTRY_ATTRS_MAX);
                 rc = CH_EINVAL;
                 free(text);
             } else {
@@ -568,107 +526,19 @@ int ch_api__device_from_json(const json_t *body, ch_device_t *rec, ch_api__err_t
 
 /* ---- records to JSON ---------------------------------------------------------------------- */
 
-static json_t *string_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
-/* Unknown doubles (the store's sentinel, or any negative) answer null. */
-static json_t *double_or_null(double d)
-{
-    return d < 0 ? json_null() : json_real(d);
-}
-
-static json_t *time_or_null(int64_t ms)
-{
-    if (ms <= 0) {
-        return json_null();
-    }
-    char ts[32];
-    ch_time_format_rfc3339(ms, ts);
-    return json_string(ts);
-}
-
+/* As the registry shows them (registry_json.c): the API answers the same text the audit record
+ * holds. */
 json_t *ch_api__agency_to_json(const ch_agency_t *a)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "id", json_integer(a->id));
-    json_object_set_new(o, "name", string_or_null(a->name));
-    json_object_set_new(o, "kind", string_or_null(a->kind));
-    json_object_set_new(o, "level", string_or_null(a->level));
-    json_object_set_new(o, "type", string_or_null(a->type));
-    json_object_set_new(o, "phone", string_or_null(a->phone));
-    json_object_set_new(o, "code", string_or_null(a->code));
-    json_object_set_new(o, "created_at", time_or_null(a->created_at));
-    json_object_set_new(o, "updated_at", time_or_null(a->updated_at));
-    return o;
-}
-
-static void set_position(json_t *o, int located, double lat, double lon)
-{
-    json_object_set_new(o, "lat", located ? json_real(lat) : json_null());
-    json_object_set_new(o, "lon", located ? json_real(lon) : json_null());
+    return ch_registry_agency_to_json(a);
 }
 
 json_t *ch_api__camera_to_json(const ch_camera_t *c)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "id", json_integer(c->id));
-    json_object_set_new(o, "agency_id", json_integer(c->agency_id));
-    json_object_set_new(o, "name", string_or_null(c->name));
-    set_position(o, c->located, c->lat, c->lon);
-    json_object_set_new(o, "road_address", string_or_null(c->road_address));
-    json_object_set_new(o, "lot_address", string_or_null(c->lot_address));
-    json_object_set_new(o, "purpose", string_or_null(c->purpose));
-    json_object_set_new(o, "kind", string_or_null(c->kind));
-    json_object_set_new(o, "heading_deg", double_or_null(c->heading_deg));
-    json_object_set_new(o, "fov_deg", double_or_null(c->fov_deg));
-    json_object_set_new(o, "range_m", double_or_null(c->range_m));
-    json_object_set_new(o, "pixels", c->pixels > 0 ? json_integer(c->pixels) : json_null());
-    json_object_set_new(o, "retention_days",
-                        c->retention_days > 0 ? json_integer(c->retention_days) : json_null());
-    json_object_set_new(o, "installed_ym", string_or_null(c->installed_ym));
-    /* The credentials themselves never leave the hub; clients learn only whether a URL is
-     * set, which is what a console needs to show "not configured". */
-    json_object_set_new(o, "rtsp_configured", json_boolean(c->rtsp_url && c->rtsp_url[0]));
-    json_object_set_new(o, "codec", string_or_null(c->codec));
-    json_object_set_new(o, "status", string_or_null(c->status));
-    json_object_set_new(o, "direction", string_or_null(c->direction));
-    json_object_set_new(o, "note", string_or_null(c->note));
-    json_object_set_new(o, "flags", string_or_null(c->flags));
-    json_object_set_new(o, "source_file", string_or_null(c->source_file));
-    json_object_set_new(o, "source_line",
-                        c->source_line > 0 ? json_integer(c->source_line) : json_null());
-    json_object_set_new(o, "source_key", string_or_null(c->source_key));
-    json_object_set_new(o, "created_at", time_or_null(c->created_at));
-    json_object_set_new(o, "updated_at", time_or_null(c->updated_at));
-    return o;
+    return ch_registry_camera_to_json(c);
 }
 
 json_t *ch_api__device_to_json(const ch_device_t *d)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "id", json_integer(d->id));
-    json_object_set_new(o, "agency_id", json_integer(d->agency_id));
-    json_object_set_new(o, "name", string_or_null(d->name));
-    json_object_set_new(o, "kind", string_or_null(d->kind));
-    set_position(o, d->located, d->lat, d->lon);
-    json_object_set_new(o, "road_address", string_or_null(d->road_address));
-    json_object_set_new(o, "lot_address", string_or_null(d->lot_address));
-    json_object_set_new(o, "status", string_or_null(d->status));
-    /* attrs is stored as JSON text; answer it as the object it is. Text that does not parse
-     * (written by some other tool) answers null rather than failing the whole request. */
-    json_t *attrs = NULL;
-    if (d->attrs != NULL) {
-        attrs = json_loads(d->attrs, 0, NULL);
-    }
-    json_object_set_new(o, "attrs", attrs ? attrs : json_null());
-    json_object_set_new(o, "flags", string_or_null(d->flags));
-    json_object_set_new(o, "source_file", string_or_null(d->source_file));
-    json_object_set_new(o, "source_line",
-                        d->source_line > 0 ? json_integer(d->source_line) : json_null());
-    json_object_set_new(o, "source_key", string_or_null(d->source_key));
-    json_object_set_new(o, "created_at", time_or_null(d->created_at));
-    json_object_set_new(o, "updated_at", time_or_null(d->updated_at));
-    return o;
+    return ch_registry_device_to_json(d);
 }

@@ -33,6 +33,23 @@ static int store_failed(ch_auth_err_t *err, int rc)
     return refuse(err, CH_AUTH_E_STORE, "store", NULL, "the store failed", rc < 0 ? rc : CH_EIO);
 }
 
+void ch_auth_err_fault(const ch_auth_err_t *err, ch_fault_t *f)
+{
+    static const ch_fault_kind_t kinds[] = {
+        [CH_AUTH_E_INVALID] = CH_FAULT_INVALID, [CH_AUTH_E_NOT_FOUND] = CH_FAULT_NOT_FOUND,
+        [CH_AUTH_E_EXISTS] = CH_FAULT_CONFLICT, [CH_AUTH_E_AUDIT] = CH_FAULT_AUDIT,
+        [CH_AUTH_E_STORE] = CH_FAULT_INTERNAL,
+    };
+    if ((unsigned)err->code >= CH_ARRAY_SIZE(kinds) || kinds[err->code] == CH_FAULT_NONE ||
+        err->message == NULL) {
+        (void)ch_fault_set(f, CH_EIO, CH_FAULT_INTERNAL, NULL, NULL, "the store failed");
+        return;
+    }
+    (void)ch_fault_set(f, err->rc, kinds[err->code], NULL, err->field, "%s", err->message);
+    f->rule = err->rule;
+    f->rc = err->rc;
+}
+
 /*
  * Puts a change on the audit record inside its open transaction, then commits; on either
  * failure rolls the transaction back and fills err (not_done: the refusal's message, a static

@@ -161,6 +161,10 @@ typedef struct ch_auth_err {
     int rc;              /* the store's or the recorder's code behind E_STORE and E_AUDIT */
 } ch_auth_err_t;
 
+/* The refusal as core's ch_fault_t (CH_AUTH_E_EXISTS a conflict, CH_AUTH_E_STORE internal,
+ * ...): what the API answers through its one table of fault kinds (api/faults.c). */
+void ch_auth_err_fault(const ch_auth_err_t *err, ch_fault_t *f);
+
 /*
  * Where a use case puts its audit record: the API appends it to the log with the request's
  * principal as actor, the command line queues it in the store's outbox. record runs inside the
@@ -389,5 +393,73 @@ size_t ch_auth_hasher_in_flight(const ch_auth_hasher_t *h);
 /* Stops the threads and frees the pool (its uv_async_t closes with the loop's next turn).
  * Nothing may be in flight. NULL is a no-op. */
 void ch_auth_hasher_free(ch_auth_hasher_t *h);
+
+/* ---- the login ----------------------------------------------------------------------------- */
+
+/*
+ * The login use case (login.c), in two halves around the password's hash, which the caller
+ * runs on the hash pool: ch_auth_login_start finds the user and applies the lock-out,
+ * ch_auth_login_count counts the try once it is queued (before the hash, so that tries in
+ * flight cannot all pass the checks while the first are hashing; a right password takes it
+ * back), ch_auth_login_finish makes the session or records the failure. The throttle by
+ * address is the caller's first check (ch_auth_throttle_check), as it answers before reading
+ * the request. Control loop only.
+ */
+typedef struct ch_auth_login_recorder {
+    /* actor "anonymous" for a refusal, "system" for a lock-out, "user:<name>" for a login;
+     * details stolen; a non-zero return undoes a login (CH_FAULT_AUDIT). */
+    int (*record)(void *data, const char *actor, const char *action, const char *object,
+                  const char *outcome, json_t *details);
+    void *data;
+} ch_auth_login_recorder_t;
+
+/* The parts a login uses (borrowed). */
+typedef struct ch_auth_login_env {
+    ch_store_t *st;
+    const ch_auth_config_t *cfg;
+    ch_auth_throttle_t *throttle;
+    ch_auth_lockout_t *lockout;
+    ch_auth_login_recorder_t rec;
+} ch_auth_login_env_t;
+
+/* One try, kept by the caller between start and finish; ch_auth_login_fini releases it. */
+typedef struct ch_auth_login {
+    char username[72];
+    char peer[64];
+    char hash[CH_AUTH_HASH_MAX]; /* what to verify the password against ("": the dummy) */
+    ch_user_t user;              /* the user found, when user_found */
+    int user_found;
+    int locks; /* this try reached the lock-out's limit for its name and address */
+} ch_auth_login_t;
+
+/* A session made: the user as stored, the cookie's token (wiped by _fini), the CSRF token. */
+typedef struct ch_auth_session_made {
+    ch_user_t user;
+    char token[CH_AUTH_TOKEN_LEN + 1];
+    char csrf[CH_AUTH_TOKEN_LEN + 1];
+    int64_t session_id;
+    int64_t expires_at;
+} ch_auth_session_made_t;
+
+/* Starts a try of username from peer: 0 with l->hash set; CH_EPERM when the name is locked
+ * from this address (recorded "auth.login" denied; f: CH_FAULT_DENIED "locked", *wait the ms
+ * left); or the store's code (f internal). l is filled either way (fini it). */
+int ch_auth_login_start(const ch_auth_login_env_t *env, ch_auth_login_t *l, const char *username,
+                        const char *peer, int64_t now_ms, int64_t *wait,
+                        ch_fault_t *f) CH_MUST_CHECK;
+void ch_auth_login_count(const ch_auth_login_env_t *env, ch_auth_login_t *l, int64_t now_ms);
+void ch_auth_login_fini(ch_auth_login_t *l);
+
+/*
+ * Ends a try whose password was checked (password_ok: it matched l->hash). A wrong password,
+ * an unknown or disabled user: recorded "auth.login" denied (and "auth.lockout" when the try
+ * reached the limit), CH_EPERM with f CH_FAULT_DENIED "bad_credentials" (the API answers 401).
+ * Else the session is made and "auth.login" recorded in one transaction, the address's and
+ * pair's failures forgiven: 0 with out filled (free with ch_auth_session_made_fini); or
+ * CH_FAULT_AUDIT / CH_FAULT_INTERNAL with nothing made.
+ */
+int ch_auth_login_finish(const ch_auth_login_env_t *env, ch_auth_login_t *l, int password_ok,
+                         int64_t now_ms, ch_auth_session_made_t *out, ch_fault_t *f) CH_MUST_CHECK;
+void ch_auth_session_made_fini(ch_auth_session_made_t *m);
 
 #endif /* CH_AUTH_H */

@@ -1,18 +1,23 @@
 /*
- * main/hub_relay.c: the relay's callbacks (see hub_relay.h). They run on media threads and
- * the libuv pool; what they share with the control loop is the access gate (event/, thread-safe:
- * the live grants and the tokens' check) and the store handle, behind a mutex.
+ * main/hub_relay.c: the relay's callbacks (see hub_relay.h). authorize runs on media threads
+ * and record on the libuv pool; what they share with the control loop is the access gate
+ * (event/, thread-safe: the live grants and the tokens' check). Cameras' sources are read from
+ * the store on the control loop only and sent to the relay by message: no media thread waits
+ * on the database (checked: every read asserts it runs on the control thread).
  */
 #include "main/hub_relay.h"
 
+#include "api/api.h"
 #include "health/health.h"
 #include "main/main.h"
 #include "media/media.h"
 #include "store/store.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <uv.h>
 
 struct ch_main_relay {
     ch_media_relay_t *relay;
@@ -20,8 +25,8 @@ struct ch_main_relay {
     ch_event_gate_t *gate; /* the live grants and the check of view tokens */
     int prewarm;
     char listen[96];
-    pthread_mutex_t lock; /* st */
-    ch_store_t *st;       /* the relay's own handle: cameras' stream URLs */
+    pthread_t control; /* the control loop's thread, the only one that reads st */
+    ch_store_t *st;    /* the relay's own handle: cameras' stream URLs */
 };
 
 /* ---- live grants --------------------------------------------------------------------------- */
@@ -66,24 +71,30 @@ static int on_authorize(void *ud, const char *token, size_t len, int64_t camera_
     }
 }
 
-static int on_source(void *ud, int64_t camera_id, ch_media_source_t *out)
+/* On the control loop: reads the camera's stream URL and credentials and sends them to the
+ * relay (none when the camera is gone or has no URL). */
+static void send_source(ch_main_relay_t *mr, int64_t camera_id)
 {
-    ch_main_relay_t *mr = ud;
+    assert(pthread_equal(pthread_self(), mr->control));
+    ch_media_source_t src;
+    memset(&src, 0, sizeof(src));
     ch_camera_t cam;
     ch_camera_init(&cam);
-    pthread_mutex_lock(&mr->lock);
     int rc = ch_store_camera_get(mr->st, camera_id, &cam);
-    pthread_mutex_unlock(&mr->lock);
     if (rc == 0 && cam.rtsp_url != NULL && cam.rtsp_url[0] != '\0') {
-        snprintf(out->url, sizeof(out->url), "%s", cam.rtsp_url);
-        snprintf(out->user, sizeof(out->user), "%s", cam.rtsp_username ? cam.rtsp_username : "");
-        snprintf(out->password, sizeof(out->password), "%s",
+        snprintf(src.url, sizeof(src.url), "%s", cam.rtsp_url);
+        snprintf(src.user, sizeof(src.user), "%s", cam.rtsp_username ? cam.rtsp_username : "");
+        snprintf(src.password, sizeof(src.password), "%s",
                  cam.rtsp_password ? cam.rtsp_password : "");
-    } else if (rc == 0) {
-        rc = CH_ENOENT;
     }
     ch_camera_fini(&cam);
-    return rc;
+    ch_media_relay_source(mr->relay, camera_id, &src);
+}
+
+/* A pull needs the camera's source (the relay's want_source, on the control loop). */
+static void on_want_source(void *ud, int64_t camera_id)
+{
+    send_source(ud, camera_id);
 }
 
 static int on_record(void *ud, const ch_media_record_t *r)
@@ -153,13 +164,12 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_
     mr->gate = ch_event_gate_new(pk);
     mr->prewarm = cfg->relay_prewarm != 0;
     snprintf(mr->listen, sizeof(mr->listen), "%s", cfg->rtsp_listen);
-    pthread_mutex_init(&mr->lock, NULL);
+    mr->control = pthread_self();
     char *serr = NULL;
     if (ch_store_open(cfg->store_url, &mr->st, &serr) != 0) {
         fprintf(stderr, "cctvhub serve: the relay cannot open the store: %s\n",
                 serr != NULL ? serr : "?");
         ch_free(serr);
-        pthread_mutex_destroy(&mr->lock);
         ch_event_gate_free(mr->gate);
         ch_free(mr);
         return CH_EXIT_STORE;
@@ -176,7 +186,9 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_
         .max_unauthorized_per_addr = (unsigned)cfg->relay_max_unauthorized_per_addr,
         .auth_timeout_s = (unsigned)cfg->relay_auth_timeout_s,
         .fd_reserve = (unsigned)cfg->relay_fd_reserve,
-        .source = on_source,
+        /* serve.c runs the control loop on libuv's default loop. */
+        .control = uv_default_loop(),
+        .want_source = on_want_source,
         .authorize = on_authorize,
         .record = on_record,
         .ud = mr,
@@ -186,7 +198,6 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_
     if (r != 0) {
         fprintf(stderr, "cctvhub serve: %s\n", err);
         ch_store_close(mr->st);
-        pthread_mutex_destroy(&mr->lock);
         ch_event_gate_free(mr->gate);
         ch_free(mr);
         return r == CH_EINVAL ? CH_EXIT_CONFIG : CH_EXIT_STORE;
@@ -203,47 +214,12 @@ void ch_main__relay_stop(ch_main_relay_t *mr)
         return;
     }
     ch_media_relay_stop(mr->relay);
+    /* The control loop has ended (serve.c stops the relay after it): one more turn closes the
+     * relay's handle on it. */
+    uv_run(uv_default_loop(), UV_RUN_NOWAIT);
     ch_store_close(mr->st);
-    pthread_mutex_destroy(&mr->lock);
     ch_event_gate_free(mr->gate);
     ch_free(mr);
-}
-
-static void add_stream(void *ud, const ch_media_stream_info_t *s)
-{
-    json_t *items = ud;
-    char since[32];
-    ch_time_format_rfc3339(s->state_since_ms, since);
-    json_t *viewers = json_array();
-    for (size_t i = 0; i < s->nviewers; i++) {
-        const ch_media_viewer_info_t *v = &s->viewers[i];
-        char vs[32];
-        ch_time_format_rfc3339(v->since_ms, vs);
-        json_array_append_new(
-            viewers, json_pack("{s:s, s:I, s:I, s:I, s:s, s:s, s:I, s:i, s:I}", "transport",
-                               v->transport != NULL ? v->transport : "rtsp", "grant_id",
-                               (json_int_t)v->grant_id, "event_id", (json_int_t)v->event_id,
-                               "agency_id", (json_int_t)v->agency_id, "peer", v->peer, "since", vs,
-                               "bytes", (json_int_t)v->bytes, "skips", (int)v->skips, "lag_bytes",
-                               (json_int_t)v->lag_bytes));
-    }
-    json_t *o = json_pack(
-        "{s:I, s:i, s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:i, s:i, s:I, s:o}", "camera_id",
-        (json_int_t)s->camera_id, "loop", (int)s->loop, "state", s->state, "state_since", since,
-        "reconnects", (int)s->reconnects, "bytes_in", (json_int_t)s->bytes_in, "packets_in",
-        (json_int_t)s->packets_in, "keyframes", (json_int_t)s->keyframes, "cached_packets",
-        (json_int_t)s->cached_packets, "holds", (int)s->holds, "viewer_count", (int)s->nviewers,
-        "first_keyframe_ms", (json_int_t)s->first_key_ms, "viewers", viewers);
-    json_object_set_new(o, "codec", s->codec[0] ? json_string(s->codec) : json_null());
-    json_object_set_new(o, "transport", json_string(s->transport != NULL ? s->transport : "tcp"));
-    json_object_set_new(o, "width", s->width ? json_integer(s->width) : json_null());
-    json_object_set_new(o, "height", s->height ? json_integer(s->height) : json_null());
-    json_object_set_new(o, "fps", json_real((double)(int64_t)(s->fps * 100 + 0.5) / 100.0));
-    json_object_set_new(o, "bitrate_bps", json_integer((json_int_t)s->bitrate_bps));
-    json_object_set_new(o, "gop_frames", s->gop_frames ? json_integer(s->gop_frames) : json_null());
-    json_object_set_new(o, "last_error",
-                        s->last_error[0] ? json_string(s->last_error) : json_null());
-    json_array_append_new(items, o);
 }
 
 void ch_main__relay_base(const ch_main_relay_t *mr, char *out, size_t cap)
@@ -260,8 +236,7 @@ void ch_main__relay_base(const ch_main_relay_t *mr, char *out, size_t cap)
 
 void ch_main__relay_camera_source(void *ud, int64_t camera_id)
 {
-    ch_main_relay_t *mr = ud;
-    ch_media_relay_restart(mr->relay, camera_id);
+    send_source(ud, camera_id);
 }
 
 void ch_main__relay_live(void *ud, int fd, const void *raw, size_t len)
@@ -316,12 +291,11 @@ void ch_main__relay_health(void *ud, struct ch_health *h, int64_t now_ms)
 json_t *ch_main__relay_streams(void *ud)
 {
     ch_main_relay_t *mr = ud;
-    json_t *items = json_array();
-    if (mr != NULL) {
-        ch_media_relay_each_stream(mr->relay, add_stream, items);
-    }
-    size_t n = json_array_size(items);
-    return json_pack("{s:o, s:I, s:n}", "items", items, "total", (json_int_t)n, "next");
+    ch_media_stream_info_t *streams = NULL;
+    size_t n = mr != NULL ? ch_media_relay_streams(mr->relay, &streams) : 0;
+    json_t *answer = ch_api_streams_json(streams, n);
+    ch_media_relay_streams_free(streams, n);
+    return answer;
 }
 
 /* ---- metrics --------------------------------------------------------------------------------- */

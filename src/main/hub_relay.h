@@ -1,14 +1,15 @@
 /*
  * hub_relay: the media relay wired to the hub (serve.c). The relay knows nothing of the store,
  * the events engine or the audit log; this file gives it what it asks for:
- *  - a camera's stream URL and credentials, from its own store handle;
+ *  - a camera's stream URL and credentials, read from its own store handle on the control loop
+ *    and sent by message when the relay asks (want_source) or the camera's settings change;
  *  - the check of a view token, by the events module's access gate (ch_event_gate_t: the
  *    signature with the node's public key, the expiry, the camera, and that the grant is still
  *    live in the set kept from the engine's notices, so a revoked grant's token is refused at
  *    once), its answer mapped to the relay's status and reason;
  *  - view.start, view.end and view.refuse records on the audit log;
  *  - pre-warm: a grant that starts holds its camera's pull until it ends (relay.prewarm).
- * It also answers GET /api/v1/streams.
+ * It also hands GET /api/v1/streams the relay's snapshot for the API to render.
  */
 #ifndef CH_MAIN_HUB_RELAY_H
 #define CH_MAIN_HUB_RELAY_H
@@ -31,10 +32,11 @@ void ch_main__relay_stop(ch_main_relay_t *mr);
 void ch_main__relay_base(const ch_main_relay_t *mr, char *out, size_t cap);
 /* Takes a browser's WebSocket upgrade (for ch_api_set_live). */
 void ch_main__relay_live(void *ud, int fd, const void *raw, size_t len);
-/* A camera's stream settings changed: its running pull restarts (for
- * ch_api_set_camera_source). */
+/* A camera's stream settings changed: its new source goes to the relay, whose running pull
+ * restarts (for ch_api_set_camera_source; on the control loop). */
 void ch_main__relay_camera_source(void *ud, int64_t camera_id);
-/* The streams answer: {"items": [...], "total": N}. For ch_api_set_streams. */
+/* The streams answer, rendered by the API (ch_api_streams_json) from the relay's typed
+ * snapshot (ch_media_relay_streams). For ch_api_set_streams. */
 json_t *ch_main__relay_streams(void *ud);
 /* The relay's metrics (a ch_metrics_collect_fn; ud is the ch_main_relay_t): pulls by state,
  * viewers by transport, bytes in and out, views started, live grants the relay knows. */

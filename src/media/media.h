@@ -129,8 +129,11 @@ size_t ch_media_viewer_lag(const ch_media_viewer_t *v);
  * Audio is never pulled (PIPA Art. 25): only the first video track is set up.
  *
  * What the relay does not know (the store, the events engine, the audit log) comes through the
- * callbacks of its configuration, called on media threads or the libuv pool: they must be
- * thread-safe.
+ * callbacks of its configuration. A camera's source comes by message: the control loop pushes
+ * it (ch_media_relay_source) and the relay keeps it in its camera table; a pull that needs one
+ * it does not have asks the control loop (want_source, run there, never on a media thread) and
+ * waits without blocking. No media thread waits on the database. authorize runs on media
+ * threads and record on the libuv pool: they must be thread-safe.
  */
 
 typedef struct ch_media_relay ch_media_relay_t;
@@ -191,8 +194,13 @@ typedef struct ch_media_relay_config {
     unsigned max_unauthorized_per_addr;
     unsigned auth_timeout_s;
     unsigned fd_reserve;
-    /* 0, or CH_ENOENT (no such camera, or no stream URL). Media thread. */
-    int (*source)(void *ud, int64_t camera_id, ch_media_source_t *out);
+    /* The control loop (the caller's, where the store may be read) and what runs on it when a
+     * pull needs a camera's source the relay does not have: want_source must answer with
+     * ch_media_relay_source, at once or later. Without them every camera has no source. The
+     * relay keeps an async handle on control (unreferenced: it keeps no loop alive) until
+     * ch_media_relay_stop closes it; that loop must turn once more before it is closed. */
+    struct uv_loop_s *control;
+    void (*want_source)(void *ud, int64_t camera_id);
     /* 0 and *out; or 401 / 403 with *reason set (a static string). Media thread. */
     int (*authorize)(void *ud, const char *token, size_t len, int64_t camera_id,
                      ch_media_access_t *out, const char **reason);
@@ -221,11 +229,13 @@ void ch_media_relay_stop(ch_media_relay_t *r);
  * "grant_ended") and refuses it from then on. */
 void ch_media_relay_hold(ch_media_relay_t *r, int64_t camera_id, int delta);
 void ch_media_relay_end_grant(ch_media_relay_t *r, int64_t grant_id);
-/* From any thread: the camera's stream URL or credentials changed. Its pull, when one runs or
- * viewers wait for one, drops the session and connects again at once, reading the source
- * callback anew; its viewers stay and go on with the new source's packets (renumbered as
- * after any reconnect). */
-void ch_media_relay_restart(ch_media_relay_t *r, int64_t camera_id);
+/* From any thread (the control loop's): the camera's source, src NULL or with an empty URL
+ * for none; copied. The answer to want_source, or news that the camera's stream URL or
+ * credentials changed: the camera table keeps it while the camera is held or viewed, and a
+ * pull that runs or that viewers wait for under another source drops its session and connects
+ * again at once; its viewers stay and go on with the new source's packets (renumbered as after
+ * any reconnect). A camera the relay does not hold nor serve ignores it. */
+void ch_media_relay_source(ch_media_relay_t *r, int64_t camera_id, const ch_media_source_t *src);
 
 /* What GET /api/v1/streams shows, refreshed by each loop twice a second. */
 typedef struct ch_media_viewer_info {
@@ -285,6 +295,12 @@ typedef struct ch_media_relay_totals {
     uint64_t refused[CH_MEDIA_REFUSED__COUNT]; /* connections refused at the door, since start */
 } ch_media_relay_totals_t;
 void ch_media_relay_totals(ch_media_relay_t *r, ch_media_relay_totals_t *out);
+
+/* A copy of every stream's line of the loops' last snapshots (viewers included), to read
+ * outside the relay's lock: the count, and *out an array freed by ch_media_relay_streams_free
+ * (NULL when there are none). From any thread. */
+size_t ch_media_relay_streams(ch_media_relay_t *r, ch_media_stream_info_t **out);
+void ch_media_relay_streams_free(ch_media_stream_info_t *streams, size_t n);
 
 /* Calls fn for every stream, under the relay's lock (fn must not call the relay). */
 void ch_media_relay_each_stream(ch_media_relay_t *r,

@@ -10,7 +10,9 @@
  * timestamps and SSRC rewritten so viewers see one continuous stream across reconnects, and
  * stored once in the camera's fan-out store.
  */
-#include "media/media_internal.h"
+#include "media/pull.h"
+
+#include "media/camera.h"
 #include "proto/proto.h"
 
 #include <arpa/inet.h>
@@ -54,6 +56,7 @@ const char *ch_media__pull_state_name(ch_media__pull_state_t s)
     switch (s) {
     case PULL_STOPPED:
         return "stopped";
+    case PULL_SOURCE:
     case PULL_CONNECTING:
     case PULL_OPTIONS:
     case PULL_DESCRIBE:
@@ -112,8 +115,7 @@ static void fail(cam_t *c, const char *fmt, ...)
            "msg=\"camera pull failed\" camera=%lld error=\"%s\" retry_ms=%lld", (long long)c->id,
            p->last_error, (long long)p->backoff_ms);
     close_sock(p);
-    ch_media_stream_drop_partial(c->store); /* the frame it was sending never ends */
-    ch_media__ws_reset(c);
+    ch_media__cam_break(c); /* the frame it was sending never ends */
     set_state(p, PULL_BACKOFF);
     p->retry_at_ms = ch_media__now_ms() + p->backoff_ms;
     p->backoff_ms *= 2;
@@ -219,7 +221,7 @@ static int on_describe(cam_t *c)
         return -1;
     }
     p->pt = f->pt;
-    ch_media__ws_reset(c); /* its assembler reads the codec state about to be reset */
+    ch_media__cam_codec_reset(c); /* the assembler reads the codec state about to be reset */
     ch_codec_stream_init(&p->codec, kind);
     if (f->fmtp.len > 0 && ch_codec_stream_set_fmtp(&p->codec, f->fmtp.ptr, f->fmtp.len) != 0) {
         ch_log(CH_LOG_INFO, "media", "msg=\"camera fmtp not understood\" camera=%lld",
@@ -326,8 +328,7 @@ static int accept_rtp(cam_t *c, uint8_t *pkt, size_t len, const ch_codec_rtp_t *
     pull_t *p = &c->pull;
     ch_codec_rtp_t rtp = *r;
     ch_codec_pkt_t info;
-    int crc = c->ws != NULL ? ch_media__ws_push(c, &rtp, &info)
-                            : ch_codec_stream_push(&p->codec, &rtp, &info);
+    int crc = ch_media__cam_inspect(c, &rtp, &info);
     if (crc != 0 && crc != CH_EUNSUPP) {
         return 0; /* malformed: forwarded by no one (a valid but unread payload goes on) */
     }
@@ -388,9 +389,7 @@ static int accept_rtp(cam_t *c, uint8_t *pkt, size_t len, const ch_codec_rtp_t *
     if (info.flags & CH_CODEC_PKT_AU_END) {
         c->flush_due = 1;
     }
-    if (c->ws != NULL) {
-        ch_media__ws_drain(c);
-    }
+    ch_media__cam_stored(c);
     return 1;
 }
 
@@ -427,8 +426,7 @@ static int on_rtp(cam_t *c, uint8_t *pkt, size_t len, int64_t now)
         return 0;
     }
     if (p->confirmed) {
-        ch_media_stream_drop_partial(c->store); /* the old source's unfinished frame */
-        ch_media__ws_reset(c);
+        ch_media__cam_break(c); /* the old source's unfinished frame */
     }
     p->confirmed = 1;
     p->in_ssrc = rtp.ssrc;
@@ -789,10 +787,16 @@ static void pull_connect(cam_t *c)
 void ch_media__pull_start(cam_t *c)
 {
     pull_t *p = &c->pull;
-    ch_media_relay_t *r = c->loop->relay;
-    memset(&p->src, 0, sizeof(p->src));
-    if (r->cfg.source == NULL || r->cfg.source(r->cfg.ud, c->id, &p->src) != 0 ||
-        p->src.url[0] == '\0') {
+    const ch_media_source_t *src = ch_media__cam_source(c);
+    if (src == NULL) {
+        /* Asked of the control loop: its answer calls this again. Given up on, as a camera
+         * that does not answer, after the step's deadline. */
+        set_state(p, PULL_SOURCE);
+        p->next_keepalive_ms = ch_media__now_ms() + STEP_MS;
+        return;
+    }
+    p->src = *src;
+    if (p->src.url[0] == '\0') {
         /* Nothing to pull (most imported cameras): not held warm, gone once no viewer waits. */
         snprintf(p->last_error, sizeof(p->last_error), "the camera has no stream URL");
         set_state(p, PULL_STOPPED);
@@ -846,11 +850,10 @@ void ch_media__pull_restart(cam_t *c)
 {
     pull_t *p = &c->pull;
     if (p->state == PULL_STOPPED && c->holds == 0 && c->conns == NULL) {
-        return; /* nobody waits: the next start reads the source anyway */
+        return; /* nobody waits: the next start takes the new source anyway */
     }
     end_session(p);
-    ch_media_stream_drop_partial(c->store); /* the old session's unfinished frame */
-    ch_media__ws_reset(c);
+    ch_media__cam_break(c); /* the old session's unfinished frame */
     /* Connect again at the next tick, at once and without the old backoff: the new settings
      * deserve a fresh try. Viewers stay, as across any reconnect. */
     p->backoff_ms = BACKOFF_MIN;
@@ -895,6 +898,12 @@ void ch_media__pull_tick(cam_t *c, int64_t now)
         }
         return;
     }
+    case PULL_SOURCE:
+        if (now >= p->next_keepalive_ms) {
+            c->src_state = SRC_UNKNOWN; /* asked again at the retry */
+            fail(c, "the hub did not give the camera's source within %d s", STEP_MS / 1000);
+        }
+        return;
     default:
         if (now >= p->next_keepalive_ms) {
             fail(c, "the camera did not answer within %d s (%s)", STEP_MS / 1000,

@@ -15,7 +15,9 @@
  * auth_timeout_s after their accept whatever they send; none is taken on a descriptor of the
  * reserve band (the top fd_reserve of RLIMIT_NOFILE), which stays for HTTP and the audit log.
  */
-#include "media/media_internal.h"
+#include "media/viewer.h"
+
+#include "media/camera.h"
 #include "proto/proto.h"
 
 #include <arpa/inet.h>
@@ -393,7 +395,7 @@ static void conn_write(conn_t *c)
     }
 }
 
-void ch_media__cam_flush(cam_t *cam)
+void ch_media__viewers_flush(cam_t *cam)
 {
     size_t budget = cam->loop->relay->cfg.viewer_budget;
     cam->unflushed = 0;
@@ -556,7 +558,8 @@ static void on_start_recorded(conn_t *c, int rc)
     }
     if (c->ws) {
         ch_proto_ws_switching(c->ws_accept, &c->out);
-        ch_media_viewer_join(ch_media__ws_store(c->cam), &c->v, c->loop->relay->cfg.viewer_budget);
+        ch_media_viewer_join(ch_media__cam_browser_store(c->cam), &c->v,
+                             c->loop->relay->cfg.viewer_budget);
     } else {
         char headers[128];
         snprintf(headers, sizeof(headers), "Session: %s;timeout=60\r\nRange: npt=now-\r\n",
@@ -1043,7 +1046,7 @@ static void on_conn_sock(ch_media__sock_t *s, int status, int events)
 
 /* ---- the camera's side tells ---------------------------------------------------------------- */
 
-void ch_media__cam_ready(cam_t *cam)
+void ch_media__viewers_ready(cam_t *cam)
 {
     for (conn_t *c = cam->conns, *next; c != NULL; c = next) {
         next = c->cam_next;
@@ -1056,7 +1059,7 @@ void ch_media__cam_ready(cam_t *cam)
     }
 }
 
-void ch_media__cam_failed(cam_t *cam)
+void ch_media__viewers_failed(cam_t *cam)
 {
     if (cam->sdp != NULL) {
         return; /* viewers stay: the stream resumes after the reconnect */
@@ -1073,7 +1076,7 @@ void ch_media__cam_failed(cam_t *cam)
     }
 }
 
-void ch_media__cam_end_grant(cam_t *cam, int64_t grant_id)
+void ch_media__viewers_end_grant(cam_t *cam, int64_t grant_id)
 {
     for (conn_t *c = cam->conns, *next; c != NULL; c = next) {
         next = c->cam_next;
@@ -1083,7 +1086,7 @@ void ch_media__cam_end_grant(cam_t *cam, int64_t grant_id)
     }
 }
 
-size_t ch_media__cam_viewer_infos(cam_t *cam, ch_media_viewer_info_t *out, size_t max)
+size_t ch_media__viewers_info(cam_t *cam, ch_media_viewer_info_t *out, size_t max)
 {
     size_t n = 0;
     for (conn_t *c = cam->conns; c != NULL; c = c->cam_next) {

@@ -8,7 +8,9 @@
  * the init segment, so that a viewer joining at the cached keyframe gets all it needs to start
  * a MediaSource from the store alone.
  */
-#include "media/media_internal.h"
+#include "media/ws.h"
+
+#include "media/camera.h"
 
 #include <stdio.h>
 #include <string.h>

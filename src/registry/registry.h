@@ -261,6 +261,29 @@ int ch_registry_parse_pixels(const char *text, size_t len, int64_t *pixels);
  * row flagged). */
 #define CH_REGISTRY_MAX_CAMERAS_PER_SITE CH_STORE_MAX_SITE
 
+/* ---- the rules of a record's fields (registry_camera.c) ------------------------------------ */
+
+/* Longest strings a change may set, in bytes: generous for real data, small enough that one
+ * request cannot make a row the size of the request limit. */
+#define CH_REGISTRY_NAME_MAX  256   /* names, purpose, stream user name and password */
+#define CH_REGISTRY_TEXT_MAX  1024  /* addresses, direction, note */
+#define CH_REGISTRY_URL_MAX   2048  /* rtsp_url */
+#define CH_REGISTRY_ATTRS_MAX 16384 /* a device's attrs, as compact JSON */
+
+/* Bounds of a camera's numbers. */
+#define CH_REGISTRY_MAX_DEGREES        360.0 /* heading_deg, fov_deg */
+#define CH_REGISTRY_MAX_RANGE_M        1e6
+#define CH_REGISTRY_MAX_PIXELS_SET     INT64_C(1000000000000) /* what a change may set */
+#define CH_REGISTRY_MAX_RETENTION_DAYS 3650 /* ten years; an import flags more as bad-retention */
+
+/* 1 when s is "YYYY" or "YYYY-MM" (month 01..12), the granularity the national data
+ * publishes for a camera's installation. */
+int ch_registry_valid_year_month(const char *s);
+
+/* 1 when s is an RTSP URL a camera may hold: rtsp:// or rtsps://, something after it, no
+ * spaces or control bytes (they would break the request line of the RTSP client). */
+int ch_registry_valid_rtsp_url(const char *s);
+
 /*
  * The rule for a camera's stream credentials when the camera changes (registry_camera.c): they
  * belong to the place they were given for. When next->rtsp_url sends a client elsewhere than
@@ -273,5 +296,165 @@ int ch_registry_parse_pixels(const char *text, size_t len, int64_t *pixels);
  */
 int ch_registry_camera_credentials_follow(const char *old_url, ch_camera_t *next, int user_sent,
                                           int password_sent);
+
+/* ---- changes for an actor: create, update, delete (registry_change.c) ---------------------- */
+
+/*
+ * The registry's use cases: an agency, camera or device created, changed or deleted for an
+ * actor. Each applies every rule of a change here (a provider changes only its own agency's
+ * cameras and devices; stream credentials stay with their place), writes the store and the
+ * audit record in one transaction (a change the record does not hold is undone), answers a
+ * refusal as core's ch_fault_t (never an HTTP status) and, once a camera change is committed,
+ * tells the subscribers of the registry's "cameras changed" notification. The API's routes are
+ * their adapters (JSON to a record, a fault to an answer). All run on the thread of the store
+ * handle (the control loop).
+ */
+typedef enum ch_registry_kind {
+    CH_REGISTRY_AGENCY = 0,
+    CH_REGISTRY_CAMERA = 1,
+    CH_REGISTRY_DEVICE = 2,
+} ch_registry_kind_t;
+
+/* One record of any kind; which member is live is the request's kind. */
+typedef union ch_registry_record {
+    ch_agency_t agency;
+    ch_camera_t camera;
+    ch_device_t device;
+} ch_registry_record_t;
+
+/* Zeroes r and initialises the member of kind (ch_camera_init, ch_device_init); _fini frees it
+ * (and leaves r zeroed). */
+void ch_registry_record_init(ch_registry_kind_t kind, ch_registry_record_t *r);
+void ch_registry_record_fini(ch_registry_kind_t kind, ch_registry_record_t *r);
+
+/* A record as the registry shows it (new reference): every field but the camera's stream
+ * credentials, which never leave the hub (only whether a URL is set: rtsp_configured). The
+ * API answers it and the audit record holds it. */
+json_t *ch_registry_agency_to_json(const ch_agency_t *a);
+json_t *ch_registry_camera_to_json(const ch_camera_t *c);
+json_t *ch_registry_device_to_json(const ch_device_t *d);
+json_t *ch_registry_record_to_json(ch_registry_kind_t kind, const ch_registry_record_t *r);
+
+/* Who asks for a change: name is the audit record's actor ("user:kim", "apikey:3"); scope
+ * CH_IMPORT_OWN_AGENCY (a provider) changes only agency_id's cameras and devices (the import's
+ * rule too), CH_IMPORT_ANY_AGENCY any record. */
+typedef struct ch_registry_actor {
+    const char *name;
+    ch_import_scope_t scope;
+    int64_t agency_id;
+} ch_registry_actor_t;
+
+/*
+ * Where a change puts its audit record ("camera.create" on "camera:12" with outcome "ok" and
+ * the record as details), and a provider's refusal ("auth.forbidden", object NULL, outcome
+ * "denied"). A change's record is written inside its store transaction, before the commit: a
+ * non-zero return undoes the change (CH_FAULT_AUDIT). details is stolen. data NULL and record
+ * NULL: nothing is recorded.
+ */
+typedef struct ch_registry_recorder {
+    int (*record)(void *data, const char *action, const char *object, const char *outcome,
+                  json_t *details);
+    void *data;
+} ch_registry_recorder_t;
+
+/* ---- the "cameras changed" notification ---- */
+
+/* What a committed camera change did (bits of ch_registry_change_t.what). */
+#define CH_REGISTRY_CAMERA_CREATED  1u
+#define CH_REGISTRY_CAMERA_UPDATED  2u
+#define CH_REGISTRY_CAMERA_DELETED  4u
+#define CH_REGISTRY_CAMERA_INACTIVE 8u  /* not "active" after the change: its grants end */
+#define CH_REGISTRY_CAMERA_SOURCE   16u /* its stream URL or credentials changed */
+
+/* A committed change of cameras: their ids, what happened to them, who did it, and, when one
+ * camera was created or updated, the record as stored now (else NULL: a subscriber that needs
+ * the records reads them). Borrowed for the call. */
+typedef struct ch_registry_change {
+    unsigned what;
+    const int64_t *ids;
+    size_t count;
+    const ch_camera_t *camera;
+    const char *actor;
+} ch_registry_change_t;
+
+typedef void (*ch_registry_cameras_fn)(void *ud, const ch_registry_change_t *change);
+
+#define CH_REGISTRY_MAX_SUBSCRIBERS 8
+
+/* The registry of one store handle: the store and who follows its camera changes (the geo
+ * index, health, the live grants). Embed it; ch_registry_init before use, nothing to free. */
+typedef struct ch_registry {
+    ch_store_t *st;
+    struct {
+        ch_registry_cameras_fn fn;
+        void *ud;
+    } subscribers[CH_REGISTRY_MAX_SUBSCRIBERS];
+    size_t nsubscribers;
+} ch_registry_t;
+
+void ch_registry_init(ch_registry_t *reg, ch_store_t *st);
+
+/* Adds fn to the subscribers, called in the order subscribed. 0, or CH_ETOOBIG when
+ * CH_REGISTRY_MAX_SUBSCRIBERS are subscribed. */
+int ch_registry_subscribe(ch_registry_t *reg, ch_registry_cameras_fn fn, void *ud) CH_MUST_CHECK;
+
+/* Tells every subscriber of a committed camera change. The use cases call it; so may whatever
+ * else learns of a change (a store's change feed). */
+void ch_registry_cameras_changed(const ch_registry_t *reg, const ch_registry_change_t *change);
+
+/* ---- the use cases ---- */
+
+/* Fills f with the refusal a store code means for a record of kind (deleting: the operation
+ * was a delete) and returns rc: CH_ENOTFOUND "no such camera"; CH_EEXIST a name or source key
+ * taken (conflict "exists"); CH_ECONFLICT a referenced agency on delete (conflict), an unknown
+ * agency_id otherwise (invalid); anything else internal (logged with the store's message). */
+int ch_registry_store_fault(const ch_registry_t *reg, ch_registry_kind_t kind, int rc, int deleting,
+                            ch_fault_t *f);
+
+/* Reads record id of kind into out (initialised here; the caller finis it either way). 0, or a
+ * negative code with f filled (not found, internal). */
+int ch_registry_get(const ch_registry_t *reg, ch_registry_kind_t kind, int64_t id,
+                    ch_registry_record_t *out, ch_fault_t *f) CH_MUST_CHECK;
+
+/*
+ * Creates rec (of kind, its fields read and checked by the caller) for who: a provider only in
+ * its own agency (CH_FAULT_FORBIDDEN, field agency_id, recorded as "auth.forbidden"). Writes
+ * it and "<kind>.create" in one transaction; on success rec holds the stored record (id
+ * included) and the cameras' subscribers are told. 0, or a negative code with f filled.
+ */
+int ch_registry_create(ch_registry_t *reg, const ch_registry_actor_t *who, ch_registry_kind_t kind,
+                       ch_registry_record_t *rec, const ch_registry_recorder_t *audit,
+                       ch_fault_t *f) CH_MUST_CHECK;
+
+/* An update: the record to change, and how. edit applies the request to the record as stored
+ * (for the API: a JSON body read over it, which keeps what the body leaves out); 0, or a
+ * negative code with f filled. rtsp_username_given / rtsp_password_given: the request gives
+ * them again (the credentials rule, ch_registry_camera_credentials_follow). */
+typedef struct ch_registry_update {
+    ch_registry_kind_t kind;
+    int64_t id;
+    int (*edit)(void *ud, ch_registry_record_t *rec, ch_fault_t *f);
+    void *edit_ud;
+    int rtsp_username_given;
+    int rtsp_password_given;
+} ch_registry_update_t;
+
+/*
+ * Updates a record for who: reads it (not found), a provider only its own agency's record both
+ * before and after the edit (forbidden), applies the edit, the credentials rule, then writes
+ * it and "<kind>.update" in one transaction. On success out (initialised here; the caller finis
+ * it either way) holds the record as stored now and the cameras' subscribers are told (with
+ * CH_REGISTRY_CAMERA_INACTIVE for a camera not active, _SOURCE for a changed stream).
+ */
+int ch_registry_update(ch_registry_t *reg, const ch_registry_actor_t *who,
+                       const ch_registry_update_t *req, ch_registry_record_t *out,
+                       const ch_registry_recorder_t *audit, ch_fault_t *f) CH_MUST_CHECK;
+
+/* Deletes record id of kind for who (a provider only its own agency's) and records
+ * "<kind>.delete" with what was deleted, in one transaction; the cameras' subscribers are told
+ * (CH_REGISTRY_CAMERA_DELETED). 0, or a negative code with f filled. */
+int ch_registry_delete(ch_registry_t *reg, const ch_registry_actor_t *who, ch_registry_kind_t kind,
+                       int64_t id, const ch_registry_recorder_t *audit,
+                       ch_fault_t *f) CH_MUST_CHECK;
 
 #endif /* CH_REGISTRY_H */

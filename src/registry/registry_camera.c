@@ -1,5 +1,7 @@
 /*
- * registry: rules of a camera record's own, applied when a camera changes (registry.h).
+ * registry: rules of a record's own fields, applied when a camera changes (registry.h): the
+ * stream credentials stay with their place; an installation month and a stream URL have a
+ * shape.
  */
 #include "registry/registry.h"
 
@@ -53,4 +55,46 @@ int ch_registry_camera_credentials_follow(const char *old_url, ch_camera_t *next
         dropped = 1;
     }
     return dropped;
+}
+
+/* Checks "YYYY" or "YYYY-MM" (month 01..12), the granularity the national data publishes. */
+int ch_registry_valid_year_month(const char *s)
+{
+    size_t n = strlen(s);
+    if (n != 4 && n != 7) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i == 4 ? s[i] != '-' : (s[i] < '0' || s[i] > '9')) {
+            return 0;
+        }
+    }
+    if (n == 7) {
+        int month = (s[5] - '0') * 10 + (s[6] - '0');
+        return month >= 1 && month <= 12;
+    }
+    return 1;
+}
+
+/* Checks an RTSP URL's shape: rtsp:// or rtsps://, something after it, no spaces or control
+ * bytes (they would break the request line of the RTSP client). */
+int ch_registry_valid_rtsp_url(const char *s)
+{
+    size_t skip;
+    if (strncasecmp(s, "rtsp://", 7) == 0) {
+        skip = 7;
+    } else if (strncasecmp(s, "rtsps://", 8) == 0) {
+        skip = 8;
+    } else {
+        return 0;
+    }
+    if (s[skip] == '\0') {
+        return 0;
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p <= 0x20 || *p == 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
 }

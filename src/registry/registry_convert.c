@@ -591,7 +591,8 @@ static void ch_registry__convert_cctv(ch_registry__conv_t *c)
     ch_slice_t rt = ch_registry__cell(c, COL_RETENTION);
     if (rt.len > 0) {
         int64_t d;
-        if (ch_registry__parse_count(rt.ptr, rt.len, &d) != 0 || d > 3650) {
+        if (ch_registry__parse_count(rt.ptr, rt.len, &d) != 0 ||
+            d > CH_REGISTRY_MAX_RETENTION_DAYS) {
             ch_registry__flag(c, "bad-retention", "보관일수");
             ch_registry__flag_value(c, rt);
             ch_buf_append_str(&c->reason, " ignored");

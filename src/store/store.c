@@ -597,6 +597,7 @@ int ch_store_open(const char *url, ch_store_t **out, char **err)
 void ch_store_close(ch_store_t *st)
 {
     if (st != NULL) {
+        ch_store__feed_free(st);
         st->ops->close(st);
     }
 }
@@ -622,33 +623,55 @@ int ch_store_maintain(ch_store_t *st, unsigned what)
     return st->ops->maintain(st, what);
 }
 
+/* The transaction calls tell the change feed (store_watch.c) what the back end did. */
+static int savepoint(ch_store_t *st, int op)
+{
+    int rc = st->ops->savepoint(st, op);
+    if (rc == 0 || op == 2) {
+        ch_store__feed_savepoint(st, op);
+    }
+    return rc;
+}
+
 int ch_store_savepoint(ch_store_t *st)
 {
-    return st->ops->savepoint(st, 0);
+    return savepoint(st, 0);
 }
 
 int ch_store_release(ch_store_t *st)
 {
-    return st->ops->savepoint(st, 1);
+    return savepoint(st, 1);
 }
 
 int ch_store_rollback_savepoint(ch_store_t *st)
 {
-    return st->ops->savepoint(st, 2);
+    return savepoint(st, 2);
 }
 
 int ch_store_begin(ch_store_t *st)
 {
-    return st->ops->begin(st);
+    int rc = st->ops->begin(st);
+    if (rc == 0) {
+        ch_store__feed_begin(st);
+    }
+    return rc;
 }
 
+/* A failed commit leaves the changes pending: the transaction is still open (the caller rolls
+ * it back, which drops them) or the back end has rolled it back (the next begin or rollback
+ * drops them). */
 int ch_store_commit(ch_store_t *st)
 {
-    return st->ops->commit(st);
+    int rc = st->ops->commit(st);
+    if (rc == 0) {
+        ch_store__feed_commit(st);
+    }
+    return rc;
 }
 
 int ch_store_rollback(ch_store_t *st)
 {
+    ch_store__feed_rollback(st);
     return st->ops->rollback(st);
 }
 
@@ -660,7 +683,7 @@ int ch_store_agency_create(ch_store_t *st, ch_agency_t *a)
     if (rc != 0) {
         return rc;
     }
-    return st->ops->create(st, AGENCIES, a);
+    return ch_store__create(st, AGENCIES, a);
 }
 
 int ch_store_agency_get(ch_store_t *st, int64_t id, ch_agency_t *out)
@@ -684,12 +707,12 @@ int ch_store_agency_update(ch_store_t *st, ch_agency_t *a)
     if (rc != 0) {
         return rc;
     }
-    return st->ops->update(st, AGENCIES, a);
+    return ch_store__update(st, AGENCIES, a);
 }
 
 int ch_store_agency_delete(ch_store_t *st, int64_t id)
 {
-    return st->ops->remove(st, AGENCIES, id);
+    return ch_store__remove(st, AGENCIES, id);
 }
 
 /* Runs a list on table t and checks the page size; the caller copies the generic result into
@@ -723,7 +746,7 @@ int ch_store_camera_create(ch_store_t *st, ch_camera_t *c)
     if (rc != 0) {
         return rc;
     }
-    return st->ops->create(st, CAMERAS, c);
+    return ch_store__create(st, CAMERAS, c);
 }
 
 int ch_store_camera_get(ch_store_t *st, int64_t id, ch_camera_t *out)
@@ -738,18 +761,30 @@ int ch_store_camera_update(ch_store_t *st, ch_camera_t *c)
     if (rc != 0) {
         return rc;
     }
-    return st->ops->update(st, CAMERAS, c);
+    return ch_store__update(st, CAMERAS, c);
 }
 
 int ch_store_camera_delete(ch_store_t *st, int64_t id)
 {
-    return st->ops->remove(st, CAMERAS, id);
+    return ch_store__remove(st, CAMERAS, id);
 }
 
 CH_STORE__LIST(ch_store_camera_list, ch_camera_list_t, CAMERAS)
 
 /* The options of the plain upserts (an administrator's import). */
 static const ch_store_upsert_opts_t plain_upsert = {0, 0};
+
+/* An upsert through the back end, told to the change feed unless nothing changed. */
+static int upsert(ch_store_t *st, const ch_store__table_t *t, void *rec,
+                  const ch_store_upsert_opts_t *o, ch_store_upsert_t *outcome)
+{
+    int rc = st->ops->upsert(st, t, rec, o, outcome);
+    if (rc == 0 && *outcome != CH_STORE_UNCHANGED) {
+        ch_store__changed(st, ch_store__table_bit(t), CH_STORE__ID(rec),
+                          *outcome == CH_STORE_CREATED ? CH_STORE_INSERT : CH_STORE_UPDATE);
+    }
+    return rc;
+}
 
 int ch_store_camera_upsert(ch_store_t *st, ch_camera_t *c, ch_store_upsert_t *outcome)
 {
@@ -760,7 +795,7 @@ int ch_store_camera_upsert(ch_store_t *st, ch_camera_t *c, ch_store_upsert_t *ou
     if (c->source_key == NULL) {
         return ch_store__fail(st, CH_EINVAL, "camera: upsert needs a source_key");
     }
-    return st->ops->upsert(st, CAMERAS, c, &plain_upsert, outcome);
+    return upsert(st, CAMERAS, c, &plain_upsert, outcome);
 }
 
 int ch_store_camera_upsert_site_with(ch_store_t *st, ch_camera_t *first, int count,
@@ -782,7 +817,14 @@ int ch_store_camera_upsert_site_with(ch_store_t *st, ch_camera_t *first, int cou
                               "camera: a site's first camera needs a name and source_key "
                               "ending in #1");
     }
-    return st->ops->upsert_site(st, CAMERAS, first, count, opts ? opts : &plain_upsert, counts);
+    ch_store_upsert_counts_t before = *counts;
+    rc = st->ops->upsert_site(st, CAMERAS, first, count, opts ? opts : &plain_upsert, counts);
+    /* The site's cameras are told as one change of the table: their ids are not returned. */
+    if (rc == 0 && counts->created + counts->updated > before.created + before.updated) {
+        ch_store__changed(st, CH_STORE_T_CAMERAS, 0,
+                          counts->updated > before.updated ? CH_STORE_UPDATE : CH_STORE_INSERT);
+    }
+    return rc;
 }
 
 int ch_store_camera_upsert_site(ch_store_t *st, ch_camera_t *first, int count,
@@ -830,7 +872,7 @@ int ch_store_device_create(ch_store_t *st, ch_device_t *d)
     if (rc != 0) {
         return rc;
     }
-    return st->ops->create(st, DEVICES, d);
+    return ch_store__create(st, DEVICES, d);
 }
 
 int ch_store_device_get(ch_store_t *st, int64_t id, ch_device_t *out)
@@ -845,12 +887,12 @@ int ch_store_device_update(ch_store_t *st, ch_device_t *d)
     if (rc != 0) {
         return rc;
     }
-    return st->ops->update(st, DEVICES, d);
+    return ch_store__update(st, DEVICES, d);
 }
 
 int ch_store_device_delete(ch_store_t *st, int64_t id)
 {
-    return st->ops->remove(st, DEVICES, id);
+    return ch_store__remove(st, DEVICES, id);
 }
 
 CH_STORE__LIST(ch_store_device_list, ch_device_list_t, DEVICES)
@@ -865,7 +907,7 @@ int ch_store_device_upsert_with(ch_store_t *st, ch_device_t *d, const ch_store_u
     if (d->source_key == NULL) {
         return ch_store__fail(st, CH_EINVAL, "device: upsert needs a source_key");
     }
-    return st->ops->upsert(st, DEVICES, d, opts ? opts : &plain_upsert, outcome);
+    return upsert(st, DEVICES, d, opts ? opts : &plain_upsert, outcome);
 }
 
 int ch_store_device_upsert(ch_store_t *st, ch_device_t *d, ch_store_upsert_t *outcome)

@@ -5,7 +5,10 @@
  * same functions, so callers never see which one runs.
  *
  * Threading: a store handle is used from one thread at a time (the control loop, or one
- * worker of its pool holding it for an import). Open a second handle for a second thread.
+ * worker of its pool holding it for an import). Open a second handle for a second thread; a
+ * store worker (ch_store_async) is such a thread, whose requests complete on the loop.
+ *
+ * Records: each domain's in store/records_<domain>.h, which this header includes.
  *
  * Ownership: records passed in are borrowed; records returned are owned by the caller and
  * released with the matching *_fini (which frees every string in them) or ch_store_*_list_free.
@@ -22,93 +25,13 @@ typedef struct ch_store ch_store_t;
 
 /* ---- records ------------------------------------------------------------------------------ */
 
-/* An agency: a provider of video (district center, city agency), a user of it (112, 119, ...)
- * or both. */
-typedef struct ch_agency {
-    int64_t id;         /* 0 before creation */
-    char *name;         /* required, unique */
-    char *kind;         /* required: "provider", "user", "both" */
-    char *level;        /* required: "district", "city", "national" */
-    char *type;         /* required: police-112, police-station, fire-119, moj-tracking,
-                           disaster-room, mayor-office, ansimi, military, district-center,
-                           city-agency, other */
-    char *phone;        /* optional */
-    char *code;         /* optional: public-body code (개방자치단체코드) */
-    int64_t created_at; /* ms since epoch, set by the store */
-    int64_t updated_at; /* ms since epoch, set by the store */
-} ch_agency_t;
-
-/* Sentinel for "unknown" in the double fields of a camera. */
-#define CH_STORE_UNKNOWN_DOUBLE (-1.0)
-
-typedef struct ch_camera {
-    int64_t id;
-    int64_t agency_id;   /* required: the provider agency */
-    char *name;          /* required */
-    int located;         /* 1 when lat/lon are usable, 0 for "unlocated" */
-    double lat, lon;     /* WGS84 degrees; 0 when !located */
-    char *road_address;  /* 소재지도로명주소 */
-    char *lot_address;   /* 소재지지번주소 */
-    char *purpose;       /* 설치목적구분, as published (생활방범, 어린이보호, ...) */
-    char *kind;          /* required: "fixed", "ptz", "unknown" */
-    double heading_deg;  /* 0..360 clockwise from north, or CH_STORE_UNKNOWN_DOUBLE */
-    double fov_deg;      /* horizontal field of view, 0..360, or CH_STORE_UNKNOWN_DOUBLE */
-    double range_m;      /* how far it usefully sees, or CH_STORE_UNKNOWN_DOUBLE */
-    int64_t pixels;      /* pixels (2,000,000 for "200" = 200만 화소), or 0 when unknown */
-    int retention_days;  /* 보관일수, or 0 when unknown */
-    char *installed_ym;  /* "YYYY-MM" or "YYYY", NULL when unknown */
-    char *rtsp_url;      /* never returned by the API, never logged */
-    char *rtsp_username; /* never returned by the API, never logged */
-    char *rtsp_password; /* never returned by the API, never logged */
-    char *codec;         /* "h264", "h265" or NULL */
-    char *status;        /* required: "active", "inactive", "unlocated", "maintenance" */
-    char *direction;     /* 촬영방면정보 as published */
-    char *note;          /* free text (landmark text from 촬영방면정보, ...) */
-    char *flags;         /* comma-separated import flags ("unlocated,bad-date"), or NULL */
-    char *source_file;   /* file name it was imported from, or NULL when created by API */
-    int source_line;     /* line in that file, or 0 */
-    char *source_key;    /* stable import key: same site and camera index -> same key */
-    int64_t created_at;
-    int64_t updated_at;
-} ch_camera_t;
-
-/* A smart-city device: emergency bell, public Wi-Fi access point, sensor. */
-typedef struct ch_device {
-    int64_t id;
-    int64_t agency_id; /* required: the owner agency */
-    char *name;        /* required */
-    char *kind;        /* required: "emergency-bell", "wifi-ap", "sensor", "other" */
-    int located;
-    double lat, lon;
-    char *road_address;
-    char *lot_address;
-    char *status; /* required: "active", "inactive", "unlocated", "fault" */
-    char *attrs;  /* a JSON object text of further attributes, or NULL */
-    char *flags;  /* as for cameras */
-    char *source_file;
-    int source_line;
-    char *source_key;
-    int64_t created_at;
-    int64_t updated_at;
-} ch_device_t;
-
-/* The values the enumerated fields may take, NULL-terminated: the store checks records against
- * them, and the API checks bodies and filters against the same lists, so a new value is added
- * in one place. */
-extern const char *const ch_store_agency_kinds[];
-extern const char *const ch_store_agency_levels[];
-extern const char *const ch_store_agency_types[];
-extern const char *const ch_store_camera_kinds[];
-extern const char *const ch_store_camera_statuses[];
-extern const char *const ch_store_device_kinds[];
-extern const char *const ch_store_device_statuses[];
-
-void ch_agency_fini(ch_agency_t *a);
-void ch_camera_fini(ch_camera_t *c);
-void ch_device_fini(ch_device_t *d);
-/* A zeroed camera with every "unknown" sentinel set. */
-void ch_camera_init(ch_camera_t *c);
-void ch_device_init(ch_device_t *d);
+/* Each domain's records in a header of their own (the calls over them are below). */
+#include "store/records_alert.h"
+#include "store/records_audit.h"
+#include "store/records_auth.h"
+#include "store/records_event.h"
+#include "store/records_health.h"
+#include "store/records_registry.h"
 
 /* ---- list queries ------------------------------------------------------------------------- */
 
@@ -128,31 +51,6 @@ typedef struct ch_store_filter {
     int64_t after_id;  /* cursor: items with id > after_id, in id order */
     int limit;         /* 1..1000; 0 means 100 */
 } ch_store_filter_t;
-
-typedef struct ch_agency_list {
-    ch_agency_t *items;
-    size_t count;
-    int64_t total;   /* all matches of the filter, cursor aside */
-    int64_t next_id; /* cursor for the next page (the last id), or 0 when no more */
-} ch_agency_list_t;
-
-typedef struct ch_camera_list {
-    ch_camera_t *items;
-    size_t count;
-    int64_t total;
-    int64_t next_id;
-} ch_camera_list_t;
-
-typedef struct ch_device_list {
-    ch_device_t *items;
-    size_t count;
-    int64_t total;
-    int64_t next_id;
-} ch_device_list_t;
-
-void ch_agency_list_free(ch_agency_list_t *l);
-void ch_camera_list_free(ch_camera_list_t *l);
-void ch_device_list_free(ch_device_list_t *l);
 
 /* ---- the store ---------------------------------------------------------------------------- */
 
@@ -312,33 +210,99 @@ int ch_store_camera_scan_located(ch_store_t *st, ch_store_camera_fn fn, void *ud
 int ch_store_count(ch_store_t *st, const char *what, int64_t *out) CH_MUST_CHECK; /* "agencies",
                                      "cameras", "devices", "users", "api_keys", "sessions" */
 
+/* ---- the change feed ----------------------------------------------------------------------- */
+
+/*
+ * What a handle's writes changed, told to the code that keeps something derived from the
+ * store (the geo index, the live grants, health) so that it follows without rereading.
+ *
+ * ch_store_watch subscribes fn to the tables in the mask (CH_STORE_T_*). After a transaction of
+ * this handle commits, fn is called once per change it made to those tables, in the order
+ * made, on the thread that committed (the control loop for its handle); a write outside a
+ * transaction is its own commit. A rollback (or a savepoint's) drops what it undid: nothing is
+ * told. A change is (table, id, op); id 0 means "many rows of the table changed, reread it"
+ * (a site of cameras upserted as one, sessions purged, camera health appended, or more
+ * changes in one transaction than the feed keeps: 65,536). Only this handle's writes are seen:
+ * another handle's (an import's thread, another process or node) are not, yet.
+ *
+ * fn may read through the store and may write (those changes are told after the ones being
+ * told); it may unwatch itself or others. *out is the subscription to pass to
+ * ch_store_unwatch; ch_store_close ends every subscription of the handle. 0 or CH_EINVAL (an
+ * empty or unknown mask, or no fn).
+ */
+enum {
+    CH_STORE_T_AGENCIES = 1u << 0,
+    CH_STORE_T_CAMERAS = 1u << 1,
+    CH_STORE_T_DEVICES = 1u << 2,
+    CH_STORE_T_USERS = 1u << 3,
+    CH_STORE_T_API_KEYS = 1u << 4,
+    CH_STORE_T_SESSIONS = 1u << 5,
+    CH_STORE_T_OUTBOX = 1u << 6,
+    CH_STORE_T_EVENTS = 1u << 7,
+    CH_STORE_T_GRANTS = 1u << 8,
+    CH_STORE_T_ALERTS = 1u << 9,
+    CH_STORE_T_DEVICE_TRANSITIONS = 1u << 10,
+    CH_STORE_T_CAMERA_HEALTH = 1u << 11, /* camera_health_transitions: always id 0 */
+    CH_STORE_T_ALL = (1u << 12) - 1,
+};
+
+typedef enum ch_store_op {
+    CH_STORE_INSERT = 1,
+    CH_STORE_UPDATE = 2,
+    CH_STORE_DELETE = 3,
+} ch_store_op_t;
+
+typedef struct ch_store_change {
+    unsigned table; /* one CH_STORE_T_* bit */
+    int64_t id;     /* the row's id, or 0: many rows, reread the table */
+    ch_store_op_t op;
+} ch_store_change_t;
+
+typedef void (*ch_store_watch_fn)(void *ud, const ch_store_change_t *c);
+typedef struct ch_store_watch ch_store_watch_t;
+
+int ch_store_watch(ch_store_t *st, unsigned tables, ch_store_watch_fn fn, void *ud,
+                   ch_store_watch_t **out) CH_MUST_CHECK;
+/* Ends a subscription (NULL is fine); fn is not called for it again, even for changes of the
+ * commit being told. */
+void ch_store_unwatch(ch_store_t *st, ch_store_watch_t *w);
+/* The SQL table name of a CH_STORE_T_* bit ("cameras"), or NULL. */
+const char *ch_store_table_name(unsigned table);
+
+/* ---- asynchronous requests ------------------------------------------------------------------ */
+
+/*
+ * A store worker: a thread with a handle of its own that runs store calls for the control loop,
+ * so that the loop never waits for a query (microseconds with SQLite, a round trip with a
+ * database over the network). ch_store_async queues work(st, ud), which runs on the worker's
+ * thread with the worker's handle and returns a code; done(ud, rc) is then called on the
+ * loop's thread (a uv_async wake-up), in the order the requests were queued.
+ *
+ * work must use only its st and what ud gives it, and leave in ud what done needs (work owns
+ * nothing the loop touches meanwhile). The worker's handle is for reads: its writes would not
+ * be told to the watchers of the loop's handle (ch_store_watch), so they stay on the loop's
+ * handle for now.
+ *
+ * ch_store_worker_open opens url for the worker (the same URL as the loop's store) on the
+ * calling thread, which must be the loop's; on failure *out is NULL and *err (when asked) holds
+ * a message to free. ch_store_async: 0, or CH_EINVAL once the worker is closing.
+ * ch_store_worker_close (loop thread; NULL is fine) lets the worker finish what is queued,
+ * calls the remaining done callbacks before it returns, then closes its handle; its memory
+ * goes on the loop's next turn (uv_close), so run the loop once more before freeing the loop.
+ * The worker keeps the loop alive only while a request is in flight.
+ */
+struct uv_loop_s;
+typedef struct ch_store_worker ch_store_worker_t;
+typedef int (*ch_store_work_fn)(ch_store_t *st, void *ud);
+typedef void (*ch_store_done_fn)(void *ud, int rc);
+
+int ch_store_worker_open(struct uv_loop_s *loop, const char *url, ch_store_worker_t **out,
+                         char **err) CH_MUST_CHECK;
+int ch_store_async(ch_store_worker_t *w, ch_store_work_fn work, ch_store_done_fn done,
+                   void *ud) CH_MUST_CHECK;
+void ch_store_worker_close(ch_store_worker_t *w);
+
 /* ---- the audit index ------------------------------------------------------------------------ */
-
-/* One audit record as the index knows it: enough to find records by camera, agency, event,
- * actor, action and time. The audit log is the truth; the index only points into it by seq,
- * and can be dropped and rebuilt from the log at any time. Strings are borrowed. */
-typedef struct ch_store_audit_row {
-    int64_t seq;
-    int64_t time_ns;
-    const char *actor;
-    const char *action;
-    /* What the record is about: any number of cameras, agencies and events (a grant names
-     * several cameras). Borrowed arrays; NULL when the count is 0. */
-    const int64_t *camera_ids;
-    size_t n_camera_ids;
-    const int64_t *agency_ids;
-    size_t n_agency_ids;
-    const int64_t *event_ids;
-    size_t n_event_ids;
-} ch_store_audit_row_t;
-
-typedef struct ch_store_audit_filter {
-    int64_t since_ns, until_ns;             /* 0 = open; since <= time_ns < until */
-    int64_t camera_id, agency_id, event_id; /* 0 = any */
-    const char *actor, *action;             /* exact; NULL = any */
-    int64_t after_seq;                      /* cursor: seq > after_seq; -1 = from the start */
-    int limit;                              /* 1..1000; 0 means 100 */
-} ch_store_audit_filter_t;
 
 /* Adds one row (CH_EEXIST when its seq is indexed already). */
 int ch_store_audit_index_add(ch_store_t *st, const ch_store_audit_row_t *row) CH_MUST_CHECK;
@@ -346,14 +310,6 @@ int ch_store_audit_index_add(ch_store_t *st, const ch_store_audit_row_t *row) CH
 int ch_store_audit_index_last(ch_store_t *st, int64_t *seq) CH_MUST_CHECK;
 /* Drops every row (before a rebuild). */
 int ch_store_audit_index_clear(ch_store_t *st) CH_MUST_CHECK;
-
-/* The audit log's latest checkpoint, kept in the store too: a second place that whoever cuts
- * the log's end (and deletes its checkpoints file) must also find and change. One row. */
-typedef struct ch_store_audit_checkpoint {
-    int64_t size;     /* the tree size it signs */
-    uint8_t root[32]; /* the root hash at that size */
-    char *note;       /* the signed note (text); owned, free with ch_free */
-} ch_store_audit_checkpoint_t;
 
 /* Fills *out (out->note to free with ch_free): 0, CH_ENOTFOUND when none was kept yet, or a
  * store code. */
@@ -368,91 +324,6 @@ int ch_store_audit_index_query(ch_store_t *st, const ch_store_audit_filter_t *f,
                                size_t *count, int64_t *total, int64_t *next_seq) CH_MUST_CHECK;
 
 /* ---- accounts ------------------------------------------------------------------------------ */
-
-/* The roles of people and systems (see docs/internals/auth.md), NULL-terminated. */
-extern const char *const ch_store_roles[];
-
-/* A person who logs in with a password. */
-typedef struct ch_user {
-    int64_t id;
-    char *name;           /* required, unique: the login name */
-    char *role;           /* required: one of ch_store_roles */
-    int64_t agency_id;    /* the agency the person works for, or 0 (admin, operator, auditor) */
-    char *password_hash;  /* required: an Argon2id string ($argon2id$v=19$...) */
-    int disabled;         /* 1: may not log in, sessions end */
-    int failed_logins;    /* consecutive failures since the last success */
-    int64_t locked_until; /* ms since epoch; logins are refused before it */
-    int64_t last_login;   /* ms since epoch, 0 = never */
-    int64_t created_at;
-    int64_t updated_at;
-} ch_user_t;
-
-/* An API key of an agency's system: "chk_<id>_<secret>"; only SHA-256(secret) is stored. */
-typedef struct ch_apikey {
-    int64_t id;
-    int64_t agency_id;  /* required */
-    char *role;         /* required: "agency" or "provider" */
-    char *secret_hash;  /* required: lowercase hex SHA-256 of the secret */
-    char *label;        /* optional */
-    int64_t revoked_at; /* ms since epoch, 0 = live */
-    int64_t created_at;
-    int64_t updated_at;
-} ch_apikey_t;
-
-/* A login session: the cookie holds the token; only SHA-256(token) is stored. */
-typedef struct ch_session {
-    int64_t id;
-    char *token_hash;   /* required, unique: lowercase hex SHA-256 of the cookie token */
-    int64_t user_id;    /* required */
-    char *csrf;         /* required: the token state-changing requests must echo */
-    int64_t expires_at; /* ms since epoch */
-    int64_t created_at;
-    int64_t updated_at;
-} ch_session_t;
-
-/*
- * An audit record waiting to be appended: written by commands that change the store while the
- * hub holds the audit log (cctvhub user ..., apikey ...), in the same transaction as their
- * change, and appended by whoever holds the log next (the hub drains it every second).
- */
-typedef struct ch_outbox {
-    int64_t id;
-    char *actor;   /* required */
-    char *action;  /* required */
-    char *object;  /* optional */
-    char *details; /* optional: a JSON object text */
-    int64_t created_at;
-    int64_t updated_at;
-} ch_outbox_t;
-
-typedef struct ch_user_list {
-    ch_user_t *items;
-    size_t count;
-    int64_t total;
-    int64_t next_id;
-} ch_user_list_t;
-
-typedef struct ch_apikey_list {
-    ch_apikey_t *items;
-    size_t count;
-    int64_t total;
-    int64_t next_id;
-} ch_apikey_list_t;
-
-typedef struct ch_outbox_list {
-    ch_outbox_t *items;
-    size_t count;
-    int64_t total;
-    int64_t next_id;
-} ch_outbox_list_t;
-
-void ch_user_fini(ch_user_t *u);
-void ch_apikey_fini(ch_apikey_t *k);
-void ch_session_fini(ch_session_t *s);
-void ch_outbox_fini(ch_outbox_t *o);
-void ch_user_list_free(ch_user_list_t *l);
-void ch_apikey_list_free(ch_apikey_list_t *l);
-void ch_outbox_list_free(ch_outbox_list_t *l);
 
 /* Users: CH_EEXIST for a name taken; CH_EINVAL naming the field for a bad record (an unknown
  * role, an agency role without an agency_id). The list filter takes agency_id, text (name),
@@ -488,75 +359,6 @@ int ch_store_outbox_delete(ch_store_t *st, int64_t id) CH_MUST_CHECK;
 
 /* ---- events and grants --------------------------------------------------------------------- */
 
-/* Statuses, NULL-terminated (docs/internals/event.md). */
-extern const char *const ch_store_event_statuses[]; /* pending active denied closed expired */
-extern const char *const ch_store_grant_statuses[]; /* pending active denied expired closed
-                                                       revoked released */
-
-/* An event an agency raised: one service, one place (or path, or moving subject). */
-typedef struct ch_event {
-    int64_t id;
-    char *service;     /* required: a service id of the services file */
-    int64_t agency_id; /* required: the agency the event is for */
-    char *status;      /* required: one of ch_store_event_statuses */
-    int located;       /* 1 when lat/lon hold the place (or the subject's last position) */
-    double lat, lon;
-    char *path;          /* a GeoJSON LineString text, or NULL */
-    char *incident;      /* the agency's incident number, or NULL */
-    char *reason;        /* or NULL */
-    char *case_name;     /* or NULL */
-    int64_t duration_s;  /* granted length */
-    int64_t expires_at;  /* ms since epoch; 0 while pending */
-    int extensions;      /* extensions made */
-    int ptz;             /* PTZ granted */
-    int export_allowed;  /* export granted */
-    char *basis_code;    /* the legal basis decided on */
-    char *created_by;    /* required: the actor */
-    char *decided_by;    /* the operator who approved or denied, or NULL */
-    char *decision_note; /* or NULL */
-    char *closed_by;     /* who closed or revoked it, or "system" for expiry; NULL while open */
-    char *close_reason;
-    int64_t closed_at;
-    int64_t created_at;
-    int64_t updated_at;
-} ch_event_t;
-
-/* One camera of an event. */
-typedef struct ch_grant {
-    int64_t id;
-    int64_t event_id;    /* required */
-    int64_t camera_id;   /* required */
-    int64_t agency_id;   /* required: the agency that may watch */
-    int64_t provider_id; /* the camera's agency */
-    char *status;        /* required: one of ch_store_grant_statuses */
-    char *why;           /* why the camera was chosen: a JSON object text */
-    int64_t expires_at;  /* ms since epoch; 0 while pending */
-    int64_t ended_at;    /* 0 while pending or active */
-    char *ended_by;
-    char *end_reason;
-    int64_t created_at;
-    int64_t updated_at;
-} ch_grant_t;
-
-typedef struct ch_event_list {
-    ch_event_t *items;
-    size_t count;
-    int64_t total;
-    int64_t next_id;
-} ch_event_list_t;
-
-typedef struct ch_grant_list {
-    ch_grant_t *items;
-    size_t count;
-    int64_t total;
-    int64_t next_id;
-} ch_grant_list_t;
-
-void ch_event_fini(ch_event_t *e);
-void ch_grant_fini(ch_grant_t *g);
-void ch_event_list_free(ch_event_list_t *l);
-void ch_grant_list_free(ch_grant_list_t *l);
-
 /* Events: the list filter takes agency_id, status, after_id, limit. */
 int ch_store_event_create(ch_store_t *st, ch_event_t *e) CH_MUST_CHECK;
 int ch_store_event_get(ch_store_t *st, int64_t id, ch_event_t *out) CH_MUST_CHECK;
@@ -573,20 +375,6 @@ int ch_store_grant_list(ch_store_t *st, const ch_store_filter_t *f,
 
 /* ---- camera health (src/health) ------------------------------------------------------------ */
 
-/* One transition of a camera's health state (camera_health_transitions). Strings borrowed. The
- * rows are kept when a camera is deleted: the outage history and monthly reports outlive it. */
-typedef struct ch_store_health_row {
-    int64_t id;
-    int64_t camera_id;
-    int64_t agency_id; /* the provider when it happened */
-    int64_t at_ms;
-    const char *old_state;
-    const char *new_state;
-    const char *reason; /* may be NULL */
-} ch_store_health_row_t;
-
-typedef int (*ch_store_health_fn)(void *ud, const ch_store_health_row_t *r);
-
 /* Appends n rows in one transaction (its own, so call it outside one). Never waits for the
  * write lock: CH_EAGAIN when another writer holds it (try again later). 0, CH_EAGAIN, CH_EINVAL
  * or CH_EDB. */
@@ -599,12 +387,6 @@ int ch_store_health_last(ch_store_t *st, int64_t before_ms, ch_store_health_fn f
  * (0), in camera then time order; newest first with desc (then at most limit rows, 0 = all). */
 int ch_store_health_range(ch_store_t *st, int64_t camera_id, int64_t from_ms, int64_t to_ms,
                           int desc, int limit, ch_store_health_fn fn, void *ud) CH_MUST_CHECK;
-
-/* A camera with a stream URL, for the probes. Strings valid during the call only. */
-typedef struct ch_store_stream_row {
-    int64_t id, agency_id;
-    const char *url, *user, *password; /* user and password may be NULL */
-} ch_store_stream_row_t;
 
 /* Calls fn for every camera with a stream URL that is not inactive or in maintenance (the
  * cameras health watches), in id order (one pass). */
@@ -629,66 +411,6 @@ int ch_store_health_watch_seen(ch_store_t *st, int64_t id, int64_t now_ms) CH_MU
 int ch_store_health_watch_list(ch_store_t *st, int64_t from_ms, int64_t to_ms,
                                ch_store_window_fn fn, void *ud) CH_MUST_CHECK;
 /* ---- alerts and device transitions ---------------------------------------------------------- */
-
-/* Values, NULL-terminated (docs/internals/alert.md). */
-extern const char *const ch_store_alert_states[];     /* open acknowledged resolved */
-extern const char *const ch_store_alert_kinds[];      /* camera-offline provider-down
-                                                         device-offline bell-pressed */
-extern const char *const ch_store_alert_severities[]; /* info warning critical */
-
-/* An alert the rules raised (the alert module owns its meaning). The state is kept in the
- * column "status" so that the generic list filter applies; the API calls it "state". */
-typedef struct ch_alert {
-    int64_t id;
-    char *kind;          /* required: one of ch_store_alert_kinds */
-    char *severity;      /* required: one of ch_store_alert_severities */
-    char *subject_type;  /* required: "camera", "device" or "agency" */
-    int64_t subject_id;  /* required */
-    int64_t agency_id;   /* the subject's provider or owner agency, 0 when none */
-    char *message;       /* required: one English sentence for people */
-    char *details;       /* a JSON object text (the bell's cameras, counts, ...), or NULL */
-    char *status;        /* required: one of ch_store_alert_states */
-    int64_t raised_at;   /* ms since epoch */
-    char *acked_by;      /* the actor who acknowledged it, or NULL */
-    int64_t acked_at;    /* 0 when not acknowledged */
-    char *note;          /* the acknowledgement's note, or NULL */
-    int64_t resolved_at; /* 0 while not resolved */
-    char *resolved_reason;
-    int64_t created_at;
-    int64_t updated_at;
-} ch_alert_t;
-
-/* One change of a device's state, as the MQTT device watch saw it. */
-typedef struct ch_device_transition {
-    int64_t id;
-    int64_t device_id; /* required */
-    int64_t agency_id; /* required: the device's agency */
-    char *from_state;  /* "unknown" for the first one seen */
-    char *to_state;    /* required: "online", "fault", "offline" */
-    int64_t at;        /* ms since epoch */
-    char *reason;      /* "heartbeat missed", "status fault", ... or NULL */
-    int64_t created_at;
-    int64_t updated_at;
-} ch_device_transition_t;
-
-typedef struct ch_alert_list {
-    ch_alert_t *items;
-    size_t count;
-    int64_t total;
-    int64_t next_id;
-} ch_alert_list_t;
-
-typedef struct ch_device_transition_list {
-    ch_device_transition_t *items;
-    size_t count;
-    int64_t total;
-    int64_t next_id;
-} ch_device_transition_list_t;
-
-void ch_alert_fini(ch_alert_t *a);
-void ch_device_transition_fini(ch_device_transition_t *t);
-void ch_alert_list_free(ch_alert_list_t *l);
-void ch_device_transition_list_free(ch_device_transition_list_t *l);
 
 /* Alerts: the list filter takes agency_id, kind, status (the state), after_id, limit. */
 int ch_store_alert_create(ch_store_t *st, ch_alert_t *a) CH_MUST_CHECK;

@@ -75,7 +75,7 @@ static int user_check(ch_store_t *st, const ch_user_t *u)
 int ch_store_user_create(ch_store_t *st, ch_user_t *u)
 {
     int rc = user_check(st, u);
-    return rc != 0 ? rc : st->ops->create(st, USERS, u);
+    return rc != 0 ? rc : ch_store__create(st, USERS, u);
 }
 
 int ch_store_user_get(ch_store_t *st, int64_t id, ch_user_t *out)
@@ -96,7 +96,7 @@ int ch_store_user_find(ch_store_t *st, const char *name, ch_user_t *out)
 int ch_store_user_update(ch_store_t *st, ch_user_t *u)
 {
     int rc = user_check(st, u);
-    return rc != 0 ? rc : st->ops->update(st, USERS, u);
+    return rc != 0 ? rc : ch_store__update(st, USERS, u);
 }
 
 CH_STORE__LIST(ch_store_user_list, ch_user_list_t, USERS)
@@ -121,7 +121,7 @@ static int apikey_check(ch_store_t *st, const ch_apikey_t *k)
 int ch_store_apikey_create(ch_store_t *st, ch_apikey_t *k)
 {
     int rc = apikey_check(st, k);
-    return rc != 0 ? rc : st->ops->create(st, APIKEYS, k);
+    return rc != 0 ? rc : ch_store__create(st, APIKEYS, k);
 }
 
 int ch_store_apikey_get(ch_store_t *st, int64_t id, ch_apikey_t *out)
@@ -133,7 +133,7 @@ int ch_store_apikey_get(ch_store_t *st, int64_t id, ch_apikey_t *out)
 int ch_store_apikey_update(ch_store_t *st, ch_apikey_t *k)
 {
     int rc = apikey_check(st, k);
-    return rc != 0 ? rc : st->ops->update(st, APIKEYS, k);
+    return rc != 0 ? rc : ch_store__update(st, APIKEYS, k);
 }
 
 CH_STORE__LIST(ch_store_apikey_list, ch_apikey_list_t, APIKEYS)
@@ -154,7 +154,7 @@ static int session_check(ch_store_t *st, const ch_session_t *s)
 int ch_store_session_create(ch_store_t *st, ch_session_t *s)
 {
     int rc = session_check(st, s);
-    return rc != 0 ? rc : st->ops->create(st, SESSIONS, s);
+    return rc != 0 ? rc : ch_store__create(st, SESSIONS, s);
 }
 
 int ch_store_session_find(ch_store_t *st, const char *token_hash, ch_session_t *out)
@@ -169,22 +169,22 @@ int ch_store_session_find(ch_store_t *st, const char *token_hash, ch_session_t *
 int ch_store_session_update(ch_store_t *st, ch_session_t *s)
 {
     int rc = session_check(st, s);
-    return rc != 0 ? rc : st->ops->update(st, SESSIONS, s);
+    return rc != 0 ? rc : ch_store__update(st, SESSIONS, s);
 }
 
 int ch_store_session_delete(ch_store_t *st, int64_t id)
 {
-    return st->ops->remove(st, SESSIONS, id);
+    return ch_store__remove(st, SESSIONS, id);
 }
 
 int ch_store_session_end_user(ch_store_t *st, int64_t user_id)
 {
-    return st->ops->delete_where(st, SESSIONS, "user_id", 0, user_id);
+    return ch_store__delete_where(st, SESSIONS, "user_id", 0, user_id);
 }
 
 int ch_store_session_purge(ch_store_t *st, int64_t now_ms)
 {
-    return st->ops->delete_where(st, SESSIONS, "expires_at", 1, now_ms);
+    return ch_store__delete_where(st, SESSIONS, "expires_at", 1, now_ms);
 }
 
 /* ---- the audit outbox ---------------------------------------------------------------------- */
@@ -194,12 +194,12 @@ int ch_store_outbox_add(ch_store_t *st, ch_outbox_t *o)
     if (o->actor == NULL || o->action == NULL) {
         return ch_store__fail(st, CH_EINVAL, "outbox: actor and action are required");
     }
-    return st->ops->create(st, OUTBOX, o);
+    return ch_store__create(st, OUTBOX, o);
 }
 
 CH_STORE__LIST(ch_store_outbox_list, ch_outbox_list_t, OUTBOX)
 
 int ch_store_outbox_delete(ch_store_t *st, int64_t id)
 {
-    return st->ops->remove(st, OUTBOX, id);
+    return ch_store__remove(st, OUTBOX, id);
 }

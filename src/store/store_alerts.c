@@ -51,7 +51,7 @@ static int alert_check(ch_store_t *st, const ch_alert_t *a)
 int ch_store_alert_create(ch_store_t *st, ch_alert_t *a)
 {
     int rc = alert_check(st, a);
-    return rc != 0 ? rc : st->ops->create(st, ALERTS, a);
+    return rc != 0 ? rc : ch_store__create(st, ALERTS, a);
 }
 
 int ch_store_alert_get(ch_store_t *st, int64_t id, ch_alert_t *out)
@@ -63,7 +63,7 @@ int ch_store_alert_get(ch_store_t *st, int64_t id, ch_alert_t *out)
 int ch_store_alert_update(ch_store_t *st, ch_alert_t *a)
 {
     int rc = alert_check(st, a);
-    return rc != 0 ? rc : st->ops->update(st, ALERTS, a);
+    return rc != 0 ? rc : ch_store__update(st, ALERTS, a);
 }
 
 CH_STORE__LIST(ch_store_alert_list, ch_alert_list_t, ALERTS)
@@ -74,7 +74,7 @@ int ch_store_device_transition_create(ch_store_t *st, ch_device_transition_t *t)
         return ch_store__fail(st, CH_EINVAL,
                               "device transition: device_id, agency_id and to_state are required");
     }
-    return st->ops->create(st, TRANSITIONS, t);
+    return ch_store__create(st, TRANSITIONS, t);
 }
 
 CH_STORE__LIST(ch_store_device_transition_list, ch_device_transition_list_t, TRANSITIONS)

@@ -59,7 +59,7 @@ static int grant_check(ch_store_t *st, const ch_grant_t *g)
 int ch_store_event_create(ch_store_t *st, ch_event_t *e)
 {
     int rc = event_check(st, e);
-    return rc != 0 ? rc : st->ops->create(st, EVENTS, e);
+    return rc != 0 ? rc : ch_store__create(st, EVENTS, e);
 }
 
 int ch_store_event_get(ch_store_t *st, int64_t id, ch_event_t *out)
@@ -71,7 +71,7 @@ int ch_store_event_get(ch_store_t *st, int64_t id, ch_event_t *out)
 int ch_store_event_update(ch_store_t *st, ch_event_t *e)
 {
     int rc = event_check(st, e);
-    return rc != 0 ? rc : st->ops->update(st, EVENTS, e);
+    return rc != 0 ? rc : ch_store__update(st, EVENTS, e);
 }
 
 CH_STORE__LIST(ch_store_event_list, ch_event_list_t, EVENTS)
@@ -79,7 +79,7 @@ CH_STORE__LIST(ch_store_event_list, ch_event_list_t, EVENTS)
 int ch_store_grant_create(ch_store_t *st, ch_grant_t *g)
 {
     int rc = grant_check(st, g);
-    return rc != 0 ? rc : st->ops->create(st, GRANTS, g);
+    return rc != 0 ? rc : ch_store__create(st, GRANTS, g);
 }
 
 int ch_store_grant_get(ch_store_t *st, int64_t id, ch_grant_t *out)
@@ -91,7 +91,7 @@ int ch_store_grant_get(ch_store_t *st, int64_t id, ch_grant_t *out)
 int ch_store_grant_update(ch_store_t *st, ch_grant_t *g)
 {
     int rc = grant_check(st, g);
-    return rc != 0 ? rc : st->ops->update(st, GRANTS, g);
+    return rc != 0 ? rc : ch_store__update(st, GRANTS, g);
 }
 
 CH_STORE__LIST(ch_store_grant_list, ch_grant_list_t, GRANTS)

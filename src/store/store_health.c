@@ -15,7 +15,14 @@ int ch_store_health_add(ch_store_t *st, const ch_store_health_row_t *rows, size_
             return ch_store__fail(st, CH_EINVAL, "health: camera_id and states are required");
         }
     }
-    return n == 0 ? 0 : st->ops->health_add(st, rows, n);
+    if (n == 0) {
+        return 0;
+    }
+    int rc = st->ops->health_add(st, rows, n);
+    if (rc == 0) {
+        ch_store__changed(st, CH_STORE_T_CAMERA_HEALTH, 0, CH_STORE_INSERT);
+    }
+    return rc;
 }
 
 int ch_store_health_last(ch_store_t *st, int64_t before_ms, ch_store_health_fn fn, void *ud)

@@ -128,6 +128,59 @@ int64_t ch_store__run_number(const char *s, size_t *prefix_len);
 /* The effective page size of a filter (1..1000), or CH_EINVAL. */
 int ch_store__filter_limit(const ch_store_filter_t *f);
 
+/* ---- table descriptors --------------------------------------------------------------------- */
+
+/*
+ * The schema, described once (store_schema.c): every table the migrations leave, whatever the
+ * back end. The SQLite migrations are tested against it (tests/unit/store/test_store_schema.c);
+ * the PostgreSQL back end derives its DDL from it. The record layouts above say how a record's
+ * fields map to columns; these say what the columns are.
+ */
+typedef enum ch_store__sqltype {
+    CH_STORE__SQL_INTEGER = 1, /* 64-bit integer (SQLite INTEGER, PostgreSQL BIGINT) */
+    CH_STORE__SQL_REAL = 2,    /* double (REAL, DOUBLE PRECISION) */
+    CH_STORE__SQL_TEXT = 3,    /* UTF-8 text (TEXT) */
+    CH_STORE__SQL_BLOB = 4,    /* bytes (BLOB, BYTEA) */
+} ch_store__sqltype_t;
+
+typedef struct ch_store__column_desc {
+    const char *name;
+    ch_store__sqltype_t type;
+    int not_null;
+    int pk;                 /* position in the primary key (1-based), 0 when not in it */
+    const char *dflt;       /* the default as SQL text ("1"), or NULL */
+    const char *references; /* "table(column)" for a foreign key, or NULL */
+    int cascade;            /* the reference is ON DELETE CASCADE */
+} ch_store__column_desc_t;
+
+/* A secondary index (the primary key's aside). */
+typedef struct ch_store__index_desc {
+    const char *name;
+    const char *columns; /* "lat, lon" */
+    int unique;
+    const char *where; /* a partial index's condition ("located = 1"), or NULL */
+} ch_store__index_desc_t;
+
+enum {
+    CH_STORE__AUTOINCREMENT = 1 << 0, /* ids never reused after a delete */
+    CH_STORE__WITHOUT_ROWID = 1 << 1, /* SQLite: the table is its primary key's tree */
+};
+
+typedef struct ch_store__table_desc {
+    const char *name;
+    const ch_store__column_desc_t *cols; /* in table order */
+    int ncols;
+    const ch_store__index_desc_t *indexes;
+    int nindexes;
+    unsigned flags; /* CH_STORE__AUTOINCREMENT, CH_STORE__WITHOUT_ROWID */
+} ch_store__table_desc_t;
+
+extern const ch_store__table_desc_t ch_store__schema[];
+extern const int ch_store__schema_ntables;
+
+/* The descriptor of table name, or NULL. */
+const ch_store__table_desc_t *ch_store__schema_table(const char *name);
+
 /* ---- back end interface -------------------------------------------------------------------- */
 
 /* One list result, whatever the record type: items is an array of count records of the table's
@@ -228,11 +281,54 @@ typedef struct ch_store_ops {
                       void *ud);
 } ch_store_ops_t;
 
-/* The common head of every back end's handle. */
+/*
+ * The change feed's state in a handle (store_watch.c); zero is a handle without watchers.
+ * Changes wait in pending from the write to the commit; marks remember where the open
+ * transaction and savepoint began, so that their rollbacks drop what they undid.
+ */
+typedef struct ch_store__feed {
+    ch_store_watch_t *watchers;
+    unsigned mask; /* the union of the watchers' tables: a write to another is not kept */
+    ch_store_change_t *pending;
+    size_t n, cap;
+    unsigned many;     /* tables changed beyond CH_STORE__FEED_MAX: told as id 0 */
+    int in_tx;         /* a transaction of this handle is open */
+    size_t tx_n, sp_n; /* pending's length at begin and at the savepoint */
+    unsigned tx_many, sp_many;
+    int delivering; /* inside a watcher's call: writes append, the outer loop tells */
+    int swept;      /* a watcher was ended while delivering: unlink it after */
+} ch_store__feed_t;
+
+#define CH_STORE__FEED_MAX 65536
+
+/* The common head of every back end's handle (allocated zeroed by the back end). */
 struct ch_store {
     const ch_store_ops_t *ops;
     char errmsg[512];
+    ch_store__feed_t feed;
 };
+
+/* The writes, through the ops table, that the change feed sees: each calls the back end and,
+ * when it succeeds, notes its change. Every write of a record goes through them. */
+int ch_store__create(ch_store_t *st, const ch_store__table_t *t, void *rec);
+int ch_store__update(ch_store_t *st, const ch_store__table_t *t, void *rec);
+int ch_store__remove(ch_store_t *st, const ch_store__table_t *t, int64_t id);
+int ch_store__delete_where(ch_store_t *st, const ch_store__table_t *t, const char *col, int below,
+                           int64_t v);
+
+/* Notes a change of table (one CH_STORE_T_* bit): kept until the commit, or told now when no
+ * transaction is open. */
+void ch_store__changed(ch_store_t *st, unsigned table, int64_t id, ch_store_op_t op);
+/* The CH_STORE_T_* bit of a record table. */
+unsigned ch_store__table_bit(const ch_store__table_t *t);
+/* The transaction hooks of the feed, called by store.c after the back end succeeded:
+ * begin, commit (tells), rollback (drops); savepoint op 0 begin, 1 release, 2 rollback to. */
+void ch_store__feed_begin(ch_store_t *st);
+void ch_store__feed_commit(ch_store_t *st);
+void ch_store__feed_rollback(ch_store_t *st);
+void ch_store__feed_savepoint(ch_store_t *st, int op);
+/* Ends every subscription and frees the feed (ch_store_close, before the back end's close). */
+void ch_store__feed_free(ch_store_t *st);
 
 /* Records a message as this handle's last error (printf-style) and returns rc, so that error
  * paths read "return ch_store__fail(st, CH_EINVAL, ...)". */

@@ -575,6 +575,40 @@ static void test_apikey_revoke_once_with_an_ending_record(void **state)
     assert_int_equal(rc, CH_ENOTFOUND);
 }
 
+static void test_refusals_are_faults_of_their_kind(void **state)
+{
+    (void)state;
+    static const struct {
+        ch_auth_errc_t code;
+        ch_fault_kind_t kind;
+        const char *answer;
+    } cases[] = {
+        {CH_AUTH_E_INVALID, CH_FAULT_INVALID, "invalid"},
+        {CH_AUTH_E_NOT_FOUND, CH_FAULT_NOT_FOUND, "not_found"},
+        {CH_AUTH_E_EXISTS, CH_FAULT_CONFLICT, "conflict"},
+        {CH_AUTH_E_AUDIT, CH_FAULT_AUDIT, "audit_unavailable"},
+        {CH_AUTH_E_STORE, CH_FAULT_INTERNAL, "internal"},
+    };
+    for (size_t i = 0; i < CH_ARRAY_SIZE(cases); i++) {
+        ch_auth_err_t err = {.code = cases[i].code,
+                             .rule = "name",
+                             .field = "name",
+                             .message = "a user has this name",
+                             .rc = CH_EEXIST};
+        ch_fault_t f;
+        ch_auth_err_fault(&err, &f);
+        assert_int_equal(f.kind, cases[i].kind);
+        assert_string_equal(ch_fault_code(&f), cases[i].answer);
+        assert_string_equal(f.field, "name");
+        assert_string_equal(f.rule, "name");
+        assert_string_equal(f.message, "a user has this name");
+    }
+    ch_auth_err_t none = {0};
+    ch_fault_t f;
+    ch_auth_err_fault(&none, &f);
+    assert_int_equal(f.kind, CH_FAULT_INTERNAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -593,6 +627,7 @@ int main(void)
         T(test_apikey_create_role_follows_the_agency_unless_given),
         T(test_apikey_create_without_its_record_changes_nothing),
         T(test_apikey_revoke_once_with_an_ending_record),
+        T(test_refusals_are_faults_of_their_kind),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

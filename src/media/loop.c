@@ -1,10 +1,14 @@
 /*
- * media/relay.c: the relay's loops (see media.h). Each media loop is a thread with its own
- * libuv loop, a 100 ms tick (stalls, keep-alives, reconnects, idle pulls, viewers' deadlines,
- * the streams snapshot) and an inbox of commands from other threads. Cameras belong to loop
- * (id mod N); the listener is loop 0's.
+ * media/loop.c: the relay's loops (see loop.h, and media.h for the relay's API). Each media
+ * loop is a thread with its own libuv loop, a 100 ms tick (the cameras' tick: stalls,
+ * keep-alives, reconnects, idle pulls; viewers' deadlines; the streams snapshot) and an inbox
+ * of commands from other threads. Cameras belong to loop (id mod N); the listener is loop 0's.
+ * The control loop's side: the cameras whose source a pull asks for, handed to want_source.
  */
-#include "media/media_internal.h"
+#include "media/loop.h"
+
+#include "media/camera.h"
+#include "media/viewer.h"
 
 #include "core/config.h"
 
@@ -88,65 +92,38 @@ void ch_media__sock_close(ch_media__sock_t *s)
     uv_close((uv_handle_t *)&s->poll, sock_closed);
 }
 
-/* ---- cameras ------------------------------------------------------------------------------- */
+/* ---- sources, by message ------------------------------------------------------------------- */
 
-ch_media__cam_t *ch_media__cam_find(ch_media__loop_t *l, int64_t id)
+int ch_media__want_source(ch_media_relay_t *r, int64_t id)
 {
-    for (ch_media__cam_t *c = l->cams; c != NULL; c = c->next) {
-        if (c->id == id) {
-            return c;
-        }
+    if (r->control_wake == NULL) {
+        return CH_ENOENT;
     }
-    return NULL;
+    pthread_mutex_lock(&r->control_lock);
+    if (r->nwanted == r->capwanted) {
+        r->capwanted = r->capwanted ? r->capwanted * 2 : 16;
+        r->wanted = ch_realloc(r->wanted, r->capwanted * sizeof(*r->wanted));
+    }
+    r->wanted[r->nwanted++] = id;
+    uv_async_send(r->control_wake);
+    pthread_mutex_unlock(&r->control_lock);
+    return 0;
 }
 
-ch_media__cam_t *ch_media__cam_get(ch_media__loop_t *l, int64_t id)
+/* On the control loop: the cameras asked since the last wake-up, each to want_source. */
+static void control_wake(uv_async_t *a)
 {
-    ch_media__cam_t *c = ch_media__cam_find(l, id);
-    if (c != NULL) {
-        return c;
+    ch_media_relay_t *r = a->data;
+    pthread_mutex_lock(&r->control_lock);
+    int64_t *ids = r->wanted;
+    size_t n = r->nwanted;
+    r->wanted = NULL;
+    r->nwanted = r->capwanted = 0;
+    pthread_mutex_unlock(&r->control_lock);
+    for (size_t i = 0; i < n; i++) {
+        r->cfg.want_source(r->cfg.ud, ids[i]);
     }
-    c = ch_calloc(1, sizeof(*c));
-    c->id = id;
-    c->loop = l;
-    ch_media_stream_config_t sc = {l->relay->cfg.window, 0, 1};
-    c->store = ch_media_stream_new(&sc);
-    /* Browsers too start at once from a cached keyframe: their stream is made with the pull
-     * (the assembler and muxer cost about 20 us a second for a 4 Mbit/s camera). */
-    ch_media__ws_enable(c);
-    c->pull.state_since_ms = ch_time_now_ms();
-    c->idle_since_ms = ch_media__now_ms();
-    c->next = l->cams;
-    l->cams = c;
-    return c;
-}
-
-static void cam_free(ch_media__loop_t *l, ch_media__cam_t *c)
-{
-    for (ch_media__cam_t **p = &l->cams; *p != NULL; p = &(*p)->next) {
-        if (*p == c) {
-            *p = c->next;
-            break;
-        }
-    }
-    l->gone_bytes_in += c->bytes_in;
-    ch_media__pull_stop(c);
-    ch_media__ws_free(c);
-    ch_media_stream_free(c->store);
-    ch_free(c->sdp);
-    ch_free(c);
-}
-
-void ch_media__cam_touch(ch_media__cam_t *c)
-{
-    if (c->holds > 0 || c->conns != NULL) {
-        c->idle_since_ms = 0;
-        if (c->pull.state == PULL_STOPPED && !c->loop->stopping) {
-            ch_media__pull_start(c);
-        }
-    } else if (c->idle_since_ms == 0) {
-        c->idle_since_ms = ch_media__now_ms();
-    }
+    ch_free(ids);
 }
 
 /* ---- records on the pool --------------------------------------------------------------------- */
@@ -216,35 +193,7 @@ static void snapshot(ch_media__loop_t *l)
     ch_media_stream_info_t *a = n > 0 ? ch_calloc(n, sizeof(*a)) : NULL;
     size_t i = 0;
     for (ch_media__cam_t *c = l->cams; c != NULL; c = c->next, i++) {
-        ch_media_stream_info_t *s = &a[i];
-        const ch_media__pull_t *p = &c->pull;
-        s->camera_id = c->id;
-        s->loop = l->index;
-        s->state = ch_media__pull_state_name(p->state);
-        s->transport = p->udp_port != 0 ? "udp" : "tcp";
-        s->state_since_ms = p->state_since_ms;
-        if (p->codec.sps_valid) {
-            snprintf(s->codec, sizeof(s->codec), "%s", p->codec.sps_info.codec);
-            s->width = p->codec.sps_info.width;
-            s->height = p->codec.sps_info.height;
-        }
-        s->fps = c->fps;
-        s->bitrate_bps = c->bitrate_bps;
-        s->gop_frames = c->gop_frames;
-        s->bytes_in = c->bytes_in;
-        s->packets_in = c->packets_in;
-        s->keyframes = c->keyframes;
-        s->reconnects = p->reconnects;
-        s->holds = c->holds;
-        snprintf(s->last_error, sizeof(s->last_error), "%s", p->last_error);
-        s->cached_packets = ch_media_stream_held(c->store);
-        s->first_key_ms = p->first_key_ms;
-        size_t nv = ch_media__cam_viewer_infos(c, NULL, 0);
-        if (nv > 0) {
-            ch_media_viewer_info_t *vi = ch_calloc(nv, sizeof(*vi));
-            s->nviewers = ch_media__cam_viewer_infos(c, vi, nv);
-            s->viewers = vi;
-        }
+        ch_media__cam_info(c, &a[i]);
     }
     ch_media_relay_totals_t t = {.bytes_in = l->gone_bytes_in,
                                  .bytes_out = {l->gone_bytes_out[0], l->gone_bytes_out[1]},
@@ -290,6 +239,39 @@ void ch_media_relay_totals(ch_media_relay_t *r, ch_media_relay_totals_t *out)
     }
 }
 
+size_t ch_media_relay_streams(ch_media_relay_t *r, ch_media_stream_info_t **out)
+{
+    *out = NULL;
+    if (r == NULL) {
+        return 0;
+    }
+    pthread_mutex_lock(&r->lock);
+    size_t n = 0;
+    for (unsigned i = 0; i < r->nloops; i++) {
+        n += r->nsnap[i];
+    }
+    ch_media_stream_info_t *a = n > 0 ? ch_calloc(n, sizeof(*a)) : NULL;
+    size_t k = 0;
+    for (unsigned i = 0; i < r->nloops; i++) {
+        for (size_t j = 0; j < r->nsnap[i]; j++, k++) {
+            a[k] = r->snap[i][j];
+            if (a[k].nviewers > 0) {
+                ch_media_viewer_info_t *v = ch_calloc(a[k].nviewers, sizeof(*v));
+                memcpy(v, a[k].viewers, a[k].nviewers * sizeof(*v));
+                a[k].viewers = v;
+            }
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    *out = a;
+    return n;
+}
+
+void ch_media_relay_streams_free(ch_media_stream_info_t *streams, size_t n)
+{
+    free_snap(streams, n);
+}
+
 void ch_media_relay_each_stream(ch_media_relay_t *r,
                                 void (*fn)(void *ud, const ch_media_stream_info_t *s), void *ud)
 {
@@ -307,48 +289,11 @@ void ch_media_relay_each_stream(ch_media_relay_t *r,
 
 /* ---- the loop -------------------------------------------------------------------------------- */
 
-static void rate_update(ch_media__cam_t *c, int64_t now)
-{
-    if (c->last_rate_ms == 0) {
-        c->last_rate_ms = now;
-        c->last_frames = c->frames;
-        c->last_bytes = c->bytes_in;
-        return;
-    }
-    int64_t dt = now - c->last_rate_ms;
-    if (dt < 1000) {
-        return;
-    }
-    c->fps = (double)(c->frames - c->last_frames) * 1000.0 / (double)dt;
-    c->bitrate_bps = (c->bytes_in - c->last_bytes) * 8000u / (uint64_t)dt;
-    c->last_rate_ms = now;
-    c->last_frames = c->frames;
-    c->last_bytes = c->bytes_in;
-}
-
 static void loop_tick(uv_timer_t *t)
 {
     ch_media__loop_t *l = t->data;
     int64_t now = ch_media__now_ms();
-    unsigned idle_ms = l->relay->cfg.idle_stop_s * 1000u;
-    for (ch_media__cam_t *c = l->cams, *next; c != NULL; c = next) {
-        next = c->next;
-        ch_media__pull_tick(c, now);
-        if (c->unflushed > 0) {
-            ch_media__cam_flush(c);
-        }
-        rate_update(c, now);
-        if (c->no_source && c->conns == NULL) {
-            cam_free(l, c);
-            continue;
-        }
-        if (c->idle_since_ms != 0 && c->conns == NULL && c->holds == 0 &&
-            now - c->idle_since_ms >= (int64_t)idle_ms) {
-            ch_log(CH_LOG_INFO, "media", "msg=\"pull stopped: no viewer\" camera=%lld",
-                   (long long)c->id);
-            cam_free(l, c);
-        }
-    }
+    ch_media__cam_tick_all(l, now);
     for (ch_media__conn_t *c = l->conns, *next; c != NULL; c = next) {
         next = ch_media__conn_next(c);
         ch_media__conn_tick(c, now);
@@ -370,7 +315,7 @@ static void loop_stop(ch_media__loop_t *l)
         ch_media__conn_close(l->conns, "shutdown");
     }
     while (l->cams != NULL) {
-        cam_free(l, l->cams);
+        ch_media__cam_free(l->cams);
     }
     if (l->listener != NULL) {
         ch_media__sock_close(l->listener);
@@ -395,32 +340,15 @@ static void loop_wake(uv_async_t *a)
     while (cmd != NULL) {
         ch_media__cmd_t *next = cmd->next;
         switch (cmd->kind) {
-        case CMD_HOLD: {
-            ch_media__cam_t *c =
-                cmd->delta > 0 ? ch_media__cam_get(l, cmd->id) : ch_media__cam_find(l, cmd->id);
-            if (c != NULL) {
-                if (cmd->delta > 0) {
-                    c->holds += (unsigned)cmd->delta;
-                } else {
-                    unsigned d = (unsigned)-cmd->delta;
-                    c->holds = c->holds > d ? c->holds - d : 0;
-                }
-                ch_media__cam_touch(c);
-            }
+        case CMD_HOLD:
+            ch_media__cam_hold(l, cmd->id, cmd->delta);
             break;
-        }
         case CMD_END_GRANT:
-            for (ch_media__cam_t *c = l->cams; c != NULL; c = c->next) {
-                ch_media__cam_end_grant(c, cmd->id);
-            }
+            ch_media__cam_end_grant(l, cmd->id);
             break;
-        case CMD_RESTART: {
-            ch_media__cam_t *c = ch_media__cam_find(l, cmd->id);
-            if (c != NULL) {
-                ch_media__pull_restart(c);
-            }
+        case CMD_SOURCE:
+            ch_media__cam_source_sent(l, cmd->id, cmd->src);
             break;
-        }
         case CMD_CONN:
             ch_media__conn_adopt(l, cmd->conn);
             break;
@@ -436,6 +364,7 @@ static void loop_wake(uv_async_t *a)
             }
             break;
         }
+        ch_free(cmd->src);
         ch_free(cmd);
         cmd = next;
     }
@@ -630,6 +559,16 @@ int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **
         l->tick.data = l;
         uv_timer_start(&l->tick, loop_tick, TICK_MS, TICK_MS);
     }
+    pthread_mutex_init(&r->control_lock, NULL);
+    if (cfg->control != NULL && cfg->want_source != NULL) {
+        r->control_wake = ch_calloc(1, sizeof(*r->control_wake));
+        if (uv_async_init(cfg->control, r->control_wake, control_wake) != 0) {
+            ch_log(CH_LOG_ERROR, "media", "msg=\"uv_async_init failed\"");
+            abort();
+        }
+        r->control_wake->data = r;
+        uv_unref((uv_handle_t *)r->control_wake); /* keeps no loop alive */
+    }
     ch_media__listener_start(&r->loops[0], fd);
     for (unsigned i = 0; i < n; i++) {
         if (pthread_create(&r->loops[i].thread, NULL, loop_main, &r->loops[i]) != 0) {
@@ -660,6 +599,11 @@ static void post_new(ch_media__loop_t *l, int kind, int64_t id, int delta)
     ch_media__post(l, cmd);
 }
 
+static void free_handle(uv_handle_t *h)
+{
+    ch_free(h);
+}
+
 void ch_media_relay_stop(ch_media_relay_t *r)
 {
     if (r == NULL) {
@@ -677,6 +621,7 @@ void ch_media_relay_stop(ch_media_relay_t *r)
             if (c->kind == CMD_CONN) {
                 ch_media__conn_adopt(NULL, c->conn); /* frees it */
             }
+            ch_free(c->src);
             ch_free(c);
         }
         if (uv_loop_close(&l->loop) != 0) {
@@ -685,6 +630,12 @@ void ch_media_relay_stop(ch_media_relay_t *r)
         pthread_mutex_destroy(&l->lock);
         free_snap(r->snap[i], r->nsnap[i]);
     }
+    /* The media threads are joined: nobody sends to the control handle any more. */
+    if (r->control_wake != NULL) {
+        uv_close((uv_handle_t *)r->control_wake, free_handle);
+    }
+    ch_free(r->wanted);
+    pthread_mutex_destroy(&r->control_lock);
     pthread_mutex_destroy(&r->lock);
     ch_net_door_fini(&r->door);
     ch_free(r->snap);
@@ -717,11 +668,19 @@ void ch_media_relay_end_grant(ch_media_relay_t *r, int64_t grant_id)
     }
 }
 
-void ch_media_relay_restart(ch_media_relay_t *r, int64_t camera_id)
+void ch_media_relay_source(ch_media_relay_t *r, int64_t camera_id, const ch_media_source_t *src)
 {
-    if (r != NULL && camera_id > 0) {
-        post_new(owner(r, camera_id), CMD_RESTART, camera_id, 0);
+    if (r == NULL || camera_id <= 0) {
+        return;
     }
+    ch_media__cmd_t *cmd = ch_calloc(1, sizeof(*cmd));
+    cmd->kind = CMD_SOURCE;
+    cmd->id = camera_id;
+    if (src != NULL && src->url[0] != '\0') {
+        cmd->src = ch_malloc(sizeof(*cmd->src));
+        *cmd->src = *src;
+    }
+    ch_media__post(owner(r, camera_id), cmd);
 }
 
 ch_media__loop_t *ch_media__owner(ch_media_relay_t *r, int64_t camera_id)

@@ -1,0 +1,407 @@
+/*
+ * registry: the use cases of a change (registry.h): an agency, camera or device created,
+ * updated or deleted for an actor, with its ownership rule, its audit record inside the store
+ * transaction, and the "cameras changed" notification once it is committed.
+ */
+#include "registry/registry.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- one table of store calls per kind ------------------------------------------------------ */
+
+typedef struct kind_ops {
+    const char *singular; /* "camera": the audit record's names and the messages */
+    const char *collection;
+    int (*create)(ch_store_t *st, ch_registry_record_t *r);
+    int (*get)(ch_store_t *st, int64_t id, ch_registry_record_t *r);
+    int (*update)(ch_store_t *st, ch_registry_record_t *r);
+    int (*del)(ch_store_t *st, int64_t id);
+} kind_ops_t;
+
+/* Adapters from the typed store calls to the table's signatures. */
+#define KIND_OPS(member)                                                                           \
+    static int member##_create(ch_store_t *st, ch_registry_record_t *r)                            \
+    {                                                                                              \
+        return ch_store_##member##_create(st, &r->member);                                         \
+    }                                                                                              \
+    static int member##_get(ch_store_t *st, int64_t id, ch_registry_record_t *r)                   \
+    {                                                                                              \
+        return ch_store_##member##_get(st, id, &r->member);                                        \
+    }                                                                                              \
+    static int member##_update(ch_store_t *st, ch_registry_record_t *r)                            \
+    {                                                                                              \
+        return ch_store_##member##_update(st, &r->member);                                         \
+    }                                                                                              \
+    static int member##_del(ch_store_t *st, int64_t id)                                            \
+    {                                                                                              \
+        return ch_store_##member##_delete(st, id);                                                 \
+    }
+
+KIND_OPS(agency)
+KIND_OPS(camera)
+KIND_OPS(device)
+
+/* Indexed by ch_registry_kind_t. */
+static const kind_ops_t kinds[] = {
+    {"agency", "agencies", agency_create, agency_get, agency_update, agency_del},
+    {"camera", "cameras", camera_create, camera_get, camera_update, camera_del},
+    {"device", "devices", device_create, device_get, device_update, device_del},
+};
+
+void ch_registry_record_init(ch_registry_kind_t kind, ch_registry_record_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    if (kind == CH_REGISTRY_CAMERA) {
+        ch_camera_init(&r->camera);
+    } else if (kind == CH_REGISTRY_DEVICE) {
+        ch_device_init(&r->device);
+    }
+}
+
+void ch_registry_record_fini(ch_registry_kind_t kind, ch_registry_record_t *r)
+{
+    switch (kind) {
+    case CH_REGISTRY_AGENCY:
+        ch_agency_fini(&r->agency);
+        break;
+    case CH_REGISTRY_CAMERA:
+        ch_camera_fini(&r->camera);
+        break;
+    case CH_REGISTRY_DEVICE:
+        ch_device_fini(&r->device);
+        break;
+    }
+    memset(r, 0, sizeof(*r));
+}
+
+static int64_t *record_id(ch_registry_kind_t kind, ch_registry_record_t *r)
+{
+    return kind == CH_REGISTRY_AGENCY   ? &r->agency.id
+           : kind == CH_REGISTRY_CAMERA ? &r->camera.id
+                                        : &r->device.id;
+}
+
+/* ---- the notification ----------------------------------------------------------------------- */
+
+void ch_registry_init(ch_registry_t *reg, ch_store_t *st)
+{
+    memset(reg, 0, sizeof(*reg));
+    reg->st = st;
+}
+
+int ch_registry_subscribe(ch_registry_t *reg, ch_registry_cameras_fn fn, void *ud)
+{
+    if (reg->nsubscribers == CH_REGISTRY_MAX_SUBSCRIBERS) {
+        return CH_ETOOBIG;
+    }
+    reg->subscribers[reg->nsubscribers].fn = fn;
+    reg->subscribers[reg->nsubscribers].ud = ud;
+    reg->nsubscribers++;
+    return 0;
+}
+
+void ch_registry_cameras_changed(const ch_registry_t *reg, const ch_registry_change_t *change)
+{
+    for (size_t i = 0; i < reg->nsubscribers; i++) {
+        reg->subscribers[i].fn(reg->subscribers[i].ud, change);
+    }
+}
+
+/* Tells the subscribers of one camera's committed change. */
+static void camera_changed(const ch_registry_t *reg, const ch_registry_actor_t *who, unsigned what,
+                           int64_t id, const ch_camera_t *cam)
+{
+    ch_registry_change_t change = {
+        .what = what, .ids = &id, .count = 1, .camera = cam, .actor = who->name};
+    ch_registry_cameras_changed(reg, &change);
+}
+
+/* ---- refusals ------------------------------------------------------------------------------- */
+
+int ch_registry_store_fault(const ch_registry_t *reg, ch_registry_kind_t kind, int rc, int deleting,
+                            ch_fault_t *f)
+{
+    const kind_ops_t *k = &kinds[kind];
+    switch (rc) {
+    case CH_ENOTFOUND:
+        return ch_fault_set(f, rc, CH_FAULT_NOT_FOUND, NULL, NULL, "no such %s", k->singular);
+    case CH_EEXIST:
+        if (kind == CH_REGISTRY_AGENCY) {
+            return ch_fault_set(f, rc, CH_FAULT_CONFLICT, "exists", "name",
+                                "an agency with this name exists");
+        }
+        return ch_fault_set(f, rc, CH_FAULT_CONFLICT, "exists", "source_key",
+                            "a %s with this source key exists", k->singular);
+    case CH_ECONFLICT:
+        /* On delete the agency is still referenced; on create or update the record names an
+         * agency that does not exist, which is the request's field at fault. */
+        if (deleting) {
+            return ch_fault_set(f, rc, CH_FAULT_CONFLICT, NULL, NULL,
+                                "the agency still has cameras or devices; move or delete them "
+                                "first");
+        }
+        return ch_fault_set(f, rc, CH_FAULT_INVALID, NULL, "agency_id",
+                            "agency_id refers to no agency");
+    default: {
+        ch_buf_t b;
+        ch_buf_init(&b);
+        ch_log_quote(&b, ch_store_errmsg(reg->st));
+        ch_log(CH_LOG_ERROR, "registry", "msg=\"store failed\" rc=%d detail=%s", rc, b.data);
+        ch_buf_fini(&b);
+        ch_fault_set(f, rc, CH_FAULT_INTERNAL, NULL, NULL, "the database failed");
+        f->rc = rc;
+        return rc;
+    }
+    }
+}
+
+int ch_registry_get(const ch_registry_t *reg, ch_registry_kind_t kind, int64_t id,
+                    ch_registry_record_t *out, ch_fault_t *f)
+{
+    ch_registry_record_init(kind, out);
+    int rc = kinds[kind].get(reg->st, id, out);
+    return rc != 0 ? ch_registry_store_fault(reg, kind, rc, 0, f) : 0;
+}
+
+/* The agency that owns a camera or device record (0 for agencies). */
+static int64_t record_owner(ch_registry_kind_t kind, const ch_registry_record_t *r)
+{
+    return kind == CH_REGISTRY_CAMERA   ? r->camera.agency_id
+           : kind == CH_REGISTRY_DEVICE ? r->device.agency_id
+                                        : 0;
+}
+
+static int put_on_record(const ch_registry_recorder_t *audit, const char *action,
+                         const char *object, const char *outcome, json_t *details)
+{
+    if (audit == NULL || audit->record == NULL) {
+        json_decref(details);
+        return 0;
+    }
+    return audit->record(audit->data, action, object, outcome, details);
+}
+
+/* A provider (a district center, a city agency) changes its own cameras and devices only: 0
+ * when allowed, else the refusal, which is recorded (whatever the record says, it is refused). */
+static int owner_rule(const ch_registry_actor_t *who, ch_registry_kind_t kind,
+                      const ch_registry_record_t *r, const ch_registry_recorder_t *audit,
+                      ch_fault_t *f)
+{
+    int64_t owner = record_owner(kind, r);
+    if (who->scope != CH_IMPORT_OWN_AGENCY || owner == who->agency_id) {
+        return 0;
+    }
+    json_t *d = json_pack("{s:s, s:I, s:I}", "reason", "not the provider's own record", "agency_id",
+                          (json_int_t)owner, "provider", (json_int_t)who->agency_id);
+    (void)put_on_record(audit, "auth.forbidden", NULL, "denied", d);
+    ch_fault_set(f, CH_EPERM, CH_FAULT_FORBIDDEN, NULL, "agency_id",
+                 "a provider changes its own agency's %s only", kinds[kind].collection);
+    f->rule = "own_agency";
+    return CH_EPERM;
+}
+
+/* ---- one change and its record, in one transaction ------------------------------------------ */
+
+/* A store change; returns a store code and, on success, fills *id and may set *details
+ * (stolen) to what the audit record should say. */
+typedef int (*change_fn)(ch_store_t *st, ch_registry_kind_t kind, const char *verb, void *arg,
+                         int64_t *id, json_t **details);
+
+/*
+ * Runs a store change and its audit record as one unit: the store transaction commits only
+ * once the record is written. 0, or a negative code with f filled (CH_FAULT_AUDIT when the
+ * record could not be written: nothing changed).
+ */
+static int run_recorded(ch_registry_t *reg, ch_registry_kind_t kind, const char *verb, change_fn op,
+                        void *arg, const ch_registry_recorder_t *audit, ch_fault_t *f)
+{
+    ch_store_t *st = reg->st;
+    int rc = ch_store_begin(st);
+    if (rc != 0) {
+        return ch_registry_store_fault(reg, kind, rc, 0, f);
+    }
+    int64_t id = 0;
+    json_t *details = NULL;
+    rc = op(st, kind, verb, arg, &id, &details);
+    if (rc != 0) {
+        json_decref(details);
+        (void)ch_store_rollback(st);
+        return ch_registry_store_fault(reg, kind, rc, strcmp(verb, "delete") == 0, f);
+    }
+    char action[64], object[64];
+    snprintf(action, sizeof(action), "%s.%s", kinds[kind].singular, verb);
+    snprintf(object, sizeof(object), "%s:%lld", kinds[kind].singular, (long long)id);
+    rc = put_on_record(audit, action, object, "ok", details);
+    if (rc != 0) {
+        (void)ch_store_rollback(st);
+        ch_fault_set(f, CH_EIO, CH_FAULT_AUDIT, NULL, NULL,
+                     "the change was not made: it could not be put on the audit record");
+        f->rule = "audit";
+        f->rc = rc < 0 ? rc : CH_EIO;
+        return CH_EIO;
+    }
+    rc = ch_store_commit(st);
+    if (rc != 0) {
+        /* Recorded but not made: say so on the record too, so the two agree. */
+        char failed[80];
+        snprintf(failed, sizeof(failed), "%s.failed", action);
+        (void)put_on_record(audit, failed, object, "ok",
+                            json_pack("{s:s}", "reason", "commit failed"));
+        (void)ch_store_rollback(st);
+        return ch_registry_store_fault(reg, kind, rc, 0, f);
+    }
+    return 0;
+}
+
+/* Creates or updates (verb) the record arg. */
+static int op_write(ch_store_t *st, ch_registry_kind_t kind, const char *verb, void *arg,
+                    int64_t *id, json_t **details)
+{
+    ch_registry_record_t *r = arg;
+    int rc = strcmp(verb, "create") == 0 ? kinds[kind].create(st, r) : kinds[kind].update(st, r);
+    if (rc == 0) {
+        *id = *record_id(kind, r);
+        *details = ch_registry_record_to_json(kind, r); /* never holds credentials */
+    }
+    return rc;
+}
+
+static int op_delete(ch_store_t *st, ch_registry_kind_t kind, const char *verb, void *arg,
+                     int64_t *id, json_t **details)
+{
+    (void)verb;
+    *id = *(int64_t *)arg;
+    /* The record says what was deleted, not only its id. */
+    ch_registry_record_t r;
+    ch_registry_record_init(kind, &r);
+    int rc = kinds[kind].get(st, *id, &r);
+    if (rc == 0) {
+        rc = kinds[kind].del(st, *id);
+    }
+    if (rc == 0) {
+        *details = ch_registry_record_to_json(kind, &r);
+    }
+    ch_registry_record_fini(kind, &r);
+    return rc;
+}
+
+/* ---- the use cases -------------------------------------------------------------------------- */
+
+int ch_registry_create(ch_registry_t *reg, const ch_registry_actor_t *who, ch_registry_kind_t kind,
+                       ch_registry_record_t *rec, const ch_registry_recorder_t *audit,
+                       ch_fault_t *f)
+{
+    memset(f, 0, sizeof(*f));
+    int rc = owner_rule(who, kind, rec, audit, f);
+    if (rc == 0) {
+        rc = run_recorded(reg, kind, "create", op_write, rec, audit, f);
+    }
+    if (rc == 0 && kind == CH_REGISTRY_CAMERA) {
+        camera_changed(reg, who, CH_REGISTRY_CAMERA_CREATED, rec->camera.id, &rec->camera);
+    }
+    return rc;
+}
+
+static int text_differs(const char *a, const char *b)
+{
+    return (a == NULL || b == NULL) ? a != b : strcmp(a, b) != 0;
+}
+
+/* The stream settings of a camera before its change: the credentials rule, and whether its
+ * stream changed. */
+typedef struct stream_before {
+    char *url, *username, *password;
+} stream_before_t;
+
+static void stream_before_fini(stream_before_t *s)
+{
+    ch_free(s->url);
+    ch_free(s->username);
+    ch_free(s->password);
+}
+
+int ch_registry_update(ch_registry_t *reg, const ch_registry_actor_t *who,
+                       const ch_registry_update_t *req, ch_registry_record_t *out,
+                       const ch_registry_recorder_t *audit, ch_fault_t *f)
+{
+    memset(f, 0, sizeof(*f));
+    ch_registry_kind_t kind = req->kind;
+    stream_before_t before = {0};
+    int rc = ch_registry_get(reg, kind, req->id, out, f);
+    if (rc == 0) {
+        rc = owner_rule(who, kind, out, audit, f); /* whose it is now */
+    }
+    if (rc != 0) {
+        goto out;
+    }
+    if (kind == CH_REGISTRY_CAMERA) {
+        before.url = ch_strdup(out->camera.rtsp_url);
+        before.username = ch_strdup(out->camera.rtsp_username);
+        before.password = ch_strdup(out->camera.rtsp_password);
+    }
+    rc = req->edit(req->edit_ud, out, f);
+    if (rc == 0) {
+        rc = owner_rule(who, kind, out, audit, f); /* and whose it would be */
+    }
+    if (rc != 0) {
+        goto out;
+    }
+    if (kind == CH_REGISTRY_CAMERA &&
+        ch_registry_camera_credentials_follow(before.url, &out->camera, req->rtsp_username_given,
+                                              req->rtsp_password_given) != 0) {
+        ch_log(CH_LOG_INFO, "registry",
+               "msg=\"stream credentials dropped: the camera's URL now points elsewhere\" "
+               "camera=%lld",
+               (long long)req->id);
+    }
+    *record_id(kind, out) = req->id;
+    rc = run_recorded(reg, kind, "update", op_write, out, audit, f);
+    if (rc != 0) {
+        goto out;
+    }
+    /* What is stored now (updated_at included), not what was asked. */
+    ch_registry_record_fini(kind, out);
+    rc = ch_registry_get(reg, kind, req->id, out, f);
+    if (rc != 0 || kind != CH_REGISTRY_CAMERA) {
+        goto out;
+    }
+    const ch_camera_t *cam = &out->camera;
+    unsigned what = CH_REGISTRY_CAMERA_UPDATED;
+    /* Only active cameras are granted: one no longer active loses its live grants. */
+    if (cam->status == NULL || strcmp(cam->status, "active") != 0) {
+        what |= CH_REGISTRY_CAMERA_INACTIVE;
+    }
+    if (text_differs(before.url, cam->rtsp_url) ||
+        text_differs(before.username, cam->rtsp_username) ||
+        text_differs(before.password, cam->rtsp_password)) {
+        what |= CH_REGISTRY_CAMERA_SOURCE;
+    }
+    camera_changed(reg, who, what, cam->id, cam);
+out:
+    stream_before_fini(&before);
+    return rc;
+}
+
+int ch_registry_delete(ch_registry_t *reg, const ch_registry_actor_t *who, ch_registry_kind_t kind,
+                       int64_t id, const ch_registry_recorder_t *audit, ch_fault_t *f)
+{
+    memset(f, 0, sizeof(*f));
+    int rc = 0;
+    if (who->scope == CH_IMPORT_OWN_AGENCY) {
+        /* A record that cannot be read is left to the delete, which answers for it. */
+        ch_registry_record_t r;
+        ch_registry_record_init(kind, &r);
+        if (kinds[kind].get(reg->st, id, &r) == 0) {
+            rc = owner_rule(who, kind, &r, audit, f);
+        }
+        ch_registry_record_fini(kind, &r);
+    }
+    if (rc == 0) {
+        rc = run_recorded(reg, kind, "delete", op_delete, &id, audit, f);
+    }
+    if (rc == 0 && kind == CH_REGISTRY_CAMERA) {
+        camera_changed(reg, who, CH_REGISTRY_CAMERA_DELETED, id, NULL);
+    }
+    return rc;
+}

@@ -1,0 +1,394 @@
+/*
+ * Unit tests of the registry's change use cases (registry_change.c): a provider is refused on
+ * another agency's camera (and the refusal is recorded), the "cameras changed" notification
+ * carries the right ids and what changed, and a change the audit record refuses is undone.
+ *
+ * The tests open a fresh SQLite database in their own temporary directory (setup) and remove
+ * it afterwards (teardown).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "registry/registry.h"
+
+/* What the use cases handed to the recorder. */
+typedef struct recorded {
+    int count;
+    int fail; /* the code the recorder returns (0: records) */
+    char action[32];
+    char object[64];
+    char outcome[16];
+} recorded_t;
+
+/* What the subscribers were told. */
+typedef struct told {
+    int count;
+    unsigned what;
+    int64_t ids[4];
+    size_t nids;
+    int had_camera;
+    char actor[32];
+} told_t;
+
+typedef struct fixture {
+    char dir[256];
+    char path[300];
+    ch_store_t *st;
+    ch_registry_t reg;
+    int64_t own;   /* the provider's agency */
+    int64_t other; /* another agency */
+    recorded_t rec;
+    ch_registry_recorder_t recorder;
+    told_t told;
+} fixture_t;
+
+static int record(void *data, const char *action, const char *object, const char *outcome,
+                  json_t *details)
+{
+    recorded_t *r = data;
+    json_decref(details);
+    if (r->fail != 0 && strcmp(outcome, "ok") == 0) {
+        return r->fail;
+    }
+    r->count++;
+    snprintf(r->action, sizeof(r->action), "%s", action);
+    snprintf(r->object, sizeof(r->object), "%s", object != NULL ? object : "");
+    snprintf(r->outcome, sizeof(r->outcome), "%s", outcome);
+    return 0;
+}
+
+static void follow(void *ud, const ch_registry_change_t *change)
+{
+    told_t *t = ud;
+    t->count++;
+    t->what = change->what;
+    t->nids = change->count < 4 ? change->count : 4;
+    memcpy(t->ids, change->ids, t->nids * sizeof(int64_t));
+    t->had_camera = change->camera != NULL;
+    snprintf(t->actor, sizeof(t->actor), "%s", change->actor != NULL ? change->actor : "");
+}
+
+static int64_t make_agency(ch_store_t *st, const char *name)
+{
+    ch_agency_t a = {0};
+    a.name = (char *)name;
+    a.kind = "provider";
+    a.level = "district";
+    a.type = "district-center";
+    return ch_store_agency_create(st, &a) == 0 ? a.id : 0;
+}
+
+static int setup(void **state)
+{
+    fixture_t *fx = ch_calloc(1, sizeof(*fx));
+    const char *tmp = getenv("TMPDIR");
+    snprintf(fx->dir, sizeof(fx->dir), "%s/ch_registry_change_XXXXXX",
+             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+    if (mkdtemp(fx->dir) == NULL) {
+        ch_free(fx);
+        return -1;
+    }
+    snprintf(fx->path, sizeof(fx->path), "%s/x.db", fx->dir);
+    char url[320];
+    snprintf(url, sizeof(url), "sqlite:%s", fx->path);
+    char *err = NULL;
+    if (ch_store_open(url, &fx->st, &err) != 0) {
+        fprintf(stderr, "open: %s\n", err != NULL ? err : "?");
+        ch_free(err);
+        rmdir(fx->dir);
+        ch_free(fx);
+        return -1;
+    }
+    fx->own = make_agency(fx->st, "서울특별시 종로구");
+    fx->other = make_agency(fx->st, "서울특별시 마포구");
+    if (fx->own == 0 || fx->other == 0) {
+        return -1;
+    }
+    ch_registry_init(&fx->reg, fx->st);
+    if (ch_registry_subscribe(&fx->reg, follow, &fx->told) != 0) {
+        return -1;
+    }
+    fx->recorder.record = record;
+    fx->recorder.data = &fx->rec;
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *fx = *state;
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    char p[320];
+    ch_store_close(fx->st);
+    for (size_t i = 0; i < CH_ARRAY_SIZE(suffixes); i++) {
+        snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
+        unlink(p);
+    }
+    rmdir(fx->dir);
+    ch_free(fx);
+    return 0;
+}
+
+static const ch_registry_actor_t admin = {.name = "user:admin", .scope = CH_IMPORT_ANY_AGENCY};
+
+/* Creates an active, located camera of agency as admin; returns its id. */
+static int64_t make_camera(fixture_t *fx, int64_t agency, const char *name)
+{
+    ch_registry_record_t r;
+    ch_fault_t f;
+    ch_registry_record_init(CH_REGISTRY_CAMERA, &r);
+    r.camera.agency_id = agency;
+    r.camera.name = ch_strdup(name);
+    r.camera.located = 1;
+    r.camera.lat = 37.57;
+    r.camera.lon = 126.98;
+    r.camera.status = ch_strdup("active");
+    r.camera.kind = ch_strdup("unknown");
+    int rc = ch_registry_create(&fx->reg, &admin, CH_REGISTRY_CAMERA, &r, &fx->recorder, &f);
+    assert_int_equal(rc, 0);
+    int64_t id = r.camera.id;
+    ch_registry_record_fini(CH_REGISTRY_CAMERA, &r);
+    return id;
+}
+
+/* An edit that sets the camera's status and moves it to agency_id, each when given. */
+typedef struct edit {
+    const char *status;
+    int64_t agency_id;
+} edit_t;
+
+static int edit_camera(void *ud, ch_registry_record_t *r, ch_fault_t *f)
+{
+    (void)f;
+    const edit_t *e = ud;
+    if (e->status != NULL) {
+        ch_free(r->camera.status);
+        r->camera.status = ch_strdup(e->status);
+    }
+    if (e->agency_id != 0) {
+        r->camera.agency_id = e->agency_id;
+    }
+    return 0;
+}
+
+static void test_a_provider_is_refused_on_another_agency_camera(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t theirs = make_camera(fx, fx->other, "마포 1");
+    int64_t mine = make_camera(fx, fx->own, "종로 1");
+    ch_registry_actor_t provider = {
+        .name = "apikey:7", .scope = CH_IMPORT_OWN_AGENCY, .agency_id = fx->own};
+    fx->told.count = 0;
+    fx->rec.count = 0;
+    ch_fault_t f;
+    ch_registry_record_t out;
+
+    /* Delete another agency's camera: refused, recorded as a refusal, nothing changes. */
+    int rc = ch_registry_delete(&fx->reg, &provider, CH_REGISTRY_CAMERA, theirs, &fx->recorder, &f);
+    assert_int_equal(rc, CH_EPERM);
+    assert_int_equal(f.kind, CH_FAULT_FORBIDDEN);
+    assert_string_equal(f.field, "agency_id");
+    assert_string_equal(fx->rec.action, "auth.forbidden");
+    assert_string_equal(fx->rec.outcome, "denied");
+    assert_int_equal(fx->told.count, 0);
+    assert_int_equal(ch_registry_get(&fx->reg, CH_REGISTRY_CAMERA, theirs, &out, &f), 0);
+    ch_registry_record_fini(CH_REGISTRY_CAMERA, &out);
+
+    /* Update it: refused on whose it is now. */
+    edit_t e = {.status = "inactive"};
+    ch_registry_update_t req = {
+        .kind = CH_REGISTRY_CAMERA, .id = theirs, .edit = edit_camera, .edit_ud = &e};
+    rc = ch_registry_update(&fx->reg, &provider, &req, &out, &fx->recorder, &f);
+    ch_registry_record_fini(CH_REGISTRY_CAMERA, &out);
+    assert_int_equal(rc, CH_EPERM);
+    assert_int_equal(f.kind, CH_FAULT_FORBIDDEN);
+
+    /* Move its own camera to another agency: refused on whose it would be. */
+    edit_t move = {.agency_id = fx->other};
+    req.id = mine;
+    req.edit_ud = &move;
+    rc = ch_registry_update(&fx->reg, &provider, &req, &out, &fx->recorder, &f);
+    ch_registry_record_fini(CH_REGISTRY_CAMERA, &out);
+    assert_int_equal(rc, CH_EPERM);
+    assert_int_equal(fx->told.count, 0);
+
+    /* Create in another agency: refused before anything is written. */
+    ch_registry_record_t r;
+    ch_registry_record_init(CH_REGISTRY_CAMERA, &r);
+    r.camera.agency_id = fx->other;
+    r.camera.name = ch_strdup("마포 2");
+    r.camera.status = ch_strdup("unlocated");
+    rc = ch_registry_create(&fx->reg, &provider, CH_REGISTRY_CAMERA, &r, &fx->recorder, &f);
+    ch_registry_record_fini(CH_REGISTRY_CAMERA, &r);
+    assert_int_equal(rc, CH_EPERM);
+    assert_int_equal(fx->told.count, 0);
+
+    /* Its own camera it may take out of service. */
+    req.edit_ud = &e;
+    rc = ch_registry_update(&fx->reg, &provider, &req, &out, &fx->recorder, &f);
+    assert_int_equal(rc, 0);
+    assert_string_equal(out.camera.status, "inactive");
+    ch_registry_record_fini(CH_REGISTRY_CAMERA, &out);
+    assert_string_equal(fx->rec.action, "camera.update");
+    assert_int_equal(fx->told.count, 1);
+}
+
+static void test_the_notification_names_the_cameras_and_what_changed(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t id = make_camera(fx, fx->own, "종로 2");
+    assert_int_equal(fx->told.count, 1);
+    assert_int_equal(fx->told.what, CH_REGISTRY_CAMERA_CREATED);
+    assert_int_equal(fx->told.nids, 1);
+    assert_int_equal(fx->told.ids[0], id);
+    assert_true(fx->told.had_camera);
+    assert_string_equal(fx->told.actor, "user:admin");
+    assert_string_equal(fx->rec.action, "camera.create");
+
+    /* Taken out of service: its grants must end. */
+    edit_t e = {.status = "inactive"};
+    ch_registry_update_t req = {
+        .kind = CH_REGISTRY_CAMERA, .id = id, .edit = edit_camera, .edit_ud = &e};
+    ch_registry_record_t out;
+    ch_fault_t f;
+    assert_int_equal(ch_registry_update(&fx->reg, &admin, &req, &out, &fx->recorder, &f), 0);
+    ch_registry_record_fini(CH_REGISTRY_CAMERA, &out);
+    assert_int_equal(fx->told.count, 2);
+    assert_int_equal(fx->told.what, CH_REGISTRY_CAMERA_UPDATED | CH_REGISTRY_CAMERA_INACTIVE);
+    assert_int_equal(fx->told.ids[0], id);
+
+    assert_int_equal(
+        ch_registry_delete(&fx->reg, &admin, CH_REGISTRY_CAMERA, id, &fx->recorder, &f), 0);
+    assert_int_equal(fx->told.count, 3);
+    assert_int_equal(fx->told.what, CH_REGISTRY_CAMERA_DELETED);
+    assert_int_equal(fx->told.ids[0], id);
+    assert_false(fx->told.had_camera);
+    assert_string_equal(fx->rec.action, "camera.delete");
+
+    /* Agencies and devices are not cameras: no notification. */
+    ch_registry_record_t a;
+    ch_registry_record_init(CH_REGISTRY_AGENCY, &a);
+    a.agency.name = ch_strdup("서울특별시 중구");
+    a.agency.kind = ch_strdup("provider");
+    a.agency.level = ch_strdup("district");
+    a.agency.type = ch_strdup("district-center");
+    assert_int_equal(
+        ch_registry_create(&fx->reg, &admin, CH_REGISTRY_AGENCY, &a, &fx->recorder, &f), 0);
+    ch_registry_record_fini(CH_REGISTRY_AGENCY, &a);
+    assert_int_equal(fx->told.count, 3);
+    assert_string_equal(fx->rec.action, "agency.create");
+}
+
+static int edit_url(void *ud, ch_registry_record_t *r, ch_fault_t *f)
+{
+    (void)f;
+    ch_free(r->camera.rtsp_url);
+    r->camera.rtsp_url = ch_strdup(ud);
+    return 0;
+}
+
+static void test_a_new_stream_url_is_told_as_a_source_change(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t id = make_camera(fx, fx->own, "종로 3");
+    ch_registry_update_t req = {.kind = CH_REGISTRY_CAMERA,
+                                .id = id,
+                                .edit = edit_url,
+                                .edit_ud = (void *)"rtsp://cam.example/a"};
+    ch_registry_record_t out;
+    ch_fault_t f;
+    assert_int_equal(ch_registry_update(&fx->reg, &admin, &req, &out, &fx->recorder, &f), 0);
+    ch_registry_record_fini(CH_REGISTRY_CAMERA, &out);
+    assert_int_equal(fx->told.what, CH_REGISTRY_CAMERA_UPDATED | CH_REGISTRY_CAMERA_SOURCE);
+    /* The same URL again: nothing to restart. */
+    assert_int_equal(ch_registry_update(&fx->reg, &admin, &req, &out, &fx->recorder, &f), 0);
+    ch_registry_record_fini(CH_REGISTRY_CAMERA, &out);
+    assert_int_equal(fx->told.what, CH_REGISTRY_CAMERA_UPDATED);
+}
+
+static void test_a_change_the_audit_record_refuses_is_undone(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t id = make_camera(fx, fx->own, "종로 4");
+    fx->told.count = 0;
+    fx->rec.fail = CH_EIO;
+    ch_fault_t f;
+
+    /* A create: nothing stored, nobody told. */
+    ch_registry_record_t r;
+    ch_registry_record_init(CH_REGISTRY_CAMERA, &r);
+    r.camera.agency_id = fx->own;
+    r.camera.name = ch_strdup("종로 5");
+    r.camera.kind = ch_strdup("unknown");
+    r.camera.status = ch_strdup("unlocated");
+    int rc = ch_registry_create(&fx->reg, &admin, CH_REGISTRY_CAMERA, &r, &fx->recorder, &f);
+    ch_registry_record_fini(CH_REGISTRY_CAMERA, &r);
+    assert_true(rc < 0);
+    assert_int_equal(f.kind, CH_FAULT_AUDIT);
+    assert_string_equal(ch_fault_code(&f), "audit_unavailable");
+    assert_int_equal(fx->told.count, 0);
+    ch_store_filter_t filter = {.agency_id = fx->own};
+    ch_camera_list_t l;
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(ch_store_camera_list(fx->st, &filter, &l), 0);
+    assert_int_equal(l.total, 1);
+    ch_camera_list_free(&l);
+
+    /* An update: the camera stays as it was. */
+    edit_t e = {.status = "inactive"};
+    ch_registry_update_t req = {
+        .kind = CH_REGISTRY_CAMERA, .id = id, .edit = edit_camera, .edit_ud = &e};
+    ch_registry_record_t out;
+    rc = ch_registry_update(&fx->reg, &admin, &req, &out, &fx->recorder, &f);
+    ch_registry_record_fini(CH_REGISTRY_CAMERA, &out);
+    assert_int_equal(f.kind, CH_FAULT_AUDIT);
+    assert_int_equal(ch_registry_get(&fx->reg, CH_REGISTRY_CAMERA, id, &out, &f), 0);
+    assert_string_equal(out.camera.status, "active");
+    ch_registry_record_fini(CH_REGISTRY_CAMERA, &out);
+
+    /* A delete: the camera is still there. */
+    rc = ch_registry_delete(&fx->reg, &admin, CH_REGISTRY_CAMERA, id, &fx->recorder, &f);
+    assert_int_equal(f.kind, CH_FAULT_AUDIT);
+    assert_int_equal(ch_registry_get(&fx->reg, CH_REGISTRY_CAMERA, id, &out, &f), 0);
+    ch_registry_record_fini(CH_REGISTRY_CAMERA, &out);
+    assert_int_equal(fx->told.count, 0);
+}
+
+static void test_store_refusals_are_faults(void **state)
+{
+    fixture_t *fx = *state;
+    ch_registry_record_t out;
+    ch_fault_t f;
+    assert_int_equal(ch_registry_get(&fx->reg, CH_REGISTRY_DEVICE, 999, &out, &f), CH_ENOTFOUND);
+    ch_registry_record_fini(CH_REGISTRY_DEVICE, &out);
+    assert_int_equal(f.kind, CH_FAULT_NOT_FOUND);
+    assert_string_equal(f.message, "no such device");
+    (void)make_camera(fx, fx->own, "종로 6");
+    /* The agency still has a camera. */
+    int rc = ch_registry_delete(&fx->reg, &admin, CH_REGISTRY_AGENCY, fx->own, &fx->recorder, &f);
+    assert_int_equal(rc, CH_ECONFLICT);
+    assert_int_equal(f.kind, CH_FAULT_CONFLICT);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_a_provider_is_refused_on_another_agency_camera, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_the_notification_names_the_cameras_and_what_changed,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_new_stream_url_is_told_as_a_source_change, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_change_the_audit_record_refuses_is_undone, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_refusals_are_faults, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
