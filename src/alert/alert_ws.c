@@ -301,13 +301,8 @@ void ch_alert_live_take(ch_alert_live_t *live, int fd, const void *raw, size_t l
         refuse_fd(fd, 503, "Service Unavailable", "unavailable", "the hub is stopping");
         return;
     }
-    const ch_proto_header_t *key =
-        ch_proto_header_find(req.headers, req.num_headers, "sec-websocket-key");
-    const ch_proto_header_t *ver =
-        ch_proto_header_find(req.headers, req.num_headers, "sec-websocket-version");
     char accept[CH_PROTO_WS_ACCEPT_LEN + 1];
-    if (key == NULL || ver == NULL || !ch_slice_eq(ver->value, "13") ||
-        ch_proto_ws_accept(key->value, accept) != 0) {
+    if (ch_proto_ws_handshake(&req, accept) != 0) {
         refuse_fd(fd, 400, "Bad Request", "bad_request",
                   "a WebSocket handshake needs Sec-WebSocket-Key and Sec-WebSocket-Version: 13");
         return;
@@ -339,12 +334,12 @@ void ch_alert_live_take(ch_alert_live_t *live, int fd, const void *raw, size_t l
     }
     live->clients = c;
     live->nclients++;
-    char resp[256];
-    int rn = snprintf(resp, sizeof(resp),
-                      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-                      accept);
-    if (client_send(c, resp, (size_t)rn, NULL, 0) != 0) {
+    ch_buf_t resp;
+    ch_buf_init(&resp);
+    ch_proto_ws_switching(accept, &resp);
+    int rc = client_send(c, resp.data, resp.len, NULL, 0);
+    ch_buf_fini(&resp);
+    if (rc != 0) {
         return;
     }
     /* Bytes the client sent right behind its head are frames already. */

@@ -1,6 +1,7 @@
 /*
  * alert/webhook.c: each alert POSTed as JSON to alert.webhook_url, by a small HTTP/1.1 client on
- * the control loop (libuv: getaddrinfo on the pool, TCP, a timer per try). Alerts go one at a
+ * the control loop (net's client dials each try: the name resolved on the pool, a non-blocking
+ * connect, the try's deadline). Alerts go one at a
  * time, in the order raised; a try that fails (no connection, a timeout, a status other than
  * 2xx) is retried after a wait that doubles from first_retry_ms up to max_retry_ms; after
  * max_tries the alert is dropped with a log line, and so is a new alert that finds the queue
@@ -8,6 +9,7 @@
  */
 #include "alert/alert.h"
 #include "core/config.h"
+#include "net/net.h"
 #include "proto/proto.h"
 
 #include <sodium.h>
@@ -32,7 +34,7 @@ struct ch_alert_webhook {
     ch_alert_engine_t *eng;
     ch_alert_webhook_config_t cfg;
     char host[256];
-    char port_str[8];
+    uint16_t port;
     char *path;
     char *host_header;
     char *secret; /* NULL: unsigned */
@@ -46,16 +48,13 @@ struct ch_alert_webhook {
     uint64_t delivered, failed_tries, dropped;
 };
 
-/* One try: resolve, connect, write, read the status line. */
+/* One try: dial (net's client: resolve, connect, the try's deadline), write, read the status
+ * line. */
 struct attempt {
     ch_alert_webhook_t *wh;
-    uv_getaddrinfo_t gai;
-    uv_connect_t connect;
+    ch_net_dial_t dial;
     uv_write_t write;
-    uv_tcp_t tcp;
-    uv_timer_t timeout;
-    int tcp_open, timer_open; /* handles to close */
-    int done;                 /* the result is known */
+    int done; /* the result is known */
     int ok;
     int status;
     char why[96];
@@ -164,20 +163,12 @@ static void attempt_finished(attempt_t *a)
     uv_timer_start(&wh->retry_timer, on_retry, wait, 0);
 }
 
-static void on_attempt_handle_closed(uv_handle_t *h)
+static void on_dial_closed(ch_net_dial_t *d)
 {
-    attempt_t *a = h->data;
-    if (h == (uv_handle_t *)&a->tcp) {
-        a->tcp_open = 0;
-    } else {
-        a->timer_open = 0;
-    }
-    if (!a->tcp_open && !a->timer_open) {
-        attempt_finished(a);
-    }
+    attempt_finished(d->data);
 }
 
-/* Ends the try with its result (once): closes what it holds; attempt_finished follows. */
+/* Ends the try with its result (once): closes its connection; attempt_finished follows. */
 static void attempt_end(attempt_t *a, int ok, const char *why)
 {
     if (a->done) {
@@ -186,43 +177,24 @@ static void attempt_end(attempt_t *a, int ok, const char *why)
     a->done = 1;
     a->ok = ok;
     snprintf(a->why, sizeof(a->why), "%s", why);
-    int closing = 0;
-    if (a->timer_open) {
-        uv_close((uv_handle_t *)&a->timeout, on_attempt_handle_closed);
-        closing = 1;
-    }
-    if (a->tcp_open) {
-        uv_close((uv_handle_t *)&a->tcp, on_attempt_handle_closed);
-        closing = 1;
-    }
-    if (!closing) {
-        attempt_finished(a);
-    }
+    ch_net_dial_close(&a->dial, on_dial_closed);
 }
 
-static void on_timeout(uv_timer_t *t)
+static void on_timeout(ch_net_dial_t *d)
 {
-    attempt_t *a = t->data;
-    if (!a->tcp_open) {
-        /* Still resolving: the getaddrinfo callback ends the try once cancelled or done. */
-        if (uv_cancel((uv_req_t *)&a->gai) != 0) {
-            a->status = -1; /* it runs: its callback sees the timeout */
-        }
-        return;
-    }
-    attempt_end(a, 0, "timed out");
+    attempt_end(d->data, 0, "timed out");
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    attempt_t *a = h->data;
+    attempt_t *a = ((ch_net_dial_t *)h->data)->data;
     CH_UNUSED(suggested);
     *buf = uv_buf_init(a->resp + a->resp_len, (unsigned)(sizeof(a->resp) - a->resp_len));
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-    attempt_t *a = s->data;
+    attempt_t *a = ((ch_net_dial_t *)s->data)->data;
     CH_UNUSED(buf);
     if (n < 0) {
         attempt_end(a, 0, n == UV_EOF ? "closed before a complete answer" : "read failed");
@@ -254,41 +226,24 @@ static void on_written(uv_write_t *w, int status)
     }
 }
 
-static void on_connect(uv_connect_t *c, int status)
+static void on_connect(ch_net_dial_t *d, int status)
 {
-    attempt_t *a = c->data;
+    attempt_t *a = d->data;
     if (a->done) {
         return;
     }
     if (status < 0) {
-        attempt_end(a, 0, "connection failed");
+        attempt_end(a, 0,
+                    status == UV_ETIMEDOUT ? "timed out"
+                    : !d->resolved         ? "host not resolved"
+                                           : "connection failed");
         return;
     }
     uv_buf_t b = uv_buf_init(a->req.data, (unsigned)a->req.len);
     a->write.data = a;
-    if (uv_write(&a->write, (uv_stream_t *)&a->tcp, &b, 1, on_written) != 0 ||
-        uv_read_start((uv_stream_t *)&a->tcp, on_alloc, on_read) != 0) {
+    if (uv_write(&a->write, (uv_stream_t *)&d->tcp, &b, 1, on_written) != 0 ||
+        uv_read_start((uv_stream_t *)&d->tcp, on_alloc, on_read) != 0) {
         attempt_end(a, 0, "write failed");
-    }
-}
-
-static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res)
-{
-    attempt_t *a = g->data;
-    ch_alert_webhook_t *wh = a->wh;
-    if (status < 0 || res == NULL || a->status == -1 || wh->closing) {
-        uv_freeaddrinfo(res);
-        attempt_end(a, 0, a->status == -1 ? "timed out" : "host not resolved");
-        return;
-    }
-    uv_tcp_init(wh->loop, &a->tcp);
-    a->tcp.data = a;
-    a->tcp_open = 1;
-    a->connect.data = a;
-    int rc = uv_tcp_connect(&a->connect, &a->tcp, res->ai_addr, on_connect);
-    uv_freeaddrinfo(res);
-    if (rc != 0) {
-        attempt_end(a, 0, "connection failed");
     }
 }
 
@@ -332,18 +287,10 @@ static void start_next(ch_alert_webhook_t *wh)
     ch_buf_append(&a->req, it->body, blen);
     wh->cur = a;
     wh->handles++;
-    uv_timer_init(wh->loop, &a->timeout);
-    a->timeout.data = a;
-    a->timer_open = 1;
-    uv_timer_start(&a->timeout, on_timeout, wh->cfg.timeout_ms, 0);
-    a->gai.data = a;
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    if (uv_getaddrinfo(wh->loop, &a->gai, on_resolved, wh->host, wh->port_str, &hints) != 0) {
-        attempt_end(a, 0, "host not resolved");
-    }
+    a->dial.data = a;
+    a->dial.on_deadline = on_timeout;
+    ch_net_dial_start(&a->dial, wh->loop, wh->host, wh->port, uv_now(wh->loop) + wh->cfg.timeout_ms,
+                      on_connect);
 }
 
 static void on_alert(void *ud, const json_t *alert)
@@ -406,7 +353,7 @@ int ch_alert_webhook_new(uv_loop_t *loop, ch_alert_engine_t *eng,
     if (wh->cfg.timeout_ms == 0) {
         wh->cfg.timeout_ms = 10000;
     }
-    snprintf(wh->port_str, sizeof(wh->port_str), "%d", port);
+    wh->port = (uint16_t)port;
     wh->path = ch_strdup(path);
     ch_buf_t hh;
     ch_buf_init(&hh);
@@ -454,11 +401,6 @@ void ch_alert_webhook_close(ch_alert_webhook_t *wh)
     }
     uv_close((uv_handle_t *)&wh->retry_timer, on_retry_timer_closed);
     if (wh->cur != NULL) {
-        attempt_t *a = wh->cur;
-        if (!a->tcp_open) {
-            (void)uv_cancel((uv_req_t *)&a->gai); /* its callback ends the try */
-        } else {
-            attempt_end(a, 0, "stopping");
-        }
+        attempt_end(wh->cur, 0, "stopping"); /* a name lookup in flight is cancelled */
     }
 }

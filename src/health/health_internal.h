@@ -6,6 +6,7 @@
 #define CH_HEALTH_INTERNAL_H
 
 #include "health/health.h"
+#include "proto/proto.h"
 
 #include <assert.h>
 
@@ -84,39 +85,27 @@ void ch_health__end_unwatched(ch_health_t *h, int64_t camera_id, int64_t agency_
 
 #define CH_HEALTH__PROBE_IN 65536 /* a head and an SDP; more is not a DESCRIBE answer */
 
-enum { CH_HEALTH__STEP_OPTIONS = 1, CH_HEALTH__STEP_DESCRIBE = 2 };
-
-/* The two requests of a probe and the reading of their answers, with no socket. */
+/* A probe's exchange with a camera, with no socket: proto's RTSP client session (OPTIONS,
+ * DESCRIBE, one answer to a challenge, redirects) and the reading of its outcome. */
 typedef struct ch_health__session {
-    char wire[1024]; /* the URL without userinfo, as on the request line */
-    char user[128], pass[128];
-    int step;
-    uint32_t cseq, nc;
-    char challenge[1024];
-    int has_challenge;
-    unsigned challenges;
-    ch_buf_t out; /* the next request to write; empty when none */
+    ch_proto_rtsp_client_t rtsp; /* state REDIRECTED: connect again to rtsp.redirect */
     size_t in_len;
     char in[CH_HEALTH__PROBE_IN]; /* bytes read and not yet used */
     int done;
     ch_health_outcome_t outcome;
     char codec[16];
     char reason[160];
-    /* Set with done when the camera answered DESCRIBE with a redirect (3xx and an rtsp://
-     * Location): the probe tries that URL instead (at most CH_HEALTH__MAX_REDIRECTS). */
-    char redirect[1024];
 } ch_health__session_t;
 
-#define CH_HEALTH__MAX_REDIRECTS 3
-
-/* Starts a session: out holds nothing yet; call session_request for the OPTIONS. */
-void ch_health__session_init(ch_health__session_t *s, const char *wire, const char *user,
-                             const char *password);
+void ch_health__session_init(ch_health__session_t *s);
 void ch_health__session_fini(ch_health__session_t *s);
-/* Builds the request of the current step into out (or ends the session). */
-void ch_health__session_request(ch_health__session_t *s);
+/* Begins the exchange with url on a new connection (see ch_proto_rtsp_client_begin); ends the
+ * session when the URL cannot be asked. 0 or -1. */
+int ch_health__session_begin(ch_health__session_t *s, const char *url, const char *user,
+                             const char *password);
 /* n more bytes were read into in[in_len...]: reads the whole answers. Afterwards either done is
- * set (outcome, codec, reason), or out holds the next request, or more bytes are needed. */
+ * set (outcome, codec, reason), or rtsp.state is REDIRECTED, or rtsp.out holds the next
+ * request, or more bytes are needed. */
 void ch_health__session_input(ch_health__session_t *s, size_t n);
 /* Ends the session with outcome (no-op when it ended already). */
 void ch_health__session_end(ch_health__session_t *s, ch_health_outcome_t outcome, const char *codec,

@@ -1,16 +1,16 @@
 /*
- * health/probe.c: one camera probe on the control loop: a non-blocking libuv TCP connection (a
- * host name through uv_getaddrinfo on the pool) that carries the requests of a probe session
- * (probe_session.c: OPTIONS, DESCRIBE, one answer to a challenge) and its answers, all within
- * one deadline (health.probe_timeout_s); a redirect closes the connection and begins again at
- * its URL, at most CH_HEALTH__MAX_REDIRECTS times, as the relay's pull does. A probe costs the
- * camera one short connection and two or three answers; it never starts a stream.
+ * health/probe.c: one camera probe on the control loop: a connection dialled by net's client
+ * (a host name resolved on the pool, a non-blocking connect) that carries the requests of a
+ * probe session (probe_session.c over proto's RTSP client session: OPTIONS, DESCRIBE, one
+ * answer to a challenge) and its answers, all within one deadline (health.probe_timeout_s,
+ * the dial's); a redirect closes the connection and begins again at its URL (the session
+ * bounds them, as for the relay's pull). A probe costs the camera one short connection and two or
+ * three answers; it never starts a stream.
  */
 #include "health/health_internal.h"
+#include "net/net.h"
 #include "proto/proto.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,18 +18,14 @@
 struct ch_health__probe {
     ch_health__probe_t *next, **prev; /* the runner's list of running probes */
     uv_loop_t *loop;
-    uv_tcp_t tcp;
-    uv_connect_t conn;
-    uv_timer_t timer;
-    uv_getaddrinfo_t gai;
-    int tcp_open, resolving, open_handles, writes, done, connected;
-    int redirects;
-    char next_url[1024];       /* a redirect's target, while the old connection closes */
+    ch_net_dial_t dial; /* the connection to the camera (net's client) */
+    int dialing;        /* dial started and not yet closed */
+    int writes, done;
     char user[128], pass[128]; /* the credentials, kept across redirects */
     int64_t camera_id;
-    uint16_t port;
     uint64_t t0_ns;
     uint64_t timeout_ms;
+    uint64_t deadline_ms; /* uv_now's clock: the whole probe's, redirects included */
     ch_health__probe_cb cb;
     void *ud;
     ch_health__session_t s;
@@ -45,20 +41,20 @@ typedef struct write_req {
 
 static void maybe_free(ch_health__probe_t *p)
 {
-    if (p->done && p->open_handles == 0 && p->writes == 0 && !p->resolving) {
+    if (p->done && !p->dialing && p->writes == 0) {
         ch_health__session_fini(&p->s);
         ch_free(p);
     }
 }
 
-static void on_closed(uv_handle_t *hd)
+static void on_dial_closed(ch_net_dial_t *d)
 {
-    ch_health__probe_t *p = hd->data;
-    p->open_handles--;
+    ch_health__probe_t *p = d->data;
+    p->dialing = 0;
     maybe_free(p);
 }
 
-/* Reports the session's outcome once, then closes the probe's handles. */
+/* Reports the session's outcome once, then closes the probe's connection. */
 static void finish(ch_health__probe_t *p)
 {
     if (p->done) {
@@ -81,14 +77,8 @@ static void finish(ch_health__probe_t *p)
     if (p->cb != NULL) {
         p->cb(p->ud, p->camera_id, &r);
     }
-    uv_timer_stop(&p->timer);
-    uv_close((uv_handle_t *)&p->timer, on_closed);
-    if (p->tcp_open) {
-        p->tcp_open = 0;
-        uv_close((uv_handle_t *)&p->tcp, on_closed);
-    }
-    if (p->resolving) {
-        (void)uv_cancel((uv_req_t *)&p->gai); /* its callback still runs, and frees */
+    if (p->dialing && !p->dial.closing) {
+        ch_net_dial_close(&p->dial, on_dial_closed);
     }
     maybe_free(p);
 }
@@ -128,50 +118,42 @@ static void on_written(uv_write_t *w, int status)
 static void begin(ch_health__probe_t *p, const char *url, const char *user, const char *password);
 
 /* The old connection is closed: the redirect's URL gets a new one (within the same deadline). */
-static void on_closed_for_redirect(uv_handle_t *hd)
+static void on_closed_for_redirect(ch_net_dial_t *d)
 {
-    ch_health__probe_t *p = hd->data;
-    p->open_handles--;
+    ch_health__probe_t *p = d->data;
+    p->dialing = 0;
     if (p->done) {
         maybe_free(p);
         return;
     }
-    begin(p, p->next_url, p->user, p->pass);
+    begin(p, p->s.rtsp.redirect, p->user, p->pass);
 }
 
 /* Writes the session's next request, or reports its end, or follows a redirect. */
 static void advance(ch_health__probe_t *p)
 {
-    if (p->s.done && p->s.redirect[0] != '\0' && !p->done) {
-        if (++p->redirects > CH_HEALTH__MAX_REDIRECTS) {
-            snprintf(p->s.reason, sizeof(p->s.reason), "more than %d redirects",
-                     CH_HEALTH__MAX_REDIRECTS);
-            finish(p);
-            return;
-        }
-        snprintf(p->next_url, sizeof(p->next_url), "%s", p->s.redirect);
-        snprintf(p->user, sizeof(p->user), "%s", p->s.user);
-        snprintf(p->pass, sizeof(p->pass), "%s", p->s.pass);
-        p->connected = 0;
-        p->tcp_open = 0;
-        uv_close((uv_handle_t *)&p->tcp, on_closed_for_redirect);
+    if (p->s.rtsp.state == CH_PROTO_RTSP_CLIENT_REDIRECTED && !p->s.done && !p->done) {
+        snprintf(p->user, sizeof(p->user), "%s", p->s.rtsp.user);
+        snprintf(p->pass, sizeof(p->pass), "%s", p->s.rtsp.pass);
+        ch_net_dial_close(&p->dial, on_closed_for_redirect);
         return;
     }
     if (p->s.done) {
         finish(p);
         return;
     }
-    if (p->s.out.len == 0) {
+    ch_buf_t *out = &p->s.rtsp.out;
+    if (out->len == 0) {
         return; /* more of the answer to come */
     }
-    write_req_t *wr = ch_malloc(sizeof(*wr) + p->s.out.len);
+    write_req_t *wr = ch_malloc(sizeof(*wr) + out->len);
     wr->p = p;
-    wr->len = p->s.out.len;
-    memcpy(wr->data, p->s.out.data, wr->len);
-    ch_buf_reset(&p->s.out);
+    wr->len = out->len;
+    memcpy(wr->data, out->data, wr->len);
+    ch_buf_reset(out);
     wr->req.data = wr;
     uv_buf_t b = uv_buf_init(wr->data, (unsigned)wr->len);
-    int rc = uv_write(&wr->req, (uv_stream_t *)&p->tcp, &b, 1, on_written);
+    int rc = uv_write(&wr->req, (uv_stream_t *)&p->dial.tcp, &b, 1, on_written);
     if (rc != 0) {
         ch_free(wr);
         fail(p, "write to the camera: %s", uv_strerror(rc));
@@ -182,14 +164,14 @@ static void advance(ch_health__probe_t *p)
 
 static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *b)
 {
-    ch_health__probe_t *p = hd->data;
+    ch_health__probe_t *p = ((ch_net_dial_t *)hd->data)->data;
     CH_UNUSED(suggested);
     *b = uv_buf_init(p->s.in + p->s.in_len, (unsigned)(sizeof(p->s.in) - p->s.in_len));
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
-    ch_health__probe_t *p = st->data;
+    ch_health__probe_t *p = ((ch_net_dial_t *)st->data)->data;
     CH_UNUSED(b);
     if (p->done || n == 0) {
         return;
@@ -202,10 +184,31 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     advance(p);
 }
 
-static void on_connected(uv_connect_t *req, int status)
+static void fail_timeout(ch_health__probe_t *p)
 {
-    ch_health__probe_t *p = req->data;
+    fail(p, "no answer within %llu s (%s)", (unsigned long long)(p->timeout_ms / 1000),
+         !p->dial.connected                                ? "connect"
+         : p->s.rtsp.state == CH_PROTO_RTSP_CLIENT_OPTIONS ? "OPTIONS"
+                                                           : "DESCRIBE");
+}
+
+static void on_deadline(ch_net_dial_t *d)
+{
+    fail_timeout(d->data);
+}
+
+static void on_connected(ch_net_dial_t *d, int status)
+{
+    ch_health__probe_t *p = d->data;
     if (p->done) {
+        return;
+    }
+    if (status == UV_ETIMEDOUT) {
+        fail_timeout(p);
+        return;
+    }
+    if (status < 0 && !d->resolved) {
+        fail(p, "cannot resolve the camera's host: %s", uv_strerror(status));
         return;
     }
     if (status < 0) {
@@ -213,65 +216,14 @@ static void on_connected(uv_connect_t *req, int status)
              status == UV_ECONNREFUSED ? "connection refused" : uv_strerror(status));
         return;
     }
-    p->connected = 1;
-    (void)uv_tcp_nodelay(&p->tcp, 1);
-    int rc = uv_read_start((uv_stream_t *)&p->tcp, on_alloc, on_read);
+    (void)uv_tcp_nodelay(&d->tcp, 1);
+    int rc = uv_read_start((uv_stream_t *)&d->tcp, on_alloc, on_read);
     if (rc != 0) {
         fail(p, "cannot read from the camera: %s", uv_strerror(rc));
         return;
     }
-    ch_health__session_request(&p->s);
+    ch_proto_rtsp_client_start(&p->s.rtsp);
     advance(p);
-}
-
-static void connect_to(ch_health__probe_t *p, const struct sockaddr *sa)
-{
-    int rc = uv_tcp_init(p->loop, &p->tcp);
-    if (rc != 0) {
-        fail(p, "socket: %s", uv_strerror(rc));
-        return;
-    }
-    p->tcp.data = p;
-    p->tcp_open = 1;
-    p->open_handles++;
-    p->conn.data = p;
-    rc = uv_tcp_connect(&p->conn, &p->tcp, sa, on_connected);
-    if (rc != 0) {
-        fail(p, "cannot connect to the camera: %s", uv_strerror(rc));
-    }
-}
-
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-    ch_health__probe_t *p = req->data;
-    p->resolving = 0;
-    if (p->done) {
-        uv_freeaddrinfo(res);
-        maybe_free(p);
-        return;
-    }
-    if (status != 0 || res == NULL) {
-        fail(p, "cannot resolve the camera's host: %s", uv_strerror(status));
-    } else {
-        struct sockaddr_storage ss;
-        memcpy(&ss, res->ai_addr, res->ai_addrlen);
-        if (ss.ss_family == AF_INET6) {
-            ((struct sockaddr_in6 *)&ss)->sin6_port = htons(p->port);
-        } else {
-            ((struct sockaddr_in *)&ss)->sin_port = htons(p->port);
-        }
-        connect_to(p, (struct sockaddr *)&ss);
-    }
-    uv_freeaddrinfo(res);
-}
-
-static void on_timeout(uv_timer_t *t)
-{
-    ch_health__probe_t *p = t->data;
-    fail(p, "no answer within %llu s (%s)", (unsigned long long)(p->timeout_ms / 1000),
-         !p->connected                          ? "connect"
-         : p->s.step == CH_HEALTH__STEP_OPTIONS ? "OPTIONS"
-                                                : "DESCRIBE");
 }
 
 void ch_health__probe_start(uv_loop_t *loop, ch_health__probe_t **list, int64_t camera_id,
@@ -291,64 +243,21 @@ void ch_health__probe_start(uv_loop_t *loop, ch_health__probe_t **list, int64_t 
     p->ud = ud;
     p->t0_ns = ch_time_mono_ns();
     p->timeout_ms = timeout_ms;
-    ch_health__session_init(&p->s, "", NULL, NULL);
-    uv_timer_init(loop, &p->timer);
-    p->timer.data = p;
-    p->open_handles = 1;
-    uv_timer_start(&p->timer, on_timeout, timeout_ms, 0);
+    p->deadline_ms = uv_now(loop) + timeout_ms;
+    ch_health__session_init(&p->s);
     begin(p, url, user, password);
 }
 
 /* A session for url (its userinfo, if any, before user and password) on a new connection. */
 static void begin(ch_health__probe_t *p, const char *url, const char *user, const char *password)
 {
-    ch_proto_url_t u;
-    if (url == NULL || ch_proto_url_parse(url, strlen(url), &u) != 0) {
-        fail(p, p->redirects > 0 ? "redirected to a URL that is not a valid rtsp:// URL"
-                                 : "the stream URL is not a valid rtsp:// URL");
+    if (ch_health__session_begin(&p->s, url, user, password) != 0) {
+        finish(p);
         return;
     }
-    if (u.scheme.len != 4) {
-        fail(p, "rtsps:// is not supported yet");
-        return;
-    }
-    ch_buf_t wb;
-    ch_buf_init(&wb);
-    ch_proto_url_append(&u, CH_PROTO_URL_WIRE, &wb);
-    ch_buf_append_char(&wb, '\0');
-    char uu[128], up[128];
-    if (u.has_userinfo) {
-        if (ch_proto_url_decode(u.user, uu, sizeof(uu)) < 0 ||
-            ch_proto_url_decode(u.password, up, sizeof(up)) < 0) {
-            ch_buf_fini(&wb);
-            fail(p, "the stream URL's credentials are malformed");
-            return;
-        }
-        user = uu;
-        password = up;
-    }
-    ch_health__session_fini(&p->s);
-    ch_health__session_init(&p->s, wb.data, user, password);
-    ch_buf_fini(&wb);
-    p->port = u.port;
-    char host[256];
-    snprintf(host, sizeof(host), "%.*s", (int)u.host.len, u.host.ptr);
-    struct sockaddr_in a4;
-    struct sockaddr_in6 a6;
-    if (uv_ip4_addr(host, u.port, &a4) == 0) {
-        connect_to(p, (const struct sockaddr *)&a4);
-    } else if (uv_ip6_addr(host, u.port, &a6) == 0) {
-        connect_to(p, (const struct sockaddr *)&a6);
-    } else {
-        struct addrinfo hints;
-        memset(&hints, 0, sizeof(hints));
-        hints.ai_socktype = SOCK_STREAM;
-        p->gai.data = p;
-        int rc = uv_getaddrinfo(p->loop, &p->gai, on_resolved, host, NULL, &hints);
-        if (rc != 0) {
-            fail(p, "cannot resolve the camera's host: %s", uv_strerror(rc));
-            return;
-        }
-        p->resolving = 1;
-    }
+    p->dial.data = p;
+    p->dial.on_deadline = on_deadline;
+    p->dialing = 1;
+    ch_net_dial_start(&p->dial, p->loop, p->s.rtsp.host, p->s.rtsp.port, p->deadline_ms,
+                      on_connected);
 }

@@ -38,30 +38,16 @@ typedef struct ch_media__pull {
     struct sockaddr_storage peer; /* the camera's address (UDP packets must come from it) */
     ch_media__sock_t *udp[2];     /* RTP and RTCP over UDP (relay.pull_transport = udp) */
     uint16_t udp_port;
-    int udp_refused; /* the camera answered 461 to UDP: TCP from then on */
     ch_media_source_t src;
-    char url[1024];  /* the URL asked now (after redirects), with its userinfo */
-    char wire[1024]; /* the same as a request line names it: no userinfo */
-    char user[128];  /* decoded credentials */
-    char pass[128];
-    char base[1024]; /* Content-Base for controls, without userinfo */
-    char setup_url[1024];
-    char play_url[1024];
-    char session[CH_PROTO_RTSP_MAX_SESSION_ID + 1];
-    unsigned session_timeout;
-    char challenge[512]; /* the camera's WWW-Authenticate value, kept for every request */
-    int has_challenge;
-    unsigned auth_tries;
-    uint32_t nc;
-    uint32_t cseq;
-    unsigned redirects;
-    int keepalive_get_parameter; /* the camera's Public names GET_PARAMETER */
+    char url[1024]; /* the URL asked now (after redirects), with its userinfo */
+    /* The exchange with the camera (proto's RTSP client session): the URL as on a request
+     * line, credentials, challenge, redirects, controls, Session, Transport, a 461 to UDP. */
+    ch_proto_rtsp_client_t rtsp;
     uint8_t *in;
     size_t in_len;
     ch_buf_t out;
     size_t out_off;
-    uint8_t pt;     /* the video payload type */
-    uint8_t rtp_ch; /* the interleaved channel of RTP */
+    uint8_t pt; /* the video payload type */
     ch_codec_stream_t codec;
     int64_t state_since_ms; /* wall clock */
     int64_t connect_mono_ms;

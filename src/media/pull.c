@@ -1,11 +1,11 @@
 /*
  * media/pull.c: the camera side of a stream, an RTSP/1.0 client on the camera's loop.
  *
- * OPTIONS, DESCRIBE, SETUP of the first H.264/H.265 video track over TCP interleaved, PLAY,
- * then interleaved frames; Basic or Digest when the camera asks (the challenge is kept for
- * every later request), up to 3 redirects, a keep-alive at half the session timeout
- * (GET_PARAMETER when the camera's Public lists it, else OPTIONS), a step deadline for slow
- * answers, stall detection, reconnects with capped exponential backoff. Packets are inspected
+ * proto's RTSP client session (the one the health probe drives too) asks OPTIONS, DESCRIBE,
+ * SETUP of the first H.264/H.265 video track over TCP interleaved (or UDP), PLAY, answers
+ * Basic or Digest challenges and follows up to 3 redirects; here, the choice of the track, a
+ * keep-alive at half the session timeout, a step deadline for slow answers, interleaved
+ * frames, stall detection, reconnects with capped exponential backoff. Packets are inspected
  * by the codec module (access units, keyframes, parameter sets), their sequence numbers,
  * timestamps and SSRC rewritten so viewers see one continuous stream across reconnects, and
  * stored once in the camera's fan-out store.
@@ -27,11 +27,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define STEP_MS      15000 /* a camera answering slower than this is given up on */
-#define BACKOFF_MIN  500
-#define MAX_HEADERS  48
-#define MAX_BODY     65536
-#define MAX_REDIRECT 3
+#define STEP_MS     15000 /* a camera answering slower than this is given up on */
+#define BACKOFF_MIN 500
 
 typedef ch_media__pull_t pull_t;
 typedef ch_media__cam_t cam_t;
@@ -154,112 +151,37 @@ static void flush_out(cam_t *c)
     ch_media__sock_want(p->sock, UV_READABLE);
 }
 
-static void random_hex(char *out, size_t nbytes)
-{
-    uint8_t b[32];
-    if (nbytes > sizeof(b)) {
-        nbytes = sizeof(b);
-    }
-    if (getrandom(b, nbytes, 0) != (ssize_t)nbytes) {
-        uint64_t t = ch_time_mono_ns();
-        memcpy(b, &t, nbytes < sizeof(t) ? nbytes : sizeof(t));
-    }
-    ch_hex_encode(out, 2 * nbytes + 1, b, nbytes, 0);
-}
-
-static int send_req(cam_t *c, const char *method, const char *url, const char *extra)
+/* Sends the session's next request, if any; fails the pull when the session failed. 0 or -1. */
+static int send_out(cam_t *c)
 {
     pull_t *p = &c->pull;
-    p->cseq++;
-    ch_buf_appendf(&p->out, "%s %s RTSP/1.0\r\nCSeq: %u\r\nUser-Agent: cctvhub\r\n", method, url,
-                   p->cseq);
-    if (p->has_challenge) {
-        ch_proto_auth_challenge_t ch;
-        if (ch_proto_auth_parse_challenge((ch_slice_t){p->challenge, strlen(p->challenge)}, &ch) ==
-            0) {
-            char cnonce[17];
-            random_hex(cnonce, 8);
-            ch_proto_auth_request_t ar = {
-                .user = {p->user, strlen(p->user)},
-                .password = {p->pass, strlen(p->pass)},
-                .method = method,
-                .uri = {url, strlen(url)},
-                .cnonce = {cnonce, 16},
-                .nc = ++p->nc,
-            };
-            ch_buf_append_str(&p->out, "Authorization: ");
-            if (ch_proto_auth_authorization(&ch, &ar, &p->out) != 0) {
-                ch_buf_reset(&p->out);
-                fail(c, "cannot answer the camera's authentication challenge");
-                return -1;
-            }
-            ch_buf_append_str(&p->out, "\r\n");
-        }
+    if (p->rtsp.state == CH_PROTO_RTSP_CLIENT_FAILED) {
+        fail(c, "%s", p->rtsp.error);
+        return -1;
     }
-    if (p->session[0] != '\0' && strcmp(method, "DESCRIBE") != 0) {
-        ch_buf_appendf(&p->out, "Session: %s\r\n", p->session);
+    if (p->rtsp.out.len > 0) {
+        ch_buf_append(&p->out, p->rtsp.out.data, p->rtsp.out.len);
+        ch_buf_reset(&p->rtsp.out);
+        flush_out(c);
     }
-    if (extra != NULL) {
-        ch_buf_append_str(&p->out, extra);
-    }
-    ch_buf_append_str(&p->out, "\r\n");
-    flush_out(c);
     return 0;
 }
 
-/* The request of the current state, (re)sent. */
-static void send_step(cam_t *c)
-{
-    pull_t *p = &c->pull;
-    const char *wire = p->wire;
-    switch (p->state) {
-    case PULL_OPTIONS:
-        (void)send_req(c, "OPTIONS", wire, NULL);
-        break;
-    case PULL_DESCRIBE:
-        (void)send_req(c, "DESCRIBE", wire, "Accept: application/sdp\r\n");
-        break;
-    case PULL_SETUP:
-        if (c->loop->relay->cfg.pull_udp && !p->udp_refused &&
-            (p->udp_port != 0 || open_udp(c) == 0)) {
-            char t[96];
-            snprintf(t, sizeof(t), "Transport: RTP/AVP;unicast;client_port=%u-%u\r\n",
-                     (unsigned)p->udp_port, (unsigned)p->udp_port + 1u);
-            (void)send_req(c, "SETUP", p->setup_url, t);
-        } else {
-            (void)send_req(c, "SETUP", p->setup_url,
-                           "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n");
-        }
-        break;
-    case PULL_PLAY:
-        (void)send_req(c, "PLAY", p->play_url, "Range: npt=0.000-\r\n");
-        break;
-    default:
-        break;
-    }
-}
-
+/* A new step of the session: its request out, and the step's deadline. */
 static void step(cam_t *c, ch_media__pull_state_t s)
 {
     set_state(&c->pull, s);
     c->pull.next_keepalive_ms = ch_media__now_ms() + STEP_MS; /* the step's deadline */
-    send_step(c);
+    (void)send_out(c);
 }
 
 /* ---- answers ------------------------------------------------------------------------------- */
 
-static void copy_slice(char *out, size_t cap, ch_slice_t s)
-{
-    size_t n = s.len < cap - 1 ? s.len : cap - 1;
-    memcpy(out, s.ptr, n);
-    out[n] = '\0';
-}
-
-static int on_describe(cam_t *c, const ch_proto_response_t *r, ch_slice_t body)
+static int on_describe(cam_t *c)
 {
     pull_t *p = &c->pull;
     ch_proto_sdp_t sdp;
-    if (ch_proto_sdp_parse(body.ptr, body.len, &sdp) != 0) {
+    if (ch_proto_sdp_parse(p->rtsp.sdp.data, p->rtsp.sdp.len, &sdp) != 0) {
         fail(c, "the camera's SDP is malformed");
         return -1;
     }
@@ -288,21 +210,14 @@ static int on_describe(cam_t *c, const ch_proto_response_t *r, ch_slice_t body)
         fail(c, "the camera offers no H.264 or H.265 video track");
         return -1;
     }
-    ch_buf_t b;
-    ch_buf_init(&b);
-    ch_slice_t base = ch_proto_rtsp_content_base(r->headers, r->num_headers,
-                                                 (ch_slice_t){p->wire, strlen(p->wire)});
-    copy_slice(p->base, sizeof(p->base), base);
-    int rc = ch_proto_sdp_resolve_control(base, m->control, &b);
-    copy_slice(p->setup_url, sizeof(p->setup_url), (ch_slice_t){b.data, b.len});
-    ch_buf_reset(&b);
-    if (rc == 0) {
-        rc = ch_proto_sdp_resolve_control(base, sdp.control, &b);
-        copy_slice(p->play_url, sizeof(p->play_url), (ch_slice_t){b.data, b.len});
+    uint16_t udp_port = 0;
+    if (c->loop->relay->cfg.pull_udp && !p->rtsp.udp_refused &&
+        (p->udp_port != 0 || open_udp(c) == 0)) {
+        udp_port = p->udp_port;
     }
-    ch_buf_fini(&b);
-    if (rc != 0) {
-        fail(c, "the camera's control URLs cannot be resolved");
+    ch_proto_rtsp_client_setup(&p->rtsp, sdp.control, m->control, udp_port);
+    if (p->rtsp.state == CH_PROTO_RTSP_CLIENT_FAILED) {
+        fail(c, "%s", p->rtsp.error);
         return -1;
     }
     p->pt = f->pt;
@@ -342,140 +257,67 @@ static int on_describe(cam_t *c, const ch_proto_response_t *r, ch_slice_t body)
     return 0;
 }
 
-static int on_setup(cam_t *c, const ch_proto_response_t *r)
-{
-    pull_t *p = &c->pull;
-    const ch_proto_header_t *h = ch_proto_header_find(r->headers, r->num_headers, "session");
-    ch_proto_rtsp_session_t ss;
-    if (h == NULL || ch_proto_rtsp_parse_session(h->value, &ss) != 0) {
-        fail(c, "SETUP answered without a valid Session");
-        return -1;
-    }
-    copy_slice(p->session, sizeof(p->session), ss.id);
-    p->session_timeout = ss.timeout > 0 ? ss.timeout : CH_PROTO_RTSP_DEFAULT_TIMEOUT;
-    p->rtp_ch = 0;
-    h = ch_proto_header_find(r->headers, r->num_headers, "transport");
-    if (h != NULL) {
-        ch_slice_t list = h->value;
-        ch_proto_rtsp_transport_t t;
-        if (ch_proto_rtsp_parse_transport(&list, &t) == 0) {
-            if (!t.tcp && p->udp_port == 0) {
-                fail(c, "the camera refused TCP interleaved transport");
-                return -1;
-            }
-            if (t.tcp) {
-                close_udp(p); /* it chose TCP over our UDP offer: fine */
-            }
-            if (t.has_interleaved) {
-                p->rtp_ch = t.interleaved[0];
-            }
-        }
-    }
-    step(c, PULL_PLAY);
-    return 0;
-}
-
 static void on_play(cam_t *c)
 {
     pull_t *p = &c->pull;
     int64_t now = ch_media__now_ms();
     set_state(p, PULL_PLAYING);
     p->last_rx_ms = now;
-    p->next_keepalive_ms = now + (int64_t)p->session_timeout * 500;
+    p->next_keepalive_ms = now + (int64_t)p->rtsp.session_timeout * 500;
     p->new_session = 1;
     p->confirmed = 0;
     p->cand_count = 0;
     ch_buf_reset(&p->pend);
-    p->redirects = 0;
-    p->auth_tries = 0;
     p->last_error[0] = '\0';
     ch_log(CH_LOG_INFO, "media", "msg=\"camera playing\" camera=%lld", (long long)c->id);
     ch_media__cam_ready(c);
 }
 
-static int on_response(cam_t *c, const ch_proto_response_t *r, ch_slice_t body)
+/* The session read a whole answer: follows it to its next step, or to its end. 0, or -1 when
+ * the connection is gone. */
+static int on_response(cam_t *c)
 {
     pull_t *p = &c->pull;
-    if (p->state == PULL_PLAYING) {
-        return 0; /* a keep-alive's answer */
-    }
-    if (r->status == 401) {
-        ch_proto_auth_challenge_t ch;
-        if (ch_proto_auth_pick(r->headers, r->num_headers, &ch) != 0) {
-            fail(c, "401 without a challenge the relay can answer");
-            return -1;
-        }
-        if (p->user[0] == '\0') {
-            fail(c, "the camera asks for credentials and none are configured");
-            return -1;
-        }
-        if (p->has_challenge && !ch.stale && ++p->auth_tries > 1) {
-            fail(c, "the camera refused the credentials (401)");
-            return -1;
-        }
-        /* Keep the chosen challenge's header value for later requests. */
-        if (ch.value.len >= sizeof(p->challenge)) {
-            fail(c, "the camera's challenge is too long");
-            return -1;
-        }
-        copy_slice(p->challenge, sizeof(p->challenge), ch.value);
-        p->has_challenge = 1;
-        p->nc = 0;
-        send_step(c);
-        return 0;
-    }
-    if (r->status >= 300 && r->status < 400) {
-        const ch_proto_header_t *loc = ch_proto_header_find(r->headers, r->num_headers, "location");
-        if (loc == NULL || loc->value.len == 0 || loc->value.len >= sizeof(p->url) - 200 ||
-            ++p->redirects > MAX_REDIRECT) {
-            fail(c, "redirect (%d) without a usable Location, or too many", r->status);
-            return -1;
-        }
-        ch_proto_url_t u;
-        if (ch_proto_url_parse(loc->value.ptr, loc->value.len, &u) != 0) {
-            fail(c, "redirect to a URL that is not rtsp://");
-            return -1;
-        }
-        copy_slice(p->url, sizeof(p->url), loc->value);
+    ch_proto_rtsp_client_t *s = &p->rtsp;
+    switch (s->state) {
+    case CH_PROTO_RTSP_CLIENT_REDIRECTED:
+        snprintf(p->url, sizeof(p->url), "%s", s->redirect);
         ch_log(CH_LOG_INFO, "media", "msg=\"camera redirected\" camera=%lld", (long long)c->id);
         close_sock(p);
         pull_connect(c);
         return -1;
-    }
-    if (p->state == PULL_OPTIONS) {
-        if (r->status == 200) {
-            const ch_proto_header_t *pub =
-                ch_proto_header_find(r->headers, r->num_headers, "public");
-            p->keepalive_get_parameter =
-                pub != NULL && ch_proto_rtsp_public_has(pub->value, "GET_PARAMETER");
+    case CH_PROTO_RTSP_CLIENT_DESCRIBED:
+        return on_describe(c);
+    case CH_PROTO_RTSP_CLIENT_DESCRIBE:
+        if (p->state == PULL_OPTIONS) {
+            step(c, PULL_DESCRIBE);
+            return p->sock != NULL ? 0 : -1;
         }
-        step(c, PULL_DESCRIBE); /* some cameras fail OPTIONS and still play */
-        return 0;
-    }
-    if (r->status == 461 && p->state == PULL_SETUP && p->udp_port != 0) {
-        close_udp(p); /* Unsupported Transport: this camera does TCP only */
-        p->udp_refused = 1;
-        send_step(c);
-        return 0;
-    }
-    if (r->status != 200) {
-        const char *what = p->state == PULL_DESCRIBE ? "DESCRIBE"
-                           : p->state == PULL_SETUP  ? "SETUP"
-                                                     : "PLAY";
-        fail(c, "%s answered %d %.*s", what, r->status, (int)r->reason.len, r->reason.ptr);
-        return -1;
-    }
-    switch (p->state) {
-    case PULL_DESCRIBE:
-        return on_describe(c, r, body);
-    case PULL_SETUP:
-        return on_setup(c, r);
-    case PULL_PLAY:
-        on_play(c);
+        break;
+    case CH_PROTO_RTSP_CLIENT_SETUP:
+        if (s->udp_refused && p->udp_port != 0) {
+            close_udp(p); /* Unsupported Transport: this camera does TCP only */
+        }
+        break;
+    case CH_PROTO_RTSP_CLIENT_PLAY:
+        if (p->state == PULL_SETUP) {
+            if (s->tcp) {
+                close_udp(p); /* it chose TCP over our UDP offer: fine */
+            }
+            step(c, PULL_PLAY);
+            return p->sock != NULL ? 0 : -1;
+        }
+        break;
+    case CH_PROTO_RTSP_CLIENT_PLAYING:
+        if (p->state != PULL_PLAYING) {
+            on_play(c);
+        }
         return 0;
     default:
-        return 0;
+        break;
     }
+    /* The same step (a request sent again with an answer to a challenge), or a failure. */
+    return send_out(c) == 0 && p->sock != NULL ? 0 : -1;
 }
 
 /* ---- media --------------------------------------------------------------------------------- */
@@ -619,7 +461,7 @@ static void process(cam_t *c)
         ch_proto_interleaved_t f;
         int r = ch_proto_interleaved_read(b, len, &f);
         if (r > 0) {
-            if (f.channel == p->rtp_ch && p->state == PULL_PLAYING) {
+            if (f.channel == p->rtsp.rtp_ch && p->state == PULL_PLAYING) {
                 /* Only video the codec module accepts counts as life: a camera sending
                  * garbage in well-formed frames is as stalled as a silent one. */
                 if (on_rtp(c, (uint8_t *)f.payload.ptr, f.payload.len, now)) {
@@ -640,31 +482,16 @@ static void process(cam_t *c)
             fail(c, "the camera sent bytes that are neither RTSP nor interleaved RTP");
             break;
         }
-        ch_proto_header_t hdrs[MAX_HEADERS];
-        ch_proto_response_t resp;
-        int hl = ch_proto_parse_response(b, len, &resp, hdrs, MAX_HEADERS);
-        if (hl == CH_EAGAIN) {
-            if (len > 16384) {
-                fail(c, "the camera's answer head is too long");
-            }
-            break;
-        }
-        if (hl < 0) {
-            fail(c, "the camera's answer is malformed");
-            break;
-        }
-        ch_slice_t body;
-        int total =
-            ch_proto_split_body(b, len, (size_t)hl, hdrs, resp.num_headers, MAX_BODY, &body);
+        int total = ch_proto_rtsp_client_read(&p->rtsp, b, len);
         if (total == CH_EAGAIN) {
             break;
         }
         if (total < 0) {
-            fail(c, "the camera's answer has a bad body");
+            fail(c, "%s", p->rtsp.error);
             break;
         }
         off += (size_t)total;
-        if (on_response(c, &resp, body) != 0) {
+        if (on_response(c) != 0) {
             break;
         }
     }
@@ -732,6 +559,7 @@ static void on_sock(ch_media__sock_t *s, int status, int events)
             memset(&p->peer, 0, sizeof(p->peer));
         }
         ch_media__sock_want(s, UV_READABLE);
+        ch_proto_rtsp_client_start(&p->rtsp);
         step(c, PULL_OPTIONS);
         return;
     }
@@ -913,60 +741,37 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 static void pull_connect(cam_t *c)
 {
     pull_t *p = &c->pull;
-    ch_proto_url_t u;
-    if (ch_proto_url_parse(p->url, strlen(p->url), &u) != 0) {
-        fail(c, "the camera's stream URL is not a valid rtsp:// URL");
+    if (ch_proto_rtsp_client_begin(&p->rtsp, p->url, p->src.user, p->src.password) != 0) {
+        fail(c, "%s", p->rtsp.error);
         return;
-    }
-    if (u.scheme.len != 4) {
-        fail(c, "rtsps:// is not supported yet");
-        return;
-    }
-    ch_buf_t wb;
-    ch_buf_init(&wb);
-    ch_proto_url_append(&u, CH_PROTO_URL_WIRE, &wb);
-    copy_slice(p->wire, sizeof(p->wire), (ch_slice_t){wb.data, wb.len});
-    ch_buf_fini(&wb);
-    if (u.has_userinfo) {
-        if (ch_proto_url_decode(u.user, p->user, sizeof(p->user)) < 0 ||
-            ch_proto_url_decode(u.password, p->pass, sizeof(p->pass)) < 0) {
-            fail(c, "the stream URL's credentials are malformed");
-            return;
-        }
-    } else {
-        snprintf(p->user, sizeof(p->user), "%s", p->src.user);
-        snprintf(p->pass, sizeof(p->pass), "%s", p->src.password);
     }
     if (p->in == NULL) {
         p->in = ch_malloc(CH_MEDIA__PULL_IN);
     }
     p->in_len = 0;
-    p->session[0] = '\0';
-    p->has_challenge = 0;
-    p->auth_tries = 0;
     p->got_key_this_session = 0;
     p->connect_mono_ms = ch_media__now_ms();
     set_state(p, PULL_CONNECTING);
     p->next_keepalive_ms = p->connect_mono_ms + STEP_MS;
-    char host[256];
-    copy_slice(host, sizeof(host), u.host);
+    const char *host = p->rtsp.host;
+    uint16_t port = p->rtsp.port;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
     struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
         a4->sin_family = AF_INET;
-        a4->sin_port = htons(u.port);
+        a4->sin_port = htons(port);
         connect_addr(c, (struct sockaddr *)a4, sizeof(*a4));
     } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
         a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons(u.port);
+        a6->sin6_port = htons(port);
         connect_addr(c, (struct sockaddr *)a6, sizeof(*a6));
     } else {
         resolve_t *r = ch_calloc(1, sizeof(*r));
         r->req.data = r;
         r->cam = c;
-        r->port = u.port;
+        r->port = port;
         struct addrinfo hints;
         memset(&hints, 0, sizeof(hints));
         hints.ai_socktype = SOCK_STREAM;
@@ -1004,7 +809,10 @@ void ch_media__pull_start(cam_t *c)
     if (p->backoff_ms == 0) {
         p->backoff_ms = BACKOFF_MIN;
     }
-    p->redirects = 0;
+    if (p->rtsp.user_agent == NULL) {
+        ch_proto_rtsp_client_init(&p->rtsp, "cctvhub", 1);
+    }
+    p->rtsp.redirects = 0;
     pull_connect(c);
 }
 
@@ -1012,14 +820,12 @@ void ch_media__pull_start(cam_t *c)
  * connection closes anyway), closes the connection and forgets a name being resolved. */
 static void end_session(pull_t *p)
 {
-    if (p->sock != NULL && p->state == PULL_PLAYING && p->session[0] != '\0') {
-        ch_buf_reset(&p->out);
-        p->out_off = 0;
-        p->cseq++;
-        ch_buf_appendf(&p->out, "TEARDOWN %s RTSP/1.0\r\nCSeq: %u\r\nSession: %s\r\n\r\n",
-                       p->play_url, p->cseq, p->session);
-        ssize_t n = write(p->sock->fd, p->out.data, p->out.len);
+    if (p->sock != NULL && p->state == PULL_PLAYING &&
+        p->rtsp.state == CH_PROTO_RTSP_CLIENT_PLAYING && p->rtsp.session[0] != '\0') {
+        ch_proto_rtsp_client_teardown(&p->rtsp);
+        ssize_t n = write(p->sock->fd, p->rtsp.out.data, p->rtsp.out.len);
         (void)n;
+        ch_buf_reset(&p->rtsp.out);
     }
     close_sock(p);
     if (p->resolving != NULL) {
@@ -1036,6 +842,7 @@ void ch_media__pull_stop(cam_t *c)
     p->in = NULL;
     ch_buf_fini(&p->out);
     ch_buf_fini(&p->pend);
+    ch_proto_rtsp_client_fini(&p->rtsp);
     set_state(p, PULL_STOPPED);
 }
 
@@ -1085,9 +892,9 @@ void ch_media__pull_tick(cam_t *c, int64_t now)
             return;
         }
         if (now >= p->next_keepalive_ms) {
-            p->next_keepalive_ms = now + (int64_t)p->session_timeout * 500;
-            (void)send_req(c, p->keepalive_get_parameter ? "GET_PARAMETER" : "OPTIONS", p->play_url,
-                           NULL);
+            p->next_keepalive_ms = now + (int64_t)p->rtsp.session_timeout * 500;
+            ch_proto_rtsp_client_keepalive(&p->rtsp);
+            (void)send_out(c);
         }
         return;
     }

@@ -557,10 +557,7 @@ static void on_start_recorded(conn_t *c, int rc)
         return;
     }
     if (c->ws) {
-        ch_buf_appendf(&c->out,
-                       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                       "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-                       c->ws_accept);
+        ch_proto_ws_switching(c->ws_accept, &c->out);
         ch_media_viewer_join(ch_media__cam_browser_store(c->cam), &c->v,
                              c->loop->relay->cfg.viewer_budget);
     } else {
@@ -835,27 +832,6 @@ static int64_t live_camera_of(ch_slice_t target, ch_slice_t *query)
     return id;
 }
 
-/* Whether a header's comma-separated value holds token (ASCII case-insensitive). */
-static int header_has_token(const ch_proto_request_t *req, const char *name, const char *token)
-{
-    size_t tl = strlen(token);
-    for (size_t i = 0; i < req->num_headers; i++) {
-        const ch_proto_header_t *h = &req->headers[i];
-        if (!ch_slice_eq_nocase(h->name, name)) {
-            continue;
-        }
-        for (size_t k = 0; k + tl <= h->value.len; k++) {
-            if (strncasecmp(h->value.ptr + k, token, tl) == 0 &&
-                (k == 0 || h->value.ptr[k - 1] == ' ' || h->value.ptr[k - 1] == ',') &&
-                (k + tl == h->value.len || h->value.ptr[k + tl] == ',' ||
-                 h->value.ptr[k + tl] == ' ')) {
-                return 1;
-            }
-        }
-    }
-    return 0;
-}
-
 /* GET /api/v1/cameras/{id}/live?token=...: the token checked as for RTSP, then the handshake;
  * the 101 goes out once the view.start record is durable (on_start_recorded). */
 static int handle_http(conn_t *c, const ch_proto_request_t *req)
@@ -887,17 +863,12 @@ static int handle_http(conn_t *c, const ch_proto_request_t *req)
         }
         return 1;
     }
-    const ch_proto_header_t *key =
-        ch_proto_header_find(req->headers, req->num_headers, "sec-websocket-key");
-    const ch_proto_header_t *ver =
-        ch_proto_header_find(req->headers, req->num_headers, "sec-websocket-version");
-    if (!header_has_token(req, "upgrade", "websocket") ||
-        !header_has_token(req, "connection", "upgrade") || key == NULL ||
-        ch_proto_ws_accept(key->value, c->ws_accept) != 0) {
+    int hs = ch_proto_ws_upgrade_asked(req) ? ch_proto_ws_handshake(req, c->ws_accept) : CH_EPARSE;
+    if (hs != 0 && hs != CH_EUNSUPP) {
         http_error(c, 400, "Bad Request", "invalid", "a WebSocket upgrade is expected", NULL);
         return 1;
     }
-    if (ver == NULL || !ch_slice_eq(ver->value, "13")) {
+    if (hs == CH_EUNSUPP) {
         http_error(c, 426, "Upgrade Required", "invalid", "WebSocket version 13 only",
                    "Sec-WebSocket-Version: 13\r\n");
         return 1;

@@ -1,6 +1,6 @@
 /*
- * net: libuv glue. For now: an HTTP/1.1 server on a libuv loop, built on the zero-copy head
- * parser of proto/ (the same parser serves RTSP later).
+ * net: libuv glue: an HTTP/1.1 server on a libuv loop, built on the zero-copy head parser of
+ * proto/ (the same parser serves RTSP later), the door, and a client connection (ch_net_dial_t).
  *
  * The server owns its connections. For each complete request (head and Content-Length body
  * read) it calls the handler once with a ch_http_request_t that stays valid until the handler
@@ -233,5 +233,49 @@ void ch_net_door_leave(ch_net_door_t *d, ch_net_door_node_t *n);
 int ch_net_door_evicted(ch_net_door_node_t *n);
 /* How many are at the door, in all (addr NULL) or from addr (exempt ones not counted). */
 uint32_t ch_net_door_count(ch_net_door_t *d, const uint8_t *addr);
+
+/* ---- a client connection (client.c) ---------------------------------------------------- */
+
+typedef struct ch_net_dial ch_net_dial_t;
+/* The connect's outcome: 0 (tcp is connected: read and write it), or a libuv error
+ * (resolved says whether the name was found; UV_ETIMEDOUT when the deadline came first). */
+typedef void (*ch_net_dial_cb)(ch_net_dial_t *d, int status);
+/* The deadline came after the connect succeeded. */
+typedef void (*ch_net_dial_deadline_cb)(ch_net_dial_t *d);
+
+/*
+ * One outgoing TCP connection on a libuv loop: the host resolved (an IPv4 or IPv6 literal at
+ * once, a name through uv_getaddrinfo on the thread pool), a non-blocking connect, and one
+ * deadline over its whole life (before the connect it fails the connect with UV_ETIMEDOUT,
+ * after it calls on_deadline when set). The caller owns the struct; data and on_deadline are
+ * its to set before start. Closed with ch_net_dial_close, whose callback says when the struct
+ * may be freed or started again.
+ */
+struct ch_net_dial {
+    void *data;                          /* the caller's */
+    ch_net_dial_deadline_cb on_deadline; /* optional */
+    uv_tcp_t tcp;                        /* connected once on_connect says 0, until close */
+    unsigned resolved;                   /* the host had an address */
+    unsigned connected;
+    /* Private. */
+    uv_loop_t *loop;
+    uv_timer_t timer;
+    uv_getaddrinfo_t gai;
+    uv_connect_t connect;
+    uint16_t port;
+    unsigned resolving, tcp_open, open_handles, reported, timed_out, closing;
+    ch_net_dial_cb on_connect;
+    void (*closed)(ch_net_dial_t *d);
+};
+
+/* Dials host:port (a name, or an address literal without brackets) on loop with a deadline in
+ * uv_now's milliseconds. on_connect runs exactly once unless the dial is closed first, maybe
+ * before this returns. */
+void ch_net_dial_start(ch_net_dial_t *d, uv_loop_t *loop, const char *host, uint16_t port,
+                       uint64_t deadline_ms, ch_net_dial_cb on_connect);
+/* Stops the dial (a connect or lookup in flight is cancelled; on_connect and on_deadline never
+ * run again) and closes its handles; closed(d) runs once all are released. Called once per
+ * start. */
+void ch_net_dial_close(ch_net_dial_t *d, void (*closed)(ch_net_dial_t *d));
 
 #endif /* CH_NET_H */

@@ -253,6 +253,110 @@ typedef struct ch_proto_rtsp_rtp_info {
  */
 int ch_proto_rtsp_parse_rtp_info(ch_slice_t *list, ch_proto_rtsp_rtp_info_t *out) CH_MUST_CHECK;
 
+/* ---- an RTSP client session, without I/O (rtsp_client.c) -------------------------------- */
+
+#define CH_PROTO_RTSP_CLIENT_MAX_REDIRECTS 3     /* the fourth redirect fails the session */
+#define CH_PROTO_RTSP_CLIENT_MAX_HEAD      16384 /* a longer answer head fails it */
+#define CH_PROTO_RTSP_CLIENT_MAX_BODY      65536 /* a longer body (an SDP) fails it */
+
+/** Where a client session stands. The four "awaiting" states have a request out. */
+typedef enum ch_proto_rtsp_client_state {
+    CH_PROTO_RTSP_CLIENT_IDLE = 0,   /* begun on a URL; start() sends the OPTIONS */
+    CH_PROTO_RTSP_CLIENT_OPTIONS,    /* awaiting the answer to OPTIONS */
+    CH_PROTO_RTSP_CLIENT_DESCRIBE,   /* awaiting the answer to DESCRIBE */
+    CH_PROTO_RTSP_CLIENT_DESCRIBED,  /* the SDP is in sdp: setup() goes on (a pull), or stop */
+    CH_PROTO_RTSP_CLIENT_SETUP,      /* awaiting the answer to SETUP */
+    CH_PROTO_RTSP_CLIENT_PLAY,       /* awaiting the answer to PLAY */
+    CH_PROTO_RTSP_CLIENT_PLAYING,    /* the stream plays; answers are the keep-alives' */
+    CH_PROTO_RTSP_CLIENT_REDIRECTED, /* begin() again on redirect, on a new connection */
+    CH_PROTO_RTSP_CLIENT_FAILED,     /* error says why (auth_failed: the credentials) */
+} ch_proto_rtsp_client_state_t;
+
+/**
+ * One RTSP/1.0 client session with a camera, without a socket: the caller carries the bytes.
+ * It asks OPTIONS (some cameras fail it and still play: DESCRIBE decides), DESCRIBE with
+ * Accept: application/sdp, answers a 401 with Basic or Digest (the challenge kept for every
+ * later request; a stale nonce answered again, at most three challenges per connection),
+ * follows a 3xx with an rtsp:// Location (CH_PROTO_RTSP_CLIENT_MAX_REDIRECTS times), and for a
+ * pull SETUP of the track the caller picks (TCP interleaved, or UDP ports with a fall back to
+ * TCP on 461) and PLAY, then keep-alives and TEARDOWN. The pull of media/ and the probe of
+ * health/ drive it. Fields are read-only to the caller but for user_agent and auth_retries.
+ */
+typedef struct ch_proto_rtsp_client {
+    const char *user_agent; /* a static string: "cctvhub" */
+    unsigned auth_retries;  /* non-stale 401s answered again after the first challenge */
+    ch_proto_rtsp_client_state_t state;
+    /* The URL asked now (set by begin). */
+    char wire[1024]; /* as on a request line: no userinfo */
+    char host[256];  /* to connect to (an IPv6 address without brackets) */
+    uint16_t port;
+    char user[128], pass[128]; /* decoded */
+    /* Per connection. */
+    uint32_t cseq, nc;
+    char challenge[1024]; /* the chosen WWW-Authenticate value */
+    unsigned has_challenge, challenges, refusals;
+    /* Across connections, from init. */
+    unsigned redirects;
+    char redirect[1024];  /* state REDIRECTED: the Location, with its userinfo if any */
+    unsigned udp_refused; /* the camera answered 461 to a UDP offer */
+    /* Results. */
+    int status;                       /* of the last answer */
+    unsigned keepalive_get_parameter; /* OPTIONS' Public names GET_PARAMETER */
+    ch_buf_t sdp;                     /* state DESCRIBED and later: the DESCRIBE answer's body */
+    char base[1024];                  /* the base URL of the SDP's controls */
+    char setup_url[1024], play_url[1024];
+    uint16_t udp_port; /* the UDP ports (udp_port, udp_port + 1) offered; 0 for TCP */
+    unsigned tcp;      /* the SETUP answer's transport is TCP interleaved */
+    uint8_t rtp_ch;    /* its interleaved RTP channel (0 when it named none) */
+    char session[CH_PROTO_RTSP_MAX_SESSION_ID + 1];
+    unsigned session_timeout; /* seconds */
+    unsigned auth_failed;     /* state FAILED for the credentials (refused, none, unsendable) */
+    char error[160];          /* state FAILED: why, for a log line or a health reason */
+    ch_buf_t out;             /* the next request's bytes: the caller writes and resets it */
+} ch_proto_rtsp_client_t;
+
+/** Initialises c (no redirects yet, nothing to send). user_agent must outlive c. */
+void ch_proto_rtsp_client_init(ch_proto_rtsp_client_t *c, const char *user_agent,
+                               unsigned auth_retries);
+void ch_proto_rtsp_client_fini(ch_proto_rtsp_client_t *c);
+
+/**
+ * Begins a connection's exchange on url (which may be c->redirect): its decoded userinfo, else
+ * user and password (NULL for none), are the credentials. Afterwards state is IDLE, and host
+ * and port say where to connect; out is empty. Returns 0, or with state FAILED: CH_EPARSE (not
+ * a valid rtsp:// URL, or malformed credentials in it), CH_EUNSUPP (rtsps://).
+ */
+int ch_proto_rtsp_client_begin(ch_proto_rtsp_client_t *c, const char *url, const char *user,
+                               const char *password) CH_MUST_CHECK;
+
+/** Connected: puts the OPTIONS in out (state OPTIONS). */
+void ch_proto_rtsp_client_start(ch_proto_rtsp_client_t *c);
+
+/**
+ * Reads the answer at the start of buf[0, len) (an RTSP message, not an interleaved frame).
+ * Returns its size once whole, after which state, the results and out (the next request, if
+ * any) are updated; CH_EAGAIN while incomplete; CH_EPARSE or CH_ETOOBIG for an answer that is
+ * malformed or over the limits (state FAILED). An answer in state PLAYING is a keep-alive's
+ * and changes nothing; in DESCRIBED, REDIRECTED or FAILED it is consumed and ignored.
+ */
+int ch_proto_rtsp_client_read(ch_proto_rtsp_client_t *c, const char *buf, size_t len) CH_MUST_CHECK;
+
+/**
+ * State DESCRIBED: SETUP of the track whose a=control is media_control, PLAY on the session's
+ * session_control (slices of an SDP parsed from c->sdp, or anything else), offering the UDP
+ * ports (udp_port, udp_port + 1), or TCP interleaved 0-1 when udp_port is 0. Puts the SETUP
+ * in out (state SETUP), or fails (state FAILED) when the controls cannot be resolved.
+ */
+void ch_proto_rtsp_client_setup(ch_proto_rtsp_client_t *c, ch_slice_t session_control,
+                                ch_slice_t media_control, uint16_t udp_port);
+
+/** State PLAYING: puts a keep-alive in out (GET_PARAMETER when the camera's Public lists it,
+ * else OPTIONS). */
+void ch_proto_rtsp_client_keepalive(ch_proto_rtsp_client_t *c);
+
+/** State PLAYING: puts a TEARDOWN of the session in out (best effort: no Authorization). */
+void ch_proto_rtsp_client_teardown(ch_proto_rtsp_client_t *c);
+
 /* ---- interleaved frames (rtsp.c) ------------------------------------------------------- */
 
 /** One '$'-interleaved frame (RFC 2326 section 10.12). */
@@ -474,6 +578,25 @@ int ch_proto_auth_digest_response(const ch_proto_auth_challenge_t *c,
 /** The Sec-WebSocket-Accept value for a Sec-WebSocket-Key (RFC 6455 section 4.2.2): 0 and
  * out (NUL-terminated), CH_EPARSE when key is not the base64 of 16 bytes, CH_EIO. */
 int ch_proto_ws_accept(ch_slice_t key, char out[CH_PROTO_WS_ACCEPT_LEN + 1]) CH_MUST_CHECK;
+
+/** Tells whether a request asks for an upgrade to WebSocket: Upgrade lists the token
+ * "websocket" and Connection the token "upgrade" (comma-separated, ASCII case-insensitive).
+ * Returns 1 or 0. */
+int ch_proto_ws_upgrade_asked(const ch_proto_request_t *req);
+
+/**
+ * Checks the keys of a WebSocket opening handshake (RFC 6455 section 4.2.1):
+ * Sec-WebSocket-Key is the base64 of 16 bytes and Sec-WebSocket-Version is 13. Returns 0 with
+ * accept filled (see ch_proto_ws_accept); CH_EPARSE when the key is missing or malformed;
+ * CH_EUNSUPP when the version is missing or not 13 (a server answers 426 with
+ * Sec-WebSocket-Version: 13); CH_EIO.
+ */
+int ch_proto_ws_handshake(const ch_proto_request_t *req,
+                          char accept[CH_PROTO_WS_ACCEPT_LEN + 1]) CH_MUST_CHECK;
+
+/** Appends the server's answer to a valid handshake: "HTTP/1.1 101 Switching Protocols" with
+ * Upgrade, Connection and Sec-WebSocket-Accept. */
+void ch_proto_ws_switching(const char *accept, ch_buf_t *out);
 
 /** Writes the header of a server's frame (FIN set, unmasked) of len payload bytes; returns its
  * size (2, 4 or 10). */

@@ -1,13 +1,14 @@
 /*
- * proto/ws.c: WebSocket (RFC 6455) for the browsers' live video: the opening handshake's
- * accept value, frame headers the server sends (unmasked, built once per message and shared by
- * every viewer), and the reader of what browsers send (masked frames: close, ping, and data the
- * hub has no use for).
+ * proto/ws.c: WebSocket (RFC 6455) for the browsers' live video and live alerts: the opening
+ * handshake's check and accept value, frame headers the server sends (unmasked, built once per
+ * message and shared by every viewer), and the reader of what browsers send (masked frames: close,
+ * ping, and data the hub has no use for).
  */
 #include "proto/proto.h"
 
 #include <openssl/evp.h>
 #include <string.h>
+#include <strings.h>
 
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -42,6 +43,60 @@ int ch_proto_ws_accept(ch_slice_t key, char out[CH_PROTO_WS_ACCEPT_LEN + 1])
     }
     out[CH_PROTO_WS_ACCEPT_LEN] = '\0';
     return 0;
+}
+
+/* 1 when a header named name lists token (comma-separated, ASCII case-insensitive). */
+static int header_has_token(const ch_proto_request_t *req, const char *name, const char *token)
+{
+    size_t tl = strlen(token);
+    for (size_t i = 0; i < req->num_headers; i++) {
+        const ch_proto_header_t *h = &req->headers[i];
+        if (!ch_slice_eq_nocase(h->name, name)) {
+            continue;
+        }
+        for (size_t k = 0; k + tl <= h->value.len; k++) {
+            if (strncasecmp(h->value.ptr + k, token, tl) == 0 &&
+                (k == 0 || h->value.ptr[k - 1] == ' ' || h->value.ptr[k - 1] == ',') &&
+                (k + tl == h->value.len || h->value.ptr[k + tl] == ',' ||
+                 h->value.ptr[k + tl] == ' ')) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+int ch_proto_ws_upgrade_asked(const ch_proto_request_t *req)
+{
+    return header_has_token(req, "upgrade", "websocket") &&
+           header_has_token(req, "connection", "upgrade");
+}
+
+int ch_proto_ws_handshake(const ch_proto_request_t *req, char accept[CH_PROTO_WS_ACCEPT_LEN + 1])
+{
+    const ch_proto_header_t *key =
+        ch_proto_header_find(req->headers, req->num_headers, "sec-websocket-key");
+    const ch_proto_header_t *ver =
+        ch_proto_header_find(req->headers, req->num_headers, "sec-websocket-version");
+    if (key == NULL) {
+        return CH_EPARSE;
+    }
+    int rc = ch_proto_ws_accept(key->value, accept);
+    if (rc != 0) {
+        return rc;
+    }
+    if (ver == NULL || !ch_slice_eq(ver->value, "13")) {
+        return CH_EUNSUPP;
+    }
+    return 0;
+}
+
+void ch_proto_ws_switching(const char *accept, ch_buf_t *out)
+{
+    ch_buf_appendf(out,
+                   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                   accept);
 }
 
 size_t ch_proto_ws_header(unsigned opcode, uint64_t len, uint8_t out[CH_PROTO_WS_HEADER_MAX])

@@ -22,6 +22,63 @@ static void test_accept_is_rfc_6455s_example(void **state)
     assert_int_equal(ch_proto_ws_accept(CH_SLICE_LIT("dGhlIHNhbXBsZSBub25jZQ\"="), out), CH_EPARSE);
 }
 
+/* The handshake of a request head, as a server reads it. */
+static int handshake(const char *head, char accept[CH_PROTO_WS_ACCEPT_LEN + 1])
+{
+    ch_proto_header_t h[16];
+    ch_proto_request_t req;
+    assert_true(ch_proto_parse_request(head, strlen(head), &req, h, 16) > 0);
+    if (!ch_proto_ws_upgrade_asked(&req)) {
+        return CH_EPARSE;
+    }
+    return ch_proto_ws_handshake(&req, accept);
+}
+
+static void test_an_upgrade_needs_upgrade_connection_key_and_version_13(void **state)
+{
+    (void)state;
+    char acc[CH_PROTO_WS_ACCEPT_LEN + 1];
+    assert_int_equal(handshake("GET /live HTTP/1.1\r\nHost: h\r\nUpgrade: WebSocket\r\n"
+                               "Connection: keep-alive, Upgrade\r\n"
+                               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                               "Sec-WebSocket-Version: 13\r\n\r\n",
+                               acc),
+                     0);
+    assert_string_equal(acc, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    ch_buf_t b;
+    ch_buf_init(&b);
+    ch_proto_ws_switching(acc, &b);
+    ch_buf_append_char(&b, '\0');
+    assert_string_equal(b.data, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                "Connection: Upgrade\r\n"
+                                "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
+    ch_buf_fini(&b);
+    /* Not an upgrade, or no usable key: CH_EPARSE; another version: CH_EUNSUPP. */
+    assert_int_equal(handshake("GET / HTTP/1.1\r\nConnection: Upgrade\r\n"
+                               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                               "Sec-WebSocket-Version: 13\r\n\r\n",
+                               acc),
+                     CH_EPARSE);
+    assert_int_equal(handshake("GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgraded\r\n"
+                               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                               "Sec-WebSocket-Version: 13\r\n\r\n",
+                               acc),
+                     CH_EPARSE);
+    assert_int_equal(handshake("GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                               "Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                               acc),
+                     CH_EPARSE);
+    assert_int_equal(handshake("GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+                               acc),
+                     CH_EUNSUPP);
+    assert_int_equal(handshake("GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                               "Sec-WebSocket-Version: 8\r\n\r\n",
+                               acc),
+                     CH_EUNSUPP);
+}
+
 static void test_server_headers_use_the_shortest_length_form(void **state)
 {
     (void)state;
@@ -80,6 +137,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accept_is_rfc_6455s_example),
+        cmocka_unit_test(test_an_upgrade_needs_upgrade_connection_key_and_version_13),
         cmocka_unit_test(test_server_headers_use_the_shortest_length_form),
         cmocka_unit_test(test_reader_unmasks_and_waits_for_whole_frames),
         cmocka_unit_test(test_reader_refuses_what_a_client_must_not_send),
