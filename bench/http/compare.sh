@@ -57,11 +57,12 @@ done
 hz="$(getconf CLK_TCK)"
 echo "old: $base_label: ${bins[0]} (port ${ports[0]})"
 echo "new: $head_label: ${bins[1]} (port ${ports[1]})"
-echo "wrk -t$threads -c$conns -d$duration, $rounds rounds, alternating; cores: $(nproc); load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "wrk -t$threads -c$conns -d$duration, $rounds rounds, alternating (old first in odd rounds, new first in even ones); cores: $(nproc); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-6s %12s %14s %12s %14s\n' round "old req/s" "old cpu us/req" "new req/s" "new cpu us/req"
 for r in $(seq "$rounds"); do
     line=()
-    for i in 0 1; do
+    for side in $(sides "$r"); do
+        i=$([ $side = before ] && echo 0 || echo 1)
         url="http://127.0.0.1:${ports[$i]}/api/v1/health"
         wrk -t"$threads" -c"$conns" -d1s "$url" >/dev/null 2>&1 || true
         t0="$(ticks "${pids[$i]}")"
@@ -70,8 +71,8 @@ for r in $(seq "$rounds"); do
         reqs="$(echo "$out" | awk '/requests in/ { print $1 }')"
         rps="$(echo "$out" | awk '/^Requests\/sec:/ { printf "%.0f", $2 }')"
         cpu="$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$reqs" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')"
-        line+=("$rps" "$cpu")
-        side=$([ "$i" -eq 0 ] && echo before || echo after)
+        line[$((2 * i))]=$rps
+        line[$((2 * i + 1))]=$cpu
         bench_keep $side "req/s (c$conns)" "$rps"
         bench_keep $side "CPU per request (us)" "$cpu"
     done

@@ -8,8 +8,9 @@
 #
 #   bench/import/compare.sh [BASE [HEAD]]   # BASE default fd6bf6a; HEAD default the working tree
 #
-# Environment: ROUNDS (5), ROWS (250000 sites, about 1.66 million cameras). About 2 minutes
-# on 2 cores with the defaults, once both trees are built.
+# Environment: ROUNDS (5), ROWS (250000 sites, about 1.66 million cameras). About 4.5
+# minutes on 2 cores shared with other jobs (load 12-20) with the defaults, once both trees
+# are built.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/bench/lib/trees.sh"
