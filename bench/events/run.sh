@@ -21,6 +21,7 @@ export CCTVHUB_HTTP_MAX_CONNECTIONS_PER_ADDR=0 CCTVHUB_RELAY_MAX_UNAUTHORIZED=40
     CCTVHUB_RELAY_MAX_UNAUTHORIZED_PER_ADDR=4096
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/bench/events/setup.sh"
 BUILD=${BUILD:-$ROOT/build/release}
 ROWS=${ROWS:-20000}
 CONNS=${CONNS:-"100 1000"}
@@ -46,58 +47,11 @@ cc -O2 -Wall -Wextra -Werror -o "$TMP/load" "$ROOT/bench/events/load.c"
 
 echo "== $ROWS generated sites imported; a police agency and its API key"
 python3 "$ROOT/bench/import/gen.py" --rows "$ROWS" "$TMP/sites.csv"
-"$hub" import --log-level warn --data-dir "$TMP/data" "$TMP/sites.csv" >/dev/null
-# The generated providers are district centers; the event's agency is a 112 center.
-sqlite3 "$TMP/data/cctvhub.db" "insert into agencies(name, kind, level, type, created_at,
-    updated_at) values ('서울경찰청 112치안종합상황실', 'user', 'city', 'police-112', 0, 0)"
-police=$(sqlite3 "$TMP/data/cctvhub.db" "select id from agencies where type = 'police-112'")
-key=$("$hub" apikey create --log-level warn --data-dir "$TMP/data" --agency "$police" 2>/dev/null)
+key=$(events_store "$hub" "$TMP/sites.csv" "$TMP/data")
 cams=$(sqlite3 "$TMP/data/cctvhub.db" "select count(*) from cameras where located = 1")
 echo "   $cams located cameras"
-sqlite3 -separator ' ' "$TMP/data/cctvhub.db" \
-    "select lat, lon from cameras where located = 1 and status = 'active'
-     order by random() limit 10000" >"$TMP/points.txt"
-
-common_lua() {
-    cat <<LUA
-wrk.headers["Authorization"] = "Bearer $key"
-local points = {}
-for line in io.lines("$TMP/points.txt") do
-  local lat, lon = line:match("([^ ]+) ([^ ]+)")
-  points[#points + 1] = {tonumber(lat), tonumber(lon)}
-end
-math.randomseed(20261125)
-local function point()
-  local p = points[math.random(#points)]
-  return p[1] + (math.random() - 0.5) * 0.001, p[2] + (math.random() - 0.5) * 0.001
-end
-LUA
-}
-{
-    common_lua
-    cat <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local n = 0
-request = function()
-  local lat, lon = point()
-  n = n + 1
-  return wrk.format(nil, "/api/v1/events", nil, string.format(
-    '{"service":"112-dispatch","location":{"lat":%.6f,"lon":%.6f},' ..
-    '"incident":"BENCH-%d","reason":"load test","duration_s":1800}', lat, lon, n))
-end
-LUA
-} >"$TMP/events.lua"
-{
-    common_lua
-    cat <<'LUA'
-request = function()
-  local lat, lon = point()
-  return wrk.format("GET", string.format(
-    "/api/v1/geo/near?lat=%.6f&lon=%.6f&radius_m=300&limit=10", lat, lon))
-end
-LUA
-} >"$TMP/near.lua"
+events_points "$TMP/data" "$TMP/points.txt"
+events_lua "$key" "$TMP/points.txt" "$TMP"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 CCTVHUB_SERVICES_FILE="$ROOT/etc/services.json" "$hub" serve --log-level warn \

@@ -34,6 +34,7 @@ export CCTVHUB_HTTP_MAX_CONNECTIONS_PER_ADDR=0 CCTVHUB_RELAY_MAX_UNAUTHORIZED=40
     CCTVHUB_RELAY_MAX_UNAUTHORIZED_PER_ADDR=4096
 top=$(cd "$(dirname "$0")/../.." && pwd)
 here=$top/bench/relay
+. "$here/common.sh"
 build=${BUILD:-$top/build/release}
 case $build in /*) ;; *) build=$top/$build ;; esac
 parts=${PARTS:-fanout gst hub}
@@ -42,7 +43,6 @@ fan_seconds=${SECONDS_EACH:-10}
 rtsp_viewers=${RTSP_VIEWERS:-1 200 1000 3000}
 rtsp_seconds=${RTSP_SECONDS:-20}
 cold_trials=${COLD_TRIALS:-3}
-hz=$(getconf CLK_TCK)
 
 cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j2 --target ch_proto ch_core >/dev/null
@@ -98,32 +98,11 @@ wait_line() {
     done
 }
 
-# Waits up to 30 s until 127.0.0.1:$1 accepts connections.
-wait_port() {
-    python3 -c '
-import socket, sys, time
-end = time.time() + 30
-while time.time() < end:
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.1)
-sys.exit(1)' "$1" || { echo "run.sh: nothing listens on port $1 after 30 s" >&2; exit 1; }
-}
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hwm_mib() { awk '/^VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 
-# Field $2 (by name, as in `viewers --csv-header`) of the CSV line in file $1.
-field() {
-    awk -F, -v name="$2" 'NR == 1 {for (i = 1; i <= NF; i++) col[$i] = i; next}
-        {print $col[name]}' "$work/csv-header" "$1"
-}
-
-cc -O2 -Wall -Wextra -Werror -I"$top/src" "$here/viewers.c" "$build/libch_proto.a" \
-    "$build/libch_core.a" -luv -linih -lm -o "$work/viewers"
-"$work/viewers" --csv-header >"$work/csv-header"
+csv_header=$work/csv-header
+viewers=$work/viewers
+build_viewers "$top" "$build" "$viewers"
 
 # ---- 1. the fan-out store against the floor ----------------------------------------------------
 
@@ -172,30 +151,19 @@ measure() {
     name=$1 url=$2 n=$3 pid=$4
     out=$work/run-$name-$n.csv
     f=$(floor_rate "$n" "$window")
-    "$work/viewers" -n "$n" --seconds "$rtsp_seconds" --csv --label "$name" "$url" >"$out" &
-    vp=$!
-    c0=$(cpu_ticks "$pid")
-    sleep "$window"
-    c1=$(cpu_ticks "$pid")
-    t1=$(date +%s.%N)
-    sleep "$(awk -v w="$window" 'BEGIN {print w - 0.5}')"
-    c2=$(cpu_ticks "$pid")
-    t2=$(date +%s.%N)
-    wait "$vp"
-    c3=$(cpu_ticks "$pid")
-    awk -v c1="$c1" -v c2="$c2" -v t1="$t1" -v t2="$t2" -v c0="$c0" -v c3="$c3" -v hz="$hz" \
-        -v f="$f" -v name="$name" -v n="$n" -v rss="$(hwm_mib "$pid")" \
+    viewers_cpu "$out" "$name" "$n" "$url" "$rtsp_seconds" "$pid"
+    awk -v rate="$steady" -v whole="$whole" -v f="$f" -v name="$name" -v n="$n" \
+        -v rss="$(hwm_mib "$pid")" \
         -v st="$(field "$out" streaming)" -v dead="$(field "$out" dead)" \
         -v failed="$(field "$out" failed)" -v mmin="$(field "$out" mbps_min)" \
         -v mmed="$(field "$out" mbps_median)" -v p50="$(field "$out" ttfk_p50_ms)" \
         -v p95="$(field "$out" ttfk_p95_ms)" -v pmax="$(field "$out" ttfk_max_ms)" \
         -v pl50="$(field "$out" play_p50_ms)" -v pl95="$(field "$out" play_p95_ms)" \
         -v ccpu="$(field "$out" client_cpu_s)" -v why="$(field "$out" top_failure)" 'BEGIN {
-        rate = (c2 - c1) / hz / (t2 - t1)
         ratio = f > 0 ? sprintf("%.2f", rate / f) : "n/a"
         printf "| %s | %d | %d | %d / %d | %.2f / %.2f | %.0f / %.0f / %.0f | %.1f / %.1f | %.1f%% | %s | %s | %.2f s | %d MiB | %.2f s | %s |\n",
             name, n, st, dead, failed, mmin, mmed, p50, p95, pmax, pl50, pl95, rate * 100,
-            (f > 0 ? sprintf("%.1f%%", f * 100) : "n/a"), ratio, (c3 - c0) / hz, rss, ccpu, why
+            (f > 0 ? sprintf("%.1f%%", f * 100) : "n/a"), ratio, whole, rss, ccpu, why
     }'
 }
 
