@@ -335,30 +335,53 @@ static void reply_record(api_ctx_t *c, const api_resource_t *res, int status,
     ch_api__reply_json(c, status, extra, ch_registry_record_to_json(res->kind, r));
 }
 
+/* A list of agencies, cameras or devices: parsed here, read on the store worker (a filtered
+ * page and its total are the heaviest registry reads), answered in list_done. */
+typedef struct list_read {
+    const api_resource_t *res;
+    ch_api__query_t q; /* f's strings point into it */
+    ch_store_filter_t f;
+    json_t *items;
+    int64_t total, next;
+} list_read_t;
+
+static int list_work(ch_store_t *st, void *job)
+{
+    list_read_t *l = job;
+    return l->res->list(st, &l->f, l->items, &l->total, &l->next);
+}
+
+static void list_done(api_ctx_t *c, void *job, int rc)
+{
+    list_read_t *l = job;
+    ch_api__query_fini(&l->q);
+    if (c == NULL || rc != 0) {
+        json_decref(l->items);
+    }
+    if (c != NULL && rc != 0) {
+        ch_fault_t fault;
+        (void)ch_registry_store_fault(&c->api->registry, l->res->kind, rc, 0, &fault);
+        ch_api__reply_fault(c, &fault);
+    } else if (c != NULL) {
+        ch_api__reply_page(c, l->items, l->total, l->next);
+    }
+    ch_free(l);
+}
+
 static void handle_list(api_ctx_t *c, const api_resource_t *res, ch_api__resource_t which)
 {
-    ch_api__query_t q;
+    list_read_t *l = ch_calloc(1, sizeof(*l));
     ch_api__err_t e;
-    ch_store_filter_t f;
-    if (ch_api__query_parse(c->req->query, &q, &e) != 0 ||
-        ch_api__filter_from_query(&q, which, &f, &e) != 0) {
+    if (ch_api__query_parse(c->req->query, &l->q, &e) != 0 ||
+        ch_api__filter_from_query(&l->q, which, &l->f, &e) != 0) {
         ch_api__reply_err(c, &e, NULL);
-        ch_api__query_fini(&q);
+        ch_api__query_fini(&l->q);
+        ch_free(l);
         return;
     }
-    json_t *items = json_array();
-    int64_t total = 0;
-    int64_t next = 0;
-    int rc = res->list(c->api->st, &f, items, &total, &next);
-    ch_api__query_fini(&q);
-    if (rc != 0) {
-        ch_fault_t fault;
-        json_decref(items);
-        (void)ch_registry_store_fault(&c->api->registry, res->kind, rc, 0, &fault);
-        ch_api__reply_fault(c, &fault);
-        return;
-    }
-    ch_api__reply_page(c, items, total, next);
+    l->res = res;
+    l->items = json_array();
+    ch_api__store_read(c, list_work, list_done, l);
 }
 
 void ch_api__reply_page(api_ctx_t *c, json_t *items, int64_t total, int64_t next)
@@ -882,29 +905,6 @@ out:
     ch_api__query_fini(&q);
 }
 
-/* ---- audit ---------------------------------------------------------------------------------- */
-
-static void handle_audit(api_ctx_t *c, ch_api__route_id_t route)
-{
-    if (c->api->audit == NULL) {
-        ch_api__reply_error(c, 503, "audit_unavailable", NULL, "this server keeps no audit log");
-        return;
-    }
-    json_t *json = NULL;
-    char *text = NULL;
-    ch_api__err_t e;
-    int status =
-        ch_api__audit_answer(c->api->audit, c->api->st, route, c->req->query, &json, &text, &e);
-    if (status != 200) {
-        ch_api__reply_err(c, &e, NULL);
-    } else if (text != NULL) {
-        ch_api__reply(c, 200, "text/plain; charset=utf-8", NULL, text, strlen(text));
-    } else {
-        ch_api__reply_json(c, 200, NULL, json);
-    }
-    ch_free(text);
-}
-
 /* ---- geo ------------------------------------------------------------------------------------ */
 
 /* One path, area or coverage request on the thread pool. The request stays valid until
@@ -1108,7 +1108,7 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
     case CH_API__R_AUDIT_CHECKPOINT:
     case CH_API__R_AUDIT_PROOF:
     case CH_API__R_AUDIT_CONSISTENCY:
-        handle_audit(&c, m.route);
+        ch_api__handle_audit(&c, m.route);
         break;
     case CH_API__R_GEO_NEAR:
     case CH_API__R_GEO_PATH:

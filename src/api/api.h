@@ -127,6 +127,11 @@ typedef struct ch_api_services {
     int (*device_state)(void *ud, int64_t id, struct ch_health_device_state *out);
     int (*mqtt_stats)(void *ud, struct ch_health_devices_stats *out);
     void *device_state_ud;
+    /* The hub's store worker (ch_store_worker_open on the same database): the heavy reads
+     * (the audit index, the ledger, the availability report, the registry's lists) run on it,
+     * and their answers leave from the loop when they are done, so that the loop never waits
+     * for them. NULL: they run on the loop, on the API's store, as before. */
+    ch_store_worker_t *store_worker;
 } ch_api_services_t;
 
 /* Creates the API on loop, answering from st (borrowed: it must outlive the API and be used

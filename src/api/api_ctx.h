@@ -131,6 +131,8 @@ void ch_api__handle_apikeys(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t i
 /* The event routes (events_routes.c). */
 void ch_api__handle_events(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id);
 void ch_api__handle_ledger(api_ctx_t *c);
+/* The audit routes (audit_routes.c); the list reads on the store worker. */
+void ch_api__handle_audit(api_ctx_t *c, ch_api__route_id_t route);
 /* The console's static files and its config.json (static_routes.c); path is the {path}
  * segment of /console/{path}, undecoded. */
 void ch_api__handle_static(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t path);
@@ -157,6 +159,19 @@ void ch_api__health_mark(const ch_api_t *api, json_t *items, const char *id_key)
 /* The alert routes and the devices' state routes (alert_routes.c). */
 void ch_api__handle_alerts(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id);
 void ch_api__handle_device_health(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id);
+
+/*
+ * A read on the hub's store worker (store_reads.c), so that the loop does not wait for it:
+ * work(st, job) runs on the worker's thread with the worker's handle (it may use only st and
+ * job), then done(c, job, rc) on the loop answers the request c (a copy, valid in done). When
+ * the API is being freed meanwhile, done gets c == NULL and only frees job. Without a worker
+ * (or once it is closing) work runs here at once, on the API's store. The request counts in
+ * ch_api_in_flight until done returns, so shutdown drains it like the pool's jobs.
+ */
+typedef int (*ch_api__read_work_fn)(ch_store_t *st, void *job);
+typedef void (*ch_api__read_done_fn)(api_ctx_t *c, void *job, int rc);
+void ch_api__store_read(api_ctx_t *c, ch_api__read_work_fn work, ch_api__read_done_fn done,
+                        void *job);
 
 /* Commits the batch of event opens and sends their records to the pool (no-op when none). */
 void ch_api__flush_events(ch_api_t *api);

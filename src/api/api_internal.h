@@ -300,11 +300,6 @@ const char *ch_api__static_type(ch_slice_t name);
  * from the log when it claims records the log does not hold. 0 or a store / audit code. */
 int ch_api__audit_sync_index(ch_audit_t *audit, ch_store_t *st) CH_MUST_CHECK;
 
-/* Answers one of the CH_API__R_AUDIT_* routes: returns the HTTP status and sets either *json
- * (a new reference) or *text (a signed note, free with ch_free), or, for an error status, err. */
-int ch_api__audit_answer(ch_audit_t *audit, ch_store_t *st, ch_api__route_id_t route,
-                         ch_slice_t query, json_t **json, char **text, ch_api__err_t *err);
-
 /* ---- services (services_routes.c) ---------------------------------------------------------- */
 
 /* {"items": [service...], "total": n, "loaded": bool} for GET /api/v1/services; p may be

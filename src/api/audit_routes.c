@@ -12,11 +12,12 @@
  * record is about (camera, agency, event) is the audit module's rule, ch_audit_refs, the one
  * `cctvhub audit show` applies too.
  */
-#include "api/api_internal.h"
+#include "api/api_ctx.h"
 
 #include "audit/audit.h"
 
 #include <inttypes.h>
+#include <string.h>
 
 int ch_api__audit_sync_index(ch_audit_t *audit, ch_store_t *st)
 {
@@ -96,41 +97,65 @@ int ch_api__audit_sync_index(ch_audit_t *audit, ch_store_t *st)
     return ch_store_commit(st);
 }
 
-static int answer_list(ch_audit_t *audit, ch_store_t *st, const ch_api__query_t *q, json_t **json,
-                       ch_api__err_t *err)
+/* GET /api/v1/audit: the query is checked on the loop, the index brought up to date and read
+ * on the store worker (with the records it names, from the log, which is thread-safe), the
+ * answer sent from the loop. The worker's handle writes the index: no watcher follows it (it
+ * is the log's cache, kept by this file alone), and the worker runs one request at a time, so
+ * two syncs never race. */
+typedef struct audit_list {
+    ch_audit_t *audit;
+    ch_api__query_t q; /* f's texts point into it */
+    ch_store_audit_filter_t f;
+    int status;
+    json_t *json;
+    ch_api__err_t err;
+} audit_list_t;
+
+static int list_check(audit_list_t *l)
 {
-    ch_store_audit_filter_t f = {.after_seq = -1, .limit = 100};
     int64_t after = 0; /* the cursor's id: seq + 1 */
+    ch_store_audit_filter_t *f = &l->f;
+    f->after_seq = -1;
+    f->limit = 100;
     const ch_api__qparam_t spec[] = {
-        {CH_API__QP_TIME("since", &f.since_ns)}, {CH_API__QP_TIME("until", &f.until_ns)},
-        {CH_API__QP_ID("camera", &f.camera_id)}, {CH_API__QP_ID("agency", &f.agency_id)},
-        {CH_API__QP_ID("event", &f.event_id)},   {CH_API__QP_TEXT("actor", &f.actor)},
-        {CH_API__QP_TEXT("action", &f.action)},  {CH_API__QP_CURSOR("cursor", &after)},
-        {CH_API__QP_LIMIT("limit", &f.limit)},   {CH_API__QP_END},
+        {CH_API__QP_TIME("since", &f->since_ns)}, {CH_API__QP_TIME("until", &f->until_ns)},
+        {CH_API__QP_ID("camera", &f->camera_id)}, {CH_API__QP_ID("agency", &f->agency_id)},
+        {CH_API__QP_ID("event", &f->event_id)},   {CH_API__QP_TEXT("actor", &f->actor)},
+        {CH_API__QP_TEXT("action", &f->action)},  {CH_API__QP_CURSOR("cursor", &after)},
+        {CH_API__QP_LIMIT("limit", &f->limit)},   {CH_API__QP_END},
     };
-    if (ch_api__query_check(q, spec, err) != 0) {
+    if (ch_api__query_check(&l->q, spec, &l->err) != 0) {
         return 400;
     }
     if (after > 0) {
-        f.after_seq = after - 1; /* cursors hold seq + 1: they must be >= 1 */
+        f->after_seq = after - 1; /* cursors hold seq + 1: they must be >= 1 */
     }
-    if (ch_api__audit_sync_index(audit, st) != 0) {
+    return 200;
+}
+
+/* The store worker's thread: l->status and either l->json or l->err. */
+static int list_read(ch_store_t *st, void *job)
+{
+    audit_list_t *l = job;
+    ch_api__err_t *err = &l->err;
+    l->status = 500;
+    if (ch_api__audit_sync_index(l->audit, st) != 0) {
         ch_api__err_set(err, 500, "internal", NULL,
                         "the audit index could not be brought up "
                         "to date");
-        return 500;
+        return 0;
     }
     int64_t *seqs = NULL, total = 0, next = -1;
     size_t n = 0;
-    if (ch_store_audit_index_query(st, &f, &seqs, &n, &total, &next) != 0) {
+    if (ch_store_audit_index_query(st, &l->f, &seqs, &n, &total, &next) != 0) {
         ch_api__err_set(err, 500, "internal", NULL, "the audit index could not be read");
-        return 500;
+        return 0;
     }
     json_t *items = json_array();
     for (size_t i = 0; i < n; i++) {
         char *text = NULL;
         size_t len = 0;
-        int rc = ch_audit_read(audit, (uint64_t)seqs[i], &text, &len);
+        int rc = ch_audit_read(l->audit, (uint64_t)seqs[i], &text, &len);
         json_error_t jerr;
         json_t *rec = rc == 0 ? json_loadb(text, len, 0, &jerr) : NULL;
         ch_free(text);
@@ -140,7 +165,7 @@ static int answer_list(ch_audit_t *audit, ch_store_t *st, const ch_api__query_t 
             ch_api__err_set(err, 500, "internal", NULL,
                             "audit record %lld cannot be read; run `cctvhub audit verify`",
                             (long long)seqs[i]);
-            return 500;
+            return 0;
         }
         json_array_append_new(items, rec);
     }
@@ -155,8 +180,30 @@ static int answer_list(ch_audit_t *audit, ch_store_t *st, const ch_api__query_t 
     } else {
         json_object_set_new(o, "next", json_null());
     }
-    *json = o;
-    return 200;
+    l->json = o;
+    l->status = 200;
+    return 0;
+}
+
+static void list_free(audit_list_t *l)
+{
+    ch_api__query_fini(&l->q);
+    json_decref(l->json);
+    ch_free(l);
+}
+
+/* Back on the loop (c NULL: the API is being freed). */
+static void list_done(api_ctx_t *c, void *job, int rc)
+{
+    (void)rc;
+    audit_list_t *l = job;
+    if (c != NULL && l->status != 200) {
+        ch_api__reply_err(c, &l->err, NULL);
+    } else if (c != NULL) {
+        ch_api__reply_json(c, 200, NULL, l->json);
+        l->json = NULL;
+    }
+    list_free(l);
 }
 
 static int answer_checkpoint(ch_audit_t *audit, const ch_api__query_t *q, char **text,
@@ -238,35 +285,57 @@ static int answer_consistency(ch_audit_t *audit, const ch_api__query_t *q, json_
     return 200;
 }
 
-int ch_api__audit_answer(ch_audit_t *audit, ch_store_t *st, ch_api__route_id_t route,
-                         ch_slice_t query, json_t **json, char **text, ch_api__err_t *err)
+void ch_api__handle_audit(api_ctx_t *c, ch_api__route_id_t route)
 {
-    *json = NULL;
-    *text = NULL;
+    ch_audit_t *audit = c->api->audit;
+    if (audit == NULL) {
+        ch_api__reply_error(c, 503, "audit_unavailable", NULL, "this server keeps no audit log");
+        return;
+    }
+    json_t *json = NULL;
+    char *text = NULL;
+    ch_api__err_t e;
     ch_api__query_t q;
     int status;
-    if (ch_api__query_parse(query, &q, err) != 0) {
+    if (ch_api__query_parse(c->req->query, &q, &e) != 0) {
         ch_api__query_fini(&q);
-        return err->status;
+        ch_api__reply_err(c, &e, NULL);
+        return;
     }
     switch (route) {
-    case CH_API__R_AUDIT_LIST:
-        status = answer_list(audit, st, &q, json, err);
-        break;
+    case CH_API__R_AUDIT_LIST: {
+        audit_list_t *l = ch_calloc(1, sizeof(*l));
+        l->audit = audit;
+        l->q = q; /* the job's now */
+        if (list_check(l) != 200) {
+            ch_api__reply_err(c, &l->err, NULL);
+            list_free(l);
+        } else {
+            ch_api__store_read(c, list_read, list_done, l);
+        }
+        return;
+    }
     case CH_API__R_AUDIT_CHECKPOINT:
-        status = answer_checkpoint(audit, &q, text, err);
+        status = answer_checkpoint(audit, &q, &text, &e);
         break;
     case CH_API__R_AUDIT_PROOF:
-        status = answer_proof(audit, &q, json, err);
+        status = answer_proof(audit, &q, &json, &e);
         break;
     case CH_API__R_AUDIT_CONSISTENCY:
-        status = answer_consistency(audit, &q, json, err);
+        status = answer_consistency(audit, &q, &json, &e);
         break;
     default:
-        ch_api__err_set(err, 404, "not_found", NULL, "no such path");
+        ch_api__err_set(&e, 404, "not_found", NULL, "no such path");
         status = 404;
         break;
     }
     ch_api__query_fini(&q);
-    return status;
+    if (status != 200) {
+        ch_api__reply_err(c, &e, NULL);
+    } else if (text != NULL) {
+        ch_api__reply(c, 200, "text/plain; charset=utf-8", NULL, text, strlen(text));
+    } else {
+        ch_api__reply_json(c, 200, NULL, json);
+    }
+    ch_free(text);
 }

@@ -545,6 +545,49 @@ void ch_api__handle_events(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id
     json_decref(body); /* after the answer: text borrows from it */
 }
 
+/* GET /api/v1/ledger: the whole audit log is folded, and the recipients' names read, on the
+ * store worker; the services are named, and the answer sent, back on the loop. */
+typedef struct ledger_read {
+    ch_audit_t *audit;
+    ch_event_ledger_filter_t f;
+    int csv;
+    json_t *ledger;
+} ledger_read_t;
+
+static int ledger_work(ch_store_t *st, void *job)
+{
+    ledger_read_t *l = job;
+    return ch_event_ledger_read(l->audit, st, &l->f, &l->ledger);
+}
+
+static void ledger_done(api_ctx_t *c, void *job, int rc)
+{
+    ledger_read_t *l = job;
+    json_t *ledger = l->ledger;
+    int csv = l->csv;
+    ch_free(l);
+    if (c == NULL) {
+        json_decref(ledger);
+        return;
+    }
+    if (rc != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the audit log could not be read");
+        return;
+    }
+    ch_event_ledger_name_services(ledger, *c->api->policy);
+    if (!csv) {
+        ch_api__reply_json(c, 200, NULL, ledger);
+        return;
+    }
+    size_t len = 0;
+    char *text = ch_event_ledger_csv(ledger, &len);
+    json_decref(ledger);
+    ch_api__reply(c, 200, "text/csv; charset=utf-8",
+                  "Content-Disposition: attachment; filename=\"cctvhub-ledger.csv\"\r\n", text,
+                  len);
+    ch_free(text);
+}
+
 /* GET /api/v1/ledger: from, to (RFC 3339), agency_id, event_id, camera_id, format (json, csv). */
 void ch_api__handle_ledger(api_ctx_t *c)
 {
@@ -572,20 +615,9 @@ void ch_api__handle_ledger(api_ctx_t *c)
         ch_api__reply_error(c, 503, "unavailable", NULL, "this hub keeps no audit log");
         return;
     }
-    json_t *ledger = NULL;
-    if (ch_event_ledger(c->api->audit, c->api->st, *c->api->policy, &f, &ledger) != 0) {
-        ch_api__reply_error(c, 500, "internal", NULL, "the audit log could not be read");
-        return;
-    }
-    if (!csv) {
-        ch_api__reply_json(c, 200, NULL, ledger);
-        return;
-    }
-    size_t len = 0;
-    char *text = ch_event_ledger_csv(ledger, &len);
-    json_decref(ledger);
-    ch_api__reply(c, 200, "text/csv; charset=utf-8",
-                  "Content-Disposition: attachment; filename=\"cctvhub-ledger.csv\"\r\n", text,
-                  len);
-    ch_free(text);
+    ledger_read_t *l = ch_calloc(1, sizeof(*l));
+    l->audit = c->api->audit;
+    l->f = f;
+    l->csv = csv;
+    ch_api__store_read(c, ledger_work, ledger_done, l);
 }

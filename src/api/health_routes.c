@@ -376,6 +376,47 @@ static int parse_offset(const char *v, void *dest)
     return ch_health_utc_offset_parse(v, dest);
 }
 
+/* The month's report, read on the store worker (every transition of the month and the
+ * windows of the hub's runs), rendered and answered on the loop. */
+typedef struct report_read {
+    int64_t from, to;
+    int csv;
+    char label[16];
+    ch_health_report_t r;
+} report_read_t;
+
+static int report_work(ch_store_t *st, void *job)
+{
+    report_read_t *j = job;
+    return ch_health_report_load(st, j->from, j->to, &j->r);
+}
+
+static void report_done(api_ctx_t *c, void *job, int rc)
+{
+    report_read_t *j = job;
+    if (c == NULL) {
+        /* nobody to answer */
+    } else if (rc != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+    } else if (!j->csv) {
+        ch_api__reply_json(c, 200, NULL, ch_health_report_json(&j->r, j->label));
+    } else {
+        ch_buf_t b;
+        ch_buf_init(&b);
+        ch_health_report_csv(&j->r, j->label, &b);
+        char disp[96];
+        snprintf(disp, sizeof(disp),
+                 "Content-Disposition: attachment; filename=\"cctvhub-availability-%s.csv\"\r\n",
+                 j->label);
+        ch_api__reply(c, 200, "text/csv; charset=utf-8", disp, b.data, b.len);
+        ch_buf_fini(&b);
+    }
+    if (rc == 0) {
+        ch_health_report_fini(&j->r);
+    }
+    ch_free(j);
+}
+
 static void handle_report(api_ctx_t *c)
 {
     static const char *const formats[] = {"json", "csv", NULL};
@@ -408,26 +449,15 @@ static void handle_report(api_ctx_t *c)
         ch_api__reply_error(c, 400, "invalid", "month", "the month has not begun");
         return;
     }
+    /* The transitions still in memory go to the store first, on the loop's handle, so that
+     * the worker's read sees them. */
     ch_health_flush(c->api->health);
-    ch_health_report_t r;
-    if (ch_health_report_load(c->api->st, from, to < now ? to : now, &r) != 0) {
-        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
-        return;
-    }
-    if (!csv) {
-        ch_api__reply_json(c, 200, NULL, ch_health_report_json(&r, label));
-    } else {
-        ch_buf_t b;
-        ch_buf_init(&b);
-        ch_health_report_csv(&r, label, &b);
-        char disp[96];
-        snprintf(disp, sizeof(disp),
-                 "Content-Disposition: attachment; filename=\"cctvhub-availability-%s.csv\"\r\n",
-                 label);
-        ch_api__reply(c, 200, "text/csv; charset=utf-8", disp, b.data, b.len);
-        ch_buf_fini(&b);
-    }
-    ch_health_report_fini(&r);
+    report_read_t *j = ch_calloc(1, sizeof(*j));
+    j->from = from;
+    j->to = to < now ? to : now;
+    j->csv = csv;
+    snprintf(j->label, sizeof(j->label), "%s", label);
+    ch_api__store_read(c, report_work, report_done, j);
 }
 
 void ch_api__handle_health(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id)

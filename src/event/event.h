@@ -377,6 +377,13 @@ typedef struct ch_event_ledger_filter {
  */
 int ch_event_ledger(ch_audit_t *audit, ch_store_t *st, const ch_policy_t *policy,
                     const ch_event_ledger_filter_t *f, json_t **out) CH_MUST_CHECK;
+/* ch_event_ledger in its two halves, for a caller that reads the log and the store off its loop:
+ * ch_event_ledger_read (any thread; audit is thread-safe, st must be that thread's) makes the
+ * ledger without the services (purpose is the service's id, legal_basis_text null), then
+ * ch_event_ledger_name_services (where the policy is read; NULL: no change) names them. */
+int ch_event_ledger_read(ch_audit_t *audit, ch_store_t *st, const ch_event_ledger_filter_t *f,
+                         json_t **out) CH_MUST_CHECK;
+void ch_event_ledger_name_services(json_t *ledger, const ch_policy_t *policy);
 
 /* The ledger as CSV for Excel: UTF-8 with a BOM, CRLF lines, a header row in Korean and
  * English, cameras as space-separated ids. Returns a new buffer (ch_free) of *len bytes. */

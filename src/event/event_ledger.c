@@ -187,8 +187,8 @@ static int has_camera(const row_t *w, int64_t cam)
     return 0;
 }
 
-int ch_event_ledger(ch_audit_t *audit, ch_store_t *st, const ch_policy_t *policy,
-                    const ch_event_ledger_filter_t *f, json_t **out)
+int ch_event_ledger_read(ch_audit_t *audit, ch_store_t *st, const ch_event_ledger_filter_t *f,
+                         json_t **out)
 {
     *out = NULL;
     ch_audit_iter_t *it = NULL;
@@ -234,17 +234,16 @@ int ch_event_ledger(ch_audit_t *audit, ch_store_t *st, const ch_policy_t *policy
         if (keep) {
             ch_agency_t ag;
             int found = st != NULL && ch_store_agency_get(st, w->agency_id, &ag) == 0;
-            const ch_policy_service_t *svc =
-                policy != NULL ? ch_policy_find(policy, w->service) : NULL;
+            /* The service's name and basis text come from the policy in force, which only the
+             * loop reads (a reload replaces it): ch_event_ledger_name_services. */
             json_t *o = json_object();
             json_object_set_new(o, "provided_at", time_ns_json(w->start_ns));
             json_object_set_new(o, "recipient", found ? json_string(ag.name) : json_null());
             json_object_set_new(o, "recipient_agency_id", json_integer(w->agency_id));
-            json_object_set_new(o, "purpose", json_string(svc != NULL ? svc->name : w->service));
+            json_object_set_new(o, "purpose", json_string(w->service));
             json_object_set_new(o, "service", json_string(w->service));
             json_object_set_new(o, "legal_basis", json_string(w->basis));
-            json_object_set_new(o, "legal_basis_text",
-                                svc != NULL ? json_string(svc->basis_text) : json_null());
+            json_object_set_new(o, "legal_basis_text", json_null());
             json_object_set_new(o, "cameras", json_incref(w->cameras));
             json_object_set_new(o, "period_from", time_ns_json(w->start_ns));
             json_object_set_new(o, "period_to", time_ns_json(w->end_ns));
@@ -268,6 +267,34 @@ int ch_event_ledger(ch_audit_t *audit, ch_store_t *st, const ch_policy_t *policy
     ch_free(r.v);
     *out = json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)json_array_size(items));
     return 0;
+}
+
+void ch_event_ledger_name_services(json_t *ledger, const ch_policy_t *policy)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(ledger, "items"), i, o)
+    {
+        const ch_policy_service_t *svc =
+            policy != NULL
+                ? ch_policy_find(policy, json_string_value(json_object_get(o, "service")))
+                : NULL;
+        if (svc != NULL) {
+            /* In place: the keys keep their order. */
+            json_object_set_new(o, "purpose", json_string(svc->name));
+            json_object_set_new(o, "legal_basis_text", json_string(svc->basis_text));
+        }
+    }
+}
+
+int ch_event_ledger(ch_audit_t *audit, ch_store_t *st, const ch_policy_t *policy,
+                    const ch_event_ledger_filter_t *f, json_t **out)
+{
+    int rc = ch_event_ledger_read(audit, st, f, out);
+    if (rc == 0) {
+        ch_event_ledger_name_services(*out, policy);
+    }
+    return rc;
 }
 
 /* One CSV field: quoted when it holds a comma, a quote or a line break. */

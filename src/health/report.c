@@ -213,7 +213,9 @@ void ch_health_report_end(ch_health_report_builder_t *b, ch_health_report_t *out
         ch_health_report_row_t *r = &b->rows[i];
         r->availability_pct = r->observed_s > 0 ? 100.0 * r->available_s / r->observed_s : -1;
     }
-    qsort(b->rows, b->nrows, sizeof(*b->rows), row_cmp);
+    if (b->nrows > 0) {
+        qsort(b->rows, b->nrows, sizeof(*b->rows), row_cmp); /* rows is NULL when none */
+    }
     out->from_ms = b->from;
     out->to_ms = b->to;
     out->unwatched_s =

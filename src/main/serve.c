@@ -70,7 +70,8 @@ typedef struct ch_serve {
     ch_main_alerts_t *alerts; /* alerts and the MQTT device watch (hub_alert.c) */
     ch_health_t *health;      /* camera health: probes, live figures, transitions */
     ch_http_server_t *http;
-    ch_main_metrics_t *metrics; /* GET /metrics (hub_metrics.c) */
+    ch_main_metrics_t *metrics;      /* GET /metrics (hub_metrics.c) */
+    ch_store_worker_t *store_worker; /* the API's heavy reads, off the loop */
     ch_api_t *api;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
@@ -751,6 +752,27 @@ static void ch__serve_urls(ch_serve_t *s, char *ws_base, size_t cap)
     ch_event_set_urls(s->events, s->rtsp_base, ws_base);
 }
 
+/* The store worker: a thread with its own handle on the store, for the reads the API must not
+ * make the loop wait for (ch_api_services_t.store_worker). */
+static int ch__serve_store_worker_start(ch_serve_t *s)
+{
+    char *err = NULL;
+    if (ch_store_worker_open(s->loop, s->cfg.store_url, &s->store_worker, &err) != 0) {
+        fprintf(stderr, "cctvhub serve: cannot start the store worker: %s\n",
+                err ? err : "unknown");
+        ch_free(err);
+        return CH_EXIT_STORE;
+    }
+    return CH_EXIT_OK;
+}
+
+static void ch__serve_store_worker_stop(ch_serve_t *s)
+{
+    ch_store_worker_close(s->store_worker); /* what is queued still runs and completes */
+    s->store_worker = NULL;
+    uv_run(s->loop, UV_RUN_NOWAIT); /* its handle closes, then its memory goes */
+}
+
 /* The API: HTTP only, over the services the hub gives it once. */
 static int ch__serve_api_start(ch_serve_t *s)
 {
@@ -787,6 +809,7 @@ static int ch__serve_api_start(ch_serve_t *s)
         .live_ud = s->relay,
         .camera_source = ch_main__relay_camera_source,
         .camera_source_ud = s->relay,
+        .store_worker = s->store_worker,
     };
     ch_main__alerts_services(s->alerts, &svc);
     s->geo = NULL; /* the API's now, even if it fails */
@@ -842,6 +865,7 @@ static const ch_serve_step_t ch__serve_steps[] = {
     {"alerts", ch__serve_alerts_start, ch__serve_alerts_stop},
     {"health", ch__serve_health_start, ch__serve_health_stop},
     {"metrics", ch__serve_metrics_start, ch__serve_metrics_stop},
+    {"store worker", ch__serve_store_worker_start, ch__serve_store_worker_stop},
     {"api", ch__serve_api_start, ch__serve_api_stop},
     {"timers", ch__serve_timers_start, NULL},
 };

@@ -15,6 +15,7 @@
 #include "store/store_internal.h"
 
 #include <assert.h>
+#include <stdlib.h>
 #include <uv.h>
 
 typedef struct ch_store_req {
@@ -36,11 +37,12 @@ struct ch_store_worker {
     uv_thread_t thread;
     uv_mutex_t mu;
     uv_cond_t cv;
-    req_queue_t todo; /* under mu */
-    req_queue_t done; /* under mu */
-    int closing;      /* under mu: the thread ends once todo is empty */
-    size_t in_flight; /* loop thread only: queued and not yet completed */
-    ch_store_t *st;   /* the worker thread's, from open to the thread's end */
+    req_queue_t todo;  /* under mu */
+    req_queue_t done;  /* under mu */
+    int closing;       /* under mu: the thread ends once todo is empty */
+    size_t in_flight;  /* loop thread only: queued and not yet completed */
+    ch_store_t *st;    /* the worker thread's, from open to the thread's end */
+    uint64_t delay_ms; /* debug builds: CCTVHUB_TEST_STORE_DELAY_MS before each request */
 };
 
 static void push(req_queue_t *q, ch_store_req_t *r)
@@ -78,6 +80,9 @@ static void worker_main(void *arg)
             w->todo.tail = NULL;
         }
         uv_mutex_unlock(&w->mu);
+        if (w->delay_ms > 0) {
+            uv_sleep((unsigned)w->delay_ms); /* a slow database, for the tests */
+        }
         r->rc = r->work(w->st, r->ud);
         uv_mutex_lock(&w->mu);
         push(&w->done, r);
@@ -126,6 +131,15 @@ int ch_store_worker_open(uv_loop_t *loop, const char *url, ch_store_worker_t **o
         return rc;
     }
     w->loop = loop;
+#ifndef NDEBUG
+    /* Test-only (docs/internals/store.md): every request waits this long first, as over a slow
+     * network, so that an integration test can show the loop answering meanwhile. Release
+     * builds never read the variable. */
+    const char *delay = getenv("CCTVHUB_TEST_STORE_DELAY_MS");
+    if (delay != NULL) {
+        w->delay_ms = strtoull(delay, NULL, 10);
+    }
+#endif
     if (uv_mutex_init(&w->mu) != 0) {
         goto fail_store;
     }

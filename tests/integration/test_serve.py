@@ -4,6 +4,7 @@ command line's help and exit codes."""
 
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -399,6 +400,61 @@ def test_hub_without_services_setting_loads_the_shipped_file():
         shutil.rmtree(prefix, ignore_errors=True)
 
 
+def slow_get(h, path):
+    """Sends GET path with the administrator's session on a new connection; returns the socket,
+    whose answer the caller reads."""
+    s = socket.create_connection(("127.0.0.1", h.port), timeout=60)
+    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nCookie: %s\r\nConnection: close\r\n\r\n"
+               % (path, h.cookie)).encode())
+    return s
+
+
+def read_all(s):
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    return data
+
+
+def test_slow_store_read_leaves_the_loop_answering():
+    """Issue 16, item 5: the heavy reads (the audit list, the ledger, the registry's lists, the
+    availability report) run on the store worker. With every worker request made slow (a
+    test-only delay, debug builds), /health is answered while a read waits; a read whose client
+    went away does no harm; and SIGTERM lets a read in flight finish and be answered."""
+    h = Hub(env={"CCTVHUB_TEST_STORE_DELAY_MS": "3000"})
+    try:
+        for path in ("/api/v1/audit?limit=1", "/api/v1/cameras?limit=5", "/api/v1/ledger",
+                     "/api/v1/reports/availability?month=2020-01"):
+            s = slow_get(h, path)
+            status, _, body = h.request("GET", "/api/v1/health")
+            check(status == 200 and json.loads(body)["status"] == "ok", body)
+            ready, _, _ = select.select([s], [], [], 0)
+            check(not ready, "%s was answered before the health check: the loop waited for it" % path)
+            data = read_all(s)
+            check(data.startswith(b"HTTP/1.1 200"), (path, data[:300]))
+        # A client that leaves before its read is done.
+        s = slow_get(h, "/api/v1/agencies")
+        s.close()
+        status, _, _ = h.request("GET", "/api/v1/health")
+        check(status == 200, "the hub stopped answering after a client left")
+        time.sleep(3.5)  # its read ends and its answer goes nowhere
+        check(h.proc.poll() is None, "the hub exited after a client left a read")
+        # SIGTERM with a read in flight: it is answered, then the hub stops.
+        s = slow_get(h, "/api/v1/audit")
+        time.sleep(0.3)
+        h.proc.send_signal(signal.SIGTERM)
+        data = read_all(s)
+        check(data.startswith(b"HTTP/1.1 200"), data[:300])
+        log = h.stop()
+        check("msg=stopped" in log, log[-1000:])
+    finally:
+        h.cleanup()
+
+
 if __name__ == "__main__":
     hub.main([
         test_health_and_version_answer_json,
@@ -415,4 +471,5 @@ if __name__ == "__main__":
         test_config_path_that_is_a_directory_stops_the_start,
         test_reload_of_a_directory_or_without_the_services_keeps_the_config,
         test_hub_without_services_setting_loads_the_shipped_file,
+        test_slow_store_read_leaves_the_loop_answering,
     ])
