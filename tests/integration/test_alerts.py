@@ -22,7 +22,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import hub  # noqa: E402
 from hub import Hub, check, free_port  # noqa: E402
-from test_live_ws import Ws  # noqa: E402
+from wsclient import Ws  # noqa: E402
 
 MQTT_USER = "cctvhub"
 MQTT_PASSWORD = "broker-secret-for-tests"

@@ -740,12 +740,7 @@ def rtsp_refused(port, camera, n):
         try:
             s.sendall(("DESCRIBE rtsp://127.0.0.1:%d/cameras/%d?token=v1.bm90aGluZw.c2ln "
                        "RTSP/1.0\r\nCSeq: %d\r\n\r\n" % (port, camera, i + 1)).encode())
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            data = hub.read_head(s, size=4096)
             statuses.add(data.split(b"\r\n", 1)[0])
         finally:
             s.close()

@@ -23,6 +23,9 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import hub  # noqa: E402
 from hub import ADMIN_PASSWORD, Hub, add_user, check  # noqa: E402
+from cameras import camsim  # noqa: E402
+from events import P, Site  # noqa: E402
+from viewers import kill_spawned  # noqa: E402
 
 WEB = os.path.join(hub.SOURCE_DIR, "web")
 BROWSER = os.path.join(hub.SOURCE_DIR, "tests", "browser")
@@ -167,24 +170,23 @@ def artifacts_dir():
 
 
 def test_an_operator_opens_an_event_on_the_map_and_watches_it_on_the_wall():
-    import test_relay as tr
     import test_alerts as ta
     broker = ta.Broker()
-    c = tr.camsim()
+    c = camsim()
     # Camera health probed every second (three failures in a row: offline), camera-offline
     # alerts late enough not to meet the bell's.
-    s = tr.Site(env={"CCTVHUB_HTTP_WEB_ROOT": WEB,
-                     "CCTVHUB_HEALTH_PROBE_INTERVAL": "1", "CCTVHUB_HEALTH_PROBE_TIMEOUT_S": "2",
-                     "CCTVHUB_HEALTH_FAIL_THRESHOLD": "3", "CCTVHUB_HEALTH_RESCAN_S": "1",
-                     "CCTVHUB_ALERT_OFFLINE_AFTER_S": "3600",
-                     "CCTVHUB_MQTT_URL": "mqtt://127.0.0.1:%d" % broker.port,
-                     "CCTVHUB_MQTT_USERNAME": ta.MQTT_USER,
-                     "CCTVHUB_MQTT_PASSWORD": ta.MQTT_PASSWORD})
+    s = Site(env={"CCTVHUB_HTTP_WEB_ROOT": WEB,
+                  "CCTVHUB_HEALTH_PROBE_INTERVAL": "1", "CCTVHUB_HEALTH_PROBE_TIMEOUT_S": "2",
+                  "CCTVHUB_HEALTH_FAIL_THRESHOLD": "3", "CCTVHUB_HEALTH_RESCAN_S": "1",
+                  "CCTVHUB_ALERT_OFFLINE_AFTER_S": "3600",
+                  "CCTVHUB_MQTT_URL": "mqtt://127.0.0.1:%d" % broker.port,
+                  "CCTVHUB_MQTT_USERNAME": ta.MQTT_USER,
+                  "CCTVHUB_MQTT_PASSWORD": ta.MQTT_PASSWORD})
     try:
         code, _, err = add_user(s.h.data_dir, "operator", "operator", OPERATOR_PASSWORD,
                                 agency=s.police)
         check(code == 0, err)
-        lat, lon = tr.P
+        lat, lon = P
         # The cameras of the event: around P, looking at it (heading and field of view drawn
         # as wedges when zoomed in).
         h264 = s.camera("종로 H.264", c.url("console-h264"), lat=lat + 0.0004, lon=lon,
@@ -242,7 +244,7 @@ def test_an_operator_opens_an_event_on_the_map_and_watches_it_on_the_wall():
               and acks[0]["actor"] == "user:operator", acks)
         s.h.stop()
     finally:
-        tr.kill_spawned()
+        kill_spawned()
         s.h.cleanup()
         c.stop()
         broker.stop()

@@ -131,12 +131,7 @@ def rtsp_describe(h, rtsp_url):
     try:
         s.sendall(("DESCRIBE %s RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n\r\n"
                    % url).encode())
-        data = b""
-        while b"\r\n\r\n" not in data:
-            b = s.recv(4096)
-            if not b:
-                break
-            data += b
+        data = hub.read_head(s, size=4096)
         head = data.split(b"\r\n\r\n")[0].decode("utf-8", "replace")
         return int(head.split(" ", 2)[1]), head
     finally:

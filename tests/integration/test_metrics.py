@@ -29,9 +29,11 @@ os.environ.setdefault("CH_CAMSIM_CLIPS", os.path.join(
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import hub  # noqa: E402
-import test_live_ws as lw  # noqa: E402
-import test_relay as tr  # noqa: E402
-from hub import Hub, check  # noqa: E402
+from hub import Hub, check, wait_for  # noqa: E402
+from cameras import camsim  # noqa: E402
+from events import P, stop_everything, with_site  # noqa: E402
+from viewers import ffmpeg_frames  # noqa: E402
+from wsclient import Ws, collect, ws_path  # noqa: E402
 
 TOKEN = "scrape-0123456789abcdef-ABCDEF_~.+/="
 TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -218,7 +220,7 @@ def test_a_bad_token_stops_the_start_naming_the_key():
 
 
 def test_figures_move_with_requests_events_views_and_the_audit_log():
-    cam = tr.camsim()
+    cam = camsim()
 
     def run(s):
         h = s.h
@@ -273,11 +275,11 @@ def test_figures_move_with_requests_events_views_and_the_audit_log():
         check(second.get("cctvhub_audit_commits_total") <= second.get(
             "cctvhub_audit_appends_total"), "more commits than records")
         # A view over RTSP (ffmpeg decodes 50 frames) and one over WebSocket.
-        code, err, frames = tr.ffmpeg_frames(gr["rtsp_url"], 50)
+        code, err, frames = ffmpeg_frames(gr["rtsp_url"], 50)
         check(code == 0 and frames == 50, "ffmpeg: %d %d %s" % (code, frames, err[-300:]))
-        ws = lw.Ws(h.port, lw.ws_path(gr))
+        ws = Ws(h.port, ws_path(gr))
         check(ws.status == 101, "ws upgrade: %s" % ws.head)
-        _, nfrag, path = lw.collect(ws, 2)
+        _, nfrag, path = collect(ws, 2)
         os.unlink(path)
         check(nfrag > 10, "ws fragments: %d" % nfrag)
 
@@ -289,7 +291,7 @@ def test_figures_move_with_requests_events_views_and_the_audit_log():
                   x.get("cctvhub_views_total", transport="rtsp") == 1 and
                   x.get("cctvhub_views_total", transport="ws") == 1)
             return x if ok else None
-        third = tr.wait_for(moved, 10, "bytes out and viewers in /metrics")
+        third = wait_for(moved, 10, "bytes out and viewers in /metrics")
         check(third.get("cctvhub_relay_bytes_in_total") >=
               third.get("cctvhub_relay_bytes_out_total", transport="rtsp") * 0.5,
               "bytes in %r" % third.get("cctvhub_relay_bytes_in_total"))
@@ -305,7 +307,7 @@ def test_figures_move_with_requests_events_views_and_the_audit_log():
             ok = (x.get("cctvhub_grants_active") == 0 and x.get("cctvhub_relay_grants") == 0
                   and x.get("cctvhub_viewers", transport="ws") == 0)
             return x if ok else None
-        last = tr.wait_for(ended, 10, "grants back to 0")
+        last = wait_for(ended, 10, "grants back to 0")
         for t in ("rtsp", "ws"):
             check(last.get("cctvhub_relay_bytes_out_total", transport=t) >=
                   third.get("cctvhub_relay_bytes_out_total", transport=t),
@@ -313,7 +315,7 @@ def test_figures_move_with_requests_events_views_and_the_audit_log():
         check(last.get("cctvhub_events_live") == 0, "events live")
         # A denied open (a service the police may not use) counts as denied.
         s.agency_call("POST", "/api/v1/events", {
-            "service": "anklet-violation", "location": {"lat": tr.P[0], "lon": tr.P[1]},
+            "service": "anklet-violation", "location": {"lat": P[0], "lon": P[1]},
             "incident": "x-1", "reason": "metrics test", "duration_s": 600})
         denied = scrape(h, headers=bearer, auth=False)
         check(sum(v for (n, l), v in denied.samples.items()
@@ -321,7 +323,7 @@ def test_figures_move_with_requests_events_views_and_the_audit_log():
               "events denied: %r" % [(k, v) for k, v in denied.samples.items()
                                      if k[0] == "cctvhub_events_total"])
 
-    tr.with_site(run, env={"CCTVHUB_METRICS_TOKEN": TOKEN})
+    with_site(run, env={"CCTVHUB_METRICS_TOKEN": TOKEN})
 
 
 TESTS = [
@@ -335,6 +337,4 @@ if __name__ == "__main__":
     try:
         hub.main(TESTS)
     finally:
-        tr.kill_spawned()
-        for peer in tr.PEERS.values():
-            peer.stop()
+        stop_everything()

@@ -209,6 +209,31 @@ class Hub:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def wait_for(fn, timeout, what, interval=0.2):
+    """Calls fn until it returns something true; returns that, or fails after timeout with
+    what and fn's last answer."""
+    deadline = time.time() + timeout
+    last = None
+    while True:
+        last = fn()
+        if last:
+            return last
+        if time.time() > deadline:
+            raise Failure("%s (after %.0f s; last: %r)" % (what, timeout, last))
+        time.sleep(interval)
+
+
+def read_head(s, buf=b"", size=65536):
+    """Reads socket s until a message's head has come whole (its blank line) or the peer
+    closed; returns buf and all that was read."""
+    while b"\r\n\r\n" not in buf:
+        b = s.recv(size)
+        if not b:
+            break
+        buf += b
+    return buf
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
