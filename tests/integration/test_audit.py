@@ -25,7 +25,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import hub  # noqa: E402
-from hub import check, run  # noqa: E402
+from hub import SERVICES, check, run  # noqa: E402
 
 from rfc9162 import (leaf_hash, node_hash, split, mth, inclusion_path, consistency_proof, verify_inclusion, verify_consistency, VECTOR_LEAVES, VECTOR_ROOTS, VECTOR_INCLUSION, VECTOR_CONSISTENCY)  # noqa: E402
 
@@ -810,7 +810,6 @@ def test_refusals_of_one_address_make_one_record_per_interval_and_rate_refusals_
 
 # ---- a full audit disk ------------------------------------------------------------------------
 
-SERVICES = os.path.join(hub.SOURCE_DIR, "etc", "services.json")
 PLACE = (37.5700, 126.9800)
 
 

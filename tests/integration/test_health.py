@@ -19,10 +19,10 @@ from hub import Hub, check, free_port, wait_for  # noqa: E402
 # time under ctest -j.
 os.environ.setdefault("CH_CAMSIM_CLIPS", os.path.join(
     os.path.dirname(os.path.abspath(hub.BIN)), "camsim-clips-health"))
-import test_metrics as tm  # noqa: E402  (/usr/bin/python3: Prometheus' parser)
 from cameras import (BasicCamera, Camsim, Redirector, camsim,  # noqa: E402  (after the clips)
                      gstcam)
 from events import P, Site, stop_everything  # noqa: E402
+from metrics import scrape  # noqa: E402  (/usr/bin/python3: Prometheus' parser)
 
 FAST = {"CCTVHUB_HEALTH_PROBE_INTERVAL": "1", "CCTVHUB_HEALTH_PROBE_TIMEOUT_S": "2",
         "CCTVHUB_HEALTH_FAIL_THRESHOLD": "3", "CCTVHUB_HEALTH_RESCAN_S": "1"}
@@ -431,7 +431,7 @@ def test_many_cameras_are_probed_with_a_small_cap():
         check(len(page["items"]) == 300 and all(x["last_probe"] for x in page["items"]),
               "all probed")
         # The same figures on /metrics, read by Prometheus' own parser.
-        m = tm.scrape(h)
+        m = scrape(h)
         check(m.get("cctvhub_cameras", state="online") == 300,
               m.get("cctvhub_cameras", state="online"))
         check(m.get("cctvhub_cameras", state="offline") == 0, "none offline")

@@ -7,12 +7,10 @@ import os
 import socket
 import traceback
 
-import hub
 from cameras import stop_cameras
-from hub import Hub, check, free_port, wait_for
+from hub import SERVICES, Hub, check, free_port, wait_for
 from viewers import kill_spawned
 
-SERVICES = os.path.join(hub.SOURCE_DIR, "etc", "services.json")
 P = (37.5700, 126.9800)  # where the cameras are and the events happen
 
 

@@ -18,6 +18,7 @@ import time
 BIN = os.environ.get("CCTVHUB_BIN", "build/check/cctvhub")
 SOURCE_DIR = os.environ.get("CH_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 DATA_DIR = os.environ.get("CH_DATA_DIR", os.path.join(SOURCE_DIR, "tests", "data", "cctv"))
+SERVICES = os.path.join(SOURCE_DIR, "etc", "services.json")  # the services the hub ships
 
 
 class Failure(Exception):
