@@ -25,7 +25,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import hub  # noqa: E402
-from hub import check, run  # noqa: E402
+from hub import SERVICES, check, run  # noqa: E402
 
 from rfc9162 import (leaf_hash, node_hash, split, mth, inclusion_path, consistency_proof, verify_inclusion, verify_consistency, VECTOR_LEAVES, VECTOR_ROOTS, VECTOR_INCLUSION, VECTOR_CONSISTENCY)  # noqa: E402
 
@@ -740,12 +740,7 @@ def rtsp_refused(port, camera, n):
         try:
             s.sendall(("DESCRIBE rtsp://127.0.0.1:%d/cameras/%d?token=v1.bm90aGluZw.c2ln "
                        "RTSP/1.0\r\nCSeq: %d\r\n\r\n" % (port, camera, i + 1)).encode())
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            data = hub.read_head(s, size=4096)
             statuses.add(data.split(b"\r\n", 1)[0])
         finally:
             s.close()
@@ -815,7 +810,6 @@ def test_refusals_of_one_address_make_one_record_per_interval_and_rate_refusals_
 
 # ---- a full audit disk ------------------------------------------------------------------------
 
-SERVICES = os.path.join(hub.SOURCE_DIR, "etc", "services.json")
 PLACE = (37.5700, 126.9800)
 
 

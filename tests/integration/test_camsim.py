@@ -5,7 +5,6 @@ answers, a resolution change)."""
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -14,34 +13,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import hub  # noqa: E402
 from hub import check  # noqa: E402
 
-TOOLS = os.path.join(hub.SOURCE_DIR, "tools", "camsim")
-CLIPS = os.environ.get("CH_CAMSIM_CLIPS",
-                       os.path.join(os.path.dirname(os.path.abspath(hub.BIN)), "camsim-clips"))
-
-
-class Camsim:
-    def __init__(self, *args):
-        subprocess.run([os.path.join(TOOLS, "make_clips.sh"), CLIPS], check=True,
-                       capture_output=True, timeout=600)
-        self.proc = subprocess.Popen([sys.executable, os.path.join(TOOLS, "camsim.py"),
-                                      "--listen", "127.0.0.1:0", "--clips", CLIPS] + list(args),
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        m = re.match(r"camsim listening on 127\.0\.0\.1:(\d+)", line)
-        if not m:
-            self.proc.kill()
-            check(False, "camsim did not start: %s %s" % (line, self.proc.stderr.read()[-2000:]))
-        self.port = int(m.group(1))
-
-    def url(self, path, creds=None):
-        return "rtsp://%s127.0.0.1:%d/%s" % (creds + "@" if creds else "", self.port, path)
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+# Clips of our own: make_clips.sh writes in place, and the relay's tests make theirs at the
+# same time under ctest -j.
+os.environ.setdefault("CH_CAMSIM_CLIPS", os.path.join(
+    os.path.dirname(os.path.abspath(hub.BIN)), "camsim-clips"))
+from cameras import Camsim  # noqa: E402  (after the clips)
+from viewers import ffprobe  # noqa: E402
 
 
 # What ffmpeg says when RTP datagrams were lost, and what the decoder says about the frames it
@@ -65,13 +42,6 @@ def ffmpeg(url, seconds, *extra, transport="tcp", timeout=40):
     p = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     frames = [int(x) for x in re.findall(r"^frame=(\d+)$", p.stdout, re.M)]
     return p.returncode, p.stderr, (frames[-1] if frames else 0)
-
-
-def ffprobe(url):
-    p = subprocess.run(["ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries",
-                        "stream=codec_name,width,height", "-of", "compact=p=0:nk=1", url],
-                       capture_output=True, text=True, timeout=40)
-    return p.returncode, p.stdout.strip(), p.stderr
 
 
 def test_independent_viewers_decode_h264_and_h265_over_tcp_and_udp():

@@ -22,7 +22,11 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import hub  # noqa: E402
-from hub import ADMIN_PASSWORD, Hub, add_user, check  # noqa: E402
+from hub import ADMIN_PASSWORD, Hub, add_user, check, wait_for  # noqa: E402
+from cameras import camsim  # noqa: E402
+from events import P, Site  # noqa: E402
+from mqtt import MQTT_PASSWORD, MQTT_USER, Broker  # noqa: E402
+from viewers import kill_spawned  # noqa: E402
 
 WEB = os.path.join(hub.SOURCE_DIR, "web")
 BROWSER = os.path.join(hub.SOURCE_DIR, "tests", "browser")
@@ -167,24 +171,22 @@ def artifacts_dir():
 
 
 def test_an_operator_opens_an_event_on_the_map_and_watches_it_on_the_wall():
-    import test_relay as tr
-    import test_alerts as ta
-    broker = ta.Broker()
-    c = tr.camsim()
+    broker = Broker()
+    c = camsim()
     # Camera health probed every second (three failures in a row: offline), camera-offline
     # alerts late enough not to meet the bell's.
-    s = tr.Site(env={"CCTVHUB_HTTP_WEB_ROOT": WEB,
-                     "CCTVHUB_HEALTH_PROBE_INTERVAL": "1", "CCTVHUB_HEALTH_PROBE_TIMEOUT_S": "2",
-                     "CCTVHUB_HEALTH_FAIL_THRESHOLD": "3", "CCTVHUB_HEALTH_RESCAN_S": "1",
-                     "CCTVHUB_ALERT_OFFLINE_AFTER_S": "3600",
-                     "CCTVHUB_MQTT_URL": "mqtt://127.0.0.1:%d" % broker.port,
-                     "CCTVHUB_MQTT_USERNAME": ta.MQTT_USER,
-                     "CCTVHUB_MQTT_PASSWORD": ta.MQTT_PASSWORD})
+    s = Site(env={"CCTVHUB_HTTP_WEB_ROOT": WEB,
+                  "CCTVHUB_HEALTH_PROBE_INTERVAL": "1", "CCTVHUB_HEALTH_PROBE_TIMEOUT_S": "2",
+                  "CCTVHUB_HEALTH_FAIL_THRESHOLD": "3", "CCTVHUB_HEALTH_RESCAN_S": "1",
+                  "CCTVHUB_ALERT_OFFLINE_AFTER_S": "3600",
+                  "CCTVHUB_MQTT_URL": "mqtt://127.0.0.1:%d" % broker.port,
+                  "CCTVHUB_MQTT_USERNAME": MQTT_USER,
+                  "CCTVHUB_MQTT_PASSWORD": MQTT_PASSWORD})
     try:
         code, _, err = add_user(s.h.data_dir, "operator", "operator", OPERATOR_PASSWORD,
                                 agency=s.police)
         check(code == 0, err)
-        lat, lon = tr.P
+        lat, lon = P
         # The cameras of the event: around P, looking at it (heading and field of view drawn
         # as wedges when zoomed in).
         h264 = s.camera("종로 H.264", c.url("console-h264"), lat=lat + 0.0004, lon=lon,
@@ -215,11 +217,11 @@ def test_an_operator_opens_an_event_on_the_map_and_watches_it_on_the_wall():
         _, bell = s.h.json("POST", "/api/v1/devices", {
             "agency_id": s.provider, "name": "비상벨 종로-P", "kind": "emergency-bell",
             "status": "active", "lat": lat, "lon": lon}, expect=201)
-        ta.wait_for("the hub to subscribe",
-                    lambda: s.h.json("GET", "/api/v1/mqtt", expect=200)[1].get("connected"))
+        wait_for(lambda: s.h.json("GET", "/api/v1/mqtt", expect=200)[1].get("connected"), 15,
+                 "timed out waiting for the hub to subscribe", interval=0.1)
         env = dict(os.environ)
-        env.update({"MQTT_PORT": str(broker.port), "MQTT_USER": ta.MQTT_USER,
-                    "MQTT_PASSWORD": ta.MQTT_PASSWORD,
+        env.update({"MQTT_PORT": str(broker.port), "MQTT_USER": MQTT_USER,
+                    "MQTT_PASSWORD": MQTT_PASSWORD,
                     "BELL_TOPIC": "cctvhub/%d/%d/event" % (s.provider, bell["id"])})
         env.update({"CONSOLE_URL": "http://127.0.0.1:%d/" % s.h.port,
                     "CONSOLE_USER": "operator", "CONSOLE_PASSWORD": OPERATOR_PASSWORD,
@@ -242,7 +244,7 @@ def test_an_operator_opens_an_event_on_the_map_and_watches_it_on_the_wall():
               and acks[0]["actor"] == "user:operator", acks)
         s.h.stop()
     finally:
-        tr.kill_spawned()
+        kill_spawned()
         s.h.cleanup()
         c.stop()
         broker.stop()

@@ -20,10 +20,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import hub  # noqa: E402
-from hub import Hub, add_user, check  # noqa: E402
+from hub import SERVICES, Hub, add_user, check  # noqa: E402
 from grant_token import b64url, token_claims  # noqa: E402
 
-SERVICES = os.path.join(hub.SOURCE_DIR, "etc", "services.json")
 P = (37.5700, 126.9800)  # the place of most events (Jongno)
 Q = (37.5790, 126.9800)  # about 1 km north
 PASSWORD = "operator-password-1"
@@ -131,12 +130,7 @@ def rtsp_describe(h, rtsp_url):
     try:
         s.sendall(("DESCRIBE %s RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n\r\n"
                    % url).encode())
-        data = b""
-        while b"\r\n\r\n" not in data:
-            b = s.recv(4096)
-            if not b:
-                break
-            data += b
+        data = hub.read_head(s, size=4096)
         head = data.split(b"\r\n\r\n")[0].decode("utf-8", "replace")
         return int(head.split(" ", 2)[1]), head
     finally:

@@ -6,25 +6,24 @@ and survive a restart; geo and event answers carry each camera's state; a live p
 and a low frame rate (degraded); the monthly availability report as JSON and CSV; bad input."""
 
 import datetime
-import socket
 import sqlite3
 import os
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import hub  # noqa: E402
-from hub import Hub, check, free_port  # noqa: E402
+from hub import Hub, check, free_port, wait_for  # noqa: E402
 
 # Clips of our own: make_clips.sh writes in place, and test_relay makes its set at the same
 # time under ctest -j.
 os.environ.setdefault("CH_CAMSIM_CLIPS", os.path.join(
     os.path.dirname(os.path.abspath(hub.BIN)), "camsim-clips-health"))
-import test_metrics as tm  # noqa: E402  (/usr/bin/python3: Prometheus' parser)
-import test_relay as relay  # noqa: E402  (camsim, gstcam, the event site)
+from cameras import (BasicCamera, Camsim, Redirector, camsim,  # noqa: E402  (after the clips)
+                     gstcam)
+from events import P, Site, stop_everything  # noqa: E402
+from metrics import scrape  # noqa: E402  (/usr/bin/python3: Prometheus' parser)
 
-P = relay.P
 FAST = {"CCTVHUB_HEALTH_PROBE_INTERVAL": "1", "CCTVHUB_HEALTH_PROBE_TIMEOUT_S": "2",
         "CCTVHUB_HEALTH_FAIL_THRESHOLD": "3", "CCTVHUB_HEALTH_RESCAN_S": "1"}
 
@@ -52,13 +51,13 @@ def health(h, cid):
 
 
 def wait_state(h, cid, state, timeout=30):
-    return relay.wait_for(lambda: (lambda x: x if x["state"] == state else None)(health(h, cid)),
-                          timeout, "camera %d never %s" % (cid, state), interval=0.25)
+    return wait_for(lambda: (lambda x: x if x["state"] == state else None)(health(h, cid)),
+                    timeout, "camera %d never %s" % (cid, state), interval=0.25)
 
 
 def test_probes_drive_online_auth_failed_offline_and_back():
-    cs = relay.camsim()
-    gst = relay.gstcam()
+    cs = camsim()
+    gst = gstcam()
     back_port = free_port()
     h = Hub(env=FAST)
     back = None
@@ -131,7 +130,7 @@ def test_probes_drive_online_auth_failed_offline_and_back():
               marks)
 
         # The camera comes back: offline -> online, and its outage is closed.
-        back = relay.Camsim(port=back_port)
+        back = Camsim(port=back_port)
         x = wait_state(h, cams["back"], "online")
         check([t["to"] for t in x["transitions"]][:2] == ["online", "offline"], x["transitions"])
         _, out = h.json("GET", "/api/v1/cameras/%d/outages" % cams["back"], expect=200)
@@ -149,12 +148,12 @@ def test_probes_drive_online_auth_failed_offline_and_back():
         wait_state(h, cams["wrong"], "online")
         # One deleted leaves the set (its history stays for reports).
         h.json("DELETE", "/api/v1/cameras/%d" % cams["gst"], expect=204)
-        relay.wait_for(lambda: h.json("GET", "/api/v1/camera-health")[1]["total"] == 10, 10,
-                       "a deleted camera stays watched")
+        wait_for(lambda: h.json("GET", "/api/v1/camera-health")[1]["total"] == 10, 10,
+                 "a deleted camera stays watched")
         # One in maintenance is not watched; its outage ends there (not counted on).
         h.json("PATCH", "/api/v1/cameras/%d" % cams["refuse"], {"status": "maintenance"},
                expect=200)
-        x = relay.wait_for(lambda: (lambda y: y if not y["watched"] else None)(
+        x = wait_for(lambda: (lambda y: y if not y["watched"] else None)(
             health(h, cams["refuse"])), 10, "a camera in maintenance is still watched")
         check(x["state"] == "unknown" and x["transitions"][0]["to"] == "unknown"
               and "no longer watched" in x["transitions"][0]["reason"], x)
@@ -167,64 +166,11 @@ def test_probes_drive_online_auth_failed_offline_and_back():
         h.cleanup()
 
 
-class Redirector:
-    """An RTSP server that answers every request with a redirect: to target (a URL, or a
-    function of the request's URL), or with no Location at all when target is None."""
-
-    def __init__(self, target, status=302):
-        self.target, self.status = target, status
-        self.srv = socket.socket()
-        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(16)
-        self.port = self.srv.getsockname()[1]
-        self.asked = []
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.one, args=(c,), daemon=True).start()
-
-    def one(self, c):
-        buf = b""
-        with c:
-            c.settimeout(5)
-            try:
-                while True:
-                    while b"\r\n\r\n" not in buf:
-                        data = c.recv(4096)
-                        if not data:
-                            return
-                        buf += data
-                    head, buf = buf.split(b"\r\n\r\n", 1)
-                    lines = head.decode("latin-1").split("\r\n")
-                    url = lines[0].split(" ")[1]
-                    self.asked.append(lines[0])
-                    cseq = [ln.split(":", 1)[1].strip() for ln in lines
-                            if ln.lower().startswith("cseq:")][0]
-                    target = self.target(url) if callable(self.target) else self.target
-                    extra = "Location: %s\r\n" % target if target is not None else ""
-                    c.sendall(("RTSP/1.0 %d Moved\r\nCSeq: %s\r\n%s\r\n"
-                               % (self.status, cseq, extra)).encode())
-            except (OSError, IndexError):
-                return
-
-    def url(self, path):
-        return "rtsp://127.0.0.1:%d/%s" % (self.port, path)
-
-    def stop(self):
-        self.srv.close()
-
-
 def test_probes_follow_redirects_as_the_relay_does():
     """A camera whose address redirects (302, 301) to the real stream is online, as its video
     plays through the relay's pull; a loop of redirects and a redirect without a Location are
     offline, saying why."""
-    cs = relay.camsim()
+    cs = camsim()
     to_cam = Redirector(lambda url: cs.url("redirected"))
     moved = Redirector(lambda url: to_cam.url("again"), status=301)
     looping = Redirector(lambda url: url + "x")
@@ -255,7 +201,7 @@ def test_the_hubs_down_time_is_not_observed():
     """The time the hub was down is in no camera's observed time: the report's unwatched
     minutes grow by the down time, and a camera online before and after is observed for the
     time the hub ran only."""
-    cs = relay.camsim()
+    cs = camsim()
     h = Hub(env=FAST)
     data_dir = h.data_dir
     kst = datetime.timezone(datetime.timedelta(hours=9))
@@ -303,7 +249,7 @@ def test_the_hubs_down_time_is_not_observed():
 
 
 def test_states_and_outages_survive_a_restart():
-    cs = relay.camsim()
+    cs = camsim()
     dead = "rtsp://127.0.0.1:%d/x" % free_port()
     h = Hub(env=FAST)
     data_dir = h.data_dir
@@ -347,13 +293,13 @@ def test_states_and_outages_survive_a_restart():
 def test_live_pull_figures_and_low_fps_degraded():
     """A grant pre-warms its camera's pull: the relay's figures show in the camera's health,
     and with health.min_fps above the camera's 25 fps it is degraded, with the reason."""
-    cs = relay.camsim()
-    rig = relay.Site(env=dict(FAST, CCTVHUB_HEALTH_MIN_FPS="60"))
+    cs = camsim()
+    rig = Site(env=dict(FAST, CCTVHUB_HEALTH_MIN_FPS="60"))
     try:
         cid = rig.camera("pulled", cs.url("live-health"))
         ev, grants = rig.open()
         check(grants[cid]["health"] in ("unknown", "online", "degraded"), grants[cid])
-        x = relay.wait_for(lambda: (lambda y: y if y["live"] and y["live"]["playing"] else None)(
+        x = wait_for(lambda: (lambda y: y if y["live"] and y["live"]["playing"] else None)(
             health(rig.h, cid)), 30, "no live figures")
         x = wait_state(rig.h, cid, "degraded", timeout=30)
         live = x["live"]
@@ -369,7 +315,7 @@ def test_live_pull_figures_and_low_fps_degraded():
 
 
 def test_monthly_availability_report():
-    cs = relay.camsim()
+    cs = camsim()
     dead = "rtsp://127.0.0.1:%d/x" % free_port()
     h = Hub(env=FAST)
     try:
@@ -447,7 +393,7 @@ def test_monthly_availability_report():
 
 
 def test_probe_interval_zero_and_bad_configuration():
-    cs = relay.camsim()
+    cs = camsim()
     h = Hub(env={"CCTVHUB_HEALTH_PROBE_INTERVAL": "0", "CCTVHUB_HEALTH_RESCAN_S": "1"})
     try:
         prov = new_agency(h)
@@ -471,21 +417,21 @@ def test_many_cameras_are_probed_with_a_small_cap():
     """300 cameras on one camsim, at most 5 probes at once, a 3 s interval: all go online,
     their first probes spread over the interval (the unit tests check the cap and the spread
     exactly)."""
-    cs = relay.camsim()
+    cs = camsim()
     h = Hub(env={"CCTVHUB_HEALTH_PROBE_INTERVAL": "3", "CCTVHUB_HEALTH_PROBE_CONCURRENCY": "5",
                  "CCTVHUB_HEALTH_RESCAN_S": "1"})
     try:
         prov = new_agency(h)
         for i in range(300):
             new_camera(h, prov, "cam %d" % i, cs.url("many-%d" % (i % 7)), i)
-        relay.wait_for(lambda: h.json("GET", "/api/v1/camera-health?state=online")[1]["total"]
-                       == 300, 90, "not all 300 online")
+        wait_for(lambda: h.json("GET", "/api/v1/camera-health?state=online")[1]["total"]
+                 == 300, 90, "not all 300 online")
         # Spread: the first probes of the 300 took most of an interval, not one instant.
         _, page = h.json("GET", "/api/v1/camera-health?limit=1000", expect=200)
         check(len(page["items"]) == 300 and all(x["last_probe"] for x in page["items"]),
               "all probed")
         # The same figures on /metrics, read by Prometheus' own parser.
-        m = tm.scrape(h)
+        m = scrape(h)
         check(m.get("cctvhub_cameras", state="online") == 300,
               m.get("cctvhub_cameras", state="online"))
         check(m.get("cctvhub_cameras", state="offline") == 0, "none offline")
@@ -501,7 +447,7 @@ def test_camera_states_raise_and_resolve_alerts():
     """Camera health feeds the alert rules (serve.c): cameras down past alert.offline_after_s
     raise camera-offline alerts, two of one provider down at once raise provider-down, and a
     camera that comes back resolves its own alert and the provider's, on the record."""
-    cs = relay.camsim()
+    cs = camsim()
     back_port = free_port()
     env = dict(FAST, CCTVHUB_HEALTH_FAIL_THRESHOLD="1", CCTVHUB_ALERT_OFFLINE_AFTER_S="2",
                CCTVHUB_ALERT_PROVIDER_DOWN_COUNT="2")
@@ -512,7 +458,7 @@ def test_camera_states_raise_and_resolve_alerts():
         return h.json("GET", "/api/v1/alerts" + query, expect=200)[1]["items"]
 
     def open_alerts(kind, n):
-        return relay.wait_for(lambda: (lambda a: a if len(a) == n else None)(
+        return wait_for(lambda: (lambda a: a if len(a) == n else None)(
             alerts("?state=open&kind=" + kind)), 30, "%d open %s alerts" % (n, kind))
 
     try:
@@ -532,15 +478,15 @@ def test_camera_states_raise_and_resolve_alerts():
 
         # A camera listens again: online, its alert resolves, and the provider's (one down
         # is under the count); the other camera's stays open.
-        back = relay.Camsim(port=back_port)
+        back = Camsim(port=back_port)
         wait_state(h, gone, "online")
         mine = [a for a in cams if a["subject"]["id"] == gone][0]
-        a = relay.wait_for(lambda: (lambda x: x if x["state"] == "resolved" else None)(
+        a = wait_for(lambda: (lambda x: x if x["state"] == "resolved" else None)(
             h.json("GET", "/api/v1/alerts/%d" % mine["id"], expect=200)[1]), 20,
             "the camera's alert never resolved")
         check(a["resolved_at"] and "online" in a["resolved_reason"], a)
-        relay.wait_for(lambda: h.json("GET", "/api/v1/alerts/%d" % prov_alert["id"],
-                                      expect=200)[1]["state"] == "resolved", 20,
+        wait_for(lambda: h.json("GET", "/api/v1/alerts/%d" % prov_alert["id"],
+                                expect=200)[1]["state"] == "resolved", 20,
                        "the provider's alert never resolved")
         still = alerts("?state=open&kind=camera-offline")
         check([x["subject"]["id"] for x in still] == [refuses], still)
@@ -549,75 +495,6 @@ def test_camera_states_raise_and_resolve_alerts():
         if back is not None:
             back.stop()
         h.cleanup()
-
-
-class BasicCamera:
-    """A camera that asks for Basic credentials and never accepts any: it answers every RTSP
-    request 401 with a Basic challenge and keeps what each request asked for and the
-    credentials it carried (decoded), as a host set up to harvest them would."""
-
-    def __init__(self):
-        import base64
-        self.b64 = base64
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.seen = []  # (request line, decoded credentials or None)
-        self.lock = threading.Lock()
-        self.stopped = False
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def url(self, path):
-        return "rtsp://127.0.0.1:%d/%s" % (self.port, path)
-
-    def serve(self):
-        while not self.stopped:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.client, args=(c,), daemon=True).start()
-
-    def client(self, c):
-        buf = b""
-        c.settimeout(5)
-        try:
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    data = c.recv(4096)
-                    if not data:
-                        return
-                    buf += data
-                head, buf = buf.split(b"\r\n\r\n", 1)
-                lines = head.decode("latin-1").split("\r\n")
-                cseq, creds = "0", None
-                for line in lines[1:]:
-                    k, _, v = line.partition(":")
-                    if k.strip().lower() == "cseq":
-                        cseq = v.strip()
-                    if k.strip().lower() == "authorization":
-                        scheme, _, value = v.strip().partition(" ")
-                        creds = (self.b64.b64decode(value).decode("latin-1")
-                                 if scheme.lower() == "basic" else v.strip())
-                with self.lock:
-                    self.seen.append((lines[0], creds))
-                c.sendall(("RTSP/1.0 401 Unauthorized\r\nCSeq: %s\r\n"
-                           "WWW-Authenticate: Basic realm=\"camera\"\r\n"
-                           "Content-Length: 0\r\n\r\n" % cseq).encode())
-        except OSError:
-            pass
-        finally:
-            c.close()
-
-    def requests(self):
-        with self.lock:
-            return list(self.seen)
-
-    def stop(self):
-        self.stopped = True
-        self.sock.close()
 
 
 def test_credentials_do_not_follow_the_url_to_another_host():
@@ -630,27 +507,27 @@ def test_credentials_do_not_follow_the_url_to_another_host():
         prov = new_agency(h)
         cid = new_camera(h, prov, "moved", first.url("a"), rtsp_username="admin",
                          rtsp_password="secret-1")
-        relay.wait_for(lambda: ("OPTIONS", "admin:secret-1") in
-                       [(r.split(" ")[0], c) for r, c in first.requests()], 20,
-                       "the probe never answered the first camera's challenge")
+        wait_for(lambda: ("OPTIONS", "admin:secret-1") in
+                 [(r.split(" ")[0], c) for r, c in first.requests()], 20,
+                 "the probe never answered the first camera's challenge")
         # Only the URL: another port of the same address (another place to connect to).
         h.json("PATCH", "/api/v1/cameras/%d" % cid, {"rtsp_url": harvester.url("b")},
                expect=200)
-        x = relay.wait_for(lambda: (lambda x: x if x["state"] == "auth-failed" and
-                                    len(harvester.requests()) >= 2 else None)(health(h, cid)),
+        x = wait_for(lambda: (lambda x: x if x["state"] == "auth-failed" and
+                              len(harvester.requests()) >= 2 else None)(health(h, cid)),
                            20, "the moved camera was never probed")
         check(all(c is None for _, c in harvester.requests()), harvester.requests())
         # The URL and the credentials together: the new ones go to the new host.
         h.json("PATCH", "/api/v1/cameras/%d" % cid,
                {"rtsp_url": third.url("c"), "rtsp_username": "op", "rtsp_password": "secret-2"},
                expect=200)
-        relay.wait_for(lambda: "op:secret-2" in [c for _, c in third.requests()], 20,
-                       "the credentials sent with the URL were not used")
+        wait_for(lambda: "op:secret-2" in [c for _, c in third.requests()], 20,
+                 "the credentials sent with the URL were not used")
         # Only the path (and the scheme's case, the default port written out): kept.
         h.json("PATCH", "/api/v1/cameras/%d" % cid,
                {"rtsp_url": "RTSP://127.0.0.1:%d/d" % third.port}, expect=200)
-        relay.wait_for(lambda: any("/d " in r and c == "op:secret-2"
-                                   for r, c in third.requests()), 20,
+        wait_for(lambda: any("/d " in r and c == "op:secret-2"
+                             for r, c in third.requests()), 20,
                        "a path change lost the credentials")
         check(not any(c is not None and "secret-1" in c for _, c in
                       harvester.requests() + third.requests()), "the old password went out")
@@ -675,6 +552,4 @@ if __name__ == "__main__":
                   test_camera_states_raise_and_resolve_alerts,
                   test_credentials_do_not_follow_the_url_to_another_host])
     finally:
-        for p in relay.PEERS.values():
-            p.stop()
-        relay.kill_spawned()
+        stop_everything()

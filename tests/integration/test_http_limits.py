@@ -162,12 +162,9 @@ def keep_alive_from(h, src):
 def get_on(s, path=b"/api/v1/health", headers=b""):
     """One GET on an open connection; the answer, head and body (empty when it closed)."""
     s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
-    data = b""
-    while b"\r\n\r\n" not in data:
-        b = s.recv(65536)
-        if not b:
-            return data
-        data += b
+    data = hub.read_head(s)
+    if b"\r\n\r\n" not in data:
+        return data
     head, _, body = data.partition(b"\r\n\r\n")
     m = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
     while m and len(body) < int(m.group(1)):

@@ -7,18 +7,8 @@ histogram, events by service and outcome, grants active 1 then 0, audit appends 
 latency, a camsim camera's pull, RTSP and WebSocket viewers, bytes in and out."""
 
 import os
-import sys
-
-try:
-    from prometheus_client.parser import text_string_to_metric_families
-except ImportError:
-    # The pyenv Python of a developer's shell does not see Debian's packages.
-    if os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3") and \
-            os.path.exists("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    raise
-
 import socket
+import sys
 import time
 
 # Clips of this test's own: test_relay and test_live_ws make theirs at the same time under
@@ -29,68 +19,14 @@ os.environ.setdefault("CH_CAMSIM_CLIPS", os.path.join(
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import hub  # noqa: E402
-import test_live_ws as lw  # noqa: E402
-import test_relay as tr  # noqa: E402
-from hub import Hub, check  # noqa: E402
+from hub import Hub, check, wait_for  # noqa: E402
+from metrics import scrape  # noqa: E402  (/usr/bin/python3: Prometheus' parser)
+from cameras import camsim  # noqa: E402
+from events import P, stop_everything, with_site  # noqa: E402
+from viewers import ffmpeg_frames  # noqa: E402
+from wsclient import Ws, collect, ws_path  # noqa: E402
 
 TOKEN = "scrape-0123456789abcdef-ABCDEF_~.+/="
-TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-class Scrape:
-    """One scrape: the parsed families and every sample by (name, labels)."""
-
-    def __init__(self, text):
-        self.text = text
-        self.families = {f.name: f for f in text_string_to_metric_families(text)}
-        self.samples = {}
-        for f in self.families.values():
-            for s in f.samples:
-                key = (s.name, tuple(sorted(s.labels.items())))
-                check(key not in self.samples, "a sample twice: %r" % (key,))
-                self.samples[key] = s.value
-
-    def get(self, name, **labels):
-        """A sample's value; 0 when absent (a counter not yet seen)."""
-        return self.samples.get((name, tuple(sorted(labels.items()))), 0)
-
-    def type_of(self, family):
-        return self.families[family].type
-
-
-def scrape(h, headers=None, auth=True):
-    status, hdrs, data = h.request("GET", "/metrics", headers=headers, auth=auth)
-    check(status == 200, "GET /metrics: %d %s" % (status, data[:300]))
-    check(hdrs.get("content-type") == TEXT_TYPE, "Content-Type %r" % hdrs.get("content-type"))
-    s = Scrape(data.decode("utf-8"))
-    check_histograms(s)
-    return s
-
-
-def check_histograms(s):
-    """The histogram rules, on what the parser gave: le ascending, buckets cumulative, +Inf
-    equal to _count, per label set."""
-    for f in s.families.values():
-        if f.type != "histogram":
-            continue
-        series = {}
-        for x in f.samples:
-            rest = tuple(sorted((k, v) for k, v in x.labels.items() if k != "le"))
-            series.setdefault(rest, {"buckets": []})
-            if x.name.endswith("_bucket"):
-                series[rest]["buckets"].append((float(x.labels["le"]), x.value))
-            elif x.name.endswith("_count"):
-                series[rest]["count"] = x.value
-            elif x.name.endswith("_sum"):
-                series[rest]["sum"] = x.value
-        for rest, v in series.items():
-            b = v["buckets"]
-            check(b and b[-1][0] == float("inf"), "%s %s: no +Inf bucket" % (f.name, rest))
-            check(all(b[i][0] < b[i + 1][0] and b[i][1] <= b[i + 1][1]
-                      for i in range(len(b) - 1)), "%s %s: buckets %r" % (f.name, rest, b))
-            check(v.get("count") == b[-1][1], "%s %s: _count %r, +Inf %r"
-                  % (f.name, rest, v.get("count"), b[-1][1]))
-            check(v.get("sum", -1) >= 0, "%s %s: _sum %r" % (f.name, rest, v.get("sum")))
 
 
 def requests(s, method, route, code):
@@ -218,7 +154,7 @@ def test_a_bad_token_stops_the_start_naming_the_key():
 
 
 def test_figures_move_with_requests_events_views_and_the_audit_log():
-    cam = tr.camsim()
+    cam = camsim()
 
     def run(s):
         h = s.h
@@ -273,11 +209,11 @@ def test_figures_move_with_requests_events_views_and_the_audit_log():
         check(second.get("cctvhub_audit_commits_total") <= second.get(
             "cctvhub_audit_appends_total"), "more commits than records")
         # A view over RTSP (ffmpeg decodes 50 frames) and one over WebSocket.
-        code, err, frames = tr.ffmpeg_frames(gr["rtsp_url"], 50)
+        code, err, frames = ffmpeg_frames(gr["rtsp_url"], 50)
         check(code == 0 and frames == 50, "ffmpeg: %d %d %s" % (code, frames, err[-300:]))
-        ws = lw.Ws(h.port, lw.ws_path(gr))
+        ws = Ws(h.port, ws_path(gr))
         check(ws.status == 101, "ws upgrade: %s" % ws.head)
-        _, nfrag, path = lw.collect(ws, 2)
+        _, nfrag, path = collect(ws, 2)
         os.unlink(path)
         check(nfrag > 10, "ws fragments: %d" % nfrag)
 
@@ -289,7 +225,7 @@ def test_figures_move_with_requests_events_views_and_the_audit_log():
                   x.get("cctvhub_views_total", transport="rtsp") == 1 and
                   x.get("cctvhub_views_total", transport="ws") == 1)
             return x if ok else None
-        third = tr.wait_for(moved, 10, "bytes out and viewers in /metrics")
+        third = wait_for(moved, 10, "bytes out and viewers in /metrics")
         check(third.get("cctvhub_relay_bytes_in_total") >=
               third.get("cctvhub_relay_bytes_out_total", transport="rtsp") * 0.5,
               "bytes in %r" % third.get("cctvhub_relay_bytes_in_total"))
@@ -305,7 +241,7 @@ def test_figures_move_with_requests_events_views_and_the_audit_log():
             ok = (x.get("cctvhub_grants_active") == 0 and x.get("cctvhub_relay_grants") == 0
                   and x.get("cctvhub_viewers", transport="ws") == 0)
             return x if ok else None
-        last = tr.wait_for(ended, 10, "grants back to 0")
+        last = wait_for(ended, 10, "grants back to 0")
         for t in ("rtsp", "ws"):
             check(last.get("cctvhub_relay_bytes_out_total", transport=t) >=
                   third.get("cctvhub_relay_bytes_out_total", transport=t),
@@ -313,7 +249,7 @@ def test_figures_move_with_requests_events_views_and_the_audit_log():
         check(last.get("cctvhub_events_live") == 0, "events live")
         # A denied open (a service the police may not use) counts as denied.
         s.agency_call("POST", "/api/v1/events", {
-            "service": "anklet-violation", "location": {"lat": tr.P[0], "lon": tr.P[1]},
+            "service": "anklet-violation", "location": {"lat": P[0], "lon": P[1]},
             "incident": "x-1", "reason": "metrics test", "duration_s": 600})
         denied = scrape(h, headers=bearer, auth=False)
         check(sum(v for (n, l), v in denied.samples.items()
@@ -321,7 +257,7 @@ def test_figures_move_with_requests_events_views_and_the_audit_log():
               "events denied: %r" % [(k, v) for k, v in denied.samples.items()
                                      if k[0] == "cctvhub_events_total"])
 
-    tr.with_site(run, env={"CCTVHUB_METRICS_TOKEN": TOKEN})
+    with_site(run, env={"CCTVHUB_METRICS_TOKEN": TOKEN})
 
 
 TESTS = [
@@ -335,6 +271,4 @@ if __name__ == "__main__":
     try:
         hub.main(TESTS)
     finally:
-        tr.kill_spawned()
-        for peer in tr.PEERS.values():
-            peer.stop()
+        stop_everything()

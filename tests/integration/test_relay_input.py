@@ -8,8 +8,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import hub  # noqa: E402
-import test_relay as tr  # noqa: E402
-from hub import check  # noqa: E402
+from hub import check, wait_for  # noqa: E402
+from cameras import camsim  # noqa: E402
+from events import P, stop_everything, with_site  # noqa: E402
+from viewers import Rtsp  # noqa: E402
 
 BAD = [
     ("garbage bytes", b"\x00\x01\x02 not a request at all\r\n\r\n"),
@@ -52,14 +54,11 @@ def exchange(port, data, wait=3.0):
 
 
 def test_malformed_viewer_messages_close_one_connection_and_the_viewer_beside_plays_on():
-    c = tr.camsim()
+    c = camsim()
 
     def run(s):
-        cid = s.camera("sim", c.url("relay-input"))
-        _, grants = s.open()
-        url = grants[cid]["rtsp_url"]
-        tr.wait_for(lambda: tr.playing(s, cid), 20, "camera pre-warmed")
-        viewer = tr.Rtsp(s.rtsp_port)
+        cid, grants, url = s.camera_playing("sim", c.url("relay-input"))
+        viewer = Rtsp(s.rtsp_port)
         try:
             check(viewer.play(url)[0] == 200, "PLAY of the good viewer refused")
             viewer.read_media(frames=10)
@@ -90,7 +89,7 @@ def test_malformed_viewer_messages_close_one_connection_and_the_viewer_beside_pl
         finally:
             viewer.close()
 
-    tr.with_site(run)
+    with_site(run)
 
 
 def test_no_token_is_refused_before_anything_about_the_camera_is_said():
@@ -109,10 +108,10 @@ def test_no_token_is_refused_before_anything_about_the_camera_is_said():
             got = [r for r in s.audit("view.refuse")
                    if r["details"].get("reason") == "no_credential"]
             return got if len(got) >= 2 else None  # recorded on the pool
-        recs = tr.wait_for(refusals, 10, "the refusals recorded")
+        recs = wait_for(refusals, 10, "the refusals recorded")
         check(len(recs) == 2, recs)
 
-    tr.with_site(run)
+    with_site(run)
 
 
 def test_grants_name_the_public_addresses_when_configured():
@@ -122,7 +121,7 @@ def test_grants_name_the_public_addresses_when_configured():
     def run(s):
         cid = s.camera("cam", "rtsp://127.0.0.1:9/none")
         _, ev = s.agency_call("POST", "/api/v1/events", {
-            "service": "112-center", "location": {"lat": tr.P[0], "lon": tr.P[1]},
+            "service": "112-center", "location": {"lat": P[0], "lon": P[1]},
             "incident": "112-2026-9", "reason": "public urls", "duration_s": 600}, expect=201)
         g = [g for g in ev["grants"] if g["camera_id"] == cid][0]
         check(g["rtsp_url"] == "rtsp://cctv.example.go.kr:8554/cameras/%d?token=%s"
@@ -130,7 +129,7 @@ def test_grants_name_the_public_addresses_when_configured():
         check(g["ws_url"] == "wss://cctv.example.go.kr/api/v1/cameras/%d/live?token=%s"
               % (cid, g["token"]), g["ws_url"])
 
-    tr.with_site(run, env=env)
+    with_site(run, env=env)
     # A path, or another scheme, stops the start naming the key.
     for key, value in [("CCTVHUB_RTSP_PUBLIC_URL", "rtsp://cctv.example.go.kr/relay"),
                        ("CCTVHUB_HTTP_PUBLIC_URL", "ftp://cctv.example.go.kr")]:
@@ -146,6 +145,4 @@ if __name__ == "__main__":
                   test_no_token_is_refused_before_anything_about_the_camera_is_said,
                   test_grants_name_the_public_addresses_when_configured])
     finally:
-        tr.kill_spawned()
-        for peer in tr.PEERS.values():
-            peer.stop()
+        stop_everything()

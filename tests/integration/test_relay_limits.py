@@ -15,8 +15,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import hub  # noqa: E402
-import test_relay as tr  # noqa: E402
-from hub import check  # noqa: E402
+from hub import check, wait_for  # noqa: E402
+from cameras import camsim  # noqa: E402
+from events import stop_everything, with_site  # noqa: E402
+from viewers import Rtsp  # noqa: E402
 
 NOFILE = 256
 PER_ADDR = 30
@@ -51,12 +53,7 @@ class Idle:
         self.cseq += 1
         try:
             self.s.sendall(OPTIONS % self.cseq)
-            got = b""
-            while b"\r\n\r\n" not in got:
-                b = self.s.recv(4096)
-                if not b:
-                    break
-                got += b
+            got = hub.read_head(self.s, size=4096)
         except OSError:
             got = b""
         if got.startswith(b"RTSP/1.0 200") and (b"CSeq: %d" % self.cseq) in got:
@@ -90,13 +87,7 @@ def upgrade(s, grant, source):
         x.sendall(("GET %s HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
                    "\r\n" % path).encode())
-        got = b""
-        while b"\r\n\r\n" not in got:
-            b = x.recv(4096)
-            if not b:
-                break
-            got += b
-        return got
+        return hub.read_head(x, size=4096)
     finally:
         x.close()
 
@@ -111,13 +102,10 @@ def metrics(s):
 
 
 def test_unauthorized_connections_are_capped_and_timed_out_while_http_and_a_viewer_work():
-    c = tr.camsim()
+    c = camsim()
 
     def run(s):
-        cid = s.camera("sim", c.url("relay-limits"))
-        _, grants = s.open()
-        url = grants[cid]["rtsp_url"]
-        tr.wait_for(lambda: tr.playing(s, cid), 20, "camera pre-warmed")
+        cid, grants, url = s.camera_playing("sim", c.url("relay-limits"))
         conns = []
         viewer = None
         try:
@@ -140,8 +128,8 @@ def test_unauthorized_connections_are_capped_and_timed_out_while_http_and_a_view
             check(len(held2) == TOTAL - PER_ADDR + 10 and not refused2,
                   "the second address: %d held, %d refused" % (len(held2), len(refused2)))
             # The evicted are closed by their loops' sweep, in a moment.
-            tr.wait_for(lambda: all(not h.options() for h in held1[:10]), 10,
-                        "the 10 oldest closed")
+            wait_for(lambda: all(not h.options() for h in held1[:10]), 10,
+                     "the 10 oldest closed")
             gone = [i for i, h in enumerate(held1) if not h.options()]
             check(gone == list(range(10)), "evicted %s, wanted the 10 oldest" % gone)
             refused, waiting = metrics(s)
@@ -150,11 +138,11 @@ def test_unauthorized_connections_are_capped_and_timed_out_while_http_and_a_view
                   and refused.get("max_unauthorized") == 10, refused)
             # With the door full, a viewer with a valid token (from a third address) gets in
             # and plays, and HTTP answers.
-            viewer = tr.Rtsp(s.rtsp_port, source="127.0.0.3")
+            viewer = Rtsp(s.rtsp_port, source="127.0.0.3")
             check(viewer.play(url)[0] == 200, "the viewer with a token was refused")
             check(viewer.read_media(frames=10), "the viewer got no video")
             check(s.healthy(), "HTTP stopped answering")
-            tr.wait_for(lambda: not held1[10].options(), 10, "the viewer evicting the oldest")
+            wait_for(lambda: not held1[10].options(), 10, "the viewer evicting the oldest")
             held = [h for h in held1 + held2 if h.closed_at is None]
             check(len(held) == TOTAL - 1, "%d still waiting, wanted %d" % (len(held), TOTAL - 1))
             # OPTIONS every 0.3 s keeps none of them: each is closed auth_timeout_s after its
@@ -188,14 +176,14 @@ def test_unauthorized_connections_are_capped_and_timed_out_while_http_and_a_view
             if viewer:
                 viewer.close()
 
-    tr.with_site(run, env=ENV, nofile=NOFILE)
+    with_site(run, env=ENV, nofile=NOFILE)
 
 
 def test_the_descriptor_reserves_keep_http_and_event_opens_working_under_floods():
     """Connections with a valid token are not capped by the door: a flood of them stops at the
     relay's reserve band, so HTTP and event opens (the audit log) go on. HTTP's own flood
     stops at its narrower band, answered 503."""
-    c = tr.camsim()
+    c = camsim()
     # HTTP's cap by address (64) is lifted: the idle flood below, all from 127.0.0.1, must meet
     # HTTP's descriptor band, not that cap.
     env = dict(ENV, CCTVHUB_RELAY_MAX_UNAUTHORIZED="10",
@@ -203,10 +191,7 @@ def test_the_descriptor_reserves_keep_http_and_event_opens_working_under_floods(
                CCTVHUB_HTTP_MAX_CONNECTIONS_PER_ADDR="0")
 
     def run(s):
-        cid = s.camera("sim", c.url("relay-reserve"))
-        _, grants = s.open()
-        url = grants[cid]["rtsp_url"]
-        tr.wait_for(lambda: tr.playing(s, cid), 20, "camera pre-warmed")
+        cid, grants, url = s.camera_playing("sim", c.url("relay-reserve"))
         conns, kept, closed = [], 0, 0
         try:
             for i in range(NOFILE + 20):
@@ -256,9 +241,9 @@ def test_the_descriptor_reserves_keep_http_and_event_opens_working_under_floods(
         finally:
             for x in idle:
                 x.close()
-        tr.wait_for(s.healthy, 10, "HTTP answering after the idle flood")
+        wait_for(s.healthy, 10, "HTTP answering after the idle flood")
 
-    tr.with_site(run, env=env, nofile=NOFILE)
+    with_site(run, env=env, nofile=NOFILE)
 
 
 def test_caps_above_the_descriptor_limit_stop_the_start_naming_the_keys():
@@ -287,6 +272,4 @@ if __name__ == "__main__":
                   test_the_descriptor_reserves_keep_http_and_event_opens_working_under_floods,
                   test_caps_above_the_descriptor_limit_stop_the_start_naming_the_keys])
     finally:
-        tr.kill_spawned()
-        for peer in tr.PEERS.values():
-            peer.stop()
+        stop_everything()

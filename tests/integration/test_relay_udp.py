@@ -10,26 +10,28 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import hub  # noqa: E402
-import test_relay as tr  # noqa: E402
-from hub import check  # noqa: E402
+from hub import check, wait_for  # noqa: E402
+from cameras import camsim, gstcam  # noqa: E402
+from events import playing, stop_everything, with_site  # noqa: E402
+from viewers import DECODE_ERRORS, Watch  # noqa: E402
 
 UDP = {"CCTVHUB_RELAY_PULL_TRANSPORT": "udp"}
 
 
 def test_cameras_pulled_over_udp_decode_through_the_relay():
-    c, g = tr.camsim(), tr.gstcam()
+    c, g = camsim(), gstcam()
 
     def run(s):
         sim = s.camera("sim udp", c.url("relay-udp"))
         gst = s.camera("gst udp", g.url("/h264"))
         _, grants = s.open()
         for cid in (sim, gst):
-            tr.wait_for(lambda: tr.playing(s, cid), 20, "camera %d playing over UDP" % cid)
+            wait_for(lambda: playing(s, cid), 20, "camera %d playing over UDP" % cid)
         for cid in (sim, gst):
-            w = tr.Watch(grants[cid]["rtsp_url"], seconds=4)
+            w = Watch(grants[cid]["rtsp_url"], seconds=4)
             w.wait(40)
             check(w.p.returncode == 0 and w.frames() >= 4 * 20 and
-                  not tr.DECODE_ERRORS.search(w.stderr()),
+                  not DECODE_ERRORS.search(w.stderr()),
                   "camera %d: %d frames: %s" % (cid, w.frames(), w.stderr()[-400:]))
             st = s.stream(cid)
             check(st["transport"] == "udp" and st["reconnects"] == 0 and st["fps"] > 20, st)
@@ -43,21 +45,19 @@ def test_cameras_pulled_over_udp_decode_through_the_relay():
             except OSError:
                 pass
         spray.close()
-        w = tr.Watch(grants[sim]["rtsp_url"], seconds=3)
+        w = Watch(grants[sim]["rtsp_url"], seconds=3)
         w.wait(40)
-        check(w.p.returncode == 0 and not tr.DECODE_ERRORS.search(w.stderr()),
+        check(w.p.returncode == 0 and not DECODE_ERRORS.search(w.stderr()),
               "after the spray: %s" % w.stderr()[-400:])
         st = s.stream(sim)
         check(st["state"] == "playing" and st["reconnects"] == 0 and st["packets_in"] > before,
               st)
 
-    tr.with_site(run, env=UDP)
+    with_site(run, env=UDP)
 
 
 if __name__ == "__main__":
     try:
         hub.main([test_cameras_pulled_over_udp_decode_through_the_relay])
     finally:
-        tr.kill_spawned()
-        for peer in tr.PEERS.values():
-            peer.stop()
+        stop_everything()

@@ -18,6 +18,7 @@ import time
 BIN = os.environ.get("CCTVHUB_BIN", "build/check/cctvhub")
 SOURCE_DIR = os.environ.get("CH_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 DATA_DIR = os.environ.get("CH_DATA_DIR", os.path.join(SOURCE_DIR, "tests", "data", "cctv"))
+SERVICES = os.path.join(SOURCE_DIR, "etc", "services.json")  # the services the hub ships
 
 
 class Failure(Exception):
@@ -207,6 +208,31 @@ class Hub:
             self.proc.kill()
             self.proc.wait()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def wait_for(fn, timeout, what, interval=0.2):
+    """Calls fn until it returns something true; returns that, or fails after timeout with
+    what and fn's last answer."""
+    deadline = time.time() + timeout
+    last = None
+    while True:
+        last = fn()
+        if last:
+            return last
+        if time.time() > deadline:
+            raise Failure("%s (after %.0f s; last: %r)" % (what, timeout, last))
+        time.sleep(interval)
+
+
+def read_head(s, buf=b"", size=65536):
+    """Reads socket s until a message's head has come whole (its blank line) or the peer
+    closed; returns buf and all that was read."""
+    while b"\r\n\r\n" not in buf:
+        b = s.recv(size)
+        if not b:
+            break
+        buf += b
+    return buf
 
 
 def free_port():
