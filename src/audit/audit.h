@@ -540,6 +540,12 @@ int ch_audit_consistency(ch_audit_t *a, uint64_t first, uint64_t second,
 json_t *ch_audit_hash_json(const uint8_t hash[CH_AUDIT_HASH_SIZE]);
 json_t *ch_audit_proof_json(const ch_audit_proof_t *p);
 
+/* A proof as one JSON object (new reference): an inclusion proof {"index", "size",
+ * "leaf_hash", "root", "path"} (GET /api/v1/audit/proof's shape too), a consistency proof
+ * {"first", "second", "root1", "root2", "path"} (`cctvhub audit prove --consistency`). */
+json_t *ch_audit_inclusion_json(const ch_audit_inclusion_t *p);
+json_t *ch_audit_consistency_json(const ch_audit_consistency_t *p);
+
 /* Whether the log extends a checkpoint of size and root kept elsewhere (the hub keeps one in
  * its store): NULL when it does, else a phrase saying how it does not ("records were removed
  * from its end", or rewritten). */

@@ -224,6 +224,20 @@ json_t *ch_audit_proof_json(const ch_audit_proof_t *p)
     return arr;
 }
 
+json_t *ch_audit_inclusion_json(const ch_audit_inclusion_t *p)
+{
+    return json_pack("{s:I, s:I, s:o, s:o, s:o}", "index", (json_int_t)p->index, "size",
+                     (json_int_t)p->size, "leaf_hash", ch_audit_hash_json(p->leaf_hash), "root",
+                     ch_audit_hash_json(p->root), "path", ch_audit_proof_json(&p->proof));
+}
+
+json_t *ch_audit_consistency_json(const ch_audit_consistency_t *p)
+{
+    return json_pack("{s:I, s:I, s:o, s:o, s:o}", "first", (json_int_t)p->first, "second",
+                     (json_int_t)p->second, "root1", ch_audit_hash_json(p->root1), "root2",
+                     ch_audit_hash_json(p->root2), "path", ch_audit_proof_json(&p->proof));
+}
+
 const char *ch_audit_extends(ch_audit_t *a, uint64_t size, const uint8_t root[CH_AUDIT_HASH_SIZE])
 {
     uint8_t mine[CH_AUDIT_HASH_SIZE];

@@ -570,10 +570,7 @@ static int ch__audit_prove(int argc, char **argv)
         ch_audit_inclusion_t *p = ch_malloc(sizeof(*p)); /* 4 KiB: not on the stack */
         int rc = ch_audit_inclusion(a, index, size, p, &fault);
         if (rc == 0) {
-            out = json_pack("{s:I, s:I, s:o, s:o, s:o}", "index", (json_int_t)p->index, "size",
-                            (json_int_t)p->size, "leaf_hash", ch_audit_hash_json(p->leaf_hash),
-                            "root", ch_audit_hash_json(p->root), "path",
-                            ch_audit_proof_json(&p->proof));
+            out = ch_audit_inclusion_json(p);
         }
         exit_code = ch__print_proof(rc, &fault, out);
         ch_free(p);
@@ -581,9 +578,7 @@ static int ch__audit_prove(int argc, char **argv)
         ch_audit_consistency_t *p = ch_malloc(sizeof(*p));
         int rc = ch_audit_consistency(a, first, size, p, &fault);
         if (rc == 0) {
-            out = json_pack("{s:I, s:I, s:o, s:o, s:o}", "first", (json_int_t)p->first, "second",
-                            (json_int_t)p->second, "root1", ch_audit_hash_json(p->root1), "root2",
-                            ch_audit_hash_json(p->root2), "path", ch_audit_proof_json(&p->proof));
+            out = ch_audit_consistency_json(p);
         }
         exit_code = ch__print_proof(rc, &fault, out);
         ch_free(p);
