@@ -375,6 +375,12 @@ typedef struct ch_audit_checkpoint {
 int ch_audit_checkpoint_parse(const char *note, size_t len, const ch_audit_key_t *key,
                               ch_audit_checkpoint_t *out, char **err) CH_MUST_CHECK;
 
+/* The latest checkpoint of a, its note (*note, free with ch_free) and parsed (*cp, its
+ * signature not checked: the log signed it), as the hub keeps it in its store. 0;
+ * CH_ENOTFOUND when there is none yet (nothing to free); else a code (parse errors logged). */
+int ch_audit_checkpoint_latest_parsed(ch_audit_t *a, ch_audit_checkpoint_t *cp,
+                                      char **note) CH_MUST_CHECK;
+
 /* Builds and signs a checkpoint note (key must hold a secret); *note is NUL-terminated,
  * free with ch_free. Reentrant. */
 int ch_audit_checkpoint_sign(const char *origin, uint64_t size,

@@ -224,6 +224,25 @@ json_t *ch_audit_proof_json(const ch_audit_proof_t *p)
     return arr;
 }
 
+int ch_audit_checkpoint_latest_parsed(ch_audit_t *a, ch_audit_checkpoint_t *cp, char **note)
+{
+    int rc = ch_audit_checkpoint_latest(a, note);
+    if (rc != 0) {
+        *note = NULL;
+        return rc;
+    }
+    char *err = NULL;
+    rc = ch_audit_checkpoint_parse(*note, strlen(*note), NULL, cp, &err);
+    if (rc != 0) {
+        ch_log(CH_LOG_ERROR, "audit", "msg=\"the latest checkpoint does not parse\" error=\"%s\"",
+               err != NULL ? err : ch_strerror(rc));
+        ch_free(*note);
+        *note = NULL;
+    }
+    ch_free(err);
+    return rc;
+}
+
 json_t *ch_audit_inclusion_json(const ch_audit_inclusion_t *p)
 {
     return json_pack("{s:I, s:I, s:o, s:o, s:o}", "index", (json_int_t)p->index, "size",

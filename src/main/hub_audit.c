@@ -120,14 +120,10 @@ int ch_main__audit_check_kept(const ch_config_t *cfg, ch_audit_t *a, ch_store_t 
 int ch_main__audit_keep_checkpoint(ch_audit_t *a, ch_store_t *st, uint64_t *kept_size)
 {
     char *note = NULL;
-    int rc = ch_audit_checkpoint_latest(a, &note);
+    ch_audit_checkpoint_t cp;
+    int rc = ch_audit_checkpoint_latest_parsed(a, &cp, &note);
     if (rc == CH_ENOTFOUND) {
         return 0;
-    }
-    ch_audit_checkpoint_t cp;
-    char *err = NULL;
-    if (rc == 0) {
-        rc = ch_audit_checkpoint_parse(note, strlen(note), NULL, &cp, &err);
     }
     if (rc == 0 && cp.size != *kept_size) {
         ch_store_audit_checkpoint_t k = {.size = (int64_t)cp.size, .note = note};
@@ -141,7 +137,6 @@ int ch_main__audit_keep_checkpoint(ch_audit_t *a, ch_store_t *st, uint64_t *kept
                    ch_store_errmsg(st));
         }
     }
-    ch_free(err);
     ch_free(note);
     return rc;
 }

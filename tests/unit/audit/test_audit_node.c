@@ -1,6 +1,7 @@
 /*
  * Unit tests of the node's log use cases (audit/node.c): opening DATA_DIR/audit with the node
- * key (made on demand or not), read-only beside a writer, and making the key once.
+ * key (made on demand or not), read-only beside a writer, making the key once, and the latest
+ * checkpoint parsed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -66,8 +67,18 @@ static void test_open_makes_key_then_reader_beside_writer(void **state)
     ch_audit_t *r = NULL;
     assert_int_equal(ch_audit_open_node(&rd, &r, &f, NULL), 0);
     assert_int_equal(ch_audit_size(r), 1);
+    ch_audit_checkpoint_t cp;
+    char *note = NULL;
+    assert_int_equal(ch_audit_checkpoint_latest_parsed(r, &cp, &note), CH_ENOTFOUND);
+    assert_null(note);
     ch_audit_close(r);
-    ch_audit_close(w);
+    ch_audit_close(w); /* a final checkpoint, of size 1 */
+    assert_int_equal(ch_audit_open_node(&rd, &r, &f, NULL), 0);
+    assert_int_equal(ch_audit_checkpoint_latest_parsed(r, &cp, &note), 0);
+    assert_int_equal(cp.size, 1);
+    assert_non_null(strstr(note, "\n1\n"));
+    ch_free(note);
+    ch_audit_close(r);
 
     /* The key exists now: making it again is refused, never overwritten. */
     char pub[CH_AUDIT_KEY_NAME_MAX + 64];
