@@ -173,6 +173,42 @@ int ch_audit_open(const ch_audit_options_t *opt, ch_audit_t **out, char **err) C
  * closes the files and frees the handle. All appends must have returned. NULL is fine. */
 void ch_audit_close(ch_audit_t *a);
 
+/* ---- the node's log (node.c) ----------------------------------------------------------- */
+
+/* Writes a data directory's log directory, "<data_dir>/audit", into out: 0, or CH_ETOOBIG
+ * when it does not fit in cap bytes. */
+int ch_audit_node_dir(const char *data_dir, char *out, size_t cap) CH_MUST_CHECK;
+
+/* Opening the log of a data directory, as the hub and its commands do. */
+typedef struct ch_audit_node_req {
+    const char *data_dir;
+    int read_only; /* no key: no writes (ch_audit_options_t.key NULL), beside a running hub */
+    int make_key;  /* writable: make the node key first when the data directory has none */
+    /* Everything else of the open (node_id, the checkpoint cadence, the refusals, the
+     * reserve, accept_unchecked); its dir and key are set here. */
+    ch_audit_options_t options;
+} ch_audit_node_req_t;
+
+/*
+ * The use case "open the node's log": <data_dir>/audit (ch_audit_node_dir), writable with the
+ * node key of <data_dir>/keys (made first when make_key is set and there is none, its public
+ * key logged for the auditors) unless read_only. 0 and *out (ch_audit_close); else a negative
+ * code and f (kind CH_FAULT_UNAVAILABLE, f->rc the code, the message the audit module's or the
+ * code's text) whose rule says what failed: "dir" (path too long), "key" (CH_ENOENT: no key;
+ * run `cctvhub keys init`) or "log" (ch_audit_open's codes; CH_ECONFLICT: another process
+ * holds the log). The callers word the messages; when why is not NULL it receives the whole
+ * text on failure (f->message keeps 255 bytes; free *why with ch_free), else NULL.
+ */
+int ch_audit_open_node(const ch_audit_node_req_t *req, ch_audit_t **out, ch_fault_t *f,
+                       char **why) CH_MUST_CHECK;
+
+/* The use case "make the node key" (`cctvhub keys init`): ch_audit_keys_init, then the public
+ * key read back and written into pub (cap bytes; CH_AUDIT_KEY_NAME_MAX + 64 is enough). 0, or
+ * a negative code and f with rule "exists" (CH_EEXIST: never overwritten), "make" (not made)
+ * or "read_back" (made, but not read back); why as ch_audit_open_node's. */
+int ch_audit_node_key_make(const char *data_dir, char *pub, size_t cap, ch_fault_t *f,
+                           char **why) CH_MUST_CHECK;
+
 /* As ch_audit_close, but writes nothing more (no final checkpoint, no refusal summaries): for
  * a caller that found the log must not be signed over (the hub, when the log does not extend
  * the checkpoint its store kept). NULL is fine. */
@@ -339,6 +375,12 @@ typedef struct ch_audit_checkpoint {
 int ch_audit_checkpoint_parse(const char *note, size_t len, const ch_audit_key_t *key,
                               ch_audit_checkpoint_t *out, char **err) CH_MUST_CHECK;
 
+/* The latest checkpoint of a, its note (*note, free with ch_free) and parsed (*cp, its
+ * signature not checked: the log signed it), as the hub keeps it in its store. 0;
+ * CH_ENOTFOUND when there is none yet (nothing to free); else a code (parse errors logged). */
+int ch_audit_checkpoint_latest_parsed(ch_audit_t *a, ch_audit_checkpoint_t *cp,
+                                      char **note) CH_MUST_CHECK;
+
 /* Builds and signs a checkpoint note (key must hold a secret); *note is NUL-terminated,
  * free with ch_free. Reentrant. */
 int ch_audit_checkpoint_sign(const char *origin, uint64_t size,
@@ -388,6 +430,23 @@ typedef struct ch_audit_verify_report {
  * covered. Reentrant. */
 int ch_audit_verify_dir(const char *dir, const char *pubkey_text, const char *old_checkpoint_text,
                         ch_audit_verify_report_t *rep) CH_MUST_CHECK;
+
+/* What an auditor asks `cctvhub audit verify` for: the log directory, the node's key as a
+ * verifier key string or the name of a regular file holding one (NULL: the key in
+ * <dir>/../keys/node.pub, if any), and a file holding a checkpoint kept from earlier (NULL:
+ * none). The files hold at most 64 KiB. */
+typedef struct ch_audit_verify_req {
+    const char *dir;
+    const char *key;
+    const char *checkpoint_file;
+} ch_audit_verify_req_t;
+
+/* The use case "verify a log": reads the key and the kept checkpoint the request names, then
+ * ch_audit_verify_dir (its returns, rep always filled, f->rule NULL). When a named file cannot
+ * be read nothing is verified: -errno (-EFBIG when too large), f->rule "key_file" or
+ * "checkpoint_file", f->rc the code. Reentrant. */
+int ch_audit_verify(const ch_audit_verify_req_t *req, ch_audit_verify_report_t *rep,
+                    ch_fault_t *f) CH_MUST_CHECK;
 
 /* ---- what a record refers to --------------------------------------------------------------- */
 
@@ -486,6 +545,12 @@ int ch_audit_consistency(ch_audit_t *a, uint64_t first, uint64_t second,
 /* A hash as a JSON string of lowercase hex, and a proof's path as an array of them. */
 json_t *ch_audit_hash_json(const uint8_t hash[CH_AUDIT_HASH_SIZE]);
 json_t *ch_audit_proof_json(const ch_audit_proof_t *p);
+
+/* A proof as one JSON object (new reference): an inclusion proof {"index", "size",
+ * "leaf_hash", "root", "path"} (GET /api/v1/audit/proof's shape too), a consistency proof
+ * {"first", "second", "root1", "root2", "path"} (`cctvhub audit prove --consistency`). */
+json_t *ch_audit_inclusion_json(const ch_audit_inclusion_t *p);
+json_t *ch_audit_consistency_json(const ch_audit_consistency_t *p);
 
 /* Whether the log extends a checkpoint of size and root kept elsewhere (the hub keeps one in
  * its store): NULL when it does, else a phrase saying how it does not ("records were removed

@@ -224,6 +224,39 @@ json_t *ch_audit_proof_json(const ch_audit_proof_t *p)
     return arr;
 }
 
+int ch_audit_checkpoint_latest_parsed(ch_audit_t *a, ch_audit_checkpoint_t *cp, char **note)
+{
+    int rc = ch_audit_checkpoint_latest(a, note);
+    if (rc != 0) {
+        *note = NULL;
+        return rc;
+    }
+    char *err = NULL;
+    rc = ch_audit_checkpoint_parse(*note, strlen(*note), NULL, cp, &err);
+    if (rc != 0) {
+        ch_log(CH_LOG_ERROR, "audit", "msg=\"the latest checkpoint does not parse\" error=\"%s\"",
+               err != NULL ? err : ch_strerror(rc));
+        ch_free(*note);
+        *note = NULL;
+    }
+    ch_free(err);
+    return rc;
+}
+
+json_t *ch_audit_inclusion_json(const ch_audit_inclusion_t *p)
+{
+    return json_pack("{s:I, s:I, s:o, s:o, s:o}", "index", (json_int_t)p->index, "size",
+                     (json_int_t)p->size, "leaf_hash", ch_audit_hash_json(p->leaf_hash), "root",
+                     ch_audit_hash_json(p->root), "path", ch_audit_proof_json(&p->proof));
+}
+
+json_t *ch_audit_consistency_json(const ch_audit_consistency_t *p)
+{
+    return json_pack("{s:I, s:I, s:o, s:o, s:o}", "first", (json_int_t)p->first, "second",
+                     (json_int_t)p->second, "root1", ch_audit_hash_json(p->root1), "root2",
+                     ch_audit_hash_json(p->root2), "path", ch_audit_proof_json(&p->proof));
+}
+
 const char *ch_audit_extends(ch_audit_t *a, uint64_t size, const uint8_t root[CH_AUDIT_HASH_SIZE])
 {
     uint8_t mine[CH_AUDIT_HASH_SIZE];

@@ -627,3 +627,80 @@ out:
     ch_free(v.leaf);
     return rc;
 }
+
+/* Reads a whole small file (at most 64 KiB) into a NUL-terminated string (free with ch_free):
+ * 0, or -errno (-EFBIG when larger). */
+static int read_small_file(const char *path, char **out)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return -errno;
+    }
+    ch_buf_t b;
+    ch_buf_init(&b);
+    char chunk[4096];
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        ch_buf_append(&b, chunk, n);
+        rc = b.len > 65536 ? -EFBIG : 0;
+    }
+    if (rc == 0 && ferror(f)) {
+        rc = -EIO;
+    }
+    fclose(f);
+    if (rc != 0) {
+        ch_buf_fini(&b);
+        return rc;
+    }
+    *out = b.data != NULL ? b.data : ch_strdup(""); /* ch_buf_t memory is ch_malloc'd */
+    return 0;
+}
+
+/* A file the request names could not be read: f says which (rule) and the code (rc). */
+static int verify_file_fault(ch_fault_t *f, int rc, const char *rule, const char *path)
+{
+    ch_fault_set(f, rc, CH_FAULT_INVALID, NULL, rule, "cannot read %s: %s", path, strerror(-rc));
+    if (f != NULL) {
+        f->rule = rule;
+        f->rc = rc;
+    }
+    return rc;
+}
+
+int ch_audit_verify(const ch_audit_verify_req_t *req, ch_audit_verify_report_t *rep, ch_fault_t *f)
+{
+    char *key_text = NULL;
+    char *old_note = NULL;
+    int rc = 0;
+    if (f != NULL) {
+        memset(f, 0, sizeof(*f));
+    }
+    memset(rep, 0, sizeof(*rep));
+    if (req->key != NULL) {
+        /* A file when one exists by that name, else the key itself. */
+        struct stat st;
+        if (stat(req->key, &st) == 0 && S_ISREG(st.st_mode)) {
+            rc = read_small_file(req->key, &key_text);
+            if (rc != 0) {
+                verify_file_fault(f, rc, "key_file", req->key);
+                goto out;
+            }
+        } else {
+            key_text = ch_strdup(req->key);
+        }
+    }
+    if (req->checkpoint_file != NULL) {
+        rc = read_small_file(req->checkpoint_file, &old_note);
+        if (rc != 0) {
+            verify_file_fault(f, rc, "checkpoint_file", req->checkpoint_file);
+            goto out;
+        }
+    }
+    rc = ch_audit_verify_dir(req->dir, key_text, old_note, rep);
+out:
+    ch_free(key_text);
+    ch_free(old_note);
+    return rc;
+}

@@ -145,11 +145,6 @@ static char *read_password(size_t *len)
     return buf;
 }
 
-static int parse_id(const char *s, int64_t *out)
-{
-    return ch_parse_int64(s, strlen(s), out) == 0 && *out > 0 ? 0 : -1;
-}
-
 /* ---- user ---------------------------------------------------------------------------------- */
 
 /* cctvhub user add, once the command line passed ch_auth_user_check without a store: reads
@@ -279,7 +274,7 @@ int ch_main_user(int argc, char **argv)
                             "--password-stdin\n");
             return CH_EXIT_USAGE;
         }
-        if (agency != NULL && parse_id(agency, &agency_id) != 0) {
+        if (agency != NULL && ch_main__parse_id(agency, &agency_id) != 0) {
             fprintf(stderr, "cctvhub user add: --agency must be an agency id\n");
             return CH_EXIT_USAGE;
         }
@@ -401,7 +396,7 @@ int ch_main_apikey(int argc, char **argv)
     ch_auth_apikey_req_t req = {.role = role, .label = label};
     ch_auth_err_t err;
     if (cmd != NULL && strcmp(cmd, "create") == 0) {
-        ok = npos == 1 && agency != NULL && parse_id(agency, &req.agency_id) == 0;
+        ok = npos == 1 && agency != NULL && ch_main__parse_id(agency, &req.agency_id) == 0;
         /* The rules that need no store (the role, the label) are a bad command line. */
         if (ok && ch_auth_apikey_check(NULL, &req, &err) != 0) {
             if (strcmp(err.rule, "label") == 0) {
@@ -410,7 +405,7 @@ int ch_main_apikey(int argc, char **argv)
             ok = 0;
         }
     } else if (cmd != NULL && strcmp(cmd, "revoke") == 0) {
-        ok = npos == 2 && parse_id(pos[1], &id) == 0 && role == NULL && agency == NULL;
+        ok = npos == 2 && ch_main__parse_id(pos[1], &id) == 0 && role == NULL && agency == NULL;
     } else if (cmd != NULL && strcmp(cmd, "list") == 0) {
         ok = npos == 1 && role == NULL && agency == NULL;
     }

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 static const char ch__keys_usage[] =
@@ -149,22 +148,6 @@ static const char ch__accept_usage[] =
     "Exit codes: 0 accepted; 1 the record could not be made; 2 bad command line;\n"
     "            3 bad configuration; 4 the store or the log cannot be opened.\n";
 
-/* Parses a whole decimal unsigned number; 0, or -1 when s is not one. */
-static int ch__parse_u64(const char *s, uint64_t *out)
-{
-    if (s == NULL || *s < '0' || *s > '9') {
-        return -1;
-    }
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0') {
-        return -1;
-    }
-    *out = (uint64_t)v;
-    return 0;
-}
-
 /* Formats nanoseconds since the epoch as RFC 3339 UTC with milliseconds. */
 static void ch__format_time(int64_t ns, char out[32])
 {
@@ -173,40 +156,6 @@ static void ch__format_time(int64_t ns, char out[32])
         return;
     }
     ch_time_format_rfc3339(ns / 1000000, out);
-}
-
-/* Reads a whole small file (at most 64 KiB) into a NUL-terminated string; NULL on failure,
- * with errno set. Free with ch_free. */
-static char *ch__read_small_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        return NULL;
-    }
-    ch_buf_t b;
-    ch_buf_init(&b);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        ch_buf_append(&b, chunk, n);
-        if (b.len > 65536) {
-            fclose(f);
-            ch_buf_fini(&b);
-            errno = EFBIG;
-            return NULL;
-        }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        ch_buf_fini(&b);
-        errno = EIO;
-        return NULL;
-    }
-    if (b.data == NULL) {
-        return ch_strdup("");
-    }
-    return b.data; /* ch_buf_t memory is ch_malloc'd: the caller frees it with ch_free */
 }
 
 /* Loads the configuration (common options in opts) and writes DATA_DIR/audit into dir.
@@ -218,9 +167,9 @@ static int ch__log_dir(const ch_main_opts_t *opts, char *dir, size_t cap)
     if (rc != CH_EXIT_OK) {
         return rc;
     }
-    int n = snprintf(dir, cap, "%s/audit", cfg.data_dir);
+    rc = ch_audit_node_dir(cfg.data_dir, dir, cap);
     ch_config_fini(&cfg);
-    if (n < 0 || (size_t)n >= cap) {
+    if (rc != 0) {
         fprintf(stderr, "cctvhub: data directory path too long\n");
         return CH_EXIT_CONFIG;
     }
@@ -278,9 +227,6 @@ static int ch__keys_init(int argc, char **argv)
     if (exit_code != CH_EXIT_OK) {
         return exit_code;
     }
-    char *err = NULL;
-    ch_audit_key_t key;
-    memset(&key, 0, sizeof(key));
     int rc = ch_main__mkdir_p(cfg.data_dir);
     if (rc != 0) {
         fprintf(stderr, "cctvhub keys init: cannot create data directory %s: %s\n", cfg.data_dir,
@@ -288,31 +234,23 @@ static int ch__keys_init(int argc, char **argv)
         exit_code = CH_EXIT_STORE;
         goto out;
     }
-    rc = ch_audit_keys_init(cfg.data_dir, &err);
-    if (rc == CH_EEXIST) {
-        fprintf(stderr,
-                "cctvhub keys init: %s/keys/node.key exists; refusing to overwrite it (a new key "
-                "would orphan every checkpoint the old one signed)\n",
-                cfg.data_dir);
-        exit_code = CH_EXIT_FAILURE;
-        goto out;
-    }
-    if (rc != 0) {
-        fprintf(stderr, "cctvhub keys init: %s\n", err ? err : ch_strerror(rc));
-        exit_code = CH_EXIT_FAILURE;
-        goto out;
-    }
-    ch_free(err);
-    err = NULL;
-    rc = ch_audit_keys_load_public(cfg.data_dir, &key, &err);
     char text[CH_AUDIT_KEY_NAME_MAX + 64];
-    if (rc == 0) {
-        rc = ch_audit_pubkey_format(&key, text, sizeof(text));
-    }
+    ch_fault_t f;
+    char *why = NULL;
+    rc = ch_audit_node_key_make(cfg.data_dir, text, sizeof(text), &f, &why);
     if (rc != 0) {
-        fprintf(stderr, "cctvhub keys init: key made, but cannot read it back: %s\n",
-                err ? err : ch_strerror(rc));
         exit_code = CH_EXIT_FAILURE;
+        if (strcmp(f.rule, "exists") == 0) {
+            fprintf(stderr,
+                    "cctvhub keys init: %s/keys/node.key exists; refusing to overwrite it (a new "
+                    "key would orphan every checkpoint the old one signed)\n",
+                    cfg.data_dir);
+        } else if (strcmp(f.rule, "read_back") == 0) {
+            fprintf(stderr, "cctvhub keys init: key made, but cannot read it back: %s\n", why);
+        } else {
+            fprintf(stderr, "cctvhub keys init: %s\n", why);
+        }
+        ch_free(why);
         goto out;
     }
     printf("%s\n", text);
@@ -321,8 +259,6 @@ static int ch__keys_init(int argc, char **argv)
             "%s/keys/node.pub; give the public key above to the auditors\n",
             cfg.data_dir, cfg.data_dir);
 out:
-    ch_free(err);
-    ch_audit_key_wipe(&key);
     ch_config_fini(&cfg);
     return exit_code;
 }
@@ -419,40 +355,19 @@ static int ch__audit_verify(int argc, char **argv)
     }
 
     exit_code = CH_EXIT_OK;
-    char *key_text = NULL;
-    char *old_note = NULL;
-    if (key_arg != NULL) {
-        /* A file when one exists by that name, else the key itself. */
-        struct stat st;
-        if (stat(key_arg, &st) == 0 && S_ISREG(st.st_mode)) {
-            key_text = ch__read_small_file(key_arg);
-            if (key_text == NULL) {
-                fprintf(stderr, "cctvhub audit verify: cannot read key file %s: %s\n", key_arg,
-                        strerror(errno));
-                exit_code = CH_EXIT_FAILURE;
-                goto out;
-            }
-        } else {
-            key_text = ch_strdup(key_arg);
-        }
-    }
-    if (checkpoint_file != NULL) {
-        old_note = ch__read_small_file(checkpoint_file);
-        if (old_note == NULL) {
-            fprintf(stderr, "cctvhub audit verify: cannot read checkpoint file %s: %s\n",
-                    checkpoint_file, strerror(errno));
-            exit_code = CH_EXIT_FAILURE;
-            goto out;
-        }
-    }
-
+    ch_audit_verify_req_t req = {.dir = dir, .key = key_arg, .checkpoint_file = checkpoint_file};
     ch_audit_verify_report_t rep;
-    memset(&rep, 0, sizeof(rep));
-    int rc = ch_audit_verify_dir(dir, key_text, old_note, &rep);
+    ch_fault_t f;
+    int rc = ch_audit_verify(&req, &rep, &f);
+    if (rc != 0 && f.rule != NULL) {
+        fprintf(stderr, "cctvhub audit verify: cannot read %s file %s: %s\n",
+                strcmp(f.rule, "key_file") == 0 ? "key" : "checkpoint",
+                strcmp(f.rule, "key_file") == 0 ? key_arg : checkpoint_file, strerror(-f.rc));
+        return CH_EXIT_FAILURE;
+    }
     if (rc == CH_ENOENT) {
         fprintf(stderr, "cctvhub audit verify: no audit log in %s\n", dir);
-        exit_code = CH_EXIT_STORE;
-        goto out;
+        return CH_EXIT_STORE;
     }
     char root_hex[2 * CH_AUDIT_HASH_SIZE + 1];
     ch_hex_encode(root_hex, sizeof(root_hex), rep.root, CH_AUDIT_HASH_SIZE, 0);
@@ -461,11 +376,11 @@ static int ch__audit_verify(int argc, char **argv)
            (unsigned long long)rep.segments, rep.segments == 1 ? "" : "s");
     printf("checkpoints  %llu (%s)\n", (unsigned long long)rep.checkpoints,
            rep.signatures_checked ? "signatures checked" : "signatures NOT checked: no key");
-    ch__verify_warnings(dir, &rep, old_note != NULL);
+    ch__verify_warnings(dir, &rep, checkpoint_file != NULL);
     if (rc == 0) {
         printf("tree size    %llu\n", (unsigned long long)rep.records);
         printf("root         %s\n", root_hex);
-        if (old_note != NULL) {
+        if (checkpoint_file != NULL) {
             printf("kept         the log extends the checkpoint in %s\n", checkpoint_file);
         }
         if (rep.torn_tail_bytes > 0) {
@@ -474,13 +389,13 @@ static int ch__audit_verify(int argc, char **argv)
                    (unsigned long long)rep.torn_tail_bytes);
         }
         printf("result       %s\n", rep.message);
-        goto out;
+        return CH_EXIT_OK;
     }
     exit_code = rc == -EACCES || rc == -EIO ? CH_EXIT_STORE : CH_EXIT_FAILURE;
     if (exit_code == CH_EXIT_STORE) {
         fprintf(stderr, "cctvhub audit verify: cannot read %s: %s\n", dir,
                 rep.message[0] ? rep.message : ch_strerror(rc));
-        goto out;
+        return exit_code;
     }
     printf("result       FAILED\n");
     if (rep.bad_segment[0] != '\0' && strstr(rep.message, rep.bad_segment) == NULL) {
@@ -490,9 +405,6 @@ static int ch__audit_verify(int argc, char **argv)
         fprintf(stderr, "cctvhub audit verify: FAILED: %s\n",
                 rep.message[0] ? rep.message : ch_strerror(rc));
     }
-out:
-    ch_free(key_text);
-    ch_free(old_note);
     return exit_code;
 }
 
@@ -500,9 +412,9 @@ out:
 
 /* Parses the id of --camera, --agency or --event (a positive integer, as the API's query
  * takes it); says why not on stderr. */
-static int ch__parse_id(const char *flag, const char *text, int64_t *id)
+static int ch__show_id(const char *flag, const char *text, int64_t *id)
 {
-    if (ch_parse_int64(text, strlen(text), id) != 0 || *id <= 0) {
+    if (ch_main__parse_id(text, id) != 0) {
         fprintf(stderr, "cctvhub audit show: %s \"%s\" is not an id (a positive integer)\n", flag,
                 text);
         return -1;
@@ -565,12 +477,12 @@ static int ch__audit_show(int argc, char **argv)
                 until);
         return CH_EXIT_USAGE;
     }
-    if ((camera != NULL && ch__parse_id("--camera", camera, &f.camera) != 0) ||
-        (agency != NULL && ch__parse_id("--agency", agency, &f.agency) != 0) ||
-        (event != NULL && ch__parse_id("--event", event, &f.event) != 0)) {
+    if ((camera != NULL && ch__show_id("--camera", camera, &f.camera) != 0) ||
+        (agency != NULL && ch__show_id("--agency", agency, &f.agency) != 0) ||
+        (event != NULL && ch__show_id("--event", event, &f.event) != 0)) {
         return CH_EXIT_USAGE;
     }
-    if (lim != NULL && ch__parse_u64(lim, &limit) != 0) {
+    if (lim != NULL && ch_main__parse_u64(lim, &limit) != 0) {
         fprintf(stderr, "cctvhub audit show: --limit \"%s\" is not a number\n", lim);
         return CH_EXIT_USAGE;
     }
@@ -636,9 +548,9 @@ static int ch__audit_prove(int argc, char **argv)
                 ch__prove_usage);
         return CH_EXIT_USAGE;
     }
-    if ((index_arg != NULL && ch__parse_u64(index_arg, &index) != 0) ||
-        (first_arg != NULL && ch__parse_u64(first_arg, &first) != 0) ||
-        (size_arg != NULL && ch__parse_u64(size_arg, &size) != 0)) {
+    if ((index_arg != NULL && ch_main__parse_u64(index_arg, &index) != 0) ||
+        (first_arg != NULL && ch_main__parse_u64(first_arg, &first) != 0) ||
+        (size_arg != NULL && ch_main__parse_u64(size_arg, &size) != 0)) {
         fprintf(stderr, "cctvhub audit prove: record numbers and sizes are decimal numbers\n");
         return CH_EXIT_USAGE;
     }
@@ -658,10 +570,7 @@ static int ch__audit_prove(int argc, char **argv)
         ch_audit_inclusion_t *p = ch_malloc(sizeof(*p)); /* 4 KiB: not on the stack */
         int rc = ch_audit_inclusion(a, index, size, p, &fault);
         if (rc == 0) {
-            out = json_pack("{s:I, s:I, s:o, s:o, s:o}", "index", (json_int_t)p->index, "size",
-                            (json_int_t)p->size, "leaf_hash", ch_audit_hash_json(p->leaf_hash),
-                            "root", ch_audit_hash_json(p->root), "path",
-                            ch_audit_proof_json(&p->proof));
+            out = ch_audit_inclusion_json(p);
         }
         exit_code = ch__print_proof(rc, &fault, out);
         ch_free(p);
@@ -669,9 +578,7 @@ static int ch__audit_prove(int argc, char **argv)
         ch_audit_consistency_t *p = ch_malloc(sizeof(*p));
         int rc = ch_audit_consistency(a, first, size, p, &fault);
         if (rc == 0) {
-            out = json_pack("{s:I, s:I, s:o, s:o, s:o}", "first", (json_int_t)p->first, "second",
-                            (json_int_t)p->second, "root1", ch_audit_hash_json(p->root1), "root2",
-                            ch_audit_hash_json(p->root2), "path", ch_audit_proof_json(&p->proof));
+            out = ch_audit_consistency_json(p);
         }
         exit_code = ch__print_proof(rc, &fault, out);
         ch_free(p);
@@ -706,7 +613,7 @@ static int ch__audit_append(int argc, char **argv)
         return CH_EXIT_USAGE;
     }
     uint64_t count = 1;
-    if (count_arg != NULL && ch__parse_u64(count_arg, &count) != 0) {
+    if (count_arg != NULL && ch_main__parse_u64(count_arg, &count) != 0) {
         fprintf(stderr, "cctvhub audit append: --count \"%s\" is not a number\n", count_arg);
         return CH_EXIT_USAGE;
     }
@@ -721,53 +628,41 @@ static int ch__audit_append(int argc, char **argv)
         }
     }
 
-    char dir[4096];
-    ch_audit_t *a = NULL;
-    char *err = NULL;
-    ch_audit_key_t key;
-    memset(&key, 0, sizeof(key));
     ch_config_t cfg;
     exit_code = ch_main__load_config(&opts, &cfg);
     if (exit_code != CH_EXIT_OK) {
         json_decref(e.details);
         return exit_code;
     }
-    const char *data_dir = cfg.data_dir;
-    int n = snprintf(dir, sizeof(dir), "%s/audit", data_dir);
-    if (n < 0 || (size_t)n >= sizeof(dir)) {
-        fprintf(stderr, "cctvhub audit append: data directory path too long\n");
-        exit_code = CH_EXIT_CONFIG;
-        goto out;
-    }
-    int rc = ch_audit_keys_load(data_dir, &key, &err);
+    /* The same node and checkpoint cadence as the hub's own appends (hub.node_id, audit.*). */
+    ch_audit_node_req_t req = {.data_dir = cfg.data_dir};
+    req.options.node_id = cfg.node_id;
+    req.options.checkpoint_every_records = (uint32_t)cfg.audit_checkpoint_records;
+    req.options.checkpoint_every_ms = (uint32_t)cfg.audit_checkpoint_ms;
+    ch_audit_t *a = NULL;
+    ch_fault_t f;
+    char *why = NULL;
+    int rc = ch_audit_open_node(&req, &a, &f, &why);
     if (rc != 0) {
-        if (rc == CH_ENOENT) {
+        exit_code = CH_EXIT_STORE;
+        if (strcmp(f.rule, "dir") == 0) {
+            fprintf(stderr, "cctvhub audit append: data directory path too long\n");
+            exit_code = CH_EXIT_CONFIG;
+        } else if (strcmp(f.rule, "key") == 0 && rc == CH_ENOENT) {
             fprintf(stderr,
                     "cctvhub audit append: no node key in %s/keys: run 'cctvhub keys "
                     "init' first\n",
-                    data_dir);
+                    cfg.data_dir);
+            exit_code = CH_EXIT_FAILURE;
+        } else if (strcmp(f.rule, "key") == 0) {
+            fprintf(stderr, "cctvhub audit append: cannot load the node key: %s\n", why);
+            exit_code = CH_EXIT_FAILURE;
         } else {
-            fprintf(stderr, "cctvhub audit append: cannot load the node key: %s\n",
-                    err ? err : ch_strerror(rc));
+            fprintf(stderr, "cctvhub audit append: cannot open the audit log %s/audit: %s%s\n",
+                    cfg.data_dir, why,
+                    rc == CH_ECONFLICT ? " (is a hub running on this data directory?)" : "");
         }
-        exit_code = CH_EXIT_FAILURE;
-        goto out;
-    }
-    ch_audit_options_t o;
-    memset(&o, 0, sizeof(o));
-    o.dir = dir;
-    o.key = &key;
-    /* The same node and checkpoint cadence as the hub's own appends (hub.node_id, audit.*). */
-    o.node_id = cfg.node_id;
-    o.checkpoint_every_records = (uint32_t)cfg.audit_checkpoint_records;
-    o.checkpoint_every_ms = (uint32_t)cfg.audit_checkpoint_ms;
-    rc = ch_audit_open(&o, &a, &err);
-    ch_audit_key_wipe(&key); /* the handle keeps its own copy */
-    if (rc != 0) {
-        fprintf(stderr, "cctvhub audit append: cannot open the audit log %s: %s%s\n", dir,
-                err ? err : ch_strerror(rc),
-                rc == CH_ECONFLICT ? " (is a hub running on this data directory?)" : "");
-        exit_code = CH_EXIT_STORE;
+        ch_free(why);
         goto out;
     }
     for (uint64_t k = 0; k < count; k++) {
@@ -785,8 +680,6 @@ static int ch__audit_append(int argc, char **argv)
     }
 out:
     ch_audit_close(a);
-    ch_audit_key_wipe(&key);
-    ch_free(err);
     ch_config_fini(&cfg);
     json_decref(e.details);
     return exit_code;

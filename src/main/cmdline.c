@@ -1,10 +1,13 @@
 /*
  * The option loop every subcommand shares (ch_main__parse in main.h): common options and the
- * command's flags, --help, one switch, positional arguments, and the message for anything else.
+ * command's flags, --help, one switch, positional arguments, and the message for anything else;
+ * and the parsers of values several commands take (ids, counts).
  */
 #include "main/main.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int ch_main__parse(ch_main_cmdline_t *c, ch_main_opts_t *opts, int argc, char **argv, int first)
@@ -39,4 +42,24 @@ int ch_main__parse(ch_main_cmdline_t *c, ch_main_opts_t *opts, int argc, char **
         c->pos[c->npos++] = argv[i];
     }
     return -1;
+}
+
+int ch_main__parse_id(const char *s, int64_t *out)
+{
+    return ch_parse_int64(s, strlen(s), out) == 0 && *out > 0 ? 0 : -1;
+}
+
+int ch_main__parse_u64(const char *s, uint64_t *out)
+{
+    if (s == NULL || *s < '0' || *s > '9') {
+        return -1;
+    }
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0') {
+        return -1;
+    }
+    *out = (uint64_t)v;
+    return 0;
 }

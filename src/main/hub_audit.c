@@ -14,93 +14,55 @@
 static int audit_open(const ch_config_t *cfg, int create_key, int quiet_busy, int accept,
                       ch_audit_t **out)
 {
-    ch_audit_key_t key;
-    char *err = NULL;
-    *out = NULL;
-    memset(&key, 0, sizeof(key));
-    int rc = ch_audit_keys_load(cfg->data_dir, &key, &err);
-    if (rc == CH_ENOENT && create_key) {
-        ch_free(err);
-        err = NULL;
-        rc = ch_audit_keys_init(cfg->data_dir, &err);
-        if (rc == 0) {
-            rc = ch_audit_keys_load(cfg->data_dir, &key, &err);
-        }
-        if (rc == 0) {
-            char pub[CH_AUDIT_KEY_NAME_MAX + 64];
-            if (ch_audit_pubkey_format(&key, pub, sizeof(pub)) == 0) {
-                ch_log(CH_LOG_INFO, "audit",
-                       "msg=\"node key created; give the public key to auditors\" key=%s", pub);
-            }
-        }
+    ch_audit_node_req_t req = {.data_dir = cfg->data_dir, .make_key = create_key};
+    req.options.node_id = cfg->node_id;
+    req.options.checkpoint_every_records = (uint32_t)cfg->audit_checkpoint_records;
+    req.options.checkpoint_every_ms = (uint32_t)cfg->audit_checkpoint_ms;
+    req.options.refusal_interval_ms = (uint32_t)cfg->audit_refusal_interval_ms;
+    req.options.reserve_bytes = cfg->audit_reserve_bytes;
+    req.options.accept_unchecked = accept;
+    ch_fault_t f;
+    char *why = NULL;
+    int rc = ch_audit_open_node(&req, out, &f, &why);
+    if (rc == 0) {
+        return CH_EXIT_OK;
     }
-    if (rc != 0) {
-        fprintf(stderr, "cctvhub: cannot load the node key in %s/keys: %s%s\n", cfg->data_dir,
-                err ? err : ch_strerror(rc), rc == CH_ENOENT ? " (run `cctvhub keys init`)" : "");
-        ch_free(err);
-        ch_audit_key_wipe(&key);
+    if (strcmp(f.rule, "key") == 0) {
+        fprintf(stderr, "cctvhub: cannot load the node key in %s/keys: %s%s\n", cfg->data_dir, why,
+                rc == CH_ENOENT ? " (run `cctvhub keys init`)" : "");
+        ch_free(why);
         return CH_EXIT_STORE;
     }
-    ch_buf_t dir;
-    ch_buf_init(&dir);
-    ch_buf_appendf(&dir, "%s/audit", cfg->data_dir);
-    ch_audit_options_t opt;
-    memset(&opt, 0, sizeof(opt));
-    opt.dir = dir.data;
-    opt.key = &key;
-    opt.node_id = cfg->node_id;
-    opt.checkpoint_every_records = (uint32_t)cfg->audit_checkpoint_records;
-    opt.checkpoint_every_ms = (uint32_t)cfg->audit_checkpoint_ms;
-    opt.refusal_interval_ms = (uint32_t)cfg->audit_refusal_interval_ms;
-    opt.reserve_bytes = cfg->audit_reserve_bytes;
-    opt.accept_unchecked = accept;
-    rc = ch_audit_open(&opt, out, &err);
-    ch_audit_key_wipe(&key);
-    if (rc == CH_ECONFLICT && quiet_busy) {
-        ch_free(err);
-        ch_buf_fini(&dir);
-        return CH_ECONFLICT;
-    }
-    if (rc != 0) {
-        fprintf(stderr, "cctvhub: cannot open the audit log %s: %s%s\n", dir.data,
-                err ? err : ch_strerror(rc),
+    if (rc != CH_ECONFLICT || !quiet_busy) {
+        fprintf(stderr, "cctvhub: cannot open the audit log %s/audit: %s%s\n", cfg->data_dir, why,
                 rc == CH_ECONFLICT ? " (is the hub running? import through POST /api/v1/imports)"
                                    : "");
-        ch_free(err);
-        ch_buf_fini(&dir);
-        return CH_EXIT_STORE;
     }
-    ch_buf_fini(&dir);
-    return CH_EXIT_OK;
+    ch_free(why);
+    return rc == CH_ECONFLICT && quiet_busy ? CH_ECONFLICT : CH_EXIT_STORE;
 }
 
 int ch_main__audit_open_read(const char *cmd, const ch_main_opts_t *opts, ch_config_t *cfg,
                              ch_audit_t **out)
 {
-    char dir[4096];
     *out = NULL;
     int exit_code = ch_main__load_config(opts, cfg);
     if (exit_code != CH_EXIT_OK) {
         return exit_code;
     }
-    int n = snprintf(dir, sizeof(dir), "%s/audit", cfg->data_dir);
-    if (n < 0 || (size_t)n >= sizeof(dir)) {
+    ch_audit_node_req_t req = {.data_dir = cfg->data_dir, .read_only = 1};
+    ch_fault_t f;
+    char *why = NULL;
+    int rc = ch_audit_open_node(&req, out, &f, &why);
+    if (rc == CH_ETOOBIG && strcmp(f.rule, "dir") == 0) {
         fprintf(stderr, "cctvhub: data directory path too long\n");
         exit_code = CH_EXIT_CONFIG;
-        goto out;
-    }
-    ch_audit_options_t o;
-    memset(&o, 0, sizeof(o));
-    o.dir = dir;
-    char *err = NULL;
-    int rc = ch_audit_open(&o, out, &err);
-    if (rc != 0) {
-        fprintf(stderr, "cctvhub %s: cannot open the audit log %s: %s\n", cmd, dir,
-                err ? err : ch_strerror(rc));
-        ch_free(err);
+    } else if (rc != 0) {
+        fprintf(stderr, "cctvhub %s: cannot open the audit log %s/audit: %s\n", cmd, cfg->data_dir,
+                why);
         exit_code = CH_EXIT_STORE;
     }
-out:
+    ch_free(why);
     if (exit_code != CH_EXIT_OK) {
         ch_config_fini(cfg);
     }
@@ -158,14 +120,10 @@ int ch_main__audit_check_kept(const ch_config_t *cfg, ch_audit_t *a, ch_store_t 
 int ch_main__audit_keep_checkpoint(ch_audit_t *a, ch_store_t *st, uint64_t *kept_size)
 {
     char *note = NULL;
-    int rc = ch_audit_checkpoint_latest(a, &note);
+    ch_audit_checkpoint_t cp;
+    int rc = ch_audit_checkpoint_latest_parsed(a, &cp, &note);
     if (rc == CH_ENOTFOUND) {
         return 0;
-    }
-    ch_audit_checkpoint_t cp;
-    char *err = NULL;
-    if (rc == 0) {
-        rc = ch_audit_checkpoint_parse(note, strlen(note), NULL, &cp, &err);
     }
     if (rc == 0 && cp.size != *kept_size) {
         ch_store_audit_checkpoint_t k = {.size = (int64_t)cp.size, .note = note};
@@ -179,7 +137,6 @@ int ch_main__audit_keep_checkpoint(ch_audit_t *a, ch_store_t *st, uint64_t *kept
                    ch_store_errmsg(st));
         }
     }
-    ch_free(err);
     ch_free(note);
     return rc;
 }

@@ -109,13 +109,23 @@ static void ch__import_print_summary(const json_t *r, int dry_run)
     }
 }
 
-/* One durable audit record of this command; details is stolen. */
-static int ch__import_audit(ch_audit_t *audit, const char *actor, const char *action,
-                            const char *object, const char *outcome, json_t *details)
+/* The command's audit records (ch_registry_recorder_t): each appended durably for the
+ * process's user. */
+typedef struct ch_import_recorder {
+    ch_audit_t *log;
+    const char *actor;
+} ch_import_recorder_t;
+
+static int ch__import_record(void *data, const char *action, const char *object,
+                             const char *outcome, json_t *details)
 {
-    ch_audit_entry_t e = {
-        .actor = actor, .action = action, .object = object, .outcome = outcome, .details = details};
-    int rc = ch_audit_append(audit, &e, NULL);
+    ch_import_recorder_t *r = data;
+    ch_audit_entry_t e = {.actor = r->actor,
+                          .action = action,
+                          .object = object,
+                          .outcome = outcome,
+                          .details = details};
+    int rc = ch_audit_append(r->log, &e, NULL);
     json_decref(details);
     return rc;
 }
@@ -199,36 +209,28 @@ int ch_main_import(int argc, char **argv)
     }
 
     int tty = isatty(STDERR_FILENO);
+    ch_import_recorder_t recorder = {audit, actor};
+    ch_registry_recorder_t rec = {ch__import_record, &recorder};
     for (size_t f = 0; f < n_files; f++) {
         ch_import_progress_state_t prog = {files[f], -1};
-        ch_import_options_t iopt;
-        memset(&iopt, 0, sizeof(iopt));
-        iopt.agency = agency;
+        ch_registry_import_req_t req = {.label = files[f], .path = files[f]};
+        req.options.agency = agency;
         if (tty) {
-            iopt.progress = ch__import_progress;
-            iopt.progress_user = &prog;
+            req.options.progress = ch__import_progress;
+            req.options.progress_user = &prog;
         }
         ch_import_report_t rep;
         memset(&rep, 0, sizeof(rep));
-        err = NULL;
-        char object[1100];
-        snprintf(object, sizeof(object), "import:%s", files[f]);
-        if (audit != NULL &&
-            ch__import_audit(audit, actor, "import.start", object, "ok",
-                             json_pack("{s:s, s:s?}", "file", files[f], "agency", agency)) != 0) {
-            fprintf(stderr, "cctvhub import: %s: not imported: the audit log cannot record it\n",
-                    files[f]);
+        ch_fault_t fault;
+        int irc =
+            ch_registry_import_recorded(st, &req, audit != NULL ? &rec : NULL, &rep, &err, &fault);
+        if (irc != 0 && strcmp(fault.rule, "start") == 0) {
+            fprintf(stderr, "cctvhub import: %s: %s\n", files[f], fault.message);
             exit_code = CH_EXIT_FAILURE;
             break;
         }
-        int irc = ch_registry_import_file(st, files[f], &iopt, &rep, &err);
-        if (audit != NULL &&
-            ch__import_audit(audit, actor, "import", object, irc == 0 ? "ok" : "error",
-                             ch_import_report_to_audit_json(&rep)) != 0) {
-            fprintf(stderr,
-                    "cctvhub import: %s: imported, but the audit log cannot record "
-                    "the result; stopping\n",
-                    files[f]);
+        if (irc != 0 && strcmp(fault.rule, "result") == 0) {
+            fprintf(stderr, "cctvhub import: %s: %s; stopping\n", files[f], fault.message);
             exit_code = CH_EXIT_FAILURE;
             ch_free(err);
             ch_import_report_fini(&rep);

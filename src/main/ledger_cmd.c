@@ -25,11 +25,6 @@ static const char usage[] =
     "exit codes: 0 done; 1 the log could not be read; 2 bad command line; 3 bad configuration;\n"
     "            4 the audit log cannot be opened.\n";
 
-static int id_flag(const char *v, int64_t *out)
-{
-    return ch_parse_int64(v, strlen(v), out) == 0 && *out > 0 ? 0 : -1;
-}
-
 int ch_main_ledger(int argc, char **argv)
 {
     ch_main_opts_t opts;
@@ -47,9 +42,9 @@ int ch_main_ledger(int argc, char **argv)
     }
     if ((from != NULL && ch_time_parse_ns(from, &f.from_ns) != 0) ||
         (to != NULL && ch_time_parse_ns(to, &f.to_ns) != 0) ||
-        (agency != NULL && id_flag(agency, &f.agency_id) != 0) ||
-        (event != NULL && id_flag(event, &f.event_id) != 0) ||
-        (cam != NULL && id_flag(cam, &f.camera_id) != 0) ||
+        (agency != NULL && ch_main__parse_id(agency, &f.agency_id) != 0) ||
+        (event != NULL && ch_main__parse_id(event, &f.event_id) != 0) ||
+        (cam != NULL && ch_main__parse_id(cam, &f.camera_id) != 0) ||
         (strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)) {
         fprintf(stderr,
                 "cctvhub ledger: bad value: times are RFC 3339, ids positive numbers, "

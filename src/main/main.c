@@ -42,19 +42,13 @@ int ch_main__common_option(ch_main_opts_t *opts, int argc, char **argv, int *i)
         {"--log-level", "log.level"},
         {"--store", "store.url"},
     };
-    const char *arg = argv[*i];
     for (size_t k = 0; k < CH_ARRAY_SIZE(common); k++) {
-        size_t flen = strlen(common[k].flag);
         const char *value = NULL;
-        if (strcmp(arg, common[k].flag) == 0) {
-            if (*i + 1 >= argc) {
-                fprintf(stderr, "cctvhub: %s needs a value\n", common[k].flag);
-                return -1;
+        int r = ch_main__flag_value(argc, argv, i, common[k].flag, &value);
+        if (r <= 0) {
+            if (r < 0) {
+                return r;
             }
-            value = argv[++*i];
-        } else if (strncmp(arg, common[k].flag, flen) == 0 && arg[flen] == '=') {
-            value = arg + flen + 1;
-        } else {
             continue;
         }
         if (common[k].key == NULL) {

@@ -71,6 +71,13 @@ typedef struct ch_main_cmdline {
  * it clears), --help, the switch, positional arguments. -1 once the command line is read, else
  * the exit code to return at once (CH_EXIT_OK after --help, CH_EXIT_USAGE after saying why). */
 int ch_main__parse(ch_main_cmdline_t *c, ch_main_opts_t *opts, int argc, char **argv, int first);
+
+/* Parses an id given on the command line (an agency, a camera, an event, an API key: a
+ * positive integer, as the API's queries take it) into *out; 0, or -1 when s is not one. */
+int ch_main__parse_id(const char *s, int64_t *out);
+
+/* Parses a whole decimal unsigned number (a count, a record number); 0, or -1. */
+int ch_main__parse_u64(const char *s, uint64_t *out);
 /* Loads the configuration with opts; prints the error and returns CH_EXIT_CONFIG on failure. */
 int ch_main__load_config(const ch_main_opts_t *opts, ch_config_t *cfg);
 /* Creates dir and its parents (mode 0750); 0 or -errno. */

@@ -1424,6 +1424,28 @@ size_t ch_http_server_refusals(const ch_http_server_t *srv, ch_http_refusal_t *o
     return i;
 }
 
+void ch_http_server_collect(ch_metrics_writer_t *w, void *ud)
+{
+    const ch_http_server_t *srv = ud;
+    if (ch_metrics_family(w, "cctvhub_http_connections", CH_METRICS_GAUGE,
+                          "Open connections of the HTTP server.") == 0) {
+        ch_metrics_value_u64(w, NULL, 0, ch_http_server_connections(srv));
+    }
+    /* Refused before routing: cctvhub_http_requests_total counts only what reached a route. */
+    if (ch_metrics_family(w, "cctvhub_http_refused_total", CH_METRICS_COUNTER,
+                          "Requests the HTTP server answered itself before routing (limits, "
+                          "malformed heads, timeouts), by status and error code.") == 0) {
+        ch_http_refusal_t r[CH_HTTP_REFUSALS_MAX];
+        size_t n = ch_http_server_refusals(srv, r, CH_ARRAY_SIZE(r));
+        for (size_t i = 0; i < n; i++) {
+            char status[8];
+            snprintf(status, sizeof(status), "%d", r[i].status);
+            ch_metrics_label_t l[2] = {{"code", status}, {"reason", r[i].code}};
+            ch_metrics_value_u64(w, l, 2, r[i].count);
+        }
+    }
+}
+
 static void on_listener_closed(uv_handle_t *h)
 {
     ch_http_server_t *srv = h->data;

@@ -24,6 +24,7 @@
 
 #include "core/config.h"
 #include "core/core.h"
+#include "core/metrics.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -132,6 +133,11 @@ typedef struct ch_http_refusal {
 /* Fills out with at most n entries (CH_HTTP_REFUSALS_MAX covers every reason) and returns how
  * many it wrote. */
 size_t ch_http_server_refusals(const ch_http_server_t *srv, ch_http_refusal_t *out, size_t n);
+
+/* The server's families for GET /metrics (a ch_metrics_collect_fn; ud is the server):
+ * cctvhub_http_connections (open now) and cctvhub_http_refused_total{code, reason} (the
+ * refusals above). Loop thread. */
+void ch_http_server_collect(ch_metrics_writer_t *w, void *ud);
 
 /* Graceful stop: closes the listener and idle connections at once, lets requests in flight
  * (with the handler, or whose head arrived and whose body is still coming, within

@@ -19,6 +19,7 @@
 #define CH_REGISTRY_H
 
 #include "core/core.h"
+#include "core/metrics.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -456,5 +457,38 @@ int ch_registry_update(ch_registry_t *reg, const ch_registry_actor_t *who,
 int ch_registry_delete(ch_registry_t *reg, const ch_registry_actor_t *who, ch_registry_kind_t kind,
                        int64_t id, const ch_registry_recorder_t *audit,
                        ch_fault_t *f) CH_MUST_CHECK;
+
+/* ---- the import on the record (registry_import_recorded.c) --------------------------------- */
+
+/* An import for the record: a file at path (the command line) or bytes in memory (an upload);
+ * label names it in the records ("import:<label>", details.file): the path as given, or the
+ * upload's name, which is also the report's file name for bytes. */
+typedef struct ch_registry_import_req {
+    const char *label;
+    const char *path; /* NULL: data and len */
+    const char *data;
+    size_t len;
+    ch_import_options_t options;
+} ch_registry_import_req_t;
+
+/*
+ * The import use case: "import.start" on the record (details file, agency, and bytes for data
+ * in memory) before any change, the import (ch_registry_import_file or _buffer: rep and *err
+ * as they fill them), then "import" with the report (ch_import_report_to_audit_json) and the
+ * outcome ok, denied (CH_EPERM) or error. audit NULL: nothing recorded (a dry run). Returns 0,
+ * or a negative code and f: rule "start" (CH_FAULT_AUDIT: nothing imported), "result"
+ * (CH_FAULT_AUDIT: the import ran, rep says how, its result is not on the record) or "import"
+ * (the import's code in f->rc, refused or failed as *err says).
+ */
+int ch_registry_import_recorded(ch_store_t *st, const ch_registry_import_req_t *req,
+                                const ch_registry_recorder_t *audit, ch_import_report_t *rep,
+                                char **err, ch_fault_t *f) CH_MUST_CHECK;
+
+/* ---- metrics (registry_metrics.c) --------------------------------------------------------- */
+
+/* The registry's family for GET /metrics (a ch_metrics_collect_fn; ud is the control loop's
+ * store handle): cctvhub_cameras_registered{status}, one store count per status at each
+ * scrape; no family when the store fails (logged). */
+void ch_registry_collect(ch_metrics_writer_t *w, void *ud);
 
 #endif /* CH_REGISTRY_H */
