@@ -84,8 +84,7 @@ typedef struct ch_api_services {
      * delete, import) is put on it before its answer leaves: a change whose record cannot be
      * made durable is rolled back and answered 503. */
     ch_audit_t *audit;
-    /* The events engine (required): the event routes, the ledger, and the grants a camera
-     * change ends. */
+    /* The events engine (required): the event routes and the ledger. */
     struct ch_event_engine *events;
     /* Where the geo index of the cameras is (required): *geo, read at each request (the geo
      * routes, their queries on the pool take a reference). The slot is the hub's, which keeps
