@@ -220,91 +220,6 @@ static const api_resource_t resources[] = {
     {"device", "devices", CH_REGISTRY_DEVICE, device_from_json, device_list},
 };
 
-/* ---- what follows a committed camera change (the registry's subscribers) ------------------ */
-
-/* Keeps the geo index in step with the cameras' changes, and health's set of cameras to probe.
- * A camera the index cannot place (not located) is simply not in it. */
-static void geo_follows(void *ud, const ch_registry_change_t *change)
-{
-    ch_api_t *api = ud;
-    api->camera_changes++;
-    /* A path, area or coverage query on the pool may be reading the index: then change a copy
-     * (theirs stays as it was until they drop it). */
-    ch_geo_t *geo = ch_geo_unshare(api->geo);
-    if (geo != api->geo) {
-        api->geo = geo;
-        ch_event_set_geo(api->events, geo);
-    }
-    for (size_t i = 0; i < change->count; i++) {
-        int64_t id = change->ids[i];
-        ch_camera_t read;
-        ch_camera_init(&read);
-        const ch_camera_t *cam = change->camera;
-        if (cam == NULL && !(change->what & CH_REGISTRY_CAMERA_DELETED) &&
-            ch_store_camera_get(api->st, id, &read) == 0) {
-            cam = &read;
-        }
-        if (cam == NULL) {
-            (void)ch_geo_remove(api->geo, id);
-        } else if (ch_geo_upsert(api->geo, cam) != 0) {
-            ch_log(CH_LOG_WARN, "geo", "msg=\"camera not placed in the geo index\" id=%lld",
-                   (long long)id);
-        }
-        ch_camera_fini(&read);
-    }
-}
-
-static void health_follows(void *ud, const ch_registry_change_t *change)
-{
-    (void)change;
-    ch_api_t *api = ud;
-    ch_health_changed(api->health); /* its set of cameras to probe, at its next rescan */
-}
-
-/* Ends the live grants of cameras deleted or taken out of service (only active cameras are
- * granted): their viewers are cut and the records say why (ch_event_end_camera_grants). */
-static void grants_follow(void *ud, const ch_registry_change_t *change)
-{
-    ch_api_t *api = ud;
-    const char *reason = (change->what & CH_REGISTRY_CAMERA_DELETED)    ? "camera_removed"
-                         : (change->what & CH_REGISTRY_CAMERA_INACTIVE) ? "camera_deactivated"
-                                                                        : NULL;
-    for (size_t i = 0; reason != NULL && i < change->count; i++) {
-        int n = ch_event_end_camera_grants(api->events, change->actor, change->ids[i], reason);
-        if (n > 0) {
-            ch_log(CH_LOG_INFO, "api",
-                   "msg=\"live grants of the camera ended\" camera=%lld grants=%d "
-                   "reason=%s",
-                   (long long)change->ids[i], n, reason);
-        }
-    }
-}
-
-/* A changed stream URL or credential restarts the camera's running pull against the new
- * settings (the health probe reads them at its rescan). */
-static void source_follows(void *ud, const ch_registry_change_t *change)
-{
-    ch_api_t *api = ud;
-    for (size_t i = 0; api->camera_source != NULL && (change->what & CH_REGISTRY_CAMERA_SOURCE) &&
-                       i < change->count;
-         i++) {
-        api->camera_source(api->camera_source_ud, change->ids[i]);
-    }
-}
-
-/* Subscribes the API's followers to the registry's camera changes, in the order they run. */
-static void follow_camera_changes(ch_api_t *api)
-{
-    static const ch_registry_cameras_fn followers[] = {geo_follows, health_follows, grants_follow,
-                                                       source_follows};
-    ch_registry_init(&api->registry, api->st);
-    for (size_t i = 0; i < CH_ARRAY_SIZE(followers); i++) {
-        int rc = ch_registry_subscribe(&api->registry, followers[i], api);
-        assert(rc == 0);
-        (void)rc;
-    }
-}
-
 /* ---- registry changes: JSON to a typed request, the use case, a fault to an answer -------- */
 
 /* Parses the {id} of the path; answers 404 (a malformed id names no record) when it is bad. */
@@ -360,7 +275,7 @@ static void list_done(api_ctx_t *c, void *job, int rc)
     }
     if (c != NULL && rc != 0) {
         ch_fault_t fault;
-        (void)ch_registry_store_fault(&c->api->registry, l->res->kind, rc, 0, &fault);
+        (void)ch_registry_store_fault(c->api->svc.registry, l->res->kind, rc, 0, &fault);
         ch_api__reply_fault(c, &fault);
     } else if (c != NULL) {
         ch_api__reply_page(c, l->items, l->total, l->next);
@@ -502,7 +417,7 @@ static void handle_create(api_ctx_t *c, const api_resource_t *res)
         ch_registry_recorder_t rec;
         ch_fault_t fault;
         change_actor(c, &who, &rec);
-        if (ch_registry_create(&c->api->registry, &who, res->kind, &r, &rec, &fault) != 0) {
+        if (ch_registry_create(c->api->svc.registry, &who, res->kind, &r, &rec, &fault) != 0) {
             ch_api__reply_fault(c, &fault);
         } else {
             reply_record(c, res, 201, &r);
@@ -520,7 +435,7 @@ static void handle_get(api_ctx_t *c, const api_resource_t *res, ch_slice_t id_te
     }
     ch_registry_record_t r;
     ch_fault_t fault;
-    if (ch_registry_get(&c->api->registry, res->kind, id, &r, &fault) != 0) {
+    if (ch_registry_get(c->api->svc.registry, res->kind, id, &r, &fault) != 0) {
         ch_api__reply_fault(c, &fault);
     } else {
         reply_record(c, res, 200, &r);
@@ -596,7 +511,7 @@ static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
     ch_registry_record_t r;
     ch_fault_t fault;
     change_actor(c, &who, &rec);
-    if (ch_registry_update(&c->api->registry, &who, &req, &r, &rec, &fault) != 0) {
+    if (ch_registry_update(c->api->svc.registry, &who, &req, &r, &rec, &fault) != 0) {
         if (ed.refused) {
             ch_api__reply_err(c, &ed.err, NULL);
         } else {
@@ -619,7 +534,7 @@ static void handle_delete(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
     ch_registry_recorder_t rec;
     ch_fault_t fault;
     change_actor(c, &who, &rec);
-    if (ch_registry_delete(&c->api->registry, &who, res->kind, id, &rec, &fault) != 0) {
+    if (ch_registry_delete(c->api->svc.registry, &who, res->kind, id, &rec, &fault) != 0) {
         ch_api__reply_fault(c, &fault);
         return;
     }
@@ -680,11 +595,10 @@ typedef struct api_import {
     int64_t own_agency_id;
     char actor[96];
     int rc;
+    int status; /* the pool's: UV_ECANCELED when it never ran */
     int store_failed;
-    int audit_failed;          /* the start could not be recorded: nothing imported */
-    int audit_end_failed;      /* imported, but the result could not be recorded */
-    ch_geo_t *geo;             /* the index rebuilt on the pool after a changing import */
-    uint64_t changes_at_start; /* api->camera_changes when the import was queued */
+    int audit_failed;     /* the start could not be recorded: nothing imported */
+    int audit_end_failed; /* imported, but the result could not be recorded */
     char *err;
     ch_import_report_t rep;
 } api_import_t;
@@ -728,15 +642,6 @@ static void import_work(uv_work_t *w)
     opt.own_agency_id = im->own_agency_id;
     im->rc = ch_registry_import_buffer(st, im->name, im->ctx.req->body, im->ctx.req->body_len, &opt,
                                        &im->rep, &im->err);
-    /* A new geo index from this handle, here on the pool: a national file changes a million
-     * cameras, and the loop must not stop to reload them. import_done swaps it in. */
-    if (im->rc == 0 && im->rep.cameras_created + im->rep.cameras_updated > 0) {
-        im->geo = ch_geo_new();
-        if (ch_geo_load(im->geo, st) != 0) {
-            ch_geo_free(im->geo);
-            im->geo = NULL;
-        }
-    }
     ch_store_close(st);
     if (audit != NULL) {
         json_t *d = ch_import_report_to_audit_json(&im->rep);
@@ -756,7 +661,6 @@ static void import_work(uv_work_t *w)
 
 static void import_free(api_import_t *im)
 {
-    ch_geo_free(im->geo);
     ch_import_report_fini(&im->rep);
     ch_free(im->err);
     ch_free(im->name);
@@ -764,12 +668,14 @@ static void import_free(api_import_t *im)
     ch_free(im);
 }
 
-/* Back on the loop: answers 201 with the report, 403 when the import reached outside the
- * caller's agency, 422 when the file was rejected, 500 when the store failed. */
-static void import_done(uv_work_t *w, int status)
+/* Answers 201 with the report, 403 when the import reached outside the caller's agency, 422
+ * when the file was rejected, 500 when the store failed; once what follows the cameras' change
+ * has followed it (the geo index holds the imported cameras). */
+static void import_answer(void *ud)
 {
-    api_import_t *im = w->data;
+    api_import_t *im = ud;
     ch_api_t *api = im->ctx.api;
+    int status = im->status;
     api->in_flight--;
     if (api->freeing) {
         /* The API is gone as far as its owner knows; nobody is left to answer. */
@@ -780,35 +686,6 @@ static void import_done(uv_work_t *w, int status)
         return;
     }
     api_ctx_t *c = &im->ctx;
-    if (im->rc == 0 && im->rep.cameras_created + im->rep.cameras_updated > 0) {
-        /* The index built on the pool misses camera changes made here meanwhile: then build
-         * it again here from the loop's own handle, which sees them all. */
-        if (im->geo == NULL || api->camera_changes != im->changes_at_start) {
-            ch_geo_free(im->geo);
-            im->geo = ch_geo_new();
-            if (ch_geo_load(im->geo, api->st) != 0) {
-                ch_log(CH_LOG_ERROR, "geo", "msg=\"index reload after import failed\"");
-            }
-        }
-        ch_geo_free(api->geo);
-        api->geo = im->geo;
-        im->geo = NULL;
-        ch_event_set_geo(api->events, api->geo);
-        ch_health_changed(api->health);
-        ch_log(CH_LOG_INFO, "geo", "msg=\"index reloaded after import\" cameras=%zu",
-               ch_geo_count(api->geo));
-    }
-    if (im->rc == 0 && im->rep.cameras_updated > 0) {
-        /* A re-import may take granted cameras out of service (a D row: inactive; a row that
-         * lost its position: unlocated): their live and pending grants end, as when an
-         * operator changes a camera (created cameras hold no grant). */
-        ch_api__flush_events(api);
-        int n = ch_event_end_inactive_camera_grants(api->events, im->actor);
-        if (n > 0) {
-            ch_log(CH_LOG_INFO, "api",
-                   "msg=\"grants of cameras an import took out of service ended\" grants=%d", n);
-        }
-    }
     if (im->audit_failed) {
         ch_api__reply_error(c, 503, "audit_unavailable", NULL,
                             "the change was not made: it could not be put on the audit record");
@@ -842,6 +719,26 @@ static void import_done(uv_work_t *w, int status)
         ch_api__reply_json(c, 201, NULL, ch_import_report_to_json(&im->rep));
     }
     import_free(im);
+}
+
+/* Back on the loop. The import's handle is not the loop's, so the store's change feed did not
+ * see its cameras: they are announced as many cameras changed, which the hub's followers hear
+ * as any other change (the geo index reloads, health rescans; a re-import's cameras taken out
+ * of service, a D row inactive or a row without a position unlocated, lose their grants as
+ * when an operator changes a camera), and the answer waits until they have followed. */
+static void import_done(uv_work_t *w, int status)
+{
+    api_import_t *im = w->data;
+    ch_api_t *api = im->ctx.api;
+    im->status = status;
+    unsigned what = (im->rep.cameras_created > 0 ? CH_REGISTRY_CAMERA_CREATED : 0) |
+                    (im->rep.cameras_updated > 0 ? CH_REGISTRY_CAMERA_UPDATED : 0);
+    if (api->freeing || im->rc != 0 || what == 0) {
+        import_answer(im);
+        return;
+    }
+    ch_api__flush_events(api); /* grants end outside the batch of opens */
+    ch_registry_cameras_reread(api->svc.registry, what, im->actor, import_answer, im);
 }
 
 static void handle_import(api_ctx_t *c)
@@ -891,7 +788,6 @@ static void handle_import(api_ctx_t *c)
         im->own_agency_id = c->who.agency_id;
     }
     request_actor(c, im->actor);
-    im->changes_at_start = api->camera_changes;
     ch_import_report_init(&im->rep);
     im->work.data = im;
     int rc = uv_queue_work(api->loop, &im->work, import_work, import_done);
@@ -984,7 +880,7 @@ static void handle_geo(api_ctx_t *c, ch_api__route_id_t route)
     json_t *json = NULL;
     ch_api__geo_job_t *job = NULL;
     ch_api__err_t e;
-    int status = ch_api__geo_answer(api->geo, route, c->req->query, body, &json, &job, &e);
+    int status = ch_api__geo_answer(*api->svc.geo, route, c->req->query, body, &json, &job, &e);
     json_decref(body);
     if (status == 202) {
         api_geo_work_t *g = ch_calloc(1, sizeof(*g));
@@ -1209,8 +1105,7 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg,
     static const ch_policy_t *const no_policy = NULL;
     *out = NULL;
     if (loop == NULL || st == NULL || cfg == NULL || svc == NULL || svc->events == NULL ||
-        svc->geo == NULL) {
-        ch_geo_free(svc != NULL ? svc->geo : NULL);
+        svc->geo == NULL || *svc->geo == NULL || svc->registry == NULL) {
         return CH_EINVAL;
     }
     ch_api_t *api = ch_calloc(1, sizeof(*api));
@@ -1234,17 +1129,12 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg,
     /* The services, once. */
     api->audit = svc->audit;
     api->events = svc->events;
-    api->geo = svc->geo;
     api->policy = svc->policy != NULL ? svc->policy : &no_policy;
     api->health = svc->health;
-    api->camera_source = svc->camera_source;
-    api->camera_source_ud = svc->camera_source_ud;
     api->svc = *svc;
-    api->svc.geo = NULL;           /* the API's own: api->geo */
     api->svc.metrics = NULL;       /* set by ch_api__metrics_attach */
     api->svc.metrics_token = NULL; /* copied there */
     ch_api__metrics_attach(api, svc->metrics, svc->metrics_token);
-    follow_camera_changes(api);
     api->web_root = cfg->web_root != NULL ? ch_strdup(cfg->web_root) : NULL;
     api->tile_url = cfg->tile_url != NULL ? ch_strdup(cfg->tile_url) : NULL;
     ch_api__console_csp(api, cfg->ws_base);
@@ -1277,7 +1167,6 @@ void ch_api_free(ch_api_t *api)
         return;
     }
     ch_api__http_stats_free(api->http_stats);
-    ch_geo_free(api->geo);
     ch_auth_throttle_free(api->throttle);
     ch_auth_lockout_free(api->lockout);
     ch_auth_hasher_free(api->hasher);
@@ -1316,9 +1205,4 @@ void ch_api_close(ch_api_t *api)
         ch_auth_hasher_free(api->hasher);
         api->hasher = NULL;
     }
-}
-
-const struct ch_geo *ch_api_geo(const ch_api_t *api)
-{
-    return api->geo;
 }

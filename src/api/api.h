@@ -67,6 +67,7 @@ typedef struct ch_api_config {
 
 struct ch_event_engine;
 struct ch_geo;
+struct ch_registry;
 struct ch_health;
 struct ch_health_device_state;
 struct ch_health_devices_stats;
@@ -83,13 +84,16 @@ typedef struct ch_api_services {
      * delete, import) is put on it before its answer leaves: a change whose record cannot be
      * made durable is rolled back and answered 503. */
     ch_audit_t *audit;
-    /* The events engine (required): the event routes, the ledger, and the grants a camera
-     * change ends. */
+    /* The events engine (required): the event routes and the ledger. */
     struct ch_event_engine *events;
-    /* The geo index of the cameras, loaded (required). The API takes it over: it keeps it in
-     * step with every camera change it makes, swaps in one rebuilt after an import (telling
-     * the events engine), and frees the one it holds last. */
-    struct ch_geo *geo;
+    /* Where the geo index of the cameras is (required): *geo, read at each request (the geo
+     * routes, their queries on the pool take a reference). The slot is the hub's, which keeps
+     * the index in step with the cameras' changes and may replace it; the API only reads. */
+    struct ch_geo *const *geo;
+    /* The registry's use cases (required): the API's camera, agency and device changes, and
+     * an import's announcement that many cameras changed (ch_registry_cameras_reread), which
+     * the hub's followers (geo, health, grants, the relay) hear as any other change. */
+    struct ch_registry *registry;
     /* Where the services in force are (GET /api/v1/services, the ledger): *policy, read at
      * each request, NULL when none is loaded. The slot is the hub's; a reload replaces what it
      * holds. NULL: none ever. */
@@ -116,10 +120,6 @@ typedef struct ch_api_services {
      * them. NULL: the route answers 503. */
     void (*live)(void *ud, int fd, const void *raw, size_t len);
     void *live_ud;
-    /* Who learns that a camera's stream URL or credentials changed (committed): the media
-     * relay, which restarts the camera's running pull against them. May be NULL. */
-    void (*camera_source)(void *ud, int64_t camera_id);
-    void *camera_source_ud;
     /* The MQTT device watch's views, which the API renders: device_state(ud, id, out) fills
      * what it knows of device id now (GET /api/v1/devices/{id}/state), 0 or CH_ENOENT when
      * nothing; mqtt_stats(ud, out) its counters (GET /api/v1/mqtt), 0 or CH_ENOENT when MQTT
@@ -136,7 +136,7 @@ typedef struct ch_api_services {
 
 /* Creates the API on loop, answering from st (borrowed: it must outlive the API and be used
  * only from this loop meanwhile) and the services svc (copied; what they point to is
- * borrowed, except svc->geo, which the API takes over even on failure). cfg is copied
+ * borrowed). cfg is copied
  * (strings too). store_url may be NULL: imports then answer 503. 0 or CH_EINVAL; *out is
  * NULL on failure. */
 int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg,
@@ -164,12 +164,6 @@ void ch_api_close(ch_api_t *api);
  * typed snapshot (media.h's ch_media_stream_info_t, n of them; borrowed). A new reference. */
 struct ch_media_stream_info;
 json_t *ch_api_streams_json(const struct ch_media_stream_info *streams, size_t n);
-
-struct ch_geo;
-/* The geo index the API keeps in step with the cameras (it may be replaced after an import,
- * so ask again each time). For the bell's cameras, until the registry's "cameras changed"
- * notice lets the hub keep the index itself. Loop thread only. */
-const struct ch_geo *ch_api_geo(const ch_api_t *api);
 
 /* Frees the API (NULL is fine). Call it once the HTTP server is shut down. When imports are
  * still running on the thread pool the memory is released by the last one to finish, so the

@@ -17,17 +17,12 @@ struct ch_api {
     char *store_url;
     size_t max_import_bytes;
     int64_t started_at_ms;
-    /* The services as ch_api_new was given them (api.h); svc.metrics_token is not kept (a
-     * copy is, metrics_token). The ones the registry and event routes read are also kept
-     * under their own names below (audit, events, geo, policy, health, camera_source): geo
-     * because the API replaces it, the others until those routes read them from svc. */
+    /* The services as ch_api_new was given them (api.h), all read-only here (the geo index
+     * at *svc.geo, the registry's use cases at svc.registry); svc.metrics_token is not kept (a
+     * copy is, metrics_token). The ones the event and health routes read are also kept under
+     * their own names below (audit, events, policy, health) until those routes read svc. */
     ch_api_services_t svc;
     ch_audit_t *audit; /* borrowed; NULL: nothing audited */
-    /* The cameras in memory for the geo routes: the hub's index, taken over at creation,
-     * kept in step with every camera change here, rebuilt after an import. */
-    ch_geo_t *geo;
-    uint64_t camera_changes; /* counts changes made through the routes, see import_done */
-    ch_registry_t registry;  /* its changes' use cases; geo, health, grants follow them */
     /* The hub's slot of the services in force (*policy NULL when none is configured). */
     const ch_policy_t *const *policy;
     size_t in_flight; /* imports and geo queries on the pool, logins and passwords on the
@@ -49,9 +44,6 @@ struct ch_api {
     int cookie_secure;            /* add "Secure" to the session cookie (the hub is behind TLS) */
     ch_event_engine_t *events;    /* events and grants (the hub's) */
     uv_check_t *check;            /* ends the event engine's batch of opens after each poll phase */
-    /* A camera's stream URL or credentials changed, or none. */
-    void (*camera_source)(void *ud, int64_t camera_id);
-    void *camera_source_ud;
     /* The operator console (static_routes.c): its directory or NULL, the tile URL or NULL,
      * and the Content-Security-Policy its pages are answered with (it names the origin of
      * the grants' ws_url). */

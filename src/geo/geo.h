@@ -370,5 +370,39 @@ int ch_geo_filter_parse(ch_geo_filter_t *f, const char *purpose, const char *age
                         const char *kind, const char *status, const char *exclude_offline,
                         char *err, size_t errlen) CH_MUST_CHECK;
 
+/* ---- the keeper: an index that follows the store's cameras ------------------------------ */
+
+/*
+ * The index of a store's cameras kept in step with their changes (geo_keep.c), on the loop of
+ * the store handle st (the control loop). Its owner tells it each committed change (for the
+ * hub: the registry's "cameras changed" notification); readers find the index in force at
+ * *ch_geo_keeper_slot() (it is replaced when a query still holds it, and after a reload), and
+ * swapped(ud, idx) is told each replacement (the events engine's reference). Not thread-safe.
+ */
+typedef struct ch_geo_keeper ch_geo_keeper_t;
+struct uv_loop_s;
+
+/* Loads every located camera of st (ch_geo_load) into a new keeper. store_url (copied; NULL:
+ * none) opens a handle on the thread pool for a reload, so the loop does not stop for a
+ * million cameras. 0, or the store's code with *out NULL. */
+int ch_geo_keeper_new(struct uv_loop_s *loop, ch_store_t *st, const char *store_url,
+                      ch_geo_keeper_t **out) CH_MUST_CHECK;
+/* Who is told that the index was replaced (NULL: nobody). */
+void ch_geo_keeper_on_swap(ch_geo_keeper_t *k, void (*swapped)(void *ud, ch_geo_t *idx), void *ud);
+/* Where the index in force is: read *slot at each use, never keep it past the loop turn
+ * without ch_geo_ref. */
+ch_geo_t *const *ch_geo_keeper_slot(const ch_geo_keeper_t *k);
+/* Camera id changed: cam is its record as stored now, or NULL to read it from the store (not
+ * found: it is removed). A camera that cannot be placed (not located) is not in the index. */
+void ch_geo_keeper_camera(ch_geo_keeper_t *k, int64_t id, const ch_camera_t *cam);
+/* Many cameras changed (an import): a new index is loaded on the pool and swapped in; when a
+ * camera changed meanwhile, it is loaded again on the loop from st, which sees every change.
+ * done(ud) (may be NULL) is called on the loop once an index loaded after this call is in
+ * force (at once when no store_url was given). */
+void ch_geo_keeper_reload(ch_geo_keeper_t *k, void (*done)(void *ud), void *ud);
+/* Frees the keeper and drops its reference to the index (readers keep theirs). With a reload
+ * on the pool, the keeper is freed when it ends (the loop must run). NULL is fine. */
+void ch_geo_keeper_free(ch_geo_keeper_t *k);
+
 #endif /* CH_GEO_H */
 /* API-READY */

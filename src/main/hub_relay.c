@@ -239,6 +239,12 @@ void ch_main__relay_camera_source(void *ud, int64_t camera_id)
     send_source(ud, camera_id);
 }
 
+void ch_main__relay_camera_gone(void *ud, int64_t camera_id)
+{
+    ch_main_relay_t *mr = ud;
+    ch_media_relay_source(mr->relay, camera_id, NULL);
+}
+
 void ch_main__relay_live(void *ud, int fd, const void *raw, size_t len)
 {
     ch_main_relay_t *mr = ud;

@@ -33,8 +33,11 @@ void ch_main__relay_base(const ch_main_relay_t *mr, char *out, size_t cap);
 /* Takes a browser's WebSocket upgrade (ch_api_services_t.live). */
 void ch_main__relay_live(void *ud, int fd, const void *raw, size_t len);
 /* A camera's stream settings changed: its new source goes to the relay, whose running pull
- * restarts (ch_api_services_t.camera_source; on the control loop). */
+ * restarts (the hub's follower of camera changes; on the control loop). */
 void ch_main__relay_camera_source(void *ud, int64_t camera_id);
+/* A camera was deleted or taken out of service: the relay is told it has no source, so a
+ * running pull stops instead of reconnecting to the old URL (control loop). */
+void ch_main__relay_camera_gone(void *ud, int64_t camera_id);
 /* The streams answer, rendered by the API (ch_api_streams_json) from the relay's typed
  * snapshot (ch_media_relay_streams). For ch_api_services_t.streams. */
 json_t *ch_main__relay_streams(void *ud);

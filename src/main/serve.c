@@ -11,6 +11,7 @@
 #include "geo/geo.h"
 #include "health/health.h"
 #include "policy/policy.h"
+#include "registry/registry.h"
 #include "audit/audit.h"
 #include "main/hub_alert.h"
 #include "main/hub_audit.h"
@@ -62,13 +63,16 @@ typedef struct ch_serve {
     ch_policy_t *policy; /* the services in force (NULL: none); a reload replaces them */
     ch_store_t *store;
     ch_audit_t *audit;
-    uint8_t node_pk[32]; /* the node key's public half, for the relay's token checks */
-    char rtsp_base[256]; /* the bases of the grants' URLs */
-    ch_geo_t *geo;       /* until the API takes it over (ch_api_services_t.geo) */
+    uint8_t node_pk[32];  /* the node key's public half, for the relay's token checks */
+    char rtsp_base[256];  /* the bases of the grants' URLs */
+    ch_geo_keeper_t *geo; /* the cameras in memory, following their changes */
     ch_event_engine_t *events;
     ch_main_relay_t *relay;   /* the media relay (hub_relay.c) */
     ch_main_alerts_t *alerts; /* alerts and the MQTT device watch (hub_alert.c) */
     ch_health_t *health;      /* camera health: probes, live figures, transitions */
+    /* The registry's use cases and their "cameras changed" notification, fed by the store's
+     * change feed; geo, health, the live grants and the relay's sources follow it. */
+    ch_registry_t registry;
     ch_http_server_t *http;
     ch_main_metrics_t *metrics;      /* GET /metrics (hub_metrics.c) */
     ch_store_worker_t *store_worker; /* the API's heavy reads, off the loop */
@@ -513,26 +517,33 @@ static void ch__serve_loop_stop(ch_serve_t *s)
     s->loop = NULL;
 }
 
-/* The cameras in memory, for the geo routes, event selection and the bell. */
+/* The cameras in memory, for the geo routes, event selection and the bell: the hub's, kept in
+ * step with the cameras' changes (ch__serve_geo_follows); readers find it in the keeper's slot. */
 static int ch__serve_geo_start(ch_serve_t *s)
 {
-    s->geo = ch_geo_new();
-    if (ch_geo_load(s->geo, s->store) != 0) {
+    if (ch_geo_keeper_new(s->loop, s->store, s->cfg.store_url, &s->geo) != 0) {
         ch_log(CH_LOG_ERROR, "api", "msg=\"cameras could not be loaded for the geo index\"");
         fprintf(stderr, "cctvhub serve: cannot start the API\n");
-        ch_geo_free(s->geo);
-        s->geo = NULL;
         return CH_EXIT_FAILURE;
     }
-    ch_log(CH_LOG_INFO, "geo", "msg=\"index loaded\" cameras=%zu bytes=%zu", ch_geo_count(s->geo),
-           ch_geo_memory_bytes(s->geo));
+    const ch_geo_t *idx = *ch_geo_keeper_slot(s->geo);
+    ch_log(CH_LOG_INFO, "geo", "msg=\"index loaded\" cameras=%zu bytes=%zu", ch_geo_count(idx),
+           ch_geo_memory_bytes(idx));
     return CH_EXIT_OK;
 }
 
 static void ch__serve_geo_stop(ch_serve_t *s)
 {
-    ch_geo_free(s->geo); /* NULL once the API took it over */
+    ch_geo_keeper_free(s->geo);
     s->geo = NULL;
+}
+
+/* The geo index was replaced (a copy while a query reads the old one, a reload): the events
+ * engine decides on the new one. */
+static void ch__serve_geo_swapped(void *ud, ch_geo_t *idx)
+{
+    ch_serve_t *s = ud;
+    ch_event_set_geo(s->events, idx);
 }
 
 /* The events engine: view tokens signed with the node key (the one that signs the audit log),
@@ -565,7 +576,8 @@ static int ch__serve_events_start(ch_serve_t *s)
     s->events = ch_event_engine_new(&ecfg);
     memcpy(s->node_pk, node_key.pk, sizeof(s->node_pk));
     ch_audit_key_wipe(&node_key); /* the events engine keeps its own copy */
-    ch_event_set_geo(s->events, s->geo);
+    ch_event_set_geo(s->events, *ch_geo_keeper_slot(s->geo));
+    ch_geo_keeper_on_swap(s->geo, ch__serve_geo_swapped, s);
     ch_event_set_policy(s->events, s->policy);
     if ((s->audit != NULL && ch_api_audit_index_sync(s->audit, s->store) != 0) ||
         ch_event_restore(s->events) != 0) {
@@ -589,6 +601,7 @@ static int ch__serve_events_start(ch_serve_t *s)
 
 static void ch__serve_events_stop(ch_serve_t *s)
 {
+    ch_geo_keeper_on_swap(s->geo, NULL, NULL);
     ch_event_engine_free(s->events);
     s->events = NULL;
 }
@@ -659,11 +672,11 @@ static void ch__serve_relay_stop(ch_serve_t *s)
     s->relay = NULL;
 }
 
-/* The bell's cameras: the index the API keeps in step (the hub's until the API has it). */
+/* The bell's cameras: the index in force. */
 static const ch_geo_t *ch__serve_geo(void *ud)
 {
     ch_serve_t *s = ud;
-    return s->api != NULL ? ch_api_geo(s->api) : s->geo;
+    return *ch_geo_keeper_slot(s->geo);
 }
 
 /* Alerts and devices over MQTT (hub_alert.c). */
@@ -726,6 +739,109 @@ static void ch__serve_metrics_stop(ch_serve_t *s)
 {
     ch_main__metrics_free(s->metrics);
     s->metrics = NULL;
+}
+
+/* ---- what follows a committed camera change (the registry's subscribers) ------------------ */
+
+static void ch__serve_settle_release(void *ud)
+{
+    ch_registry_settle_release(ud);
+}
+
+/* The geo index: each camera changed, or a reload for many (off the loop), which whoever
+ * announced them waits for (an import answers once its cameras are found). */
+static void ch__serve_geo_follows(void *ud, const ch_registry_change_t *change)
+{
+    ch_serve_t *s = ud;
+    if (change->what & CH_REGISTRY_CAMERAS_MANY) {
+        ch_registry_settle_hold(change->settle);
+        ch_geo_keeper_reload(s->geo, ch__serve_settle_release, change->settle);
+        return;
+    }
+    for (size_t i = 0; i < change->count; i++) {
+        const ch_camera_t *cam = change->count == 1 && !(change->what & CH_REGISTRY_CAMERA_DELETED)
+                                     ? change->camera
+                                     : NULL;
+        ch_geo_keeper_camera(s->geo, change->ids[i], cam);
+    }
+}
+
+/* Health's set of cameras to probe, at its next rescan. */
+static void ch__serve_health_follows(void *ud, const ch_registry_change_t *change)
+{
+    (void)change;
+    ch_serve_t *s = ud;
+    ch_health_changed(s->health);
+}
+
+/* Ends the live and pending grants of cameras deleted or taken out of service (only active
+ * cameras are granted): their viewers are cut and the records say why and who. A change of many
+ * cameras that updated some (a re-import: a D row is inactive, a row without a position
+ * unlocated) looks at every granted camera. */
+static void ch__serve_grants_follow(void *ud, const ch_registry_change_t *change)
+{
+    ch_serve_t *s = ud;
+    if (change->what & CH_REGISTRY_CAMERAS_MANY) {
+        int n = (change->what & CH_REGISTRY_CAMERA_UPDATED)
+                    ? ch_event_end_inactive_camera_grants(s->events, change->actor)
+                    : 0;
+        if (n > 0) {
+            ch_log(CH_LOG_INFO, "api",
+                   "msg=\"grants of cameras an import took out of service ended\" grants=%d", n);
+        }
+        return;
+    }
+    const char *reason = (change->what & CH_REGISTRY_CAMERA_DELETED)    ? "camera_removed"
+                         : (change->what & CH_REGISTRY_CAMERA_INACTIVE) ? "camera_deactivated"
+                                                                        : NULL;
+    for (size_t i = 0; reason != NULL && i < change->count; i++) {
+        int n = ch_event_end_camera_grants(s->events, change->actor, change->ids[i], reason);
+        if (n > 0) {
+            ch_log(CH_LOG_INFO, "api",
+                   "msg=\"live grants of the camera ended\" camera=%lld grants=%d reason=%s",
+                   (long long)change->ids[i], n, reason);
+        }
+    }
+}
+
+/* The relay's sources: a camera deleted or out of service has none (its running pull stops
+ * rather than reconnect to the old URL); a changed stream restarts the pull against the new
+ * settings. Imports never change stream settings. */
+static void ch__serve_source_follows(void *ud, const ch_registry_change_t *change)
+{
+    ch_serve_t *s = ud;
+    for (size_t i = 0; i < change->count; i++) {
+        if (change->what & (CH_REGISTRY_CAMERA_DELETED | CH_REGISTRY_CAMERA_INACTIVE)) {
+            ch_main__relay_camera_gone(s->relay, change->ids[i]);
+        } else if (change->what & CH_REGISTRY_CAMERA_SOURCE) {
+            ch_main__relay_camera_source(s->relay, change->ids[i]);
+        }
+    }
+}
+
+/* The registry of the loop's store handle: the store's change feed of cameras drives its
+ * notification, and the followers subscribe in the order they run. */
+static int ch__serve_registry_start(ch_serve_t *s)
+{
+    static const ch_registry_cameras_fn followers[] = {
+        ch__serve_geo_follows, ch__serve_health_follows, ch__serve_grants_follow,
+        ch__serve_source_follows};
+    ch_registry_init(&s->registry, s->store);
+    for (size_t i = 0; i < CH_ARRAY_SIZE(followers); i++) {
+        if (ch_registry_subscribe(&s->registry, followers[i], s) != 0) {
+            return CH_EXIT_FAILURE; /* more than CH_REGISTRY_MAX_SUBSCRIBERS: not reached */
+        }
+    }
+    if (ch_registry_watch(&s->registry) != 0) {
+        fprintf(stderr, "cctvhub serve: cannot follow the store's camera changes\n");
+        return CH_EXIT_FAILURE;
+    }
+    return CH_EXIT_OK;
+}
+
+static void ch__serve_registry_stop(ch_serve_t *s)
+{
+    ch_registry_fini(&s->registry);
 }
 
 /* The grants' URLs point at the addresses actually bound (port 0 picks one); behind a proxy
@@ -798,7 +914,8 @@ static int ch__serve_api_start(ch_serve_t *s)
     ch_api_services_t svc = {
         .audit = s->audit,
         .events = s->events,
-        .geo = s->geo,
+        .geo = ch_geo_keeper_slot(s->geo),
+        .registry = &s->registry,
         .policy = (const ch_policy_t *const *)&s->policy,
         .health = s->health,
         .metrics = ch_main__metrics_registry(s->metrics),
@@ -807,12 +924,9 @@ static int ch__serve_api_start(ch_serve_t *s)
         .streams_ud = s->relay,
         .live = ch_main__relay_live,
         .live_ud = s->relay,
-        .camera_source = ch_main__relay_camera_source,
-        .camera_source_ud = s->relay,
         .store_worker = s->store_worker,
     };
     ch_main__alerts_services(s->alerts, &svc);
-    s->geo = NULL; /* the API's now, even if it fails */
     if (ch_api_new(s->loop, s->store, &acfg, &svc, &s->api) != 0) {
         fprintf(stderr, "cctvhub serve: cannot start the API\n");
         return CH_EXIT_FAILURE;
@@ -866,6 +980,7 @@ static const ch_serve_step_t ch__serve_steps[] = {
     {"health", ch__serve_health_start, ch__serve_health_stop},
     {"metrics", ch__serve_metrics_start, ch__serve_metrics_stop},
     {"store worker", ch__serve_store_worker_start, ch__serve_store_worker_stop},
+    {"registry", ch__serve_registry_start, ch__serve_registry_stop},
     {"api", ch__serve_api_start, ch__serve_api_stop},
     {"timers", ch__serve_timers_start, NULL},
 };

@@ -366,16 +366,38 @@ typedef struct ch_registry_recorder {
 #define CH_REGISTRY_CAMERA_DELETED  4u
 #define CH_REGISTRY_CAMERA_INACTIVE 8u  /* not "active" after the change: its grants end */
 #define CH_REGISTRY_CAMERA_SOURCE   16u /* its stream URL or credentials changed */
+/* Many cameras changed at once (ids NULL, count 0: reread them): an import committed by another
+ * store handle, or a site of cameras upserted as one. With _CREATED and/or _UPDATED. */
+#define CH_REGISTRY_CAMERAS_MANY 32u
+
+/*
+ * Who waits until the subscribers have followed a change (an import's answer waits for the geo
+ * index to hold its cameras): a subscriber whose following ends later (on the thread pool)
+ * holds it during the call and releases it once done; the last release calls settled. Owned
+ * by ch_registry_cameras_reread.
+ */
+typedef struct ch_registry_settle {
+    unsigned holds;
+    void (*settled)(void *ud);
+    void *ud;
+} ch_registry_settle_t;
+
+/* Holds s (NULL is fine: nobody waits). */
+void ch_registry_settle_hold(ch_registry_settle_t *s);
+/* Releases a hold; the last one calls settled and frees s. NULL is fine. */
+void ch_registry_settle_release(ch_registry_settle_t *s);
 
 /* A committed change of cameras: their ids, what happened to them, who did it, and, when one
  * camera was created or updated, the record as stored now (else NULL: a subscriber that needs
- * the records reads them). Borrowed for the call. */
+ * the records reads them). settle: who waits for the followers to be done (NULL: nobody).
+ * Borrowed for the call. */
 typedef struct ch_registry_change {
     unsigned what;
     const int64_t *ids;
     size_t count;
     const ch_camera_t *camera;
     const char *actor;
+    ch_registry_settle_t *settle;
 } ch_registry_change_t;
 
 typedef void (*ch_registry_cameras_fn)(void *ud, const ch_registry_change_t *change);
@@ -383,7 +405,8 @@ typedef void (*ch_registry_cameras_fn)(void *ud, const ch_registry_change_t *cha
 #define CH_REGISTRY_MAX_SUBSCRIBERS 8
 
 /* The registry of one store handle: the store and who follows its camera changes (the geo
- * index, health, the live grants). Embed it; ch_registry_init before use, nothing to free. */
+ * index, health, the live grants, the relay's sources). Embed it; ch_registry_init before
+ * use; ch_registry_fini when it watched the store. */
 typedef struct ch_registry {
     ch_store_t *st;
     struct {
@@ -391,16 +414,43 @@ typedef struct ch_registry {
         void *ud;
     } subscribers[CH_REGISTRY_MAX_SUBSCRIBERS];
     size_t nsubscribers;
+    ch_store_watch_t *watch; /* the store's change feed of cameras (ch_registry_watch) */
+    /* What the use case committing now knows and the feed cannot say: its actor and, for an
+     * update, the camera's stream before it (stream_known). Set only around its commit. */
+    struct {
+        const char *actor;
+        int stream_known;
+        const char *url, *username, *password;
+    } pending;
 } ch_registry_t;
 
 void ch_registry_init(ch_registry_t *reg, ch_store_t *st);
+
+/*
+ * Makes the store's change feed of the camera table (ch_store_watch on reg->st) the one source
+ * of the "cameras changed" notification: after each commit of the handle, every camera it
+ * created, updated or deleted is told to the subscribers (the record read back; _INACTIVE when
+ * not active; _SOURCE when its stream changed, or when the writer was not a use case of this
+ * registry and so cannot say), and a "reread the table" change as _CAMERAS_MANY. The use cases
+ * add their actor ("system" otherwise). Without it the use cases tell nobody. 0 or a store code.
+ */
+int ch_registry_watch(ch_registry_t *reg) CH_MUST_CHECK;
+/* Ends the watch (nothing is told from then on). */
+void ch_registry_fini(ch_registry_t *reg);
+
+/* Tells the subscribers that many cameras changed where the feed cannot see it (an import
+ * committed by another store handle): what is _CREATED and/or _UPDATED, with _CAMERAS_MANY
+ * added; actor did it. settled(ud) (may be NULL) is called once every subscriber has followed,
+ * before this returns or later on the loop. Control loop. */
+void ch_registry_cameras_reread(const ch_registry_t *reg, unsigned what, const char *actor,
+                                void (*settled)(void *ud), void *ud);
 
 /* Adds fn to the subscribers, called in the order subscribed. 0, or CH_ETOOBIG when
  * CH_REGISTRY_MAX_SUBSCRIBERS are subscribed. */
 int ch_registry_subscribe(ch_registry_t *reg, ch_registry_cameras_fn fn, void *ud) CH_MUST_CHECK;
 
-/* Tells every subscriber of a committed camera change. The use cases call it; so may whatever
- * else learns of a change (a store's change feed). */
+/* Tells every subscriber of a committed camera change. The store's change feed calls it
+ * (ch_registry_watch); so may whatever else learns of a change. */
 void ch_registry_cameras_changed(const ch_registry_t *reg, const ch_registry_change_t *change);
 
 /* ---- the use cases ---- */

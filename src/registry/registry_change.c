@@ -1,10 +1,12 @@
 /*
  * registry: the use cases of a change (registry.h): an agency, camera or device created,
  * updated or deleted for an actor, with its ownership rule, its audit record inside the store
- * transaction, and the "cameras changed" notification once it is committed.
+ * transaction, and the "cameras changed" notification, fed by the store's change feed of the
+ * camera table once a change is committed (ch_registry_watch).
  */
 #include "registry/registry.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -108,13 +110,96 @@ void ch_registry_cameras_changed(const ch_registry_t *reg, const ch_registry_cha
     }
 }
 
-/* Tells the subscribers of one camera's committed change. */
-static void camera_changed(const ch_registry_t *reg, const ch_registry_actor_t *who, unsigned what,
-                           int64_t id, const ch_camera_t *cam)
+void ch_registry_settle_hold(ch_registry_settle_t *s)
 {
-    ch_registry_change_t change = {
-        .what = what, .ids = &id, .count = 1, .camera = cam, .actor = who->name};
+    if (s != NULL) {
+        s->holds++;
+    }
+}
+
+void ch_registry_settle_release(ch_registry_settle_t *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    assert(s->holds > 0);
+    if (--s->holds == 0) {
+        if (s->settled != NULL) {
+            s->settled(s->ud);
+        }
+        ch_free(s);
+    }
+}
+
+void ch_registry_cameras_reread(const ch_registry_t *reg, unsigned what, const char *actor,
+                                void (*settled)(void *ud), void *ud)
+{
+    ch_registry_settle_t *s = ch_calloc(1, sizeof(*s));
+    s->settled = settled;
+    s->ud = ud;
+    s->holds = 1; /* the call's own, so that settled is not called before every one was told */
+    ch_registry_change_t change = {.what = what | CH_REGISTRY_CAMERAS_MANY,
+                                   .ids = NULL,
+                                   .count = 0,
+                                   .actor = actor,
+                                   .settle = s};
     ch_registry_cameras_changed(reg, &change);
+    ch_registry_settle_release(s);
+}
+
+static int text_differs(const char *a, const char *b)
+{
+    return (a == NULL || b == NULL) ? a != b : strcmp(a, b) != 0;
+}
+
+/*
+ * The store's feed of the camera table, after a commit of the registry's handle: one committed
+ * change as the registry's notification, the record read back (the store allows reads here).
+ * What only the use case knows (who, the stream before) is in reg->pending while it commits.
+ */
+static void camera_committed(void *ud, const ch_store_change_t *c)
+{
+    ch_registry_t *reg = ud;
+    const char *actor = reg->pending.actor != NULL ? reg->pending.actor : "system";
+    if (c->id == 0) {
+        ch_registry_cameras_reread(reg, CH_REGISTRY_CAMERA_CREATED | CH_REGISTRY_CAMERA_UPDATED,
+                                   actor, NULL, NULL);
+        return;
+    }
+    ch_camera_t cam;
+    ch_camera_init(&cam);
+    unsigned what = CH_REGISTRY_CAMERA_DELETED;
+    const ch_camera_t *rec = NULL;
+    if (c->op != CH_STORE_DELETE && ch_store_camera_get(reg->st, c->id, &cam) == 0) {
+        rec = &cam;
+        what = c->op == CH_STORE_INSERT ? CH_REGISTRY_CAMERA_CREATED : CH_REGISTRY_CAMERA_UPDATED;
+    }
+    if (what == CH_REGISTRY_CAMERA_UPDATED) {
+        /* Only active cameras are granted: one no longer active loses its live grants. */
+        if (cam.status == NULL || strcmp(cam.status, "active") != 0) {
+            what |= CH_REGISTRY_CAMERA_INACTIVE;
+        }
+        if (!reg->pending.stream_known || text_differs(reg->pending.url, cam.rtsp_url) ||
+            text_differs(reg->pending.username, cam.rtsp_username) ||
+            text_differs(reg->pending.password, cam.rtsp_password)) {
+            what |= CH_REGISTRY_CAMERA_SOURCE;
+        }
+    }
+    ch_registry_change_t change = {
+        .what = what, .ids = &c->id, .count = 1, .camera = rec, .actor = actor};
+    ch_registry_cameras_changed(reg, &change);
+    ch_camera_fini(&cam);
+}
+
+int ch_registry_watch(ch_registry_t *reg)
+{
+    return ch_store_watch(reg->st, CH_STORE_T_CAMERAS, camera_committed, reg, &reg->watch);
+}
+
+void ch_registry_fini(ch_registry_t *reg)
+{
+    ch_store_unwatch(reg->st, reg->watch);
+    reg->watch = NULL;
 }
 
 /* ---- refusals ------------------------------------------------------------------------------- */
@@ -241,7 +326,7 @@ static int run_recorded(ch_registry_t *reg, ch_registry_kind_t kind, const char 
         f->rc = rc < 0 ? rc : CH_EIO;
         return CH_EIO;
     }
-    rc = ch_store_commit(st);
+    rc = ch_store_commit(st); /* the feed tells the cameras' subscribers (ch_registry_watch) */
     if (rc != 0) {
         /* Recorded but not made: say so on the record too, so the two agree. */
         char failed[80];
@@ -295,17 +380,11 @@ int ch_registry_create(ch_registry_t *reg, const ch_registry_actor_t *who, ch_re
     memset(f, 0, sizeof(*f));
     int rc = owner_rule(who, kind, rec, audit, f);
     if (rc == 0) {
+        reg->pending.actor = who->name;
         rc = run_recorded(reg, kind, "create", op_write, rec, audit, f);
-    }
-    if (rc == 0 && kind == CH_REGISTRY_CAMERA) {
-        camera_changed(reg, who, CH_REGISTRY_CAMERA_CREATED, rec->camera.id, &rec->camera);
+        memset(&reg->pending, 0, sizeof(reg->pending));
     }
     return rc;
-}
-
-static int text_differs(const char *a, const char *b)
-{
-    return (a == NULL || b == NULL) ? a != b : strcmp(a, b) != 0;
 }
 
 /* The stream settings of a camera before its change: the credentials rule, and whether its
@@ -356,28 +435,19 @@ int ch_registry_update(ch_registry_t *reg, const ch_registry_actor_t *who,
                (long long)req->id);
     }
     *record_id(kind, out) = req->id;
+    reg->pending.actor = who->name;
+    reg->pending.stream_known = kind == CH_REGISTRY_CAMERA;
+    reg->pending.url = before.url;
+    reg->pending.username = before.username;
+    reg->pending.password = before.password;
     rc = run_recorded(reg, kind, "update", op_write, out, audit, f);
+    memset(&reg->pending, 0, sizeof(reg->pending));
     if (rc != 0) {
         goto out;
     }
     /* What is stored now (updated_at included), not what was asked. */
     ch_registry_record_fini(kind, out);
     rc = ch_registry_get(reg, kind, req->id, out, f);
-    if (rc != 0 || kind != CH_REGISTRY_CAMERA) {
-        goto out;
-    }
-    const ch_camera_t *cam = &out->camera;
-    unsigned what = CH_REGISTRY_CAMERA_UPDATED;
-    /* Only active cameras are granted: one no longer active loses its live grants. */
-    if (cam->status == NULL || strcmp(cam->status, "active") != 0) {
-        what |= CH_REGISTRY_CAMERA_INACTIVE;
-    }
-    if (text_differs(before.url, cam->rtsp_url) ||
-        text_differs(before.username, cam->rtsp_username) ||
-        text_differs(before.password, cam->rtsp_password)) {
-        what |= CH_REGISTRY_CAMERA_SOURCE;
-    }
-    camera_changed(reg, who, what, cam->id, cam);
 out:
     stream_before_fini(&before);
     return rc;
@@ -398,10 +468,9 @@ int ch_registry_delete(ch_registry_t *reg, const ch_registry_actor_t *who, ch_re
         ch_registry_record_fini(kind, &r);
     }
     if (rc == 0) {
+        reg->pending.actor = who->name;
         rc = run_recorded(reg, kind, "delete", op_delete, &id, audit, f);
-    }
-    if (rc == 0 && kind == CH_REGISTRY_CAMERA) {
-        camera_changed(reg, who, CH_REGISTRY_CAMERA_DELETED, id, NULL);
+        memset(&reg->pending, 0, sizeof(reg->pending));
     }
     return rc;
 }

@@ -628,6 +628,15 @@ def test_deleting_or_deactivating_a_camera_ends_its_grants_and_cuts_its_viewers(
             check(watches[cid].ended - t < 5, "camera %d: cut %.1f s later"
                   % (cid, watches[cid].ended - t))
         check(watches[kept].running(), "the other camera's viewer was cut")
+        # Their pulls stop at once (the relay is told they have no source), long before the
+        # idle stop (relay.idle_stop_s, 10 s): none keeps pulling, or reconnecting to, the old
+        # URL.
+        def pulling(cid):
+            st = s.stream(cid)
+            return st is not None and st["state"] != "stopped"
+        wait_for(lambda: not pulling(gone) and not pulling(paused), 4,
+                 "the pulls of the deleted and the deactivated camera stopping")
+        check(pulling(kept), s.streams())
         _, body = s.h.json("GET", "/api/v1/events/%d" % ev["id"], expect=200)
         by_cam = {x["camera_id"]: x for x in body["grants"]}
         for cid, reason in ((gone, "camera_removed"), (paused, "camera_deactivated")):

@@ -23,6 +23,7 @@
 #include "auth/auth.h"
 #include "event/event.h"
 #include "geo/geo.h"
+#include "registry/registry.h"
 
 #include <jansson.h>
 
@@ -38,6 +39,8 @@ typedef struct server {
     ch_store_t *st;
     ch_api_t *api;
     ch_event_engine_t *events;
+    ch_geo_t *geo;          /* the slot the API reads (the hub's keeper's in serve.c) */
+    ch_registry_t registry; /* its use cases, with no follower here */
     ch_audit_t *audit;
     ch_http_server_t *http;
     char dir[64];
@@ -87,18 +90,20 @@ static void on_stop(uv_async_t *a)
     ch_http_server_shutdown(s->http, on_server_down, s);
 }
 
-/* What the hub builds before the API (serve.c): the geo index and the events engine. */
+/* What the hub builds before the API (serve.c): the geo index, the registry and the events
+ * engine. */
 static int start_events(server_t *s, ch_api_services_t *svc)
 {
-    ch_geo_t *geo = ch_geo_new();
-    if (ch_geo_load(geo, s->st) != 0) {
-        ch_geo_free(geo);
+    s->geo = ch_geo_new();
+    if (ch_geo_load(s->geo, s->st) != 0) {
         return -1;
     }
+    ch_registry_init(&s->registry, s->st);
     ch_event_config_t ecfg = {.st = s->st, .audit = s->audit};
     s->events = ch_event_engine_new(&ecfg);
-    ch_event_set_geo(s->events, geo);
-    svc->geo = geo;
+    ch_event_set_geo(s->events, s->geo);
+    svc->geo = &s->geo;
+    svc->registry = &s->registry;
     svc->events = s->events;
     if (ch_api_audit_index_sync(s->audit, s->st) != 0 || ch_event_restore(s->events) != 0) {
         return -1;
@@ -145,6 +150,7 @@ static void *server_main(void *arg)
     uv_run(&s->loop, UV_RUN_DEFAULT);
     ch_api_free(s->api);
     ch_event_engine_free(s->events);
+    ch_geo_free(s->geo);
     ch_store_close(s->st);
     ch_audit_close(s->audit);
     uv_loop_close(&s->loop);

@@ -1,7 +1,9 @@
 /*
  * Unit tests of the registry's change use cases (registry_change.c): a provider is refused on
  * another agency's camera (and the refusal is recorded), the "cameras changed" notification
- * carries the right ids and what changed, and a change the audit record refuses is undone.
+ * carries the right ids and what changed, fed by the store's change feed (a write that is no use
+ * case is told too; a rolled-back one is not), an import's "many cameras" waits for its slow
+ * followers, and a change the audit record refuses is undone.
  *
  * The tests open a fresh SQLite database in their own temporary directory (setup) and remove
  * it afterwards (teardown).
@@ -70,7 +72,9 @@ static void follow(void *ud, const ch_registry_change_t *change)
     t->count++;
     t->what = change->what;
     t->nids = change->count < 4 ? change->count : 4;
-    memcpy(t->ids, change->ids, t->nids * sizeof(int64_t));
+    if (t->nids > 0) {
+        memcpy(t->ids, change->ids, t->nids * sizeof(int64_t));
+    }
     t->had_camera = change->camera != NULL;
     snprintf(t->actor, sizeof(t->actor), "%s", change->actor != NULL ? change->actor : "");
 }
@@ -112,7 +116,8 @@ static int setup(void **state)
         return -1;
     }
     ch_registry_init(&fx->reg, fx->st);
-    if (ch_registry_subscribe(&fx->reg, follow, &fx->told) != 0) {
+    if (ch_registry_subscribe(&fx->reg, follow, &fx->told) != 0 ||
+        ch_registry_watch(&fx->reg) != 0) {
         return -1;
     }
     fx->recorder.record = record;
@@ -126,6 +131,7 @@ static int teardown(void **state)
     fixture_t *fx = *state;
     static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
     char p[320];
+    ch_registry_fini(&fx->reg);
     ch_store_close(fx->st);
     for (size_t i = 0; i < CH_ARRAY_SIZE(suffixes); i++) {
         snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
@@ -313,6 +319,69 @@ static void test_a_new_stream_url_is_told_as_a_source_change(void **state)
     assert_int_equal(fx->told.what, CH_REGISTRY_CAMERA_UPDATED);
 }
 
+static void test_a_camera_written_outside_the_use_cases_is_told_once_committed(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t id = make_camera(fx, fx->own, "종로 7");
+    fx->told.count = 0;
+    ch_camera_t cam;
+    ch_camera_init(&cam);
+    assert_int_equal(ch_store_camera_get(fx->st, id, &cam), 0);
+    ch_free(cam.note);
+    cam.note = ch_strdup("rolled back");
+    /* Rolled back: nothing is told. */
+    assert_int_equal(ch_store_begin(fx->st), 0);
+    assert_int_equal(ch_store_camera_update(fx->st, &cam), 0);
+    assert_int_equal(fx->told.count, 0);
+    assert_int_equal(ch_store_rollback(fx->st), 0);
+    assert_int_equal(fx->told.count, 0);
+    /* Committed: told as the system's, its stream possibly changed (nobody can say). */
+    assert_int_equal(ch_store_begin(fx->st), 0);
+    assert_int_equal(ch_store_camera_update(fx->st, &cam), 0);
+    assert_int_equal(fx->told.count, 0);
+    assert_int_equal(ch_store_commit(fx->st), 0);
+    ch_camera_fini(&cam);
+    assert_int_equal(fx->told.count, 1);
+    assert_int_equal(fx->told.what, CH_REGISTRY_CAMERA_UPDATED | CH_REGISTRY_CAMERA_SOURCE);
+    assert_int_equal(fx->told.ids[0], id);
+    assert_true(fx->told.had_camera);
+    assert_string_equal(fx->told.actor, "system");
+}
+
+/* A subscriber that follows later (as the geo index reloads on the pool). */
+static ch_registry_settle_t *held;
+static void follow_later(void *ud, const ch_registry_change_t *change)
+{
+    (void)ud;
+    ch_registry_settle_hold(change->settle);
+    held = change->settle;
+}
+
+static void settled(void *ud)
+{
+    (*(int *)ud)++;
+}
+
+static void test_many_cameras_are_settled_once_the_slow_followers_are_done(void **state)
+{
+    fixture_t *fx = *state;
+    int done = 0;
+    fx->told.count = 0;
+    ch_registry_cameras_reread(&fx->reg, CH_REGISTRY_CAMERA_UPDATED, "user:admin", settled, &done);
+    assert_int_equal(fx->told.count, 1);
+    assert_int_equal(fx->told.what, CH_REGISTRY_CAMERA_UPDATED | CH_REGISTRY_CAMERAS_MANY);
+    assert_int_equal(fx->told.nids, 0);
+    assert_string_equal(fx->told.actor, "user:admin");
+    assert_int_equal(done, 1); /* nobody held it */
+
+    assert_int_equal(ch_registry_subscribe(&fx->reg, follow_later, NULL), 0);
+    ch_registry_cameras_reread(&fx->reg, CH_REGISTRY_CAMERA_CREATED, "user:admin", settled, &done);
+    assert_int_equal(done, 1);
+    assert_non_null(held);
+    ch_registry_settle_release(held);
+    assert_int_equal(done, 2);
+}
+
 static void test_a_change_the_audit_record_refuses_is_undone(void **state)
 {
     fixture_t *fx = *state;
@@ -386,6 +455,10 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_new_stream_url_is_told_as_a_source_change, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_camera_written_outside_the_use_cases_is_told_once_committed, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_many_cameras_are_settled_once_the_slow_followers_are_done, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_change_the_audit_record_refuses_is_undone, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_refusals_are_faults, setup, teardown),
