@@ -134,26 +134,24 @@ static void client_process(client_t *c)
             break;
         }
         if (n < 0) {
-            uint8_t code[2] = {0x03, 0xea}; /* 1002 protocol error */
-            (void)client_frame(c, CH_PROTO_WS_CLOSE, code, sizeof(code));
+            uint8_t bye[CH_PROTO_WS_CLOSE_FRAME_LEN];
+            size_t bn = ch_proto_ws_close_frame(CH_PROTO_WS_PROTOCOL_ERROR, bye);
+            (void)client_send(c, bye, bn, NULL, 0);
             client_close(c, "malformed frame");
             return;
         }
         off += (size_t)n;
-        switch (f.opcode) {
-        case CH_PROTO_WS_PING:
-            (void)client_frame(c, CH_PROTO_WS_PONG, f.payload, f.payload_len);
-            break;
-        case CH_PROTO_WS_PONG:
+        if (f.opcode == CH_PROTO_WS_PONG) {
             c->awaiting_pong = 0;
-            break;
-        case CH_PROTO_WS_CLOSE:
-            (void)client_frame(c, CH_PROTO_WS_CLOSE, f.payload,
-                               f.payload_len > 2 ? 2 : f.payload_len);
+        }
+        ch_proto_ws_reply_t r;
+        ch_proto_ws_reply(&f, &r);
+        if (r.len > 0) {
+            (void)client_send(c, r.bytes, r.len, NULL, 0);
+        }
+        if (r.close) {
             client_close(c, "closed by the client");
             return;
-        default:
-            break;
         }
     }
     if (off > 0 && !c->closing) {
@@ -373,8 +371,9 @@ void ch_alert_live_close(ch_alert_live_t *live)
     ch_alert_unlisten(live->eng, on_alert, live);
     for (client_t *c = live->clients, *next; c != NULL; c = next) {
         next = c->next;
-        uint8_t code[2] = {0x03, 0xe9}; /* 1001 going away */
-        (void)client_frame(c, CH_PROTO_WS_CLOSE, code, sizeof(code));
+        uint8_t bye[CH_PROTO_WS_CLOSE_FRAME_LEN];
+        size_t bn = ch_proto_ws_close_frame(CH_PROTO_WS_GOING_AWAY, bye);
+        (void)client_send(c, bye, bn, NULL, 0);
         client_close(c, "the hub is stopping");
     }
     uv_close((uv_handle_t *)&live->ping_timer, on_timer_closed);
