@@ -152,6 +152,18 @@ void ch_net_conn_read_stop(ch_net_conn_t *c)
     }
 }
 
+int ch_net_conn_feed(ch_net_conn_t *c, const void *p, size_t len)
+{
+    if (len > c->in_cap - c->in_len) {
+        return CH_ETOOBIG;
+    }
+    if (len > 0) {
+        memcpy(c->in + c->in_len, p, len);
+        c->in_len += len;
+    }
+    return 0;
+}
+
 void ch_net_conn_consume(ch_net_conn_t *c, size_t n)
 {
     assert(n <= c->in_len);

@@ -338,6 +338,10 @@ struct ch_net_conn {
  * ch_net_conn_close (on failure the caller still owns fd). */
 int ch_net_conn_open(ch_net_conn_t *c, uv_loop_t *loop, int fd, size_t in_cap,
                      size_t out_cap) CH_MUST_CHECK;
+/* Puts len bytes received before c was opened (what a hand-over left unread, or what follows
+ * a request head) at the end of c->in as if read now; on_read is not called. CH_ETOOBIG (none
+ * put) when they do not fit. */
+int ch_net_conn_feed(ch_net_conn_t *c, const void *p, size_t len) CH_MUST_CHECK;
 /* Starts (again) or stops reading into c->in. */
 int ch_net_conn_read_start(ch_net_conn_t *c) CH_MUST_CHECK;
 void ch_net_conn_read_stop(ch_net_conn_t *c);

@@ -229,17 +229,20 @@ static void test_a_hand_over_keeps_the_unread_bytes_for_the_next_loop(void **sta
     assert_true(s.detached_fd >= 0);
     assert_int_equal(s.unread.len, 5);
     assert_memory_equal(s.unread.data, "world", 5);
-    ch_buf_fini(&s.unread);
 
+    /* The next owner starts with them, then reads on. */
     side_t t;
-    side_open(&t, &two, s.detached_fd, 1024, 0);
+    side_open(&t, &two, s.detached_fd, 8, 0);
+    assert_int_equal(ch_net_conn_feed(&t.conn, s.unread.data, s.unread.len), 0);
+    assert_int_equal(ch_net_conn_feed(&t.conn, "toolong", 7), CH_ETOOBIG);
+    ch_buf_fini(&s.unread);
     assert_int_equal(ch_net_conn_read_start(&t.conn), 0);
     assert_int_equal(write(b, "!", 1), 1);
     while (t.reads == 0) {
         uv_run(&two, UV_RUN_ONCE);
     }
-    assert_int_equal(t.conn.in_len, 1);
-    assert_int_equal(t.conn.in[0], '!');
+    assert_int_equal(t.conn.in_len, 6);
+    assert_memory_equal(t.conn.in, "world!", 6);
     assert_int_equal(ch_net_conn_send(&t.conn, "ok", 2), 0);
     char back[2];
     assert_int_equal(read(b, back, 2), 2);
