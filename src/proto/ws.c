@@ -189,10 +189,12 @@ int ch_proto_ws_read(uint8_t *buf, size_t len, size_t max_payload, ch_proto_ws_f
 
 size_t ch_proto_ws_close_frame(uint16_t code, uint8_t out[CH_PROTO_WS_CLOSE_FRAME_LEN])
 {
-    size_t hl = ch_proto_ws_header(CH_PROTO_WS_CLOSE, 2, out);
-    out[hl] = (uint8_t)(code >> 8);
-    out[hl + 1] = (uint8_t)code;
-    return hl + 2;
+    /* The header of a 2-byte payload is 2 bytes (ch_proto_ws_header's shortest form). */
+    out[0] = (uint8_t)(0x80u | CH_PROTO_WS_CLOSE);
+    out[1] = 2;
+    out[2] = (uint8_t)(code >> 8);
+    out[3] = (uint8_t)code;
+    return CH_PROTO_WS_CLOSE_FRAME_LEN;
 }
 
 void ch_proto_ws_reply(const ch_proto_ws_frame_t *f, ch_proto_ws_reply_t *out)
