@@ -6,6 +6,7 @@
  * whose queue passes its budget is dropped, as is one that does not answer pings.
  */
 #include "alert/alert.h"
+#include "net/net.h"
 #include "proto/proto.h"
 
 #include <stdio.h>
@@ -17,11 +18,9 @@
 #define DEFAULT_PING 30000
 
 typedef struct client {
-    uv_tcp_t tcp;
+    ch_net_conn_t conn; /* its read buffer holds MAX_IN, its write queue the live's max_queue */
     struct client *prev, *next;
     ch_alert_live_t *live;
-    uint8_t in[MAX_IN];
-    size_t in_len;
     int closing;
     int awaiting_pong; /* a ping went out and no pong came back yet */
     char peer[64];
@@ -39,12 +38,6 @@ struct ch_alert_live {
     int timer_closed;
 };
 
-typedef struct write_req {
-    uv_write_t req;
-    size_t len;
-    char data[]; /* the frame */
-} write_req_t;
-
 static void live_maybe_free(ch_alert_live_t *live)
 {
     if (live->closing && live->timer_closed && live->clients == NULL) {
@@ -52,9 +45,9 @@ static void live_maybe_free(ch_alert_live_t *live)
     }
 }
 
-static void on_client_closed(uv_handle_t *h)
+static void on_client_closed(ch_net_conn_t *conn)
 {
-    client_t *c = h->data;
+    client_t *c = conn->data;
     ch_alert_live_t *live = c->live;
     if (c->prev != NULL) {
         c->prev->next = c->next;
@@ -76,17 +69,7 @@ static void client_close(client_t *c, const char *why)
     }
     c->closing = 1;
     ch_log(CH_LOG_INFO, "alert", "msg=\"live client closed\" peer=%s why=\"%s\"", c->peer, why);
-    uv_close((uv_handle_t *)&c->tcp, on_client_closed);
-}
-
-static void on_written(uv_write_t *req, int status)
-{
-    write_req_t *w = (write_req_t *)req;
-    client_t *c = req->handle->data;
-    ch_free(w);
-    if (status < 0 && status != UV_ECANCELED) {
-        client_close(c, "write failed");
-    }
+    ch_net_conn_close(&c->conn, on_client_closed);
 }
 
 /* Queues bytes on the client; drops it when its queue is over budget. 0 or -1 (closed). */
@@ -96,20 +79,11 @@ static int client_send(client_t *c, const void *head, size_t head_len, const voi
     if (c->closing) {
         return -1;
     }
-    if (c->tcp.write_queue_size + head_len + body_len > c->live->max_queue) {
-        client_close(c, "too slow: its queue is full");
-        return -1;
-    }
-    write_req_t *w = ch_malloc(sizeof(*w) + head_len + body_len);
-    memcpy(w->data, head, head_len);
-    if (body_len > 0) {
-        memcpy(w->data + head_len, body, body_len);
-    }
-    w->len = head_len + body_len;
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
-        ch_free(w);
-        client_close(c, "write failed");
+    uv_buf_t b[2] = {uv_buf_init((char *)head, (unsigned)head_len),
+                     uv_buf_init((char *)body, (unsigned)body_len)};
+    int rc = ch_net_conn_write(&c->conn, b, body_len > 0 ? 2 : 1);
+    if (rc != 0) {
+        client_close(c, rc == CH_ETOOBIG ? "too slow: its queue is full" : "write failed");
         return -1;
     }
     return 0;
@@ -127,61 +101,53 @@ static int client_frame(client_t *c, unsigned opcode, const void *payload, size_
 static void client_process(client_t *c)
 {
     size_t off = 0;
-    while (!c->closing && off < c->in_len) {
+    while (!c->closing && off < c->conn.in_len) {
         ch_proto_ws_frame_t f;
-        int n = ch_proto_ws_read(c->in + off, c->in_len - off, MAX_IN / 2, &f);
+        int n = ch_proto_ws_read(c->conn.in + off, c->conn.in_len - off, MAX_IN / 2, &f);
         if (n == CH_EAGAIN) {
             break;
         }
         if (n < 0) {
-            uint8_t code[2] = {0x03, 0xea}; /* 1002 protocol error */
-            (void)client_frame(c, CH_PROTO_WS_CLOSE, code, sizeof(code));
+            uint8_t bye[CH_PROTO_WS_CLOSE_FRAME_LEN];
+            size_t bn = ch_proto_ws_close_frame(CH_PROTO_WS_PROTOCOL_ERROR, bye);
+            (void)client_send(c, bye, bn, NULL, 0);
             client_close(c, "malformed frame");
             return;
         }
         off += (size_t)n;
-        switch (f.opcode) {
-        case CH_PROTO_WS_PING:
-            (void)client_frame(c, CH_PROTO_WS_PONG, f.payload, f.payload_len);
-            break;
-        case CH_PROTO_WS_PONG:
+        if (f.opcode == CH_PROTO_WS_PONG) {
             c->awaiting_pong = 0;
-            break;
-        case CH_PROTO_WS_CLOSE:
-            (void)client_frame(c, CH_PROTO_WS_CLOSE, f.payload,
-                               f.payload_len > 2 ? 2 : f.payload_len);
+        }
+        ch_proto_ws_reply_t r;
+        ch_proto_ws_reply(&f, &r);
+        if (r.len > 0) {
+            (void)client_send(c, r.bytes, r.len, NULL, 0);
+        }
+        if (r.close) {
             client_close(c, "closed by the client");
             return;
-        default:
-            break;
         }
     }
     if (off > 0 && !c->closing) {
-        memmove(c->in, c->in + off, c->in_len - off);
-        c->in_len -= off;
+        ch_net_conn_consume(&c->conn, off);
     }
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void on_read(ch_net_conn_t *conn)
 {
-    client_t *c = h->data;
-    CH_UNUSED(suggested);
-    *buf = uv_buf_init((char *)c->in + c->in_len, (unsigned)(sizeof(c->in) - c->in_len));
-}
-
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
-{
-    client_t *c = s->data;
-    CH_UNUSED(buf);
-    if (n < 0) {
-        client_close(c, n == UV_EOF ? "client went away" : "read failed");
-        return;
-    }
-    c->in_len += (size_t)n;
+    client_t *c = conn->data;
     client_process(c);
-    if (!c->closing && c->in_len == sizeof(c->in)) {
+    if (!c->closing && c->conn.in_len == c->conn.in_cap) {
         client_close(c, "frame too large");
     }
+}
+
+static void on_conn_error(ch_net_conn_t *conn, int status)
+{
+    client_t *c = conn->data;
+    client_close(c, status == UV_EOF       ? "client went away"
+                    : status == UV_ENOBUFS ? "frame too large"
+                                           : "connection failed");
 }
 
 static void on_ping(uv_timer_t *t)
@@ -288,6 +254,12 @@ static int origin_ok(const ch_proto_request_t *req)
     return v.len - skip == h->value.len && memcmp(v.ptr + skip, h->value.ptr, h->value.len) == 0;
 }
 
+/* A client whose connection could not be opened: never listed. */
+static void on_refused_closed(ch_net_conn_t *conn)
+{
+    ch_free(conn->data);
+}
+
 void ch_alert_live_take(ch_alert_live_t *live, int fd, const void *raw, size_t len)
 {
     ch_proto_header_t headers[MAX_HEADERS];
@@ -313,16 +285,20 @@ void ch_alert_live_take(ch_alert_live_t *live, int fd, const void *raw, size_t l
     }
     client_t *c = ch_calloc(1, sizeof(*c));
     c->live = live;
-    if (uv_tcp_init(live->loop, &c->tcp) != 0 || uv_tcp_open(&c->tcp, fd) != 0) {
-        ch_free(c);
+    c->conn.data = c;
+    c->conn.on_read = on_read;
+    c->conn.on_error = on_conn_error;
+    if (ch_net_conn_open(&c->conn, live->loop, fd, MAX_IN, live->max_queue) != 0) {
+        c->closing = 1;
+        ch_net_conn_close(&c->conn, on_refused_closed);
         close(fd);
         return;
     }
-    c->tcp.data = c;
     struct sockaddr_storage ss;
     int sl = sizeof(ss);
     c->peer[0] = '\0';
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_INET) {
+    if (uv_tcp_getpeername(&c->conn.tcp, (struct sockaddr *)&ss, &sl) == 0 &&
+        ss.ss_family == AF_INET) {
         char ip[INET_ADDRSTRLEN];
         const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
         uv_ip4_name(sin, ip, sizeof(ip));
@@ -344,12 +320,11 @@ void ch_alert_live_take(ch_alert_live_t *live, int fd, const void *raw, size_t l
     }
     /* Bytes the client sent right behind its head are frames already. */
     size_t rest = len - (size_t)n;
-    if (rest > 0 && rest < sizeof(c->in)) {
-        memcpy(c->in, (const char *)raw + n, rest);
-        c->in_len = rest;
+    if (rest > 0 && rest < c->conn.in_cap &&
+        ch_net_conn_feed(&c->conn, (const char *)raw + n, rest) == 0) {
         client_process(c);
     }
-    if (!c->closing && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+    if (!c->closing && ch_net_conn_read_start(&c->conn) != 0) {
         client_close(c, "read failed");
         return;
     }
@@ -373,8 +348,9 @@ void ch_alert_live_close(ch_alert_live_t *live)
     ch_alert_unlisten(live->eng, on_alert, live);
     for (client_t *c = live->clients, *next; c != NULL; c = next) {
         next = c->next;
-        uint8_t code[2] = {0x03, 0xe9}; /* 1001 going away */
-        (void)client_frame(c, CH_PROTO_WS_CLOSE, code, sizeof(code));
+        uint8_t bye[CH_PROTO_WS_CLOSE_FRAME_LEN];
+        size_t bn = ch_proto_ws_close_frame(CH_PROTO_WS_GOING_AWAY, bye);
+        (void)client_send(c, bye, bn, NULL, 0);
         client_close(c, "the hub is stopping");
     }
     uv_close((uv_handle_t *)&live->ping_timer, on_timer_closed);

@@ -17,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <netinet/in.h>
@@ -35,6 +36,7 @@ typedef ch_media__cam_t cam_t;
 
 static void pull_connect(cam_t *c);
 static void on_sock(ch_media__sock_t *s, int status, int events);
+static void forget_dial(pull_t *p);
 static int open_udp(cam_t *c);
 static int on_rtp(cam_t *c, uint8_t *pkt, size_t len, int64_t now);
 
@@ -115,6 +117,7 @@ static void fail(cam_t *c, const char *fmt, ...)
            "msg=\"camera pull failed\" camera=%lld error=\"%s\" retry_ms=%lld", (long long)c->id,
            p->last_error, (long long)p->backoff_ms);
     close_sock(p);
+    forget_dial(p);
     ch_media__cam_break(c); /* the frame it was sending never ends */
     set_state(p, PULL_BACKOFF);
     p->retry_at_ms = ch_media__now_ms() + p->backoff_ms;
@@ -683,29 +686,62 @@ static int open_udp(cam_t *c)
 
 /* ---- connecting ---------------------------------------------------------------------------- */
 
-typedef struct resolve {
-    uv_getaddrinfo_t req;
-    cam_t *cam; /* NULL once the pull stopped */
-    uint16_t port;
-} resolve_t;
+/* A dial in flight (net's client: the lookup, the connect and their deadline), on the heap so
+ * that a pull that fails, retries or stops meanwhile just forgets it; it frees itself once its
+ * handles are closed. */
+typedef struct pull_dial {
+    ch_net_dial_t dial;
+    cam_t *cam; /* NULL once the pull forgot it */
+} pull_dial_t;
 
-static void connect_addr(cam_t *c, const struct sockaddr *sa, socklen_t slen)
+static void on_dial_closed(ch_net_dial_t *d)
 {
-    pull_t *p = &c->pull;
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    ch_free(d->data);
+}
+
+/* The pull no longer waits for its dial (a failure, a retry, the stop): cancelled. */
+static void forget_dial(pull_t *p)
+{
+    pull_dial_t *pd = p->resolving;
+    if (pd != NULL) {
+        p->resolving = NULL;
+        pd->cam = NULL;
+        ch_net_dial_close(&pd->dial, on_dial_closed);
+    }
+}
+
+/* The connected socket moves from the dial's libuv handle to the media loop's poll (the pull
+ * reads the camera's interleaved packets itself, straight into its buffer): a duplicate of the
+ * descriptor is watched, the dial closed. on_sock then sees it writable and asks OPTIONS. */
+static void on_dialled(ch_net_dial_t *d, int status)
+{
+    pull_dial_t *pd = d->data;
+    cam_t *c = pd->cam;
+    int fd = -1, e = 0;
+    if (c != NULL && status == 0) {
+        uv_os_fd_t ofd;
+        fd = uv_fileno((uv_handle_t *)&d->tcp, &ofd) == 0 ? fcntl(ofd, F_DUPFD_CLOEXEC, 0) : -1;
+        e = fd < 0 ? errno : 0;
+    }
+    if (c == NULL) {
+        return; /* forget_dial closed it */
+    }
+    forget_dial(&c->pull);
+    if (status != 0) {
+        if (d->resolved) {
+            fail(c, "cannot connect to the camera: %s", uv_strerror(status));
+        } else {
+            fail(c, "cannot resolve the camera's host: %s", uv_strerror(status));
+        }
+        return;
+    }
     if (fd < 0) {
-        fail(c, "socket: %s", strerror(errno));
+        fail(c, "cannot take the camera's socket: %s", strerror(e));
         return;
     }
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    int rc = connect(fd, sa, slen);
-    if (rc != 0 && errno != EINPROGRESS) {
-        int e = errno;
-        close(fd);
-        fail(c, "cannot connect to the camera: %s", strerror(e));
-        return;
-    }
+    pull_t *p = &c->pull;
     p->sock = ch_media__sock_new(c->loop, fd, c, on_sock);
     if (p->sock == NULL) {
         close(fd);
@@ -713,29 +749,6 @@ static void connect_addr(cam_t *c, const struct sockaddr *sa, socklen_t slen)
         return;
     }
     ch_media__sock_want(p->sock, UV_WRITABLE);
-}
-
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-    resolve_t *r = req->data;
-    cam_t *c = r->cam;
-    if (c != NULL) {
-        c->pull.resolving = NULL;
-        if (status != 0 || res == NULL) {
-            fail(c, "cannot resolve the camera's host: %s", uv_strerror(status));
-        } else {
-            struct sockaddr_storage ss;
-            memcpy(&ss, res->ai_addr, res->ai_addrlen);
-            if (ss.ss_family == AF_INET) {
-                ((struct sockaddr_in *)&ss)->sin_port = htons(r->port);
-            } else {
-                ((struct sockaddr_in6 *)&ss)->sin6_port = htons(r->port);
-            }
-            connect_addr(c, (struct sockaddr *)&ss, (socklen_t)res->ai_addrlen);
-        }
-    }
-    uv_freeaddrinfo(res);
-    ch_free(r);
 }
 
 static void pull_connect(cam_t *c)
@@ -753,35 +766,15 @@ static void pull_connect(cam_t *c)
     p->connect_mono_ms = ch_media__now_ms();
     set_state(p, PULL_CONNECTING);
     p->next_keepalive_ms = p->connect_mono_ms + STEP_MS;
-    const char *host = p->rtsp.host;
-    uint16_t port = p->rtsp.port;
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons(port);
-        connect_addr(c, (struct sockaddr *)a4, sizeof(*a4));
-    } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons(port);
-        connect_addr(c, (struct sockaddr *)a6, sizeof(*a6));
-    } else {
-        resolve_t *r = ch_calloc(1, sizeof(*r));
-        r->req.data = r;
-        r->cam = c;
-        r->port = port;
-        struct addrinfo hints;
-        memset(&hints, 0, sizeof(hints));
-        hints.ai_socktype = SOCK_STREAM;
-        if (uv_getaddrinfo(&c->loop->loop, &r->req, on_resolved, host, NULL, &hints) != 0) {
-            ch_free(r);
-            fail(c, "cannot resolve the camera's host");
-            return;
-        }
-        p->resolving = r;
-    }
+    forget_dial(p);
+    pull_dial_t *pd = ch_calloc(1, sizeof(*pd));
+    pd->cam = c;
+    pd->dial.data = pd;
+    p->resolving = pd;
+    /* The step's own deadline (the tick) comes first and names the step; the dial's is a
+     * backstop. on_dialled may run before this returns. */
+    ch_net_dial_start(&pd->dial, &c->loop->loop, p->rtsp.host, p->rtsp.port,
+                      uv_now(&c->loop->loop) + STEP_MS + 1000, on_dialled);
 }
 
 void ch_media__pull_start(cam_t *c)
@@ -828,10 +821,7 @@ static void end_session(pull_t *p)
         ch_buf_reset(&p->rtsp.out);
     }
     close_sock(p);
-    if (p->resolving != NULL) {
-        ((resolve_t *)p->resolving)->cam = NULL;
-        p->resolving = NULL;
-    }
+    forget_dial(p);
 }
 
 void ch_media__pull_stop(cam_t *c)

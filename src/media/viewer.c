@@ -894,18 +894,14 @@ static int ws_input(conn_t *c, uint8_t *buf, size_t len)
         ch_media__conn_close(c, "error");
         return -1;
     }
-    uint8_t hdr[CH_PROTO_WS_HEADER_MAX];
-    if (f.opcode == CH_PROTO_WS_CLOSE) {
-        size_t n = f.payload_len >= 2 ? 2 : 0; /* its status code, echoed */
-        size_t hl = ch_proto_ws_header(CH_PROTO_WS_CLOSE, n, hdr);
-        ch_buf_append(&c->out, hdr, hl);
-        ch_buf_append(&c->out, f.payload, n);
+    ch_proto_ws_reply_t reply;
+    ch_proto_ws_reply(&f, &reply);
+    if (reply.len > 0) {
+        ch_buf_append(&c->out, reply.bytes, reply.len);
+    }
+    if (reply.close) {
         c->close_after_write = 1;
         c->ws_said_bye = 1;
-    } else if (f.opcode == CH_PROTO_WS_PING) {
-        size_t hl = ch_proto_ws_header(CH_PROTO_WS_PONG, f.payload_len, hdr);
-        ch_buf_append(&c->out, hdr, hl);
-        ch_buf_append(&c->out, f.payload, f.payload_len);
     }
     c->last_req_ms = ch_media__now_ms();
     return r;

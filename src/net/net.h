@@ -1,6 +1,7 @@
 /*
  * net: libuv glue: an HTTP/1.1 server on a libuv loop, built on the zero-copy head parser of
- * proto/ (the same parser serves RTSP later), the door, and a client connection (ch_net_dial_t).
+ * proto/ (the same parser serves RTSP later), the door, a client connection (ch_net_dial_t) and
+ * a connection (ch_net_conn_t: read buffer, bounded writev queue, deadline, hand-over).
  *
  * The server owns its connections. For each complete request (head and Content-Length body
  * read) it calls the handler once with a ch_http_request_t that stays valid until the handler
@@ -283,5 +284,93 @@ void ch_net_dial_start(ch_net_dial_t *d, uv_loop_t *loop, const char *host, uint
  * run again) and closes its handles; closed(d) runs once all are released. Called once per
  * start. */
 void ch_net_dial_close(ch_net_dial_t *d, void (*closed)(ch_net_dial_t *d));
+
+/* ---- a connection (conn.c) -------------------------------------------------------------- */
+
+typedef struct ch_net_conn ch_net_conn_t;
+/* Bytes were added to c->in (c->in_len of them in all): parse and ch_net_conn_consume. */
+typedef void (*ch_net_conn_read_cb)(ch_net_conn_t *c);
+/* The connection cannot go on: the peer went away (UV_EOF), a read or write failed (a libuv
+ * error), the read buffer is full and nothing was consumed (UV_ENOBUFS), or the deadline came
+ * (UV_ETIMEDOUT). The owner closes it (or, for a deadline, may set another). */
+typedef void (*ch_net_conn_error_cb)(ch_net_conn_t *c, int status);
+/* Every handle is released: the struct may be freed. */
+typedef void (*ch_net_conn_closed_cb)(ch_net_conn_t *c);
+
+enum {
+    CH_NET_DEADLINE_STEP = 0, /* fires ms after it was set, whatever happens meanwhile */
+    CH_NET_DEADLINE_IDLE = 1, /* fires after ms without a byte read (each read re-arms it) */
+};
+
+struct ch_net_conn_chunk;
+
+/*
+ * A connection on one libuv loop around a TCP socket's descriptor: reads go into a buffer of
+ * in_cap bytes the owner parses in place; writes go out at once when the socket takes them
+ * (uv_try_write) and are otherwise copied into a queue of at most out_cap bytes, flushed with
+ * one writev per turn (uv_write of every queued chunk); one deadline (a step or idle) reported
+ * through on_error; one close (ch_net_conn_close, idempotent) whose callback says when the
+ * struct may be freed; and the hand-over of the descriptor with the bytes not yet parsed
+ * (ch_net_conn_detach) to another loop, which opens a connection on it again. All bytes pass
+ * through one read and one write function inside conn.c: where TLS will sit.
+ *
+ * The caller owns the struct; data, on_read and on_error are its to set before open (open keeps
+ * them). Everything runs on the loop's thread.
+ */
+struct ch_net_conn {
+    void *data;                  /* the caller's */
+    ch_net_conn_read_cb on_read; /* set before open */
+    ch_net_conn_error_cb on_error;
+    uint8_t *in; /* read-only for the owner: in[0, in_len) are bytes not yet consumed */
+    size_t in_len, in_cap;
+    size_t out_queued; /* bytes waiting in the write queue */
+    size_t out_cap;    /* 0: no cap */
+    uv_tcp_t tcp;      /* for getpeername and the like; do not read or write it directly */
+    /* Private. */
+    uv_loop_t *loop;
+    uv_timer_t timer;
+    uv_write_t write_req;
+    struct ch_net_conn_chunk *head, *tail;
+    size_t in_flight;
+    uint64_t deadline_ms;
+    int deadline_kind;
+    unsigned reading, writing, closing, failed, open_handles;
+    ch_net_conn_closed_cb closed;
+};
+
+/* Opens c on loop around fd (a connected, non-blocking TCP socket; adopted on success) with a
+ * read buffer of in_cap bytes and a write queue of out_cap (0: no cap). Nothing is read until
+ * ch_net_conn_read_start. 0 or a libuv error; whatever it returns, c is ended with
+ * ch_net_conn_close (on failure the caller still owns fd). */
+int ch_net_conn_open(ch_net_conn_t *c, uv_loop_t *loop, int fd, size_t in_cap,
+                     size_t out_cap) CH_MUST_CHECK;
+/* Puts len bytes received before c was opened (what a hand-over left unread, or what follows
+ * a request head) at the end of c->in as if read now; on_read is not called. CH_ETOOBIG (none
+ * put) when they do not fit. */
+int ch_net_conn_feed(ch_net_conn_t *c, const void *p, size_t len) CH_MUST_CHECK;
+/* Starts (again) or stops reading into c->in. */
+int ch_net_conn_read_start(ch_net_conn_t *c) CH_MUST_CHECK;
+void ch_net_conn_read_stop(ch_net_conn_t *c);
+/* Drops the first n (<= in_len) bytes of c->in: the owner parsed them. */
+void ch_net_conn_consume(ch_net_conn_t *c, size_t n);
+/* Sends the n buffers in order, as one writev when the queue is empty (the bytes are copied
+ * when the socket does not take them at once). CH_ETOOBIG when they would take the queue past
+ * out_cap (nothing is sent: a slow peer; the owner decides), CH_EIO after a failure or the
+ * close, or a libuv error (then close). */
+int ch_net_conn_write(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n) CH_MUST_CHECK;
+/* ch_net_conn_write of one buffer. */
+int ch_net_conn_send(ch_net_conn_t *c, const void *p, size_t len) CH_MUST_CHECK;
+/* Sets the deadline: ms from now (0 stops it), a CH_NET_DEADLINE_STEP or _IDLE. */
+void ch_net_conn_deadline(ch_net_conn_t *c, uint64_t ms, int kind);
+/* Closes c once (later calls do nothing): reading stops, the deadline and queued writes are
+ * dropped (what the socket already took is sent), closed(c) runs once its handles are
+ * released. */
+void ch_net_conn_close(ch_net_conn_t *c, ch_net_conn_closed_cb closed);
+/* Hands the socket over: *fd gets a new descriptor of it (non-blocking, close-on-exec) for
+ * another loop, unread (NULL: dropped) gets the bytes of c->in not consumed, and c is closed
+ * (closed as for ch_net_conn_close). CH_EAGAIN while writes are queued (nothing done), CH_EIO
+ * after a failure or close, or -errno. */
+int ch_net_conn_detach(ch_net_conn_t *c, int *fd, ch_buf_t *unread,
+                       ch_net_conn_closed_cb closed) CH_MUST_CHECK;
 
 #endif /* CH_NET_H */

@@ -620,4 +620,26 @@ typedef struct ch_proto_ws_frame {
 int ch_proto_ws_read(uint8_t *buf, size_t len, size_t max_payload,
                      ch_proto_ws_frame_t *out) CH_MUST_CHECK;
 
+#define CH_PROTO_WS_GOING_AWAY      1001u
+#define CH_PROTO_WS_PROTOCOL_ERROR  1002u
+#define CH_PROTO_WS_CLOSE_FRAME_LEN 4 /* a server's close frame with a status code only */
+
+/** Writes a server's close frame carrying status code (no reason); returns its size (4). */
+size_t ch_proto_ws_close_frame(uint16_t code, uint8_t out[CH_PROTO_WS_CLOSE_FRAME_LEN]);
+
+/** What a server answers to a frame a client sent, ready to write. */
+typedef struct ch_proto_ws_reply {
+    uint8_t bytes[CH_PROTO_WS_HEADER_MAX + 125];
+    size_t len; /* 0: nothing to answer (data, pongs) */
+    int close;  /* 1: the client closed; end the connection once bytes are written */
+} ch_proto_ws_reply_t;
+
+/**
+ * The one reply path of the hub's WebSocket servers (live alerts, live video): a ping gets a
+ * pong with its payload; a close gets a close echoing its status code (an empty one an empty
+ * one), and a close with a 1-byte body, a protocol error (RFC 6455 section 5.5.1), a close
+ * 1002; other frames get nothing. f is what ch_proto_ws_read filled.
+ */
+void ch_proto_ws_reply(const ch_proto_ws_frame_t *f, ch_proto_ws_reply_t *out);
+
 #endif /* CH_PROTO_H */

@@ -186,3 +186,45 @@ int ch_proto_ws_read(uint8_t *buf, size_t len, size_t max_payload, ch_proto_ws_f
     out->payload_len = (size_t)plen;
     return (int)(hl + plen);
 }
+
+size_t ch_proto_ws_close_frame(uint16_t code, uint8_t out[CH_PROTO_WS_CLOSE_FRAME_LEN])
+{
+    /* The header of a 2-byte payload is 2 bytes (ch_proto_ws_header's shortest form). */
+    out[0] = (uint8_t)(0x80u | CH_PROTO_WS_CLOSE);
+    out[1] = 2;
+    out[2] = (uint8_t)(code >> 8);
+    out[3] = (uint8_t)code;
+    return CH_PROTO_WS_CLOSE_FRAME_LEN;
+}
+
+void ch_proto_ws_reply(const ch_proto_ws_frame_t *f, ch_proto_ws_reply_t *out)
+{
+    out->len = 0;
+    out->close = 0;
+    if (f->opcode == CH_PROTO_WS_PING) {
+        /* A pong carries the ping's payload (section 5.5.3); a control payload is at most 125
+         * bytes, which ch_proto_ws_read has checked. */
+        size_t n = f->payload_len <= 125 ? f->payload_len : 125;
+        size_t hl = ch_proto_ws_header(CH_PROTO_WS_PONG, n, out->bytes);
+        if (n > 0) {
+            memcpy(out->bytes + hl, f->payload, n);
+        }
+        out->len = hl + n;
+        return;
+    }
+    if (f->opcode != CH_PROTO_WS_CLOSE) {
+        return;
+    }
+    out->close = 1;
+    if (f->payload_len == 1) {
+        /* A close body is empty or starts with a 2-byte status code (section 5.5.1): one byte
+         * is a protocol error, answered with 1002. */
+        out->len = ch_proto_ws_close_frame(CH_PROTO_WS_PROTOCOL_ERROR, out->bytes);
+    } else if (f->payload_len >= 2) {
+        /* The echo carries the client's status code, not its reason (section 5.5.1). */
+        out->len =
+            ch_proto_ws_close_frame((uint16_t)(f->payload[0] << 8 | f->payload[1]), out->bytes);
+    } else {
+        out->len = ch_proto_ws_header(CH_PROTO_WS_CLOSE, 0, out->bytes);
+    }
+}

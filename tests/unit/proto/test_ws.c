@@ -133,6 +133,48 @@ static void test_reader_refuses_what_a_client_must_not_send(void **state)
     assert_int_equal(ch_proto_ws_read(top_bit, sizeof(top_bit), 1u << 30, &out), CH_EPARSE);
 }
 
+static void test_replies_pong_a_ping_and_echo_a_close_code(void **state)
+{
+    (void)state;
+    ch_proto_ws_reply_t r;
+    uint8_t ping_payload[] = {'h', 'i'};
+    ch_proto_ws_frame_t ping = {1, CH_PROTO_WS_PING, ping_payload, 2};
+    ch_proto_ws_reply(&ping, &r);
+    assert_int_equal(r.close, 0);
+    assert_int_equal(r.len, 4);
+    assert_memory_equal(r.bytes, "\x8a\x02hi", 4);
+
+    /* The echo of a close keeps its status code and drops the reason. */
+    uint8_t close_payload[] = {0x03, 0xe8, 'b', 'y', 'e'};
+    ch_proto_ws_frame_t bye = {1, CH_PROTO_WS_CLOSE, close_payload, 5};
+    ch_proto_ws_reply(&bye, &r);
+    assert_int_equal(r.close, 1);
+    assert_int_equal(r.len, 4);
+    assert_memory_equal(r.bytes, "\x88\x02\x03\xe8", 4);
+
+    ch_proto_ws_frame_t empty = {1, CH_PROTO_WS_CLOSE, close_payload, 0};
+    ch_proto_ws_reply(&empty, &r);
+    assert_int_equal(r.close, 1);
+    assert_int_equal(r.len, 2);
+    assert_memory_equal(r.bytes, "\x88\x00", 2);
+
+    /* A 1-byte close body is a protocol error: 1002. */
+    ch_proto_ws_frame_t one = {1, CH_PROTO_WS_CLOSE, close_payload, 1};
+    ch_proto_ws_reply(&one, &r);
+    assert_int_equal(r.close, 1);
+    assert_int_equal(r.len, 4);
+    assert_memory_equal(r.bytes, "\x88\x02\x03\xea", 4);
+
+    ch_proto_ws_frame_t pong = {1, CH_PROTO_WS_PONG, ping_payload, 2};
+    ch_proto_ws_reply(&pong, &r);
+    assert_int_equal(r.len, 0);
+    assert_int_equal(r.close, 0);
+    ch_proto_ws_frame_t text = {1, CH_PROTO_WS_TEXT, ping_payload, 2};
+    ch_proto_ws_reply(&text, &r);
+    assert_int_equal(r.len, 0);
+    assert_int_equal(r.close, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -141,6 +183,7 @@ int main(void)
         cmocka_unit_test(test_server_headers_use_the_shortest_length_form),
         cmocka_unit_test(test_reader_unmasks_and_waits_for_whole_frames),
         cmocka_unit_test(test_reader_refuses_what_a_client_must_not_send),
+        cmocka_unit_test(test_replies_pong_a_ping_and_echo_a_close_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,352 @@
+/*
+ * net/conn.c: a connection on a libuv loop (ch_net_conn_t, see net.h): a read buffer with a
+ * cap, a bounded write queue flushed with one writev per turn, a deadline, one close, and the
+ * hand-over of its descriptor (and of the bytes not yet read) to another loop.
+ *
+ * Every byte read enters through conn_received and every byte written leaves through
+ * conn_send: the one place where TLS will decrypt and encrypt (the next issue), so that the
+ * owners of connections never see ciphertext.
+ */
+#include "net/net.h"
+
+#include <assert.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The most chunks one uv_write carries (one writev; libuv writes the rest in more calls). */
+#define WRITE_BATCH 64
+
+struct ch_net_conn_chunk {
+    struct ch_net_conn_chunk *next;
+    size_t len;
+    char data[];
+};
+
+static void conn_fail(ch_net_conn_t *c, int status)
+{
+    if (c->closing || c->failed) {
+        return;
+    }
+    c->failed = 1;
+    if (c->on_error != NULL) {
+        c->on_error(c, status);
+    }
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    ch_net_conn_t *c = t->data;
+    if (!c->closing && c->on_error != NULL) {
+        c->on_error(c, UV_ETIMEDOUT);
+    }
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    ch_net_conn_t *c = h->data;
+    if (--c->open_handles > 0) {
+        return;
+    }
+    while (c->head != NULL) {
+        struct ch_net_conn_chunk *k = c->head;
+        c->head = k->next;
+        ch_free(k);
+    }
+    c->tail = NULL;
+    c->out_queued = 0;
+    ch_free(c->in);
+    c->in = NULL;
+    c->in_len = 0;
+    if (c->closed != NULL) {
+        c->closed(c);
+    }
+}
+
+int ch_net_conn_open(ch_net_conn_t *c, uv_loop_t *loop, int fd, size_t in_cap, size_t out_cap)
+{
+    void *data = c->data;
+    ch_net_conn_read_cb on_read = c->on_read;
+    ch_net_conn_error_cb on_error = c->on_error;
+    memset(c, 0, sizeof(*c));
+    c->data = data;
+    c->on_read = on_read;
+    c->on_error = on_error;
+    c->loop = loop;
+    c->in_cap = in_cap > 0 ? in_cap : 1;
+    c->out_cap = out_cap;
+    c->in = ch_malloc(c->in_cap);
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    c->open_handles = 1;
+    int rc = uv_tcp_init(loop, &c->tcp);
+    if (rc != 0) {
+        return rc;
+    }
+    c->tcp.data = c;
+    c->open_handles = 2;
+    rc = uv_tcp_open(&c->tcp, fd);
+    if (rc != 0) {
+        c->failed = 1;
+    }
+    return rc;
+}
+
+/* Bytes the socket gave: here TLS will decrypt (the owner sees only plain bytes in c->in). */
+static void conn_received(ch_net_conn_t *c, size_t n)
+{
+    c->in_len += n;
+    if (c->deadline_kind == CH_NET_DEADLINE_IDLE && c->deadline_ms > 0) {
+        uv_timer_start(&c->timer, on_deadline, c->deadline_ms, 0);
+    }
+    if (c->on_read != NULL) {
+        c->on_read(c);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    ch_net_conn_t *c = h->data;
+    CH_UNUSED(suggested);
+    /* A full buffer gives libuv no room: the read callback then says UV_ENOBUFS. */
+    *buf = uv_buf_init((char *)c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    ch_net_conn_t *c = s->data;
+    CH_UNUSED(buf);
+    if (c->closing) {
+        return;
+    }
+    if (n < 0) {
+        ch_net_conn_read_stop(c);
+        conn_fail(c, (int)n);
+        return;
+    }
+    if (n > 0) {
+        conn_received(c, (size_t)n);
+    }
+}
+
+int ch_net_conn_read_start(ch_net_conn_t *c)
+{
+    if (c->closing || c->failed) {
+        return CH_EIO;
+    }
+    if (c->reading) {
+        return 0;
+    }
+    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc == 0) {
+        c->reading = 1;
+    }
+    return rc;
+}
+
+void ch_net_conn_read_stop(ch_net_conn_t *c)
+{
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+}
+
+int ch_net_conn_feed(ch_net_conn_t *c, const void *p, size_t len)
+{
+    if (len > c->in_cap - c->in_len) {
+        return CH_ETOOBIG;
+    }
+    if (len > 0) {
+        memcpy(c->in + c->in_len, p, len);
+        c->in_len += len;
+    }
+    return 0;
+}
+
+void ch_net_conn_consume(ch_net_conn_t *c, size_t n)
+{
+    assert(n <= c->in_len);
+    if (n < c->in_len) {
+        memmove(c->in, c->in + n, c->in_len - n);
+    }
+    c->in_len -= n;
+}
+
+void ch_net_conn_deadline(ch_net_conn_t *c, uint64_t ms, int kind)
+{
+    if (c->closing) {
+        return;
+    }
+    c->deadline_ms = ms;
+    c->deadline_kind = kind;
+    if (ms == 0) {
+        uv_timer_stop(&c->timer);
+    } else {
+        uv_timer_start(&c->timer, on_deadline, ms, 0);
+    }
+}
+
+static int start_write(ch_net_conn_t *c);
+
+static void on_written(uv_write_t *req, int status)
+{
+    ch_net_conn_t *c = req->data;
+    c->writing = 0;
+    for (size_t i = 0; i < c->in_flight && c->head != NULL; i++) {
+        struct ch_net_conn_chunk *k = c->head;
+        c->head = k->next;
+        c->out_queued -= k->len;
+        ch_free(k);
+    }
+    if (c->head == NULL) {
+        c->tail = NULL;
+    }
+    c->in_flight = 0;
+    if (status < 0) {
+        if (status != UV_ECANCELED) {
+            conn_fail(c, status);
+        }
+        return;
+    }
+    if (c->head != NULL && !c->closing) {
+        int rc = start_write(c);
+        if (rc != 0) {
+            conn_fail(c, rc);
+        }
+    }
+}
+
+/* One uv_write (a writev) of the chunks queued, WRITE_BATCH at most. */
+static int start_write(ch_net_conn_t *c)
+{
+    uv_buf_t bufs[WRITE_BATCH];
+    unsigned n = 0;
+    for (struct ch_net_conn_chunk *k = c->head; k != NULL && n < WRITE_BATCH; k = k->next) {
+        bufs[n++] = uv_buf_init(k->data, (unsigned)k->len);
+    }
+    c->write_req.data = c;
+    int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, n, on_written);
+    if (rc == 0) {
+        c->writing = 1;
+        c->in_flight = n;
+    }
+    return rc;
+}
+
+/* Bytes for the socket: here TLS will encrypt. What the socket does not take at once is copied
+ * into one chunk of the queue. */
+static int conn_send(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n, size_t total)
+{
+    size_t done = 0;
+    if (c->head == NULL) {
+        int w = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+        if (w >= 0) {
+            done = (size_t)w;
+        } else if (w != UV_EAGAIN) {
+            c->failed = 1;
+            return w;
+        }
+    }
+    if (done == total) {
+        return 0;
+    }
+    struct ch_net_conn_chunk *k = ch_malloc(sizeof(*k) + total - done);
+    k->next = NULL;
+    k->len = 0;
+    size_t skip = done;
+    for (unsigned i = 0; i < n; i++) {
+        size_t bl = bufs[i].len;
+        if (skip >= bl) {
+            skip -= bl;
+            continue;
+        }
+        memcpy(k->data + k->len, bufs[i].base + skip, bl - skip);
+        k->len += bl - skip;
+        skip = 0;
+    }
+    if (c->tail != NULL) {
+        c->tail->next = k;
+    } else {
+        c->head = k;
+    }
+    c->tail = k;
+    c->out_queued += k->len;
+    if (!c->writing) {
+        int rc = start_write(c);
+        if (rc != 0) {
+            c->failed = 1;
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int ch_net_conn_write(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n)
+{
+    if (c->closing || c->failed) {
+        return CH_EIO;
+    }
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++) {
+        total += bufs[i].len;
+    }
+    if (total == 0) {
+        return 0;
+    }
+    if (c->out_cap > 0 && c->out_queued + total > c->out_cap) {
+        return CH_ETOOBIG;
+    }
+    return conn_send(c, bufs, n, total);
+}
+
+int ch_net_conn_send(ch_net_conn_t *c, const void *p, size_t len)
+{
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
+    return ch_net_conn_write(c, &b, 1);
+}
+
+void ch_net_conn_close(ch_net_conn_t *c, ch_net_conn_closed_cb closed)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = 1;
+    c->closed = closed;
+    ch_net_conn_read_stop(c);
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    if (c->open_handles == 2) {
+        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    }
+}
+
+int ch_net_conn_detach(ch_net_conn_t *c, int *fd, ch_buf_t *unread, ch_net_conn_closed_cb closed)
+{
+    *fd = -1;
+    if (c->closing || c->failed) {
+        return CH_EIO;
+    }
+    if (c->head != NULL) {
+        return CH_EAGAIN;
+    }
+    uv_os_fd_t ofd;
+    int rc = uv_fileno((uv_handle_t *)&c->tcp, &ofd);
+    if (rc != 0) {
+        return rc;
+    }
+    /* The handle closes its descriptor; a duplicate keeps the socket (non-blocking, as the
+     * flags are the socket's) for the next owner. */
+    int nfd = fcntl(ofd, F_DUPFD_CLOEXEC, 0);
+    if (nfd < 0) {
+        return -errno;
+    }
+    ch_net_conn_read_stop(c);
+    if (unread != NULL && c->in_len > 0) {
+        ch_buf_append(unread, c->in, c->in_len);
+    }
+    c->in_len = 0;
+    *fd = nfd;
+    ch_net_conn_close(c, closed);
+    return 0;
+}

@@ -1,0 +1,265 @@
+/*
+ * Unit tests of net's connection (conn.c) on real loops over 127.0.0.1 socket pairs: a write
+ * the socket takes in part is queued and arrives whole, the queue's cap refuses more, a full
+ * read buffer and a deadline are reported, close runs its callback once, and a hand-over keeps
+ * the bytes not yet read for the next loop.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "net/net.h"
+
+typedef struct side {
+    ch_net_conn_t conn;
+    int errors, last_error, closed, reads;
+    size_t consume;      /* bytes each read consumes (SIZE_MAX: all) */
+    size_t detach_after; /* hand over once this many bytes arrived (0: never) */
+    int detached_fd;
+    ch_buf_t unread;
+} side_t;
+
+/* A connected pair on 127.0.0.1: *a non-blocking (for the conn), *b blocking (the peer). */
+static void tcp_pair(int *a, int *b)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(l >= 0);
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(l, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(listen(l, 1), 0);
+    socklen_t sl = sizeof(sin);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&sin, &sl), 0);
+    *b = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(*b, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    *a = accept(l, NULL, NULL);
+    assert_true(*a >= 0);
+    close(l);
+    assert_int_equal(fcntl(*a, F_SETFL, fcntl(*a, F_GETFL) | O_NONBLOCK), 0);
+}
+
+static void on_closed(ch_net_conn_t *c)
+{
+    ((side_t *)c->data)->closed++;
+}
+
+static void on_error(ch_net_conn_t *c, int status)
+{
+    side_t *s = c->data;
+    s->errors++;
+    s->last_error = status;
+}
+
+static void on_read(ch_net_conn_t *c)
+{
+    side_t *s = c->data;
+    s->reads++;
+    if (s->detach_after > 0 && c->in_len >= s->detach_after) {
+        ch_net_conn_consume(c, s->consume);
+        assert_int_equal(ch_net_conn_detach(c, &s->detached_fd, &s->unread, on_closed), 0);
+        return;
+    }
+    if (s->consume == SIZE_MAX) {
+        ch_net_conn_consume(c, c->in_len);
+    }
+}
+
+static void side_open(side_t *s, uv_loop_t *loop, int fd, size_t in_cap, size_t out_cap)
+{
+    memset(s, 0, sizeof(*s));
+    s->detached_fd = -1;
+    ch_buf_init(&s->unread);
+    s->conn.data = s;
+    s->conn.on_read = on_read;
+    s->conn.on_error = on_error;
+    assert_int_equal(ch_net_conn_open(&s->conn, loop, fd, in_cap, out_cap), 0);
+}
+
+static void side_close(side_t *s, uv_loop_t *loop)
+{
+    ch_net_conn_close(&s->conn, on_closed);
+    ch_net_conn_close(&s->conn, on_closed); /* once only */
+    while (s->closed == 0) {
+        uv_run(loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(s->closed, 1);
+    ch_buf_fini(&s->unread);
+}
+
+static void test_a_write_the_socket_takes_in_part_is_queued_and_arrives_whole(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int a, b;
+    tcp_pair(&a, &b);
+    int small = 4096;
+    setsockopt(a, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    setsockopt(b, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    side_t s;
+    side_open(&s, &loop, a, 1024, 0);
+    size_t total = 4u << 20;
+    uint8_t *big = malloc(total);
+    for (size_t i = 0; i < total; i++) {
+        big[i] = (uint8_t)(i * 7 + i / 251);
+    }
+    /* Two buffers: one writev. */
+    uv_buf_t bufs[2] = {uv_buf_init((char *)big, 1000),
+                        uv_buf_init((char *)big + 1000, (unsigned)(total - 1000))};
+    assert_int_equal(ch_net_conn_write(&s.conn, bufs, 2), 0);
+    assert_true(s.conn.out_queued > 0); /* the socket took a part only */
+    uint8_t *got = malloc(total);
+    size_t have = 0;
+    assert_int_equal(fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK), 0);
+    while (have < total) {
+        ssize_t n = read(b, got + have, total - have);
+        if (n > 0) {
+            have += (size_t)n;
+        }
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    assert_memory_equal(got, big, total);
+    for (int i = 0; i < 10 && s.conn.out_queued > 0; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    assert_int_equal(s.conn.out_queued, 0);
+    assert_int_equal(s.errors, 0);
+    side_close(&s, &loop);
+    close(b);
+    free(big);
+    free(got);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_the_queue_cap_refuses_more_and_keeps_what_it_holds(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int a, b;
+    tcp_pair(&a, &b);
+    side_t s;
+    size_t cap = 64 * 1024;
+    side_open(&s, &loop, a, 1024, cap);
+    char piece[16 * 1024];
+    memset(piece, 'x', sizeof(piece));
+    /* The peer reads nothing: the socket's buffers fill, then the queue. */
+    int rc = 0;
+    for (int i = 0; i < 100000 && rc == 0; i++) {
+        rc = ch_net_conn_send(&s.conn, piece, sizeof(piece));
+    }
+    assert_int_equal(rc, CH_ETOOBIG);
+    size_t held = s.conn.out_queued;
+    assert_true(held > 0 && held <= cap);
+    assert_int_equal(ch_net_conn_send(&s.conn, piece, cap - held + 1), CH_ETOOBIG);
+    assert_int_equal(s.conn.out_queued, held);
+    assert_int_equal(s.errors, 0);
+    side_close(&s, &loop);
+    close(b);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_a_full_read_buffer_and_the_deadline_are_reported(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int a, b;
+    tcp_pair(&a, &b);
+    side_t s;
+    side_open(&s, &loop, a, 16, 0);
+    assert_int_equal(ch_net_conn_read_start(&s.conn), 0);
+    /* An idle deadline: each read re-arms it; nothing consumed fills the buffer. */
+    ch_net_conn_deadline(&s.conn, 5000, CH_NET_DEADLINE_IDLE);
+    assert_int_equal(write(b, "0123456789abcdefXYZ", 19), 19);
+    while (s.errors == 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(s.last_error, UV_ENOBUFS);
+    assert_int_equal(s.conn.in_len, 16);
+    assert_memory_equal(s.conn.in, "0123456789abcdef", 16);
+    side_close(&s, &loop);
+
+    int c, d;
+    tcp_pair(&c, &d);
+    side_open(&s, &loop, c, 16, 0);
+    s.consume = SIZE_MAX;
+    assert_int_equal(ch_net_conn_read_start(&s.conn), 0);
+    ch_net_conn_deadline(&s.conn, 30, CH_NET_DEADLINE_STEP);
+    uint64_t t0 = uv_now(&loop);
+    while (s.errors == 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(s.last_error, UV_ETIMEDOUT);
+    assert_true(uv_now(&loop) - t0 >= 30);
+    side_close(&s, &loop);
+    close(b);
+    close(d);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_a_hand_over_keeps_the_unread_bytes_for_the_next_loop(void **state)
+{
+    (void)state;
+    uv_loop_t one, two;
+    uv_loop_init(&one);
+    uv_loop_init(&two);
+    int a, b;
+    tcp_pair(&a, &b);
+    side_t s;
+    side_open(&s, &one, a, 1024, 0);
+    s.detach_after = 11;
+    s.consume = 6; /* "hello " parsed here; "world" is the next owner's */
+    assert_int_equal(ch_net_conn_read_start(&s.conn), 0);
+    assert_int_equal(write(b, "hello world", 11), 11);
+    while (s.closed == 0) {
+        uv_run(&one, UV_RUN_ONCE);
+    }
+    assert_true(s.detached_fd >= 0);
+    assert_int_equal(s.unread.len, 5);
+    assert_memory_equal(s.unread.data, "world", 5);
+
+    /* The next owner starts with them, then reads on. */
+    side_t t;
+    side_open(&t, &two, s.detached_fd, 8, 0);
+    assert_int_equal(ch_net_conn_feed(&t.conn, s.unread.data, s.unread.len), 0);
+    assert_int_equal(ch_net_conn_feed(&t.conn, "toolong", 7), CH_ETOOBIG);
+    ch_buf_fini(&s.unread);
+    assert_int_equal(ch_net_conn_read_start(&t.conn), 0);
+    assert_int_equal(write(b, "!", 1), 1);
+    while (t.reads == 0) {
+        uv_run(&two, UV_RUN_ONCE);
+    }
+    assert_int_equal(t.conn.in_len, 6);
+    assert_memory_equal(t.conn.in, "world!", 6);
+    assert_int_equal(ch_net_conn_send(&t.conn, "ok", 2), 0);
+    char back[2];
+    assert_int_equal(read(b, back, 2), 2);
+    assert_memory_equal(back, "ok", 2);
+    side_close(&t, &two);
+    close(b);
+    assert_int_equal(uv_loop_close(&one), 0);
+    assert_int_equal(uv_loop_close(&two), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_write_the_socket_takes_in_part_is_queued_and_arrives_whole),
+        cmocka_unit_test(test_the_queue_cap_refuses_more_and_keeps_what_it_holds),
+        cmocka_unit_test(test_a_full_read_buffer_and_the_deadline_are_reported),
+        cmocka_unit_test(test_a_hand_over_keeps_the_unread_bytes_for_the_next_loop),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
