@@ -7,6 +7,7 @@
  * table lookup per byte is cheaper than a chain of comparisons.
  */
 #include "proto/proto.h"
+#include "proto/text.h"
 
 #include <assert.h>
 #include <limits.h>
@@ -32,18 +33,12 @@ static const unsigned char value_table[256] = {
     [0x80 ... 0xff] = 1,
 };
 
-/* ASCII lower case, without the locale that tolower() consults. */
-static unsigned char lower(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
-
 /* Compares [p, p+n) with the lower-case literal lit, ignoring ASCII case. */
 static int ieq(const char *p, size_t n, const char *lit)
 {
     size_t i = 0;
     for (; i < n; i++) {
-        if (lit[i] == '\0' || lower((unsigned char)p[i]) != (unsigned char)lit[i]) {
+        if (lit[i] == '\0' || ch_proto__lower((unsigned char)p[i]) != (unsigned char)lit[i]) {
             return 0;
         }
     }
@@ -382,7 +377,8 @@ const ch_proto_header_t *ch_proto_header_find(const ch_proto_header_t *headers, 
             continue;
         }
         size_t j = 0;
-        while (j < name_len && lower((unsigned char)hn->ptr[j]) == lower((unsigned char)name[j])) {
+        while (j < name_len && ch_proto__lower((unsigned char)hn->ptr[j]) ==
+                                   ch_proto__lower((unsigned char)name[j])) {
             j++;
         }
         if (j == name_len) {
@@ -392,51 +388,10 @@ const ch_proto_header_t *ch_proto_header_find(const ch_proto_header_t *headers, 
     return NULL;
 }
 
-/* Parses a whole Content-Length value: one or more digits, at most INT64_MAX. */
-static int parse_length(ch_slice_t v, uint64_t *out)
-{
-    if (v.len == 0) {
-        return CH_EPARSE;
-    }
-    uint64_t x = 0;
-    for (size_t k = 0; k < v.len; k++) {
-        unsigned char c = (unsigned char)v.ptr[k];
-        if (c < '0' || c > '9') {
-            return CH_EPARSE;
-        }
-        uint64_t d = (uint64_t)(c - '0');
-        if (x > ((uint64_t)INT64_MAX - d) / 10) {
-            return CH_EPARSE;
-        }
-        x = x * 10 + d;
-    }
-    *out = x;
-    return 0;
-}
-
+/* A whole Content-Length value is one or more digits, at most INT64_MAX (a body's size). */
 int ch_proto_content_length(const ch_proto_header_t *headers, size_t n, uint64_t *out)
 {
-    int found = 0;
-    uint64_t value = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (!ieq(headers[k].name.ptr, headers[k].name.len, "content-length")) {
-            continue;
-        }
-        uint64_t v;
-        if (parse_length(headers[k].value, &v) < 0) {
-            return CH_EPARSE;
-        }
-        if (found && v != value) {
-            return CH_EPARSE;
-        }
-        found = 1;
-        value = v;
-    }
-    if (!found) {
-        return CH_ENOENT;
-    }
-    *out = value;
-    return 0;
+    return ch_proto__header_number(headers, n, "content-length", SIZE_MAX, INT64_MAX, out);
 }
 
 /* Calls fn(token, ud) for each element of a comma-separated list (RFC 9110 section 5.6.1),
@@ -491,7 +446,7 @@ int ch_proto_framing(const ch_proto_header_t *headers, size_t n, ch_proto_framin
         case 14:
             if (ieq(h->name.ptr, 14, "content-length")) {
                 uint64_t v;
-                if (parse_length(h->value, &v) < 0) {
+                if (ch_proto__digits(h->value, SIZE_MAX, INT64_MAX, &v) < 0) {
                     return CH_EPARSE;
                 }
                 if (out->has_content_length && v != out->content_length) {
