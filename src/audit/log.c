@@ -1694,10 +1694,7 @@ int ch_audit_open(const ch_audit_options_t *opt, ch_audit_t **out, char **err)
            "msg=\"audit log open\" dir=%s records=%" PRIu64 " segments=%zu mode=%s", a->dir,
            a->tree.size, a->nsegs, a->writable ? "rw" : "ro");
 out:
-    for (size_t i = 0; i < nnames; i++) {
-        ch_free(names[i]);
-    }
-    ch_free(names);
+    ch_free_strings(names, nnames);
     ch_free(rec.saved);
     if (rc != 0) {
         a->writable = 0; /* no final checkpoint for a log that failed to open */

@@ -583,10 +583,7 @@ int ch_audit_verify_dir(const char *dir, const char *pubkey_text, const char *ol
                  rep->torn_tail_bytes ? "; a torn tail at the end awaits recovery" : "");
     }
 out:
-    for (size_t i = 0; i < nnames; i++) {
-        ch_free(names[i]);
-    }
-    ch_free(names);
+    ch_free_strings(names, nnames);
     ch_free(err);
     ch_audit__tree_fini(&v.tree);
     ch_free(v.rec);

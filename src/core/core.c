@@ -149,6 +149,14 @@ void ch_free(void *p)
     free(p);
 }
 
+void ch_free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        ch_free(v[i]);
+    }
+    ch_free(v);
+}
+
 /* Fault injection for ch_try_*: a countdown, off at 0. Tests are single-threaded. */
 static long ch__alloc_countdown;
 

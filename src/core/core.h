@@ -91,6 +91,8 @@ void *ch_realloc(void *p, size_t n);
 char *ch_strdup(const char *s);            /* NULL in, NULL out */
 char *ch_strndup(const char *s, size_t n); /* copies at most n bytes, NUL-terminates */
 void ch_free(void *p);
+/* Frees the n strings of v, then v itself (NULL with n == 0 is fine). */
+void ch_free_strings(char **v, size_t n);
 
 /* May return NULL: for callers that must fail gracefully (an import of a huge file). When the
  * countdown set by ch_alloc_fail_after() reaches zero it returns NULL, for fault injection. */

@@ -64,10 +64,7 @@ void ch_geo_free(ch_geo_t *idx)
     for (size_t i = 0; i < idx->ncells; i++) {
         ch_free(idx->cells[i].items);
     }
-    for (size_t i = 0; i < idx->npurposes; i++) {
-        ch_free(idx->purposes[i]);
-    }
-    ch_free(idx->purposes);
+    ch_free_strings(idx->purposes, idx->npurposes);
     ch_free(idx->agencies);
     ch_free(idx->cells);
     ch_free(idx->cellmap);
