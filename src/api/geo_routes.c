@@ -248,6 +248,15 @@ static int answer_near(const ch_geo_t *geo, const ch_api__query_t *q, json_t **j
     return 200;
 }
 
+/* A body ch_geo_parse_linestring or ch_geo_parse_polygon refused with rc, msg saying why: 413
+ * when it is too large, else 400. Sets err and returns its status. */
+static int refuse_geometry(int rc, const char *msg, ch_api__err_t *err)
+{
+    ch_api__err_set(err, rc == CH_ETOOBIG ? 413 : 400,
+                    rc == CH_ETOOBIG ? "payload_too_large" : "invalid", "geometry", "%s", msg);
+    return err->status;
+}
+
 static int answer_path(ch_geo_t *geo, const ch_api__query_t *q, const json_t *body,
                        ch_api__geo_job_t **job, ch_api__err_t *err)
 {
@@ -263,9 +272,7 @@ static int answer_path(ch_geo_t *geo, const ch_api__query_t *q, const json_t *bo
     char msg[200] = "";
     int rc = ch_geo_parse_linestring(body, &line, msg, sizeof(msg));
     if (rc != 0) {
-        ch_api__err_set(err, rc == CH_ETOOBIG ? 413 : 400,
-                        rc == CH_ETOOBIG ? "payload_too_large" : "invalid", "geometry", "%s", msg);
-        return err->status;
+        return refuse_geometry(rc, msg, err);
     }
     *job = job_new(geo, CH_API__R_GEO_PATH, &f);
     (*job)->line = line;
@@ -290,9 +297,7 @@ static int answer_polygon(ch_geo_t *geo, ch_api__route_id_t route, const ch_api_
     char msg[200] = "";
     int rc = ch_geo_parse_polygon(body, &poly, msg, sizeof(msg));
     if (rc != 0) {
-        ch_api__err_set(err, rc == CH_ETOOBIG ? 413 : 400,
-                        rc == CH_ETOOBIG ? "payload_too_large" : "invalid", "geometry", "%s", msg);
-        return err->status;
+        return refuse_geometry(rc, msg, err);
     }
     /* The grid's size is known before any work: refused here, at once. */
     if (coverage && (rc = ch_geo_coverage_check(&poly, cell, msg, sizeof(msg))) != 0) {

@@ -145,4 +145,8 @@ uint32_t ch_audit__be32(const uint8_t *p);
 void ch_audit__put_be64(uint8_t *p, uint64_t v);
 void ch_audit__put_be32(uint8_t *p, uint32_t v);
 
+/* Fsyncs the directory dir, so that a file created, renamed or removed in it stays so after a
+ * crash. 0 or -errno. */
+int ch_audit__fsync_dir(const char *dir);
+
 #endif /* CH_AUDIT_INTERNAL_H */

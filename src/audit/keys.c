@@ -185,16 +185,12 @@ int ch_audit_pubkey_parse(const char *text, ch_audit_key_t *key, char **err)
 static int read_small_file(const char *path, char **out, mode_t *mode)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
     struct stat st;
-    int rc = 0;
-    if (fstat(fd, &st) != 0) {
-        rc = -errno;
-        goto out;
+    int fd = ch_file_open_stat(path, &st);
+    if (fd < 0) {
+        return fd;
     }
+    int rc = 0;
     if (mode != NULL) {
         *mode = st.st_mode;
     }
@@ -248,17 +244,6 @@ static int write_new_file(const char *path, const char *text, mode_t mode)
     if (rc == 0 && fsync(fd) != 0) {
         rc = -errno;
     }
-    close(fd);
-    return rc;
-}
-
-static int fsync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
-    int rc = fsync(fd) == 0 ? 0 : -errno;
     close(fd);
     return rc;
 }
@@ -342,7 +327,7 @@ int ch_audit_keys_init_named(const char *data_dir, const char *name, char **err)
         ch_audit__set_err(err, "cannot write %s: %s", pubp.data, ch_strerror(rc));
         goto out;
     }
-    rc = fsync_dir(dir.data);
+    rc = ch_audit__fsync_dir(dir.data);
     if (rc != 0) {
         ch_audit__set_err(err, "cannot sync %s: %s", dir.data, ch_strerror(rc));
     }
@@ -529,22 +514,10 @@ int ch_audit__note_end(const char *buf, size_t len, size_t off, size_t *end)
 /* Parses the decimal tree size: no sign, no leading zero (as tlog-checkpoint requires). */
 static int parse_size(const char *p, size_t n, uint64_t *out)
 {
-    if (n == 0 || n > 20 || (n > 1 && p[0] == '0')) {
+    if (n > 1 && p[0] == '0') {
         return CH_EPARSE;
     }
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9') {
-            return CH_EPARSE;
-        }
-        uint64_t d = (uint64_t)(p[i] - '0');
-        if (v > (UINT64_MAX - d) / 10) {
-            return CH_EPARSE;
-        }
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
+    return ch_parse_uint64(p, n, out);
 }
 
 /* Parses a checkpoint note. The text part is checked line by line (origin, size, root, then

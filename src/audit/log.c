@@ -182,11 +182,12 @@ static uint64_t mono_ms(void)
     return ch_time_mono_ns() / 1000000;
 }
 
-static int write_all_at(int fd, const void *p, size_t len, uint64_t off)
+/* All of [p, p+len) read (pread) or written (pwrite) at off, resumed after a short transfer or
+ * EINTR. 0, -errno, or CH_EIO when a call moves nothing (the file ends before off + len). */
+static int all_at(int fd, uint8_t *b, size_t len, uint64_t off, int writing)
 {
-    const uint8_t *b = p;
     while (len > 0) {
-        ssize_t n = pwrite(fd, b, len, (off_t)off);
+        ssize_t n = writing ? pwrite(fd, b, len, (off_t)off) : pread(fd, b, len, (off_t)off);
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -201,30 +202,20 @@ static int write_all_at(int fd, const void *p, size_t len, uint64_t off)
         off += (uint64_t)n;
     }
     return 0;
+}
+
+static int write_all_at(int fd, const void *p, size_t len, uint64_t off)
+{
+    /* pwrite only reads the bytes: the cast drops const for the shared loop alone. */
+    return all_at(fd, (uint8_t *)(uintptr_t)p, len, off, 1);
 }
 
 static int read_all_at(int fd, void *p, size_t len, uint64_t off)
 {
-    uint8_t *b = p;
-    while (len > 0) {
-        ssize_t n = pread(fd, b, len, (off_t)off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            return -errno;
-        }
-        if (n == 0) {
-            return CH_EIO;
-        }
-        b += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    return 0;
+    return all_at(fd, p, len, off, 0);
 }
 
-static int fsync_path_dir(const char *dir)
+int ch_audit__fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
@@ -232,6 +223,18 @@ static int fsync_path_dir(const char *dir)
     }
     int rc = fsync(fd) == 0 ? 0 : -errno;
     close(fd);
+    return rc;
+}
+
+/* Opens the file name in the log's directory dir for reading and writing, created (mode 0600)
+ * when missing: the lock and the reserve. The descriptor, or -errno. */
+static int open_in_dir(const char *dir, const char *name)
+{
+    ch_buf_t path = {0};
+    ch_buf_appendf(&path, "%s/%s", dir, name);
+    int fd = open(path.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int rc = fd >= 0 ? fd : -errno;
+    ch_buf_fini(&path);
     return rc;
 }
 
@@ -367,7 +370,7 @@ static int segment_create(const char *dir, uint64_t first_seq)
         rc = -errno;
     }
     if (rc == 0) {
-        rc = fsync_path_dir(dir);
+        rc = ch_audit__fsync_dir(dir);
     }
     if (rc != 0) {
         close(fd);
@@ -632,7 +635,7 @@ static int lead_batch(ch_audit_t *a, waiter_t *self, int keep)
         ch_buf_t path = {0};
         ch_buf_appendf(&path, "%s/%s", a->dir, name);
         close(fd);
-        if (unlink(path.data) != 0 || fsync_path_dir(a->dir) != 0) {
+        if (unlink(path.data) != 0 || ch_audit__fsync_dir(a->dir) != 0) {
             undone = 0;
         }
         ch_buf_fini(&path);
@@ -1121,34 +1124,6 @@ void ch_audit_iter_free(ch_audit_iter_t *it)
 
 /* ---- open and recovery ----------------------------------------------------------------- */
 
-/* Reads a whole file into b. 0, CH_ENOENT, -errno. */
-static int slurp(const char *path, ch_buf_t *b)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
-    int rc = 0;
-    for (;;) {
-        ch_buf_reserve(b, 65536);
-        ssize_t n = read(fd, b->data + b->len, b->cap - b->len - 1);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            rc = -errno;
-            break;
-        }
-        if (n == 0) {
-            break;
-        }
-        b->len += (size_t)n;
-    }
-    b->data[b->len] = '\0';
-    close(fd);
-    return rc;
-}
-
 /* Saves bytes cut by recovery into <dir>/recovered/<name>.<offset>.torn, synced, so that a
  * person can inspect what a crash (or something else) left behind. Sets *saved to the
  * relative name (free with ch_free). */
@@ -1186,7 +1161,7 @@ static int save_cut(const char *dir, const char *name, uint64_t off, const void 
     }
     close(fd);
     if (rc == 0) {
-        rc = fsync_path_dir(rdir.data);
+        rc = ch_audit__fsync_dir(rdir.data);
     }
     if (rc == 0) {
         *saved = ch_buf_steal(&rel);
@@ -1227,7 +1202,7 @@ static int open_checkpoints(ch_audit_t *a, recovery_t *rec, char **err)
 {
     ch_buf_t path = {0}, data = {0};
     ch_buf_appendf(&path, "%s/checkpoints", a->dir);
-    int rc = slurp(path.data, &data);
+    int rc = ch_buf_read_file(&data, path.data);
     if (rc == CH_ENOENT) {
         rc = 0;
     }
@@ -1371,7 +1346,7 @@ static int open_segment(ch_audit_t *a, const char *name, int is_last, recovery_t
     if (!a->writable && is_last) {
         /* Read, not mapped: the hub that writes this segment may cut its padding (rotation,
          * close) meanwhile, and a mapping would fault on the pages past the new end. */
-        rc = slurp(path.data, &heap);
+        rc = ch_buf_read_file(&heap, path.data);
         if (rc != 0) {
             ch_audit__set_err(err, "cannot read %s: %s", path.data, ch_strerror(rc));
             goto out;
@@ -1602,13 +1577,10 @@ int ch_audit_open(const ch_audit_options_t *opt, ch_audit_t **out, char **err)
             ch_audit__set_err(err, "cannot create %s: %s", a->dir, strerror(errno));
             goto out;
         }
-        ch_buf_t lp = {0};
-        ch_buf_appendf(&lp, "%s/lock", a->dir);
-        a->lock_fd = open(lp.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        ch_buf_fini(&lp);
+        a->lock_fd = open_in_dir(a->dir, "lock");
         if (a->lock_fd < 0) {
-            rc = -errno;
-            ch_audit__set_err(err, "cannot open the lock file in %s: %s", a->dir, strerror(errno));
+            rc = a->lock_fd;
+            ch_audit__set_err(err, "cannot open the lock file in %s: %s", a->dir, strerror(-rc));
             goto out;
         }
         if (flock(a->lock_fd, LOCK_EX | LOCK_NB) != 0) {
@@ -1688,14 +1660,10 @@ int ch_audit_open(const ch_audit_options_t *opt, ch_audit_t **out, char **err)
     if (a->writable && opt->reserve_bytes > 0) {
         /* Made (or kept) now, while there is room: a log that cannot make it still opens,
          * and its appends try again (reserve_restore). */
-        ch_buf_t rp = {0};
-        ch_buf_appendf(&rp, "%s/reserve", a->dir);
-        a->reserve_fd = open(rp.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        ch_buf_fini(&rp);
+        a->reserve_fd = open_in_dir(a->dir, "reserve");
         if (a->reserve_fd < 0) {
-            rc = -errno;
-            ch_audit__set_err(err, "cannot open the reserve file in %s: %s", a->dir,
-                              strerror(errno));
+            rc = a->reserve_fd;
+            ch_audit__set_err(err, "cannot open the reserve file in %s: %s", a->dir, strerror(-rc));
             goto out;
         }
         a->reserve_bytes = opt->reserve_bytes;
@@ -1726,10 +1694,7 @@ int ch_audit_open(const ch_audit_options_t *opt, ch_audit_t **out, char **err)
            "msg=\"audit log open\" dir=%s records=%" PRIu64 " segments=%zu mode=%s", a->dir,
            a->tree.size, a->nsegs, a->writable ? "rw" : "ro");
 out:
-    for (size_t i = 0; i < nnames; i++) {
-        ch_free(names[i]);
-    }
-    ch_free(names);
+    ch_free_strings(names, nnames);
     ch_free(rec.saved);
     if (rc != 0) {
         a->writable = 0; /* no final checkpoint for a log that failed to open */

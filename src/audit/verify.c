@@ -48,28 +48,8 @@ typedef struct mapped {
  * pages past the new end. A short file is read as it is. */
 static int read_file(const char *path, mapped_t *m)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
     ch_buf_t b = {0};
-    int rc = 0;
-    for (;;) {
-        ch_buf_reserve(&b, 1024 * 1024);
-        ssize_t n = read(fd, b.data + b.len, b.cap - b.len - 1);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            rc = -errno;
-            break;
-        }
-        if (n == 0) {
-            break;
-        }
-        b.len += (size_t)n;
-    }
-    close(fd);
+    int rc = ch_buf_read_file(&b, path);
     if (rc != 0 || b.len == 0) {
         ch_buf_fini(&b);
         m->p = NULL;
@@ -86,15 +66,13 @@ static int map_file(const char *path, mapped_t *m)
 {
     m->p = NULL;
     m->len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
     struct stat st;
+    int fd = ch_file_open_stat(path, &st);
+    if (fd < 0) {
+        return fd;
+    }
     int rc = 0;
-    if (fstat(fd, &st) != 0) {
-        rc = -errno;
-    } else if (st.st_size > 0) {
+    if (st.st_size > 0) {
         m->len = (size_t)st.st_size;
         /* MAP_POPULATE reads the file in with large sequential reads up front rather than one
          * page fault per record later. */
@@ -346,26 +324,14 @@ static int verify_segment(verifier_t *v, const char *name, int is_last)
             rep->torn_tail_bytes = m.len - cut;
             goto out;
         }
-        if (stop == CH_AUDIT__FRAME_TORN) {
-            fail(rep, seq, -1, name, off,
-                 "record %" PRIu64 ": segment %s ends in the middle of the record at byte %zu "
-                 "(cut?)",
-                 seq, name, off);
-            rc = 1;
-            goto out;
-        }
     }
+    /* A torn record that is not the last segment's recoverable tail: the segment was cut. */
     if (stop == CH_AUDIT__FRAME_TORN) {
-        if (is_last) {
-            rep->torn_tail_bytes = m.len - off;
-        } else {
-            fail(rep, seq, -1, name, off,
-                 "record %" PRIu64 ": segment %s ends in the middle of the record at byte %zu "
-                 "(cut?)",
-                 seq, name, off);
-            rc = 1;
-            goto out;
-        }
+        fail(rep, seq, -1, name, off,
+             "record %" PRIu64 ": segment %s ends in the middle of the record at byte %zu (cut?)",
+             seq, name, off);
+        rc = 1;
+        goto out;
     } else if (stop == CH_AUDIT__FRAME_BAD_LEN) {
         fail(rep, seq, -1, name, off,
              "record %" PRIu64 ": invalid frame length %" PRIu32 " at byte %zu of %s", seq, bad_len,
@@ -617,10 +583,7 @@ int ch_audit_verify_dir(const char *dir, const char *pubkey_text, const char *ol
                  rep->torn_tail_bytes ? "; a torn tail at the end awaits recovery" : "");
     }
 out:
-    for (size_t i = 0; i < nnames; i++) {
-        ch_free(names[i]);
-    }
-    ch_free(names);
+    ch_free_strings(names, nnames);
     ch_free(err);
     ch_audit__tree_fini(&v.tree);
     ch_free(v.rec);

@@ -14,26 +14,10 @@
  * buffers are reused, so a warm assembler allocates nothing.
  */
 #include "codec/codec.h"
+#include "codec/nal.h"
 
 #include <assert.h>
 #include <string.h>
-
-#define BIT(t) ((uint64_t)1 << (t))
-
-#define H264_IDR    5
-#define H264_SPS    7
-#define H264_PPS    8
-#define H264_STAP_A 24
-#define H264_FU_A   28
-#define H265_VPS    32
-#define H265_PPS    34
-#define H265_AP     48
-#define H265_FU     49
-
-#define H264_KEY    BIT(H264_IDR)
-#define H264_PARAMS (BIT(H264_SPS) | BIT(H264_PPS))
-#define H265_KEY    (BIT(16) | BIT(17) | BIT(18) | BIT(19) | BIT(20) | BIT(21))
-#define H265_PARAMS (BIT(H265_VPS) | BIT(33) | BIT(H265_PPS))
 
 /* The first size a buffer gets: a P-frame of a 4 Mbit/s camera fits, so most streams grow
  * their buffers once or twice (at their first keyframes) and never again. */

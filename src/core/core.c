@@ -4,12 +4,15 @@
 #include "core.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -146,6 +149,14 @@ void ch_free(void *p)
     free(p);
 }
 
+void ch_free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        ch_free(v[i]);
+    }
+    ch_free(v);
+}
+
 /* Fault injection for ch_try_*: a countdown, off at 0. Tests are single-threaded. */
 static long ch__alloc_countdown;
 
@@ -251,6 +262,49 @@ void ch_buf_reserve(ch_buf_t *b, size_t extra)
     b->cap = cap;
 }
 
+int ch_file_open_stat(const char *path, struct stat *st)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    if (fstat(fd, st) != 0) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int ch_buf_read_file(ch_buf_t *b, const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    int rc = 0;
+    for (;;) {
+        /* Each read takes all the room there is, which doubles as the buffer grows: a large
+         * file goes in a few large reads. */
+        ch_buf_reserve(b, 65536);
+        ssize_t n = read(fd, b->data + b->len, b->cap - b->len - 1);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            rc = -errno;
+            break;
+        }
+        if (n == 0) {
+            break;
+        }
+        b->len += (size_t)n;
+    }
+    b->data[b->len] = '\0';
+    close(fd);
+    return rc;
+}
+
 void ch_buf_append(ch_buf_t *b, const void *p, size_t n)
 {
     ch_buf_reserve(b, n);
@@ -324,6 +378,26 @@ int ch_slice_eq_nocase(ch_slice_t a, const char *s)
     return a.len == n && strncasecmp(a.ptr, s, n) == 0;
 }
 
+int ch_parse_uint64(const char *p, size_t n, uint64_t *out)
+{
+    if (n == 0 || n > 20) {
+        return CH_EPARSE;
+    }
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return CH_EPARSE;
+        }
+        uint64_t d = (uint64_t)(p[i] - '0');
+        if (v > (UINT64_MAX - d) / 10) {
+            return CH_EPARSE;
+        }
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
 int ch_parse_int64(const char *p, size_t n, int64_t *out)
 {
     if (n == 0 || n > 20) {
@@ -334,20 +408,10 @@ int ch_parse_int64(const char *p, size_t n, int64_t *out)
     if (p[0] == '-' || p[0] == '+') {
         neg = p[0] == '-';
         i = 1;
-        if (n == 1) {
-            return CH_EPARSE;
-        }
     }
-    uint64_t v = 0;
-    for (; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9') {
-            return CH_EPARSE;
-        }
-        uint64_t d = (uint64_t)(p[i] - '0');
-        if (v > (UINT64_MAX - d) / 10) {
-            return CH_EPARSE;
-        }
-        v = v * 10 + d;
+    uint64_t v;
+    if (ch_parse_uint64(p + i, n - i, &v) != 0) {
+        return CH_EPARSE;
     }
     if (neg) {
         if (v > (uint64_t)INT64_MAX + 1) {
@@ -504,6 +568,27 @@ static int ch__time_digits(const char **p, int digits, int *out)
     return 0;
 }
 
+/* Reads an optional fraction of a second at *p (a '.' and one or more digits; digits past the
+ * ninth count for nothing) into *ns and advances *p past it. 0, or CH_EPARSE for a '.' without
+ * a digit. */
+static int ch__time_fraction(const char **p, int64_t *ns)
+{
+    if (**p != '.') {
+        return 0;
+    }
+    (*p)++;
+    int64_t scale = 100000000;
+    if (**p < '0' || **p > '9') {
+        return CH_EPARSE;
+    }
+    while (**p >= '0' && **p <= '9') {
+        *ns += (**p - '0') * scale;
+        scale /= 10;
+        (*p)++;
+    }
+    return 0;
+}
+
 /*
  * Parses a time given on the command line into nanoseconds since the epoch: seconds since the
  * epoch ("1764061200", optionally with a fraction "1764061200.5"), or RFC 3339
@@ -522,17 +607,8 @@ int ch_time_parse_ns(const char *s, int64_t *out)
             return CH_EPARSE;
         }
         p = end;
-        if (*p == '.') {
-            p++;
-            int64_t scale = 100000000;
-            if (*p < '0' || *p > '9') {
-                return CH_EPARSE;
-            }
-            while (*p >= '0' && *p <= '9') {
-                frac_ns += (*p - '0') * scale;
-                scale /= 10;
-                p++;
-            }
+        if (ch__time_fraction(&p, &frac_ns) != 0) {
+            return CH_EPARSE;
         }
         if (*p != '\0') {
             return CH_EPARSE;
@@ -555,17 +631,8 @@ int ch_time_parse_ns(const char *s, int64_t *out)
             ch__time_digits(&p, 2, &min) != 0 || *p++ != ':' || ch__time_digits(&p, 2, &sec) != 0) {
             return CH_EPARSE;
         }
-        if (*p == '.') {
-            p++;
-            int64_t scale = 100000000;
-            if (*p < '0' || *p > '9') {
-                return CH_EPARSE;
-            }
-            while (*p >= '0' && *p <= '9') {
-                frac_ns += (*p - '0') * scale;
-                scale /= 10;
-                p++;
-            }
+        if (ch__time_fraction(&p, &frac_ns) != 0) {
+            return CH_EPARSE;
         }
         if (*p == 'Z' || *p == 'z') {
             p++;

@@ -91,6 +91,8 @@ void *ch_realloc(void *p, size_t n);
 char *ch_strdup(const char *s);            /* NULL in, NULL out */
 char *ch_strndup(const char *s, size_t n); /* copies at most n bytes, NUL-terminates */
 void ch_free(void *p);
+/* Frees the n strings of v, then v itself (NULL with n == 0 is fine). */
+void ch_free_strings(char **v, size_t n);
 
 /* May return NULL: for callers that must fail gracefully (an import of a huge file). When the
  * countdown set by ch_alloc_fail_after() reaches zero it returns NULL, for fault injection. */
@@ -128,6 +130,14 @@ void ch_buf_appendf(ch_buf_t *b, const char *fmt, ...) CH_PRINTF(2, 3);
 void ch_buf_vappendf(ch_buf_t *b, const char *fmt, va_list ap) CH_PRINTF(2, 0);
 /* Hands the bytes to the caller (free with ch_free) and leaves b empty. */
 char *ch_buf_steal(ch_buf_t *b);
+/* Appends the whole file at path to b (read to its end, whatever its size: a pipe or a file
+ * still growing too). 0 or -errno; on an error b holds what was read before it. */
+int ch_buf_read_file(ch_buf_t *b, const char *path) CH_MUST_CHECK;
+
+struct stat;
+/* Opens path read-only (close-on-exec) and fstats it into *st: the descriptor, the caller's to
+ * close, or -errno with nothing left open. */
+int ch_file_open_stat(const char *path, struct stat *st) CH_MUST_CHECK;
 
 /* ---- strings ---------------------------------------------------------------------------- */
 
@@ -145,6 +155,8 @@ int ch_slice_eq_nocase(ch_slice_t a, const char *s); /* ASCII case-insensitive *
 /* Parses the whole of [p, p+n) as a decimal integer / double; 0 or CH_EPARSE (also on
  * overflow, empty input, or trailing bytes). No locale, no leading/trailing spaces. */
 int ch_parse_int64(const char *p, size_t n, int64_t *out) CH_MUST_CHECK;
+/* The same for 1 to 20 decimal digits, no sign, at most UINT64_MAX. */
+int ch_parse_uint64(const char *p, size_t n, uint64_t *out) CH_MUST_CHECK;
 int ch_parse_double(const char *p, size_t n, double *out) CH_MUST_CHECK;
 
 /* ---- hex ------------------------------------------------------------------------------- */

@@ -140,10 +140,7 @@ void ch_metrics_render(ch_metrics_t *m, ch_buf_t *out)
         w.family[0] = '\0';
         m->c[i].fn(&w, m->c[i].ud);
     }
-    for (size_t i = 0; i < w.nseen; i++) {
-        ch_free(w.seen[i]);
-    }
-    ch_free(w.seen);
+    ch_free_strings(w.seen, w.nseen);
 }
 
 /* ---- names, escaping, values --------------------------------------------------------------- */

@@ -64,10 +64,7 @@ void ch_geo_free(ch_geo_t *idx)
     for (size_t i = 0; i < idx->ncells; i++) {
         ch_free(idx->cells[i].items);
     }
-    for (size_t i = 0; i < idx->npurposes; i++) {
-        ch_free(idx->purposes[i]);
-    }
-    ch_free(idx->purposes);
+    ch_free_strings(idx->purposes, idx->npurposes);
     ch_free(idx->agencies);
     ch_free(idx->cells);
     ch_free(idx->cellmap);
@@ -657,9 +654,8 @@ static int near_visit(void *vctx, const geo_rec_t *r)
         return 0;
     }
     ch_geo_cam_t cam;
-    ch_geo__rec_to_cam(ctx->idx, r, &cam);
     ch_geo_result_t res;
-    if (ch_geo__eval(ctx->f, &cam, &res) == CH_GEO_VIS_NONE || res.distance_m > ctx->radius_m) {
+    if (!ch_geo__rec_sees(ctx->idx, ctx->f, r, ctx->radius_m, &cam, &res)) {
         return 0;
     }
     if (ctx->n < ctx->limit) {

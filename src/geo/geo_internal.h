@@ -129,6 +129,14 @@ uint64_t ch_geo__cell_key(const ch_geo_t *idx, int32_t lat_e7, int32_t lon_e7);
 const geo_cell_t *ch_geo__cell_find(const ch_geo_t *idx, uint64_t key);
 /* Unpacks a record into the model's form. */
 void ch_geo__rec_to_cam(const ch_geo_t *idx, const geo_rec_t *r, ch_geo_cam_t *out);
+/* Unpacks record r into *cam and evaluates it from frame f into *res: 1 when the camera sees
+ * the point within radius_m metres, 0 when not (a query's candidate then goes no further). */
+static inline int ch_geo__rec_sees(const ch_geo_t *idx, const geo_frame_t *f, const geo_rec_t *r,
+                                   double radius_m, ch_geo_cam_t *cam, ch_geo_result_t *res)
+{
+    ch_geo__rec_to_cam(idx, r, cam);
+    return ch_geo__eval(f, cam, res) != CH_GEO_VIS_NONE && !(res->distance_m > radius_m);
+}
 /* 1 when the record passes the filter. purpose_ix is the resolved purpose (GEO_NO_PURPOSE + 1
  * means "asked for a purpose that no camera has": nothing passes); see ch_geo__filter_prepare. */
 typedef struct geo_filter_prep {

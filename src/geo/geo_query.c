@@ -396,6 +396,22 @@ typedef struct area_ctx {
     int truncated;
 } area_ctx_t;
 
+/* A new slot at the end of the results *items (*n of them, room for *cap), which grows as
+ * needed up to CH_GEO_MAX_AREA_RESULTS: past that, NULL with *truncated set. */
+static ch_geo_result_t *results_push(ch_geo_result_t **items, size_t *n, size_t *cap,
+                                     int *truncated)
+{
+    if (*n == CH_GEO_MAX_AREA_RESULTS) {
+        *truncated = 1;
+        return NULL;
+    }
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        *items = ch_realloc(*items, *cap * sizeof(ch_geo_result_t));
+    }
+    return &(*items)[(*n)++];
+}
+
 static int area_visit(void *vctx, const geo_rec_t *r)
 {
     area_ctx_t *ctx = vctx;
@@ -410,17 +426,12 @@ static int area_visit(void *vctx, const geo_rec_t *r)
     if (!in) {
         return 0;
     }
-    if (ctx->n == CH_GEO_MAX_AREA_RESULTS) {
-        ctx->truncated = 1;
+    ch_geo_result_t *x = results_push(&ctx->items, &ctx->n, &ctx->cap, &ctx->truncated);
+    if (x == NULL) {
         return 0;
-    }
-    if (ctx->n == ctx->cap) {
-        ctx->cap = ctx->cap ? ctx->cap * 2 : 64;
-        ctx->items = ch_realloc(ctx->items, ctx->cap * sizeof(ch_geo_result_t));
     }
     ch_geo_cam_t cam;
     ch_geo__rec_to_cam(ctx->idx, r, &cam);
-    ch_geo_result_t *x = &ctx->items[ctx->n++];
     memset(x, 0, sizeof(*x));
     x->camera_id = cam.id;
     x->agency_id = cam.agency_id;
@@ -516,9 +527,8 @@ static int path_visit(void *vctx, const geo_rec_t *r)
         return 0;
     }
     ch_geo_cam_t cam;
-    ch_geo__rec_to_cam(ctx->idx, r, &cam);
     ch_geo_result_t res;
-    if (ch_geo__eval(ctx->f, &cam, &res) == CH_GEO_VIS_NONE || res.distance_m > ctx->radius_m) {
+    if (!ch_geo__rec_sees(ctx->idx, ctx->f, r, ctx->radius_m, &cam, &res)) {
         return 0;
     }
     uint32_t *slot = path_slot(ctx, cam.id);
@@ -532,16 +542,12 @@ static int path_visit(void *vctx, const geo_rec_t *r)
         x->to_m = ctx->along;
         return 0;
     }
-    if (ctx->n == CH_GEO_MAX_AREA_RESULTS) {
-        ctx->truncated = 1;
+    ch_geo_result_t *x = results_push(&ctx->items, &ctx->n, &ctx->cap, &ctx->truncated);
+    if (x == NULL) {
         return 0;
     }
-    if (ctx->n == ctx->cap) {
-        ctx->cap = ctx->cap ? ctx->cap * 2 : 64;
-        ctx->items = ch_realloc(ctx->items, ctx->cap * sizeof(ch_geo_result_t));
-    }
     res.from_m = res.to_m = ctx->along;
-    ctx->items[ctx->n++] = res;
+    *x = res;
     *slot = (uint32_t)ctx->n;
     if (2 * ctx->n > ctx->map_cap) {
         path_map_grow(ctx);

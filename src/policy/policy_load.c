@@ -703,15 +703,9 @@ static void service_fini(ch_policy_service_t *s)
     ch_free(s->id);
     ch_free(s->name);
     ch_free(s->note);
-    for (size_t i = 0; i < s->purposes_count; i++) {
-        ch_free(s->purposes[i]);
-    }
-    ch_free(s->purposes);
+    ch_free_strings(s->purposes, s->purposes_count);
     ch_free(s->opt_out);
-    for (size_t i = 0; i < s->cases_count; i++) {
-        ch_free(s->cases[i]);
-    }
-    ch_free(s->cases);
+    ch_free_strings(s->cases, s->cases_count);
     ch_free(s->basis_code);
     ch_free(s->basis_text);
     ch_free(s->basis_comment);

@@ -7,6 +7,7 @@
  * table lookup per byte is cheaper than a chain of comparisons.
  */
 #include "proto/proto.h"
+#include "proto/text.h"
 
 #include <assert.h>
 #include <limits.h>
@@ -32,18 +33,12 @@ static const unsigned char value_table[256] = {
     [0x80 ... 0xff] = 1,
 };
 
-/* ASCII lower case, without the locale that tolower() consults. */
-static unsigned char lower(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
-
 /* Compares [p, p+n) with the lower-case literal lit, ignoring ASCII case. */
 static int ieq(const char *p, size_t n, const char *lit)
 {
     size_t i = 0;
     for (; i < n; i++) {
-        if (lit[i] == '\0' || lower((unsigned char)p[i]) != (unsigned char)lit[i]) {
+        if (lit[i] == '\0' || ch_proto__lower((unsigned char)p[i]) != (unsigned char)lit[i]) {
             return 0;
         }
     }
@@ -232,95 +227,52 @@ static int skip_empty_lines(const unsigned char *p, size_t len, size_t *i)
     }
 }
 
-int ch_proto_parse_request(const char *buf, size_t len, ch_proto_request_t *req,
-                           ch_proto_header_t *headers, size_t max_headers)
+/* Takes at *i a non-empty run of the bytes that table allows, ended by a SP: *out is the run
+ * and *i is left past the SP. CH_EAGAIN when the input stops first, else CH_EPARSE. */
+static int take_word(const char *buf, size_t len, size_t *i, const unsigned char *table,
+                     ch_slice_t *out)
 {
     const unsigned char *p = (const unsigned char *)buf;
-    size_t i = 0;
-    int rc;
-
-    assert(buf != NULL || len == 0);
-    memset(req, 0, sizeof(*req));
-
-    /* Empty lines before the request line are skipped: some clients send a CRLF after a
-     * POST body, which a pipelining server would otherwise read as a bad request. */
-    rc = skip_empty_lines(p, len, &i);
-    if (rc < 0) {
-        return rc;
+    size_t start = *i, k = start;
+    while (k < len && table[p[k]]) {
+        k++;
     }
-
-    /* method SP */
-    size_t start = i;
-    while (i < len && tchar_table[p[i]]) {
-        i++;
-    }
-    if (i >= len) {
+    if (k >= len) {
         return CH_EAGAIN;
     }
-    if (i == start || p[i] != ' ') {
+    if (k == start || p[k] != ' ') {
         return CH_EPARSE;
     }
-    req->method.ptr = buf + start;
-    req->method.len = i - start;
-    i++;
-
-    /* target SP */
-    start = i;
-    while (i < len && target_table[p[i]]) {
-        i++;
-    }
-    if (i >= len) {
-        return CH_EAGAIN;
-    }
-    if (i == start || p[i] != ' ') {
-        return CH_EPARSE;
-    }
-    req->target.ptr = buf + start;
-    req->target.len = i - start;
-    i++;
-
-    /* protocol line-end */
-    rc = parse_protocol(p, len, &i,
-                        (protocol_out_t){&req->protocol, &req->kind, &req->major, &req->minor});
-    if (rc < 0) {
-        return rc;
-    }
-    rc = eat_eol(p, len, &i);
-    if (rc < 0) {
-        return rc;
-    }
-
-    size_t n = 0;
-    rc = parse_headers(p, len, &i, headers, max_headers, &n);
-    if (rc < 0) {
-        return rc;
-    }
-    req->headers = headers;
-    req->num_headers = n;
-    return (int)i;
+    out->ptr = buf + start;
+    out->len = k - start;
+    *i = k + 1;
+    return 0;
 }
 
-int ch_proto_parse_response(const char *buf, size_t len, ch_proto_response_t *resp,
-                            ch_proto_header_t *headers, size_t max_headers)
+/* method SP target SP protocol, up to the line end. */
+static int request_line(const char *buf, size_t len, size_t *i, ch_proto_request_t *req)
+{
+    int rc = take_word(buf, len, i, tchar_table, &req->method);
+    if (rc == 0) {
+        rc = take_word(buf, len, i, target_table, &req->target);
+    }
+    if (rc == 0) {
+        rc = parse_protocol((const unsigned char *)buf, len, i,
+                            (protocol_out_t){&req->protocol, &req->kind, &req->major, &req->minor});
+    }
+    return rc;
+}
+
+/* protocol SP status [SP reason], up to the line end. */
+static int status_line(const char *buf, size_t len, size_t *io, ch_proto_response_t *resp)
 {
     const unsigned char *p = (const unsigned char *)buf;
-    size_t i = 0;
-    int rc;
-
-    assert(buf != NULL || len == 0);
-    memset(resp, 0, sizeof(*resp));
-
-    /* Some servers end a body with a stray CRLF that Content-Length does not count; on a
-     * connection that carries several answers it must not poison the next one. */
-    rc = skip_empty_lines(p, len, &i);
+    int rc = parse_protocol(
+        p, len, io, (protocol_out_t){&resp->protocol, &resp->kind, &resp->major, &resp->minor});
     if (rc < 0) {
         return rc;
     }
-    rc = parse_protocol(p, len, &i,
-                        (protocol_out_t){&resp->protocol, &resp->kind, &resp->major, &resp->minor});
-    if (rc < 0) {
-        return rc;
-    }
+    size_t i = *io;
     if (i >= len) {
         return CH_EAGAIN;
     }
@@ -358,18 +310,58 @@ int ch_proto_parse_response(const char *buf, size_t len, ch_proto_response_t *re
         resp->reason.ptr = buf + start;
         resp->reason.len = end - start;
     }
-    rc = eat_eol(p, len, &i);
+    *io = i;
+    return 0;
+}
+
+/* A whole head: the start line (a request's when req is not NULL, else resp's status line),
+ * its line end and the headers, into the caller's array. Bytes consumed, CH_EAGAIN or
+ * CH_EPARSE. */
+static int parse_head(const char *buf, size_t len, ch_proto_request_t *req,
+                      ch_proto_response_t *resp, ch_proto_header_t *headers, size_t max_headers)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    size_t i = 0, n = 0;
+    assert(buf != NULL || len == 0);
+    /* Empty lines before the start line are skipped: some clients send a CRLF after a POST
+     * body, which a pipelining server would otherwise read as a bad request, and some servers
+     * end a body with a stray CRLF that Content-Length does not count; on a connection that
+     * carries several messages it must not poison the next one. */
+    int rc = skip_empty_lines(p, len, &i);
+    if (rc == 0) {
+        rc = req != NULL ? request_line(buf, len, &i, req) : status_line(buf, len, &i, resp);
+    }
+    if (rc == 0) {
+        rc = eat_eol(p, len, &i);
+    }
+    if (rc == 0) {
+        rc = parse_headers(p, len, &i, headers, max_headers, &n);
+    }
     if (rc < 0) {
         return rc;
     }
-    size_t n = 0;
-    rc = parse_headers(p, len, &i, headers, max_headers, &n);
-    if (rc < 0) {
-        return rc;
+    if (req != NULL) {
+        req->headers = headers;
+        req->num_headers = n;
+    } else {
+        resp->headers = headers;
+        resp->num_headers = n;
     }
-    resp->headers = headers;
-    resp->num_headers = n;
     return (int)i;
+}
+
+int ch_proto_parse_request(const char *buf, size_t len, ch_proto_request_t *req,
+                           ch_proto_header_t *headers, size_t max_headers)
+{
+    memset(req, 0, sizeof(*req));
+    return parse_head(buf, len, req, NULL, headers, max_headers);
+}
+
+int ch_proto_parse_response(const char *buf, size_t len, ch_proto_response_t *resp,
+                            ch_proto_header_t *headers, size_t max_headers)
+{
+    memset(resp, 0, sizeof(*resp));
+    return parse_head(buf, len, NULL, resp, headers, max_headers);
 }
 
 const ch_proto_header_t *ch_proto_header_find(const ch_proto_header_t *headers, size_t n,
@@ -382,7 +374,8 @@ const ch_proto_header_t *ch_proto_header_find(const ch_proto_header_t *headers, 
             continue;
         }
         size_t j = 0;
-        while (j < name_len && lower((unsigned char)hn->ptr[j]) == lower((unsigned char)name[j])) {
+        while (j < name_len && ch_proto__lower((unsigned char)hn->ptr[j]) ==
+                                   ch_proto__lower((unsigned char)name[j])) {
             j++;
         }
         if (j == name_len) {
@@ -392,51 +385,10 @@ const ch_proto_header_t *ch_proto_header_find(const ch_proto_header_t *headers, 
     return NULL;
 }
 
-/* Parses a whole Content-Length value: one or more digits, at most INT64_MAX. */
-static int parse_length(ch_slice_t v, uint64_t *out)
-{
-    if (v.len == 0) {
-        return CH_EPARSE;
-    }
-    uint64_t x = 0;
-    for (size_t k = 0; k < v.len; k++) {
-        unsigned char c = (unsigned char)v.ptr[k];
-        if (c < '0' || c > '9') {
-            return CH_EPARSE;
-        }
-        uint64_t d = (uint64_t)(c - '0');
-        if (x > ((uint64_t)INT64_MAX - d) / 10) {
-            return CH_EPARSE;
-        }
-        x = x * 10 + d;
-    }
-    *out = x;
-    return 0;
-}
-
+/* A whole Content-Length value is one or more digits, at most INT64_MAX (a body's size). */
 int ch_proto_content_length(const ch_proto_header_t *headers, size_t n, uint64_t *out)
 {
-    int found = 0;
-    uint64_t value = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (!ieq(headers[k].name.ptr, headers[k].name.len, "content-length")) {
-            continue;
-        }
-        uint64_t v;
-        if (parse_length(headers[k].value, &v) < 0) {
-            return CH_EPARSE;
-        }
-        if (found && v != value) {
-            return CH_EPARSE;
-        }
-        found = 1;
-        value = v;
-    }
-    if (!found) {
-        return CH_ENOENT;
-    }
-    *out = value;
-    return 0;
+    return ch_proto__header_number(headers, n, "content-length", SIZE_MAX, INT64_MAX, out);
 }
 
 /* Calls fn(token, ud) for each element of a comma-separated list (RFC 9110 section 5.6.1),
@@ -491,7 +443,7 @@ int ch_proto_framing(const ch_proto_header_t *headers, size_t n, ch_proto_framin
         case 14:
             if (ieq(h->name.ptr, 14, "content-length")) {
                 uint64_t v;
-                if (parse_length(h->value, &v) < 0) {
+                if (ch_proto__digits(h->value, SIZE_MAX, INT64_MAX, &v) < 0) {
                     return CH_EPARSE;
                 }
                 if (out->has_content_length && v != out->content_length) {

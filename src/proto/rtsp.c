@@ -38,27 +38,12 @@ static int all_tchar(ch_slice_t s)
 
 int ch_proto_rtsp_cseq(const ch_proto_header_t *headers, size_t n, uint32_t *out)
 {
-    int found = 0;
-    uint32_t value = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (!ch_proto__ieq(headers[k].name, "cseq")) {
-            continue;
-        }
-        uint32_t v;
-        if (ch_proto__u32(headers[k].value, UINT32_MAX, &v) < 0) {
-            return CH_EPARSE;
-        }
-        if (found && v != value) {
-            return CH_EPARSE;
-        }
-        found = 1;
-        value = v;
+    uint64_t v;
+    int rc = ch_proto__header_number(headers, n, "cseq", 10, UINT32_MAX, &v);
+    if (rc == 0) {
+        *out = (uint32_t)v;
     }
-    if (!found) {
-        return CH_ENOENT;
-    }
-    *out = value;
-    return 0;
+    return rc;
 }
 
 /* Splits *list at the first c outside double quotes, as ch_proto__split does. An unclosed

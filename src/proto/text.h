@@ -1,11 +1,13 @@
 /*
- * Private to proto: small text helpers shared by the RTSP, SDP, URL and authentication
- * parsers. Static inline, so each file keeps its own copy and nothing leaks into the API.
+ * Private to proto: small text helpers shared by the HTTP, RTSP, SDP, URL and
+ * authentication parsers. Static inline, so each file keeps its own copy and nothing leaks into the
+ * API.
  */
 #ifndef CH_PROTO_TEXT_H
 #define CH_PROTO_TEXT_H
 
 #include "core/core.h"
+#include "proto/proto.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -72,10 +74,11 @@ static inline ch_slice_t ch_proto__split(ch_slice_t *s, char c)
     return head;
 }
 
-/* Parses all of s as 1 to 10 decimal digits no greater than max. 0 or CH_EPARSE. */
-static inline int ch_proto__u32(ch_slice_t s, uint32_t max, uint32_t *out)
+/* Parses all of s as 1 to max_len decimal digits whose value is no greater than max, without
+ * overflow whatever the length. 0 or CH_EPARSE. */
+static inline int ch_proto__digits(ch_slice_t s, size_t max_len, uint64_t max, uint64_t *out)
 {
-    if (s.len == 0 || s.len > 10) {
+    if (s.len == 0 || s.len > max_len) {
         return CH_EPARSE;
     }
     uint64_t x = 0;
@@ -84,12 +87,52 @@ static inline int ch_proto__u32(ch_slice_t s, uint32_t max, uint32_t *out)
         if (c < '0' || c > '9') {
             return CH_EPARSE;
         }
-        x = x * 10 + (uint64_t)(c - '0');
+        uint64_t d = (uint64_t)(c - '0');
+        if (x > (max - d) / 10) {
+            return CH_EPARSE;
+        }
+        x = x * 10 + d;
     }
-    if (x > max) {
+    *out = x;
+    return 0;
+}
+
+/* Parses all of s as 1 to 10 decimal digits no greater than max. 0 or CH_EPARSE. */
+static inline int ch_proto__u32(ch_slice_t s, uint32_t max, uint32_t *out)
+{
+    uint64_t x;
+    if (ch_proto__digits(s, 10, max, &x) < 0) {
         return CH_EPARSE;
     }
     *out = (uint32_t)x;
+    return 0;
+}
+
+/* The number in the headers called name (ASCII case ignored), parsed as ch_proto__digits does:
+ * 0 with *out set; CH_ENOENT when there is none; CH_EPARSE when a value is no such number or
+ * two values differ (a repeat is allowed only with the same value: RFC 9110 section 8.6 for
+ * Content-Length, the same reading for RTSP's CSeq). */
+static inline int ch_proto__header_number(const ch_proto_header_t *headers, size_t n,
+                                          const char *name, size_t max_len, uint64_t max,
+                                          uint64_t *out)
+{
+    int found = 0;
+    uint64_t value = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (!ch_proto__ieq(headers[k].name, name)) {
+            continue;
+        }
+        uint64_t v;
+        if (ch_proto__digits(headers[k].value, max_len, max, &v) < 0 || (found && v != value)) {
+            return CH_EPARSE;
+        }
+        found = 1;
+        value = v;
+    }
+    if (!found) {
+        return CH_ENOENT;
+    }
+    *out = value;
     return 0;
 }
 

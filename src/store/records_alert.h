@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/records_list.h"
+
 /* Values, NULL-terminated (docs/internals/alert.md). */
 extern const char *const ch_store_alert_states[];     /* open acknowledged resolved */
 extern const char *const ch_store_alert_kinds[];      /* camera-offline provider-down
@@ -50,23 +52,11 @@ typedef struct ch_device_transition {
     int64_t updated_at;
 } ch_device_transition_t;
 
-typedef struct ch_alert_list {
-    ch_alert_t *items;
-    size_t count;
-    int64_t total;
-    int64_t next_id;
-} ch_alert_list_t;
+CH_STORE_LIST_TYPE(ch_alert_list, ch_alert_t);
 
-typedef struct ch_device_transition_list {
-    ch_device_transition_t *items;
-    size_t count;
-    int64_t total;
-    int64_t next_id;
-} ch_device_transition_list_t;
+CH_STORE_LIST_TYPE(ch_device_transition_list, ch_device_transition_t);
 
 void ch_alert_fini(ch_alert_t *a);
 void ch_device_transition_fini(ch_device_transition_t *t);
-void ch_alert_list_free(ch_alert_list_t *l);
-void ch_device_transition_list_free(ch_device_transition_list_t *l);
 
 #endif /* CH_STORE_RECORDS_ALERT_H */

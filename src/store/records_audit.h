@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/records_list.h"
+
 /* One audit record as the index knows it: enough to find records by camera, agency, event,
  * actor, action and time. The audit log is the truth; the index only points into it by seq,
  * and can be dropped and rebuilt from the log at any time. Strings are borrowed. */
@@ -60,14 +62,8 @@ typedef struct ch_outbox {
     int64_t updated_at;
 } ch_outbox_t;
 
-typedef struct ch_outbox_list {
-    ch_outbox_t *items;
-    size_t count;
-    int64_t total;
-    int64_t next_id;
-} ch_outbox_list_t;
+CH_STORE_LIST_TYPE(ch_outbox_list, ch_outbox_t);
 
 void ch_outbox_fini(ch_outbox_t *o);
-void ch_outbox_list_free(ch_outbox_list_t *l);
 
 #endif /* CH_STORE_RECORDS_AUDIT_H */

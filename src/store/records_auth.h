@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/records_list.h"
+
 /* The roles of people and systems (see docs/internals/auth.md), NULL-terminated. */
 extern const char *const ch_store_roles[];
 
@@ -51,24 +53,12 @@ typedef struct ch_session {
     int64_t updated_at;
 } ch_session_t;
 
-typedef struct ch_user_list {
-    ch_user_t *items;
-    size_t count;
-    int64_t total;
-    int64_t next_id;
-} ch_user_list_t;
+CH_STORE_LIST_TYPE(ch_user_list, ch_user_t);
 
-typedef struct ch_apikey_list {
-    ch_apikey_t *items;
-    size_t count;
-    int64_t total;
-    int64_t next_id;
-} ch_apikey_list_t;
+CH_STORE_LIST_TYPE(ch_apikey_list, ch_apikey_t);
 
 void ch_user_fini(ch_user_t *u);
 void ch_apikey_fini(ch_apikey_t *k);
 void ch_session_fini(ch_session_t *s);
-void ch_user_list_free(ch_user_list_t *l);
-void ch_apikey_list_free(ch_apikey_list_t *l);
 
 #endif /* CH_STORE_RECORDS_AUTH_H */

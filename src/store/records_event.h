@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/records_list.h"
+
 /* Statuses, NULL-terminated (docs/internals/event.md). */
 extern const char *const ch_store_event_statuses[]; /* pending active denied closed expired */
 extern const char *const ch_store_grant_statuses[]; /* pending active denied expired closed
@@ -60,23 +62,11 @@ typedef struct ch_grant {
     int64_t updated_at;
 } ch_grant_t;
 
-typedef struct ch_event_list {
-    ch_event_t *items;
-    size_t count;
-    int64_t total;
-    int64_t next_id;
-} ch_event_list_t;
+CH_STORE_LIST_TYPE(ch_event_list, ch_event_t);
 
-typedef struct ch_grant_list {
-    ch_grant_t *items;
-    size_t count;
-    int64_t total;
-    int64_t next_id;
-} ch_grant_list_t;
+CH_STORE_LIST_TYPE(ch_grant_list, ch_grant_t);
 
 void ch_event_fini(ch_event_t *e);
 void ch_grant_fini(ch_grant_t *g);
-void ch_event_list_free(ch_event_list_t *l);
-void ch_grant_list_free(ch_grant_list_t *l);
 
 #endif /* CH_STORE_RECORDS_EVENT_H */

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/records_list.h"
+
 /* An agency: a provider of video (district center, city agency), a user of it (112, 119, ...)
  * or both. */
 typedef struct ch_agency {
@@ -98,30 +100,10 @@ void ch_device_fini(ch_device_t *d);
 void ch_camera_init(ch_camera_t *c);
 void ch_device_init(ch_device_t *d);
 
-/* A page of a list (ch_store_*_list). */
-typedef struct ch_agency_list {
-    ch_agency_t *items;
-    size_t count;
-    int64_t total;   /* all matches of the filter, cursor aside */
-    int64_t next_id; /* cursor for the next page (the last id), or 0 when no more */
-} ch_agency_list_t;
+/* Pages of the lists (store/records_list.h). */
+CH_STORE_LIST_TYPE(ch_agency_list, ch_agency_t);
+CH_STORE_LIST_TYPE(ch_camera_list, ch_camera_t);
 
-typedef struct ch_camera_list {
-    ch_camera_t *items;
-    size_t count;
-    int64_t total;
-    int64_t next_id;
-} ch_camera_list_t;
-
-typedef struct ch_device_list {
-    ch_device_t *items;
-    size_t count;
-    int64_t total;
-    int64_t next_id;
-} ch_device_list_t;
-
-void ch_agency_list_free(ch_agency_list_t *l);
-void ch_camera_list_free(ch_camera_list_t *l);
-void ch_device_list_free(ch_device_list_t *l);
+CH_STORE_LIST_TYPE(ch_device_list, ch_device_t);
 
 #endif /* CH_STORE_RECORDS_REGISTRY_H */

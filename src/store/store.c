@@ -319,20 +319,11 @@ void ch_store__record_fini(const ch_store__table_t *t, void *rec)
     memset(rec, 0, t->record_size);
 }
 
-void ch_agency_fini(ch_agency_t *a)
-{
-    ch_store__record_fini(AGENCIES, a);
-}
+CH_STORE__FINI(ch_agency_fini, ch_agency_t, AGENCIES)
 
-void ch_camera_fini(ch_camera_t *c)
-{
-    ch_store__record_fini(CAMERAS, c);
-}
+CH_STORE__FINI(ch_camera_fini, ch_camera_t, CAMERAS)
 
-void ch_device_fini(ch_device_t *d)
-{
-    ch_store__record_fini(DEVICES, d);
-}
+CH_STORE__FINI(ch_device_fini, ch_device_t, DEVICES)
 
 void ch_camera_init(ch_camera_t *c)
 {
@@ -677,20 +668,7 @@ int ch_store_rollback(ch_store_t *st)
 
 /* ---- agencies ------------------------------------------------------------------------------ */
 
-int ch_store_agency_create(ch_store_t *st, ch_agency_t *a)
-{
-    int rc = agency_check(st, a);
-    if (rc != 0) {
-        return rc;
-    }
-    return ch_store__create(st, AGENCIES, a);
-}
-
-int ch_store_agency_get(ch_store_t *st, int64_t id, ch_agency_t *out)
-{
-    memset(out, 0, sizeof(*out));
-    return st->ops->get(st, AGENCIES, id, out);
-}
+CH_STORE__GET(ch_store_agency_get, ch_agency_t, AGENCIES)
 
 int ch_store_agency_find_by_name(ch_store_t *st, const char *name, ch_agency_t *out)
 {
@@ -701,14 +679,8 @@ int ch_store_agency_find_by_name(ch_store_t *st, const char *name, ch_agency_t *
     return st->ops->agency_find_by_name(st, name, out);
 }
 
-int ch_store_agency_update(ch_store_t *st, ch_agency_t *a)
-{
-    int rc = agency_check(st, a);
-    if (rc != 0) {
-        return rc;
-    }
-    return ch_store__update(st, AGENCIES, a);
-}
+CH_STORE__WRITES(ch_store_agency_create, ch_store_agency_update, ch_agency_t, AGENCIES,
+                 agency_check)
 
 int ch_store_agency_delete(ch_store_t *st, int64_t id)
 {
@@ -740,29 +712,9 @@ CH_STORE__LIST(ch_store_agency_list, ch_agency_list_t, AGENCIES)
 
 /* ---- cameras ------------------------------------------------------------------------------- */
 
-int ch_store_camera_create(ch_store_t *st, ch_camera_t *c)
-{
-    int rc = camera_check(st, c);
-    if (rc != 0) {
-        return rc;
-    }
-    return ch_store__create(st, CAMERAS, c);
-}
+CH_STORE__GET(ch_store_camera_get, ch_camera_t, CAMERAS)
 
-int ch_store_camera_get(ch_store_t *st, int64_t id, ch_camera_t *out)
-{
-    memset(out, 0, sizeof(*out));
-    return st->ops->get(st, CAMERAS, id, out);
-}
-
-int ch_store_camera_update(ch_store_t *st, ch_camera_t *c)
-{
-    int rc = camera_check(st, c);
-    if (rc != 0) {
-        return rc;
-    }
-    return ch_store__update(st, CAMERAS, c);
-}
+CH_STORE__WRITES(ch_store_camera_create, ch_store_camera_update, ch_camera_t, CAMERAS, camera_check)
 
 int ch_store_camera_delete(ch_store_t *st, int64_t id)
 {
@@ -866,29 +818,9 @@ char *ch_store__run_text(const char *first, int64_t number, int64_t j)
 
 /* ---- devices ------------------------------------------------------------------------------- */
 
-int ch_store_device_create(ch_store_t *st, ch_device_t *d)
-{
-    int rc = device_check(st, d);
-    if (rc != 0) {
-        return rc;
-    }
-    return ch_store__create(st, DEVICES, d);
-}
+CH_STORE__GET(ch_store_device_get, ch_device_t, DEVICES)
 
-int ch_store_device_get(ch_store_t *st, int64_t id, ch_device_t *out)
-{
-    memset(out, 0, sizeof(*out));
-    return st->ops->get(st, DEVICES, id, out);
-}
-
-int ch_store_device_update(ch_store_t *st, ch_device_t *d)
-{
-    int rc = device_check(st, d);
-    if (rc != 0) {
-        return rc;
-    }
-    return ch_store__update(st, DEVICES, d);
-}
+CH_STORE__WRITES(ch_store_device_create, ch_store_device_update, ch_device_t, DEVICES, device_check)
 
 int ch_store_device_delete(ch_store_t *st, int64_t id)
 {

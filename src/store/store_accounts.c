@@ -17,25 +17,13 @@ const char *const ch_store_roles[] = {"admin", "operator", "agency", "provider",
 
 static const char *const apikey_roles[] = {"agency", "provider", NULL};
 
-void ch_user_fini(ch_user_t *u)
-{
-    ch_store__record_fini(USERS, u);
-}
+CH_STORE__FINI(ch_user_fini, ch_user_t, USERS)
 
-void ch_apikey_fini(ch_apikey_t *k)
-{
-    ch_store__record_fini(APIKEYS, k);
-}
+CH_STORE__FINI(ch_apikey_fini, ch_apikey_t, APIKEYS)
 
-void ch_session_fini(ch_session_t *s)
-{
-    ch_store__record_fini(SESSIONS, s);
-}
+CH_STORE__FINI(ch_session_fini, ch_session_t, SESSIONS)
 
-void ch_outbox_fini(ch_outbox_t *o)
-{
-    ch_store__record_fini(OUTBOX, o);
-}
+CH_STORE__FINI(ch_outbox_fini, ch_outbox_t, OUTBOX)
 
 CH_STORE__LIST_FREE(ch_user_list_free, ch_user_list_t, USERS)
 CH_STORE__LIST_FREE(ch_apikey_list_free, ch_apikey_list_t, APIKEYS)
@@ -72,17 +60,7 @@ static int user_check(ch_store_t *st, const ch_user_t *u)
     return 0;
 }
 
-int ch_store_user_create(ch_store_t *st, ch_user_t *u)
-{
-    int rc = user_check(st, u);
-    return rc != 0 ? rc : ch_store__create(st, USERS, u);
-}
-
-int ch_store_user_get(ch_store_t *st, int64_t id, ch_user_t *out)
-{
-    memset(out, 0, sizeof(*out));
-    return st->ops->get(st, USERS, id, out);
-}
+CH_STORE__GET(ch_store_user_get, ch_user_t, USERS)
 
 int ch_store_user_find(ch_store_t *st, const char *name, ch_user_t *out)
 {
@@ -93,11 +71,7 @@ int ch_store_user_find(ch_store_t *st, const char *name, ch_user_t *out)
     return st->ops->find_by_key(st, USERS, name, out);
 }
 
-int ch_store_user_update(ch_store_t *st, ch_user_t *u)
-{
-    int rc = user_check(st, u);
-    return rc != 0 ? rc : ch_store__update(st, USERS, u);
-}
+CH_STORE__WRITES(ch_store_user_create, ch_store_user_update, ch_user_t, USERS, user_check)
 
 CH_STORE__LIST(ch_store_user_list, ch_user_list_t, USERS)
 
@@ -118,23 +92,9 @@ static int apikey_check(ch_store_t *st, const ch_apikey_t *k)
     return 0;
 }
 
-int ch_store_apikey_create(ch_store_t *st, ch_apikey_t *k)
-{
-    int rc = apikey_check(st, k);
-    return rc != 0 ? rc : ch_store__create(st, APIKEYS, k);
-}
+CH_STORE__GET(ch_store_apikey_get, ch_apikey_t, APIKEYS)
 
-int ch_store_apikey_get(ch_store_t *st, int64_t id, ch_apikey_t *out)
-{
-    memset(out, 0, sizeof(*out));
-    return st->ops->get(st, APIKEYS, id, out);
-}
-
-int ch_store_apikey_update(ch_store_t *st, ch_apikey_t *k)
-{
-    int rc = apikey_check(st, k);
-    return rc != 0 ? rc : ch_store__update(st, APIKEYS, k);
-}
+CH_STORE__WRITES(ch_store_apikey_create, ch_store_apikey_update, ch_apikey_t, APIKEYS, apikey_check)
 
 CH_STORE__LIST(ch_store_apikey_list, ch_apikey_list_t, APIKEYS)
 
@@ -151,12 +111,6 @@ static int session_check(ch_store_t *st, const ch_session_t *s)
     return 0;
 }
 
-int ch_store_session_create(ch_store_t *st, ch_session_t *s)
-{
-    int rc = session_check(st, s);
-    return rc != 0 ? rc : ch_store__create(st, SESSIONS, s);
-}
-
 int ch_store_session_find(ch_store_t *st, const char *token_hash, ch_session_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -166,11 +120,8 @@ int ch_store_session_find(ch_store_t *st, const char *token_hash, ch_session_t *
     return st->ops->find_by_key(st, SESSIONS, token_hash, out);
 }
 
-int ch_store_session_update(ch_store_t *st, ch_session_t *s)
-{
-    int rc = session_check(st, s);
-    return rc != 0 ? rc : ch_store__update(st, SESSIONS, s);
-}
+CH_STORE__WRITES(ch_store_session_create, ch_store_session_update, ch_session_t, SESSIONS,
+                 session_check)
 
 int ch_store_session_delete(ch_store_t *st, int64_t id)
 {

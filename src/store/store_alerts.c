@@ -17,15 +17,9 @@ const char *const ch_store_alert_severities[] = {"info", "warning", "critical", 
 
 static const char *const subject_types[] = {"camera", "device", "agency", NULL};
 
-void ch_alert_fini(ch_alert_t *a)
-{
-    ch_store__record_fini(ALERTS, a);
-}
+CH_STORE__FINI(ch_alert_fini, ch_alert_t, ALERTS)
 
-void ch_device_transition_fini(ch_device_transition_t *t)
-{
-    ch_store__record_fini(TRANSITIONS, t);
-}
+CH_STORE__FINI(ch_device_transition_fini, ch_device_transition_t, TRANSITIONS)
 
 CH_STORE__LIST_FREE(ch_alert_list_free, ch_alert_list_t, ALERTS)
 
@@ -48,23 +42,9 @@ static int alert_check(ch_store_t *st, const ch_alert_t *a)
     return 0;
 }
 
-int ch_store_alert_create(ch_store_t *st, ch_alert_t *a)
-{
-    int rc = alert_check(st, a);
-    return rc != 0 ? rc : ch_store__create(st, ALERTS, a);
-}
+CH_STORE__GET(ch_store_alert_get, ch_alert_t, ALERTS)
 
-int ch_store_alert_get(ch_store_t *st, int64_t id, ch_alert_t *out)
-{
-    memset(out, 0, sizeof(*out));
-    return st->ops->get(st, ALERTS, id, out);
-}
-
-int ch_store_alert_update(ch_store_t *st, ch_alert_t *a)
-{
-    int rc = alert_check(st, a);
-    return rc != 0 ? rc : ch_store__update(st, ALERTS, a);
-}
+CH_STORE__WRITES(ch_store_alert_create, ch_store_alert_update, ch_alert_t, ALERTS, alert_check)
 
 CH_STORE__LIST(ch_store_alert_list, ch_alert_list_t, ALERTS)
 

@@ -15,15 +15,9 @@ const char *const ch_store_event_statuses[] = {"pending", "active",  "denied",
 const char *const ch_store_grant_statuses[] = {"pending", "active",  "denied",   "expired",
                                                "closed",  "revoked", "released", NULL};
 
-void ch_event_fini(ch_event_t *e)
-{
-    ch_store__record_fini(EVENTS, e);
-}
+CH_STORE__FINI(ch_event_fini, ch_event_t, EVENTS)
 
-void ch_grant_fini(ch_grant_t *g)
-{
-    ch_store__record_fini(GRANTS, g);
-}
+CH_STORE__FINI(ch_grant_fini, ch_grant_t, GRANTS)
 
 CH_STORE__LIST_FREE(ch_event_list_free, ch_event_list_t, EVENTS)
 
@@ -56,42 +50,14 @@ static int grant_check(ch_store_t *st, const ch_grant_t *g)
     return ch_store__check_enum(st, "grant", "status", g->status, ch_store_grant_statuses);
 }
 
-int ch_store_event_create(ch_store_t *st, ch_event_t *e)
-{
-    int rc = event_check(st, e);
-    return rc != 0 ? rc : ch_store__create(st, EVENTS, e);
-}
+CH_STORE__GET(ch_store_event_get, ch_event_t, EVENTS)
 
-int ch_store_event_get(ch_store_t *st, int64_t id, ch_event_t *out)
-{
-    memset(out, 0, sizeof(*out));
-    return st->ops->get(st, EVENTS, id, out);
-}
-
-int ch_store_event_update(ch_store_t *st, ch_event_t *e)
-{
-    int rc = event_check(st, e);
-    return rc != 0 ? rc : ch_store__update(st, EVENTS, e);
-}
+CH_STORE__WRITES(ch_store_event_create, ch_store_event_update, ch_event_t, EVENTS, event_check)
 
 CH_STORE__LIST(ch_store_event_list, ch_event_list_t, EVENTS)
 
-int ch_store_grant_create(ch_store_t *st, ch_grant_t *g)
-{
-    int rc = grant_check(st, g);
-    return rc != 0 ? rc : ch_store__create(st, GRANTS, g);
-}
+CH_STORE__GET(ch_store_grant_get, ch_grant_t, GRANTS)
 
-int ch_store_grant_get(ch_store_t *st, int64_t id, ch_grant_t *out)
-{
-    memset(out, 0, sizeof(*out));
-    return st->ops->get(st, GRANTS, id, out);
-}
-
-int ch_store_grant_update(ch_store_t *st, ch_grant_t *g)
-{
-    int rc = grant_check(st, g);
-    return rc != 0 ? rc : ch_store__update(st, GRANTS, g);
-}
+CH_STORE__WRITES(ch_store_grant_create, ch_store_grant_update, ch_grant_t, GRANTS, grant_check)
 
 CH_STORE__LIST(ch_store_grant_list, ch_grant_list_t, GRANTS)

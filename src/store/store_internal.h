@@ -184,7 +184,8 @@ const ch_store__table_desc_t *ch_store__schema_table(const char *name);
 /* ---- back end interface -------------------------------------------------------------------- */
 
 /* One list result, whatever the record type: items is an array of count records of the table's
- * record_size. The typed lists of store.h have this same layout, which store.c checks. */
+ * record_size. The typed lists of store.h have this same layout (CH_STORE_LIST_TYPE declares them
+ * all). */
 typedef struct ch_store__list {
     void *items;
     size_t count;
@@ -198,6 +199,13 @@ int ch_store__list(ch_store_t *st, const ch_store__table_t *t, const ch_store_fi
 
 /* Frees count records of table t stored back to back in items, then the array. */
 void ch_store__list_items_free(const ch_store__table_t *t, void *items, size_t count);
+
+/* A record type's *_fini (store.h): its strings freed, the record zeroed. */
+#define CH_STORE__FINI(fn, type, table)                                                            \
+    void fn(type *rec)                                                                             \
+    {                                                                                              \
+        ch_store__record_fini(table, rec);                                                         \
+    }
 
 /* The typed list calls of store.h, one line each: the typed lists have the generic layout. */
 #define CH_STORE__LIST_FREE(fn, type, table)                                                       \
@@ -219,6 +227,28 @@ void ch_store__list_items_free(const ch_store__table_t *t, void *items, size_t c
         out->total = l.total;                                                                      \
         out->next_id = l.next_id;                                                                  \
         return rc;                                                                                 \
+    }
+
+/* The get of a record type: out zeroed first, so a miss leaves nothing to free. */
+#define CH_STORE__GET(fn, type, table)                                                             \
+    int fn(ch_store_t *st, int64_t id, type *out)                                                  \
+    {                                                                                              \
+        memset(out, 0, sizeof(*out));                                                              \
+        return st->ops->get(st, table, id, out);                                                   \
+    }
+
+/* The create and the update of a record type: check (ch_store_t *, const type *) refuses a
+ * record the store would not keep, before the back end sees it. */
+#define CH_STORE__WRITES(create_fn, update_fn, type, table, check)                                 \
+    int create_fn(ch_store_t *st, type *rec)                                                       \
+    {                                                                                              \
+        int rc = check(st, rec);                                                                   \
+        return rc != 0 ? rc : ch_store__create(st, table, rec);                                    \
+    }                                                                                              \
+    int update_fn(ch_store_t *st, type *rec)                                                       \
+    {                                                                                              \
+        int rc = check(st, rec);                                                                   \
+        return rc != 0 ? rc : ch_store__update(st, table, rec);                                    \
     }
 
 typedef struct ch_store_ops {

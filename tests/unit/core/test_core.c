@@ -5,7 +5,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/core.h"
 
@@ -21,6 +23,41 @@ static void test_parse_int64_accepts_only_whole_decimal_numbers(void **state)
     assert_int_equal(ch_parse_int64("-", 1, &v), CH_EPARSE);
     assert_int_equal(ch_parse_int64("12a", 3, &v), CH_EPARSE);
     assert_int_equal(ch_parse_int64(" 1", 2, &v), CH_EPARSE);
+}
+
+static void test_parse_uint64_takes_20_digits_up_to_the_maximum_and_no_sign(void **state)
+{
+    uint64_t v = 0;
+    assert_int_equal(ch_parse_uint64("18446744073709551615", 20, &v), 0);
+    assert_true(v == UINT64_MAX);
+    assert_int_equal(ch_parse_uint64("007", 3, &v), 0);
+    assert_true(v == 7);
+    assert_int_equal(ch_parse_uint64("18446744073709551616", 20, &v), CH_EPARSE);
+    assert_int_equal(ch_parse_uint64("000000000000000000001", 21, &v), CH_EPARSE);
+    assert_int_equal(ch_parse_uint64("+1", 2, &v), CH_EPARSE);
+    assert_int_equal(ch_parse_uint64("", 0, &v), CH_EPARSE);
+}
+
+static void test_buf_read_file_appends_the_whole_file(void **state)
+{
+    char path[] = "/tmp/ch_test_core_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    char big[200000];
+    for (size_t i = 0; i < sizeof(big); i++) {
+        big[i] = (char)('a' + i % 26);
+    }
+    assert_int_equal(write(fd, big, sizeof(big)), (ssize_t)sizeof(big));
+    close(fd);
+    ch_buf_t b = {0};
+    ch_buf_append_str(&b, "head:");
+    assert_int_equal(ch_buf_read_file(&b, path), 0);
+    assert_int_equal(b.len, 5 + sizeof(big));
+    assert_memory_equal(b.data + 5, big, sizeof(big));
+    assert_int_equal(b.data[b.len], '\0');
+    unlink(path);
+    assert_int_equal(ch_buf_read_file(&b, path), CH_ENOENT);
+    ch_buf_fini(&b);
 }
 
 static void test_parse_double_rejects_inf_nan_and_hex(void **state)
@@ -266,6 +303,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_int64_accepts_only_whole_decimal_numbers),
+        cmocka_unit_test(test_parse_uint64_takes_20_digits_up_to_the_maximum_and_no_sign),
+        cmocka_unit_test(test_buf_read_file_appends_the_whole_file),
         cmocka_unit_test(test_parse_double_rejects_inf_nan_and_hex),
         cmocka_unit_test(test_buf_grows_and_stays_nul_terminated),
         cmocka_unit_test(test_log_quote_escapes_spaces_and_quotes),
