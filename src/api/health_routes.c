@@ -436,7 +436,8 @@ static void handle_report(api_ctx_t *c)
         ch_api__query_fini(&q);
         return;
     }
-    if (ch_health_month_range(month, off, &from, &to) != 0) {
+    int64_t now = ch_time_now_ms();
+    if (ch_health_month_so_far(month, off, now, &from, &to) != 0) {
         ch_api__query_fini(&q);
         ch_api__reply_error(c, 400, "invalid", "month", "month must be a month, YYYY-MM");
         return;
@@ -445,7 +446,6 @@ static void handle_report(api_ctx_t *c)
     char label[16];
     snprintf(label, sizeof(label), "%s", month);
     ch_api__query_fini(&q);
-    int64_t now = ch_time_now_ms();
     if (from >= now) {
         ch_api__reply_error(c, 400, "invalid", "month", "the month has not begun");
         return;
@@ -455,7 +455,7 @@ static void handle_report(api_ctx_t *c)
     ch_health_flush(c->api->svc.health);
     report_read_t *j = ch_calloc(1, sizeof(*j));
     j->from = from;
-    j->to = to < now ? to : now;
+    j->to = to;
     j->csv = csv;
     snprintf(j->label, sizeof(j->label), "%s", label);
     ch_api__store_read(c, report_work, report_done, j);
