@@ -329,7 +329,7 @@ static void request_actor(const api_ctx_t *c, char out[96])
 static int api_audit(api_ctx_t *c, const char *actor, const char *action, const char *object,
                      const char *outcome, json_t *details, int ending)
 {
-    if (c->api->audit == NULL) {
+    if (c->api->svc.audit == NULL) {
         json_decref(details);
         return 0;
     }
@@ -340,8 +340,8 @@ static int api_audit(api_ctx_t *c, const char *actor, const char *action, const 
     }
     ch_audit_entry_t e = {
         .actor = actor, .action = action, .object = object, .outcome = outcome, .details = details};
-    int rc = ending ? ch_audit_append_ending(c->api->audit, &e, NULL)
-                    : ch_audit_append(c->api->audit, &e, NULL);
+    int rc = ending ? ch_audit_append_ending(c->api->svc.audit, &e, NULL)
+                    : ch_audit_append(c->api->svc.audit, &e, NULL);
     json_decref(details);
     if (rc != 0) {
         ch_log(CH_LOG_ERROR, "api", "msg=\"audit append failed\" action=%s rc=%d error=\"%s\"",
@@ -364,7 +364,7 @@ int ch_api__audit_ending(api_ctx_t *c, const char *actor, const char *action, co
 
 int ch_api__audit_refusal(api_ctx_t *c, const char *action, int status, json_t *details)
 {
-    if (c->api->audit == NULL) {
+    if (c->api->svc.audit == NULL) {
         json_decref(details);
         return 0;
     }
@@ -372,7 +372,7 @@ int ch_api__audit_refusal(api_ctx_t *c, const char *action, int status, json_t *
      * per-connection actor would make every try a new one to count). */
     const char *who = c->who.kind != CH_AUTH_NONE ? c->who.actor : "anonymous";
     ch_audit_entry_t e = {.actor = who, .action = action, .outcome = "denied", .details = details};
-    int rc = ch_audit_refusal(c->api->audit, c->req->peer, status, &e);
+    int rc = ch_audit_refusal(c->api->svc.audit, c->req->peer, status, &e);
     json_decref(details);
     if (rc != 0) {
         ch_log(CH_LOG_ERROR, "api", "msg=\"audit append failed\" action=%s rc=%d error=\"%s\"",
@@ -552,7 +552,8 @@ static void handle_health(api_ctx_t *c)
     if (sec != api->health_sec || api->in_flight != api->health_in_flight || api->health_len == 0) {
         /* The audit log's state: a full disk (or a failed one) refuses new decisions. */
         char why[200] = "";
-        int degraded = api->audit != NULL && ch_audit_status(api->audit, why, sizeof(why)) != 0;
+        int degraded =
+            api->svc.audit != NULL && ch_audit_status(api->svc.audit, why, sizeof(why)) != 0;
         int64_t uptime = (now_ms - api->started_at_ms) / 1000;
         int n = snprintf(api->health_body, sizeof(api->health_body),
                          "{\"status\":\"%s\",%s%s%s\"uptime_s\":%" PRId64
@@ -608,7 +609,7 @@ typedef struct api_import {
 static void import_work(uv_work_t *w)
 {
     api_import_t *im = w->data;
-    ch_audit_t *audit = im->ctx.api->audit;
+    ch_audit_t *audit = im->ctx.api->svc.audit;
     ch_store_t *st = NULL;
     char object[300];
     snprintf(object, sizeof(object), "import:%s", im->name);
@@ -839,7 +840,7 @@ static void geo_done(uv_work_t *w, int status)
     api_ctx_t *c = &g->ctx;
     char *text = NULL;
     ch_api__err_t e;
-    if (status != UV_ECANCELED && ch_api__geo_mark(g->job, api->health)) {
+    if (status != UV_ECANCELED && ch_api__geo_mark(g->job, api->svc.health)) {
         /* The second pass: writing the answer, with the states read here. */
         if (uv_queue_work(api->loop, &g->work, geo_work, geo_done) == 0) {
             api->in_flight++;
@@ -1014,7 +1015,7 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
         break;
     case CH_API__R_SERVICES:
         if (ch_api__reject_query(&c) == 0) {
-            ch_api__reply_json(&c, 200, NULL, ch_api__services_json(*api->policy));
+            ch_api__reply_json(&c, 200, NULL, ch_api__services_json(*api->svc.policy));
         }
         break;
     case CH_API__R_SESSION_LOGIN:
@@ -1127,11 +1128,10 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg,
                                     .max_per_address = cfg->max_hashes_per_address};
     api->hasher = ch_auth_hasher_new(loop, &hcfg);
     /* The services, once. */
-    api->audit = svc->audit;
-    api->events = svc->events;
-    api->policy = svc->policy != NULL ? svc->policy : &no_policy;
-    api->health = svc->health;
     api->svc = *svc;
+    if (api->svc.policy == NULL) {
+        api->svc.policy = &no_policy; /* read at each request: never NULL here */
+    }
     api->svc.metrics = NULL;       /* set by ch_api__metrics_attach */
     api->svc.metrics_token = NULL; /* copied there */
     ch_api__metrics_attach(api, svc->metrics, svc->metrics_token);
@@ -1180,7 +1180,7 @@ void ch_api_free(ch_api_t *api)
 int ch_api_tick(ch_api_t *api)
 {
     ch_api__flush_events(api);
-    return ch_event_tick(api->events);
+    return ch_event_tick(api->svc.events);
 }
 
 void ch_api_flush(ch_api_t *api)

@@ -17,14 +17,13 @@ struct ch_api {
     char *store_url;
     size_t max_import_bytes;
     int64_t started_at_ms;
-    /* The services as ch_api_new was given them (api.h), all read-only here (the geo index
-     * at *svc.geo, the registry's use cases at svc.registry); svc.metrics_token is not kept (a
-     * copy is, metrics_token). The ones the event and health routes read are also kept under
-     * their own names below (audit, events, policy, health) until those routes read svc. */
+    /* The services as ch_api_new was given them (api.h), all read-only here (the audit log at
+     * svc.audit, NULL: nothing audited; the events engine at svc.events; the geo index at
+     * *svc.geo; the registry's use cases at svc.registry; the services in force at
+     * *svc.policy, never NULL here, *svc.policy NULL when none is configured; camera health at
+     * svc.health, NULL when not running); svc.metrics_token is not kept (a copy is,
+     * metrics_token). */
     ch_api_services_t svc;
-    ch_audit_t *audit; /* borrowed; NULL: nothing audited */
-    /* The hub's slot of the services in force (*policy NULL when none is configured). */
-    const ch_policy_t *const *policy;
     size_t in_flight; /* imports and geo queries on the pool, logins and passwords on the
                        * hasher */
     size_t geo_jobs;  /* path, area and coverage queries among them */
@@ -42,7 +41,6 @@ struct ch_api {
     ch_auth_lockout_t *lockout;   /* failed logins per user name and client address */
     ch_auth_hasher_t *hasher;     /* Argon2id off the loop, bounded; NULL once closed */
     int cookie_secure;            /* add "Secure" to the session cookie (the hub is behind TLS) */
-    ch_event_engine_t *events;    /* events and grants (the hub's) */
     uv_check_t *check;            /* ends the event engine's batch of opens after each poll phase */
     /* The operator console (static_routes.c): its directory or NULL, the tile URL or NULL,
      * and the Content-Security-Policy its pages are answered with (it names the origin of
@@ -54,8 +52,6 @@ struct ch_api {
      * figures counted on every answer. */
     char *metrics_token;
     struct ch_api__http_stats *http_stats;
-    /* Camera health (health_routes.c): states, the runner's view; NULL when not running. */
-    struct ch_health *health;
 };
 
 /* One request being answered: who asks, and what the access log line needs. */

@@ -287,7 +287,7 @@ static int answer_consistency(ch_audit_t *audit, const ch_api__query_t *q, json_
 
 void ch_api__handle_audit(api_ctx_t *c, ch_api__route_id_t route)
 {
-    ch_audit_t *audit = c->api->audit;
+    ch_audit_t *audit = c->api->svc.audit;
     if (audit == NULL) {
         ch_api__reply_error(c, 503, "audit_unavailable", NULL, "this server keeps no audit log");
         return;

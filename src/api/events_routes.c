@@ -241,7 +241,7 @@ typedef struct open_job {
 static void open_work(uv_work_t *w)
 {
     open_job_t *j = w->data;
-    j->rc = ch_audit_append(j->ctx.api->audit, &j->p->entry, NULL);
+    j->rc = ch_audit_append(j->ctx.api->svc.audit, &j->p->entry, NULL);
 }
 
 /* A job of the pool is back on the loop: 0 to go on with it, or 1 when the API is closing
@@ -278,8 +278,8 @@ static void open_done(uv_work_t *w, int status)
     ch_fault_t err;
     json_t *out = NULL;
     memset(&err, 0, sizeof(err));
-    int rc = ch_event_open_finish(api->events, &who, j->p, status == UV_ECANCELED ? CH_EIO : j->rc,
-                                  &out, &err);
+    int rc = ch_event_open_finish(api->svc.events, &who, j->p,
+                                  status == UV_ECANCELED ? CH_EIO : j->rc, &out, &err);
     reply_event(c, rc, 201, out, &err);
     ch_free(j);
 }
@@ -288,7 +288,7 @@ static void open_done(uv_work_t *w, int status)
 static void open_queue(ch_api_t *api, open_job_t *j)
 {
     api->in_flight++;
-    if (api->audit == NULL) {
+    if (api->svc.audit == NULL) {
         j->rc = 0;
         open_done(&j->work, 0);
     } else if (uv_queue_work(api->loop, &j->work, open_work, open_done) != 0) {
@@ -317,8 +317,8 @@ static void batch_done(ch_event_pending_t *p, int rc)
 
 void ch_api__flush_events(ch_api_t *api)
 {
-    if (ch_event_in_batch(api->events)) {
-        (void)ch_event_batch_end(api->events, batch_done); /* each open is answered */
+    if (ch_event_in_batch(api->svc.events)) {
+        (void)ch_event_batch_end(api->svc.events, batch_done); /* each open is answered */
     }
 }
 
@@ -341,14 +341,14 @@ static void open_start(api_ctx_t *c, const ch_event_actor_t *who, const open_bod
         api->check->data = api;
         uv_check_start(api->check, on_check);
     }
-    if (ch_event_batch_begin(api->events) != 0) {
+    if (ch_event_batch_begin(api->svc.events) != 0) {
         ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
         return;
     }
     open_job_t *j = ch_calloc(1, sizeof(*j));
     j->ctx = *c;
     j->work.data = j;
-    int rc = ch_event_open_begin(api->events, who, &b->req, j, &j->p, &err);
+    int rc = ch_event_open_begin(api->svc.events, who, &b->req, j, &j->p, &err);
     if (rc != 0) {
         ch_free(j);
         ch_api__reply_fault(c, &err);
@@ -408,12 +408,12 @@ static void open_event(api_ctx_t *c, const ch_event_actor_t *who, json_t *body)
         return;
     }
     if (open_request(body, &b, &err) != 0) {
-        (void)ch_event_open_refused(api->events, who, &err); /* on the record too */
+        (void)ch_event_open_refused(api->svc.events, who, &err); /* on the record too */
         open_body_fini(&b);
         ch_api__reply_fault(c, &err);
         return;
     }
-    if (!b.req.located && ch_event_open_prepare(api->events, who, &b.req, &q, &err) != 0) {
+    if (!b.req.located && ch_event_open_prepare(api->svc.events, who, &b.req, &q, &err) != 0) {
         open_body_fini(&b);
         ch_api__reply_fault(c, &err);
         return;
@@ -439,7 +439,7 @@ static void open_event(api_ctx_t *c, const ch_event_actor_t *who, json_t *body)
 
 void ch_api__handle_events(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_text)
 {
-    ch_event_engine_t *eng = c->api->events;
+    ch_event_engine_t *eng = c->api->svc.events;
     ch_event_actor_t who = {c->who.actor, event_role(c->who.role), c->who.agency_id};
     ch_fault_t err;
     json_t *out = NULL;
@@ -574,7 +574,7 @@ static void ledger_done(api_ctx_t *c, void *job, int rc)
         ch_api__reply_error(c, 500, "internal", NULL, "the audit log could not be read");
         return;
     }
-    ch_event_ledger_name_services(ledger, *c->api->policy);
+    ch_event_ledger_name_services(ledger, *c->api->svc.policy);
     if (!csv) {
         ch_api__reply_json(c, 200, NULL, ledger);
         return;
@@ -611,12 +611,12 @@ void ch_api__handle_ledger(api_ctx_t *c)
     if (rc != 0) {
         return;
     }
-    if (c->api->audit == NULL) {
+    if (c->api->svc.audit == NULL) {
         ch_api__reply_error(c, 503, "unavailable", NULL, "this hub keeps no audit log");
         return;
     }
     ledger_read_t *l = ch_calloc(1, sizeof(*l));
-    l->audit = c->api->audit;
+    l->audit = c->api->svc.audit;
     l->f = f;
     l->csv = csv;
     ch_api__store_read(c, ledger_work, ledger_done, l);

@@ -17,7 +17,7 @@
 
 void ch_api__health_mark(const ch_api_t *api, json_t *items, const char *id_key)
 {
-    if (api->health == NULL || !json_is_array(items)) {
+    if (api->svc.health == NULL || !json_is_array(items)) {
         return;
     }
     size_t i;
@@ -26,7 +26,7 @@ void ch_api__health_mark(const ch_api_t *api, json_t *items, const char *id_key)
     {
         json_t *id = json_object_get(o, id_key);
         if (json_is_integer(id)) {
-            ch_health_state_t s = ch_health_state_of(api->health, json_integer_value(id));
+            ch_health_state_t s = ch_health_state_of(api->svc.health, json_integer_value(id));
             json_object_set_new(o, "health", json_string(ch_health_state_name(s)));
         }
     }
@@ -147,7 +147,8 @@ static void handle_one(api_ctx_t *c, ch_slice_t seg)
         return;
     }
     ch_health_info_t info;
-    int watched = c->api->health != NULL && ch_health_get(c->api->health, cam.id, &info) == 0;
+    int watched =
+        c->api->svc.health != NULL && ch_health_get(c->api->svc.health, cam.id, &info) == 0;
     if (!watched) {
         memset(&info, 0, sizeof(info));
         info.camera_id = cam.id;
@@ -157,7 +158,7 @@ static void handle_one(api_ctx_t *c, ch_slice_t seg)
                  cam.rtsp_url == NULL ? "the camera has no stream URL" : "not probed yet");
     }
     ch_camera_fini(&cam);
-    ch_health_flush(c->api->health);
+    ch_health_flush(c->api->svc.health);
     json_t *o = info_json(&info, watched, 1);
     json_t *tr = json_array();
     if (ch_store_health_range(c->api->st, info.camera_id, INT64_MIN, INT64_MAX, 1,
@@ -238,8 +239,8 @@ static void handle_list(api_ctx_t *c)
         agency_id = c->who.agency_id;
     }
     j.items = json_array();
-    if (c->api->health != NULL) {
-        ch_health_each(c->api->health, agency_id, list_one, &j);
+    if (c->api->svc.health != NULL) {
+        ch_health_each(c->api->svc.health, agency_id, list_one, &j);
     }
     json_t *counts = json_object();
     for (int s = 0; s < CH_HEALTH_NSTATES; s++) {
@@ -333,7 +334,7 @@ static void handle_outages(api_ctx_t *c, ch_slice_t seg)
     }
     int64_t id = cam.id;
     ch_camera_fini(&cam);
-    ch_health_flush(c->api->health);
+    ch_health_flush(c->api->svc.health);
     outage_job_t j;
     memset(&j, 0, sizeof(j));
     j.items = json_array();
@@ -435,7 +436,8 @@ static void handle_report(api_ctx_t *c)
         ch_api__query_fini(&q);
         return;
     }
-    if (ch_health_month_range(month, off, &from, &to) != 0) {
+    int64_t now = ch_time_now_ms();
+    if (ch_health_month_so_far(month, off, now, &from, &to) != 0) {
         ch_api__query_fini(&q);
         ch_api__reply_error(c, 400, "invalid", "month", "month must be a month, YYYY-MM");
         return;
@@ -444,17 +446,16 @@ static void handle_report(api_ctx_t *c)
     char label[16];
     snprintf(label, sizeof(label), "%s", month);
     ch_api__query_fini(&q);
-    int64_t now = ch_time_now_ms();
     if (from >= now) {
         ch_api__reply_error(c, 400, "invalid", "month", "the month has not begun");
         return;
     }
     /* The transitions still in memory go to the store first, on the loop's handle, so that
      * the worker's read sees them. */
-    ch_health_flush(c->api->health);
+    ch_health_flush(c->api->svc.health);
     report_read_t *j = ch_calloc(1, sizeof(*j));
     j->from = from;
-    j->to = to < now ? to : now;
+    j->to = to;
     j->csv = csv;
     snprintf(j->label, sizeof(j->label), "%s", label);
     ch_api__store_read(c, report_work, report_done, j);

@@ -10,6 +10,7 @@
 #include <assert.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int refuse(ch_auth_err_t *err, ch_auth_errc_t code, const char *rule, const char *field,
@@ -185,6 +186,28 @@ fail:
     ch_user_fini(out);
     memset(out, 0, sizeof(*out));
     return err->rc;
+}
+
+int ch_auth_user_add(ch_store_t *st, const ch_auth_user_req_t *req, const ch_auth_recorder_t *rec,
+                     ch_user_t *out, ch_auth_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = ch_auth_user_check(st, req, err);
+    if (rc != 0) {
+        return rc;
+    }
+    char hash[CH_AUTH_HASH_MAX];
+    rc = ch_auth_password_hash(req->password, req->password_len, hash);
+    if (rc != 0) {
+        return refuse(err, CH_AUTH_E_STORE, "hash", "password", "the password could not be hashed",
+                      rc);
+    }
+    ch_auth_user_req_t hashed = *req;
+    hashed.password = NULL;
+    hashed.password_len = 0;
+    rc = ch_auth_user_create(st, &hashed, hash, rec, out, err);
+    sodium_memzero(hash, sizeof(hash));
+    return rc;
 }
 
 /* Reads the user a change names into u. */
@@ -435,4 +458,69 @@ int ch_auth_apikey_revoke(ch_store_t *st, int64_t id, const ch_auth_recorder_t *
         return store_failed(err, rc);
     }
     return 0;
+}
+
+/* ---- the command line's recorder ----------------------------------------------------------- */
+
+static int outbox_record(void *data, const char *action, const char *object, json_t *details,
+                         int ends_access)
+{
+    (void)ends_access; /* decided again when the outbox is appended */
+    ch_auth_outbox_t *ob = data;
+    if (details == NULL) {
+        details = json_object();
+    }
+    json_object_set_new(details, "via", json_string("cli"));
+    char *text = json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(details);
+    ch_outbox_t o = {.actor = (char *)ob->actor,
+                     .action = (char *)action,
+                     .object = (char *)object,
+                     .details = text};
+    int rc = ch_store_outbox_add(ob->st, &o);
+    free(text);
+    return rc;
+}
+
+ch_auth_recorder_t ch_auth_outbox_recorder(ch_auth_outbox_t *ob)
+{
+    ch_auth_recorder_t rec = {outbox_record, ob};
+    return rec;
+}
+
+int ch_auth_outbox_drain(ch_store_t *st, ch_auth_outbox_append_fn append, void *ud)
+{
+    for (;;) {
+        ch_outbox_list_t l;
+        ch_store_filter_t f = {.limit = 100};
+        int rc = ch_store_outbox_list(st, &f, &l);
+        if (rc != 0) {
+            ch_log(CH_LOG_ERROR, "audit", "msg=\"outbox unreadable\" error=\"%s\"",
+                   ch_store_errmsg(st));
+            return rc;
+        }
+        size_t n = l.count;
+        for (size_t i = 0; i < l.count && rc == 0; i++) {
+            const ch_outbox_t *o = &l.items[i];
+            json_t *details = o->details != NULL ? json_loads(o->details, 0, NULL) : NULL;
+            json_t *obj = json_is_object(details) ? details : NULL;
+            /* A key revoked or a user disabled from the command line ends access: its record
+             * may use the reserve of a full audit disk. */
+            int disables = json_is_true(json_object_get(obj, "disabled"));
+            rc = append(ud, o->actor, o->action, o->object, obj,
+                        ch_auth_record_ends_access(o->action, disables));
+            json_decref(details);
+            if (rc == 0) {
+                rc = ch_store_outbox_delete(st, o->id);
+            }
+        }
+        ch_outbox_list_free(&l);
+        if (rc != 0) {
+            ch_log(CH_LOG_ERROR, "audit", "msg=\"outbox not drained\" rc=%d", rc);
+            return rc;
+        }
+        if (n < 100) {
+            return 0;
+        }
+    }
 }

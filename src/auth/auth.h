@@ -178,6 +178,34 @@ typedef struct ch_auth_recorder {
     void *data;
 } ch_auth_recorder_t;
 
+/*
+ * The command line's recorder (ch_auth_outbox_recorder): each record is queued in the store's
+ * audit outbox (ch_store_outbox_add, inside the change's transaction) with actor as its actor
+ * and "via": "cli" added to its details, for the hub to append later. Whether a record ends
+ * access is decided again when the outbox is appended (ch_auth_record_ends_access). st and
+ * actor are borrowed; the struct must outlive the recorder's use.
+ */
+typedef struct ch_auth_outbox {
+    ch_store_t *st;
+    const char *actor;
+} ch_auth_outbox_t;
+
+ch_auth_recorder_t ch_auth_outbox_recorder(ch_auth_outbox_t *ob);
+
+/* Where ch_auth_outbox_drain puts each queued record: the caller's audit log. details is
+ * borrowed (NULL: none); ends_access is ch_auth_record_ends_access's answer (the record may use
+ * the audit disk's reserve). 0 once the record is durable, else a code. */
+typedef int (*ch_auth_outbox_append_fn)(void *ud, const char *actor, const char *action,
+                                        const char *object, json_t *details, int ends_access);
+
+/*
+ * Appends every record of the store's audit outbox through append, oldest first, deleting each
+ * once append returned 0. A crash between the two appends it again on the next drain: at least
+ * once, never lost. A record ends access by its action, or by "disabled": true in its details.
+ * 0, or the store's or append's code (logged).
+ */
+int ch_auth_outbox_drain(ch_store_t *st, ch_auth_outbox_append_fn append, void *ud);
+
 /* A new user: name 1 to 64 bytes without ':'; role one of the five; agency_id 0 (none) or an
  * agency's id, required for the roles agency and provider; password as
  * ch_auth_password_acceptable says. */
@@ -210,6 +238,16 @@ int ch_auth_user_check(ch_store_t *st, const ch_auth_user_req_t *req,
 int ch_auth_user_create(ch_store_t *st, const ch_auth_user_req_t *req, const char *hash,
                         const ch_auth_recorder_t *rec, ch_user_t *out,
                         ch_auth_err_t *err) CH_MUST_CHECK;
+
+/*
+ * A new user whose password is in req (the command line: no hash pool): checks req with its
+ * password (ch_auth_user_check), hashes the password on the calling thread
+ * (ch_auth_password_hash, wiped after use) and creates the user (ch_auth_user_create). As
+ * ch_auth_user_create, plus CH_AUTH_E_STORE with rule "hash" when hashing failed. The caller
+ * wipes the password.
+ */
+int ch_auth_user_add(ch_store_t *st, const ch_auth_user_req_t *req, const ch_auth_recorder_t *rec,
+                     ch_user_t *out, ch_auth_err_t *err) CH_MUST_CHECK;
 
 /*
  * A change of a user, found by id (or by name when id is 0). Each part is optional: role NULL

@@ -351,6 +351,15 @@ int ch_geo_coverage(const ch_geo_t *idx, const ch_geo_polygon_t *poly, double ce
 json_t *ch_geo_results_to_json(const ch_geo_results_t *r);
 
 /*
+ * The cameras an alert for a bell pressed at (lat, lon) names: the near query of
+ * GET /api/v1/geo/near within radius_m (the configured alert.bell_radius_m), at most
+ * CH_GEO_DEFAULT_LIMIT, inactive and maintenance cameras left out (they show nobody anything),
+ * as ch_geo_results_to_json gives them. NULL when idx is NULL or the query is
+ * refused (a bad position or radius): the alert then names no cameras.
+ */
+json_t *ch_geo_bell_cameras(const ch_geo_t *idx, double lat, double lon, double radius_m);
+
+/*
  * A GeoJSON FeatureCollection for the map: one Feature whose geometry is a MultiPolygon of the
  * blind spots (runs of blind cells in a row merged into one rectangle), properties
  * {"blind": true}; one Feature (MultiPolygon) for the cells seen only possibly

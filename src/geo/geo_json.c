@@ -246,6 +246,24 @@ json_t *ch_geo_results_to_json(const ch_geo_results_t *r)
                      r->truncated);
 }
 
+json_t *ch_geo_bell_cameras(const ch_geo_t *idx, double lat, double lon, double radius_m)
+{
+    if (idx == NULL) {
+        return NULL;
+    }
+    ch_geo_filter_t f;
+    memset(&f, 0, sizeof(f));
+    f.exclude_offline = 1; /* an inactive camera shows nobody anything */
+    ch_geo_results_t r;
+    memset(&r, 0, sizeof(r));
+    json_t *cameras = NULL;
+    if (ch_geo_near(idx, lat, lon, radius_m, CH_GEO_DEFAULT_LIMIT, &f, &r) == 0) {
+        cameras = ch_geo_results_to_json(&r);
+    }
+    ch_geo_results_fini(&r);
+    return cameras;
+}
+
 /* Appends the rectangle of cells [c0, c1) in row `row` as a GeoJSON polygon. */
 static void append_run(json_t *mp, const ch_geo_coverage_t *c, size_t row, size_t c0, size_t c1)
 {

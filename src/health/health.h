@@ -305,6 +305,12 @@ int ch_health_report_load(struct ch_store *st, int64_t from_ms, int64_t to_ms,
 int ch_health_month_range(const char *month, int offset_min, int64_t *from_ms,
                           int64_t *to_ms) CH_MUST_CHECK;
 
+/* The part of that month a report covers at now_ms: [from, to) with to capped at now_ms (the
+ * current month counts up to now), never before from (a month not begun is empty: to ==
+ * from). 0 or CH_EPARSE. */
+int ch_health_month_so_far(const char *month, int offset_min, int64_t now_ms, int64_t *from_ms,
+                           int64_t *to_ms) CH_MUST_CHECK;
+
 /* A UTC offset "+09:00" or "-05:30" (hours up to 14) as minutes east of UTC. 0 or CH_EPARSE. */
 int ch_health_utc_offset_parse(const char *v, int *minutes) CH_MUST_CHECK;
 

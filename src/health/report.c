@@ -365,6 +365,22 @@ int ch_health_month_range(const char *month, int offset_min, int64_t *from_ms, i
     return 0;
 }
 
+int ch_health_month_so_far(const char *month, int offset_min, int64_t now_ms, int64_t *from_ms,
+                           int64_t *to_ms)
+{
+    int rc = ch_health_month_range(month, offset_min, from_ms, to_ms);
+    if (rc != 0) {
+        return rc;
+    }
+    if (*to_ms > now_ms) {
+        *to_ms = now_ms;
+    }
+    if (*to_ms < *from_ms) {
+        *to_ms = *from_ms;
+    }
+    return 0;
+}
+
 /* Appends a CSV field, quoted when it holds a comma, quote or line break (RFC 4180). */
 static void csv_field(ch_buf_t *out, const char *s)
 {

@@ -51,6 +51,7 @@ typedef struct acct {
     ch_config_t cfg;
     ch_store_t *st;
     char actor[96];
+    ch_auth_outbox_t outbox; /* the audit records' way to the log (st, actor) */
 } acct_t;
 
 static int acct_open(acct_t *a, const ch_main_opts_t *opts)
@@ -73,6 +74,8 @@ static int acct_open(acct_t *a, const ch_main_opts_t *opts)
         return CH_EXIT_STORE;
     }
     ch_main__local_actor(a->actor);
+    a->outbox.st = a->st;
+    a->outbox.actor = a->actor;
     return CH_EXIT_OK;
 }
 
@@ -92,32 +95,6 @@ static void acct_close(acct_t *a)
     }
     ch_store_close(a->st);
     ch_config_fini(&a->cfg);
-}
-
-/* Queues the audit record of a change, inside the change's transaction. */
-static int acct_change(acct_t *a, const char *action, const char *object, json_t *details)
-{
-    char *text = details != NULL ? json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(details);
-    ch_outbox_t o = {
-        .actor = a->actor, .action = (char *)action, .object = (char *)object, .details = text};
-    int rc = ch_store_outbox_add(a->st, &o);
-    free(text);
-    return rc;
-}
-
-/* The account use cases' audit records from the command line (ch_auth_recorder_t): queued in
- * the store's outbox inside the change's transaction, marked "via": "cli". Whether a record
- * ends access is decided again when the outbox is appended (ch_main__outbox_drain). */
-static int acct_record(void *data, const char *action, const char *object, json_t *details,
-                       int ends_access)
-{
-    (void)ends_access;
-    if (details == NULL) {
-        details = json_object();
-    }
-    json_object_set_new(details, "via", json_string("cli"));
-    return acct_change(data, action, object, details);
 }
 
 /* A use case's store or audit failure (the use case has rolled back): the store's message. */
@@ -148,47 +125,34 @@ static char *read_password(size_t *len)
 /* ---- user ---------------------------------------------------------------------------------- */
 
 /* cctvhub user add, once the command line passed ch_auth_user_check without a store: reads
- * the password, checks it and the agency, hashes it here (no hash pool in a command) and
- * creates the user through the use case. */
+ * the password and adds the user through the use case (which checks it and the agency, and
+ * hashes it here: no hash pool in a command). */
 static int user_add(acct_t *a, const ch_auth_user_req_t *given)
 {
     ch_auth_user_req_t req = *given;
     ch_auth_err_t err;
-    char hash[CH_AUTH_HASH_MAX];
     size_t len = 0;
     char *pw = read_password(&len);
     req.password = pw;
     req.password_len = len;
-    int rc = ch_auth_user_check(a->st, &req, &err);
-    if (rc == 0) {
-        rc = ch_auth_password_hash(pw, len, hash);
-        if (rc != 0) {
-            fprintf(stderr, "cctvhub user add: the password could not be hashed\n");
-        }
-    } else if (err.code == CH_AUTH_E_STORE) {
-        acct_store_failed(a, "user add");
-    } else if (strcmp(err.rule, "agency_exists") == 0) {
-        fprintf(stderr, "cctvhub user add: no agency has id %lld\n", (long long)req.agency_id);
-    } else {
-        fprintf(stderr, "cctvhub user add: %s\n", err.message);
-    }
+    ch_auth_recorder_t rec = ch_auth_outbox_recorder(&a->outbox);
+    ch_user_t u;
+    int rc = ch_auth_user_add(a->st, &req, &rec, &u, &err);
     sodium_memzero(pw, len);
     ch_free(pw);
-    req.password = NULL;
-    req.password_len = 0;
-    if (rc != 0) {
-        return CH_EXIT_FAILURE;
-    }
-    ch_auth_recorder_t rec = {acct_record, a};
-    ch_user_t u;
-    rc = ch_auth_user_create(a->st, &req, hash, &rec, &u, &err);
-    sodium_memzero(hash, sizeof(hash));
     if (rc != 0) {
         if (err.code == CH_AUTH_E_EXISTS) {
             fprintf(stderr, "cctvhub user add: a user named \"%s\" exists\n", req.name);
-            return CH_EXIT_FAILURE;
+        } else if (strcmp(err.rule, "hash") == 0) {
+            fprintf(stderr, "cctvhub user add: the password could not be hashed\n");
+        } else if (err.code == CH_AUTH_E_STORE || err.code == CH_AUTH_E_AUDIT) {
+            acct_store_failed(a, "user add");
+        } else if (strcmp(err.rule, "agency_exists") == 0) {
+            fprintf(stderr, "cctvhub user add: no agency has id %lld\n", (long long)req.agency_id);
+        } else {
+            fprintf(stderr, "cctvhub user add: %s\n", err.message);
         }
-        return acct_store_failed(a, "user add");
+        return CH_EXIT_FAILURE;
     }
     printf("user %s added (id %lld, role %s)\n", u.name, (long long)u.id, u.role);
     ch_user_fini(&u);
@@ -199,7 +163,7 @@ static int user_add(acct_t *a, const ch_auth_user_req_t *given)
 static int user_set_disabled(acct_t *a, const char *name, int disabled)
 {
     ch_auth_user_change_t req = {.name = name, .disabled = disabled, .unlock = !disabled};
-    ch_auth_recorder_t rec = {acct_record, a};
+    ch_auth_recorder_t rec = ch_auth_outbox_recorder(&a->outbox);
     ch_auth_err_t err;
     ch_user_t u;
     if (ch_auth_user_update(a->st, &req, NULL, &rec, &u, &err) != 0) {
@@ -316,7 +280,7 @@ int ch_main_user(int argc, char **argv)
 
 static int apikey_create(acct_t *a, const ch_auth_apikey_req_t *req)
 {
-    ch_auth_recorder_t rec = {acct_record, a};
+    ch_auth_recorder_t rec = ch_auth_outbox_recorder(&a->outbox);
     ch_auth_apikey_made_t made;
     ch_auth_err_t err;
     if (ch_auth_apikey_create(a->st, req, &rec, &made, &err) != 0) {
@@ -342,7 +306,7 @@ static int apikey_create(acct_t *a, const ch_auth_apikey_req_t *req)
 
 static int apikey_revoke(acct_t *a, int64_t id)
 {
-    ch_auth_recorder_t rec = {acct_record, a};
+    ch_auth_recorder_t rec = ch_auth_outbox_recorder(&a->outbox);
     ch_auth_err_t err;
     if (ch_auth_apikey_revoke(a->st, id, &rec, &err) != 0) {
         if (err.code == CH_AUTH_E_NOT_FOUND) {

@@ -8,7 +8,6 @@
 #include "main/main.h"
 
 #include <stdio.h>
-#include <string.h>
 
 struct ch_main_alerts {
     ch_alert_engine_t *eng;
@@ -35,25 +34,14 @@ static void on_device_state(void *ud, const ch_health_device_event_t *ev)
                           ev->new_state, ev->at_ms, ev->reason);
 }
 
-/* A bell: the cameras whose field of view covers it, ranked as GET /api/v1/geo/near ranks them,
+/* A bell: the cameras that see it (ch_geo_bell_cameras, the rule is geo's)
  * go into the alert so an operator can look at once. */
 static void on_bell(void *ud, const ch_health_device_event_t *ev)
 {
     ch_main_alerts_t *ma = ud;
-    json_t *cameras = NULL;
     const ch_geo_t *geo = ma->geo != NULL ? ma->geo(ma->geo_ud) : NULL;
-    if (ev->located && geo != NULL) {
-        ch_geo_filter_t f;
-        memset(&f, 0, sizeof(f));
-        f.exclude_offline = 1; /* an inactive camera shows nobody anything */
-        ch_geo_results_t r;
-        memset(&r, 0, sizeof(r));
-        if (ch_geo_near(geo, ev->lat, ev->lon, ma->bell_radius_m, CH_GEO_DEFAULT_LIMIT, &f, &r) ==
-            0) {
-            cameras = ch_geo_results_to_json(&r);
-        }
-        ch_geo_results_fini(&r);
-    }
+    json_t *cameras =
+        ev->located ? ch_geo_bell_cameras(geo, ev->lat, ev->lon, ma->bell_radius_m) : NULL;
     ch_alert_bell(ma->eng, ev->device_id, ev->agency_id, ev->name, ev->located, ev->lat, ev->lon,
                   ev->at_ms, cameras, NULL);
 }

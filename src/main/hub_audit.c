@@ -141,46 +141,18 @@ int ch_main__audit_keep_checkpoint(ch_audit_t *a, ch_store_t *st, uint64_t *kept
     return rc;
 }
 
+/* The outbox's records go to the log (ch_auth_outbox_drain decides which end access). */
+static int outbox_append(void *ud, const char *actor, const char *action, const char *object,
+                         json_t *details, int ends_access)
+{
+    ch_audit_entry_t e = {
+        .actor = actor, .action = action, .object = object, .outcome = "ok", .details = details};
+    return ends_access ? ch_audit_append_ending(ud, &e, NULL) : ch_audit_append(ud, &e, NULL);
+}
+
 int ch_main__outbox_drain(ch_store_t *st, ch_audit_t *a)
 {
-    for (;;) {
-        ch_outbox_list_t l;
-        ch_store_filter_t f = {.limit = 100};
-        int rc = ch_store_outbox_list(st, &f, &l);
-        if (rc != 0) {
-            ch_log(CH_LOG_ERROR, "audit", "msg=\"outbox unreadable\" error=\"%s\"",
-                   ch_store_errmsg(st));
-            return rc;
-        }
-        size_t n = l.count;
-        for (size_t i = 0; i < l.count && rc == 0; i++) {
-            const ch_outbox_t *o = &l.items[i];
-            json_t *details = o->details != NULL ? json_loads(o->details, 0, NULL) : NULL;
-            ch_audit_entry_t e = {.actor = o->actor,
-                                  .action = o->action,
-                                  .object = o->object,
-                                  .outcome = "ok",
-                                  .details = json_is_object(details) ? details : NULL};
-            /* A key revoked or a user disabled from the command line ends access: its record
-             * may use the reserve of a full audit disk. */
-            int disables = json_is_true(json_object_get(e.details, "disabled"));
-            rc = ch_auth_record_ends_access(o->action, disables)
-                     ? ch_audit_append_ending(a, &e, NULL)
-                     : ch_audit_append(a, &e, NULL);
-            json_decref(details);
-            if (rc == 0) {
-                rc = ch_store_outbox_delete(st, o->id);
-            }
-        }
-        ch_outbox_list_free(&l);
-        if (rc != 0) {
-            ch_log(CH_LOG_ERROR, "audit", "msg=\"outbox not drained\" rc=%d", rc);
-            return rc;
-        }
-        if (n < 100) {
-            return 0;
-        }
-    }
+    return ch_auth_outbox_drain(st, outbox_append, a);
 }
 
 void ch_main__local_actor(char out[96])

@@ -49,17 +49,13 @@ int ch_main_report(int argc, char **argv)
     int off = 0;
     int64_t from = 0, to = 0;
     if (month == NULL || ch_health_utc_offset_parse(offset, &off) != 0 ||
-        ch_health_month_range(month, off, &from, &to) != 0 ||
+        ch_health_month_so_far(month, off, ch_time_now_ms(), &from, &to) != 0 ||
         (strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)) {
         fprintf(stderr,
                 "cctvhub report: --month YYYY-MM is required; --format csv or json; "
                 "--utc-offset like +09:00\n\n%s",
                 usage);
         return CH_EXIT_USAGE;
-    }
-    int64_t now = ch_time_now_ms();
-    if (to > now) {
-        to = now;
     }
     ch_config_t cfg;
     rc = ch_main__load_config(&opts, &cfg);
@@ -76,7 +72,7 @@ int ch_main_report(int argc, char **argv)
     }
     ch_health_report_t r;
     int exit_code = CH_EXIT_OK;
-    if (ch_health_report_load(st, from, to > from ? to : from, &r) != 0) {
+    if (ch_health_report_load(st, from, to, &r) != 0) {
         fprintf(stderr, "cctvhub report: the store could not be read: %s\n", ch_store_errmsg(st));
         exit_code = CH_EXIT_FAILURE;
     } else {

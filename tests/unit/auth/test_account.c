@@ -609,6 +609,64 @@ static void test_refusals_are_faults_of_their_kind(void **state)
     assert_int_equal(f.kind, CH_FAULT_INTERNAL);
 }
 
+/* What ch_auth_outbox_drain handed to the log. */
+typedef struct drained {
+    int count;
+    int fail_at; /* the append that fails (-1: none) */
+    char action[4][32];
+    char details[4][128];
+    int ends[4];
+} drained_t;
+
+static int drain_append(void *ud, const char *actor, const char *action, const char *object,
+                        json_t *details, int ends_access)
+{
+    drained_t *d = ud;
+    (void)object;
+    if (d->count == d->fail_at || d->count >= 4) {
+        return CH_EIO;
+    }
+    assert_string_equal(actor, "user:root");
+    snprintf(d->action[d->count], sizeof(d->action[0]), "%s", action);
+    char *text = details != NULL ? json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    snprintf(d->details[d->count], sizeof(d->details[0]), "%s", text != NULL ? text : "");
+    free(text);
+    d->ends[d->count++] = ends_access;
+    return 0;
+}
+
+/* The command line's records: queued in the store's outbox marked "via": "cli", appended by
+ * the drain in order with their ending flag and deleted once appended; a failed append keeps
+ * its record (and those after it) for the next drain. */
+static void test_outbox_records_and_drain(void **state)
+{
+    fixture_t *fx = *state;
+    ch_auth_outbox_t ob = {.st = fx->st, .actor = "user:root"};
+    ch_auth_recorder_t rec = ch_auth_outbox_recorder(&ob);
+    ch_auth_err_t err;
+    ch_user_t u;
+    ch_auth_user_req_t req = {.name = "kim", .role = "operator"};
+    assert_int_equal(ch_auth_user_create(fx->st, &req, FAKE_HASH, &rec, &u, &err), 0);
+    ch_user_fini(&u);
+    ch_auth_user_change_t change = {.name = "kim", .disabled = 1};
+    assert_int_equal(ch_auth_user_update(fx->st, &change, NULL, &rec, &u, &err), 0);
+    ch_user_fini(&u);
+    drained_t d = {.fail_at = 1};
+    assert_int_equal(ch_auth_outbox_drain(fx->st, drain_append, &d), CH_EIO);
+    assert_int_equal(d.count, 1);
+    assert_string_equal(d.action[0], "user.create");
+    assert_non_null(strstr(d.details[0], "\"via\":\"cli\""));
+    assert_int_equal(d.ends[0], 0);
+    d.fail_at = -1;
+    assert_int_equal(ch_auth_outbox_drain(fx->st, drain_append, &d), 0);
+    assert_int_equal(d.count, 2);
+    assert_string_equal(d.action[1], "user.update");
+    assert_string_equal(d.details[1], "{\"disabled\":true,\"via\":\"cli\"}");
+    assert_int_equal(d.ends[1], 1);
+    assert_int_equal(ch_auth_outbox_drain(fx->st, drain_append, &d), 0);
+    assert_int_equal(d.count, 2); /* nothing left */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -628,6 +686,7 @@ int main(void)
         T(test_apikey_create_without_its_record_changes_nothing),
         T(test_apikey_revoke_once_with_an_ending_record),
         T(test_refusals_are_faults_of_their_kind),
+        T(test_outbox_records_and_drain),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -512,6 +512,15 @@ static void test_report_arithmetic(void **unused)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(ch_health_month_range(bad[i], 540, &f, &t), CH_EPARSE);
     }
+    /* The part a report covers: the current month up to now, a month not begun empty. */
+    assert_int_equal(ch_health_month_so_far("2026-11", 540, 1794000000000LL, &f, &t), 0);
+    assert_int_equal(f, 1793458800000LL);
+    assert_int_equal(t, 1794000000000LL);
+    assert_int_equal(ch_health_month_so_far("2026-11", 540, 1800000000000LL, &f, &t), 0);
+    assert_int_equal(t, 1796050800000LL);
+    assert_int_equal(ch_health_month_so_far("2026-11", 540, 1700000000000LL, &f, &t), 0);
+    assert_int_equal(t, f);
+    assert_int_equal(ch_health_month_so_far("2026-13", 540, 0, &f, &t), CH_EPARSE);
     /* UTC offsets, as the report's --utc-offset and utc_offset take them. */
     int off = 0;
     assert_int_equal(ch_health_utc_offset_parse("+09:00", &off), 0);
