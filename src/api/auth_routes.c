@@ -431,14 +431,6 @@ static void reply_bad(api_ctx_t *c, const char *field, const char *message)
     ch_api__reply_error(c, 400, "invalid", field, message);
 }
 
-/* An account use case's refusal, answered through the one table of fault kinds. */
-static void reply_auth_err(api_ctx_t *c, const ch_auth_err_t *err)
-{
-    ch_fault_t f;
-    ch_auth_err_fault(err, &f);
-    ch_api__reply_fault(c, &f);
-}
-
 /* The use cases' audit records over HTTP: appended to the log at once, with the request's
  * principal as actor (ch_auth_recorder_t). */
 static int api_record(void *data, const char *action, const char *object, json_t *details,
@@ -518,9 +510,9 @@ static void user_create(api_ctx_t *c)
         .password = json_string_value(pwj),
         .password_len = json_is_string(pwj) ? json_string_length(pwj) : 0,
     };
-    ch_auth_err_t err;
+    ch_fault_t err;
     if (ch_auth_user_check(c->api->st, &req, &err) != 0) {
-        reply_auth_err(c, &err);
+        ch_api__reply_fault(c, &err);
         goto out;
     }
     if (!json_is_string(pwj)) {
@@ -544,11 +536,11 @@ static void user_patch(api_ctx_t *c, int64_t id)
     if (body == NULL) {
         return;
     }
-    ch_auth_err_t err;
+    ch_fault_t err;
     ch_auth_user_change_t req = {.id = id, .disabled = -1};
     /* An unknown user first, then the body's fields (ch_auth_user_change_check). */
     if (ch_auth_user_change_check(api->st, &req, &err) != 0) {
-        reply_auth_err(c, &err);
+        ch_api__reply_fault(c, &err);
         goto out;
     }
     if (only_keys(c, body, keys) != 0) {
@@ -568,7 +560,7 @@ static void user_patch(api_ctx_t *c, int64_t id)
                         ? json_integer_value(agency)
                         : -1;
     if (ch_auth_user_change_check(api->st, &req, &err) != 0) {
-        reply_auth_err(c, &err);
+        ch_api__reply_fault(c, &err);
         goto out;
     }
     if (dis != NULL && !json_is_boolean(dis)) {
@@ -589,7 +581,7 @@ static void user_patch(api_ctx_t *c, int64_t id)
         req.password = json_string_value(pwj);
         req.password_len = json_string_length(pwj);
         if (ch_auth_user_change_check(api->st, &req, &err) != 0) {
-            reply_auth_err(c, &err);
+            ch_api__reply_fault(c, &err);
             goto out;
         }
     }
@@ -624,7 +616,7 @@ static void user_write_finish(pw_job_t *j)
         return;
     }
     ch_auth_recorder_t rec = {api_record, c};
-    ch_auth_err_t err;
+    ch_fault_t err;
     ch_user_t u;
     int rc;
     if (j->kind == JOB_USER_CREATE) {
@@ -636,7 +628,7 @@ static void user_write_finish(pw_job_t *j)
                                  &rec, &u, &err);
     }
     if (rc != 0) {
-        reply_auth_err(c, &err);
+        ch_api__reply_fault(c, &err);
         return;
     }
     ch_api__reply_json(c, j->kind == JOB_USER_CREATE ? 201 : 200, NULL, user_json(&u));
@@ -715,9 +707,9 @@ static void apikey_create(api_ctx_t *c)
                                      : "",
         .label = json_string_value(lj),
     };
-    ch_auth_err_t err;
+    ch_fault_t err;
     if (ch_auth_apikey_check(c->api->st, &req, &err) != 0) {
-        reply_auth_err(c, &err);
+        ch_api__reply_fault(c, &err);
         goto out;
     }
     if (lj != NULL && !json_is_null(lj) &&
@@ -728,7 +720,7 @@ static void apikey_create(api_ctx_t *c)
     ch_auth_recorder_t rec = {api_record, c};
     ch_auth_apikey_made_t made;
     if (ch_auth_apikey_create(c->api->st, &req, &rec, &made, &err) != 0) {
-        reply_auth_err(c, &err);
+        ch_api__reply_fault(c, &err);
         goto out;
     }
     json_t *o = apikey_json(&made.key);
@@ -743,9 +735,9 @@ out:
 static void apikey_revoke(api_ctx_t *c, int64_t id)
 {
     ch_auth_recorder_t rec = {api_record, c};
-    ch_auth_err_t err;
+    ch_fault_t err;
     if (ch_auth_apikey_revoke(c->api->st, id, &rec, &err) != 0) {
-        reply_auth_err(c, &err);
+        ch_api__reply_fault(c, &err);
         return;
     }
     ch_api__reply(c, 204, NULL, NULL, NULL, 0);

@@ -2,8 +2,8 @@
  * auth/account.c: the account use cases: creating a user, making and revoking an API key.
  * The API and the command line both call these, so that every rule of an account (the name,
  * the role, the agency binding, the password's rules, the key's form and its audit record)
- * is written once. Refusals are domain errors (ch_auth_err_t); the callers map them to an
- * HTTP status or an exit code.
+ * is written once. Refusals are core's faults (ch_fault_t, the rule in fault.rule); the callers
+ * map them to an HTTP status or an exit code.
  */
 #include "auth/auth.h"
 
@@ -13,42 +13,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int refuse(ch_auth_err_t *err, ch_auth_errc_t code, const char *rule, const char *field,
+/* Fills err with a refusal: the kind, the rule that refused (static text), the field and the
+ * message; rc is kept in err->rc, the code the use case returns. */
+static int refuse(ch_fault_t *err, ch_fault_kind_t kind, const char *rule, const char *field,
                   const char *message, int rc)
 {
-    err->code = code;
+    (void)ch_fault_set(err, rc, kind, NULL, field, "%s", message);
     err->rule = rule;
-    err->field = field;
-    err->message = message;
     err->rc = rc;
     return rc;
 }
 
-static int invalid(ch_auth_err_t *err, const char *rule, const char *field, const char *message)
+static int invalid(ch_fault_t *err, const char *rule, const char *field, const char *message)
 {
-    return refuse(err, CH_AUTH_E_INVALID, rule, field, message, CH_EINVAL);
+    return refuse(err, CH_FAULT_INVALID, rule, field, message, CH_EINVAL);
 }
 
-static int store_failed(ch_auth_err_t *err, int rc)
+static int store_failed(ch_fault_t *err, int rc)
 {
-    return refuse(err, CH_AUTH_E_STORE, "store", NULL, "the store failed", rc < 0 ? rc : CH_EIO);
-}
-
-void ch_auth_err_fault(const ch_auth_err_t *err, ch_fault_t *f)
-{
-    static const ch_fault_kind_t kinds[] = {
-        [CH_AUTH_E_INVALID] = CH_FAULT_INVALID, [CH_AUTH_E_NOT_FOUND] = CH_FAULT_NOT_FOUND,
-        [CH_AUTH_E_EXISTS] = CH_FAULT_CONFLICT, [CH_AUTH_E_AUDIT] = CH_FAULT_AUDIT,
-        [CH_AUTH_E_STORE] = CH_FAULT_INTERNAL,
-    };
-    if ((unsigned)err->code >= CH_ARRAY_SIZE(kinds) || kinds[err->code] == CH_FAULT_NONE ||
-        err->message == NULL) {
-        (void)ch_fault_set(f, CH_EIO, CH_FAULT_INTERNAL, NULL, NULL, "the store failed");
-        return;
-    }
-    (void)ch_fault_set(f, err->rc, kinds[err->code], NULL, err->field, "%s", err->message);
-    f->rule = err->rule;
-    f->rc = err->rc;
+    return refuse(err, CH_FAULT_INTERNAL, "store", NULL, "the store failed", rc < 0 ? rc : CH_EIO);
 }
 
 /*
@@ -58,12 +41,12 @@ void ch_auth_err_fault(const ch_auth_err_t *err, ch_fault_t *f)
  */
 static int record_and_commit(ch_store_t *st, const ch_auth_recorder_t *rec, const char *action,
                              const char *object, json_t *details, int ends_access,
-                             const char *not_done, ch_auth_err_t *err)
+                             const char *not_done, ch_fault_t *err)
 {
     int rc = rec->record(rec->data, action, object, details, ends_access);
     if (rc != 0) {
         (void)ch_store_rollback(st);
-        return refuse(err, CH_AUTH_E_AUDIT, "audit", NULL, not_done, rc < 0 ? rc : CH_EIO);
+        return refuse(err, CH_FAULT_AUDIT, "audit", NULL, not_done, rc < 0 ? rc : CH_EIO);
     }
     rc = ch_store_commit(st);
     if (rc != 0) {
@@ -74,7 +57,7 @@ static int record_and_commit(ch_store_t *st, const ch_auth_recorder_t *rec, cons
 }
 
 /* Reads agency id into *a (when a is not NULL); 0, or a refusal naming agency_id. */
-static int agency_must_exist(ch_store_t *st, int64_t id, ch_agency_t *a, ch_auth_err_t *err)
+static int agency_must_exist(ch_store_t *st, int64_t id, ch_agency_t *a, ch_fault_t *err)
 {
     ch_agency_t tmp;
     ch_agency_t *out = a != NULL ? a : &tmp;
@@ -97,7 +80,7 @@ static int agency_must_exist(ch_store_t *st, int64_t id, ch_agency_t *a, ch_auth
  * (positive, and existing when st is not NULL), and an agency for the roles agency and
  * provider once the change is made (role and agency_id are the values after it). */
 static int binding_rules(ch_store_t *st, const char *role, int role_given, int64_t agency_id,
-                         int agency_given, ch_auth_err_t *err)
+                         int agency_given, ch_fault_t *err)
 {
     unsigned bit = role != NULL ? ch_auth_role_bit(role) : 0;
     if (role_given && bit == 0) {
@@ -120,7 +103,7 @@ static int binding_rules(ch_store_t *st, const char *role, int role_given, int64
     return 0;
 }
 
-static int password_rule(const char *pw, size_t len, ch_auth_err_t *err)
+static int password_rule(const char *pw, size_t len, ch_fault_t *err)
 {
     const char *why = NULL;
     if (pw != NULL && ch_auth_password_acceptable(pw, len, &why) != 0) {
@@ -129,7 +112,7 @@ static int password_rule(const char *pw, size_t len, ch_auth_err_t *err)
     return 0;
 }
 
-int ch_auth_user_check(ch_store_t *st, const ch_auth_user_req_t *req, ch_auth_err_t *err)
+int ch_auth_user_check(ch_store_t *st, const ch_auth_user_req_t *req, ch_fault_t *err)
 {
     memset(err, 0, sizeof(*err));
     const char *name = req->name;
@@ -144,7 +127,7 @@ int ch_auth_user_check(ch_store_t *st, const ch_auth_user_req_t *req, ch_auth_er
 }
 
 int ch_auth_user_create(ch_store_t *st, const ch_auth_user_req_t *req, const char *hash,
-                        const ch_auth_recorder_t *rec, ch_user_t *out, ch_auth_err_t *err)
+                        const ch_auth_recorder_t *rec, ch_user_t *out, ch_fault_t *err)
 {
     memset(out, 0, sizeof(*out));
     ch_auth_user_req_t hashed = *req;
@@ -164,7 +147,7 @@ int ch_auth_user_create(ch_store_t *st, const ch_auth_user_req_t *req, const cha
     }
     if (rc == CH_EEXIST) {
         (void)ch_store_rollback(st);
-        refuse(err, CH_AUTH_E_EXISTS, "name_taken", "name", "a user has this name", rc);
+        refuse(err, CH_FAULT_CONFLICT, "name_taken", "name", "a user has this name", rc);
         goto fail;
     }
     if (rc != 0) {
@@ -189,7 +172,7 @@ fail:
 }
 
 int ch_auth_user_add(ch_store_t *st, const ch_auth_user_req_t *req, const ch_auth_recorder_t *rec,
-                     ch_user_t *out, ch_auth_err_t *err)
+                     ch_user_t *out, ch_fault_t *err)
 {
     memset(out, 0, sizeof(*out));
     int rc = ch_auth_user_check(st, req, err);
@@ -199,8 +182,8 @@ int ch_auth_user_add(ch_store_t *st, const ch_auth_user_req_t *req, const ch_aut
     char hash[CH_AUTH_HASH_MAX];
     rc = ch_auth_password_hash(req->password, req->password_len, hash);
     if (rc != 0) {
-        return refuse(err, CH_AUTH_E_STORE, "hash", "password", "the password could not be hashed",
-                      rc);
+        return refuse(err, CH_FAULT_INTERNAL, "hash", "password",
+                      "the password could not be hashed", rc);
     }
     ch_auth_user_req_t hashed = *req;
     hashed.password = NULL;
@@ -212,12 +195,12 @@ int ch_auth_user_add(ch_store_t *st, const ch_auth_user_req_t *req, const ch_aut
 
 /* Reads the user a change names into u. */
 static int change_target(ch_store_t *st, const ch_auth_user_change_t *req, ch_user_t *u,
-                         ch_auth_err_t *err)
+                         ch_fault_t *err)
 {
     int rc = req->id != 0 ? ch_store_user_get(st, req->id, u)
                           : ch_store_user_find(st, req->name != NULL ? req->name : "", u);
     if (rc == CH_ENOTFOUND) {
-        return refuse(err, CH_AUTH_E_NOT_FOUND, "not_found", NULL, "no such user", rc);
+        return refuse(err, CH_FAULT_NOT_FOUND, "not_found", NULL, "no such user", rc);
     }
     if (rc != 0) {
         return store_failed(err, rc);
@@ -227,14 +210,14 @@ static int change_target(ch_store_t *st, const ch_auth_user_change_t *req, ch_us
 
 /* The rules of a change to u (as stored). */
 static int change_rules(ch_store_t *st, const ch_auth_user_change_t *req, const ch_user_t *u,
-                        ch_auth_err_t *err)
+                        ch_fault_t *err)
 {
     const char *role = req->role != NULL ? req->role : u->role;
     int64_t agency_id = req->set_agency ? req->agency_id : u->agency_id;
     return binding_rules(st, role, req->role != NULL, agency_id, req->set_agency, err);
 }
 
-int ch_auth_user_change_check(ch_store_t *st, const ch_auth_user_change_t *req, ch_auth_err_t *err)
+int ch_auth_user_change_check(ch_store_t *st, const ch_auth_user_change_t *req, ch_fault_t *err)
 {
     memset(err, 0, sizeof(*err));
     ch_user_t u;
@@ -251,7 +234,7 @@ int ch_auth_user_change_check(ch_store_t *st, const ch_auth_user_change_t *req, 
 }
 
 int ch_auth_user_update(ch_store_t *st, const ch_auth_user_change_t *req, const char *hash,
-                        const ch_auth_recorder_t *rec, ch_user_t *out, ch_auth_err_t *err)
+                        const ch_auth_recorder_t *rec, ch_user_t *out, ch_fault_t *err)
 {
     memset(out, 0, sizeof(*out));
     memset(err, 0, sizeof(*err));
@@ -322,7 +305,7 @@ fail:
 
 /* ---- API keys ------------------------------------------------------------------------------ */
 
-static int apikey_rules(const ch_auth_apikey_req_t *req, ch_auth_err_t *err)
+static int apikey_rules(const ch_auth_apikey_req_t *req, ch_fault_t *err)
 {
     if (req->agency_id < 1) {
         return invalid(err, "agency_id", "agency_id", "agency_id must be an agency's id");
@@ -330,7 +313,7 @@ static int apikey_rules(const ch_auth_apikey_req_t *req, ch_auth_err_t *err)
     return 0;
 }
 
-static int apikey_role_label(const ch_auth_apikey_req_t *req, ch_auth_err_t *err)
+static int apikey_role_label(const ch_auth_apikey_req_t *req, ch_fault_t *err)
 {
     if (req->role != NULL && strcmp(req->role, "agency") != 0 &&
         strcmp(req->role, "provider") != 0) {
@@ -342,7 +325,7 @@ static int apikey_role_label(const ch_auth_apikey_req_t *req, ch_auth_err_t *err
     return 0;
 }
 
-int ch_auth_apikey_check(ch_store_t *st, const ch_auth_apikey_req_t *req, ch_auth_err_t *err)
+int ch_auth_apikey_check(ch_store_t *st, const ch_auth_apikey_req_t *req, ch_fault_t *err)
 {
     memset(err, 0, sizeof(*err));
     int rc = apikey_rules(req, err);
@@ -357,7 +340,7 @@ int ch_auth_apikey_check(ch_store_t *st, const ch_auth_apikey_req_t *req, ch_aut
 
 int ch_auth_apikey_create(ch_store_t *st, const ch_auth_apikey_req_t *req,
                           const ch_auth_recorder_t *rec, ch_auth_apikey_made_t *out,
-                          ch_auth_err_t *err)
+                          ch_fault_t *err)
 {
     memset(out, 0, sizeof(*out));
     memset(err, 0, sizeof(*err));
@@ -417,7 +400,7 @@ fail:
 }
 
 int ch_auth_apikey_revoke(ch_store_t *st, int64_t id, const ch_auth_recorder_t *rec,
-                          ch_auth_err_t *err)
+                          ch_fault_t *err)
 {
     memset(err, 0, sizeof(*err));
     ch_apikey_t k;
@@ -428,7 +411,7 @@ int ch_auth_apikey_revoke(ch_store_t *st, int64_t id, const ch_auth_recorder_t *
     }
     if (rc == CH_ENOTFOUND) {
         (void)ch_store_rollback(st);
-        return refuse(err, CH_AUTH_E_NOT_FOUND, "not_found", NULL, "no such API key", rc);
+        return refuse(err, CH_FAULT_NOT_FOUND, "not_found", NULL, "no such API key", rc);
     }
     if (rc == 0 && k.revoked_at == 0) {
         k.revoked_at = ch_time_now_ms();
@@ -443,7 +426,7 @@ int ch_auth_apikey_revoke(ch_store_t *st, int64_t id, const ch_auth_recorder_t *
             if (arc != 0) {
                 (void)ch_store_rollback(st);
                 ch_apikey_fini(&k);
-                return refuse(err, CH_AUTH_E_AUDIT, "audit", NULL,
+                return refuse(err, CH_FAULT_AUDIT, "audit", NULL,
                               "the key was not revoked: it could not be put on the audit record",
                               arc < 0 ? arc : CH_EIO);
             }

@@ -139,37 +139,24 @@ void ch_auth_principal_of_user(const ch_user_t *u, int64_t session_id, const cha
 /*
  * The account use cases, shared by the API (src/api/auth_routes.c) and the command line
  * (src/main/account_cmd.c): each takes a typed request, applies every rule of it here, writes
- * the store and the audit record in one transaction, and reports a refusal as a domain error
+ * the store and the audit record in one transaction, and reports a refusal as core's fault
  * (what went wrong, the rule, the field; never an HTTP status or an exit code: the callers map
  * those). All of them run on one thread with the store (the control loop, or the command).
+ *
+ * A refusal is a ch_fault_t: kind CH_FAULT_INVALID (a field breaks a rule), NOT_FOUND (the
+ * user or key named does not exist), CONFLICT (a user has this name), AUDIT (the record could not
+ * be put on the audit trail: nothing changed) or INTERNAL (the store failed: nothing changed);
+ * fault.rule says which rule refused: "name", "role", "agency_id", "agency_exists",
+ * "agency_required", "password", "apikey_role", "label", "name_taken", "not_found", "audit",
+ * "store", "hash"; fault.rc is the code the use case returned (the store's or the recorder's
+ * behind AUDIT and INTERNAL).
  */
-typedef enum ch_auth_errc {
-    CH_AUTH_E_INVALID = 1,   /* a field breaks a rule (err.rule, err.field) */
-    CH_AUTH_E_NOT_FOUND = 2, /* the user or key named does not exist */
-    CH_AUTH_E_EXISTS = 3,    /* a user has this name */
-    CH_AUTH_E_AUDIT = 4,     /* the record could not be put on the audit trail: nothing changed */
-    CH_AUTH_E_STORE = 5,     /* the store failed (err.rc): nothing changed */
-} ch_auth_errc_t;
-
-typedef struct ch_auth_err {
-    ch_auth_errc_t code;
-    const char *rule;    /* which rule refused: "name", "role", "agency_id", "agency_exists",
-                          * "agency_required", "password", "apikey_role", "label", "name_taken",
-                          * "not_found", "audit", "store" (static text) */
-    const char *field;   /* the request field at fault, or NULL (static text) */
-    const char *message; /* for people, as the API answers it (static text) */
-    int rc;              /* the store's or the recorder's code behind E_STORE and E_AUDIT */
-} ch_auth_err_t;
-
-/* The refusal as core's ch_fault_t (CH_AUTH_E_EXISTS a conflict, CH_AUTH_E_STORE internal,
- * ...): what the API answers through its one table of fault kinds (api/faults.c). */
-void ch_auth_err_fault(const ch_auth_err_t *err, ch_fault_t *f);
 
 /*
  * Where a use case puts its audit record: the API appends it to the log with the request's
  * principal as actor, the command line queues it in the store's outbox. record runs inside the
  * change's store transaction, before its commit: a non-zero return undoes the change
- * (CH_AUTH_E_AUDIT). details is stolen; ends_access is ch_auth_record_ends_access's answer
+ * (CH_FAULT_AUDIT). details is stolen; ends_access is ch_auth_record_ends_access's answer
  * (the record may use the audit disk's reserve).
  */
 typedef struct ch_auth_recorder {
@@ -221,33 +208,33 @@ typedef struct ch_auth_user_req {
  * Checks a new user's request against every rule that needs no hash, in this order: name,
  * role, agency_id (positive, and an existing agency when st is not NULL), an agency for the
  * roles agency and provider, the password when given. Call it before hashing the password, so
- * that a refused request costs no Argon2id. 0, or CH_EINVAL with err filled (CH_AUTH_E_INVALID,
- * or CH_AUTH_E_STORE when reading the agency failed).
+ * that a refused request costs no Argon2id. 0, or CH_EINVAL with err filled (CH_FAULT_INVALID,
+ * or CH_FAULT_INTERNAL when reading the agency failed).
  */
 int ch_auth_user_check(ch_store_t *st, const ch_auth_user_req_t *req,
-                       ch_auth_err_t *err) CH_MUST_CHECK;
+                       ch_fault_t *err) CH_MUST_CHECK;
 
 /*
  * Creates the user of req with the Argon2id string hash (ch_auth_password_hash, or the hash
  * pool's) and records "user.create" {role, agency_id} on rec, in one store transaction. The
  * request's rules are checked again (the password is not: it was checked before it was
  * hashed). On success out holds the stored user (the caller frees it with ch_user_fini); on
- * failure out is empty, err says why (CH_AUTH_E_EXISTS for a name taken) and a negative code
+ * failure out is empty, err says why (CH_FAULT_CONFLICT for a name taken) and a negative code
  * is returned.
  */
 int ch_auth_user_create(ch_store_t *st, const ch_auth_user_req_t *req, const char *hash,
                         const ch_auth_recorder_t *rec, ch_user_t *out,
-                        ch_auth_err_t *err) CH_MUST_CHECK;
+                        ch_fault_t *err) CH_MUST_CHECK;
 
 /*
  * A new user whose password is in req (the command line: no hash pool): checks req with its
  * password (ch_auth_user_check), hashes the password on the calling thread
  * (ch_auth_password_hash, wiped after use) and creates the user (ch_auth_user_create). As
- * ch_auth_user_create, plus CH_AUTH_E_STORE with rule "hash" when hashing failed. The caller
+ * ch_auth_user_create, plus CH_FAULT_INTERNAL with rule "hash" when hashing failed. The caller
  * wipes the password.
  */
 int ch_auth_user_add(ch_store_t *st, const ch_auth_user_req_t *req, const ch_auth_recorder_t *rec,
-                     ch_user_t *out, ch_auth_err_t *err) CH_MUST_CHECK;
+                     ch_user_t *out, ch_fault_t *err) CH_MUST_CHECK;
 
 /*
  * A change of a user, found by id (or by name when id is 0). Each part is optional: role NULL
@@ -268,11 +255,11 @@ typedef struct ch_auth_user_change {
     size_t password_len;
 } ch_auth_user_change_t;
 
-/* Checks a change against the user as stored: CH_AUTH_E_NOT_FOUND for no such user, then
+/* Checks a change against the user as stored: CH_FAULT_NOT_FOUND for no such user, then
  * role, agency_id (positive, an existing agency), an agency for the roles agency and provider,
  * the password when given. 0, or a negative code with err filled. */
 int ch_auth_user_change_check(ch_store_t *st, const ch_auth_user_change_t *req,
-                              ch_auth_err_t *err) CH_MUST_CHECK;
+                              ch_fault_t *err) CH_MUST_CHECK;
 
 /*
  * Applies a change in one store transaction: reads the user, checks the change again (not the
@@ -284,7 +271,7 @@ int ch_auth_user_change_check(ch_store_t *st, const ch_auth_user_change_t *req,
  */
 int ch_auth_user_update(ch_store_t *st, const ch_auth_user_change_t *req, const char *hash,
                         const ch_auth_recorder_t *rec, ch_user_t *out,
-                        ch_auth_err_t *err) CH_MUST_CHECK;
+                        ch_fault_t *err) CH_MUST_CHECK;
 
 /* A new API key: agency_id an existing agency's; role "agency" or "provider", or NULL for the
  * agency's kind's default (provider for an agency of kind provider, else agency); label NULL
@@ -307,7 +294,7 @@ typedef struct ch_auth_apikey_made {
 /* Checks a new key's request: agency_id positive (and an existing agency when st is not
  * NULL), role, label. 0, or CH_EINVAL with err filled. */
 int ch_auth_apikey_check(ch_store_t *st, const ch_auth_apikey_req_t *req,
-                         ch_auth_err_t *err) CH_MUST_CHECK;
+                         ch_fault_t *err) CH_MUST_CHECK;
 
 /*
  * Makes an API key for req: 256 random bits of secret, only their SHA-256 stored, and
@@ -316,15 +303,15 @@ int ch_auth_apikey_check(ch_store_t *st, const ch_auth_apikey_req_t *req,
  */
 int ch_auth_apikey_create(ch_store_t *st, const ch_auth_apikey_req_t *req,
                           const ch_auth_recorder_t *rec, ch_auth_apikey_made_t *out,
-                          ch_auth_err_t *err) CH_MUST_CHECK;
+                          ch_fault_t *err) CH_MUST_CHECK;
 
 /*
  * Revokes API key id and records "apikey.revoke" {agency_id} (an ending record) on rec, in one
  * store transaction. A key already revoked stays as it was, with no record, and succeeds.
- * 0, or a negative code with err filled (CH_AUTH_E_NOT_FOUND for no such key).
+ * 0, or a negative code with err filled (CH_FAULT_NOT_FOUND for no such key).
  */
 int ch_auth_apikey_revoke(ch_store_t *st, int64_t id, const ch_auth_recorder_t *rec,
-                          ch_auth_err_t *err) CH_MUST_CHECK;
+                          ch_fault_t *err) CH_MUST_CHECK;
 
 /* ---- the login throttle -------------------------------------------------------------------- */
 

@@ -130,7 +130,7 @@ static char *read_password(size_t *len)
 static int user_add(acct_t *a, const ch_auth_user_req_t *given)
 {
     ch_auth_user_req_t req = *given;
-    ch_auth_err_t err;
+    ch_fault_t err;
     size_t len = 0;
     char *pw = read_password(&len);
     req.password = pw;
@@ -141,11 +141,11 @@ static int user_add(acct_t *a, const ch_auth_user_req_t *given)
     sodium_memzero(pw, len);
     ch_free(pw);
     if (rc != 0) {
-        if (err.code == CH_AUTH_E_EXISTS) {
+        if (err.kind == CH_FAULT_CONFLICT) {
             fprintf(stderr, "cctvhub user add: a user named \"%s\" exists\n", req.name);
         } else if (strcmp(err.rule, "hash") == 0) {
             fprintf(stderr, "cctvhub user add: the password could not be hashed\n");
-        } else if (err.code == CH_AUTH_E_STORE || err.code == CH_AUTH_E_AUDIT) {
+        } else if (err.kind == CH_FAULT_INTERNAL || err.kind == CH_FAULT_AUDIT) {
             acct_store_failed(a, "user add");
         } else if (strcmp(err.rule, "agency_exists") == 0) {
             fprintf(stderr, "cctvhub user add: no agency has id %lld\n", (long long)req.agency_id);
@@ -164,10 +164,10 @@ static int user_set_disabled(acct_t *a, const char *name, int disabled)
 {
     ch_auth_user_change_t req = {.name = name, .disabled = disabled, .unlock = !disabled};
     ch_auth_recorder_t rec = ch_auth_outbox_recorder(&a->outbox);
-    ch_auth_err_t err;
+    ch_fault_t err;
     ch_user_t u;
     if (ch_auth_user_update(a->st, &req, NULL, &rec, &u, &err) != 0) {
-        if (err.code == CH_AUTH_E_NOT_FOUND) {
+        if (err.kind == CH_FAULT_NOT_FOUND) {
             fprintf(stderr, "cctvhub user: no user named \"%s\"\n", name);
             return CH_EXIT_FAILURE;
         }
@@ -244,7 +244,7 @@ int ch_main_user(int argc, char **argv)
         }
         req.agency_id = agency_id;
         /* The rules that need no store are a bad command line (exit 2), before it is opened. */
-        ch_auth_err_t err;
+        ch_fault_t err;
         if (ch_auth_user_check(NULL, &req, &err) != 0) {
             if (strcmp(err.rule, "agency_required") == 0) {
                 fprintf(stderr, "cctvhub user add: the role %s needs --agency ID\n", role);
@@ -282,14 +282,14 @@ static int apikey_create(acct_t *a, const ch_auth_apikey_req_t *req)
 {
     ch_auth_recorder_t rec = ch_auth_outbox_recorder(&a->outbox);
     ch_auth_apikey_made_t made;
-    ch_auth_err_t err;
+    ch_fault_t err;
     if (ch_auth_apikey_create(a->st, req, &rec, &made, &err) != 0) {
-        if (err.code == CH_AUTH_E_INVALID && strcmp(err.rule, "agency_exists") == 0) {
+        if (err.kind == CH_FAULT_INVALID && strcmp(err.rule, "agency_exists") == 0) {
             fprintf(stderr, "cctvhub apikey create: no agency has id %lld\n",
                     (long long)req->agency_id);
             return CH_EXIT_FAILURE;
         }
-        if (err.code == CH_AUTH_E_INVALID) {
+        if (err.kind == CH_FAULT_INVALID) {
             fprintf(stderr, "cctvhub apikey create: %s\n", err.message);
             return CH_EXIT_FAILURE;
         }
@@ -307,9 +307,9 @@ static int apikey_create(acct_t *a, const ch_auth_apikey_req_t *req)
 static int apikey_revoke(acct_t *a, int64_t id)
 {
     ch_auth_recorder_t rec = ch_auth_outbox_recorder(&a->outbox);
-    ch_auth_err_t err;
+    ch_fault_t err;
     if (ch_auth_apikey_revoke(a->st, id, &rec, &err) != 0) {
-        if (err.code == CH_AUTH_E_NOT_FOUND) {
+        if (err.kind == CH_FAULT_NOT_FOUND) {
             fprintf(stderr, "cctvhub apikey revoke: no API key has id %lld\n", (long long)id);
             return CH_EXIT_FAILURE;
         }
@@ -358,7 +358,7 @@ int ch_main_apikey(int argc, char **argv)
     int64_t id = 0;
     int ok = 0;
     ch_auth_apikey_req_t req = {.role = role, .label = label};
-    ch_auth_err_t err;
+    ch_fault_t err;
     if (cmd != NULL && strcmp(cmd, "create") == 0) {
         ok = npos == 1 && agency != NULL && ch_main__parse_id(agency, &req.agency_id) == 0;
         /* The rules that need no store (the role, the label) are a bad command line. */
