@@ -71,7 +71,8 @@ typedef struct ch_fault {
     const char *rule;  /* the rule that refused (static text), or NULL */
     char field[48];    /* the request field at fault, or "" */
     char message[256]; /* for people */
-    int rc;            /* the code behind CH_FAULT_INTERNAL / CH_FAULT_AUDIT, or 0 */
+    int rc;            /* the code the use case returned with it (CH_FAULT_INTERNAL and
+                        * CH_FAULT_AUDIT: the store's or the recorder's), or 0 */
 } ch_fault_t;
 
 /* Fills f (field and code may be NULL) and returns rc_out, so a use case can
