@@ -47,8 +47,8 @@ const char *ch_strerror(int rc)
 
 /* ---- faults ---------------------------------------------------------------------------- */
 
-int ch_fault_set(ch_fault_t *f, int rc_out, ch_fault_kind_t kind, const char *code,
-                 const char *field, const char *fmt, ...)
+int ch_fault_vset(ch_fault_t *f, int rc_out, ch_fault_kind_t kind, const char *code,
+                  const char *field, const char *fmt, va_list ap)
 {
     if (f == NULL) {
         return rc_out;
@@ -58,11 +58,18 @@ int ch_fault_set(ch_fault_t *f, int rc_out, ch_fault_kind_t kind, const char *co
     f->rule = NULL;
     f->rc = 0;
     snprintf(f->field, sizeof(f->field), "%s", field != NULL ? field : "");
+    vsnprintf(f->message, sizeof(f->message), fmt, ap);
+    return rc_out;
+}
+
+int ch_fault_set(ch_fault_t *f, int rc_out, ch_fault_kind_t kind, const char *code,
+                 const char *field, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(f->message, sizeof(f->message), fmt, ap);
+    int rc = ch_fault_vset(f, rc_out, kind, code, field, fmt, ap);
     va_end(ap);
-    return rc_out;
+    return rc;
 }
 
 const char *ch_fault_code(const ch_fault_t *f)

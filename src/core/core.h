@@ -80,6 +80,10 @@ typedef struct ch_fault {
 int ch_fault_set(ch_fault_t *f, int rc_out, ch_fault_kind_t kind, const char *code,
                  const char *field, const char *fmt, ...) CH_PRINTF(6, 7);
 
+/* ch_fault_set with the message's arguments as a va_list, for a module's own wrapper. */
+int ch_fault_vset(ch_fault_t *f, int rc_out, ch_fault_kind_t kind, const char *code,
+                  const char *field, const char *fmt, va_list ap) CH_PRINTF(6, 0);
+
 /* The kind's own answer code ("invalid", "forbidden", ...); never NULL. */
 const char *ch_fault_code(const ch_fault_t *f);
 

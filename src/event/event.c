@@ -102,16 +102,11 @@ int ch_event__fault_rc(ch_fault_kind_t kind)
 int ch_event__fail(ch_fault_t *e, ch_fault_kind_t kind, const char *code, const char *field,
                    const char *fmt, ...)
 {
-    e->kind = kind;
-    e->code = code;
-    e->rule = NULL;
-    e->rc = 0;
-    snprintf(e->field, sizeof(e->field), "%s", field != NULL ? field : "");
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    int rc = ch_fault_vset(e, ch_event__fault_rc(kind), kind, code, field, fmt, ap);
     va_end(ap);
-    return ch_event__fault_rc(kind);
+    return rc;
 }
 
 int ch_event__fail_store(ch_event_engine_t *eng, ch_fault_t *e)
