@@ -1,8 +1,9 @@
 /*
  * Unit tests of net's connection (conn.c) on real loops over 127.0.0.1 socket pairs: a write
  * the socket takes in part is queued and arrives whole, the queue's cap refuses more, a full
- * read buffer and a deadline are reported, close runs its callback once, and a hand-over keeps
- * the bytes not yet read for the next loop.
+ * read buffer and a deadline are reported, close runs its callback once, a hand-over keeps
+ * the bytes not yet read for the next loop, and a read buffer grows per phase up to its cap,
+ * compacts only when room runs short and gives back a large buffer once idle.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +25,7 @@ typedef struct side {
     int errors, last_error, closed, reads;
     size_t consume;      /* bytes each read consumes (SIZE_MAX: all) */
     size_t detach_after; /* hand over once this many bytes arrived (0: never) */
+    size_t stop_at;      /* stop reading once this many are held (0: never) */
     int detached_fd;
     ch_buf_t unread;
 } side_t;
@@ -65,6 +67,9 @@ static void on_read(ch_net_conn_t *c)
 {
     side_t *s = c->data;
     s->reads++;
+    if (s->stop_at > 0 && c->in_len >= s->stop_at) {
+        ch_net_conn_read_stop(c); /* as an owner does once a body is whole */
+    }
     if (s->detach_after > 0 && c->in_len >= s->detach_after) {
         ch_net_conn_consume(c, s->consume);
         assert_int_equal(ch_net_conn_detach(c, &s->detached_fd, &s->unread, on_closed), 0);
@@ -253,6 +258,165 @@ static void test_a_hand_over_keeps_the_unread_bytes_for_the_next_loop(void **sta
     assert_int_equal(uv_loop_close(&two), 0);
 }
 
+/* Writes len bytes of a pattern to the blocking peer fd and runs loop until they are read. */
+static void feed_from_peer(side_t *s, uv_loop_t *loop, int fd, size_t len, size_t upto)
+{
+    char *p = malloc(len);
+    for (size_t i = 0; i < len; i++) {
+        p[i] = (char)('a' + i % 26);
+    }
+    size_t put = 0;
+    while (put < len) {
+        ssize_t w = write(fd, p + put, len - put);
+        if (w > 0) {
+            put += (size_t)w;
+        }
+        uv_run(loop, UV_RUN_NOWAIT);
+    }
+    while (s->conn.in_len < upto && s->errors == 0) {
+        uv_run(loop, UV_RUN_ONCE);
+    }
+    free(p);
+}
+
+static void test_a_read_buffer_grows_by_doubling_up_to_the_cap_of_its_phase(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int a, b;
+    tcp_pair(&a, &b);
+    side_t s;
+    side_open(&s, &loop, a, 4096, 0);
+    /* A head's phase: up to 16 KiB. Nothing consumed: 16 KiB are held, then the buffer is full. */
+    ch_net_conn_in_limit(&s.conn, 16384, 0);
+    assert_int_equal(ch_net_conn_read_start(&s.conn), 0);
+    feed_from_peer(&s, &loop, b, 20000, 16384);
+    while (s.errors == 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(s.last_error, UV_ENOBUFS);
+    assert_int_equal(s.conn.in_cap, 16384);
+    assert_int_equal(s.conn.in_len, 16384);
+    assert_int_equal(s.conn.in[16383], (char)('a' + 16383 % 26));
+    side_close(&s, &loop);
+    close(b);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_a_body_of_known_size_gets_its_exact_room_and_a_large_buffer_goes_back(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int a, b;
+    tcp_pair(&a, &b);
+    side_t s;
+    side_open(&s, &loop, a, 4096, 0);
+    /* A body's phase: 100 KiB expected in all, so one growth to exactly that (not doublings). */
+    size_t body = 100 * 1024;
+    ch_net_conn_in_limit(&s.conn, body, body);
+    s.stop_at = body;
+    assert_int_equal(ch_net_conn_read_start(&s.conn), 0);
+    feed_from_peer(&s, &loop, b, body, body);
+    assert_int_equal(s.errors, 0);
+    assert_int_equal(s.conn.in_len, body);
+    assert_int_equal(s.conn.in_cap, body);
+    assert_int_equal(s.conn.in[body - 1], (char)('a' + (body - 1) % 26));
+    /* All consumed: the next read starts again in a buffer of the first size. */
+    ch_net_conn_consume(&s.conn, body);
+    ch_net_conn_in_limit(&s.conn, 16384, 0);
+    s.consume = SIZE_MAX;
+    s.stop_at = 0;
+    assert_int_equal(ch_net_conn_read_start(&s.conn), 0);
+    assert_int_equal(write(b, "x", 1), 1);
+    int reads = s.reads;
+    while (s.reads == reads) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(s.conn.in_cap, 4096);
+    side_close(&s, &loop);
+    close(b);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_consumed_bytes_are_moved_only_when_room_runs_short(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int a, b;
+    tcp_pair(&a, &b);
+    side_t s;
+    side_open(&s, &loop, a, 8192, 0);
+    assert_int_equal(ch_net_conn_feed(&s.conn, "0123456789", 10), 0);
+    const uint8_t *first = s.conn.in;
+    ch_net_conn_consume(&s.conn, 4);
+    /* Consuming moves no byte: the rest is where it was. */
+    assert_ptr_equal(s.conn.in, first + 4);
+    assert_memory_equal(s.conn.in, "456789", 6);
+    /* Plenty of room at the end: a feed goes there. */
+    assert_int_equal(ch_net_conn_feed(&s.conn, "ab", 2), 0);
+    assert_ptr_equal(s.conn.in, first + 4);
+    /* Less than 2 KiB free at the end: compacted to the start before the feed. */
+    char fill[8192 - 12 - 1024];
+    memset(fill, 'f', sizeof(fill));
+    assert_int_equal(ch_net_conn_feed(&s.conn, fill, sizeof(fill)), 0);
+    assert_ptr_equal(s.conn.in, first + 4);
+    assert_int_equal(ch_net_conn_feed(&s.conn, "Z", 1), 0);
+    assert_ptr_equal(s.conn.in, first);
+    assert_memory_equal(s.conn.in, "456789ab", 8);
+    assert_int_equal(s.conn.in[s.conn.in_len - 1], 'Z');
+    /* A fixed buffer (the cap it was opened with) refuses what does not fit. */
+    assert_int_equal(s.conn.in_cap, 8192);
+    assert_int_equal(ch_net_conn_feed(&s.conn, fill, sizeof(fill)), CH_ETOOBIG);
+    side_close(&s, &loop);
+    close(b);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_an_idle_deadline_is_pushed_back_by_reads(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int a, b;
+    tcp_pair(&a, &b);
+    side_t s;
+    side_open(&s, &loop, a, 1024, 0);
+    s.consume = SIZE_MAX;
+    assert_int_equal(ch_net_conn_read_start(&s.conn), 0);
+    ch_net_conn_deadline(&s.conn, 60, CH_NET_DEADLINE_IDLE);
+    uint64_t t0 = uv_now(&loop);
+    /* A byte every 20 ms for 150 ms: no timeout meanwhile. */
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(write(b, "x", 1), 1);
+        int reads = s.reads;
+        while (s.reads == reads) {
+            uv_run(&loop, UV_RUN_ONCE);
+        }
+        usleep(20000);
+        uv_update_time(&loop);
+    }
+    assert_int_equal(s.errors, 0);
+    while (s.errors == 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(s.last_error, UV_ETIMEDOUT);
+    assert_true(uv_now(&loop) - t0 >= 150);
+    /* A deadline of 0 stops it: nothing fires. */
+    s.errors = 0;
+    ch_net_conn_deadline(&s.conn, 10, CH_NET_DEADLINE_STEP);
+    ch_net_conn_deadline(&s.conn, 0, CH_NET_DEADLINE_STEP);
+    usleep(30000);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(s.errors, 0);
+    side_close(&s, &loop);
+    close(b);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,6 +424,11 @@ int main(void)
         cmocka_unit_test(test_the_queue_cap_refuses_more_and_keeps_what_it_holds),
         cmocka_unit_test(test_a_full_read_buffer_and_the_deadline_are_reported),
         cmocka_unit_test(test_a_hand_over_keeps_the_unread_bytes_for_the_next_loop),
+        cmocka_unit_test(test_a_read_buffer_grows_by_doubling_up_to_the_cap_of_its_phase),
+        cmocka_unit_test(
+            test_a_body_of_known_size_gets_its_exact_room_and_a_large_buffer_goes_back),
+        cmocka_unit_test(test_consumed_bytes_are_moved_only_when_room_runs_short),
+        cmocka_unit_test(test_an_idle_deadline_is_pushed_back_by_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
