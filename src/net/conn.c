@@ -24,11 +24,37 @@
  * connection should not keep a large body's memory. */
 #define IN_SHRINK_OVER (64 * 1024)
 
+/* One entry of the write queue: bytes copied into data, or a reference to the caller's
+ * (ch_net_conn_write_ref), whose last entry carries the release callback. Reference entries
+ * come from and go back to c->spare. */
 struct ch_net_conn_chunk {
     struct ch_net_conn_chunk *next;
+    char *base; /* data, or the caller's bytes */
     size_t len;
+    ch_net_conn_release_cb release; /* a reference's last entry: called when it leaves */
+    void *arg;
+    unsigned ref;
     char data[];
 };
+
+/* Drops the list of entries from k on (they left the queue: written, or dropped with status):
+ * releases the references, frees the copies, keeps reference entries for reuse. */
+static void chunks_drop(ch_net_conn_t *c, struct ch_net_conn_chunk *k, int status)
+{
+    while (k != NULL) {
+        struct ch_net_conn_chunk *next = k->next;
+        if (k->release != NULL) {
+            k->release(c, k->arg, status);
+        }
+        if (k->ref) {
+            k->next = c->spare;
+            c->spare = k;
+        } else {
+            ch_free(k);
+        }
+        k = next;
+    }
+}
 
 static void conn_fail(ch_net_conn_t *c, int status)
 {
@@ -80,13 +106,15 @@ static void on_handle_closed(uv_handle_t *h)
     if (--c->open_handles > 0) {
         return;
     }
-    while (c->head != NULL) {
-        struct ch_net_conn_chunk *k = c->head;
-        c->head = k->next;
+    struct ch_net_conn_chunk *k = c->head;
+    c->head = c->tail = NULL;
+    c->out_queued = 0;
+    chunks_drop(c, k, UV_ECANCELED);
+    while (c->spare != NULL) {
+        k = c->spare;
+        c->spare = k->next;
         ch_free(k);
     }
-    c->tail = NULL;
-    c->out_queued = 0;
     ch_free(c->in_buf);
     c->in_buf = c->in = NULL;
     c->in_len = 0;
@@ -310,23 +338,30 @@ static void on_written(uv_write_t *req, int status)
 {
     ch_net_conn_t *c = req->data;
     c->writing = 0;
+    /* The entries written leave the queue before any release runs: a release may write. */
+    struct ch_net_conn_chunk *done = c->head, *last = NULL;
     for (size_t i = 0; i < c->in_flight && c->head != NULL; i++) {
-        struct ch_net_conn_chunk *k = c->head;
-        c->head = k->next;
-        c->out_queued -= k->len;
-        ch_free(k);
+        last = c->head;
+        c->out_queued -= last->len;
+        c->head = last->next;
+    }
+    if (last != NULL) {
+        last->next = NULL;
+    } else {
+        done = NULL;
     }
     if (c->head == NULL) {
         c->tail = NULL;
     }
     c->in_flight = 0;
+    chunks_drop(c, done, status < 0 ? status : 0);
     if (status < 0) {
         if (status != UV_ECANCELED) {
             conn_fail(c, status);
         }
         return;
     }
-    if (c->head != NULL && !c->closing) {
+    if (c->head != NULL && !c->writing && !c->closing && !c->failed) {
         int rc = start_write(c);
         if (rc != 0) {
             conn_fail(c, rc);
@@ -340,7 +375,7 @@ static int start_write(ch_net_conn_t *c)
     uv_buf_t bufs[WRITE_BATCH];
     unsigned n = 0;
     for (struct ch_net_conn_chunk *k = c->head; k != NULL && n < WRITE_BATCH; k = k->next) {
-        bufs[n++] = uv_buf_init(k->data, (unsigned)k->len);
+        bufs[n++] = uv_buf_init(k->base, (unsigned)k->len);
     }
     c->write_req.data = c;
     int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, n, on_written);
@@ -351,9 +386,66 @@ static int start_write(ch_net_conn_t *c)
     return rc;
 }
 
-/* Bytes for the socket: here TLS will encrypt. What the socket does not take at once is copied
- * into one chunk of the queue. */
-static int conn_send(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n, size_t total)
+static void queue_append(ch_net_conn_t *c, struct ch_net_conn_chunk *k)
+{
+    k->next = NULL;
+    if (c->tail != NULL) {
+        c->tail->next = k;
+    } else {
+        c->head = k;
+    }
+    c->tail = k;
+    c->out_queued += k->len;
+}
+
+/* Queues what the socket did not take (bufs past their first skip bytes): one copy, or one
+ * reference entry per buffer, the last with release. */
+static void queue_rest(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n, size_t skip, size_t rest,
+                       ch_net_conn_release_cb release, void *arg, int ref)
+{
+    struct ch_net_conn_chunk *copy = NULL, *k = NULL;
+    if (!ref) {
+        copy = ch_malloc(sizeof(*copy) + rest);
+        memset(copy, 0, sizeof(*copy));
+        copy->base = copy->data;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        size_t bl = bufs[i].len;
+        if (skip >= bl) {
+            skip -= bl;
+            continue;
+        }
+        if (copy != NULL) {
+            memcpy(copy->data + copy->len, bufs[i].base + skip, bl - skip);
+            copy->len += bl - skip;
+        } else {
+            if (c->spare != NULL) {
+                k = c->spare;
+                c->spare = k->next;
+            } else {
+                k = ch_malloc(sizeof(*k));
+            }
+            memset(k, 0, sizeof(*k));
+            k->ref = 1;
+            k->base = bufs[i].base + skip;
+            k->len = bl - skip;
+            queue_append(c, k);
+        }
+        skip = 0;
+    }
+    if (copy != NULL) {
+        queue_append(c, copy);
+    } else {
+        k->release = release; /* the last entry: the call's bytes have all left with it */
+        k->arg = arg;
+    }
+}
+
+/* Bytes for the socket: here TLS will encrypt (into its own buffer: a reference is then
+ * released at once). What the socket does not take at once is queued, copied or referenced.
+ * 1 when the socket took everything, 0 when some is queued, or a libuv error. */
+static int conn_send(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n, size_t total,
+                     ch_net_conn_release_cb release, void *arg, int ref)
 {
     size_t done = 0;
     if (c->head == NULL) {
@@ -366,29 +458,9 @@ static int conn_send(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n, size_t 
         }
     }
     if (done == total) {
-        return 0;
+        return 1;
     }
-    struct ch_net_conn_chunk *k = ch_malloc(sizeof(*k) + total - done);
-    k->next = NULL;
-    k->len = 0;
-    size_t skip = done;
-    for (unsigned i = 0; i < n; i++) {
-        size_t bl = bufs[i].len;
-        if (skip >= bl) {
-            skip -= bl;
-            continue;
-        }
-        memcpy(k->data + k->len, bufs[i].base + skip, bl - skip);
-        k->len += bl - skip;
-        skip = 0;
-    }
-    if (c->tail != NULL) {
-        c->tail->next = k;
-    } else {
-        c->head = k;
-    }
-    c->tail = k;
-    c->out_queued += k->len;
+    queue_rest(c, bufs, n, done, total - done, release, arg, ref);
     if (!c->writing) {
         int rc = start_write(c);
         if (rc != 0) {
@@ -399,22 +471,68 @@ static int conn_send(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n, size_t 
     return 0;
 }
 
+/* What both writes check first: 0 to go on (*total set), 1 for nothing to send, or an error. */
+static int write_check(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n, size_t *total)
+{
+    if (c->closing || c->failed || c->shut) {
+        return CH_EIO;
+    }
+    *total = 0;
+    for (unsigned i = 0; i < n; i++) {
+        *total += bufs[i].len;
+    }
+    if (*total == 0) {
+        return 1;
+    }
+    if (c->out_cap > 0 && c->out_queued + *total > c->out_cap) {
+        return CH_ETOOBIG;
+    }
+    return 0;
+}
+
 int ch_net_conn_write(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n)
+{
+    size_t total;
+    int rc = write_check(c, bufs, n, &total);
+    if (rc == 0) {
+        rc = conn_send(c, bufs, n, total, NULL, NULL, 0);
+    }
+    return rc > 0 ? 0 : rc;
+}
+
+int ch_net_conn_write_ref(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n,
+                          ch_net_conn_release_cb release, void *arg)
+{
+    size_t total;
+    int rc = write_check(c, bufs, n, &total);
+    if (rc == 0) {
+        rc = conn_send(c, bufs, n, total, release, arg, 1);
+    }
+    return rc;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    ch_net_conn_t *c = req->data;
+    if (status < 0 && status != UV_ECANCELED) {
+        conn_fail(c, status);
+    }
+}
+
+int ch_net_conn_shutdown(ch_net_conn_t *c)
 {
     if (c->closing || c->failed) {
         return CH_EIO;
     }
-    size_t total = 0;
-    for (unsigned i = 0; i < n; i++) {
-        total += bufs[i].len;
-    }
-    if (total == 0) {
+    if (c->shut) {
         return 0;
     }
-    if (c->out_cap > 0 && c->out_queued + total > c->out_cap) {
-        return CH_ETOOBIG;
+    c->shutdown_req.data = c;
+    int rc = uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown);
+    if (rc == 0) {
+        c->shut = 1;
     }
-    return conn_send(c, bufs, n, total);
+    return rc;
 }
 
 int ch_net_conn_send(ch_net_conn_t *c, const void *p, size_t len)

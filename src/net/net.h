@@ -296,6 +296,10 @@ typedef void (*ch_net_conn_read_cb)(ch_net_conn_t *c);
 typedef void (*ch_net_conn_error_cb)(ch_net_conn_t *c, int status);
 /* Every handle is released: the struct may be freed. */
 typedef void (*ch_net_conn_closed_cb)(ch_net_conn_t *c);
+/* The buffers of a ch_net_conn_write_ref that queued them have left the queue: written
+ * (status 0), or dropped (a libuv error, or UV_ECANCELED at the close). They are the caller's
+ * again. */
+typedef void (*ch_net_conn_release_cb)(ch_net_conn_t *c, void *arg, int status);
 
 enum {
     CH_NET_DEADLINE_STEP = 0, /* fires ms after it was set, whatever happens meanwhile */
@@ -307,8 +311,9 @@ struct ch_net_conn_chunk;
 /*
  * A connection on one libuv loop around a TCP socket: reads go into a buffer the owner parses
  * in place (of in_cap bytes, or growing up to a cap the owner sets per phase); writes go out at
- * once when the socket takes them (uv_try_write) and are otherwise copied into a queue of at
- * most out_cap bytes flushed with one writev per turn (uv_write of every queued
+ * once when the socket takes them (uv_try_write) and are otherwise queued, copied
+ * (ch_net_conn_write) or referenced until a release callback (ch_net_conn_write_ref), in a
+ * queue of at most out_cap bytes flushed with one writev per turn (uv_write of every queued
  * chunk); one deadline (a step or idle) reported through on_error; one close
  * (ch_net_conn_close, idempotent) whose callback says when the struct may be freed; and the
  * hand-over of the descriptor with the bytes not yet parsed (ch_net_conn_detach) to another
@@ -332,7 +337,8 @@ struct ch_net_conn {
     uv_loop_t *loop;
     uv_timer_t timer;
     uv_write_t write_req;
-    struct ch_net_conn_chunk *head, *tail;
+    uv_shutdown_t shutdown_req;
+    struct ch_net_conn_chunk *head, *tail, *spare;
     uint8_t *in_buf;           /* the buffer; in points into it */
     size_t in_first, in_max;   /* its size when (re)allocated, and most it grows to */
     size_t in_expect;          /* bytes the owner awaits in all (a body): grow at once */
@@ -340,7 +346,7 @@ struct ch_net_conn {
     uint64_t deadline_ms, due; /* the deadline's length, and when it falls (0: none) */
     uint64_t timer_due;        /* when the timer fires, while timer_armed */
     int deadline_kind;
-    unsigned reading, writing, closing, failed, open_handles, timer_armed;
+    unsigned reading, writing, closing, failed, open_handles, timer_armed, shut;
     ch_net_conn_closed_cb closed;
 };
 
@@ -375,8 +381,24 @@ void ch_net_conn_consume(ch_net_conn_t *c, size_t n);
  * out_cap (nothing is sent: a slow peer; the owner decides), CH_EIO after a failure or the
  * close, or a libuv error (then close). */
 int ch_net_conn_write(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n) CH_MUST_CHECK;
+/*
+ * ch_net_conn_write without the copy: what the socket does not take at once is queued as
+ * references to the caller's buffers, which must stay unchanged until release(c, arg, status)
+ * says they left the queue (written, or dropped at a failure or the close, before the close's
+ * callback). Returns 1 when the socket took every byte at once (release is not called: the
+ * buffers are the caller's again, and nothing was allocated), 0 when some were queued
+ * (release runs once, later, never from inside this call), or an error as ch_net_conn_write
+ * (release is not called). A refcounted packet takes a reference for the 0 case and gives it
+ * back in release; the queue's entries come from a free list kept by c, so a steady stream of
+ * queued references allocates nothing.
+ */
+int ch_net_conn_write_ref(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n,
+                          ch_net_conn_release_cb release, void *arg) CH_MUST_CHECK;
 /* ch_net_conn_write of one buffer. */
 int ch_net_conn_send(ch_net_conn_t *c, const void *p, size_t len) CH_MUST_CHECK;
+/* Shuts the write side down (a FIN after what is queued); reading goes on. A failure is
+ * reported through on_error. Once. */
+int ch_net_conn_shutdown(ch_net_conn_t *c) CH_MUST_CHECK;
 /* Sets the deadline: ms from now (0 stops it), a CH_NET_DEADLINE_STEP or _IDLE. Cheap: the
  * timer is restarted only when the deadline comes earlier than it would fire, and a timer that
  * fires early re-arms itself for the rest; so is the idle deadline's re-arm on each read. */

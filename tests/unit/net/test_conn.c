@@ -3,7 +3,9 @@
  * the socket takes in part is queued and arrives whole, the queue's cap refuses more, a full
  * read buffer and a deadline are reported, close runs its callback once, a hand-over keeps
  * the bytes not yet read for the next loop, and a read buffer grows per phase up to its cap,
- * compacts only when room runs short and gives back a large buffer once idle.
+ * compacts only when room runs short and gives back a large buffer once idle; buffers written
+ * by reference are released once, when their bytes left (or at the close), and never when the
+ * socket took them at once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,7 +30,17 @@ typedef struct side {
     size_t stop_at;      /* stop reading once this many are held (0: never) */
     int detached_fd;
     ch_buf_t unread;
+    int released, release_status, closed_at_release;
 } side_t;
+
+static void on_release(ch_net_conn_t *c, void *arg, int status)
+{
+    side_t *s = c->data;
+    assert_ptr_equal(arg, s);
+    s->released++;
+    s->release_status = status;
+    s->closed_at_release = s->closed;
+}
 
 /* A connected pair on 127.0.0.1: *a non-blocking (for the conn), *b blocking (the peer). */
 static void tcp_pair(int *a, int *b)
@@ -417,6 +429,135 @@ static void test_an_idle_deadline_is_pushed_back_by_reads(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* Reads from the non-blocking peer fd until want bytes came, running loop meanwhile. */
+static void drain_peer(uv_loop_t *loop, int fd, uint8_t *got, size_t want)
+{
+    size_t have = 0;
+    while (have < want) {
+        ssize_t n = read(fd, got + have, want - have);
+        if (n > 0) {
+            have += (size_t)n;
+        }
+        uv_run(loop, UV_RUN_NOWAIT);
+    }
+}
+
+static void test_a_write_by_reference_is_released_once_its_bytes_left_and_keeps_order(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int a, b;
+    tcp_pair(&a, &b);
+    int small = 4096;
+    setsockopt(a, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    setsockopt(b, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    side_t s;
+    side_open(&s, &loop, a, 1024, 0);
+    /* Taken at once: 1, no release, nothing queued. */
+    uv_buf_t hi = uv_buf_init("hi", 2);
+    assert_int_equal(ch_net_conn_write_ref(&s.conn, &hi, 1, on_release, &s), 1);
+    assert_int_equal(s.released, 0);
+    assert_int_equal(s.conn.out_queued, 0);
+    /* Too much for the socket: referenced, not copied; a copying write after it keeps its
+     * place behind it. */
+    size_t total = 2u << 20;
+    uint8_t *big = malloc(total);
+    for (size_t i = 0; i < total; i++) {
+        big[i] = (uint8_t)(i * 13 + i / 509);
+    }
+    uv_buf_t two[2] = {uv_buf_init((char *)big, 3000),
+                       uv_buf_init((char *)big + 3000, (unsigned)(total - 3000))};
+    assert_int_equal(ch_net_conn_write_ref(&s.conn, two, 2, on_release, &s), 0);
+    assert_true(s.conn.out_queued > 0);
+    assert_int_equal(s.released, 0);
+    assert_int_equal(ch_net_conn_send(&s.conn, "end", 3), 0);
+    uint8_t *got = malloc(total + 5);
+    assert_int_equal(fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK), 0);
+    drain_peer(&loop, b, got, total + 5);
+    assert_memory_equal(got, "hi", 2);
+    assert_memory_equal(got + 2, big, total);
+    assert_memory_equal(got + 2 + total, "end", 3);
+    for (int i = 0; i < 10 && s.conn.out_queued > 0; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    assert_int_equal(s.conn.out_queued, 0);
+    assert_int_equal(s.released, 1);
+    assert_int_equal(s.release_status, 0);
+    /* The entries went to the free list: the next queued reference allocates none. */
+    assert_non_null(s.conn.spare);
+    assert_int_equal(s.errors, 0);
+    side_close(&s, &loop);
+    close(b);
+    free(big);
+    free(got);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_a_queued_reference_is_released_at_the_close_and_the_cap_counts_it(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int a, b;
+    tcp_pair(&a, &b);
+    side_t s;
+    size_t cap = 64 * 1024;
+    side_open(&s, &loop, a, 1024, cap);
+    static char piece[16 * 1024];
+    memset(piece, 'r', sizeof(piece));
+    uv_buf_t pb = uv_buf_init(piece, sizeof(piece));
+    /* The peer reads nothing: the socket fills, then the queue holds references up to the
+     * cap. Each call that queued is released once; the others never. */
+    int rc = 1, queued = 0;
+    for (int i = 0; i < 100000 && rc >= 0; i++) {
+        rc = ch_net_conn_write_ref(&s.conn, &pb, 1, on_release, &s);
+        queued += rc == 0;
+    }
+    assert_int_equal(rc, CH_ETOOBIG);
+    assert_true(queued > 0);
+    assert_true(s.conn.out_queued > 0 && s.conn.out_queued <= cap);
+    assert_int_equal(s.released, 0);
+    ch_net_conn_close(&s.conn, on_closed);
+    while (s.closed == 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(s.released, queued);
+    assert_int_equal(s.release_status, UV_ECANCELED);
+    assert_int_equal(s.closed_at_release, 0); /* released before the close's callback */
+    ch_buf_fini(&s.unread);
+    close(b);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_a_shutdown_sends_what_is_queued_then_the_end(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int a, b;
+    tcp_pair(&a, &b);
+    side_t s;
+    side_open(&s, &loop, a, 1024, 0);
+    assert_int_equal(ch_net_conn_send(&s.conn, "bye", 3), 0);
+    assert_int_equal(ch_net_conn_shutdown(&s.conn), 0);
+    assert_int_equal(ch_net_conn_send(&s.conn, "more", 4), CH_EIO);
+    uint8_t got[8];
+    assert_int_equal(fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK), 0);
+    drain_peer(&loop, b, got, 3);
+    assert_memory_equal(got, "bye", 3);
+    ssize_t n;
+    do {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        n = read(b, got, sizeof(got));
+    } while (n < 0);
+    assert_int_equal(n, 0); /* the end */
+    assert_int_equal(s.errors, 0);
+    side_close(&s, &loop);
+    close(b);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -429,6 +570,9 @@ int main(void)
             test_a_body_of_known_size_gets_its_exact_room_and_a_large_buffer_goes_back),
         cmocka_unit_test(test_consumed_bytes_are_moved_only_when_room_runs_short),
         cmocka_unit_test(test_an_idle_deadline_is_pushed_back_by_reads),
+        cmocka_unit_test(test_a_write_by_reference_is_released_once_its_bytes_left_and_keeps_order),
+        cmocka_unit_test(test_a_queued_reference_is_released_at_the_close_and_the_cap_counts_it),
+        cmocka_unit_test(test_a_shutdown_sends_what_is_queued_then_the_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
