@@ -1109,7 +1109,8 @@ static void conn_refuse_connection(ch_http_conn_t *c, const char *message)
                          "Retry-After: 1\r\n", body.data, body.len, 0, 0);
     ch_buf_fini(&body);
     /* Whatever the socket does not take at once is dropped by the close. */
-    (void)ch_net_conn_send(&c->conn, c->out.data, c->out.len);
+    int rc = ch_net_conn_send(&c->conn, c->out.data, c->out.len);
+    CH_UNUSED(rc);
     conn_close(c);
 }
 
