@@ -400,8 +400,9 @@ static void queue_append(ch_net_conn_t *c, struct ch_net_conn_chunk *k)
 
 /* Queues what the socket did not take (bufs past their first skip bytes): one copy, or one
  * reference entry per buffer, the last with release. */
-static void queue_rest(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n, size_t skip, size_t rest,
-                       ch_net_conn_release_cb release, void *arg, int ref)
+__attribute__((noinline)) static void queue_rest(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n,
+                                                 size_t skip, size_t rest,
+                                                 ch_net_conn_release_cb release, void *arg, int ref)
 {
     struct ch_net_conn_chunk *copy = NULL, *k = NULL;
     if (!ref) {

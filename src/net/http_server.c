@@ -222,11 +222,11 @@ static void conn_set_deadline(ch_http_conn_t *c, enum deadline_kind kind, uint64
                          kind == DEADLINE_IDLE ? CH_NET_DEADLINE_IDLE : CH_NET_DEADLINE_STEP);
 }
 
-/* No deadline: a handler has the request. */
+/* No deadline: a handler has the request. The connection's timer may still fire (a store
+ * here, not a call, on the hot path); on_conn_error then does nothing. */
 static void conn_clear_deadline(ch_http_conn_t *c)
 {
     c->deadline_kind = DEADLINE_NONE;
-    ch_net_conn_deadline(&c->conn, 0, CH_NET_DEADLINE_STEP);
 }
 
 /* ---- the idle list ---------------------------------------------------------------------- */
@@ -786,6 +786,7 @@ static int conn_parse_head(ch_http_conn_t *c)
     ch_proto_request_t pr;
     int rc = ch_proto_parse_request(data, avail, &pr, srv->scratch, lim->max_headers);
     if (rc == CH_EAGAIN) {
+        conn_in_phase(c); /* the head limit may have changed (a reload) */
         if (target_over_limit(data, avail, lim->max_target)) {
             conn_error(c, REFUSE_URI_TOO_LONG, "the request target is too long");
         } else if (avail > lim->max_head) {
@@ -855,7 +856,9 @@ static int conn_parse_head(ch_http_conn_t *c)
     c->head_len = (size_t)rc;
     c->body_len = cl;
     c->stage = STAGE_BODY;
-    conn_in_phase(c);
+    if (cl > 0) {
+        conn_in_phase(c);
+    }
     return 1;
 }
 
@@ -945,11 +948,14 @@ void ch_http_respond(ch_http_request_t *req, int status, const char *content_typ
     conn_append_response(c, status, content_type, extra_headers, body, body_len, keep,
                          c->is_head_method);
     ch_net_conn_consume(&c->conn, c->head_len + (size_t)c->body_len);
+    int had_body = c->body_len > 0;
     c->head_len = 0;
     c->body_len = 0;
     if (keep) {
         c->stage = STAGE_HEAD;
-        conn_in_phase(c);
+        if (had_body) {
+            conn_in_phase(c); /* back to a head's cap */
+        }
     } else {
         c->stage = STAGE_CLOSING;
         c->close_after_write = 1;

@@ -1,7 +1,8 @@
 /*
  * net: libuv glue: an HTTP/1.1 server on a libuv loop, built on the zero-copy head parser of
- * proto/ (the same parser serves RTSP later), the door, a client connection (ch_net_dial_t) and
- * a connection (ch_net_conn_t: read buffer, bounded writev queue, deadline, hand-over).
+ * proto/ (the same parser serves RTSP later) and on net's connection, the door, a client
+ * connection (ch_net_dial_t) and a connection (ch_net_conn_t: read buffer, bounded writev queue
+ * of copies or references, deadline, hand-over).
  *
  * The server owns its connections. For each complete request (head and Content-Length body
  * read) it calls the handler once with a ch_http_request_t that stays valid until the handler
@@ -157,7 +158,8 @@ void ch_http_respond(ch_http_request_t *req, int status, const char *content_typ
  * elsewhere): *fd is a new descriptor of the socket (non-blocking, close-on-exec), raw gets
  * the request's bytes as received from its first byte on (the caller parses them again), and
  * the server forgets the connection. CH_EAGAIN while answers to earlier pipelined requests are
- * still being written (answer the request instead); CH_EIO or -errno.
+ * still being written (answer the request instead); CH_EIO or -errno. The connection's
+ * ch_net_conn_detach: the next owner opens a ch_net_conn_t on fd and feeds it raw.
  */
 int ch_http_hand_over(ch_http_request_t *req, int *fd, ch_buf_t *raw) CH_MUST_CHECK;
 
