@@ -461,7 +461,7 @@ static void test_a_write_by_reference_is_released_once_its_bytes_left_and_keeps_
     assert_int_equal(s.conn.out_queued, 0);
     /* Too much for the socket: referenced, not copied; a copying write after it keeps its
      * place behind it. */
-    size_t total = 2u << 20;
+    size_t total = 512u * 1024;
     uint8_t *big = malloc(total);
     for (size_t i = 0; i < total; i++) {
         big[i] = (uint8_t)(i * 13 + i / 509);
