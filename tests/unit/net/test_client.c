@@ -1,7 +1,9 @@
 /*
  * Unit tests of net's client connection (client.c) on a real loop and 127.0.0.1: a dial that
  * connects and then passes its deadline, one refused, a name that does not resolve, a name
- * that does, and a close while the lookup is in flight.
+ * that does, a close while the lookup is in flight, and a connected dial moved into a
+ * connection (ch_net_dial_conn): bytes both ways, the rest of the deadline, and a peer that
+ * floods it cut by the read buffer's cap.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -142,11 +144,181 @@ static void test_a_name_without_address_fails_and_a_lookup_can_be_closed(void **
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* ---- ch_net_dial_conn -------------------------------------------------------------------- */
+
+/* The peer, on the same loop: echoes what it reads, or (flood) sends 4 KiB without a line
+ * end as soon as it accepts. */
+typedef struct peer {
+    uv_tcp_t srv, conn;
+    int flood, accepted;
+    char buf[256];
+} peer_t;
+
+static void peer_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    peer_t *pe = h->data;
+    (void)suggested;
+    *b = uv_buf_init(pe->buf, sizeof(pe->buf));
+}
+
+static void peer_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    if (n > 0) {
+        uv_buf_t out = uv_buf_init(b->base, (unsigned)n);
+        assert_int_equal(uv_try_write(s, &out, 1), (int)n);
+    }
+}
+
+static void peer_incoming(uv_stream_t *srv, int status)
+{
+    peer_t *pe = srv->data;
+    assert_int_equal(status, 0);
+    assert_int_equal(uv_tcp_init(srv->loop, &pe->conn), 0);
+    pe->conn.data = pe;
+    assert_int_equal(uv_accept(srv, (uv_stream_t *)&pe->conn), 0);
+    pe->accepted = 1;
+    if (pe->flood) {
+        static char junk[4096];
+        memset(junk, 'x', sizeof(junk));
+        uv_buf_t out = uv_buf_init(junk, sizeof(junk));
+        assert_int_equal(uv_try_write((uv_stream_t *)&pe->conn, &out, 1), (int)sizeof(junk));
+    }
+    assert_int_equal(uv_read_start((uv_stream_t *)&pe->conn, peer_alloc, peer_read), 0);
+}
+
+static int peer_listen(uv_loop_t *loop, peer_t *pe, int flood)
+{
+    memset(pe, 0, sizeof(*pe));
+    pe->flood = flood;
+    struct sockaddr_in a;
+    assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &a), 0);
+    assert_int_equal(uv_tcp_init(loop, &pe->srv), 0);
+    pe->srv.data = pe;
+    assert_int_equal(uv_tcp_bind(&pe->srv, (const struct sockaddr *)&a, 0), 0);
+    assert_int_equal(uv_listen((uv_stream_t *)&pe->srv, 8, peer_incoming), 0);
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    assert_int_equal(uv_tcp_getsockname(&pe->srv, (struct sockaddr *)&ss, &len), 0);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+typedef struct client {
+    ch_net_dial_t dial;
+    ch_net_conn_t conn;
+    int moved, dial_closed, conn_closed, error;
+    char got[64];
+    size_t got_len;
+    uint64_t t0, t_error;
+} client_t;
+
+static void client_dial_closed(ch_net_dial_t *d)
+{
+    ((client_t *)d->data)->dial_closed++;
+}
+
+static void client_conn_closed(ch_net_conn_t *c)
+{
+    ((client_t *)c->data)->conn_closed++;
+}
+
+static void client_read(ch_net_conn_t *c)
+{
+    client_t *cl = c->data;
+    if (c->in_len < 5) {
+        return; /* the flood fills the buffer unconsumed */
+    }
+    if (cl->got_len == 0 && memcmp(c->in, "hello", 5) == 0) {
+        memcpy(cl->got, c->in, 5);
+        cl->got_len = 5;
+        ch_net_conn_consume(c, 5);
+    }
+}
+
+static void client_error(ch_net_conn_t *c, int status)
+{
+    client_t *cl = c->data;
+    cl->error = status;
+    cl->t_error = uv_now(c->loop);
+    ch_net_conn_close(c, client_conn_closed);
+}
+
+static void client_connected(ch_net_dial_t *d, int status)
+{
+    client_t *cl = d->data;
+    assert_int_equal(status, 0);
+    cl->conn.data = cl;
+    cl->conn.on_read = client_read;
+    cl->conn.on_error = client_error;
+    assert_int_equal(ch_net_dial_conn(d, &cl->conn, 16, 0, client_dial_closed), 0);
+    cl->moved = 1;
+    assert_int_equal(ch_net_conn_read_start(&cl->conn), 0);
+    assert_int_equal(ch_net_conn_send(&cl->conn, "hello", 5), 0);
+}
+
+static void run_client(uv_loop_t *loop, client_t *cl, int port, uint64_t in_ms)
+{
+    memset(cl, 0, sizeof(*cl));
+    cl->dial.data = cl;
+    cl->t0 = uv_now(loop);
+    ch_net_dial_start(&cl->dial, loop, "127.0.0.1", (uint16_t)port, cl->t0 + in_ms,
+                      client_connected);
+    while (cl->conn_closed == 0 || cl->dial_closed == 0) {
+        uv_run(loop, UV_RUN_ONCE);
+    }
+}
+
+static void close_peer(uv_loop_t *loop, peer_t *pe)
+{
+    if (pe->accepted) {
+        uv_close((uv_handle_t *)&pe->conn, NULL);
+    }
+    uv_close((uv_handle_t *)&pe->srv, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+}
+
+static void test_a_connected_dial_moves_into_a_conn_with_its_deadline(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    peer_t pe;
+    int port = peer_listen(&loop, &pe, 0);
+    client_t cl;
+    run_client(&loop, &cl, port, 300);
+    assert_true(cl.moved);
+    assert_int_equal(cl.dial_closed, 1);
+    assert_int_equal(cl.conn_closed, 1);
+    /* The echo came back through the conn; then the peer stalled: the rest of the dial's
+     * deadline, not a fresh one, cut it. */
+    assert_int_equal(cl.got_len, 5);
+    assert_int_equal(cl.error, UV_ETIMEDOUT);
+    assert_true(cl.t_error - cl.t0 >= 250 && cl.t_error - cl.t0 < 2000);
+    close_peer(&loop, &pe);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_a_peer_that_floods_a_conn_is_cut_by_its_buffer_cap(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    peer_t pe;
+    int port = peer_listen(&loop, &pe, 1);
+    client_t cl;
+    run_client(&loop, &cl, port, 10000);
+    assert_int_equal(cl.error, UV_ENOBUFS);
+    assert_true(cl.t_error - cl.t0 < 5000); /* not the deadline */
+    close_peer(&loop, &pe);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_dial_connects_and_its_deadline_comes_after),
         cmocka_unit_test(test_a_name_without_address_fails_and_a_lookup_can_be_closed),
+        cmocka_unit_test(test_a_connected_dial_moves_into_a_conn_with_its_deadline),
+        cmocka_unit_test(test_a_peer_that_floods_a_conn_is_cut_by_its_buffer_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
