@@ -14,35 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../loopback.h"
 #include "health/health_internal.h"
 
 enum { CAM_GOOD = 0, CAM_STALL = 1, CAM_ENDLESS = 2, CAM_HUGE = 3 };
 
-typedef struct camera {
-    uv_tcp_t srv, conn;
-    int kind, accepted, requests;
-    char in[4096];
-    size_t in_len;
-    uv_write_t w;
-} camera_t;
-
-static char endless[256 * 1024];
-
-static void cam_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
-{
-    camera_t *cam = h->data;
-    (void)suggested;
-    *b = uv_buf_init(cam->in + cam->in_len, (unsigned)(sizeof(cam->in) - cam->in_len));
-}
-
-static void cam_written(uv_write_t *w, int status)
-{
-    (void)w;
-    (void)status; /* the probe may close before it all went */
-}
-
 /* Answers each whole request of a good camera: OPTIONS, then DESCRIBE with an H.264 SDP. */
-static void cam_answer(camera_t *cam, uv_stream_t *s)
+static void cam_answer(loopback_peer_t *cam, uv_stream_t *s)
 {
     char *end;
     while ((end = strstr(cam->in, "\r\n\r\n")) != NULL) {
@@ -51,7 +29,7 @@ static void cam_answer(camera_t *cam, uv_stream_t *s)
         static const char sdp[] = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=cam\r\nt=0 0\r\n"
                                   "m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
         static char out[1024];
-        int n = cam->requests++ == 0
+        int n = cam->answers++ == 0
                     ? snprintf(out, sizeof(out),
                                "RTSP/1.0 200 OK\r\nCSeq: %ld\r\nPublic: OPTIONS, DESCRIBE\r\n\r\n",
                                cseq)
@@ -62,66 +40,22 @@ static void cam_answer(camera_t *cam, uv_stream_t *s)
         uv_buf_t b = uv_buf_init(out, (unsigned)n);
         assert_int_equal(uv_try_write(s, &b, 1), n);
         size_t used = (size_t)(end + 4 - cam->in);
-        memmove(cam->in, cam->in + used, cam->in_len - used);
+        memmove(cam->in, cam->in + used, cam->in_len - used + 1);
         cam->in_len -= used;
-        cam->in[cam->in_len] = '\0';
     }
 }
 
-static void cam_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+static void cam_read(loopback_peer_t *cam, uv_stream_t *s)
 {
-    camera_t *cam = s->data;
-    (void)b;
-    if (n <= 0) {
-        return;
-    }
-    cam->in_len += (size_t)n;
-    if (cam->in_len == sizeof(cam->in)) {
-        cam->in_len = 0;
-    }
-    cam->in[cam->in_len] = '\0';
     if (cam->kind == CAM_GOOD) {
         cam_answer(cam, s);
-    } else if (cam->kind != CAM_STALL && cam->requests++ == 0) {
+    } else if (cam->kind != CAM_STALL && cam->answers++ == 0) {
         /* An answer whose header line never ends, or whose body is larger than a probe reads. */
-        static const char line[] = "RTSP/1.0 200 OK\r\nX-Endless: ";
-        static const char body[] = "RTSP/1.0 200 OK\r\nCSeq: 1\r\nContent-Length: 65536\r\n\r\n";
-        memset(endless, 'x', sizeof(endless));
-        if (cam->kind == CAM_ENDLESS) {
-            memcpy(endless, line, sizeof(line) - 1);
-        } else {
-            memcpy(endless, body, sizeof(body) - 1);
-        }
-        uv_buf_t out = uv_buf_init(endless, sizeof(endless));
-        assert_int_equal(uv_write(&cam->w, s, &out, 1, cam_written), 0);
+        loopback_send_endless(cam, s,
+                              cam->kind == CAM_ENDLESS
+                                  ? "RTSP/1.0 200 OK\r\nX-Endless: "
+                                  : "RTSP/1.0 200 OK\r\nCSeq: 1\r\nContent-Length: 65536\r\n\r\n");
     } /* CAM_STALL: reads and says nothing */
-}
-
-static void cam_incoming(uv_stream_t *srv, int status)
-{
-    camera_t *cam = srv->data;
-    assert_int_equal(status, 0);
-    assert_int_equal(uv_tcp_init(srv->loop, &cam->conn), 0);
-    cam->conn.data = cam;
-    assert_int_equal(uv_accept(srv, (uv_stream_t *)&cam->conn), 0);
-    cam->accepted = 1;
-    assert_int_equal(uv_read_start((uv_stream_t *)&cam->conn, cam_alloc, cam_read), 0);
-}
-
-static int cam_listen(uv_loop_t *loop, camera_t *cam, int kind)
-{
-    memset(cam, 0, sizeof(*cam));
-    cam->kind = kind;
-    struct sockaddr_in a;
-    assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &a), 0);
-    assert_int_equal(uv_tcp_init(loop, &cam->srv), 0);
-    cam->srv.data = cam;
-    assert_int_equal(uv_tcp_bind(&cam->srv, (const struct sockaddr *)&a, 0), 0);
-    assert_int_equal(uv_listen((uv_stream_t *)&cam->srv, 8, cam_incoming), 0);
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    assert_int_equal(uv_tcp_getsockname(&cam->srv, (struct sockaddr *)&ss, &len), 0);
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
 typedef struct result {
@@ -148,8 +82,8 @@ static void probe(int kind, uint64_t timeout_ms, result_t *res)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
-    camera_t cam;
-    int port = cam_listen(&loop, &cam, kind);
+    loopback_peer_t cam;
+    int port = loopback_listen(&loop, &cam, kind, cam_read);
     char url[64];
     snprintf(url, sizeof(url), "rtsp://127.0.0.1:%d/stream1", port);
     memset(res, 0, sizeof(*res));
@@ -159,10 +93,7 @@ static void probe(int kind, uint64_t timeout_ms, result_t *res)
         uv_run(&loop, UV_RUN_ONCE);
     }
     assert_null(list);
-    if (cam.accepted) {
-        uv_close((uv_handle_t *)&cam.conn, NULL);
-    }
-    uv_close((uv_handle_t *)&cam.srv, NULL);
+    loopback_close(&cam);
     uv_run(&loop, UV_RUN_DEFAULT); /* the probe's handles close, and it frees itself */
     assert_int_equal(res->calls, 1);
     assert_int_equal(uv_loop_close(&loop), 0);

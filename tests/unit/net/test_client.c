@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <string.h>
 
+#include "../loopback.h"
 #include "net/net.h"
 
 typedef struct probe {
@@ -146,60 +147,21 @@ static void test_a_name_without_address_fails_and_a_lookup_can_be_closed(void **
 
 /* ---- ch_net_dial_conn -------------------------------------------------------------------- */
 
-/* The peer, on the same loop: echoes what it reads, or (flood) sends 4 KiB without a line
- * end as soon as it accepts. */
-typedef struct peer {
-    uv_tcp_t srv, conn;
-    int flood, accepted;
-    char buf[256];
-} peer_t;
+/* The peer, on the same loop: echoes what it reads, or (PEER_FLOOD) answers with 256 KiB
+ * without a line end. */
+enum { PEER_ECHO = 0, PEER_FLOOD = 1 };
 
-static void peer_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+static void peer_read(loopback_peer_t *pe, uv_stream_t *s)
 {
-    peer_t *pe = h->data;
-    (void)suggested;
-    *b = uv_buf_init(pe->buf, sizeof(pe->buf));
-}
-
-static void peer_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-    if (n > 0) {
-        uv_buf_t out = uv_buf_init(b->base, (unsigned)n);
-        assert_int_equal(uv_try_write(s, &out, 1), (int)n);
+    if (pe->kind == PEER_FLOOD) {
+        if (pe->answers++ == 0) {
+            loopback_send_endless(pe, s, "");
+        }
+        return;
     }
-}
-
-static void peer_incoming(uv_stream_t *srv, int status)
-{
-    peer_t *pe = srv->data;
-    assert_int_equal(status, 0);
-    assert_int_equal(uv_tcp_init(srv->loop, &pe->conn), 0);
-    pe->conn.data = pe;
-    assert_int_equal(uv_accept(srv, (uv_stream_t *)&pe->conn), 0);
-    pe->accepted = 1;
-    if (pe->flood) {
-        static char junk[4096];
-        memset(junk, 'x', sizeof(junk));
-        uv_buf_t out = uv_buf_init(junk, sizeof(junk));
-        assert_int_equal(uv_try_write((uv_stream_t *)&pe->conn, &out, 1), (int)sizeof(junk));
-    }
-    assert_int_equal(uv_read_start((uv_stream_t *)&pe->conn, peer_alloc, peer_read), 0);
-}
-
-static int peer_listen(uv_loop_t *loop, peer_t *pe, int flood)
-{
-    memset(pe, 0, sizeof(*pe));
-    pe->flood = flood;
-    struct sockaddr_in a;
-    assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &a), 0);
-    assert_int_equal(uv_tcp_init(loop, &pe->srv), 0);
-    pe->srv.data = pe;
-    assert_int_equal(uv_tcp_bind(&pe->srv, (const struct sockaddr *)&a, 0), 0);
-    assert_int_equal(uv_listen((uv_stream_t *)&pe->srv, 8, peer_incoming), 0);
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    assert_int_equal(uv_tcp_getsockname(&pe->srv, (struct sockaddr *)&ss, &len), 0);
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    uv_buf_t out = uv_buf_init(pe->in, (unsigned)pe->in_len);
+    assert_int_equal(uv_try_write(s, &out, 1), (int)pe->in_len);
+    pe->in_len = 0;
 }
 
 typedef struct client {
@@ -225,7 +187,7 @@ static void client_read(ch_net_conn_t *c)
 {
     client_t *cl = c->data;
     if (c->in_len < 5) {
-        return; /* the flood fills the buffer unconsumed */
+        return; /* the flood fills the buffer, not consumed */
     }
     if (cl->got_len == 0 && memcmp(c->in, "hello", 5) == 0) {
         memcpy(cl->got, c->in, 5);
@@ -267,12 +229,9 @@ static void run_client(uv_loop_t *loop, client_t *cl, int port, uint64_t in_ms)
     }
 }
 
-static void close_peer(uv_loop_t *loop, peer_t *pe)
+static void close_peer(uv_loop_t *loop, loopback_peer_t *pe)
 {
-    if (pe->accepted) {
-        uv_close((uv_handle_t *)&pe->conn, NULL);
-    }
-    uv_close((uv_handle_t *)&pe->srv, NULL);
+    loopback_close(pe);
     uv_run(loop, UV_RUN_DEFAULT);
 }
 
@@ -281,8 +240,8 @@ static void test_a_connected_dial_moves_into_a_conn_with_its_deadline(void **sta
     (void)state;
     uv_loop_t loop;
     uv_loop_init(&loop);
-    peer_t pe;
-    int port = peer_listen(&loop, &pe, 0);
+    loopback_peer_t pe;
+    int port = loopback_listen(&loop, &pe, PEER_ECHO, peer_read);
     client_t cl;
     run_client(&loop, &cl, port, 300);
     assert_true(cl.moved);
@@ -302,8 +261,8 @@ static void test_a_peer_that_floods_a_conn_is_cut_by_its_buffer_cap(void **state
     (void)state;
     uv_loop_t loop;
     uv_loop_init(&loop);
-    peer_t pe;
-    int port = peer_listen(&loop, &pe, 1);
+    loopback_peer_t pe;
+    int port = loopback_listen(&loop, &pe, PEER_FLOOD, peer_read);
     client_t cl;
     run_client(&loop, &cl, port, 10000);
     assert_int_equal(cl.error, UV_ENOBUFS);
