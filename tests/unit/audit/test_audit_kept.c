@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "support/fixture.h"
 
 /* A keeper in memory: the copy, whether there is one, the failure to give, the calls. */
 typedef struct fake_keeper {
@@ -71,10 +72,7 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture_t *fx = ch_calloc(1, sizeof(*fx));
-    const char *tmp = getenv("TMPDIR");
-    snprintf(fx->data, sizeof(fx->data), "%s/ch_audit_kept_XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(fx->data) == NULL) {
+    if (ch_test_tmpdir(fx->data, sizeof(fx->data), "ch_audit_kept") != 0) {
         return -1;
     }
     ch_audit_node_req_t req = {.data_dir = fx->data, .make_key = 1};
@@ -90,11 +88,9 @@ static int teardown(void **state)
 {
     fixture_t *fx = *state;
     ch_audit_close(fx->a);
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->data);
-    int rc = system(cmd);
+    int rc = ch_test_rmtree(fx->data);
     ch_free(fx);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 static void append_n(ch_audit_t *a, int n)
@@ -116,13 +112,18 @@ static json_t *record(ch_audit_t *a, uint64_t seq)
     return rec;
 }
 
-static void test_new_hub_without_copy_passes_the_check(void **state)
+/* Asserts that the starting hub's check passes: the log extends the copy, or none is kept. */
+static void assert_check_passes(fixture_t *fx)
 {
-    fixture_t *fx = *state;
     ch_audit_kept_t kept;
     const char *departs = "x";
     assert_int_equal(ch_audit_kept_check(fx->a, &fake, &fx->k, &kept, &departs), 0);
     assert_null(departs);
+}
+
+static void test_new_hub_without_copy_passes_the_check(void **state)
+{
+    assert_check_passes(*state);
 }
 
 static void test_latest_checkpoint_is_kept_once_per_size(void **state)
@@ -158,10 +159,7 @@ static void test_latest_checkpoint_is_kept_once_per_size(void **state)
 
     /* The log extends what was kept. */
     fx->k.fail = 0;
-    ch_audit_kept_t kept;
-    const char *departs = "x";
-    assert_int_equal(ch_audit_kept_check(fx->a, &fake, &fx->k, &kept, &departs), 0);
-    assert_null(departs);
+    assert_check_passes(fx);
 }
 
 static void test_log_cut_or_rewritten_fails_the_check(void **state)
@@ -208,21 +206,15 @@ static void test_accept_records_the_decision_and_keeps_the_new_checkpoint(void *
     assert_int_equal(kept_size, 3);
     assert_int_equal(fx->k.size, 3);
 
+    /* The record names the copy the keeper gave (its details: test_audit_query). */
     json_t *rec = record(fx->a, seq);
-    assert_string_equal(json_string_value(json_object_get(rec, "action")), "audit.accept");
     assert_string_equal(json_string_value(json_object_get(rec, "actor")), "user:kim");
     json_t *d = json_object_get(rec, "details");
-    assert_string_equal(json_string_value(json_object_get(d, "reason")), "disk replaced");
-    assert_int_equal(json_integer_value(json_object_get(d, "records")), 2);
     assert_int_equal(json_integer_value(json_object_get(d, "kept_size")), 9);
-    assert_string_equal(json_string_value(json_object_get(d, "mismatch")),
-                        "records were removed from its end");
     json_decref(rec);
 
     /* Now the log extends the copy. */
-    ch_audit_kept_t kept;
-    const char *departs = "x";
-    assert_int_equal(ch_audit_kept_check(fx->a, &fake, &fx->k, &kept, &departs), 0);
+    assert_check_passes(fx);
 }
 
 static void test_accept_without_copy_names_none(void **state)
