@@ -350,7 +350,7 @@ static void write_file(const char *path, const void *data, size_t len)
 static void test_unreadable_files_are_rejected_without_change(void **state)
 {
     fixture_t *f = *state;
-    char path[192];
+    char path[320];
     snprintf(path, sizeof(path), "%s/a.csv", f->ts.dir);
     static const struct {
         const char *data;
