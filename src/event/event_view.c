@@ -23,7 +23,8 @@ void ch_event__grant_view(const ch_event_engine_t *eng, ch_grant_t *g, int with_
                            (gr->expires_at + 999) / 1000};
     char token[CH_EVENT_TOKEN_MAX];
     ch_event_token_make(eng->sk, &c, token);
-    /* As long as the answers have always allowed a URL: the bases are short addresses. */
+    /* A URL of up to 599 bytes, as the answers have always held: a base is a short address
+     * and a token under CH_EVENT_TOKEN_MAX. */
     char url[600];
     out->token = ch_strdup(token);
     snprintf(url, sizeof(url), "%s/cameras/%lld?token=%s", eng->rtsp_base, (long long)gr->camera_id,
