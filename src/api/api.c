@@ -437,10 +437,11 @@ static int edit_from_body(void *ud, ch_registry_record_t *r, ch_fault_t *f)
 }
 
 /*
- * One change of the registry on the store worker (ch_api__store_write): the request's own
- * copy of the context (the recorder's actor and address), the use case's request, and for an
- * update the body and its edit. The answer is sent when the transaction and its audit record
- * are done; a client gone meanwhile gets nothing, the change is made and recorded all the same.
+ * One request of the registry on the store worker (ch_api__store_write), a change or a read of
+ * one record: the request's own copy of the context (the recorder's actor and address), the
+ * use case's request, and for an update the body and its edit. The answer is sent when the
+ * transaction and its audit record are done; a client gone meanwhile gets nothing, the change is
+ * made and recorded all the same.
  */
 typedef struct api_change {
     api_ctx_t ctx; /* the recorder's: read on the worker's thread, never changed */
@@ -524,14 +525,9 @@ static void handle_get(api_ctx_t *c, const api_resource_t *res, ch_slice_t id_te
     if (ch_api__reject_query(c) != 0 || path_id(c, res, id_text, &id) != 0) {
         return;
     }
-    ch_registry_record_t r;
-    ch_fault_t fault;
-    if (ch_registry_get(c->api->svc.registry, res->kind, id, &r, &fault) != 0) {
-        ch_api__reply_fault(c, &fault);
-    } else {
-        reply_record(c, res, 200, &r);
-    }
-    ch_registry_record_fini(res->kind, &r);
+    api_change_t *ch = change_new(c, res, CH_REGISTRY_GET);
+    ch->q.id = id;
+    change_start(c, ch);
 }
 
 static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id_text, int patch)

@@ -535,6 +535,7 @@ typedef enum ch_registry_verb {
     CH_REGISTRY_CREATE = 0,
     CH_REGISTRY_UPDATE = 1,
     CH_REGISTRY_DELETE = 2,
+    CH_REGISTRY_GET = 3, /* no change: record q->id read into q->rec (ch_registry_get) */
 } ch_registry_verb_t;
 
 typedef struct ch_registry_req {
@@ -543,9 +544,9 @@ typedef struct ch_registry_req {
     ch_registry_kind_t kind;
     ch_registry_actor_t who;
     ch_registry_recorder_t audit;
-    int64_t id;                  /* update, delete */
+    int64_t id;                  /* update, delete, get */
     ch_registry_update_t update; /* update */
-    ch_registry_record_t rec;    /* create: in, then as stored; update: as stored */
+    ch_registry_record_t rec;    /* create: in, then as stored; update, get: as stored */
     ch_fault_t fault;            /* the refusal, when the work returned non-zero */
     ch_registry_told_t told;     /* filled by the work */
 } ch_registry_req_t;

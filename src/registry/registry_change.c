@@ -500,6 +500,9 @@ int ch_registry_req_work(ch_store_t *st, void *ud)
         return update_on(st, q);
     case CH_REGISTRY_DELETE:
         return delete_on(st, q);
+    case CH_REGISTRY_GET:
+        ch_registry_record_fini(q->kind, &q->rec);
+        return get_on(st, q->kind, q->id, &q->rec, &q->fault);
     }
     return CH_EINVAL;
 }
