@@ -471,8 +471,8 @@ def test_store_writes_on_the_worker_are_bounded_and_lose_nothing():
     (a test-only bound of 3 and a slow store, debug builds). A flood of creates is answered 201
     or 503 "busy" with Retry-After, never queued without bound; every 201 is stored and on the
     audit record, no 503 is; /health is answered while the writes wait; a client that leaves
-    while its write is on the worker gets nothing, and the write is made and recorded all the
-    same."""
+    while its write is on the worker (an agency created, an API key revoked) gets nothing, and
+    the write is made and recorded all the same."""
     h = Hub(env={"CCTVHUB_TEST_STORE_DELAY_MS": "400", "CCTVHUB_TEST_STORE_MAX_WAITING": "3"})
     try:
         names = ["flood %d" % i for i in range(10)]
@@ -507,6 +507,23 @@ def test_store_writes_on_the_worker_are_bounded_and_lose_nothing():
         _, audit = h.json("GET", "/api/v1/audit?action=agency.create&limit=100", expect=200)
         objects = sorted(r["object"] for r in audit["items"])
         check(objects == sorted("agency:%d" % i for _, i in created + [("", left)]), objects)
+        # The account use cases too: a key made on the worker, revoked by a client that leaves.
+        _, key = h.json("POST", "/api/v1/apikeys", {"agency_id": left}, expect=201)
+        status, _, _ = h.request("GET", "/api/v1/session", auth=False,
+                                 headers={"Authorization": "Bearer " + key["key"]})
+        check(status == 200, status)
+        s = socket.create_connection(("127.0.0.1", h.port), timeout=60)
+        s.sendall(("DELETE /api/v1/apikeys/%d HTTP/1.1\r\nHost: x\r\nCookie: %s\r\n"
+                   "X-CSRF-Token: %s\r\nConnection: close\r\n\r\n"
+                   % (key["id"], h.cookie, h.csrf)).encode())
+        time.sleep(0.1)
+        s.close()
+        time.sleep(1.0)
+        status, _, _ = h.request("GET", "/api/v1/session", auth=False,
+                                 headers={"Authorization": "Bearer " + key["key"]})
+        check(status == 401, "a key revoked by a client that left still works: %d" % status)
+        _, audit = h.json("GET", "/api/v1/audit?action=apikey.revoke", expect=200)
+        check([r["object"] for r in audit["items"]] == ["apikey:%d" % key["id"]], audit)
         log = h.stop()
         check("msg=stopped" in log, log[-1000:])
     finally:
