@@ -519,13 +519,15 @@ static void handle_create(api_ctx_t *c, const api_resource_t *res)
     change_start(c, ch);
 }
 
-static void handle_get(api_ctx_t *c, const api_resource_t *res, ch_slice_t id_text)
+/* GET or DELETE of one record: all they need is its id. */
+static void handle_by_id(api_ctx_t *c, const api_resource_t *res, ch_slice_t id_text,
+                         ch_registry_verb_t verb)
 {
     int64_t id;
     if (ch_api__reject_query(c) != 0 || path_id(c, res, id_text, &id) != 0) {
         return;
     }
-    api_change_t *ch = change_new(c, res, CH_REGISTRY_GET);
+    api_change_t *ch = change_new(c, res, verb);
     ch->q.id = id;
     change_start(c, ch);
 }
@@ -558,17 +560,6 @@ static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
         .rtsp_username_given = json_object_get(body, "rtsp_username") != NULL,
         .rtsp_password_given = json_object_get(body, "rtsp_password") != NULL,
     };
-    change_start(c, ch);
-}
-
-static void handle_delete(api_ctx_t *c, const api_resource_t *res, ch_slice_t id_text)
-{
-    int64_t id;
-    if (ch_api__reject_query(c) != 0 || path_id(c, res, id_text, &id) != 0) {
-        return;
-    }
-    api_change_t *ch = change_new(c, res, CH_REGISTRY_DELETE);
-    ch->q.id = id;
     change_start(c, ch);
 }
 
@@ -1018,7 +1009,7 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
         handle_create(&c, res);
         break;
     case CH_API__R_GET:
-        handle_get(&c, res, m.id);
+        handle_by_id(&c, res, m.id, CH_REGISTRY_GET);
         break;
     case CH_API__R_PUT:
         handle_update(&c, res, m.id, 0);
@@ -1027,7 +1018,7 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
         handle_update(&c, res, m.id, 1);
         break;
     case CH_API__R_DELETE:
-        handle_delete(&c, res, m.id);
+        handle_by_id(&c, res, m.id, CH_REGISTRY_DELETE);
         break;
     case CH_API__R_IMPORT:
         handle_import(&c);
