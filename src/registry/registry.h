@@ -425,7 +425,8 @@ typedef struct ch_registry {
     size_t nsubscribers;
     ch_store_watch_t *watch; /* the store's change feed of cameras (ch_registry_watch) */
     /* What the use case whose changes are being told knows and the feed cannot say (its
-     * request's told), or NULL. Set only while they are told. */
+     * request's told), or NULL. Set from ch_registry_req_telling to ch_registry_req_told: on
+     * the loop around the telling of a worker's commit, around the whole of ch_registry_run. */
     const struct ch_registry_told *pending;
 } ch_registry_t;
 
