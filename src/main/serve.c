@@ -870,8 +870,9 @@ static void ch__serve_urls(ch_serve_t *s, char *ws_base, size_t cap)
     ch_event_set_urls(s->events, s->rtsp_base, ws_base);
 }
 
-/* The store worker: a thread with its own handle on the store, for the reads the API must not
- * make the loop wait for (ch_api_services_t.store_worker). */
+/* The store worker: a thread with its own handle on the store, for the reads and the
+ * registry's changes the API must not make the loop wait for (ch_api_services_t.store_worker);
+ * what it commits is told to the watchers of the loop's handle (the registry's feed). */
 static int ch__serve_store_worker_start(ch_serve_t *s)
 {
     char *err = NULL;
@@ -881,6 +882,7 @@ static int ch__serve_store_worker_start(ch_serve_t *s)
         ch_free(err);
         return CH_EXIT_STORE;
     }
+    ch_store_worker_feed(s->store_worker, s->store);
     return CH_EXIT_OK;
 }
 
