@@ -407,6 +407,7 @@ typedef struct sq_store {
     sqlite3_stmt *agency_by_name;
     sqlite3_stmt *begin, *begin_read, *commit, *rollback;
     sqlite3_stmt *audit_add, *audit_ref, *audit_last;
+    sqlite3_stmt *data_version;
     int bulk_cache; /* the page cache is a bulk load's (sq_bulk_cache) */
 } sq_store_t;
 
@@ -2465,6 +2466,7 @@ static void sq_close(ch_store_t *st)
     sqlite3_finalize(s->audit_add);
     sqlite3_finalize(s->audit_ref);
     sqlite3_finalize(s->audit_last);
+    sqlite3_finalize(s->data_version);
     sqlite3_finalize(s->begin);
     sqlite3_finalize(s->begin_read);
     sqlite3_finalize(s->commit);
@@ -2694,6 +2696,25 @@ static int sq_audit_last(ch_store_t *st, int64_t *seq)
         *seq = sqlite3_column_int64(stmt, 0);
     } else {
         rc = sq_fail(s, "audit index");
+    }
+    sq_done(stmt);
+    return rc;
+}
+
+/* PRAGMA data_version: moves when another connection (thread, process) commits, never for this
+ * connection's own writes; it reads the WAL index in shared memory, no file I/O. */
+static int sq_foreign_version(ch_store_t *st, uint64_t *out)
+{
+    sq_store_t *s = sq(st);
+    sqlite3_stmt *stmt = NULL;
+    int rc = sq_prepare(s, &s->data_version, "PRAGMA data_version", &stmt);
+    if (rc != 0) {
+        return rc;
+    }
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+        *out = (uint64_t)sqlite3_column_int64(stmt, 0);
+    } else {
+        rc = sq_fail(s, "data version");
     }
     sq_done(stmt);
     return rc;
@@ -2974,6 +2995,7 @@ static const ch_store_ops_t sq_ops = {
     .watch_begin = ch_store__sq_watch_begin,
     .watch_seen = ch_store__sq_watch_seen,
     .watch_list = ch_store__sq_watch_list,
+    .foreign_version = sq_foreign_version,
 };
 
 void *ch_store__sqlite_db(ch_store_t *st)
