@@ -2684,21 +2684,29 @@ static int sq_audit_add(ch_store_t *st, const ch_store_audit_row_t *row)
     return rc;
 }
 
-static int sq_audit_last(ch_store_t *st, int64_t *seq)
+/* The one integer a cached statement answers (sql prepared into *slot on first use). */
+static int sq_scalar(sq_store_t *s, sqlite3_stmt **slot, const char *sql, const char *what,
+                     int64_t *out)
 {
-    sq_store_t *s = sq(st);
     sqlite3_stmt *stmt = NULL;
-    int rc = sq_prepare(s, &s->audit_last, "SELECT coalesce(max(seq), -1) FROM audit_index", &stmt);
+    int rc = sq_prepare(s, slot, sql, &stmt);
     if (rc != 0) {
         return rc;
     }
     if (sqlite3_step(stmt) == SQLITE_ROW) {
-        *seq = sqlite3_column_int64(stmt, 0);
+        *out = sqlite3_column_int64(stmt, 0);
     } else {
-        rc = sq_fail(s, "audit index");
+        rc = sq_fail(s, what);
     }
     sq_done(stmt);
     return rc;
+}
+
+static int sq_audit_last(ch_store_t *st, int64_t *seq)
+{
+    sq_store_t *s = sq(st);
+    return sq_scalar(s, &s->audit_last, "SELECT coalesce(max(seq), -1) FROM audit_index",
+                     "audit index", seq);
 }
 
 /* PRAGMA data_version: moves when another connection (thread, process) commits, never for this
@@ -2706,17 +2714,9 @@ static int sq_audit_last(ch_store_t *st, int64_t *seq)
 static int sq_foreign_version(ch_store_t *st, uint64_t *out)
 {
     sq_store_t *s = sq(st);
-    sqlite3_stmt *stmt = NULL;
-    int rc = sq_prepare(s, &s->data_version, "PRAGMA data_version", &stmt);
-    if (rc != 0) {
-        return rc;
-    }
-    if (sqlite3_step(stmt) == SQLITE_ROW) {
-        *out = (uint64_t)sqlite3_column_int64(stmt, 0);
-    } else {
-        rc = sq_fail(s, "data version");
-    }
-    sq_done(stmt);
+    int64_t v = 0;
+    int rc = sq_scalar(s, &s->data_version, "PRAGMA data_version", "data version", &v);
+    *out = (uint64_t)v;
     return rc;
 }
 
