@@ -1149,6 +1149,11 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg,
                                     .max_in_flight = cfg->max_hashes_in_flight,
                                     .max_per_address = cfg->max_hashes_per_address};
     api->hasher = ch_auth_hasher_new(loop, &hcfg);
+    ch_auth_principals_config_t pcfg = {.loop = loop, .worker = svc->store_worker};
+    if (ch_auth_principals_new(st, &pcfg, &api->principals) != 0) {
+        api->principals = NULL; /* every request then reads the store */
+        ch_log(CH_LOG_WARN, "api", "msg=\"no principals cache: every request reads the store\"");
+    }
     /* The services, once. */
     api->svc = *svc;
     if (api->svc.policy == NULL) {
@@ -1222,6 +1227,8 @@ void ch_api_close(ch_api_t *api)
         uv_close((uv_handle_t *)api->check, free_handle);
         api->check = NULL;
     }
+    ch_auth_principals_free(api->principals); /* the slides waiting are written */
+    api->principals = NULL;
     if (ch_auth_hasher_in_flight(api->hasher) == 0) {
         /* Its threads end and its handle closes while the loop still turns. */
         ch_auth_hasher_free(api->hasher);

@@ -42,6 +42,8 @@ struct ch_api {
     ch_auth_hasher_t *hasher;     /* Argon2id off the loop, bounded; NULL once closed */
     int cookie_secure;            /* add "Secure" to the session cookie (the hub is behind TLS) */
     uv_check_t *check;            /* ends the event engine's batch of opens after each poll phase */
+    /* Who a credential is, without the store (auth's principals cache); NULL once closed. */
+    ch_auth_principals_t *principals;
     /* The operator console (static_routes.c): its directory or NULL, the tile URL or NULL,
      * and the Content-Security-Policy its pages are answered with (it names the origin of
      * the grants' ws_url). */

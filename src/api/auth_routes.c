@@ -58,8 +58,11 @@ int ch_api__authorize(api_ctx_t *c, unsigned roles)
     const char *why = NULL;
     const ch_slice_t *cookie = ch_http_request_header(c->req, "Cookie");
     const ch_slice_t *authz = ch_http_request_header(c->req, "Authorization");
-    int rc =
-        ch_auth_authenticate(api->st, &api->auth, cookie, authz, ch_time_now_ms(), &c->who, &why);
+    int64_t now = ch_time_now_ms();
+    int rc = api->principals != NULL
+                 ? ch_auth_principals_authenticate(api->principals, &api->auth, cookie, authz, now,
+                                                   &c->who, &why)
+                 : ch_auth_authenticate(api->st, &api->auth, cookie, authz, now, &c->who, &why);
     if (rc == CH_EPERM) {
         audit_refusal(c, "auth.denied", why);
         ch_api__err_t e;

@@ -266,6 +266,12 @@ int ch_store_watch(ch_store_t *st, unsigned tables, ch_store_watch_fn fn, void *
 /* Ends a subscription (NULL is fine); fn is not called for it again, even for changes of the
  * commit being told. */
 void ch_store_unwatch(ch_store_t *st, ch_store_watch_t *w);
+/* What the feed cannot tell yet: *out is a number that moves when another handle (the store
+ * worker's, an import's, another process's such as the command line's) has committed since
+ * the last call, never for this handle's own writes. A cache kept true by the feed drops what
+ * it holds when it moves. Cheap enough per request: no round trip (SQLite: PRAGMA
+ * data_version, read from shared memory). 0 or a store code. */
+int ch_store_foreign_version(ch_store_t *st, uint64_t *out) CH_MUST_CHECK;
 /* The SQL table name of a CH_STORE_T_* bit ("cameras"), or NULL. */
 const char *ch_store_table_name(unsigned table);
 

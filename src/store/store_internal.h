@@ -309,6 +309,8 @@ typedef struct ch_store_ops {
     int (*watch_seen)(ch_store_t *st, int64_t id, int64_t now_ms);
     int (*watch_list)(ch_store_t *st, int64_t from_ms, int64_t to_ms, ch_store_window_fn fn,
                       void *ud);
+    /* A number that moves when another handle commits (see ch_store_foreign_version). */
+    int (*foreign_version)(ch_store_t *st, uint64_t *out);
 } ch_store_ops_t;
 
 /*

@@ -436,7 +436,7 @@ static void test_a_change_on_the_store_worker_is_told_on_the_loop(void **state)
     uv_loop_t loop;
     ch_store_worker_t *w = NULL;
     assert_int_equal(uv_loop_init(&loop), 0);
-    assert_int_equal(ch_store_worker_open(&loop, fx->path, &w, NULL), 0);
+    assert_int_equal(ch_store_worker_open(&loop, fx->ts.path, &w, NULL), 0);
     ch_store_worker_feed(w, fx->st);
     fx->told.count = 0;
     ch_registry_req_t q;
