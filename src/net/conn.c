@@ -1,7 +1,8 @@
 /*
  * net/conn.c: a connection on a libuv loop (ch_net_conn_t, see net.h): a read buffer with a
- * cap, a bounded write queue flushed with one writev per turn, a deadline, one close, and the
- * hand-over of its descriptor (and of the bytes not yet read) to another loop.
+ * cap (fixed, or growing per phase), a bounded write queue flushed with one writev per turn, a
+ * deadline, one close, and the hand-over of its descriptor (and of the bytes not yet read) to
+ * another loop.
  *
  * Every byte read enters through conn_received and every byte written leaves through
  * conn_send: the one place where TLS will decrypt and encrypt (the next issue), so that the
@@ -16,12 +17,44 @@
 
 /* The most chunks one uv_write carries (one writev; libuv writes the rest in more calls). */
 #define WRITE_BATCH 64
+/* The read buffer is compacted, or grown, only when less than this is free: a read then always
+ * has room for a useful amount, and bytes are moved once per 2 KiB read at most. */
+#define IN_MIN_ROOM 2048
+/* A buffer grown above this is given back once everything in it is consumed: an idle
+ * connection should not keep a large body's memory. */
+#define IN_SHRINK_OVER (64 * 1024)
 
+/* One entry of the write queue: bytes copied into data, or a reference to the caller's
+ * (ch_net_conn_write_ref), whose last entry carries the release callback. Reference entries
+ * come from and go back to c->spare. */
 struct ch_net_conn_chunk {
     struct ch_net_conn_chunk *next;
+    char *base; /* data, or the caller's bytes */
     size_t len;
+    ch_net_conn_release_cb release; /* a reference's last entry: called when it leaves */
+    void *arg;
+    unsigned ref;
     char data[];
 };
+
+/* Drops the list of entries from k on (they left the queue: written, or dropped with status):
+ * releases the references, frees the copies, keeps reference entries for reuse. */
+static void chunks_drop(ch_net_conn_t *c, struct ch_net_conn_chunk *k, int status)
+{
+    while (k != NULL) {
+        struct ch_net_conn_chunk *next = k->next;
+        if (k->release != NULL) {
+            k->release(c, k->arg, status);
+        }
+        if (k->ref) {
+            k->next = c->spare;
+            c->spare = k;
+        } else {
+            ch_free(k);
+        }
+        k = next;
+    }
+}
 
 static void conn_fail(ch_net_conn_t *c, int status)
 {
@@ -34,11 +67,36 @@ static void conn_fail(ch_net_conn_t *c, int status)
     }
 }
 
+/* Fires at timer_due, which may be earlier than the deadline (it moved later since: an idle
+ * deadline re-armed by reads, a new step): then it re-arms itself for the rest. */
 static void on_deadline(uv_timer_t *t)
 {
     ch_net_conn_t *c = t->data;
-    if (!c->closing && c->on_error != NULL) {
+    c->timer_armed = 0;
+    if (c->closing || c->due == 0) {
+        return;
+    }
+    uint64_t now = uv_now(c->loop);
+    if (now < c->due) {
+        uv_timer_start(&c->timer, on_deadline, c->due - now, 0);
+        c->timer_armed = 1;
+        c->timer_due = c->due;
+        return;
+    }
+    c->due = 0;
+    if (c->on_error != NULL) {
         c->on_error(c, UV_ETIMEDOUT);
+    }
+}
+
+/* The deadline falls ms from now: the timer moves only when it would fire later than that. */
+static void deadline_arm(ch_net_conn_t *c, uint64_t ms)
+{
+    c->due = uv_now(c->loop) + ms;
+    if (!c->timer_armed || c->timer_due > c->due) {
+        uv_timer_start(&c->timer, on_deadline, ms, 0);
+        c->timer_armed = 1;
+        c->timer_due = c->due;
     }
 }
 
@@ -48,22 +106,25 @@ static void on_handle_closed(uv_handle_t *h)
     if (--c->open_handles > 0) {
         return;
     }
-    while (c->head != NULL) {
-        struct ch_net_conn_chunk *k = c->head;
-        c->head = k->next;
+    struct ch_net_conn_chunk *k = c->head;
+    c->head = c->tail = NULL;
+    c->out_queued = 0;
+    chunks_drop(c, k, UV_ECANCELED);
+    while (c->spare != NULL) {
+        k = c->spare;
+        c->spare = k->next;
         ch_free(k);
     }
-    c->tail = NULL;
-    c->out_queued = 0;
-    ch_free(c->in);
-    c->in = NULL;
+    ch_free(c->in_buf);
+    c->in_buf = c->in = NULL;
     c->in_len = 0;
     if (c->closed != NULL) {
         c->closed(c);
     }
 }
 
-int ch_net_conn_open(ch_net_conn_t *c, uv_loop_t *loop, int fd, size_t in_cap, size_t out_cap)
+/* What open and accept share: c zeroed but for the owner's fields, its buffer and timer. */
+static void conn_init(ch_net_conn_t *c, uv_loop_t *loop, size_t in_cap, size_t out_cap)
 {
     void *data = c->data;
     ch_net_conn_read_cb on_read = c->on_read;
@@ -73,12 +134,19 @@ int ch_net_conn_open(ch_net_conn_t *c, uv_loop_t *loop, int fd, size_t in_cap, s
     c->on_read = on_read;
     c->on_error = on_error;
     c->loop = loop;
-    c->in_cap = in_cap > 0 ? in_cap : 1;
+    c->in_first = in_cap > 0 ? in_cap : 1;
+    c->in_max = c->in_first;
+    c->in_cap = c->in_first;
     c->out_cap = out_cap;
-    c->in = ch_malloc(c->in_cap);
+    c->in_buf = c->in = ch_malloc(c->in_cap);
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
     c->open_handles = 1;
+}
+
+int ch_net_conn_open(ch_net_conn_t *c, uv_loop_t *loop, int fd, size_t in_cap, size_t out_cap)
+{
+    conn_init(c, loop, in_cap, out_cap);
     int rc = uv_tcp_init(loop, &c->tcp);
     if (rc != 0) {
         return rc;
@@ -92,12 +160,90 @@ int ch_net_conn_open(ch_net_conn_t *c, uv_loop_t *loop, int fd, size_t in_cap, s
     return rc;
 }
 
+int ch_net_conn_accept(ch_net_conn_t *c, uv_stream_t *listener, size_t in_cap, size_t out_cap)
+{
+    conn_init(c, listener->loop, in_cap, out_cap);
+    int rc = uv_tcp_init(listener->loop, &c->tcp);
+    if (rc != 0) {
+        return rc;
+    }
+    c->tcp.data = c;
+    c->open_handles = 2;
+    rc = uv_accept(listener, (uv_stream_t *)&c->tcp);
+    if (rc != 0) {
+        c->failed = 1;
+    }
+    return rc;
+}
+
+void ch_net_conn_in_limit(ch_net_conn_t *c, size_t max, size_t expect)
+{
+    c->in_max = max > c->in_first ? max : c->in_first;
+    c->in_expect = expect < c->in_max ? expect : c->in_max;
+}
+
+/* Whether room at the end of the buffer will do: it holds want, and either IN_MIN_ROOM or all
+ * the rest of what the owner expects. */
+static int room_enough(size_t room, size_t want, size_t rest)
+{
+    return room >= want && (room >= IN_MIN_ROOM || (rest > 0 && room >= rest));
+}
+
+/*
+ * Makes room at the end of the buffer for want more bytes (at least 1): compacts when less
+ * than IN_MIN_ROOM is free and the rest of what the owner expects does not fit either, grows
+ * by doubling up to in_max (or at once to what the owner expects), gives back a large buffer
+ * once all is consumed. Returns the room at the end (0: full, nothing consumed, at its cap).
+ */
+static size_t in_make_room(ch_net_conn_t *c, size_t want)
+{
+    if (c->in_len == 0) {
+        c->in = c->in_buf;
+        if (c->in_cap > IN_SHRINK_OVER && c->in_cap > c->in_first) {
+            c->in_cap = c->in_first;
+            ch_free(c->in_buf);
+            c->in_buf = c->in = ch_malloc(c->in_cap);
+        }
+    }
+    size_t rest = c->in_expect > c->in_len ? c->in_expect - c->in_len : 0;
+    size_t off = (size_t)(c->in - c->in_buf);
+    size_t room = c->in_cap - off - c->in_len;
+    if (room_enough(room, want, rest)) {
+        return room;
+    }
+    if (off > 0) {
+        memmove(c->in_buf, c->in, c->in_len);
+        c->in = c->in_buf;
+        room += off;
+        if (room_enough(room, want, rest)) {
+            return room;
+        }
+    }
+    if (c->in_cap >= c->in_max) {
+        return room;
+    }
+    size_t cap = c->in_cap * 2;
+    if (c->in_expect > c->in_cap) {
+        /* A body of known size: its exact size at once, not a series of doublings. */
+        cap = c->in_expect > c->in_len + IN_MIN_ROOM ? c->in_expect : c->in_len + IN_MIN_ROOM;
+    }
+    if (cap < c->in_len + want) {
+        cap = c->in_len + want;
+    }
+    if (cap > c->in_max) {
+        cap = c->in_max;
+    }
+    c->in_buf = c->in = ch_realloc(c->in_buf, cap);
+    c->in_cap = cap;
+    return cap - c->in_len;
+}
+
 /* Bytes the socket gave: here TLS will decrypt (the owner sees only plain bytes in c->in). */
 static void conn_received(ch_net_conn_t *c, size_t n)
 {
     c->in_len += n;
-    if (c->deadline_kind == CH_NET_DEADLINE_IDLE && c->deadline_ms > 0) {
-        uv_timer_start(&c->timer, on_deadline, c->deadline_ms, 0);
+    if (c->deadline_kind == CH_NET_DEADLINE_IDLE && c->due > 0) {
+        deadline_arm(c, c->deadline_ms);
     }
     if (c->on_read != NULL) {
         c->on_read(c);
@@ -109,7 +255,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     ch_net_conn_t *c = h->data;
     CH_UNUSED(suggested);
     /* A full buffer gives libuv no room: the read callback then says UV_ENOBUFS. */
-    *buf = uv_buf_init((char *)c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
+    size_t room = in_make_room(c, 1);
+    *buf = uv_buf_init((char *)c->in + c->in_len, (unsigned)room);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -154,7 +301,7 @@ void ch_net_conn_read_stop(ch_net_conn_t *c)
 
 int ch_net_conn_feed(ch_net_conn_t *c, const void *p, size_t len)
 {
-    if (len > c->in_cap - c->in_len) {
+    if (len > 0 && in_make_room(c, len) < len) {
         return CH_ETOOBIG;
     }
     if (len > 0) {
@@ -167,10 +314,8 @@ int ch_net_conn_feed(ch_net_conn_t *c, const void *p, size_t len)
 void ch_net_conn_consume(ch_net_conn_t *c, size_t n)
 {
     assert(n <= c->in_len);
-    if (n < c->in_len) {
-        memmove(c->in, c->in + n, c->in_len - n);
-    }
     c->in_len -= n;
+    c->in = c->in_len > 0 ? c->in + n : c->in_buf;
 }
 
 void ch_net_conn_deadline(ch_net_conn_t *c, uint64_t ms, int kind)
@@ -181,9 +326,9 @@ void ch_net_conn_deadline(ch_net_conn_t *c, uint64_t ms, int kind)
     c->deadline_ms = ms;
     c->deadline_kind = kind;
     if (ms == 0) {
-        uv_timer_stop(&c->timer);
+        c->due = 0; /* the timer, if armed, finds no deadline and stops */
     } else {
-        uv_timer_start(&c->timer, on_deadline, ms, 0);
+        deadline_arm(c, ms);
     }
 }
 
@@ -193,23 +338,30 @@ static void on_written(uv_write_t *req, int status)
 {
     ch_net_conn_t *c = req->data;
     c->writing = 0;
+    /* The entries written leave the queue before any release runs: a release may write. */
+    struct ch_net_conn_chunk *done = c->head, *last = NULL;
     for (size_t i = 0; i < c->in_flight && c->head != NULL; i++) {
-        struct ch_net_conn_chunk *k = c->head;
-        c->head = k->next;
-        c->out_queued -= k->len;
-        ch_free(k);
+        last = c->head;
+        c->out_queued -= last->len;
+        c->head = last->next;
+    }
+    if (last != NULL) {
+        last->next = NULL;
+    } else {
+        done = NULL;
     }
     if (c->head == NULL) {
         c->tail = NULL;
     }
     c->in_flight = 0;
+    chunks_drop(c, done, status < 0 ? status : 0);
     if (status < 0) {
         if (status != UV_ECANCELED) {
             conn_fail(c, status);
         }
         return;
     }
-    if (c->head != NULL && !c->closing) {
+    if (c->head != NULL && !c->writing && !c->closing && !c->failed) {
         int rc = start_write(c);
         if (rc != 0) {
             conn_fail(c, rc);
@@ -223,7 +375,7 @@ static int start_write(ch_net_conn_t *c)
     uv_buf_t bufs[WRITE_BATCH];
     unsigned n = 0;
     for (struct ch_net_conn_chunk *k = c->head; k != NULL && n < WRITE_BATCH; k = k->next) {
-        bufs[n++] = uv_buf_init(k->data, (unsigned)k->len);
+        bufs[n++] = uv_buf_init(k->base, (unsigned)k->len);
     }
     c->write_req.data = c;
     int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, n, on_written);
@@ -234,9 +386,67 @@ static int start_write(ch_net_conn_t *c)
     return rc;
 }
 
-/* Bytes for the socket: here TLS will encrypt. What the socket does not take at once is copied
- * into one chunk of the queue. */
-static int conn_send(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n, size_t total)
+static void queue_append(ch_net_conn_t *c, struct ch_net_conn_chunk *k)
+{
+    k->next = NULL;
+    if (c->tail != NULL) {
+        c->tail->next = k;
+    } else {
+        c->head = k;
+    }
+    c->tail = k;
+    c->out_queued += k->len;
+}
+
+/* Queues what the socket did not take (bufs past their first skip bytes): one copy, or one
+ * reference entry per buffer, the last with release. */
+__attribute__((noinline)) static void queue_rest(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n,
+                                                 size_t skip, size_t rest,
+                                                 ch_net_conn_release_cb release, void *arg, int ref)
+{
+    struct ch_net_conn_chunk *copy = NULL, *k = NULL;
+    if (!ref) {
+        copy = ch_malloc(sizeof(*copy) + rest);
+        memset(copy, 0, sizeof(*copy));
+        copy->base = copy->data;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        size_t bl = bufs[i].len;
+        if (skip >= bl) {
+            skip -= bl;
+            continue;
+        }
+        if (copy != NULL) {
+            memcpy(copy->data + copy->len, bufs[i].base + skip, bl - skip);
+            copy->len += bl - skip;
+        } else {
+            if (c->spare != NULL) {
+                k = c->spare;
+                c->spare = k->next;
+            } else {
+                k = ch_malloc(sizeof(*k));
+            }
+            memset(k, 0, sizeof(*k));
+            k->ref = 1;
+            k->base = bufs[i].base + skip;
+            k->len = bl - skip;
+            queue_append(c, k);
+        }
+        skip = 0;
+    }
+    if (copy != NULL) {
+        queue_append(c, copy);
+    } else {
+        k->release = release; /* the last entry: the call's bytes have all left with it */
+        k->arg = arg;
+    }
+}
+
+/* Bytes for the socket: here TLS will encrypt (into its own buffer: a reference is then
+ * released at once). What the socket does not take at once is queued, copied or referenced.
+ * 1 when the socket took everything, 0 when some is queued, or a libuv error. */
+static int conn_send(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n, size_t total,
+                     ch_net_conn_release_cb release, void *arg, int ref)
 {
     size_t done = 0;
     if (c->head == NULL) {
@@ -249,29 +459,9 @@ static int conn_send(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n, size_t 
         }
     }
     if (done == total) {
-        return 0;
+        return 1;
     }
-    struct ch_net_conn_chunk *k = ch_malloc(sizeof(*k) + total - done);
-    k->next = NULL;
-    k->len = 0;
-    size_t skip = done;
-    for (unsigned i = 0; i < n; i++) {
-        size_t bl = bufs[i].len;
-        if (skip >= bl) {
-            skip -= bl;
-            continue;
-        }
-        memcpy(k->data + k->len, bufs[i].base + skip, bl - skip);
-        k->len += bl - skip;
-        skip = 0;
-    }
-    if (c->tail != NULL) {
-        c->tail->next = k;
-    } else {
-        c->head = k;
-    }
-    c->tail = k;
-    c->out_queued += k->len;
+    queue_rest(c, bufs, n, done, total - done, release, arg, ref);
     if (!c->writing) {
         int rc = start_write(c);
         if (rc != 0) {
@@ -282,22 +472,68 @@ static int conn_send(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n, size_t 
     return 0;
 }
 
+/* What both writes check first: 0 to go on (*total set), 1 for nothing to send, or an error. */
+static int write_check(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n, size_t *total)
+{
+    if (c->closing || c->failed || c->shut) {
+        return CH_EIO;
+    }
+    *total = 0;
+    for (unsigned i = 0; i < n; i++) {
+        *total += bufs[i].len;
+    }
+    if (*total == 0) {
+        return 1;
+    }
+    if (c->out_cap > 0 && c->out_queued + *total > c->out_cap) {
+        return CH_ETOOBIG;
+    }
+    return 0;
+}
+
 int ch_net_conn_write(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n)
+{
+    size_t total;
+    int rc = write_check(c, bufs, n, &total);
+    if (rc == 0) {
+        rc = conn_send(c, bufs, n, total, NULL, NULL, 0);
+    }
+    return rc > 0 ? 0 : rc;
+}
+
+int ch_net_conn_write_ref(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n,
+                          ch_net_conn_release_cb release, void *arg)
+{
+    size_t total;
+    int rc = write_check(c, bufs, n, &total);
+    if (rc == 0) {
+        rc = conn_send(c, bufs, n, total, release, arg, 1);
+    }
+    return rc;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    ch_net_conn_t *c = req->data;
+    if (status < 0 && status != UV_ECANCELED) {
+        conn_fail(c, status);
+    }
+}
+
+int ch_net_conn_shutdown(ch_net_conn_t *c)
 {
     if (c->closing || c->failed) {
         return CH_EIO;
     }
-    size_t total = 0;
-    for (unsigned i = 0; i < n; i++) {
-        total += bufs[i].len;
-    }
-    if (total == 0) {
+    if (c->shut) {
         return 0;
     }
-    if (c->out_cap > 0 && c->out_queued + total > c->out_cap) {
-        return CH_ETOOBIG;
+    c->shutdown_req.data = c;
+    int rc = uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown);
+    if (rc == 0) {
+        c->shut = 1;
     }
-    return conn_send(c, bufs, n, total);
+    return rc;
 }
 
 int ch_net_conn_send(ch_net_conn_t *c, const void *p, size_t len)

@@ -2,16 +2,20 @@
  * The HTTP/1.1 server of net.h on libuv.
  *
  * One ch_http_conn_t per TCP connection holds everything the connection needs, so that the
- * common path (a keep-alive GET answered at once) allocates nothing per request:
- *   - in: the read buffer. Requests are parsed in place (proto/), so the slices of a request
- *     point into it; pipelined requests simply wait there, after the current one.
- *   - out: responses not yet handed to the kernel. Responses made during one read callback
+ * common path (a keep-alive GET answered at once) allocates nothing per request. Its socket,
+ * read buffer, deadline and writes are net's connection (conn.c, ch_net_conn_t), so that TLS
+ * goes in there once for every protocol:
+ *   - conn.in: the read buffer. Requests are parsed in place (proto/), so the slices of a
+ *     request point into it; pipelined requests simply wait there, after the current one, which
+ *     is always at its start (an answered request is consumed, which moves no byte). Its cap
+ *     is set per phase: a head's, or a body's known size.
+ *   - out: responses not yet handed to the connection. Responses made during one read callback
  *     are gathered and written with one system call at its end (as Redis does), tried with
  *     uv_try_write first, which needs no write request.
- *   - wbuf: the bytes of the one uv_write that may be pending when the kernel took only part.
- *   - one timer, re-armed lazily: the connection keeps a deadline and the timer is moved only
- *     when the deadline comes earlier than the timer would fire; a timer that fires early
- *     re-arms itself for the rest. A keep-alive request thus costs a store, not a heap update.
+ *   - wbuf: the bytes the connection's queue references (ch_net_conn_write_ref) when the kernel
+ *     took only part: out and wbuf swap, so nothing is copied.
+ *   - the connection's one deadline, whose timer is re-armed lazily: a keep-alive request costs
+ *     a store, not a heap update. Which deadline it is (idle, request, linger) is ours.
  *
  * A connection moves through stages: HEAD (reading a head), BODY (reading a Content-Length
  * body), HANDLER (the handler has the request), CLOSING (a last response is being written, no
@@ -27,8 +31,6 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +38,7 @@
 #include <time.h>
 
 #define IN_INITIAL     4096         /* first read buffer of a connection */
-#define IN_SHRINK_OVER (64 * 1024)  /* an empty buffer larger than this is given back */
-#define IN_MIN_READ    2048         /* grow the buffer when less than this is free */
+#define IN_HEAD_SLACK  2048         /* a head's buffer holds max_head and this: 431 is seen */
 #define OUT_HIGH_WATER (256 * 1024) /* stop reading requests while this much is unwritten */
 #define OUT_KEEP_MAX   (64 * 1024)  /* a written buffer larger than this is given back */
 #define LINGER_MS      2000         /* how long DRAIN waits for the client to close */
@@ -60,20 +61,14 @@ enum deadline_kind {
 };
 
 struct ch_http_conn {
-    uv_tcp_t tcp;
-    uv_timer_t timer;
-    uv_write_t write_req;
-    uv_shutdown_t shutdown_req;
+    ch_net_conn_t conn; /* socket, read buffer, deadline, write queue */
     ch_http_server_t *srv;
     ch_http_conn_t *prev;
     ch_http_conn_t *next;
     ch_http_conn_t *idle_prev; /* the server's idle list, oldest first (when in_idle) */
     ch_http_conn_t *idle_next;
 
-    char *in;
-    size_t in_pos; /* start of the unparsed bytes (the current request) */
-    size_t in_len;
-    size_t in_cap;
+    const uint8_t *head_at; /* where the current head was parsed (conn.in may move since) */
     ch_buf_t out;
     ch_buf_t wbuf;
 
@@ -89,22 +84,17 @@ struct ch_http_conn {
 
     enum conn_stage stage;
     enum deadline_kind deadline_kind;
-    uint64_t deadline; /* uv_now() time */
-    uint64_t timer_due;
-    int handles_open;
+    unsigned conn_open : 1; /* conn not yet closed (its closed callback not run) */
     unsigned keep_alive : 1;
     unsigned is_head_method : 1;
     unsigned expect_continue : 1;
     unsigned sent_continue : 1;
-    unsigned head_moved : 1;    /* in moved while in BODY: the request's slices are stale */
     unsigned request_timed : 1; /* a DEADLINE_REQUEST covers the current request */
     unsigned in_flight : 1;
-    unsigned batching : 1; /* in on_read or conn_process: responses wait for their flush */
-    unsigned reading : 1;
-    unsigned write_pending : 1;
+    unsigned batching : 1;      /* in on_read or conn_process: responses wait for their flush */
+    unsigned write_pending : 1; /* conn's queue references wbuf */
     unsigned close_after_write : 1;
     unsigned closing : 1; /* uv_close called */
-    unsigned timer_armed : 1;
     unsigned in_idle : 1; /* on the server's idle list */
 };
 
@@ -179,8 +169,6 @@ static void conn_process(ch_http_conn_t *c);
 static void conn_flush(ch_http_conn_t *c);
 static void conn_close(ch_http_conn_t *c);
 static void conn_update_reading(ch_http_conn_t *c);
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
 /* ---- server bookkeeping -------------------------------------------------------------- */
 
@@ -222,31 +210,20 @@ static void srv_update_date(ch_http_server_t *srv)
     srv->date_sec = now;
 }
 
-/* ---- timers ---------------------------------------------------------------------------- */
+/* ---- deadlines ------------------------------------------------------------------------- */
 
-static void on_timer(uv_timer_t *t);
-
-/* Sets the connection's deadline to ms from now (0: none). The timer is restarted only when it
- * would fire later than the new deadline; otherwise on_timer finds the deadline moved and re-arms
- * for the rest. */
+/* Sets the connection's deadline to ms from now (0: none), a step, or idle for a keep-alive
+ * wait. The connection's timer is moved only when it would fire later than the new deadline. */
 static void conn_set_deadline(ch_http_conn_t *c, enum deadline_kind kind, uint64_t ms)
 {
-    if (ms == 0) {
-        /* A limit of 0 turns that timeout off. */
-        c->deadline_kind = DEADLINE_NONE;
-        return;
-    }
-    uint64_t now = uv_now(c->srv->loop);
-    c->deadline_kind = kind;
-    c->deadline = now + ms;
-    if (!c->timer_armed || c->timer_due > c->deadline) {
-        uv_timer_start(&c->timer, on_timer, ms, 0);
-        c->timer_armed = 1;
-        c->timer_due = c->deadline;
-    }
+    /* A limit of 0 turns that timeout off. */
+    c->deadline_kind = ms == 0 ? DEADLINE_NONE : kind;
+    ch_net_conn_deadline(&c->conn, ms,
+                         kind == DEADLINE_IDLE ? CH_NET_DEADLINE_IDLE : CH_NET_DEADLINE_STEP);
 }
 
-/* No deadline: a handler has the request. The timer may still fire; it then does nothing. */
+/* No deadline: a handler has the request. The connection's timer may still fire (a store
+ * here, not a call, on the hot path); on_conn_error then does nothing. */
 static void conn_clear_deadline(ch_http_conn_t *c)
 {
     c->deadline_kind = DEADLINE_NONE;
@@ -421,14 +398,6 @@ static void error_body(ch_buf_t *b, const char *code, const char *message, const
     ch_buf_append_str(b, "}}");
 }
 
-static void on_shutdown(uv_shutdown_t *req, int status)
-{
-    ch_http_conn_t *c = req->data;
-    if (status < 0) {
-        conn_close(c);
-    }
-}
-
 /* The last response is out: shut our side down and wait (a little) for the client to close.
  * During a server shutdown the connection is closed at once instead, so that shutdown does
  * not wait for clients. */
@@ -442,8 +411,8 @@ static void conn_linger(ch_http_conn_t *c)
         return;
     }
     c->stage = STAGE_DRAIN;
-    c->shutdown_req.data = c;
-    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+    /* A failure of the shutdown comes to on_conn_error: the connection closes. */
+    if (ch_net_conn_shutdown(&c->conn) < 0) {
         conn_close(c);
         return;
     }
@@ -469,9 +438,11 @@ static void conn_write_drained(ch_http_conn_t *c)
     conn_update_reading(c);
 }
 
-static void on_write(uv_write_t *req, int status)
+/* The bytes of wbuf the connection queued have left: written (status 0), or dropped. */
+static void on_out_written(ch_net_conn_t *conn, void *arg, int status)
 {
-    ch_http_conn_t *c = req->data;
+    ch_http_conn_t *c = arg;
+    CH_UNUSED(conn);
     c->write_pending = 0;
     c->wbuf.len = 0;
     if (c->wbuf.cap > OUT_KEEP_MAX) {
@@ -491,18 +462,18 @@ static void on_write(uv_write_t *req, int status)
     conn_write_drained(c);
 }
 
-/* Hands c->out to the kernel: uv_try_write first, which needs no request and finishes at
- * once in the common case; whatever the kernel does not take goes through one uv_write whose
- * bytes move to wbuf (out and wbuf swap, so no copy). Only one uv_write is pending at a time;
- * responses made meanwhile wait in out. */
+/* Hands c->out to the connection: uv_try_write first, which needs no request and finishes at
+ * once in the common case; whatever the kernel does not take stays where it is, referenced by
+ * the connection's queue, and out and wbuf swap (no copy). Only one such write is pending at a
+ * time; responses made meanwhile wait in out. */
 static void conn_flush(ch_http_conn_t *c)
 {
     if (c->closing || c->write_pending || c->out.len == 0) {
         return;
     }
     uv_buf_t b = uv_buf_init(c->out.data, (unsigned int)c->out.len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n == (int)c->out.len) {
+    int rc = ch_net_conn_write_ref(&c->conn, &b, 1, on_out_written, c);
+    if (rc == 1) {
         c->out.len = 0;
         if (c->out.cap > OUT_KEEP_MAX) {
             /* A large answer is out: an idle connection should not keep its memory. */
@@ -511,23 +482,14 @@ static void conn_flush(ch_http_conn_t *c)
         conn_write_drained(c);
         return;
     }
-    if (n < 0 && n != UV_EAGAIN) {
+    if (rc < 0) {
         conn_close(c);
         return;
-    }
-    if (n < 0) {
-        n = 0;
     }
     ch_buf_t tmp = c->wbuf;
     c->wbuf = c->out;
     c->out = tmp;
     c->out.len = 0;
-    b = uv_buf_init(c->wbuf.data + n, (unsigned int)(c->wbuf.len - (size_t)n));
-    c->write_req.data = c;
-    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
-        conn_close(c);
-        return;
-    }
     c->write_pending = 1;
     conn_update_reading(c);
 }
@@ -562,7 +524,7 @@ static void conn_error(ch_http_conn_t *c, refusal_t why, const char *message)
 /* Frees c once its handles are closed and no handler holds its request. */
 static void conn_maybe_free(ch_http_conn_t *c)
 {
-    if (c->handles_open > 0 || c->in_flight) {
+    if (c->conn_open || c->in_flight) {
         return;
     }
     ch_http_server_t *srv = c->srv;
@@ -575,7 +537,6 @@ static void conn_maybe_free(ch_http_conn_t *c)
         c->next->prev = c->prev;
     }
     srv->num_conns--;
-    ch_free(c->in);
     ch_free(c->headers);
     ch_buf_fini(&c->out);
     ch_buf_fini(&c->wbuf);
@@ -583,10 +544,10 @@ static void conn_maybe_free(ch_http_conn_t *c)
     srv_check_done(srv);
 }
 
-static void on_conn_handle_closed(uv_handle_t *h)
+static void on_conn_closed(ch_net_conn_t *conn)
 {
-    ch_http_conn_t *c = h->data;
-    c->handles_open--;
+    ch_http_conn_t *c = conn->data;
+    c->conn_open = 0;
     conn_maybe_free(c);
 }
 
@@ -597,11 +558,9 @@ static void conn_close(ch_http_conn_t *c)
         return;
     }
     c->closing = 1;
-    c->reading = 0;
     ch_net_door_leave(&c->srv->door, &c->door);
     conn_idle_leave(c);
-    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
-    uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+    ch_net_conn_close(&c->conn, on_conn_closed);
 }
 
 /* ---- reading --------------------------------------------------------------------------- */
@@ -621,85 +580,71 @@ static void conn_update_reading(ch_http_conn_t *c)
         want = !c->in_flight && !c->write_pending && !c->close_after_write &&
                c->stage != STAGE_CLOSING;
     }
-    if (want == (int)c->reading) {
+    if (want == (int)c->conn.reading) {
         return;
     }
     if (want) {
-        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+        if (ch_net_conn_read_start(&c->conn) < 0) {
             conn_close(c);
-            return;
         }
-        c->reading = 1;
     } else {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = 0;
+        ch_net_conn_read_stop(&c->conn);
     }
 }
 
-/* Gives libuv room to read into: the free end of c->in. The buffer is compacted (the current
- * request moved to its start) only when room runs short, and grows by doubling while a head
- * is read (the head limit bounds it) or to the exact size of the request while a body is. */
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* The read buffer's phase: while a head is read it doubles up to the head limit (and a little,
+ * so that a head over it is seen and refused); while a body is read it grows at once to the
+ * whole request. Once all is consumed, a buffer above 64 KiB goes back (conn.c). */
+static void conn_in_phase(ch_http_conn_t *c)
 {
-    ch_http_conn_t *c = h->data;
-    CH_UNUSED(suggested);
-    if (c->stage == STAGE_DRAIN || c->in_pos == c->in_len) {
-        c->in_pos = 0;
-        c->in_len = 0;
-        if (c->in_cap > IN_SHRINK_OVER) {
-            /* A large body is done with: do not keep its buffer for an idle connection. */
-            ch_free(c->in);
-            c->in = NULL;
-            c->in_cap = 0;
-        }
+    size_t head_cap = c->srv->limits.max_head + IN_HEAD_SLACK;
+    if (c->stage == STAGE_BODY) {
+        size_t need = c->head_len + (size_t)c->body_len;
+        ch_net_conn_in_limit(&c->conn, need > head_cap ? need : head_cap, need);
+    } else {
+        ch_net_conn_in_limit(&c->conn, head_cap, 0);
     }
-    size_t need = c->stage == STAGE_BODY ? c->in_pos + c->head_len + (size_t)c->body_len : 0;
-    size_t room = c->in_cap - c->in_len;
-    int short_of_room = room < IN_MIN_READ && !(need && room >= need - c->in_len);
-    if (short_of_room && c->in_pos > 0) {
-        memmove(c->in, c->in + c->in_pos, c->in_len - c->in_pos);
-        c->in_len -= c->in_pos;
-        need -= need ? c->in_pos : 0;
-        c->in_pos = 0;
-        c->head_moved = c->stage == STAGE_BODY;
-        room = c->in_cap - c->in_len;
-        short_of_room = room < IN_MIN_READ && !(need && room >= need - c->in_len);
-    }
-    if (short_of_room) {
-        size_t cap = c->in_cap ? c->in_cap * 2 : IN_INITIAL;
-        if (need && need > c->in_cap) {
-            cap = need > c->in_len + IN_MIN_READ ? need : c->in_len + IN_MIN_READ;
-        }
-        c->in = ch_realloc(c->in, cap);
-        c->in_cap = cap;
-        c->head_moved = c->head_moved || c->stage == STAGE_BODY;
-    }
-    *buf = uv_buf_init(c->in + c->in_len, (unsigned int)(c->in_cap - c->in_len));
 }
 
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+/* The connection read bytes (conn.in holds them, the current request first). */
+static void on_conn_read(ch_net_conn_t *conn)
 {
-    ch_http_conn_t *c = stream->data;
-    CH_UNUSED(buf);
-    if (nread < 0) {
-        /* EOF or a reset. A request half read is lost; the client gave up on it. */
-        conn_close(c);
-        return;
-    }
-    if (nread == 0 || c->closing) {
+    ch_http_conn_t *c = conn->data;
+    if (c->closing) {
         return;
     }
     if (c->stage == STAGE_DRAIN) {
-        c->in_len = 0;
+        ch_net_conn_consume(&c->conn, c->conn.in_len);
         return;
     }
-    c->in_len += (size_t)nread;
     /* Responses made while processing this read are written together, by the flush below. */
     c->batching = 1;
     conn_process(c);
     conn_flush(c);
     c->batching = 0;
     conn_update_reading(c);
+}
+
+/* EOF, a reset, a failed write, or the deadline. */
+static void on_conn_error(ch_net_conn_t *conn, int status)
+{
+    ch_http_conn_t *c = conn->data;
+    if (status != UV_ETIMEDOUT) {
+        /* A request half read is lost; the client gave up on it. */
+        conn_close(c);
+        return;
+    }
+    switch (c->deadline_kind) {
+    case DEADLINE_REQUEST:
+        conn_error(c, REFUSE_TIMEOUT, "the request was not received in time");
+        break;
+    case DEADLINE_IDLE:
+    case DEADLINE_LINGER:
+        conn_close(c);
+        break;
+    case DEADLINE_NONE:
+        break;
+    }
 }
 
 /* ---- requests -------------------------------------------------------------------------- */
@@ -825,8 +770,8 @@ static int conn_parse_head(ch_http_conn_t *c)
 {
     ch_http_server_t *srv = c->srv;
     const ch_http_limits_t *lim = &srv->limits;
-    const char *data = c->in + c->in_pos;
-    size_t avail = c->in_len - c->in_pos;
+    const char *data = (const char *)c->conn.in;
+    size_t avail = c->conn.in_len;
 
     if (avail == 0) {
         conn_set_deadline(c, DEADLINE_IDLE, lim->idle_timeout_ms);
@@ -841,6 +786,7 @@ static int conn_parse_head(ch_http_conn_t *c)
     ch_proto_request_t pr;
     int rc = ch_proto_parse_request(data, avail, &pr, srv->scratch, lim->max_headers);
     if (rc == CH_EAGAIN) {
+        conn_in_phase(c); /* the head limit may have changed (a reload) */
         if (target_over_limit(data, avail, lim->max_target)) {
             conn_error(c, REFUSE_URI_TOO_LONG, "the request target is too long");
         } else if (avail > lim->max_head) {
@@ -893,7 +839,7 @@ static int conn_parse_head(ch_http_conn_t *c)
     c->is_head_method = ch_slice_eq(pr.method, "HEAD");
     c->expect_continue = fr.expect_continue && pr.minor == 1;
     c->sent_continue = 0;
-    c->head_moved = 0;
+    c->head_at = c->conn.in;
 
     size_t limit = lim->max_body;
     if (srv->body_limit) {
@@ -910,6 +856,9 @@ static int conn_parse_head(ch_http_conn_t *c)
     c->head_len = (size_t)rc;
     c->body_len = cl;
     c->stage = STAGE_BODY;
+    if (cl > 0) {
+        conn_in_phase(c);
+    }
     return 1;
 }
 
@@ -917,7 +866,7 @@ static int conn_parse_head(ch_http_conn_t *c)
  * request deadline runs. */
 static int conn_body_ready(ch_http_conn_t *c)
 {
-    size_t avail = c->in_len - c->in_pos;
+    size_t avail = c->conn.in_len;
     if (avail - c->head_len >= c->body_len) {
         return 1;
     }
@@ -936,19 +885,19 @@ static int conn_body_ready(ch_http_conn_t *c)
 static void conn_dispatch(ch_http_conn_t *c)
 {
     ch_http_server_t *srv = c->srv;
-    if (c->head_moved) {
-        /* The buffer moved under the head while the body came in: parse it again where it is
-         * now. The bytes are the same, so the result is too. */
+    if (c->head_at != c->conn.in) {
+        /* The buffer moved under the head while the body came in (compacted or grown): parse
+         * it again where it is now. The bytes are the same, so the result is too. */
         ch_proto_request_t pr;
-        int rc = ch_proto_parse_request(c->in + c->in_pos, c->head_len, &pr, srv->scratch,
+        int rc = ch_proto_parse_request((const char *)c->conn.in, c->head_len, &pr, srv->scratch,
                                         c->req.num_headers);
         assert(rc == (int)c->head_len);
         CH_UNUSED(rc);
         conn_set_slices(c, &pr);
-        c->head_moved = 0;
+        c->head_at = c->conn.in;
     }
     if (c->body_len) {
-        c->req.body = c->in + c->in_pos + c->head_len;
+        c->req.body = (const char *)c->conn.in + c->head_len;
         c->req.body_len = (size_t)c->body_len;
     }
     c->stage = STAGE_HANDLER;
@@ -998,11 +947,15 @@ void ch_http_respond(ch_http_request_t *req, int status, const char *content_typ
     int keep = c->keep_alive && !srv->shutting_down;
     conn_append_response(c, status, content_type, extra_headers, body, body_len, keep,
                          c->is_head_method);
-    c->in_pos += c->head_len + (size_t)c->body_len;
+    ch_net_conn_consume(&c->conn, c->head_len + (size_t)c->body_len);
+    int had_body = c->body_len > 0;
     c->head_len = 0;
     c->body_len = 0;
     if (keep) {
         c->stage = STAGE_HEAD;
+        if (had_body) {
+            conn_in_phase(c); /* back to a head's cap */
+        }
     } else {
         c->stage = STAGE_CLOSING;
         c->close_after_write = 1;
@@ -1024,19 +977,14 @@ int ch_http_hand_over(ch_http_request_t *req, int *fd, ch_buf_t *raw)
     if (c->closing || c->write_pending || c->out.len > 0 || c->wbuf.len > 0) {
         return CH_EAGAIN;
     }
-    uv_os_fd_t ofd;
-    if (uv_fileno((const uv_handle_t *)&c->tcp, &ofd) != 0) {
-        return CH_EIO;
+    /* The bytes from the request's head on go with the socket: the next owner answers it. */
+    int rc = ch_net_conn_detach(&c->conn, fd, raw, on_conn_closed);
+    if (rc != 0) {
+        return rc;
     }
-    int nfd = fcntl(ofd, F_DUPFD_CLOEXEC, 0);
-    if (nfd < 0) {
-        return -errno;
-    }
-    ch_buf_append(raw, c->in + c->in_pos, c->in_len - c->in_pos);
-    *fd = nfd;
     c->in_flight = 0;
     srv->in_flight--;
-    conn_close(c); /* closes its descriptor; the duplicate keeps the socket */
+    conn_close(c); /* the connection closes its descriptor; the duplicate keeps the socket */
     return 0;
 }
 
@@ -1050,35 +998,6 @@ void ch_http_respond_error(ch_http_request_t *req, int status, const char *code,
     ch_buf_fini(&body);
 }
 
-/* ---- the timer ------------------------------------------------------------------------- */
-
-static void on_timer(uv_timer_t *t)
-{
-    ch_http_conn_t *c = t->data;
-    c->timer_armed = 0;
-    if (c->closing || c->deadline_kind == DEADLINE_NONE) {
-        return;
-    }
-    uint64_t now = uv_now(c->srv->loop);
-    if (now < c->deadline) {
-        uv_timer_start(t, on_timer, c->deadline - now, 0);
-        c->timer_armed = 1;
-        c->timer_due = c->deadline;
-        return;
-    }
-    switch (c->deadline_kind) {
-    case DEADLINE_REQUEST:
-        conn_error(c, REFUSE_TIMEOUT, "the request was not received in time");
-        break;
-    case DEADLINE_IDLE:
-    case DEADLINE_LINGER:
-        conn_close(c);
-        break;
-    case DEADLINE_NONE:
-        break;
-    }
-}
-
 /* ---- accepting ------------------------------------------------------------------------- */
 
 /* Writes "ADDR:PORT" of the connection's peer into out, and its address into c->tcp_addr. */
@@ -1089,7 +1008,7 @@ static void conn_peer_name(ch_http_conn_t *c, char *out, size_t out_len)
     char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
     out[0] = '\0';
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) < 0) {
+    if (uv_tcp_getpeername(&c->conn.tcp, (struct sockaddr *)&ss, &len) < 0) {
         snprintf(out, out_len, "unknown");
         return;
     }
@@ -1126,7 +1045,7 @@ static int descriptors_low(ch_http_conn_t *c)
     const ch_http_server_t *srv = c->srv;
     uv_os_fd_t fd;
     if (srv->limits.fd_reserve == 0 || srv->nofile == 0 ||
-        uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0 || fd < 0) {
+        uv_fileno((const uv_handle_t *)&c->conn.tcp, &fd) != 0 || fd < 0) {
         return 0;
     }
     return (uint64_t)fd + srv->limits.fd_reserve >= srv->nofile;
@@ -1147,7 +1066,7 @@ static uint64_t nofile_limit(void)
 static int conn_idle(const ch_http_conn_t *c)
 {
     return !c->closing && c->stage == STAGE_HEAD && !c->in_flight && !c->request_timed &&
-           c->in_pos == c->in_len && !c->write_pending && c->out.len == 0 && c->wbuf.len == 0;
+           c->conn.in_len == 0 && !c->write_pending && c->out.len == 0 && c->wbuf.len == 0;
 }
 
 /*
@@ -1195,8 +1114,9 @@ static void conn_refuse_connection(ch_http_conn_t *c, const char *message)
     conn_append_response(c, refusals[REFUSE_TOO_MANY_CONNECTIONS].status, "application/json",
                          "Retry-After: 1\r\n", body.data, body.len, 0, 0);
     ch_buf_fini(&body);
-    uv_buf_t b = uv_buf_init(c->out.data, (unsigned int)c->out.len);
-    (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    /* Whatever the socket does not take at once is dropped by the close. */
+    int rc = ch_net_conn_send(&c->conn, c->out.data, c->out.len);
+    CH_UNUSED(rc);
     conn_close(c);
 }
 
@@ -1215,11 +1135,11 @@ static void on_connection(uv_stream_t *server, int status)
     }
     ch_http_conn_t *c = ch_calloc(1, sizeof(*c));
     c->srv = srv;
-    c->tcp.data = c;
-    c->timer.data = c;
-    uv_tcp_init(srv->loop, &c->tcp);
-    uv_timer_init(srv->loop, &c->timer);
-    c->handles_open = 2;
+    c->conn.data = c;
+    c->conn.on_read = on_conn_read;
+    c->conn.on_error = on_conn_error;
+    int accepted = ch_net_conn_accept(&c->conn, server, IN_INITIAL, 0);
+    c->conn_open = 1;
     c->next = srv->conns;
     if (srv->conns) {
         srv->conns->prev = c;
@@ -1228,7 +1148,7 @@ static void on_connection(uv_stream_t *server, int status)
     srv->num_conns++;
     c->stage = STAGE_HEAD;
 
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+    if (accepted < 0) {
         conn_close(c);
         return;
     }
@@ -1252,10 +1172,9 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     /* Responses are small and written whole; Nagle would only delay them. */
-    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_nodelay(&c->conn.tcp, 1);
     snprintf(c->req.peer, sizeof(c->req.peer), "%s", c->tcp_peer);
-    c->in = ch_malloc(IN_INITIAL);
-    c->in_cap = IN_INITIAL;
+    conn_in_phase(c);
     conn_set_deadline(c, DEADLINE_IDLE, srv->limits.idle_timeout_ms);
     conn_idle_enter(c);
     conn_update_reading(c);

@@ -1,7 +1,8 @@
 /*
  * net: libuv glue: an HTTP/1.1 server on a libuv loop, built on the zero-copy head parser of
- * proto/ (the same parser serves RTSP later), the door, a client connection (ch_net_dial_t) and
- * a connection (ch_net_conn_t: read buffer, bounded writev queue, deadline, hand-over).
+ * proto/ (the same parser serves RTSP later) and on net's connection, the door, a client
+ * connection (ch_net_dial_t) and a connection (ch_net_conn_t: read buffer, bounded writev queue
+ * of copies or references, deadline, hand-over).
  *
  * The server owns its connections. For each complete request (head and Content-Length body
  * read) it calls the handler once with a ch_http_request_t that stays valid until the handler
@@ -157,7 +158,8 @@ void ch_http_respond(ch_http_request_t *req, int status, const char *content_typ
  * elsewhere): *fd is a new descriptor of the socket (non-blocking, close-on-exec), raw gets
  * the request's bytes as received from its first byte on (the caller parses them again), and
  * the server forgets the connection. CH_EAGAIN while answers to earlier pipelined requests are
- * still being written (answer the request instead); CH_EIO or -errno.
+ * still being written (answer the request instead); CH_EIO or -errno. The connection's
+ * ch_net_conn_detach: the next owner opens a ch_net_conn_t on fd and feeds it raw.
  */
 int ch_http_hand_over(ch_http_request_t *req, int *fd, ch_buf_t *raw) CH_MUST_CHECK;
 
@@ -310,6 +312,10 @@ typedef void (*ch_net_conn_read_cb)(ch_net_conn_t *c);
 typedef void (*ch_net_conn_error_cb)(ch_net_conn_t *c, int status);
 /* Every handle is released: the struct may be freed. */
 typedef void (*ch_net_conn_closed_cb)(ch_net_conn_t *c);
+/* The buffers of a ch_net_conn_write_ref that queued them have left the queue: written
+ * (status 0), or dropped (a libuv error, or UV_ECANCELED at the close). They are the caller's
+ * again. */
+typedef void (*ch_net_conn_release_cb)(ch_net_conn_t *c, void *arg, int status);
 
 enum {
     CH_NET_DEADLINE_STEP = 0, /* fires ms after it was set, whatever happens meanwhile */
@@ -319,14 +325,16 @@ enum {
 struct ch_net_conn_chunk;
 
 /*
- * A connection on one libuv loop around a TCP socket's descriptor: reads go into a buffer of
- * in_cap bytes the owner parses in place; writes go out at once when the socket takes them
- * (uv_try_write) and are otherwise copied into a queue of at most out_cap bytes, flushed with
- * one writev per turn (uv_write of every queued chunk); one deadline (a step or idle) reported
- * through on_error; one close (ch_net_conn_close, idempotent) whose callback says when the
- * struct may be freed; and the hand-over of the descriptor with the bytes not yet parsed
- * (ch_net_conn_detach) to another loop, which opens a connection on it again. All bytes pass
- * through one read and one write function inside conn.c: where TLS will sit.
+ * A connection on one libuv loop around a TCP socket: reads go into a buffer the owner parses
+ * in place (of in_cap bytes, or growing up to a cap the owner sets per phase); writes go out at
+ * once when the socket takes them (uv_try_write) and are otherwise queued, copied
+ * (ch_net_conn_write) or referenced until a release callback (ch_net_conn_write_ref), in a
+ * queue of at most out_cap bytes flushed with one writev per turn (uv_write of every queued
+ * chunk); one deadline (a step or idle) reported through on_error; one close
+ * (ch_net_conn_close, idempotent) whose callback says when the struct may be freed; and the
+ * hand-over of the descriptor with the bytes not yet parsed (ch_net_conn_detach) to another
+ * loop, which opens a connection on it again. All bytes pass through one read and one write
+ * function inside conn.c: where TLS will sit.
  *
  * The caller owns the struct; data, on_read and on_error are its to set before open (open keeps
  * them). Everything runs on the loop's thread.
@@ -335,20 +343,26 @@ struct ch_net_conn {
     void *data;                  /* the caller's */
     ch_net_conn_read_cb on_read; /* set before open */
     ch_net_conn_error_cb on_error;
-    uint8_t *in; /* read-only for the owner: in[0, in_len) are bytes not yet consumed */
-    size_t in_len, in_cap;
-    size_t out_queued; /* bytes waiting in the write queue */
-    size_t out_cap;    /* 0: no cap */
-    uv_tcp_t tcp;      /* for getpeername and the like; do not read or write it directly */
+    uint8_t *in; /* read-only for the owner: in[0, in_len) are bytes not yet consumed; it may
+                    move (compaction, growth) whenever bytes are read or fed */
+    size_t in_len, in_cap; /* in_cap: the buffer's size (in_len == in_cap: full) */
+    size_t out_queued;     /* bytes waiting in the write queue */
+    size_t out_cap;        /* 0: no cap */
+    uv_tcp_t tcp;          /* for getpeername and the like; do not read or write it directly */
     /* Private. */
     uv_loop_t *loop;
     uv_timer_t timer;
     uv_write_t write_req;
-    struct ch_net_conn_chunk *head, *tail;
-    size_t in_flight;
-    uint64_t deadline_ms;
+    uv_shutdown_t shutdown_req;
+    struct ch_net_conn_chunk *head, *tail, *spare;
+    uint8_t *in_buf;           /* the buffer; in points into it */
+    size_t in_first, in_max;   /* its size when (re)allocated, and most it grows to */
+    size_t in_expect;          /* bytes the owner awaits in all (a body): grow at once */
+    size_t in_flight;          /* chunks of the pending uv_write */
+    uint64_t deadline_ms, due; /* the deadline's length, and when it falls (0: none) */
+    uint64_t timer_due;        /* when the timer fires, while timer_armed */
     int deadline_kind;
-    unsigned reading, writing, closing, failed, open_handles;
+    unsigned reading, writing, closing, failed, open_handles, timer_armed, shut;
     ch_net_conn_closed_cb closed;
 };
 
@@ -358,6 +372,16 @@ struct ch_net_conn {
  * ch_net_conn_close (on failure the caller still owns fd). */
 int ch_net_conn_open(ch_net_conn_t *c, uv_loop_t *loop, int fd, size_t in_cap,
                      size_t out_cap) CH_MUST_CHECK;
+/* ch_net_conn_open of the connection waiting on listener (uv_accept). */
+int ch_net_conn_accept(ch_net_conn_t *c, uv_stream_t *listener, size_t in_cap,
+                       size_t out_cap) CH_MUST_CHECK;
+/* Lets the read buffer grow for what comes next (a phase: a head, a body): by doubling, up to
+ * max bytes (never below in_cap's first size; max == in_cap at open: a fixed buffer), and at
+ * once to hold expect bytes not yet consumed in all when it falls short of them (0: unknown).
+ * The buffer is compacted (the bytes not consumed moved to its start) only when less than
+ * 2 KiB is free, and once everything is consumed a buffer grown above 64 KiB is given back
+ * (the next read starts again at the first size). */
+void ch_net_conn_in_limit(ch_net_conn_t *c, size_t max, size_t expect);
 /* Puts len bytes received before c was opened (what a hand-over left unread, or what follows
  * a request head) at the end of c->in as if read now; on_read is not called. CH_ETOOBIG (none
  * put) when they do not fit. */
@@ -365,16 +389,35 @@ int ch_net_conn_feed(ch_net_conn_t *c, const void *p, size_t len) CH_MUST_CHECK;
 /* Starts (again) or stops reading into c->in. */
 int ch_net_conn_read_start(ch_net_conn_t *c) CH_MUST_CHECK;
 void ch_net_conn_read_stop(ch_net_conn_t *c);
-/* Drops the first n (<= in_len) bytes of c->in: the owner parsed them. */
+/* Drops the first n (<= in_len) bytes of c->in: the owner parsed them. Moves no byte (the
+ * buffer is compacted when room runs short). */
 void ch_net_conn_consume(ch_net_conn_t *c, size_t n);
 /* Sends the n buffers in order, as one writev when the queue is empty (the bytes are copied
  * when the socket does not take them at once). CH_ETOOBIG when they would take the queue past
  * out_cap (nothing is sent: a slow peer; the owner decides), CH_EIO after a failure or the
  * close, or a libuv error (then close). */
 int ch_net_conn_write(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n) CH_MUST_CHECK;
+/*
+ * ch_net_conn_write without the copy: what the socket does not take at once is queued as
+ * references to the caller's buffers, which must stay unchanged until release(c, arg, status)
+ * says they left the queue (written, or dropped at a failure or the close, before the close's
+ * callback). Returns 1 when the socket took every byte at once (release is not called: the
+ * buffers are the caller's again, and nothing was allocated), 0 when some were queued
+ * (release runs once, later, never from inside this call), or an error as ch_net_conn_write
+ * (release is not called). A refcounted packet takes a reference for the 0 case and gives it
+ * back in release; the queue's entries come from a free list kept by c, so a steady stream of
+ * queued references allocates nothing.
+ */
+int ch_net_conn_write_ref(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n,
+                          ch_net_conn_release_cb release, void *arg) CH_MUST_CHECK;
 /* ch_net_conn_write of one buffer. */
 int ch_net_conn_send(ch_net_conn_t *c, const void *p, size_t len) CH_MUST_CHECK;
-/* Sets the deadline: ms from now (0 stops it), a CH_NET_DEADLINE_STEP or _IDLE. */
+/* Shuts the write side down (a FIN after what is queued); reading goes on. A failure is
+ * reported through on_error. Once. */
+int ch_net_conn_shutdown(ch_net_conn_t *c) CH_MUST_CHECK;
+/* Sets the deadline: ms from now (0 stops it), a CH_NET_DEADLINE_STEP or _IDLE. Cheap: the
+ * timer is restarted only when the deadline comes earlier than it would fire, and a timer that
+ * fires early re-arms itself for the rest; so is the idle deadline's re-arm on each read. */
 void ch_net_conn_deadline(ch_net_conn_t *c, uint64_t ms, int kind);
 /* Closes c once (later calls do nothing): reading stops, the deadline and queued writes are
  * dropped (what the socket already took is sent), closed(c) runs once its handles are
