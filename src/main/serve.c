@@ -663,7 +663,7 @@ static int ch__serve_http_start(ch_serve_t *s)
 /* The relay: its own threads; the engine's notices keep it in step with the grants. */
 static int ch__serve_relay_start(ch_serve_t *s)
 {
-    return ch_main__relay_start(&s->cfg, s->audit, s->node_pk, s->events, &s->relay);
+    return ch_main__relay_start(&s->cfg, s->audit, s->node_pk, s->store, &s->relay);
 }
 
 static void ch__serve_relay_stop(ch_serve_t *s)
