@@ -16,6 +16,11 @@ static int feed_err(ch_store_t *st, sqlite3 *db, const char *what)
     return ch_store__fail(st, CH_EDB, "feed: %s: %s", what, sqlite3_errmsg(db));
 }
 
+static int prepare(ch_store_t *st, sqlite3 *db, const char *sql, sqlite3_stmt **s, const char *what)
+{
+    return sqlite3_prepare_v2(db, sql, -1, s, NULL) == SQLITE_OK ? 0 : feed_err(st, db, what);
+}
+
 int ch_store__sq_feed_put(ch_store_t *st, const ch_store_change_t *c, size_t n)
 {
     sqlite3 *db = ch_store__sqlite_db(st);
@@ -24,11 +29,8 @@ int ch_store__sq_feed_put(ch_store_t *st, const ch_store_change_t *c, size_t n)
     if (sqlite3_exec(db, "SAVEPOINT ch_feed", NULL, NULL, NULL) != SQLITE_OK) {
         return feed_err(st, db, "savepoint");
     }
-    int rc = 0;
-    if (sqlite3_prepare_v2(db, "INSERT INTO store_changes(tbl, row_id, op) VALUES(?1, ?2, ?3)", -1,
-                           &s, NULL) != SQLITE_OK) {
-        rc = feed_err(st, db, "prepare");
-    }
+    int rc = prepare(st, db, "INSERT INTO store_changes(tbl, row_id, op) VALUES(?1, ?2, ?3)", &s,
+                     "prepare");
     for (size_t i = 0; rc == 0 && i < n; i++) {
         sqlite3_bind_text(s, 1, ch_store_table_name(c[i].table), -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 2, c[i].id);
@@ -40,12 +42,12 @@ int ch_store__sq_feed_put(ch_store_t *st, const ch_store_change_t *c, size_t n)
     }
     sqlite3_finalize(s);
     s = NULL;
-    if (rc == 0 && (sqlite3_prepare_v2(db, "DELETE FROM store_changes WHERE seq <= ?1", -1, &s,
-                                       NULL) != SQLITE_OK ||
-                    sqlite3_bind_int64(s, 1, sqlite3_last_insert_rowid(db) - CH_STORE__LOG_KEEP) !=
-                        SQLITE_OK ||
-                    sqlite3_step(s) != SQLITE_DONE)) {
-        rc = feed_err(st, db, "prune");
+    if (rc == 0) {
+        rc = prepare(st, db, "DELETE FROM store_changes WHERE seq <= ?1", &s, "prune");
+    }
+    if (rc == 0) {
+        sqlite3_bind_int64(s, 1, sqlite3_last_insert_rowid(db) - CH_STORE__LOG_KEEP);
+        rc = sqlite3_step(s) == SQLITE_DONE ? 0 : feed_err(st, db, "prune");
     }
     sqlite3_finalize(s);
     if (rc != 0) {
@@ -61,10 +63,10 @@ int ch_store__sq_feed_put(ch_store_t *st, const ch_store_change_t *c, size_t n)
 static int one_int(ch_store_t *st, sqlite3 *db, const char *sql, int64_t *out)
 {
     sqlite3_stmt *s = NULL;
-    int rc = 0;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK || sqlite3_step(s) != SQLITE_ROW) {
+    int rc = prepare(st, db, sql, &s, sql);
+    if (rc == 0 && sqlite3_step(s) != SQLITE_ROW) {
         rc = feed_err(st, db, sql);
-    } else {
+    } else if (rc == 0) {
         *out = sqlite3_column_int64(s, 0);
     }
     sqlite3_finalize(s);
@@ -98,11 +100,11 @@ int ch_store__sq_feed_read(ch_store_t *st, int64_t *seq, int *gap,
 {
     sqlite3 *db = ch_store__sqlite_db(st);
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT seq, tbl, row_id, op FROM store_changes WHERE seq > ?1 "
-                           "ORDER BY seq",
-                           -1, &s, NULL) != SQLITE_OK) {
-        return feed_err(st, db, "read");
+    int rc = prepare(st, db,
+                     "SELECT seq, tbl, row_id, op FROM store_changes WHERE seq > ?1 ORDER BY seq",
+                     &s, "read");
+    if (rc != 0) {
+        return rc;
     }
     sqlite3_bind_int64(s, 1, *seq);
     *gap = 0;
@@ -123,7 +125,7 @@ int ch_store__sq_feed_read(ch_store_t *st, int64_t *seq, int *gap,
             fn(st, &c);
         }
     }
-    int rc = step == SQLITE_DONE ? 0 : feed_err(st, db, "read");
+    rc = step == SQLITE_DONE ? 0 : feed_err(st, db, "read");
     sqlite3_finalize(s);
     return rc;
 }
