@@ -164,12 +164,13 @@ static ch_registry_settle_t *settle_new(ch_registry_t *reg)
 void ch_registry_follow(ch_registry_t *reg, const char *actor, void (*settled)(void *ud), void *ud)
 {
     reg->following++; /* no waiter runs before the poll is over */
+    const char *before = reg->pending.actor;
     reg->pending.actor = actor;
     if (ch_store_feed_poll(reg->st) != 0) {
         ch_log(CH_LOG_ERROR, "registry", "msg=\"store changes not read\" error=\"%s\"",
                ch_store_errmsg(reg->st));
     }
-    reg->pending.actor = NULL;
+    reg->pending.actor = before;
     if (settled != NULL) {
         reg->waiters = ch_realloc(reg->waiters, (reg->nwaiters + 1) * sizeof(*reg->waiters));
         reg->waiters[reg->nwaiters++] = (ch_registry_waiter_t){settled, ud};

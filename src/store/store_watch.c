@@ -103,6 +103,7 @@ static void sweep(ch_store__feed_t *f)
             pp = &w->next;
         }
     }
+    f->following = f->watchers != NULL; /* watched again, it takes a new mark */
     f->swept = 0;
 }
 
