@@ -217,7 +217,8 @@ static void keep(ch_store__feed_t *f, const ch_store_change_t *c)
     if ((wanted(f) & c->table) == 0) {
         return;
     }
-    if (f->n >= CH_STORE__FEED_MAX) {
+    /* A publisher keeps no order: a reread (a site of an import) needs no entry of its own. */
+    if (f->n >= CH_STORE__FEED_MAX || (c->id == 0 && f->watchers == NULL)) {
         f->many |= c->table;
     } else {
         if (f->n == f->cap) {
