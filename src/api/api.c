@@ -398,56 +398,11 @@ static void change_actor(api_ctx_t *c, ch_registry_actor_t *who, ch_registry_rec
     rec->data = c;
 }
 
-static void handle_create(api_ctx_t *c, const api_resource_t *res)
-{
-    if (ch_api__reject_query(c) != 0) {
-        return;
-    }
-    json_t *body = ch_api__read_body(c);
-    if (body == NULL) {
-        return;
-    }
-    ch_registry_record_t r;
-    ch_api__err_t e;
-    ch_registry_record_init(res->kind, &r);
-    if (res->from_json(body, &r, &e) != 0) {
-        ch_api__reply_err(c, &e, NULL);
-    } else {
-        ch_registry_actor_t who;
-        ch_registry_recorder_t rec;
-        ch_fault_t fault;
-        change_actor(c, &who, &rec);
-        if (ch_registry_create(c->api->svc.registry, &who, res->kind, &r, &rec, &fault) != 0) {
-            ch_api__reply_fault(c, &fault);
-        } else {
-            reply_record(c, res, 201, &r);
-        }
-    }
-    ch_registry_record_fini(res->kind, &r);
-    json_decref(body);
-}
-
-static void handle_get(api_ctx_t *c, const api_resource_t *res, ch_slice_t id_text)
-{
-    int64_t id;
-    if (ch_api__reject_query(c) != 0 || path_id(c, res, id_text, &id) != 0) {
-        return;
-    }
-    ch_registry_record_t r;
-    ch_fault_t fault;
-    if (ch_registry_get(c->api->svc.registry, res->kind, id, &r, &fault) != 0) {
-        ch_api__reply_fault(c, &fault);
-    } else {
-        reply_record(c, res, 200, &r);
-    }
-    ch_registry_record_fini(res->kind, &r);
-}
-
 /* The edit of an update: the body read over the stored record (PUT), or merged into the
  * record's own JSON first (PATCH, RFC 7396 at the top level) and then read exactly as PUT
  * would, so the two cannot disagree on what is valid. Both start from the stored record, so
  * fields the server owns (import source, flags) and credentials the client was never shown
- * survive. */
+ * survive. It runs with the use case, on the store worker's thread: it uses only its own. */
 typedef struct api_edit {
     const api_resource_t *res;
     const json_t *body;
@@ -481,6 +436,102 @@ static int edit_from_body(void *ud, ch_registry_record_t *r, ch_fault_t *f)
     return 0;
 }
 
+/*
+ * One request of the registry on the store worker (ch_api__store_write), a change or a read of
+ * one record: the request's own copy of the context (the recorder's actor and address), the
+ * use case's request, and for an update the body and its edit. The answer is sent when the
+ * transaction and its audit record are done; a client gone meanwhile gets nothing, the change is
+ * made and recorded all the same.
+ */
+typedef struct api_change {
+    api_ctx_t ctx; /* the recorder's: read on the worker's thread, never changed */
+    const api_resource_t *res;
+    ch_registry_req_t q;
+    json_t *body; /* an update's */
+    api_edit_t ed;
+} api_change_t;
+
+static api_change_t *change_new(api_ctx_t *c, const api_resource_t *res, ch_registry_verb_t verb)
+{
+    api_change_t *ch = ch_calloc(1, sizeof(*ch));
+    ch->ctx = *c;
+    ch->res = res;
+    ch_registry_actor_t who;
+    ch_registry_recorder_t rec;
+    change_actor(&ch->ctx, &who, &rec);
+    ch_registry_req_init(&ch->q, c->api->svc.registry, verb, res->kind, &who, &rec);
+    return ch;
+}
+
+static int change_work(ch_store_t *st, void *job)
+{
+    return ch_registry_req_work(st, &((api_change_t *)job)->q);
+}
+
+static void change_telling(void *job, int rc)
+{
+    ch_registry_req_telling(&((api_change_t *)job)->q, rc);
+}
+
+static void change_done(api_ctx_t *c, void *job, int rc)
+{
+    api_change_t *ch = job;
+    ch_registry_req_told(&ch->q);
+    if (c == NULL) {
+        /* Nobody to answer (a full worker answered busy, or the API is being freed). */
+    } else if (rc != 0 && ch->ed.refused) {
+        ch_api__reply_err(c, &ch->ed.err, NULL);
+    } else if (rc != 0) {
+        ch_api__reply_fault(c, &ch->q.fault);
+    } else if (ch->q.verb == CH_REGISTRY_DELETE) {
+        ch_api__reply(c, 204, NULL, NULL, NULL, 0);
+    } else {
+        reply_record(c, ch->res, ch->q.verb == CH_REGISTRY_CREATE ? 201 : 200, &ch->q.rec);
+    }
+    ch_registry_req_fini(&ch->q);
+    json_decref(ch->body);
+    ch_free(ch);
+}
+
+static void change_start(api_ctx_t *c, api_change_t *ch)
+{
+    ch_api__store_write(c, change_work, change_telling, change_done, ch);
+}
+
+static void handle_create(api_ctx_t *c, const api_resource_t *res)
+{
+    if (ch_api__reject_query(c) != 0) {
+        return;
+    }
+    json_t *body = ch_api__read_body(c);
+    if (body == NULL) {
+        return;
+    }
+    api_change_t *ch = change_new(c, res, CH_REGISTRY_CREATE);
+    ch_api__err_t e;
+    int rc = res->from_json(body, &ch->q.rec, &e); /* no store needed: on the loop */
+    json_decref(body);
+    if (rc != 0) {
+        ch_api__reply_err(c, &e, NULL);
+        change_done(NULL, ch, rc);
+        return;
+    }
+    change_start(c, ch);
+}
+
+/* GET or DELETE of one record: all they need is its id. */
+static void handle_by_id(api_ctx_t *c, const api_resource_t *res, ch_slice_t id_text,
+                         ch_registry_verb_t verb)
+{
+    int64_t id;
+    if (ch_api__reject_query(c) != 0 || path_id(c, res, id_text, &id) != 0) {
+        return;
+    }
+    api_change_t *ch = change_new(c, res, verb);
+    ch->q.id = id;
+    change_start(c, ch);
+}
+
 static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id_text, int patch)
 {
     int64_t id;
@@ -497,48 +548,19 @@ static void handle_update(api_ctx_t *c, const api_resource_t *res, ch_slice_t id
         json_decref(body);
         return;
     }
-    api_edit_t ed = {.res = res, .body = body, .patch = patch};
-    ch_registry_update_t req = {
+    api_change_t *ch = change_new(c, res, CH_REGISTRY_UPDATE);
+    ch->body = body;
+    ch->ed = (api_edit_t){.res = res, .body = body, .patch = patch};
+    ch->q.id = id;
+    ch->q.update = (ch_registry_update_t){
         .kind = res->kind,
         .id = id,
         .edit = edit_from_body,
-        .edit_ud = &ed,
+        .edit_ud = &ch->ed,
         .rtsp_username_given = json_object_get(body, "rtsp_username") != NULL,
         .rtsp_password_given = json_object_get(body, "rtsp_password") != NULL,
     };
-    ch_registry_actor_t who;
-    ch_registry_recorder_t rec;
-    ch_registry_record_t r;
-    ch_fault_t fault;
-    change_actor(c, &who, &rec);
-    if (ch_registry_update(c->api->svc.registry, &who, &req, &r, &rec, &fault) != 0) {
-        if (ed.refused) {
-            ch_api__reply_err(c, &ed.err, NULL);
-        } else {
-            ch_api__reply_fault(c, &fault);
-        }
-    } else {
-        reply_record(c, res, 200, &r);
-    }
-    ch_registry_record_fini(res->kind, &r);
-    json_decref(body);
-}
-
-static void handle_delete(api_ctx_t *c, const api_resource_t *res, ch_slice_t id_text)
-{
-    int64_t id;
-    if (ch_api__reject_query(c) != 0 || path_id(c, res, id_text, &id) != 0) {
-        return;
-    }
-    ch_registry_actor_t who;
-    ch_registry_recorder_t rec;
-    ch_fault_t fault;
-    change_actor(c, &who, &rec);
-    if (ch_registry_delete(c->api->svc.registry, &who, res->kind, id, &rec, &fault) != 0) {
-        ch_api__reply_fault(c, &fault);
-        return;
-    }
-    ch_api__reply(c, 204, NULL, NULL, NULL, 0);
+    change_start(c, ch);
 }
 
 /* ---- health, version, document ------------------------------------------------------------ */
@@ -985,7 +1007,7 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
         handle_create(&c, res);
         break;
     case CH_API__R_GET:
-        handle_get(&c, res, m.id);
+        handle_by_id(&c, res, m.id, CH_REGISTRY_GET);
         break;
     case CH_API__R_PUT:
         handle_update(&c, res, m.id, 0);
@@ -994,7 +1016,7 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
         handle_update(&c, res, m.id, 1);
         break;
     case CH_API__R_DELETE:
-        handle_delete(&c, res, m.id);
+        handle_by_id(&c, res, m.id, CH_REGISTRY_DELETE);
         break;
     case CH_API__R_IMPORT:
         handle_import(&c);
@@ -1125,6 +1147,11 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg,
                                     .max_in_flight = cfg->max_hashes_in_flight,
                                     .max_per_address = cfg->max_hashes_per_address};
     api->hasher = ch_auth_hasher_new(loop, &hcfg);
+    ch_auth_principals_config_t pcfg = {.loop = loop, .worker = svc->store_worker};
+    if (ch_auth_principals_new(st, &pcfg, &api->principals) != 0) {
+        api->principals = NULL; /* every request then reads the store */
+        ch_log(CH_LOG_WARN, "api", "msg=\"no principals cache: every request reads the store\"");
+    }
     /* The services, once. */
     api->svc = *svc;
     if (api->svc.policy == NULL) {
@@ -1198,6 +1225,8 @@ void ch_api_close(ch_api_t *api)
         uv_close((uv_handle_t *)api->check, free_handle);
         api->check = NULL;
     }
+    ch_auth_principals_free(api->principals); /* the slides waiting are written */
+    api->principals = NULL;
     if (ch_auth_hasher_in_flight(api->hasher) == 0) {
         /* Its threads end and its handle closes while the loop still turns. */
         ch_auth_hasher_free(api->hasher);

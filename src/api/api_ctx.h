@@ -42,6 +42,8 @@ struct ch_api {
     ch_auth_hasher_t *hasher;     /* Argon2id off the loop, bounded; NULL once closed */
     int cookie_secure;            /* add "Secure" to the session cookie (the hub is behind TLS) */
     uv_check_t *check;            /* ends the event engine's batch of opens after each poll phase */
+    /* Who a credential is, without the store (auth's principals cache); NULL once closed. */
+    ch_auth_principals_t *principals;
     /* The operator console (static_routes.c): its directory or NULL, the tile URL or NULL,
      * and the Content-Security-Policy its pages are answered with (it names the origin of
      * the grants' ws_url). */
@@ -160,6 +162,13 @@ typedef int (*ch_api__read_work_fn)(ch_store_t *st, void *job);
 typedef void (*ch_api__read_done_fn)(api_ctx_t *c, void *job, int rc);
 void ch_api__store_read(api_ctx_t *c, ch_api__read_work_fn work, ch_api__read_done_fn done,
                         void *job);
+/* As ch_api__store_read for a use case that writes: telling(job, rc) (may be NULL) runs on the
+ * loop before what work committed is told to the watchers of the API's store
+ * (ch_store_async_watched); without a worker, before work. A busy worker (CH_EAGAIN): the
+ * request is answered 503 "busy" with Retry-After here, and done(NULL, job, CH_EAGAIN) only
+ * frees job (for reads too). */
+void ch_api__store_write(api_ctx_t *c, ch_api__read_work_fn work,
+                         void (*telling)(void *job, int rc), ch_api__read_done_fn done, void *job);
 
 /* Commits the batch of event opens and sends their records to the pool (no-op when none). */
 void ch_api__flush_events(ch_api_t *api);

@@ -58,8 +58,11 @@ int ch_api__authorize(api_ctx_t *c, unsigned roles)
     const char *why = NULL;
     const ch_slice_t *cookie = ch_http_request_header(c->req, "Cookie");
     const ch_slice_t *authz = ch_http_request_header(c->req, "Authorization");
-    int rc =
-        ch_auth_authenticate(api->st, &api->auth, cookie, authz, ch_time_now_ms(), &c->who, &why);
+    int64_t now = ch_time_now_ms();
+    int rc = api->principals != NULL
+                 ? ch_auth_principals_authenticate(api->principals, &api->auth, cookie, authz, now,
+                                                   &c->who, &why)
+                 : ch_auth_authenticate(api->st, &api->auth, cookie, authz, now, &c->who, &why);
     if (rc == CH_EPERM) {
         audit_refusal(c, "auth.denied", why);
         ch_api__err_t e;
@@ -151,6 +154,8 @@ typedef struct pw_job {
     ch_auth_login_t login;        /* login: the try (auth/login.c) */
     ch_auth_user_change_t change; /* patch: the change asked (its role in role) */
     char *role;
+    ch_user_t written; /* create and patch: the user as stored (on the store worker) */
+    ch_fault_t err;    /* create and patch: the use case's refusal */
 } pw_job_t;
 
 static void pw_job_free(pw_job_t *j)
@@ -163,6 +168,7 @@ static void pw_job_free(pw_job_t *j)
     ch_user_fini(&j->user);
     ch_auth_login_fini(&j->login);
     ch_free(j->role);
+    ch_user_fini(&j->written);
     ch_free(j);
 }
 
@@ -184,10 +190,10 @@ static void pw_done(ch_auth_hash_job_t *hj)
     }
     if (j->kind == JOB_LOGIN) {
         login_finish(j);
+        pw_job_free(j);
     } else {
-        user_write_finish(j);
+        user_write_finish(j); /* which frees j */
     }
-    pw_job_free(j);
 }
 
 /* Hands j to the hash pool; addr is the client address a login counts against (NULL: an
@@ -597,7 +603,6 @@ static void user_patch(api_ctx_t *c, int64_t id)
         j->ok = 1;
         j->hash.hash[0] = '\0';
         user_write_finish(j);
-        pw_job_free(j);
     } else {
         (void)pw_queue(j, NULL);
     }
@@ -605,34 +610,43 @@ out:
     json_decref(body);
 }
 
-/* Back on the loop with the new hash (when one was asked): the use case writes and audits the
- * user. */
-static void user_write_finish(pw_job_t *j)
+/* The store worker's thread: the use case writes and audits the user (the recorder's context
+ * is the job's copy). */
+static int user_write_work(ch_store_t *st, void *job)
 {
-    api_ctx_t *c = &j->ctx;
-    ch_store_t *st = c->api->st;
-    if (!j->ok) {
-        ch_api__reply_error(c, 500, "internal", NULL, "the password could not be hashed");
-        return;
-    }
-    ch_auth_recorder_t rec = {api_record, c};
-    ch_fault_t err;
-    ch_user_t u;
-    int rc;
+    pw_job_t *j = job;
+    ch_auth_recorder_t rec = {api_record, &j->ctx};
     if (j->kind == JOB_USER_CREATE) {
         ch_auth_user_req_t req = {
             .name = j->user.name, .role = j->user.role, .agency_id = j->user.agency_id};
-        rc = ch_auth_user_create(st, &req, j->hash.hash, &rec, &u, &err);
-    } else {
-        rc = ch_auth_user_update(st, &j->change, j->hash.hash[0] != '\0' ? j->hash.hash : NULL,
-                                 &rec, &u, &err);
+        return ch_auth_user_create(st, &req, j->hash.hash, &rec, &j->written, &j->err);
     }
-    if (rc != 0) {
-        ch_api__reply_fault(c, &err);
+    return ch_auth_user_update(st, &j->change, j->hash.hash[0] != '\0' ? j->hash.hash : NULL, &rec,
+                               &j->written, &j->err);
+}
+
+/* Back on the loop: answers the write (c NULL: nobody to answer) and frees j. */
+static void user_write_done(api_ctx_t *c, void *job, int rc)
+{
+    pw_job_t *j = job;
+    if (c != NULL && rc != 0) {
+        ch_api__reply_fault(c, &j->err);
+    } else if (c != NULL) {
+        ch_api__reply_json(c, j->kind == JOB_USER_CREATE ? 201 : 200, NULL, user_json(&j->written));
+    }
+    pw_job_free(j);
+}
+
+/* Back on the loop with the new hash (when one was asked): the write goes to the store worker,
+ * which takes j. */
+static void user_write_finish(pw_job_t *j)
+{
+    if (!j->ok) {
+        ch_api__reply_error(&j->ctx, 500, "internal", NULL, "the password could not be hashed");
+        pw_job_free(j);
         return;
     }
-    ch_api__reply_json(c, j->kind == JOB_USER_CREATE ? 201 : 200, NULL, user_json(&u));
-    ch_user_fini(&u);
+    ch_api__store_write(&j->ctx, user_write_work, NULL, user_write_done, j);
 }
 
 void ch_api__handle_users(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_text)
@@ -684,6 +698,54 @@ void ch_api__handle_users(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_
 
 /* ---- API keys ------------------------------------------------------------------------------ */
 
+/* An API key's creation or revocation on the store worker: the request's context (the
+ * recorder's), the use case's request (its strings in body, held until the answer) and what it
+ * made. */
+typedef struct key_job {
+    api_ctx_t ctx;
+    json_t *body;
+    ch_auth_apikey_req_t req;
+    int64_t id; /* revoke: the key; 0: create */
+    ch_auth_apikey_made_t made;
+    ch_fault_t err;
+} key_job_t;
+
+static int key_work(ch_store_t *st, void *job)
+{
+    key_job_t *k = job;
+    ch_auth_recorder_t rec = {api_record, &k->ctx};
+    if (k->id != 0) {
+        return ch_auth_apikey_revoke(st, k->id, &rec, &k->err);
+    }
+    return ch_auth_apikey_create(st, &k->req, &rec, &k->made, &k->err);
+}
+
+static void key_done(api_ctx_t *c, void *job, int rc)
+{
+    key_job_t *k = job;
+    if (c != NULL && rc != 0) {
+        ch_api__reply_fault(c, &k->err);
+    } else if (c != NULL && k->id != 0) {
+        ch_api__reply(c, 204, NULL, NULL, NULL, 0);
+    } else if (c != NULL) {
+        json_t *o = apikey_json(&k->made.key);
+        json_object_set_new(o, "key", json_string(k->made.text));
+        ch_api__reply_json(c, 201, NULL, o);
+    }
+    if (rc == 0 && k->id == 0) {
+        ch_apikey_fini(&k->made.key);
+    }
+    sodium_memzero(k->made.text, sizeof(k->made.text));
+    json_decref(k->body);
+    ch_free(k);
+}
+
+static void key_start(api_ctx_t *c, key_job_t *k)
+{
+    k->ctx = *c;
+    ch_api__store_write(c, key_work, NULL, key_done, k);
+}
+
 static void apikey_create(api_ctx_t *c)
 {
     static const char *const keys[] = {"agency_id", "role", "label", NULL};
@@ -717,30 +779,20 @@ static void apikey_create(api_ctx_t *c)
         reply_bad(c, "label", "label must be text of at most 200 bytes");
         goto out;
     }
-    ch_auth_recorder_t rec = {api_record, c};
-    ch_auth_apikey_made_t made;
-    if (ch_auth_apikey_create(c->api->st, &req, &rec, &made, &err) != 0) {
-        ch_api__reply_fault(c, &err);
-        goto out;
-    }
-    json_t *o = apikey_json(&made.key);
-    json_object_set_new(o, "key", json_string(made.text));
-    sodium_memzero(made.text, sizeof(made.text));
-    ch_apikey_fini(&made.key);
-    ch_api__reply_json(c, 201, NULL, o);
+    key_job_t *k = ch_calloc(1, sizeof(*k));
+    k->body = body; /* req's strings live in it */
+    k->req = req;
+    key_start(c, k);
+    return;
 out:
     json_decref(body);
 }
 
 static void apikey_revoke(api_ctx_t *c, int64_t id)
 {
-    ch_auth_recorder_t rec = {api_record, c};
-    ch_fault_t err;
-    if (ch_auth_apikey_revoke(c->api->st, id, &rec, &err) != 0) {
-        ch_api__reply_fault(c, &err);
-        return;
-    }
-    ch_api__reply(c, 204, NULL, NULL, NULL, 0);
+    key_job_t *k = ch_calloc(1, sizeof(*k));
+    k->id = id;
+    key_start(c, k);
 }
 
 void ch_api__handle_apikeys(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_text)

@@ -3,9 +3,11 @@
  * This file maps roles, parses ids and queries, turns request bodies into the engine's typed
  * requests (checking their shape: unknown keys, types, text lengths) and answers the engine's
  * refusals (core's ch_fault_t) through api/faults.c's table (a denial carries the policy rule
- * that denied). The engine decides, records and renders the answers.
+ * that denied). The engine decides and records; it answers with typed views, which
+ * api/event_json.c writes as JSON.
  */
 #include "api/api_ctx.h"
+#include "api/event_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,9 +213,9 @@ static int list_filter(api_ctx_t *c, ch_store_filter_t *f, ch_api__query_t *q)
     return ch_api__list_query(c, spec, q);
 }
 
-/* Answers an engine call: its result (status on success, with the event's Location when 201)
- * or its refusal. */
-static void reply_event(api_ctx_t *c, int rc, int status, json_t *out, const ch_fault_t *err)
+/* Answers an engine call: the JSON of its result (status on success, with the event's Location
+ * when 201; the grants' cameras marked with their health) or its refusal. Takes out. */
+static void reply_json(api_ctx_t *c, int rc, int status, json_t *out, const ch_fault_t *err)
 {
     if (rc != 0) {
         json_decref(out);
@@ -227,6 +229,13 @@ static void reply_event(api_ctx_t *c, int rc, int status, json_t *out, const ch_
     }
     ch_api__health_mark(c->api, json_object_get(out, "grants"), "camera_id");
     ch_api__reply_json(c, status, status == 201 ? loc : NULL, out);
+}
+
+/* Answers an engine call that answers with an event's view (released here). */
+static void reply_event(api_ctx_t *c, int rc, int status, ch_event_view_t *v, const ch_fault_t *err)
+{
+    reply_json(c, rc, status, rc == 0 ? ch_api__event_json(v) : NULL, err);
+    ch_event_view_fini(v);
 }
 
 /* An opened event whose audit record is being appended on the thread pool: appends from many
@@ -276,11 +285,11 @@ static void open_done(uv_work_t *w, int status)
     api_ctx_t *c = &j->ctx;
     ch_event_actor_t who = {c->who.actor, event_role(c->who.role), c->who.agency_id};
     ch_fault_t err;
-    json_t *out = NULL;
+    ch_event_view_t out;
     memset(&err, 0, sizeof(err));
     int rc = ch_event_open_finish(api->svc.events, &who, j->p,
                                   status == UV_ECANCELED ? CH_EIO : j->rc, &out, &err);
-    reply_event(c, rc, 201, out, &err);
+    reply_event(c, rc, 201, &out, &err);
     ch_free(j);
 }
 
@@ -442,32 +451,29 @@ void ch_api__handle_events(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id
     ch_event_engine_t *eng = c->api->svc.events;
     ch_event_actor_t who = {c->who.actor, event_role(c->who.role), c->who.agency_id};
     ch_fault_t err;
-    json_t *out = NULL;
+    ch_event_view_t out;         /* the event answered */
+    ch_event_grant_view_t grant; /* or the grant (revoke_grant) */
+    json_t *answer = NULL;
     json_t *body = NULL;
     int64_t id = 0;
     int rc = CH_EINVAL;
     memset(&err, 0, sizeof(err));
+    memset(&out, 0, sizeof(out));
+    memset(&grant, 0, sizeof(grant));
 
     if (route == CH_API__R_EVENTS_LIST) {
         ch_store_filter_t f;
         ch_api__query_t q;
         if (list_filter(c, &f, &q) == 0) {
-            rc = ch_event_list(eng, &who, &f, &out, &err);
+            ch_event_page_t page;
+            rc = ch_event_list(eng, &who, &f, &page, &err);
             if (rc == 0) {
                 /* The engine pages by id; clients get the API's opaque cursor. */
-                json_t *after = json_object_get(out, "next_after");
-                char cursor[CH_API__CURSOR_MAX];
-                if (json_is_integer(after)) {
-                    ch_api__cursor_encode(json_integer_value(after), cursor);
-                    json_object_set_new(out, "next", json_string(cursor));
-                } else {
-                    json_object_set_new(out, "next", json_null());
-                }
-                json_object_del(out, "next_after");
-                ch_api__reply_json(c, 200, NULL, out);
+                ch_api__reply_page(c, ch_api__event_items_json(&page), page.total, page.next_after);
             } else {
                 ch_api__reply_fault(c, &err);
             }
+            ch_event_page_fini(&page);
         }
         ch_api__query_fini(&q);
         return;
@@ -533,15 +539,21 @@ void ch_api__handle_events(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id
         }
         break;
     case CH_API__R_GRANTS_REVOKE:
-        if ((rc = text_request(body, "reason", &text, &err)) == 0) {
-            rc = ch_event_revoke_grant(eng, &who, id, text, &out, &err);
+        if ((rc = text_request(body, "reason", &text, &err)) == 0 &&
+            (rc = ch_event_revoke_grant(eng, &who, id, text, &grant, &err)) == 0) {
+            answer = ch_api__grant_json(&grant);
         }
         break;
     default:
         ch_fault_set(&err, CH_EINVAL, CH_FAULT_INTERNAL, NULL, NULL, "no such operation");
         break;
     }
-    reply_event(c, rc, 200, out, &err);
+    if (rc == 0 && answer == NULL) {
+        answer = ch_api__event_json(&out);
+    }
+    reply_json(c, rc, 200, answer, &err);
+    ch_event_view_fini(&out);
+    ch_event_grant_view_fini(&grant);
     json_decref(body); /* after the answer: text borrows from it */
 }
 

@@ -355,19 +355,57 @@ void ch_auth_principal_of_user(const ch_user_t *u, int64_t session_id, const cha
     snprintf(out->csrf, sizeof(out->csrf), "%s", csrf != NULL ? csrf : "");
 }
 
-static int auth_session(ch_store_t *st, const ch_auth_config_t *cfg, ch_slice_t token,
-                        int64_t now_ms, ch_auth_principal_t *out, const char **why)
+int64_t ch_auth__idle_ms(const ch_auth_config_t *cfg)
 {
-    char hash[CH_AUTH_SHA256_HEX];
-    ch_session_t s;
-    ch_user_t u;
-    int64_t idle = cfg != NULL && cfg->session_idle_ms > 0 ? cfg->session_idle_ms : DEFAULT_IDLE_MS;
+    return cfg != NULL && cfg->session_idle_ms > 0 ? cfg->session_idle_ms : DEFAULT_IDLE_MS;
+}
+
+int ch_auth__session_expired(const ch_auth_config_t *cfg, int64_t created_at, int64_t expires_at,
+                             int64_t now_ms)
+{
     int64_t max = cfg != NULL && cfg->session_max_ms > 0 ? cfg->session_max_ms : DEFAULT_MAX_MS;
+    return expires_at <= now_ms || created_at + max <= now_ms;
+}
+
+int ch_auth__slide_due(int64_t slid_at, int64_t now_ms)
+{
+    return now_ms - slid_at >= SLIDE_EVERY_MS;
+}
+
+void ch_auth__session_end(ch_store_t *st, int64_t session_id, const char *what)
+{
+    if (ch_store_session_delete(st, session_id) != 0) {
+        ch_log(CH_LOG_WARN, MODULE, "msg=\"%s not deleted\"", what);
+    }
+}
+
+int ch_auth__session_slide(ch_store_t *st, const ch_auth__resolved_t *r, int64_t expires_at)
+{
+    ch_session_t s = {0};
+    s.id = r->who.session_id;
+    s.token_hash = (char *)r->hash;
+    s.user_id = r->who.id;
+    s.csrf = (char *)r->who.csrf;
+    s.expires_at = expires_at;
+    return ch_store_session_update(st, &s);
+}
+
+int ch_auth__token_hash(ch_slice_t token, char hash[CH_AUTH_SHA256_HEX], const char **why)
+{
     if (token.len != CH_AUTH_TOKEN_LEN) {
         *why = "unknown session";
         return CH_EPERM;
     }
     ch_auth_sha256_hex(token.ptr, token.len, hash);
+    return 0;
+}
+
+int ch_auth__session_read(ch_store_t *st, const ch_auth_config_t *cfg, const char *hash,
+                          int64_t now_ms, ch_auth__resolved_t *r, const char **why)
+{
+    ch_session_t s;
+    ch_user_t u;
+    memset(r, 0, sizeof(*r));
     int rc = ch_store_session_find(st, hash, &s);
     if (rc == CH_ENOTFOUND) {
         *why = "unknown session";
@@ -376,11 +414,9 @@ static int auth_session(ch_store_t *st, const ch_auth_config_t *cfg, ch_slice_t 
     if (rc != 0) {
         return rc;
     }
-    if (s.expires_at <= now_ms || s.created_at + max <= now_ms) {
+    if (ch_auth__session_expired(cfg, s.created_at, s.expires_at, now_ms)) {
         *why = "the session has expired";
-        if (ch_store_session_delete(st, s.id) != 0) {
-            ch_log(CH_LOG_WARN, MODULE, "msg=\"expired session not deleted\"");
-        }
+        ch_auth__session_end(st, s.id, "expired session");
         ch_session_fini(&s);
         return CH_EPERM;
     }
@@ -388,39 +424,50 @@ static int auth_session(ch_store_t *st, const ch_auth_config_t *cfg, ch_slice_t 
     if (rc != 0 || u.disabled) {
         *why = "the account is disabled";
         if (rc == 0 || rc == CH_ENOTFOUND) {
-            if (ch_store_session_delete(st, s.id) != 0) {
-                ch_log(CH_LOG_WARN, MODULE, "msg=\"session of a disabled user not deleted\"");
-            }
+            ch_auth__session_end(st, s.id, "session of a disabled user");
             rc = CH_EPERM;
         }
         ch_user_fini(&u);
         ch_session_fini(&s);
         return rc;
     }
-    ch_auth_principal_of_user(&u, s.id, s.csrf, out);
-    if (now_ms - s.updated_at >= SLIDE_EVERY_MS) {
-        /* At most one write a minute per session, not one per request. */
-        s.expires_at = now_ms + idle;
-        if (ch_store_session_update(st, &s) != 0) {
-            ch_log(CH_LOG_WARN, MODULE, "msg=\"session expiry not moved\" error=\"%s\"",
-                   ch_store_errmsg(st));
-        }
-    }
+    ch_auth_principal_of_user(&u, s.id, s.csrf, &r->who);
+    snprintf(r->hash, sizeof(r->hash), "%s", hash);
+    r->created_at = s.created_at;
+    r->expires_at = s.expires_at;
+    r->slid_at = s.updated_at;
     ch_user_fini(&u);
     ch_session_fini(&s);
     return 0;
 }
 
-static int auth_apikey(ch_store_t *st, ch_slice_t key, ch_auth_principal_t *out, const char **why)
+static int auth_session(ch_store_t *st, const ch_auth_config_t *cfg, ch_slice_t token,
+                        int64_t now_ms, ch_auth_principal_t *out, const char **why)
 {
-    int64_t id = 0;
-    ch_slice_t secret;
-    ch_apikey_t k;
     char hash[CH_AUTH_SHA256_HEX];
-    if (ch_auth_apikey_parse(key.ptr, key.len, &id, &secret) != 0) {
-        *why = "not an API key";
-        return CH_EPERM;
+    ch_auth__resolved_t r;
+    int rc = ch_auth__token_hash(token, hash, why);
+    if (rc == 0) {
+        rc = ch_auth__session_read(st, cfg, hash, now_ms, &r, why);
     }
+    if (rc != 0) {
+        return rc;
+    }
+    *out = r.who;
+    /* At most one write a minute per session, not one per request. */
+    if (ch_auth__slide_due(r.slid_at, now_ms) &&
+        ch_auth__session_slide(st, &r, now_ms + ch_auth__idle_ms(cfg)) != 0) {
+        ch_log(CH_LOG_WARN, MODULE, "msg=\"session expiry not moved\" error=\"%s\"",
+               ch_store_errmsg(st));
+    }
+    return 0;
+}
+
+int ch_auth__apikey_read(ch_store_t *st, int64_t id, const char *secret_hash,
+                         ch_auth__resolved_t *r, const char **why)
+{
+    ch_apikey_t k;
+    memset(r, 0, sizeof(*r));
     int rc = ch_store_apikey_get(st, id, &k);
     if (rc == CH_ENOTFOUND) {
         *why = "unknown API key";
@@ -429,8 +476,8 @@ static int auth_apikey(ch_store_t *st, ch_slice_t key, ch_auth_principal_t *out,
     if (rc != 0) {
         return rc;
     }
-    ch_auth_sha256_hex(secret.ptr, secret.len, hash);
-    if (!ch_auth_secret_eq(hash, strlen(hash), k.secret_hash, strlen(k.secret_hash))) {
+    if (!ch_auth_secret_eq(secret_hash, strlen(secret_hash), k.secret_hash,
+                           strlen(k.secret_hash))) {
         *why = "unknown API key";
         ch_apikey_fini(&k);
         return CH_EPERM;
@@ -440,34 +487,59 @@ static int auth_apikey(ch_store_t *st, ch_slice_t key, ch_auth_principal_t *out,
         ch_apikey_fini(&k);
         return CH_EPERM;
     }
-    memset(out, 0, sizeof(*out));
+    ch_auth_principal_t *out = &r->who;
     out->kind = CH_AUTH_APIKEY;
     out->id = k.id;
     out->role = ch_auth_role_bit(k.role);
     out->agency_id = k.agency_id;
     snprintf(out->name, sizeof(out->name), "apikey:%lld", (long long)k.id);
     snprintf(out->actor, sizeof(out->actor), "apikey:%lld", (long long)k.id);
+    snprintf(r->hash, sizeof(r->hash), "%s", k.secret_hash);
     ch_apikey_fini(&k);
     return 0;
 }
 
-int ch_auth_authenticate(ch_store_t *st, const ch_auth_config_t *cfg, const ch_slice_t *cookie,
-                         const ch_slice_t *authorization, int64_t now_ms, ch_auth_principal_t *out,
-                         const char **why)
+int ch_auth__apikey_parse(ch_slice_t key, int64_t *id, char secret_hash[CH_AUTH_SHA256_HEX],
+                          const char **why)
 {
-    memset(out, 0, sizeof(*out));
-    *why = NULL;
+    ch_slice_t secret;
+    if (ch_auth_apikey_parse(key.ptr, key.len, id, &secret) != 0) {
+        *why = "not an API key";
+        return CH_EPERM;
+    }
+    ch_auth_sha256_hex(secret.ptr, secret.len, secret_hash);
+    return 0;
+}
+
+static int auth_apikey(ch_store_t *st, ch_slice_t key, ch_auth_principal_t *out, const char **why)
+{
+    int64_t id = 0;
+    char hash[CH_AUTH_SHA256_HEX];
+    ch_auth__resolved_t r;
+    int rc = ch_auth__apikey_parse(key, &id, hash, why);
+    if (rc == 0) {
+        rc = ch_auth__apikey_read(st, id, hash, &r, why);
+    }
+    if (rc == 0) {
+        *out = r.who;
+    }
+    return rc;
+}
+
+int ch_auth__credential(const ch_slice_t *cookie, const ch_slice_t *authorization,
+                        ch_auth_kind_t *kind, ch_slice_t *token, const char **why)
+{
+    *kind = CH_AUTH_NONE;
     if (authorization != NULL) {
-        ch_slice_t token;
-        if (ch_auth_bearer(*authorization, &token) != 0) {
+        if (ch_auth_bearer(*authorization, token) != 0) {
             *why = "the Authorization header is not \"Bearer <API key>\"";
             return CH_EPERM;
         }
-        return auth_apikey(st, token, out, why);
+        *kind = CH_AUTH_APIKEY;
+        return 0;
     }
     if (cookie != NULL) {
-        ch_slice_t token;
-        int rc = ch_auth_cookie_get(*cookie, CH_AUTH_COOKIE, &token);
+        int rc = ch_auth_cookie_get(*cookie, CH_AUTH_COOKIE, token);
         if (rc == CH_ENOTFOUND) {
             return 0;
         }
@@ -475,9 +547,25 @@ int ch_auth_authenticate(ch_store_t *st, const ch_auth_config_t *cfg, const ch_s
             *why = "the session cookie is given twice";
             return CH_EPERM;
         }
-        return auth_session(st, cfg, token, now_ms, out, why);
+        *kind = CH_AUTH_USER;
     }
     return 0;
+}
+
+int ch_auth_authenticate(ch_store_t *st, const ch_auth_config_t *cfg, const ch_slice_t *cookie,
+                         const ch_slice_t *authorization, int64_t now_ms, ch_auth_principal_t *out,
+                         const char **why)
+{
+    ch_auth_kind_t kind;
+    ch_slice_t token;
+    memset(out, 0, sizeof(*out));
+    *why = NULL;
+    int rc = ch_auth__credential(cookie, authorization, &kind, &token, why);
+    if (rc != 0 || kind == CH_AUTH_NONE) {
+        return rc;
+    }
+    return kind == CH_AUTH_APIKEY ? auth_apikey(st, token, out, why)
+                                  : auth_session(st, cfg, token, now_ms, out, why);
 }
 
 /* ---- the login throttle and the lock-out ----------------------------------------------------- */

@@ -130,6 +130,45 @@ int ch_auth_authenticate(ch_store_t *st, const ch_auth_config_t *cfg, const ch_s
                          const ch_slice_t *authorization, int64_t now_ms, ch_auth_principal_t *out,
                          const char **why) CH_MUST_CHECK;
 
+/*
+ * The principals cache (principals.c): ch_auth_authenticate's answer kept in memory, so that a
+ * request with a known credential reads no store. Sessions (by token hash) and API keys (by
+ * id) resolved to principals, at most max_entries of them (clock eviction); a credential is
+ * read from the store on a miss (synchronously, on the calling thread) and kept when valid; a
+ * refused one is never kept, so unknown tokens cannot fill it. It is kept true by the store's
+ * change feed (a user changed or disabled, a session deleted or changed, a key revoked: the
+ * entry goes at the commit) and by ch_store_foreign_version (another handle or process wrote:
+ * everything goes). Expiry is judged on the cached times; the once-a-minute slide of a
+ * session moves the cached expiry at once and is written later, batched: every flush_ms on
+ * the loop's timer, on the store worker when given one (else on st), and at free.
+ *
+ * Control loop only (the thread of st). ch_auth_principals_new: 0 or CH_EINVAL (no st, a
+ * watch refused). loop NULL: no timer, ch_auth_principals_flush writes the slides.
+ * ch_auth_principals_authenticate has ch_auth_authenticate's contract. _free writes the slides
+ * left on st; with a loop its timer's memory goes on the loop's next turn.
+ */
+typedef struct ch_auth_principals ch_auth_principals_t;
+typedef struct ch_auth_principals_config {
+    size_t max_entries;        /* 0 = 4096 */
+    int64_t flush_ms;          /* 0 = 5 s */
+    uv_loop_t *loop;           /* the flush timer's, or NULL */
+    ch_store_worker_t *worker; /* where the slides are written, or NULL: on st */
+} ch_auth_principals_config_t;
+
+int ch_auth_principals_new(ch_store_t *st, const ch_auth_principals_config_t *cfg,
+                           ch_auth_principals_t **out) CH_MUST_CHECK;
+void ch_auth_principals_free(ch_auth_principals_t *p);
+int ch_auth_principals_authenticate(ch_auth_principals_t *p, const ch_auth_config_t *cfg,
+                                    const ch_slice_t *cookie, const ch_slice_t *authorization,
+                                    int64_t now_ms, ch_auth_principal_t *out,
+                                    const char **why) CH_MUST_CHECK;
+/* Writes the slides waiting (queued on the worker, or on st at once). */
+void ch_auth_principals_flush(ch_auth_principals_t *p);
+/* Entries held; slides waiting; store reads made (misses), for tests and metrics. */
+size_t ch_auth_principals_count(const ch_auth_principals_t *p);
+size_t ch_auth_principals_pending(const ch_auth_principals_t *p);
+uint64_t ch_auth_principals_misses(const ch_auth_principals_t *p);
+
 /* Fills a principal from a user (for a new session). */
 void ch_auth_principal_of_user(const ch_user_t *u, int64_t session_id, const char *csrf,
                                ch_auth_principal_t *out);

@@ -16,8 +16,10 @@
  *
  * The engine takes typed requests (the API turns JSON bodies into them and checks their shape)
  * and refuses with core's ch_fault_t: the kind, the answer's code, the policy rule of a denial,
- * the field. It answers with the views the REST API returns (docs/openapi.yaml,
- * /api/v1/events) as JSON, rendered in event_view.c, so unit tests see what clients see.
+ * the field. It answers with typed views (ch_event_view_t: the event, its service's legal
+ * basis, its grants with their tokens and URLs), built in event_view.c; the engine speaks no
+ * HTTP and renders no answer: the API serializes the views as docs/openapi.yaml says
+ * (api/event_json.c), another adapter may render them otherwise.
  *
  * Threading: one engine belongs to one loop thread; every call is made from it. The token
  * functions are pure and thread-safe; the relay's access gate (ch_event_gate_*) is
@@ -165,12 +167,46 @@ size_t ch_event_live_grants(const ch_event_engine_t *eng);
  * cctvhub_grants_active, cctvhub_events_live, cctvhub_events_total{service,outcome}. */
 void ch_event_collect(ch_metrics_writer_t *w, void *ud);
 
+/* ---- the answers --------------------------------------------------------------------------- */
+
+/* A grant as answered: its record and, for the agency its event is for while the grant is
+ * active (and when the node has its key), the view token and the URLs that carry it. */
+typedef struct ch_event_grant_view {
+    ch_grant_t grant; /* the record */
+    char *token;      /* the view token, or NULL: none given */
+    char *rtsp_url;   /* "<rtsp_base>/cameras/<camera>?token=<token>" (NULL with token) */
+    char *ws_url;     /* "<ws_base>/api/v1/cameras/<camera>/live?token=<token>" (same) */
+} ch_event_grant_view_t;
+
+/* An event as answered: its record, its service's legal basis text, and all its grants. */
+typedef struct ch_event_view {
+    ch_event_t event;
+    char *basis_text; /* the service's (copied), or NULL: the services file has it no more */
+    ch_event_grant_view_t *grants;
+    size_t ngrants;
+} ch_event_view_t;
+
+/* A page of events (ch_event_list). */
+typedef struct ch_event_page {
+    ch_event_view_t *items;
+    size_t count;
+    int64_t total;      /* every event the filter matches, the cursor aside */
+    int64_t next_after; /* the after_id of the next page, or 0: no more */
+} ch_event_page_t;
+
+/* Each releases what it holds and leaves it zeroed; a zeroed view is fine (NULL too). */
+void ch_event_grant_view_fini(ch_event_grant_view_t *g);
+void ch_event_view_fini(ch_event_view_t *v);
+void ch_event_page_fini(ch_event_page_t *p);
+
 /*
  * The operations of /api/v1/events, with typed requests (the API checks a body's shape: unknown
  * keys, types, text lengths; the engine the rules: who may, agency ownership, the area served,
- * the service's policy). Each returns 0 and sets *out to the answer (a new reference: the
- * event, or the grant for revoke_grant), or a negative code with err filled and *out NULL.
- * Text fields are borrowed for the call; NULL is none.
+ * the service's policy). Each returns 0 and fills *out, the answer (the event's view, the
+ * grant's for revoke_grant, a page for list: the caller's, released with its *_fini), or a
+ * negative code with err filled and *out zeroed. Text fields are borrowed for the call; NULL
+ * is none. Tokens are given in the views of the agency the event is for (its agency and
+ * operator users), never in a provider's nor in revoke_grant's.
  *
  *   open      POST /events                     ch_event_open_req_t
  *   get       GET /events/{id}
@@ -206,7 +242,8 @@ typedef struct ch_event_open_req {
 } ch_event_open_req_t;
 
 int ch_event_open(ch_event_engine_t *eng, const ch_event_actor_t *who,
-                  const ch_event_open_req_t *req, json_t **out, ch_fault_t *err) CH_MUST_CHECK;
+                  const ch_event_open_req_t *req, ch_event_view_t *out,
+                  ch_fault_t *err) CH_MUST_CHECK;
 /*
  * A request to open refused before the engine saw it (its body's shape, err as the API fills
  * it) is on the record as an "event.open" refusal, as the engine's own refusals are, unless
@@ -238,7 +275,7 @@ int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who,
                         const ch_event_open_req_t *req, void *ud, ch_event_pending_t **p,
                         ch_fault_t *err);
 int ch_event_open_finish(ch_event_engine_t *eng, const ch_event_actor_t *who, ch_event_pending_t *p,
-                         int audit_rc, json_t **out, ch_fault_t *err);
+                         int audit_rc, ch_event_view_t *out, ch_fault_t *err);
 void ch_event_pending_free(ch_event_pending_t *p); /* NULL is fine */
 
 /*
@@ -272,23 +309,23 @@ int ch_event_batch_begin(ch_event_engine_t *eng) CH_MUST_CHECK;
 int ch_event_batch_end(ch_event_engine_t *eng, ch_event_batch_fn fn);
 int ch_event_in_batch(const ch_event_engine_t *eng);
 
-int ch_event_get(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, json_t **out,
-                 ch_fault_t *err) CH_MUST_CHECK;
-/* The answer is {"items": [...], "total": n, "next_after": id or null}. */
+int ch_event_get(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
+                 ch_event_view_t *out, ch_fault_t *err) CH_MUST_CHECK;
 int ch_event_list(ch_event_engine_t *eng, const ch_event_actor_t *who, const ch_store_filter_t *f,
-                  json_t **out, ch_fault_t *err) CH_MUST_CHECK;
+                  ch_event_page_t *out, ch_fault_t *err) CH_MUST_CHECK;
 int ch_event_decide(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, int approve,
-                    const char *note, json_t **out, ch_fault_t *err) CH_MUST_CHECK;
+                    const char *note, ch_event_view_t *out, ch_fault_t *err) CH_MUST_CHECK;
 int ch_event_extend(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
-                    int64_t duration_s, json_t **out, ch_fault_t *err) CH_MUST_CHECK;
+                    int64_t duration_s, ch_event_view_t *out, ch_fault_t *err) CH_MUST_CHECK;
 int ch_event_close(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
-                   const char *reason, json_t **out, ch_fault_t *err) CH_MUST_CHECK;
+                   const char *reason, ch_event_view_t *out, ch_fault_t *err) CH_MUST_CHECK;
 int ch_event_revoke(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
-                    const char *reason, json_t **out, ch_fault_t *err) CH_MUST_CHECK;
+                    const char *reason, ch_event_view_t *out, ch_fault_t *err) CH_MUST_CHECK;
 int ch_event_revoke_grant(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t grant_id,
-                          const char *reason, json_t **out, ch_fault_t *err) CH_MUST_CHECK;
+                          const char *reason, ch_event_grant_view_t *out,
+                          ch_fault_t *err) CH_MUST_CHECK;
 int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, double lat,
-                  double lon, json_t **out, ch_fault_t *err) CH_MUST_CHECK;
+                  double lon, ch_event_view_t *out, ch_fault_t *err) CH_MUST_CHECK;
 
 /*
  * Ends the grants of a camera that can no longer be watched under them: deleted (reason

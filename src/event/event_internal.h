@@ -1,7 +1,7 @@
 /*
  * event/event_internal.h: what the engine's files share (not for other modules). The engine's
  * files: event.c (life, records, notices, refusals, metrics), event_live.c (the live map),
- * event_select.c (camera selection), event_view.c (the answers as JSON), event_open.c
+ * event_select.c (camera selection), event_view.c (the answers' typed views), event_open.c
  * (opening and its batch), event_lifecycle.c (reading, approval, extension, close,
  * revocation, moves), event_expiry.c (expiry, release, cameras taken away), event_restore.c
  * (the start). The gate, the tokens and the ledger are apart (event_gate.c, event_token.c,
@@ -105,14 +105,15 @@ ch_event_path_query_t *ch_event__path_query_new(ch_event_engine_t *eng, const ch
 char *ch_event__why_text(const ch_geo_result_t *r, int path);
 
 /* event_view.c */
-json_t *ch_event__grant_json(const ch_event_engine_t *eng, const ch_event_t *ev,
-                             const ch_grant_t *g, int with_token);
-json_t *ch_event__event_json(const ch_event_engine_t *eng, const ch_event_t *ev,
-                             const ch_grant_list_t *grants, const ch_event_actor_t *who);
-json_t *ch_event__time_json(int64_t ms);
-json_t *ch_event__str_or_null(const char *s);
+/* The views: each takes over the records given (they are left zeroed). Tokens in g's view
+ * when with_token, in ev's for who when ev is for who's agency (agency and operator users). */
+void ch_event__grant_view(const ch_event_engine_t *eng, ch_grant_t *g, int with_token,
+                          ch_event_grant_view_t *out);
+void ch_event__event_view(const ch_event_engine_t *eng, ch_event_t *ev, ch_grant_list_t *grants,
+                          const ch_event_actor_t *who, ch_event_view_t *out);
+/* Reads the event id and its grants into *out (for who). 0 or a store refusal. */
 int ch_event__answer_event(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
-                           json_t **out, ch_fault_t *err);
+                           ch_event_view_t *out, ch_fault_t *err);
 
 /* event_open.c */
 int ch_event__check_place(const ch_event_engine_t *eng, double lat, double lon, const char *field,

@@ -48,11 +48,11 @@ static int load_visible(ch_event_engine_t *eng, const ch_event_actor_t *who, int
     return 0;
 }
 
-int ch_event_get(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, json_t **out,
-                 ch_fault_t *err)
+int ch_event_get(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
+                 ch_event_view_t *out, ch_fault_t *err)
 {
     ch_event_t ev;
-    *out = NULL;
+    memset(out, 0, sizeof(*out));
     int rc = load_visible(eng, who, id, &ev, err);
     if (rc != 0) {
         return rc;
@@ -62,9 +62,9 @@ int ch_event_get(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id
 }
 
 int ch_event_list(ch_event_engine_t *eng, const ch_event_actor_t *who, const ch_store_filter_t *f,
-                  json_t **out, ch_fault_t *err)
+                  ch_event_page_t *out, ch_fault_t *err)
 {
-    *out = NULL;
+    memset(out, 0, sizeof(*out));
     ch_store_filter_t mine = *f;
     if (who->role == CH_EVENT_ROLE_PROVIDER) {
         return ch_event__fail(
@@ -91,17 +91,16 @@ int ch_event_list(ch_event_engine_t *eng, const ch_event_actor_t *who, const ch_
     if (ch_store_event_list(eng->cfg.st, &mine, &l) != 0) {
         return ch_event__fail_store(eng, err);
     }
-    json_t *items = json_array();
+    out->items = l.count > 0 ? ch_calloc(l.count, sizeof(*out->items)) : NULL;
     for (size_t i = 0; i < l.count; i++) {
         ch_grant_list_t g;
         if (ch_event__grants_of(eng, l.items[i].id, NULL, &g) == 0) {
-            json_array_append_new(items, ch_event__event_json(eng, &l.items[i], &g, who));
-            ch_grant_list_free(&g);
+            ch_event__event_view(eng, &l.items[i], &g, who, &out->items[out->count++]);
         }
     }
-    *out = json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)l.total);
-    json_object_set_new(*out, "next_after", l.next_id ? json_integer(l.next_id) : json_null());
-    ch_event_list_free(&l);
+    out->total = l.total;
+    out->next_after = l.next_id;
+    ch_event_list_free(&l); /* the views took the events listed */
     return 0;
 }
 
@@ -203,18 +202,81 @@ static int agency_of(ch_event_engine_t *eng, ch_event_t *ev, ch_agency_t *ag, ch
     return 0;
 }
 
-/* The policy again on a live event (approval, extension): 0 when allowed, else the refusal
- * (a denial recorded as action on object). */
+/*
+ * The policy again on a live event ev (approval, extension): the caller gives pr's role,
+ * action, duration and what is asked; the service, the agency and its type, the incident, the
+ * reason and the case come from ev. 0 and *d when allowed; else the refusal (a denial recorded
+ * as action on object) with ev released.
+ */
 static int decide_again(ch_event_engine_t *eng, const ch_event_actor_t *who, const char *action,
-                        const char *object, const ch_policy_request_t *pr, ch_policy_decision_t *d,
-                        ch_fault_t *err)
+                        const char *object, ch_event_t *ev, ch_policy_request_t *pr,
+                        ch_policy_decision_t *d, ch_fault_t *err)
 {
-    int rc = eng->policy != NULL ? ch_policy_decide(eng->policy, pr, d) : CH_EINVAL;
+    ch_agency_t ag;
+    int rc = agency_of(eng, ev, &ag, err);
     if (rc != 0) {
-        return ch_event__fail(err, CH_FAULT_UNAVAILABLE, NULL, NULL, "no services file is loaded");
+        return rc;
     }
-    if (d->outcome != CH_POLICY_ALLOWED) {
-        return ch_event__deny(eng, who, action, object, d, pr->service, pr->agency_id, err);
+    pr->service = ev->service;
+    pr->agency_type = ag.type;
+    pr->agency_id = ev->agency_id;
+    pr->has_incident = ev->incident != NULL;
+    pr->has_reason = ev->reason != NULL;
+    pr->case_name = ev->case_name;
+    pr->approved = 1;
+    memset(d, 0, sizeof(*d));
+    /* pr points into ev and ag: decided (and a denial recorded) before releasing them. */
+    rc = eng->policy != NULL ? ch_policy_decide(eng->policy, pr, d) : CH_EINVAL;
+    if (rc != 0) {
+        rc = ch_event__fail(err, CH_FAULT_UNAVAILABLE, NULL, NULL, "no services file is loaded");
+    } else if (d->outcome != CH_POLICY_ALLOWED) {
+        rc = ch_event__deny(eng, who, action, object, d, pr->service, pr->agency_id, err);
+    }
+    ch_agency_fini(&ag);
+    if (rc != 0) {
+        ch_event_fini(ev);
+    }
+    return rc;
+}
+
+/*
+ * The store half of approving or extending ev: in one transaction (begun here, committed with
+ * the record), writes ev and moves its grants of status from that expire at due (0: all of
+ * them) to ev's expiry and to status to (NULL: unchanged). *g gets the grants read, *cams the
+ * cameras of those moved (for the record's details). 0, or the store's refusal: rolled back,
+ * with *g, *cams and ev released.
+ */
+static int move_grants(ch_event_engine_t *eng, ch_event_t *ev, const char *from, int64_t due,
+                       const char *to, ch_grant_list_t *g, json_t **cams, ch_fault_t *err)
+{
+    memset(g, 0, sizeof(*g));
+    *cams = json_array();
+    int rc = ch_store_begin(eng->cfg.st);
+    if (rc == 0) {
+        rc = ch_store_event_update(eng->cfg.st, ev);
+    }
+    if (rc == 0) {
+        rc = ch_event__grants_of(eng, ev->id, from, g);
+    }
+    for (size_t i = 0; rc == 0 && i < g->count; i++) {
+        ch_grant_t *gr = &g->items[i];
+        if (due != 0 && gr->expires_at != due) {
+            continue;
+        }
+        if (to != NULL) {
+            ch_free(gr->status);
+            gr->status = ch_strdup(to);
+        }
+        gr->expires_at = ev->expires_at;
+        rc = ch_store_grant_update(eng->cfg.st, gr);
+        json_array_append_new(*cams, json_integer(gr->camera_id));
+    }
+    if (rc != 0) {
+        json_decref(*cams);
+        *cams = NULL;
+        ch_grant_list_free(g);
+        ch_event_fini(ev);
+        return ch_event__fail_store(eng, err);
     }
     return 0;
 }
@@ -222,10 +284,10 @@ static int decide_again(ch_event_engine_t *eng, const ch_event_actor_t *who, con
 /* ---- approval ------------------------------------------------------------------------------ */
 
 int ch_event_decide(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, int approve,
-                    const char *note, json_t **out, ch_fault_t *err)
+                    const char *note, ch_event_view_t *out, ch_fault_t *err)
 {
     ch_event_t ev;
-    *out = NULL;
+    memset(out, 0, sizeof(*out));
     int rc = ch_event_may(who, CH_EVENT_OP_DECIDE, err);
     if (rc != 0 || (rc = load_visible(eng, who, id, &ev, err)) != 0) {
         return rc;
@@ -250,30 +312,14 @@ int ch_event_decide(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t
         return rc != 0 ? rc : ch_event__answer_event(eng, who, id, out, err);
     }
     /* Approval: the policy again, as the operator approving; then the grants start now. */
-    ch_agency_t ag;
-    if ((rc = agency_of(eng, &ev, &ag, err)) != 0) {
-        return rc;
-    }
-    ch_policy_request_t pr = {.service = ev.service,
-                              .agency_type = ag.type,
-                              .agency_id = ev.agency_id,
-                              .role = CH_POLICY_ROLE_OPERATOR,
+    ch_policy_request_t pr = {.role = CH_POLICY_ROLE_OPERATOR,
                               .action = CH_POLICY_OPEN,
                               .duration_s = ev.duration_s,
-                              .has_incident = ev.incident != NULL,
-                              .has_reason = ev.reason != NULL,
-                              .case_name = ev.case_name,
                               .want_ptz = ev.ptz,
                               .want_export = ev.export_allowed,
-                              .approved = 1,
                               .self_approval = strcmp(ev.created_by, who->actor) == 0};
     ch_policy_decision_t d;
-    memset(&d, 0, sizeof(d));
-    /* pr points into ev: decided (and a denial recorded) before releasing it. */
-    rc = decide_again(eng, who, "event.deny", object, &pr, &d, err);
-    ch_agency_fini(&ag);
-    if (rc != 0) {
-        ch_event_fini(&ev);
+    if ((rc = decide_again(eng, who, "event.deny", object, &ev, &pr, &d, err)) != 0) {
         return rc;
     }
     int64_t now = ch_event__now_ms(eng);
@@ -281,27 +327,9 @@ int ch_event_decide(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t
     ev.status = ch_strdup("active");
     ev.expires_at = now + ev.duration_s * 1000;
     ch_grant_list_t g;
-    memset(&g, 0, sizeof(g));
-    json_t *cams = json_array();
-    rc = ch_store_begin(eng->cfg.st);
-    if (rc == 0) {
-        rc = ch_store_event_update(eng->cfg.st, &ev);
-    }
-    if (rc == 0) {
-        rc = ch_event__grants_of(eng, id, "pending", &g);
-    }
-    for (size_t i = 0; rc == 0 && i < g.count; i++) {
-        ch_free(g.items[i].status);
-        g.items[i].status = ch_strdup("active");
-        g.items[i].expires_at = ev.expires_at;
-        rc = ch_store_grant_update(eng->cfg.st, &g.items[i]);
-        json_array_append_new(cams, json_integer(g.items[i].camera_id));
-    }
-    if (rc != 0) {
-        json_decref(cams);
-        ch_grant_list_free(&g);
-        ch_event_fini(&ev);
-        return ch_event__fail_store(eng, err);
+    json_t *cams;
+    if ((rc = move_grants(eng, &ev, "pending", 0, "active", &g, &cams, err)) != 0) {
+        return rc;
     }
     json_t *details =
         json_pack("{s:I, s:o, s:s?, s:I}", "agency_id", (json_int_t)ev.agency_id, "cameras", cams,
@@ -321,10 +349,10 @@ int ch_event_decide(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t
 /* ---- extension ----------------------------------------------------------------------------- */
 
 int ch_event_extend(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
-                    int64_t duration_s, json_t **out, ch_fault_t *err)
+                    int64_t duration_s, ch_event_view_t *out, ch_fault_t *err)
 {
     ch_event_t ev;
-    *out = NULL;
+    memset(out, 0, sizeof(*out));
     if (duration_s < 0) {
         return ch_event__fail(err, CH_FAULT_INVALID, NULL, "duration_s",
                               "duration_s must be a positive integer");
@@ -339,30 +367,14 @@ int ch_event_extend(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t
         ch_event_fini(&ev);
         return rc;
     }
-    ch_agency_t ag;
-    if ((rc = agency_of(eng, &ev, &ag, err)) != 0) {
-        return rc;
-    }
-    ch_policy_request_t pr = {.service = ev.service,
-                              .agency_type = ag.type,
-                              .agency_id = ev.agency_id,
-                              .role = ch_event__policy_role(who),
+    ch_policy_request_t pr = {.role = ch_event__policy_role(who),
                               .action = CH_POLICY_EXTEND,
                               .duration_s = duration_s,
-                              .has_incident = ev.incident != NULL,
-                              .has_reason = ev.reason != NULL,
-                              .case_name = ev.case_name,
-                              .approved = 1,
                               .extension_count = ev.extensions};
     ch_policy_decision_t d;
-    memset(&d, 0, sizeof(d));
     char object[48];
     ch_event__object_name(object, "event", id);
-    /* pr points into ev: decided (and a denial recorded) before releasing it. */
-    rc = decide_again(eng, who, "event.extend", object, &pr, &d, err);
-    ch_agency_fini(&ag);
-    if (rc != 0) {
-        ch_event_fini(&ev);
+    if ((rc = decide_again(eng, who, "event.extend", object, &ev, &pr, &d, err)) != 0) {
         return rc;
     }
     int64_t now = ch_event__now_ms(eng);
@@ -370,28 +382,10 @@ int ch_event_extend(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t
     ev.expires_at = (old > now ? old : now) + d.duration_s * 1000;
     ev.extensions++;
     ch_grant_list_t g;
-    memset(&g, 0, sizeof(g));
-    rc = ch_store_begin(eng->cfg.st);
-    if (rc == 0) {
-        rc = ch_store_event_update(eng->cfg.st, &ev);
-    }
-    if (rc == 0) {
-        rc = ch_event__grants_of(eng, id, "active", &g);
-    }
-    json_t *cams = json_array();
-    for (size_t i = 0; rc == 0 && i < g.count; i++) {
-        /* Cameras a moving subject left behind keep their short grace. */
-        if (g.items[i].expires_at == old) {
-            g.items[i].expires_at = ev.expires_at;
-            rc = ch_store_grant_update(eng->cfg.st, &g.items[i]);
-            json_array_append_new(cams, json_integer(g.items[i].camera_id));
-        }
-    }
-    if (rc != 0) {
-        json_decref(cams);
-        ch_grant_list_free(&g);
-        ch_event_fini(&ev);
-        return ch_event__fail_store(eng, err);
+    json_t *cams;
+    /* Cameras a moving subject left behind keep their short grace. */
+    if ((rc = move_grants(eng, &ev, "active", old, NULL, &g, &cams, err)) != 0) {
+        return rc;
     }
     char was[32];
     ch_time_format_rfc3339(old, was);
@@ -419,10 +413,10 @@ int ch_event_extend(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t
 /* ---- close and revoke ---------------------------------------------------------------------- */
 
 static int close_or_revoke(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
-                           const char *why, int revoke, json_t **out, ch_fault_t *err)
+                           const char *why, int revoke, ch_event_view_t *out, ch_fault_t *err)
 {
     ch_event_t ev;
-    *out = NULL;
+    memset(out, 0, sizeof(*out));
     int rc = ch_event_may(who, revoke ? CH_EVENT_OP_REVOKE : CH_EVENT_OP_CLOSE, err);
     if (rc != 0 || (rc = load_visible(eng, who, id, &ev, err)) != 0) {
         return rc;
@@ -440,21 +434,21 @@ static int close_or_revoke(ch_event_engine_t *eng, const ch_event_actor_t *who, 
 }
 
 int ch_event_close(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
-                   const char *reason, json_t **out, ch_fault_t *err)
+                   const char *reason, ch_event_view_t *out, ch_fault_t *err)
 {
     return close_or_revoke(eng, who, id, reason, 0, out, err);
 }
 
 int ch_event_revoke(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
-                    const char *reason, json_t **out, ch_fault_t *err)
+                    const char *reason, ch_event_view_t *out, ch_fault_t *err)
 {
     return close_or_revoke(eng, who, id, reason, 1, out, err);
 }
 
 int ch_event_revoke_grant(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t grant_id,
-                          const char *why, json_t **out, ch_fault_t *err)
+                          const char *why, ch_event_grant_view_t *out, ch_fault_t *err)
 {
-    *out = NULL;
+    memset(out, 0, sizeof(*out));
     ch_grant_t g;
     int rc = ch_store_grant_get(eng->cfg.st, grant_id, &g);
     if (rc == CH_ENOTFOUND ||
@@ -502,20 +496,18 @@ int ch_event_revoke_grant(ch_event_engine_t *eng, const ch_event_actor_t *who, i
         return rc;
     }
     ch_event__ended(eng, &g);
-    ch_event_t view = ev;
-    *out = ch_event__grant_json(eng, &view, &g, 0);
+    ch_event__grant_view(eng, &g, 0, out);
     ch_event_fini(&ev);
-    ch_grant_fini(&g);
     return 0;
 }
 
 /* ---- moving subjects ----------------------------------------------------------------------- */
 
 int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, double lat,
-                  double lon, json_t **out, ch_fault_t *err)
+                  double lon, ch_event_view_t *out, ch_fault_t *err)
 {
     ch_event_t ev;
-    *out = NULL;
+    memset(out, 0, sizeof(*out));
     int rc = ch_event_may(who, CH_EVENT_OP_MOVE, err);
     if (rc != 0 || (rc = ch_event__check_place(eng, lat, lon, "position", err)) != 0 ||
         (rc = load_visible(eng, who, id, &ev, err)) != 0) {

@@ -331,12 +331,12 @@ int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who,
         }
         return ch_event__fail_store(eng, err);
     }
-    json_t *details = json_pack(
-        "{s:s, s:I, s:s, s:o, s:I, s:o, s:o, s:s, s:b, s:b}", "service", service, "agency_id",
-        (json_int_t)agency_id, "status", ev.status, "cameras", cams, "duration_s",
-        (json_int_t)ev.duration_s, "incident", ch_event__str_or_null(incident), "location",
-        located ? json_pack("{s:f, s:f}", "lat", lat, "lon", lon) : json_null(), "decision", d.rule,
-        "ptz", ev.ptz, "export", ev.export_allowed);
+    json_t *details =
+        json_pack("{s:s, s:I, s:s, s:o, s:I, s:s?, s:o, s:s, s:b, s:b}", "service", service,
+                  "agency_id", (json_int_t)agency_id, "status", ev.status, "cameras", cams,
+                  "duration_s", (json_int_t)ev.duration_s, "incident", incident, "location",
+                  located ? json_pack("{s:f, s:f}", "lat", lat, "lon", lon) : json_null(),
+                  "decision", d.rule, "ptz", ev.ptz, "export", ev.export_allowed);
     /* The store holds the event; the record goes next (ch_event_open_finish answers only once
      * it is durable, and undoes the event when it cannot be made so). */
     if ((batched ? ch_store_release(eng->cfg.st) : ch_store_commit(eng->cfg.st)) != 0) {
@@ -460,9 +460,9 @@ static void undo_open(ch_event_engine_t *eng, const ch_event_pending_t *p)
 }
 
 int ch_event_open_finish(ch_event_engine_t *eng, const ch_event_actor_t *who, ch_event_pending_t *p,
-                         int audit_rc, json_t **out, ch_fault_t *err)
+                         int audit_rc, ch_event_view_t *out, ch_fault_t *err)
 {
-    *out = NULL;
+    memset(out, 0, sizeof(*out));
     int64_t id = p->event_id;
     if (audit_rc != 0) {
         ch_log(CH_LOG_ERROR, MODULE,
@@ -489,17 +489,15 @@ int ch_event_open_finish(ch_event_engine_t *eng, const ch_event_actor_t *who, ch
     if (pending) {
         ch_event__live_set_event(eng, id, 0);
     }
-    *out = ch_event__event_json(eng, &ev, &g, who);
-    ch_event_fini(&ev);
-    ch_grant_list_free(&g);
+    ch_event__event_view(eng, &ev, &g, who, out);
     return 0;
 }
 
 int ch_event_open(ch_event_engine_t *eng, const ch_event_actor_t *who,
-                  const ch_event_open_req_t *req, json_t **out, ch_fault_t *err)
+                  const ch_event_open_req_t *req, ch_event_view_t *out, ch_fault_t *err)
 {
     ch_event_pending_t *p = NULL;
-    *out = NULL;
+    memset(out, 0, sizeof(*out));
     int rc = ch_event_open_begin(eng, who, req, NULL, &p, err);
     if (rc != 0) {
         return rc;

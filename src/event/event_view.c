@@ -1,120 +1,105 @@
 /*
- * event/event_view.c: the answers (events and grants as JSON views).
+ * event/event_view.c: the answers, as typed views (the event, its legal basis, its grants with
+ * their tokens and URLs). The engine renders nothing: api/event_json.c writes the views as
+ * the REST API's JSON.
  */
 #include "event/event_internal.h"
 
-#include <math.h>
-#include <signal.h>
-#include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MODULE "event"
-
-/* ---- JSON views ---------------------------------------------------------------------------- */
-
-json_t *ch_event__grant_json(const ch_event_engine_t *eng, const ch_event_t *ev,
-                             const ch_grant_t *g, int with_token)
+void ch_event__grant_view(const ch_event_engine_t *eng, ch_grant_t *g, int with_token,
+                          ch_event_grant_view_t *out)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "id", json_integer(g->id));
-    json_object_set_new(o, "camera_id", json_integer(g->camera_id));
-    json_object_set_new(o, "provider_id", json_integer(g->provider_id));
-    json_object_set_new(o, "status", json_string(g->status));
-    json_object_set_new(o, "expires_at", ch_event__time_json(g->expires_at));
-    json_t *why = g->why != NULL ? json_loads(g->why, 0, NULL) : NULL;
-    json_object_set_new(o, "reason", why != NULL ? why : json_null());
-    if (g->ended_at > 0) {
-        json_object_set_new(o, "ended_at", ch_event__time_json(g->ended_at));
-        json_object_set_new(o, "ended_by", ch_event__str_or_null(g->ended_by));
-        json_object_set_new(o, "end_reason", ch_event__str_or_null(g->end_reason));
+    memset(out, 0, sizeof(*out));
+    out->grant = *g;
+    memset(g, 0, sizeof(*g));
+    const ch_grant_t *gr = &out->grant;
+    if (!with_token || !eng->has_sk || strcmp(gr->status, "active") != 0) {
+        return;
     }
-    if (with_token && eng->has_sk && strcmp(g->status, "active") == 0) {
-        ch_event_claims_t c = {g->id, ev->id, g->camera_id, g->agency_id,
-                               (g->expires_at + 999) / 1000};
-        char token[CH_EVENT_TOKEN_MAX];
-        ch_event_token_make(eng->sk, &c, token);
-        char url[600];
-        json_object_set_new(o, "token", json_string(token));
-        snprintf(url, sizeof(url), "%s/cameras/%lld?token=%s", eng->rtsp_base,
-                 (long long)g->camera_id, token);
-        json_object_set_new(o, "rtsp_url", json_string(url));
-        snprintf(url, sizeof(url), "%s/api/v1/cameras/%lld/live?token=%s", eng->ws_base,
-                 (long long)g->camera_id, token);
-        json_object_set_new(o, "ws_url", json_string(url));
-    }
-    return o;
+    ch_event_claims_t c = {gr->id, gr->event_id, gr->camera_id, gr->agency_id,
+                           (gr->expires_at + 999) / 1000};
+    char token[CH_EVENT_TOKEN_MAX];
+    ch_event_token_make(eng->sk, &c, token);
+    /* A URL of up to 599 bytes, as the answers have always held: a base is a short address
+     * and a token under CH_EVENT_TOKEN_MAX. */
+    char url[600];
+    out->token = ch_strdup(token);
+    snprintf(url, sizeof(url), "%s/cameras/%lld?token=%s", eng->rtsp_base, (long long)gr->camera_id,
+             token);
+    out->rtsp_url = ch_strdup(url);
+    snprintf(url, sizeof(url), "%s/api/v1/cameras/%lld/live?token=%s", eng->ws_base,
+             (long long)gr->camera_id, token);
+    out->ws_url = ch_strdup(url);
 }
 
-/* The event as answered; tokens only for the agency the event is for. grants may be NULL. */
-json_t *ch_event__event_json(const ch_event_engine_t *eng, const ch_event_t *ev,
-                             const ch_grant_list_t *grants, const ch_event_actor_t *who)
+void ch_event__event_view(const ch_event_engine_t *eng, ch_event_t *ev, ch_grant_list_t *grants,
+                          const ch_event_actor_t *who, ch_event_view_t *out)
 {
+    memset(out, 0, sizeof(*out));
     const ch_policy_service_t *svc = ch_event__service_of(eng, ev->service);
-    json_t *o = json_object();
-    json_object_set_new(o, "id", json_integer(ev->id));
-    json_object_set_new(o, "service", json_string(ev->service));
-    json_object_set_new(o, "agency_id", json_integer(ev->agency_id));
-    json_object_set_new(o, "status", json_string(ev->status));
-    json_object_set_new(o, "location",
-                        ev->located ? json_pack("{s:f, s:f}", "lat", ev->lat, "lon", ev->lon)
-                                    : json_null());
-    json_t *path = ev->path != NULL ? json_loads(ev->path, 0, NULL) : NULL;
-    json_object_set_new(o, "path", path != NULL ? path : json_null());
-    json_object_set_new(o, "incident", ch_event__str_or_null(ev->incident));
-    json_object_set_new(o, "reason", ch_event__str_or_null(ev->reason));
-    json_object_set_new(o, "case", ch_event__str_or_null(ev->case_name));
-    json_object_set_new(o, "duration_s", json_integer(ev->duration_s));
-    json_object_set_new(o, "expires_at", ch_event__time_json(ev->expires_at));
-    json_object_set_new(o, "extensions", json_integer(ev->extensions));
-    json_object_set_new(o, "ptz", json_boolean(ev->ptz));
-    json_object_set_new(o, "export", json_boolean(ev->export_allowed));
-    json_object_set_new(o, "legal_basis",
-                        json_pack("{s:o, s:o}", "code", ch_event__str_or_null(ev->basis_code),
-                                  "text",
-                                  ch_event__str_or_null(svc != NULL ? svc->basis_text : NULL)));
-    json_object_set_new(o, "created_by", json_string(ev->created_by));
-    json_object_set_new(o, "decided_by", ch_event__str_or_null(ev->decided_by));
-    json_object_set_new(o, "decision_note", ch_event__str_or_null(ev->decision_note));
-    json_object_set_new(o, "closed_by", ch_event__str_or_null(ev->closed_by));
-    json_object_set_new(o, "close_reason", ch_event__str_or_null(ev->close_reason));
-    json_object_set_new(o, "closed_at", ch_event__time_json(ev->closed_at));
-    json_object_set_new(o, "created_at", ch_event__time_json(ev->created_at));
-    if (grants != NULL) {
-        int with_token = who != NULL && who->agency_id == ev->agency_id &&
-                         (who->role == CH_EVENT_ROLE_AGENCY || who->role == CH_EVENT_ROLE_OPERATOR);
-        json_t *a = json_array();
-        for (size_t i = 0; i < grants->count; i++) {
-            json_array_append_new(a, ch_event__grant_json(eng, ev, &grants->items[i], with_token));
-        }
-        json_object_set_new(o, "grants", a);
+    if (svc != NULL && svc->basis_text != NULL) {
+        out->basis_text = ch_strdup(svc->basis_text);
     }
-    return o;
-}
-
-json_t *ch_event__time_json(int64_t ms)
-{
-    if (ms <= 0) {
-        return json_null();
+    int with_token = who != NULL && who->agency_id == ev->agency_id &&
+                     (who->role == CH_EVENT_ROLE_AGENCY || who->role == CH_EVENT_ROLE_OPERATOR);
+    out->grants = grants->count > 0 ? ch_calloc(grants->count, sizeof(*out->grants)) : NULL;
+    out->ngrants = grants->count;
+    for (size_t i = 0; i < grants->count; i++) {
+        ch_event__grant_view(eng, &grants->items[i], with_token, &out->grants[i]);
     }
-    char ts[32];
-    ch_time_format_rfc3339(ms, ts);
-    return json_string(ts);
+    ch_grant_list_free(grants); /* its items were taken, left zeroed */
+    out->event = *ev;
+    memset(ev, 0, sizeof(*ev));
 }
 
-json_t *ch_event__str_or_null(const char *s)
+void ch_event_grant_view_fini(ch_event_grant_view_t *g)
 {
-    return s != NULL ? json_string(s) : json_null();
+    if (g == NULL) {
+        return;
+    }
+    ch_grant_fini(&g->grant);
+    ch_free(g->token);
+    ch_free(g->rtsp_url);
+    ch_free(g->ws_url);
+    memset(g, 0, sizeof(*g));
 }
 
-/* Answers the event with its grants (status given to the caller). */
+void ch_event_view_fini(ch_event_view_t *v)
+{
+    if (v == NULL) {
+        return;
+    }
+    ch_event_fini(&v->event);
+    ch_free(v->basis_text);
+    for (size_t i = 0; i < v->ngrants; i++) {
+        ch_event_grant_view_fini(&v->grants[i]);
+    }
+    ch_free(v->grants);
+    memset(v, 0, sizeof(*v));
+}
+
+void ch_event_page_fini(ch_event_page_t *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < p->count; i++) {
+        ch_event_view_fini(&p->items[i]);
+    }
+    ch_free(p->items);
+    memset(p, 0, sizeof(*p));
+}
+
+/* Answers the event with its grants. */
 int ch_event__answer_event(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
-                           json_t **out, ch_fault_t *err)
+                           ch_event_view_t *out, ch_fault_t *err)
 {
     ch_event_t ev;
     ch_grant_list_t g;
+    memset(out, 0, sizeof(*out));
     if (ch_store_event_get(eng->cfg.st, id, &ev) != 0) {
         ch_event_fini(&ev);
         return ch_event__fail_store(eng, err);
@@ -123,8 +108,6 @@ int ch_event__answer_event(ch_event_engine_t *eng, const ch_event_actor_t *who, 
         ch_event_fini(&ev);
         return ch_event__fail_store(eng, err);
     }
-    *out = ch_event__event_json(eng, &ev, &g, who);
-    ch_event_fini(&ev);
-    ch_grant_list_free(&g);
+    ch_event__event_view(eng, &ev, &g, who, out);
     return 0;
 }

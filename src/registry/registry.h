@@ -307,8 +307,9 @@ int ch_registry_camera_credentials_follow(const char *old_url, ch_camera_t *next
  * audit record in one transaction (a change the record does not hold is undone), answers a
  * refusal as core's ch_fault_t (never an HTTP status) and, once a camera change is committed,
  * tells the subscribers of the registry's "cameras changed" notification. The API's routes are
- * their adapters (JSON to a record, a fault to an answer). All run on the thread of the store
- * handle (the control loop).
+ * their adapters (JSON to a record, a fault to an answer). Each runs on the thread of the store
+ * handle it is given: the control loop's (the calls below), or the store worker's
+ * (ch_registry_req_t).
  */
 typedef enum ch_registry_kind {
     CH_REGISTRY_AGENCY = 0,
@@ -409,6 +410,14 @@ typedef struct ch_registry_waiter {
     void *ud;
 } ch_registry_waiter_t;
 
+/* What a change knows that the store's feed cannot say: its actor and, for a camera's update,
+ * the stream before it (stream_known; the strings owned). */
+typedef struct ch_registry_told {
+    const char *actor;
+    int stream_known;
+    char *url, *username, *password;
+} ch_registry_told_t;
+
 /* The registry of one store handle: the store and who follows its camera changes (the geo
  * index, health, the live grants, the relay's sources). Embed it; ch_registry_init before
  * use; ch_registry_fini when it watched the store. */
@@ -420,13 +429,10 @@ typedef struct ch_registry {
     } subscribers[CH_REGISTRY_MAX_SUBSCRIBERS];
     size_t nsubscribers;
     ch_store_watch_t *watch; /* the store's change feed of cameras (ch_registry_watch) */
-    /* What the use case committing now knows and the feed cannot say: its actor and, for an
-     * update, the camera's stream before it (stream_known). Set only around its commit. */
-    struct {
-        const char *actor;
-        int stream_known;
-        const char *url, *username, *password;
-    } pending;
+    /* What the use case whose changes are being told knows and the feed cannot say (its
+     * request's told), or NULL. Set from ch_registry_req_telling to ch_registry_req_told: on
+     * the loop around the telling of a worker's commit, around the whole of ch_registry_run. */
+    const struct ch_registry_told *pending;
     /* Changes told and not yet followed, and who waits for none to be left (ch_registry_follow). */
     size_t following;
     ch_registry_waiter_t *waiters;
@@ -516,6 +522,54 @@ int ch_registry_update(ch_registry_t *reg, const ch_registry_actor_t *who,
 int ch_registry_delete(ch_registry_t *reg, const ch_registry_actor_t *who, ch_registry_kind_t kind,
                        int64_t id, const ch_registry_recorder_t *audit,
                        ch_fault_t *f) CH_MUST_CHECK;
+
+/*
+ * The same use cases as requests, for the hub's store worker (ch_store_async_watched), so that
+ * the loop never waits for the store's round trips nor the audit record's sync:
+ *
+ *   ch_registry_req_init(q, reg, verb, kind, who, audit), then the request's input: for a
+ *   create the record in q->rec, for an update q->update (and q->id), for a delete q->id;
+ *   ch_store_async_watched(worker, ch_registry_req_work, ch_registry_req_telling, done, q);
+ *   in done (the loop): ch_registry_req_told(q), then q->rec (create, update: as stored) or
+ *   q->fault; ch_registry_req_fini(q).
+ *
+ * ch_registry_req_work (a ch_store_work_fn) runs the whole use case on the handle it is given
+ * and uses nothing of reg but the request (the edit and the recorder run there too, on the
+ * worker's thread: they must use only what they are given); ch_registry_req_telling (on the
+ * loop, before the worker's commit is told) makes the request's told what reg's feed watcher
+ * reads. ch_registry_run runs a request on reg's own handle, the loop's (the synchronous
+ * ch_registry_create, _update and _delete above are it). who's name and the recorder's data
+ * are borrowed until ch_registry_req_fini.
+ */
+typedef enum ch_registry_verb {
+    CH_REGISTRY_CREATE = 0,
+    CH_REGISTRY_UPDATE = 1,
+    CH_REGISTRY_DELETE = 2,
+    CH_REGISTRY_GET = 3, /* no change: record q->id read into q->rec (ch_registry_get) */
+} ch_registry_verb_t;
+
+typedef struct ch_registry_req {
+    ch_registry_t *reg;
+    ch_registry_verb_t verb;
+    ch_registry_kind_t kind;
+    ch_registry_actor_t who;
+    ch_registry_recorder_t audit;
+    int64_t id;                  /* update, delete, get */
+    ch_registry_update_t update; /* update */
+    ch_registry_record_t rec;    /* create: in, then as stored; update, get: as stored */
+    ch_fault_t fault;            /* the refusal, when the work returned non-zero */
+    ch_registry_told_t told;     /* filled by the work */
+} ch_registry_req_t;
+
+void ch_registry_req_init(ch_registry_req_t *q, ch_registry_t *reg, ch_registry_verb_t verb,
+                          ch_registry_kind_t kind, const ch_registry_actor_t *who,
+                          const ch_registry_recorder_t *audit);
+void ch_registry_req_fini(ch_registry_req_t *q);
+int ch_registry_req_work(ch_store_t *st, void *q);
+void ch_registry_req_telling(void *q, int rc);
+void ch_registry_req_told(ch_registry_req_t *q);
+/* Runs q on reg's own handle; 0, or a negative code with q->fault filled. */
+int ch_registry_run(ch_registry_req_t *q) CH_MUST_CHECK;
 
 /* ---- the import on the record (registry_import_recorded.c) --------------------------------- */
 

@@ -164,13 +164,14 @@ static ch_registry_settle_t *settle_new(ch_registry_t *reg)
 void ch_registry_follow(ch_registry_t *reg, const char *actor, void (*settled)(void *ud), void *ud)
 {
     reg->following++; /* no waiter runs before the poll is over */
-    const char *before = reg->pending.actor;
-    reg->pending.actor = actor;
+    const ch_registry_told_t *before = reg->pending;
+    ch_registry_told_t told = {.actor = actor};
+    reg->pending = &told;
     if (ch_store_feed_poll(reg->st) != 0) {
         ch_log(CH_LOG_ERROR, "registry", "msg=\"store changes not read\" error=\"%s\"",
                ch_store_errmsg(reg->st));
     }
-    reg->pending.actor = before;
+    reg->pending = before;
     if (settled != NULL) {
         reg->waiters = ch_realloc(reg->waiters, (reg->nwaiters + 1) * sizeof(*reg->waiters));
         reg->waiters[reg->nwaiters++] = (ch_registry_waiter_t){settled, ud};
@@ -186,12 +187,14 @@ static int text_differs(const char *a, const char *b)
 /*
  * The store's feed of the camera table, after a commit of the registry's handle: one committed
  * change as the registry's notification, the record read back (the store allows reads here).
- * What only the use case knows (who, the stream before) is in reg->pending while it commits.
+ * What only the use case knows (who, the stream before) is at reg->pending while its changes
+ * are told.
  */
 static void camera_committed(void *ud, const ch_store_change_t *c)
 {
     ch_registry_t *reg = ud;
-    const char *actor = reg->pending.actor != NULL ? reg->pending.actor : "system";
+    const ch_registry_told_t *told = reg->pending;
+    const char *actor = told != NULL && told->actor != NULL ? told->actor : "system";
     ch_registry_settle_t *settle = settle_new(reg);
     if (c->id == 0) {
         ch_registry_change_t many = {.what = CH_REGISTRY_CAMERA_CREATED |
@@ -215,9 +218,9 @@ static void camera_committed(void *ud, const ch_store_change_t *c)
         if (cam.status == NULL || strcmp(cam.status, "active") != 0) {
             what |= CH_REGISTRY_CAMERA_INACTIVE;
         }
-        if (!reg->pending.stream_known || text_differs(reg->pending.url, cam.rtsp_url) ||
-            text_differs(reg->pending.username, cam.rtsp_username) ||
-            text_differs(reg->pending.password, cam.rtsp_password)) {
+        if (told == NULL || !told->stream_known || text_differs(told->url, cam.rtsp_url) ||
+            text_differs(told->username, cam.rtsp_username) ||
+            text_differs(told->password, cam.rtsp_password)) {
             what |= CH_REGISTRY_CAMERA_SOURCE;
         }
     }
@@ -244,8 +247,8 @@ void ch_registry_fini(ch_registry_t *reg)
 
 /* ---- refusals ------------------------------------------------------------------------------- */
 
-int ch_registry_store_fault(const ch_registry_t *reg, ch_registry_kind_t kind, int rc, int deleting,
-                            ch_fault_t *f)
+/* ch_registry_store_fault with the message of the handle st (the worker's, or the loop's). */
+static int store_fault(ch_store_t *st, ch_registry_kind_t kind, int rc, int deleting, ch_fault_t *f)
 {
     const kind_ops_t *k = &kinds[kind];
     switch (rc) {
@@ -271,7 +274,7 @@ int ch_registry_store_fault(const ch_registry_t *reg, ch_registry_kind_t kind, i
     default: {
         ch_buf_t b;
         ch_buf_init(&b);
-        ch_log_quote(&b, ch_store_errmsg(reg->st));
+        ch_log_quote(&b, ch_store_errmsg(st));
         ch_log(CH_LOG_ERROR, "registry", "msg=\"store failed\" rc=%d detail=%s", rc, b.data);
         ch_buf_fini(&b);
         ch_fault_set(f, rc, CH_FAULT_INTERNAL, NULL, NULL, "the database failed");
@@ -281,12 +284,25 @@ int ch_registry_store_fault(const ch_registry_t *reg, ch_registry_kind_t kind, i
     }
 }
 
+int ch_registry_store_fault(const ch_registry_t *reg, ch_registry_kind_t kind, int rc, int deleting,
+                            ch_fault_t *f)
+{
+    return store_fault(reg->st, kind, rc, deleting, f);
+}
+
+/* ch_registry_get on the handle st. */
+static int get_on(ch_store_t *st, ch_registry_kind_t kind, int64_t id, ch_registry_record_t *out,
+                  ch_fault_t *f)
+{
+    ch_registry_record_init(kind, out);
+    int rc = kinds[kind].get(st, id, out);
+    return rc != 0 ? store_fault(st, kind, rc, 0, f) : 0;
+}
+
 int ch_registry_get(const ch_registry_t *reg, ch_registry_kind_t kind, int64_t id,
                     ch_registry_record_t *out, ch_fault_t *f)
 {
-    ch_registry_record_init(kind, out);
-    int rc = kinds[kind].get(reg->st, id, out);
-    return rc != 0 ? ch_registry_store_fault(reg, kind, rc, 0, f) : 0;
+    return get_on(reg->st, kind, id, out, f);
 }
 
 /* The agency that owns a camera or device record (0 for agencies). */
@@ -338,13 +354,12 @@ typedef int (*change_fn)(ch_store_t *st, ch_registry_kind_t kind, const char *ve
  * once the record is written. 0, or a negative code with f filled (CH_FAULT_AUDIT when the
  * record could not be written: nothing changed).
  */
-static int run_recorded(ch_registry_t *reg, ch_registry_kind_t kind, const char *verb, change_fn op,
+static int run_recorded(ch_store_t *st, ch_registry_kind_t kind, const char *verb, change_fn op,
                         void *arg, const ch_registry_recorder_t *audit, ch_fault_t *f)
 {
-    ch_store_t *st = reg->st;
     int rc = ch_store_begin(st);
     if (rc != 0) {
-        return ch_registry_store_fault(reg, kind, rc, 0, f);
+        return store_fault(st, kind, rc, 0, f);
     }
     int64_t id = 0;
     json_t *details = NULL;
@@ -352,7 +367,7 @@ static int run_recorded(ch_registry_t *reg, ch_registry_kind_t kind, const char 
     if (rc != 0) {
         json_decref(details);
         (void)ch_store_rollback(st);
-        return ch_registry_store_fault(reg, kind, rc, strcmp(verb, "delete") == 0, f);
+        return store_fault(st, kind, rc, strcmp(verb, "delete") == 0, f);
     }
     char action[64], object[64];
     snprintf(action, sizeof(action), "%s.%s", kinds[kind].singular, verb);
@@ -366,7 +381,9 @@ static int run_recorded(ch_registry_t *reg, ch_registry_kind_t kind, const char 
         f->rc = rc < 0 ? rc : CH_EIO;
         return CH_EIO;
     }
-    rc = ch_store_commit(st); /* the feed tells the cameras' subscribers (ch_registry_watch) */
+    /* The feed tells the cameras' subscribers (ch_registry_watch): at once on the loop's handle,
+     * on the loop before the answer on the worker's (ch_store_worker_feed). */
+    rc = ch_store_commit(st);
     if (rc != 0) {
         /* Recorded but not made: say so on the record too, so the two agree. */
         char failed[80];
@@ -374,7 +391,7 @@ static int run_recorded(ch_registry_t *reg, ch_registry_kind_t kind, const char 
         (void)put_on_record(audit, failed, object, "ok",
                             json_pack("{s:s}", "reason", "commit failed"));
         (void)ch_store_rollback(st);
-        return ch_registry_store_fault(reg, kind, rc, 0, f);
+        return store_fault(st, kind, rc, 0, f);
     }
     return 0;
 }
@@ -413,61 +430,47 @@ static int op_delete(ch_store_t *st, ch_registry_kind_t kind, const char *verb, 
 
 /* ---- the use cases -------------------------------------------------------------------------- */
 
-int ch_registry_create(ch_registry_t *reg, const ch_registry_actor_t *who, ch_registry_kind_t kind,
-                       ch_registry_record_t *rec, const ch_registry_recorder_t *audit,
-                       ch_fault_t *f)
+/* Each use case runs whole on one store handle st: the loop's (ch_registry_run) or the store
+ * worker's (ch_registry_req_work), so that there is one code path for both. */
+
+static int create_on(ch_store_t *st, ch_registry_req_t *q)
 {
-    memset(f, 0, sizeof(*f));
-    int rc = owner_rule(who, kind, rec, audit, f);
+    int rc = owner_rule(&q->who, q->kind, &q->rec, &q->audit, &q->fault);
     if (rc == 0) {
-        reg->pending.actor = who->name;
-        rc = run_recorded(reg, kind, "create", op_write, rec, audit, f);
-        memset(&reg->pending, 0, sizeof(reg->pending));
+        rc = run_recorded(st, q->kind, "create", op_write, &q->rec, &q->audit, &q->fault);
     }
     return rc;
 }
 
-/* The stream settings of a camera before its change: the credentials rule, and whether its
- * stream changed. */
-typedef struct stream_before {
-    char *url, *username, *password;
-} stream_before_t;
-
-static void stream_before_fini(stream_before_t *s)
+static int update_on(ch_store_t *st, ch_registry_req_t *q)
 {
-    ch_free(s->url);
-    ch_free(s->username);
-    ch_free(s->password);
-}
-
-int ch_registry_update(ch_registry_t *reg, const ch_registry_actor_t *who,
-                       const ch_registry_update_t *req, ch_registry_record_t *out,
-                       const ch_registry_recorder_t *audit, ch_fault_t *f)
-{
-    memset(f, 0, sizeof(*f));
+    const ch_registry_update_t *req = &q->update;
     ch_registry_kind_t kind = req->kind;
-    stream_before_t before = {0};
-    int rc = ch_registry_get(reg, kind, req->id, out, f);
+    ch_registry_record_t *out = &q->rec;
+    ch_fault_t *f = &q->fault;
+    ch_registry_record_fini(kind, out);
+    int rc = get_on(st, kind, req->id, out, f);
     if (rc == 0) {
-        rc = owner_rule(who, kind, out, audit, f); /* whose it is now */
+        rc = owner_rule(&q->who, kind, out, &q->audit, f); /* whose it is now */
     }
     if (rc != 0) {
-        goto out;
+        return rc;
     }
     if (kind == CH_REGISTRY_CAMERA) {
-        before.url = ch_strdup(out->camera.rtsp_url);
-        before.username = ch_strdup(out->camera.rtsp_username);
-        before.password = ch_strdup(out->camera.rtsp_password);
+        q->told.stream_known = 1;
+        q->told.url = ch_strdup(out->camera.rtsp_url);
+        q->told.username = ch_strdup(out->camera.rtsp_username);
+        q->told.password = ch_strdup(out->camera.rtsp_password);
     }
     rc = req->edit(req->edit_ud, out, f);
     if (rc == 0) {
-        rc = owner_rule(who, kind, out, audit, f); /* and whose it would be */
+        rc = owner_rule(&q->who, kind, out, &q->audit, f); /* and whose it would be */
     }
     if (rc != 0) {
-        goto out;
+        return rc;
     }
     if (kind == CH_REGISTRY_CAMERA &&
-        ch_registry_camera_credentials_follow(before.url, &out->camera, req->rtsp_username_given,
+        ch_registry_camera_credentials_follow(q->told.url, &out->camera, req->rtsp_username_given,
                                               req->rtsp_password_given) != 0) {
         ch_log(CH_LOG_INFO, "registry",
                "msg=\"stream credentials dropped: the camera's URL now points elsewhere\" "
@@ -475,42 +478,140 @@ int ch_registry_update(ch_registry_t *reg, const ch_registry_actor_t *who,
                (long long)req->id);
     }
     *record_id(kind, out) = req->id;
-    reg->pending.actor = who->name;
-    reg->pending.stream_known = kind == CH_REGISTRY_CAMERA;
-    reg->pending.url = before.url;
-    reg->pending.username = before.username;
-    reg->pending.password = before.password;
-    rc = run_recorded(reg, kind, "update", op_write, out, audit, f);
-    memset(&reg->pending, 0, sizeof(reg->pending));
+    rc = run_recorded(st, kind, "update", op_write, out, &q->audit, f);
     if (rc != 0) {
-        goto out;
+        return rc;
     }
     /* What is stored now (updated_at included), not what was asked. */
     ch_registry_record_fini(kind, out);
-    rc = ch_registry_get(reg, kind, req->id, out, f);
-out:
-    stream_before_fini(&before);
+    return get_on(st, kind, req->id, out, f);
+}
+
+static int delete_on(ch_store_t *st, ch_registry_req_t *q)
+{
+    int rc = 0;
+    if (q->who.scope == CH_IMPORT_OWN_AGENCY) {
+        /* A record that cannot be read is left to the delete, which answers for it. */
+        ch_registry_record_t r;
+        ch_registry_record_init(q->kind, &r);
+        if (kinds[q->kind].get(st, q->id, &r) == 0) {
+            rc = owner_rule(&q->who, q->kind, &r, &q->audit, &q->fault);
+        }
+        ch_registry_record_fini(q->kind, &r);
+    }
+    if (rc == 0) {
+        rc = run_recorded(st, q->kind, "delete", op_delete, &q->id, &q->audit, &q->fault);
+    }
+    return rc;
+}
+
+void ch_registry_req_init(ch_registry_req_t *q, ch_registry_t *reg, ch_registry_verb_t verb,
+                          ch_registry_kind_t kind, const ch_registry_actor_t *who,
+                          const ch_registry_recorder_t *audit)
+{
+    memset(q, 0, sizeof(*q));
+    q->reg = reg;
+    q->verb = verb;
+    q->kind = kind;
+    q->who = *who;
+    if (audit != NULL) {
+        q->audit = *audit;
+    }
+    q->told.actor = who->name;
+    ch_registry_record_init(kind, &q->rec);
+}
+
+void ch_registry_req_fini(ch_registry_req_t *q)
+{
+    ch_registry_record_fini(q->kind, &q->rec);
+    ch_free(q->told.url);
+    ch_free(q->told.username);
+    ch_free(q->told.password);
+    memset(&q->told, 0, sizeof(q->told));
+}
+
+int ch_registry_req_work(ch_store_t *st, void *ud)
+{
+    ch_registry_req_t *q = ud;
+    memset(&q->fault, 0, sizeof(q->fault));
+    switch (q->verb) {
+    case CH_REGISTRY_CREATE:
+        return create_on(st, q);
+    case CH_REGISTRY_UPDATE:
+        return update_on(st, q);
+    case CH_REGISTRY_DELETE:
+        return delete_on(st, q);
+    case CH_REGISTRY_GET:
+        ch_registry_record_fini(q->kind, &q->rec);
+        return get_on(st, q->kind, q->id, &q->rec, &q->fault);
+    }
+    return CH_EINVAL;
+}
+
+void ch_registry_req_telling(void *ud, int rc)
+{
+    (void)rc;
+    ch_registry_req_t *q = ud;
+    q->reg->pending = &q->told;
+}
+
+void ch_registry_req_told(ch_registry_req_t *q)
+{
+    if (q->reg->pending == &q->told) {
+        q->reg->pending = NULL;
+    }
+}
+
+int ch_registry_run(ch_registry_req_t *q)
+{
+    ch_registry_req_telling(q, 0); /* the loop's handle tells at its commit */
+    int rc = ch_registry_req_work(q->reg->st, q);
+    ch_registry_req_told(q);
+    return rc;
+}
+
+/* The synchronous forms: one request run on the registry's own handle. */
+
+int ch_registry_create(ch_registry_t *reg, const ch_registry_actor_t *who, ch_registry_kind_t kind,
+                       ch_registry_record_t *rec, const ch_registry_recorder_t *audit,
+                       ch_fault_t *f)
+{
+    ch_registry_req_t q;
+    ch_registry_req_init(&q, reg, CH_REGISTRY_CREATE, kind, who, audit);
+    ch_registry_record_fini(kind, &q.rec);
+    q.rec = *rec; /* moved in, and back out as stored */
+    int rc = ch_registry_run(&q);
+    *rec = q.rec;
+    ch_registry_record_init(kind, &q.rec);
+    *f = q.fault;
+    ch_registry_req_fini(&q);
+    return rc;
+}
+
+int ch_registry_update(ch_registry_t *reg, const ch_registry_actor_t *who,
+                       const ch_registry_update_t *req, ch_registry_record_t *out,
+                       const ch_registry_recorder_t *audit, ch_fault_t *f)
+{
+    ch_registry_req_t q;
+    ch_registry_req_init(&q, reg, CH_REGISTRY_UPDATE, req->kind, who, audit);
+    q.update = *req;
+    q.id = req->id;
+    int rc = ch_registry_run(&q);
+    *out = q.rec; /* moved out */
+    ch_registry_record_init(req->kind, &q.rec);
+    *f = q.fault;
+    ch_registry_req_fini(&q);
     return rc;
 }
 
 int ch_registry_delete(ch_registry_t *reg, const ch_registry_actor_t *who, ch_registry_kind_t kind,
                        int64_t id, const ch_registry_recorder_t *audit, ch_fault_t *f)
 {
-    memset(f, 0, sizeof(*f));
-    int rc = 0;
-    if (who->scope == CH_IMPORT_OWN_AGENCY) {
-        /* A record that cannot be read is left to the delete, which answers for it. */
-        ch_registry_record_t r;
-        ch_registry_record_init(kind, &r);
-        if (kinds[kind].get(reg->st, id, &r) == 0) {
-            rc = owner_rule(who, kind, &r, audit, f);
-        }
-        ch_registry_record_fini(kind, &r);
-    }
-    if (rc == 0) {
-        reg->pending.actor = who->name;
-        rc = run_recorded(reg, kind, "delete", op_delete, &id, audit, f);
-        memset(&reg->pending, 0, sizeof(reg->pending));
-    }
+    ch_registry_req_t q;
+    ch_registry_req_init(&q, reg, CH_REGISTRY_DELETE, kind, who, audit);
+    q.id = id;
+    int rc = ch_registry_run(&q);
+    *f = q.fault;
+    ch_registry_req_fini(&q);
     return rc;
 }

@@ -281,6 +281,12 @@ void ch_store_unwatch(ch_store_t *st, ch_store_watch_t *w);
  * PRAGMA when none did). A handle without watchers has nothing to do. Not inside a
  * transaction (CH_EAGAIN: poll later). 0, CH_EAGAIN or CH_EDB. */
 int ch_store_feed_poll(ch_store_t *st) CH_MUST_CHECK;
+/* What the feed tells only at the next poll: *out is a number that moves when another handle (the
+ * store worker's, an import's, another process's such as the command line's) has committed since
+ * the last call, never for this handle's own writes. A cache kept true by the feed drops what
+ * it holds when it moves. Cheap enough per request: no round trip (SQLite: PRAGMA
+ * data_version, read from shared memory). 0 or a store code. */
+int ch_store_foreign_version(ch_store_t *st, uint64_t *out) CH_MUST_CHECK;
 /* The SQL table name of a CH_STORE_T_* bit ("cameras"), or NULL. */
 const char *ch_store_table_name(unsigned table);
 
@@ -294,13 +300,17 @@ const char *ch_store_table_name(unsigned table);
  * loop's thread (a uv_async wake-up), in the order the requests were queued.
  *
  * work must use only its st and what ud gives it, and leave in ud what done needs (work owns
- * nothing the loop touches meanwhile). The worker's handle is for reads: its writes would not
- * be told to the watchers of the loop's handle (ch_store_watch), so they stay on the loop's
- * handle for now.
+ * nothing the loop touches meanwhile). work may write (a use case's transaction): what it
+ * commits is told to the watchers of the loop's handle given to ch_store_worker_feed, on the
+ * loop, just before done (as if that handle had committed it), so that what follows the store
+ * (the geo index, the live grants, health) follows the worker's writes too.
  *
  * ch_store_worker_open opens url for the worker (the same URL as the loop's store) on the
  * calling thread, which must be the loop's; on failure *out is NULL and *err (when asked) holds
- * a message to free. ch_store_async: 0, or CH_EINVAL once the worker is closing.
+ * a message to free. ch_store_async: 0; CH_EAGAIN when CH_STORE_WORKER_MAX_WAITING requests (or
+ * ch_store_worker_limit's number) are in flight already: the worker is busy, nothing was queued
+ * and done will not be called (an API answers 503 "busy" with Retry-After); CH_EINVAL once the
+ * worker is closing.
  * ch_store_worker_close (loop thread; NULL is fine) lets the worker finish what is queued,
  * calls the remaining done callbacks before it returns, then closes its handle; its memory
  * goes on the loop's next turn (uv_close), so run the loop once more before freeing the loop.
@@ -315,6 +325,22 @@ int ch_store_worker_open(struct uv_loop_s *loop, const char *url, ch_store_worke
                          char **err) CH_MUST_CHECK;
 int ch_store_async(ch_store_worker_t *w, ch_store_work_fn work, ch_store_done_fn done,
                    void *ud) CH_MUST_CHECK;
+/* As ch_store_async, and telling(ud, rc) (may be NULL) is called on the loop before the
+ * changes work committed are told: it sets what the watchers read of the request (the registry's
+ * actor); done follows them. */
+int ch_store_async_watched(ch_store_worker_t *w, ch_store_work_fn work, ch_store_done_fn telling,
+                           ch_store_done_fn done, void *ud) CH_MUST_CHECK;
+
+/* The bound on requests in flight (queued, running, or done and not yet completed) by default;
+ * debug builds read CCTVHUB_TEST_STORE_MAX_WAITING instead, for the tests. */
+#define CH_STORE_WORKER_MAX_WAITING 256
+/* Sets the bound (at least 1). Loop thread. */
+void ch_store_worker_limit(ch_store_worker_t *w, size_t max_waiting);
+/* The requests in flight now. Loop thread. */
+size_t ch_store_worker_waiting(const ch_store_worker_t *w);
+/* The worker's commits are told to st's watchers from now on (st: the loop's handle, which
+ * must outlive the worker; NULL: told to nobody). Loop thread. */
+void ch_store_worker_feed(ch_store_worker_t *w, ch_store_t *st);
 void ch_store_worker_close(ch_store_worker_t *w);
 
 /* ---- the audit index ------------------------------------------------------------------------ */

@@ -311,14 +311,15 @@ typedef struct ch_store_ops {
                       void *ud);
     /* The change log that carries a handle's changes to the followers on other handles
      * (store_watch.c): feed_put appends changes (in the open transaction, or as their own) and
-     * keeps the last CH_STORE__LOG_KEEP; feed_mark reads the last sequence number (unless seq is
-     * NULL) and the data version (a number that moves when another handle commits); feed_read calls
-     * fn for every change after *seq in order, moving *seq, and sets *gap when changes after *seq
-     * were already dropped. */
+     * keeps the last CH_STORE__LOG_KEEP; feed_mark reads the last sequence number; feed_read
+     * calls fn for every change after *seq in order, moving *seq, and sets *gap when changes
+     * after *seq were already dropped. A poll reads them when foreign_version moved. */
     int (*feed_put)(ch_store_t *st, const ch_store_change_t *c, size_t n);
-    int (*feed_mark)(ch_store_t *st, int64_t *seq, int64_t *version);
+    int (*feed_mark)(ch_store_t *st, int64_t *seq);
     int (*feed_read)(ch_store_t *st, int64_t *seq, int *gap,
                      void (*fn)(ch_store_t *st, const ch_store_change_t *c));
+    /* A number that moves when another handle commits (see ch_store_foreign_version). */
+    int (*foreign_version)(ch_store_t *st, uint64_t *out);
 } ch_store_ops_t;
 
 /*
@@ -340,7 +341,8 @@ typedef struct ch_store__feed {
     /* A handle with watchers follows the log of other handles' changes from seq, read again
      * when the back end's data version moves; a handle without publishes its own into it. */
     int following;
-    int64_t seq, version;
+    int64_t seq;
+    uint64_t version;
 } ch_store__feed_t;
 
 #define CH_STORE__FEED_MAX 65536

@@ -14,10 +14,11 @@
  * watchers publishes its changes of the shared tables (CH_STORE_T_SHARED) into it inside the
  * transaction that made them (one row per change, or one per table past CH_STORE__LOG_MAX),
  * and a handle with watchers reads what follows its mark when ch_store_feed_poll finds the back
- * end's data version moved (SQLite's PRAGMA data_version: no I/O, so a poll of an idle store
- * costs one pragma). A handle with watchers does not publish: its own watchers hear its writes
- * at commit, and one handle per database follows (the hub's control loop). docs/internals/
- * store.md says why this and not a hook, and what PostgreSQL will use (LISTEN/NOTIFY).
+ * end's data version moved (ch_store_foreign_version; SQLite's PRAGMA data_version: no I/O, so a
+ * poll of an idle store costs one pragma). A handle with watchers does not publish: its own
+ * watchers hear its writes at commit, and one handle per database follows (the hub's control loop).
+ * docs/internals/ store.md says why this and not a hook, and what PostgreSQL will use
+ * (LISTEN/NOTIFY).
  */
 #include "store/store_internal.h"
 
@@ -74,7 +75,10 @@ int ch_store_watch(ch_store_t *st, unsigned tables, ch_store_watch_fn fn, void *
     w->ud = ud;
     if (!st->feed.following) {
         /* From now on the handle follows the others' changes made after this mark. */
-        int rc = st->ops->feed_mark(st, &st->feed.seq, &st->feed.version);
+        int rc = st->ops->feed_mark(st, &st->feed.seq);
+        if (rc == 0) {
+            rc = st->ops->foreign_version(st, &st->feed.version);
+        }
         if (rc != 0) {
             ch_free(w);
             return rc;
@@ -271,8 +275,8 @@ int ch_store_feed_poll(ch_store_t *st)
     if (f->in_tx) {
         return ch_store__fail(st, CH_EAGAIN, "feed: poll inside a transaction");
     }
-    int64_t version = 0;
-    int rc = st->ops->feed_mark(st, NULL, &version);
+    uint64_t version = 0;
+    int rc = st->ops->foreign_version(st, &version);
     if (rc != 0 || version == f->version) {
         return rc;
     }

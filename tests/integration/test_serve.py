@@ -455,6 +455,81 @@ def test_slow_store_read_leaves_the_loop_answering():
         h.cleanup()
 
 
+def post_agency(h, name):
+    """Sends POST /api/v1/agencies for name on a new connection; returns the socket."""
+    body = json.dumps({"name": name, "kind": "user", "level": "city",
+                       "type": "fire-119"}).encode()
+    s = socket.create_connection(("127.0.0.1", h.port), timeout=60)
+    s.sendall(("POST /api/v1/agencies HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               "Cookie: %s\r\nX-CSRF-Token: %s\r\nConnection: close\r\n"
+               "Content-Length: %d\r\n\r\n" % (h.cookie, h.csrf, len(body))).encode() + body)
+    return s
+
+
+def test_store_writes_on_the_worker_are_bounded_and_lose_nothing():
+    """Issue 16, item 5: the registry's changes run on the store worker, whose queue is bounded
+    (a test-only bound of 3 and a slow store, debug builds). A flood of creates is answered 201
+    or 503 "busy" with Retry-After, never queued without bound; every 201 is stored and on the
+    audit record, no 503 is; /health is answered while the writes wait; a client that leaves
+    while its write is on the worker (an agency created, an API key revoked) gets nothing, and
+    the write is made and recorded all the same."""
+    h = Hub(env={"CCTVHUB_TEST_STORE_DELAY_MS": "400", "CCTVHUB_TEST_STORE_MAX_WAITING": "3"})
+    try:
+        names = ["flood %d" % i for i in range(10)]
+        socks = [post_agency(h, n) for n in names]
+        status, _, body = h.request("GET", "/api/v1/health")
+        check(status == 200 and json.loads(body)["status"] == "ok", body)
+        ready, _, _ = select.select([socks[0]], [], [], 0)
+        check(not ready, "the first write was answered before the health check: the loop waited")
+        created, busy = [], []
+        for n, s in zip(names, socks):
+            data = read_all(s)
+            head, _, payload = data.partition(b"\r\n\r\n")
+            if head.startswith(b"HTTP/1.1 201"):
+                created.append((n, json.loads(payload)["id"]))
+            else:
+                check(head.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in head, data[:300])
+                check(json.loads(payload)["error"]["code"] == "busy", payload)
+                busy.append(n)
+        check(len(created) >= 1 and len(busy) >= 1, (created, busy))
+        # A client that leaves while its write waits on the worker.
+        s = post_agency(h, "left early")
+        time.sleep(0.1)
+        s.close()
+        time.sleep(1.0)
+        check(h.proc.poll() is None, "the hub exited after a client left a write")
+        _, page = h.json("GET", "/api/v1/agencies?q=flood&limit=100", expect=200)
+        stored = sorted(a["name"] for a in page["items"])
+        check(stored == sorted(n for n, _ in created), (stored, created))
+        _, page = h.json("GET", "/api/v1/agencies?q=left%20early", expect=200)
+        check(len(page["items"]) == 1, page)
+        left = page["items"][0]["id"]
+        _, audit = h.json("GET", "/api/v1/audit?action=agency.create&limit=100", expect=200)
+        objects = sorted(r["object"] for r in audit["items"])
+        check(objects == sorted("agency:%d" % i for _, i in created + [("", left)]), objects)
+        # The account use cases too: a key made on the worker, revoked by a client that leaves.
+        _, key = h.json("POST", "/api/v1/apikeys", {"agency_id": left}, expect=201)
+        status, _, _ = h.request("GET", "/api/v1/session", auth=False,
+                                 headers={"Authorization": "Bearer " + key["key"]})
+        check(status == 200, status)
+        s = socket.create_connection(("127.0.0.1", h.port), timeout=60)
+        s.sendall(("DELETE /api/v1/apikeys/%d HTTP/1.1\r\nHost: x\r\nCookie: %s\r\n"
+                   "X-CSRF-Token: %s\r\nConnection: close\r\n\r\n"
+                   % (key["id"], h.cookie, h.csrf)).encode())
+        time.sleep(0.1)
+        s.close()
+        time.sleep(1.0)
+        status, _, _ = h.request("GET", "/api/v1/session", auth=False,
+                                 headers={"Authorization": "Bearer " + key["key"]})
+        check(status == 401, "a key revoked by a client that left still works: %d" % status)
+        _, audit = h.json("GET", "/api/v1/audit?action=apikey.revoke", expect=200)
+        check([r["object"] for r in audit["items"]] == ["apikey:%d" % key["id"]], audit)
+        log = h.stop()
+        check("msg=stopped" in log, log[-1000:])
+    finally:
+        h.cleanup()
+
+
 if __name__ == "__main__":
     hub.main([
         test_health_and_version_answer_json,
@@ -472,4 +547,5 @@ if __name__ == "__main__":
         test_reload_of_a_directory_or_without_the_services_keeps_the_config,
         test_hub_without_services_setting_loads_the_shipped_file,
         test_slow_store_read_leaves_the_loop_answering,
+        test_store_writes_on_the_worker_are_bounded_and_lose_nothing,
     ])

@@ -2,9 +2,10 @@
  * store/sqlite/sqlite_feed.c: the change log through which other handles' commits reach a
  * watching handle (store_watch.c; docs/internals/store.md, "The change feed"). Rows of
  * store_changes (migration 10) are written in the publishing transaction; a follower notices
- * with PRAGMA data_version, which moves when another connection commits and costs no I/O, and
- * reads what follows its mark. Statements are prepared per call: a publish is once per commit
- * of a handle without watchers, a read once per poll that found the version moved.
+ * with the foreign version (PRAGMA data_version, sqlite_store.c), which moves when another
+ * connection commits and costs no I/O, and reads what follows its mark. Statements are prepared per
+ * call: a publish is once per commit of a handle without watchers, a read once per poll that found
+ * the version moved.
  */
 #include "store/sqlite/sqlite_internal.h"
 
@@ -73,14 +74,10 @@ static int one_int(ch_store_t *st, sqlite3 *db, const char *sql, int64_t *out)
     return rc;
 }
 
-int ch_store__sq_feed_mark(ch_store_t *st, int64_t *seq, int64_t *version)
+int ch_store__sq_feed_mark(ch_store_t *st, int64_t *seq)
 {
-    sqlite3 *db = ch_store__sqlite_db(st);
-    int rc = one_int(st, db, "PRAGMA data_version", version);
-    if (rc == 0 && seq != NULL) {
-        rc = one_int(st, db, "SELECT coalesce(max(seq), 0) FROM store_changes", seq);
-    }
-    return rc;
+    return one_int(st, ch_store__sqlite_db(st), "SELECT coalesce(max(seq), 0) FROM store_changes",
+                   seq);
 }
 
 /* The CH_STORE_T_* bit of a table's name, or 0. */

@@ -27,7 +27,7 @@ int ch_store__sq_watch_list(ch_store_t *st, int64_t from_ms, int64_t to_ms, ch_s
                             void *ud);
 /* The change log (sqlite_feed.c), for the ops table. */
 int ch_store__sq_feed_put(ch_store_t *st, const ch_store_change_t *c, size_t n);
-int ch_store__sq_feed_mark(ch_store_t *st, int64_t *seq, int64_t *version);
+int ch_store__sq_feed_mark(ch_store_t *st, int64_t *seq);
 int ch_store__sq_feed_read(ch_store_t *st, int64_t *seq, int *gap,
                            void (*fn)(ch_store_t *st, const ch_store_change_t *c));
 

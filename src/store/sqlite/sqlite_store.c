@@ -417,6 +417,7 @@ typedef struct sq_store {
     sqlite3_stmt *agency_by_name;
     sqlite3_stmt *begin, *begin_read, *commit, *rollback;
     sqlite3_stmt *audit_add, *audit_ref, *audit_last;
+    sqlite3_stmt *data_version;
     int bulk_cache; /* the page cache is a bulk load's (sq_bulk_cache) */
 } sq_store_t;
 
@@ -2475,6 +2476,7 @@ static void sq_close(ch_store_t *st)
     sqlite3_finalize(s->audit_add);
     sqlite3_finalize(s->audit_ref);
     sqlite3_finalize(s->audit_last);
+    sqlite3_finalize(s->data_version);
     sqlite3_finalize(s->begin);
     sqlite3_finalize(s->begin_read);
     sqlite3_finalize(s->commit);
@@ -2692,20 +2694,39 @@ static int sq_audit_add(ch_store_t *st, const ch_store_audit_row_t *row)
     return rc;
 }
 
-static int sq_audit_last(ch_store_t *st, int64_t *seq)
+/* The one integer a cached statement answers (sql prepared into *slot on first use). */
+static int sq_scalar(sq_store_t *s, sqlite3_stmt **slot, const char *sql, const char *what,
+                     int64_t *out)
 {
-    sq_store_t *s = sq(st);
     sqlite3_stmt *stmt = NULL;
-    int rc = sq_prepare(s, &s->audit_last, "SELECT coalesce(max(seq), -1) FROM audit_index", &stmt);
+    int rc = sq_prepare(s, slot, sql, &stmt);
     if (rc != 0) {
         return rc;
     }
     if (sqlite3_step(stmt) == SQLITE_ROW) {
-        *seq = sqlite3_column_int64(stmt, 0);
+        *out = sqlite3_column_int64(stmt, 0);
     } else {
-        rc = sq_fail(s, "audit index");
+        rc = sq_fail(s, what);
     }
     sq_done(stmt);
+    return rc;
+}
+
+static int sq_audit_last(ch_store_t *st, int64_t *seq)
+{
+    sq_store_t *s = sq(st);
+    return sq_scalar(s, &s->audit_last, "SELECT coalesce(max(seq), -1) FROM audit_index",
+                     "audit index", seq);
+}
+
+/* PRAGMA data_version: moves when another connection (thread, process) commits, never for this
+ * connection's own writes; it reads the WAL index in shared memory, no file I/O. */
+static int sq_foreign_version(ch_store_t *st, uint64_t *out)
+{
+    sq_store_t *s = sq(st);
+    int64_t v = 0;
+    int rc = sq_scalar(s, &s->data_version, "PRAGMA data_version", "data version", &v);
+    *out = (uint64_t)v;
     return rc;
 }
 
@@ -2987,6 +3008,7 @@ static const ch_store_ops_t sq_ops = {
     .feed_put = ch_store__sq_feed_put,
     .feed_mark = ch_store__sq_feed_mark,
     .feed_read = ch_store__sq_feed_read,
+    .foreign_version = sq_foreign_version,
 };
 
 void *ch_store__sqlite_db(ch_store_t *st)

@@ -1,5 +1,6 @@
 /*
- * Unit tests of the event engine, driven through its JSON calls as the API's clients drive it:
+ * Unit tests of the event engine, driven through its typed calls as the API drives it, reading
+ * the views it answers with (the API's JSON of them is tested in tests/unit/api):
  * a real SQLite store with agencies and cameras made through it, a geo index loaded from that
  * store, the shipped etc/services.json, a real audit log and node key, and an injected clock
  * (no sleeps: expiry, grace and restarts move the clock by hand).
@@ -272,8 +273,9 @@ static ch_event_actor_t provider(int64_t id, const char *actor)
 
 static const ch_event_actor_t operator_kim = {"user:kim", CH_EVENT_ROLE_OPERATOR, 0};
 
-/* ---- JSON helpers --------------------------------------------------------------------------- */
+/* ---- reading records and answers ------------------------------------------------------------ */
 
+/* A text field of an audit record (a JSON object). */
 static const char *str_of(const json_t *o, const char *key)
 {
     const char *s = json_string_value(json_object_get(o, key));
@@ -288,6 +290,7 @@ static int64_t int_of(const json_t *o, const char *key)
     return json_integer_value(v);
 }
 
+/* A time of an audit record: RFC 3339 text. */
 static void assert_time(const json_t *v, int64_t ms)
 {
     char want[32];
@@ -296,25 +299,60 @@ static void assert_time(const json_t *v, int64_t ms)
     assert_string_equal(json_string_value(v), want);
 }
 
-static size_t grant_count(const json_t *ev)
+/* The engine's answers are views on the heap here (view_free), so that a test holds them as it
+ * holds pointers. */
+static ch_event_view_t *view_new(void)
 {
-    const json_t *g = json_object_get(ev, "grants");
-    assert_true(json_is_array(g));
-    return json_array_size(g);
+    return ch_calloc(1, sizeof(ch_event_view_t));
 }
 
-/* The grant of a camera in an event's answer (the last one when several), or NULL. */
-static json_t *grant_of(const json_t *ev, int64_t camera_id)
+static void view_free(ch_event_view_t *v)
 {
-    json_t *found = NULL, *g;
-    size_t i;
-    json_array_foreach(json_object_get(ev, "grants"), i, g)
-    {
-        if (int_of(g, "camera_id") == camera_id) {
-            found = g;
+    ch_event_view_fini(v);
+    ch_free(v);
+}
+
+static size_t grant_count(const ch_event_view_t *ev)
+{
+    assert_non_null(ev);
+    return ev->ngrants;
+}
+
+/* Each grant view g of ev in turn (i a size_t). */
+#define FOR_EACH_GRANT(i, g, ev)                                                                   \
+    for ((i) = 0; (i) < (ev)->ngrants && ((g) = &(ev)->grants[i]); (i)++)
+
+/* The grant of a camera in an event's answer (the last one when several), or NULL. */
+static const ch_event_grant_view_t *grant_of(const ch_event_view_t *ev, int64_t camera_id)
+{
+    const ch_event_grant_view_t *found = NULL;
+    for (size_t i = 0; i < ev->ngrants; i++) {
+        if (ev->grants[i].grant.camera_id == camera_id) {
+            found = &ev->grants[i];
         }
     }
     return found;
+}
+
+/* Why a grant's camera was chosen (the JSON object text the store keeps): a text field, a
+ * number. */
+static void assert_why_str(const ch_event_grant_view_t *g, const char *key, const char *want)
+{
+    assert_non_null(g);
+    json_t *why = json_loads(g->grant.why, 0, NULL);
+    assert_true(json_is_object(why));
+    assert_string_equal(str_of(why, key), want);
+    json_decref(why);
+}
+
+static double why_number(const ch_event_grant_view_t *g, const char *key)
+{
+    json_t *why = json_loads(g->grant.why, 0, NULL);
+    json_t *v = json_object_get(why, key);
+    assert_true(json_is_number(v));
+    double d = json_number_value(v);
+    json_decref(why);
+    return d;
 }
 
 /* An open at (lat, lon); incident, reason NULL and duration_s 0 leave them out. */
@@ -333,20 +371,34 @@ static ch_event_open_req_t open_req(const char *service, double lat, double lon,
     return r;
 }
 
+/* After a call: its answer on success, else NULL (a refusal leaves the view zeroed). */
+static ch_event_view_t *answered(int rc, ch_event_view_t *v)
+{
+    if (rc < 0) {
+        assert_int_equal(v->event.id, 0);
+        assert_null(v->grants);
+        view_free(v);
+        return NULL;
+    }
+    return v;
+}
+
 /* Opens with req; returns 0, or -1 for any refusal. */
 static int try_open(fixture_t *fx, const ch_event_actor_t *who, ch_event_open_req_t req,
-                    json_t **out, ch_fault_t *err)
+                    ch_event_view_t **out, ch_fault_t *err)
 {
     memset(err, 0, sizeof(*err));
-    int rc = ch_event_open(fx->eng, who, &req, out, err);
+    *out = view_new();
+    int rc = ch_event_open(fx->eng, who, &req, *out, err);
+    *out = answered(rc, *out);
     return rc < 0 ? -1 : rc;
 }
 
 /* An event of a 112 service that must open (active). */
-static json_t *open_in(fixture_t *fx, const ch_event_actor_t *who, const char *service, double lat,
-                       double lon, int64_t duration_s)
+static ch_event_view_t *open_in(fixture_t *fx, const ch_event_actor_t *who, const char *service,
+                                double lat, double lon, int64_t duration_s)
 {
-    json_t *out = NULL;
+    ch_event_view_t *out = NULL;
     ch_fault_t err;
     int rc = try_open(
         fx, who, open_req(service, lat, lon, "112-20260101-0042", "robbery reported", duration_s),
@@ -356,79 +408,115 @@ static json_t *open_in(fixture_t *fx, const ch_event_actor_t *who, const char *s
     }
     assert_int_equal(rc, 0);
     assert_non_null(out);
-    assert_string_equal(str_of(out, "status"), "active");
+    assert_string_equal(out->event.status, "active");
     return out;
 }
 
 /* A 112-center event (a place) that must open. */
-static json_t *open_112(fixture_t *fx, const ch_event_actor_t *who, double lat, double lon,
-                        int64_t duration_s)
+static ch_event_view_t *open_112(fixture_t *fx, const ch_event_actor_t *who, double lat, double lon,
+                                 int64_t duration_s)
 {
     return open_in(fx, who, "112-center", lat, lon, duration_s);
 }
 
 /* A 112-dispatch event (it follows the patrol car: positions move it) that must open. */
-static json_t *open_dispatch(fixture_t *fx, const ch_event_actor_t *who, double lat, double lon,
-                             int64_t duration_s)
+static ch_event_view_t *open_dispatch(fixture_t *fx, const ch_event_actor_t *who, double lat,
+                                      double lon, int64_t duration_s)
 {
     return open_in(fx, who, "112-dispatch", lat, lon, duration_s);
 }
 
-static json_t *get_event(fixture_t *fx, const ch_event_actor_t *who, int64_t id)
+/* Reads an event: its view, or NULL with err (a refusal). */
+static ch_event_view_t *try_get(fixture_t *fx, const ch_event_actor_t *who, int64_t id,
+                                ch_fault_t *err)
 {
-    json_t *out = NULL;
+    ch_event_view_t *out = view_new();
+    memset(err, 0, sizeof(*err));
+    return answered(ch_event_get(fx->eng, who, id, out, err), out);
+}
+
+static ch_event_view_t *get_event(fixture_t *fx, const ch_event_actor_t *who, int64_t id)
+{
     ch_fault_t err;
-    assert_int_equal(ch_event_get(fx->eng, who, id, &out, &err), 0);
+    ch_event_view_t *out = try_get(fx, who, id, &err);
+    assert_non_null(out);
     return out;
 }
 
-/* Calls an operation taking (id, reason): close, revoke, revoke_grant. 0, or -1 for any
- * refusal. */
+/* The number of events who lists with f (all of them, whatever the page). */
+static int64_t list_total(fixture_t *fx, const ch_event_actor_t *who, const ch_store_filter_t *f)
+{
+    ch_event_page_t page;
+    ch_fault_t err;
+    assert_int_equal(ch_event_list(fx->eng, who, f, &page, &err), 0);
+    assert_true(page.count <= (size_t)page.total);
+    int64_t total = page.total;
+    ch_event_page_fini(&page);
+    return total;
+}
+
+/* Calls an operation taking (id, reason): close, revoke. 0, or -1 for any refusal. */
 typedef int (*op_fn)(ch_event_engine_t *, const ch_event_actor_t *, int64_t, const char *,
-                     json_t **, ch_fault_t *);
+                     ch_event_view_t *, ch_fault_t *);
 
 static int call(fixture_t *fx, op_fn fn, const ch_event_actor_t *who, int64_t id,
-                const char *reason, json_t **out, ch_fault_t *err)
+                const char *reason, ch_event_view_t **out, ch_fault_t *err)
 {
     memset(err, 0, sizeof(*err));
-    *out = NULL;
-    int rc = fn(fx->eng, who, id, reason, out, err);
+    *out = view_new();
+    int rc = fn(fx->eng, who, id, reason, *out, err);
+    *out = answered(rc, *out);
+    return rc < 0 ? -1 : rc;
+}
+
+/* Revokes one grant: 0 and *out (its view; grant_view_free), or -1 for any refusal. */
+static int revoke_grant(fixture_t *fx, const ch_event_actor_t *who, int64_t grant_id,
+                        const char *reason, ch_event_grant_view_t **out, ch_fault_t *err)
+{
+    memset(err, 0, sizeof(*err));
+    *out = ch_calloc(1, sizeof(**out));
+    int rc = ch_event_revoke_grant(fx->eng, who, grant_id, reason, *out, err);
     if (rc < 0) {
-        assert_null(*out);
+        assert_null((*out)->grant.status);
+        ch_free(*out);
+        *out = NULL;
     }
     return rc < 0 ? -1 : rc;
 }
 
+static void grant_view_free(ch_event_grant_view_t *g)
+{
+    ch_event_grant_view_fini(g);
+    ch_free(g);
+}
+
 static int decide(fixture_t *fx, const ch_event_actor_t *who, int64_t id, int approve,
-                  const char *note, json_t **out, ch_fault_t *err)
+                  const char *note, ch_event_view_t **out, ch_fault_t *err)
 {
     memset(err, 0, sizeof(*err));
-    *out = NULL;
-    int rc = ch_event_decide(fx->eng, who, id, approve, note, out, err);
+    *out = view_new();
+    int rc = ch_event_decide(fx->eng, who, id, approve, note, *out, err);
+    *out = answered(rc, *out);
     return rc < 0 ? -1 : rc;
 }
 
 static int extend(fixture_t *fx, const ch_event_actor_t *who, int64_t id, int64_t duration_s,
-                  json_t **out, ch_fault_t *err)
+                  ch_event_view_t **out, ch_fault_t *err)
 {
     memset(err, 0, sizeof(*err));
-    *out = NULL;
-    int rc = ch_event_extend(fx->eng, who, id, duration_s, out, err);
-    if (rc < 0) {
-        assert_null(*out);
-    }
+    *out = view_new();
+    int rc = ch_event_extend(fx->eng, who, id, duration_s, *out, err);
+    *out = answered(rc, *out);
     return rc < 0 ? -1 : rc;
 }
 
 static int move_to(fixture_t *fx, const ch_event_actor_t *who, int64_t id, double lat, double lon,
-                   json_t **out, ch_fault_t *err)
+                   ch_event_view_t **out, ch_fault_t *err)
 {
     memset(err, 0, sizeof(*err));
-    *out = NULL;
-    int rc = ch_event_move(fx->eng, who, id, lat, lon, out, err);
-    if (rc < 0) {
-        assert_null(*out);
-    }
+    *out = view_new();
+    int rc = ch_event_move(fx->eng, who, id, lat, lon, *out, err);
+    *out = answered(rc, *out);
     return rc < 0 ? -1 : rc;
 }
 
@@ -443,31 +531,34 @@ static int64_t count_of(fixture_t *fx, const char *table)
 
 /* Checks a grant's token and URLs: the token verifies with the node's public key now and names
  * the grant, its event, camera and agency, and the grant's expiry (rounded up to a second). */
-static void assert_token(fixture_t *fx, const json_t *g, int64_t event_id, int64_t agency_id,
-                         int64_t expires_ms)
+static void assert_token(fixture_t *fx, const ch_event_grant_view_t *g, int64_t event_id,
+                         int64_t agency_id, int64_t expires_ms)
 {
-    const char *tok = str_of(g, "token");
+    assert_non_null(g);
+    const char *tok = g->token;
+    assert_non_null(tok);
     ch_event_claims_t c;
     assert_int_equal(ch_event_token_verify(fx->key.pk, tok, strlen(tok), fx->now / 1000, &c), 0);
-    assert_int_equal(c.grant_id, int_of(g, "id"));
+    assert_int_equal(c.grant_id, g->grant.id);
     assert_int_equal(c.event_id, event_id);
-    assert_int_equal(c.camera_id, int_of(g, "camera_id"));
+    assert_int_equal(c.camera_id, g->grant.camera_id);
     assert_int_equal(c.agency_id, agency_id);
     assert_int_equal(c.expires_s, (expires_ms + 999) / 1000);
     char want[512];
     snprintf(want, sizeof(want), "rtsp://hub.test:8554/cameras/%lld?token=%s",
              (long long)c.camera_id, tok);
-    assert_string_equal(str_of(g, "rtsp_url"), want);
+    assert_string_equal(g->rtsp_url, want);
     snprintf(want, sizeof(want), "wss://hub.test/api/v1/cameras/%lld/live?token=%s",
              (long long)c.camera_id, tok);
-    assert_string_equal(str_of(g, "ws_url"), want);
+    assert_string_equal(g->ws_url, want);
 }
 
-static void assert_no_token(const json_t *g)
+static void assert_no_token(const ch_event_grant_view_t *g)
 {
-    assert_null(json_object_get(g, "token"));
-    assert_null(json_object_get(g, "rtsp_url"));
-    assert_null(json_object_get(g, "ws_url"));
+    assert_non_null(g);
+    assert_null(g->token);
+    assert_null(g->rtsp_url);
+    assert_null(g->ws_url);
 }
 
 /* ---- notices and the audit record ------------------------------------------------------------ */
@@ -485,21 +576,22 @@ static long notice_index(const fixture_t *fx, ch_event_notice_kind_t kind, int64
 }
 
 /* Every grant of ev was announced STARTED ("active") and then ENDED with status. */
-static void assert_started_then_ended(const fixture_t *fx, const json_t *ev, const char *status)
+static void assert_started_then_ended(const fixture_t *fx, const ch_event_view_t *ev,
+                                      const char *status)
 {
-    json_t *g;
+    const ch_event_grant_view_t *g;
     size_t i;
-    json_array_foreach(json_object_get(ev, "grants"), i, g)
+    FOR_EACH_GRANT(i, g, ev)
     {
-        int64_t id = int_of(g, "id");
+        int64_t id = g->grant.id;
         long s = notice_index(fx, CH_EVENT_GRANT_STARTED, id, 0);
         assert_true(s >= 0);
         assert_string_equal(fx->notices[s].status, "active");
-        assert_int_equal(fx->notices[s].camera_id, int_of(g, "camera_id"));
+        assert_int_equal(fx->notices[s].camera_id, g->grant.camera_id);
         long e = notice_index(fx, CH_EVENT_GRANT_ENDED, id, 0);
         assert_true(e > s);
         assert_string_equal(fx->notices[e].status, status);
-        assert_int_equal(fx->notices[e].event_id, int_of(ev, "id"));
+        assert_int_equal(fx->notices[e].event_id, ev->event.id);
         /* Ended once. */
         assert_int_equal(notice_index(fx, CH_EVENT_GRANT_ENDED, id, (size_t)e + 1), -1);
     }
@@ -554,35 +646,34 @@ static void test_open_grants_the_cameras_that_see_the_point(void **state)
     fixture_t *fx = *state;
     ch_event_actor_t police = agency(fx->police, "user:park");
     uint64_t seq = ch_audit_size(fx->audit);
-    json_t *ev = open_112(fx, &police, A_LAT, A_LON, 900);
-    int64_t id = int_of(ev, "id");
+    ch_event_view_t *ev = open_112(fx, &police, A_LAT, A_LON, 900);
+    int64_t id = ev->event.id;
     int64_t expires = T0 + 900 * 1000;
 
-    assert_string_equal(str_of(ev, "service"), "112-center");
-    assert_int_equal(int_of(ev, "agency_id"), fx->police);
-    assert_int_equal(int_of(ev, "duration_s"), 900);
-    assert_time(json_object_get(ev, "expires_at"), expires);
-    assert_true(json_is_string(json_object_get(ev, "created_at")));
-    assert_string_equal(str_of(json_object_get(ev, "legal_basis"), "code"), "PIPA-18-2-7");
-    assert_string_equal(str_of(ev, "incident"), "112-20260101-0042");
-    assert_string_equal(str_of(ev, "created_by"), "user:park");
+    assert_string_equal(ev->event.service, "112-center");
+    assert_int_equal(ev->event.agency_id, fx->police);
+    assert_int_equal(ev->event.duration_s, 900);
+    assert_int_equal(ev->event.expires_at, expires);
+    assert_true(ev->event.created_at > 0);
+    assert_string_equal(ev->event.basis_code, "PIPA-18-2-7");
+    assert_non_null(ev->basis_text);
+    assert_string_equal(ev->event.incident, "112-20260101-0042");
+    assert_string_equal(ev->event.created_by, "user:park");
 
     /* Exactly the cameras that see A and that 112-center draws on. */
     assert_int_equal(grant_count(ev), 3);
     const int64_t seen[] = {fx->ptz_a, fx->fixed_a, fx->vehicle_a};
     for (size_t i = 0; i < CH_ARRAY_SIZE(seen); i++) {
-        json_t *g = grant_of(ev, seen[i]);
+        const ch_event_grant_view_t *g = grant_of(ev, seen[i]);
         assert_non_null(g);
-        assert_string_equal(str_of(g, "status"), "active");
-        assert_int_equal(int_of(g, "provider_id"), fx->district);
-        assert_time(json_object_get(g, "expires_at"), expires);
-        assert_true(json_is_object(json_object_get(g, "reason")));
+        assert_string_equal(g->grant.status, "active");
+        assert_int_equal(g->grant.provider_id, fx->district);
+        assert_int_equal(g->grant.expires_at, expires);
+        assert_non_null(g->grant.why);
         assert_token(fx, g, id, fx->police, expires);
     }
-    assert_string_equal(str_of(json_object_get(grant_of(ev, fx->fixed_a), "reason"), "visibility"),
-                        "in_fov");
-    assert_string_equal(str_of(json_object_get(grant_of(ev, fx->ptz_a), "reason"), "visibility"),
-                        "needs_pan");
+    assert_why_str(grant_of(ev, fx->fixed_a), "visibility", "in_fov");
+    assert_why_str(grant_of(ev, fx->ptz_a), "visibility", "needs_pan");
     assert_null(grant_of(ev, fx->away_a));     /* looks away */
     assert_null(grant_of(ev, fx->inactive_a)); /* offline */
     assert_null(grant_of(ev, fx->other_a));    /* a provider type 112-center does not draw on */
@@ -614,29 +705,28 @@ static void test_open_grants_the_cameras_that_see_the_point(void **state)
     /* Another agency does not see the event; the provider of its cameras does, without
      * tokens. */
     ch_event_actor_t fire = agency(fx->fire, "user:fire");
-    json_t *out = NULL;
     ch_fault_t err;
-    assert_true(ch_event_get(fx->eng, &fire, id, &out, &err) < 0);
+    assert_null(try_get(fx, &fire, id, &err));
     assert_int_equal(err.kind, CH_FAULT_NOT_FOUND);
     ch_event_actor_t prov = provider(fx->district, "apikey:9");
-    json_t *pv = get_event(fx, &prov, id);
+    ch_event_view_t *pv = get_event(fx, &prov, id);
     assert_int_equal(grant_count(pv), 3);
     assert_no_token(grant_of(pv, fx->ptz_a));
-    json_decref(pv);
+    view_free(pv);
     ch_event_actor_t prov2 = provider(fx->district2, "apikey:10");
-    assert_true(ch_event_get(fx->eng, &prov2, id, &out, &err) < 0);
+    assert_null(try_get(fx, &prov2, id, &err));
     assert_int_equal(err.kind, CH_FAULT_NOT_FOUND);
-    json_decref(ev);
+    view_free(ev);
 
     /* A place no camera sees: the event opens with no grant (and expires all the same). */
-    json_t *none = open_112(fx, &police, A_LAT + 0.05, A_LON, 60);
+    ch_event_view_t *none = open_112(fx, &police, A_LAT + 0.05, A_LON, 60);
     assert_int_equal(grant_count(none), 0);
     fx->now = T0 + 60 * 1000;
     assert_int_equal(ch_event_tick(fx->eng), 0);
-    json_t *v = get_event(fx, &police, int_of(none, "id"));
-    assert_string_equal(str_of(v, "status"), "expired");
-    json_decref(v);
-    json_decref(none);
+    ch_event_view_t *v = get_event(fx, &police, none->event.id);
+    assert_string_equal(v->event.status, "expired");
+    view_free(v);
+    view_free(none);
 }
 
 /* A two-point GeoJSON LineString: its text (free) and *line parsed (ch_geo_line_fini). */
@@ -662,28 +752,25 @@ static void test_open_along_a_path(void **state)
     b.located = 0;
     b.path = &line;
     b.path_geojson = text;
-    json_t *out = NULL;
+    ch_event_view_t *out = NULL;
     ch_fault_t err;
     assert_int_equal(try_open(fx, &police, b, &out, &err), 0);
-    int64_t id = int_of(out, "id");
-    assert_true(json_is_null(json_object_get(out, "location")));
-    assert_string_equal(str_of(json_object_get(out, "path"), "type"), "LineString");
+    int64_t id = out->event.id;
+    assert_false(out->event.located);
+    assert_string_equal(out->event.path, text);
     /* Every camera along the 1 km that sees the line and may serve, and none other. */
     assert_int_equal(grant_count(out), 5);
     const int64_t seen[] = {fx->ptz_a, fx->fixed_a, fx->vehicle_a, fx->ptz_b1, fx->ptz_b2};
     for (size_t i = 0; i < CH_ARRAY_SIZE(seen); i++) {
-        json_t *g = grant_of(out, seen[i]);
+        const ch_event_grant_view_t *g = grant_of(out, seen[i]);
         assert_non_null(g);
-        json_t *why = json_object_get(g, "reason");
-        assert_true(json_is_number(json_object_get(why, "from_m")));
-        assert_true(json_number_value(json_object_get(why, "to_m")) >=
-                    json_number_value(json_object_get(why, "from_m")));
+        assert_true(why_number(g, "to_m") >= why_number(g, "from_m"));
         assert_token(fx, g, id, fx->police, fx->now + 3600 * 1000);
     }
     assert_null(grant_of(out, fx->away_a));
     assert_null(grant_of(out, fx->other_a));
     assert_null(grant_of(out, fx->inactive_a));
-    json_decref(out);
+    view_free(out);
     /* A path event does not move. */
     assert_int_equal(move_to(fx, &police, id, B_LAT, B_LON, &out, &err), -1);
     assert_int_equal(err.kind, CH_FAULT_CONFLICT);
@@ -718,7 +805,7 @@ static void test_a_path_open_prepared_off_the_loop(void **state)
     b.path_geojson = text;
     ch_event_path_query_t *q = NULL;
     ch_fault_t err;
-    json_t *one = NULL, *two = NULL;
+    ch_event_view_t *one = NULL, *two = NULL;
     assert_int_equal(ch_event_open_prepare(fx->eng, &police, &b, &q, &err), 0);
     assert_non_null(q);
     ch_event_path_query_run(q);
@@ -730,13 +817,12 @@ static void test_a_path_open_prepared_off_the_loop(void **state)
     assert_int_equal(grant_count(one), 5);
     assert_int_equal(grant_count(two), 5);
     for (size_t i = 0; i < 5; i++) {
-        json_t *g1 = json_array_get(json_object_get(one, "grants"), i);
-        json_t *g2 = json_array_get(json_object_get(two, "grants"), i);
-        assert_int_equal(int_of(g1, "camera_id"), int_of(g2, "camera_id"));
-        assert_true(json_equal(json_object_get(g1, "reason"), json_object_get(g2, "reason")));
+        const ch_event_grant_view_t *g1 = &one->grants[i], *g2 = &two->grants[i];
+        assert_int_equal(g1->grant.camera_id, g2->grant.camera_id);
+        assert_string_equal(g1->grant.why, g2->grant.why);
     }
-    json_decref(one);
-    json_decref(two);
+    view_free(one);
+    view_free(two);
 
     /* A place: nothing to run off the loop. */
     ch_event_open_req_t at = open_req("112-center", A_LAT, A_LON, "112-1", "x", 60);
@@ -763,9 +849,10 @@ static void test_tokens_verify_and_fail_when_changed_or_expired(void **state)
 {
     fixture_t *fx = *state;
     ch_event_actor_t police = agency(fx->police, "user:park");
-    json_t *ev = open_112(fx, &police, A_LAT, A_LON, 600);
-    json_t *g = grant_of(ev, fx->ptz_a);
-    const char *tok = str_of(g, "token");
+    ch_event_view_t *ev = open_112(fx, &police, A_LAT, A_LON, 600);
+    const ch_event_grant_view_t *g = grant_of(ev, fx->ptz_a);
+    const char *tok = g->token;
+    assert_non_null(tok);
     size_t len = strlen(tok);
     assert_true(len < CH_EVENT_TOKEN_MAX);
     assert_int_equal(strncmp(tok, "v1.", 3), 0);
@@ -807,7 +894,7 @@ static void test_tokens_verify_and_fail_when_changed_or_expired(void **state)
     /* A second before the expiry it verifies; at and after it, CH_EEXPIRED with the claims. */
     assert_int_equal(ch_event_token_verify(fx->key.pk, tok, len, expires_s - 1, &c), 0);
     assert_int_equal(ch_event_token_verify(fx->key.pk, tok, len, expires_s, &c), CH_EEXPIRED);
-    assert_int_equal(c.grant_id, int_of(g, "id"));
+    assert_int_equal(c.grant_id, g->grant.id);
     assert_int_equal(c.expires_s, expires_s);
     assert_int_equal(ch_event_token_verify(fx->key.pk, tok, len, expires_s + 3600, &c),
                      CH_EEXPIRED);
@@ -838,7 +925,7 @@ static void test_tokens_verify_and_fail_when_changed_or_expired(void **state)
     ch_event_token_make(fx->key.sk, &big, t2);
     assert_int_equal(ch_event_token_verify(fx->key.pk, t2, strlen(t2), 0, &c), 0);
     assert_memory_equal(&c, &big, sizeof(c));
-    json_decref(ev);
+    view_free(ev);
 }
 
 /* ---- denials -------------------------------------------------------------------------------- */
@@ -851,7 +938,7 @@ static void expect_refusal(fixture_t *fx, const ch_event_actor_t *who, ch_event_
 {
     uint64_t seq = ch_audit_size(fx->audit);
     size_t notices = fx->nnotices;
-    json_t *out = (json_t *)0x1;
+    ch_event_view_t *out = NULL;
     ch_fault_t err;
     assert_int_equal(try_open(fx, who, body, &out, &err), -1);
     assert_null(out);
@@ -939,7 +1026,7 @@ static void test_denials_create_nothing_and_are_on_the_record(void **state)
 
     /* A provider does not open events (403, not recorded as a policy denial). */
     ch_event_actor_t prov = provider(fx->district, "apikey:3");
-    json_t *out = NULL;
+    ch_event_view_t *out = NULL;
     ch_fault_t err;
     b = open_req("112-center", A_LAT, A_LON, "112-1", "x", 60);
     assert_int_equal(try_open(fx, &prov, b, &out, &err), -1);
@@ -959,9 +1046,9 @@ static void test_expiry_on_the_injected_clock(void **state)
     fixture_t *fx = *state;
     ch_event_actor_t police = agency(fx->police, "user:park");
     uint64_t seq = ch_audit_size(fx->audit);
-    json_t *e1 = open_112(fx, &police, A_LAT, A_LON, 600);
-    json_t *e2 = open_112(fx, &police, A_LAT, A_LON, 1200);
-    int64_t id1 = int_of(e1, "id"), id2 = int_of(e2, "id");
+    ch_event_view_t *e1 = open_112(fx, &police, A_LAT, A_LON, 600);
+    ch_event_view_t *e2 = open_112(fx, &police, A_LAT, A_LON, 1200);
+    int64_t id1 = e1->event.id, id2 = e2->event.id;
     assert_int_equal(ch_event_live_grants(fx->eng), 6);
     assert_int_equal(ch_event_next_due(fx->eng), T0 + 600 * 1000);
 
@@ -977,23 +1064,23 @@ static void test_expiry_on_the_injected_clock(void **state)
     assert_int_equal(ch_event_next_due(fx->eng), T0 + 1200 * 1000);
     assert_int_equal(ch_event_tick(fx->eng), 0);
 
-    json_t *v1 = get_event(fx, &police, id1);
-    assert_string_equal(str_of(v1, "status"), "expired");
-    assert_string_equal(str_of(v1, "closed_by"), "system");
-    assert_time(json_object_get(v1, "closed_at"), fx->now);
+    ch_event_view_t *v1 = get_event(fx, &police, id1);
+    assert_string_equal(v1->event.status, "expired");
+    assert_string_equal(v1->event.closed_by, "system");
+    assert_int_equal(v1->event.closed_at, fx->now);
     assert_int_equal(grant_count(v1), 3);
-    json_t *g;
+    const ch_event_grant_view_t *g;
     size_t i;
-    json_array_foreach(json_object_get(v1, "grants"), i, g)
+    FOR_EACH_GRANT(i, g, v1)
     {
-        assert_string_equal(str_of(g, "status"), "expired");
+        assert_string_equal(g->grant.status, "expired");
         assert_no_token(g);
-        assert_time(json_object_get(g, "ended_at"), fx->now);
-        assert_string_equal(str_of(g, "ended_by"), "system");
+        assert_int_equal(g->grant.ended_at, fx->now);
+        assert_string_equal(g->grant.ended_by, "system");
     }
     assert_started_then_ended(fx, e1, "expired");
-    json_t *v2 = get_event(fx, &police, id2);
-    assert_string_equal(str_of(v2, "status"), "active");
+    ch_event_view_t *v2 = get_event(fx, &police, id2);
+    assert_string_equal(v2->event.status, "active");
     assert_token(fx, grant_of(v2, fx->ptz_a), id2, fx->police, T0 + 1200 * 1000);
 
     char object[48];
@@ -1012,13 +1099,13 @@ static void test_expiry_on_the_injected_clock(void **state)
     assert_int_equal(ch_event_tick(fx->eng), 3);
     assert_int_equal(ch_event_live_grants(fx->eng), 0);
     assert_int_equal(ch_event_next_due(fx->eng), INT64_MAX);
-    json_decref(v2);
+    view_free(v2);
     v2 = get_event(fx, &police, id2);
-    assert_string_equal(str_of(v2, "status"), "expired");
+    assert_string_equal(v2->event.status, "expired");
     assert_started_then_ended(fx, e2, "expired");
 
     /* An expired event is not closed or extended. */
-    json_t *out;
+    ch_event_view_t *out = NULL;
     ch_fault_t err;
     assert_int_equal(call(fx, ch_event_close, &police, id1, NULL, &out, &err), -1);
     assert_int_equal(err.kind, CH_FAULT_CONFLICT);
@@ -1027,22 +1114,20 @@ static void test_expiry_on_the_injected_clock(void **state)
 
     /* The list by status. */
     ch_store_filter_t f = {.status = "expired"};
-    assert_int_equal(ch_event_list(fx->eng, &police, &f, &out, &err), 0);
-    assert_int_equal(int_of(out, "total"), 2);
-    json_decref(out);
-    json_decref(e1);
-    json_decref(e2);
-    json_decref(v1);
-    json_decref(v2);
+    assert_int_equal(list_total(fx, &police, &f), 2);
+    view_free(e1);
+    view_free(e2);
+    view_free(v1);
+    view_free(v2);
 }
 
 static void test_restart_expires_what_expired_while_down(void **state)
 {
     fixture_t *fx = *state;
     ch_event_actor_t police = agency(fx->police, "user:park");
-    json_t *e1 = open_112(fx, &police, A_LAT, A_LON, 600);
-    json_t *e2 = open_112(fx, &police, A_LAT, A_LON, 3600);
-    int64_t id1 = int_of(e1, "id"), id2 = int_of(e2, "id");
+    ch_event_view_t *e1 = open_112(fx, &police, A_LAT, A_LON, 600);
+    ch_event_view_t *e2 = open_112(fx, &police, A_LAT, A_LON, 3600);
+    int64_t id1 = e1->event.id, id2 = e2->event.id;
     uint64_t seq = ch_audit_size(fx->audit);
 
     /* Down for 15 minutes. */
@@ -1051,17 +1136,17 @@ static void test_restart_expires_what_expired_while_down(void **state)
     fx->now = T0 + 900 * 1000;
     make_engine(fx); /* restores */
 
-    json_t *v1 = get_event(fx, &police, id1);
-    assert_string_equal(str_of(v1, "status"), "expired");
-    json_t *g;
+    ch_event_view_t *v1 = get_event(fx, &police, id1);
+    assert_string_equal(v1->event.status, "expired");
+    const ch_event_grant_view_t *g;
     size_t i;
-    json_array_foreach(json_object_get(v1, "grants"), i, g)
+    FOR_EACH_GRANT(i, g, v1)
     {
-        assert_string_equal(str_of(g, "status"), "expired");
+        assert_string_equal(g->grant.status, "expired");
     }
     assert_started_then_ended(fx, e1, "expired");
-    json_t *v2 = get_event(fx, &police, id2);
-    assert_string_equal(str_of(v2, "status"), "active");
+    ch_event_view_t *v2 = get_event(fx, &police, id2);
+    assert_string_equal(v2->event.status, "active");
     assert_int_equal(ch_event_live_grants(fx->eng), 3);
     assert_int_equal(ch_event_next_due(fx->eng), T0 + 3600 * 1000);
 
@@ -1080,17 +1165,17 @@ static void test_restart_expires_what_expired_while_down(void **state)
     fx->now = T0 + 3600 * 1000;
     assert_int_equal(ch_event_tick(fx->eng), 3);
     assert_started_then_ended(fx, e2, "expired");
-    json_decref(e1);
-    json_decref(e2);
-    json_decref(v1);
-    json_decref(v2);
+    view_free(e1);
+    view_free(e2);
+    view_free(v1);
+    view_free(v2);
 }
 
 /* ---- approval ------------------------------------------------------------------------------- */
 
-static json_t *open_wanted_vehicle(fixture_t *fx, const ch_event_actor_t *who)
+static ch_event_view_t *open_wanted_vehicle(fixture_t *fx, const ch_event_actor_t *who)
 {
-    json_t *out = NULL;
+    ch_event_view_t *out = NULL;
     ch_fault_t err;
     assert_int_equal(try_open(fx, who,
                               open_req("wanted-vehicle", A_LAT, A_LON, "112-20260101-0099",
@@ -1107,14 +1192,14 @@ static void test_approval_flow(void **state)
     uint64_t seq = ch_audit_size(fx->audit);
 
     /* wanted-vehicle needs an operator's approval and draws on 차량방범 cameras only. */
-    json_t *ev = open_wanted_vehicle(fx, &police);
-    int64_t id = int_of(ev, "id");
-    assert_string_equal(str_of(ev, "status"), "pending");
-    assert_true(json_is_null(json_object_get(ev, "expires_at")));
+    ch_event_view_t *ev = open_wanted_vehicle(fx, &police);
+    int64_t id = ev->event.id;
+    assert_string_equal(ev->event.status, "pending");
+    assert_int_equal(ev->event.expires_at, 0);
     assert_int_equal(grant_count(ev), 1);
-    json_t *g = grant_of(ev, fx->vehicle_a);
+    const ch_event_grant_view_t *g = grant_of(ev, fx->vehicle_a);
     assert_non_null(g);
-    assert_string_equal(str_of(g, "status"), "pending");
+    assert_string_equal(g->grant.status, "pending");
     assert_no_token(g);
     assert_int_equal(ch_event_live_grants(fx->eng), 0);
     assert_int_equal(ch_event_next_due(fx->eng), INT64_MAX);
@@ -1126,7 +1211,7 @@ static void test_approval_flow(void **state)
     json_decref(r);
 
     /* An agency may not approve, not even its own event. */
-    json_t *out;
+    ch_event_view_t *out = NULL;
     ch_fault_t err;
     assert_int_equal(decide(fx, &police, id, 1, NULL, &out, &err), -1);
     assert_int_equal(err.kind, CH_FAULT_FORBIDDEN);
@@ -1136,11 +1221,11 @@ static void test_approval_flow(void **state)
     fx->now = T0 + 120 * 1000;
     int64_t expires = fx->now + 600 * 1000;
     assert_int_equal(decide(fx, &operator_kim, id, 1, "plate confirmed", &out, &err), 0);
-    assert_string_equal(str_of(out, "status"), "active");
-    assert_string_equal(str_of(out, "decided_by"), "user:kim");
-    assert_string_equal(str_of(out, "decision_note"), "plate confirmed");
-    assert_time(json_object_get(out, "expires_at"), expires);
-    json_decref(out);
+    assert_string_equal(out->event.status, "active");
+    assert_string_equal(out->event.decided_by, "user:kim");
+    assert_string_equal(out->event.decision_note, "plate confirmed");
+    assert_int_equal(out->event.expires_at, expires);
+    view_free(out);
     assert_int_equal(ch_event_live_grants(fx->eng), 1);
     assert_int_equal(ch_event_next_due(fx->eng), expires);
     assert_int_equal(fx->nnotices, 1);
@@ -1152,29 +1237,29 @@ static void test_approval_flow(void **state)
     json_decref(r);
 
     /* The agency now sees its token. */
-    json_t *v = get_event(fx, &police, id);
+    ch_event_view_t *v = get_event(fx, &police, id);
     g = grant_of(v, fx->vehicle_a);
-    assert_string_equal(str_of(g, "status"), "active");
-    assert_time(json_object_get(g, "expires_at"), expires);
+    assert_string_equal(g->grant.status, "active");
+    assert_int_equal(g->grant.expires_at, expires);
     assert_token(fx, g, id, fx->police, expires);
-    json_decref(v);
+    view_free(v);
 
     /* Approving again is a conflict. */
     assert_int_equal(decide(fx, &operator_kim, id, 1, NULL, &out, &err), -1);
     assert_int_equal(err.kind, CH_FAULT_CONFLICT);
 
     /* Another pending event, denied by the operator. */
-    json_t *ev2 = open_wanted_vehicle(fx, &police);
-    int64_t id2 = int_of(ev2, "id");
-    assert_string_equal(str_of(ev2, "status"), "pending");
+    ch_event_view_t *ev2 = open_wanted_vehicle(fx, &police);
+    int64_t id2 = ev2->event.id;
+    assert_string_equal(ev2->event.status, "pending");
     assert_int_equal(decide(fx, &operator_kim, id2, 0, "no case number on file", &out, &err), 0);
-    assert_string_equal(str_of(out, "status"), "denied");
-    assert_string_equal(str_of(out, "decided_by"), "user:kim");
+    assert_string_equal(out->event.status, "denied");
+    assert_string_equal(out->event.decided_by, "user:kim");
     assert_int_equal(grant_count(out), 1);
     g = grant_of(out, fx->vehicle_a);
-    assert_string_equal(str_of(g, "status"), "denied");
+    assert_string_equal(g->grant.status, "denied");
     assert_no_token(g);
-    json_decref(out);
+    view_free(out);
     assert_int_equal(ch_event_live_grants(fx->eng), 1);
     event_object(object, id2);
     r = find_record(fx, seq, "event.deny", object);
@@ -1188,20 +1273,20 @@ static void test_approval_flow(void **state)
     assert_int_equal(err.kind, CH_FAULT_CONFLICT);
 
     /* A pending event that is restored stays pending, then is approved by the new engine. */
-    json_t *ev3 = open_wanted_vehicle(fx, &police);
-    int64_t id3 = int_of(ev3, "id");
+    ch_event_view_t *ev3 = open_wanted_vehicle(fx, &police);
+    int64_t id3 = ev3->event.id;
     ch_event_engine_free(fx->eng);
     fx->now += 3600 * 1000;
     make_engine(fx);
     v = get_event(fx, &police, id3);
-    assert_string_equal(str_of(v, "status"), "pending");
-    json_decref(v);
+    assert_string_equal(v->event.status, "pending");
+    view_free(v);
     assert_int_equal(decide(fx, &operator_kim, id3, 1, NULL, &out, &err), 0);
-    assert_time(json_object_get(out, "expires_at"), fx->now + 600 * 1000);
-    json_decref(out);
-    json_decref(ev);
-    json_decref(ev2);
-    json_decref(ev3);
+    assert_int_equal(out->event.expires_at, fx->now + 600 * 1000);
+    view_free(out);
+    view_free(ev);
+    view_free(ev2);
+    view_free(ev3);
 }
 
 /* ---- extension ------------------------------------------------------------------------------ */
@@ -1210,10 +1295,10 @@ static void test_extension_within_and_beyond_the_rule(void **state)
 {
     fixture_t *fx = *state;
     ch_event_actor_t police = agency(fx->police, "user:park");
-    json_t *ev = open_112(fx, &police, A_LAT, A_LON, 600);
-    int64_t id = int_of(ev, "id");
+    ch_event_view_t *ev = open_112(fx, &police, A_LAT, A_LON, 600);
+    int64_t id = ev->event.id;
     uint64_t seq = ch_audit_size(fx->audit);
-    json_t *out;
+    ch_event_view_t *out = NULL;
     ch_fault_t err;
 
     fx->now = T0 + 60 * 1000;
@@ -1227,16 +1312,16 @@ static void test_extension_within_and_beyond_the_rule(void **state)
     for (int k = 1; k <= 2; k++) {
         expires += 300 * 1000;
         assert_int_equal(extend(fx, &police, id, 300, &out, &err), 0);
-        assert_int_equal(int_of(out, "extensions"), k);
-        assert_time(json_object_get(out, "expires_at"), expires);
-        json_t *g;
+        assert_int_equal(out->event.extensions, k);
+        assert_int_equal(out->event.expires_at, expires);
+        const ch_event_grant_view_t *g;
         size_t i;
-        json_array_foreach(json_object_get(out, "grants"), i, g)
+        FOR_EACH_GRANT(i, g, out)
         {
-            assert_time(json_object_get(g, "expires_at"), expires);
+            assert_int_equal(g->grant.expires_at, expires);
             assert_token(fx, g, id, fx->police, expires);
         }
-        json_decref(out);
+        view_free(out);
         assert_int_equal(ch_event_next_due(fx->eng), expires);
     }
     /* The third goes beyond the rule. */
@@ -1244,10 +1329,10 @@ static void test_extension_within_and_beyond_the_rule(void **state)
     assert_int_equal(err.kind, CH_FAULT_DENIED);
     assert_string_equal(ch_fault_code(&err), "denied");
     assert_string_equal(err.rule, "extension_limit");
-    json_t *v = get_event(fx, &police, id);
-    assert_int_equal(int_of(v, "extensions"), 2);
-    assert_time(json_object_get(v, "expires_at"), expires);
-    json_decref(v);
+    ch_event_view_t *v = get_event(fx, &police, id);
+    assert_int_equal(v->event.extensions, 2);
+    assert_int_equal(v->event.expires_at, expires);
+    view_free(v);
     char object[48];
     event_object(object, id);
     json_t *r = find_record(fx, seq, "event.extend", object);
@@ -1267,12 +1352,12 @@ static void test_extension_within_and_beyond_the_rule(void **state)
     ch_event_open_req_t b =
         open_req("military-training", A_LAT, A_LON, NULL, "integrated defense drill", 3600);
     assert_int_equal(try_open(fx, &army, b, &out, &err), 0);
-    int64_t mid = int_of(out, "id");
-    assert_string_equal(str_of(out, "status"), "pending");
+    int64_t mid = out->event.id;
+    assert_string_equal(out->event.status, "pending");
     assert_int_equal(grant_count(out), 3);
-    json_decref(out);
+    view_free(out);
     assert_int_equal(decide(fx, &operator_kim, mid, 1, NULL, &out, &err), 0);
-    json_decref(out);
+    view_free(out);
     seq = ch_audit_size(fx->audit);
     assert_int_equal(extend(fx, &army, mid, 600, &out, &err), -1);
     assert_int_equal(err.kind, CH_FAULT_DENIED);
@@ -1287,14 +1372,14 @@ static void test_extension_within_and_beyond_the_rule(void **state)
     ch_event_actor_t center = agency(fx->district, "user:center");
     b = open_req("ansimi-sos", A_LAT, A_LON, "SOS-77", NULL, 600);
     assert_int_equal(try_open(fx, &center, b, &out, &err), 0);
-    int64_t aid = int_of(out, "id");
-    json_decref(out);
+    int64_t aid = out->event.id;
+    view_free(out);
     assert_int_equal(extend(fx, &center, aid, 60, &out, &err), -1);
     assert_string_equal(err.rule, "extension_role_not_allowed");
     assert_int_equal(extend(fx, &operator_kim, aid, 60, &out, &err), 0);
-    assert_int_equal(int_of(out, "extensions"), 1);
-    json_decref(out);
-    json_decref(ev);
+    assert_int_equal(out->event.extensions, 1);
+    view_free(out);
+    view_free(ev);
 }
 
 /* ---- close and revoke ----------------------------------------------------------------------- */
@@ -1304,10 +1389,10 @@ static void test_close_by_the_agency(void **state)
     fixture_t *fx = *state;
     ch_event_actor_t police = agency(fx->police, "user:park");
     ch_event_actor_t fire = agency(fx->fire, "user:choi");
-    json_t *ev = open_112(fx, &police, A_LAT, A_LON, 600);
-    int64_t id = int_of(ev, "id");
+    ch_event_view_t *ev = open_112(fx, &police, A_LAT, A_LON, 600);
+    int64_t id = ev->event.id;
     uint64_t seq = ch_audit_size(fx->audit);
-    json_t *out;
+    ch_event_view_t *out = NULL;
     ch_fault_t err;
 
     /* Not another agency's to close, nor a provider's. */
@@ -1322,20 +1407,20 @@ static void test_close_by_the_agency(void **state)
 
     fx->now = T0 + 100 * 1000;
     assert_int_equal(call(fx, ch_event_close, &police, id, "suspect arrested", &out, &err), 0);
-    assert_string_equal(str_of(out, "status"), "closed");
-    assert_string_equal(str_of(out, "closed_by"), "user:park");
-    assert_string_equal(str_of(out, "close_reason"), "suspect arrested");
-    assert_time(json_object_get(out, "closed_at"), fx->now);
-    json_t *g;
+    assert_string_equal(out->event.status, "closed");
+    assert_string_equal(out->event.closed_by, "user:park");
+    assert_string_equal(out->event.close_reason, "suspect arrested");
+    assert_int_equal(out->event.closed_at, fx->now);
+    const ch_event_grant_view_t *g;
     size_t i;
-    json_array_foreach(json_object_get(out, "grants"), i, g)
+    FOR_EACH_GRANT(i, g, out)
     {
-        assert_string_equal(str_of(g, "status"), "closed");
-        assert_string_equal(str_of(g, "ended_by"), "user:park");
-        assert_string_equal(str_of(g, "end_reason"), "suspect arrested");
+        assert_string_equal(g->grant.status, "closed");
+        assert_string_equal(g->grant.ended_by, "user:park");
+        assert_string_equal(g->grant.end_reason, "suspect arrested");
         assert_no_token(g);
     }
-    json_decref(out);
+    view_free(out);
     assert_started_then_ended(fx, ev, "closed");
     assert_int_equal(ch_event_live_grants(fx->eng), 0);
     assert_int_equal(ch_event_next_due(fx->eng), INT64_MAX);
@@ -1357,62 +1442,62 @@ static void test_close_by_the_agency(void **state)
     assert_null(find_record(fx, seq, "event.expire", object));
 
     /* An operator revokes an event (its grants "revoked"). */
-    json_t *e2 = open_112(fx, &police, A_LAT, A_LON, 600);
-    int64_t id2 = int_of(e2, "id");
+    ch_event_view_t *e2 = open_112(fx, &police, A_LAT, A_LON, 600);
+    int64_t id2 = e2->event.id;
     assert_int_equal(call(fx, ch_event_revoke, &operator_kim, id2, "misuse suspected", &out, &err),
                      0);
-    assert_string_equal(str_of(out, "status"), "closed");
-    json_array_foreach(json_object_get(out, "grants"), i, g)
+    assert_string_equal(out->event.status, "closed");
+    FOR_EACH_GRANT(i, g, out)
     {
-        assert_string_equal(str_of(g, "status"), "revoked");
+        assert_string_equal(g->grant.status, "revoked");
     }
-    json_decref(out);
+    view_free(out);
     assert_started_then_ended(fx, e2, "revoked");
-    json_decref(e2);
-    json_decref(ev);
+    view_free(e2);
+    view_free(ev);
 }
 
 static void test_revoke_one_grant_by_its_provider(void **state)
 {
     fixture_t *fx = *state;
     ch_event_actor_t police = agency(fx->police, "user:park");
-    json_t *ev = open_dispatch(fx, &police, A_LAT, A_LON, 600);
-    int64_t id = int_of(ev, "id");
-    int64_t gid = int_of(grant_of(ev, fx->ptz_a), "id");
+    ch_event_view_t *ev = open_dispatch(fx, &police, A_LAT, A_LON, 600);
+    int64_t id = ev->event.id;
+    int64_t gid = grant_of(ev, fx->ptz_a)->grant.id;
     uint64_t seq = ch_audit_size(fx->audit);
-    json_t *out;
+    ch_event_view_t *out = NULL;
+    ch_event_grant_view_t *gout = NULL;
     ch_fault_t err;
 
     /* Another provider does not even see the grant; the agency may not revoke it. */
     ch_event_actor_t prov2 = provider(fx->district2, "apikey:12");
-    assert_int_equal(call(fx, ch_event_revoke_grant, &prov2, gid, NULL, &out, &err), -1);
+    assert_int_equal(revoke_grant(fx, &prov2, gid, NULL, &gout, &err), -1);
     assert_int_equal(err.kind, CH_FAULT_NOT_FOUND);
-    assert_int_equal(call(fx, ch_event_revoke_grant, &police, gid, NULL, &out, &err), -1);
+    assert_int_equal(revoke_grant(fx, &police, gid, NULL, &gout, &err), -1);
     assert_int_equal(err.kind, CH_FAULT_FORBIDDEN);
     ch_event_actor_t prov = provider(fx->district, "apikey:11");
-    assert_int_equal(call(fx, ch_event_revoke_grant, &prov, 999999, NULL, &out, &err), -1);
+    assert_int_equal(revoke_grant(fx, &prov, 999999, NULL, &gout, &err), -1);
     assert_int_equal(err.kind, CH_FAULT_NOT_FOUND);
 
     fx->now = T0 + 30 * 1000;
-    assert_int_equal(
-        call(fx, ch_event_revoke_grant, &prov, gid, "camera in a private area", &out, &err), 0);
-    assert_int_equal(int_of(out, "id"), gid);
-    assert_string_equal(str_of(out, "status"), "revoked");
-    assert_string_equal(str_of(out, "ended_by"), "apikey:11");
-    assert_no_token(out);
-    json_decref(out);
+    assert_int_equal(revoke_grant(fx, &prov, gid, "camera in a private area", &gout, &err), 0);
+    assert_int_equal(gout->grant.id, gid);
+    assert_string_equal(gout->grant.status, "revoked");
+    assert_string_equal(gout->grant.ended_by, "apikey:11");
+    assert_no_token(gout);
+    grant_view_free(gout);
     long e = notice_index(fx, CH_EVENT_GRANT_ENDED, gid, 0);
     assert_true(e >= 0);
     assert_string_equal(fx->notices[e].status, "revoked");
     assert_int_equal(ch_event_live_grants(fx->eng), 2);
 
     /* The event goes on with the other cameras. */
-    json_t *v = get_event(fx, &police, id);
-    assert_string_equal(str_of(v, "status"), "active");
-    assert_string_equal(str_of(grant_of(v, fx->ptz_a), "status"), "revoked");
+    ch_event_view_t *v = get_event(fx, &police, id);
+    assert_string_equal(v->event.status, "active");
+    assert_string_equal(grant_of(v, fx->ptz_a)->grant.status, "revoked");
     assert_no_token(grant_of(v, fx->ptz_a));
     assert_token(fx, grant_of(v, fx->fixed_a), id, fx->police, T0 + 600 * 1000);
-    json_decref(v);
+    view_free(v);
     char object[48];
     snprintf(object, sizeof(object), "grant:%lld", (long long)gid);
     json_t *r = find_record(fx, seq, "grant.revoke", object);
@@ -1421,14 +1506,14 @@ static void test_revoke_one_grant_by_its_provider(void **state)
     json_decref(r);
 
     /* Revoked once. */
-    assert_int_equal(call(fx, ch_event_revoke_grant, &prov, gid, NULL, &out, &err), -1);
+    assert_int_equal(revoke_grant(fx, &prov, gid, NULL, &gout, &err), -1);
     assert_int_equal(err.kind, CH_FAULT_CONFLICT);
 
     /* A move that the revoked camera still sees does not grant it again. */
     assert_int_equal(move_to(fx, &police, id, A_LAT + 2 * N_M, A_LON, &out, &err), 0);
     assert_int_equal(grant_count(out), 3);
-    assert_string_equal(str_of(grant_of(out, fx->ptz_a), "status"), "revoked");
-    json_decref(out);
+    assert_string_equal(grant_of(out, fx->ptz_a)->grant.status, "revoked");
+    view_free(out);
     assert_int_equal(ch_event_live_grants(fx->eng), 2);
 
     /* The expiry ends the two others only. */
@@ -1437,10 +1522,10 @@ static void test_revoke_one_grant_by_its_provider(void **state)
     assert_int_equal(ch_event_tick(fx->eng), 2);
     assert_int_equal(fx->nnotices, n + 2);
     v = get_event(fx, &police, id);
-    assert_string_equal(str_of(grant_of(v, fx->ptz_a), "status"), "revoked");
-    assert_string_equal(str_of(grant_of(v, fx->fixed_a), "status"), "expired");
-    json_decref(v);
-    json_decref(ev);
+    assert_string_equal(grant_of(v, fx->ptz_a)->grant.status, "revoked");
+    assert_string_equal(grant_of(v, fx->fixed_a)->grant.status, "expired");
+    view_free(v);
+    view_free(ev);
 }
 
 /* What the relay hears from the gate's follower. */
@@ -1472,18 +1557,18 @@ static void test_the_gate_follows_the_grants_whoever_writes_them(void **state)
     assert_int_equal(ch_event_follow_grants(fx->st, gate, on_gate, &h, &f), 0);
     assert_int_equal(ch_event_gate_live(gate), 0);
     ch_event_actor_t police = agency(fx->police, "user:park");
-    json_t *ev = open_dispatch(fx, &police, A_LAT, A_LON, 600);
-    int64_t gid = int_of(grant_of(ev, fx->ptz_a), "id");
-    int64_t gid2 = int_of(grant_of(ev, fx->fixed_a), "id");
+    ch_event_view_t *ev = open_dispatch(fx, &police, A_LAT, A_LON, 600);
+    int64_t gid = grant_of(ev, fx->ptz_a)->grant.id;
+    int64_t gid2 = grant_of(ev, fx->fixed_a)->grant.id;
     assert_int_equal(ch_event_gate_live(gate), 3);
     assert_int_equal(h.hold, 3);
 
     /* The engine revokes: ended at its commit. */
-    json_t *out;
+    ch_event_grant_view_t *out = NULL;
     ch_fault_t err;
     ch_event_actor_t prov = provider(fx->district, "apikey:11");
-    assert_int_equal(call(fx, ch_event_revoke_grant, &prov, gid, NULL, &out, &err), 0);
-    json_decref(out);
+    assert_int_equal(revoke_grant(fx, &prov, gid, NULL, &out, &err), 0);
+    grant_view_free(out);
     assert_false(ch_event_gate_is_live(gate, gid));
     assert_int_equal(h.ended, 1);
     assert_int_equal(h.hold, 2);
@@ -1515,7 +1600,7 @@ static void test_the_gate_follows_the_grants_whoever_writes_them(void **state)
     ch_event_gate_free(later);
     ch_event_follow_end(f);
     ch_event_gate_free(gate);
-    json_decref(ev);
+    view_free(ev);
 }
 
 /* Cameras an import took out of service (another store handle: here the store directly) lose
@@ -1525,13 +1610,13 @@ static void test_cameras_out_of_service_lose_live_and_pending_grants(void **stat
 {
     fixture_t *fx = *state;
     ch_event_actor_t police = agency(fx->police, "apikey:1");
-    json_t *live = open_112(fx, &police, A_LAT, A_LON, 600);
-    json_t *pending = open_wanted_vehicle(fx, &police);
-    assert_string_equal(str_of(pending, "status"), "pending");
+    ch_event_view_t *live = open_112(fx, &police, A_LAT, A_LON, 600);
+    ch_event_view_t *pending = open_wanted_vehicle(fx, &police);
+    assert_string_equal(pending->event.status, "pending");
     assert_non_null(grant_of(live, fx->vehicle_a));
     assert_non_null(grant_of(live, fx->fixed_a));
-    int64_t pending_gid = int_of(grant_of(pending, fx->vehicle_a), "id");
-    int64_t vehicle_gid = int_of(grant_of(live, fx->vehicle_a), "id");
+    int64_t pending_gid = grant_of(pending, fx->vehicle_a)->grant.id;
+    int64_t vehicle_gid = grant_of(live, fx->vehicle_a)->grant.id;
     size_t before = ch_event_live_grants(fx->eng);
     assert_int_equal(ch_event_end_inactive_camera_grants(fx->eng, "user:lee"), 0);
     assert_int_equal(ch_event_live_grants(fx->eng), before);
@@ -1550,14 +1635,14 @@ static void test_cameras_out_of_service_lose_live_and_pending_grants(void **stat
     assert_true(notice_index(fx, CH_EVENT_GRANT_ENDED, vehicle_gid, 0) >= 0);
     assert_true(notice_index(fx, CH_EVENT_GRANT_ENDED, pending_gid, 0) < 0); /* never live */
 
-    json_t *v = get_event(fx, &police, int_of(live, "id"));
-    assert_string_equal(str_of(v, "status"), "active");
-    assert_string_equal(str_of(grant_of(v, fx->vehicle_a), "status"), "revoked");
-    assert_string_equal(str_of(grant_of(v, fx->vehicle_a), "end_reason"), "camera_deactivated");
-    assert_string_equal(str_of(grant_of(v, fx->vehicle_a), "ended_by"), "user:lee");
-    assert_string_equal(str_of(grant_of(v, fx->fixed_a), "end_reason"), "camera_removed");
-    assert_string_equal(str_of(grant_of(v, fx->ptz_a), "status"), "active");
-    json_decref(v);
+    ch_event_view_t *v = get_event(fx, &police, live->event.id);
+    assert_string_equal(v->event.status, "active");
+    assert_string_equal(grant_of(v, fx->vehicle_a)->grant.status, "revoked");
+    assert_string_equal(grant_of(v, fx->vehicle_a)->grant.end_reason, "camera_deactivated");
+    assert_string_equal(grant_of(v, fx->vehicle_a)->grant.ended_by, "user:lee");
+    assert_string_equal(grant_of(v, fx->fixed_a)->grant.end_reason, "camera_removed");
+    assert_string_equal(grant_of(v, fx->ptz_a)->grant.status, "active");
+    view_free(v);
     char object[48];
     snprintf(object, sizeof(object), "grant:%lld", (long long)pending_gid);
     json_t *r = find_record(fx, seq, "grant.revoke", object);
@@ -1566,15 +1651,15 @@ static void test_cameras_out_of_service_lose_live_and_pending_grants(void **stat
     json_decref(r);
     assert_int_equal(ch_event_end_inactive_camera_grants(fx->eng, "user:lee"), 0);
 
-    json_t *out;
+    ch_event_view_t *out = NULL;
     ch_fault_t err;
-    assert_int_equal(decide(fx, &operator_kim, int_of(pending, "id"), 1, NULL, &out, &err), 0);
-    assert_string_equal(str_of(out, "status"), "active");
-    assert_string_equal(str_of(grant_of(out, fx->vehicle_a), "status"), "revoked");
+    assert_int_equal(decide(fx, &operator_kim, pending->event.id, 1, NULL, &out, &err), 0);
+    assert_string_equal(out->event.status, "active");
+    assert_string_equal(grant_of(out, fx->vehicle_a)->grant.status, "revoked");
     assert_no_token(grant_of(out, fx->vehicle_a));
-    json_decref(out);
-    json_decref(pending);
-    json_decref(live);
+    view_free(out);
+    view_free(pending);
+    view_free(live);
 }
 
 /* ---- concurrent events ------------------------------------------------------------------- */
@@ -1584,42 +1669,38 @@ static void test_concurrent_events_on_the_same_cameras(void **state)
     fixture_t *fx = *state;
     ch_event_actor_t police = agency(fx->police, "user:park");
     ch_event_actor_t station = agency(fx->station, "user:lee");
-    json_t *e1 = open_112(fx, &police, A_LAT, A_LON, 600);
-    json_t *e2 = open_112(fx, &station, A_LAT + 5 * N_M, A_LON, 1200);
-    int64_t id1 = int_of(e1, "id"), id2 = int_of(e2, "id");
-    json_t *g1 = grant_of(e1, fx->ptz_a), *g2 = grant_of(e2, fx->ptz_a);
+    ch_event_view_t *e1 = open_112(fx, &police, A_LAT, A_LON, 600);
+    ch_event_view_t *e2 = open_112(fx, &station, A_LAT + 5 * N_M, A_LON, 1200);
+    int64_t id1 = e1->event.id, id2 = e2->event.id;
+    const ch_event_grant_view_t *g1 = grant_of(e1, fx->ptz_a), *g2 = grant_of(e2, fx->ptz_a);
     assert_non_null(g1);
     assert_non_null(g2);
-    assert_true(int_of(g1, "id") != int_of(g2, "id"));
+    assert_true(g1->grant.id != g2->grant.id);
     assert_token(fx, g2, id2, fx->station, T0 + 1200 * 1000);
     assert_int_equal(ch_event_live_grants(fx->eng), 6);
 
     /* Each agency sees its own events only. */
-    json_t *out;
+    ch_event_view_t *out = NULL;
     ch_fault_t err;
-    assert_true(ch_event_get(fx->eng, &station, id1, &out, &err) < 0);
+    assert_null(try_get(fx, &station, id1, &err));
     assert_int_equal(err.kind, CH_FAULT_NOT_FOUND);
     ch_store_filter_t f = {0};
-    assert_int_equal(ch_event_list(fx->eng, &station, &f, &out, &err), 0);
-    assert_int_equal(int_of(out, "total"), 1);
-    json_decref(out);
-    assert_int_equal(ch_event_list(fx->eng, &operator_kim, &f, &out, &err), 0);
-    assert_int_equal(int_of(out, "total"), 2);
-    json_decref(out);
+    assert_int_equal(list_total(fx, &station, &f), 1);
+    assert_int_equal(list_total(fx, &operator_kim, &f), 2);
 
     /* Closing one leaves the other as it was. */
     assert_int_equal(call(fx, ch_event_close, &police, id1, NULL, &out, &err), 0);
-    json_decref(out);
+    view_free(out);
     assert_int_equal(ch_event_live_grants(fx->eng), 3);
-    assert_int_equal(notice_index(fx, CH_EVENT_GRANT_ENDED, int_of(g2, "id"), 0), -1);
-    json_t *v2 = get_event(fx, &station, id2);
-    assert_string_equal(str_of(v2, "status"), "active");
+    assert_int_equal(notice_index(fx, CH_EVENT_GRANT_ENDED, g2->grant.id, 0), -1);
+    ch_event_view_t *v2 = get_event(fx, &station, id2);
+    assert_string_equal(v2->event.status, "active");
     assert_int_equal(grant_count(v2), 3);
     assert_token(fx, grant_of(v2, fx->ptz_a), id2, fx->station, T0 + 1200 * 1000);
-    json_decref(v2);
+    view_free(v2);
     assert_int_equal(ch_event_next_due(fx->eng), T0 + 1200 * 1000);
-    json_decref(e1);
-    json_decref(e2);
+    view_free(e1);
+    view_free(e2);
 }
 
 /* ---- moving subjects ------------------------------------------------------------------------ */
@@ -1628,10 +1709,10 @@ static void test_moving_subject_keeps_cameras_behind_for_the_grace(void **state)
 {
     fixture_t *fx = *state;
     ch_event_actor_t police = agency(fx->police, "user:park");
-    json_t *ev = open_dispatch(fx, &police, A_LAT, A_LON, 600);
-    int64_t id = int_of(ev, "id");
+    ch_event_view_t *ev = open_dispatch(fx, &police, A_LAT, A_LON, 600);
+    int64_t id = ev->event.id;
     uint64_t seq = ch_audit_size(fx->audit);
-    json_t *out;
+    ch_event_view_t *out = NULL;
     ch_fault_t err;
 
     /* Bad positions, and someone else's event. */
@@ -1648,28 +1729,27 @@ static void test_moving_subject_keeps_cameras_behind_for_the_grace(void **state)
     int64_t grace_end = fx->now + 30 * 1000;
     int64_t expires = T0 + 600 * 1000;
     assert_int_equal(move_to(fx, &police, id, B_LAT, B_LON, &out, &err), 0);
-    assert_string_equal(str_of(out, "status"), "active");
-    json_t *loc = json_object_get(out, "location");
-    assert_true(json_real_value(json_object_get(loc, "lon")) == B_LON);
+    assert_string_equal(out->event.status, "active");
+    assert_true(out->event.located && out->event.lon == B_LON);
     assert_int_equal(grant_count(out), 5);
     const int64_t behind[] = {fx->ptz_a, fx->fixed_a, fx->vehicle_a};
     const int64_t ahead[] = {fx->ptz_b1, fx->ptz_b2};
     for (size_t i = 0; i < CH_ARRAY_SIZE(behind); i++) {
-        json_t *g = grant_of(out, behind[i]);
-        assert_string_equal(str_of(g, "status"), "active");
-        assert_time(json_object_get(g, "expires_at"), grace_end);
+        const ch_event_grant_view_t *g = grant_of(out, behind[i]);
+        assert_string_equal(g->grant.status, "active");
+        assert_int_equal(g->grant.expires_at, grace_end);
         assert_token(fx, g, id, fx->police, grace_end);
     }
     for (size_t i = 0; i < CH_ARRAY_SIZE(ahead); i++) {
-        json_t *g = grant_of(out, ahead[i]);
+        const ch_event_grant_view_t *g = grant_of(out, ahead[i]);
         assert_non_null(g);
-        assert_string_equal(str_of(g, "status"), "active");
-        assert_int_equal(int_of(g, "provider_id"), fx->district2);
-        assert_time(json_object_get(g, "expires_at"), expires);
+        assert_string_equal(g->grant.status, "active");
+        assert_int_equal(g->grant.provider_id, fx->district2);
+        assert_int_equal(g->grant.expires_at, expires);
         assert_token(fx, g, id, fx->police, expires);
-        assert_true(notice_index(fx, CH_EVENT_GRANT_STARTED, int_of(g, "id"), 0) >= 0);
+        assert_true(notice_index(fx, CH_EVENT_GRANT_STARTED, g->grant.id, 0) >= 0);
     }
-    json_decref(out);
+    view_free(out);
     assert_int_equal(ch_event_live_grants(fx->eng), 5);
     assert_int_equal(ch_event_next_due(fx->eng), grace_end);
     char object[48];
@@ -1690,21 +1770,21 @@ static void test_moving_subject_keeps_cameras_behind_for_the_grace(void **state)
     assert_int_equal(ch_event_tick(fx->eng), 3);
     assert_int_equal(ch_event_live_grants(fx->eng), 2);
     assert_int_equal(ch_event_next_due(fx->eng), expires);
-    json_t *v = get_event(fx, &police, id);
-    assert_string_equal(str_of(v, "status"), "active");
+    ch_event_view_t *v = get_event(fx, &police, id);
+    assert_string_equal(v->event.status, "active");
     for (size_t i = 0; i < CH_ARRAY_SIZE(behind); i++) {
-        json_t *g = grant_of(v, behind[i]);
-        assert_string_equal(str_of(g, "status"), "released");
-        assert_string_equal(str_of(g, "ended_by"), "system");
+        const ch_event_grant_view_t *g = grant_of(v, behind[i]);
+        assert_string_equal(g->grant.status, "released");
+        assert_string_equal(g->grant.ended_by, "system");
         assert_no_token(g);
-        long e = notice_index(fx, CH_EVENT_GRANT_ENDED, int_of(g, "id"), 0);
+        long e = notice_index(fx, CH_EVENT_GRANT_ENDED, g->grant.id, 0);
         assert_true(e >= 0);
         assert_string_equal(fx->notices[e].status, "released");
     }
     for (size_t i = 0; i < CH_ARRAY_SIZE(ahead); i++) {
-        assert_string_equal(str_of(grant_of(v, ahead[i]), "status"), "active");
+        assert_string_equal(grant_of(v, ahead[i])->grant.status, "active");
     }
-    json_decref(v);
+    view_free(v);
     r = find_record(fx, seq, "grant.release", object);
     assert_non_null(r);
     assert_int_equal(json_array_size(json_object_get(json_object_get(r, "details"), "cameras")), 3);
@@ -1714,17 +1794,17 @@ static void test_moving_subject_keeps_cameras_behind_for_the_grace(void **state)
     fx->now = T0 + 100 * 1000;
     assert_int_equal(move_to(fx, &police, id, A_LAT, A_LON, &out, &err), 0);
     assert_int_equal(grant_count(out), 8);
-    assert_string_equal(str_of(grant_of(out, fx->ptz_a), "status"), "active");
-    assert_time(json_object_get(grant_of(out, fx->ptz_b1), "expires_at"), fx->now + 30 * 1000);
-    json_decref(out);
+    assert_string_equal(grant_of(out, fx->ptz_a)->grant.status, "active");
+    assert_int_equal(grant_of(out, fx->ptz_b1)->grant.expires_at, fx->now + 30 * 1000);
+    view_free(out);
     assert_int_equal(ch_event_live_grants(fx->eng), 5);
     fx->now = expires;
     assert_int_equal(ch_event_tick(fx->eng), 5);
     assert_int_equal(ch_event_live_grants(fx->eng), 0);
     v = get_event(fx, &police, id);
-    assert_string_equal(str_of(v, "status"), "expired");
-    json_decref(v);
-    json_decref(ev);
+    assert_string_equal(v->event.status, "expired");
+    view_free(v);
+    view_free(ev);
 }
 
 /* ---- an opening that never reached the record ---------------------------------------------- */
@@ -1737,7 +1817,7 @@ static void test_an_operator_never_approves_their_own_request(void **state)
     ch_event_actor_t police = agency(fx->police, "apikey:7");
     const ch_event_actor_t operator_lee = {"user:lee", CH_EVENT_ROLE_OPERATOR, 0};
     uint64_t seq = ch_audit_size(fx->audit);
-    json_t *out = NULL;
+    ch_event_view_t *out = NULL;
     ch_fault_t err;
     /* An operator opens wanted-vehicle for the police: it waits, like the police's own. */
     ch_event_open_req_t b =
@@ -1745,12 +1825,12 @@ static void test_an_operator_never_approves_their_own_request(void **state)
     b.has_agency_id = 1;
     b.agency_id = fx->police;
     assert_int_equal(try_open(fx, &operator_kim, b, &out, &err), 0);
-    int64_t id = int_of(out, "id");
-    assert_string_equal(str_of(out, "status"), "pending");
-    assert_string_equal(str_of(out, "created_by"), "user:kim");
-    assert_string_equal(str_of(grant_of(out, fx->vehicle_a), "status"), "pending");
+    int64_t id = out->event.id;
+    assert_string_equal(out->event.status, "pending");
+    assert_string_equal(out->event.created_by, "user:kim");
+    assert_string_equal(grant_of(out, fx->vehicle_a)->grant.status, "pending");
     assert_no_token(grant_of(out, fx->vehicle_a));
-    json_decref(out);
+    view_free(out);
     assert_int_equal(ch_event_live_grants(fx->eng), 0);
     char object[48];
     event_object(object, id);
@@ -1769,37 +1849,37 @@ static void test_an_operator_never_approves_their_own_request(void **state)
     assert_string_equal(str_of(r, "actor"), "user:kim");
     assert_string_equal(str_of(json_object_get(r, "details"), "rule"), "approval_by_requester");
     json_decref(r);
-    json_t *v = get_event(fx, &police, id);
-    assert_string_equal(str_of(v, "status"), "pending");
-    assert_true(json_is_null(json_object_get(v, "decided_by")));
-    json_decref(v);
+    ch_event_view_t *v = get_event(fx, &police, id);
+    assert_string_equal(v->event.status, "pending");
+    assert_null(v->event.decided_by);
+    view_free(v);
     assert_int_equal(ch_event_live_grants(fx->eng), 0);
     /* Another operator approves: the grants start and the police see their token. */
     assert_int_equal(decide(fx, &operator_lee, id, 1, NULL, &out, &err), 0);
-    assert_string_equal(str_of(out, "status"), "active");
-    assert_string_equal(str_of(out, "decided_by"), "user:lee");
-    json_decref(out);
+    assert_string_equal(out->event.status, "active");
+    assert_string_equal(out->event.decided_by, "user:lee");
+    view_free(out);
     v = get_event(fx, &police, id);
     assert_token(fx, grant_of(v, fx->vehicle_a), id, fx->police, fx->now + 600 * 1000);
-    json_decref(v);
+    view_free(v);
     /* The police's own request: approved by an operator as before. */
-    json_t *ev = open_wanted_vehicle(fx, &police);
-    assert_string_equal(str_of(ev, "status"), "pending");
-    assert_int_equal(decide(fx, &operator_kim, int_of(ev, "id"), 1, NULL, &out, &err), 0);
-    json_decref(out);
-    json_decref(ev);
+    ch_event_view_t *ev = open_wanted_vehicle(fx, &police);
+    assert_string_equal(ev->event.status, "pending");
+    assert_int_equal(decide(fx, &operator_kim, ev->event.id, 1, NULL, &out, &err), 0);
+    view_free(out);
+    view_free(ev);
 }
 
 static void test_only_a_following_event_moves_and_no_faster_than_its_subject(void **state)
 {
     fixture_t *fx = *state;
     ch_event_actor_t police = agency(fx->police, "user:park");
-    json_t *out = NULL;
+    ch_event_view_t *out = NULL;
     ch_fault_t err;
     char object[48];
     /* A 112-center event watches a place: it never moves, not by an operator either. */
-    json_t *place = open_112(fx, &police, A_LAT, A_LON, 600);
-    int64_t pid = int_of(place, "id");
+    ch_event_view_t *place = open_112(fx, &police, A_LAT, A_LON, 600);
+    int64_t pid = place->event.id;
     uint64_t seq = ch_audit_size(fx->audit);
     fx->now = T0 + 600 * 1000 - 1;
     const ch_event_actor_t *who[] = {&police, &operator_kim};
@@ -1814,15 +1894,15 @@ static void test_only_a_following_event_moves_and_no_faster_than_its_subject(voi
     assert_non_null(r);
     assert_string_equal(str_of(r, "outcome"), "denied");
     json_decref(r);
-    json_t *v = get_event(fx, &police, pid);
-    assert_true(json_real_value(json_object_get(json_object_get(v, "location"), "lon")) == A_LON);
+    ch_event_view_t *v = get_event(fx, &police, pid);
+    assert_true(v->event.located && v->event.lon == A_LON);
     assert_null(grant_of(v, fx->ptz_b1));
-    json_decref(v);
+    view_free(v);
 
     /* A patrol car (112-dispatch) 1 km away 2 s later: 1,800 km/h, refused (422). */
     fx->now = T0 + 1000 * 1000;
-    json_t *car = open_dispatch(fx, &police, A_LAT, A_LON, 1800);
-    int64_t id = int_of(car, "id");
+    ch_event_view_t *car = open_dispatch(fx, &police, A_LAT, A_LON, 1800);
+    int64_t id = car->event.id;
     event_object(object, id);
     seq = ch_audit_size(fx->audit);
     size_t live = ch_event_live_grants(fx->eng);
@@ -1834,9 +1914,9 @@ static void test_only_a_following_event_moves_and_no_faster_than_its_subject(voi
     assert_non_null(strstr(err.message, "at most 200 km/h"));
     assert_int_equal(ch_event_live_grants(fx->eng), live);
     v = get_event(fx, &police, id);
-    assert_true(json_real_value(json_object_get(json_object_get(v, "location"), "lon")) == A_LON);
+    assert_true(v->event.located && v->event.lon == A_LON);
     assert_int_equal(grant_count(v), 3);
-    json_decref(v);
+    view_free(v);
     r = find_record(fx, seq, "event.move", object);
     assert_string_equal(str_of(r, "outcome"), "denied");
     assert_string_equal(str_of(json_object_get(r, "details"), "rule"), "implausible_speed");
@@ -1844,7 +1924,7 @@ static void test_only_a_following_event_moves_and_no_faster_than_its_subject(voi
     /* An operator may place it there (a correction): allowed, and the record says so. */
     assert_int_equal(move_to(fx, &operator_kim, id, B_LAT, B_LON, &out, &err), 0);
     assert_non_null(grant_of(out, fx->ptz_b1));
-    json_decref(out);
+    view_free(out);
     r = find_record(fx, seq, "event.move", object);
     assert_string_equal(str_of(r, "outcome"), "ok");
     assert_string_equal(str_of(r, "actor"), "user:kim");
@@ -1857,18 +1937,18 @@ static void test_only_a_following_event_moves_and_no_faster_than_its_subject(voi
     assert_int_equal(err.kind, CH_FAULT_TOO_COMPLEX);
     fx->now += 19000;
     assert_int_equal(move_to(fx, &police, id, A_LAT, A_LON, &out, &err), 0);
-    json_decref(out);
+    view_free(out);
     /* Small quick steps add up to no more than the speed: 60 m in 1 s (216 km/h) is refused,
      * 50 m (180 km/h) is not; no time at all allows no step. */
     fx->now += 1000;
     assert_int_equal(move_to(fx, &police, id, A_LAT + 60 * N_M, A_LON, &out, &err), -1);
     assert_int_equal(err.kind, CH_FAULT_TOO_COMPLEX);
     assert_int_equal(move_to(fx, &police, id, A_LAT + 50 * N_M, A_LON, &out, &err), 0);
-    json_decref(out);
+    view_free(out);
     assert_int_equal(move_to(fx, &police, id, A_LAT + 51 * N_M, A_LON, &out, &err), -1);
     assert_int_equal(err.kind, CH_FAULT_TOO_COMPLEX);
-    json_decref(car);
-    json_decref(place);
+    view_free(car);
+    view_free(place);
 }
 
 static void test_a_restored_subject_was_placed_at_its_events_last_write(void **state)
@@ -1877,18 +1957,18 @@ static void test_a_restored_subject_was_placed_at_its_events_last_write(void **s
     ch_event_actor_t police = agency(fx->police, "user:park");
     /* The store stamps its writes with the wall clock: run this one on it. */
     fx->now = ch_time_now_ms();
-    json_t *car = open_dispatch(fx, &police, A_LAT, A_LON, 600);
-    int64_t id = int_of(car, "id");
+    ch_event_view_t *car = open_dispatch(fx, &police, A_LAT, A_LON, 600);
+    int64_t id = car->event.id;
     /* The hub restarts 20 s later: the car was at A when the event opened, not when the hub
      * came back, so 1 km now is 180 km/h, not 1 km in no time. */
     ch_event_engine_free(fx->eng);
     fx->now += 20 * 1000;
     make_engine(fx);
-    json_t *out = NULL;
+    ch_event_view_t *out = NULL;
     ch_fault_t err;
     assert_int_equal(move_to(fx, &police, id, B_LAT, B_LON, &out, &err), 0);
-    json_decref(out);
-    json_decref(car);
+    view_free(out);
+    view_free(car);
 }
 
 /* Appends a record as the engine would have, without the store change that should follow it:
@@ -1910,33 +1990,33 @@ static void test_a_decision_on_the_record_but_not_in_the_store_is_carried_out_at
 {
     fixture_t *fx = *state;
     ch_event_actor_t police = agency(fx->police, "user:park");
-    json_t *closed = open_112(fx, &police, A_LAT, A_LON, 600);
-    json_t *revoked = open_112(fx, &police, A_LAT, A_LON, 600);
-    json_t *expired = open_112(fx, &police, A_LAT, A_LON, 600);
-    json_t *one = open_112(fx, &police, A_LAT, A_LON, 600);
-    json_t *kept = open_112(fx, &police, A_LAT, A_LON, 600);
-    json_t *pending = open_wanted_vehicle(fx, &police);
+    ch_event_view_t *closed = open_112(fx, &police, A_LAT, A_LON, 600);
+    ch_event_view_t *revoked = open_112(fx, &police, A_LAT, A_LON, 600);
+    ch_event_view_t *expired = open_112(fx, &police, A_LAT, A_LON, 600);
+    ch_event_view_t *one = open_112(fx, &police, A_LAT, A_LON, 600);
+    ch_event_view_t *kept = open_112(fx, &police, A_LAT, A_LON, 600);
+    ch_event_view_t *pending = open_wanted_vehicle(fx, &police);
     assert_int_equal(ch_event_live_grants(fx->eng), 15);
     char object[48];
     /* Each decision reached the record, none its COMMIT. */
     fx->now = T0 + 10 * 1000;
-    event_object(object, int_of(closed, "id"));
+    event_object(object, closed->event.id);
     append_record_only(fx, "user:park", "event.close", object,
                        json_pack("{s:s, s:[]}", "reason", "suspect arrested", "cameras"));
-    event_object(object, int_of(revoked, "id"));
+    event_object(object, revoked->event.id);
     append_record_only(fx, "user:kim", "event.revoke", object,
                        json_pack("{s:s}", "reason", "misuse suspected"));
-    event_object(object, int_of(expired, "id"));
+    event_object(object, expired->event.id);
     append_record_only(fx, "system", "event.expire", object,
                        json_pack("{s:s}", "reason", "the granted time is over"));
-    int64_t gid = int_of(grant_of(one, fx->ptz_a), "id");
+    int64_t gid = grant_of(one, fx->ptz_a)->grant.id;
     snprintf(object, sizeof(object), "grant:%lld", (long long)gid);
     append_record_only(fx, "apikey:11", "grant.revoke", object,
-                       json_pack("{s:I, s:s}", "event_id", (json_int_t)int_of(one, "id"), "reason",
+                       json_pack("{s:I, s:s}", "event_id", (json_int_t)one->event.id, "reason",
                                  "camera in a private area"));
-    event_object(object, int_of(kept, "id"));
+    event_object(object, kept->event.id);
     append_record_only(fx, "user:park", "event.extend", object, json_pack("{s:i}", "extension", 1));
-    event_object(object, int_of(pending, "id"));
+    event_object(object, pending->event.id);
     append_record_only(fx, "user:kim", "event.deny", object, json_pack("{s:s}", "reason", "no"));
     uint64_t size = ch_audit_size(fx->audit);
     /* The next start: the store follows the record, and nothing is recorded twice. */
@@ -1946,45 +2026,45 @@ static void test_a_decision_on_the_record_but_not_in_the_store_is_carried_out_at
         assert_int_equal(ch_audit_size(fx->audit), size);
         assert_int_equal(ch_event_live_grants(fx->eng), 2 + 3);
         const struct {
-            json_t *ev;
+            const ch_event_view_t *ev;
             const char *status, *gstatus, *by, *why;
         } want[] = {{closed, "closed", "closed", "user:park", "suspect arrested"},
                     {revoked, "closed", "revoked", "user:kim", "misuse suspected"},
                     {expired, "expired", "expired", "system", "the granted time is over"},
                     {pending, "denied", "denied", "user:kim", "no"}};
         for (size_t i = 0; i < CH_ARRAY_SIZE(want); i++) {
-            json_t *v = get_event(fx, &police, int_of(want[i].ev, "id"));
-            assert_string_equal(str_of(v, "status"), want[i].status);
-            assert_string_equal(str_of(v, "closed_by"), want[i].by);
-            assert_string_equal(str_of(v, "close_reason"), want[i].why);
-            assert_false(json_is_null(json_object_get(v, "closed_at")));
-            json_t *g;
+            ch_event_view_t *v = get_event(fx, &police, want[i].ev->event.id);
+            assert_string_equal(v->event.status, want[i].status);
+            assert_string_equal(v->event.closed_by, want[i].by);
+            assert_string_equal(v->event.close_reason, want[i].why);
+            assert_true(v->event.closed_at > 0);
+            const ch_event_grant_view_t *g;
             size_t k;
-            json_array_foreach(json_object_get(v, "grants"), k, g)
+            FOR_EACH_GRANT(k, g, v)
             {
-                assert_string_equal(str_of(g, "status"), want[i].gstatus);
-                assert_string_equal(str_of(g, "ended_by"), want[i].by);
+                assert_string_equal(g->grant.status, want[i].gstatus);
+                assert_string_equal(g->grant.ended_by, want[i].by);
                 assert_no_token(g);
             }
-            json_decref(v);
+            view_free(v);
         }
-        json_t *v = get_event(fx, &police, int_of(one, "id"));
-        assert_string_equal(str_of(v, "status"), "active");
-        assert_string_equal(str_of(grant_of(v, fx->ptz_a), "status"), "revoked");
-        assert_string_equal(str_of(grant_of(v, fx->ptz_a), "ended_by"), "apikey:11");
-        assert_string_equal(str_of(grant_of(v, fx->fixed_a), "status"), "active");
-        json_decref(v);
-        v = get_event(fx, &police, int_of(kept, "id"));
-        assert_string_equal(str_of(v, "status"), "active");
+        ch_event_view_t *v = get_event(fx, &police, one->event.id);
+        assert_string_equal(v->event.status, "active");
+        assert_string_equal(grant_of(v, fx->ptz_a)->grant.status, "revoked");
+        assert_string_equal(grant_of(v, fx->ptz_a)->grant.ended_by, "apikey:11");
+        assert_string_equal(grant_of(v, fx->fixed_a)->grant.status, "active");
+        view_free(v);
+        v = get_event(fx, &police, kept->event.id);
+        assert_string_equal(v->event.status, "active");
         assert_int_equal(grant_count(v), 3);
-        json_decref(v);
+        view_free(v);
     }
-    json_decref(closed);
-    json_decref(revoked);
-    json_decref(expired);
-    json_decref(one);
-    json_decref(kept);
-    json_decref(pending);
+    view_free(closed);
+    view_free(revoked);
+    view_free(expired);
+    view_free(one);
+    view_free(kept);
+    view_free(pending);
 }
 
 static void test_open_without_its_record_is_undone(void **state)
@@ -1993,7 +2073,6 @@ static void test_open_without_its_record_is_undone(void **state)
     ch_event_actor_t police = agency(fx->police, "user:park");
     ch_event_open_req_t body = open_req("112-center", A_LAT, A_LON, "112-1", "robbery", 600);
     ch_event_pending_t *p = NULL;
-    json_t *out = NULL;
     ch_fault_t err;
     uint64_t seq = ch_audit_size(fx->audit);
 
@@ -2001,51 +2080,53 @@ static void test_open_without_its_record_is_undone(void **state)
     assert_int_equal(ch_event_open_begin(fx->eng, &police, &body, NULL, &p, &err), 0);
     assert_non_null(p);
     int64_t id = p->event_id;
+    ch_event_view_t out;
     assert_true(ch_event_open_finish(fx->eng, &police, p, CH_EIO, &out, &err) < 0);
-    assert_null(out);
+    assert_null(out.grants);
+    assert_int_equal(out.event.id, 0);
     assert_int_equal(err.kind, CH_FAULT_AUDIT);
     assert_string_equal(ch_fault_code(&err), "audit_unavailable");
     assert_int_equal(ch_event_live_grants(fx->eng), 0);
     assert_int_equal(ch_event_next_due(fx->eng), INT64_MAX);
     assert_int_equal(fx->nnotices, 0);
-    json_t *v = get_event(fx, &police, id);
-    assert_string_equal(str_of(v, "status"), "closed");
-    json_t *g;
+    ch_event_view_t *v = get_event(fx, &police, id);
+    assert_string_equal(v->event.status, "closed");
+    const ch_event_grant_view_t *g;
     size_t i;
-    json_array_foreach(json_object_get(v, "grants"), i, g)
+    FOR_EACH_GRANT(i, g, v)
     {
-        assert_string_equal(str_of(g, "status"), "closed");
+        assert_string_equal(g->grant.status, "closed");
         assert_no_token(g);
     }
-    json_decref(v);
+    view_free(v);
     assert_int_equal(ch_audit_size(fx->audit), seq);
 
     /* The hub stopped between the store and the record: the next start closes the event. */
     assert_int_equal(ch_event_open_begin(fx->eng, &police, &body, NULL, &p, &err), 0);
     int64_t id2 = p->event_id;
     ch_event_pending_free(p);
-    json_t *kept = open_112(fx, &police, A_LAT, A_LON, 600); /* recorded: it stands */
+    ch_event_view_t *kept = open_112(fx, &police, A_LAT, A_LON, 600); /* recorded: it stands */
     ch_event_engine_free(fx->eng);
     fx->now = T0 + 5000;
     make_engine(fx);
     v = get_event(fx, &police, id2);
-    assert_string_equal(str_of(v, "status"), "closed");
-    assert_string_equal(str_of(v, "closed_by"), "system");
-    json_array_foreach(json_object_get(v, "grants"), i, g)
+    assert_string_equal(v->event.status, "closed");
+    assert_string_equal(v->event.closed_by, "system");
+    FOR_EACH_GRANT(i, g, v)
     {
-        assert_string_equal(str_of(g, "status"), "closed");
+        assert_string_equal(g->grant.status, "closed");
     }
-    json_decref(v);
+    view_free(v);
     char object[48];
     event_object(object, id2);
     json_t *r = find_record(fx, seq, "event.abort", object);
     assert_non_null(r);
     json_decref(r);
-    v = get_event(fx, &police, int_of(kept, "id"));
-    assert_string_equal(str_of(v, "status"), "active");
-    json_decref(v);
+    v = get_event(fx, &police, kept->event.id);
+    assert_string_equal(v->event.status, "active");
+    view_free(v);
     assert_int_equal(ch_event_live_grants(fx->eng), 3);
-    json_decref(kept);
+    view_free(kept);
 }
 
 /* What ch_event_batch_end hands back: the opens, in order, and the commit's code. */
@@ -2090,12 +2171,12 @@ static void test_a_batch_of_opens_is_the_engines(void **state)
     assert_int_equal(batch_rc[0], 0);
     assert_int_equal(batch_rc[1], 0);
     for (size_t i = 0; i < 2; i++) {
-        json_t *out = NULL;
+        ch_event_view_t out;
         ch_event_pending_t *p = batch_seen[i];
         int rc = ch_audit_append(fx->audit, &p->entry, NULL);
         assert_int_equal(ch_event_open_finish(fx->eng, &police, p, rc, &out, &err), 0);
-        assert_string_equal(str_of(out, "status"), "active");
-        json_decref(out);
+        assert_string_equal(out.event.status, "active");
+        ch_event_view_fini(&out);
     }
     assert_int_equal(ch_event_live_grants(fx->eng), 6);
     assert_int_equal(count_of(fx, "events"), 2);

@@ -3,8 +3,9 @@
  * another agency's camera (and the refusal is recorded), the "cameras changed" notification
  * carries the right ids and what changed, fed by the store's change feed (a write that is no use
  * case is told too; a rolled-back one is not), another handle's cameras (an import's) are told
- * when the registry follows, which waits for its slow followers, and a change the audit record
- * refuses is undone.
+ * when the registry follows, which waits for its slow followers, a change the audit record
+ * refuses is undone, and a change run as a request on the store worker is told on the loop
+ * with its actor and what it changed.
  *
  * The tests open a fresh SQLite database in their own temporary directory (setup) and remove
  * it afterwards (teardown).
@@ -20,6 +21,9 @@
 #include <unistd.h>
 
 #include "registry/registry.h"
+#include "support/fixture.h"
+
+#include <uv.h>
 
 /* What the use cases handed to the recorder. */
 typedef struct recorded {
@@ -41,8 +45,7 @@ typedef struct told {
 } told_t;
 
 typedef struct fixture {
-    char dir[256];
-    char path[300];
+    ch_test_store_t ts;
     ch_store_t *st;
     ch_registry_t reg;
     int64_t own;   /* the provider's agency */
@@ -80,39 +83,15 @@ static void follow(void *ud, const ch_registry_change_t *change)
     snprintf(t->actor, sizeof(t->actor), "%s", change->actor != NULL ? change->actor : "");
 }
 
-static int64_t make_agency(ch_store_t *st, const char *name)
-{
-    ch_agency_t a = {0};
-    a.name = (char *)name;
-    a.kind = "provider";
-    a.level = "district";
-    a.type = "district-center";
-    return ch_store_agency_create(st, &a) == 0 ? a.id : 0;
-}
-
 static int setup(void **state)
 {
     fixture_t *fx = ch_calloc(1, sizeof(*fx));
-    const char *tmp = getenv("TMPDIR");
-    snprintf(fx->dir, sizeof(fx->dir), "%s/ch_registry_change_XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(fx->dir) == NULL) {
+    if (ch_test_store_open(&fx->ts, "ch_registry_change", &fx->st) != 0) {
         ch_free(fx);
         return -1;
     }
-    snprintf(fx->path, sizeof(fx->path), "%s/x.db", fx->dir);
-    char url[320];
-    snprintf(url, sizeof(url), "sqlite:%s", fx->path);
-    char *err = NULL;
-    if (ch_store_open(url, &fx->st, &err) != 0) {
-        fprintf(stderr, "open: %s\n", err != NULL ? err : "?");
-        ch_free(err);
-        rmdir(fx->dir);
-        ch_free(fx);
-        return -1;
-    }
-    fx->own = make_agency(fx->st, "서울특별시 종로구");
-    fx->other = make_agency(fx->st, "서울특별시 마포구");
+    fx->own = ch_test_store_agency(fx->st, "서울특별시 종로구", "provider");
+    fx->other = ch_test_store_agency(fx->st, "서울특별시 마포구", "provider");
     if (fx->own == 0 || fx->other == 0) {
         return -1;
     }
@@ -130,17 +109,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *fx = *state;
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    char p[320];
     ch_registry_fini(&fx->reg);
-    ch_store_close(fx->st);
-    for (size_t i = 0; i < CH_ARRAY_SIZE(suffixes); i++) {
-        snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(fx->dir);
+    int rc = ch_test_store_close(&fx->ts, fx->st);
     ch_free(fx);
-    return 0;
+    return rc;
 }
 
 static const ch_registry_actor_t admin = {.name = "user:admin", .scope = CH_IMPORT_ANY_AGENCY};
@@ -368,7 +340,7 @@ static void settled(void *ud)
 static int64_t other_handle_cameras(const fixture_t *fx, int count)
 {
     ch_store_t *o = NULL;
-    assert_int_equal(ch_store_open(fx->path, &o, NULL), 0);
+    assert_int_equal(ch_store_open(fx->ts.path, &o, NULL), 0);
     assert_int_equal(ch_store_begin(o), 0);
     int64_t id = 0;
     for (int i = 0; i < count; i++) {
@@ -490,6 +462,69 @@ static void test_store_refusals_are_faults(void **state)
     assert_int_equal(f.kind, CH_FAULT_CONFLICT);
 }
 
+/* A request's completion on the loop. */
+static void req_done(void *ud, int rc)
+{
+    ch_registry_req_t *q = ud;
+    ch_registry_req_told(q);
+    q->fault.rc = rc; /* kept for the test to read */
+}
+
+/* The same use case as a request on a store worker: the transaction and its record run on the
+ * worker's handle, the "cameras changed" notification comes on the loop with the actor and the
+ * source change; a provider's refusal is the same fault, and nothing is told. */
+static void test_a_change_on_the_store_worker_is_told_on_the_loop(void **state)
+{
+    fixture_t *fx = *state;
+    int64_t id = make_camera(fx, fx->own, "종로 9");
+    uv_loop_t loop;
+    ch_store_worker_t *w = NULL;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(ch_store_worker_open(&loop, fx->ts.path, &w, NULL), 0);
+    ch_store_worker_feed(w, fx->st);
+    fx->told.count = 0;
+    ch_registry_req_t q;
+    ch_registry_req_init(&q, &fx->reg, CH_REGISTRY_UPDATE, CH_REGISTRY_CAMERA, &admin,
+                         &fx->recorder);
+    q.id = id;
+    q.update = (ch_registry_update_t){.kind = CH_REGISTRY_CAMERA,
+                                      .id = id,
+                                      .edit = edit_url,
+                                      .edit_ud = (void *)"rtsp://cam.example/w"};
+    assert_int_equal(
+        ch_store_async_watched(w, ch_registry_req_work, ch_registry_req_telling, req_done, &q), 0);
+    assert_int_equal(fx->told.count, 0); /* nothing before the loop runs */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(q.fault.rc, 0);
+    assert_null(fx->reg.pending);
+    assert_string_equal(q.rec.camera.rtsp_url, "rtsp://cam.example/w");
+    assert_int_equal(fx->told.count, 1);
+    assert_int_equal(fx->told.what, CH_REGISTRY_CAMERA_UPDATED | CH_REGISTRY_CAMERA_SOURCE);
+    assert_int_equal(fx->told.ids[0], id);
+    assert_string_equal(fx->told.actor, "user:admin");
+    assert_string_equal(fx->rec.action, "camera.update");
+    ch_registry_req_fini(&q);
+
+    ch_registry_actor_t provider = {
+        .name = "user:jongno", .scope = CH_IMPORT_OWN_AGENCY, .agency_id = fx->own};
+    ch_registry_req_init(&q, &fx->reg, CH_REGISTRY_DELETE, CH_REGISTRY_CAMERA, &provider,
+                         &fx->recorder);
+    q.id = make_camera(fx, fx->other, "마포 9");
+    fx->told.count = 0;
+    assert_int_equal(
+        ch_store_async_watched(w, ch_registry_req_work, ch_registry_req_telling, req_done, &q), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(q.fault.rc, CH_EPERM);
+    assert_int_equal(q.fault.kind, CH_FAULT_FORBIDDEN);
+    assert_int_equal(fx->told.count, 0);
+    assert_string_equal(fx->rec.action, "auth.forbidden");
+    ch_registry_req_fini(&q);
+
+    ch_store_worker_close(w);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -507,6 +542,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_change_the_audit_record_refuses_is_undone, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_refusals_are_faults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_change_on_the_store_worker_is_told_on_the_loop,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

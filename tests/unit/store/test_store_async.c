@@ -2,8 +2,9 @@
  * Unit tests of the store's asynchronous requests (ch_store_worker_open, ch_store_async) on a
  * real libuv loop: work runs on the worker's thread with its own handle and sees what the
  * loop's handle committed, done runs on the loop's thread in queue order, the loop keeps
- * turning (a timer fires) while a slow request runs, close completes what was queued, and a
- * bad URL fails the open.
+ * turning (a timer fires) while a slow request runs, close completes what was queued, a bad
+ * URL fails the open, a full worker refuses (CH_EAGAIN) and loses nothing, and what a request
+ * commits is told to the loop's handle's watchers on the loop, between telling and done.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,10 +17,10 @@
 #include <uv.h>
 
 #include "store/store.h"
+#include "support/fixture.h"
 
 typedef struct fixture {
-    char dir[256];
-    char path[300];
+    ch_test_store_t ts;
     ch_store_t *st; /* the loop's handle */
     uv_loop_t loop;
     ch_store_worker_t *w;
@@ -28,16 +29,12 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture_t *fx = ch_calloc(1, sizeof(*fx));
-    const char *tmp = getenv("TMPDIR");
-    snprintf(fx->dir, sizeof(fx->dir), "%s/ch_store_async_XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(fx->dir) == NULL) {
+    if (ch_test_store_open(&fx->ts, "ch_store_async", &fx->st) != 0) {
         return -1;
     }
-    snprintf(fx->path, sizeof(fx->path), "%s/store.db", fx->dir);
     char *err = NULL;
-    if (ch_store_open(fx->path, &fx->st, &err) != 0 || uv_loop_init(&fx->loop) != 0 ||
-        ch_store_worker_open(&fx->loop, fx->path, &fx->w, &err) != 0) {
+    if (uv_loop_init(&fx->loop) != 0 ||
+        ch_store_worker_open(&fx->loop, fx->ts.path, &fx->w, &err) != 0) {
         fprintf(stderr, "open: %s\n", err != NULL ? err : "?");
         ch_free(err);
         return -1;
@@ -49,19 +46,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *fx = *state;
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    char p[320];
     ch_store_worker_close(fx->w);
     uv_run(&fx->loop, UV_RUN_DEFAULT); /* the worker's handle closes */
     assert_int_equal(uv_loop_close(&fx->loop), 0);
-    ch_store_close(fx->st);
-    for (size_t i = 0; i < CH_ARRAY_SIZE(suffixes); i++) {
-        snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(fx->dir);
+    int rc = ch_test_store_close(&fx->ts, fx->st);
     ch_free(fx);
-    return 0;
+    return rc;
 }
 
 /* One request: which agency to read, what was read, where work and done ran. */
@@ -221,6 +211,127 @@ static void test_a_bad_url_fails_the_open(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A worker bounded to 3 requests in flight: the fourth is refused and never runs; the three
+ * complete; once they have, the worker takes requests again. */
+static void test_a_full_worker_refuses_and_loses_nothing(void **state)
+{
+    fixture_t *fx = *state;
+    enum { N = 3 };
+    int64_t id = make_agency(fx->st, "A");
+    read_req_t reqs[N + 1];
+    int order[N + 1], n_done = 0;
+    memset(reqs, 0, sizeof(reqs));
+    ch_store_worker_limit(fx->w, N);
+    for (int i = 0; i <= N; i++) {
+        reqs[i] =
+            (read_req_t){.id = id, .order = order, .n_done = &n_done, .index = i, .sleep_ms = 20};
+        int rc = ch_store_async(fx->w, read_agency, read_done, &reqs[i]);
+        assert_int_equal(rc, i < N ? 0 : CH_EAGAIN);
+    }
+    assert_int_equal(ch_store_worker_waiting(fx->w), N);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    assert_int_equal(n_done, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(reqs[i].rc, 0);
+        assert_string_equal(reqs[i].name, "A");
+    }
+    assert_string_equal(reqs[N].name, ""); /* the refused one never ran */
+    assert_int_equal(ch_store_worker_waiting(fx->w), 0);
+    reqs[N].order = order;
+    reqs[N].index = N;
+    assert_int_equal(ch_store_async(fx->w, read_agency, read_done, &reqs[N]), 0);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    assert_int_equal(n_done, N + 1);
+    assert_string_equal(reqs[N].name, "A");
+}
+
+/* A write on the worker: telling, then the loop's watchers, then done, all on the loop. */
+typedef struct write_req {
+    const char *name;
+    int fail; /* roll back instead of committing */
+    int64_t id;
+    char steps[8]; /* 't' telling, 'w' a watcher's call, 'd' done */
+    int nsteps;
+    int watched_on_loop;
+} write_req_t;
+
+static int write_agency(ch_store_t *st, void *ud)
+{
+    write_req_t *r = ud;
+    int rc = ch_store_begin(st);
+    if (rc != 0) {
+        return rc;
+    }
+    ch_agency_t a = {.name = (char *)r->name,
+                     .kind = "provider",
+                     .level = "district",
+                     .type = "district-center"};
+    rc = ch_store_agency_create(st, &a);
+    r->id = a.id;
+    if (rc != 0 || r->fail) {
+        (void)ch_store_rollback(st);
+        return rc != 0 ? rc : CH_EINVAL;
+    }
+    return ch_store_commit(st);
+}
+
+static void write_telling(void *ud, int rc)
+{
+    (void)rc;
+    write_req_t *r = ud;
+    r->steps[r->nsteps++] = 't';
+}
+
+static void write_done(void *ud, int rc)
+{
+    (void)rc;
+    write_req_t *r = ud;
+    r->steps[r->nsteps++] = 'd';
+}
+
+static write_req_t *watched_req;
+
+static void agency_watched(void *ud, const ch_store_change_t *c)
+{
+    uv_thread_t *loop_thread = ud;
+    uv_thread_t self = uv_thread_self();
+    assert_int_equal(c->table, CH_STORE_T_AGENCIES);
+    assert_int_equal(c->op, CH_STORE_INSERT);
+    assert_int_equal(c->id, watched_req->id);
+    watched_req->watched_on_loop = uv_thread_equal(&self, loop_thread);
+    watched_req->steps[watched_req->nsteps++] = 'w';
+}
+
+static void test_a_workers_commit_is_told_to_the_loops_watchers(void **state)
+{
+    fixture_t *fx = *state;
+    uv_thread_t self = uv_thread_self();
+    ch_store_watch_t *watch;
+    assert_int_equal(ch_store_watch(fx->st, CH_STORE_T_AGENCIES, agency_watched, &self, &watch), 0);
+    ch_store_worker_feed(fx->w, fx->st);
+    write_req_t ok = {.name = "written on the worker"};
+    watched_req = &ok;
+    assert_int_equal(ch_store_async_watched(fx->w, write_agency, write_telling, write_done, &ok),
+                     0);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    ok.steps[ok.nsteps] = '\0';
+    assert_string_equal(ok.steps, "twd");
+    assert_true(ok.watched_on_loop);
+    ch_agency_t a = {0};
+    assert_int_equal(ch_store_agency_get(fx->st, ok.id, &a), 0); /* the loop's handle sees it */
+    assert_string_equal(a.name, "written on the worker");
+    ch_agency_fini(&a);
+    /* A request that rolls back tells nothing. */
+    write_req_t undone = {.name = "undone", .fail = 1};
+    watched_req = &undone;
+    assert_int_equal(
+        ch_store_async_watched(fx->w, write_agency, write_telling, write_done, &undone), 0);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    undone.steps[undone.nsteps] = '\0';
+    assert_string_equal(undone.steps, "td");
+    ch_store_unwatch(fx->st, watch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +343,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_close_completes_what_was_queued, setup, teardown),
         cmocka_unit_test(test_a_bad_url_fails_the_open),
+        cmocka_unit_test_setup_teardown(test_a_full_worker_refuses_and_loses_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_workers_commit_is_told_to_the_loops_watchers, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
