@@ -744,24 +744,22 @@ static void import_answer(void *ud)
     import_free(im);
 }
 
-/* Back on the loop. The import's handle is not the loop's, so the store's change feed did not
- * see its cameras: they are announced as many cameras changed, which the hub's followers hear
- * as any other change (the geo index reloads, health rescans; a re-import's cameras taken out
- * of service, a D row inactive or a row without a position unlocated, lose their grants as
- * when an operator changes a camera), and the answer waits until they have followed. */
+/* Back on the loop. The import's handle published its changes to the store's feed: the
+ * registry reads them now, and the hub's followers hear them as any other change (the geo index
+ * places the cameras or reloads, health rescans; a re-import's cameras taken out of service, a
+ * D row inactive or a row without a position unlocated, lose their grants as when an operator
+ * changes a camera); the answer waits until they have followed. */
 static void import_done(uv_work_t *w, int status)
 {
     api_import_t *im = w->data;
     ch_api_t *api = im->ctx.api;
     im->status = status;
-    unsigned what = (im->rep.cameras_created > 0 ? CH_REGISTRY_CAMERA_CREATED : 0) |
-                    (im->rep.cameras_updated > 0 ? CH_REGISTRY_CAMERA_UPDATED : 0);
-    if (api->freeing || im->rc != 0 || what == 0) {
+    if (api->freeing || im->rc != 0 || im->rep.cameras_created + im->rep.cameras_updated == 0) {
         import_answer(im);
         return;
     }
     ch_api__flush_events(api); /* grants end outside the batch of opens */
-    ch_registry_cameras_reread(api->svc.registry, what, im->actor, import_answer, im);
+    ch_registry_follow(api->svc.registry, im->actor, import_answer, im);
 }
 
 static void handle_import(api_ctx_t *c)

@@ -91,8 +91,9 @@ typedef struct ch_api_services {
      * the index in step with the cameras' changes and may replace it; the API only reads. */
     struct ch_geo *const *geo;
     /* The registry's use cases (required): the API's camera, agency and device changes, and
-     * an import's announcement that many cameras changed (ch_registry_cameras_reread), which
-     * the hub's followers (geo, health, grants, the relay) hear as any other change. */
+     * the catch-up after an import (ch_registry_follow: its handle's changes, read from the
+     * store's feed, which the hub's followers (geo, health, grants, the relay) hear as any
+     * other change). */
     struct ch_registry *registry;
     /* Where the services in force are (GET /api/v1/services, the ledger): *policy, read at
      * each request, NULL when none is loaded. The slot is the hub's; a reload replaces what it

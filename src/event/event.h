@@ -166,9 +166,6 @@ size_t ch_event_live_grants(const ch_event_engine_t *eng);
 /* The engine's metrics (a ch_metrics_collect_fn; ud is the engine; control loop):
  * cctvhub_grants_active, cctvhub_events_live, cctvhub_events_total{service,outcome}. */
 void ch_event_collect(ch_metrics_writer_t *w, void *ud);
-/* Calls fn for every live grant (status "active"), as a GRANT_STARTED notice: the relay's
- * view of what is live after ch_event_restore. */
-void ch_event_each_live_grant(const ch_event_engine_t *eng, ch_event_notice_fn fn, void *ud);
 
 /* ---- the answers --------------------------------------------------------------------------- */
 
@@ -358,11 +355,11 @@ int ch_event_end_inactive_camera_grants(ch_event_engine_t *eng, const char *acto
 /*
  * The gate the media relay admits viewers through: a view token's signature (with the node's
  * public key), its expiry, its camera, and that its grant is live, from the set of live grants
- * the engine's notices keep (so a revoked grant's token is refused at once, though its
- * signature and expiry still hold). Thread-safe: notices come from the control loop while the
- * media threads authorize; the set is behind the gate's mutex, O(1) per call (a hash set of
- * grant ids), and each thread keeps its own cache of verified tokens (the same token skips the
- * Ed25519 check; expiry, camera and grant are checked every time).
+ * the store's change feed keeps (ch_event_follow_grants, below: so a revoked grant's token is
+ * refused at once, though its signature and expiry still hold). Thread-safe: notices come from the
+ * control loop while the media threads authorize; the set is behind the gate's mutex, O(1) per call
+ * (a hash set of grant ids), and each thread keeps its own cache of verified tokens (the same token
+ * skips the Ed25519 check; expiry, camera and grant are checked every time).
  */
 typedef struct ch_event_gate ch_event_gate_t;
 
@@ -371,7 +368,7 @@ ch_event_gate_t *ch_event_gate_new(const uint8_t pk[32]);
 /* No call may be running on another thread. NULL is fine. */
 void ch_event_gate_free(ch_event_gate_t *g);
 
-/* Follows a notice (a ch_event_notice_fn's, or ch_event_each_live_grant's at start). Returns
+/* Follows a notice (ch_event_follow_grants gives it each grant's). Returns
  * the change of the camera's hold: +1 when a grant the gate did not hold started, -1 when one
  * it held ended, 0 otherwise (a repeated start, the end of a grant it never held, a grant id
  * not positive). */
@@ -392,6 +389,26 @@ int ch_event_gate_authorize(ch_event_gate_t *g, const char *token, size_t len, i
 /* Whether the grant is in the live set; the number of grants in it (for metrics). */
 int ch_event_gate_is_live(ch_event_gate_t *g, int64_t grant_id);
 size_t ch_event_gate_live(ch_event_gate_t *g);
+/* The grant ids in the live set, in no order, into *out (to free; never NULL); their number. */
+size_t ch_event_gate_ids(ch_event_gate_t *g, int64_t **out);
+
+/*
+ * The gate's live grants follow the store's change feed (ch_store_watch on st, the control
+ * loop's handle): whoever wrote a grant (the engine, another handle the feed sees, later
+ * another node), the committed row decides; an active grant starts, any other status or a row
+ * gone ends it (so a revoked grant's viewers are cut at the commit that revoked it). A reread
+ * of the table (a change of id 0) starts every active grant and ends every one the gate holds
+ * that is no longer active. ch_event_follow_grants first loads the active grants, then
+ * watches; fn (NULL is fine) hears each notice after the gate followed it, with the change of
+ * its camera's hold (ch_event_gate_notice's answer): the relay cuts an ended grant's viewers
+ * and pre-warms. Control loop. 0 or a store code (*out NULL).
+ */
+typedef struct ch_event_follow ch_event_follow_t;
+typedef void (*ch_event_follow_fn)(void *ud, const ch_event_notice_t *n, int hold);
+int ch_event_follow_grants(ch_store_t *st, ch_event_gate_t *gate, ch_event_follow_fn fn, void *ud,
+                           ch_event_follow_t **out) CH_MUST_CHECK;
+/* Ends the following (before the store or the gate go). NULL is fine. */
+void ch_event_follow_end(ch_event_follow_t *f);
 
 /* ---- the provision ledger ------------------------------------------------------------------ */
 

@@ -134,6 +134,20 @@ int ch_event_gate_is_live(ch_event_gate_t *g, int64_t grant_id)
     return live;
 }
 
+size_t ch_event_gate_ids(ch_event_gate_t *g, int64_t **out)
+{
+    pthread_mutex_lock(&g->lock);
+    size_t n = 0;
+    *out = ch_malloc((g->n + 1) * sizeof(**out));
+    for (size_t i = 0; i < g->nslots; i++) {
+        if (g->slot[i] != 0) {
+            (*out)[n++] = g->slot[i];
+        }
+    }
+    pthread_mutex_unlock(&g->lock);
+    return n;
+}
+
 size_t ch_event_gate_live(ch_event_gate_t *g)
 {
     pthread_mutex_lock(&g->lock);

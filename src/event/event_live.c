@@ -184,13 +184,3 @@ size_t ch_event_live_grants(const ch_event_engine_t *eng)
 {
     return eng->ngrants;
 }
-
-void ch_event_each_live_grant(const ch_event_engine_t *eng, ch_event_notice_fn fn, void *ud)
-{
-    for (size_t i = 0; i < eng->ngrants; i++) {
-        const live_grant_t *g = &eng->grants[i];
-        ch_event_notice_t n = {CH_EVENT_GRANT_STARTED, g->id,        g->event_id,
-                               g->camera_id,           g->agency_id, "active"};
-        fn(ud, &n);
-    }
-}

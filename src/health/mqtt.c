@@ -85,6 +85,7 @@ struct ch_health_devices {
     /* Devices: open addressing by id (pointer slots, NULL free). */
     device_entry_t **devs;
     size_t dcap, dcount;
+    ch_store_watch_t *watch; /* the registry's changes of devices (the store's change feed) */
     /* Counters. */
     uint64_t connects, received, accepted, dropped[NDROP], dropped_logged[NDROP];
     int64_t drop_logged_at[NDROP];
@@ -141,6 +142,84 @@ static void dev_insert(ch_health_devices_t *d, device_entry_t *v)
     }
     d->devs[j] = v;
     d->dcount++;
+}
+
+static void dev_free(device_entry_t *v)
+{
+    ch_free(v->name);
+    ch_free(v->kind);
+    ch_free(v);
+}
+
+/* Takes v out of the table and frees it: the entries after it in its cluster that could no
+ * longer be reached past the hole move back (no tombstones). */
+static void dev_remove(ch_health_devices_t *d, device_entry_t *v)
+{
+    size_t mask = d->dcap - 1;
+    size_t hole = dev_hash(v->id, d->dcap);
+    while (d->devs[hole] != v) {
+        hole = (hole + 1) & mask;
+    }
+    for (size_t j = (hole + 1) & mask; d->devs[j] != NULL; j = (j + 1) & mask) {
+        size_t home = dev_hash(d->devs[j]->id, d->dcap);
+        /* j's entry stays when its home lies cyclically in (hole, j]. */
+        int stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+        if (!stays) {
+            d->devs[hole] = d->devs[j];
+            hole = j;
+        }
+    }
+    d->devs[hole] = NULL;
+    d->dcount--;
+    dev_free(v);
+}
+
+/* A device the watch holds changed in the registry: its copy follows the record (its state
+ * stays), or goes with a deleted one (a later message looks it up again, and finds none). */
+static void dev_reread(ch_health_devices_t *d, device_entry_t *v, ch_store_op_t op)
+{
+    ch_device_t rec;
+    if (op == CH_STORE_DELETE || ch_store_device_get(d->st, v->id, &rec) != 0) {
+        dev_remove(d, v);
+        return;
+    }
+    v->agency_id = rec.agency_id; /* moved: its topic's agency changes too */
+    ch_free(v->name);
+    ch_free(v->kind);
+    v->name = ch_strdup(rec.name);
+    v->kind = ch_strdup(rec.kind);
+    v->located = rec.located;
+    v->lat = rec.lat;
+    v->lon = rec.lon;
+    ch_device_fini(&rec);
+}
+
+/* The store's change feed of devices, on the loop (whoever wrote them: the API, an import). */
+static void on_device_changed(void *ud, const ch_store_change_t *c)
+{
+    ch_health_devices_t *d = ud;
+    if (c->id > 0) {
+        device_entry_t *v = dev_find(d, c->id);
+        if (v != NULL) {
+            dev_reread(d, v, c->op);
+        }
+        return;
+    }
+    /* Many devices: every one held is read again (their ids first: rereads may remove). */
+    int64_t *ids = ch_malloc((d->dcount + 1) * sizeof(*ids));
+    size_t n = 0;
+    for (size_t i = 0; i < d->dcap; i++) {
+        if (d->devs[i] != NULL) {
+            ids[n++] = d->devs[i]->id;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        device_entry_t *v = dev_find(d, ids[i]);
+        if (v != NULL) {
+            dev_reread(d, v, CH_STORE_UPDATE);
+        }
+    }
+    ch_free(ids);
 }
 
 /* The device of a message: from memory, else from the store (then kept). NULL when the
@@ -660,6 +739,10 @@ int ch_health_devices_new(uv_loop_t *loop, ch_store_t *st, const ch_health_devic
             goto fail;
         }
     }
+    if (ch_store_watch(st, CH_STORE_T_DEVICES, on_device_changed, d, &d->watch) != 0) {
+        rc = CH_EDB;
+        goto fail;
+    }
     uv_timer_init(loop, &d->tick);
     uv_timer_init(loop, &d->backoff);
     d->tick.data = d->backoff.data = d;
@@ -752,6 +835,8 @@ void ch_health_devices_close(ch_health_devices_t *d)
     }
     if (!d->closing) {
         d->closing = 1;
+        ch_store_unwatch(d->st, d->watch);
+        d->watch = NULL;
         if (d->cs == C_REACHING) {
             d->cs = C_IDLE;
         }
@@ -775,9 +860,7 @@ void ch_health_devices_close(ch_health_devices_t *d)
     mosquitto_destroy(d->mosq);
     for (size_t i = 0; i < d->dcap; i++) {
         if (d->devs[i] != NULL) {
-            ch_free(d->devs[i]->name);
-            ch_free(d->devs[i]->kind);
-            ch_free(d->devs[i]);
+            dev_free(d->devs[i]);
         }
     }
     ch_free(d->devs);

@@ -22,7 +22,8 @@
 struct ch_main_relay {
     ch_media_relay_t *relay;
     ch_audit_t *audit;
-    ch_event_gate_t *gate; /* the live grants and the check of view tokens */
+    ch_event_gate_t *gate;     /* the live grants and the check of view tokens */
+    ch_event_follow_t *follow; /* the gate following the grants of the loop's handle */
     int prewarm;
     char listen[96];
     pthread_t control; /* the control loop's thread, the only one that reads st */
@@ -31,14 +32,14 @@ struct ch_main_relay {
 
 /* ---- live grants --------------------------------------------------------------------------- */
 
-static void on_notice(void *ud, const ch_event_notice_t *n)
+/* The gate followed a grant's change (ch_event_follow_grants, on the control loop). */
+static void on_grant(void *ud, const ch_event_notice_t *n, int hold)
 {
     ch_main_relay_t *mr = ud;
-    int hold = ch_event_gate_notice(mr->gate, n);
     if (n->kind == CH_EVENT_GRANT_ENDED) {
         ch_media_relay_end_grant(mr->relay, n->grant_id);
     }
-    if (hold != 0 && mr->prewarm) {
+    if (hold != 0 && mr->prewarm && n->camera_id > 0) {
         ch_media_relay_hold(mr->relay, n->camera_id, hold);
     }
 }
@@ -149,13 +150,8 @@ static int on_record(void *ud, const ch_media_record_t *r)
 
 /* ---- start, stop, streams ------------------------------------------------------------------ */
 
-static void load_live(void *ud, const ch_event_notice_t *n)
-{
-    on_notice(ud, n);
-}
-
 int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_t pk[32],
-                         ch_event_engine_t *eng, ch_main_relay_t **out)
+                         ch_store_t *st, ch_main_relay_t **out)
 {
     *out = NULL;
     const char *pt = cfg->relay_pull_transport != NULL ? cfg->relay_pull_transport : "tcp";
@@ -202,8 +198,12 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_
         ch_free(mr);
         return r == CH_EINVAL ? CH_EXIT_CONFIG : CH_EXIT_STORE;
     }
-    ch_event_each_live_grant(eng, load_live, mr);
-    ch_event_subscribe(eng, on_notice, mr);
+    if (ch_event_follow_grants(st, mr->gate, on_grant, mr, &mr->follow) != 0) {
+        fprintf(stderr, "cctvhub serve: the relay cannot read the live grants: %s\n",
+                ch_store_errmsg(st));
+        ch_main__relay_stop(mr);
+        return CH_EXIT_STORE;
+    }
     *out = mr;
     return 0;
 }
@@ -213,6 +213,7 @@ void ch_main__relay_stop(ch_main_relay_t *mr)
     if (mr == NULL) {
         return;
     }
+    ch_event_follow_end(mr->follow);
     ch_media_relay_stop(mr->relay);
     /* The control loop has ended (serve.c stops the relay after it): one more turn closes the
      * relay's handle on it. */

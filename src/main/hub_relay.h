@@ -22,10 +22,11 @@
 
 typedef struct ch_main_relay ch_main_relay_t;
 
-/* Starts the relay on cfg->rtsp_listen. 0, or prints why and returns a CH_EXIT_* code. The
- * engine must be restored already: its live grants are loaded (and held when pre-warming). */
+/* Starts the relay on cfg->rtsp_listen. 0, or prints why and returns a CH_EXIT_* code. st is
+ * the control loop's handle, restored already by the event engine: the gate loads its active
+ * grants (held when pre-warming) and follows its change feed (ch_event_follow_grants). */
 int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_t pk[32],
-                         ch_event_engine_t *eng, ch_main_relay_t **out);
+                         ch_store_t *st, ch_main_relay_t **out);
 /* Closes every viewer (recorded) and pull; before the audit log closes. NULL is fine. */
 void ch_main__relay_stop(ch_main_relay_t *mr);
 /* "rtsp://HOST:PORT" with the port bound (rtsp.listen may ask for port 0). */

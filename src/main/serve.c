@@ -294,6 +294,14 @@ static void ch__serve_event_tick(uv_timer_t *t)
     if (ch_api_tick(s->api) < 0) {
         ch_log(CH_LOG_ERROR, "event", "msg=\"expiry tick failed\"");
     }
+    /* What other handles committed (an import, the store worker, a command beside the hub)
+     * reaches the followers of the loop's handle: one PRAGMA when nothing did. A batch of opens
+     * still open (CH_EAGAIN) waits for the next tick. */
+    int rc = ch_store_feed_poll(s->store);
+    if (rc != 0 && rc != CH_EAGAIN) {
+        ch_log(CH_LOG_ERROR, "store", "msg=\"store changes not read\" error=\"%s\"",
+               ch_store_errmsg(s->store));
+    }
 }
 
 /* On the pool: the signed audit checkpoint (every audit.checkpoint_ms) and, five times a
@@ -665,7 +673,7 @@ static int ch__serve_http_start(ch_serve_t *s)
 /* The relay: its own threads; the engine's notices keep it in step with the grants. */
 static int ch__serve_relay_start(ch_serve_t *s)
 {
-    return ch_main__relay_start(&s->cfg, s->audit, s->node_pk, s->events, &s->relay);
+    return ch_main__relay_start(&s->cfg, s->audit, s->node_pk, s->store, &s->relay);
 }
 
 static void ch__serve_relay_stop(ch_serve_t *s)

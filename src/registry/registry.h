@@ -367,15 +367,15 @@ typedef struct ch_registry_recorder {
 #define CH_REGISTRY_CAMERA_DELETED  4u
 #define CH_REGISTRY_CAMERA_INACTIVE 8u  /* not "active" after the change: its grants end */
 #define CH_REGISTRY_CAMERA_SOURCE   16u /* its stream URL or credentials changed */
-/* Many cameras changed at once (ids NULL, count 0: reread them): an import committed by another
- * store handle, or a site of cameras upserted as one. With _CREATED and/or _UPDATED. */
+/* Many cameras changed at once (ids NULL, count 0: reread them): a site of cameras upserted as
+ * one, or many changes in one transaction (an import's). With _CREATED and _UPDATED. */
 #define CH_REGISTRY_CAMERAS_MANY 32u
 
 /*
  * Who waits until the subscribers have followed a change (an import's answer waits for the geo
  * index to hold its cameras): a subscriber whose following ends later (on the thread pool)
  * holds it during the call and releases it once done; the last release calls settled. Owned
- * by ch_registry_cameras_reread.
+ * by the registry (ch_registry_follow waits for every one it told).
  */
 typedef struct ch_registry_settle {
     unsigned holds;
@@ -405,6 +405,11 @@ typedef void (*ch_registry_cameras_fn)(void *ud, const ch_registry_change_t *cha
 
 #define CH_REGISTRY_MAX_SUBSCRIBERS 8
 
+typedef struct ch_registry_waiter {
+    void (*fn)(void *ud);
+    void *ud;
+} ch_registry_waiter_t;
+
 /* What a change knows that the store's feed cannot say: its actor and, for a camera's update,
  * the stream before it (stream_known; the strings owned). */
 typedef struct ch_registry_told {
@@ -428,6 +433,10 @@ typedef struct ch_registry {
      * request's told), or NULL. Set from ch_registry_req_telling to ch_registry_req_told: on
      * the loop around the telling of a worker's commit, around the whole of ch_registry_run. */
     const struct ch_registry_told *pending;
+    /* Changes told and not yet followed, and who waits for none to be left (ch_registry_follow). */
+    size_t following;
+    ch_registry_waiter_t *waiters;
+    size_t nwaiters;
 } ch_registry_t;
 
 void ch_registry_init(ch_registry_t *reg, ch_store_t *st);
@@ -444,12 +453,12 @@ int ch_registry_watch(ch_registry_t *reg) CH_MUST_CHECK;
 /* Ends the watch (nothing is told from then on). */
 void ch_registry_fini(ch_registry_t *reg);
 
-/* Tells the subscribers that many cameras changed where the feed cannot see it (an import
- * committed by another store handle): what is _CREATED and/or _UPDATED, with _CAMERAS_MANY
- * added; actor did it. settled(ud) (may be NULL) is called once every subscriber has followed,
- * before this returns or later on the loop. Control loop. */
-void ch_registry_cameras_reread(const ch_registry_t *reg, unsigned what, const char *actor,
-                                void (*settled)(void *ud), void *ud);
+/* Reads now what other store handles committed (ch_store_feed_poll on reg->st: an import's
+ * thread, the store worker), told to the subscribers as any change with actor as its actor,
+ * and calls settled(ud) (may be NULL) once every change told so far has been followed (the geo
+ * index reloaded: a timer's poll may have told the import's changes already), before this
+ * returns or later on the loop. Control loop, outside a transaction. */
+void ch_registry_follow(ch_registry_t *reg, const char *actor, void (*settled)(void *ud), void *ud);
 
 /* Adds fn to the subscribers, called in the order subscribed. 0, or CH_ETOOBIG when
  * CH_REGISTRY_MAX_SUBSCRIBERS are subscribed. */

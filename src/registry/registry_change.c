@@ -131,20 +131,52 @@ void ch_registry_settle_release(ch_registry_settle_t *s)
     }
 }
 
-void ch_registry_cameras_reread(const ch_registry_t *reg, unsigned what, const char *actor,
-                                void (*settled)(void *ud), void *ud)
+/* Every change told is followed when its settle is released: ch_registry_follow's callers
+ * wait until none is left (a follower on the pool may still be at one a timer's poll told). */
+static void followed(void *ud)
+{
+    ch_registry_t *reg = ud;
+    assert(reg->following > 0);
+    if (--reg->following > 0 || reg->nwaiters == 0) {
+        return;
+    }
+    /* A waiter may follow again: it waits for the next round. */
+    size_t n = reg->nwaiters;
+    ch_registry_waiter_t *w = reg->waiters;
+    reg->waiters = NULL;
+    reg->nwaiters = 0;
+    for (size_t i = 0; i < n; i++) {
+        w[i].fn(w[i].ud);
+    }
+    ch_free(w);
+}
+
+static ch_registry_settle_t *settle_new(ch_registry_t *reg)
 {
     ch_registry_settle_t *s = ch_calloc(1, sizeof(*s));
-    s->settled = settled;
-    s->ud = ud;
-    s->holds = 1; /* the call's own, so that settled is not called before every one was told */
-    ch_registry_change_t change = {.what = what | CH_REGISTRY_CAMERAS_MANY,
-                                   .ids = NULL,
-                                   .count = 0,
-                                   .actor = actor,
-                                   .settle = s};
-    ch_registry_cameras_changed(reg, &change);
-    ch_registry_settle_release(s);
+    s->holds = 1;
+    s->settled = followed;
+    s->ud = reg;
+    reg->following++;
+    return s;
+}
+
+void ch_registry_follow(ch_registry_t *reg, const char *actor, void (*settled)(void *ud), void *ud)
+{
+    reg->following++; /* no waiter runs before the poll is over */
+    const ch_registry_told_t *before = reg->pending;
+    ch_registry_told_t told = {.actor = actor};
+    reg->pending = &told;
+    if (ch_store_feed_poll(reg->st) != 0) {
+        ch_log(CH_LOG_ERROR, "registry", "msg=\"store changes not read\" error=\"%s\"",
+               ch_store_errmsg(reg->st));
+    }
+    reg->pending = before;
+    if (settled != NULL) {
+        reg->waiters = ch_realloc(reg->waiters, (reg->nwaiters + 1) * sizeof(*reg->waiters));
+        reg->waiters[reg->nwaiters++] = (ch_registry_waiter_t){settled, ud};
+    }
+    followed(reg);
 }
 
 static int text_differs(const char *a, const char *b)
@@ -163,9 +195,14 @@ static void camera_committed(void *ud, const ch_store_change_t *c)
     ch_registry_t *reg = ud;
     const ch_registry_told_t *told = reg->pending;
     const char *actor = told != NULL && told->actor != NULL ? told->actor : "system";
+    ch_registry_settle_t *settle = settle_new(reg);
     if (c->id == 0) {
-        ch_registry_cameras_reread(reg, CH_REGISTRY_CAMERA_CREATED | CH_REGISTRY_CAMERA_UPDATED,
-                                   actor, NULL, NULL);
+        ch_registry_change_t many = {.what = CH_REGISTRY_CAMERA_CREATED |
+                                             CH_REGISTRY_CAMERA_UPDATED | CH_REGISTRY_CAMERAS_MANY,
+                                     .actor = actor,
+                                     .settle = settle};
+        ch_registry_cameras_changed(reg, &many);
+        ch_registry_settle_release(settle);
         return;
     }
     ch_camera_t cam;
@@ -188,8 +225,9 @@ static void camera_committed(void *ud, const ch_store_change_t *c)
         }
     }
     ch_registry_change_t change = {
-        .what = what, .ids = &c->id, .count = 1, .camera = rec, .actor = actor};
+        .what = what, .ids = &c->id, .count = 1, .camera = rec, .actor = actor, .settle = settle};
     ch_registry_cameras_changed(reg, &change);
+    ch_registry_settle_release(settle);
     ch_camera_fini(&cam);
 }
 
@@ -202,6 +240,9 @@ void ch_registry_fini(ch_registry_t *reg)
 {
     ch_store_unwatch(reg->st, reg->watch);
     reg->watch = NULL;
+    ch_free(reg->waiters); /* at shutdown: nobody waits any more */
+    reg->waiters = NULL;
+    reg->nwaiters = 0;
 }
 
 /* ---- refusals ------------------------------------------------------------------------------- */

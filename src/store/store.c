@@ -658,7 +658,11 @@ int ch_store_begin(ch_store_t *st)
  * drops them). */
 int ch_store_commit(ch_store_t *st)
 {
-    int rc = st->ops->commit(st);
+    int rc = ch_store__feed_publish(st);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = st->ops->commit(st);
     if (rc == 0) {
         ch_store__feed_commit(st);
     }

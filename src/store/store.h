@@ -222,8 +222,15 @@ int ch_store_count(ch_store_t *st, const char *what, int64_t *out) CH_MUST_CHECK
  * transaction is its own commit. A rollback (or a savepoint's) drops what it undid: nothing is
  * told. A change is (table, id, op); id 0 means "many rows of the table changed, reread it"
  * (a site of cameras upserted as one, sessions purged, camera health appended, or more
- * changes in one transaction than the feed keeps: 65,536). Only this handle's writes are seen:
- * another handle's (an import's thread, another process or node) are not, yet.
+ * changes in one transaction than the feed keeps: 65,536).
+ *
+ * Other handles of the same database (an import's thread, the store worker, another process)
+ * are seen too, for the shared tables (CH_STORE_T_SHARED): a handle without watchers writes
+ * its changes of them to a change log in the database with its commit (more than 1,024 in one
+ * transaction as one id 0 per table), and ch_store_feed_poll tells a watching handle's
+ * watchers what other handles committed since its last poll (or since its first watch), as a
+ * commit of its own. A handle with watchers does not publish: one handle per database follows
+ * (the hub's control loop). Changes that fell out of the log (65,536 kept) are told as id 0.
  *
  * fn may read through the store and may write (those changes are told after the ones being
  * told); it may unwatch itself or others. *out is the subscription to pass to
@@ -244,6 +251,10 @@ enum {
     CH_STORE_T_DEVICE_TRANSITIONS = 1u << 10,
     CH_STORE_T_CAMERA_HEALTH = 1u << 11, /* camera_health_transitions: always id 0 */
     CH_STORE_T_ALL = (1u << 12) - 1,
+    /* What other handles' changes the feed carries (the logs nobody follows left out). */
+    CH_STORE_T_SHARED = CH_STORE_T_AGENCIES | CH_STORE_T_CAMERAS | CH_STORE_T_DEVICES |
+                        CH_STORE_T_USERS | CH_STORE_T_API_KEYS | CH_STORE_T_EVENTS |
+                        CH_STORE_T_GRANTS | CH_STORE_T_ALERTS,
 };
 
 typedef enum ch_store_op {
@@ -266,8 +277,12 @@ int ch_store_watch(ch_store_t *st, unsigned tables, ch_store_watch_fn fn, void *
 /* Ends a subscription (NULL is fine); fn is not called for it again, even for changes of the
  * commit being told. */
 void ch_store_unwatch(ch_store_t *st, ch_store_watch_t *w);
-/* What the feed cannot tell yet: *out is a number that moves when another handle (the store
- * worker's, an import's, another process's such as the command line's) has committed since
+/* Tells st's watchers the changes other handles committed since the last poll (SQLite: one
+ * PRAGMA when none did). A handle without watchers has nothing to do. Not inside a
+ * transaction (CH_EAGAIN: poll later). 0, CH_EAGAIN or CH_EDB. */
+int ch_store_feed_poll(ch_store_t *st) CH_MUST_CHECK;
+/* What the feed tells only at the next poll: *out is a number that moves when another handle (the
+ * store worker's, an import's, another process's such as the command line's) has committed since
  * the last call, never for this handle's own writes. A cache kept true by the feed drops what
  * it holds when it moves. Cheap enough per request: no round trip (SQLite: PRAGMA
  * data_version, read from shared memory). 0 or a store code. */

@@ -309,6 +309,15 @@ typedef struct ch_store_ops {
     int (*watch_seen)(ch_store_t *st, int64_t id, int64_t now_ms);
     int (*watch_list)(ch_store_t *st, int64_t from_ms, int64_t to_ms, ch_store_window_fn fn,
                       void *ud);
+    /* The change log that carries a handle's changes to the followers on other handles
+     * (store_watch.c): feed_put appends changes (in the open transaction, or as their own) and
+     * keeps the last CH_STORE__LOG_KEEP; feed_mark reads the last sequence number; feed_read
+     * calls fn for every change after *seq in order, moving *seq, and sets *gap when changes
+     * after *seq were already dropped. A poll reads them when foreign_version moved. */
+    int (*feed_put)(ch_store_t *st, const ch_store_change_t *c, size_t n);
+    int (*feed_mark)(ch_store_t *st, int64_t *seq);
+    int (*feed_read)(ch_store_t *st, int64_t *seq, int *gap,
+                     void (*fn)(ch_store_t *st, const ch_store_change_t *c));
     /* A number that moves when another handle commits (see ch_store_foreign_version). */
     int (*foreign_version)(ch_store_t *st, uint64_t *out);
 } ch_store_ops_t;
@@ -329,9 +338,18 @@ typedef struct ch_store__feed {
     unsigned tx_many, sp_many;
     int delivering; /* inside a watcher's call: writes append, the outer loop tells */
     int swept;      /* a watcher was ended while delivering: unlink it after */
+    /* A handle with watchers follows the log of other handles' changes from seq, read again
+     * when the back end's data version moves; a handle without publishes its own into it. */
+    int following;
+    int64_t seq;
+    uint64_t version;
 } ch_store__feed_t;
 
 #define CH_STORE__FEED_MAX 65536
+/* A transaction that changed more rows is published as one change of id 0 per table. */
+#define CH_STORE__LOG_MAX 1024
+/* The changes the log keeps for followers (a follower further behind rereads). */
+#define CH_STORE__LOG_KEEP 65536
 
 /* The common head of every back end's handle (allocated zeroed by the back end). */
 struct ch_store {
@@ -359,6 +377,9 @@ void ch_store__feed_begin(ch_store_t *st);
 void ch_store__feed_commit(ch_store_t *st);
 void ch_store__feed_rollback(ch_store_t *st);
 void ch_store__feed_savepoint(ch_store_t *st, int op);
+/* Before the back end's commit: a handle without watchers writes its changes to the log, in
+ * the transaction. 0 or the back end's code. */
+int ch_store__feed_publish(ch_store_t *st);
 /* Ends every subscription and frees the feed (ch_store_close, before the back end's close). */
 void ch_store__feed_free(ch_store_t *st);
 

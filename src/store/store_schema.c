@@ -292,6 +292,14 @@ static const ch_store__column_desc_t audit_checkpoint_c[] = {
     K("id"), N("size", INTEGER), N("root", BLOB), N("note", TEXT), N("updated_at", INTEGER),
 };
 
+/* The change log of the feed (store_watch.c): op is a ch_store_op_t. */
+static const ch_store__column_desc_t store_changes_c[] = {
+    K("seq"),
+    N("tbl", TEXT),
+    N("row_id", INTEGER),
+    N("op", INTEGER),
+};
+
 static const ch_store__column_desc_t schema_migrations_c[] = {
     K("version"),
     N("applied_at", INTEGER),
@@ -315,6 +323,7 @@ const ch_store__table_desc_t ch_store__schema[] = {
           CH_STORE__AUTOINCREMENT),
     TABLE_NOIDX("health_watch", health_watch_c, CH_STORE__AUTOINCREMENT),
     TABLE_NOIDX("audit_checkpoint", audit_checkpoint_c, 0),
+    TABLE_NOIDX("store_changes", store_changes_c, 0),
     TABLE_NOIDX("schema_migrations", schema_migrations_c, 0),
 };
 

@@ -7,8 +7,18 @@
  * hook would see a run of cameras as one row and the PostgreSQL back end has none); a back end
  * therefore needs nothing to feed watchers.
  *
- * Nothing is kept for a table no watcher asked for, so a handle without watchers pays one test
- * of a mask per write.
+ * Nothing is kept for a table no watcher asked for.
+ *
+ * Other handles of the same database (an import's thread, the store worker, a command run
+ * beside the hub) reach the watchers through a change log in the database: a handle without
+ * watchers publishes its changes of the shared tables (CH_STORE_T_SHARED) into it inside the
+ * transaction that made them (one row per change, or one per table past CH_STORE__LOG_MAX),
+ * and a handle with watchers reads what follows its mark when ch_store_feed_poll finds the back
+ * end's data version moved (ch_store_foreign_version; SQLite's PRAGMA data_version: no I/O, so a
+ * poll of an idle store costs one pragma). A handle with watchers does not publish: its own
+ * watchers hear its writes at commit, and one handle per database follows (the hub's control loop).
+ * docs/internals/ store.md says why this and not a hook, and what PostgreSQL will use
+ * (LISTEN/NOTIFY).
  */
 #include "store/store_internal.h"
 
@@ -63,6 +73,18 @@ int ch_store_watch(ch_store_t *st, unsigned tables, ch_store_watch_fn fn, void *
     w->tables = tables;
     w->fn = fn;
     w->ud = ud;
+    if (!st->feed.following) {
+        /* From now on the handle follows the others' changes made after this mark. */
+        int rc = st->ops->feed_mark(st, &st->feed.seq);
+        if (rc == 0) {
+            rc = st->ops->foreign_version(st, &st->feed.version);
+        }
+        if (rc != 0) {
+            ch_free(w);
+            return rc;
+        }
+        st->feed.following = 1;
+    }
     w->next = st->feed.watchers;
     st->feed.watchers = w;
     st->feed.mask |= tables;
@@ -85,6 +107,7 @@ static void sweep(ch_store__feed_t *f)
             pp = &w->next;
         }
     }
+    f->following = f->watchers != NULL; /* watched again, it takes a new mark */
     f->swept = 0;
 }
 
@@ -112,10 +135,54 @@ static void tell(ch_store__feed_t *f, const ch_store_change_t *c)
     }
 }
 
-/* Tells every pending change, then the tables changed beyond the cap, and empties the list.
- * Changes the callbacks make are appended and told by the same loop. */
-static void deliver(ch_store__feed_t *f)
+/* Writes the pending changes to the log and empties the list (a handle without watchers).
+ * Past CH_STORE__LOG_MAX changes, each table changed is one change of id 0. */
+static int publish(ch_store_t *st)
 {
+    ch_store__feed_t *f = &st->feed;
+    if (f->n > CH_STORE__LOG_MAX) {
+        for (size_t i = 0; i < f->n; i++) {
+            f->many |= f->pending[i].table;
+        }
+        f->n = 0;
+    }
+    for (unsigned m = f->many; m != 0; m &= m - 1) {
+        if (f->n == f->cap) {
+            f->cap = f->cap == 0 ? 16 : f->cap * 2;
+            f->pending = ch_realloc(f->pending, f->cap * sizeof(*f->pending));
+        }
+        f->pending[f->n++] = (ch_store_change_t){m & (~m + 1u), 0, CH_STORE_UPDATE};
+    }
+    int rc = f->n > 0 ? st->ops->feed_put(st, f->pending, f->n) : 0;
+    f->n = 0;
+    f->many = 0;
+    return rc;
+}
+
+int ch_store__feed_publish(ch_store_t *st)
+{
+    ch_store__feed_t *f = &st->feed;
+    if (!f->in_tx || f->watchers != NULL || (f->n == 0 && f->many == 0)) {
+        return 0;
+    }
+    int rc = publish(st);
+    f->tx_n = f->sp_n = 0; /* a failed commit's rollback has nothing more to drop */
+    f->tx_many = f->sp_many = 0;
+    return rc;
+}
+
+/* Tells every pending change, then the tables changed beyond the cap, and empties the list.
+ * Changes the callbacks make are appended and told by the same loop. A handle without
+ * watchers publishes instead (a write outside a transaction: just after it). */
+static void deliver(ch_store_t *st)
+{
+    ch_store__feed_t *f = &st->feed;
+    if (f->watchers == NULL) {
+        if (publish(st) != 0) {
+            ch_log(CH_LOG_WARN, "store", "msg=\"change not published\" error=\"%s\"", st->errmsg);
+        }
+        return;
+    }
     if (f->delivering) {
         return;
     }
@@ -141,23 +208,40 @@ static void deliver(ch_store__feed_t *f)
     }
 }
 
-void ch_store__changed(ch_store_t *st, unsigned table, int64_t id, ch_store_op_t op)
+/* The tables whose changes a handle keeps: its watchers', or, watched by none, the shared
+ * ones it publishes. */
+static unsigned wanted(const ch_store__feed_t *f)
 {
-    ch_store__feed_t *f = &st->feed;
-    if ((f->mask & table) == 0) {
+    return f->watchers != NULL ? f->mask : (unsigned)CH_STORE_T_SHARED;
+}
+
+/* Keeps a change for the commit when its table is wanted. */
+static void keep(ch_store__feed_t *f, const ch_store_change_t *c)
+{
+    if ((wanted(f) & c->table) == 0) {
         return;
     }
-    if (f->n >= CH_STORE__FEED_MAX) {
-        f->many |= table;
+    /* A publisher keeps no order: a reread (a site of an import) needs no entry of its own. */
+    if (f->n >= CH_STORE__FEED_MAX || (c->id == 0 && f->watchers == NULL)) {
+        f->many |= c->table;
     } else {
         if (f->n == f->cap) {
             f->cap = f->cap == 0 ? 16 : f->cap * 2;
             f->pending = ch_realloc(f->pending, f->cap * sizeof(*f->pending));
         }
-        f->pending[f->n++] = (ch_store_change_t){.table = table, .id = id, .op = op};
+        f->pending[f->n++] = *c;
     }
+}
+
+void ch_store__changed(ch_store_t *st, unsigned table, int64_t id, ch_store_op_t op)
+{
+    ch_store__feed_t *f = &st->feed;
+    if ((wanted(f) & table) == 0) {
+        return;
+    }
+    keep(f, &(ch_store_change_t){.table = table, .id = id, .op = op});
     if (!f->in_tx) {
-        deliver(f);
+        deliver(st);
     }
 }
 
@@ -173,7 +257,39 @@ void ch_store__feed_begin(ch_store_t *st)
 void ch_store__feed_commit(ch_store_t *st)
 {
     st->feed.in_tx = 0;
-    deliver(&st->feed);
+    deliver(st);
+}
+
+/* A change another handle published, noted as if this handle had made it. */
+static void note_read(ch_store_t *st, const ch_store_change_t *c)
+{
+    keep(&st->feed, c);
+}
+
+int ch_store_feed_poll(ch_store_t *st)
+{
+    ch_store__feed_t *f = &st->feed;
+    if (!f->following || f->watchers == NULL) {
+        return 0;
+    }
+    if (f->in_tx) {
+        return ch_store__fail(st, CH_EAGAIN, "feed: poll inside a transaction");
+    }
+    uint64_t version = 0;
+    int rc = st->ops->foreign_version(st, &version);
+    if (rc != 0 || version == f->version) {
+        return rc;
+    }
+    f->version = version;
+    int gap = 0;
+    f->in_tx = 1; /* the changes read are told together, as a commit's */
+    rc = st->ops->feed_read(st, &f->seq, &gap, note_read);
+    f->in_tx = 0;
+    if (gap) {
+        f->many |= f->mask; /* the log no longer holds what this handle missed: reread */
+    }
+    deliver(st);
+    return rc;
 }
 
 void ch_store__feed_rollback(ch_store_t *st)

@@ -178,6 +178,37 @@ def test_device_state_heartbeats_and_the_offline_deadline():
         broker.stop()
 
 
+def test_a_device_moved_or_deleted_in_the_registry_is_followed_by_the_watch():
+    broker = Broker()
+    h = start(broker, env={"CCTVHUB_MQTT_HEARTBEAT_S": "600"})
+    try:
+        ag, ag2 = agency(h, "마포구청"), agency(h, "서대문구청")
+        dev = device(h, ag, "공공와이파이 AP-18", "wifi-ap", 37.5663, 126.9019)
+        broker.pub("cctvhub/%d/%d/state" % (ag, dev), {"status": "ok"})
+        wait_for("online", lambda: h.json("GET", "/api/v1/devices/%d/state" % dev)[1]["state"]
+                 == "online")
+        # Moved to another agency: the watch's copy follows the store's change feed at once
+        # (its state kept), so the old agency's topic names no device of that agency any more.
+        h.json("PATCH", "/api/v1/devices/%d" % dev, {"agency_id": ag2}, expect=200)
+        _, st = h.json("GET", "/api/v1/devices/%d/state" % dev, expect=200)
+        check(st["agency_id"] == ag2 and st["state"] == "online", st)
+        broker.pub("cctvhub/%d/%d/state" % (ag, dev), {"status": "fault"})
+        wait_for("a drop", lambda: h.json("GET", "/api/v1/mqtt", expect=200)[1]["dropped"]
+                 ["device"] == 1)
+        broker.pub("cctvhub/%d/%d/state" % (ag2, dev), {"status": "fault"})
+        wait_for("fault", lambda: h.json("GET", "/api/v1/devices/%d/state" % dev)[1]["state"]
+                 == "fault")
+        # Deleted: forgotten, its messages dropped.
+        status, _, _ = h.request("DELETE", "/api/v1/devices/%d" % dev)
+        check(status == 204, status)
+        broker.pub("cctvhub/%d/%d/state" % (ag2, dev), {"status": "ok"})
+        wait_for("a second drop", lambda: h.json("GET", "/api/v1/mqtt", expect=200)[1]
+                 ["dropped"]["device"] == 2)
+    finally:
+        h.cleanup()
+        broker.stop()
+
+
 def test_a_bell_press_raises_an_alert_with_the_cameras_that_see_the_bell_pushed_and_posted():
     broker = Broker()
     wh = Webhook(fail=2)
@@ -482,6 +513,7 @@ def test_mqtt_and_webhook_keys_are_checked_at_start():
 if __name__ == "__main__":
     hub.main([
         test_device_state_heartbeats_and_the_offline_deadline,
+        test_a_device_moved_or_deleted_in_the_registry_is_followed_by_the_watch,
         test_a_bell_press_raises_an_alert_with_the_cameras_that_see_the_bell_pushed_and_posted,
         test_an_acknowledgement_is_audited_pushed_and_refused_twice,
         test_a_flood_of_malformed_messages_is_counted_and_survived,

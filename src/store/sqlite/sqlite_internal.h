@@ -25,5 +25,10 @@ int ch_store__sq_watch_begin(ch_store_t *st, int64_t now_ms, int64_t *id);
 int ch_store__sq_watch_seen(ch_store_t *st, int64_t id, int64_t now_ms);
 int ch_store__sq_watch_list(ch_store_t *st, int64_t from_ms, int64_t to_ms, ch_store_window_fn fn,
                             void *ud);
+/* The change log (sqlite_feed.c), for the ops table. */
+int ch_store__sq_feed_put(ch_store_t *st, const ch_store_change_t *c, size_t n);
+int ch_store__sq_feed_mark(ch_store_t *st, int64_t *seq);
+int ch_store__sq_feed_read(ch_store_t *st, int64_t *seq, int *gap,
+                           void (*fn)(ch_store_t *st, const ch_store_change_t *c));
 
 #endif /* CH_STORE_SQLITE_INTERNAL_H */

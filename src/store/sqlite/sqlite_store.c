@@ -340,9 +340,19 @@ static const char migration_9[] = "CREATE TABLE audit_checkpoint (\n"
                                   "    updated_at INTEGER NOT NULL\n"
                                   ");\n";
 
+/* The change log: what handles without watchers committed, for the watching handle of the
+ * same database to read (sqlite_feed.c). seq is the rowid: the newest row is never deleted,
+ * so numbers follow one another. */
+static const char migration_10[] = "CREATE TABLE store_changes (\n"
+                                   "    seq INTEGER PRIMARY KEY,\n"
+                                   "    tbl TEXT NOT NULL,\n"
+                                   "    row_id INTEGER NOT NULL,\n"
+                                   "    op INTEGER NOT NULL\n"
+                                   ");\n";
+
 static const char *const migrations[] = {
     migration_1, migration_2, migration_3, migration_4, migration_5,
-    migration_6, migration_7, migration_8, migration_9,
+    migration_6, migration_7, migration_8, migration_9, migration_10,
 };
 
 #define SCHEMA_VERSION ((int)CH_ARRAY_SIZE(migrations))
@@ -2995,6 +3005,9 @@ static const ch_store_ops_t sq_ops = {
     .watch_begin = ch_store__sq_watch_begin,
     .watch_seen = ch_store__sq_watch_seen,
     .watch_list = ch_store__sq_watch_list,
+    .feed_put = ch_store__sq_feed_put,
+    .feed_mark = ch_store__sq_feed_mark,
+    .feed_read = ch_store__sq_feed_read,
     .foreign_version = sq_foreign_version,
 };
 

@@ -1528,6 +1528,81 @@ static void test_revoke_one_grant_by_its_provider(void **state)
     view_free(ev);
 }
 
+/* What the relay hears from the gate's follower. */
+typedef struct gate_heard {
+    int started, ended, hold;
+} gate_heard_t;
+
+static void on_gate(void *ud, const ch_event_notice_t *n, int hold)
+{
+    gate_heard_t *h = ud;
+    if (n->kind == CH_EVENT_GRANT_STARTED) {
+        h->started++;
+    } else {
+        h->ended++;
+    }
+    h->hold += hold;
+}
+
+/* The gate follows the grants table, not the engine: what the engine commits reaches it at the
+ * commit; a grant ended by another store handle (a direct write, later another node) at the
+ * next poll of the feed; a follower started later loads the active grants. */
+static void test_the_gate_follows_the_grants_whoever_writes_them(void **state)
+{
+    fixture_t *fx = *state;
+    static const uint8_t pk[32] = {1};
+    ch_event_gate_t *gate = ch_event_gate_new(pk);
+    gate_heard_t h = {0};
+    ch_event_follow_t *f = NULL;
+    assert_int_equal(ch_event_follow_grants(fx->st, gate, on_gate, &h, &f), 0);
+    assert_int_equal(ch_event_gate_live(gate), 0);
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    ch_event_view_t *ev = open_dispatch(fx, &police, A_LAT, A_LON, 600);
+    int64_t gid = grant_of(ev, fx->ptz_a)->grant.id;
+    int64_t gid2 = grant_of(ev, fx->fixed_a)->grant.id;
+    assert_int_equal(ch_event_gate_live(gate), 3);
+    assert_int_equal(h.hold, 3);
+
+    /* The engine revokes: ended at its commit. */
+    ch_event_grant_view_t *out = NULL;
+    ch_fault_t err;
+    ch_event_actor_t prov = provider(fx->district, "apikey:11");
+    assert_int_equal(revoke_grant(fx, &prov, gid, NULL, &out, &err), 0);
+    grant_view_free(out);
+    assert_false(ch_event_gate_is_live(gate, gid));
+    assert_int_equal(h.ended, 1);
+    assert_int_equal(h.hold, 2);
+
+    /* Another handle closes a grant: the gate holds it until the feed is polled. */
+    char path[320];
+    snprintf(path, sizeof(path), "%s/hub.db", fx->dir);
+    ch_store_t *o = NULL;
+    assert_int_equal(ch_store_open(path, &o, NULL), 0);
+    ch_grant_t g;
+    assert_int_equal(ch_store_grant_get(o, gid2, &g), 0);
+    ch_free(g.status);
+    g.status = ch_strdup("closed");
+    assert_int_equal(ch_store_grant_update(o, &g), 0);
+    ch_grant_fini(&g);
+    ch_store_close(o);
+    assert_true(ch_event_gate_is_live(gate, gid2));
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_false(ch_event_gate_is_live(gate, gid2));
+    assert_int_equal(h.ended, 2);
+    assert_int_equal(h.hold, 1);
+
+    /* A gate started now holds the one grant left active. */
+    ch_event_gate_t *later = ch_event_gate_new(pk);
+    ch_event_follow_t *f2 = NULL;
+    assert_int_equal(ch_event_follow_grants(fx->st, later, NULL, NULL, &f2), 0);
+    assert_int_equal(ch_event_gate_live(later), 1);
+    ch_event_follow_end(f2);
+    ch_event_gate_free(later);
+    ch_event_follow_end(f);
+    ch_event_gate_free(gate);
+    view_free(ev);
+}
+
 /* Cameras an import took out of service (another store handle: here the store directly) lose
  * their live and pending grants, each camera read once; the approval then hands out nothing
  * for them; a camera in service keeps its grants. */
@@ -2223,6 +2298,8 @@ int main(void)
             test_a_decision_on_the_record_but_not_in_the_store_is_carried_out_at_start, setup,
             teardown),
         cmocka_unit_test_setup_teardown(test_open_without_its_record_is_undone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_gate_follows_the_grants_whoever_writes_them, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_a_batch_of_opens_is_the_engines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_path_open_prepared_off_the_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ledger_folds_interleaved_events, setup, teardown),

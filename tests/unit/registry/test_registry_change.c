@@ -2,9 +2,10 @@
  * Unit tests of the registry's change use cases (registry_change.c): a provider is refused on
  * another agency's camera (and the refusal is recorded), the "cameras changed" notification
  * carries the right ids and what changed, fed by the store's change feed (a write that is no use
- * case is told too; a rolled-back one is not), an import's "many cameras" waits for its slow
- * followers, a change the audit record refuses is undone, and a change run as a request on the
- * store worker is told on the loop with its actor and what it changed.
+ * case is told too; a rolled-back one is not), another handle's cameras (an import's) are told
+ * when the registry follows, which waits for its slow followers, a change the audit record
+ * refuses is undone, and a change run as a request on the store worker is told on the loop
+ * with its actor and what it changed.
  *
  * The tests open a fresh SQLite database in their own temporary directory (setup) and remove
  * it afterwards (teardown).
@@ -334,24 +335,67 @@ static void settled(void *ud)
     (*(int *)ud)++;
 }
 
-static void test_many_cameras_are_settled_once_the_slow_followers_are_done(void **state)
+/* A camera written by another store handle (an import's thread), count of them in one
+ * transaction; the last one's id. */
+static int64_t other_handle_cameras(const fixture_t *fx, int count)
+{
+    ch_store_t *o = NULL;
+    assert_int_equal(ch_store_open(fx->ts.path, &o, NULL), 0);
+    assert_int_equal(ch_store_begin(o), 0);
+    int64_t id = 0;
+    for (int i = 0; i < count; i++) {
+        ch_camera_t c;
+        ch_camera_init(&c);
+        c.agency_id = fx->own;
+        c.name = "imported";
+        c.kind = "fixed";
+        c.status = "active";
+        assert_int_equal(ch_store_camera_create(o, &c), 0);
+        id = c.id;
+    }
+    assert_int_equal(ch_store_commit(o), 0);
+    ch_store_close(o);
+    return id;
+}
+
+static void test_another_handles_cameras_are_settled_once_the_slow_followers_are_done(void **state)
 {
     fixture_t *fx = *state;
     int done = 0;
     fx->told.count = 0;
-    ch_registry_cameras_reread(&fx->reg, CH_REGISTRY_CAMERA_UPDATED, "user:admin", settled, &done);
+    int64_t id = other_handle_cameras(fx, 1);
+    assert_int_equal(fx->told.count, 0); /* not before the registry follows */
+    ch_registry_follow(&fx->reg, "user:admin", settled, &done);
     assert_int_equal(fx->told.count, 1);
-    assert_int_equal(fx->told.what, CH_REGISTRY_CAMERA_UPDATED | CH_REGISTRY_CAMERAS_MANY);
-    assert_int_equal(fx->told.nids, 0);
+    assert_int_equal(fx->told.what, CH_REGISTRY_CAMERA_CREATED);
+    assert_int_equal(fx->told.ids[0], id);
     assert_string_equal(fx->told.actor, "user:admin");
     assert_int_equal(done, 1); /* nobody held it */
 
+    /* Many in one transaction: one change of many cameras; a slow follower holds it. */
     assert_int_equal(ch_registry_subscribe(&fx->reg, follow_later, NULL), 0);
-    ch_registry_cameras_reread(&fx->reg, CH_REGISTRY_CAMERA_CREATED, "user:admin", settled, &done);
+    other_handle_cameras(fx, 1100);
+    ch_registry_follow(&fx->reg, "user:admin", settled, &done);
+    assert_int_equal(fx->told.count, 2);
+    assert_int_equal(fx->told.what, CH_REGISTRY_CAMERA_CREATED | CH_REGISTRY_CAMERA_UPDATED |
+                                        CH_REGISTRY_CAMERAS_MANY);
+    assert_int_equal(fx->told.nids, 0);
     assert_int_equal(done, 1);
     assert_non_null(held);
     ch_registry_settle_release(held);
     assert_int_equal(done, 2);
+
+    /* Told already by another poll (the hub's timer) and still followed: the import waits. */
+    held = NULL;
+    other_handle_cameras(fx, 1);
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_int_equal(fx->told.count, 3);
+    assert_non_null(held);
+    ch_registry_follow(&fx->reg, "user:admin", settled, &done);
+    assert_int_equal(fx->told.count, 3);
+    assert_int_equal(done, 2);
+    ch_registry_settle_release(held);
+    assert_int_equal(done, 3);
 }
 
 static void test_a_change_the_audit_record_refuses_is_undone(void **state)
@@ -493,7 +537,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_a_camera_written_outside_the_use_cases_is_told_once_committed, setup, teardown),
         cmocka_unit_test_setup_teardown(
-            test_many_cameras_are_settled_once_the_slow_followers_are_done, setup, teardown),
+            test_another_handles_cameras_are_settled_once_the_slow_followers_are_done, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(test_a_change_the_audit_record_refuses_is_undone, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_refusals_are_faults, setup, teardown),

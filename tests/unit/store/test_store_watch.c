@@ -3,7 +3,9 @@
  * on the committing thread, a write outside a transaction is told at once, a rollback (and a
  * savepoint's) tells nothing of what it undid, masks select tables, unwatch stops the calls
  * (also from inside a call), a callback may write, and a site upsert or a purge is one
- * "reread" change (id 0).
+ * "reread" change (id 0). Another handle's commits (a transaction, a write outside one) are
+ * told at the watching handle's next poll, in order, a big one as a reread; a handle with
+ * watchers publishes nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -265,6 +267,118 @@ static void test_site_upserts_purges_and_health_are_one_reread_change(void **sta
     ch_store_unwatch(fx->st, w);
 }
 
+/* A second handle of the same file: an import's thread, the store worker, another process. */
+static ch_store_t *other_handle(const fixture_t *fx)
+{
+    ch_store_t *o = NULL;
+    assert_int_equal(ch_store_open(fx->ts.path, &o, NULL), 0);
+    return o;
+}
+
+static void test_another_handles_commits_are_told_at_the_next_poll(void **state)
+{
+    fixture_t *fx = *state;
+    ch_store_t *o = other_handle(fx);
+    int64_t before = make_agency(o, "before the watch"); /* published, but older than the mark */
+    seen_t s = {0};
+    ch_store_watch_t *w = NULL;
+    assert_int_equal(
+        ch_store_watch(fx->st, CH_STORE_T_AGENCIES | CH_STORE_T_CAMERAS, record, &s, &w), 0);
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_int_equal(s.n, 0);
+
+    /* A commit of the other handle, in order, at the poll; a rollback's nothing. */
+    assert_int_equal(ch_store_begin(o), 0);
+    int64_t agency = make_agency(o, "A");
+    ch_camera_t c;
+    make_camera(o, agency, "cam", &c);
+    assert_int_equal(ch_store_camera_create(o, &c), 0);
+    assert_int_equal(ch_store_savepoint(o), 0);
+    make_agency(o, "undone");
+    assert_int_equal(ch_store_rollback_savepoint(o), 0);
+    assert_int_equal(ch_store_commit(o), 0);
+    assert_int_equal(ch_store_begin(o), 0);
+    make_agency(o, "rolled back");
+    assert_int_equal(ch_store_rollback(o), 0);
+    assert_int_equal(s.n, 0); /* nothing before the poll */
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_int_equal(s.n, 2);
+    assert_change(&s.c[0], CH_STORE_T_AGENCIES, agency, CH_STORE_INSERT);
+    assert_change(&s.c[1], CH_STORE_T_CAMERAS, c.id, CH_STORE_INSERT);
+
+    /* A write outside a transaction; a poll with nothing new tells nothing. */
+    assert_int_equal(ch_store_camera_delete(o, c.id), 0);
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_int_equal(s.n, 3);
+    assert_change(&s.c[2], CH_STORE_T_CAMERAS, c.id, CH_STORE_DELETE);
+
+    /* Not inside a transaction of the watching handle; the watching handle's own writes are
+     * told at its commit and not again by a poll. */
+    assert_int_equal(ch_store_begin(fx->st), 0);
+    assert_int_equal(ch_store_feed_poll(fx->st), CH_EAGAIN);
+    int64_t own = make_agency(fx->st, "own");
+    assert_int_equal(ch_store_commit(fx->st), 0);
+    assert_int_equal(s.n, 4);
+    assert_change(&s.c[3], CH_STORE_T_AGENCIES, own, CH_STORE_INSERT);
+    make_agency(o, "after");
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_int_equal(s.n, 5);
+    assert_int_not_equal(s.c[4].id, own);
+    assert_int_not_equal(s.c[4].id, before);
+    ch_store_unwatch(fx->st, w);
+    ch_store_close(o);
+}
+
+static void test_a_big_transaction_of_another_handle_is_one_reread(void **state)
+{
+    fixture_t *fx = *state;
+    ch_store_t *o = other_handle(fx);
+    seen_t s = {0};
+    ch_store_watch_t *w = NULL;
+    assert_int_equal(ch_store_watch(fx->st, CH_STORE_T_ALL, record, &s, &w), 0);
+    assert_int_equal(ch_store_begin(o), 0);
+    int64_t agency = make_agency(o, "A");
+    for (int i = 0; i < 1100; i++) {
+        ch_camera_t c;
+        char name[32];
+        snprintf(name, sizeof(name), "cam %d", i);
+        make_camera(o, agency, name, &c);
+        assert_int_equal(ch_store_camera_create(o, &c), 0);
+    }
+    /* Sessions and camera health are not shared: nobody follows them from another handle. */
+    assert_int_equal(ch_store_session_purge(o, 0), 0);
+    assert_int_equal(ch_store_commit(o), 0);
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_int_equal(s.n, 2);
+    assert_change(&s.c[0], CH_STORE_T_AGENCIES, 0, CH_STORE_UPDATE);
+    assert_change(&s.c[1], CH_STORE_T_CAMERAS, 0, CH_STORE_UPDATE);
+    ch_store_unwatch(fx->st, w);
+    ch_store_close(o);
+}
+
+static void test_a_watching_handle_publishes_nothing(void **state)
+{
+    fixture_t *fx = *state;
+    ch_store_t *o = other_handle(fx);
+    seen_t s = {0}, t = {0};
+    ch_store_watch_t *w = NULL, *wo = NULL;
+    assert_int_equal(ch_store_watch(fx->st, CH_STORE_T_AGENCIES, record, &s, &w), 0);
+    assert_int_equal(ch_store_watch(o, CH_STORE_T_AGENCIES, record, &t, &wo), 0);
+    make_agency(o, "told to its own watcher only");
+    assert_int_equal(t.n, 1);
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_int_equal(s.n, 0);
+    /* Unwatched, it publishes again. */
+    ch_store_unwatch(o, wo);
+    int64_t id = make_agency(o, "published");
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_int_equal(s.n, 1);
+    assert_change(&s.c[0], CH_STORE_T_AGENCIES, id, CH_STORE_INSERT);
+    ch_store_unwatch(fx->st, w);
+    ch_store_close(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +392,11 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_site_upserts_purges_and_health_are_one_reread_change,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_another_handles_commits_are_told_at_the_next_poll,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_big_transaction_of_another_handle_is_one_reread,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_watching_handle_publishes_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
