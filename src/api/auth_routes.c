@@ -272,16 +272,27 @@ static int login_read_work(ch_store_t *st, void *job)
     return ch_auth_login_read(st, &((pw_job_t *)job)->login);
 }
 
+/* A login back from the store worker: its job, with *env; or NULL after freeing it when
+ * nobody is left to answer (c NULL). */
+static pw_job_t *login_back(api_ctx_t *c, void *job, ch_auth_login_env_t *env)
+{
+    if (c == NULL) {
+        pw_job_free(job);
+        return NULL;
+    }
+    *env = login_env(c);
+    return job;
+}
+
 /* Back on the loop with the user: the lock-out, then the password to the hash pool, which
- * takes j (c NULL: nobody to answer; frees j). */
+ * takes j (or frees it). */
 static void login_read_done(api_ctx_t *c, void *job, int rc)
 {
-    pw_job_t *j = job;
-    if (c == NULL) {
-        pw_job_free(j);
+    ch_auth_login_env_t env;
+    pw_job_t *j = login_back(c, job, &env);
+    if (j == NULL) {
         return;
     }
-    ch_auth_login_env_t env = login_env(c);
     int64_t now = ch_time_now_ms();
     int64_t wait;
     ch_fault_t f;
@@ -378,12 +389,11 @@ static int login_write_work(ch_store_t *st, void *job)
 /* Back on the loop: answers the login (c NULL: nobody to answer) and frees j. */
 static void login_write_done(api_ctx_t *c, void *job, int rc)
 {
-    pw_job_t *j = job;
-    if (c == NULL) {
-        pw_job_free(j);
+    ch_auth_login_env_t env;
+    pw_job_t *j = login_back(c, job, &env);
+    if (j == NULL) {
         return;
     }
-    ch_auth_login_env_t env = login_env(c);
     ch_auth_login_done(&env, &j->login, rc);
     if (rc != 0 && j->err.kind == CH_FAULT_DENIED) {
         /* A credential refused is a 401, which no domain fault is. */
