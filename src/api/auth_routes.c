@@ -152,10 +152,12 @@ typedef struct pw_job {
     int ok;                       /* login: the password matched; others: the hash was made */
     ch_user_t user;               /* create and patch: the record to write */
     ch_auth_login_t login;        /* login: the try (auth/login.c) */
+    ch_auth_session_made_t made;  /* login: the session made (on the store worker) */
+    int64_t checked_at;           /* login: when the password's verdict came back */
     ch_auth_user_change_t change; /* patch: the change asked (its role in role) */
     char *role;
     ch_user_t written; /* create and patch: the user as stored (on the store worker) */
-    ch_fault_t err;    /* create and patch: the use case's refusal */
+    ch_fault_t err;    /* the use case's refusal */
 } pw_job_t;
 
 static void pw_job_free(pw_job_t *j)
@@ -167,6 +169,7 @@ static void pw_job_free(pw_job_t *j)
     sodium_memzero(j->hash.hash, sizeof(j->hash.hash));
     ch_user_fini(&j->user);
     ch_auth_login_fini(&j->login);
+    ch_auth_session_made_fini(&j->made);
     ch_free(j->role);
     ch_user_fini(&j->written);
     ch_free(j);
@@ -189,8 +192,7 @@ static void pw_done(ch_auth_hash_job_t *hj)
         return;
     }
     if (j->kind == JOB_LOGIN) {
-        login_finish(j);
-        pw_job_free(j);
+        login_finish(j); /* which frees j */
     } else {
         user_write_finish(j); /* which frees j */
     }
@@ -264,6 +266,52 @@ static ch_auth_login_env_t login_env(api_ctx_t *c)
                                  .rec = {.record = login_record, .data = c}};
 }
 
+/* The store worker's thread: finds the user. */
+static int login_read_work(ch_store_t *st, void *job)
+{
+    return ch_auth_login_read(st, &((pw_job_t *)job)->login);
+}
+
+/* A login back from the store worker: its job, with *env; or NULL after freeing it when
+ * nobody is left to answer (c NULL). */
+static pw_job_t *login_back(api_ctx_t *c, void *job, ch_auth_login_env_t *env)
+{
+    if (c == NULL) {
+        pw_job_free(job);
+        return NULL;
+    }
+    *env = login_env(c);
+    return job;
+}
+
+/* Back on the loop with the user: the lock-out, then the password to the hash pool, which
+ * takes j (or frees it). */
+static void login_read_done(api_ctx_t *c, void *job, int rc)
+{
+    ch_auth_login_env_t env;
+    pw_job_t *j = login_back(c, job, &env);
+    if (j == NULL) {
+        return;
+    }
+    int64_t now = ch_time_now_ms();
+    int64_t wait;
+    ch_fault_t f;
+    if (ch_auth_login_check(&env, &j->login, rc, now, &wait, &f) != 0) {
+        if (wait > 0) {
+            reply_retry(c, "locked", wait, f.message);
+        } else {
+            ch_api__reply_fault(c, &f);
+        }
+        pw_job_free(j);
+        return;
+    }
+    snprintf(j->hash.hash, sizeof(j->hash.hash), "%s", j->login.hash);
+    /* Counted once queued, before hashing (ch_auth_login_count). */
+    if (pw_queue(j, j->login.peer) == 0) {
+        ch_auth_login_count(&env, &j->login, now);
+    }
+}
+
 static void handle_login(api_ctx_t *c)
 {
     ch_api_t *api = c->api;
@@ -308,24 +356,9 @@ static void handle_login(api_ctx_t *c)
         return;
     }
     pw_job_t *j = pw_job_new(c, JOB_LOGIN, json_string_value(pwj), json_string_length(pwj));
-    ch_auth_login_env_t env = login_env(c);
-    ch_fault_t f;
-    int rc = ch_auth_login_start(&env, &j->login, name, c->req->peer, now, &wait, &f);
+    ch_auth_login_init(&j->login, name, c->req->peer);
     json_decref(body);
-    if (rc != 0) {
-        if (wait > 0) {
-            reply_retry(c, "locked", wait, f.message);
-        } else {
-            ch_api__reply_fault(c, &f);
-        }
-        pw_job_free(j);
-        return;
-    }
-    snprintf(j->hash.hash, sizeof(j->hash.hash), "%s", j->login.hash);
-    /* Counted once queued, before hashing (ch_auth_login_count). */
-    if (pw_queue(j, j->login.peer) == 0) {
-        ch_auth_login_count(&env, &j->login, now);
-    }
+    ch_api__store_write(c, login_read_work, NULL, login_read_done, j);
 }
 
 /* Set-Cookie for a new session, or one that clears it (token NULL). */
@@ -343,28 +376,50 @@ static void session_cookie(const ch_api_t *api, const char *token, char out[256]
     }
 }
 
-static void login_finish(pw_job_t *j)
+/* The store worker's thread: the session made, or the failure recorded (the recorder's
+ * context is the job's copy). */
+static int login_write_work(ch_store_t *st, void *job)
 {
-    api_ctx_t *c = &j->ctx;
-    ch_auth_login_env_t env = login_env(c);
-    ch_auth_session_made_t made;
-    ch_fault_t f;
-    if (ch_auth_login_finish(&env, &j->login, j->ok, ch_time_now_ms(), &made, &f) != 0) {
-        if (f.kind == CH_FAULT_DENIED) {
-            /* A credential refused is a 401, which no domain fault is. */
-            ch_api__reply_error(c, 401, "bad_credentials", NULL, f.message);
-        } else {
-            ch_api__reply_fault(c, &f);
-        }
+    pw_job_t *j = job;
+    ch_auth_login_recorder_t rec = {.record = login_record, .data = &j->ctx};
+    return ch_auth_login_write(st, &rec, &j->ctx.api->auth, &j->login, j->checked_at, &j->made,
+                               &j->err);
+}
+
+/* Back on the loop: answers the login (c NULL: nobody to answer) and frees j. */
+static void login_write_done(api_ctx_t *c, void *job, int rc)
+{
+    ch_auth_login_env_t env;
+    pw_job_t *j = login_back(c, job, &env);
+    if (j == NULL) {
         return;
     }
-    char cookie[256];
-    session_cookie(c->api, made.token, cookie);
-    json_t *o = json_pack("{s:o, s:s, s:o, s:o*}", "user", user_json(&made.user), "csrf", made.csrf,
-                          "expires_at", opt_time(made.expires_at), "capabilities",
-                          ch_api__capabilities(ch_auth_role_bit(made.user.role)));
-    ch_auth_session_made_fini(&made);
-    ch_api__reply_json(c, 200, cookie, o);
+    ch_auth_login_done(&env, &j->login, rc);
+    if (rc != 0 && j->err.kind == CH_FAULT_DENIED) {
+        /* A credential refused is a 401, which no domain fault is. */
+        ch_api__reply_error(c, 401, "bad_credentials", NULL, j->err.message);
+    } else if (rc != 0) {
+        ch_api__reply_fault(c, &j->err);
+    } else {
+        char cookie[256];
+        session_cookie(c->api, j->made.token, cookie);
+        json_t *o =
+            json_pack("{s:o, s:s, s:o, s:o*}", "user", user_json(&j->made.user), "csrf",
+                      j->made.csrf, "expires_at", opt_time(j->made.expires_at), "capabilities",
+                      ch_api__capabilities(ch_auth_role_bit(j->made.user.role)));
+        ch_api__reply_json(c, 200, cookie, o);
+    }
+    pw_job_free(j);
+}
+
+/* Back on the loop with the password's verdict: the session's transaction goes to the store
+ * worker, which takes j. */
+static void login_finish(pw_job_t *j)
+{
+    ch_auth_login_env_t env = login_env(&j->ctx);
+    j->checked_at = ch_time_now_ms();
+    ch_auth_login_checked(&env, &j->login, j->ok, j->checked_at);
+    ch_api__store_write(&j->ctx, login_write_work, NULL, login_write_done, j);
 }
 
 static void handle_whoami(api_ctx_t *c)

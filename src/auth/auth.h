@@ -467,7 +467,17 @@ void ch_auth_hasher_free(ch_auth_hasher_t *h);
  * flight cannot all pass the checks while the first are hashing; a right password takes it
  * back), ch_auth_login_finish makes the session or records the failure. The throttle by
  * address is the caller's first check (ch_auth_throttle_check), as it answers before reading
- * the request. Control loop only.
+ * the request. start, count and finish: control loop only.
+ *
+ * Each half is also given in parts, so that its store calls run on a store worker
+ * (ch_store_async) while the rest stays on the loop, which owns the throttle and the lock-out:
+ *   start  = ch_auth_login_init (loop), ch_auth_login_read (any thread, its handle),
+ *            ch_auth_login_check (loop);
+ *   finish = ch_auth_login_checked (loop), ch_auth_login_write (any thread, its handle),
+ *            ch_auth_login_done (loop).
+ * start and finish are exactly these parts run on env->st, for a caller without a worker.
+ * The recorder is called from the thread of the part that records (it must be thread-safe,
+ * as the audit log is).
  */
 typedef struct ch_auth_login_recorder {
     /* actor "anonymous" for a refusal, "system" for a lock-out, "user:<name>" for a login;
@@ -493,7 +503,9 @@ typedef struct ch_auth_login {
     char hash[CH_AUTH_HASH_MAX]; /* what to verify the password against ("": the dummy) */
     ch_user_t user;              /* the user found, when user_found */
     int user_found;
-    int locks; /* this try reached the lock-out's limit for its name and address */
+    int locks;       /* this try reached the lock-out's limit for its name and address */
+    int password_ok; /* ch_auth_login_checked: the password matched hash */
+    int64_t wait;    /* ch_auth_login_checked: the lock-out's ms left for the name here */
 } ch_auth_login_t;
 
 /* A session made: the user as stored, the cookie's token (wiped by _fini), the CSRF token. */
@@ -512,6 +524,13 @@ int ch_auth_login_start(const ch_auth_login_env_t *env, ch_auth_login_t *l, cons
                         const char *peer, int64_t now_ms, int64_t *wait,
                         ch_fault_t *f) CH_MUST_CHECK;
 void ch_auth_login_count(const ch_auth_login_env_t *env, ch_auth_login_t *l, int64_t now_ms);
+/* start's parts. _read finds the user on st (any thread): 0 (l->user_found 0 for an unknown
+ * name) or the store's code, which _check (loop) turns into the fault; _check applies the
+ * lock-out as start does. */
+void ch_auth_login_init(ch_auth_login_t *l, const char *username, const char *peer);
+int ch_auth_login_read(ch_store_t *st, ch_auth_login_t *l);
+int ch_auth_login_check(const ch_auth_login_env_t *env, ch_auth_login_t *l, int read_rc,
+                        int64_t now_ms, int64_t *wait, ch_fault_t *f) CH_MUST_CHECK;
 void ch_auth_login_fini(ch_auth_login_t *l);
 
 /*
@@ -524,6 +543,16 @@ void ch_auth_login_fini(ch_auth_login_t *l);
  */
 int ch_auth_login_finish(const ch_auth_login_env_t *env, ch_auth_login_t *l, int password_ok,
                          int64_t now_ms, ch_auth_session_made_t *out, ch_fault_t *f) CH_MUST_CHECK;
+/* finish's parts. _checked (loop) notes the password's verdict and the lock-out's state;
+ * _write (any thread, on st; the recorder called there) is finish's store transaction and
+ * records, returning as finish does; _done (loop) forgives the address and pair after a
+ * login made (rc 0). */
+void ch_auth_login_checked(const ch_auth_login_env_t *env, ch_auth_login_t *l, int password_ok,
+                           int64_t now_ms);
+int ch_auth_login_write(ch_store_t *st, const ch_auth_login_recorder_t *rec,
+                        const ch_auth_config_t *cfg, ch_auth_login_t *l, int64_t now_ms,
+                        ch_auth_session_made_t *out, ch_fault_t *f) CH_MUST_CHECK;
+void ch_auth_login_done(const ch_auth_login_env_t *env, ch_auth_login_t *l, int rc);
 void ch_auth_session_made_fini(ch_auth_session_made_t *m);
 
 #endif /* CH_AUTH_H */

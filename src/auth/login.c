@@ -1,8 +1,10 @@
 /*
  * auth/login.c: the login use case (auth.h): a user name and password to a session, with the
  * lock-out by user name and address, the throttle by address and the audit records of every
- * try. The API is its adapter: it reads the body, hashes the password on the hash pool between
- * ch_auth_login_start and ch_auth_login_finish, and answers.
+ * try. The API is its adapter: it reads the body, runs the store's parts (ch_auth_login_read,
+ * ch_auth_login_write) on the store worker and hashes the password on the hash pool between
+ * them, and answers. ch_auth_login_start and ch_auth_login_finish run the same parts on one
+ * handle, for a caller without a worker.
  */
 #include "auth/auth.h"
 
@@ -10,48 +12,67 @@
 #include <stdio.h>
 #include <string.h>
 
-static int login_record(const ch_auth_login_env_t *env, const char *actor, const char *action,
+static int login_record(const ch_auth_login_recorder_t *rec, const char *actor, const char *action,
                         const char *object, const char *outcome, json_t *details)
 {
-    if (env->rec.record == NULL) {
+    if (rec->record == NULL) {
         json_decref(details);
         return 0;
     }
-    return env->rec.record(env->rec.data, actor, action, object, outcome, details);
+    return rec->record(rec->data, actor, action, object, outcome, details);
 }
 
-int ch_auth_login_start(const ch_auth_login_env_t *env, ch_auth_login_t *l, const char *username,
-                        const char *peer, int64_t now_ms, int64_t *wait, ch_fault_t *f)
+void ch_auth_login_init(ch_auth_login_t *l, const char *username, const char *peer)
 {
     memset(l, 0, sizeof(*l));
-    *wait = 0;
     snprintf(l->username, sizeof(l->username), "%s", username);
     snprintf(l->peer, sizeof(l->peer), "%s", peer);
-    int rc = ch_store_user_find(env->st, l->username, &l->user);
+}
+
+int ch_auth_login_read(ch_store_t *st, ch_auth_login_t *l)
+{
+    int rc = ch_store_user_find(st, l->username, &l->user);
     if (rc == 0) {
         l->user_found = 1;
+        if (l->user.password_hash != NULL && !l->user.disabled) {
+            snprintf(l->hash, sizeof(l->hash), "%s", l->user.password_hash);
+        }
+    }
+    return rc == CH_ENOTFOUND ? 0 : rc;
+}
+
+int ch_auth_login_check(const ch_auth_login_env_t *env, ch_auth_login_t *l, int read_rc,
+                        int64_t now_ms, int64_t *wait, ch_fault_t *f)
+{
+    *wait = 0;
+    if (read_rc != 0) {
+        return ch_fault_set(f, read_rc, CH_FAULT_INTERNAL, NULL, NULL, "the account store failed");
+    }
+    if (l->user_found) {
         /* The user's locked_until is the end of the last lock put on the name from any
          * address; an administrator's unlock clears it, and with it every address's lock. */
         *wait = l->user.locked_until > now_ms
                     ? ch_auth_lockout_check(env->lockout, l->username, l->peer, now_ms)
                     : 0;
-        if (l->user.password_hash != NULL && !l->user.disabled) {
-            snprintf(l->hash, sizeof(l->hash), "%s", l->user.password_hash);
-        }
-    } else if (rc == CH_ENOTFOUND) {
+    } else {
         /* Unknown names lock the same way, so that a lock tells nothing about a name. */
         *wait = ch_auth_lockout_check(env->lockout, l->username, l->peer, now_ms);
-    } else {
-        return ch_fault_set(f, rc, CH_FAULT_INTERNAL, NULL, NULL, "the account store failed");
     }
     if (*wait > 0) {
         json_t *d = json_pack("{s:s, s:s, s:s}", "username", l->username, "reason",
                               "account locked", "peer", l->peer);
-        (void)login_record(env, "anonymous", "auth.login", NULL, "denied", d);
+        (void)login_record(&env->rec, "anonymous", "auth.login", NULL, "denied", d);
         return ch_fault_set(f, CH_EPERM, CH_FAULT_DENIED, "locked", NULL,
                             "too many failed logins: the account is locked for a while from here");
     }
     return 0;
+}
+
+int ch_auth_login_start(const ch_auth_login_env_t *env, ch_auth_login_t *l, const char *username,
+                        const char *peer, int64_t now_ms, int64_t *wait, ch_fault_t *f)
+{
+    ch_auth_login_init(l, username, peer);
+    return ch_auth_login_check(env, l, ch_auth_login_read(env->st, l), now_ms, wait, f);
 }
 
 void ch_auth_login_count(const ch_auth_login_env_t *env, ch_auth_login_t *l, int64_t now_ms)
@@ -67,16 +88,15 @@ void ch_auth_login_fini(ch_auth_login_t *l)
 }
 
 /* A failed login (already counted against its address and pair when it was queued). When its
- * pair is at the limit, the user's locked_until moves to the end of this lock: the lock holds
- * from this address only (ch_auth_lockout_check), and an unlock clears it. Returns the
- * refusal. */
-static int login_failed(const ch_auth_login_env_t *env, ch_auth_login_t *l, const char *reason,
-                        int64_t now, ch_fault_t *f)
+ * pair is at the limit (l->wait, ch_auth_login_checked), the user's locked_until moves to the
+ * end of this lock: the lock holds from this address only (ch_auth_lockout_check), and an
+ * unlock clears it. Returns the refusal. */
+static int login_failed(ch_store_t *st, const ch_auth_login_recorder_t *rec, ch_auth_login_t *l,
+                        const char *reason, int64_t now, ch_fault_t *f)
 {
-    ch_store_t *st = env->st;
     int locked = 0;
     int began = ch_store_begin(st) == 0;
-    int64_t wait = ch_auth_lockout_check(env->lockout, l->username, l->peer, now);
+    int64_t wait = l->wait;
     if (l->user_found && began && wait > 0) {
         ch_user_t u;
         if (ch_store_user_get(st, l->user.id, &u) == 0) {
@@ -95,11 +115,11 @@ static int login_failed(const ch_auth_login_env_t *env, ch_auth_login_t *l, cons
     }
     json_t *d =
         json_pack("{s:s, s:s, s:s}", "username", l->username, "reason", reason, "peer", l->peer);
-    int arc = login_record(env, "anonymous", "auth.login", NULL, "denied", d);
+    int arc = login_record(rec, "anonymous", "auth.login", NULL, "denied", d);
     if (locked && arc == 0) {
         char object[96];
         snprintf(object, sizeof(object), "user:%s", l->username);
-        arc = login_record(env, "system", "auth.lockout", object, "ok",
+        arc = login_record(rec, "system", "auth.lockout", object, "ok",
                            json_pack("{s:I, s:s}", "locked_ms", (json_int_t)wait, "peer", l->peer));
     }
     if (began && (arc != 0 || ch_store_commit(st) != 0)) {
@@ -109,26 +129,33 @@ static int login_failed(const ch_auth_login_env_t *env, ch_auth_login_t *l, cons
                         "wrong user name or password");
 }
 
-int ch_auth_login_finish(const ch_auth_login_env_t *env, ch_auth_login_t *l, int password_ok,
-                         int64_t now, ch_auth_session_made_t *out, ch_fault_t *f)
+void ch_auth_login_checked(const ch_auth_login_env_t *env, ch_auth_login_t *l, int password_ok,
+                           int64_t now_ms)
+{
+    l->password_ok = password_ok;
+    l->wait = ch_auth_lockout_check(env->lockout, l->username, l->peer, now_ms);
+}
+
+int ch_auth_login_write(ch_store_t *st, const ch_auth_login_recorder_t *rec,
+                        const ch_auth_config_t *cfg, ch_auth_login_t *l, int64_t now,
+                        ch_auth_session_made_t *out, ch_fault_t *f)
 {
     memset(out, 0, sizeof(*out));
     if (!l->user_found) {
-        return login_failed(env, l, "unknown user", now, f);
+        return login_failed(st, rec, l, "unknown user", now, f);
     }
     if (l->user.disabled) {
-        return login_failed(env, l, "account disabled", now, f);
+        return login_failed(st, rec, l, "account disabled", now, f);
     }
-    if (!password_ok) {
-        return login_failed(env, l, "wrong password", now, f);
+    if (!l->password_ok) {
+        return login_failed(st, rec, l, "wrong password", now, f);
     }
-    ch_store_t *st = env->st;
     ch_user_t *u = &out->user;
     char hash[CH_AUTH_SHA256_HEX];
     ch_auth_random_token(out->token);
     ch_auth_random_token(out->csrf);
     ch_auth_sha256_hex(out->token, strlen(out->token), hash);
-    int64_t idle = env->cfg->session_idle_ms > 0 ? env->cfg->session_idle_ms : 30LL * 60 * 1000;
+    int64_t idle = cfg->session_idle_ms > 0 ? cfg->session_idle_ms : 30LL * 60 * 1000;
     ch_session_t s = {
         .token_hash = hash, .user_id = l->user.id, .csrf = out->csrf, .expires_at = now + idle};
     int rc = ch_store_begin(st);
@@ -137,7 +164,7 @@ int ch_auth_login_finish(const ch_auth_login_env_t *env, ch_auth_login_t *l, int
         if (rc == 0 && u->disabled) {
             (void)ch_store_rollback(st);
             ch_auth_session_made_fini(out);
-            return login_failed(env, l, "account disabled", now, f);
+            return login_failed(st, rec, l, "account disabled", now, f);
         }
     }
     if (rc == 0) {
@@ -158,7 +185,7 @@ int ch_auth_login_finish(const ch_auth_login_env_t *env, ch_auth_login_t *l, int
     char object[96];
     snprintf(object, sizeof(object), "user:%s", l->username);
     if (rc == 0) {
-        rc = login_record(env, object, "auth.login", object, "ok",
+        rc = login_record(rec, object, "auth.login", object, "ok",
                           json_pack("{s:s, s:s, s:I}", "role", u->role, "peer", l->peer, "session",
                                     (json_int_t)s.id));
         if (rc != 0) {
@@ -178,11 +205,26 @@ int ch_auth_login_finish(const ch_auth_login_env_t *env, ch_auth_login_t *l, int
         f->rc = rc;
         return rc;
     }
-    ch_auth_throttle_forgive(env->throttle, l->peer);
-    ch_auth_lockout_clear(env->lockout, l->username, l->peer);
     out->session_id = s.id;
     out->expires_at = s.expires_at;
     return 0;
+}
+
+void ch_auth_login_done(const ch_auth_login_env_t *env, ch_auth_login_t *l, int rc)
+{
+    if (rc == 0) {
+        ch_auth_throttle_forgive(env->throttle, l->peer);
+        ch_auth_lockout_clear(env->lockout, l->username, l->peer);
+    }
+}
+
+int ch_auth_login_finish(const ch_auth_login_env_t *env, ch_auth_login_t *l, int password_ok,
+                         int64_t now, ch_auth_session_made_t *out, ch_fault_t *f)
+{
+    ch_auth_login_checked(env, l, password_ok, now);
+    int rc = ch_auth_login_write(env->st, &env->rec, env->cfg, l, now, out, f);
+    ch_auth_login_done(env, l, rc);
+    return rc;
 }
 
 void ch_auth_session_made_fini(ch_auth_session_made_t *m)

@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import re
+import select
 import socket
 import sys
 import threading
@@ -479,6 +480,68 @@ def test_x_forwarded_for_is_ignored_without_trusted_proxies():
         h.cleanup()
 
 
+def login_socket(h, name, password):
+    """Sends POST /api/v1/session on a new connection (Connection: close); returns the socket."""
+    body = json.dumps({"username": name, "password": password}).encode()
+    s = socket.create_connection(("127.0.0.1", h.port), timeout=60)
+    s.sendall(("POST /api/v1/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               "Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body)).encode() + body)
+    return s
+
+
+def read_answer(s):
+    """Reads a Connection: close answer to its end; returns (head, body) bytes."""
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head, body
+
+
+def test_a_login_waits_on_the_store_worker_and_a_full_worker_answers_busy():
+    """Issue 16, item 5: the login's store reads and its transaction run on the store worker
+    (a test-only delay before each of its requests, debug builds): /health is answered while a
+    login waits, and the login is answered once its two trips are done. With the worker's queue
+    bounded (a test-only bound of 2), a burst of logins is answered 200 or 503 "busy" with
+    Retry-After; a login refused busy is not on the audit record, every one made is."""
+    h = Hub(env={"CCTVHUB_TEST_STORE_DELAY_MS": "800", "CCTVHUB_TEST_STORE_MAX_WAITING": "2",
+                 "CCTVHUB_AUTH_MAX_HASHES_PER_ADDRESS": "16"})
+    try:
+        s = login_socket(h, "admin", ADMIN_PASSWORD)
+        time.sleep(0.1)
+        status, _, body = h.request("GET", "/api/v1/health")
+        check(status == 200 and json.loads(body)["status"] == "ok", body)
+        ready, _, _ = select.select([s], [], [], 0)
+        check(not ready, "the login was answered before the health check: the loop waited")
+        head, body = read_answer(s)
+        check(head.startswith(b"HTTP/1.1 200") and b"Set-Cookie: " in head, head)
+        check(json.loads(body)["user"]["name"] == "admin", body)
+        # A burst: more logins than the worker takes.
+        socks = [login_socket(h, "admin", ADMIN_PASSWORD) for _ in range(6)]
+        made, busy = 0, 0
+        for s in socks:
+            head, body = read_answer(s)
+            if head.startswith(b"HTTP/1.1 200"):
+                made += 1
+            else:
+                check(head.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in head, head)
+                check(json.loads(body)["error"]["code"] == "busy", body)
+                busy += 1
+        check(made >= 1 and busy >= 1, (made, busy))
+        # The hub's own login, the first one here and those made: each on the record once.
+        _, page = h.json("GET", "/api/v1/audit?action=auth.login&limit=100", expect=200)
+        ok = [r for r in page["items"] if r["outcome"] == "ok"]
+        check(len(ok) == made + 2 and len(page["items"]) == len(ok), page["items"])
+        log = h.stop()
+        check("msg=stopped" in log, log[-1000:])
+    finally:
+        h.cleanup()
+
+
 if __name__ == "__main__":
     hub.main([
         test_every_endpoint_with_every_role,
@@ -488,6 +551,7 @@ if __name__ == "__main__":
         test_a_login_flood_is_bounded_and_does_not_delay_audited_writes,
         test_wrong_passwords_from_one_address_do_not_lock_the_user_out_elsewhere,
         test_x_forwarded_for_is_ignored_without_trusted_proxies,
+        test_a_login_waits_on_the_store_worker_and_a_full_worker_answers_busy,
         test_commands_beside_a_running_hub_take_effect_and_are_audited,
         test_a_provider_changes_its_own_cameras_only,
     ])

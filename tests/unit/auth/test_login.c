@@ -5,7 +5,8 @@
  *
  * The tests open a fresh SQLite database in their own temporary directory (setup) and remove
  * it afterwards (teardown). The password's hash is not computed here: the API verifies it on
- * the hash pool and hands the answer to ch_auth_login_finish.
+ * the hash pool and hands the answer to ch_auth_login_finish (in parts: its store's part on
+ * the store worker, which the last test plays with a second handle).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -165,6 +166,61 @@ static void test_a_login_the_record_refuses_makes_no_session(void **state)
     ch_user_fini(&u);
 }
 
+/* The parts a store worker runs (read, write) on a handle of their own, the rest on the
+ * loop's: the same outcome as start and finish, and the lock-out as well. */
+static int try_in_parts(fixture_t *fx, ch_store_t *worker, int password_ok, int64_t now,
+                        ch_auth_session_made_t *made, ch_fault_t *f)
+{
+    ch_auth_login_t l;
+    int64_t wait = 0;
+    ch_auth_login_init(&l, "kim", PEER);
+    int rc = ch_auth_login_check(&fx->env, &l, ch_auth_login_read(worker, &l), now, &wait, f);
+    if (rc == 0) {
+        ch_auth_login_count(&fx->env, &l, now);
+        ch_auth_login_checked(&fx->env, &l, password_ok, now);
+        rc = ch_auth_login_write(worker, &fx->env.rec, fx->env.cfg, &l, now, made, f);
+        ch_auth_login_done(&fx->env, &l, rc);
+    }
+    ch_auth_login_fini(&l);
+    return rc;
+}
+
+static void test_the_parts_on_a_second_handle_log_in_and_lock(void **state)
+{
+    fixture_t *fx = *state;
+    char url[320];
+    snprintf(url, sizeof(url), "sqlite:%s", fx->ts.path);
+    ch_store_t *worker = NULL;
+    char *err = NULL;
+    assert_int_equal(ch_store_open(url, &worker, &err), 0);
+    ch_auth_session_made_t made;
+    ch_fault_t f;
+    /* Two wrong, a right one (which forgives them), then three wrong lock the name. */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(try_in_parts(fx, worker, 0, NOW + i, &made, &f), CH_EPERM);
+    }
+    assert_int_equal(try_in_parts(fx, worker, 1, NOW + 2, &made, &f), 0);
+    char hash[CH_AUTH_SHA256_HEX];
+    ch_auth_sha256_hex(made.token, strlen(made.token), hash);
+    ch_session_t s;
+    assert_int_equal(ch_store_session_find(fx->st, hash, &s), 0); /* seen by the loop's */
+    assert_int_equal(s.user_id, fx->user_id);
+    ch_session_fini(&s);
+    ch_auth_session_made_fini(&made);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(try_in_parts(fx, worker, 0, NOW + 10 + i, &made, &f), CH_EPERM);
+        assert_string_equal(ch_fault_code(&f), "bad_credentials");
+    }
+    assert_int_equal(fx->rec.lockouts, 1);
+    assert_int_equal(try_in_parts(fx, worker, 1, NOW + 20, &made, &f), CH_EPERM);
+    assert_string_equal(ch_fault_code(&f), "locked");
+    ch_user_t u;
+    assert_int_equal(ch_store_user_get(fx->st, fx->user_id, &u), 0);
+    assert_true(u.locked_until > NOW + 20);
+    ch_user_fini(&u);
+    ch_store_close(worker);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +228,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wrong_passwords_are_refused_then_lock_the_name, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_login_the_record_refuses_makes_no_session, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_the_parts_on_a_second_handle_log_in_and_lock, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
