@@ -15,33 +15,17 @@
 #                               130,000 cameras; BUILD=DIR; CONNS="100 1000"; RATES="2000";
 #                               DURATION=10; KEEP=1 keeps the work folder)
 set -euo pipefail
-# Every client of a benchmark connects from 127.0.0.1: lift the per-address caps that stop
-# floods (http.max_connections_per_addr, relay.max_unauthorized*; README, Operations).
-export CCTVHUB_HTTP_MAX_CONNECTIONS_PER_ADDR=0 CCTVHUB_RELAY_MAX_UNAUTHORIZED=4096 \
-    CCTVHUB_RELAY_MAX_UNAUTHORIZED_PER_ADDR=4096
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-. "$ROOT/bench/events/setup.sh"
+. "$ROOT/bench/events/setup.sh" # and bench/lib/http.sh: the per-address caps lifted
 BUILD=${BUILD:-$ROOT/build/release}
 ROWS=${ROWS:-20000}
 CONNS=${CONNS:-"100 1000"}
 RATES=${RATES:-"2000"}
 DURATION=${DURATION:-10}
-for tool in wrk sqlite3 python3 curl cmake; do
-    command -v "$tool" >/dev/null || { echo "events/run.sh: $tool is missing" >&2; exit 2; }
-done
-
-TMP=$(mktemp -d /tmp/cctvhub-bench-events.XXXXXX)
-pid=
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    [ "${KEEP:-0}" = 1 ] || rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-echo "== build (Release) in $BUILD"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" --target cctvhub >/dev/null
+bench_need events/run.sh wrk sqlite3 python3 curl cmake
+bench_run_tmp events
+bench_build_hub
 hub="$BUILD/cctvhub"
 cc -O2 -Wall -Wextra -Werror -o "$TMP/load" "$ROOT/bench/events/load.c"
 

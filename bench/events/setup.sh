@@ -1,6 +1,8 @@
 # Sourced by run.sh and compare.sh (bash): the events benchmark's store, query points and wrk
 # scripts.
 
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/http.sh"
+
 # Imports the generated sites $2 into a new store $3 with the cctvhub binary $1, adds the
 # event's agency (a police-112 center: the generated providers are district centers) and
 # prints its new API key.
@@ -25,23 +27,8 @@ events_points() {
 # the positions in file $2.
 events_lua() {
     local key=$1 points=$2 dir=$3
-    common_lua() {
-        cat <<LUA
-wrk.headers["Authorization"] = "Bearer $key"
-local points = {}
-for line in io.lines("$points") do
-  local lat, lon = line:match("([^ ]+) ([^ ]+)")
-  points[#points + 1] = {tonumber(lat), tonumber(lon)}
-end
-math.randomseed(20261125)
-local function point()
-  local p = points[math.random(#points)]
-  return p[1] + (math.random() - 0.5) * 0.001, p[2] + (math.random() - 0.5) * 0.001
-end
-LUA
-    }
     {
-        common_lua
+        bench_points_lua "$key" "$points" 0.001
         cat <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -55,14 +42,5 @@ request = function()
 end
 LUA
     } >"$dir/events.lua"
-    {
-        common_lua
-        cat <<'LUA'
-request = function()
-  local lat, lon = point()
-  return wrk.format("GET", string.format(
-    "/api/v1/geo/near?lat=%.6f&lon=%.6f&radius_m=300&limit=10", lat, lon))
-end
-LUA
-    } >"$dir/near.lua"
+    bench_near_lua "$key" "$points" 0.001 10 >"$dir/near.lua"
 }

@@ -7,31 +7,16 @@
 # usage: bench/geo/http.sh     (ROWS=N sites, BUILD=DIR build dir, CONNS="10 50", DURATION=10,
 #                               KEEP=1 keeps the work folder)
 set -euo pipefail
-# Every client of a benchmark connects from 127.0.0.1: lift the per-address caps that stop
-# floods (http.max_connections_per_addr, relay.max_unauthorized*; README, Operations).
-export CCTVHUB_HTTP_MAX_CONNECTIONS_PER_ADDR=0 CCTVHUB_RELAY_MAX_UNAUTHORIZED=4096 \
-    CCTVHUB_RELAY_MAX_UNAUTHORIZED_PER_ADDR=4096
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/bench/lib/http.sh" # lifts the per-address caps (every client is 127.0.0.1)
 BUILD=${BUILD:-$ROOT/build/release}
 ROWS=${ROWS:-250000}
 CONNS=${CONNS:-"10 50 200"}
 DURATION=${DURATION:-10}
-for tool in wrk sqlite3 python3 curl cmake; do
-    command -v "$tool" >/dev/null || { echo "http.sh: $tool is missing" >&2; exit 2; }
-done
-
-TMP=$(mktemp -d /tmp/cctvhub-bench-geo.XXXXXX)
-pid=
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    [ "${KEEP:-0}" = 1 ] || rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-echo "== build (Release) in $BUILD"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" --target cctvhub >/dev/null
+bench_need http.sh wrk sqlite3 python3 curl cmake
+bench_run_tmp geo
+bench_build_hub
 
 echo "== generate $ROWS sites and import them"
 python3 "$ROOT/bench/import/gen.py" --rows "$ROWS" "$TMP/national.csv"
@@ -48,23 +33,7 @@ sqlite3 -separator ' ' "$TMP/data/cctvhub.db" \
 agency=$(sqlite3 "$TMP/data/cctvhub.db" "select min(id) from agencies")
 key=$("$BUILD/cctvhub" apikey create --log-level warn --data-dir "$TMP/data" --agency "$agency" \
     --role agency 2>/dev/null)
-cat >"$TMP/near.lua" <<LUA
-wrk.headers["Authorization"] = "Bearer $key"
-local points = {}
-for line in io.lines("$TMP/points.txt") do
-  local lat, lon = line:match("([^ ]+) ([^ ]+)")
-  points[#points + 1] = {tonumber(lat), tonumber(lon)}
-end
-math.randomseed(20261125)
-local non2xx = 0
-request = function()
-  local p = points[math.random(#points)]
-  local lat = p[1] + (math.random() - 0.5) * 0.002
-  local lon = p[2] + (math.random() - 0.5) * 0.002
-  return wrk.format("GET", string.format(
-    "/api/v1/geo/near?lat=%.6f&lon=%.6f&radius_m=300&limit=20", lat, lon))
-end
-LUA
+bench_near_lua "$key" "$TMP/points.txt" 0.002 20 >"$TMP/near.lua"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$BUILD/cctvhub" serve --log-level warn --data-dir "$TMP/data" --http "127.0.0.1:$port" \

@@ -1,11 +1,12 @@
 /*
  * alert/webhook.c: each alert POSTed as JSON to alert.webhook_url, by a small HTTP/1.1 client on
  * the control loop (net's client dials each try: the name resolved on the pool, a non-blocking
- * connect, the try's deadline). Alerts go one at a
- * time, in the order raised; a try that fails (no connection, a timeout, a status other than
- * 2xx) is retried after a wait that doubles from first_retry_ms up to max_retry_ms; after
- * max_tries the alert is dropped with a log line, and so is a new alert that finds the queue
- * full. Nothing here ever blocks the loop.
+ * connect; then net's connection carries the request, the answer's head, at most
+ * MAX_RESPONSE_HEAD bytes, and the rest of the try's deadline). Alerts go one at a time, in the
+ * order raised; a try that fails (no connection, a timeout, a status other than 2xx) is retried
+ * after a wait that doubles from first_retry_ms up to max_retry_ms; after max_tries the alert is
+ * dropped with a log line, and so is a new alert that finds the queue full. Nothing here ever
+ * blocks the loop.
  */
 #include "alert/alert.h"
 #include "core/config.h"
@@ -48,19 +49,18 @@ struct ch_alert_webhook {
     uint64_t delivered, failed_tries, dropped;
 };
 
-/* One try: dial (net's client: resolve, connect, the try's deadline), write, read the status
- * line. */
+/* One try: dial (net's client: resolve, connect, the try's deadline), then on net's
+ * connection write the request and read the status line. */
 struct attempt {
     ch_alert_webhook_t *wh;
     ch_net_dial_t dial;
-    uv_write_t write;
-    int done; /* the result is known */
+    ch_net_conn_t conn;
+    int has_conn; /* conn was opened: it is closed, not the dial */
+    int open;     /* the dial and the conn not yet closed */
+    int done;     /* the result is known */
     int ok;
-    int status;
     char why[96];
     ch_buf_t req;
-    char resp[MAX_RESPONSE_HEAD];
-    size_t resp_len;
 };
 
 static void start_next(ch_alert_webhook_t *wh);
@@ -163,9 +163,21 @@ static void attempt_finished(attempt_t *a)
     uv_timer_start(&wh->retry_timer, on_retry, wait, 0);
 }
 
+static void closed_one(attempt_t *a)
+{
+    if (--a->open == 0) {
+        attempt_finished(a);
+    }
+}
+
 static void on_dial_closed(ch_net_dial_t *d)
 {
-    attempt_finished(d->data);
+    closed_one(d->data);
+}
+
+static void on_conn_closed(ch_net_conn_t *c)
+{
+    closed_one(c->data);
 }
 
 /* Ends the try with its result (once): closes its connection; attempt_finished follows. */
@@ -177,34 +189,34 @@ static void attempt_end(attempt_t *a, int ok, const char *why)
     a->done = 1;
     a->ok = ok;
     snprintf(a->why, sizeof(a->why), "%s", why);
-    ch_net_dial_close(&a->dial, on_dial_closed);
+    if (a->has_conn) {
+        ch_net_conn_close(&a->conn, on_conn_closed); /* the dial is closing already */
+    } else {
+        ch_net_dial_close(&a->dial, on_dial_closed);
+    }
 }
 
-static void on_timeout(ch_net_dial_t *d)
+/* The connection cannot go on: the deadline, the receiver gone, a failed read or write, or a
+ * head that fills the read buffer. */
+static void on_conn_error(ch_net_conn_t *c, int status)
 {
-    attempt_end(d->data, 0, "timed out");
+    attempt_end(c->data, 0,
+                status == UV_ETIMEDOUT ? "timed out"
+                : status == UV_EOF     ? "closed before a complete answer"
+                : status == UV_ENOBUFS ? "answer head too large"
+                                       : "read failed");
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void on_read(ch_net_conn_t *c)
 {
-    attempt_t *a = ((ch_net_dial_t *)h->data)->data;
-    CH_UNUSED(suggested);
-    *buf = uv_buf_init(a->resp + a->resp_len, (unsigned)(sizeof(a->resp) - a->resp_len));
-}
-
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
-{
-    attempt_t *a = ((ch_net_dial_t *)s->data)->data;
-    CH_UNUSED(buf);
-    if (n < 0) {
-        attempt_end(a, 0, n == UV_EOF ? "closed before a complete answer" : "read failed");
+    attempt_t *a = c->data;
+    if (a->done) {
         return;
     }
-    a->resp_len += (size_t)n;
     int status = 0;
-    int rc = ch_alert_webhook_read_status(a->resp, a->resp_len, &status);
+    int rc = ch_alert_webhook_read_status((const char *)c->in, c->in_len, &status);
     if (rc == CH_EAGAIN) {
-        if (a->resp_len == sizeof(a->resp)) {
+        if (c->in_len == c->in_cap) {
             attempt_end(a, 0, "answer head too large");
         }
         return;
@@ -216,14 +228,6 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     char why[48];
     snprintf(why, sizeof(why), "status %d", status);
     attempt_end(a, status >= 200 && status < 300, why);
-}
-
-static void on_written(uv_write_t *w, int status)
-{
-    attempt_t *a = w->data;
-    if (status < 0) {
-        attempt_end(a, 0, "write failed");
-    }
 }
 
 static void on_connect(ch_net_dial_t *d, int status)
@@ -239,10 +243,14 @@ static void on_connect(ch_net_dial_t *d, int status)
                                            : "connection failed");
         return;
     }
-    uv_buf_t b = uv_buf_init(a->req.data, (unsigned)a->req.len);
-    a->write.data = a;
-    if (uv_write(&a->write, (uv_stream_t *)&d->tcp, &b, 1, on_written) != 0 ||
-        uv_read_start((uv_stream_t *)&d->tcp, on_alloc, on_read) != 0) {
+    a->conn.data = a;
+    a->conn.on_read = on_read;
+    a->conn.on_error = on_conn_error;
+    a->has_conn = 1;
+    a->open = 2; /* the dial closes now, the connection when the try ends */
+    if (ch_net_dial_conn(d, &a->conn, MAX_RESPONSE_HEAD, 0, on_dial_closed) != 0 ||
+        ch_net_conn_send(&a->conn, a->req.data, a->req.len) != 0 ||
+        ch_net_conn_read_start(&a->conn) != 0) {
         attempt_end(a, 0, "write failed");
     }
 }
@@ -287,8 +295,8 @@ static void start_next(ch_alert_webhook_t *wh)
     ch_buf_append(&a->req, it->body, blen);
     wh->cur = a;
     wh->handles++;
+    a->open = 1;
     a->dial.data = a;
-    a->dial.on_deadline = on_timeout;
     ch_net_dial_start(&a->dial, wh->loop, wh->host, wh->port, uv_now(wh->loop) + wh->cfg.timeout_ms,
                       on_connect);
 }

@@ -572,5 +572,54 @@ typedef struct ch_audit_accept {
  * log as it now is. 0 and *seq, or the append's or the checkpoint's code. Writable handles. */
 int ch_audit_accept(ch_audit_t *a, const ch_audit_accept_t *req, uint64_t *seq) CH_MUST_CHECK;
 
+/* ---- kept outside the log (kept.c) ------------------------------------------------------- */
+
+/* The copy of a checkpoint kept outside the log, where whoever cuts the log's end and deletes
+ * its checkpoints file must find and change it too (the hub keeps it in its store). note is
+ * the signed note: given to put (borrowed), left NULL by get. */
+typedef struct ch_audit_kept {
+    uint64_t size;
+    uint8_t root[CH_AUDIT_HASH_SIZE];
+    const char *note;
+} ch_audit_kept_t;
+
+/* Where the copy lives. The audit module does not link the store (DESIGN.md's floors): the
+ * caller gives these calls over its own handle, ud (a store handle is single-threaded: the
+ * calls below run on the caller's thread). */
+typedef struct ch_audit_keeper {
+    /* Fills size and root of the copy: 0, CH_ENOTFOUND when none is kept, else a code. */
+    int (*get)(void *ud, ch_audit_kept_t *out);
+    /* Replaces the copy with *kept (borrowed): 0 or a code. */
+    int (*put)(void *ud, const ch_audit_kept_t *kept);
+    /* The text of get's or put's last failure (never NULL). */
+    const char *(*errmsg)(void *ud);
+} ch_audit_keeper_t;
+
+/* The check a starting hub makes before it signs anything: 0 when the log extends the copy
+ * (or none is kept: a new hub); CH_ECONFLICT when it does not (*kept the copy, *departs
+ * ch_audit_extends' phrase; logged at error); else get's code (k->errmsg says why). */
+int ch_audit_kept_check(ch_audit_t *a, const ch_audit_keeper_t *k, void *ud, ch_audit_kept_t *kept,
+                        const char **departs) CH_MUST_CHECK;
+
+/* Keeps the log's latest checkpoint when its size differs from *kept_size (then updated).
+ * 0 (also when there is no checkpoint yet), or the audit's or put's code (logged). */
+int ch_audit_kept_update(ch_audit_t *a, const ch_audit_keeper_t *k, void *ud, uint64_t *kept_size);
+
+/* The use case `cctvhub audit accept` (on a log opened with accept_unchecked): reads the copy,
+ * puts the operator's decision on the record (ch_audit_accept, naming the copy when there is
+ * one) and keeps the checkpoint it signed. 0, *seq and *kept_size; else a code and f (may be
+ * NULL) whose rule says what failed: "read" (get's code, kind CH_FAULT_INTERNAL, the message
+ * k->errmsg's) or "record" (the decision or its checkpoint not recorded or not kept, kind
+ * CH_FAULT_AUDIT, the message the code's text). */
+int ch_audit_accept_kept(ch_audit_t *a, const ch_audit_keeper_t *k, void *ud, const char *actor,
+                         const char *reason, uint64_t *seq, uint64_t *kept_size,
+                         ch_fault_t *f) CH_MUST_CHECK;
+
+/* Appends one record that a command queued while the hub held the log (auth's outbox:
+ * ch_auth_outbox_drain's append, with log the ch_audit_t): outcome "ok", details borrowed,
+ * ch_audit_append_ending when ends_access. 0 once durable, else the append's code. */
+int ch_audit_append_queued(void *log, const char *actor, const char *action, const char *object,
+                           json_t *details, int ends_access) CH_MUST_CHECK;
+
 #endif /* CH_AUDIT_H */
 /* API-READY */

@@ -83,14 +83,14 @@ void ch_health__end_unwatched(ch_health_t *h, int64_t camera_id, int64_t agency_
 
 /* ---- the probe's RTSP session (probe_session.c) --------------------------------------------- */
 
-#define CH_HEALTH__PROBE_IN 65536 /* a head and an SDP; more is not a DESCRIBE answer */
+#define CH_HEALTH__PROBE_IN                                                                        \
+    65536 /* the read buffer: a head and an SDP; more is not a DESCRIBE                            \
+             answer */
 
 /* A probe's exchange with a camera, with no socket: proto's RTSP client session (OPTIONS,
  * DESCRIBE, one answer to a challenge, redirects) and the reading of its outcome. */
 typedef struct ch_health__session {
     ch_proto_rtsp_client_t rtsp; /* state REDIRECTED: connect again to rtsp.redirect */
-    size_t in_len;
-    char in[CH_HEALTH__PROBE_IN]; /* bytes read and not yet used */
     int done;
     ch_health_outcome_t outcome;
     char codec[16];
@@ -103,10 +103,12 @@ void ch_health__session_fini(ch_health__session_t *s);
  * session when the URL cannot be asked. 0 or -1. */
 int ch_health__session_begin(ch_health__session_t *s, const char *url, const char *user,
                              const char *password);
-/* n more bytes were read into in[in_len...]: reads the whole answers. Afterwards either done is
- * set (outcome, codec, reason), or rtsp.state is REDIRECTED, or rtsp.out holds the next
- * request, or more bytes are needed. */
-void ch_health__session_input(ch_health__session_t *s, size_t n);
+/* in[0, len) are the bytes read and not yet used: reads the whole answers among them and
+ * returns how many bytes it used (the caller drops them; all of them once the next request is
+ * out, since what the camera sent before it is stale). Afterwards either done is set (outcome,
+ * codec, reason), or rtsp.state is REDIRECTED, or rtsp.out holds the next request, or more bytes
+ * are needed. CH_HEALTH__PROBE_IN bytes with no whole answer in them end the session. */
+size_t ch_health__session_input(ch_health__session_t *s, const char *in, size_t len);
 /* Ends the session with outcome (no-op when it ended already). */
 void ch_health__session_end(ch_health__session_t *s, ch_health_outcome_t outcome, const char *codec,
                             const char *fmt, ...) CH_PRINTF(4, 5);

@@ -8,11 +8,12 @@
  * with blocking calls, so it runs on the libuv thread pool; the loop does not touch the
  * client meanwhile. A blocking connect cannot be cancelled, and to a broker that drops SYNs it
  * lasts the kernel's two minutes, holding the hub's stop that long: so each dial is preceded by
- * a reachability check on the loop (resolve, a non-blocking TCP connect within
+ * a reachability check on the loop (net's client: resolve, a non-blocking TCP connect within
  * REACH_TIMEOUT_MS, closed at once), which a stop cancels. A lost broker is dialled again after
  * 1 s, doubling up to 30 s.
  */
 #include "health/health.h"
+#include "net/net.h"
 
 #include <inttypes.h>
 #include <mosquitto.h>
@@ -71,12 +72,10 @@ struct ch_health_devices {
     conn_state_t cs;
     uv_poll_t *poll; /* one per connection (its socket changes) */
     int poll_events;
-    uv_timer_t tick;    /* keepalive and heartbeats, every second */
-    uv_timer_t backoff; /* the next dial; while reaching, the check's deadline */
-    uv_getaddrinfo_t reach_gai;
-    int reach_resolving;
-    uv_tcp_t *reach; /* the check's connection, or NULL */
-    uv_connect_t reach_req;
+    uv_timer_t tick;     /* keepalive and heartbeats, every second */
+    uv_timer_t backoff;  /* the next dial */
+    ch_net_dial_t reach; /* the reachability check (net's client) */
+    int reach_open;      /* reach started and not yet closed */
     uv_work_t dial;
     int dial_rc;
     uint64_t backoff_ms;
@@ -499,28 +498,34 @@ static void dial(ch_health_devices_t *d)
     }
 }
 
-static void on_reach_closed(uv_handle_t *h)
+static void reach_start(ch_health_devices_t *d);
+
+static void on_reach_closed(ch_net_dial_t *dl)
 {
-    ch_health_devices_t *d = h->data;
-    ch_free(h);
+    ch_health_devices_t *d = dl->data;
+    d->reach_open = 0;
     d->handles--;
-    if (d->closing && d->handles == 0) {
-        ch_health_devices_close(d);
+    if (d->closing) {
+        if (d->handles == 0) {
+            ch_health_devices_close(d);
+        }
+        return;
+    }
+    if (d->cs == C_REACHING) {
+        reach_start(d); /* the next check came while this one was closing */
     }
 }
 
 static void reach_close(ch_health_devices_t *d)
 {
-    if (d->reach != NULL) {
-        uv_close((uv_handle_t *)d->reach, on_reach_closed);
-        d->reach = NULL;
+    if (d->reach_open && !d->reach.closing) {
+        ch_net_dial_close(&d->reach, on_reach_closed); /* a connect or lookup is cancelled */
     }
 }
 
 static void reach_fail(ch_health_devices_t *d, const char *why)
 {
     reach_close(d);
-    uv_timer_stop(&d->backoff);
     d->cs = C_IDLE;
     ch_log(CH_LOG_WARN, "health",
            "msg=\"mqtt broker not reached\" host=%s port=%d error=\"%s\" retry_ms=%" PRIu64,
@@ -528,79 +533,30 @@ static void reach_fail(ch_health_devices_t *d, const char *why)
     schedule_dial(d);
 }
 
-static void on_reach_connected(uv_connect_t *req, int status)
+static void on_reach_connected(ch_net_dial_t *dl, int status)
 {
-    ch_health_devices_t *d = req->data;
-    if (status == UV_ECANCELED || d->closing || d->cs != C_REACHING) {
-        return; /* closed under it (a stop, or the deadline) */
+    ch_health_devices_t *d = dl->data;
+    if (status == UV_ETIMEDOUT) {
+        char why[64];
+        snprintf(why, sizeof(why), "no answer within %d s", REACH_TIMEOUT_MS / 1000);
+        reach_fail(d, why);
+        return;
     }
     if (status != 0) {
         reach_fail(d, status == UV_ECONNREFUSED ? "connection refused" : uv_strerror(status));
         return;
     }
     reach_close(d);
-    uv_timer_stop(&d->backoff);
     dial(d);
 }
 
-static void reach_connect(ch_health_devices_t *d, const struct sockaddr *sa)
+static void reach_start(ch_health_devices_t *d)
 {
-    d->reach = ch_calloc(1, sizeof(*d->reach));
-    if (uv_tcp_init(d->loop, d->reach) != 0) {
-        ch_free(d->reach);
-        d->reach = NULL;
-        reach_fail(d, "no socket");
-        return;
-    }
-    d->reach->data = d;
+    d->reach_open = 1;
     d->handles++;
-    d->reach_req.data = d;
-    int rc = uv_tcp_connect(&d->reach_req, d->reach, sa, on_reach_connected);
-    if (rc != 0) {
-        reach_fail(d, uv_strerror(rc));
-    }
-}
-
-static void on_reach_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-    ch_health_devices_t *d = req->data;
-    d->reach_resolving = 0;
-    d->handles--;
-    if (d->closing || d->cs != C_REACHING) {
-        uv_freeaddrinfo(res);
-        if (d->closing && d->handles == 0) {
-            ch_health_devices_close(d);
-        }
-        return;
-    }
-    if (status != 0 || res == NULL) {
-        uv_freeaddrinfo(res);
-        reach_fail(d, status != 0 ? uv_strerror(status) : "no address");
-        return;
-    }
-    struct sockaddr_storage ss;
-    memcpy(&ss, res->ai_addr, res->ai_addrlen);
-    uv_freeaddrinfo(res);
-    if (ss.ss_family == AF_INET6) {
-        ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)d->port);
-    } else {
-        ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)d->port);
-    }
-    reach_connect(d, (const struct sockaddr *)&ss);
-}
-
-static void on_reach_timeout(uv_timer_t *t)
-{
-    ch_health_devices_t *d = t->data;
-    if (d->closing || d->cs != C_REACHING) {
-        return;
-    }
-    if (d->reach_resolving) {
-        (void)uv_cancel((uv_req_t *)&d->reach_gai); /* its callback still runs */
-    }
-    char why[64];
-    snprintf(why, sizeof(why), "no answer within %d s", REACH_TIMEOUT_MS / 1000);
-    reach_fail(d, why);
+    d->reach.data = d;
+    ch_net_dial_start(&d->reach, d->loop, d->host, (uint16_t)d->port,
+                      uv_now(d->loop) + REACH_TIMEOUT_MS, on_reach_connected);
 }
 
 static void on_backoff(uv_timer_t *t)
@@ -610,24 +566,8 @@ static void on_backoff(uv_timer_t *t)
         return;
     }
     d->cs = C_REACHING;
-    uv_timer_start(&d->backoff, on_reach_timeout, REACH_TIMEOUT_MS, 0);
-    struct sockaddr_in a4;
-    struct sockaddr_in6 a6;
-    if (uv_ip4_addr(d->host, d->port, &a4) == 0) {
-        reach_connect(d, (const struct sockaddr *)&a4);
-    } else if (uv_ip6_addr(d->host, d->port, &a6) == 0) {
-        reach_connect(d, (const struct sockaddr *)&a6);
-    } else {
-        struct addrinfo hints;
-        memset(&hints, 0, sizeof(hints));
-        hints.ai_socktype = SOCK_STREAM;
-        d->reach_gai.data = d;
-        if (uv_getaddrinfo(d->loop, &d->reach_gai, on_reach_resolved, d->host, NULL, &hints) != 0) {
-            reach_fail(d, "cannot resolve");
-            return;
-        }
-        d->reach_resolving = 1;
-        d->handles++;
+    if (!d->reach_open) {
+        reach_start(d); /* else once the last check is closed */
     }
 }
 
@@ -813,12 +753,9 @@ void ch_health_devices_close(ch_health_devices_t *d)
     if (!d->closing) {
         d->closing = 1;
         if (d->cs == C_REACHING) {
-            reach_close(d); /* a connect in progress is cancelled with its handle */
-            if (d->reach_resolving) {
-                (void)uv_cancel((uv_req_t *)&d->reach_gai);
-            }
             d->cs = C_IDLE;
         }
+        reach_close(d); /* a connect or lookup in progress is cancelled */
         if (d->cs == C_CONNECTED) {
             mosquitto_disconnect(d->mosq); /* a DISCONNECT, written at once */
             d->cs = C_IDLE;

@@ -1,11 +1,12 @@
 /*
  * health/probe.c: one camera probe on the control loop: a connection dialled by net's client
- * (a host name resolved on the pool, a non-blocking connect) that carries the requests of a
- * probe session (probe_session.c over proto's RTSP client session: OPTIONS, DESCRIBE, one
- * answer to a challenge) and its answers, all within one deadline (health.probe_timeout_s,
- * the dial's); a redirect closes the connection and begins again at its URL (the session
- * bounds them, as for the relay's pull). A probe costs the camera one short connection and two or
- * three answers; it never starts a stream.
+ * (a host name resolved on the pool, a non-blocking connect), then net's connection (a read
+ * buffer of CH_HEALTH__PROBE_IN bytes, the writes, the rest of the deadline) that carries the
+ * requests of a probe session (probe_session.c over proto's RTSP client session: OPTIONS,
+ * DESCRIBE, one answer to a challenge) and its answers, all within one deadline
+ * (health.probe_timeout_s); a redirect closes the connection and begins again at its URL (the
+ * session bounds them, as for the relay's pull). A probe costs the camera one short connection and
+ * two or three answers; it never starts a stream.
  */
 #include "health/health_internal.h"
 #include "net/net.h"
@@ -18,9 +19,12 @@
 struct ch_health__probe {
     ch_health__probe_t *next, **prev; /* the runner's list of running probes */
     uv_loop_t *loop;
-    ch_net_dial_t dial; /* the connection to the camera (net's client) */
-    int dialing;        /* dial started and not yet closed */
-    int writes, done;
+    ch_net_dial_t dial; /* dials the camera (net's client) */
+    ch_net_conn_t conn; /* then carries the session (net's connection) */
+    int on;             /* the connection now: 0 none, ON_DIAL, ON_CONN */
+    int open;           /* the dials and conns not yet closed */
+    int redirecting;    /* once all are closed, begin again at the redirect */
+    int done;
     char user[128], pass[128]; /* the credentials, kept across redirects */
     int64_t camera_id;
     uint64_t t0_ns;
@@ -31,27 +35,50 @@ struct ch_health__probe {
     ch_health__session_t s;
 };
 
-/* One request in flight: its bytes live until the write's callback. */
-typedef struct write_req {
-    uv_write_t req;
-    ch_health__probe_t *p;
-    size_t len;
-    char data[];
-} write_req_t;
+enum { ON_DIAL = 1, ON_CONN = 2 };
+
+static void begin(ch_health__probe_t *p, const char *url, const char *user, const char *password);
 
 static void maybe_free(ch_health__probe_t *p)
 {
-    if (p->done && !p->dialing && p->writes == 0) {
+    if (p->done && p->open == 0) {
         ch_health__session_fini(&p->s);
         ch_free(p);
     }
 }
 
+/* A dial or a conn is closed: once all are, a redirect begins again, an ended probe is freed. */
+static void closed_one(ch_health__probe_t *p)
+{
+    if (--p->open > 0) {
+        return;
+    }
+    if (p->redirecting && !p->done) {
+        p->redirecting = 0;
+        begin(p, p->s.rtsp.redirect, p->user, p->pass);
+        return;
+    }
+    maybe_free(p);
+}
+
 static void on_dial_closed(ch_net_dial_t *d)
 {
-    ch_health__probe_t *p = d->data;
-    p->dialing = 0;
-    maybe_free(p);
+    closed_one(d->data);
+}
+
+static void on_conn_closed(ch_net_conn_t *c)
+{
+    closed_one(c->data);
+}
+
+static void close_connection(ch_health__probe_t *p)
+{
+    if (p->on == ON_DIAL) {
+        ch_net_dial_close(&p->dial, on_dial_closed);
+    } else if (p->on == ON_CONN) {
+        ch_net_conn_close(&p->conn, on_conn_closed);
+    }
+    p->on = 0;
 }
 
 /* Reports the session's outcome once, then closes the probe's connection. */
@@ -77,9 +104,7 @@ static void finish(ch_health__probe_t *p)
     if (p->cb != NULL) {
         p->cb(p->ud, p->camera_id, &r);
     }
-    if (p->dialing && !p->dial.closing) {
-        ch_net_dial_close(&p->dial, on_dial_closed);
-    }
+    close_connection(p);
     maybe_free(p);
 }
 
@@ -102,40 +127,14 @@ void ch_health__probe_abort(ch_health__probe_t *p)
     fail(p, "aborted");
 }
 
-static void on_written(uv_write_t *w, int status)
-{
-    write_req_t *wr = w->data;
-    ch_health__probe_t *p = wr->p;
-    ch_free(wr);
-    p->writes--;
-    /* UV_ECANCELED: the connection was closed under it for a redirect. */
-    if (status < 0 && status != UV_ECANCELED && !p->done) {
-        fail(p, "write to the camera: %s", uv_strerror(status));
-    }
-    maybe_free(p);
-}
-
-static void begin(ch_health__probe_t *p, const char *url, const char *user, const char *password);
-
-/* The old connection is closed: the redirect's URL gets a new one (within the same deadline). */
-static void on_closed_for_redirect(ch_net_dial_t *d)
-{
-    ch_health__probe_t *p = d->data;
-    p->dialing = 0;
-    if (p->done) {
-        maybe_free(p);
-        return;
-    }
-    begin(p, p->s.rtsp.redirect, p->user, p->pass);
-}
-
 /* Writes the session's next request, or reports its end, or follows a redirect. */
 static void advance(ch_health__probe_t *p)
 {
     if (p->s.rtsp.state == CH_PROTO_RTSP_CLIENT_REDIRECTED && !p->s.done && !p->done) {
         snprintf(p->user, sizeof(p->user), "%s", p->s.rtsp.user);
         snprintf(p->pass, sizeof(p->pass), "%s", p->s.rtsp.pass);
-        ch_net_dial_close(&p->dial, on_closed_for_redirect);
+        p->redirecting = 1;
+        close_connection(p);
         return;
     }
     if (p->s.done) {
@@ -146,55 +145,47 @@ static void advance(ch_health__probe_t *p)
     if (out->len == 0) {
         return; /* more of the answer to come */
     }
-    write_req_t *wr = ch_malloc(sizeof(*wr) + out->len);
-    wr->p = p;
-    wr->len = out->len;
-    memcpy(wr->data, out->data, wr->len);
+    int rc = ch_net_conn_send(&p->conn, out->data, out->len);
     ch_buf_reset(out);
-    wr->req.data = wr;
-    uv_buf_t b = uv_buf_init(wr->data, (unsigned)wr->len);
-    int rc = uv_write(&wr->req, (uv_stream_t *)&p->dial.tcp, &b, 1, on_written);
     if (rc != 0) {
-        ch_free(wr);
-        fail(p, "write to the camera: %s", uv_strerror(rc));
-        return;
+        fail(p, "write to the camera: %s", rc == CH_EIO ? "connection lost" : uv_strerror(rc));
     }
-    p->writes++;
 }
 
-static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *b)
+static void on_read(ch_net_conn_t *c)
 {
-    ch_health__probe_t *p = ((ch_net_dial_t *)hd->data)->data;
-    CH_UNUSED(suggested);
-    *b = uv_buf_init(p->s.in + p->s.in_len, (unsigned)(sizeof(p->s.in) - p->s.in_len));
-}
-
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
-{
-    ch_health__probe_t *p = ((ch_net_dial_t *)st->data)->data;
-    CH_UNUSED(b);
-    if (p->done || n == 0) {
+    ch_health__probe_t *p = c->data;
+    if (p->done || p->redirecting) {
         return;
     }
-    if (n < 0) {
-        fail(p, "%s", n == UV_EOF ? "the camera closed the connection" : uv_strerror((int)n));
-        return;
-    }
-    ch_health__session_input(&p->s, (size_t)n);
+    ch_net_conn_consume(c, ch_health__session_input(&p->s, (const char *)c->in, c->in_len));
     advance(p);
 }
 
 static void fail_timeout(ch_health__probe_t *p)
 {
     fail(p, "no answer within %llu s (%s)", (unsigned long long)(p->timeout_ms / 1000),
-         !p->dial.connected                                ? "connect"
+         p->on != ON_CONN                                  ? "connect"
          : p->s.rtsp.state == CH_PROTO_RTSP_CLIENT_OPTIONS ? "OPTIONS"
                                                            : "DESCRIBE");
 }
 
-static void on_deadline(ch_net_dial_t *d)
+/* The deadline, the camera gone, a failed read or write (a full buffer ends the session
+ * before the conn would say UV_ENOBUFS). */
+static void on_conn_error(ch_net_conn_t *c, int status)
 {
-    fail_timeout(d->data);
+    ch_health__probe_t *p = c->data;
+    if (p->done || p->redirecting) {
+        return;
+    }
+    if (status == UV_ETIMEDOUT) {
+        fail_timeout(p);
+        return;
+    }
+    fail(p, "%s",
+         status == UV_EOF       ? "the camera closed the connection"
+         : status == UV_ENOBUFS ? "the camera's answer is too long"
+                                : uv_strerror(status));
 }
 
 static void on_connected(ch_net_dial_t *d, int status)
@@ -217,7 +208,15 @@ static void on_connected(ch_net_dial_t *d, int status)
         return;
     }
     (void)uv_tcp_nodelay(&d->tcp, 1);
-    int rc = uv_read_start((uv_stream_t *)&d->tcp, on_alloc, on_read);
+    p->conn.data = p;
+    p->conn.on_read = on_read;
+    p->conn.on_error = on_conn_error;
+    p->on = ON_CONN;
+    p->open++; /* the dial closes now, the conn when the probe ends or is redirected */
+    int rc = ch_net_dial_conn(d, &p->conn, CH_HEALTH__PROBE_IN, 0, on_dial_closed);
+    if (rc == 0) {
+        rc = ch_net_conn_read_start(&p->conn);
+    }
     if (rc != 0) {
         fail(p, "cannot read from the camera: %s", uv_strerror(rc));
         return;
@@ -256,8 +255,8 @@ static void begin(ch_health__probe_t *p, const char *url, const char *user, cons
         return;
     }
     p->dial.data = p;
-    p->dial.on_deadline = on_deadline;
-    p->dialing = 1;
+    p->on = ON_DIAL;
+    p->open++;
     ch_net_dial_start(&p->dial, p->loop, p->s.rtsp.host, p->s.rtsp.port, p->deadline_ms,
                       on_connected);
 }

@@ -45,7 +45,6 @@ void ch_health__session_end(ch_health__session_t *s, ch_health_outcome_t outcome
 int ch_health__session_begin(ch_health__session_t *s, const char *url, const char *user,
                              const char *password)
 {
-    s->in_len = 0;
     if (ch_proto_rtsp_client_begin(&s->rtsp, url, user, password) != 0) {
         ch_health__session_end(s, CH_HEALTH_PROBE_FAILED, NULL, "%s", s->rtsp.error);
         return -1;
@@ -107,13 +106,11 @@ static void on_answer(ch_health__session_t *s)
     }
 }
 
-void ch_health__session_input(ch_health__session_t *s, size_t n)
+size_t ch_health__session_input(ch_health__session_t *s, const char *in, size_t len)
 {
-    assert(n <= sizeof(s->in) - s->in_len);
-    s->in_len += n;
     size_t off = 0;
-    while (off < s->in_len && !s->done && s->rtsp.state != CH_PROTO_RTSP_CLIENT_REDIRECTED) {
-        int total = ch_proto_rtsp_client_read(&s->rtsp, s->in + off, s->in_len - off);
+    while (off < len && !s->done && s->rtsp.state != CH_PROTO_RTSP_CLIENT_REDIRECTED) {
+        int total = ch_proto_rtsp_client_read(&s->rtsp, in + off, len - off);
         if (total == CH_EAGAIN) {
             break;
         }
@@ -123,16 +120,11 @@ void ch_health__session_input(ch_health__session_t *s, size_t n)
         on_answer(s);
         if (s->rtsp.out.len > 0) {
             /* Our next request is out: what else the camera sent before it is stale. */
-            s->in_len = 0;
-            return;
+            return len;
         }
     }
-    if (s->done) {
-        return;
-    }
-    memmove(s->in, s->in + off, s->in_len - off);
-    s->in_len -= off;
-    if (s->in_len == sizeof(s->in)) {
+    if (!s->done && len - off >= CH_HEALTH__PROBE_IN) {
         ch_health__session_end(s, CH_HEALTH_PROBE_FAILED, NULL, "the camera's answer is too long");
     }
+    return off;
 }

@@ -85,7 +85,7 @@ static void acct_close(acct_t *a)
     ch_audit_t *log = NULL;
     int rc = ch_main__audit_try_open(&a->cfg, &log);
     if (rc == 0) {
-        if (ch_main__outbox_drain(a->st, log) != 0) {
+        if (ch_auth_outbox_drain(a->st, ch_audit_append_queued, log) != 0) {
             fprintf(stderr, "cctvhub: the change is made; its audit record waits in the store's "
                             "outbox and will be appended by the next hub start\n");
         }

@@ -709,8 +709,6 @@ static int ch__audit_accept(int argc, char **argv)
     ch_store_t *st = NULL;
     ch_audit_t *a = NULL;
     char *err = NULL;
-    ch_store_audit_checkpoint_t kept;
-    memset(&kept, 0, sizeof(kept));
     if (ch_store_open(cfg.store_url, &st, &err) != 0) {
         fprintf(stderr, "cctvhub audit accept: cannot open the store: %s\n", err ? err : "?");
         exit_code = CH_EXIT_STORE;
@@ -720,22 +718,17 @@ static int ch__audit_accept(int argc, char **argv)
     if (exit_code != CH_EXIT_OK) {
         goto out;
     }
-    int rc = ch_store_audit_checkpoint_get(st, &kept);
-    if (rc != 0 && rc != CH_ENOTFOUND) {
+    char actor[96];
+    ch_main__local_actor(actor);
+    uint64_t seq = 0, kept_size = 0;
+    ch_fault_t f;
+    int rc =
+        ch_audit_accept_kept(a, &ch_main__store_keeper, st, actor, reason, &seq, &kept_size, &f);
+    if (rc != 0 && strcmp(f.rule, "read") == 0) {
         fprintf(stderr, "cctvhub audit accept: cannot read the checkpoint kept in the store: %s\n",
                 ch_store_errmsg(st));
         exit_code = CH_EXIT_STORE;
         goto out;
-    }
-    char actor[96];
-    ch_main__local_actor(actor);
-    ch_audit_accept_t req = {
-        .actor = actor, .reason = reason, .kept = rc == 0, .kept_size = (uint64_t)kept.size};
-    memcpy(req.kept_root, kept.root, sizeof(req.kept_root));
-    uint64_t seq = 0, kept_size = 0;
-    rc = ch_audit_accept(a, &req, &seq);
-    if (rc == 0) {
-        rc = ch_main__audit_keep_checkpoint(a, st, &kept_size);
     }
     if (rc != 0) {
         fprintf(stderr, "cctvhub audit accept: the decision could not be recorded: %s\n",
@@ -748,7 +741,6 @@ static int ch__audit_accept(int argc, char **argv)
            (unsigned long long)ch_audit_size(a), (unsigned long long)seq,
            (unsigned long long)kept_size);
 out:
-    ch_free(kept.note);
     ch_audit_close(a);
     ch_store_close(st);
     ch_free(err);

@@ -3,7 +3,6 @@
  */
 #include "main/hub_audit.h"
 
-#include "auth/auth.h"
 #include "main/main.h"
 
 #include <pwd.h>
@@ -86,74 +85,56 @@ int ch_main__audit_try_open(const ch_config_t *cfg, ch_audit_t **out)
 
 int ch_main__audit_check_kept(const ch_config_t *cfg, ch_audit_t *a, ch_store_t *st)
 {
-    ch_store_audit_checkpoint_t kept;
-    int rc = ch_store_audit_checkpoint_get(st, &kept);
-    if (rc == CH_ENOTFOUND) {
-        return CH_EXIT_OK; /* none kept yet: a new hub, or one from before the store kept it */
+    ch_audit_kept_t kept;
+    const char *why = NULL;
+    int rc = ch_audit_kept_check(a, &ch_main__store_keeper, st, &kept, &why);
+    if (rc == 0) {
+        return CH_EXIT_OK;
     }
-    if (rc != 0) {
+    if (rc != CH_ECONFLICT) {
         fprintf(stderr, "cctvhub: cannot read the audit checkpoint kept in the store: %s\n",
                 ch_store_errmsg(st));
         return CH_EXIT_STORE;
     }
-    const char *why = ch_audit_extends(a, (uint64_t)kept.size, kept.root);
-    if (why != NULL) {
-        char hex[65];
-        ch_hex_encode(hex, sizeof(hex), kept.root, sizeof(kept.root), 0);
-        fprintf(stderr,
-                "cctvhub: the audit log %s/audit does not extend the checkpoint kept in the "
-                "store (size %lld, root %s): the log holds %llu records and %s. It was cut or "
-                "rewritten. Run `cctvhub audit verify` (with a key and a checkpoint kept "
-                "elsewhere); to start with this log anyway, an operator's decision put on the "
-                "record, run `cctvhub audit accept --reason TEXT`.\n",
-                cfg->data_dir, (long long)kept.size, hex, (unsigned long long)ch_audit_size(a),
-                why);
-        ch_log(CH_LOG_ERROR, "audit",
-               "msg=\"the audit log does not extend the checkpoint kept in the store\" "
-               "kept_size=%lld records=%llu",
-               (long long)kept.size, (unsigned long long)ch_audit_size(a));
-    }
-    ch_free(kept.note);
-    return why != NULL ? CH_EXIT_STORE : CH_EXIT_OK;
+    char hex[65];
+    ch_hex_encode(hex, sizeof(hex), kept.root, sizeof(kept.root), 0);
+    fprintf(stderr,
+            "cctvhub: the audit log %s/audit does not extend the checkpoint kept in the "
+            "store (size %lld, root %s): the log holds %llu records and %s. It was cut or "
+            "rewritten. Run `cctvhub audit verify` (with a key and a checkpoint kept "
+            "elsewhere); to start with this log anyway, an operator's decision put on the "
+            "record, run `cctvhub audit accept --reason TEXT`.\n",
+            cfg->data_dir, (long long)kept.size, hex, (unsigned long long)ch_audit_size(a), why);
+    return CH_EXIT_STORE;
 }
 
-int ch_main__audit_keep_checkpoint(ch_audit_t *a, ch_store_t *st, uint64_t *kept_size)
+/* The store as the audit log's keeper of its latest checkpoint: records_audit.h's row. */
+static int keeper_get(void *ud, ch_audit_kept_t *out)
 {
-    char *note = NULL;
-    ch_audit_checkpoint_t cp;
-    int rc = ch_audit_checkpoint_latest_parsed(a, &cp, &note);
-    if (rc == CH_ENOTFOUND) {
-        return 0;
+    ch_store_audit_checkpoint_t row;
+    int rc = ch_store_audit_checkpoint_get(ud, &row);
+    if (rc == 0) {
+        out->size = (uint64_t)row.size;
+        memcpy(out->root, row.root, sizeof(out->root));
+        out->note = NULL;
+        ch_free(row.note);
     }
-    if (rc == 0 && cp.size != *kept_size) {
-        ch_store_audit_checkpoint_t k = {.size = (int64_t)cp.size, .note = note};
-        memcpy(k.root, cp.root, sizeof(k.root));
-        rc = ch_store_audit_checkpoint_put(st, &k);
-        if (rc == 0) {
-            *kept_size = cp.size;
-        } else {
-            ch_log(CH_LOG_ERROR, "audit",
-                   "msg=\"the latest checkpoint could not be kept in the store\" error=\"%s\"",
-                   ch_store_errmsg(st));
-        }
-    }
-    ch_free(note);
     return rc;
 }
 
-/* The outbox's records go to the log (ch_auth_outbox_drain decides which end access). */
-static int outbox_append(void *ud, const char *actor, const char *action, const char *object,
-                         json_t *details, int ends_access)
+static int keeper_put(void *ud, const ch_audit_kept_t *kept)
 {
-    ch_audit_entry_t e = {
-        .actor = actor, .action = action, .object = object, .outcome = "ok", .details = details};
-    return ends_access ? ch_audit_append_ending(ud, &e, NULL) : ch_audit_append(ud, &e, NULL);
+    ch_store_audit_checkpoint_t row = {.size = (int64_t)kept->size, .note = (char *)kept->note};
+    memcpy(row.root, kept->root, sizeof(row.root));
+    return ch_store_audit_checkpoint_put(ud, &row);
 }
 
-int ch_main__outbox_drain(ch_store_t *st, ch_audit_t *a)
+static const char *keeper_errmsg(void *ud)
 {
-    return ch_auth_outbox_drain(st, outbox_append, a);
+    return ch_store_errmsg(ud);
 }
+
+const ch_audit_keeper_t ch_main__store_keeper = {keeper_get, keeper_put, keeper_errmsg};
 
 void ch_main__local_actor(char out[96])
 {

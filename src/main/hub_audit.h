@@ -38,15 +38,9 @@ int ch_main__audit_open_accept(const ch_config_t *cfg, ch_audit_t **out);
  * its checkpoints file must also find and change this second copy. */
 int ch_main__audit_check_kept(const ch_config_t *cfg, ch_audit_t *a, ch_store_t *st);
 
-/* Keeps the log's latest checkpoint in the store when its size differs from *kept_size
- * (updated). 0, or an audit or store code (logged). The store handle must be the caller's
- * own (single-threaded). */
-int ch_main__audit_keep_checkpoint(ch_audit_t *a, ch_store_t *st, uint64_t *kept_size);
-
-/* Appends every record of the store's audit outbox (ch_store_outbox_*) to the log, oldest
- * first, deleting each once it is durable. A crash between the two appends it again on the
- * next drain: at least once, never lost. 0, or a store / audit code (logged). */
-int ch_main__outbox_drain(ch_store_t *st, ch_audit_t *a);
+/* The store (ud: a ch_store_t, the caller's own handle) as the keeper of the log's latest
+ * checkpoint (ch_audit_kept_update, ch_audit_accept_kept): the wiring of store to audit. */
+extern const ch_audit_keeper_t ch_main__store_keeper;
 
 /* "user:<login name>" of the process's user, for records of local commands (out: 96 bytes). */
 void ch_main__local_actor(char out[96]);

@@ -13,6 +13,7 @@
 #include "policy/policy.h"
 #include "registry/registry.h"
 #include "audit/audit.h"
+#include "auth/auth.h"
 #include "main/hub_alert.h"
 #include "main/hub_audit.h"
 #include "main/hub_metrics.h"
@@ -321,7 +322,8 @@ static void ch__serve_housekeeping_work(uv_work_t *w)
         }
     }
     /* The latest signed checkpoint, kept in the store too (a second place to cut). */
-    (void)ch_main__audit_keep_checkpoint(s->audit, s->checkpoint_store, &s->kept_checkpoint);
+    (void)ch_audit_kept_update(s->audit, &ch_main__store_keeper, s->checkpoint_store,
+                               &s->kept_checkpoint);
     if (ch_store_maintain(s->checkpoint_store, CH_STORE_MAINTAIN_NOW) != 0) {
         ch_log(CH_LOG_WARN, "store", "msg=\"WAL checkpoint failed\" error=\"%s\"",
                ch_store_errmsg(s->checkpoint_store));
@@ -347,7 +349,7 @@ static void ch__serve_checkpoint_tick(uv_timer_t *t)
     ch_serve_t *s = t->data;
     /* Records that commands (cctvhub user, apikey) left while this hub held the log. */
     ch_api_flush(s->api);
-    (void)ch_main__outbox_drain(s->store, s->audit);
+    (void)ch_auth_outbox_drain(s->store, ch_audit_append_queued, s->audit);
     if (!s->housekeeping_running) {
         s->housekeeping.data = s;
         if (uv_queue_work(s->loop, &s->housekeeping, ch__serve_housekeeping_work,
@@ -469,7 +471,7 @@ static void ch__serve_audit_stop(ch_serve_t *s)
         if (ch_audit_checkpoint_now(s->audit) != 0) {
             ch_log(CH_LOG_ERROR, "audit", "msg=\"last checkpoint failed\"");
         }
-        (void)ch_main__audit_keep_checkpoint(s->audit, s->store, &s->kept_checkpoint);
+        (void)ch_audit_kept_update(s->audit, &ch_main__store_keeper, s->store, &s->kept_checkpoint);
     }
     ch_audit_close(s->audit); /* writes a last checkpoint */
     s->audit = NULL;
@@ -490,11 +492,11 @@ static int ch__serve_audit_start(ch_serve_t *s)
         return rc;
     }
     s->audit_checked = 1;
-    (void)ch_main__audit_keep_checkpoint(s->audit, s->store, &s->kept_checkpoint);
+    (void)ch_audit_kept_update(s->audit, &ch_main__store_keeper, s->store, &s->kept_checkpoint);
     if (ch_store_maintain(s->store, CH_STORE_MAINTAIN_DEFER) != 0) {
         ch_log(CH_LOG_WARN, "store", "msg=\"WAL checkpoints stay on the loop\"");
     }
-    if (ch_main__outbox_drain(s->store, s->audit) != 0) {
+    if (ch_auth_outbox_drain(s->store, ch_audit_append_queued, s->audit) != 0) {
         fprintf(stderr, "cctvhub serve: the audit outbox cannot be appended: %s\n",
                 ch_store_errmsg(s->store));
         ch__serve_audit_stop(s);

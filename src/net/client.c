@@ -1,8 +1,9 @@
 /*
  * net/client.c: one outgoing TCP connection on a libuv loop (net.h): the host resolved (an
  * address literal at once, a name through uv_getaddrinfo on the thread pool), a non-blocking
- * connect, and a deadline over the connection's whole life. The health probe and the alert
- * webhook dial with it; each then reads and writes dial.tcp itself.
+ * connect, and a deadline over the connection's whole life. Once connected, ch_net_dial_conn
+ * moves the socket into a connection (conn.c: its buffers, writes and deadline), as the health
+ * probe and the alert webhook do; the relay's pull watches a duplicate of it with its own poll.
  *
  * Every handle and request lives in the ch_net_dial_t, so closing is one call whose callback
  * says when the caller may free or reuse it: after the timer and the socket are closed and
@@ -11,9 +12,12 @@
 #include "net/net.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static void maybe_closed(ch_net_dial_t *d)
 {
@@ -166,4 +170,28 @@ void ch_net_dial_close(ch_net_dial_t *d, void (*closed)(ch_net_dial_t *d))
     if (d->resolving) {
         (void)uv_cancel((uv_req_t *)&d->gai); /* its callback still runs */
     }
+}
+
+int ch_net_dial_conn(ch_net_dial_t *d, struct ch_net_conn *c, size_t in_cap, size_t out_cap,
+                     void (*closed)(ch_net_dial_t *d))
+{
+    assert(d->connected && !d->closing);
+    /* What is left of the dial's deadline, at least 1 ms: 0 would mean none. */
+    uint64_t left = uv_timer_get_due_in(&d->timer);
+    /* The dial's handle closes its descriptor; a duplicate keeps the socket for c. A failed
+     * duplicate (-1) still opens c, which uv_tcp_open refuses, so that c is always closed. */
+    uv_os_fd_t ofd;
+    int fd = uv_fileno((uv_handle_t *)&d->tcp, &ofd) == 0 ? fcntl(ofd, F_DUPFD_CLOEXEC, 0) : -1;
+    int dup_rc = fd < 0 ? (errno != 0 ? -errno : UV_EBADF) : 0;
+    int rc = ch_net_conn_open(c, d->loop, fd, in_cap, out_cap);
+    ch_net_dial_close(d, closed);
+    if (dup_rc != 0) {
+        return dup_rc;
+    }
+    if (rc != 0) {
+        (void)close(fd);
+        return rc;
+    }
+    ch_net_conn_deadline(c, left > 0 ? left : 1, CH_NET_DEADLINE_STEP);
+    return 0;
 }

@@ -285,6 +285,20 @@ void ch_net_dial_start(ch_net_dial_t *d, uv_loop_t *loop, const char *host, uint
  * start. */
 void ch_net_dial_close(ch_net_dial_t *d, void (*closed)(ch_net_dial_t *d));
 
+struct ch_net_conn; /* below (conn.c) */
+
+/*
+ * The dial's socket, once connected (from on_connect with 0, or later), moves into a
+ * connection: c (its data, on_read and on_error set first, as for ch_net_conn_open) is opened on
+ * a duplicate of the descriptor with a read buffer of in_cap bytes and a write queue of
+ * out_cap, what is left of the dial's deadline becomes c's (a step: UV_ETIMEDOUT to on_error),
+ * and the dial is closed with closed. Whatever it returns, the dial is closing and c is ended
+ * with ch_net_conn_close; 0, or a libuv error or -errno (c failed: close it). Nothing is read
+ * until ch_net_conn_read_start.
+ */
+int ch_net_dial_conn(ch_net_dial_t *d, struct ch_net_conn *c, size_t in_cap, size_t out_cap,
+                     void (*closed)(ch_net_dial_t *d)) CH_MUST_CHECK;
+
 /* ---- a connection (conn.c) -------------------------------------------------------------- */
 
 typedef struct ch_net_conn ch_net_conn_t;

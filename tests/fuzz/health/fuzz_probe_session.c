@@ -2,8 +2,8 @@
  * libFuzzer target: a camera's answers to a health probe (health/probe_session.c) fed in
  * pieces, as reads would cut them, until the session ends or the bytes run out: RTSP heads and
  * bodies, Basic and Digest challenges, SDPs. The first byte chooses whether credentials are
- * set and how the rest is cut. A session ends with a reason, and never holds more input than
- * its buffer.
+ * set and how the rest is cut. The bytes not used wait in a buffer of the probe connection's
+ * size, as in the conn. A session ends with a reason, and never uses more than it was given.
  */
 #include "health/health_internal.h"
 
@@ -22,6 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++;
     size--;
     static ch_health__session_t s;
+    static char in[CH_HEALTH__PROBE_IN];
+    size_t in_len = 0;
     ch_health__session_init(&s);
     int rc =
         ch_health__session_begin(&s, "rtsp://10.0.0.1:554/stream1", (flags & 1) ? "admin" : NULL,
@@ -32,16 +34,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t piece = 1 + ((flags >> 1) & 0x7f) * 3; /* 1 .. 382 bytes per read */
     size_t off = 0;
     while (off < size && !s.done && s.rtsp.state != CH_PROTO_RTSP_CLIENT_REDIRECTED) {
-        size_t room = sizeof(s.in) - s.in_len;
+        size_t room = sizeof(in) - in_len;
         size_t n = size - off < piece ? size - off : piece;
         if (n > room) {
             n = room;
         }
-        memcpy(s.in + s.in_len, data + off, n);
+        memcpy(in + in_len, data + off, n);
+        in_len += n;
         off += n;
         ch_buf_reset(&s.rtsp.out);
-        ch_health__session_input(&s, n);
-        assert(s.in_len <= sizeof(s.in));
+        size_t used = ch_health__session_input(&s, in, in_len);
+        assert(used <= in_len);
+        memmove(in, in + used, in_len - used);
+        in_len -= used;
+        assert(s.done || in_len < sizeof(in));
     }
     if (s.done) {
         assert(s.reason[0] != '\0');

@@ -24,34 +24,24 @@
 #include <unistd.h>
 
 #include "audit/audit_internal.h"
+#include "support/fixture.h"
 
 typedef struct fixture {
-    char data[256];  /* the data directory */
-    char dir[300];   /* data/audit */
-    char seg0[400];  /* the first segment */
-    char cpath[400]; /* the checkpoints file */
-    ch_audit_key_t key;
+    ch_test_audit_t ta; /* the data directory, data/audit and the node key */
+    char seg0[400];     /* the first segment */
+    char cpath[400];    /* the checkpoints file */
     char pub[256];
 } fixture_t;
 
 static int setup(void **state)
 {
     fixture_t *fx = ch_calloc(1, sizeof(*fx));
-    const char *tmp = getenv("TMPDIR");
-    snprintf(fx->data, sizeof(fx->data), "%s/ch_audit_test_XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(fx->data) == NULL) {
+    if (ch_test_audit_init(&fx->ta, "ch_audit_test") != 0) {
         return -1;
     }
-    snprintf(fx->dir, sizeof(fx->dir), "%s/audit", fx->data);
-    snprintf(fx->seg0, sizeof(fx->seg0), "%s/00000000000000000000.seg", fx->dir);
-    snprintf(fx->cpath, sizeof(fx->cpath), "%s/checkpoints", fx->dir);
-    char *err = NULL;
-    if (ch_audit_keys_init(fx->data, &err) != 0 || ch_audit_keys_load(fx->data, &fx->key, &err)) {
-        fprintf(stderr, "keys: %s\n", err);
-        return -1;
-    }
-    if (ch_audit_pubkey_format(&fx->key, fx->pub, sizeof(fx->pub)) != 0) {
+    snprintf(fx->seg0, sizeof(fx->seg0), "%s/00000000000000000000.seg", fx->ta.dir);
+    snprintf(fx->cpath, sizeof(fx->cpath), "%s/checkpoints", fx->ta.dir);
+    if (ch_audit_pubkey_format(&fx->ta.key, fx->pub, sizeof(fx->pub)) != 0) {
         return -1;
     }
     *state = fx;
@@ -61,30 +51,18 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *fx = *state;
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->data);
-    int rc = system(cmd);
-    ch_audit_key_wipe(&fx->key);
+    int rc = ch_test_audit_fini(&fx->ta);
     ch_free(fx);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 static ch_audit_t *open_log(fixture_t *fx, uint32_t every_records, uint32_t every_ms)
 {
     ch_audit_options_t opt = {
-        .dir = fx->dir,
-        .key = &fx->key,
         .checkpoint_every_records = every_records,
         .checkpoint_every_ms = every_ms,
     };
-    ch_audit_t *a = NULL;
-    char *err = NULL;
-    int rc = ch_audit_open(&opt, &a, &err);
-    if (rc != 0) {
-        fprintf(stderr, "open: %s\n", err);
-    }
-    assert_int_equal(rc, 0);
-    return a;
+    return ch_test_audit_open(&fx->ta, &opt);
 }
 
 static void append_n(ch_audit_t *a, int from, int n)
@@ -153,7 +131,7 @@ static size_t frame_offsets(const uint8_t *buf, size_t len, size_t *offs, size_t
 
 static int verify(fixture_t *fx, const char *old_cp, ch_audit_verify_report_t *rep)
 {
-    int rc = ch_audit_verify_dir(fx->dir, fx->pub, old_cp, rep);
+    int rc = ch_audit_verify_dir(fx->ta.dir, fx->pub, old_cp, rep);
     if (rc != 0) {
         printf("verify: %s\n", rep->message);
     }
@@ -166,20 +144,20 @@ static void test_keys_init_makes_private_0600_and_refuses_to_overwrite(void **st
 {
     fixture_t *fx = *state;
     char path[400];
-    snprintf(path, sizeof(path), "%s/keys/node.key", fx->data);
+    snprintf(path, sizeof(path), "%s/keys/node.key", fx->ta.data);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     char *err = NULL;
-    assert_int_equal(ch_audit_keys_init(fx->data, &err), CH_EEXIST);
+    assert_int_equal(ch_audit_keys_init(fx->ta.data, &err), CH_EEXIST);
     assert_non_null(strstr(err, "refusing to overwrite"));
     ch_free(err);
     /* The key is unchanged, and node.pub is the published form of it. */
     ch_audit_key_t again, pub;
-    assert_int_equal(ch_audit_keys_load(fx->data, &again, NULL), 0);
-    assert_memory_equal(again.pk, fx->key.pk, 32);
-    assert_int_equal(ch_audit_keys_load_public(fx->data, &pub, NULL), 0);
-    assert_memory_equal(pub.pk, fx->key.pk, 32);
+    assert_int_equal(ch_audit_keys_load(fx->ta.data, &again, NULL), 0);
+    assert_memory_equal(again.pk, fx->ta.key.pk, 32);
+    assert_int_equal(ch_audit_keys_load_public(fx->ta.data, &pub, NULL), 0);
+    assert_memory_equal(pub.pk, fx->ta.key.pk, 32);
     assert_int_equal(pub.has_secret, 0);
     assert_string_equal(pub.name, "cctvhub");
     ch_audit_key_wipe(&again);
@@ -291,12 +269,12 @@ static void test_read_only_open_refuses_appends_and_second_writer_is_refused(voi
     fixture_t *fx = *state;
     ch_audit_t *a = open_log(fx, 1000, 3600000);
     append_n(a, 0, 3);
-    ch_audit_options_t opt = {.dir = fx->dir, .key = &fx->key};
+    ch_audit_options_t opt = {.dir = fx->ta.dir, .key = &fx->ta.key};
     ch_audit_t *b = NULL;
     char *err = NULL;
     assert_int_equal(ch_audit_open(&opt, &b, &err), CH_ECONFLICT);
     ch_free(err);
-    ch_audit_options_t ro = {.dir = fx->dir};
+    ch_audit_options_t ro = {.dir = fx->ta.dir};
     assert_int_equal(ch_audit_open(&ro, &b, NULL), 0);
     assert_int_equal(ch_audit_size(b), 3);
     ch_audit_entry_t e = {.actor = "system", .action = "x", .outcome = "ok"};
@@ -348,7 +326,7 @@ static void test_group_commit_8_threads_all_records_durable_and_ordered(void **s
     const uint64_t total = THREADS * PER_THREAD;
     assert_int_equal(ch_audit_size(a), total);
     /* Durable on return: a second, read-only handle sees every acknowledged record now. */
-    ch_audit_options_t ro = {.dir = fx->dir};
+    ch_audit_options_t ro = {.dir = fx->ta.dir};
     ch_audit_t *b = NULL;
     assert_int_equal(ch_audit_open(&ro, &b, NULL), 0);
     assert_int_equal(ch_audit_size(b), total);
@@ -396,7 +374,8 @@ static void crash_after(fixture_t *fx, int n)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        ch_audit_options_t opt = {.dir = fx->dir, .key = &fx->key, .checkpoint_every_ms = 3600000};
+        ch_audit_options_t opt = {
+            .dir = fx->ta.dir, .key = &fx->ta.key, .checkpoint_every_ms = 3600000};
         ch_audit_t *a = NULL;
         if (ch_audit_open(&opt, &a, NULL) != 0) {
             _exit(2);
@@ -444,7 +423,7 @@ static void test_torn_tail_is_cut_on_reopen_and_recorded(void **state)
     assert_int_equal(json_integer_value(json_object_get(d, "bytes_cut")), 20);
     assert_int_equal(json_integer_value(json_object_get(d, "offset")), (json_int_t)offs[9]);
     char saved[600];
-    snprintf(saved, sizeof(saved), "%s/%s", fx->dir,
+    snprintf(saved, sizeof(saved), "%s/%s", fx->ta.dir,
              json_string_value(json_object_get(d, "saved_as")));
     struct stat st;
     assert_int_equal(stat(saved, &st), 0);
@@ -503,7 +482,7 @@ static void test_clean_reopen_after_preallocation_writes_no_recovered_record(voi
     append_n(a, 5, 3);
     ch_audit_close(a);
     char rdir[600];
-    snprintf(rdir, sizeof(rdir), "%s/recovered", fx->dir);
+    snprintf(rdir, sizeof(rdir), "%s/recovered", fx->ta.dir);
     struct stat st;
     assert_int_not_equal(stat(rdir, &st), 0);
     /* Closing trims the padding: a closed log holds frames only. */
@@ -573,9 +552,9 @@ static void test_data_after_the_end_marker_is_damage(void **state)
     assert_int_equal(pwrite(fd, "\x01", 1, (off_t)offs[5] + 100), 1);
     close(fd);
     ch_audit_verify_report_t rep;
-    assert_int_not_equal(ch_audit_verify_dir(fx->dir, fx->pub, NULL, &rep), 0);
+    assert_int_not_equal(ch_audit_verify_dir(fx->ta.dir, fx->pub, NULL, &rep), 0);
     assert_non_null(strstr(rep.message, "record 5: invalid frame length 0"));
-    ch_audit_options_t opt = {.dir = fx->dir, .key = &fx->key};
+    ch_audit_options_t opt = {.dir = fx->ta.dir, .key = &fx->ta.key};
     ch_audit_t *a = NULL;
     char *err = NULL;
     assert_int_equal(ch_audit_open(&opt, &a, &err), CH_EIO);
@@ -599,9 +578,9 @@ static void test_flipped_byte_in_the_last_record_before_padding_is_damage(void *
     assert_int_equal(pwrite(fd, "X", 1, (off_t)offs[4] + 10), 1);
     close(fd);
     ch_audit_verify_report_t rep;
-    assert_int_not_equal(ch_audit_verify_dir(fx->dir, fx->pub, NULL, &rep), 0);
+    assert_int_not_equal(ch_audit_verify_dir(fx->ta.dir, fx->pub, NULL, &rep), 0);
     assert_non_null(strstr(rep.message, "record 4: stored leaf hash does not match its bytes"));
-    ch_audit_options_t opt = {.dir = fx->dir, .key = &fx->key};
+    ch_audit_options_t opt = {.dir = fx->ta.dir, .key = &fx->ta.key};
     ch_audit_t *a = NULL;
     char *err = NULL;
     assert_int_equal(ch_audit_open(&opt, &a, &err), CH_EIO);
@@ -687,8 +666,8 @@ static void *stress_appender(void *arg)
 
 static void stress_child_run(fixture_t *fx, int pipe_fd, int threads, unsigned seed)
 {
-    ch_audit_options_t opt = {.dir = fx->dir,
-                              .key = &fx->key,
+    ch_audit_options_t opt = {.dir = fx->ta.dir,
+                              .key = &fx->ta.key,
                               .checkpoint_every_records = 50,
                               .segment_max_bytes = 1024 * 1024};
     ch_audit_t *a = NULL;
@@ -717,7 +696,7 @@ static void stress_child_run(fixture_t *fx, int pipe_fd, int threads, unsigned s
 /* The last segment's file, found by name order; 0 when there is none yet. */
 static int find_last_segment(fixture_t *fx, char *out, size_t cap)
 {
-    DIR *d = opendir(fx->dir);
+    DIR *d = opendir(fx->ta.dir);
     assert_non_null(d);
     char best[64] = "";
     struct dirent *de;
@@ -731,7 +710,7 @@ static int find_last_segment(fixture_t *fx, char *out, size_t cap)
     if (best[0] == '\0') {
         return 0;
     }
-    snprintf(out, cap, "%s/%s", fx->dir, best);
+    snprintf(out, cap, "%s/%s", fx->ta.dir, best);
     return 1;
 }
 
@@ -875,7 +854,7 @@ static void test_damage_covered_by_a_checkpoint_is_never_cut(void **state)
     size_t offs[16];
     frame_offsets((uint8_t *)seg, len, offs, 15);
     assert_int_equal(truncate(fx->seg0, (off_t)(offs[8] + 10)), 0);
-    ch_audit_options_t opt = {.dir = fx->dir, .key = &fx->key};
+    ch_audit_options_t opt = {.dir = fx->ta.dir, .key = &fx->ta.key};
     ch_audit_t *a = NULL;
     char *err = NULL;
     assert_int_equal(ch_audit_open(&opt, &a, &err), CH_EIO);
@@ -938,7 +917,7 @@ static void test_checkpoint_note_format_parses_and_verifies_with_published_key(v
                      0);
     assert_int_equal(got, 68);
     /* Independently of the module's parser: key id, then Ed25519 over the text. */
-    assert_memory_equal(raw, fx->key.key_id, 4);
+    assert_memory_equal(raw, fx->ta.key.key_id, 4);
     ch_audit_key_t pub;
     assert_int_equal(ch_audit_pubkey_parse(fx->pub, &pub, NULL), 0);
     size_t text_len = (size_t)(blank - note) + 1;
@@ -981,7 +960,7 @@ static void test_checkpoint_every_n_records(void **state)
     char *note;
     assert_int_equal(ch_audit_checkpoint_latest(a, &note), 0);
     ch_audit_checkpoint_t cp;
-    assert_int_equal(ch_audit_checkpoint_parse(note, strlen(note), &fx->key, &cp, NULL), 0);
+    assert_int_equal(ch_audit_checkpoint_parse(note, strlen(note), &fx->ta.key, &cp, NULL), 0);
     assert_int_equal(cp.size, 30);
     ch_free(note);
     ch_audit_close(a); /* a final checkpoint at 35 */
@@ -1026,7 +1005,7 @@ static void test_flipped_byte_is_detected(void **state)
     write_file(fx->seg0, seg, len);
     ch_free(seg);
     ch_audit_verify_report_t rep;
-    assert_int_equal(ch_audit_verify_dir(fx->dir, fx->pub, NULL, &rep), CH_EPARSE);
+    assert_int_equal(ch_audit_verify_dir(fx->ta.dir, fx->pub, NULL, &rep), CH_EPARSE);
     assert_false(rep.ok);
     assert_int_equal(rep.bad_seq, 17);
     assert_int_equal(rep.bad_offset, offs[17]);
@@ -1034,7 +1013,7 @@ static void test_flipped_byte_is_detected(void **state)
     assert_non_null(strstr(rep.message, "record 17: stored leaf hash does not match its bytes "
                                         "(flipped byte?)"));
     /* The hub refuses to open it too, rather than append to a damaged log. */
-    ch_audit_options_t opt = {.dir = fx->dir, .key = &fx->key};
+    ch_audit_options_t opt = {.dir = fx->ta.dir, .key = &fx->ta.key};
     ch_audit_t *a = NULL;
     char *err = NULL;
     assert_int_equal(ch_audit_open(&opt, &a, &err), CH_EIO);
@@ -1149,7 +1128,7 @@ static void test_replaced_checkpoint_is_detected(void **state)
     assert_int_equal(ch_audit__note_end(file, len, e0, &e1), 0);
     uint8_t other[32] = {1, 2, 3};
     char *note;
-    assert_int_equal(ch_audit_checkpoint_sign("cctvhub", 20, other, 1, &fx->key, &note), 0);
+    assert_int_equal(ch_audit_checkpoint_sign("cctvhub", 20, other, 1, &fx->ta.key, &note), 0);
     ch_buf_t out = {0};
     ch_buf_append(&out, file, e0);
     ch_buf_append_str(&out, note);
@@ -1184,7 +1163,7 @@ static void test_log_resigned_with_another_key_is_detected(void **state)
     fixture_t *fx = *state;
     make_log(fx, 30, 10);
     char other_dir[400];
-    snprintf(other_dir, sizeof(other_dir), "%s/other", fx->data);
+    snprintf(other_dir, sizeof(other_dir), "%s/other", fx->ta.data);
     ch_audit_key_t k2;
     assert_int_equal(ch_audit_keys_init(other_dir, NULL), 0);
     assert_int_equal(ch_audit_keys_load(other_dir, &k2, NULL), 0);
@@ -1197,7 +1176,7 @@ static void test_log_resigned_with_another_key_is_detected(void **state)
     /* With the attacker's key it verifies, which is why the auditor must hold the real one. */
     char pub2[256];
     assert_int_equal(ch_audit_pubkey_format(&k2, pub2, sizeof(pub2)), 0);
-    assert_int_equal(ch_audit_verify_dir(fx->dir, pub2, NULL, &rep), 0);
+    assert_int_equal(ch_audit_verify_dir(fx->ta.dir, pub2, NULL, &rep), 0);
     ch_audit_key_wipe(&k2);
 }
 
@@ -1247,12 +1226,12 @@ static void test_rewritten_log_with_valid_hashes_is_caught_by_an_older_checkpoin
     write_file(fx->seg0, out.data, out.len);
     ch_buf_fini(&out);
     ch_free(seg);
-    resign_checkpoints(fx, &fx->key, &tree);
+    resign_checkpoints(fx, &fx->ta.key, &tree);
     ch_audit__tree_fini(&tree);
 
     ch_audit_verify_report_t rep;
     assert_int_equal(verify(fx, NULL, &rep), 0); /* consistent in itself */
-    assert_int_equal(ch_audit_verify_dir(fx->dir, fx->pub, kept, &rep), CH_EPARSE);
+    assert_int_equal(ch_audit_verify_dir(fx->ta.dir, fx->pub, kept, &rep), CH_EPARSE);
     assert_non_null(strstr(
         rep.message, "the log does not extend the given checkpoint: root at size 30 differs"));
     ch_free(kept);
@@ -1263,17 +1242,17 @@ static void test_verify_without_key_finds_node_pub_next_to_the_log(void **state)
     fixture_t *fx = *state;
     make_log(fx, 5, 10);
     ch_audit_verify_report_t rep;
-    assert_int_equal(ch_audit_verify_dir(fx->dir, NULL, NULL, &rep), 0);
+    assert_int_equal(ch_audit_verify_dir(fx->ta.dir, NULL, NULL, &rep), 0);
     assert_true(rep.signatures_checked);
     assert_int_equal(rep.checkpoints, 1);
     assert_int_equal(ch_audit_verify_dir("/nonexistent/audit", fx->pub, NULL, &rep), CH_ENOENT);
-    assert_int_equal(ch_audit_verify_dir(fx->dir, "garbage", NULL, &rep), CH_EINVAL);
+    assert_int_equal(ch_audit_verify_dir(fx->ta.dir, "garbage", NULL, &rep), CH_EINVAL);
 }
 
 static void test_segments_rotate_and_verify(void **state)
 {
     fixture_t *fx = *state;
-    ch_audit_options_t opt = {.dir = fx->dir, .key = &fx->key, .segment_max_bytes = 4096};
+    ch_audit_options_t opt = {.dir = fx->ta.dir, .key = &fx->ta.key, .segment_max_bytes = 4096};
     ch_audit_t *a = NULL;
     assert_int_equal(ch_audit_open(&opt, &a, NULL), 0);
     append_n(a, 0, 100);
@@ -1446,7 +1425,7 @@ static void test_parallel_verify_reports_the_first_bad_record(void **state)
     assert_int_equal(rep.records, 6000);
     assert_int_equal(rep.checkpoints, 6);
     uint8_t root[32];
-    ch_audit_options_t ro = {.dir = fx->dir};
+    ch_audit_options_t ro = {.dir = fx->ta.dir};
     ch_audit_t *a = NULL;
     assert_int_equal(ch_audit_open(&ro, &a, NULL), 0);
     assert_int_equal(ch_audit_root(a, 6000, root), 0);

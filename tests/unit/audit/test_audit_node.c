@@ -13,24 +13,20 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "support/fixture.h"
 
 static char data_dir[256];
 
 static int setup(void **state)
 {
     (void)state;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(data_dir, sizeof(data_dir), "%s/ch_audit_node_XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    return mkdtemp(data_dir) == NULL ? -1 : 0;
+    return ch_test_tmpdir(data_dir, sizeof(data_dir), "ch_audit_node");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return ch_test_rmtree(data_dir);
 }
 
 static void test_open_without_key_is_refused_as_key(void **state)

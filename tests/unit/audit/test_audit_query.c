@@ -13,11 +13,10 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "support/fixture.h"
 
 typedef struct fixture {
-    char data[256];
-    char dir[300];
-    ch_audit_key_t key;
+    ch_test_audit_t ta;
     ch_audit_t *a;
 } fixture_t;
 
@@ -25,21 +24,11 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture_t *fx = ch_calloc(1, sizeof(*fx));
-    const char *tmp = getenv("TMPDIR");
-    snprintf(fx->data, sizeof(fx->data), "%s/ch_audit_query_XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(fx->data) == NULL) {
+    if (ch_test_audit_init(&fx->ta, "ch_audit_query") != 0) {
         return -1;
     }
-    snprintf(fx->dir, sizeof(fx->dir), "%s/audit", fx->data);
-    char *err = NULL;
-    if (ch_audit_keys_init(fx->data, &err) != 0 || ch_audit_keys_load(fx->data, &fx->key, &err)) {
-        return -1;
-    }
-    ch_audit_options_t opt = {.dir = fx->dir, .key = &fx->key, .checkpoint_every_records = 2};
-    if (ch_audit_open(&opt, &fx->a, &err) != 0) {
-        return -1;
-    }
+    ch_audit_options_t opt = {.checkpoint_every_records = 2};
+    fx->a = ch_test_audit_open(&fx->ta, &opt);
     static const char *const actions[] = {"grant.create", "grant.revoke", "view.start",
                                           "alert.raise"};
     for (int i = 0; i < 4; i++) {
@@ -64,12 +53,9 @@ static int teardown(void **state)
 {
     fixture_t *fx = *state;
     ch_audit_close(fx->a);
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->data);
-    int rc = system(cmd);
-    ch_audit_key_wipe(&fx->key);
+    int rc = ch_test_audit_fini(&fx->ta);
     ch_free(fx);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 static void count_one(void *ud, const ch_audit_record_t *rec, const json_t *parsed)

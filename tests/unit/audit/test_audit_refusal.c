@@ -14,26 +14,16 @@
 #include <unistd.h>
 
 #include "audit/audit_internal.h"
+#include "support/fixture.h"
 
 typedef struct fixture {
-    char data[256];
-    char dir[300];
-    ch_audit_key_t key;
+    ch_test_audit_t ta;
 } fixture_t;
 
 static int setup(void **state)
 {
     fixture_t *fx = ch_calloc(1, sizeof(*fx));
-    const char *tmp = getenv("TMPDIR");
-    snprintf(fx->data, sizeof(fx->data), "%s/ch_refusal_test_XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(fx->data) == NULL) {
-        return -1;
-    }
-    snprintf(fx->dir, sizeof(fx->dir), "%s/audit", fx->data);
-    char *err = NULL;
-    if (ch_audit_keys_init(fx->data, &err) != 0 || ch_audit_keys_load(fx->data, &fx->key, &err)) {
-        fprintf(stderr, "keys: %s\n", err);
+    if (ch_test_audit_init(&fx->ta, "ch_refusal_test") != 0) {
         return -1;
     }
     *state = fx;
@@ -43,30 +33,18 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *fx = *state;
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->data);
-    int rc = system(cmd);
-    ch_audit_key_wipe(&fx->key);
+    int rc = ch_test_audit_fini(&fx->ta);
     ch_free(fx);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 static ch_audit_t *open_log(fixture_t *fx, uint32_t interval_ms, uint32_t peers)
 {
     ch_audit_options_t opt = {
-        .dir = fx->dir,
-        .key = &fx->key,
         .refusal_interval_ms = interval_ms,
         .refusal_peers = peers,
     };
-    ch_audit_t *a = NULL;
-    char *err = NULL;
-    int rc = ch_audit_open(&opt, &a, &err);
-    if (rc != 0) {
-        fprintf(stderr, "open: %s\n", err);
-    }
-    assert_int_equal(rc, 0);
-    return a;
+    return ch_test_audit_open(&fx->ta, &opt);
 }
 
 static int refuse(ch_audit_t *a, const char *peer, int status, const char *actor,
@@ -201,7 +179,7 @@ static void test_a_read_only_handle_refuses(void **state)
 {
     fixture_t *fx = *state;
     ch_audit_close(open_log(fx, 0, 0));
-    ch_audit_options_t opt = {.dir = fx->dir};
+    ch_audit_options_t opt = {.dir = fx->ta.dir};
     ch_audit_t *a = NULL;
     assert_int_equal(ch_audit_open(&opt, &a, NULL), 0);
     assert_int_equal(refuse(a, "192.0.2.1:1", 401, "anonymous", "x"), CH_EINVAL);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "support/fixture.h"
 
 /* A well-formed Argon2id string (the store checks only its prefix). */
 #define FAKE_HASH                                                                                  \
@@ -34,8 +35,7 @@ typedef struct recorded {
 } recorded_t;
 
 typedef struct fixture {
-    char dir[256];
-    char path[300];
+    ch_test_store_t ts;
     ch_store_t *st;
     int64_t agency_id;   /* kind "both" */
     int64_t provider_id; /* kind "provider" */
@@ -62,43 +62,15 @@ static int record(void *data, const char *action, const char *object, json_t *de
     return 0;
 }
 
-static int64_t make_agency(ch_store_t *st, const char *name, const char *kind)
-{
-    ch_agency_t a = {0};
-    a.name = (char *)name;
-    a.kind = (char *)kind;
-    a.level = "district";
-    a.type = "district-center";
-    if (ch_store_agency_create(st, &a) != 0) {
-        fprintf(stderr, "agency: %s\n", ch_store_errmsg(st));
-        return 0;
-    }
-    return a.id;
-}
-
 static int setup(void **state)
 {
     fixture_t *fx = ch_calloc(1, sizeof(*fx));
-    const char *tmp = getenv("TMPDIR");
-    snprintf(fx->dir, sizeof(fx->dir), "%s/ch_account_test_XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(fx->dir) == NULL) {
+    if (ch_test_store_open(&fx->ts, "ch_account_test", &fx->st) != 0) {
         ch_free(fx);
         return -1;
     }
-    snprintf(fx->path, sizeof(fx->path), "%s/x.db", fx->dir);
-    char url[320];
-    snprintf(url, sizeof(url), "sqlite:%s", fx->path);
-    char *err = NULL;
-    if (ch_store_open(url, &fx->st, &err) != 0) {
-        fprintf(stderr, "open: %s\n", err != NULL ? err : "?");
-        ch_free(err);
-        rmdir(fx->dir);
-        ch_free(fx);
-        return -1;
-    }
-    fx->agency_id = make_agency(fx->st, "종로구 통합관제센터", "both");
-    fx->provider_id = make_agency(fx->st, "한국도로공사", "provider");
+    fx->agency_id = ch_test_store_agency(fx->st, "종로구 통합관제센터", "both");
+    fx->provider_id = ch_test_store_agency(fx->st, "한국도로공사", "provider");
     if (fx->agency_id == 0 || fx->provider_id == 0) {
         return -1;
     }
@@ -111,16 +83,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *fx = *state;
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    char p[320];
-    ch_store_close(fx->st);
-    for (size_t i = 0; i < CH_ARRAY_SIZE(suffixes); i++) {
-        snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(fx->dir);
+    int rc = ch_test_store_close(&fx->ts, fx->st);
     ch_free(fx);
-    return 0;
+    return rc;
 }
 
 static void assert_refused(int rc, const ch_fault_t *err, ch_fault_kind_t kind, const char *rule,

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "support/fixture.h"
 
 #include <uv.h>
 
@@ -533,8 +534,7 @@ static void test_bearer(void **state)
 /* ---- authentication against a store -------------------------------------------------------- */
 
 typedef struct fixture {
-    char dir[256];
-    char path[300];
+    ch_test_store_t ts;
     ch_store_t *st;
     int64_t agency_id;
 } fixture_t;
@@ -548,34 +548,14 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture_t *fx = ch_calloc(1, sizeof(*fx));
-    const char *tmp = getenv("TMPDIR");
-    snprintf(fx->dir, sizeof(fx->dir), "%s/ch_auth_test_XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(fx->dir) == NULL) {
+    if (ch_test_store_open(&fx->ts, "ch_auth_test", &fx->st) != 0) {
         ch_free(fx);
         return -1;
     }
-    snprintf(fx->path, sizeof(fx->path), "%s/x.db", fx->dir);
-    char url[320];
-    snprintf(url, sizeof(url), "sqlite:%s", fx->path);
-    char *err = NULL;
-    if (ch_store_open(url, &fx->st, &err) != 0) {
-        fprintf(stderr, "open: %s\n", err != NULL ? err : "?");
-        ch_free(err);
-        rmdir(fx->dir);
-        ch_free(fx);
+    fx->agency_id = ch_test_store_agency(fx->st, "종로구 통합관제센터", "both");
+    if (fx->agency_id == 0) {
         return -1;
     }
-    ch_agency_t a = {0};
-    a.name = "종로구 통합관제센터";
-    a.kind = "both";
-    a.level = "district";
-    a.type = "district-center";
-    if (ch_store_agency_create(fx->st, &a) != 0) {
-        fprintf(stderr, "agency: %s\n", ch_store_errmsg(fx->st));
-        return -1;
-    }
-    fx->agency_id = a.id;
     *state = fx;
     return 0;
 }
@@ -583,16 +563,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *fx = *state;
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    char p[320];
-    ch_store_close(fx->st);
-    for (size_t i = 0; i < CH_ARRAY_SIZE(suffixes); i++) {
-        snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(fx->dir);
+    int rc = ch_test_store_close(&fx->ts, fx->st);
     ch_free(fx);
-    return 0;
+    return rc;
 }
 
 static int64_t make_user(fixture_t *fx, const char *name, const char *role, int64_t agency_id,

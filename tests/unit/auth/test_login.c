@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "support/fixture.h"
 
 #define FAKE_HASH                                                                                  \
     "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$"                                       \
@@ -34,8 +35,7 @@ typedef struct recorded {
 } recorded_t;
 
 typedef struct fixture {
-    char dir[256];
-    char path[300];
+    ch_test_store_t ts;
     ch_store_t *st;
     ch_auth_config_t cfg;
     recorded_t rec;
@@ -61,21 +61,7 @@ static int record(void *data, const char *actor, const char *action, const char 
 static int setup(void **state)
 {
     fixture_t *fx = ch_calloc(1, sizeof(*fx));
-    const char *tmp = getenv("TMPDIR");
-    snprintf(fx->dir, sizeof(fx->dir), "%s/ch_login_test_XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(fx->dir) == NULL) {
-        ch_free(fx);
-        return -1;
-    }
-    snprintf(fx->path, sizeof(fx->path), "%s/x.db", fx->dir);
-    char url[320];
-    snprintf(url, sizeof(url), "sqlite:%s", fx->path);
-    char *err = NULL;
-    if (ch_store_open(url, &fx->st, &err) != 0) {
-        fprintf(stderr, "open: %s\n", err != NULL ? err : "?");
-        ch_free(err);
-        rmdir(fx->dir);
+    if (ch_test_store_open(&fx->ts, "ch_login_test", &fx->st) != 0) {
         ch_free(fx);
         return -1;
     }
@@ -100,18 +86,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *fx = *state;
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    char p[320];
     ch_auth_throttle_free(fx->env.throttle);
     ch_auth_lockout_free(fx->env.lockout);
-    ch_store_close(fx->st);
-    for (size_t i = 0; i < CH_ARRAY_SIZE(suffixes); i++) {
-        snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(fx->dir);
+    int rc = ch_test_store_close(&fx->ts, fx->st);
     ch_free(fx);
-    return 0;
+    return rc;
 }
 
 /* One whole try: start, count, finish with password_ok. Returns finish's code (or start's). */

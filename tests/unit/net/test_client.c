@@ -1,7 +1,9 @@
 /*
  * Unit tests of net's client connection (client.c) on a real loop and 127.0.0.1: a dial that
  * connects and then passes its deadline, one refused, a name that does not resolve, a name
- * that does, and a close while the lookup is in flight.
+ * that does, a close while the lookup is in flight, and a connected dial moved into a
+ * connection (ch_net_dial_conn): bytes both ways, the rest of the deadline, and a peer that
+ * floods it cut by the read buffer's cap.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +11,7 @@
 #include <cmocka.h>
 #include <string.h>
 
+#include "../loopback.h"
 #include "net/net.h"
 
 typedef struct probe {
@@ -142,11 +145,139 @@ static void test_a_name_without_address_fails_and_a_lookup_can_be_closed(void **
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* ---- ch_net_dial_conn -------------------------------------------------------------------- */
+
+/* The peer, on the same loop: echoes what it reads, or (PEER_FLOOD) answers with 256 KiB
+ * without a line end. */
+enum { PEER_ECHO = 0, PEER_FLOOD = 1 };
+
+static void peer_read(loopback_peer_t *pe, uv_stream_t *s)
+{
+    if (pe->kind == PEER_FLOOD) {
+        if (pe->answers++ == 0) {
+            loopback_send_endless(pe, s, "");
+        }
+        return;
+    }
+    uv_buf_t out = uv_buf_init(pe->in, (unsigned)pe->in_len);
+    assert_int_equal(uv_try_write(s, &out, 1), (int)pe->in_len);
+    pe->in_len = 0;
+}
+
+typedef struct client {
+    ch_net_dial_t dial;
+    ch_net_conn_t conn;
+    int moved, dial_closed, conn_closed, error;
+    char got[64];
+    size_t got_len;
+    uint64_t t0, t_error;
+} client_t;
+
+static void client_dial_closed(ch_net_dial_t *d)
+{
+    ((client_t *)d->data)->dial_closed++;
+}
+
+static void client_conn_closed(ch_net_conn_t *c)
+{
+    ((client_t *)c->data)->conn_closed++;
+}
+
+static void client_read(ch_net_conn_t *c)
+{
+    client_t *cl = c->data;
+    if (c->in_len < 5) {
+        return; /* the flood fills the buffer, not consumed */
+    }
+    if (cl->got_len == 0 && memcmp(c->in, "hello", 5) == 0) {
+        memcpy(cl->got, c->in, 5);
+        cl->got_len = 5;
+        ch_net_conn_consume(c, 5);
+    }
+}
+
+static void client_error(ch_net_conn_t *c, int status)
+{
+    client_t *cl = c->data;
+    cl->error = status;
+    cl->t_error = uv_now(c->loop);
+    ch_net_conn_close(c, client_conn_closed);
+}
+
+static void client_connected(ch_net_dial_t *d, int status)
+{
+    client_t *cl = d->data;
+    assert_int_equal(status, 0);
+    cl->conn.data = cl;
+    cl->conn.on_read = client_read;
+    cl->conn.on_error = client_error;
+    assert_int_equal(ch_net_dial_conn(d, &cl->conn, 16, 0, client_dial_closed), 0);
+    cl->moved = 1;
+    assert_int_equal(ch_net_conn_read_start(&cl->conn), 0);
+    assert_int_equal(ch_net_conn_send(&cl->conn, "hello", 5), 0);
+}
+
+static void run_client(uv_loop_t *loop, client_t *cl, int port, uint64_t in_ms)
+{
+    memset(cl, 0, sizeof(*cl));
+    cl->dial.data = cl;
+    cl->t0 = uv_now(loop);
+    ch_net_dial_start(&cl->dial, loop, "127.0.0.1", (uint16_t)port, cl->t0 + in_ms,
+                      client_connected);
+    while (cl->conn_closed == 0 || cl->dial_closed == 0) {
+        uv_run(loop, UV_RUN_ONCE);
+    }
+}
+
+static void close_peer(uv_loop_t *loop, loopback_peer_t *pe)
+{
+    loopback_close(pe);
+    uv_run(loop, UV_RUN_DEFAULT);
+}
+
+static void test_a_connected_dial_moves_into_a_conn_with_its_deadline(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    loopback_peer_t pe;
+    int port = loopback_listen(&loop, &pe, PEER_ECHO, peer_read);
+    client_t cl;
+    run_client(&loop, &cl, port, 300);
+    assert_true(cl.moved);
+    assert_int_equal(cl.dial_closed, 1);
+    assert_int_equal(cl.conn_closed, 1);
+    /* The echo came back through the conn; then the peer stalled: the rest of the dial's
+     * deadline, not a fresh one, cut it. */
+    assert_int_equal(cl.got_len, 5);
+    assert_int_equal(cl.error, UV_ETIMEDOUT);
+    assert_true(cl.t_error - cl.t0 >= 250 && cl.t_error - cl.t0 < 2000);
+    close_peer(&loop, &pe);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_a_peer_that_floods_a_conn_is_cut_by_its_buffer_cap(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    loopback_peer_t pe;
+    int port = loopback_listen(&loop, &pe, PEER_FLOOD, peer_read);
+    client_t cl;
+    run_client(&loop, &cl, port, 10000);
+    assert_int_equal(cl.error, UV_ENOBUFS);
+    assert_true(cl.t_error - cl.t0 < 5000); /* not the deadline */
+    close_peer(&loop, &pe);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_dial_connects_and_its_deadline_comes_after),
         cmocka_unit_test(test_a_name_without_address_fails_and_a_lookup_can_be_closed),
+        cmocka_unit_test(test_a_connected_dial_moves_into_a_conn_with_its_deadline),
+        cmocka_unit_test(test_a_peer_that_floods_a_conn_is_cut_by_its_buffer_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

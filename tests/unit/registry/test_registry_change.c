@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "registry/registry.h"
+#include "support/fixture.h"
 
 /* What the use cases handed to the recorder. */
 typedef struct recorded {
@@ -40,8 +41,7 @@ typedef struct told {
 } told_t;
 
 typedef struct fixture {
-    char dir[256];
-    char path[300];
+    ch_test_store_t ts;
     ch_store_t *st;
     ch_registry_t reg;
     int64_t own;   /* the provider's agency */
@@ -79,39 +79,15 @@ static void follow(void *ud, const ch_registry_change_t *change)
     snprintf(t->actor, sizeof(t->actor), "%s", change->actor != NULL ? change->actor : "");
 }
 
-static int64_t make_agency(ch_store_t *st, const char *name)
-{
-    ch_agency_t a = {0};
-    a.name = (char *)name;
-    a.kind = "provider";
-    a.level = "district";
-    a.type = "district-center";
-    return ch_store_agency_create(st, &a) == 0 ? a.id : 0;
-}
-
 static int setup(void **state)
 {
     fixture_t *fx = ch_calloc(1, sizeof(*fx));
-    const char *tmp = getenv("TMPDIR");
-    snprintf(fx->dir, sizeof(fx->dir), "%s/ch_registry_change_XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(fx->dir) == NULL) {
+    if (ch_test_store_open(&fx->ts, "ch_registry_change", &fx->st) != 0) {
         ch_free(fx);
         return -1;
     }
-    snprintf(fx->path, sizeof(fx->path), "%s/x.db", fx->dir);
-    char url[320];
-    snprintf(url, sizeof(url), "sqlite:%s", fx->path);
-    char *err = NULL;
-    if (ch_store_open(url, &fx->st, &err) != 0) {
-        fprintf(stderr, "open: %s\n", err != NULL ? err : "?");
-        ch_free(err);
-        rmdir(fx->dir);
-        ch_free(fx);
-        return -1;
-    }
-    fx->own = make_agency(fx->st, "서울특별시 종로구");
-    fx->other = make_agency(fx->st, "서울특별시 마포구");
+    fx->own = ch_test_store_agency(fx->st, "서울특별시 종로구", "provider");
+    fx->other = ch_test_store_agency(fx->st, "서울특별시 마포구", "provider");
     if (fx->own == 0 || fx->other == 0) {
         return -1;
     }
@@ -129,17 +105,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *fx = *state;
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    char p[320];
     ch_registry_fini(&fx->reg);
-    ch_store_close(fx->st);
-    for (size_t i = 0; i < CH_ARRAY_SIZE(suffixes); i++) {
-        snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(fx->dir);
+    int rc = ch_test_store_close(&fx->ts, fx->st);
     ch_free(fx);
-    return 0;
+    return rc;
 }
 
 static const ch_registry_actor_t admin = {.name = "user:admin", .scope = CH_IMPORT_ANY_AGENCY};

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "registry/registry.h"
+#include "support/fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,23 +21,15 @@
 #define NOW_MS 1795564800000LL
 
 typedef struct fixture {
-    char dir[64];
-    char db[128];
+    ch_test_store_t ts; /* the store's directory holds the test's files too */
     ch_store_t *st;
 } fixture_t;
 
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/ch_registry_test.XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
-        return -1;
-    }
-    snprintf(f->db, sizeof(f->db), "sqlite:%s/hub.db", f->dir);
-    char *err = NULL;
-    if (ch_store_open(f->db, &f->st, &err) != 0) {
-        fprintf(stderr, "store: %s\n", err ? err : "?");
-        ch_free(err);
+    if (ch_test_store_open(&f->ts, "ch_registry_test", &f->st) != 0) {
+        free(f);
         return -1;
     }
     *state = f;
@@ -46,16 +39,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *f = *state;
-    ch_store_close(f->st);
-    char path[192];
-    static const char *const files[] = {"hub.db", "hub.db-wal", "hub.db-shm", "a.csv", "b.csv"};
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", f->dir, files[i]);
-        unlink(path);
-    }
-    rmdir(f->dir);
+    int rc = ch_test_store_close(&f->ts, f->st);
     free(f);
-    return 0;
+    return rc;
 }
 
 static int64_t count(ch_store_t *st, const char *what)
@@ -311,7 +297,7 @@ static void test_a_store_failure_stops_the_conversion_and_changes_nothing(void *
 {
     fixture_t *f = *state;
     sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->db + strlen("sqlite:"), &db), SQLITE_OK);
+    assert_int_equal(sqlite3_open(f->ts.path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
                                   "CREATE TRIGGER boom BEFORE INSERT ON cameras "
                                   "WHEN NEW.source_line = 6001 BEGIN SELECT RAISE(ABORT, 'boom'); "
@@ -364,8 +350,8 @@ static void write_file(const char *path, const void *data, size_t len)
 static void test_unreadable_files_are_rejected_without_change(void **state)
 {
     fixture_t *f = *state;
-    char path[192];
-    snprintf(path, sizeof(path), "%s/a.csv", f->dir);
+    char path[320];
+    snprintf(path, sizeof(path), "%s/a.csv", f->ts.dir);
     static const struct {
         const char *data;
         size_t len;

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "registry/registry.h"
+#include "support/fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,7 @@
     "M-1,mine,종로 3,,생활방범,2,200,,30,,37.571,126.981\n"
 
 typedef struct fixture {
-    char dir[64];
-    char db[128];
+    ch_test_store_t ts;
     ch_store_t *st;
 } fixture_t;
 
@@ -63,14 +63,8 @@ static void seen_fini(seen_t *s)
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/ch_registry_rec.XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
-        return -1;
-    }
-    snprintf(f->db, sizeof(f->db), "sqlite:%s/hub.db", f->dir);
-    char *err = NULL;
-    if (ch_store_open(f->db, &f->st, &err) != 0) {
-        ch_free(err);
+    if (ch_test_store_open(&f->ts, "ch_registry_rec", &f->st) != 0) {
+        free(f);
         return -1;
     }
     *state = f;
@@ -80,12 +74,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *f = *state;
-    ch_store_close(f->st);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    int rc = system(cmd);
+    int rc = ch_test_store_close(&f->ts, f->st);
     free(f);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 static void test_import_is_announced_then_its_result_recorded(void **state)

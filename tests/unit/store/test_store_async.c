@@ -16,10 +16,10 @@
 #include <uv.h>
 
 #include "store/store.h"
+#include "support/fixture.h"
 
 typedef struct fixture {
-    char dir[256];
-    char path[300];
+    ch_test_store_t ts;
     ch_store_t *st; /* the loop's handle */
     uv_loop_t loop;
     ch_store_worker_t *w;
@@ -28,16 +28,12 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture_t *fx = ch_calloc(1, sizeof(*fx));
-    const char *tmp = getenv("TMPDIR");
-    snprintf(fx->dir, sizeof(fx->dir), "%s/ch_store_async_XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(fx->dir) == NULL) {
+    if (ch_test_store_open(&fx->ts, "ch_store_async", &fx->st) != 0) {
         return -1;
     }
-    snprintf(fx->path, sizeof(fx->path), "%s/store.db", fx->dir);
     char *err = NULL;
-    if (ch_store_open(fx->path, &fx->st, &err) != 0 || uv_loop_init(&fx->loop) != 0 ||
-        ch_store_worker_open(&fx->loop, fx->path, &fx->w, &err) != 0) {
+    if (uv_loop_init(&fx->loop) != 0 ||
+        ch_store_worker_open(&fx->loop, fx->ts.path, &fx->w, &err) != 0) {
         fprintf(stderr, "open: %s\n", err != NULL ? err : "?");
         ch_free(err);
         return -1;
@@ -49,19 +45,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *fx = *state;
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    char p[320];
     ch_store_worker_close(fx->w);
     uv_run(&fx->loop, UV_RUN_DEFAULT); /* the worker's handle closes */
     assert_int_equal(uv_loop_close(&fx->loop), 0);
-    ch_store_close(fx->st);
-    for (size_t i = 0; i < CH_ARRAY_SIZE(suffixes); i++) {
-        snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(fx->dir);
+    int rc = ch_test_store_close(&fx->ts, fx->st);
     ch_free(fx);
-    return 0;
+    return rc;
 }
 
 /* One request: which agency to read, what was read, where work and done ran. */

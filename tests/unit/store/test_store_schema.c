@@ -17,34 +17,22 @@
 #include <unistd.h>
 
 #include "store/store_internal.h"
+#include "support/fixture.h"
 
 typedef struct fixture {
-    char dir[256];
-    char path[300];
+    ch_test_store_t ts;
     sqlite3 *db; /* a plain connection to the file the store migrated */
 } fixture_t;
 
 static int setup(void **state)
 {
     fixture_t *fx = ch_calloc(1, sizeof(*fx));
-    const char *tmp = getenv("TMPDIR");
-    snprintf(fx->dir, sizeof(fx->dir), "%s/ch_store_schema_XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(fx->dir) == NULL) {
-        return -1;
-    }
-    snprintf(fx->path, sizeof(fx->path), "%s/store.db", fx->dir);
-    char url[320];
-    snprintf(url, sizeof(url), "sqlite:%s", fx->path);
-    char *err = NULL;
     ch_store_t *st = NULL;
-    if (ch_store_open(url, &st, &err) != 0) {
-        fprintf(stderr, "open: %s\n", err != NULL ? err : "?");
-        ch_free(err);
+    if (ch_test_store_open(&fx->ts, "ch_store_schema", &st) != 0) {
         return -1;
     }
     ch_store_close(st);
-    if (sqlite3_open_v2(fx->path, &fx->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(fx->ts.path, &fx->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         return -1;
     }
     *state = fx;
@@ -54,16 +42,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *fx = *state;
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    char p[320];
     sqlite3_close(fx->db);
-    for (size_t i = 0; i < CH_ARRAY_SIZE(suffixes); i++) {
-        snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(fx->dir);
+    int rc = ch_test_store_close(&fx->ts, NULL);
     ch_free(fx);
-    return 0;
+    return rc;
 }
 
 /* Prepares head, arg and tail put together (arg is a table or index name of ours). */

@@ -17,29 +17,17 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "support/fixture.h"
 
 typedef struct fixture {
-    char dir[256];
-    char path[300];
+    ch_test_store_t ts; /* its directory and path */
     ch_store_t *st;
 } fixture_t;
 
 static int setup(void **state)
 {
     fixture_t *fx = ch_calloc(1, sizeof(*fx));
-    const char *tmp = getenv("TMPDIR");
-    snprintf(fx->dir, sizeof(fx->dir), "%s/ch_store_test_XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(fx->dir) == NULL) {
-        return -1;
-    }
-    snprintf(fx->path, sizeof(fx->path), "%s/store.db", fx->dir);
-    char url[320];
-    snprintf(url, sizeof(url), "sqlite:%s", fx->path);
-    char *err = NULL;
-    if (ch_store_open(url, &fx->st, &err) != 0) {
-        fprintf(stderr, "open: %s\n", err != NULL ? err : "?");
-        ch_free(err);
+    if (ch_test_store_open(&fx->ts, "ch_store_test", &fx->st) != 0) {
         return -1;
     }
     *state = fx;
@@ -49,16 +37,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *fx = *state;
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    char p[320];
-    ch_store_close(fx->st);
-    for (size_t i = 0; i < CH_ARRAY_SIZE(suffixes); i++) {
-        snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(fx->dir);
+    int rc = ch_test_store_close(&fx->ts, fx->st);
     ch_free(fx);
-    return 0;
+    return rc;
 }
 
 /* ---- helpers ------------------------------------------------------------------------------- */
@@ -219,10 +200,10 @@ static void test_migrations_apply_on_new_file_and_reopen_keeps_version(void **st
     fixture_t *fx = *state;
     int version = ch_store_schema_version(fx->st);
     assert_true(version >= 1);
-    assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM schema_migrations"), version);
-    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), version);
-    assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE name IN "
-                                       "('agencies','cameras','devices')"),
+    assert_int_equal(sql_int(fx->ts.path, "SELECT count(*) FROM schema_migrations"), version);
+    assert_int_equal(sql_int(fx->ts.path, "PRAGMA user_version"), version);
+    assert_int_equal(sql_int(fx->ts.path, "SELECT count(*) FROM sqlite_master WHERE name IN "
+                                          "('agencies','cameras','devices')"),
                      3);
     make_agency(fx->st, "종로구청", "district-center");
 
@@ -230,10 +211,10 @@ static void test_migrations_apply_on_new_file_and_reopen_keeps_version(void **st
         ch_store_close(fx->st);
         fx->st = NULL;
         char *err = NULL;
-        assert_int_equal(ch_store_open(fx->path, &fx->st, &err), 0);
+        assert_int_equal(ch_store_open(fx->ts.path, &fx->st, &err), 0);
         assert_null(err);
         assert_int_equal(ch_store_schema_version(fx->st), version);
-        assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM schema_migrations"), version);
+        assert_int_equal(sql_int(fx->ts.path, "SELECT count(*) FROM schema_migrations"), version);
         assert_int_equal(count_of(fx->st, "agencies"), 1);
     }
 }
@@ -243,7 +224,7 @@ static void test_open_sets_wal_and_foreign_keys(void **state)
     fixture_t *fx = *state;
     sqlite3 *db = NULL;
     sqlite3_stmt *stmt = NULL;
-    assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_open_v2(fx->ts.path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "wal");
@@ -257,13 +238,13 @@ static void test_database_newer_than_build_is_refused(void **state)
     ch_store_close(fx->st);
     fx->st = NULL;
     sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_open(fx->ts.path, &db), SQLITE_OK);
     assert_int_equal(
         sqlite3_exec(db, "INSERT INTO schema_migrations VALUES(999, 0)", NULL, NULL, NULL),
         SQLITE_OK);
     sqlite3_close(db);
     char *err = NULL;
-    assert_int_equal(ch_store_open(fx->path, &fx->st, &err), CH_EDB);
+    assert_int_equal(ch_store_open(fx->ts.path, &fx->st, &err), CH_EDB);
     assert_null(fx->st);
     assert_non_null(err);
     assert_non_null(strstr(err, "newer"));
@@ -969,14 +950,14 @@ static char *schema_text(const char *path)
 static void test_bulk_load_into_empty_table_keeps_outcomes_and_schema(void **state)
 {
     fixture_t *fx = *state;
-    char *before = schema_text(fx->path);
+    char *before = schema_text(fx->ts.path);
     int64_t ag = make_agency(fx->st, "a", "other");
     upsert_rounds(fx->st, ag, 1, "k");
-    char *after = schema_text(fx->path);
+    char *after = schema_text(fx->ts.path);
     assert_string_equal(before, after);
     assert_int_equal(count_of(fx->st, "cameras"), 100);
-    assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM pragma_integrity_check "
-                                       "WHERE integrity_check <> 'ok'"),
+    assert_int_equal(sql_int(fx->ts.path, "SELECT count(*) FROM pragma_integrity_check "
+                                          "WHERE integrity_check <> 'ok'"),
                      0);
     /* The rebuilt unique index still refuses a taken key. */
     ch_camera_t c;
@@ -1063,7 +1044,7 @@ static void test_upsert_on_a_big_table_in_a_transaction(void **state)
 static void test_rollback_leaves_nothing(void **state)
 {
     fixture_t *fx = *state;
-    char *before = schema_text(fx->path);
+    char *before = schema_text(fx->ts.path);
     assert_int_equal(ch_store_rollback(fx->st), 0); /* none open: fine */
     assert_int_equal(ch_store_commit(fx->st), CH_EINVAL);
 
@@ -1093,7 +1074,7 @@ static void test_rollback_leaves_nothing(void **state)
     assert_int_equal(l.total, 20);
     ch_camera_list_free(&l);
     assert_int_equal(ch_store_rollback(fx->st), 0);
-    char *after = schema_text(fx->path);
+    char *after = schema_text(fx->ts.path);
     assert_string_equal(before, after);
     ch_free(before);
     ch_free(after);
@@ -1204,7 +1185,7 @@ static void test_site_cameras_are_each_a_camera(void **state)
     assert_int_equal(a.id, 1);
     assert_int_equal(b.id, 6);
     /* Stored as two rows, holding eight cameras. */
-    assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM cameras"), 2);
+    assert_int_equal(sql_int(fx->ts.path, "SELECT count(*) FROM cameras"), 2);
     assert_int_equal(count_of(fx->st, "cameras"), 8);
     for (int i = 0; i < 5; i++) {
         assert_site_camera(fx->st, 1 + i, "Site A", "s:a", i + 1, "생활방범");

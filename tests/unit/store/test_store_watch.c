@@ -15,27 +15,17 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "support/fixture.h"
 
 typedef struct fixture {
-    char dir[256];
-    char path[300];
+    ch_test_store_t ts;
     ch_store_t *st;
 } fixture_t;
 
 static int setup(void **state)
 {
     fixture_t *fx = ch_calloc(1, sizeof(*fx));
-    const char *tmp = getenv("TMPDIR");
-    snprintf(fx->dir, sizeof(fx->dir), "%s/ch_store_watch_XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(fx->dir) == NULL) {
-        return -1;
-    }
-    snprintf(fx->path, sizeof(fx->path), "%s/store.db", fx->dir);
-    char *err = NULL;
-    if (ch_store_open(fx->path, &fx->st, &err) != 0) {
-        fprintf(stderr, "open: %s\n", err != NULL ? err : "?");
-        ch_free(err);
+    if (ch_test_store_open(&fx->ts, "ch_store_watch", &fx->st) != 0) {
         return -1;
     }
     *state = fx;
@@ -45,16 +35,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *fx = *state;
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    char p[320];
-    ch_store_close(fx->st);
-    for (size_t i = 0; i < CH_ARRAY_SIZE(suffixes); i++) {
-        snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(fx->dir);
+    int rc = ch_test_store_close(&fx->ts, fx->st);
     ch_free(fx);
-    return 0;
+    return rc;
 }
 
 /* What a watcher was told. */
