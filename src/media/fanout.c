@@ -153,11 +153,15 @@ static void make_room(ch_media_stream_t *s)
             v->next = s->head; /* not closed yet: it must not point at a released packet */
             v->off = 0;
         } else if (v->next == s->base) {
-            if (v->off > 0) {
-                /* Half a frame written: it cannot jump without breaking the stream. */
+            if (v->off > 0 || v->held) {
+                /* Half a frame written (or in flight): it cannot jump without breaking the
+                 * stream, and a write in flight must stop reading the packet that goes. */
                 v->doomed = 1;
                 v->next = s->head;
                 v->off = 0;
+                if (v->held && v->lost != NULL) {
+                    v->lost(v);
+                }
             } else {
                 force_skip(s, v);
             }

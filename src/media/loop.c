@@ -323,6 +323,8 @@ static void loop_stop(ch_media__loop_t *l)
     }
     uv_timer_stop(&l->tick);
     uv_close((uv_handle_t *)&l->tick, NULL);
+    uv_idle_stop(&l->more);
+    uv_close((uv_handle_t *)&l->more, NULL);
     pthread_mutex_lock(&l->lock);
     l->closed = 1;
     pthread_mutex_unlock(&l->lock);
@@ -558,6 +560,8 @@ int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **
         uv_timer_init(&l->loop, &l->tick);
         l->tick.data = l;
         uv_timer_start(&l->tick, loop_tick, TICK_MS, TICK_MS);
+        uv_idle_init(&l->loop, &l->more);
+        l->more.data = l;
     }
     pthread_mutex_init(&r->control_lock, NULL);
     if (cfg->control != NULL && cfg->want_source != NULL) {

@@ -60,6 +60,7 @@ struct ch_media__loop {
     atomic_int sweep_posted;    /* a CMD_SWEEP is in the inbox (any thread) */
     ch_media__cam_t *cams;
     ch_media__conn_t *conns; /* every viewer connection of this loop */
+    uv_idle_t more;          /* runs while viewers have more to write at the next turn */
     int stopping;
     int closed; /* guarded by lock: the wake handle is closed */
     int64_t last_snapshot_ms;

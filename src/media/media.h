@@ -55,6 +55,11 @@ typedef struct ch_media_viewer {
     int doomed;          /* 1: too slow even after a skip, or lost its window: close it */
     int wait_key;        /* joined before any keyframe: starts at the next one */
     uint64_t bytes;      /* bytes written so far */
+    int held;            /* the caller's: a write in flight still reads its packets from next on
+                            (it counts as mid-packet) */
+    /* The caller's, set after join: a held viewer was doomed because its packets are going now;
+     * the caller must stop the write reading them before it returns (close its socket). */
+    void (*lost)(struct ch_media_viewer *v);
     struct ch_media_viewer *prev_v, *next_v; /* the stream's list */
     ch_media_stream_t *stream;
 } ch_media_viewer_t;

@@ -7,8 +7,11 @@
  * callback before anything else; refusals are recorded. DESCRIBE answers the camera's SDP as
  * soon as the pull knows it (a cold camera makes it wait, up to describe_s); PLAY is answered
  * once its view.start record is durable, and the viewer then joins the fan-out store at the
- * cached keyframe. Media is written with one writev per viewer per camera read; a viewer whose
- * socket is full waits for writability, and one too far behind is skipped, then closed.
+ * cached keyframe. Each connection is a ch_net_conn_t (net.h) on its loop: requests, RTCP and
+ * WebSocket frames are parsed in place in its read buffer; answers and media go out as one
+ * referenced write at a time (ch_net_conn_write_ref: the fan-out ring's packets themselves, no
+ * copy; one writev per viewer per camera read), and a viewer whose write is still queued waits
+ * for it; one too far behind is skipped, then closed.
  *
  * The door: OPTIONS needs no token, so a connection costs an attacker nothing until it must
  * authorize. Connections not yet authorized are capped in all and per address, and closed
@@ -54,15 +57,19 @@ struct ch_media__conn {
     ch_media_relay_t *relay;
     ch_net_door_node_t door; /* its place at the door until it authorizes */
     int64_t accepted_ms;     /* monotonic */
-    ch_media__sock_t *sock;
-    int fd;
+    ch_net_conn_t net;       /* its socket on its loop, while net_open */
+    int fd;                  /* before net is opened on a loop (accepted, handed over), or -1 */
+    ch_buf_t carry;          /* bytes read before then, fed to net at the open */
+    int net_open;            /* net was opened on this loop and its closed() has not run */
     cam_t *cam;
     int64_t camera_id;
     char peer[64];
-    char in[IN_CAP];
-    size_t in_len;
-    ch_buf_t out;
-    size_t out_off;
+    ch_buf_t out;      /* answers not yet given to net */
+    ch_buf_t sending;  /* answers the pending write references */
+    int pending;       /* a referenced write is queued (one at a time): out waits, v is held */
+    size_t pend_media; /* media bytes of it: v advances by them once it left */
+    int more;          /* more to write at the loop's next turn (on_more) */
+    int migrating;     /* moving to its camera's loop once its pending write left */
     conn_state_t st;
     int authorized;
     ch_media_access_t acc;
@@ -78,7 +85,7 @@ struct ch_media__conn {
     unsigned refused;
     int refs;
     int closing;
-    int handle_open; /* closing: its socket's handle is still being closed */
+    int handle_open; /* net is closing: the struct waits for its closed() */
     int ws_said_bye; /* a close frame went out (or is queued): no second one */
     const char *why; /* why it closed */
     int blocked;     /* input waits: a DESCRIBE for the camera, a PLAY for its record */
@@ -239,11 +246,13 @@ static void conn_free(conn_t *c)
 {
     door_leave(c);
     ch_buf_fini(&c->out);
+    ch_buf_fini(&c->sending);
+    ch_buf_fini(&c->carry);
     ch_free(c);
 }
 
-/* A closed connection is freed once its socket's handle is closed and no record of it is in
- * flight: callers up the stack (a poll callback that wrote, then closed) may still look at it
+/* A closed connection is freed once its socket's handles are closed and no record of it is in
+ * flight: callers up the stack (a read callback that wrote, then closed) may still look at it
  * until they return to the loop. */
 static void conn_maybe_free(conn_t *c)
 {
@@ -252,12 +261,35 @@ static void conn_maybe_free(conn_t *c)
     }
 }
 
-static void conn_sock_closed(ch_media__sock_t *s)
+static void net_closed(ch_net_conn_t *n)
 {
-    conn_t *c = s->owner;
-    ch_free(s);
+    conn_t *c = n->data;
+    c->net_open = 0;
     c->handle_open = 0;
     conn_maybe_free(c);
+}
+
+/* Closes c's socket now: libuv reads no queued byte after this (a write's packets may go). */
+static void net_stop(conn_t *c)
+{
+    if (c->net_open && !c->handle_open) {
+        c->handle_open = 1;
+        ch_net_conn_close(&c->net, net_closed);
+    }
+}
+
+/* The ring dooms c while its write is queued (the packet it reads is going): the socket closes
+ * at once, the write's release (UV_ECANCELED) then closes c. */
+static void viewer_lost(ch_media_viewer_t *v)
+{
+    net_stop((conn_t *)(void *)((char *)v - offsetof(conn_t, v)));
+}
+
+/* The WebSocket close code for why. Not inlined: gcc would fold the comparisons against each
+ * caller's constant reason and warn (-Wstring-compare) that they are always unequal. */
+__attribute__((noinline)) static uint16_t ws_close_code(const char *why)
+{
+    return strcmp(why, "shutdown") == 0 ? 1001 : strcmp(why, "slow") == 0 ? 1013 : 1008;
 }
 
 void ch_media__conn_close(conn_t *c, const char *why)
@@ -268,12 +300,10 @@ void ch_media__conn_close(conn_t *c, const char *why)
     c->closing = 1;
     c->why = why;
     door_leave(c);
-    if (c->ws && c->joined && !c->ws_said_bye && c->v.off == 0 && c->out.len == c->out_off &&
-        c->sock != NULL) {
+    if (c->ws && c->joined && !c->ws_said_bye && !c->pending && c->out.len == 0 && c->net_open &&
+        !c->handle_open) {
         /* Tell the browser why, when no message is half written (best effort). */
-        uint16_t code = strcmp(why, "shutdown") == 0 ? 1001
-                        : strcmp(why, "slow") == 0   ? 1013
-                                                     : 1008;
+        uint16_t code = ws_close_code(why);
         size_t rl = strlen(why);
         uint8_t fr[CH_PROTO_WS_HEADER_MAX + 2 + 32];
         if (rl <= 32) {
@@ -281,10 +311,11 @@ void ch_media__conn_close(conn_t *c, const char *why)
             fr[hl] = (uint8_t)(code >> 8);
             fr[hl + 1] = (uint8_t)code;
             memcpy(fr + hl + 2, why, rl);
-            ssize_t w = write(c->fd, fr, hl + 2 + rl);
-            (void)w;
+            int rc = ch_net_conn_send(&c->net, fr, hl + 2 + rl);
+            (void)rc;
         }
     }
+    net_stop(c); /* before the viewer leaves: its pending write stops reading the ring */
     if (c->joined) {
         c->loop->gone_bytes_out[c->ws ? 1 : 0] += c->v.bytes;
         record_view(c, CH_MEDIA_VIEW_END, 0, why, NULL);
@@ -300,12 +331,6 @@ void ch_media__conn_close(conn_t *c, const char *why)
     }
     cam_unlink(c);
     loop_unlink(c);
-    if (c->sock != NULL) {
-        c->sock->on_closed = conn_sock_closed;
-        c->handle_open = 1;
-        ch_media__sock_close(c->sock);
-        c->sock = NULL;
-    }
     conn_maybe_free(c);
 }
 
@@ -326,30 +351,65 @@ static void reply(conn_t *c, uint32_t cseq, int status, const char *reason, cons
     }
 }
 
-/* Writes what c has to write: two writev at most (a live frame takes one; a keyframe or
- * the cached GOP of a new viewer more), then the rest when the socket says it is writable,
- * so that 200 viewers joining at once share the loop fairly instead of the first ones'
- * GOPs delaying the others' answers. */
+/* uv_buf_t is laid out as struct iovec on Unix (libuv's promise): the ring's iovecs are given
+ * to net as they are. */
+_Static_assert(sizeof(uv_buf_t) == sizeof(struct iovec) &&
+                   offsetof(uv_buf_t, base) == offsetof(struct iovec, iov_base) &&
+                   offsetof(uv_buf_t, len) == offsetof(struct iovec, iov_len),
+               "uv_buf_t is an iovec");
+
+static void migrate_now(conn_t *c);
+static void on_written(ch_net_conn_t *n, void *arg, int status);
+
+/* The loop's next turn writes on for the viewers marked more (conn_write's fairness). */
+static void on_more(uv_idle_t *h)
+{
+    ch_media__loop_t *l = h->data;
+    int again = 0;
+    for (conn_t *c = l->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        if (c->more) {
+            c->more = 0;
+            conn_write(c);
+            again |= c->more;
+        }
+    }
+    if (!again) {
+        uv_idle_stop(h);
+    }
+}
+
+/*
+ * Writes what c has to write: its answers first, then the packets its cursor has not written,
+ * as one ch_net_conn_write_ref of references into the ring (no copy). When the socket takes all
+ * at once, the cursor advances and the next batch goes, two at most (a live frame takes one; a
+ * keyframe or the cached GOP of a new viewer more), then the rest at the loop's next turn, so
+ * that 200 viewers joining at once share the loop fairly instead of the first ones' GOPs
+ * delaying the others' answers. What the socket does not take waits in net's queue, one write
+ * at a time: the cursor stays on its packets (the ring keeps them; the viewer is held, as if
+ * mid-packet) until on_written advances it.
+ */
 static void conn_write(conn_t *c)
 {
-    for (int round = 0; !c->closing; round++) {
+    for (int round = 0; !c->closing && c->net_open && !c->handle_open && !c->pending; round++) {
         if (round == 2) {
-            ch_media__sock_want(c->sock, UV_READABLE | UV_WRITABLE);
+            c->more = 1;
+            uv_idle_start(&c->loop->more, on_more);
             return;
         }
-        struct iovec iov[MAX_IOV];
-        size_t k = 0, ctl = c->out.len - c->out_off, media = 0;
-        if (ctl > 0 && (!c->joined || c->v.off == 0)) {
-            iov[k].iov_base = c->out.data + c->out_off;
-            iov[k].iov_len = ctl;
-            k++;
-        } else {
-            ctl = 0;
+        uv_buf_t iov[MAX_IOV];
+        unsigned k = 0;
+        size_t media = 0;
+        if (c->out.len > 0) {
+            ch_buf_t t = c->sending;
+            c->sending = c->out;
+            c->out = t;
+            ch_buf_reset(&c->out);
+            iov[k++] = uv_buf_init(c->sending.data, (unsigned)c->sending.len);
         }
         if (c->joined) {
-            /* A frame begun is finished before an answer goes out. */
-            size_t max = c->out.len > c->out_off && ctl == 0 ? 1 : MAX_IOV - k;
-            k += ch_media_viewer_iov(&c->v, iov + k, max, &media);
+            k += (unsigned)ch_media_viewer_iov(&c->v, (struct iovec *)(void *)(iov + k),
+                                               MAX_IOV - k, &media);
             if (c->v.doomed) {
                 ch_media__conn_close(c, "slow");
                 return;
@@ -358,41 +418,48 @@ static void conn_write(conn_t *c)
         if (k == 0) {
             if (c->close_after_write) {
                 ch_media__conn_close(c, "teardown");
-                return;
             }
-            ch_media__sock_want(c->sock, UV_READABLE);
             return;
         }
-        ssize_t w = writev(c->fd, iov, (int)k);
-        if (w < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                ch_media__sock_want(c->sock, UV_READABLE | UV_WRITABLE);
-                return;
-            }
+        int rc = ch_net_conn_write_ref(&c->net, iov, k, on_written, c);
+        if (rc < 0) {
             ch_media__conn_close(c, "closed");
             return;
         }
-        size_t left = (size_t)w;
-        if (ctl > 0) {
-            size_t take = left < ctl ? left : ctl;
-            c->out_off += take;
-            left -= take;
-            if (c->out_off == c->out.len) {
-                ch_buf_reset(&c->out);
-                c->out_off = 0;
-            }
-        }
-        if (left > 0) {
-            ch_media_viewer_advance(&c->v, left);
-        }
-        if ((size_t)w < ctl + media) {
-            ch_media__sock_want(c->sock, UV_READABLE | UV_WRITABLE);
+        if (rc == 0) {
+            c->pending = 1;
+            c->pend_media = media;
+            c->v.held = media > 0;
             return;
         }
+        ch_buf_reset(&c->sending);
+        if (media > 0) {
+            ch_media_viewer_advance(&c->v, media);
+        }
     }
+}
+
+/* c's pending write left net's queue: written (the cursor advances past it), or dropped. */
+static void on_written(ch_net_conn_t *n, void *arg, int status)
+{
+    conn_t *c = arg;
+    (void)n;
+    c->pending = 0;
+    c->v.held = 0;
+    if (status != 0 || c->closing) {
+        ch_media__conn_close(c, c->v.doomed ? "slow" : "closed");
+        return;
+    }
+    ch_buf_reset(&c->sending);
+    if (c->pend_media > 0) {
+        ch_media_viewer_advance(&c->v, c->pend_media);
+        c->pend_media = 0;
+    }
+    if (c->migrating) {
+        migrate_now(c);
+        return;
+    }
+    conn_write(c);
 }
 
 void ch_media__viewers_flush(cam_t *cam)
@@ -405,16 +472,16 @@ void ch_media__viewers_flush(cam_t *cam)
         if (!c->joined) {
             continue;
         }
-        if (!(c->sock->events & UV_WRITABLE)) {
+        if (!c->pending && !c->more) {
             conn_write(c);
             continue;
         }
-        /* Its socket is full. Over budget at a packet boundary: skip now (in conn_write);
-         * stuck mid-packet far behind, or doomed by the window: close it. */
+        /* Its socket is full (or its turn comes later). Over budget between writes: skip now
+         * (in conn_write); stuck in a write far behind, or doomed by the window: close it. */
         size_t lag = ch_media_viewer_lag(&c->v);
-        if (c->v.doomed || (c->v.off > 0 && lag > 2 * budget)) {
+        if (c->v.doomed || (c->pending && lag > 2 * budget)) {
             ch_media__conn_close(c, "slow");
-        } else if (c->v.off == 0 && lag > budget) {
+        } else if (!c->pending && lag > budget) {
             conn_write(c);
         }
     }
@@ -567,6 +634,7 @@ static void on_start_recorded(conn_t *c, int rc)
         reply(c, c->wait_cseq, 200, "OK", headers, NULL);
         ch_media_viewer_join(c->cam->store, &c->v, c->loop->relay->cfg.viewer_budget);
     }
+    c->v.lost = viewer_lost;
     c->joined = 1;
     c->loop->views[c->ws ? 1 : 0]++;
     c->cam->nplaying++;
@@ -607,28 +675,49 @@ static int check_token(conn_t *c, ch_slice_t tok, int64_t id, const char **why)
     return 0;
 }
 
-static void migrate_closed(ch_media__sock_t *s)
+/* c's socket left this loop (ch_net_conn_detach): c goes to its camera's loop. */
+static void migrate_closed(ch_net_conn_t *n)
 {
-    conn_t *c = s->owner;
-    ch_free(s);
+    conn_t *c = n->data;
+    c->net_open = 0;
     ch_media__cmd_t *cmd = ch_calloc(1, sizeof(*cmd));
     cmd->kind = CMD_CONN;
     cmd->conn = c;
-    ch_media__post(ch_media__owner(c->loop->relay, c->camera_id), cmd);
+    ch_media__post(ch_media__owner(c->relay, c->camera_id), cmd);
 }
 
-/* Hands c to its camera's loop; its unprocessed input goes with it. */
+/* Hands c to its camera's loop once its pending write left (on_written comes back here); its
+ * unprocessed input and answers not yet written go with it. */
+static void migrate_now(conn_t *c)
+{
+    if (c->pending) {
+        ch_net_conn_read_stop(&c->net);
+        return;
+    }
+    loop_unlink(c);
+    int rc = ch_net_conn_detach(&c->net, &c->fd, &c->carry, migrate_closed);
+    if (rc != 0) {
+        loop_link(c->loop, c);
+        c->migrating = 0;
+        ch_media__conn_close(c, "error");
+    }
+}
+
+/* Marks c for its camera's loop: process hands it over with the input from the request on. */
 static void migrate(conn_t *c)
 {
-    loop_unlink(c);
-    ch_media__sock_t *s = c->sock;
-    c->sock = NULL;
-    s->keep_fd = 1;
-    s->on_closed = migrate_closed;
-    ch_media__sock_close(s);
+    c->migrating = 1;
 }
 
-static void on_conn_sock(ch_media__sock_t *s, int status, int events);
+static void on_net_read(ch_net_conn_t *n)
+{
+    process(n->data);
+}
+
+static void on_net_error(ch_net_conn_t *n, int status)
+{
+    ch_media__conn_close(n->data, status == UV_ENOBUFS ? "error" : "closed");
+}
 
 void ch_media__conn_adopt(ch_media__loop_t *l, conn_t *c)
 {
@@ -637,15 +726,33 @@ void ch_media__conn_adopt(ch_media__loop_t *l, conn_t *c)
         conn_free(c);
         return;
     }
-    loop_link(l, c);
-    c->sock = ch_media__sock_new(l, c->fd, c, on_conn_sock);
-    if (c->sock == NULL) {
-        loop_unlink(c);
+    if (in_reserve(c->relay, c->fd)) {
+        /* Moved from another loop on a duplicate of its descriptor (ch_net_conn_detach): the
+         * band applies to that one as to the accepted one, unanswered and unrecorded. */
+        count_refusal(c->relay, CH_MEDIA_REFUSED_FD_RESERVE);
         close(c->fd);
         conn_free(c);
         return;
     }
-    ch_media__sock_want(c->sock, UV_READABLE);
+    loop_link(l, c);
+    c->migrating = 0;
+    c->net.data = c;
+    c->net.on_read = on_net_read;
+    c->net.on_error = on_net_error;
+    int rc = ch_net_conn_open(&c->net, &l->loop, c->fd, IN_CAP, 0);
+    c->net_open = 1;
+    if (rc != 0) {
+        close(c->fd);
+    }
+    c->fd = -1;
+    if (rc == 0 && c->carry.len > 0) {
+        rc = ch_net_conn_feed(&c->net, c->carry.data, c->carry.len);
+    }
+    ch_buf_reset(&c->carry);
+    if (rc != 0) {
+        ch_media__conn_close(c, "error");
+        return;
+    }
     process(c);
 }
 
@@ -910,11 +1017,12 @@ static int ws_input(conn_t *c, uint8_t *buf, size_t len)
 static void process(conn_t *c)
 {
     size_t off = 0;
-    while (off < c->in_len && !c->blocked && !c->closing && c->sock != NULL) {
-        const char *b = c->in + off;
-        size_t len = c->in_len - off;
+    while (!c->closing && c->net_open && !c->handle_open && !c->migrating && !c->blocked &&
+           off < c->net.in_len) {
+        const char *b = (const char *)c->net.in + off;
+        size_t len = c->net.in_len - off;
         if (c->ws && c->st == C_PLAYING) {
-            int r = ws_input(c, (uint8_t *)c->in + off, len);
+            int r = ws_input(c, c->net.in + off, len);
             if (r <= 0) {
                 if (r < 0) {
                     return;
@@ -945,13 +1053,10 @@ static void process(conn_t *c)
         }
         if (hl > 0 && req.kind == CH_PROTO_HTTP && !c->authorized) {
             /* A browser's WebSocket upgrade (handed over by the HTTP server). */
-            ch_media__sock_t *before = c->sock;
             c->last_req_ms = ch_media__now_ms();
             int wait = handle_http(c, &req);
-            if (c->sock == NULL && before != NULL && !c->closing) {
-                memmove(c->in, c->in + off, c->in_len - off);
-                c->in_len -= off;
-                return;
+            if (c->migrating) {
+                break; /* the request goes with the rest of the input, unhandled */
             }
             off += (size_t)hl;
             if (wait) {
@@ -962,7 +1067,7 @@ static void process(conn_t *c)
         if (hl < 0 || req.kind != CH_PROTO_RTSP) {
             reply(c, 0, 400, "Bad Request", NULL, NULL);
             c->close_after_write = 1;
-            off = c->in_len;
+            off = c->net.in_len;
             break;
         }
         ch_slice_t body;
@@ -974,70 +1079,38 @@ static void process(conn_t *c)
         if (total < 0) {
             reply(c, 0, 400, "Bad Request", NULL, NULL);
             c->close_after_write = 1;
-            off = c->in_len;
+            off = c->net.in_len;
             break;
         }
-        ch_media__sock_t *before = c->sock;
         c->last_req_ms = ch_media__now_ms();
         int wait = handle(c, &req);
-        if (c->sock == NULL && before != NULL && !c->closing) {
-            /* Moved to another loop: the request goes with the rest of the input, unhandled. */
-            memmove(c->in, c->in + off, c->in_len - off);
-            c->in_len -= off;
-            return;
+        if (c->migrating) {
+            break; /* moved to another loop: the request goes with the rest, unhandled */
         }
         off += (size_t)total;
         if (wait) {
             break;
         }
     }
-    if (c->closing) {
+    if (c->closing || !c->net_open || c->handle_open) {
         return;
     }
-    if (off > 0) {
-        memmove(c->in, c->in + off, c->in_len - off);
-        c->in_len -= off;
-    }
-    if (c->in_len == IN_CAP && !c->blocked) {
-        ch_media__conn_close(c, "error"); /* a request head larger than we take */
+    ch_net_conn_consume(&c->net, off);
+    if (c->migrating) {
+        migrate_now(c);
         return;
     }
-    conn_write(c);
-}
-
-static void on_conn_sock(ch_media__sock_t *s, int status, int events)
-{
-    conn_t *c = s->owner;
-    if (status < 0) {
+    if (c->net.in_len == c->net.in_cap) {
+        if (!c->blocked) {
+            ch_media__conn_close(c, "error"); /* a request head larger than we take */
+            return;
+        }
+        ch_net_conn_read_stop(&c->net); /* input waits (a DESCRIBE or PLAY pending) */
+    } else if (ch_net_conn_read_start(&c->net) != 0) {
         ch_media__conn_close(c, "closed");
         return;
     }
-    if (events & UV_WRITABLE) {
-        conn_write(c);
-        if (c->closing || c->sock != s) {
-            return;
-        }
-    }
-    if (events & UV_READABLE) {
-        if (c->in_len == IN_CAP) {
-            /* Input waits (a DESCRIBE or PLAY pending) and more is piling up. */
-            ch_media__sock_want(s, s->events & ~UV_READABLE);
-            return;
-        }
-        ssize_t n = read(c->fd, c->in + c->in_len, IN_CAP - c->in_len);
-        if (n == 0) {
-            ch_media__conn_close(c, "closed");
-            return;
-        }
-        if (n < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                ch_media__conn_close(c, "closed");
-            }
-            return;
-        }
-        c->in_len += (size_t)n;
-        process(c);
-    }
+    conn_write(c);
 }
 
 /* ---- the camera's side tells ---------------------------------------------------------------- */
@@ -1151,6 +1224,9 @@ static conn_t *conn_new(ch_media_relay_t *r, int fd, const struct sockaddr_stora
     conn_t *c = ch_calloc(1, sizeof(*c));
     c->relay = r;
     c->fd = fd;
+    ch_buf_init(&c->out);
+    ch_buf_init(&c->sending);
+    ch_buf_init(&c->carry);
     c->last_req_ms = ch_media__now_ms();
     c->accepted_ms = c->last_req_ms;
     ch_net_door_key(ss, c->door.addr);
@@ -1252,8 +1328,7 @@ void ch_media_relay_adopt(ch_media_relay_t *r, int fd, const void *raw, size_t l
     }
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    memcpy(c->in, raw, len);
-    c->in_len = len;
+    ch_buf_append(&c->carry, raw, len);
     ch_media__cmd_t *cmd = ch_calloc(1, sizeof(*cmd));
     cmd->kind = CMD_CONN;
     cmd->conn = c;

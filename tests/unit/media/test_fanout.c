@@ -180,6 +180,38 @@ static void test_a_doomed_viewer_left_open_never_points_at_a_released_packet(voi
     ch_media_stream_free(s);
 }
 
+static int lost_calls;
+static void on_lost(ch_media_viewer_t *v)
+{
+    assert_true(v->doomed);
+    lost_calls++;
+}
+
+static void test_a_held_viewer_is_doomed_not_moved_and_told_before_its_packet_goes(void **state)
+{
+    (void)state;
+    ch_media_stream_config_t cfg = {64, 0, 0};
+    ch_media_stream_t *s = ch_media_stream_new(&cfg);
+    uint64_t k = 0;
+    push_upto(s, &k, PKTS_PER_AU);
+    ch_media_viewer_t v;
+    ch_media_viewer_join(s, &v, (size_t)1 << 40);
+    v.lost = on_lost;
+    /* A whole batch is in a write still queued: the cursor stays (off 0), the viewer is held. */
+    struct iovec iov[4];
+    size_t bytes;
+    assert_true(ch_media_viewer_iov(&v, iov, 4, &bytes) > 0);
+    v.held = 1;
+    lost_calls = 0;
+    push_upto(s, &k, k + 64);
+    assert_int_equal(lost_calls, 1); /* once, when its packet had to go */
+    assert_true(v.doomed);
+    assert_int_equal(v.skips, 0); /* not moved to a GOP start: its write reads on */
+    v.held = 0;
+    ch_media_viewer_leave(&v);
+    ch_media_stream_free(s);
+}
+
 /* Pushes packet k with its flags, plus AU_END on an access unit's last packet when `ends`. */
 static void push_one(ch_media_stream_t *s, uint64_t k, int ends)
 {
@@ -389,6 +421,7 @@ int main(void)
         cmocka_unit_test(test_a_viewer_starts_at_the_keyframes_access_unit_and_follows_live),
         cmocka_unit_test(test_a_viewer_joining_before_the_first_keyframe_starts_at_it),
         cmocka_unit_test(test_a_doomed_viewer_left_open_never_points_at_a_released_packet),
+        cmocka_unit_test(test_a_held_viewer_is_doomed_not_moved_and_told_before_its_packet_goes),
         cmocka_unit_test(test_whole_frames_viewers_never_get_half_a_frame),
         cmocka_unit_test(test_dropping_a_partial_keyframe_leaves_no_gop_to_join),
         cmocka_unit_test(test_every_viewer_reads_the_same_stored_bytes_and_partial_writes_resume),
