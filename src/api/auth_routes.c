@@ -154,6 +154,7 @@ typedef struct pw_job {
     ch_auth_login_t login;        /* login: the try (auth/login.c) */
     ch_auth_session_made_t made;  /* login: the session made (on the store worker) */
     int64_t checked_at;           /* login: when the password's verdict came back */
+    int wrote;                    /* login: the session's transaction ran (the worker's flag) */
     ch_auth_user_change_t change; /* patch: the change asked (its role in role) */
     char *role;
     ch_user_t written; /* create and patch: the user as stored (on the store worker) */
@@ -382,6 +383,7 @@ static int login_write_work(ch_store_t *st, void *job)
 {
     pw_job_t *j = job;
     ch_auth_login_recorder_t rec = {.record = login_record, .data = &j->ctx};
+    j->wrote = 1;
     return ch_auth_login_write(st, &rec, &j->ctx.api->auth, &j->login, j->checked_at, &j->made,
                                &j->err);
 }
@@ -390,7 +392,16 @@ static int login_write_work(ch_store_t *st, void *job)
 static void login_write_done(api_ctx_t *c, void *job, int rc)
 {
     ch_auth_login_env_t env;
-    pw_job_t *j = login_back(c, job, &env);
+    pw_job_t *j = job;
+    if (c == NULL && !j->wrote && j->login.user_found && !j->login.user.disabled &&
+        j->login.password_ok) {
+        /* A busy worker refused the session's transaction (at once, inside login_finish, so
+         * j->ctx is whole): the right password takes its counted try back, as a session made
+         * would, so that logins refused for load never lock their user out. */
+        env = login_env(&j->ctx);
+        ch_auth_login_done(&env, &j->login, 0);
+    }
+    j = login_back(c, job, &env);
     if (j == NULL) {
         return;
     }

@@ -480,10 +480,12 @@ def test_x_forwarded_for_is_ignored_without_trusted_proxies():
         h.cleanup()
 
 
-def login_socket(h, name, password):
-    """Sends POST /api/v1/session on a new connection (Connection: close); returns the socket."""
+def login_socket(h, name, password, source=None):
+    """Sends POST /api/v1/session on a new connection (Connection: close), from source (a
+    local address to bind) when given; returns the socket."""
     body = json.dumps({"username": name, "password": password}).encode()
-    s = socket.create_connection(("127.0.0.1", h.port), timeout=60)
+    s = socket.create_connection(("127.0.0.1", h.port), timeout=60,
+                                 source_address=(source, 0) if source else None)
     s.sendall(("POST /api/v1/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                "Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body)).encode() + body)
     return s
@@ -542,6 +544,47 @@ def test_a_login_waits_on_the_store_worker_and_a_full_worker_answers_busy():
         h.cleanup()
 
 
+def test_a_right_password_refused_busy_does_not_count_toward_the_lock_out():
+    """A login whose password was right but whose session the full store worker refused
+    (503 busy at its second trip) takes back the try counted before its hash: load never
+    locks a user out. The worker (a test-only bound of 1, each request delayed) is kept full
+    by audit reads from the moment the login's first trip leaves it."""
+    h = Hub(env={"CCTVHUB_TEST_STORE_DELAY_MS": "400", "CCTVHUB_TEST_STORE_MAX_WAITING": "1"})
+    try:
+        src = "127.0.0.3"
+        stop = threading.Event()
+        t0 = time.time()
+        s = login_socket(h, "admin", ADMIN_PASSWORD, source=src)
+        time.sleep(0.05)
+
+        def saturate():
+            while not stop.is_set():
+                h.request("GET", "/api/v1/audit?limit=1")
+
+        t = threading.Thread(target=saturate)
+        t.start()
+        try:
+            head, body = read_answer(s)
+            took = time.time() - t0
+        finally:
+            stop.set()
+            t.join(60)
+        # Refused at the second trip: after the first (its 400 ms on the worker) and the hash.
+        check(took >= 0.4, "answered in %.3f s: refused at the first trip" % took)
+        check(head.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in head, head)
+        check(json.loads(body)["error"]["code"] == "busy", body)
+        # Four wrong passwords from the same address (one short of the lock-out of five):
+        # the right one still logs in, so the busy try was not left counted.
+        for _ in range(4):
+            status, _, data = login_from(h, "admin", "wrong-password!", source=src)
+            check(status == 401, data)
+        status, _, data = login_from(h, "admin", ADMIN_PASSWORD, source=src)
+        check(status == 200, data)
+        h.stop()
+    finally:
+        h.cleanup()
+
+
 if __name__ == "__main__":
     hub.main([
         test_every_endpoint_with_every_role,
@@ -552,6 +595,7 @@ if __name__ == "__main__":
         test_wrong_passwords_from_one_address_do_not_lock_the_user_out_elsewhere,
         test_x_forwarded_for_is_ignored_without_trusted_proxies,
         test_a_login_waits_on_the_store_worker_and_a_full_worker_answers_busy,
+        test_a_right_password_refused_busy_does_not_count_toward_the_lock_out,
         test_commands_beside_a_running_hub_take_effect_and_are_audited,
         test_a_provider_changes_its_own_cameras_only,
     ])
