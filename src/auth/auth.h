@@ -137,10 +137,11 @@ int ch_auth_authenticate(ch_store_t *st, const ch_auth_config_t *cfg, const ch_s
  * read from the store on a miss (synchronously, on the calling thread) and kept when valid; a
  * refused one is never kept, so unknown tokens cannot fill it. It is kept true by the store's
  * change feed (a user changed or disabled, a session deleted or changed, a key revoked: the
- * entry goes at the commit) and by ch_store_foreign_version (another handle or process wrote:
- * everything goes). Expiry is judged on the cached times; the once-a-minute slide of a
- * session moves the cached expiry at once and is written later, batched: every flush_ms on
- * the loop's timer, on the store worker when given one (else on st), and at free.
+ * entry goes at the commit), other handles' and processes' commits included: each lookup polls
+ * the feed first (ch_store_feed_poll: one PRAGMA unless another handle committed). Expiry is judged
+ * on the cached times; the once-a-minute slide of a session moves the cached expiry at once and is
+ * written later, batched: every flush_ms on the loop's timer, on the store worker when given one
+ * (else on st), and at free.
  *
  * Control loop only (the thread of st). ch_auth_principals_new: 0 or CH_EINVAL (no st, a
  * watch refused). loop NULL: no timer, ch_auth_principals_flush writes the slides.

@@ -45,8 +45,7 @@ struct ch_auth_principals {
     size_t nbuckets; /* a power of two */
     int32_t free_head;
     size_t hand;
-    uint64_t version; /* ch_store_foreign_version when the entries were last known true */
-    int flushing;     /* our own slides are being committed on st: their changes are ours */
+    int flushing; /* our own slides are being committed on st: their changes are ours */
     slide_t *slides;
     size_t nslides;
     uint64_t misses;
@@ -173,14 +172,16 @@ static void changed(void *ud, const ch_store_change_t *c)
     }
 }
 
-/* Another handle's writes are not on the feed: when one committed, nothing held is trusted. */
+/* Other handles' commits (a command beside the hub, another process) reach changed() through
+ * the feed's poll, which reads the store's change log only when one committed (SQLite: one
+ * PRAGMA otherwise). Inside a transaction of the loop's handle (the event engine's batch of
+ * opens, which ends in this loop turn's check phase) the poll waits for the next lookup after
+ * it (CH_EAGAIN): the entries stay. Any other failure leaves nothing held trusted. */
 static void check_foreign(ch_auth_principals_t *p)
 {
-    uint64_t v = 0;
-    int rc = ch_store_foreign_version(p->st, &v);
-    if (rc != 0 || v != p->version) {
+    int rc = ch_store_feed_poll(p->st);
+    if (rc != 0 && rc != CH_EAGAIN) {
         drop_where(p, CH_AUTH_NONE, 0, 0);
-        p->version = rc == 0 ? v : p->version + 1;
     }
 }
 
@@ -292,8 +293,7 @@ int ch_auth_principals_new(ch_store_t *st, const ch_auth_principals_config_t *cf
         p->e[i].next = i + 1 < p->max ? (int32_t)(i + 1) : NIL;
     }
     p->free_head = 0;
-    if (ch_store_foreign_version(st, &p->version) != 0 ||
-        ch_store_watch(st, CH_STORE_T_USERS | CH_STORE_T_SESSIONS | CH_STORE_T_API_KEYS, changed, p,
+    if (ch_store_watch(st, CH_STORE_T_USERS | CH_STORE_T_SESSIONS | CH_STORE_T_API_KEYS, changed, p,
                        &p->watch) != 0) {
         p->watch = NULL;
         ch_auth_principals_free(p);

@@ -598,11 +598,6 @@ int ch_store_schema_version(ch_store_t *st)
     return st->ops->schema_version(st);
 }
 
-int ch_store_foreign_version(ch_store_t *st, uint64_t *out)
-{
-    return st->ops->foreign_version(st, out);
-}
-
 const char *ch_store_errmsg(ch_store_t *st)
 {
     if (st == NULL) {

@@ -253,8 +253,8 @@ enum {
     CH_STORE_T_ALL = (1u << 12) - 1,
     /* What other handles' changes the feed carries (the logs nobody follows left out). */
     CH_STORE_T_SHARED = CH_STORE_T_AGENCIES | CH_STORE_T_CAMERAS | CH_STORE_T_DEVICES |
-                        CH_STORE_T_USERS | CH_STORE_T_API_KEYS | CH_STORE_T_EVENTS |
-                        CH_STORE_T_GRANTS | CH_STORE_T_ALERTS,
+                        CH_STORE_T_USERS | CH_STORE_T_API_KEYS | CH_STORE_T_SESSIONS |
+                        CH_STORE_T_EVENTS | CH_STORE_T_GRANTS | CH_STORE_T_ALERTS,
 };
 
 typedef enum ch_store_op {
@@ -281,12 +281,6 @@ void ch_store_unwatch(ch_store_t *st, ch_store_watch_t *w);
  * PRAGMA when none did). A handle without watchers has nothing to do. Not inside a
  * transaction (CH_EAGAIN: poll later). 0, CH_EAGAIN or CH_EDB. */
 int ch_store_feed_poll(ch_store_t *st) CH_MUST_CHECK;
-/* What the feed tells only at the next poll: *out is a number that moves when another handle (the
- * store worker's, an import's, another process's such as the command line's) has committed since
- * the last call, never for this handle's own writes. A cache kept true by the feed drops what
- * it holds when it moves. Cheap enough per request: no round trip (SQLite: PRAGMA
- * data_version, read from shared memory). 0 or a store code. */
-int ch_store_foreign_version(ch_store_t *st, uint64_t *out) CH_MUST_CHECK;
 /* The SQL table name of a CH_STORE_T_* bit ("cameras"), or NULL. */
 const char *ch_store_table_name(unsigned table);
 

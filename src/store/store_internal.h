@@ -318,7 +318,8 @@ typedef struct ch_store_ops {
     int (*feed_mark)(ch_store_t *st, int64_t *seq);
     int (*feed_read)(ch_store_t *st, int64_t *seq, int *gap,
                      void (*fn)(ch_store_t *st, const ch_store_change_t *c));
-    /* A number that moves when another handle commits (see ch_store_foreign_version). */
+    /* A number that moves when another handle commits, never for this one's own (SQLite: PRAGMA
+     * data_version); ch_store_feed_poll reads the change log only when it moved. */
     int (*foreign_version)(ch_store_t *st, uint64_t *out);
 } ch_store_ops_t;
 

@@ -14,7 +14,7 @@
  * watchers publishes its changes of the shared tables (CH_STORE_T_SHARED) into it inside the
  * transaction that made them (one row per change, or one per table past CH_STORE__LOG_MAX),
  * and a handle with watchers reads what follows its mark when ch_store_feed_poll finds the back
- * end's data version moved (ch_store_foreign_version; SQLite's PRAGMA data_version: no I/O, so a
+ * end's data version moved (ops->foreign_version; SQLite's PRAGMA data_version: no I/O, so a
  * poll of an idle store costs one pragma). A handle with watchers does not publish: its own
  * watchers hear its writes at commit, and one handle per database follows (the hub's control loop).
  * docs/internals/ store.md says why this and not a hook, and what PostgreSQL will use
