@@ -28,12 +28,15 @@ typedef enum ch_media__pull_state {
     PULL_BACKOFF,
 } ch_media__pull_state_t;
 
-#define CH_MEDIA__PULL_IN (2 * (CH_MEDIA_MAX_PACKET + 4) + 8192)
+/* The pull connection's read buffer (fixed: a camera whose answer or frame does not fit is cut)
+ * and its write queue (requests only). */
+#define CH_MEDIA__PULL_IN  (2 * (CH_MEDIA_MAX_PACKET + 4) + 8192)
+#define CH_MEDIA__PULL_OUT (64 * 1024)
 
 /* The camera side of one stream (pull.c). */
 typedef struct ch_media__pull {
     ch_media__pull_state_t state;
-    ch_media__sock_t *sock;
+    ch_net_conn_t *conn;          /* the RTSP connection (net's, on the heap), NULL when none */
     void *resolving;              /* a name lookup in flight */
     struct sockaddr_storage peer; /* the camera's address (UDP packets must come from it) */
     ch_media__sock_t *udp[2];     /* RTP and RTCP over UDP (relay.pull_transport = udp) */
@@ -43,10 +46,6 @@ typedef struct ch_media__pull {
     /* The exchange with the camera (proto's RTSP client session): the URL as on a request
      * line, credentials, challenge, redirects, controls, Session, Transport, a 461 to UDP. */
     ch_proto_rtsp_client_t rtsp;
-    uint8_t *in;
-    size_t in_len;
-    ch_buf_t out;
-    size_t out_off;
     uint8_t pt; /* the video payload type */
     ch_codec_stream_t codec;
     int64_t state_since_ms; /* wall clock */

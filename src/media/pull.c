@@ -17,11 +17,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -35,7 +33,6 @@ typedef ch_media__pull_t pull_t;
 typedef ch_media__cam_t cam_t;
 
 static void pull_connect(cam_t *c);
-static void on_sock(ch_media__sock_t *s, int status, int events);
 static void forget_dial(pull_t *p);
 static int open_udp(cam_t *c);
 static int on_rtp(cam_t *c, uint8_t *pkt, size_t len, int64_t now);
@@ -92,16 +89,21 @@ static void close_udp(pull_t *p)
     p->udp_port = 0;
 }
 
+static void on_conn_closed(ch_net_conn_t *conn)
+{
+    ch_free(conn);
+}
+
+/* Closes the RTSP connection (what the socket took is sent, the rest dropped) and the UDP
+ * sockets. */
 static void close_sock(pull_t *p)
 {
-    if (p->sock != NULL) {
-        ch_media__sock_close(p->sock);
-        p->sock = NULL;
+    if (p->conn != NULL) {
+        p->conn->data = NULL;
+        ch_net_conn_close(p->conn, on_conn_closed);
+        p->conn = NULL;
     }
     close_udp(p);
-    p->in_len = 0;
-    ch_buf_reset(&p->out);
-    p->out_off = 0;
 }
 
 /* Gives up on this connection; retries after the backoff. */
@@ -131,29 +133,6 @@ static void fail(cam_t *c, const char *fmt, ...)
 
 /* ---- writing requests ---------------------------------------------------------------------- */
 
-static void flush_out(cam_t *c)
-{
-    pull_t *p = &c->pull;
-    while (p->out_off < p->out.len) {
-        ssize_t n = write(p->sock->fd, p->out.data + p->out_off, p->out.len - p->out_off);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                ch_media__sock_want(p->sock, UV_READABLE | UV_WRITABLE);
-                return;
-            }
-            fail(c, "write to the camera: %s", strerror(errno));
-            return;
-        }
-        p->out_off += (size_t)n;
-    }
-    ch_buf_reset(&p->out);
-    p->out_off = 0;
-    ch_media__sock_want(p->sock, UV_READABLE);
-}
-
 /* Sends the session's next request, if any; fails the pull when the session failed. 0 or -1. */
 static int send_out(cam_t *c)
 {
@@ -162,19 +141,25 @@ static int send_out(cam_t *c)
         fail(c, "%s", p->rtsp.error);
         return -1;
     }
-    if (p->rtsp.out.len > 0) {
-        ch_buf_append(&p->out, p->rtsp.out.data, p->rtsp.out.len);
+    if (p->rtsp.out.len > 0 && p->conn != NULL) {
+        /* Requests are small: the connection's queue (CH_MEDIA__PULL_OUT) overflows only
+         * when the camera reads none of them. */
+        int rc = ch_net_conn_send(p->conn, p->rtsp.out.data, p->rtsp.out.len);
         ch_buf_reset(&p->rtsp.out);
-        flush_out(c);
+        if (rc != 0) {
+            fail(c, "write to the camera: %s",
+                 rc == CH_ETOOBIG ? "it reads none of our requests" : uv_strerror(rc));
+            return -1;
+        }
     }
     return 0;
 }
 
-/* A new step of the session: its request out, and the step's deadline. */
+/* A new step of the session: its request out, and the step's deadline (the connection's). */
 static void step(cam_t *c, ch_media__pull_state_t s)
 {
     set_state(&c->pull, s);
-    c->pull.next_keepalive_ms = ch_media__now_ms() + STEP_MS; /* the step's deadline */
+    ch_net_conn_deadline(c->pull.conn, STEP_MS, CH_NET_DEADLINE_STEP);
     (void)send_out(c);
 }
 
@@ -265,6 +250,8 @@ static void on_play(cam_t *c)
     pull_t *p = &c->pull;
     int64_t now = ch_media__now_ms();
     set_state(p, PULL_PLAYING);
+    /* From here the tick watches for stalls (no valid video for relay.stall_s). */
+    ch_net_conn_deadline(p->conn, 0, CH_NET_DEADLINE_STEP);
     p->last_rx_ms = now;
     p->next_keepalive_ms = now + (int64_t)p->rtsp.session_timeout * 500;
     p->new_session = 1;
@@ -294,7 +281,7 @@ static int on_response(cam_t *c)
     case CH_PROTO_RTSP_CLIENT_DESCRIBE:
         if (p->state == PULL_OPTIONS) {
             step(c, PULL_DESCRIBE);
-            return p->sock != NULL ? 0 : -1;
+            return p->conn != NULL ? 0 : -1;
         }
         break;
     case CH_PROTO_RTSP_CLIENT_SETUP:
@@ -308,7 +295,7 @@ static int on_response(cam_t *c)
                 close_udp(p); /* it chose TCP over our UDP offer: fine */
             }
             step(c, PULL_PLAY);
-            return p->sock != NULL ? 0 : -1;
+            return p->conn != NULL ? 0 : -1;
         }
         break;
     case CH_PROTO_RTSP_CLIENT_PLAYING:
@@ -320,7 +307,7 @@ static int on_response(cam_t *c)
         break;
     }
     /* The same step (a request sent again with an answer to a challenge), or a failure. */
-    return send_out(c) == 0 && p->sock != NULL ? 0 : -1;
+    return send_out(c) == 0 && p->conn != NULL ? 0 : -1;
 }
 
 /* ---- media --------------------------------------------------------------------------------- */
@@ -450,17 +437,19 @@ static int on_rtp(cam_t *c, uint8_t *pkt, size_t len, int64_t now)
     return accept_rtp(c, pkt, len, &rtp, now) | any;
 }
 
-/* Consumes whole messages and frames from the input; stops when the connection changed. */
-static void process(cam_t *c)
+/* Consumes whole messages and frames from the connection's buffer, parsed in place (a video
+ * packet's header is renumbered there before it is stored); stops when the connection changed
+ * (a failure, a redirect). */
+static void on_conn_read(ch_net_conn_t *conn)
 {
+    cam_t *c = conn->data;
     pull_t *p = &c->pull;
-    ch_media__sock_t *sock = p->sock;
     size_t off = 0;
     int pushed = 0;
     int64_t now = ch_media__now_ms();
-    while (off < p->in_len && p->sock == sock) {
-        const char *b = (const char *)p->in + off;
-        size_t len = p->in_len - off;
+    while (off < conn->in_len && p->conn == conn) {
+        const char *b = (const char *)conn->in + off;
+        size_t len = conn->in_len - off;
         ch_proto_interleaved_t f;
         int r = ch_proto_interleaved_read(b, len, &f);
         if (r > 0) {
@@ -498,9 +487,8 @@ static void process(cam_t *c)
             break;
         }
     }
-    if (p->sock == sock && off > 0) {
-        memmove(p->in, p->in + off, p->in_len - off);
-        p->in_len -= off;
+    if (p->conn == conn) {
+        ch_net_conn_consume(conn, off);
     }
     /* Viewers get whole frames: one writev each per frame, however the camera's bytes were
      * cut into reads (a camera writing packet by packet would otherwise cost one writev per
@@ -510,74 +498,23 @@ static void process(cam_t *c)
     }
 }
 
-static void on_readable(cam_t *c)
+static void on_conn_error(ch_net_conn_t *conn, int status)
 {
+    cam_t *c = conn->data;
     pull_t *p = &c->pull;
-    for (int rounds = 0; rounds < 4 && p->sock != NULL; rounds++) {
-        size_t room = CH_MEDIA__PULL_IN - p->in_len;
-        if (room == 0) {
-            fail(c, "the camera's input does not parse");
-            return;
-        }
-        ssize_t n = read(p->sock->fd, p->in + p->in_len, room);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                return;
-            }
-            fail(c, "read from the camera: %s", strerror(errno));
-            return;
-        }
-        if (n == 0) {
-            fail(c, "the camera closed the connection");
-            return;
-        }
-        p->in_len += (size_t)n;
-        process(c);
-        if ((size_t)n < room) {
-            return;
-        }
-    }
-}
-
-static void on_sock(ch_media__sock_t *s, int status, int events)
-{
-    cam_t *c = s->owner;
-    pull_t *p = &c->pull;
-    if (p->sock != s) {
-        return;
-    }
-    if (p->state == PULL_CONNECTING) {
-        int err = 0;
-        socklen_t el = sizeof(err);
-        if (status < 0 || getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
-            fail(c, "cannot connect to the camera: %s",
-                 err != 0 ? strerror(err) : uv_strerror(status));
-            return;
-        }
-        socklen_t pl = sizeof(p->peer);
-        if (getpeername(s->fd, (struct sockaddr *)&p->peer, &pl) != 0) {
-            memset(&p->peer, 0, sizeof(p->peer));
-        }
-        ch_media__sock_want(s, UV_READABLE);
-        ch_proto_rtsp_client_start(&p->rtsp);
-        step(c, PULL_OPTIONS);
-        return;
-    }
-    if (status < 0) {
+    if (status == UV_ETIMEDOUT) {
+        fail(c, "the camera did not answer within %d s (%s)", STEP_MS / 1000,
+             p->state == PULL_OPTIONS    ? "OPTIONS"
+             : p->state == PULL_DESCRIBE ? "DESCRIBE"
+             : p->state == PULL_SETUP    ? "SETUP"
+             : p->state == PULL_PLAY     ? "PLAY"
+                                         : "connect");
+    } else if (status == UV_ENOBUFS) {
+        fail(c, "the camera's input does not parse"); /* its buffer full, nothing whole */
+    } else if (status == UV_EOF) {
+        fail(c, "the camera closed the connection");
+    } else {
         fail(c, "camera socket: %s", uv_strerror(status));
-        return;
-    }
-    if (events & UV_WRITABLE) {
-        flush_out(c);
-        if (p->sock != s) {
-            return;
-        }
-    }
-    if (events & UV_READABLE) {
-        on_readable(c);
     }
 }
 
@@ -710,24 +647,20 @@ static void forget_dial(pull_t *p)
     }
 }
 
-/* The connected socket moves from the dial's libuv handle to the media loop's poll (the pull
- * reads the camera's interleaved packets itself, straight into its buffer): a duplicate of the
- * descriptor is watched, the dial closed. on_sock then sees it writable and asks OPTIONS. */
+/* The connected socket moves from the dial into net's connection (the rest of the dial's
+ * deadline with it), read in place on the camera's loop; the session then asks OPTIONS. */
 static void on_dialled(ch_net_dial_t *d, int status)
 {
     pull_dial_t *pd = d->data;
     cam_t *c = pd->cam;
-    int fd = -1, e = 0;
-    if (c != NULL && status == 0) {
-        uv_os_fd_t ofd;
-        fd = uv_fileno((uv_handle_t *)&d->tcp, &ofd) == 0 ? fcntl(ofd, F_DUPFD_CLOEXEC, 0) : -1;
-        e = fd < 0 ? errno : 0;
-    }
     if (c == NULL) {
         return; /* forget_dial closed it */
     }
-    forget_dial(&c->pull);
+    pull_t *p = &c->pull;
+    p->resolving = NULL;
+    pd->cam = NULL;
     if (status != 0) {
+        ch_net_dial_close(d, on_dial_closed);
         if (d->resolved) {
             fail(c, "cannot connect to the camera: %s", uv_strerror(status));
         } else {
@@ -735,20 +668,26 @@ static void on_dialled(ch_net_dial_t *d, int status)
         }
         return;
     }
-    if (fd < 0) {
-        fail(c, "cannot take the camera's socket: %s", strerror(e));
+    ch_net_conn_t *conn = ch_calloc(1, sizeof(*conn));
+    conn->data = c;
+    conn->on_read = on_conn_read;
+    conn->on_error = on_conn_error;
+    int rc = ch_net_dial_conn(d, conn, CH_MEDIA__PULL_IN, CH_MEDIA__PULL_OUT, on_dial_closed);
+    p->conn = conn;
+    if (rc == 0) {
+        rc = ch_net_conn_read_start(conn);
+    }
+    if (rc != 0) {
+        fail(c, "cannot take the camera's socket: %s", uv_strerror(rc));
         return;
     }
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    pull_t *p = &c->pull;
-    p->sock = ch_media__sock_new(c->loop, fd, c, on_sock);
-    if (p->sock == NULL) {
-        close(fd);
-        fail(c, "cannot watch the camera's socket");
-        return;
+    (void)uv_tcp_nodelay(&conn->tcp, 1);
+    int pl = (int)sizeof(p->peer);
+    if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&p->peer, &pl) != 0) {
+        memset(&p->peer, 0, sizeof(p->peer));
     }
-    ch_media__sock_want(p->sock, UV_WRITABLE);
+    ch_proto_rtsp_client_start(&p->rtsp);
+    step(c, PULL_OPTIONS);
 }
 
 static void pull_connect(cam_t *c)
@@ -758,10 +697,6 @@ static void pull_connect(cam_t *c)
         fail(c, "%s", p->rtsp.error);
         return;
     }
-    if (p->in == NULL) {
-        p->in = ch_malloc(CH_MEDIA__PULL_IN);
-    }
-    p->in_len = 0;
     p->got_key_this_session = 0;
     p->connect_mono_ms = ch_media__now_ms();
     set_state(p, PULL_CONNECTING);
@@ -813,11 +748,11 @@ void ch_media__pull_start(cam_t *c)
  * connection closes anyway), closes the connection and forgets a name being resolved. */
 static void end_session(pull_t *p)
 {
-    if (p->sock != NULL && p->state == PULL_PLAYING &&
+    if (p->conn != NULL && p->state == PULL_PLAYING &&
         p->rtsp.state == CH_PROTO_RTSP_CLIENT_PLAYING && p->rtsp.session[0] != '\0') {
         ch_proto_rtsp_client_teardown(&p->rtsp);
-        ssize_t n = write(p->sock->fd, p->rtsp.out.data, p->rtsp.out.len);
-        (void)n;
+        int rc = ch_net_conn_send(p->conn, p->rtsp.out.data, p->rtsp.out.len);
+        CH_UNUSED(rc); /* the connection closes anyway */
         ch_buf_reset(&p->rtsp.out);
     }
     close_sock(p);
@@ -828,9 +763,6 @@ void ch_media__pull_stop(cam_t *c)
 {
     pull_t *p = &c->pull;
     end_session(p);
-    ch_free(p->in);
-    p->in = NULL;
-    ch_buf_fini(&p->out);
     ch_buf_fini(&p->pend);
     ch_proto_rtsp_client_fini(&p->rtsp);
     set_state(p, PULL_STOPPED);
@@ -894,15 +826,13 @@ void ch_media__pull_tick(cam_t *c, int64_t now)
             fail(c, "the hub did not give the camera's source within %d s", STEP_MS / 1000);
         }
         return;
-    default:
+    case PULL_CONNECTING:
+        /* The steps after it have the connection's deadline (on_conn_error). */
         if (now >= p->next_keepalive_ms) {
-            fail(c, "the camera did not answer within %d s (%s)", STEP_MS / 1000,
-                 p->state == PULL_CONNECTING ? "connect"
-                 : p->state == PULL_OPTIONS  ? "OPTIONS"
-                 : p->state == PULL_DESCRIBE ? "DESCRIBE"
-                 : p->state == PULL_SETUP    ? "SETUP"
-                                             : "PLAY");
+            fail(c, "the camera did not answer within %d s (connect)", STEP_MS / 1000);
         }
+        return;
+    default:
         return;
     }
 }

@@ -3,7 +3,7 @@
  * address literal at once, a name through uv_getaddrinfo on the thread pool), a non-blocking
  * connect, and a deadline over the connection's whole life. Once connected, ch_net_dial_conn
  * moves the socket into a connection (conn.c: its buffers, writes and deadline), as the health
- * probe and the alert webhook do; the relay's pull watches a duplicate of it with its own poll.
+ * probe, the alert webhook and the relay's pull do.
  *
  * Every handle and request lives in the ch_net_dial_t, so closing is one call whose callback
  * says when the caller may free or reuse it: after the timer and the socket are closed and
