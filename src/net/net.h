@@ -343,8 +343,9 @@ struct ch_net_conn {
     void *data;                  /* the caller's */
     ch_net_conn_read_cb on_read; /* set before open */
     ch_net_conn_error_cb on_error;
-    uint8_t *in; /* read-only for the owner: in[0, in_len) are bytes not yet consumed; it may
-                    move (compaction, growth) whenever bytes are read or fed */
+    uint8_t *in; /* in[0, in_len) are bytes not yet consumed; the owner may rewrite them in
+                    place before consuming them (the pull's RTP headers), never beyond in_len;
+                    it may move (compaction, growth) whenever bytes are read or fed */
     size_t in_len, in_cap; /* in_cap: the buffer's size (in_len == in_cap: full) */
     size_t out_queued;     /* bytes waiting in the write queue */
     size_t out_cap;        /* 0: no cap */
