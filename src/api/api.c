@@ -617,6 +617,7 @@ typedef struct api_import {
     ch_import_scope_t scope; /* a provider's import stays inside its own agency */
     int64_t own_agency_id;
     char actor[96];
+    ch_registry_t *expecting; /* the registry told to expect the import's changes by actor */
     int rc;
     int status; /* the pool's: UV_ECANCELED when it never ran */
     int store_failed;
@@ -684,6 +685,9 @@ static void import_work(uv_work_t *w)
 
 static void import_free(api_import_t *im)
 {
+    if (im->expecting != NULL) {
+        ch_registry_unexpect(im->expecting, im->actor);
+    }
     ch_import_report_fini(&im->rep);
     ch_free(im->err);
     ch_free(im->name);
@@ -811,6 +815,12 @@ static void handle_import(api_ctx_t *c)
     request_actor(c, im->actor);
     ch_import_report_init(&im->rep);
     im->work.data = im;
+    /* A poll before import_done's follow (the event tick's, a request's) may read the import's
+     * changes first: they are still the caller's. */
+    im->expecting = api->svc.registry;
+    if (im->expecting != NULL) {
+        ch_registry_expect(im->expecting, im->actor);
+    }
     int rc = uv_queue_work(api->loop, &im->work, import_work, import_done);
     if (rc != 0) {
         import_free(im);

@@ -404,6 +404,7 @@ typedef struct ch_registry_change {
 typedef void (*ch_registry_cameras_fn)(void *ud, const ch_registry_change_t *change);
 
 #define CH_REGISTRY_MAX_SUBSCRIBERS 8
+#define CH_REGISTRY_MAX_EXPECTED    8
 
 typedef struct ch_registry_waiter {
     void (*fn)(void *ud);
@@ -437,6 +438,9 @@ typedef struct ch_registry {
     size_t following;
     ch_registry_waiter_t *waiters;
     size_t nwaiters;
+    /* The actors of other handles' changes in flight (ch_registry_expect). */
+    const char *expected[CH_REGISTRY_MAX_EXPECTED];
+    size_t nexpected;
 } ch_registry_t;
 
 void ch_registry_init(ch_registry_t *reg, ch_store_t *st);
@@ -459,6 +463,15 @@ void ch_registry_fini(ch_registry_t *reg);
  * index reloaded: a timer's poll may have told the import's changes already), before this
  * returns or later on the loop. Control loop, outside a transaction. */
 void ch_registry_follow(ch_registry_t *reg, const char *actor, void (*settled)(void *ud), void *ud);
+
+/* Says that another handle will commit changes on behalf of actor (an import on the thread
+ * pool; actor stays valid until ch_registry_unexpect(reg, actor)). A poll that reads them
+ * before the import's own ch_registry_follow (the event tick's, an authenticated request's)
+ * tells them with actor when every change expected has that one ("system" otherwise). At most
+ * CH_REGISTRY_MAX_EXPECTED at once; beyond, the changes are the system's. Control loop. */
+void ch_registry_expect(ch_registry_t *reg, const char *actor);
+/* Ends an expectation of ch_registry_expect (the same pointer); unknown ones are ignored. */
+void ch_registry_unexpect(ch_registry_t *reg, const char *actor);
 
 /* Adds fn to the subscribers, called in the order subscribed. 0, or CH_ETOOBIG when
  * CH_REGISTRY_MAX_SUBSCRIBERS are subscribed. */

@@ -179,6 +179,42 @@ void ch_registry_follow(ch_registry_t *reg, const char *actor, void (*settled)(v
     followed(reg);
 }
 
+void ch_registry_expect(ch_registry_t *reg, const char *actor)
+{
+    if (reg->nexpected < CH_REGISTRY_MAX_EXPECTED) {
+        reg->expected[reg->nexpected++] = actor;
+    }
+}
+
+void ch_registry_unexpect(ch_registry_t *reg, const char *actor)
+{
+    for (size_t i = 0; i < reg->nexpected; i++) {
+        if (reg->expected[i] == actor) {
+            reg->expected[i] = reg->expected[--reg->nexpected];
+            return;
+        }
+    }
+}
+
+/* Who made a change told now: the use case telling it, else the one actor every change
+ * expected from other handles shares, else the system. */
+static const char *change_actor(const ch_registry_t *reg)
+{
+    const ch_registry_told_t *told = reg->pending;
+    if (told != NULL && told->actor != NULL) {
+        return told->actor;
+    }
+    if (reg->nexpected == 0) {
+        return "system";
+    }
+    for (size_t i = 1; i < reg->nexpected; i++) {
+        if (strcmp(reg->expected[i], reg->expected[0]) != 0) {
+            return "system";
+        }
+    }
+    return reg->expected[0];
+}
+
 static int text_differs(const char *a, const char *b)
 {
     return (a == NULL || b == NULL) ? a != b : strcmp(a, b) != 0;
@@ -194,7 +230,7 @@ static void camera_committed(void *ud, const ch_store_change_t *c)
 {
     ch_registry_t *reg = ud;
     const ch_registry_told_t *told = reg->pending;
-    const char *actor = told != NULL && told->actor != NULL ? told->actor : "system";
+    const char *actor = change_actor(reg);
     ch_registry_settle_t *settle = settle_new(reg);
     if (c->id == 0) {
         ch_registry_change_t many = {.what = CH_REGISTRY_CAMERA_CREATED |

@@ -398,6 +398,37 @@ static void test_another_handles_cameras_are_settled_once_the_slow_followers_are
     assert_int_equal(done, 3);
 }
 
+/* An import's changes read by another poll before its own follow (the hub's timer, an
+ * authenticated request's) are still the importer's: the one actor every expected change has. */
+static void test_an_expected_import_keeps_its_actor_whoever_polls(void **state)
+{
+    fixture_t *fx = *state;
+    static const char alice[] = "user:alice", bob[] = "user:bob";
+    fx->told.count = 0;
+    ch_registry_expect(&fx->reg, alice);
+    (void)other_handle_cameras(fx, 1);
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_int_equal(fx->told.count, 1);
+    assert_string_equal(fx->told.actor, "user:alice");
+    /* Two imports of different actors in flight: nobody can tell whose; the system's. */
+    ch_registry_expect(&fx->reg, bob);
+    (void)other_handle_cameras(fx, 1);
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_int_equal(fx->told.count, 2);
+    assert_string_equal(fx->told.actor, "system");
+    ch_registry_unexpect(&fx->reg, alice);
+    (void)other_handle_cameras(fx, 1);
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_string_equal(fx->told.actor, "user:bob");
+    /* Ended: another handle's change is the system's again. */
+    ch_registry_unexpect(&fx->reg, bob);
+    ch_registry_unexpect(&fx->reg, bob); /* unknown: ignored */
+    (void)other_handle_cameras(fx, 1);
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_int_equal(fx->told.count, 4);
+    assert_string_equal(fx->told.actor, "system");
+}
+
 static void test_a_change_the_audit_record_refuses_is_undone(void **state)
 {
     fixture_t *fx = *state;
@@ -539,6 +570,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_another_handles_cameras_are_settled_once_the_slow_followers_are_done, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(test_an_expected_import_keeps_its_actor_whoever_polls,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_change_the_audit_record_refuses_is_undone, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_refusals_are_faults, setup, teardown),
