@@ -260,6 +260,7 @@ void ch_event_engine_free(ch_event_engine_t *eng)
     if (eng == NULL) {
         return;
     }
+    ch_store_unwatch(eng->cfg.st, eng->watch);
     sodium_memzero(eng->sk, sizeof(eng->sk));
     ch_free(eng->grants);
     ch_free(eng->counts);

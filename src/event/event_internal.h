@@ -4,8 +4,8 @@
  * event_select.c (camera selection), event_view.c (the answers' typed views), event_open.c
  * (opening and its batch), event_lifecycle.c (reading, approval, extension, close,
  * revocation, moves), event_expiry.c (expiry, release, cameras taken away), event_restore.c
- * (the start). The gate, the tokens and the ledger are apart (event_gate.c, event_token.c,
- * event_ledger.c).
+ * (the start), event_follow.c (the live map following the store's feed, beside the gate's).
+ * The gate, the tokens and the ledger are apart (event_gate.c, event_token.c, event_ledger.c).
  */
 #ifndef CH_EVENT_INTERNAL_H
 #define CH_EVENT_INTERNAL_H
@@ -55,6 +55,7 @@ struct ch_event_engine {
         void *ud;
     } subs[CH_EVENT__MAX_SUBSCRIBERS];
     size_t nsubs;
+    ch_store_watch_t *watch; /* the live map follows the store's feed (event_follow.c) */
     service_count_t *counts; /* opens by service and outcome */
     size_t ncounts, ccounts;
     char crash_at[64]; /* a test-only crash point (crash_point); empty: none */
@@ -134,5 +135,11 @@ int ch_event__end_event(ch_event_engine_t *eng, ch_event_t *ev, const char *stat
                         const char *gstatus, const char *by, const char *why, const char *action,
                         json_t *details, ch_fault_t *err);
 int ch_event__is_live(const ch_event_t *ev);
+
+/* event_follow.c */
+/* The live map follows the store's change feed from now on: grants and events another handle
+ * ends leave it (ch_event_restore calls it once; the engine unwatches when freed). 0 or
+ * ch_store_watch's code. */
+int ch_event__follow_store(ch_event_engine_t *eng);
 
 #endif /* CH_EVENT_INTERNAL_H */

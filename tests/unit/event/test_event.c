@@ -1603,6 +1603,90 @@ static void test_the_gate_follows_the_grants_whoever_writes_them(void **state)
     view_free(ev);
 }
 
+/* Another store handle (a command, later another node) closes grant gid, or event id and its
+ * grants still active, row by row, as the engine would not hear of it. */
+static void close_elsewhere(fixture_t *fx, int64_t gid, int64_t id)
+{
+    char path[320];
+    snprintf(path, sizeof(path), "%s/hub.db", fx->dir);
+    ch_store_t *o = NULL;
+    assert_int_equal(ch_store_open(path, &o, NULL), 0);
+    ch_grant_list_t l = {0};
+    ch_store_filter_t q = {.event_id = id, .status = "active", .limit = 100};
+    if (id != 0) {
+        assert_int_equal(ch_store_grant_list(o, &q, &l), 0);
+    } else {
+        l.items = ch_calloc(1, sizeof(*l.items));
+        assert_int_equal(ch_store_grant_get(o, gid, &l.items[0]), 0);
+        l.count = 1;
+    }
+    for (size_t i = 0; i < l.count; i++) {
+        ch_free(l.items[i].status);
+        l.items[i].status = ch_strdup("closed");
+        assert_int_equal(ch_store_grant_update(o, &l.items[i]), 0);
+    }
+    ch_grant_list_free(&l);
+    if (id != 0) {
+        ch_event_t ev;
+        assert_int_equal(ch_store_event_get(o, id, &ev), 0);
+        ch_free(ev.status);
+        ev.status = ch_strdup("closed");
+        assert_int_equal(ch_store_event_update(o, &ev), 0);
+        ch_event_fini(&ev);
+    }
+    ch_store_close(o);
+}
+
+/* The engine's live map follows the store's feed too: a grant, then an event, that another
+ * handle ends leave it at the next poll (the grant's end told once), so nothing of them is due;
+ * the engine's own close ends its grants once, as before. */
+static void test_the_live_map_follows_what_other_handles_end(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    ch_event_view_t *ev = open_dispatch(fx, &police, A_LAT, A_LON, 600);
+    int64_t gid = grant_of(ev, fx->ptz_a)->grant.id;
+    assert_int_equal(ch_event_live_grants(fx->eng), 3);
+
+    close_elsewhere(fx, gid, 0);
+    assert_int_equal(ch_event_live_grants(fx->eng), 3); /* until the poll */
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_int_equal(ch_event_live_grants(fx->eng), 2);
+    long e = notice_index(fx, CH_EVENT_GRANT_ENDED, gid, 0);
+    assert_true(e >= 0);
+    assert_string_equal(fx->notices[e].status, "closed");
+    assert_int_equal(fx->notices[e].event_id, ev->event.id);
+    size_t n = fx->nnotices;
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_int_equal(fx->nnotices, n);
+
+    close_elsewhere(fx, 0, ev->event.id);
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_int_equal(ch_event_live_grants(fx->eng), 0);
+    assert_int_equal(fx->nnotices, n + 2);
+    assert_true(ch_event_next_due(fx->eng) == INT64_MAX); /* the event left too */
+    uint64_t seq = ch_audit_size(fx->audit);
+    fx->now = T0 + 700 * 1000;
+    assert_int_equal(ch_event_tick(fx->eng), 0);
+    assert_int_equal(ch_audit_size(fx->audit), seq); /* no expiry recorded */
+
+    /* The engine's own close hears its commit through the feed: ended once, as before. */
+    ch_event_view_t *ev2 = open_112(fx, &police, A_LAT, A_LON, 600);
+    assert_true(ch_event_live_grants(fx->eng) > 0);
+    ch_event_view_t *out = NULL;
+    ch_fault_t err;
+    assert_int_equal(call(fx, ch_event_close, &police, ev2->event.id, "done", &out, &err), 0);
+    assert_string_equal(out->event.status, "closed");
+    assert_int_equal(ch_event_live_grants(fx->eng), 0);
+    assert_true(ch_event_next_due(fx->eng) == INT64_MAX);
+    assert_started_then_ended(fx, out, "closed");
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_int_equal(ch_event_live_grants(fx->eng), 0);
+    view_free(out);
+    view_free(ev2);
+    view_free(ev);
+}
+
 /* Cameras an import took out of service (another store handle: here the store directly) lose
  * their live and pending grants, each camera read once; the approval then hands out nothing
  * for them; a camera in service keeps its grants. */
@@ -2299,6 +2383,8 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(test_open_without_its_record_is_undone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_gate_follows_the_grants_whoever_writes_them, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_the_live_map_follows_what_other_handles_end, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_batch_of_opens_is_the_engines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_path_open_prepared_off_the_loop, setup, teardown),
