@@ -6,8 +6,8 @@
  * told as a start the gate already holds.
  *
  * The engine's live map follows the same feed (ch_event__follow_store): a live grant whose row
- * is no longer active (or gone) ends as ch_event__ended ends it, a live event whose row is no
- * longer active or pending leaves, whoever wrote them. The engine's own ends are told to it
+ * is no longer active (or gone), a live event whose row is no longer active or pending, leave
+ * it, whoever wrote them. The engine's own ends are told to it
  * too, at their COMMIT: it finds them gone already, so ending is done once either way.
  */
 #include "event/event_internal.h"
@@ -179,20 +179,12 @@ void ch_event_follow_end(ch_event_follow_t *f)
  * keeps it (the expiry ends it). */
 static void engine_grant(ch_event_engine_t *eng, int64_t id)
 {
-    live_grant_t *lg = ch_event__live_grant(eng, id);
-    if (lg == NULL) {
+    if (ch_event__live_grant(eng, id) == NULL) {
         return;
     }
     ch_grant_t g;
     ch_event_notice_t n;
     int rc = grant_notice(eng->cfg.st, id, &g, &n);
-    if (rc == CH_ENOTFOUND) {
-        g.id = id;
-        g.event_id = lg->event_id;
-        g.camera_id = lg->camera_id;
-        g.agency_id = lg->agency_id;
-        g.status = ch_strdup("gone");
-    }
     if ((rc == 0 || rc == CH_ENOTFOUND) && n.kind == CH_EVENT_GRANT_ENDED) {
         ch_event__ended(eng, &g);
     }
