@@ -1,6 +1,6 @@
 /*
  * event/event.c: the engine (see event.h): its life, the helpers its files share (records,
- * notices, the clock, refusals) and its metrics. The operations are in event_open.c,
+ * the clock, refusals) and its metrics. The operations are in event_open.c,
  * event_lifecycle.c and event_expiry.c, the live map in event_live.c (event_internal.h lists
  * the files).
  *
@@ -176,14 +176,6 @@ int ch_event__record_and_commit(ch_event_engine_t *eng, const char *actor, const
     return 0;
 }
 
-void ch_event__notify(ch_event_engine_t *eng, ch_event_notice_kind_t kind, const ch_grant_t *g)
-{
-    ch_event_notice_t n = {kind, g->id, g->event_id, g->camera_id, g->agency_id, g->status};
-    for (size_t i = 0; i < eng->nsubs; i++) {
-        eng->subs[i].fn(eng->subs[i].ud, &n);
-    }
-}
-
 const ch_policy_service_t *ch_event__service_of(const ch_event_engine_t *eng, const char *id)
 {
     return eng->policy != NULL ? ch_policy_find(eng->policy, id) : NULL;
@@ -260,6 +252,7 @@ void ch_event_engine_free(ch_event_engine_t *eng)
     if (eng == NULL) {
         return;
     }
+    ch_store_unwatch(eng->cfg.st, eng->watch);
     sodium_memzero(eng->sk, sizeof(eng->sk));
     ch_free(eng->grants);
     ch_free(eng->counts);
@@ -287,15 +280,6 @@ void ch_event_set_urls(ch_event_engine_t *eng, const char *rtsp_base, const char
     ch_free(eng->ws_base);
     eng->rtsp_base = ch_strdup(rtsp_base);
     eng->ws_base = ch_strdup(ws_base);
-}
-
-void ch_event_subscribe(ch_event_engine_t *eng, ch_event_notice_fn fn, void *ud)
-{
-    if (eng->nsubs < CH_EVENT__MAX_SUBSCRIBERS) {
-        eng->subs[eng->nsubs].fn = fn;
-        eng->subs[eng->nsubs].ud = ud;
-        eng->nsubs++;
-    }
 }
 
 void ch_event_collect(ch_metrics_writer_t *w, void *ud)

@@ -113,8 +113,8 @@ typedef enum ch_event_op {
     CH_EVENT_OP_MOVE,
 } ch_event_op_t;
 
-/* A notice to the media plane: a grant started (pre-warm its camera) or ended (close its
- * viewers). */
+/* A notice to the media plane, from the grants table (ch_event_follow_grants, below): a grant
+ * started (pre-warm its camera) or ended (close its viewers). */
 typedef enum ch_event_notice_kind {
     CH_EVENT_GRANT_STARTED = 1,
     CH_EVENT_GRANT_ENDED = 2,
@@ -129,8 +129,6 @@ typedef struct ch_event_notice {
     const char *status; /* the grant's status now: "active", "expired", "closed", ... */
 } ch_event_notice_t;
 
-typedef void (*ch_event_notice_fn)(void *ud, const ch_event_notice_t *n);
-
 /* A new engine (never NULL). Call ch_event_restore before serving. */
 ch_event_engine_t *ch_event_engine_new(const ch_event_config_t *cfg);
 void ch_event_engine_free(ch_event_engine_t *eng); /* NULL is fine */
@@ -142,8 +140,6 @@ void ch_event_set_policy(ch_event_engine_t *eng, const ch_policy_t *p);
 void ch_event_set_geo(ch_event_engine_t *eng, ch_geo_t *geo);
 /* Replaces the bases of the grants' URLs (copied). */
 void ch_event_set_urls(ch_event_engine_t *eng, const char *rtsp_base, const char *ws_base);
-/* Adds a listener of notices (at most 8). */
-void ch_event_subscribe(ch_event_engine_t *eng, ch_event_notice_fn fn, void *ud);
 
 /*
  * Loads the live events and grants from the store and expires, at once, what expired while the
@@ -333,8 +329,8 @@ int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t i
  * "camera_deactivated"): its live grants, and its pending grants (of events awaiting
  * approval, which an approval would make live). Each grant becomes "revoked" with that
  * end_reason, ended by actor (the person who changed the camera), with a grant.revoke record
- * saying the reason, and a live one's GRANT_ENDED notice makes the relay cut its viewers. Not
- * inside a batch of opens (CH_EAGAIN). Returns the number of grants ended, or a negative code
+ * saying the reason (the gate's follower then hears a live one end: the relay cuts its viewers).
+ * Not inside a batch of opens (CH_EAGAIN). Returns the number of grants ended, or a negative code
  * when one could not be (those stay and the failure is logged).
  */
 int ch_event_end_camera_grants(ch_event_engine_t *eng, const char *actor, int64_t camera_id,

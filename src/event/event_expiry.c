@@ -196,7 +196,7 @@ static int grants_on_cameras(ch_event_engine_t *eng, int64_t camera_id, grant_re
 }
 
 /* Ends each grant of r that has a reason: "revoked", ended by actor, a grant.revoke record
- * saying why, then GRANT_ENDED. *count gets how many ended. 0, or the last failure (the
+ * saying why, then out of the live set. *count gets how many ended. 0, or the last failure (the
  * others were still tried). */
 static int end_grant_refs(ch_event_engine_t *eng, const char *actor, const grant_refs_t *r,
                           int *count)

@@ -1,18 +1,16 @@
 /*
  * event/event_internal.h: what the engine's files share (not for other modules). The engine's
- * files: event.c (life, records, notices, refusals, metrics), event_live.c (the live map),
+ * files: event.c (life, records, refusals, metrics), event_live.c (the live map),
  * event_select.c (camera selection), event_view.c (the answers' typed views), event_open.c
  * (opening and its batch), event_lifecycle.c (reading, approval, extension, close,
  * revocation, moves), event_expiry.c (expiry, release, cameras taken away), event_restore.c
- * (the start). The gate, the tokens and the ledger are apart (event_gate.c, event_token.c,
- * event_ledger.c).
+ * (the start), event_follow.c (the live map following the store's feed, beside the gate's).
+ * The gate, the tokens and the ledger are apart (event_gate.c, event_token.c, event_ledger.c).
  */
 #ifndef CH_EVENT_INTERNAL_H
 #define CH_EVENT_INTERNAL_H
 
 #include "event/event.h"
-
-#define CH_EVENT__MAX_SUBSCRIBERS 8
 
 typedef struct live_grant {
     int64_t id, event_id, camera_id, agency_id;
@@ -50,11 +48,7 @@ struct ch_event_engine {
     size_t mcap;
     live_event_t *events;
     size_t nevents, ecap;
-    struct {
-        ch_event_notice_fn fn;
-        void *ud;
-    } subs[CH_EVENT__MAX_SUBSCRIBERS];
-    size_t nsubs;
+    ch_store_watch_t *watch; /* the live map follows the store's feed (event_follow.c) */
     service_count_t *counts; /* opens by service and outcome */
     size_t ncounts, ccounts;
     char crash_at[64]; /* a test-only crash point (crash_point); empty: none */
@@ -79,7 +73,6 @@ int ch_event__fail_store(ch_event_engine_t *eng, ch_fault_t *e);
 int ch_event__record_and_commit(ch_event_engine_t *eng, const char *actor, const char *action,
                                 const char *object, const ch_event_t *ev, json_t *details,
                                 ch_fault_t *err);
-void ch_event__notify(ch_event_engine_t *eng, ch_event_notice_kind_t kind, const ch_grant_t *g);
 const ch_policy_service_t *ch_event__service_of(const ch_event_engine_t *eng, const char *id);
 void ch_event__object_name(char out[48], const char *kind, int64_t id);
 int ch_event__grants_of(ch_event_engine_t *eng, int64_t event_id, const char *status,
@@ -134,5 +127,11 @@ int ch_event__end_event(ch_event_engine_t *eng, ch_event_t *ev, const char *stat
                         const char *gstatus, const char *by, const char *why, const char *action,
                         json_t *details, ch_fault_t *err);
 int ch_event__is_live(const ch_event_t *ev);
+
+/* event_follow.c */
+/* The live map follows the store's change feed from now on: grants and events another handle
+ * ends leave it (ch_event_restore calls it once; the engine unwatches when freed). 0 or
+ * ch_store_watch's code. */
+int ch_event__follow_store(ch_event_engine_t *eng);
 
 #endif /* CH_EVENT_INTERNAL_H */

@@ -107,7 +107,7 @@ int ch_event_list(ch_event_engine_t *eng, const ch_event_actor_t *who, const ch_
 /* ---- ending grants --------------------------------------------------------------------------- */
 
 /* Ends one grant in the store (status, when, by whom, why); the caller commits, then calls
- * ch_event__ended() for the live set and the notice. */
+ * ch_event__ended() for the live set. */
 int ch_event__end_grant(ch_event_engine_t *eng, ch_grant_t *g, const char *status, const char *by,
                         const char *why, int64_t when)
 {
@@ -123,10 +123,7 @@ int ch_event__end_grant(ch_event_engine_t *eng, ch_grant_t *g, const char *statu
 
 void ch_event__ended(ch_event_engine_t *eng, const ch_grant_t *g)
 {
-    if (ch_event__live_grant(eng, g->id) != NULL) {
-        ch_event__live_drop_grant(eng, g->id);
-        ch_event__notify(eng, CH_EVENT_GRANT_ENDED, g);
-    }
+    ch_event__live_drop_grant(eng, g->id);
 }
 
 /* Ends an event and every live grant of it: status for the event ("closed", "expired",

@@ -110,7 +110,7 @@ static int refuse(ch_event_engine_t *eng, const ch_event_actor_t *who, const cha
     return ch_event__fault_rc(err->kind);
 }
 
-/* Makes the grants of a new or approved event: store rows, live set, notices. */
+/* Makes the grants of a new or approved event: store rows, live set. */
 int ch_event__make_grants(ch_event_engine_t *eng, ch_event_t *ev, const choice_t *c, size_t n,
                           const char *status, int path, json_t *cams)
 {
@@ -133,7 +133,7 @@ int ch_event__make_grants(ch_event_engine_t *eng, ch_event_t *ev, const choice_t
     return 0;
 }
 
-/* After COMMIT: the grants of ev with status "active" join the live set; notices go out. */
+/* After COMMIT: the grants of ev with status "active" join the live set. */
 void ch_event__went_live(ch_event_engine_t *eng, const ch_event_t *ev, const ch_grant_list_t *g)
 {
     ch_event__live_set_event(eng, ev->id, ev->expires_at);
@@ -141,7 +141,6 @@ void ch_event__went_live(ch_event_engine_t *eng, const ch_event_t *ev, const ch_
         if (strcmp(g->items[i].status, "active") == 0 &&
             ch_event__live_grant(eng, g->items[i].id) == NULL) {
             ch_event__live_add_grant(eng, &g->items[i]);
-            ch_event__notify(eng, CH_EVENT_GRANT_STARTED, &g->items[i]);
         }
     }
 }

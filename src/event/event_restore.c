@@ -397,5 +397,5 @@ int ch_event_restore(ch_event_engine_t *eng)
     ch_log(CH_LOG_INFO, MODULE, "msg=\"live events restored\" events=%zu grants=%zu", eng->nevents,
            eng->ngrants);
     int n = ch_event_tick(eng);
-    return n < 0 ? n : 0;
+    return n < 0 ? n : ch_event__follow_store(eng);
 }

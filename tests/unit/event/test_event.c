@@ -63,6 +63,8 @@ typedef struct fixture {
     int64_t ptz_a, fixed_a, vehicle_a, away_a, inactive_a, other_a, ptz_b1, ptz_b2;
     notice_t notices[MAX_NOTICES];
     size_t nnotices;
+    ch_event_gate_t *gate; /* follows the grants table: the notices the relay hears */
+    ch_event_follow_t *follow;
 } fixture_t;
 
 /* ---- the fixture --------------------------------------------------------------------------- */
@@ -72,9 +74,14 @@ static int64_t fixture_clock(void *ud)
     return ((fixture_t *)ud)->now;
 }
 
-static void on_notice(void *ud, const ch_event_notice_t *n)
+/* A grant's start or end as the gate's follower hears it, when it changes the gate's hold (a
+ * repeated start, such as an extension, or the end of a grant never live, is no notice). */
+static void on_notice(void *ud, const ch_event_notice_t *n, int hold)
 {
     fixture_t *fx = ud;
+    if (hold == 0) {
+        return;
+    }
     assert_true(fx->nnotices < MAX_NOTICES);
     notice_t *s = &fx->notices[fx->nnotices++];
     s->kind = n->kind;
@@ -179,7 +186,6 @@ static void make_engine(fixture_t *fx)
     assert_non_null(fx->eng);
     ch_event_set_policy(fx->eng, fx->policy);
     ch_event_set_geo(fx->eng, fx->geo);
-    ch_event_subscribe(fx->eng, on_notice, fx);
     assert_int_equal(ch_event_restore(fx->eng), 0);
 }
 
@@ -238,6 +244,9 @@ static int setup(void **state)
     fx->geo = ch_geo_new();
     assert_int_equal(ch_geo_load(fx->geo, fx->st), 0);
     assert_int_equal(ch_geo_count(fx->geo), 8);
+    static const uint8_t pk[32] = {1};
+    fx->gate = ch_event_gate_new(pk);
+    assert_int_equal(ch_event_follow_grants(fx->st, fx->gate, on_notice, fx, &fx->follow), 0);
     make_engine(fx);
     *state = fx;
     return 0;
@@ -247,6 +256,8 @@ static int teardown(void **state)
 {
     fixture_t *fx = *state;
     ch_event_engine_free(fx->eng);
+    ch_event_follow_end(fx->follow);
+    ch_event_gate_free(fx->gate);
     ch_geo_free(fx->geo);
     ch_audit_close(fx->audit);
     ch_store_close(fx->st);
@@ -1603,6 +1614,90 @@ static void test_the_gate_follows_the_grants_whoever_writes_them(void **state)
     view_free(ev);
 }
 
+/* Another store handle (a command, later another node) closes grant gid, or event id and its
+ * grants still active, row by row, as the engine would not hear of it. */
+static void close_elsewhere(fixture_t *fx, int64_t gid, int64_t id)
+{
+    char path[320];
+    snprintf(path, sizeof(path), "%s/hub.db", fx->dir);
+    ch_store_t *o = NULL;
+    assert_int_equal(ch_store_open(path, &o, NULL), 0);
+    ch_grant_list_t l = {0};
+    ch_store_filter_t q = {.event_id = id, .status = "active", .limit = 100};
+    if (id != 0) {
+        assert_int_equal(ch_store_grant_list(o, &q, &l), 0);
+    } else {
+        l.items = ch_calloc(1, sizeof(*l.items));
+        assert_int_equal(ch_store_grant_get(o, gid, &l.items[0]), 0);
+        l.count = 1;
+    }
+    for (size_t i = 0; i < l.count; i++) {
+        ch_free(l.items[i].status);
+        l.items[i].status = ch_strdup("closed");
+        assert_int_equal(ch_store_grant_update(o, &l.items[i]), 0);
+    }
+    ch_grant_list_free(&l);
+    if (id != 0) {
+        ch_event_t ev;
+        assert_int_equal(ch_store_event_get(o, id, &ev), 0);
+        ch_free(ev.status);
+        ev.status = ch_strdup("closed");
+        assert_int_equal(ch_store_event_update(o, &ev), 0);
+        ch_event_fini(&ev);
+    }
+    ch_store_close(o);
+}
+
+/* The engine's live map follows the store's feed too: a grant, then an event, that another
+ * handle ends leave it at the next poll, so nothing of them is due and nothing expires; the
+ * engine's own close ends its grants once, as before. */
+static void test_the_live_map_follows_what_other_handles_end(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    ch_event_view_t *ev = open_dispatch(fx, &police, A_LAT, A_LON, 600);
+    int64_t gid = grant_of(ev, fx->ptz_a)->grant.id;
+    assert_int_equal(ch_event_live_grants(fx->eng), 3);
+
+    close_elsewhere(fx, gid, 0);
+    assert_int_equal(ch_event_live_grants(fx->eng), 3); /* until the poll */
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_int_equal(ch_event_live_grants(fx->eng), 2);
+    long e = notice_index(fx, CH_EVENT_GRANT_ENDED, gid, 0);
+    assert_true(e >= 0);
+    assert_string_equal(fx->notices[e].status, "closed");
+    assert_int_equal(fx->notices[e].event_id, ev->event.id);
+    size_t n = fx->nnotices;
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_int_equal(fx->nnotices, n);
+
+    close_elsewhere(fx, 0, ev->event.id);
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_int_equal(ch_event_live_grants(fx->eng), 0);
+    assert_int_equal(fx->nnotices, n + 2);
+    assert_true(ch_event_next_due(fx->eng) == INT64_MAX); /* the event left too */
+    uint64_t seq = ch_audit_size(fx->audit);
+    fx->now = T0 + 700 * 1000;
+    assert_int_equal(ch_event_tick(fx->eng), 0);
+    assert_int_equal(ch_audit_size(fx->audit), seq); /* no expiry recorded */
+
+    /* The engine's own close hears its commit through the feed: ended once, as before. */
+    ch_event_view_t *ev2 = open_112(fx, &police, A_LAT, A_LON, 600);
+    assert_true(ch_event_live_grants(fx->eng) > 0);
+    ch_event_view_t *out = NULL;
+    ch_fault_t err;
+    assert_int_equal(call(fx, ch_event_close, &police, ev2->event.id, "done", &out, &err), 0);
+    assert_string_equal(out->event.status, "closed");
+    assert_int_equal(ch_event_live_grants(fx->eng), 0);
+    assert_true(ch_event_next_due(fx->eng) == INT64_MAX);
+    assert_started_then_ended(fx, out, "closed");
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    assert_int_equal(ch_event_live_grants(fx->eng), 0);
+    view_free(out);
+    view_free(ev2);
+    view_free(ev);
+}
+
 /* Cameras an import took out of service (another store handle: here the store directly) lose
  * their live and pending grants, each camera read once; the approval then hands out nothing
  * for them; a camera in service keeps its grants. */
@@ -2088,7 +2183,7 @@ static void test_open_without_its_record_is_undone(void **state)
     assert_string_equal(ch_fault_code(&err), "audit_unavailable");
     assert_int_equal(ch_event_live_grants(fx->eng), 0);
     assert_int_equal(ch_event_next_due(fx->eng), INT64_MAX);
-    assert_int_equal(fx->nnotices, 0);
+    assert_int_equal(ch_event_gate_live(fx->gate), 0); /* the relay holds none of them */
     ch_event_view_t *v = get_event(fx, &police, id);
     assert_string_equal(v->event.status, "closed");
     const ch_event_grant_view_t *g;
@@ -2299,6 +2394,8 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(test_open_without_its_record_is_undone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_gate_follows_the_grants_whoever_writes_them, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_the_live_map_follows_what_other_handles_end, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_batch_of_opens_is_the_engines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_path_open_prepared_off_the_loop, setup, teardown),
