@@ -49,33 +49,6 @@ static json_t *round_real(double v, double scale)
     return json_real((double)(int64_t)(v * scale + 0.5) / scale);
 }
 
-/* The camera named by the {id} segment, which the caller may see. 0 with *cam filled (free with
- * ch_camera_fini), or non-zero after answering. */
-static int camera_for(api_ctx_t *c, ch_slice_t seg, ch_camera_t *cam)
-{
-    int64_t id = 0;
-    if (ch_api__parse_id(seg, &id) != 0) {
-        ch_api__reply_error(c, 404, "not_found", NULL, "no such camera");
-        return -1;
-    }
-    int rc = ch_store_camera_get(c->api->st, id, cam);
-    if (rc == CH_ENOTFOUND) {
-        ch_api__reply_error(c, 404, "not_found", NULL, "no such camera");
-        return -1;
-    }
-    if (rc != 0) {
-        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
-        return -1;
-    }
-    if (c->who.role == CH_AUTH_PROVIDER && cam->agency_id != c->who.agency_id) {
-        ch_camera_fini(cam);
-        ch_api__reply_error(c, 403, "forbidden", NULL,
-                            "a provider sees the health of its own agency's cameras only");
-        return -1;
-    }
-    return 0;
-}
-
 static json_t *live_json(const ch_health_info_t *i)
 {
     if (!i->has_live) {
@@ -133,43 +106,6 @@ static int add_transition(void *ud, const ch_store_health_row_t *r)
     json_array_append_new(ud, json_pack("{s:s, s:s, s:s, s:s?}", "at", t, "from", r->old_state,
                                         "to", r->new_state, "reason", r->reason));
     return 0;
-}
-
-/* ---- GET /api/v1/cameras/{id}/health ------------------------------------------------------- */
-
-static void handle_one(api_ctx_t *c, ch_slice_t seg)
-{
-    if (ch_api__reject_query(c)) {
-        return;
-    }
-    ch_camera_t cam;
-    if (camera_for(c, seg, &cam) != 0) {
-        return;
-    }
-    ch_health_info_t info;
-    int watched =
-        c->api->svc.health != NULL && ch_health_get(c->api->svc.health, cam.id, &info) == 0;
-    if (!watched) {
-        memset(&info, 0, sizeof(info));
-        info.camera_id = cam.id;
-        info.agency_id = cam.agency_id;
-        info.latency_s = -1;
-        snprintf(info.reason, sizeof(info.reason), "%s",
-                 cam.rtsp_url == NULL ? "the camera has no stream URL" : "not probed yet");
-    }
-    ch_camera_fini(&cam);
-    ch_health_flush(c->api->svc.health);
-    json_t *o = info_json(&info, watched, 1);
-    json_t *tr = json_array();
-    if (ch_store_health_range(c->api->st, info.camera_id, INT64_MIN, INT64_MAX, 1,
-                              RECENT_TRANSITIONS, add_transition, tr) != 0) {
-        json_decref(tr);
-        json_decref(o);
-        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
-        return;
-    }
-    json_object_set_new(o, "transitions", tr);
-    ch_api__reply_json(c, 200, NULL, o);
 }
 
 /* ---- GET /api/v1/camera-health ------------------------------------------------------------- */
@@ -306,6 +242,153 @@ static int outage_row(void *ud, const ch_store_health_row_t *r)
     return 0;
 }
 
+/* ---- one camera's health and outages, read on the store worker ----------------------------- */
+
+/*
+ * GET /cameras/{id}/health and /cameras/{id}/outages read the store on the worker: the camera
+ * (it exists, and a provider may see it: its own agency's), then its recent transitions or the
+ * transitions and the hub's watch windows that make its outages. The live health state, kept
+ * in memory by the health module, is added on the loop when the answer is rendered. The
+ * transitions the health module still holds in memory go to the store first (ch_health_flush,
+ * on the loop's handle), so that the worker's read sees them.
+ */
+typedef struct camera_read {
+    int64_t id;
+    int64_t provider_agency; /* the caller's agency when a provider (sees its own only), or 0 */
+    int outages;             /* the outages; else the health */
+    int refusal;             /* 404 or 403, found by the read; 0: the camera may be shown */
+    int64_t agency_id;       /* the camera's */
+    int has_url;             /* the camera has a stream URL */
+    json_t *transitions;     /* health: the most recent ones */
+    int64_t from;            /* outages: the period [from, to) */
+    outage_job_t o;
+} camera_read_t;
+
+static int camera_read_work(ch_store_t *st, void *job)
+{
+    camera_read_t *j = job;
+    ch_camera_t cam;
+    int rc = ch_store_camera_get(st, j->id, &cam);
+    if (rc == CH_ENOTFOUND) {
+        j->refusal = 404;
+        return 0;
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    j->agency_id = cam.agency_id;
+    j->has_url = cam.rtsp_url != NULL;
+    ch_camera_fini(&cam);
+    if (j->provider_agency != 0 && j->agency_id != j->provider_agency) {
+        j->refusal = 403;
+        return 0;
+    }
+    if (!j->outages) {
+        return ch_store_health_range(st, j->id, INT64_MIN, INT64_MAX, 1, RECENT_TRANSITIONS,
+                                     add_transition, j->transitions);
+    }
+    /* Every window up to now (one row per run of the hub): an outage may have begun long
+     * before from. */
+    rc = ch_health_windows_load(st, INT64_MIN, INT64_MAX, &j->o.win);
+    /* The state at from: an outage that began before it is one of the period's. */
+    if (rc == 0) {
+        rc = ch_store_health_range(st, j->id, INT64_MIN, j->from, 1, 1, outage_row, &j->o);
+    }
+    if (rc == 0) {
+        rc = ch_store_health_range(st, j->id, j->from, j->o.to, 0, 0, outage_row, &j->o);
+    }
+    if (rc == 0 && j->o.start != 0) {
+        outage_close(&j->o, 0); /* still going on */
+    }
+    return rc;
+}
+
+/* The health answer, with the live state the health module holds (loop). */
+static void health_answer(api_ctx_t *c, camera_read_t *j)
+{
+    ch_health_info_t info;
+    int watched =
+        c->api->svc.health != NULL && ch_health_get(c->api->svc.health, j->id, &info) == 0;
+    if (!watched) {
+        memset(&info, 0, sizeof(info));
+        info.camera_id = j->id;
+        info.agency_id = j->agency_id;
+        info.latency_s = -1;
+        snprintf(info.reason, sizeof(info.reason), "%s",
+                 j->has_url ? "not probed yet" : "the camera has no stream URL");
+    }
+    json_t *o = info_json(&info, watched, 1);
+    json_object_set(o, "transitions", j->transitions);
+    ch_api__reply_json(c, 200, NULL, o);
+}
+
+static void outages_answer(api_ctx_t *c, camera_read_t *j)
+{
+    char f[32], t[32];
+    ch_time_format_rfc3339(j->from, f);
+    ch_time_format_rfc3339(j->o.to, t);
+    ch_api__reply_json(c, 200, NULL,
+                       json_pack("{s:I, s:s, s:s, s:O, s:I, s:o}", "camera_id", (json_int_t)j->id,
+                                 "from", f, "to", t, "items", j->o.items, "total",
+                                 (json_int_t)json_array_size(j->o.items), "outage_s",
+                                 round_real(j->o.total_s, 10)));
+}
+
+static void camera_read_done(api_ctx_t *c, void *job, int rc)
+{
+    camera_read_t *j = job;
+    if (c == NULL) {
+        /* nobody to answer */
+    } else if (rc != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+    } else if (j->refusal == 404) {
+        ch_api__reply_error(c, 404, "not_found", NULL, "no such camera");
+    } else if (j->refusal == 403) {
+        ch_api__reply_error(c, 403, "forbidden", NULL,
+                            "a provider sees the health of its own agency's cameras only");
+    } else if (j->outages) {
+        outages_answer(c, j);
+    } else {
+        health_answer(c, j);
+    }
+    json_decref(j->transitions);
+    json_decref(j->o.items);
+    ch_health_windows_fini(&j->o.win);
+    ch_free(j);
+}
+
+/* The job for the camera named by the {id} segment, or NULL after answering 404. */
+static camera_read_t *camera_read_new(api_ctx_t *c, ch_slice_t seg)
+{
+    int64_t id = 0;
+    if (ch_api__parse_id(seg, &id) != 0) {
+        ch_api__reply_error(c, 404, "not_found", NULL, "no such camera");
+        return NULL;
+    }
+    camera_read_t *j = ch_calloc(1, sizeof(*j));
+    j->id = id;
+    j->provider_agency = c->who.role == CH_AUTH_PROVIDER ? c->who.agency_id : 0;
+    return j;
+}
+
+static void camera_read_start(api_ctx_t *c, camera_read_t *j)
+{
+    ch_health_flush(c->api->svc.health);
+    ch_api__store_read(c, camera_read_work, camera_read_done, j);
+}
+
+static void handle_one(api_ctx_t *c, ch_slice_t seg)
+{
+    if (ch_api__reject_query(c)) {
+        return;
+    }
+    camera_read_t *j = camera_read_new(c, seg);
+    if (j != NULL) {
+        j->transitions = json_array();
+        camera_read_start(c, j);
+    }
+}
+
 static void handle_outages(api_ctx_t *c, ch_slice_t seg)
 {
     ch_api__query_t q;
@@ -328,45 +411,15 @@ static void handle_outages(api_ctx_t *c, ch_slice_t seg)
         ch_api__reply_error(c, 400, "invalid", "from", "from must be before to");
         return;
     }
-    ch_camera_t cam;
-    if (camera_for(c, seg, &cam) != 0) {
-        return;
+    camera_read_t *j = camera_read_new(c, seg);
+    if (j != NULL) {
+        j->outages = 1;
+        j->from = from;
+        j->o.items = json_array();
+        j->o.to = to;
+        j->o.now = now < to ? now : to;
+        camera_read_start(c, j);
     }
-    int64_t id = cam.id;
-    ch_camera_fini(&cam);
-    ch_health_flush(c->api->svc.health);
-    outage_job_t j;
-    memset(&j, 0, sizeof(j));
-    j.items = json_array();
-    j.to = to;
-    j.now = now < to ? now : to;
-    /* Every window up to now (one row per run of the hub): an outage may have begun long
-     * before from. */
-    int rc = ch_health_windows_load(c->api->st, INT64_MIN, INT64_MAX, &j.win);
-    /* The state at from: an outage that began before it is one of the period's. */
-    if (rc == 0) {
-        rc = ch_store_health_range(c->api->st, id, INT64_MIN, from, 1, 1, outage_row, &j);
-    }
-    if (rc == 0) {
-        rc = ch_store_health_range(c->api->st, id, from, to, 0, 0, outage_row, &j);
-    }
-    if (rc == 0 && j.start != 0) {
-        outage_close(&j, 0); /* still going on */
-    }
-    ch_health_windows_fini(&j.win);
-    if (rc != 0) {
-        json_decref(j.items);
-        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
-        return;
-    }
-    char f[32], t[32];
-    ch_time_format_rfc3339(from, f);
-    ch_time_format_rfc3339(to, t);
-    ch_api__reply_json(c, 200, NULL,
-                       json_pack("{s:I, s:s, s:s, s:o, s:I, s:o}", "camera_id", (json_int_t)id,
-                                 "from", f, "to", t, "items", j.items, "total",
-                                 (json_int_t)json_array_size(j.items), "outage_s",
-                                 round_real(j.total_s, 10)));
 }
 
 /* ---- GET /api/v1/reports/availability ------------------------------------------------------ */

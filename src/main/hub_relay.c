@@ -2,8 +2,9 @@
  * main/hub_relay.c: the relay's callbacks (see hub_relay.h). authorize runs on media threads
  * and record on the libuv pool; what they share with the control loop is the access gate
  * (event/, thread-safe: the live grants and the tokens' check). Cameras' sources are read from
- * the store on the control loop only and sent to the relay by message: no media thread waits
- * on the database (checked: every read asserts it runs on the control thread).
+ * the store on the hub's store worker (or, without one, on the control loop) and sent to the
+ * relay by message from the control loop: no media thread waits on the database, and the loop
+ * does not wait for the read either.
  */
 #include "main/hub_relay.h"
 
@@ -14,10 +15,29 @@
 #include "store/store.h"
 
 #include <assert.h>
+#include <sodium.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
+
+/*
+ * Sources asked for (a pull wants its camera's, a camera's settings changed, a camera went),
+ * in the order asked. One batch at a time is on the worker, so the relay hears a camera's
+ * sources in that order whatever the worker's load: a "gone" after a change is never
+ * overtaken by the change's read.
+ */
+typedef struct source_req {
+    int64_t camera_id;
+    int gone; /* no source: nothing to read */
+    ch_media_source_t src;
+} source_req_t;
+
+typedef struct source_batch {
+    struct ch_main_relay *mr;
+    source_req_t *items;
+    size_t n, cap;
+} source_batch_t;
 
 struct ch_main_relay {
     ch_media_relay_t *relay;
@@ -26,8 +46,11 @@ struct ch_main_relay {
     ch_event_follow_t *follow; /* the gate following the grants of the loop's handle */
     int prewarm;
     char listen[96];
-    pthread_t control; /* the control loop's thread, the only one that reads st */
-    ch_store_t *st;    /* the relay's own handle: cameras' stream URLs */
+    pthread_t control;         /* the control loop's thread, the only one that reads st */
+    ch_store_t *st;            /* the relay's own handle: cameras' stream URLs without the worker */
+    ch_store_worker_t *worker; /* the hub's store worker, or NULL */
+    source_batch_t *queued;    /* sources asked for, not yet sent to the worker */
+    int reading;               /* a batch is on the worker */
 };
 
 /* ---- live grants --------------------------------------------------------------------------- */
@@ -72,30 +95,115 @@ static int on_authorize(void *ud, const char *token, size_t len, int64_t camera_
     }
 }
 
-/* On the control loop: reads the camera's stream URL and credentials and sends them to the
- * relay (none when the camera is gone or has no URL). */
-static void send_source(ch_main_relay_t *mr, int64_t camera_id)
+/* Reads the camera's stream URL and credentials from st into *src (left empty when the camera
+ * is gone or has no URL). The worker's thread, or the control loop without a worker. */
+static void read_source(ch_store_t *st, int64_t camera_id, ch_media_source_t *src)
 {
-    assert(pthread_equal(pthread_self(), mr->control));
-    ch_media_source_t src;
-    memset(&src, 0, sizeof(src));
+    memset(src, 0, sizeof(*src));
     ch_camera_t cam;
     ch_camera_init(&cam);
-    int rc = ch_store_camera_get(mr->st, camera_id, &cam);
+    int rc = ch_store_camera_get(st, camera_id, &cam);
     if (rc == 0 && cam.rtsp_url != NULL && cam.rtsp_url[0] != '\0') {
-        snprintf(src.url, sizeof(src.url), "%s", cam.rtsp_url);
-        snprintf(src.user, sizeof(src.user), "%s", cam.rtsp_username ? cam.rtsp_username : "");
-        snprintf(src.password, sizeof(src.password), "%s",
+        snprintf(src->url, sizeof(src->url), "%s", cam.rtsp_url);
+        snprintf(src->user, sizeof(src->user), "%s", cam.rtsp_username ? cam.rtsp_username : "");
+        snprintf(src->password, sizeof(src->password), "%s",
                  cam.rtsp_password ? cam.rtsp_password : "");
     }
     ch_camera_fini(&cam);
-    ch_media_relay_source(mr->relay, camera_id, &src);
+}
+
+static int batch_work(ch_store_t *st, void *ud)
+{
+    source_batch_t *b = ud;
+    for (size_t i = 0; i < b->n; i++) {
+        if (!b->items[i].gone) {
+            read_source(st, b->items[i].camera_id, &b->items[i].src);
+        }
+    }
+    return 0;
+}
+
+static void batch_free(source_batch_t *b)
+{
+    if (b != NULL) {
+        /* The credentials read are not left in freed memory. */
+        sodium_memzero(b->items, b->cap * sizeof(*b->items));
+        ch_free(b->items);
+        ch_free(b);
+    }
+}
+
+static void kick(ch_main_relay_t *mr);
+
+/* Back on the control loop: each source to the relay, in the order asked. */
+static void batch_done(void *ud, int rc)
+{
+    (void)rc;
+    source_batch_t *b = ud;
+    ch_main_relay_t *mr = b->mr;
+    assert(pthread_equal(pthread_self(), mr->control));
+    for (size_t i = 0; i < b->n; i++) {
+        ch_media_relay_source(mr->relay, b->items[i].camera_id,
+                              b->items[i].gone ? NULL : &b->items[i].src);
+    }
+    batch_free(b);
+    mr->reading = 0;
+    kick(mr);
+}
+
+/* Sends what is queued to the worker, unless a batch is there already. Without a worker, or
+ * with one that is full or closing, the batch is read here, on the loop (the order holds: no
+ * batch of ours is on the worker). */
+static void kick(ch_main_relay_t *mr)
+{
+    if (mr->reading || mr->queued == NULL) {
+        return;
+    }
+    source_batch_t *b = mr->queued;
+    mr->queued = NULL;
+    mr->reading = 1;
+    if (mr->worker != NULL && ch_store_async(mr->worker, batch_work, batch_done, b) == 0) {
+        return;
+    }
+    (void)batch_work(mr->st, b);
+    batch_done(b, 0);
+}
+
+/* On the control loop: the camera's source (or none: gone) goes to the relay, after any asked
+ * for before it. */
+static void send_source(ch_main_relay_t *mr, int64_t camera_id, int gone)
+{
+    assert(pthread_equal(pthread_self(), mr->control));
+    source_batch_t *b = mr->queued;
+    if (b == NULL) {
+        b = mr->queued = ch_calloc(1, sizeof(*b));
+        b->mr = mr;
+    }
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 8;
+        source_req_t *items = ch_calloc(cap, sizeof(*items));
+        if (b->n > 0) {
+            memcpy(items, b->items, b->n * sizeof(*items));
+        }
+        ch_free(b->items);
+        b->items = items;
+        b->cap = cap;
+    }
+    b->items[b->n++] = (source_req_t){.camera_id = camera_id, .gone = gone};
+    kick(mr);
+}
+
+void ch_main__relay_set_worker(ch_main_relay_t *mr, ch_store_worker_t *w)
+{
+    if (mr != NULL) {
+        mr->worker = w;
+    }
 }
 
 /* A pull needs the camera's source (the relay's want_source, on the control loop). */
 static void on_want_source(void *ud, int64_t camera_id)
 {
-    send_source(ud, camera_id);
+    send_source(ud, camera_id, 0);
 }
 
 static int on_record(void *ud, const ch_media_record_t *r)
@@ -218,6 +326,7 @@ void ch_main__relay_stop(ch_main_relay_t *mr)
     /* The control loop has ended (serve.c stops the relay after it): one more turn closes the
      * relay's handle on it. */
     uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+    batch_free(mr->queued); /* none: the worker closed first, reading what was queued */
     ch_store_close(mr->st);
     ch_event_gate_free(mr->gate);
     ch_free(mr);
@@ -237,13 +346,12 @@ void ch_main__relay_base(const ch_main_relay_t *mr, char *out, size_t cap)
 
 void ch_main__relay_camera_source(void *ud, int64_t camera_id)
 {
-    send_source(ud, camera_id);
+    send_source(ud, camera_id, 0);
 }
 
 void ch_main__relay_camera_gone(void *ud, int64_t camera_id)
 {
-    ch_main_relay_t *mr = ud;
-    ch_media_relay_source(mr->relay, camera_id, NULL);
+    send_source(ud, camera_id, 1);
 }
 
 void ch_main__relay_live(void *ud, int fd, const void *raw, size_t len)

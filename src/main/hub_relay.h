@@ -1,8 +1,10 @@
 /*
  * hub_relay: the media relay wired to the hub (serve.c). The relay knows nothing of the store,
  * the events engine or the audit log; this file gives it what it asks for:
- *  - a camera's stream URL and credentials, read from its own store handle on the control loop
- *    and sent by message when the relay asks (want_source) or the camera's settings change;
+ *  - a camera's stream URL and credentials, read on the hub's store worker (one batch at a
+ *    time, in the order asked; without a worker, from the relay's own handle on the control
+ *    loop) and sent by message when the relay asks (want_source) or the camera's settings
+ *    change;
  *  - the check of a view token, by the events module's access gate (ch_event_gate_t: the
  *    signature with the node's public key, the expiry, the camera, and that the grant is still
  *    live in the set kept from the engine's notices, so a revoked grant's token is refused at
@@ -27,6 +29,9 @@ typedef struct ch_main_relay ch_main_relay_t;
  * grants (held when pre-warming) and follows its change feed (ch_event_follow_grants). */
 int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_t pk[32],
                          ch_store_t *st, ch_main_relay_t **out);
+/* The store worker that reads cameras' sources from now on (NULL: the relay's own handle, on
+ * the loop). The worker closes before the relay stops: its last reads reach the relay. */
+void ch_main__relay_set_worker(ch_main_relay_t *mr, ch_store_worker_t *w);
 /* Closes every viewer (recorded) and pull; before the audit log closes. NULL is fine. */
 void ch_main__relay_stop(ch_main_relay_t *mr);
 /* "rtsp://HOST:PORT" with the port bound (rtsp.listen may ask for port 0). */

@@ -387,6 +387,14 @@ def test_monthly_availability_report():
         check(page["total"] == 1, page)
         status, _ = h.json("GET", "/api/v1/cameras/%d/health" % off, headers=pk, auth=False)
         check(status == 403, "a provider read another agency's camera: %d" % status)
+        status, err = h.json("GET", "/api/v1/cameras/%d/outages" % off, headers=pk, auth=False)
+        check(status == 403 and err["error"]["code"] == "forbidden",
+              "a provider read another agency's outages: %d %r" % (status, err))
+        # A camera that is not there: 404 for both, whoever asks.
+        for path in ("/api/v1/cameras/999999/health", "/api/v1/cameras/999999/outages",
+                     "/api/v1/cameras/x/health"):
+            status, err = h.json("GET", path)
+            check(status == 404 and err["error"]["code"] == "not_found", (path, status, err))
         h.stop()
     finally:
         h.cleanup()
