@@ -231,6 +231,12 @@ int ch_health_start(ch_health_t *h, uv_loop_t *loop, const char *store_url,
 /* Writes the transitions not yet stored (each tick does; a reader of the store's history calls
  * it first, so what it reads includes the state it sees). NULL or not started: no-op. */
 void ch_health_flush(ch_health_t *h);
+/* From now on the camera set is read, and the transitions and the watch window written, on
+ * the store worker w (the loop's thread; NULL: on the loop with the runner's own handle, as at
+ * start). Requests on w complete in order, so a read queued on w after ch_health_flush sees
+ * the transitions. The worker closes (its last requests completed) before ch_health_stop. */
+struct ch_store_worker;
+void ch_health_set_worker(ch_health_t *h, struct ch_store_worker *w);
 /* Asks for an early rescan (a camera was created, changed or deleted). */
 void ch_health_changed(ch_health_t *h);
 /* Stops the timer, aborts running probes, writes the last transitions and closes the store

@@ -60,7 +60,11 @@ struct ch_health {
     /* The runner (run.c). */
     uv_loop_t *loop;
     uv_timer_t *timer;
-    struct ch_store *st;
+    struct ch_store *st;            /* the runner's own handle: at start, at stop, no worker */
+    struct ch_store_worker *worker; /* the hub's store worker, or NULL (run.c) */
+    int scanning;                   /* a rescan is on the worker */
+    int watching;                   /* a watch window's write is on the worker */
+    unsigned flushing;              /* flushes on the worker */
     ch_health_live_source_fn live_fn;
     void *live_ud;
     int64_t next_rescan_ms;

@@ -20,6 +20,8 @@
 #include "health/health.h"
 #include "store/store.h"
 
+#include <uv.h>
+
 #define T0     1800000000000LL /* 2027-01-15, ms */
 #define MINUTE 60000LL
 #define HOUR   (60 * MINUTE)
@@ -696,6 +698,151 @@ static void test_store_keeps_transitions_and_report_reads_them(void **unused)
     rmdir(dir);
 }
 
+/* ---- the runner on a store worker ----------------------------------------------------------- */
+
+typedef struct rows_seen {
+    size_t n;
+} rows_seen_t;
+
+static int count_row(void *ud, const ch_store_health_row_t *r)
+{
+    (void)r;
+    ((rows_seen_t *)ud)->n++;
+    return 0;
+}
+
+static int count_window(void *ud, int64_t from_ms, int64_t to_ms)
+{
+    (void)from_ms;
+    (void)to_ms;
+    ((rows_seen_t *)ud)->n++;
+    return 0;
+}
+
+static int64_t new_stream_camera(ch_store_t *st, int64_t agency_id, const char *url)
+{
+    ch_camera_t c;
+    ch_camera_init(&c);
+    c.agency_id = agency_id;
+    c.name = "cam";
+    c.kind = "fixed";
+    c.status = "active";
+    c.rtsp_url = (char *)url;
+    assert_int_equal(ch_store_camera_create(st, &c), 0);
+    return c.id;
+}
+
+/* Turns the loop until ok(h, ud) holds, for up to 20 s. */
+static int run_until(uv_loop_t *loop, ch_health_t *h, int (*ok)(ch_health_t *, void *), void *ud)
+{
+    for (int i = 0; i < 2000; i++) {
+        if (ok(h, ud)) {
+            return 1;
+        }
+        uv_run(loop, UV_RUN_NOWAIT);
+        usleep(10000);
+    }
+    return ok(h, ud);
+}
+
+static int watches(ch_health_t *h, void *ud)
+{
+    ch_health_info_t info;
+    return ch_health_get(h, *(int64_t *)ud, &info) == 0;
+}
+
+typedef struct stored {
+    ch_store_t *st;
+    int64_t camera_id;
+} stored_t;
+
+static int offline_stored(ch_health_t *h, void *ud)
+{
+    (void)h;
+    stored_t *s = ud;
+    rows_seen_t n = {0};
+    assert_int_equal(
+        ch_store_health_range(s->st, s->camera_id, INT64_MIN, INT64_MAX, 0, 0, count_row, &n), 0);
+    return n.n > 0;
+}
+
+/*
+ * With the hub's store worker, the runner reads the camera set and writes its transitions and
+ * its watch window there: a camera added by another handle is picked up at the rescan the
+ * worker read, its failed probe's transition to offline reaches the store through the worker,
+ * and so does the watch window; at stop the last writes go through the runner's own handle.
+ */
+static void test_runner_reads_and_writes_on_a_store_worker(void **unused)
+{
+    (void)unused;
+    char dir[] = "/tmp/cctvhub-health-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char url[128];
+    snprintf(url, sizeof(url), "sqlite:%s/h.db", dir);
+    ch_store_t *st = NULL;
+    assert_int_equal(ch_store_open(url, &st, NULL), 0);
+    ch_agency_t a = {
+        .name = "마포구", .kind = "provider", .level = "district", .type = "district-center"};
+    assert_int_equal(ch_store_agency_create(st, &a), 0);
+    /* Port 1 on loopback refuses at once: every probe fails fast. */
+    int64_t first = new_stream_camera(st, a.id, "rtsp://127.0.0.1:1/a");
+
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    ch_health_config_t cfg = {
+        .probe_interval_s = 1, .fail_threshold = 1, .timeout_s = 2, .rescan_s = 3600, .seed = 7};
+    ch_health_t *h = ch_health_new(&cfg);
+    char err[256];
+    assert_int_equal(ch_health_start(h, &loop, url, NULL, NULL, err, sizeof(err)), 0);
+    ch_health_info_t info;
+    assert_int_equal(ch_health_get(h, first, &info), 0); /* read at start, on its own handle */
+
+    ch_store_worker_t *w = NULL;
+    assert_int_equal(ch_store_worker_open(&loop, url, &w, NULL), 0);
+    ch_health_set_worker(h, w);
+    int64_t second = new_stream_camera(st, a.id, "rtsp://127.0.0.1:1/b");
+    assert_int_not_equal(ch_health_get(h, second, &info), 0);
+    ch_health_changed(h);
+    assert_true(run_until(&loop, h, watches, &second));
+
+    stored_t s = {st, second};
+    assert_true(run_until(&loop, h, offline_stored, &s));
+    assert_int_equal(ch_health_state_of(h, second), CH_HEALTH_OFFLINE);
+    rows_seen_t windows = {0};
+    assert_int_equal(ch_store_health_watch_list(st, INT64_MIN, INT64_MAX, count_window, &windows),
+                     0);
+    assert_int_equal(windows.n, 1);
+
+    /* A camera deleted by another handle leaves the set at the next rescan. */
+    assert_int_equal(ch_store_camera_delete(st, first), 0);
+    ch_health_changed(h);
+    for (int i = 0; i < 2000 && ch_health_get(h, first, &info) == 0; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        usleep(10000);
+    }
+    assert_int_not_equal(ch_health_get(h, first, &info), 0);
+
+    ch_health_stop(h);
+    ch_store_worker_close(w);
+    ch_health_set_worker(h, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ch_health_free(h);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    windows.n = 0;
+    assert_int_equal(ch_store_health_watch_list(st, INT64_MIN, INT64_MAX, count_window, &windows),
+                     0);
+    assert_int_equal(windows.n, 1); /* moved, not opened again */
+    ch_store_close(st);
+    char path[160];
+    snprintf(path, sizeof(path), "%s/h.db", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/h.db-wal", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/h.db-shm", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -711,6 +858,7 @@ int main(void)
         cmocka_unit_test(test_report_arithmetic),
         cmocka_unit_test(test_report_windows_merge_and_clip),
         cmocka_unit_test(test_store_keeps_transitions_and_report_reads_them),
+        cmocka_unit_test(test_runner_reads_and_writes_on_a_store_worker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
