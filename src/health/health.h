@@ -419,10 +419,15 @@ typedef struct ch_health_device_event {
 typedef void (*ch_health_device_fn)(void *ud, const ch_health_device_event_t *ev);
 
 /* Creates the watch (nothing connects before ch_health_devices_start). st is borrowed: the
- * loop's store handle, to look devices up and record transitions. Strings are copied.
- * 0 or CH_EINVAL. */
+ * loop's store handle, whose change feed of devices the watch follows; the registry's devices
+ * are read with it here, once, and kept in memory, so a message never waits for the store.
+ * Strings are copied. 0, CH_EINVAL, or CH_EDB (the devices could not be read). */
 int ch_health_devices_new(uv_loop_t *loop, ch_store_t *st, const ch_health_devices_config_t *cfg,
                           ch_health_devices_t **out) CH_MUST_CHECK;
+/* From now on the feed's rereads of devices and the transitions' writes run on the store
+ * worker w, in order (loop thread; NULL: on the loop with st). Requests in flight keep the
+ * watch's memory until they complete (ch_store_worker_close completes them). */
+void ch_health_devices_set_worker(ch_health_devices_t *d, struct ch_store_worker *w);
 /* Who hears of transitions and of bell presses (one each; NULL fn: nobody). */
 void ch_health_devices_on_state(ch_health_devices_t *d, ch_health_device_fn fn, void *ud);
 void ch_health_devices_on_bell(ch_health_devices_t *d, ch_health_device_fn fn, void *ud);

@@ -11,6 +11,13 @@
  * a reachability check on the loop (net's client: resolve, a non-blocking TCP connect within
  * REACH_TIMEOUT_MS, closed at once), which a stop cancels. A lost broker is dialled again after
  * 1 s, doubling up to 30 s.
+ *
+ * The devices: the registry's devices are read once at start and kept in memory, following the
+ * store's change feed (whoever wrote them), so a message never waits for the store: a device
+ * not in memory is not in the registry. With the hub's store worker (ch_health_devices_set_
+ * worker) the feed's rereads and the transitions' writes run there, one batch of each at a
+ * time and in order; a message for a device not in memory while a reread is on the worker
+ * waits for it (at most PARK_MAX messages), so a device created a moment ago is not refused.
  */
 #include "health/health.h"
 #include "net/net.h"
@@ -28,6 +35,7 @@
 #define LOG_EVERY_MS     10000
 #define READ_BURST       256
 #define REACH_TIMEOUT_MS 5000
+#define PARK_MAX         256 /* messages waiting for a reread of the registry's devices */
 
 /* One device the watch has heard from. */
 typedef struct dev {
@@ -43,7 +51,32 @@ typedef struct dev {
     int64_t heartbeat_ms; /* its own, or the default */
     int has_battery;
     double battery;
+    int heard; /* a message of it was accepted: the watch knows its state */
 } device_entry_t;
+
+/* A message that waits for a reread of the registry's devices, parsed. */
+typedef struct parked {
+    ch_health_mqtt_msg_t m;
+    int64_t at;      /* when it came */
+    char topic[128]; /* its start, for the log of a drop */
+} parked_t;
+
+/* The feed's rereads of devices on the store worker: the ids to read, or all of them. */
+typedef struct reread_job {
+    struct ch_health_devices *d;
+    int64_t *ids;
+    size_t nids, cids;
+    int all;
+    ch_device_list_t found; /* the records read (the ids read that are not there are gone) */
+} reread_job_t;
+
+/* Transitions to write on the store worker. */
+typedef struct trans_job {
+    struct ch_health_devices *d;
+    ch_device_transition_t *t; /* strings owned */
+    size_t n, cap;
+    size_t failed;
+} trans_job_t;
 
 /* Why messages were dropped, each logged at most every LOG_EVERY_MS. */
 enum { DROP_TOPIC = 0, DROP_PAYLOAD = 1, DROP_DEVICE = 2, NDROP = 3 };
@@ -86,6 +119,14 @@ struct ch_health_devices {
     device_entry_t **devs;
     size_t dcap, dcount;
     ch_store_watch_t *watch; /* the registry's changes of devices (the store's change feed) */
+    /* The store worker (NULL: the loop's handle st, on the loop). */
+    ch_store_worker_t *worker;
+    reread_job_t *want;  /* rereads asked for, not yet on the worker */
+    int rereading;       /* a reread is on the worker */
+    trans_job_t *writes; /* transitions not yet on the worker */
+    int writing;         /* a write is on the worker */
+    parked_t *parked;    /* messages waiting for the reread, in order */
+    size_t nparked;
     /* Counters. */
     uint64_t connects, received, accepted, dropped[NDROP], dropped_logged[NDROP];
     int64_t drop_logged_at[NDROP];
@@ -174,83 +215,202 @@ static void dev_remove(ch_health_devices_t *d, device_entry_t *v)
     dev_free(v);
 }
 
-/* A device the watch holds changed in the registry: its copy follows the record (its state
- * stays), or goes with a deleted one (a later message looks it up again, and finds none). */
-static void dev_reread(ch_health_devices_t *d, device_entry_t *v, ch_store_op_t op)
+/* The registry's record of a device: its copy follows (its state stays), or is made. */
+static void dev_set(ch_health_devices_t *d, const ch_device_t *rec)
 {
-    ch_device_t rec;
-    if (op == CH_STORE_DELETE || ch_store_device_get(d->st, v->id, &rec) != 0) {
-        dev_remove(d, v);
-        return;
+    device_entry_t *v = dev_find(d, rec->id);
+    if (v == NULL) {
+        v = ch_calloc(1, sizeof(*v));
+        v->id = rec->id;
+        v->state = "unknown";
+        v->heartbeat_ms = d->heartbeat_ms;
+        dev_insert(d, v);
+    } else {
+        ch_free(v->name);
+        ch_free(v->kind);
     }
-    v->agency_id = rec.agency_id; /* moved: its topic's agency changes too */
-    ch_free(v->name);
-    ch_free(v->kind);
-    v->name = ch_strdup(rec.name);
-    v->kind = ch_strdup(rec.kind);
-    v->located = rec.located;
-    v->lat = rec.lat;
-    v->lon = rec.lon;
-    ch_device_fini(&rec);
+    v->agency_id = rec->agency_id; /* moved: its topic's agency changes too */
+    v->name = ch_strdup(rec->name);
+    v->kind = ch_strdup(rec->kind);
+    v->located = rec->located;
+    v->lat = rec->lat;
+    v->lon = rec->lon;
 }
 
-/* The store's change feed of devices, on the loop (whoever wrote them: the API, an import). */
+/* Reads every device of the registry into *out (appended), page by page. 0 or a store code. */
+static int read_all(ch_store_t *st, ch_device_list_t *out)
+{
+    ch_store_filter_t f = {.limit = 1000};
+    for (;;) {
+        ch_device_list_t page;
+        int rc = ch_store_device_list(st, &f, &page);
+        if (rc != 0) {
+            return rc;
+        }
+        if (page.count > 0) {
+            out->items = ch_realloc(out->items, (out->count + page.count) * sizeof(*out->items));
+            memcpy(out->items + out->count, page.items, page.count * sizeof(*page.items));
+            out->count += page.count;
+            f.after_id = page.items[page.count - 1].id;
+        }
+        size_t n = page.count;
+        ch_free(page.items); /* the records moved into out */
+        if (n < 1000) {
+            return 0;
+        }
+    }
+}
+
+/* Reads the devices of j (all, or its ids) with st into j->found. */
+static int reread_work(ch_store_t *st, void *ud)
+{
+    reread_job_t *j = ud;
+    if (j->all) {
+        return read_all(st, &j->found);
+    }
+    j->found.items = ch_calloc(j->nids + 1, sizeof(*j->found.items));
+    for (size_t i = 0; i < j->nids; i++) {
+        ch_device_t *rec = &j->found.items[j->found.count];
+        int rc = ch_store_device_get(st, j->ids[i], rec);
+        if (rc == 0) {
+            j->found.count++;
+        } else if (rc != CH_ENOTFOUND) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Takes what a reread found: the devices read follow their records; the ids asked for (every
+ * device held, for all) that were not found are gone from the registry and go. */
+static void reread_apply(ch_health_devices_t *d, reread_job_t *j)
+{
+    int64_t *found = ch_calloc(j->found.count + 1, sizeof(*found));
+    for (size_t i = 0; i < j->found.count; i++) {
+        dev_set(d, &j->found.items[i]);
+        found[i] = j->found.items[i].id;
+    }
+    qsort(found, j->found.count, sizeof(*found), cmp_id);
+    int64_t *asked = j->ids;
+    size_t nasked = j->nids;
+    int64_t *held = NULL;
+    if (j->all) {
+        held = ch_calloc(d->dcount + 1, sizeof(*held));
+        nasked = 0;
+        for (size_t i = 0; i < d->dcap; i++) {
+            if (d->devs[i] != NULL) {
+                held[nasked++] = d->devs[i]->id;
+            }
+        }
+        asked = held;
+    }
+    for (size_t i = 0; i < nasked; i++) {
+        if (bsearch(&asked[i], found, j->found.count, sizeof(*found), cmp_id) == NULL) {
+            device_entry_t *v = dev_find(d, asked[i]);
+            if (v != NULL) {
+                dev_remove(d, v);
+            }
+        }
+    }
+    ch_free(held);
+    ch_free(found);
+}
+
+static void reread_free(reread_job_t *j)
+{
+    if (j != NULL) {
+        ch_free(j->ids);
+        ch_device_list_free(&j->found);
+        ch_free(j);
+    }
+}
+
+static void replay_parked(ch_health_devices_t *d);
+static void reread_send(ch_health_devices_t *d);
+
+static void reread_done(void *ud, int rc)
+{
+    reread_job_t *j = ud;
+    ch_health_devices_t *d = j->d;
+    d->rereading = 0;
+    d->handles--;
+    if (d->closing) {
+        reread_free(j);
+        if (d->handles == 0) {
+            ch_health_devices_close(d); /* finishes the free */
+        }
+        return;
+    }
+    if (rc == 0) {
+        reread_apply(d, j);
+    } else {
+        /* The copies stay as they were; the next change of devices reads again. */
+        ch_log(CH_LOG_ERROR, "health", "msg=\"devices not read again\" error=\"%s\"",
+               ch_strerror(rc));
+    }
+    reread_free(j);
+    reread_send(d);
+    if (!d->rereading) {
+        replay_parked(d);
+    }
+}
+
+/* Sends the rereads asked for to the worker, unless one is there already; without a worker (or
+ * with one that is full or closing), reads them here with the loop's handle. */
+static void reread_send(ch_health_devices_t *d)
+{
+    reread_job_t *j = d->want;
+    if (d->rereading || j == NULL) {
+        return;
+    }
+    d->want = NULL;
+    if (d->worker != NULL && ch_store_async(d->worker, reread_work, reread_done, j) == 0) {
+        d->rereading = 1;
+        d->handles++;
+        return;
+    }
+    d->rereading = 1;
+    d->handles++;
+    reread_done(j, reread_work(d->st, j));
+}
+
+/* The store's change feed of devices, on the loop (whoever wrote them: the API, an import): the
+ * devices changed are read again, after any reread asked for before. */
 static void on_device_changed(void *ud, const ch_store_change_t *c)
 {
     ch_health_devices_t *d = ud;
-    if (c->id > 0) {
-        device_entry_t *v = dev_find(d, c->id);
-        if (v != NULL) {
-            dev_reread(d, v, c->op);
-        }
+    if (d->closing) {
         return;
     }
-    /* Many devices: every one held is read again (their ids first: rereads may remove). */
-    int64_t *ids = ch_malloc((d->dcount + 1) * sizeof(*ids));
-    size_t n = 0;
-    for (size_t i = 0; i < d->dcap; i++) {
-        if (d->devs[i] != NULL) {
-            ids[n++] = d->devs[i]->id;
-        }
+    reread_job_t *j = d->want;
+    if (j == NULL) {
+        j = d->want = ch_calloc(1, sizeof(*j));
+        j->d = d;
     }
-    for (size_t i = 0; i < n; i++) {
-        device_entry_t *v = dev_find(d, ids[i]);
-        if (v != NULL) {
-            dev_reread(d, v, CH_STORE_UPDATE);
+    if (c->id <= 0) {
+        j->all = 1; /* many devices: the registry's again */
+    } else if (!j->all) {
+        if (j->nids == j->cids) {
+            j->cids = j->cids ? j->cids * 2 : 8;
+            j->ids = ch_realloc(j->ids, j->cids * sizeof(*j->ids));
         }
+        j->ids[j->nids++] = c->id;
     }
-    ch_free(ids);
+    reread_send(d);
 }
 
-/* The device of a message: from memory, else from the store (then kept). NULL when the
- * registry has no such device or it belongs to another agency than the topic says. */
+/* The device of a message, from memory. NULL when the registry has no such device or it
+ * belongs to another agency than the topic says. */
 static device_entry_t *dev_lookup(ch_health_devices_t *d, int64_t agency_id, int64_t id)
 {
     device_entry_t *v = dev_find(d, id);
-    if (v != NULL) {
-        return v->agency_id == agency_id ? v : NULL;
-    }
-    ch_device_t rec;
-    if (ch_store_device_get(d->st, id, &rec) != 0) {
-        return NULL;
-    }
-    if (rec.agency_id != agency_id) {
-        ch_device_fini(&rec);
-        return NULL;
-    }
-    v = ch_calloc(1, sizeof(*v));
-    v->id = id;
-    v->agency_id = rec.agency_id;
-    v->name = ch_strdup(rec.name);
-    v->kind = ch_strdup(rec.kind);
-    v->located = rec.located;
-    v->lat = rec.lat;
-    v->lon = rec.lon;
-    v->state = "unknown";
-    v->heartbeat_ms = d->heartbeat_ms;
-    ch_device_fini(&rec);
-    dev_insert(d, v);
-    return v;
+    return v != NULL && v->agency_id == agency_id ? v : NULL;
 }
 
 static void dev_event(const device_entry_t *v, const char *old_state, int64_t at,
@@ -270,7 +430,75 @@ static void dev_event(const device_entry_t *v, const char *old_state, int64_t at
     ev->lon = v->lon;
 }
 
-/* Moves v to state (a static string) at time at: recorded in the store, then told. */
+static void trans_free(trans_job_t *j)
+{
+    if (j != NULL) {
+        for (size_t i = 0; i < j->n; i++) {
+            ch_free(j->t[i].from_state);
+            ch_free(j->t[i].to_state);
+            ch_free(j->t[i].reason);
+        }
+        ch_free(j->t);
+        ch_free(j);
+    }
+}
+
+static int trans_work(ch_store_t *st, void *ud)
+{
+    trans_job_t *j = ud;
+    int rc = 0;
+    for (size_t i = 0; i < j->n; i++) {
+        int one = ch_store_device_transition_create(st, &j->t[i]);
+        if (one != 0) {
+            j->failed++;
+            rc = one;
+        }
+    }
+    return rc;
+}
+
+static void trans_send(ch_health_devices_t *d);
+
+static void trans_done(void *ud, int rc)
+{
+    trans_job_t *j = ud;
+    ch_health_devices_t *d = j->d;
+    if (rc != 0) {
+        ch_log(CH_LOG_ERROR, "health",
+               "msg=\"device transitions not stored\" count=%zu error=\"%s\"", j->failed,
+               ch_strerror(rc));
+    }
+    trans_free(j);
+    d->writing = 0;
+    d->handles--;
+    if (d->closing && d->handles == 0) {
+        trans_free(d->writes);
+        d->writes = NULL;
+        ch_health_devices_close(d); /* finishes the free */
+        return;
+    }
+    trans_send(d);
+}
+
+/* Sends the transitions not yet written to the worker, unless a write is there already;
+ * without a worker (or with one that is full or closing), writes them here. */
+static void trans_send(ch_health_devices_t *d)
+{
+    trans_job_t *j = d->writes;
+    if (d->writing || j == NULL) {
+        return;
+    }
+    d->writes = NULL;
+    d->writing = 1;
+    d->handles++;
+    if (d->worker != NULL && ch_store_async(d->worker, trans_work, trans_done, j) == 0) {
+        return;
+    }
+    trans_done(j, trans_work(d->st, j));
+}
+
+/* Moves v to state (a static string) at time at: queued for the store (written in order, on
+ * the worker when there is one), then told. */
 static void dev_transition(ch_health_devices_t *d, device_entry_t *v, const char *state, int64_t at,
                            const char *reason)
 {
@@ -280,19 +508,24 @@ static void dev_transition(ch_health_devices_t *d, device_entry_t *v, const char
     const char *old = v->state;
     v->state = state;
     v->since_ms = at;
-    ch_device_transition_t t;
-    memset(&t, 0, sizeof(t));
-    t.device_id = v->id;
-    t.agency_id = v->agency_id;
-    t.from_state = (char *)old;
-    t.to_state = (char *)state;
-    t.at = at;
-    t.reason = (char *)reason;
-    if (ch_store_device_transition_create(d->st, &t) != 0) {
-        ch_log(CH_LOG_ERROR, "health",
-               "msg=\"device transition not stored\" device=%" PRId64 " error=\"%s\"", v->id,
-               ch_store_errmsg(d->st));
+    trans_job_t *j = d->writes;
+    if (j == NULL) {
+        j = d->writes = ch_calloc(1, sizeof(*j));
+        j->d = d;
     }
+    if (j->n == j->cap) {
+        j->cap = j->cap ? j->cap * 2 : 16;
+        j->t = ch_realloc(j->t, j->cap * sizeof(*j->t));
+    }
+    j->t[j->n++] = (ch_device_transition_t){
+        .device_id = v->id,
+        .agency_id = v->agency_id,
+        .from_state = ch_strdup(old),
+        .to_state = ch_strdup(state),
+        .at = at,
+        .reason = reason != NULL ? ch_strdup(reason) : NULL,
+    };
+    trans_send(d);
     ch_log(CH_LOG_INFO, "health",
            "msg=\"device state\" device=%" PRId64 " from=%s to=%s "
            "reason=\"%s\"",
@@ -329,32 +562,17 @@ static void drop(ch_health_devices_t *d, int why_kind, const char *topic, const 
     ch_buf_fini(&b);
 }
 
-static void handle_message(ch_health_devices_t *d, const char *topic, const void *payload,
-                           size_t len)
+/* A parsed message of a device the watch holds, come at now. */
+static void handle_device(ch_health_devices_t *d, const char *topic, const ch_health_mqtt_msg_t *mp,
+                          device_entry_t *v, int64_t now)
 {
-    d->received++;
-    ch_health_mqtt_msg_t m;
-    char why[128];
-    int rc = ch_health_mqtt_parse(d->prefix, topic, payload, len, &m, why, sizeof(why));
-    if (rc == CH_ENOENT) {
-        drop(d, DROP_TOPIC, topic, why);
-        return;
-    }
-    if (rc != 0) {
-        drop(d, DROP_PAYLOAD, topic, why);
-        return;
-    }
-    device_entry_t *v = dev_lookup(d, m.agency_id, m.device_id);
-    if (v == NULL) {
-        drop(d, DROP_DEVICE, topic, "no such device of that agency in the registry");
-        return;
-    }
+    const ch_health_mqtt_msg_t m = *mp;
     if (m.kind == CH_HEALTH_MQTT_EVENT && strcmp(v->kind, "emergency-bell") != 0) {
         drop(d, DROP_DEVICE, topic, "a bell-pressed event from a device that is not a bell");
         return;
     }
     d->accepted++;
-    int64_t now = now_ms(d);
+    v->heard = 1;
     v->last_seen_ms = now;
     if (m.has_battery) {
         v->has_battery = 1;
@@ -389,6 +607,58 @@ static void handle_message(ch_health_devices_t *d, const char *topic, const void
             d->on_bell(d->on_bell_ud, &ev);
         }
         break;
+    }
+}
+
+static void handle_message(ch_health_devices_t *d, const char *topic, const void *payload,
+                           size_t len)
+{
+    d->received++;
+    ch_health_mqtt_msg_t m;
+    char why[128];
+    int rc = ch_health_mqtt_parse(d->prefix, topic, payload, len, &m, why, sizeof(why));
+    if (rc == CH_ENOENT) {
+        drop(d, DROP_TOPIC, topic, why);
+        return;
+    }
+    if (rc != 0) {
+        drop(d, DROP_PAYLOAD, topic, why);
+        return;
+    }
+    int64_t now = now_ms(d);
+    device_entry_t *v = dev_lookup(d, m.agency_id, m.device_id);
+    if (v == NULL && (d->rereading || d->want != NULL) && d->nparked < PARK_MAX) {
+        /* The registry's devices are being read again (one was created, moved or deleted a
+         * moment ago): the message waits for that read. */
+        if (d->parked == NULL) {
+            d->parked = ch_calloc(PARK_MAX, sizeof(*d->parked));
+        }
+        parked_t *p = &d->parked[d->nparked++];
+        p->m = m;
+        p->at = now;
+        snprintf(p->topic, sizeof(p->topic), "%s", topic);
+        return;
+    }
+    if (v == NULL) {
+        drop(d, DROP_DEVICE, topic, "no such device of that agency in the registry");
+        return;
+    }
+    handle_device(d, topic, &m, v, now);
+}
+
+/* The messages that waited for a reread, in the order they came, now that it is done. */
+static void replay_parked(ch_health_devices_t *d)
+{
+    size_t n = d->nparked;
+    d->nparked = 0;
+    for (size_t i = 0; i < n; i++) {
+        const parked_t *p = &d->parked[i];
+        device_entry_t *v = dev_lookup(d, p->m.agency_id, p->m.device_id);
+        if (v == NULL) {
+            drop(d, DROP_DEVICE, p->topic, "no such device of that agency in the registry");
+        } else {
+            handle_device(d, p->topic, &p->m, v, p->at);
+        }
     }
 }
 
@@ -743,6 +1013,20 @@ int ch_health_devices_new(uv_loop_t *loop, ch_store_t *st, const ch_health_devic
         rc = CH_EDB;
         goto fail;
     }
+    /* The registry's devices, once; the feed keeps them (at start, on the loop's handle). */
+    ch_device_list_t all = {0};
+    if (read_all(st, &all) != 0) {
+        ch_log(CH_LOG_ERROR, "health", "msg=\"devices not read\" error=\"%s\"",
+               ch_store_errmsg(st));
+        ch_device_list_free(&all);
+        ch_store_unwatch(st, d->watch);
+        rc = CH_EDB;
+        goto fail;
+    }
+    for (size_t i = 0; i < all.count; i++) {
+        dev_set(d, &all.items[i]);
+    }
+    ch_device_list_free(&all);
     uv_timer_init(loop, &d->tick);
     uv_timer_init(loop, &d->backoff);
     d->tick.data = d->backoff.data = d;
@@ -800,10 +1084,17 @@ void ch_health_devices_stats(const ch_health_devices_t *d, ch_health_devices_sta
     out->dropped_device = d->dropped[DROP_DEVICE];
 }
 
+void ch_health_devices_set_worker(ch_health_devices_t *d, ch_store_worker_t *w)
+{
+    if (d != NULL) {
+        d->worker = w;
+    }
+}
+
 int ch_health_devices_state(const ch_health_devices_t *d, int64_t id, ch_health_device_state_t *out)
 {
     const device_entry_t *v = dev_find(d, id);
-    if (v == NULL) {
+    if (v == NULL || !v->heard) {
         return CH_ENOENT;
     }
     *out = (ch_health_device_state_t){
@@ -858,6 +1149,9 @@ void ch_health_devices_close(ch_health_devices_t *d)
         return; /* called again from the last close */
     }
     mosquitto_destroy(d->mosq);
+    reread_free(d->want);
+    trans_free(d->writes);
+    ch_free(d->parked);
     for (size_t i = 0; i < d->dcap; i++) {
         if (d->devs[i] != NULL) {
             dev_free(d->devs[i]);

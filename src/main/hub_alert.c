@@ -120,13 +120,21 @@ int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *s
             .topic_prefix = cfg->mqtt_topic_prefix,
             .heartbeat_ms = (int64_t)cfg->mqtt_heartbeat_s * 1000,
         };
-        if (ch_health_devices_new(loop, st, &dcfg, &ma->devices) != 0) {
-            fprintf(stderr, "cctvhub serve: configuration error: mqtt.tls_ca, mqtt.tls_cert or "
-                            "mqtt.tls_key: the TLS files cannot be used\n");
+        int drc = ch_health_devices_new(loop, st, &dcfg, &ma->devices);
+        if (drc != 0) {
+            if (drc == CH_EDB) {
+                fprintf(stderr,
+                        "cctvhub serve: the MQTT device watch cannot read the devices: "
+                        "%s\n",
+                        ch_store_errmsg(st));
+            } else {
+                fprintf(stderr, "cctvhub serve: configuration error: mqtt.tls_ca, mqtt.tls_cert "
+                                "or mqtt.tls_key: the TLS files cannot be used\n");
+            }
             ch_main__alerts_close(ma);
             uv_run(loop, UV_RUN_NOWAIT);
             ch_main__alerts_free(ma);
-            return CH_EXIT_CONFIG;
+            return drc == CH_EDB ? CH_EXIT_STORE : CH_EXIT_CONFIG;
         }
         ch_health_devices_on_state(ma->devices, on_device_state, ma);
         ch_health_devices_on_bell(ma->devices, on_bell, ma);
@@ -139,6 +147,13 @@ int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *s
     }
     *out = ma;
     return 0;
+}
+
+void ch_main__alerts_set_worker(ch_main_alerts_t *ma, ch_store_worker_t *w)
+{
+    if (ma != NULL && ma->devices != NULL) {
+        ch_health_devices_set_worker(ma->devices, w);
+    }
 }
 
 void ch_main__alerts_services(ch_main_alerts_t *ma, ch_api_services_t *svc)
