@@ -411,12 +411,15 @@ typedef struct ch_registry_waiter {
     void *ud;
 } ch_registry_waiter_t;
 
-/* What a change knows that the store's feed cannot say: its actor and, for a camera's update,
- * the stream before it (stream_known; the strings owned). */
+/* What a change knows that the store's feed cannot say: its actor, for a camera's update the
+ * stream before it (stream_known; the strings owned), and for a camera's create or update the
+ * record as committed (read back by the work), so that the follower need not read it again on
+ * the loop. */
 typedef struct ch_registry_told {
     const char *actor;
     int stream_known;
     char *url, *username, *password;
+    const ch_camera_t *camera; /* borrowed from the request while it is told, or NULL */
 } ch_registry_told_t;
 
 /* The registry of one store handle: the store and who follows its camera changes (the geo

@@ -245,18 +245,23 @@ static void camera_committed(void *ud, const ch_store_change_t *c)
     ch_camera_init(&cam);
     unsigned what = CH_REGISTRY_CAMERA_DELETED;
     const ch_camera_t *rec = NULL;
-    if (c->op != CH_STORE_DELETE && ch_store_camera_get(reg->st, c->id, &cam) == 0) {
-        rec = &cam;
+    if (c->op != CH_STORE_DELETE && told != NULL && told->camera != NULL &&
+        told->camera->id == c->id) {
+        rec = told->camera; /* the use case read it back on its own handle: no read here */
+    } else if (c->op != CH_STORE_DELETE && ch_store_camera_get(reg->st, c->id, &cam) == 0) {
+        rec = &cam; /* another handle's change (a command beside the hub) */
+    }
+    if (rec != NULL) {
         what = c->op == CH_STORE_INSERT ? CH_REGISTRY_CAMERA_CREATED : CH_REGISTRY_CAMERA_UPDATED;
     }
     if (what == CH_REGISTRY_CAMERA_UPDATED) {
         /* Only active cameras are granted: one no longer active loses its live grants. */
-        if (cam.status == NULL || strcmp(cam.status, "active") != 0) {
+        if (rec->status == NULL || strcmp(rec->status, "active") != 0) {
             what |= CH_REGISTRY_CAMERA_INACTIVE;
         }
-        if (told == NULL || !told->stream_known || text_differs(told->url, cam.rtsp_url) ||
-            text_differs(told->username, cam.rtsp_username) ||
-            text_differs(told->password, cam.rtsp_password)) {
+        if (told == NULL || !told->stream_known || text_differs(told->url, rec->rtsp_url) ||
+            text_differs(told->username, rec->rtsp_username) ||
+            text_differs(told->password, rec->rtsp_password)) {
             what |= CH_REGISTRY_CAMERA_SOURCE;
         }
     }
@@ -475,6 +480,12 @@ static int create_on(ch_store_t *st, ch_registry_req_t *q)
     if (rc == 0) {
         rc = run_recorded(st, q->kind, "create", op_write, &q->rec, &q->audit, &q->fault);
     }
+    if (rc == 0 && q->kind == CH_REGISTRY_CAMERA) {
+        /* What is stored now (the store's defaults included): the followers get it as told. */
+        int64_t id = q->rec.camera.id;
+        ch_registry_record_fini(q->kind, &q->rec);
+        rc = get_on(st, q->kind, id, &q->rec, &q->fault);
+    }
     return rc;
 }
 
@@ -586,8 +597,10 @@ int ch_registry_req_work(ch_store_t *st, void *ud)
 
 void ch_registry_req_telling(void *ud, int rc)
 {
-    (void)rc;
     ch_registry_req_t *q = ud;
+    q->told.camera = rc == 0 && q->kind == CH_REGISTRY_CAMERA && q->verb != CH_REGISTRY_DELETE
+                         ? &q->rec.camera
+                         : NULL;
     q->reg->pending = &q->told;
 }
 
@@ -601,6 +614,7 @@ void ch_registry_req_told(ch_registry_req_t *q)
 int ch_registry_run(ch_registry_req_t *q)
 {
     ch_registry_req_telling(q, 0); /* the loop's handle tells at its commit */
+    q->told.camera = NULL;         /* told inside the work, before it read the record back */
     int rc = ch_registry_req_work(q->reg->st, q);
     ch_registry_req_told(q);
     return rc;

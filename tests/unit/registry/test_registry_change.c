@@ -41,6 +41,8 @@ typedef struct told {
     int64_t ids[4];
     size_t nids;
     int had_camera;
+    const ch_camera_t *camera; /* the record told (valid during the telling only) */
+    char url[64];              /* its stream URL then */
     char actor[32];
 } told_t;
 
@@ -80,6 +82,10 @@ static void follow(void *ud, const ch_registry_change_t *change)
         memcpy(t->ids, change->ids, t->nids * sizeof(int64_t));
     }
     t->had_camera = change->camera != NULL;
+    t->camera = change->camera;
+    snprintf(t->url, sizeof(t->url), "%s",
+             change->camera != NULL && change->camera->rtsp_url != NULL ? change->camera->rtsp_url
+                                                                        : "");
     snprintf(t->actor, sizeof(t->actor), "%s", change->actor != NULL ? change->actor : "");
 }
 
@@ -534,6 +540,31 @@ static void test_a_change_on_the_store_worker_is_told_on_the_loop(void **state)
     assert_int_equal(fx->told.ids[0], id);
     assert_string_equal(fx->told.actor, "user:admin");
     assert_string_equal(fx->rec.action, "camera.update");
+    /* The followers got the record the work read back on the worker's handle: the loop read
+     * nothing. */
+    assert_ptr_equal(fx->told.camera, &q.rec.camera);
+    assert_string_equal(fx->told.url, "rtsp://cam.example/w");
+    ch_registry_req_fini(&q);
+
+    /* A camera created on the worker: told with the record as stored (its times included). */
+    ch_registry_req_init(&q, &fx->reg, CH_REGISTRY_CREATE, CH_REGISTRY_CAMERA, &admin,
+                         &fx->recorder);
+    q.rec.camera.agency_id = fx->own;
+    q.rec.camera.name = ch_strdup("종로 10");
+    q.rec.camera.kind = ch_strdup("fixed");
+    q.rec.camera.status = ch_strdup("active");
+    q.rec.camera.rtsp_url = ch_strdup("rtsp://cam.example/new");
+    fx->told.count = 0;
+    assert_int_equal(
+        ch_store_async_watched(w, ch_registry_req_work, ch_registry_req_telling, req_done, &q), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(q.fault.rc, 0);
+    assert_int_equal(fx->told.count, 1);
+    assert_int_equal(fx->told.what, CH_REGISTRY_CAMERA_CREATED);
+    assert_int_equal(fx->told.ids[0], q.rec.camera.id);
+    assert_ptr_equal(fx->told.camera, &q.rec.camera);
+    assert_string_equal(fx->told.url, "rtsp://cam.example/new");
+    assert_true(q.rec.camera.created_at > 0 && q.rec.camera.updated_at > 0);
     ch_registry_req_fini(&q);
 
     ch_registry_actor_t provider = {
