@@ -879,8 +879,9 @@ static void ch__serve_urls(ch_serve_t *s, char *ws_base, size_t cap)
 }
 
 /* The store worker: a thread with its own handle on the store, for the reads and the
- * registry's changes the API must not make the loop wait for (ch_api_services_t.store_worker);
- * what it commits is told to the watchers of the loop's handle (the registry's feed). */
+ * registry's changes the API must not make the loop wait for (ch_api_services_t.store_worker)
+ * and the alert engine's writes; what it commits is told to the watchers of the loop's handle
+ * (the registry's feed, the alerts'). */
 static int ch__serve_store_worker_start(ch_serve_t *s)
 {
     char *err = NULL;
@@ -891,11 +892,19 @@ static int ch__serve_store_worker_start(ch_serve_t *s)
         return CH_EXIT_STORE;
     }
     ch_store_worker_feed(s->store_worker, s->store);
+    ch_alert_engine_t *alerts = ch_main__alerts_engine(s->alerts);
+    if (alerts != NULL) {
+        ch_alert_use_worker(alerts, s->store_worker);
+    }
     return CH_EXIT_OK;
 }
 
 static void ch__serve_store_worker_stop(ch_serve_t *s)
 {
+    ch_alert_engine_t *alerts = ch_main__alerts_engine(s->alerts);
+    if (alerts != NULL) {
+        ch_alert_use_worker(alerts, NULL); /* from now on at once, on the loop's handle */
+    }
     ch_store_worker_close(s->store_worker); /* what is queued still runs and completes */
     s->store_worker = NULL;
     uv_run(s->loop, UV_RUN_NOWAIT); /* its handle closes, then its memory goes */
