@@ -1,9 +1,10 @@
 /*
  * The alert engine on the store's feed, on a real loop and a temporary SQLite file: alerts
  * written by the store worker reach the listeners once, when their rows are committed; a
- * resolve that arrives before its create is written is not lost; an alert acknowledged or
- * resolved by a second handle (an operator through another handle, another node) is heard at
- * the feed's poll, and the rules follow it.
+ * resolve that arrives before its create is written is not lost; an acknowledgement made on
+ * the worker as the API makes it is heard once, as written; an alert acknowledged or resolved
+ * by a second handle (an operator through another handle, another node) is heard at the feed's
+ * poll, and the rules follow it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -236,6 +237,72 @@ static void test_an_ack_written_by_a_second_handle_is_heard_at_the_poll(void **s
     assert_int_equal(heard_count(fx), 2);
 }
 
+/* The API's acknowledgement: written on the worker, the alert as written handed to the engine
+ * before the worker's commit is told (ch_alert_written). */
+typedef struct ack_job {
+    fixture_t *fx;
+    int64_t id;
+    json_t *after;
+    int done;
+} ack_job_t;
+
+static int ack_work(ch_store_t *st, void *ud)
+{
+    ack_job_t *j = ud;
+    int rc = ch_store_begin(st);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = ch_alert_ack_write(st, j->id, "user:admin", NULL, j->fx->now, &j->after);
+    if (rc == 0) {
+        rc = ch_store_commit(st);
+    }
+    if (rc != 0) {
+        ch_store_rollback(st);
+    }
+    return rc;
+}
+
+static void ack_telling(void *ud, int rc)
+{
+    ack_job_t *j = ud;
+    if (rc == 0) {
+        ch_alert_written(j->fx->eng, j->after);
+    }
+}
+
+static void ack_done(void *ud, int rc)
+{
+    ack_job_t *j = ud;
+    j->done = rc == 0 ? 1 : -1;
+}
+
+static void test_an_ack_on_the_worker_is_heard_once_as_written(void **state)
+{
+    fixture_t *fx = *state;
+    ch_alert_use_worker(fx->eng, fx->w);
+    ch_alert_device_state(fx->eng, 3, fx->agency, NULL, "online", "offline", fx->now, NULL);
+    run(fx);
+    assert_int_equal(heard_count(fx), 1);
+    ack_job_t j = {.fx = fx, .id = heard_id(fx, 0)};
+    assert_int_equal(ch_store_async_watched(fx->w, ack_work, ack_telling, ack_done, &j), 0);
+    run(fx);
+    assert_int_equal(j.done, 1);
+    assert_int_equal(heard_count(fx), 2);
+    assert_true(json_equal(j.after, json_array_get(fx->heard, 1)));
+    assert_string_equal(heard_str(fx, 1, "state"), "acknowledged");
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    run(fx);
+    assert_int_equal(heard_count(fx), 2);
+    json_decref(j.after);
+    /* Still the device's open alert: the device heard again resolves it. */
+    ch_alert_device_state(fx->eng, 3, fx->agency, NULL, "offline", "online", fx->now, NULL);
+    run(fx);
+    assert_int_equal(heard_count(fx), 3);
+    assert_int_equal(heard_id(fx, 2), heard_id(fx, 0));
+    assert_string_equal(heard_str(fx, 2, "state"), "resolved");
+}
+
 static void test_an_alert_resolved_elsewhere_frees_its_subject(void **state)
 {
     fixture_t *fx = *state;
@@ -295,6 +362,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_an_ack_written_by_a_second_handle_is_heard_at_the_poll,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_ack_on_the_worker_is_heard_once_as_written, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_an_alert_resolved_elsewhere_frees_its_subject, setup,
                                         teardown),
     };
