@@ -68,12 +68,47 @@ static slot_t *idmap_get(idmap_t *m, int64_t key)
 
 /* ---- the engine ----------------------------------------------------------------------------- */
 
+/* A rule's slot while its alert's create is on the store worker: no second alert is raised,
+ * and a resolve waits in the create's request (alert_req_t.resolve_after). */
+#define PENDING ((int64_t)-1)
+
+typedef enum req_kind {
+    REQ_CREATE,  /* an alert raised */
+    REQ_RESOLVE, /* an alert's cause cleared */
+    REQ_READ,    /* an alert another handle changed, read to tell the listeners */
+} req_kind_t;
+
+/*
+ * One write (or read) of the engine, on the store worker or, without one, at once on the
+ * loop's handle. The worker's thread touches only rec, id, changed and err (work); everything
+ * else is the loop's. A create stays in the engine's list of creates until its id is known, so
+ * that a resolve arriving meanwhile finds it.
+ */
+typedef struct alert_req {
+    struct alert_req *next; /* in eng->creates, while a create is in flight */
+    ch_alert_engine_t *eng;
+    req_kind_t kind;
+    idmap_t *map;      /* create: the rule's map, its subject's slot PENDING; NULL: the bell */
+    int64_t id;        /* resolve, read: the alert */
+    ch_alert_t rec;    /* create: the alert; resolve, read: the row as read (and written) */
+    char *reason;      /* resolve, or a create resolved before it was written */
+    int64_t at_ms;     /* the resolve's time */
+    int resolve_after; /* create: its cause cleared while it was in flight */
+    int changed;       /* resolve: the row was changed (it was not resolved already) */
+    int heard;         /* the feed told the change, and the listeners heard it */
+    int async;         /* on the worker (counted in eng->in_flight) */
+    int64_t *id_out;   /* create, or NULL: where its id goes when written at once */
+    char err[200];     /* the store's message when work failed */
+} alert_req_t;
+
 struct ch_alert_engine {
     ch_store_t *st;
     ch_alert_config_t cfg;
+    ch_store_worker_t *worker; /* NULL: every write on st, at once */
+    ch_store_watch_t *watch;   /* the alerts' feed on st */
     /* cameras: a = provider id, b = down since (ms; 0 = not down), c = open camera-offline
      * alert id. providers: a = cameras down, c = open provider-down alert id. devices: c = open
-     * device-offline alert id. */
+     * device-offline alert id. An id is PENDING while its create is on the worker. */
     idmap_t cams, providers, devices;
     struct {
         ch_alert_listener_fn fn;
@@ -82,11 +117,22 @@ struct ch_alert_engine {
     int nlisteners;
     uint64_t raised, resolved;
     int64_t cameras_down;
+    alert_req_t *creates; /* creates in flight whose id is not known yet */
+    alert_req_t *cur;     /* the request whose change the feed tells now */
+    json_t *written;      /* ch_alert_written: the alert the next change of it is */
+    int64_t mute_id;      /* ch_alert_ack: its own change is not published */
+    size_t in_flight;     /* requests on the worker */
+    int freeing;          /* ch_alert_free with requests in flight: the last one frees */
 };
 
 static int64_t now_ms(const ch_alert_engine_t *eng)
 {
     return eng->cfg.clock != NULL ? eng->cfg.clock(eng->cfg.clock_ud) : ch_time_now_ms();
+}
+
+int64_t ch_alert_now(const ch_alert_engine_t *eng)
+{
+    return now_ms(eng);
 }
 
 static void rfc3339_or_null(json_t *o, const char *key, int64_t ms)
@@ -128,6 +174,13 @@ void ch_alert_publish(ch_alert_engine_t *eng, const json_t *alert)
     }
 }
 
+static void publish_record(ch_alert_engine_t *eng, const ch_alert_t *a)
+{
+    json_t *j = ch_alert_to_json(a);
+    ch_alert_publish(eng, j);
+    json_decref(j);
+}
+
 void ch_alert_unlisten(ch_alert_engine_t *eng, ch_alert_listener_fn fn, void *ud)
 {
     for (int i = 0; i < eng->nlisteners; i++) {
@@ -151,77 +204,301 @@ int ch_alert_listen(ch_alert_engine_t *eng, ch_alert_listener_fn fn, void *ud)
     return 0;
 }
 
-/*
- * Raises an alert: stores it, tells the listeners, and returns its id (0 when the store
- * failed, which is logged: the rule tries again at its next occasion for time rules, and the
- * input is lost for edge rules; an alerting system must not stop on a full disk). details is
- * stolen (may be NULL).
- */
-static int64_t raise_alert(ch_alert_engine_t *eng, const char *kind, const char *severity,
-                           const char *subject_type, int64_t subject_id, int64_t agency_id,
-                           const char *message, json_t *details, int64_t at_ms)
+/* The map of the rule whose alerts are of kind (bell-pressed has none: NULL). */
+static idmap_t *rule_map(ch_alert_engine_t *eng, const char *kind)
 {
-    ch_alert_t a;
-    memset(&a, 0, sizeof(a));
-    a.kind = (char *)kind;
-    a.severity = (char *)severity;
-    a.subject_type = (char *)subject_type;
-    a.subject_id = subject_id;
-    a.agency_id = agency_id;
-    a.message = (char *)message;
-    a.details = details != NULL ? json_dumps(details, JSON_COMPACT) : NULL;
-    a.status = "open";
-    a.raised_at = at_ms;
-    int rc = ch_store_alert_create(eng->st, &a);
-    json_decref(details);
-    if (rc != 0) {
-        ch_log(CH_LOG_ERROR, "alert",
-               "msg=\"alert not stored\" kind=%s subject=%s:%" PRId64 " error=\"%s\"", kind,
-               subject_type, subject_id, ch_store_errmsg(eng->st));
-        free(a.details);
-        return 0;
+    if (strcmp(kind, "camera-offline") == 0) {
+        return &eng->cams;
     }
-    eng->raised++;
-    ch_log(CH_LOG_WARN, "alert",
-           "msg=raised id=%" PRId64 " kind=%s severity=%s subject=%s:%" PRId64, a.id, kind,
-           severity, subject_type, subject_id);
-    json_t *j = ch_alert_to_json(&a);
-    ch_alert_publish(eng, j);
-    json_decref(j);
-    free(a.details);
-    return a.id;
+    if (strcmp(kind, "provider-down") == 0) {
+        return &eng->providers;
+    }
+    if (strcmp(kind, "device-offline") == 0) {
+        return &eng->devices;
+    }
+    return NULL;
 }
 
-/* Resolves alert id (its cause cleared at at_ms for reason) and tells the listeners. */
-static void resolve_alert(ch_alert_engine_t *eng, int64_t id, const char *reason, int64_t at_ms)
+/* The rule state follows an alert as stored, whoever wrote it: an unresolved alert is its
+ * subject's open one when the subject has none (an earlier run's, another node's); a resolved
+ * one is no longer open. */
+static void key_alert(ch_alert_engine_t *eng, const ch_alert_t *a)
 {
-    ch_alert_t a;
-    int rc = ch_store_alert_get(eng->st, id, &a);
-    if (rc != 0) {
-        ch_log(CH_LOG_ERROR, "alert", "msg=\"alert to resolve not found\" id=%" PRId64, id);
+    idmap_t *map = rule_map(eng, a->kind);
+    if (map == NULL || a->subject_id == 0) {
         return;
     }
-    if (strcmp(a.status, "resolved") != 0) {
-        ch_free(a.status);
-        a.status = ch_strdup("resolved");
-        a.resolved_at = at_ms;
-        ch_free(a.resolved_reason);
-        a.resolved_reason = ch_strdup(reason);
-        if (ch_store_alert_update(eng->st, &a) != 0) {
-            ch_log(CH_LOG_ERROR, "alert", "msg=\"alert not resolved\" id=%" PRId64 " error=\"%s\"",
-                   id, ch_store_errmsg(eng->st));
-        } else {
-            eng->resolved++;
-            ch_log(CH_LOG_INFO, "alert", "msg=resolved id=%" PRId64 " kind=%s", id, a.kind);
-            json_t *j = ch_alert_to_json(&a);
-            ch_alert_publish(eng, j);
-            json_decref(j);
+    slot_t *s = idmap_get(map, a->subject_id);
+    if (strcmp(a->status, "resolved") == 0) {
+        if (s->c == a->id) {
+            s->c = 0;
+        }
+    } else if (s->c == 0) {
+        s->c = a->id;
+        if (map == &eng->cams && s->a == 0) {
+            s->a = a->agency_id;
         }
     }
-    ch_alert_fini(&a);
 }
 
-/* Takes up the alerts an earlier run left unresolved, so their causes can still clear them. */
+/* ---- writes: on the store worker, or at once ------------------------------------------------ */
+
+static void req_free(alert_req_t *r)
+{
+    ch_alert_fini(&r->rec);
+    ch_free(r->reason);
+    ch_free(r);
+}
+
+/* An alert's resolution on the handle st: the row read, changed unless resolved already. */
+static int resolve_row(ch_store_t *st, alert_req_t *r)
+{
+    int rc = ch_store_alert_get(st, r->id, &r->rec);
+    if (rc != 0 || strcmp(r->rec.status, "resolved") == 0) {
+        return rc;
+    }
+    ch_free(r->rec.status);
+    r->rec.status = ch_strdup("resolved");
+    r->rec.resolved_at = r->at_ms;
+    ch_free(r->rec.resolved_reason);
+    r->rec.resolved_reason = ch_strdup(r->reason);
+    rc = ch_store_alert_update(st, &r->rec);
+    if (rc == 0) {
+        r->changed = 1;
+    }
+    return rc;
+}
+
+/* The worker's thread (or the loop, without one): the request's store work on st. */
+static int req_work(ch_store_t *st, void *ud)
+{
+    alert_req_t *r = ud;
+    int rc;
+    switch (r->kind) {
+    case REQ_CREATE:
+        rc = ch_store_alert_create(st, &r->rec);
+        break;
+    case REQ_RESOLVE:
+        rc = resolve_row(st, r);
+        break;
+    default:
+        rc = ch_store_alert_get(st, r->id, &r->rec);
+        break;
+    }
+    if (rc != 0) {
+        snprintf(r->err, sizeof(r->err), "%s", ch_store_errmsg(st));
+    }
+    return rc;
+}
+
+static void unlink_create(ch_alert_engine_t *eng, alert_req_t *r)
+{
+    for (alert_req_t **p = &eng->creates; *p != NULL; p = &(*p)->next) {
+        if (*p == r) {
+            *p = r->next;
+            r->next = NULL;
+            return;
+        }
+    }
+}
+
+/* The loop, before the feed tells what work committed: a create's id goes into its rule's
+ * slot (unless its cause cleared meanwhile), and the change about to be told is this one's. */
+static void req_telling(void *ud, int rc)
+{
+    alert_req_t *r = ud;
+    ch_alert_engine_t *eng = r->eng;
+    if (eng->freeing) {
+        return;
+    }
+    if (r->kind == REQ_CREATE) {
+        unlink_create(eng, r);
+        slot_t *s =
+            r->map != NULL && !r->resolve_after ? idmap_get(r->map, r->rec.subject_id) : NULL;
+        if (rc == 0) {
+            eng->raised++;
+            ch_log(CH_LOG_WARN, "alert",
+                   "msg=raised id=%" PRId64 " kind=%s severity=%s subject=%s:%" PRId64, r->rec.id,
+                   r->rec.kind, r->rec.severity, r->rec.subject_type, r->rec.subject_id);
+            if (s != NULL && s->c == PENDING) {
+                s->c = r->rec.id;
+            }
+        } else {
+            /* Lost (an alerting system must not stop on a full disk): a time rule tries again
+             * at its next tick, an edge rule's input is gone. */
+            ch_log(CH_LOG_ERROR, "alert",
+                   "msg=\"alert not stored\" kind=%s subject=%s:%" PRId64 " error=\"%s\"",
+                   r->rec.kind, r->rec.subject_type, r->rec.subject_id, r->err);
+            if (s != NULL && s->c == PENDING) {
+                s->c = 0;
+            }
+        }
+    }
+    if (rc == 0 && (r->kind == REQ_CREATE || r->changed)) {
+        eng->cur = r;
+    }
+}
+
+static void submit(ch_alert_engine_t *eng, alert_req_t *r);
+
+static void resolve_id(ch_alert_engine_t *eng, int64_t id, const char *reason, int64_t at_ms)
+{
+    alert_req_t *r = ch_calloc(1, sizeof(*r));
+    r->eng = eng;
+    r->kind = REQ_RESOLVE;
+    r->id = id;
+    r->reason = ch_strdup(reason);
+    r->at_ms = at_ms;
+    submit(eng, r);
+}
+
+static void engine_free(ch_alert_engine_t *eng);
+
+/* The loop, after the feed told what work committed. */
+static void req_done(void *ud, int rc)
+{
+    alert_req_t *r = ud;
+    ch_alert_engine_t *eng = r->eng;
+    if (eng->cur == r) {
+        eng->cur = NULL;
+    }
+    if (r->async) {
+        assert(eng->in_flight > 0);
+        eng->in_flight--;
+    }
+    if (eng->freeing) {
+        req_free(r);
+        if (eng->in_flight == 0) {
+            engine_free(eng);
+        }
+        return;
+    }
+    if (rc == 0 && (r->kind == REQ_CREATE || r->changed) && !r->heard) {
+        /* The feed did not tell it (a worker not fed to the engine's store): told here, once. */
+        publish_record(eng, &r->rec);
+    }
+    switch (r->kind) {
+    case REQ_CREATE:
+        if (rc == 0 && !r->async && r->id_out != NULL) {
+            *r->id_out = r->rec.id;
+        }
+        if (rc == 0 && r->resolve_after) {
+            /* Its cause cleared before it was written: resolved now, behind its create. */
+            resolve_id(eng, r->rec.id, r->reason, r->at_ms);
+        }
+        break;
+    case REQ_RESOLVE:
+        if (rc == 0 && r->changed) {
+            eng->resolved++;
+            ch_log(CH_LOG_INFO, "alert", "msg=resolved id=%" PRId64 " kind=%s", r->id, r->rec.kind);
+        } else if (rc == CH_ENOTFOUND) {
+            ch_log(CH_LOG_ERROR, "alert", "msg=\"alert to resolve not found\" id=%" PRId64, r->id);
+        } else if (rc != 0) {
+            ch_log(CH_LOG_ERROR, "alert", "msg=\"alert not resolved\" id=%" PRId64 " error=\"%s\"",
+                   r->id, r->err);
+        }
+        break;
+    case REQ_READ:
+        if (rc == 0) {
+            key_alert(eng, &r->rec);
+            publish_record(eng, &r->rec);
+        } else {
+            ch_log(CH_LOG_ERROR, "alert",
+                   "msg=\"changed alert not read\" id=%" PRId64 " error=\"%s\"", r->id, r->err);
+        }
+        break;
+    }
+    req_free(r);
+}
+
+/*
+ * Runs r: on the worker when the engine has one (its done comes back on the loop), else, or
+ * when the worker is busy or closing, at once on the loop's handle (an alert is never dropped
+ * for a busy worker). Either way telling and done run in that order, and the feed's change of
+ * r between them.
+ */
+static void submit(ch_alert_engine_t *eng, alert_req_t *r)
+{
+    if (eng->worker != NULL) {
+        r->async = 1;
+        if (ch_store_async_watched(eng->worker, req_work, req_telling, req_done, r) == 0) {
+            eng->in_flight++;
+            return;
+        }
+        r->async = 0;
+        ch_log(CH_LOG_DEBUG, "alert", "msg=\"store worker busy: written on the loop\"");
+    }
+    alert_req_t *outer = eng->cur;
+    eng->cur = r; /* the change is told inside work: the handle's own, outside a transaction */
+    int rc = req_work(eng->st, r);
+    req_telling(r, rc);
+    req_done(r, rc);
+    eng->cur = outer;
+}
+
+/*
+ * Raises an alert: its subject's slot in map (NULL: none) is PENDING until the store has it,
+ * the listeners hear it when its row is committed (the feed). details is stolen (may be NULL).
+ * Returns the id when written at once, else 0 (on the worker, or the store failed).
+ */
+static int64_t raise_alert(ch_alert_engine_t *eng, idmap_t *map, const char *kind,
+                           const char *severity, const char *subject_type, int64_t subject_id,
+                           int64_t agency_id, const char *message, json_t *details, int64_t at_ms)
+{
+    alert_req_t *r = ch_calloc(1, sizeof(*r));
+    r->eng = eng;
+    r->kind = REQ_CREATE;
+    r->map = map;
+    ch_alert_t *a = &r->rec;
+    a->kind = ch_strdup(kind);
+    a->severity = ch_strdup(severity);
+    a->subject_type = ch_strdup(subject_type);
+    a->subject_id = subject_id;
+    a->agency_id = agency_id;
+    a->message = ch_strdup(message);
+    if (details != NULL) {
+        char *d = json_dumps(details, JSON_COMPACT);
+        a->details = ch_strdup(d);
+        free(d);
+        json_decref(details);
+    }
+    a->status = ch_strdup("open");
+    a->raised_at = at_ms;
+    if (map != NULL) {
+        idmap_get(map, subject_id)->c = PENDING;
+    }
+    r->next = eng->creates;
+    eng->creates = r;
+    int64_t id = 0;
+    r->id_out = &id;
+    submit(eng, r);
+    return id;
+}
+
+/* The cause of a rule's open alert (its slot's id: an alert's, or PENDING) cleared; the caller
+ * then empties the slot. A create still in flight is resolved once it is written. */
+static void resolve_alert(ch_alert_engine_t *eng, idmap_t *map, int64_t subject_id, int64_t id,
+                          const char *reason, int64_t at_ms)
+{
+    if (id != PENDING) {
+        resolve_id(eng, id, reason, at_ms);
+        return;
+    }
+    for (alert_req_t *r = eng->creates; r != NULL; r = r->next) {
+        if (r->map == map && r->rec.subject_id == subject_id && !r->resolve_after) {
+            r->resolve_after = 1;
+            r->reason = ch_strdup(reason);
+            r->at_ms = at_ms;
+            return;
+        }
+    }
+    assert(!"a pending alert without its create");
+}
+
+/* ---- the feed: every committed change of an alert, whoever wrote it ------------------------- */
+
+/* Takes up the alerts an earlier run (or another handle) left unresolved, so that their causes
+ * can still clear them. */
 static int load_unresolved(ch_alert_engine_t *eng)
 {
     static const char *const states[] = {"open", "acknowledged"};
@@ -237,16 +514,7 @@ static int load_unresolved(ch_alert_engine_t *eng)
                 return rc;
             }
             for (size_t i = 0; i < l.count; i++) {
-                const ch_alert_t *a = &l.items[i];
-                if (strcmp(a->kind, "camera-offline") == 0) {
-                    slot_t *c = idmap_get(&eng->cams, a->subject_id);
-                    c->a = a->agency_id;
-                    c->c = a->id;
-                } else if (strcmp(a->kind, "provider-down") == 0) {
-                    idmap_get(&eng->providers, a->subject_id)->c = a->id;
-                } else if (strcmp(a->kind, "device-offline") == 0) {
-                    idmap_get(&eng->devices, a->subject_id)->c = a->id;
-                }
+                key_alert(eng, &l.items[i]);
             }
             int64_t next = l.next_id;
             ch_alert_list_free(&l);
@@ -259,6 +527,68 @@ static int load_unresolved(ch_alert_engine_t *eng)
     return 0;
 }
 
+/*
+ * The loop, for every committed change of the alerts table on the engine's store (its own
+ * writes, the worker's at their completion, other handles' at the feed's poll): the listeners
+ * hear each once, with the alert as committed. The engine's own request and an alert given by
+ * ch_alert_written are told from memory; any other is read (on the worker when there is one)
+ * and the rule state follows it.
+ */
+static void on_alert_change(void *ud, const ch_store_change_t *c)
+{
+    ch_alert_engine_t *eng = ud;
+    alert_req_t *cur = eng->cur;
+    if (cur != NULL && cur->kind != REQ_READ && c->id != 0 && cur->rec.id == c->id) {
+        if (!cur->heard) {
+            cur->heard = 1;
+            publish_record(eng, &cur->rec);
+        }
+        return;
+    }
+    if (eng->mute_id != 0 && c->id == eng->mute_id) {
+        return; /* ch_alert_ack's caller publishes */
+    }
+    if (eng->written != NULL) {
+        json_t *j = eng->written;
+        eng->written = NULL;
+        if (c->id != 0 && json_integer_value(json_object_get(j, "id")) == c->id) {
+            ch_alert_publish(eng, j);
+            json_decref(j);
+            return;
+        }
+        json_decref(j);
+    }
+    if (c->id == 0) {
+        /* Many alerts changed at once elsewhere: the rule state follows the unresolved ones;
+         * the listeners are not told each. */
+        ch_log(CH_LOG_WARN, "alert", "msg=\"many alerts changed elsewhere: not told one by one\"");
+        if (load_unresolved(eng) != 0) {
+            ch_log(CH_LOG_ERROR, "alert", "msg=\"alerts not reread\" error=\"%s\"",
+                   ch_store_errmsg(eng->st));
+        }
+        return;
+    }
+    if (c->op == CH_STORE_DELETE) {
+        return;
+    }
+    alert_req_t *r = ch_calloc(1, sizeof(*r));
+    r->eng = eng;
+    r->kind = REQ_READ;
+    r->id = c->id;
+    submit(eng, r);
+}
+
+void ch_alert_written(ch_alert_engine_t *eng, const json_t *alert)
+{
+    json_decref(eng->written);
+    eng->written = alert != NULL ? json_incref((json_t *)alert) : NULL;
+}
+
+void ch_alert_use_worker(ch_alert_engine_t *eng, ch_store_worker_t *w)
+{
+    eng->worker = w;
+}
+
 int ch_alert_new(ch_store_t *st, const ch_alert_config_t *cfg, ch_alert_engine_t **out)
 {
     *out = NULL;
@@ -269,6 +599,9 @@ int ch_alert_new(ch_store_t *st, const ch_alert_config_t *cfg, ch_alert_engine_t
     eng->st = st;
     eng->cfg = *cfg;
     int rc = load_unresolved(eng);
+    if (rc == 0) {
+        rc = ch_store_watch(st, CH_STORE_T_ALERTS, on_alert_change, eng, &eng->watch);
+    }
     if (rc != 0) {
         ch_alert_free(eng);
         return rc;
@@ -277,15 +610,28 @@ int ch_alert_new(ch_store_t *st, const ch_alert_config_t *cfg, ch_alert_engine_t
     return 0;
 }
 
+static void engine_free(ch_alert_engine_t *eng)
+{
+    ch_free(eng->cams.slots);
+    ch_free(eng->providers.slots);
+    ch_free(eng->devices.slots);
+    ch_free(eng);
+}
+
 void ch_alert_free(ch_alert_engine_t *eng)
 {
     if (eng == NULL) {
         return;
     }
-    ch_free(eng->cams.slots);
-    ch_free(eng->providers.slots);
-    ch_free(eng->devices.slots);
-    ch_free(eng);
+    ch_store_unwatch(eng->st, eng->watch);
+    eng->watch = NULL;
+    json_decref(eng->written);
+    eng->written = NULL;
+    if (eng->in_flight > 0) {
+        eng->freeing = 1; /* the last request back frees it */
+        return;
+    }
+    engine_free(eng);
 }
 
 /* ---- rules ---------------------------------------------------------------------------------- */
@@ -304,7 +650,8 @@ static void raise_camera_offline(ch_alert_engine_t *eng, int64_t camera_id, slot
              camera_id, mins, since);
     json_t *d = json_pack("{s:s, s:I}", "down_since", since, "offline_after_s",
                           (json_int_t)(eng->cfg.offline_after_ms / 1000));
-    c->c = raise_alert(eng, "camera-offline", "warning", "camera", camera_id, c->a, msg, d, now);
+    raise_alert(eng, &eng->cams, "camera-offline", "warning", "camera", camera_id, c->a, msg, d,
+                now);
 }
 
 void ch_alert_camera_state(ch_alert_engine_t *eng, int64_t camera_id, int64_t provider_id,
@@ -339,8 +686,8 @@ void ch_alert_camera_state(ch_alert_engine_t *eng, int64_t camera_id, int64_t pr
                          c->a);
                 json_t *d = json_pack("{s:I, s:I}", "cameras_down", (json_int_t)p->a, "threshold",
                                       (json_int_t)eng->cfg.provider_down_count);
-                p->c = raise_alert(eng, "provider-down", "critical", "agency", c->a, c->a, msg, d,
-                                   at_ms);
+                raise_alert(eng, &eng->providers, "provider-down", "critical", "agency", c->a, c->a,
+                            msg, d, at_ms);
             }
         }
         if (eng->cfg.offline_after_ms == 0 && c->c == 0) {
@@ -357,7 +704,8 @@ void ch_alert_camera_state(ch_alert_engine_t *eng, int64_t camera_id, int64_t pr
                 p->a--;
             }
             if (p->c != 0 && p->a < eng->cfg.provider_down_count) {
-                resolve_alert(eng, p->c, "fewer cameras down than the threshold", at_ms);
+                resolve_alert(eng, &eng->providers, c->a, p->c,
+                              "fewer cameras down than the threshold", at_ms);
                 p->c = 0;
             }
         }
@@ -366,7 +714,7 @@ void ch_alert_camera_state(ch_alert_engine_t *eng, int64_t camera_id, int64_t pr
         /* Also after a restart: an alert left open by the last run clears here. */
         char why[64];
         snprintf(why, sizeof(why), "camera %s again", new_state);
-        resolve_alert(eng, c->c, why, at_ms);
+        resolve_alert(eng, &eng->cams, camera_id, c->c, why, at_ms);
         c->c = 0;
     }
 }
@@ -387,13 +735,13 @@ void ch_alert_device_state(ch_alert_engine_t *eng, int64_t device_id, int64_t ag
                      name ? " (" : "", name ? name : "", name ? ")" : "",
                      reason ? reason : "no heartbeat");
             json_t *det = json_pack("{s:s?, s:s?}", "name", name, "reason", reason);
-            d->c = raise_alert(eng, "device-offline", "warning", "device", device_id, agency_id,
-                               msg, det, at_ms);
+            raise_alert(eng, &eng->devices, "device-offline", "warning", "device", device_id,
+                        agency_id, msg, det, at_ms);
         }
     } else if (d->c != 0) {
         char why[64];
         snprintf(why, sizeof(why), "device %s again", new_state);
-        resolve_alert(eng, d->c, why, at_ms);
+        resolve_alert(eng, &eng->devices, device_id, d->c, why, at_ms);
         d->c = 0;
     }
 }
@@ -415,8 +763,8 @@ void ch_alert_bell(ch_alert_engine_t *eng, int64_t device_id, int64_t agency_id,
         json_object_set_new(d, "lon", json_real(lon));
     }
     json_decref(cameras);
-    int64_t id = raise_alert(eng, "bell-pressed", "critical", "device", device_id, agency_id, msg,
-                             d, at_ms > 0 ? at_ms : now_ms(eng));
+    int64_t id = raise_alert(eng, NULL, "bell-pressed", "critical", "device", device_id, agency_id,
+                             msg, d, at_ms > 0 ? at_ms : now_ms(eng));
     if (alert_id != NULL) {
         *alert_id = id;
     }
@@ -451,11 +799,12 @@ int ch_alert_get(ch_alert_engine_t *eng, int64_t id, json_t **out)
     return 0;
 }
 
-int ch_alert_ack(ch_alert_engine_t *eng, int64_t id, const char *by, const char *note, json_t **out)
+int ch_alert_ack_write(ch_store_t *st, int64_t id, const char *by, const char *note, int64_t at_ms,
+                       json_t **out)
 {
     *out = NULL;
     ch_alert_t a;
-    int rc = ch_store_alert_get(eng->st, id, &a);
+    int rc = ch_store_alert_get(st, id, &a);
     if (rc != 0) {
         return rc;
     }
@@ -468,14 +817,22 @@ int ch_alert_ack(ch_alert_engine_t *eng, int64_t id, const char *by, const char 
         a.status = ch_strdup("acknowledged");
     }
     a.acked_by = ch_strdup(by);
-    a.acked_at = now_ms(eng);
+    a.acked_at = at_ms;
     ch_free(a.note);
     a.note = ch_strdup(note);
-    rc = ch_store_alert_update(eng->st, &a);
+    rc = ch_store_alert_update(st, &a);
     if (rc == 0) {
         *out = ch_alert_to_json(&a);
     }
     ch_alert_fini(&a);
+    return rc;
+}
+
+int ch_alert_ack(ch_alert_engine_t *eng, int64_t id, const char *by, const char *note, json_t **out)
+{
+    eng->mute_id = id; /* the caller publishes, once its record is durable */
+    int rc = ch_alert_ack_write(eng->st, id, by, note, now_ms(eng), out);
+    eng->mute_id = 0;
     return rc;
 }
 

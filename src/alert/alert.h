@@ -19,7 +19,14 @@
  *
  * An alert is open, then acknowledged by an operator (ch_alert_ack), and resolved by itself
  * when its cause clears (recorded with the time and the reason). Each new or changed alert is
- * given, as JSON, to every listener (the WebSocket clients, the webhook).
+ * given, as JSON, to every listener (the WebSocket clients, the webhook) when its row is
+ * committed, whoever wrote it: the engine follows the store's feed of alerts
+ * (CH_STORE_T_ALERTS) on its handle, which tells its own writes, the store worker's and, at
+ * ch_store_feed_poll, other handles'.
+ *
+ * Writes: with a store worker (ch_alert_use_worker) the engine's writes run there and the rule
+ * state waits for them (a subject whose alert is being written raises no second one; its
+ * resolve follows the create); without one, at once on the engine's handle.
  *
  * Threading: everything runs on the loop the engine was made for; the store handle is that
  * loop's. Ownership: strings passed in are borrowed; JSON returned is a new reference.
@@ -54,7 +61,15 @@ typedef struct ch_alert_config {
  * 0 or a store code; *out is NULL on failure. */
 int ch_alert_new(ch_store_t *st, const ch_alert_config_t *cfg,
                  ch_alert_engine_t **out) CH_MUST_CHECK;
-void ch_alert_free(ch_alert_engine_t *eng); /* NULL is fine */
+/* Ends the engine (NULL is fine): it stops following the feed at once; with requests still on
+ * the worker its memory goes when the last one is back (the hub closes the worker first). */
+void ch_alert_free(ch_alert_engine_t *eng);
+
+/* The engine's writes (raise, resolve) and its reads of alerts other handles changed go to w,
+ * whose commits must be told to the engine's store (ch_store_worker_feed), from now on; NULL:
+ * at once on the engine's store again (set it before closing the worker). A busy or closing
+ * worker: written at once on the loop, never dropped. Loop thread. */
+void ch_alert_use_worker(ch_alert_engine_t *eng, ch_store_worker_t *w);
 
 /* A listener gets every new or changed alert as JSON (borrowed for the call). At most 8. */
 typedef void (*ch_alert_listener_fn)(void *ud, const json_t *alert);
@@ -78,7 +93,8 @@ void ch_alert_device_state(ch_alert_engine_t *eng, int64_t device_id, int64_t ag
 
 /* A bell pressed. cameras is the geo answer for the bell's position ({"cameras": [...]}, the
  * cameras whose field of view covers it, with distance and bearing), or NULL when the bell has
- * no position; it is stolen. Raises a bell-pressed alert; its id in *alert_id when not NULL. */
+ * no position; it is stolen. Raises a bell-pressed alert; its id in *alert_id when not NULL
+ * (0 when it is written on the worker: the id is known only then, or when it failed). */
 void ch_alert_bell(ch_alert_engine_t *eng, int64_t device_id, int64_t agency_id, const char *name,
                    int located, double lat, double lon, int64_t at_ms, json_t *cameras,
                    int64_t *alert_id);
@@ -96,13 +112,28 @@ json_t *ch_alert_to_json(const ch_alert_t *a);
 /* The alert id as JSON in *out; CH_ENOTFOUND or a store code. */
 int ch_alert_get(ch_alert_engine_t *eng, int64_t id, json_t **out) CH_MUST_CHECK;
 
-/* Acknowledges alert id for by (the actor) with note (may be NULL): an open alert becomes
- * acknowledged; a resolved one keeps its state and records the acknowledgement. The store
- * is written but listeners are not told: the caller makes the decision durable on the audit
- * log first and then calls ch_alert_publish(*out). CH_ENOTFOUND; CH_ECONFLICT when already
- * acknowledged; a store code. *out is the alert after the change. */
+/* Acknowledges alert id on st (any handle, on its thread: the store worker's for the API, in
+ * the caller's transaction with its audit record) for by (the actor) with note (may be NULL) at
+ * at_ms (ch_alert_now): an open alert becomes acknowledged; a resolved one keeps its state and
+ * records the acknowledgement. The listeners hear it when it is committed (the feed).
+ * CH_ENOTFOUND; CH_ECONFLICT when already acknowledged; a store code. *out is the alert after
+ * the change. */
+int ch_alert_ack_write(ch_store_t *st, int64_t id, const char *by, const char *note, int64_t at_ms,
+                       json_t **out) CH_MUST_CHECK;
+
+/* As ch_alert_ack_write on the engine's store at once, outside a transaction (a command, the
+ * tests), but the listeners are not told of this write: the caller calls ch_alert_publish(*out)
+ * when it wants them to hear it. */
 int ch_alert_ack(ch_alert_engine_t *eng, int64_t id, const char *by, const char *note,
                  json_t **out) CH_MUST_CHECK;
+
+/* The alert (JSON, as ch_alert_ack_write made it) that another handle's commit, told to the
+ * engine's store next, holds: the listeners hear this instead of a read of the row. Called by
+ * the writer on the loop before its commit is told (ch_store_async_watched's telling). */
+void ch_alert_written(ch_alert_engine_t *eng, const json_t *alert);
+
+/* The engine's clock (ms since the epoch): the time of an acknowledgement. */
+int64_t ch_alert_now(const ch_alert_engine_t *eng);
 
 /* Gives alert (JSON) to every listener. */
 void ch_alert_publish(ch_alert_engine_t *eng, const json_t *alert);

@@ -3,7 +3,9 @@
  * devices' live state and transitions (/api/v1/devices/{id}/state, .../transitions). The alert
  * engine (src/alert/) owns alerts; this file parses queries and bodies, puts each
  * acknowledgement on the audit record before it is answered, and hands the live feed's
- * connections over to the engine's WebSocket server.
+ * connections over to the engine's WebSocket server. The store's reads and the acknowledgement's
+ * transaction run on the store worker (ch_api__store_read, ch_api__store_write): the loop never
+ * waits for the database here.
  */
 #include "api/api_ctx.h"
 #include "alert/alert.h"
@@ -14,10 +16,43 @@
 
 #define MAX_NOTE 1000
 
-/* GET /api/v1/alerts: state, kind, agency_id, cursor, limit (100 by default: f->limit 0). */
-static int alert_filter(api_ctx_t *c, ch_store_filter_t *f, ch_api__query_t *q)
+/* GET /api/v1/alerts: state, kind, agency_id, cursor, limit (100 by default: f.limit 0), read on
+ * the store worker. */
+typedef struct alert_list {
+    ch_api__query_t q; /* f's strings point into it */
+    ch_store_filter_t f;
+    ch_alert_list_t l;
+} alert_list_t;
+
+static int list_work(ch_store_t *st, void *job)
 {
-    memset(f, 0, sizeof(*f));
+    alert_list_t *j = job;
+    return ch_store_alert_list(st, &j->f, &j->l);
+}
+
+static void list_done(api_ctx_t *c, void *job, int rc)
+{
+    alert_list_t *j = job;
+    if (c != NULL && rc != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "alerts could not be read");
+    } else if (c != NULL) {
+        json_t *items = json_array();
+        for (size_t i = 0; i < j->l.count; i++) {
+            json_array_append_new(items, ch_alert_to_json(&j->l.items[i]));
+        }
+        ch_api__reply_page(c, items, j->l.total, j->l.next_id);
+    }
+    if (rc == 0) {
+        ch_alert_list_free(&j->l);
+    }
+    ch_api__query_fini(&j->q);
+    ch_free(j);
+}
+
+static void handle_list(api_ctx_t *c)
+{
+    alert_list_t *j = ch_calloc(1, sizeof(*j));
+    ch_store_filter_t *f = &j->f;
     const ch_api__qparam_t spec[] = {
         {CH_API__QP_CHOICE("state", &f->status, ch_store_alert_states)},
         {CH_API__QP_CHOICE("kind", &f->kind, ch_store_alert_kinds)},
@@ -26,30 +61,12 @@ static int alert_filter(api_ctx_t *c, ch_store_filter_t *f, ch_api__query_t *q)
         {CH_API__QP_LIMIT("limit", &f->limit)},
         {CH_API__QP_END},
     };
-    return ch_api__list_query(c, spec, q);
-}
-
-static void handle_list(api_ctx_t *c)
-{
-    ch_store_filter_t f;
-    ch_api__query_t q;
-    if (alert_filter(c, &f, &q) != 0) {
-        ch_api__query_fini(&q);
+    if (ch_api__list_query(c, spec, &j->q) != 0) {
+        ch_api__query_fini(&j->q);
+        ch_free(j);
         return;
     }
-    ch_alert_list_t l;
-    int rc = ch_store_alert_list(c->api->st, &f, &l);
-    ch_api__query_fini(&q);
-    if (rc != 0) {
-        ch_api__reply_error(c, 500, "internal", NULL, "alerts could not be read");
-        return;
-    }
-    json_t *items = json_array();
-    for (size_t i = 0; i < l.count; i++) {
-        json_array_append_new(items, ch_alert_to_json(&l.items[i]));
-    }
-    ch_api__reply_page(c, items, l.total, l.next_id);
-    ch_alert_list_free(&l);
+    ch_api__store_read(c, list_work, list_done, j);
 }
 
 static int parse_id_or_404(api_ctx_t *c, ch_slice_t id, int64_t *out, const char *what)
@@ -63,28 +80,159 @@ static int parse_id_or_404(api_ctx_t *c, ch_slice_t id, int64_t *out, const char
     return 0;
 }
 
+/* GET /api/v1/alerts/{id}, read on the store worker. */
+typedef struct alert_get {
+    int64_t id;
+    ch_alert_t a;
+} alert_get_t;
+
+static int get_work(ch_store_t *st, void *job)
+{
+    alert_get_t *j = job;
+    return ch_store_alert_get(st, j->id, &j->a);
+}
+
+static void get_done(api_ctx_t *c, void *job, int rc)
+{
+    alert_get_t *j = job;
+    if (c == NULL) {
+        /* Nobody to answer. */
+    } else if (rc == CH_ENOTFOUND) {
+        ch_api__reply_error(c, 404, "not_found", NULL, "no such alert");
+    } else if (rc != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the alert could not be read");
+    } else {
+        ch_api__reply_json(c, 200, NULL, ch_alert_to_json(&j->a));
+    }
+    ch_alert_fini(&j->a);
+    ch_free(j);
+}
+
 static void handle_get(api_ctx_t *c, ch_slice_t id)
 {
     int64_t aid;
     if (ch_api__reject_query(c) != 0 || parse_id_or_404(c, id, &aid, "alert") != 0) {
         return;
     }
-    json_t *j = NULL;
-    int rc = ch_alert_get(c->api->svc.alerts, aid, &j);
-    if (rc == CH_ENOTFOUND) {
-        ch_api__reply_error(c, 404, "not_found", NULL, "no such alert");
-    } else if (rc != 0) {
-        ch_api__reply_error(c, 500, "internal", NULL, "the alert could not be read");
-    } else {
-        ch_api__reply_json(c, 200, NULL, j);
-    }
+    alert_get_t *j = ch_calloc(1, sizeof(*j));
+    j->id = aid;
+    ch_api__store_read(c, get_work, get_done, j);
 }
 
 /*
- * POST /api/v1/alerts/{id}/ack {"note": "..."}: the acknowledgement is written in a store
- * transaction that commits only once its audit record ("alert.ack") is durable, then pushed to
- * the live feed and the webhook.
+ * POST /api/v1/alerts/{id}/ack {"note": "..."}: on the store worker, the acknowledgement is
+ * written in a transaction that commits only once its audit record ("alert.ack") is durable;
+ * the commit reaches the live feed and the webhook through the engine's feed (the alert as
+ * written handed to it first: ch_alert_written), then the request is answered.
  */
+typedef enum ack_stage {
+    ACK_BEGIN,  /* the transaction did not open */
+    ACK_WRITE,  /* the alert was not changed (rc says why) */
+    ACK_AUDIT,  /* the record could not be made durable */
+    ACK_COMMIT, /* the commit failed */
+    ACK_DONE,
+} ack_stage_t;
+
+typedef struct alert_ack {
+    api_ctx_t ctx; /* the audit record's: read on the worker's thread, never changed */
+    ch_alert_engine_t *eng;
+    int64_t id;
+    char actor[96];
+    json_t *body; /* holds note */
+    const char *note;
+    int64_t at_ms;
+    json_t *after; /* the alert as acknowledged */
+    ack_stage_t stage;
+} alert_ack_t;
+
+/* The audit record's details: kind, subject, state, note, agency_id, and camera_id for a
+ * camera's alert (so that the audit search finds it by camera and agency). */
+static json_t *ack_details(const json_t *after, const char *note)
+{
+    json_t *details = json_pack("{s:O, s:O, s:O, s:s?}", "kind", json_object_get(after, "kind"),
+                                "subject", json_object_get(after, "subject"), "state",
+                                json_object_get(after, "state"), "note", note);
+    json_t *agency = json_object_get(after, "agency_id");
+    if (json_integer_value(agency) > 0) {
+        json_object_set(details, "agency_id", agency);
+    }
+    json_t *subject = json_object_get(after, "subject");
+    const char *stype = json_string_value(json_object_get(subject, "type"));
+    if (stype != NULL && strcmp(stype, "camera") == 0) {
+        json_object_set(details, "camera_id", json_object_get(subject, "id"));
+    }
+    return details;
+}
+
+/* The worker's thread: the acknowledgement and its audit record, one transaction. */
+static int ack_work(ch_store_t *st, void *job)
+{
+    alert_ack_t *j = job;
+    j->stage = ACK_BEGIN;
+    int rc = ch_store_begin(st);
+    if (rc != 0) {
+        return rc;
+    }
+    j->stage = ACK_WRITE;
+    rc = ch_alert_ack_write(st, j->id, j->actor, j->note, j->at_ms, &j->after);
+    if (rc != 0) {
+        goto rollback;
+    }
+    char object[48];
+    snprintf(object, sizeof(object), "alert:%lld", (long long)j->id);
+    j->stage = ACK_AUDIT;
+    rc = ch_api__audit(&j->ctx, NULL, "alert.ack", object, "ok", ack_details(j->after, j->note));
+    if (rc != 0) {
+        goto rollback;
+    }
+    j->stage = ACK_COMMIT;
+    rc = ch_store_commit(st);
+    if (rc != 0) {
+        goto rollback;
+    }
+    j->stage = ACK_DONE;
+    return 0;
+rollback:
+    ch_store_rollback(st);
+    return rc;
+}
+
+/* The loop, before the commit is told: the engine's listeners hear the alert as written. */
+static void ack_telling(void *job, int rc)
+{
+    alert_ack_t *j = job;
+    if (rc == 0 && j->after != NULL) {
+        ch_alert_written(j->eng, j->after);
+    }
+}
+
+static void ack_done(api_ctx_t *c, void *job, int rc)
+{
+    alert_ack_t *j = job;
+    if (c == NULL) {
+        /* Nobody to answer (a busy worker answered already, or the API is being freed). */
+    } else if (rc == 0) {
+        ch_api__reply_json(c, 200, NULL, json_incref(j->after));
+    } else if (j->stage == ACK_BEGIN) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the store is not available");
+    } else if (j->stage == ACK_WRITE && rc == CH_ENOTFOUND) {
+        ch_api__reply_error(c, 404, "not_found", NULL, "no such alert");
+    } else if (j->stage == ACK_WRITE && rc == CH_ECONFLICT) {
+        ch_api__reply_error(c, 409, "conflict", NULL, "the alert is acknowledged already");
+    } else if (j->stage == ACK_WRITE) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the alert could not be changed");
+    } else if (j->stage == ACK_AUDIT) {
+        ch_api__reply_error(c, 503, "audit_unavailable", NULL,
+                            "the alert was not acknowledged: it could not be put on the audit "
+                            "record");
+    } else {
+        ch_api__reply_error(c, 500, "internal", NULL, "the acknowledgement was not stored");
+    }
+    json_decref(j->after);
+    json_decref(j->body);
+    ch_free(j);
+}
+
 static void handle_ack(api_ctx_t *c, ch_slice_t id)
 {
     int64_t aid;
@@ -123,59 +271,15 @@ static void handle_ack(api_ctx_t *c, ch_slice_t id)
             }
         }
     }
-    char actor[96];
-    snprintf(actor, sizeof(actor), "%s", c->who.actor);
-    ch_store_t *st = c->api->st;
-    if (ch_store_begin(st) != 0) {
-        json_decref(body);
-        ch_api__reply_error(c, 500, "internal", NULL, "the store is not available");
-        return;
-    }
-    json_t *after = NULL;
-    int rc = ch_alert_ack(c->api->svc.alerts, aid, actor, note, &after);
-    if (rc != 0) {
-        ch_store_rollback(st);
-        json_decref(body);
-        if (rc == CH_ENOTFOUND) {
-            ch_api__reply_error(c, 404, "not_found", NULL, "no such alert");
-        } else if (rc == CH_ECONFLICT) {
-            ch_api__reply_error(c, 409, "conflict", NULL, "the alert is acknowledged already");
-        } else {
-            ch_api__reply_error(c, 500, "internal", NULL, "the alert could not be changed");
-        }
-        return;
-    }
-    char object[48];
-    snprintf(object, sizeof(object), "alert:%lld", (long long)aid);
-    json_t *details = json_pack("{s:O, s:O, s:O, s:s?}", "kind", json_object_get(after, "kind"),
-                                "subject", json_object_get(after, "subject"), "state",
-                                json_object_get(after, "state"), "note", note);
-    json_t *agency = json_object_get(after, "agency_id");
-    if (json_integer_value(agency) > 0) {
-        json_object_set(details, "agency_id", agency);
-    }
-    json_t *subject = json_object_get(after, "subject");
-    const char *stype = json_string_value(json_object_get(subject, "type"));
-    if (stype != NULL && strcmp(stype, "camera") == 0) {
-        json_object_set(details, "camera_id", json_object_get(subject, "id"));
-    }
-    json_decref(body);
-    if (ch_api__audit(c, NULL, "alert.ack", object, "ok", details) != 0) {
-        ch_store_rollback(st);
-        json_decref(after);
-        ch_api__reply_error(c, 503, "audit_unavailable", NULL,
-                            "the alert was not acknowledged: it could not be put on the audit "
-                            "record");
-        return;
-    }
-    if (ch_store_commit(st) != 0) {
-        ch_store_rollback(st);
-        json_decref(after);
-        ch_api__reply_error(c, 500, "internal", NULL, "the acknowledgement was not stored");
-        return;
-    }
-    ch_alert_publish(c->api->svc.alerts, after);
-    ch_api__reply_json(c, 200, NULL, after);
+    alert_ack_t *j = ch_calloc(1, sizeof(*j));
+    j->ctx = *c;
+    j->eng = c->api->svc.alerts;
+    j->id = aid;
+    snprintf(j->actor, sizeof(j->actor), "%s", c->who.actor);
+    j->body = body;
+    j->note = note;
+    j->at_ms = ch_alert_now(j->eng);
+    ch_api__store_write(c, ack_work, ack_telling, ack_done, j);
 }
 
 /* GET /api/v1/alerts/live: not an upgrade is 426; an upgrade is handed to the live feed. */
@@ -275,39 +379,78 @@ static json_t *mqtt_json(const ch_api_services_t *svc)
                      (json_int_t)s.offline, "enabled", 1);
 }
 
-/* GET /api/v1/devices/{id}/transitions?cursor=&limit=: its state changes, oldest first. */
-static void handle_device_transitions(api_ctx_t *c, int64_t did)
-{
+/*
+ * GET /api/v1/devices/{id}/state and .../transitions?cursor=&limit= (its state changes, oldest
+ * first): the device (404 when none) and its transitions read on the store worker. The query's
+ * 400 waits for the read, so that an unknown device is a 404 whatever its query.
+ */
+typedef struct device_read {
+    ch_api__route_id_t route;
+    int64_t id;
     ch_api__query_t q;
+    ch_api__err_t qerr;
+    int qbad; /* the transitions' query was refused: qerr */
     ch_store_filter_t f;
-    memset(&f, 0, sizeof(f));
-    f.device_id = did;
-    const ch_api__qparam_t spec[] = {
-        {CH_API__QP_CURSOR("cursor", &f.after_id)},
-        {CH_API__QP_LIMIT("limit", &f.limit)},
-        {CH_API__QP_END},
-    };
-    int rc = ch_api__list_query(c, spec, &q);
-    ch_api__query_fini(&q);
-    if (rc != 0) {
-        return;
-    }
+    int listed;      /* l holds the transitions */
+    int list_failed; /* the device is there, its transitions could not be read */
     ch_device_transition_list_t l;
-    if (ch_store_device_transition_list(c->api->st, &f, &l) != 0) {
-        ch_api__reply_error(c, 500, "internal", NULL, "transitions could not be read");
-        return;
+} device_read_t;
+
+static int device_work(ch_store_t *st, void *job)
+{
+    device_read_t *j = job;
+    ch_device_t d;
+    int rc = ch_store_device_get(st, j->id, &d);
+    if (rc != 0) {
+        return rc;
     }
+    ch_device_fini(&d);
+    if (j->route == CH_API__R_DEVICE_STATE || j->qbad) {
+        return 0;
+    }
+    rc = ch_store_device_transition_list(st, &j->f, &j->l);
+    j->listed = rc == 0;
+    j->list_failed = rc != 0;
+    return rc;
+}
+
+static json_t *transitions_json(const ch_device_transition_list_t *l)
+{
     json_t *items = json_array();
-    for (size_t i = 0; i < l.count; i++) {
-        const ch_device_transition_t *t = &l.items[i];
+    for (size_t i = 0; i < l->count; i++) {
+        const ch_device_transition_t *t = &l->items[i];
         char at[32];
         ch_time_format_rfc3339(t->at, at);
         json_array_append_new(items, json_pack("{s:I, s:s?, s:s, s:s, s:s?}", "id",
                                                (json_int_t)t->id, "from", t->from_state, "to",
                                                t->to_state, "at", at, "reason", t->reason));
     }
-    ch_api__reply_page(c, items, l.total, l.next_id);
-    ch_device_transition_list_free(&l);
+    return items;
+}
+
+static void device_done(api_ctx_t *c, void *job, int rc)
+{
+    device_read_t *j = job;
+    if (c == NULL) {
+        /* Nobody to answer. */
+    } else if (rc == CH_ENOTFOUND) {
+        ch_api__reply_error(c, 404, "not_found", NULL, "no such device");
+    } else if (j->list_failed) {
+        ch_api__reply_error(c, 500, "internal", NULL, "transitions could not be read");
+    } else if (rc != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the device could not be read");
+    } else if (j->route == CH_API__R_DEVICE_STATE) {
+        handle_device_state(c, j->id);
+    } else if (j->qbad) {
+        ch_api__reply_err(c, &j->qerr, NULL);
+    } else {
+        ch_api__reply_page(c, transitions_json(&j->l), j->l.total, j->l.next_id);
+    }
+    if (j->listed) {
+        ch_device_transition_list_free(&j->l);
+    }
+    ch_api__query_fini(&j->q);
+    ch_free(j);
 }
 
 void ch_api__handle_device_health(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id)
@@ -324,20 +467,17 @@ void ch_api__handle_device_health(api_ctx_t *c, ch_api__route_id_t route, ch_sli
     if (parse_id_or_404(c, id, &did, "device") != 0) {
         return;
     }
-    ch_device_t d;
-    int rc = ch_store_device_get(c->api->st, did, &d);
-    if (rc == CH_ENOTFOUND) {
-        ch_api__reply_error(c, 404, "not_found", NULL, "no such device");
-        return;
+    device_read_t *j = ch_calloc(1, sizeof(*j));
+    j->route = route;
+    j->id = did;
+    if (route != CH_API__R_DEVICE_STATE) {
+        j->f.device_id = did;
+        const ch_api__qparam_t spec[] = {
+            {CH_API__QP_CURSOR("cursor", &j->f.after_id)},
+            {CH_API__QP_LIMIT("limit", &j->f.limit)},
+            {CH_API__QP_END},
+        };
+        j->qbad = ch_api__query_read(c->req->query, spec, &j->q, &j->qerr) != 0;
     }
-    if (rc != 0) {
-        ch_api__reply_error(c, 500, "internal", NULL, "the device could not be read");
-        return;
-    }
-    ch_device_fini(&d);
-    if (route == CH_API__R_DEVICE_STATE) {
-        handle_device_state(c, did);
-    } else {
-        handle_device_transitions(c, did);
-    }
+    ch_api__store_read(c, device_work, device_done, j);
 }

@@ -151,7 +151,13 @@ int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *s
 
 void ch_main__alerts_set_worker(ch_main_alerts_t *ma, ch_store_worker_t *w)
 {
-    if (ma != NULL && ma->devices != NULL) {
+    if (ma == NULL) {
+        return;
+    }
+    if (ma->eng != NULL) {
+        ch_alert_use_worker(ma->eng, w);
+    }
+    if (ma->devices != NULL) {
         ch_health_devices_set_worker(ma->devices, w);
     }
 }

@@ -30,8 +30,8 @@ int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *s
                           const ch_geo_t *(*geo)(void *ud), void *geo_ud, ch_main_alerts_t **out);
 /* Fills the API's alert services: the engine, its live feed, the device watch's views. */
 void ch_main__alerts_services(ch_main_alerts_t *ma, ch_api_services_t *svc);
-/* The store worker that the MQTT device watch rereads devices and writes transitions on
- * (NULL: the loop's handle). No-op without the watch. */
+/* The store worker that the alert engine writes alerts on and the MQTT device watch rereads
+ * devices and writes transitions on (NULL: the loop's handle, at once). */
 void ch_main__alerts_set_worker(ch_main_alerts_t *ma, ch_store_worker_t *w);
 /* The engine, for the health module's camera listener. */
 ch_alert_engine_t *ch_main__alerts_engine(ch_main_alerts_t *ma);

@@ -879,8 +879,9 @@ static void ch__serve_urls(ch_serve_t *s, char *ws_base, size_t cap)
 }
 
 /* The store worker: a thread with its own handle on the store, for the reads and the
- * registry's changes the API must not make the loop wait for (ch_api_services_t.store_worker);
- * what it commits is told to the watchers of the loop's handle (the registry's feed). */
+ * registry's changes the API must not make the loop wait for (ch_api_services_t.store_worker)
+ * and the alert engine's writes; what it commits is told to the watchers of the loop's handle
+ * (the registry's feed, the alerts'). */
 static int ch__serve_store_worker_start(ch_serve_t *s)
 {
     char *err = NULL;
@@ -893,16 +894,17 @@ static int ch__serve_store_worker_start(ch_serve_t *s)
     ch_store_worker_feed(s->store_worker, s->store);
     ch_main__relay_set_worker(s->relay, s->store_worker);   /* cameras' sources */
     ch_health_set_worker(s->health, s->store_worker);       /* its rescans and writes */
-    ch_main__alerts_set_worker(s->alerts, s->store_worker); /* devices, their transitions */
+    ch_main__alerts_set_worker(s->alerts, s->store_worker); /* alerts, devices, transitions */
     return CH_EXIT_OK;
 }
 
 static void ch__serve_store_worker_stop(ch_serve_t *s)
 {
+    /* Alerts write at once, on the loop's handle, from now on. */
+    ch_main__alerts_set_worker(s->alerts, NULL);
     ch_store_worker_close(s->store_worker); /* what is queued still runs and completes */
     ch_main__relay_set_worker(s->relay, NULL);
     ch_health_set_worker(s->health, NULL);
-    ch_main__alerts_set_worker(s->alerts, NULL);
     s->store_worker = NULL;
     uv_run(s->loop, UV_RUN_NOWAIT); /* its handle closes, then its memory goes */
 }
