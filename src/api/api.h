@@ -68,6 +68,7 @@ typedef struct ch_api_config {
 struct ch_event_engine;
 struct ch_geo;
 struct ch_registry;
+struct ch_registry_counts;
 struct ch_health;
 struct ch_health_device_state;
 struct ch_health_devices_stats;
@@ -112,6 +113,10 @@ typedef struct ch_api_services {
      * roles (admin, auditor) apply as everywhere. */
     ch_metrics_t *metrics;
     const char *metrics_token;
+    /* What GET /metrics reads from the store before it renders (the registry's cameras by
+     * status): counted on the store worker, then left here, on the loop, for the collector
+     * that renders it (ch_registry_collect_counts). NULL: nothing read first. */
+    struct ch_registry_counts *metrics_counts;
     /* What GET /api/v1/streams answers: streams(streams_ud) returns a new JSON reference (the
      * media relay's pulls and viewers). NULL: the route answers an empty list. */
     json_t *(*streams)(void *ud);

@@ -11,6 +11,7 @@
  * and counts any further one as code="other".
  */
 #include "api/api_ctx.h"
+#include "registry/registry.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -176,6 +177,31 @@ int ch_api__metrics_token_ok(const api_ctx_t *c)
     return diff == 0;
 }
 
+static void render(api_ctx_t *c)
+{
+    ch_buf_t b;
+    ch_buf_init(&b);
+    ch_metrics_render(c->api->svc.metrics, &b);
+    ch_api__reply(c, 200, METRICS_TYPE, NULL, b.data != NULL ? b.data : "", b.len);
+    ch_buf_fini(&b);
+}
+
+static int counts_work(ch_store_t *st, void *job)
+{
+    return ch_registry_count_statuses(st, job);
+}
+
+static void counts_done(api_ctx_t *c, void *job, int rc)
+{
+    if (c != NULL) {
+        if (rc == 0) {
+            *c->api->svc.metrics_counts = *(ch_registry_counts_t *)job;
+        }
+        render(c); /* a failed count leaves the last one read (logged by the count) */
+    }
+    ch_free(job);
+}
+
 void ch_api__handle_metrics(api_ctx_t *c)
 {
     /* Scraped every few seconds: logged at debug, like /health. */
@@ -187,9 +213,11 @@ void ch_api__handle_metrics(api_ctx_t *c)
         ch_api__reply_error(c, 503, "unavailable", NULL, "metrics are not collected here");
         return;
     }
-    ch_buf_t b;
-    ch_buf_init(&b);
-    ch_metrics_render(c->api->svc.metrics, &b);
-    ch_api__reply(c, 200, METRICS_TYPE, NULL, b.data != NULL ? b.data : "", b.len);
-    ch_buf_fini(&b);
+    if (c->api->svc.metrics_counts == NULL) {
+        render(c);
+        return;
+    }
+    /* The store's counts first, on the worker: with 18,000 cameras a few milliseconds the loop
+     * need not wait for. */
+    ch_api__store_read(c, counts_work, counts_done, ch_calloc(1, sizeof(ch_registry_counts_t)));
 }

@@ -22,13 +22,16 @@
 
 typedef struct ch_main_metrics ch_main_metrics_t;
 
-/* Builds the registry: process basics, the store's cameras by status (st: the control loop's
- * handle, borrowed) and the HTTP server's open connections (http, may be NULL). The hub then
- * gives it to the API (ch_api_services_t.metrics), which adds its HTTP figures, and adds the
- * other parts' collectors after them: the events engine, the relay, the audit log, alerts,
- * health. Loop thread. */
-ch_main_metrics_t *ch_main__metrics_new(ch_store_t *st, ch_http_server_t *http,
-                                        int64_t started_at_ms);
+/* Builds the registry: process basics, the store's cameras by status (as the API's scrape
+ * read them on the store worker: ch_main__metrics_counts) and the HTTP server's open
+ * connections (http, may be NULL). The hub then gives it to the API
+ * (ch_api_services_t.metrics), which adds its HTTP figures, and adds the other parts'
+ * collectors after them: the events engine, the relay, the audit log, alerts, health. Loop
+ * thread. */
+ch_main_metrics_t *ch_main__metrics_new(ch_http_server_t *http, int64_t started_at_ms);
+/* Where the API leaves the cameras by status it read before rendering
+ * (ch_api_services_t.metrics_counts). */
+struct ch_registry_counts *ch_main__metrics_counts(ch_main_metrics_t *hm);
 /* Camera health's families (cctvhub_cameras{state}, cctvhub_probes_total{outcome},
  * cctvhub_probes_in_flight, cctvhub_probe_duration_seconds). NULL is fine for either. */
 void ch_main__metrics_add_health(ch_main_metrics_t *hm, ch_health_t *health);

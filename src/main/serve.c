@@ -741,7 +741,7 @@ static void ch__serve_health_stop(ch_serve_t *s)
  * its own (ch__serve_api_start), in the order a reader of the page expects. */
 static int ch__serve_metrics_start(ch_serve_t *s)
 {
-    s->metrics = ch_main__metrics_new(s->store, s->http, s->started_at_ms);
+    s->metrics = ch_main__metrics_new(s->http, s->started_at_ms);
     return CH_EXIT_OK;
 }
 
@@ -939,6 +939,7 @@ static int ch__serve_api_start(ch_serve_t *s)
         .policy = (const ch_policy_t *const *)&s->policy,
         .health = s->health,
         .metrics = ch_main__metrics_registry(s->metrics),
+        .metrics_counts = ch_main__metrics_counts(s->metrics),
         .metrics_token = s->cfg.metrics_token,
         .streams = ch_main__relay_streams,
         .streams_ud = s->relay,

@@ -615,9 +615,18 @@ int ch_registry_import_recorded(ch_store_t *st, const ch_registry_import_req_t *
 
 /* ---- metrics (registry_metrics.c) --------------------------------------------------------- */
 
-/* The registry's family for GET /metrics (a ch_metrics_collect_fn; ud is the control loop's
- * store handle): cctvhub_cameras_registered{status}, one store count per status at each
- * scrape; no family when the store fails (logged). */
+/* The registry's family for GET /metrics, cctvhub_cameras_registered{status}, in two halves so
+ * that the store is read off the loop: ch_registry_count_statuses reads one count per status
+ * with st (any thread; 0 or a store code, logged), ch_registry_collect_counts renders counts
+ * (a ch_metrics_collect_fn; ud is a ch_registry_counts_t; no family while none was read).
+ * ch_registry_collect is both at once (ud is a store handle; no family when the store fails). */
+typedef struct ch_registry_counts {
+    int known; /* read at least once */
+    size_t n;  /* statuses counted (ch_store_camera_statuses' order) */
+    int64_t totals[8];
+} ch_registry_counts_t;
+int ch_registry_count_statuses(ch_store_t *st, ch_registry_counts_t *out) CH_MUST_CHECK;
+void ch_registry_collect_counts(ch_metrics_writer_t *w, void *ud);
 void ch_registry_collect(ch_metrics_writer_t *w, void *ud);
 
 #endif /* CH_REGISTRY_H */
