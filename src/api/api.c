@@ -597,7 +597,7 @@ static void handle_version(api_ctx_t *c)
     json_object_set_new(o, "name", json_string("cctvhub"));
     json_object_set_new(o, "version", json_string(CH_VERSION));
     json_object_set_new(o, "git", json_string(CH_GIT_REV));
-    json_object_set_new(o, "schema", json_integer(ch_store_schema_version(c->api->st)));
+    json_object_set_new(o, "schema", json_integer(c->api->schema));
     ch_api__reply_json(c, 200, NULL, o);
 }
 
@@ -1142,6 +1142,7 @@ int ch_api_new(uv_loop_t *loop, ch_store_t *st, const ch_api_config_t *cfg,
     ch_api_t *api = ch_calloc(1, sizeof(*api));
     api->loop = loop;
     api->st = st;
+    api->schema = ch_store_schema_version(st);
     api->store_url = ch_strdup(cfg->store_url);
     api->max_import_bytes =
         cfg->max_import_bytes ? cfg->max_import_bytes : DEFAULT_MAX_IMPORT_BYTES;

@@ -15,6 +15,7 @@ struct ch_api {
     uv_loop_t *loop;
     ch_store_t *st;
     char *store_url;
+    int schema; /* the store's schema version, read once (a running hub migrates nothing) */
     size_t max_import_bytes;
     int64_t started_at_ms;
     /* The services as ch_api_new was given them (api.h), all read-only here (the audit log at
