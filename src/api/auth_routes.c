@@ -52,17 +52,26 @@ static void audit_refusal(api_ctx_t *c, const char *action, const char *reason)
                                 d);
 }
 
-int ch_api__authorize(api_ctx_t *c, unsigned roles)
+/*
+ * The one place that decides what a request may do once authentication has answered (rc and
+ * why as ch_auth_authenticate gives them, c->who the principal): 0 when it may go on to its
+ * route, else non-zero after answering. detail is the store's message for the log, or NULL.
+ */
+static int authorize_decide(api_ctx_t *c, unsigned roles, int rc, const char *why,
+                            const char *detail)
 {
-    ch_api_t *api = c->api;
-    const char *why = NULL;
-    const ch_slice_t *cookie = ch_http_request_header(c->req, "Cookie");
-    const ch_slice_t *authz = ch_http_request_header(c->req, "Authorization");
-    int64_t now = ch_time_now_ms();
-    int rc = api->principals != NULL
-                 ? ch_auth_principals_authenticate(api->principals, &api->auth, cookie, authz, now,
-                                                   &c->who, &why)
-                 : ch_auth_authenticate(api->st, &api->auth, cookie, authz, now, &c->who, &why);
+    if (rc == -EBUSY) {
+        /* The store worker cannot take the read now: as its other requests, nothing ran. */
+        ch_api__err_t e;
+        ch_api__err_set(&e, 503, "busy", NULL, "%s",
+                        "the store has too many requests waiting; try again shortly");
+        ch_api__reply_err(c, &e, "Retry-After: 1\r\n");
+        return -1;
+    }
+    if (rc == -ECANCELED) {
+        ch_api__reply_error(c, 503, "unavailable", NULL, "the hub is stopping");
+        return -1;
+    }
     if (rc == CH_EPERM) {
         audit_refusal(c, "auth.denied", why);
         ch_api__err_t e;
@@ -71,8 +80,8 @@ int ch_api__authorize(api_ctx_t *c, unsigned roles)
         return -1;
     }
     if (rc != 0) {
-        ch_log(CH_LOG_ERROR, MODULE, "msg=\"authentication failed\" error=\"%s\"",
-               ch_store_errmsg(api->st));
+        ch_log(CH_LOG_ERROR, MODULE, "msg=\"authentication failed\" rc=%d error=\"%s\"", rc,
+               detail != NULL ? detail : "");
         ch_api__reply_error(c, 500, "internal", NULL, "the account store failed");
         return -1;
     }
@@ -102,6 +111,73 @@ int ch_api__authorize(api_ctx_t *c, unsigned roles)
         }
     }
     return 0;
+}
+
+/* A request waiting for its principal, read on the store worker at a miss of the cache. The
+ * HTTP server keeps the request valid until it is answered. */
+typedef struct auth_wait {
+    ch_auth_lookup_t lookup; /* first: the cache's callback gets it back */
+    api_ctx_t ctx;
+    ch_api__match_t m;
+} auth_wait_t;
+
+static void auth_wait_free(auth_wait_t *w)
+{
+    sodium_memzero(w, sizeof(*w)); /* the principal's CSRF token goes */
+    ch_free(w);
+}
+
+/* Back on the loop with the principal: the request goes on exactly where it would have. */
+static void authenticated(ch_auth_lookup_t *l, int rc)
+{
+    auth_wait_t *w = (auth_wait_t *)l;
+    ch_api_t *api = w->ctx.api;
+    api->in_flight--;
+    if (api->freeing) {
+        auth_wait_free(w); /* nobody is left to answer */
+        if (api->in_flight == 0) {
+            ch_api_free(api);
+        }
+        return;
+    }
+    w->ctx.who = l->who;
+    if (authorize_decide(&w->ctx, w->m.roles, rc, l->why, NULL) == 0) {
+        ch_api__dispatch(&w->ctx, &w->m);
+    }
+    auth_wait_free(w);
+}
+
+void ch_api__authorize(api_ctx_t *c, const ch_api__match_t *m)
+{
+    ch_api_t *api = c->api;
+    const char *why = NULL;
+    const ch_slice_t *cookie = ch_http_request_header(c->req, "Cookie");
+    const ch_slice_t *authz = ch_http_request_header(c->req, "Authorization");
+    int64_t now = ch_time_now_ms();
+    int rc;
+    if (api->principals == NULL) {
+        /* No cache (closed, or it could not be made): the store, on the loop. */
+        rc = ch_auth_authenticate(api->st, &api->auth, cookie, authz, now, &c->who, &why);
+        if (authorize_decide(c, m->roles, rc, why, ch_store_errmsg(api->st)) == 0) {
+            ch_api__dispatch(c, m);
+        }
+        return;
+    }
+    auth_wait_t *w = ch_calloc(1, sizeof(*w));
+    w->ctx = *c;
+    w->m = *m;
+    rc = ch_auth_principals_lookup(api->principals, &api->auth, cookie, authz, now, &w->lookup,
+                                   authenticated);
+    if (rc == CH_EAGAIN) {
+        api->in_flight++; /* authenticated() answers it */
+        return;
+    }
+    c->who = w->lookup.who;
+    why = w->lookup.why;
+    auth_wait_free(w);
+    if (authorize_decide(c, m->roles, rc, why, ch_store_errmsg(api->st)) == 0) {
+        ch_api__dispatch(c, m);
+    }
 }
 
 /* ---- JSON of accounts ---------------------------------------------------------------------- */
