@@ -526,9 +526,54 @@ static void handle_whoami(api_ctx_t *c)
     ch_api__reply_json(c, 200, NULL, o);
 }
 
+/* A logout on the store worker: the session's deletion and its record, one transaction. */
+typedef struct logout_job {
+    api_ctx_t ctx;  /* the recorder's: the principal whose session ends */
+    int unrecorded; /* the record could not be made: nothing changed */
+} logout_job_t;
+
+/* The store worker's thread. */
+static int logout_work(ch_store_t *st, void *job)
+{
+    logout_job_t *j = job;
+    int rc = ch_store_begin(st);
+    if (rc == 0) {
+        rc = ch_store_session_delete(st, j->ctx.who.session_id);
+    }
+    /* Ending a session ends access: it is recorded even on a full audit disk. */
+    if (rc == 0 &&
+        ch_api__audit_ending(&j->ctx, NULL, "auth.logout", j->ctx.who.actor, "ok", NULL) != 0) {
+        (void)ch_store_rollback(st);
+        j->unrecorded = 1;
+        return CH_EIO;
+    }
+    if (rc != 0 || (rc = ch_store_commit(st)) != 0) {
+        (void)ch_store_rollback(st);
+        return rc;
+    }
+    return 0;
+}
+
+/* Back on the loop, once the deletion was told to the principals cache: the answer. */
+static void logout_done(api_ctx_t *c, void *job, int rc)
+{
+    logout_job_t *j = job;
+    if (c != NULL && j->unrecorded) {
+        ch_api__reply_error(c, 503, "audit_unavailable", NULL,
+                            "the logout could not be put on the audit record");
+    } else if (c != NULL && rc != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the account store failed");
+    } else if (c != NULL) {
+        char cookie[256];
+        session_cookie(c->api, NULL, cookie);
+        ch_api__reply(c, 204, NULL, cookie, NULL, 0);
+    }
+    sodium_memzero(j, sizeof(*j)); /* the principal's CSRF token goes */
+    ch_free(j);
+}
+
 static void handle_logout(api_ctx_t *c)
 {
-    ch_api_t *api = c->api;
     if (ch_api__reject_query(c) != 0) {
         return;
     }
@@ -536,25 +581,9 @@ static void handle_logout(api_ctx_t *c)
         ch_api__reply_error(c, 400, "invalid", NULL, "an API key has no session to end");
         return;
     }
-    int rc = ch_store_begin(api->st);
-    if (rc == 0) {
-        rc = ch_store_session_delete(api->st, c->who.session_id);
-    }
-    /* Ending a session ends access: it is recorded even on a full audit disk. */
-    if (rc == 0 && ch_api__audit_ending(c, NULL, "auth.logout", c->who.actor, "ok", NULL) != 0) {
-        (void)ch_store_rollback(api->st);
-        ch_api__reply_error(c, 503, "audit_unavailable", NULL,
-                            "the logout could not be put on the audit record");
-        return;
-    }
-    if (rc != 0 || ch_store_commit(api->st) != 0) {
-        (void)ch_store_rollback(api->st);
-        ch_api__reply_error(c, 500, "internal", NULL, "the account store failed");
-        return;
-    }
-    char cookie[256];
-    session_cookie(api, NULL, cookie);
-    ch_api__reply(c, 204, NULL, cookie, NULL, 0);
+    logout_job_t *j = ch_calloc(1, sizeof(*j));
+    j->ctx = *c;
+    ch_api__store_write(c, logout_work, NULL, logout_done, j);
 }
 
 void ch_api__handle_session(api_ctx_t *c, ch_api__route_id_t route)
@@ -791,26 +820,58 @@ static void user_write_finish(pw_job_t *j)
     ch_api__store_write(&j->ctx, user_write_work, NULL, user_write_done, j);
 }
 
+/* A read of the account routes on the store worker: a page of users or API keys, or one user.
+ */
+typedef struct account_read {
+    ch_store_filter_t f;
+    int64_t id; /* a user's: 0 for a list */
+    ch_user_list_t users;
+    ch_apikey_list_t keys;
+    ch_user_t user;
+} account_read_t;
+
+static int users_work(ch_store_t *st, void *job)
+{
+    account_read_t *r = job;
+    return r->id != 0 ? ch_store_user_get(st, r->id, &r->user)
+                      : ch_store_user_list(st, &r->f, &r->users);
+}
+
+static void users_done(api_ctx_t *c, void *job, int rc)
+{
+    account_read_t *r = job;
+    if (c == NULL) {
+        /* nobody to answer */
+    } else if (r->id != 0 && rc == CH_ENOTFOUND) {
+        ch_api__reply_error(c, 404, "not_found", NULL, "no such user");
+    } else if (rc != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+    } else if (r->id != 0) {
+        ch_api__reply_json(c, 200, NULL, user_json(&r->user));
+    } else {
+        json_t *items = json_array();
+        for (size_t i = 0; i < r->users.count; i++) {
+            json_array_append_new(items, user_json(&r->users.items[i]));
+        }
+        ch_api__reply_page(c, items, r->users.total, r->users.next_id);
+    }
+    ch_user_fini(&r->user); /* empty for a list */
+    if (rc == 0 && r->id == 0) {
+        ch_user_list_free(&r->users);
+    }
+    ch_free(r);
+}
+
 void ch_api__handle_users(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_text)
 {
-    ch_api_t *api = c->api;
     int64_t id = 0;
     if (route == CH_API__R_USERS_LIST) {
-        ch_store_filter_t f;
-        ch_user_list_t l;
-        if (list_query(c, &f) != 0) {
+        account_read_t *r = ch_calloc(1, sizeof(*r));
+        if (list_query(c, &r->f) != 0) {
+            ch_free(r);
             return;
         }
-        if (ch_store_user_list(api->st, &f, &l) != 0) {
-            ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
-            return;
-        }
-        json_t *items = json_array();
-        for (size_t i = 0; i < l.count; i++) {
-            json_array_append_new(items, user_json(&l.items[i]));
-        }
-        ch_api__reply_page(c, items, l.total, l.next_id);
-        ch_user_list_free(&l);
+        ch_api__store_read(c, users_work, users_done, r);
         return;
     }
     if (route == CH_API__R_USERS_CREATE) {
@@ -826,16 +887,9 @@ void ch_api__handle_users(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_
         user_patch(c, id);
         return;
     }
-    ch_user_t u;
-    int rc = ch_store_user_get(api->st, id, &u);
-    if (rc == 0) {
-        ch_api__reply_json(c, 200, NULL, user_json(&u));
-    } else if (rc == CH_ENOTFOUND) {
-        ch_api__reply_error(c, 404, "not_found", NULL, "no such user");
-    } else {
-        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
-    }
-    ch_user_fini(&u);
+    account_read_t *r = ch_calloc(1, sizeof(*r));
+    r->id = id;
+    ch_api__store_read(c, users_work, users_done, r);
 }
 
 /* ---- API keys ------------------------------------------------------------------------------ */
@@ -937,25 +991,40 @@ static void apikey_revoke(api_ctx_t *c, int64_t id)
     key_start(c, k);
 }
 
+static int keys_work(ch_store_t *st, void *job)
+{
+    account_read_t *r = job;
+    return ch_store_apikey_list(st, &r->f, &r->keys);
+}
+
+static void keys_done(api_ctx_t *c, void *job, int rc)
+{
+    account_read_t *r = job;
+    if (c != NULL && rc != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+    } else if (c != NULL) {
+        json_t *items = json_array();
+        for (size_t i = 0; i < r->keys.count; i++) {
+            json_array_append_new(items, apikey_json(&r->keys.items[i]));
+        }
+        ch_api__reply_page(c, items, r->keys.total, r->keys.next_id);
+    }
+    if (rc == 0) {
+        ch_apikey_list_free(&r->keys);
+    }
+    ch_free(r);
+}
+
 void ch_api__handle_apikeys(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_text)
 {
     int64_t id = 0;
     if (route == CH_API__R_APIKEYS_LIST) {
-        ch_store_filter_t f;
-        ch_apikey_list_t l;
-        if (list_query(c, &f) != 0) {
+        account_read_t *r = ch_calloc(1, sizeof(*r));
+        if (list_query(c, &r->f) != 0) {
+            ch_free(r);
             return;
         }
-        if (ch_store_apikey_list(c->api->st, &f, &l) != 0) {
-            ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
-            return;
-        }
-        json_t *items = json_array();
-        for (size_t i = 0; i < l.count; i++) {
-            json_array_append_new(items, apikey_json(&l.items[i]));
-        }
-        ch_api__reply_page(c, items, l.total, l.next_id);
-        ch_apikey_list_free(&l);
+        ch_api__store_read(c, keys_work, keys_done, r);
         return;
     }
     if (ch_api__reject_query(c) != 0) {
