@@ -31,7 +31,10 @@ typedef struct slide {
     int64_t expires_at;
 } slide_t;
 
+/* Slides being written on the store worker. */
 typedef struct slide_batch {
+    ch_auth_principals_t *p;  /* NULL once the cache is freed */
+    struct slide_batch *next; /* the cache's batches in flight */
     slide_t *v;
     size_t n;
 } slide_batch_t;
@@ -70,7 +73,9 @@ struct ch_auth_principals {
     size_t nbuckets; /* a power of two */
     int32_t free_head;
     size_t hand;
-    int flushing; /* our own slides are being committed on st: their changes are ours */
+    int flushing; /* our own slides' commit is being told (on st, or the worker's): their
+                   * changes are ours, the entries hold them already */
+    slide_batch_t *batches;
     slide_t *slides;
     size_t nslides;
     uint64_t misses;
@@ -243,9 +248,29 @@ static int batch_work(ch_store_t *st, void *ud)
     return write_slides(st, b->v, b->n);
 }
 
+/* Back on the loop, just before the worker's commit of the batch is told. */
+static void batch_telling(void *ud, int rc)
+{
+    slide_batch_t *b = ud;
+    (void)rc;
+    if (b->p != NULL) {
+        b->p->flushing = 1;
+    }
+}
+
 static void batch_done(void *ud, int rc)
 {
     slide_batch_t *b = ud;
+    ch_auth_principals_t *p = b->p;
+    if (p != NULL) {
+        p->flushing = 0;
+        for (slide_batch_t **link = &p->batches; *link != NULL; link = &(*link)->next) {
+            if (*link == b) {
+                *link = b->next;
+                break;
+            }
+        }
+    }
     if (rc != 0) {
         ch_log(CH_LOG_WARN, MODULE, "msg=\"session expiries not moved\" sessions=%zu rc=%d", b->n,
                rc);
@@ -273,10 +298,14 @@ void ch_auth_principals_flush(ch_auth_principals_t *p)
     }
     if (p->worker != NULL) {
         slide_batch_t *b = ch_calloc(1, sizeof(*b));
+        b->p = p;
         b->n = p->nslides;
         b->v = ch_malloc(b->n * sizeof(*b->v));
         memcpy(b->v, p->slides, b->n * sizeof(*b->v));
-        if (ch_store_async(p->worker, batch_work, batch_done, b) == 0) {
+        /* Told as our own (batch_telling), so that the sessions' entries stay. */
+        if (ch_store_async_watched(p->worker, batch_work, batch_telling, batch_done, b) == 0) {
+            b->next = p->batches;
+            p->batches = b;
             p->nslides = 0;
             return;
         }
@@ -367,6 +396,9 @@ void ch_auth_principals_free(ch_auth_principals_t *p)
             l = next;
         }
     }
+    for (slide_batch_t *b = p->batches; b != NULL; b = b->next) {
+        b->p = NULL; /* written all the same; nobody is left to tell */
+    }
     if (p->nslides > 0) {
         flush_on_st(p);
     }
@@ -385,9 +417,35 @@ void ch_auth_principals_free(ch_auth_principals_t *p)
     ch_free(p);
 }
 
+/* An expired session's deletion on the worker: the request does not wait for it. */
+static int end_work(ch_store_t *st, void *ud)
+{
+    ch_auth__session_end(st, *(int64_t *)ud, "expired session");
+    return 0;
+}
+
+static void end_done(void *ud, int rc)
+{
+    (void)rc;
+    ch_free(ud);
+}
+
+static void session_end(ch_auth_principals_t *p, int64_t session_id)
+{
+    if (p->worker != NULL) {
+        int64_t *id = ch_malloc(sizeof(*id));
+        *id = session_id;
+        if (ch_store_async(p->worker, end_work, end_done, id) == 0) {
+            return;
+        }
+        ch_free(id); /* busy or closing: here, then */
+    }
+    ch_auth__session_end(p->st, session_id, "expired session");
+}
+
 /* A session used at now_ms, judged on its known times: entry i of the table, or r when it is
- * not kept (i NIL). An expired one goes (and is deleted); a due slide moves the expiry at once
- * and is written later. */
+ * not kept (i NIL). An expired one goes (and is deleted, on the worker when there is one); a
+ * due slide moves the expiry at once and is written later. */
 static int session_use(ch_auth_principals_t *p, const ch_auth_config_t *cfg, int32_t i,
                        ch_auth__resolved_t *r, int64_t now_ms, ch_auth_principal_t *out,
                        const char **why)
@@ -401,7 +459,7 @@ static int session_use(ch_auth_principals_t *p, const ch_auth_config_t *cfg, int
             drop(p, i);
         }
         *why = "the session has expired";
-        ch_auth__session_end(p->st, id, "expired session");
+        session_end(p, id);
         return CH_EPERM;
     }
     if (i != NIL) {

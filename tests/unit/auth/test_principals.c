@@ -7,7 +7,8 @@
  * or on the store worker); a miss is read on a real store worker while the request waits
  * (ch_auth_principals_lookup): the principal or the refusal comes back on the loop, two misses
  * of one credential share one read, a read overtaken by a change is not kept, a full worker is
- * busy and a cache freed meanwhile cancels its waiters.
+ * busy and a cache freed meanwhile cancels its waiters; the worker's own slides, told back to
+ * the loop, keep their entries.
  *
  * The tests open a fresh SQLite database in their own temporary directory and remove it after.
  */
@@ -641,6 +642,47 @@ static void test_a_full_worker_is_busy_and_a_freed_cache_cancels(void **state)
     assert_int_equal(uv_loop_close(&x.loop), 0);
 }
 
+static void test_the_workers_slides_keep_their_entries(void **state)
+{
+    fx_t *f = *state;
+    wfx_t x;
+    waiter_t w;
+    char cookie[128];
+    worker_start(f, &x);
+    (void)new_session(f, f->user, cookie);
+    assert_int_equal(lookup(f, &x, &w, cookie, NULL), CH_EAGAIN);
+    wait_for(&x, &w);
+    assert_int_equal(w.rc, 0);
+    /* A minute on: slid, then written on the worker, whose commit the loop's feed is told. */
+    int64_t later = ch_time_now_ms() + 61 * 1000;
+    assert_int_equal(auth_at(f, cookie, NULL, later, &w.l.who, &w.l.why), 0);
+    assert_int_equal(ch_auth_principals_pending(f->p), 1);
+    ch_auth_principals_flush(f->p);
+    for (int i = 0; i < 1000 && ch_store_worker_waiting(x.w) > 0; i++) {
+        usleep(2000);
+        uv_run(&x.loop, UV_RUN_NOWAIT);
+    }
+    assert_int_equal(ch_store_worker_waiting(x.w), 0);
+    assert_int_equal(stored_expiry(f, cookie), later + f->cfg.session_idle_ms);
+    /* Our own slide told back: the entry stays, the next request is answered at once. */
+    assert_int_equal(ch_auth_principals_count(f->p), 1);
+    assert_int_equal(auth_at(f, cookie, NULL, later + 1000, &w.l.who, &w.l.why), 0);
+    assert_int_equal(ch_auth_principals_misses(f->p), 1);
+    /* Expired by its cached expiry: refused at once, deleted on the worker. */
+    assert_int_equal(
+        auth_at(f, cookie, NULL, later + f->cfg.session_idle_ms + 1, &w.l.who, &w.l.why), CH_EPERM);
+    assert_string_equal(w.l.why, "the session has expired");
+    for (int i = 0; i < 1000 && ch_store_worker_waiting(x.w) > 0; i++) {
+        usleep(2000);
+        uv_run(&x.loop, UV_RUN_NOWAIT);
+    }
+    ch_session_t s;
+    char hash[CH_AUTH_SHA256_HEX];
+    ch_auth_sha256_hex(cookie + strlen(CH_AUTH_COOKIE "="), CH_AUTH_TOKEN_LEN, hash);
+    assert_int_equal(ch_store_session_find(f->st, hash, &s), CH_ENOTFOUND);
+    worker_stop(f, &x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -664,6 +706,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_read_overtaken_by_a_change_is_not_kept, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_full_worker_is_busy_and_a_freed_cache_cancels, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_the_workers_slides_keep_their_entries, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
