@@ -3,12 +3,14 @@
  *
  *  - ch_api__authorize: every non-public route passes here first: a session cookie (people)
  *    or a Bearer API key (agencies' systems), the route's roles, and for sessions the CSRF
- *    token on every request that changes state. Refusals are audited.
+ *    token on every request that changes state. Refusals are audited. A credential auth's
+ *    principals cache does not hold is read on the store worker, the request waiting.
  *  - POST/GET/DELETE /api/v1/session: log in (Argon2id on the auth module's hash pool, so
  *    neither the loop nor the audit's appends wait for it), who am I, log out. An attempt
  *    counts against its client address (the throttle) and its user name from that address
  *    (the lock-out) before it is hashed; beyond the pool's bounds it is answered 429 at once.
- *  - /api/v1/users and /api/v1/apikeys for administrators.
+ *  - /api/v1/users and /api/v1/apikeys for administrators; their reads and writes, and the
+ *    login's and logout's, on the store worker.
  *
  * No password, token or key is ever logged or put on the audit record.
  */

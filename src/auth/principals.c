@@ -1,7 +1,8 @@
 /*
  * auth/principals.c: the principals cache. Valid sessions and API keys resolved to principals,
  * in a bounded hash table (chains over a fixed array of entries, clock eviction), kept true by
- * the store's change feed; the sessions' slides batched and written off the request path.
+ * the store's change feed; a miss read on the store worker while its request waits; the
+ * sessions' slides batched and written off the request path.
  */
 #include "auth/auth.h"
 #include "auth/auth_internal.h"
