@@ -645,7 +645,8 @@ static int id_of(api_ctx_t *c, ch_slice_t s, int64_t *id)
     return 0;
 }
 
-static int only_keys(api_ctx_t *c, json_t *body, const char *const *keys)
+/* The first field of body not in keys (borrowed from body), or NULL. */
+static const char *unknown_key(json_t *body, const char *const *keys)
 {
     const char *k;
     json_t *v;
@@ -656,13 +657,84 @@ static int only_keys(api_ctx_t *c, json_t *body, const char *const *keys)
             known |= strcmp(k, keys[i]) == 0;
         }
         if (!known) {
-            ch_api__err_t e;
-            ch_api__err_set(&e, 400, "invalid", k, "unknown field");
-            ch_api__reply_err(c, &e, NULL);
-            return -1;
+            return k;
         }
     }
+    return NULL;
+}
+
+static void reply_unknown_key(api_ctx_t *c, const char *k)
+{
+    ch_api__err_t e;
+    ch_api__err_set(&e, 400, "invalid", k, "unknown field");
+    ch_api__reply_err(c, &e, NULL);
+}
+
+static int only_keys(api_ctx_t *c, json_t *body, const char *const *keys)
+{
+    const char *k = unknown_key(body, keys);
+    if (k != NULL) {
+        reply_unknown_key(c, k);
+        return -1;
+    }
     return 0;
+}
+
+/*
+ * A user's creation or change checked on the store worker before anything is hashed or
+ * written: the use case's checks read the store (the agency, the user), so they run there,
+ * and the answers are given on the loop in the order the route has always given them. The
+ * request's strings live in body until the answer.
+ */
+typedef struct user_check {
+    json_t *body;
+    ch_auth_user_req_t req;       /* create */
+    ch_auth_user_change_t first;  /* patch: the user only (does it exist?) */
+    ch_auth_user_change_t change; /* patch: role and agency, without the flags */
+    ch_auth_user_change_t full;   /* patch: with the flags and the password */
+    const char *unknown;          /* patch: a field the route does not take, or NULL */
+    const char *bad_field;        /* patch: disabled, unlock or password of the wrong type */
+    const char *bad_message;
+    int failed; /* which check refused (err), 0: none */
+    ch_fault_t err;
+} user_check_t;
+
+static void user_check_free(user_check_t *u)
+{
+    json_decref(u->body);
+    ch_free(u);
+}
+
+/* The store worker's thread: a new user's rules. */
+static int user_create_check_work(ch_store_t *st, void *job)
+{
+    user_check_t *u = job;
+    int rc = ch_auth_user_check(st, &u->req, &u->err);
+    u->failed = rc != 0;
+    return rc;
+}
+
+/* Back on the loop: a refusal, or the password to the hash pool. */
+static void user_create_check_done(api_ctx_t *c, void *job, int rc)
+{
+    user_check_t *u = job;
+    json_t *pwj = json_object_get(u->body, "password");
+    if (c == NULL) {
+        /* nobody to answer */
+    } else if (u->failed) {
+        ch_api__reply_fault(c, &u->err);
+    } else if (rc != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+    } else if (!json_is_string(pwj)) {
+        reply_bad(c, "password", "password must be a string");
+    } else {
+        pw_job_t *j = pw_job_new(c, JOB_USER_CREATE, u->req.password, u->req.password_len);
+        j->user.name = ch_strdup(u->req.name);
+        j->user.role = ch_strdup(u->req.role);
+        j->user.agency_id = u->req.agency_id;
+        (void)pw_queue(j, NULL);
+    }
+    user_check_free(u);
 }
 
 static void user_create(api_ctx_t *c)
@@ -673,13 +745,16 @@ static void user_create(api_ctx_t *c)
         return;
     }
     if (only_keys(c, body, keys) != 0) {
-        goto out;
+        json_decref(body);
+        return;
     }
     /* JSON to the typed request; the rules are the use case's (ch_auth_user_check). An
      * agency_id that is not a positive integer is passed on as not an id (-1). */
     json_t *agency = json_object_get(body, "agency_id");
     json_t *pwj = json_object_get(body, "password");
-    ch_auth_user_req_t req = {
+    user_check_t *u = ch_calloc(1, sizeof(*u));
+    u->body = body;
+    u->req = (ch_auth_user_req_t){
         .name = json_string_value(json_object_get(body, "name")),
         .role = json_string_value(json_object_get(body, "role")),
         .agency_id = agency == NULL || json_is_null(agency) ? 0
@@ -689,42 +764,79 @@ static void user_create(api_ctx_t *c)
         .password = json_string_value(pwj),
         .password_len = json_is_string(pwj) ? json_string_length(pwj) : 0,
     };
-    ch_fault_t err;
-    if (ch_auth_user_check(c->api->st, &req, &err) != 0) {
-        ch_api__reply_fault(c, &err);
-        goto out;
+    ch_api__store_read(c, user_create_check_work, user_create_check_done, u);
+}
+
+/* The store worker's thread: a change's checks, in the route's order, up to the first that
+ * refuses (the ones without the store were judged on the loop and stop it here too). */
+static int user_patch_check_work(ch_store_t *st, void *job)
+{
+    user_check_t *u = job;
+    /* An unknown user first, then the body's fields (ch_auth_user_change_check). */
+    if (ch_auth_user_change_check(st, &u->first, &u->err) != 0) {
+        u->failed = 1;
+    } else if (u->unknown == NULL && ch_auth_user_change_check(st, &u->change, &u->err) != 0) {
+        u->failed = 2;
+    } else if (u->unknown == NULL && u->bad_field == NULL && u->full.password != NULL &&
+               ch_auth_user_change_check(st, &u->full, &u->err) != 0) {
+        u->failed = 3;
     }
-    if (!json_is_string(pwj)) {
-        reply_bad(c, "password", "password must be a string");
-        goto out;
+    return 0;
+}
+
+/* Back on the loop: the first refusal in the route's order, or the change to the hash pool
+ * (a new password) or straight to the store worker. */
+static void user_patch_check_done(api_ctx_t *c, void *job, int rc)
+{
+    user_check_t *u = job;
+    if (c == NULL) {
+        user_check_free(u);
+        return;
     }
-    pw_job_t *j = pw_job_new(c, JOB_USER_CREATE, req.password, req.password_len);
-    j->user.name = ch_strdup(req.name);
-    j->user.role = ch_strdup(req.role);
-    j->user.agency_id = req.agency_id;
-    (void)pw_queue(j, NULL);
-out:
-    json_decref(body);
+    if (u->failed == 1) {
+        ch_api__reply_fault(c, &u->err);
+    } else if (u->unknown != NULL) {
+        reply_unknown_key(c, u->unknown);
+    } else if (u->failed == 2) {
+        ch_api__reply_fault(c, &u->err);
+    } else if (u->bad_field != NULL) {
+        reply_bad(c, u->bad_field, u->bad_message);
+    } else if (u->failed == 3) {
+        ch_api__reply_fault(c, &u->err);
+    } else if (rc != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+    } else {
+        const ch_auth_user_change_t *req = &u->full;
+        pw_job_t *j = pw_job_new(c, JOB_USER_PATCH, req->password != NULL ? req->password : "",
+                                 req->password_len);
+        j->change = *req;
+        j->change.password = NULL;
+        j->change.password_len = 0;
+        j->role = req->role != NULL ? ch_strdup(req->role) : NULL;
+        j->change.role = j->role;
+        if (req->password == NULL) {
+            /* Nothing to hash: on to the write without the pool. */
+            j->ok = 1;
+            j->hash.hash[0] = '\0';
+            user_write_finish(j);
+        } else {
+            (void)pw_queue(j, NULL);
+        }
+    }
+    user_check_free(u);
 }
 
 static void user_patch(api_ctx_t *c, int64_t id)
 {
     static const char *const keys[] = {"role", "agency_id", "password", "disabled", "unlock", NULL};
-    ch_api_t *api = c->api;
     json_t *body = ch_api__read_body(c);
     if (body == NULL) {
         return;
     }
-    ch_fault_t err;
-    ch_auth_user_change_t req = {.id = id, .disabled = -1};
-    /* An unknown user first, then the body's fields (ch_auth_user_change_check). */
-    if (ch_auth_user_change_check(api->st, &req, &err) != 0) {
-        ch_api__reply_fault(c, &err);
-        goto out;
-    }
-    if (only_keys(c, body, keys) != 0) {
-        goto out;
-    }
+    user_check_t *u = ch_calloc(1, sizeof(*u));
+    u->body = body;
+    u->first = (ch_auth_user_change_t){.id = id, .disabled = -1};
+    u->unknown = unknown_key(body, keys);
     /* JSON to the typed change: a role that is not text is no role (""), an agency_id that
      * is not a positive integer or null is not an id (-1); the rules are the use case's. */
     json_t *role = json_object_get(body, "role");
@@ -732,55 +844,32 @@ static void user_patch(api_ctx_t *c, int64_t id)
     json_t *dis = json_object_get(body, "disabled");
     json_t *unlock = json_object_get(body, "unlock");
     json_t *pwj = json_object_get(body, "password");
+    ch_auth_user_change_t req = u->first;
     req.role = role == NULL ? NULL : json_is_string(role) ? json_string_value(role) : "";
     req.set_agency = agency != NULL;
     req.agency_id = agency == NULL || json_is_null(agency) ? 0
                     : json_is_integer(agency) && json_integer_value(agency) >= 1
                         ? json_integer_value(agency)
                         : -1;
-    if (ch_auth_user_change_check(api->st, &req, &err) != 0) {
-        ch_api__reply_fault(c, &err);
-        goto out;
-    }
+    u->change = req;
     if (dis != NULL && !json_is_boolean(dis)) {
-        reply_bad(c, "disabled", "disabled must be true or false");
-        goto out;
+        u->bad_field = "disabled";
+        u->bad_message = "disabled must be true or false";
+    } else if (unlock != NULL && !json_is_true(unlock)) {
+        u->bad_field = "unlock";
+        u->bad_message = "unlock takes only true";
+    } else if (pwj != NULL && !json_is_string(pwj)) {
+        u->bad_field = "password";
+        u->bad_message = "password must be a string";
     }
     req.disabled = dis != NULL ? json_is_true(dis) : -1;
-    if (unlock != NULL && !json_is_true(unlock)) {
-        reply_bad(c, "unlock", "unlock takes only true");
-        goto out;
-    }
     req.unlock = unlock != NULL;
-    if (pwj != NULL) {
-        if (!json_is_string(pwj)) {
-            reply_bad(c, "password", "password must be a string");
-            goto out;
-        }
+    if (json_is_string(pwj)) {
         req.password = json_string_value(pwj);
         req.password_len = json_string_length(pwj);
-        if (ch_auth_user_change_check(api->st, &req, &err) != 0) {
-            ch_api__reply_fault(c, &err);
-            goto out;
-        }
     }
-    pw_job_t *j =
-        pw_job_new(c, JOB_USER_PATCH, req.password != NULL ? req.password : "", req.password_len);
-    j->change = req;
-    j->change.password = NULL;
-    j->change.password_len = 0;
-    j->role = req.role != NULL ? ch_strdup(req.role) : NULL;
-    j->change.role = j->role;
-    if (req.password == NULL) {
-        /* Nothing to hash: finish here without the pool. */
-        j->ok = 1;
-        j->hash.hash[0] = '\0';
-        user_write_finish(j);
-    } else {
-        (void)pw_queue(j, NULL);
-    }
-out:
-    json_decref(body);
+    u->full = req;
+    ch_api__store_read(c, user_patch_check_work, user_patch_check_done, u);
 }
 
 /* The store worker's thread: the use case writes and audits the user (the recorder's context
@@ -903,11 +992,15 @@ typedef struct key_job {
     api_ctx_t ctx;
     json_t *body;
     ch_auth_apikey_req_t req;
-    int64_t id; /* revoke: the key; 0: create */
+    int64_t id;     /* revoke: the key; 0: create */
+    int label_bad;  /* create: the label is not text of at most CH_AUTH_LABEL_MAX bytes */
+    int check_fail; /* create: ch_auth_apikey_check refused (err) */
     ch_auth_apikey_made_t made;
     ch_fault_t err;
 } key_job_t;
 
+/* The store worker's thread: a creation's checks (the agency read) then, when they and the
+ * label pass, the key made; or the revocation. */
 static int key_work(ch_store_t *st, void *job)
 {
     key_job_t *k = job;
@@ -915,13 +1008,23 @@ static int key_work(ch_store_t *st, void *job)
     if (k->id != 0) {
         return ch_auth_apikey_revoke(st, k->id, &rec, &k->err);
     }
+    int rc = ch_auth_apikey_check(st, &k->req, &k->err);
+    if (rc != 0) {
+        k->check_fail = 1;
+        return rc;
+    }
+    if (k->label_bad) {
+        return CH_EINVAL; /* answered on the loop, nothing made */
+    }
     return ch_auth_apikey_create(st, &k->req, &rec, &k->made, &k->err);
 }
 
 static void key_done(api_ctx_t *c, void *job, int rc)
 {
     key_job_t *k = job;
-    if (c != NULL && rc != 0) {
+    if (c != NULL && k->label_bad && !k->check_fail) {
+        reply_bad(c, "label", "label must be text of at most 200 bytes");
+    } else if (c != NULL && rc != 0) {
         ch_api__reply_fault(c, &k->err);
     } else if (c != NULL && k->id != 0) {
         ch_api__reply(c, 204, NULL, NULL, NULL, 0);
@@ -967,19 +1070,12 @@ static void apikey_create(api_ctx_t *c)
                                      : "",
         .label = json_string_value(lj),
     };
-    ch_fault_t err;
-    if (ch_auth_apikey_check(c->api->st, &req, &err) != 0) {
-        ch_api__reply_fault(c, &err);
-        goto out;
-    }
-    if (lj != NULL && !json_is_null(lj) &&
-        (!json_is_string(lj) || json_string_length(lj) > CH_AUTH_LABEL_MAX)) {
-        reply_bad(c, "label", "label must be text of at most 200 bytes");
-        goto out;
-    }
+    /* The checks read the agency: on the store worker, before the label's (key_work). */
     key_job_t *k = ch_calloc(1, sizeof(*k));
     k->body = body; /* req's strings live in it */
     k->req = req;
+    k->label_bad = lj != NULL && !json_is_null(lj) &&
+                   (!json_is_string(lj) || json_string_length(lj) > CH_AUTH_LABEL_MAX);
     key_start(c, k);
     return;
 out:
