@@ -181,9 +181,9 @@ int ch_auth_principals_authenticate(ch_auth_principals_t *p, const ch_auth_confi
  * and cb will not be called (answer 503 with Retry-After). A cache freed with lookups in
  * flight calls their callbacks at once with -ECANCELED (the worker's reads then end unused).
  *
- * A read that began before a change of the users, sessions or API keys was told (the feed,
- * the worker's commits, another process's) answers its waiters but is not kept: the change
- * could concern it, and a credential kept stale would stay so. Control loop only.
+ * A read that began before an update or deletion of a user, session or API key was told (the
+ * feed, the worker's commits, another process's) answers its waiters but is not kept: the
+ * change could concern it, and a credential kept stale would stay so. Control loop only.
  */
 typedef struct ch_auth_lookup ch_auth_lookup_t;
 typedef void (*ch_auth_lookup_cb)(ch_auth_lookup_t *l, int rc);

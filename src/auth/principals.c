@@ -80,8 +80,9 @@ struct ch_auth_principals {
     slide_t *slides;
     size_t nslides;
     uint64_t misses;
-    /* Changes of users, sessions and keys told so far: a read on the worker that began before
-     * one answers its requests but is not kept (it may predate the change). */
+    /* Changes (updates, deletions) of users, sessions and keys told so far: a read on the
+     * worker that began before one answers its requests but is not kept (it may predate the
+     * change). */
     uint64_t epoch;
     lookup_job_t *lookups;
 };
@@ -189,7 +190,10 @@ static void add(ch_auth_principals_t *p, uint64_t h, const ch_auth__resolved_t *
 static void changed(void *ud, const ch_store_change_t *c)
 {
     ch_auth_principals_t *p = ud;
-    if (!(p->flushing && c->table == CH_STORE_T_SESSIONS && c->op == CH_STORE_UPDATE)) {
+    /* What can make a read in flight stale: a row changed or gone (a new one cannot), other
+     * than our own slides. */
+    if (c->op != CH_STORE_INSERT &&
+        !(p->flushing && c->table == CH_STORE_T_SESSIONS && c->op == CH_STORE_UPDATE)) {
         p->epoch++;
     }
     switch (c->table) {

@@ -6,9 +6,9 @@
  * cached expiry at once and reaches the store when the slides are flushed (on the loop's handle
  * or on the store worker); a miss is read on a real store worker while the request waits
  * (ch_auth_principals_lookup): the principal or the refusal comes back on the loop, two misses
- * of one credential share one read, a read overtaken by a change is not kept, a full worker is
- * busy and a cache freed meanwhile cancels its waiters; the worker's own slides, told back to
- * the loop, keep their entries.
+ * of one credential share one read, a read overtaken by a change is not kept (by a new row it
+ * is), a full worker is busy and a cache freed meanwhile cancels its waiters; the worker's own
+ * slides, told back to the loop, keep their entries.
  *
  * The tests open a fresh SQLite database in their own temporary directory and remove it after.
  */
@@ -594,8 +594,19 @@ static void test_a_read_overtaken_by_a_change_is_not_kept(void **state)
     wfx_t x;
     waiter_t a, b;
     char cookie[128];
+    char other[128];
     worker_start(f, &x);
     (void)new_session(f, f->user, cookie);
+    /* A new row meanwhile (another login) cannot make the read stale: it is kept. */
+    assert_int_equal(lookup(f, &x, &a, cookie, NULL), CH_EAGAIN);
+    (void)new_session(f, f->user, other);
+    wait_for(&x, &a);
+    assert_int_equal(a.rc, 0);
+    assert_int_equal(ch_auth_principals_count(f->p), 1);
+    assert_int_equal(lookup(f, &x, &a, cookie, NULL), 0);
+    ch_auth_principals_free(f->p);
+    ch_auth_principals_config_t pc = {.worker = x.w};
+    assert_int_equal(ch_auth_principals_new(f->st, &pc, &f->p), 0);
     assert_int_equal(lookup(f, &x, &a, cookie, NULL), CH_EAGAIN);
     /* The user changes on the loop while the read is in flight: whatever the read saw, it is
      * not kept, and a request after the change does not wait for the read before it. */
@@ -606,7 +617,7 @@ static void test_a_read_overtaken_by_a_change_is_not_kept(void **state)
     assert_int_equal(ch_store_user_update(f->st, &u), 0);
     ch_user_fini(&u);
     assert_int_equal(lookup(f, &x, &b, cookie, NULL), CH_EAGAIN);
-    assert_int_equal(ch_auth_principals_misses(f->p), 2);
+    assert_int_equal(ch_auth_principals_misses(f->p), 2); /* a fresh cache: a's and b's */
     wait_for(&x, &a);
     assert_int_equal(a.rc, 0);
     wait_for(&x, &b);
