@@ -994,8 +994,21 @@ void ch_api_handle(ch_http_request_t *req, void *ud)
     }
     /* A Prometheus server scrapes /metrics with metrics.token, not with an account. */
     int scraper = m.route == CH_API__R_METRICS && ch_api__metrics_token_ok(&c);
-    if (!(m.roles & CH_AUTH_PUBLIC) && !scraper && ch_api__authorize(&c, m.roles) != 0) {
+    if (!(m.roles & CH_AUTH_PUBLIC) && !scraper) {
+        ch_api__authorize(&c, &m); /* which dispatches, at once or once the principal is read */
         return;
+    }
+    ch_api__dispatch(&c, &m);
+}
+
+void ch_api__dispatch(api_ctx_t *cp, const ch_api__match_t *mp)
+{
+    api_ctx_t c = *cp;
+    const ch_api__match_t m = *mp;
+    ch_api_t *api = c.api;
+    if (m.route != CH_API__R_EVENTS_OPEN) {
+        /* A request resumed after its principal was read: a batch may have opened meanwhile. */
+        ch_api__flush_events(api);
     }
     const api_resource_t *res = &resources[m.resource];
     switch (m.route) {

@@ -26,7 +26,8 @@ struct ch_api {
      * metrics_token). */
     ch_api_services_t svc;
     size_t in_flight; /* imports and geo queries on the pool, logins and passwords on the
-                       * hasher */
+                       * hasher, reads on the store worker, requests waiting for their
+                       * principal */
     size_t geo_jobs;  /* path, area and coverage queries among them */
     int freeing;      /* ch_api_free() was called with work in flight */
     /* The /health answer, rebuilt at most once a second (or when in_flight changes): it is
@@ -111,9 +112,17 @@ int ch_api__audit_ending(api_ctx_t *c, const char *actor, const char *action, co
  */
 int ch_api__audit_refusal(api_ctx_t *c, const char *action, int status, json_t *details);
 
-/* Authenticates the request for a route allowing roles (a CH_AUTH_* mask) and checks its CSRF
- * token. 0 with c->who filled, or non-zero after answering 401 / 403 / 500. */
-int ch_api__authorize(api_ctx_t *c, unsigned roles);
+/*
+ * Authenticates the request for its route m (m->roles: a CH_AUTH_* mask), checks its role and
+ * CSRF token, and goes on to ch_api__dispatch with c->who filled; or answers 401 / 403 / 500,
+ * or 503 "busy" when the store worker cannot take the read. A credential the principals cache
+ * holds is answered at once; a miss is read on the store worker while the request waits
+ * (counted in in_flight, like the store's reads) and is dispatched from the loop when the read
+ * comes back, exactly as it would have been at once.
+ */
+void ch_api__authorize(api_ctx_t *c, const ch_api__match_t *m);
+/* Answers the request c of route m (api.c's table of handlers); c->who is its principal. */
+void ch_api__dispatch(api_ctx_t *c, const ch_api__match_t *m);
 
 /* The account routes (auth_routes.c): session, users, API keys. id is the {id} segment. */
 void ch_api__handle_session(api_ctx_t *c, ch_api__route_id_t route);

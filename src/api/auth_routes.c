@@ -3,12 +3,14 @@
  *
  *  - ch_api__authorize: every non-public route passes here first: a session cookie (people)
  *    or a Bearer API key (agencies' systems), the route's roles, and for sessions the CSRF
- *    token on every request that changes state. Refusals are audited.
+ *    token on every request that changes state. Refusals are audited. A credential auth's
+ *    principals cache does not hold is read on the store worker, the request waiting.
  *  - POST/GET/DELETE /api/v1/session: log in (Argon2id on the auth module's hash pool, so
  *    neither the loop nor the audit's appends wait for it), who am I, log out. An attempt
  *    counts against its client address (the throttle) and its user name from that address
  *    (the lock-out) before it is hashed; beyond the pool's bounds it is answered 429 at once.
- *  - /api/v1/users and /api/v1/apikeys for administrators.
+ *  - /api/v1/users and /api/v1/apikeys for administrators; their reads and writes, and the
+ *    login's and logout's, on the store worker.
  *
  * No password, token or key is ever logged or put on the audit record.
  */
@@ -52,17 +54,26 @@ static void audit_refusal(api_ctx_t *c, const char *action, const char *reason)
                                 d);
 }
 
-int ch_api__authorize(api_ctx_t *c, unsigned roles)
+/*
+ * The one place that decides what a request may do once authentication has answered (rc and
+ * why as ch_auth_authenticate gives them, c->who the principal): 0 when it may go on to its
+ * route, else non-zero after answering. detail is the store's message for the log, or NULL.
+ */
+static int authorize_decide(api_ctx_t *c, unsigned roles, int rc, const char *why,
+                            const char *detail)
 {
-    ch_api_t *api = c->api;
-    const char *why = NULL;
-    const ch_slice_t *cookie = ch_http_request_header(c->req, "Cookie");
-    const ch_slice_t *authz = ch_http_request_header(c->req, "Authorization");
-    int64_t now = ch_time_now_ms();
-    int rc = api->principals != NULL
-                 ? ch_auth_principals_authenticate(api->principals, &api->auth, cookie, authz, now,
-                                                   &c->who, &why)
-                 : ch_auth_authenticate(api->st, &api->auth, cookie, authz, now, &c->who, &why);
+    if (rc == -EBUSY) {
+        /* The store worker cannot take the read now: as its other requests, nothing ran. */
+        ch_api__err_t e;
+        ch_api__err_set(&e, 503, "busy", NULL, "%s",
+                        "the store has too many requests waiting; try again shortly");
+        ch_api__reply_err(c, &e, "Retry-After: 1\r\n");
+        return -1;
+    }
+    if (rc == -ECANCELED) {
+        ch_api__reply_error(c, 503, "unavailable", NULL, "the hub is stopping");
+        return -1;
+    }
     if (rc == CH_EPERM) {
         audit_refusal(c, "auth.denied", why);
         ch_api__err_t e;
@@ -71,8 +82,8 @@ int ch_api__authorize(api_ctx_t *c, unsigned roles)
         return -1;
     }
     if (rc != 0) {
-        ch_log(CH_LOG_ERROR, MODULE, "msg=\"authentication failed\" error=\"%s\"",
-               ch_store_errmsg(api->st));
+        ch_log(CH_LOG_ERROR, MODULE, "msg=\"authentication failed\" rc=%d error=\"%s\"", rc,
+               detail != NULL ? detail : "");
         ch_api__reply_error(c, 500, "internal", NULL, "the account store failed");
         return -1;
     }
@@ -102,6 +113,73 @@ int ch_api__authorize(api_ctx_t *c, unsigned roles)
         }
     }
     return 0;
+}
+
+/* A request waiting for its principal, read on the store worker at a miss of the cache. The
+ * HTTP server keeps the request valid until it is answered. */
+typedef struct auth_wait {
+    ch_auth_lookup_t lookup; /* first: the cache's callback gets it back */
+    api_ctx_t ctx;
+    ch_api__match_t m;
+} auth_wait_t;
+
+static void auth_wait_free(auth_wait_t *w)
+{
+    sodium_memzero(w, sizeof(*w)); /* the principal's CSRF token goes */
+    ch_free(w);
+}
+
+/* Back on the loop with the principal: the request goes on exactly where it would have. */
+static void authenticated(ch_auth_lookup_t *l, int rc)
+{
+    auth_wait_t *w = (auth_wait_t *)l;
+    ch_api_t *api = w->ctx.api;
+    api->in_flight--;
+    if (api->freeing) {
+        auth_wait_free(w); /* nobody is left to answer */
+        if (api->in_flight == 0) {
+            ch_api_free(api);
+        }
+        return;
+    }
+    w->ctx.who = l->who;
+    if (authorize_decide(&w->ctx, w->m.roles, rc, l->why, NULL) == 0) {
+        ch_api__dispatch(&w->ctx, &w->m);
+    }
+    auth_wait_free(w);
+}
+
+void ch_api__authorize(api_ctx_t *c, const ch_api__match_t *m)
+{
+    ch_api_t *api = c->api;
+    const char *why = NULL;
+    const ch_slice_t *cookie = ch_http_request_header(c->req, "Cookie");
+    const ch_slice_t *authz = ch_http_request_header(c->req, "Authorization");
+    int64_t now = ch_time_now_ms();
+    int rc;
+    if (api->principals == NULL) {
+        /* No cache (closed, or it could not be made): the store, on the loop. */
+        rc = ch_auth_authenticate(api->st, &api->auth, cookie, authz, now, &c->who, &why);
+        if (authorize_decide(c, m->roles, rc, why, ch_store_errmsg(api->st)) == 0) {
+            ch_api__dispatch(c, m);
+        }
+        return;
+    }
+    auth_wait_t *w = ch_calloc(1, sizeof(*w));
+    w->ctx = *c;
+    w->m = *m;
+    rc = ch_auth_principals_lookup(api->principals, &api->auth, cookie, authz, now, &w->lookup,
+                                   authenticated);
+    if (rc == CH_EAGAIN) {
+        api->in_flight++; /* authenticated() answers it */
+        return;
+    }
+    c->who = w->lookup.who;
+    why = w->lookup.why;
+    auth_wait_free(w);
+    if (authorize_decide(c, m->roles, rc, why, ch_store_errmsg(api->st)) == 0) {
+        ch_api__dispatch(c, m);
+    }
 }
 
 /* ---- JSON of accounts ---------------------------------------------------------------------- */
@@ -450,9 +528,54 @@ static void handle_whoami(api_ctx_t *c)
     ch_api__reply_json(c, 200, NULL, o);
 }
 
+/* A logout on the store worker: the session's deletion and its record, one transaction. */
+typedef struct logout_job {
+    api_ctx_t ctx;  /* the recorder's: the principal whose session ends */
+    int unrecorded; /* the record could not be made: nothing changed */
+} logout_job_t;
+
+/* The store worker's thread. */
+static int logout_work(ch_store_t *st, void *job)
+{
+    logout_job_t *j = job;
+    int rc = ch_store_begin(st);
+    if (rc == 0) {
+        rc = ch_store_session_delete(st, j->ctx.who.session_id);
+    }
+    /* Ending a session ends access: it is recorded even on a full audit disk. */
+    if (rc == 0 &&
+        ch_api__audit_ending(&j->ctx, NULL, "auth.logout", j->ctx.who.actor, "ok", NULL) != 0) {
+        (void)ch_store_rollback(st);
+        j->unrecorded = 1;
+        return CH_EIO;
+    }
+    if (rc != 0 || (rc = ch_store_commit(st)) != 0) {
+        (void)ch_store_rollback(st);
+        return rc;
+    }
+    return 0;
+}
+
+/* Back on the loop, once the deletion was told to the principals cache: the answer. */
+static void logout_done(api_ctx_t *c, void *job, int rc)
+{
+    logout_job_t *j = job;
+    if (c != NULL && j->unrecorded) {
+        ch_api__reply_error(c, 503, "audit_unavailable", NULL,
+                            "the logout could not be put on the audit record");
+    } else if (c != NULL && rc != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the account store failed");
+    } else if (c != NULL) {
+        char cookie[256];
+        session_cookie(c->api, NULL, cookie);
+        ch_api__reply(c, 204, NULL, cookie, NULL, 0);
+    }
+    sodium_memzero(j, sizeof(*j)); /* the principal's CSRF token goes */
+    ch_free(j);
+}
+
 static void handle_logout(api_ctx_t *c)
 {
-    ch_api_t *api = c->api;
     if (ch_api__reject_query(c) != 0) {
         return;
     }
@@ -460,25 +583,9 @@ static void handle_logout(api_ctx_t *c)
         ch_api__reply_error(c, 400, "invalid", NULL, "an API key has no session to end");
         return;
     }
-    int rc = ch_store_begin(api->st);
-    if (rc == 0) {
-        rc = ch_store_session_delete(api->st, c->who.session_id);
-    }
-    /* Ending a session ends access: it is recorded even on a full audit disk. */
-    if (rc == 0 && ch_api__audit_ending(c, NULL, "auth.logout", c->who.actor, "ok", NULL) != 0) {
-        (void)ch_store_rollback(api->st);
-        ch_api__reply_error(c, 503, "audit_unavailable", NULL,
-                            "the logout could not be put on the audit record");
-        return;
-    }
-    if (rc != 0 || ch_store_commit(api->st) != 0) {
-        (void)ch_store_rollback(api->st);
-        ch_api__reply_error(c, 500, "internal", NULL, "the account store failed");
-        return;
-    }
-    char cookie[256];
-    session_cookie(api, NULL, cookie);
-    ch_api__reply(c, 204, NULL, cookie, NULL, 0);
+    logout_job_t *j = ch_calloc(1, sizeof(*j));
+    j->ctx = *c;
+    ch_api__store_write(c, logout_work, NULL, logout_done, j);
 }
 
 void ch_api__handle_session(api_ctx_t *c, ch_api__route_id_t route)
@@ -538,7 +645,8 @@ static int id_of(api_ctx_t *c, ch_slice_t s, int64_t *id)
     return 0;
 }
 
-static int only_keys(api_ctx_t *c, json_t *body, const char *const *keys)
+/* The first field of body not in keys (borrowed from body), or NULL. */
+static const char *unknown_key(json_t *body, const char *const *keys)
 {
     const char *k;
     json_t *v;
@@ -549,13 +657,84 @@ static int only_keys(api_ctx_t *c, json_t *body, const char *const *keys)
             known |= strcmp(k, keys[i]) == 0;
         }
         if (!known) {
-            ch_api__err_t e;
-            ch_api__err_set(&e, 400, "invalid", k, "unknown field");
-            ch_api__reply_err(c, &e, NULL);
-            return -1;
+            return k;
         }
     }
+    return NULL;
+}
+
+static void reply_unknown_key(api_ctx_t *c, const char *k)
+{
+    ch_api__err_t e;
+    ch_api__err_set(&e, 400, "invalid", k, "unknown field");
+    ch_api__reply_err(c, &e, NULL);
+}
+
+static int only_keys(api_ctx_t *c, json_t *body, const char *const *keys)
+{
+    const char *k = unknown_key(body, keys);
+    if (k != NULL) {
+        reply_unknown_key(c, k);
+        return -1;
+    }
     return 0;
+}
+
+/*
+ * A user's creation or change checked on the store worker before anything is hashed or
+ * written: the use case's checks read the store (the agency, the user), so they run there,
+ * and the answers are given on the loop in the order the route has always given them. The
+ * request's strings live in body until the answer.
+ */
+typedef struct user_check {
+    json_t *body;
+    ch_auth_user_req_t req;       /* create */
+    ch_auth_user_change_t first;  /* patch: the user only (does it exist?) */
+    ch_auth_user_change_t change; /* patch: role and agency, without the flags */
+    ch_auth_user_change_t full;   /* patch: with the flags and the password */
+    const char *unknown;          /* patch: a field the route does not take, or NULL */
+    const char *bad_field;        /* patch: disabled, unlock or password of the wrong type */
+    const char *bad_message;
+    int failed; /* which check refused (err), 0: none */
+    ch_fault_t err;
+} user_check_t;
+
+static void user_check_free(user_check_t *u)
+{
+    json_decref(u->body);
+    ch_free(u);
+}
+
+/* The store worker's thread: a new user's rules. */
+static int user_create_check_work(ch_store_t *st, void *job)
+{
+    user_check_t *u = job;
+    int rc = ch_auth_user_check(st, &u->req, &u->err);
+    u->failed = rc != 0;
+    return rc;
+}
+
+/* Back on the loop: a refusal, or the password to the hash pool. */
+static void user_create_check_done(api_ctx_t *c, void *job, int rc)
+{
+    user_check_t *u = job;
+    json_t *pwj = json_object_get(u->body, "password");
+    if (c == NULL) {
+        /* nobody to answer */
+    } else if (u->failed) {
+        ch_api__reply_fault(c, &u->err);
+    } else if (rc != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+    } else if (!json_is_string(pwj)) {
+        reply_bad(c, "password", "password must be a string");
+    } else {
+        pw_job_t *j = pw_job_new(c, JOB_USER_CREATE, u->req.password, u->req.password_len);
+        j->user.name = ch_strdup(u->req.name);
+        j->user.role = ch_strdup(u->req.role);
+        j->user.agency_id = u->req.agency_id;
+        (void)pw_queue(j, NULL);
+    }
+    user_check_free(u);
 }
 
 static void user_create(api_ctx_t *c)
@@ -566,13 +745,16 @@ static void user_create(api_ctx_t *c)
         return;
     }
     if (only_keys(c, body, keys) != 0) {
-        goto out;
+        json_decref(body);
+        return;
     }
     /* JSON to the typed request; the rules are the use case's (ch_auth_user_check). An
      * agency_id that is not a positive integer is passed on as not an id (-1). */
     json_t *agency = json_object_get(body, "agency_id");
     json_t *pwj = json_object_get(body, "password");
-    ch_auth_user_req_t req = {
+    user_check_t *u = ch_calloc(1, sizeof(*u));
+    u->body = body;
+    u->req = (ch_auth_user_req_t){
         .name = json_string_value(json_object_get(body, "name")),
         .role = json_string_value(json_object_get(body, "role")),
         .agency_id = agency == NULL || json_is_null(agency) ? 0
@@ -582,42 +764,79 @@ static void user_create(api_ctx_t *c)
         .password = json_string_value(pwj),
         .password_len = json_is_string(pwj) ? json_string_length(pwj) : 0,
     };
-    ch_fault_t err;
-    if (ch_auth_user_check(c->api->st, &req, &err) != 0) {
-        ch_api__reply_fault(c, &err);
-        goto out;
+    ch_api__store_read(c, user_create_check_work, user_create_check_done, u);
+}
+
+/* The store worker's thread: a change's checks, in the route's order, up to the first that
+ * refuses (the ones without the store were judged on the loop and stop it here too). */
+static int user_patch_check_work(ch_store_t *st, void *job)
+{
+    user_check_t *u = job;
+    /* An unknown user first, then the body's fields (ch_auth_user_change_check). */
+    if (ch_auth_user_change_check(st, &u->first, &u->err) != 0) {
+        u->failed = 1;
+    } else if (u->unknown == NULL && ch_auth_user_change_check(st, &u->change, &u->err) != 0) {
+        u->failed = 2;
+    } else if (u->unknown == NULL && u->bad_field == NULL && u->full.password != NULL &&
+               ch_auth_user_change_check(st, &u->full, &u->err) != 0) {
+        u->failed = 3;
     }
-    if (!json_is_string(pwj)) {
-        reply_bad(c, "password", "password must be a string");
-        goto out;
+    return 0;
+}
+
+/* Back on the loop: the first refusal in the route's order, or the change to the hash pool
+ * (a new password) or straight to the store worker. */
+static void user_patch_check_done(api_ctx_t *c, void *job, int rc)
+{
+    user_check_t *u = job;
+    if (c == NULL) {
+        user_check_free(u);
+        return;
     }
-    pw_job_t *j = pw_job_new(c, JOB_USER_CREATE, req.password, req.password_len);
-    j->user.name = ch_strdup(req.name);
-    j->user.role = ch_strdup(req.role);
-    j->user.agency_id = req.agency_id;
-    (void)pw_queue(j, NULL);
-out:
-    json_decref(body);
+    if (u->failed == 1) {
+        ch_api__reply_fault(c, &u->err);
+    } else if (u->unknown != NULL) {
+        reply_unknown_key(c, u->unknown);
+    } else if (u->failed == 2) {
+        ch_api__reply_fault(c, &u->err);
+    } else if (u->bad_field != NULL) {
+        reply_bad(c, u->bad_field, u->bad_message);
+    } else if (u->failed == 3) {
+        ch_api__reply_fault(c, &u->err);
+    } else if (rc != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+    } else {
+        const ch_auth_user_change_t *req = &u->full;
+        pw_job_t *j = pw_job_new(c, JOB_USER_PATCH, req->password != NULL ? req->password : "",
+                                 req->password_len);
+        j->change = *req;
+        j->change.password = NULL;
+        j->change.password_len = 0;
+        j->role = req->role != NULL ? ch_strdup(req->role) : NULL;
+        j->change.role = j->role;
+        if (req->password == NULL) {
+            /* Nothing to hash: on to the write without the pool. */
+            j->ok = 1;
+            j->hash.hash[0] = '\0';
+            user_write_finish(j);
+        } else {
+            (void)pw_queue(j, NULL);
+        }
+    }
+    user_check_free(u);
 }
 
 static void user_patch(api_ctx_t *c, int64_t id)
 {
     static const char *const keys[] = {"role", "agency_id", "password", "disabled", "unlock", NULL};
-    ch_api_t *api = c->api;
     json_t *body = ch_api__read_body(c);
     if (body == NULL) {
         return;
     }
-    ch_fault_t err;
-    ch_auth_user_change_t req = {.id = id, .disabled = -1};
-    /* An unknown user first, then the body's fields (ch_auth_user_change_check). */
-    if (ch_auth_user_change_check(api->st, &req, &err) != 0) {
-        ch_api__reply_fault(c, &err);
-        goto out;
-    }
-    if (only_keys(c, body, keys) != 0) {
-        goto out;
-    }
+    user_check_t *u = ch_calloc(1, sizeof(*u));
+    u->body = body;
+    u->first = (ch_auth_user_change_t){.id = id, .disabled = -1};
+    u->unknown = unknown_key(body, keys);
     /* JSON to the typed change: a role that is not text is no role (""), an agency_id that
      * is not a positive integer or null is not an id (-1); the rules are the use case's. */
     json_t *role = json_object_get(body, "role");
@@ -625,55 +844,32 @@ static void user_patch(api_ctx_t *c, int64_t id)
     json_t *dis = json_object_get(body, "disabled");
     json_t *unlock = json_object_get(body, "unlock");
     json_t *pwj = json_object_get(body, "password");
+    ch_auth_user_change_t req = u->first;
     req.role = role == NULL ? NULL : json_is_string(role) ? json_string_value(role) : "";
     req.set_agency = agency != NULL;
     req.agency_id = agency == NULL || json_is_null(agency) ? 0
                     : json_is_integer(agency) && json_integer_value(agency) >= 1
                         ? json_integer_value(agency)
                         : -1;
-    if (ch_auth_user_change_check(api->st, &req, &err) != 0) {
-        ch_api__reply_fault(c, &err);
-        goto out;
-    }
+    u->change = req;
     if (dis != NULL && !json_is_boolean(dis)) {
-        reply_bad(c, "disabled", "disabled must be true or false");
-        goto out;
+        u->bad_field = "disabled";
+        u->bad_message = "disabled must be true or false";
+    } else if (unlock != NULL && !json_is_true(unlock)) {
+        u->bad_field = "unlock";
+        u->bad_message = "unlock takes only true";
+    } else if (pwj != NULL && !json_is_string(pwj)) {
+        u->bad_field = "password";
+        u->bad_message = "password must be a string";
     }
     req.disabled = dis != NULL ? json_is_true(dis) : -1;
-    if (unlock != NULL && !json_is_true(unlock)) {
-        reply_bad(c, "unlock", "unlock takes only true");
-        goto out;
-    }
     req.unlock = unlock != NULL;
-    if (pwj != NULL) {
-        if (!json_is_string(pwj)) {
-            reply_bad(c, "password", "password must be a string");
-            goto out;
-        }
+    if (json_is_string(pwj)) {
         req.password = json_string_value(pwj);
         req.password_len = json_string_length(pwj);
-        if (ch_auth_user_change_check(api->st, &req, &err) != 0) {
-            ch_api__reply_fault(c, &err);
-            goto out;
-        }
     }
-    pw_job_t *j =
-        pw_job_new(c, JOB_USER_PATCH, req.password != NULL ? req.password : "", req.password_len);
-    j->change = req;
-    j->change.password = NULL;
-    j->change.password_len = 0;
-    j->role = req.role != NULL ? ch_strdup(req.role) : NULL;
-    j->change.role = j->role;
-    if (req.password == NULL) {
-        /* Nothing to hash: finish here without the pool. */
-        j->ok = 1;
-        j->hash.hash[0] = '\0';
-        user_write_finish(j);
-    } else {
-        (void)pw_queue(j, NULL);
-    }
-out:
-    json_decref(body);
+    u->full = req;
+    ch_api__store_read(c, user_patch_check_work, user_patch_check_done, u);
 }
 
 /* The store worker's thread: the use case writes and audits the user (the recorder's context
@@ -715,26 +911,58 @@ static void user_write_finish(pw_job_t *j)
     ch_api__store_write(&j->ctx, user_write_work, NULL, user_write_done, j);
 }
 
+/* A read of the account routes on the store worker: a page of users or API keys, or one user.
+ */
+typedef struct account_read {
+    ch_store_filter_t f;
+    int64_t id; /* a user's: 0 for a list */
+    ch_user_list_t users;
+    ch_apikey_list_t keys;
+    ch_user_t user;
+} account_read_t;
+
+static int users_work(ch_store_t *st, void *job)
+{
+    account_read_t *r = job;
+    return r->id != 0 ? ch_store_user_get(st, r->id, &r->user)
+                      : ch_store_user_list(st, &r->f, &r->users);
+}
+
+static void users_done(api_ctx_t *c, void *job, int rc)
+{
+    account_read_t *r = job;
+    if (c == NULL) {
+        /* nobody to answer */
+    } else if (r->id != 0 && rc == CH_ENOTFOUND) {
+        ch_api__reply_error(c, 404, "not_found", NULL, "no such user");
+    } else if (rc != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+    } else if (r->id != 0) {
+        ch_api__reply_json(c, 200, NULL, user_json(&r->user));
+    } else {
+        json_t *items = json_array();
+        for (size_t i = 0; i < r->users.count; i++) {
+            json_array_append_new(items, user_json(&r->users.items[i]));
+        }
+        ch_api__reply_page(c, items, r->users.total, r->users.next_id);
+    }
+    ch_user_fini(&r->user); /* empty for a list */
+    if (rc == 0 && r->id == 0) {
+        ch_user_list_free(&r->users);
+    }
+    ch_free(r);
+}
+
 void ch_api__handle_users(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_text)
 {
-    ch_api_t *api = c->api;
     int64_t id = 0;
     if (route == CH_API__R_USERS_LIST) {
-        ch_store_filter_t f;
-        ch_user_list_t l;
-        if (list_query(c, &f) != 0) {
+        account_read_t *r = ch_calloc(1, sizeof(*r));
+        if (list_query(c, &r->f) != 0) {
+            ch_free(r);
             return;
         }
-        if (ch_store_user_list(api->st, &f, &l) != 0) {
-            ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
-            return;
-        }
-        json_t *items = json_array();
-        for (size_t i = 0; i < l.count; i++) {
-            json_array_append_new(items, user_json(&l.items[i]));
-        }
-        ch_api__reply_page(c, items, l.total, l.next_id);
-        ch_user_list_free(&l);
+        ch_api__store_read(c, users_work, users_done, r);
         return;
     }
     if (route == CH_API__R_USERS_CREATE) {
@@ -750,16 +978,9 @@ void ch_api__handle_users(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_
         user_patch(c, id);
         return;
     }
-    ch_user_t u;
-    int rc = ch_store_user_get(api->st, id, &u);
-    if (rc == 0) {
-        ch_api__reply_json(c, 200, NULL, user_json(&u));
-    } else if (rc == CH_ENOTFOUND) {
-        ch_api__reply_error(c, 404, "not_found", NULL, "no such user");
-    } else {
-        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
-    }
-    ch_user_fini(&u);
+    account_read_t *r = ch_calloc(1, sizeof(*r));
+    r->id = id;
+    ch_api__store_read(c, users_work, users_done, r);
 }
 
 /* ---- API keys ------------------------------------------------------------------------------ */
@@ -771,11 +992,15 @@ typedef struct key_job {
     api_ctx_t ctx;
     json_t *body;
     ch_auth_apikey_req_t req;
-    int64_t id; /* revoke: the key; 0: create */
+    int64_t id;     /* revoke: the key; 0: create */
+    int label_bad;  /* create: the label is not text of at most CH_AUTH_LABEL_MAX bytes */
+    int check_fail; /* create: ch_auth_apikey_check refused (err) */
     ch_auth_apikey_made_t made;
     ch_fault_t err;
 } key_job_t;
 
+/* The store worker's thread: a creation's checks (the agency read) then, when they and the
+ * label pass, the key made; or the revocation. */
 static int key_work(ch_store_t *st, void *job)
 {
     key_job_t *k = job;
@@ -783,13 +1008,23 @@ static int key_work(ch_store_t *st, void *job)
     if (k->id != 0) {
         return ch_auth_apikey_revoke(st, k->id, &rec, &k->err);
     }
+    int rc = ch_auth_apikey_check(st, &k->req, &k->err);
+    if (rc != 0) {
+        k->check_fail = 1;
+        return rc;
+    }
+    if (k->label_bad) {
+        return CH_EINVAL; /* answered on the loop, nothing made */
+    }
     return ch_auth_apikey_create(st, &k->req, &rec, &k->made, &k->err);
 }
 
 static void key_done(api_ctx_t *c, void *job, int rc)
 {
     key_job_t *k = job;
-    if (c != NULL && rc != 0) {
+    if (c != NULL && k->label_bad && !k->check_fail) {
+        reply_bad(c, "label", "label must be text of at most 200 bytes");
+    } else if (c != NULL && rc != 0) {
         ch_api__reply_fault(c, &k->err);
     } else if (c != NULL && k->id != 0) {
         ch_api__reply(c, 204, NULL, NULL, NULL, 0);
@@ -835,19 +1070,12 @@ static void apikey_create(api_ctx_t *c)
                                      : "",
         .label = json_string_value(lj),
     };
-    ch_fault_t err;
-    if (ch_auth_apikey_check(c->api->st, &req, &err) != 0) {
-        ch_api__reply_fault(c, &err);
-        goto out;
-    }
-    if (lj != NULL && !json_is_null(lj) &&
-        (!json_is_string(lj) || json_string_length(lj) > CH_AUTH_LABEL_MAX)) {
-        reply_bad(c, "label", "label must be text of at most 200 bytes");
-        goto out;
-    }
+    /* The checks read the agency: on the store worker, before the label's (key_work). */
     key_job_t *k = ch_calloc(1, sizeof(*k));
     k->body = body; /* req's strings live in it */
     k->req = req;
+    k->label_bad = lj != NULL && !json_is_null(lj) &&
+                   (!json_is_string(lj) || json_string_length(lj) > CH_AUTH_LABEL_MAX);
     key_start(c, k);
     return;
 out:
@@ -861,25 +1089,40 @@ static void apikey_revoke(api_ctx_t *c, int64_t id)
     key_start(c, k);
 }
 
+static int keys_work(ch_store_t *st, void *job)
+{
+    account_read_t *r = job;
+    return ch_store_apikey_list(st, &r->f, &r->keys);
+}
+
+static void keys_done(api_ctx_t *c, void *job, int rc)
+{
+    account_read_t *r = job;
+    if (c != NULL && rc != 0) {
+        ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
+    } else if (c != NULL) {
+        json_t *items = json_array();
+        for (size_t i = 0; i < r->keys.count; i++) {
+            json_array_append_new(items, apikey_json(&r->keys.items[i]));
+        }
+        ch_api__reply_page(c, items, r->keys.total, r->keys.next_id);
+    }
+    if (rc == 0) {
+        ch_apikey_list_free(&r->keys);
+    }
+    ch_free(r);
+}
+
 void ch_api__handle_apikeys(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_text)
 {
     int64_t id = 0;
     if (route == CH_API__R_APIKEYS_LIST) {
-        ch_store_filter_t f;
-        ch_apikey_list_t l;
-        if (list_query(c, &f) != 0) {
+        account_read_t *r = ch_calloc(1, sizeof(*r));
+        if (list_query(c, &r->f) != 0) {
+            ch_free(r);
             return;
         }
-        if (ch_store_apikey_list(c->api->st, &f, &l) != 0) {
-            ch_api__reply_error(c, 500, "internal", NULL, "the store failed");
-            return;
-        }
-        json_t *items = json_array();
-        for (size_t i = 0; i < l.count; i++) {
-            json_array_append_new(items, apikey_json(&l.items[i]));
-        }
-        ch_api__reply_page(c, items, l.total, l.next_id);
-        ch_apikey_list_free(&l);
+        ch_api__store_read(c, keys_work, keys_done, r);
         return;
     }
     if (ch_api__reject_query(c) != 0) {

@@ -134,9 +134,10 @@ int ch_auth_authenticate(ch_store_t *st, const ch_auth_config_t *cfg, const ch_s
  * The principals cache (principals.c): ch_auth_authenticate's answer kept in memory, so that a
  * request with a known credential reads no store. Sessions (by token hash) and API keys (by
  * id) resolved to principals, at most max_entries of them (clock eviction); a credential is
- * read from the store on a miss (synchronously, on the calling thread) and kept when valid; a
- * refused one is never kept, so unknown tokens cannot fill it. It is kept true by the store's
- * change feed (a user changed or disabled, a session deleted or changed, a key revoked: the
+ * read from the store on a miss (synchronously, on the calling thread, by
+ * ch_auth_principals_authenticate; on the store worker by ch_auth_principals_lookup) and kept
+ * when valid; a refused one is never kept, so unknown tokens cannot fill it. It is kept true by the
+ * store's change feed (a user changed or disabled, a session deleted or changed, a key revoked: the
  * entry goes at the commit), other handles' and processes' commits included: each lookup polls
  * the feed first (ch_store_feed_poll: one PRAGMA unless another handle committed). Expiry is judged
  * on the cached times; the once-a-minute slide of a session moves the cached expiry at once and is
@@ -144,7 +145,9 @@ int ch_auth_authenticate(ch_store_t *st, const ch_auth_config_t *cfg, const ch_s
  * (else on st), and at free.
  *
  * Control loop only (the thread of st). ch_auth_principals_new: 0 or CH_EINVAL (no st, a
- * watch refused). loop NULL: no timer, ch_auth_principals_flush writes the slides.
+ * watch refused). loop NULL: no timer, ch_auth_principals_flush writes the slides. worker:
+ * where the slides are written and ch_auth_principals_lookup's misses read (the same database;
+ * its commits told to st's watchers, ch_store_worker_feed), or NULL: both on st.
  * ch_auth_principals_authenticate has ch_auth_authenticate's contract. _free writes the slides
  * left on st; with a loop its timer's memory goes on the loop's next turn.
  */
@@ -153,7 +156,7 @@ typedef struct ch_auth_principals_config {
     size_t max_entries;        /* 0 = 4096 */
     int64_t flush_ms;          /* 0 = 5 s */
     uv_loop_t *loop;           /* the flush timer's, or NULL */
-    ch_store_worker_t *worker; /* where the slides are written, or NULL: on st */
+    ch_store_worker_t *worker; /* where the slides are written and misses read, or NULL */
 } ch_auth_principals_config_t;
 
 int ch_auth_principals_new(ch_store_t *st, const ch_auth_principals_config_t *cfg,
@@ -163,6 +166,43 @@ int ch_auth_principals_authenticate(ch_auth_principals_t *p, const ch_auth_confi
                                     const ch_slice_t *cookie, const ch_slice_t *authorization,
                                     int64_t now_ms, ch_auth_principal_t *out,
                                     const char **why) CH_MUST_CHECK;
+/*
+ * The same answer without making the loop wait for the store: a miss is read on the store
+ * worker given at ch_auth_principals_new, and the caller's request waits (as libuv's requests
+ * do, the caller owns l until its callback).
+ *
+ * ch_auth_principals_lookup answers at once, as ch_auth_principals_authenticate does, with
+ * l->who and l->why, when it can without the store (a hit, no credential, a credential that
+ * cannot be one) or when there is no worker (the miss is read on st, here). It returns
+ * CH_EAGAIN when the miss went to the worker: cb(l, rc) is then called on the loop with the
+ * answer the synchronous call would have given (rc, l->who, l->why), after the credential was
+ * kept when valid. Concurrent misses of one credential share one read: the later ones wait
+ * for the first's. -EBUSY: the worker has its bound of requests in flight; nothing was queued
+ * and cb will not be called (answer 503 with Retry-After). A cache freed with lookups in
+ * flight calls their callbacks at once with -ECANCELED (the worker's reads then end unused).
+ *
+ * A read that began before an update or deletion of a user, session or API key was told (the
+ * feed, the worker's commits, another process's) answers its waiters but is not kept: the
+ * change could concern it, and a credential kept stale would stay so. Control loop only.
+ */
+typedef struct ch_auth_lookup ch_auth_lookup_t;
+typedef void (*ch_auth_lookup_cb)(ch_auth_lookup_t *l, int rc);
+struct ch_auth_lookup {
+    ch_auth_principal_t who; /* the answer: CH_AUTH_NONE without a credential */
+    const char *why;         /* on CH_EPERM: static text, never the credential */
+    void *data;              /* the caller's */
+    /* The cache's: */
+    ch_auth_lookup_cb cb;
+    int64_t now_ms;
+    int rc;
+    ch_auth_lookup_t *next;
+};
+
+int ch_auth_principals_lookup(ch_auth_principals_t *p, const ch_auth_config_t *cfg,
+                              const ch_slice_t *cookie, const ch_slice_t *authorization,
+                              int64_t now_ms, ch_auth_lookup_t *l,
+                              ch_auth_lookup_cb cb) CH_MUST_CHECK;
+
 /* Writes the slides waiting (queued on the worker, or on st at once). */
 void ch_auth_principals_flush(ch_auth_principals_t *p);
 /* Entries held; slides waiting; store reads made (misses), for tests and metrics. */

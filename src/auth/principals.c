@@ -1,11 +1,14 @@
 /*
  * auth/principals.c: the principals cache. Valid sessions and API keys resolved to principals,
  * in a bounded hash table (chains over a fixed array of entries, clock eviction), kept true by
- * the store's change feed; the sessions' slides batched and written off the request path.
+ * the store's change feed; a miss read on the store worker while its request waits; the
+ * sessions' slides batched and written off the request path.
  */
 #include "auth/auth.h"
 #include "auth/auth_internal.h"
 
+#include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,10 +32,36 @@ typedef struct slide {
     int64_t expires_at;
 } slide_t;
 
+/* Slides being written on the store worker. */
 typedef struct slide_batch {
+    ch_auth_principals_t *p;  /* NULL once the cache is freed */
+    struct slide_batch *next; /* the cache's batches in flight */
     slide_t *v;
     size_t n;
 } slide_batch_t;
+
+/* A credential as the table finds it: its kind, the hash it is found by (a session's token
+ * hash, a key's secret hash), a key's id, and the table's hash of those. */
+typedef struct cred {
+    ch_auth_kind_t kind;
+    char hash[CH_AUTH_SHA256_HEX];
+    int64_t id;
+    uint64_t h;
+} cred_t;
+
+/* A miss being read on the store worker, and the requests waiting for it (the first one's
+ * and any later one's of the same credential). */
+typedef struct lookup_job {
+    ch_auth_principals_t *p; /* NULL once the cache is freed: the read ends unused */
+    struct lookup_job *next; /* the cache's lookups in flight */
+    cred_t k;
+    ch_auth_config_t cfg;
+    int64_t now_ms;
+    uint64_t epoch; /* the feed's count of changes when the read was queued */
+    ch_auth__resolved_t r;
+    const char *why;
+    ch_auth_lookup_t *first, **last;
+} lookup_job_t;
 
 struct ch_auth_principals {
     ch_store_t *st;
@@ -45,10 +74,17 @@ struct ch_auth_principals {
     size_t nbuckets; /* a power of two */
     int32_t free_head;
     size_t hand;
-    int flushing; /* our own slides are being committed on st: their changes are ours */
+    int flushing; /* our own slides' commit is being told (on st, or the worker's): their
+                   * changes are ours, the entries hold them already */
+    slide_batch_t *batches;
     slide_t *slides;
     size_t nslides;
     uint64_t misses;
+    /* Changes (updates, deletions) of users, sessions and keys told so far: a read on the
+     * worker that began before one answers its requests but is not kept (it may predate the
+     * change). */
+    uint64_t epoch;
+    lookup_job_t *lookups;
 };
 
 /* ---- the table ------------------------------------------------------------------------------ */
@@ -154,6 +190,12 @@ static void add(ch_auth_principals_t *p, uint64_t h, const ch_auth__resolved_t *
 static void changed(void *ud, const ch_store_change_t *c)
 {
     ch_auth_principals_t *p = ud;
+    /* What can make a read in flight stale: a row changed or gone (a new one cannot), other
+     * than our own slides. */
+    if (c->op != CH_STORE_INSERT &&
+        !(p->flushing && c->table == CH_STORE_T_SESSIONS && c->op == CH_STORE_UPDATE)) {
+        p->epoch++;
+    }
     switch (c->table) {
     case CH_STORE_T_USERS: /* changed, disabled, deleted: its sessions are read again */
         drop_where(p, CH_AUTH_USER, 0, c->id);
@@ -182,6 +224,7 @@ static void check_foreign(ch_auth_principals_t *p)
     int rc = ch_store_feed_poll(p->st);
     if (rc != 0 && rc != CH_EAGAIN) {
         drop_where(p, CH_AUTH_NONE, 0, 0);
+        p->epoch++;
     }
 }
 
@@ -210,9 +253,29 @@ static int batch_work(ch_store_t *st, void *ud)
     return write_slides(st, b->v, b->n);
 }
 
+/* Back on the loop, just before the worker's commit of the batch is told. */
+static void batch_telling(void *ud, int rc)
+{
+    slide_batch_t *b = ud;
+    (void)rc;
+    if (b->p != NULL) {
+        b->p->flushing = 1;
+    }
+}
+
 static void batch_done(void *ud, int rc)
 {
     slide_batch_t *b = ud;
+    ch_auth_principals_t *p = b->p;
+    if (p != NULL) {
+        p->flushing = 0;
+        for (slide_batch_t **link = &p->batches; *link != NULL; link = &(*link)->next) {
+            if (*link == b) {
+                *link = b->next;
+                break;
+            }
+        }
+    }
     if (rc != 0) {
         ch_log(CH_LOG_WARN, MODULE, "msg=\"session expiries not moved\" sessions=%zu rc=%d", b->n,
                rc);
@@ -240,10 +303,14 @@ void ch_auth_principals_flush(ch_auth_principals_t *p)
     }
     if (p->worker != NULL) {
         slide_batch_t *b = ch_calloc(1, sizeof(*b));
+        b->p = p;
         b->n = p->nslides;
         b->v = ch_malloc(b->n * sizeof(*b->v));
         memcpy(b->v, p->slides, b->n * sizeof(*b->v));
-        if (ch_store_async(p->worker, batch_work, batch_done, b) == 0) {
+        /* Told as our own (batch_telling), so that the sessions' entries stay. */
+        if (ch_store_async_watched(p->worker, batch_work, batch_telling, batch_done, b) == 0) {
+            b->next = p->batches;
+            p->batches = b;
             p->nslides = 0;
             return;
         }
@@ -321,6 +388,22 @@ void ch_auth_principals_free(ch_auth_principals_t *p)
     if (p == NULL) {
         return;
     }
+    /* Requests waiting for a read are answered now; the reads end unused (lookup_done). */
+    while (p->lookups != NULL) {
+        lookup_job_t *j = p->lookups;
+        p->lookups = j->next;
+        j->p = NULL;
+        ch_auth_lookup_t *l = j->first;
+        j->first = NULL;
+        while (l != NULL) {
+            ch_auth_lookup_t *next = l->next;
+            l->cb(l, -ECANCELED);
+            l = next;
+        }
+    }
+    for (slide_batch_t *b = p->batches; b != NULL; b = b->next) {
+        b->p = NULL; /* written all the same; nobody is left to tell */
+    }
     if (p->nslides > 0) {
         flush_on_st(p);
     }
@@ -339,58 +422,94 @@ void ch_auth_principals_free(ch_auth_principals_t *p)
     ch_free(p);
 }
 
-/* A hit: the cached session judged on its cached times; its slide moved here, written later. */
-static int session_hit(ch_auth_principals_t *p, const ch_auth_config_t *cfg, int32_t i,
-                       int64_t now_ms, ch_auth_principal_t *out, const char **why)
+/* An expired session's deletion on the worker: the request does not wait for it. */
+static int end_work(ch_store_t *st, void *ud)
 {
-    entry_t *e = &p->e[i];
-    if (ch_auth__session_expired(cfg, e->r.created_at, e->r.expires_at, now_ms)) {
-        int64_t id = e->r.who.session_id;
-        drop(p, i);
-        *why = "the session has expired";
-        ch_auth__session_end(p->st, id, "expired session");
-        return CH_EPERM;
-    }
-    e->ref = 1;
-    if (ch_auth__slide_due(e->r.slid_at, now_ms)) {
-        /* At most one write a minute per session, not one per request; off the request. */
-        e->r.slid_at = now_ms;
-        e->r.expires_at = now_ms + ch_auth__idle_ms(cfg);
-        queue_slide(p, &e->r, e->r.expires_at);
-    }
-    *out = e->r.who;
+    ch_auth__session_end(st, *(int64_t *)ud, "expired session");
     return 0;
 }
 
-int ch_auth_principals_authenticate(ch_auth_principals_t *p, const ch_auth_config_t *cfg,
-                                    const ch_slice_t *cookie, const ch_slice_t *authorization,
-                                    int64_t now_ms, ch_auth_principal_t *out, const char **why)
+static void end_done(void *ud, int rc)
 {
-    ch_auth_kind_t kind;
+    (void)rc;
+    ch_free(ud);
+}
+
+static void session_end(ch_auth_principals_t *p, int64_t session_id)
+{
+    if (p->worker != NULL) {
+        int64_t *id = ch_malloc(sizeof(*id));
+        *id = session_id;
+        if (ch_store_async(p->worker, end_work, end_done, id) == 0) {
+            return;
+        }
+        ch_free(id); /* busy or closing: here, then */
+    }
+    ch_auth__session_end(p->st, session_id, "expired session");
+}
+
+/* A session used at now_ms, judged on its known times: entry i of the table, or r when it is
+ * not kept (i NIL). An expired one goes (and is deleted, on the worker when there is one); a
+ * due slide moves the expiry at once and is written later. */
+static int session_use(ch_auth_principals_t *p, const ch_auth_config_t *cfg, int32_t i,
+                       ch_auth__resolved_t *r, int64_t now_ms, ch_auth_principal_t *out,
+                       const char **why)
+{
+    if (i != NIL) {
+        r = &p->e[i].r;
+    }
+    if (ch_auth__session_expired(cfg, r->created_at, r->expires_at, now_ms)) {
+        int64_t id = r->who.session_id;
+        if (i != NIL) {
+            drop(p, i);
+        }
+        *why = "the session has expired";
+        session_end(p, id);
+        return CH_EPERM;
+    }
+    if (i != NIL) {
+        p->e[i].ref = 1;
+    }
+    if (ch_auth__slide_due(r->slid_at, now_ms)) {
+        /* At most one write a minute per session, not one per request; off the request. */
+        r->slid_at = now_ms;
+        r->expires_at = now_ms + ch_auth__idle_ms(cfg);
+        queue_slide(p, r, r->expires_at);
+    }
+    *out = r->who;
+    return 0;
+}
+
+#define MISS 1
+
+/* The part of an authentication that needs no store: the credential of the headers, then the
+ * table. Returns an answer (0 or CH_EPERM, with *out and *why), or MISS with k filled. */
+static int lookup_cached(ch_auth_principals_t *p, const ch_auth_config_t *cfg,
+                         const ch_slice_t *cookie, const ch_slice_t *authorization, int64_t now_ms,
+                         cred_t *k, ch_auth_principal_t *out, const char **why)
+{
     ch_slice_t token;
-    char hash[CH_AUTH_SHA256_HEX];
-    ch_auth__resolved_t r;
-    int64_t id = 0;
     memset(out, 0, sizeof(*out));
+    memset(k, 0, sizeof(*k));
     *why = NULL;
-    int rc = ch_auth__credential(cookie, authorization, &kind, &token, why);
-    if (rc != 0 || kind == CH_AUTH_NONE) {
+    int rc = ch_auth__credential(cookie, authorization, &k->kind, &token, why);
+    if (rc != 0 || k->kind == CH_AUTH_NONE) {
         return rc;
     }
-    rc = kind == CH_AUTH_USER ? ch_auth__token_hash(token, hash, why)
-                              : ch_auth__apikey_parse(token, &id, hash, why);
+    rc = k->kind == CH_AUTH_USER ? ch_auth__token_hash(token, k->hash, why)
+                                 : ch_auth__apikey_parse(token, &k->id, k->hash, why);
     if (rc != 0) {
         return rc;
     }
     check_foreign(p);
-    uint64_t h = kind == CH_AUTH_USER ? hash_session(hash) : hash_key(id);
-    int32_t i = find(p, kind, h, hash, id);
-    if (i != NIL && kind == CH_AUTH_USER) {
-        return session_hit(p, cfg, i, now_ms, out, why);
+    k->h = k->kind == CH_AUTH_USER ? hash_session(k->hash) : hash_key(k->id);
+    int32_t i = find(p, k->kind, k->h, k->hash, k->id);
+    if (i != NIL && k->kind == CH_AUTH_USER) {
+        return session_use(p, cfg, i, NULL, now_ms, out, why);
     }
     if (i != NIL) {
         entry_t *e = &p->e[i];
-        if (!ch_auth_secret_eq(hash, strlen(hash), e->r.hash, strlen(e->r.hash))) {
+        if (!ch_auth_secret_eq(k->hash, strlen(k->hash), e->r.hash, strlen(e->r.hash))) {
             *why = "unknown API key"; /* a wrong secret does not evict the right one */
             return CH_EPERM;
         }
@@ -398,19 +517,148 @@ int ch_auth_principals_authenticate(ch_auth_principals_t *p, const ch_auth_confi
         *out = e->r.who;
         return 0;
     }
-    /* A miss: read synchronously on this thread (the store's), and keep what is valid. */
+    return MISS;
+}
+
+/* A request's answer from r, a valid credential read at a miss: through its entry when kept. */
+static int miss_answer(ch_auth_principals_t *p, const ch_auth_config_t *cfg, const cred_t *k,
+                       ch_auth__resolved_t *r, int64_t now_ms, ch_auth_principal_t *out,
+                       const char **why)
+{
+    int32_t i = find(p, k->kind, k->h, k->hash, k->id);
+    if (k->kind == CH_AUTH_USER) {
+        return session_use(p, cfg, i, r, now_ms, out, why);
+    }
+    *out = r->who;
+    return 0;
+}
+
+/* A miss read here, on the cache's handle (the loop's), and kept when valid. */
+static int read_here(ch_auth_principals_t *p, const ch_auth_config_t *cfg, const cred_t *k,
+                     int64_t now_ms, ch_auth_principal_t *out, const char **why)
+{
+    ch_auth__resolved_t r;
     p->misses++;
-    rc = kind == CH_AUTH_USER ? ch_auth__session_read(p->st, cfg, hash, now_ms, &r, why)
-                              : ch_auth__apikey_read(p->st, id, hash, &r, why);
-    if (rc != 0) {
+    int rc = k->kind == CH_AUTH_USER ? ch_auth__session_read(p->st, cfg, k->hash, now_ms, &r, why)
+                                     : ch_auth__apikey_read(p->st, k->id, k->hash, &r, why);
+    if (rc == 0) {
+        add(p, k->h, &r);
+        rc = miss_answer(p, cfg, k, &r, now_ms, out, why);
+    }
+    sodium_memzero(&r, sizeof(r));
+    return rc;
+}
+
+int ch_auth_principals_authenticate(ch_auth_principals_t *p, const ch_auth_config_t *cfg,
+                                    const ch_slice_t *cookie, const ch_slice_t *authorization,
+                                    int64_t now_ms, ch_auth_principal_t *out, const char **why)
+{
+    cred_t k;
+    int rc = lookup_cached(p, cfg, cookie, authorization, now_ms, &k, out, why);
+    return rc == MISS ? read_here(p, cfg, &k, now_ms, out, why) : rc;
+}
+
+/* ---- misses on the store worker -------------------------------------------------------------- */
+
+static int same_cred(const cred_t *a, const cred_t *b)
+{
+    return a->kind == b->kind && a->id == b->id &&
+           ch_auth_secret_eq(a->hash, strlen(a->hash), b->hash, strlen(b->hash));
+}
+
+static void lookup_job_free(lookup_job_t *j)
+{
+    sodium_memzero(j, sizeof(*j)); /* the CSRF token and the hashes go */
+    ch_free(j);
+}
+
+/* The worker's thread: ch_auth_authenticate's read, on the worker's handle. */
+static int lookup_work(ch_store_t *st, void *ud)
+{
+    lookup_job_t *j = ud;
+    return j->k.kind == CH_AUTH_USER
+               ? ch_auth__session_read(st, &j->cfg, j->k.hash, j->now_ms, &j->r, &j->why)
+               : ch_auth__apikey_read(st, j->k.id, j->k.hash, &j->r, &j->why);
+}
+
+/* Back on the loop, after the worker's commits before it were told: keeps what was read unless
+ * a change was told since the read was queued, answers every request waiting (each at its own
+ * time), then calls them back, the cache no longer touched. */
+static void lookup_done(void *ud, int rc)
+{
+    lookup_job_t *j = ud;
+    ch_auth_principals_t *p = j->p;
+    if (p == NULL) {
+        lookup_job_free(j); /* the cache is gone; its requests were answered then */
+        return;
+    }
+    for (lookup_job_t **link = &p->lookups; *link != NULL; link = &(*link)->next) {
+        if (*link == j) {
+            *link = j->next;
+            break;
+        }
+    }
+    if (rc == 0 && j->epoch == p->epoch && find(p, j->k.kind, j->k.h, j->k.hash, j->k.id) == NIL) {
+        add(p, j->k.h, &j->r);
+    }
+    for (ch_auth_lookup_t *l = j->first; l != NULL; l = l->next) {
+        memset(&l->who, 0, sizeof(l->who));
+        l->why = j->why;
+        l->rc = rc == 0 ? miss_answer(p, &j->cfg, &j->k, &j->r, l->now_ms, &l->who, &l->why) : rc;
+    }
+    ch_auth_lookup_t *l = j->first;
+    lookup_job_free(j);
+    while (l != NULL) {
+        ch_auth_lookup_t *next = l->next;
+        l->cb(l, l->rc);
+        l = next;
+    }
+}
+
+int ch_auth_principals_lookup(ch_auth_principals_t *p, const ch_auth_config_t *cfg,
+                              const ch_slice_t *cookie, const ch_slice_t *authorization,
+                              int64_t now_ms, ch_auth_lookup_t *l, ch_auth_lookup_cb cb)
+{
+    cred_t k;
+    l->cb = cb;
+    l->now_ms = now_ms;
+    l->rc = 0;
+    l->next = NULL;
+    int rc = lookup_cached(p, cfg, cookie, authorization, now_ms, &k, &l->who, &l->why);
+    if (rc != MISS) {
         return rc;
     }
-    add(p, h, &r);
-    if (kind == CH_AUTH_USER) {
-        return session_hit(p, cfg, find(p, kind, h, hash, id), now_ms, out, why);
+    if (p->worker == NULL) {
+        return read_here(p, cfg, &k, now_ms, &l->who, &l->why);
     }
-    *out = r.who;
-    return 0;
+    /* The same credential read already, and no change told since: wait for that read. */
+    for (lookup_job_t *j = p->lookups; j != NULL; j = j->next) {
+        if (j->epoch == p->epoch && same_cred(&j->k, &k)) {
+            *j->last = l;
+            j->last = &l->next;
+            return CH_EAGAIN;
+        }
+    }
+    lookup_job_t *j = ch_calloc(1, sizeof(*j));
+    j->p = p;
+    j->k = k;
+    j->cfg = cfg != NULL ? *cfg : (ch_auth_config_t){0};
+    j->now_ms = now_ms;
+    j->epoch = p->epoch;
+    j->first = l;
+    j->last = &l->next;
+    rc = ch_store_async(p->worker, lookup_work, lookup_done, j);
+    if (rc == 0) {
+        p->misses++;
+        j->next = p->lookups;
+        p->lookups = j;
+        return CH_EAGAIN;
+    }
+    lookup_job_free(j);
+    if (rc == CH_EAGAIN) {
+        return -EBUSY; /* nothing queued: the caller answers "busy" */
+    }
+    return read_here(p, cfg, &k, now_ms, &l->who, &l->why); /* the worker is closing */
 }
 
 size_t ch_auth_principals_count(const ch_auth_principals_t *p)

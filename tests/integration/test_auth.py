@@ -544,6 +544,63 @@ def test_a_login_waits_on_the_store_worker_and_a_full_worker_answers_busy():
         h.cleanup()
 
 
+def get_socket(h, path, headers):
+    """Sends GET path with headers on a new connection (Connection: close); returns the
+    socket."""
+    s = socket.create_connection(("127.0.0.1", h.port), timeout=60)
+    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s\r\n"
+               % (path, "".join("%s: %s\r\n" % kv for kv in headers.items()))).encode())
+    return s
+
+
+def test_a_credential_not_cached_is_read_on_the_store_worker():
+    """Issue 16, item 5: a request whose API key auth's principals cache does not hold yet
+    waits while the store worker reads the key (a test-only delay before each of the worker's
+    requests, debug builds): /health is answered meanwhile, then the request as it would have
+    been at once; the key's next use is answered from the cache, without the worker. With the
+    worker's queue bounded (a test-only bound of 2), a burst of keys not read yet is answered
+    200 or 503 "busy" with Retry-After, and none is refused as a credential (no auth.denied)."""
+    h = Hub(env={"CCTVHUB_TEST_STORE_DELAY_MS": "800", "CCTVHUB_TEST_STORE_MAX_WAITING": "2"})
+    try:
+        police = make_agency(h, "서울경찰청 112")
+        keys = [h.json("POST", "/api/v1/apikeys", {"agency_id": police}, expect=201)[1]["key"]
+                for _ in range(5)]
+        s = get_socket(h, "/api/v1/session", {"Authorization": "Bearer " + keys[0]})
+        time.sleep(0.1)
+        status, _, body = h.request("GET", "/api/v1/health")
+        check(status == 200 and json.loads(body)["status"] == "ok", body)
+        ready, _, _ = select.select([s], [], [], 0)
+        check(not ready, "the request was answered before the health check: the loop waited")
+        head, body = read_answer(s)
+        check(head.startswith(b"HTTP/1.1 200"), head)
+        me = json.loads(body)
+        check(me["kind"] == "apikey" and me["agency_id"] == police, me)
+        t0 = time.time()
+        status, _, body = h.request("GET", "/api/v1/session", auth=False,
+                                    headers={"Authorization": "Bearer " + keys[0]})
+        took = time.time() - t0
+        check(status == 200 and took < 0.7, "answered %d in %.3f s" % (status, took))
+        # A burst: more keys to read than the worker takes.
+        socks = [get_socket(h, "/api/v1/session", {"Authorization": "Bearer " + k})
+                 for k in keys[1:]]
+        made, busy = 0, 0
+        for s in socks:
+            head, body = read_answer(s)
+            if head.startswith(b"HTTP/1.1 200"):
+                made += 1
+            else:
+                check(head.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in head, head)
+                check(json.loads(body)["error"]["code"] == "busy", body)
+                busy += 1
+        check(made >= 1 and busy >= 1, (made, busy))
+        _, page = h.json("GET", "/api/v1/audit?action=auth.denied", expect=200)
+        check(page["total"] == 0, page)
+        log = h.stop()
+        check("msg=stopped" in log, log[-1000:])
+    finally:
+        h.cleanup()
+
+
 def test_a_right_password_refused_busy_does_not_count_toward_the_lock_out():
     """A login whose password was right but whose session the full store worker refused
     (503 busy at its second trip) takes back the try counted before its hash: load never
@@ -596,6 +653,7 @@ if __name__ == "__main__":
         test_x_forwarded_for_is_ignored_without_trusted_proxies,
         test_a_login_waits_on_the_store_worker_and_a_full_worker_answers_busy,
         test_a_right_password_refused_busy_does_not_count_toward_the_lock_out,
+        test_a_credential_not_cached_is_read_on_the_store_worker,
         test_commands_beside_a_running_hub_take_effect_and_are_audited,
         test_a_provider_changes_its_own_cameras_only,
     ])
