@@ -51,13 +51,13 @@ static int release_grants(ch_event_engine_t *eng, int64_t event_id, int64_t now)
         rc = ch_store_begin(eng->cfg.st);
     }
     if (rc == 0) {
-        rc = ch_event__grants_of(eng, event_id, "active", &g);
+        rc = ch_event__grants_of(eng->cfg.st, event_id, "active", &g);
     }
     json_t *cams = json_array();
     for (size_t i = 0; rc == 0 && i < g.count; i++) {
         if (g.items[i].expires_at <= now) {
             json_array_append_new(cams, json_integer(g.items[i].camera_id));
-            rc = ch_event__end_grant(eng, &g.items[i], "released", "system",
+            rc = ch_event__end_grant(eng->cfg.st, &g.items[i], "released", "system",
                                      "the subject moved out of the camera's view", now);
         }
     }
@@ -71,7 +71,9 @@ static int release_grants(ch_event_engine_t *eng, int64_t event_id, int64_t now)
     char object[48];
     ch_event__object_name(object, "event", event_id);
     json_t *d = json_pack("{s:I, s:o}", "agency_id", (json_int_t)ev.agency_id, "cameras", cams);
-    rc = ch_event__record_and_commit(eng, "system", "grant.release", object, &ev, d, &err);
+    ch_event__ctx_t cx;
+    ch_event__ctx_of(eng, &cx);
+    rc = ch_event__record_and_commit(&cx, "system", "grant.release", object, &ev, d, &err);
     if (rc == 0) {
         for (size_t i = 0; i < g.count; i++) {
             if (strcmp(g.items[i].status, "released") == 0) {
@@ -181,7 +183,7 @@ static int grants_on_cameras(ch_event_engine_t *eng, int64_t camera_id, grant_re
             continue; /* active: its grants are in the live set */
         }
         ch_grant_list_t l;
-        int rc = ch_event__grants_of(eng, eng->events[i].id, "pending", &l);
+        int rc = ch_event__grants_of(eng->cfg.st, eng->events[i].id, "pending", &l);
         if (rc != 0) {
             return rc;
         }
@@ -228,7 +230,8 @@ static int end_grant_refs(ch_event_engine_t *eng, const char *actor, const grant
             }
         }
         if (x == 0) {
-            x = ch_event__end_grant(eng, &g, "revoked", actor, reason, ch_event__now_ms(eng));
+            x = ch_event__end_grant(eng->cfg.st, &g, "revoked", actor, reason,
+                                    ch_event__now_ms(eng));
             if (x != 0) {
                 ch_event_fini(&ev);
             }
@@ -245,7 +248,9 @@ static int end_grant_refs(ch_event_engine_t *eng, const char *actor, const grant
             json_pack("{s:I, s:I, s:I, s:I, s:s}", "event_id", (json_int_t)g.event_id, "camera_id",
                       (json_int_t)g.camera_id, "agency_id", (json_int_t)g.agency_id, "provider_id",
                       (json_int_t)g.provider_id, "reason", reason);
-        if (ch_event__record_and_commit(eng, actor, "grant.revoke", object, &ev, d, &err) != 0) {
+        ch_event__ctx_t cx;
+        ch_event__ctx_of(eng, &cx);
+        if (ch_event__record_and_commit(&cx, actor, "grant.revoke", object, &ev, d, &err) != 0) {
             rc = CH_EIO;
         } else {
             ch_event__ended(eng, &g); /* the relay cuts its viewers (reason grant_ended) */
