@@ -182,6 +182,11 @@ const ch_policy_service_t *ch_event__service_of(const ch_policy_t *policy, const
     return policy != NULL ? ch_policy_find(policy, id) : NULL;
 }
 
+int ch_event__begin(const ch_event__ctx_t *cx)
+{
+    return cx->in_write ? 0 : ch_store_begin(cx->st);
+}
+
 void ch_event__ctx_of(ch_event_engine_t *eng, ch_event__ctx_t *cx)
 {
     *cx = (ch_event__ctx_t){.st = eng->cfg.st,

@@ -74,8 +74,14 @@ typedef struct ch_event__ctx {
     ch_geo_t *geo;                /* NULL: no index (or not needed by the operation) */
     const uint8_t *sk;            /* 64 bytes, or NULL: no tokens */
     const char *rtsp_base, *ws_base;
-    int64_t now; /* the operation's time, ms since the epoch */
+    int64_t now;  /* the operation's time, ms since the epoch */
+    int in_write; /* the operation's write transaction is open already (ch_event__begin) */
 } ch_event__ctx_t;
+
+/* Begins an operation's write transaction, unless its request took it before the operation's
+ * first read (ch_event_req_run: the rows read are then the ones written over). 0 or the
+ * store's code. */
+int ch_event__begin(const ch_event__ctx_t *cx) CH_MUST_CHECK;
 
 /* The engine's own, borrowed, with its handle and its clock read now. Loop. */
 void ch_event__ctx_of(ch_event_engine_t *eng, ch_event__ctx_t *cx);

@@ -137,7 +137,7 @@ int ch_event__end_event_in(const ch_event__ctx_t *cx, ch_event_t *ev, const char
     int64_t now = cx->now;
     ch_grant_list_t g;
     memset(&g, 0, sizeof(g));
-    int rc = ch_store_begin(cx->st);
+    int rc = ch_event__begin(cx);
     if (rc == 0) {
         rc = ch_event__grants_of(cx->st, ev->id, NULL, &g);
     }
@@ -264,7 +264,7 @@ static int move_grants(const ch_event__ctx_t *cx, ch_event_t *ev, const char *fr
 {
     memset(g, 0, sizeof(*g));
     *cams = json_array();
-    int rc = ch_store_begin(cx->st);
+    int rc = ch_event__begin(cx);
     if (rc == 0) {
         rc = ch_store_event_update(cx->st, ev);
     }
@@ -479,7 +479,7 @@ int ch_event__revoke_grant(const ch_event__ctx_t *cx, const ch_event_actor_t *wh
         return rc;
     }
     ch_event_t ev;
-    rc = ch_store_begin(cx->st);
+    rc = ch_event__begin(cx);
     if (rc == 0) {
         rc = ch_store_event_get(cx->st, g.event_id, &ev);
     }
@@ -576,7 +576,7 @@ int ch_event__move(const ch_event__ctx_t *cx, const ch_event_actor_t *who, int64
     memset(&g, 0, sizeof(g));
     memset(&gone, 0, sizeof(gone));
     json_t *added = json_array(), *leaving = json_array(), *kept = json_array();
-    rc = ch_store_begin(cx->st);
+    rc = ch_event__begin(cx);
     if (rc == 0) {
         rc = ch_event__grants_of(cx->st, id, "active", &g);
     }

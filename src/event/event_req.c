@@ -138,6 +138,15 @@ int ch_event_req_run(ch_event_req_t *r, ch_store_t *st)
     int rc;
     assert(!r->ran);
     memset(err, 0, sizeof(*err));
+    /* A decision takes the write lock before it reads its rows (BEGIN IMMEDIATE on SQLite):
+     * what it checks (the event still live, still pending) is what it writes over, whoever
+     * else writes meanwhile (the loop's expiry tick, another request, another handle). */
+    int writes = r->kind != CH_EVENT_REQ_GET && r->kind != CH_EVENT_REQ_LIST;
+    if (writes && ch_store_begin(st) != 0) {
+        rc = ch_event__fail_store(st, err);
+        goto out;
+    }
+    cx.in_write = writes;
     switch (r->kind) {
     case CH_EVENT_REQ_GET:
         rc = ch_event__get(&cx, who, r->id, &a->event, err);
@@ -167,6 +176,10 @@ int ch_event_req_run(ch_event_req_t *r, ch_store_t *st)
         rc = ch_event__fail(err, CH_FAULT_INTERNAL, NULL, NULL, "no such operation");
         break;
     }
+    if (rc != 0) {
+        (void)ch_store_rollback(st); /* a refusal after its reads (none open: nothing done) */
+    }
+out:
     r->ran = 1;
     r->rc = rc;
     return rc;
