@@ -154,8 +154,15 @@ void ch_event_set_urls(ch_event_engine_t *eng, const char *rtsp_base, const char
 int ch_event_restore(ch_event_engine_t *eng) CH_MUST_CHECK;
 
 /* Ends everything due by now (expiry of grants and events; cameras a moving subject left
- * behind). Returns the number of grants ended, or a negative code. */
+ * behind). Returns the number of grants ended, or a negative code. With a store worker
+ * (below), a tick that finds something due queues one pass of the expiry there (its reads,
+ * transactions and records on the worker's handle; the live map told when it completes) and
+ * returns 0; no other pass is queued while it is in flight; a busy worker is tried again at the
+ * next tick. */
 int ch_event_tick(ch_event_engine_t *eng);
+/* The store worker the expiry's writes go to (NULL: the engine's handle, in the tick). The
+ * worker is closed before the engine is freed. Loop. */
+void ch_event_set_store_worker(ch_event_engine_t *eng, ch_store_worker_t *w);
 /* When the next grant or event falls due (ms since the epoch), or INT64_MAX when none. */
 int64_t ch_event_next_due(const ch_event_engine_t *eng);
 /* Live grants held in memory (for health and metrics). */

@@ -48,8 +48,10 @@ struct ch_event_engine {
     size_t mcap;
     live_event_t *events;
     size_t nevents, ecap;
-    ch_store_watch_t *watch; /* the live map follows the store's feed (event_follow.c) */
-    service_count_t *counts; /* opens by service and outcome */
+    ch_store_watch_t *watch;   /* the live map follows the store's feed (event_follow.c) */
+    ch_store_worker_t *worker; /* the expiry's writes go there (ch_event_set_store_worker) */
+    int expiring;              /* a pass of the expiry is on the worker */
+    service_count_t *counts;   /* opens by service and outcome */
     size_t ncounts, ccounts;
     char crash_at[64]; /* a test-only crash point (crash_point); empty: none */
 };

@@ -891,12 +891,14 @@ static int ch__serve_store_worker_start(ch_serve_t *s)
         return CH_EXIT_STORE;
     }
     ch_store_worker_feed(s->store_worker, s->store);
+    ch_event_set_store_worker(s->events, s->store_worker); /* the expiry's writes */
     return CH_EXIT_OK;
 }
 
 static void ch__serve_store_worker_stop(ch_serve_t *s)
 {
     ch_store_worker_close(s->store_worker); /* what is queued still runs and completes */
+    ch_event_set_store_worker(s->events, NULL);
     s->store_worker = NULL;
     uv_run(s->loop, UV_RUN_NOWAIT); /* its handle closes, then its memory goes */
 }

@@ -31,6 +31,7 @@
 #include "event/event.h"
 
 #include <jansson.h>
+#include <uv.h>
 
 #define T0 1767225600123LL /* 2026-01-01T00:00:00.123Z: not a whole second, on purpose */
 
@@ -2557,6 +2558,89 @@ static void test_a_request_refused_elsewhere_answers_as_the_call(void **state)
     ch_store_close(o);
 }
 
+/* With a store worker, the expiry tick queues one pass there and returns at once: the loop
+ * holds the grants until it completes (no second pass meanwhile), then the gate hears them
+ * end from the feed and the live map lets them go; the record is as the tick's in the call. */
+static void test_the_expiry_runs_on_the_store_worker(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    ch_event_view_t *ev = open_112(fx, &police, A_LAT, A_LON, 600);
+    size_t n = ch_event_live_grants(fx->eng);
+    assert_true(n > 0);
+    char path[320];
+    snprintf(path, sizeof(path), "%s/hub.db", fx->dir);
+    uv_loop_t loop;
+    ch_store_worker_t *w = NULL;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(ch_store_worker_open(&loop, path, &w, NULL), 0);
+    ch_store_worker_feed(w, fx->st);
+    ch_event_set_store_worker(fx->eng, w);
+    uint64_t seq = ch_audit_size(fx->audit);
+
+    fx->now = T0 + 600 * 1000;
+    assert_int_equal(ch_event_tick(fx->eng), 0); /* queued */
+    assert_int_equal(ch_store_worker_waiting(w), 1);
+    assert_int_equal(ch_event_tick(fx->eng), 0); /* one pass at a time */
+    assert_int_equal(ch_store_worker_waiting(w), 1);
+    assert_int_equal(ch_event_live_grants(fx->eng), n);
+    assert_true(ch_event_gate_is_live(fx->gate, ev->grants[0].grant.id));
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(ch_event_live_grants(fx->eng), 0);
+    assert_true(ch_event_next_due(fx->eng) == INT64_MAX);
+    assert_started_then_ended(fx, ev, "expired");
+    char object[48];
+    event_object(object, ev->event.id);
+    json_t *r = find_record(fx, seq, "event.expire", object);
+    assert_non_null(r);
+    assert_int_equal(int_of(json_object_get(r, "details"), "late_ms"), 0);
+    json_decref(r);
+    ch_event_view_t *v = get_event(fx, &police, ev->event.id);
+    assert_string_equal(v->event.status, "expired");
+    view_free(v);
+    /* Nothing is due now: a tick queues nothing. */
+    assert_int_equal(ch_event_tick(fx->eng), 0);
+    assert_int_equal(ch_store_worker_waiting(w), 0);
+
+    ch_event_set_store_worker(fx->eng, NULL);
+    ch_store_worker_close(w);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    view_free(ev);
+}
+
+/* An extension committed elsewhere whose answer the loop has not finished when the old expiry
+ * falls due: the tick reads the row, expires nothing and takes the row's expiry. */
+static void test_an_extension_not_yet_finished_is_not_expired(void **state)
+{
+    fixture_t *fx = *state;
+    ch_store_t *o = second_handle(fx);
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    ch_event_view_t *ev = open_112(fx, &police, A_LAT, A_LON, 600);
+    uint64_t seq = ch_audit_size(fx->audit);
+    ch_event_req_args_t ext = {.kind = CH_EVENT_REQ_EXTEND, .id = ev->event.id, .duration_s = 300};
+    ch_event_req_t *req = NULL;
+    ch_fault_t err;
+    ch_event_answer_t a;
+    fx->now = T0 + 599 * 1000;
+    assert_int_equal(run_elsewhere(fx, o, &police, &ext, &req, &err), 0);
+    fx->now = T0 + 600 * 1000;
+    assert_int_equal(ch_event_tick(fx->eng), 0);
+    assert_int_equal(ch_event_next_due(fx->eng), T0 + 900 * 1000);
+    char object[48];
+    event_object(object, ev->event.id);
+    assert_null(find_record(fx, seq, "event.expire", object));
+    assert_int_equal(finish_here(fx, req, &a, &err), 0);
+    assert_string_equal(a.event.event.status, "active");
+    assert_int_equal(a.event.event.expires_at, T0 + 900 * 1000);
+    ch_event_answer_fini(&a);
+    assert_int_equal(ch_event_live_grants(fx->eng), ev->ngrants);
+    fx->now = T0 + 900 * 1000;
+    assert_int_equal(ch_event_tick(fx->eng), (int)ev->ngrants);
+    view_free(ev);
+    ch_store_close(o);
+}
+
 static void test_ledger_folds_interleaved_events(void **state)
 {
     fixture_t *fx = *state;
@@ -2679,6 +2763,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_requests_run_on_another_handle_and_the_loop_follows,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_request_refused_elsewhere_answers_as_the_call, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_the_expiry_runs_on_the_store_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_extension_not_yet_finished_is_not_expired, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
