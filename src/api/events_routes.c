@@ -446,34 +446,84 @@ static void open_event(api_ctx_t *c, const ch_event_actor_t *who, json_t *body)
     }
 }
 
+/*
+ * The operations on events other than opening run on the store worker (ch_api__store_write):
+ * the request is made on the loop (who may, the body's shape, a snapshot of what the engine
+ * reads), its store half runs on the worker's thread with the worker's handle (its reads, the
+ * transaction, the audit record's fdatasync, the commit), and it is finished (the engine's live
+ * map) and answered back on the loop, after the loop's feed has heard the commit (the gate and
+ * the relay: a revocation cuts viewers as before). A busy worker answers 503 "busy" and
+ * nothing of the request runs.
+ */
+static int event_work(ch_store_t *st, void *job)
+{
+    return ch_event_req_run(job, st);
+}
+
+static void event_done(api_ctx_t *c, void *job, int rc)
+{
+    ch_event_req_t *req = job;
+    (void)rc; /* the request keeps its own outcome */
+    if (c == NULL) {
+        ch_event_req_free(req); /* not run (busy), or the API is going: nobody to answer */
+        return;
+    }
+    ch_event_answer_t a;
+    ch_fault_t err;
+    memset(&err, 0, sizeof(err));
+    rc = ch_event_req_finish(c->api->svc.events, req, &a, &err);
+    switch (ch_event_req_kind(req)) {
+    case CH_EVENT_REQ_LIST:
+        if (rc == 0) {
+            /* The engine pages by id; clients get the API's opaque cursor. */
+            ch_api__reply_page(c, ch_api__event_items_json(&a.page), a.page.total,
+                               a.page.next_after);
+        } else {
+            ch_api__reply_fault(c, &err);
+        }
+        break;
+    case CH_EVENT_REQ_REVOKE_GRANT:
+        reply_json(c, rc, 200, rc == 0 ? ch_api__grant_json(&a.grant) : NULL, &err);
+        break;
+    default:
+        reply_json(c, rc, 200, rc == 0 ? ch_api__event_json(&a.event) : NULL, &err);
+        break;
+    }
+    ch_event_answer_fini(&a);
+    ch_event_req_free(req);
+}
+
+/* Makes the request (a refusal answered at once) and sends it to the worker. */
+static void event_start(api_ctx_t *c, const ch_event_actor_t *who, const ch_event_req_args_t *args)
+{
+    ch_event_req_t *req;
+    ch_fault_t err;
+    memset(&err, 0, sizeof(err));
+    if (ch_event_req_new(c->api->svc.events, who, args, &req, &err) != 0) {
+        ch_api__reply_fault(c, &err);
+        return;
+    }
+    ch_api__store_write(c, event_work, NULL, event_done, req);
+}
+
 void ch_api__handle_events(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id_text)
 {
-    ch_event_engine_t *eng = c->api->svc.events;
     ch_event_actor_t who = {c->who.actor, event_role(c->who.role), c->who.agency_id};
     ch_fault_t err;
-    ch_event_view_t out;         /* the event answered */
-    ch_event_grant_view_t grant; /* or the grant (revoke_grant) */
-    json_t *answer = NULL;
+    ch_event_req_args_t args;
     json_t *body = NULL;
     int64_t id = 0;
     int rc = CH_EINVAL;
     memset(&err, 0, sizeof(err));
-    memset(&out, 0, sizeof(out));
-    memset(&grant, 0, sizeof(grant));
+    memset(&args, 0, sizeof(args));
 
     if (route == CH_API__R_EVENTS_LIST) {
         ch_store_filter_t f;
         ch_api__query_t q;
         if (list_filter(c, &f, &q) == 0) {
-            ch_event_page_t page;
-            rc = ch_event_list(eng, &who, &f, &page, &err);
-            if (rc == 0) {
-                /* The engine pages by id; clients get the API's opaque cursor. */
-                ch_api__reply_page(c, ch_api__event_items_json(&page), page.total, page.next_after);
-            } else {
-                ch_api__reply_fault(c, &err);
-            }
-            ch_event_page_fini(&page);
+            args.kind = CH_EVENT_REQ_LIST;
+            args.list = &f;
+            event_start(c, &who, &args); /* the filter is copied */
         }
         ch_api__query_fini(&q);
         return;
@@ -493,68 +543,60 @@ void ch_api__handle_events(api_ctx_t *c, ch_api__route_id_t route, ch_slice_t id
             return;
         }
     }
-    const char *text = NULL;
-    int64_t duration_s = 0;
-    double lat = 0, lon = 0;
+    args.id = id;
     switch (route) {
     case CH_API__R_EVENTS_OPEN:
         open_event(c, &who, body); /* answers by itself, later */
         json_decref(body);
         return;
     case CH_API__R_EVENTS_GET:
-        rc = ch_event_get(eng, &who, id, &out, &err);
+        args.kind = CH_EVENT_REQ_GET;
+        rc = 0;
         break;
     case CH_API__R_EVENTS_APPROVE:
     case CH_API__R_EVENTS_DENY:
         /* Who may decide is checked before the body. */
-        if ((rc = ch_event_may(&who, CH_EVENT_OP_DECIDE, &err)) == 0 &&
-            (rc = text_request(body, "note", &text, &err)) == 0) {
-            rc =
-                ch_event_decide(eng, &who, id, route == CH_API__R_EVENTS_APPROVE, text, &out, &err);
+        args.kind = CH_EVENT_REQ_DECIDE;
+        args.approve = route == CH_API__R_EVENTS_APPROVE;
+        if ((rc = ch_event_may(&who, CH_EVENT_OP_DECIDE, &err)) == 0) {
+            rc = text_request(body, "note", &args.text, &err);
         }
         break;
     case CH_API__R_EVENTS_EXTEND: {
         static const char *const keys[] = {"duration_s", NULL};
-        if (body == NULL || ((rc = check_keys(body, keys, &err)) == 0 &&
-                             (rc = opt_duration(body, &duration_s, &err)) == 0)) {
-            rc = ch_event_extend(eng, &who, id, duration_s, &out, &err);
+        args.kind = CH_EVENT_REQ_EXTEND;
+        rc = 0;
+        if (body != NULL && (rc = check_keys(body, keys, &err)) == 0) {
+            rc = opt_duration(body, &args.duration_s, &err);
         }
         break;
     }
     case CH_API__R_EVENTS_CLOSE:
-        if ((rc = text_request(body, "reason", &text, &err)) == 0) {
-            rc = ch_event_close(eng, &who, id, text, &out, &err);
-        }
-        break;
     case CH_API__R_EVENTS_REVOKE:
-        if ((rc = text_request(body, "reason", &text, &err)) == 0) {
-            rc = ch_event_revoke(eng, &who, id, text, &out, &err);
-        }
+        args.kind = route == CH_API__R_EVENTS_CLOSE ? CH_EVENT_REQ_CLOSE : CH_EVENT_REQ_REVOKE;
+        rc = text_request(body, "reason", &args.text, &err);
         break;
     case CH_API__R_EVENTS_MOVE:
         /* Who may move is checked before the body. */
-        if ((rc = ch_event_may(&who, CH_EVENT_OP_MOVE, &err)) == 0 &&
-            (rc = parse_point(body, "position", &lat, &lon, &err)) == 0) {
-            rc = ch_event_move(eng, &who, id, lat, lon, &out, &err);
+        args.kind = CH_EVENT_REQ_MOVE;
+        if ((rc = ch_event_may(&who, CH_EVENT_OP_MOVE, &err)) == 0) {
+            rc = parse_point(body, "position", &args.lat, &args.lon, &err);
         }
         break;
     case CH_API__R_GRANTS_REVOKE:
-        if ((rc = text_request(body, "reason", &text, &err)) == 0 &&
-            (rc = ch_event_revoke_grant(eng, &who, id, text, &grant, &err)) == 0) {
-            answer = ch_api__grant_json(&grant);
-        }
+        args.kind = CH_EVENT_REQ_REVOKE_GRANT;
+        rc = text_request(body, "reason", &args.text, &err);
         break;
     default:
         ch_fault_set(&err, CH_EINVAL, CH_FAULT_INTERNAL, NULL, NULL, "no such operation");
         break;
     }
-    if (rc == 0 && answer == NULL) {
-        answer = ch_api__event_json(&out);
+    if (rc != 0) {
+        ch_api__reply_fault(c, &err);
+    } else {
+        event_start(c, &who, &args); /* the text is copied: the body may go */
     }
-    reply_json(c, rc, 200, answer, &err);
-    ch_event_view_fini(&out);
-    ch_event_grant_view_fini(&grant);
-    json_decref(body); /* after the answer: text borrows from it */
+    json_decref(body);
 }
 
 /* GET /api/v1/ledger: the whole audit log is folded, and the recipients' names read, on the

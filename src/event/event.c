@@ -62,20 +62,20 @@ int64_t ch_event__now_ms(const ch_event_engine_t *eng)
  * start makes of the state at that point. Release builds (NDEBUG) compile it out and never
  * read the variable.
  */
-void ch_event__crash_point(const ch_event_engine_t *eng, const char *action, const char *when)
+void ch_event__crash_point(const char *crash_at, const char *action, const char *when)
 {
 #ifndef NDEBUG
     char name[96];
-    if (eng->crash_at[0] == '\0') {
+    if (crash_at[0] == '\0') {
         return;
     }
     snprintf(name, sizeof(name), "%s.%s", action, when);
-    if (strcmp(name, eng->crash_at) == 0) {
+    if (strcmp(name, crash_at) == 0) {
         ch_log(CH_LOG_WARN, MODULE, "msg=\"test crash point: killing the process\" at=%s", name);
         raise(SIGKILL);
     }
 #else
-    (void)eng;
+    (void)crash_at;
     (void)action;
     (void)when;
 #endif
@@ -109,10 +109,10 @@ int ch_event__fail(ch_fault_t *e, ch_fault_kind_t kind, const char *code, const 
     return rc;
 }
 
-int ch_event__fail_store(ch_event_engine_t *eng, ch_fault_t *e)
+int ch_event__fail_store(ch_store_t *st, ch_fault_t *e)
 {
-    ch_log(CH_LOG_ERROR, MODULE, "msg=\"store failed\" error=\"%s\"", ch_store_errmsg(eng->cfg.st));
-    (void)ch_store_rollback(eng->cfg.st);
+    ch_log(CH_LOG_ERROR, MODULE, "msg=\"store failed\" error=\"%s\"", ch_store_errmsg(st));
+    (void)ch_store_rollback(st);
     return ch_event__fail(e, CH_FAULT_INTERNAL, NULL, NULL, "the store failed");
 }
 
@@ -130,11 +130,12 @@ static int ends_access(const char *action)
     return 0;
 }
 
-/* Appends one record; details is stolen. 0 when recorded (or no log). */
-static int record(ch_event_engine_t *eng, const char *actor, const char *action, const char *object,
+/* Appends one record; details is stolen. 0 when recorded (or no log). Any thread: the log is
+ * thread-safe. */
+static int record(ch_audit_t *audit, const char *actor, const char *action, const char *object,
                   const char *outcome, const ch_event_t *ev, json_t *details)
 {
-    if (eng->cfg.audit == NULL) {
+    if (audit == NULL) {
         json_decref(details);
         return 0;
     }
@@ -145,8 +146,8 @@ static int record(ch_event_engine_t *eng, const char *actor, const char *action,
                           .legal_basis = ev != NULL ? ev->basis_code : NULL,
                           .outcome = outcome,
                           .details = details};
-    int rc = ends_access(action) ? ch_audit_append_ending(eng->cfg.audit, &a, NULL)
-                                 : ch_audit_append(eng->cfg.audit, &a, NULL);
+    int rc = ends_access(action) ? ch_audit_append_ending(audit, &a, NULL)
+                                 : ch_audit_append(audit, &a, NULL);
     json_decref(details);
     if (rc != 0) {
         ch_log(CH_LOG_ERROR, MODULE, "msg=\"audit append failed\" action=%s rc=%d error=\"%s\"",
@@ -157,28 +158,46 @@ static int record(ch_event_engine_t *eng, const char *actor, const char *action,
 
 /* Commits after the record; rolls back and refuses (CH_FAULT_AUDIT) when it could not be made
  * durable. */
-int ch_event__record_and_commit(ch_event_engine_t *eng, const char *actor, const char *action,
+int ch_event__record_and_commit(const ch_event__ctx_t *cx, const char *actor, const char *action,
                                 const char *object, const ch_event_t *ev, json_t *details,
                                 ch_fault_t *err)
 {
-    if (record(eng, actor, action, object, "ok", ev, details) != 0) {
-        (void)ch_store_rollback(eng->cfg.st);
+    if (record(cx->cfg->audit, actor, action, object, "ok", ev, details) != 0) {
+        (void)ch_store_rollback(cx->st);
         return ch_event__fail(
             err, CH_FAULT_AUDIT, NULL, NULL,
             "nothing was changed: the decision could not be put on the audit record");
     }
     /* A crash here leaves a durable record of a change the store does not hold:
      * ch_event_restore settles it from the record at the next start. */
-    ch_event__crash_point(eng, action, "after_audit");
-    if (ch_store_commit(eng->cfg.st) != 0) {
-        return ch_event__fail_store(eng, err);
+    ch_event__crash_point(cx->crash_at, action, "after_audit");
+    if (ch_store_commit(cx->st) != 0) {
+        return ch_event__fail_store(cx->st, err);
     }
     return 0;
 }
 
-const ch_policy_service_t *ch_event__service_of(const ch_event_engine_t *eng, const char *id)
+const ch_policy_service_t *ch_event__service_of(const ch_policy_t *policy, const char *id)
 {
-    return eng->policy != NULL ? ch_policy_find(eng->policy, id) : NULL;
+    return policy != NULL ? ch_policy_find(policy, id) : NULL;
+}
+
+int ch_event__begin(const ch_event__ctx_t *cx)
+{
+    return cx->in_write ? 0 : ch_store_begin(cx->st);
+}
+
+void ch_event__ctx_of(ch_event_engine_t *eng, ch_event__ctx_t *cx)
+{
+    *cx = (ch_event__ctx_t){.st = eng->cfg.st,
+                            .cfg = &eng->cfg,
+                            .crash_at = eng->crash_at,
+                            .policy = eng->policy,
+                            .geo = eng->geo,
+                            .sk = eng->has_sk ? eng->sk : NULL,
+                            .rtsp_base = eng->rtsp_base,
+                            .ws_base = eng->ws_base,
+                            .now = ch_event__now_ms(eng)};
 }
 
 void ch_event__object_name(char out[48], const char *kind, int64_t id)
@@ -189,14 +208,13 @@ void ch_event__object_name(char out[48], const char *kind, int64_t id)
 /* ---- loading -------------------------------------------------------------------------------- */
 
 /* Every grant of an event (in id order) into *l. */
-int ch_event__grants_of(ch_event_engine_t *eng, int64_t event_id, const char *status,
-                        ch_grant_list_t *l)
+int ch_event__grants_of(ch_store_t *st, int64_t event_id, const char *status, ch_grant_list_t *l)
 {
     ch_store_filter_t f = {.event_id = event_id, .status = status, .limit = 1000};
     memset(l, 0, sizeof(*l));
     for (;;) {
         ch_grant_list_t page;
-        int rc = ch_store_grant_list(eng->cfg.st, &f, &page);
+        int rc = ch_store_grant_list(st, &f, &page);
         if (rc != 0) {
             ch_grant_list_free(l);
             return rc;

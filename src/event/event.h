@@ -21,7 +21,8 @@
  * HTTP and renders no answer: the API serializes the views as docs/openapi.yaml says
  * (api/event_json.c), another adapter may render them otherwise.
  *
- * Threading: one engine belongs to one loop thread; every call is made from it. The token
+ * Threading: one engine belongs to one loop thread; every call is made from it, except a
+ * request's run (ch_event_req_run, on the store worker with its own handle). The token
  * functions are pure and thread-safe; the relay's access gate (ch_event_gate_*) is
  * thread-safe.
  */
@@ -153,8 +154,15 @@ void ch_event_set_urls(ch_event_engine_t *eng, const char *rtsp_base, const char
 int ch_event_restore(ch_event_engine_t *eng) CH_MUST_CHECK;
 
 /* Ends everything due by now (expiry of grants and events; cameras a moving subject left
- * behind). Returns the number of grants ended, or a negative code. */
+ * behind). Returns the number of grants ended, or a negative code. With a store worker
+ * (below), a tick that finds something due queues one pass of the expiry there (its reads,
+ * transactions and records on the worker's handle; the live map told when it completes) and
+ * returns 0; no other pass is queued while it is in flight; a busy worker is tried again at the
+ * next tick. */
 int ch_event_tick(ch_event_engine_t *eng);
+/* The store worker the expiry's writes go to (NULL: the engine's handle, in the tick). The
+ * worker is closed before the engine is freed. Loop. */
+void ch_event_set_store_worker(ch_event_engine_t *eng, ch_store_worker_t *w);
 /* When the next grant or event falls due (ms since the epoch), or INT64_MAX when none. */
 int64_t ch_event_next_due(const ch_event_engine_t *eng);
 /* Live grants held in memory (for health and metrics). */
@@ -322,6 +330,79 @@ int ch_event_revoke_grant(ch_event_engine_t *eng, const ch_event_actor_t *who, i
                           ch_fault_t *err) CH_MUST_CHECK;
 int ch_event_move(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id, double lat,
                   double lon, ch_event_view_t *out, ch_fault_t *err) CH_MUST_CHECK;
+
+/*
+ * The same operations as requests, so that their store half runs off the loop (the store
+ * worker, ch_store_async, with the worker's own handle): with SQLite a decision costs the loop
+ * its queries and an fdatasync of its record, with a database over the network a round trip
+ * per query. Each call above is ch_event_req_new, ch_event_req_run on the engine's handle and
+ * ch_event_req_finish, so both answer the same.
+ *
+ *   ch_event_req_new     loop: who may (ch_event_may) and the checks that read no row (a
+ *                        duration, the place of a move), then a snapshot of what the operation
+ *                        reads besides its rows: a reference to the policy (a reload may swap
+ *                        it meanwhile), the key, the URL bases, the time, for a move the geo
+ *                        index (a reference) and when its subject was placed. 0 and *out, or a
+ *                        negative code with err (nothing to run: *out NULL).
+ *   ch_event_req_run     any thread, with that thread's handle (one request at a time per
+ *                        handle): the checks that read rows, the transaction, the audit record
+ *                        (durable before the commit), the commit, the answer's view. Returns
+ *                        the operation's code (its refusal kept for finish).
+ *   ch_event_req_finish  loop, after run, once the loop's change feed has heard run's commit
+ *                        (the store worker tells it before its done callback): the live map
+ *                        learns what the feed does not tell (grants that start, new expiries,
+ *                        a subject's placing), and the answer is handed over: 0 and *out (the
+ *                        caller's, ch_event_answer_fini), or the refusal in err.
+ *   ch_event_req_free    loop; NULL is fine. A request never run (the worker was busy) is
+ *                        freed without finish: nothing of it happened.
+ *
+ * Requests in flight see the store as committed when they run, not as when they were made:
+ * each reads its rows inside its own transaction's lock (BEGIN IMMEDIATE on SQLite), so two
+ * decisions on one event are taken in turn, the second on the first's result (a close after
+ * an approval, a conflict after a close).
+ */
+typedef enum ch_event_req_kind {
+    CH_EVENT_REQ_GET = 1,
+    CH_EVENT_REQ_LIST,
+    CH_EVENT_REQ_DECIDE,
+    CH_EVENT_REQ_EXTEND,
+    CH_EVENT_REQ_CLOSE,
+    CH_EVENT_REQ_REVOKE,
+    CH_EVENT_REQ_REVOKE_GRANT,
+    CH_EVENT_REQ_MOVE,
+} ch_event_req_kind_t;
+
+/* What is asked; every field is copied by ch_event_req_new. */
+typedef struct ch_event_req_args {
+    ch_event_req_kind_t kind;
+    int64_t id;                    /* the event's; the grant's for REVOKE_GRANT; none for LIST */
+    int approve;                   /* DECIDE: approve, else deny */
+    const char *text;              /* DECIDE's note; CLOSE's, REVOKE's, REVOKE_GRANT's reason */
+    int64_t duration_s;            /* EXTEND: 0 is the service's */
+    double lat, lon;               /* MOVE: the new position */
+    const ch_store_filter_t *list; /* LIST: the filter (NULL: none) */
+} ch_event_req_args_t;
+
+/* An answer: the part of its kind is filled (grant for REVOKE_GRANT, page for LIST, else
+ * event), the others are zeroed. */
+typedef struct ch_event_answer {
+    ch_event_view_t event;
+    ch_event_grant_view_t grant;
+    ch_event_page_t page;
+} ch_event_answer_t;
+
+typedef struct ch_event_req ch_event_req_t;
+
+int ch_event_req_new(ch_event_engine_t *eng, const ch_event_actor_t *who,
+                     const ch_event_req_args_t *args, ch_event_req_t **out,
+                     ch_fault_t *err) CH_MUST_CHECK;
+int ch_event_req_run(ch_event_req_t *req, ch_store_t *st);
+int ch_event_req_finish(ch_event_engine_t *eng, ch_event_req_t *req, ch_event_answer_t *out,
+                        ch_fault_t *err) CH_MUST_CHECK;
+void ch_event_req_free(ch_event_req_t *req);
+/* The request's kind (how its answer is rendered). */
+ch_event_req_kind_t ch_event_req_kind(const ch_event_req_t *req);
+void ch_event_answer_fini(ch_event_answer_t *a); /* leaves it zeroed; NULL is fine */
 
 /*
  * Ends the grants of a camera that can no longer be watched under them: deleted (reason

@@ -15,121 +15,198 @@
 
 /* ---- expiry -------------------------------------------------------------------------------- */
 
-/* Expires one event whose time is up: its live grants "expired", itself "expired". */
-static int expire_event(ch_event_engine_t *eng, int64_t id, int64_t now)
+/* Expires one event whose time is up, by its row: its live grants "expired", itself
+ * "expired"; an event the row shows over already, or extended meanwhile (a request whose
+ * answer the loop has not finished yet), only tells the live map. */
+static int expire_event(const ch_event__ctx_t *cx, int64_t id, ch_event__after_t *after)
 {
     ch_event_t ev;
     ch_fault_t err;
-    if (ch_store_event_get(eng->cfg.st, id, &ev) != 0) {
+    int rc = ch_store_event_get(cx->st, id, &ev);
+    if (rc != 0 || !ch_event__is_live(&ev) || ev.expires_at > cx->now) {
+        *after = (ch_event__after_t){.committed = 1,
+                                     .event_id = id,
+                                     .event_live = rc == 0 && ch_event__is_live(&ev),
+                                     .expires_at = rc == 0 ? ev.expires_at : 0};
+        if (after->event_live) {
+            /* Its grants' live expiries follow their rows too. */
+            (void)ch_event__grants_of(cx->st, id, "active", &after->grants);
+        }
         ch_event_fini(&ev);
-        ch_event__live_drop_event(eng, id);
-        return CH_EDB;
-    }
-    if (!ch_event__is_live(&ev)) {
-        ch_event_fini(&ev);
-        ch_event__live_drop_event(eng, id);
-        return 0;
+        return rc != 0 ? CH_EDB : 0;
     }
     char due[32];
     ch_time_format_rfc3339(ev.expires_at, due);
-    json_t *d = json_pack("{s:s, s:I}", "due", due, "late_ms", (json_int_t)(now - ev.expires_at));
-    int rc = ch_event__end_event(eng, &ev, "expired", "expired", "system",
-                                 "the granted time is over", "event.expire", d, &err);
+    json_t *d =
+        json_pack("{s:s, s:I}", "due", due, "late_ms", (json_int_t)(cx->now - ev.expires_at));
+    rc = ch_event__end_event_in(cx, &ev, "expired", "expired", "system", "the granted time is over",
+                                "event.expire", d, after, &err);
     ch_event_fini(&ev);
     return rc != 0 ? CH_EIO : 0;
 }
 
 /* Releases the grants a moving subject left behind, once their grace is over. */
-static int release_grants(ch_event_engine_t *eng, int64_t event_id, int64_t now)
+static int release_grants(const ch_event__ctx_t *cx, int64_t event_id, ch_event__after_t *after)
 {
     ch_event_t ev;
     ch_fault_t err;
     ch_grant_list_t g;
+    int64_t now = cx->now;
     memset(&g, 0, sizeof(g));
-    int rc = ch_store_event_get(eng->cfg.st, event_id, &ev);
+    int rc = ch_store_event_get(cx->st, event_id, &ev);
     if (rc == 0) {
-        rc = ch_store_begin(eng->cfg.st);
+        rc = ch_store_begin(cx->st);
     }
     if (rc == 0) {
-        rc = ch_event__grants_of(eng, event_id, "active", &g);
+        rc = ch_event__grants_of(cx->st, event_id, "active", &g);
     }
     json_t *cams = json_array();
     for (size_t i = 0; rc == 0 && i < g.count; i++) {
         if (g.items[i].expires_at <= now) {
             json_array_append_new(cams, json_integer(g.items[i].camera_id));
-            rc = ch_event__end_grant(eng, &g.items[i], "released", "system",
+            rc = ch_event__end_grant(cx->st, &g.items[i], "released", "system",
                                      "the subject moved out of the camera's view", now);
         }
+    }
+    if (rc == 0 && json_array_size(cams) == 0) {
+        /* None is due by its row (a move or an extension the loop has not finished yet):
+         * nothing to record; the live expiries follow the rows. */
+        (void)ch_store_rollback(cx->st);
+        json_decref(cams);
+        after->committed = 1;
+        after->grants = g;
+        ch_event_fini(&ev);
+        return 0;
     }
     if (rc != 0) {
         json_decref(cams);
         ch_grant_list_free(&g);
         ch_event_fini(&ev);
-        (void)ch_store_rollback(eng->cfg.st);
+        (void)ch_store_rollback(cx->st);
         return CH_EDB;
     }
     char object[48];
     ch_event__object_name(object, "event", event_id);
     json_t *d = json_pack("{s:I, s:o}", "agency_id", (json_int_t)ev.agency_id, "cameras", cams);
-    rc = ch_event__record_and_commit(eng, "system", "grant.release", object, &ev, d, &err);
+    rc = ch_event__record_and_commit(cx, "system", "grant.release", object, &ev, d, &err);
     if (rc == 0) {
-        for (size_t i = 0; i < g.count; i++) {
-            if (strcmp(g.items[i].status, "released") == 0) {
-                ch_event__ended(eng, &g.items[i]);
-            }
-        }
+        /* The released leave the live map; the others (active) keep their expiries. */
+        after->committed = 1;
+        after->grants = g;
+        memset(&g, 0, sizeof(g));
     }
     ch_grant_list_free(&g);
     ch_event_fini(&ev);
     return rc != 0 ? CH_EIO : 0;
 }
 
-int ch_event_tick(ch_event_engine_t *eng)
+/*
+ * One pass of the expiry, as the loop saw it due: the events to expire and the events whose
+ * grants are to release (their ids), the store half (any thread, the handle given) and what
+ * the live map learns of each. Made and applied on the loop; run on the loop's handle in the
+ * call, or on the store worker (ch_event_set_store_worker).
+ */
+typedef struct expiry {
+    ch_event_engine_t *eng;
+    ch_event_config_t cfg; /* the engine's, without its handle */
+    char crash_at[64];
+    int64_t now;
+    int64_t *ids; /* nexpire events to expire, then the events to release grants of */
+    size_t nexpire, n;
+    ch_event__after_t *after; /* one per id */
+    int *rc;                  /* one per id */
+} expiry_t;
+
+static void add_id(expiry_t *x, size_t *cap, int64_t id)
 {
-    int64_t now = ch_event__now_ms(eng);
-    if (ch_event_next_due(eng) > now) {
-        return 0;
+    for (size_t i = 0; i < x->n; i++) {
+        if (x->ids[i] == id) {
+            return;
+        }
     }
-    size_t before = eng->ngrants;
+    if (x->n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        x->ids = ch_realloc(x->ids, *cap * sizeof(*x->ids));
+    }
+    x->ids[x->n++] = id;
+}
+
+/* What is due at now, or NULL when nothing is. */
+static expiry_t *expiry_new(ch_event_engine_t *eng, int64_t now)
+{
+    expiry_t *x = ch_calloc(1, sizeof(*x));
+    size_t cap = 0;
+    /* Events first: their grants go with them. */
+    for (size_t i = 0; i < eng->nevents; i++) {
+        if (eng->events[i].expires_at > 0 && eng->events[i].expires_at <= now) {
+            add_id(x, &cap, eng->events[i].id);
+        }
+    }
+    x->nexpire = x->n;
+    for (size_t i = 0; i < eng->ngrants; i++) {
+        if (eng->grants[i].expires_at <= now) {
+            add_id(x, &cap, eng->grants[i].event_id);
+        }
+    }
+    if (x->n == 0) {
+        ch_free(x);
+        return NULL;
+    }
+    x->eng = eng;
+    x->cfg = eng->cfg;
+    x->cfg.st = NULL;
+    memcpy(x->crash_at, eng->crash_at, sizeof(x->crash_at));
+    x->now = now;
+    x->after = ch_calloc(x->n, sizeof(*x->after));
+    x->rc = ch_calloc(x->n, sizeof(*x->rc));
+    return x;
+}
+
+static void expiry_free(expiry_t *x)
+{
+    for (size_t i = 0; i < x->n; i++) {
+        ch_event__after_fini(&x->after[i]);
+    }
+    ch_free(x->after);
+    ch_free(x->rc);
+    ch_free(x->ids);
+    ch_free(x);
+}
+
+/* The store half, on st (any thread). */
+static int expiry_run(ch_store_t *st, void *ud)
+{
+    expiry_t *x = ud;
+    ch_event__ctx_t cx = {.st = st, .cfg = &x->cfg, .crash_at = x->crash_at, .now = x->now};
+    for (size_t i = 0; i < x->n; i++) {
+        x->rc[i] = i < x->nexpire ? expire_event(&cx, x->ids[i], &x->after[i])
+                                  : release_grants(&cx, x->ids[i], &x->after[i]);
+    }
+    return 0;
+}
+
+/* The loop's half: the live map learns each; what failed leaves it (retried at the next
+ * start, never in a loop). */
+static void expiry_apply(expiry_t *x)
+{
+    ch_event_engine_t *eng = x->eng;
     int failed = 0;
-    /* Events first: their grants go with them. Each step may reorder the arrays, so pick one
-     * due item at a time. */
-    for (;;) {
-        int64_t due = 0;
-        for (size_t i = 0; i < eng->nevents; i++) {
-            if (eng->events[i].expires_at > 0 && eng->events[i].expires_at <= now) {
-                due = eng->events[i].id;
-                break;
+    for (size_t i = 0; i < x->n; i++) {
+        ch_event__after_apply(eng, &x->after[i]);
+        if (x->rc[i] == 0) {
+            continue;
+        }
+        failed = 1;
+        if (i < x->nexpire) {
+            ch_event__live_drop_event(eng, x->ids[i]);
+            continue;
+        }
+        for (size_t k = 0; k < eng->ngrants;) {
+            if (eng->grants[k].event_id == x->ids[i] && eng->grants[k].expires_at <= x->now) {
+                ch_event__live_remove_at(eng, k);
+            } else {
+                k++;
             }
-        }
-        if (due == 0) {
-            break;
-        }
-        if (expire_event(eng, due, now) != 0) {
-            ch_event__live_drop_event(eng, due); /* retried at the next restore, never in a loop */
-            failed = 1;
-        }
-    }
-    for (;;) {
-        int64_t ev = 0;
-        for (size_t i = 0; i < eng->ngrants; i++) {
-            if (eng->grants[i].expires_at <= now) {
-                ev = eng->grants[i].event_id;
-                break;
-            }
-        }
-        if (ev == 0) {
-            break;
-        }
-        if (release_grants(eng, ev, now) != 0) {
-            for (size_t i = 0; i < eng->ngrants;) {
-                if (eng->grants[i].event_id == ev && eng->grants[i].expires_at <= now) {
-                    ch_event__live_remove_at(eng, i);
-                } else {
-                    i++;
-                }
-            }
-            failed = 1;
         }
     }
     if (failed) {
@@ -137,7 +214,52 @@ int ch_event_tick(ch_event_engine_t *eng)
                "msg=\"some expiries could not be recorded; they are retried "
                "at the next start\"");
     }
-    return (int)(before - eng->ngrants);
+}
+
+/* Back on the loop from the store worker. */
+static void expiry_done(void *ud, int rc)
+{
+    expiry_t *x = ud;
+    (void)rc;
+    x->eng->expiring = 0;
+    expiry_apply(x);
+    expiry_free(x);
+}
+
+void ch_event_set_store_worker(ch_event_engine_t *eng, ch_store_worker_t *w)
+{
+    eng->worker = w;
+}
+
+int ch_event_tick(ch_event_engine_t *eng)
+{
+    int64_t now = ch_event__now_ms(eng);
+    if (eng->expiring || ch_event_next_due(eng) > now) {
+        return 0; /* nothing due, or a pass on the worker already (it ends what is due) */
+    }
+    expiry_t *x = expiry_new(eng, now);
+    if (x == NULL) {
+        return 0;
+    }
+    if (eng->worker != NULL) {
+        int rc = ch_store_async(eng->worker, expiry_run, expiry_done, x);
+        if (rc == 0) {
+            eng->expiring = 1;
+            return 0;
+        }
+        if (rc == CH_EAGAIN) {
+            expiry_free(x); /* busy: the next tick tries again */
+            return 0;
+        }
+        /* The worker is closing: here, then. */
+    }
+    /* Counted from before the run: the feed hears each commit on the engine's handle and lets
+     * its ended grants go at once. */
+    size_t before = eng->ngrants;
+    (void)expiry_run(eng->cfg.st, x);
+    expiry_apply(x);
+    expiry_free(x);
+    return before > eng->ngrants ? (int)(before - eng->ngrants) : 0;
 }
 
 /* ---- cameras taken away --------------------------------------------------------------------- */
@@ -181,7 +303,7 @@ static int grants_on_cameras(ch_event_engine_t *eng, int64_t camera_id, grant_re
             continue; /* active: its grants are in the live set */
         }
         ch_grant_list_t l;
-        int rc = ch_event__grants_of(eng, eng->events[i].id, "pending", &l);
+        int rc = ch_event__grants_of(eng->cfg.st, eng->events[i].id, "pending", &l);
         if (rc != 0) {
             return rc;
         }
@@ -228,7 +350,8 @@ static int end_grant_refs(ch_event_engine_t *eng, const char *actor, const grant
             }
         }
         if (x == 0) {
-            x = ch_event__end_grant(eng, &g, "revoked", actor, reason, ch_event__now_ms(eng));
+            x = ch_event__end_grant(eng->cfg.st, &g, "revoked", actor, reason,
+                                    ch_event__now_ms(eng));
             if (x != 0) {
                 ch_event_fini(&ev);
             }
@@ -245,7 +368,9 @@ static int end_grant_refs(ch_event_engine_t *eng, const char *actor, const grant
             json_pack("{s:I, s:I, s:I, s:I, s:s}", "event_id", (json_int_t)g.event_id, "camera_id",
                       (json_int_t)g.camera_id, "agency_id", (json_int_t)g.agency_id, "provider_id",
                       (json_int_t)g.provider_id, "reason", reason);
-        if (ch_event__record_and_commit(eng, actor, "grant.revoke", object, &ev, d, &err) != 0) {
+        ch_event__ctx_t cx;
+        ch_event__ctx_of(eng, &cx);
+        if (ch_event__record_and_commit(&cx, actor, "grant.revoke", object, &ev, d, &err) != 0) {
             rc = CH_EIO;
         } else {
             ch_event__ended(eng, &g); /* the relay cuts its viewers (reason grant_ended) */

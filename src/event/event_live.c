@@ -184,3 +184,42 @@ size_t ch_event_live_grants(const ch_event_engine_t *eng)
 {
     return eng->ngrants;
 }
+
+/* What a committed operation leaves (event_internal.h): applied on the loop, after the feed has
+ * heard the commit, so a grant it ended is gone already and dropping it again finds nothing. */
+void ch_event__after_apply(ch_event_engine_t *eng, const ch_event__after_t *a)
+{
+    if (!a->committed) {
+        return;
+    }
+    if (a->event_id != 0) {
+        if (a->event_live) {
+            ch_event__live_set_event(eng, a->event_id, a->expires_at);
+        } else {
+            ch_event__live_drop_event(eng, a->event_id);
+        }
+    }
+    for (size_t i = 0; i < a->grants.count; i++) {
+        const ch_grant_t *g = &a->grants.items[i];
+        if (strcmp(g->status, "active") != 0) {
+            ch_event__live_drop_grant(eng, g->id);
+            continue;
+        }
+        live_grant_t *lg = ch_event__live_grant(eng, g->id);
+        if (lg != NULL) {
+            lg->expires_at = g->expires_at;
+        } else if (a->join) {
+            ch_event__live_add_grant(eng, g);
+        }
+    }
+    live_event_t *le;
+    if (a->has_placed && (le = ch_event__live_event(eng, a->event_id)) != NULL) {
+        le->placed_at = a->placed_at;
+    }
+}
+
+void ch_event__after_fini(ch_event__after_t *a)
+{
+    ch_grant_list_free(&a->grants);
+    memset(a, 0, sizeof(*a));
+}

@@ -15,17 +15,16 @@
 
 /* ---- opening -------------------------------------------------------------------------------- */
 
-static int in_city(const ch_event_engine_t *eng, double lat, double lon)
+static int in_city(const ch_event_config_t *cfg, double lat, double lon)
 {
-    return lat >= eng->cfg.min_lat && lat <= eng->cfg.max_lat && lon >= eng->cfg.min_lon &&
-           lon <= eng->cfg.max_lon;
+    return lat >= cfg->min_lat && lat <= cfg->max_lat && lon >= cfg->min_lon && lon <= cfg->max_lon;
 }
 
 /* A place must be in the area this hub serves. */
-int ch_event__check_place(const ch_event_engine_t *eng, double lat, double lon, const char *field,
+int ch_event__check_place(const ch_event_config_t *cfg, double lat, double lon, const char *field,
                           ch_fault_t *err)
 {
-    if (!isfinite(lat) || !isfinite(lon) || !in_city(eng, lat, lon)) {
+    if (!isfinite(lat) || !isfinite(lon) || !in_city(cfg, lat, lon)) {
         return ch_event__fail(err, CH_FAULT_INVALID, "outside", field,
                               "the place is outside the area this hub serves");
     }
@@ -66,7 +65,7 @@ int ch_event_may(const ch_event_actor_t *who, ch_event_op_t op, ch_fault_t *err)
 }
 
 /* Denials are audited (no store change) and refused (CH_FAULT_DENIED) with the rule. */
-int ch_event__deny(ch_event_engine_t *eng, const ch_event_actor_t *who, const char *action,
+int ch_event__deny(const ch_event__ctx_t *cx, const ch_event_actor_t *who, const char *action,
                    const char *object, const ch_policy_decision_t *d, const char *service,
                    int64_t agency_id, ch_fault_t *err)
 {
@@ -78,7 +77,7 @@ int ch_event__deny(ch_event_engine_t *eng, const ch_event_actor_t *who, const ch
                           .purpose = service,
                           .outcome = "denied",
                           .details = details};
-    if (eng->cfg.audit != NULL && ch_audit_append(eng->cfg.audit, &a, NULL) != 0) {
+    if (cx->cfg->audit != NULL && ch_audit_append(cx->cfg->audit, &a, NULL) != 0) {
         json_decref(details);
         return ch_event__fail(err, CH_FAULT_AUDIT, NULL, NULL,
                               "the request was denied, and the denial could not be recorded");
@@ -111,7 +110,7 @@ static int refuse(ch_event_engine_t *eng, const ch_event_actor_t *who, const cha
 }
 
 /* Makes the grants of a new or approved event: store rows, live set. */
-int ch_event__make_grants(ch_event_engine_t *eng, ch_event_t *ev, const choice_t *c, size_t n,
+int ch_event__make_grants(ch_store_t *st, ch_event_t *ev, const choice_t *c, size_t n,
                           const char *status, int path, json_t *cams)
 {
     for (size_t i = 0; i < n; i++) {
@@ -123,7 +122,7 @@ int ch_event__make_grants(ch_event_engine_t *eng, ch_event_t *ev, const choice_t
                         .status = (char *)status,
                         .why = why,
                         .expires_at = strcmp(status, "active") == 0 ? ev->expires_at : 0};
-        int rc = ch_store_grant_create(eng->cfg.st, &g);
+        int rc = ch_store_grant_create(st, &g);
         ch_free(why);
         if (rc != 0) {
             return rc;
@@ -204,11 +203,11 @@ static int open_decide(ch_event_engine_t *eng, const ch_event_actor_t *who,
                        "give either location {lat, lon} or path (a GeoJSON LineString)");
         return refuse(eng, who, "event.open", NULL, err);
     }
-    if (located && ch_event__check_place(eng, lat, lon, "location", err) != 0) {
+    if (located && ch_event__check_place(&eng->cfg, lat, lon, "location", err) != 0) {
         return refuse(eng, who, "event.open", NULL, err);
     }
     for (size_t i = 0; !located && i < req->path->count; i++) {
-        if (!in_city(eng, req->path->pts[i].lat, req->path->pts[i].lon)) {
+        if (!in_city(&eng->cfg, req->path->pts[i].lat, req->path->pts[i].lon)) {
             ch_event__fail(err, CH_FAULT_INVALID, "outside", "path",
                            "the path leaves the area this hub serves");
             return refuse(eng, who, "event.open", NULL, err);
@@ -222,7 +221,7 @@ static int open_decide(ch_event_engine_t *eng, const ch_event_actor_t *who,
             ch_event__fail(err, CH_FAULT_INVALID, NULL, "agency_id", "no agency has this id");
             return refuse(eng, who, "event.open", NULL, err);
         }
-        return ch_event__fail_store(eng, err);
+        return ch_event__fail_store(eng->cfg.st, err);
     }
     ch_policy_request_t pr = {.service = service,
                               .agency_type = ag.type,
@@ -247,7 +246,9 @@ static int open_decide(ch_event_engine_t *eng, const ch_event_actor_t *who,
             return refuse(eng, who, "event.open", NULL, err);
         }
         ch_event__count_open(eng, service, OUT_DENIED);
-        return ch_event__deny(eng, who, "event.deny", NULL, d, service, agency_id, err);
+        ch_event__ctx_t cx;
+        ch_event__ctx_of(eng, &cx);
+        return ch_event__deny(&cx, who, "event.deny", NULL, d, service, agency_id, err);
     }
     ch_agency_fini(&ag);
     *agency_out = agency_id;
@@ -286,8 +287,9 @@ int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who,
     int pending = d.outcome == CH_POLICY_NEEDS_APPROVAL;
     choice_t *choices = NULL;
     size_t nchoices = 0;
-    if (ch_event__select_cameras(eng, d.service, located, lat, lon, req->path, req->path_cameras,
-                                 d.radius_m, d.max_cameras, &choices, &nchoices) != 0) {
+    if (ch_event__select_cameras(eng->cfg.st, eng->geo, d.service, located, lat, lon, req->path,
+                                 req->path_cameras, d.radius_m, d.max_cameras, &choices,
+                                 &nchoices) != 0) {
         return ch_event__fail(err, CH_FAULT_INTERNAL, NULL, NULL, "camera selection failed");
     }
     int64_t now = ch_event__now_ms(eng);
@@ -316,8 +318,8 @@ int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who,
         rc = ch_store_event_create(eng->cfg.st, &ev);
     }
     if (rc == 0) {
-        rc = ch_event__make_grants(eng, &ev, choices, nchoices, pending ? "pending" : "active",
-                                   !located, cams);
+        rc = ch_event__make_grants(eng->cfg.st, &ev, choices, nchoices,
+                                   pending ? "pending" : "active", !located, cams);
     }
     ch_free(choices);
     if (rc != 0) {
@@ -328,7 +330,7 @@ int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who,
                    ch_store_errmsg(eng->cfg.st));
             return ch_event__fail(err, CH_FAULT_INTERNAL, NULL, NULL, "the store failed");
         }
-        return ch_event__fail_store(eng, err);
+        return ch_event__fail_store(eng->cfg.st, err);
     }
     json_t *details =
         json_pack("{s:s, s:I, s:s, s:o, s:I, s:s?, s:o, s:s, s:b, s:b}", "service", service,
@@ -344,7 +346,7 @@ int ch_event_open_begin(ch_event_engine_t *eng, const ch_event_actor_t *who,
             (void)ch_store_rollback_savepoint(eng->cfg.st);
             return ch_event__fail(err, CH_FAULT_INTERNAL, NULL, NULL, "the store failed");
         }
-        return ch_event__fail_store(eng, err);
+        return ch_event__fail_store(eng->cfg.st, err);
     }
     ch_event_pending_t *p = ch_calloc(1, sizeof(*p));
     p->event_id = ev.id;
@@ -397,7 +399,7 @@ int ch_event_batch_end(ch_event_engine_t *eng, ch_event_batch_fn fn)
         (void)ch_store_rollback(eng->cfg.st);
     } else {
         /* The store holds the events, the log not yet: ch_event_restore aborts them. */
-        ch_event__crash_point(eng, "event.open", "after_commit");
+        ch_event__crash_point(eng->crash_at, "event.open", "after_commit");
     }
     size_t n = eng->nopens;
     eng->nopens = 0;
@@ -434,9 +436,9 @@ static void undo_open(ch_event_engine_t *eng, const ch_event_pending_t *p)
         rc = ch_store_event_get(eng->cfg.st, p->event_id, &ev);
     }
     if (rc == 0) {
-        rc = ch_event__grants_of(eng, p->event_id, NULL, &g);
+        rc = ch_event__grants_of(eng->cfg.st, p->event_id, NULL, &g);
         for (size_t i = 0; rc == 0 && i < g.count; i++) {
-            rc = ch_event__end_grant(eng, &g.items[i], "closed", "system", why, now);
+            rc = ch_event__end_grant(eng->cfg.st, &g.items[i], "closed", "system", why, now);
         }
         ch_free(ev.status);
         ev.status = ch_strdup("closed");
@@ -480,15 +482,17 @@ int ch_event_open_finish(ch_event_engine_t *eng, const ch_event_actor_t *who, ch
     ch_event_t ev;
     ch_grant_list_t g;
     if (ch_store_event_get(eng->cfg.st, id, &ev) != 0 ||
-        ch_event__grants_of(eng, id, NULL, &g) != 0) {
+        ch_event__grants_of(eng->cfg.st, id, NULL, &g) != 0) {
         ch_event_fini(&ev);
-        return ch_event__fail_store(eng, err);
+        return ch_event__fail_store(eng->cfg.st, err);
     }
     ch_event__went_live(eng, &ev, &g);
     if (pending) {
         ch_event__live_set_event(eng, id, 0);
     }
-    ch_event__event_view(eng, &ev, &g, who, out);
+    ch_event__ctx_t cx;
+    ch_event__ctx_of(eng, &cx);
+    ch_event__event_view(&cx, &ev, &g, who, out);
     return 0;
 }
 

@@ -236,7 +236,7 @@ static int settle_from_record(ch_event_engine_t *eng, ch_event_t *ev, const last
     int changed = 0;
     int rc = ch_store_begin(eng->cfg.st);
     if (rc == 0) {
-        rc = ch_event__grants_of(eng, ev->id, NULL, &g);
+        rc = ch_event__grants_of(eng->cfg.st, ev->id, NULL, &g);
     }
     for (size_t i = 0; rc == 0 && i < g.count; i++) {
         ch_grant_t *gr = &g.items[i];
@@ -258,7 +258,7 @@ static int settle_from_record(ch_event_engine_t *eng, ch_event_t *ev, const last
         const char *gstatus = by == w->decision ? endings[e].gstatus : "revoked";
         const char *actor = json_string_value(json_object_get(by, "actor"));
         rc = ch_event__end_grant(
-            eng, gr, gstatus, actor != NULL ? actor : "system",
+            eng->cfg.st, gr, gstatus, actor != NULL ? actor : "system",
             json_string_value(json_object_get(json_object_get(by, "details"), "reason")),
             json_integer_value(json_object_get(by, "time")) / 1000000);
         changed++;
@@ -376,7 +376,7 @@ int ch_event_restore(ch_event_engine_t *eng)
                     continue;
                 }
                 ch_grant_list_t g;
-                if ((rc = ch_event__grants_of(eng, ev->id, "active", &g)) != 0) {
+                if ((rc = ch_event__grants_of(eng->cfg.st, ev->id, "active", &g)) != 0) {
                     ch_event_list_free(&l);
                     ch_free(ah.refs);
                     return rc;

@@ -22,7 +22,7 @@ typedef struct type_cache {
     size_t n;
 } type_cache_t;
 
-static const char *provider_type(ch_event_engine_t *eng, type_cache_t *tc, int64_t id)
+static const char *provider_type(ch_store_t *st, type_cache_t *tc, int64_t id)
 {
     for (size_t i = 0; i < tc->n; i++) {
         if (tc->id[i] == id) {
@@ -30,7 +30,7 @@ static const char *provider_type(ch_event_engine_t *eng, type_cache_t *tc, int64
         }
     }
     ch_agency_t a;
-    if (ch_store_agency_get(eng->cfg.st, id, &a) != 0) {
+    if (ch_store_agency_get(st, id, &a) != 0) {
         ch_agency_fini(&a);
         return NULL;
     }
@@ -90,14 +90,14 @@ void ch_event_path_query_free(ch_event_path_query_t *q)
     ch_free(q);
 }
 
-int ch_event__select_cameras(ch_event_engine_t *eng, const ch_policy_service_t *svc, int located,
-                             double lat, double lon, const ch_geo_line_t *line,
+int ch_event__select_cameras(ch_store_t *st, ch_geo_t *geo, const ch_policy_service_t *svc,
+                             int located, double lat, double lon, const ch_geo_line_t *line,
                              const ch_event_path_query_t *q, double radius_m, int max_cameras,
                              choice_t **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    if (eng->geo == NULL) {
+    if (geo == NULL) {
         return 0;
     }
     ch_geo_results_t res;
@@ -110,8 +110,8 @@ int ch_event__select_cameras(ch_event_engine_t *eng, const ch_policy_service_t *
         rc = q->rc; /* found off the loop */
         got = &q->res;
     } else {
-        rc = located ? ch_geo_near(eng->geo, lat, lon, radius, CH_GEO_MAX_LIMIT, &gf, &res)
-                     : ch_geo_path(eng->geo, line, radius, &gf, &res);
+        rc = located ? ch_geo_near(geo, lat, lon, radius, CH_GEO_MAX_LIMIT, &gf, &res)
+                     : ch_geo_path(geo, line, radius, &gf, &res);
     }
     if (rc != 0) {
         return rc;
@@ -122,8 +122,8 @@ int ch_event__select_cameras(ch_event_engine_t *eng, const ch_policy_service_t *
     size_t k = 0;
     for (size_t i = 0; i < got->count && k < (size_t)max_cameras; i++) {
         const ch_geo_result_t *r = &got->items[i];
-        const char *type = provider_type(eng, &tc, r->agency_id);
-        const char *purpose = ch_geo_purpose_of(eng->geo, r->camera_id);
+        const char *type = provider_type(st, &tc, r->agency_id);
+        const char *purpose = ch_geo_purpose_of(geo, r->camera_id);
         if (type == NULL || !ch_policy_camera_allowed(svc, type, r->agency_id, purpose, NULL)) {
             continue;
         }

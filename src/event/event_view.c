@@ -9,37 +9,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-void ch_event__grant_view(const ch_event_engine_t *eng, ch_grant_t *g, int with_token,
+void ch_event__grant_view(const ch_event__ctx_t *cx, ch_grant_t *g, int with_token,
                           ch_event_grant_view_t *out)
 {
     memset(out, 0, sizeof(*out));
     out->grant = *g;
     memset(g, 0, sizeof(*g));
     const ch_grant_t *gr = &out->grant;
-    if (!with_token || !eng->has_sk || strcmp(gr->status, "active") != 0) {
+    if (!with_token || cx->sk == NULL || strcmp(gr->status, "active") != 0) {
         return;
     }
     ch_event_claims_t c = {gr->id, gr->event_id, gr->camera_id, gr->agency_id,
                            (gr->expires_at + 999) / 1000};
     char token[CH_EVENT_TOKEN_MAX];
-    ch_event_token_make(eng->sk, &c, token);
+    ch_event_token_make(cx->sk, &c, token);
     /* A URL of up to 599 bytes, as the answers have always held: a base is a short address
      * and a token under CH_EVENT_TOKEN_MAX. */
     char url[600];
     out->token = ch_strdup(token);
-    snprintf(url, sizeof(url), "%s/cameras/%lld?token=%s", eng->rtsp_base, (long long)gr->camera_id,
+    snprintf(url, sizeof(url), "%s/cameras/%lld?token=%s", cx->rtsp_base, (long long)gr->camera_id,
              token);
     out->rtsp_url = ch_strdup(url);
-    snprintf(url, sizeof(url), "%s/api/v1/cameras/%lld/live?token=%s", eng->ws_base,
+    snprintf(url, sizeof(url), "%s/api/v1/cameras/%lld/live?token=%s", cx->ws_base,
              (long long)gr->camera_id, token);
     out->ws_url = ch_strdup(url);
 }
 
-void ch_event__event_view(const ch_event_engine_t *eng, ch_event_t *ev, ch_grant_list_t *grants,
+void ch_event__event_view(const ch_event__ctx_t *cx, ch_event_t *ev, ch_grant_list_t *grants,
                           const ch_event_actor_t *who, ch_event_view_t *out)
 {
     memset(out, 0, sizeof(*out));
-    const ch_policy_service_t *svc = ch_event__service_of(eng, ev->service);
+    const ch_policy_service_t *svc = ch_event__service_of(cx->policy, ev->service);
     if (svc != NULL && svc->basis_text != NULL) {
         out->basis_text = ch_strdup(svc->basis_text);
     }
@@ -48,7 +48,7 @@ void ch_event__event_view(const ch_event_engine_t *eng, ch_event_t *ev, ch_grant
     out->grants = grants->count > 0 ? ch_calloc(grants->count, sizeof(*out->grants)) : NULL;
     out->ngrants = grants->count;
     for (size_t i = 0; i < grants->count; i++) {
-        ch_event__grant_view(eng, &grants->items[i], with_token, &out->grants[i]);
+        ch_event__grant_view(cx, &grants->items[i], with_token, &out->grants[i]);
     }
     ch_grant_list_free(grants); /* its items were taken, left zeroed */
     out->event = *ev;
@@ -94,20 +94,20 @@ void ch_event_page_fini(ch_event_page_t *p)
 }
 
 /* Answers the event with its grants. */
-int ch_event__answer_event(ch_event_engine_t *eng, const ch_event_actor_t *who, int64_t id,
+int ch_event__answer_event(const ch_event__ctx_t *cx, const ch_event_actor_t *who, int64_t id,
                            ch_event_view_t *out, ch_fault_t *err)
 {
     ch_event_t ev;
     ch_grant_list_t g;
     memset(out, 0, sizeof(*out));
-    if (ch_store_event_get(eng->cfg.st, id, &ev) != 0) {
+    if (ch_store_event_get(cx->st, id, &ev) != 0) {
         ch_event_fini(&ev);
-        return ch_event__fail_store(eng, err);
+        return ch_event__fail_store(cx->st, err);
     }
-    if (ch_event__grants_of(eng, id, NULL, &g) != 0) {
+    if (ch_event__grants_of(cx->st, id, NULL, &g) != 0) {
         ch_event_fini(&ev);
-        return ch_event__fail_store(eng, err);
+        return ch_event__fail_store(cx->st, err);
     }
-    ch_event__event_view(eng, &ev, &g, who, out);
+    ch_event__event_view(cx, &ev, &g, who, out);
     return 0;
 }

@@ -895,6 +895,7 @@ static int ch__serve_store_worker_start(ch_serve_t *s)
     ch_main__relay_set_worker(s->relay, s->store_worker);   /* cameras' sources */
     ch_health_set_worker(s->health, s->store_worker);       /* its rescans and writes */
     ch_main__alerts_set_worker(s->alerts, s->store_worker); /* alerts, devices, transitions */
+    ch_event_set_store_worker(s->events, s->store_worker);  /* the expiry's writes */
     return CH_EXIT_OK;
 }
 
@@ -905,6 +906,7 @@ static void ch__serve_store_worker_stop(ch_serve_t *s)
     ch_store_worker_close(s->store_worker); /* what is queued still runs and completes */
     ch_main__relay_set_worker(s->relay, NULL);
     ch_health_set_worker(s->health, NULL);
+    ch_event_set_store_worker(s->events, NULL);
     s->store_worker = NULL;
     uv_run(s->loop, UV_RUN_NOWAIT); /* its handle closes, then its memory goes */
 }

@@ -137,8 +137,13 @@ int ch_policy_load_file(const char *path, ch_policy_t **out, char **err) CH_MUST
 int ch_policy_load_buffer(const void *data, size_t len, ch_policy_t **out,
                           char **err) CH_MUST_CHECK;
 
-/* Frees a policy; NULL is fine. Decisions and services taken from it become invalid. */
+/* Drops a reference to a policy (the loader's, or one ch_policy_ref took); the last one frees
+ * it, and decisions and services taken from it become invalid. NULL is fine. Any thread. */
 void ch_policy_free(ch_policy_t *p);
+/* Takes a reference, so that a policy swapped out by a reload stays whole for a reader that
+ * still uses it (an event request on the store worker): the count is atomic, and the policy
+ * itself never changes once loaded. Returns p (NULL is fine). Any thread. */
+ch_policy_t *ch_policy_ref(const ch_policy_t *p);
 
 size_t ch_policy_count(const ch_policy_t *p);
 /* The i-th service in file order; NULL when i is out of range. */

@@ -6,10 +6,13 @@
 
 #include "policy/policy.h"
 
+#include <stdatomic.h>
+
 /* A loaded services file: the services in file order. Immutable once loaded. */
 struct ch_policy {
     ch_policy_service_t *services;
     size_t count;
+    atomic_int refs; /* the loader's and one per ch_policy_ref: the policy is freed at 0 */
 };
 
 /* The CH_POLICY_RELAY_* / CH_POLICY_OWN_* bit of a relay role name, or 0 when unknown. */

@@ -637,6 +637,7 @@ int ch_policy_load_buffer(const void *data, size_t len, ch_policy_t **out, char 
         goto out;
     }
     p = ch_calloc(1, sizeof(*p));
+    atomic_init(&p->refs, 1);
     rc = parse_document(&c, root, p);
 out:
     json_decref(root);
@@ -711,9 +712,19 @@ static void service_fini(ch_policy_service_t *s)
     ch_free(s->basis_comment);
 }
 
+ch_policy_t *ch_policy_ref(const ch_policy_t *p)
+{
+    ch_policy_t *mine = (ch_policy_t *)p; /* only its count changes */
+    if (mine != NULL) {
+        atomic_fetch_add_explicit(&mine->refs, 1, memory_order_relaxed);
+    }
+    return mine;
+}
+
 void ch_policy_free(ch_policy_t *p)
 {
-    if (p == NULL) {
+    /* acq_rel: what the other holders did with the policy happens before it is freed. */
+    if (p == NULL || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1) {
         return;
     }
     for (size_t i = 0; i < p->count; i++) {

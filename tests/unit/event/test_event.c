@@ -19,6 +19,7 @@
  *
  * Each test gets its own temporary directory (setup), removed afterwards (teardown).
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +31,7 @@
 #include "event/event.h"
 
 #include <jansson.h>
+#include <uv.h>
 
 #define T0 1767225600123LL /* 2026-01-01T00:00:00.123Z: not a whole second, on purpose */
 
@@ -2281,6 +2283,364 @@ static void test_a_batch_of_opens_is_the_engines(void **state)
  * reverse order long after (an expiry hours later), moves and extensions in between, records
  * of other objects and refused ones mixed in. Each provision gets its own end, cameras and
  * extensions whatever the distance between its records; the filters pick by overlap. */
+/* ---- requests run elsewhere ------------------------------------------------------------------ */
+
+/* A request's store half on a thread of its own with a handle of its own, as the store worker
+ * runs it. */
+typedef struct elsewhere {
+    ch_event_req_t *req;
+    ch_store_t *st;
+    int rc;
+} elsewhere_t;
+
+static void *run_elsewhere_thread(void *ud)
+{
+    elsewhere_t *e = ud;
+    e->rc = ch_event_req_run(e->req, e->st);
+    return NULL;
+}
+
+/* Makes a request on the loop and runs it on another thread with handle o: 0 and *req (to
+ * finish), or new's refusal (*req NULL). */
+static int run_elsewhere(fixture_t *fx, ch_store_t *o, const ch_event_actor_t *who,
+                         const ch_event_req_args_t *args, ch_event_req_t **req, ch_fault_t *err)
+{
+    memset(err, 0, sizeof(*err));
+    int rc = ch_event_req_new(fx->eng, who, args, req, err);
+    if (rc != 0) {
+        assert_null(*req);
+        return rc;
+    }
+    elsewhere_t e = {*req, o, 0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, run_elsewhere_thread, &e), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    return 0;
+}
+
+/* The loop's side: its feed hears the other handle's commit (the worker tells it before its
+ * done callback), then the request is finished. The request's code; *a its answer. */
+static int finish_here(fixture_t *fx, ch_event_req_t *req, ch_event_answer_t *a, ch_fault_t *err)
+{
+    assert_int_equal(ch_store_feed_poll(fx->st), 0);
+    memset(err, 0, sizeof(*err));
+    int rc = ch_event_req_finish(fx->eng, req, a, err);
+    ch_event_req_free(req);
+    return rc;
+}
+
+/* All of it: 0 and *a, or the refusal (new's or run's) in err. */
+static int ask_elsewhere(fixture_t *fx, ch_store_t *o, const ch_event_actor_t *who,
+                         const ch_event_req_args_t *args, ch_event_answer_t *a, ch_fault_t *err)
+{
+    ch_event_req_t *req = NULL;
+    memset(a, 0, sizeof(*a));
+    int rc = run_elsewhere(fx, o, who, args, &req, err);
+    return rc != 0 ? rc : finish_here(fx, req, a, err);
+}
+
+static ch_store_t *second_handle(fixture_t *fx)
+{
+    char path[320];
+    snprintf(path, sizeof(path), "%s/hub.db", fx->dir);
+    ch_store_t *o = NULL;
+    assert_int_equal(ch_store_open(path, &o, NULL), 0);
+    return o;
+}
+
+/*
+ * Approval, extension, a move, a grant's revocation and a close run on another thread with
+ * another store handle, as the API runs them on the store worker: the gate hears each commit at
+ * the loop's feed poll (a revoked grant stays admitted until then), and finish gives the live
+ * map what the feed does not (grants that start, new expiries, the subject's placing), so the
+ * expiry tick ends what it must and nothing else. The records are as the synchronous calls
+ * make them.
+ */
+static void test_requests_run_on_another_handle_and_the_loop_follows(void **state)
+{
+    fixture_t *fx = *state;
+    ch_store_t *o = second_handle(fx);
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    ch_event_answer_t a;
+    ch_fault_t err;
+    uint64_t seq = ch_audit_size(fx->audit);
+    char object[48];
+
+    /* An approval elsewhere: its grants start at the poll, and join the live map at finish. */
+    ch_event_view_t *pending = open_wanted_vehicle(fx, &police);
+    assert_string_equal(pending->event.status, "pending");
+    int64_t pid = pending->event.id;
+    size_t live = ch_event_live_grants(fx->eng);
+    ch_event_req_args_t approve = {.kind = CH_EVENT_REQ_DECIDE, .id = pid, .approve = 1};
+    ch_event_req_t *req = NULL;
+    assert_int_equal(run_elsewhere(fx, o, &operator_kim, &approve, &req, &err), 0);
+    int64_t vg = pending->grants[0].grant.id;
+    assert_false(ch_event_gate_is_live(fx->gate, vg)); /* the loop has not polled yet */
+    assert_int_equal(finish_here(fx, req, &a, &err), 0);
+    assert_string_equal(a.event.event.status, "active");
+    assert_true(ch_event_gate_is_live(fx->gate, vg));
+    assert_int_equal(ch_event_live_grants(fx->eng), live + pending->ngrants);
+    assert_int_equal(ch_event_next_due(fx->eng), a.event.event.expires_at);
+    event_object(object, pid);
+    json_t *r = find_record(fx, seq, "event.approve", object);
+    assert_non_null(r);
+    json_decref(r);
+    ch_event_answer_fini(&a);
+
+    /* An extension elsewhere: the live map takes the new expiry (the old one ends nothing). */
+    ch_event_view_t *ev = open_dispatch(fx, &police, A_LAT, A_LON, 600);
+    int64_t id = ev->event.id;
+    fx->now = T0 + 60 * 1000;
+    ch_event_req_args_t ext = {.kind = CH_EVENT_REQ_EXTEND, .id = id, .duration_s = 300};
+    assert_int_equal(ask_elsewhere(fx, o, &police, &ext, &a, &err), 0);
+    int64_t until = a.event.event.expires_at;
+    assert_true(until > ev->event.expires_at);
+    ch_event_answer_fini(&a);
+    /* A move elsewhere: judged by the speed since the placing the loop knew, placed now. */
+    fx->now = T0 + 120 * 1000;
+    ch_event_req_args_t mv = {.kind = CH_EVENT_REQ_MOVE, .id = id, .lat = B_LAT, .lon = B_LON};
+    assert_int_equal(ask_elsewhere(fx, o, &police, &mv, &a, &err), 0);
+    assert_non_null(grant_of(&a.event, fx->ptz_b1));
+    int64_t b1 = grant_of(&a.event, fx->ptz_b1)->grant.id;
+    assert_true(ch_event_gate_is_live(fx->gate, b1));
+    ch_event_answer_fini(&a);
+    /* The cameras left behind are released after the grace, by the loop's tick. */
+    fx->now = T0 + 120 * 1000 + 30 * 1000;
+    assert_true(ch_event_tick(fx->eng) > 0);
+    assert_true(ch_event_gate_is_live(fx->gate, b1));
+    assert_false(ch_event_gate_is_live(fx->gate, grant_of(ev, fx->ptz_a)->grant.id));
+
+    /* A provider revokes one grant elsewhere: admitted until the poll, cut at it. */
+    ch_event_actor_t prov = provider(fx->district2, "apikey:12");
+    ch_event_req_args_t rg = {.kind = CH_EVENT_REQ_REVOKE_GRANT, .id = b1, .text = "maintenance"};
+    assert_int_equal(run_elsewhere(fx, o, &prov, &rg, &req, &err), 0);
+    assert_true(ch_event_gate_is_live(fx->gate, b1));
+    assert_int_equal(finish_here(fx, req, &a, &err), 0);
+    assert_string_equal(a.grant.grant.status, "revoked");
+    assert_null(a.grant.token);
+    assert_false(ch_event_gate_is_live(fx->gate, b1));
+    ch_event_answer_fini(&a);
+
+    /* A close elsewhere: every grant ends, the live map holds nothing of the event, and its
+     * old expiry passes without a record. */
+    ch_event_req_args_t cl = {.kind = CH_EVENT_REQ_CLOSE, .id = id, .text = "found"};
+    assert_int_equal(ask_elsewhere(fx, o, &police, &cl, &a, &err), 0);
+    assert_string_equal(a.event.event.status, "closed");
+    for (size_t i = 0; i < a.event.ngrants; i++) {
+        assert_false(ch_event_gate_is_live(fx->gate, a.event.grants[i].grant.id));
+    }
+    ch_event_answer_fini(&a);
+    event_object(object, id);
+    r = find_record(fx, seq, "event.close", object);
+    assert_non_null(r);
+    assert_string_equal(str_of(json_object_get(r, "details"), "reason"), "found");
+    json_decref(r);
+    uint64_t before = ch_audit_size(fx->audit);
+    fx->now = until + 1000;
+    assert_int_equal(ch_event_tick(fx->eng), (int)pending->ngrants); /* the approved one only */
+    assert_null(find_record(fx, before, "event.expire", object));
+    assert_int_equal(ch_event_live_grants(fx->eng), live);
+
+    view_free(ev);
+    view_free(pending);
+    ch_store_close(o);
+}
+
+/* The fault of a refusal, field by field. */
+static void assert_same_fault(const ch_fault_t *a, const ch_fault_t *b)
+{
+    assert_int_equal(a->kind, b->kind);
+    assert_true((a->code == NULL) == (b->code == NULL));
+    if (a->code != NULL) {
+        assert_string_equal(a->code, b->code);
+    }
+    assert_true((a->rule == NULL) == (b->rule == NULL));
+    if (a->rule != NULL) {
+        assert_string_equal(a->rule, b->rule);
+    }
+    assert_string_equal(a->field, b->field);
+    assert_string_equal(a->message, b->message);
+}
+
+/* The synchronous call of a request's operation: its code, and err. */
+static int call_sync(fixture_t *fx, const ch_event_actor_t *who, const ch_event_req_args_t *x,
+                     ch_fault_t *err)
+{
+    ch_event_view_t v;
+    ch_event_grant_view_t g;
+    ch_event_page_t p;
+    ch_store_filter_t none = {0};
+    int rc = CH_EINVAL;
+    memset(err, 0, sizeof(*err));
+    memset(&v, 0, sizeof(v));
+    memset(&g, 0, sizeof(g));
+    memset(&p, 0, sizeof(p));
+    switch (x->kind) {
+    case CH_EVENT_REQ_GET:
+        rc = ch_event_get(fx->eng, who, x->id, &v, err);
+        break;
+    case CH_EVENT_REQ_LIST:
+        rc = ch_event_list(fx->eng, who, x->list != NULL ? x->list : &none, &p, err);
+        break;
+    case CH_EVENT_REQ_DECIDE:
+        rc = ch_event_decide(fx->eng, who, x->id, x->approve, x->text, &v, err);
+        break;
+    case CH_EVENT_REQ_EXTEND:
+        rc = ch_event_extend(fx->eng, who, x->id, x->duration_s, &v, err);
+        break;
+    case CH_EVENT_REQ_CLOSE:
+        rc = ch_event_close(fx->eng, who, x->id, x->text, &v, err);
+        break;
+    case CH_EVENT_REQ_REVOKE:
+        rc = ch_event_revoke(fx->eng, who, x->id, x->text, &v, err);
+        break;
+    case CH_EVENT_REQ_REVOKE_GRANT:
+        rc = ch_event_revoke_grant(fx->eng, who, x->id, x->text, &g, err);
+        break;
+    case CH_EVENT_REQ_MOVE:
+        rc = ch_event_move(fx->eng, who, x->id, x->lat, x->lon, &v, err);
+        break;
+    }
+    ch_event_view_fini(&v);
+    ch_event_grant_view_fini(&g);
+    ch_event_page_fini(&p);
+    return rc;
+}
+
+/* A request refused elsewhere answers what the synchronous call answers: not found, another
+ * agency's event, a role that may not, a conflict, a denial by the policy (recorded alike). */
+static void test_a_request_refused_elsewhere_answers_as_the_call(void **state)
+{
+    fixture_t *fx = *state;
+    ch_store_t *o = second_handle(fx);
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    ch_event_actor_t fire = agency(fx->fire, "user:choi");
+    ch_event_actor_t prov = provider(fx->district, "apikey:3");
+    ch_event_view_t *ev = open_112(fx, &police, A_LAT, A_LON, 600);
+    ch_event_view_t *done = open_112(fx, &police, A_LAT, A_LON, 600);
+    ch_event_view_t *out = NULL;
+    ch_fault_t want, got;
+    ch_event_answer_t a;
+
+    struct {
+        const ch_event_actor_t *who;
+        ch_event_req_args_t args;
+    } cases[] = {
+        {&police, {.kind = CH_EVENT_REQ_GET, .id = 999999}},
+        {&fire, {.kind = CH_EVENT_REQ_GET, .id = ev->event.id}},
+        {&fire, {.kind = CH_EVENT_REQ_CLOSE, .id = ev->event.id}},
+        {&prov, {.kind = CH_EVENT_REQ_CLOSE, .id = ev->event.id}},
+        {&police, {.kind = CH_EVENT_REQ_REVOKE, .id = ev->event.id}},
+        {&police, {.kind = CH_EVENT_REQ_CLOSE, .id = done->event.id}},
+        {&operator_kim, {.kind = CH_EVENT_REQ_DECIDE, .id = ev->event.id, .approve = 1}},
+        {&police, {.kind = CH_EVENT_REQ_EXTEND, .id = ev->event.id, .duration_s = -1}},
+        {&police, {.kind = CH_EVENT_REQ_EXTEND, .id = ev->event.id, .duration_s = 999999}},
+        {&police, {.kind = CH_EVENT_REQ_MOVE, .id = ev->event.id, .lat = 35.1, .lon = 129.0}},
+        {&police, {.kind = CH_EVENT_REQ_MOVE, .id = ev->event.id, .lat = B_LAT, .lon = B_LON}},
+        {&fire, {.kind = CH_EVENT_REQ_REVOKE_GRANT, .id = ev->grants[0].grant.id}},
+        {&prov, {.kind = CH_EVENT_REQ_REVOKE_GRANT, .id = 999999}},
+        {&prov, {.kind = CH_EVENT_REQ_LIST}},
+    };
+    assert_int_equal(call(fx, ch_event_close, &police, done->event.id, NULL, &out, &want), 0);
+    view_free(out);
+    for (size_t i = 0; i < CH_ARRAY_SIZE(cases); i++) {
+        int want_rc = call_sync(fx, cases[i].who, &cases[i].args, &want);
+        assert_true(want_rc < 0);
+        int rc = ask_elsewhere(fx, o, cases[i].who, &cases[i].args, &a, &got);
+        assert_int_equal(rc, want_rc);
+        assert_same_fault(&got, &want);
+        assert_null(a.event.event.status);
+        assert_null(a.grant.grant.status);
+        assert_int_equal(a.page.count, 0);
+    }
+    view_free(done);
+    view_free(ev);
+    ch_store_close(o);
+}
+
+/* With a store worker, the expiry tick queues one pass there and returns at once: the loop
+ * holds the grants until it completes (no second pass meanwhile), then the gate hears them
+ * end from the feed and the live map lets them go; the record is as the tick's in the call. */
+static void test_the_expiry_runs_on_the_store_worker(void **state)
+{
+    fixture_t *fx = *state;
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    ch_event_view_t *ev = open_112(fx, &police, A_LAT, A_LON, 600);
+    size_t n = ch_event_live_grants(fx->eng);
+    assert_true(n > 0);
+    char path[320];
+    snprintf(path, sizeof(path), "%s/hub.db", fx->dir);
+    uv_loop_t loop;
+    ch_store_worker_t *w = NULL;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(ch_store_worker_open(&loop, path, &w, NULL), 0);
+    ch_store_worker_feed(w, fx->st);
+    ch_event_set_store_worker(fx->eng, w);
+    uint64_t seq = ch_audit_size(fx->audit);
+
+    fx->now = T0 + 600 * 1000;
+    assert_int_equal(ch_event_tick(fx->eng), 0); /* queued */
+    assert_int_equal(ch_store_worker_waiting(w), 1);
+    assert_int_equal(ch_event_tick(fx->eng), 0); /* one pass at a time */
+    assert_int_equal(ch_store_worker_waiting(w), 1);
+    assert_int_equal(ch_event_live_grants(fx->eng), n);
+    assert_true(ch_event_gate_is_live(fx->gate, ev->grants[0].grant.id));
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(ch_event_live_grants(fx->eng), 0);
+    assert_true(ch_event_next_due(fx->eng) == INT64_MAX);
+    assert_started_then_ended(fx, ev, "expired");
+    char object[48];
+    event_object(object, ev->event.id);
+    json_t *r = find_record(fx, seq, "event.expire", object);
+    assert_non_null(r);
+    assert_int_equal(int_of(json_object_get(r, "details"), "late_ms"), 0);
+    json_decref(r);
+    ch_event_view_t *v = get_event(fx, &police, ev->event.id);
+    assert_string_equal(v->event.status, "expired");
+    view_free(v);
+    /* Nothing is due now: a tick queues nothing. */
+    assert_int_equal(ch_event_tick(fx->eng), 0);
+    assert_int_equal(ch_store_worker_waiting(w), 0);
+
+    ch_event_set_store_worker(fx->eng, NULL);
+    ch_store_worker_close(w);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    view_free(ev);
+}
+
+/* An extension committed elsewhere whose answer the loop has not finished when the old expiry
+ * falls due: the tick reads the row, expires nothing and takes the row's expiry. */
+static void test_an_extension_not_yet_finished_is_not_expired(void **state)
+{
+    fixture_t *fx = *state;
+    ch_store_t *o = second_handle(fx);
+    ch_event_actor_t police = agency(fx->police, "user:park");
+    ch_event_view_t *ev = open_112(fx, &police, A_LAT, A_LON, 600);
+    uint64_t seq = ch_audit_size(fx->audit);
+    ch_event_req_args_t ext = {.kind = CH_EVENT_REQ_EXTEND, .id = ev->event.id, .duration_s = 300};
+    ch_event_req_t *req = NULL;
+    ch_fault_t err;
+    ch_event_answer_t a;
+    fx->now = T0 + 599 * 1000;
+    assert_int_equal(run_elsewhere(fx, o, &police, &ext, &req, &err), 0);
+    fx->now = T0 + 600 * 1000;
+    assert_int_equal(ch_event_tick(fx->eng), 0);
+    assert_int_equal(ch_event_next_due(fx->eng), T0 + 900 * 1000);
+    char object[48];
+    event_object(object, ev->event.id);
+    assert_null(find_record(fx, seq, "event.expire", object));
+    assert_int_equal(finish_here(fx, req, &a, &err), 0);
+    assert_string_equal(a.event.event.status, "active");
+    assert_int_equal(a.event.event.expires_at, T0 + 900 * 1000);
+    ch_event_answer_fini(&a);
+    assert_int_equal(ch_event_live_grants(fx->eng), ev->ngrants);
+    fx->now = T0 + 900 * 1000;
+    assert_int_equal(ch_event_tick(fx->eng), (int)ev->ngrants);
+    view_free(ev);
+    ch_store_close(o);
+}
+
 static void test_ledger_folds_interleaved_events(void **state)
 {
     fixture_t *fx = *state;
@@ -2400,6 +2760,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_batch_of_opens_is_the_engines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_path_open_prepared_off_the_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ledger_folds_interleaved_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requests_run_on_another_handle_and_the_loop_follows,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_request_refused_elsewhere_answers_as_the_call, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_the_expiry_runs_on_the_store_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_extension_not_yet_finished_is_not_expired, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

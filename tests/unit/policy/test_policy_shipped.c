@@ -250,6 +250,23 @@ static void test_city_dashboard_is_own_use_without_identification(void **state)
     assert_int_equal(ch_policy_find(shipped, "ansimi-sos")->relay, CH_POLICY_OWN_MONITORING);
 }
 
+/* A policy swapped out by a reload stays whole while a reader holds a reference: the loader's
+ * free leaves it to the reader's (ASan would see a use after free otherwise). */
+static void test_a_referenced_policy_outlives_its_reload(void **state)
+{
+    CH_UNUSED(state);
+    ch_policy_t *p = NULL;
+    assert_int_equal(ch_policy_load_file(CH_SOURCE_DIR "/etc/services.json", &p, NULL), 0);
+    ch_policy_t *held = ch_policy_ref(p);
+    assert_ptr_equal(held, p);
+    assert_null(ch_policy_ref(NULL));
+    ch_policy_free(p); /* the reload's: the reader's reference remains */
+    const ch_policy_service_t *s = ch_policy_find(held, "112-center");
+    assert_non_null(s);
+    assert_string_equal(s->id, "112-center");
+    ch_policy_free(held);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +278,7 @@ int main(void)
         cmocka_unit_test(test_only_services_following_a_subject_move),
         cmocka_unit_test(test_wanted_vehicle_draws_on_plate_cameras_of_districts_only),
         cmocka_unit_test(test_city_dashboard_is_own_use_without_identification),
+        cmocka_unit_test(test_a_referenced_policy_outlives_its_reload),
     };
     return cmocka_run_group_tests(tests, load_shipped, free_shipped);
 }
