@@ -122,7 +122,12 @@ struct ch_alert_engine {
     json_t *written;      /* ch_alert_written: the alert the next change of it is */
     int64_t mute_id;      /* ch_alert_ack: its own change is not published */
     size_t in_flight;     /* requests on the worker */
-    int freeing;          /* ch_alert_free with requests in flight: the last one frees */
+    /* Unresolved alerts by state (open, acknowledged), for metrics: counted at start and again
+     * after each change the feed tells (on the worker, one count at a time). */
+    int64_t unresolved[2];
+    int counting; /* a count is on the worker */
+    int recount;  /* a change came while it ran: count again after it */
+    int freeing;  /* ch_alert_free with requests in flight: the last one frees */
 };
 
 static int64_t now_ms(const ch_alert_engine_t *eng)
@@ -527,6 +532,88 @@ static int load_unresolved(ch_alert_engine_t *eng)
     return 0;
 }
 
+/* ---- the counts for metrics ----------------------------------------------------------------- */
+
+static int count_unresolved(ch_store_t *st, int64_t n[2])
+{
+    static const char *const states[] = {"open", "acknowledged"};
+    for (size_t s = 0; s < CH_ARRAY_SIZE(states); s++) {
+        ch_store_filter_t f;
+        memset(&f, 0, sizeof(f));
+        f.status = states[s];
+        f.limit = 1;
+        ch_alert_list_t l;
+        int rc = ch_store_alert_list(st, &f, &l);
+        if (rc != 0) {
+            return rc;
+        }
+        n[s] = l.total;
+        ch_alert_list_free(&l);
+    }
+    return 0;
+}
+
+typedef struct count_job {
+    ch_alert_engine_t *eng;
+    int64_t n[2];
+} count_job_t;
+
+static int count_work(ch_store_t *st, void *ud)
+{
+    count_job_t *j = ud;
+    return count_unresolved(st, j->n);
+}
+
+static void counts_refresh(ch_alert_engine_t *eng);
+
+static void count_done(void *ud, int rc)
+{
+    count_job_t *j = ud;
+    ch_alert_engine_t *eng = j->eng;
+    assert(eng->in_flight > 0);
+    eng->in_flight--;
+    eng->counting = 0;
+    if (eng->freeing) {
+        ch_free(j);
+        if (eng->in_flight == 0) {
+            engine_free(eng);
+        }
+        return;
+    }
+    if (rc == 0) {
+        memcpy(eng->unresolved, j->n, sizeof(eng->unresolved));
+    }
+    ch_free(j);
+    if (eng->recount) {
+        eng->recount = 0;
+        counts_refresh(eng);
+    }
+}
+
+/* Counts the unresolved alerts again: on the worker (after the writes queued before it, so a
+ * scrape queued on the worker after a change renders the count that includes it), else here. */
+static void counts_refresh(ch_alert_engine_t *eng)
+{
+    if (eng->counting) {
+        eng->recount = 1;
+        return;
+    }
+    if (eng->worker != NULL) {
+        count_job_t *j = ch_calloc(1, sizeof(*j));
+        j->eng = eng;
+        if (ch_store_async(eng->worker, count_work, count_done, j) == 0) {
+            eng->counting = 1;
+            eng->in_flight++;
+            return;
+        }
+        ch_free(j);
+    }
+    int64_t n[2];
+    if (count_unresolved(eng->st, n) == 0) {
+        memcpy(eng->unresolved, n, sizeof(eng->unresolved));
+    }
+}
+
 /*
  * The loop, for every committed change of the alerts table on the engine's store (its own
  * writes, the worker's at their completion, other handles' at the feed's poll): the listeners
@@ -537,6 +624,7 @@ static int load_unresolved(ch_alert_engine_t *eng)
 static void on_alert_change(void *ud, const ch_store_change_t *c)
 {
     ch_alert_engine_t *eng = ud;
+    counts_refresh(eng);
     alert_req_t *cur = eng->cur;
     if (cur != NULL && cur->kind != REQ_READ && c->id != 0 && cur->rec.id == c->id) {
         if (!cur->heard) {
@@ -599,6 +687,9 @@ int ch_alert_new(ch_store_t *st, const ch_alert_config_t *cfg, ch_alert_engine_t
     eng->st = st;
     eng->cfg = *cfg;
     int rc = load_unresolved(eng);
+    if (rc == 0) {
+        rc = count_unresolved(st, eng->unresolved);
+    }
     if (rc == 0) {
         rc = ch_store_watch(st, CH_STORE_T_ALERTS, on_alert_change, eng, &eng->watch);
     }
@@ -838,20 +929,8 @@ int ch_alert_ack(ch_alert_engine_t *eng, int64_t id, const char *by, const char 
 
 json_t *ch_alert_stats(ch_alert_engine_t *eng)
 {
-    int64_t counts[2] = {0, 0};
-    static const char *const states[] = {"open", "acknowledged"};
-    for (int i = 0; i < 2; i++) {
-        ch_store_filter_t f;
-        memset(&f, 0, sizeof(f));
-        f.status = states[i];
-        f.limit = 1;
-        ch_alert_list_t l;
-        if (ch_store_alert_list(eng->st, &f, &l) == 0) {
-            counts[i] = l.total;
-            ch_alert_list_free(&l);
-        }
-    }
-    return json_pack("{s:I, s:I, s:I, s:I, s:I}", "open", (json_int_t)counts[0], "acknowledged",
-                     (json_int_t)counts[1], "raised", (json_int_t)eng->raised, "resolved",
-                     (json_int_t)eng->resolved, "cameras_down", (json_int_t)eng->cameras_down);
+    return json_pack("{s:I, s:I, s:I, s:I, s:I}", "open", (json_int_t)eng->unresolved[0],
+                     "acknowledged", (json_int_t)eng->unresolved[1], "raised",
+                     (json_int_t)eng->raised, "resolved", (json_int_t)eng->resolved, "cameras_down",
+                     (json_int_t)eng->cameras_down);
 }

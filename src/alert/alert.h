@@ -139,7 +139,9 @@ int64_t ch_alert_now(const ch_alert_engine_t *eng);
 void ch_alert_publish(ch_alert_engine_t *eng, const json_t *alert);
 
 /* Counts for health and metrics: {"open", "acknowledged", "raised", "resolved",
- * "cameras_down"}. */
+ * "cameras_down"}, from memory: the unresolved alerts by state are counted at start and again
+ * after each change the store's feed tells (on the store worker when the engine has one, so
+ * a read queued there after a change sees it counted). */
 json_t *ch_alert_stats(ch_alert_engine_t *eng);
 
 /* ---- the console's live feed (alert_ws.c) --------------------------------------------------- */

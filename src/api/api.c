@@ -1219,6 +1219,9 @@ void ch_api_free(ch_api_t *api)
     ch_auth_throttle_free(api->throttle);
     ch_auth_lockout_free(api->lockout);
     ch_auth_hasher_free(api->hasher);
+    for (size_t i = 0; i < CH_ARRAY_SIZE(api->capabilities); i++) {
+        json_decref(api->capabilities[i]);
+    }
     ch_free(api->store_url);
     ch_free(api->web_root);
     ch_free(api->tile_url);

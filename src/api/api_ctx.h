@@ -16,6 +16,7 @@ struct ch_api {
     ch_store_t *st;
     char *store_url;
     int schema; /* the store's schema version, read once (a running hub migrates nothing) */
+    json_t *capabilities[8]; /* each role's capabilities, built at first use (routes.c) */
     size_t max_import_bytes;
     int64_t started_at_ms;
     /* The services as ch_api_new was given them (api.h), all read-only here (the audit log at

@@ -279,6 +279,9 @@ int ch_api__route_match(ch_slice_t method, ch_slice_t path, ch_api__match_t *m);
  * per route of the table that role's mask allows, public routes left out (the session's
  * "capabilities"; the console shows what they allow). NULL when out of memory. */
 json_t *ch_api__capabilities(unsigned role);
+/* The same, built once per role and kept in api (a new reference to the shared array: read
+ * it, do not change it). Loop thread. */
+json_t *ch_api__capabilities_of(ch_api_t *api, unsigned role);
 
 /* Parses an {id} segment: a decimal number 1..INT64_MAX without sign or leading zeros. */
 int ch_api__parse_id(ch_slice_t s, int64_t *out) CH_MUST_CHECK;

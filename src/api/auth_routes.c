@@ -495,7 +495,7 @@ static void login_write_done(api_ctx_t *c, void *job, int rc)
         json_t *o =
             json_pack("{s:o, s:s, s:o, s:o*}", "user", user_json(&j->made.user), "csrf",
                       j->made.csrf, "expires_at", opt_time(j->made.expires_at), "capabilities",
-                      ch_api__capabilities(ch_auth_role_bit(j->made.user.role)));
+                      ch_api__capabilities_of(c->api, ch_auth_role_bit(j->made.user.role)));
         ch_api__reply_json(c, 200, cookie, o);
     }
     pw_job_free(j);
@@ -521,7 +521,7 @@ static void handle_whoami(api_ctx_t *c)
         json_pack("{s:s, s:s, s:s, s:o}", "kind", w->kind == CH_AUTH_USER ? "user" : "apikey",
                   "name", w->name, "role", ch_auth_role_name(w->role), "agency_id",
                   w->agency_id > 0 ? json_integer(w->agency_id) : json_null());
-    json_object_set_new(o, "capabilities", ch_api__capabilities(w->role));
+    json_object_set_new(o, "capabilities", ch_api__capabilities_of(c->api, w->role));
     if (w->kind == CH_AUTH_USER) {
         json_object_set_new(o, "csrf", json_string(w->csrf));
     }

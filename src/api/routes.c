@@ -2,7 +2,7 @@
  * api/routes.c: the route table and path matching. The table is the one list of what the API
  * serves: the dispatcher, the 405 Allow header and the OpenAPI test all read it.
  */
-#include "api/api_internal.h"
+#include "api/api_ctx.h"
 #include "auth/auth.h"
 
 #include <stdio.h>
@@ -121,6 +121,23 @@ const ch_api_route_info_t *ch_api_routes(size_t *count)
  * What a role may call, from the same table the dispatcher enforces: "METHOD /path/template"
  * for every route the role's mask allows (public routes are not listed: anyone may call them).
  */
+json_t *ch_api__capabilities_of(ch_api_t *api, unsigned role)
+{
+    /* A role is one bit: the list of each is built once (it depends on the route table only)
+     * and shared by every answer that carries it (a new reference each; the loop's only). */
+    unsigned i = 0;
+    while (i < CH_ARRAY_SIZE(api->capabilities) && role != (1u << i)) {
+        i++;
+    }
+    if (i == CH_ARRAY_SIZE(api->capabilities)) {
+        return ch_api__capabilities(role);
+    }
+    if (api->capabilities[i] == NULL) {
+        api->capabilities[i] = ch_api__capabilities(role);
+    }
+    return json_incref(api->capabilities[i]);
+}
+
 json_t *ch_api__capabilities(unsigned role)
 {
     json_t *a = json_array();

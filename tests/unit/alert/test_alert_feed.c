@@ -128,6 +128,15 @@ static int64_t stored(fixture_t *fx, const char *state)
     return n;
 }
 
+/* ch_alert_stats' count of unresolved alerts in state. */
+static int64_t counted(fixture_t *fx, const char *state)
+{
+    json_t *s = ch_alert_stats(fx->eng);
+    int64_t n = json_integer_value(json_object_get(s, state));
+    json_decref(s);
+    return n;
+}
+
 static void test_an_alert_raised_on_the_worker_is_heard_once_at_its_commit(void **state)
 {
     fixture_t *fx = *state;
@@ -146,6 +155,8 @@ static void test_an_alert_raised_on_the_worker_is_heard_once_at_its_commit(void 
                         "device 5 (비상벨 5) is offline (heartbeat missed)");
     assert_true(heard_id(fx, 0) > 0);
     assert_int_equal(stored(fx, "open"), 1);
+    /* The metrics' count follows, counted on the worker after the write. */
+    assert_int_equal(counted(fx, "open"), 1);
     /* The loop's poll of other handles' changes does not tell the worker's again. */
     assert_int_equal(ch_store_feed_poll(fx->st), 0);
     assert_int_equal(heard_count(fx), 1);
@@ -164,6 +175,7 @@ static void test_an_alert_raised_on_the_worker_is_heard_once_at_its_commit(void 
     assert_string_equal(heard_str(fx, 1, "resolved_reason"), "device online again");
     assert_int_equal(ch_store_feed_poll(fx->st), 0);
     assert_int_equal(heard_count(fx), 2);
+    assert_int_equal(counted(fx, "open"), 0);
 }
 
 static void test_a_resolve_that_races_its_create_is_not_lost(void **state)
@@ -227,6 +239,9 @@ static void test_an_ack_written_by_a_second_handle_is_heard_at_the_poll(void **s
     assert_string_equal(heard_str(fx, 1, "note"), "출동");
     assert_true(json_equal(out, json_array_get(fx->heard, 1)));
     json_decref(out);
+    /* Another handle's change is counted too (the engine's worker counts after the poll). */
+    assert_int_equal(counted(fx, "open"), 0);
+    assert_int_equal(counted(fx, "acknowledged"), 1);
     /* Once: the next poll has nothing new. */
     assert_int_equal(ch_store_feed_poll(fx->st), 0);
     run(fx);
