@@ -36,6 +36,7 @@
 
 #include "core/core.h"
 #include "core/metrics.h"
+#include "net/net.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -154,8 +155,10 @@ typedef struct ch_alert_live ch_alert_live_t;
 int ch_alert_live_new(uv_loop_t *loop, ch_alert_engine_t *eng, uint64_t ping_ms, size_t max_queue,
                       ch_alert_live_t **out) CH_MUST_CHECK;
 /* Takes a connection handed over by the HTTP server after the request was authorized: fd and
- * the request's bytes (the handshake is answered here; a bad one gets 400 and is closed). */
-void ch_alert_live_take(ch_alert_live_t *live, int fd, const void *raw, size_t len);
+ * the request's bytes, and its TLS session (NULL: plaintext; see ch_http_hand_over). The
+ * handshake is answered here; a bad one gets 400 and is closed. */
+void ch_alert_live_take(ch_alert_live_t *live, int fd, const void *raw, size_t len,
+                        ch_net_tls_conn_t *tls);
 size_t ch_alert_live_clients(const ch_alert_live_t *live);
 /* Closes every client and the timer; the memory goes once the handles are closed (the loop
  * must run). NULL is fine. */

@@ -215,7 +215,8 @@ size_t ch_alert_live_clients(const ch_alert_live_t *live)
 }
 
 /* Writes a plain HTTP error on fd (best effort: the socket is fresh and the answer small). */
-static void refuse_fd(int fd, int status, const char *reason, const char *code, const char *msg)
+static void refuse_fd(int fd, ch_net_tls_conn_t *tls, int status, const char *reason,
+                      const char *code, const char *msg)
 {
     char body[256], resp[512];
     int bn =
@@ -224,10 +225,7 @@ static void refuse_fd(int fd, int status, const char *reason, const char *code, 
                       "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
                       "Connection: close\r\n\r\n%s",
                       status, reason, bn, body);
-    if (rn > 0 && write(fd, resp, (size_t)rn) < 0) {
-        /* the client is gone; nothing to do */
-    }
-    close(fd);
+    ch_net_refuse_fd(fd, tls, resp, rn > 0 ? (size_t)rn : 0);
 }
 
 /* 1 when the Origin header (absent: a non-browser client) names the host the request was sent
@@ -260,27 +258,28 @@ static void on_refused_closed(ch_net_conn_t *conn)
     ch_free(conn->data);
 }
 
-void ch_alert_live_take(ch_alert_live_t *live, int fd, const void *raw, size_t len)
+void ch_alert_live_take(ch_alert_live_t *live, int fd, const void *raw, size_t len,
+                        ch_net_tls_conn_t *tls)
 {
     ch_proto_header_t headers[MAX_HEADERS];
     ch_proto_request_t req;
     int n = ch_proto_parse_request(raw, len, &req, headers, MAX_HEADERS);
     if (n <= 0) {
-        refuse_fd(fd, 400, "Bad Request", "bad_request", "malformed request");
+        refuse_fd(fd, tls, 400, "Bad Request", "bad_request", "malformed request");
         return;
     }
     if (live->closing) {
-        refuse_fd(fd, 503, "Service Unavailable", "unavailable", "the hub is stopping");
+        refuse_fd(fd, tls, 503, "Service Unavailable", "unavailable", "the hub is stopping");
         return;
     }
     char accept[CH_PROTO_WS_ACCEPT_LEN + 1];
     if (ch_proto_ws_handshake(&req, accept) != 0) {
-        refuse_fd(fd, 400, "Bad Request", "bad_request",
+        refuse_fd(fd, tls, 400, "Bad Request", "bad_request",
                   "a WebSocket handshake needs Sec-WebSocket-Key and Sec-WebSocket-Version: 13");
         return;
     }
     if (!origin_ok(&req)) {
-        refuse_fd(fd, 403, "Forbidden", "forbidden", "the Origin is not this hub");
+        refuse_fd(fd, tls, 403, "Forbidden", "forbidden", "the Origin is not this hub");
         return;
     }
     client_t *c = ch_calloc(1, sizeof(*c));
@@ -291,8 +290,12 @@ void ch_alert_live_take(ch_alert_live_t *live, int fd, const void *raw, size_t l
     if (ch_net_conn_open(&c->conn, live->loop, fd, MAX_IN, live->max_queue) != 0) {
         c->closing = 1;
         ch_net_conn_close(&c->conn, on_refused_closed);
+        ch_net_tls_conn_free(tls);
         close(fd);
         return;
+    }
+    if (tls != NULL) {
+        ch_net_conn_tls_adopt(&c->conn, tls);
     }
     struct sockaddr_storage ss;
     int sl = sizeof(ss);

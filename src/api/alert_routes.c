@@ -297,7 +297,8 @@ static void handle_live(api_ctx_t *c)
     char peer[64], actor[96];
     snprintf(peer, sizeof(peer), "%s", c->req->peer);
     snprintf(actor, sizeof(actor), "%s", c->who.actor);
-    if (ch_http_hand_over(c->req, &fd, &raw) != 0) {
+    ch_net_tls_conn_t *tls = NULL;
+    if (ch_http_hand_over(c->req, &fd, &raw, &tls) != 0) {
         ch_buf_fini(&raw);
         ch_api__reply_error(c, 503, "unavailable", NULL, "try again");
         return;
@@ -309,7 +310,7 @@ static void handle_live(api_ctx_t *c)
            "msg=request method=GET path=/api/v1/alerts/live status=101 actor=%s peer=%s", a.data,
            peer);
     ch_buf_fini(&a);
-    ch_alert_live_take(c->api->svc.alerts_live, fd, raw.data, raw.len);
+    ch_alert_live_take(c->api->svc.alerts_live, fd, raw.data, raw.len, tls);
     ch_buf_fini(&raw);
 }
 

@@ -954,7 +954,8 @@ static void handle_live(api_ctx_t *c)
     int fd = -1;
     char peer[64];
     snprintf(peer, sizeof(peer), "%s", c->req->peer);
-    int rc = ch_http_hand_over(c->req, &fd, &raw);
+    ch_net_tls_conn_t *tls = NULL;
+    int rc = ch_http_hand_over(c->req, &fd, &raw, &tls);
     if (rc != 0) {
         ch_buf_fini(&raw);
         ch_api__reply_error(c, 503, "unavailable", NULL, "try again");
@@ -965,7 +966,7 @@ static void handle_live(api_ctx_t *c)
            "msg=request method=GET path=/api/v1/cameras/{id}/live status=101 "
            "handed_to=relay peer=%s",
            peer);
-    c->api->svc.live(c->api->svc.live_ud, fd, raw.data, raw.len);
+    c->api->svc.live(c->api->svc.live_ud, fd, raw.data, raw.len, tls);
     ch_buf_fini(&raw);
 }
 

@@ -124,7 +124,7 @@ typedef struct ch_api_services {
     /* Who takes GET /api/v1/cameras/{id}/live (a browser's WebSocket for live video): live
      * gets the connection's descriptor and the request's bytes (ch_http_hand_over) and owns
      * them. NULL: the route answers 503. */
-    void (*live)(void *ud, int fd, const void *raw, size_t len);
+    void (*live)(void *ud, int fd, const void *raw, size_t len, ch_net_tls_conn_t *tls);
     void *live_ud;
     /* The MQTT device watch's views, which the API renders: device_state(ud, id, out) fills
      * what it knows of device id now (GET /api/v1/devices/{id}/state), 0 or CH_ENOENT when

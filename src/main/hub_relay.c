@@ -354,10 +354,10 @@ void ch_main__relay_camera_gone(void *ud, int64_t camera_id)
     send_source(ud, camera_id, 1);
 }
 
-void ch_main__relay_live(void *ud, int fd, const void *raw, size_t len)
+void ch_main__relay_live(void *ud, int fd, const void *raw, size_t len, ch_net_tls_conn_t *tls)
 {
     ch_main_relay_t *mr = ud;
-    ch_media_relay_adopt(mr->relay, fd, raw, len);
+    ch_media_relay_adopt(mr->relay, fd, raw, len, tls);
 }
 
 typedef struct live_copy {

@@ -19,6 +19,7 @@
 #include "audit/audit.h"
 #include "core/config.h"
 #include "event/event.h"
+#include "net/net.h"
 
 #include <jansson.h>
 
@@ -37,7 +38,7 @@ void ch_main__relay_stop(ch_main_relay_t *mr);
 /* "rtsp://HOST:PORT" with the port bound (rtsp.listen may ask for port 0). */
 void ch_main__relay_base(const ch_main_relay_t *mr, char *out, size_t cap);
 /* Takes a browser's WebSocket upgrade (ch_api_services_t.live). */
-void ch_main__relay_live(void *ud, int fd, const void *raw, size_t len);
+void ch_main__relay_live(void *ud, int fd, const void *raw, size_t len, ch_net_tls_conn_t *tls);
 /* A camera's stream settings changed: its new source goes to the relay, whose running pull
  * restarts (the hub's follower of camera changes; on the control loop). */
 void ch_main__relay_camera_source(void *ud, int64_t camera_id);

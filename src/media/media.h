@@ -25,6 +25,7 @@
 #define CH_MEDIA_H
 
 #include "core/core.h"
+#include "net/net.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -220,8 +221,10 @@ int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **
                          size_t errlen) CH_MUST_CHECK;
 /* Takes a connection handed over by the HTTP server (a browser's WebSocket upgrade to
  * GET /api/v1/cameras/{id}/live?token=...): fd and the request's bytes as received (at most
- * 8 KiB; more closes it). From any thread; the relay owns fd from here. */
-void ch_media_relay_adopt(ch_media_relay_t *r, int fd, const void *raw, size_t len);
+ * 8 KiB; more closes it) and its TLS session (NULL: plaintext). From any thread; the relay
+ * owns fd and tls from here. */
+void ch_media_relay_adopt(ch_media_relay_t *r, int fd, const void *raw, size_t len,
+                          ch_net_tls_conn_t *tls);
 
 /* The port the relay listens on (the one picked when rtsp.listen asked for port 0). */
 int ch_media_relay_port(const ch_media_relay_t *r);

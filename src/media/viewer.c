@@ -60,7 +60,8 @@ struct ch_media__conn {
     ch_net_conn_t net;       /* its socket on its loop, while net_open */
     int fd;                  /* before net is opened on a loop (accepted, handed over), or -1 */
     ch_buf_t carry;          /* bytes read before then, fed to net at the open */
-    int net_open;            /* net was opened on this loop and its closed() has not run */
+    ch_net_tls_conn_t *tls_carry; /* its TLS session while it moves (with fd), or NULL */
+    int net_open;                 /* net was opened on this loop and its closed() has not run */
     cam_t *cam;
     int64_t camera_id;
     char peer[64];
@@ -248,6 +249,7 @@ static void conn_free(conn_t *c)
     ch_buf_fini(&c->out);
     ch_buf_fini(&c->sending);
     ch_buf_fini(&c->carry);
+    ch_net_tls_conn_free(c->tls_carry);
     ch_free(c);
 }
 
@@ -695,7 +697,7 @@ static void migrate_now(conn_t *c)
         return;
     }
     loop_unlink(c);
-    int rc = ch_net_conn_detach(&c->net, &c->fd, &c->carry, migrate_closed);
+    int rc = ch_net_conn_detach(&c->net, &c->fd, &c->carry, &c->tls_carry, migrate_closed);
     if (rc != 0) {
         loop_link(c->loop, c);
         c->migrating = 0;
@@ -745,6 +747,10 @@ void ch_media__conn_adopt(ch_media__loop_t *l, conn_t *c)
         close(c->fd);
     }
     c->fd = -1;
+    if (rc == 0 && c->tls_carry != NULL) {
+        ch_net_conn_tls_adopt(&c->net, c->tls_carry);
+        c->tls_carry = NULL;
+    }
     if (rc == 0 && c->carry.len > 0) {
         rc = ch_net_conn_feed(&c->net, c->carry.data, c->carry.len);
     }
@@ -1294,19 +1300,19 @@ _Static_assert(sizeof(DOOR_BODY) - 1 == 83, "the 503's Content-Length");
 
 /* A browser's connection refused at the door: a best-effort 503 (it sent its request), then
  * closed. */
-static void refuse_handed_over(int fd)
+static void refuse_handed_over(int fd, ch_net_tls_conn_t *tls)
 {
     static const char answer[] =
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
         "Content-Length: 83\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n" DOOR_BODY;
-    ssize_t w = write(fd, answer, sizeof(answer) - 1);
-    (void)w;
-    close(fd);
+    ch_net_refuse_fd(fd, tls, answer, sizeof(answer) - 1);
 }
 
-void ch_media_relay_adopt(ch_media_relay_t *r, int fd, const void *raw, size_t len)
+void ch_media_relay_adopt(ch_media_relay_t *r, int fd, const void *raw, size_t len,
+                          ch_net_tls_conn_t *tls)
 {
     if (r == NULL || len > IN_CAP) {
+        ch_net_tls_conn_free(tls);
         close(fd);
         return;
     }
@@ -1317,18 +1323,19 @@ void ch_media_relay_adopt(ch_media_relay_t *r, int fd, const void *raw, size_t l
     }
     if (in_reserve(r, fd)) {
         count_refusal(r, CH_MEDIA_REFUSED_FD_RESERVE);
-        refuse_handed_over(fd);
+        refuse_handed_over(fd, tls);
         return;
     }
     conn_t *c = conn_new(r, fd, &ss);
     if (door_enter(c) >= 0) {
         conn_free(c);
-        refuse_handed_over(fd);
+        refuse_handed_over(fd, tls);
         return;
     }
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     ch_buf_append(&c->carry, raw, len);
+    c->tls_carry = tls;
     ch_media__cmd_t *cmd = ch_calloc(1, sizeof(*cmd));
     cmd->kind = CMD_CONN;
     cmd->conn = c;

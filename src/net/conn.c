@@ -5,13 +5,17 @@
  * another loop.
  *
  * Every byte read enters through conn_received and every byte written leaves through
- * conn_send: the one place where TLS will decrypt and encrypt (the next issue), so that the
- * owners of connections never see ciphertext.
+ * conn_send: where TLS decrypts and encrypts (tls.c, through net/tls_conn.h), so that the
+ * owners of connections never see ciphertext. A TLS connection reads into its ciphertext
+ * buffer, drives the handshake and decrypts into c->in; its records leave through
+ * ch_net__conn_raw_send, straight to the socket when nothing is queued.
  */
 #include "net/net.h"
+#include "net/tls_conn.h"
 
 #include <assert.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -67,37 +71,75 @@ static void conn_fail(ch_net_conn_t *c, int status)
     }
 }
 
+static void tls_pump(ch_net_conn_t *c);
+
+/* When the timer must fire next: the owner's deadline, or a TLS handshake's when earlier. */
+static uint64_t next_due(const ch_net_conn_t *c)
+{
+    uint64_t due = c->due;
+    if (c->tls != NULL && !c->tls->ready && c->tls->hs_due > 0 &&
+        (due == 0 || c->tls->hs_due < due)) {
+        due = c->tls->hs_due;
+    }
+    return due;
+}
+
+static void on_deadline(uv_timer_t *t);
+
+/* The timer fires at next_due: it moves only when it would fire later than that. */
+static void timer_sync(ch_net_conn_t *c)
+{
+    uint64_t due = next_due(c);
+    if (due == 0 || (c->timer_armed && c->timer_due <= due)) {
+        return;
+    }
+    uint64_t now = uv_now(c->loop);
+    uv_timer_start(&c->timer, on_deadline, due > now ? due - now : 0, 0);
+    c->timer_armed = 1;
+    c->timer_due = due;
+}
+
 /* Fires at timer_due, which may be earlier than the deadline (it moved later since: an idle
- * deadline re-armed by reads, a new step): then it re-arms itself for the rest. */
+ * deadline re-armed by reads, a new step): then it re-arms itself for the rest. It also fires
+ * at once (kick) to decrypt what a TLS connection holds when its owner reads again. */
 static void on_deadline(uv_timer_t *t)
 {
     ch_net_conn_t *c = t->data;
     c->timer_armed = 0;
-    if (c->closing || c->due == 0) {
+    if (c->closing) {
         return;
+    }
+    if (c->kick) {
+        c->kick = 0;
+        tls_pump(c);
+        if (c->closing) {
+            return;
+        }
     }
     uint64_t now = uv_now(c->loop);
-    if (now < c->due) {
-        uv_timer_start(&c->timer, on_deadline, c->due - now, 0);
-        c->timer_armed = 1;
-        c->timer_due = c->due;
+    if (c->tls != NULL && !c->tls->ready && c->tls->hs_due > 0 && now >= c->tls->hs_due) {
+        c->tls->hs_due = 0;
+        snprintf(c->tls->err, sizeof(c->tls->err), "the handshake did not end in time");
+        if (c->on_error != NULL) {
+            c->on_error(c, UV_ETIMEDOUT);
+        }
         return;
     }
-    c->due = 0;
-    if (c->on_error != NULL) {
-        c->on_error(c, UV_ETIMEDOUT);
+    if (c->due != 0 && now >= c->due) {
+        c->due = 0;
+        if (c->on_error != NULL) {
+            c->on_error(c, UV_ETIMEDOUT);
+        }
+        return;
     }
+    timer_sync(c);
 }
 
 /* The deadline falls ms from now: the timer moves only when it would fire later than that. */
 static void deadline_arm(ch_net_conn_t *c, uint64_t ms)
 {
     c->due = uv_now(c->loop) + ms;
-    if (!c->timer_armed || c->timer_due > c->due) {
-        uv_timer_start(&c->timer, on_deadline, ms, 0);
-        c->timer_armed = 1;
-        c->timer_due = c->due;
-    }
+    timer_sync(c);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -118,6 +160,10 @@ static void on_handle_closed(uv_handle_t *h)
     ch_free(c->in_buf);
     c->in_buf = c->in = NULL;
     c->in_len = 0;
+    if (c->tls != NULL) {
+        ch_net__tls_conn_free(c->tls);
+        c->tls = NULL;
+    }
     if (c->closed != NULL) {
         c->closed(c);
     }
@@ -238,13 +284,100 @@ static size_t in_make_room(ch_net_conn_t *c, size_t want)
     return cap - c->in_len;
 }
 
-/* Bytes the socket gave: here TLS will decrypt (the owner sees only plain bytes in c->in). */
+/* Drives a TLS connection on what it holds: the handshake, then every record into c->in, and
+ * the owner told; again while the owner reads on and consumes (its buffer was full), until
+ * nothing is left or the owner stops reading (read_start kicks it again). */
+static void tls_pump(ch_net_conn_t *c)
+{
+    ch_net_tls_conn_t *t = c->tls;
+    if (t->peer_closed) {
+        if (c->reading) {
+            ch_net_conn_read_stop(c);
+            conn_fail(c, UV_EOF);
+        }
+        return;
+    }
+    while (!c->closing && !c->failed) {
+        if (!t->ready) {
+            int h = ch_net__tls_handshake(t);
+            if (h == 0) {
+                return; /* needs the peer's next flight */
+            }
+            if (h < 0) {
+                conn_fail(c, h);
+                return;
+            }
+            timer_sync(c); /* the handshake deadline is over */
+            if (t->early_len > 0) {
+                uv_buf_t b = uv_buf_init(t->early, (unsigned)t->early_len);
+                int rc = ch_net__tls_write(t, &b, 1);
+                ch_free(t->early);
+                t->early = NULL;
+                t->early_len = 0;
+                if (rc != 0) {
+                    conn_fail(c, rc);
+                    return;
+                }
+            }
+        }
+        size_t got = 0, room = 0;
+        int rc = 0;
+        for (;;) {
+            room = in_make_room(c, 1);
+            if (room == 0) {
+                break;
+            }
+            size_t n = 0;
+            rc = ch_net__tls_read(t, c->in + c->in_len, room, &n);
+            if (rc <= 0) {
+                break;
+            }
+            c->in_len += n;
+            got += n;
+        }
+        size_t before = c->in_len;
+        if (got > 0 && c->on_read != NULL) {
+            c->on_read(c);
+        }
+        if (c->closing || c->failed) {
+            return;
+        }
+        if (rc == UV_EOF && !c->reading) {
+            t->peer_closed = 1; /* told once the owner reads again, as a socket's EOF is */
+            return;
+        }
+        if (rc < 0) {
+            ch_net_conn_read_stop(c);
+            conn_fail(c, rc);
+            return;
+        }
+        if (room > 0 || !ch_net__tls_pending(t)) {
+            return; /* everything is in c->in: the next bytes come from the socket */
+        }
+        if (!c->reading) {
+            return; /* read_start kicks it again */
+        }
+        if (got == 0 || c->in_len >= before) {
+            /* The buffer is full at its cap and the owner took nothing. */
+            ch_net_conn_read_stop(c);
+            conn_fail(c, UV_ENOBUFS);
+            return;
+        }
+    }
+}
+
+/* Bytes the socket gave: the owner's (plaintext), or ciphertext TLS decrypts into c->in. */
 static void conn_received(ch_net_conn_t *c, size_t n)
 {
-    c->in_len += n;
     if (c->deadline_kind == CH_NET_DEADLINE_IDLE && c->due > 0) {
         deadline_arm(c, c->deadline_ms);
     }
+    if (c->tls != NULL) {
+        c->tls->cin_len += n;
+        tls_pump(c);
+        return;
+    }
+    c->in_len += n;
     if (c->on_read != NULL) {
         c->on_read(c);
     }
@@ -254,6 +387,18 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     ch_net_conn_t *c = h->data;
     CH_UNUSED(suggested);
+    ch_net_tls_conn_t *t = c->tls;
+    if (t != NULL) {
+        /* Ciphertext: OpenSSL takes it all before the next read unless c->in is full (then
+         * what is left waits, and a full buffer here says UV_ENOBUFS). */
+        if (t->cin_off > 0 && t->cin_off < t->cin_len) {
+            memmove(t->cin, t->cin + t->cin_off, t->cin_len - t->cin_off);
+            t->cin_len -= t->cin_off;
+            t->cin_off = 0;
+        }
+        *buf = uv_buf_init((char *)t->cin + t->cin_len, (unsigned)(t->cin_cap - t->cin_len));
+        return;
+    }
     /* A full buffer gives libuv no room: the read callback then says UV_ENOBUFS. */
     size_t room = in_make_room(c, 1);
     *buf = uv_buf_init((char *)c->in + c->in_len, (unsigned)room);
@@ -287,6 +432,14 @@ int ch_net_conn_read_start(ch_net_conn_t *c)
     int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (rc == 0) {
         c->reading = 1;
+        if (c->tls != NULL && ch_net__tls_pending(c->tls) && !c->kick) {
+            /* Records already read wait for the owner: decrypt them from the loop, not from
+             * inside the owner's call. */
+            c->kick = 1;
+            uv_timer_start(&c->timer, on_deadline, 0, 0);
+            c->timer_armed = 1;
+            c->timer_due = uv_now(c->loop);
+        }
     }
     return rc;
 }
@@ -442,12 +595,75 @@ __attribute__((noinline)) static void queue_rest(ch_net_conn_t *c, const uv_buf_
     }
 }
 
-/* Bytes for the socket: here TLS will encrypt (into its own buffer: a reference is then
- * released at once). What the socket does not take at once is queued, copied or referenced.
- * 1 when the socket took everything, 0 when some is queued, or a libuv error. */
+int ch_net__conn_raw_send(ch_net_conn_t *c, const void *p, size_t len)
+{
+    if (c->closing || c->failed) {
+        return CH_EIO;
+    }
+    size_t done = 0;
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
+    if (c->head == NULL) {
+        int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (w >= 0) {
+            done = (size_t)w;
+        } else if (w != UV_EAGAIN) {
+            c->failed = 1;
+            return w;
+        }
+    }
+    if (done == len) {
+        return 0;
+    }
+    queue_rest(c, &b, 1, done, len - done, NULL, NULL, 0);
+    if (!c->writing) {
+        int rc = start_write(c);
+        if (rc != 0) {
+            c->failed = 1;
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* A TLS connection's write: encrypted now (the caller's bytes are free at once), its records
+ * to the socket or the queue; release, if any, rides on the last queued record. Before the
+ * handshake ends the plaintext waits (copied) for it. */
+static int tls_send(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n, size_t total,
+                    ch_net_conn_release_cb release, void *arg)
+{
+    ch_net_tls_conn_t *t = c->tls;
+    if (!t->ready) {
+        t->early = ch_realloc(t->early, t->early_len + total);
+        for (unsigned i = 0; i < n; i++) {
+            memcpy(t->early + t->early_len, bufs[i].base, bufs[i].len);
+            t->early_len += bufs[i].len;
+        }
+        return 1;
+    }
+    int rc = ch_net__tls_write(t, bufs, n);
+    if (rc != 0) {
+        c->failed = 1;
+        return rc;
+    }
+    if (c->head == NULL) {
+        return 1;
+    }
+    /* Something is queued: the last entry is this call's last record (a queue that was not
+     * empty takes every record whole). */
+    c->tail->release = release;
+    c->tail->arg = arg;
+    return 0;
+}
+
+/* Bytes for the socket (encrypted first on a TLS connection). What the socket does not take
+ * at once is queued, copied or referenced. 1 when the socket took everything, 0 when some is
+ * queued, or a libuv error. */
 static int conn_send(ch_net_conn_t *c, const uv_buf_t *bufs, unsigned n, size_t total,
                      ch_net_conn_release_cb release, void *arg, int ref)
 {
+    if (c->tls != NULL) {
+        return tls_send(c, bufs, n, total, release, arg);
+    }
     size_t done = 0;
     if (c->head == NULL) {
         int w = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
@@ -528,6 +744,12 @@ int ch_net_conn_shutdown(ch_net_conn_t *c)
     if (c->shut) {
         return 0;
     }
+    if (c->tls != NULL) {
+        int rc = ch_net__tls_close_notify(c->tls);
+        if (rc != 0) {
+            return rc;
+        }
+    }
     c->shutdown_req.data = c;
     int rc = uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown);
     if (rc == 0) {
@@ -557,14 +779,21 @@ void ch_net_conn_close(ch_net_conn_t *c, ch_net_conn_closed_cb closed)
     }
 }
 
-int ch_net_conn_detach(ch_net_conn_t *c, int *fd, ch_buf_t *unread, ch_net_conn_closed_cb closed)
+int ch_net_conn_detach(ch_net_conn_t *c, int *fd, ch_buf_t *unread, ch_net_tls_conn_t **tls,
+                       ch_net_conn_closed_cb closed)
 {
     *fd = -1;
+    if (tls != NULL) {
+        *tls = NULL;
+    }
     if (c->closing || c->failed) {
         return CH_EIO;
     }
     if (c->head != NULL) {
         return CH_EAGAIN;
+    }
+    if (c->tls != NULL && (tls == NULL || !c->tls->ready)) {
+        return CH_EUNSUPP;
     }
     uv_os_fd_t ofd;
     int rc = uv_fileno((uv_handle_t *)&c->tcp, &ofd);
@@ -583,6 +812,82 @@ int ch_net_conn_detach(ch_net_conn_t *c, int *fd, ch_buf_t *unread, ch_net_conn_
     }
     c->in_len = 0;
     *fd = nfd;
+    if (c->tls != NULL) {
+        /* The session goes whole, with the ciphertext not yet decrypted. */
+        c->tls->conn = NULL;
+        *tls = c->tls;
+        c->tls = NULL;
+    }
     ch_net_conn_close(c, closed);
     return 0;
+}
+
+static int tls_attach(ch_net_conn_t *c, ch_net_tls_t *t, const char *host, const char *pin,
+                      uint64_t handshake_ms)
+{
+    if (c->closing || c->failed || c->tls != NULL || t == NULL) {
+        return CH_EINVAL;
+    }
+    char err[160];
+    ch_net_tls_conn_t *tc = ch_net__tls_conn_new(t, host, pin, err, sizeof(err));
+    if (tc == NULL) {
+        ch_log(CH_LOG_WARN, "net", "%s", err);
+        return CH_ENOMEM;
+    }
+    tc->conn = c;
+    c->tls = tc;
+    if (handshake_ms > 0) {
+        tc->hs_due = uv_now(c->loop) + handshake_ms;
+        timer_sync(c);
+    }
+    return 0;
+}
+
+int ch_net_conn_tls_accept(ch_net_conn_t *c, ch_net_tls_t *t, uint64_t handshake_ms)
+{
+    return tls_attach(c, t, NULL, NULL, handshake_ms);
+}
+
+int ch_net_conn_tls_connect(ch_net_conn_t *c, ch_net_tls_t *t, const char *host, const char *pin,
+                            uint64_t handshake_ms)
+{
+    int rc = tls_attach(c, t, host, pin, handshake_ms);
+    if (rc == 0) {
+        /* The ClientHello goes now; the rest comes from the read path. */
+        rc = ch_net__tls_handshake(c->tls);
+        rc = rc < 0 ? rc : 0;
+    }
+    return rc;
+}
+
+void ch_net_conn_tls_adopt(ch_net_conn_t *c, ch_net_tls_conn_t *tls)
+{
+    tls->conn = c;
+    tls->hs_due = 0;
+    c->tls = tls;
+}
+
+int ch_net_conn_is_tls(const ch_net_conn_t *c)
+{
+    return c->tls != NULL;
+}
+
+int ch_net_conn_tls_ready(const ch_net_conn_t *c)
+{
+    return c->tls != NULL && c->tls->ready;
+}
+
+const char *ch_net_conn_tls_peer_spki(const ch_net_conn_t *c)
+{
+    return c->tls != NULL && c->tls->peer_spki[0] != '\0' ? c->tls->peer_spki : NULL;
+}
+
+const char *ch_net_conn_tls_error(const ch_net_conn_t *c)
+{
+    return c->tls != NULL && c->tls->err[0] != '\0' ? c->tls->err : NULL;
+}
+
+const char *ch_net_conn_tls_version(const ch_net_conn_t *c)
+{
+    return c->tls != NULL ? ch_net__tls_version(c->tls) : NULL;
 }

@@ -968,7 +968,7 @@ void ch_http_respond(ch_http_request_t *req, int status, const char *content_typ
     }
 }
 
-int ch_http_hand_over(ch_http_request_t *req, int *fd, ch_buf_t *raw)
+int ch_http_hand_over(ch_http_request_t *req, int *fd, ch_buf_t *raw, ch_net_tls_conn_t **tls)
 {
     ch_http_conn_t *c = req->conn;
     ch_http_server_t *srv = c->srv;
@@ -978,7 +978,7 @@ int ch_http_hand_over(ch_http_request_t *req, int *fd, ch_buf_t *raw)
         return CH_EAGAIN;
     }
     /* The bytes from the request's head on go with the socket: the next owner answers it. */
-    int rc = ch_net_conn_detach(&c->conn, fd, raw, on_conn_closed);
+    int rc = ch_net_conn_detach(&c->conn, fd, raw, tls, on_conn_closed);
     if (rc != 0) {
         return rc;
     }

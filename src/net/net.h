@@ -37,6 +37,7 @@
 
 typedef struct ch_http_server ch_http_server_t;
 typedef struct ch_http_conn ch_http_conn_t;
+typedef struct ch_net_tls_conn ch_net_tls_conn_t; /* a connection's TLS (below) */
 
 typedef struct ch_http_limits {
     size_t max_head;                 /* bytes of request line + headers; default 16384 */
@@ -159,9 +160,12 @@ void ch_http_respond(ch_http_request_t *req, int status, const char *content_typ
  * the request's bytes as received from its first byte on (the caller parses them again), and
  * the server forgets the connection. CH_EAGAIN while answers to earlier pipelined requests are
  * still being written (answer the request instead); CH_EIO or -errno. The connection's
- * ch_net_conn_detach: the next owner opens a ch_net_conn_t on fd and feeds it raw.
+ * ch_net_conn_detach: the next owner opens a ch_net_conn_t on fd, adopts *tls when not NULL
+ * (the connection's TLS session: ch_net_conn_tls_adopt, or ch_net_tls_conn_free) and feeds it
+ * raw.
  */
-int ch_http_hand_over(ch_http_request_t *req, int *fd, ch_buf_t *raw) CH_MUST_CHECK;
+int ch_http_hand_over(ch_http_request_t *req, int *fd, ch_buf_t *raw,
+                      ch_net_tls_conn_t **tls) CH_MUST_CHECK;
 
 /* Answers with the JSON error body {"error":{"code":code,"message":message[,"field":field]}}. */
 void ch_http_respond_error(ch_http_request_t *req, int status, const char *code,
@@ -364,7 +368,9 @@ struct ch_net_conn {
     uint64_t timer_due;        /* when the timer fires, while timer_armed */
     int deadline_kind;
     unsigned reading, writing, closing, failed, open_handles, timer_armed, shut;
+    unsigned kick; /* TLS: the timer fires at once to decrypt what waits (read_start) */
     ch_net_conn_closed_cb closed;
+    ch_net_tls_conn_t *tls; /* NULL: plaintext */
 };
 
 /* Opens c on loop around fd (a connected, non-blocking TCP socket; adopted on success) with a
@@ -425,10 +431,83 @@ void ch_net_conn_deadline(ch_net_conn_t *c, uint64_t ms, int kind);
  * released. */
 void ch_net_conn_close(ch_net_conn_t *c, ch_net_conn_closed_cb closed);
 /* Hands the socket over: *fd gets a new descriptor of it (non-blocking, close-on-exec) for
- * another loop, unread (NULL: dropped) gets the bytes of c->in not consumed, and c is closed
- * (closed as for ch_net_conn_close). CH_EAGAIN while writes are queued (nothing done), CH_EIO
- * after a failure or close, or -errno. */
-int ch_net_conn_detach(ch_net_conn_t *c, int *fd, ch_buf_t *unread,
+ * another loop, unread (NULL: dropped) gets the bytes of c->in not consumed, *tls (NULL:
+ * refused with CH_EUNSUPP for a TLS connection) gets its TLS session, or NULL for plaintext,
+ * to give to ch_net_conn_tls_adopt on the next loop (or free with ch_net_tls_conn_free), and c
+ * is closed (closed as for ch_net_conn_close). CH_EAGAIN while writes are queued (nothing
+ * done), CH_EIO after a failure or close, or -errno. */
+int ch_net_conn_detach(ch_net_conn_t *c, int *fd, ch_buf_t *unread, ch_net_tls_conn_t **tls,
                        ch_net_conn_closed_cb closed) CH_MUST_CHECK;
+
+/* ---- TLS (tls.c, inside the connection) ------------------------------------------------ */
+
+/*
+ * TLS sits inside the connection: a connection that speaks it decrypts what it reads before
+ * its owner sees c->in, and encrypts what the owner writes (ch_net_conn_write and _write_ref
+ * alike; a referenced write is encrypted at once, and its release comes when the ciphertext
+ * left, or at once (1) when the socket took it all). The handshake runs from the read path
+ * under its own deadline; a connection whose handshake fails, or whose peer sends anything
+ * that is not TLS, gets on_error(UV_EPROTO) and ch_net_conn_tls_error says why; one whose
+ * handshake does not end in time gets UV_ETIMEDOUT. The rules (versions, suites, tickets,
+ * certificate checks) are in tls.c.
+ */
+typedef struct ch_net_tls ch_net_tls_t; /* a context: certificates and rules; refcounted */
+
+#define CH_NET_TLS_SPKI_LEN        72    /* "sha256:" + 64 hex + NUL */
+#define CH_NET_TLS_TICKET_ROTATE_S 43200 /* ticket keys: a new one every 12 h, kept 24 h */
+#define CH_NET_TLS_HANDSHAKE_MS    10000 /* the default handshake deadline */
+
+typedef struct ch_net_tls_config {
+    const char *cert_file;   /* PEM: the certificate, then its chain (a server's; a client's own
+                                for mutual TLS; NULL for a client without one) */
+    const char *key_file;    /* PEM; NULL: in cert_file */
+    const char *ca_file;     /* server: the CAs of the clients' certificates (NULL: none asked);
+                                client: the CAs a server's chain must lead to (NULL: the
+                                system's) */
+    const char *crl_file;    /* with ca_file: revoked certificates (NULL: none) */
+    int require_client_cert; /* server with ca_file: a client without a certificate is refused
+                                (else it may come without; one with a bad one never) */
+    const char *alpn;        /* server: the one protocol spoken ("http/1.1"), or NULL */
+    int lean;                /* release the buffers of idle connections (many idle ones: HTTP) */
+} ch_net_tls_config_t;
+
+/* A server or client context from cfg (the files are read now). 0, or CH_EINVAL / CH_ENOMEM
+ * with a clear message in err ("tls: key /etc/x.key: no such file"). */
+int ch_net_tls_server_new(const ch_net_tls_config_t *cfg, ch_net_tls_t **out, char *err,
+                          size_t errlen) CH_MUST_CHECK;
+int ch_net_tls_client_new(const ch_net_tls_config_t *cfg, ch_net_tls_t **out, char *err,
+                          size_t errlen) CH_MUST_CHECK;
+/* References: a connection keeps what it needs itself, so a context may be dropped (a reload)
+ * while its connections go on. Thread-safe. */
+ch_net_tls_t *ch_net_tls_ref(ch_net_tls_t *t);
+void ch_net_tls_unref(ch_net_tls_t *t);
+/* The SPKI fingerprint of an X509 certificate: "sha256:" and the lowercase hex of SHA-256
+ * over its DER SubjectPublicKeyInfo (what pins a camera's key, binds an API key). */
+int ch_net_tls_spki(const void *x509, char out[CH_NET_TLS_SPKI_LEN]) CH_MUST_CHECK;
+
+/* c (opened, not reading yet) speaks TLS as a server from now on, with a handshake deadline
+ * of handshake_ms (0: none). 0, or CH_EINVAL / CH_ENOMEM. */
+int ch_net_conn_tls_accept(ch_net_conn_t *c, ch_net_tls_t *t, uint64_t handshake_ms) CH_MUST_CHECK;
+/* c (opened) speaks TLS as a client of host (SNI, and the name its certificate must carry; an
+ * address literal against its IP addresses), or, with pin ("sha256:..."), of whatever server
+ * shows that key. The handshake starts at once; writes before it ends wait for it. */
+int ch_net_conn_tls_connect(ch_net_conn_t *c, ch_net_tls_t *t, const char *host, const char *pin,
+                            uint64_t handshake_ms) CH_MUST_CHECK;
+/* A TLS session from ch_net_conn_detach, for c opened on the socket's new loop (before
+ * read_start). */
+void ch_net_conn_tls_adopt(ch_net_conn_t *c, ch_net_tls_conn_t *tls);
+void ch_net_tls_conn_free(ch_net_tls_conn_t *tls);
+/* A last answer (len bytes of p) on a handed-over socket no loop took, encrypted when tls is
+ * not NULL (then freed), written best effort; fd is closed. */
+void ch_net_refuse_fd(int fd, ch_net_tls_conn_t *tls, const void *p, size_t len);
+/* Whether c speaks TLS, and whether its handshake has ended. */
+int ch_net_conn_is_tls(const ch_net_conn_t *c);
+int ch_net_conn_tls_ready(const ch_net_conn_t *c);
+/* The peer's verified certificate's key ("sha256:..."), or NULL (none, or plaintext). */
+const char *ch_net_conn_tls_peer_spki(const ch_net_conn_t *c);
+/* Why TLS failed ("certificate revoked", "unknown CA", "wrong version number"), or NULL. */
+const char *ch_net_conn_tls_error(const ch_net_conn_t *c);
+/* "TLSv1.3", or NULL for plaintext. */
+const char *ch_net_conn_tls_version(const ch_net_conn_t *c);
 
 #endif /* CH_NET_H */

@@ -94,7 +94,7 @@ static int connect_client(fixture_t *fx, const char *request, int small)
         int n = 4096;
         assert_int_equal(setsockopt(s, SOL_SOCKET, SO_SNDBUF, &n, sizeof(n)), 0);
     }
-    ch_alert_live_take(fx->live, s, request, strlen(request));
+    ch_alert_live_take(fx->live, s, request, strlen(request), NULL);
     uv_run(&fx->loop, UV_RUN_NOWAIT);
     return c;
 }

@@ -84,7 +84,7 @@ static void on_read(ch_net_conn_t *c)
     }
     if (s->detach_after > 0 && c->in_len >= s->detach_after) {
         ch_net_conn_consume(c, s->consume);
-        assert_int_equal(ch_net_conn_detach(c, &s->detached_fd, &s->unread, on_closed), 0);
+        assert_int_equal(ch_net_conn_detach(c, &s->detached_fd, &s->unread, NULL, on_closed), 0);
         return;
     }
     if (s->consume == SIZE_MAX) {
