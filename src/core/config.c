@@ -132,6 +132,23 @@ static const ch_config_key_t ch__config_keys[] = {
      0, 0, 0},
     {"mqtt.heartbeat_s", "CCTVHUB_MQTT_HEARTBEAT_S", CH_CFG_UINT, CH_CFG_FIELD(mqtt_heartbeat_s), 1,
      86400, 0},
+    {"tls.cert", "CCTVHUB_TLS_CERT", CH_CFG_STR, CH_CFG_FIELD(tls_cert), 0, 0, 0},
+    {"tls.key", "CCTVHUB_TLS_KEY", CH_CFG_STR, CH_CFG_FIELD(tls_key), 0, 0, 0},
+    {"tls.client_ca", "CCTVHUB_TLS_CLIENT_CA", CH_CFG_STR, CH_CFG_FIELD(tls_client_ca), 0, 0, 0},
+    {"tls.client_crl", "CCTVHUB_TLS_CLIENT_CRL", CH_CFG_STR, CH_CFG_FIELD(tls_client_crl), 0, 0, 0},
+    {"tls.ca_bundle", "CCTVHUB_TLS_CA_BUNDLE", CH_CFG_STR, CH_CFG_FIELD(tls_ca_bundle), 0, 0, 0},
+    {"tls.handshake_timeout_ms", "CCTVHUB_TLS_HANDSHAKE_TIMEOUT_MS", CH_CFG_UINT,
+     CH_CFG_FIELD(tls_handshake_timeout_ms), 50, 600000, 0},
+    {"http.tls", "CCTVHUB_HTTP_TLS", CH_CFG_UINT, CH_CFG_FIELD(http_tls), 0, 1, 0},
+    {"http.allow_plaintext", "CCTVHUB_HTTP_ALLOW_PLAINTEXT", CH_CFG_UINT,
+     CH_CFG_FIELD(http_allow_plaintext), 0, 1, 0},
+    {"http.hsts_max_age_s", "CCTVHUB_HTTP_HSTS_MAX_AGE_S", CH_CFG_UINT,
+     CH_CFG_FIELD(http_hsts_max_age_s), 0, (uint64_t)1 << 31, 0},
+    {"rtsp.allow_plaintext", "CCTVHUB_RTSP_ALLOW_PLAINTEXT", CH_CFG_UINT,
+     CH_CFG_FIELD(rtsp_allow_plaintext), 0, 1, 0},
+    {"rtsps.listen", "CCTVHUB_RTSPS_LISTEN", CH_CFG_STR, CH_CFG_FIELD(rtsps_listen), 0, 0, 0},
+    {"rtsps.public_url", "CCTVHUB_RTSPS_PUBLIC_URL", CH_CFG_STR, CH_CFG_FIELD(rtsps_public_url), 0,
+     0, 0},
     {"alert.offline_after_s", "CCTVHUB_ALERT_OFFLINE_AFTER_S", CH_CFG_UINT,
      CH_CFG_FIELD(alert_offline_after_s), 0, 7 * 86400, 0},
     {"alert.provider_down_count", "CCTVHUB_ALERT_PROVIDER_DOWN_COUNT", CH_CFG_UINT,
@@ -758,6 +775,9 @@ static const ch_config_default_t ch__config_numbers[] = {
     {CH_CFG_FIELD(health_keyframe_max_s), 10, NULL},
     {CH_CFG_FIELD(health_rescan_s), 30, NULL},
     {CH_CFG_FIELD(mqtt_heartbeat_s), 60, NULL},
+    {CH_CFG_FIELD(tls_handshake_timeout_ms), 10000, NULL},
+    {CH_CFG_FIELD(http_tls), 1, NULL},
+    {CH_CFG_FIELD(http_hsts_max_age_s), 31536000, NULL},
     {CH_CFG_FIELD(alert_offline_after_s), 300, NULL},
     {CH_CFG_FIELD(alert_provider_down_count), 10, NULL},
     {CH_CFG_FIELD(alert_bell_radius_m), 300, NULL},
@@ -867,6 +887,94 @@ static int ch__config_check_mqtt(ch_config_t *cfg, char **err)
 fail:
     *err = ch_buf_steal(&msg);
     return CH_EINVAL;
+}
+
+int ch_config_listen_is_loopback(const char *listen)
+{
+    char host[64];
+    int port;
+    if (listen == NULL || ch_config_parse_listen(listen, host, &port) != 0) {
+        return 0;
+    }
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+           strcmp(host, "localhost") == 0;
+}
+
+int ch_config_http_tls(const ch_config_t *cfg)
+{
+    return cfg->tls_cert != NULL && cfg->http_tls;
+}
+
+/* The TLS keys together, the RTSPS listener's default, and the rule that nothing is served in
+ * clear beyond this machine unless a listener's allow_plaintext says so. */
+static int ch__config_check_tls(ch_config_t *cfg, char **err)
+{
+    ch_buf_t msg;
+    ch_buf_init(&msg);
+    static const char *const needs[] = {"tls.key", "tls.client_ca", "rtsps.public_url"};
+    char *const vals[] = {cfg->tls_key, cfg->tls_client_ca, cfg->rtsps_public_url};
+    for (size_t i = 0; i < CH_ARRAY_SIZE(needs); i++) {
+        if (vals[i] != NULL && cfg->tls_cert == NULL) {
+            ch_buf_appendf(&msg, "%s: set, but tls.cert is not (TLS is off)", needs[i]);
+            goto fail;
+        }
+    }
+    if (cfg->tls_client_crl != NULL && cfg->tls_client_ca == NULL) {
+        ch_buf_appendf(&msg, "tls.client_crl: set, but tls.client_ca is not");
+        goto fail;
+    }
+    const char *files[] = {cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, cfg->tls_client_crl,
+                           cfg->tls_ca_bundle};
+    static const char *const names[] = {"tls.cert", "tls.key", "tls.client_ca", "tls.client_crl",
+                                        "tls.ca_bundle"};
+    for (size_t i = 0; i < CH_ARRAY_SIZE(files); i++) {
+        if (files[i] != NULL && !ch__config_is_file(files[i])) {
+            ch_buf_appendf(&msg, "%s: %s is not a readable file", names[i], files[i]);
+            goto fail;
+        }
+    }
+    if (cfg->rtsps_listen != NULL && strcmp(cfg->rtsps_listen, "none") == 0) {
+        ch_free(cfg->rtsps_listen);
+        cfg->rtsps_listen = NULL;
+    } else if (cfg->rtsps_listen != NULL) {
+        char host[64];
+        int port;
+        if (cfg->tls_cert == NULL) {
+            ch_buf_appendf(&msg, "rtsps.listen: set, but tls.cert is not (TLS is off)");
+            goto fail;
+        }
+        if (ch_config_parse_listen(cfg->rtsps_listen, host, &port) != 0) {
+            ch_buf_appendf(&msg, "rtsps.listen: \"%s\" is not ADDR:PORT", cfg->rtsps_listen);
+            goto fail;
+        }
+    } else if (cfg->tls_cert != NULL) {
+        char host[64];
+        int port;
+        if (ch_config_parse_listen(cfg->rtsp_listen, host, &port) == 0) {
+            ch_buf_appendf(&msg, strchr(host, ':') != NULL ? "[%s]:322" : "%s:322", host);
+            cfg->rtsps_listen = ch_buf_steal(&msg);
+        }
+    }
+    if (!ch_config_http_tls(cfg) && !cfg->http_allow_plaintext &&
+        !ch_config_listen_is_loopback(cfg->http_listen)) {
+        ch_buf_appendf(&msg,
+                       "http.listen: %s would serve plaintext beyond this machine: set tls.cert "
+                       "(cctvhub tls init makes one) or http.allow_plaintext = 1",
+                       cfg->http_listen);
+        goto fail;
+    }
+    if (!cfg->rtsp_allow_plaintext && !ch_config_listen_is_loopback(cfg->rtsp_listen)) {
+        ch_buf_appendf(&msg,
+                       "rtsp.listen: %s would serve plaintext beyond this machine: use "
+                       "rtsps.listen (with tls.cert) or set rtsp.allow_plaintext = 1",
+                       cfg->rtsp_listen);
+        goto fail;
+    }
+    ch_buf_fini(&msg);
+    return 0;
+fail:
+    *err = ch_buf_steal(&msg);
+    return -1;
 }
 
 int ch_config_load(ch_config_t *cfg, const char *file, char *const *envp,
@@ -1003,6 +1111,9 @@ int ch_config_load(ch_config_t *cfg, const char *file, char *const *envp,
                           "to sign)");
         goto fail;
     }
+    if (ch__config_check_tls(cfg, errp) != 0) {
+        goto fail;
+    }
     return 0;
 
 fail:
@@ -1041,6 +1152,13 @@ void ch_config_fini(ch_config_t *cfg)
     ch_free(cfg->mqtt_topic_prefix);
     ch_free(cfg->alert_webhook_url);
     ch_free(cfg->alert_webhook_secret);
+    ch_free(cfg->tls_cert);
+    ch_free(cfg->tls_key);
+    ch_free(cfg->tls_client_ca);
+    ch_free(cfg->tls_client_crl);
+    ch_free(cfg->tls_ca_bundle);
+    ch_free(cfg->rtsps_listen);
+    ch_free(cfg->rtsps_public_url);
     memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -62,6 +62,27 @@
  *   alert.webhook_url          CCTVHUB_ALERT_WEBHOOK_URL      (none)
  *   alert.webhook_max_tries    CCTVHUB_ALERT_WEBHOOK_MAX_TRIES 8
  *   alert.webhook_secret       CCTVHUB_ALERT_WEBHOOK_SECRET   (none: posts unsigned; never logged)
+ *   tls.cert                   CCTVHUB_TLS_CERT               (none: TLS off)
+ *   tls.key                    CCTVHUB_TLS_KEY                (none: in tls.cert)
+ *   tls.client_ca              CCTVHUB_TLS_CLIENT_CA          (none: no client certificates)
+ *   tls.client_crl             CCTVHUB_TLS_CLIENT_CRL         (none)
+ *   tls.ca_bundle              CCTVHUB_TLS_CA_BUNDLE          (none: the system's CAs)
+ *   tls.handshake_timeout_ms   CCTVHUB_TLS_HANDSHAKE_TIMEOUT_MS 10000
+ *   http.tls                   CCTVHUB_HTTP_TLS               1 (with tls.cert: HTTPS)
+ *   http.allow_plaintext       CCTVHUB_HTTP_ALLOW_PLAINTEXT   0
+ *   http.hsts_max_age_s        CCTVHUB_HTTP_HSTS_MAX_AGE_S    31536000
+ *   rtsp.allow_plaintext       CCTVHUB_RTSP_ALLOW_PLAINTEXT   0
+ *   rtsps.listen               CCTVHUB_RTSPS_LISTEN           with tls.cert: rtsp.listen's host,
+ *                                                             port 322; "none": off
+ *   rtsps.public_url           CCTVHUB_RTSPS_PUBLIC_URL       (none)
+ *
+ * TLS (tls.*): with tls.cert (the hub's certificate chain, PEM; tls.key its key) the HTTP
+ * listener speaks HTTPS (unless http.tls = 0) and the relay listens for RTSPS on rtsps.listen;
+ * tls.client_ca (and tls.client_crl) are the CAs of agencies' client certificates, asked for
+ * on HTTPS and RTSPS; tls.ca_bundle is what the hub checks the servers it calls against
+ * (cameras over rtsps://, webhooks over https://). A plaintext listener (http without TLS,
+ * rtsp.listen) on an address other than loopback refuses to start unless its allow_plaintext
+ * is 1. The certificate files are read again on SIGHUP.
  *
  * hub.node_id is the "node" of audit records; a signed audit checkpoint is written every
  * audit.checkpoint_records records or audit.checkpoint_ms milliseconds; policy.services_file
@@ -168,7 +189,25 @@ typedef struct ch_config {
     char *alert_webhook_url; /* http://host[:port]/path, or NULL */
     uint64_t alert_webhook_max_tries;
     char *alert_webhook_secret; /* signs each post (HMAC-SHA256), or NULL */
+    /* TLS (see above). */
+    char *tls_cert;
+    char *tls_key;
+    char *tls_client_ca;
+    char *tls_client_crl;
+    char *tls_ca_bundle;
+    uint64_t tls_handshake_timeout_ms;
+    uint64_t http_tls;             /* 1: HTTPS when tls_cert is set */
+    uint64_t http_allow_plaintext; /* 1: plaintext HTTP beyond loopback is allowed */
+    uint64_t http_hsts_max_age_s;  /* Strict-Transport-Security on HTTPS answers; 0: none */
+    uint64_t rtsp_allow_plaintext; /* 1: rtsp.listen beyond loopback is allowed */
+    char *rtsps_listen;            /* the relay's RTSPS address, or NULL (off) */
+    char *rtsps_public_url;        /* "rtsps://cctv.example.go.kr:322": grants' base, or NULL */
 } ch_config_t;
+
+/* Whether TLS is on for the HTTP listener (tls.cert set and http.tls). */
+int ch_config_http_tls(const ch_config_t *cfg);
+/* Whether the address of a listen string ("0.0.0.0:8080") is loopback (127/8, ::1). */
+int ch_config_listen_is_loopback(const char *listen);
 
 /* One command-line override: key is the dotted name ("http.listen"). */
 typedef struct ch_config_override {

@@ -31,6 +31,46 @@ static void test_defaults_listen_on_loopback_8080(void **state)
     ch_config_fini(&cfg);
 }
 
+/* Nothing in clear beyond loopback unless a listener says so; TLS keys need tls.cert; with a
+ * certificate the RTSPS listener defaults to rtsp.listen's host, port 322. */
+static void test_plaintext_stays_on_loopback_and_tls_keys_go_together(void **state)
+{
+    (void)state;
+    ch_config_t cfg;
+    char *err = NULL;
+    ch_config_override_t wide[] = {{"http.listen", "0.0.0.0:8080"}};
+    assert_int_equal(ch_config_load(&cfg, NULL, NULL, wide, 1, &err), CH_EINVAL);
+    assert_non_null(strstr(err, "http.listen: 0.0.0.0:8080 would serve plaintext"));
+    ch_free(err);
+    ch_config_override_t allowed[] = {{"http.listen", "0.0.0.0:8080"},
+                                      {"http.allow_plaintext", "1"}};
+    assert_int_equal(ch_config_load(&cfg, NULL, NULL, allowed, 2, &err), 0);
+    assert_false(ch_config_http_tls(&cfg));
+    assert_null(cfg.rtsps_listen);
+    ch_config_fini(&cfg);
+    ch_config_override_t rtsp[] = {{"rtsp.listen", "[fd00::1]:8554"}};
+    assert_int_equal(ch_config_load(&cfg, NULL, NULL, rtsp, 1, &err), CH_EINVAL);
+    assert_non_null(strstr(err, "rtsp.listen: [fd00::1]:8554 would serve plaintext"));
+    ch_free(err);
+    ch_config_override_t key[] = {{"tls.key", "/etc/hostname"}};
+    assert_int_equal(ch_config_load(&cfg, NULL, NULL, key, 1, &err), CH_EINVAL);
+    assert_non_null(strstr(err, "tls.key: set, but tls.cert is not"));
+    ch_free(err);
+    ch_config_override_t missing[] = {{"tls.cert", "/nonexistent/hub.crt"}};
+    assert_int_equal(ch_config_load(&cfg, NULL, NULL, missing, 1, &err), CH_EINVAL);
+    assert_non_null(strstr(err, "tls.cert: /nonexistent/hub.crt is not a readable file"));
+    ch_free(err);
+    /* Any readable file passes here; its PEM is read when the listener starts. */
+    ch_config_override_t on[] = {{"tls.cert", "/etc/hostname"},
+                                 {"http.listen", "0.0.0.0:8443"},
+                                 {"rtsp.listen", "127.0.0.2:8554"}};
+    assert_int_equal(ch_config_load(&cfg, NULL, NULL, on, 3, &err), 0);
+    assert_true(ch_config_http_tls(&cfg));
+    assert_string_equal(cfg.rtsps_listen, "127.0.0.2:322");
+    assert_int_equal(cfg.http_hsts_max_age_s, 31536000);
+    ch_config_fini(&cfg);
+}
+
 static void test_flags_beat_environment_beats_file(void **state)
 {
     char *path = write_ini("[http]\nlisten = 127.0.0.1:1111\nmax_body = 2048\n[hub]\n"
@@ -397,6 +437,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trusted_proxies_parse_into_networks),
         cmocka_unit_test(test_defaults_listen_on_loopback_8080),
+        cmocka_unit_test(test_plaintext_stays_on_loopback_and_tls_keys_go_together),
         cmocka_unit_test(test_flags_beat_environment_beats_file),
         cmocka_unit_test(test_bad_value_in_file_names_key_file_and_line),
         cmocka_unit_test(test_unknown_key_is_an_error),
