@@ -17,6 +17,7 @@
 #include "main/hub_alert.h"
 #include "main/hub_audit.h"
 #include "main/hub_metrics.h"
+#include "main/hub_tls.h"
 #include "main/hub_relay.h"
 #include "net/net.h"
 #include "store/store.h"
@@ -75,6 +76,7 @@ typedef struct ch_serve {
      * change feed; geo, health, the live grants and the relay's sources follow it. */
     ch_registry_t registry;
     ch_http_server_t *http;
+    ch_main_tls_t tls;               /* the TLS contexts in force (hub_tls.c); a reload swaps */
     ch_main_metrics_t *metrics;      /* GET /metrics (hub_metrics.c) */
     ch_store_worker_t *store_worker; /* the API's heavy reads, off the loop */
     ch_api_t *api;
@@ -210,6 +212,33 @@ static void ch__serve_reload_refused(ch_serve_t *s, const char *msg, const char 
     json_decref(details);
 }
 
+/* A TLS handshake on the HTTP listener failed: a client certificate of another CA, expired
+ * or revoked, or not TLS at all. On the record as a refusal (one record per address and
+ * interval, the rest counted), since an agency's system refused is worth knowing. */
+static void ch__serve_tls_refused(void *ud, const char *peer, const char *reason)
+{
+    ch_serve_t *s = ud;
+    json_t *details =
+        json_pack("{s:s, s:s, s:s}", "reason", reason, "listener", "https", "peer", peer);
+    ch_audit_entry_t e = {.actor = "anonymous",
+                          .action = "tls.refuse",
+                          .object = "tls",
+                          .outcome = "denied",
+                          .details = details};
+    if (ch_audit_refusal(s->audit, peer, 401, &e) < 0) {
+        ch_log(CH_LOG_ERROR, "main", "msg=\"TLS refusal not audited\"");
+    }
+    json_decref(details);
+}
+
+/* The TLS contexts in s->tls go to the listeners (new connections take them). */
+static void ch__serve_tls_apply(ch_serve_t *s, const ch_config_t *cfg)
+{
+    ch_http_server_set_tls(s->http, s->tls.http, cfg->tls_handshake_timeout_ms,
+                           s->tls.http != NULL ? cfg->http_hsts_max_age_s : 0,
+                           ch__serve_tls_refused, s);
+}
+
 /* SIGHUP: read the configuration again (file, environment, the same flags); apply what can
  * change while running and say which changes need a restart. A bad file (or a path that is no
  * longer a regular file) keeps the old configuration running, and so does one that would leave
@@ -244,6 +273,26 @@ static void ch__serve_reload(ch_serve_t *s)
     }
     if (strcmp(next.store_url, s->cfg.store_url) != 0) {
         ch_log(CH_LOG_WARN, "main", "msg=\"change needs a restart\" key=store.url");
+    }
+    /* The certificates are read again (a renewed one takes effect for new connections; open
+     * ones keep theirs); turning TLS on or off, or a new listener, needs a restart. */
+    ch_main_tls_t tls;
+    char tls_err[256];
+    int tls_same = (next.tls_cert != NULL) == (s->cfg.tls_cert != NULL) &&
+                   ch_config_http_tls(&next) == ch_config_http_tls(&s->cfg) &&
+                   (next.rtsps_listen != NULL) == (s->cfg.rtsps_listen != NULL);
+    if (!tls_same) {
+        ch_log(CH_LOG_WARN, "main", "msg=\"change needs a restart\" key=tls.cert");
+    } else if (ch_main__tls_load(&next, &tls, tls_err, sizeof(tls_err)) != 0) {
+        ch__serve_reload_refused(s, "reload refused; configuration unchanged", tls_err);
+        ch_config_fini(&next);
+        return;
+    } else {
+        ch_main__tls_fini(&s->tls);
+        s->tls = tls;
+        ch__serve_tls_apply(s, &next);
+        ch_log(CH_LOG_INFO, "main", "msg=\"TLS certificates reloaded\" cert=%s",
+               next.tls_cert != NULL ? next.tls_cert : "(none)");
     }
     ch_http_limits_t limits;
     ch__serve_limits(&next, &limits);
@@ -642,10 +691,32 @@ static void ch__serve_http_stop(ch_serve_t *s)
         s->http = NULL;
         uv_run(s->loop, UV_RUN_DEFAULT);
     }
+    ch_main__tls_fini(&s->tls);
 }
 
 static int ch__serve_http_start(ch_serve_t *s)
 {
+    char tls_err[256];
+    if (ch_main__tls_load(&s->cfg, &s->tls, tls_err, sizeof(tls_err)) != 0) {
+        fprintf(stderr, "cctvhub serve: %s\n", tls_err);
+        return CH_EXIT_CONFIG;
+    }
+    static const struct {
+        const char *key;
+        size_t listen, allow;
+    } plain[] = {
+        {"http", offsetof(ch_config_t, http_listen), offsetof(ch_config_t, http_allow_plaintext)},
+        {"rtsp", offsetof(ch_config_t, rtsp_listen), offsetof(ch_config_t, rtsp_allow_plaintext)}};
+    for (size_t i = 0; i < CH_ARRAY_SIZE(plain); i++) {
+        const char *listen = *(char *const *)((const char *)&s->cfg + plain[i].listen);
+        uint64_t allow = *(const uint64_t *)((const char *)&s->cfg + plain[i].allow);
+        if ((i > 0 || s->tls.http == NULL) && allow && !ch_config_listen_is_loopback(listen)) {
+            ch_log(CH_LOG_WARN, "main",
+                   "msg=\"plaintext beyond this machine: credentials and video cross the "
+                   "network in clear\" listener=%s addr=%s key=%s.allow_plaintext",
+                   plain[i].key, listen, plain[i].key);
+        }
+    }
     ch_http_limits_t limits;
     ch__serve_limits(&s->cfg, &limits);
     if (ch_http_server_new(s->loop, &limits, ch__serve_handle, ch__serve_body_limit, s, &s->http) !=
@@ -660,6 +731,7 @@ static int ch__serve_http_start(ch_serve_t *s)
             ch_http_server_set_trusted_proxies(s->http, nets, (size_t)n);
         }
     }
+    ch__serve_tls_apply(s, &s->cfg);
     int lrc = ch_http_server_listen(s->http, s->cfg.http_listen);
     if (lrc != 0) {
         fprintf(stderr, "cctvhub serve: cannot listen on %s (http.listen): %s\n",
@@ -865,7 +937,8 @@ static void ch__serve_urls(ch_serve_t *s, char *ws_base, size_t cap)
     if (ch_config_parse_listen(s->cfg.http_listen, h, &p) != 0) {
         return;
     }
-    snprintf(ws_base, cap, "ws://%s:%d", h, ch_http_server_port(s->http));
+    snprintf(ws_base, cap, "%s://%s:%d", s->tls.http != NULL ? "wss" : "ws", h,
+             ch_http_server_port(s->http));
     ch_main__relay_base(s->relay, s->rtsp_base, sizeof(s->rtsp_base));
     if (s->cfg.rtsp_public_url != NULL) {
         snprintf(s->rtsp_base, sizeof(s->rtsp_base), "%s", s->cfg.rtsp_public_url);
@@ -925,7 +998,7 @@ static int ch__serve_api_start(ch_serve_t *s)
         .max_failed_logins = (int)s->cfg.auth_max_failed_logins,
         .lockout_ms = (int64_t)s->cfg.auth_lockout_s * 1000,
         .max_failures_per_address = (int)s->cfg.auth_max_failures_per_address,
-        .cookie_secure = (int)s->cfg.auth_cookie_secure,
+        .cookie_secure = (int)s->cfg.auth_cookie_secure || s->tls.http != NULL,
         .hash_threads = (unsigned)s->cfg.auth_hash_threads,
         .max_hashes_in_flight = (unsigned)s->cfg.auth_max_hashes_in_flight,
         .max_hashes_per_address = (unsigned)s->cfg.auth_max_hashes_per_address,

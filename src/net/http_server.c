@@ -163,6 +163,16 @@ struct ch_http_server {
     time_t date_sec;
     char date_line[64]; /* "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n" */
     size_t date_len;
+
+    /* TLS (ch_http_server_set_tls): the context new connections get, their handshake
+     * deadline, the HSTS line every answer over TLS carries, and the failed handshakes. */
+    ch_net_tls_t *tls;
+    uint64_t tls_handshake_ms;
+    char hsts[80];
+    size_t hsts_len;
+    uint64_t tls_failed, tls_timed_out;
+    ch_http_tls_refusal_fn on_tls_refusal;
+    void *tls_refusal_ud;
 };
 
 static void conn_process(ch_http_conn_t *c);
@@ -184,6 +194,7 @@ static void srv_check_done(ch_http_server_t *srv)
         srv->done(srv->done_ud);
     }
     ch_net_door_fini(&srv->door);
+    ch_net_tls_unref(srv->tls);
     ch_free(srv->scratch);
     ch_free(srv);
 }
@@ -324,7 +335,7 @@ static void conn_append_response(ch_http_conn_t *c, int status, const char *cont
 
     srv_update_date(srv);
     /* Every fixed part below is counted in the 160. */
-    ch_buf_reserve(&c->out, 160 + reason_len + srv->date_len + ct_len + extra_len +
+    ch_buf_reserve(&c->out, 160 + reason_len + srv->date_len + srv->hsts_len + ct_len + extra_len +
                                 (send_body ? body_len : 0));
     char *p = c->out.data + c->out.len;
     p = put(p, "HTTP/1.1 ", 9);
@@ -335,6 +346,9 @@ static void conn_append_response(ch_http_conn_t *c, int status, const char *cont
     p = put(p, reason, reason_len);
     p = put(p, "\r\nServer: cctvhub\r\n", 19);
     p = put(p, srv->date_line, srv->date_len);
+    if (c->conn.tls != NULL && srv->hsts_len > 0) {
+        p = put(p, srv->hsts, srv->hsts_len);
+    }
     if (content_type) {
         p = put(p, "Content-Type: ", 14);
         p = put(p, content_type, ct_len);
@@ -625,10 +639,28 @@ static void on_conn_read(ch_net_conn_t *conn)
     conn_update_reading(c);
 }
 
-/* EOF, a reset, a failed write, or the deadline. */
+/* EOF, a reset, a failed write, the deadline, or a TLS handshake that failed or did not end
+ * in time (counted; a refusal told to the owner with its reason). */
 static void on_conn_error(ch_net_conn_t *conn, int status)
 {
     ch_http_conn_t *c = conn->data;
+    ch_http_server_t *srv = c->srv;
+    if (ch_net_conn_is_tls(conn) && !ch_net_conn_tls_ready(conn)) {
+        const char *why = ch_net_conn_tls_error(conn);
+        if (status == UV_ETIMEDOUT) {
+            srv->tls_timed_out++;
+        } else if (status == UV_EPROTO) {
+            srv->tls_failed++;
+            if (srv->on_tls_refusal != NULL) {
+                srv->on_tls_refusal(srv->tls_refusal_ud, c->tcp_peer,
+                                    why != NULL ? why : "TLS error");
+            }
+        }
+        ch_log(CH_LOG_DEBUG, "net", "msg=\"TLS handshake failed\" peer=%s reason=\"%s\"",
+               c->tcp_peer, why != NULL ? why : uv_err_name(status));
+        conn_close(c);
+        return;
+    }
     if (status != UV_ETIMEDOUT) {
         /* A request half read is lost; the client gave up on it. */
         conn_close(c);
@@ -831,6 +863,8 @@ static int conn_parse_head(ch_http_conn_t *c)
 
     conn_set_slices(c, &pr);
     conn_set_peer(c);
+    c->req.tls = ch_net_conn_is_tls(&c->conn);
+    c->req.tls_peer_key = ch_net_conn_tls_peer_spki(&c->conn);
     c->req.body = NULL;
     c->req.body_len = 0;
     c->req.conn = c;
@@ -1110,6 +1144,13 @@ static void conn_refuse_connection(ch_http_conn_t *c, const char *message)
     ch_buf_t body;
     ch_buf_init(&body);
     srv->refused[REFUSE_TOO_MANY_CONNECTIONS]++;
+    if (c->conn.tls != NULL) {
+        /* Over TLS the answer could go only after a handshake, which is what a full server
+         * must not spend: the connection just closes. */
+        ch_buf_fini(&body);
+        conn_close(c);
+        return;
+    }
     error_body(&body, refusals[REFUSE_TOO_MANY_CONNECTIONS].code, message, NULL);
     conn_append_response(c, refusals[REFUSE_TOO_MANY_CONNECTIONS].status, "application/json",
                          "Retry-After: 1\r\n", body.data, body.len, 0, 0);
@@ -1148,7 +1189,8 @@ static void on_connection(uv_stream_t *server, int status)
     srv->num_conns++;
     c->stage = STAGE_HEAD;
 
-    if (accepted < 0) {
+    if (accepted < 0 || (srv->tls != NULL &&
+                         ch_net_conn_tls_accept(&c->conn, srv->tls, srv->tls_handshake_ms) != 0)) {
         conn_close(c);
         return;
     }
@@ -1314,6 +1356,31 @@ void ch_http_server_set_trusted_proxies(ch_http_server_t *srv, const ch_cidr_t *
     srv->num_trusted = n;
 }
 
+void ch_http_server_set_tls(ch_http_server_t *srv, ch_net_tls_t *tls, uint64_t handshake_ms,
+                            uint64_t hsts_max_age_s, ch_http_tls_refusal_fn on_tls_refusal,
+                            void *ud)
+{
+    ch_net_tls_t *old = srv->tls;
+    srv->tls = ch_net_tls_ref(tls);
+    ch_net_tls_unref(old);
+    srv->tls_handshake_ms = handshake_ms;
+    srv->on_tls_refusal = on_tls_refusal;
+    srv->tls_refusal_ud = ud;
+    srv->hsts_len = 0;
+    if (hsts_max_age_s > 0) {
+        int n =
+            snprintf(srv->hsts, sizeof(srv->hsts), "Strict-Transport-Security: max-age=%llu\r\n",
+                     (unsigned long long)hsts_max_age_s);
+        srv->hsts_len = n > 0 && (size_t)n < sizeof(srv->hsts) ? (size_t)n : 0;
+    }
+}
+
+void ch_http_server_tls_failures(const ch_http_server_t *srv, uint64_t *failed, uint64_t *timed_out)
+{
+    *failed = srv->tls_failed;
+    *timed_out = srv->tls_timed_out;
+}
+
 void ch_http_server_set_limits(ch_http_server_t *srv, const ch_http_limits_t *limits)
 {
     srv->limits = *limits;
@@ -1362,6 +1429,13 @@ void ch_http_server_collect(ch_metrics_writer_t *w, void *ud)
             ch_metrics_label_t l[2] = {{"code", status}, {"reason", r[i].code}};
             ch_metrics_value_u64(w, l, 2, r[i].count);
         }
+    }
+    if (ch_metrics_family(w, "cctvhub_http_tls_handshake_failures_total", CH_METRICS_COUNTER,
+                          "HTTPS handshakes that failed (a bad or unknown client certificate, "
+                          "not TLS) or did not end within tls.handshake_timeout_ms.") == 0) {
+        ch_metrics_label_t f = {"reason", "failed"}, t = {"reason", "timeout"};
+        ch_metrics_value_u64(w, &f, 1, srv->tls_failed);
+        ch_metrics_value_u64(w, &t, 1, srv->tls_timed_out);
     }
 }
 

@@ -38,6 +38,7 @@
 typedef struct ch_http_server ch_http_server_t;
 typedef struct ch_http_conn ch_http_conn_t;
 typedef struct ch_net_tls_conn ch_net_tls_conn_t; /* a connection's TLS (below) */
+typedef struct ch_net_tls ch_net_tls_t;           /* a TLS context (below) */
 
 typedef struct ch_http_limits {
     size_t max_head;                 /* bytes of request line + headers; default 16384 */
@@ -81,6 +82,9 @@ typedef struct ch_http_request {
                              (see ch_http_server_set_trusted_proxies) */
     ch_http_conn_t *conn; /* opaque; for the server's use */
     void *user;           /* free for the handler's use */
+    int tls;              /* it came over TLS (HTTPS) */
+    const char *tls_peer_key; /* the client certificate's key ("sha256:..."), checked against
+                                 the client CAs; NULL: none shown */
 } ch_http_request_t;
 
 /* Called once per complete request. Must eventually call ch_http_respond(req, ...). */
@@ -111,6 +115,24 @@ int ch_http_server_port(const ch_http_server_t *srv);
  * X-Forwarded-For is ignored, so a client cannot choose the address it is counted under.
  */
 void ch_http_server_set_trusted_proxies(ch_http_server_t *srv, const ch_cidr_t *nets, size_t n);
+
+/* A TLS handshake failed (a bad or unknown client certificate, not TLS at all): peer is
+ * "ADDR:PORT", reason what OpenSSL said ("certificate revoked"). */
+typedef void (*ch_http_tls_refusal_fn)(void *ud, const char *peer, const char *reason);
+
+/*
+ * HTTPS: connections accepted from now on speak TLS with tls (a server context; NULL: plaintext
+ * again), each handshake within handshake_ms (0: none), and every answer over TLS carries
+ * Strict-Transport-Security with hsts_max_age_s (0: none). The server keeps a reference;
+ * connections already open keep their own context (a reload swaps it without dropping them).
+ * on_tls_refusal (may be NULL) hears each failed handshake. Loop thread.
+ */
+void ch_http_server_set_tls(ch_http_server_t *srv, ch_net_tls_t *tls, uint64_t handshake_ms,
+                            uint64_t hsts_max_age_s, ch_http_tls_refusal_fn on_tls_refusal,
+                            void *ud);
+/* Handshakes that failed and that did not end in time, since the start. */
+void ch_http_server_tls_failures(const ch_http_server_t *srv, uint64_t *failed,
+                                 uint64_t *timed_out);
 
 /* Replaces the limits (SIGHUP reload); applies to requests read from now on. */
 void ch_http_server_set_limits(ch_http_server_t *srv, const ch_http_limits_t *limits);
@@ -451,7 +473,7 @@ int ch_net_conn_detach(ch_net_conn_t *c, int *fd, ch_buf_t *unread, ch_net_tls_c
  * handshake does not end in time gets UV_ETIMEDOUT. The rules (versions, suites, tickets,
  * certificate checks) are in tls.c.
  */
-typedef struct ch_net_tls ch_net_tls_t; /* a context: certificates and rules; refcounted */
+/* ch_net_tls_t: a context: certificates and rules; refcounted. */
 
 #define CH_NET_TLS_SPKI_LEN        72    /* "sha256:" + 64 hex + NUL */
 #define CH_NET_TLS_TICKET_ROTATE_S 43200 /* ticket keys: a new one every 12 h, kept 24 h */
