@@ -94,6 +94,14 @@ static int authorize_decide(api_ctx_t *c, unsigned roles, int rc, const char *wh
         ch_api__reply_err(c, &e, unauth_header);
         return -1;
     }
+    if (ch_auth_tls_binding_check(&c->who, c->req->tls_peer_key, &why) != 0) {
+        /* An API key bound to its agency's client certificate: the key alone is not enough. */
+        audit_refusal(c, "auth.denied", why);
+        ch_api__err_t e;
+        ch_api__err_set(&e, 401, "unauthenticated", NULL, "%s", why);
+        ch_api__reply_err(c, &e, unauth_header);
+        return -1;
+    }
     if (!(c->who.role & roles)) {
         audit_refusal(c, "auth.forbidden", "role not allowed");
         ch_api__err_t e;
@@ -207,10 +215,11 @@ static json_t *user_json(const ch_user_t *u)
 
 static json_t *apikey_json(const ch_apikey_t *k)
 {
-    return json_pack("{s:I, s:I, s:s, s:o, s:o, s:o}", "id", (json_int_t)k->id, "agency_id",
+    return json_pack("{s:I, s:I, s:s, s:o, s:o, s:o, s:o}", "id", (json_int_t)k->id, "agency_id",
                      (json_int_t)k->agency_id, "role", k->role, "label",
                      k->label != NULL ? json_string(k->label) : json_null(), "revoked_at",
-                     opt_time(k->revoked_at), "created_at", opt_time(k->created_at));
+                     opt_time(k->revoked_at), "created_at", opt_time(k->created_at), "tls_key",
+                     k->tls_key != NULL ? json_string(k->tls_key) : json_null());
 }
 
 /* ---- hashing: Argon2id on the hash pool -------------------------------------------------- */
@@ -1049,7 +1058,7 @@ static void key_start(api_ctx_t *c, key_job_t *k)
 
 static void apikey_create(api_ctx_t *c)
 {
-    static const char *const keys[] = {"agency_id", "role", "label", NULL};
+    static const char *const keys[] = {"agency_id", "role", "label", "tls_key", NULL};
     json_t *body = ch_api__read_body(c);
     if (body == NULL) {
         return;
@@ -1063,7 +1072,11 @@ static void apikey_create(api_ctx_t *c)
     json_t *aj = json_object_get(body, "agency_id");
     json_t *rj = json_object_get(body, "role");
     json_t *lj = json_object_get(body, "label");
+    json_t *tj = json_object_get(body, "tls_key");
     ch_auth_apikey_req_t req = {
+        .tls_key = tj == NULL || json_is_null(tj) ? NULL
+                   : json_is_string(tj)           ? json_string_value(tj)
+                                                  : "",
         .agency_id = json_is_integer(aj) ? json_integer_value(aj) : 0,
         .role = rj == NULL           ? NULL
                 : json_is_string(rj) ? json_string_value(rj)

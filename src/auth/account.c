@@ -322,6 +322,16 @@ static int apikey_role_label(const ch_auth_apikey_req_t *req, ch_fault_t *err)
     if (req->label != NULL && strlen(req->label) > CH_AUTH_LABEL_MAX) {
         return invalid(err, "label", "label", "label must be text of at most 200 bytes");
     }
+    if (req->tls_key != NULL) {
+        const char *h = req->tls_key;
+        int ok = strlen(h) == 71 && strncmp(h, "sha256:", 7) == 0 &&
+                 strspn(h + 7, "0123456789abcdef") == 64;
+        if (!ok) {
+            return invalid(err, "tls_key", "tls_key",
+                           "tls_key is a client certificate's key: sha256: and 64 lowercase hex "
+                           "(cctvhub tls fingerprint CERT)");
+        }
+    }
     return 0;
 }
 
@@ -371,6 +381,7 @@ int ch_auth_apikey_create(ch_store_t *st, const ch_auth_apikey_req_t *req,
     k->role = ch_strdup(role);
     k->secret_hash = ch_strdup(hash);
     k->label = req->label != NULL ? ch_strdup(req->label) : NULL;
+    k->tls_key = req->tls_key != NULL ? ch_strdup(req->tls_key) : NULL;
     rc = ch_store_begin(st);
     if (rc == 0) {
         rc = ch_store_apikey_create(st, k);
@@ -382,11 +393,12 @@ int ch_auth_apikey_create(ch_store_t *st, const ch_auth_apikey_req_t *req,
     }
     char object[48];
     snprintf(object, sizeof(object), "apikey:%lld", (long long)k->id);
-    if (record_and_commit(
-            st, rec, "apikey.create", object,
-            json_pack("{s:I, s:s}", "agency_id", (json_int_t)k->agency_id, "role", role),
-            ch_auth_record_ends_access("apikey.create", 0),
-            "the key was not made: it could not be put on the audit record", err) != 0) {
+    if (record_and_commit(st, rec, "apikey.create", object,
+                          json_pack("{s:I, s:s, s:s*}", "agency_id", (json_int_t)k->agency_id,
+                                    "role", role, "tls_key", k->tls_key),
+                          ch_auth_record_ends_access("apikey.create", 0),
+                          "the key was not made: it could not be put on the audit record",
+                          err) != 0) {
         goto fail;
     }
     ch_auth_apikey_format(k->id, secret, out->text);

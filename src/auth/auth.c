@@ -495,7 +495,25 @@ int ch_auth__apikey_read(ch_store_t *st, int64_t id, const char *secret_hash,
     snprintf(out->name, sizeof(out->name), "apikey:%lld", (long long)k.id);
     snprintf(out->actor, sizeof(out->actor), "apikey:%lld", (long long)k.id);
     snprintf(r->hash, sizeof(r->hash), "%s", k.secret_hash);
+    snprintf(out->tls_key, sizeof(out->tls_key), "%s", k.tls_key != NULL ? k.tls_key : "");
     ch_apikey_fini(&k);
+    return 0;
+}
+
+int ch_auth_tls_binding_check(const ch_auth_principal_t *who, const char *shown, const char **why)
+{
+    if (who->tls_key[0] == '\0') {
+        return 0;
+    }
+    if (shown == NULL) {
+        *why = "this API key needs its agency's client certificate";
+        return CH_EPERM;
+    }
+    /* Not a secret (a certificate's key is public): a plain comparison will do. */
+    if (strcmp(shown, who->tls_key) != 0) {
+        *why = "the client certificate is not the one this API key is bound to";
+        return CH_EPERM;
+    }
     return 0;
 }
 

@@ -111,7 +111,16 @@ typedef struct ch_auth_principal {
     char actor[96];     /* as the audit record names it: "user:kim", "apikey:3" */
     int64_t session_id; /* for users */
     char csrf[CH_AUTH_TOKEN_LEN + 1];
+    char tls_key[72]; /* an API key bound to a client certificate: that certificate's key
+                         ("sha256:..."), which the request's TLS connection must show; "" */
 } ch_auth_principal_t;
+
+/* Whether a request showing the client certificate key shown ("sha256:...", NULL: none) may
+ * act as who: a principal without a bound key always; an API key bound to one only with that
+ * very key. 0, or CH_EPERM with *why ("this API key needs its agency's client certificate",
+ * "the client certificate is not the one this API key is bound to"). */
+int ch_auth_tls_binding_check(const ch_auth_principal_t *who, const char *shown,
+                              const char **why) CH_MUST_CHECK;
 
 typedef struct ch_auth_config {
     int64_t session_idle_ms; /* a session unused this long ends; 0 = 30 minutes */
@@ -360,6 +369,8 @@ typedef struct ch_auth_apikey_req {
     int64_t agency_id;
     const char *role;
     const char *label;
+    const char *tls_key; /* NULL, or the agency's client certificate key ("sha256:" + 64
+                            lowercase hex of its SPKI: `cctvhub tls fingerprint`) */
 } ch_auth_apikey_req_t;
 
 #define CH_AUTH_LABEL_MAX 200

@@ -35,13 +35,16 @@ static const char user_usage[] =
     "            line; 3 bad configuration; 4 the store cannot be opened.\n";
 
 static const char apikey_usage[] =
-    "usage: cctvhub apikey create --agency ID [--role agency|provider] [--label TEXT] [options]\n"
+    "usage: cctvhub apikey create --agency ID [--role agency|provider] [--label TEXT]\n"
+    "                             [--tls-key sha256:HEX] [options]\n"
     "       cctvhub apikey revoke ID [options]\n"
     "       cctvhub apikey list [options]\n"
     "\n"
     "API keys of agencies' systems, sent as \"Authorization: Bearer <key>\". create prints the\n"
     "key once on standard output; only its SHA-256 is kept. The role defaults to provider for\n"
-    "an agency of kind provider, else agency.\n"
+    "an agency of kind provider, else agency. --tls-key binds the key to the agency's client\n"
+    "certificate (its key's fingerprint: cctvhub tls fingerprint CERT): the agency's system\n"
+    "must then show that certificate over HTTPS with the key, and either alone is refused.\n"
     "\n"
     "options: --data-dir DIR, --config FILE, --store URL, --log-level L\n"
     "exit codes: 0 done; 1 refused (unknown agency or key); 2 bad command line; 3 bad\n"
@@ -330,8 +333,9 @@ static int apikey_list(acct_t *a)
         }
         for (size_t i = 0; i < l.count; i++) {
             const ch_apikey_t *k = &l.items[i];
-            printf("%lld\t%lld\t%s\t%s\t%s\n", (long long)k->id, (long long)k->agency_id, k->role,
-                   k->revoked_at ? "revoked" : "live", k->label ? k->label : "");
+            printf("%lld\t%lld\t%s\t%s\t%s\t%s\n", (long long)k->id, (long long)k->agency_id,
+                   k->role, k->revoked_at ? "revoked" : "live", k->label ? k->label : "",
+                   k->tls_key ? k->tls_key : "");
         }
         f.after_id = l.next_id;
         ch_apikey_list_free(&l);
@@ -344,9 +348,13 @@ static int apikey_list(acct_t *a)
 int ch_main_apikey(int argc, char **argv)
 {
     ch_main_opts_t opts;
-    const char *role = NULL, *agency = NULL, *label = NULL, *pos[2] = {NULL, NULL};
-    const ch_main_flag_t flags[] = {
-        {"--role", &role}, {"--agency", &agency}, {"--label", &label}, {NULL, NULL}};
+    const char *role = NULL, *agency = NULL, *label = NULL, *tls_key = NULL;
+    const char *pos[2] = {NULL, NULL};
+    const ch_main_flag_t flags[] = {{"--role", &role},
+                                    {"--agency", &agency},
+                                    {"--label", &label},
+                                    {"--tls-key", &tls_key},
+                                    {NULL, NULL}};
     ch_main_cmdline_t c = {
         .cmd = "apikey", .usage = apikey_usage, .flags = flags, .pos = pos, .pos_max = 2};
     int exit_code = ch_main__parse(&c, &opts, argc, argv, 1);
@@ -357,13 +365,13 @@ int ch_main_apikey(int argc, char **argv)
     const char *cmd = pos[0];
     int64_t id = 0;
     int ok = 0;
-    ch_auth_apikey_req_t req = {.role = role, .label = label};
+    ch_auth_apikey_req_t req = {.role = role, .label = label, .tls_key = tls_key};
     ch_fault_t err;
     if (cmd != NULL && strcmp(cmd, "create") == 0) {
         ok = npos == 1 && agency != NULL && ch_main__parse_id(agency, &req.agency_id) == 0;
         /* The rules that need no store (the role, the label) are a bad command line. */
         if (ok && ch_auth_apikey_check(NULL, &req, &err) != 0) {
-            if (strcmp(err.rule, "label") == 0) {
+            if (strcmp(err.rule, "label") == 0 || strcmp(err.rule, "tls_key") == 0) {
                 fprintf(stderr, "cctvhub apikey create: %s\n\n", err.message);
             }
             ok = 0;

@@ -40,6 +40,8 @@ typedef struct ch_apikey {
     int64_t revoked_at; /* ms since epoch, 0 = live */
     int64_t created_at;
     int64_t updated_at;
+    char *tls_key; /* optional: the client certificate's key ("sha256:" + 64 hex of its SPKI)
+                      the agency's system must show with this key (mutual TLS) */
 } ch_apikey_t;
 
 /* A login session: the cookie holds the token; only SHA-256(token) is stored. */

@@ -102,7 +102,7 @@ static const ch_store__col_t user_cols[] = {
 static const ch_store__col_t apikey_cols[] = {
     COL(ch_apikey_t, agency_id, INT64),  COL(ch_apikey_t, role, TEXT),
     COL(ch_apikey_t, secret_hash, TEXT), COL(ch_apikey_t, label, TEXT),
-    COL(ch_apikey_t, revoked_at, INT64),
+    COL(ch_apikey_t, revoked_at, INT64), COL(ch_apikey_t, tls_key, TEXT),
 };
 
 static const ch_store__col_t session_cols[] = {

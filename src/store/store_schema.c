@@ -174,7 +174,7 @@ static const ch_store__index_desc_t users_i[] = {U("users_name", "name")};
 
 static const ch_store__column_desc_t api_keys_c[] = {
     K("id"),          R("agency_id", "agencies(id)"), N("role", TEXT), N("secret_hash", TEXT),
-    C("label", TEXT), N("revoked_at", INTEGER),       STAMPS,
+    C("label", TEXT), N("revoked_at", INTEGER),       STAMPS,          C("tls_key", TEXT),
 };
 static const ch_store__index_desc_t api_keys_i[] = {I("api_keys_agency", "agency_id")};
 

@@ -10,6 +10,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -75,7 +76,8 @@ class Hub:
     the hub's requests carry its session cookie and CSRF token unless told otherwise. With
     nofile, the daemon runs with that descriptor limit (soft and hard)."""
 
-    def __init__(self, args=(), env=None, data_dir=None, admin=True, nofile=None):
+    def __init__(self, args=(), env=None, data_dir=None, admin=True, nofile=None, ca=None):
+        self.ca = ca  # HTTPS: the CA file its certificate is checked against
         self.tmp = tempfile.mkdtemp(prefix="cctvhub-it-")
         self.data_dir = data_dir or os.path.join(self.tmp, "var")
         self.log_path = os.path.join(self.tmp, "stderr.log")
@@ -124,7 +126,13 @@ class Hub:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
+    def tls_context(self):
+        return ssl.create_default_context(cafile=self.ca)
+
     def conn(self, timeout=30):
+        if self.ca:
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+                                               context=self.tls_context())
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
     def request(self, method, path, body=None, headers=None, auth=True):
@@ -168,6 +176,8 @@ class Hub:
         """Sends raw bytes on a fresh socket and returns everything read until close or
         timeout."""
         s = socket.create_connection(("127.0.0.1", self.port), timeout=read_timeout)
+        if self.ca:
+            s = self.tls_context().wrap_socket(s, server_hostname="127.0.0.1")
         try:
             s.sendall(data)
             if shutdown_write:

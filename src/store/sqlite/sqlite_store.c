@@ -350,9 +350,12 @@ static const char migration_10[] = "CREATE TABLE store_changes (\n"
                                    "    op INTEGER NOT NULL\n"
                                    ");\n";
 
+/* Mutual TLS: an API key may be bound to its agency's client certificate (its key). */
+static const char migration_11[] = "ALTER TABLE api_keys ADD COLUMN tls_key TEXT;\n";
+
 static const char *const migrations[] = {
-    migration_1, migration_2, migration_3, migration_4, migration_5,
-    migration_6, migration_7, migration_8, migration_9, migration_10,
+    migration_1, migration_2, migration_3, migration_4,  migration_5,  migration_6,
+    migration_7, migration_8, migration_9, migration_10, migration_11,
 };
 
 #define SCHEMA_VERSION ((int)CH_ARRAY_SIZE(migrations))

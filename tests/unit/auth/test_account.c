@@ -398,6 +398,15 @@ static void test_apikey_check_refuses_each_rule_with_its_field(void **state)
         {{.agency_id = fx->agency_id, .role = "admin"}, "apikey_role", "role"},
         {{.agency_id = fx->agency_id, .role = ""}, "apikey_role", "role"},
         {{.agency_id = fx->agency_id, .label = label}, "label", "label"},
+        {{.agency_id = fx->agency_id, .tls_key = "sha256:00"}, "tls_key", "tls_key"},
+        {{.agency_id = fx->agency_id,
+          .tls_key = "SHA256:0000000000000000000000000000000000000000000000000000000000000000"},
+         "tls_key",
+         "tls_key"},
+        {{.agency_id = fx->agency_id,
+          .tls_key = "sha256:000000000000000000000000000000000000000000000000000000000000000G"},
+         "tls_key",
+         "tls_key"},
     };
     for (size_t i = 0; i < CH_ARRAY_SIZE(cases); i++) {
         assert_refused(ch_auth_apikey_check(fx->st, &cases[i].req, &err), &err, CH_FAULT_INVALID,
@@ -442,7 +451,7 @@ static void test_apikey_create_makes_a_key_only_its_hash_stored(void **state)
     snprintf(want, sizeof(want), "{\"agency_id\":%lld,\"role\":\"agency\"}",
              (long long)fx->agency_id);
     assert_string_equal(fx->rec.details, want);
-    /* The key authenticates. */
+    /* The key authenticates; bound to no certificate, it needs none. */
     ch_auth_principal_t who;
     const char *why = NULL;
     char header[128];
@@ -453,6 +462,40 @@ static void test_apikey_create_makes_a_key_only_its_hash_stored(void **state)
                      0);
     assert_int_equal(who.kind, CH_AUTH_APIKEY);
     assert_int_equal(who.agency_id, fx->agency_id);
+    assert_int_equal(ch_auth_tls_binding_check(&who, NULL, &why), 0);
+    ch_apikey_fini(&made.key);
+}
+
+/* A key bound to a client certificate's key: stored and recorded with it, and then good only
+ * with that very certificate. */
+static void test_apikey_bound_to_a_certificate_needs_it(void **state)
+{
+    fixture_t *fx = *state;
+    ch_fault_t err;
+    ch_auth_apikey_made_t made;
+    const char *mine = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const char *other = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    ch_auth_apikey_req_t req = {.agency_id = fx->agency_id, .tls_key = mine};
+    assert_int_equal(ch_auth_apikey_create(fx->st, &req, &fx->recorder, &made, &err), 0);
+    assert_non_null(strstr(fx->rec.details, mine));
+    ch_apikey_t stored;
+    assert_int_equal(ch_store_apikey_get(fx->st, made.key.id, &stored), 0);
+    assert_string_equal(stored.tls_key, mine);
+    ch_apikey_fini(&stored);
+    char header[128];
+    snprintf(header, sizeof(header), "Bearer %s", made.text);
+    ch_slice_t authz = {header, strlen(header)};
+    ch_auth_config_t cfg = {0};
+    ch_auth_principal_t who;
+    const char *why = NULL;
+    assert_int_equal(ch_auth_authenticate(fx->st, &cfg, NULL, &authz, ch_time_now_ms(), &who, &why),
+                     0);
+    assert_string_equal(who.tls_key, mine);
+    assert_int_equal(ch_auth_tls_binding_check(&who, mine, &why), 0);
+    assert_int_equal(ch_auth_tls_binding_check(&who, NULL, &why), CH_EPERM);
+    assert_string_equal(why, "this API key needs its agency's client certificate");
+    assert_int_equal(ch_auth_tls_binding_check(&who, other, &why), CH_EPERM);
+    assert_string_equal(why, "the client certificate is not the one this API key is bound to");
     ch_apikey_fini(&made.key);
 }
 
@@ -609,6 +652,7 @@ int main(void)
         T(test_user_update_role_agency_and_password),
         T(test_apikey_check_refuses_each_rule_with_its_field),
         T(test_apikey_create_makes_a_key_only_its_hash_stored),
+        T(test_apikey_bound_to_a_certificate_needs_it),
         T(test_apikey_create_role_follows_the_agency_unless_given),
         T(test_apikey_create_without_its_record_changes_nothing),
         T(test_apikey_revoke_once_with_an_ending_record),
