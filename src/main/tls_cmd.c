@@ -14,9 +14,11 @@
 
 #include "net/net.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -396,7 +398,9 @@ static int tls_client(int argc, char **argv)
     ch_buf_appendf(&sub, "%s/clients", dir);
     ch_buf_appendf(&crt, "%s/%s.crt", sub.data, name);
     ch_buf_appendf(&key, "%s/%s.key", sub.data, name);
-    int rc = ch_main__mkdir_p(sub.data);
+    /* Only below an existing DIR: without one there is no CA, which the PKI says, and a
+     * mistyped --dir leaves no empty directories behind. */
+    int rc = mkdir(sub.data, 0750) == 0 || errno == EEXIST || errno == ENOENT ? 0 : -errno;
     if (rc != 0) {
         fprintf(stderr, "cctvhub tls client: cannot create %s: %s\n", sub.data, ch_strerror(rc));
         exit_code = CH_EXIT_STORE;

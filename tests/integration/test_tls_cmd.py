@@ -274,6 +274,9 @@ def test_help_usage_errors_and_missing_things_exit_with_the_documented_codes():
         check(code == 1 and "none.crt" in err, "fingerprint of a missing file: %d %s" % (code, err))
         code, out, err = tls("client", "x", "--dir", empty)
         check(code == 1 and "no CA" in err, "client without a CA: %d %s" % (code, err))
+        code, out, err = tls("client", "x", "--dir", os.path.join(tmp, "typo"))
+        check(code == 1 and "no CA" in err and not os.path.exists(os.path.join(tmp, "typo")),
+              "client with a missing --dir: %d %s" % (code, err))
         init(os.path.join(tmp, "tls"))
         code, out, err = tls("fingerprint", os.path.join(tmp, "tls", "ca.key"))
         check(code == 1 and "no certificate" in err, "fingerprint of a key: %d %s" % (code, err))
