@@ -330,6 +330,11 @@ static int tls_init(int argc, char **argv)
     }
     printf("\n  %s/server.key  its key (secret, mode 0600)\n", dir);
     printf("  server SPKI fingerprint %s\n", fp);
+    printf("\nthe hub serves it with tls.cert = %s/server.crt and tls.key = %s/server.key\n", dir,
+           dir);
+    printf("(CCTVHUB_TLS_CERT, CCTVHUB_TLS_KEY); agencies' client certificates are checked with "
+           "tls.client_ca = %s/ca.crt\nand, once one is revoked, tls.client_crl = %s/ca.crl\n",
+           dir, dir);
     printf("\nclients trust it with the CA's certificate, for example:\n");
     printf("  curl --cacert %s/ca.crt https://127.0.0.1:8443/api/v1/version\n", dir);
     printf("  ffprobe -tls_verify 1 -ca_file %s/ca.crt rtsps://127.0.0.1:322/...\n", dir);

@@ -111,6 +111,8 @@ def test_init_makes_a_server_certificate_that_s_client_and_curl_trust_with_the_c
         for want in ("curl --cacert %s/ca.crt https://127.0.0.1:8443/" % d,
                      "-tls_verify 1 -ca_file %s/ca.crt rtsps://" % d,
                      "localhost 127.0.0.1 ::1", "hub.test 10.9.8.7",
+                     "tls.cert = %s/server.crt" % d, "tls.key = %s/server.key" % d,
+                     "tls.client_ca = %s/ca.crt" % d,
                      openssl_fingerprint(os.path.join(d, "server.crt"))):
             check(want in out, "init's output lacks %r:\n%s" % (want, out))
         init(other)  # another CA, for the refusals
