@@ -23,6 +23,8 @@ static const char ch__usage[] =
     "  apikey    apikey create|revoke|list: API keys of agencies' systems\n"
     "  ledger    the provision ledger (PIPA Decree Art. 15) from the audit log, CSV or JSON\n"
     "  report    report availability --month YYYY-MM: cameras' availability per provider\n"
+    "  tls       tls init|client|revoke|fingerprint: a private CA, the hub's certificate,\n"
+    "            agencies' client certificates\n"
     "  version   print the version\n"
     "  help      print this text\n"
     "\n"
@@ -170,6 +172,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "report") == 0) {
         return ch_main_report(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "tls") == 0) {
+        return ch_main_tls(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("cctvhub %s (%s)\n", CH_VERSION, CH_GIT_REV);

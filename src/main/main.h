@@ -26,6 +26,8 @@ int ch_main_apikey(int argc, char **argv);
 int ch_main_ledger(int argc, char **argv);
 /* cctvhub report availability (report_cmd.c). */
 int ch_main_report(int argc, char **argv);
+/* cctvhub tls init|client|revoke|fingerprint: a private CA and its certificates (tls_cmd.c). */
+int ch_main_tls(int argc, char **argv);
 
 /*
  * Common options of every subcommand: --config FILE, --data-dir DIR, --store URL,

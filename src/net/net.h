@@ -503,9 +503,6 @@ int ch_net_tls_client_new(const ch_net_tls_config_t *cfg, ch_net_tls_t **out, ch
  * while its connections go on. Thread-safe. */
 ch_net_tls_t *ch_net_tls_ref(ch_net_tls_t *t);
 void ch_net_tls_unref(ch_net_tls_t *t);
-/* The SPKI fingerprint of an X509 certificate: "sha256:" and the lowercase hex of SHA-256
- * over its DER SubjectPublicKeyInfo (what pins a camera's key, binds an API key). */
-int ch_net_tls_spki(const void *x509, char out[CH_NET_TLS_SPKI_LEN]) CH_MUST_CHECK;
 
 /* c (opened, not reading yet) speaks TLS as a server from now on, with a handshake deadline
  * of handshake_ms (0: none). 0, or CH_EINVAL / CH_ENOMEM. */
@@ -531,5 +528,95 @@ const char *ch_net_conn_tls_peer_spki(const ch_net_conn_t *c);
 const char *ch_net_conn_tls_error(const ch_net_conn_t *c);
 /* "TLSv1.3", or NULL for plaintext. */
 const char *ch_net_conn_tls_version(const ch_net_conn_t *c);
+
+/* ---- PKI (tls_pki.c) -------------------------------------------------------------------- */
+
+/*
+ * A private certificate authority, for a first install and the tests (cctvhub tls): the CA,
+ * the hub's server certificate, agencies' client certificates, a certificate revocation list
+ * (CRL), and the SPKI fingerprint that binds an API key to a client certificate or pins a
+ * camera's self-signed one. Every key is ECDSA P-256 (PEM, PKCS#8, unencrypted, mode 0600),
+ * every signature ECDSA with SHA-256, every file PEM, written whole or not at all (a temporary
+ * file, fsync'd, then linked or renamed into place). Fallible calls return 0 or a negative
+ * code and, when err is not NULL, set *err to a message for people naming the file (free with
+ * ch_free; NULL on success). This is command-line work: nothing here runs on a loop.
+ */
+
+/* The CA's files in its directory: certificate, key (0600) and revocation list. */
+#define CH_NET_PKI_CA_CERT "ca.crt"
+#define CH_NET_PKI_CA_KEY  "ca.key"
+#define CH_NET_PKI_CA_CRL  "ca.crl"
+/* "sha256:" and 64 lowercase hex digits, and the NUL. */
+#define CH_NET_PKI_FINGERPRINT_SIZE 72
+
+struct x509_st; /* OpenSSL's X509 */
+
+/* Whether name may go into a certificate's subjectAltName: an IP literal (v4 or v6), or a DNS
+ * name of labels of letters, digits and hyphens (none at a label's ends), 1 to 63 bytes each
+ * and 253 in all, the first label possibly "*". 1 or 0. */
+int ch_net_pki_name_valid(const char *name);
+
+/*
+ * Makes a CA in dir (which must exist): dir/ca.key and dir/ca.crt, self-signed, CA:true
+ * (critical), keyCertSign and cRLSign (critical), subject CN = cn, valid for days days (1 to
+ * 36,500). An existing ca.key is never replaced unless force; with force the old CA's ca.crl
+ * is removed too (signed by a key that is gone, it could not be extended). CH_EEXIST (nothing
+ * written) when ca.key exists without force, CH_EINVAL for a bad cn or days, -errno for a
+ * file, CH_EIO when OpenSSL fails.
+ */
+int ch_net_pki_ca_make(const char *dir, const char *cn, int days, int force,
+                       char **err) CH_MUST_CHECK;
+
+typedef enum ch_net_pki_role {
+    CH_NET_PKI_SERVER = 1, /* extendedKeyUsage serverAuth; the file holds the chain */
+    CH_NET_PKI_CLIENT = 2, /* extendedKeyUsage clientAuth: an agency's system */
+} ch_net_pki_role_t;
+
+/* A certificate to issue. */
+typedef struct ch_net_pki_cert_req {
+    ch_net_pki_role_t role;
+    const char *cn;           /* the subject's common name (an agency's name, a host name) */
+    const char *const *names; /* subjectAltNames: DNS names ("*." first label allowed) or IP
+                                 literals (v4, v6); a server needs at least one */
+    size_t n_names;
+    int days; /* validity, 1 to 36,500 */
+} ch_net_pki_cert_req_t;
+
+/*
+ * Issues the certificate req describes, signed by the CA in ca_dir, with a key of its own and
+ * a random 128-bit serial: the key to key_path (0600), the certificate to cert_path (0644;
+ * for a server followed by the CA's certificate: the chain a server sends). Neither file is
+ * replaced unless force. CH_ENOENT when the CA's files are missing, CH_EPARSE when they do not
+ * load or do not match, CH_EINVAL for a bad request (the message names the bad name), CH_EEXIST
+ * (nothing written) when a file exists without force, -errno, CH_EIO.
+ */
+int ch_net_pki_cert_make(const char *ca_dir, const ch_net_pki_cert_req_t *req,
+                         const char *cert_path, const char *key_path, int force,
+                         char **err) CH_MUST_CHECK;
+
+/*
+ * Revokes the certificate in cert_path (its first certificate), which the CA in ca_dir must
+ * have issued (its own is refused): its serial is added to ca_dir/ca.crl (made when absent),
+ * which is signed again with thisUpdate now and nextUpdate in days days (1 to 36,500). A
+ * certificate already there stays once and *already (when not NULL) says so; the CRL is
+ * signed again all the same, which is how it is renewed before its nextUpdate. CH_EINVAL when
+ * the CA did not issue it, it is the CA's, or ca.crl is not the CA's; CH_ENOENT, CH_EPARSE,
+ * -errno, CH_EIO.
+ */
+int ch_net_pki_revoke(const char *ca_dir, const char *cert_path, int days, int *already,
+                      char **err) CH_MUST_CHECK;
+
+/*
+ * The SPKI fingerprint of cert: "sha256:" and the lowercase hex of SHA-256 over the DER of its
+ * SubjectPublicKeyInfo, what `openssl x509 -pubkey -noout | openssl pkey -pubin -outform der |
+ * sha256sum` prints. It names the key, not the certificate, so a certificate renewed with the
+ * same key keeps it. 0, or CH_EINVAL (NULL, or a certificate without a key).
+ */
+int ch_net_pki_fingerprint(const struct x509_st *cert,
+                           char out[CH_NET_PKI_FINGERPRINT_SIZE]) CH_MUST_CHECK;
+/* The same of the first certificate in the file at path (PEM, or DER). -errno, CH_EPARSE when
+ * it holds no certificate. */
+int ch_net_pki_fingerprint_file(const char *path, char out[CH_NET_PKI_FINGERPRINT_SIZE],
+                                char **err) CH_MUST_CHECK;
 
 #endif /* CH_NET_H */

@@ -355,32 +355,6 @@ void ch_net_tls_unref(ch_net_tls_t *t)
     }
 }
 
-int ch_net_tls_spki(const void *x509, char out[CH_NET_TLS_SPKI_LEN])
-{
-    out[0] = '\0';
-    X509_PUBKEY *pk = X509_get_X509_PUBKEY((const X509 *)x509);
-    unsigned char *der = NULL;
-    int n = pk != NULL ? i2d_X509_PUBKEY(pk, &der) : -1;
-    if (n <= 0) {
-        return CH_EINVAL;
-    }
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned mdlen = 0;
-    int ok = EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL);
-    OPENSSL_free(der);
-    if (ok != 1 || mdlen != 32) {
-        return CH_EINVAL;
-    }
-    static const char hex[] = "0123456789abcdef";
-    memcpy(out, "sha256:", 7);
-    for (unsigned i = 0; i < 32; i++) {
-        out[7 + 2 * i] = hex[md[i] >> 4];
-        out[8 + 2 * i] = hex[md[i] & 15];
-    }
-    out[7 + 64] = '\0';
-    return 0;
-}
-
 /* ---- a connection's TLS ------------------------------------------------------------------ */
 
 static BIO_METHOD *bio_method;
@@ -471,7 +445,7 @@ static int pin_verify(int preverify, X509_STORE_CTX *xs)
     }
     X509 *leaf = X509_STORE_CTX_get_current_cert(xs);
     char fp[CH_NET_TLS_SPKI_LEN];
-    if (leaf != NULL && ch_net_tls_spki(leaf, fp) == 0 && strcmp(fp, pin) == 0) {
+    if (leaf != NULL && ch_net_pki_fingerprint(leaf, fp) == 0 && strcmp(fp, pin) == 0) {
         X509_STORE_CTX_set_error(xs, X509_V_OK);
         return 1;
     }
@@ -588,7 +562,7 @@ static void tls_established(ch_net_tls_conn_t *t)
     t->ready = 1;
     X509 *peer = SSL_get0_peer_certificate(t->ssl);
     if (peer != NULL && SSL_get_verify_result(t->ssl) == X509_V_OK) {
-        if (ch_net_tls_spki(peer, t->peer_spki) != 0) {
+        if (ch_net_pki_fingerprint(peer, t->peer_spki) != 0) {
             t->peer_spki[0] = '\0';
         }
     }
@@ -714,3 +688,4 @@ const char *ch_net__tls_version(const ch_net_tls_conn_t *t)
 {
     return SSL_get_version(t->ssl);
 }
+_Static_assert(CH_NET_TLS_SPKI_LEN == CH_NET_PKI_FINGERPRINT_SIZE, "one fingerprint size");
