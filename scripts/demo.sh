@@ -4,8 +4,11 @@
 # cameras registered with the control center of the demo's event place, and a few requests to
 # try, down to live video through the relay. Ctrl-C stops it all cleanly.
 # usage: scripts/demo.sh [PATH-TO-cctvhub]
-# environment: CCTVHUB_HTTP_LISTEN (127.0.0.1:8080), CCTVHUB_RTSP_LISTEN (the relay,
-# 127.0.0.1:8554), CCTVHUB_DATA_DIR (./var), CCTVHUB_DEMO_CAMSIM_LISTEN (127.0.0.1:8555)
+# environment: CCTVHUB_HTTP_LISTEN (127.0.0.1:8080, HTTPS), CCTVHUB_RTSP_LISTEN (the relay,
+# 127.0.0.1:8554), CCTVHUB_RTSPS_LISTEN (the relay over TLS, 127.0.0.1:8322), CCTVHUB_DATA_DIR
+# (./var), CCTVHUB_DEMO_CAMSIM_LISTEN (127.0.0.1:8555)
+# The hub serves HTTPS and RTSPS with a private CA made once by `cctvhub tls init` in
+# <data>/tls; every curl here trusts that CA through CURL_CA_BUNDLE.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$top/build/release/cctvhub}
@@ -15,7 +18,8 @@ camsim_listen=${CCTVHUB_DEMO_CAMSIM_LISTEN:-127.0.0.1:8555}
 clips=$(cd "$(dirname "$bin")" && pwd)/camsim-clips
 files_dir=$top/../shared/data/cctv
 [ -d "$files_dir" ] || files_dir=$top/tests/data/cctv
-base="http://$listen"
+base="https://$listen"
+tls=$data_dir/tls
 # The event place of the examples below (Busan, Jung-gu), where the camsim cameras stand.
 lat=35.1035
 lon=129.034
@@ -38,6 +42,15 @@ trap 'stop_all; exit 0' INT TERM
 trap stop_all EXIT
 
 mkdir -p "$data_dir"
+# The hub's certificate, from a private CA made once (the CA's key stays in $tls, mode 0600).
+if [ ! -s "$tls/server.crt" ]; then
+    CCTVHUB_LOG_LEVEL=warn "$bin" tls init --dir "$tls" --data-dir "$data_dir" >/dev/null
+fi
+export CURL_CA_BUNDLE="$tls/ca.crt"
+export CCTVHUB_TLS_CERT="$tls/server.crt" CCTVHUB_TLS_KEY="$tls/server.key"
+export CCTVHUB_TLS_CLIENT_CA="$tls/ca.crt"
+[ -s "$tls/ca.crl" ] && export CCTVHUB_TLS_CLIENT_CRL="$tls/ca.crl"
+export CCTVHUB_RTSPS_LISTEN=${CCTVHUB_RTSPS_LISTEN:-127.0.0.1:8322}
 # The demo's administrator: made once, its password kept (mode 0600) beside the data.
 pwfile=$data_dir/demo-admin-password
 jar=$data_dir/demo-cookies
@@ -82,7 +95,9 @@ until curl -fsS "$base/api/v1/health" >/dev/null 2>&1; do
     sleep 0.1
 done
 
-echo "cctvhub is serving $base (data in $data_dir, log in $data_dir/cctvhub.log)"
+echo "cctvhub is serving $base over TLS (data in $data_dir, log in $data_dir/cctvhub.log)"
+echo "its certificate comes from the private CA $tls/ca.crt: trust it with"
+echo "  export CURL_CA_BUNDLE=$tls/ca.crt     (curl), or curl --cacert $tls/ca.crt"
 (umask 077 && : >"$jar")
 csrf=$(curl -sS -c "$jar" -H 'Content-Type: application/json' \
     -d "{\"username\":\"admin\",\"password\":\"$password\"}" "$base/api/v1/session" |
@@ -182,6 +197,9 @@ The operator console: open $base/ in a browser and log in as operator (password 
 $oppw); click the map near the camsim cameras ($lat, $lon) to open a
 112-center event there, then Play its cameras on the video wall.
 
+The hub speaks only TLS: first trust its CA (a browser: import $tls/ca.crt as an authority):
+  export CURL_CA_BUNDLE=$tls/ca.crt
+
 Try (the session cookie of admin is in $jar; requests that change state also need
 -H 'X-CSRF-Token: $csrf'):
   curl -s '$base/api/v1/health'
@@ -213,7 +231,7 @@ is in the URL), then watch one with ffplay or VLC through the relay:
        '$base/api/v1/events' | python3 -c 'import json, sys
 for g in json.load(sys.stdin)["grants"]:
     if g["camera_id"] in {$demo_ids}: print(g["rtsp_url"])'
-  ffplay -rtsp_transport tcp 'RTSP_URL'            # or: vlc --rtsp-tcp 'RTSP_URL'
+  ffplay -tls_verify 1 -ca_file $tls/ca.crt 'RTSP_URL'   # rtsps://: the video encrypted
   curl -s -b $jar '$base/api/v1/streams'          # the relay's pulls and viewers
   curl -s -b $jar '$base/api/v1/audit?action=view.start'   # who watched what, when
 
