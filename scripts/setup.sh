@@ -9,7 +9,7 @@ libcmocka-dev libsodium-dev libssl-dev curl python3 wrk nginx-light time openssl
 ffmpeg gstreamer1.0-tools gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi \
 python3-gst-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
 gstreamer1.0-plugins-ugly gstreamer1.0-libav chromium nodejs fonts-nanum \
-python3-prometheus-client mosquitto mosquitto-clients libmosquitto-dev"
+python3-prometheus-client mosquitto mosquitto-clients libmosquitto-dev libnss3-tools"
 
 missing=""
 for p in $PKGS; do

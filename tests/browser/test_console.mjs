@@ -46,9 +46,12 @@ async function clickMapAt(page, lat, lon) {
 }
 
 async function main() {
+  // Over HTTPS the hub's certificate comes from the test's CA, which the browser trusts as an
+  // authority through the NSS database in BROWSER_HOME (Chromium reads ~/.pki/nssdb).
   const browser = await chromium.launch({
     executablePath: env.CHROMIUM || '/usr/bin/chromium',
     args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required'],
+    env: env.BROWSER_HOME ? { ...env, HOME: env.BROWSER_HOME } : env,
   });
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));

@@ -27,6 +27,7 @@ from cameras import camsim  # noqa: E402
 from events import P, Site  # noqa: E402
 from mqtt import MQTT_PASSWORD, MQTT_USER, Broker  # noqa: E402
 from viewers import kill_spawned  # noqa: E402
+from pki import Pki  # noqa: E402
 
 WEB = os.path.join(hub.SOURCE_DIR, "web")
 BROWSER = os.path.join(hub.SOURCE_DIR, "tests", "browser")
@@ -170,9 +171,26 @@ def artifacts_dir():
     return d
 
 
+def browser_trusting(ca):
+    """A HOME whose NSS database (the one Chromium reads) trusts ca as an authority."""
+    home = tempfile.mkdtemp(prefix="cctvhub-browser-")
+    db = os.path.join(home, ".pki", "nssdb")
+    os.makedirs(db)
+    subprocess.run(["certutil", "-d", "sql:" + db, "-N", "--empty-password"], check=True,
+                   capture_output=True)
+    subprocess.run(["certutil", "-d", "sql:" + db, "-A", "-t", "C,,", "-n", "cctvhub-test-ca",
+                    "-i", ca], check=True, capture_output=True)
+    return home
+
+
 def test_an_operator_opens_an_event_on_the_map_and_watches_it_on_the_wall():
+    """Over HTTPS: the page, its API calls and its WebSocket video (wss://) all on TLS, with
+    the browser trusting the test CA."""
     broker = Broker()
     c = camsim()
+    pki = Pki()
+    pki.issue("server", "server")
+    home = browser_trusting(pki.ca)
     # Camera health probed every second (three failures in a row: offline), camera-offline
     # alerts late enough not to meet the bell's.
     s = Site(env={"CCTVHUB_HTTP_WEB_ROOT": WEB,
@@ -181,7 +199,10 @@ def test_an_operator_opens_an_event_on_the_map_and_watches_it_on_the_wall():
                   "CCTVHUB_ALERT_OFFLINE_AFTER_S": "3600",
                   "CCTVHUB_MQTT_URL": "mqtt://127.0.0.1:%d" % broker.port,
                   "CCTVHUB_MQTT_USERNAME": MQTT_USER,
-                  "CCTVHUB_MQTT_PASSWORD": MQTT_PASSWORD})
+                  "CCTVHUB_MQTT_PASSWORD": MQTT_PASSWORD,
+                  "CCTVHUB_TLS_CERT": pki.chain("server"),
+                  "CCTVHUB_TLS_KEY": pki.path("server.key"),
+                  "CCTVHUB_RTSPS_LISTEN": "none"}, ca=pki.ca)
     try:
         code, _, err = add_user(s.h.data_dir, "operator", "operator", OPERATOR_PASSWORD,
                                 agency=s.police)
@@ -223,7 +244,7 @@ def test_an_operator_opens_an_event_on_the_map_and_watches_it_on_the_wall():
         env.update({"MQTT_PORT": str(broker.port), "MQTT_USER": MQTT_USER,
                     "MQTT_PASSWORD": MQTT_PASSWORD,
                     "BELL_TOPIC": "cctvhub/%d/%d/event" % (s.provider, bell["id"])})
-        env.update({"CONSOLE_URL": "http://127.0.0.1:%d/" % s.h.port,
+        env.update({"CONSOLE_URL": "https://127.0.0.1:%d/" % s.h.port, "BROWSER_HOME": home,
                     "CONSOLE_USER": "operator", "CONSOLE_PASSWORD": OPERATOR_PASSWORD,
                     "EVENT_LAT": str(lat), "EVENT_LON": str(lon),
                     "CAMERA_H264": str(h264), "CAMERA_H265": str(h265),
@@ -248,6 +269,7 @@ def test_an_operator_opens_an_event_on_the_map_and_watches_it_on_the_wall():
         s.h.cleanup()
         c.stop()
         broker.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ class Site:
     an API key that opens events on them. All cameras stand within 30 m of P, so an event at P
     is granted every one of them."""
 
-    def __init__(self, env=None, flag=True, nofile=None):
+    def __init__(self, env=None, flag=True, nofile=None, ca=None):
         self.rtsp_port = free_port()
         # Refusals of one address are summed up per interval (ch_audit_refusal); these tests
         # space theirs by more than a short interval to see each on the record.
@@ -31,7 +31,7 @@ class Site:
             args = ["--rtsp", "127.0.0.1:%d" % self.rtsp_port]
         else:
             e["CCTVHUB_RTSP_LISTEN"] = "127.0.0.1:%d" % self.rtsp_port
-        self.h = Hub(args=args, env=e, nofile=nofile)
+        self.h = Hub(args=args, env=e, nofile=nofile, ca=ca)
         try:
             wait_for(self._listening, 15, "the relay does not listen on %d" % self.rtsp_port)
             _, a = self.h.json("POST", "/api/v1/agencies", {
