@@ -657,12 +657,15 @@ int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **
             abort();
         }
     }
+    char tls_at[80] = "none";
+    if (tls_fd >= 0) {
+        snprintf(tls_at, sizeof(tls_at), "%s:%d", tls_host, r->tls_port);
+    }
     ch_log(CH_LOG_INFO, "media",
-           "msg=\"relay listening\" rtsp=%s:%d rtsps=%s:%d loops=%u max_unauthorized=%u "
+           "msg=\"relay listening\" rtsp=%s:%d rtsps=%s loops=%u max_unauthorized=%u "
            "per_addr=%u auth_timeout_s=%u fd_reserve=%u nofile=%llu",
-           r->host, r->port, tls_fd >= 0 ? tls_host : "none", r->tls_port, n,
-           r->cfg.max_unauthorized, r->cfg.max_unauthorized_per_addr, r->cfg.auth_timeout_s,
-           r->cfg.fd_reserve, (unsigned long long)r->nofile);
+           r->host, r->port, tls_at, n, r->cfg.max_unauthorized, r->cfg.max_unauthorized_per_addr,
+           r->cfg.auth_timeout_s, r->cfg.fd_reserve, (unsigned long long)r->nofile);
     *out = r;
     return 0;
 }
