@@ -1,10 +1,12 @@
 """RTSPS (issue 17): the relay's viewers over TLS, against peers we did not write. A test CA and
 the hub's server certificate are made with the openssl CLI; the hub serves RTSP on rtsp.listen
-and RTSPS on rtsps.listen, and the grants' rtsp_url is the rtsps:// one. Viewers: ffprobe and
-GStreamer's rtspsrc checking the certificate against the CA (and refusing it without), Python's
-ssl module for a raw viewer and for what no player does (plaintext and random bytes to the TLS
-port, truncated records, handshakes left half open, a client certificate of another CA), and
-openssl s_client reading the certificate served before and after a SIGHUP reload.
+and RTSPS on rtsps.listen, and the grants' rtsp_url is the rtsps:// one. Viewers: ffprobe
+(Debian's ffmpeg 5.1 checks no certificate for rtsps://), GStreamer's rtspsrc checking the
+certificate against the CA (and refusing it without), Python's ssl module for a raw viewer and
+for what no player does (plaintext and random bytes to the TLS port, truncated records,
+handshakes left half open, more connections from one address than the door lets wait, a client
+certificate of another CA), and openssl s_client reading the certificate served before and
+after a SIGHUP reload.
 
 Everything is started here on free ports of 127.0.0.1 and stopped at the end. Environment:
 CH_RELAY_ONLY=name,name runs those cases only; CH_RELAY_VERBOSE=1 prints a failing case's
@@ -135,8 +137,8 @@ def client_context(ca, cert=None, key=None):
 class RtspTls(Rtsp):
     """The raw viewer of viewers.py inside TLS (the certificate checked against ctx's CA)."""
 
-    def __init__(self, port, ctx, timeout=15.0):
-        super().__init__(port, timeout=timeout)
+    def __init__(self, port, ctx, timeout=15.0, source=None):
+        super().__init__(port, timeout=timeout, source=source)
         self.s = ctx.wrap_socket(self.s, server_hostname="localhost")
 
 
@@ -373,6 +375,49 @@ def test_half_open_handshakes_do_not_stop_a_new_viewer_and_are_closed_at_their_d
         pki.cleanup()
 
 
+def test_the_door_counts_rtsps_connections_before_their_handshake():
+    pki = Pki("cctvhub test CA")
+    cert, key = pki.issue("localhost", 0x1001)
+    per_addr = 10
+
+    def refused(s):
+        _, _, data = s.h.request("GET", "/metrics")
+        m = re.search(r'^cctvhub_relay_refused_total\{reason="max_unauthorized_per_addr"\} (\d+)$',
+                      data.decode(), re.M)
+        return int(m.group(1)) if m else 0
+
+    def run(s):
+        cid, url = camera_playing(s, "door")
+        before = refused(s)
+        held = [socket.create_connection(("127.0.0.1", s.tls_port), timeout=5)
+                for _ in range(per_addr + 5)]
+        try:
+            # The address's cap (relay.max_unauthorized_per_addr) closes the five beyond it at
+            # once, before any handshake is spent on them; the first ten wait for theirs.
+            closed = 0
+            for x in held:
+                t, _ = closed_within(x, 0.3)
+                closed += t is not None
+            check(closed == 5, "%d of %d closed at the door, wanted 5" % (closed, len(held)))
+            wait_for(lambda: refused(s) == before + 5, 5, "5 refusals counted")
+            # A viewer from another address plays meanwhile.
+            v = RtspTls(s.tls_port, client_context(pki.ca), source="127.0.0.2")
+            try:
+                check(v.play(url)[0] == 200 and v.read_media(frames=5, timeout=10),
+                      "no viewer beside the door's waiting connections")
+            finally:
+                v.close()
+        finally:
+            for x in held:
+                x.close()
+
+    try:
+        rtsps_site(run, cert, key, env={
+            "CCTVHUB_RELAY_MAX_UNAUTHORIZED_PER_ADDR": str(per_addr)})
+    finally:
+        pki.cleanup()
+
+
 def test_truncated_records_close_only_that_connection():
     pki = Pki("cctvhub test CA")
     cert, key = pki.issue("localhost", 0x1001)
@@ -469,6 +514,7 @@ TESTS = [
     test_ffprobe_gstreamer_and_a_raw_viewer_decode_through_the_grants_rtsps_url,
     test_plaintext_random_bytes_and_a_foreign_client_certificate_close_only_that_connection,
     test_half_open_handshakes_do_not_stop_a_new_viewer_and_are_closed_at_their_deadline,
+    test_the_door_counts_rtsps_connections_before_their_handshake,
     test_truncated_records_close_only_that_connection,
     test_sighup_reload_keeps_the_viewer_and_new_viewers_get_the_new_certificate,
 ]
