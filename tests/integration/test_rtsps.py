@@ -375,6 +375,27 @@ def test_half_open_handshakes_do_not_stop_a_new_viewer_and_are_closed_at_their_d
         pki.cleanup()
 
 
+def test_grants_name_rtsps_public_url_and_never_the_plain_one():
+    pki = Pki("cctvhub test CA")
+    cert, key = pki.issue("localhost", 0x1001)
+
+    def run(s):
+        cid = s.camera("public", camsim().url("rtsps-public"))
+        _, ev = s.agency_call("POST", "/api/v1/events", {
+            "service": "112-center", "location": {"lat": P[0], "lon": P[1]},
+            "incident": "112-2026-18", "reason": "rtsps test", "duration_s": 600}, expect=201)
+        g = ev["grants"][0]
+        want = "rtsps://cctv.example.go.kr:322/cameras/%d?token=%s" % (cid, g["token"])
+        check(g["rtsp_url"] == want, "grant rtsp_url %s, wanted %s" % (g["rtsp_url"], want))
+
+    try:
+        rtsps_site(run, cert, key, env={
+            "CCTVHUB_RTSP_PUBLIC_URL": "rtsp://cctv.example.go.kr:8554",
+            "CCTVHUB_RTSPS_PUBLIC_URL": "rtsps://cctv.example.go.kr:322"})
+    finally:
+        pki.cleanup()
+
+
 def test_the_door_counts_rtsps_connections_before_their_handshake():
     pki = Pki("cctvhub test CA")
     cert, key = pki.issue("localhost", 0x1001)
@@ -514,6 +535,7 @@ TESTS = [
     test_ffprobe_gstreamer_and_a_raw_viewer_decode_through_the_grants_rtsps_url,
     test_plaintext_random_bytes_and_a_foreign_client_certificate_close_only_that_connection,
     test_half_open_handshakes_do_not_stop_a_new_viewer_and_are_closed_at_their_deadline,
+    test_grants_name_rtsps_public_url_and_never_the_plain_one,
     test_the_door_counts_rtsps_connections_before_their_handshake,
     test_truncated_records_close_only_that_connection,
     test_sighup_reload_keeps_the_viewer_and_new_viewers_get_the_new_certificate,
