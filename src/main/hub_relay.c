@@ -46,6 +46,7 @@ struct ch_main_relay {
     ch_event_follow_t *follow; /* the gate following the grants of the loop's handle */
     int prewarm;
     char listen[96];
+    char tls_listen[96];       /* rtsps.listen, or "" without RTSPS */
     pthread_t control;         /* the control loop's thread, the only one that reads st */
     ch_store_t *st;            /* the relay's own handle: cameras' stream URLs without the worker */
     ch_store_worker_t *worker; /* the hub's store worker, or NULL */
@@ -256,10 +257,29 @@ static int on_record(void *ud, const ch_media_record_t *r)
     return rc;
 }
 
+/* An RTSPS handshake failed (a client certificate of another CA, expired or revoked, or not
+ * TLS at all): a refusal on the record as HTTPS's are (serve.c), one per address and interval,
+ * the rest counted. Pool thread. */
+static void on_tls_refused(void *ud, const char *peer, const char *reason)
+{
+    ch_main_relay_t *mr = ud;
+    json_t *details =
+        json_pack("{s:s, s:s, s:s}", "reason", reason, "listener", "rtsps", "peer", peer);
+    ch_audit_entry_t e = {.actor = "anonymous",
+                          .action = "tls.refuse",
+                          .object = "tls",
+                          .outcome = "denied",
+                          .details = details};
+    if (ch_audit_refusal(mr->audit, peer, 401, &e) < 0) {
+        ch_log(CH_LOG_ERROR, "media", "msg=\"RTSPS refusal not audited\"");
+    }
+    json_decref(details);
+}
+
 /* ---- start, stop, streams ------------------------------------------------------------------ */
 
-int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_t pk[32],
-                         ch_store_t *st, ch_main_relay_t **out)
+int ch_main__relay_start(const ch_config_t *cfg, ch_net_tls_t *rtsps, ch_audit_t *audit,
+                         const uint8_t pk[32], ch_store_t *st, ch_main_relay_t **out)
 {
     *out = NULL;
     const char *pt = cfg->relay_pull_transport != NULL ? cfg->relay_pull_transport : "tcp";
@@ -268,6 +288,9 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_
     mr->gate = ch_event_gate_new(pk);
     mr->prewarm = cfg->relay_prewarm != 0;
     snprintf(mr->listen, sizeof(mr->listen), "%s", cfg->rtsp_listen);
+    if (rtsps != NULL && cfg->rtsps_listen != NULL) {
+        snprintf(mr->tls_listen, sizeof(mr->tls_listen), "%s", cfg->rtsps_listen);
+    }
     mr->control = pthread_self();
     char *serr = NULL;
     if (ch_store_open(cfg->store_url, &mr->st, &serr) != 0) {
@@ -290,6 +313,10 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_
         .max_unauthorized_per_addr = (unsigned)cfg->relay_max_unauthorized_per_addr,
         .auth_timeout_s = (unsigned)cfg->relay_auth_timeout_s,
         .fd_reserve = (unsigned)cfg->relay_fd_reserve,
+        .tls_listen = cfg->rtsps_listen,
+        .tls = mr->tls_listen[0] != '\0' ? rtsps : NULL,
+        .tls_handshake_ms = cfg->tls_handshake_timeout_ms,
+        .tls_refused = on_tls_refused,
         /* serve.c runs the control loop on libuv's default loop. */
         .control = uv_default_loop(),
         .want_source = on_want_source,
@@ -334,14 +361,28 @@ void ch_main__relay_stop(ch_main_relay_t *mr)
 
 void ch_main__relay_base(const ch_main_relay_t *mr, char *out, size_t cap)
 {
+    /* With RTSPS every viewer who follows the API is sent to the encrypted port. */
+    int tls = ch_media_relay_tls_port(mr->relay) != 0;
     char host[64];
     int port = 0;
-    if (ch_config_parse_listen(mr->listen, host, &port) != 0) {
+    if (ch_config_parse_listen(tls ? mr->tls_listen : mr->listen, host, &port) != 0) {
         snprintf(host, sizeof(host), "127.0.0.1");
     }
     int v6 = strchr(host, ':') != NULL;
-    snprintf(out, cap, "rtsp://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "",
-             ch_media_relay_port(mr->relay));
+    snprintf(out, cap, "%s://%s%s%s:%d", tls ? "rtsps" : "rtsp", v6 ? "[" : "", host, v6 ? "]" : "",
+             tls ? ch_media_relay_tls_port(mr->relay) : ch_media_relay_port(mr->relay));
+}
+
+int ch_main__relay_tls(const ch_main_relay_t *mr)
+{
+    return mr != NULL && ch_media_relay_tls_port(mr->relay) != 0;
+}
+
+void ch_main__relay_set_tls(ch_main_relay_t *mr, ch_net_tls_t *rtsps, uint64_t handshake_ms)
+{
+    if (mr != NULL) {
+        ch_media_relay_set_tls(mr->relay, rtsps, handshake_ms);
+    }
 }
 
 void ch_main__relay_camera_source(void *ud, int64_t camera_id)
@@ -492,6 +533,13 @@ void ch_main__relay_collect(ch_metrics_writer_t *w, void *ud)
             ch_metrics_label_t l = {"reason", ch_media_refusal_names[i]};
             ch_metrics_value_u64(w, &l, 1, t.refused[i]);
         }
+    }
+    if (ch_metrics_family(w, "cctvhub_rtsps_tls_handshake_failures_total", CH_METRICS_COUNTER,
+                          "RTSPS handshakes that failed (a bad or unknown client certificate, "
+                          "not TLS) or did not end within tls.handshake_timeout_ms.") == 0) {
+        ch_metrics_label_t f = {"reason", "failed"}, t2 = {"reason", "timeout"};
+        ch_metrics_value_u64(w, &f, 1, t.tls_failed);
+        ch_metrics_value_u64(w, &t2, 1, t.tls_timed_out);
     }
     size_t live = ch_event_gate_live(mr->gate);
     if (ch_metrics_family(w, "cctvhub_relay_grants", CH_METRICS_GAUGE,

@@ -25,17 +25,24 @@
 
 typedef struct ch_main_relay ch_main_relay_t;
 
-/* Starts the relay on cfg->rtsp_listen. 0, or prints why and returns a CH_EXIT_* code. st is
- * the control loop's handle, restored already by the event engine: the gate loads its active
- * grants (held when pre-warming) and follows its change feed (ch_event_follow_grants). */
-int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_t pk[32],
-                         ch_store_t *st, ch_main_relay_t **out);
+/* Starts the relay on cfg->rtsp_listen, and with rtsps (the RTSPS context; NULL: none) on
+ * cfg->rtsps_listen too, its failed handshakes audited as refusals (action tls.refuse). 0, or
+ * prints why and returns a CH_EXIT_* code. st is the control loop's handle, restored already
+ * by the event engine: the gate loads its active grants (held when pre-warming) and follows its
+ * change feed (ch_event_follow_grants). */
+int ch_main__relay_start(const ch_config_t *cfg, ch_net_tls_t *rtsps, ch_audit_t *audit,
+                         const uint8_t pk[32], ch_store_t *st, ch_main_relay_t **out);
+/* A reload's RTSPS context for new connections (ch_media_relay_set_tls). NULL mr is fine. */
+void ch_main__relay_set_tls(ch_main_relay_t *mr, ch_net_tls_t *rtsps, uint64_t handshake_ms);
+/* Whether the relay serves RTSPS. */
+int ch_main__relay_tls(const ch_main_relay_t *mr);
 /* The store worker that reads cameras' sources from now on (NULL: the relay's own handle, on
  * the loop). The worker closes before the relay stops: its last reads reach the relay. */
 void ch_main__relay_set_worker(ch_main_relay_t *mr, ch_store_worker_t *w);
 /* Closes every viewer (recorded) and pull; before the audit log closes. NULL is fine. */
 void ch_main__relay_stop(ch_main_relay_t *mr);
-/* "rtsp://HOST:PORT" with the port bound (rtsp.listen may ask for port 0). */
+/* The grants' base: "rtsps://HOST:PORT" of rtsps.listen with RTSPS, else "rtsp://HOST:PORT" of
+ * rtsp.listen, with the port bound (either may ask for port 0). */
 void ch_main__relay_base(const ch_main_relay_t *mr, char *out, size_t cap);
 /* Takes a browser's WebSocket upgrade (ch_api_services_t.live). */
 void ch_main__relay_live(void *ud, int fd, const void *raw, size_t len, ch_net_tls_conn_t *tls);

@@ -237,6 +237,7 @@ static void ch__serve_tls_apply(ch_serve_t *s, const ch_config_t *cfg)
     ch_http_server_set_tls(s->http, s->tls.http, cfg->tls_handshake_timeout_ms,
                            s->tls.http != NULL ? cfg->http_hsts_max_age_s : 0,
                            ch__serve_tls_refused, s);
+    ch_main__relay_set_tls(s->relay, s->tls.rtsps, cfg->tls_handshake_timeout_ms);
 }
 
 /* SIGHUP: read the configuration again (file, environment, the same flags); apply what can
@@ -745,7 +746,7 @@ static int ch__serve_http_start(ch_serve_t *s)
 /* The relay: its own threads; the engine's notices keep it in step with the grants. */
 static int ch__serve_relay_start(ch_serve_t *s)
 {
-    return ch_main__relay_start(&s->cfg, s->audit, s->node_pk, s->store, &s->relay);
+    return ch_main__relay_start(&s->cfg, s->tls.rtsps, s->audit, s->node_pk, s->store, &s->relay);
 }
 
 static void ch__serve_relay_stop(ch_serve_t *s)
@@ -939,9 +940,11 @@ static void ch__serve_urls(ch_serve_t *s, char *ws_base, size_t cap)
     }
     snprintf(ws_base, cap, "%s://%s:%d", s->tls.http != NULL ? "wss" : "ws", h,
              ch_http_server_port(s->http));
-    ch_main__relay_base(s->relay, s->rtsp_base, sizeof(s->rtsp_base));
-    if (s->cfg.rtsp_public_url != NULL) {
-        snprintf(s->rtsp_base, sizeof(s->rtsp_base), "%s", s->cfg.rtsp_public_url);
+    ch_main__relay_base(s->relay, s->rtsp_base, sizeof(s->rtsp_base)); /* rtsps:// with RTSPS */
+    const char *rtsp_public =
+        ch_main__relay_tls(s->relay) ? s->cfg.rtsps_public_url : s->cfg.rtsp_public_url;
+    if (rtsp_public != NULL) {
+        snprintf(s->rtsp_base, sizeof(s->rtsp_base), "%s", rtsp_public);
     }
     if (s->cfg.http_public_url != NULL) {
         int tls = strncmp(s->cfg.http_public_url, "https://", 8) == 0;

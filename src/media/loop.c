@@ -174,6 +174,42 @@ void ch_media__record(ch_media__loop_t *l, const ch_media_record_t *rec, ch_medi
     }
 }
 
+/* A failed RTSPS handshake, told on the pool: the hub audits it, which may wait for the disk. */
+typedef struct tls_job {
+    uv_work_t work;
+    ch_media_relay_t *relay;
+    char peer[64];
+    char why[128];
+} tls_job_t;
+
+static void tls_work(uv_work_t *w)
+{
+    tls_job_t *j = w->data;
+    j->relay->cfg.tls_refused(j->relay->cfg.ud, j->peer, j->why);
+}
+
+static void tls_after(uv_work_t *w, int status)
+{
+    (void)status;
+    ch_free(w->data);
+}
+
+void ch_media__tls_refused(ch_media__loop_t *l, const char *peer, const char *why)
+{
+    ch_media_relay_t *r = l->relay;
+    if (r->cfg.tls_refused == NULL) {
+        return;
+    }
+    tls_job_t *j = ch_calloc(1, sizeof(*j));
+    j->work.data = j;
+    j->relay = r;
+    snprintf(j->peer, sizeof(j->peer), "%s", peer);
+    snprintf(j->why, sizeof(j->why), "%s", why);
+    if (uv_queue_work(&l->loop, &j->work, tls_work, tls_after) != 0) {
+        ch_free(j);
+    }
+}
+
 /* ---- the snapshot ---------------------------------------------------------------------------- */
 
 static void free_snap(ch_media_stream_info_t *a, size_t n)
@@ -234,6 +270,8 @@ void ch_media_relay_totals(ch_media_relay_t *r, ch_media_relay_totals_t *out)
     }
     pthread_mutex_unlock(&r->lock);
     out->unauthorized = ch_net_door_count(&r->door, NULL);
+    out->tls_failed = atomic_load_explicit(&r->tls_failed, memory_order_relaxed);
+    out->tls_timed_out = atomic_load_explicit(&r->tls_timed_out, memory_order_relaxed);
     for (int i = 0; i < CH_MEDIA_REFUSED__COUNT; i++) {
         out->refused[i] = atomic_load_explicit(&r->refused[i], memory_order_relaxed);
     }
@@ -298,9 +336,14 @@ static void loop_tick(uv_timer_t *t)
         next = ch_media__conn_next(c);
         ch_media__conn_tick(c, now);
     }
-    if (l->listener_paused && l->listener != NULL) {
+    if (l->listener_paused) {
         l->listener_paused = 0;
-        ch_media__sock_want(l->listener, UV_READABLE);
+        if (l->listener != NULL) {
+            ch_media__sock_want(l->listener, UV_READABLE);
+        }
+        if (l->tls_listener != NULL) {
+            ch_media__sock_want(l->tls_listener, UV_READABLE);
+        }
     }
     if (now - l->last_snapshot_ms >= SNAPSHOT_MS) {
         l->last_snapshot_ms = now;
@@ -320,6 +363,10 @@ static void loop_stop(ch_media__loop_t *l)
     if (l->listener != NULL) {
         ch_media__sock_close(l->listener);
         l->listener = NULL;
+    }
+    if (l->tls_listener != NULL) {
+        ch_media__sock_close(l->tls_listener);
+        l->tls_listener = NULL;
     }
     uv_timer_stop(&l->tick);
     uv_close((uv_handle_t *)&l->tick, NULL);
@@ -394,7 +441,8 @@ static void *loop_main(void *arg)
 
 /* ---- the relay ------------------------------------------------------------------------------- */
 
-static int listen_socket(const char *host, int port, char *err, size_t errlen)
+/* A listening socket on host:port (key names the setting in errors), or a negative code. */
+static int listen_socket(const char *key, const char *host, int port, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t slen;
@@ -410,21 +458,44 @@ static int listen_socket(const char *host, int port, char *err, size_t errlen)
         a6->sin6_port = htons((uint16_t)port);
         slen = sizeof(*a6);
     } else {
-        snprintf(err, errlen, "rtsp.listen: %s is not an IP address", host);
+        snprintf(err, errlen, "%s: %s is not an IP address", key, host);
         return CH_EINVAL;
     }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        snprintf(err, errlen, "rtsp.listen: socket: %s", strerror(errno));
+        snprintf(err, errlen, "%s: socket: %s", key, strerror(errno));
         return -errno;
     }
     int one = 1;
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, slen) != 0 || listen(fd, 4096) != 0) {
         int e = errno;
-        snprintf(err, errlen, "rtsp.listen: cannot listen on %s:%d: %s", host, port, strerror(e));
+        snprintf(err, errlen, "%s: cannot listen on %s:%d: %s", key, host, port, strerror(e));
         close(fd);
         return -e;
+    }
+    return fd;
+}
+
+/* Listens on listen ("ADDR:PORT", key names the setting in errors): the socket, with *host and
+ * *port the address bound (the port the kernel picked for 0), or a negative code with err. */
+static int bind_listener(const char *key, const char *listen, char host[64], int *port, char *err,
+                         size_t errlen)
+{
+    if (ch_config_parse_listen(listen != NULL ? listen : "", host, port) != 0) {
+        snprintf(err, errlen, "%s: expected ADDR:PORT, got \"%s\"", key,
+                 listen != NULL ? listen : "");
+        return CH_EINVAL;
+    }
+    int fd = listen_socket(key, host, *port, err, errlen);
+    if (fd < 0) {
+        return fd;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0) {
+        *port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                                            : ntohs(((struct sockaddr_in *)&bound)->sin_port);
     }
     return fd;
 }
@@ -460,7 +531,7 @@ static int check_descriptors(ch_media_relay_t *r, unsigned loops, char *err, siz
         return 0;
     }
     r->nofile = (uint64_t)rl.rlim_cur;
-    uint64_t open = open_descriptors() + 1 + 4 * (uint64_t)loops;
+    uint64_t open = open_descriptors() + 2 + 4 * (uint64_t)loops;
     uint64_t need = open + r->cfg.max_unauthorized + r->cfg.fd_reserve;
     if (need <= r->nofile) {
         return 0;
@@ -521,23 +592,26 @@ int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **
         ch_free(r);
         return crc;
     }
-    if (ch_config_parse_listen(cfg->listen != NULL ? cfg->listen : "", r->host, &r->port) != 0) {
-        snprintf(err, errlen, "rtsp.listen: expected ADDR:PORT, got \"%s\"",
-                 cfg->listen != NULL ? cfg->listen : "");
-        ch_free(r);
-        return CH_EINVAL;
-    }
-    int fd = listen_socket(r->host, r->port, err, errlen);
+    int fd = bind_listener("rtsp.listen", cfg->listen, r->host, &r->port, err, errlen);
     if (fd < 0) {
         ch_free(r);
         return fd;
     }
-    struct sockaddr_storage bound;
-    socklen_t blen = sizeof(bound);
-    if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0) {
-        r->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
-                                              : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    int tls_fd = -1;
+    char tls_host[64] = "";
+    if (cfg->tls != NULL) {
+        tls_fd =
+            bind_listener("rtsps.listen", cfg->tls_listen, tls_host, &r->tls_port, err, errlen);
+        if (tls_fd < 0) {
+            close(fd);
+            ch_free(r);
+            return tls_fd;
+        }
     }
+    pthread_mutex_init(&r->tls_lock, NULL);
+    r->tls = ch_net_tls_ref(cfg->tls);
+    r->cfg.tls = NULL; /* r->tls, under tls_lock */
+    r->tls_handshake_ms = cfg->tls_handshake_ms;
     r->nloops = n;
     r->loops = ch_calloc(n, sizeof(*r->loops));
     r->snap = ch_calloc(n, sizeof(*r->snap));
@@ -573,17 +647,24 @@ int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **
         r->control_wake->data = r;
         uv_unref((uv_handle_t *)r->control_wake); /* keeps no loop alive */
     }
-    ch_media__listener_start(&r->loops[0], fd);
+    ch_media__listener_start(&r->loops[0], fd, 0);
+    if (tls_fd >= 0) {
+        ch_media__listener_start(&r->loops[0], tls_fd, 1);
+    }
     for (unsigned i = 0; i < n; i++) {
         if (pthread_create(&r->loops[i].thread, NULL, loop_main, &r->loops[i]) != 0) {
             ch_log(CH_LOG_ERROR, "media", "msg=\"pthread_create failed\"");
             abort();
         }
     }
+    char tls_at[80] = "none";
+    if (tls_fd >= 0) {
+        snprintf(tls_at, sizeof(tls_at), "%s:%d", tls_host, r->tls_port);
+    }
     ch_log(CH_LOG_INFO, "media",
-           "msg=\"relay listening\" rtsp=%s:%d loops=%u max_unauthorized=%u per_addr=%u "
-           "auth_timeout_s=%u fd_reserve=%u nofile=%llu",
-           r->host, r->port, n, r->cfg.max_unauthorized, r->cfg.max_unauthorized_per_addr,
+           "msg=\"relay listening\" rtsp=%s:%d rtsps=%s loops=%u max_unauthorized=%u "
+           "per_addr=%u auth_timeout_s=%u fd_reserve=%u nofile=%llu",
+           r->host, r->port, tls_at, n, r->cfg.max_unauthorized, r->cfg.max_unauthorized_per_addr,
            r->cfg.auth_timeout_s, r->cfg.fd_reserve, (unsigned long long)r->nofile);
     *out = r;
     return 0;
@@ -592,6 +673,25 @@ int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **
 int ch_media_relay_port(const ch_media_relay_t *r)
 {
     return r->port;
+}
+
+int ch_media_relay_tls_port(const ch_media_relay_t *r)
+{
+    return r != NULL ? r->tls_port : 0;
+}
+
+void ch_media_relay_set_tls(ch_media_relay_t *r, ch_net_tls_t *tls, uint64_t handshake_ms)
+{
+    if (r == NULL || r->tls_port == 0) {
+        return;
+    }
+    ch_net_tls_t *fresh = ch_net_tls_ref(tls);
+    pthread_mutex_lock(&r->tls_lock);
+    ch_net_tls_t *old = r->tls;
+    r->tls = fresh;
+    r->tls_handshake_ms = handshake_ms;
+    pthread_mutex_unlock(&r->tls_lock);
+    ch_net_tls_unref(old); /* connections that took it keep their own reference */
 }
 
 static void post_new(ch_media__loop_t *l, int kind, int64_t id, int delta)
@@ -641,6 +741,8 @@ void ch_media_relay_stop(ch_media_relay_t *r)
     ch_free(r->wanted);
     pthread_mutex_destroy(&r->control_lock);
     pthread_mutex_destroy(&r->lock);
+    ch_net_tls_unref(r->tls);
+    pthread_mutex_destroy(&r->tls_lock);
     ch_net_door_fini(&r->door);
     ch_free(r->snap);
     ch_free(r->nsnap);

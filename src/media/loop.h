@@ -55,9 +55,10 @@ struct ch_media__loop {
     pthread_t thread;
     pthread_mutex_t lock; /* guards inbox */
     ch_media__cmd_t *inbox, **inbox_tail;
-    ch_media__sock_t *listener; /* loop 0 only */
-    int listener_paused;        /* out of descriptors: resumed at the next tick */
-    atomic_int sweep_posted;    /* a CMD_SWEEP is in the inbox (any thread) */
+    ch_media__sock_t *listener;     /* loop 0 only */
+    ch_media__sock_t *tls_listener; /* loop 0 only, with RTSPS: its connections speak TLS */
+    int listener_paused;            /* out of descriptors: resumed at the next tick */
+    atomic_int sweep_posted;        /* a CMD_SWEEP is in the inbox (any thread) */
     ch_media__cam_t *cams;
     ch_media__conn_t *conns; /* every viewer connection of this loop */
     uv_idle_t more;          /* runs while viewers have more to write at the next turn */
@@ -81,6 +82,13 @@ struct ch_media_relay {
     ch_media__loop_t *loops;
     char host[64];
     int port;
+    /* RTSPS (cfg.tls): the port bound (0: none), and the context and handshake deadline new
+     * connections take, swapped by ch_media_relay_set_tls from any thread (under tls_lock). */
+    int tls_port;
+    pthread_mutex_t tls_lock;
+    ch_net_tls_t *tls;
+    uint64_t tls_handshake_ms;
+    _Atomic uint64_t tls_failed, tls_timed_out;
     /* Guarded by lock: each loop's last snapshot, for ch_media_relay_each_stream. */
     pthread_mutex_t lock;
     ch_media_stream_info_t **snap; /* per loop: an array of nsnap[i] (viewers inside) */
@@ -106,6 +114,9 @@ void ch_media__sweep_soon(ch_media_relay_t *r);
 /* Sends a record to the pool; done (may be NULL) runs on the loop with the result. */
 void ch_media__record(ch_media__loop_t *l, const ch_media_record_t *rec, ch_media__conn_t *c,
                       void (*done)(ch_media__conn_t *c, int rc));
+/* A failed RTSPS handshake of peer, for what (OpenSSL's reason): cfg.tls_refused runs on the
+ * pool (both copied). */
+void ch_media__tls_refused(ch_media__loop_t *l, const char *peer, const char *why);
 /* Asks the control loop for a camera's source (cfg.want_source runs there); 0, or CH_ENOENT
  * when the relay has no control loop to ask. Media thread. */
 int ch_media__want_source(ch_media_relay_t *r, int64_t camera_id);

@@ -207,6 +207,19 @@ typedef struct ch_media_relay_config {
      * ch_media_relay_stop closes it; that loop must turn once more before it is closed. */
     struct uv_loop_s *control;
     void (*want_source)(void *ud, int64_t camera_id);
+    /* RTSPS (rtsps://, RTSP inside TLS): with tls (a server context; the relay keeps its own
+     * reference) the relay also listens on tls_listen ("127.0.0.1:322"; port 0: the kernel
+     * picks, ch_media_relay_tls_port tells which), on loop 0 beside the plain listener. An
+     * accepted connection speaks TLS at once (ch_net_conn_tls_accept, its handshake within
+     * tls_handshake_ms, 0: none); it is at the door and under fd_reserve from its accept, as a
+     * plain one, and moves to its camera's loop with its TLS session. A handshake that fails
+     * (a bad client certificate, not TLS at all) or does not end in time closes that
+     * connection only; both are counted (ch_media_relay_totals), and a failure is told to
+     * tls_refused (may be NULL) with the peer and OpenSSL's reason. Pool thread. */
+    const char *tls_listen;
+    ch_net_tls_t *tls;
+    uint64_t tls_handshake_ms;
+    void (*tls_refused)(void *ud, const char *peer, const char *reason);
     /* 0 and *out; or 401 / 403 with *reason set (a static string). Media thread. */
     int (*authorize)(void *ud, const char *token, size_t len, int64_t camera_id,
                      ch_media_access_t *out, const char **reason);
@@ -228,6 +241,13 @@ void ch_media_relay_adopt(ch_media_relay_t *r, int fd, const void *raw, size_t l
 
 /* The port the relay listens on (the one picked when rtsp.listen asked for port 0). */
 int ch_media_relay_port(const ch_media_relay_t *r);
+/* The RTSPS port (the one picked for port 0), or 0 when the relay has no RTSPS listener. */
+int ch_media_relay_tls_port(const ch_media_relay_t *r);
+/* The context RTSPS connections accepted from now on speak TLS with, and their handshake
+ * deadline (a reload: a renewed certificate). The relay takes its own reference; connections
+ * already open keep theirs. tls NULL closes new RTSPS connections at once (never plaintext on
+ * the RTSPS port). No-op without an RTSPS listener. From any thread. */
+void ch_media_relay_set_tls(ch_media_relay_t *r, ch_net_tls_t *tls, uint64_t handshake_ms);
 /* Closes every viewer (each recorded, reason "shutdown") and pull, joins the threads, frees.
  * NULL is fine. */
 void ch_media_relay_stop(ch_media_relay_t *r);
@@ -301,6 +321,8 @@ typedef struct ch_media_relay_totals {
     /* Not from the snapshots: as of the call. */
     uint64_t unauthorized;                     /* connections waiting for authorization now */
     uint64_t refused[CH_MEDIA_REFUSED__COUNT]; /* connections refused at the door, since start */
+    uint64_t tls_failed;                       /* RTSPS handshakes that failed, since start */
+    uint64_t tls_timed_out; /* RTSPS handshakes that did not end within their deadline */
 } ch_media_relay_totals_t;
 void ch_media_relay_totals(ch_media_relay_t *r, ch_media_relay_totals_t *out);
 

@@ -61,7 +61,10 @@ struct ch_media__conn {
     int fd;                  /* before net is opened on a loop (accepted, handed over), or -1 */
     ch_buf_t carry;          /* bytes read before then, fed to net at the open */
     ch_net_tls_conn_t *tls_carry; /* its TLS session while it moves (with fd), or NULL */
-    int net_open;                 /* net was opened on this loop and its closed() has not run */
+    ch_net_tls_t *tls_accept;     /* accepted on the RTSPS port: the context its handshake
+                                     runs with once net is open (a reference), or NULL */
+    uint64_t tls_handshake_ms;
+    int net_open; /* net was opened on this loop and its closed() has not run */
     cam_t *cam;
     int64_t camera_id;
     char peer[64];
@@ -250,6 +253,7 @@ static void conn_free(conn_t *c)
     ch_buf_fini(&c->sending);
     ch_buf_fini(&c->carry);
     ch_net_tls_conn_free(c->tls_carry);
+    ch_net_tls_unref(c->tls_accept);
     ch_free(c);
 }
 
@@ -586,8 +590,13 @@ static void content_base(conn_t *c, const ch_proto_request_t *req, const ch_prot
         auth_len = req->target.len;
     }
     const char *at = memchr(req->target.ptr, '@', auth_len);
-    ch_buf_append(out, "rtsp://", 7);
-    const char *host = at != NULL ? at + 1 : req->target.ptr + 7;
+    /* The scheme of the port it came in on: a client follows Content-Base for its SETUP. */
+    if (ch_net_conn_is_tls(&c->net)) {
+        ch_buf_append(out, "rtsps://", 8);
+    } else {
+        ch_buf_append(out, "rtsp://", 7);
+    }
+    const char *host = at != NULL ? at + 1 : req->target.ptr + u->scheme.len + 3;
     if (host < req->target.ptr + auth_len) {
         ch_buf_append(out, host, (size_t)(req->target.ptr + auth_len - host));
     }
@@ -716,9 +725,34 @@ static void on_net_read(ch_net_conn_t *n)
     process(n->data);
 }
 
+/* An RTSPS handshake that failed (a bad client certificate, bytes that are not TLS) or did not
+ * end in time: counted, a failure told to the hub with OpenSSL's reason (it audits it as a
+ * refusal, as for HTTPS), and only this connection closed. */
+static void tls_handshake_failed(conn_t *c, int status)
+{
+    ch_media_relay_t *r = c->relay;
+    const char *why = ch_net_conn_tls_error(&c->net);
+    if (status == UV_ETIMEDOUT) {
+        atomic_fetch_add_explicit(&r->tls_timed_out, 1, memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(&r->tls_failed, 1, memory_order_relaxed);
+        if (status == UV_EPROTO) {
+            ch_media__tls_refused(c->loop, c->peer, why != NULL ? why : "TLS error");
+        }
+    }
+    ch_log(CH_LOG_DEBUG, "media", "msg=\"RTSPS handshake failed\" peer=%s reason=\"%s\"", c->peer,
+           why != NULL ? why : uv_err_name(status));
+}
+
 static void on_net_error(ch_net_conn_t *n, int status)
 {
-    ch_media__conn_close(n->data, status == UV_ENOBUFS ? "error" : "closed");
+    conn_t *c = n->data;
+    if (ch_net_conn_is_tls(n) && !ch_net_conn_tls_ready(n)) {
+        tls_handshake_failed(c, status);
+        ch_media__conn_close(c, "tls");
+        return;
+    }
+    ch_media__conn_close(c, status == UV_ENOBUFS ? "error" : "closed");
 }
 
 void ch_media__conn_adopt(ch_media__loop_t *l, conn_t *c)
@@ -751,6 +785,11 @@ void ch_media__conn_adopt(ch_media__loop_t *l, conn_t *c)
         ch_net_conn_tls_adopt(&c->net, c->tls_carry);
         c->tls_carry = NULL;
     }
+    if (rc == 0 && c->tls_accept != NULL) {
+        rc = ch_net_conn_tls_accept(&c->net, c->tls_accept, c->tls_handshake_ms);
+    }
+    ch_net_tls_unref(c->tls_accept);
+    c->tls_accept = NULL;
     if (rc == 0 && c->carry.len > 0) {
         rc = ch_net_conn_feed(&c->net, c->carry.data, c->carry.len);
     }
@@ -1251,6 +1290,8 @@ static conn_t *conn_new(ch_media_relay_t *r, int fd, const struct sockaddr_stora
     return c;
 }
 
+/* Loop 0's listeners: plain RTSP, or RTSPS (s is l->tls_listener), whose connections are
+ * refused and counted at the door exactly as plain ones before any handshake is spent. */
 static void on_accept(ch_media__sock_t *s, int status, int events)
 {
     (void)events;
@@ -1259,6 +1300,7 @@ static void on_accept(ch_media__sock_t *s, int status, int events)
         return;
     }
     ch_media_relay_t *r = l->relay;
+    int tls = s == l->tls_listener;
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
@@ -1286,6 +1328,17 @@ static void on_accept(ch_media__sock_t *s, int status, int events)
             close(fd);
             conn_free(c);
             continue;
+        }
+        if (tls) {
+            pthread_mutex_lock(&r->tls_lock);
+            c->tls_accept = ch_net_tls_ref(r->tls);
+            c->tls_handshake_ms = r->tls_handshake_ms;
+            pthread_mutex_unlock(&r->tls_lock);
+            if (c->tls_accept == NULL) {
+                close(fd); /* RTSPS turned off: never plaintext on its port */
+                conn_free(c);
+                continue;
+            }
         }
         int one = 1;
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -1342,12 +1395,17 @@ void ch_media_relay_adopt(ch_media_relay_t *r, int fd, const void *raw, size_t l
     ch_media__post(&r->loops[0], cmd);
 }
 
-void ch_media__listener_start(ch_media__loop_t *l, int fd)
+void ch_media__listener_start(ch_media__loop_t *l, int fd, int tls)
 {
-    l->listener = ch_media__sock_new(l, fd, l, on_accept);
-    if (l->listener == NULL) {
+    ch_media__sock_t *s = ch_media__sock_new(l, fd, l, on_accept);
+    if (s == NULL) {
         close(fd);
         return;
     }
-    ch_media__sock_want(l->listener, UV_READABLE);
+    if (tls) {
+        l->tls_listener = s;
+    } else {
+        l->listener = s;
+    }
+    ch_media__sock_want(s, UV_READABLE);
 }

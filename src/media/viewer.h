@@ -10,7 +10,9 @@
 #include "media/camera.h"
 
 /* For the loop. */
-void ch_media__listener_start(ch_media__loop_t *l, int fd);
+/* Listens on fd on loop 0: plain RTSP, or with tls RTSPS (each connection accepted with the
+ * relay's context in force). */
+void ch_media__listener_start(ch_media__loop_t *l, int fd, int tls);
 /* Takes a connection handed over to l; l NULL (the loop stopped) frees it. */
 void ch_media__conn_adopt(ch_media__loop_t *l, ch_media__conn_t *conn);
 void ch_media__conn_close(ch_media__conn_t *conn, const char *why);

@@ -41,7 +41,7 @@ static void sh(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(cmd, sizeof(cmd), fmt, ap);
     va_end(ap);
-    char full[2300];
+    char full[sizeof(cmd) + sizeof(dir) + 32];
     snprintf(full, sizeof(full), "cd %s && (%s) >/dev/null 2>&1", dir, cmd);
     assert_int_equal(system(full), 0);
 }
