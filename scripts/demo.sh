@@ -231,7 +231,8 @@ is in the URL), then watch one with ffplay or VLC through the relay:
        '$base/api/v1/events' | python3 -c 'import json, sys
 for g in json.load(sys.stdin)["grants"]:
     if g["camera_id"] in {$demo_ids}: print(g["rtsp_url"])'
-  ffplay -tls_verify 1 -ca_file $tls/ca.crt 'RTSP_URL'   # rtsps://: the video encrypted
+  ffplay 'RTSP_URL'        # rtsps://: the video encrypted (Debian's ffmpeg 5.1 does not check
+                           # the certificate; GStreamer's rtspsrc does, with the CA)
   curl -s -b $jar '$base/api/v1/streams'          # the relay's pulls and viewers
   curl -s -b $jar '$base/api/v1/audit?action=view.start'   # who watched what, when
 

@@ -337,8 +337,12 @@ static int tls_init(int argc, char **argv)
            dir, dir);
     printf("\nclients trust it with the CA's certificate, for example:\n");
     printf("  curl --cacert %s/ca.crt https://127.0.0.1:8080/api/v1/version\n", dir);
-    printf("  ffprobe -tls_verify 1 -ca_file %s/ca.crt rtsps://127.0.0.1:322/...\n", dir);
-    printf("  ffplay -tls_verify 1 -ca_file %s/ca.crt rtsps://127.0.0.1:322/...\n", dir);
+    printf("  gst-launch-1.0 rtspsrc location=rtsps://127.0.0.1:322/... ! decodebin ! "
+           "autovideosink\n    (GStreamer checks the chain: %s/ca.crt as rtspsrc's "
+           "tls-database, or among the system's CAs: update-ca-certificates)\n",
+           dir);
+    printf("  ffplay rtsps://127.0.0.1:322/... encrypts too, but Debian's ffmpeg 5.1 does not "
+           "check an rtsps:// server's certificate\n");
     printf("agencies' systems get client certificates: cctvhub tls client NAME --dir %s\n", dir);
 out:
     ch_free(err);

@@ -109,7 +109,7 @@ def test_init_makes_a_server_certificate_that_s_client_and_curl_trust_with_the_c
         check(mode(os.path.join(d, "server.key")) == 0o600, "server.key mode")
         # It says how to trust it, and names what it covers.
         for want in ("curl --cacert %s/ca.crt https://127.0.0.1:8080/" % d,
-                     "-tls_verify 1 -ca_file %s/ca.crt rtsps://" % d,
+                     "%s/ca.crt as rtspsrc's tls-database" % d,
                      "localhost 127.0.0.1 ::1", "hub.test 10.9.8.7",
                      "tls.cert = %s/server.crt" % d, "tls.key = %s/server.key" % d,
                      "tls.client_ca = %s/ca.crt" % d,
