@@ -27,9 +27,11 @@ typedef struct ch_main_relay ch_main_relay_t;
 
 /* Starts the relay on cfg->rtsp_listen. 0, or prints why and returns a CH_EXIT_* code. st is
  * the control loop's handle, restored already by the event engine: the gate loads its active
- * grants (held when pre-warming) and follows its change feed (ch_event_follow_grants). */
+ * grants (held when pre-warming) and follows its change feed (ch_event_follow_grants).
+ * client_tls (hub_tls.c's client context; the relay keeps a reference) carries the pulls of
+ * rtsps:// cameras. */
 int ch_main__relay_start(const ch_config_t *cfg, ch_audit_t *audit, const uint8_t pk[32],
-                         ch_store_t *st, ch_main_relay_t **out);
+                         ch_store_t *st, ch_net_tls_t *client_tls, ch_main_relay_t **out);
 /* The store worker that reads cameras' sources from now on (NULL: the relay's own handle, on
  * the loop). The worker closes before the relay stops: its last reads reach the relay. */
 void ch_main__relay_set_worker(ch_main_relay_t *mr, ch_store_worker_t *w);

@@ -88,7 +88,8 @@ static void probe(int kind, uint64_t timeout_ms, result_t *res)
     snprintf(url, sizeof(url), "rtsp://127.0.0.1:%d/stream1", port);
     memset(res, 0, sizeof(*res));
     ch_health__probe_t *list = NULL;
-    ch_health__probe_start(&loop, &list, 7, url, NULL, NULL, timeout_ms, on_result, res);
+    ch_health__probe_start(&loop, &list, 7, url, NULL, NULL, NULL, NULL, 0, timeout_ms, on_result,
+                           res);
     while (res->calls == 0) {
         uv_run(&loop, UV_RUN_ONCE);
     }
