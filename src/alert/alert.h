@@ -169,7 +169,7 @@ void ch_alert_live_close(ch_alert_live_t *live);
 typedef struct ch_alert_webhook ch_alert_webhook_t;
 
 typedef struct ch_alert_webhook_config {
-    const char *url;         /* http://host[:port]/path */
+    const char *url;         /* http://host[:port]/path, or https:// (over TLS) */
     int max_tries;           /* then the alert is dropped with a log; 0: 8 */
     uint64_t first_retry_ms; /* the first wait, doubled each try; 0: 1000 */
     uint64_t max_retry_ms;   /* the cap of the wait; 0: 60000 */
@@ -180,6 +180,13 @@ typedef struct ch_alert_webhook_config {
      * the secret, of the timestamp, a ".", and the body). The receiver recomputes it and
      * refuses a timestamp older than it tolerates (a replayed post). Copied. */
     const char *secret;
+    /* https://: the client context (net's ch_net_tls_client_new with tls.ca_bundle; referenced
+     * while the webhook lives) whose CAs the receiver's chain must lead to, its certificate
+     * naming the URL's host; each handshake within handshake_ms (0: the try's deadline alone).
+     * An https:// URL without it is refused (CH_EINVAL). http:// to a host other than this
+     * machine (localhost, 127.0.0.0/8) is logged as a warning: the alerts cross in clear. */
+    struct ch_net_tls *tls;
+    uint64_t handshake_ms;
 } ch_alert_webhook_config_t;
 
 /* POSTs each alert given by eng to url, one at a time in order, retrying with exponential

@@ -6,13 +6,16 @@
  * order raised; a try that fails (no connection, a timeout, a status other than 2xx) is retried
  * after a wait that doubles from first_retry_ms up to max_retry_ms; after max_tries the alert is
  * dropped with a log line, and so is a new alert that finds the queue full. Nothing here ever
- * blocks the loop.
+ * blocks the loop. An https:// URL speaks TLS inside the same connection (net's
+ * ch_net_conn_tls_connect): the receiver's chain must lead to the hub's CAs (tls.ca_bundle)
+ * and name the URL's host; a refused certificate is a failed try ("TLS: ...").
  */
 #include "alert/alert.h"
 #include "core/config.h"
 #include "net/net.h"
 #include "proto/proto.h"
 
+#include <arpa/inet.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +42,7 @@ struct ch_alert_webhook {
     char *path;
     char *host_header;
     char *secret; /* NULL: unsigned */
+    int https;    /* the URL is https:// (cfg.tls holds a reference) */
     item_t *q;    /* ring of cap items */
     size_t cap, head, count;
     uv_timer_t retry_timer;
@@ -74,6 +78,7 @@ static void wh_maybe_free(ch_alert_webhook_t *wh)
         ch_free(wh->q[(wh->head + i) % wh->cap].body);
     }
     ch_free(wh->q);
+    ch_net_tls_unref(wh->cfg.tls);
     ch_free(wh->path);
     ch_free(wh->host_header);
     if (wh->secret != NULL) {
@@ -200,6 +205,13 @@ static void attempt_end(attempt_t *a, int ok, const char *why)
  * head that fills the read buffer. */
 static void on_conn_error(ch_net_conn_t *c, int status)
 {
+    const char *tls_why = ch_net_conn_tls_error(c);
+    if (tls_why != NULL) {
+        char why[96];
+        snprintf(why, sizeof(why), "TLS: %s", tls_why); /* "unable to get local issuer ..." */
+        attempt_end(c->data, 0, why);
+        return;
+    }
     attempt_end(c->data, 0,
                 status == UV_ETIMEDOUT ? "timed out"
                 : status == UV_EOF     ? "closed before a complete answer"
@@ -248,8 +260,21 @@ static void on_connect(ch_net_dial_t *d, int status)
     a->conn.on_error = on_conn_error;
     a->has_conn = 1;
     a->open = 2; /* the dial closes now, the connection when the try ends */
-    if (ch_net_dial_conn(d, &a->conn, MAX_RESPONSE_HEAD, 0, on_dial_closed) != 0 ||
-        ch_net_conn_send(&a->conn, a->req.data, a->req.len) != 0 ||
+    ch_alert_webhook_t *wh = a->wh;
+    if (ch_net_dial_conn(d, &a->conn, MAX_RESPONSE_HEAD, 0, on_dial_closed) != 0) {
+        attempt_end(a, 0, "write failed");
+        return;
+    }
+    /* Over TLS the request waits inside the connection for the handshake to end. */
+    if (wh->https &&
+        ch_net_conn_tls_connect(&a->conn, wh->cfg.tls, wh->host, NULL, wh->cfg.handshake_ms) != 0) {
+        const char *tls_why = ch_net_conn_tls_error(&a->conn);
+        char why[96];
+        snprintf(why, sizeof(why), "TLS: %s", tls_why != NULL ? tls_why : "cannot start");
+        attempt_end(a, 0, why);
+        return;
+    }
+    if (ch_net_conn_send(&a->conn, a->req.data, a->req.len) != 0 ||
         ch_net_conn_read_start(&a->conn) != 0) {
         attempt_end(a, 0, "write failed");
     }
@@ -326,6 +351,17 @@ static void on_alert(void *ud, const json_t *alert)
     start_next(wh);
 }
 
+/* 1 when host is this machine: "localhost" or an address of 127.0.0.0/8 (IPv6 literals are
+ * not taken in the URL). */
+static int is_loopback(const char *host)
+{
+    struct in_addr a;
+    if (strcmp(host, "localhost") == 0) {
+        return 1;
+    }
+    return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
 int ch_alert_webhook_new(uv_loop_t *loop, ch_alert_engine_t *eng,
                          const ch_alert_webhook_config_t *cfg, ch_alert_webhook_t **out)
 {
@@ -336,15 +372,23 @@ int ch_alert_webhook_new(uv_loop_t *loop, ch_alert_engine_t *eng,
     ch_alert_webhook_t *wh = ch_calloc(1, sizeof(*wh));
     int port;
     const char *path;
-    if (ch_config_parse_http_url(cfg->url, wh->host, sizeof(wh->host), &port, &path) != 0) {
+    if (ch_config_parse_http_url(cfg->url, wh->host, sizeof(wh->host), &port, &path, &wh->https) !=
+            0 ||
+        (wh->https && cfg->tls == NULL)) {
         ch_free(wh);
         return CH_EINVAL;
+    }
+    if (!wh->https && !is_loopback(wh->host)) {
+        ch_log(CH_LOG_WARN, "alert",
+               "msg=\"webhook over plain http beyond this machine: alerts cross the network in "
+               "clear; an https:// URL is checked against tls.ca_bundle\" key=alert.webhook_url");
     }
     wh->loop = loop;
     wh->eng = eng;
     wh->cfg = *cfg;
     wh->cfg.url = NULL;
     wh->cfg.secret = NULL;
+    wh->cfg.tls = wh->https ? ch_net_tls_ref(cfg->tls) : NULL;
     wh->secret = cfg->secret != NULL ? ch_strdup(cfg->secret) : NULL;
     if (wh->cfg.max_tries <= 0) {
         wh->cfg.max_tries = 8;
@@ -365,7 +409,7 @@ int ch_alert_webhook_new(uv_loop_t *loop, ch_alert_engine_t *eng,
     wh->path = ch_strdup(path);
     ch_buf_t hh;
     ch_buf_init(&hh);
-    ch_buf_appendf(&hh, port == 80 ? "%s" : "%s:%d", wh->host, port);
+    ch_buf_appendf(&hh, port == (wh->https ? 443 : 80) ? "%s" : "%s:%d", wh->host, port);
     wh->host_header = ch_buf_steal(&hh);
     wh->cap = wh->cfg.max_queue;
     wh->q = ch_calloc(wh->cap, sizeof(*wh->q));

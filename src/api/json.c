@@ -341,28 +341,13 @@ int ch_api__agency_from_json(const json_t *body, ch_agency_t *rec, ch_api__err_t
 /* ---- cameras ------------------------------------------------------------------------------ */
 
 static const char *const camera_codecs[] = {"h264", "h265", NULL};
-static const char *const camera_settable[] = {"agency_id",
-                                              "name",
-                                              "lat",
-                                              "lon",
-                                              "road_address",
-                                              "lot_address",
-                                              "purpose",
-                                              "kind",
-                                              "heading_deg",
-                                              "fov_deg",
-                                              "range_m",
-                                              "pixels",
-                                              "retention_days",
-                                              "installed_ym",
-                                              "rtsp_url",
-                                              "rtsp_username",
-                                              "rtsp_password",
-                                              "codec",
-                                              "status",
-                                              "direction",
-                                              "note",
-                                              NULL};
+static const char *const camera_settable[] = {
+    "agency_id",      "name",         "lat",      "lon",
+    "road_address",   "lot_address",  "purpose",  "kind",
+    "heading_deg",    "fov_deg",      "range_m",  "pixels",
+    "retention_days", "installed_ym", "rtsp_url", "rtsp_username",
+    "rtsp_password",  "codec",        "tls_pin",  "status",
+    "direction",      "note",         NULL};
 static const char *const camera_readonly[] = {
     "id",          "created_at", "updated_at", "rtsp_configured", "flags", "source_file",
     "source_line", "source_key", NULL};
@@ -451,6 +436,20 @@ int ch_api__camera_from_json(const json_t *body, ch_camera_t *rec, ch_api__err_t
     }
     if (rc == 0) {
         rc = read_optional_enum(body, "codec", camera_codecs, &rec->codec, err);
+    }
+    if (rc == 0) {
+        rc = read_string(body, "tls_pin", 0, CH_REGISTRY_NAME_MAX, &rec->tls_pin, err);
+        if (rc == 0 && rec->tls_pin != NULL && !ch_registry_canon_tls_pin(rec->tls_pin)) {
+            ch_api__err_set(err, 400, "invalid", "tls_pin",
+                            "tls_pin must be \"sha256:\" and the 64 hex digits of the SHA-256 of "
+                            "the camera certificate's public key (SubjectPublicKeyInfo, DER)");
+            rc = CH_EINVAL;
+        } else if (rc == 0 && rec->tls_pin != NULL && !ch_registry_is_rtsps(rec->rtsp_url)) {
+            ch_api__err_set(err, 400, "invalid", "tls_pin",
+                            "tls_pin pins the key of a camera that speaks TLS: its rtsp_url must "
+                            "be rtsps://");
+            rc = CH_EINVAL;
+        }
     }
     if (rc == 0) {
         /* Without a position a camera cannot be "active" on a map: default accordingly. */

@@ -227,12 +227,13 @@ int ch_config_parse_mqtt_url(const char *s, char *host, size_t host_cap, int *po
 }
 
 int ch_config_parse_http_url(const char *s, char *host, size_t host_cap, int *port,
-                             const char **path)
+                             const char **path, int *tls)
 {
-    if (strncmp(s, "http://", 7) != 0) {
+    *tls = strncmp(s, "https://", 8) == 0;
+    if (!*tls && strncmp(s, "http://", 7) != 0) {
         return CH_EINVAL;
     }
-    const char *rest = s + 7;
+    const char *rest = s + (*tls ? 8 : 7);
     const char *slash = strchr(rest, '/');
     size_t alen = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
@@ -241,7 +242,7 @@ int ch_config_parse_http_url(const char *s, char *host, size_t host_cap, int *po
         }
     }
     if (memchr(rest, '@', alen) != NULL || memchr(rest, '[', alen) != NULL ||
-        ch__config_host_port(rest, alen, host, host_cap, 80, port) != 0) {
+        ch__config_host_port(rest, alen, host, host_cap, *tls ? 443 : 80, port) != 0) {
         return CH_EINVAL;
     }
     *path = slash != NULL ? slash : "/";
@@ -615,10 +616,10 @@ static int ch__config_set(ch_config_t *cfg, const ch_config_key_t *k, const char
             char h[256];
             int port;
             const char *path;
-            if (ch_config_parse_http_url(value, h, sizeof(h), &port, &path) != 0) {
+            int tls;
+            if (ch_config_parse_http_url(value, h, sizeof(h), &port, &path, &tls) != 0) {
                 ch_buf_appendf(&msg,
-                               "%s: %s: \"%s\" is not an http://host[:port]/path URL (https is "
-                               "not supported: put a TLS proxy in front)",
+                               "%s: %s: \"%s\" is not an https:// or http://host[:port]/path URL",
                                origin, k->name, value);
                 goto fail;
             }

@@ -241,11 +241,11 @@ int ch_config_parse_listen(const char *s, char host[64], int *port) CH_MUST_CHEC
 int ch_config_parse_mqtt_url(const char *s, char *host, size_t host_cap, int *port,
                              int *tls) CH_MUST_CHECK;
 
-/* Splits an http://host[:port][/path] URL (alert.webhook_url) into host, port (80 when none)
- * and *path (pointing into s; "/" when none); 0 or CH_EINVAL (another scheme, userinfo, an
- * IPv6 literal, spaces or controls, a bad port). */
+/* Splits an http:// or https://host[:port][/path] URL (alert.webhook_url) into host, port (80
+ * or 443 when none), *path (pointing into s; "/" when none) and *tls (https); 0 or CH_EINVAL
+ * (another scheme, userinfo, an IPv6 literal, spaces or controls, a bad port). */
 int ch_config_parse_http_url(const char *s, char *host, size_t host_cap, int *port,
-                             const char **path) CH_MUST_CHECK;
+                             const char **path, int *tls) CH_MUST_CHECK;
 
 /* One network: an address and its prefix length. IPv4 is held as IPv4-mapped IPv6
  * (::ffff:a.b.c.d, prefix + 96), so one comparison serves both families. */

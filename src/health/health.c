@@ -161,6 +161,9 @@ ch_health_t *ch_health_new(const ch_health_config_t *cfg)
 {
     ch_health_t *h = ch_calloc(1, sizeof(*h));
     h->cfg = *cfg;
+    if (h->cfg.tls != NULL) {
+        h->cfg.tls = ch_net_tls_ref(h->cfg.tls);
+    }
     if (h->cfg.concurrency == 0) {
         h->cfg.concurrency = 64;
     }
@@ -192,6 +195,7 @@ static void cam_free(ch_health__cam_t *c)
         ch_free(c->url);
         ch_free(c->user);
         ch_free(c->password);
+        ch_free(c->tls_pin);
         ch_free(c);
     }
 }
@@ -209,6 +213,7 @@ void ch_health_free(ch_health_t *h)
     }
     ch_free(h->cams);
     ch_free(h->added);
+    ch_net_tls_unref(h->cfg.tls);
     ch_free(h->heap);
     ch_free(h->records);
     ch_free(h);
@@ -337,7 +342,7 @@ static int str_same(const char *a, const char *b)
 }
 
 void ch_health_sync_camera(ch_health_t *h, int64_t camera_id, int64_t agency_id, const char *url,
-                           const char *user, const char *password)
+                           const char *user, const char *password, const char *tls_pin)
 {
     ch_health__cam_t *c = ch_health__find(h, camera_id);
     if (c == NULL) {
@@ -356,18 +361,21 @@ void ch_health_sync_camera(ch_health_t *h, int64_t camera_id, int64_t agency_id,
         }
         h->added[h->nadded++] = c;
     } else if (!str_same(c->url, url) || !str_same(c->user, user) ||
-               !str_same(c->password, password)) {
+               !str_same(c->password, password) || !str_same(c->tls_pin, tls_pin)) {
         c->changed = 1;
     }
     c->seen = h->sync_gen;
     c->agency_id = agency_id;
-    if (!str_same(c->url, url) || !str_same(c->user, user) || !str_same(c->password, password)) {
+    if (!str_same(c->url, url) || !str_same(c->user, user) || !str_same(c->password, password) ||
+        !str_same(c->tls_pin, tls_pin)) {
         ch_free(c->url);
         ch_free(c->user);
         ch_free(c->password);
+        ch_free(c->tls_pin);
         c->url = ch_strdup(url);
         c->user = ch_strdup(user);
         c->password = ch_strdup(password);
+        c->tls_pin = ch_strdup(tls_pin);
     }
 }
 
@@ -456,6 +464,7 @@ size_t ch_health_due(ch_health_t *h, int64_t now, ch_health_probe_req_t *out, si
         out[n].url = c->url;
         out[n].user = c->user;
         out[n].password = c->password;
+        out[n].tls_pin = c->tls_pin;
         n++;
     }
     return n;

@@ -69,6 +69,13 @@ typedef struct ch_health_config {
     unsigned keyframe_max_s;   /* a live pull without a keyframe this long is degraded; 0 = 10 */
     unsigned rescan_s;         /* the camera set is read again this often; 0 = 30 */
     uint64_t seed;             /* jitter; 0 = random */
+    /* A camera at an rtsps:// URL is probed over TLS with this client context (net's
+     * ch_net_tls_client_new: the CAs of tls.ca_bundle; a reference is kept until
+     * ch_health_free), its certificate checked against them and the URL's host, or, when the
+     * camera has a tls_pin, only its key against the pin; the handshake ends within
+     * tls_handshake_ms (0: the probe's deadline alone). NULL: such a probe fails. */
+    struct ch_net_tls *tls;
+    uint64_t tls_handshake_ms;
 } ch_health_config_t;
 
 typedef struct ch_health ch_health_t;
@@ -155,11 +162,11 @@ void ch_health_collect(ch_metrics_writer_t *w, void *ud);
 /* The camera set, read again: begin, then sync_camera for each camera to watch (any order),
  * then sync_end, which drops the cameras not named (a camera not in state unknown goes to
  * unknown first, a recorded transition: its observation ends) and schedules the new ones at a
- * random point of the next interval. A camera whose URL or credentials changed is probed again
- * soon. Strings are copied. */
+ * random point of the next interval. A camera whose URL, credentials or TLS pin changed is probed
+ * again soon. Strings are copied. */
 void ch_health_sync_begin(ch_health_t *h);
 void ch_health_sync_camera(ch_health_t *h, int64_t camera_id, int64_t agency_id, const char *url,
-                           const char *user, const char *password);
+                           const char *user, const char *password, const char *tls_pin);
 void ch_health_sync_end(ch_health_t *h, int64_t now_ms);
 
 /* The state a camera had when the hub stopped (from the store), so "since" survives restarts.
@@ -171,6 +178,7 @@ void ch_health_restore(ch_health_t *h, int64_t camera_id, ch_health_state_t stat
 typedef struct ch_health_probe_req {
     int64_t camera_id;
     const char *url, *user, *password;
+    const char *tls_pin; /* NULL: none */
 } ch_health_probe_req_t;
 
 /* Takes up to max due probes (next_probe <= now, concurrency not exceeded), marks them running

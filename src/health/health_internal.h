@@ -6,6 +6,7 @@
 #define CH_HEALTH_INTERNAL_H
 
 #include "health/health.h"
+#include "net/net.h"
 #include "proto/proto.h"
 
 #include <assert.h>
@@ -14,6 +15,7 @@
 typedef struct ch_health__cam {
     int64_t id, agency_id;
     char *url, *user, *password; /* never logged */
+    char *tls_pin;               /* NULL: none */
     ch_health_state_t state;
     int64_t since_ms;
     int64_t next_ms; /* next probe; INT64_MAX while running or when probes are off */
@@ -122,12 +124,16 @@ void ch_health__session_end(ch_health__session_t *s, ch_health_outcome_t outcome
 typedef void (*ch_health__probe_cb)(void *ud, int64_t camera_id, const ch_health_probe_result_t *r);
 
 /* Starts one probe of url on loop: connect, OPTIONS, DESCRIBE (answering Basic or Digest with
- * user/password or the URL's userinfo), within timeout_ms. The probe is on *list while it runs.
+ * user/password or the URL's userinfo), within timeout_ms; over TLS for rtsps:// with the client
+ * context tls (NULL: such a probe fails), the server's key checked against tls_pin when not NULL
+ * (else its chain and name), the handshake within handshake_ms (0: none of its own). The
+ * probe is on *list while it runs.
  * cb is called exactly once, maybe before this returns (a bad URL), also when aborted (outcome
  * FAILED, reason "aborted"); the probe leaves the list just before, and frees itself once its
  * handles are closed. Strings are copied. */
 void ch_health__probe_start(uv_loop_t *loop, ch_health__probe_t **list, int64_t camera_id,
                             const char *url, const char *user, const char *password,
+                            const char *tls_pin, ch_net_tls_t *tls, uint64_t handshake_ms,
                             uint64_t timeout_ms, ch_health__probe_cb cb, void *ud);
 /* Aborts a running probe (its callback runs at once). */
 void ch_health__probe_abort(ch_health__probe_t *p);

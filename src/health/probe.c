@@ -6,7 +6,10 @@
  * DESCRIBE, one answer to a challenge) and its answers, all within one deadline
  * (health.probe_timeout_s); a redirect closes the connection and begins again at its URL (the
  * session bounds them, as for the relay's pull). A probe costs the camera one short connection and
- * two or three answers; it never starts a stream.
+ * two or three answers; it never starts a stream. An rtsps:// camera is probed over TLS inside
+ * the same connection (net's ch_net_conn_tls_connect): its certificate checked against the
+ * hub's CAs and the URL's host, or its key against the camera's pin; a certificate refused is
+ * a failed probe whose reason says why ("TLS: certificate rejected", "TLS: hostname mismatch").
  */
 #include "health/health_internal.h"
 #include "net/net.h"
@@ -25,7 +28,10 @@ struct ch_health__probe {
     int open;           /* the dials and conns not yet closed */
     int redirecting;    /* once all are closed, begin again at the redirect */
     int done;
-    char user[128], pass[128]; /* the credentials, kept across redirects */
+    char user[128], pass[128];     /* the credentials, kept across redirects */
+    char pin[CH_NET_TLS_SPKI_LEN]; /* the camera's pinned key; empty: none */
+    ch_net_tls_t *tls;             /* the client context (a reference), or NULL */
+    uint64_t handshake_ms;
     int64_t camera_id;
     uint64_t t0_ns;
     uint64_t timeout_ms;
@@ -43,6 +49,7 @@ static void maybe_free(ch_health__probe_t *p)
 {
     if (p->done && p->open == 0) {
         ch_health__session_fini(&p->s);
+        ch_net_tls_unref(p->tls);
         ch_free(p);
     }
 }
@@ -165,9 +172,10 @@ static void on_read(ch_net_conn_t *c)
 static void fail_timeout(ch_health__probe_t *p)
 {
     fail(p, "no answer within %llu s (%s)", (unsigned long long)(p->timeout_ms / 1000),
-         p->on != ON_CONN                                  ? "connect"
-         : p->s.rtsp.state == CH_PROTO_RTSP_CLIENT_OPTIONS ? "OPTIONS"
-                                                           : "DESCRIBE");
+         p->on != ON_CONN                                    ? "connect"
+         : p->s.rtsp.tls && !ch_net_conn_tls_ready(&p->conn) ? "TLS handshake"
+         : p->s.rtsp.state == CH_PROTO_RTSP_CLIENT_OPTIONS   ? "OPTIONS"
+                                                             : "DESCRIBE");
 }
 
 /* The deadline, the camera gone, a failed read or write (a full buffer ends the session
@@ -180,6 +188,11 @@ static void on_conn_error(ch_net_conn_t *c, int status)
     }
     if (status == UV_ETIMEDOUT) {
         fail_timeout(p);
+        return;
+    }
+    const char *tls_why = ch_net_conn_tls_error(c);
+    if (tls_why != NULL) {
+        fail(p, "TLS: %s", tls_why); /* "certificate rejected" (the pin), "hostname mismatch" */
         return;
     }
     fail(p, "%s",
@@ -214,6 +227,16 @@ static void on_connected(ch_net_dial_t *d, int status)
     p->on = ON_CONN;
     p->open++; /* the dial closes now, the conn when the probe ends or is redirected */
     int rc = ch_net_dial_conn(d, &p->conn, CH_HEALTH__PROBE_IN, 0, on_dial_closed);
+    if (rc == 0 && p->s.rtsp.tls) {
+        /* The requests written next wait for the handshake inside the connection. */
+        rc = ch_net_conn_tls_connect(&p->conn, p->tls, p->s.rtsp.host,
+                                     p->pin[0] != '\0' ? p->pin : NULL, p->handshake_ms);
+        if (rc != 0) {
+            const char *why = ch_net_conn_tls_error(&p->conn);
+            fail(p, "TLS: %s", why != NULL ? why : ch_strerror(rc));
+            return;
+        }
+    }
     if (rc == 0) {
         rc = ch_net_conn_read_start(&p->conn);
     }
@@ -227,6 +250,7 @@ static void on_connected(ch_net_dial_t *d, int status)
 
 void ch_health__probe_start(uv_loop_t *loop, ch_health__probe_t **list, int64_t camera_id,
                             const char *url, const char *user, const char *password,
+                            const char *tls_pin, ch_net_tls_t *tls, uint64_t handshake_ms,
                             uint64_t timeout_ms, ch_health__probe_cb cb, void *ud)
 {
     ch_health__probe_t *p = ch_calloc(1, sizeof(*p));
@@ -243,6 +267,9 @@ void ch_health__probe_start(uv_loop_t *loop, ch_health__probe_t **list, int64_t 
     p->t0_ns = ch_time_mono_ns();
     p->timeout_ms = timeout_ms;
     p->deadline_ms = uv_now(loop) + timeout_ms;
+    snprintf(p->pin, sizeof(p->pin), "%s", tls_pin != NULL ? tls_pin : "");
+    p->tls = tls != NULL ? ch_net_tls_ref(tls) : NULL;
+    p->handshake_ms = handshake_ms;
     ch_health__session_init(&p->s);
     begin(p, url, user, password);
 }
@@ -252,6 +279,10 @@ static void begin(ch_health__probe_t *p, const char *url, const char *user, cons
 {
     if (ch_health__session_begin(&p->s, url, user, password) != 0) {
         finish(p);
+        return;
+    }
+    if (p->s.rtsp.tls && p->tls == NULL) {
+        fail(p, "rtsps:// needs the hub's TLS client, which is not set up");
         return;
     }
     p->dial.data = p;

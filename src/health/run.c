@@ -27,14 +27,14 @@
 
 static int sync_row(void *ud, const ch_store_stream_row_t *r)
 {
-    ch_health_sync_camera(ud, r->id, r->agency_id, r->url, r->user, r->password);
+    ch_health_sync_camera(ud, r->id, r->agency_id, r->url, r->user, r->password, r->tls_pin);
     return 0;
 }
 
 /* The camera set as read on the worker: each camera's strings copied. */
 typedef struct scan_row {
     int64_t id, agency_id;
-    char *url, *user, *password;
+    char *url, *user, *password, *tls_pin;
 } scan_row_t;
 
 typedef struct scan_job {
@@ -56,8 +56,12 @@ static int scan_row(void *ud, const ch_store_stream_row_t *r)
         j->cap = j->cap ? j->cap * 2 : 256;
         j->rows = ch_realloc(j->rows, j->cap * sizeof(*j->rows));
     }
-    j->rows[j->n++] = (scan_row_t){r->id, r->agency_id, dup_or_null(r->url), dup_or_null(r->user),
-                                   dup_or_null(r->password)};
+    j->rows[j->n++] = (scan_row_t){r->id,
+                                   r->agency_id,
+                                   dup_or_null(r->url),
+                                   dup_or_null(r->user),
+                                   dup_or_null(r->password),
+                                   dup_or_null(r->tls_pin)};
     return 0;
 }
 
@@ -80,6 +84,7 @@ static void scan_free(scan_job_t *j)
         ch_free(j->rows[i].url);
         free_secret(j->rows[i].user);
         free_secret(j->rows[i].password);
+        ch_free(j->rows[i].tls_pin);
     }
     ch_free(j->rows);
     ch_free(j);
@@ -105,7 +110,8 @@ static void scan_done(void *ud, int rc)
         if (rc == 0) {
             for (size_t i = 0; i < j->n; i++) {
                 const scan_row_t *r = &j->rows[i];
-                ch_health_sync_camera(h, r->id, r->agency_id, r->url, r->user, r->password);
+                ch_health_sync_camera(h, r->id, r->agency_id, r->url, r->user, r->password,
+                                      r->tls_pin);
             }
         } else {
             sync_failed(h, ch_strerror(rc));
@@ -340,8 +346,9 @@ static void start_due(ch_health_t *h, int64_t now)
         for (size_t i = 0; i < n; i++) {
             /* The request's strings are the camera's own: copied by the probe at once. */
             ch_health__probe_start(h->loop, &h->probes, reqs[i].camera_id, reqs[i].url,
-                                   reqs[i].user, reqs[i].password,
-                                   (uint64_t)h->cfg.timeout_s * 1000, on_probe, h);
+                                   reqs[i].user, reqs[i].password, reqs[i].tls_pin, h->cfg.tls,
+                                   h->cfg.tls_handshake_ms, (uint64_t)h->cfg.timeout_s * 1000,
+                                   on_probe, h);
         }
     } while (n == CH_ARRAY_SIZE(reqs));
     h->starting = 0;

@@ -8,6 +8,7 @@
 #include "main/main.h"
 
 #include <stdio.h>
+#include <string.h>
 
 struct ch_main_alerts {
     ch_alert_engine_t *eng;
@@ -63,7 +64,8 @@ static int mqtt_stats(void *ud, ch_health_devices_stats_t *out)
 }
 
 int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *st,
-                          const ch_geo_t *(*geo)(void *ud), void *geo_ud, ch_main_alerts_t **out)
+                          ch_net_tls_t *client_tls, const ch_geo_t *(*geo)(void *ud), void *geo_ud,
+                          ch_main_alerts_t **out)
 {
     *out = NULL;
     ch_main_alerts_t *ma = ch_calloc(1, sizeof(*ma));
@@ -90,6 +92,8 @@ int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *s
             .url = cfg->alert_webhook_url,
             .max_tries = (int)cfg->alert_webhook_max_tries,
             .secret = cfg->alert_webhook_secret,
+            .tls = client_tls,
+            .handshake_ms = cfg->tls_handshake_timeout_ms,
         };
         if (ch_alert_webhook_new(loop, ma->eng, &wcfg, &ma->webhook) != 0) {
             fprintf(stderr, "cctvhub serve: configuration error: alert.webhook_url: not usable\n");
@@ -98,9 +102,10 @@ int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *s
             ch_main__alerts_free(ma);
             return CH_EXIT_CONFIG;
         }
-        ch_log(CH_LOG_INFO, "alert", "msg=\"webhook on\" max_tries=%llu signed=%s",
+        ch_log(CH_LOG_INFO, "alert", "msg=\"webhook on\" max_tries=%llu signed=%s tls=%s",
                (unsigned long long)cfg->alert_webhook_max_tries,
-               cfg->alert_webhook_secret != NULL ? "yes" : "no");
+               cfg->alert_webhook_secret != NULL ? "yes" : "no",
+               strncmp(cfg->alert_webhook_url, "https://", 8) == 0 ? "yes" : "no");
     }
     uv_timer_init(loop, &ma->tick);
     ma->tick.data = ma;

@@ -18,6 +18,7 @@
 #include "core/config.h"
 #include "core/metrics.h"
 #include "geo/geo.h"
+#include "net/net.h"
 #include "store/store.h"
 
 #include <uv.h>
@@ -25,9 +26,11 @@
 typedef struct ch_main_alerts ch_main_alerts_t;
 
 /* Starts alerts (and MQTT when configured) on loop; geo(geo_ud) gives the geo index at each
- * bell (NULL: none yet). 0, or prints why and returns a CH_EXIT_* code. */
+ * bell (NULL: none yet); client_tls (hub_tls.c's client context, referenced) carries an
+ * https:// webhook. 0, or prints why and returns a CH_EXIT_* code. */
 int ch_main__alerts_start(uv_loop_t *loop, const ch_config_t *cfg, ch_store_t *st,
-                          const ch_geo_t *(*geo)(void *ud), void *geo_ud, ch_main_alerts_t **out);
+                          ch_net_tls_t *client_tls, const ch_geo_t *(*geo)(void *ud), void *geo_ud,
+                          ch_main_alerts_t **out);
 /* Fills the API's alert services: the engine, its live feed, the device watch's views. */
 void ch_main__alerts_services(ch_main_alerts_t *ma, ch_api_services_t *svc);
 /* The store worker that the alert engine writes alerts on and the MQTT device watch rereads

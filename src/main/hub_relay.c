@@ -96,8 +96,8 @@ static int on_authorize(void *ud, const char *token, size_t len, int64_t camera_
     }
 }
 
-/* Reads the camera's stream URL and credentials from st into *src (left empty when the camera
- * is gone or has no URL). The worker's thread, or the control loop without a worker. */
+/* Reads the camera's stream URL, credentials and TLS pin from st into *src (left empty when the
+ * camera is gone or has no URL). The worker's thread, or the control loop without a worker. */
 static void read_source(ch_store_t *st, int64_t camera_id, ch_media_source_t *src)
 {
     memset(src, 0, sizeof(*src));
@@ -109,6 +109,7 @@ static void read_source(ch_store_t *st, int64_t camera_id, ch_media_source_t *sr
         snprintf(src->user, sizeof(src->user), "%s", cam.rtsp_username ? cam.rtsp_username : "");
         snprintf(src->password, sizeof(src->password), "%s",
                  cam.rtsp_password ? cam.rtsp_password : "");
+        snprintf(src->tls_pin, sizeof(src->tls_pin), "%s", cam.tls_pin ? cam.tls_pin : "");
     }
     ch_camera_fini(&cam);
 }
@@ -279,7 +280,8 @@ static void on_tls_refused(void *ud, const char *peer, const char *reason)
 /* ---- start, stop, streams ------------------------------------------------------------------ */
 
 int ch_main__relay_start(const ch_config_t *cfg, ch_net_tls_t *rtsps, ch_audit_t *audit,
-                         const uint8_t pk[32], ch_store_t *st, ch_main_relay_t **out)
+                         const uint8_t pk[32], ch_store_t *st, ch_net_tls_t *client_tls,
+                         ch_main_relay_t **out)
 {
     *out = NULL;
     const char *pt = cfg->relay_pull_transport != NULL ? cfg->relay_pull_transport : "tcp";
@@ -309,6 +311,8 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_net_tls_t *rtsps, ch_audit_t
         .backoff_max_s = (unsigned)cfg->relay_backoff_max_s,
         .viewer_budget = (size_t)cfg->relay_viewer_budget_kb * 1024,
         .pull_udp = strcmp(pt, "udp") == 0,
+        .pull_tls = client_tls,
+        .pull_handshake_ms = cfg->tls_handshake_timeout_ms,
         .max_unauthorized = (unsigned)cfg->relay_max_unauthorized,
         .max_unauthorized_per_addr = (unsigned)cfg->relay_max_unauthorized_per_addr,
         .auth_timeout_s = (unsigned)cfg->relay_auth_timeout_s,

@@ -29,9 +29,11 @@ typedef struct ch_main_relay ch_main_relay_t;
  * cfg->rtsps_listen too, its failed handshakes audited as refusals (action tls.refuse). 0, or
  * prints why and returns a CH_EXIT_* code. st is the control loop's handle, restored already
  * by the event engine: the gate loads its active grants (held when pre-warming) and follows its
- * change feed (ch_event_follow_grants). */
+ * change feed (ch_event_follow_grants). client_tls (hub_tls.c's client context; the relay
+ * keeps a reference) carries the pulls of rtsps:// cameras. */
 int ch_main__relay_start(const ch_config_t *cfg, ch_net_tls_t *rtsps, ch_audit_t *audit,
-                         const uint8_t pk[32], ch_store_t *st, ch_main_relay_t **out);
+                         const uint8_t pk[32], ch_store_t *st, ch_net_tls_t *client_tls,
+                         ch_main_relay_t **out);
 /* A reload's RTSPS context for new connections (ch_media_relay_set_tls). NULL mr is fine. */
 void ch_main__relay_set_tls(ch_main_relay_t *mr, ch_net_tls_t *rtsps, uint64_t handshake_ms);
 /* Whether the relay serves RTSPS. */

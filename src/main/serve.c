@@ -746,7 +746,8 @@ static int ch__serve_http_start(ch_serve_t *s)
 /* The relay: its own threads; the engine's notices keep it in step with the grants. */
 static int ch__serve_relay_start(ch_serve_t *s)
 {
-    return ch_main__relay_start(&s->cfg, s->tls.rtsps, s->audit, s->node_pk, s->store, &s->relay);
+    return ch_main__relay_start(&s->cfg, s->tls.rtsps, s->audit, s->node_pk, s->store,
+                                s->tls.client, &s->relay);
 }
 
 static void ch__serve_relay_stop(ch_serve_t *s)
@@ -765,7 +766,8 @@ static const ch_geo_t *ch__serve_geo(void *ud)
 /* Alerts and devices over MQTT (hub_alert.c). */
 static int ch__serve_alerts_start(ch_serve_t *s)
 {
-    return ch_main__alerts_start(s->loop, &s->cfg, s->store, ch__serve_geo, s, &s->alerts);
+    return ch_main__alerts_start(s->loop, &s->cfg, s->store, s->tls.client, ch__serve_geo, s,
+                                 &s->alerts);
 }
 
 static void ch__serve_alerts_stop(ch_serve_t *s)
@@ -788,6 +790,8 @@ static int ch__serve_health_start(ch_serve_t *s)
         .min_fps = (unsigned)s->cfg.health_min_fps,
         .keyframe_max_s = (unsigned)s->cfg.health_keyframe_max_s,
         .rescan_s = (unsigned)s->cfg.health_rescan_s,
+        .tls = s->tls.client, /* rtsps:// cameras */
+        .tls_handshake_ms = s->cfg.tls_handshake_timeout_ms,
     };
     s->health = ch_health_new(&hc);
     ch_health_set_listener(s->health, ch__serve_camera_state, s->alerts);

@@ -552,6 +552,7 @@ int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **
     *out = NULL;
     ch_media_relay_t *r = ch_calloc(1, sizeof(*r));
     r->cfg = *cfg;
+    r->cfg.pull_tls = NULL; /* referenced once the start cannot fail */
     if (r->cfg.idle_stop_s == 0) {
         r->cfg.idle_stop_s = 10;
     }
@@ -646,6 +647,9 @@ int ch_media_relay_start(const ch_media_relay_config_t *cfg, ch_media_relay_t **
         }
         r->control_wake->data = r;
         uv_unref((uv_handle_t *)r->control_wake); /* keeps no loop alive */
+    }
+    if (cfg->pull_tls != NULL) {
+        r->cfg.pull_tls = ch_net_tls_ref(cfg->pull_tls);
     }
     ch_media__listener_start(&r->loops[0], fd, 0);
     if (tls_fd >= 0) {
@@ -748,6 +752,7 @@ void ch_media_relay_stop(ch_media_relay_t *r)
     ch_free(r->nsnap);
     ch_free(r->totals);
     ch_free(r->loops);
+    ch_net_tls_unref(r->cfg.pull_tls);
     ch_free(r);
 }
 

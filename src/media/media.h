@@ -146,9 +146,12 @@ typedef struct ch_media_relay ch_media_relay_t;
 
 /* Where a camera's stream comes from. */
 typedef struct ch_media_source {
-    char url[1024]; /* rtsp://[user:pass@]host[:port]/path */
+    char url[1024]; /* rtsp://[user:pass@]host[:port]/path, or rtsps:// (over TLS) */
     char user[128]; /* used when the URL has no userinfo; may be empty */
     char password[128];
+    char tls_pin[CH_NET_TLS_SPKI_LEN]; /* rtsps://: the only key accepted ("sha256:..."); empty:
+                                          the chain must lead to the relay's CAs (pull_tls) and
+                                          carry the URL's host */
 } ch_media_source_t;
 
 /* What a viewer's credential allows. */
@@ -187,6 +190,12 @@ typedef struct ch_media_relay_config {
     size_t viewer_budget;   /* bytes a viewer may lag before it skips; 0 = 4 MiB */
     size_t window;          /* packets kept per camera (see the store); 0 = 8192 */
     int pull_udp;           /* ask cameras for RTP over UDP (TCP interleaved when refused) */
+    /* Pulls of rtsps:// cameras speak TLS with this client context (net's
+     * ch_net_tls_client_new with tls.ca_bundle; the relay keeps a reference until it is
+     * freed), each handshake within pull_handshake_ms (0: the pull's step deadline alone).
+     * NULL: such a pull fails. */
+    struct ch_net_tls *pull_tls;
+    uint64_t pull_handshake_ms;
     /* The door (viewers' connections before their token is accepted; OPTIONS needs none):
      * at most max_unauthorized of them at once (0 = 256: a newcomer beyond closes the oldest),
      * max_unauthorized_per_addr from one address, an IPv6 /64 counting as one (0 = 32: a

@@ -8,7 +8,11 @@
  * frames, stall detection, reconnects with capped exponential backoff. Packets are inspected
  * by the codec module (access units, keyframes, parameter sets), their sequence numbers,
  * timestamps and SSRC rewritten so viewers see one continuous stream across reconnects, and
- * stored once in the camera's fan-out store.
+ * stored once in the camera's fan-out store. An rtsps:// camera is pulled over TLS inside the
+ * same connection (net's ch_net_conn_tls_connect with the relay's client context): its chain
+ * checked against the hub's CAs and the URL's host, or only its key against the camera's pin;
+ * a refused certificate fails the pull like any other error, its reason in last_error (which
+ * health shows as the camera's).
  */
 #include "media/pull.h"
 
@@ -199,7 +203,9 @@ static int on_describe(cam_t *c)
         return -1;
     }
     uint16_t udp_port = 0;
-    if (c->loop->relay->cfg.pull_udp && !p->rtsp.udp_refused &&
+    /* Over TLS the video stays in the TLS connection (interleaved): RTP over UDP beside it
+     * would cross the network in clear. */
+    if (c->loop->relay->cfg.pull_udp && !p->rtsp.tls && !p->rtsp.udp_refused &&
         (p->udp_port != 0 || open_udp(c) == 0)) {
         udp_port = p->udp_port;
     }
@@ -502,7 +508,14 @@ static void on_conn_error(ch_net_conn_t *conn, int status)
 {
     cam_t *c = conn->data;
     pull_t *p = &c->pull;
-    if (status == UV_ETIMEDOUT) {
+    const char *tls_why = ch_net_conn_tls_error(conn);
+    if (status == UV_ETIMEDOUT && p->rtsp.tls && !ch_net_conn_tls_ready(conn)) {
+        fail(c, "TLS: the camera's handshake did not end in time");
+    } else if (tls_why != NULL) {
+        /* "certificate rejected" (not the pinned key), "hostname mismatch", "unable to get
+         * local issuer certificate" (a CA the hub does not trust) */
+        fail(c, "TLS: %s", tls_why);
+    } else if (status == UV_ETIMEDOUT) {
         fail(c, "the camera did not answer within %d s (%s)", STEP_MS / 1000,
              p->state == PULL_OPTIONS    ? "OPTIONS"
              : p->state == PULL_DESCRIBE ? "DESCRIBE"
@@ -674,6 +687,18 @@ static void on_dialled(ch_net_dial_t *d, int status)
     conn->on_error = on_conn_error;
     int rc = ch_net_dial_conn(d, conn, CH_MEDIA__PULL_IN, CH_MEDIA__PULL_OUT, on_dial_closed);
     p->conn = conn;
+    if (rc == 0 && p->rtsp.tls) {
+        /* The OPTIONS written next waits for the handshake inside the connection. */
+        const ch_media_relay_config_t *cfg = &c->loop->relay->cfg;
+        rc = ch_net_conn_tls_connect(conn, cfg->pull_tls, p->rtsp.host,
+                                     p->src.tls_pin[0] != '\0' ? p->src.tls_pin : NULL,
+                                     cfg->pull_handshake_ms);
+        if (rc != 0) {
+            const char *why = ch_net_conn_tls_error(conn);
+            fail(c, "TLS: %s", why != NULL ? why : ch_strerror(rc));
+            return;
+        }
+    }
     if (rc == 0) {
         rc = ch_net_conn_read_start(conn);
     }
@@ -695,6 +720,10 @@ static void pull_connect(cam_t *c)
     pull_t *p = &c->pull;
     if (ch_proto_rtsp_client_begin(&p->rtsp, p->url, p->src.user, p->src.password) != 0) {
         fail(c, "%s", p->rtsp.error);
+        return;
+    }
+    if (p->rtsp.tls && c->loop->relay->cfg.pull_tls == NULL) {
+        fail(c, "rtsps:// needs the hub's TLS client, which is not set up");
         return;
     }
     p->got_key_this_session = 0;

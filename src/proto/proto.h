@@ -277,7 +277,8 @@ typedef enum ch_proto_rtsp_client_state {
  * It asks OPTIONS (some cameras fail it and still play: DESCRIBE decides), DESCRIBE with
  * Accept: application/sdp, answers a 401 with Basic or Digest (the challenge kept for every
  * later request; a stale nonce answered again, at most three challenges per connection),
- * follows a 3xx with an rtsp:// Location (CH_PROTO_RTSP_CLIENT_MAX_REDIRECTS times), and for a
+ * follows a 3xx with an rtsp:// or rtsps:// Location (CH_PROTO_RTSP_CLIENT_MAX_REDIRECTS times;
+ * never from rtsps:// to rtsp://), and for a
  * pull SETUP of the track the caller picks (TCP interleaved, or UDP ports with a fall back to
  * TCP on 461) and PLAY, then keep-alives and TEARDOWN. The pull of media/ and the probe of
  * health/ drive it. Fields are read-only to the caller but for user_agent and auth_retries.
@@ -290,6 +291,7 @@ typedef struct ch_proto_rtsp_client {
     char wire[1024]; /* as on a request line: no userinfo */
     char host[256];  /* to connect to (an IPv6 address without brackets) */
     uint16_t port;
+    unsigned tls;              /* rtsps://: the connection speaks TLS (the caller's to set up) */
     char user[128], pass[128]; /* decoded */
     /* Per connection. */
     uint32_t cseq, nc;
@@ -323,8 +325,9 @@ void ch_proto_rtsp_client_fini(ch_proto_rtsp_client_t *c);
 /**
  * Begins a connection's exchange on url (which may be c->redirect): its decoded userinfo, else
  * user and password (NULL for none), are the credentials. Afterwards state is IDLE, and host
- * and port say where to connect; out is empty. Returns 0, or with state FAILED: CH_EPARSE (not
- * a valid rtsp:// URL, or malformed credentials in it), CH_EUNSUPP (rtsps://).
+ * and port say where to connect, and tls whether over TLS (rtsps://); out is empty. Returns 0,
+ * or with state FAILED: CH_EPARSE (not a valid rtsp:// or rtsps:// URL, malformed credentials
+ * in it, or a redirect from rtsps:// to rtsp://, which would leave TLS).
  */
 int ch_proto_rtsp_client_begin(ch_proto_rtsp_client_t *c, const char *url, const char *user,
                                const char *password) CH_MUST_CHECK;

@@ -86,10 +86,14 @@ int ch_proto_rtsp_client_begin(ch_proto_rtsp_client_t *c, const char *url, const
                               : "the stream URL is not a valid rtsp:// URL");
         return CH_EPARSE;
     }
-    if (u.scheme.len != 4) {
-        fail(c, 0, "rtsps:// is not supported yet");
-        return CH_EUNSUPP;
+    /* rtsps:// speaks TLS (the caller's connection carries it). A redirect never leaves TLS
+     * for clear text: the credentials and the video would follow it. */
+    unsigned tls = u.scheme.len == 5;
+    if (c->redirects > 0 && c->tls && !tls) {
+        fail(c, 0, "redirected from rtsps:// to rtsp://: refused (the stream would leave TLS)");
+        return CH_EPARSE;
     }
+    c->tls = tls;
     if (u.has_userinfo) {
         if (ch_proto_url_decode(u.user, c->user, sizeof(c->user)) < 0 ||
             ch_proto_url_decode(u.password, c->pass, sizeof(c->pass)) < 0) {
@@ -292,7 +296,8 @@ static void on_redirect(ch_proto_rtsp_client_t *c, const ch_proto_response_t *r)
     const ch_proto_header_t *loc = ch_proto_header_find(r->headers, r->num_headers, "location");
     ch_proto_url_t u;
     if (loc == NULL || loc->value.len >= sizeof(c->redirect) || loc->value.len < 7 ||
-        strncasecmp(loc->value.ptr, "rtsp://", 7) != 0 ||
+        (strncasecmp(loc->value.ptr, "rtsp://", 7) != 0 &&
+         strncasecmp(loc->value.ptr, "rtsps://", 8) != 0) ||
         ch_proto_url_parse(loc->value.ptr, loc->value.len, &u) != 0) {
         fail(c, 0, "%s answered %d without an rtsp:// Location", step_name(c->state), r->status);
         return;

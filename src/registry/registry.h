@@ -285,6 +285,14 @@ int ch_registry_valid_year_month(const char *s);
  * spaces or control bytes (they would break the request line of the RTSP client). */
 int ch_registry_valid_rtsp_url(const char *s);
 
+/* A camera's TLS pin (tls_pin): the SPKI fingerprint of the key of its self-signed certificate,
+ * as ch_net_tls_spki writes it. 1 when pin is "sha256:" and 64 hex digits (the prefix and the
+ * digits in any case), which are then lowercased in place, the one form the TLS check compares;
+ * else 0. A pin means something only for an rtsps:// URL (ch_registry_is_rtsps). */
+int ch_registry_canon_tls_pin(char *pin);
+/* 1 when url is an rtsps:// URL (the scheme in any case). */
+int ch_registry_is_rtsps(const char *url);
+
 /*
  * The rule for a camera's stream credentials when the camera changes (registry_camera.c): they
  * belong to the place they were given for. When next->rtsp_url sends a client elsewhere than
@@ -418,7 +426,7 @@ typedef struct ch_registry_waiter {
 typedef struct ch_registry_told {
     const char *actor;
     int stream_known;
-    char *url, *username, *password;
+    char *url, *username, *password, *tls_pin;
     const ch_camera_t *camera; /* borrowed from the request while it is told, or NULL */
 } ch_registry_told_t;
 

@@ -7,6 +7,7 @@
 
 #include "proto/proto.h"
 
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
@@ -55,6 +56,29 @@ int ch_registry_camera_credentials_follow(const char *old_url, ch_camera_t *next
         dropped = 1;
     }
     return dropped;
+}
+
+int ch_registry_canon_tls_pin(char *pin)
+{
+    static const char prefix[] = "sha256:";
+    size_t n = strlen(pin);
+    if (n != sizeof(prefix) - 1 + 64 || strncasecmp(pin, prefix, sizeof(prefix) - 1) != 0) {
+        return 0;
+    }
+    for (size_t i = sizeof(prefix) - 1; i < n; i++) {
+        if (!isxdigit((unsigned char)pin[i])) {
+            return 0;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        pin[i] = (char)tolower((unsigned char)pin[i]);
+    }
+    return 1;
+}
+
+int ch_registry_is_rtsps(const char *url)
+{
+    return url != NULL && strncasecmp(url, "rtsps://", 8) == 0;
 }
 
 /* Checks "YYYY" or "YYYY-MM" (month 01..12), the granularity the national data publishes. */

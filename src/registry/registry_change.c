@@ -261,7 +261,8 @@ static void camera_committed(void *ud, const ch_store_change_t *c)
         }
         if (told == NULL || !told->stream_known || text_differs(told->url, rec->rtsp_url) ||
             text_differs(told->username, rec->rtsp_username) ||
-            text_differs(told->password, rec->rtsp_password)) {
+            text_differs(told->password, rec->rtsp_password) ||
+            text_differs(told->tls_pin, rec->tls_pin)) {
             what |= CH_REGISTRY_CAMERA_SOURCE;
         }
     }
@@ -508,6 +509,7 @@ static int update_on(ch_store_t *st, ch_registry_req_t *q)
         q->told.url = ch_strdup(out->camera.rtsp_url);
         q->told.username = ch_strdup(out->camera.rtsp_username);
         q->told.password = ch_strdup(out->camera.rtsp_password);
+        q->told.tls_pin = ch_strdup(out->camera.tls_pin);
     }
     rc = req->edit(req->edit_ud, out, f);
     if (rc == 0) {
@@ -574,6 +576,7 @@ void ch_registry_req_fini(ch_registry_req_t *q)
     ch_free(q->told.url);
     ch_free(q->told.username);
     ch_free(q->told.password);
+    ch_free(q->told.tls_pin);
     memset(&q->told, 0, sizeof(q->told));
 }
 

@@ -330,7 +330,8 @@ static int ch_registry__pipe_put(void *user, ch_import_row_t *row)
         char **text[] = {&c->name,          &c->road_address, &c->lot_address, &c->purpose,
                          &c->kind,          &c->installed_ym, &c->rtsp_url,    &c->rtsp_username,
                          &c->rtsp_password, &c->codec,        &c->status,      &c->direction,
-                         &c->note,          &c->flags,        &c->source_file, &c->source_key};
+                         &c->note,          &c->flags,        &c->source_file, &c->source_key,
+                         &c->tls_pin};
         for (size_t i = 0; i < CH_ARRAY_SIZE(text); i++) {
             *text[i] = ch_registry__copy(a, *text[i]);
         }

@@ -96,6 +96,9 @@ json_t *ch_registry_camera_to_json(const ch_camera_t *c)
     /* The credentials themselves never leave the hub; clients learn only whether a URL is
      * set, which is what a console needs to show "not configured". */
     json_object_set_new(o, "rtsp_configured", json_boolean(c->rtsp_url && c->rtsp_url[0]));
+    /* A pin is a public key's fingerprint, not a secret: shown, so that a record read and
+     * written back keeps it. */
+    json_object_set_new(o, "tls_pin", string_or_null(c->tls_pin));
     json_object_set_new(o, "codec", string_or_null(c->codec));
     json_object_set_new(o, "status", string_or_null(c->status));
     json_object_set_new(o, "direction", string_or_null(c->direction));

@@ -28,6 +28,7 @@ typedef int (*ch_store_health_fn)(void *ud, const ch_store_health_row_t *r);
 typedef struct ch_store_stream_row {
     int64_t id, agency_id;
     const char *url, *user, *password; /* user and password may be NULL */
+    const char *tls_pin;               /* the camera's pinned TLS key, or NULL */
 } ch_store_stream_row_t;
 
 #endif /* CH_STORE_RECORDS_HEALTH_H */

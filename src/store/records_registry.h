@@ -51,6 +51,9 @@ typedef struct ch_camera {
     char *rtsp_username; /* never returned by the API, never logged */
     char *rtsp_password; /* never returned by the API, never logged */
     char *codec;         /* "h264", "h265" or NULL */
+    char *tls_pin;       /* rtsps:// with a self-signed certificate: its key's SPKI fingerprint
+                            ("sha256:" + 64 lowercase hex), the only key the hub accepts; NULL:
+                            the chain must lead to tls.ca_bundle and carry the URL's host */
     char *status;        /* required: "active", "inactive", "unlocated", "maintenance" */
     char *direction;     /* 촬영방면정보 as published */
     char *note;          /* free text (landmark text from 촬영방면정보, ...) */

@@ -72,6 +72,9 @@ static const ch_store__col_t camera_cols[] = {
     COL(ch_camera_t, flags, TEXT),
     PCOL(ch_camera_t, source_file, TEXT),
     PCOL(ch_camera_t, source_line, INT),
+    /* Added by migration 12 (the table has it after the run columns); a stream setting like
+     * rtsp_url. Before source_key, which stays last: the key column (key_col). */
+    LCOL(ch_camera_t, tls_pin, TEXT),
     COL(ch_camera_t, source_key, TEXT),
 };
 

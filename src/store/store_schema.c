@@ -101,6 +101,8 @@ static const ch_store__column_desc_t cameras_c[] = {
     /* A run of a site's cameras (migration 5; docs/internals/store.md, "Runs"). */
     D("site_count", INTEGER, "1"),
     C("site_number", INTEGER),
+    /* The pinned key of a camera's self-signed certificate (migration 12). */
+    C("tls_pin", TEXT),
 };
 static const ch_store__index_desc_t cameras_i[] = {
     U("cameras_source_key", "source_key"),

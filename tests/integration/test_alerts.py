@@ -497,7 +497,7 @@ def test_mqtt_and_webhook_keys_are_checked_at_start():
                      ({"CCTVHUB_MQTT_URL": "mqtt://b", "CCTVHUB_MQTT_HOST": "b"}, "mqtt.host"),
                      ({"CCTVHUB_MQTT_PASSWORD": "x"}, "mqtt.password"),
                      ({"CCTVHUB_MQTT_HOST": "b", "CCTVHUB_MQTT_TLS_CERT": "/c"}, "mqtt.tls_key"),
-                     ({"CCTVHUB_ALERT_WEBHOOK_URL": "https://x/y"}, "alert.webhook_url"),
+                     ({"CCTVHUB_ALERT_WEBHOOK_URL": "ftp://x/y"}, "alert.webhook_url"),
                      ({"CCTVHUB_ALERT_WEBHOOK_URL": "http://x/y",
                        "CCTVHUB_ALERT_WEBHOOK_SECRET": "too short"}, "alert.webhook_secret"),
                      ({"CCTVHUB_ALERT_WEBHOOK_SECRET": WEBHOOK_SECRET}, "alert.webhook_secret"),

@@ -9,7 +9,10 @@ Paths:
   /h265   the same through x265, RFC 7798 (only when gstreamer1.0-plugins-bad has x265enc)
 
 usage: gstcam.py --listen 127.0.0.1:PORT [--width W] [--height H] [--fps F] [--bitrate KBITS]
+                 [--tls-cert PEM]
 (the port must be given and free)
+With --tls-cert (a PEM file holding the certificate, its chain and its key) every connection
+speaks TLS: an RTSPS camera (gst_rtsp_auth_set_tls_certificate), open to anonymous clients.
 It prints "ready 127.0.0.1:PORT /h264 /h265" (the paths it serves) on stdout once listening.
 SIGTERM or SIGINT stops it.
 
@@ -24,7 +27,7 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import Gio, GLib, Gst, GstRtspServer  # noqa: E402
 
 SOURCE = ("videotestsrc is-live=true pattern=ball ! "
           "video/x-raw,width=%d,height=%d,framerate=%d/1 ! videoconvert ! ")
@@ -47,6 +50,7 @@ def main():
     ap.add_argument("--height", type=int, default=360)
     ap.add_argument("--fps", type=int, default=25)
     ap.add_argument("--bitrate", type=int, default=800, help="kbit/s, at most")
+    ap.add_argument("--tls-cert", default=None, help="PEM: certificate, chain and key (RTSPS)")
     a = ap.parse_args()
     host, port = a.listen.rsplit(":", 1)
     if int(port) <= 0:
@@ -56,6 +60,15 @@ def main():
     server = GstRtspServer.RTSPServer()
     server.set_address(host)
     server.set_service(port)
+    if a.tls_cert:
+        # An auth object with a certificate makes every connection TLS; anonymous clients get
+        # a token whose role the factories below let in, as a camera without passwords would.
+        auth = GstRtspServer.RTSPAuth()
+        auth.set_tls_certificate(Gio.TlsCertificate.new_from_file(a.tls_cert))
+        token = GstRtspServer.RTSPToken()
+        token.set_string("media.factory.role", "anonymous")
+        auth.set_default_token(token)
+        server.set_auth(auth)
     mounts = server.get_mount_points()
     paths = []
     for name, (element, chain) in ENCODERS.items():
@@ -66,6 +79,10 @@ def main():
         launch = SOURCE % (a.width, a.height, a.fps) + chain % (2 * a.fps, a.bitrate)
         factory.set_launch("( " + launch + " )")
         factory.set_shared(True)
+        if a.tls_cert:
+            factory.add_role_from_structure(Gst.Structure.new_from_string(
+                "anonymous, media.factory.access=(boolean)true, "
+                "media.factory.construct=(boolean)true"))
         mounts.add_factory("/" + name, factory)
         paths.append("/" + name)
 

@@ -171,7 +171,7 @@ int ch_store__sq_camera_streams(ch_store_t *st, int (*fn)(void *ud, const ch_sto
     sqlite3 *db = ch_store__sqlite_db(st);
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(db,
-                           "SELECT id, agency_id, rtsp_url, rtsp_username, rtsp_password "
+                           "SELECT id, agency_id, rtsp_url, rtsp_username, rtsp_password, tls_pin "
                            /* Imports never set a stream URL, and a camera given one
                             * has a row of its own: runs never match. */
                            "FROM cameras WHERE rtsp_url IS NOT NULL AND rtsp_url <> '' "
@@ -187,6 +187,7 @@ int ch_store__sq_camera_streams(ch_store_t *st, int (*fn)(void *ud, const ch_sto
             .url = col_text(s, 2),
             .user = col_text(s, 3),
             .password = col_text(s, 4),
+            .tls_pin = col_text(s, 5),
         };
         int frc = fn(ud, &r);
         if (frc != 0) {

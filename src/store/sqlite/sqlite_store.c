@@ -353,9 +353,13 @@ static const char migration_10[] = "CREATE TABLE store_changes (\n"
 /* Mutual TLS: an API key may be bound to its agency's client certificate (its key). */
 static const char migration_11[] = "ALTER TABLE api_keys ADD COLUMN tls_key TEXT;\n";
 
+/* A camera's pinned TLS key (rtsps:// with a self-signed certificate): the SPKI fingerprint,
+ * "sha256:" and 64 hex; NULL for a chain checked against tls.ca_bundle (issue 17). */
+static const char migration_12[] = "ALTER TABLE cameras ADD COLUMN tls_pin TEXT;\n";
+
 static const char *const migrations[] = {
-    migration_1, migration_2, migration_3, migration_4,  migration_5,  migration_6,
-    migration_7, migration_8, migration_9, migration_10, migration_11,
+    migration_1, migration_2, migration_3,  migration_4,  migration_5,  migration_6,
+    migration_7, migration_8, migration_9,  migration_10, migration_11, migration_12,
 };
 
 #define SCHEMA_VERSION ((int)CH_ARRAY_SIZE(migrations))

@@ -271,7 +271,7 @@ static void test_bad_mqtt_and_alert_keys_are_named(void **state)
         {{{"mqtt.host", "b"}, {"mqtt.topic_prefix", "city/#"}}, 2, "mqtt.topic_prefix"},
         {{{"mqtt.host", "b"}, {"mqtt.topic_prefix", "city/"}}, 2, "mqtt.topic_prefix"},
         {{{"mqtt.heartbeat_s", "0"}}, 1, "mqtt.heartbeat_s"},
-        {{{"alert.webhook_url", "https://hooks.example/x"}}, 1, "alert.webhook_url"},
+        {{{"alert.webhook_url", "ftp://hooks.example/x"}}, 1, "alert.webhook_url"},
         {{{"alert.webhook_url", "http://a b/x"}}, 1, "alert.webhook_url"},
         {{{"alert.webhook_max_tries", "0"}}, 1, "alert.webhook_max_tries"},
         {{{"alert.provider_down_count", "-1"}}, 1, "alert.provider_down_count"},
@@ -289,16 +289,33 @@ static void test_bad_mqtt_and_alert_keys_are_named(void **state)
     char host[64];
     int port = 0;
     const char *path = NULL;
+    int tls = -1;
     assert_int_equal(ch_config_parse_http_url("http://10.1.2.3:9000/hooks/cctv?x=1", host,
-                                              sizeof(host), &port, &path),
+                                              sizeof(host), &port, &path, &tls),
                      0);
     assert_string_equal(host, "10.1.2.3");
     assert_int_equal(port, 9000);
     assert_string_equal(path, "/hooks/cctv?x=1");
+    assert_int_equal(tls, 0);
     assert_int_equal(
-        ch_config_parse_http_url("http://ops.example", host, sizeof(host), &port, &path), 0);
+        ch_config_parse_http_url("http://ops.example", host, sizeof(host), &port, &path, &tls), 0);
     assert_int_equal(port, 80);
     assert_string_equal(path, "/");
+    /* https:// speaks TLS, 443 by default. */
+    assert_int_equal(ch_config_parse_http_url("https://ops.example/hook", host, sizeof(host), &port,
+                                              &path, &tls),
+                     0);
+    assert_string_equal(host, "ops.example");
+    assert_int_equal(port, 443);
+    assert_string_equal(path, "/hook");
+    assert_int_equal(tls, 1);
+    assert_int_equal(ch_config_parse_http_url("https://ops.example:8443", host, sizeof(host), &port,
+                                              &path, &tls),
+                     0);
+    assert_int_equal(port, 8443);
+    assert_int_equal(
+        ch_config_parse_http_url("ftp://ops.example/", host, sizeof(host), &port, &path, &tls),
+        CH_EINVAL);
 }
 
 static void test_metrics_token_is_checked_and_never_shown(void **state)

@@ -66,7 +66,7 @@ static void sync_n(ch_health_t *h, int n, int64_t now)
 {
     ch_health_sync_begin(h);
     for (int i = 1; i <= n; i++) {
-        ch_health_sync_camera(h, i, 100 + i % 2, "rtsp://10.0.0.1/s", "u", "p");
+        ch_health_sync_camera(h, i, 100 + i % 2, "rtsp://10.0.0.1/s", "u", "p", NULL);
     }
     ch_health_sync_end(h, now);
 }
@@ -353,10 +353,10 @@ static void test_camera_set_changes(void **unused)
     assert_int_equal(run_due(h, T0 + 60 * 1000, &OK), 3);
     /* Camera 2 goes, 4 comes, 3's URL changes: 3 is probed again within a second. */
     ch_health_sync_begin(h);
-    ch_health_sync_camera(h, 1, 101, "rtsp://10.0.0.1/s", "u", "p");
-    ch_health_sync_camera(h, 3, 101, "rtsp://10.0.0.9/new", "u", "p");
-    ch_health_sync_camera(h, 4, 100, "rtsp://10.0.0.4/s", NULL, NULL);
-    ch_health_sync_camera(h, 4, 100, "rtsp://10.0.0.4/s", NULL, NULL); /* twice: once */
+    ch_health_sync_camera(h, 1, 101, "rtsp://10.0.0.1/s", "u", "p", NULL);
+    ch_health_sync_camera(h, 3, 101, "rtsp://10.0.0.9/new", "u", "p", NULL);
+    ch_health_sync_camera(h, 4, 100, "rtsp://10.0.0.4/s", NULL, NULL, NULL);
+    ch_health_sync_camera(h, 4, 100, "rtsp://10.0.0.4/s", NULL, NULL, NULL); /* twice: once */
     ch_health_sync_end(h, T0 + 61 * 1000);
     ch_health_info_t info;
     assert_int_equal(ch_health_get(h, 2, &info), CH_ENOTFOUND);
@@ -391,7 +391,7 @@ static void test_camera_set_changes(void **unused)
     assert_true(found);
     /* Dropped while its probe runs: the result is ignored, the slot freed. */
     ch_health_sync_begin(h);
-    ch_health_sync_camera(h, 1, 101, "rtsp://10.0.0.1/s", "u", "p");
+    ch_health_sync_camera(h, 1, 101, "rtsp://10.0.0.1/s", "u", "p", NULL);
     ch_health_sync_end(h, T0 + 62 * 1000);
     for (size_t i = 0; i < n; i++) {
         ch_health_probe_done(h, req[i].camera_id, &FAIL, T0 + 63 * 1000);

@@ -76,19 +76,22 @@ static void on_result(void *ud, int64_t camera_id, const ch_health_probe_result_
     res->ms = (uint64_t)(r->latency_s * 1000);
 }
 
-/* Probes a camera of kind with a deadline of timeout_ms; runs the loop until the probe freed
- * itself and the camera is closed. */
-static void probe(int kind, uint64_t timeout_ms, result_t *res)
+/* Probes a camera of kind at scheme://127.0.0.1 (TLS with the client context tls for rtsps)
+ * with a deadline of timeout_ms; runs the loop until the probe freed itself and the camera is
+ * closed. */
+static void probe_with(const char *scheme, ch_net_tls_t *tls, int kind, uint64_t timeout_ms,
+                       result_t *res)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
     loopback_peer_t cam;
     int port = loopback_listen(&loop, &cam, kind, cam_read);
     char url[64];
-    snprintf(url, sizeof(url), "rtsp://127.0.0.1:%d/stream1", port);
+    snprintf(url, sizeof(url), "%s://127.0.0.1:%d/stream1", scheme, port);
     memset(res, 0, sizeof(*res));
     ch_health__probe_t *list = NULL;
-    ch_health__probe_start(&loop, &list, 7, url, NULL, NULL, timeout_ms, on_result, res);
+    ch_health__probe_start(&loop, &list, 7, url, NULL, NULL, NULL, tls, 0, timeout_ms, on_result,
+                           res);
     while (res->calls == 0) {
         uv_run(&loop, UV_RUN_ONCE);
     }
@@ -97,6 +100,11 @@ static void probe(int kind, uint64_t timeout_ms, result_t *res)
     uv_run(&loop, UV_RUN_DEFAULT); /* the probe's handles close, and it frees itself */
     assert_int_equal(res->calls, 1);
     assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void probe(int kind, uint64_t timeout_ms, result_t *res)
+{
+    probe_with("rtsp", NULL, kind, timeout_ms, res);
 }
 
 static void test_a_camera_that_answers_is_ok_with_its_codec(void **state)
@@ -139,6 +147,32 @@ static void test_a_camera_that_sends_an_endless_body_is_cut_by_the_read_buffer(v
     assert_true(res.ms < 10000);
 }
 
+/* rtsps:// speaks TLS first: the ClientHello goes out before any request, and a camera that
+ * never answers it is cut by the deadline, the reason naming the handshake (not OPTIONS). */
+static void test_an_rtsps_probe_speaks_tls_first(void **state)
+{
+    (void)state;
+    ch_net_tls_config_t cc = {0};
+    ch_net_tls_t *tls = NULL;
+    char err[256];
+    assert_int_equal(ch_net_tls_client_new(&cc, &tls, err, sizeof(err)), 0);
+    result_t res;
+    probe_with("rtsps", tls, CAM_STALL, 1000, &res);
+    assert_int_equal(res.outcome, CH_HEALTH_PROBE_FAILED);
+    assert_string_equal(res.reason, "no answer within 1 s (TLS handshake)");
+    ch_net_tls_unref(tls); /* the probe held its own reference */
+}
+
+static void test_an_rtsps_probe_without_a_tls_client_fails_at_once(void **state)
+{
+    (void)state;
+    result_t res;
+    probe_with("rtsps", NULL, CAM_GOOD, 5000, &res);
+    assert_int_equal(res.outcome, CH_HEALTH_PROBE_FAILED);
+    assert_string_equal(res.reason, "rtsps:// needs the hub's TLS client, which is not set up");
+    assert_true(res.ms < 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -146,6 +180,8 @@ int main(void)
         cmocka_unit_test(test_a_camera_that_stalls_is_cut_by_the_deadline),
         cmocka_unit_test(test_a_camera_that_sends_an_endless_line_is_cut_by_the_head_limit),
         cmocka_unit_test(test_a_camera_that_sends_an_endless_body_is_cut_by_the_read_buffer),
+        cmocka_unit_test(test_an_rtsps_probe_speaks_tls_first),
+        cmocka_unit_test(test_an_rtsps_probe_without_a_tls_client_fails_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

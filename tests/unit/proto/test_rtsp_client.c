@@ -230,7 +230,6 @@ static void test_redirects_are_followed_three_times_and_a_loop_fails(void **stat
     static const char *const bad[] = {
         "RTSP/1.0 302 Found\r\nCSeq: 2\r\n\r\n",
         "RTSP/1.0 302 Found\r\nCSeq: 2\r\nLocation: http://10.0.0.2/b\r\n\r\n",
-        "RTSP/1.0 302 Found\r\nCSeq: 2\r\nLocation: rtsps://10.0.0.2/b\r\n\r\n",
         "RTSP/1.0 302 Found\r\nCSeq: 2\r\nLocation: rtsp://\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -321,6 +320,39 @@ static void test_refusals_malformed_and_huge_answers_fail_the_session(void **sta
     ch_buf_fini(&huge);
 }
 
+static void test_rtsps_speaks_tls_and_a_redirect_never_leaves_it(void **state)
+{
+    (void)state;
+    begin("rtsps://cam.example:8322/a", NULL, NULL, 0);
+    assert_int_equal(c.tls, 1);
+    assert_int_equal(c.port, 8322);
+    assert_string_equal(c.wire, "rtsps://cam.example:8322/a");
+    ch_proto_rtsp_client_fini(&c);
+    begin("RTSPS://cam.example/a", NULL, NULL, 0);
+    assert_int_equal(c.tls, 1);
+    assert_int_equal(c.port, 322);
+    ch_proto_rtsp_client_fini(&c);
+
+    /* rtsp:// to rtsps:// is followed (into TLS) ... */
+    begin("rtsp://10.0.0.1/a", NULL, NULL, 0);
+    assert_int_equal(c.tls, 0);
+    assert_true(feed(OK_OPTIONS) > 0);
+    assert_true(feed("RTSP/1.0 302 Found\r\nCSeq: 2\r\nLocation: rtsps://10.0.0.2/b\r\n\r\n") > 0);
+    assert_int_equal(c.state, CH_PROTO_RTSP_CLIENT_REDIRECTED);
+    assert_int_equal(ch_proto_rtsp_client_begin(&c, c.redirect, NULL, NULL), 0);
+    assert_int_equal(c.tls, 1);
+    assert_int_equal(c.port, 322);
+    /* ... but never back out of it. */
+    ch_proto_rtsp_client_start(&c);
+    assert_true(feed(OK_OPTIONS) > 0);
+    assert_true(feed("RTSP/1.0 302 Found\r\nCSeq: 2\r\nLocation: rtsp://10.0.0.3/b\r\n\r\n") > 0);
+    assert_int_equal(c.state, CH_PROTO_RTSP_CLIENT_REDIRECTED);
+    assert_int_equal(ch_proto_rtsp_client_begin(&c, c.redirect, NULL, NULL), CH_EPARSE);
+    assert_int_equal(c.state, CH_PROTO_RTSP_CLIENT_FAILED);
+    assert_non_null(strstr(c.error, "would leave TLS"));
+    ch_proto_rtsp_client_fini(&c);
+}
+
 static void test_bad_urls_fail_at_begin(void **state)
 {
     (void)state;
@@ -329,7 +361,7 @@ static void test_bad_urls_fail_at_begin(void **state)
     assert_int_equal(c.state, CH_PROTO_RTSP_CLIENT_FAILED);
     assert_string_equal(c.error, "the stream URL is not a valid rtsp:// URL");
     assert_int_equal(ch_proto_rtsp_client_begin(&c, NULL, NULL, NULL), CH_EPARSE);
-    assert_int_equal(ch_proto_rtsp_client_begin(&c, "rtsps://x/", NULL, NULL), CH_EUNSUPP);
+    assert_int_equal(ch_proto_rtsp_client_begin(&c, "rtsps://x/", NULL, NULL), 0);
     assert_int_equal(ch_proto_rtsp_client_begin(&c, "rtsp://a:%00@x/", NULL, NULL), CH_EPARSE);
     assert_non_null(strstr(c.error, "credentials are malformed"));
     assert_int_equal(ch_proto_rtsp_client_begin(&c, "rtsp://[::1]:10/s", NULL, NULL), 0);
@@ -346,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_a_pull_answers_one_refusal_again_and_the_nonce_staleness_is_bounded),
         cmocka_unit_test(test_a_challenge_without_credentials_or_answerable_scheme_fails),
         cmocka_unit_test(test_redirects_are_followed_three_times_and_a_loop_fails),
+        cmocka_unit_test(test_rtsps_speaks_tls_and_a_redirect_never_leaves_it),
         cmocka_unit_test(test_a_udp_offer_falls_back_to_tcp_on_461),
         cmocka_unit_test(test_refusals_malformed_and_huge_answers_fail_the_session),
         cmocka_unit_test(test_bad_urls_fail_at_begin),

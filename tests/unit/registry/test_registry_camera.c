@@ -1,6 +1,6 @@
 /*
  * Unit tests of the registry's camera rules: stream credentials stay with the place (scheme,
- * host, port) they were given for.
+ * host, port) they were given for; a stream URL and a TLS pin have a shape.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -83,11 +83,60 @@ static void test_credentials_are_dropped_for_another_place(void **state)
     assert_string_equal(got, "u:p");
 }
 
+static void test_stream_urls_are_rtsp_or_rtsps(void **state)
+{
+    (void)state;
+    assert_true(ch_registry_valid_rtsp_url("rtsp://10.0.0.1/s"));
+    assert_true(ch_registry_valid_rtsp_url("rtsps://cam.example:8322/s"));
+    assert_true(ch_registry_valid_rtsp_url("RTSPS://cam.example/s"));
+    assert_false(ch_registry_valid_rtsp_url("rtsps://"));
+    assert_false(ch_registry_valid_rtsp_url("https://cam.example/s"));
+    assert_false(ch_registry_valid_rtsp_url("rtsps://cam example/s"));
+    assert_true(ch_registry_is_rtsps("rtsps://cam/s"));
+    assert_true(ch_registry_is_rtsps("RtSpS://cam/s"));
+    assert_false(ch_registry_is_rtsps("rtsp://cam/s"));
+    assert_false(ch_registry_is_rtsps(NULL));
+}
+
+static void test_a_tls_pin_is_sha256_and_64_hex_digits_lowercased(void **state)
+{
+    (void)state;
+    char pin[128];
+    snprintf(pin, sizeof(pin), "SHA256:%s",
+             "0123456789ABCDEF0123456789abcdef"
+             "0123456789ABCDEF0123456789abcdef");
+    assert_true(ch_registry_canon_tls_pin(pin));
+    assert_string_equal(pin, "sha256:0123456789abcdef0123456789abcdef"
+                             "0123456789abcdef0123456789abcdef");
+    static const char *const bad[] = {
+        "",
+        "sha256:",
+        /* 63 digits, 65 digits */
+        "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde",
+        "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0",
+        /* not hex */
+        "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg",
+        /* another hash, no prefix, base64 */
+        "sha1:0123456789abcdef0123456789abcdef01234567",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "sha256:ASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4mrze8=",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(pin, sizeof(pin), "%s", bad[i]);
+        if (ch_registry_canon_tls_pin(pin)) {
+            fail_msg("\"%s\" was taken for a pin", bad[i]);
+        }
+        assert_string_equal(pin, bad[i]); /* left as it was */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_credentials_stay_with_the_same_place),
         cmocka_unit_test(test_credentials_are_dropped_for_another_place),
+        cmocka_unit_test(test_stream_urls_are_rtsp_or_rtsps),
+        cmocka_unit_test(test_a_tls_pin_is_sha256_and_64_hex_digits_lowercased),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
