@@ -358,8 +358,8 @@ static const char migration_11[] = "ALTER TABLE api_keys ADD COLUMN tls_key TEXT
 static const char migration_12[] = "ALTER TABLE cameras ADD COLUMN tls_pin TEXT;\n";
 
 static const char *const migrations[] = {
-    migration_1, migration_2, migration_3,  migration_4,  migration_5,  migration_6,
-    migration_7, migration_8, migration_9,  migration_10, migration_11, migration_12,
+    migration_1, migration_2, migration_3, migration_4,  migration_5,  migration_6,
+    migration_7, migration_8, migration_9, migration_10, migration_11, migration_12,
 };
 
 #define SCHEMA_VERSION ((int)CH_ARRAY_SIZE(migrations))
