@@ -15,7 +15,12 @@
  *      /16k      the stream cut into whole 16 KiB records (several frames' packets
  *                coalesced; the rest waits for the next frame), up to four records a call;
  *      +release  SSL_MODE_RELEASE_BUFFERS on the sender's connections (write buffers freed
- *                after each write, allocated again at the next).
+ *                after each write, allocated again at the next);
+ *      +gather   after the handshake, the sender's write BIO is one of ours that appends each
+ *                record to one scratch buffer of the thread; after a viewer's SSL_write calls
+ *                for the frame, one write() sends them (OpenSSL's own socket BIO makes one
+ *                write() per record). A write the socket does not take whole keeps its rest
+ *                for the next frame.
  * A write the socket does not take (WANT_WRITE, or a short writev) is counted; in TLS the same
  * SSL_write is retried at the next frame, and that frame dropped for the viewer. A run with any
  * is a run the readers could not keep up with, not a floor.
@@ -32,8 +37,9 @@
  * after the last mode the ratio of each TLS mode's CPU to plain's. Lines are key=value, for
  * run.sh.
  *
- * The main thread is the sender and is named "sender" (readers "reader"), so that
- * `perf record -g` of the process can be read for the sender alone (perf report --comm sender).
+ * The main thread is the sender and is named "sender" (readers "reader"). It prints
+ * "streaming mode=..." when the clock starts (the handshakes done), so that a profiler can
+ * attach to it for the stream alone (run.sh's perf part: perf record -g -t PID).
  *
  * usage: tls_floor --cert CHAIN.pem --key KEY.pem --ca CA.pem [--readers K]
  *                  CLIP.h264 VIEWERS SECONDS MODE...
@@ -78,13 +84,16 @@ typedef struct mode {
     const char *suite; /* TLS 1.3 cipher suite, NULL for plain */
     enum unit unit;
     int release_buffers;
+    int gather;
 } floor_mode_t;
 
 typedef struct viewer {
     int wfd, rfd;
     SSL *tx, *rx; /* the sender's end and the reader's end; NULL in plain mode */
     const uint8_t *pend;
-    size_t pend_len;     /* an SSL_write the socket did not take, to retry as it was */
+    size_t pend_len; /* an SSL_write the socket did not take, to retry as it was */
+    uint8_t *rest;   /* +gather: ciphertext the socket did not take, to send first */
+    size_t rest_len;
     uint64_t stream_pos; /* /16k: bytes of the looped stream this viewer was given */
     uint64_t received;   /* bytes its reader got (the reader's thread only) */
 } viewer_t;
@@ -99,6 +108,7 @@ typedef struct reader {
 typedef struct stats {
     double cpu_s, setup_s;
     uint64_t calls;        /* writev or SSL_write calls */
+    uint64_t writes;       /* system calls that wrote: writev, or write() by a BIO or by us */
     uint64_t accepted;     /* plaintext bytes the sender handed over and saw taken */
     uint64_t wire;         /* TLS bytes written after the handshakes */
     uint64_t short_writes; /* writes the socket did not take whole */
@@ -237,11 +247,111 @@ static int parse_mode(const char *s, floor_mode_t *m)
         } else if (strncmp(rest, "+release", 8) == 0) {
             m->release_buffers = 1;
             rest += 8;
+        } else if (strncmp(rest, "+gather", 7) == 0) {
+            m->gather = 1;
+            rest += 7;
         } else {
             return -1;
         }
     }
     return 0;
+}
+
+/* ---- the sender's write BIOs --------------------------------------------------------------------
+ * OpenSSL's socket BIO writes each record as it is made; a count of those writes (a callback on
+ * the BIO) tells how many system calls TLS costs. The gather BIO instead appends records to
+ * one buffer of the sender thread, which send_frame writes with one call per viewer. */
+
+static uint64_t bio_writes;
+static uint8_t *gather_buf;
+static size_t gather_len, gather_cap;
+
+static long count_writes(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
+                         int ret, size_t *processed)
+{
+    (void)b;
+    (void)argp;
+    (void)len;
+    (void)argi;
+    (void)argl;
+    (void)processed;
+    if (oper == BIO_CB_WRITE) {
+        bio_writes++;
+    }
+    return ret;
+}
+
+static int gather_write(BIO *b, const char *data, size_t n, size_t *written)
+{
+    (void)b;
+    if (gather_len + n > gather_cap) {
+        gather_cap = (gather_len + n) * 2;
+        gather_buf = realloc(gather_buf, gather_cap);
+        if (gather_buf == NULL) {
+            die("out of memory");
+        }
+    }
+    memcpy(gather_buf + gather_len, data, n);
+    gather_len += n;
+    *written = n;
+    return 1;
+}
+
+static long gather_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)b;
+    (void)num;
+    (void)ptr;
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static BIO_METHOD *gather_method(void)
+{
+    static BIO_METHOD *m;
+    if (m == NULL) {
+        m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "gather");
+        if (m == NULL || BIO_meth_set_write_ex(m, gather_write) != 1 ||
+            BIO_meth_set_ctrl(m, gather_ctrl) != 1) {
+            die("BIO_meth_new");
+        }
+    }
+    return m;
+}
+
+/* Sends what the gather BIO holds for v (after its rest from an earlier frame), with one
+ * write(); keeps what the socket does not take. */
+static void gather_flush(viewer_t *v, stats_t *st)
+{
+    if (gather_len == 0) {
+        return;
+    }
+    st->writes++;
+    ssize_t w = write(v->wfd, gather_buf, gather_len);
+    size_t took = w > 0 ? (size_t)w : 0;
+    if (took < gather_len) {
+        st->short_writes++;
+        v->rest = realloc(v->rest, v->rest_len + gather_len - took);
+        if (v->rest == NULL) {
+            die("out of memory");
+        }
+        memcpy(v->rest + v->rest_len, gather_buf + took, gather_len - took);
+        v->rest_len += gather_len - took;
+    }
+    gather_len = 0;
+}
+
+/* +gather: sends v's rest from an earlier frame. Returns 1 when nothing remains. */
+static int gather_rest(viewer_t *v, stats_t *st)
+{
+    if (v->rest_len == 0) {
+        return 1;
+    }
+    st->writes++;
+    ssize_t w = write(v->wfd, v->rest, v->rest_len);
+    size_t took = w > 0 ? (size_t)w : 0;
+    memmove(v->rest, v->rest + took, v->rest_len - took);
+    v->rest_len -= took;
+    return v->rest_len == 0;
 }
 
 /* ---- connections ---------------------------------------------------------------------------- */
@@ -310,7 +420,8 @@ static void handshake(SSL *server, SSL *client)
 
 /* Connects nv loopback pairs (and their TLS sessions in a TLS mode), readers' ends added to
  * the readers' epoll sets in turn. */
-static void connect_viewers(viewer_t *vs, int nv, reader_t *rs, SSL_CTX *sctx, SSL_CTX *cctx)
+static void connect_viewers(viewer_t *vs, int nv, reader_t *rs, SSL_CTX *sctx, SSL_CTX *cctx,
+                            int gather)
 {
     int ls = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET};
@@ -347,6 +458,15 @@ static void connect_viewers(viewer_t *vs, int nv, reader_t *rs, SSL_CTX *sctx, S
             SSL_set_accept_state(v->tx);
             SSL_set_connect_state(v->rx);
             handshake(v->tx, v->rx);
+            if (gather) {
+                BIO *b = BIO_new(gather_method());
+                if (b == NULL) {
+                    die("BIO_new");
+                }
+                SSL_set0_wbio(v->tx, b); /* the socket BIO stays the read BIO */
+            } else {
+                BIO_set_callback_ex(SSL_get_wbio(v->tx), count_writes);
+            }
         }
         struct epoll_event e = {.events = EPOLLIN, .data.ptr = v};
         if (epoll_ctl(rs[i % nreaders].ep, EPOLL_CTL_ADD, c, &e) != 0) {
@@ -443,6 +563,7 @@ static void send_frame(const floor_mode_t *m, viewer_t *v, const rtp_clip_frame_
     if (m->suite == NULL) {
         int n = (int)(f->npkts < MAX_IOV ? f->npkts : MAX_IOV);
         st->calls++;
+        st->writes++;
         ssize_t w = writev(v->wfd, iov, n);
         if (w > 0) {
             st->accepted += (uint64_t)w;
@@ -450,6 +571,10 @@ static void send_frame(const floor_mode_t *m, viewer_t *v, const rtp_clip_frame_
         if (w < (ssize_t)f->len) {
             st->short_writes++;
         }
+        return;
+    }
+    if (m->gather && !gather_rest(v, st)) {
+        st->dropped++;
         return;
     }
     if (v->pend != NULL && !tls_write(v, v->pend, v->pend_len, st)) {
@@ -479,6 +604,9 @@ static void send_frame(const floor_mode_t *m, viewer_t *v, const rtp_clip_frame_
         }
         break;
     }
+    if (m->gather) {
+        gather_flush(v, st);
+    }
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -507,18 +635,22 @@ static void run(const floor_mode_t *m, const rtp_clip_frame_t *frames, size_t nf
     }
     long long live0 = openssl_live;
     double t_setup = now_s();
-    connect_viewers(vs, nv, rs, sctx, cctx);
+    connect_viewers(vs, nv, rs, sctx, cctx, m->gather);
     st->setup_s = now_s() - t_setup;
     uint64_t wire0 = 0;
     for (int i = 0; i < nv && m->suite != NULL; i++) {
         wire0 += BIO_number_written(SSL_get_wbio(vs[i].tx));
     }
+    uint64_t bio_writes0 = bio_writes;
     for (int r = 0; r < nreaders; r++) {
         if (pthread_create(&rs[r].th, NULL, reader_main, &rs[r]) != 0) {
             die("pthread_create");
         }
     }
 
+    /* A profiler may attach now: what follows is the stream alone. */
+    printf("streaming mode=%s\n", m->name);
+    fflush(stdout);
     size_t total = (size_t)(seconds * FPS);
     uint64_t produced = 0;
     double start = now_s();
@@ -542,6 +674,7 @@ static void run(const floor_mode_t *m, const rtp_clip_frame_t *frames, size_t nf
         }
     }
     st->cpu_s = thread_cpu_s() - cpu0;
+    st->writes += bio_writes - bio_writes0;
 
     usleep(300000);
     st->openssl_kib_per_viewer = (double)(openssl_live - live0) / 1024 / nv;
@@ -559,6 +692,7 @@ static void run(const floor_mode_t *m, const rtp_clip_frame_t *frames, size_t nf
         }
         close(vs[i].wfd);
         close(vs[i].rfd);
+        free(vs[i].rest);
     }
     st->wire -= m->suite != NULL ? wire0 : 0;
     qsort(mbps, (size_t)nv, sizeof(double), cmp_double);
@@ -664,13 +798,14 @@ int main(int argc, char **argv)
         double records = modes[k].suite != NULL ? ((double)st->wire - plain_bytes) / 22 : 0;
         printf("mode=%s viewers=%d cpu_s=%.3f core_pct=%.2f us_per_viewer_s=%.2f "
                "calls_per_frame_viewer=%.2f records_per_frame_viewer=%.2f "
-               "offered_mbit_s=%.2f recv_mbit_s_min=%.2f recv_mbit_s_median=%.2f "
+               "writes_per_frame_viewer=%.2f offered_mbit_s=%.2f recv_mbit_s_min=%.2f "
+               "recv_mbit_s_median=%.2f "
                "wire_overhead_pct=%.2f short_writes=%llu dropped=%llu setup_s=%.2f "
                "openssl_kib_per_viewer=%.1f\n",
                modes[k].name, nv, st->cpu_s, st->cpu_s / seconds * 100,
                st->cpu_s / seconds / nv * 1e6, (double)st->calls / (seconds * FPS) / nv,
-               records / (seconds * FPS) / nv, (double)st->offered * 8 / seconds / 1e6,
-               st->mbps_min, st->mbps_median,
+               records / (seconds * FPS) / nv, (double)st->writes / (seconds * FPS) / nv,
+               (double)st->offered * 8 / seconds / 1e6, st->mbps_min, st->mbps_median,
                plain_bytes > 0 && st->wire > 0 ? ((double)st->wire / plain_bytes - 1) * 100 : 0,
                (unsigned long long)st->short_writes, (unsigned long long)st->dropped, st->setup_s,
                st->openssl_kib_per_viewer);
