@@ -153,6 +153,7 @@ static char *request_url;  /* the URL without credentials, as request lines carr
 static SSL_CTX *tls_ctx;   /* --tls: one context for every viewer */
 static char tls_host[256]; /* --tls: the name or address the certificate must carry */
 static int tls_host_is_ip;
+static char tls_negotiated[80]; /* the first handshake's version and cipher suite, for the report */
 static int ep;
 static uint8_t *scratch;
 static volatile sig_atomic_t stop_now; /* SIGTERM or SIGINT: end the run and report */
@@ -250,6 +251,10 @@ static void viewer_handshake(viewer_t *v, double now)
     int rc = SSL_do_handshake(v->ssl);
     if (rc == 1) {
         v->t_tls = now;
+        if (tls_negotiated[0] == '\0') {
+            snprintf(tls_negotiated, sizeof(tls_negotiated), "%s %s", SSL_get_version(v->ssl),
+                     SSL_get_cipher_name(v->ssl));
+        }
         viewer_begin_rtsp(v, now);
         return;
     }
@@ -967,13 +972,13 @@ static void report(viewer_t *vs, long n, double t0, double window)
         }
         topq[j] = '\0';
         printf("%s,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%.2f,%.2f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.6f,%.6f,"
-               "%llu,%llu,%.2f,%.1f,%.1f,%s\n",
+               "%llu,%llu,%.2f,%.1f,%.1f,%s,%s\n",
                opt.label, n, started, playing, streaming, dead, failed, no_key,
                quantile(rate, nr, 0), quantile(rate, nr, 0.5), total_rate, quantile(ttfk, nk, 0.5),
                quantile(ttfk, nk, 0.95), nk > 0 ? ttfk[nk - 1] : 0, quantile(tplay, np, 0.5),
                quantile(tplay, np, 0.95), t0, first_key_abs, (unsigned long long)ka_ok,
                (unsigned long long)ka_bad, cpu, quantile(ttls, nt, 0.5), quantile(ttls, nt, 0.95),
-               topq);
+               tls_negotiated[0] != '\0' ? tls_negotiated : "-", topq);
     } else {
         printf("%s: %ld viewers, %ld started, %ld got PLAY 200, %ld streaming (data in the last "
                "second), %ld dead after PLAY, %ld failed before\n",
@@ -992,8 +997,9 @@ static void report(viewer_t *vs, long n, double t0, double window)
                (unsigned long long)ka_bad, cpu);
         if (tls_ctx != NULL) {
             printf("TLS handshake done (connect to the end of the handshake), %zu viewers: p50 "
-                   "%.1f ms, p95 %.1f ms\n",
-                   nt, quantile(ttls, nt, 0.5), quantile(ttls, nt, 0.95));
+                   "%.1f ms, p95 %.1f ms; %s\n",
+                   nt, quantile(ttls, nt, 0.5), quantile(ttls, nt, 0.95),
+                   tls_negotiated[0] != '\0' ? tls_negotiated : "no handshake done");
         }
         for (size_t k = 0; k < nreasons; k++) {
             printf("  %ld x %s\n", reasons[k].count, reasons[k].text);
@@ -1060,7 +1066,7 @@ static void parse_args(int argc, char **argv)
             printf("label,viewers,started,playing,streaming,dead,failed,no_keyframe,mbps_min,"
                    "mbps_median,mbps_total,ttfk_p50_ms,ttfk_p95_ms,ttfk_max_ms,play_p50_ms,"
                    "play_p95_ms,t0_mono,first_key_mono,keepalive_ok,keepalive_bad,client_cpu_s,"
-                   "tls_p50_ms,tls_p95_ms,top_failure\n");
+                   "tls_p50_ms,tls_p95_ms,tls_cipher,top_failure\n");
             exit(0);
         } else if (strcmp(a, "--label") == 0 && more) {
             opt.label = argv[++i];

@@ -246,9 +246,10 @@ measure() {
         -v mmed="$(field "$out" mbps_median)" -v p50="$(field "$out" ttfk_p50_ms)" \
         -v p95="$(field "$out" ttfk_p95_ms)" -v pmax="$(field "$out" ttfk_max_ms)" \
         -v t50="$(field "$out" tls_p50_ms)" -v t95="$(field "$out" tls_p95_ms)" \
+        -v cipher="$(field "$out" tls_cipher)" \
         -v pl50="$(field "$out" play_p50_ms)" -v pl95="$(field "$out" play_p95_ms)" \
         -v ccpu="$(field "$out" client_cpu_s)" -v why="$(field "$out" top_failure)" 'BEGIN {
-        tls = over == "rtsps" ? sprintf("%.0f / %.0f", t50, t95) : "-"
+        tls = over == "rtsps" ? sprintf("%.0f / %.0f (%s)", t50, t95, cipher) : "-"
         printf "| %s | %d | %s | %d | %d / %d | %.2f / %.2f | %.0f / **%.0f** / %.0f | %s | %.0f / %.0f | %.1f%% | %.2f s | %d MiB | %.2f s | %s |\n",
             name, n, over, st, dead, failed, mmin, mmed, p50, p95, pmax, tls, pl50, pl95,
             rate * 100, whole, rss, ccpu, why
@@ -357,7 +358,8 @@ EOF
         holder=$!
         pids="$pids $holder"
         sleep 4
-        echo "== ZLMediaKit ($("$ZLM_BIN" -v 2>/dev/null | grep -i -m1 'hash\|date' | tr -s ' ' || echo version unknown)) relaying camsim over RTSP and RTSPS: viewers joining at once, warm stream, $rtsp_seconds s each"
+        zver=$("$ZLM_BIN" -v 2>&1 | sed -n 's/.*hash[^:]*: *\([0-9a-f]\{7,\}\).*/\1/p' | head -1)
+        echo "== ZLMediaKit (git ${zver:-unknown}) relaying camsim over RTSP and RTSPS: viewers joining at once, warm stream, $rtsp_seconds s each"
         table_head
         for n in $rtsp_viewers; do
             measure zlmediakit "$zurl" "$n" "$zlm" rtsp
