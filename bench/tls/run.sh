@@ -268,6 +268,35 @@ viewers_tls() {
 
 # ---- 3. ZLMediaKit -------------------------------------------------------------------------------
 
+# Starts ZLMediaKit with $zdir/config.ini, has it pull camsim's camera, and starts the viewer
+# that holds the stream; sets zlm and holder. A fresh server for each run: its peak RSS is the
+# run's own, and no run inherits another's connections.
+zlm_start() {
+    "$ZLM_BIN" -c "$zdir/config.ini" -s "$zdir/server.pem" -l 3 --log-dir "$zdir/log/" \
+        --affinity 0 >>"$zdir/out.log" 2>&1 &
+    zlm=$!
+    pids="$pids $zlm"
+    wait_port "$zhttp"
+    wait_port "$zrtsp"
+    wait_port "$zrtsps"
+    curl -fsS "http://127.0.0.1:$zhttp/index/api/addStreamProxy?secret=$secret&vhost=__defaultVhost__&app=live&stream=cam&url=$cam/cam1&rtp_type=0&enable_rtsp=1&enable_rtmp=0&enable_hls=0&enable_mp4=0&enable_ts=0&enable_fmp4=0&enable_audio=0" \
+        >"$zdir/proxy.json"
+    grep -q '"code" *: *0' "$zdir/proxy.json" ||
+        { echo "run.sh: ZLMediaKit refused the pull:" >&2; cat "$zdir/proxy.json" >&2; exit 1; }
+    "$viewers" -n 1 --seconds $((rtsp_seconds + 8)) --csv --label holder "$zurl" \
+        >"$work/zlm-holder.csv" &
+    holder=$!
+    pids="$pids $holder"
+    sleep 4
+}
+
+zlm_stop() {
+    stop_pid "$holder"
+    holds="$holds $(field "$work/zlm-holder.csv" streaming)"
+    stop_pid "$zlm"
+    sleep 2
+}
+
 if has_part zlm; then
     echo
     if [ -z "${ZLM_BIN:-}" ]; then
@@ -339,37 +368,24 @@ port=0
 [record]
 appName=record
 EOF
-        "$ZLM_BIN" -c "$zdir/config.ini" -s "$zdir/server.pem" -l 3 --log-dir "$zdir/log/" \
-            --affinity 0 >"$zdir/out.log" 2>&1 &
-        zlm=$!
-        pids="$pids $zlm"
-        wait_port "$zhttp"
-        wait_port "$zrtsp"
-        wait_port "$zrtsps"
-        curl -fsS "http://127.0.0.1:$zhttp/index/api/addStreamProxy?secret=$secret&vhost=__defaultVhost__&app=live&stream=cam&url=$cam/cam1&rtp_type=0&enable_rtsp=1&enable_rtmp=0&enable_hls=0&enable_mp4=0&enable_ts=0&enable_fmp4=0&enable_audio=0" \
-            >"$zdir/proxy.json"
-        grep -q '"code" *: *0' "$zdir/proxy.json" ||
-            { echo "run.sh: ZLMediaKit refused the pull:" >&2; cat "$zdir/proxy.json" >&2; exit 1; }
         zurl=rtsp://127.0.0.1:$zrtsp/live/cam
         zurls=rtsps://127.0.0.1:$zrtsps/live/cam
-        holder_s=$(($(echo $rtsp_viewers | wc -w) * 2 * (rtsp_seconds + 3) + 10))
-        "$viewers" -n 1 --seconds "$holder_s" --csv --label holder "$zurl" \
-            >"$work/zlm-holder.csv" &
-        holder=$!
-        pids="$pids $holder"
-        sleep 4
         zver=$("$ZLM_BIN" -v 2>&1 | sed -n 's/.*hash[^:]*: *\([0-9a-f]\{7,\}\).*/\1/p' | head -1)
-        echo "== ZLMediaKit (git ${zver:-unknown}) relaying camsim over RTSP and RTSPS: viewers joining at once, warm stream, $rtsp_seconds s each"
+        echo "== ZLMediaKit (git ${zver:-unknown}) relaying camsim over RTSP and RTSPS: viewers joining at once, warm stream (a fresh server pulling for 4 s before each run, one viewer holding the stream), $rtsp_seconds s each"
         table_head
+        holds=""
         for n in $rtsp_viewers; do
-            measure zlmediakit "$zurl" "$n" "$zlm" rtsp
-            sleep 3
-            measure zlmediakit "$zurls" "$n" "$zlm" rtsps
-            sleep 3
+            for over in rtsp rtsps; do
+                zlm_start
+                if [ $over = rtsps ]; then
+                    measure zlmediakit "$zurls" "$n" "$zlm" rtsps
+                else
+                    measure zlmediakit "$zurl" "$n" "$zlm" rtsp
+                fi
+                zlm_stop
+            done
         done
-        stop_pid "$holder"
-        stop_pid "$zlm"
-        echo "(the viewer holding the stream: streaming at the end $(field "$work/zlm-holder.csv" streaming) of 1, failure: $(field "$work/zlm-holder.csv" top_failure))"
+        echo "(the viewer holding the stream, streaming at the end of each run: $holds)"
     fi
 fi
 
