@@ -5,7 +5,8 @@
  * ../lib/rtp_clip.h) played in real time at 25 fps to N loopback readers, by one sender
  * thread that does nothing else: no store, no cursor, no protocol work. Modes, each on fresh
  * connections, one after the other in the same run:
- *  - plain: one writev per frame per viewer (one iovec per packet), exactly the relay floor;
+ *  - plain: one writev per frame per viewer (one iovec per packet), the relay floor (here with
+ *    TCP_NODELAY on every sender socket, as on the TLS ones and the relay's);
  *  - CIPHER: TLS 1.3 with that cipher suite only (aes128: TLS_AES_128_GCM_SHA256, aes256:
  *    TLS_AES_256_GCM_SHA384, chacha20: TLS_CHACHA20_POLY1305_SHA256), one SSL_write per frame
  *    per viewer on a non-blocking socket. Suffixes change one thing at a time, to see where
