@@ -18,7 +18,7 @@ sys.exit(1)' "$1" || { echo "$0: nothing listens on port $1 after 30 s" >&2; exi
 # $2) into $3, and the names of its --csv fields into $csv_header, for field.
 build_viewers() {
     cc -O2 -Wall -Wextra -Werror -I"$1/src" "$1/bench/relay/viewers.c" "$2/libch_proto.a" \
-        "$2/libch_core.a" -luv -linih -lm -o "$3"
+        "$2/libch_core.a" -luv -linih -lm -lssl -lcrypto -o "$3"
     "$3" --csv-header >"$csv_header"
 }
 

@@ -1,8 +1,9 @@
 /*
  * bench/relay/fanout_bench.c: the relay's fan-out against the floor, before the relay exists.
  *
- * One 1080p H.264 camera (an Annex B clip packetized here into RTP, FU-A over 1,400 bytes)
- * played in real time at 25 fps to N loopback TCP readers, two ways, in the same run:
+ * One 1080p H.264 camera (an Annex B clip packetized into RTP by ../lib/rtp_clip.h, FU-A over
+ * 1,400 bytes) played in real time at 25 fps to N loopback TCP readers, two ways, in the same
+ * run:
  *  - floor: the bytes of each frame, interleaved headers included, prepared once; one writev
  *    per frame per viewer; no store, no cursor, no protocol work at all. No relay can spend
  *    less CPU than that;
@@ -35,14 +36,9 @@
 
 #include "media/media.h"
 
-typedef struct frame {
-    uint8_t *bytes; /* the frame's interleaved RTP packets back to back */
-    size_t len;
-    size_t *pkt_off; /* each packet's offset in bytes */
-    size_t *pkt_len; /* each packet's length with its 4-byte header */
-    unsigned *flags;
-    size_t npkts;
-} frame_t;
+#include "../lib/rtp_clip.h"
+
+typedef rtp_clip_frame_t frame_t;
 
 static double now_s(void)
 {
@@ -57,127 +53,6 @@ static double thread_cpu_s(void)
     getrusage(RUSAGE_THREAD, &ru);
     return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-/* ---- the clip as RTP frames ---------------------------------------------------------------- */
-
-static void add_pkt(frame_t *f, const uint8_t *payload, size_t plen, const uint8_t *prefix,
-                    size_t prelen, uint16_t seq, uint32_t ts, int marker, unsigned flags)
-{
-    size_t len = 4 + 12 + prelen + plen;
-    f->bytes = realloc(f->bytes, f->len + len);
-    f->pkt_off = realloc(f->pkt_off, (f->npkts + 1) * sizeof(size_t));
-    f->pkt_len = realloc(f->pkt_len, (f->npkts + 1) * sizeof(size_t));
-    f->flags = realloc(f->flags, (f->npkts + 1) * sizeof(unsigned));
-    uint8_t *p = f->bytes + f->len;
-    size_t rtp = len - 4;
-    p[0] = '$';
-    p[1] = 0;
-    p[2] = (uint8_t)(rtp >> 8);
-    p[3] = (uint8_t)rtp;
-    p[4] = 0x80;
-    p[5] = (uint8_t)((marker ? 0x80 : 0) | 96);
-    p[6] = (uint8_t)(seq >> 8);
-    p[7] = (uint8_t)seq;
-    p[8] = (uint8_t)(ts >> 24);
-    p[9] = (uint8_t)(ts >> 16);
-    p[10] = (uint8_t)(ts >> 8);
-    p[11] = (uint8_t)ts;
-    memset(p + 12, 0x11, 4);
-    memcpy(p + 16, prefix, prelen);
-    memcpy(p + 16 + prelen, payload, plen);
-    f->pkt_off[f->npkts] = f->len;
-    f->pkt_len[f->npkts] = len;
-    f->flags[f->npkts] = flags;
-    f->npkts++;
-    f->len += len;
-}
-
-static frame_t *load_clip(const char *path, size_t *nframes)
-{
-    FILE *fp = fopen(path, "rb");
-    if (fp == NULL) {
-        perror(path);
-        exit(2);
-    }
-    fseek(fp, 0, SEEK_END);
-    long size = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *data = malloc((size_t)size);
-    if (fread(data, 1, (size_t)size, fp) != (size_t)size) {
-        exit(2);
-    }
-    fclose(fp);
-    /* NAL units, grouped into access units at each first slice (or parameter set after a
-     * slice). */
-    frame_t *frames = calloc(1, sizeof(frame_t));
-    size_t nf = 1, cap = 1;
-    int seen_vcl = 0;
-    uint16_t seq = 0;
-    size_t i = 0, n = (size_t)size;
-    while (i + 3 < n) {
-        size_t s = i;
-        while (s + 3 <= n && !(data[s] == 0 && data[s + 1] == 0 && data[s + 2] == 1)) {
-            s++;
-        }
-        if (s + 3 > n) {
-            break;
-        }
-        s += 3;
-        size_t e = s;
-        while (e + 3 <= n && !(data[e] == 0 && data[e + 1] == 0 && data[e + 2] == 1)) {
-            e++;
-        }
-        if (e + 3 > n) {
-            e = n;
-        }
-        size_t end = e;
-        while (end > s && data[end - 1] == 0) {
-            end--;
-        }
-        i = e;
-        if (end <= s) {
-            continue;
-        }
-        uint8_t t = data[s] & 0x1F;
-        int vcl = t >= 1 && t <= 5;
-        int first_slice = vcl && end - s > 1 && (data[s + 1] & 0x80);
-        if (seen_vcl && (t == 7 || t == 8 || t == 9 || first_slice)) {
-            if (nf == cap) {
-                cap *= 2;
-                frames = realloc(frames, cap * sizeof(frame_t));
-            }
-            memset(&frames[nf], 0, sizeof(frame_t));
-            nf++;
-            seen_vcl = 0;
-        }
-        frame_t *f = &frames[nf - 1];
-        uint32_t ts = (uint32_t)(nf - 1) * 3600;
-        unsigned flags = f->npkts == 0 ? CH_MEDIA_AU_START : 0;
-        if (t == 5) {
-            flags |= CH_MEDIA_KEYFRAME;
-        }
-        size_t len = end - s;
-        if (len <= 1400) {
-            add_pkt(f, data + s, len, NULL, 0, seq++, ts, 0, flags);
-        } else {
-            for (size_t k = 1; k < len; k += 1400) {
-                size_t c = len - k < 1400 ? len - k : 1400;
-                uint8_t fu[2] = {(uint8_t)((data[s] & 0xE0) | 28),
-                                 (uint8_t)(t | (k == 1 ? 0x80 : 0) | (k + c >= len ? 0x40 : 0))};
-                add_pkt(f, data + s + k, c, fu, 2, seq++, ts, 0, k == 1 ? flags : 0);
-            }
-        }
-        seen_vcl |= vcl;
-    }
-    for (size_t k = 0; k < nf; k++) {
-        if (frames[k].npkts > 0) {
-            frames[k].bytes[frames[k].pkt_off[frames[k].npkts - 1] + 5] |= 0x80; /* marker */
-        }
-    }
-    free(data);
-    *nframes = nf;
-    return frames;
 }
 
 /* ---- readers ------------------------------------------------------------------------------- */
@@ -331,7 +206,7 @@ int main(int argc, char **argv)
     }
     int floor_only = argc == 5 && strcmp(argv[4], "floor") == 0;
     size_t nframes = 0;
-    frame_t *frames = load_clip(argv[1], &nframes);
+    frame_t *frames = rtp_clip_load(argv[1], &nframes, CH_MEDIA_AU_START, CH_MEDIA_KEYFRAME);
     long nvl = strtol(argv[2], NULL, 10);
     double seconds = strtod(argv[3], NULL);
     int nv = nvl > 0 && nvl < 100000 ? (int)nvl : 1;

@@ -19,6 +19,13 @@
  * (GET_PARAMETER, or OPTIONS with --keepalive-options) go every 20 s within the session, and
  * their answers are read from between the frames.
  *
+ * With --tls CAFILE the URL is rtsps:// (RTSP over TLS, port 322 unless given): after the TCP
+ * connect each viewer runs a non-blocking OpenSSL handshake (TLS 1.2 or 1.3, the server's
+ * certificate verified against CAFILE and the URL's host name or IP address), then the same
+ * exchange and counting over SSL_write and SSL_read; the time to first keyframe then includes
+ * the handshake, as a player's would, and the handshake's own time is reported beside it.
+ * Without --tls nothing of this runs (the plain path makes the same calls it always made).
+ *
  * The run stops by itself after --seconds (or at SIGTERM or SIGINT, reporting what it saw).
  * "Streaming" means data arrived in the last second of the run; the per-viewer rate is measured
  * over the last --window seconds.
@@ -35,6 +42,7 @@
  *   --csv              print one machine-readable line (see --csv-header) instead of the report
  *   --csv-header       print the names of the --csv fields and exit
  *   --label TEXT       first field of the --csv line (default "-")
+ *   --tls CAFILE       rtsps://: TLS to the server, verified against the CA certificates in CAFILE
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -55,6 +63,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include "core/core.h"
 #include "proto/proto.h"
 
@@ -62,11 +74,13 @@
 #define MAX_HEADERS    48
 #define PREFIX_BYTES   160 /* the start of each RTP packet kept to find a keyframe */
 #define READ_CHUNK     (256 * 1024)
+#define TLS_READ_AHEAD (64 * 1024) /* OpenSSL's read buffer per TLS viewer: several records */
 
 /* The states of a viewer, in order. */
 enum {
     V_WAITING,    /* not started yet (ramp) */
     V_CONNECTING, /* connect() in progress */
+    V_TLS,        /* TLS handshake in progress (--tls) */
     V_OPTIONS,
     V_DESCRIBE,
     V_SETUP,
@@ -75,7 +89,7 @@ enum {
     V_CLOSED,  /* failed or closed by the server: why says which */
 };
 
-static const char *const state_names[] = {"waiting", "connect", "OPTIONS", "DESCRIBE",
+static const char *const state_names[] = {"waiting", "connect", "TLS",     "OPTIONS", "DESCRIBE",
                                           "SETUP",   "PLAY",    "PLAYING", "closed"};
 
 /* Where the frame reader is within the stream after PLAY. */
@@ -89,9 +103,11 @@ enum {
 
 typedef struct viewer {
     int fd;
+    SSL *ssl; /* with --tls, from the TCP connect on; NULL otherwise */
     int state;
     uint32_t cseq;
     double t_start;   /* connect() called */
+    double t_tls;     /* TLS handshake done; 0 until then (or without --tls) */
     double t_play;    /* PLAY answered 200 */
     double t_key;     /* first keyframe packet began to arrive; 0 until then */
     double t_request; /* last request sent, for --timeout */
@@ -127,12 +143,17 @@ typedef struct options {
     int keepalive_options, no_options, csv;
     const char *label;
     const char *url;
+    const char *tls_ca; /* --tls CAFILE, or NULL */
 } options_t;
 
-static options_t opt = {1, 20, 0, 0, 10, 20, 0, 0, 0, "-", NULL};
+static options_t opt = {1, 20, 0, 0, 10, 20, 0, 0, 0, "-", NULL, NULL};
 static struct sockaddr_storage server_addr;
 static socklen_t server_addr_len;
-static char *request_url; /* the URL without credentials, as request lines carry it */
+static char *request_url;  /* the URL without credentials, as request lines carry it */
+static SSL_CTX *tls_ctx;   /* --tls: one context for every viewer */
+static char tls_host[256]; /* --tls: the name or address the certificate must carry */
+static int tls_host_is_ip;
+static char tls_negotiated[80]; /* the first handshake's version and cipher suite, for the report */
 static int ep;
 static uint8_t *scratch;
 static volatile sig_atomic_t stop_now; /* SIGTERM or SIGINT: end the run and report */
@@ -161,6 +182,10 @@ static void viewer_close(viewer_t *v, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(v->why, sizeof(v->why), fmt, ap);
     va_end(ap);
+    if (v->ssl != NULL) {
+        SSL_free(v->ssl); /* no close_notify: the socket closes at once */
+        v->ssl = NULL;
+    }
     if (v->fd >= 0) {
         close(v->fd); /* also leaves the epoll set */
         v->fd = -1;
@@ -170,17 +195,157 @@ static void viewer_close(viewer_t *v, const char *fmt, ...)
     ch_buf_fini(&v->out);
 }
 
+/* ---- TLS (--tls) ---------------------------------------------------------------------------- */
+
+/* The first queued OpenSSL error as text, or what the last call's error code was. */
+static const char *tls_error_text(int code)
+{
+    static char text[160];
+    unsigned long e = ERR_get_error();
+    if (e != 0) {
+        ERR_error_string_n(e, text, sizeof(text));
+    } else if (code == SSL_ERROR_SYSCALL) {
+        snprintf(text, sizeof(text), "%s", errno != 0 ? strerror(errno) : "closed by the server");
+    } else {
+        snprintf(text, sizeof(text), "SSL error %d", code);
+    }
+    ERR_clear_error();
+    return text;
+}
+
+/*
+ * SSL_read or SSL_write of n bytes as read() and write() would say it: the byte count, 0 when
+ * the server closed the connection (reading), or -1 with errno EAGAIN (OpenSSL wants the socket
+ * readable or writable first; TLS 1.3 may answer a read with a write, so both count as not yet)
+ * or EPROTO (v->why holds OpenSSL's reason, the viewer is to be closed with it).
+ */
+static ssize_t tls_io(viewer_t *v, int writing, void *p, size_t n)
+{
+    ERR_clear_error();
+    errno = 0;
+    int rc = writing ? SSL_write(v->ssl, p, (int)n) : SSL_read(v->ssl, p, (int)n);
+    if (rc > 0) {
+        return rc;
+    }
+    int code = SSL_get_error(v->ssl, rc);
+    if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (!writing && (code == SSL_ERROR_ZERO_RETURN ||
+                     (code == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno == 0))) {
+        return 0;
+    }
+    snprintf(v->why, sizeof(v->why), "TLS %s: %s", writing ? "write" : "read",
+             tls_error_text(code));
+    errno = EPROTO;
+    return -1;
+}
+
+static void viewer_begin_rtsp(viewer_t *v, double now);
+
+/* Moves the handshake along; on success starts the RTSP exchange. */
+static void viewer_handshake(viewer_t *v, double now)
+{
+    ERR_clear_error();
+    int rc = SSL_do_handshake(v->ssl);
+    if (rc == 1) {
+        v->t_tls = now;
+        if (tls_negotiated[0] == '\0') {
+            snprintf(tls_negotiated, sizeof(tls_negotiated), "%s %s", SSL_get_version(v->ssl),
+                     SSL_get_cipher_name(v->ssl));
+        }
+        viewer_begin_rtsp(v, now);
+        return;
+    }
+    int code = SSL_get_error(v->ssl, rc);
+    if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) {
+        struct epoll_event e = {.events = EPOLLIN | (code == SSL_ERROR_WANT_WRITE ? EPOLLOUT : 0),
+                                .data.ptr = v};
+        epoll_ctl(ep, EPOLL_CTL_MOD, v->fd, &e);
+        return;
+    }
+    long verify = SSL_get_verify_result(v->ssl);
+    if (verify != X509_V_OK) {
+        viewer_close(v, "TLS: certificate not verified: %s", X509_verify_cert_error_string(verify));
+        ERR_clear_error();
+        return;
+    }
+    viewer_close(v, "TLS handshake: %s", tls_error_text(code));
+}
+
+/* Starts TLS on v's connected socket: verified against --tls's CA and the URL's host. */
+static void viewer_start_tls(viewer_t *v, double now)
+{
+    v->ssl = SSL_new(tls_ctx);
+    if (v->ssl == NULL || SSL_set_fd(v->ssl, v->fd) != 1) {
+        viewer_close(v, "TLS: %s", tls_error_text(0));
+        return;
+    }
+    X509_VERIFY_PARAM *param = SSL_get0_param(v->ssl);
+    int ok = tls_host_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, tls_host)
+                            : SSL_set_tlsext_host_name(v->ssl, tls_host) == 1 &&
+                                  SSL_set1_host(v->ssl, tls_host) == 1;
+    if (!ok) {
+        viewer_close(v, "TLS: cannot check the host %s: %s", tls_host, tls_error_text(0));
+        return;
+    }
+    SSL_set_connect_state(v->ssl);
+    v->state = V_TLS;
+    viewer_handshake(v, now);
+}
+
+/* The context every --tls viewer shares: TLS 1.2 or 1.3 only, the server's chain verified
+ * against the CA certificates of file ca. */
+static void tls_setup(const char *ca, const ch_proto_url_t *u)
+{
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (tls_ctx == NULL || SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_load_verify_locations(tls_ctx, ca, NULL) != 1) {
+        fprintf(stderr, "viewers: --tls %s: %s\n", ca, tls_error_text(0));
+        exit(2);
+    }
+    SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
+    /* Partial writes and a moving buffer: a request queued behind one the socket did not take
+     * grows (and may move) the buffer the retried SSL_write is given. */
+    SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Read several records per read() call, as the plain path reads up to READ_CHUNK. */
+    SSL_CTX_set_read_ahead(tls_ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(tls_ctx, TLS_READ_AHEAD);
+    snprintf(tls_host, sizeof(tls_host), "%.*s", (int)u->host.len, u->host.ptr);
+    /* An IPv6 literal comes bracketed from the URL. */
+    size_t hl = strlen(tls_host);
+    if (hl >= 2 && tls_host[0] == '[' && tls_host[hl - 1] == ']') {
+        memmove(tls_host, tls_host + 1, hl - 2);
+        tls_host[hl - 2] = '\0';
+    }
+    unsigned char addr[16];
+    tls_host_is_ip =
+        inet_pton(AF_INET, tls_host, addr) == 1 || inet_pton(AF_INET6, tls_host, addr) == 1;
+}
+
+/* ---- requests ------------------------------------------------------------------------------- */
+
 /* Writes what is pending; asks for EPOLLOUT while some remains. */
 static void viewer_flush(viewer_t *v)
 {
     while (v->out_off < v->out.len) {
-        ssize_t w = write(v->fd, v->out.data + v->out_off, v->out.len - v->out_off);
+        ssize_t w = v->ssl != NULL
+                        ? tls_io(v, 1, v->out.data + v->out_off, v->out.len - v->out_off)
+                        : write(v->fd, v->out.data + v->out_off, v->out.len - v->out_off);
         if (w < 0 && errno == EINTR) {
             continue;
         }
         if (w < 0 && errno == EAGAIN) {
             struct epoll_event e = {.events = EPOLLIN | EPOLLOUT, .data.ptr = v};
             epoll_ctl(ep, EPOLL_CTL_MOD, v->fd, &e);
+            return;
+        }
+        if (w < 0 && errno == EPROTO) {
+            char why[sizeof(v->why)];
+            snprintf(why, sizeof(why), "%s", v->why);
+            v->why[0] = '\0';
+            viewer_close(v, "%s: %s", state_names[v->state], why);
             return;
         }
         if (w < 0) {
@@ -565,6 +730,52 @@ static void feed_frames(viewer_t *v, const uint8_t *p, size_t n, double now)
 
 /* ---- events ------------------------------------------------------------------------------ */
 
+/* The connection (and its TLS, with --tls) is up: the first request goes. */
+static void viewer_begin_rtsp(viewer_t *v, double now)
+{
+    struct epoll_event e = {.events = EPOLLIN, .data.ptr = v};
+    epoll_ctl(ep, EPOLL_CTL_MOD, v->fd, &e);
+    if (opt.no_options) {
+        v->state = V_DESCRIBE;
+        viewer_request(v, "DESCRIBE", request_url, "Accept: application/sdp\r\n", now);
+    } else {
+        v->state = V_OPTIONS;
+        viewer_request(v, "OPTIONS", request_url, NULL, now);
+    }
+}
+
+/*
+ * Reads a TLS viewer until OpenSSL wants the socket again. Unlike the plain path it cannot stop
+ * after a few rounds: records OpenSSL has read ahead sit in its buffer, where epoll does not see
+ * them. Each SSL_read gives one record (16 KiB at most).
+ */
+static void on_tls_readable(viewer_t *v, double now)
+{
+    while (v->state != V_CLOSED) {
+        ssize_t got = tls_io(v, 0, scratch, READ_CHUNK);
+        if (got < 0 && errno == EAGAIN) {
+            return;
+        }
+        if (got < 0) {
+            char why[sizeof(v->why)];
+            snprintf(why, sizeof(why), "%s", v->why);
+            v->why[0] = '\0';
+            viewer_close(v, "%s: %s", state_names[v->state], why);
+            return;
+        }
+        if (got == 0) {
+            viewer_close(v, "%s: closed by the server", state_names[v->state]);
+            return;
+        }
+        if (v->state == V_PLAYING) {
+            feed_frames(v, scratch, (size_t)got, now);
+        } else {
+            ch_buf_append(&v->in, scratch, (size_t)got);
+            on_control_bytes(v, now);
+        }
+    }
+}
+
 static void on_event(viewer_t *v, uint32_t events, double now)
 {
     if (v->state == V_CONNECTING) {
@@ -578,15 +789,15 @@ static void on_event(viewer_t *v, uint32_t events, double now)
         if (!(events & (EPOLLOUT | EPOLLIN))) {
             return;
         }
-        struct epoll_event e = {.events = EPOLLIN, .data.ptr = v};
-        epoll_ctl(ep, EPOLL_CTL_MOD, v->fd, &e);
-        if (opt.no_options) {
-            v->state = V_DESCRIBE;
-            viewer_request(v, "DESCRIBE", request_url, "Accept: application/sdp\r\n", now);
+        if (tls_ctx != NULL) {
+            viewer_start_tls(v, now);
         } else {
-            v->state = V_OPTIONS;
-            viewer_request(v, "OPTIONS", request_url, NULL, now);
+            viewer_begin_rtsp(v, now);
         }
+        return;
+    }
+    if (v->state == V_TLS) {
+        viewer_handshake(v, now);
         return;
     }
     if ((events & EPOLLOUT) && v->state != V_CLOSED) {
@@ -599,6 +810,10 @@ static void on_event(viewer_t *v, uint32_t events, double now)
         }
     }
     if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || v->state == V_CLOSED) {
+        return;
+    }
+    if (v->ssl != NULL) {
+        on_tls_readable(v, now);
         return;
     }
     for (int rounds = 0; rounds < 4 && v->state != V_CLOSED; rounds++) {
@@ -683,7 +898,8 @@ static void report(viewer_t *vs, long n, double t0, double window)
     double *ttfk = ch_calloc((size_t)n + 1, sizeof(double));
     double *tplay = ch_calloc((size_t)n + 1, sizeof(double));
     double *rate = ch_calloc((size_t)n + 1, sizeof(double));
-    size_t nk = 0, np = 0, nr = 0;
+    double *ttls = ch_calloc((size_t)n + 1, sizeof(double));
+    size_t nk = 0, np = 0, nr = 0, nt = 0;
     double total_rate = 0;
     uint64_t ka_ok = 0, ka_bad = 0;
     reason_t *reasons = ch_calloc((size_t)n + 1, sizeof(reason_t));
@@ -696,6 +912,9 @@ static void report(viewer_t *vs, long n, double t0, double window)
         started++;
         ka_ok += v->keepalive_ok;
         ka_bad += v->keepalive_bad;
+        if (v->t_tls > 0) {
+            ttls[nt++] = (v->t_tls - v->t_start) * 1e3;
+        }
         if (v->t_play > 0) {
             playing++;
             tplay[np++] = (v->t_play - v->t_start) * 1e3;
@@ -734,6 +953,7 @@ static void report(viewer_t *vs, long n, double t0, double window)
     qsort(ttfk, nk, sizeof(double), cmp_double);
     qsort(tplay, np, sizeof(double), cmp_double);
     qsort(rate, nr, sizeof(double), cmp_double);
+    qsort(ttls, nt, sizeof(double), cmp_double);
     const char *top = "-";
     long top_count = 0;
     for (size_t k = 0; k < nreasons; k++) {
@@ -752,12 +972,13 @@ static void report(viewer_t *vs, long n, double t0, double window)
         }
         topq[j] = '\0';
         printf("%s,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%.2f,%.2f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.6f,%.6f,"
-               "%llu,%llu,%.2f,%s\n",
+               "%llu,%llu,%.2f,%.1f,%.1f,%s,%s\n",
                opt.label, n, started, playing, streaming, dead, failed, no_key,
                quantile(rate, nr, 0), quantile(rate, nr, 0.5), total_rate, quantile(ttfk, nk, 0.5),
                quantile(ttfk, nk, 0.95), nk > 0 ? ttfk[nk - 1] : 0, quantile(tplay, np, 0.5),
                quantile(tplay, np, 0.95), t0, first_key_abs, (unsigned long long)ka_ok,
-               (unsigned long long)ka_bad, cpu, topq);
+               (unsigned long long)ka_bad, cpu, quantile(ttls, nt, 0.5), quantile(ttls, nt, 0.95),
+               tls_negotiated[0] != '\0' ? tls_negotiated : "-", topq);
     } else {
         printf("%s: %ld viewers, %ld started, %ld got PLAY 200, %ld streaming (data in the last "
                "second), %ld dead after PLAY, %ld failed before\n",
@@ -774,6 +995,12 @@ static void report(viewer_t *vs, long n, double t0, double window)
                "(200) %llu (other); this client used %.2f s of CPU\n",
                quantile(tplay, np, 0.5), quantile(tplay, np, 0.95), (unsigned long long)ka_ok,
                (unsigned long long)ka_bad, cpu);
+        if (tls_ctx != NULL) {
+            printf("TLS handshake done (connect to the end of the handshake), %zu viewers: p50 "
+                   "%.1f ms, p95 %.1f ms; %s\n",
+                   nt, quantile(ttls, nt, 0.5), quantile(ttls, nt, 0.95),
+                   tls_negotiated[0] != '\0' ? tls_negotiated : "no handshake done");
+        }
         for (size_t k = 0; k < nreasons; k++) {
             printf("  %ld x %s\n", reasons[k].count, reasons[k].text);
         }
@@ -781,6 +1008,7 @@ static void report(viewer_t *vs, long n, double t0, double window)
     ch_free(ttfk);
     ch_free(tplay);
     ch_free(rate);
+    ch_free(ttls);
     ch_free(reasons);
 }
 
@@ -790,7 +1018,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: viewers [-n N] [--seconds S] [--ramp S] [--window S] [--timeout S]\n"
                     "               [--keepalive S] [--keepalive-options] [--no-options]\n"
-                    "               [--csv] [--csv-header] [--label TEXT] rtsp://host:port/path\n");
+                    "               [--csv] [--csv-header] [--label TEXT]\n"
+                    "               rtsp://host:port/path | --tls CAFILE rtsps://host:port/path\n");
     exit(2);
 }
 
@@ -837,10 +1066,12 @@ static void parse_args(int argc, char **argv)
             printf("label,viewers,started,playing,streaming,dead,failed,no_keyframe,mbps_min,"
                    "mbps_median,mbps_total,ttfk_p50_ms,ttfk_p95_ms,ttfk_max_ms,play_p50_ms,"
                    "play_p95_ms,t0_mono,first_key_mono,keepalive_ok,keepalive_bad,client_cpu_s,"
-                   "top_failure\n");
+                   "tls_p50_ms,tls_p95_ms,tls_cipher,top_failure\n");
             exit(0);
         } else if (strcmp(a, "--label") == 0 && more) {
             opt.label = argv[++i];
+        } else if (strcmp(a, "--tls") == 0 && more) {
+            opt.tls_ca = argv[++i];
         } else if (a[0] != '-' && opt.url == NULL) {
             opt.url = a;
         } else {
@@ -866,8 +1097,17 @@ static void resolve_url(void)
 {
     ch_proto_url_t u;
     if (ch_proto_url_parse(opt.url, strlen(opt.url), &u) != 0) {
-        fprintf(stderr, "viewers: not an rtsp:// URL: %s\n", opt.url);
+        fprintf(stderr, "viewers: not an rtsp:// or rtsps:// URL: %s\n", opt.url);
         exit(2);
+    }
+    int rtsps = ch_slice_eq_nocase(u.scheme, "rtsps");
+    if (rtsps != (opt.tls_ca != NULL)) {
+        fprintf(stderr, "viewers: %s\n",
+                rtsps ? "an rtsps:// URL needs --tls CAFILE" : "--tls needs an rtsps:// URL");
+        exit(2);
+    }
+    if (rtsps) {
+        tls_setup(opt.tls_ca, &u);
     }
     ch_buf_t b = {0};
     ch_proto_url_append(&u, CH_PROTO_URL_WIRE, &b);

@@ -22,7 +22,7 @@ cleanup() { for p in $pids; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/
 trap cleanup EXIT INT TERM
 cc -O2 -Wall -Wextra -Werror "$top/bench/ws/ws_viewers.c" -o "$work/ws_viewers"
 cc -O2 -Wall -Wextra -Werror -I"$top/src" "$top/bench/relay/viewers.c" "$build/libch_codec.a" \
-    "$build/libch_proto.a" "$build/libch_core.a" -luv -linih -lm -lcrypto -o "$work/viewers"
+    "$build/libch_proto.a" "$build/libch_core.a" -luv -linih -lm -lssl -lcrypto -o "$work/viewers"
 ulimit -n 65536 2>/dev/null || true
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cam_port=$(free_port)
