@@ -115,6 +115,9 @@ def test_https_speaks_tls12_and_13_only_with_modern_suites():
         check(cookie and "; Secure" in cookie[0] and "HttpOnly" in cookie[0], out)
         rc, out, err = curl(port, "/api/v1/health")
         check(rc == 60, "an unknown CA must fail: %d %s" % (rc, err))
+        _, _, body = h.request("GET", "/metrics")
+        check(re.search(r'cctvhub_listener_tls\{listener="http",address="[^"]+"\} 1',
+                        body.decode()), body.decode()[-1500:])
         # Plain HTTP to the HTTPS port gets no answer, and the hub goes on.
         raw = socket.create_connection(("127.0.0.1", port), timeout=5)
         raw.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -294,7 +297,8 @@ def test_plaintext_beyond_loopback_needs_allow_plaintext():
     code, _, err = hub.run(["serve", "--data-dir", "/tmp/cctvhub-plain-none", "--http",
                             "0.0.0.0:0"], timeout=30)
     check(code == 3 and "would serve plaintext beyond this machine" in err, (code, err))
-    env = dict(os.environ, CCTVHUB_HTTP_ALLOW_PLAINTEXT="1")
+    token = "metrics-token-for-the-plaintext-test-0123456789"
+    env = dict(os.environ, CCTVHUB_HTTP_ALLOW_PLAINTEXT="1", CCTVHUB_METRICS_TOKEN=token)
     proc = subprocess.Popen([hub.BIN, "serve", "--data-dir", "/tmp/cctvhub-plain-allowed",
                              "--http", "0.0.0.0:0", "--rtsp", "127.0.0.1:0"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
@@ -309,6 +313,14 @@ def test_plaintext_beyond_loopback_needs_allow_plaintext():
         check(b"msg=listening" in text, text.decode())
         check(b"plaintext beyond this machine" in text and b"listener=http" in text,
               text.decode())
+        # ... and /metrics says so, for an alert.
+        port = int(re.search(rb"msg=listening addr=0\.0\.0\.0:(\d+)", text).group(1))
+        r = subprocess.run(["curl", "-sS", "-H", "Authorization: Bearer " + token,
+                            "http://127.0.0.1:%d/metrics" % port], capture_output=True, text=True)
+        check('cctvhub_listener_plaintext_exposed{listener="http",address="0.0.0.0:0"} 1'
+              in r.stdout, r.stdout[-2000:])
+        check('cctvhub_listener_tls{listener="http",address="0.0.0.0:0"} 0' in r.stdout,
+              r.stdout[-2000:])
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
