@@ -47,6 +47,11 @@ def tls_env(p, client_ca=True, extra=None):
     return e
 
 
+# A request the hub answers and then closes: s_client reads the session ticket (TLS 1.3 sends
+# it after the handshake) and the answer, then ends.
+GET_CLOSE = b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
 def s_client(port, *args, stdin=b"Q\n"):
     r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port] + list(args),
                        input=stdin, capture_output=True, timeout=20)
@@ -100,6 +105,12 @@ def test_https_speaks_tls12_and_13_only_with_modern_suites():
         for weak in ("AES128-SHA", "ECDHE-ECDSA-AES128-SHA", "AES256-GCM-SHA384"):
             rc, out = s_client(port, "-CAfile", p.ca, "-tls1_2", "-cipher", weak)
             check(rc != 0, "%s accepted: %s" % (weak, out[-800:]))
+        # Resumption by ticket: a second connection with the first's session is resumed.
+        sess = os.path.join(p.dir, "session.pem")
+        rc, out = s_client(port, "-CAfile", p.ca, "-sess_out", sess, "-ign_eof", stdin=GET_CLOSE)
+        check(rc == 0 and os.path.getsize(sess) > 0, out[-800:])
+        rc, out = s_client(port, "-CAfile", p.ca, "-sess_in", sess, "-ign_eof", stdin=GET_CLOSE)
+        check(rc == 0 and "Reused, TLSv1.3" in out, "not resumed: " + out[-1500:])
         # Without the CA the chain does not verify.
         rc, out = s_client(port, "-verify_return_error", "-CAfile", "/dev/null")
         check(rc != 0, out[-800:])
@@ -264,6 +275,10 @@ def test_certificate_reload_keeps_open_connections():
         check(r.status == 200 and r.read(), "first answer")
         p.issue("server2", "server")
         check(p.serial("server2") != first, "a new serial")
+        # A session ticket from before the reload.
+        sess = os.path.join(p.dir, "session.pem")
+        rc, out = s_client(h.port, "-CAfile", p.ca, "-sess_out", sess, "-ign_eof", stdin=GET_CLOSE)
+        check(rc == 0, out[-800:])
         # A broken file first: the reload is refused and the old certificate stays.
         with open(os.path.join(live, "hub.crt"), "w") as f:
             f.write("not a certificate\n")
@@ -282,6 +297,9 @@ def test_certificate_reload_keeps_open_connections():
         r = c.getresponse()
         check(r.status == 200 and r.read(), "the open connection was dropped")
         c.close()
+        # The ticket keys are the process's: a session from before the reload resumes.
+        rc, out = s_client(h.port, "-CAfile", p.ca, "-sess_in", sess, "-ign_eof", stdin=GET_CLOSE)
+        check(rc == 0 and "Reused, TLSv1.3" in out, "not resumed after the reload: " + out[-1500:])
         # A new one sees the new certificate.
         rc, out = s_client(h.port, "-CAfile", p.ca, "-showcerts")
         cert = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", out, re.S)
