@@ -1,7 +1,8 @@
 /*
  * libFuzzer target: a camera's answers to proto's RTSP client session (rtsp_client.c), read
  * as a pull reads them, until the session ends or the bytes run out: heads and bodies,
- * Basic and Digest challenges, redirects (followed on the same bytes), SDPs whose first
+ * Basic and Digest challenges, redirects (rtsp:// and rtsps://, followed on the same bytes;
+ * never from rtsps:// back to rtsp://), SDPs whose first
  * m= control is set up, SETUP answers with Session and Transport, keep-alives. The first byte
  * chooses the credentials, the retries, a UDP offer and how much of the input each read sees.
  * A session never asks anything after it failed, and always says why it failed.
@@ -54,8 +55,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         assert((size_t)rc <= len);
         off += (size_t)rc;
         if (c.state == CH_PROTO_RTSP_CLIENT_REDIRECTED) {
-            assert(strncasecmp(c.redirect, "rtsp://", 7) == 0);
-            if (ch_proto_rtsp_client_begin(&c, c.redirect, "admin", "pass word") == 0) {
+            assert(strncasecmp(c.redirect, "rtsp://", 7) == 0 ||
+                   strncasecmp(c.redirect, "rtsps://", 8) == 0);
+            unsigned was_tls = c.tls;
+            int brc = ch_proto_rtsp_client_begin(&c, c.redirect, "admin", "pass word");
+            /* Once over TLS, a redirect never leaves it. */
+            assert(!(brc == 0 && was_tls && !c.tls));
+            if (brc == 0) {
                 ch_proto_rtsp_client_start(&c);
             }
         } else if (c.state == CH_PROTO_RTSP_CLIENT_DESCRIBED) {
