@@ -192,10 +192,14 @@ static void agency_changed(void *ud, const ch_store_change_t *c)
     }
     ch_agency_t a;
     memset(&a, 0, sizeof(a));
-    if (c->op == CH_STORE_DELETE || ch_store_agency_get(mr->feed, c->id, &a) != 0) {
-        keys_set(&mr->keys, c->id, NULL);
+    int rc = c->op == CH_STORE_DELETE ? CH_ENOTFOUND : ch_store_agency_get(mr->feed, c->id, &a);
+    if (rc == 0 || rc == CH_ENOTFOUND) {
+        keys_set(&mr->keys, c->id, rc == 0 ? a.tls_key : NULL);
     } else {
-        keys_set(&mr->keys, c->id, a.tls_key);
+        /* A read that failed keeps the key known: a binding is never lifted by an error. */
+        ch_log(CH_LOG_ERROR, "media",
+               "msg=\"agency's client key not reread\" agency=%lld error=\"%s\"", (long long)c->id,
+               ch_store_errmsg(mr->feed));
     }
     ch_agency_fini(&a);
 }

@@ -222,7 +222,9 @@ static int in_reserve(const ch_media_relay_t *r, int fd)
 /* ---- records ------------------------------------------------------------------------------- */
 
 /* Sends c's record of kind to the audit log (done, when given, gets the result on the loop):
- * its grant (not for a refusal), camera, address and transport; an end's bytes and time. */
+ * its grant (for a refusal only the one of a valid token refused for want of its agency's
+ * certificate: check_token leaves nothing else in c->acc before c authorizes), camera, address
+ * and transport; an end's bytes and time. */
 static void record_view(conn_t *c, ch_media_record_kind_t kind, int status, const char *why,
                         void (*done)(conn_t *c, int rc))
 {
@@ -233,7 +235,7 @@ static void record_view(conn_t *c, ch_media_record_kind_t kind, int status, cons
         .reason = why,
         .transport = c->ws ? "ws" : "rtsp",
     };
-    if (kind != CH_MEDIA_VIEW_REFUSE) {
+    if (kind != CH_MEDIA_VIEW_REFUSE || !c->authorized) {
         rec.access = c->acc;
     }
     if (kind == CH_MEDIA_VIEW_END && c->joined) {
