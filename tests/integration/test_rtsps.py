@@ -27,9 +27,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import hub  # noqa: E402
 from cameras import camsim, gi_python  # noqa: E402
-from events import P, playing, stop_everything, with_site  # noqa: E402
+from events import P, Site, playing, stop_everything, with_site  # noqa: E402
 from hub import check, wait_for  # noqa: E402
-from viewers import Rtsp, is_key  # noqa: E402
+from viewers import Rtsp, is_key, kill_spawned  # noqa: E402
 from wsclient import Ws, ws_path  # noqa: E402
 
 SUPPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support")
@@ -637,6 +637,72 @@ def test_an_agency_bound_to_its_certificate_views_over_rtsps_with_it_only():
         pki.cleanup()
 
 
+def wss_upgrade(port, path, ctx):
+    """A WebSocket upgrade over TLS on the HTTP listener, as a browser's wss:// asks it;
+    returns (status, the answer's bytes)."""
+    sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                           server_hostname="localhost")
+    try:
+        sock.sendall(("GET %s HTTP/1.1\r\nHost: localhost:%d\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n" % (path, port)).encode())
+        got = b""
+        while b"\r\n\r\n" not in got:
+            b = sock.recv(65536)
+            if not b:
+                break
+            got += b
+        if not got.startswith(b"HTTP/1.1 101"):
+            sock.settimeout(2)
+            try:
+                while True:  # a refusal's body, until the hub closes
+                    b = sock.recv(65536)
+                    if not b:
+                        break
+                    got += b
+            except (socket.timeout, ssl.SSLError, OSError):
+                pass
+        m = re.match(rb"HTTP/1\.1 (\d+)", got)
+        return (int(m.group(1)) if m else 0), got
+    finally:
+        sock.close()
+
+
+def test_a_bound_agencys_wss_viewer_without_its_certificate_is_refused():
+    pki = Pki("cctvhub test CA")
+    cert, key = pki.issue("localhost", 0x1001)
+    police_cert, police_key = pki.issue("police-112", 0x2001, server=False)
+    # HTTPS on the HTTP listener (the harness trusts the CA), client certificates asked for.
+    s = Site(env={"CCTVHUB_TLS_CERT": cert, "CCTVHUB_TLS_KEY": key,
+                  "CCTVHUB_TLS_CLIENT_CA": pki.ca, "CCTVHUB_RTSPS_LISTEN": "none"}, ca=pki.ca)
+    try:
+        cid = s.camera("wss", camsim().url("rtsps-wss"))
+        s.h.json("PATCH", "/api/v1/agencies/%d" % s.police, {"tls_key": spki(police_cert)},
+                 expect=200)
+        _, grants = s.open()
+        path = ws_path(grants[cid])
+        check(grants[cid]["ws_url"].startswith("wss://"), grants[cid]["ws_url"])
+        wait_for(lambda: playing(s, cid), 20, "camera pre-warmed")
+        # A browser shows no client certificate: 403 before the upgrade, saying why.
+        status, got = wss_upgrade(s.h.port, path, client_context(pki.ca))
+        check(status == 403 and b"client_certificate_required" in got,
+              "wss:// without a certificate: %r" % got[:300])
+        recs = wait_for(lambda: [r for r in s.audit("view.refuse") if r["details"].get(
+            "reason") == "client_certificate_required"], 10, "the refusal on the record")
+        check(recs[0]["details"].get("transport") == "ws"
+              and recs[0]["details"].get("agency_id") == s.police, recs[0])
+        # A client that shows the agency's certificate at the HTTPS handshake carries it into
+        # the relay with its TLS session: the upgrade goes through.
+        status, got = wss_upgrade(s.h.port, path,
+                                  client_context(pki.ca, police_cert, police_key))
+        check(status == 101, "wss:// with the agency's certificate: %r" % got[:300])
+        s.h.stop()
+    finally:
+        kill_spawned()
+        s.h.cleanup()
+        pki.cleanup()
+
+
 TESTS = [
     test_ffprobe_gstreamer_and_a_raw_viewer_decode_through_the_grants_rtsps_url,
     test_plaintext_random_bytes_and_a_foreign_client_certificate_close_only_that_connection,
@@ -646,6 +712,7 @@ TESTS = [
     test_truncated_records_close_only_that_connection,
     test_sighup_reload_keeps_the_viewer_and_new_viewers_get_the_new_certificate,
     test_an_agency_bound_to_its_certificate_views_over_rtsps_with_it_only,
+    test_a_bound_agencys_wss_viewer_without_its_certificate_is_refused,
 ]
 
 
