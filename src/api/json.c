@@ -310,8 +310,8 @@ static int check_fields(const json_t *obj, const char *const *settable, const ch
 
 /* ---- agencies ----------------------------------------------------------------------------- */
 
-static const char *const agency_settable[] = {"name",  "kind", "level", "type",
-                                              "phone", "code", NULL};
+static const char *const agency_settable[] = {"name",  "kind", "level",   "type",
+                                              "phone", "code", "tls_key", NULL};
 static const char *const agency_readonly[] = {"id", "created_at", "updated_at", NULL};
 
 int ch_api__agency_from_json(const json_t *body, ch_agency_t *rec, ch_api__err_t *err)
@@ -334,6 +334,15 @@ int ch_api__agency_from_json(const json_t *body, ch_agency_t *rec, ch_api__err_t
     }
     if (rc == 0) {
         rc = read_string(body, "code", 0, 64, &rec->code, err);
+    }
+    if (rc == 0) {
+        rc = read_string(body, "tls_key", 0, 64 + 7, &rec->tls_key, err);
+        if (rc == 0 && rec->tls_key != NULL && !ch_store_valid_tls_key(rec->tls_key)) {
+            ch_api__err_set(err, 400, "invalid", "tls_key",
+                            "tls_key is a client certificate's key: sha256: and 64 lowercase hex "
+                            "(cctvhub tls fingerprint CERT)");
+            rc = CH_EINVAL;
+        }
     }
     return rc;
 }

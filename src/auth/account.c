@@ -323,10 +323,7 @@ static int apikey_role_label(const ch_auth_apikey_req_t *req, ch_fault_t *err)
         return invalid(err, "label", "label", "label must be text of at most 200 bytes");
     }
     if (req->tls_key != NULL) {
-        const char *h = req->tls_key;
-        int ok = strlen(h) == 71 && strncmp(h, "sha256:", 7) == 0 &&
-                 strspn(h + 7, "0123456789abcdef") == 64;
-        if (!ok) {
+        if (!ch_store_valid_tls_key(req->tls_key)) {
             return invalid(err, "tls_key", "tls_key",
                            "tls_key is a client certificate's key: sha256: and 64 lowercase hex "
                            "(cctvhub tls fingerprint CERT)");

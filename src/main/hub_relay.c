@@ -39,6 +39,24 @@ typedef struct source_batch {
     size_t n, cap;
 } source_batch_t;
 
+/*
+ * The agencies' client certificate keys (ch_agency_t.tls_key), for the media loops to hold a
+ * grant's viewers to their agency's certificate without reading the store per viewer: read at
+ * start and kept current from the change feed of the control loop's handle (agency_changed).
+ * Only agencies with a key are here; few agencies have one, so a list searched in full is
+ * enough. The lock covers the list (the control loop writes, media threads read a copy).
+ */
+typedef struct agency_key {
+    int64_t agency_id;
+    char key[CH_NET_TLS_SPKI_LEN];
+} agency_key_t;
+
+typedef struct agency_keys {
+    pthread_mutex_t lock;
+    agency_key_t *items;
+    size_t n, cap;
+} agency_keys_t;
+
 struct ch_main_relay {
     ch_media_relay_t *relay;
     ch_audit_t *audit;
@@ -52,6 +70,9 @@ struct ch_main_relay {
     ch_store_worker_t *worker; /* the hub's store worker, or NULL */
     source_batch_t *queued;    /* sources asked for, not yet sent to the worker */
     int reading;               /* a batch is on the worker */
+    agency_keys_t keys;        /* the agencies bound to a client certificate */
+    ch_store_t *feed;          /* the control loop's handle whose feed keys follows */
+    ch_store_watch_t *agencies_watch;
 };
 
 /* ---- live grants --------------------------------------------------------------------------- */
@@ -68,18 +89,149 @@ static void on_grant(void *ud, const ch_event_notice_t *n, int hold)
     }
 }
 
+/* ---- agencies bound to a client certificate ------------------------------------------------ */
+
+/* Sets agency id's key (NULL or "": none) in the list. Control loop. */
+static void keys_set(agency_keys_t *k, int64_t id, const char *key)
+{
+    pthread_mutex_lock(&k->lock);
+    size_t i = 0;
+    while (i < k->n && k->items[i].agency_id != id) {
+        i++;
+    }
+    if (key == NULL || key[0] == '\0') {
+        if (i < k->n) {
+            k->items[i] = k->items[--k->n];
+        }
+    } else {
+        if (i == k->n) {
+            if (k->n == k->cap) {
+                k->cap = k->cap ? k->cap * 2 : 8;
+                k->items = ch_realloc(k->items, k->cap * sizeof(*k->items));
+            }
+            k->n++;
+        }
+        k->items[i].agency_id = id;
+        snprintf(k->items[i].key, sizeof(k->items[i].key), "%s", key);
+    }
+    pthread_mutex_unlock(&k->lock);
+}
+
+/* Copies agency id's key into out (CH_NET_TLS_SPKI_LEN bytes): 1 when it has one, else 0.
+ * Any thread. */
+static int keys_get(agency_keys_t *k, int64_t id, char *out)
+{
+    int found = 0;
+    pthread_mutex_lock(&k->lock);
+    for (size_t i = 0; i < k->n; i++) {
+        if (k->items[i].agency_id == id) {
+            memcpy(out, k->items[i].key, CH_NET_TLS_SPKI_LEN);
+            found = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&k->lock);
+    return found;
+}
+
+/* Reads every agency's key from st, replacing the list: at start, and when the feed says many
+ * agencies changed. 0, or the store's code (the list is left as it was). Control loop. */
+static int keys_load(agency_keys_t *k, ch_store_t *st)
+{
+    agency_key_t *items = NULL;
+    size_t n = 0, cap = 0;
+    ch_store_filter_t f = {.limit = 1000};
+    int rc;
+    for (;;) {
+        ch_agency_list_t l = {0};
+        if ((rc = ch_store_agency_list(st, &f, &l)) != 0) {
+            ch_free(items);
+            return rc;
+        }
+        for (size_t i = 0; i < l.count; i++) {
+            const ch_agency_t *a = &l.items[i];
+            if (a->tls_key == NULL || a->tls_key[0] == '\0') {
+                continue;
+            }
+            if (n == cap) {
+                cap = cap ? cap * 2 : 8;
+                items = ch_realloc(items, cap * sizeof(*items));
+            }
+            items[n].agency_id = a->id;
+            snprintf(items[n].key, sizeof(items[n].key), "%s", a->tls_key);
+            n++;
+        }
+        f.after_id = l.next_id;
+        ch_agency_list_free(&l);
+        if (f.after_id == 0) {
+            break;
+        }
+    }
+    pthread_mutex_lock(&k->lock);
+    agency_key_t *old = k->items;
+    k->items = items;
+    k->n = n;
+    k->cap = cap;
+    pthread_mutex_unlock(&k->lock);
+    ch_free(old);
+    return 0;
+}
+
+/* The feed of the agencies table (the control loop's handle, whoever wrote): the agency's key
+ * as committed, read back here. A viewer already playing keeps playing: the certificate is
+ * checked when a viewer is admitted, as the token is. */
+static void agency_changed(void *ud, const ch_store_change_t *c)
+{
+    ch_main_relay_t *mr = ud;
+    if (c->id == 0) {
+        if (keys_load(&mr->keys, mr->feed) != 0) {
+            ch_log(CH_LOG_ERROR, "media", "msg=\"agencies' client keys not reread\" error=\"%s\"",
+                   ch_store_errmsg(mr->feed));
+        }
+        return;
+    }
+    ch_agency_t a;
+    memset(&a, 0, sizeof(a));
+    int rc = c->op == CH_STORE_DELETE ? CH_ENOTFOUND : ch_store_agency_get(mr->feed, c->id, &a);
+    if (rc == 0 || rc == CH_ENOTFOUND) {
+        keys_set(&mr->keys, c->id, rc == 0 ? a.tls_key : NULL);
+    } else {
+        /* A read that failed keeps the key known: a binding is never lifted by an error. */
+        ch_log(CH_LOG_ERROR, "media",
+               "msg=\"agency's client key not reread\" agency=%lld error=\"%s\"", (long long)c->id,
+               ch_store_errmsg(mr->feed));
+    }
+    ch_agency_fini(&a);
+}
+
 /* ---- the relay's callbacks ----------------------------------------------------------------- */
 
-/* The gate's answer as the relay's status and reason (docs/internals/media.md). */
+/*
+ * The gate's answer as the relay's status and reason (docs/internals/media.md), then the
+ * agency's certificate: a grant of an agency bound to a client certificate is viewed only
+ * through a TLS connection that showed that certificate (client_key), as its API keys are
+ * used (auth.c's ch_auth_tls_binding_check). Plain RTSP and a browser's wss:// show none.
+ */
 static int on_authorize(void *ud, const char *token, size_t len, int64_t camera_id,
-                        ch_media_access_t *out, const char **reason)
+                        const char *client_key, ch_media_access_t *out, const char **reason)
 {
     ch_main_relay_t *mr = ud;
     ch_event_claims_t cl;
+    char bound[CH_NET_TLS_SPKI_LEN];
     int rc = ch_event_gate_authorize(mr->gate, token, len, camera_id, ch_time_now_ms() / 1000, &cl);
     switch (rc) {
     case 0:
         *out = (ch_media_access_t){cl.grant_id, cl.event_id, cl.camera_id, cl.agency_id};
+        if (keys_get(&mr->keys, cl.agency_id, bound)) {
+            if (client_key == NULL) {
+                *reason = "client_certificate_required";
+                return 403;
+            }
+            if (strcmp(client_key, bound) != 0) {
+                *reason = "client_certificate_mismatch";
+                return 403;
+            }
+        }
         return 0;
     case CH_EEXPIRED:
         *reason = "expired";
@@ -294,12 +446,14 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_net_tls_t *rtsps, ch_audit_t
         snprintf(mr->tls_listen, sizeof(mr->tls_listen), "%s", cfg->rtsps_listen);
     }
     mr->control = pthread_self();
+    pthread_mutex_init(&mr->keys.lock, NULL);
     char *serr = NULL;
     if (ch_store_open(cfg->store_url, &mr->st, &serr) != 0) {
         fprintf(stderr, "cctvhub serve: the relay cannot open the store: %s\n",
                 serr != NULL ? serr : "?");
         ch_free(serr);
         ch_event_gate_free(mr->gate);
+        pthread_mutex_destroy(&mr->keys.lock);
         ch_free(mr);
         return CH_EXIT_STORE;
     }
@@ -334,11 +488,21 @@ int ch_main__relay_start(const ch_config_t *cfg, ch_net_tls_t *rtsps, ch_audit_t
         fprintf(stderr, "cctvhub serve: %s\n", err);
         ch_store_close(mr->st);
         ch_event_gate_free(mr->gate);
+        pthread_mutex_destroy(&mr->keys.lock);
         ch_free(mr);
         return r == CH_EINVAL ? CH_EXIT_CONFIG : CH_EXIT_STORE;
     }
     if (ch_event_follow_grants(st, mr->gate, on_grant, mr, &mr->follow) != 0) {
         fprintf(stderr, "cctvhub serve: the relay cannot read the live grants: %s\n",
+                ch_store_errmsg(st));
+        ch_main__relay_stop(mr);
+        return CH_EXIT_STORE;
+    }
+    /* Watched before the first read: a change committed in between is told, not lost. */
+    mr->feed = st;
+    if (ch_store_watch(st, CH_STORE_T_AGENCIES, agency_changed, mr, &mr->agencies_watch) != 0 ||
+        keys_load(&mr->keys, st) != 0) {
+        fprintf(stderr, "cctvhub serve: the relay cannot read the agencies' client keys: %s\n",
                 ch_store_errmsg(st));
         ch_main__relay_stop(mr);
         return CH_EXIT_STORE;
@@ -353,6 +517,9 @@ void ch_main__relay_stop(ch_main_relay_t *mr)
         return;
     }
     ch_event_follow_end(mr->follow);
+    if (mr->agencies_watch != NULL) {
+        ch_store_unwatch(mr->feed, mr->agencies_watch);
+    }
     ch_media_relay_stop(mr->relay);
     /* The control loop has ended (serve.c stops the relay after it): one more turn closes the
      * relay's handle on it. */
@@ -360,6 +527,8 @@ void ch_main__relay_stop(ch_main_relay_t *mr)
     batch_free(mr->queued); /* none: the worker closed first, reading what was queued */
     ch_store_close(mr->st);
     ch_event_gate_free(mr->gate);
+    pthread_mutex_destroy(&mr->keys.lock);
+    ch_free(mr->keys.items);
     ch_free(mr);
 }
 

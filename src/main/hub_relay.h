@@ -8,7 +8,9 @@
  *  - the check of a view token, by the events module's access gate (ch_event_gate_t: the
  *    signature with the node's public key, the expiry, the camera, and that the grant is still
  *    live in the set kept from the engine's notices, so a revoked grant's token is refused at
- *    once), its answer mapped to the relay's status and reason;
+ *    once), its answer mapped to the relay's status and reason; then, for an agency bound to
+ *    a client certificate (its tls_key), that the viewer showed that certificate, from the
+ *    agencies' keys kept in memory (read at start, followed on st's change feed);
  *  - view.start, view.end and view.refuse records on the audit log;
  *  - pre-warm: a grant that starts holds its camera's pull until it ends (relay.prewarm).
  * It also hands GET /api/v1/streams the relay's snapshot for the API to render.
@@ -29,8 +31,9 @@ typedef struct ch_main_relay ch_main_relay_t;
  * cfg->rtsps_listen too, its failed handshakes audited as refusals (action tls.refuse). 0, or
  * prints why and returns a CH_EXIT_* code. st is the control loop's handle, restored already
  * by the event engine: the gate loads its active grants (held when pre-warming) and follows its
- * change feed (ch_event_follow_grants). client_tls (hub_tls.c's client context; the relay
- * keeps a reference) carries the pulls of rtsps:// cameras. */
+ * change feed (ch_event_follow_grants), and the agencies' client certificate keys are read
+ * and followed the same way (st must outlive ch_main__relay_stop). client_tls (hub_tls.c's client
+ * context; the relay keeps a reference) carries the pulls of rtsps:// cameras. */
 int ch_main__relay_start(const ch_config_t *cfg, ch_net_tls_t *rtsps, ch_audit_t *audit,
                          const uint8_t pk[32], ch_store_t *st, ch_net_tls_t *client_tls,
                          ch_main_relay_t **out);

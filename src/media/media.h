@@ -173,8 +173,9 @@ typedef struct ch_media_record {
     char peer[64];         /* "127.0.0.1:50312" */
     int status;            /* refusals: 401 or 403 */
     const char *reason;    /* refusals: "no_credential", "bad_token", "other_camera", "expired",
-                              "grant_ended"; ends: "teardown", "closed", "grant_ended", "slow",
-                              "timeout", "error", "shutdown" */
+                              "grant_ended", "client_certificate_required",
+                              "client_certificate_mismatch"; ends: "teardown", "closed", "grant_ended",
+                              "slow",    "timeout", "error", "shutdown" */
     uint64_t bytes;        /* ends */
     int64_t duration_ms;   /* ends */
     const char *transport; /* "rtsp" or "ws" */
@@ -229,9 +230,13 @@ typedef struct ch_media_relay_config {
     ch_net_tls_t *tls;
     uint64_t tls_handshake_ms;
     void (*tls_refused)(void *ud, const char *peer, const char *reason);
-    /* 0 and *out; or 401 / 403 with *reason set (a static string). Media thread. */
+    /* 0 and *out; or 401 / 403 with *reason set (a static string). client_key is the key of
+     * the client certificate the viewer showed at its TLS handshake ("sha256:...", RTSPS or a
+     * wss:// upgrade with one), NULL when it showed none. A refusal of a valid token (the
+     * agency's certificate not shown) may fill *out, so that its record names the grant.
+     * Media thread. */
     int (*authorize)(void *ud, const char *token, size_t len, int64_t camera_id,
-                     ch_media_access_t *out, const char **reason);
+                     const char *client_key, ch_media_access_t *out, const char **reason);
     /* Appends a record and returns once it is durable: 0 or a negative code. Pool thread. */
     int (*record)(void *ud, const ch_media_record_t *r);
     void *ud;

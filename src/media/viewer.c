@@ -222,7 +222,9 @@ static int in_reserve(const ch_media_relay_t *r, int fd)
 /* ---- records ------------------------------------------------------------------------------- */
 
 /* Sends c's record of kind to the audit log (done, when given, gets the result on the loop):
- * its grant (not for a refusal), camera, address and transport; an end's bytes and time. */
+ * its grant (for a refusal only the one of a valid token refused for want of its agency's
+ * certificate: check_token leaves nothing else in c->acc before c authorizes), camera, address
+ * and transport; an end's bytes and time. */
 static void record_view(conn_t *c, ch_media_record_kind_t kind, int status, const char *why,
                         void (*done)(conn_t *c, int rc))
 {
@@ -233,7 +235,7 @@ static void record_view(conn_t *c, ch_media_record_kind_t kind, int status, cons
         .reason = why,
         .transport = c->ws ? "ws" : "rtsp",
     };
-    if (kind != CH_MEDIA_VIEW_REFUSE) {
+    if (kind != CH_MEDIA_VIEW_REFUSE || !c->authorized) {
         rec.access = c->acc;
     }
     if (kind == CH_MEDIA_VIEW_END && c->joined) {
@@ -670,17 +672,21 @@ static void begin_view(conn_t *c)
     record_view(c, CH_MEDIA_VIEW_START, 0, NULL, on_start_recorded);
 }
 
-/* The view token tok for camera id: 0 (c->acc filled), or 401 / 403 with *why. */
+/* The view token tok for camera id: 0 (c->acc filled), or 401 / 403 with *why. The client
+ * certificate's key the connection showed goes along: an agency may be held to its own. A
+ * refusal keeps what authorize filled (a valid token without the agency's certificate), so
+ * that the record says whose grant it was. */
 static int check_token(conn_t *c, ch_slice_t tok, int64_t id, const char **why)
 {
     ch_media_relay_t *r = c->loop->relay;
     *why = tok.len == 0 ? "no_credential" : "bad_token";
+    memset(&c->acc, 0, sizeof(c->acc));
     int st = tok.len == 0 ? 401
              : r->cfg.authorize != NULL
-                 ? r->cfg.authorize(r->cfg.ud, tok.ptr, tok.len, id, &c->acc, why)
+                 ? r->cfg.authorize(r->cfg.ud, tok.ptr, tok.len, id,
+                                    ch_net_conn_tls_peer_spki(&c->net), &c->acc, why)
                  : 403;
     if (st != 0) {
-        memset(&c->acc, 0, sizeof(c->acc));
         return st == 401 ? 401 : 403;
     }
     return 0;

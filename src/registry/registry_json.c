@@ -44,6 +44,8 @@ json_t *ch_registry_agency_to_json(const ch_agency_t *a)
     json_object_set_new(o, "type", string_or_null(a->type));
     json_object_set_new(o, "phone", string_or_null(a->phone));
     json_object_set_new(o, "code", string_or_null(a->code));
+    /* A public key's fingerprint, not a secret: shown, and on the audit record of a change. */
+    json_object_set_new(o, "tls_key", string_or_null(a->tls_key));
     set_times(o, a->created_at, a->updated_at);
     return o;
 }

@@ -24,6 +24,9 @@ typedef struct ch_agency {
                            city-agency, other */
     char *phone;        /* optional */
     char *code;         /* optional: public-body code (개방자치단체코드) */
+    char *tls_key;      /* optional: its systems' client certificate key ("sha256:" + 64
+                           lowercase hex of the SPKI): the relay admits its grants' viewers over
+                           RTSPS with that certificate only */
     int64_t created_at; /* ms since epoch, set by the store */
     int64_t updated_at; /* ms since epoch, set by the store */
 } ch_agency_t;
@@ -95,6 +98,11 @@ extern const char *const ch_store_camera_kinds[];
 extern const char *const ch_store_camera_statuses[];
 extern const char *const ch_store_device_kinds[];
 extern const char *const ch_store_device_statuses[];
+
+/* 1 when key is a client certificate's key as the PKI writes it (ch_net_pki_fingerprint):
+ * "sha256:" and 64 lowercase hex digits; else 0. The one rule for an agency's tls_key and an
+ * API key's, which are compared byte for byte with what a TLS handshake showed. */
+int ch_store_valid_tls_key(const char *key);
 
 void ch_agency_fini(ch_agency_t *a);
 void ch_camera_fini(ch_camera_t *c);

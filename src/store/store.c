@@ -38,8 +38,14 @@
     }
 
 static const ch_store__col_t agency_cols[] = {
-    COL(ch_agency_t, name, TEXT), COL(ch_agency_t, kind, TEXT),  COL(ch_agency_t, level, TEXT),
-    COL(ch_agency_t, type, TEXT), COL(ch_agency_t, phone, TEXT), COL(ch_agency_t, code, TEXT),
+    COL(ch_agency_t, name, TEXT),
+    COL(ch_agency_t, kind, TEXT),
+    COL(ch_agency_t, level, TEXT),
+    COL(ch_agency_t, type, TEXT),
+    COL(ch_agency_t, phone, TEXT),
+    COL(ch_agency_t, code, TEXT),
+    /* Added by migration 13 (the table has it after the stamps). */
+    COL(ch_agency_t, tls_key, TEXT),
 };
 
 /* The order of columns is the order of the table in migration 1; keep them in step. */
@@ -429,6 +435,13 @@ const char *const ch_store_camera_statuses[] = {"active", "inactive", "unlocated
 const char *const ch_store_device_kinds[] = {"emergency-bell", "wifi-ap", "sensor", "other", NULL};
 const char *const ch_store_device_statuses[] = {"active", "inactive", "unlocated", "fault", NULL};
 
+int ch_store_valid_tls_key(const char *key)
+{
+    uint8_t h[32];
+    return key != NULL && strlen(key) == 7 + 64 && strncmp(key, "sha256:", 7) == 0 &&
+           ch_hex_decode(key + 7, 64, h, sizeof(h), CH_HEX_LOWER_ONLY) == 0;
+}
+
 /* Validates an agency before it is written: required fields set, enumerations known. */
 static int agency_check(ch_store_t *st, const ch_agency_t *a)
 {
@@ -440,6 +453,9 @@ static int agency_check(ch_store_t *st, const ch_agency_t *a)
         (rc = ch_store__check_enum(st, "agency", "level", a->level, ch_store_agency_levels)) != 0 ||
         (rc = ch_store__check_enum(st, "agency", "type", a->type, ch_store_agency_types)) != 0) {
         return rc;
+    }
+    if (a->tls_key != NULL && !ch_store_valid_tls_key(a->tls_key)) {
+        return ch_store__fail(st, CH_EINVAL, "agency: tls_key must be sha256: and 64 hex");
     }
     return 0;
 }

@@ -89,8 +89,7 @@ static int apikey_check(ch_store_t *st, const ch_apikey_t *k)
     if (!is_sha256_hex(k->secret_hash)) {
         return ch_store__fail(st, CH_EINVAL, "api key: secret_hash must be SHA-256 hex");
     }
-    if (k->tls_key != NULL &&
-        (strncmp(k->tls_key, "sha256:", 7) != 0 || !is_sha256_hex(k->tls_key + 7))) {
+    if (k->tls_key != NULL && !ch_store_valid_tls_key(k->tls_key)) {
         return ch_store__fail(st, CH_EINVAL, "api key: tls_key must be sha256: and 64 hex");
     }
     return 0;

@@ -64,8 +64,16 @@
     }
 
 static const ch_store__column_desc_t agencies_c[] = {
-    K("id"),         N("name", TEXT),  N("kind", TEXT), N("level", TEXT),
-    N("type", TEXT), C("phone", TEXT), C("code", TEXT), STAMPS,
+    K("id"),
+    N("name", TEXT),
+    N("kind", TEXT),
+    N("level", TEXT),
+    N("type", TEXT),
+    C("phone", TEXT),
+    C("code", TEXT),
+    STAMPS,
+    /* The agency's systems' client certificate key (migration 13). */
+    C("tls_key", TEXT),
 };
 static const ch_store__index_desc_t agencies_i[] = {U("agencies_name", "name")};
 

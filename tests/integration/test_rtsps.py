@@ -12,6 +12,7 @@ Everything is started here on free ports of 127.0.0.1 and stopped at the end. En
 CH_RELAY_ONLY=name,name runs those cases only; CH_RELAY_VERBOSE=1 prints a failing case's
 traceback and the end of the hub's log."""
 
+import hashlib
 import os
 import re
 import shutil
@@ -26,9 +27,10 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import hub  # noqa: E402
 from cameras import camsim, gi_python  # noqa: E402
-from events import P, playing, stop_everything, with_site  # noqa: E402
+from events import P, Site, playing, stop_everything, with_site  # noqa: E402
 from hub import check, wait_for  # noqa: E402
-from viewers import Rtsp, is_key  # noqa: E402
+from viewers import Rtsp, is_key, kill_spawned  # noqa: E402
+from wsclient import Ws, ws_path  # noqa: E402
 
 SUPPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support")
 CLIENT_HELLO_HEAD = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"  # a ClientHello begun
@@ -76,6 +78,15 @@ class Pki:
 
     def cleanup(self):
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def spki(cert):
+    """"sha256:" and the hex SHA-256 of cert's DER SubjectPublicKeyInfo, computed here with
+    openssl and hashlib (as the hub's `cctvhub tls fingerprint` should print it)."""
+    pub = openssl("x509", "-in", cert, "-pubkey", "-noout")
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub.encode(),
+                         capture_output=True, check=True, timeout=30).stdout
+    return "sha256:" + hashlib.sha256(der).hexdigest()
 
 
 def served_serial(port):
@@ -531,6 +542,167 @@ def test_sighup_reload_keeps_the_viewer_and_new_viewers_get_the_new_certificate(
         pki.cleanup()
 
 
+def test_an_agency_bound_to_its_certificate_views_over_rtsps_with_it_only():
+    pki = Pki("cctvhub test CA")
+    cert, key = pki.issue("localhost", 0x1001)
+    police_cert, police_key = pki.issue("police-112", 0x2001, server=False)
+    fire_cert, fire_key = pki.issue("fire-119", 0x2002, server=False)
+
+    def refusals(s, reason):
+        return [r for r in s.audit("view.refuse")
+                if r.get("details", {}).get("reason") == reason]
+
+    def refused(s, status, reason, n_before):
+        """The last refusal had status and reason, on the record as view.refuse naming the
+        grant's agency."""
+        check(status == 403, "wanted 403 %s, got %d" % (reason, status))
+        recs = wait_for(lambda: (lambda r: r if len(r) > n_before else None)(
+            refusals(s, reason)), 10, "a view.refuse record with reason " + reason)
+        for r in recs:
+            check(r["outcome"] == "denied" and r["details"].get("status") == 403
+                  and r["details"].get("agency_id") == s.police
+                  and r["actor"] == "agency:%d" % s.police, r)
+        time.sleep(0.3)  # refusals of one address: one record per interval (100 ms here)
+
+    def plays(s, url, ctx):
+        v = RtspTls(s.tls_port, ctx)
+        try:
+            status, _ = v.play(url)
+            return status == 200 and v.read_media(frames=10, timeout=10)
+        finally:
+            v.close()
+
+    def rtsps_status(s, url, ctx):
+        v = RtspTls(s.tls_port, ctx)
+        try:
+            return v.describe(url)[0]
+        finally:
+            v.close()
+
+    def run(s):
+        cid, url = camera_playing(s, "bound")
+        # Not bound yet: any viewer with the token plays, with or without a certificate.
+        check(plays(s, url, client_context(pki.ca)), "an unbound agency's viewer did not play")
+        key_hex = spki(police_cert)
+        _, a = s.h.json("PATCH", "/api/v1/agencies/%d" % s.police, {"tls_key": key_hex},
+                        expect=200)
+        check(a.get("tls_key") == key_hex, a)
+        upd = [r for r in s.audit("agency.update") if r["details"].get("id") == s.police]
+        check(upd and upd[0]["details"].get("tls_key") == key_hex,
+              "the agency's audit record does not hold its key: %s" % upd[:1])
+        # Not the hub's own fingerprint rule: an upper-case key or another form is refused.
+        st, _, body = s.h.request("PATCH", "/api/v1/agencies/%d" % s.police,
+                                  {"tls_key": key_hex.upper()})
+        check(st == 400 and b"tls_key" in body, "an upper-case key: %d %r" % (st, body[:200]))
+        # The agency's own certificate plays, over the grant's rtsps:// URL.
+        wait_for(lambda: plays(s, url, client_context(pki.ca, police_cert, police_key)), 10,
+                 "the agency's viewer with its certificate plays")
+        # No certificate: 403 client_certificate_required, on the record.
+        n = len(refusals(s, "client_certificate_required"))
+        refused(s, rtsps_status(s, url, client_context(pki.ca)), "client_certificate_required", n)
+        # Another agency's certificate of the same CA: 403 client_certificate_mismatch.
+        n = len(refusals(s, "client_certificate_mismatch"))
+        refused(s, rtsps_status(s, url, client_context(pki.ca, fire_cert, fire_key)),
+                "client_certificate_mismatch", n)
+        # Plain RTSP shows no certificate: refused the same way.
+        v = Rtsp(s.rtsp_port)
+        try:
+            n = len(refusals(s, "client_certificate_required"))
+            status, _ = v.describe(url.replace("rtsps://127.0.0.1:%d" % s.tls_port,
+                                               "rtsp://127.0.0.1:%d" % s.rtsp_port))
+        finally:
+            v.close()
+        refused(s, status, "client_certificate_required", n)
+        # A browser's WebSocket shows none either: 403 before the upgrade, saying why.
+        grant = open_event(s)[cid]
+        n = len(refusals(s, "client_certificate_required"))
+        ws = Ws(s.h.port, ws_path(grant))
+        try:
+            check(ws.status == 403 and b"client_certificate_required" in ws.body,
+                  "WebSocket: %d %r" % (ws.status, ws.body[:200]))
+        finally:
+            ws.close()
+        refused(s, 403, "client_certificate_required", n)
+        # The binding lifted (null): a viewer without a certificate plays again.
+        _, a = s.h.json("PATCH", "/api/v1/agencies/%d" % s.police, {"tls_key": None},
+                        expect=200)
+        check(a.get("tls_key") is None, a)
+        wait_for(lambda: plays(s, url, client_context(pki.ca)), 10,
+                 "a viewer without a certificate plays once the binding is lifted")
+        check(s.healthy(), "the hub is not healthy")
+
+    try:
+        rtsps_site(run, cert, key, env={"CCTVHUB_TLS_CLIENT_CA": pki.ca})
+    finally:
+        pki.cleanup()
+
+
+def wss_upgrade(port, path, ctx):
+    """A WebSocket upgrade over TLS on the HTTP listener, as a browser's wss:// asks it;
+    returns (status, the answer's bytes)."""
+    sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                           server_hostname="localhost")
+    try:
+        sock.sendall(("GET %s HTTP/1.1\r\nHost: localhost:%d\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n" % (path, port)).encode())
+        got = b""
+        while b"\r\n\r\n" not in got:
+            b = sock.recv(65536)
+            if not b:
+                break
+            got += b
+        if not got.startswith(b"HTTP/1.1 101"):
+            sock.settimeout(2)
+            try:
+                while True:  # a refusal's body, until the hub closes
+                    b = sock.recv(65536)
+                    if not b:
+                        break
+                    got += b
+            except (socket.timeout, ssl.SSLError, OSError):
+                pass
+        m = re.match(rb"HTTP/1\.1 (\d+)", got)
+        return (int(m.group(1)) if m else 0), got
+    finally:
+        sock.close()
+
+
+def test_a_bound_agencys_wss_viewer_without_its_certificate_is_refused():
+    pki = Pki("cctvhub test CA")
+    cert, key = pki.issue("localhost", 0x1001)
+    police_cert, police_key = pki.issue("police-112", 0x2001, server=False)
+    # HTTPS on the HTTP listener (the harness trusts the CA), client certificates asked for.
+    s = Site(env={"CCTVHUB_TLS_CERT": cert, "CCTVHUB_TLS_KEY": key,
+                  "CCTVHUB_TLS_CLIENT_CA": pki.ca, "CCTVHUB_RTSPS_LISTEN": "none"}, ca=pki.ca)
+    try:
+        cid = s.camera("wss", camsim().url("rtsps-wss"))
+        s.h.json("PATCH", "/api/v1/agencies/%d" % s.police, {"tls_key": spki(police_cert)},
+                 expect=200)
+        _, grants = s.open()
+        path = ws_path(grants[cid])
+        check(grants[cid]["ws_url"].startswith("wss://"), grants[cid]["ws_url"])
+        wait_for(lambda: playing(s, cid), 20, "camera pre-warmed")
+        # A browser shows no client certificate: 403 before the upgrade, saying why.
+        status, got = wss_upgrade(s.h.port, path, client_context(pki.ca))
+        check(status == 403 and b"client_certificate_required" in got,
+              "wss:// without a certificate: %r" % got[:300])
+        recs = wait_for(lambda: [r for r in s.audit("view.refuse") if r["details"].get(
+            "reason") == "client_certificate_required"], 10, "the refusal on the record")
+        check(recs[0]["details"].get("transport") == "ws"
+              and recs[0]["details"].get("agency_id") == s.police, recs[0])
+        # A client that shows the agency's certificate at the HTTPS handshake carries it into
+        # the relay with its TLS session: the upgrade goes through.
+        status, got = wss_upgrade(s.h.port, path,
+                                  client_context(pki.ca, police_cert, police_key))
+        check(status == 101, "wss:// with the agency's certificate: %r" % got[:300])
+        s.h.stop()
+    finally:
+        kill_spawned()
+        s.h.cleanup()
+        pki.cleanup()
+
+
 TESTS = [
     test_ffprobe_gstreamer_and_a_raw_viewer_decode_through_the_grants_rtsps_url,
     test_plaintext_random_bytes_and_a_foreign_client_certificate_close_only_that_connection,
@@ -539,6 +711,8 @@ TESTS = [
     test_the_door_counts_rtsps_connections_before_their_handshake,
     test_truncated_records_close_only_that_connection,
     test_sighup_reload_keeps_the_viewer_and_new_viewers_get_the_new_certificate,
+    test_an_agency_bound_to_its_certificate_views_over_rtsps_with_it_only,
+    test_a_bound_agencys_wss_viewer_without_its_certificate_is_refused,
 ]
 
 

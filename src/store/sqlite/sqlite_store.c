@@ -357,9 +357,13 @@ static const char migration_11[] = "ALTER TABLE api_keys ADD COLUMN tls_key TEXT
  * "sha256:" and 64 hex; NULL for a chain checked against tls.ca_bundle (issue 17). */
 static const char migration_12[] = "ALTER TABLE cameras ADD COLUMN tls_pin TEXT;\n";
 
+/* An agency's systems' client certificate key (issue 17): "sha256:" and 64 hex of its SPKI, or
+ * NULL. With it the relay admits the agency's viewers over RTSPS with that certificate only. */
+static const char migration_13[] = "ALTER TABLE agencies ADD COLUMN tls_key TEXT;\n";
+
 static const char *const migrations[] = {
-    migration_1, migration_2, migration_3, migration_4,  migration_5,  migration_6,
-    migration_7, migration_8, migration_9, migration_10, migration_11, migration_12,
+    migration_1, migration_2, migration_3,  migration_4,  migration_5,  migration_6,  migration_7,
+    migration_8, migration_9, migration_10, migration_11, migration_12, migration_13,
 };
 
 #define SCHEMA_VERSION ((int)CH_ARRAY_SIZE(migrations))

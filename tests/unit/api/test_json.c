@@ -54,12 +54,15 @@ static void expect_field_error(ch_api__resource_t res, const char *text, const c
 
 #define CAM_OK "\"agency_id\":1,\"name\":\"cam\""
 #define DEV_OK "\"agency_id\":1,\"name\":\"bell\",\"kind\":\"emergency-bell\""
+/* A client certificate's key as the PKI writes it: 64 lowercase hex digits after "sha256:". */
+#define KEY64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define AGY_OK                                                                                     \
     "\"name\":\"서구\",\"kind\":\"provider\",\"level\":\"district\",\"type\":\"district-center\""
 
 static void test_agency_body_with_every_field_converts(void **state)
 {
-    const char *text = "{" AGY_OK ",\"phone\":\"042-123-4567\",\"code\":\"3660000\"}";
+    const char *text = "{" AGY_OK ",\"phone\":\"042-123-4567\",\"code\":\"3660000\","
+                       "\"tls_key\":\"sha256:" KEY64 "\"}";
     ch_api__err_t err;
     json_t *body = ch_api__parse_body(text, strlen(text), &err);
     assert_non_null(body);
@@ -72,6 +75,7 @@ static void test_agency_body_with_every_field_converts(void **state)
     assert_string_equal(a.type, "district-center");
     assert_string_equal(a.phone, "042-123-4567");
     assert_string_equal(a.code, "3660000");
+    assert_string_equal(a.tls_key, "sha256:" KEY64);
     ch_agency_fini(&a);
     json_decref(body);
 }
@@ -96,6 +100,32 @@ static void test_agency_errors_name_the_field(void **state)
                        "type");
     expect_field_error(CH_API__AGENCIES, "{" AGY_OK ",\"phone\":42}", "phone");
     expect_field_error(CH_API__AGENCIES, "{" AGY_OK ",\"name2\":\"x\"}", "name2");
+}
+
+/* An agency's tls_key is compared byte for byte with what a handshake showed: only the PKI's
+ * own form is taken (as an API key's), null clears it. */
+static void test_agency_tls_key_must_be_the_pki_fingerprint(void **state)
+{
+    (void)state;
+    expect_field_error(CH_API__AGENCIES, "{" AGY_OK ",\"tls_key\":\"sha256:00\"}", "tls_key");
+    expect_field_error(CH_API__AGENCIES, "{" AGY_OK ",\"tls_key\":\"SHA256:" KEY64 "\"}",
+                       "tls_key");
+    expect_field_error(CH_API__AGENCIES,
+                       "{" AGY_OK ",\"tls_key\":\"sha256:0123456789ABCDEF0123456789abcdef"
+                       "0123456789abcdef0123456789abcdef\"}",
+                       "tls_key");
+    expect_field_error(CH_API__AGENCIES, "{" AGY_OK ",\"tls_key\":\"" KEY64 "\"}", "tls_key");
+    expect_field_error(CH_API__AGENCIES, "{" AGY_OK ",\"tls_key\":7}", "tls_key");
+    const char *text = "{" AGY_OK ",\"tls_key\":null}";
+    ch_api__err_t err;
+    json_t *body = ch_api__parse_body(text, strlen(text), &err);
+    ch_agency_t a;
+    memset(&a, 0, sizeof(a));
+    a.tls_key = ch_strdup("sha256:" KEY64);
+    assert_int_equal(ch_api__agency_from_json(body, &a, &err), 0);
+    assert_null(a.tls_key);
+    ch_agency_fini(&a);
+    json_decref(body);
 }
 
 static void test_every_agency_type_is_accepted(void **state)
@@ -398,6 +428,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_agency_body_with_every_field_converts),
         cmocka_unit_test(test_agency_errors_name_the_field),
+        cmocka_unit_test(test_agency_tls_key_must_be_the_pki_fingerprint),
         cmocka_unit_test(test_every_agency_type_is_accepted),
         cmocka_unit_test(test_unknown_field_is_rejected_by_name),
         cmocka_unit_test(test_wrong_json_types_are_named),

@@ -275,6 +275,7 @@ static void test_agency_crud_round_trips_every_field(void **state)
     a.type = "police-112";
     a.phone = "02-700-5000";
     a.code = "1130000";
+    a.tls_key = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     assert_int_equal(ch_store_agency_create(fx->st, &a), 0);
     assert_true(a.id > 0);
     assert_true(a.created_at > 0);
@@ -288,6 +289,7 @@ static void test_agency_crud_round_trips_every_field(void **state)
     assert_string_equal(got.type, a.type);
     assert_string_equal(got.phone, a.phone);
     assert_string_equal(got.code, a.code);
+    assert_string_equal(got.tls_key, a.tls_key);
     assert_int_equal(got.created_at, a.created_at);
     assert_int_equal(got.updated_at, a.updated_at);
     ch_agency_fini(&got);
@@ -304,6 +306,7 @@ static void test_agency_crud_round_trips_every_field(void **state)
     u.type = "other";
     u.phone = NULL;
     u.code = NULL;
+    u.tls_key = NULL;
     u.created_at = 0;
     assert_int_equal(ch_store_agency_update(fx->st, &u), 0);
     assert_int_equal(u.created_at, a.created_at);
@@ -314,6 +317,7 @@ static void test_agency_crud_round_trips_every_field(void **state)
     assert_string_equal(got.type, "other");
     assert_null(got.phone);
     assert_null(got.code);
+    assert_null(got.tls_key);
     assert_int_equal(got.created_at, a.created_at);
     assert_int_equal(got.updated_at, u.updated_at);
     ch_agency_fini(&got);
@@ -489,6 +493,13 @@ static void test_invalid_records_and_filters_are_einval(void **state)
     a.type = "other";
     a.kind = NULL;
     assert_int_equal(ch_store_agency_create(fx->st, &a), CH_EINVAL);
+    /* A client certificate's key only in the PKI's form (lowercase hex), as an API key's. */
+    a.kind = "provider";
+    a.tls_key = "sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef";
+    assert_int_equal(ch_store_agency_create(fx->st, &a), CH_EINVAL);
+    a.tls_key = "sha256:0123";
+    assert_int_equal(ch_store_agency_create(fx->st, &a), CH_EINVAL);
+    a.tls_key = NULL;
 
     ch_camera_t c;
     fill_camera(&c, ag, "cam");
