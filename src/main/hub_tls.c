@@ -24,7 +24,11 @@ int ch_main__tls_load(const ch_config_t *cfg, ch_main_tls_t *t, char *err, size_
             rc = ch_net_tls_server_new(&hc, &t->http, err, errlen);
         }
         if (rc == 0 && cfg->rtsps_listen != NULL) {
-            rc = ch_net_tls_server_new(&sc, &t->rtsps, err, errlen);
+            /* A thousand viewers' idle buffers would be 34 KiB each, cold in the cache at
+             * every write: released, the next record reuses a warm one (bench/tls). */
+            ch_net_tls_config_t rc_cfg = sc;
+            rc_cfg.lean = 1;
+            rc = ch_net_tls_server_new(&rc_cfg, &t->rtsps, err, errlen);
         }
     }
     if (rc == 0) {

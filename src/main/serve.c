@@ -231,6 +231,37 @@ static void ch__serve_tls_refused(void *ud, const char *peer, const char *reason
     json_decref(details);
 }
 
+/* Whether each listener speaks TLS, and whether a plaintext one is open beyond loopback (an
+ * administrator's allow_plaintext: worth an alert). */
+static void ch__serve_collect_listeners(ch_metrics_writer_t *w, void *ud)
+{
+    ch_serve_t *s = ud;
+    struct {
+        const char *name, *addr;
+        int tls;
+    } l[] = {{"http", s->cfg.http_listen, s->tls.http != NULL},
+             {"rtsp", s->cfg.rtsp_listen, 0},
+             {"rtsps", s->cfg.rtsps_listen, 1}};
+    if (ch_metrics_family(w, "cctvhub_listener_tls", CH_METRICS_GAUGE,
+                          "1 for a listener that speaks TLS, 0 for a plaintext one.") == 0) {
+        for (size_t i = 0; i < CH_ARRAY_SIZE(l); i++) {
+            if (l[i].addr != NULL) {
+                ch_metrics_label_t lb[2] = {{"listener", l[i].name}, {"address", l[i].addr}};
+                ch_metrics_value_u64(w, lb, 2, (uint64_t)l[i].tls);
+            }
+        }
+    }
+    if (ch_metrics_family(w, "cctvhub_listener_plaintext_exposed", CH_METRICS_GAUGE,
+                          "1 for a plaintext listener beyond loopback (allow_plaintext).") == 0) {
+        for (size_t i = 0; i < CH_ARRAY_SIZE(l); i++) {
+            if (l[i].addr != NULL && !l[i].tls) {
+                ch_metrics_label_t lb[2] = {{"listener", l[i].name}, {"address", l[i].addr}};
+                ch_metrics_value_u64(w, lb, 2, !ch_config_listen_is_loopback(l[i].addr));
+            }
+        }
+    }
+}
+
 /* The TLS contexts in s->tls go to the listeners (new connections take them). */
 static void ch__serve_tls_apply(ch_serve_t *s, const ch_config_t *cfg)
 {
@@ -1035,6 +1066,7 @@ static int ch__serve_api_start(ch_serve_t *s)
         return CH_EXIT_FAILURE;
     }
     ch_metrics_t *reg = ch_main__metrics_registry(s->metrics);
+    (void)ch_metrics_register(reg, ch__serve_collect_listeners, s);
     (void)ch_metrics_register(reg, ch_event_collect, s->events);
     (void)ch_metrics_register(reg, ch_main__relay_collect, s->relay);
     (void)ch_metrics_register(reg, ch_audit_collect, s->audit);

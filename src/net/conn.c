@@ -375,6 +375,13 @@ static void conn_received(ch_net_conn_t *c, size_t n)
     if (c->tls != NULL) {
         c->tls->cin_len += n;
         tls_pump(c);
+        /* An idle connection keeps no ciphertext buffer: a thousand viewers or keep-alive
+         * clients would hold 18 KiB each. (c->tls is gone if the owner handed c over.) */
+        ch_net_tls_conn_t *t = c->tls;
+        if (t != NULL && t->cin_len == 0) {
+            ch_free(t->cin);
+            t->cin = NULL;
+        }
         return;
     }
     c->in_len += n;
@@ -391,6 +398,9 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     if (t != NULL) {
         /* Ciphertext: OpenSSL takes it all before the next read unless c->in is full (then
          * what is left waits, and a full buffer here says UV_ENOBUFS). */
+        if (t->cin == NULL) {
+            t->cin = ch_malloc(t->cin_cap);
+        }
         if (t->cin_off > 0 && t->cin_off < t->cin_len) {
             memmove(t->cin, t->cin + t->cin_off, t->cin_len - t->cin_off);
             t->cin_len -= t->cin_off;

@@ -37,6 +37,14 @@
 
 /* The plaintext of one TLS record at most: small writes are gathered into records this big. */
 #define RECORD_MAX 16384
+/* The records of one write are gathered into one socket write of up to this many bytes (four
+ * records and their overhead): one syscall where there would be one per record. */
+#define GATHER_MAX (4 * (RECORD_MAX + 256))
+
+/* The thread's gathered ciphertext: filled by bio_write while ch_net__tls_write runs, empty
+ * between calls (tls_gather_flush). */
+static _Thread_local unsigned char gather_buf[GATHER_MAX];
+static _Thread_local size_t gather_len;
 
 struct ch_net_tls {
     SSL_CTX *ctx;
@@ -383,10 +391,38 @@ static int bio_read(BIO *b, char *buf, size_t len, size_t *got)
 }
 
 /* OpenSSL has a record to send: to the socket, or to the connection's queue (conn.c). */
+/* Sends the gathered records of t (one socket write). 0 or an error (t->io_error). */
+static int tls_gather_flush(ch_net_tls_conn_t *t)
+{
+    int rc = 0;
+    if (gather_len > 0) {
+        rc = t->conn != NULL ? ch_net__conn_raw_send(t->conn, gather_buf, gather_len) : CH_EIO;
+        gather_len = 0;
+        if (rc < 0 && t->io_error == 0) {
+            t->io_error = rc;
+        }
+    }
+    return rc < 0 ? rc : 0;
+}
+
 static int bio_write(BIO *b, const char *buf, size_t len, size_t *put)
 {
     ch_net_tls_conn_t *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
+    if (t->gathering && t->conn != NULL && len <= GATHER_MAX) {
+        if (gather_len + len > GATHER_MAX && tls_gather_flush(t) != 0) {
+            *put = 0;
+            return 0;
+        }
+        memcpy(gather_buf + gather_len, buf, len);
+        gather_len += len;
+        *put = len;
+        return 1;
+    }
+    if (t->gathering && tls_gather_flush(t) != 0) {
+        *put = 0;
+        return 0;
+    }
     int rc = CH_EIO;
     if (t->conn != NULL) {
         rc = ch_net__conn_raw_send(t->conn, buf, len);
@@ -636,7 +672,21 @@ static int tls_write_once(ch_net_tls_conn_t *t, const void *p, size_t len)
     return UV_EPROTO;
 }
 
+static int tls_write_records(ch_net_tls_conn_t *t, const uv_buf_t *bufs, unsigned n);
+
 int ch_net__tls_write(ch_net_tls_conn_t *t, const uv_buf_t *bufs, unsigned n)
+{
+    /* The records of this write leave together (gather_buf), in as few socket writes as
+     * GATHER_MAX allows. */
+    t->gathering = 1;
+    gather_len = 0;
+    int rc = tls_write_records(t, bufs, n);
+    int fl = tls_gather_flush(t);
+    t->gathering = 0;
+    return rc != 0 ? rc : fl;
+}
+
+static int tls_write_records(ch_net_tls_conn_t *t, const uv_buf_t *bufs, unsigned n)
 {
     /* Gathered into full records: a record per RTP packet would cost a header, a tag and
      * the cipher's set-up each. The staging buffer is the thread's: it is empty between

@@ -21,8 +21,9 @@ struct ch_net_tls_conn {
     size_t early_len;
     uint64_t hs_due; /* when the handshake must have ended (uv_now ms; 0: no deadline) */
     int server, ready, io_error;
-    int peer_closed;                     /* close_notify read while the owner was not reading */
-    int raw_fd;                          /* ch_net_refuse_fd's socket, or -1 */
+    int peer_closed; /* close_notify read while the owner was not reading */
+    int raw_fd;      /* ch_net_refuse_fd's socket, or -1 */
+    int gathering;   /* inside ch_net__tls_write: records go to the thread's gather buffer */
     char pin[CH_NET_TLS_SPKI_LEN];       /* a client's pinned server key, or "" */
     char peer_spki[CH_NET_TLS_SPKI_LEN]; /* the peer's verified key, or "" */
     char err[128];                       /* why it failed */

@@ -47,6 +47,11 @@ def tls_env(p, client_ca=True, extra=None):
     return e
 
 
+# A request the hub answers and then closes: s_client reads the session ticket (TLS 1.3 sends
+# it after the handshake) and the answer, then ends.
+GET_CLOSE = b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
 def s_client(port, *args, stdin=b"Q\n"):
     r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port] + list(args),
                        input=stdin, capture_output=True, timeout=20)
@@ -100,6 +105,12 @@ def test_https_speaks_tls12_and_13_only_with_modern_suites():
         for weak in ("AES128-SHA", "ECDHE-ECDSA-AES128-SHA", "AES256-GCM-SHA384"):
             rc, out = s_client(port, "-CAfile", p.ca, "-tls1_2", "-cipher", weak)
             check(rc != 0, "%s accepted: %s" % (weak, out[-800:]))
+        # Resumption by ticket: a second connection with the first's session is resumed.
+        sess = os.path.join(p.dir, "session.pem")
+        rc, out = s_client(port, "-CAfile", p.ca, "-sess_out", sess, "-ign_eof", stdin=GET_CLOSE)
+        check(rc == 0 and os.path.getsize(sess) > 0, out[-800:])
+        rc, out = s_client(port, "-CAfile", p.ca, "-sess_in", sess, "-ign_eof", stdin=GET_CLOSE)
+        check(rc == 0 and "Reused, TLSv1.3" in out, "not resumed: " + out[-1500:])
         # Without the CA the chain does not verify.
         rc, out = s_client(port, "-verify_return_error", "-CAfile", "/dev/null")
         check(rc != 0, out[-800:])
@@ -115,6 +126,9 @@ def test_https_speaks_tls12_and_13_only_with_modern_suites():
         check(cookie and "; Secure" in cookie[0] and "HttpOnly" in cookie[0], out)
         rc, out, err = curl(port, "/api/v1/health")
         check(rc == 60, "an unknown CA must fail: %d %s" % (rc, err))
+        _, _, body = h.request("GET", "/metrics")
+        check(re.search(r'cctvhub_listener_tls\{listener="http",address="[^"]+"\} 1',
+                        body.decode()), body.decode()[-1500:])
         # Plain HTTP to the HTTPS port gets no answer, and the hub goes on.
         raw = socket.create_connection(("127.0.0.1", port), timeout=5)
         raw.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -261,6 +275,10 @@ def test_certificate_reload_keeps_open_connections():
         check(r.status == 200 and r.read(), "first answer")
         p.issue("server2", "server")
         check(p.serial("server2") != first, "a new serial")
+        # A session ticket from before the reload.
+        sess = os.path.join(p.dir, "session.pem")
+        rc, out = s_client(h.port, "-CAfile", p.ca, "-sess_out", sess, "-ign_eof", stdin=GET_CLOSE)
+        check(rc == 0, out[-800:])
         # A broken file first: the reload is refused and the old certificate stays.
         with open(os.path.join(live, "hub.crt"), "w") as f:
             f.write("not a certificate\n")
@@ -279,6 +297,9 @@ def test_certificate_reload_keeps_open_connections():
         r = c.getresponse()
         check(r.status == 200 and r.read(), "the open connection was dropped")
         c.close()
+        # The ticket keys are the process's: a session from before the reload resumes.
+        rc, out = s_client(h.port, "-CAfile", p.ca, "-sess_in", sess, "-ign_eof", stdin=GET_CLOSE)
+        check(rc == 0 and "Reused, TLSv1.3" in out, "not resumed after the reload: " + out[-1500:])
         # A new one sees the new certificate.
         rc, out = s_client(h.port, "-CAfile", p.ca, "-showcerts")
         cert = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", out, re.S)
@@ -294,7 +315,8 @@ def test_plaintext_beyond_loopback_needs_allow_plaintext():
     code, _, err = hub.run(["serve", "--data-dir", "/tmp/cctvhub-plain-none", "--http",
                             "0.0.0.0:0"], timeout=30)
     check(code == 3 and "would serve plaintext beyond this machine" in err, (code, err))
-    env = dict(os.environ, CCTVHUB_HTTP_ALLOW_PLAINTEXT="1")
+    token = "metrics-token-for-the-plaintext-test-0123456789"
+    env = dict(os.environ, CCTVHUB_HTTP_ALLOW_PLAINTEXT="1", CCTVHUB_METRICS_TOKEN=token)
     proc = subprocess.Popen([hub.BIN, "serve", "--data-dir", "/tmp/cctvhub-plain-allowed",
                              "--http", "0.0.0.0:0", "--rtsp", "127.0.0.1:0"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
@@ -309,6 +331,14 @@ def test_plaintext_beyond_loopback_needs_allow_plaintext():
         check(b"msg=listening" in text, text.decode())
         check(b"plaintext beyond this machine" in text and b"listener=http" in text,
               text.decode())
+        # ... and /metrics says so, for an alert.
+        port = int(re.search(rb"msg=listening addr=0\.0\.0\.0:(\d+)", text).group(1))
+        r = subprocess.run(["curl", "-sS", "-H", "Authorization: Bearer " + token,
+                            "http://127.0.0.1:%d/metrics" % port], capture_output=True, text=True)
+        check('cctvhub_listener_plaintext_exposed{listener="http",address="0.0.0.0:0"} 1'
+              in r.stdout, r.stdout[-2000:])
+        check('cctvhub_listener_tls{listener="http",address="0.0.0.0:0"} 0' in r.stdout,
+              r.stdout[-2000:])
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
