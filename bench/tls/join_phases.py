@@ -3,7 +3,7 @@
 per viewer: the times, in ms from the run's start, of connect(), connection up, the OPTIONS,
 DESCRIBE, SETUP and PLAY answers and the first keyframe; 0 where not reached).
 
-  join_phases.py [--log HUB_LOG] PHASES.csv
+  join_phases.py [--log HUB_LOG] [--metrics BEFORE AFTER] PHASES.csv
 
 Prints a Markdown table: for each step, when the viewers got there (p50 / p95 / max, from the
 run's start) and how long the step itself took (from the previous step's end; p50 / p95 / max),
@@ -13,7 +13,9 @@ view.start record is durable, just before the PLAY answer is queued; ms resoluti
 to the viewers by their port and placed on the same time line (the file's t0_wall): the PLAY
 step splits into SETUP answered -> the hub has the record (the audit's write and fdatasync, and
 the wait for the control loop), and the hub's line -> PLAY answer read (the media loop's way
-to the socket: the writes queued before it, GOP bursts of the viewers before).
+to the socket: the writes queued before it, GOP bursts of the viewers before). With --metrics,
+two scrapes of the hub's /metrics around the join give the audit's group commits: records
+made durable, commits (one write and one fdatasync each), records per commit, fdatasync time.
 """
 
 import argparse
@@ -43,6 +45,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("phases")
     ap.add_argument("--log")
+    ap.add_argument("--metrics", nargs=2)
     a = ap.parse_args()
     rows = []
     with open(a.phases) as f:
@@ -96,6 +99,33 @@ def main():
                   "durable -> PLAY answer read p50 %.0f / p95 %.0f / max %.0f ms"
                   % (len(rec), q(rec, 0.5), q(rec, 0.95), max(rec, default=0), q(out, 0.5),
                      q(out, 0.95), max(out, default=0)))
+    if a.metrics:
+        m0, m1 = (metrics(p) for p in a.metrics)
+        d = lambda k: m1.get(k, 0) - m0.get(k, 0)
+        recs, commits = d("cctvhub_audit_appends_total"), d("cctvhub_audit_commits_total")
+        fs, fc = d("cctvhub_audit_fsync_duration_seconds_sum"), d(
+            "cctvhub_audit_fsync_duration_seconds_count")
+        print()
+        print("the audit during the join (/metrics before and after): %d records made durable in "
+              "%d group commits (%.1f records a commit); fdatasync %.0f ms in all, %.2f ms each "
+              "on average" % (recs, commits, recs / max(commits, 1), fs * 1e3,
+                              fs * 1e3 / max(fc, 1)))
+
+
+def metrics(path):
+    """The unlabelled samples of a Prometheus text page, by name."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            if line.startswith("#") or "{" in line:
+                continue
+            parts = line.split()
+            if len(parts) == 2:
+                try:
+                    out[parts[0]] = float(parts[1])
+                except ValueError:
+                    pass
+    return out
 
 
 if __name__ == "__main__":

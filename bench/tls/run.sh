@@ -17,8 +17,9 @@
 #    connect, the TLS handshake included), TLS handshake p50 / p95, its CPU (utime + stime from
 #    /proc: over the second half of the run, when every viewer streams, and over the whole run)
 #    and peak RSS. One viewer holds the stream from before the first run to after the last.
-# 4. hub: cctvhub's RTSPS and HTTPS, skipped with a message while `cctvhub serve --help` has
-#    no TLS option (see hub_part below).
+# 4. hub: cctvhub's relay over RTSPS and RTSP beside the floors of the same count (hub_relay).
+# 5. https: cctvhub's HTTPS against nginx's (https.sh).
+# 6. join: where a mass join's time goes on the hub (hub_join).
 #
 # Certificates: a throwaway P-256 CA and a server certificate for localhost and 127.0.0.1,
 # made by `cctvhub tls init --dir` when `cctvhub tls --help` works, else by the openssl CLI.
@@ -30,7 +31,10 @@
 #                aes128/16k+release+gather"    (tls_floor.c's comment says what each is)
 #   ROUNDS=3                          floor rounds per count
 #   PERF_VIEWERS=1000 PERF_SECONDS=6 PERF_MODES="plain aes128 aes128/16k+release+gather chacha20"
-#   RTSP_VIEWERS="200 1000"           zlm part: viewer counts;  RTSP_SECONDS=20 per run
+#   RTSP_VIEWERS="200 1000"           zlm and hub parts: viewer counts;  RTSP_SECONDS=20 per run
+#   HUB_ROUNDS=3                      hub part: rounds (and the join part's runs)
+#   HUB_BIN=$BUILD/cctvhub            the hub measured (another build's binary, for a before/after)
+#   JOIN_VIEWERS=1000 PERF_JOIN_SECONDS=4   join part
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 here=$top/bench/tls
@@ -114,8 +118,8 @@ echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(awk -F': ' '/model 
 # ---- certificates -------------------------------------------------------------------------------
 
 certs=$work/tls
-hub_bin=$build/cctvhub
-if has_part hub; then
+hub_bin=${HUB_BIN:-$build/cctvhub}
+if [ -z "${HUB_BIN:-}" ] && { has_part hub || has_part https || has_part join; }; then
     cmake --build "$build" -j2 --target cctvhub >"$work/hub-build.log" 2>&1 || true
 fi
 if [ -x "$hub_bin" ] && "$hub_bin" tls --help >/dev/null 2>&1; then
@@ -411,6 +415,7 @@ hub_start() {
     hub_http=127.0.0.1:$hp
     hub_rtsp=127.0.0.1:$rp
     env CCTVHUB_SERVICES_FILE="$top/etc/services.json" CCTVHUB_LOG_LEVEL="$1" \
+        CCTVHUB_METRICS_TOKEN="$metrics_token" \
         CCTVHUB_HTTP_MAX_CONNECTIONS_PER_ADDR=0 CCTVHUB_RELAY_MAX_UNAUTHORIZED=4096 \
         CCTVHUB_RELAY_MAX_UNAUTHORIZED_PER_ADDR=4096 \
         CCTVHUB_TLS_CERT="$certs/server.crt" CCTVHUB_TLS_KEY="$certs/server.key" \
@@ -422,6 +427,13 @@ hub_start() {
     wait_port "$hp"
     wait_port "$rp"
     wait_port "$sp"
+}
+
+# The hub's /metrics into file $1 (the audit's group commits, for the join part).
+metrics_token=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+scrape() {
+    curl -fsS --cacert "$certs/ca.crt" -H "Authorization: Bearer $metrics_token" \
+        "https://$hub_http/metrics" >"$1"
 }
 
 # One camera on camsim's path $1, registered and granted (the grant pre-warms its pull); sets
@@ -522,6 +534,7 @@ hub_join() {
         sleep 2
         echo
         lines_before=$(wc -l <"$work/hub.log")
+        scrape "$work/join-$r.m0"
         if [ "$join_perf" = 1 ]; then
             perf record -q -g -p "$hub" -o "$work/join-$r.perf" -- sleep "$join_perf_seconds" \
                 >/dev/null 2>&1 &
@@ -530,8 +543,10 @@ hub_join() {
         "$viewers" -n "$join_viewers" --seconds 8 --csv --label join --phases "$work/join-$r.csv" \
             "$hub_url" >"$work/join-$r.out"
         [ "$join_perf" = 1 ] && wait "$pp"
+        scrape "$work/join-$r.m1"
         tail -n +$((lines_before + 1)) "$work/hub.log" >"$work/join-$r.log"
         python3 "$here/join_phases.py" --log "$work/join-$r.log" \
+            --metrics "$work/join-$r.m0" "$work/join-$r.m1" \
             "$work/join-$r.csv"
         if [ "$join_perf" = 1 ]; then
             echo
