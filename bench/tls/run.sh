@@ -570,11 +570,6 @@ hub_part() {
         echo "== cctvhub part skipped: cctvhub does not build ($work/hub-build.log)"
         return
     fi
-    if ! "$hub_bin" serve --help 2>&1 | grep -qi -e tls -e rtsps -e https &&
-        ! grep -q 'CCTVHUB_RTSPS_LISTEN' "$top/README.md"; then
-        echo "== cctvhub part skipped: the hub has no RTSPS yet"
-        return
-    fi
     hub_relay
 }
 
@@ -599,5 +594,9 @@ fi
 
 if has_part join; then
     echo
-    hub_join
+    if [ -x "$hub_bin" ]; then
+        hub_join
+    else
+        echo "== join part skipped: cctvhub does not build ($work/hub-build.log)"
+    fi
 fi
