@@ -5,11 +5,14 @@ API (urllib only), and prints the RTSP URL a viewer of one camera uses.
   hubsetup.py admin --bin CCTVHUB --data-dir DIR
       creates the administrator (cctvhub user add; works before or beside a running hub)
   hubsetup.py grant --http 127.0.0.1:PORT --data-dir DIR --camera-url rtsp://... [--name N]
+                    [--ca CAFILE]
       on the first call creates a provider (district-center), a user agency (police-112) and
       an API key for it, and keeps their ids in DIR/bench-relay.json; then, on every call,
       registers one camera with that rtsp_url at its own place in Seoul, opens a 112-center
       event there as the police-112 key, and prints the event's grant of that camera:
-      its rtsp_url (rtsp://HOST:PORT/cameras/ID?token=...) on stdout.
+      its rtsp_url (rtsp://HOST:PORT/cameras/ID?token=...) on stdout. With --ca the hub
+      serves HTTPS (tls.cert): the API is called over https://, its certificate verified
+      against CAFILE, and the grant's URL is the RTSPS one (rtsps://HOST:PORT/...).
 
 Exits non-zero with the hub's answer on stderr when a step fails.
 """
@@ -17,6 +20,7 @@ Exits non-zero with the hub's answer on stderr when a step fails.
 import argparse
 import json
 import os
+import ssl
 import subprocess
 import sys
 import urllib.error
@@ -30,8 +34,10 @@ def fail(what):
 
 
 class Api:
-    def __init__(self, addr):
-        self.base = "http://" + addr
+    def __init__(self, addr, ca=None):
+        # With a CA the hub speaks HTTPS; its certificate is checked as any client would.
+        self.base = ("https://" if ca else "http://") + addr
+        self.tls = ssl.create_default_context(cafile=ca) if ca else None
         self.cookie = None
         self.csrf = None
 
@@ -46,7 +52,7 @@ class Api:
             req.add_header("Cookie", self.cookie)
             req.add_header("X-CSRF-Token", self.csrf)
         try:
-            with urllib.request.urlopen(req, timeout=30) as r:
+            with urllib.request.urlopen(req, timeout=30, context=self.tls) as r:
                 status, headers, text = r.status, r.headers, r.read()
         except urllib.error.HTTPError as e:
             status, headers, text = e.code, e.headers, e.read()
@@ -72,7 +78,7 @@ def cmd_admin(a):
 
 
 def cmd_grant(a):
-    api = Api(a.http)
+    api = Api(a.http, a.ca)
     api.login()
     state_path = os.path.join(a.data_dir, "bench-relay.json")
     try:
@@ -120,6 +126,7 @@ def main():
     s.add_argument("--data-dir", required=True)
     s.add_argument("--camera-url", required=True)
     s.add_argument("--name")
+    s.add_argument("--ca", help="the hub serves HTTPS: verify it against this CA file")
     a = ap.parse_args()
     cmd_admin(a) if a.cmd == "admin" else cmd_grant(a)
 

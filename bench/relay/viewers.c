@@ -43,6 +43,11 @@
  *   --csv-header       print the names of the --csv fields and exit
  *   --label TEXT       first field of the --csv line (default "-")
  *   --tls CAFILE       rtsps://: TLS to the server, verified against the CA certificates in CAFILE
+ *   --phases FILE      write each viewer's steps to FILE, one line each (ms from the run's start:
+ *                      connect() called, connection up (TLS included), OPTIONS, DESCRIBE, SETUP
+ *                      and PLAY answered, first keyframe; 0: not reached), its local port (the
+ *                      server's log names it) and the run's start in wall-clock time, to see
+ *                      where a join's time goes
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -106,11 +111,14 @@ typedef struct viewer {
     SSL *ssl; /* with --tls, from the TCP connect on; NULL otherwise */
     int state;
     uint32_t cseq;
-    double t_start;   /* connect() called */
-    double t_tls;     /* TLS handshake done; 0 until then (or without --tls) */
-    double t_play;    /* PLAY answered 200 */
-    double t_key;     /* first keyframe packet began to arrive; 0 until then */
-    double t_request; /* last request sent, for --timeout */
+    double t_start;            /* connect() called */
+    double t_tls;              /* TLS handshake done; 0 until then (or without --tls) */
+    double t_play;             /* PLAY answered 200 */
+    double t_key;              /* first keyframe packet began to arrive; 0 until then */
+    double t_up;               /* connection up (TCP, and TLS with --tls): the first request goes */
+    unsigned port;             /* --phases: the local port, as the server's log names the peer */
+    double t_answer[V_CLOSED]; /* --phases: when the 200 answering a state's request came */
+    double t_request;          /* last request sent, for --timeout */
     double next_keepalive;
     uint64_t bytes;        /* bytes read after the PLAY answer */
     uint64_t bytes_window; /* bytes at the start of the rate window */
@@ -144,9 +152,10 @@ typedef struct options {
     const char *label;
     const char *url;
     const char *tls_ca; /* --tls CAFILE, or NULL */
+    const char *phases; /* --phases FILE, or NULL */
 } options_t;
 
-static options_t opt = {1, 20, 0, 0, 10, 20, 0, 0, 0, "-", NULL, NULL};
+static options_t opt = {1, 20, 0, 0, 10, 20, 0, 0, 0, "-", NULL, NULL, NULL};
 static struct sockaddr_storage server_addr;
 static socklen_t server_addr_len;
 static char *request_url;  /* the URL without credentials, as request lines carry it */
@@ -591,6 +600,7 @@ static void on_control_bytes(viewer_t *v, double now)
                          r.reason.ptr);
             return;
         }
+        v->t_answer[v->state] = now;
         switch (v->state) {
         case V_OPTIONS:
             v->state = V_DESCRIBE;
@@ -735,6 +745,15 @@ static void viewer_begin_rtsp(viewer_t *v, double now)
 {
     struct epoll_event e = {.events = EPOLLIN, .data.ptr = v};
     epoll_ctl(ep, EPOLL_CTL_MOD, v->fd, &e);
+    v->t_up = now;
+    if (opt.phases != NULL) {
+        struct sockaddr_storage sa;
+        socklen_t sl = sizeof(sa);
+        if (getsockname(v->fd, (struct sockaddr *)&sa, &sl) == 0) {
+            v->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                                     : ((struct sockaddr_in *)&sa)->sin_port);
+        }
+    }
     if (opt.no_options) {
         v->state = V_DESCRIBE;
         viewer_request(v, "DESCRIBE", request_url, "Accept: application/sdp\r\n", now);
@@ -891,8 +910,39 @@ static double process_cpu_s(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-static void report(viewer_t *vs, long n, double t0, double window)
+/* --phases: one line per viewer with the times of its steps, in ms from t0 (0: not reached). */
+static void write_phases(const viewer_t *vs, long n, double t0, double t0_wall)
 {
+    FILE *f = fopen(opt.phases, "w");
+    if (f == NULL) {
+        fprintf(stderr, "viewers: --phases %s: %s\n", opt.phases, strerror(errno));
+        return;
+    }
+    fprintf(f, "# t0_wall=%.6f (the run's start, seconds since the epoch)\n", t0_wall);
+    fprintf(f, "viewer,port,connect,up,options,describe,setup,play,keyframe\n");
+    for (long i = 0; i < n; i++) {
+        const viewer_t *v = &vs[i];
+        double t[] = {v->t_start,
+                      v->t_up,
+                      v->t_answer[V_OPTIONS],
+                      v->t_answer[V_DESCRIBE],
+                      v->t_answer[V_SETUP],
+                      v->t_play,
+                      v->t_key};
+        fprintf(f, "%ld,%u", i, v->port);
+        for (size_t k = 0; k < sizeof(t) / sizeof(t[0]); k++) {
+            fprintf(f, ",%.2f", t[k] > 0 ? (t[k] - t0) * 1e3 : 0.0);
+        }
+        fputc('\n', f);
+    }
+    fclose(f);
+}
+
+static void report(viewer_t *vs, long n, double t0, double t0_wall, double window)
+{
+    if (opt.phases != NULL) {
+        write_phases(vs, n, t0, t0_wall);
+    }
     double cpu = process_cpu_s();
     long started = 0, playing = 0, streaming = 0, dead = 0, failed = 0, no_key = 0;
     double *ttfk = ch_calloc((size_t)n + 1, sizeof(double));
@@ -1018,7 +1068,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: viewers [-n N] [--seconds S] [--ramp S] [--window S] [--timeout S]\n"
                     "               [--keepalive S] [--keepalive-options] [--no-options]\n"
-                    "               [--csv] [--csv-header] [--label TEXT]\n"
+                    "               [--csv] [--csv-header] [--label TEXT] [--phases FILE]\n"
                     "               rtsp://host:port/path | --tls CAFILE rtsps://host:port/path\n");
     exit(2);
 }
@@ -1072,6 +1122,8 @@ static void parse_args(int argc, char **argv)
             opt.label = argv[++i];
         } else if (strcmp(a, "--tls") == 0 && more) {
             opt.tls_ca = argv[++i];
+        } else if (strcmp(a, "--phases") == 0 && more) {
+            opt.phases = argv[++i];
         } else if (a[0] != '-' && opt.url == NULL) {
             opt.url = a;
         } else {
@@ -1164,6 +1216,9 @@ int main(int argc, char **argv)
         vs[i].fd = -1;
     }
     double t0 = now_s();
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    double t0_wall = (double)wall.tv_sec + (double)wall.tv_nsec / 1e9;
     double end = t0 + opt.seconds;
     double mark_window = end - opt.window, mark_last = end - 1;
     int window_done = 0, last_done = 0;
@@ -1207,7 +1262,7 @@ int main(int argc, char **argv)
             on_event(evs[j].data.ptr, evs[j].events, now_s());
         }
     }
-    report(vs, opt.n, t0, opt.window);
+    report(vs, opt.n, t0, t0_wall, opt.window);
     for (long i = 0; i < opt.n; i++) {
         viewer_close(&vs[i], "end of the run");
         ch_free(vs[i].session);

@@ -17,8 +17,9 @@
 #    connect, the TLS handshake included), TLS handshake p50 / p95, its CPU (utime + stime from
 #    /proc: over the second half of the run, when every viewer streams, and over the whole run)
 #    and peak RSS. One viewer holds the stream from before the first run to after the last.
-# 4. hub: cctvhub's RTSPS and HTTPS, skipped with a message while `cctvhub serve --help` has
-#    no TLS option (see hub_part below).
+# 4. hub: cctvhub's relay over RTSPS and RTSP beside the floors of the same count (hub_relay).
+# 5. https: cctvhub's HTTPS against nginx's (https.sh).
+# 6. join: where a mass join's time goes on the hub (hub_join).
 #
 # Certificates: a throwaway P-256 CA and a server certificate for localhost and 127.0.0.1,
 # made by `cctvhub tls init --dir` when `cctvhub tls --help` works, else by the openssl CLI.
@@ -30,14 +31,17 @@
 #                aes128/16k+release+gather"    (tls_floor.c's comment says what each is)
 #   ROUNDS=3                          floor rounds per count
 #   PERF_VIEWERS=1000 PERF_SECONDS=6 PERF_MODES="plain aes128 aes128/16k+release+gather chacha20"
-#   RTSP_VIEWERS="200 1000"           zlm part: viewer counts;  RTSP_SECONDS=20 per run
+#   RTSP_VIEWERS="200 1000"           zlm and hub parts: viewer counts;  RTSP_SECONDS=20 per run
+#   HUB_ROUNDS=3                      hub part: rounds (and the join part's runs)
+#   HUB_BIN=$BUILD/cctvhub            the hub measured (another build's binary, for a before/after)
+#   JOIN_VIEWERS=1000 PERF_JOIN_SECONDS=4   join part
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 here=$top/bench/tls
 . "$top/bench/relay/common.sh"
 build=${BUILD:-$top/build/release}
 case $build in /*) ;; *) build=$top/$build ;; esac
-parts=${PARTS:-floor perf zlm hub}
+parts=${PARTS:-floor perf zlm hub https join}
 floor_viewers=${FLOOR_VIEWERS:-200 1000}
 floor_seconds=${FLOOR_SECONDS:-10}
 floor_modes=${FLOOR_MODES:-plain aes128 aes256 chacha20 aes128/16k aes128+release aes128+gather aes128/16k+release+gather}
@@ -47,6 +51,13 @@ perf_seconds=${PERF_SECONDS:-6}
 perf_modes=${PERF_MODES:-plain aes128 aes128/16k+release+gather chacha20}
 rtsp_viewers=${RTSP_VIEWERS:-200 1000}
 rtsp_seconds=${RTSP_SECONDS:-20}
+hub_rounds=${HUB_ROUNDS:-3}
+join_viewers=${JOIN_VIEWERS:-1000}
+join_perf_seconds=${PERF_JOIN_SECONDS:-4}
+join_perf=0
+if command -v perf >/dev/null && perf record -q -o /dev/null -- true 2>/dev/null; then
+    join_perf=1
+fi
 
 cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j2 --target ch_proto ch_core >/dev/null
@@ -107,8 +118,8 @@ echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(awk -F': ' '/model 
 # ---- certificates -------------------------------------------------------------------------------
 
 certs=$work/tls
-hub_bin=$build/cctvhub
-if has_part hub; then
+hub_bin=${HUB_BIN:-$build/cctvhub}
+if [ -z "${HUB_BIN:-}" ] && { has_part hub || has_part https || has_part join; }; then
     cmake --build "$build" -j2 --target cctvhub >"$work/hub-build.log" 2>&1 || true
 fi
 if [ -x "$hub_bin" ] && "$hub_bin" tls --help >/dev/null 2>&1; then
@@ -391,23 +402,201 @@ fi
 
 # ---- 4. cctvhub ----------------------------------------------------------------------------------
 
-# The hub's parts of issue 17, beside the floor and ZLMediaKit of this same run: the relay to
-# RTSP_VIEWERS over rtsps:// against the same viewers over rtsp:// (measure, as for
-# ZLMediaKit, with the grant's URLs from bench/relay/hubsetup.py) and its CPU over the TLS
-# floor's aes128 at the same count (target at most 1.15x at 1,000); HTTPS requests per second
-# against nginx with TLS (bench/http's set-up with `listen ... ssl`, the same certificate,
-# keep-alive and new connections) and handshakes per second. They need the hub's TLS options.
+# The hub with tls.cert and tls.key (HTTPS on --http), plaintext RTSP on rtsp.listen and RTSPS
+# on rtsps.listen, log level $1; sets hub, hub_http, hub_rtsp. Every viewer of a benchmark
+# connects from 127.0.0.1: the per-address caps that stop floods are lifted (README, Operations).
+hub_start() {
+    hdir=$work/hub
+    mkdir -p "$hdir"
+    "$top/bench/relay/hubsetup.py" admin --bin "$hub_bin" --data-dir "$hdir"
+    hp=$(free_port)
+    rp=$(free_port)
+    sp=$(free_port)
+    hub_http=127.0.0.1:$hp
+    hub_rtsp=127.0.0.1:$rp
+    env CCTVHUB_SERVICES_FILE="$top/etc/services.json" CCTVHUB_LOG_LEVEL="$1" \
+        CCTVHUB_METRICS_TOKEN="$metrics_token" \
+        CCTVHUB_HTTP_MAX_CONNECTIONS_PER_ADDR=0 CCTVHUB_RELAY_MAX_UNAUTHORIZED=4096 \
+        CCTVHUB_RELAY_MAX_UNAUTHORIZED_PER_ADDR=4096 \
+        CCTVHUB_TLS_CERT="$certs/server.crt" CCTVHUB_TLS_KEY="$certs/server.key" \
+        CCTVHUB_RTSPS_LISTEN="127.0.0.1:$sp" \
+        "$hub_bin" serve --data-dir "$hdir" --http "$hub_http" --rtsp "$hub_rtsp" \
+        >>"$hdir.log" 2>&1 &
+    hub=$!
+    pids="$pids $hub"
+    wait_port "$hp"
+    wait_port "$rp"
+    wait_port "$sp"
+}
+
+# The hub's /metrics into file $1 (the audit's group commits, for the join part).
+metrics_token=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+scrape() {
+    curl -fsS --cacert "$certs/ca.crt" -H "Authorization: Bearer $metrics_token" \
+        "https://$hub_http/metrics" >"$1"
+}
+
+# One camera on camsim's path $1, registered and granted (the grant pre-warms its pull); sets
+# hub_urls (the grant's rtsps:// URL) and hub_url (the same path and token on rtsp.listen).
+hub_camera() {
+    hub_urls=$("$top/bench/relay/hubsetup.py" grant --http "$hub_http" --ca "$certs/ca.crt" \
+        --data-dir "$work/hub" --camera-url "$cam/$1")
+    case $hub_urls in rtsps://*) ;; *)
+        echo "run.sh: the grant's rtsp_url is not rtsps://: $hub_urls" >&2
+        exit 1
+        ;;
+    esac
+    hub_url=$(echo "$hub_urls" | sed "s#^rtsps://[^/]*#rtsp://$hub_rtsp#")
+}
+
+# The TLS floor (aes128, one SSL_write a frame) and the plaintext floor for $1 readers, as long
+# as the steady window, just before the hub's run beside it: sets floor_tls and floor_plain
+# (% of a core).
+floor_now() {
+    # shellcheck disable=SC2086
+    "$floor" $floor_args "$1" "$window" plain aes128 >"$work/floor-now.txt"
+    floor_plain=$(sed -n 's/^mode=plain .*core_pct=\([^ ]*\).*/\1/p' "$work/floor-now.txt")
+    floor_tls=$(sed -n 's/^mode=aes128 .*core_pct=\([^ ]*\).*/\1/p' "$work/floor-now.txt")
+}
+
+# The hub's relay to N viewers over RTSP and RTSPS, HUB_ROUNDS rounds (the order of the two
+# alternating), each beside the floors measured just before it; a row per run, then medians.
+hub_relay() {
+    echo "== cctvhub's relay over RTSP and RTSPS (tls.cert, rtsps.listen): viewers joining at once on a pre-warmed stream (one camsim camera, its grant's URLs), $rtsp_seconds s each, $hub_rounds rounds; the floors (tls_floor: plain, aes128) for the same count measured for $window s just before each run"
+    hub_start warn
+    hub_camera cam1
+    sleep 4
+    table_head | sed 's/| first failure |/| floor (% of a core) | **hub \/ floor** | first failure |/; s/| --- |$/| --- | --- | --- |/'
+    : >"$work/hub-rows.txt"
+    r=1
+    while [ $r -le "$hub_rounds" ]; do
+        for n in $rtsp_viewers; do
+            order="rtsp rtsps"
+            [ $((r % 2)) -eq 0 ] && order="rtsps rtsp"
+            for over in $order; do
+                floor_now "$n"
+                # measure sets steady: not in a subshell.
+                if [ $over = rtsps ]; then
+                    f=$floor_tls
+                    measure cctvhub "$hub_urls" "$n" "$hub" rtsps >"$work/row.txt"
+                else
+                    f=$floor_plain
+                    measure cctvhub "$hub_url" "$n" "$hub" rtsp >"$work/row.txt"
+                fi
+                row=$(cat "$work/row.txt")
+                ratio=$(awk -v h="$steady" -v f="$f" 'BEGIN {printf "%.2f", (f > 0 ? h * 100 / f : 0)}')
+                echo "$row" | sed "s#| \([^|]*\) |\$#| $f% | **$ratio** | \1 |#"
+                echo "round=$r n=$n over=$over hub=$steady floor=$f ratio=$ratio p50=$(field "$work/run-cctvhub-$over-$n.csv" ttfk_p50_ms) p95=$(field "$work/run-cctvhub-$over-$n.csv" ttfk_p95_ms) play50=$(field "$work/run-cctvhub-$over-$n.csv" play_p50_ms) play95=$(field "$work/run-cctvhub-$over-$n.csv" play_p95_ms) mbps=$(field "$work/run-cctvhub-$over-$n.csv" mbps_median) streaming=$(field "$work/run-cctvhub-$over-$n.csv" streaming)" \
+                    >>"$work/hub-rows.txt"
+                sleep 3
+            done
+        done
+        r=$((r + 1))
+    done
+    stop_pid "$hub"
+    echo
+    echo "medians over the rounds (hub CPU steady, the floor beside it, their ratio; TTFK and PLAY answer in ms):"
+    echo "| viewers | over | hub CPU | floor | **hub / floor** | RTSPS / RTSP (hub CPU) | TTFK p50 / **p95** | PLAY answer p50 / p95 | Mbit/s median | streaming (min) |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    python3 - "$work/hub-rows.txt" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    kv = dict(f.split("=", 1) for f in line.split())
+    runs.setdefault((int(kv["n"]), kv["over"]), []).append(kv)
+med = lambda rs, k: statistics.median(float(r[k]) for r in rs)
+for (n, over), rs in sorted(runs.items()):
+    other = runs.get((n, "rtsp"))
+    vs = "%.2f" % (med(rs, "hub") / med(other, "hub")) if over == "rtsps" and other else "-"
+    print("| %d | %s | %.1f%% | %.1f%% | **%.2f** | %s | %.0f / **%.0f** | %.0f / %.0f | %.2f | %d |" % (
+        n, over, med(rs, "hub") * 100, med(rs, "floor"), med(rs, "ratio"), vs, med(rs, "p50"),
+        med(rs, "p95"), med(rs, "play50"), med(rs, "play95"), med(rs, "mbps"),
+        min(int(r["streaming"]) for r in rs)))
+PY
+}
+
+# Where a mass join's time goes: JOIN_VIEWERS plaintext RTSP viewers joining at once on a
+# pre-warmed camera of a hub logging at info (a line per viewer playing), with perf recording
+# the hub for the first PERF_JOIN_SECONDS; the viewers' steps (viewers --phases) summed up by
+# join_phases.py, the hub's "viewer playing" lines placed on the same time line, and where the
+# hub's samples went.
+hub_join() {
+    echo "== cctvhub: where the time of $join_viewers plaintext RTSP viewers joining at once goes (pre-warmed camera, hub log at info, perf record -g of the hub for ${join_perf_seconds} s from the first connect), $hub_rounds runs"
+    hub_start info
+    r=1
+    while [ $r -le "$hub_rounds" ]; do
+        hub_camera "join$r"
+        sleep 4
+        # One viewer alone first: each step's time without a crowd.
+        "$viewers" -n 1 --seconds 3 --csv --phases "$work/alone-$r.csv" "$hub_url" >/dev/null
+        echo "one viewer alone:"
+        python3 "$here/join_phases.py" "$work/alone-$r.csv" | cut -d'|' -f1,2,5,6
+        sleep 2
+        echo
+        lines_before=$(wc -l <"$work/hub.log")
+        scrape "$work/join-$r.m0"
+        if [ "$join_perf" = 1 ]; then
+            perf record -q -g -p "$hub" -o "$work/join-$r.perf" -- sleep "$join_perf_seconds" \
+                >/dev/null 2>&1 &
+            pp=$!
+        fi
+        "$viewers" -n "$join_viewers" --seconds 8 --csv --label join --phases "$work/join-$r.csv" \
+            "$hub_url" >"$work/join-$r.out"
+        [ "$join_perf" = 1 ] && wait "$pp"
+        scrape "$work/join-$r.m1"
+        tail -n +$((lines_before + 1)) "$work/hub.log" >"$work/join-$r.log"
+        python3 "$here/join_phases.py" --log "$work/join-$r.log" \
+            --metrics "$work/join-$r.m0" "$work/join-$r.m1" \
+            "$work/join-$r.csv"
+        if [ "$join_perf" = 1 ]; then
+            echo
+            echo "where the hub's samples went during the join (perf report --no-children, top 25 symbols; then by thread and library):"
+            echo '```'
+            perf report -i "$work/join-$r.perf" --no-children --sort dso,sym -g none --stdio 2>/dev/null |
+                grep -v '^#' | grep '%' | head -25
+            echo
+            perf report -i "$work/join-$r.perf" --no-children --sort pid,dso -g none --stdio 2>/dev/null |
+                grep -v '^#' | grep '%' | head -12
+            echo '```'
+        fi
+        echo
+        r=$((r + 1))
+    done
+    stop_pid "$hub"
+}
+
 hub_part() {
     if ! [ -x "$hub_bin" ]; then
         echo "== cctvhub part skipped: cctvhub does not build ($work/hub-build.log)"
-    elif ! "$hub_bin" serve --help 2>&1 | grep -qi -e tls -e rtsps -e https; then
-        echo "== cctvhub part skipped: \`cctvhub serve --help\` has no TLS option yet"
-    else
-        echo "== cctvhub part: \`cctvhub serve\` has TLS options; measure them here (see the comment above hub_part in bench/tls/run.sh)"
+        return
     fi
+    hub_relay
 }
 
 if has_part hub; then
     echo
     hub_part
+fi
+
+# ---- 5. HTTPS against nginx ----------------------------------------------------------------------
+
+if has_part https; then
+    echo
+    echo "== cctvhub's HTTPS against nginx's (https.sh: GET /api/v1/health, wrk, keep-alive and a new connection per request)"
+    if [ -x "$hub_bin" ]; then
+        bash "$here/https.sh" "$hub_bin"
+    else
+        echo "skipped: cctvhub does not build ($work/hub-build.log)"
+    fi
+fi
+
+# ---- 6. where a mass join's time goes ------------------------------------------------------------
+
+if has_part join; then
+    echo
+    if [ -x "$hub_bin" ]; then
+        hub_join
+    else
+        echo "== join part skipped: cctvhub does not build ($work/hub-build.log)"
+    fi
 fi
