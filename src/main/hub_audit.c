@@ -5,6 +5,7 @@
 
 #include "main/main.h"
 
+#include <jansson.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -145,4 +146,20 @@ void ch_main__local_actor(char out[96])
     } else {
         snprintf(out, 96, "user:uid-%u", (unsigned)getuid());
     }
+}
+
+void ch_main__audit_tls_refusal(ch_audit_t *a, const char *listener, const char *peer,
+                                const char *reason)
+{
+    json_t *details =
+        json_pack("{s:s, s:s, s:s}", "reason", reason, "listener", listener, "peer", peer);
+    ch_audit_entry_t e = {.actor = "anonymous",
+                          .action = "tls.refuse",
+                          .object = "tls",
+                          .outcome = "denied",
+                          .details = details};
+    if (ch_audit_refusal(a, peer, 401, &e) < 0) {
+        ch_log(CH_LOG_ERROR, "main", "msg=\"TLS refusal not audited\" listener=%s", listener);
+    }
+    json_decref(details);
 }

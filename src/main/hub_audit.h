@@ -45,4 +45,11 @@ extern const ch_audit_keeper_t ch_main__store_keeper;
 /* "user:<login name>" of the process's user, for records of local commands (out: 96 bytes). */
 void ch_main__local_actor(char out[96]);
 
+/* A TLS handshake on listener ("https", "rtsps") failed (a client certificate of another CA,
+ * expired or revoked, or not TLS at all): a refusal on the record (tls.refuse, one record per
+ * address and interval, the rest counted: ch_audit_refusal), since an agency's system refused
+ * is worth knowing. Any thread. */
+void ch_main__audit_tls_refusal(ch_audit_t *a, const char *listener, const char *peer,
+                                const char *reason);
+
 #endif /* CH_MAIN_HUB_AUDIT_H */

@@ -10,6 +10,7 @@
 
 #include "api/api.h"
 #include "health/health.h"
+#include "main/hub_audit.h"
 #include "main/main.h"
 #include "media/media.h"
 #include "store/store.h"
@@ -416,17 +417,7 @@ static int on_record(void *ud, const ch_media_record_t *r)
 static void on_tls_refused(void *ud, const char *peer, const char *reason)
 {
     ch_main_relay_t *mr = ud;
-    json_t *details =
-        json_pack("{s:s, s:s, s:s}", "reason", reason, "listener", "rtsps", "peer", peer);
-    ch_audit_entry_t e = {.actor = "anonymous",
-                          .action = "tls.refuse",
-                          .object = "tls",
-                          .outcome = "denied",
-                          .details = details};
-    if (ch_audit_refusal(mr->audit, peer, 401, &e) < 0) {
-        ch_log(CH_LOG_ERROR, "media", "msg=\"RTSPS refusal not audited\"");
-    }
-    json_decref(details);
+    ch_main__audit_tls_refusal(mr->audit, "rtsps", peer, reason);
 }
 
 /* ---- start, stop, streams ------------------------------------------------------------------ */

@@ -212,23 +212,11 @@ static void ch__serve_reload_refused(ch_serve_t *s, const char *msg, const char 
     json_decref(details);
 }
 
-/* A TLS handshake on the HTTP listener failed: a client certificate of another CA, expired
- * or revoked, or not TLS at all. On the record as a refusal (one record per address and
- * interval, the rest counted), since an agency's system refused is worth knowing. */
+/* A TLS handshake on the HTTP listener failed: on the record (hub_audit.c). */
 static void ch__serve_tls_refused(void *ud, const char *peer, const char *reason)
 {
     ch_serve_t *s = ud;
-    json_t *details =
-        json_pack("{s:s, s:s, s:s}", "reason", reason, "listener", "https", "peer", peer);
-    ch_audit_entry_t e = {.actor = "anonymous",
-                          .action = "tls.refuse",
-                          .object = "tls",
-                          .outcome = "denied",
-                          .details = details};
-    if (ch_audit_refusal(s->audit, peer, 401, &e) < 0) {
-        ch_log(CH_LOG_ERROR, "main", "msg=\"TLS refusal not audited\"");
-    }
-    json_decref(details);
+    ch_main__audit_tls_refusal(s->audit, "https", peer, reason);
 }
 
 /* Whether each listener speaks TLS, and whether a plaintext one is open beyond loopback (an

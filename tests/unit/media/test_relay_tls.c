@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "media/media.h"
+#include "support/fixture.h"
 
 static char dir[256];
 
@@ -35,46 +36,35 @@ static void path(char *out, size_t n, const char *name)
     snprintf(out, n, "%s/%s", dir, name);
 }
 
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    char full[sizeof(cmd) + sizeof(dir) + 32];
-    snprintf(full, sizeof(full), "cd %s && (%s) >/dev/null 2>&1", dir, cmd);
-    assert_int_equal(system(full), 0);
-}
-
 /* A CA and two server certificates of it for 127.0.0.1 (CN hub-1 and hub-2: a renewal). */
 static int make_certs(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/ch_test_relay_tls_XXXXXX");
-    if (mkdtemp(dir) == NULL) {
+    if (ch_test_tmpdir(dir, sizeof(dir), "ch_test_relay_tls") != 0) {
         return -1;
     }
+    int rc = 0;
     const char *ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
-    sh("openssl req -x509 %s -keyout ca.key -out ca.crt -days 2 -subj /CN=test-ca", ec);
-    sh("printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth\\n' "
-       "> server.ext");
+    rc |= ch_test_sh(
+        dir, "openssl req -x509 %s -keyout ca.key -out ca.crt -days 2 -subj /CN=test-ca", ec);
+    rc |= ch_test_sh(
+        dir, "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth\\n' "
+             "> server.ext");
     for (int i = 1; i <= 2; i++) {
-        sh("openssl req %s -keyout hub-%d.key -out hub-%d.csr -subj /CN=hub-%d && openssl x509 "
-           "-req -in hub-%d.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile "
-           "server.ext -out hub-%d.crt",
-           ec, i, i, i, i, i);
+        rc |= ch_test_sh(
+            dir,
+            "openssl req %s -keyout hub-%d.key -out hub-%d.csr -subj /CN=hub-%d && openssl x509 "
+            "-req -in hub-%d.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile "
+            "server.ext -out hub-%d.crt",
+            ec, i, i, i, i, i);
     }
-    return 0;
+    return rc;
 }
 
 static int remove_certs(void **state)
 {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return ch_test_rmtree(dir);
 }
 
 static ch_net_tls_t *server_ctx(int n)

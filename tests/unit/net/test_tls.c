@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "net/net.h"
+#include "support/fixture.h"
 
 static char dir[256];
 
@@ -33,54 +34,48 @@ static void path(char *out, size_t n, const char *name)
     snprintf(out, n, "%s/%s", dir, name);
 }
 
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    char full[sizeof(cmd) + sizeof(dir) + 32];
-    snprintf(full, sizeof(full), "cd %s && (%s) >/dev/null 2>&1", dir, cmd);
-    assert_int_equal(system(full), 0);
-}
-
 /* A CA, a server certificate for 127.0.0.1 and localhost, a client certificate of that CA,
  * and a client certificate of another CA. */
 static int make_certs(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/ch_test_tls_XXXXXX");
-    if (mkdtemp(dir) == NULL) {
+    if (ch_test_tmpdir(dir, sizeof(dir), "ch_test_tls") != 0) {
         return -1;
     }
+    int rc = 0;
     const char *ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
-    sh("openssl req -x509 %s -keyout ca.key -out ca.crt -days 2 -subj /CN=test-ca", ec);
-    sh("openssl req -x509 %s -keyout other.key -out other.crt -days 2 -subj /CN=other-ca", ec);
-    sh("openssl req %s -keyout server.key -out server.csr -subj /CN=hub && "
-       "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth\\n' "
-       "> server.ext && openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key "
-       "-CAcreateserial -days 2 -extfile server.ext -out server.crt",
-       ec);
-    sh("openssl req %s -keyout client.key -out client.csr -subj /CN=police-112 && "
-       "printf 'extendedKeyUsage=clientAuth\\n' > client.ext && openssl x509 -req -in "
-       "client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile client.ext "
-       "-out client.crt",
-       ec);
-    sh("openssl req %s -keyout stranger.key -out stranger.csr -subj /CN=stranger && "
-       "openssl x509 -req -in stranger.csr -CA other.crt -CAkey other.key -CAcreateserial "
-       "-days 2 -extfile client.ext -out stranger.crt",
-       ec);
-    return 0;
+    rc |= ch_test_sh(
+        dir, "openssl req -x509 %s -keyout ca.key -out ca.crt -days 2 -subj /CN=test-ca", ec);
+    rc |= ch_test_sh(
+        dir, "openssl req -x509 %s -keyout other.key -out other.crt -days 2 -subj /CN=other-ca",
+        ec);
+    rc |= ch_test_sh(
+        dir,
+        "openssl req %s -keyout server.key -out server.csr -subj /CN=hub && "
+        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth\\n' "
+        "> server.ext && openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key "
+        "-CAcreateserial -days 2 -extfile server.ext -out server.crt",
+        ec);
+    rc |= ch_test_sh(
+        dir,
+        "openssl req %s -keyout client.key -out client.csr -subj /CN=police-112 && "
+        "printf 'extendedKeyUsage=clientAuth\\n' > client.ext && openssl x509 -req -in "
+        "client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile client.ext "
+        "-out client.crt",
+        ec);
+    rc |= ch_test_sh(
+        dir,
+        "openssl req %s -keyout stranger.key -out stranger.csr -subj /CN=stranger && "
+        "openssl x509 -req -in stranger.csr -CA other.crt -CAkey other.key -CAcreateserial "
+        "-days 2 -extfile client.ext -out stranger.crt",
+        ec);
+    return rc;
 }
 
 static int remove_certs(void **state)
 {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return ch_test_rmtree(dir);
 }
 
 typedef struct side {
