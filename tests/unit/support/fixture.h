@@ -23,6 +23,11 @@ int ch_test_tmpdir(char *dir, size_t cap, const char *prefix);
 /* Removes dir and everything below it (as `rm -rf`). 0, or -1 when something stayed. */
 int ch_test_rmtree(const char *dir);
 
+/* Runs the shell command fmt (printf-style) in dir, its output dropped (the openssl CLI
+ * making a test's certificates: a peer independent of the hub's PKI). 0, or -1 when it
+ * failed. */
+int ch_test_sh(const char *dir, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* A store of its own: a temporary directory holding one SQLite file. The test keeps the
  * handle (it may close and reopen it). */
 typedef struct ch_test_store {

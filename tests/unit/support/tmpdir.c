@@ -4,6 +4,7 @@
 #include "support/fixture.h"
 
 #include <ftw.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -31,4 +32,26 @@ int ch_test_rmtree(const char *dir)
 {
     /* Depth first (children before their directory), not following links. */
     return nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
+}
+
+int ch_test_sh(const char *dir, const char *fmt, ...)
+{
+    char cmd[2048], full[2048 + 512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(cmd)) {
+        return -1;
+    }
+    n = snprintf(full, sizeof(full), "cd '%s' && (%s) >/dev/null 2>&1", dir, cmd);
+    if (n < 0 || (size_t)n >= sizeof(full)) {
+        return -1;
+    }
+    int rc = system(full);
+    if (rc != 0) {
+        fprintf(stderr, "setup: %s: failed (%d)\n", cmd, rc);
+        return -1;
+    }
+    return 0;
 }
