@@ -225,19 +225,7 @@ static int write_new_file(const char *path, const char *text, mode_t mode)
     if (fd < 0) {
         return -errno;
     }
-    int rc = 0;
-    size_t len = strlen(text), done = 0;
-    while (done < len) {
-        ssize_t n = write(fd, text + done, len - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            rc = -errno;
-            break;
-        }
-        done += (size_t)n;
-    }
+    int rc = ch_write_all(fd, text, strlen(text));
     if (rc == 0 && fchmod(fd, mode) != 0) {
         rc = -errno;
     }

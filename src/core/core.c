@@ -759,3 +759,19 @@ void ch_log(ch_log_level_t level, const char *module, const char *fmt, ...)
     (void)w;
     ch_buf_fini(&b);
 }
+
+int ch_write_all(int fd, const void *p, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, (const char *)p + done, len - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return -errno;
+        }
+        done += (size_t)n;
+    }
+    return 0;
+}

@@ -143,6 +143,9 @@ struct stat;
 /* Opens path read-only (close-on-exec) and fstats it into *st: the descriptor, the caller's to
  * close, or -errno with nothing left open. */
 int ch_file_open_stat(const char *path, struct stat *st) CH_MUST_CHECK;
+/* Writes all len bytes of p to the (blocking) descriptor fd, again after EINTR and short
+ * writes. 0 or -errno. */
+int ch_write_all(int fd, const void *p, size_t len) CH_MUST_CHECK;
 
 /* ---- strings ---------------------------------------------------------------------------- */
 

@@ -77,18 +77,7 @@ static int pki_write_file(const char *path, const void *data, size_t len, mode_t
         rc = -errno;
         goto out;
     }
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(fd, (const char *)data + done, len - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            rc = -errno;
-            break;
-        }
-        done += (size_t)n;
-    }
+    rc = ch_write_all(fd, data, len);
     /* The umask may have taken bits away from a public file; a key's 0600 is only narrowed. */
     if (rc == 0 && fchmod(fd, mode) != 0) {
         rc = -errno;
